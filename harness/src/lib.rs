@@ -1,0 +1,14 @@
+//! lvslab: a test harness for Linux load balancing (LVS/IPVS).
+//!
+//! Layers, arrows pointing down only:
+//! `cli` → `run` → (`lab`, `director`, `realserver`, `traffic`, `observe`) → (`scenario`, `ipvs`, `diagnose`, `report`).
+
+pub mod diagnose;
+pub mod director;
+pub mod ipvs;
+pub mod lab;
+pub mod observe;
+pub mod realserver;
+pub mod report;
+pub mod scenario;
+pub mod traffic;
