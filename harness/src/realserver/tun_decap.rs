@@ -274,4 +274,53 @@ mod tests {
             let _ = decapsulate(&flipped);
         }
     }
+
+    /// End to end in a throw-away namespace: IPIP sent to ourselves over lo is
+    /// taken by the raw socket, stripped, and the inner datagram reaches a
+    /// socket bound to the VIP held by a TUN device named tunl0.
+    #[tokio::test]
+    async fn decapsulated_packets_reach_a_socket_on_the_vip() {
+        use crate::realserver::test_support::{add_address, create_tun, is_root, set_up, sysctl, TestNetns};
+        use std::net::Ipv4Addr;
+        if !is_root() {
+            eprintln!("skipped: creating a namespace and a TUN device needs root");
+            return;
+        }
+        let ns = TestNetns::new().unwrap();
+        let vip = Ipv4Addr::new(10, 99, 0, 1);
+        let (tun, receiver, sender) = ns
+            .run(move || -> io::Result<_> {
+                let tun = create_tun("tunl0")?;
+                add_address("tunl0", vip)?;
+                set_up("tunl0")?;
+                sysctl("net/ipv4/conf/all/rp_filter", "0")?;
+                sysctl("net/ipv4/conf/tunl0/rp_filter", "0")?;
+                let receiver = std::net::UdpSocket::bind((vip, 9999))?;
+                receiver.set_nonblocking(true)?;
+                Ok((tun, receiver, raw_ipip_socket()?))
+            })
+            .await
+            .unwrap();
+        let decap = start_decap(ns.handle(), tun).await.unwrap();
+        let receiver = tokio::net::UdpSocket::from_std(receiver).unwrap();
+
+        // The kernel adds the outer header (protocol 4, 127.0.0.1 -> 127.0.0.1).
+        let to_self = nix::sys::socket::SockaddrIn::new(127, 0, 0, 1, 0);
+        let send = |payload: &[u8]| {
+            nix::sys::socket::sendto(sender.as_raw_fd(), payload, &to_self, nix::sys::socket::MsgFlags::empty()).unwrap();
+        };
+        send(&[0x45, 0, 0]); // truncated inner header: dropped
+        send(&inner_udp(b"hello"));
+
+        let mut buf = [0u8; 64];
+        let (len, from) = tokio::time::timeout(std::time::Duration::from_secs(5), receiver.recv_from(&mut buf))
+            .await
+            .expect("inner datagram delivered")
+            .unwrap();
+        assert_eq!(&buf[..len], b"hello");
+        assert_eq!(from, "10.98.0.5:5555".parse().unwrap());
+        // Packets are taken in order, so the malformed one was counted already.
+        assert_eq!(decap.stats(), DecapStats { decapsulated: 1, dropped: 1, write_failed: 0 });
+        decap.stop().await;
+    }
 }
