@@ -2,9 +2,14 @@
 //! (`defaults`), validation with file:line:column (`validate`, `diagnostic`)
 //! and the resolved model everyone else uses (`model`).
 
+mod defaults;
 pub mod diagnostic;
+mod document;
 pub mod keywords;
 pub mod model;
+pub mod raw;
+mod suggest;
+mod validate;
 
 use std::path::Path;
 
@@ -28,6 +33,17 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, CheckReport> {
     parse_named(text, stem)
 }
 
-fn parse_named(_text: &str, _default_name: &str) -> Result<Scenario, CheckReport> {
-    Err(CheckReport::single("scenario parsing is not implemented yet", None))
+fn parse_named(text: &str, default_name: &str) -> Result<Scenario, CheckReport> {
+    let mut problems = diagnostic::Problems::new(text);
+    let Some(raw) = document::read(text, &mut problems) else {
+        return Err(problems.into_report());
+    };
+    let scenario = defaults::resolve(&raw, default_name, &mut problems);
+    if problems.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(problems.into_report())
+    }
 }
+#[cfg(test)]
+mod tests;
