@@ -73,8 +73,9 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     let port: u16 = v::int_in(p, s.port.as_ref(), "port", 1, 65535, 80);
     let persistence_secs: u64 = v::int_in(p, s.persistence.as_ref(), "persistence", 0, 31_536_000, 0);
     let persistence = (persistence_secs > 0).then(|| Duration::from_secs(persistence_secs));
-    let persistence_prefix = s.persistence_netmask.as_ref().and_then(|m| v::persistence_netmask(p, m)).unwrap_or(32);
-    if let (Some(m), None) = (&s.persistence_netmask, persistence) {
+    let netmask_prefix = s.persistence_netmask.as_ref().and_then(|m| v::persistence_netmask(p, m));
+    let persistence_prefix = netmask_prefix.unwrap_or(32);
+    if let (Some(m), Some(_), None) = (&s.persistence_netmask, netmask_prefix, persistence) {
         p.push(span(m), "`persistence_netmask` without `persistence` has no effect", Some("set `persistence` = seconds (ipvsadm -p)".into()));
     }
     let one_packet = s.one_packet.as_ref().is_some_and(|b| *b.get_ref());
@@ -195,9 +196,8 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             }
         }
     }
-    let mut next_rs = FIRST_REAL_SERVER_HOST;
-    let mut next_client = FIRST_CLIENT_HOST;
-    let mut next_router = LAST_ROUTER_HOST;
+    // Next default host offset per (role, network): each network has its own plan.
+    let mut next: HashMap<(Role, usize), u32> = HashMap::new();
     let mut addresses: Vec<Vec<Option<Ipv4Addr>>> = Vec::new();
     for h in &specs {
         let mut row = Vec::new();
@@ -206,21 +206,18 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                 Some(a) => Some(a),
                 None => {
                     let net = networks[f.network].subnet;
-                    let picked = match h.role {
-                        Role::Director => nth_host(net, DIRECTOR_HOST).filter(|a| !used.contains_key(a)).or_else(|| free_host(net, DIRECTOR_HOST + 1, 1, &used)),
-                        Role::RealServer => free_host(net, next_rs, 1, &used),
-                        Role::Client => free_host(net, next_client, 1, &used),
-                        Role::Router => free_host(net, next_router, -1, &used),
+                    let (start, step) = match h.role {
+                        Role::Director => (DIRECTOR_HOST, 1),
+                        Role::RealServer => (FIRST_REAL_SERVER_HOST, 1),
+                        Role::Client => (FIRST_CLIENT_HOST, 1),
+                        Role::Router => (LAST_ROUTER_HOST, -1),
                     };
+                    let from = *next.get(&(h.role, f.network)).unwrap_or(&start);
+                    let picked = free_host(net, from, step, &used);
                     match picked {
                         Some(a) => {
                             let offset = u32::from(a) - u32::from(net.network());
-                            match h.role {
-                                Role::RealServer => next_rs = offset + 1,
-                                Role::Client => next_client = offset + 1,
-                                Role::Router => next_router = offset.saturating_sub(1),
-                                Role::Director => {}
-                            }
+                            next.insert((h.role, f.network), if step > 0 { offset + 1 } else { offset.saturating_sub(1) });
                             used.insert(a, (h.name.clone(), h.name_span.clone()));
                         }
                         None => p.push(

@@ -129,7 +129,7 @@ mod tests {
         let text = "a = 1\nbé = 2\n";
         assert_eq!(line_column(text, 0), (1, 1));
         assert_eq!(line_column(text, 6), (2, 1));
-        // after the two-byte 'é': third character of line 2
-        assert_eq!(line_column(text, 9), (2, 4));
+        // the space after the two-byte 'é' is the third character of line 2
+        assert_eq!(line_column(text, 9), (2, 3));
     }
 }

@@ -193,6 +193,7 @@ fn section<T: DeserializeOwned>(
         let message = tidy_serde_message(e.message());
         let message = match &field {
             Some(f) => format!("wrong type for `{f}` in {label}: {message}"),
+            None if section_name.is_empty() => format!("wrong type for `{label}` at the top level: {message}"),
             None => format!("wrong type in {label}: {message}"),
         };
         problems.push(span, message, None);
