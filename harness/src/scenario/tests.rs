@@ -26,7 +26,11 @@ fn addr(s: &str) -> Ipv4Addr {
 }
 
 fn sysctl<'a>(h: &'a Host, key: &str) -> Option<&'a str> {
-    h.sysctls.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    h.sysctls
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 const DR_SMALL: &str = r#"
@@ -55,19 +59,41 @@ fn small_dr_scenario_gets_dr_defaults() {
     assert_eq!(s.service.port, 80);
     assert_eq!(s.service.protocol, Protocol::Tcp);
     assert_eq!(s.service.scheduler, Scheduler::Rr);
-    assert_eq!(s.networks, vec![Network { name: "lan".into(), subnet: "192.0.2.0/24".parse().unwrap() }]);
+    assert_eq!(
+        s.networks,
+        vec![Network {
+            name: "lan".into(),
+            subnet: "192.0.2.0/24".parse().unwrap()
+        }]
+    );
 
     let names: Vec<(&str, Role)> = s.hosts().map(|h| (h.name.as_str(), h.role)).collect();
     assert_eq!(
         names,
-        [("client", Role::Client), ("director", Role::Director), ("rs1", Role::RealServer), ("rs2", Role::RealServer), ("rs3", Role::RealServer)]
+        [
+            ("client", Role::Client),
+            ("director", Role::Director),
+            ("rs1", Role::RealServer),
+            ("rs2", Role::RealServer),
+            ("rs3", Role::RealServer)
+        ]
     );
     let client = s.host("client").unwrap();
-    assert_eq!(client.interfaces[0].address, "192.0.2.201/24".parse().unwrap());
+    assert_eq!(
+        client.interfaces[0].address,
+        "192.0.2.201/24".parse().unwrap()
+    );
     let director = s.host("director").unwrap();
     assert_eq!(director.interfaces.len(), 1);
-    assert_eq!(director.interfaces[0].address, "192.0.2.1/24".parse().unwrap());
-    assert_eq!(sysctl(director, "net.ipv4.ip_forward"), Some("0"), "the engine forwards, not the kernel");
+    assert_eq!(
+        director.interfaces[0].address,
+        "192.0.2.1/24".parse().unwrap()
+    );
+    assert_eq!(
+        sysctl(director, "net.ipv4.ip_forward"),
+        Some("0"),
+        "the engine forwards, not the kernel"
+    );
     assert!(director.loopback_vips.is_empty());
 
     for (i, rs) in s.real_servers.iter().enumerate() {
@@ -80,13 +106,29 @@ fn small_dr_scenario_gets_dr_defaults() {
         assert!(h.tun_vips.is_empty());
         assert!(h.routes.is_empty());
         for key in ["all", "eth0"] {
-            assert_eq!(sysctl(h, &format!("net.ipv4.conf.{key}.arp_ignore")), Some("1"));
-            assert_eq!(sysctl(h, &format!("net.ipv4.conf.{key}.arp_announce")), Some("2"));
+            assert_eq!(
+                sysctl(h, &format!("net.ipv4.conf.{key}.arp_ignore")),
+                Some("1")
+            );
+            assert_eq!(
+                sysctl(h, &format!("net.ipv4.conf.{key}.arp_announce")),
+                Some("2")
+            );
         }
-        assert_eq!(sysctl(h, "net.ipv4.conf.all.rp_filter"), None, "rp_filter stays at the kernel default in DR");
+        assert_eq!(
+            sysctl(h, "net.ipv4.conf.all.rp_filter"),
+            None,
+            "rp_filter stays at the kernel default in DR"
+        );
     }
     assert_eq!(s.traffic.requests, 100);
-    assert_eq!(s.traffic.clients, vec![TrafficClient { name: "client".into(), sources: vec![addr("192.0.2.201")] }]);
+    assert_eq!(
+        s.traffic.clients,
+        vec![TrafficClient {
+            name: "client".into(),
+            sources: vec![addr("192.0.2.201")]
+        }]
+    );
     assert_eq!(s.traffic.timeout, Duration::from_millis(2000));
     assert!(s.expect.even);
     assert_eq!(s.expect.tolerance, 0.1);
@@ -97,7 +139,10 @@ fn small_dr_scenario_gets_dr_defaults() {
 fn macs_are_locally_administered_unique_and_stable() {
     let a = ok(DR_SMALL);
     let b = ok(DR_SMALL);
-    let macs: Vec<[u8; 6]> = a.hosts().flat_map(|h| h.interfaces.iter().map(|i| i.mac)).collect();
+    let macs: Vec<[u8; 6]> = a
+        .hosts()
+        .flat_map(|h| h.interfaces.iter().map(|i| i.mac))
+        .collect();
     assert!(macs.iter().all(|m| m[0] == 0x02));
     let mut unique = macs.clone();
     unique.sort();
@@ -117,22 +162,58 @@ port = 8080
 [[real_server]]
 name = "web2"
 "#);
-    assert_eq!(s.service.scheduler, Scheduler::Wlc, "ipvsadm's default scheduler");
-    let nets: Vec<(&str, String)> = s.networks.iter().map(|n| (n.name.as_str(), n.subnet.to_string())).collect();
-    assert_eq!(nets, [("public", "192.0.2.0/24".to_string()), ("private", "198.51.100.0/24".to_string())]);
+    assert_eq!(
+        s.service.scheduler,
+        Scheduler::Wlc,
+        "ipvsadm's default scheduler"
+    );
+    let nets: Vec<(&str, String)> = s
+        .networks
+        .iter()
+        .map(|n| (n.name.as_str(), n.subnet.to_string()))
+        .collect();
+    assert_eq!(
+        nets,
+        [
+            ("public", "192.0.2.0/24".to_string()),
+            ("private", "198.51.100.0/24".to_string())
+        ]
+    );
     let d = s.host("director").unwrap();
-    let ifaces: Vec<(&str, &str, String)> = d.interfaces.iter().map(|i| (i.name.as_str(), i.network.as_str(), i.address.to_string())).collect();
-    assert_eq!(ifaces, [("eth0", "public", "192.0.2.1/24".into()), ("eth1", "private", "198.51.100.1/24".into())]);
+    let ifaces: Vec<(&str, &str, String)> = d
+        .interfaces
+        .iter()
+        .map(|i| (i.name.as_str(), i.network.as_str(), i.address.to_string()))
+        .collect();
+    assert_eq!(
+        ifaces,
+        [
+            ("eth0", "public", "192.0.2.1/24".into()),
+            ("eth1", "private", "198.51.100.1/24".into())
+        ]
+    );
     assert_eq!(s.director.as_ref().unwrap().local_address, None);
-    assert_eq!(s.host("client").unwrap().interfaces[0].address.to_string(), "192.0.2.201/24");
+    assert_eq!(
+        s.host("client").unwrap().interfaces[0].address.to_string(),
+        "192.0.2.201/24"
+    );
     assert_eq!(s.service.vip, addr("192.0.2.100"));
     assert_eq!(s.real_servers[0].port, 8080, "NAT may remap the port");
     assert_eq!(s.real_servers[1].port, 80);
     for rs in &s.real_servers {
         let h = s.host(&rs.name).unwrap();
         assert_eq!(h.interfaces[0].network, "private");
-        assert!(h.loopback_vips.is_empty() && h.tun_vips.is_empty(), "NAT real servers do not hold the VIP");
-        assert_eq!(h.routes, vec![Route { dst: "0.0.0.0/0".parse().unwrap(), via: Some(addr("198.51.100.1")) }]);
+        assert!(
+            h.loopback_vips.is_empty() && h.tun_vips.is_empty(),
+            "NAT real servers do not hold the VIP"
+        );
+        assert_eq!(
+            h.routes,
+            vec![Route {
+                dst: "0.0.0.0/0".parse().unwrap(),
+                via: Some(addr("198.51.100.1"))
+            }]
+        );
         assert_eq!(sysctl(h, "net.ipv4.conf.all.arp_ignore"), None);
     }
     assert_eq!(s.real_servers[0].address, addr("198.51.100.11"));
@@ -141,18 +222,26 @@ name = "web2"
 #[test]
 fn fullnat_uses_director_private_address_as_local_address_and_no_gateway() {
     let s = ok("[service]\nmode = \"fullnat\"\n[[real_server]]\nname = \"rs1\"\n");
-    assert_eq!(s.director.as_ref().unwrap().local_address, Some(addr("198.51.100.1")));
+    assert_eq!(
+        s.director.as_ref().unwrap().local_address,
+        Some(addr("198.51.100.1"))
+    );
     assert!(s.host("rs1").unwrap().routes.is_empty());
 }
 
 #[test]
 fn tun_puts_vip_on_tunl0_and_relaxes_rp_filter() {
-    let s = ok("[service]\nmode = \"tun\"\nvip = \"192.0.2.50\"\n[[real_server]]\nname = \"rs1\"\n");
+    let s =
+        ok("[service]\nmode = \"tun\"\nvip = \"192.0.2.50\"\n[[real_server]]\nname = \"rs1\"\n");
     let h = s.host("rs1").unwrap();
     assert_eq!(h.tun_vips, vec!["192.0.2.50/32".parse().unwrap()]);
     assert!(h.loopback_vips.is_empty());
     for scope in ["all", "default", "eth0"] {
-        assert_eq!(sysctl(h, &format!("net.ipv4.conf.{scope}.rp_filter")), Some("0"), "{scope}");
+        assert_eq!(
+            sysctl(h, &format!("net.ipv4.conf.{scope}.rp_filter")),
+            Some("0"),
+            "{scope}"
+        );
     }
     assert_eq!(sysctl(h, "net.ipv4.conf.all.arp_ignore"), Some("1"));
     assert_eq!(sysctl(h, "net.ipv4.conf.all.arp_announce"), Some("2"));
@@ -181,10 +270,20 @@ vip_on = "none"
     assert_eq!(sysctl(h, "net.ipv4.conf.eth0.arp_ignore"), Some("0"));
     assert_eq!(sysctl(h, "net.ipv4.conf.all.arp_announce"), Some("0"));
     assert_eq!(sysctl(h, "net.core.somaxconn"), Some("64"));
-    assert_eq!(h.sysctls.iter().filter(|(k, _)| k == "net.ipv4.conf.all.arp_announce").count(), 1, "overrides replace in place");
+    assert_eq!(
+        h.sysctls
+            .iter()
+            .filter(|(k, _)| k == "net.ipv4.conf.all.arp_announce")
+            .count(),
+        1,
+        "overrides replace in place"
+    );
     assert_eq!(h.loopback_vips, vec!["192.0.2.100/24".parse().unwrap()]);
     let rs1 = s.real_server("rs1").unwrap();
-    assert_eq!((rs1.address, rs1.weight, rs1.delay), (addr("192.0.2.21"), 0, Duration::from_millis(500)));
+    assert_eq!(
+        (rs1.address, rs1.weight, rs1.delay),
+        (addr("192.0.2.21"), 0, Duration::from_millis(500))
+    );
     let rs2 = s.host("rs2").unwrap();
     assert!(!rs2.link_up);
     assert!(rs2.loopback_vips.is_empty());
@@ -195,7 +294,10 @@ vip_on = "none"
 fn default_addresses_skip_explicit_ones() {
     let s = ok("[[real_server]]\nname = \"a\"\n[[real_server]]\nname = \"b\"\naddress = \"192.0.2.12\"\n[[real_server]]\nname = \"c\"\n");
     let got: Vec<Ipv4Addr> = s.real_servers.iter().map(|r| r.address).collect();
-    assert_eq!(got, [addr("192.0.2.11"), addr("192.0.2.12"), addr("192.0.2.13")]);
+    assert_eq!(
+        got,
+        [addr("192.0.2.11"), addr("192.0.2.12"), addr("192.0.2.13")]
+    );
 }
 
 #[test]
@@ -248,17 +350,42 @@ connection = "keepalive"
 
     let r1 = s.host("r1").unwrap();
     assert_eq!(r1.role, Role::Router);
-    let r1_ifaces: Vec<(&str, String)> = r1.interfaces.iter().map(|i| (i.name.as_str(), i.address.to_string())).collect();
-    assert_eq!(r1_ifaces, [("eth0", "10.1.0.254/24".to_string()), ("eth1", "10.2.0.254/16".to_string())]);
+    let r1_ifaces: Vec<(&str, String)> = r1
+        .interfaces
+        .iter()
+        .map(|i| (i.name.as_str(), i.address.to_string()))
+        .collect();
+    assert_eq!(
+        r1_ifaces,
+        [
+            ("eth0", "10.1.0.254/24".to_string()),
+            ("eth1", "10.2.0.254/16".to_string())
+        ]
+    );
     assert_eq!(sysctl(r1, "net.ipv4.ip_forward"), Some("1"));
 
     let remote = s.host("remote").unwrap();
     assert_eq!(remote.interfaces[0].address.to_string(), "10.2.0.201/16");
-    assert_eq!(remote.routes, vec![Route { dst: Default::default(), via: Some(addr("10.2.0.254")) }]);
+    assert_eq!(
+        remote.routes,
+        vec![Route {
+            dst: Default::default(),
+            via: Some(addr("10.2.0.254"))
+        }]
+    );
     let near = s.host("near").unwrap();
     assert_eq!(near.interfaces[0].address.to_string(), "10.1.0.201/24");
-    assert_eq!(near.routes, vec![Route { dst: Default::default(), via: Some(addr("10.1.0.254")) }]);
-    assert_eq!(s.host("rs1").unwrap().routes[0].via, Some(addr("10.1.0.254")));
+    assert_eq!(
+        near.routes,
+        vec![Route {
+            dst: Default::default(),
+            via: Some(addr("10.1.0.254"))
+        }]
+    );
+    assert_eq!(
+        s.host("rs1").unwrap().routes[0].via,
+        Some(addr("10.1.0.254"))
+    );
 
     let lb1 = s.host("lb1").unwrap();
     assert_eq!(lb1.interfaces[0].address.to_string(), "10.1.0.2/24");
@@ -266,16 +393,38 @@ connection = "keepalive"
     assert_eq!(d.name, "lb1");
     assert_eq!(
         d.engine_sysctls,
-        vec![("net.ipv4.vs.conn_reuse_mode".to_string(), "0".to_string()), ("net.ipv4.vs.expire_nodest_conn".to_string(), "1".to_string())]
+        vec![
+            ("net.ipv4.vs.conn_reuse_mode".to_string(), "0".to_string()),
+            (
+                "net.ipv4.vs.expire_nodest_conn".to_string(),
+                "1".to_string()
+            )
+        ]
     );
-    assert!(lb1.sysctls.iter().all(|(k, _)| !k.starts_with("net.ipv4.vs.")), "vs sysctls go to the engine");
+    assert!(
+        lb1.sysctls
+            .iter()
+            .all(|(k, _)| !k.starts_with("net.ipv4.vs.")),
+        "vs sysctls go to the engine"
+    );
 
     assert_eq!(s.traffic.connection, ConnectionMode::Keepalive);
     assert_eq!(s.traffic.clients.len(), 1);
-    assert_eq!(s.traffic.clients[0].sources, [addr("10.2.0.201"), addr("10.2.0.150"), addr("10.2.0.149")]);
-    let secondaries: Vec<String> = remote.interfaces[0].secondary.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        s.traffic.clients[0].sources,
+        [addr("10.2.0.201"), addr("10.2.0.150"), addr("10.2.0.149")]
+    );
+    let secondaries: Vec<String> = remote.interfaces[0]
+        .secondary
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     assert_eq!(secondaries, ["10.2.0.150/16", "10.2.0.149/16"]);
-    assert_eq!(s.host_by_address(addr("10.2.0.149")).map(|h| h.name.as_str()), Some("remote"));
+    assert_eq!(
+        s.host_by_address(addr("10.2.0.149"))
+            .map(|h| h.name.as_str()),
+        Some("remote")
+    );
 }
 
 #[test]
@@ -285,7 +434,10 @@ fn direct_mode_has_no_director() {
     assert_eq!(s.hosts_with_role(Role::Director).count(), 0);
     assert!(s.host("rs1").unwrap().loopback_vips.is_empty());
     let p = problems("[service]\nmode = \"direct\"\n[director]\nname = \"lb\"\n[[real_server]]\nname = \"rs1\"\n");
-    assert!(p.contains("t.toml:3:1: error: `direct` mode has no director"), "{p}");
+    assert!(
+        p.contains("t.toml:3:1: error: `direct` mode has no director"),
+        "{p}"
+    );
 }
 
 #[test]
@@ -303,9 +455,18 @@ answering = 2
 diagnosis = ["arp-flux", "healthy"]
 tolerance = 0.05
 "#);
-    assert_eq!(s.expect.backends, Some(vec!["a".to_string(), "b".to_string()]));
-    assert_eq!(s.expect.share, Some(vec![("a".to_string(), 0.25), ("b".to_string(), 0.75)]));
-    assert_eq!(s.expect.sequence, Some(vec!["b".to_string(), "a".to_string(), "b".to_string()]));
+    assert_eq!(
+        s.expect.backends,
+        Some(vec!["a".to_string(), "b".to_string()])
+    );
+    assert_eq!(
+        s.expect.share,
+        Some(vec![("a".to_string(), 0.25), ("b".to_string(), 0.75)])
+    );
+    assert_eq!(
+        s.expect.sequence,
+        Some(vec!["b".to_string(), "a".to_string(), "b".to_string()])
+    );
     assert_eq!(s.expect.answering, Some(2));
     assert_eq!(s.expect.diagnosis, vec![Cause::ArpFlux, Cause::Healthy]);
     assert_eq!(s.expect.tolerance, 0.05);
@@ -314,32 +475,52 @@ tolerance = 0.05
 #[test]
 fn sources_as_a_list() {
     let s = ok("[[real_server]]\nname = \"rs1\"\n[traffic]\nsources = [\"192.0.2.201\", \"192.0.2.77\"]\nsource_port = 40000\n");
-    assert_eq!(s.traffic.clients[0].sources, [addr("192.0.2.201"), addr("192.0.2.77")]);
+    assert_eq!(
+        s.traffic.clients[0].sources,
+        [addr("192.0.2.201"), addr("192.0.2.77")]
+    );
     assert_eq!(s.traffic.source_port, Some(40000));
-    assert_eq!(s.host("client").unwrap().interfaces[0].secondary, vec!["192.0.2.77/24".parse().unwrap()]);
+    assert_eq!(
+        s.host("client").unwrap().interfaces[0].secondary,
+        vec!["192.0.2.77/24".parse().unwrap()]
+    );
 }
 
 #[test]
 fn every_problem_is_reported_with_position() {
     let p = problems("[service]\nport = \"x\"\nscheduler = \"wrrr\"\n[[real_server]]\nnmae = \"a\"\nweight = -1\n");
-    assert!(p.contains("t.toml:2:8: error: wrong type for `port` in [service]"), "{p}");
-    assert!(p.contains("t.toml:3:13: error: unknown scheduler `wrrr`"), "{p}");
+    assert!(
+        p.contains("t.toml:2:8: error: wrong type for `port` in [service]"),
+        "{p}"
+    );
+    assert!(
+        p.contains("t.toml:3:13: error: unknown scheduler `wrrr`"),
+        "{p}"
+    );
     assert!(p.contains("hint: did you mean `wrr`?"), "{p}");
     assert!(p.contains("t.toml:5:1: error: unknown key `nmae`"), "{p}");
     assert!(p.contains("hint: did you mean `name`?"), "{p}");
-    assert!(p.contains("t.toml:6:10: error: `weight` = -1 is out of range"), "{p}");
+    assert!(
+        p.contains("t.toml:6:10: error: `weight` = -1 is out of range"),
+        "{p}"
+    );
 }
 
 #[test]
 fn the_vip_cannot_be_a_host_address() {
     let p = problems("[service]\nvip = \"192.0.2.11\"\n[[real_server]]\nname = \"rs1\"\n");
-    assert!(p.contains("t.toml:2:7: error: the VIP 192.0.2.11 is also the address of \"rs1\""), "{p}");
+    assert!(
+        p.contains("t.toml:2:7: error: the VIP 192.0.2.11 is also the address of \"rs1\""),
+        "{p}"
+    );
 }
 
 #[test]
 fn load_reports_unreadable_files() {
     let err = load(Path::new("/nonexistent/x.toml")).unwrap_err();
-    assert!(err.render("x.toml").contains("cannot read /nonexistent/x.toml"));
+    assert!(err
+        .render("x.toml")
+        .contains("cannot read /nonexistent/x.toml"));
 }
 
 fn fixtures_dir() -> PathBuf {
@@ -355,7 +536,10 @@ fn check_output_for_broken_fixtures() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 5, "expected the broken fixtures, found {files:?}");
+    assert!(
+        files.len() >= 5,
+        "expected the broken fixtures, found {files:?}"
+    );
     for file in files {
         let stem = file.file_stem().unwrap().to_str().unwrap().to_string();
         let origin = format!("fixtures/check/{stem}.toml");
