@@ -1117,7 +1117,6 @@ fn resolve_traffic(
     }
     // Sources: each client's own address first, then extra addresses from .150 down.
     let mut clients = Vec::new();
-    let mut next_extra = FIRST_EXTRA_SOURCE_HOST;
     for name in &names {
         let Some(host) = hosts.iter_mut().find(|h| h.name == *name) else {
             continue;
@@ -1135,9 +1134,8 @@ fn resolve_traffic(
                     p.push(s, format!("`sources` = {n} is out of range 1..=1000"), None);
                 } else {
                     for _ in 1..n {
-                        match free_host(eth0.address.trunc(), next_extra, -1, used) {
+                        match free_host(eth0.address.trunc(), FIRST_EXTRA_SOURCE_HOST, -1, used) {
                             Some(a) => {
-                                next_extra = u32::from(a) - u32::from(eth0.address.network());
                                 used.insert(a, (name.clone(), s.clone()));
                                 eth0.secondary.push(
                                     Ipv4Net::new(a, eth0.address.prefix_len())

@@ -550,3 +550,44 @@ fn check_output_for_broken_fixtures() {
         insta::assert_snapshot!(stem, rendered);
     }
 }
+
+#[test]
+fn sections_of_the_wrong_shape_say_how_to_write_them() {
+    let p = problems("[real_server]\nname = \"rs1\"\n[[service]]\nport = 80\n");
+    assert!(
+        p.contains("t.toml:1:1: error: `real_server` must be a list of tables, found table"),
+        "{p}"
+    );
+    assert!(
+        p.contains("hint: write each entry as a [[real_server]] section"),
+        "{p}"
+    );
+    assert!(
+        p.contains("t.toml:3:1: error: `service` must be a table, found array of tables"),
+        "{p}"
+    );
+}
+
+#[test]
+fn duplicate_keys_are_syntax_errors_with_position() {
+    let p = problems("[service]\nport = 80\nport = 81\n");
+    assert!(p.starts_with("t.toml:3:1: error: invalid TOML"), "{p}");
+}
+
+#[test]
+fn several_clients_each_get_their_extra_sources() {
+    let s = ok("[[client]]\nname = \"a\"\n[[client]]\nname = \"b\"\n[[real_server]]\nname = \"rs1\"\n[traffic]\nsources = 2\n");
+    let got: Vec<Vec<Ipv4Addr>> = s
+        .traffic
+        .clients
+        .iter()
+        .map(|c| c.sources.clone())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            vec![addr("192.0.2.201"), addr("192.0.2.150")],
+            vec![addr("192.0.2.202"), addr("192.0.2.149")]
+        ]
+    );
+}
