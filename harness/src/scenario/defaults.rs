@@ -3,7 +3,7 @@
 //! gateways) and checking what only makes sense once addresses are known
 //! (duplicates, addresses outside their network, references to hosts).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::time::Duration;
@@ -483,12 +483,16 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     let director_index = specs.iter().position(|h| h.role == Role::Director);
     let director = director_index.map(|di| {
         let spec = &specs[di];
+        // FULLNAT's local address must not be one of the director kernel's own addresses:
+        // replies to it would meet no socket there and be answered with RST. The engine owns
+        // it (answers ARP for it): the first free address after the director's own.
         let local_address = (mode == Mode::FullNat)
             .then(|| {
-                spec.ifaces
-                    .iter()
-                    .position(|f| f.network == server_net)
-                    .and_then(|k| addresses[di][k])
+                let k = spec.ifaces.iter().position(|f| f.network == server_net)?;
+                let own = addresses[di][k]?;
+                let subnet = networks[server_net].subnet;
+                let taken: HashSet<Ipv4Addr> = addresses.iter().flatten().flatten().copied().collect();
+                subnet.hosts().skip_while(|a| *a <= own).find(|a| !taken.contains(a))
             })
             .flatten();
         let mut engine_sysctls = Vec::new();

@@ -220,12 +220,13 @@ name = "web2"
 }
 
 #[test]
-fn fullnat_uses_director_private_address_as_local_address_and_no_gateway() {
+fn fullnat_local_address_is_a_free_private_address_not_the_directors_own() {
     let s = ok("[service]\nmode = \"fullnat\"\n[[real_server]]\nname = \"rs1\"\n");
     assert_eq!(
         s.director.as_ref().unwrap().local_address,
-        Some(addr("198.51.100.1"))
+        Some(addr("198.51.100.2"))
     );
+    assert!(s.host_by_address(addr("198.51.100.2")).is_none());
     assert!(s.host("rs1").unwrap().routes.is_empty());
 }
 
