@@ -706,18 +706,16 @@ impl Ipvs {
         if t.n_control > 0 {
             // Busy at every firing: re-armed with 60 s, timeout stays 60 s.
             t.timeout = step;
-            while t.expires <= now {
-                t.expires += step;
-            }
+            t.expires = sched::lblc::next_after(t.expires, now, step);
             return;
         }
         let gone = t.children_gone_at.unwrap_or(t.expires);
         let mut death = t.expires;
         if gone > t.expires {
+            // First firing at or after the last child went away.
             t.timeout = step;
-            while death < gone {
-                death += step;
-            }
+            let behind = gone.duration_since(t.expires).as_nanos();
+            death += step * behind.div_ceil(step.as_nanos()) as u32;
         }
         if death <= now {
             self.remove_conn(slot, death);

@@ -578,3 +578,20 @@ fn hundred_thousand_connections_fit_and_lookup() {
     ipvs.expire(clk.at(61));
     assert_eq!(ipvs.conn_count(), 1, "only the ACKed entry (ESTABLISHED) survives");
 }
+
+#[test]
+fn rr_cursor_moves_to_predecessor_on_delete_and_revive_keeps_stats() {
+    let clk = Clock(Instant::now());
+    let (mut ipvs, svc) = setup("rr", Forward::Dr, 3, |_| {});
+    assert_eq!(dest_of(ipvs.process_in(&tcp_in(client(1), 1, "S"), clk.at(0))), 3);
+    assert_eq!(dest_of(ipvs.process_in(&tcp_in(client(1), 2, "S"), clk.at(0))), 2);
+    ipvs.del_dest(svc, rs(2), 80).unwrap();
+    // Cursor was on .2 → now on .3, so the next pick is .1.
+    assert_eq!(dest_of(ipvs.process_in(&tcp_in(client(1), 3, "S"), clk.at(0))), 1);
+    // Re-adding revives the same destination (counters kept) at the head.
+    ipvs.add_dest(svc, DestConfig::new(rs(2), 80, 1, Forward::Dr)).unwrap();
+    let snap = ipvs.snapshot(clk.at(0));
+    assert_eq!(snap.services[0].dests[0].addr, rs(2));
+    assert_eq!(snap.services[0].dests[0].stats.conns, 1);
+    assert_eq!(snap.services[0].dests[0].active_conns, 1);
+}

@@ -22,6 +22,16 @@ pub(crate) fn lblc_overloaded(d: &Dest, dests: &DestList) -> bool {
     d.active > d.weight && dests.iter().any(|(_, m)| (m.active as u64) * 2 < m.weight as u64)
 }
 
+/// `start + k·step` for the smallest k >= 0 that lies after `now`.
+pub(crate) fn next_after(start: Instant, now: Instant, step: Duration) -> Instant {
+    if start > now {
+        return start;
+    }
+    let behind = now.duration_since(start).as_nanos();
+    let k = behind / step.as_nanos() + 1;
+    start + step * k as u32
+}
+
 /// The periodic garbage collector both schedulers share, run lazily.
 #[derive(Debug, Default)]
 pub(crate) struct Gc {
@@ -46,7 +56,7 @@ impl Gc {
             }
             if len <= MAX_SIZE {
                 self.counter += 1;
-                if self.counter % COUNT_FOR_FULL_EXPIRATION == 0 {
+                if self.counter.is_multiple_of(COUNT_FOR_FULL_EXPIRATION) {
                     len = sweep(tick, DEFAULT_EXPIRATION, usize::MAX);
                     self.counter = 1;
                 }
@@ -56,10 +66,7 @@ impl Gc {
             }
             tick += CHECK_EXPIRE_INTERVAL;
         }
-        while tick <= now {
-            tick += CHECK_EXPIRE_INTERVAL;
-        }
-        self.next_tick = Some(tick);
+        self.next_tick = Some(next_after(tick, now, CHECK_EXPIRE_INTERVAL));
     }
 }
 
