@@ -21,7 +21,7 @@ pub use spread::{SpreadSummary, SpreadVerdict};
 /// Runs every rule over the evidence and ranks what fires, most likely first.
 pub fn diagnose(ev: &Evidence) -> Diagnosis {
     let spread = spread::summarise(ev);
-    let mut findings: Vec<Finding> = rules::RULES.iter().filter_map(|rule| rule(ev, &spread)).collect();
+    let mut findings: Vec<Finding> = rules::RULES.iter().filter_map(|(_, rule)| rule(ev, &spread)).collect();
     if spread.healthy {
         // Nothing is skewed now: what fired is a latent risk, not an explanation.
         for finding in &mut findings {
