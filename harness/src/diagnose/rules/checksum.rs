@@ -18,7 +18,10 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
         for name in COUNTERS {
             let n = rs.host.counter(name);
             if n > 0 {
-                lines.push(format!("{} {name} +{n}: it dropped segments with bad checksums", rs.name));
+                lines.push(format!(
+                    "{} {name} +{n}: it dropped segments with bad checksums",
+                    rs.name
+                ));
             }
         }
         hit += usize::from(lines.len() > before);
@@ -45,15 +48,24 @@ mod tests {
     #[test]
     fn fires_on_csum_counters() {
         let mut ev = sample::healthy_dr();
-        ev.real_servers[1].host.counters.insert("TcpInCsumErrors".into(), 12);
+        ev.real_servers[1]
+            .host
+            .counters
+            .insert("TcpInCsumErrors".into(), 12);
         let finding = check(&ev, &summarise(&ev)).expect("checksum-offload must fire");
-        assert_eq!(finding.evidence, vec!["rs2 TcpInCsumErrors +12: it dropped segments with bad checksums"]);
+        assert_eq!(
+            finding.evidence,
+            vec!["rs2 TcpInCsumErrors +12: it dropped segments with bad checksums"]
+        );
     }
 
     #[test]
     fn silent_without_errors() {
         let mut ev = sample::healthy_dr();
-        ev.real_servers[1].host.counters.insert("TcpInSegs".into(), 12);
+        ev.real_servers[1]
+            .host
+            .counters
+            .insert("TcpInSegs".into(), 12);
         assert_eq!(check(&ev, &summarise(&ev)), None);
     }
 }

@@ -13,7 +13,9 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     let how = match svc.scheduler.as_str() {
         "dh" => "hashes the destination address",
         "lblc" => "keeps each destination address on one server until it is overloaded",
-        "lblcr" => "keeps each destination address on a small server set, growing it only under overload",
+        "lblcr" => {
+            "keeps each destination address on a small server set, growing it only under overload"
+        }
         _ => return None,
     };
     Some(
@@ -39,8 +41,13 @@ mod tests {
         for sched in ["dh", "lblc", "lblcr"] {
             let mut ev = sample::healthy_dr();
             ev.service.as_mut().unwrap().scheduler = sched.into();
-            let finding = check(&ev, &summarise(&ev)).unwrap_or_else(|| panic!("{sched} must fire"));
-            assert!(finding.evidence[1].contains("the VIP 192.0.2.100"), "{:?}", finding.evidence);
+            let finding =
+                check(&ev, &summarise(&ev)).unwrap_or_else(|| panic!("{sched} must fire"));
+            assert!(
+                finding.evidence[1].contains("the VIP 192.0.2.100"),
+                "{:?}",
+                finding.evidence
+            );
         }
     }
 

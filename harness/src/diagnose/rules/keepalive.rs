@@ -14,7 +14,9 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     // (client, connection) -> (requests, backends)
     let mut per_conn: BTreeMap<(&str, u32), (u32, BTreeSet<&str>)> = BTreeMap::new();
     for r in ev.records.iter().filter(|r| r.error.is_none()) {
-        let entry = per_conn.entry((r.client.as_str(), r.connection)).or_default();
+        let entry = per_conn
+            .entry((r.client.as_str(), r.connection))
+            .or_default();
         entry.0 += 1;
         entry.1.extend(r.backend.as_deref());
     }
@@ -33,15 +35,36 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         }
         for (client, (n, conns, backends)) in per_client {
             let to: Vec<&str> = backends.into_iter().collect();
-            lines.push(format!("{client}: {n} requests over {conns} connection(s), answered by {}", to.join(", ")));
+            lines.push(format!(
+                "{client}: {n} requests over {conns} connection(s), answered by {}",
+                to.join(", ")
+            ));
         }
     }
-    let new_conn = ev.probes.iter().filter(|p| p.kind == ProbeKind::NewConn).map(|p| p.distinct_backends()).max();
-    let kept = ev.probes.iter().filter(|p| p.kind == ProbeKind::Keepalive).map(|p| p.distinct_backends()).min();
+    let new_conn = ev
+        .probes
+        .iter()
+        .filter(|p| p.kind == ProbeKind::NewConn)
+        .map(|p| p.distinct_backends())
+        .max();
+    let kept = ev
+        .probes
+        .iter()
+        .filter(|p| p.kind == ProbeKind::Keepalive)
+        .map(|p| p.distinct_backends())
+        .min();
     let contrast = matches!((new_conn, kept), (Some(n), Some(k)) if n > k);
     if contrast {
-        for p in ev.probes.iter().filter(|p| matches!(p.kind, ProbeKind::NewConn | ProbeKind::Keepalive)) {
-            let label = if p.kind == ProbeKind::NewConn { "new-conn" } else { "keepalive" };
+        for p in ev
+            .probes
+            .iter()
+            .filter(|p| matches!(p.kind, ProbeKind::NewConn | ProbeKind::Keepalive))
+        {
+            let label = if p.kind == ProbeKind::NewConn {
+                "new-conn"
+            } else {
+                "keepalive"
+            };
             lines.push(format!(
                 "probe {label}: {} requests over {} connection(s) reached {} server(s) ({})",
                 p.requests,
@@ -82,9 +105,15 @@ mod tests {
         let ev = sample::keepalive();
         let finding = check(&ev, &summarise(&ev)).expect("keepalive must fire");
         assert_eq!(finding.explains, 0.9);
-        assert_eq!(finding.evidence[0], "c1: 30 requests over 1 connection(s), answered by rs1");
+        assert_eq!(
+            finding.evidence[0],
+            "c1: 30 requests over 1 connection(s), answered by rs1"
+        );
         assert_eq!(finding.evidence[1], "probe new-conn: 30 requests over 30 connection(s) reached 3 server(s) (rs1 10, rs2 10, rs3 10)");
-        assert_eq!(finding.evidence[2], "probe keepalive: 30 requests over 1 connection(s) reached 1 server(s) (rs1 30)");
+        assert_eq!(
+            finding.evidence[2],
+            "probe keepalive: 30 requests over 1 connection(s) reached 1 server(s) (rs1 30)"
+        );
     }
 
     #[test]

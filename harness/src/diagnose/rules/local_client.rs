@@ -19,13 +19,26 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     for r in &ev.records {
         let ip = r.source.ip();
         let line = if ip.is_loopback() {
-            Some(format!("{} sends from {ip}: it runs on the director or a real server", r.client))
+            Some(format!(
+                "{} sends from {ip}: it runs on the director or a real server",
+                r.client
+            ))
         } else if Some(ip) == vip {
-            Some(format!("{} sends from the VIP {ip} itself: it runs on a host that holds the VIP", r.client))
+            Some(format!(
+                "{} sends from the VIP {ip} itself: it runs on a host that holds the VIP",
+                r.client
+            ))
         } else {
             owner_of_ip(ev, ip).map(|(role, host, iface)| {
-                let consequence = if role == "real server" { ": it holds the VIP and answers its own requests" } else { "" };
-                format!("{}'s source {ip} is an address of {role} {host} ({iface}){consequence}", r.client)
+                let consequence = if role == "real server" {
+                    ": it holds the VIP and answers its own requests"
+                } else {
+                    ""
+                };
+                format!(
+                    "{}'s source {ip} is an address of {role} {host} ({iface}){consequence}",
+                    r.client
+                )
             })
         };
         if let Some(line) = line {
@@ -40,9 +53,16 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     }
     let share = f64::from(local_requests) / f64::from(spread.requests.max(1));
     Some(
-        Finding::new(ID, "The test client runs on the director or a real server", 0.9 * share)
-            .evidence(capped(lines))
-            .fix(["test from a separate client host, outside the director and the real servers".to_string()]),
+        Finding::new(
+            ID,
+            "The test client runs on the director or a real server",
+            0.9 * share,
+        )
+        .evidence(capped(lines))
+        .fix([
+            "test from a separate client host, outside the director and the real servers"
+                .to_string(),
+        ]),
     )
 }
 
@@ -54,7 +74,11 @@ fn owner_of_ip(ev: &Evidence, ip: IpAddr) -> Option<(&'static str, String, Strin
             return Some(("the director", d.name.clone(), a.iface.clone()));
         }
     }
-    ev.real_servers.iter().find_map(|rs| rs.host.address_of(ip).map(|a| ("real server", rs.name.clone(), a.iface.clone())))
+    ev.real_servers.iter().find_map(|rs| {
+        rs.host
+            .address_of(ip)
+            .map(|a| ("real server", rs.name.clone(), a.iface.clone()))
+    })
 }
 
 #[cfg(test)]
@@ -68,7 +92,12 @@ mod tests {
     fn fires_when_the_client_is_a_real_server() {
         let mut ev = sample::healthy_dr();
         let source = "192.0.2.11:40000".parse().unwrap();
-        ev.records = (0..10).map(|n| RecordEvidence { source, ..sample::record(n, "rs1") }).collect();
+        ev.records = (0..10)
+            .map(|n| RecordEvidence {
+                source,
+                ..sample::record(n, "rs1")
+            })
+            .collect();
         let finding = check(&ev, &summarise(&ev)).expect("local-client must fire");
         assert_eq!(finding.evidence, vec!["c1's source 192.0.2.11 is an address of real server rs1 (eth0): it holds the VIP and answers its own requests"]);
         assert!((finding.explains - 0.9).abs() < 1e-9);

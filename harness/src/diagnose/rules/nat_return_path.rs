@@ -16,7 +16,8 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
         return None;
     }
     let director = ev.director.as_ref()?;
-    let director_ips: BTreeSet<Ipv4Addr> = director.addresses.iter().map(|a| a.net.addr()).collect();
+    let director_ips: BTreeSet<Ipv4Addr> =
+        director.addresses.iter().map(|a| a.net.addr()).collect();
     let mut clients: BTreeSet<Ipv4Addr> = ev
         .clients
         .iter()
@@ -32,7 +33,11 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     let mut bad = BTreeSet::new();
     let mut fixes = Vec::new();
     for rs in ev.real_servers.iter().filter(|r| !r.host.routes.is_empty()) {
-        let gateway = director.addresses.iter().find(|a| a.net.contains(&rs.address)).map(|a| a.net.addr());
+        let gateway = director
+            .addresses
+            .iter()
+            .find(|a| a.net.contains(&rs.address))
+            .map(|a| a.net.addr());
         for cip in &clients {
             let line = match rs.host.route_to(*cip) {
                 None => format!("{} has no route to client {cip}: its replies go nowhere", rs.name),
@@ -44,7 +49,11 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
             };
             lines.push(line);
             if bad.insert(rs.name.clone()) {
-                fixes.push(format!("on {}: ip route replace default via {}", rs.name, show(gateway)));
+                fixes.push(format!(
+                    "on {}: ip route replace default via {}",
+                    rs.name,
+                    show(gateway)
+                ));
             }
         }
     }
@@ -53,14 +62,20 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     }
     fixes.push("test from a client outside the real servers' subnet".to_string());
     Some(
-        Finding::new(ID, "NAT replies do not return through the director", share_explains(bad.len(), ev.real_servers.len()))
-            .evidence(capped(lines))
-            .fix(fixes),
+        Finding::new(
+            ID,
+            "NAT replies do not return through the director",
+            share_explains(bad.len(), ev.real_servers.len()),
+        )
+        .evidence(capped(lines))
+        .fix(fixes),
     )
 }
 
 fn show(gateway: Option<Ipv4Addr>) -> String {
-    gateway.map_or("the director's address on that link".to_string(), |g| g.to_string())
+    gateway.map_or("the director's address on that link".to_string(), |g| {
+        g.to_string()
+    })
 }
 
 #[cfg(test)]
@@ -80,8 +95,16 @@ mod tests {
             rs.address = Ipv4Addr::new(10, 0, 1, 11 + i as u8);
             rs.host.addresses = vec![sample::addr("eth0", &format!("{}/24", rs.address))];
             rs.host.routes = vec![
-                RouteEvidence { dst: "10.0.1.0/24".parse().unwrap(), via: None, dev: Some("eth0".into()) },
-                RouteEvidence { dst: "0.0.0.0/0".parse().unwrap(), via: Some("10.0.1.1".parse().unwrap()), dev: Some("eth0".into()) },
+                RouteEvidence {
+                    dst: "10.0.1.0/24".parse().unwrap(),
+                    via: None,
+                    dev: Some("eth0".into()),
+                },
+                RouteEvidence {
+                    dst: "0.0.0.0/0".parse().unwrap(),
+                    via: Some("10.0.1.1".parse().unwrap()),
+                    dev: Some("eth0".into()),
+                },
             ];
         }
         ev
@@ -92,8 +115,16 @@ mod tests {
         let mut ev = nat();
         ev.real_servers[2].host.routes[1].via = Some("10.0.1.254".parse().unwrap());
         let finding = check(&ev, &summarise(&ev)).expect("nat-return-path must fire");
-        assert_eq!(finding.evidence, vec!["rs3 routes replies to 192.0.2.10 via 10.0.1.254, not via the director (10.0.1.1)"]);
-        assert_eq!(finding.fix[0], "on rs3: ip route replace default via 10.0.1.1");
+        assert_eq!(
+            finding.evidence,
+            vec![
+                "rs3 routes replies to 192.0.2.10 via 10.0.1.254, not via the director (10.0.1.1)"
+            ]
+        );
+        assert_eq!(
+            finding.fix[0],
+            "on rs3: ip route replace default via 10.0.1.1"
+        );
     }
 
     #[test]

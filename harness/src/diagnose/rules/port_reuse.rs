@@ -11,35 +11,59 @@ use crate::diagnose::spread::SpreadSummary;
 
 pub const ID: &str = "port-reuse";
 
+/// How one client source ip:port was used across the run.
+#[derive(Default)]
+struct PortUse<'a> {
+    connections: BTreeSet<u32>,
+    backends: BTreeSet<&'a str>,
+    requests: u32,
+}
+
 pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     let svc = ev.service.as_ref()?;
     if svc.proto != Proto::Tcp || !has_director(ev) {
         return None; // UDP flows are udp-flow's business
     }
-    // source ip:port -> (connections, backends, requests)
-    let mut by_port: BTreeMap<(&str, SocketAddr), (BTreeSet<u32>, BTreeSet<&str>, u32)> = BTreeMap::new();
+    let mut by_port: BTreeMap<(&str, SocketAddr), PortUse> = BTreeMap::new();
     for r in ev.records.iter().filter(|r| r.error.is_none()) {
         let e = by_port.entry((r.client.as_str(), r.source)).or_default();
-        e.0.insert(r.connection);
-        e.1.extend(r.backend.as_deref());
-        e.2 += 1;
+        e.connections.insert(r.connection);
+        e.backends.extend(r.backend.as_deref());
+        e.requests += 1;
     }
     let mut lines = Vec::new();
     let mut sticky_requests = 0;
-    for ((client, source), (conns, backends, n)) in &by_port {
-        if conns.len() > 1 && backends.len() == 1 {
-            sticky_requests += n;
-            let backend = backends.iter().next().expect("one backend");
-            lines.push(format!("{client} reused source port {source} for {} connections, all answered by {backend}", conns.len()));
+    for ((client, source), used) in &by_port {
+        if used.connections.len() > 1 && used.backends.len() == 1 {
+            sticky_requests += used.requests;
+            let backend = used.backends.iter().next().expect("one backend");
+            lines.push(format!(
+                "{client} reused source port {source} for {} connections, all answered by {backend}",
+                used.connections.len()
+            ));
         }
     }
-    let reused: BTreeSet<SocketAddr> = by_port.iter().filter(|(_, v)| v.0.len() > 1).map(|((_, s), _)| *s).collect();
+    let reused: BTreeSet<SocketAddr> = by_port
+        .iter()
+        .filter(|(_, used)| used.connections.len() > 1)
+        .map(|((_, s), _)| *s)
+        .collect();
     let mut entries = Vec::new();
     for c in ev.ipvs.iter().flat_map(|i| &i.conns) {
         let source = SocketAddr::new(c.client.into(), c.client_port);
-        if reused.contains(&source) && matches!(c.state.as_str(), "FIN_WAIT" | "TIME_WAIT" | "CLOSE" | "CLOSE_WAIT") {
-            let dest = ev.real_server_at(c.dest).map_or(c.dest.to_string(), |r| r.name.clone());
-            entries.push(format!("IPVS entry {source} -> {dest} in {}: a new SYN from that port matches it", c.state));
+        if reused.contains(&source)
+            && matches!(
+                c.state.as_str(),
+                "FIN_WAIT" | "TIME_WAIT" | "CLOSE" | "CLOSE_WAIT"
+            )
+        {
+            let dest = ev
+                .real_server_at(c.dest)
+                .map_or(c.dest.to_string(), |r| r.name.clone());
+            entries.push(format!(
+                "IPVS entry {source} -> {dest} in {}: a new SYN from that port matches it",
+                c.state
+            ));
         }
     }
     lines.extend(capped(entries));
@@ -86,7 +110,12 @@ mod tests {
     fn fixed_port() -> Evidence {
         let mut ev = sample::healthy_dr();
         let source: SocketAddr = "192.0.2.10:5000".parse().unwrap();
-        ev.records = (0..30).map(|n| RecordEvidence { source, ..sample::record(n, "rs1") }).collect();
+        ev.records = (0..30)
+            .map(|n| RecordEvidence {
+                source,
+                ..sample::record(n, "rs1")
+            })
+            .collect();
         ev.ipvs.as_mut().unwrap().conns = vec![ConnEvidence {
             proto: Proto::Tcp,
             client: sample::CLIENT,
@@ -103,9 +132,16 @@ mod tests {
     fn fires_when_a_fixed_source_port_sticks() {
         let ev = fixed_port();
         let finding = check(&ev, &summarise(&ev)).expect("port-reuse must fire");
-        assert_eq!(finding.evidence[0], "c1 reused source port 192.0.2.10:5000 for 30 connections, all answered by rs1");
-        assert_eq!(finding.evidence[1], "IPVS entry 192.0.2.10:5000 -> rs1 in FIN_WAIT: a new SYN from that port matches it");
-        assert!(finding.evidence[2].starts_with("net.ipv4.vs.conn_reuse_mode = 1: reschedules only TIME_WAIT/CLOSE"));
+        assert_eq!(
+            finding.evidence[0],
+            "c1 reused source port 192.0.2.10:5000 for 30 connections, all answered by rs1"
+        );
+        assert_eq!(
+            finding.evidence[1],
+            "IPVS entry 192.0.2.10:5000 -> rs1 in FIN_WAIT: a new SYN from that port matches it"
+        );
+        assert!(finding.evidence[2]
+            .starts_with("net.ipv4.vs.conn_reuse_mode = 1: reschedules only TIME_WAIT/CLOSE"));
         assert!(finding.fix[1].contains("conn_reuse_mode=2"));
         assert!((finding.explains - 0.85).abs() < 1e-9);
     }
@@ -113,7 +149,11 @@ mod tests {
     #[test]
     fn latent_when_conn_reuse_mode_is_zero() {
         let mut ev = sample::healthy_dr();
-        ev.ipvs.as_mut().unwrap().settings.insert("conn_reuse_mode".into(), "0".into());
+        ev.ipvs
+            .as_mut()
+            .unwrap()
+            .settings
+            .insert("conn_reuse_mode".into(), "0".into());
         let finding = check(&ev, &summarise(&ev)).expect("latent port-reuse");
         assert_eq!(finding.explains, 0.2);
     }

@@ -38,22 +38,48 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         }
         if let (Some(addr), Some(port)) = (service_address_on(ev, rs), service_port_on(ev, rs)) {
             if rs.host.listens_on(svc.proto, addr, port) == Some(false) {
-                let now: Vec<String> = rs.host.listening.iter().flatten().map(|l| l.addr.to_string()).collect();
-                let now = if now.is_empty() { "nothing".to_string() } else { now.join(", ") };
-                let why = if matches!(ev.mode, Mode::Dr | Mode::Tun) { " (DR/TUN traffic arrives addressed to the VIP)" } else { "" };
-                lines.push(format!("{} has no listener on {addr}:{port}{why}; listening: {now}", rs.name));
-                fixes.push(format!("start the service on {} and bind it to 0.0.0.0:{port} (or {addr}:{port})", rs.name));
+                let now: Vec<String> = rs
+                    .host
+                    .listening
+                    .iter()
+                    .flatten()
+                    .map(|l| l.addr.to_string())
+                    .collect();
+                let now = if now.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    now.join(", ")
+                };
+                let why = if matches!(ev.mode, Mode::Dr | Mode::Tun) {
+                    " (DR/TUN traffic arrives addressed to the VIP)"
+                } else {
+                    ""
+                };
+                lines.push(format!(
+                    "{} has no listener on {addr}:{port}{why}; listening: {now}",
+                    rs.name
+                ));
+                fixes.push(format!(
+                    "start the service on {} and bind it to 0.0.0.0:{port} (or {addr}:{port})",
+                    rs.name
+                ));
             }
         }
         let to_it: Vec<_> = conns.iter().filter(|c| c.dest == rs.address).collect();
-        if anyone_established && to_it.len() >= STUCK_HANDSHAKES && to_it.iter().all(|c| c.state == "SYN_RECV") {
+        if anyone_established
+            && to_it.len() >= STUCK_HANDSHAKES
+            && to_it.iter().all(|c| c.state == "SYN_RECV")
+        {
             lines.push(format!(
                 "IPVS: all {} entries to {} stay in SYN_RECV (the handshake never completes) while others reach ESTABLISHED",
                 to_it.len(),
                 rs.name
             ));
             if fixes.is_empty() {
-                fixes.push(format!("check {}: VIP on lo, listener, firewall, route back to the client", rs.name));
+                fixes.push(format!(
+                    "check {}: VIP on lo, listener, firewall, route back to the client",
+                    rs.name
+                ));
             }
         }
         if !fixes.is_empty() {
@@ -64,19 +90,31 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         return None;
     }
     if spread.errors > 0 {
-        let silent: Vec<&str> = down.keys().filter(|n| spread.per_backend.get(*n).copied().unwrap_or(0) == 0).map(|s| s.as_str()).collect();
+        let silent: Vec<&str> = down
+            .keys()
+            .filter(|n| spread.per_backend.get(*n).copied().unwrap_or(0) == 0)
+            .map(|s| s.as_str())
+            .collect();
         lines.push(format!(
             "{} of {} requests failed; none was answered by {}",
             spread.errors,
             spread.requests,
-            if silent.is_empty() { "-".to_string() } else { silent.join(", ") }
+            if silent.is_empty() {
+                "-".to_string()
+            } else {
+                silent.join(", ")
+            }
         ));
     }
     let names: Vec<&str> = down.keys().map(|s| s.as_str()).collect();
     Some(
-        Finding::new(ID, format!("Real server(s) not serving: {}", names.join(", ")), share_explains(down.len(), ev.real_servers.len()))
-            .evidence(capped(lines))
-            .fix(down.into_values().flatten()),
+        Finding::new(
+            ID,
+            format!("Real server(s) not serving: {}", names.join(", ")),
+            share_explains(down.len(), ev.real_servers.len()),
+        )
+        .evidence(capped(lines))
+        .fix(down.into_values().flatten()),
     )
 }
 
@@ -91,7 +129,10 @@ mod tests {
     fn fires_for_removed_and_rip_bound_servers() {
         let mut ev = sample::healthy_dr();
         ev.ipvs.as_mut().unwrap().dests.remove(2);
-        ev.real_servers[1].host.listening = Some(vec![Listener { proto: Proto::Tcp, addr: "192.0.2.12:80".parse().unwrap() }]);
+        ev.real_servers[1].host.listening = Some(vec![Listener {
+            proto: Proto::Tcp,
+            addr: "192.0.2.12:80".parse().unwrap(),
+        }]);
         for (i, r) in ev.records.iter_mut().enumerate() {
             if i % 3 != 0 {
                 r.backend = None;
@@ -103,9 +144,20 @@ mod tests {
         assert_eq!(finding.explains, 0.85);
         let text = finding.evidence.join("\n");
         assert!(text.contains("rs2 has no listener on 192.0.2.100:80 (DR/TUN traffic arrives addressed to the VIP); listening: 192.0.2.12:80"), "{text}");
-        assert!(text.contains("rs3 (192.0.2.13) is configured but absent from the IPVS table"), "{text}");
-        assert!(text.contains("20 of 30 requests failed; none was answered by rs2, rs3"), "{text}");
-        assert!(finding.fix.iter().any(|f| f.starts_with("re-add it: ipvsadm -a -t 192.0.2.100:80 -r 192.0.2.13:80 -g -w 1")), "{:?}", finding.fix);
+        assert!(
+            text.contains("rs3 (192.0.2.13) is configured but absent from the IPVS table"),
+            "{text}"
+        );
+        assert!(
+            text.contains("20 of 30 requests failed; none was answered by rs2, rs3"),
+            "{text}"
+        );
+        assert!(
+            finding.fix.iter().any(|f| f
+                .starts_with("re-add it: ipvsadm -a -t 192.0.2.100:80 -r 192.0.2.13:80 -g -w 1")),
+            "{:?}",
+            finding.fix
+        );
     }
 
     #[test]
@@ -120,9 +172,17 @@ mod tests {
             state: state.into(),
             expires_secs: None,
         };
-        ev.ipvs.as_mut().unwrap().conns = vec![conn(1, 1, "ESTABLISHED"), conn(2, 2, "SYN_RECV"), conn(2, 3, "SYN_RECV")];
+        ev.ipvs.as_mut().unwrap().conns = vec![
+            conn(1, 1, "ESTABLISHED"),
+            conn(2, 2, "SYN_RECV"),
+            conn(2, 3, "SYN_RECV"),
+        ];
         let finding = check(&ev, &summarise(&ev)).expect("SYN_RECV");
-        assert!(finding.evidence[0].starts_with("IPVS: all 2 entries to rs2 stay in SYN_RECV"), "{:?}", finding.evidence);
+        assert!(
+            finding.evidence[0].starts_with("IPVS: all 2 entries to rs2 stay in SYN_RECV"),
+            "{:?}",
+            finding.evidence
+        );
     }
 
     #[test]

@@ -10,10 +10,20 @@ pub const ID: &str = "single-server";
 pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     let svc = ev.service.as_ref()?;
     let line = match (ev.real_servers.as_slice(), &ev.ipvs) {
-        ([only], _) => format!("{} has one configured real server: {} ({})", service_label(svc), only.name, only.address),
+        ([only], _) => format!(
+            "{} has one configured real server: {} ({})",
+            service_label(svc),
+            only.name,
+            only.address
+        ),
         ([], Some(ipvs)) if ipvs.dests.len() == 1 => {
             let d = &ipvs.dests[0];
-            format!("{} has one destination in the IPVS table: {}:{}", service_label(svc), d.addr, d.port)
+            format!(
+                "{} has one destination in the IPVS table: {}:{}",
+                service_label(svc),
+                d.addr,
+                d.port
+            )
         }
         _ => return None,
     };
@@ -39,7 +49,10 @@ mod tests {
         ev.real_servers.truncate(1);
         ev.records = (0..5).map(|n| sample::record(n, "rs1")).collect();
         let finding = check(&ev, &summarise(&ev)).expect("single-server must fire");
-        assert_eq!(finding.evidence, vec!["TCP 192.0.2.100:80 has one configured real server: rs1 (192.0.2.11)"]);
+        assert_eq!(
+            finding.evidence,
+            vec!["TCP 192.0.2.100:80 has one configured real server: rs1 (192.0.2.11)"]
+        );
     }
 
     #[test]

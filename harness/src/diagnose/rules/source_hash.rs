@@ -15,12 +15,17 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         return None;
     }
     let port_flag = format!("{sched}-port");
-    if svc.sched_flags.iter().any(|f| *f == port_flag) {
+    if svc.sched_flags.contains(&port_flag) {
         return None; // hashes the source port too: per-flow spread
     }
     let mut sources: Vec<String> = source_addresses(ev).iter().map(|s| s.to_string()).collect();
     if sources.is_empty() {
-        sources = ev.ipvs.iter().flat_map(|i| &i.conns).map(|c| c.client.to_string()).collect();
+        sources = ev
+            .ipvs
+            .iter()
+            .flat_map(|i| &i.conns)
+            .map(|c| c.client.to_string())
+            .collect();
         sources.sort();
         sources.dedup();
     }
@@ -34,10 +39,18 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     )];
     if !sources.is_empty() {
         let shown: Vec<String> = sources.iter().take(MAX_LINES).cloned().collect();
-        lines.push(format!("the traffic came from {} source address(es) ({}) for {servers} servers", sources.len(), shown.join(", ")));
+        lines.push(format!(
+            "the traffic came from {} source address(es) ({}) for {servers} servers",
+            sources.len(),
+            shown.join(", ")
+        ));
     }
     lines.extend(capped(pinned_source_lines(ev)));
-    let explains = if sources.len() == 1 && servers > 1 { 0.9 } else { 0.6 };
+    let explains = if sources.len() == 1 && servers > 1 {
+        0.9
+    } else {
+        0.6
+    };
     Some(
         Finding::new(ID, format!("Source hashing ({sched}) with {} client address(es)", sources.len()), explains)
             .evidence(lines)
@@ -67,7 +80,11 @@ mod tests {
         let ev = sh_one_client();
         let finding = check(&ev, &summarise(&ev)).expect("source-hash must fire");
         assert_eq!(finding.explains, 0.9);
-        assert!(finding.evidence[1].contains("1 source address(es) (192.0.2.10) for 3 servers"), "{:?}", finding.evidence);
+        assert!(
+            finding.evidence[1].contains("1 source address(es) (192.0.2.10) for 3 servers"),
+            "{:?}",
+            finding.evidence
+        );
         assert!(finding.fix[0].contains("-s sh -b sh-port"));
     }
 

@@ -18,7 +18,10 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     for rs in ev.real_servers.iter().filter(|r| !r.host.links.is_empty()) {
         match rs.host.link("tunl0") {
             Some(l) if l.up => continue,
-            Some(_) => lines.push(format!("{}'s tunl0 is down: IP-in-IP packets are not decapsulated", rs.name)),
+            Some(_) => lines.push(format!(
+                "{}'s tunl0 is down: IP-in-IP packets are not decapsulated",
+                rs.name
+            )),
             None => {
                 let links: Vec<&str> = rs.host.links.iter().map(|l| l.name.as_str()).collect();
                 lines.push(format!("{} has no tunl0 (links: {}): IP-in-IP packets from the director are not decapsulated", rs.name, links.join(", ")));
@@ -33,7 +36,11 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
         return None;
     }
     let explains = share_explains(fixes.len(), ev.real_servers.len());
-    Some(Finding::new(ID, "TUN real server(s) cannot decapsulate", explains).evidence(capped(lines)).fix(fixes))
+    Some(
+        Finding::new(ID, "TUN real server(s) cannot decapsulate", explains)
+            .evidence(capped(lines))
+            .fix(fixes),
+    )
 }
 
 #[cfg(test)]
@@ -46,8 +53,14 @@ mod tests {
     fn fires_without_tunl0() {
         let mut ev = sample::healthy_dr();
         ev.mode = Mode::Tun;
-        ev.real_servers[0].host.links.push(sample::link("tunl0", "ipip", None));
-        ev.real_servers[1].host.links.push(sample::link("tunl0", "ipip", None));
+        ev.real_servers[0]
+            .host
+            .links
+            .push(sample::link("tunl0", "ipip", None));
+        ev.real_servers[1]
+            .host
+            .links
+            .push(sample::link("tunl0", "ipip", None));
         let finding = check(&ev, &summarise(&ev)).expect("tunnel-decap must fire");
         assert_eq!(finding.evidence, vec!["rs3 has no tunl0 (links: lo, eth0): IP-in-IP packets from the director are not decapsulated"]);
         assert!((finding.explains - (0.3 + 0.5 / 3.0)).abs() < 1e-9);

@@ -16,7 +16,8 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     if svc.proto != Proto::Udp || svc.one_packet || !has_director(ev) {
         return None;
     }
-    let mut per_client: BTreeMap<&str, (BTreeSet<SocketAddr>, BTreeSet<&str>, u32)> = BTreeMap::new();
+    let mut per_client: BTreeMap<&str, (BTreeSet<SocketAddr>, BTreeSet<&str>, u32)> =
+        BTreeMap::new();
     for r in ev.records.iter().filter(|r| r.error.is_none()) {
         let e = per_client.entry(r.client.as_str()).or_default();
         e.0.insert(r.source);
@@ -41,14 +42,29 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
             ));
         }
     }
-    let explains = if few_ports && !spread.healthy { 0.9 } else if few_ports { 0.5 } else { 0.3 };
+    let explains = if few_ports && !spread.healthy {
+        0.9
+    } else if few_ports {
+        0.5
+    } else {
+        0.3
+    };
     Some(
-        Finding::new(ID, "UDP flows stick to one server (no one-packet scheduling)", explains)
-            .evidence(capped(lines))
-            .fix([
-                format!("ipvsadm -E {} -s {} -o (keepalived: `ops`) for stateless datagram services", ipvsadm_service(svc), svc.scheduler),
-                "or let clients vary their source port; shorten the UDP timeout: ipvsadm --set 0 0 N".to_string(),
-            ]),
+        Finding::new(
+            ID,
+            "UDP flows stick to one server (no one-packet scheduling)",
+            explains,
+        )
+        .evidence(capped(lines))
+        .fix([
+            format!(
+                "ipvsadm -E {} -s {} -o (keepalived: `ops`) for stateless datagram services",
+                ipvsadm_service(svc),
+                svc.scheduler
+            ),
+            "or let clients vary their source port; shorten the UDP timeout: ipvsadm --set 0 0 N"
+                .to_string(),
+        ]),
     )
 }
 
@@ -65,7 +81,13 @@ mod tests {
         svc.proto = Proto::Udp;
         svc.port = 53;
         let source: SocketAddr = "192.0.2.10:5353".parse().unwrap();
-        ev.records = (0..30).map(|n| RecordEvidence { source, connection: 0, ..sample::record(n, "rs2") }).collect();
+        ev.records = (0..30)
+            .map(|n| RecordEvidence {
+                source,
+                connection: 0,
+                ..sample::record(n, "rs2")
+            })
+            .collect();
         ev
     }
 
@@ -74,7 +96,10 @@ mod tests {
         let ev = udp_one_port();
         let finding = check(&ev, &summarise(&ev)).expect("udp-flow must fire");
         assert_eq!(finding.explains, 0.9);
-        assert_eq!(finding.evidence[1], "c1 sent 30 datagrams from 1 source port(s) (192.0.2.10:5353), answered by rs2");
+        assert_eq!(
+            finding.evidence[1],
+            "c1 sent 30 datagrams from 1 source port(s) (192.0.2.10:5353), answered by rs2"
+        );
         assert!(finding.fix[0].starts_with("ipvsadm -E -u 192.0.2.100:53 -s rr -o"));
     }
 

@@ -17,7 +17,9 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
             for d in ipvs.dests.iter().filter(|d| d.weight == 0) {
                 let rs = ev.real_server_at(d.addr);
                 let name = rs.map_or(d.addr.to_string(), |r| r.name.clone());
-                let configured = rs.and_then(|r| r.weight).map_or(String::new(), |w| format!(" (configured {w})"));
+                let configured = rs
+                    .and_then(|r| r.weight)
+                    .map_or(String::new(), |w| format!(" (configured {w})"));
                 lines.push(format!(
                     "{name} {}:{} has weight 0 in the live table{configured}: no new connections (ActiveConn {}, InActConn {}, PersistConn {})",
                     d.addr, d.port, d.active, d.inactive, d.persist
@@ -36,25 +38,45 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
         }
         _ => {
             for rs in ev.real_servers.iter().filter(|r| r.weight == Some(0)) {
-                lines.push(format!("{} {} is configured with weight 0: no new connections", rs.name, rs.address));
-                zeroed.push((rs.name.clone(), rs.address, service_port_on(ev, rs).unwrap_or(svc.port)));
+                lines.push(format!(
+                    "{} {} is configured with weight 0: no new connections",
+                    rs.name, rs.address
+                ));
+                zeroed.push((
+                    rs.name.clone(),
+                    rs.address,
+                    service_port_on(ev, rs).unwrap_or(svc.port),
+                ));
             }
         }
     }
     if zeroed.is_empty() {
         return None;
     }
-    let total = ev.real_servers.len().max(ev.ipvs.as_ref().map_or(0, |i| i.dests.len()));
+    let total = ev
+        .real_servers
+        .len()
+        .max(ev.ipvs.as_ref().map_or(0, |i| i.dests.len()));
     let mut fix: Vec<String> = zeroed
         .iter()
-        .map(|(_, addr, port)| format!("ipvsadm -e {} -r {addr}:{port} {} -w 1", ipvsadm_service(svc), ipvsadm_forward(ev.mode)))
+        .map(|(_, addr, port)| {
+            format!(
+                "ipvsadm -e {} -r {addr}:{port} {} -w 1",
+                ipvsadm_service(svc),
+                ipvsadm_forward(ev.mode)
+            )
+        })
         .collect();
     fix.push("if a health checker zeroed it (keepalived inhibit_on_failure; log `Changing weight from X to 0`): fix the check (connect_port, url, status_code)".to_string());
     fix.push("sysctl -w net.ipv4.vs.expire_quiescent_template=1 so persistence templates do not keep clients on a weight-0 server".to_string());
     Some(
-        Finding::new(ID, format!("{} of {total} real server(s) have weight 0", zeroed.len()), share_explains(zeroed.len(), total))
-            .evidence(capped(lines))
-            .fix(fix),
+        Finding::new(
+            ID,
+            format!("{} of {total} real server(s) have weight 0", zeroed.len()),
+            share_explains(zeroed.len(), total),
+        )
+        .evidence(capped(lines))
+        .fix(fix),
     )
 }
 
@@ -71,13 +93,29 @@ mod tests {
         let ipvs = ev.ipvs.as_mut().unwrap();
         ipvs.dests[1].weight = 0;
         ipvs.dests[2].weight = 0;
-        ipvs.templates = vec![TemplateEvidence { client: sample::CLIENT, dest: sample::rip(2), expires_secs: None }];
+        ipvs.templates = vec![TemplateEvidence {
+            client: sample::CLIENT,
+            dest: sample::rip(2),
+            expires_secs: None,
+        }];
         let finding = check(&ev, &summarise(&ev)).expect("weight-zero must fire");
         assert_eq!(finding.title, "2 of 3 real server(s) have weight 0");
         assert_eq!(finding.explains, 0.85);
-        assert!(finding.evidence[0].starts_with("rs2 192.0.2.12:80 has weight 0 in the live table (configured 1)"), "{:?}", finding.evidence);
-        assert!(finding.evidence[2].starts_with("1 template(s) still point at rs2"), "{:?}", finding.evidence);
-        assert_eq!(finding.fix[0], "ipvsadm -e -t 192.0.2.100:80 -r 192.0.2.12:80 -g -w 1");
+        assert!(
+            finding.evidence[0]
+                .starts_with("rs2 192.0.2.12:80 has weight 0 in the live table (configured 1)"),
+            "{:?}",
+            finding.evidence
+        );
+        assert!(
+            finding.evidence[2].starts_with("1 template(s) still point at rs2"),
+            "{:?}",
+            finding.evidence
+        );
+        assert_eq!(
+            finding.fix[0],
+            "ipvsadm -e -t 192.0.2.100:80 -r 192.0.2.12:80 -g -w 1"
+        );
     }
 
     #[test]
