@@ -137,4 +137,49 @@ mod tests {
         let report = serde_json::to_value(diagnose(&ev)).unwrap();
         assert_eq!(report["findings"][0]["id"], "arp-flux");
     }
+
+    #[test]
+    fn partial_evidence_never_panics() {
+        let mode_variants = [
+            evidence::Mode::Direct,
+            evidence::Mode::Nat,
+            evidence::Mode::Tun,
+            evidence::Mode::FullNat,
+        ];
+        for base in [
+            sample::healthy_dr(),
+            sample::arp_flux(),
+            sample::persistence(),
+            sample::keepalive(),
+        ] {
+            // Hosts not gathered, records naming unknown servers, no table.
+            let mut ev = base.clone();
+            for rs in &mut ev.real_servers {
+                rs.host = evidence::HostEvidence {
+                    name: rs.name.clone(),
+                    ..Default::default()
+                };
+            }
+            ev.clients.clear();
+            ev.director = None;
+            ev.ipvs = None;
+            ev.records.push(evidence::RecordEvidence {
+                backend: Some("ghost".into()),
+                ..sample::record(99, "x")
+            });
+            let _ = render(&diagnose(&ev));
+            let mut ev = base.clone();
+            ev.real_servers.clear();
+            let _ = render(&diagnose(&ev));
+            for mode in mode_variants {
+                let mut ev = base.clone();
+                ev.mode = mode;
+                let d = diagnose(&ev);
+                assert!(d
+                    .findings
+                    .iter()
+                    .all(|f| (0.0..=1.0).contains(&f.explains) && CAUSE_IDS.contains(&f.id)));
+            }
+        }
+    }
 }
