@@ -21,7 +21,10 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(20);
 
 pub(crate) async fn run(bind: SocketAddr, ctx: ServeCtx, ready: ReadyTx, mut stop: StopRx) {
     // Bound here, on the namespace runtime, so the socket lives in its namespace.
-    let listener = match TcpListener::bind(bind).await.and_then(|l| l.local_addr().map(|a| (l, a))) {
+    let listener = match TcpListener::bind(bind)
+        .await
+        .and_then(|l| l.local_addr().map(|a| (l, a)))
+    {
         Ok((listener, local)) => {
             if ready.send(Ok(local)).is_err() {
                 return; // the caller gave up waiting
@@ -29,7 +32,12 @@ pub(crate) async fn run(bind: SocketAddr, ctx: ServeCtx, ready: ReadyTx, mut sto
             listener
         }
         Err(source) => {
-            let _ = ready.send(Err(ServerError::Bind { name: ctx.name.clone(), proto: Proto::Tcp, addr: bind, source }));
+            let _ = ready.send(Err(ServerError::Bind {
+                name: ctx.name.clone(),
+                proto: Proto::Tcp,
+                addr: bind,
+                source,
+            }));
             return;
         }
     };
@@ -51,7 +59,9 @@ pub(crate) async fn run(bind: SocketAddr, ctx: ServeCtx, ready: ReadyTx, mut sto
 }
 
 async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: ServeCtx) {
-    let Ok(local) = stream.local_addr() else { return };
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
     let service = service_fn(move |_req: Request<Incoming>| {
         let ctx = ctx.clone();
         async move { Ok::<_, Infallible>(respond(&ctx, peer, local).await) }

@@ -59,13 +59,25 @@ pub struct ServerSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("server {name}: cannot bind {proto:?} {addr}: {source}")]
-    Bind { name: String, proto: Proto, addr: SocketAddr, source: std::io::Error },
+    Bind {
+        name: String,
+        proto: Proto,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server {name}: {what}: {source}")]
-    Socket { name: String, what: &'static str, source: std::io::Error },
+    Socket {
+        name: String,
+        what: &'static str,
+        source: std::io::Error,
+    },
     #[error("server {name}: UDP servers are IPv4 only (IP_PKTINFO), got {addr}")]
     UdpNotIpv4 { name: String, addr: SocketAddr },
     #[error("decapsulator: {what}: {source}")]
-    Decap { what: &'static str, source: std::io::Error },
+    Decap {
+        what: &'static str,
+        source: std::io::Error,
+    },
     #[error("the namespace runtime stopped before the {0} was ready")]
     RuntimeGone(String),
 }
@@ -116,16 +128,32 @@ impl RunningServer {
 /// Starts a server on `rt`; returns once it is listening (bound inside `rt`).
 pub async fn start(rt: &Handle, spec: ServerSpec) -> Result<RunningServer, ServerError> {
     let served = Arc::new(AtomicU64::new(0));
-    let ServerSpec { name, bind, proto, behaviour } = spec;
+    let ServerSpec {
+        name,
+        bind,
+        proto,
+        behaviour,
+    } = spec;
     if behaviour == Behaviour::Refuse {
-        return Ok(RunningServer { name, proto, local_addr: None, served, stop_tx: None, task: None });
+        return Ok(RunningServer {
+            name,
+            proto,
+            local_addr: None,
+            served,
+            stop_tx: None,
+            task: None,
+        });
     }
     if proto == Proto::Udp && !bind.is_ipv4() {
         return Err(ServerError::UdpNotIpv4 { name, addr: bind });
     }
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel();
-    let ctx = ServeCtx { name: name.clone(), behaviour, served: served.clone() };
+    let ctx = ServeCtx {
+        name: name.clone(),
+        behaviour,
+        served: served.clone(),
+    };
     let task = match proto {
         Proto::Tcp => rt.spawn(http_server::run(bind, ctx, ready_tx, stop_rx)),
         Proto::Udp => rt.spawn(udp_server::run(bind, ctx, ready_tx, stop_rx)),

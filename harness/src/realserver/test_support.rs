@@ -30,7 +30,9 @@ impl TestNetns {
             let setup = (|| -> io::Result<tokio::runtime::Runtime> {
                 unshare(CloneFlags::CLONE_NEWNET)?;
                 set_up("lo")?;
-                tokio::runtime::Builder::new_current_thread().enable_all().build()
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
             })();
             match setup {
                 Ok(rt) => {
@@ -43,8 +45,14 @@ impl TestNetns {
                 }
             }
         });
-        let handle = handle_rx.recv().map_err(|_| io::Error::other("namespace thread died"))??;
-        Ok(Self { handle, stop: Some(stop_tx), thread: Some(thread) })
+        let handle = handle_rx
+            .recv()
+            .map_err(|_| io::Error::other("namespace thread died"))??;
+        Ok(Self {
+            handle,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
     }
 
     pub(crate) fn handle(&self) -> &Handle {
@@ -53,7 +61,10 @@ impl TestNetns {
 
     /// Runs blocking set-up code on the namespace thread.
     pub(crate) async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        self.handle.spawn(async move { f() }).await.expect("namespace task panicked")
+        self.handle
+            .spawn(async move { f() })
+            .await
+            .expect("namespace task panicked")
     }
 }
 
@@ -112,11 +123,18 @@ pub(crate) fn add_address(name: &str, ip: Ipv4Addr) -> io::Result<()> {
     let addr = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: 0,
-        sin_addr: libc::in_addr { s_addr: u32::from(ip).to_be() },
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
         sin_zero: [0; 8],
     };
     // SAFETY: sockaddr_in fits in the sockaddr slot of the union, as in C.
-    unsafe { std::ptr::write(&mut req.ifr_ifru.ifru_addr as *mut libc::sockaddr as *mut libc::sockaddr_in, addr) };
+    unsafe {
+        std::ptr::write(
+            &mut req.ifr_ifru.ifru_addr as *mut libc::sockaddr as *mut libc::sockaddr_in,
+            addr,
+        )
+    };
     ioctl(&sock, libc::SIOCSIFADDR, &mut req)
 }
 

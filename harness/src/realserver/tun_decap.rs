@@ -94,14 +94,16 @@ impl Decap {
         }
     }
 
-    /// Stops and waits until the raw socket and the TUN fd are closed.
-    pub async fn stop(mut self) {
+    /// Stops, waits until the raw socket and the TUN fd are closed, and
+    /// returns the final counters.
+    pub async fn stop(mut self) -> DecapStats {
         if let Some(tx) = self.stop_tx.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        self.stats()
     }
 }
 
@@ -114,7 +116,11 @@ pub async fn start_decap(rt: &Handle, tun: OwnedFd) -> Result<Decap, ServerError
     let (stop_tx, stop_rx) = oneshot::channel();
     let task = rt.spawn(run(tun, counters.clone(), ready_tx, stop_rx));
     match ready_rx.await {
-        Ok(Ok(())) => Ok(Decap { counters, stop_tx: Some(stop_tx), task: Some(task) }),
+        Ok(Ok(())) => Ok(Decap {
+            counters,
+            stop_tx: Some(stop_tx),
+            task: Some(task),
+        }),
         Ok(Err(err)) => Err(err),
         Err(_) => Err(ServerError::RuntimeGone("decapsulator".into())),
     }
@@ -156,21 +162,35 @@ async fn run(
 }
 
 fn open(tun: OwnedFd) -> Result<(AsyncFd<OwnedFd>, OwnedFd), ServerError> {
-    let raw = raw_ipip_socket().map_err(|source| ServerError::Decap { what: "open raw IPIP socket", source })?;
-    // Writes only, never waited on: a full TUN queue drops and counts instead of stalling receive.
-    set_nonblocking(&tun).map_err(|source| ServerError::Decap { what: "make the TUN fd non-blocking", source })?;
-    // SAFETY: the OwnedFd is moved into the AsyncFd, so the fd stays open and the same while registered.
-    let raw = unsafe { AsyncFd::register_with_interest(raw, Interest::READABLE) }.map_err(|err| {
-        let (_, source) = err.into_parts();
-        ServerError::Decap { what: "register raw socket", source }
+    let raw = raw_ipip_socket().map_err(|source| ServerError::Decap {
+        what: "open raw IPIP socket",
+        source,
     })?;
+    // Writes only, never waited on: a full TUN queue drops and counts instead of stalling receive.
+    set_nonblocking(&tun).map_err(|source| ServerError::Decap {
+        what: "make the TUN fd non-blocking",
+        source,
+    })?;
+    // SAFETY: the OwnedFd is moved into the AsyncFd, so the fd stays open and the same while registered.
+    let raw =
+        unsafe { AsyncFd::register_with_interest(raw, Interest::READABLE) }.map_err(|err| {
+            let (_, source) = err.into_parts();
+            ServerError::Decap {
+                what: "register raw socket",
+                source,
+            }
+        })?;
     Ok((raw, tun))
 }
 
 fn raw_ipip_socket() -> io::Result<OwnedFd> {
     // nix's SockProtocol has no IPIP variant, hence libc.
     let fd = unsafe {
-        libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, libc::IPPROTO_IPIP)
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_IPIP,
+        )
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());
@@ -186,7 +206,11 @@ fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
 }
 
 fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
-    Ok(nix::sys::socket::recv(fd.as_raw_fd(), buf, nix::sys::socket::MsgFlags::empty())?)
+    Ok(nix::sys::socket::recv(
+        fd.as_raw_fd(),
+        buf,
+        nix::sys::socket::MsgFlags::empty(),
+    )?)
 }
 
 fn forward(packet: &[u8], tun: &OwnedFd, counters: &Counters) {
@@ -242,14 +266,29 @@ mod tests {
         let inner = inner_udp(b"hello");
         let packet = ipip(&inner);
         assert!(matches!(decapsulate(&[]), Err(DecapError::Outer(_))));
-        assert!(matches!(decapsulate(&packet[..10]), Err(DecapError::Outer(_))));
+        assert!(matches!(
+            decapsulate(&packet[..10]),
+            Err(DecapError::Outer(_))
+        ));
         // Outer total length says more than was received.
-        assert!(matches!(decapsulate(&packet[..packet.len() - 1]), Err(DecapError::Outer(_))));
+        assert!(matches!(
+            decapsulate(&packet[..packet.len() - 1]),
+            Err(DecapError::Outer(_))
+        ));
         // Inner packet cut short (outer header rebuilt around the stub).
-        assert!(matches!(decapsulate(&ipip(&inner[..inner.len() - 3])), Err(DecapError::Inner(_))));
-        assert!(matches!(decapsulate(&ipip(&inner[..8])), Err(DecapError::Inner(_))));
+        assert!(matches!(
+            decapsulate(&ipip(&inner[..inner.len() - 3])),
+            Err(DecapError::Inner(_))
+        ));
+        assert!(matches!(
+            decapsulate(&ipip(&inner[..8])),
+            Err(DecapError::Inner(_))
+        ));
         // Inner is not IPv4 at all.
-        assert!(matches!(decapsulate(&ipip(&[0x60; 40])), Err(DecapError::Inner(_))));
+        assert!(matches!(
+            decapsulate(&ipip(&[0x60; 40])),
+            Err(DecapError::Inner(_))
+        ));
         // Outer carries UDP, not IPIP.
         assert!(matches!(decapsulate(&inner), Err(DecapError::NotIpip(17))));
         // Outer is a first fragment (MF set).
@@ -280,7 +319,9 @@ mod tests {
     /// socket bound to the VIP held by a TUN device named tunl0.
     #[tokio::test]
     async fn decapsulated_packets_reach_a_socket_on_the_vip() {
-        use crate::realserver::test_support::{add_address, create_tun, is_root, set_up, sysctl, TestNetns};
+        use crate::realserver::test_support::{
+            add_address, create_tun, is_root, set_up, sysctl, TestNetns,
+        };
         use std::net::Ipv4Addr;
         if !is_root() {
             eprintln!("skipped: creating a namespace and a TUN device needs root");
@@ -307,20 +348,35 @@ mod tests {
         // The kernel adds the outer header (protocol 4, 127.0.0.1 -> 127.0.0.1).
         let to_self = nix::sys::socket::SockaddrIn::new(127, 0, 0, 1, 0);
         let send = |payload: &[u8]| {
-            nix::sys::socket::sendto(sender.as_raw_fd(), payload, &to_self, nix::sys::socket::MsgFlags::empty()).unwrap();
+            nix::sys::socket::sendto(
+                sender.as_raw_fd(),
+                payload,
+                &to_self,
+                nix::sys::socket::MsgFlags::empty(),
+            )
+            .unwrap();
         };
         send(&[0x45, 0, 0]); // truncated inner header: dropped
         send(&inner_udp(b"hello"));
 
         let mut buf = [0u8; 64];
-        let (len, from) = tokio::time::timeout(std::time::Duration::from_secs(5), receiver.recv_from(&mut buf))
-            .await
-            .expect("inner datagram delivered")
-            .unwrap();
+        let (len, from) = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            receiver.recv_from(&mut buf),
+        )
+        .await
+        .expect("inner datagram delivered")
+        .unwrap();
         assert_eq!(&buf[..len], b"hello");
         assert_eq!(from, "10.98.0.5:5555".parse().unwrap());
-        // Packets are taken in order, so the malformed one was counted already.
-        assert_eq!(decap.stats(), DecapStats { decapsulated: 1, dropped: 1, write_failed: 0 });
-        decap.stop().await;
+        // The datagram may arrive before the counter moves; after stop the counters are final.
+        assert_eq!(
+            decap.stop().await,
+            DecapStats {
+                decapsulated: 1,
+                dropped: 1,
+                write_failed: 0
+            }
+        );
     }
 }

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn,
+    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockaddrIn,
 };
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -64,54 +65,109 @@ pub(crate) async fn run(bind: SocketAddr, ctx: ServeCtx, ready: ReadyTx, mut sto
     replies.shutdown().await;
 }
 
-async fn bind_with_pktinfo(bind: SocketAddr, name: &str) -> Result<(UdpSocket, SocketAddr), ServerError> {
-    let bind_error = |source| ServerError::Bind { name: name.to_owned(), proto: Proto::Udp, addr: bind, source };
+async fn bind_with_pktinfo(
+    bind: SocketAddr,
+    name: &str,
+) -> Result<(UdpSocket, SocketAddr), ServerError> {
+    let bind_error = |source| ServerError::Bind {
+        name: name.to_owned(),
+        proto: Proto::Udp,
+        addr: bind,
+        source,
+    };
     let socket = UdpSocket::bind(bind).await.map_err(bind_error)?;
     let local = socket.local_addr().map_err(bind_error)?;
-    setsockopt(&socket, sockopt::Ipv4PacketInfo, &true)
-        .map_err(|errno| ServerError::Socket { name: name.to_owned(), what: "set IP_PKTINFO", source: errno.into() })?;
+    setsockopt(&socket, sockopt::Ipv4PacketInfo, &true).map_err(|errno| ServerError::Socket {
+        name: name.to_owned(),
+        what: "set IP_PKTINFO",
+        source: errno.into(),
+    })?;
     Ok((socket, local))
 }
 
 /// One datagram: its length, sender and the local address it was sent to.
-fn recv_with_destination(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4, Option<Ipv4Addr>)> {
+fn recv_with_destination(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddrV4, Option<Ipv4Addr>)> {
     let mut iov = [IoSliceMut::new(buf)];
     let mut cmsg_buffer = nix::cmsg_space!(libc::in_pktinfo);
-    let msg = recvmsg::<SockaddrIn>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg_buffer), MsgFlags::empty())?;
-    let peer = msg.address.map(SocketAddrV4::from).ok_or_else(|| io::Error::other("datagram without a sender address"))?;
+    let msg = recvmsg::<SockaddrIn>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg_buffer),
+        MsgFlags::empty(),
+    )?;
+    let peer = msg
+        .address
+        .map(SocketAddrV4::from)
+        .ok_or_else(|| io::Error::other("datagram without a sender address"))?;
     let destination = msg.cmsgs()?.find_map(|cmsg| match cmsg {
-        ControlMessageOwned::Ipv4PacketInfo(info) => Some(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr))),
+        ControlMessageOwned::Ipv4PacketInfo(info) => {
+            Some(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)))
+        }
         _ => None,
     });
     Ok((msg.bytes, peer, destination))
 }
 
-async fn reply(socket: Arc<UdpSocket>, ctx: ServeCtx, peer: SocketAddrV4, local: Option<SocketAddrV4>, request: Option<String>) {
+async fn reply(
+    socket: Arc<UdpSocket>,
+    ctx: ServeCtx,
+    peer: SocketAddrV4,
+    local: Option<SocketAddrV4>,
+    request: Option<String>,
+) {
     let fallback = socket.local_addr().ok();
-    let Some(local_addr) = local.map(SocketAddr::V4).or(fallback) else { return };
+    let Some(local_addr) = local.map(SocketAddr::V4).or(fallback) else {
+        return;
+    };
     let mut answer = ctx.answer(SocketAddr::V4(peer), local_addr).await;
     answer.request = request;
     let payload = answer.to_json();
     let source = local.map(|l| *l.ip());
     // A lost reply is what UDP does; the client's timeout reports it.
-    let _ = socket.async_io(Interest::WRITABLE, || send_from(&socket, &payload, peer, source)).await;
+    let _ = socket
+        .async_io(Interest::WRITABLE, || {
+            send_from(&socket, &payload, peer, source)
+        })
+        .await;
 }
 
 /// Sends `payload` to `peer` with `source` as the source address (the
 /// address the request was sent to), via IP_PKTINFO.
-fn send_from(socket: &UdpSocket, payload: &[u8], peer: SocketAddrV4, source: Option<Ipv4Addr>) -> io::Result<usize> {
+fn send_from(
+    socket: &UdpSocket,
+    payload: &[u8],
+    peer: SocketAddrV4,
+    source: Option<Ipv4Addr>,
+) -> io::Result<usize> {
     let iov = [IoSlice::new(payload)];
     let destination = SockaddrIn::from(peer);
     let sent = match source {
         Some(ip) => {
             let info = libc::in_pktinfo {
                 ipi_ifindex: 0,
-                ipi_spec_dst: libc::in_addr { s_addr: u32::from(ip).to_be() },
+                ipi_spec_dst: libc::in_addr {
+                    s_addr: u32::from(ip).to_be(),
+                },
                 ipi_addr: libc::in_addr { s_addr: 0 },
             };
-            sendmsg(socket.as_raw_fd(), &iov, &[ControlMessage::Ipv4PacketInfo(&info)], MsgFlags::empty(), Some(&destination))
+            sendmsg(
+                socket.as_raw_fd(),
+                &iov,
+                &[ControlMessage::Ipv4PacketInfo(&info)],
+                MsgFlags::empty(),
+                Some(&destination),
+            )
         }
-        None => sendmsg(socket.as_raw_fd(), &iov, &[], MsgFlags::empty(), Some(&destination)),
+        None => sendmsg(
+            socket.as_raw_fd(),
+            &iov,
+            &[],
+            MsgFlags::empty(),
+            Some(&destination),
+        ),
     };
     Ok(sent?)
 }

@@ -33,7 +33,12 @@ impl Drop for Connection {
     }
 }
 
-pub(super) async fn request(run: &Run, seq: u32, pool: &mut Pool, record: &mut RequestRecord) -> Result<(), RequestError> {
+pub(super) async fn request(
+    run: &Run,
+    seq: u32,
+    pool: &mut Pool,
+    record: &mut RequestRecord,
+) -> Result<(), RequestError> {
     let target = run.target(seq);
     let key = (target, run.bind_addr(seq));
     let mut reused = match run.spec.mode {
@@ -56,11 +61,26 @@ pub(super) async fn request(run: &Run, seq: u32, pool: &mut Pool, record: &mut R
     let req = Request::get(run.spec.path.as_str())
         .header(HOST, target.to_string())
         .body(Empty::<Bytes>::new())
-        .map_err(|err| RequestError::Other(format!("bad request path {:?}: {err}", run.spec.path)))?;
-    let response = conn.sender.send_request(req).await.map_err(|err| RequestError::from_hyper(&err))?;
+        .map_err(|err| {
+            RequestError::Other(format!("bad request path {:?}: {err}", run.spec.path))
+        })?;
+    let response = conn
+        .sender
+        .send_request(req)
+        .await
+        .map_err(|err| RequestError::from_hyper(&err))?;
     let status = response.status();
-    let header_backend = response.headers().get("x-backend").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let body = response.into_body().collect().await.map_err(|err| RequestError::from_hyper(&err))?.to_bytes();
+    let header_backend = response
+        .headers()
+        .get("x-backend")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|err| RequestError::from_hyper(&err))?
+        .to_bytes();
     let reply = serde_json::from_slice::<BackendReply>(&body).ok();
     record.backend = reply.as_ref().map(|r| r.backend.clone()).or(header_backend);
     record.seen_as = reply.as_ref().map(|r| r.client);
@@ -71,12 +91,18 @@ pub(super) async fn request(run: &Run, seq: u32, pool: &mut Pool, record: &mut R
         return Err(RequestError::Http(status.as_u16()));
     }
     if reply.is_none() {
-        return Err(RequestError::Other("the answer is not a backend JSON reply".into()));
+        return Err(RequestError::Other(
+            "the answer is not a backend JSON reply".into(),
+        ));
     }
     Ok(())
 }
 
-async fn connect(run: &Run, key: ConnKey, record: &mut RequestRecord) -> Result<Connection, RequestError> {
+async fn connect(
+    run: &Run,
+    key: ConnKey,
+    record: &mut RequestRecord,
+) -> Result<Connection, RequestError> {
     let (target, bind) = key;
     // Every attempt gets an ordinal, so refused attempts are told apart too.
     let ordinal = run.connection_ordinal();
@@ -91,18 +117,26 @@ async fn connect(run: &Run, key: ConnKey, record: &mut RequestRecord) -> Result<
         if run.spec.source_port.is_some() {
             socket.set_reuseaddr(true).map_err(io_err)?;
         }
-        socket.bind(bind).map_err(|err| RequestError::Other(format!("cannot bind source {bind}: {err}")))?;
+        socket
+            .bind(bind)
+            .map_err(|err| RequestError::Other(format!("cannot bind source {bind}: {err}")))?;
     }
     let stream = socket.connect(target).await.map_err(io_err)?;
     let local = stream.local_addr().map_err(io_err)?;
     record.local = Some(local);
     // Requests are tiny; Nagle would only add delay.
     stream.set_nodelay(true).map_err(io_err)?;
-    let (sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|err| RequestError::from_hyper(&err))?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|err| RequestError::from_hyper(&err))?;
     // The connection's errors surface through `sender`; the driver's own result adds nothing.
     let driver = tokio::spawn(async move {
         let _ = connection.await;
     });
-    Ok(Connection { sender, local, ordinal, driver })
+    Ok(Connection {
+        sender,
+        local,
+        ordinal,
+        driver,
+    })
 }

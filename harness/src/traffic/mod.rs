@@ -76,7 +76,10 @@ impl Run {
         if ip.is_none() && self.spec.source_port.is_none() {
             return None;
         }
-        Some(SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), self.spec.source_port.unwrap_or(0))))
+        Some(SocketAddr::from((
+            ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            self.spec.source_port.unwrap_or(0),
+        )))
     }
 
     fn connection_ordinal(&self) -> u32 {
@@ -104,16 +107,34 @@ type ConnKey = (SocketAddr, Option<SocketAddr>);
 /// Fires `spec.requests` requests and returns one record per request, in
 /// `seq` order. Each request is bounded by `spec.timeout`, so the run is too.
 /// `progress` receives one message per finished request.
-pub async fn fire(rt: &Handle, spec: TrafficSpec, progress: Option<UnboundedSender<()>>) -> Vec<RequestRecord> {
+pub async fn fire(
+    rt: &Handle,
+    spec: TrafficSpec,
+    progress: Option<UnboundedSender<()>>,
+) -> Vec<RequestRecord> {
     let requests = spec.requests;
     if spec.targets.is_empty() {
         return (0..requests)
-            .map(|seq| RequestRecord::failed(seq, &spec.client, None, RequestError::Other("no target to send to".into())))
+            .map(|seq| {
+                RequestRecord::failed(
+                    seq,
+                    &spec.client,
+                    None,
+                    RequestError::Other("no target to send to".into()),
+                )
+            })
             .collect();
     }
     let workers = spec.concurrency.clamp(1, requests.max(1));
-    let run = Arc::new(Run { spec, next_seq: AtomicU32::new(0), next_connection: AtomicU32::new(0), progress });
-    let handles: Vec<_> = (0..workers).map(|_| rt.spawn(worker(run.clone()))).collect();
+    let run = Arc::new(Run {
+        spec,
+        next_seq: AtomicU32::new(0),
+        next_connection: AtomicU32::new(0),
+        progress,
+    });
+    let handles: Vec<_> = (0..workers)
+        .map(|_| rt.spawn(worker(run.clone())))
+        .collect();
     let mut records = Vec::with_capacity(requests as usize);
     for handle in handles {
         // A worker that panicked loses its records; they are filled in below.

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 
-use nix::sys::socket::{bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
+use nix::sys::socket::{
+    bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
+};
 use tokio::net::UdpSocket;
 
 use super::{ConnKey, ConnectionMode, RequestError, RequestRecord, Run};
@@ -19,7 +21,12 @@ const RECV_BUFFER: usize = 4096;
 #[derive(Default)]
 pub(super) struct Pool(HashMap<ConnKey, (UdpSocket, u32)>);
 
-pub(super) async fn request(run: &Run, seq: u32, pool: &mut Pool, record: &mut RequestRecord) -> Result<(), RequestError> {
+pub(super) async fn request(
+    run: &Run,
+    seq: u32,
+    pool: &mut Pool,
+    record: &mut RequestRecord,
+) -> Result<(), RequestError> {
     let target = run.target(seq);
     let key = (target, run.bind_addr(seq));
     let (socket, ordinal) = match pool.0.remove(&key) {
@@ -39,7 +46,12 @@ pub(super) async fn request(run: &Run, seq: u32, pool: &mut Pool, record: &mut R
     result
 }
 
-async fn exchange(run: &Run, seq: u32, socket: &UdpSocket, record: &mut RequestRecord) -> Result<(), RequestError> {
+async fn exchange(
+    run: &Run,
+    seq: u32,
+    socket: &UdpSocket,
+    record: &mut RequestRecord,
+) -> Result<(), RequestError> {
     let io_err = |err: std::io::Error| RequestError::from_io(&err);
     let payload = format!("{} {} {}", run.spec.client, seq, run.spec.path);
     socket.send(payload.as_bytes()).await.map_err(io_err)?;
@@ -47,7 +59,9 @@ async fn exchange(run: &Run, seq: u32, socket: &UdpSocket, record: &mut RequestR
     for _ in 0..MAX_STALE_REPLIES {
         // Connected socket: an ICMP port unreachable comes back as ECONNREFUSED here.
         let len = socket.recv(&mut buf).await.map_err(io_err)?;
-        let Ok(reply) = serde_json::from_slice::<BackendReply>(&buf[..len]) else { continue };
+        let Ok(reply) = serde_json::from_slice::<BackendReply>(&buf[..len]) else {
+            continue;
+        };
         if reply.request.as_deref() != Some(payload.as_str()) {
             continue;
         }
@@ -58,20 +72,34 @@ async fn exchange(run: &Run, seq: u32, socket: &UdpSocket, record: &mut RequestR
             _ => Ok(()),
         };
     }
-    Err(RequestError::Other(format!("{MAX_STALE_REPLIES} datagrams, none answering this request")))
+    Err(RequestError::Other(format!(
+        "{MAX_STALE_REPLIES} datagrams, none answering this request"
+    )))
 }
 
 /// A UDP socket connected to `target`, bound to `bind` if given (with
 /// SO_REUSEADDR, for fixed source ports). Created here, on the client's runtime.
 async fn open(target: SocketAddr, bind_to: Option<SocketAddr>) -> Result<UdpSocket, RequestError> {
     let io_err = |err: std::io::Error| RequestError::from_io(&err);
-    let family = if target.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
-    let fd: OwnedFd = socket(family, SockType::Datagram, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)
-        .map_err(|errno| io_err(errno.into()))?;
+    let family = if target.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd: OwnedFd = socket(
+        family,
+        SockType::Datagram,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|errno| io_err(errno.into()))?;
     if let Some(addr) = bind_to {
         setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(|errno| io_err(errno.into()))?;
-        bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrStorage::from(addr))
-            .map_err(|errno| RequestError::Other(format!("cannot bind source {addr}: {errno}")))?;
+        bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &SockaddrStorage::from(addr),
+        )
+        .map_err(|errno| RequestError::Other(format!("cannot bind source {addr}: {errno}")))?;
     }
     let socket = UdpSocket::from_std(std::net::UdpSocket::from(fd)).map_err(io_err)?;
     socket.connect(target).await.map_err(io_err)?;
