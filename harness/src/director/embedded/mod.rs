@@ -14,6 +14,8 @@ pub mod frame;
 pub mod socket;
 
 #[cfg(test)]
+mod tap_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
