@@ -16,10 +16,50 @@ pub(crate) use ipvs_standin as ipvs;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use anyhow::Result;
 use serde::Serialize;
 
 pub use embedded::EmbeddedEngine;
+
+/// Why a director engine could not start or obey.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectorError {
+    #[error("invalid director configuration: {0}")]
+    Config(String),
+    #[error("the director has no interface {0:?}")]
+    NoInterface(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("ipvs refused {what}: {why}")]
+    Ipvs { what: String, why: String },
+    #[error("no virtual service {0}")]
+    NoService(String),
+    #[error("{dest} is not a real server of {service}")]
+    NoDest { service: String, dest: SocketAddrV4 },
+    #[error("director packet thread: {0}")]
+    Thread(String),
+}
+
+impl DirectorError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        DirectorError::Io { context: context.into(), source }
+    }
+}
+
+pub type Result<T, E = DirectorError> = std::result::Result<T, E>;
+
+impl std::fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let proto = match self.proto {
+            ipvs::Proto::Tcp => "TCP",
+            ipvs::Proto::Udp => "UDP",
+        };
+        write!(f, "{proto} {}:{}", self.vip, self.port)
+    }
+}
 
 /// Which engine runs the director.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

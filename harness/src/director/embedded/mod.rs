@@ -25,10 +25,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
-
 use super::ipvs::{self, Ipvs, ServiceId};
-use super::{DirectorConfig, Engine, EngineKind, EngineStats, ServiceKey};
+use super::{DirectorConfig, DirectorError, Engine, EngineKind, EngineStats, Result, ServiceKey};
 pub use engine::IfaceFacts;
 use engine::{PacketLoop, Shared};
 
@@ -49,9 +47,9 @@ fn build_ipvs(cfg: &DirectorConfig) -> Result<(Ipvs, HashMap<ServiceKey, (Servic
     let mut services = HashMap::new();
     for (svc, dests) in &cfg.services {
         let key = ServiceKey { vip: svc.vip, port: svc.port, proto: svc.proto };
-        let id = ipvs.add_service(svc.clone()).with_context(|| format!("adding service {}:{}", svc.vip, svc.port))?;
+        let id = ipvs.add_service(svc.clone()).map_err(|e| DirectorError::Ipvs { what: format!("service {key}"), why: e.to_string() })?;
         for d in dests {
-            ipvs.add_dest(id, d.clone()).with_context(|| format!("adding real server {}:{} to {}:{}", d.addr, d.port, svc.vip, svc.port))?;
+            ipvs.add_dest(id, d.clone()).map_err(|e| DirectorError::Ipvs { what: format!("real server {}:{} of {key}", d.addr, d.port), why: e.to_string() })?;
         }
         services.insert(key, (id, dests.clone()));
     }
@@ -65,7 +63,7 @@ impl EmbeddedEngine {
     #[cfg(any())] // enabled once `crate::lab` lands; see `start_with`.
     pub fn start(host: &crate::lab::Host, cfg: DirectorConfig) -> Result<EmbeddedEngine> {
         let facts = |name: &str| -> Result<IfaceFacts> {
-            let i = host.iface(name).ok_or_else(|| anyhow!("director has no interface {name:?}"))?;
+            let i = host.iface(name).ok_or_else(|| DirectorError::NoInterface(name.to_string()))?;
             Ok(IfaceFacts { name: i.name.clone(), index: i.index, mac: i.mac, addrs: i.addrs.iter().filter_map(|a| match a { ipnet::IpNet::V4(n) => Some(*n), _ => None }).collect() })
         };
         let client = facts(&cfg.client_iface)?;
@@ -80,7 +78,7 @@ impl EmbeddedEngine {
         S: FnOnce(String, Box<dyn FnOnce() + Send + 'static>) -> std::io::Result<JoinHandle<()>>,
     {
         if cfg.services.is_empty() {
-            bail!("director configuration has no virtual service");
+            return Err(DirectorError::Config("no virtual service".into()));
         }
         let (ipvs, services) = build_ipvs(&cfg)?;
         let dest_addrs: Vec<Ipv4Addr> = cfg.services.iter().flat_map(|(_, ds)| ds.iter().map(|d| d.addr)).collect();
@@ -102,17 +100,17 @@ impl EmbeddedEngine {
                 }
             })
         };
-        let thread = spawn("director-embedded".to_string(), body).context("spawning the director's packet thread")?;
+        let thread = spawn("director-embedded".to_string(), body).map_err(|e| DirectorError::io("spawning the director's packet thread", e))?;
         let engine = EmbeddedEngine { shared, stop, thread: Some(thread), services };
         match ready_rx.recv_timeout(START_TIMEOUT) {
             Ok(Ok(())) => Ok(engine),
             Ok(Err(e)) => {
                 let _ = engine.stop_thread(); // the start error is the one worth reporting
-                Err(anyhow!(e).context("opening the director's AF_PACKET sockets"))
+                Err(DirectorError::io("opening the director's AF_PACKET sockets", e))
             }
             Err(_) => {
                 let _ = engine.stop_thread(); // the start error is the one worth reporting
-                bail!("director packet thread did not start within {START_TIMEOUT:?}")
+                Err(DirectorError::Thread(format!("did not start within {START_TIMEOUT:?}")))
             }
         }
     }
@@ -120,7 +118,7 @@ impl EmbeddedEngine {
     fn stop_thread(mut self) -> Result<()> {
         self.stop.store(true, Ordering::Relaxed);
         match self.thread.take() {
-            Some(t) => t.join().map_err(|_| anyhow!("director packet thread panicked")),
+            Some(t) => t.join().map_err(|_| DirectorError::Thread("panicked".into())),
             None => Ok(()),
         }
     }
@@ -142,18 +140,20 @@ impl Engine for EmbeddedEngine {
     }
 
     fn snapshot(&self) -> Result<ipvs::IpvsSnapshot> {
-        Ok(self.shared.lock().map_err(|_| anyhow!("engine state poisoned"))?.ipvs.snapshot(std::time::Instant::now()))
+        Ok(self.shared.lock().map_err(|_| DirectorError::Thread("panicked while holding the engine state".into()))?.ipvs.snapshot(std::time::Instant::now()))
     }
 
     fn set_weight(&mut self, service: ServiceKey, dest: SocketAddrV4, weight: u32) -> Result<()> {
-        let (id, dests) = self.services.get_mut(&service).ok_or_else(|| anyhow!("no virtual service {}:{}", service.vip, service.port))?;
+        let (id, dests) = self.services.get_mut(&service).ok_or_else(|| DirectorError::NoService(service.to_string()))?;
         let d = dests
             .iter_mut()
             .find(|d| d.addr == *dest.ip() && d.port == dest.port())
-            .ok_or_else(|| anyhow!("{dest} is not a real server of {}:{}", service.vip, service.port))?;
+            .ok_or_else(|| DirectorError::NoDest { service: service.to_string(), dest })?;
         let mut edited = d.clone();
         edited.weight = weight;
-        self.shared.lock().map_err(|_| anyhow!("engine state poisoned"))?.ipvs.edit_dest(*id, edited.clone())?;
+        self.shared.lock().map_err(|_| DirectorError::Thread("panicked while holding the engine state".into()))?.ipvs
+            .edit_dest(*id, edited.clone())
+            .map_err(|e| DirectorError::Ipvs { what: format!("weight {weight} for {dest} in {service}"), why: e.to_string() })?;
         *d = edited;
         Ok(())
     }

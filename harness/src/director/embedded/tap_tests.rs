@@ -17,6 +17,10 @@ use crate::director::{DirectorConfig, Engine, ServiceKey};
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
+const IFF_VNET_HDR: libc::c_short = 0x4000;
+/// Frames cross the TAP with a virtio-net header, so the test can inject
+/// CHECKSUM_PARTIAL frames exactly as a veth peer's offloading stack does.
+const VNET: usize = 10;
 
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
@@ -49,7 +53,7 @@ impl Tap {
         check(raw)?;
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let mut req = ifreq_named(name);
-        req.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI;
+        req.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
         check(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req) })?;
         let ctl = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
         check(ctl)?;
@@ -73,8 +77,32 @@ impl Tap {
     }
 
     fn write(&self, frame: &[u8]) {
-        let n = unsafe { libc::write(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
-        assert_eq!(n, frame.len() as isize, "write to tap: {}", io::Error::last_os_error());
+        self.write_with(&[0u8; VNET], frame)
+    }
+
+    /// Writes a TCP frame whose checksum is left to "offload": NEEDS_CSUM and
+    /// only the pseudo-header seed in the field.
+    fn write_partial(&self, frame: &[u8]) {
+        let mut f = frame.to_vec();
+        let ip = match frame::parse(&f) {
+            Ok(Frame::Ipv4(ip)) => ip,
+            other => panic!("not IPv4: {other:?}"),
+        };
+        let seed = super::checksum::fold(super::checksum::pseudo_header_sum(ip.saddr, ip.daddr, ip.protocol, ip.l4_len() as u16));
+        let at = ip.l4_offset() + 16;
+        f[at..at + 2].copy_from_slice(&seed.to_be_bytes());
+        let mut hdr = [0u8; VNET];
+        hdr[0] = 1; // VIRTIO_NET_HDR_F_NEEDS_CSUM
+        hdr[6..8].copy_from_slice(&(ip.l4_offset() as u16).to_le_bytes());
+        hdr[8..10].copy_from_slice(&16u16.to_le_bytes());
+        self.write_with(&hdr, &f)
+    }
+
+    fn write_with(&self, vnet: &[u8; VNET], frame: &[u8]) {
+        let mut all = vnet.to_vec();
+        all.extend_from_slice(frame);
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), all.as_ptr().cast(), all.len()) };
+        assert_eq!(n, all.len() as isize, "write to tap: {}", io::Error::last_os_error());
     }
 
     /// Next IPv4 or ARP frame the engine sent (the kernel's IPv6 chatter is
@@ -87,8 +115,8 @@ impl Tap {
             let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
             unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32 + 1) };
             let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n > ETH_LEN as isize {
-                let f = buf[..n as usize].to_vec();
+            if n > (VNET + ETH_LEN) as isize {
+                let f = buf[VNET..n as usize].to_vec();
                 if f[12..14] == [0x08, 0x00] || f[12..14] == [0x08, 0x06] {
                     return Some(f);
                 }
@@ -200,4 +228,116 @@ fn dr_engine_on_a_tap_answers_arp_round_robins_and_counts_junk() {
     }
     // unshare() changes only this thread's namespace; keep it off the test runner's threads.
     std::thread::spawn(run_dr_scenario).join().expect("scenario thread");
+}
+
+/// Starts an engine for `forward` on a fresh TAP and plays the real servers'
+/// side of ARP so the engine knows their MACs.
+fn start_on_tap(forward: Forward, dport: u16) -> (Tap, Box<dyn Engine>) {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+    let tap = Tap::create("lvtap0").expect("create tap");
+    let facts = IfaceFacts { name: "lvtap0".into(), index: tap.index, mac: tap.mac, addrs: vec!["10.0.0.1/24".parse().unwrap()] };
+    let mut cfg = dr_config();
+    for d in &mut cfg.services[0].1 {
+        d.forward = forward;
+        d.port = dport;
+    }
+    cfg.fullnat_local_addrs = vec![LIP];
+    let engine = EmbeddedEngine::start_with(cfg, facts, None, |name, body| std::thread::Builder::new().name(name).spawn(body)).expect("engine starts");
+    let mut answered = 0;
+    while answered < RS.len() {
+        let f = tap.read(Duration::from_secs(3)).expect("ARP request for every real server");
+        let Ok(Frame::Arp(a)) = frame::parse(&f) else { continue };
+        let i = RS.iter().position(|&r| r == a.target_ipv4_addr()).expect("asks only for real servers");
+        tap.write(&arp_frame(ArpOperation::REPLY, RS_MAC[i], tap.mac, RS[i], tap.mac, Ipv4Addr::new(10, 0, 0, 1)));
+        answered += 1;
+    }
+    (tap, Box::new(engine))
+}
+
+const LIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 200);
+
+fn tcp(src_mac: [u8; 6], dst_mac: [u8; 6], src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src.0.octets(), dst.0.octets(), 64).tcp(src.1, dst.1, 7, 64240).ack(1).psh().write(&mut f, payload).unwrap();
+    f
+}
+
+/// Addresses and ports of `f`, after checking both its checksums with etherparse.
+fn verified_tuple(f: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16), Vec<u8>) {
+    let h = etherparse::PacketHeaders::from_ethernet_slice(f).unwrap();
+    let Some(etherparse::NetHeaders::Ipv4(ip, _)) = h.net else { panic!("no IPv4") };
+    assert_eq!(ip.header_checksum, ip.calc_header_checksum());
+    let Some(etherparse::TransportHeader::Tcp(t)) = h.transport else { panic!("no TCP") };
+    assert_eq!(t.checksum, t.calc_checksum_ipv4(&ip, h.payload.slice()).unwrap(), "TCP checksum must verify at the receiver");
+    ((ip.source.into(), t.source_port), (ip.destination.into(), t.destination_port), h.payload.slice().to_vec())
+}
+
+fn nat_like_round_trip(forward: Forward) {
+    let (tap, engine) = start_on_tap(forward, 8080);
+    if forward == Forward::FullNat {
+        tap.write(&arp_frame(ArpOperation::REQUEST, RS_MAC[0], [0xff; 6], RS[0], [0; 6], LIP));
+        let reply = tap.read(Duration::from_secs(2)).expect("ARP reply for the FULLNAT local address");
+        let arp = ArpPacket::from_slice(&reply[ETH_LEN..]).unwrap().try_eth_ipv4().unwrap();
+        assert_eq!((arp.sender_ipv4_addr(), arp.sender_mac), (LIP, tap.mac));
+    }
+    let request = b"GET / HTTP/1.1\r\n\r\n";
+    tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), request));
+    let out = tap.read(Duration::from_secs(2)).expect("forwarded request");
+    let (src, dst, payload) = verified_tuple(&out);
+    assert_eq!(payload, request);
+    assert_eq!(dst, (RS[0], 8080));
+    assert_eq!(&out[0..6], &RS_MAC[0]);
+    match forward {
+        Forward::Nat => assert_eq!(src, (CLIENT, 40000)),
+        _ => assert_eq!(src.0, LIP, "FULLNAT sources from the local address"),
+    }
+
+    let response = b"HTTP/1.1 200 OK\r\n\r\nrs1";
+    tap.write(&tcp(RS_MAC[0], tap.mac, dst, src, response));
+    let back = tap.read(Duration::from_secs(2)).expect("forwarded reply");
+    let (src, dst, payload) = verified_tuple(&back);
+    assert_eq!((src, dst), ((VIP, 80), (CLIENT, 40000)), "the client sees the VIP");
+    assert_eq!(payload, response);
+    assert_eq!(&back[0..6], &CLIENT_MAC, "back to the MAC the request came from");
+
+    let stats = engine.stats();
+    assert_eq!((stats.forwarded_in, stats.forwarded_out), (1, 1), "{stats:?}");
+    engine.shutdown().unwrap();
+}
+
+fn tun_encapsulates() {
+    let (tap, engine) = start_on_tap(Forward::Tun, 80);
+    tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), b"GET /"));
+    let out = tap.read(Duration::from_secs(2)).expect("encapsulated request");
+    assert_eq!(&out[0..6], &RS_MAC[0]);
+    let (outer, _) = etherparse::Ipv4Header::from_slice(&out[ETH_LEN..]).unwrap();
+    assert_eq!((outer.protocol.0, Ipv4Addr::from(outer.source), Ipv4Addr::from(outer.destination)), (4, Ipv4Addr::new(10, 0, 0, 1), RS[0]));
+    let mut inner = out[..ETH_LEN].to_vec();
+    inner.extend_from_slice(&out[ETH_LEN + 20..]);
+    let (src, dst, _) = verified_tuple(&inner);
+    assert_eq!((src, dst), ((CLIENT, 40000), (VIP, 80)));
+    engine.shutdown().unwrap();
+}
+
+fn as_root(name: &'static str, f: fn()) {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped {name}: needs root for a private network namespace and a TAP device");
+        return;
+    }
+    std::thread::spawn(f).join().expect(name);
+}
+
+#[test]
+fn nat_engine_on_a_tap_rewrites_both_ways_with_offloaded_checksums() {
+    as_root("nat", || nat_like_round_trip(Forward::Nat));
+}
+
+#[test]
+fn fullnat_engine_on_a_tap_answers_arp_for_local_address_and_rewrites_both_ways() {
+    as_root("fullnat", || nat_like_round_trip(Forward::FullNat));
+}
+
+#[test]
+fn tun_engine_on_a_tap_encapsulates_with_completed_inner_checksum() {
+    as_root("tun", tun_encapsulates);
 }
