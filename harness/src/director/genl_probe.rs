@@ -13,17 +13,35 @@ const NLMSG_ERROR: u16 = 2;
 pub fn family_exists(name: &str) -> io::Result<bool> {
     // GENL_NAMSIZ: longer names are rejected by the kernel with EINVAL.
     if name.len() >= 16 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "generic netlink family names are at most 15 bytes"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "generic netlink family names are at most 15 bytes",
+        ));
     }
-    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_GENERIC) };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_GENERIC,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     // Bounded wait: the kernel answers at once, but never hang on it.
-    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
+    let tv = libc::timeval {
+        tv_sec: 1,
+        tv_usec: 0,
+    };
     let rc = unsafe {
-        libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, (&tv as *const libc::timeval).cast(), std::mem::size_of::<libc::timeval>() as u32)
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
     };
     if rc < 0 {
         return Err(io::Error::last_os_error());
@@ -63,12 +81,18 @@ fn getfamily_request(name: &str) -> Vec<u8> {
 
 fn parse_reply(reply: &[u8]) -> io::Result<bool> {
     if reply.len() < 16 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "short netlink reply"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "short netlink reply",
+        ));
     }
     let msg_type = u16::from_ne_bytes([reply[4], reply[5]]);
     if msg_type == NLMSG_ERROR {
         if reply.len() < 20 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "short netlink error"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "short netlink error",
+            ));
         }
         let errno = i32::from_ne_bytes([reply[16], reply[17], reply[18], reply[19]]);
         return match -errno {

@@ -45,7 +45,10 @@ pub enum DirectorError {
 
 impl DirectorError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        DirectorError::Io { context: context.into(), source }
+        DirectorError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 

@@ -96,7 +96,10 @@ impl NeighbourCache {
             return Vec::new();
         }
         self.macs.insert(ip, mac);
-        self.pending.remove(&ip).map(|p| p.frames).unwrap_or_default()
+        self.pending
+            .remove(&ip)
+            .map(|p| p.frames)
+            .unwrap_or_default()
     }
 
     /// Queues a frame for `ip`. True if an ARP request should go out now
@@ -110,7 +113,14 @@ impl NeighbourCache {
                 HoldOutcome::Queued
             }
             None => {
-                self.pending.insert(ip, Pending { frames: vec![frame], last_request: now, tries: 1 });
+                self.pending.insert(
+                    ip,
+                    Pending {
+                        frames: vec![frame],
+                        last_request: now,
+                        tries: 1,
+                    },
+                );
                 HoldOutcome::QueuedSendRequest
             }
         }
@@ -119,11 +129,18 @@ impl NeighbourCache {
     /// Marks that a request for `ip` went out without any frame waiting
     /// (pre-resolution at start).
     pub fn want(&mut self, ip: Ipv4Addr, now: Instant) {
-        self.pending.entry(ip).or_insert(Pending { frames: Vec::new(), last_request: now, tries: 1 });
+        self.pending.entry(ip).or_insert(Pending {
+            frames: Vec::new(),
+            last_request: now,
+            tries: 1,
+        });
     }
 
     pub fn tick(&mut self, now: Instant) -> Tick {
-        let mut tick = Tick { retry: Vec::new(), expired_frames: 0 };
+        let mut tick = Tick {
+            retry: Vec::new(),
+            expired_frames: 0,
+        };
         self.pending.retain(|ip, p| {
             if now.duration_since(p.last_request) < RETRY_EVERY {
                 return true;
@@ -158,16 +175,28 @@ mod tests {
 
     #[test]
     fn reply_names_our_mac_for_the_asked_address() {
-        let req = ArpEthIpv4Packet { operation: ArpOperation::REQUEST, sender_mac: CLIENT, sender_ipv4: [10, 0, 0, 9], target_mac: [0; 6], target_ipv4: [10, 0, 0, 100] };
+        let req = ArpEthIpv4Packet {
+            operation: ArpOperation::REQUEST,
+            sender_mac: CLIENT,
+            sender_ipv4: [10, 0, 0, 9],
+            target_mac: [0; 6],
+            target_ipv4: [10, 0, 0, 100],
+        };
         let frame = reply_to(&req, OUR).unwrap();
         assert_eq!(&frame[0..6], &CLIENT);
         assert_eq!(&frame[6..12], &OUR);
-        let arp = ArpPacket::from_slice(&frame[ETH_LEN..]).unwrap().try_eth_ipv4().unwrap();
+        let arp = ArpPacket::from_slice(&frame[ETH_LEN..])
+            .unwrap()
+            .try_eth_ipv4()
+            .unwrap();
         assert_eq!(arp.operation, ArpOperation::REPLY);
         assert_eq!(arp.sender_mac, OUR);
         assert_eq!(arp.sender_ipv4_addr(), Ipv4Addr::new(10, 0, 0, 100));
         assert_eq!(arp.target_ipv4_addr(), Ipv4Addr::new(10, 0, 0, 9));
-        let as_reply = ArpEthIpv4Packet { operation: ArpOperation::REPLY, ..req };
+        let as_reply = ArpEthIpv4Packet {
+            operation: ArpOperation::REPLY,
+            ..req
+        };
         assert!(reply_to(&as_reply, OUR).is_none());
     }
 
@@ -176,7 +205,11 @@ mod tests {
         let t0 = Instant::now();
         let ip = Ipv4Addr::new(10, 0, 0, 2);
         let mut cache = NeighbourCache::default();
-        let pf = || PendingFrame { vnet: VnetHdr::default(), frame: vec![0; 60], outbound: false };
+        let pf = || PendingFrame {
+            vnet: VnetHdr::default(),
+            frame: vec![0; 60],
+            outbound: false,
+        };
         assert_eq!(cache.hold(ip, pf(), t0), HoldOutcome::QueuedSendRequest);
         for _ in 1..MAX_PENDING_FRAMES {
             assert_eq!(cache.hold(ip, pf(), t0), HoldOutcome::Queued);

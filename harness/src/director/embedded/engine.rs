@@ -15,7 +15,9 @@ use super::arp::{self, HoldOutcome, NeighbourCache, PendingFrame};
 use super::forward::{self, Csum, Rewrite, Tunnel};
 use super::frame::{self, Frame, Ipv4Frame, PROTO_TCP, PROTO_UDP};
 use super::socket::{PacketSocket, Received, VnetHdr, RECV_BUF_LEN};
-use crate::director::ipvs::{self, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto, TcpFlags};
+use crate::director::ipvs::{
+    self, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto, TcpFlags,
+};
 use crate::director::EngineStats;
 
 /// How long the loop sleeps in poll: bounds how late a shutdown is seen.
@@ -36,7 +38,11 @@ pub struct IfaceFacts {
 impl IfaceFacts {
     /// Source address for talking to `peer`: one in the same subnet, else the first.
     pub fn source_for(&self, peer: Ipv4Addr) -> Option<Ipv4Addr> {
-        self.addrs.iter().find(|n| n.contains(&peer)).or(self.addrs.first()).map(|n| n.addr())
+        self.addrs
+            .iter()
+            .find(|n| n.contains(&peer))
+            .or(self.addrs.first())
+            .map(|n| n.addr())
     }
 }
 
@@ -71,14 +77,39 @@ const CLIENT: usize = 0;
 
 impl PacketLoop {
     /// Opens the sockets; must run on a thread inside the director's namespace.
-    pub fn open(shared: Arc<Mutex<Shared>>, stop: Arc<AtomicBool>, client: IfaceFacts, server: Option<IfaceFacts>, fullnat_local_addrs: Vec<Ipv4Addr>) -> std::io::Result<Self> {
-        let mut sides = vec![Side { sock: PacketSocket::bind(client.index)?, iface: client, neigh: NeighbourCache::default() }];
+    pub fn open(
+        shared: Arc<Mutex<Shared>>,
+        stop: Arc<AtomicBool>,
+        client: IfaceFacts,
+        server: Option<IfaceFacts>,
+        fullnat_local_addrs: Vec<Ipv4Addr>,
+    ) -> std::io::Result<Self> {
+        let mut sides = vec![Side {
+            sock: PacketSocket::bind(client.index)?,
+            iface: client,
+            neigh: NeighbourCache::default(),
+        }];
         if let Some(server) = server {
-            sides.push(Side { sock: PacketSocket::bind(server.index)?, iface: server, neigh: NeighbourCache::default() });
+            sides.push(Side {
+                sock: PacketSocket::bind(server.index)?,
+                iface: server,
+                neigh: NeighbourCache::default(),
+            });
         }
         let server = sides.len() - 1;
-        let kernel_local = sides.iter().flat_map(|s| s.iface.addrs.iter().map(|n| n.addr())).collect();
-        Ok(PacketLoop { shared, stop, sides, server, fullnat_local_addrs, kernel_local, ip_id: 1 })
+        let kernel_local = sides
+            .iter()
+            .flat_map(|s| s.iface.addrs.iter().map(|n| n.addr()))
+            .collect();
+        Ok(PacketLoop {
+            shared,
+            stop,
+            sides,
+            server,
+            fullnat_local_addrs,
+            kernel_local,
+            ip_id: 1,
+        })
     }
 
     /// Sends ARP requests for the real servers up front so the first
@@ -99,9 +130,23 @@ impl PacketLoop {
         let mut buf = vec![0u8; RECV_BUF_LEN];
         let mut last_expire = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
-            let mut fds: Vec<libc::pollfd> = self.sides.iter().map(|s| libc::pollfd { fd: s.sock.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+            let mut fds: Vec<libc::pollfd> = self
+                .sides
+                .iter()
+                .map(|s| libc::pollfd {
+                    fd: s.sock.as_fd().as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
             // EINTR or a transient error: fall through to the bounded sleep below.
-            let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, POLL_TIMEOUT.as_millis() as i32) };
+            let rc = unsafe {
+                libc::poll(
+                    fds.as_mut_ptr(),
+                    fds.len() as libc::nfds_t,
+                    POLL_TIMEOUT.as_millis() as i32,
+                )
+            };
             if rc > 0 {
                 for side in 0..self.sides.len() {
                     if fds[side].revents & (libc::POLLIN | libc::POLLERR) != 0 {
@@ -130,7 +175,10 @@ impl PacketLoop {
                 }
                 Ok(None) => return,
                 Err(_) => {
-                    count(&mut self.shared.lock().unwrap().stats.dropped, "recv_failed");
+                    count(
+                        &mut self.shared.lock().unwrap().stats.dropped,
+                        "recv_failed",
+                    );
                     return;
                 }
             }
@@ -155,10 +203,15 @@ impl PacketLoop {
                     return; // our own frame looped back
                 }
                 let csum = csum_state(&rx.vnet);
-                let vnet_out = if csum == Csum::PartialGso { rx.vnet } else { VnetHdr::default() };
+                let vnet_out = if csum == Csum::PartialGso {
+                    rx.vnet
+                } else {
+                    VnetHdr::default()
+                };
                 if sh.ipvs.is_vip(ip.daddr) {
                     self.handle_request(side, bytes, ip, csum, vnet_out, sh);
-                } else if !self.kernel_local.contains(&ip.daddr) && !ip.fragment && ip.l4.is_some() {
+                } else if !self.kernel_local.contains(&ip.daddr) && !ip.fragment && ip.l4.is_some()
+                {
                     self.handle_reply(bytes, ip, csum, vnet_out, sh);
                 }
             }
@@ -178,30 +231,58 @@ impl PacketLoop {
         }
     }
 
-    fn handle_request(&mut self, side: usize, bytes: &[u8], mut ip: Ipv4Frame, csum: Csum, vnet_out: VnetHdr, sh: &mut Shared) {
+    fn handle_request(
+        &mut self,
+        side: usize,
+        bytes: &[u8],
+        mut ip: Ipv4Frame,
+        csum: Csum,
+        vnet_out: VnetHdr,
+        sh: &mut Shared,
+    ) {
         if ip.fragment {
             return count(&mut sh.stats.dropped, "fragment");
         }
         let Some(packet) = packet_in(&ip) else { return }; // ICMP etc.: not a service
-        // Replies to this client go back the way the request came.
+                                                           // Replies to this client go back the way the request came.
         self.learn_and_flush(side, ip.saddr, ip.src_mac, &mut sh.stats);
         let verdict = sh.ipvs.process_in(&packet, Instant::now());
         let (dest, dport, method, snat) = match verdict {
             InVerdict::NotService => return,
-            InVerdict::Drop(reason) => return count(&mut sh.stats.dropped, &format!("ipvs:{reason:?}")),
-            InVerdict::Forward { dest, dport, forward, snat, .. } => (dest, dport, forward, snat),
+            InVerdict::Drop(reason) => {
+                return count(&mut sh.stats.dropped, &format!("ipvs:{reason:?}"));
+            }
+            InVerdict::Forward {
+                dest,
+                dport,
+                forward,
+                snat,
+                ..
+            } => (dest, dport, forward, snat),
         };
         let our_mac = self.sides[self.server].iface.mac;
         let mut out = bytes.to_vec();
         let ok = match method {
             Forward::Dr => forward::forward_dr(&mut out, &mut ip, csum, our_mac, [0; 6]),
             Forward::Nat => {
-                let rw = Rewrite { saddr: ip.saddr, sport: packet.sport, daddr: dest, dport };
+                let rw = Rewrite {
+                    saddr: ip.saddr,
+                    sport: packet.sport,
+                    daddr: dest,
+                    dport,
+                };
                 forward::forward_rewrite(&mut out, &mut ip, csum, rw, our_mac, [0; 6])
             }
             Forward::FullNat => {
-                let Some((laddr, lport)) = snat else { return count(&mut sh.stats.dropped, "fullnat_no_local_addr") };
-                let rw = Rewrite { saddr: laddr, sport: lport, daddr: dest, dport };
+                let Some((laddr, lport)) = snat else {
+                    return count(&mut sh.stats.dropped, "fullnat_no_local_addr");
+                };
+                let rw = Rewrite {
+                    saddr: laddr,
+                    sport: lport,
+                    daddr: dest,
+                    dport,
+                };
                 forward::forward_rewrite(&mut out, &mut ip, csum, rw, our_mac, [0; 6])
             }
             Forward::Tun => {
@@ -212,7 +293,13 @@ impl PacketLoop {
                     return count(&mut sh.stats.dropped, "no_source_address");
                 };
                 self.ip_id = self.ip_id.wrapping_add(1);
-                let t = Tunnel { outer_src, outer_dst: dest, ip_id: self.ip_id, our_mac, next_hop_mac: [0; 6] };
+                let t = Tunnel {
+                    outer_src,
+                    outer_dst: dest,
+                    ip_id: self.ip_id,
+                    our_mac,
+                    next_hop_mac: [0; 6],
+                };
                 match forward::encapsulate_ipip(&mut out, &mut ip, csum, t) {
                     Some(encapsulated) => {
                         out = encapsulated;
@@ -228,28 +315,69 @@ impl PacketLoop {
         self.send_to(self.server, dest, vnet_out, out, false, &mut sh.stats);
     }
 
-    fn handle_reply(&mut self, bytes: &[u8], mut ip: Ipv4Frame, csum: Csum, vnet_out: VnetHdr, sh: &mut Shared) {
+    fn handle_reply(
+        &mut self,
+        bytes: &[u8],
+        mut ip: Ipv4Frame,
+        csum: Csum,
+        vnet_out: VnetHdr,
+        sh: &mut Shared,
+    ) {
         let Some(packet) = packet_in(&ip) else { return };
         let out_packet: PacketOut = packet_out(&packet);
         let (saddr, sport, daddr, dport) = match sh.ipvs.process_out(&out_packet, Instant::now()) {
             OutVerdict::NotOurs => return,
-            OutVerdict::Rewrite { saddr, sport, daddr, dport, .. } => (saddr, sport, daddr, dport),
+            OutVerdict::Rewrite {
+                saddr,
+                sport,
+                daddr,
+                dport,
+                ..
+            } => (saddr, sport, daddr, dport),
         };
         let our_mac = self.sides[CLIENT].iface.mac;
         let mut out = bytes.to_vec();
-        if !forward::forward_rewrite(&mut out, &mut ip, csum, Rewrite { saddr, sport, daddr, dport }, our_mac, [0; 6]) {
+        if !forward::forward_rewrite(
+            &mut out,
+            &mut ip,
+            csum,
+            Rewrite {
+                saddr,
+                sport,
+                daddr,
+                dport,
+            },
+            our_mac,
+            [0; 6],
+        ) {
             return count(&mut sh.stats.dropped, "ttl_exceeded");
         }
         self.send_to(CLIENT, daddr, vnet_out, out, true, &mut sh.stats);
     }
 
     /// Sends `frame` to `next_hop` on `side`, resolving its MAC first if needed.
-    fn send_to(&mut self, side: usize, next_hop: Ipv4Addr, vnet: VnetHdr, mut frame: Vec<u8>, outbound: bool, stats: &mut EngineStats) {
+    fn send_to(
+        &mut self,
+        side: usize,
+        next_hop: Ipv4Addr,
+        vnet: VnetHdr,
+        mut frame: Vec<u8>,
+        outbound: bool,
+        stats: &mut EngineStats,
+    ) {
         if let Some(mac) = self.sides[side].neigh.lookup(next_hop) {
             frame[0..6].copy_from_slice(&mac);
             return self.send_frame(side, vnet, frame, outbound, stats);
         }
-        match self.sides[side].neigh.hold(next_hop, PendingFrame { vnet, frame, outbound }, Instant::now()) {
+        match self.sides[side].neigh.hold(
+            next_hop,
+            PendingFrame {
+                vnet,
+                frame,
+                outbound,
+            },
+            Instant::now(),
+        ) {
             HoldOutcome::QueuedSendRequest => self.send_arp_request(side, next_hop, stats),
             HoldOutcome::Queued => {}
             HoldOutcome::Dropped => count(&mut stats.dropped, "neighbour_unresolved"),
@@ -257,14 +385,27 @@ impl PacketLoop {
     }
 
     /// Records a neighbour and sends the frames that were waiting for it.
-    fn learn_and_flush(&mut self, side: usize, ip: Ipv4Addr, mac: [u8; 6], stats: &mut EngineStats) {
+    fn learn_and_flush(
+        &mut self,
+        side: usize,
+        ip: Ipv4Addr,
+        mac: [u8; 6],
+        stats: &mut EngineStats,
+    ) {
         for mut p in self.sides[side].neigh.learn(ip, mac) {
             p.frame[0..6].copy_from_slice(&mac);
             self.send_frame(side, p.vnet, p.frame, p.outbound, stats);
         }
     }
 
-    fn send_frame(&mut self, side: usize, vnet: VnetHdr, frame: Vec<u8>, outbound: bool, stats: &mut EngineStats) {
+    fn send_frame(
+        &mut self,
+        side: usize,
+        vnet: VnetHdr,
+        frame: Vec<u8>,
+        outbound: bool,
+        stats: &mut EngineStats,
+    ) {
         match self.sides[side].sock.send(vnet, &frame) {
             Ok(()) if outbound => stats.forwarded_out += 1,
             Ok(()) => stats.forwarded_in += 1,
@@ -326,11 +467,24 @@ pub fn packet_in(ip: &Ipv4Frame) -> Option<PacketIn> {
         sport: l4.sport,
         daddr: ip.daddr,
         dport: l4.dport,
-        tcp: l4.tcp.map(|t| TcpFlags { syn: t.syn, ack: t.ack, fin: t.fin, rst: t.rst }),
+        tcp: l4.tcp.map(|t| TcpFlags {
+            syn: t.syn,
+            ack: t.ack,
+            fin: t.fin,
+            rst: t.rst,
+        }),
         len: ip.total_len as u32,
     })
 }
 
 fn packet_out(p: &PacketIn) -> PacketOut {
-    ipvs::PacketOut { proto: p.proto, saddr: p.saddr, sport: p.sport, daddr: p.daddr, dport: p.dport, tcp: p.tcp, len: p.len }
+    ipvs::PacketOut {
+        proto: p.proto,
+        saddr: p.saddr,
+        sport: p.sport,
+        daddr: p.daddr,
+        dport: p.dport,
+        tcp: p.tcp,
+        len: p.len,
+    }
 }

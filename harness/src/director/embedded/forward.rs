@@ -63,7 +63,9 @@ pub fn finish_ipv4_header(frame: &mut [u8], ip: &Ipv4Frame) {
 /// Replaces the pseudo-header seed of a CHECKSUM_PARTIAL frame by the full
 /// TCP/UDP checksum. No-op for other protocols and fragments.
 pub fn complete_l4_checksum(frame: &mut [u8], ip: &Ipv4Frame) {
-    let (Some(at), Some(_)) = (ip.l4_csum_at(), ip.l4) else { return };
+    let (Some(at), Some(_)) = (ip.l4_csum_at(), ip.l4) else {
+        return;
+    };
     let l4 = ip.l4_offset();
     let segment = &frame[l4..l4 + ip.l4_len()];
     let c = checksum::l4_checksum(ip.saddr, ip.daddr, ip.protocol, segment, at);
@@ -73,7 +75,13 @@ pub fn complete_l4_checksum(frame: &mut [u8], ip: &Ipv4Frame) {
 /// DR: the IP packet is unchanged but for TTL; the frame goes to the real
 /// server's MAC. A partial checksum is completed (non-GSO), since the real
 /// server will not get the offload metadata.
-pub fn forward_dr(frame: &mut Vec<u8>, ip: &mut Ipv4Frame, csum: Csum, our_mac: [u8; 6], next_hop_mac: [u8; 6]) -> bool {
+pub fn forward_dr(
+    frame: &mut Vec<u8>,
+    ip: &mut Ipv4Frame,
+    csum: Csum,
+    our_mac: [u8; 6],
+    next_hop_mac: [u8; 6],
+) -> bool {
     trim_padding(frame, ip);
     if !decrement_ttl(frame, ip) {
         return false;
@@ -89,7 +97,14 @@ pub fn forward_dr(frame: &mut Vec<u8>, ip: &mut Ipv4Frame, csum: Csum, our_mac: 
 /// NAT / FULLNAT, either direction: rewrites addresses and ports, decrements
 /// TTL, fixes the IP header checksum and the L4 checksum (incrementally when
 /// complete, fully when partial, seed-only for GSO).
-pub fn forward_rewrite(frame: &mut Vec<u8>, ip: &mut Ipv4Frame, csum: Csum, rw: Rewrite, our_mac: [u8; 6], next_hop_mac: [u8; 6]) -> bool {
+pub fn forward_rewrite(
+    frame: &mut Vec<u8>,
+    ip: &mut Ipv4Frame,
+    csum: Csum,
+    rw: Rewrite,
+    our_mac: [u8; 6],
+    next_hop_mac: [u8; 6],
+) -> bool {
     trim_padding(frame, ip);
     if !decrement_ttl(frame, ip) {
         return false;
@@ -127,7 +142,11 @@ pub fn forward_rewrite(frame: &mut Vec<u8>, ip: &mut Ipv4Frame, csum: Csum, rw: 
             Csum::Complete => {
                 let c = checksum::update_complemented(old, &old_addrs, &new_addrs);
                 let c = checksum::update_complemented(c, &old_ports, &new_ports);
-                Some(if c == 0 && ip.protocol == PROTO_UDP { 0xffff } else { c })
+                Some(if c == 0 && ip.protocol == PROTO_UDP {
+                    0xffff
+                } else {
+                    c
+                })
             }
             // Ports are in the data the kernel will sum; only addresses seed it.
             Csum::PartialGso => Some(checksum::update_partial(old, &old_addrs, &new_addrs)),
@@ -154,7 +173,12 @@ pub struct Tunnel {
 /// TUN: decrements the inner TTL, completes a partial checksum, and wraps the
 /// inner packet in an outer IPv4 header (protocol 4, TOS and DF copied, TTL =
 /// inner TTL, fresh ID) inside a new Ethernet frame. `None` if TTL expired.
-pub fn encapsulate_ipip(frame: &mut Vec<u8>, ip: &mut Ipv4Frame, csum: Csum, t: Tunnel) -> Option<Vec<u8>> {
+pub fn encapsulate_ipip(
+    frame: &mut Vec<u8>,
+    ip: &mut Ipv4Frame,
+    csum: Csum,
+    t: Tunnel,
+) -> Option<Vec<u8>> {
     trim_padding(frame, ip);
     if !decrement_ttl(frame, ip) {
         return None;

@@ -3,7 +3,10 @@
 
 use std::net::Ipv4Addr;
 
-use etherparse::{ArpEthIpv4Packet, ArpPacket, EtherType, Ethernet2HeaderSlice, IpNumber, Ipv4HeaderSlice, TcpHeaderSlice, UdpHeaderSlice};
+use etherparse::{
+    ArpEthIpv4Packet, ArpPacket, EtherType, Ethernet2HeaderSlice, IpNumber, Ipv4HeaderSlice,
+    TcpHeaderSlice, UdpHeaderSlice,
+};
 
 pub const ETH_LEN: usize = 14;
 pub const PROTO_TCP: u8 = 6;
@@ -104,7 +107,9 @@ pub fn parse(frame: &[u8]) -> Result<Frame, Malformed> {
     let eth = Ethernet2HeaderSlice::from_slice(frame).map_err(|_| Malformed::TruncatedEthernet)?;
     match eth.ether_type() {
         EtherType::ARP => parse_arp(&frame[ETH_LEN..]),
-        EtherType::IPV4 => parse_ipv4(eth.source(), eth.destination(), &frame[ETH_LEN..]).map(Frame::Ipv4),
+        EtherType::IPV4 => {
+            parse_ipv4(eth.source(), eth.destination(), &frame[ETH_LEN..]).map(Frame::Ipv4)
+        }
         _ => Ok(Frame::Other),
     }
 }
@@ -132,14 +137,23 @@ fn parse_ipv4(src_mac: [u8; 6], dst_mac: [u8; 6], packet: &[u8]) -> Result<Ipv4F
         Some(L4 {
             sport: tcp.source_port(),
             dport: tcp.destination_port(),
-            tcp: Some(TcpBits { syn: tcp.syn(), ack: tcp.ack(), fin: tcp.fin(), rst: tcp.rst() }),
+            tcp: Some(TcpBits {
+                syn: tcp.syn(),
+                ack: tcp.ack(),
+                fin: tcp.fin(),
+                rst: tcp.rst(),
+            }),
         })
     } else if ip.protocol() == IpNumber::UDP {
         let udp = UdpHeaderSlice::from_slice(l4_bytes).map_err(|_| Malformed::UdpHeader)?;
         if usize::from(udp.length()) != l4_bytes.len() {
             return Err(Malformed::UdpHeader);
         }
-        Some(L4 { sport: udp.source_port(), dport: udp.destination_port(), tcp: None })
+        Some(L4 {
+            sport: udp.source_port(),
+            dport: udp.destination_port(),
+            tcp: None,
+        })
     } else {
         None
     };

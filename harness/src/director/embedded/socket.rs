@@ -70,11 +70,28 @@ pub struct PacketSocket {
 }
 
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
 }
 
-fn set_int_opt(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
-    check(unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (&value as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as u32) })?;
+fn set_int_opt(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    check(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as u32,
+        )
+    })?;
     Ok(())
 }
 
@@ -82,17 +99,34 @@ impl PacketSocket {
     /// Opens the socket in the calling thread's network namespace.
     pub fn bind(ifindex: u32) -> io::Result<Self> {
         let proto = (libc::ETH_P_ALL as u16).to_be();
-        let raw = check(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::c_int::from(proto)) })?;
+        let raw = check(unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::c_int::from(proto),
+            )
+        })?;
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         set_int_opt(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1)?;
-        set_int_opt(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)?;
+        set_int_opt(
+            fd.as_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            1,
+        )?;
         // Room for bursts while the loop is busy (best effort: capped by rmem_max).
         set_int_opt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20)?;
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
         sll.sll_protocol = proto;
         sll.sll_ifindex = ifindex as i32;
-        check(unsafe { libc::bind(fd.as_raw_fd(), (&sll as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) })?;
+        check(unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        })?;
         Ok(PacketSocket { fd, ifindex })
     }
 
@@ -100,8 +134,14 @@ impl PacketSocket {
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
         let mut hdr = [0u8; VNET_HDR_LEN];
         let mut iov = [
-            libc::iovec { iov_base: hdr.as_mut_ptr().cast(), iov_len: hdr.len() },
-            libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() },
+            libc::iovec {
+                iov_base: hdr.as_mut_ptr().cast(),
+                iov_len: hdr.len(),
+            },
+            libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            },
         ];
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -119,19 +159,33 @@ impl PacketSocket {
         }
         let n = n as usize;
         if n < VNET_HDR_LEN {
-            return Ok(Some(Received { len: 0, pkttype: sll.sll_pkttype, vnet: VnetHdr::default() }));
+            return Ok(Some(Received {
+                len: 0,
+                pkttype: sll.sll_pkttype,
+                vnet: VnetHdr::default(),
+            }));
         }
         // MSG_TRUNC is set when the frame did not fit; report what we hold.
         let len = (n - VNET_HDR_LEN).min(buf.len());
-        Ok(Some(Received { len, pkttype: sll.sll_pkttype, vnet: VnetHdr::from_bytes(&hdr) }))
+        Ok(Some(Received {
+            len,
+            pkttype: sll.sll_pkttype,
+            vnet: VnetHdr::from_bytes(&hdr),
+        }))
     }
 
     /// Sends one frame out of the bound interface.
     pub fn send(&self, vnet: VnetHdr, frame: &[u8]) -> io::Result<()> {
         let hdr = vnet.to_bytes();
         let iov = [
-            libc::iovec { iov_base: hdr.as_ptr() as *mut _, iov_len: hdr.len() },
-            libc::iovec { iov_base: frame.as_ptr() as *mut _, iov_len: frame.len() },
+            libc::iovec {
+                iov_base: hdr.as_ptr() as *mut _,
+                iov_len: hdr.len(),
+            },
+            libc::iovec {
+                iov_base: frame.as_ptr() as *mut _,
+                iov_len: frame.len(),
+            },
         ];
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         msg.msg_iov = iov.as_ptr() as *mut _;

@@ -25,8 +25,16 @@ const VNET: usize = 10;
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
-const RS: [Ipv4Addr; 3] = [Ipv4Addr::new(10, 0, 0, 21), Ipv4Addr::new(10, 0, 0, 22), Ipv4Addr::new(10, 0, 0, 23)];
-const RS_MAC: [[u8; 6]; 3] = [[2, 0, 0, 0, 0, 0x21], [2, 0, 0, 0, 0, 0x22], [2, 0, 0, 0, 0, 0x23]];
+const RS: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(10, 0, 0, 21),
+    Ipv4Addr::new(10, 0, 0, 22),
+    Ipv4Addr::new(10, 0, 0, 23),
+];
+const RS_MAC: [[u8; 6]; 3] = [
+    [2, 0, 0, 0, 0, 0x21],
+    [2, 0, 0, 0, 0, 0x22],
+    [2, 0, 0, 0, 0, 0x23],
+];
 
 struct Tap {
     fd: OwnedFd,
@@ -43,13 +51,22 @@ fn ifreq_named(name: &str) -> libc::ifreq {
 }
 
 fn check(rc: libc::c_int) -> io::Result<()> {
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 impl Tap {
     /// Creates and brings up a TAP in the calling thread's namespace.
     fn create(name: &str) -> io::Result<Tap> {
-        let raw = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK) };
+        let raw = unsafe {
+            libc::open(
+                c"/dev/net/tun".as_ptr(),
+                libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            )
+        };
         check(raw)?;
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let mut req = ifreq_named(name);
@@ -65,7 +82,10 @@ impl Tap {
         let mut req = ifreq_named(name);
         check(unsafe { libc::ioctl(ctl.as_raw_fd(), libc::SIOCGIFHWADDR as _, &mut req) })?;
         let mut mac = [0u8; 6];
-        for (m, b) in mac.iter_mut().zip(unsafe { req.ifr_ifru.ifru_hwaddr.sa_data }.iter()) {
+        for (m, b) in mac
+            .iter_mut()
+            .zip(unsafe { req.ifr_ifru.ifru_hwaddr.sa_data }.iter())
+        {
             *m = *b as u8;
         }
         let cname = std::ffi::CString::new(name).unwrap();
@@ -88,7 +108,12 @@ impl Tap {
             Ok(Frame::Ipv4(ip)) => ip,
             other => panic!("not IPv4: {other:?}"),
         };
-        let seed = super::checksum::fold(super::checksum::pseudo_header_sum(ip.saddr, ip.daddr, ip.protocol, ip.l4_len() as u16));
+        let seed = super::checksum::fold(super::checksum::pseudo_header_sum(
+            ip.saddr,
+            ip.daddr,
+            ip.protocol,
+            ip.l4_len() as u16,
+        ));
         let at = ip.l4_offset() + 16;
         f[at..at + 2].copy_from_slice(&seed.to_be_bytes());
         let mut hdr = [0u8; VNET];
@@ -102,7 +127,12 @@ impl Tap {
         let mut all = vnet.to_vec();
         all.extend_from_slice(frame);
         let n = unsafe { libc::write(self.fd.as_raw_fd(), all.as_ptr().cast(), all.len()) };
-        assert_eq!(n, all.len() as isize, "write to tap: {}", io::Error::last_os_error());
+        assert_eq!(
+            n,
+            all.len() as isize,
+            "write to tap: {}",
+            io::Error::last_os_error()
+        );
     }
 
     /// Next IPv4 or ARP frame the engine sent (the kernel's IPv6 chatter is
@@ -112,7 +142,11 @@ impl Tap {
         let mut buf = vec![0u8; 65536];
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
-            let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
             unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32 + 1) };
             let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n > (VNET + ETH_LEN) as isize {
@@ -125,8 +159,21 @@ impl Tap {
     }
 }
 
-fn arp_frame(op: ArpOperation, src_mac: [u8; 6], dst_mac: [u8; 6], sender: Ipv4Addr, target_mac: [u8; 6], target: Ipv4Addr) -> Vec<u8> {
-    let arp = ArpEthIpv4Packet { operation: op, sender_mac: src_mac, sender_ipv4: sender.octets(), target_mac, target_ipv4: target.octets() };
+fn arp_frame(
+    op: ArpOperation,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    sender: Ipv4Addr,
+    target_mac: [u8; 6],
+    target: Ipv4Addr,
+) -> Vec<u8> {
+    let arp = ArpEthIpv4Packet {
+        operation: op,
+        sender_mac: src_mac,
+        sender_ipv4: sender.octets(),
+        target_mac,
+        target_ipv4: target.octets(),
+    };
     let mut f = Vec::new();
     f.extend_from_slice(&dst_mac);
     f.extend_from_slice(&src_mac);
@@ -137,42 +184,113 @@ fn arp_frame(op: ArpOperation, src_mac: [u8; 6], dst_mac: [u8; 6], sender: Ipv4A
 
 fn syn(to_mac: [u8; 6], dst: Ipv4Addr, sport: u16) -> Vec<u8> {
     let mut f = Vec::new();
-    PacketBuilder::ethernet2(CLIENT_MAC, to_mac).ipv4(CLIENT.octets(), dst.octets(), 64).tcp(sport, 80, 1, 64240).syn().write(&mut f, &[]).unwrap();
+    PacketBuilder::ethernet2(CLIENT_MAC, to_mac)
+        .ipv4(CLIENT.octets(), dst.octets(), 64)
+        .tcp(sport, 80, 1, 64240)
+        .syn()
+        .write(&mut f, &[])
+        .unwrap();
     f
 }
 
 fn dr_config() -> DirectorConfig {
-    let service = ServiceConfig { vip: VIP, port: 80, proto: Proto::Tcp, scheduler: "rr".into(), flags: SchedFlags::default(), persistence: None, persistence_netmask: Ipv4Addr::BROADCAST, one_packet: false };
-    let dests = RS.iter().map(|&addr| DestConfig { addr, port: 80, weight: 1, forward: Forward::Dr, upper_threshold: 0, lower_threshold: 0 }).collect();
-    DirectorConfig { services: vec![(service, dests)], sysctls: Sysctls::default(), client_iface: "lvtap0".into(), server_iface: "lvtap0".into(), fullnat_local_addrs: vec![] }
+    let service = ServiceConfig {
+        vip: VIP,
+        port: 80,
+        proto: Proto::Tcp,
+        scheduler: "rr".into(),
+        flags: SchedFlags::default(),
+        persistence: None,
+        persistence_netmask: Ipv4Addr::BROADCAST,
+        one_packet: false,
+    };
+    let dests = RS
+        .iter()
+        .map(|&addr| DestConfig {
+            addr,
+            port: 80,
+            weight: 1,
+            forward: Forward::Dr,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        })
+        .collect();
+    DirectorConfig {
+        services: vec![(service, dests)],
+        sysctls: Sysctls::default(),
+        client_iface: "lvtap0".into(),
+        server_iface: "lvtap0".into(),
+        fullnat_local_addrs: vec![],
+    }
 }
 
 fn run_dr_scenario() {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
     let tap = Tap::create("lvtap0").expect("create tap");
-    let facts = IfaceFacts { name: "lvtap0".into(), index: tap.index, mac: tap.mac, addrs: vec!["10.0.0.1/24".parse().unwrap()] };
+    let facts = IfaceFacts {
+        name: "lvtap0".into(),
+        index: tap.index,
+        mac: tap.mac,
+        addrs: vec!["10.0.0.1/24".parse().unwrap()],
+    };
     // Threads spawned from here inherit this thread's private namespace.
-    let engine = EmbeddedEngine::start_with(dr_config(), facts, None, |name, body| std::thread::Builder::new().name(name).spawn(body)).expect("engine starts");
+    let engine = EmbeddedEngine::start_with(dr_config(), facts, None, |name, body| {
+        std::thread::Builder::new().name(name).spawn(body)
+    })
+    .expect("engine starts");
     let mut engine: Box<dyn Engine> = Box::new(engine);
 
     // The engine asks for the real servers' MACs; the "servers" answer.
     let mut asked = Vec::new();
     while asked.len() < RS.len() {
-        let f = tap.read(Duration::from_secs(3)).expect("ARP request for every real server");
-        let Ok(Frame::Arp(a)) = frame::parse(&f) else { continue };
+        let f = tap
+            .read(Duration::from_secs(3))
+            .expect("ARP request for every real server");
+        let Ok(Frame::Arp(a)) = frame::parse(&f) else {
+            continue;
+        };
         assert_eq!(a.operation, ArpOperation::REQUEST);
-        assert_eq!(a.sender_ipv4_addr(), Ipv4Addr::new(10, 0, 0, 1), "asks from its own address");
+        assert_eq!(
+            a.sender_ipv4_addr(),
+            Ipv4Addr::new(10, 0, 0, 1),
+            "asks from its own address"
+        );
         let target = a.target_ipv4_addr();
-        let i = RS.iter().position(|&r| r == target).expect("asks only for real servers");
+        let i = RS
+            .iter()
+            .position(|&r| r == target)
+            .expect("asks only for real servers");
         asked.push(i);
-        tap.write(&arp_frame(ArpOperation::REPLY, RS_MAC[i], tap.mac, target, tap.mac, Ipv4Addr::new(10, 0, 0, 1)));
+        tap.write(&arp_frame(
+            ArpOperation::REPLY,
+            RS_MAC[i],
+            tap.mac,
+            target,
+            tap.mac,
+            Ipv4Addr::new(10, 0, 0, 1),
+        ));
     }
 
     // The client resolves the VIP: the engine answers with the director's MAC.
-    tap.write(&arp_frame(ArpOperation::REQUEST, CLIENT_MAC, [0xff; 6], CLIENT, [0; 6], VIP));
-    let reply = tap.read(Duration::from_secs(2)).expect("ARP reply for the VIP");
-    let arp = ArpPacket::from_slice(&reply[ETH_LEN..]).unwrap().try_eth_ipv4().unwrap();
-    assert_eq!((arp.operation, arp.sender_ipv4_addr(), arp.sender_mac), (ArpOperation::REPLY, VIP, tap.mac));
+    tap.write(&arp_frame(
+        ArpOperation::REQUEST,
+        CLIENT_MAC,
+        [0xff; 6],
+        CLIENT,
+        [0; 6],
+        VIP,
+    ));
+    let reply = tap
+        .read(Duration::from_secs(2))
+        .expect("ARP reply for the VIP");
+    let arp = ArpPacket::from_slice(&reply[ETH_LEN..])
+        .unwrap()
+        .try_eth_ipv4()
+        .unwrap();
+    assert_eq!(
+        (arp.operation, arp.sender_ipv4_addr(), arp.sender_mac),
+        (ArpOperation::REPLY, VIP, tap.mac)
+    );
 
     // Noise first, each followed by a SYN so we know it was processed.
     let mut truncated = syn(tap.mac, VIP, 39999);
@@ -183,32 +301,69 @@ fn run_dr_scenario() {
     let not_ours = syn([2, 0, 0, 0, 0, 0x99], VIP, 39996);
 
     let mut picked = Vec::new();
-    for (k, noise) in [Some(truncated), Some(fragment), Some(not_vip), Some(not_ours), None, None].into_iter().enumerate() {
+    for (k, noise) in [
+        Some(truncated),
+        Some(fragment),
+        Some(not_vip),
+        Some(not_ours),
+        None,
+        None,
+    ]
+    .into_iter()
+    .enumerate()
+    {
         if let Some(n) = noise {
             tap.write(&n);
         }
         let sport = 40000 + k as u16;
         tap.write(&syn(tap.mac, VIP, sport));
         let out = tap.read(Duration::from_secs(2)).expect("forwarded SYN");
-        let Ok(Frame::Ipv4(ip)) = frame::parse(&out) else { panic!("not IPv4") };
-        assert_eq!(ip.l4.unwrap().sport, sport, "only the SYN to the VIP is forwarded");
+        let Ok(Frame::Ipv4(ip)) = frame::parse(&out) else {
+            panic!("not IPv4")
+        };
+        assert_eq!(
+            ip.l4.unwrap().sport,
+            sport,
+            "only the SYN to the VIP is forwarded"
+        );
         assert_eq!((ip.daddr, ip.ttl), (VIP, 63));
         assert_eq!(&out[6..12], &tap.mac);
-        picked.push(RS_MAC.iter().position(|m| m[..] == out[0..6]).expect("sent to a real server's MAC"));
+        picked.push(
+            RS_MAC
+                .iter()
+                .position(|m| m[..] == out[0..6])
+                .expect("sent to a real server's MAC"),
+        );
     }
-    assert_eq!(picked, [0, 1, 2, 0, 1, 2], "round robin over the three real servers");
+    assert_eq!(
+        picked,
+        [0, 1, 2, 0, 1, 2],
+        "round robin over the three real servers"
+    );
 
     let stats = engine.stats();
     assert_eq!(stats.forwarded_in, 6);
-    assert_eq!(stats.malformed.get("ipv4_total_length"), Some(&1), "{stats:?}");
+    assert_eq!(
+        stats.malformed.get("ipv4_total_length"),
+        Some(&1),
+        "{stats:?}"
+    );
     assert_eq!(stats.dropped.get("fragment"), Some(&1), "{stats:?}");
     assert_eq!(stats.arp_answered, 1);
     assert_eq!(stats.arp_requests_sent, 3);
 
     // Weight 0 takes a server out of rotation.
-    let key = ServiceKey { vip: VIP, port: 80, proto: Proto::Tcp };
-    engine.set_weight(key, SocketAddrV4::new(RS[0], 80), 0).unwrap();
-    assert!(engine.set_weight(key, SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, 9), 80), 1).is_err());
+    let key = ServiceKey {
+        vip: VIP,
+        port: 80,
+        proto: Proto::Tcp,
+    };
+    engine
+        .set_weight(key, SocketAddrV4::new(RS[0], 80), 0)
+        .unwrap();
+    assert!(engine
+        .set_weight(key, SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, 9), 80), 1)
+        .is_err());
     for k in 0..4u16 {
         tap.write(&syn(tap.mac, VIP, 41000 + k));
         let out = tap.read(Duration::from_secs(2)).expect("forwarded SYN");
@@ -227,7 +382,9 @@ fn dr_engine_on_a_tap_answers_arp_round_robins_and_counts_junk() {
         return;
     }
     // unshare() changes only this thread's namespace; keep it off the test runner's threads.
-    std::thread::spawn(run_dr_scenario).join().expect("scenario thread");
+    std::thread::spawn(run_dr_scenario)
+        .join()
+        .expect("scenario thread");
 }
 
 /// Starts an engine for `forward` on a fresh TAP and plays the real servers'
@@ -235,20 +392,42 @@ fn dr_engine_on_a_tap_answers_arp_round_robins_and_counts_junk() {
 fn start_on_tap(forward: Forward, dport: u16) -> (Tap, Box<dyn Engine>) {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
     let tap = Tap::create("lvtap0").expect("create tap");
-    let facts = IfaceFacts { name: "lvtap0".into(), index: tap.index, mac: tap.mac, addrs: vec!["10.0.0.1/24".parse().unwrap()] };
+    let facts = IfaceFacts {
+        name: "lvtap0".into(),
+        index: tap.index,
+        mac: tap.mac,
+        addrs: vec!["10.0.0.1/24".parse().unwrap()],
+    };
     let mut cfg = dr_config();
     for d in &mut cfg.services[0].1 {
         d.forward = forward;
         d.port = dport;
     }
     cfg.fullnat_local_addrs = vec![LIP];
-    let engine = EmbeddedEngine::start_with(cfg, facts, None, |name, body| std::thread::Builder::new().name(name).spawn(body)).expect("engine starts");
+    let engine = EmbeddedEngine::start_with(cfg, facts, None, |name, body| {
+        std::thread::Builder::new().name(name).spawn(body)
+    })
+    .expect("engine starts");
     let mut answered = 0;
     while answered < RS.len() {
-        let f = tap.read(Duration::from_secs(3)).expect("ARP request for every real server");
-        let Ok(Frame::Arp(a)) = frame::parse(&f) else { continue };
-        let i = RS.iter().position(|&r| r == a.target_ipv4_addr()).expect("asks only for real servers");
-        tap.write(&arp_frame(ArpOperation::REPLY, RS_MAC[i], tap.mac, RS[i], tap.mac, Ipv4Addr::new(10, 0, 0, 1)));
+        let f = tap
+            .read(Duration::from_secs(3))
+            .expect("ARP request for every real server");
+        let Ok(Frame::Arp(a)) = frame::parse(&f) else {
+            continue;
+        };
+        let i = RS
+            .iter()
+            .position(|&r| r == a.target_ipv4_addr())
+            .expect("asks only for real servers");
+        tap.write(&arp_frame(
+            ArpOperation::REPLY,
+            RS_MAC[i],
+            tap.mac,
+            RS[i],
+            tap.mac,
+            Ipv4Addr::new(10, 0, 0, 1),
+        ));
         answered += 1;
     }
     (tap, Box::new(engine))
@@ -256,32 +435,74 @@ fn start_on_tap(forward: Forward, dport: u16) -> (Tap, Box<dyn Engine>) {
 
 const LIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 200);
 
-fn tcp(src_mac: [u8; 6], dst_mac: [u8; 6], src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), payload: &[u8]) -> Vec<u8> {
+fn tcp(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    payload: &[u8],
+) -> Vec<u8> {
     let mut f = Vec::new();
-    PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src.0.octets(), dst.0.octets(), 64).tcp(src.1, dst.1, 7, 64240).ack(1).psh().write(&mut f, payload).unwrap();
+    PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4(src.0.octets(), dst.0.octets(), 64)
+        .tcp(src.1, dst.1, 7, 64240)
+        .ack(1)
+        .psh()
+        .write(&mut f, payload)
+        .unwrap();
     f
 }
 
 /// Addresses and ports of `f`, after checking both its checksums with etherparse.
 fn verified_tuple(f: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16), Vec<u8>) {
     let h = etherparse::PacketHeaders::from_ethernet_slice(f).unwrap();
-    let Some(etherparse::NetHeaders::Ipv4(ip, _)) = h.net else { panic!("no IPv4") };
+    let Some(etherparse::NetHeaders::Ipv4(ip, _)) = h.net else {
+        panic!("no IPv4")
+    };
     assert_eq!(ip.header_checksum, ip.calc_header_checksum());
-    let Some(etherparse::TransportHeader::Tcp(t)) = h.transport else { panic!("no TCP") };
-    assert_eq!(t.checksum, t.calc_checksum_ipv4(&ip, h.payload.slice()).unwrap(), "TCP checksum must verify at the receiver");
-    ((ip.source.into(), t.source_port), (ip.destination.into(), t.destination_port), h.payload.slice().to_vec())
+    let Some(etherparse::TransportHeader::Tcp(t)) = h.transport else {
+        panic!("no TCP")
+    };
+    assert_eq!(
+        t.checksum,
+        t.calc_checksum_ipv4(&ip, h.payload.slice()).unwrap(),
+        "TCP checksum must verify at the receiver"
+    );
+    (
+        (ip.source.into(), t.source_port),
+        (ip.destination.into(), t.destination_port),
+        h.payload.slice().to_vec(),
+    )
 }
 
 fn nat_like_round_trip(forward: Forward) {
     let (tap, engine) = start_on_tap(forward, 8080);
     if forward == Forward::FullNat {
-        tap.write(&arp_frame(ArpOperation::REQUEST, RS_MAC[0], [0xff; 6], RS[0], [0; 6], LIP));
-        let reply = tap.read(Duration::from_secs(2)).expect("ARP reply for the FULLNAT local address");
-        let arp = ArpPacket::from_slice(&reply[ETH_LEN..]).unwrap().try_eth_ipv4().unwrap();
+        tap.write(&arp_frame(
+            ArpOperation::REQUEST,
+            RS_MAC[0],
+            [0xff; 6],
+            RS[0],
+            [0; 6],
+            LIP,
+        ));
+        let reply = tap
+            .read(Duration::from_secs(2))
+            .expect("ARP reply for the FULLNAT local address");
+        let arp = ArpPacket::from_slice(&reply[ETH_LEN..])
+            .unwrap()
+            .try_eth_ipv4()
+            .unwrap();
         assert_eq!((arp.sender_ipv4_addr(), arp.sender_mac), (LIP, tap.mac));
     }
     let request = b"GET / HTTP/1.1\r\n\r\n";
-    tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), request));
+    tap.write_partial(&tcp(
+        CLIENT_MAC,
+        tap.mac,
+        (CLIENT, 40000),
+        (VIP, 80),
+        request,
+    ));
     let out = tap.read(Duration::from_secs(2)).expect("forwarded request");
     let (src, dst, payload) = verified_tuple(&out);
     assert_eq!(payload, request);
@@ -296,22 +517,49 @@ fn nat_like_round_trip(forward: Forward) {
     tap.write(&tcp(RS_MAC[0], tap.mac, dst, src, response));
     let back = tap.read(Duration::from_secs(2)).expect("forwarded reply");
     let (src, dst, payload) = verified_tuple(&back);
-    assert_eq!((src, dst), ((VIP, 80), (CLIENT, 40000)), "the client sees the VIP");
+    assert_eq!(
+        (src, dst),
+        ((VIP, 80), (CLIENT, 40000)),
+        "the client sees the VIP"
+    );
     assert_eq!(payload, response);
-    assert_eq!(&back[0..6], &CLIENT_MAC, "back to the MAC the request came from");
+    assert_eq!(
+        &back[0..6],
+        &CLIENT_MAC,
+        "back to the MAC the request came from"
+    );
 
     let stats = engine.stats();
-    assert_eq!((stats.forwarded_in, stats.forwarded_out), (1, 1), "{stats:?}");
+    assert_eq!(
+        (stats.forwarded_in, stats.forwarded_out),
+        (1, 1),
+        "{stats:?}"
+    );
     engine.shutdown().unwrap();
 }
 
 fn tun_encapsulates() {
     let (tap, engine) = start_on_tap(Forward::Tun, 80);
-    tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), b"GET /"));
-    let out = tap.read(Duration::from_secs(2)).expect("encapsulated request");
+    tap.write_partial(&tcp(
+        CLIENT_MAC,
+        tap.mac,
+        (CLIENT, 40000),
+        (VIP, 80),
+        b"GET /",
+    ));
+    let out = tap
+        .read(Duration::from_secs(2))
+        .expect("encapsulated request");
     assert_eq!(&out[0..6], &RS_MAC[0]);
     let (outer, _) = etherparse::Ipv4Header::from_slice(&out[ETH_LEN..]).unwrap();
-    assert_eq!((outer.protocol.0, Ipv4Addr::from(outer.source), Ipv4Addr::from(outer.destination)), (4, Ipv4Addr::new(10, 0, 0, 1), RS[0]));
+    assert_eq!(
+        (
+            outer.protocol.0,
+            Ipv4Addr::from(outer.source),
+            Ipv4Addr::from(outer.destination)
+        ),
+        (4, Ipv4Addr::new(10, 0, 0, 1), RS[0])
+    );
     let mut inner = out[..ETH_LEN].to_vec();
     inner.extend_from_slice(&out[ETH_LEN + 20..]);
     let (src, dst, _) = verified_tuple(&inner);

@@ -20,14 +20,20 @@ const DIRECTOR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 1);
 const PAYLOAD: &[u8] = b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n";
 
 fn tcp_frame(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC).ipv4(src.octets(), dst.octets(), 64).tcp(sport, dport, 1000, 64240).ack(1).psh();
+    let b = PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC)
+        .ipv4(src.octets(), dst.octets(), 64)
+        .tcp(sport, dport, 1000, 64240)
+        .ack(1)
+        .psh();
     let mut out = Vec::new();
     b.write(&mut out, payload).unwrap();
     out
 }
 
 fn udp_frame(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC).ipv4(src.octets(), dst.octets(), 64).udp(sport, dport);
+    let b = PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC)
+        .ipv4(src.octets(), dst.octets(), 64)
+        .udp(sport, dport);
     let mut out = Vec::new();
     b.write(&mut out, payload).unwrap();
     out
@@ -43,7 +49,12 @@ fn parse_ip(f: &[u8]) -> Ipv4Frame {
 /// What CHECKSUM_PARTIAL leaves in the field: the folded pseudo-header sum.
 fn make_partial(f: &mut [u8]) {
     let ip = parse_ip(f);
-    let seed = checksum::fold(checksum::pseudo_header_sum(ip.saddr, ip.daddr, ip.protocol, ip.l4_len() as u16));
+    let seed = checksum::fold(checksum::pseudo_header_sum(
+        ip.saddr,
+        ip.daddr,
+        ip.protocol,
+        ip.l4_len() as u16,
+    ));
     let at = ip.l4_offset() + ip.l4_csum_at().unwrap();
     f[at..at + 2].copy_from_slice(&seed.to_be_bytes());
 }
@@ -51,13 +62,27 @@ fn make_partial(f: &mut [u8]) {
 /// Parses `f` and checks the IPv4 header checksum and the L4 checksum.
 fn verified(f: &[u8]) -> (Ipv4Header, TransportHeader, Vec<u8>) {
     let h = PacketHeaders::from_ethernet_slice(f).unwrap();
-    let Some(NetHeaders::Ipv4(ip, _)) = h.net else { panic!("no IPv4") };
-    assert_eq!(ip.header_checksum, ip.calc_header_checksum(), "IPv4 header checksum");
+    let Some(NetHeaders::Ipv4(ip, _)) = h.net else {
+        panic!("no IPv4")
+    };
+    assert_eq!(
+        ip.header_checksum,
+        ip.calc_header_checksum(),
+        "IPv4 header checksum"
+    );
     let payload = h.payload.slice().to_vec();
     let transport = h.transport.unwrap();
     match &transport {
-        TransportHeader::Tcp(t) => assert_eq!(t.checksum, t.calc_checksum_ipv4(&ip, &payload).unwrap(), "TCP checksum"),
-        TransportHeader::Udp(u) => assert_eq!(u.checksum, u.calc_checksum_ipv4(&ip, &payload).unwrap(), "UDP checksum"),
+        TransportHeader::Tcp(t) => assert_eq!(
+            t.checksum,
+            t.calc_checksum_ipv4(&ip, &payload).unwrap(),
+            "TCP checksum"
+        ),
+        TransportHeader::Udp(u) => assert_eq!(
+            u.checksum,
+            u.calc_checksum_ipv4(&ip, &payload).unwrap(),
+            "UDP checksum"
+        ),
         other => panic!("unexpected transport {other:?}"),
     }
     (ip, transport, payload)
@@ -77,9 +102,16 @@ fn crafted_partial_frame_really_fails_verification() {
     let mut f = tcp_frame(CLIENT, 40000, VIP, 80, PAYLOAD);
     make_partial(&mut f);
     let h = PacketHeaders::from_ethernet_slice(&f).unwrap();
-    let Some(NetHeaders::Ipv4(ip, _)) = h.net else { panic!() };
-    let Some(TransportHeader::Tcp(t)) = h.transport else { panic!() };
-    assert_ne!(t.checksum, t.calc_checksum_ipv4(&ip, h.payload.slice()).unwrap());
+    let Some(NetHeaders::Ipv4(ip, _)) = h.net else {
+        panic!()
+    };
+    let Some(TransportHeader::Tcp(t)) = h.transport else {
+        panic!()
+    };
+    assert_ne!(
+        t.checksum,
+        t.calc_checksum_ipv4(&ip, h.payload.slice()).unwrap()
+    );
 }
 
 #[test]
@@ -88,11 +120,21 @@ fn dr_rewrites_macs_only_and_completes_partial_checksum() {
     make_partial(&mut f);
     let original = f.clone();
     let mut ip = parse_ip(&f);
-    assert!(forward::forward_dr(&mut f, &mut ip, Csum::Partial, DIRECTOR_MAC, RS_MAC));
+    assert!(forward::forward_dr(
+        &mut f,
+        &mut ip,
+        Csum::Partial,
+        DIRECTOR_MAC,
+        RS_MAC
+    ));
     assert_eq!(&f[0..6], &RS_MAC);
     assert_eq!(&f[6..12], &DIRECTOR_MAC);
     let (iph, t, payload) = verified(&f);
-    assert_eq!((iph.source, iph.destination), (CLIENT.octets(), VIP.octets()), "DR keeps the addresses");
+    assert_eq!(
+        (iph.source, iph.destination),
+        (CLIENT.octets(), VIP.octets()),
+        "DR keeps the addresses"
+    );
     assert_eq!(ports(&t), (40000, 80));
     assert_eq!(iph.time_to_live, 63);
     assert_eq!(payload, PAYLOAD);
@@ -106,7 +148,13 @@ fn dr_leaves_a_complete_checksum_alone_and_strips_padding() {
     let unpadded_len = f.len();
     f.resize(60, 0xee);
     let mut ip = parse_ip(&f);
-    assert!(forward::forward_dr(&mut f, &mut ip, Csum::Complete, DIRECTOR_MAC, RS_MAC));
+    assert!(forward::forward_dr(
+        &mut f,
+        &mut ip,
+        Csum::Complete,
+        DIRECTOR_MAC,
+        RS_MAC
+    ));
     assert_eq!(f.len(), unpadded_len);
     verified(&f);
 }
@@ -116,7 +164,13 @@ fn dr_refuses_ttl_one() {
     let mut f = tcp_frame(CLIENT, 40000, VIP, 80, PAYLOAD);
     f[ETH_LEN + 8] = 1;
     let mut ip = parse_ip(&f);
-    assert!(!forward::forward_dr(&mut f, &mut ip, Csum::Complete, DIRECTOR_MAC, RS_MAC));
+    assert!(!forward::forward_dr(
+        &mut f,
+        &mut ip,
+        Csum::Complete,
+        DIRECTOR_MAC,
+        RS_MAC
+    ));
 }
 
 #[test]
@@ -128,10 +182,25 @@ fn nat_request_and_reply_rewrites_verify_for_complete_and_partial_checksums() {
             make_partial(&mut f);
         }
         let mut ip = parse_ip(&f);
-        let rw = Rewrite { saddr: CLIENT, sport: 40000, daddr: RIP, dport: 8080 };
-        assert!(forward::forward_rewrite(&mut f, &mut ip, csum, rw, DIRECTOR_MAC, RS_MAC));
+        let rw = Rewrite {
+            saddr: CLIENT,
+            sport: 40000,
+            daddr: RIP,
+            dport: 8080,
+        };
+        assert!(forward::forward_rewrite(
+            &mut f,
+            &mut ip,
+            csum,
+            rw,
+            DIRECTOR_MAC,
+            RS_MAC
+        ));
         let (iph, t, payload) = verified(&f);
-        assert_eq!((iph.source, iph.destination), (CLIENT.octets(), RIP.octets()));
+        assert_eq!(
+            (iph.source, iph.destination),
+            (CLIENT.octets(), RIP.octets())
+        );
         assert_eq!(ports(&t), (40000, 8080));
         assert_eq!(payload, PAYLOAD);
 
@@ -141,10 +210,25 @@ fn nat_request_and_reply_rewrites_verify_for_complete_and_partial_checksums() {
             make_partial(&mut f);
         }
         let mut ip = parse_ip(&f);
-        let rw = Rewrite { saddr: VIP, sport: 80, daddr: CLIENT, dport: 40000 };
-        assert!(forward::forward_rewrite(&mut f, &mut ip, csum, rw, DIRECTOR_MAC, CLIENT_MAC));
+        let rw = Rewrite {
+            saddr: VIP,
+            sport: 80,
+            daddr: CLIENT,
+            dport: 40000,
+        };
+        assert!(forward::forward_rewrite(
+            &mut f,
+            &mut ip,
+            csum,
+            rw,
+            DIRECTOR_MAC,
+            CLIENT_MAC
+        ));
         let (iph, t, _) = verified(&f);
-        assert_eq!((iph.source, iph.destination), (VIP.octets(), CLIENT.octets()));
+        assert_eq!(
+            (iph.source, iph.destination),
+            (VIP.octets(), CLIENT.octets())
+        );
         assert_eq!(ports(&t), (80, 40000));
         assert_eq!(&f[0..6], &CLIENT_MAC);
     }
@@ -154,15 +238,34 @@ fn nat_request_and_reply_rewrites_verify_for_complete_and_partial_checksums() {
 fn nat_udp_rewrite_verifies_and_zero_checksum_stays_zero() {
     let mut f = udp_frame(CLIENT, 5353, VIP, 53, b"query");
     let mut ip = parse_ip(&f);
-    let rw = Rewrite { saddr: CLIENT, sport: 5353, daddr: RIP, dport: 5300 };
-    assert!(forward::forward_rewrite(&mut f, &mut ip, Csum::Complete, rw, DIRECTOR_MAC, RS_MAC));
+    let rw = Rewrite {
+        saddr: CLIENT,
+        sport: 5353,
+        daddr: RIP,
+        dport: 5300,
+    };
+    assert!(forward::forward_rewrite(
+        &mut f,
+        &mut ip,
+        Csum::Complete,
+        rw,
+        DIRECTOR_MAC,
+        RS_MAC
+    ));
     verified(&f);
 
     let mut f = udp_frame(CLIENT, 5353, VIP, 53, b"query");
     let at = ETH_LEN + 20 + 6;
     f[at..at + 2].copy_from_slice(&[0, 0]);
     let mut ip = parse_ip(&f);
-    assert!(forward::forward_rewrite(&mut f, &mut ip, Csum::Complete, rw, DIRECTOR_MAC, RS_MAC));
+    assert!(forward::forward_rewrite(
+        &mut f,
+        &mut ip,
+        Csum::Complete,
+        rw,
+        DIRECTOR_MAC,
+        RS_MAC
+    ));
     assert_eq!(&f[at..at + 2], &[0, 0]);
 }
 
@@ -172,11 +275,26 @@ fn gso_rewrite_keeps_a_valid_pseudo_header_seed() {
     make_partial(&mut f);
     let mut ip = parse_ip(&f);
     let len = ip.l4_len() as u16;
-    let rw = Rewrite { saddr: VIP, sport: 80, daddr: CLIENT, dport: 40000 };
-    assert!(forward::forward_rewrite(&mut f, &mut ip, Csum::PartialGso, rw, DIRECTOR_MAC, CLIENT_MAC));
+    let rw = Rewrite {
+        saddr: VIP,
+        sport: 80,
+        daddr: CLIENT,
+        dport: 40000,
+    };
+    assert!(forward::forward_rewrite(
+        &mut f,
+        &mut ip,
+        Csum::PartialGso,
+        rw,
+        DIRECTOR_MAC,
+        CLIENT_MAC
+    ));
     let at = ETH_LEN + 20 + 16;
     let seed = u16::from_be_bytes([f[at], f[at + 1]]);
-    assert_eq!(seed, checksum::fold(checksum::pseudo_header_sum(VIP, CLIENT, 6, len)));
+    assert_eq!(
+        seed,
+        checksum::fold(checksum::pseudo_header_sum(VIP, CLIENT, 6, len))
+    );
     // Completing it (as the kernel will per segment) gives a valid checksum.
     let mut ip = parse_ip(&f);
     forward::complete_l4_checksum(&mut f, &mut ip);
@@ -189,8 +307,20 @@ fn fullnat_both_directions_round_trip() {
     let mut f = tcp_frame(CLIENT, 40000, VIP, 80, PAYLOAD);
     make_partial(&mut f);
     let mut ip = parse_ip(&f);
-    let rw = Rewrite { saddr: LIP, sport: lport, daddr: RIP, dport: 8080 };
-    assert!(forward::forward_rewrite(&mut f, &mut ip, Csum::Partial, rw, DIRECTOR_MAC, RS_MAC));
+    let rw = Rewrite {
+        saddr: LIP,
+        sport: lport,
+        daddr: RIP,
+        dport: 8080,
+    };
+    assert!(forward::forward_rewrite(
+        &mut f,
+        &mut ip,
+        Csum::Partial,
+        rw,
+        DIRECTOR_MAC,
+        RS_MAC
+    ));
     let (iph, t, payload) = verified(&f);
     assert_eq!((iph.source, iph.destination), (LIP.octets(), RIP.octets()));
     assert_eq!(ports(&t), (lport, 8080));
@@ -198,10 +328,25 @@ fn fullnat_both_directions_round_trip() {
 
     let mut f = tcp_frame(RIP, 8080, LIP, lport, b"HTTP/1.1 200 OK\r\n\r\nrs1");
     let mut ip = parse_ip(&f);
-    let rw = Rewrite { saddr: VIP, sport: 80, daddr: CLIENT, dport: 40000 };
-    assert!(forward::forward_rewrite(&mut f, &mut ip, Csum::Complete, rw, DIRECTOR_MAC, CLIENT_MAC));
+    let rw = Rewrite {
+        saddr: VIP,
+        sport: 80,
+        daddr: CLIENT,
+        dport: 40000,
+    };
+    assert!(forward::forward_rewrite(
+        &mut f,
+        &mut ip,
+        Csum::Complete,
+        rw,
+        DIRECTOR_MAC,
+        CLIENT_MAC
+    ));
     let (iph, t, _) = verified(&f);
-    assert_eq!((iph.source, iph.destination), (VIP.octets(), CLIENT.octets()));
+    assert_eq!(
+        (iph.source, iph.destination),
+        (VIP.octets(), CLIENT.octets())
+    );
     assert_eq!(ports(&t), (80, 40000));
 }
 
@@ -213,7 +358,13 @@ fn tun_encapsulation_header_fields() {
     let df_set = f[ETH_LEN + 6] & 0x40 != 0;
     let mut ip = parse_ip(&f);
     let inner_len = ip.total_len;
-    let t = Tunnel { outer_src: DIRECTOR_IP, outer_dst: RIP, ip_id: 4242, our_mac: DIRECTOR_MAC, next_hop_mac: RS_MAC };
+    let t = Tunnel {
+        outer_src: DIRECTOR_IP,
+        outer_dst: RIP,
+        ip_id: 4242,
+        our_mac: DIRECTOR_MAC,
+        next_hop_mac: RS_MAC,
+    };
     let out = forward::encapsulate_ipip(&mut f, &mut ip, Csum::Partial, t).unwrap();
     assert_eq!(&out[0..6], &RS_MAC);
     assert_eq!(&out[6..12], &DIRECTOR_MAC);
@@ -223,7 +374,10 @@ fn tun_encapsulation_header_fields() {
     assert_eq!(outer.destination, RIP.octets());
     assert_eq!(outer.identification, 4242);
     assert_eq!(outer.dont_fragment, df_set);
-    assert_eq!(outer.time_to_live, 63, "outer TTL = inner TTL after the hop");
+    assert_eq!(
+        outer.time_to_live, 63,
+        "outer TTL = inner TTL after the hop"
+    );
     assert_eq!(usize::from(outer.total_len), 20 + inner_len);
     assert_eq!(u8::from(outer.dscp), 0x28 >> 2);
     assert_eq!(outer.header_checksum, outer.calc_header_checksum());
@@ -232,15 +386,24 @@ fn tun_encapsulation_header_fields() {
     inner[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
     inner.extend_from_slice(&out[ETH_LEN + 20..]);
     let (iph, _, payload) = verified(&inner);
-    assert_eq!((iph.source, iph.destination, iph.time_to_live), (CLIENT.octets(), VIP.octets(), 63));
+    assert_eq!(
+        (iph.source, iph.destination, iph.time_to_live),
+        (CLIENT.octets(), VIP.octets(), 63)
+    );
     assert_eq!(payload, PAYLOAD);
 }
 
 #[test]
 fn malformed_frames_are_classified_not_panicked_on() {
     let good = tcp_frame(CLIENT, 40000, VIP, 80, PAYLOAD);
-    assert_eq!(frame::parse(&good[..10]).unwrap_err(), Malformed::TruncatedEthernet);
-    assert_eq!(frame::parse(&good[..ETH_LEN + 12]).unwrap_err(), Malformed::Ipv4Header);
+    assert_eq!(
+        frame::parse(&good[..10]).unwrap_err(),
+        Malformed::TruncatedEthernet
+    );
+    assert_eq!(
+        frame::parse(&good[..ETH_LEN + 12]).unwrap_err(),
+        Malformed::Ipv4Header
+    );
 
     let mut lie = good.clone();
     let too_long = (good.len() - ETH_LEN + 40) as u16;
@@ -263,7 +426,10 @@ fn malformed_frames_are_classified_not_panicked_on() {
     let mut frag = good.clone();
     frag[ETH_LEN + 6..ETH_LEN + 8].copy_from_slice(&0x0010u16.to_be_bytes()); // offset 16*8
     let ip = parse_ip(&frag);
-    assert!(ip.fragment && ip.l4.is_none(), "non-first fragment carries no ports");
+    assert!(
+        ip.fragment && ip.l4.is_none(),
+        "non-first fragment carries no ports"
+    );
 
     // Every prefix of a good frame parses or errors, never panics.
     for n in 0..good.len() {
