@@ -12,3 +12,4 @@ pub mod realserver;
 pub mod report;
 pub mod scenario;
 pub mod traffic;
+pub mod verdict;

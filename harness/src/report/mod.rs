@@ -1,1 +1,7 @@
-//! report
+//! Human and machine reports of a run: per-backend tallies, tables with bars, JSON.
+
+mod table;
+mod tally;
+
+pub use table::render_spread;
+pub use tally::Tally;

@@ -1,1 +1,49 @@
-//! scenario
+//! The scenario file: TOML model (`raw`), defaults per forwarding mode
+//! (`defaults`), validation with file:line:column (`validate`, `diagnostic`)
+//! and the resolved model everyone else uses (`model`).
+
+mod defaults;
+pub mod diagnostic;
+mod document;
+pub mod keywords;
+pub mod model;
+pub mod raw;
+mod suggest;
+mod validate;
+
+use std::path::Path;
+
+pub use diagnostic::{CheckReport, Problem};
+pub use keywords::Keyword;
+pub use model::*;
+
+/// Reads, checks and resolves a scenario file. The scenario's default name
+/// is the file stem.
+pub fn load(path: &Path) -> Result<Scenario, CheckReport> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CheckReport::single(format!("cannot read {}: {e}", path.display()), None))?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
+    parse_named(&text, stem)
+}
+
+/// Checks and resolves scenario text. `origin` names the text (a path or a
+/// label); its file stem is the default scenario name.
+pub fn parse(text: &str, origin: &str) -> Result<Scenario, CheckReport> {
+    let stem = Path::new(origin).file_stem().and_then(|s| s.to_str()).unwrap_or(origin);
+    parse_named(text, stem)
+}
+
+fn parse_named(text: &str, default_name: &str) -> Result<Scenario, CheckReport> {
+    let mut problems = diagnostic::Problems::new(text);
+    let Some(raw) = document::read(text, &mut problems) else {
+        return Err(problems.into_report());
+    };
+    let scenario = defaults::resolve(&raw, default_name, &mut problems);
+    if problems.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(problems.into_report())
+    }
+}
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,101 @@
+//! Command line: clap definitions only; each command's work lives in its layer.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "lvslab", version, about = "Build LVS labs in network namespaces, fire requests, see where they went and why")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build each scenario's lab, fire its traffic, report the spread, check expectations, tear down.
+    /// Exit 0 when every expectation holds, 1 when one fails, 2 for bad input.
+    Run(RunArgs),
+    /// Validate scenario files and print every problem with file:line:column. Exit 2 on problems.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Explain the spread: build the lab, run probes, gather evidence, print ranked findings.
+    Diagnose(DiagnoseArgs),
+    /// Build a lab and keep it up (in the background) so you can exec/shell into its hosts.
+    Up {
+        file: PathBuf,
+        /// Name of the kept lab (default: the scenario's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Stay in the foreground until Ctrl-C instead of detaching.
+        #[arg(long)]
+        foreground: bool,
+    },
+    /// Tear down a lab kept up by `lvslab up`.
+    Down { name: String },
+    /// List labs kept up by `lvslab up`.
+    List,
+    /// Run a command inside one host of a kept lab, e.g. `lvslab exec dr-rr client -- curl -s 192.0.2.100`.
+    Exec {
+        name: String,
+        host: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Open a shell inside one host of a kept lab.
+    Shell { name: String, host: String },
+    /// Remove what dead lvslab runs left behind (state files, /run/netns links). Never touches anything it did not create.
+    Clean,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Print one JSON object per scenario instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print the director's state like `ipvsadm -Ln`, `-Ln --stats` and `-Lnc`.
+    #[arg(long)]
+    pub show_ipvs: bool,
+    /// Override the scenario's director engine.
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineArg>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// Scenario to build and diagnose (omit with --live).
+    pub file: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    /// Check the host this runs on instead of a lab.
+    #[arg(long, requires = "role")]
+    pub live: bool,
+    #[arg(long, value_enum)]
+    pub role: Option<RoleArg>,
+    /// The virtual IP (for --role real-server).
+    #[arg(long)]
+    pub vip: Option<std::net::Ipv4Addr>,
+    /// The service port (for --role real-server).
+    #[arg(long, default_value_t = 80)]
+    pub port: u16,
+    /// `ipvsadm -Ln` output to read instead of the kernel's /proc/net/ip_vs (for --role director).
+    #[arg(long)]
+    pub ipvsadm: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EngineArg {
+    Auto,
+    Embedded,
+    Kernel,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum RoleArg {
+    RealServer,
+    Director,
+}

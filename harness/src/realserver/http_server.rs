@@ -1,0 +1,91 @@
+//! HTTP/1.1 server (keep-alive) answering with its own name.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use super::{Proto, ReadyTx, ServeCtx, ServerError, StopRx};
+
+/// Pause after an accept error such as EMFILE, so the loop does not spin.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(20);
+
+pub(crate) async fn run(bind: SocketAddr, ctx: ServeCtx, ready: ReadyTx, mut stop: StopRx) {
+    // Bound here, on the namespace runtime, so the socket lives in its namespace.
+    let listener = match TcpListener::bind(bind)
+        .await
+        .and_then(|l| l.local_addr().map(|a| (l, a)))
+    {
+        Ok((listener, local)) => {
+            if ready.send(Ok(local)).is_err() {
+                return; // the caller gave up waiting
+            }
+            listener
+        }
+        Err(source) => {
+            let _ = ready.send(Err(ServerError::Bind {
+                name: ctx.name.clone(),
+                proto: Proto::Tcp,
+                addr: bind,
+                source,
+            }));
+            return;
+        }
+    };
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(serve_connection(stream, peer, ctx.clone()));
+                }
+                Err(_) => tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    // Dropping the set aborts the open keep-alive connections.
+    connections.shutdown().await;
+}
+
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: ServeCtx) {
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let service = service_fn(move |_req: Request<Incoming>| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(respond(&ctx, peer, local).await) }
+    });
+    // A client that goes away mid-request is normal here; nothing to report.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+async fn respond(ctx: &ServeCtx, peer: SocketAddr, local: SocketAddr) -> Response<Full<Bytes>> {
+    let reply = ctx.answer(peer, local).await;
+    let status = match reply.status {
+        Some(code) => StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        None => StatusCode::OK,
+    };
+    let mut response = Response::new(Full::new(Bytes::from(reply.to_json())));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // Names come from scenario files; one that is not a valid header value is left out of the header only.
+    if let Ok(name) = HeaderValue::from_str(&ctx.name) {
+        headers.insert("x-backend", name);
+    }
+    response
+}

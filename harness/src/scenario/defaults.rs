@@ -1,0 +1,846 @@
+//! Resolution: raw file → `Scenario`, applying the defaults of the chosen
+//! forwarding mode (address plan, VIP placement, ARP/rp_filter sysctls,
+//! gateways) and checking what only makes sense once addresses are known
+//! (duplicates, addresses outside their network, references to hosts).
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::ops::Range;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+
+use super::diagnostic::Problems;
+use super::keywords::*;
+use super::model::*;
+use super::raw::{RawInterface, RawScenario, RawSources, RawSysctls, S};
+use super::suggest;
+use super::validate::{self as v, span};
+
+type Span = Option<Range<usize>>;
+
+/// Default address plan, as host offsets inside a network.
+const DIRECTOR_HOST: u32 = 1;
+const VIP_HOST: u32 = 100;
+const FIRST_REAL_SERVER_HOST: u32 = 11;
+const FIRST_CLIENT_HOST: u32 = 201;
+const FIRST_EXTRA_SOURCE_HOST: u32 = 150;
+const LAST_ROUTER_HOST: u32 = 254;
+const DEFAULT_SLOW_DELAY: Duration = Duration::from_millis(500);
+
+/// An interface before addresses are allocated.
+struct IfaceSpec {
+    network: usize,
+    address: Option<Ipv4Addr>,
+    address_span: Span,
+    mac: Option<[u8; 6]>,
+}
+
+/// A host before addresses are allocated.
+struct HostSpec {
+    name: String,
+    name_span: Span,
+    role: Role,
+    ifaces: Vec<IfaceSpec>,
+    gateway: Option<(Ipv4Addr, Span)>,
+}
+
+pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_>) -> Scenario {
+    let r = &raw;
+
+    // --- top level and service ------------------------------------------
+    let name = r.top.name.as_ref().map_or_else(|| default_name.to_string(), |n| n.get_ref().clone());
+    let engine = v::keyword(p, r.top.engine.as_ref(), EngineChoice::Auto);
+    let s = &r.service;
+    let mode = v::keyword(p, s.mode.as_ref(), Mode::Dr);
+    let protocol = v::keyword(p, s.protocol.as_ref(), Protocol::Tcp);
+    let scheduler = v::keyword(p, s.scheduler.as_ref(), Scheduler::Wlc);
+    let mut flags = Vec::new();
+    for f in s.flags.iter().flatten() {
+        let Some(flag) = SchedFlag::from_word(f.get_ref()) else {
+            v::keyword(p, Some(f), SchedFlag::ShFallback);
+            continue;
+        };
+        if flag.scheduler() != scheduler {
+            p.push(
+                span(f),
+                format!("flag `{flag}` only affects the `{}` scheduler, not `{scheduler}`", flag.scheduler()),
+                Some(format!("remove it, or set scheduler = \"{}\"", flag.scheduler())),
+            );
+        }
+        flags.push(flag);
+    }
+    let port: u16 = v::int_in(p, s.port.as_ref(), "port", 1, 65535, 80);
+    let persistence_secs: u64 = v::int_in(p, s.persistence.as_ref(), "persistence", 0, 31_536_000, 0);
+    let persistence = (persistence_secs > 0).then(|| Duration::from_secs(persistence_secs));
+    let persistence_prefix = s.persistence_netmask.as_ref().and_then(|m| v::persistence_netmask(p, m)).unwrap_or(32);
+    if let (Some(m), None) = (&s.persistence_netmask, persistence) {
+        p.push(span(m), "`persistence_netmask` without `persistence` has no effect", Some("set `persistence` = seconds (ipvsadm -p)".into()));
+    }
+    let one_packet = s.one_packet.as_ref().is_some_and(|b| *b.get_ref());
+    if let Some(op) = s.one_packet.as_ref().filter(|b| *b.get_ref() && protocol != Protocol::Udp) {
+        p.push(span(op), "`one_packet` (ipvsadm -o) applies to UDP services only", Some("set protocol = \"udp\" or remove it".into()));
+    }
+
+    // --- networks --------------------------------------------------------
+    let networks = resolve_networks(r, mode, p);
+    let front = 0usize;
+    let server_net = if matches!(mode, Mode::Nat | Mode::FullNat) && networks.len() >= 2 { 1 } else { front };
+
+    // --- host specs (interfaces without addresses yet) --------------------
+    let mut specs: Vec<HostSpec> = Vec::new();
+    let mut ctx = Ctx { networks: &networks, p };
+
+    let client_specs_start = specs.len();
+    if r.clients.is_empty() {
+        specs.push(HostSpec { name: "client".into(), name_span: None, role: Role::Client, ifaces: vec![ctx.iface_default(front)], gateway: None });
+    }
+    for (i, c) in r.clients.iter().enumerate() {
+        let (name, name_span) = ctx.host_name(c.name.as_ref(), "client", i, r.clients.len(), r.client_spans[i].clone());
+        let iface = ctx.shorthand_iface(c.network.as_ref(), c.address.as_ref(), c.mac.as_ref(), front);
+        let gateway = ctx.gateway(c.gateway.as_ref());
+        specs.push(HostSpec { name, name_span, role: Role::Client, ifaces: iface.into_iter().collect(), gateway });
+    }
+    let client_count = specs.len() - client_specs_start;
+
+    if mode == Mode::Direct {
+        if let Some(span) = &r.director_span {
+            ctx.p.push(Some(span.clone()), "`direct` mode has no director, but [director] is given", Some("remove [director], or choose mode \"dr\", \"nat\", \"tun\" or \"fullnat\"".into()));
+        }
+    } else {
+        let d = r.director.as_ref();
+        let (name, name_span) = match d.and_then(|d| d.name.as_ref()) {
+            Some(n) if v::host_name(ctx.p, n) => (n.get_ref().clone(), span(n)),
+            _ => ("director".to_string(), None),
+        };
+        let mut ifaces = Vec::new();
+        match d.and_then(|d| d.interfaces.as_ref()) {
+            Some(list) => {
+                if let Some(a) = d.and_then(|d| d.address.as_ref()) {
+                    ctx.p.push(span(a), "give either `address` or `interfaces` for the director, not both", Some("put the address in the first interface".into()));
+                }
+                for i in list.get_ref() {
+                    ifaces.extend(ctx.explicit_iface(i));
+                }
+                if list.get_ref().is_empty() {
+                    ctx.p.push(span(list), "the director needs at least one interface", None);
+                }
+            }
+            None => {
+                let first = ctx.shorthand_iface(d.and_then(|d| d.network.as_ref()), d.and_then(|d| d.address.as_ref()), None, front);
+                let first_net = first.as_ref().map_or(front, |f| f.network);
+                ifaces.extend(first);
+                if server_net != first_net {
+                    ifaces.push(ctx.iface_default(server_net));
+                }
+            }
+        }
+        let gateway = ctx.gateway(d.and_then(|d| d.gateway.as_ref()));
+        specs.push(HostSpec { name, name_span, role: Role::Director, ifaces, gateway });
+    }
+
+    let rs_specs_start = specs.len();
+    for (i, rs) in r.real_servers.iter().enumerate() {
+        let (name, name_span) = ctx.host_name(rs.name.as_ref(), "rs", i, usize::MAX, r.real_server_spans[i].clone());
+        let iface = ctx.shorthand_iface(rs.network.as_ref(), rs.address.as_ref(), rs.mac.as_ref(), server_net);
+        let gateway = ctx.gateway(rs.gateway.as_ref());
+        specs.push(HostSpec { name, name_span, role: Role::RealServer, ifaces: iface.into_iter().collect(), gateway });
+    }
+    if r.real_servers.is_empty() && r.complete {
+        ctx.p.push(None, "the scenario has no [[real_server]]", Some("add at least one: [[real_server]] name = \"rs1\"".into()));
+    }
+
+    for (i, router) in r.routers.iter().enumerate() {
+        let (name, name_span) = ctx.host_name(router.name.as_ref(), "r", i, usize::MAX, r.router_spans[i].clone());
+        let mut ifaces = Vec::new();
+        match router.interfaces.as_ref() {
+            Some(list) if list.get_ref().len() >= 2 => {
+                for iface in list.get_ref() {
+                    ifaces.extend(ctx.explicit_iface(iface));
+                }
+            }
+            other => ctx.p.push(
+                other.map(span).unwrap_or(name_span.clone()),
+                format!("router \"{name}\" needs `interfaces` on at least two networks"),
+                Some("interfaces = [{ network = \"lan\" }, { network = \"far\" }]".into()),
+            ),
+        }
+        specs.push(HostSpec { name, name_span, role: Role::Router, ifaces, gateway: None });
+    }
+    let p = ctx.p;
+
+    // --- names are unique ------------------------------------------------
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, h) in specs.iter().enumerate() {
+        if let Some(first) = seen.insert(h.name.as_str(), i) {
+            let other = &specs[first];
+            p.push(
+                h.name_span.clone().or(other.name_span.clone()),
+                format!("duplicate host name \"{}\" ({} and {})", h.name, role_word(other.role), role_word(h.role)),
+                Some("every client, director, real server and router needs its own name".into()),
+            );
+        }
+    }
+
+    // --- addresses: explicit first, then the default plan -----------------
+    let mut used: HashMap<Ipv4Addr, (String, Span)> = HashMap::new();
+    for h in &specs {
+        for f in &h.ifaces {
+            if let Some(a) = f.address {
+                if let Some((owner, _)) = used.get(&a) {
+                    p.push(f.address_span.clone(), format!("address {a} of \"{}\" is already used by \"{owner}\"", h.name), Some("two hosts cannot share an address".into()));
+                } else {
+                    used.insert(a, (h.name.clone(), f.address_span.clone()));
+                }
+            }
+        }
+    }
+    let mut next_rs = FIRST_REAL_SERVER_HOST;
+    let mut next_client = FIRST_CLIENT_HOST;
+    let mut next_router = LAST_ROUTER_HOST;
+    let mut addresses: Vec<Vec<Option<Ipv4Addr>>> = Vec::new();
+    for h in &specs {
+        let mut row = Vec::new();
+        for f in &h.ifaces {
+            let addr = match f.address {
+                Some(a) => Some(a),
+                None => {
+                    let net = networks[f.network].subnet;
+                    let picked = match h.role {
+                        Role::Director => nth_host(net, DIRECTOR_HOST).filter(|a| !used.contains_key(a)).or_else(|| free_host(net, DIRECTOR_HOST + 1, 1, &used)),
+                        Role::RealServer => free_host(net, next_rs, 1, &used),
+                        Role::Client => free_host(net, next_client, 1, &used),
+                        Role::Router => free_host(net, next_router, -1, &used),
+                    };
+                    match picked {
+                        Some(a) => {
+                            let offset = u32::from(a) - u32::from(net.network());
+                            match h.role {
+                                Role::RealServer => next_rs = offset + 1,
+                                Role::Client => next_client = offset + 1,
+                                Role::Router => next_router = offset.saturating_sub(1),
+                                Role::Director => {}
+                            }
+                            used.insert(a, (h.name.clone(), h.name_span.clone()));
+                        }
+                        None => p.push(
+                            h.name_span.clone(),
+                            format!("no free default address for \"{}\" in network \"{}\" ({net})", h.name, networks[f.network].name),
+                            Some("give `address` explicitly or use a larger subnet".into()),
+                        ),
+                    }
+                    picked
+                }
+            };
+            row.push(addr);
+        }
+        addresses.push(row);
+    }
+
+    // --- VIP ---------------------------------------------------------------
+    let front_net = networks[front].subnet;
+    let (vip, vip_span) = match s.vip.as_ref() {
+        Some(text) => (v::ipv4(p, text, "vip").unwrap_or(Ipv4Addr::UNSPECIFIED), span(text)),
+        None => (nth_host(front_net, VIP_HOST).unwrap_or(Ipv4Addr::UNSPECIFIED), None),
+    };
+    if let Some((owner, owner_span)) = used.get(&vip) {
+        if mode != Mode::Direct {
+            p.push(
+                vip_span.clone().or(owner_span.clone()),
+                format!("the VIP {vip} is also the address of \"{owner}\""),
+                Some("the VIP must be an address of its own (on the director, or on lo/tunl0 of real servers)".into()),
+            );
+        }
+    }
+
+    // --- real servers ----------------------------------------------------
+    let mut real_servers = Vec::new();
+    let mut rs_extra: Vec<RsHostExtras> = Vec::new();
+    for (i, rs) in r.real_servers.iter().enumerate() {
+        let spec = &specs[rs_specs_start + i];
+        let weight: u32 = v::int_in(p, rs.weight.as_ref(), "weight", 0, 65535, 1);
+        let rs_port: u16 = v::int_in(p, rs.port.as_ref(), "port", 1, 65535, port);
+        if let Some(pt) = rs.port.as_ref().filter(|_| rs_port != port && matches!(mode, Mode::Dr | Mode::Tun)) {
+            p.push(
+                span(pt),
+                format!("real server \"{}\" port {rs_port} differs from the service port {port}, but {mode} cannot remap ports", spec.name),
+                Some("DR and TUN forward the packet unchanged; only nat and fullnat can change the port".into()),
+            );
+        }
+        let state = v::keyword(p, rs.state.as_ref(), ServerState::Up);
+        let delay = match rs.delay_ms.as_ref() {
+            Some(d) => {
+                if state != ServerState::Slow {
+                    p.push(span(d), format!("`delay_ms` only applies to state \"slow\" (\"{}\" is \"{state}\")", spec.name), Some("add state = \"slow\"".into()));
+                }
+                Duration::from_millis(v::int_in(p, Some(d), "delay_ms", 0, 600_000, 0u64))
+            }
+            None if state == ServerState::Slow => DEFAULT_SLOW_DELAY,
+            None => Duration::ZERO,
+        };
+        let default_vip_on = match mode {
+            Mode::Dr => VipOn::Lo,
+            Mode::Tun => VipOn::Tunl0,
+            _ => VipOn::None,
+        };
+        let vip_on = v::keyword(p, rs.vip_on.as_ref(), default_vip_on);
+        let vip_prefix: u8 = v::int_in(p, rs.vip_prefix.as_ref(), "vip_prefix", 0, 32, 32);
+        let arp_default = matches!(mode, Mode::Dr | Mode::Tun);
+        let arp_ignore = arp_sysctl(p, rs.arp_ignore.as_ref(), "arp_ignore", &[0, 1, 2, 3, 8], arp_default.then_some(1));
+        let arp_announce = arp_sysctl(p, rs.arp_announce.as_ref(), "arp_announce", &[0, 1, 2], arp_default.then_some(2));
+        let rp_filter = arp_sysctl(p, rs.rp_filter.as_ref(), "rp_filter", &[0, 1, 2], (mode == Mode::Tun).then_some(0));
+        real_servers.push(RealServer {
+            name: spec.name.clone(),
+            address: addresses[rs_specs_start + i].first().copied().flatten().unwrap_or(Ipv4Addr::UNSPECIFIED),
+            port: rs_port,
+            weight,
+            state,
+            delay,
+        });
+        rs_extra.push(RsHostExtras { vip_on, vip_prefix, arp_ignore, arp_announce, rp_filter });
+    }
+
+    // --- director --------------------------------------------------------
+    let director_index = specs.iter().position(|h| h.role == Role::Director);
+    let director = director_index.map(|di| {
+        let spec = &specs[di];
+        let local_address = (mode == Mode::FullNat)
+            .then(|| spec.ifaces.iter().position(|f| f.network == server_net).and_then(|k| addresses[di][k]))
+            .flatten();
+        let mut engine_sysctls = Vec::new();
+        if let Some(map) = r.director.as_ref().and_then(|d| d.sysctl.as_ref()) {
+            for (k, val) in map {
+                if k.starts_with("net.ipv4.vs.") && v::sysctl_name(p, k, span(val)) {
+                    engine_sysctls.push((k.clone(), val.get_ref().to_sysctl_string()));
+                }
+            }
+        }
+        Director { name: spec.name.clone(), local_address, engine_sysctls }
+    });
+
+    // --- hosts: interfaces, VIPs, sysctls ----------------------------------
+    let mut hosts: Vec<Host> = Vec::new();
+    for (hi, h) in specs.iter().enumerate() {
+        let interfaces: Vec<Interface> = h
+            .ifaces
+            .iter()
+            .enumerate()
+            .filter_map(|(k, f)| {
+                let addr = addresses[hi][k]?;
+                let net = &networks[f.network];
+                let ifname = format!("eth{k}");
+                Some(Interface {
+                    mac: f.mac.unwrap_or_else(|| default_mac(&h.name, &ifname)),
+                    name: ifname,
+                    network: net.name.clone(),
+                    address: Ipv4Net::new(addr, net.subnet.prefix_len()).expect("prefix comes from a valid subnet"),
+                    secondary: Vec::new(),
+                })
+            })
+            .collect();
+        let mut host = Host {
+            name: h.name.clone(),
+            role: h.role,
+            interfaces,
+            loopback_vips: Vec::new(),
+            tun_vips: Vec::new(),
+            routes: Vec::new(),
+            sysctls: Vec::new(),
+            link_up: true,
+        };
+        let user_sysctls: Option<&RawSysctls> = match h.role {
+            Role::Client => r.clients.get(hi - client_specs_start).and_then(|c| c.sysctl.as_ref()),
+            Role::Director => r.director.as_ref().and_then(|d| d.sysctl.as_ref()),
+            Role::RealServer => r.real_servers.get(hi - rs_specs_start).and_then(|rs| rs.sysctl.as_ref()),
+            Role::Router => r.routers.get(hi - specs.iter().position(|s| s.role == Role::Router).unwrap_or(hi)).and_then(|ro| ro.sysctl.as_ref()),
+        };
+        match h.role {
+            Role::Director => host.sysctls.push(("net.ipv4.ip_forward".into(), "0".into())),
+            Role::Router => host.sysctls.push(("net.ipv4.ip_forward".into(), "1".into())),
+            Role::RealServer => {
+                let i = hi - rs_specs_start;
+                let x = &rs_extra[i];
+                if let Ok(vip_net) = Ipv4Net::new(vip, x.vip_prefix) {
+                    match x.vip_on {
+                        VipOn::Lo => host.loopback_vips.push(vip_net),
+                        VipOn::Tunl0 => host.tun_vips.push(vip_net),
+                        VipOn::Eth0 => {
+                            if let Some(eth0) = host.interfaces.first_mut() {
+                                eth0.secondary.push(vip_net);
+                            }
+                        }
+                        VipOn::None => {}
+                    }
+                }
+                let ifnames: Vec<String> = host.interfaces.iter().map(|i| i.name.clone()).collect();
+                for (key, value) in [("arp_ignore", x.arp_ignore), ("arp_announce", x.arp_announce)] {
+                    if let Some(value) = value {
+                        host.sysctls.push((format!("net.ipv4.conf.all.{key}"), value.to_string()));
+                        for ifname in &ifnames {
+                            host.sysctls.push((format!("net.ipv4.conf.{ifname}.{key}"), value.to_string()));
+                        }
+                    }
+                }
+                if let Some(value) = x.rp_filter {
+                    // The kernel uses max(all, interface); `default` covers tunl0,
+                    // which is created after the sysctls are applied.
+                    for scope in ["all", "default"].into_iter().map(String::from).chain(ifnames.iter().cloned()) {
+                        host.sysctls.push((format!("net.ipv4.conf.{scope}.rp_filter"), value.to_string()));
+                    }
+                }
+                if real_servers[i].state == ServerState::Down {
+                    host.link_up = false;
+                }
+            }
+            Role::Client => {}
+        }
+        for (k, val) in user_sysctls.into_iter().flatten() {
+            if h.role == Role::Director && k.starts_with("net.ipv4.vs.") {
+                continue; // the engine's, collected above
+            }
+            if !v::sysctl_name(p, k, span(val)) {
+                continue;
+            }
+            set_sysctl(&mut host.sysctls, k, val.get_ref().to_sysctl_string());
+        }
+        hosts.push(host);
+    }
+
+    // --- routes ----------------------------------------------------------
+    let router_addrs: Vec<(String, Ipv4Addr)> = hosts
+        .iter()
+        .filter(|h| h.role == Role::Router)
+        .flat_map(|h| h.interfaces.iter().map(|i| (i.network.clone(), i.address.addr())))
+        .collect();
+    let director_addrs: Vec<(String, Ipv4Addr)> = hosts
+        .iter()
+        .filter(|h| h.role == Role::Director)
+        .flat_map(|h| h.interfaces.iter().map(|i| (i.network.clone(), i.address.addr())))
+        .collect();
+    for (hi, host) in hosts.iter_mut().enumerate() {
+        if host.role == Role::Router {
+            continue;
+        }
+        let explicit = &specs[hi].gateway;
+        let via = if let Some((gw, gw_span)) = explicit {
+            if !host.interfaces.iter().any(|i| i.address.contains(gw)) {
+                p.push(gw_span.clone(), format!("gateway {gw} of \"{}\" is not on any of its networks", host.name), Some("a gateway must be reachable on-link".into()));
+                None
+            } else {
+                Some(*gw)
+            }
+        } else if host.role == Role::RealServer && mode == Mode::Nat {
+            // Replies must go back through the director to be rewritten.
+            host.interfaces.iter().find_map(|i| director_addrs.iter().find(|(n, _)| *n == i.network).map(|(_, a)| *a))
+        } else if networks.len() > 1 {
+            host.interfaces.iter().find_map(|i| router_addrs.iter().find(|(n, _)| *n == i.network).map(|(_, a)| *a))
+        } else {
+            None
+        };
+        if let Some(via) = via {
+            host.routes.push(Route { dst: Ipv4Net::default(), via: Some(via) });
+        }
+    }
+
+    // --- traffic and expect ------------------------------------------------
+    let client_names: Vec<String> = specs[client_specs_start..client_specs_start + client_count].iter().map(|h| h.name.clone()).collect();
+    let rs_names: Vec<String> = real_servers.iter().map(|r| r.name.clone()).collect();
+    let traffic = resolve_traffic(r, &client_names, &mut hosts, &mut used, p);
+    let expect = resolve_expect(r, &rs_names, &real_servers, &traffic, p);
+
+    Scenario {
+        name,
+        description: r.top.description.as_ref().map(|d| d.get_ref().clone()),
+        engine,
+        service: Service { vip, port, protocol, mode, scheduler, flags, persistence, persistence_prefix, one_packet },
+        director,
+        real_servers,
+        networks,
+        hosts,
+        traffic,
+        expect,
+    }
+}
+
+struct RsHostExtras {
+    vip_on: VipOn,
+    vip_prefix: u8,
+    arp_ignore: Option<u8>,
+    arp_announce: Option<u8>,
+    rp_filter: Option<u8>,
+}
+
+fn role_word(role: Role) -> &'static str {
+    match role {
+        Role::Client => "a client",
+        Role::Director => "the director",
+        Role::RealServer => "a real server",
+        Role::Router => "a router",
+    }
+}
+
+/// A small integer sysctl from a fixed set of valid values.
+fn arp_sysctl(p: &mut Problems<'_>, value: Option<&S<i64>>, what: &str, valid: &[i64], default: Option<u8>) -> Option<u8> {
+    let Some(val) = value else { return default };
+    let n = *val.get_ref();
+    if !valid.contains(&n) {
+        let list: Vec<String> = valid.iter().map(|x| x.to_string()).collect();
+        p.error(span(val), format!("`{what}` = {n} is not a valid value; valid: {}", list.join(" ")));
+        return default;
+    }
+    Some(n as u8)
+}
+
+/// Replaces `key` in place, or appends it.
+fn set_sysctl(list: &mut Vec<(String, String)>, key: &str, value: String) {
+    match list.iter_mut().find(|(k, _)| k == key) {
+        Some(entry) => entry.1 = value,
+        None => list.push((key.to_string(), value)),
+    }
+}
+
+/// The address at host offset `n` of `net`, if it is a usable host address.
+fn nth_host(net: Ipv4Net, n: u32) -> Option<Ipv4Addr> {
+    let addr = Ipv4Addr::from(u32::from(net.network()).checked_add(n)?);
+    (net.contains(&addr) && addr != net.network() && addr != net.broadcast()).then_some(addr)
+}
+
+/// First free host address from offset `start`, stepping by `step` (±1).
+fn free_host(net: Ipv4Net, start: u32, step: i64, used: &HashMap<Ipv4Addr, (String, Span)>) -> Option<Ipv4Addr> {
+    let mut n = i64::from(start);
+    let size = 1i64 << (32 - u32::from(net.prefix_len()));
+    while n > 0 && n < size {
+        if let Some(a) = nth_host(net, n as u32).filter(|a| !used.contains_key(a)) {
+            return Some(a);
+        }
+        n += step;
+    }
+    None
+}
+
+/// Locally administered, stable MAC from host and interface name (FNV-1a),
+/// so neighbour tables read the same from run to run.
+pub(crate) fn default_mac(host: &str, iface: &str) -> [u8; 6] {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in host.bytes().chain([b'/']).chain(iface.bytes()) {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    let h = hash.to_be_bytes();
+    [0x02, h[3], h[4], h[5], h[6], h[7]]
+}
+
+fn default_networks(mode: Mode) -> Vec<Network> {
+    let net = |name: &str, cidr: &str| Network { name: name.into(), subnet: cidr.parse().expect("constant subnet") };
+    match mode {
+        Mode::Nat | Mode::FullNat => vec![net("public", "192.0.2.0/24"), net("private", "198.51.100.0/24")],
+        _ => vec![net("lan", "192.0.2.0/24")],
+    }
+}
+
+fn resolve_networks(r: &RawScenario, mode: Mode, p: &mut Problems<'_>) -> Vec<Network> {
+    if r.networks.is_empty() {
+        return default_networks(mode);
+    }
+    let mut out: Vec<Network> = Vec::new();
+    for (i, n) in r.networks.iter().enumerate() {
+        let header = r.network_spans[i].clone();
+        let Some(name) = n.name.as_ref() else {
+            p.push(header, "[[network]] needs a `name`", Some("e.g. name = \"lan\"".into()));
+            continue;
+        };
+        let Some(subnet_text) = n.subnet.as_ref() else {
+            p.push(span(name), format!("network \"{}\" needs a `subnet`", name.get_ref()), Some("e.g. subnet = \"192.0.2.0/24\"".into()));
+            continue;
+        };
+        let Some(subnet) = v::subnet(p, subnet_text) else { continue };
+        if out.iter().any(|o| o.name == *name.get_ref()) {
+            p.push(span(name), format!("duplicate network name \"{}\"", name.get_ref()), None);
+            continue;
+        }
+        if let Some(o) = out.iter().find(|o| o.subnet.contains(&subnet.network()) || subnet.contains(&o.subnet.network())) {
+            p.push(span(subnet_text), format!("subnet {subnet} of \"{}\" overlaps {} of \"{}\"", name.get_ref(), o.subnet, o.name), None);
+            continue;
+        }
+        out.push(Network { name: name.get_ref().clone(), subnet });
+    }
+    if out.is_empty() {
+        // Keep going with the defaults so later problems are still found.
+        return default_networks(mode);
+    }
+    if matches!(mode, Mode::Nat | Mode::FullNat) && out.len() < 2 {
+        p.push(r.network_spans.first().cloned().flatten(), format!("{mode} needs two networks: clients' (first) and real servers' (second)"), Some("add a second [[network]] for the real servers".into()));
+    }
+    out
+}
+
+struct Ctx<'n, 'p, 't> {
+    networks: &'n [Network],
+    p: &'p mut Problems<'t>,
+}
+
+impl Ctx<'_, '_, '_> {
+    fn iface_default(&self, network: usize) -> IfaceSpec {
+        IfaceSpec { network, address: None, address_span: None, mac: None }
+    }
+
+    fn network_index(&mut self, name: &S<String>) -> Option<usize> {
+        let found = self.networks.iter().position(|n| n.name == *name.get_ref());
+        if found.is_none() {
+            let names: Vec<&str> = self.networks.iter().map(|n| n.name.as_str()).collect();
+            self.p.push(
+                span(name),
+                format!("network \"{}\" does not exist", name.get_ref()),
+                suggest::did_you_mean(name.get_ref(), names.iter().copied()).or_else(|| Some(format!("networks: {}", suggest::list(&names)))),
+            );
+        }
+        found
+    }
+
+    /// One interface from `network`/`address`/`mac` keys (host shorthand).
+    fn shorthand_iface(&mut self, network: Option<&S<String>>, address: Option<&S<String>>, mac: Option<&S<String>>, default_net: usize) -> Option<IfaceSpec> {
+        let addr = address.and_then(|a| v::ipv4(self.p, a, "address"));
+        let address_span = address.and_then(span);
+        let net = match network {
+            Some(n) => self.network_index(n)?,
+            None => match addr {
+                Some(a) => match self.networks.iter().position(|n| n.subnet.contains(&a)) {
+                    Some(i) => i,
+                    None => {
+                        let nets: Vec<String> = self.networks.iter().map(|n| format!("{} {}", n.name, n.subnet)).collect();
+                        self.p.push(address_span, format!("address {a} is outside every network"), Some(format!("networks: {}", nets.join(", "))));
+                        return None;
+                    }
+                },
+                None => default_net,
+            },
+        };
+        let addr = addr.and_then(|a| self.check_in_network(a, net, address_span.clone()));
+        let mac = mac.and_then(|m| v::mac(self.p, m));
+        Some(IfaceSpec { network: net, address: addr, address_span, mac })
+    }
+
+    fn explicit_iface(&mut self, i: &S<RawInterface>) -> Option<IfaceSpec> {
+        let raw = i.get_ref();
+        let Some(network) = raw.network.as_ref() else {
+            self.p.push(span(i), "interface needs a `network`", Some("e.g. { network = \"lan\", address = \"192.0.2.1\" }".into()));
+            return None;
+        };
+        let net = self.network_index(network)?;
+        let address_span = raw.address.as_ref().and_then(span);
+        let addr = raw.address.as_ref().and_then(|a| v::ipv4(self.p, a, "address")).and_then(|a| self.check_in_network(a, net, address_span.clone()));
+        let mac = raw.mac.as_ref().and_then(|m| v::mac(self.p, m));
+        Some(IfaceSpec { network: net, address: addr, address_span, mac })
+    }
+
+    fn check_in_network(&mut self, a: Ipv4Addr, net: usize, s: Span) -> Option<Ipv4Addr> {
+        let n = &self.networks[net];
+        if !n.subnet.contains(&a) {
+            self.p.push(s, format!("address {a} is outside network \"{}\" ({})", n.name, n.subnet), None);
+            return None;
+        }
+        if a == n.subnet.network() || a == n.subnet.broadcast() {
+            self.p.push(s, format!("address {a} is the {} address of {}", if a == n.subnet.network() { "network" } else { "broadcast" }, n.subnet), None);
+            return None;
+        }
+        Some(a)
+    }
+
+    fn gateway(&mut self, gw: Option<&S<String>>) -> Option<(Ipv4Addr, Span)> {
+        let gw = gw?;
+        v::ipv4(self.p, gw, "gateway").map(|a| (a, span(gw)))
+    }
+
+    /// The host's name, or `<prefix><n>` (`rs1`, `client`, `client2`) when absent.
+    fn host_name(&mut self, name: Option<&S<String>>, prefix: &str, index: usize, total: usize, header: Span) -> (String, Span) {
+        match name {
+            Some(n) => {
+                v::host_name(self.p, n);
+                (n.get_ref().clone(), span(n))
+            }
+            None if total == 1 => (prefix.to_string(), header),
+            None => (format!("{prefix}{}", index + 1), header),
+        }
+    }
+}
+
+fn resolve_traffic(r: &RawScenario, client_names: &[String], hosts: &mut [Host], used: &mut HashMap<Ipv4Addr, (String, Span)>, p: &mut Problems<'_>) -> Traffic {
+    let t = &r.traffic;
+    let requests: u32 = match t.requests.as_ref() {
+        Some(n) if *n.get_ref() == 0 => {
+            p.push(span(n), "`requests` = 0: the scenario would send nothing", Some("the default is 100".into()));
+            100
+        }
+        other => v::int_in(p, other, "requests", 1, 10_000_000, 100),
+    };
+    let connection = v::keyword(p, t.connection.as_ref(), ConnectionMode::New);
+    let concurrency: u32 = v::int_in(p, t.concurrency.as_ref(), "concurrency", 1, 10_000, 1);
+    let source_port: Option<u16> = t.source_port.as_ref().map(|sp| v::int_in(p, Some(sp), "source_port", 1, 65535, 0u16)).filter(|&x| x != 0);
+    let timeout = Duration::from_millis(v::int_in(p, t.timeout_ms.as_ref(), "timeout_ms", 1, 3_600_000, 2000u64));
+    let path = match t.path.as_ref() {
+        Some(pa) if !pa.get_ref().starts_with('/') => {
+            p.push(span(pa), format!("`path` = \"{}\" must start with '/'", pa.get_ref()), None);
+            "/".to_string()
+        }
+        Some(pa) => pa.get_ref().clone(),
+        None => "/".to_string(),
+    };
+    let names: Vec<String> = match t.clients.as_ref() {
+        None => client_names.to_vec(),
+        Some(list) => {
+            let mut out = Vec::new();
+            for c in list {
+                if client_names.contains(c.get_ref()) {
+                    out.push(c.get_ref().clone());
+                } else if r.complete {
+                    p.push(span(c), format!("traffic client \"{}\" is not a [[client]]", c.get_ref()), reference_hint(c.get_ref(), client_names));
+                }
+            }
+            out
+        }
+    };
+    if names.is_empty() {
+        if t.clients.as_ref().is_some_and(|l| l.is_empty()) {
+            p.push(None, "traffic.clients is empty: no client would send", Some("remove it to send from every client".into()));
+        }
+    }
+    // Sources: each client's own address first, then extra addresses from .150 down.
+    let mut clients = Vec::new();
+    let mut next_extra = FIRST_EXTRA_SOURCE_HOST;
+    for name in &names {
+        let Some(host) = hosts.iter_mut().find(|h| h.name == *name) else { continue };
+        let Some(eth0) = host.interfaces.first_mut() else { continue };
+        let own = eth0.address.addr();
+        let mut sources = vec![own];
+        match t.sources.as_ref().map(|s| (s.get_ref(), span(s))) {
+            None => {}
+            Some((RawSources::Count(n), s)) => {
+                let n = *n;
+                if !(1..=1000).contains(&n) {
+                    p.push(s, format!("`sources` = {n} is out of range 1..=1000"), None);
+                } else {
+                    for _ in 1..n {
+                        match free_host(eth0.address.trunc(), next_extra, -1, used) {
+                            Some(a) => {
+                                next_extra = u32::from(a) - u32::from(eth0.address.network());
+                                used.insert(a, (name.clone(), s.clone()));
+                                eth0.secondary.push(Ipv4Net::new(a, eth0.address.prefix_len()).expect("valid prefix"));
+                                sources.push(a);
+                            }
+                            None => {
+                                p.push(s.clone(), format!("no free address left for {n} sources of \"{name}\""), Some("give fewer sources or a larger subnet".into()));
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Some((RawSources::List(list), s)) => {
+                if names.len() > 1 {
+                    p.push(s.clone(), "a list of `sources` needs exactly one traffic client", Some("give a count instead, or set traffic.clients to one client".into()));
+                }
+                sources.clear();
+                for text in list {
+                    let Ok(a) = text.parse::<Ipv4Addr>() else {
+                        p.push(s.clone(), format!("source \"{text}\" is not an IPv4 address"), None);
+                        continue;
+                    };
+                    if !eth0.address.contains(&a) {
+                        p.push(s.clone(), format!("source {a} is outside the network of \"{name}\" ({})", eth0.address.trunc()), None);
+                        continue;
+                    }
+                    if a != own {
+                        if let Some((owner, _)) = used.get(&a).filter(|(o, _)| o != name) {
+                            p.push(s.clone(), format!("source {a} is already the address of \"{owner}\""), None);
+                            continue;
+                        }
+                        used.insert(a, (name.clone(), s.clone()));
+                        eth0.secondary.push(Ipv4Net::new(a, eth0.address.prefix_len()).expect("valid prefix"));
+                    }
+                    sources.push(a);
+                }
+                if sources.is_empty() {
+                    sources.push(own);
+                }
+            }
+        }
+        clients.push(TrafficClient { name: name.clone(), sources });
+    }
+    Traffic { requests, connection, concurrency, clients, source_port, timeout, path }
+}
+
+fn reference_hint(name: &str, candidates: &[String]) -> Option<String> {
+    suggest::did_you_mean(name, candidates.iter().map(String::as_str)).or_else(|| {
+        let list: Vec<&str> = candidates.iter().map(String::as_str).collect();
+        (!list.is_empty()).then(|| format!("known: {}", suggest::list(&list)))
+    })
+}
+
+fn resolve_expect(r: &RawScenario, rs_names: &[String], real_servers: &[RealServer], traffic: &Traffic, p: &mut Problems<'_>) -> Expect {
+    let e = &r.expect;
+    let names = |list: Option<&Vec<S<String>>>, what: &str, p: &mut Problems<'_>| -> Option<Vec<String>> {
+        let list = list?;
+        let mut out = Vec::new();
+        for n in list {
+            if rs_names.contains(n.get_ref()) {
+                out.push(n.get_ref().clone());
+            } else if r.complete {
+                p.push(span(n), format!("expect.{what}: \"{}\" is not a [[real_server]]", n.get_ref()), reference_hint(n.get_ref(), rs_names));
+            }
+        }
+        Some(out)
+    };
+    let mut backends = names(e.backends.as_ref(), "backends", p);
+    if let Some(b) = backends.as_mut() {
+        b.sort_by_key(|n| rs_names.iter().position(|x| x == n));
+        b.dedup();
+    }
+    let sequence = names(e.sequence.as_ref(), "sequence", p);
+    if let (Some(seq), true) = (e.sequence.as_ref(), traffic.concurrency > 1) {
+        p.push(seq.first().and_then(span), format!("expect.sequence needs concurrency = 1 (it is {})", traffic.concurrency), Some("with parallel requests the order of answers is not defined".into()));
+    }
+    let answering: Option<u32> = e.answering.as_ref().map(|a| v::int_in(p, Some(a), "answering", 0, rs_names.len().max(1) as i64, 0));
+    let tolerance: f64 = match e.tolerance.as_ref() {
+        Some(t) if !(0.0..=1.0).contains(t.get_ref()) => {
+            p.error(span(t), format!("`tolerance` = {} must be between 0 and 1 (a share, not a percentage)", t.get_ref()));
+            0.1
+        }
+        Some(t) => *t.get_ref(),
+        None => 0.1,
+    };
+    let share = e.share.as_ref().map(|map| {
+        let mut out: Vec<(String, f64)> = Vec::new();
+        let mut sum = 0.0;
+        for (name, value) in map.get_ref() {
+            let x = *value.get_ref();
+            if !(0.0..=1.0).contains(&x) {
+                p.error(span(value), format!("share of \"{name}\" = {x} must be between 0 and 1"));
+            }
+            sum += x;
+            if rs_names.contains(name) {
+                out.push((name.clone(), x));
+            } else if r.complete {
+                p.push(span(value), format!("expect.share: \"{name}\" is not a [[real_server]]"), reference_hint(name, rs_names));
+            }
+        }
+        if (sum - 1.0).abs() > 0.01 && !map.get_ref().is_empty() {
+            p.push(span(map), format!("expect.share sums to {sum:.3}, not 1"), Some("shares are fractions of all requests; servers left out are expected to get 0".into()));
+        }
+        out.sort_by_key(|(n, _)| rs_names.iter().position(|x| x == n));
+        out
+    });
+    let even = e.even.as_ref().is_some_and(|b| *b.get_ref());
+    if let (Some(ev), true) = (e.even.as_ref(), even && real_servers.iter().all(|r| r.weight == 0 || r.state != ServerState::Up)) {
+        p.push(span(ev), "expect.even = true, but no real server is up with weight > 0", None);
+    }
+    let errors: u32 = v::int_in(p, e.errors.as_ref(), "errors", 0, u32::MAX as i64, 0);
+    let mut diagnosis = Vec::new();
+    for d in e.diagnosis.iter().flatten() {
+        let before = p.len();
+        let cause = v::keyword(p, Some(d), Cause::Healthy);
+        if p.len() == before {
+            diagnosis.push(cause);
+        }
+    }
+    Expect { backends, answering, share, tolerance, even, sequence, errors, diagnosis }
+}

@@ -1,0 +1,135 @@
+//! Problems found in a scenario file, each with its position, and their
+//! rendering as `file:line:column: error: ...` lines.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+
+/// One problem in a scenario file. `line` and `column` are 1-based; both are
+/// 0 when the problem has no place in the file (e.g. it cannot be read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Every problem found in one scenario file, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    pub problems: Vec<Problem>,
+}
+
+impl CheckReport {
+    pub fn is_empty(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// A report with one problem that has no position (unreadable file, ...).
+    pub fn single(message: impl Into<String>, hint: Option<String>) -> Self {
+        CheckReport {
+            problems: vec![Problem {
+                line: 0,
+                column: 0,
+                message: message.into(),
+                hint,
+            }],
+        }
+    }
+
+    /// `origin:line:column: error: message` plus an indented hint line per problem.
+    pub fn render(&self, origin: &str) -> String {
+        let mut out = String::new();
+        for p in &self.problems {
+            if p.line == 0 {
+                let _ = writeln!(out, "{origin}: error: {}", p.message);
+            } else {
+                let _ = writeln!(out, "{origin}:{}:{}: error: {}", p.line, p.column, p.message);
+            }
+            if let Some(hint) = &p.hint {
+                let _ = writeln!(out, "  hint: {hint}");
+            }
+        }
+        let n = self.problems.len();
+        let _ = writeln!(out, "{n} problem{} in {origin}", if n == 1 { "" } else { "s" });
+        out
+    }
+}
+
+impl std::fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render("scenario"))
+    }
+}
+
+impl std::error::Error for CheckReport {}
+
+/// Collects problems while a file is checked; turns byte spans into line/column.
+pub(crate) struct Problems<'a> {
+    text: &'a str,
+    list: Vec<(usize, Problem)>,
+}
+
+impl<'a> Problems<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Problems { text, list: Vec::new() }
+    }
+
+    pub fn push(&mut self, span: Option<Range<usize>>, message: impl Into<String>, hint: Option<String>) {
+        let offset = span.map(|s| s.start.min(self.text.len()));
+        let (line, column) = match offset {
+            Some(o) => line_column(self.text, o),
+            None => (0, 0),
+        };
+        self.list.push((
+            offset.unwrap_or(usize::MAX),
+            Problem { line, column, message: message.into(), hint },
+        ));
+    }
+
+    pub fn error(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        self.push(span, message, None)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Problems sorted by position in the file (stable: same place keeps the order found).
+    pub fn into_report(mut self) -> CheckReport {
+        self.list.sort_by_key(|(o, _)| *o);
+        self.list.dedup_by(|a, b| a.1 == b.1);
+        CheckReport { problems: self.list.into_iter().map(|(_, p)| p).collect() }
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = text[line_start..offset].chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_column_counts_from_one() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 6), (2, 1));
+        // after the two-byte 'é': third character of line 2
+        assert_eq!(line_column(text, 9), (2, 4));
+    }
+}

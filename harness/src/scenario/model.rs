@@ -1,0 +1,234 @@
+//! The resolved scenario: every default applied, every reference checked.
+//! This is what the rest of lvslab works from; nothing here is optional
+//! because "absent" was already turned into the mode's default.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+
+pub use super::keywords::{
+    Cause, ConnectionMode, EngineChoice, Mode, Protocol, SchedFlag, Scheduler, ServerState, VipOn,
+};
+
+/// A fully resolved scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// `name` from the file, else the file stem.
+    pub name: String,
+    pub description: Option<String>,
+    pub engine: EngineChoice,
+    pub service: Service,
+    /// `None` in `direct` mode only.
+    pub director: Option<Director>,
+    /// In declaration order.
+    pub real_servers: Vec<RealServer>,
+    /// In declaration order.
+    pub networks: Vec<Network>,
+    /// Every host: clients, director, real servers, routers (in that order).
+    pub hosts: Vec<Host>,
+    pub traffic: Traffic,
+    pub expect: Expect,
+}
+
+/// A broadcast domain (one bridge in the lab).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub name: String,
+    pub subnet: Ipv4Net,
+}
+
+/// The virtual service, as `ipvsadm -A` would state it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub mode: Mode,
+    pub scheduler: Scheduler,
+    pub flags: Vec<SchedFlag>,
+    /// `ipvsadm -p`; `None` = no persistence.
+    pub persistence: Option<Duration>,
+    /// `ipvsadm -M` as a prefix length (32 = per client address, the default).
+    pub persistence_prefix: u8,
+    /// `ipvsadm -o`.
+    pub one_packet: bool,
+}
+
+impl Service {
+    /// The persistence netmask as a dotted address (`ipvsadm -M`).
+    pub fn persistence_netmask(&self) -> Ipv4Addr {
+        Ipv4Net::new(Ipv4Addr::UNSPECIFIED, self.persistence_prefix)
+            .map(|n| n.netmask())
+            .unwrap_or(Ipv4Addr::BROADCAST)
+    }
+}
+
+/// The director as the engine sees it. Its host (interfaces, routes) is in
+/// `Scenario::hosts` under the same name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Director {
+    pub name: String,
+    /// FULLNAT: the director's address on the real-server network, used as
+    /// the source of forwarded packets. `None` in other modes.
+    pub local_address: Option<Ipv4Addr>,
+    /// `net.ipv4.vs.*` settings: the engine's business, not the kernel's
+    /// (the embedded engine emulates them). In file order.
+    pub engine_sysctls: Vec<(String, String)>,
+}
+
+/// A real server as `ipvsadm -a` states it, plus how the lab makes it behave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealServer {
+    pub name: String,
+    pub address: Ipv4Addr,
+    /// Port the server listens on (differs from the service port only in NAT/FULLNAT).
+    pub port: u16,
+    /// 0 = quiesced.
+    pub weight: u32,
+    pub state: ServerState,
+    /// Reply delay; zero unless `state = "slow"`.
+    pub delay: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Client,
+    Director,
+    RealServer,
+    Router,
+}
+
+/// One network namespace of the lab, with everything needed to set it up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Host {
+    pub name: String,
+    pub role: Role,
+    /// eth0, eth1, ... in declaration order.
+    pub interfaces: Vec<Interface>,
+    /// Addresses to put on `lo` (DR real servers: VIP/32).
+    pub loopback_vips: Vec<Ipv4Net>,
+    /// Addresses to put on `tunl0` (TUN real servers).
+    pub tun_vips: Vec<Ipv4Net>,
+    pub routes: Vec<Route>,
+    /// Applied in order, inside the host's namespace. Keys are sysctl names
+    /// with dots (`net.ipv4.conf.all.arp_ignore`).
+    pub sysctls: Vec<(String, String)>,
+    /// `false` for a real server with `state = "down"`: its links stay down.
+    pub link_up: bool,
+}
+
+impl Host {
+    /// The first interface's address (the host's "own" address).
+    pub fn primary_address(&self) -> Option<Ipv4Addr> {
+        self.interfaces.first().map(|i| i.address.addr())
+    }
+
+    /// The interface attached to `network`, if any.
+    pub fn interface_on(&self, network: &str) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| i.network == network)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interface {
+    /// `eth0`, `eth1`, ...
+    pub name: String,
+    /// Name of the `Network` it is attached to.
+    pub network: String,
+    /// Address with the network's prefix length.
+    pub address: Ipv4Net,
+    /// Further addresses on this interface (extra client source addresses,
+    /// a VIP with `vip_on = "eth0"`).
+    pub secondary: Vec<Ipv4Net>,
+    pub mac: [u8; 6],
+}
+
+impl Interface {
+    pub fn mac_string(&self) -> String {
+        let m = self.mac;
+        format!(
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// `0.0.0.0/0` for the default route.
+    pub dst: Ipv4Net,
+    /// `None` = on-link.
+    pub via: Option<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Traffic {
+    pub requests: u32,
+    pub connection: ConnectionMode,
+    pub concurrency: u32,
+    /// Clients that send, each with its source addresses (the first is the
+    /// client's own address; the rest are secondaries on its interface).
+    pub clients: Vec<TrafficClient>,
+    pub source_port: Option<u16>,
+    pub timeout: Duration,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficClient {
+    pub name: String,
+    pub sources: Vec<Ipv4Addr>,
+}
+
+/// What the run must show. `None`/empty = not checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expect {
+    /// Exactly these real servers answer (sorted by declaration order).
+    pub backends: Option<Vec<String>>,
+    /// Number of distinct real servers that answer.
+    pub answering: Option<u32>,
+    /// Expected share per real server, in declaration order.
+    pub share: Option<Vec<(String, f64)>>,
+    /// Absolute tolerance on shares.
+    pub tolerance: f64,
+    /// Every up real server with weight > 0 gets its weighted share, within tolerance.
+    pub even: bool,
+    /// Exact prefix of the sequence of answering real servers.
+    pub sequence: Option<Vec<String>>,
+    /// Maximum failed requests.
+    pub errors: u32,
+    /// Causes the diagnosis must include.
+    pub diagnosis: Vec<Cause>,
+}
+
+impl Scenario {
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    pub fn hosts(&self) -> impl Iterator<Item = &Host> {
+        self.hosts.iter()
+    }
+
+    pub fn hosts_with_role(&self, role: Role) -> impl Iterator<Item = &Host> {
+        self.hosts.iter().filter(move |h| h.role == role)
+    }
+
+    pub fn network(&self, name: &str) -> Option<&Network> {
+        self.networks.iter().find(|n| n.name == name)
+    }
+
+    pub fn real_server(&self, name: &str) -> Option<&RealServer> {
+        self.real_servers.iter().find(|r| r.name == name)
+    }
+
+    /// Name of the host that owns `addr` (any interface, primary or secondary).
+    pub fn host_by_address(&self, addr: Ipv4Addr) -> Option<&Host> {
+        self.hosts.iter().find(|h| {
+            h.interfaces
+                .iter()
+                .any(|i| i.address.addr() == addr || i.secondary.iter().any(|s| s.addr() == addr))
+        })
+    }
+}

@@ -1,0 +1,187 @@
+//! The scenario file as written: every field optional and spanned, so that
+//! defaults and validation can point back at the text. Words from closed
+//! lists stay strings here; `validate` turns them into `keywords` enums.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+/// Top-level scalar keys (`name`, `description`, `engine`).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTop {
+    pub name: Option<S<String>>,
+    pub description: Option<S<String>>,
+    pub engine: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawService {
+    pub vip: Option<S<String>>,
+    pub port: Option<S<i64>>,
+    pub protocol: Option<S<String>>,
+    pub mode: Option<S<String>>,
+    pub scheduler: Option<S<String>>,
+    pub flags: Option<Vec<S<String>>>,
+    pub persistence: Option<S<i64>>,
+    pub persistence_netmask: Option<S<String>>,
+    pub one_packet: Option<S<bool>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawInterface {
+    pub network: Option<S<String>>,
+    pub address: Option<S<String>>,
+    pub mac: Option<S<String>>,
+}
+
+/// `sysctl = { "net.ipv4..." = "0" }`: values may be written as strings or numbers.
+/// Applied after the mode's defaults, in name order.
+pub type RawSysctls = BTreeMap<String, S<SysctlValue>>;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SysctlValue {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+}
+
+impl SysctlValue {
+    pub fn to_sysctl_string(&self) -> String {
+        match self {
+            SysctlValue::Text(s) => s.clone(),
+            SysctlValue::Int(i) => i.to_string(),
+            SysctlValue::Bool(b) => u8::from(*b).to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDirector {
+    pub name: Option<S<String>>,
+    pub address: Option<S<String>>,
+    pub network: Option<S<String>>,
+    pub gateway: Option<S<String>>,
+    pub sysctl: Option<RawSysctls>,
+    pub interfaces: Option<S<Vec<S<RawInterface>>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRealServer {
+    pub name: Option<S<String>>,
+    pub address: Option<S<String>>,
+    pub network: Option<S<String>>,
+    pub weight: Option<S<i64>>,
+    pub port: Option<S<i64>>,
+    pub state: Option<S<String>>,
+    pub delay_ms: Option<S<i64>>,
+    pub vip_on: Option<S<String>>,
+    pub vip_prefix: Option<S<i64>>,
+    pub arp_ignore: Option<S<i64>>,
+    pub arp_announce: Option<S<i64>>,
+    pub rp_filter: Option<S<i64>>,
+    pub gateway: Option<S<String>>,
+    pub mac: Option<S<String>>,
+    pub sysctl: Option<RawSysctls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawClient {
+    pub name: Option<S<String>>,
+    pub address: Option<S<String>>,
+    pub network: Option<S<String>>,
+    pub gateway: Option<S<String>>,
+    pub mac: Option<S<String>>,
+    pub sysctl: Option<RawSysctls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawNetwork {
+    pub name: Option<S<String>>,
+    pub subnet: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRouter {
+    pub name: Option<S<String>>,
+    pub interfaces: Option<S<Vec<S<RawInterface>>>>,
+    pub sysctl: Option<RawSysctls>,
+}
+
+/// `sources = 3` or `sources = ["192.0.2.201", "192.0.2.150"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawSources {
+    Count(i64),
+    List(Vec<String>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTraffic {
+    pub requests: Option<S<i64>>,
+    pub connection: Option<S<String>>,
+    pub concurrency: Option<S<i64>>,
+    pub sources: Option<S<RawSources>>,
+    pub source_port: Option<S<i64>>,
+    pub timeout_ms: Option<S<i64>>,
+    pub clients: Option<Vec<S<String>>>,
+    pub path: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawExpect {
+    pub backends: Option<Vec<S<String>>>,
+    pub answering: Option<S<i64>>,
+    pub share: Option<S<BTreeMap<String, S<f64>>>>,
+    pub tolerance: Option<S<f64>>,
+    pub even: Option<S<bool>>,
+    pub sequence: Option<Vec<S<String>>>,
+    pub errors: Option<S<i64>>,
+    pub diagnosis: Option<Vec<S<String>>>,
+}
+
+/// The whole file, section by section. An entry that failed to deserialize
+/// is left out (its problem is already reported) and `complete` is false.
+#[derive(Debug, Default)]
+pub struct RawScenario {
+    pub top: RawTop,
+    pub service: RawService,
+    /// `None` when there is no `[director]` table.
+    pub director: Option<RawDirector>,
+    /// Span of the `[director]` header (for "no director in direct mode").
+    pub director_span: Option<std::ops::Range<usize>>,
+    pub real_servers: Vec<RawRealServer>,
+    pub clients: Vec<RawClient>,
+    pub networks: Vec<RawNetwork>,
+    pub routers: Vec<RawRouter>,
+    pub traffic: RawTraffic,
+    pub expect: RawExpect,
+    /// Spans of each `[[real_server]]` etc. header, parallel to the vectors.
+    pub real_server_spans: Vec<Option<std::ops::Range<usize>>>,
+    pub client_spans: Vec<Option<std::ops::Range<usize>>>,
+    pub network_spans: Vec<Option<std::ops::Range<usize>>>,
+    pub router_spans: Vec<Option<std::ops::Range<usize>>>,
+    /// False when some section had a type error: references to names may
+    /// then point at an entry that was dropped, so they are not checked.
+    pub complete: bool,
+}
+
+/// Known keys per section, for "did you mean" on unknown keys.
+pub fn known_keys(section: &str) -> &'static [&'static str] {
+    match section {
+        "" => &["name", "description", "engine", "service", "director", "real_server", "client", "network", "router", "traffic", "expect"],
+        "service" => &["vip", "port", "protocol", "mode", "scheduler", "flags", "persistence", "persistence_netmask", "one_packet"],
+        "director" => &["name", "address", "network", "gateway", "sysctl", "interfaces"],
+        "interface" => &["network", "address", "mac"],
+        "real_server" => &["name", "address", "network", "weight", "port", "state", "delay_ms", "vip_on", "vip_prefix", "arp_ignore", "arp_announce", "rp_filter", "gateway", "mac", "sysctl"],
+        "client" => &["name", "address", "network", "gateway", "mac", "sysctl"],
+        "network" => &["name", "subnet"],
+        "router" => &["name", "interfaces", "sysctl"],
+        "traffic" => &["requests", "connection", "concurrency", "sources", "source_port", "timeout_ms", "clients", "path"],
+        "expect" => &["backends", "answering", "share", "tolerance", "even", "sequence", "errors", "diagnosis"],
+        _ => &[],
+    }
+}

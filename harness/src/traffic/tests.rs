@@ -1,0 +1,415 @@
+//! Servers and traffic together, on loopback (and in a throw-away namespace).
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+
+use super::*;
+use crate::realserver::test_support::{is_root, TestNetns};
+use crate::realserver::{self, Behaviour, RunningServer, ServerSpec};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn server(name: &str, bind: &str, proto: Proto, behaviour: Behaviour) -> RunningServer {
+    let spec = ServerSpec {
+        name: name.into(),
+        bind: bind.parse().unwrap(),
+        proto,
+        behaviour,
+    };
+    realserver::start(&Handle::current(), spec)
+        .await
+        .expect("server starts")
+}
+
+fn spec(
+    targets: Vec<SocketAddr>,
+    proto: Proto,
+    requests: u32,
+    mode: ConnectionMode,
+) -> TrafficSpec {
+    TrafficSpec {
+        targets,
+        proto,
+        requests,
+        mode,
+        concurrency: 1,
+        sources: Vec::new(),
+        source_port: None,
+        timeout: TIMEOUT,
+        path: "/".into(),
+        client: "c1".into(),
+    }
+}
+
+/// A loopback port nothing listens on (bound, then released).
+fn closed_port(proto: Proto) -> u16 {
+    match proto {
+        Proto::Tcp => std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(),
+        Proto::Udp => std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(),
+    }
+}
+
+fn addr(server: &RunningServer) -> SocketAddr {
+    server.local_addr().expect("listening")
+}
+
+fn assert_all_ok(records: &[RequestRecord]) {
+    for record in records {
+        assert!(record.is_ok(), "request failed: {record:?}");
+    }
+}
+
+#[tokio::test]
+async fn round_robin_over_three_backends_names_each_and_sees_the_client() {
+    let servers = [
+        server("rs1", "127.0.0.2:0", Proto::Tcp, Behaviour::Up).await,
+        server("rs2", "127.0.0.3:0", Proto::Tcp, Behaviour::Up).await,
+        server("rs3", "127.0.0.4:0", Proto::Tcp, Behaviour::Up).await,
+    ];
+    let targets: Vec<_> = servers.iter().map(addr).collect();
+    let records = fire(
+        &Handle::current(),
+        spec(targets.clone(), Proto::Tcp, 30, ConnectionMode::KeepAlive),
+        None,
+    )
+    .await;
+    assert_eq!(records.len(), 30);
+    assert_all_ok(&records);
+    for (index, record) in records.iter().enumerate() {
+        assert_eq!(record.seq as usize, index);
+        assert_eq!(record.target, targets[index % 3]);
+        assert_eq!(record.backend.as_deref(), Some(servers[index % 3].name()));
+        assert_eq!(record.seen_as, record.local, "no NAT on loopback");
+        assert_eq!(record.client, "c1");
+    }
+    for server in servers {
+        assert_eq!(server.served(), 10);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn keep_alive_reuses_connections_and_new_does_not() {
+    let rs = server("rs1", "127.0.0.1:0", Proto::Tcp, Behaviour::Up).await;
+    let fresh = fire(
+        &Handle::current(),
+        spec(vec![addr(&rs)], Proto::Tcp, 10, ConnectionMode::New),
+        None,
+    )
+    .await;
+    let kept = fire(
+        &Handle::current(),
+        spec(vec![addr(&rs)], Proto::Tcp, 10, ConnectionMode::KeepAlive),
+        None,
+    )
+    .await;
+    assert_all_ok(&fresh);
+    assert_all_ok(&kept);
+    let connections = |records: &[RequestRecord]| {
+        records
+            .iter()
+            .map(|r| r.connection)
+            .collect::<HashSet<_>>()
+            .len()
+    };
+    let ports = |records: &[RequestRecord]| {
+        records
+            .iter()
+            .map(|r| r.local.unwrap().port())
+            .collect::<HashSet<_>>()
+            .len()
+    };
+    assert_eq!(connections(&fresh), 10);
+    assert_eq!(ports(&fresh), 10);
+    assert_eq!(connections(&kept), 1);
+    assert_eq!(ports(&kept), 1);
+    assert_eq!(rs.served(), 20);
+    rs.stop().await;
+}
+
+#[tokio::test]
+async fn nothing_listening_is_refused() {
+    for proto in [Proto::Tcp, Proto::Udp] {
+        let refusing = server("rs1", "127.0.0.1:0", proto, Behaviour::Refuse).await;
+        assert_eq!(refusing.local_addr(), None);
+        let target = SocketAddr::from(([127, 0, 0, 1], closed_port(proto)));
+        let records = fire(
+            &Handle::current(),
+            spec(vec![target], proto, 2, ConnectionMode::New),
+            None,
+        )
+        .await;
+        for record in &records {
+            assert_eq!(
+                record.error,
+                Some(RequestError::Refused),
+                "{proto:?}: {record:?}"
+            );
+            assert_eq!(record.backend, None);
+        }
+        assert_ne!(
+            records[0].connection, records[1].connection,
+            "each attempt has its ordinal"
+        );
+    }
+}
+
+#[tokio::test]
+async fn slow_server_beyond_the_timeout_is_a_timeout() {
+    let rs = server(
+        "slow",
+        "127.0.0.1:0",
+        Proto::Tcp,
+        Behaviour::Slow(Duration::from_secs(3)),
+    )
+    .await;
+    let mut traffic = spec(vec![addr(&rs)], Proto::Tcp, 1, ConnectionMode::New);
+    traffic.timeout = Duration::from_millis(200);
+    let records = fire(&Handle::current(), traffic, None).await;
+    assert_eq!(records[0].error, Some(RequestError::Timeout));
+    assert!(
+        records[0].latency >= Duration::from_millis(200),
+        "{:?}",
+        records[0].latency
+    );
+    assert!(
+        records[0].latency < Duration::from_secs(3),
+        "{:?}",
+        records[0].latency
+    );
+    assert!(records[0].local.is_some(), "connected before timing out");
+    rs.stop().await;
+}
+
+#[tokio::test]
+async fn slow_server_within_the_timeout_answers() {
+    let rs = server(
+        "slow",
+        "127.0.0.1:0",
+        Proto::Udp,
+        Behaviour::Slow(Duration::from_millis(50)),
+    )
+    .await;
+    let records = fire(
+        &Handle::current(),
+        spec(vec![addr(&rs)], Proto::Udp, 2, ConnectionMode::KeepAlive),
+        None,
+    )
+    .await;
+    assert_all_ok(&records);
+    assert!(records
+        .iter()
+        .all(|r| r.latency >= Duration::from_millis(50)));
+    rs.stop().await;
+}
+
+#[tokio::test]
+async fn error_server_answers_500_and_still_names_itself() {
+    for proto in [Proto::Tcp, Proto::Udp] {
+        let rs = server("broken", "127.0.0.1:0", proto, Behaviour::Error).await;
+        let records = fire(
+            &Handle::current(),
+            spec(vec![addr(&rs)], proto, 3, ConnectionMode::KeepAlive),
+            None,
+        )
+        .await;
+        for record in &records {
+            assert_eq!(record.error, Some(RequestError::Http(500)), "{proto:?}");
+            assert_eq!(record.backend.as_deref(), Some("broken"));
+        }
+        assert_eq!(rs.served(), 3);
+        rs.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn udp_replies_come_from_the_address_the_datagram_was_sent_to() {
+    // Wildcard bind; the client's connected socket accepts only replies from the exact target.
+    let rs = server("u1", "0.0.0.0:0", Proto::Udp, Behaviour::Up).await;
+    let port = addr(&rs).port();
+    let targets = vec![
+        SocketAddr::from(([127, 0, 0, 2], port)),
+        SocketAddr::from(([127, 0, 0, 3], port)),
+    ];
+    for mode in [ConnectionMode::New, ConnectionMode::KeepAlive] {
+        let records = fire(
+            &Handle::current(),
+            spec(targets.clone(), Proto::Udp, 6, mode),
+            None,
+        )
+        .await;
+        assert_all_ok(&records);
+        for record in &records {
+            assert_eq!(record.backend.as_deref(), Some("u1"));
+            assert_eq!(record.seen_as, record.local);
+        }
+        let sockets = records
+            .iter()
+            .map(|r| r.connection)
+            .collect::<HashSet<_>>()
+            .len();
+        assert_eq!(
+            sockets,
+            if mode == ConnectionMode::New { 6 } else { 2 },
+            "{mode:?}"
+        );
+    }
+    assert_eq!(rs.served(), 12);
+    rs.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_workers_answer_every_request_in_seq_order() {
+    let rs = server("rs1", "127.0.0.1:0", Proto::Tcp, Behaviour::Up).await;
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut traffic = spec(vec![addr(&rs)], Proto::Tcp, 40, ConnectionMode::KeepAlive);
+    traffic.concurrency = 4;
+    let records = fire(&Handle::current(), traffic, Some(progress_tx)).await;
+    assert_all_ok(&records);
+    assert_eq!(
+        records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (0..40).collect::<Vec<_>>()
+    );
+    let connections = records
+        .iter()
+        .map(|r| r.connection)
+        .collect::<HashSet<_>>()
+        .len();
+    assert_eq!(connections, 4, "one kept-alive connection per worker");
+    let mut ticks = 0;
+    while progress_rx.try_recv().is_ok() {
+        ticks += 1;
+    }
+    assert_eq!(ticks, 40);
+    rs.stop().await;
+}
+
+#[tokio::test]
+async fn source_addresses_and_fixed_source_port_are_what_the_server_sees() {
+    let rs = server("rs1", "127.0.0.1:0", Proto::Tcp, Behaviour::Up).await;
+    let mut traffic = spec(vec![addr(&rs)], Proto::Tcp, 4, ConnectionMode::New);
+    traffic.sources = vec![Ipv4Addr::new(127, 0, 0, 5), Ipv4Addr::new(127, 0, 0, 6)];
+    let records = fire(&Handle::current(), traffic, None).await;
+    assert_all_ok(&records);
+    let seen: Vec<_> = records
+        .iter()
+        .map(|r| r.seen_as.unwrap().ip().to_string())
+        .collect();
+    assert_eq!(seen, ["127.0.0.5", "127.0.0.6", "127.0.0.5", "127.0.0.6"]);
+
+    let port = closed_port(Proto::Tcp);
+    let mut fixed = spec(vec![addr(&rs)], Proto::Tcp, 1, ConnectionMode::New);
+    fixed.source_port = Some(port);
+    let records = fire(&Handle::current(), fixed, None).await;
+    assert_all_ok(&records);
+    assert_eq!(records[0].seen_as.unwrap().port(), port);
+    rs.stop().await;
+}
+
+#[tokio::test]
+async fn stopped_server_refuses_and_open_keep_alive_connections_close() {
+    let rs = server("rs1", "127.0.0.1:0", Proto::Tcp, Behaviour::Up).await;
+    let target = addr(&rs);
+    let records = fire(
+        &Handle::current(),
+        spec(vec![target], Proto::Tcp, 1, ConnectionMode::KeepAlive),
+        None,
+    )
+    .await;
+    assert_all_ok(&records);
+    rs.stop().await;
+    let records = fire(
+        &Handle::current(),
+        spec(vec![target], Proto::Tcp, 1, ConnectionMode::New),
+        None,
+    )
+    .await;
+    assert_eq!(records[0].error, Some(RequestError::Refused));
+}
+
+#[tokio::test]
+async fn bad_input_gives_error_records_not_a_hang() {
+    let records = fire(
+        &Handle::current(),
+        spec(Vec::new(), Proto::Tcp, 3, ConnectionMode::New),
+        None,
+    )
+    .await;
+    assert_eq!(records.len(), 3);
+    assert!(records
+        .iter()
+        .all(|r| matches!(r.error, Some(RequestError::Other(_)))));
+    let none = fire(
+        &Handle::current(),
+        spec(
+            vec!["127.0.0.1:1".parse().unwrap()],
+            Proto::Tcp,
+            0,
+            ConnectionMode::New,
+        ),
+        None,
+    )
+    .await;
+    assert!(none.is_empty());
+
+    let taken = server("rs1", "127.0.0.1:0", Proto::Tcp, Behaviour::Up).await;
+    let clash = ServerSpec {
+        name: "rs2".into(),
+        bind: addr(&taken),
+        proto: Proto::Tcp,
+        behaviour: Behaviour::Up,
+    };
+    let err = realserver::start(&Handle::current(), clash)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot bind"), "{err}");
+    taken.stop().await;
+}
+
+#[tokio::test]
+async fn sockets_belong_to_the_namespace_of_the_runtime_given() {
+    if !is_root() {
+        eprintln!("skipped: creating a network namespace needs root");
+        return;
+    }
+    let server_ns = TestNetns::new().unwrap();
+    let spec_rs = ServerSpec {
+        name: "ns-rs".into(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        proto: Proto::Tcp,
+        behaviour: Behaviour::Up,
+    };
+    let rs = realserver::start(server_ns.handle(), spec_rs)
+        .await
+        .unwrap();
+    let target = addr(&rs);
+    // From the namespace the server lives in: answered.
+    let inside = fire(
+        server_ns.handle(),
+        spec(vec![target], Proto::Tcp, 3, ConnectionMode::New),
+        None,
+    )
+    .await;
+    assert_all_ok(&inside);
+    assert_eq!(inside[0].backend.as_deref(), Some("ns-rs"));
+    // From this test's namespace the same address has no listener.
+    let outside = fire(
+        &Handle::current(),
+        spec(vec![target], Proto::Tcp, 1, ConnectionMode::New),
+        None,
+    )
+    .await;
+    assert_eq!(outside[0].error, Some(RequestError::Refused));
+    rs.stop().await;
+}

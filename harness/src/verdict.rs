@@ -1,0 +1,199 @@
+//! Expectations of a scenario checked against what the run saw.
+
+use serde::Serialize;
+
+use crate::report::Tally;
+use crate::scenario::{Expect, RealServer, ServerState};
+
+/// One expectation and whether it held.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    pub what: String,
+    pub passed: bool,
+    /// What was seen, when it differs from what was wanted.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub passed: bool,
+    pub checks: Vec<Check>,
+}
+
+impl Verdict {
+    pub fn failures(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| !c.passed)
+    }
+}
+
+/// `sequence` is the backend that answered each request, in request order (`None` = failed).
+pub fn evaluate(expect: &Expect, servers: &[RealServer], tally: &Tally, sequence: &[Option<String>]) -> Verdict {
+    let mut checks = Vec::new();
+    let mut check = |what: String, passed: bool, detail: String| {
+        checks.push(Check { what, passed, detail: (!passed).then_some(detail) });
+    };
+
+    let failed = tally.failed();
+    check(
+        format!("at most {} failed request(s)", expect.errors),
+        failed <= expect.errors,
+        format!("{failed} failed: {}", describe_errors(tally)),
+    );
+
+    let answering: Vec<&str> = tally.answering().collect();
+    if let Some(want) = &expect.backends {
+        let mut want_sorted: Vec<&str> = want.iter().map(String::as_str).collect();
+        want_sorted.sort_unstable();
+        check(
+            format!("exactly {} answer", want.join(", ")),
+            want_sorted == answering,
+            format!("answering: {}", list_or_none(&answering)),
+        );
+    }
+    if let Some(n) = expect.answering {
+        check(
+            format!("{n} distinct backend(s) answer"),
+            answering.len() == n as usize,
+            format!("{} answered: {}", answering.len(), list_or_none(&answering)),
+        );
+    }
+    if let Some(shares) = &expect.share {
+        for (backend, want) in shares {
+            let got = tally.share(backend);
+            check(
+                format!("{backend} gets {:.0}% ± {:.0}%", want * 100.0, expect.tolerance * 100.0),
+                (got - want).abs() <= expect.tolerance,
+                format!("{backend} got {:.1}%", got * 100.0),
+            );
+        }
+    }
+    if expect.even {
+        for (backend, want) in weighted_shares(servers) {
+            let got = tally.share(&backend);
+            check(
+                format!("{backend} gets its weighted share {:.0}% ± {:.0}%", want * 100.0, expect.tolerance * 100.0),
+                (got - want).abs() <= expect.tolerance,
+                format!("{backend} got {:.1}%", got * 100.0),
+            );
+        }
+    }
+    if let Some(want) = &expect.sequence {
+        let got: Vec<&str> = sequence.iter().take(want.len()).map(|b| b.as_deref().unwrap_or("(failed)")).collect();
+        check(
+            format!("answers start {}", want.join(" ")),
+            got.iter().zip(want).all(|(g, w)| *g == w) && got.len() == want.len(),
+            format!("answers started {}", got.join(" ")),
+        );
+    }
+    let passed = checks.iter().all(|c| c.passed);
+    Verdict { passed, checks }
+}
+
+/// Shares an unskewed scheduler would give: proportional to weight among servers that can answer.
+fn weighted_shares(servers: &[RealServer]) -> Vec<(String, f64)> {
+    let eligible = |s: &&RealServer| s.weight > 0 && matches!(s.state, ServerState::Up | ServerState::Slow);
+    let total: u32 = servers.iter().filter(eligible).map(|s| s.weight).sum();
+    servers
+        .iter()
+        .map(|s| {
+            let share = if eligible(&s) && total > 0 { f64::from(s.weight) / f64::from(total) } else { 0.0 };
+            (s.name.clone(), share)
+        })
+        .collect()
+}
+
+fn describe_errors(tally: &Tally) -> String {
+    let parts: Vec<String> = tally.errors.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    list_or_none(&parts)
+}
+
+fn list_or_none<S: AsRef<str>>(items: &[S]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn server(name: &str, weight: u32, state: ServerState) -> RealServer {
+        RealServer { name: name.into(), address: Ipv4Addr::LOCALHOST, port: 80, weight, state, delay: Duration::ZERO }
+    }
+
+    fn expect() -> Expect {
+        Expect {
+            backends: None,
+            answering: None,
+            share: None,
+            tolerance: 0.1,
+            even: false,
+            sequence: None,
+            errors: 0,
+            diagnosis: vec![],
+        }
+    }
+
+    fn run(answers: &[&str]) -> (Tally, Vec<Option<String>>) {
+        let mut t = Tally::new(["rs1", "rs2", "rs3"]);
+        let mut seq = Vec::new();
+        for a in answers {
+            if *a == "timeout" {
+                t.add_error(a);
+                seq.push(None);
+            } else {
+                t.add_answer(a);
+                seq.push(Some(a.to_string()));
+            }
+        }
+        (t, seq)
+    }
+
+    #[test]
+    fn even_spread_passes_and_skew_fails_with_detail() {
+        let servers = [server("rs1", 1, ServerState::Up), server("rs2", 1, ServerState::Up), server("rs3", 0, ServerState::Up)];
+        let e = Expect { even: true, ..expect() };
+        let (t, s) = run(&["rs1", "rs2", "rs1", "rs2"]);
+        assert!(evaluate(&e, &servers, &t, &s).passed);
+        let (t, s) = run(&["rs1", "rs1", "rs1", "rs2"]);
+        let v = evaluate(&e, &servers, &t, &s);
+        assert!(!v.passed);
+        let fail: Vec<_> = v.failures().collect();
+        assert_eq!(fail.len(), 2);
+        assert_eq!(fail[0].detail.as_deref(), Some("rs1 got 75.0%"));
+    }
+
+    #[test]
+    fn sequence_backends_answering_and_errors() {
+        let servers = [server("rs1", 1, ServerState::Up), server("rs2", 1, ServerState::Up)];
+        let e = Expect {
+            sequence: Some(vec!["rs2".into(), "rs1".into()]),
+            backends: Some(vec!["rs2".into(), "rs1".into()]),
+            answering: Some(2),
+            ..expect()
+        };
+        let (t, s) = run(&["rs2", "rs1", "rs2"]);
+        assert!(evaluate(&e, &servers, &t, &s).passed);
+        let (t, s) = run(&["rs1", "timeout", "rs1"]);
+        let v = evaluate(&e, &servers, &t, &s);
+        let what: Vec<_> = v.failures().map(|c| c.detail.clone().unwrap()).collect();
+        assert_eq!(
+            what,
+            ["1 failed: 1 timeout", "answering: rs1", "1 answered: rs1", "answers started rs1 (failed)"]
+        );
+    }
+
+    #[test]
+    fn share_within_tolerance() {
+        let e = Expect { share: Some(vec![("rs1".into(), 0.5)]), tolerance: 0.05, ..expect() };
+        let (t, s) = run(&["rs1", "rs2", "rs1", "rs3"]);
+        assert!(evaluate(&e, &[], &t, &s).passed);
+        let (t, s) = run(&["rs1", "rs2", "rs2", "rs3"]);
+        assert!(!evaluate(&e, &[], &t, &s).passed);
+    }
+}
