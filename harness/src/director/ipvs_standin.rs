@@ -1,7 +1,7 @@
 //! TEMPORARY stand-in for `crate::ipvs` with the agreed API, so the director
 //! compiles and its tests run before the ipvs branch lands. Round robin only,
 //! a flat connection table, no TCP states. Delete once `crate::ipvs` is on main.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::type_complexity)]
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -20,7 +20,12 @@ pub enum Forward {
     FullNat,
 }
 #[derive(Clone, Copy, Debug, Default)]
-pub struct SchedFlags;
+pub struct SchedFlags {
+    pub sh_fallback: bool,
+    pub sh_port: bool,
+    pub mh_fallback: bool,
+    pub mh_port: bool,
+}
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
     pub vip: Ipv4Addr,

@@ -148,8 +148,8 @@ impl PacketLoop {
                 )
             };
             if rc > 0 {
-                for side in 0..self.sides.len() {
-                    if fds[side].revents & (libc::POLLIN | libc::POLLERR) != 0 {
+                for (side, fd) in fds.iter().enumerate() {
+                    if fd.revents & (libc::POLLIN | libc::POLLERR) != 0 {
                         self.drain(side, &mut buf);
                     }
                 }

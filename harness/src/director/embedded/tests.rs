@@ -296,8 +296,8 @@ fn gso_rewrite_keeps_a_valid_pseudo_header_seed() {
         checksum::fold(checksum::pseudo_header_sum(VIP, CLIENT, 6, len))
     );
     // Completing it (as the kernel will per segment) gives a valid checksum.
-    let mut ip = parse_ip(&f);
-    forward::complete_l4_checksum(&mut f, &mut ip);
+    let ip = parse_ip(&f);
+    forward::complete_l4_checksum(&mut f, &ip);
     verified(&f);
 }
 
