@@ -1,1 +1,158 @@
-//! director
+//! Director engines: the `Engine` trait both engines implement, their shared
+//! configuration and counters, and engine auto-selection.
+//!
+//! * `embedded` — userspace IPVS: AF_PACKET in the director's namespace,
+//!   `crate::ipvs` for the decisions, rewriting DR/NAT/TUN/FULLNAT frames.
+//! * `kernel` (later) — real IPVS configured over generic netlink.
+
+pub mod embedded;
+mod genl_probe;
+
+// INTEGRATION TOGGLE 1/3: until the ipvs branch lands, the director compiles
+// against a private stand-in with the agreed API. Then delete ipvs_standin.rs
+// and replace these two lines by `use crate::ipvs;` (branch director-integrated).
+pub(crate) mod ipvs_standin;
+pub(crate) use ipvs_standin as ipvs;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use serde::Serialize;
+
+pub use embedded::EmbeddedEngine;
+
+/// Why a director engine could not start or obey.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectorError {
+    #[error("invalid director configuration: {0}")]
+    Config(String),
+    #[error("the director has no interface {0:?}")]
+    NoInterface(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("ipvs refused {what}: {why}")]
+    Ipvs { what: String, why: String },
+    #[error("no virtual service {0}")]
+    NoService(String),
+    #[error("{dest} is not a real server of {service}")]
+    NoDest { service: String, dest: SocketAddrV4 },
+    #[error("director packet thread: {0}")]
+    Thread(String),
+}
+
+impl DirectorError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        DirectorError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = DirectorError> = std::result::Result<T, E>;
+
+impl std::fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let proto = match self.proto {
+            ipvs::Proto::Tcp => "TCP",
+            ipvs::Proto::Udp => "UDP",
+        };
+        write!(f, "{proto} {}:{}", self.vip, self.port)
+    }
+}
+
+/// Which engine runs the director.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// Userspace IPVS (this crate's `ipvs` module) over AF_PACKET.
+    Embedded,
+    /// The kernel's IPVS, configured over generic netlink.
+    Kernel,
+}
+
+/// Everything an engine needs to run a director.
+#[derive(Clone, Debug)]
+pub struct DirectorConfig {
+    pub services: Vec<(ipvs::ServiceConfig, Vec<ipvs::DestConfig>)>,
+    pub sysctls: ipvs::Sysctls,
+    /// Interface facing the clients (where VIP traffic arrives).
+    pub client_iface: String,
+    /// Interface facing the real servers; the same as `client_iface` in DR/TUN.
+    pub server_iface: String,
+    /// FULLNAT source addresses. Must not be kernel-local on the director:
+    /// the engine answers ARP for them itself.
+    pub fullnat_local_addrs: Vec<Ipv4Addr>,
+}
+
+/// Identifies a virtual service the way `ipvsadm -t/-u VIP:PORT` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServiceKey {
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    pub proto: ipvs::Proto,
+}
+
+/// Counters an engine keeps about the frames it handled.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EngineStats {
+    /// Frames read from the engine's sockets (outgoing and foreign ones excluded).
+    pub frames_seen: u64,
+    /// Client → real server frames sent on.
+    pub forwarded_in: u64,
+    /// Real server → client frames (NAT/FULLNAT replies) sent on.
+    pub forwarded_out: u64,
+    /// Frames for a service that were dropped, by reason (`ipvs:<reason>` for
+    /// ipvs verdicts, otherwise the engine's own: `fragment`, `ttl_exceeded`,
+    /// `neighbour_unresolved`, `gso_tunnel`, `send_failed`, ...).
+    pub dropped: BTreeMap<String, u64>,
+    /// Frames that failed to parse, by reason.
+    pub malformed: BTreeMap<String, u64>,
+    /// ARP requests for VIPs / FULLNAT local addresses answered with our MAC.
+    pub arp_answered: u64,
+    /// ARP requests the engine sent to resolve real servers and clients.
+    pub arp_requests_sent: u64,
+}
+
+impl EngineStats {
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+    pub fn malformed_total(&self) -> u64 {
+        self.malformed.values().sum()
+    }
+}
+
+/// A running director. Sync and object-safe so the CLI can hold a
+/// `Box<dyn Engine>` whichever engine was selected.
+pub trait Engine: Send {
+    fn kind(&self) -> EngineKind;
+    /// `ipvsadm -Ln`/`-Lnc`/`--stats`-like view of the engine's state.
+    fn snapshot(&self) -> Result<ipvs::IpvsSnapshot>;
+    /// `ipvsadm -e -t VIP:PORT -r RIP:PORT -w WEIGHT`.
+    fn set_weight(&mut self, service: ServiceKey, dest: SocketAddrV4, weight: u32) -> Result<()>;
+    fn stats(&self) -> EngineStats;
+    /// Stops the engine and releases what it holds (threads, sockets, kernel state).
+    fn shutdown(self: Box<Self>) -> Result<()>;
+}
+
+/// True when the current thread's network namespace has kernel IPVS: the
+/// generic netlink family "IPVS" resolves, or `/proc/thread-self/net/ip_vs`
+/// exists (the module is loaded but netlink is unavailable for some reason).
+pub fn kernel_has_ipvs() -> bool {
+    genl_probe::family_exists("IPVS").unwrap_or(false)
+        || std::path::Path::new("/proc/thread-self/net/ip_vs").exists()
+}
+
+/// The engine to use when the scenario does not say: the kernel's if present.
+pub fn default_engine_kind() -> EngineKind {
+    if kernel_has_ipvs() {
+        EngineKind::Kernel
+    } else {
+        EngineKind::Embedded
+    }
+}

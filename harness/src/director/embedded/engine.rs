@@ -1,0 +1,490 @@
+//! The packet loop: one OS thread inside the director's namespace reads frames
+//! from the AF_PACKET socket(s), asks `Ipvs` what to do, rewrites and sends.
+//! `Ipvs` and the counters sit behind one mutex shared with the control side
+//! (snapshots, weight changes, stats); the loop takes it once per frame.
+
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ipnet::Ipv4Net;
+
+use super::arp::{self, HoldOutcome, NeighbourCache, PendingFrame};
+use super::forward::{self, Csum, Rewrite, Tunnel};
+use super::frame::{self, Frame, Ipv4Frame, PROTO_TCP, PROTO_UDP};
+use super::socket::{PacketSocket, Received, VnetHdr, RECV_BUF_LEN};
+use crate::director::ipvs::{
+    self, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto, TcpFlags,
+};
+use crate::director::EngineStats;
+
+/// How long the loop sleeps in poll: bounds how late a shutdown is seen.
+pub const POLL_TIMEOUT: Duration = Duration::from_millis(50);
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
+/// Frames drained per socket per wake-up, so one busy side cannot starve the other.
+const BATCH: usize = 64;
+
+/// What the engine needs to know about an interface of the director.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfaceFacts {
+    pub name: String,
+    pub index: u32,
+    pub mac: [u8; 6],
+    pub addrs: Vec<Ipv4Net>,
+}
+
+impl IfaceFacts {
+    /// Source address for talking to `peer`: one in the same subnet, else the first.
+    pub fn source_for(&self, peer: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.addrs
+            .iter()
+            .find(|n| n.contains(&peer))
+            .or(self.addrs.first())
+            .map(|n| n.addr())
+    }
+}
+
+pub struct Shared {
+    pub ipvs: Ipvs,
+    pub stats: EngineStats,
+}
+
+pub fn count(map: &mut std::collections::BTreeMap<String, u64>, reason: &str) {
+    *map.entry(reason.to_string()).or_insert(0) += 1;
+}
+
+struct Side {
+    iface: IfaceFacts,
+    sock: PacketSocket,
+    neigh: NeighbourCache,
+}
+
+pub struct PacketLoop {
+    shared: Arc<Mutex<Shared>>,
+    stop: Arc<AtomicBool>,
+    sides: Vec<Side>,
+    /// Index into `sides` of the server-facing side (0 when one interface).
+    server: usize,
+    fullnat_local_addrs: Vec<Ipv4Addr>,
+    /// Addresses the director's kernel owns: their traffic is the kernel's.
+    kernel_local: Vec<Ipv4Addr>,
+    ip_id: u16,
+}
+
+const CLIENT: usize = 0;
+
+impl PacketLoop {
+    /// Opens the sockets; must run on a thread inside the director's namespace.
+    pub fn open(
+        shared: Arc<Mutex<Shared>>,
+        stop: Arc<AtomicBool>,
+        client: IfaceFacts,
+        server: Option<IfaceFacts>,
+        fullnat_local_addrs: Vec<Ipv4Addr>,
+    ) -> std::io::Result<Self> {
+        let mut sides = vec![Side {
+            sock: PacketSocket::bind(client.index)?,
+            iface: client,
+            neigh: NeighbourCache::default(),
+        }];
+        if let Some(server) = server {
+            sides.push(Side {
+                sock: PacketSocket::bind(server.index)?,
+                iface: server,
+                neigh: NeighbourCache::default(),
+            });
+        }
+        let server = sides.len() - 1;
+        let kernel_local = sides
+            .iter()
+            .flat_map(|s| s.iface.addrs.iter().map(|n| n.addr()))
+            .collect();
+        Ok(PacketLoop {
+            shared,
+            stop,
+            sides,
+            server,
+            fullnat_local_addrs,
+            kernel_local,
+            ip_id: 1,
+        })
+    }
+
+    /// Sends ARP requests for the real servers up front so the first
+    /// connection does not wait for resolution.
+    pub fn pre_resolve(&mut self, dests: &[Ipv4Addr]) {
+        let now = Instant::now();
+        let mut stats = EngineStats::default();
+        for &d in dests {
+            if self.sides[self.server].neigh.lookup(d).is_none() {
+                self.sides[self.server].neigh.want(d, now);
+                self.send_arp_request(self.server, d, &mut stats);
+            }
+        }
+        self.shared.lock().unwrap().stats.arp_requests_sent += stats.arp_requests_sent;
+    }
+
+    pub fn run(mut self) {
+        let mut buf = vec![0u8; RECV_BUF_LEN];
+        let mut last_expire = Instant::now();
+        while !self.stop.load(Ordering::Relaxed) {
+            let mut fds: Vec<libc::pollfd> = self
+                .sides
+                .iter()
+                .map(|s| libc::pollfd {
+                    fd: s.sock.as_fd().as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            // EINTR or a transient error: fall through to the bounded sleep below.
+            let rc = unsafe {
+                libc::poll(
+                    fds.as_mut_ptr(),
+                    fds.len() as libc::nfds_t,
+                    POLL_TIMEOUT.as_millis() as i32,
+                )
+            };
+            if rc > 0 {
+                for (side, fd) in fds.iter().enumerate() {
+                    if fd.revents & (libc::POLLIN | libc::POLLERR) != 0 {
+                        self.drain(side, &mut buf);
+                    }
+                }
+            } else if rc < 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let now = Instant::now();
+            self.tick_neighbours(now);
+            if now.duration_since(last_expire) >= EXPIRE_EVERY {
+                self.shared.lock().unwrap().ipvs.expire(now);
+                last_expire = now;
+            }
+        }
+    }
+
+    fn drain(&mut self, side: usize, buf: &mut [u8]) {
+        for _ in 0..BATCH {
+            match self.sides[side].sock.recv(buf) {
+                Ok(Some(rx)) => {
+                    let shared = Arc::clone(&self.shared);
+                    let mut guard = shared.lock().unwrap();
+                    self.handle(side, &buf[..rx.len], rx, &mut guard);
+                }
+                Ok(None) => return,
+                Err(_) => {
+                    count(
+                        &mut self.shared.lock().unwrap().stats.dropped,
+                        "recv_failed",
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, side: usize, bytes: &[u8], rx: Received, sh: &mut Shared) {
+        // Frames for other hosts (bridge flooding) and multicast are not ours.
+        if rx.pkttype != libc::PACKET_HOST && rx.pkttype != libc::PACKET_BROADCAST {
+            return;
+        }
+        sh.stats.frames_seen += 1;
+        let parsed = match frame::parse(bytes) {
+            Ok(f) => f,
+            Err(m) => return count(&mut sh.stats.malformed, m.as_str()),
+        };
+        match parsed {
+            Frame::Other => {}
+            Frame::Arp(a) => self.handle_arp(side, a, sh),
+            Frame::Ipv4(ip) => {
+                if ip.src_mac == self.sides[side].iface.mac {
+                    return; // our own frame looped back
+                }
+                let csum = csum_state(&rx.vnet);
+                let vnet_out = if csum == Csum::PartialGso {
+                    rx.vnet
+                } else {
+                    VnetHdr::default()
+                };
+                if sh.ipvs.is_vip(ip.daddr) {
+                    self.handle_request(side, bytes, ip, csum, vnet_out, sh);
+                } else if !self.kernel_local.contains(&ip.daddr) && !ip.fragment && ip.l4.is_some()
+                {
+                    self.handle_reply(bytes, ip, csum, vnet_out, sh);
+                }
+            }
+        }
+    }
+
+    fn handle_arp(&mut self, side: usize, a: etherparse::ArpEthIpv4Packet, sh: &mut Shared) {
+        self.learn_and_flush(side, a.sender_ipv4_addr(), a.sender_mac, &mut sh.stats);
+        let target = a.target_ipv4_addr();
+        if sh.ipvs.is_vip(target) || self.fullnat_local_addrs.contains(&target) {
+            if let Some(reply) = arp::reply_to(&a, self.sides[side].iface.mac) {
+                match self.sides[side].sock.send(VnetHdr::default(), &reply) {
+                    Ok(()) => sh.stats.arp_answered += 1,
+                    Err(_) => count(&mut sh.stats.dropped, "send_failed"),
+                }
+            }
+        }
+    }
+
+    fn handle_request(
+        &mut self,
+        side: usize,
+        bytes: &[u8],
+        mut ip: Ipv4Frame,
+        csum: Csum,
+        vnet_out: VnetHdr,
+        sh: &mut Shared,
+    ) {
+        if ip.fragment {
+            return count(&mut sh.stats.dropped, "fragment");
+        }
+        let Some(packet) = packet_in(&ip) else { return }; // ICMP etc.: not a service
+                                                           // Replies to this client go back the way the request came.
+        self.learn_and_flush(side, ip.saddr, ip.src_mac, &mut sh.stats);
+        let verdict = sh.ipvs.process_in(&packet, Instant::now());
+        let (dest, dport, method, snat) = match verdict {
+            InVerdict::NotService => return,
+            InVerdict::Drop(reason) => {
+                return count(&mut sh.stats.dropped, &format!("ipvs:{reason:?}"));
+            }
+            InVerdict::Forward {
+                dest,
+                dport,
+                forward,
+                snat,
+                ..
+            } => (dest, dport, forward, snat),
+        };
+        let our_mac = self.sides[self.server].iface.mac;
+        let mut out = bytes.to_vec();
+        let ok = match method {
+            Forward::Dr => forward::forward_dr(&mut out, &mut ip, csum, our_mac, [0; 6]),
+            Forward::Nat => {
+                let rw = Rewrite {
+                    saddr: ip.saddr,
+                    sport: packet.sport,
+                    daddr: dest,
+                    dport,
+                };
+                forward::forward_rewrite(&mut out, &mut ip, csum, rw, our_mac, [0; 6])
+            }
+            Forward::FullNat => {
+                let Some((laddr, lport)) = snat else {
+                    return count(&mut sh.stats.dropped, "fullnat_no_local_addr");
+                };
+                let rw = Rewrite {
+                    saddr: laddr,
+                    sport: lport,
+                    daddr: dest,
+                    dport,
+                };
+                forward::forward_rewrite(&mut out, &mut ip, csum, rw, our_mac, [0; 6])
+            }
+            Forward::Tun => {
+                if csum == Csum::PartialGso {
+                    return count(&mut sh.stats.dropped, "gso_tunnel");
+                }
+                let Some(outer_src) = self.sides[self.server].iface.source_for(dest) else {
+                    return count(&mut sh.stats.dropped, "no_source_address");
+                };
+                self.ip_id = self.ip_id.wrapping_add(1);
+                let t = Tunnel {
+                    outer_src,
+                    outer_dst: dest,
+                    ip_id: self.ip_id,
+                    our_mac,
+                    next_hop_mac: [0; 6],
+                };
+                match forward::encapsulate_ipip(&mut out, &mut ip, csum, t) {
+                    Some(encapsulated) => {
+                        out = encapsulated;
+                        true
+                    }
+                    None => false,
+                }
+            }
+        };
+        if !ok {
+            return count(&mut sh.stats.dropped, "ttl_exceeded");
+        }
+        self.send_to(self.server, dest, vnet_out, out, false, &mut sh.stats);
+    }
+
+    fn handle_reply(
+        &mut self,
+        bytes: &[u8],
+        mut ip: Ipv4Frame,
+        csum: Csum,
+        vnet_out: VnetHdr,
+        sh: &mut Shared,
+    ) {
+        let Some(packet) = packet_in(&ip) else { return };
+        let out_packet: PacketOut = packet_out(&packet);
+        let (saddr, sport, daddr, dport) = match sh.ipvs.process_out(&out_packet, Instant::now()) {
+            OutVerdict::NotOurs => return,
+            OutVerdict::Rewrite {
+                saddr,
+                sport,
+                daddr,
+                dport,
+                ..
+            } => (saddr, sport, daddr, dport),
+        };
+        let our_mac = self.sides[CLIENT].iface.mac;
+        let mut out = bytes.to_vec();
+        if !forward::forward_rewrite(
+            &mut out,
+            &mut ip,
+            csum,
+            Rewrite {
+                saddr,
+                sport,
+                daddr,
+                dport,
+            },
+            our_mac,
+            [0; 6],
+        ) {
+            return count(&mut sh.stats.dropped, "ttl_exceeded");
+        }
+        self.send_to(CLIENT, daddr, vnet_out, out, true, &mut sh.stats);
+    }
+
+    /// Sends `frame` to `next_hop` on `side`, resolving its MAC first if needed.
+    fn send_to(
+        &mut self,
+        side: usize,
+        next_hop: Ipv4Addr,
+        vnet: VnetHdr,
+        mut frame: Vec<u8>,
+        outbound: bool,
+        stats: &mut EngineStats,
+    ) {
+        if let Some(mac) = self.sides[side].neigh.lookup(next_hop) {
+            frame[0..6].copy_from_slice(&mac);
+            return self.send_frame(side, vnet, frame, outbound, stats);
+        }
+        match self.sides[side].neigh.hold(
+            next_hop,
+            PendingFrame {
+                vnet,
+                frame,
+                outbound,
+            },
+            Instant::now(),
+        ) {
+            HoldOutcome::QueuedSendRequest => self.send_arp_request(side, next_hop, stats),
+            HoldOutcome::Queued => {}
+            HoldOutcome::Dropped => count(&mut stats.dropped, "neighbour_unresolved"),
+        }
+    }
+
+    /// Records a neighbour and sends the frames that were waiting for it.
+    fn learn_and_flush(
+        &mut self,
+        side: usize,
+        ip: Ipv4Addr,
+        mac: [u8; 6],
+        stats: &mut EngineStats,
+    ) {
+        for mut p in self.sides[side].neigh.learn(ip, mac) {
+            p.frame[0..6].copy_from_slice(&mac);
+            self.send_frame(side, p.vnet, p.frame, p.outbound, stats);
+        }
+    }
+
+    fn send_frame(
+        &mut self,
+        side: usize,
+        vnet: VnetHdr,
+        frame: Vec<u8>,
+        outbound: bool,
+        stats: &mut EngineStats,
+    ) {
+        match self.sides[side].sock.send(vnet, &frame) {
+            Ok(()) if outbound => stats.forwarded_out += 1,
+            Ok(()) => stats.forwarded_in += 1,
+            Err(_) => count(&mut stats.dropped, "send_failed"),
+        }
+    }
+
+    fn send_arp_request(&mut self, side: usize, target: Ipv4Addr, stats: &mut EngineStats) {
+        let iface = &self.sides[side].iface;
+        let Some(src) = iface.source_for(target) else {
+            return count(&mut stats.dropped, "no_source_address");
+        };
+        let req = arp::request_for(target, src, iface.mac);
+        match self.sides[side].sock.send(VnetHdr::default(), &req) {
+            Ok(()) => stats.arp_requests_sent += 1,
+            Err(_) => count(&mut stats.dropped, "send_failed"),
+        }
+    }
+
+    fn tick_neighbours(&mut self, now: Instant) {
+        let mut stats = EngineStats::default();
+        for side in 0..self.sides.len() {
+            let tick = self.sides[side].neigh.tick(now);
+            for _ in 0..tick.expired_frames {
+                count(&mut stats.dropped, "neighbour_unresolved");
+            }
+            for ip in tick.retry {
+                self.send_arp_request(side, ip, &mut stats);
+            }
+        }
+        if stats != EngineStats::default() {
+            let mut sh = self.shared.lock().unwrap();
+            sh.stats.arp_requests_sent += stats.arp_requests_sent;
+            for (k, v) in stats.dropped {
+                *sh.stats.dropped.entry(k).or_insert(0) += v;
+            }
+        }
+    }
+}
+
+pub fn csum_state(vnet: &VnetHdr) -> Csum {
+    match (vnet.needs_csum(), vnet.is_gso()) {
+        (true, true) => Csum::PartialGso,
+        (true, false) => Csum::Partial,
+        (false, _) => Csum::Complete,
+    }
+}
+
+pub fn packet_in(ip: &Ipv4Frame) -> Option<PacketIn> {
+    let l4 = ip.l4?;
+    let proto = match ip.protocol {
+        PROTO_TCP => Proto::Tcp,
+        PROTO_UDP => Proto::Udp,
+        _ => return None,
+    };
+    Some(PacketIn {
+        proto,
+        saddr: ip.saddr,
+        sport: l4.sport,
+        daddr: ip.daddr,
+        dport: l4.dport,
+        tcp: l4.tcp.map(|t| TcpFlags {
+            syn: t.syn,
+            ack: t.ack,
+            fin: t.fin,
+            rst: t.rst,
+        }),
+        len: ip.total_len as u32,
+    })
+}
+
+fn packet_out(p: &PacketIn) -> PacketOut {
+    ipvs::PacketOut {
+        proto: p.proto,
+        saddr: p.saddr,
+        sport: p.sport,
+        daddr: p.daddr,
+        dport: p.dport,
+        tcp: p.tcp,
+        len: p.len,
+    }
+}

@@ -1,0 +1,609 @@
+//! The engine's loop end to end on a TAP device in a private network
+//! namespace: the test plays client and real servers by writing frames into
+//! the TAP and reading what the engine sends out of it. Needs root.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use etherparse::{ArpEthIpv4Packet, ArpOperation, ArpPacket, PacketBuilder};
+
+use super::frame::{self, Frame, ETH_LEN};
+use super::{EmbeddedEngine, IfaceFacts};
+use crate::director::ipvs::{DestConfig, Forward, Proto, SchedFlags, ServiceConfig, Sysctls};
+use crate::director::{DirectorConfig, Engine, ServiceKey};
+
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const IFF_TAP: libc::c_short = 0x0002;
+const IFF_NO_PI: libc::c_short = 0x1000;
+const IFF_VNET_HDR: libc::c_short = 0x4000;
+/// Frames cross the TAP with a virtio-net header, so the test can inject
+/// CHECKSUM_PARTIAL frames exactly as a veth peer's offloading stack does.
+const VNET: usize = 10;
+
+const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
+const RS: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(10, 0, 0, 21),
+    Ipv4Addr::new(10, 0, 0, 22),
+    Ipv4Addr::new(10, 0, 0, 23),
+];
+const RS_MAC: [[u8; 6]; 3] = [
+    [2, 0, 0, 0, 0, 0x21],
+    [2, 0, 0, 0, 0, 0x22],
+    [2, 0, 0, 0, 0, 0x23],
+];
+
+struct Tap {
+    fd: OwnedFd,
+    index: u32,
+    mac: [u8; 6],
+}
+
+fn ifreq_named(name: &str) -> libc::ifreq {
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    req
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+impl Tap {
+    /// Creates and brings up a TAP in the calling thread's namespace.
+    fn create(name: &str) -> io::Result<Tap> {
+        let raw = unsafe {
+            libc::open(
+                c"/dev/net/tun".as_ptr(),
+                libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            )
+        };
+        check(raw)?;
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut req = ifreq_named(name);
+        req.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+        check(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req) })?;
+        let ctl = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        check(ctl)?;
+        let ctl = unsafe { OwnedFd::from_raw_fd(ctl) };
+        let mut req = ifreq_named(name);
+        check(unsafe { libc::ioctl(ctl.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) })?;
+        unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+        check(unsafe { libc::ioctl(ctl.as_raw_fd(), libc::SIOCSIFFLAGS as _, &mut req) })?;
+        let mut req = ifreq_named(name);
+        check(unsafe { libc::ioctl(ctl.as_raw_fd(), libc::SIOCGIFHWADDR as _, &mut req) })?;
+        let mut mac = [0u8; 6];
+        for (m, b) in mac
+            .iter_mut()
+            .zip(unsafe { req.ifr_ifru.ifru_hwaddr.sa_data }.iter())
+        {
+            *m = *b as u8;
+        }
+        let cname = std::ffi::CString::new(name).unwrap();
+        let index = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+        if index == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Tap { fd, index, mac })
+    }
+
+    fn write(&self, frame: &[u8]) {
+        self.write_with(&[0u8; VNET], frame)
+    }
+
+    /// Writes a TCP frame whose checksum is left to "offload": NEEDS_CSUM and
+    /// only the pseudo-header seed in the field.
+    fn write_partial(&self, frame: &[u8]) {
+        let mut f = frame.to_vec();
+        let ip = match frame::parse(&f) {
+            Ok(Frame::Ipv4(ip)) => ip,
+            other => panic!("not IPv4: {other:?}"),
+        };
+        let seed = super::checksum::fold(super::checksum::pseudo_header_sum(
+            ip.saddr,
+            ip.daddr,
+            ip.protocol,
+            ip.l4_len() as u16,
+        ));
+        let at = ip.l4_offset() + 16;
+        f[at..at + 2].copy_from_slice(&seed.to_be_bytes());
+        let mut hdr = [0u8; VNET];
+        hdr[0] = 1; // VIRTIO_NET_HDR_F_NEEDS_CSUM
+        hdr[6..8].copy_from_slice(&(ip.l4_offset() as u16).to_le_bytes());
+        hdr[8..10].copy_from_slice(&16u16.to_le_bytes());
+        self.write_with(&hdr, &f)
+    }
+
+    fn write_with(&self, vnet: &[u8; VNET], frame: &[u8]) {
+        let mut all = vnet.to_vec();
+        all.extend_from_slice(frame);
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), all.as_ptr().cast(), all.len()) };
+        assert_eq!(
+            n,
+            all.len() as isize,
+            "write to tap: {}",
+            io::Error::last_os_error()
+        );
+    }
+
+    /// Next IPv4 or ARP frame the engine sent (the kernel's IPv6 chatter is
+    /// skipped), or None after `timeout`.
+    fn read(&self, timeout: Duration) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32 + 1) };
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n > (VNET + ETH_LEN) as isize {
+                let f = buf[VNET..n as usize].to_vec();
+                if f[12..14] == [0x08, 0x00] || f[12..14] == [0x08, 0x06] {
+                    return Some(f);
+                }
+            }
+        }
+    }
+}
+
+fn arp_frame(
+    op: ArpOperation,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    sender: Ipv4Addr,
+    target_mac: [u8; 6],
+    target: Ipv4Addr,
+) -> Vec<u8> {
+    let arp = ArpEthIpv4Packet {
+        operation: op,
+        sender_mac: src_mac,
+        sender_ipv4: sender.octets(),
+        target_mac,
+        target_ipv4: target.octets(),
+    };
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x08, 0x06]);
+    f.extend_from_slice(&arp.to_bytes());
+    f
+}
+
+fn syn(to_mac: [u8; 6], dst: Ipv4Addr, sport: u16) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, to_mac)
+        .ipv4(CLIENT.octets(), dst.octets(), 64)
+        .tcp(sport, 80, 1, 64240)
+        .syn()
+        .write(&mut f, &[])
+        .unwrap();
+    f
+}
+
+fn dr_config() -> DirectorConfig {
+    let service = ServiceConfig {
+        vip: VIP,
+        port: 80,
+        proto: Proto::Tcp,
+        scheduler: "rr".into(),
+        flags: SchedFlags::default(),
+        persistence: None,
+        persistence_netmask: Ipv4Addr::BROADCAST,
+        one_packet: false,
+    };
+    let dests = RS
+        .iter()
+        .map(|&addr| DestConfig {
+            addr,
+            port: 80,
+            weight: 1,
+            forward: Forward::Dr,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        })
+        .collect();
+    DirectorConfig {
+        services: vec![(service, dests)],
+        sysctls: Sysctls::default(),
+        client_iface: "lvtap0".into(),
+        server_iface: "lvtap0".into(),
+        fullnat_local_addrs: vec![],
+    }
+}
+
+fn run_dr_scenario() {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+    let tap = Tap::create("lvtap0").expect("create tap");
+    let facts = IfaceFacts {
+        name: "lvtap0".into(),
+        index: tap.index,
+        mac: tap.mac,
+        addrs: vec!["10.0.0.1/24".parse().unwrap()],
+    };
+    // Threads spawned from here inherit this thread's private namespace.
+    let engine = EmbeddedEngine::start_with(dr_config(), facts, None, |name, body| {
+        std::thread::Builder::new().name(name).spawn(body)
+    })
+    .expect("engine starts");
+    let mut engine: Box<dyn Engine> = Box::new(engine);
+
+    // The engine asks for the real servers' MACs; the "servers" answer.
+    let mut asked = Vec::new();
+    while asked.len() < RS.len() {
+        let f = tap
+            .read(Duration::from_secs(3))
+            .expect("ARP request for every real server");
+        let Ok(Frame::Arp(a)) = frame::parse(&f) else {
+            continue;
+        };
+        assert_eq!(a.operation, ArpOperation::REQUEST);
+        assert_eq!(
+            a.sender_ipv4_addr(),
+            Ipv4Addr::new(10, 0, 0, 1),
+            "asks from its own address"
+        );
+        let target = a.target_ipv4_addr();
+        let i = RS
+            .iter()
+            .position(|&r| r == target)
+            .expect("asks only for real servers");
+        asked.push(i);
+        tap.write(&arp_frame(
+            ArpOperation::REPLY,
+            RS_MAC[i],
+            tap.mac,
+            target,
+            tap.mac,
+            Ipv4Addr::new(10, 0, 0, 1),
+        ));
+    }
+
+    // The client resolves the VIP: the engine answers with the director's MAC.
+    tap.write(&arp_frame(
+        ArpOperation::REQUEST,
+        CLIENT_MAC,
+        [0xff; 6],
+        CLIENT,
+        [0; 6],
+        VIP,
+    ));
+    let reply = tap
+        .read(Duration::from_secs(2))
+        .expect("ARP reply for the VIP");
+    let arp = ArpPacket::from_slice(&reply[ETH_LEN..])
+        .unwrap()
+        .try_eth_ipv4()
+        .unwrap();
+    assert_eq!(
+        (arp.operation, arp.sender_ipv4_addr(), arp.sender_mac),
+        (ArpOperation::REPLY, VIP, tap.mac)
+    );
+
+    // Noise first, each followed by a SYN so we know it was processed.
+    let mut truncated = syn(tap.mac, VIP, 39999);
+    truncated.truncate(ETH_LEN + 30); // IPv4 total length now lies
+    let mut fragment = syn(tap.mac, VIP, 39998);
+    fragment[ETH_LEN + 6..ETH_LEN + 8].copy_from_slice(&0x2000u16.to_be_bytes()); // MF
+    let not_vip = syn(tap.mac, Ipv4Addr::new(10, 0, 0, 50), 39997);
+    let not_ours = syn([2, 0, 0, 0, 0, 0x99], VIP, 39996);
+
+    let mut picked = Vec::new();
+    for (k, noise) in [
+        Some(truncated),
+        Some(fragment),
+        Some(not_vip),
+        Some(not_ours),
+        None,
+        None,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if let Some(n) = noise {
+            tap.write(&n);
+        }
+        let sport = 40000 + k as u16;
+        tap.write(&syn(tap.mac, VIP, sport));
+        let out = tap.read(Duration::from_secs(2)).expect("forwarded SYN");
+        let Ok(Frame::Ipv4(ip)) = frame::parse(&out) else {
+            panic!("not IPv4")
+        };
+        assert_eq!(
+            ip.l4.unwrap().sport,
+            sport,
+            "only the SYN to the VIP is forwarded"
+        );
+        assert_eq!((ip.daddr, ip.ttl), (VIP, 63));
+        assert_eq!(&out[6..12], &tap.mac);
+        picked.push(
+            RS_MAC
+                .iter()
+                .position(|m| m[..] == out[0..6])
+                .expect("sent to a real server's MAC"),
+        );
+    }
+    // rr visits every server once, then repeats the same order (which
+    // server comes first depends on the destination list order, as in the kernel).
+    let mut first_round = picked[..3].to_vec();
+    first_round.sort();
+    assert_eq!(
+        first_round,
+        [0, 1, 2],
+        "round robin over the three real servers: {picked:?}"
+    );
+    assert_eq!(picked[3..], picked[..3], "round robin repeats: {picked:?}");
+
+    let stats = engine.stats();
+    assert_eq!(stats.forwarded_in, 6);
+    assert_eq!(
+        stats.malformed.get("ipv4_total_length"),
+        Some(&1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.dropped.get("fragment"), Some(&1), "{stats:?}");
+    assert_eq!(stats.arp_answered, 1);
+    assert_eq!(stats.arp_requests_sent, 3);
+
+    // Weight 0 takes a server out of rotation.
+    let key = ServiceKey {
+        vip: VIP,
+        port: 80,
+        proto: Proto::Tcp,
+    };
+    engine
+        .set_weight(key, SocketAddrV4::new(RS[0], 80), 0)
+        .unwrap();
+    assert!(engine
+        .set_weight(key, SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, 9), 80), 1)
+        .is_err());
+    for k in 0..4u16 {
+        tap.write(&syn(tap.mac, VIP, 41000 + k));
+        let out = tap.read(Duration::from_secs(2)).expect("forwarded SYN");
+        assert_ne!(&out[0..6], &RS_MAC[0], "weight-0 server must not be picked");
+    }
+
+    let t0 = Instant::now();
+    engine.shutdown().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(1), "shutdown is prompt");
+}
+
+#[test]
+fn dr_engine_on_a_tap_answers_arp_round_robins_and_counts_junk() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root for a private network namespace and a TAP device");
+        return;
+    }
+    // unshare() changes only this thread's namespace; keep it off the test runner's threads.
+    std::thread::spawn(run_dr_scenario)
+        .join()
+        .expect("scenario thread");
+}
+
+/// Starts an engine for `forward` on a fresh TAP and plays the real servers'
+/// side of ARP so the engine knows their MACs.
+fn start_on_tap(forward: Forward, dport: u16) -> (Tap, Box<dyn Engine>) {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+    let tap = Tap::create("lvtap0").expect("create tap");
+    let facts = IfaceFacts {
+        name: "lvtap0".into(),
+        index: tap.index,
+        mac: tap.mac,
+        addrs: vec!["10.0.0.1/24".parse().unwrap()],
+    };
+    let mut cfg = dr_config();
+    for d in &mut cfg.services[0].1 {
+        d.forward = forward;
+        d.port = dport;
+    }
+    cfg.fullnat_local_addrs = vec![LIP];
+    let engine = EmbeddedEngine::start_with(cfg, facts, None, |name, body| {
+        std::thread::Builder::new().name(name).spawn(body)
+    })
+    .expect("engine starts");
+    let mut answered = 0;
+    while answered < RS.len() {
+        let f = tap
+            .read(Duration::from_secs(3))
+            .expect("ARP request for every real server");
+        let Ok(Frame::Arp(a)) = frame::parse(&f) else {
+            continue;
+        };
+        let i = RS
+            .iter()
+            .position(|&r| r == a.target_ipv4_addr())
+            .expect("asks only for real servers");
+        tap.write(&arp_frame(
+            ArpOperation::REPLY,
+            RS_MAC[i],
+            tap.mac,
+            RS[i],
+            tap.mac,
+            Ipv4Addr::new(10, 0, 0, 1),
+        ));
+        answered += 1;
+    }
+    (tap, Box::new(engine))
+}
+
+const LIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 200);
+
+fn tcp(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    let builder = PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4(src.0.octets(), dst.0.octets(), 64)
+        .tcp(src.1, dst.1, 7, 64240);
+    // An empty payload stands for the SYN that opens the connection.
+    let builder = if payload.is_empty() {
+        builder.syn()
+    } else {
+        builder.ack(1).psh()
+    };
+    builder.write(&mut f, payload).unwrap();
+    f
+}
+
+/// Index of the real server a frame was sent to, by destination MAC.
+fn rs_of(frame: &[u8]) -> usize {
+    RS_MAC
+        .iter()
+        .position(|m| m[..] == frame[0..6])
+        .expect("sent to a real server's MAC")
+}
+
+/// Addresses and ports of `f`, after checking both its checksums with etherparse.
+fn verified_tuple(f: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16), Vec<u8>) {
+    let h = etherparse::PacketHeaders::from_ethernet_slice(f).unwrap();
+    let Some(etherparse::NetHeaders::Ipv4(ip, _)) = h.net else {
+        panic!("no IPv4")
+    };
+    assert_eq!(ip.header_checksum, ip.calc_header_checksum());
+    let Some(etherparse::TransportHeader::Tcp(t)) = h.transport else {
+        panic!("no TCP")
+    };
+    assert_eq!(
+        t.checksum,
+        t.calc_checksum_ipv4(&ip, h.payload.slice()).unwrap(),
+        "TCP checksum must verify at the receiver"
+    );
+    (
+        (ip.source.into(), t.source_port),
+        (ip.destination.into(), t.destination_port),
+        h.payload.slice().to_vec(),
+    )
+}
+
+fn nat_like_round_trip(forward: Forward) {
+    let (tap, engine) = start_on_tap(forward, 8080);
+    if forward == Forward::FullNat {
+        tap.write(&arp_frame(
+            ArpOperation::REQUEST,
+            RS_MAC[0],
+            [0xff; 6],
+            RS[0],
+            [0; 6],
+            LIP,
+        ));
+        let reply = tap
+            .read(Duration::from_secs(2))
+            .expect("ARP reply for the FULLNAT local address");
+        let arp = ArpPacket::from_slice(&reply[ETH_LEN..])
+            .unwrap()
+            .try_eth_ipv4()
+            .unwrap();
+        assert_eq!((arp.sender_ipv4_addr(), arp.sender_mac), (LIP, tap.mac));
+    }
+    tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), b""));
+    let syn_out = tap.read(Duration::from_secs(2)).expect("forwarded SYN");
+    let rs = rs_of(&syn_out);
+    let (syn_src, syn_dst, _) = verified_tuple(&syn_out);
+    let request = b"GET / HTTP/1.1\r\n\r\n";
+    tap.write_partial(&tcp(
+        CLIENT_MAC,
+        tap.mac,
+        (CLIENT, 40000),
+        (VIP, 80),
+        request,
+    ));
+    let out = tap.read(Duration::from_secs(2)).expect("forwarded request");
+    let (src, dst, payload) = verified_tuple(&out);
+    assert_eq!(payload, request);
+    assert_eq!(
+        (src, dst),
+        (syn_src, syn_dst),
+        "same connection, same rewrite"
+    );
+    assert_eq!(dst, (RS[rs], 8080));
+    match forward {
+        Forward::Nat => assert_eq!(src, (CLIENT, 40000)),
+        _ => assert_eq!(src.0, LIP, "FULLNAT sources from the local address"),
+    }
+
+    let response = b"HTTP/1.1 200 OK\r\n\r\nrs1";
+    tap.write(&tcp(RS_MAC[rs], tap.mac, dst, src, response));
+    let back = tap.read(Duration::from_secs(2)).expect("forwarded reply");
+    let (src, dst, payload) = verified_tuple(&back);
+    assert_eq!(
+        (src, dst),
+        ((VIP, 80), (CLIENT, 40000)),
+        "the client sees the VIP"
+    );
+    assert_eq!(payload, response);
+    assert_eq!(
+        &back[0..6],
+        &CLIENT_MAC,
+        "back to the MAC the request came from"
+    );
+
+    let stats = engine.stats();
+    assert_eq!(
+        (stats.forwarded_in, stats.forwarded_out),
+        (2, 1),
+        "{stats:?}"
+    );
+    engine.shutdown().unwrap();
+}
+
+fn tun_encapsulates() {
+    let (tap, engine) = start_on_tap(Forward::Tun, 80);
+    tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), b""));
+    let out = tap
+        .read(Duration::from_secs(2))
+        .expect("encapsulated request");
+    let rs = rs_of(&out);
+    let (outer, _) = etherparse::Ipv4Header::from_slice(&out[ETH_LEN..]).unwrap();
+    assert_eq!(
+        (
+            outer.protocol.0,
+            Ipv4Addr::from(outer.source),
+            Ipv4Addr::from(outer.destination)
+        ),
+        (4, Ipv4Addr::new(10, 0, 0, 1), RS[rs])
+    );
+    let mut inner = out[..ETH_LEN].to_vec();
+    inner.extend_from_slice(&out[ETH_LEN + 20..]);
+    let (src, dst, _) = verified_tuple(&inner);
+    assert_eq!((src, dst), ((CLIENT, 40000), (VIP, 80)));
+    engine.shutdown().unwrap();
+}
+
+fn as_root(name: &'static str, f: fn()) {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped {name}: needs root for a private network namespace and a TAP device");
+        return;
+    }
+    std::thread::spawn(f).join().expect(name);
+}
+
+#[test]
+fn nat_engine_on_a_tap_rewrites_both_ways_with_offloaded_checksums() {
+    as_root("nat", || nat_like_round_trip(Forward::Nat));
+}
+
+#[test]
+fn fullnat_engine_on_a_tap_answers_arp_for_local_address_and_rewrites_both_ways() {
+    as_root("fullnat", || nat_like_round_trip(Forward::FullNat));
+}
+
+#[test]
+fn tun_engine_on_a_tap_encapsulates_with_completed_inner_checksum() {
+    as_root("tun", tun_encapsulates);
+}
