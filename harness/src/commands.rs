@@ -103,7 +103,11 @@ async fn run_files(args: RunArgs) -> ExitCode {
 
 pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
     let mut out = String::new();
-    let engine = outcome.engine.map(|e| e.to_string()).unwrap_or_else(|| "none".into());
+    let engine = match outcome.engine {
+        Some(crate::director::EngineKind::Embedded) => "embedded",
+        Some(crate::director::EngineKind::Kernel) => "kernel",
+        None => "none (direct)",
+    };
     out.push_str(&format!(
         "{} — {} mode, engine {engine}, {} requests in {:.0} ms (lab up in {:.1} ms)\n\n",
         outcome.scenario, outcome.mode, outcome.tally.requests, outcome.timings.traffic_ms, outcome.timings.bring_up_ms

@@ -16,10 +16,10 @@ pub use plan::{lab_plan, TUN_DEVICE};
 use crate::director::{self, DirectorConfig, EmbeddedEngine, Engine};
 use crate::ipvs;
 use crate::lab::{Lab, LabError, LabOptions};
-use crate::realserver::{self, Behaviour, RunningServer, ServerSpec};
+use crate::realserver::{self, Behaviour, Decap, RunningServer, ServerSpec};
 use crate::report::Tally;
 use crate::scenario::{ConnectionMode, EngineChoice, Mode, Protocol, Scenario, ServerState};
-use crate::traffic::{self, RequestRecord, TrafficSpec};
+use crate::traffic::{self, RequestError, RequestRecord, TrafficSpec};
 use crate::verdict;
 
 #[derive(Debug, Clone, Default)]
@@ -82,7 +82,7 @@ pub async fn run_in_lab(scenario: &Scenario, opts: &RunOptions, lab: &Lab) -> Re
     for record in &records {
         match (&record.backend, &record.error) {
             (Some(b), None) => tally.add_answer(b),
-            (_, Some(e)) => tally.add_error(&e.kind()),
+            (_, Some(e)) => tally.add_error(&error_kind(e)),
             (None, None) => tally.add_error("no backend named"),
         }
     }
@@ -103,6 +103,7 @@ pub async fn run_in_lab(scenario: &Scenario, opts: &RunOptions, lab: &Lab) -> Re
 /// The lab's services running: real servers listening and the director's engine forwarding.
 pub struct Held {
     servers: Vec<RunningServer>,
+    decaps: Vec<Decap>,
     engine: Option<Box<dyn Engine>>,
 }
 
@@ -113,9 +114,9 @@ impl Held {
     }
 
     pub async fn start_with(scenario: &Scenario, lab: &Lab, engine: EngineChoice) -> Result<Held, RunError> {
-        let servers = start_servers(scenario, lab).await?;
+        let (servers, decaps) = start_servers(scenario, lab).await?;
         let engine = start_engine(scenario, lab, engine).await?;
-        Ok(Held { servers, engine })
+        Ok(Held { servers, decaps, engine })
     }
 
     pub async fn stop(mut self) {
@@ -127,18 +128,21 @@ impl Held {
         for server in self.servers {
             server.stop().await;
         }
+        for decap in self.decaps {
+            decap.stop().await;
+        }
     }
 }
 
-async fn start_servers(scenario: &Scenario, lab: &Lab) -> Result<Vec<RunningServer>, RunError> {
+async fn start_servers(scenario: &Scenario, lab: &Lab) -> Result<(Vec<RunningServer>, Vec<Decap>), RunError> {
     let proto = proto(scenario.service.protocol);
     let mut started = Vec::new();
+    let mut decaps = Vec::new();
     for rs in &scenario.real_servers {
         let host = lab.host(&rs.name).ok_or_else(|| missing_host(&rs.name))?;
         if scenario.service.mode == Mode::Tun {
             if let Some(tun) = host.take_tun(TUN_DEVICE) {
-                // The decapsulator lives as long as the namespace's runtime: it ends with the lab.
-                realserver::start_decap(host.runtime(), tun).await?.detach();
+                decaps.push(realserver::start_decap(host.runtime(), tun).await?);
             }
         }
         let behaviour = match rs.state {
@@ -156,7 +160,7 @@ async fn start_servers(scenario: &Scenario, lab: &Lab) -> Result<Vec<RunningServ
         };
         started.push(realserver::start(host.runtime(), spec).await?);
     }
-    Ok(started)
+    Ok((started, decaps))
 }
 
 async fn start_engine(
@@ -323,6 +327,14 @@ fn interleave(per_client: Vec<Vec<RequestRecord>>) -> Vec<RequestRecord> {
         }
     }
     out
+}
+
+/// A short label to count errors by: "other" errors carry free text that would make a row each.
+fn error_kind(e: &RequestError) -> String {
+    match e {
+        RequestError::Other(_) => "other error".to_owned(),
+        e => e.to_string(),
+    }
 }
 
 fn proto(p: Protocol) -> realserver::Proto {
