@@ -10,8 +10,7 @@ mod genl_probe;
 
 // The ipvs branch has not landed yet: until it does, the director compiles
 // against a private stand-in with the agreed API. Switch to `crate::ipvs` then.
-pub(crate) mod ipvs_standin;
-pub(crate) use ipvs_standin as ipvs;
+use crate::ipvs;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};

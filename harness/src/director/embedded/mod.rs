@@ -78,7 +78,6 @@ impl EmbeddedEngine {
     /// Starts the engine on `host` (the director's namespace): reads its
     /// interfaces, opens the sockets on a thread inside that namespace and
     /// returns once they are open.
-    #[cfg(any())] // enabled once `crate::lab` lands; see `start_with`.
     pub fn start(host: &crate::lab::Host, cfg: DirectorConfig) -> Result<EmbeddedEngine> {
         let facts = |name: &str| -> Result<IfaceFacts> {
             let i = host
@@ -88,14 +87,7 @@ impl EmbeddedEngine {
                 name: i.name.clone(),
                 index: i.index,
                 mac: i.mac,
-                addrs: i
-                    .addrs
-                    .iter()
-                    .filter_map(|a| match a {
-                        ipnet::IpNet::V4(n) => Some(*n),
-                        _ => None,
-                    })
-                    .collect(),
+                addrs: i.addrs.clone(),
             })
         };
         let client = facts(&cfg.client_iface)?;
@@ -105,7 +97,7 @@ impl EmbeddedEngine {
             Some(facts(&cfg.server_iface)?)
         };
         Self::start_with(cfg, client, server, |name, body| {
-            host.spawn_thread(name, body)
+            host.spawn_thread(&name, body)
         })
     }
 
