@@ -30,9 +30,6 @@ use super::{DirectorConfig, DirectorError, Engine, EngineKind, EngineStats, Resu
 pub use engine::IfaceFacts;
 use engine::{PacketLoop, Shared};
 
-/// Per service: its id in `Ipvs` and its real servers as configured.
-type ServiceTable = HashMap<ServiceKey, (ServiceId, Vec<ipvs::DestConfig>)>;
-
 /// How long `start` waits for the packet thread to open its sockets.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -40,11 +37,16 @@ pub struct EmbeddedEngine {
     shared: Arc<Mutex<Shared>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    services: ServiceTable,
+    services: HashMap<ServiceKey, (ServiceId, Vec<ipvs::DestConfig>)>,
 }
 
 /// Builds the `Ipvs` state from the configuration.
-fn build_ipvs(cfg: &DirectorConfig) -> Result<(Ipvs, ServiceTable)> {
+fn build_ipvs(
+    cfg: &DirectorConfig,
+) -> Result<(
+    Ipvs,
+    HashMap<ServiceKey, (ServiceId, Vec<ipvs::DestConfig>)>,
+)> {
     let mut ipvs = Ipvs::new(cfg.sysctls.clone());
     ipvs.set_fullnat_local_addrs(cfg.fullnat_local_addrs.clone());
     let mut services = HashMap::new();
@@ -76,8 +78,6 @@ impl EmbeddedEngine {
     /// Starts the engine on `host` (the director's namespace): reads its
     /// interfaces, opens the sockets on a thread inside that namespace and
     /// returns once they are open.
-    // INTEGRATION TOGGLE 2/3: enabled once `crate::lab` lands (branch director-integrated).
-    #[cfg(any())]
     pub fn start(host: &crate::lab::Host, cfg: DirectorConfig) -> Result<EmbeddedEngine> {
         let facts = |name: &str| -> Result<IfaceFacts> {
             let i = host
