@@ -175,3 +175,47 @@ pub fn arp_reply_sender(frame: &[u8], own: Mac, target: Ipv4Addr) -> Option<Mac>
     let arp = etherparse::ArpPacket::from_slice(payload).ok()?.try_eth_ipv4().ok()?;
     (arp.operation == ArpOperation::REPLY && arp.sender_ipv4_addr() == target).then_some(Mac(arp.sender_mac))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLIENT: Mac = Mac([2, 0, 0, 0, 0, 1]);
+    const SERVER: Mac = Mac([2, 0, 0, 0, 0, 0x0b]);
+    const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+    const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+
+    fn reply(from: Mac, claimed: Ipv4Addr, to: Mac) -> Vec<u8> {
+        let eth = Ethernet2Header { source: from.0, destination: to.0, ether_type: EtherType::ARP };
+        let arp = ArpEthIpv4Packet {
+            operation: ArpOperation::REPLY,
+            sender_mac: from.0,
+            sender_ipv4: claimed.octets(),
+            target_mac: to.0,
+            target_ipv4: CLIENT_IP.octets(),
+        };
+        [eth.to_bytes().as_slice(), arp.to_bytes().as_slice()].concat()
+    }
+
+    #[test]
+    fn request_frame_is_a_padded_broadcast_who_has() {
+        let frame = arp_request_frame(CLIENT, CLIENT_IP, VIP);
+        assert_eq!(frame.len(), MIN_FRAME);
+        let (eth, payload) = Ethernet2Header::from_slice(&frame).unwrap();
+        assert_eq!((eth.destination, eth.source, eth.ether_type), ([0xff; 6], CLIENT.0, EtherType::ARP));
+        let arp = etherparse::ArpPacket::from_slice(payload).unwrap().try_eth_ipv4().unwrap();
+        assert_eq!(arp.operation, ArpOperation::REQUEST);
+        assert_eq!((arp.sender_ipv4_addr(), arp.target_ipv4_addr()), (CLIENT_IP, VIP));
+        // Our own request is not an answer.
+        assert_eq!(arp_reply_sender(&frame, CLIENT, VIP), None);
+    }
+
+    #[test]
+    fn only_replies_for_the_target_to_us_count() {
+        assert_eq!(arp_reply_sender(&reply(SERVER, VIP, CLIENT), CLIENT, VIP), Some(SERVER));
+        assert_eq!(arp_reply_sender(&reply(SERVER, VIP, Mac([0xff; 6])), CLIENT, VIP), Some(SERVER));
+        assert_eq!(arp_reply_sender(&reply(SERVER, Ipv4Addr::new(192, 0, 2, 7), CLIENT), CLIENT, VIP), None);
+        assert_eq!(arp_reply_sender(&reply(SERVER, VIP, Mac([2, 9, 9, 9, 9, 9])), CLIENT, VIP), None);
+        assert_eq!(arp_reply_sender(&reply(SERVER, VIP, CLIENT)[..20], CLIENT, VIP), None, "truncated");
+    }
+}

@@ -101,3 +101,87 @@ pub fn with_counter_delta(before: &HostEvidence, mut after: HostEvidence) -> Hos
     after.counters = counters_delta(before, &after);
     after
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SNMP: &str = "\
+Ip: Forwarding DefaultTTL InReceives InHdrErrors InAddrErrors ForwDatagrams
+Ip: 2 64 9381 3 17 0
+Icmp: InMsgs InErrors InCsumErrors
+Icmp: 37 1 0
+Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens InErrs InCsumErrors
+Tcp: 1 200 120000 -1 509 0 12
+Udp: InDatagrams NoPorts InErrors InCsumErrors
+Udp: 631 36 2 5
+";
+
+    const NETSTAT: &str = "\
+TcpExt: SyncookiesSent ListenOverflows ListenDrops IPReversePathFilter
+TcpExt: 0 4 6 9
+IpExt: InNoRoutes InOctets InCsumErrors
+IpExt: 0 38795773 1
+";
+
+    #[test]
+    fn snmp_names_follow_the_evidence_conventions() {
+        let c = parse_counter_table("snmp", SNMP).unwrap();
+        assert_eq!(c["InAddrErrors"], 17);
+        assert_eq!(c["InHdrErrors"], 3);
+        assert_eq!(c["TcpInCsumErrors"], 12);
+        assert_eq!(c["UdpInCsumErrors"], 5);
+        assert_eq!(c["IcmpInErrors"], 1);
+        assert_eq!(c["UdpInErrors"], 2);
+        assert_eq!(c["TcpActiveOpens"], 509);
+        // A limit of -1 is not a counter.
+        assert!(!c.contains_key("TcpMaxConn"));
+        assert!(!c.contains_key("InCsumErrors"), "Tcp/Udp fields are prefixed");
+    }
+
+    #[test]
+    fn netstat_extensions_are_bare_and_never_collide() {
+        let mut c = parse_counter_table("snmp", SNMP).unwrap();
+        parse_counter_table_into("netstat", NETSTAT, &mut c).unwrap();
+        assert_eq!(c["IPReversePathFilter"], 9);
+        assert_eq!(c["ListenDrops"], 6);
+        assert_eq!(c["InOctets"], 38795773);
+        assert_eq!(c["InCsumErrors"], 1);
+        // A bare name already taken keeps its first owner; the newcomer is prefixed.
+        let twice = "Ip: InDiscards\nIp: 1\nIpExt: InDiscards\nIpExt: 2\n";
+        let c = parse_counter_table("x", twice).unwrap();
+        assert_eq!((c["InDiscards"], c["IpExtInDiscards"]), (1, 2));
+    }
+
+    #[test]
+    fn malformed_tables_name_file_and_line() {
+        let cases = [
+            ("Ip: A B\nIp: 1\n", "2 names but 1 values"),
+            ("Ip: A B\n", "no values line"),
+            ("Ip: A\nTcp: 1\n", "found section Tcp"),
+            ("Ip: A\nIp: x\n", "not an integer"),
+            ("garbage\n", "expected `Section: ...`"),
+        ];
+        for (text, want) in cases {
+            let err = parse_counter_table("/proc/thread-self/net/snmp", text).unwrap_err().to_string();
+            assert!(err.contains(want) && err.starts_with("/proc/thread-self/net/snmp: line "), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn delta_counts_increases_only() {
+        let host = |pairs: &[(&str, u64)]| HostEvidence {
+            counters: pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            ..Default::default()
+        };
+        let before = host(&[("InAddrErrors", 10), ("TcpInCsumErrors", 5), ("Gone", 3)]);
+        let after = host(&[("InAddrErrors", 25), ("TcpInCsumErrors", 2), ("ListenDrops", 4)]);
+        let d = counters_delta(&before, &after);
+        assert_eq!(d["InAddrErrors"], 15);
+        assert_eq!(d["TcpInCsumErrors"], 0, "a reset counter shows no increase");
+        assert_eq!(d["ListenDrops"], 4);
+        assert!(!d.contains_key("Gone"));
+        let run = with_counter_delta(&before, after);
+        assert_eq!(run.counter("InAddrErrors"), 15);
+    }
+}

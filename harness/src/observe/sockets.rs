@@ -84,3 +84,65 @@ fn parse_hex_socket(text: &str) -> Option<SocketAddr> {
     };
     Some(SocketAddr::new(ip, port))
 }
+
+// The samples were printed by a little-endian kernel.
+#[cfg(all(test, target_endian = "little"))]
+mod tests {
+    use super::*;
+
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1054 1 0000000055724bca 100 0 0 10 0
+   1: 0B00000A:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1055 1 0000000055724bca 100 0 0 10 0
+   2: 0B00000A:0050 0200000A:D431 01 00000000:00000000 00:00000000 00000000     0        0 1056 1 0000000055724bca 20 4 30 10 -1
+";
+
+    const UDP: &str = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  100: 6400A8C0:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 2001 2 0000000000000000 0
+  101: 0200000A:9C40 0B00000A:0035 01 00000000:00000000 00:00000000 00000000     0        0 2002 2 0000000000000000 0
+";
+
+    const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3001 1 0000000000000000 100 0 0 10 0
+   1: 00000000000000000000000001000000:0277 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3002 1 0000000000000000 100 0 0 10 0
+";
+
+    fn addrs(listeners: &[Listener]) -> Vec<String> {
+        listeners.iter().map(|l| l.addr.to_string()).collect()
+    }
+
+    #[test]
+    fn tcp_listeners_are_rows_in_listen_state() {
+        let l = parse_listeners("tcp", TCP, Proto::Tcp).unwrap();
+        assert_eq!(addrs(&l), ["0.0.0.0:8080", "10.0.0.11:80"]);
+        assert!(l.iter().all(|l| l.proto == Proto::Tcp));
+    }
+
+    #[test]
+    fn udp_listeners_are_bound_unconnected_sockets() {
+        let l = parse_listeners("udp", UDP, Proto::Udp).unwrap();
+        assert_eq!(addrs(&l), ["192.168.0.100:53"]);
+        assert_eq!(l[0].proto, Proto::Udp);
+    }
+
+    #[test]
+    fn ipv6_words_are_native_endian() {
+        let l = parse_listeners("tcp6", TCP6, Proto::Tcp).unwrap();
+        assert_eq!(addrs(&l), ["[::]:22", "[::1]:631"]);
+    }
+
+    #[test]
+    fn malformed_rows_name_file_and_line() {
+        let header = TCP.lines().next().unwrap();
+        for (row, want) in [
+            ("   0: 00000000:1F90", "no remote address"),
+            ("   0: 0000:1F90 00000000:0000 0A", "bad local address"),
+            ("   0: 00000000:1F90 00000000:0000 ZZ", "state is not hex"),
+        ] {
+            let err = parse_listeners("/proc/thread-self/net/tcp", &format!("{header}\n{row}\n"), Proto::Tcp)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want) && err.contains("line 2"), "{row}: {err}");
+        }
+        assert!(parse_listeners("tcp", header, Proto::Tcp).unwrap().is_empty());
+    }
+}

@@ -49,3 +49,29 @@ pub fn read_sysctls(host: &str, names: &[String]) -> Result<BTreeMap<String, Str
     }
     Ok(values)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cover_all_default_and_each_interface() {
+        let names = sysctl_names(&["lo".into(), "eth0".into()]);
+        for want in [
+            "net.ipv4.conf.all.arp_ignore",
+            "net.ipv4.conf.default.rp_filter",
+            "net.ipv4.conf.eth0.arp_announce",
+            "net.ipv4.conf.lo.accept_local",
+            "net.ipv4.ip_forward",
+        ] {
+            assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
+        }
+        assert_eq!(names.len(), 4 * 4 + 1);
+    }
+
+    #[test]
+    fn interface_names_with_dots_map_to_one_directory() {
+        assert_eq!(sysctl_path("net.ipv4.conf.eth0.100.arp_ignore"), PathBuf::from("/proc/sys/net/ipv4/conf/eth0.100/arp_ignore"));
+        assert_eq!(sysctl_path("net.ipv4.ip_forward"), PathBuf::from("/proc/sys/net/ipv4/ip_forward"));
+    }
+}
