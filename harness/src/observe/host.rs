@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
-use futures::{TryFutureExt, TryStreamExt};
+use futures::{Stream, TryStreamExt};
 use ipnet::Ipv4Net;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkLayerType};
@@ -73,21 +74,17 @@ pub(crate) struct NetlinkView {
 
 impl NetlinkView {
     pub(crate) async fn dump(host: &str, rtnl: &rtnetlink::Handle) -> Result<Self, ObserveError> {
-        let (links, addrs, routes, neighbours) = futures::try_join!(
-            dump_links(host, rtnl),
-            rtnl.address().get().execute().try_collect::<Vec<_>>().map_err(|e| ObserveError::netlink(host, "dump addresses", e)),
-            rtnl.route()
-                .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-                .execute()
-                .try_collect::<Vec<_>>()
-                .map_err(|e| ObserveError::netlink(host, "dump routes", e)),
-            rtnl.neighbours()
-                .get()
-                .set_address_family(AddressFamily::Inet)
-                .execute()
-                .try_collect::<Vec<_>>()
-                .map_err(|e| ObserveError::netlink(host, "dump neighbours", e)),
-        )?;
+        // One after another: a netlink socket runs a single dump at a time.
+        let links = dump_links(host, rtnl).await?;
+        let addrs = collect_dump(host, "dump addresses", || rtnl.address().get().execute()).await?;
+        let routes = collect_dump(host, "dump routes", || {
+            rtnl.route().get(RouteMessageBuilder::<Ipv4Addr>::new().build()).execute()
+        })
+        .await?;
+        let neighbours = collect_dump(host, "dump neighbours", || {
+            rtnl.neighbours().get().set_address_family(AddressFamily::Inet).execute()
+        })
+        .await?;
         let names: BTreeMap<u32, String> = links.iter().map(|(i, l)| (*i, l.name.clone())).collect();
         let name_of = |index: u32| names.get(&index).cloned().unwrap_or_else(|| format!("if{index}"));
 
@@ -161,6 +158,29 @@ impl NetlinkView {
     }
 }
 
+/// Attempts at a dump the kernel refuses with EBUSY, and the pause between them.
+const BUSY_ATTEMPTS: u32 = 50;
+const BUSY_PAUSE: Duration = Duration::from_millis(2);
+
+/// Runs one netlink dump to the end. A netlink socket runs one dump at a time and refuses
+/// another with EBUSY; the lab's connection is shared, so a refused dump is retried a
+/// bounded number of times while the other one drains.
+async fn collect_dump<T, S>(host: &str, step: &str, request: impl Fn() -> S) -> Result<Vec<T>, ObserveError>
+where
+    S: Stream<Item = Result<T, rtnetlink::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match request().try_collect::<Vec<T>>().await {
+            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EBUSY && attempt < BUSY_ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(BUSY_PAUSE).await;
+            }
+            other => return other.map_err(|e| ObserveError::netlink(host, step, e)),
+        }
+    }
+}
+
 /// IPv4 addresses of every interface (lo and TUNs included), with their ifindex.
 /// `links` (from [`dump_links`]) name the interfaces.
 pub(crate) async fn dump_addresses(
@@ -169,8 +189,7 @@ pub(crate) async fn dump_addresses(
     links: &[(u32, LinkEvidence)],
 ) -> Result<Vec<(u32, IfaceAddr)>, ObserveError> {
     let names: BTreeMap<u32, &str> = links.iter().map(|(i, l)| (*i, l.name.as_str())).collect();
-    let msgs: Vec<_> =
-        rtnl.address().get().execute().try_collect().await.map_err(|e| ObserveError::netlink(host, "dump addresses", e))?;
+    let msgs = collect_dump(host, "dump addresses", || rtnl.address().get().execute()).await?;
     address_rows(msgs, &|index| names.get(&index).map_or_else(|| format!("if{index}"), |n| n.to_string()))
 }
 
@@ -197,7 +216,7 @@ fn address_rows(msgs: Vec<AddressMessage>, name_of: &dyn Fn(u32) -> String) -> R
 }
 
 pub(crate) async fn dump_links(host: &str, rtnl: &rtnetlink::Handle) -> Result<Vec<(u32, LinkEvidence)>, ObserveError> {
-    let msgs: Vec<_> = rtnl.link().get().execute().try_collect().await.map_err(|e| ObserveError::netlink(host, "dump links", e))?;
+    let msgs = collect_dump(host, "dump links", || rtnl.link().get().execute()).await?;
     let mut links: Vec<(u32, LinkEvidence)> = msgs
         .into_iter()
         .map(|m| {
