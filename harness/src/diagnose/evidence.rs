@@ -317,7 +317,10 @@ impl HostEvidence {
 
     /// Longest-prefix route for `dst` in the gathered table.
     pub fn route_to(&self, dst: Ipv4Addr) -> Option<&RouteEvidence> {
-        self.routes.iter().filter(|r| r.dst.contains(&dst)).max_by_key(|r| r.dst.prefix_len())
+        self.routes
+            .iter()
+            .filter(|r| r.dst.contains(&dst))
+            .max_by_key(|r| r.dst.prefix_len())
     }
 
     pub fn counter(&self, name: &str) -> u64 {
@@ -368,12 +371,17 @@ impl Evidence {
 
     /// Name of the host (and its interface) that owns `mac`, among every host gathered.
     pub fn owner_of_mac(&self, mac: Mac) -> Option<(String, String)> {
-        self.hosts().find_map(|h| h.link_with_mac(mac).map(|l| (h.name.clone(), l.name.clone())))
+        self.hosts().find_map(|h| {
+            h.link_with_mac(mac)
+                .map(|l| (h.name.clone(), l.name.clone()))
+        })
     }
 
     /// Whether `mac` is one of the director's.
     pub fn is_director_mac(&self, mac: Mac) -> bool {
-        self.director.as_ref().is_some_and(|d| d.link_with_mac(mac).is_some())
+        self.director
+            .as_ref()
+            .is_some_and(|d| d.link_with_mac(mac).is_some())
     }
 
     /// Every host: director, real servers, clients.
@@ -391,7 +399,13 @@ impl Evidence {
 
     /// Whether the live table holds the server at all (`None`: table not gathered).
     pub fn in_table(&self, rs: &RealServerEvidence) -> Option<bool> {
-        Some(self.ipvs.as_ref()?.dests.iter().any(|d| d.addr == rs.address))
+        Some(
+            self.ipvs
+                .as_ref()?
+                .dests
+                .iter()
+                .any(|d| d.addr == rs.address),
+        )
     }
 
     /// The live weight of a server, else its configured weight (default 1).

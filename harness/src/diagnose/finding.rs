@@ -35,7 +35,13 @@ pub struct Diagnosis {
 
 impl Finding {
     pub fn new(id: &'static str, title: impl Into<String>, explains: f64) -> Self {
-        Finding { id, title: title.into(), explains: explains.clamp(0.0, 1.0), evidence: Vec::new(), fix: Vec::new() }
+        Finding {
+            id,
+            title: title.into(),
+            explains: explains.clamp(0.0, 1.0),
+            evidence: Vec::new(),
+            fix: Vec::new(),
+        }
     }
 
     pub fn evidence(mut self, lines: impl IntoIterator<Item = String>) -> Self {

@@ -52,7 +52,11 @@ impl From<Mac> for String {
 impl fmt::Display for Mac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
     }
 }
 
@@ -78,7 +82,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed_text() {
-        for bad in ["", "02:00:00:00:00", "02:00:00:00:00:0b:01", "02:00:00:00:00:zz", "002:00:00:00:00:0b"] {
+        for bad in [
+            "",
+            "02:00:00:00:00",
+            "02:00:00:00:00:0b:01",
+            "02:00:00:00:00:zz",
+            "002:00:00:00:00:0b",
+        ] {
             assert!(bad.parse::<Mac>().is_err(), "{bad:?} should not parse");
         }
     }

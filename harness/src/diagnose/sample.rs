@@ -22,26 +22,45 @@ pub fn rip(index: u8) -> Ipv4Addr {
 }
 
 pub fn link(name: &str, kind: &str, mac: Option<Mac>) -> LinkEvidence {
-    LinkEvidence { name: name.into(), kind: Some(kind.into()), mac, up: true, mtu: Some(1500) }
+    LinkEvidence {
+        name: name.into(),
+        kind: Some(kind.into()),
+        mac,
+        up: true,
+        mtu: Some(1500),
+    }
 }
 
 pub fn addr(iface: &str, net: &str) -> IfaceAddr {
-    IfaceAddr { iface: iface.into(), net: net.parse().expect("sample network") }
+    IfaceAddr {
+        iface: iface.into(),
+        net: net.parse().expect("sample network"),
+    }
 }
 
 pub fn sysctls(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 pub fn lan_route() -> RouteEvidence {
-    RouteEvidence { dst: "192.0.2.0/24".parse().unwrap(), via: None, dev: Some("eth0".into()) }
+    RouteEvidence {
+        dst: "192.0.2.0/24".parse().unwrap(),
+        via: None,
+        dev: Some("eth0".into()),
+    }
 }
 
 pub fn director_host() -> HostEvidence {
     HostEvidence {
         name: "d1".into(),
         sysctls: sysctls(&[("net.ipv4.ip_forward", "0")]),
-        links: vec![link("lo", "loopback", None), link("eth0", "veth", Some(mac(2)))],
+        links: vec![
+            link("lo", "loopback", None),
+            link("eth0", "veth", Some(mac(2))),
+        ],
         addresses: vec![addr("lo", "127.0.0.1/8"), addr("eth0", "192.0.2.2/24")],
         routes: vec![lan_route()],
         neighbours: vec![],
@@ -70,7 +89,10 @@ pub fn real_server(index: u8) -> RealServerEvidence {
                 ("net.ipv4.conf.all.rp_filter", "0"),
                 ("net.ipv4.conf.eth0.rp_filter", "0"),
             ]),
-            links: vec![link("lo", "loopback", None), link("eth0", "veth", Some(mac(mac_last)))],
+            links: vec![
+                link("lo", "loopback", None),
+                link("eth0", "veth", Some(mac(mac_last))),
+            ],
             addresses: vec![
                 addr("lo", "127.0.0.1/8"),
                 addr("lo", "192.0.2.100/32"),
@@ -79,7 +101,10 @@ pub fn real_server(index: u8) -> RealServerEvidence {
             routes: vec![lan_route()],
             neighbours: vec![],
             counters: BTreeMap::new(),
-            listening: Some(vec![Listener { proto: Proto::Tcp, addr: "0.0.0.0:80".parse().unwrap() }]),
+            listening: Some(vec![Listener {
+                proto: Proto::Tcp,
+                addr: "0.0.0.0:80".parse().unwrap(),
+            }]),
         },
     }
 }
@@ -90,10 +115,18 @@ pub fn client_host(vip_mac: Mac) -> ClientEvidence {
         host: HostEvidence {
             name: "c1".into(),
             sysctls: BTreeMap::new(),
-            links: vec![link("lo", "loopback", None), link("eth0", "veth", Some(mac(0x0a)))],
+            links: vec![
+                link("lo", "loopback", None),
+                link("eth0", "veth", Some(mac(0x0a))),
+            ],
             addresses: vec![addr("lo", "127.0.0.1/8"), addr("eth0", "192.0.2.10/24")],
             routes: vec![lan_route()],
-            neighbours: vec![NeighbourEvidence { ip: VIP, mac: Some(vip_mac), state: "REACHABLE".into(), iface: "eth0".into() }],
+            neighbours: vec![NeighbourEvidence {
+                ip: VIP,
+                mac: Some(vip_mac),
+                state: "REACHABLE".into(),
+                iface: "eth0".into(),
+            }],
             counters: BTreeMap::new(),
             listening: None,
         },
@@ -101,7 +134,15 @@ pub fn client_host(vip_mac: Mac) -> ClientEvidence {
 }
 
 pub fn dest(index: u8, inactive: u32, conns_total: u64) -> DestEvidence {
-    DestEvidence { addr: rip(index), port: 80, weight: 1, active: 0, inactive, persist: 0, conns_total }
+    DestEvidence {
+        addr: rip(index),
+        port: 80,
+        weight: 1,
+        active: 0,
+        inactive,
+        persist: 0,
+        conns_total,
+    }
 }
 
 /// A request from c1 on its own connection and source port.
@@ -115,13 +156,22 @@ pub fn record(n: u32, backend: &str) -> RecordEvidence {
     }
 }
 
-pub fn probe(kind: ProbeKind, requests: u32, sources: u32, connections: u32, per_backend: &[(&str, u32)]) -> ProbeResult {
+pub fn probe(
+    kind: ProbeKind,
+    requests: u32,
+    sources: u32,
+    connections: u32,
+    per_backend: &[(&str, u32)],
+) -> ProbeResult {
     ProbeResult {
         kind,
         requests,
         sources,
         connections,
-        per_backend: per_backend.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        per_backend: per_backend
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
         errors: 0,
     }
 }
@@ -147,11 +197,20 @@ pub fn healthy_dr() -> Evidence {
             dests: (1..=3).map(|i| dest(i, 10, 10)).collect(),
             conns: vec![],
             templates: vec![],
-            settings: sysctls(&[("conn_reuse_mode", "1"), ("expire_nodest_conn", "0"), ("expire_quiescent_template", "0")]),
+            settings: sysctls(&[
+                ("conn_reuse_mode", "1"),
+                ("expire_nodest_conn", "0"),
+                ("expire_quiescent_template", "0"),
+            ]),
         }),
         engine_seen_packets: Some(150),
-        arp_probe: Some(ArpProbe { from: "c1".into(), replies: vec![mac(2)] }),
-        records: (0..30).map(|n| record(n, &format!("rs{}", n % 3 + 1))).collect(),
+        arp_probe: Some(ArpProbe {
+            from: "c1".into(),
+            replies: vec![mac(2)],
+        }),
+        records: (0..30)
+            .map(|n| record(n, &format!("rs{}", n % 3 + 1)))
+            .collect(),
         probes: vec![],
     }
 }
@@ -161,10 +220,15 @@ pub fn healthy_dr() -> Evidence {
 pub fn arp_flux() -> Evidence {
     let mut ev = healthy_dr();
     let rs2 = &mut ev.real_servers[1].host;
-    rs2.sysctls.insert("net.ipv4.conf.all.arp_ignore".into(), "0".into());
-    rs2.sysctls.insert("net.ipv4.conf.all.arp_announce".into(), "0".into());
+    rs2.sysctls
+        .insert("net.ipv4.conf.all.arp_ignore".into(), "0".into());
+    rs2.sysctls
+        .insert("net.ipv4.conf.all.arp_announce".into(), "0".into());
     ev.clients[0] = client_host(mac(0x12));
-    ev.arp_probe = Some(ArpProbe { from: "c1".into(), replies: vec![mac(2), mac(0x12)] });
+    ev.arp_probe = Some(ArpProbe {
+        from: "c1".into(),
+        replies: vec![mac(2), mac(0x12)],
+    });
     ev.engine_seen_packets = Some(0);
     ev.ipvs.as_mut().unwrap().dests = (1..=3).map(|i| dest(i, 0, 0)).collect();
     ev.records = (0..30).map(|n| record(n, "rs2")).collect();
@@ -180,9 +244,19 @@ pub fn persistence() -> Evidence {
     let ipvs = ev.ipvs.as_mut().unwrap();
     ipvs.dests = vec![dest(1, 30, 30), dest(2, 0, 0), dest(3, 0, 0)];
     ipvs.dests[0].persist = 1;
-    ipvs.templates = vec![TemplateEvidence { client: CLIENT, dest: rip(1), expires_secs: Some(355) }];
+    ipvs.templates = vec![TemplateEvidence {
+        client: CLIENT,
+        dest: rip(1),
+        expires_secs: Some(355),
+    }];
     ev.records = (0..30).map(|n| record(n, "rs1")).collect();
-    ev.probes = vec![probe(ProbeKind::ManySources, 12, 4, 12, &[("rs1", 6), ("rs2", 3), ("rs3", 3)])];
+    ev.probes = vec![probe(
+        ProbeKind::ManySources,
+        12,
+        4,
+        12,
+        &[("rs1", 6), ("rs2", 3), ("rs3", 3)],
+    )];
     ev
 }
 
@@ -193,10 +267,20 @@ pub fn keepalive() -> Evidence {
     ev.ipvs.as_mut().unwrap().dests[0].active = 1;
     ev.ipvs.as_mut().unwrap().dests[0].inactive = 0;
     ev.records = (0..30)
-        .map(|n| RecordEvidence { source: SocketAddr::new(CLIENT.into(), 40000), connection: 0, ..record(n, "rs1") })
+        .map(|n| RecordEvidence {
+            source: SocketAddr::new(CLIENT.into(), 40000),
+            connection: 0,
+            ..record(n, "rs1")
+        })
         .collect();
     ev.probes = vec![
-        probe(ProbeKind::NewConn, 30, 1, 30, &[("rs1", 10), ("rs2", 10), ("rs3", 10)]),
+        probe(
+            ProbeKind::NewConn,
+            30,
+            1,
+            30,
+            &[("rs1", 10), ("rs2", 10), ("rs3", 10)],
+        ),
         probe(ProbeKind::Keepalive, 30, 1, 1, &[("rs1", 30)]),
     ];
     ev

@@ -41,7 +41,8 @@ pub struct LabOptions {
 pub struct IfaceInfo {
     pub name: String,
     pub index: u32,
-    /// All zero for TUN devices (no link layer).
+    /// All zero for TUN devices (no link layer) and for the switch's bridges and ports
+    /// (their MACs are chosen by the kernel).
     pub mac: [u8; 6],
     /// The addresses from the plan (not those added later with `add_address`).
     pub addrs: Vec<Ipv4Net>,

@@ -17,7 +17,9 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let mut offenders: Vec<String> = Vec::new();
 
     for client in &ev.clients {
-        let Some(entry) = client.host.neighbour(vip) else { continue };
+        let Some(entry) = client.host.neighbour(vip) else {
+            continue;
+        };
         let Some(mac) = entry.mac else { continue };
         if ev.director.is_some() && !ev.is_director_mac(mac) {
             proof.push(format!(
@@ -32,16 +34,29 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         }
     }
     if let Some(probe) = &ev.arp_probe {
-        let strangers: Vec<_> = probe.replies.iter().filter(|m| !ev.is_director_mac(**m)).collect();
+        let strangers: Vec<_> = probe
+            .replies
+            .iter()
+            .filter(|m| !ev.is_director_mac(**m))
+            .collect();
         if !strangers.is_empty() || probe.replies.len() > 1 {
-            let answers: Vec<String> = probe.replies.iter().map(|m| format!("{m} ({})", describe_mac(ev, *m))).collect();
+            let answers: Vec<String> = probe
+                .replies
+                .iter()
+                .map(|m| format!("{m} ({})", describe_mac(ev, *m)))
+                .collect();
             proof.push(format!(
                 "ARP probe for {vip} from {}: {} replies: {}",
                 probe.from,
                 probe.replies.len(),
                 answers.join(", ")
             ));
-            offenders.extend(strangers.iter().filter_map(|m| real_server_with_mac(ev, **m)).map(|r| r.name.clone()));
+            offenders.extend(
+                strangers
+                    .iter()
+                    .filter_map(|m| real_server_with_mac(ev, **m))
+                    .map(|r| r.name.clone()),
+            );
         }
     }
 
@@ -50,7 +65,14 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     if let Some(seen) = ev.engine_seen_packets {
         // Every answered TCP request costs the director at least one frame (the SYN).
         if answered > 0 && seen < u64::from(answered) {
-            let by = backend_list(&spread.per_backend.iter().filter(|(_, n)| **n > 0).map(|(k, v)| (k.clone(), *v)).collect());
+            let by = backend_list(
+                &spread
+                    .per_backend
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect(),
+            );
             bypass.push(format!(
                 "the director saw {seen} packets for {vip} while {answered} requests were answered ({by}): traffic bypasses it"
             ));
@@ -59,7 +81,9 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
 
     let mut latent = Vec::new();
     for rs in &ev.real_servers {
-        let Some(vip_addr) = rs.host.address_of(vip) else { continue };
+        let Some(vip_addr) = rs.host.address_of(vip) else {
+            continue;
+        };
         let lan = lan_iface(rs);
         if vip_addr.iface == lan {
             latent.push(format!(
@@ -99,12 +123,22 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let (title, explains) = if !proof.is_empty() {
         ("A real server answers ARP for the VIP: clients send straight to it and bypass the director", 0.95)
     } else if !bypass.is_empty() {
-        ("Requests bypass the director (the VIP resolves to another host)", 0.7)
+        (
+            "Requests bypass the director (the VIP resolves to another host)",
+            0.7,
+        )
     } else {
-        ("A real server can answer ARP for the VIP (arp_ignore / arp_announce)", 0.3)
+        (
+            "A real server can answer ARP for the VIP (arp_ignore / arp_announce)",
+            0.3,
+        )
     };
 
-    let targets = if offenders.is_empty() { "every real server".to_string() } else { offenders.join(", ") };
+    let targets = if offenders.is_empty() {
+        "every real server".to_string()
+    } else {
+        offenders.join(", ")
+    };
     let vip_dev = if ev.mode == Mode::Tun { "tunl0" } else { "lo" };
     let mut fix = vec![
         format!(
@@ -113,11 +147,26 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         format!("keep the VIP as {vip}/32 on {vip_dev}, never on the LAN interface; set the sysctls before adding it"),
     ];
     if !proof.is_empty() || !bypass.is_empty() {
+        let lan = ev
+            .director
+            .as_ref()
+            .and_then(|d| {
+                d.addresses
+                    .iter()
+                    .find(|a| a.net.contains(&vip) && a.net.prefix_len() < 32)
+            })
+            .map_or("eth0", |a| a.iface.as_str());
         fix.push(format!(
-            "then refresh the caches: from the director `arping -U -c 3 -I eth0 {vip}`, or `ip neigh flush to {vip}` on the clients / gateway"
+            "then refresh the caches: from the director `arping -U -c 3 -I {lan} {vip}`, or `ip neigh flush to {vip}` on the clients / gateway"
         ));
     }
-    Some(Finding::new(ID, title, explains).evidence(proof).evidence(bypass).evidence(latent).fix(fix))
+    Some(
+        Finding::new(ID, title, explains)
+            .evidence(proof)
+            .evidence(bypass)
+            .evidence(latent)
+            .fix(fix),
+    )
 }
 
 #[cfg(test)]
@@ -142,7 +191,11 @@ mod tests {
         assert!(text.contains("ARP probe for 192.0.2.100 from c1: 2 replies: 02:00:00:00:00:02 (the director d1's eth0), 02:00:00:00:00:12 (rs2's eth0)"), "{text}");
         assert!(text.contains("the director saw 0 packets for 192.0.2.100 while 30 requests were answered (rs2 30)"), "{text}");
         assert!(text.contains("rs2 holds 192.0.2.100 on lo and answers ARP for it on eth0: arp_ignore max(all 0, eth0 0) = 0"), "{text}");
-        assert!(finding.fix[0].starts_with("on rs2: sysctl -w net.ipv4.conf.all.arp_ignore=1"), "{:?}", finding.fix);
+        assert!(
+            finding.fix[0].starts_with("on rs2: sysctl -w net.ipv4.conf.all.arp_ignore=1"),
+            "{:?}",
+            finding.fix
+        );
     }
 
     #[test]
@@ -154,8 +207,10 @@ mod tests {
     fn sysctl_only_is_latent_and_lo_setting_alone_does_not_count() {
         let mut ev = sample::healthy_dr();
         let host = &mut ev.real_servers[0].host;
-        host.sysctls.insert("net.ipv4.conf.all.arp_ignore".into(), "0".into());
-        host.sysctls.insert("net.ipv4.conf.lo.arp_ignore".into(), "1".into());
+        host.sysctls
+            .insert("net.ipv4.conf.all.arp_ignore".into(), "0".into());
+        host.sysctls
+            .insert("net.ipv4.conf.lo.arp_ignore".into(), "1".into());
         let finding = run(&ev).expect("latent arp-flux");
         assert_eq!(finding.explains, 0.3);
         assert_eq!(finding.evidence.len(), 1, "{:?}", finding.evidence);
@@ -166,10 +221,15 @@ mod tests {
     fn vip_on_the_lan_interface_counts_whatever_the_sysctls() {
         let mut ev = sample::healthy_dr();
         let host = &mut ev.real_servers[2].host;
-        host.addresses.retain(|a| a.iface != "lo" || a.net.addr() != sample::VIP);
+        host.addresses
+            .retain(|a| a.iface != "lo" || a.net.addr() != sample::VIP);
         host.addresses.push(sample::addr("eth0", "192.0.2.100/24"));
         let finding = run(&ev).expect("VIP on eth0");
-        assert!(finding.evidence[0].contains("rs3 holds 192.0.2.100/24 on eth0, its LAN interface"), "{:?}", finding.evidence);
+        assert!(
+            finding.evidence[0].contains("rs3 holds 192.0.2.100/24 on eth0, its LAN interface"),
+            "{:?}",
+            finding.evidence
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::diagnose::evidence::{Evidence, HostEvidence, Mac, Mode, Proto, RealServerEvidence, ServiceEvidence};
+use crate::diagnose::evidence::{
+    Evidence, HostEvidence, Mac, Mode, Proto, RealServerEvidence, ServiceEvidence,
+};
 
 /// How many items a list of evidence lines shows before "... and N more".
 pub const MAX_LINES: usize = 6;
@@ -37,13 +39,18 @@ pub fn ipvsadm_forward(mode: Mode) -> &'static str {
 
 /// The interface a real server's RIP sits on (its LAN side), `eth0` if unknown.
 pub fn lan_iface(rs: &RealServerEvidence) -> String {
-    rs.host.address_of(rs.address).map(|a| a.iface.clone()).unwrap_or_else(|| "eth0".to_string())
+    rs.host
+        .address_of(rs.address)
+        .map(|a| a.iface.clone())
+        .unwrap_or_else(|| "eth0".to_string())
 }
 
 /// `rs2's eth0`, `the director's eth0` or `no host gathered`.
 pub fn describe_mac(ev: &Evidence, mac: Mac) -> String {
     match ev.owner_of_mac(mac) {
-        Some((host, iface)) if ev.director.as_ref().is_some_and(|d| d.name == host) => format!("the director {host}'s {iface}"),
+        Some((host, iface)) if ev.director.as_ref().is_some_and(|d| d.name == host) => {
+            format!("the director {host}'s {iface}")
+        }
         Some((host, iface)) => format!("{host}'s {iface}"),
         None => "no host gathered here".to_string(),
     }
@@ -51,8 +58,12 @@ pub fn describe_mac(ev: &Evidence, mac: Mac) -> String {
 
 /// The director's MACs, for messages.
 pub fn director_macs(ev: &Evidence) -> String {
-    let macs: Vec<String> =
-        ev.director.iter().flat_map(|d| d.links.iter().filter_map(|l| l.mac)).map(|m| m.to_string()).collect();
+    let macs: Vec<String> = ev
+        .director
+        .iter()
+        .flat_map(|d| d.links.iter().filter_map(|l| l.mac))
+        .map(|m| m.to_string())
+        .collect();
     if macs.is_empty() {
         "unknown".to_string()
     } else {
@@ -62,7 +73,9 @@ pub fn director_macs(ev: &Evidence) -> String {
 
 /// The real server that owns `mac`.
 pub fn real_server_with_mac(ev: &Evidence, mac: Mac) -> Option<&RealServerEvidence> {
-    ev.real_servers.iter().find(|r| r.host.link_with_mac(mac).is_some())
+    ev.real_servers
+        .iter()
+        .find(|r| r.host.link_with_mac(mac).is_some())
 }
 
 /// `max(all 0, eth0 1) = 1` for a conf sysctl, or `unknown`.
@@ -70,7 +83,12 @@ pub fn conf_explained(host: &HostEvidence, name: &str, iface: &str) -> String {
     let show = |v: Option<i64>| v.map_or("?".to_string(), |v| v.to_string());
     let all = host.sysctl(&format!("net.ipv4.conf.all.{name}"));
     let dev = host.sysctl(&format!("net.ipv4.conf.{iface}.{name}"));
-    format!("max(all {}, {iface} {}) = {}", show(all), show(dev), show(host.effective_conf(name, iface)))
+    format!(
+        "max(all {}, {iface} {}) = {}",
+        show(all),
+        show(dev),
+        show(host.effective_conf(name, iface))
+    )
 }
 
 /// Answered requests per backend, per source address.
@@ -78,7 +96,10 @@ pub fn backends_by_source(ev: &Evidence) -> BTreeMap<IpAddr, BTreeMap<String, u3
     let mut out: BTreeMap<IpAddr, BTreeMap<String, u32>> = BTreeMap::new();
     for record in ev.records.iter().filter(|r| r.error.is_none()) {
         if let Some(backend) = &record.backend {
-            *out.entry(record.source.ip()).or_default().entry(backend.clone()).or_default() += 1;
+            *out.entry(record.source.ip())
+                .or_default()
+                .entry(backend.clone())
+                .or_default() += 1;
         }
     }
     out
@@ -91,7 +112,11 @@ pub fn source_addresses(ev: &Evidence) -> BTreeSet<IpAddr> {
 
 /// `rs1` or `rs1 20, rs2 3`.
 pub fn backend_list(counts: &BTreeMap<String, u32>) -> String {
-    counts.iter().map(|(name, n)| format!("{name} {n}")).collect::<Vec<_>>().join(", ")
+    counts
+        .iter()
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Lines for "source X: N requests, all answered by rsK" where a source stuck to one server.
