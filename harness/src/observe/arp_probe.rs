@@ -29,35 +29,71 @@ const ETH_P_ARP: u16 = libc::ETH_P_ARP as u16;
 /// From `host`, asks on `iface` who has `target` and returns every distinct MAC that
 /// answered within `window`, in arrival order. The request's sender is the interface's
 /// first IPv4 address and MAC. Returns when the window ends, whatever arrived.
-pub async fn arp_probe(host: &lab::Host, iface: &str, target: Ipv4Addr, window: Duration) -> Result<ArpProbe, ObserveError> {
+pub async fn arp_probe(
+    host: &lab::Host,
+    iface: &str,
+    target: Ipv4Addr,
+    window: Duration,
+) -> Result<ArpProbe, ObserveError> {
     let name = host.name().to_string();
     let links = dump_links(&name, host.rtnl()).await?;
     let Some((index, link)) = links.iter().find(|(_, l)| l.name == iface) else {
-        return Err(ObserveError::NoSuchIface { host: name, iface: iface.to_string() });
+        return Err(ObserveError::NoSuchIface {
+            host: name,
+            iface: iface.to_string(),
+        });
     };
-    let cannot = |why: &str| ObserveError::CannotArp { host: name.clone(), iface: iface.to_string(), why: why.to_string() };
-    let Some(mac) = link.mac else { return Err(cannot("it has no Ethernet address")) };
+    let cannot = |why: &str| ObserveError::CannotArp {
+        host: name.clone(),
+        iface: iface.to_string(),
+        why: why.to_string(),
+    };
+    let Some(mac) = link.mac else {
+        return Err(cannot("it has no Ethernet address"));
+    };
     let addresses = dump_addresses(&name, host.rtnl(), &links).await?;
-    let Some(source) = addresses.iter().find(|(i, _)| i == index).map(|(_, a)| a.net.addr()) else {
+    let Some(source) = addresses
+        .iter()
+        .find(|(i, _)| i == index)
+        .map(|(_, a)| a.net.addr())
+    else {
         return Err(cannot("it has no IPv4 address to send from"));
     };
     let index = *index;
     let step = format!("ARP for {target} on {iface}");
     // Spawned on the host's runtime: the socket is created on its thread, so in its namespace.
-    let task = host.runtime().spawn(async move { probe(index, mac, source, target, window).await });
+    let task = host
+        .runtime()
+        .spawn(async move { probe(index, mac, source, target, window).await });
     let replies = match task.await {
         Ok(result) => result.map_err(|e| ObserveError::os(&name, step, e))?,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => return Err(ObserveError::os(&name, step, io::Error::other("namespace worker stopped"))),
+        Err(_) => {
+            return Err(ObserveError::os(
+                &name,
+                step,
+                io::Error::other("namespace worker stopped"),
+            ))
+        }
     };
-    Ok(ArpProbe { from: name, replies })
+    Ok(ArpProbe {
+        from: name,
+        replies,
+    })
 }
 
-async fn probe(ifindex: u32, mac: Mac, source: Ipv4Addr, target: Ipv4Addr, window: Duration) -> io::Result<Vec<Mac>> {
+async fn probe(
+    ifindex: u32,
+    mac: Mac,
+    source: Ipv4Addr,
+    target: Ipv4Addr,
+    window: Duration,
+) -> io::Result<Vec<Mac>> {
     let fd = packet_socket(ifindex)?;
     // SAFETY: the AsyncFd takes the OwnedFd itself, so the descriptor stays open and the
     // same for the AsyncFd's whole life.
-    let socket = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
+    let socket = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)?;
     let request = arp_request_frame(mac, source, target);
     let start = Instant::now();
     let deadline = start + window;
@@ -75,7 +111,11 @@ async fn probe(ifindex: u32, mac: Mac, source: Ipv4Addr, target: Ipv4Addr, windo
             sent += 1;
             continue;
         }
-        let wake = if sent < REQUESTS { next_send.min(deadline) } else { deadline };
+        let wake = if sent < REQUESTS {
+            next_send.min(deadline)
+        } else {
+            deadline
+        };
         tokio::select! {
             ready = socket.readable() => {
                 let mut guard = ready?;
@@ -101,7 +141,13 @@ async fn probe(ifindex: u32, mac: Mac, source: Ipv4Addr, target: Ipv4Addr, windo
 fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
     let protocol = i32::from(ETH_P_ARP.to_be());
     // SAFETY: plain socket(2); the fd is owned right away.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, protocol) };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            protocol,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -111,10 +157,15 @@ fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
     let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
     addr.sll_family = libc::AF_PACKET as u16;
     addr.sll_protocol = ETH_P_ARP.to_be();
-    addr.sll_ifindex = i32::try_from(ifindex).map_err(|_| io::Error::other("interface index out of range"))?;
+    addr.sll_ifindex =
+        i32::try_from(ifindex).map_err(|_| io::Error::other("interface index out of range"))?;
     // SAFETY: addr outlives the call and the length matches its type.
     let rc = unsafe {
-        libc::bind(fd.as_raw_fd(), (&raw const addr).cast(), size_of::<libc::sockaddr_ll>() as libc::socklen_t)
+        libc::bind(
+            fd.as_raw_fd(),
+            (&raw const addr).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
     };
     if rc < 0 {
         return Err(io::Error::last_os_error());
@@ -137,12 +188,19 @@ fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
     let mut from: libc::sockaddr_ll = unsafe { zeroed() };
     let mut from_len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
     let n = unsafe {
-        libc::recvfrom(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0, (&raw mut from).cast(), &mut from_len)
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            0,
+            (&raw mut from).cast(),
+            &mut from_len,
+        )
     };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    if from.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+    if from.sll_pkttype == libc::PACKET_OUTGOING {
         return Ok(None);
     }
     Ok(Some(n as usize))
@@ -150,7 +208,11 @@ fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
 
 /// Broadcast "who has `target`? tell `source` (`mac`)", padded to the minimum frame size.
 pub fn arp_request_frame(mac: Mac, source: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
-    let eth = Ethernet2Header { source: mac.0, destination: [0xff; 6], ether_type: EtherType::ARP };
+    let eth = Ethernet2Header {
+        source: mac.0,
+        destination: [0xff; 6],
+        ether_type: EtherType::ARP,
+    };
     let arp = ArpEthIpv4Packet {
         operation: ArpOperation::REQUEST,
         sender_mac: mac.0,
@@ -169,11 +231,17 @@ pub fn arp_request_frame(mac: Mac, source: Ipv4Addr, target: Ipv4Addr) -> Vec<u8
 /// broadcast); `None` for anything else.
 pub fn arp_reply_sender(frame: &[u8], own: Mac, target: Ipv4Addr) -> Option<Mac> {
     let (eth, payload) = Ethernet2Header::from_slice(frame).ok()?;
-    if eth.ether_type != EtherType::ARP || (eth.destination != own.0 && eth.destination != [0xff; 6]) {
+    if eth.ether_type != EtherType::ARP
+        || (eth.destination != own.0 && eth.destination != [0xff; 6])
+    {
         return None;
     }
-    let arp = etherparse::ArpPacket::from_slice(payload).ok()?.try_eth_ipv4().ok()?;
-    (arp.operation == ArpOperation::REPLY && arp.sender_ipv4_addr() == target).then_some(Mac(arp.sender_mac))
+    let arp = etherparse::ArpPacket::from_slice(payload)
+        .ok()?
+        .try_eth_ipv4()
+        .ok()?;
+    (arp.operation == ArpOperation::REPLY && arp.sender_ipv4_addr() == target)
+        .then_some(Mac(arp.sender_mac))
 }
 
 #[cfg(test)]
@@ -186,7 +254,11 @@ mod tests {
     const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 
     fn reply(from: Mac, claimed: Ipv4Addr, to: Mac) -> Vec<u8> {
-        let eth = Ethernet2Header { source: from.0, destination: to.0, ether_type: EtherType::ARP };
+        let eth = Ethernet2Header {
+            source: from.0,
+            destination: to.0,
+            ether_type: EtherType::ARP,
+        };
         let arp = ArpEthIpv4Packet {
             operation: ArpOperation::REPLY,
             sender_mac: from.0,
@@ -202,20 +274,49 @@ mod tests {
         let frame = arp_request_frame(CLIENT, CLIENT_IP, VIP);
         assert_eq!(frame.len(), MIN_FRAME);
         let (eth, payload) = Ethernet2Header::from_slice(&frame).unwrap();
-        assert_eq!((eth.destination, eth.source, eth.ether_type), ([0xff; 6], CLIENT.0, EtherType::ARP));
-        let arp = etherparse::ArpPacket::from_slice(payload).unwrap().try_eth_ipv4().unwrap();
+        assert_eq!(
+            (eth.destination, eth.source, eth.ether_type),
+            ([0xff; 6], CLIENT.0, EtherType::ARP)
+        );
+        let arp = etherparse::ArpPacket::from_slice(payload)
+            .unwrap()
+            .try_eth_ipv4()
+            .unwrap();
         assert_eq!(arp.operation, ArpOperation::REQUEST);
-        assert_eq!((arp.sender_ipv4_addr(), arp.target_ipv4_addr()), (CLIENT_IP, VIP));
+        assert_eq!(
+            (arp.sender_ipv4_addr(), arp.target_ipv4_addr()),
+            (CLIENT_IP, VIP)
+        );
         // Our own request is not an answer.
         assert_eq!(arp_reply_sender(&frame, CLIENT, VIP), None);
     }
 
     #[test]
     fn only_replies_for_the_target_to_us_count() {
-        assert_eq!(arp_reply_sender(&reply(SERVER, VIP, CLIENT), CLIENT, VIP), Some(SERVER));
-        assert_eq!(arp_reply_sender(&reply(SERVER, VIP, Mac([0xff; 6])), CLIENT, VIP), Some(SERVER));
-        assert_eq!(arp_reply_sender(&reply(SERVER, Ipv4Addr::new(192, 0, 2, 7), CLIENT), CLIENT, VIP), None);
-        assert_eq!(arp_reply_sender(&reply(SERVER, VIP, Mac([2, 9, 9, 9, 9, 9])), CLIENT, VIP), None);
-        assert_eq!(arp_reply_sender(&reply(SERVER, VIP, CLIENT)[..20], CLIENT, VIP), None, "truncated");
+        assert_eq!(
+            arp_reply_sender(&reply(SERVER, VIP, CLIENT), CLIENT, VIP),
+            Some(SERVER)
+        );
+        assert_eq!(
+            arp_reply_sender(&reply(SERVER, VIP, Mac([0xff; 6])), CLIENT, VIP),
+            Some(SERVER)
+        );
+        assert_eq!(
+            arp_reply_sender(
+                &reply(SERVER, Ipv4Addr::new(192, 0, 2, 7), CLIENT),
+                CLIENT,
+                VIP
+            ),
+            None
+        );
+        assert_eq!(
+            arp_reply_sender(&reply(SERVER, VIP, Mac([2, 9, 9, 9, 9, 9])), CLIENT, VIP),
+            None
+        );
+        assert_eq!(
+            arp_reply_sender(&reply(SERVER, VIP, CLIENT)[..20], CLIENT, VIP),
+            None,
+            "truncated"
+        );
     }
 }

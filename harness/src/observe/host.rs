@@ -18,7 +18,9 @@ use super::counters::read_counters;
 use super::error::ObserveError;
 use super::sockets::read_listeners;
 use super::sysctls::{read_sysctls, sysctl_names};
-use crate::diagnose::evidence::{HostEvidence, IfaceAddr, LinkEvidence, Listener, Mac, NeighbourEvidence, RouteEvidence};
+use crate::diagnose::evidence::{
+    HostEvidence, IfaceAddr, LinkEvidence, Listener, Mac, NeighbourEvidence, RouteEvidence,
+};
 use crate::lab;
 
 /// Evidence of a lab host, gathered through its own netlink connection and namespace thread.
@@ -29,7 +31,9 @@ pub async fn host_evidence(host: &lab::Host) -> Result<HostEvidence, ObserveErro
     let net = NetlinkView::dump(&name, host.rtnl()).await?;
     let ifaces = net.iface_names();
     let proc_name = name.clone();
-    let proc = host.exec(move || ProcView::read(&proc_name, &ifaces)).await?;
+    let proc = host
+        .exec(move || ProcView::read(&proc_name, &ifaces))
+        .await?;
     Ok(net.into_evidence(name, proc))
 }
 
@@ -44,8 +48,8 @@ pub fn local_evidence(name: &str) -> Result<HostEvidence, ObserveError> {
             .build()
             .map_err(|e| ObserveError::os(&owned, "start a runtime", e))?;
         let net = rt.block_on(async {
-            let (conn, handle, _) =
-                rtnetlink::new_connection().map_err(|e| ObserveError::os(&owned, "open netlink", e))?;
+            let (conn, handle, _) = rtnetlink::new_connection()
+                .map_err(|e| ObserveError::os(&owned, "open netlink", e))?;
             let driver = tokio::spawn(conn);
             let net = NetlinkView::dump(&owned, &handle).await;
             driver.abort();
@@ -59,7 +63,9 @@ pub fn local_evidence(name: &str) -> Result<HostEvidence, ObserveError> {
         .name("observe-local".into())
         .spawn(gather)
         .map_err(|e| ObserveError::os(name, "spawn observer thread", e))?;
-    thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// What the kernel says over rtnetlink.
@@ -78,15 +84,26 @@ impl NetlinkView {
         let links = dump_links(host, rtnl).await?;
         let addrs = collect_dump(host, "dump addresses", || rtnl.address().get().execute()).await?;
         let routes = collect_dump(host, "dump routes", || {
-            rtnl.route().get(RouteMessageBuilder::<Ipv4Addr>::new().build()).execute()
+            rtnl.route()
+                .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+                .execute()
         })
         .await?;
         let neighbours = collect_dump(host, "dump neighbours", || {
-            rtnl.neighbours().get().set_address_family(AddressFamily::Inet).execute()
+            rtnl.neighbours()
+                .get()
+                .set_address_family(AddressFamily::Inet)
+                .execute()
         })
         .await?;
-        let names: BTreeMap<u32, String> = links.iter().map(|(i, l)| (*i, l.name.clone())).collect();
-        let name_of = |index: u32| names.get(&index).cloned().unwrap_or_else(|| format!("if{index}"));
+        let names: BTreeMap<u32, String> =
+            links.iter().map(|(i, l)| (*i, l.name.clone())).collect();
+        let name_of = |index: u32| {
+            names
+                .get(&index)
+                .cloned()
+                .unwrap_or_else(|| format!("if{index}"))
+        };
 
         let addresses = address_rows(addrs, &name_of)?;
 
@@ -95,7 +112,13 @@ impl NetlinkView {
             let table = msg
                 .attributes
                 .iter()
-                .find_map(|a| if let RouteAttribute::Table(t) = a { Some(*t) } else { None })
+                .find_map(|a| {
+                    if let RouteAttribute::Table(t) = a {
+                        Some(*t)
+                    } else {
+                        None
+                    }
+                })
                 .unwrap_or(u32::from(msg.header.table));
             if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
                 continue;
@@ -112,8 +135,13 @@ impl NetlinkView {
                 }
             }
             let len = msg.header.destination_prefix_length;
-            let dst = Ipv4Net::new(dst, len)
-                .map_err(|_| ObserveError::parse("netlink route dump", 0, format!("prefix /{len} out of range")))?;
+            let dst = Ipv4Net::new(dst, len).map_err(|_| {
+                ObserveError::parse(
+                    "netlink route dump",
+                    0,
+                    format!("prefix /{len} out of range"),
+                )
+            })?;
             main_routes.push(RouteEvidence { dst, via, dev });
         }
 
@@ -131,13 +159,26 @@ impl NetlinkView {
             let Some(ip) = ip else { continue };
             let state = state_name(msg.header.state);
             // The kernel keeps the last MAC of a FAILED entry; evidence says "none" there.
-            if matches!(msg.header.state, NeighbourState::Failed | NeighbourState::Incomplete) {
+            if matches!(
+                msg.header.state,
+                NeighbourState::Failed | NeighbourState::Incomplete
+            ) {
                 mac = None;
             }
-            neighbour_rows.push(NeighbourEvidence { ip, mac, state, iface: name_of(msg.header.ifindex) });
+            neighbour_rows.push(NeighbourEvidence {
+                ip,
+                mac,
+                state,
+                iface: name_of(msg.header.ifindex),
+            });
         }
 
-        Ok(NetlinkView { links, addresses, routes: main_routes, neighbours: neighbour_rows })
+        Ok(NetlinkView {
+            links,
+            addresses,
+            routes: main_routes,
+            neighbours: neighbour_rows,
+        })
     }
 
     pub(crate) fn iface_names(&self) -> Vec<String> {
@@ -165,14 +206,20 @@ const BUSY_PAUSE: Duration = Duration::from_millis(2);
 /// Runs one netlink dump to the end. A netlink socket runs one dump at a time and refuses
 /// another with EBUSY; the lab's connection is shared, so a refused dump is retried a
 /// bounded number of times while the other one drains.
-async fn collect_dump<T, S>(host: &str, step: &str, request: impl Fn() -> S) -> Result<Vec<T>, ObserveError>
+async fn collect_dump<T, S>(
+    host: &str,
+    step: &str,
+    request: impl Fn() -> S,
+) -> Result<Vec<T>, ObserveError>
 where
     S: Stream<Item = Result<T, rtnetlink::Error>>,
 {
     let mut attempt = 1;
     loop {
         match request().try_collect::<Vec<T>>().await {
-            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EBUSY && attempt < BUSY_ATTEMPTS => {
+            Err(rtnetlink::Error::NetlinkError(m))
+                if m.raw_code() == -libc::EBUSY && attempt < BUSY_ATTEMPTS =>
+            {
                 attempt += 1;
                 tokio::time::sleep(BUSY_PAUSE).await;
             }
@@ -190,12 +237,22 @@ pub(crate) async fn dump_addresses(
 ) -> Result<Vec<(u32, IfaceAddr)>, ObserveError> {
     let names: BTreeMap<u32, &str> = links.iter().map(|(i, l)| (*i, l.name.as_str())).collect();
     let msgs = collect_dump(host, "dump addresses", || rtnl.address().get().execute()).await?;
-    address_rows(msgs, &|index| names.get(&index).map_or_else(|| format!("if{index}"), |n| n.to_string()))
+    address_rows(msgs, &|index| {
+        names
+            .get(&index)
+            .map_or_else(|| format!("if{index}"), |n| n.to_string())
+    })
 }
 
-fn address_rows(msgs: Vec<AddressMessage>, name_of: &dyn Fn(u32) -> String) -> Result<Vec<(u32, IfaceAddr)>, ObserveError> {
+fn address_rows(
+    msgs: Vec<AddressMessage>,
+    name_of: &dyn Fn(u32) -> String,
+) -> Result<Vec<(u32, IfaceAddr)>, ObserveError> {
     let mut addresses = Vec::new();
-    for msg in msgs.into_iter().filter(|m| m.header.family == AddressFamily::Inet) {
+    for msg in msgs
+        .into_iter()
+        .filter(|m| m.header.family == AddressFamily::Inet)
+    {
         // IFA_LOCAL is the address itself; IFA_ADDRESS is the peer on point-to-point links.
         let mut local = None;
         let mut address = None;
@@ -206,23 +263,39 @@ fn address_rows(msgs: Vec<AddressMessage>, name_of: &dyn Fn(u32) -> String) -> R
                 _ => {}
             }
         }
-        let Some(ip) = local.or(address) else { continue };
+        let Some(ip) = local.or(address) else {
+            continue;
+        };
         let net = Ipv4Net::new(ip, msg.header.prefix_len).map_err(|_| {
-            ObserveError::parse("netlink address dump", 0, format!("prefix /{} out of range", msg.header.prefix_len))
+            ObserveError::parse(
+                "netlink address dump",
+                0,
+                format!("prefix /{} out of range", msg.header.prefix_len),
+            )
         })?;
-        addresses.push((msg.header.index, IfaceAddr { iface: name_of(msg.header.index), net }));
+        addresses.push((
+            msg.header.index,
+            IfaceAddr {
+                iface: name_of(msg.header.index),
+                net,
+            },
+        ));
     }
     Ok(addresses)
 }
 
-pub(crate) async fn dump_links(host: &str, rtnl: &rtnetlink::Handle) -> Result<Vec<(u32, LinkEvidence)>, ObserveError> {
+pub(crate) async fn dump_links(
+    host: &str,
+    rtnl: &rtnetlink::Handle,
+) -> Result<Vec<(u32, LinkEvidence)>, ObserveError> {
     let msgs = collect_dump(host, "dump links", || rtnl.link().get().execute()).await?;
     let mut links: Vec<(u32, LinkEvidence)> = msgs
         .into_iter()
         .map(|m| {
             let mut link = LinkEvidence {
                 name: String::new(),
-                kind: (m.header.link_layer_type == LinkLayerType::Loopback).then(|| "loopback".to_string()),
+                kind: (m.header.link_layer_type == LinkLayerType::Loopback)
+                    .then(|| "loopback".to_string()),
                 mac: None,
                 up: m.header.flags.contains(LinkFlags::Up),
                 mtu: None,
@@ -233,7 +306,13 @@ pub(crate) async fn dump_links(host: &str, rtnl: &rtnetlink::Handle) -> Result<V
                     LinkAttribute::Address(bytes) => link.mac = mac_of(&bytes),
                     LinkAttribute::Mtu(mtu) => link.mtu = Some(mtu),
                     LinkAttribute::LinkInfo(infos) => {
-                        if let Some(kind) = infos.iter().find_map(|i| if let LinkInfo::Kind(k) = i { Some(k) } else { None }) {
+                        if let Some(kind) = infos.iter().find_map(|i| {
+                            if let LinkInfo::Kind(k) = i {
+                                Some(k)
+                            } else {
+                                None
+                            }
+                        }) {
                             link.kind = Some(kind.to_string());
                         }
                     }

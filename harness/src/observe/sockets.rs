@@ -13,8 +13,12 @@ const TCP_LISTEN: u8 = 0x0A;
 const UDP_UNCONNECTED: u8 = 0x07;
 
 /// (file under /proc/thread-self/net, protocol) pairs read.
-pub const SOCKET_FILES: [(&str, Proto); 4] =
-    [("tcp", Proto::Tcp), ("tcp6", Proto::Tcp), ("udp", Proto::Udp), ("udp6", Proto::Udp)];
+pub const SOCKET_FILES: [(&str, Proto); 4] = [
+    ("tcp", Proto::Tcp),
+    ("tcp6", Proto::Tcp),
+    ("udp", Proto::Udp),
+    ("udp6", Proto::Udp),
+];
 
 /// Every listener of the calling thread's namespace. A missing tcp6/udp6 file (IPv6 off)
 /// is not an error. Must run on a thread inside the namespace.
@@ -33,7 +37,11 @@ pub fn read_listeners(host: &str) -> Result<Vec<Listener>, ObserveError> {
 
 /// Listeners in one /proc/net/{tcp,udp}[6] text (header line first). `file` names the
 /// source in errors.
-pub fn parse_listeners(file: &str, text: &str, proto: Proto) -> Result<Vec<Listener>, ObserveError> {
+pub fn parse_listeners(
+    file: &str,
+    text: &str,
+    proto: Proto,
+) -> Result<Vec<Listener>, ObserveError> {
     let mut listeners = Vec::new();
     for (no, line) in text.lines().enumerate().skip(1) {
         if line.trim().is_empty() {
@@ -67,7 +75,7 @@ fn parse_hex_socket(text: &str) -> Option<SocketAddr> {
     let (addr, port) = text.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let words = |hex: &str| -> Option<Vec<u8>> {
-        if hex.len() % 8 != 0 {
+        if !hex.len().is_multiple_of(8) {
             return None;
         }
         let mut bytes = Vec::with_capacity(hex.len() / 2);
@@ -138,11 +146,17 @@ mod tests {
             ("   0: 0000:1F90 00000000:0000 0A", "bad local address"),
             ("   0: 00000000:1F90 00000000:0000 ZZ", "state is not hex"),
         ] {
-            let err = parse_listeners("/proc/thread-self/net/tcp", &format!("{header}\n{row}\n"), Proto::Tcp)
-                .unwrap_err()
-                .to_string();
+            let err = parse_listeners(
+                "/proc/thread-self/net/tcp",
+                &format!("{header}\n{row}\n"),
+                Proto::Tcp,
+            )
+            .unwrap_err()
+            .to_string();
             assert!(err.contains(want) && err.contains("line 2"), "{row}: {err}");
         }
-        assert!(parse_listeners("tcp", header, Proto::Tcp).unwrap().is_empty());
+        assert!(parse_listeners("tcp", header, Proto::Tcp)
+            .unwrap()
+            .is_empty());
     }
 }
