@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::cli::{Command, EngineArg, RunArgs};
+use crate::cli::{Command, DiagnoseArgs, EngineArg, RoleArg, RunArgs};
+use crate::diagnose;
+use crate::investigate::live;
 use crate::lab::{self, Lab, LabOptions};
 use crate::report;
-use crate::run::{self, RunOptions, RunOutcome};
+use crate::run::{self, DiagnoseWhen, RunOptions, RunOutcome};
 use crate::scenario::{self, EngineChoice, Scenario};
 
 const EXIT_FAILED: u8 = 1;
@@ -22,10 +24,7 @@ pub async fn dispatch(command: Command) -> ExitCode {
         Command::Down { name } => down(&name).await,
         Command::List => list(),
         Command::Clean => clean(),
-        Command::Diagnose(_) => {
-            eprintln!("lvslab diagnose: not available yet");
-            ExitCode::from(EXIT_BAD_INPUT)
-        }
+        Command::Diagnose(args) => diagnose(args).await,
         Command::Exec { .. } | Command::Shell { .. } => unreachable!("handled before the runtime starts"),
     }
 }
@@ -67,7 +66,7 @@ async fn run_files(args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let opts = RunOptions { engine: args.engine.map(engine_choice), progress: !args.json };
+    let opts = RunOptions { engine: args.engine.map(engine_choice), progress: !args.json, diagnose: DiagnoseWhen::Auto };
     let mut worst = ExitCode::SUCCESS;
     for scenario in &scenarios {
         let outcome = tokio::select! {
@@ -133,7 +132,115 @@ pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
     }
     let verdict = if outcome.verdict.passed { "PASS" } else { "FAIL" };
     out.push_str(&format!("verdict: {verdict}\n"));
+    if let Some(diagnosis) = &outcome.diagnosis {
+        if outcome.verdict.passed {
+            let ids = if diagnosis.healthy { "healthy".to_owned() } else { diagnosis.ids().join(", ") };
+            out.push_str(&format!("diagnosis: {ids} (`lvslab diagnose` shows the evidence and fixes)\n"));
+        } else {
+            out.push_str("\nWhy (diagnosis):\n");
+            out.push_str(&diagnose::render(diagnosis));
+            out.push_str(&problems_text(&outcome.investigation_problems));
+        }
+    }
     out
+}
+
+fn problems_text(problems: &[String]) -> String {
+    problems.iter().map(|p| format!("(not gathered: {p})\n")).collect()
+}
+
+/// `lvslab diagnose`: the spread, then the causes ranked, with evidence and fixes.
+pub fn diagnosis_report(outcome: &RunOutcome) -> String {
+    let mut out = format!("{} — {} mode, {} requests\n\n", outcome.scenario, outcome.mode, outcome.tally.requests);
+    out.push_str(&report::render_spread(&outcome.tally));
+    out.push('\n');
+    match &outcome.diagnosis {
+        Some(d) => out.push_str(&diagnose::render(d)),
+        None => out.push_str("no diagnosis was made\n"),
+    }
+    out.push_str(&problems_text(&outcome.investigation_problems));
+    out
+}
+
+/// Exit 0 healthy, 1 findings, 2 bad input or setup error.
+async fn diagnose(args: DiagnoseArgs) -> ExitCode {
+    if args.live {
+        return diagnose_live(&args);
+    }
+    let Some(file) = &args.file else {
+        eprintln!("lvslab diagnose: give a scenario file, or --live --role real-server|director");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    };
+    let scenario = match load_all(std::slice::from_ref(file)) {
+        Ok(mut s) => s.remove(0),
+        Err(code) => return code,
+    };
+    let opts = RunOptions { engine: None, progress: !args.json, diagnose: DiagnoseWhen::Always };
+    let outcome = tokio::select! {
+        outcome = run::run(&scenario, &opts) => outcome,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("lvslab: interrupted; lab torn down");
+            return ExitCode::from(130);
+        }
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("lvslab diagnose: {}: {e}", scenario.name);
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if args.json {
+        match serde_json::to_string(&outcome) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("lvslab: cannot encode the outcome as JSON: {e}"),
+        }
+    } else {
+        print!("{}", diagnosis_report(&outcome));
+    }
+    match &outcome.diagnosis {
+        Some(d) if d.healthy => ExitCode::SUCCESS,
+        _ => ExitCode::from(EXIT_FAILED),
+    }
+}
+
+fn diagnose_live(args: &DiagnoseArgs) -> ExitCode {
+    match args.role {
+        Some(RoleArg::RealServer) => {
+            let Some(vip) = args.vip else {
+                eprintln!("lvslab diagnose --live --role real-server: give the VIP with --vip");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            };
+            let report = match live::check_real_server(vip, args.port) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("lvslab diagnose --live: {e}");
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
+            };
+            if args.json {
+                match serde_json::to_string(&report) {
+                    Ok(line) => println!("{line}"),
+                    Err(e) => eprintln!("lvslab: cannot encode the report as JSON: {e}"),
+                }
+            } else {
+                print!("{}", report.render());
+            }
+            if report.problems().next().is_none() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
+        Some(RoleArg::Director) => {
+            eprintln!("lvslab diagnose --live --role director: {}", live::director_unavailable(args.ipvsadm.as_deref()));
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+        None => {
+            eprintln!("lvslab diagnose --live: give --role real-server or --role director");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
 }
 
 fn engine_choice(arg: EngineArg) -> EngineChoice {

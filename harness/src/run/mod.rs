@@ -14,6 +14,7 @@ pub use outcome::RunOutcome;
 pub use plan::{lab_plan, TUN_DEVICE};
 
 use crate::director::{self, DirectorConfig, EmbeddedEngine, Engine};
+use crate::investigate;
 use crate::ipvs;
 use crate::lab::{Lab, LabError, LabOptions};
 use crate::realserver::{self, Behaviour, Decap, RunningServer, ServerSpec};
@@ -28,6 +29,19 @@ pub struct RunOptions {
     pub engine: Option<EngineChoice>,
     /// Draw a progress bar on stderr (only after the run has lasted a second).
     pub progress: bool,
+    /// When to gather evidence and diagnose before the lab goes down.
+    pub diagnose: DiagnoseWhen,
+}
+
+/// When a run investigates why the spread is what it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DiagnoseWhen {
+    /// When an expectation fails or the scenario expects a diagnosis (quick settings).
+    #[default]
+    Auto,
+    /// Always, thoroughly (`lvslab diagnose`).
+    Always,
+    Never,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +76,26 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, R
 /// Everything between bring-up and teardown. Servers and engine stop before returning.
 pub async fn run_in_lab(scenario: &Scenario, opts: &RunOptions, lab: &Lab) -> Result<RunOutcome, RunError> {
     let mut held = Held::start_with(scenario, lab, opts.engine.unwrap_or(scenario.engine)).await?;
+    let result = traffic_and_verdict(scenario, opts, lab, &held).await;
+    if let Some(e) = held.engine.take() {
+        e.shutdown()?;
+    }
+    held.stop().await;
+    result
+}
+
+/// Traffic, verdict and (when wanted) the investigation, with servers and engine running.
+async fn traffic_and_verdict(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    lab: &Lab,
+    held: &Held,
+) -> Result<RunOutcome, RunError> {
+    // Counters before the traffic, so the evidence shows what the run changed.
+    let baseline = match opts.diagnose {
+        DiagnoseWhen::Never => None,
+        _ => Some(investigate::Baseline::take(scenario, lab).await),
+    };
     let traffic_started = Instant::now();
     let records = fire_traffic(scenario, lab, opts.progress).await;
     let traffic_elapsed = traffic_started.elapsed();
@@ -72,10 +106,6 @@ pub async fn run_in_lab(scenario: &Scenario, opts: &RunOptions, lab: &Lab) -> Re
     };
     let engine_stats = held.engine.as_ref().map(|e| e.stats());
     let engine_kind = held.engine.as_ref().map(|e| e.kind());
-    if let Some(e) = held.engine.take() {
-        e.shutdown()?;
-    }
-    held.stop().await;
 
     let mut tally = Tally::new(scenario.real_servers.iter().map(|r| r.name.as_str()));
     let sequence: Vec<Option<String>> = records.iter().map(|r| r.backend.clone()).collect();
@@ -86,7 +116,36 @@ pub async fn run_in_lab(scenario: &Scenario, opts: &RunOptions, lab: &Lab) -> Re
             (None, None) => tally.add_error("no backend named"),
         }
     }
-    let verdict = verdict::evaluate(&scenario.expect, &scenario.real_servers, &tally, &sequence);
+    let mut verdict = verdict::evaluate(&scenario.expect, &scenario.real_servers, &tally, &sequence);
+
+    let settings = match opts.diagnose {
+        DiagnoseWhen::Always => Some(investigate::Settings::THOROUGH),
+        DiagnoseWhen::Auto if !verdict.passed || !scenario.expect.diagnosis.is_empty() => {
+            Some(investigate::Settings::QUICK)
+        }
+        _ => None,
+    };
+    let investigate_started = Instant::now();
+    let investigation = match settings {
+        Some(settings) => {
+            let facts = investigate::RunFacts {
+                records: &records,
+                ipvs: ipvs_snapshot.as_ref(),
+                engine_stats: engine_stats.as_ref(),
+                settings: held.engine.is_some().then(|| engine_sysctls(&scenario_engine_sysctls(scenario))).transpose()?,
+            };
+            let found = investigate::investigate(scenario, lab, baseline.as_ref(), facts, settings).await;
+            verdict.checks.extend(investigate::diagnosis_checks(&scenario.expect.diagnosis, &found.diagnosis));
+            verdict.passed = verdict.checks.iter().all(|c| c.passed);
+            Some(found)
+        }
+        None => None,
+    };
+    let investigate_ms = investigation.as_ref().map(|_| ms(investigate_started.elapsed()));
+    let (diagnosis, evidence, problems) = match investigation {
+        Some(i) => (Some(i.diagnosis), Some(i.evidence), i.problems),
+        None => (None, None, Vec::new()),
+    };
     Ok(RunOutcome {
         scenario: scenario.name.clone(),
         mode: scenario.service.mode,
@@ -96,8 +155,15 @@ pub async fn run_in_lab(scenario: &Scenario, opts: &RunOptions, lab: &Lab) -> Re
         verdict,
         ipvs: ipvs_snapshot,
         engine_stats,
-        timings: outcome::Timings { traffic_ms: ms(traffic_elapsed), ..Default::default() },
+        diagnosis,
+        evidence,
+        investigation_problems: problems,
+        timings: outcome::Timings { traffic_ms: ms(traffic_elapsed), investigate_ms, ..Default::default() },
     })
+}
+
+fn scenario_engine_sysctls(scenario: &Scenario) -> Vec<(String, String)> {
+    scenario.director.as_ref().map(|d| d.engine_sysctls.clone()).unwrap_or_default()
 }
 
 /// The lab's services running: real servers listening and the director's engine forwarding.

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::diagnose::{Diagnosis, Evidence};
 use crate::director::{EngineKind, EngineStats};
 use crate::ipvs::IpvsSnapshot;
 use crate::report::Tally;
@@ -21,6 +22,16 @@ pub struct RunOutcome {
     pub verdict: Verdict,
     pub ipvs: Option<IpvsSnapshot>,
     pub engine_stats: Option<EngineStats>,
+    /// Why the spread is what it is: present when the run investigated (an expectation
+    /// failed, the scenario expects a diagnosis, or `lvslab diagnose`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
+    /// What the diagnosis read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+    /// Evidence the investigation could not gather.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub investigation_problems: Vec<String>,
     pub timings: Timings,
 }
 
@@ -28,6 +39,9 @@ pub struct RunOutcome {
 pub struct Timings {
     pub bring_up_ms: f64,
     pub traffic_ms: f64,
+    /// Evidence, probes and diagnosis, when the run investigated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub investigate_ms: Option<f64>,
     pub teardown_ms: f64,
     pub total_ms: f64,
 }

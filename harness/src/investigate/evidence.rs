@@ -1,0 +1,318 @@
+//! A `diagnose::Evidence` from a live lab: the scenario says what was configured, the lab's
+//! hosts say what is true now, the run's records and the director's table say what happened.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::diagnose::evidence::{
+    self as ev, ClientEvidence, ConnEvidence, DestEvidence, Evidence, HostEvidence, IpvsEvidence,
+    RealServerEvidence, RecordEvidence, ServiceEvidence, TemplateEvidence,
+};
+use crate::director::EngineStats;
+use crate::ipvs::{self, IpvsSnapshot, ServiceSnapshot};
+use crate::lab::Lab;
+use crate::observe;
+use crate::scenario::{self, Role, Scenario};
+use crate::traffic::RequestRecord;
+
+/// Host evidence of every lab host taken before the traffic, so counters become deltas.
+#[derive(Debug, Default)]
+pub struct Baseline {
+    hosts: BTreeMap<String, HostEvidence>,
+}
+
+impl Baseline {
+    /// Reads every host's counters at once (only counters: a full host read costs ~10 ms,
+    /// most of it walking the kernel's socket tables for listeners). A host that cannot be
+    /// read is left out: its counters will then be absolute (its namespace is as old as
+    /// the lab, so nearly the same).
+    pub async fn take(scenario: &Scenario, lab: &Lab) -> Baseline {
+        let reads = scenario.hosts().filter_map(|h| lab.host(&h.name)).map(|host| async move {
+            let name = host.name().to_owned();
+            let label = name.clone();
+            let counters = host.exec(move || observe::read_counters(&label)).await;
+            (name, counters)
+        });
+        let hosts = futures::future::join_all(reads)
+            .await
+            .into_iter()
+            .filter_map(|(name, counters)| {
+                let counters = counters.ok()?;
+                Some((name.clone(), HostEvidence { name, counters, ..Default::default() }))
+            })
+            .collect();
+        Baseline { hosts }
+    }
+}
+
+/// What the run produced, as the investigation reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct RunFacts<'a> {
+    pub records: &'a [RequestRecord],
+    /// The director's table right after the main traffic.
+    pub ipvs: Option<&'a IpvsSnapshot>,
+    /// Engine counters right after the main traffic (the engine started just before it).
+    pub engine_stats: Option<&'a EngineStats>,
+    /// The IPVS settings the engine runs with.
+    pub settings: Option<ipvs::Sysctls>,
+}
+
+/// Evidence plus what could not be gathered (said in reports, never fatal).
+#[derive(Debug, Clone)]
+pub struct Gathered {
+    pub evidence: Evidence,
+    pub problems: Vec<String>,
+}
+
+/// Reads every host of the lab (concurrently), then asks who answers ARP for the VIP
+/// (DR/TUN). Call while the servers and the engine still run: listeners are evidence.
+pub async fn gather(
+    scenario: &Scenario,
+    lab: &Lab,
+    baseline: Option<&Baseline>,
+    facts: RunFacts<'_>,
+    arp_window: Duration,
+) -> Gathered {
+    let (mut hosts, mut problems) = read_hosts(scenario, lab).await;
+    if let Some(base) = baseline {
+        for (name, after) in hosts.iter_mut() {
+            if let Some(before) = base.hosts.get(name) {
+                *after = observe::with_counter_delta(before, std::mem::take(after));
+            }
+        }
+    }
+    let mut take_host = |name: &str| {
+        hosts.remove(name).unwrap_or_else(|| HostEvidence { name: name.to_owned(), ..Default::default() })
+    };
+
+    let mode = mode_of(scenario.service.mode);
+    let director = scenario.director.as_ref().map(|d| take_host(&d.name));
+    let real_servers = scenario
+        .real_servers
+        .iter()
+        .map(|rs| RealServerEvidence {
+            name: rs.name.clone(),
+            address: rs.address,
+            port: Some(rs.port),
+            weight: Some(rs.weight),
+            host: take_host(&rs.name),
+        })
+        .collect();
+    let clients = scenario
+        .hosts_with_role(Role::Client)
+        .map(|c| ClientEvidence { name: c.name.clone(), host: take_host(&c.name) })
+        .collect();
+
+    let service_snapshot = facts.ipvs.and_then(|s| service_of(s, &scenario.service));
+    let arp_probe = match arp_probe(scenario, lab, arp_window).await {
+        Ok(probe) => probe,
+        Err(problem) => {
+            problems.push(problem);
+            None
+        }
+    };
+    Gathered {
+        evidence: Evidence {
+            mode,
+            service: Some(service_evidence(&scenario.service, service_snapshot)),
+            director,
+            real_servers,
+            clients,
+            ipvs: service_snapshot.map(|svc| ipvs_evidence(svc, facts.ipvs.map_or(&[][..], |s| &s.conns), facts.settings)),
+            engine_seen_packets: facts.engine_stats.map(seen_packets),
+            arp_probe,
+            records: records_evidence(scenario, facts.records),
+            probes: Vec::new(),
+        },
+        problems,
+    }
+}
+
+/// Every scenario host's evidence by name, read concurrently; unreadable hosts are problems.
+async fn read_hosts(scenario: &Scenario, lab: &Lab) -> (BTreeMap<String, HostEvidence>, Vec<String>) {
+    let reads = scenario.hosts().filter_map(|h| lab.host(&h.name)).map(|host| async move {
+        (host.name().to_owned(), observe::host_evidence(host).await)
+    });
+    let mut hosts = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (name, result) in futures::future::join_all(reads).await {
+        match result {
+            Ok(evidence) => {
+                hosts.insert(name, evidence);
+            }
+            Err(e) => problems.push(format!("could not read host {name}: {e}")),
+        }
+    }
+    (hosts, problems)
+}
+
+/// From the first client, on its interface towards the VIP: who answers ARP for it.
+/// `Ok(None)` where no ARP is expected to reach the director (NAT, FULLNAT, direct).
+async fn arp_probe(scenario: &Scenario, lab: &Lab, window: Duration) -> Result<Option<ev::ArpProbe>, String> {
+    if !matches!(scenario.service.mode, scenario::Mode::Dr | scenario::Mode::Tun) {
+        return Ok(None);
+    }
+    let vip = scenario.service.vip;
+    let Some(client) = scenario.hosts_with_role(Role::Client).next() else { return Ok(None) };
+    let Some(iface) = client
+        .interfaces
+        .iter()
+        .find(|i| i.address.contains(&vip))
+        .map(|i| i.name.clone())
+    else {
+        // The client reaches the VIP through a router: its ARP is the router's business.
+        return Ok(None);
+    };
+    let Some(host) = lab.host(&client.name) else {
+        return Err(format!("client {} is not in the lab", client.name));
+    };
+    observe::arp_probe(host, &iface, vip, window)
+        .await
+        .map(Some)
+        .map_err(|e| format!("ARP probe for {vip} from {}: {e}", client.name))
+}
+
+pub fn mode_of(mode: scenario::Mode) -> ev::Mode {
+    match mode {
+        scenario::Mode::Direct => ev::Mode::Direct,
+        scenario::Mode::Dr => ev::Mode::Dr,
+        scenario::Mode::Nat => ev::Mode::Nat,
+        scenario::Mode::Tun => ev::Mode::Tun,
+        scenario::Mode::FullNat => ev::Mode::FullNat,
+    }
+}
+
+fn proto_of(proto: ipvs::Proto) -> ev::Proto {
+    match proto {
+        ipvs::Proto::Tcp => ev::Proto::Tcp,
+        ipvs::Proto::Udp => ev::Proto::Udp,
+    }
+}
+
+/// The scenario's service in the director's table.
+fn service_of<'a>(snapshot: &'a IpvsSnapshot, svc: &scenario::Service) -> Option<&'a ServiceSnapshot> {
+    let proto = match svc.protocol {
+        scenario::Protocol::Tcp => ipvs::Proto::Tcp,
+        scenario::Protocol::Udp => ipvs::Proto::Udp,
+    };
+    snapshot.services.iter().find(|s| s.vip == svc.vip && s.port == svc.port && s.proto == proto)
+}
+
+/// The service as the live table states it when there is one (that is what the director
+/// does), else as the scenario configures it.
+pub fn service_evidence(svc: &scenario::Service, live: Option<&ServiceSnapshot>) -> ServiceEvidence {
+    if let Some(s) = live {
+        let mut sched_flags = Vec::new();
+        for (on, name) in [
+            (s.flags.sh_fallback, "sh-fallback"),
+            (s.flags.sh_port, "sh-port"),
+            (s.flags.mh_fallback, "mh-fallback"),
+            (s.flags.mh_port, "mh-port"),
+        ] {
+            if on {
+                sched_flags.push(name.to_owned());
+            }
+        }
+        let persistence_secs = s.persistent.map(|p| u32::try_from(p).unwrap_or(u32::MAX));
+        return ServiceEvidence {
+            vip: s.vip,
+            port: s.port,
+            proto: proto_of(s.proto),
+            scheduler: s.scheduler.clone(),
+            sched_flags,
+            persistence_secs,
+            persistence_prefix: persistence_secs.map(|_| u32::from(s.netmask).count_ones() as u8),
+            one_packet: s.one_packet,
+        };
+    }
+    let persistence_secs = svc.persistence.map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+    ServiceEvidence {
+        vip: svc.vip,
+        port: svc.port,
+        proto: match svc.protocol {
+            scenario::Protocol::Tcp => ev::Proto::Tcp,
+            scenario::Protocol::Udp => ev::Proto::Udp,
+        },
+        scheduler: svc.scheduler.as_str().to_owned(),
+        sched_flags: svc.flags.iter().map(|f| f.as_str().to_owned()).collect(),
+        persistence_secs,
+        persistence_prefix: persistence_secs.map(|_| svc.persistence_prefix),
+        one_packet: svc.one_packet,
+    }
+}
+
+/// `ipvsadm -Ln --stats` / `-Lnc` for one service, plus the engine's IPVS settings.
+pub fn ipvs_evidence(svc: &ServiceSnapshot, conns: &[ipvs::ConnSnapshot], settings: Option<ipvs::Sysctls>) -> IpvsEvidence {
+    let dests = svc
+        .dests
+        .iter()
+        .map(|d| DestEvidence {
+            addr: d.addr,
+            port: d.port,
+            weight: d.weight,
+            active: d.active_conns,
+            inactive: d.inact_conns,
+            persist: d.persist_conns,
+            conns_total: d.stats.conns,
+        })
+        .collect();
+    let ours = conns.iter().filter(|c| *c.to.ip() == svc.vip && (c.to.port() == svc.port || c.template));
+    let mut conn_rows = Vec::new();
+    let mut templates = Vec::new();
+    for c in ours {
+        let expires_secs = Some(u32::try_from(c.expires).unwrap_or(u32::MAX));
+        if c.template {
+            templates.push(TemplateEvidence { client: *c.from.ip(), dest: *c.dest.ip(), expires_secs });
+        } else {
+            conn_rows.push(ConnEvidence {
+                proto: proto_of(c.proto),
+                client: *c.from.ip(),
+                client_port: c.from.port(),
+                dest: *c.dest.ip(),
+                dest_port: c.dest.port(),
+                state: c.state.clone(),
+                expires_secs,
+            });
+        }
+    }
+    let mut settings_map = BTreeMap::new();
+    if let Some(s) = settings {
+        settings_map.insert("conn_reuse_mode".to_owned(), s.conn_reuse_mode.to_string());
+        settings_map.insert("expire_nodest_conn".to_owned(), u8::from(s.expire_nodest_conn).to_string());
+        settings_map.insert("expire_quiescent_template".to_owned(), u8::from(s.expire_quiescent_template).to_string());
+        settings_map.insert("sloppy_tcp".to_owned(), u8::from(s.sloppy_tcp).to_string());
+    }
+    IpvsEvidence { dests, conns: conn_rows, templates, settings: settings_map }
+}
+
+/// Frames for a service the engine got during the run, forwarded or dropped: a director
+/// that clients bypass sees (almost) none.
+fn seen_packets(stats: &EngineStats) -> u64 {
+    stats.forwarded_in + stats.dropped_total()
+}
+
+/// The run's records as the diagnosis reads them. A request that failed before it had a
+/// socket is counted from its client's first source address.
+pub fn records_evidence(scenario: &Scenario, records: &[RequestRecord]) -> Vec<RecordEvidence> {
+    let first_source = |client: &str| -> Ipv4Addr {
+        scenario
+            .traffic
+            .clients
+            .iter()
+            .find(|c| c.name == client)
+            .and_then(|c| c.sources.first().copied())
+            .or_else(|| scenario.host(client).and_then(|h| h.primary_address()))
+            .unwrap_or(Ipv4Addr::UNSPECIFIED)
+    };
+    records
+        .iter()
+        .map(|r| RecordEvidence {
+            client: r.client.clone(),
+            source: r.local.unwrap_or_else(|| SocketAddr::from((first_source(&r.client), 0))),
+            backend: r.backend.clone(),
+            connection: r.connection,
+            error: r.error.as_ref().map(ToString::to_string),
+        })
+        .collect()
+}

@@ -1,0 +1,148 @@
+//! Short contrasting probes after the main traffic, shaped to tell causes apart:
+//! new connections from one source, the same over one kept-alive connection, and new
+//! connections from several source addresses. A cause that balances connections but not
+//! requests (keep-alive) spreads only in the first; one that pins a source address
+//! (persistence, sh) spreads only in the last.
+//!
+//! The director keeps its state between probes (templates, sh's hash): a probe from the
+//! main run's source lands where the main run's templates say. That is evidence too.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+
+use crate::diagnose::evidence::{ProbeKind, ProbeResult};
+use crate::lab::Lab;
+use crate::scenario::{Mode, Protocol, Role, Scenario};
+use crate::traffic::{self, RequestRecord, TrafficSpec};
+
+/// Requests per probe: enough to see a spread over a few servers, few enough to be quick.
+pub const PROBE_REQUESTS: u32 = 18;
+/// Extra source addresses the many-sources probe adds to the client.
+pub const PROBE_SOURCES: usize = 6;
+/// A probe request that fails (dead server) costs at most this.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
+/// Parallel requests in the new-connection probes, so failures overlap.
+const PROBE_CONCURRENCY: u32 = 6;
+/// Probe source addresses are picked from this host number upward, below the clients' .201.
+const FIRST_PROBE_HOST: u32 = 160;
+
+/// Runs the probes from the first traffic client. Problems (no client, no free address)
+/// skip the probe that needs it and are returned to be reported.
+pub async fn run_probes(scenario: &Scenario, lab: &Lab) -> (Vec<ProbeResult>, Vec<String>) {
+    let mut results = Vec::new();
+    let mut problems = Vec::new();
+    let Some(client) = scenario.traffic.clients.first() else {
+        return (results, vec!["no traffic client to probe from".into()]);
+    };
+    let Some(host) = lab.host(&client.name) else {
+        return (results, vec![format!("client {} is not in the lab", client.name)]);
+    };
+    let own = client.sources.first().copied();
+    let base = TrafficSpec {
+        targets: targets(scenario),
+        proto: match scenario.service.protocol {
+            Protocol::Tcp => traffic::Proto::Tcp,
+            Protocol::Udp => traffic::Proto::Udp,
+        },
+        requests: PROBE_REQUESTS,
+        mode: traffic::ConnectionMode::New,
+        concurrency: PROBE_CONCURRENCY,
+        sources: own.into_iter().collect(),
+        source_port: None,
+        timeout: scenario.traffic.timeout.min(PROBE_TIMEOUT),
+        path: scenario.traffic.path.clone(),
+        client: client.name.clone(),
+    };
+    let rt = host.runtime().clone();
+
+    let new_conn = traffic::fire(&rt, base.clone(), None).await;
+    results.push(summarise(ProbeKind::NewConn, &new_conn));
+
+    let kept = TrafficSpec { mode: traffic::ConnectionMode::KeepAlive, concurrency: 1, ..base.clone() };
+    results.push(summarise(ProbeKind::Keepalive, &traffic::fire(&rt, kept, None).await));
+
+    match add_probe_sources(scenario, lab, &client.name).await {
+        Ok(sources) => {
+            let spread = TrafficSpec { sources, ..base };
+            results.push(summarise(ProbeKind::ManySources, &traffic::fire(&rt, spread, None).await));
+        }
+        Err(problem) => problems.push(problem),
+    }
+    (results, problems)
+}
+
+fn targets(scenario: &Scenario) -> Vec<SocketAddr> {
+    match scenario.service.mode {
+        Mode::Direct => scenario.real_servers.iter().map(|rs| SocketAddr::from((rs.address, rs.port))).collect(),
+        _ => vec![SocketAddr::from((scenario.service.vip, scenario.service.port))],
+    }
+}
+
+/// Adds [`PROBE_SOURCES`] free addresses of the client's first network to its interface.
+/// They stay until the lab goes down.
+async fn add_probe_sources(scenario: &Scenario, lab: &Lab, client: &str) -> Result<Vec<Ipv4Addr>, String> {
+    let host_plan = scenario.host(client).ok_or_else(|| format!("client {client} is not in the scenario"))?;
+    let iface = host_plan.interfaces.first().ok_or_else(|| format!("client {client} has no interface"))?;
+    let net = iface.address.trunc();
+    let sources = free_addresses(scenario, net, PROBE_SOURCES);
+    if sources.len() < 2 {
+        return Err(format!("no free addresses in {net} for the many-sources probe"));
+    }
+    let host = lab.host(client).ok_or_else(|| format!("client {client} is not in the lab"))?;
+    for addr in &sources {
+        let with_prefix = Ipv4Net::new(*addr, net.prefix_len()).map_err(|e| e.to_string())?;
+        host.add_address(&iface.name, with_prefix)
+            .await
+            .map_err(|e| format!("cannot add probe source {addr} to {client}: {e}"))?;
+    }
+    Ok(sources)
+}
+
+/// Up to `count` addresses of `net`, from host number [`FIRST_PROBE_HOST`] up, that no
+/// host, VIP or traffic source uses.
+pub fn free_addresses(scenario: &Scenario, net: Ipv4Net, count: usize) -> Vec<Ipv4Addr> {
+    let mut used: BTreeSet<Ipv4Addr> = scenario
+        .hosts()
+        .flat_map(|h| h.interfaces.iter())
+        .flat_map(|i| std::iter::once(i.address.addr()).chain(i.secondary.iter().map(|s| s.addr())))
+        .collect();
+    used.insert(scenario.service.vip);
+    used.extend(scenario.traffic.clients.iter().flat_map(|c| c.sources.iter().copied()));
+    used.extend(scenario.hosts_with_role(Role::RealServer).flat_map(|h| h.loopback_vips.iter().map(|v| v.addr())));
+    let base = u32::from(net.network());
+    let last = u32::from(net.broadcast());
+    (base + FIRST_PROBE_HOST..last)
+        .map(Ipv4Addr::from)
+        .filter(|a| net.contains(a) && !used.contains(a))
+        .take(count)
+        .collect()
+}
+
+/// One probe's records summed up.
+pub fn summarise(kind: ProbeKind, records: &[RequestRecord]) -> ProbeResult {
+    let mut per_backend: BTreeMap<String, u32> = BTreeMap::new();
+    let mut sources = BTreeSet::new();
+    let mut connections = BTreeSet::new();
+    let mut errors = 0;
+    for r in records {
+        if let Some(local) = r.local {
+            sources.insert(local.ip());
+            connections.insert(r.connection);
+        }
+        match (&r.backend, &r.error) {
+            (Some(b), None) => *per_backend.entry(b.clone()).or_default() += 1,
+            _ => errors += 1,
+        }
+    }
+    ProbeResult {
+        kind,
+        requests: records.len() as u32,
+        sources: sources.len() as u32,
+        connections: connections.len() as u32,
+        per_backend,
+        errors,
+    }
+}
