@@ -60,7 +60,7 @@ pub async fn investigate(
 ) -> Investigation {
     let Gathered { mut evidence, mut problems } = gather(scenario, lab, baseline, facts, settings.arp_window).await;
     if settings.probes {
-        let (probes, probe_problems) = run_probes(scenario, lab).await;
+        let (probes, probe_problems) = run_probes(scenario, lab, facts.records).await;
         evidence.probes = probes;
         problems.extend(probe_problems);
     }

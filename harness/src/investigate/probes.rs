@@ -22,16 +22,19 @@ use crate::traffic::{self, RequestRecord, TrafficSpec};
 pub const PROBE_REQUESTS: u32 = 18;
 /// Extra source addresses the many-sources probe adds to the client.
 pub const PROBE_SOURCES: usize = 6;
-/// A probe request that fails (dead server) costs at most this.
-pub const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
-/// Parallel requests in the new-connection probes, so failures overlap.
-const PROBE_CONCURRENCY: u32 = 6;
+/// A probe request that fails (dead server) costs at most this; a lab answers in ~1 ms,
+/// but a loaded 2-core machine can stall a namespace thread for a hundred.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+/// Every request of a new-connection probe in flight at once: failures cost one timeout.
+const PROBE_CONCURRENCY: u32 = PROBE_REQUESTS;
 /// Probe source addresses are picked from this host number upward, below the clients' .201.
 const FIRST_PROBE_HOST: u32 = 160;
 
-/// Runs the probes from the first traffic client. Problems (no client, no free address)
-/// skip the probe that needs it and are returned to be reported.
-pub async fn run_probes(scenario: &Scenario, lab: &Lab) -> (Vec<ProbeResult>, Vec<String>) {
+/// Runs the probes from the first traffic client. The keep-alive probe runs only when the
+/// main run reused connections: that is the contrast it exists for, and every healthy
+/// service "fails" it. Problems (no client, no free address) skip the probe that needs
+/// it and are returned to be reported.
+pub async fn run_probes(scenario: &Scenario, lab: &Lab, main_run: &[RequestRecord]) -> (Vec<ProbeResult>, Vec<String>) {
     let mut results = Vec::new();
     let mut problems = Vec::new();
     let Some(client) = scenario.traffic.clients.first() else {
@@ -61,8 +64,10 @@ pub async fn run_probes(scenario: &Scenario, lab: &Lab) -> (Vec<ProbeResult>, Ve
     let new_conn = traffic::fire(&rt, base.clone(), None).await;
     results.push(summarise(ProbeKind::NewConn, &new_conn));
 
-    let kept = TrafficSpec { mode: traffic::ConnectionMode::KeepAlive, concurrency: 1, ..base.clone() };
-    results.push(summarise(ProbeKind::Keepalive, &traffic::fire(&rt, kept, None).await));
+    if reused_connections(main_run) {
+        let kept = TrafficSpec { mode: traffic::ConnectionMode::KeepAlive, concurrency: 1, ..base.clone() };
+        results.push(summarise(ProbeKind::Keepalive, &traffic::fire(&rt, kept, None).await));
+    }
 
     match add_probe_sources(scenario, lab, &client.name).await {
         Ok(sources) => {
@@ -72,6 +77,15 @@ pub async fn run_probes(scenario: &Scenario, lab: &Lab) -> (Vec<ProbeResult>, Ve
         Err(problem) => problems.push(problem),
     }
     (results, problems)
+}
+
+/// Whether some connection of the run carried more than one request.
+pub fn reused_connections(records: &[RequestRecord]) -> bool {
+    let mut seen = BTreeSet::new();
+    records
+        .iter()
+        .filter(|r| r.local.is_some())
+        .any(|r| !seen.insert((r.client.as_str(), r.connection)))
 }
 
 fn targets(scenario: &Scenario) -> Vec<SocketAddr> {
