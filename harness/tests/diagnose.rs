@@ -1,0 +1,175 @@
+//! Investigation against real labs: the live real-server check run inside lab namespaces
+//! set up right and wrong, diagnoses carried by `run` (verdict, JSON, report), and
+//! snapshots of `lvslab diagnose` reports for shipped scenarios. Needs root.
+
+use std::path::Path;
+
+use lvslab::commands::{diagnosis_report, human_report};
+use lvslab::investigate::live;
+use lvslab::lab::{Lab, LabOptions};
+use lvslab::run::{self, DiagnoseWhen, RunOptions, RunOutcome};
+use lvslab::scenario::{self, Scenario};
+
+fn root() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("skipped: needs root (network namespaces)");
+    }
+    root
+}
+
+fn shipped(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(format!("{name}.toml"));
+    scenario::load(&path).unwrap_or_else(|r| panic!("{}", r.render(&path.display().to_string())))
+}
+
+async fn run_with(scenario: &Scenario, diagnose: DiagnoseWhen) -> RunOutcome {
+    let opts = RunOptions { engine: None, progress: false, diagnose };
+    run::run(scenario, &opts).await.unwrap_or_else(|e| panic!("{}: {e}", scenario.name))
+}
+
+/// Lines that differ between runs for reasons unrelated to the diagnosis (timers).
+fn redact(report: &str) -> String {
+    report
+        .lines()
+        .map(|line| match line.find("expires in ") {
+            Some(at) => {
+                let rest = &line[at + "expires in ".len()..];
+                let digits = rest.chars().take_while(char::is_ascii_digit).count();
+                format!("{}expires in [secs]{}", &line[..at], &rest[digits..])
+            }
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const LIVE_LAB: &str = r#"
+[service]
+mode = "dr"
+scheduler = "rr"
+
+[[real_server]]
+name = "good"
+[[real_server]]
+name = "flux"
+arp_ignore = 0
+arp_announce = 0
+[[real_server]]
+name = "novip"
+vip_on = "none"
+[[real_server]]
+name = "wide"
+vip_prefix = 24
+[[real_server]]
+name = "closed"
+state = "refuse"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_real_server_check_inside_lab_namespaces() {
+    if !root() {
+        return;
+    }
+    let scenario = scenario::parse(LIVE_LAB, "live.toml").unwrap_or_else(|r| panic!("{}", r.render("live.toml")));
+    let vip = scenario.service.vip;
+    let lab = Lab::build(&run::lab_plan(&scenario), LabOptions::default()).await.unwrap();
+    let held = run::Held::start(&scenario, &lab).await.unwrap();
+    let mut seen = Vec::new();
+    for (name, want) in [
+        ("good", vec![]),
+        ("flux", vec!["arp-flux"]),
+        ("novip", vec!["vip-not-local"]),
+        ("wide", vec!["vip-not-local"]),
+        ("closed", vec!["server-down"]),
+    ] {
+        let host = lab.host(name).unwrap();
+        let report = host.exec(move || live::check_real_server(vip, 80)).await.unwrap();
+        seen.push((name, report.causes(), want, report.render()));
+    }
+    held.stop().await;
+    lab.teardown().await.unwrap();
+    for (name, causes, want, text) in &seen {
+        assert_eq!(causes, want, "{name}:\n{text}");
+    }
+    let flux = &seen[1].3;
+    assert!(flux.contains("FAIL arp_ignore on eth0 = max(all 0, eth0 0) = 0 (needs >= 1): this host answers ARP for the VIP on eth0 [arp-flux]"), "{flux}");
+    let good = &seen[0].3;
+    assert!(good.contains("ok   192.0.2.100/32 on lo") && good.ends_with("no problem found\n"), "{good}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_expectations_carry_a_diagnosis_into_verdict_json_and_report() {
+    if !root() {
+        return;
+    }
+    // ARP flux, but the file claims an even spread: the run must say why it is not.
+    let mut scenario = shipped("why-arp-flux");
+    scenario.expect.answering = None;
+    scenario.expect.backends = None;
+    scenario.expect.diagnosis.clear();
+    scenario.expect.even = true;
+    let outcome = run_with(&scenario, DiagnoseWhen::Auto).await;
+    assert!(!outcome.verdict.passed);
+    let diagnosis = outcome.diagnosis.as_ref().expect("a failed run diagnoses");
+    assert_eq!(diagnosis.ids().first(), Some(&"arp-flux"));
+    let json = serde_json::to_value(&outcome).unwrap();
+    assert_eq!(json["diagnosis"]["findings"][0]["id"], "arp-flux");
+    assert_eq!(json["evidence"]["engine_seen_packets"], 0);
+    let text = human_report(&outcome, false);
+    assert!(text.contains("Why (diagnosis):") && text.contains("1. [arp-flux]"), "{text}");
+
+    // The same lab told nothing to expect and passing: no investigation at all.
+    let mut quiet = shipped("dr-rr");
+    quiet.expect.diagnosis.clear();
+    let outcome = run_with(&quiet, DiagnoseWhen::Auto).await;
+    assert!(outcome.verdict.passed && outcome.diagnosis.is_none() && outcome.timings.investigate_ms.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_expected_diagnosis_fails_the_verdict() {
+    if !root() {
+        return;
+    }
+    let mut scenario = shipped("why-keepalive");
+    scenario.expect.diagnosis = vec![scenario::Cause::Persistence];
+    let outcome = run_with(&scenario, DiagnoseWhen::Auto).await;
+    assert!(!outcome.verdict.passed);
+    let check = outcome.verdict.failures().next().expect("one failed check");
+    assert_eq!(check.what, "diagnosis finds persistence");
+    assert!(check.detail.as_deref().unwrap_or("").starts_with("found: keepalive"), "{check:?}");
+}
+
+async fn diagnose_snapshot(name: &str) -> String {
+    let outcome = run_with(&shipped(name), DiagnoseWhen::Always).await;
+    assert!(outcome.investigation_problems.is_empty(), "{:?}", outcome.investigation_problems);
+    redact(&diagnosis_report(&outcome))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_arp_flux() {
+    if root() {
+        insta::assert_snapshot!("why-arp-flux", diagnose_snapshot("why-arp-flux").await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_persistence() {
+    if root() {
+        insta::assert_snapshot!("why-persistence", diagnose_snapshot("why-persistence").await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_keepalive() {
+    if root() {
+        insta::assert_snapshot!("why-keepalive", diagnose_snapshot("why-keepalive").await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_healthy_twin() {
+    if root() {
+        insta::assert_snapshot!("dr-arp-healthy", diagnose_snapshot("dr-arp-healthy").await);
+    }
+}
