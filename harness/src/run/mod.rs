@@ -78,7 +78,6 @@ pub async fn run_in_lab(scenario: &Scenario, opts: &RunOptions, lab: &Lab) -> Re
     held.stop().await;
 
     let mut tally = Tally::new(scenario.real_servers.iter().map(|r| r.name.as_str()));
-    let sequence: Vec<Option<String>> = records.iter().map(|r| r.backend.clone()).collect();
     for record in &records {
         match (&record.backend, &record.error) {
             (Some(b), None) => tally.add_answer(b),
@@ -86,7 +85,7 @@ pub async fn run_in_lab(scenario: &Scenario, opts: &RunOptions, lab: &Lab) -> Re
             (None, None) => tally.add_error("no backend named"),
         }
     }
-    let verdict = verdict::evaluate(&scenario.expect, &scenario.real_servers, &tally, &sequence);
+    let verdict = verdict::evaluate(&scenario.expect, &scenario.real_servers, &tally, &records);
     Ok(RunOutcome {
         scenario: scenario.name.clone(),
         mode: scenario.service.mode,
