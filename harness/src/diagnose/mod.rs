@@ -1,1 +1,185 @@
-//! diagnose
+//! diagnose: pure rules over gathered evidence that answer "why does every request go
+//! to one real server?" with ranked findings (cause, evidence, fix).
+//!
+//! `observe` fills an [`Evidence`]; [`diagnose`] summarises the spread and runs every
+//! rule in [`rules`]; [`render`] prints the result for people. No I/O, no root.
+
+pub mod evidence;
+pub mod finding;
+mod mac;
+pub mod render;
+pub mod rules;
+pub mod sample;
+pub mod spread;
+
+pub use evidence::Evidence;
+pub use finding::{Diagnosis, Finding};
+pub use render::render;
+pub use rules::CAUSE_IDS;
+pub use spread::{SpreadSummary, SpreadVerdict};
+
+/// Runs every rule over the evidence and ranks what fires, most likely first.
+pub fn diagnose(ev: &Evidence) -> Diagnosis {
+    let spread = spread::summarise(ev);
+    let mut findings: Vec<Finding> = rules::RULES
+        .iter()
+        .filter_map(|(_, rule)| rule(ev, &spread))
+        .collect();
+    if spread.healthy {
+        // Nothing is skewed now: what fired is a latent risk, not an explanation.
+        for finding in &mut findings {
+            finding.explains = finding.explains.min(finding::LATENT);
+        }
+    }
+    let rank = |id: &str| {
+        CAUSE_IDS
+            .iter()
+            .position(|c| *c == id)
+            .unwrap_or(usize::MAX)
+    };
+    findings.sort_by(|a, b| {
+        b.explains
+            .total_cmp(&a.explains)
+            .then_with(|| rank(a.id).cmp(&rank(b.id)))
+    });
+    let healthy = spread.healthy && findings.is_empty();
+    Diagnosis {
+        findings,
+        spread,
+        healthy,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::evidence::Evidence;
+
+    #[test]
+    fn healthy_lab_is_healthy() {
+        let d = diagnose(&sample::healthy_dr());
+        assert!(d.healthy, "{d:#?}");
+        assert!(d.findings.is_empty());
+        assert_eq!(d.spread.distinct, 3);
+    }
+
+    #[test]
+    fn each_canonical_failure_ranks_its_cause_first() {
+        for (ev, id) in [
+            (sample::arp_flux(), "arp-flux"),
+            (sample::persistence(), "persistence"),
+            (sample::keepalive(), "keepalive"),
+        ] {
+            let d = diagnose(&ev);
+            assert!(!d.healthy);
+            assert_eq!(d.findings.first().map(|f| f.id), Some(id), "{:?}", d.ids());
+            assert!(CAUSE_IDS.contains(&id));
+        }
+    }
+
+    #[test]
+    fn several_causes_are_ranked_by_what_they_explain() {
+        // Persistent service, and the client also reuses one kept-alive connection.
+        let mut ev = sample::persistence();
+        for r in &mut ev.records {
+            r.connection = 0;
+        }
+        ev.real_servers[2]
+            .host
+            .sysctls
+            .insert("net.ipv4.conf.all.arp_announce".into(), "0".into());
+        let d = diagnose(&ev);
+        assert_eq!(d.ids(), vec!["persistence", "keepalive", "arp-flux"]);
+        assert!(d
+            .findings
+            .windows(2)
+            .all(|w| w[0].explains >= w[1].explains));
+    }
+
+    #[test]
+    fn findings_on_an_even_spread_are_only_latent() {
+        let mut ev = sample::healthy_dr();
+        ev.real_servers[0]
+            .host
+            .sysctls
+            .insert("net.ipv4.conf.all.arp_ignore".into(), "0".into());
+        let d = diagnose(&ev);
+        assert!(d.spread.healthy);
+        assert!(!d.healthy, "a latent risk is still reported");
+        assert_eq!(d.ids(), vec!["arp-flux"]);
+        assert!(d.findings[0].explains <= finding::LATENT);
+    }
+
+    #[test]
+    fn empty_evidence_gives_no_findings_and_no_panic() {
+        for mode in [
+            evidence::Mode::Direct,
+            evidence::Mode::Dr,
+            evidence::Mode::Nat,
+            evidence::Mode::Tun,
+            evidence::Mode::FullNat,
+        ] {
+            let d = diagnose(&Evidence::empty(mode));
+            assert!(d.findings.is_empty(), "{mode:?}: {:?}", d.ids());
+            assert!(!d.healthy, "no traffic is not healthy");
+            assert_eq!(d.spread.verdict, SpreadVerdict::NoTraffic);
+        }
+    }
+
+    #[test]
+    fn evidence_round_trips_through_json() {
+        let ev = sample::arp_flux();
+        let json = serde_json::to_string_pretty(&ev).unwrap();
+        assert!(json.contains("\"mode\": \"dr\""));
+        assert!(json.contains("\"02:00:00:00:00:12\""));
+        let back: Evidence = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, ev);
+        let report = serde_json::to_value(diagnose(&ev)).unwrap();
+        assert_eq!(report["findings"][0]["id"], "arp-flux");
+    }
+
+    #[test]
+    fn partial_evidence_never_panics() {
+        let mode_variants = [
+            evidence::Mode::Direct,
+            evidence::Mode::Nat,
+            evidence::Mode::Tun,
+            evidence::Mode::FullNat,
+        ];
+        for base in [
+            sample::healthy_dr(),
+            sample::arp_flux(),
+            sample::persistence(),
+            sample::keepalive(),
+        ] {
+            // Hosts not gathered, records naming unknown servers, no table.
+            let mut ev = base.clone();
+            for rs in &mut ev.real_servers {
+                rs.host = evidence::HostEvidence {
+                    name: rs.name.clone(),
+                    ..Default::default()
+                };
+            }
+            ev.clients.clear();
+            ev.director = None;
+            ev.ipvs = None;
+            ev.records.push(evidence::RecordEvidence {
+                backend: Some("ghost".into()),
+                ..sample::record(99, "x")
+            });
+            let _ = render(&diagnose(&ev));
+            let mut ev = base.clone();
+            ev.real_servers.clear();
+            let _ = render(&diagnose(&ev));
+            for mode in mode_variants {
+                let mut ev = base.clone();
+                ev.mode = mode;
+                let d = diagnose(&ev);
+                assert!(d
+                    .findings
+                    .iter()
+                    .all(|f| (0.0..=1.0).contains(&f.explains) && CAUSE_IDS.contains(&f.id)));
+            }
+        }
+    }
+}

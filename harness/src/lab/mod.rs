@@ -1,1 +1,402 @@
-//! lab
+//! lab: namespaces, veth, bridges, addresses, routes, sysctls; owns cleanup.
+//!
+//! Every namespace is anonymous and held only by this process (a worker thread inside it and
+//! an fd), so it vanishes when the process dies. Bridges live in a "switch" namespace and every
+//! veth pair is born with both ends in their final namespaces: nothing is ever created in the
+//! host's namespace. Kept labs are published as /run/netns symlinks (see `kept`).
+
+mod batch;
+mod bringup;
+mod error;
+mod kept;
+mod netns;
+pub mod plan;
+mod sysctl;
+mod tun;
+
+use std::collections::HashMap;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+
+use futures::future::try_join_all;
+use ipnet::Ipv4Net;
+
+pub use error::LabError;
+pub use kept::{clean, enter_kept, link_path, list_kept, CleanReport, KeptLab, KeptState, NETNS_DIR, STATE_DIR};
+pub use plan::{HostPlan, IfacePlan, LabPlan, RoutePlan, TunPlan, SWITCH_NAME};
+
+use batch::{errno, Batch, CHANGE, CREATE};
+use bringup::{IfaceLayout, LO_INDEX};
+use netns::NsWorker;
+
+#[derive(Debug, Clone, Default)]
+pub struct LabOptions {
+    /// Keep the lab visible to `ip netns exec` as lvslab-<name>-<host> while it runs.
+    pub keep: Option<String>,
+}
+
+/// An interface of a host as built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceInfo {
+    pub name: String,
+    pub index: u32,
+    /// All zero for TUN devices (no link layer) and for the switch's bridges and ports
+    /// (their MACs are chosen by the kernel).
+    pub mac: [u8; 6],
+    /// The addresses from the plan (not those added later with `add_address`).
+    pub addrs: Vec<Ipv4Net>,
+}
+
+pub struct Host {
+    name: String,
+    worker: NsWorker,
+    ifaces: Vec<IfaceInfo>,
+    tuns: Mutex<HashMap<String, OwnedFd>>,
+    routes: Vec<RoutePlan>,
+}
+
+pub struct Lab {
+    run_id: String,
+    switch: Host,
+    hosts: Vec<Host>,
+    kept: Option<KeptState>,
+    torn_down: bool,
+}
+
+fn new_run_id() -> String {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("lvslab-{}-{seq}-{:04x}", std::process::id(), nanos & 0xffff)
+}
+
+impl Lab {
+    pub async fn build(plan: &LabPlan, opts: LabOptions) -> Result<Lab, LabError> {
+        plan.validate()?;
+        if let Some(name) = &opts.keep {
+            kept::check_free(name)?;
+        }
+        let run_id = new_run_id();
+
+        // Namespaces: all threads started first so they are created in parallel.
+        let starting_switch = NsWorker::start(SWITCH_NAME).map_err(|e| LabError::os(SWITCH_NAME, "spawn namespace thread", e))?;
+        let mut starting = Vec::with_capacity(plan.hosts.len());
+        for h in &plan.hosts {
+            starting.push(NsWorker::start(&h.name).map_err(|e| LabError::os(&h.name, "spawn namespace thread", e))?);
+        }
+        let switch_fut = async { starting_switch.wait().await.map_err(|e| LabError::os(SWITCH_NAME, "create namespace", e)) };
+        let hosts_fut = try_join_all(
+            starting.into_iter().zip(&plan.hosts).map(|(s, h)| async move {
+                s.wait().await.map_err(|e| LabError::os(&h.name, "create namespace", e))
+            }),
+        );
+        let (switch, workers) = futures::try_join!(switch_fut, hosts_fut)?;
+
+        // Phase 1: bridges in the switch; TUNs, lo and loopback addresses in the hosts.
+        let prepare_hosts = try_join_all(workers.iter().zip(&plan.hosts).map(|(w, h)| async move {
+            let names: Vec<String> = h.tun_devices.iter().map(|t| t.name.clone()).collect();
+            let host = h.name.clone();
+            let tuns = w
+                .try_exec(move || {
+                    names
+                        .iter()
+                        .map(|n| tun::create_tun(n).map(|(fd, idx)| (n.clone(), fd, idx)).map_err(|e| LabError::os(&host, format!("create TUN {n}"), e)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await
+                .ok_or_else(|| LabError::WorkerGone { host: h.name.clone() })??;
+            let indexes: Vec<u32> = tuns.iter().map(|t| t.2).collect();
+            bringup::host_prepare(w.rtnl(), h, &indexes).await?;
+            Ok::<_, LabError>(tuns)
+        }));
+        let (_, tuns) = futures::try_join!(bringup::switch_up(switch.rtnl(), &plan.segments), prepare_hosts)?;
+
+        // Phase 2: veth pairs, addresses, routes; each host one pipelined batch.
+        let taken: Vec<Vec<u32>> = tuns.iter().map(|t| t.iter().map(|x| x.2).collect()).collect();
+        let layouts = bringup::layout(&plan.hosts, &plan.segments, &taken);
+        let devs: Vec<Vec<(String, u32)>> = layouts
+            .iter()
+            .zip(&tuns)
+            .map(|(l, t)| {
+                let mut d = vec![("lo".to_string(), LO_INDEX)];
+                d.extend(l.iter().map(|i| (i.name.clone(), i.index)));
+                d.extend(t.iter().map(|x| (x.0.clone(), x.2)));
+                d
+            })
+            .collect();
+        let switch_fd = switch.raw_fd();
+        try_join_all(workers.iter().zip(&plan.hosts).zip(&layouts).zip(&devs).map(|(((w, h), l), d)| {
+            bringup::host_wire(w.rtnl(), h, l, d, switch_fd, w.raw_fd())
+        }))
+        .await?;
+
+        // Phase 3: sysctls, in order, from each host's thread.
+        try_join_all(workers.iter().zip(&plan.hosts).map(|(w, h)| {
+            let host = h.name.clone();
+            let sysctls = h.sysctls.clone();
+            async move {
+                w.try_exec(move || sysctls.iter().try_for_each(|(k, v)| sysctl::write_sysctl(&host, k, v)))
+                    .await
+                    .ok_or_else(|| LabError::WorkerGone { host: h.name.clone() })?
+            }
+        }))
+        .await?;
+
+        let switch_ifaces = switch_ifaces(plan, &layouts);
+        let hosts: Vec<Host> = workers
+            .into_iter()
+            .zip(&plan.hosts)
+            .zip(layouts)
+            .zip(tuns)
+            .map(|(((worker, h), layout), tuns)| {
+                let mut ifaces: Vec<IfaceInfo> = layout
+                    .iter()
+                    .zip(&h.interfaces)
+                    .map(|(l, p)| IfaceInfo { name: l.name.clone(), index: l.index, mac: l.mac, addrs: p.addrs.clone() })
+                    .collect();
+                ifaces.extend(tuns.iter().zip(&h.tun_devices).map(|((name, _, idx), p)| IfaceInfo {
+                    name: name.clone(),
+                    index: *idx,
+                    mac: [0; 6],
+                    addrs: p.addrs.clone(),
+                }));
+                ifaces.push(IfaceInfo { name: "lo".into(), index: LO_INDEX, mac: [0; 6], addrs: h.loopback_addrs.clone() });
+                Host {
+                    name: h.name.clone(),
+                    worker,
+                    ifaces,
+                    tuns: Mutex::new(tuns.into_iter().map(|(n, fd, _)| (n, fd)).collect()),
+                    routes: h.routes.clone(),
+                }
+            })
+            .collect();
+        let switch = Host {
+            name: SWITCH_NAME.to_string(),
+            worker: switch,
+            ifaces: switch_ifaces,
+            tuns: Mutex::new(HashMap::new()),
+            routes: Vec::new(),
+        };
+        let mut lab = Lab { run_id, switch, hosts, kept: None, torn_down: false };
+        if let Some(name) = &opts.keep {
+            let namespaces: Vec<(String, i32)> = std::iter::once(&lab.switch)
+                .chain(&lab.hosts)
+                .map(|h| (h.name.clone(), h.worker.raw_fd()))
+                .collect();
+            lab.kept = Some(kept::publish(name, &lab.run_id, &namespaces)?);
+        }
+        Ok(lab)
+    }
+
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    pub fn hosts(&self) -> impl Iterator<Item = &Host> {
+        self.hosts.iter()
+    }
+
+    /// The namespace holding one bridge per segment (bridges `br-<segment>`, ports `<host>-<iface>`).
+    pub fn switch(&self) -> &Host {
+        &self.switch
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The kept-lab record, when built with `keep`.
+    pub fn kept(&self) -> Option<&KeptState> {
+        self.kept.as_ref()
+    }
+
+    /// Removes kept-lab links, stops every namespace worker (dropping its tasks and sockets)
+    /// and closes the namespace fds; the kernel then frees the namespaces and their devices.
+    pub async fn teardown(mut self) -> Result<(), LabError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), LabError> {
+        if self.torn_down {
+            return Ok(());
+        }
+        self.torn_down = true;
+        let mut first_err = None;
+        if let Some(state) = self.kept.take() {
+            let problems = kept::unpublish(&state);
+            if !problems.is_empty() {
+                first_err = Some(LabError::kept(&state.name, problems.join("; ")));
+            }
+        }
+        // Signal everyone first so the workers wind down in parallel.
+        for h in std::iter::once(&self.switch).chain(&self.hosts) {
+            h.worker.signal_stop();
+        }
+        for h in std::iter::once(&mut self.switch).chain(self.hosts.iter_mut()) {
+            h.tuns.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            if !h.worker.stop() && first_err.is_none() {
+                first_err = Some(LabError::os(
+                    &h.name,
+                    "stop namespace worker",
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "a task on its runtime does not yield; left detached"),
+                ));
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+fn switch_ifaces(plan: &LabPlan, layouts: &[Vec<IfaceLayout>]) -> Vec<IfaceInfo> {
+    let mut v: Vec<IfaceInfo> = plan
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(pos, seg)| IfaceInfo {
+            name: bringup::bridge_name(seg, pos),
+            index: bringup::bridge_index(pos),
+            mac: [0; 6],
+            addrs: Vec::new(),
+        })
+        .collect();
+    v.extend(layouts.iter().flatten().map(|l| IfaceInfo {
+        name: l.port_name.clone(),
+        index: l.port_index,
+        mac: [0; 6],
+        addrs: Vec::new(),
+    }));
+    v
+}
+
+impl Host {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A current-thread runtime driven by a worker thread inside this namespace: sockets made
+    /// by tasks spawned here belong to the namespace. Do not use `spawn_blocking` on it.
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        self.worker.runtime()
+    }
+
+    /// Runs a sync closure on the namespace's thread (sysctl files, raw sockets). Keep it short:
+    /// it blocks every task of this namespace meanwhile.
+    ///
+    /// Panics if the lab has been torn down (the worker is gone) or if `f` panics.
+    pub async fn exec<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> R {
+        match self.worker.try_exec(f).await {
+            Some(r) => r,
+            None => panic!("{}", LabError::WorkerGone { host: self.name.clone() }),
+        }
+    }
+
+    /// A new OS thread that has entered this namespace before `f` runs (for packet loops).
+    pub fn spawn_thread<F, R>(&self, name: &str, f: F) -> std::io::Result<std::thread::JoinHandle<R>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.worker.spawn_thread(name, f)
+    }
+
+    pub fn netns_fd(&self) -> BorrowedFd<'_> {
+        self.worker.fd()
+    }
+
+    /// The namespace's one netlink connection (its socket lives in the namespace).
+    pub fn rtnl(&self) -> &rtnetlink::Handle {
+        self.worker.rtnl()
+    }
+
+    pub fn iface(&self, name: &str) -> Option<&IfaceInfo> {
+        self.ifaces.iter().find(|i| i.name == name)
+    }
+
+    pub fn ifaces(&self) -> &[IfaceInfo] {
+        &self.ifaces
+    }
+
+    /// The fd of a planned TUN device, once. Closing it deletes the device.
+    pub fn take_tun(&self, name: &str) -> Option<OwnedFd> {
+        self.tuns.lock().unwrap_or_else(|p| p.into_inner()).remove(name)
+    }
+
+    fn index_of(&self, iface: &str) -> Result<u32, LabError> {
+        self.iface(iface)
+            .map(|i| i.index)
+            .ok_or_else(|| LabError::NoSuchIface { host: self.name.clone(), iface: iface.to_string() })
+    }
+
+    /// Sets a link up or down. Bringing a link up also installs the planned routes through it
+    /// (a down link holds no routes).
+    pub async fn set_link_up(&self, iface: &str, up: bool) -> Result<(), LabError> {
+        let index = self.index_of(iface)?;
+        let mut batch = Batch::new(&self.name, self.rtnl());
+        batch.push(format!("set {iface} {}", if up { "up" } else { "down" }), bringup::set_link_msg(index, up), CHANGE)?;
+        batch.finish().await?;
+        if !up {
+            return Ok(());
+        }
+        let nets: Vec<Ipv4Net> = self.iface(iface).map(|i| i.addrs.clone()).unwrap_or_default();
+        let devs: Vec<(String, u32)> = self.ifaces.iter().map(|i| (i.name.clone(), i.index)).collect();
+        for route in &self.routes {
+            let through_this = match (&route.dev, route.via) {
+                (Some(dev), _) => dev == iface,
+                (None, Some(via)) => nets.iter().any(|n| n.contains(&via)),
+                (None, None) => false,
+            };
+            if !through_this {
+                continue;
+            }
+            let mut batch = Batch::new(&self.name, self.rtnl());
+            batch.push(
+                format!("add route {} via {:?} dev {:?}", route.dst, route.via, route.dev),
+                bringup::route_msg(route, bringup::dev_index(route, &devs)),
+                CREATE,
+            )?;
+            match batch.finish().await {
+                Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds an address to an interface ("lo" included), e.g. extra client source addresses.
+    pub async fn add_address(&self, iface: &str, addr: Ipv4Net) -> Result<(), LabError> {
+        let index = self.index_of(iface)?;
+        let mut batch = Batch::new(&self.name, self.rtnl());
+        batch.push(format!("add {addr} to {iface}"), bringup::addr_msg(index, &addr), CREATE)?;
+        batch.finish().await
+    }
+
+    /// Writes a network sysctl in this namespace (clear error for an unknown name).
+    pub async fn set_sysctl(&self, name: &str, value: &str) -> Result<(), LabError> {
+        plan::check_sysctl_name(&self.name, name)?;
+        let (host, name, value) = (self.name.clone(), name.to_string(), value.to_string());
+        self.worker
+            .try_exec(move || sysctl::write_sysctl(&host, &name, &value))
+            .await
+            .ok_or_else(|| LabError::WorkerGone { host: self.name.clone() })?
+    }
+
+    /// Reads a network sysctl in this namespace.
+    pub async fn sysctl(&self, name: &str) -> Result<String, LabError> {
+        plan::check_sysctl_name(&self.name, name)?;
+        let n = name.to_string();
+        let host = self.name.clone();
+        self.worker
+            .try_exec(move || sysctl::read_sysctl(&n).map_err(|e| LabError::os(&host, format!("read sysctl {n}"), e)))
+            .await
+            .ok_or_else(|| LabError::WorkerGone { host: self.name.clone() })?
+    }
+}

@@ -3,7 +3,7 @@
 //! gateways) and checking what only makes sense once addresses are known
 //! (duplicates, addresses outside their network, references to hosts).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::time::Duration;
@@ -49,7 +49,11 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     let r = &raw;
 
     // --- top level and service ------------------------------------------
-    let name = r.top.name.as_ref().map_or_else(|| default_name.to_string(), |n| n.get_ref().clone());
+    let name = r
+        .top
+        .name
+        .as_ref()
+        .map_or_else(|| default_name.to_string(), |n| n.get_ref().clone());
     let engine = v::keyword(p, r.top.engine.as_ref(), EngineChoice::Auto);
     let s = &r.service;
     let mode = v::keyword(p, s.mode.as_ref(), Mode::Dr);
@@ -64,48 +68,108 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         if flag.scheduler() != scheduler {
             p.push(
                 span(f),
-                format!("flag `{flag}` only affects the `{}` scheduler, not `{scheduler}`", flag.scheduler()),
-                Some(format!("remove it, or set scheduler = \"{}\"", flag.scheduler())),
+                format!(
+                    "flag `{flag}` only affects the `{}` scheduler, not `{scheduler}`",
+                    flag.scheduler()
+                ),
+                Some(format!(
+                    "remove it, or set scheduler = \"{}\"",
+                    flag.scheduler()
+                )),
             );
         }
         flags.push(flag);
     }
     let port: u16 = v::int_in(p, s.port.as_ref(), "port", 1, 65535, 80);
-    let persistence_secs: u64 = v::int_in(p, s.persistence.as_ref(), "persistence", 0, 31_536_000, 0);
+    let persistence_secs: u64 =
+        v::int_in(p, s.persistence.as_ref(), "persistence", 0, 31_536_000, 0);
     let persistence = (persistence_secs > 0).then(|| Duration::from_secs(persistence_secs));
-    let persistence_prefix = s.persistence_netmask.as_ref().and_then(|m| v::persistence_netmask(p, m)).unwrap_or(32);
-    if let (Some(m), None) = (&s.persistence_netmask, persistence) {
-        p.push(span(m), "`persistence_netmask` without `persistence` has no effect", Some("set `persistence` = seconds (ipvsadm -p)".into()));
+    let netmask_prefix = s
+        .persistence_netmask
+        .as_ref()
+        .and_then(|m| v::persistence_netmask(p, m));
+    let persistence_prefix = netmask_prefix.unwrap_or(32);
+    if let (Some(m), Some(_), None) = (&s.persistence_netmask, netmask_prefix, persistence) {
+        p.push(
+            span(m),
+            "`persistence_netmask` without `persistence` has no effect",
+            Some("set `persistence` = seconds (ipvsadm -p)".into()),
+        );
     }
     let one_packet = s.one_packet.as_ref().is_some_and(|b| *b.get_ref());
-    if let Some(op) = s.one_packet.as_ref().filter(|b| *b.get_ref() && protocol != Protocol::Udp) {
-        p.push(span(op), "`one_packet` (ipvsadm -o) applies to UDP services only", Some("set protocol = \"udp\" or remove it".into()));
+    if let Some(op) = s
+        .one_packet
+        .as_ref()
+        .filter(|b| *b.get_ref() && protocol != Protocol::Udp)
+    {
+        p.push(
+            span(op),
+            "`one_packet` (ipvsadm -o) applies to UDP services only",
+            Some("set protocol = \"udp\" or remove it".into()),
+        );
     }
 
     // --- networks --------------------------------------------------------
     let networks = resolve_networks(r, mode, p);
     let front = 0usize;
-    let server_net = if matches!(mode, Mode::Nat | Mode::FullNat) && networks.len() >= 2 { 1 } else { front };
+    let server_net = if matches!(mode, Mode::Nat | Mode::FullNat) && networks.len() >= 2 {
+        1
+    } else {
+        front
+    };
 
     // --- host specs (interfaces without addresses yet) --------------------
     let mut specs: Vec<HostSpec> = Vec::new();
-    let mut ctx = Ctx { networks: &networks, p };
+    let mut ctx = Ctx {
+        networks: &networks,
+        p,
+    };
 
     let client_specs_start = specs.len();
     if r.clients.is_empty() {
-        specs.push(HostSpec { name: "client".into(), name_span: None, role: Role::Client, ifaces: vec![ctx.iface_default(front)], gateway: None });
+        specs.push(HostSpec {
+            name: "client".into(),
+            name_span: None,
+            role: Role::Client,
+            ifaces: vec![ctx.iface_default(front)],
+            gateway: None,
+        });
     }
     for (i, c) in r.clients.iter().enumerate() {
-        let (name, name_span) = ctx.host_name(c.name.as_ref(), "client", i, r.clients.len(), r.client_spans[i].clone());
-        let iface = ctx.shorthand_iface(c.network.as_ref(), c.address.as_ref(), c.mac.as_ref(), front);
+        let (name, name_span) = ctx.host_name(
+            c.name.as_ref(),
+            "client",
+            i,
+            r.clients.len(),
+            r.client_spans[i].clone(),
+        );
+        let iface = ctx.shorthand_iface(
+            c.network.as_ref(),
+            c.address.as_ref(),
+            c.mac.as_ref(),
+            front,
+        );
         let gateway = ctx.gateway(c.gateway.as_ref());
-        specs.push(HostSpec { name, name_span, role: Role::Client, ifaces: iface.into_iter().collect(), gateway });
+        specs.push(HostSpec {
+            name,
+            name_span,
+            role: Role::Client,
+            ifaces: iface.into_iter().collect(),
+            gateway,
+        });
     }
     let client_count = specs.len() - client_specs_start;
 
     if mode == Mode::Direct {
         if let Some(span) = &r.director_span {
-            ctx.p.push(Some(span.clone()), "`direct` mode has no director, but [director] is given", Some("remove [director], or choose mode \"dr\", \"nat\", \"tun\" or \"fullnat\"".into()));
+            ctx.p.push(
+                Some(span.clone()),
+                "`direct` mode has no director, but [director] is given",
+                Some(
+                    "remove [director], or choose mode \"dr\", \"nat\", \"tun\" or \"fullnat\""
+                        .into(),
+                ),
+            );
         }
     } else {
         let d = r.director.as_ref();
@@ -117,17 +181,30 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         match d.and_then(|d| d.interfaces.as_ref()) {
             Some(list) => {
                 if let Some(a) = d.and_then(|d| d.address.as_ref()) {
-                    ctx.p.push(span(a), "give either `address` or `interfaces` for the director, not both", Some("put the address in the first interface".into()));
+                    ctx.p.push(
+                        span(a),
+                        "give either `address` or `interfaces` for the director, not both",
+                        Some("put the address in the first interface".into()),
+                    );
                 }
                 for i in list.get_ref() {
                     ifaces.extend(ctx.explicit_iface(i));
                 }
                 if list.get_ref().is_empty() {
-                    ctx.p.push(span(list), "the director needs at least one interface", None);
+                    ctx.p.push(
+                        span(list),
+                        "the director needs at least one interface",
+                        None,
+                    );
                 }
             }
             None => {
-                let first = ctx.shorthand_iface(d.and_then(|d| d.network.as_ref()), d.and_then(|d| d.address.as_ref()), None, front);
+                let first = ctx.shorthand_iface(
+                    d.and_then(|d| d.network.as_ref()),
+                    d.and_then(|d| d.address.as_ref()),
+                    None,
+                    front,
+                );
                 let first_net = first.as_ref().map_or(front, |f| f.network);
                 ifaces.extend(first);
                 if server_net != first_net {
@@ -136,22 +213,55 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             }
         }
         let gateway = ctx.gateway(d.and_then(|d| d.gateway.as_ref()));
-        specs.push(HostSpec { name, name_span, role: Role::Director, ifaces, gateway });
+        specs.push(HostSpec {
+            name,
+            name_span,
+            role: Role::Director,
+            ifaces,
+            gateway,
+        });
     }
 
     let rs_specs_start = specs.len();
     for (i, rs) in r.real_servers.iter().enumerate() {
-        let (name, name_span) = ctx.host_name(rs.name.as_ref(), "rs", i, usize::MAX, r.real_server_spans[i].clone());
-        let iface = ctx.shorthand_iface(rs.network.as_ref(), rs.address.as_ref(), rs.mac.as_ref(), server_net);
+        let (name, name_span) = ctx.host_name(
+            rs.name.as_ref(),
+            "rs",
+            i,
+            usize::MAX,
+            r.real_server_spans[i].clone(),
+        );
+        let iface = ctx.shorthand_iface(
+            rs.network.as_ref(),
+            rs.address.as_ref(),
+            rs.mac.as_ref(),
+            server_net,
+        );
         let gateway = ctx.gateway(rs.gateway.as_ref());
-        specs.push(HostSpec { name, name_span, role: Role::RealServer, ifaces: iface.into_iter().collect(), gateway });
+        specs.push(HostSpec {
+            name,
+            name_span,
+            role: Role::RealServer,
+            ifaces: iface.into_iter().collect(),
+            gateway,
+        });
     }
     if r.real_servers.is_empty() && r.complete {
-        ctx.p.push(None, "the scenario has no [[real_server]]", Some("add at least one: [[real_server]] name = \"rs1\"".into()));
+        ctx.p.push(
+            None,
+            "the scenario has no [[real_server]]",
+            Some("add at least one: [[real_server]] name = \"rs1\"".into()),
+        );
     }
 
     for (i, router) in r.routers.iter().enumerate() {
-        let (name, name_span) = ctx.host_name(router.name.as_ref(), "r", i, usize::MAX, r.router_spans[i].clone());
+        let (name, name_span) = ctx.host_name(
+            router.name.as_ref(),
+            "r",
+            i,
+            usize::MAX,
+            r.router_spans[i].clone(),
+        );
         let mut ifaces = Vec::new();
         match router.interfaces.as_ref() {
             Some(list) if list.get_ref().len() >= 2 => {
@@ -165,7 +275,13 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                 Some("interfaces = [{ network = \"lan\" }, { network = \"far\" }]".into()),
             ),
         }
-        specs.push(HostSpec { name, name_span, role: Role::Router, ifaces, gateway: None });
+        specs.push(HostSpec {
+            name,
+            name_span,
+            role: Role::Router,
+            ifaces,
+            gateway: None,
+        });
     }
     let p = ctx.p;
 
@@ -176,7 +292,12 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             let other = &specs[first];
             p.push(
                 h.name_span.clone().or(other.name_span.clone()),
-                format!("duplicate host name \"{}\" ({} and {})", h.name, role_word(other.role), role_word(h.role)),
+                format!(
+                    "duplicate host name \"{}\" ({} and {})",
+                    h.name,
+                    role_word(other.role),
+                    role_word(h.role)
+                ),
                 Some("every client, director, real server and router needs its own name".into()),
             );
         }
@@ -188,16 +309,22 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         for f in &h.ifaces {
             if let Some(a) = f.address {
                 if let Some((owner, _)) = used.get(&a) {
-                    p.push(f.address_span.clone(), format!("address {a} of \"{}\" is already used by \"{owner}\"", h.name), Some("two hosts cannot share an address".into()));
+                    p.push(
+                        f.address_span.clone(),
+                        format!(
+                            "address {a} of \"{}\" is already used by \"{owner}\"",
+                            h.name
+                        ),
+                        Some("two hosts cannot share an address".into()),
+                    );
                 } else {
                     used.insert(a, (h.name.clone(), f.address_span.clone()));
                 }
             }
         }
     }
-    let mut next_rs = FIRST_REAL_SERVER_HOST;
-    let mut next_client = FIRST_CLIENT_HOST;
-    let mut next_router = LAST_ROUTER_HOST;
+    // Next default host offset per (role, network): each network has its own plan.
+    let mut next: HashMap<(Role, usize), u32> = HashMap::new();
     let mut addresses: Vec<Vec<Option<Ipv4Addr>>> = Vec::new();
     for h in &specs {
         let mut row = Vec::new();
@@ -206,26 +333,33 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                 Some(a) => Some(a),
                 None => {
                     let net = networks[f.network].subnet;
-                    let picked = match h.role {
-                        Role::Director => nth_host(net, DIRECTOR_HOST).filter(|a| !used.contains_key(a)).or_else(|| free_host(net, DIRECTOR_HOST + 1, 1, &used)),
-                        Role::RealServer => free_host(net, next_rs, 1, &used),
-                        Role::Client => free_host(net, next_client, 1, &used),
-                        Role::Router => free_host(net, next_router, -1, &used),
+                    let (start, step) = match h.role {
+                        Role::Director => (DIRECTOR_HOST, 1),
+                        Role::RealServer => (FIRST_REAL_SERVER_HOST, 1),
+                        Role::Client => (FIRST_CLIENT_HOST, 1),
+                        Role::Router => (LAST_ROUTER_HOST, -1),
                     };
+                    let from = *next.get(&(h.role, f.network)).unwrap_or(&start);
+                    let picked = free_host(net, from, step, &used);
                     match picked {
                         Some(a) => {
                             let offset = u32::from(a) - u32::from(net.network());
-                            match h.role {
-                                Role::RealServer => next_rs = offset + 1,
-                                Role::Client => next_client = offset + 1,
-                                Role::Router => next_router = offset.saturating_sub(1),
-                                Role::Director => {}
-                            }
+                            next.insert(
+                                (h.role, f.network),
+                                if step > 0 {
+                                    offset + 1
+                                } else {
+                                    offset.saturating_sub(1)
+                                },
+                            );
                             used.insert(a, (h.name.clone(), h.name_span.clone()));
                         }
                         None => p.push(
                             h.name_span.clone(),
-                            format!("no free default address for \"{}\" in network \"{}\" ({net})", h.name, networks[f.network].name),
+                            format!(
+                                "no free default address for \"{}\" in network \"{}\" ({net})",
+                                h.name, networks[f.network].name
+                            ),
                             Some("give `address` explicitly or use a larger subnet".into()),
                         ),
                     }
@@ -240,8 +374,14 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     // --- VIP ---------------------------------------------------------------
     let front_net = networks[front].subnet;
     let (vip, vip_span) = match s.vip.as_ref() {
-        Some(text) => (v::ipv4(p, text, "vip").unwrap_or(Ipv4Addr::UNSPECIFIED), span(text)),
-        None => (nth_host(front_net, VIP_HOST).unwrap_or(Ipv4Addr::UNSPECIFIED), None),
+        Some(text) => (
+            v::ipv4(p, text, "vip").unwrap_or(Ipv4Addr::UNSPECIFIED),
+            span(text),
+        ),
+        None => (
+            nth_host(front_net, VIP_HOST).unwrap_or(Ipv4Addr::UNSPECIFIED),
+            None,
+        ),
     };
     if let Some((owner, owner_span)) = used.get(&vip) {
         if mode != Mode::Direct {
@@ -260,7 +400,11 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         let spec = &specs[rs_specs_start + i];
         let weight: u32 = v::int_in(p, rs.weight.as_ref(), "weight", 0, 65535, 1);
         let rs_port: u16 = v::int_in(p, rs.port.as_ref(), "port", 1, 65535, port);
-        if let Some(pt) = rs.port.as_ref().filter(|_| rs_port != port && matches!(mode, Mode::Dr | Mode::Tun)) {
+        if let Some(pt) = rs
+            .port
+            .as_ref()
+            .filter(|_| rs_port != port && matches!(mode, Mode::Dr | Mode::Tun))
+        {
             p.push(
                 span(pt),
                 format!("real server \"{}\" port {rs_port} differs from the service port {port}, but {mode} cannot remap ports", spec.name),
@@ -271,7 +415,14 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         let delay = match rs.delay_ms.as_ref() {
             Some(d) => {
                 if state != ServerState::Slow {
-                    p.push(span(d), format!("`delay_ms` only applies to state \"slow\" (\"{}\" is \"{state}\")", spec.name), Some("add state = \"slow\"".into()));
+                    p.push(
+                        span(d),
+                        format!(
+                            "`delay_ms` only applies to state \"slow\" (\"{}\" is \"{state}\")",
+                            spec.name
+                        ),
+                        Some("add state = \"slow\"".into()),
+                    );
                 }
                 Duration::from_millis(v::int_in(p, Some(d), "delay_ms", 0, 600_000, 0u64))
             }
@@ -286,26 +437,63 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         let vip_on = v::keyword(p, rs.vip_on.as_ref(), default_vip_on);
         let vip_prefix: u8 = v::int_in(p, rs.vip_prefix.as_ref(), "vip_prefix", 0, 32, 32);
         let arp_default = matches!(mode, Mode::Dr | Mode::Tun);
-        let arp_ignore = arp_sysctl(p, rs.arp_ignore.as_ref(), "arp_ignore", &[0, 1, 2, 3, 8], arp_default.then_some(1));
-        let arp_announce = arp_sysctl(p, rs.arp_announce.as_ref(), "arp_announce", &[0, 1, 2], arp_default.then_some(2));
-        let rp_filter = arp_sysctl(p, rs.rp_filter.as_ref(), "rp_filter", &[0, 1, 2], (mode == Mode::Tun).then_some(0));
+        let arp_ignore = arp_sysctl(
+            p,
+            rs.arp_ignore.as_ref(),
+            "arp_ignore",
+            &[0, 1, 2, 3, 8],
+            arp_default.then_some(1),
+        );
+        let arp_announce = arp_sysctl(
+            p,
+            rs.arp_announce.as_ref(),
+            "arp_announce",
+            &[0, 1, 2],
+            arp_default.then_some(2),
+        );
+        let rp_filter = arp_sysctl(
+            p,
+            rs.rp_filter.as_ref(),
+            "rp_filter",
+            &[0, 1, 2],
+            (mode == Mode::Tun).then_some(0),
+        );
         real_servers.push(RealServer {
             name: spec.name.clone(),
-            address: addresses[rs_specs_start + i].first().copied().flatten().unwrap_or(Ipv4Addr::UNSPECIFIED),
+            address: addresses[rs_specs_start + i]
+                .first()
+                .copied()
+                .flatten()
+                .unwrap_or(Ipv4Addr::UNSPECIFIED),
             port: rs_port,
             weight,
             state,
             delay,
         });
-        rs_extra.push(RsHostExtras { vip_on, vip_prefix, arp_ignore, arp_announce, rp_filter });
+        rs_extra.push(RsHostExtras {
+            vip_on,
+            vip_prefix,
+            arp_ignore,
+            arp_announce,
+            rp_filter,
+        });
     }
 
     // --- director --------------------------------------------------------
     let director_index = specs.iter().position(|h| h.role == Role::Director);
     let director = director_index.map(|di| {
         let spec = &specs[di];
+        // FULLNAT's local address must not be one of the director kernel's own addresses:
+        // replies to it would meet no socket there and be answered with RST. The engine owns
+        // it (answers ARP for it): the first free address after the director's own.
         let local_address = (mode == Mode::FullNat)
-            .then(|| spec.ifaces.iter().position(|f| f.network == server_net).and_then(|k| addresses[di][k]))
+            .then(|| {
+                let k = spec.ifaces.iter().position(|f| f.network == server_net)?;
+                let own = addresses[di][k]?;
+                let subnet = networks[server_net].subnet;
+                let taken: HashSet<Ipv4Addr> = addresses.iter().flatten().flatten().copied().collect();
+                subnet.hosts().skip_while(|a| *a <= own).find(|a| !taken.contains(a))
+            })
             .flatten();
         let mut engine_sysctls = Vec::new();
         if let Some(map) = r.director.as_ref().and_then(|d| d.sysctl.as_ref()) {
@@ -315,7 +503,11 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                 }
             }
         }
-        Director { name: spec.name.clone(), local_address, engine_sysctls }
+        Director {
+            name: spec.name.clone(),
+            local_address,
+            engine_sysctls,
+        }
     });
 
     // --- hosts: interfaces, VIPs, sysctls ----------------------------------
@@ -333,7 +525,8 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                     mac: f.mac.unwrap_or_else(|| default_mac(&h.name, &ifname)),
                     name: ifname,
                     network: net.name.clone(),
-                    address: Ipv4Net::new(addr, net.subnet.prefix_len()).expect("prefix comes from a valid subnet"),
+                    address: Ipv4Net::new(addr, net.subnet.prefix_len())
+                        .expect("prefix comes from a valid subnet"),
                     secondary: Vec::new(),
                 })
             })
@@ -349,14 +542,32 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             link_up: true,
         };
         let user_sysctls: Option<&RawSysctls> = match h.role {
-            Role::Client => r.clients.get(hi - client_specs_start).and_then(|c| c.sysctl.as_ref()),
+            Role::Client => r
+                .clients
+                .get(hi - client_specs_start)
+                .and_then(|c| c.sysctl.as_ref()),
             Role::Director => r.director.as_ref().and_then(|d| d.sysctl.as_ref()),
-            Role::RealServer => r.real_servers.get(hi - rs_specs_start).and_then(|rs| rs.sysctl.as_ref()),
-            Role::Router => r.routers.get(hi - specs.iter().position(|s| s.role == Role::Router).unwrap_or(hi)).and_then(|ro| ro.sysctl.as_ref()),
+            Role::RealServer => r
+                .real_servers
+                .get(hi - rs_specs_start)
+                .and_then(|rs| rs.sysctl.as_ref()),
+            Role::Router => r
+                .routers
+                .get(
+                    hi - specs
+                        .iter()
+                        .position(|s| s.role == Role::Router)
+                        .unwrap_or(hi),
+                )
+                .and_then(|ro| ro.sysctl.as_ref()),
         };
         match h.role {
-            Role::Director => host.sysctls.push(("net.ipv4.ip_forward".into(), "0".into())),
-            Role::Router => host.sysctls.push(("net.ipv4.ip_forward".into(), "1".into())),
+            Role::Director => host
+                .sysctls
+                .push(("net.ipv4.ip_forward".into(), "0".into())),
+            Role::Router => host
+                .sysctls
+                .push(("net.ipv4.ip_forward".into(), "1".into())),
             Role::RealServer => {
                 let i = hi - rs_specs_start;
                 let x = &rs_extra[i];
@@ -373,19 +584,31 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                     }
                 }
                 let ifnames: Vec<String> = host.interfaces.iter().map(|i| i.name.clone()).collect();
-                for (key, value) in [("arp_ignore", x.arp_ignore), ("arp_announce", x.arp_announce)] {
+                for (key, value) in [
+                    ("arp_ignore", x.arp_ignore),
+                    ("arp_announce", x.arp_announce),
+                ] {
                     if let Some(value) = value {
-                        host.sysctls.push((format!("net.ipv4.conf.all.{key}"), value.to_string()));
+                        host.sysctls
+                            .push((format!("net.ipv4.conf.all.{key}"), value.to_string()));
                         for ifname in &ifnames {
-                            host.sysctls.push((format!("net.ipv4.conf.{ifname}.{key}"), value.to_string()));
+                            host.sysctls
+                                .push((format!("net.ipv4.conf.{ifname}.{key}"), value.to_string()));
                         }
                     }
                 }
                 if let Some(value) = x.rp_filter {
                     // The kernel uses max(all, interface); `default` covers tunl0,
                     // which is created after the sysctls are applied.
-                    for scope in ["all", "default"].into_iter().map(String::from).chain(ifnames.iter().cloned()) {
-                        host.sysctls.push((format!("net.ipv4.conf.{scope}.rp_filter"), value.to_string()));
+                    for scope in ["all", "default"]
+                        .into_iter()
+                        .map(String::from)
+                        .chain(ifnames.iter().cloned())
+                    {
+                        host.sysctls.push((
+                            format!("net.ipv4.conf.{scope}.rp_filter"),
+                            value.to_string(),
+                        ));
                     }
                 }
                 if real_servers[i].state == ServerState::Down {
@@ -410,12 +633,20 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     let router_addrs: Vec<(String, Ipv4Addr)> = hosts
         .iter()
         .filter(|h| h.role == Role::Router)
-        .flat_map(|h| h.interfaces.iter().map(|i| (i.network.clone(), i.address.addr())))
+        .flat_map(|h| {
+            h.interfaces
+                .iter()
+                .map(|i| (i.network.clone(), i.address.addr()))
+        })
         .collect();
     let director_addrs: Vec<(String, Ipv4Addr)> = hosts
         .iter()
         .filter(|h| h.role == Role::Director)
-        .flat_map(|h| h.interfaces.iter().map(|i| (i.network.clone(), i.address.addr())))
+        .flat_map(|h| {
+            h.interfaces
+                .iter()
+                .map(|i| (i.network.clone(), i.address.addr()))
+        })
         .collect();
     for (hi, host) in hosts.iter_mut().enumerate() {
         if host.role == Role::Router {
@@ -424,26 +655,49 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         let explicit = &specs[hi].gateway;
         let via = if let Some((gw, gw_span)) = explicit {
             if !host.interfaces.iter().any(|i| i.address.contains(gw)) {
-                p.push(gw_span.clone(), format!("gateway {gw} of \"{}\" is not on any of its networks", host.name), Some("a gateway must be reachable on-link".into()));
+                p.push(
+                    gw_span.clone(),
+                    format!(
+                        "gateway {gw} of \"{}\" is not on any of its networks",
+                        host.name
+                    ),
+                    Some("a gateway must be reachable on-link".into()),
+                );
                 None
             } else {
                 Some(*gw)
             }
         } else if host.role == Role::RealServer && mode == Mode::Nat {
             // Replies must go back through the director to be rewritten.
-            host.interfaces.iter().find_map(|i| director_addrs.iter().find(|(n, _)| *n == i.network).map(|(_, a)| *a))
+            host.interfaces.iter().find_map(|i| {
+                director_addrs
+                    .iter()
+                    .find(|(n, _)| *n == i.network)
+                    .map(|(_, a)| *a)
+            })
         } else if networks.len() > 1 {
-            host.interfaces.iter().find_map(|i| router_addrs.iter().find(|(n, _)| *n == i.network).map(|(_, a)| *a))
+            host.interfaces.iter().find_map(|i| {
+                router_addrs
+                    .iter()
+                    .find(|(n, _)| *n == i.network)
+                    .map(|(_, a)| *a)
+            })
         } else {
             None
         };
         if let Some(via) = via {
-            host.routes.push(Route { dst: Ipv4Net::default(), via: Some(via) });
+            host.routes.push(Route {
+                dst: Ipv4Net::default(),
+                via: Some(via),
+            });
         }
     }
 
     // --- traffic and expect ------------------------------------------------
-    let client_names: Vec<String> = specs[client_specs_start..client_specs_start + client_count].iter().map(|h| h.name.clone()).collect();
+    let client_names: Vec<String> = specs[client_specs_start..client_specs_start + client_count]
+        .iter()
+        .map(|h| h.name.clone())
+        .collect();
     let rs_names: Vec<String> = real_servers.iter().map(|r| r.name.clone()).collect();
     let traffic = resolve_traffic(r, &client_names, &mut hosts, &mut used, p);
     let expect = resolve_expect(r, &rs_names, &real_servers, &traffic, p);
@@ -452,7 +706,17 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         name,
         description: r.top.description.as_ref().map(|d| d.get_ref().clone()),
         engine,
-        service: Service { vip, port, protocol, mode, scheduler, flags, persistence, persistence_prefix, one_packet },
+        service: Service {
+            vip,
+            port,
+            protocol,
+            mode,
+            scheduler,
+            flags,
+            persistence,
+            persistence_prefix,
+            one_packet,
+        },
         director,
         real_servers,
         networks,
@@ -480,12 +744,24 @@ fn role_word(role: Role) -> &'static str {
 }
 
 /// A small integer sysctl from a fixed set of valid values.
-fn arp_sysctl(p: &mut Problems<'_>, value: Option<&S<i64>>, what: &str, valid: &[i64], default: Option<u8>) -> Option<u8> {
+fn arp_sysctl(
+    p: &mut Problems<'_>,
+    value: Option<&S<i64>>,
+    what: &str,
+    valid: &[i64],
+    default: Option<u8>,
+) -> Option<u8> {
     let Some(val) = value else { return default };
     let n = *val.get_ref();
     if !valid.contains(&n) {
         let list: Vec<String> = valid.iter().map(|x| x.to_string()).collect();
-        p.error(span(val), format!("`{what}` = {n} is not a valid value; valid: {}", list.join(" ")));
+        p.error(
+            span(val),
+            format!(
+                "`{what}` = {n} is not a valid value; valid: {}",
+                list.join(" ")
+            ),
+        );
         return default;
     }
     Some(n as u8)
@@ -506,7 +782,12 @@ fn nth_host(net: Ipv4Net, n: u32) -> Option<Ipv4Addr> {
 }
 
 /// First free host address from offset `start`, stepping by `step` (±1).
-fn free_host(net: Ipv4Net, start: u32, step: i64, used: &HashMap<Ipv4Addr, (String, Span)>) -> Option<Ipv4Addr> {
+fn free_host(
+    net: Ipv4Net,
+    start: u32,
+    step: i64,
+    used: &HashMap<Ipv4Addr, (String, Span)>,
+) -> Option<Ipv4Addr> {
     let mut n = i64::from(start);
     let size = 1i64 << (32 - u32::from(net.prefix_len()));
     while n > 0 && n < size {
@@ -531,9 +812,15 @@ pub(crate) fn default_mac(host: &str, iface: &str) -> [u8; 6] {
 }
 
 fn default_networks(mode: Mode) -> Vec<Network> {
-    let net = |name: &str, cidr: &str| Network { name: name.into(), subnet: cidr.parse().expect("constant subnet") };
+    let net = |name: &str, cidr: &str| Network {
+        name: name.into(),
+        subnet: cidr.parse().expect("constant subnet"),
+    };
     match mode {
-        Mode::Nat | Mode::FullNat => vec![net("public", "192.0.2.0/24"), net("private", "198.51.100.0/24")],
+        Mode::Nat | Mode::FullNat => vec![
+            net("public", "192.0.2.0/24"),
+            net("private", "198.51.100.0/24"),
+        ],
         _ => vec![net("lan", "192.0.2.0/24")],
     }
 }
@@ -546,30 +833,63 @@ fn resolve_networks(r: &RawScenario, mode: Mode, p: &mut Problems<'_>) -> Vec<Ne
     for (i, n) in r.networks.iter().enumerate() {
         let header = r.network_spans[i].clone();
         let Some(name) = n.name.as_ref() else {
-            p.push(header, "[[network]] needs a `name`", Some("e.g. name = \"lan\"".into()));
+            p.push(
+                header,
+                "[[network]] needs a `name`",
+                Some("e.g. name = \"lan\"".into()),
+            );
             continue;
         };
         let Some(subnet_text) = n.subnet.as_ref() else {
-            p.push(span(name), format!("network \"{}\" needs a `subnet`", name.get_ref()), Some("e.g. subnet = \"192.0.2.0/24\"".into()));
+            p.push(
+                span(name),
+                format!("network \"{}\" needs a `subnet`", name.get_ref()),
+                Some("e.g. subnet = \"192.0.2.0/24\"".into()),
+            );
             continue;
         };
-        let Some(subnet) = v::subnet(p, subnet_text) else { continue };
+        let Some(subnet) = v::subnet(p, subnet_text) else {
+            continue;
+        };
         if out.iter().any(|o| o.name == *name.get_ref()) {
-            p.push(span(name), format!("duplicate network name \"{}\"", name.get_ref()), None);
+            p.push(
+                span(name),
+                format!("duplicate network name \"{}\"", name.get_ref()),
+                None,
+            );
             continue;
         }
-        if let Some(o) = out.iter().find(|o| o.subnet.contains(&subnet.network()) || subnet.contains(&o.subnet.network())) {
-            p.push(span(subnet_text), format!("subnet {subnet} of \"{}\" overlaps {} of \"{}\"", name.get_ref(), o.subnet, o.name), None);
+        if let Some(o) = out
+            .iter()
+            .find(|o| o.subnet.contains(&subnet.network()) || subnet.contains(&o.subnet.network()))
+        {
+            p.push(
+                span(subnet_text),
+                format!(
+                    "subnet {subnet} of \"{}\" overlaps {} of \"{}\"",
+                    name.get_ref(),
+                    o.subnet,
+                    o.name
+                ),
+                None,
+            );
             continue;
         }
-        out.push(Network { name: name.get_ref().clone(), subnet });
+        out.push(Network {
+            name: name.get_ref().clone(),
+            subnet,
+        });
     }
     if out.is_empty() {
         // Keep going with the defaults so later problems are still found.
         return default_networks(mode);
     }
     if matches!(mode, Mode::Nat | Mode::FullNat) && out.len() < 2 {
-        p.push(r.network_spans.first().cloned().flatten(), format!("{mode} needs two networks: clients' (first) and real servers' (second)"), Some("add a second [[network]] for the real servers".into()));
+        p.push(
+            r.network_spans.first().cloned().flatten(),
+            format!("{mode} needs two networks: clients' (first) and real servers' (second)"),
+            Some("add a second [[network]] for the real servers".into()),
+        );
     }
     out
 }
@@ -581,7 +901,12 @@ struct Ctx<'n, 'p, 't> {
 
 impl Ctx<'_, '_, '_> {
     fn iface_default(&self, network: usize) -> IfaceSpec {
-        IfaceSpec { network, address: None, address_span: None, mac: None }
+        IfaceSpec {
+            network,
+            address: None,
+            address_span: None,
+            mac: None,
+        }
     }
 
     fn network_index(&mut self, name: &S<String>) -> Option<usize> {
@@ -591,14 +916,21 @@ impl Ctx<'_, '_, '_> {
             self.p.push(
                 span(name),
                 format!("network \"{}\" does not exist", name.get_ref()),
-                suggest::did_you_mean(name.get_ref(), names.iter().copied()).or_else(|| Some(format!("networks: {}", suggest::list(&names)))),
+                suggest::did_you_mean(name.get_ref(), names.iter().copied())
+                    .or_else(|| Some(format!("networks: {}", suggest::list(&names)))),
             );
         }
         found
     }
 
     /// One interface from `network`/`address`/`mac` keys (host shorthand).
-    fn shorthand_iface(&mut self, network: Option<&S<String>>, address: Option<&S<String>>, mac: Option<&S<String>>, default_net: usize) -> Option<IfaceSpec> {
+    fn shorthand_iface(
+        &mut self,
+        network: Option<&S<String>>,
+        address: Option<&S<String>>,
+        mac: Option<&S<String>>,
+        default_net: usize,
+    ) -> Option<IfaceSpec> {
         let addr = address.and_then(|a| v::ipv4(self.p, a, "address"));
         let address_span = address.and_then(span);
         let net = match network {
@@ -607,8 +939,16 @@ impl Ctx<'_, '_, '_> {
                 Some(a) => match self.networks.iter().position(|n| n.subnet.contains(&a)) {
                     Some(i) => i,
                     None => {
-                        let nets: Vec<String> = self.networks.iter().map(|n| format!("{} {}", n.name, n.subnet)).collect();
-                        self.p.push(address_span, format!("address {a} is outside every network"), Some(format!("networks: {}", nets.join(", "))));
+                        let nets: Vec<String> = self
+                            .networks
+                            .iter()
+                            .map(|n| format!("{} {}", n.name, n.subnet))
+                            .collect();
+                        self.p.push(
+                            address_span,
+                            format!("address {a} is outside every network"),
+                            Some(format!("networks: {}", nets.join(", "))),
+                        );
                         return None;
                     }
                 },
@@ -617,30 +957,67 @@ impl Ctx<'_, '_, '_> {
         };
         let addr = addr.and_then(|a| self.check_in_network(a, net, address_span.clone()));
         let mac = mac.and_then(|m| v::mac(self.p, m));
-        Some(IfaceSpec { network: net, address: addr, address_span, mac })
+        Some(IfaceSpec {
+            network: net,
+            address: addr,
+            address_span,
+            mac,
+        })
     }
 
     fn explicit_iface(&mut self, i: &S<RawInterface>) -> Option<IfaceSpec> {
         let raw = i.get_ref();
         let Some(network) = raw.network.as_ref() else {
-            self.p.push(span(i), "interface needs a `network`", Some("e.g. { network = \"lan\", address = \"192.0.2.1\" }".into()));
+            self.p.push(
+                span(i),
+                "interface needs a `network`",
+                Some("e.g. { network = \"lan\", address = \"192.0.2.1\" }".into()),
+            );
             return None;
         };
         let net = self.network_index(network)?;
         let address_span = raw.address.as_ref().and_then(span);
-        let addr = raw.address.as_ref().and_then(|a| v::ipv4(self.p, a, "address")).and_then(|a| self.check_in_network(a, net, address_span.clone()));
+        let addr = raw
+            .address
+            .as_ref()
+            .and_then(|a| v::ipv4(self.p, a, "address"))
+            .and_then(|a| self.check_in_network(a, net, address_span.clone()));
         let mac = raw.mac.as_ref().and_then(|m| v::mac(self.p, m));
-        Some(IfaceSpec { network: net, address: addr, address_span, mac })
+        Some(IfaceSpec {
+            network: net,
+            address: addr,
+            address_span,
+            mac,
+        })
     }
 
     fn check_in_network(&mut self, a: Ipv4Addr, net: usize, s: Span) -> Option<Ipv4Addr> {
         let n = &self.networks[net];
         if !n.subnet.contains(&a) {
-            self.p.push(s, format!("address {a} is outside network \"{}\" ({})", n.name, n.subnet), None);
+            self.p.push(
+                s,
+                format!(
+                    "address {a} is outside network \"{}\" ({})",
+                    n.name, n.subnet
+                ),
+                None,
+            );
             return None;
         }
         if a == n.subnet.network() || a == n.subnet.broadcast() {
-            self.p.push(s, format!("address {a} is the {} address of {}", if a == n.subnet.network() { "network" } else { "broadcast" }, n.subnet), None);
+            self.p.push(
+                s,
+                format!(
+                    "address {a} is the {} address of {}",
+                    if a == n.subnet.network() {
+                        "network"
+                    } else {
+                        "broadcast"
+                    },
+                    n.subnet
+                ),
+                None,
+            );
             return None;
         }
         Some(a)
@@ -652,7 +1029,14 @@ impl Ctx<'_, '_, '_> {
     }
 
     /// The host's name, or `<prefix><n>` (`rs1`, `client`, `client2`) when absent.
-    fn host_name(&mut self, name: Option<&S<String>>, prefix: &str, index: usize, total: usize, header: Span) -> (String, Span) {
+    fn host_name(
+        &mut self,
+        name: Option<&S<String>>,
+        prefix: &str,
+        index: usize,
+        total: usize,
+        header: Span,
+    ) -> (String, Span) {
         match name {
             Some(n) => {
                 v::host_name(self.p, n);
@@ -664,22 +1048,47 @@ impl Ctx<'_, '_, '_> {
     }
 }
 
-fn resolve_traffic(r: &RawScenario, client_names: &[String], hosts: &mut [Host], used: &mut HashMap<Ipv4Addr, (String, Span)>, p: &mut Problems<'_>) -> Traffic {
+fn resolve_traffic(
+    r: &RawScenario,
+    client_names: &[String],
+    hosts: &mut [Host],
+    used: &mut HashMap<Ipv4Addr, (String, Span)>,
+    p: &mut Problems<'_>,
+) -> Traffic {
     let t = &r.traffic;
     let requests: u32 = match t.requests.as_ref() {
         Some(n) if *n.get_ref() == 0 => {
-            p.push(span(n), "`requests` = 0: the scenario would send nothing", Some("the default is 100".into()));
+            p.push(
+                span(n),
+                "`requests` = 0: the scenario would send nothing",
+                Some("the default is 100".into()),
+            );
             100
         }
         other => v::int_in(p, other, "requests", 1, 10_000_000, 100),
     };
     let connection = v::keyword(p, t.connection.as_ref(), ConnectionMode::New);
     let concurrency: u32 = v::int_in(p, t.concurrency.as_ref(), "concurrency", 1, 10_000, 1);
-    let source_port: Option<u16> = t.source_port.as_ref().map(|sp| v::int_in(p, Some(sp), "source_port", 1, 65535, 0u16)).filter(|&x| x != 0);
-    let timeout = Duration::from_millis(v::int_in(p, t.timeout_ms.as_ref(), "timeout_ms", 1, 3_600_000, 2000u64));
+    let source_port: Option<u16> = t
+        .source_port
+        .as_ref()
+        .map(|sp| v::int_in(p, Some(sp), "source_port", 1, 65535, 0u16))
+        .filter(|&x| x != 0);
+    let timeout = Duration::from_millis(v::int_in(
+        p,
+        t.timeout_ms.as_ref(),
+        "timeout_ms",
+        1,
+        3_600_000,
+        2000u64,
+    ));
     let path = match t.path.as_ref() {
         Some(pa) if !pa.get_ref().starts_with('/') => {
-            p.push(span(pa), format!("`path` = \"{}\" must start with '/'", pa.get_ref()), None);
+            p.push(
+                span(pa),
+                format!("`path` = \"{}\" must start with '/'", pa.get_ref()),
+                None,
+            );
             "/".to_string()
         }
         Some(pa) => pa.get_ref().clone(),
@@ -693,23 +1102,32 @@ fn resolve_traffic(r: &RawScenario, client_names: &[String], hosts: &mut [Host],
                 if client_names.contains(c.get_ref()) {
                     out.push(c.get_ref().clone());
                 } else if r.complete {
-                    p.push(span(c), format!("traffic client \"{}\" is not a [[client]]", c.get_ref()), reference_hint(c.get_ref(), client_names));
+                    p.push(
+                        span(c),
+                        format!("traffic client \"{}\" is not a [[client]]", c.get_ref()),
+                        reference_hint(c.get_ref(), client_names),
+                    );
                 }
             }
             out
         }
     };
-    if names.is_empty() {
-        if t.clients.as_ref().is_some_and(|l| l.is_empty()) {
-            p.push(None, "traffic.clients is empty: no client would send", Some("remove it to send from every client".into()));
-        }
+    if t.clients.as_ref().is_some_and(|l| l.is_empty()) {
+        p.push(
+            None,
+            "traffic.clients is empty: no client would send",
+            Some("remove it to send from every client".into()),
+        );
     }
     // Sources: each client's own address first, then extra addresses from .150 down.
     let mut clients = Vec::new();
-    let mut next_extra = FIRST_EXTRA_SOURCE_HOST;
     for name in &names {
-        let Some(host) = hosts.iter_mut().find(|h| h.name == *name) else { continue };
-        let Some(eth0) = host.interfaces.first_mut() else { continue };
+        let Some(host) = hosts.iter_mut().find(|h| h.name == *name) else {
+            continue;
+        };
+        let Some(eth0) = host.interfaces.first_mut() else {
+            continue;
+        };
         let own = eth0.address.addr();
         let mut sources = vec![own];
         match t.sources.as_ref().map(|s| (s.get_ref(), span(s))) {
@@ -720,15 +1138,21 @@ fn resolve_traffic(r: &RawScenario, client_names: &[String], hosts: &mut [Host],
                     p.push(s, format!("`sources` = {n} is out of range 1..=1000"), None);
                 } else {
                     for _ in 1..n {
-                        match free_host(eth0.address.trunc(), next_extra, -1, used) {
+                        match free_host(eth0.address.trunc(), FIRST_EXTRA_SOURCE_HOST, -1, used) {
                             Some(a) => {
-                                next_extra = u32::from(a) - u32::from(eth0.address.network());
                                 used.insert(a, (name.clone(), s.clone()));
-                                eth0.secondary.push(Ipv4Net::new(a, eth0.address.prefix_len()).expect("valid prefix"));
+                                eth0.secondary.push(
+                                    Ipv4Net::new(a, eth0.address.prefix_len())
+                                        .expect("valid prefix"),
+                                );
                                 sources.push(a);
                             }
                             None => {
-                                p.push(s.clone(), format!("no free address left for {n} sources of \"{name}\""), Some("give fewer sources or a larger subnet".into()));
+                                p.push(
+                                    s.clone(),
+                                    format!("no free address left for {n} sources of \"{name}\""),
+                                    Some("give fewer sources or a larger subnet".into()),
+                                );
                                 break;
                             }
                         }
@@ -737,25 +1161,46 @@ fn resolve_traffic(r: &RawScenario, client_names: &[String], hosts: &mut [Host],
             }
             Some((RawSources::List(list), s)) => {
                 if names.len() > 1 {
-                    p.push(s.clone(), "a list of `sources` needs exactly one traffic client", Some("give a count instead, or set traffic.clients to one client".into()));
+                    p.push(
+                        s.clone(),
+                        "a list of `sources` needs exactly one traffic client",
+                        Some("give a count instead, or set traffic.clients to one client".into()),
+                    );
                 }
                 sources.clear();
                 for text in list {
                     let Ok(a) = text.parse::<Ipv4Addr>() else {
-                        p.push(s.clone(), format!("source \"{text}\" is not an IPv4 address"), None);
+                        p.push(
+                            s.clone(),
+                            format!("source \"{text}\" is not an IPv4 address"),
+                            None,
+                        );
                         continue;
                     };
                     if !eth0.address.contains(&a) {
-                        p.push(s.clone(), format!("source {a} is outside the network of \"{name}\" ({})", eth0.address.trunc()), None);
+                        p.push(
+                            s.clone(),
+                            format!(
+                                "source {a} is outside the network of \"{name}\" ({})",
+                                eth0.address.trunc()
+                            ),
+                            None,
+                        );
                         continue;
                     }
                     if a != own {
                         if let Some((owner, _)) = used.get(&a).filter(|(o, _)| o != name) {
-                            p.push(s.clone(), format!("source {a} is already the address of \"{owner}\""), None);
+                            p.push(
+                                s.clone(),
+                                format!("source {a} is already the address of \"{owner}\""),
+                                None,
+                            );
                             continue;
                         }
                         used.insert(a, (name.clone(), s.clone()));
-                        eth0.secondary.push(Ipv4Net::new(a, eth0.address.prefix_len()).expect("valid prefix"));
+                        eth0.secondary.push(
+                            Ipv4Net::new(a, eth0.address.prefix_len()).expect("valid prefix"),
+                        );
                     }
                     sources.push(a);
                 }
@@ -764,9 +1209,20 @@ fn resolve_traffic(r: &RawScenario, client_names: &[String], hosts: &mut [Host],
                 }
             }
         }
-        clients.push(TrafficClient { name: name.clone(), sources });
+        clients.push(TrafficClient {
+            name: name.clone(),
+            sources,
+        });
     }
-    Traffic { requests, connection, concurrency, clients, source_port, timeout, path }
+    Traffic {
+        requests,
+        connection,
+        concurrency,
+        clients,
+        source_port,
+        timeout,
+        path,
+    }
 }
 
 fn reference_hint(name: &str, candidates: &[String]) -> Option<String> {
@@ -776,20 +1232,34 @@ fn reference_hint(name: &str, candidates: &[String]) -> Option<String> {
     })
 }
 
-fn resolve_expect(r: &RawScenario, rs_names: &[String], real_servers: &[RealServer], traffic: &Traffic, p: &mut Problems<'_>) -> Expect {
+fn resolve_expect(
+    r: &RawScenario,
+    rs_names: &[String],
+    real_servers: &[RealServer],
+    traffic: &Traffic,
+    p: &mut Problems<'_>,
+) -> Expect {
     let e = &r.expect;
-    let names = |list: Option<&Vec<S<String>>>, what: &str, p: &mut Problems<'_>| -> Option<Vec<String>> {
-        let list = list?;
-        let mut out = Vec::new();
-        for n in list {
-            if rs_names.contains(n.get_ref()) {
-                out.push(n.get_ref().clone());
-            } else if r.complete {
-                p.push(span(n), format!("expect.{what}: \"{}\" is not a [[real_server]]", n.get_ref()), reference_hint(n.get_ref(), rs_names));
+    let names =
+        |list: Option<&Vec<S<String>>>, what: &str, p: &mut Problems<'_>| -> Option<Vec<String>> {
+            let list = list?;
+            let mut out = Vec::new();
+            for n in list {
+                if rs_names.contains(n.get_ref()) {
+                    out.push(n.get_ref().clone());
+                } else if r.complete {
+                    p.push(
+                        span(n),
+                        format!(
+                            "expect.{what}: \"{}\" is not a [[real_server]]",
+                            n.get_ref()
+                        ),
+                        reference_hint(n.get_ref(), rs_names),
+                    );
+                }
             }
-        }
-        Some(out)
-    };
+            Some(out)
+        };
     let mut backends = names(e.backends.as_ref(), "backends", p);
     if let Some(b) = backends.as_mut() {
         b.sort_by_key(|n| rs_names.iter().position(|x| x == n));
@@ -797,12 +1267,28 @@ fn resolve_expect(r: &RawScenario, rs_names: &[String], real_servers: &[RealServ
     }
     let sequence = names(e.sequence.as_ref(), "sequence", p);
     if let (Some(seq), true) = (e.sequence.as_ref(), traffic.concurrency > 1) {
-        p.push(seq.first().and_then(span), format!("expect.sequence needs concurrency = 1 (it is {})", traffic.concurrency), Some("with parallel requests the order of answers is not defined".into()));
+        p.push(
+            seq.first().and_then(span),
+            format!(
+                "expect.sequence needs concurrency = 1 (it is {})",
+                traffic.concurrency
+            ),
+            Some("with parallel requests the order of answers is not defined".into()),
+        );
     }
-    let answering: Option<u32> = e.answering.as_ref().map(|a| v::int_in(p, Some(a), "answering", 0, rs_names.len().max(1) as i64, 0));
+    let answering: Option<u32> = e
+        .answering
+        .as_ref()
+        .map(|a| v::int_in(p, Some(a), "answering", 0, rs_names.len().max(1) as i64, 0));
     let tolerance: f64 = match e.tolerance.as_ref() {
         Some(t) if !(0.0..=1.0).contains(t.get_ref()) => {
-            p.error(span(t), format!("`tolerance` = {} must be between 0 and 1 (a share, not a percentage)", t.get_ref()));
+            p.error(
+                span(t),
+                format!(
+                    "`tolerance` = {} must be between 0 and 1 (a share, not a percentage)",
+                    t.get_ref()
+                ),
+            );
             0.1
         }
         Some(t) => *t.get_ref(),
@@ -814,24 +1300,47 @@ fn resolve_expect(r: &RawScenario, rs_names: &[String], real_servers: &[RealServ
         for (name, value) in map.get_ref() {
             let x = *value.get_ref();
             if !(0.0..=1.0).contains(&x) {
-                p.error(span(value), format!("share of \"{name}\" = {x} must be between 0 and 1"));
+                p.error(
+                    span(value),
+                    format!("share of \"{name}\" = {x} must be between 0 and 1"),
+                );
             }
             sum += x;
             if rs_names.contains(name) {
                 out.push((name.clone(), x));
             } else if r.complete {
-                p.push(span(value), format!("expect.share: \"{name}\" is not a [[real_server]]"), reference_hint(name, rs_names));
+                p.push(
+                    span(value),
+                    format!("expect.share: \"{name}\" is not a [[real_server]]"),
+                    reference_hint(name, rs_names),
+                );
             }
         }
         if (sum - 1.0).abs() > 0.01 && !map.get_ref().is_empty() {
-            p.push(span(map), format!("expect.share sums to {sum:.3}, not 1"), Some("shares are fractions of all requests; servers left out are expected to get 0".into()));
+            p.push(
+                span(map),
+                format!("expect.share sums to {sum:.3}, not 1"),
+                Some(
+                    "shares are fractions of all requests; servers left out are expected to get 0"
+                        .into(),
+                ),
+            );
         }
         out.sort_by_key(|(n, _)| rs_names.iter().position(|x| x == n));
         out
     });
     let even = e.even.as_ref().is_some_and(|b| *b.get_ref());
-    if let (Some(ev), true) = (e.even.as_ref(), even && real_servers.iter().all(|r| r.weight == 0 || r.state != ServerState::Up)) {
-        p.push(span(ev), "expect.even = true, but no real server is up with weight > 0", None);
+    if let (Some(ev), true) = (
+        e.even.as_ref(),
+        even && real_servers
+            .iter()
+            .all(|r| r.weight == 0 || r.state != ServerState::Up),
+    ) {
+        p.push(
+            span(ev),
+            "expect.even = true, but no real server is up with weight > 0",
+            None,
+        );
     }
     let errors: u32 = v::int_in(p, e.errors.as_ref(), "errors", 0, u32::MAX as i64, 0);
     let mut diagnosis = Vec::new();
@@ -842,5 +1351,14 @@ fn resolve_expect(r: &RawScenario, rs_names: &[String], real_servers: &[RealServ
             diagnosis.push(cause);
         }
     }
-    Expect { backends, answering, share, tolerance, even, sequence, errors, diagnosis }
+    Expect {
+        backends,
+        answering,
+        share,
+        tolerance,
+        even,
+        sequence,
+        errors,
+        diagnosis,
+    }
 }

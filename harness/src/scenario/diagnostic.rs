@@ -44,14 +44,22 @@ impl CheckReport {
             if p.line == 0 {
                 let _ = writeln!(out, "{origin}: error: {}", p.message);
             } else {
-                let _ = writeln!(out, "{origin}:{}:{}: error: {}", p.line, p.column, p.message);
+                let _ = writeln!(
+                    out,
+                    "{origin}:{}:{}: error: {}",
+                    p.line, p.column, p.message
+                );
             }
             if let Some(hint) = &p.hint {
                 let _ = writeln!(out, "  hint: {hint}");
             }
         }
         let n = self.problems.len();
-        let _ = writeln!(out, "{n} problem{} in {origin}", if n == 1 { "" } else { "s" });
+        let _ = writeln!(
+            out,
+            "{n} problem{} in {origin}",
+            if n == 1 { "" } else { "s" }
+        );
         out
     }
 }
@@ -72,10 +80,18 @@ pub(crate) struct Problems<'a> {
 
 impl<'a> Problems<'a> {
     pub fn new(text: &'a str) -> Self {
-        Problems { text, list: Vec::new() }
+        Problems {
+            text,
+            list: Vec::new(),
+        }
     }
 
-    pub fn push(&mut self, span: Option<Range<usize>>, message: impl Into<String>, hint: Option<String>) {
+    pub fn push(
+        &mut self,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
         let offset = span.map(|s| s.start.min(self.text.len()));
         let (line, column) = match offset {
             Some(o) => line_column(self.text, o),
@@ -83,7 +99,12 @@ impl<'a> Problems<'a> {
         };
         self.list.push((
             offset.unwrap_or(usize::MAX),
-            Problem { line, column, message: message.into(), hint },
+            Problem {
+                line,
+                column,
+                message: message.into(),
+                hint,
+            },
         ));
     }
 
@@ -103,7 +124,9 @@ impl<'a> Problems<'a> {
     pub fn into_report(mut self) -> CheckReport {
         self.list.sort_by_key(|(o, _)| *o);
         self.list.dedup_by(|a, b| a.1 == b.1);
-        CheckReport { problems: self.list.into_iter().map(|(_, p)| p).collect() }
+        CheckReport {
+            problems: self.list.into_iter().map(|(_, p)| p).collect(),
+        }
     }
 }
 
@@ -129,7 +152,7 @@ mod tests {
         let text = "a = 1\nbé = 2\n";
         assert_eq!(line_column(text, 0), (1, 1));
         assert_eq!(line_column(text, 6), (2, 1));
-        // after the two-byte 'é': third character of line 2
-        assert_eq!(line_column(text, 9), (2, 4));
+        // the space after the two-byte 'é' is the third character of line 2
+        assert_eq!(line_column(text, 9), (2, 3));
     }
 }

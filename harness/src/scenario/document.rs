@@ -32,13 +32,17 @@ pub(crate) fn read(text: &str, problems: &mut Problems<'_>) -> Option<RawScenari
             return None;
         }
     };
-    let mut raw = RawScenario { complete: true, ..Default::default() };
+    let mut raw = RawScenario {
+        complete: true,
+        ..Default::default()
+    };
     let mut complete = true;
     for (key, item) in doc.as_table().iter() {
         let key_span = doc.as_table().key(key).and_then(|k| k.span());
         match key {
             "name" | "description" | "engine" => {
-                let value: Option<raw::S<String>> = section(item, key, "", key_span.clone(), problems);
+                let value: Option<raw::S<String>> =
+                    section(item, key, "", key_span.clone(), problems);
                 match key {
                     "name" => raw.top.name = value,
                     "description" => raw.top.description = value,
@@ -94,8 +98,12 @@ pub(crate) fn read(text: &str, problems: &mut Problems<'_>) -> Option<RawScenari
             other => problems.push(
                 key_span,
                 format!("unknown key `{other}` at the top level"),
-                suggest::did_you_mean(other, raw::known_keys("").iter().copied())
-                    .or_else(|| Some(format!("known keys: {}", suggest::list(raw::known_keys(""))))),
+                suggest::did_you_mean(other, raw::known_keys("").iter().copied()).or_else(|| {
+                    Some(format!(
+                        "known keys: {}",
+                        suggest::list(raw::known_keys(""))
+                    ))
+                }),
             ),
         }
     }
@@ -104,11 +112,19 @@ pub(crate) fn read(text: &str, problems: &mut Problems<'_>) -> Option<RawScenari
 }
 
 /// A `[section]` (or `section = { ... }`).
-fn table<T: DeserializeOwned>(item: &Item, label: &str, section_name: &str, problems: &mut Problems<'_>) -> Option<T> {
+fn table<T: DeserializeOwned>(
+    item: &Item,
+    label: &str,
+    section_name: &str,
+    problems: &mut Problems<'_>,
+) -> Option<T> {
     if !(item.is_table() || item.is_inline_table()) {
         problems.push(
             item.span(),
-            format!("`{section_name}` must be a table, found {}", item.type_name()),
+            format!(
+                "`{section_name}` must be a table, found {}",
+                item.type_name()
+            ),
             Some(format!("write it as a section: [{section_name}]")),
         );
         return None;
@@ -119,7 +135,12 @@ fn table<T: DeserializeOwned>(item: &Item, label: &str, section_name: &str, prob
 /// Every `[[name]]` entry that deserializes, with its header span.
 /// `complete` turns false when an entry is dropped or loses its name, since
 /// references to it can then no longer be checked.
-fn entries<T: DeserializeOwned>(item: &Item, name: &str, complete: &mut bool, problems: &mut Problems<'_>) -> Vec<(T, Option<Range<usize>>)> {
+fn entries<T: DeserializeOwned>(
+    item: &Item,
+    name: &str,
+    complete: &mut bool,
+    problems: &mut Problems<'_>,
+) -> Vec<(T, Option<Range<usize>>)> {
     let items: Vec<Item> = match item {
         Item::ArrayOfTables(a) => a.iter().map(|t| Item::Table(t.clone())).collect(),
         Item::Value(Value::Array(a)) if a.iter().all(|v| v.is_inline_table()) => {
@@ -128,7 +149,10 @@ fn entries<T: DeserializeOwned>(item: &Item, name: &str, complete: &mut bool, pr
         other => {
             problems.push(
                 other.span(),
-                format!("`{name}` must be a list of tables, found {}", other.type_name()),
+                format!(
+                    "`{name}` must be a list of tables, found {}",
+                    other.type_name()
+                ),
                 Some(format!("write each entry as a [[{name}]] section")),
             );
             *complete = false;
@@ -179,10 +203,19 @@ fn section<T: DeserializeOwned>(
             Item::None => return None,
         };
         let mut ignored: Vec<Vec<Step>> = Vec::new();
-        let result = serde_ignored::deserialize(value.into_deserializer(), |path| ignored.push(steps(&path)));
+        let result = serde_ignored::deserialize(value.into_deserializer(), |path| {
+            ignored.push(steps(&path))
+        });
         if !reported_unknown {
             reported_unknown = true;
-            report_unknown(item, label, section_name, &ignored, fallback_span.clone(), problems);
+            report_unknown(
+                item,
+                label,
+                section_name,
+                &ignored,
+                fallback_span.clone(),
+                problems,
+            );
         }
         let e = match result {
             Ok(v) => return Some(v),
@@ -193,11 +226,17 @@ fn section<T: DeserializeOwned>(
         let message = tidy_serde_message(e.message());
         let message = match &field {
             Some(f) => format!("wrong type for `{f}` in {label}: {message}"),
+            None if section_name.is_empty() => {
+                format!("wrong type for `{label}` at the top level: {message}")
+            }
             None => format!("wrong type in {label}: {message}"),
         };
         problems.push(span, message, None);
         // Drop the top-level key that holds the bad value and retry without it.
-        let top_key = field.as_ref().and_then(|f| f.split('.').next()).map(str::to_string);
+        let top_key = field
+            .as_ref()
+            .and_then(|f| f.split('.').next())
+            .map(str::to_string);
         let removed = match (top_key, current.as_table_like_mut()) {
             (Some(k), Some(t)) => t.remove(&k).is_some(),
             _ => false,
@@ -220,7 +259,11 @@ fn report_unknown(
     for path in ignored {
         let (span, key, parent) = locate(item, path);
         let where_ = if parent.is_empty() {
-            if section_name.is_empty() { "at the top level".to_string() } else { format!("in {label}") }
+            if section_name.is_empty() {
+                "at the top level".to_string()
+            } else {
+                format!("in {label}")
+            }
         } else {
             format!("in {label} ({parent})")
         };
@@ -228,15 +271,18 @@ fn report_unknown(
         problems.push(
             span.or(fallback_span.clone()),
             format!("unknown key `{key}` {where_}"),
-            suggest::did_you_mean(&key, known.iter().copied())
-                .or_else(|| (!known.is_empty()).then(|| format!("known keys: {}", suggest::list(known)))),
+            suggest::did_you_mean(&key, known.iter().copied()).or_else(|| {
+                (!known.is_empty()).then(|| format!("known keys: {}", suggest::list(known)))
+            }),
         );
     }
 }
 
 /// Known keys for the table a path ends in (`interfaces.0.x` → interface keys).
 fn known_keys_at(section_name: &str, path: &[Step]) -> &'static [&'static str] {
-    let in_interfaces = path.iter().any(|s| matches!(s, Step::Key(k) if k == "interfaces"));
+    let in_interfaces = path
+        .iter()
+        .any(|s| matches!(s, Step::Key(k) if k == "interfaces"));
     if in_interfaces && path.len() > 1 {
         raw::known_keys("interface")
     } else if path.len() > 1 {
@@ -282,8 +328,12 @@ fn locate(item: &Item, path: &[Step]) -> (Option<Range<usize>>, String, String) 
         let is_last = i + 1 == path.len();
         match step {
             Step::Key(k) => {
-                let Some(t) = current.as_table_like() else { break };
-                let Some((key, child)) = t.get_key_value(k) else { break };
+                let Some(t) = current.as_table_like() else {
+                    break;
+                };
+                let Some((key, child)) = t.get_key_value(k) else {
+                    break;
+                };
                 span = key.span().or(span);
                 last_key = k.clone();
                 if !is_last {
@@ -325,8 +375,13 @@ fn key_at(item: &Item, offset: usize) -> Option<String> {
     fn walk(item: &Item, offset: usize, path: &mut Vec<String>) -> bool {
         if let Some(t) = item.as_table_like() {
             for (k, child) in t.iter() {
-                let inside = child.span().is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1));
-                let key_hit = t.key(k).and_then(|key| key.span()).is_some_and(|s| s.start <= offset && offset < s.end);
+                let inside = child
+                    .span()
+                    .is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1));
+                let key_hit = t
+                    .key(k)
+                    .and_then(|key| key.span())
+                    .is_some_and(|s| s.start <= offset && offset < s.end);
                 if inside || key_hit {
                     path.push(k.to_string());
                     walk(child, offset, path);
@@ -358,6 +413,12 @@ fn tidy_serde_message(message: &str) -> String {
         .replace("expected a string", "expected a string (in quotes)")
         .replace("expected a sequence", "expected a list [ ... ]")
         .replace("expected a map", "expected a table { ... }")
-        .replace("data did not match any variant of untagged enum RawSources", "expected a count or a list of addresses")
-        .replace("data did not match any variant of untagged enum SysctlValue", "expected a string, integer or boolean")
+        .replace(
+            "data did not match any variant of untagged enum RawSources",
+            "expected a count or a list of addresses",
+        )
+        .replace(
+            "data did not match any variant of untagged enum SysctlValue",
+            "expected a string, integer or boolean",
+        )
 }

@@ -138,6 +138,8 @@ keyword_enum!(
         UdpFlow = "udp-flow",
         SingleServer = "single-server",
         LocalClient = "local-client",
+        ChecksumOffload = "checksum-offload",
+        /// No cause: the spread is what the scheduler should give.
         Healthy = "healthy",
     }
 );

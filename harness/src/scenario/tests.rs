@@ -1,6 +1,9 @@
-//! Unit tests: defaults per mode and explicit topologies.
+//! Unit tests: defaults per forwarding mode, explicit topologies, and the
+//! rendered `check` output for the broken files in fixtures/check/.
 
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::*;
 
@@ -11,19 +14,591 @@ fn ok(text: &str) -> Scenario {
     }
 }
 
-fn errs(text: &str) -> String {
+fn problems(text: &str) -> String {
     match parse(text, "t.toml") {
-        Ok(_) => panic!("expected problems"),
+        Ok(_) => panic!("expected problems in:\n{text}"),
         Err(report) => report.render("t.toml"),
     }
 }
 
+fn addr(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn sysctl<'a>(h: &'a Host, key: &str) -> Option<&'a str> {
+    h.sysctls
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+const DR_SMALL: &str = r#"
+# Healthy LVS-DR: round robin over three real servers.
+[service]
+mode = "dr"
+scheduler = "rr"
+
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+[[real_server]]
+name = "rs3"
+
+[expect]
+even = true
+"#;
+
 #[test]
-fn debug_dump() {
-    for f in ["/tmp/sc/dr-rr.toml", "/tmp/sc/broken.toml"] {
-        match load(std::path::Path::new(f)) {
-            Ok(s) => println!("{s:#?}"),
-            Err(r) => println!("{}", r.render(f)),
+fn small_dr_scenario_gets_dr_defaults() {
+    let s = ok(DR_SMALL);
+    assert_eq!(s.name, "test", "name defaults to the file stem");
+    assert_eq!(s.engine, EngineChoice::Auto);
+    assert_eq!(s.service.vip, addr("192.0.2.100"));
+    assert_eq!(s.service.port, 80);
+    assert_eq!(s.service.protocol, Protocol::Tcp);
+    assert_eq!(s.service.scheduler, Scheduler::Rr);
+    assert_eq!(
+        s.networks,
+        vec![Network {
+            name: "lan".into(),
+            subnet: "192.0.2.0/24".parse().unwrap()
+        }]
+    );
+
+    let names: Vec<(&str, Role)> = s.hosts().map(|h| (h.name.as_str(), h.role)).collect();
+    assert_eq!(
+        names,
+        [
+            ("client", Role::Client),
+            ("director", Role::Director),
+            ("rs1", Role::RealServer),
+            ("rs2", Role::RealServer),
+            ("rs3", Role::RealServer)
+        ]
+    );
+    let client = s.host("client").unwrap();
+    assert_eq!(
+        client.interfaces[0].address,
+        "192.0.2.201/24".parse().unwrap()
+    );
+    let director = s.host("director").unwrap();
+    assert_eq!(director.interfaces.len(), 1);
+    assert_eq!(
+        director.interfaces[0].address,
+        "192.0.2.1/24".parse().unwrap()
+    );
+    assert_eq!(
+        sysctl(director, "net.ipv4.ip_forward"),
+        Some("0"),
+        "the engine forwards, not the kernel"
+    );
+    assert!(director.loopback_vips.is_empty());
+
+    for (i, rs) in s.real_servers.iter().enumerate() {
+        assert_eq!(rs.address, Ipv4Addr::new(192, 0, 2, 11 + i as u8));
+        assert_eq!((rs.port, rs.weight, rs.state), (80, 1, ServerState::Up));
+        let h = s.host(&rs.name).unwrap();
+        assert_eq!(h.interfaces[0].name, "eth0");
+        assert_eq!(h.interfaces[0].network, "lan");
+        assert_eq!(h.loopback_vips, vec!["192.0.2.100/32".parse().unwrap()]);
+        assert!(h.tun_vips.is_empty());
+        assert!(h.routes.is_empty());
+        for key in ["all", "eth0"] {
+            assert_eq!(
+                sysctl(h, &format!("net.ipv4.conf.{key}.arp_ignore")),
+                Some("1")
+            );
+            assert_eq!(
+                sysctl(h, &format!("net.ipv4.conf.{key}.arp_announce")),
+                Some("2")
+            );
         }
+        assert_eq!(
+            sysctl(h, "net.ipv4.conf.all.rp_filter"),
+            None,
+            "rp_filter stays at the kernel default in DR"
+        );
     }
+    assert_eq!(s.traffic.requests, 100);
+    assert_eq!(
+        s.traffic.clients,
+        vec![TrafficClient {
+            name: "client".into(),
+            sources: vec![addr("192.0.2.201")]
+        }]
+    );
+    assert_eq!(s.traffic.timeout, Duration::from_millis(2000));
+    assert!(s.expect.even);
+    assert_eq!(s.expect.tolerance, 0.1);
+    assert_eq!(s.expect.errors, 0);
+}
+
+#[test]
+fn macs_are_locally_administered_unique_and_stable() {
+    let a = ok(DR_SMALL);
+    let b = ok(DR_SMALL);
+    let macs: Vec<[u8; 6]> = a
+        .hosts()
+        .flat_map(|h| h.interfaces.iter().map(|i| i.mac))
+        .collect();
+    assert!(macs.iter().all(|m| m[0] == 0x02));
+    let mut unique = macs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), macs.len());
+    assert_eq!(a.hosts, b.hosts);
+}
+
+#[test]
+fn nat_defaults_two_networks_and_director_as_gateway() {
+    let s = ok(r#"
+[service]
+mode = "nat"
+[[real_server]]
+name = "web1"
+port = 8080
+[[real_server]]
+name = "web2"
+"#);
+    assert_eq!(
+        s.service.scheduler,
+        Scheduler::Wlc,
+        "ipvsadm's default scheduler"
+    );
+    let nets: Vec<(&str, String)> = s
+        .networks
+        .iter()
+        .map(|n| (n.name.as_str(), n.subnet.to_string()))
+        .collect();
+    assert_eq!(
+        nets,
+        [
+            ("public", "192.0.2.0/24".to_string()),
+            ("private", "198.51.100.0/24".to_string())
+        ]
+    );
+    let d = s.host("director").unwrap();
+    let ifaces: Vec<(&str, &str, String)> = d
+        .interfaces
+        .iter()
+        .map(|i| (i.name.as_str(), i.network.as_str(), i.address.to_string()))
+        .collect();
+    assert_eq!(
+        ifaces,
+        [
+            ("eth0", "public", "192.0.2.1/24".into()),
+            ("eth1", "private", "198.51.100.1/24".into())
+        ]
+    );
+    assert_eq!(s.director.as_ref().unwrap().local_address, None);
+    assert_eq!(
+        s.host("client").unwrap().interfaces[0].address.to_string(),
+        "192.0.2.201/24"
+    );
+    assert_eq!(s.service.vip, addr("192.0.2.100"));
+    assert_eq!(s.real_servers[0].port, 8080, "NAT may remap the port");
+    assert_eq!(s.real_servers[1].port, 80);
+    for rs in &s.real_servers {
+        let h = s.host(&rs.name).unwrap();
+        assert_eq!(h.interfaces[0].network, "private");
+        assert!(
+            h.loopback_vips.is_empty() && h.tun_vips.is_empty(),
+            "NAT real servers do not hold the VIP"
+        );
+        assert_eq!(
+            h.routes,
+            vec![Route {
+                dst: "0.0.0.0/0".parse().unwrap(),
+                via: Some(addr("198.51.100.1"))
+            }]
+        );
+        assert_eq!(sysctl(h, "net.ipv4.conf.all.arp_ignore"), None);
+    }
+    assert_eq!(s.real_servers[0].address, addr("198.51.100.11"));
+}
+
+#[test]
+fn fullnat_local_address_is_a_free_private_address_not_the_directors_own() {
+    let s = ok("[service]\nmode = \"fullnat\"\n[[real_server]]\nname = \"rs1\"\n");
+    assert_eq!(
+        s.director.as_ref().unwrap().local_address,
+        Some(addr("198.51.100.2"))
+    );
+    assert!(s.host_by_address(addr("198.51.100.2")).is_none());
+    assert!(s.host("rs1").unwrap().routes.is_empty());
+}
+
+#[test]
+fn tun_puts_vip_on_tunl0_and_relaxes_rp_filter() {
+    let s =
+        ok("[service]\nmode = \"tun\"\nvip = \"192.0.2.50\"\n[[real_server]]\nname = \"rs1\"\n");
+    let h = s.host("rs1").unwrap();
+    assert_eq!(h.tun_vips, vec!["192.0.2.50/32".parse().unwrap()]);
+    assert!(h.loopback_vips.is_empty());
+    for scope in ["all", "default", "eth0"] {
+        assert_eq!(
+            sysctl(h, &format!("net.ipv4.conf.{scope}.rp_filter")),
+            Some("0"),
+            "{scope}"
+        );
+    }
+    assert_eq!(sysctl(h, "net.ipv4.conf.all.arp_ignore"), Some("1"));
+    assert_eq!(sysctl(h, "net.ipv4.conf.all.arp_announce"), Some("2"));
+}
+
+#[test]
+fn real_server_overrides_replace_mode_defaults() {
+    let s = ok(r#"
+[service]
+vip = "192.0.2.100"
+[[real_server]]
+name = "rs1"
+address = "192.0.2.21"
+arp_ignore = 0
+weight = 0
+state = "slow"
+vip_prefix = 24
+sysctl = { "net.ipv4.conf.all.arp_announce" = 0, "net.core.somaxconn" = "64" }
+[[real_server]]
+name = "rs2"
+state = "down"
+vip_on = "none"
+"#);
+    let h = s.host("rs1").unwrap();
+    assert_eq!(sysctl(h, "net.ipv4.conf.all.arp_ignore"), Some("0"));
+    assert_eq!(sysctl(h, "net.ipv4.conf.eth0.arp_ignore"), Some("0"));
+    assert_eq!(sysctl(h, "net.ipv4.conf.all.arp_announce"), Some("0"));
+    assert_eq!(sysctl(h, "net.core.somaxconn"), Some("64"));
+    assert_eq!(
+        h.sysctls
+            .iter()
+            .filter(|(k, _)| k == "net.ipv4.conf.all.arp_announce")
+            .count(),
+        1,
+        "overrides replace in place"
+    );
+    assert_eq!(h.loopback_vips, vec!["192.0.2.100/24".parse().unwrap()]);
+    let rs1 = s.real_server("rs1").unwrap();
+    assert_eq!(
+        (rs1.address, rs1.weight, rs1.delay),
+        (addr("192.0.2.21"), 0, Duration::from_millis(500))
+    );
+    let rs2 = s.host("rs2").unwrap();
+    assert!(!rs2.link_up);
+    assert!(rs2.loopback_vips.is_empty());
+    assert_eq!(rs2.interfaces[0].address.addr(), addr("192.0.2.11"));
+}
+
+#[test]
+fn default_addresses_skip_explicit_ones() {
+    let s = ok("[[real_server]]\nname = \"a\"\n[[real_server]]\nname = \"b\"\naddress = \"192.0.2.12\"\n[[real_server]]\nname = \"c\"\n");
+    let got: Vec<Ipv4Addr> = s.real_servers.iter().map(|r| r.address).collect();
+    assert_eq!(
+        got,
+        [addr("192.0.2.11"), addr("192.0.2.12"), addr("192.0.2.13")]
+    );
+}
+
+#[test]
+fn explicit_networks_router_and_clients() {
+    let s = ok(r#"
+name = "routed"
+[service]
+mode = "dr"
+scheduler = "sh"
+flags = ["sh-port"]
+persistence = 300
+persistence_netmask = "255.255.255.0"
+
+[[network]]
+name = "lan"
+subnet = "10.1.0.0/24"
+[[network]]
+name = "far"
+subnet = "10.2.0.0/16"
+
+[[router]]
+name = "r1"
+interfaces = [{ network = "lan", address = "10.1.0.254" }, { network = "far" }]
+
+[[client]]
+name = "near"
+[[client]]
+name = "remote"
+network = "far"
+
+[director]
+name = "lb1"
+address = "10.1.0.2"
+sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0", "net.ipv4.vs.expire_nodest_conn" = 1 }
+
+[[real_server]]
+name = "rs1"
+
+[traffic]
+clients = ["remote"]
+sources = 3
+connection = "keepalive"
+"#);
+    assert_eq!(s.name, "routed");
+    assert_eq!(s.service.vip, addr("10.1.0.100"));
+    assert_eq!(s.service.persistence, Some(Duration::from_secs(300)));
+    assert_eq!(s.service.persistence_prefix, 24);
+    assert_eq!(s.service.persistence_netmask(), addr("255.255.255.0"));
+    assert_eq!(s.service.flags, vec![SchedFlag::ShPort]);
+
+    let r1 = s.host("r1").unwrap();
+    assert_eq!(r1.role, Role::Router);
+    let r1_ifaces: Vec<(&str, String)> = r1
+        .interfaces
+        .iter()
+        .map(|i| (i.name.as_str(), i.address.to_string()))
+        .collect();
+    assert_eq!(
+        r1_ifaces,
+        [
+            ("eth0", "10.1.0.254/24".to_string()),
+            ("eth1", "10.2.0.254/16".to_string())
+        ]
+    );
+    assert_eq!(sysctl(r1, "net.ipv4.ip_forward"), Some("1"));
+
+    let remote = s.host("remote").unwrap();
+    assert_eq!(remote.interfaces[0].address.to_string(), "10.2.0.201/16");
+    assert_eq!(
+        remote.routes,
+        vec![Route {
+            dst: Default::default(),
+            via: Some(addr("10.2.0.254"))
+        }]
+    );
+    let near = s.host("near").unwrap();
+    assert_eq!(near.interfaces[0].address.to_string(), "10.1.0.201/24");
+    assert_eq!(
+        near.routes,
+        vec![Route {
+            dst: Default::default(),
+            via: Some(addr("10.1.0.254"))
+        }]
+    );
+    assert_eq!(
+        s.host("rs1").unwrap().routes[0].via,
+        Some(addr("10.1.0.254"))
+    );
+
+    let lb1 = s.host("lb1").unwrap();
+    assert_eq!(lb1.interfaces[0].address.to_string(), "10.1.0.2/24");
+    let d = s.director.as_ref().unwrap();
+    assert_eq!(d.name, "lb1");
+    assert_eq!(
+        d.engine_sysctls,
+        vec![
+            ("net.ipv4.vs.conn_reuse_mode".to_string(), "0".to_string()),
+            (
+                "net.ipv4.vs.expire_nodest_conn".to_string(),
+                "1".to_string()
+            )
+        ]
+    );
+    assert!(
+        lb1.sysctls
+            .iter()
+            .all(|(k, _)| !k.starts_with("net.ipv4.vs.")),
+        "vs sysctls go to the engine"
+    );
+
+    assert_eq!(s.traffic.connection, ConnectionMode::Keepalive);
+    assert_eq!(s.traffic.clients.len(), 1);
+    assert_eq!(
+        s.traffic.clients[0].sources,
+        [addr("10.2.0.201"), addr("10.2.0.150"), addr("10.2.0.149")]
+    );
+    let secondaries: Vec<String> = remote.interfaces[0]
+        .secondary
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(secondaries, ["10.2.0.150/16", "10.2.0.149/16"]);
+    assert_eq!(
+        s.host_by_address(addr("10.2.0.149"))
+            .map(|h| h.name.as_str()),
+        Some("remote")
+    );
+}
+
+#[test]
+fn direct_mode_has_no_director() {
+    let s = ok("[service]\nmode = \"direct\"\n[[real_server]]\nname = \"rs1\"\n[[real_server]]\nname = \"rs2\"\n");
+    assert!(s.director.is_none());
+    assert_eq!(s.hosts_with_role(Role::Director).count(), 0);
+    assert!(s.host("rs1").unwrap().loopback_vips.is_empty());
+    let p = problems("[service]\nmode = \"direct\"\n[director]\nname = \"lb\"\n[[real_server]]\nname = \"rs1\"\n");
+    assert!(
+        p.contains("t.toml:3:1: error: `direct` mode has no director"),
+        "{p}"
+    );
+}
+
+#[test]
+fn expectations_resolve_in_declaration_order() {
+    let s = ok(r#"
+[[real_server]]
+name = "a"
+[[real_server]]
+name = "b"
+[expect]
+backends = ["b", "a"]
+share = { b = 0.75, a = 0.25 }
+sequence = ["b", "a", "b"]
+answering = 2
+diagnosis = ["arp-flux", "healthy"]
+tolerance = 0.05
+"#);
+    assert_eq!(
+        s.expect.backends,
+        Some(vec!["a".to_string(), "b".to_string()])
+    );
+    assert_eq!(
+        s.expect.share,
+        Some(vec![("a".to_string(), 0.25), ("b".to_string(), 0.75)])
+    );
+    assert_eq!(
+        s.expect.sequence,
+        Some(vec!["b".to_string(), "a".to_string(), "b".to_string()])
+    );
+    assert_eq!(s.expect.answering, Some(2));
+    assert_eq!(s.expect.diagnosis, vec![Cause::ArpFlux, Cause::Healthy]);
+    assert_eq!(s.expect.tolerance, 0.05);
+}
+
+#[test]
+fn sources_as_a_list() {
+    let s = ok("[[real_server]]\nname = \"rs1\"\n[traffic]\nsources = [\"192.0.2.201\", \"192.0.2.77\"]\nsource_port = 40000\n");
+    assert_eq!(
+        s.traffic.clients[0].sources,
+        [addr("192.0.2.201"), addr("192.0.2.77")]
+    );
+    assert_eq!(s.traffic.source_port, Some(40000));
+    assert_eq!(
+        s.host("client").unwrap().interfaces[0].secondary,
+        vec!["192.0.2.77/24".parse().unwrap()]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_with_position() {
+    let p = problems("[service]\nport = \"x\"\nscheduler = \"wrrr\"\n[[real_server]]\nnmae = \"a\"\nweight = -1\n");
+    assert!(
+        p.contains("t.toml:2:8: error: wrong type for `port` in [service]"),
+        "{p}"
+    );
+    assert!(
+        p.contains("t.toml:3:13: error: unknown scheduler `wrrr`"),
+        "{p}"
+    );
+    assert!(p.contains("hint: did you mean `wrr`?"), "{p}");
+    assert!(p.contains("t.toml:5:1: error: unknown key `nmae`"), "{p}");
+    assert!(p.contains("hint: did you mean `name`?"), "{p}");
+    assert!(
+        p.contains("t.toml:6:10: error: `weight` = -1 is out of range"),
+        "{p}"
+    );
+}
+
+#[test]
+fn the_vip_cannot_be_a_host_address() {
+    let p = problems("[service]\nvip = \"192.0.2.11\"\n[[real_server]]\nname = \"rs1\"\n");
+    assert!(
+        p.contains("t.toml:2:7: error: the VIP 192.0.2.11 is also the address of \"rs1\""),
+        "{p}"
+    );
+}
+
+#[test]
+fn load_reports_unreadable_files() {
+    let err = load(Path::new("/nonexistent/x.toml")).unwrap_err();
+    assert!(err
+        .render("x.toml")
+        .contains("cannot read /nonexistent/x.toml"));
+}
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/check")
+}
+
+/// Each broken file in fixtures/check/ renders to a reviewed snapshot.
+#[test]
+fn check_output_for_broken_fixtures() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
+        .expect("fixtures/check exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 5,
+        "expected the broken fixtures, found {files:?}"
+    );
+    for file in files {
+        let stem = file.file_stem().unwrap().to_str().unwrap().to_string();
+        let origin = format!("fixtures/check/{stem}.toml");
+        let rendered = match load(&file) {
+            Ok(_) => panic!("{origin} should not pass check"),
+            Err(report) => report.render(&origin),
+        };
+        insta::assert_snapshot!(stem, rendered);
+    }
+}
+
+#[test]
+fn sections_of_the_wrong_shape_say_how_to_write_them() {
+    let p = problems("[real_server]\nname = \"rs1\"\n[[service]]\nport = 80\n");
+    assert!(
+        p.contains("t.toml:1:1: error: `real_server` must be a list of tables, found table"),
+        "{p}"
+    );
+    assert!(
+        p.contains("hint: write each entry as a [[real_server]] section"),
+        "{p}"
+    );
+    assert!(
+        p.contains("t.toml:3:1: error: `service` must be a table, found array of tables"),
+        "{p}"
+    );
+}
+
+#[test]
+fn duplicate_keys_are_syntax_errors_with_position() {
+    let p = problems("[service]\nport = 80\nport = 81\n");
+    assert!(p.starts_with("t.toml:3:1: error: invalid TOML"), "{p}");
+}
+
+#[test]
+fn several_clients_each_get_their_extra_sources() {
+    let s = ok("[[client]]\nname = \"a\"\n[[client]]\nname = \"b\"\n[[real_server]]\nname = \"rs1\"\n[traffic]\nsources = 2\n");
+    let got: Vec<Vec<Ipv4Addr>> = s
+        .traffic
+        .clients
+        .iter()
+        .map(|c| c.sources.clone())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            vec![addr("192.0.2.201"), addr("192.0.2.150")],
+            vec![addr("192.0.2.202"), addr("192.0.2.149")]
+        ]
+    );
+}
+
+#[test]
+fn diagnosis_causes_a_scenario_may_name_are_exactly_those_diagnose_reports() {
+    use crate::scenario::{Cause, Keyword};
+    let mut named: Vec<&str> = Cause::ALL.iter().map(|(word, _)| *word).filter(|c| *c != "healthy").collect();
+    let mut reported: Vec<&str> = crate::diagnose::CAUSE_IDS.to_vec();
+    named.sort_unstable();
+    reported.sort_unstable();
+    assert_eq!(named, reported);
 }

@@ -1,0 +1,423 @@
+//! What the diagnosis reads: plain data gathered by `observe` (from a lab or live hosts)
+//! or written by hand in tests. Nothing here depends on other lvslab modules.
+//!
+//! Conventions:
+//! * Every collection may be empty and every `Option` may be `None`: that means "not
+//!   gathered", and rules that need it stay silent rather than guess.
+//! * Host sysctls are stored raw, under their dotted names
+//!   (`net.ipv4.conf.all.arp_ignore`, `net.ipv4.conf.eth0.arp_ignore`,
+//!   `net.ipv4.ip_forward`); [`HostEvidence::effective_conf`] computes what the kernel
+//!   uses (max of `all` and the interface for arp_ignore, arp_announce, rp_filter).
+//! * Counters are the increase over the traffic run (after minus before) where the
+//!   gatherer can take two readings, else the absolute value.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+pub use super::mac::Mac;
+
+/// Forwarding method of the service (`Direct` = no director: clients hit servers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Direct,
+    Dr,
+    Nat,
+    Tun,
+    FullNat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// Everything known about one virtual service and the hosts around it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub mode: Mode,
+    /// The virtual service as configured (scenario, keepalived.conf or the live table).
+    pub service: Option<ServiceEvidence>,
+    /// The director host (absent in `Direct` mode or when not reachable).
+    pub director: Option<HostEvidence>,
+    /// Real servers as configured (scenario / keepalived), whether or not they are in
+    /// the live IPVS table. Their names match [`RecordEvidence::backend`].
+    #[serde(default)]
+    pub real_servers: Vec<RealServerEvidence>,
+    #[serde(default)]
+    pub clients: Vec<ClientEvidence>,
+    /// The director's IPVS state after the run (`ipvsadm -Ln --stats`, `-Lnc`).
+    pub ipvs: Option<IpvsEvidence>,
+    /// Frames (or IPVS InPkts) for the VIP the director saw during the run.
+    pub engine_seen_packets: Option<u64>,
+    /// MACs that answered an ARP request for the VIP sent from a client's segment.
+    pub arp_probe: Option<ArpProbe>,
+    /// One record per request of the main traffic run.
+    #[serde(default)]
+    pub records: Vec<RecordEvidence>,
+    /// Side runs of the same traffic shaped differently (new connections vs
+    /// keep-alive, one source vs several), for contrast.
+    #[serde(default)]
+    pub probes: Vec<ProbeResult>,
+}
+
+/// The virtual service (`ipvsadm -A` line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceEvidence {
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    pub proto: Proto,
+    /// Scheduler name as ipvsadm spells it: rr, wrr, lc, wlc, sh, dh, mh, lblc, ...
+    pub scheduler: String,
+    /// Scheduler flags (`-b`): sh-port, sh-fallback, mh-port, mh-fallback.
+    #[serde(default)]
+    pub sched_flags: Vec<String>,
+    /// `-p N` / `persistence_timeout N`; `None` when not persistent.
+    pub persistence_secs: Option<u32>,
+    /// `-M` netmask as a prefix length (32 = per address).
+    pub persistence_prefix: Option<u8>,
+    /// `-o` / `ops`: one-packet scheduling (UDP).
+    #[serde(default)]
+    pub one_packet: bool,
+}
+
+/// One network namespace / machine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostEvidence {
+    pub name: String,
+    /// Raw sysctl values by dotted name; see the module docs.
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
+    /// Interfaces (`ip -d link`): empty = not gathered.
+    #[serde(default)]
+    pub links: Vec<LinkEvidence>,
+    /// IPv4 addresses (`ip -4 addr`).
+    #[serde(default)]
+    pub addresses: Vec<IfaceAddr>,
+    /// Main routing table (`ip route`): empty = not gathered.
+    #[serde(default)]
+    pub routes: Vec<RouteEvidence>,
+    /// Neighbour table (`ip neigh`).
+    #[serde(default)]
+    pub neighbours: Vec<NeighbourEvidence>,
+    /// SNMP / netstat counters by their nstat-less names: `InAddrErrors`,
+    /// `TcpInCsumErrors`, `UdpInCsumErrors`, `IPReversePathFilter`, `ListenDrops`.
+    #[serde(default)]
+    pub counters: BTreeMap<String, u64>,
+    /// Listening sockets (`ss -ltnu`); `None` = not gathered.
+    pub listening: Option<Vec<Listener>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkEvidence {
+    pub name: String,
+    /// Link kind: veth, ipip, tun, loopback, bridge, ...
+    pub kind: Option<String>,
+    pub mac: Option<Mac>,
+    pub up: bool,
+    pub mtu: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IfaceAddr {
+    pub iface: String,
+    pub net: Ipv4Net,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteEvidence {
+    pub dst: Ipv4Net,
+    /// Gateway; `None` for an on-link (connected) route.
+    pub via: Option<Ipv4Addr>,
+    pub dev: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NeighbourEvidence {
+    pub ip: Ipv4Addr,
+    /// `None` for INCOMPLETE / FAILED entries.
+    pub mac: Option<Mac>,
+    /// REACHABLE, STALE, DELAY, PROBE, PERMANENT, FAILED, INCOMPLETE.
+    pub state: String,
+    pub iface: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Listener {
+    pub proto: Proto,
+    /// Local address; 0.0.0.0 means every address.
+    pub addr: SocketAddr,
+}
+
+/// A real server as configured, with what was seen on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RealServerEvidence {
+    /// Name the server answers with; records refer to it.
+    pub name: String,
+    /// RIP: the address the director forwards to.
+    pub address: Ipv4Addr,
+    /// Port configured for it (NAT may remap); `None` = the service port.
+    pub port: Option<u16>,
+    /// Weight as configured; the live weight is in [`DestEvidence`].
+    pub weight: Option<u32>,
+    pub host: HostEvidence,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientEvidence {
+    pub name: String,
+    pub host: HostEvidence,
+}
+
+/// The director's IPVS tables for this service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IpvsEvidence {
+    /// Destinations in the live table (a configured server missing here was removed).
+    #[serde(default)]
+    pub dests: Vec<DestEvidence>,
+    /// Connection entries (`ipvsadm -Lnc`), templates excluded.
+    #[serde(default)]
+    pub conns: Vec<ConnEvidence>,
+    /// Persistence templates (client port 0 rows).
+    #[serde(default)]
+    pub templates: Vec<TemplateEvidence>,
+    /// IPVS settings by sysctl leaf name (`conn_reuse_mode`, `expire_nodest_conn`,
+    /// `expire_quiescent_template`), from /proc/sys/net/ipv4/vs or the embedded engine.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DestEvidence {
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    pub weight: u32,
+    /// ActiveConn / InActConn / PersistConn columns.
+    pub active: u32,
+    pub inactive: u32,
+    pub persist: u32,
+    /// `--stats` Conns: connections scheduled to it since it was added.
+    pub conns_total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnEvidence {
+    pub proto: Proto,
+    pub client: Ipv4Addr,
+    pub client_port: u16,
+    pub dest: Ipv4Addr,
+    pub dest_port: u16,
+    /// IPVS state name: ESTABLISHED, SYN_RECV, FIN_WAIT, TIME_WAIT, CLOSE, UDP, ...
+    pub state: String,
+    pub expires_secs: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateEvidence {
+    /// Client address (masked by the persistence netmask).
+    pub client: Ipv4Addr,
+    pub dest: Ipv4Addr,
+    pub expires_secs: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArpProbe {
+    /// The client that asked.
+    pub from: String,
+    /// Every sender MAC that answered for the VIP, in arrival order.
+    pub replies: Vec<Mac>,
+}
+
+/// One request of the main run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordEvidence {
+    /// Client name.
+    pub client: String,
+    /// Local address and port the request left from.
+    pub source: SocketAddr,
+    /// Name of the server that answered; `None` on error.
+    pub backend: Option<String>,
+    /// Ordinal of the connection within this client: requests with the same value
+    /// shared one TCP connection (or one UDP socket).
+    pub connection: u32,
+    pub error: Option<String>,
+}
+
+/// How a probe run shaped its traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeKind {
+    /// A new connection per request.
+    NewConn,
+    /// All requests over one (or a few) kept-alive connections.
+    Keepalive,
+    /// New connections from several source addresses.
+    ManySources,
+}
+
+/// Summary of one probe run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub kind: ProbeKind,
+    pub requests: u32,
+    /// Distinct source addresses used.
+    pub sources: u32,
+    /// Distinct TCP connections (UDP sockets) used.
+    pub connections: u32,
+    /// Requests per answering backend.
+    pub per_backend: BTreeMap<String, u32>,
+    pub errors: u32,
+}
+
+impl ProbeResult {
+    pub fn distinct_backends(&self) -> usize {
+        self.per_backend.values().filter(|n| **n > 0).count()
+    }
+}
+
+impl HostEvidence {
+    /// Integer value of a raw sysctl, if gathered and numeric.
+    pub fn sysctl(&self, key: &str) -> Option<i64> {
+        self.sysctls.get(key)?.trim().parse().ok()
+    }
+
+    /// The value the kernel acts on for `net.ipv4.conf.*.<name>` on `iface`:
+    /// max(all, iface) (true for arp_ignore, arp_announce and rp_filter).
+    pub fn effective_conf(&self, name: &str, iface: &str) -> Option<i64> {
+        let all = self.sysctl(&format!("net.ipv4.conf.all.{name}"));
+        let dev = self.sysctl(&format!("net.ipv4.conf.{iface}.{name}"));
+        match (all, dev) {
+            (Some(a), Some(d)) => Some(a.max(d)),
+            (one, other) => one.or(other),
+        }
+    }
+
+    /// The interface address holding `ip`, if it is local here.
+    pub fn address_of(&self, ip: Ipv4Addr) -> Option<&IfaceAddr> {
+        self.addresses.iter().find(|a| a.net.addr() == ip)
+    }
+
+    pub fn link(&self, name: &str) -> Option<&LinkEvidence> {
+        self.links.iter().find(|l| l.name == name)
+    }
+
+    /// The interface that owns `mac`.
+    pub fn link_with_mac(&self, mac: Mac) -> Option<&LinkEvidence> {
+        self.links.iter().find(|l| l.mac == Some(mac))
+    }
+
+    pub fn neighbour(&self, ip: Ipv4Addr) -> Option<&NeighbourEvidence> {
+        self.neighbours.iter().find(|n| n.ip == ip)
+    }
+
+    /// Longest-prefix route for `dst` in the gathered table.
+    pub fn route_to(&self, dst: Ipv4Addr) -> Option<&RouteEvidence> {
+        self.routes
+            .iter()
+            .filter(|r| r.dst.contains(&dst))
+            .max_by_key(|r| r.dst.prefix_len())
+    }
+
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+
+    /// Whether something listens for `proto` on `addr:port` (wildcard included).
+    /// `None` when listeners were not gathered.
+    pub fn listens_on(&self, proto: Proto, addr: Ipv4Addr, port: u16) -> Option<bool> {
+        let listening = self.listening.as_ref()?;
+        Some(listening.iter().any(|l| {
+            l.proto == proto
+                && l.addr.port() == port
+                && (l.addr.ip().is_unspecified() || l.addr.ip() == std::net::IpAddr::V4(addr))
+        }))
+    }
+}
+
+impl Evidence {
+    /// An evidence set with nothing gathered yet.
+    pub fn empty(mode: Mode) -> Self {
+        Evidence {
+            mode,
+            service: None,
+            director: None,
+            real_servers: Vec::new(),
+            clients: Vec::new(),
+            ipvs: None,
+            engine_seen_packets: None,
+            arp_probe: None,
+            records: Vec::new(),
+            probes: Vec::new(),
+        }
+    }
+
+    pub fn vip(&self) -> Option<Ipv4Addr> {
+        self.service.as_ref().map(|s| s.vip)
+    }
+
+    pub fn real_server(&self, name: &str) -> Option<&RealServerEvidence> {
+        self.real_servers.iter().find(|r| r.name == name)
+    }
+
+    /// The real server whose RIP is `addr`.
+    pub fn real_server_at(&self, addr: Ipv4Addr) -> Option<&RealServerEvidence> {
+        self.real_servers.iter().find(|r| r.address == addr)
+    }
+
+    /// Name of the host (and its interface) that owns `mac`, among every host gathered.
+    pub fn owner_of_mac(&self, mac: Mac) -> Option<(String, String)> {
+        self.hosts().find_map(|h| {
+            h.link_with_mac(mac)
+                .map(|l| (h.name.clone(), l.name.clone()))
+        })
+    }
+
+    /// Whether `mac` is one of the director's.
+    pub fn is_director_mac(&self, mac: Mac) -> bool {
+        self.director
+            .as_ref()
+            .is_some_and(|d| d.link_with_mac(mac).is_some())
+    }
+
+    /// Every host: director, real servers, clients.
+    pub fn hosts(&self) -> impl Iterator<Item = &HostEvidence> {
+        self.director
+            .iter()
+            .chain(self.real_servers.iter().map(|r| &r.host))
+            .chain(self.clients.iter().map(|c| &c.host))
+    }
+
+    /// IPVS setting as an integer, if gathered.
+    pub fn ipvs_setting(&self, name: &str) -> Option<i64> {
+        self.ipvs.as_ref()?.settings.get(name)?.trim().parse().ok()
+    }
+
+    /// Whether the live table holds the server at all (`None`: table not gathered).
+    pub fn in_table(&self, rs: &RealServerEvidence) -> Option<bool> {
+        Some(
+            self.ipvs
+                .as_ref()?
+                .dests
+                .iter()
+                .any(|d| d.addr == rs.address),
+        )
+    }
+
+    /// The live weight of a server, else its configured weight (default 1).
+    pub fn weight_of(&self, rs: &RealServerEvidence) -> u32 {
+        if let Some(ipvs) = &self.ipvs {
+            if let Some(dest) = ipvs.dests.iter().find(|d| d.addr == rs.address) {
+                return dest.weight;
+            }
+            if !ipvs.dests.is_empty() {
+                return 0;
+            }
+        }
+        rs.weight.unwrap_or(1)
+    }
+}

@@ -1,0 +1,176 @@
+//! Small helpers the rules share: naming hosts and services, grouping records.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::diagnose::evidence::{
+    Evidence, HostEvidence, Mac, Mode, Proto, RealServerEvidence, ServiceEvidence,
+};
+
+/// How many items a list of evidence lines shows before "... and N more".
+pub const MAX_LINES: usize = 6;
+
+/// `TCP 192.0.2.100:80`.
+pub fn service_label(svc: &ServiceEvidence) -> String {
+    let proto = match svc.proto {
+        Proto::Tcp => "TCP",
+        Proto::Udp => "UDP",
+    };
+    format!("{proto} {}:{}", svc.vip, svc.port)
+}
+
+/// ipvsadm's service argument: `-t 192.0.2.100:80`.
+pub fn ipvsadm_service(svc: &ServiceEvidence) -> String {
+    let flag = match svc.proto {
+        Proto::Tcp => "-t",
+        Proto::Udp => "-u",
+    };
+    format!("{flag} {}:{}", svc.vip, svc.port)
+}
+
+/// ipvsadm's forwarding flag for the mode.
+pub fn ipvsadm_forward(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Nat | Mode::FullNat => "-m",
+        Mode::Tun => "-i",
+        Mode::Dr | Mode::Direct => "-g",
+    }
+}
+
+/// The interface a real server's RIP sits on (its LAN side), `eth0` if unknown.
+pub fn lan_iface(rs: &RealServerEvidence) -> String {
+    rs.host
+        .address_of(rs.address)
+        .map(|a| a.iface.clone())
+        .unwrap_or_else(|| "eth0".to_string())
+}
+
+/// `rs2's eth0`, `the director's eth0` or `no host gathered`.
+pub fn describe_mac(ev: &Evidence, mac: Mac) -> String {
+    match ev.owner_of_mac(mac) {
+        Some((host, iface)) if ev.director.as_ref().is_some_and(|d| d.name == host) => {
+            format!("the director {host}'s {iface}")
+        }
+        Some((host, iface)) => format!("{host}'s {iface}"),
+        None => "no host gathered here".to_string(),
+    }
+}
+
+/// The director's MACs, for messages.
+pub fn director_macs(ev: &Evidence) -> String {
+    let macs: Vec<String> = ev
+        .director
+        .iter()
+        .flat_map(|d| d.links.iter().filter_map(|l| l.mac))
+        .map(|m| m.to_string())
+        .collect();
+    if macs.is_empty() {
+        "unknown".to_string()
+    } else {
+        macs.join(", ")
+    }
+}
+
+/// The real server that owns `mac`.
+pub fn real_server_with_mac(ev: &Evidence, mac: Mac) -> Option<&RealServerEvidence> {
+    ev.real_servers
+        .iter()
+        .find(|r| r.host.link_with_mac(mac).is_some())
+}
+
+/// `max(all 0, eth0 1) = 1` for a conf sysctl, or `unknown`.
+pub fn conf_explained(host: &HostEvidence, name: &str, iface: &str) -> String {
+    let show = |v: Option<i64>| v.map_or("?".to_string(), |v| v.to_string());
+    let all = host.sysctl(&format!("net.ipv4.conf.all.{name}"));
+    let dev = host.sysctl(&format!("net.ipv4.conf.{iface}.{name}"));
+    format!(
+        "max(all {}, {iface} {}) = {}",
+        show(all),
+        show(dev),
+        show(host.effective_conf(name, iface))
+    )
+}
+
+/// Answered requests per backend, per source address.
+pub fn backends_by_source(ev: &Evidence) -> BTreeMap<IpAddr, BTreeMap<String, u32>> {
+    let mut out: BTreeMap<IpAddr, BTreeMap<String, u32>> = BTreeMap::new();
+    for record in ev.records.iter().filter(|r| r.error.is_none()) {
+        if let Some(backend) = &record.backend {
+            *out.entry(record.source.ip())
+                .or_default()
+                .entry(backend.clone())
+                .or_default() += 1;
+        }
+    }
+    out
+}
+
+/// Distinct source addresses the main run used.
+pub fn source_addresses(ev: &Evidence) -> BTreeSet<IpAddr> {
+    ev.records.iter().map(|r| r.source.ip()).collect()
+}
+
+/// `rs1` or `rs1 20, rs2 3`.
+pub fn backend_list(counts: &BTreeMap<String, u32>) -> String {
+    counts
+        .iter()
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Lines for "source X: N requests, all answered by rsK" where a source stuck to one server.
+pub fn pinned_source_lines(ev: &Evidence) -> Vec<String> {
+    backends_by_source(ev)
+        .iter()
+        .filter(|(_, counts)| counts.len() == 1 && counts.values().sum::<u32>() >= 2)
+        .map(|(source, counts)| {
+            let (backend, n) = counts.iter().next().expect("one backend");
+            format!("source {source}: {n} requests, all answered by {backend}")
+        })
+        .collect()
+}
+
+/// Keeps at most [`MAX_LINES`] lines, summarising the rest.
+pub fn capped(mut lines: Vec<String>) -> Vec<String> {
+    if lines.len() > MAX_LINES {
+        let more = lines.len() - (MAX_LINES - 1);
+        lines.truncate(MAX_LINES - 1);
+        lines.push(format!("... and {more} more like these"));
+    }
+    lines
+}
+
+/// How much a cause that hits `bad` of `total` servers explains of a one-server skew:
+/// all but one server hit explains nearly all of it.
+pub fn share_explains(bad: usize, total: usize) -> f64 {
+    if bad == 0 {
+        0.0
+    } else if total <= 1 || bad + 1 >= total {
+        0.85
+    } else {
+        0.3 + 0.5 * bad as f64 / total as f64
+    }
+}
+
+/// The address real-server traffic is sent to in this mode: VIP for DR/TUN, RIP otherwise.
+pub fn service_address_on(ev: &Evidence, rs: &RealServerEvidence) -> Option<Ipv4Addr> {
+    match ev.mode {
+        Mode::Dr | Mode::Tun => ev.vip(),
+        Mode::Nat | Mode::FullNat | Mode::Direct => Some(rs.address),
+    }
+}
+
+/// The port a real server is expected to serve on.
+pub fn service_port_on(ev: &Evidence, rs: &RealServerEvidence) -> Option<u16> {
+    match ev.mode {
+        // ipvsadm forces the service port for DR/TUN.
+        Mode::Dr | Mode::Tun => ev.service.as_ref().map(|s| s.port),
+        _ => rs.port.or(ev.service.as_ref().map(|s| s.port)),
+    }
+}
+
+/// Whether the director forwards (no director in Direct mode).
+pub fn has_director(ev: &Evidence) -> bool {
+    ev.mode != Mode::Direct
+}

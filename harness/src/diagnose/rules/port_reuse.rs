@@ -1,0 +1,166 @@
+//! Cause 9: a client that reuses its source port hits the old IPVS entry for that
+//! 5-tuple and follows it to the same server (conn_reuse_mode decides when not).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use super::common::*;
+use crate::diagnose::evidence::{Evidence, Mode, Proto};
+use crate::diagnose::finding::Finding;
+use crate::diagnose::spread::SpreadSummary;
+
+pub const ID: &str = "port-reuse";
+
+/// How one client source ip:port was used across the run.
+#[derive(Default)]
+struct PortUse<'a> {
+    connections: BTreeSet<u32>,
+    backends: BTreeSet<&'a str>,
+    requests: u32,
+}
+
+pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
+    let svc = ev.service.as_ref()?;
+    if svc.proto != Proto::Tcp || !has_director(ev) {
+        return None; // UDP flows are udp-flow's business
+    }
+    let mut by_port: BTreeMap<(&str, SocketAddr), PortUse> = BTreeMap::new();
+    for r in ev.records.iter().filter(|r| r.error.is_none()) {
+        let e = by_port.entry((r.client.as_str(), r.source)).or_default();
+        e.connections.insert(r.connection);
+        e.backends.extend(r.backend.as_deref());
+        e.requests += 1;
+    }
+    let mut lines = Vec::new();
+    let mut sticky_requests = 0;
+    for ((client, source), used) in &by_port {
+        if used.connections.len() > 1 && used.backends.len() == 1 {
+            sticky_requests += used.requests;
+            let backend = used.backends.iter().next().expect("one backend");
+            lines.push(format!(
+                "{client} reused source port {source} for {} connections, all answered by {backend}",
+                used.connections.len()
+            ));
+        }
+    }
+    let reused: BTreeSet<SocketAddr> = by_port
+        .iter()
+        .filter(|(_, used)| used.connections.len() > 1)
+        .map(|((_, s), _)| *s)
+        .collect();
+    let mut entries = Vec::new();
+    for c in ev.ipvs.iter().flat_map(|i| &i.conns) {
+        let source = SocketAddr::new(c.client.into(), c.client_port);
+        if reused.contains(&source)
+            && matches!(
+                c.state.as_str(),
+                "FIN_WAIT" | "TIME_WAIT" | "CLOSE" | "CLOSE_WAIT"
+            )
+        {
+            let dest = ev
+                .real_server_at(c.dest)
+                .map_or(c.dest.to_string(), |r| r.name.clone());
+            entries.push(format!(
+                "IPVS entry {source} -> {dest} in {}: a new SYN from that port matches it",
+                c.state
+            ));
+        }
+    }
+    lines.extend(capped(entries));
+    let lines = capped(lines);
+
+    let reuse_mode = ev.ipvs_setting("conn_reuse_mode");
+    let dr_like = matches!(ev.mode, Mode::Dr | Mode::Tun);
+    let mut mode_lines = Vec::new();
+    match reuse_mode {
+        Some(0) => mode_lines.push("net.ipv4.vs.conn_reuse_mode = 0: a SYN matching an old entry always follows it to the same server".to_string()),
+        Some(m) if dr_like && m & 2 == 0 && sticky_requests > 0 => mode_lines.push(format!(
+            "net.ipv4.vs.conn_reuse_mode = {m}: reschedules only TIME_WAIT/CLOSE entries, which a DR/TUN director never reaches (it sees FIN_WAIT last)"
+        )),
+        _ => {}
+    }
+
+    let total = ev.records.len().max(1) as f64;
+    let explains = if sticky_requests > 0 {
+        0.85 * (f64::from(sticky_requests) / total).max(0.5)
+    } else if reuse_mode == Some(0) {
+        0.2
+    } else {
+        return None;
+    };
+    let wanted = if dr_like { 2 } else { 1 };
+    Some(
+        Finding::new(ID, "Reused client source ports follow their old IPVS entry to the same server", explains)
+            .evidence(lines)
+            .evidence(mode_lines)
+            .fix([
+                "clients: let the kernel choose source ports (no bind to a fixed port), widen net.ipv4.ip_local_port_range".to_string(),
+                format!("director: sysctl -w net.ipv4.vs.conn_reuse_mode={wanted} (2 for DR/TUN, 1 for NAT); 0 only if pinning is wanted"),
+            ]),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::evidence::{ConnEvidence, RecordEvidence};
+    use crate::diagnose::sample;
+    use crate::diagnose::spread::summarise;
+
+    fn fixed_port() -> Evidence {
+        let mut ev = sample::healthy_dr();
+        let source: SocketAddr = "192.0.2.10:5000".parse().unwrap();
+        ev.records = (0..30)
+            .map(|n| RecordEvidence {
+                source,
+                ..sample::record(n, "rs1")
+            })
+            .collect();
+        ev.ipvs.as_mut().unwrap().conns = vec![ConnEvidence {
+            proto: Proto::Tcp,
+            client: sample::CLIENT,
+            client_port: 5000,
+            dest: sample::rip(1),
+            dest_port: 80,
+            state: "FIN_WAIT".into(),
+            expires_secs: Some(110),
+        }];
+        ev
+    }
+
+    #[test]
+    fn fires_when_a_fixed_source_port_sticks() {
+        let ev = fixed_port();
+        let finding = check(&ev, &summarise(&ev)).expect("port-reuse must fire");
+        assert_eq!(
+            finding.evidence[0],
+            "c1 reused source port 192.0.2.10:5000 for 30 connections, all answered by rs1"
+        );
+        assert_eq!(
+            finding.evidence[1],
+            "IPVS entry 192.0.2.10:5000 -> rs1 in FIN_WAIT: a new SYN from that port matches it"
+        );
+        assert!(finding.evidence[2]
+            .starts_with("net.ipv4.vs.conn_reuse_mode = 1: reschedules only TIME_WAIT/CLOSE"));
+        assert!(finding.fix[1].contains("conn_reuse_mode=2"));
+        assert!((finding.explains - 0.85).abs() < 1e-9);
+    }
+
+    #[test]
+    fn latent_when_conn_reuse_mode_is_zero() {
+        let mut ev = sample::healthy_dr();
+        ev.ipvs
+            .as_mut()
+            .unwrap()
+            .settings
+            .insert("conn_reuse_mode".into(), "0".into());
+        let finding = check(&ev, &summarise(&ev)).expect("latent port-reuse");
+        assert_eq!(finding.explains, 0.2);
+    }
+
+    #[test]
+    fn silent_with_fresh_ports() {
+        let ev = sample::healthy_dr();
+        assert_eq!(check(&ev, &summarise(&ev)), None);
+    }
+}

@@ -1,0 +1,37 @@
+//! Network sysctls, written from a namespace's own thread (where /proc/sys/net follows the thread).
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use super::error::LabError;
+
+/// "net.ipv4.conf.all.arp_ignore" → /proc/sys/net/ipv4/conf/all/arp_ignore.
+/// A name with '/' is taken as a path already (for interface names containing dots).
+pub(crate) fn sysctl_path(name: &str) -> PathBuf {
+    let rel = if name.contains('/') { name.to_string() } else { name.replace('.', "/") };
+    PathBuf::from("/proc/sys").join(rel)
+}
+
+/// Must run on a thread inside the target namespace.
+pub(crate) fn write_sysctl(host: &str, name: &str, value: &str) -> Result<(), LabError> {
+    let path = sysctl_path(name);
+    let file = std::fs::OpenOptions::new().write(true).open(&path);
+    let mut file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(LabError::UnknownSysctl {
+                host: host.to_string(),
+                name: name.to_string(),
+                path: path.display().to_string(),
+            })
+        }
+        Err(e) => return Err(LabError::os(host, format!("open sysctl {name}"), e)),
+    };
+    file.write_all(value.as_bytes())
+        .map_err(|e| LabError::os(host, format!("write sysctl {name}={value}"), e))
+}
+
+/// Must run on a thread inside the target namespace.
+pub(crate) fn read_sysctl(name: &str) -> io::Result<String> {
+    Ok(std::fs::read_to_string(sysctl_path(name))?.trim_end().to_string())
+}
