@@ -2,9 +2,6 @@
 //! servers), real HTTP servers, real client requests through the engine.
 //! Needs root (namespaces); skips with a note otherwise.
 
-// INTEGRATION TOGGLE 3/3: compiled once `lab` and `ipvs` land (branch director-integrated).
-#![cfg(any())]
-
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;

@@ -8,11 +8,7 @@
 pub mod embedded;
 mod genl_probe;
 
-// INTEGRATION TOGGLE 1/3: until the ipvs branch lands, the director compiles
-// against a private stand-in with the agreed API. Then delete ipvs_standin.rs
-// and replace these two lines by `use crate::ipvs;` (branch director-integrated).
-pub(crate) mod ipvs_standin;
-pub(crate) use ipvs_standin as ipvs;
+use crate::ipvs;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};

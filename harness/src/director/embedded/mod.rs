@@ -76,8 +76,6 @@ impl EmbeddedEngine {
     /// Starts the engine on `host` (the director's namespace): reads its
     /// interfaces, opens the sockets on a thread inside that namespace and
     /// returns once they are open.
-    // INTEGRATION TOGGLE 2/3: enabled once `crate::lab` lands (branch director-integrated).
-    #[cfg(any())]
     pub fn start(host: &crate::lab::Host, cfg: DirectorConfig) -> Result<EmbeddedEngine> {
         let facts = |name: &str| -> Result<IfaceFacts> {
             let i = host
