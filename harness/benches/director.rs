@@ -2,6 +2,7 @@
 //!    path on synthetic frames (no sockets: the userspace work per frame).
 //! 2. As root: HTTP requests/s through the engine in a DR lab against the
 //!    same client hitting one real server directly (target: at least 80%).
+//!
 //! Run: `cargo bench -p lvslab --bench director`.
 
 use std::hint::black_box;

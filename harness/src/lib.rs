@@ -3,6 +3,8 @@
 //! Layers, arrows pointing down only:
 //! `cli` → `run` → (`lab`, `director`, `realserver`, `traffic`, `observe`) → (`scenario`, `ipvs`, `diagnose`, `report`).
 
+pub mod cli;
+pub mod commands;
 pub mod diagnose;
 pub mod director;
 pub mod ipvs;
@@ -10,6 +12,7 @@ pub mod lab;
 pub mod observe;
 pub mod realserver;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod traffic;
 pub mod verdict;

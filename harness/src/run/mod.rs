@@ -1,0 +1,353 @@
+//! One scenario, end to end: lab up → servers → director engine → traffic → verdict → teardown.
+//!
+//! The lab is torn down whatever happens in between: on success and error here, and by
+//! `Lab`'s Drop on panic or when the future is dropped (Ctrl-C).
+
+mod outcome;
+mod plan;
+mod progress;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+pub use outcome::RunOutcome;
+pub use plan::{lab_plan, TUN_DEVICE};
+
+use crate::director::{self, DirectorConfig, EmbeddedEngine, Engine};
+use crate::ipvs;
+use crate::lab::{Lab, LabError, LabOptions};
+use crate::realserver::{self, Behaviour, Decap, RunningServer, ServerSpec};
+use crate::report::Tally;
+use crate::scenario::{ConnectionMode, EngineChoice, Mode, Protocol, Scenario, ServerState};
+use crate::traffic::{self, RequestError, RequestRecord, TrafficSpec};
+use crate::verdict;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Overrides the scenario's `engine`.
+    pub engine: Option<EngineChoice>,
+    /// Draw a progress bar on stderr (only after the run has lasted a second).
+    pub progress: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("lab: {0}")]
+    Lab(#[from] LabError),
+    #[error("real server: {0}")]
+    Server(#[from] realserver::ServerError),
+    #[error("director: {0}")]
+    Director(#[from] director::DirectorError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Builds the lab, runs the traffic and always tears the lab down.
+pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    let started = Instant::now();
+    let keep = LabOptions::default();
+    let lab = Lab::build(&lab_plan(scenario), keep).await?;
+    let bring_up = started.elapsed();
+    let result = run_in_lab(scenario, opts, &lab).await;
+    let teardown_started = Instant::now();
+    let torn = lab.teardown().await;
+    let mut outcome = result?;
+    torn?;
+    outcome.timings.bring_up_ms = ms(bring_up);
+    outcome.timings.teardown_ms = ms(teardown_started.elapsed());
+    outcome.timings.total_ms = ms(started.elapsed());
+    Ok(outcome)
+}
+
+/// Everything between bring-up and teardown. Servers and engine stop before returning.
+pub async fn run_in_lab(scenario: &Scenario, opts: &RunOptions, lab: &Lab) -> Result<RunOutcome, RunError> {
+    let mut held = Held::start_with(scenario, lab, opts.engine.unwrap_or(scenario.engine)).await?;
+    let traffic_started = Instant::now();
+    let records = fire_traffic(scenario, lab, opts.progress).await;
+    let traffic_elapsed = traffic_started.elapsed();
+
+    let ipvs_snapshot = match &held.engine {
+        Some(e) => Some(e.snapshot()?),
+        None => None,
+    };
+    let engine_stats = held.engine.as_ref().map(|e| e.stats());
+    let engine_kind = held.engine.as_ref().map(|e| e.kind());
+    if let Some(e) = held.engine.take() {
+        e.shutdown()?;
+    }
+    held.stop().await;
+
+    let mut tally = Tally::new(scenario.real_servers.iter().map(|r| r.name.as_str()));
+    let sequence: Vec<Option<String>> = records.iter().map(|r| r.backend.clone()).collect();
+    for record in &records {
+        match (&record.backend, &record.error) {
+            (Some(b), None) => tally.add_answer(b),
+            (_, Some(e)) => tally.add_error(&error_kind(e)),
+            (None, None) => tally.add_error("no backend named"),
+        }
+    }
+    let verdict = verdict::evaluate(&scenario.expect, &scenario.real_servers, &tally, &sequence);
+    Ok(RunOutcome {
+        scenario: scenario.name.clone(),
+        mode: scenario.service.mode,
+        engine: engine_kind,
+        tally,
+        records,
+        verdict,
+        ipvs: ipvs_snapshot,
+        engine_stats,
+        timings: outcome::Timings { traffic_ms: ms(traffic_elapsed), ..Default::default() },
+    })
+}
+
+/// The lab's services running: real servers listening and the director's engine forwarding.
+pub struct Held {
+    servers: Vec<RunningServer>,
+    decaps: Vec<Decap>,
+    engine: Option<Box<dyn Engine>>,
+}
+
+impl Held {
+    /// With the scenario's own engine choice (`lvslab up`).
+    pub async fn start(scenario: &Scenario, lab: &Lab) -> Result<Held, RunError> {
+        Held::start_with(scenario, lab, scenario.engine).await
+    }
+
+    pub async fn start_with(scenario: &Scenario, lab: &Lab, engine: EngineChoice) -> Result<Held, RunError> {
+        let (servers, decaps) = start_servers(scenario, lab).await?;
+        let engine = start_engine(scenario, lab, engine).await?;
+        Ok(Held { servers, decaps, engine })
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(e) = self.engine.take() {
+            if let Err(err) = e.shutdown() {
+                eprintln!("lvslab: director engine shutdown: {err}");
+            }
+        }
+        for server in self.servers {
+            server.stop().await;
+        }
+        for decap in self.decaps {
+            decap.stop().await;
+        }
+    }
+}
+
+async fn start_servers(scenario: &Scenario, lab: &Lab) -> Result<(Vec<RunningServer>, Vec<Decap>), RunError> {
+    let proto = proto(scenario.service.protocol);
+    let mut started = Vec::new();
+    let mut decaps = Vec::new();
+    for rs in &scenario.real_servers {
+        let host = lab.host(&rs.name).ok_or_else(|| missing_host(&rs.name))?;
+        if scenario.service.mode == Mode::Tun {
+            if let Some(tun) = host.take_tun(TUN_DEVICE) {
+                decaps.push(realserver::start_decap(host.runtime(), tun).await?);
+            }
+        }
+        let behaviour = match rs.state {
+            ServerState::Up => Behaviour::Up,
+            ServerState::Slow => Behaviour::Slow(rs.delay),
+            ServerState::Error => Behaviour::Error,
+            ServerState::Refuse => Behaviour::Refuse,
+            ServerState::Down => continue,
+        };
+        let spec = ServerSpec {
+            name: rs.name.clone(),
+            bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, rs.port)),
+            proto,
+            behaviour,
+        };
+        started.push(realserver::start(host.runtime(), spec).await?);
+    }
+    Ok((started, decaps))
+}
+
+async fn start_engine(
+    scenario: &Scenario,
+    lab: &Lab,
+    choice: EngineChoice,
+) -> Result<Option<Box<dyn Engine>>, RunError> {
+    let Some(director) = &scenario.director else { return Ok(None) };
+    let host = lab.host(&director.name).ok_or_else(|| missing_host(&director.name))?;
+    let kernel_has_ipvs = host.exec(director::kernel_has_ipvs).await;
+    match choice {
+        EngineChoice::Kernel if !kernel_has_ipvs => {
+            return Err(RunError::Setup(
+                "engine = \"kernel\" but this kernel has no IPVS (no genetlink family IPVS in the director's namespace); use engine = \"auto\" or \"embedded\"".into(),
+            ))
+        }
+        EngineChoice::Kernel => {
+            return Err(RunError::Setup("the kernel engine is not built into this lvslab yet; use engine = \"embedded\"".into()))
+        }
+        EngineChoice::Auto | EngineChoice::Embedded => {}
+    }
+    let config = director_config(scenario)?;
+    let engine = EmbeddedEngine::start(host, config)?;
+    Ok(Some(Box::new(engine)))
+}
+
+/// The service as the engine takes it (what `ipvsadm -A` / `-a` would say).
+pub fn director_config(scenario: &Scenario) -> Result<DirectorConfig, RunError> {
+    let director = scenario.director.as_ref().ok_or_else(|| RunError::Setup("no director in this scenario".into()))?;
+    let host = scenario.host(&director.name).ok_or_else(|| missing_host(&director.name))?;
+    let svc = &scenario.service;
+    let forward = match svc.mode {
+        Mode::Dr => ipvs::Forward::Dr,
+        Mode::Nat => ipvs::Forward::Nat,
+        Mode::Tun => ipvs::Forward::Tun,
+        Mode::FullNat => ipvs::Forward::FullNat,
+        Mode::Direct => return Err(RunError::Setup("direct mode has no director".into())),
+    };
+    let service = ipvs::ServiceConfig {
+        vip: svc.vip,
+        port: svc.port,
+        proto: match svc.protocol {
+            Protocol::Tcp => ipvs::Proto::Tcp,
+            Protocol::Udp => ipvs::Proto::Udp,
+        },
+        scheduler: svc.scheduler.as_str().to_owned(),
+        flags: sched_flags(&svc.flags),
+        persistence: svc.persistence,
+        persistence_netmask: svc.persistence_netmask(),
+        one_packet: svc.one_packet,
+    };
+    let dests = scenario
+        .real_servers
+        .iter()
+        .map(|rs| ipvs::DestConfig {
+            addr: rs.address,
+            port: rs.port,
+            weight: rs.weight,
+            forward,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        })
+        .collect();
+    let iface_towards = |addr: Ipv4Addr| {
+        host.interfaces
+            .iter()
+            .find(|i| i.address.contains(&addr))
+            .or(host.interfaces.first())
+            .map(|i| i.name.clone())
+            .unwrap_or_else(|| "eth0".into())
+    };
+    let client_iface = iface_towards(svc.vip);
+    let server_iface = scenario.real_servers.first().map(|rs| iface_towards(rs.address)).unwrap_or(client_iface.clone());
+    Ok(DirectorConfig {
+        services: vec![(service, dests)],
+        sysctls: engine_sysctls(&director.engine_sysctls)?,
+        client_iface,
+        server_iface,
+        fullnat_local_addrs: director.local_address.into_iter().collect(),
+    })
+}
+
+fn sched_flags(flags: &[crate::scenario::SchedFlag]) -> ipvs::SchedFlags {
+    use crate::scenario::SchedFlag as F;
+    let mut out = ipvs::SchedFlags::default();
+    for f in flags {
+        match f {
+            F::ShFallback => out.sh_fallback = true,
+            F::ShPort => out.sh_port = true,
+            F::MhFallback => out.mh_fallback = true,
+            F::MhPort => out.mh_port = true,
+        }
+    }
+    out
+}
+
+/// `net.ipv4.vs.*` settings become the engine's sysctls.
+fn engine_sysctls(settings: &[(String, String)]) -> Result<ipvs::Sysctls, RunError> {
+    let mut out = ipvs::Sysctls::default();
+    for (key, value) in settings {
+        let name = key.trim_start_matches("net.ipv4.vs.");
+        let bad = || RunError::Setup(format!("director sysctl {key} = {value:?}: not a number"));
+        let number: u32 = value.trim().parse().map_err(|_| bad())?;
+        match name {
+            "conn_reuse_mode" => out.conn_reuse_mode = number as u8,
+            "expire_nodest_conn" => out.expire_nodest_conn = number != 0,
+            "expire_quiescent_template" => out.expire_quiescent_template = number != 0,
+            "sloppy_tcp" => out.sloppy_tcp = number != 0,
+            other => {
+                return Err(RunError::Setup(format!(
+                    "director sysctl net.ipv4.vs.{other}: not emulated by the embedded engine (known: conn_reuse_mode, expire_nodest_conn, expire_quiescent_template, sloppy_tcp)"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn fire_traffic(scenario: &Scenario, lab: &Lab, progress: bool) -> Vec<RequestRecord> {
+    let t = &scenario.traffic;
+    let targets: Vec<SocketAddr> = match scenario.service.mode {
+        Mode::Direct => scenario.real_servers.iter().map(|rs| SocketAddr::from((rs.address, rs.port))).collect(),
+        _ => vec![SocketAddr::from((scenario.service.vip, scenario.service.port))],
+    };
+    let total = t.requests as u64 * t.clients.len() as u64;
+    let bar = progress.then(|| progress::Bar::start(total));
+    let mut runs = Vec::new();
+    for client in &t.clients {
+        let Some(host) = lab.host(&client.name) else { continue };
+        let spec = TrafficSpec {
+            targets: targets.clone(),
+            proto: proto(scenario.service.protocol),
+            requests: t.requests,
+            mode: match t.connection {
+                ConnectionMode::New => traffic::ConnectionMode::New,
+                ConnectionMode::Keepalive => traffic::ConnectionMode::KeepAlive,
+            },
+            concurrency: t.concurrency,
+            sources: client.sources.clone(),
+            source_port: t.source_port,
+            timeout: t.timeout,
+            path: t.path.clone(),
+            client: client.name.clone(),
+        };
+        let rt = host.runtime().clone();
+        let tick = bar.as_ref().map(|b| b.sender());
+        runs.push(async move { traffic::fire(&rt, spec, tick).await });
+    }
+    let per_client = futures::future::join_all(runs).await;
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    interleave(per_client)
+}
+
+/// Request i of every client, then request i+1: the order in which they were (roughly) sent.
+fn interleave(per_client: Vec<Vec<RequestRecord>>) -> Vec<RequestRecord> {
+    let longest = per_client.iter().map(Vec::len).max().unwrap_or(0);
+    let mut iters: Vec<_> = per_client.into_iter().map(Vec::into_iter).collect();
+    let mut out = Vec::new();
+    for _ in 0..longest {
+        for it in &mut iters {
+            out.extend(it.next());
+        }
+    }
+    out
+}
+
+/// A short label to count errors by: "other" errors carry free text that would make a row each.
+fn error_kind(e: &RequestError) -> String {
+    match e {
+        RequestError::Other(_) => "other error".to_owned(),
+        e => e.to_string(),
+    }
+}
+
+fn proto(p: Protocol) -> realserver::Proto {
+    match p {
+        Protocol::Tcp => realserver::Proto::Tcp,
+        Protocol::Udp => realserver::Proto::Udp,
+    }
+}
+
+fn missing_host(name: &str) -> RunError {
+    RunError::Setup(format!("host {name} is in the scenario but not in the lab"))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
