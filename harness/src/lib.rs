@@ -4,6 +4,7 @@
 //! `cli` → `run` → (`lab`, `director`, `realserver`, `traffic`, `observe`) → (`scenario`, `ipvs`, `diagnose`, `report`).
 
 pub mod diagnose;
+pub mod import;
 pub mod director;
 pub mod ipvs;
 pub mod lab;
