@@ -91,13 +91,12 @@ impl Reader<'_> {
         if let Some(rest) = text.strip_prefix("IP Virtual Server version ") {
             let version = rest.split_whitespace().next().unwrap_or("");
             self.table.version = Some(version.to_string());
-            if let Some(size) = rest
-                .split("size=")
-                .nth(1)
-                .and_then(|s| s.split(')').next())
-            {
+            if let Some(size) = rest.split("size=").nth(1).and_then(|s| s.split(')').next()) {
                 let size = size.trim().parse().map_err(|_| {
-                    ParseError::new(line, format!("expected a number after `size=`, found `{size}`"))
+                    ParseError::new(
+                        line,
+                        format!("expected a number after `size=`, found `{size}`"),
+                    )
                 })?;
                 self.table.conn_tab_size = Some(size);
             }
@@ -171,7 +170,9 @@ impl Reader<'_> {
         let columns = match self.dest_columns {
             DestColumns::Guess if first_is_number && rest.len() == 5 => DestColumns::Counters,
             DestColumns::Guess if first_is_number && rest.len() == 4 => DestColumns::Thresholds,
-            DestColumns::Guess if rest.len() == 5 && !first_is_number && rest[4].parse::<u32>().is_ok() => {
+            DestColumns::Guess
+                if rest.len() == 5 && !first_is_number && rest[4].parse::<u32>().is_ok() =>
+            {
                 DestColumns::PersistConn
             }
             DestColumns::Guess => DestColumns::Plain,
@@ -192,7 +193,8 @@ impl Reader<'_> {
         let dest = &mut service.dests[d];
         match columns {
             DestColumns::Thresholds => {
-                let [u, l, a, i] = numbers::<4>(line, rest, "Uthreshold Lthreshold ActiveConn InActConn")?;
+                let [u, l, a, i] =
+                    numbers::<4>(line, rest, "Uthreshold Lthreshold ActiveConn InActConn")?;
                 dest.upper_threshold = Some(u);
                 dest.lower_threshold = Some(l);
                 dest.active = Some(a);
@@ -200,7 +202,8 @@ impl Reader<'_> {
             }
             DestColumns::PersistConn => {
                 let forward = forward_word(line, rest.first())?;
-                let [w, p, a, i] = numbers::<4>(line, &rest[1..], "Weight PersistConn ActiveConn InActConn")?;
+                let [w, p, a, i] =
+                    numbers::<4>(line, &rest[1..], "Weight PersistConn ActiveConn InActConn")?;
                 dest.forward = Some(forward);
                 dest.weight = Some(w);
                 dest.persist = Some(p);
@@ -345,7 +348,10 @@ impl Reader<'_> {
         }
         for (slot, token) in values.iter_mut().zip(tokens) {
             let Some((value, rounded)) = counter(token) else {
-                return Err(ParseError::new(line, format!("expected a counter, found `{token}`")));
+                return Err(ParseError::new(
+                    line,
+                    format!("expected a counter, found `{token}`"),
+                ));
             };
             *slot = value;
             approximate |= rounded;
@@ -371,7 +377,11 @@ impl Reader<'_> {
     }
 }
 
-fn store_counters(stats: &mut Option<Stats>, kind: NumberColumns, (counters, approximate): (Counters, bool)) {
+fn store_counters(
+    stats: &mut Option<Stats>,
+    kind: NumberColumns,
+    (counters, approximate): (Counters, bool),
+) {
     let stats = stats.get_or_insert_with(Stats::default);
     match kind {
         NumberColumns::Totals => stats.totals = Some(counters),
@@ -381,7 +391,10 @@ fn store_counters(stats: &mut Option<Stats>, kind: NumberColumns, (counters, app
 }
 
 /// The protocol and address (or `FWM mark [IPv6]`) starting a service row.
-fn service_head<'a, 'b>(line: usize, tokens: &'b [&'a str]) -> Result<(ServiceKey, &'b [&'a str]), ParseError> {
+fn service_head<'a, 'b>(
+    line: usize,
+    tokens: &'b [&'a str],
+) -> Result<(ServiceKey, &'b [&'a str]), ParseError> {
     let first = tokens[0];
     if first == "FWM" {
         let Some(mark) = tokens.get(1) else {
@@ -399,7 +412,10 @@ fn service_head<'a, 'b>(line: usize, tokens: &'b [&'a str]) -> Result<(ServiceKe
         ));
     };
     let Some(addr) = tokens.get(1) else {
-        return Err(ParseError::new(line, format!("expected `VIP:PORT` after `{first}`")));
+        return Err(ParseError::new(
+            line,
+            format!("expected `VIP:PORT` after `{first}`"),
+        ));
     };
     let addr = socket_addr(line, addr)?;
     Ok((
@@ -413,7 +429,11 @@ fn service_head<'a, 'b>(line: usize, tokens: &'b [&'a str]) -> Result<(ServiceKe
 }
 
 /// `sched [(flags)] [persistent N] [mask M] [pe NAME] [ops]` after the address.
-fn read_service_options(line: usize, rest: &[&str], service: &mut TableService) -> Result<(), ParseError> {
+fn read_service_options(
+    line: usize,
+    rest: &[&str],
+    service: &mut TableService,
+) -> Result<(), ParseError> {
     let Some(scheduler) = rest.first() else {
         return Err(ParseError::new(
             line,
@@ -464,11 +484,17 @@ fn conn_row(line: usize, tokens: &[&str]) -> Result<TableConn, ParseError> {
     if tokens.len() < 6 {
         return Err(ParseError::new(
             line,
-            format!("expected `pro expire state source virtual destination`, found {} columns", tokens.len()),
+            format!(
+                "expected `pro expire state source virtual destination`, found {} columns",
+                tokens.len()
+            ),
         ));
     }
     let expires_secs = expire(tokens[1]).ok_or_else(|| {
-        ParseError::new(line, format!("expected the expire time as MM:SS, found `{}`", tokens[1]))
+        ParseError::new(
+            line,
+            format!("expected the expire time as MM:SS, found `{}`", tokens[1]),
+        )
     })?;
     let pe = match tokens.get(6..) {
         Some([name, data, ..]) => Some((name.to_string(), data.to_string())),
@@ -533,21 +559,35 @@ fn counter(text: &str) -> Option<(u64, bool)> {
 }
 
 fn uint(line: usize, text: &str, what: &str) -> Result<u32, ParseError> {
-    text.parse()
-        .map_err(|_| ParseError::new(line, format!("expected the {what} as a whole number, found `{text}`")))
+    text.parse().map_err(|_| {
+        ParseError::new(
+            line,
+            format!("expected the {what} as a whole number, found `{text}`"),
+        )
+    })
 }
 
-fn numbers<const N: usize>(line: usize, tokens: &[&str], columns: &str) -> Result<[u32; N], ParseError> {
+fn numbers<const N: usize>(
+    line: usize,
+    tokens: &[&str],
+    columns: &str,
+) -> Result<[u32; N], ParseError> {
     if tokens.len() < N {
         return Err(ParseError::new(
             line,
-            format!("expected `{columns}` after the address, found {} columns", tokens.len()),
+            format!(
+                "expected `{columns}` after the address, found {} columns",
+                tokens.len()
+            ),
         ));
     }
     let mut out = [0u32; N];
     for (slot, token) in out.iter_mut().zip(tokens) {
         *slot = token.parse().map_err(|_| {
-            ParseError::new(line, format!("expected a number in `{columns}`, found `{token}`"))
+            ParseError::new(
+                line,
+                format!("expected a number in `{columns}`, found `{token}`"),
+            )
         })?;
     }
     Ok(out)
@@ -555,12 +595,20 @@ fn numbers<const N: usize>(line: usize, tokens: &[&str], columns: &str) -> Resul
 
 fn forward_word(line: usize, word: Option<&&str>) -> Result<Forward, ParseError> {
     match word {
-        Some(w) if w.chars().all(|c| c.is_ascii_alphabetic() || c == '(' || c == ')') => Ok(Forward::from_column(w)),
+        Some(w)
+            if w.chars()
+                .all(|c| c.is_ascii_alphabetic() || c == '(' || c == ')') =>
+        {
+            Ok(Forward::from_column(w))
+        }
         Some(w) => Err(ParseError::new(
             line,
             format!("expected the forwarding method (Route, Masq, Tunnel, Local), found `{w}`"),
         )),
-        None => Err(ParseError::new(line, "expected `Forward Weight ActiveConn InActConn` after the address")),
+        None => Err(ParseError::new(
+            line,
+            "expected `Forward Weight ActiveConn InActConn` after the address",
+        )),
     }
 }
 
@@ -569,13 +617,19 @@ pub(crate) fn netmask_prefix(line: usize, text: &str) -> Result<u8, ParseError> 
     if let Ok(mask) = text.parse::<Ipv4Addr>() {
         let bits = u32::from(mask);
         if bits.leading_ones() + bits.trailing_zeros() != 32 {
-            return Err(ParseError::new(line, format!("netmask `{text}` is not contiguous")));
+            return Err(ParseError::new(
+                line,
+                format!("netmask `{text}` is not contiguous"),
+            ));
         }
         return Ok(bits.leading_ones() as u8);
     }
     match text.parse::<u8>() {
         Ok(plen) if plen <= 128 => Ok(plen),
-        _ => Err(ParseError::new(line, format!("expected a netmask (255.255.255.0) or prefix length, found `{text}`"))),
+        _ => Err(ParseError::new(
+            line,
+            format!("expected a netmask (255.255.255.0) or prefix length, found `{text}`"),
+        )),
     }
 }
 
@@ -606,7 +660,10 @@ impl<'a> SaveArgs<'a, '_> {
     fn service_spec(&mut self) -> Result<ServiceKey, ParseError> {
         let line = self.line;
         let Some(kind) = self.next() else {
-            return Err(ParseError::new(line, "expected -t, -u, --sctp-service or -f after the command"));
+            return Err(ParseError::new(
+                line,
+                "expected -t, -u, --sctp-service or -f after the command",
+            ));
         };
         let proto = match kind {
             "-t" | "--tcp-service" => TableProto::Tcp,
@@ -642,7 +699,11 @@ mod tests {
         assert_eq!(counter("123G"), Some((123_000_000_000, true)));
         assert_eq!(counter("13786"), Some((13786, false)));
         assert_eq!(counter("G"), None);
-        assert_eq!(counter("99999999999999T"), None, "overflow is refused, not wrapped");
+        assert_eq!(
+            counter("99999999999999T"),
+            None,
+            "overflow is refused, not wrapped"
+        );
     }
 
     #[test]
@@ -654,6 +715,9 @@ mod tests {
     #[test]
     fn netmask_must_be_contiguous() {
         assert_eq!(netmask_prefix(1, "255.255.255.0"), Ok(24));
-        assert!(netmask_prefix(3, "255.0.255.0").unwrap_err().message.contains("contiguous"));
+        assert!(netmask_prefix(3, "255.0.255.0")
+            .unwrap_err()
+            .message
+            .contains("contiguous"));
     }
 }

@@ -46,11 +46,20 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
         }
         if first == "->" {
             let Some(index) = current else {
-                return Err(ParseError::new(line, "a `->` destination row must follow its service row"));
+                return Err(ParseError::new(
+                    line,
+                    "a `->` destination row must follow its service row",
+                ));
             };
-            let [addr, forward, weight, active, inactive] = tokens.get(1..6).and_then(|t| <[&str; 5]>::try_from(t).ok()).ok_or_else(|| {
-                ParseError::new(line, "expected `-> ADDRHEX:PORTHEX Forward Weight ActiveConn InActConn`")
-            })?;
+            let [addr, forward, weight, active, inactive] = tokens
+                .get(1..6)
+                .and_then(|t| <[&str; 5]>::try_from(t).ok())
+                .ok_or_else(|| {
+                    ParseError::new(
+                        line,
+                        "expected `-> ADDRHEX:PORTHEX Forward Weight ActiveConn InActConn`",
+                    )
+                })?;
             let addr = hex_socket(line, addr)?;
             let service = &mut table.services[index];
             let d = service.dest_slot(line, addr.ip(), addr.port());
@@ -66,11 +75,15 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
                 .get(1)
                 .and_then(|m| u32::from_str_radix(m, 16).ok())
                 .ok_or_else(|| ParseError::new(line, "expected the mark in hex after `FWM`"))?;
-            (ServiceKey::Fwmark { mark, ipv6: false }, false, &tokens[2.min(tokens.len())..])
+            (
+                ServiceKey::Fwmark { mark, ipv6: false },
+                false,
+                &tokens[2.min(tokens.len())..],
+            )
         } else if let Some(proto) = TableProto::from_name(first) {
-            let addr = tokens
-                .get(1)
-                .ok_or_else(|| ParseError::new(line, format!("expected ADDRHEX:PORTHEX after `{first}`")))?;
+            let addr = tokens.get(1).ok_or_else(|| {
+                ParseError::new(line, format!("expected ADDRHEX:PORTHEX after `{first}`"))
+            })?;
             let addr = hex_socket(line, addr)?;
             let key = ServiceKey::Addr {
                 proto,
@@ -81,14 +94,19 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
         } else {
             return Err(ParseError::new(
                 line,
-                format!("expected a service row (TCP, UDP, SCTP or FWM) or a `->` row, found `{first}`"),
+                format!(
+                    "expected a service row (TCP, UDP, SCTP or FWM) or a `->` row, found `{first}`"
+                ),
             ));
         };
         let index = table.service_slot(line, key);
         current = Some(index);
         let service = &mut table.services[index];
         let Some(scheduler) = rest.first() else {
-            return Err(ParseError::new(line, "expected a scheduler name after the address"));
+            return Err(ParseError::new(
+                line,
+                "expected a scheduler name after the address",
+            ));
         };
         service.scheduler = scheduler.to_string();
         let mut i = 1;
@@ -98,29 +116,44 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
                 "ops" => service.one_packet = true,
                 "persistent" => {
                     let (Some(jiffies), Some(mask)) = (rest.get(i), rest.get(i + 1)) else {
-                        return Err(ParseError::new(line, "expected `persistent JIFFIES MASKHEX`"));
+                        return Err(ParseError::new(
+                            line,
+                            "expected `persistent JIFFIES MASKHEX`",
+                        ));
                     };
                     i += 2;
                     let jiffies: u64 = number(line, jiffies, "persistence timeout (jiffies)")?;
-                    service.persistence = Some(u32::try_from(jiffies / u64::from(hz)).unwrap_or(u32::MAX));
-                    let mask = u32::from_str_radix(mask, 16)
-                        .map_err(|_| ParseError::new(line, format!("expected the netmask in hex, found `{mask}`")))?;
+                    service.persistence =
+                        Some(u32::try_from(jiffies / u64::from(hz)).unwrap_or(u32::MAX));
+                    let mask = u32::from_str_radix(mask, 16).map_err(|_| {
+                        ParseError::new(
+                            line,
+                            format!("expected the netmask in hex, found `{mask}`"),
+                        )
+                    })?;
                     service.persistence_prefix = Some(if ipv6 {
                         // The kernel passes the IPv6 prefix length through ntohl.
-                        if mask <= 128 { mask as u8 } else { mask.swap_bytes().min(128) as u8 }
+                        if mask <= 128 {
+                            mask as u8
+                        } else {
+                            mask.swap_bytes().min(128) as u8
+                        }
                     } else {
                         if mask.leading_ones() + mask.trailing_zeros() != 32 {
-                            return Err(ParseError::new(line, format!("netmask {mask:08X} is not contiguous")));
+                            return Err(ParseError::new(
+                                line,
+                                format!("netmask {mask:08X} is not contiguous"),
+                            ));
                         }
                         mask.leading_ones() as u8
                     });
                 }
-                other => {
-                    return Err(ParseError::new(
-                        line,
-                        format!("unexpected `{other}` after the scheduler (expected `ops` or `persistent`)"),
-                    ))
-                }
+                other => return Err(ParseError::new(
+                    line,
+                    format!(
+                        "unexpected `{other}` after the scheduler (expected `ops` or `persistent`)"
+                    ),
+                )),
             }
         }
     }
@@ -150,8 +183,12 @@ pub fn parse_ip_vs_conn_into(table: &mut IpvsTable, text: &str) -> Result<(), Pa
         };
         let pair = |a: usize| -> Result<SocketAddr, ParseError> {
             let ip = hex_or_full_ip(line, tokens[a])?;
-            let port = u16::from_str_radix(tokens[a + 1], 16)
-                .map_err(|_| ParseError::new(line, format!("expected a port in hex, found `{}`", tokens[a + 1])))?;
+            let port = u16::from_str_radix(tokens[a + 1], 16).map_err(|_| {
+                ParseError::new(
+                    line,
+                    format!("expected a port in hex, found `{}`", tokens[a + 1]),
+                )
+            })?;
             Ok(SocketAddr::new(ip, port))
         };
         let conn = TableConn {
@@ -189,7 +226,11 @@ pub enum LiveError {
 /// has no IPVS (no /proc/net/ip_vs). Reads the calling process's namespace.
 pub fn read_live() -> Result<Option<IpvsTable>, LiveError> {
     let hz = kernel_hz();
-    let mut table = read_from(Path::new("/proc/net"), Path::new("/proc/sys/net/ipv4/vs"), hz.unwrap_or(FALLBACK_HZ))?;
+    let mut table = read_from(
+        Path::new("/proc/net"),
+        Path::new("/proc/sys/net/ipv4/vs"),
+        hz.unwrap_or(FALLBACK_HZ),
+    )?;
     if let (Some(table), None) = (table.as_mut(), hz) {
         if table.services.iter().any(|s| s.persistence.is_some()) {
             table.warnings.push(Warning::new(
@@ -202,7 +243,11 @@ pub fn read_live() -> Result<Option<IpvsTable>, LiveError> {
 }
 
 /// [`read_live`] from other directories (tests, a copied /proc snapshot).
-pub fn read_from(net_dir: &Path, sysctl_dir: &Path, hz: u32) -> Result<Option<IpvsTable>, LiveError> {
+pub fn read_from(
+    net_dir: &Path,
+    sysctl_dir: &Path,
+    hz: u32,
+) -> Result<Option<IpvsTable>, LiveError> {
     let services_path = net_dir.join("ip_vs");
     let Some(services) = read_optional(&services_path)? else {
         return Ok(None);
@@ -214,7 +259,10 @@ pub fn read_from(net_dir: &Path, sysctl_dir: &Path, hz: u32) -> Result<Option<Ip
     })?;
     let conn_path = net_dir.join("ip_vs_conn");
     if let Some(conns) = read_optional(&conn_path)? {
-        parse_ip_vs_conn_into(&mut table, &conns).map_err(|error| LiveError::Parse { path: conn_path, error })?;
+        parse_ip_vs_conn_into(&mut table, &conns).map_err(|error| LiveError::Parse {
+            path: conn_path,
+            error,
+        })?;
     }
     table.settings = read_settings(sysctl_dir)?;
     Ok(Some(table))
@@ -226,7 +274,12 @@ fn read_settings(dir: &Path) -> Result<BTreeMap<String, String>, LiveError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(settings),
-        Err(source) => return Err(LiveError::Io { path: dir.to_path_buf(), source }),
+        Err(source) => {
+            return Err(LiveError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
     };
     for entry in entries.flatten().take(256) {
         let path = entry.path();
@@ -234,7 +287,9 @@ fn read_settings(dir: &Path) -> Result<BTreeMap<String, String>, LiveError> {
             continue;
         }
         // Write-only entries (e.g. drop_entry on some kernels) are skipped.
-        if let (Some(name), Ok(value)) = (entry.file_name().to_str(), std::fs::read_to_string(&path)) {
+        if let (Some(name), Ok(value)) =
+            (entry.file_name().to_str(), std::fs::read_to_string(&path))
+        {
             settings.insert(name.to_string(), value.trim().to_string());
         }
     }
@@ -245,7 +300,10 @@ fn read_optional(path: &Path) -> Result<Option<String>, LiveError> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(LiveError::Io { path: path.to_path_buf(), source }),
+        Err(source) => Err(LiveError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -283,7 +341,9 @@ fn hex_v4(text: &str) -> Option<IpAddr> {
     if text.len() != 8 {
         return None;
     }
-    u32::from_str_radix(text, 16).ok().map(|v| IpAddr::V4(Ipv4Addr::from(v)))
+    u32::from_str_radix(text, 16)
+        .ok()
+        .map(|v| IpAddr::V4(Ipv4Addr::from(v)))
 }
 
 fn number<T: std::str::FromStr>(line: usize, text: &str, what: &str) -> Result<T, ParseError> {
@@ -339,7 +399,11 @@ mod tests {
 
     #[test]
     fn proc_ip_vs_errors_name_the_line() {
-        let err = parse_ip_vs("IP Virtual Server version 1.2.1 (size=4096)\nTCP  ZZZ:0050 rr\n", 250).unwrap_err();
+        let err = parse_ip_vs(
+            "IP Virtual Server version 1.2.1 (size=4096)\nTCP  ZZZ:0050 rr\n",
+            250,
+        )
+        .unwrap_err();
         assert_eq!(err.line, 2);
         assert!(err.message.contains("ADDRHEX"), "{err}");
         let mut table = IpvsTable::default();
@@ -359,17 +423,28 @@ mod tests {
     #[test]
     fn read_from_missing_directory_is_none_and_a_snapshot_is_read() {
         let empty = tempfile::tempdir().unwrap();
-        assert!(read_from(empty.path(), empty.path(), 250).unwrap().is_none());
+        assert!(read_from(empty.path(), empty.path(), 250)
+            .unwrap()
+            .is_none());
 
         let net = tempfile::tempdir().unwrap();
         std::fs::write(net.path().join("ip_vs"), fixture("proc_ip_vs.txt")).unwrap();
-        std::fs::write(net.path().join("ip_vs_conn"), fixture("proc_ip_vs_conn.txt")).unwrap();
+        std::fs::write(
+            net.path().join("ip_vs_conn"),
+            fixture("proc_ip_vs_conn.txt"),
+        )
+        .unwrap();
         let vs = tempfile::tempdir().unwrap();
         std::fs::write(vs.path().join("conn_reuse_mode"), "1\n").unwrap();
-        let table = read_from(net.path(), vs.path(), 250).unwrap().expect("table present");
+        let table = read_from(net.path(), vs.path(), 250)
+            .unwrap()
+            .expect("table present");
         assert_eq!(table.services.len(), 3);
         assert_eq!(table.conns.len(), 2);
-        assert_eq!(table.settings.get("conn_reuse_mode").map(String::as_str), Some("1"));
+        assert_eq!(
+            table.settings.get("conn_reuse_mode").map(String::as_str),
+            Some("1")
+        );
     }
 
     #[test]

@@ -42,7 +42,10 @@ impl InputFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("cannot read {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{origin}: {} input: {error}", format.name())]
     Parse {
         origin: String,
@@ -85,7 +88,10 @@ pub fn import_file(path: &Path) -> Result<(String, Vec<String>), ImportError> {
         source,
     })?;
     let imported = import_text(&text, &path.display().to_string())?;
-    Ok((imported.toml, imported.warnings.iter().map(Warning::to_string).collect()))
+    Ok((
+        imported.toml,
+        imported.warnings.iter().map(Warning::to_string).collect(),
+    ))
 }
 
 /// [`import_file`] on text; `origin` names it in messages and the scenario header.
@@ -108,8 +114,9 @@ pub fn import_text(text: &str, origin: &str) -> Result<Imported, ImportError> {
             table_to_scenario(&table, origin, format)?
         }
         InputFormat::ProcIpVs => {
-            let table = procfs::parse_ip_vs(text, procfs::kernel_hz().unwrap_or(procfs::FALLBACK_HZ))
-                .map_err(parse_error)?;
+            let table =
+                procfs::parse_ip_vs(text, procfs::kernel_hz().unwrap_or(procfs::FALLBACK_HZ))
+                    .map_err(parse_error)?;
             table_to_scenario(&table, origin, format)?
         }
     };
@@ -138,7 +145,9 @@ pub fn sniff(text: &str) -> Option<InputFormat> {
         };
         let hex8 = |s: &str| s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit());
         (TableProto::from_name(proto).is_some()
-            && addr.split_once(':').is_some_and(|(a, p)| hex8(a) && p.len() == 4))
+            && addr
+                .split_once(':')
+                .is_some_and(|(a, p)| hex8(a) && p.len() == 4))
             || (proto == "FWM" && hex8(addr))
     };
     if lines().take(50).any(is_proc_row) {
@@ -148,11 +157,16 @@ pub fn sniff(text: &str) -> Option<InputFormat> {
         || first == "IPVS connection entries"
         || first.starts_with("Prot ")
         || first.starts_with("->")
-        || ["TCP ", "UDP ", "SCTP ", "FWM "].iter().any(|p| first.starts_with(p))
+        || ["TCP ", "UDP ", "SCTP ", "FWM "]
+            .iter()
+            .any(|p| first.starts_with(p))
     {
         return Some(InputFormat::IpvsadmList);
     }
-    if lines().take(200).any(|l| l.contains('{') || l.starts_with("virtual_server") || l.starts_with("include")) {
+    if lines()
+        .take(200)
+        .any(|l| l.contains('{') || l.starts_with("virtual_server") || l.starts_with("include"))
+    {
         return Some(InputFormat::Keepalived);
     }
     None
@@ -183,7 +197,11 @@ struct PlanServer {
 
 /// Scenario from an IPVS table: its first address service; others are skipped
 /// with a warning.
-pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -> Result<Imported, ImportError> {
+pub fn table_to_scenario(
+    table: &IpvsTable,
+    origin: &str,
+    format: InputFormat,
+) -> Result<Imported, ImportError> {
     let unsupported = |line: usize, message: String| ImportError::Unsupported {
         origin: origin.to_string(),
         line,
@@ -202,7 +220,11 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
     for other in table.services.iter().filter(|s| !std::ptr::eq(*s, svc)) {
         warnings.push(Warning::new(
             other.line,
-            format!("{} skipped: a scenario holds one service (imported {})", other.describe(), svc.describe()),
+            format!(
+                "{} skipped: a scenario holds one service (imported {})",
+                other.describe(),
+                svc.describe()
+            ),
         ));
     }
     let (vip, udp) = service_identity(svc).map_err(|m| unsupported(svc.line, m))?;
@@ -214,10 +236,16 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
         Some(mode) => scenario_mode(mode),
         None => match forward_other {
             Some((line, word)) => {
-                return Err(unsupported(line, format!("unknown forwarding method `{word}` (expected -g, -m or -i)")))
+                return Err(unsupported(
+                    line,
+                    format!("unknown forwarding method `{word}` (expected -g, -m or -i)"),
+                ))
             }
             None => {
-                warnings.push(Warning::new(svc.line, "forwarding method not shown: assumed DR (ipvsadm's default)"));
+                warnings.push(Warning::new(
+                    svc.line,
+                    "forwarding method not shown: assumed DR (ipvsadm's default)",
+                ));
                 Mode::Dr
             }
         },
@@ -230,8 +258,20 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
     }
     let methods: Vec<_> = svc.dests.iter().filter_map(|d| d.forward.clone()).collect();
     if methods.windows(2).any(|w| w[0] != w[1]) {
-        warnings.push(Warning::new(svc.line, format!("real servers use mixed forwarding methods; all imported as {mode}")));
+        warnings.push(Warning::new(
+            svc.line,
+            format!("real servers use mixed forwarding methods; all imported as {mode}"),
+        ));
     }
+    let scheduler_name = if svc.scheduler.is_empty() {
+        warnings.push(Warning::new(
+            svc.line,
+            "scheduler not shown in this listing (--stats/--rate): assumed wlc",
+        ));
+        "wlc"
+    } else {
+        svc.scheduler.as_str()
+    };
     let servers = svc
         .dests
         .iter()
@@ -244,12 +284,18 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
         })
         .collect();
     let plan = Plan {
-        source: format!("{} of {} ({}, line {})", svc.describe(), origin, format.name(), svc.line),
+        source: format!(
+            "{} of {} ({}, line {})",
+            svc.describe(),
+            origin,
+            format.name(),
+            svc.line
+        ),
         vip,
         port: svc.port,
         udp,
         mode,
-        scheduler: scheduler(&svc.scheduler, svc.line).map_err(|m| unsupported(svc.line, m))?,
+        scheduler: scheduler(scheduler_name, svc.line).map_err(|m| unsupported(svc.line, m))?,
         flags: svc.flags.clone(),
         persistence: svc.persistence,
         prefix: svc.persistence_prefix,
@@ -260,7 +306,10 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
 }
 
 /// Scenario from keepalived.conf: its first `virtual_server IP PORT`.
-pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result<Imported, ImportError> {
+pub fn keepalived_to_scenario(
+    config: &KeepalivedConfig,
+    origin: &str,
+) -> Result<Imported, ImportError> {
     let unsupported = |line: usize, message: String| ImportError::Unsupported {
         origin: origin.to_string(),
         line,
@@ -290,30 +339,50 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
     let VsAddress::Ip { addr, port } = vs.address else {
         unreachable!("filtered on VsAddress::Ip above")
     };
-    for other in config.virtual_servers.iter().filter(|v| !std::ptr::eq(*v, vs)) {
+    for other in config
+        .virtual_servers
+        .iter()
+        .filter(|v| !std::ptr::eq(*v, vs))
+    {
         warnings.push(Warning::new(
             other.line,
-            format!("`{}` skipped: a scenario holds one service (imported `{}`)", other.describe(), vs.describe()),
+            format!(
+                "`{}` skipped: a scenario holds one service (imported `{}`)",
+                other.describe(),
+                vs.describe()
+            ),
         ));
     }
     if let Some(sorry) = &vs.sorry_server {
         warnings.push(Warning::new(
             sorry.line,
-            format!("sorry_server {} is not modelled (lvslab has no fallback server)", sorry.addr),
+            format!(
+                "sorry_server {} is not modelled (lvslab has no fallback server)",
+                sorry.addr
+            ),
         ));
     }
     if let Some(q) = vs.quorum {
-        warnings.push(Warning::new(vs.line, format!("quorum {q} (and hysteresis, quorum_up/down) is not modelled")));
+        warnings.push(Warning::new(
+            vs.line,
+            format!("quorum {q} (and hysteresis, quorum_up/down) is not modelled"),
+        ));
     }
     if vs.lb_kind.is_none() && vs.real_servers.iter().all(|r| r.lb_kind.is_none()) {
-        warnings.push(Warning::new(vs.line, "no lb_kind: keepalived's default NAT is used"));
+        warnings.push(Warning::new(
+            vs.line,
+            "no lb_kind: keepalived's default NAT is used",
+        ));
     }
     let protocol = vs.protocol.unwrap_or(TableProto::Tcp);
     let svc_identity = identity(addr, port, protocol).map_err(|m| unsupported(vs.line, m))?;
     let kinds: Vec<LbKind> = vs.real_servers.iter().map(|r| vs.method_of(r)).collect();
     let kind = kinds.first().copied().or(vs.lb_kind).unwrap_or(LbKind::Nat);
     if kinds.iter().any(|k| *k != kind) {
-        warnings.push(Warning::new(vs.line, "real servers use mixed forwarding methods; all imported as the first one's"));
+        warnings.push(Warning::new(
+            vs.line,
+            "real servers use mixed forwarding methods; all imported as the first one's",
+        ));
     }
     let mode = match kind {
         LbKind::Dr => Mode::Dr,
@@ -339,12 +408,18 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
         persistence = Some(360);
     }
     let plan = Plan {
-        source: format!("`{}` of {} (keepalived.conf, line {})", vs.describe(), origin, vs.line),
+        source: format!(
+            "`{}` of {} (keepalived.conf, line {})",
+            vs.describe(),
+            origin,
+            vs.line
+        ),
         vip: svc_identity.0,
         port,
         udp: svc_identity.1,
         mode,
-        scheduler: scheduler(vs.scheduler.as_deref().unwrap_or("wlc"), vs.line).map_err(|m| unsupported(vs.line, m))?,
+        scheduler: scheduler(vs.scheduler.as_deref().unwrap_or("wlc"), vs.line)
+            .map_err(|m| unsupported(vs.line, m))?,
         flags: vs.flags.clone(),
         persistence,
         prefix: vs.persistence_granularity,
@@ -364,10 +439,14 @@ fn service_identity(svc: &TableService) -> Result<(String, bool), String> {
 
 fn identity(vip: IpAddr, port: u16, proto: TableProto) -> Result<(String, bool), String> {
     if vip.is_ipv6() {
-        return Err(format!("IPv6 service {vip} is unsupported (the lab is IPv4)"));
+        return Err(format!(
+            "IPv6 service {vip} is unsupported (the lab is IPv4)"
+        ));
     }
     if port == 0 {
-        return Err("port-0 (all ports) services are unsupported: a scenario serves one port".into());
+        return Err(
+            "port-0 (all ports) services are unsupported: a scenario serves one port".into(),
+        );
     }
     match proto {
         TableProto::Tcp => Ok((vip.to_string(), false)),
@@ -378,7 +457,10 @@ fn identity(vip: IpAddr, port: u16, proto: TableProto) -> Result<(String, bool),
 
 fn scheduler(name: &str, _line: usize) -> Result<Scheduler, String> {
     Scheduler::from_word(name).ok_or_else(|| {
-        format!("scheduler `{name}` is not one lvslab models (expected one of: {})", Scheduler::words().join(" "))
+        format!(
+            "scheduler `{name}` is not one lvslab models (expected one of: {})",
+            Scheduler::words().join(" ")
+        )
     })
 }
 
@@ -423,28 +505,55 @@ fn quote(text: &str) -> String {
 
 /// Comments must stay on one line.
 fn comment_safe(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
-fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> Result<Imported, ImportError> {
+fn render(
+    plan: Plan,
+    origin: &str,
+    line: usize,
+    mut warnings: Vec<Warning>,
+) -> Result<Imported, ImportError> {
     let unsupported = |line: usize, message: String| ImportError::Unsupported {
         origin: origin.to_string(),
         line,
         message,
     };
     if plan.servers.is_empty() {
-        return Err(unsupported(line, "the service has no real servers; a scenario needs at least one".into()));
+        return Err(unsupported(
+            line,
+            "the service has no real servers; a scenario needs at least one".into(),
+        ));
     }
     let mut out = String::new();
     let source = comment_safe(&plan.source);
     let _ = writeln!(out, "# Imported by `lvslab import` from {source}.");
-    let _ = writeln!(out, "# Addresses are mapped onto the lab network; the originals are in comments.");
-    let _ = writeln!(out, "description = {}", quote(&format!("imported: {}", plan.source)));
+    let _ = writeln!(
+        out,
+        "# Addresses are mapped onto the lab network; the originals are in comments."
+    );
+    let _ = writeln!(
+        out,
+        "description = {}",
+        quote(&format!("imported: {}", plan.source))
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "[service]");
-    let _ = writeln!(out, "vip = {}  # original {}:{}", quote(LAB_VIP), plan.vip, plan.port);
+    let _ = writeln!(
+        out,
+        "vip = {}  # original {}:{}",
+        quote(LAB_VIP),
+        plan.vip,
+        plan.port
+    );
     let _ = writeln!(out, "port = {}", plan.port);
-    let _ = writeln!(out, "protocol = {}", quote(if plan.udp { "udp" } else { "tcp" }));
+    let _ = writeln!(
+        out,
+        "protocol = {}",
+        quote(if plan.udp { "udp" } else { "tcp" })
+    );
     let _ = writeln!(out, "mode = {}", quote(plan.mode.as_str()));
     let _ = writeln!(out, "scheduler = {}", quote(plan.scheduler.as_str()));
 
@@ -459,7 +568,13 @@ fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> 
         if known && family.is_some_and(|f| flag.starts_with(f)) {
             flags.push(quote(flag));
         } else {
-            warnings.push(Warning::new(line, format!("scheduler flag `{flag}` dropped: not modelled for {}", plan.scheduler)));
+            warnings.push(Warning::new(
+                line,
+                format!(
+                    "scheduler flag `{flag}` dropped: not modelled for {}",
+                    plan.scheduler
+                ),
+            ));
         }
     }
     if !flags.is_empty() {
@@ -481,23 +596,37 @@ fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> 
             _ => {}
         }
     } else if plan.prefix.is_some_and(|p| p < 32) {
-        warnings.push(Warning::new(line, "persistence netmask without persistence ignored"));
+        warnings.push(Warning::new(
+            line,
+            "persistence netmask without persistence ignored",
+        ));
     }
     if plan.one_packet {
         if plan.udp {
             let _ = writeln!(out, "one_packet = true");
         } else {
-            warnings.push(Warning::new(line, "one-packet scheduling (ops) applies to UDP only; dropped for this TCP service"));
+            warnings.push(Warning::new(
+                line,
+                "one-packet scheduling (ops) applies to UDP only; dropped for this TCP service",
+            ));
         }
     }
 
     let dr_like = matches!(plan.mode, Mode::Dr | Mode::Tun);
     for (n, server) in plan.servers.iter().enumerate() {
         let Some(address) = lab_address(plan.mode, n) else {
-            return Err(unsupported(server.line, format!("too many real servers for the lab network (at most {n})")));
+            return Err(unsupported(
+                server.line,
+                format!("too many real servers for the lab network (at most {n})"),
+            ));
         };
         let _ = writeln!(out);
-        let _ = writeln!(out, "# original {} (line {})", comment_safe(&server.original), server.line);
+        let _ = writeln!(
+            out,
+            "# original {} (line {})",
+            comment_safe(&server.original),
+            server.line
+        );
         if let Some(note) = &server.note {
             let _ = writeln!(out, "# {note}");
         }
@@ -505,7 +634,10 @@ fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> 
         let _ = writeln!(out, "name = \"rs{}\"", n + 1);
         let _ = writeln!(out, "address = {}", quote(&address.to_string()));
         let weight = if server.weight > 65535 {
-            warnings.push(Warning::new(server.line, format!("weight {} capped at 65535", server.weight)));
+            warnings.push(Warning::new(
+                server.line,
+                format!("weight {} capped at 65535", server.weight),
+            ));
             65535
         } else {
             server.weight
@@ -523,7 +655,11 @@ fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> 
             _ => {}
         }
     }
-    Ok(Imported { toml: out, warnings })
+    warnings.sort_by_key(|w| w.line);
+    Ok(Imported {
+        toml: out,
+        warnings,
+    })
 }
 
 #[cfg(test)]
@@ -533,54 +669,89 @@ mod tests {
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/import");
 
     fn checks(toml: &str) -> crate::scenario::Scenario {
-        crate::scenario::parse(toml, "imported.toml").unwrap_or_else(|r| panic!("{}\n{toml}", r.render("imported.toml")))
+        crate::scenario::parse(toml, "imported.toml")
+            .unwrap_or_else(|r| panic!("{}\n{toml}", r.render("imported.toml")))
     }
 
     #[test]
     fn sniff_tells_the_formats_apart() {
-        assert_eq!(sniff("-A -t 1.2.3.4:80 -s rr\n"), Some(InputFormat::IpvsadmSave));
+        assert_eq!(
+            sniff("-A -t 1.2.3.4:80 -s rr\n"),
+            Some(InputFormat::IpvsadmSave)
+        );
         assert_eq!(sniff("IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\nTCP  0A00000A:0050 rr\n"), Some(InputFormat::ProcIpVs));
-        assert_eq!(sniff("IP Virtual Server version 1.2.1 (size=4096)\nTCP  10.0.0.10:80 rr\n"), Some(InputFormat::IpvsadmList));
-        assert_eq!(sniff("! Configuration\nglobal_defs {\n}\n"), Some(InputFormat::Keepalived));
+        assert_eq!(
+            sniff("IP Virtual Server version 1.2.1 (size=4096)\nTCP  10.0.0.10:80 rr\n"),
+            Some(InputFormat::IpvsadmList)
+        );
+        assert_eq!(
+            sniff("! Configuration\nglobal_defs {\n}\n"),
+            Some(InputFormat::Keepalived)
+        );
         assert_eq!(sniff("hello world\n"), None);
         assert_eq!(sniff(""), None);
     }
 
     #[test]
     fn save_file_becomes_a_nat_scenario_keeping_remapped_ports() {
-        let (toml, warnings) = import_file(Path::new(&format!("{FIXTURES}/ipvsadm-save-nat.txt"))).unwrap();
+        let (toml, warnings) =
+            import_file(Path::new(&format!("{FIXTURES}/ipvsadm-save-nat.txt"))).unwrap();
         let scenario = checks(&toml);
         assert_eq!(scenario.service.mode, Mode::Nat);
         assert_eq!(scenario.service.scheduler, Scheduler::Wlc);
-        assert_eq!(scenario.service.persistence, Some(std::time::Duration::from_secs(900)));
+        assert_eq!(
+            scenario.service.persistence,
+            Some(std::time::Duration::from_secs(900))
+        );
         assert_eq!(scenario.service.port, 8080);
         assert_eq!(scenario.real_servers.len(), 2);
         assert_eq!(scenario.real_servers[0].port, 9000);
         assert_eq!(scenario.real_servers[1].weight, 0);
         assert!(toml.contains("# original 10.20.0.4:9000"), "{toml}");
-        assert!(toml.contains("persistence_netmask = \"255.255.0.0\""), "{toml}");
-        assert!(warnings.iter().any(|w| w.contains("UDP 203.0.113.80:5353 skipped")), "{warnings:?}");
+        assert!(
+            toml.contains("persistence_netmask = \"255.255.0.0\""),
+            "{toml}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("UDP 203.0.113.80:5353 skipped")),
+            "{warnings:?}"
+        );
     }
 
     #[test]
     fn listing_with_stats_becomes_a_dr_scenario_on_the_lab_network() {
-        let (toml, warnings) = import_file(Path::new(&format!("{FIXTURES}/ipvsadm-list-stats.txt"))).unwrap();
+        let (toml, warnings) =
+            import_file(Path::new(&format!("{FIXTURES}/ipvsadm-list-stats.txt"))).unwrap();
         let scenario = checks(&toml);
         assert_eq!(scenario.service.mode, Mode::Dr);
         assert_eq!(scenario.service.scheduler, Scheduler::Wrr);
         assert_eq!(scenario.real_servers[0].weight, 3);
-        assert_eq!(scenario.service.vip, "192.0.2.100".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(
+            scenario.service.vip,
+            "192.0.2.100".parse::<Ipv4Addr>().unwrap()
+        );
         assert!(toml.contains("original 198.18.60.1:80"), "{toml}");
-        assert!(warnings.iter().any(|w| w.contains("rounded")), "{warnings:?}");
+        assert!(
+            warnings.iter().any(|w| w.contains("rounded")),
+            "{warnings:?}"
+        );
     }
 
     #[test]
     fn keepalived_fixture_imports_first_service_and_warns_about_the_rest() {
-        let (toml, warnings) = import_file(Path::new(&format!("{FIXTURES}/keepalived-dr-two-services.conf"))).unwrap();
+        let (toml, warnings) = import_file(Path::new(&format!(
+            "{FIXTURES}/keepalived-dr-two-services.conf"
+        )))
+        .unwrap();
         let scenario = checks(&toml);
         assert_eq!(scenario.service.mode, Mode::Dr);
         assert_eq!(scenario.service.scheduler, Scheduler::Sh);
-        assert_eq!(scenario.service.persistence, Some(std::time::Duration::from_secs(120)));
+        assert_eq!(
+            scenario.service.persistence,
+            Some(std::time::Duration::from_secs(120))
+        );
         assert_eq!(scenario.service.persistence_prefix, 24);
         assert_eq!(scenario.real_servers.len(), 3);
         assert_eq!(scenario.real_servers[1].weight, 0);
@@ -593,24 +764,50 @@ mod tests {
 
     #[test]
     fn fwmark_only_input_is_a_line_numbered_unsupported_error() {
-        let err = import_text("virtual_server fwmark 4 {\n  lb_kind DR\n  real_server 10.0.0.2 {\n  }\n}\n", "fw.conf").unwrap_err();
-        assert!(matches!(err, ImportError::Unsupported { line: 1, .. }), "{err}");
-        let err = import_text("-A -f 4 -s rr\n-a -f 4 -r 10.0.0.2:0 -g -w 1\n", "fw.save").unwrap_err();
-        assert!(matches!(err, ImportError::Unsupported { line: 1, .. }), "{err}");
+        let err = import_text(
+            "virtual_server fwmark 4 {\n  lb_kind DR\n  real_server 10.0.0.2 {\n  }\n}\n",
+            "fw.conf",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ImportError::Unsupported { line: 1, .. }),
+            "{err}"
+        );
+        let err =
+            import_text("-A -f 4 -s rr\n-a -f 4 -r 10.0.0.2:0 -g -w 1\n", "fw.save").unwrap_err();
+        assert!(
+            matches!(err, ImportError::Unsupported { line: 1, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("fw.save: line 1:"), "{err}");
     }
 
     #[test]
     fn unknown_method_and_scheduler_are_refused_with_their_lines() {
-        let err = import_text("-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 (null) -w 100\n", "fork.save").unwrap_err();
-        assert!(matches!(err, ImportError::Unsupported { line: 2, .. }), "{err}");
-        let err = import_text("-A -t 10.0.0.1:80 -s xyz\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g -w 1\n", "s.save").unwrap_err();
+        let err = import_text(
+            "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 (null) -w 100\n",
+            "fork.save",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ImportError::Unsupported { line: 2, .. }),
+            "{err}"
+        );
+        let err = import_text(
+            "-A -t 10.0.0.1:80 -s xyz\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g -w 1\n",
+            "s.save",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("xyz"), "{err}");
     }
 
     #[test]
     fn parse_errors_keep_their_line_through_import() {
-        let err = import_text("-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r web1:80 -g -w 1\n", "n.save").unwrap_err();
+        let err = import_text(
+            "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r web1:80 -g -w 1\n",
+            "n.save",
+        )
+        .unwrap_err();
         match err {
             ImportError::Parse { error, .. } => {
                 assert_eq!(error.line, 2);
@@ -624,11 +821,44 @@ mod tests {
     fn many_real_servers_stay_distinct_and_skip_the_vip() {
         let mut text = String::from("-A -t 10.0.0.1:80 -s rr\n");
         for i in 0..120 {
-            let _ = writeln!(text, "-a -t 10.0.0.1:80 -r 10.1.{}.{}:80 -g -w 1", i / 200, i % 200 + 1);
+            let _ = writeln!(
+                text,
+                "-a -t 10.0.0.1:80 -r 10.1.{}.{}:80 -g -w 1",
+                i / 200,
+                i % 200 + 1
+            );
         }
         let imported = import_text(&text, "big.save").unwrap();
         let scenario = checks(&imported.toml);
         assert_eq!(scenario.real_servers.len(), 120);
-        assert!(!imported.toml.contains("\"192.0.2.100\"\nweight"), "VIP never given to a server");
+        assert!(
+            !imported.toml.contains("\"192.0.2.100\"\nweight"),
+            "VIP never given to a server"
+        );
+    }
+}
+
+#[cfg(test)]
+mod snapshots {
+    use super::*;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/import");
+
+    /// The generated file is for people to read: its layout is pinned.
+    #[test]
+    fn generated_scenarios_read_as_documented() {
+        for name in ["keepalived-dr-two-services.conf", "ipvsadm-save-nat.txt"] {
+            let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap();
+            let imported = import_text(&text, name).unwrap();
+            let warnings: Vec<String> = imported.warnings.iter().map(Warning::to_string).collect();
+            insta::assert_snapshot!(
+                name,
+                format!(
+                    "{}\n--- warnings ---\n{}\n",
+                    imported.toml,
+                    warnings.join("\n")
+                )
+            );
+        }
     }
 }
