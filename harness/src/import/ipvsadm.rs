@@ -514,7 +514,9 @@ fn conn_row(line: usize, tokens: &[&str]) -> Result<TableConn, ParseError> {
 }
 
 fn looks_like_conn_row(tokens: &[&str]) -> bool {
-    tokens.len() >= 6 && expire(tokens[1]).is_some()
+    // No service address looks like MM:SS, so a short row still gets the
+    // connection-row message.
+    tokens.len() >= 2 && expire(tokens[1]).is_some()
 }
 
 /// `MM:SS` (MM may exceed 99) → seconds.
@@ -710,6 +712,103 @@ mod tests {
     fn expire_accepts_more_than_99_minutes() {
         assert_eq!(expire("133:35"), Some(133 * 60 + 35));
         assert_eq!(expire("1:5"), None);
+    }
+
+    #[test]
+    fn column_variants_are_read_by_their_titles() {
+        let text = concat!(
+            "IP Virtual Server version 1.2.1 (size=4096)\n",
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Forward Weight PersistConn ActiveConn InActConn\n",
+            "TCP  10.0.0.10:80 wlc persistent 60\n",
+            "  -> 10.0.1.1:80                  Route   1      7         2          5\n",
+            "IP Virtual Server version 1.2.1 (size=4096)\n",
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Uthreshold Lthreshold ActiveConn InActConn\n",
+            "TCP  10.0.0.10:80 wlc persistent 60\n",
+            "  -> 10.0.1.1:80                  100        10         2          5\n",
+            "IP Virtual Server version 1.2.1 (size=4096)\n",
+            "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n",
+            "  -> RemoteAddress:Port\n",
+            "TCP  10.0.0.10:80                        4       40        0     3000        0\n",
+            "  -> 10.0.1.1:80                         4       40        0     3000        0\n",
+            "IP Virtual Server version 1.2.1 (size=4096)\n",
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn TunnelInfo\n",
+            "TCP  10.0.0.10:80 wlc persistent 60\n",
+            "  -> 10.0.1.1:80                  Tunnel  1      2          5          ipip\n",
+        );
+        let table = parse(text).unwrap();
+        assert_eq!(
+            table.services.len(),
+            1,
+            "four listings of one service merge"
+        );
+        let dest = &table.services[0].dests[0];
+        assert_eq!(dest.persist, Some(7));
+        assert_eq!(
+            (dest.upper_threshold, dest.lower_threshold),
+            (Some(100), Some(10))
+        );
+        assert_eq!(dest.stats.unwrap().rates.unwrap().in_bytes, 3000);
+        assert!(dest.stats.unwrap().totals.is_none());
+        assert_eq!(dest.forward, Some(Forward::Tunnel));
+        assert_eq!((dest.active, dest.inactive), (Some(2), Some(5)));
+    }
+
+    #[test]
+    fn malformed_rows_name_their_line_and_what_was_expected() {
+        let cases: &[(&str, usize, &str)] = &[
+            (
+                "  -> 10.0.0.1:80 Route 1 0 0\n",
+                1,
+                "must follow its service row",
+            ),
+            (
+                "TCP  10.0.0.1:80 rr\n  -> 10.0.0.2:80 Route one 0 0\n",
+                2,
+                "number",
+            ),
+            (
+                "TCP  10.0.0.1:80 rr persistent\n",
+                1,
+                "seconds after `persistent`",
+            ),
+            ("TCP  10.0.0.1:80 rr bogus\n", 1, "unexpected `bogus`"),
+            ("TCP  10.0.0.1\n", 1, "ADDRESS:PORT"),
+            ("hello there\n", 1, "expected a service row"),
+            (
+                "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.9:80 -r 10.0.0.2:80 -g\n",
+                2,
+                "no earlier `-A`",
+            ),
+            ("-A -t 10.0.0.1:80 -s\n", 1, "value after `-s`"),
+            (
+                "-A -t 10.0.0.1:80 -s rr -Z\n",
+                1,
+                "unknown service option `-Z`",
+            ),
+            (
+                "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -g -w 1\n",
+                2,
+                "without `-r",
+            ),
+            (
+                "TCP 14:59  ESTABLISHED 10.0.0.2:1 10.0.0.1:80\n",
+                1,
+                "found 5 columns",
+            ),
+            (
+                "TCP 14:59  ESTABLISHED 10.0.0.2 10.0.0.1:80 10.0.0.3:80\n",
+                1,
+                "ADDRESS:PORT",
+            ),
+        ];
+        for (text, line, needle) in cases {
+            let err = parse(text).expect_err(text);
+            assert_eq!(err.line, *line, "{text:?}: {err}");
+            assert!(err.message.contains(needle), "{text:?}: {err}");
+        }
     }
 
     #[test]

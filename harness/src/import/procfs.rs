@@ -148,12 +148,14 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
                         mask.leading_ones() as u8
                     });
                 }
-                other => return Err(ParseError::new(
-                    line,
-                    format!(
+                other => {
+                    return Err(ParseError::new(
+                        line,
+                        format!(
                         "unexpected `{other}` after the scheduler (expected `ops` or `persistent`)"
                     ),
-                )),
+                    ))
+                }
             }
         }
     }
