@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod commands;
 pub mod diagnose;
+pub mod import;
 pub mod director;
 pub mod ipvs;
 pub mod lab;
