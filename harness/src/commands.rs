@@ -22,6 +22,8 @@ pub async fn dispatch(command: Command) -> ExitCode {
         Command::Down { name } => down(&name).await,
         Command::List => list(),
         Command::Clean => clean(),
+        Command::Import { file, output } => import(&file, output.as_deref()),
+        Command::Graph { file } => graph(&file),
         Command::Diagnose(_) => {
             eprintln!("lvslab diagnose: not available yet");
             ExitCode::from(EXIT_BAD_INPUT)
@@ -302,6 +304,41 @@ fn clean() -> ExitCode {
             eprintln!("lvslab clean: {e}");
             ExitCode::from(EXIT_BAD_INPUT)
         }
+    }
+}
+
+fn import(file: &Path, output: Option<&Path>) -> ExitCode {
+    match crate::import::import_file(file) {
+        Ok((toml, warnings)) => {
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
+            match output {
+                Some(path) => {
+                    if let Err(e) = std::fs::write(path, toml) {
+                        eprintln!("lvslab import: cannot write {}: {e}", path.display());
+                        return ExitCode::from(EXIT_BAD_INPUT);
+                    }
+                    println!("wrote {}", path.display());
+                }
+                None => print!("{toml}"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lvslab import: {}: {e}", file.display());
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+fn graph(file: &Path) -> ExitCode {
+    match load_all(&[file.to_path_buf()]) {
+        Ok(scenarios) => {
+            print!("{}", report::mermaid(&scenarios[0]));
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
     }
 }
 
