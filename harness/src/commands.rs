@@ -344,6 +344,14 @@ fn graph(file: &Path) -> ExitCode {
 
 /// Enters the host's namespace on this (only) thread and replaces the process with the command.
 pub fn exec_in_kept(name: &str, host: &str, command: &[String]) -> ExitCode {
+    let Some(kept) = lab::list_kept().into_iter().find(|k| k.name == name) else {
+        eprintln!("lvslab: no kept lab named {name} (see `lvslab list`; start one with `lvslab up FILE`)");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    };
+    if !kept.hosts.iter().any(|h| h == host) {
+        eprintln!("lvslab: lab {name} has no host {host}; its hosts: {}", kept.hosts.join(", "));
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     let fd = match lab::enter_kept(name, host) {
         Ok(fd) => fd,
         Err(e) => {
