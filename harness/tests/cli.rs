@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::root;
+
 fn lvslab() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lvslab"))
 }
@@ -13,13 +17,6 @@ fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
-fn root() -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    if !root {
-        eprintln!("skipped: needs root (network namespaces)");
-    }
-    root
-}
 
 #[test]
 fn check_exits_2_and_names_file_line_and_column() {

@@ -2,12 +2,14 @@
 
 use std::path::Path;
 
+mod common;
+
+use common::root;
 use lvslab::run::{self, RunOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_mode_every_request_is_answered_by_the_server_it_targeted() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root (network namespaces)");
+    if !root() {
         return;
     }
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/direct.toml");
