@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh machine. Rust is already there.
 # The tests themselves need nothing else: lvslab builds its labs over netlink, not with `ip`.
-# iproute2 is only for `lvslab exec ... ip ...` by hand and for the bring-up benchmark's comparison script.
+# iproute2 is for the bring-up benchmark's comparison script; curl for the CLI test that works inside a kept lab.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
+# tests/cli.rs curls the VIP inside a kept lab, as a user would.
+command -v curl >/dev/null || need+=(curl)
 if ((${#need[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

@@ -46,6 +46,16 @@ pub enum Command {
     },
     /// Open a shell inside one host of a kept lab.
     Shell { name: String, host: String },
+    /// Turn a keepalived.conf, `ipvsadm-save -n`, `ipvsadm -Ln` or /proc/net/ip_vs into a scenario
+    /// (printed on stdout, or written to --output). Addresses are mapped onto the lab's networks;
+    /// the originals are kept in comments.
+    Import {
+        file: PathBuf,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Print the scenario's topology as a Mermaid graph.
+    Graph { file: PathBuf },
     /// Remove what dead lvslab runs left behind (state files, /run/netns links). Never touches anything it did not create.
     Clean,
 }

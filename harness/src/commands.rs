@@ -24,6 +24,8 @@ pub async fn dispatch(command: Command) -> ExitCode {
         Command::Down { name } => down(&name).await,
         Command::List => list(),
         Command::Clean => clean(),
+        Command::Import { file, output } => import(&file, output.as_deref()),
+        Command::Graph { file } => graph(&file),
         Command::Diagnose(args) => diagnose(args).await,
         Command::Exec { .. } | Command::Shell { .. } => unreachable!("handled before the runtime starts"),
     }
@@ -412,8 +414,51 @@ fn clean() -> ExitCode {
     }
 }
 
+fn import(file: &Path, output: Option<&Path>) -> ExitCode {
+    match crate::import::import_file(file) {
+        Ok((toml, warnings)) => {
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
+            match output {
+                Some(path) => {
+                    if let Err(e) = std::fs::write(path, toml) {
+                        eprintln!("lvslab import: cannot write {}: {e}", path.display());
+                        return ExitCode::from(EXIT_BAD_INPUT);
+                    }
+                    println!("wrote {}", path.display());
+                }
+                None => print!("{toml}"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lvslab import: {}: {e}", file.display());
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+fn graph(file: &Path) -> ExitCode {
+    match load_all(&[file.to_path_buf()]) {
+        Ok(scenarios) => {
+            print!("{}", report::mermaid(&scenarios[0]));
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
 /// Enters the host's namespace on this (only) thread and replaces the process with the command.
 pub fn exec_in_kept(name: &str, host: &str, command: &[String]) -> ExitCode {
+    let Some(kept) = lab::list_kept().into_iter().find(|k| k.name == name) else {
+        eprintln!("lvslab: no kept lab named {name} (see `lvslab list`; start one with `lvslab up FILE`)");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    };
+    if !kept.hosts.iter().any(|h| h == host) {
+        eprintln!("lvslab: lab {name} has no host {host}; its hosts: {}", kept.hosts.join(", "));
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     let fd = match lab::enter_kept(name, host) {
         Ok(fd) => fd,
         Err(e) => {

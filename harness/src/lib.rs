@@ -6,8 +6,9 @@
 pub mod cli;
 pub mod commands;
 pub mod diagnose;
-pub mod investigate;
 pub mod director;
+pub mod import;
+pub mod investigate;
 pub mod ipvs;
 pub mod lab;
 pub mod observe;

@@ -2,8 +2,12 @@
 
 use serde::Serialize;
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
 use crate::report::Tally;
 use crate::scenario::{Expect, RealServer, ServerState};
+use crate::traffic::RequestRecord;
 
 /// One expectation and whether it held.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,8 +30,10 @@ impl Verdict {
     }
 }
 
-/// `sequence` is the backend that answered each request, in request order (`None` = failed).
-pub fn evaluate(expect: &Expect, servers: &[RealServer], tally: &Tally, sequence: &[Option<String>]) -> Verdict {
+/// `records` are the requests in the order they were sent.
+pub fn evaluate(expect: &Expect, servers: &[RealServer], tally: &Tally, records: &[RequestRecord]) -> Verdict {
+    let sequence: Vec<Option<&str>> =
+        records.iter().map(|r| if r.error.is_none() { r.backend.as_deref() } else { None }).collect();
     let mut checks = Vec::new();
     let mut check = |what: String, passed: bool, detail: String| {
         checks.push(Check { what, passed, detail: (!passed).then_some(detail) });
@@ -78,15 +84,41 @@ pub fn evaluate(expect: &Expect, servers: &[RealServer], tally: &Tally, sequence
         }
     }
     if let Some(want) = &expect.sequence {
-        let got: Vec<&str> = sequence.iter().take(want.len()).map(|b| b.as_deref().unwrap_or("(failed)")).collect();
+        let got: Vec<&str> = sequence.iter().take(want.len()).map(|b| b.unwrap_or("(failed)")).collect();
         check(
             format!("answers start {}", want.join(" ")),
             got.iter().zip(want).all(|(g, w)| *g == w) && got.len() == want.len(),
             format!("answers started {}", got.join(" ")),
         );
     }
+    if expect.sticky {
+        let split = split_sources(records);
+        check(
+            "every source address sticks to one backend".to_owned(),
+            split.is_empty(),
+            split.join("; "),
+        );
+    }
     let passed = checks.iter().all(|c| c.passed);
     Verdict { passed, checks }
+}
+
+/// Source addresses answered by more than one backend, as "addr: rs1, rs2".
+fn split_sources(records: &[RequestRecord]) -> Vec<String> {
+    let mut by_source: BTreeMap<IpAddr, Vec<&str>> = BTreeMap::new();
+    for r in records {
+        if let (Some(local), Some(backend), None) = (r.local, r.backend.as_deref(), &r.error) {
+            let backends = by_source.entry(local.ip()).or_default();
+            if !backends.contains(&backend) {
+                backends.push(backend);
+            }
+        }
+    }
+    by_source
+        .into_iter()
+        .filter(|(_, b)| b.len() > 1)
+        .map(|(source, b)| format!("{source}: {}", b.join(", ")))
+        .collect()
 }
 
 /// Shares an unskewed scheduler would give: proportional to weight among servers that can answer.
@@ -134,24 +166,50 @@ mod tests {
             tolerance: 0.1,
             even: false,
             sequence: None,
+            sticky: false,
             errors: 0,
             diagnosis: vec![],
         }
     }
 
-    fn run(answers: &[&str]) -> (Tally, Vec<Option<String>>) {
+    fn record(seq: u32, source: &str, answer: &str) -> RequestRecord {
+        let failed = answer == "timeout";
+        RequestRecord {
+            seq,
+            client: "client".into(),
+            target: "192.0.2.100:80".parse().unwrap(),
+            backend: (!failed).then(|| answer.to_owned()),
+            latency: Duration::from_millis(1),
+            local: Some(format!("{source}:40000").parse().unwrap()),
+            seen_as: None,
+            connection: seq,
+            error: failed.then_some(crate::traffic::RequestError::Timeout),
+        }
+    }
+
+    fn run(answers: &[&str]) -> (Tally, Vec<RequestRecord>) {
         let mut t = Tally::new(["rs1", "rs2", "rs3"]);
-        let mut seq = Vec::new();
-        for a in answers {
+        let mut records = Vec::new();
+        for (i, a) in answers.iter().enumerate() {
             if *a == "timeout" {
                 t.add_error(a);
-                seq.push(None);
             } else {
                 t.add_answer(a);
-                seq.push(Some(a.to_string()));
             }
+            records.push(record(i as u32, "192.0.2.201", a));
         }
-        (t, seq)
+        (t, records)
+    }
+
+    #[test]
+    fn sticky_fails_only_when_one_source_meets_two_backends() {
+        let e = Expect { sticky: true, ..expect() };
+        let t = Tally::new(["rs1", "rs2"]);
+        let held = [record(0, "192.0.2.201", "rs1"), record(1, "192.0.2.202", "rs2"), record(2, "192.0.2.201", "rs1")];
+        assert!(evaluate(&e, &[], &t, &held).passed);
+        let split = [record(0, "192.0.2.201", "rs1"), record(1, "192.0.2.201", "rs2")];
+        let v = evaluate(&e, &[], &t, &split);
+        assert_eq!(v.failures().next().unwrap().detail.as_deref(), Some("192.0.2.201: rs1, rs2"));
     }
 
     #[test]

@@ -10,13 +10,8 @@ use lvslab::lab::{Lab, LabOptions};
 use lvslab::run::{self, DiagnoseWhen, RunOptions, RunOutcome};
 use lvslab::scenario::{self, Scenario};
 
-fn root() -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    if !root {
-        eprintln!("skipped: needs root (network namespaces)");
-    }
-    root
-}
+mod common;
+use common::root;
 
 fn shipped(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(format!("{name}.toml"));
@@ -156,7 +151,7 @@ async fn report_arp_flux() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_persistence() {
     if root() {
-        insta::assert_snapshot!("why-persistence", diagnose_snapshot("why-persistence").await);
+        insta::assert_snapshot!("dr-persistence", diagnose_snapshot("dr-persistence").await);
     }
 }
 

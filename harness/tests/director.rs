@@ -2,6 +2,10 @@
 //! servers), real HTTP servers, real client requests through the engine.
 //! Needs root (namespaces); skips with a note otherwise.
 
+mod common;
+
+use common::{net, root};
+
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -16,18 +20,6 @@ use lvslab::traffic::{self, ConnectionMode, TrafficSpec};
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 const REQUESTS: u32 = 30;
 
-fn root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        true
-    } else {
-        eprintln!("skipped: building namespaces needs root");
-        false
-    }
-}
-
-fn net(s: &str) -> Ipv4Net {
-    s.parse().unwrap()
-}
 
 fn eth(name: &str, segment: &str, addr: &str) -> IfacePlan {
     IfacePlan {

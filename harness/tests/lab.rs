@@ -1,12 +1,15 @@
 //! Lab builder against the real kernel (needs root; skips with a note otherwise).
 
+mod common;
+
+use common::{net, root};
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use ipnet::Ipv4Net;
 use lvslab::lab::{self, HostPlan, IfacePlan, Lab, LabError, LabOptions, LabPlan, RoutePlan, TunPlan};
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags};
@@ -14,18 +17,6 @@ use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::RouteMessageBuilder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        true
-    } else {
-        eprintln!("skipped: building namespaces needs root");
-        false
-    }
-}
-
-fn net(s: &str) -> Ipv4Net {
-    s.parse().unwrap()
-}
 
 fn iface(addr: &str) -> IfacePlan {
     IfacePlan { name: "eth0".into(), segment: "lan".into(), addrs: vec![net(addr)], mac: None }

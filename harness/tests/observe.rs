@@ -3,6 +3,10 @@
 //! One segment: a client and two servers holding the same VIP on lo. Server `a` keeps
 //! arp_ignore=0 (answers ARP for the VIP on eth0: the ARP-flux bug), `b` has arp_ignore=1.
 
+mod common;
+
+use common::{net, root};
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -18,18 +22,6 @@ const A_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
 const B_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 12);
 const WINDOW: Duration = Duration::from_millis(300);
 
-fn root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        true
-    } else {
-        eprintln!("skipped: building namespaces needs root");
-        false
-    }
-}
-
-fn net(s: &str) -> Ipv4Net {
-    s.parse().unwrap()
-}
 
 fn eth0(ip: Ipv4Addr) -> IfacePlan {
     IfacePlan {

@@ -8,8 +8,6 @@
 pub mod embedded;
 mod genl_probe;
 
-// The ipvs branch has not landed yet: until it does, the director compiles
-// against a private stand-in with the agreed API. Switch to `crate::ipvs` then.
 use crate::ipvs;
 
 use std::collections::BTreeMap;

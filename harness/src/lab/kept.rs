@@ -63,12 +63,16 @@ fn state_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.json"))
 }
 
-/// Owner start time from /proc/PID/stat, None if no such process.
+/// Owner start time from /proc/PID/stat, None if no such process or only its zombie is left
+/// (a killed owner whose parent has not reaped it yet holds no namespace any more).
 fn start_ticks(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // comm may hold spaces and parentheses: fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 pub(crate) fn own_start_ticks() -> u64 {

@@ -168,7 +168,7 @@ impl Starting {
 }
 
 fn enter_new_namespace() -> io::Result<(OwnedFd, tokio::runtime::Runtime, rtnetlink::Handle)> {
-    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| io::Error::new(io::ErrorKind::Other, format!("unshare(CLONE_NEWNET): {e}")))?;
+    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| io::Error::other(format!("unshare(CLONE_NEWNET): {e}")))?;
     // thread-self: /proc/self would name the main thread's namespace.
     let fd: OwnedFd = File::open("/proc/thread-self/ns/net")?.into();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -1,7 +1,9 @@
 //! Human and machine reports of a run: per-backend tallies, tables with bars, JSON.
 
+mod graph;
 mod table;
 mod tally;
 
+pub use graph::mermaid;
 pub use table::render_spread;
 pub use tally::Tally;

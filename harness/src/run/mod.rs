@@ -108,7 +108,6 @@ async fn traffic_and_verdict(
     let engine_kind = held.engine.as_ref().map(|e| e.kind());
 
     let mut tally = Tally::new(scenario.real_servers.iter().map(|r| r.name.as_str()));
-    let sequence: Vec<Option<String>> = records.iter().map(|r| r.backend.clone()).collect();
     for record in &records {
         match (&record.backend, &record.error) {
             (Some(b), None) => tally.add_answer(b),
@@ -116,7 +115,7 @@ async fn traffic_and_verdict(
             (None, None) => tally.add_error("no backend named"),
         }
     }
-    let mut verdict = verdict::evaluate(&scenario.expect, &scenario.real_servers, &tally, &sequence);
+    let mut verdict = verdict::evaluate(&scenario.expect, &scenario.real_servers, &tally, &records);
 
     let settings = match opts.diagnose {
         DiagnoseWhen::Always => Some(investigate::Settings::THOROUGH),

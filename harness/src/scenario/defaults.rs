@@ -1358,6 +1358,7 @@ fn resolve_expect(
         tolerance,
         even,
         sequence,
+        sticky: e.sticky.as_ref().is_some_and(|b| *b.get_ref()),
         errors,
         diagnosis,
     }

@@ -196,6 +196,8 @@ pub struct Expect {
     pub even: bool,
     /// Exact prefix of the sequence of answering real servers.
     pub sequence: Option<Vec<String>>,
+    /// Every client source address is always answered by the same real server.
+    pub sticky: bool,
     /// Maximum failed requests.
     pub errors: u32,
     /// Causes the diagnosis must include.

@@ -139,6 +139,7 @@ pub struct RawExpect {
     pub tolerance: Option<S<f64>>,
     pub even: Option<S<bool>>,
     pub sequence: Option<Vec<S<String>>>,
+    pub sticky: Option<S<bool>>,
     pub errors: Option<S<i64>>,
     pub diagnosis: Option<Vec<S<String>>>,
 }
@@ -242,6 +243,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "tolerance",
             "even",
             "sequence",
+            "sticky",
             "errors",
             "diagnosis",
         ],

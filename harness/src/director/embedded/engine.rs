@@ -15,10 +15,10 @@ use super::arp::{self, HoldOutcome, NeighbourCache, PendingFrame};
 use super::forward::{self, Csum, Rewrite, Tunnel};
 use super::frame::{self, Frame, Ipv4Frame, PROTO_TCP, PROTO_UDP};
 use super::socket::{PacketSocket, Received, VnetHdr, RECV_BUF_LEN};
-use crate::director::ipvs::{
+use crate::director::EngineStats;
+use crate::ipvs::{
     self, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto, TcpFlags,
 };
-use crate::director::EngineStats;
 
 /// How long the loop sleeps in poll: bounds how late a shutdown is seen.
 pub const POLL_TIMEOUT: Duration = Duration::from_millis(50);

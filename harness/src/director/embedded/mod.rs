@@ -30,6 +30,9 @@ use super::{DirectorConfig, DirectorError, Engine, EngineKind, EngineStats, Resu
 pub use engine::IfaceFacts;
 use engine::{PacketLoop, Shared};
 
+/// Per service: its id in `Ipvs` and its real servers as configured.
+type ServiceTable = HashMap<ServiceKey, (ServiceId, Vec<ipvs::DestConfig>)>;
+
 /// How long `start` waits for the packet thread to open its sockets.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -37,17 +40,12 @@ pub struct EmbeddedEngine {
     shared: Arc<Mutex<Shared>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    services: HashMap<ServiceKey, (ServiceId, Vec<ipvs::DestConfig>)>,
+    services: ServiceTable,
 }
 
 /// Builds the `Ipvs` state from the configuration.
-fn build_ipvs(
-    cfg: &DirectorConfig,
-) -> Result<(
-    Ipvs,
-    HashMap<ServiceKey, (ServiceId, Vec<ipvs::DestConfig>)>,
-)> {
-    let mut ipvs = Ipvs::new(cfg.sysctls.clone());
+fn build_ipvs(cfg: &DirectorConfig) -> Result<(Ipvs, ServiceTable)> {
+    let mut ipvs = Ipvs::new(cfg.sysctls);
     ipvs.set_fullnat_local_addrs(cfg.fullnat_local_addrs.clone());
     let mut services = HashMap::new();
     for (svc, dests) in &cfg.services {

@@ -11,8 +11,8 @@ use etherparse::{ArpEthIpv4Packet, ArpOperation, ArpPacket, PacketBuilder};
 
 use super::frame::{self, Frame, ETH_LEN};
 use super::{EmbeddedEngine, IfaceFacts};
-use crate::director::ipvs::{DestConfig, Forward, Proto, SchedFlags, ServiceConfig, Sysctls};
 use crate::director::{DirectorConfig, Engine, ServiceKey};
+use crate::ipvs::{DestConfig, Forward, Proto, SchedFlags, ServiceConfig, Sysctls};
 
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 const IFF_TAP: libc::c_short = 0x0002;

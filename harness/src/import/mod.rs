@@ -1,0 +1,20 @@
+//! Reading what operators already have: `ipvsadm` listings and save files,
+//! /proc/net/ip_vs*, keepalived.conf. Used by `diagnose --live` (the live table
+//! as evidence) and by `lvslab import` (a scenario from an existing set-up).
+
+pub mod error;
+pub mod evidence;
+pub mod ipvsadm;
+pub mod keepalived;
+pub mod procfs;
+pub mod table;
+pub mod to_scenario;
+
+pub use error::{ParseError, Warning};
+pub use table::{
+    Counters, Forward, IpvsTable, ServiceKey, Stats, TableConn, TableDest, TableProto, TableService,
+};
+pub use to_scenario::{import_file, import_text, ImportError, InputFormat};
+
+#[cfg(test)]
+mod samples_tests;

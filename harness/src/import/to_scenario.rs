@@ -1,0 +1,864 @@
+//! An operator's set-up (IPVS table or keepalived.conf) as a scenario file in the
+//! format of scenarios/README.md. The scenario runs in the lab, so addresses are
+//! mapped onto the lab's default networks (VIP .100 of `lan`; real servers .11+
+//! of `lan` in dr/tun, of `private` in nat/fullnat) and the originals are kept
+//! in comments. What cannot be modelled becomes a warning, or an error with the
+//! line when nothing importable is left.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use crate::scenario::keywords::{Keyword, Mode, Scheduler};
+
+use super::error::{ParseError, Warning};
+use super::evidence::dominant_mode;
+use super::keepalived::{self, KeepalivedConfig, LbKind, VsAddress};
+use super::table::{Forward, IpvsTable, TableProto, TableService};
+use super::{ipvsadm, procfs};
+
+/// Input formats [`import_text`] recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Keepalived,
+    IpvsadmSave,
+    /// `ipvsadm -Ln` (any columns), possibly with `-Lnc` rows.
+    IpvsadmList,
+    /// /proc/net/ip_vs.
+    ProcIpVs,
+}
+
+impl InputFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            InputFormat::Keepalived => "keepalived.conf",
+            InputFormat::IpvsadmSave => "ipvsadm-save -n",
+            InputFormat::IpvsadmList => "ipvsadm -Ln",
+            InputFormat::ProcIpVs => "/proc/net/ip_vs",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {} input: {error}", format.name())]
+    Parse {
+        origin: String,
+        format: InputFormat,
+        error: ParseError,
+    },
+    #[error("{origin}: cannot tell the format: expected keepalived.conf, `ipvsadm-save -n` or `ipvsadm -Ln` output")]
+    UnknownFormat { origin: String },
+    #[error("{origin}: {}", render_line(*line, message))]
+    Unsupported {
+        origin: String,
+        line: usize,
+        message: String,
+    },
+    /// The generated scenario does not pass `scenario::parse`: an importer bug.
+    #[error("the imported scenario does not check (importer bug):\n{0}")]
+    Scenario(String),
+}
+
+fn render_line(line: usize, message: &str) -> String {
+    if line == 0 {
+        message.to_string()
+    } else {
+        format!("line {line}: {message}")
+    }
+}
+
+/// A scenario made from an imported set-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    pub toml: String,
+    pub warnings: Vec<Warning>,
+}
+
+/// Reads `path`, recognises its format and makes a scenario; warnings are rendered
+/// as `line N: ...`.
+pub fn import_file(path: &Path) -> Result<(String, Vec<String>), ImportError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let imported = import_text(&text, &path.display().to_string())?;
+    Ok((
+        imported.toml,
+        imported.warnings.iter().map(Warning::to_string).collect(),
+    ))
+}
+
+/// [`import_file`] on text; `origin` names it in messages and the scenario header.
+pub fn import_text(text: &str, origin: &str) -> Result<Imported, ImportError> {
+    let format = sniff(text).ok_or_else(|| ImportError::UnknownFormat {
+        origin: origin.to_string(),
+    })?;
+    let parse_error = |error| ImportError::Parse {
+        origin: origin.to_string(),
+        format,
+        error,
+    };
+    let imported = match format {
+        InputFormat::Keepalived => {
+            let config = keepalived::parse(text).map_err(parse_error)?;
+            keepalived_to_scenario(&config, origin)?
+        }
+        InputFormat::IpvsadmSave | InputFormat::IpvsadmList => {
+            let table = ipvsadm::parse(text).map_err(parse_error)?;
+            table_to_scenario(&table, origin, format)?
+        }
+        InputFormat::ProcIpVs => {
+            let table =
+                procfs::parse_ip_vs(text, procfs::kernel_hz().unwrap_or(procfs::FALLBACK_HZ))
+                    .map_err(parse_error)?;
+            table_to_scenario(&table, origin, format)?
+        }
+    };
+    // The promise to callers: what we emit always checks.
+    if let Err(report) = crate::scenario::parse(&imported.toml, origin) {
+        return Err(ImportError::Scenario(report.render(origin)));
+    }
+    Ok(imported)
+}
+
+/// Which format `text` is, from its first meaningful lines.
+pub fn sniff(text: &str) -> Option<InputFormat> {
+    let lines = || {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+    };
+    let first = lines().next()?;
+    if first.starts_with("-A ") || first.starts_with("-a ") {
+        return Some(InputFormat::IpvsadmSave);
+    }
+    let is_proc_row = |l: &str| {
+        let mut words = l.split_whitespace();
+        let (Some(proto), Some(addr)) = (words.next(), words.next()) else {
+            return false;
+        };
+        let hex8 = |s: &str| s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        (TableProto::from_name(proto).is_some()
+            && addr
+                .split_once(':')
+                .is_some_and(|(a, p)| hex8(a) && p.len() == 4))
+            || (proto == "FWM" && hex8(addr))
+    };
+    if lines().take(50).any(is_proc_row) {
+        return Some(InputFormat::ProcIpVs);
+    }
+    if first.starts_with("IP Virtual Server")
+        || first == "IPVS connection entries"
+        || first.starts_with("Prot ")
+        || first.starts_with("->")
+        || ["TCP ", "UDP ", "SCTP ", "FWM "]
+            .iter()
+            .any(|p| first.starts_with(p))
+    {
+        return Some(InputFormat::IpvsadmList);
+    }
+    if lines()
+        .take(200)
+        .any(|l| l.contains('{') || l.starts_with("virtual_server") || l.starts_with("include"))
+    {
+        return Some(InputFormat::Keepalived);
+    }
+    None
+}
+
+/// Mode-independent description of the one service to write out.
+struct Plan {
+    source: String,
+    vip: String,
+    port: u16,
+    udp: bool,
+    mode: Mode,
+    scheduler: Scheduler,
+    flags: Vec<String>,
+    persistence: Option<u32>,
+    prefix: Option<u8>,
+    one_packet: bool,
+    servers: Vec<PlanServer>,
+}
+
+struct PlanServer {
+    original: String,
+    line: usize,
+    port: Option<u16>,
+    weight: u32,
+    note: Option<String>,
+}
+
+/// Scenario from an IPVS table: its first address service; others are skipped
+/// with a warning.
+pub fn table_to_scenario(
+    table: &IpvsTable,
+    origin: &str,
+    format: InputFormat,
+) -> Result<Imported, ImportError> {
+    let unsupported = |line: usize, message: String| ImportError::Unsupported {
+        origin: origin.to_string(),
+        line,
+        message,
+    };
+    let mut warnings = table.warnings.clone();
+    let Some(svc) = table.services.iter().find(|s| s.fwmark.is_none()) else {
+        return Err(match table.services.first() {
+            Some(fw) => unsupported(
+                fw.line,
+                format!("{} is a firewall-mark service; lvslab models one VIP:PORT service (fwmark services are unsupported)", fw.describe()),
+            ),
+            None => unsupported(0, "no virtual service found (a connection listing alone cannot make a scenario)".into()),
+        });
+    };
+    for other in table.services.iter().filter(|s| !std::ptr::eq(*s, svc)) {
+        warnings.push(Warning::new(
+            other.line,
+            format!(
+                "{} skipped: a scenario holds one service (imported {})",
+                other.describe(),
+                svc.describe()
+            ),
+        ));
+    }
+    let (vip, udp) = service_identity(svc).map_err(|m| unsupported(svc.line, m))?;
+    let forward_other = svc.dests.iter().find_map(|d| match &d.forward {
+        Some(Forward::Other(word)) => Some((d.line, word.clone())),
+        _ => None,
+    });
+    let mode = match dominant_mode(svc) {
+        Some(mode) => scenario_mode(mode),
+        None => match forward_other {
+            Some((line, word)) => {
+                return Err(unsupported(
+                    line,
+                    format!("unknown forwarding method `{word}` (expected -g, -m or -i)"),
+                ))
+            }
+            None => {
+                warnings.push(Warning::new(
+                    svc.line,
+                    "forwarding method not shown: assumed DR (ipvsadm's default)",
+                ));
+                Mode::Dr
+            }
+        },
+    };
+    if svc.dests.iter().any(|d| d.forward == Some(Forward::Local)) {
+        warnings.push(Warning::new(
+            svc.line,
+            "a `Local` real server (the director serving itself) is modelled as an ordinary DR real server",
+        ));
+    }
+    let methods: Vec<_> = svc.dests.iter().filter_map(|d| d.forward.clone()).collect();
+    if methods.windows(2).any(|w| w[0] != w[1]) {
+        warnings.push(Warning::new(
+            svc.line,
+            format!("real servers use mixed forwarding methods; all imported as {mode}"),
+        ));
+    }
+    let scheduler_name = if svc.scheduler.is_empty() {
+        warnings.push(Warning::new(
+            svc.line,
+            "scheduler not shown in this listing (--stats/--rate): assumed wlc",
+        ));
+        "wlc"
+    } else {
+        svc.scheduler.as_str()
+    };
+    let servers = svc
+        .dests
+        .iter()
+        .map(|d| PlanServer {
+            original: format_endpoint(d.addr, Some(d.port)),
+            line: d.line,
+            port: Some(d.port),
+            weight: d.weight.unwrap_or(1),
+            note: None,
+        })
+        .collect();
+    let plan = Plan {
+        source: format!(
+            "{} of {} ({}, line {})",
+            svc.describe(),
+            origin,
+            format.name(),
+            svc.line
+        ),
+        vip,
+        port: svc.port,
+        udp,
+        mode,
+        scheduler: scheduler(scheduler_name, svc.line).map_err(|m| unsupported(svc.line, m))?,
+        flags: svc.flags.clone(),
+        persistence: svc.persistence,
+        prefix: svc.persistence_prefix,
+        one_packet: svc.one_packet,
+        servers,
+    };
+    render(plan, origin, svc.line, warnings)
+}
+
+/// Scenario from keepalived.conf: its first `virtual_server IP PORT`.
+pub fn keepalived_to_scenario(
+    config: &KeepalivedConfig,
+    origin: &str,
+) -> Result<Imported, ImportError> {
+    let unsupported = |line: usize, message: String| ImportError::Unsupported {
+        origin: origin.to_string(),
+        line,
+        message,
+    };
+    let mut warnings = config.warnings.clone();
+    let Some(vs) = config
+        .virtual_servers
+        .iter()
+        .find(|v| matches!(v.address, VsAddress::Ip { .. }))
+    else {
+        return Err(match config.virtual_servers.first() {
+            Some(v) => unsupported(
+                v.line,
+                format!("`{}` is not supported: lvslab models one VIP:PORT service (fwmark and group services cannot be imported)", v.describe()),
+            ),
+            None => {
+                let hint = if warnings.iter().any(|w| w.message.contains("include")) {
+                    " (they may be in an included file, which is not followed)"
+                } else {
+                    ""
+                };
+                unsupported(0, format!("no virtual_server block found{hint}"))
+            }
+        });
+    };
+    let VsAddress::Ip { addr, port } = vs.address else {
+        unreachable!("filtered on VsAddress::Ip above")
+    };
+    for other in config
+        .virtual_servers
+        .iter()
+        .filter(|v| !std::ptr::eq(*v, vs))
+    {
+        warnings.push(Warning::new(
+            other.line,
+            format!(
+                "`{}` skipped: a scenario holds one service (imported `{}`)",
+                other.describe(),
+                vs.describe()
+            ),
+        ));
+    }
+    if let Some(sorry) = &vs.sorry_server {
+        warnings.push(Warning::new(
+            sorry.line,
+            format!(
+                "sorry_server {} is not modelled (lvslab has no fallback server)",
+                sorry.addr
+            ),
+        ));
+    }
+    if let Some(q) = vs.quorum {
+        warnings.push(Warning::new(
+            vs.line,
+            format!("quorum {q} (and hysteresis, quorum_up/down) is not modelled"),
+        ));
+    }
+    if vs.lb_kind.is_none() && vs.real_servers.iter().all(|r| r.lb_kind.is_none()) {
+        warnings.push(Warning::new(
+            vs.line,
+            "no lb_kind: keepalived's default NAT is used",
+        ));
+    }
+    let protocol = vs.protocol.unwrap_or(TableProto::Tcp);
+    let svc_identity = identity(addr, port, protocol).map_err(|m| unsupported(vs.line, m))?;
+    let kinds: Vec<LbKind> = vs.real_servers.iter().map(|r| vs.method_of(r)).collect();
+    let kind = kinds.first().copied().or(vs.lb_kind).unwrap_or(LbKind::Nat);
+    if kinds.iter().any(|k| *k != kind) {
+        warnings.push(Warning::new(
+            vs.line,
+            "real servers use mixed forwarding methods; all imported as the first one's",
+        ));
+    }
+    let mode = match kind {
+        LbKind::Dr => Mode::Dr,
+        LbKind::Nat => Mode::Nat,
+        LbKind::Tun => Mode::Tun,
+    };
+    let servers = vs
+        .real_servers
+        .iter()
+        .map(|r| PlanServer {
+            original: format_endpoint(r.addr, r.port),
+            line: r.line,
+            port: r.port,
+            weight: r.weight.unwrap_or(1),
+            note: r
+                .inhibit_on_failure
+                .then(|| "inhibit_on_failure: weight 0 while its check fails".to_string()),
+        })
+        .collect();
+    let mut persistence = vs.persistence_timeout;
+    // keepalived turns persistence on (360 s) when only a granularity is given.
+    if persistence.is_none() && vs.persistence_granularity.is_some() {
+        persistence = Some(360);
+    }
+    let plan = Plan {
+        source: format!(
+            "`{}` of {} (keepalived.conf, line {})",
+            vs.describe(),
+            origin,
+            vs.line
+        ),
+        vip: svc_identity.0,
+        port,
+        udp: svc_identity.1,
+        mode,
+        scheduler: scheduler(vs.scheduler.as_deref().unwrap_or("wlc"), vs.line)
+            .map_err(|m| unsupported(vs.line, m))?,
+        flags: vs.flags.clone(),
+        persistence,
+        prefix: vs.persistence_granularity,
+        one_packet: vs.one_packet,
+        servers,
+    };
+    render(plan, origin, vs.line, warnings)
+}
+
+/// Original VIP text and whether the service is UDP; errors for what the lab cannot run.
+fn service_identity(svc: &TableService) -> Result<(String, bool), String> {
+    match (svc.vip, svc.proto) {
+        (Some(vip), Some(proto)) => identity(vip, svc.port, proto),
+        _ => Err("firewall-mark services are unsupported".into()),
+    }
+}
+
+fn identity(vip: IpAddr, port: u16, proto: TableProto) -> Result<(String, bool), String> {
+    if vip.is_ipv6() {
+        return Err(format!(
+            "IPv6 service {vip} is unsupported (the lab is IPv4)"
+        ));
+    }
+    if port == 0 {
+        return Err(
+            "port-0 (all ports) services are unsupported: a scenario serves one port".into(),
+        );
+    }
+    match proto {
+        TableProto::Tcp => Ok((vip.to_string(), false)),
+        TableProto::Udp => Ok((vip.to_string(), true)),
+        TableProto::Sctp => Err("SCTP services are unsupported (TCP and UDP only)".into()),
+    }
+}
+
+fn scheduler(name: &str, _line: usize) -> Result<Scheduler, String> {
+    Scheduler::from_word(name).ok_or_else(|| {
+        format!(
+            "scheduler `{name}` is not one lvslab models (expected one of: {})",
+            Scheduler::words().join(" ")
+        )
+    })
+}
+
+fn scenario_mode(mode: crate::diagnose::evidence::Mode) -> Mode {
+    use crate::diagnose::evidence::Mode as E;
+    match mode {
+        E::Direct => Mode::Direct,
+        E::Dr => Mode::Dr,
+        E::Nat => Mode::Nat,
+        E::Tun => Mode::Tun,
+        E::FullNat => Mode::FullNat,
+    }
+}
+
+fn format_endpoint(addr: IpAddr, port: Option<u16>) -> String {
+    match (addr, port) {
+        (IpAddr::V6(v6), Some(p)) => format!("[{v6}]:{p}"),
+        (a, Some(p)) => format!("{a}:{p}"),
+        (a, None) => a.to_string(),
+    }
+}
+
+/// Lab address of the n-th (0-based) real server, skipping the VIP (.100) and
+/// the client range (.201+) on `lan`.
+fn lab_address(mode: Mode, n: usize) -> Option<Ipv4Addr> {
+    let hosts: Box<dyn Iterator<Item = u8>> = match mode {
+        Mode::Nat | Mode::FullNat => Box::new(11..=250),
+        _ => Box::new((11..=99).chain(101..=200)),
+    };
+    let host = hosts.into_iter().nth(n)?;
+    Some(match mode {
+        Mode::Nat | Mode::FullNat => Ipv4Addr::new(198, 51, 100, host),
+        _ => Ipv4Addr::new(192, 0, 2, host),
+    })
+}
+
+const LAB_VIP: &str = "192.0.2.100";
+
+fn quote(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
+/// Comments must stay on one line.
+fn comment_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn render(
+    plan: Plan,
+    origin: &str,
+    line: usize,
+    mut warnings: Vec<Warning>,
+) -> Result<Imported, ImportError> {
+    let unsupported = |line: usize, message: String| ImportError::Unsupported {
+        origin: origin.to_string(),
+        line,
+        message,
+    };
+    if plan.servers.is_empty() {
+        return Err(unsupported(
+            line,
+            "the service has no real servers; a scenario needs at least one".into(),
+        ));
+    }
+    let mut out = String::new();
+    let source = comment_safe(&plan.source);
+    let _ = writeln!(out, "# Imported by `lvslab import` from {source}.");
+    let _ = writeln!(
+        out,
+        "# Addresses are mapped onto the lab network; the originals are in comments."
+    );
+    let _ = writeln!(
+        out,
+        "description = {}",
+        quote(&format!("imported: {}", plan.source))
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "[service]");
+    let _ = writeln!(
+        out,
+        "vip = {}  # original {}:{}",
+        quote(LAB_VIP),
+        plan.vip,
+        plan.port
+    );
+    let _ = writeln!(out, "port = {}", plan.port);
+    let _ = writeln!(
+        out,
+        "protocol = {}",
+        quote(if plan.udp { "udp" } else { "tcp" })
+    );
+    let _ = writeln!(out, "mode = {}", quote(plan.mode.as_str()));
+    let _ = writeln!(out, "scheduler = {}", quote(plan.scheduler.as_str()));
+
+    let family = match plan.scheduler {
+        Scheduler::Sh => Some("sh-"),
+        Scheduler::Mh => Some("mh-"),
+        _ => None,
+    };
+    let mut flags = Vec::new();
+    for flag in &plan.flags {
+        let known = ["sh-fallback", "sh-port", "mh-fallback", "mh-port"].contains(&flag.as_str());
+        if known && family.is_some_and(|f| flag.starts_with(f)) {
+            flags.push(quote(flag));
+        } else {
+            warnings.push(Warning::new(
+                line,
+                format!(
+                    "scheduler flag `{flag}` dropped: not modelled for {}",
+                    plan.scheduler
+                ),
+            ));
+        }
+    }
+    if !flags.is_empty() {
+        let _ = writeln!(out, "flags = [{}]", flags.join(", "));
+    }
+    if let Some(timeout) = plan.persistence {
+        let _ = writeln!(out, "persistence = {timeout}");
+        match plan.prefix {
+            Some(prefix) if prefix < 32 => {
+                let prefix = if prefix < 8 {
+                    warnings.push(Warning::new(line, format!("persistence netmask /{prefix} is wider than lvslab's /8 limit; using /8")));
+                    8
+                } else {
+                    prefix
+                };
+                let mask = Ipv4Addr::from(u32::MAX << (32 - u32::from(prefix)));
+                let _ = writeln!(out, "persistence_netmask = {}", quote(&mask.to_string()));
+            }
+            _ => {}
+        }
+    } else if plan.prefix.is_some_and(|p| p < 32) {
+        warnings.push(Warning::new(
+            line,
+            "persistence netmask without persistence ignored",
+        ));
+    }
+    if plan.one_packet {
+        if plan.udp {
+            let _ = writeln!(out, "one_packet = true");
+        } else {
+            warnings.push(Warning::new(
+                line,
+                "one-packet scheduling (ops) applies to UDP only; dropped for this TCP service",
+            ));
+        }
+    }
+
+    let dr_like = matches!(plan.mode, Mode::Dr | Mode::Tun);
+    for (n, server) in plan.servers.iter().enumerate() {
+        let Some(address) = lab_address(plan.mode, n) else {
+            return Err(unsupported(
+                server.line,
+                format!("too many real servers for the lab network (at most {n})"),
+            ));
+        };
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "# original {} (line {})",
+            comment_safe(&server.original),
+            server.line
+        );
+        if let Some(note) = &server.note {
+            let _ = writeln!(out, "# {note}");
+        }
+        let _ = writeln!(out, "[[real_server]]");
+        let _ = writeln!(out, "name = \"rs{}\"", n + 1);
+        let _ = writeln!(out, "address = {}", quote(&address.to_string()));
+        let weight = if server.weight > 65535 {
+            warnings.push(Warning::new(
+                server.line,
+                format!("weight {} capped at 65535", server.weight),
+            ));
+            65535
+        } else {
+            server.weight
+        };
+        let _ = writeln!(out, "weight = {weight}");
+        match server.port {
+            Some(port) if port != plan.port && dr_like => warnings.push(Warning::new(
+                server.line,
+                format!("real-server port {port} ignored: {} cannot remap ports (the service port {} is used)", plan.mode, plan.port),
+            )),
+            Some(0) => {}
+            Some(port) if port != plan.port => {
+                let _ = writeln!(out, "port = {port}");
+            }
+            _ => {}
+        }
+    }
+    warnings.sort_by_key(|w| w.line);
+    Ok(Imported {
+        toml: out,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/import");
+
+    fn checks(toml: &str) -> crate::scenario::Scenario {
+        crate::scenario::parse(toml, "imported.toml")
+            .unwrap_or_else(|r| panic!("{}\n{toml}", r.render("imported.toml")))
+    }
+
+    #[test]
+    fn sniff_tells_the_formats_apart() {
+        assert_eq!(
+            sniff("-A -t 1.2.3.4:80 -s rr\n"),
+            Some(InputFormat::IpvsadmSave)
+        );
+        assert_eq!(sniff("IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\nTCP  0A00000A:0050 rr\n"), Some(InputFormat::ProcIpVs));
+        assert_eq!(
+            sniff("IP Virtual Server version 1.2.1 (size=4096)\nTCP  10.0.0.10:80 rr\n"),
+            Some(InputFormat::IpvsadmList)
+        );
+        assert_eq!(
+            sniff("! Configuration\nglobal_defs {\n}\n"),
+            Some(InputFormat::Keepalived)
+        );
+        assert_eq!(sniff("hello world\n"), None);
+        assert_eq!(sniff(""), None);
+    }
+
+    #[test]
+    fn save_file_becomes_a_nat_scenario_keeping_remapped_ports() {
+        let (toml, warnings) =
+            import_file(Path::new(&format!("{FIXTURES}/ipvsadm-save-nat.txt"))).unwrap();
+        let scenario = checks(&toml);
+        assert_eq!(scenario.service.mode, Mode::Nat);
+        assert_eq!(scenario.service.scheduler, Scheduler::Wlc);
+        assert_eq!(
+            scenario.service.persistence,
+            Some(std::time::Duration::from_secs(900))
+        );
+        assert_eq!(scenario.service.port, 8080);
+        assert_eq!(scenario.real_servers.len(), 2);
+        assert_eq!(scenario.real_servers[0].port, 9000);
+        assert_eq!(scenario.real_servers[1].weight, 0);
+        assert!(toml.contains("# original 10.20.0.4:9000"), "{toml}");
+        assert!(
+            toml.contains("persistence_netmask = \"255.255.0.0\""),
+            "{toml}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("UDP 203.0.113.80:5353 skipped")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn listing_with_stats_becomes_a_dr_scenario_on_the_lab_network() {
+        let (toml, warnings) =
+            import_file(Path::new(&format!("{FIXTURES}/ipvsadm-list-stats.txt"))).unwrap();
+        let scenario = checks(&toml);
+        assert_eq!(scenario.service.mode, Mode::Dr);
+        assert_eq!(scenario.service.scheduler, Scheduler::Wrr);
+        assert_eq!(scenario.real_servers[0].weight, 3);
+        assert_eq!(
+            scenario.service.vip,
+            "192.0.2.100".parse::<Ipv4Addr>().unwrap()
+        );
+        assert!(toml.contains("original 198.18.60.1:80"), "{toml}");
+        assert!(
+            warnings.iter().any(|w| w.contains("rounded")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn keepalived_fixture_imports_first_service_and_warns_about_the_rest() {
+        let (toml, warnings) = import_file(Path::new(&format!(
+            "{FIXTURES}/keepalived-dr-two-services.conf"
+        )))
+        .unwrap();
+        let scenario = checks(&toml);
+        assert_eq!(scenario.service.mode, Mode::Dr);
+        assert_eq!(scenario.service.scheduler, Scheduler::Sh);
+        assert_eq!(
+            scenario.service.persistence,
+            Some(std::time::Duration::from_secs(120))
+        );
+        assert_eq!(scenario.service.persistence_prefix, 24);
+        assert_eq!(scenario.real_servers.len(), 3);
+        assert_eq!(scenario.real_servers[1].weight, 0);
+        let all = warnings.join("\n");
+        for expected in ["include", "sorry_server", "fwmark 9", "health checks"] {
+            assert!(all.contains(expected), "missing {expected} in:\n{all}");
+        }
+        assert!(toml.contains("flags = [\"sh-port\"]"), "{toml}");
+    }
+
+    #[test]
+    fn fwmark_only_input_is_a_line_numbered_unsupported_error() {
+        let err = import_text(
+            "virtual_server fwmark 4 {\n  lb_kind DR\n  real_server 10.0.0.2 {\n  }\n}\n",
+            "fw.conf",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ImportError::Unsupported { line: 1, .. }),
+            "{err}"
+        );
+        let err =
+            import_text("-A -f 4 -s rr\n-a -f 4 -r 10.0.0.2:0 -g -w 1\n", "fw.save").unwrap_err();
+        assert!(
+            matches!(err, ImportError::Unsupported { line: 1, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("fw.save: line 1:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_method_and_scheduler_are_refused_with_their_lines() {
+        let err = import_text(
+            "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 (null) -w 100\n",
+            "fork.save",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ImportError::Unsupported { line: 2, .. }),
+            "{err}"
+        );
+        let err = import_text(
+            "-A -t 10.0.0.1:80 -s xyz\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g -w 1\n",
+            "s.save",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("xyz"), "{err}");
+    }
+
+    #[test]
+    fn parse_errors_keep_their_line_through_import() {
+        let err = import_text(
+            "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r web1:80 -g -w 1\n",
+            "n.save",
+        )
+        .unwrap_err();
+        match err {
+            ImportError::Parse { error, .. } => {
+                assert_eq!(error.line, 2);
+                assert!(error.message.contains("-n"), "{error}");
+            }
+            other => panic!("expected a parse error, got {other}"),
+        }
+    }
+
+    #[test]
+    fn many_real_servers_stay_distinct_and_skip_the_vip() {
+        let mut text = String::from("-A -t 10.0.0.1:80 -s rr\n");
+        for i in 0..120 {
+            let _ = writeln!(
+                text,
+                "-a -t 10.0.0.1:80 -r 10.1.{}.{}:80 -g -w 1",
+                i / 200,
+                i % 200 + 1
+            );
+        }
+        let imported = import_text(&text, "big.save").unwrap();
+        let scenario = checks(&imported.toml);
+        assert_eq!(scenario.real_servers.len(), 120);
+        assert!(
+            !imported.toml.contains("\"192.0.2.100\"\nweight"),
+            "VIP never given to a server"
+        );
+    }
+}
+
+#[cfg(test)]
+mod snapshots {
+    use super::*;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/import");
+
+    /// The generated file is for people to read: its layout is pinned.
+    #[test]
+    fn generated_scenarios_read_as_documented() {
+        for name in ["keepalived-dr-two-services.conf", "ipvsadm-save-nat.txt"] {
+            let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap();
+            let imported = import_text(&text, name).unwrap();
+            let warnings: Vec<String> = imported.warnings.iter().map(Warning::to_string).collect();
+            insta::assert_snapshot!(
+                name,
+                format!(
+                    "{}\n--- warnings ---\n{}\n",
+                    imported.toml,
+                    warnings.join("\n")
+                )
+            );
+        }
+    }
+}
