@@ -235,8 +235,27 @@ fn diagnose_live(args: &DiagnoseArgs) -> ExitCode {
             }
         }
         Some(RoleArg::Director) => {
-            eprintln!("lvslab diagnose --live --role director: {}", live::director_unavailable(args.ipvsadm.as_deref()));
-            ExitCode::from(EXIT_BAD_INPUT)
+            let select = args.vip.map(|vip| std::net::SocketAddrV4::new(vip, args.port));
+            let report = match live::check_director(args.ipvsadm.as_deref(), select) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("lvslab diagnose --live --role director: {e}");
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
+            };
+            if args.json {
+                match serde_json::to_string(&report) {
+                    Ok(line) => println!("{line}"),
+                    Err(e) => eprintln!("lvslab: cannot encode the report as JSON: {e}"),
+                }
+            } else {
+                print!("{}", report.render());
+            }
+            if report.diagnosis.findings.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILED)
+            }
         }
         None => {
             eprintln!("lvslab diagnose --live: give --role real-server or --role director");

@@ -168,3 +168,21 @@ async fn report_healthy_twin() {
         insta::assert_snapshot!("dr-arp-healthy", diagnose_snapshot("dr-arp-healthy").await);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn director_check_reads_the_labs_own_ipvsadm_views() {
+    if !root() {
+        return;
+    }
+    // The embedded engine prints `ipvsadm -Ln` and `-Lnc` exactly: the live director
+    // check must find in that text what the lab diagnosis found.
+    for (name, cause) in [("dr-persistence", "persistence"), ("why-weight-zero", "weight-zero"), ("why-destination-hash", "destination-hash")] {
+        let outcome = run_with(&shipped(name), DiagnoseWhen::Never).await;
+        let snapshot = outcome.ipvs.expect("a director table");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ipvsadm.txt");
+        std::fs::write(&file, format!("{}{}", snapshot.list_text(), snapshot.conns_text())).unwrap();
+        let report = live::check_director(Some(&file), None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(report.diagnosis.ids().first(), Some(&cause), "{name}:\n{}", report.render());
+    }
+}

@@ -1,13 +1,16 @@
 //! `lvslab diagnose --live`: the lab's checks on the host this runs on (its current
 //! network namespace). A real server is checked for what makes it steal or drop VIP
-//! traffic: where the VIP sits, ARP sysctls, rp_filter, a listener, routes.
+//! traffic: where the VIP sits, ARP sysctls, rp_filter, a listener, routes. A director is
+//! checked through its IPVS table (live, or `ipvsadm` output read by `import`).
 
 use std::fmt::Write;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::Serialize;
 
-use crate::diagnose::evidence::{HostEvidence, Proto};
+use crate::diagnose::evidence::{Evidence, HostEvidence, Mode, Proto};
+use crate::diagnose::{self, Diagnosis};
+use crate::import;
 use crate::observe::{self, ObserveError};
 
 /// How one live check came out.
@@ -242,18 +245,70 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
     LiveReport { role: "real server", host: host.name.clone(), checks }
 }
 
-/// `--role director`: the live IPVS table (or an `ipvsadm -Ln` file) is read by the
-/// import module's parsers.
-pub fn director_unavailable(ipvsadm: Option<&std::path::Path>) -> String {
-    let proc_present = std::path::Path::new("/proc/net/ip_vs").exists();
-    match (ipvsadm, proc_present) {
-        (Some(file), _) => format!(
-            "reading {} needs the ipvsadm parser (import module), which is not in this build yet",
-            file.display()
-        ),
-        (None, true) => "reading /proc/net/ip_vs needs the IPVS table parser (import module), which is not in this build yet; meanwhile check the real servers with --role real-server".to_owned(),
-        (None, false) => "this host has no IPVS (/proc/net/ip_vs is missing): give the director's `ipvsadm -Ln` output with --ipvsadm FILE".to_owned(),
+/// `--role director`: what the director's IPVS table says about one service, diagnosed
+/// without traffic (persistence, hash schedulers, weight 0, one destination, UDP without
+/// ops, stuck handshakes, conn_reuse_mode).
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectorReport {
+    /// Where the table came from: a file, or /proc/net/ip_vs.
+    pub source: String,
+    /// Things the table reader could not read exactly.
+    pub warnings: Vec<String>,
+    pub evidence: Evidence,
+    pub diagnosis: Diagnosis,
+}
+
+impl DirectorReport {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Some(svc) = &self.evidence.service {
+            let dests = self.evidence.ipvs.as_ref().map_or(0, |i| i.dests.len());
+            let proto = match svc.proto {
+                Proto::Tcp => "TCP",
+                Proto::Udp => "UDP",
+            };
+            let _ = writeln!(
+                out,
+                "director table from {}: {proto} {}:{} scheduler {}, {dests} destination(s)",
+                self.source, svc.vip, svc.port, svc.scheduler
+            );
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "(reader: {w})");
+        }
+        out.push_str(&diagnose::render(&self.diagnosis));
+        out
     }
+}
+
+/// Reads the director's table from `ipvsadm` output in `file`, else from this host's
+/// /proc/net/ip_vs (+ ip_vs_conn and IPVS sysctls), and diagnoses the service at
+/// `select` (or the only one). Errors are messages for the operator.
+pub fn check_director(file: Option<&std::path::Path>, select: Option<SocketAddrV4>) -> Result<DirectorReport, String> {
+    let (table, source, live) = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let table = import::ipvsadm::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            (table, path.display().to_string(), false)
+        }
+        None => match import::procfs::read_live().map_err(|e| e.to_string())? {
+            Some(table) => (table, "/proc/net/ip_vs".to_owned(), true),
+            None => {
+                return Err("this host has no IPVS (/proc/net/ip_vs is missing): give the director's `ipvsadm -Ln` (and -Lnc) output with --ipvsadm FILE".to_owned())
+            }
+        },
+    };
+    let imported = import::evidence::service_evidence(&table, select).map_err(|e| e.to_string())?;
+    // The host's own state only describes the director when the table is this host's.
+    let director = if live { Some(observe::local_evidence(&hostname()).map_err(|e| e.to_string())?) } else { None };
+    let evidence = Evidence {
+        director,
+        service: Some(imported.service),
+        ipvs: Some(imported.ipvs),
+        ..Evidence::empty(imported.mode.unwrap_or(Mode::Dr))
+    };
+    let diagnosis = diagnose::diagnose(&evidence);
+    Ok(DirectorReport { source, warnings: table.warnings.iter().map(ToString::to_string).collect(), evidence, diagnosis })
 }
 
 #[cfg(test)]
@@ -290,5 +345,33 @@ mod tests {
         let report = real_server_checks(&wide, sample::VIP, 80);
         assert_eq!(report.causes(), ["vip-not-local"]);
         assert!(report.render().contains("192.0.2.100/24 on lo: the whole /24"), "{}", report.render());
+    }
+
+    #[test]
+    fn director_table_from_ipvsadm_output_is_diagnosed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ipvsadm.txt");
+        std::fs::write(
+            &file,
+            "IP Virtual Server version 1.2.1 (size=4096)\n\
+             Prot LocalAddress:Port Scheduler Flags\n\
+             \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+             TCP  192.0.2.100:80 rr persistent 360\n\
+             \x20 -> 192.0.2.11:80                Route   1      3          0\n\
+             \x20 -> 192.0.2.12:80                Route   0      0          0\n",
+        )
+        .unwrap();
+        let report = check_director(Some(&file), None).unwrap();
+        let ids = report.diagnosis.ids();
+        assert!(ids.contains(&"persistence") && ids.contains(&"weight-zero"), "{ids:?}");
+        let text = report.render();
+        assert!(text.starts_with("director table from "), "{text}");
+        assert!(text.contains("TCP 192.0.2.100:80 scheduler rr, 2 destination(s)"), "{text}");
+
+        let wanted = "192.0.2.200:80".parse().unwrap();
+        let err = check_director(Some(&file), Some(wanted)).unwrap_err();
+        assert!(err.contains("192.0.2.200:80"), "{err}");
+        let err = check_director(Some(&dir.path().join("missing")), None).unwrap_err();
+        assert!(err.starts_with("cannot read "), "{err}");
     }
 }
