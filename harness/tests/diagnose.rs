@@ -14,13 +14,21 @@ mod common;
 use common::root;
 
 fn shipped(name: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(format!("{name}.toml"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(format!("{name}.toml"));
     scenario::load(&path).unwrap_or_else(|r| panic!("{}", r.render(&path.display().to_string())))
 }
 
 async fn run_with(scenario: &Scenario, diagnose: DiagnoseWhen) -> RunOutcome {
-    let opts = RunOptions { engine: None, progress: false, diagnose };
-    run::run(scenario, &opts).await.unwrap_or_else(|e| panic!("{}: {e}", scenario.name))
+    let opts = RunOptions {
+        engine: None,
+        progress: false,
+        diagnose,
+    };
+    run::run(scenario, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", scenario.name))
 }
 
 /// Lines that differ between runs for reasons unrelated to the diagnosis (timers).
@@ -66,9 +74,12 @@ async fn live_real_server_check_inside_lab_namespaces() {
     if !root() {
         return;
     }
-    let scenario = scenario::parse(LIVE_LAB, "live.toml").unwrap_or_else(|r| panic!("{}", r.render("live.toml")));
+    let scenario = scenario::parse(LIVE_LAB, "live.toml")
+        .unwrap_or_else(|r| panic!("{}", r.render("live.toml")));
     let vip = scenario.service.vip;
-    let lab = Lab::build(&run::lab_plan(&scenario), LabOptions::default()).await.unwrap();
+    let lab = Lab::build(&run::lab_plan(&scenario), LabOptions::default())
+        .await
+        .unwrap();
     let held = run::Held::start(&scenario, &lab).await.unwrap();
     let mut seen = Vec::new();
     for (name, want) in [
@@ -79,7 +90,10 @@ async fn live_real_server_check_inside_lab_namespaces() {
         ("closed", vec!["server-down"]),
     ] {
         let host = lab.host(name).unwrap();
-        let report = host.exec(move || live::check_real_server(vip, 80)).await.unwrap();
+        let report = host
+            .exec(move || live::check_real_server(vip, 80))
+            .await
+            .unwrap();
         seen.push((name, report.causes(), want, report.render()));
     }
     held.stop().await;
@@ -90,7 +104,10 @@ async fn live_real_server_check_inside_lab_namespaces() {
     let flux = &seen[1].3;
     assert!(flux.contains("FAIL arp_ignore on eth0 = max(all 0, eth0 0) = 0 (needs >= 1): this host answers ARP for the VIP on eth0 [arp-flux]"), "{flux}");
     let good = &seen[0].3;
-    assert!(good.contains("ok   192.0.2.100/32 on lo") && good.ends_with("no problem found\n"), "{good}");
+    assert!(
+        good.contains("ok   192.0.2.100/32 on lo") && good.ends_with("no problem found\n"),
+        "{good}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,13 +129,20 @@ async fn failed_expectations_carry_a_diagnosis_into_verdict_json_and_report() {
     assert_eq!(json["diagnosis"]["findings"][0]["id"], "arp-flux");
     assert_eq!(json["evidence"]["engine_seen_packets"], 0);
     let text = human_report(&outcome, false);
-    assert!(text.contains("Why (diagnosis):") && text.contains("1. [arp-flux]"), "{text}");
+    assert!(
+        text.contains("Why (diagnosis):") && text.contains("1. [arp-flux]"),
+        "{text}"
+    );
 
     // The same lab told nothing to expect and passing: no investigation at all.
     let mut quiet = shipped("dr-rr");
     quiet.expect.diagnosis.clear();
     let outcome = run_with(&quiet, DiagnoseWhen::Auto).await;
-    assert!(outcome.verdict.passed && outcome.diagnosis.is_none() && outcome.timings.investigate_ms.is_none());
+    assert!(
+        outcome.verdict.passed
+            && outcome.diagnosis.is_none()
+            && outcome.timings.investigate_ms.is_none()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,12 +156,23 @@ async fn a_wrong_expected_diagnosis_fails_the_verdict() {
     assert!(!outcome.verdict.passed);
     let check = outcome.verdict.failures().next().expect("one failed check");
     assert_eq!(check.what, "diagnosis finds persistence");
-    assert!(check.detail.as_deref().unwrap_or("").starts_with("found: keepalive"), "{check:?}");
+    assert!(
+        check
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("found: keepalive"),
+        "{check:?}"
+    );
 }
 
 async fn diagnose_snapshot(name: &str) -> String {
     let outcome = run_with(&shipped(name), DiagnoseWhen::Always).await;
-    assert!(outcome.investigation_problems.is_empty(), "{:?}", outcome.investigation_problems);
+    assert!(
+        outcome.investigation_problems.is_empty(),
+        "{:?}",
+        outcome.investigation_problems
+    );
     redact(&diagnosis_report(&outcome))
 }
 
@@ -176,13 +211,27 @@ async fn director_check_reads_the_labs_own_ipvsadm_views() {
     }
     // The embedded engine prints `ipvsadm -Ln` and `-Lnc` exactly: the live director
     // check must find in that text what the lab diagnosis found.
-    for (name, cause) in [("dr-persistence", "persistence"), ("why-weight-zero", "weight-zero"), ("why-destination-hash", "destination-hash")] {
+    for (name, cause) in [
+        ("dr-persistence", "persistence"),
+        ("why-weight-zero", "weight-zero"),
+        ("why-destination-hash", "destination-hash"),
+    ] {
         let outcome = run_with(&shipped(name), DiagnoseWhen::Never).await;
         let snapshot = outcome.ipvs.expect("a director table");
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("ipvsadm.txt");
-        std::fs::write(&file, format!("{}{}", snapshot.list_text(), snapshot.conns_text())).unwrap();
-        let report = live::check_director(Some(&file), None).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(report.diagnosis.ids().first(), Some(&cause), "{name}:\n{}", report.render());
+        std::fs::write(
+            &file,
+            format!("{}{}", snapshot.list_text(), snapshot.conns_text()),
+        )
+        .unwrap();
+        let report =
+            live::check_director(Some(&file), None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            report.diagnosis.ids().first(),
+            Some(&cause),
+            "{name}:\n{}",
+            report.render()
+        );
     }
 }

@@ -28,18 +28,28 @@ impl Baseline {
     /// read is left out: its counters will then be absolute (its namespace is as old as
     /// the lab, so nearly the same).
     pub async fn take(scenario: &Scenario, lab: &Lab) -> Baseline {
-        let reads = scenario.hosts().filter_map(|h| lab.host(&h.name)).map(|host| async move {
-            let name = host.name().to_owned();
-            let label = name.clone();
-            let counters = host.exec(move || observe::read_counters(&label)).await;
-            (name, counters)
-        });
+        let reads = scenario
+            .hosts()
+            .filter_map(|h| lab.host(&h.name))
+            .map(|host| async move {
+                let name = host.name().to_owned();
+                let label = name.clone();
+                let counters = host.exec(move || observe::read_counters(&label)).await;
+                (name, counters)
+            });
         let hosts = futures::future::join_all(reads)
             .await
             .into_iter()
             .filter_map(|(name, counters)| {
                 let counters = counters.ok()?;
-                Some((name.clone(), HostEvidence { name, counters, ..Default::default() }))
+                Some((
+                    name.clone(),
+                    HostEvidence {
+                        name,
+                        counters,
+                        ..Default::default()
+                    },
+                ))
             })
             .collect();
         Baseline { hosts }
@@ -83,7 +93,10 @@ pub async fn gather(
         }
     }
     let mut take_host = |name: &str| {
-        hosts.remove(name).unwrap_or_else(|| HostEvidence { name: name.to_owned(), ..Default::default() })
+        hosts.remove(name).unwrap_or_else(|| HostEvidence {
+            name: name.to_owned(),
+            ..Default::default()
+        })
     };
 
     let mode = mode_of(scenario.service.mode);
@@ -101,7 +114,10 @@ pub async fn gather(
         .collect();
     let clients = scenario
         .hosts_with_role(Role::Client)
-        .map(|c| ClientEvidence { name: c.name.clone(), host: take_host(&c.name) })
+        .map(|c| ClientEvidence {
+            name: c.name.clone(),
+            host: take_host(&c.name),
+        })
         .collect();
 
     let service_snapshot = facts.ipvs.and_then(|s| service_of(s, &scenario.service));
@@ -119,7 +135,13 @@ pub async fn gather(
             director,
             real_servers,
             clients,
-            ipvs: service_snapshot.map(|svc| ipvs_evidence(svc, facts.ipvs.map_or(&[][..], |s| &s.conns), facts.settings)),
+            ipvs: service_snapshot.map(|svc| {
+                ipvs_evidence(
+                    svc,
+                    facts.ipvs.map_or(&[][..], |s| &s.conns),
+                    facts.settings,
+                )
+            }),
             engine_seen_packets: facts.engine_stats.map(seen_packets),
             arp_probe,
             records: records_evidence(scenario, facts.records),
@@ -130,10 +152,14 @@ pub async fn gather(
 }
 
 /// Every scenario host's evidence by name, read concurrently; unreadable hosts are problems.
-async fn read_hosts(scenario: &Scenario, lab: &Lab) -> (BTreeMap<String, HostEvidence>, Vec<String>) {
-    let reads = scenario.hosts().filter_map(|h| lab.host(&h.name)).map(|host| async move {
-        (host.name().to_owned(), observe::host_evidence(host).await)
-    });
+async fn read_hosts(
+    scenario: &Scenario,
+    lab: &Lab,
+) -> (BTreeMap<String, HostEvidence>, Vec<String>) {
+    let reads = scenario
+        .hosts()
+        .filter_map(|h| lab.host(&h.name))
+        .map(|host| async move { (host.name().to_owned(), observe::host_evidence(host).await) });
     let mut hosts = BTreeMap::new();
     let mut problems = Vec::new();
     for (name, result) in futures::future::join_all(reads).await {
@@ -149,12 +175,21 @@ async fn read_hosts(scenario: &Scenario, lab: &Lab) -> (BTreeMap<String, HostEvi
 
 /// From the first client, on its interface towards the VIP: who answers ARP for it.
 /// `Ok(None)` where no ARP is expected to reach the director (NAT, FULLNAT, direct).
-async fn arp_probe(scenario: &Scenario, lab: &Lab, window: Duration) -> Result<Option<ev::ArpProbe>, String> {
-    if !matches!(scenario.service.mode, scenario::Mode::Dr | scenario::Mode::Tun) {
+async fn arp_probe(
+    scenario: &Scenario,
+    lab: &Lab,
+    window: Duration,
+) -> Result<Option<ev::ArpProbe>, String> {
+    if !matches!(
+        scenario.service.mode,
+        scenario::Mode::Dr | scenario::Mode::Tun
+    ) {
         return Ok(None);
     }
     let vip = scenario.service.vip;
-    let Some(client) = scenario.hosts_with_role(Role::Client).next() else { return Ok(None) };
+    let Some(client) = scenario.hosts_with_role(Role::Client).next() else {
+        return Ok(None);
+    };
     let Some(iface) = client
         .interfaces
         .iter()
@@ -191,17 +226,26 @@ fn proto_of(proto: ipvs::Proto) -> ev::Proto {
 }
 
 /// The scenario's service in the director's table.
-fn service_of<'a>(snapshot: &'a IpvsSnapshot, svc: &scenario::Service) -> Option<&'a ServiceSnapshot> {
+fn service_of<'a>(
+    snapshot: &'a IpvsSnapshot,
+    svc: &scenario::Service,
+) -> Option<&'a ServiceSnapshot> {
     let proto = match svc.protocol {
         scenario::Protocol::Tcp => ipvs::Proto::Tcp,
         scenario::Protocol::Udp => ipvs::Proto::Udp,
     };
-    snapshot.services.iter().find(|s| s.vip == svc.vip && s.port == svc.port && s.proto == proto)
+    snapshot
+        .services
+        .iter()
+        .find(|s| s.vip == svc.vip && s.port == svc.port && s.proto == proto)
 }
 
 /// The service as the live table states it when there is one (that is what the director
 /// does), else as the scenario configures it.
-pub fn service_evidence(svc: &scenario::Service, live: Option<&ServiceSnapshot>) -> ServiceEvidence {
+pub fn service_evidence(
+    svc: &scenario::Service,
+    live: Option<&ServiceSnapshot>,
+) -> ServiceEvidence {
     if let Some(s) = live {
         let mut sched_flags = Vec::new();
         for (on, name) in [
@@ -226,7 +270,9 @@ pub fn service_evidence(svc: &scenario::Service, live: Option<&ServiceSnapshot>)
             one_packet: s.one_packet,
         };
     }
-    let persistence_secs = svc.persistence.map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+    let persistence_secs = svc
+        .persistence
+        .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
     ServiceEvidence {
         vip: svc.vip,
         port: svc.port,
@@ -243,7 +289,11 @@ pub fn service_evidence(svc: &scenario::Service, live: Option<&ServiceSnapshot>)
 }
 
 /// `ipvsadm -Ln --stats` / `-Lnc` for one service, plus the engine's IPVS settings.
-pub fn ipvs_evidence(svc: &ServiceSnapshot, conns: &[ipvs::ConnSnapshot], settings: Option<ipvs::Sysctls>) -> IpvsEvidence {
+pub fn ipvs_evidence(
+    svc: &ServiceSnapshot,
+    conns: &[ipvs::ConnSnapshot],
+    settings: Option<ipvs::Sysctls>,
+) -> IpvsEvidence {
     let dests = svc
         .dests
         .iter()
@@ -257,13 +307,19 @@ pub fn ipvs_evidence(svc: &ServiceSnapshot, conns: &[ipvs::ConnSnapshot], settin
             conns_total: d.stats.conns,
         })
         .collect();
-    let ours = conns.iter().filter(|c| *c.to.ip() == svc.vip && (c.to.port() == svc.port || c.template));
+    let ours = conns
+        .iter()
+        .filter(|c| *c.to.ip() == svc.vip && (c.to.port() == svc.port || c.template));
     let mut conn_rows = Vec::new();
     let mut templates = Vec::new();
     for c in ours {
         let expires_secs = Some(u32::try_from(c.expires).unwrap_or(u32::MAX));
         if c.template {
-            templates.push(TemplateEvidence { client: *c.from.ip(), dest: *c.dest.ip(), expires_secs });
+            templates.push(TemplateEvidence {
+                client: *c.from.ip(),
+                dest: *c.dest.ip(),
+                expires_secs,
+            });
         } else {
             conn_rows.push(ConnEvidence {
                 proto: proto_of(c.proto),
@@ -279,11 +335,22 @@ pub fn ipvs_evidence(svc: &ServiceSnapshot, conns: &[ipvs::ConnSnapshot], settin
     let mut settings_map = BTreeMap::new();
     if let Some(s) = settings {
         settings_map.insert("conn_reuse_mode".to_owned(), s.conn_reuse_mode.to_string());
-        settings_map.insert("expire_nodest_conn".to_owned(), u8::from(s.expire_nodest_conn).to_string());
-        settings_map.insert("expire_quiescent_template".to_owned(), u8::from(s.expire_quiescent_template).to_string());
+        settings_map.insert(
+            "expire_nodest_conn".to_owned(),
+            u8::from(s.expire_nodest_conn).to_string(),
+        );
+        settings_map.insert(
+            "expire_quiescent_template".to_owned(),
+            u8::from(s.expire_quiescent_template).to_string(),
+        );
         settings_map.insert("sloppy_tcp".to_owned(), u8::from(s.sloppy_tcp).to_string());
     }
-    IpvsEvidence { dests, conns: conn_rows, templates, settings: settings_map }
+    IpvsEvidence {
+        dests,
+        conns: conn_rows,
+        templates,
+        settings: settings_map,
+    }
 }
 
 /// Frames for a service the engine got during the run, forwarded or dropped: a director
@@ -309,7 +376,9 @@ pub fn records_evidence(scenario: &Scenario, records: &[RequestRecord]) -> Vec<R
         .iter()
         .map(|r| RecordEvidence {
             client: r.client.clone(),
-            source: r.local.unwrap_or_else(|| SocketAddr::from((first_source(&r.client), 0))),
+            source: r
+                .local
+                .unwrap_or_else(|| SocketAddr::from((first_source(&r.client), 0))),
             backend: r.backend.clone(),
             connection: r.connection,
             error: r.error.as_ref().map(ToString::to_string),

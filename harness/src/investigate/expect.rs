@@ -6,19 +6,30 @@ use crate::verdict::Check;
 
 /// Each named cause must be among the findings; `healthy` means no finding and an even spread.
 pub fn diagnosis_checks(expected: &[Cause], diagnosis: &Diagnosis) -> Vec<Check> {
-    let found = if diagnosis.findings.is_empty() { "no finding".to_owned() } else { diagnosis.ids().join(", ") };
+    let found = if diagnosis.findings.is_empty() {
+        "no finding".to_owned()
+    } else {
+        diagnosis.ids().join(", ")
+    };
     expected
         .iter()
         .map(|cause| {
             let (what, passed) = match cause {
                 Cause::Healthy => ("diagnosis: healthy".to_owned(), diagnosis.healthy),
-                other => (format!("diagnosis finds {}", other.as_str()), diagnosis.finding(other.as_str()).is_some()),
+                other => (
+                    format!("diagnosis finds {}", other.as_str()),
+                    diagnosis.finding(other.as_str()).is_some(),
+                ),
             };
             let spread = serde_json::to_value(diagnosis.spread.verdict)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            Check { what, passed, detail: (!passed).then(|| format!("found: {found}; spread {spread}")) }
+            Check {
+                what,
+                passed,
+                detail: (!passed).then(|| format!("found: {found}; spread {spread}")),
+            }
         })
         .collect()
 }
@@ -31,7 +42,10 @@ mod tests {
     #[test]
     fn named_causes_must_be_found_and_healthy_means_healthy() {
         let persistent = diagnose(&sample::persistence());
-        let checks = diagnosis_checks(&[Cause::Persistence, Cause::ArpFlux, Cause::Healthy], &persistent);
+        let checks = diagnosis_checks(
+            &[Cause::Persistence, Cause::ArpFlux, Cause::Healthy],
+            &persistent,
+        );
         let passed: Vec<bool> = checks.iter().map(|c| c.passed).collect();
         assert_eq!(passed, [true, false, false]);
         assert_eq!(checks[0].what, "diagnosis finds persistence");

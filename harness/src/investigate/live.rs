@@ -64,7 +64,11 @@ impl LiveReport {
                 Status::Note => "note",
                 Status::Problem => "FAIL",
             };
-            let cause = c.cause.filter(|_| c.status == Status::Problem).map(|id| format!(" [{id}]")).unwrap_or_default();
+            let cause = c
+                .cause
+                .filter(|_| c.status == Status::Problem)
+                .map(|id| format!(" [{id}]"))
+                .unwrap_or_default();
             let _ = writeln!(out, "  {mark} {}{cause}", c.what);
             if let (Status::Problem, Some(fix)) = (c.status, &c.fix) {
                 let _ = writeln!(out, "       fix: {fix}");
@@ -101,14 +105,25 @@ const TUNNEL_DEV: &str = "tunl0";
 pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> LiveReport {
     let mut checks = Vec::new();
     let mut check = |status, cause, what: String, fix: Option<String>| {
-        checks.push(LiveCheck { status, cause, what, fix });
+        checks.push(LiveCheck {
+            status,
+            cause,
+            what,
+            fix,
+        });
     };
     // LAN interfaces: up, not lo/tunl0, with an address other than the VIP.
     let lan: Vec<String> = host
         .links
         .iter()
-        .filter(|l| l.up && l.kind.as_deref() != Some("loopback") && l.name != "lo" && l.name != TUNNEL_DEV)
-        .filter(|l| host.addresses.iter().any(|a| a.iface == l.name && a.net.addr() != vip))
+        .filter(|l| {
+            l.up && l.kind.as_deref() != Some("loopback") && l.name != "lo" && l.name != TUNNEL_DEV
+        })
+        .filter(|l| {
+            host.addresses
+                .iter()
+                .any(|a| a.iface == l.name && a.net.addr() != vip)
+        })
         .map(|l| l.name.clone())
         .collect();
 
@@ -165,8 +180,14 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
             check(
                 Status::Problem,
                 Some("arp-flux"),
-                format!("{} (needs >= 1): this host answers ARP for the VIP on {iface}", explained("arp_ignore")),
-                Some("sysctl -w net.ipv4.conf.all.arp_ignore=1 (persist in /etc/sysctl.d/)".to_owned()),
+                format!(
+                    "{} (needs >= 1): this host answers ARP for the VIP on {iface}",
+                    explained("arp_ignore")
+                ),
+                Some(
+                    "sysctl -w net.ipv4.conf.all.arp_ignore=1 (persist in /etc/sysctl.d/)"
+                        .to_owned(),
+                ),
             );
         }
         let announce = host.effective_conf("arp_announce", iface);
@@ -206,9 +227,20 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
 
     // A listener for the VIP.
     match host.listens_on(Proto::Tcp, vip, port) {
-        Some(true) => check(Status::Ok, None, format!("something listens on {vip}:{port} (or 0.0.0.0:{port})"), None),
+        Some(true) => check(
+            Status::Ok,
+            None,
+            format!("something listens on {vip}:{port} (or 0.0.0.0:{port})"),
+            None,
+        ),
         Some(false) => {
-            let now: Vec<String> = host.listening.iter().flatten().filter(|l| l.proto == Proto::Tcp).map(|l| l.addr.to_string()).collect();
+            let now: Vec<String> = host
+                .listening
+                .iter()
+                .flatten()
+                .filter(|l| l.proto == Proto::Tcp)
+                .map(|l| l.addr.to_string())
+                .collect();
             check(
                 Status::Problem,
                 Some("server-down"),
@@ -219,7 +251,12 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
                 Some(format!("bind the service to 0.0.0.0:{port} (or {vip}:{port}) and start it")),
             );
         }
-        None => check(Status::Note, None, "listening sockets could not be read".to_owned(), None),
+        None => check(
+            Status::Note,
+            None,
+            "listening sockets could not be read".to_owned(),
+            None,
+        ),
     }
 
     // Replies leave by the default route (DR/TUN: straight to the client, not via the director).
@@ -237,12 +274,17 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
         None => check(
             Status::Note,
             None,
-            "no default route: replies reach only clients on the directly connected networks".to_owned(),
+            "no default route: replies reach only clients on the directly connected networks"
+                .to_owned(),
             None,
         ),
     }
 
-    LiveReport { role: "real server", host: host.name.clone(), checks }
+    LiveReport {
+        role: "real server",
+        host: host.name.clone(),
+        checks,
+    }
 }
 
 /// `--role director`: what the director's IPVS table says about one service, diagnosed
@@ -284,7 +326,10 @@ impl DirectorReport {
 /// Reads the director's table from `ipvsadm` output in `file`, else from this host's
 /// /proc/net/ip_vs (+ ip_vs_conn and IPVS sysctls), and diagnoses the service at
 /// `select` (or the only one). Errors are messages for the operator.
-pub fn check_director(file: Option<&std::path::Path>, select: Option<SocketAddrV4>) -> Result<DirectorReport, String> {
+pub fn check_director(
+    file: Option<&std::path::Path>,
+    select: Option<SocketAddrV4>,
+) -> Result<DirectorReport, String> {
     let (table, source, live) = match file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -300,7 +345,11 @@ pub fn check_director(file: Option<&std::path::Path>, select: Option<SocketAddrV
     };
     let imported = import::evidence::service_evidence(&table, select).map_err(|e| e.to_string())?;
     // The host's own state only describes the director when the table is this host's.
-    let director = if live { Some(observe::local_evidence(&hostname()).map_err(|e| e.to_string())?) } else { None };
+    let director = if live {
+        Some(observe::local_evidence(&hostname()).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
     let evidence = Evidence {
         director,
         service: Some(imported.service),
@@ -308,7 +357,12 @@ pub fn check_director(file: Option<&std::path::Path>, select: Option<SocketAddrV
         ..Evidence::empty(imported.mode.unwrap_or(Mode::Dr))
     };
     let diagnosis = diagnose::diagnose(&evidence);
-    Ok(DirectorReport { source, warnings: table.warnings.iter().map(ToString::to_string).collect(), evidence, diagnosis })
+    Ok(DirectorReport {
+        source,
+        warnings: table.warnings.iter().map(ToString::to_string).collect(),
+        evidence,
+        diagnosis,
+    })
 }
 
 #[cfg(test)]
@@ -321,14 +375,26 @@ mod tests {
         let good = sample::healthy_dr().real_servers[0].host.clone();
         let report = real_server_checks(&good, sample::VIP, 80);
         assert_eq!(report.causes(), Vec::<&str>::new(), "{}", report.render());
-        assert!(report.render().contains("ok   192.0.2.100/32 on lo"), "{}", report.render());
+        assert!(
+            report.render().contains("ok   192.0.2.100/32 on lo"),
+            "{}",
+            report.render()
+        );
 
         let mut flux = good.clone();
-        flux.sysctls.insert("net.ipv4.conf.all.arp_ignore".into(), "0".into());
-        flux.sysctls.insert("net.ipv4.conf.eth0.arp_ignore".into(), "0".into());
+        flux.sysctls
+            .insert("net.ipv4.conf.all.arp_ignore".into(), "0".into());
+        flux.sysctls
+            .insert("net.ipv4.conf.eth0.arp_ignore".into(), "0".into());
         let report = real_server_checks(&flux, sample::VIP, 80);
         assert_eq!(report.causes(), ["arp-flux"]);
-        assert!(report.render().contains("FAIL arp_ignore on eth0 = max(all 0, eth0 0) = 0 (needs >= 1)"), "{}", report.render());
+        assert!(
+            report
+                .render()
+                .contains("FAIL arp_ignore on eth0 = max(all 0, eth0 0) = 0 (needs >= 1)"),
+            "{}",
+            report.render()
+        );
 
         let mut no_vip = good.clone();
         no_vip.addresses.retain(|a| a.net.addr() != sample::VIP);
@@ -344,7 +410,13 @@ mod tests {
         }
         let report = real_server_checks(&wide, sample::VIP, 80);
         assert_eq!(report.causes(), ["vip-not-local"]);
-        assert!(report.render().contains("192.0.2.100/24 on lo: the whole /24"), "{}", report.render());
+        assert!(
+            report
+                .render()
+                .contains("192.0.2.100/24 on lo: the whole /24"),
+            "{}",
+            report.render()
+        );
     }
 
     #[test]
@@ -363,10 +435,16 @@ mod tests {
         .unwrap();
         let report = check_director(Some(&file), None).unwrap();
         let ids = report.diagnosis.ids();
-        assert!(ids.contains(&"persistence") && ids.contains(&"weight-zero"), "{ids:?}");
+        assert!(
+            ids.contains(&"persistence") && ids.contains(&"weight-zero"),
+            "{ids:?}"
+        );
         let text = report.render();
         assert!(text.starts_with("director table from "), "{text}");
-        assert!(text.contains("TCP 192.0.2.100:80 scheduler rr, 2 destination(s)"), "{text}");
+        assert!(
+            text.contains("TCP 192.0.2.100:80 scheduler rr, 2 destination(s)"),
+            "{text}"
+        );
 
         let wanted = "192.0.2.200:80".parse().unwrap();
         let err = check_director(Some(&file), Some(wanted)).unwrap_err();

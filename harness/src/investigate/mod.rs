@@ -35,10 +35,16 @@ pub struct Settings {
 
 impl Settings {
     /// `lvslab diagnose`: the full set.
-    pub const THOROUGH: Settings = Settings { arp_window: Duration::from_millis(200), probes: true };
+    pub const THOROUGH: Settings = Settings {
+        arp_window: Duration::from_millis(200),
+        probes: true,
+    };
     /// A scenario run checking its expectations: every answer arrives within a millisecond in
     /// a lab, so a short ARP window loses nothing and keeps the scenario suite fast.
-    pub const QUICK: Settings = Settings { arp_window: Duration::from_millis(60), probes: true };
+    pub const QUICK: Settings = Settings {
+        arp_window: Duration::from_millis(60),
+        probes: true,
+    };
 }
 
 /// What an investigation found, and what it could not look at.
@@ -58,12 +64,19 @@ pub async fn investigate(
     facts: RunFacts<'_>,
     settings: Settings,
 ) -> Investigation {
-    let Gathered { mut evidence, mut problems } = gather(scenario, lab, baseline, facts, settings.arp_window).await;
+    let Gathered {
+        mut evidence,
+        mut problems,
+    } = gather(scenario, lab, baseline, facts, settings.arp_window).await;
     if settings.probes {
         let (probes, probe_problems) = run_probes(scenario, lab, facts.records).await;
         evidence.probes = probes;
         problems.extend(probe_problems);
     }
     let diagnosis = diagnose::diagnose(&evidence);
-    Investigation { evidence, diagnosis, problems }
+    Investigation {
+        evidence,
+        diagnosis,
+        problems,
+    }
 }

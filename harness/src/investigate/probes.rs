@@ -34,14 +34,21 @@ const FIRST_PROBE_HOST: u32 = 160;
 /// main run reused connections: that is the contrast it exists for, and every healthy
 /// service "fails" it. Problems (no client, no free address) skip the probe that needs
 /// it and are returned to be reported.
-pub async fn run_probes(scenario: &Scenario, lab: &Lab, main_run: &[RequestRecord]) -> (Vec<ProbeResult>, Vec<String>) {
+pub async fn run_probes(
+    scenario: &Scenario,
+    lab: &Lab,
+    main_run: &[RequestRecord],
+) -> (Vec<ProbeResult>, Vec<String>) {
     let mut results = Vec::new();
     let mut problems = Vec::new();
     let Some(client) = scenario.traffic.clients.first() else {
         return (results, vec!["no traffic client to probe from".into()]);
     };
     let Some(host) = lab.host(&client.name) else {
-        return (results, vec![format!("client {} is not in the lab", client.name)]);
+        return (
+            results,
+            vec![format!("client {} is not in the lab", client.name)],
+        );
     };
     let own = client.sources.first().copied();
     let base = TrafficSpec {
@@ -65,14 +72,24 @@ pub async fn run_probes(scenario: &Scenario, lab: &Lab, main_run: &[RequestRecor
     results.push(summarise(ProbeKind::NewConn, &new_conn));
 
     if reused_connections(main_run) {
-        let kept = TrafficSpec { mode: traffic::ConnectionMode::KeepAlive, concurrency: 1, ..base.clone() };
-        results.push(summarise(ProbeKind::Keepalive, &traffic::fire(&rt, kept, None).await));
+        let kept = TrafficSpec {
+            mode: traffic::ConnectionMode::KeepAlive,
+            concurrency: 1,
+            ..base.clone()
+        };
+        results.push(summarise(
+            ProbeKind::Keepalive,
+            &traffic::fire(&rt, kept, None).await,
+        ));
     }
 
     match add_probe_sources(scenario, lab, &client.name).await {
         Ok(sources) => {
             let spread = TrafficSpec { sources, ..base };
-            results.push(summarise(ProbeKind::ManySources, &traffic::fire(&rt, spread, None).await));
+            results.push(summarise(
+                ProbeKind::ManySources,
+                &traffic::fire(&rt, spread, None).await,
+            ));
         }
         Err(problem) => problems.push(problem),
     }
@@ -90,22 +107,42 @@ pub fn reused_connections(records: &[RequestRecord]) -> bool {
 
 fn targets(scenario: &Scenario) -> Vec<SocketAddr> {
     match scenario.service.mode {
-        Mode::Direct => scenario.real_servers.iter().map(|rs| SocketAddr::from((rs.address, rs.port))).collect(),
-        _ => vec![SocketAddr::from((scenario.service.vip, scenario.service.port))],
+        Mode::Direct => scenario
+            .real_servers
+            .iter()
+            .map(|rs| SocketAddr::from((rs.address, rs.port)))
+            .collect(),
+        _ => vec![SocketAddr::from((
+            scenario.service.vip,
+            scenario.service.port,
+        ))],
     }
 }
 
 /// Adds [`PROBE_SOURCES`] free addresses of the client's first network to its interface.
 /// They stay until the lab goes down.
-async fn add_probe_sources(scenario: &Scenario, lab: &Lab, client: &str) -> Result<Vec<Ipv4Addr>, String> {
-    let host_plan = scenario.host(client).ok_or_else(|| format!("client {client} is not in the scenario"))?;
-    let iface = host_plan.interfaces.first().ok_or_else(|| format!("client {client} has no interface"))?;
+async fn add_probe_sources(
+    scenario: &Scenario,
+    lab: &Lab,
+    client: &str,
+) -> Result<Vec<Ipv4Addr>, String> {
+    let host_plan = scenario
+        .host(client)
+        .ok_or_else(|| format!("client {client} is not in the scenario"))?;
+    let iface = host_plan
+        .interfaces
+        .first()
+        .ok_or_else(|| format!("client {client} has no interface"))?;
     let net = iface.address.trunc();
     let sources = free_addresses(scenario, net, PROBE_SOURCES);
     if sources.len() < 2 {
-        return Err(format!("no free addresses in {net} for the many-sources probe"));
+        return Err(format!(
+            "no free addresses in {net} for the many-sources probe"
+        ));
     }
-    let host = lab.host(client).ok_or_else(|| format!("client {client} is not in the lab"))?;
+    let host = lab
+        .host(client)
+        .ok_or_else(|| format!("client {client} is not in the lab"))?;
     for addr in &sources {
         let with_prefix = Ipv4Net::new(*addr, net.prefix_len()).map_err(|e| e.to_string())?;
         host.add_address(&iface.name, with_prefix)
@@ -124,8 +161,18 @@ pub fn free_addresses(scenario: &Scenario, net: Ipv4Net, count: usize) -> Vec<Ip
         .flat_map(|i| std::iter::once(i.address.addr()).chain(i.secondary.iter().map(|s| s.addr())))
         .collect();
     used.insert(scenario.service.vip);
-    used.extend(scenario.traffic.clients.iter().flat_map(|c| c.sources.iter().copied()));
-    used.extend(scenario.hosts_with_role(Role::RealServer).flat_map(|h| h.loopback_vips.iter().map(|v| v.addr())));
+    used.extend(
+        scenario
+            .traffic
+            .clients
+            .iter()
+            .flat_map(|c| c.sources.iter().copied()),
+    );
+    used.extend(
+        scenario
+            .hosts_with_role(Role::RealServer)
+            .flat_map(|h| h.loopback_vips.iter().map(|v| v.addr())),
+    );
     let base = u32::from(net.network());
     let last = u32::from(net.broadcast());
     (base + FIRST_PROBE_HOST..last)
