@@ -68,31 +68,26 @@ pub async fn run_probes(
     };
     let rt = host.runtime().clone();
 
-    let new_conn = traffic::fire(&rt, base.clone(), None).await;
-    results.push(summarise(ProbeKind::NewConn, &new_conn));
-
+    // The probes are independent (their own source addresses or connections), so they run
+    // at once: a dead server then costs one probe timeout, not one per probe.
+    let mut shapes = vec![(ProbeKind::NewConn, base.clone())];
     if reused_connections(main_run) {
         let kept = TrafficSpec {
             mode: traffic::ConnectionMode::KeepAlive,
             concurrency: 1,
             ..base.clone()
         };
-        results.push(summarise(
-            ProbeKind::Keepalive,
-            &traffic::fire(&rt, kept, None).await,
-        ));
+        shapes.push((ProbeKind::Keepalive, kept));
     }
-
     match add_probe_sources(scenario, lab, &client.name).await {
-        Ok(sources) => {
-            let spread = TrafficSpec { sources, ..base };
-            results.push(summarise(
-                ProbeKind::ManySources,
-                &traffic::fire(&rt, spread, None).await,
-            ));
-        }
+        Ok(sources) => shapes.push((ProbeKind::ManySources, TrafficSpec { sources, ..base })),
         Err(problem) => problems.push(problem),
     }
+    let fired = shapes.into_iter().map(|(kind, spec)| {
+        let rt = rt.clone();
+        async move { summarise(kind, &traffic::fire(&rt, spec, None).await) }
+    });
+    results.extend(futures::future::join_all(fired).await);
     (results, problems)
 }
 
