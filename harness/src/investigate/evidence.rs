@@ -385,3 +385,114 @@ pub fn records_evidence(scenario: &Scenario, records: &[RequestRecord]) -> Vec<R
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::traffic::RequestError;
+
+    const PERSISTENT_SH: &str = r#"
+[service]
+mode = "dr"
+scheduler = "sh"
+flags = ["sh-port"]
+persistence = 120
+persistence_netmask = "255.255.255.0"
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+weight = 0
+[director]
+sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0" }
+"#;
+
+    fn scenario() -> Scenario {
+        scenario::parse(PERSISTENT_SH, "t.toml")
+            .unwrap_or_else(|r| panic!("{}", r.render("t.toml")))
+    }
+
+    #[test]
+    fn service_from_the_scenario_and_from_the_live_table_agree() {
+        let s = scenario();
+        let from_file = service_evidence(&s.service, None);
+        assert_eq!(from_file.scheduler, "sh");
+        assert_eq!(from_file.sched_flags, ["sh-port"]);
+        assert_eq!(
+            (from_file.persistence_secs, from_file.persistence_prefix),
+            (Some(120), Some(24))
+        );
+
+        let config = crate::run::director_config(&s).unwrap();
+        let mut table = ipvs::Ipvs::new(config.sysctls);
+        let (svc, dests) = config.services[0].clone();
+        let id = table.add_service(svc).unwrap();
+        for d in dests {
+            table.add_dest(id, d).unwrap();
+        }
+        let syn = ipvs::PacketIn {
+            proto: ipvs::Proto::Tcp,
+            saddr: Ipv4Addr::new(192, 0, 2, 201),
+            sport: 40000,
+            daddr: s.service.vip,
+            dport: 80,
+            tcp: Some(ipvs::TcpFlags {
+                syn: true,
+                ..Default::default()
+            }),
+            len: 60,
+        };
+        let _ = table.process_in(&syn, Instant::now());
+        let snapshot = table.snapshot(Instant::now());
+        let live = service_of(&snapshot, &s.service).expect("the service is in the table");
+        assert_eq!(service_evidence(&s.service, Some(live)), from_file);
+
+        let ev = ipvs_evidence(live, &snapshot.conns, Some(config.sysctls));
+        assert_eq!(
+            ev.dests.iter().map(|d| d.weight).collect::<Vec<_>>(),
+            [0, 1],
+            "newest first"
+        );
+        assert_eq!(ev.templates.len(), 1, "{ev:?}");
+        assert_eq!(ev.templates[0].client, Ipv4Addr::new(192, 0, 2, 0));
+        assert_eq!(ev.conns.len(), 1);
+        assert_eq!(
+            (ev.conns[0].client_port, ev.conns[0].state.as_str()),
+            (40000, "SYN_RECV")
+        );
+        assert_eq!(
+            ev.settings.get("conn_reuse_mode").map(String::as_str),
+            Some("0")
+        );
+    }
+
+    #[test]
+    fn a_request_that_never_had_a_socket_counts_from_its_clients_address() {
+        let s = scenario();
+        let ok = RequestRecord {
+            seq: 0,
+            client: "client".into(),
+            target: "192.0.2.100:80".parse().unwrap(),
+            backend: Some("rs1".into()),
+            latency: Duration::from_millis(1),
+            local: Some("192.0.2.201:40000".parse().unwrap()),
+            seen_as: None,
+            connection: 0,
+            error: None,
+        };
+        let failed = RequestRecord {
+            seq: 1,
+            backend: None,
+            local: None,
+            connection: 1,
+            error: Some(RequestError::Timeout),
+            ..ok.clone()
+        };
+        let records = records_evidence(&s, &[ok, failed]);
+        assert_eq!(records[0].source, "192.0.2.201:40000".parse().unwrap());
+        assert_eq!(records[1].source, "192.0.2.201:0".parse().unwrap());
+        assert_eq!(records[1].error.as_deref(), Some("timeout"));
+    }
+}

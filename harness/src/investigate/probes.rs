@@ -202,3 +202,58 @@ pub fn summarise(kind: ProbeKind, records: &[RequestRecord]) -> ProbeResult {
         errors,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_sources_avoid_every_address_in_use() {
+        let text = "[service]\nmode = \"dr\"\nvip = \"192.0.2.161\"\n[[real_server]]\naddress = \"192.0.2.160\"\n[[real_server]]\n[traffic]\nsources = [\"192.0.2.201\", \"192.0.2.163\"]\n";
+        let s = crate::scenario::parse(text, "t.toml")
+            .unwrap_or_else(|r| panic!("{}", r.render("t.toml")));
+        let net: Ipv4Net = "192.0.2.0/24".parse().unwrap();
+        let got = free_addresses(&s, net, 3);
+        let want: Vec<Ipv4Addr> = ["192.0.2.162", "192.0.2.164", "192.0.2.165"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(got, want);
+        // A /29 has no host number 160: nothing to offer, never an address outside it.
+        assert!(free_addresses(&s, "10.0.0.0/29".parse().unwrap(), 3).is_empty());
+    }
+
+    #[test]
+    fn summaries_count_sources_connections_and_answers() {
+        let record = |seq: u32, port: u16, conn: u32, backend: Option<&str>| RequestRecord {
+            seq,
+            client: "c".into(),
+            target: "192.0.2.100:80".parse().unwrap(),
+            backend: backend.map(str::to_owned),
+            latency: Duration::ZERO,
+            local: Some(SocketAddr::from(([192, 0, 2, 160 + (seq % 2) as u8], port))),
+            seen_as: None,
+            connection: conn,
+            error: backend
+                .is_none()
+                .then_some(crate::traffic::RequestError::Timeout),
+        };
+        let records = [
+            record(0, 1000, 0, Some("rs1")),
+            record(1, 1001, 1, Some("rs2")),
+            record(2, 1002, 2, None),
+        ];
+        let p = summarise(ProbeKind::ManySources, &records);
+        assert_eq!(
+            (p.requests, p.sources, p.connections, p.errors),
+            (3, 2, 3, 1)
+        );
+        assert_eq!(p.distinct_backends(), 2);
+        assert!(!reused_connections(&records));
+        let kept = [
+            record(0, 1000, 0, Some("rs1")),
+            record(1, 1000, 0, Some("rs1")),
+        ];
+        assert!(reused_connections(&kept));
+    }
+}
