@@ -124,33 +124,63 @@ struct TableMemory {
 /// One TCP service with 3 destinations; a SYN from each of `TABLE_ENTRIES` distinct client
 /// address:port pairs creates one entry each. RSS before and after, the table still alive.
 fn table_memory(forward: lvslab::ipvs::Forward) -> TableMemory {
-    use lvslab::ipvs::{DestConfig, InVerdict, Ipvs, PacketIn, Proto, ServiceConfig, Sysctls, TcpFlags};
+    use lvslab::ipvs::{
+        DestConfig, InVerdict, Ipvs, PacketIn, Proto, ServiceConfig, Sysctls, TcpFlags,
+    };
     let before = rss_bytes();
     let mut ipvs = Ipvs::new(Sysctls::default());
-    let svc = ipvs.add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, "rr")).expect("service");
+    let svc = ipvs
+        .add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, "rr"))
+        .expect("service");
     for i in 1..=3u8 {
-        ipvs.add_dest(svc, DestConfig::new(Ipv4Addr::new(10, 0, 1, 20 + i), 80, 1, forward))
-            .expect("destination");
+        ipvs.add_dest(
+            svc,
+            DestConfig::new(Ipv4Addr::new(10, 0, 1, 20 + i), 80, 1, forward),
+        )
+        .expect("destination");
     }
-    let syn = Some(TcpFlags { syn: true, ..Default::default() });
+    let syn = Some(TcpFlags {
+        syn: true,
+        ..Default::default()
+    });
     let now = Instant::now();
     let started = Instant::now();
     for i in 0..TABLE_ENTRIES {
         // 1000 ports on each of 100 client addresses.
         let saddr = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 128, 0, 0)) + i / 1000);
         let sport = 20_000 + (i % 1000) as u16;
-        let pkt = PacketIn { proto: Proto::Tcp, saddr, sport, daddr: VIP, dport: 80, tcp: syn, len: 60 };
+        let pkt = PacketIn {
+            proto: Proto::Tcp,
+            saddr,
+            sport,
+            daddr: VIP,
+            dport: 80,
+            tcp: syn,
+            len: 60,
+        };
         let verdict = ipvs.process_in(&pkt, now);
-        assert!(matches!(verdict, InVerdict::Forward { new: true, .. }), "SYN {i}: {verdict:?}");
+        assert!(
+            matches!(verdict, InVerdict::Forward { new: true, .. }),
+            "SYN {i}: {verdict:?}"
+        );
     }
     let fill_time = started.elapsed();
     assert_eq!(ipvs.conn_count(), TABLE_ENTRIES as usize);
     let after = rss_bytes();
     black_box(&ipvs);
-    let with_out = matches!(forward, lvslab::ipvs::Forward::Nat | lvslab::ipvs::Forward::FullNat);
+    let with_out = matches!(
+        forward,
+        lvslab::ipvs::Forward::Nat | lvslab::ipvs::Forward::FullNat
+    );
     let (slot, computed) = computed_table_bytes(TABLE_ENTRIES as usize, with_out);
     drop(ipvs);
-    TableMemory { forward, rss_growth: after.saturating_sub(before), computed, slot, fill_time }
+    TableMemory {
+        forward,
+        rss_growth: after.saturating_sub(before),
+        computed,
+        slot,
+        fill_time,
+    }
 }
 
 /// Set in the child process that measures one table (its heap fresh, untouched by the other).
@@ -168,7 +198,13 @@ fn forward_named(name: &str) -> lvslab::ipvs::Forward {
 /// In the child: measure, print one line `rss_growth computed slot fill_ns`.
 fn table_child(mode: &str) {
     let m = table_memory(forward_named(mode));
-    println!("{} {} {} {}", m.rss_growth, m.computed, m.slot, m.fill_time.as_nanos());
+    println!(
+        "{} {} {} {}",
+        m.rss_growth,
+        m.computed,
+        m.slot,
+        m.fill_time.as_nanos()
+    );
 }
 
 /// Runs this bench binary again with TABLE_CHILD_ENV set: allocator state left by one
@@ -181,12 +217,22 @@ fn table_in_child(mode: &str) -> TableMemory {
         .output()
         .expect("run the table child");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "table child for {mode} failed: {}{}", text, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "table child for {mode} failed: {}{}",
+        text,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let fields: Vec<u128> = text
         .split_whitespace()
-        .map(|f| f.parse().unwrap_or_else(|_| panic!("table child printed {text:?}")))
+        .map(|f| {
+            f.parse()
+                .unwrap_or_else(|_| panic!("table child printed {text:?}"))
+        })
         .collect();
-    let [rss_growth, computed, slot, fill_ns] = fields[..] else { panic!("table child printed {text:?}") };
+    let [rss_growth, computed, slot, fill_ns] = fields[..] else {
+        panic!("table child printed {text:?}")
+    };
     TableMemory {
         forward: forward_named(mode),
         rss_growth: rss_growth as u64,
@@ -197,7 +243,10 @@ fn table_in_child(mode: &str) -> TableMemory {
 }
 
 fn report_table_memory() {
-    println!("\n## Connection table: {TABLE_ENTRIES} entries, each in a fresh process (load {})", loadavg());
+    println!(
+        "\n## Connection table: {TABLE_ENTRIES} entries, each in a fresh process (load {})",
+        loadavg()
+    );
     println!(
         "size_of Conn = {} B, InKey = {} B, OutKey = {} B",
         std::mem::size_of::<lvslab::ipvs::conn::Conn>(),
@@ -273,7 +322,12 @@ impl Sample {
 
 /// `requests` HTTP requests, a new connection each, from `from`'s namespace to `target`;
 /// every one must be answered.
-async fn fire_at(from: &lvslab::lab::Host, target: std::net::SocketAddr, requests: u32, concurrency: u32) -> Sample {
+async fn fire_at(
+    from: &lvslab::lab::Host,
+    target: std::net::SocketAddr,
+    requests: u32,
+    concurrency: u32,
+) -> Sample {
     use lvslab::traffic::{self, ConnectionMode, Proto, TrafficSpec};
     let spec = TrafficSpec {
         targets: vec![target],
@@ -298,7 +352,11 @@ async fn fire_at(from: &lvslab::lab::Host, target: std::net::SocketAddr, request
         from.name(),
         failed[0].error
     );
-    Sample { requests, elapsed, latencies: records.iter().map(|r| r.latency).collect() }
+    Sample {
+        requests,
+        elapsed,
+        latencies: records.iter().map(|r| r.latency).collect(),
+    }
 }
 
 /// The engine thread, as other threads can observe it while it lives.
@@ -316,21 +374,31 @@ fn own_cpu_clock() -> ThreadClock {
     let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
     assert_eq!(rc, 0, "pthread_getcpuclockid");
     // SAFETY: gettid has no preconditions.
-    ThreadClock { cpu: clock, tid: unsafe { libc::gettid() } }
+    ThreadClock {
+        cpu: clock,
+        tid: unsafe { libc::gettid() },
+    }
 }
 
 /// (user, system) CPU of a thread of this process, in clock ticks (10 ms here): coarse, but
 /// tells whether the engine's time goes to its own code or to the kernel's send/receive path.
 fn user_sys_ticks(tid: libc::pid_t) -> (u64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).expect("engine thread stat");
+    let stat =
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).expect("engine thread stat");
     // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
     let after_name = &stat[stat.rfind(')').expect("stat has a name") + 2..];
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    (fields[11].parse().expect("utime"), fields[12].parse().expect("stime"))
+    (
+        fields[11].parse().expect("utime"),
+        fields[12].parse().expect("stime"),
+    )
 }
 
 fn cpu_time(clock: ThreadClock) -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid out pointer; the clock belongs to a thread that is still running.
     let rc = unsafe { libc::clock_gettime(clock.cpu, &mut ts) };
     assert_eq!(rc, 0, "clock_gettime on the engine thread's CPU clock");
@@ -346,8 +414,15 @@ fn start_engine(
     use lvslab::director::embedded::IfaceFacts;
     use lvslab::director::EmbeddedEngine;
     let facts = |name: &str| {
-        let i = host.iface(name).unwrap_or_else(|| panic!("director has no interface {name}"));
-        IfaceFacts { name: i.name.clone(), index: i.index, mac: i.mac, addrs: i.addrs.clone() }
+        let i = host
+            .iface(name)
+            .unwrap_or_else(|| panic!("director has no interface {name}"));
+        IfaceFacts {
+            name: i.name.clone(),
+            index: i.index,
+            mac: i.mac,
+            addrs: i.addrs.clone(),
+        }
     };
     let client = facts(&cfg.client_iface);
     let server = (cfg.server_iface != cfg.client_iface).then(|| facts(&cfg.server_iface));
@@ -359,7 +434,9 @@ fn start_engine(
         })
     })
     .expect("engine starts");
-    let clock = rx.recv_timeout(Duration::from_secs(5)).expect("engine thread reports its clock");
+    let clock = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("engine thread reports its clock");
     (engine, clock)
 }
 
@@ -388,26 +465,38 @@ async fn bench_mode(mode: &'static str, file: &str) -> Vec<ModeResult> {
     use lvslab::run::{self, Held};
     use std::net::SocketAddr;
 
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file);
-    let scenario = lvslab::scenario::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let lab = Lab::build(&run::lab_plan(&scenario), LabOptions::default()).await.expect("lab builds");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(file);
+    let scenario =
+        lvslab::scenario::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let lab = Lab::build(&run::lab_plan(&scenario), LabOptions::default())
+        .await
+        .expect("lab builds");
     // Servers (and TUN decapsulators) through Held; the engine started here to read its stats.
     let mut servers_only = scenario.clone();
     servers_only.director = None;
-    let held = Held::start(&servers_only, &lab).await.expect("servers start");
+    let held = Held::start(&servers_only, &lab)
+        .await
+        .expect("servers start");
     let director = scenario.director.as_ref().expect("scenario has a director");
     let config = run::director_config(&scenario).expect("director config");
-    let (engine, engine_clock) = start_engine(lab.host(&director.name).expect("director host"), config);
+    let (engine, engine_clock) =
+        start_engine(lab.host(&director.name).expect("director host"), config);
 
     let client_name = &scenario.traffic.clients.first().expect("a client").name;
     let client = lab.host(client_name).expect("client host");
-    let [rs1, peer_rs, ..] = scenario.real_servers.as_slice() else { panic!("{file}: needs two real servers") };
+    let [rs1, peer_rs, ..] = scenario.real_servers.as_slice() else {
+        panic!("{file}: needs two real servers")
+    };
     let peer = lab.host(&peer_rs.name).expect("peer host");
     let rs1_addr = SocketAddr::from((rs1.address, rs1.port));
     let vip = SocketAddr::from((scenario.service.vip, scenario.service.port));
-    let client_reaches_rs1 = scenario
-        .host(client_name)
-        .is_some_and(|h| h.interfaces.iter().any(|i| i.address.contains(&rs1.address)));
+    let client_reaches_rs1 = scenario.host(client_name).is_some_and(|h| {
+        h.interfaces
+            .iter()
+            .any(|i| i.address.contains(&rs1.address))
+    });
     let direct_host = if client_reaches_rs1 { client } else { peer };
 
     let direct_from = format!("{}→{}", direct_host.name(), rs1.name);
@@ -419,18 +508,27 @@ async fn bench_mode(mode: &'static str, file: &str) -> Vec<ModeResult> {
             fire_at(peer, rs1_addr, HTTP_WARMUP, concurrency).await;
         }
         let per_round = HTTP_REQUESTS / HTTP_ROUNDS;
-        let (mut direct, mut via, mut peer_sample) = (Sample::default(), Sample::default(), Sample::default());
+        let (mut direct, mut via, mut peer_sample) =
+            (Sample::default(), Sample::default(), Sample::default());
         let (mut frames_forwarded, mut frames_seen, mut engine_cpu) = (0, 0, Duration::ZERO);
         let (mut user_ticks, mut sys_ticks) = (0, 0);
         for _ in 0..HTTP_ROUNDS {
             direct.add(fire_at(direct_host, rs1_addr, per_round, concurrency).await);
-            let (stats0, cpu0, ticks0) = (engine.stats(), cpu_time(engine_clock), user_sys_ticks(engine_clock.tid));
+            let (stats0, cpu0, ticks0) = (
+                engine.stats(),
+                cpu_time(engine_clock),
+                user_sys_ticks(engine_clock.tid),
+            );
             via.add(fire_at(client, vip, per_round, concurrency).await);
-            let (stats1, cpu1, ticks1) = (engine.stats(), cpu_time(engine_clock), user_sys_ticks(engine_clock.tid));
+            let (stats1, cpu1, ticks1) = (
+                engine.stats(),
+                cpu_time(engine_clock),
+                user_sys_ticks(engine_clock.tid),
+            );
             user_ticks += ticks1.0 - ticks0.0;
             sys_ticks += ticks1.1 - ticks0.1;
-            frames_forwarded +=
-                (stats1.forwarded_in + stats1.forwarded_out) - (stats0.forwarded_in + stats0.forwarded_out);
+            frames_forwarded += (stats1.forwarded_in + stats1.forwarded_out)
+                - (stats0.forwarded_in + stats0.forwarded_out);
             frames_seen += stats1.frames_seen - stats0.frames_seen;
             engine_cpu += cpu1 - cpu0;
             if client_reaches_rs1 {
@@ -452,7 +550,12 @@ async fn bench_mode(mode: &'static str, file: &str) -> Vec<ModeResult> {
         });
     }
     let stats = engine.stats();
-    assert_eq!(stats.dropped_total(), 0, "{mode}: engine dropped frames: {:?}", stats.dropped);
+    assert_eq!(
+        stats.dropped_total(),
+        0,
+        "{mode}: engine dropped frames: {:?}",
+        stats.dropped
+    );
     Box::new(engine).shutdown().expect("engine stops");
     held.stop().await;
     lab.teardown().await.expect("lab tears down");
@@ -460,7 +563,11 @@ async fn bench_mode(mode: &'static str, file: &str) -> Vec<ModeResult> {
 }
 
 fn report_http() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     println!(
         "\n## HTTP, new connection per request: {HTTP_REQUESTS} requests per target and concurrency ({HTTP_ROUNDS} alternating rounds, after {HTTP_WARMUP} warm-up)"
     );
@@ -511,7 +618,10 @@ fn report_http() {
 }
 
 fn report_rewrite_path() {
-    println!("\n## Rewrite path on synthetic frames, one core (load {}): Mframes/s", loadavg());
+    println!(
+        "\n## Rewrite path on synthetic frames, one core (load {}): Mframes/s",
+        loadavg()
+    );
     println!("| payload | DR | DR + csum | NAT incremental | NAT + csum | TUN + csum |");
     println!("|---|---|---|---|---|---|");
     for payload in [0usize, 512, 1400] {
