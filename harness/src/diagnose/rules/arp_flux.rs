@@ -23,8 +23,8 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         let Some(mac) = entry.mac else { continue };
         if ev.director.is_some() && !ev.is_director_mac(mac) {
             proof.push(format!(
-                "client {} neighbour {vip} lladdr {mac} {} on {} = {}, not the director's ({})",
-                client.name,
+                "{} neighbour {vip} lladdr {mac} {} on {} = {}, not the director's ({})",
+                role_and_name("client", &client.name),
                 entry.state,
                 entry.iface,
                 describe_mac(ev, mac),

@@ -45,14 +45,39 @@ pub fn lan_iface(rs: &RealServerEvidence) -> String {
         .unwrap_or_else(|| "eth0".to_string())
 }
 
-/// `rs2's eth0`, `the director's eth0` or `no host gathered`.
+/// `rs2's eth0`, `the director d1's eth0`, `director's eth0` or `no host gathered here`.
 pub fn describe_mac(ev: &Evidence, mac: Mac) -> String {
     match ev.owner_of_mac(mac) {
         Some((host, iface)) if ev.director.as_ref().is_some_and(|d| d.name == host) => {
-            format!("the director {host}'s {iface}")
+            format!("{}'s {iface}", the_director(&host))
         }
         Some((host, iface)) => format!("{host}'s {iface}"),
         None => "no host gathered here".to_string(),
+    }
+}
+
+/// A host named with its role, without saying the role twice: `real server rs1`, but
+/// `realserver1` (not `real server realserver1`); `client c1`, but `client`.
+pub fn role_and_name(role: &str, name: &str) -> String {
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let role_squashed = squash(role);
+    if !role_squashed.is_empty() && squash(name).contains(&role_squashed) {
+        name.to_string()
+    } else {
+        format!("{role} {name}")
+    }
+}
+
+/// `the director d1`, but `director` or `lvs-director` when the name already says it.
+pub fn the_director(name: &str) -> String {
+    match role_and_name("director", name) {
+        named if named == name => named,
+        named => format!("the {named}"),
     }
 }
 
@@ -173,4 +198,37 @@ pub fn service_port_on(ev: &Evidence, rs: &RealServerEvidence) -> Option<u16> {
 /// Whether the director forwards (no director in Direct mode).
 pub fn has_director(ev: &Evidence) -> bool {
     ev.mode != Mode::Direct
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::sample;
+
+    #[test]
+    fn hosts_are_named_with_their_role_once() {
+        assert_eq!(the_director("d1"), "the director d1");
+        assert_eq!(the_director("director"), "director");
+        assert_eq!(the_director("LVS-Director2"), "LVS-Director2");
+        assert_eq!(role_and_name("real server", "rs2"), "real server rs2");
+        assert_eq!(
+            role_and_name("real server", "real-server-2"),
+            "real-server-2"
+        );
+        assert_eq!(role_and_name("client", "client"), "client");
+        assert_eq!(role_and_name("client", "c1"), "client c1");
+    }
+
+    #[test]
+    fn a_director_named_director_owns_its_mac_once() {
+        let mut ev = sample::healthy_dr();
+        assert_eq!(describe_mac(&ev, sample::mac(2)), "the director d1's eth0");
+        ev.director.as_mut().unwrap().name = "director".into();
+        assert_eq!(describe_mac(&ev, sample::mac(2)), "director's eth0");
+        assert_eq!(describe_mac(&ev, sample::mac(0x12)), "rs2's eth0");
+        assert_eq!(
+            describe_mac(&ev, sample::mac(0x77)),
+            "no host gathered here"
+        );
+    }
 }

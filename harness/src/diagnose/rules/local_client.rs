@@ -29,14 +29,14 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
                 r.client
             ))
         } else {
-            owner_of_ip(ev, ip).map(|(role, host, iface)| {
-                let consequence = if role == "real server" {
+            owner_of_ip(ev, ip).map(|(is_real_server, host, iface)| {
+                let consequence = if is_real_server {
                     ": it holds the VIP and answers its own requests"
                 } else {
                     ""
                 };
                 format!(
-                    "{}'s source {ip} is an address of {role} {host} ({iface}){consequence}",
+                    "{}'s source {ip} is an address of {host} ({iface}){consequence}",
                     r.client
                 )
             })
@@ -66,18 +66,23 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     )
 }
 
-/// (role, host, iface) of the director or real server that holds `ip`.
-fn owner_of_ip(ev: &Evidence, ip: IpAddr) -> Option<(&'static str, String, String)> {
+/// (whether a real server, host named with its role, iface) of the director or real
+/// server that holds `ip`.
+fn owner_of_ip(ev: &Evidence, ip: IpAddr) -> Option<(bool, String, String)> {
     let IpAddr::V4(ip) = ip else { return None };
     if let Some(d) = &ev.director {
         if let Some(a) = d.address_of(ip) {
-            return Some(("the director", d.name.clone(), a.iface.clone()));
+            return Some((false, the_director(&d.name), a.iface.clone()));
         }
     }
     ev.real_servers.iter().find_map(|rs| {
-        rs.host
-            .address_of(ip)
-            .map(|a| ("real server", rs.name.clone(), a.iface.clone()))
+        rs.host.address_of(ip).map(|a| {
+            (
+                true,
+                role_and_name("real server", &rs.name),
+                a.iface.clone(),
+            )
+        })
     })
 }
 
@@ -101,6 +106,24 @@ mod tests {
         let finding = check(&ev, &summarise(&ev)).expect("local-client must fire");
         assert_eq!(finding.evidence, vec!["c1's source 192.0.2.11 is an address of real server rs1 (eth0): it holds the VIP and answers its own requests"]);
         assert!((finding.explains - 0.9).abs() < 1e-9);
+    }
+
+    #[test]
+    fn names_a_director_called_director_once() {
+        let mut ev = sample::healthy_dr();
+        ev.director.as_mut().unwrap().name = "director".into();
+        let source = "192.0.2.2:40000".parse().unwrap();
+        ev.records = (0..4)
+            .map(|n| RecordEvidence {
+                source,
+                ..sample::record(n, "rs1")
+            })
+            .collect();
+        let finding = check(&ev, &summarise(&ev)).expect("local-client must fire");
+        assert_eq!(
+            finding.evidence,
+            vec!["c1's source 192.0.2.2 is an address of director (eth0)"]
+        );
     }
 
     #[test]

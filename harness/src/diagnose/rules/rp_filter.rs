@@ -51,7 +51,10 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     if let Some(d) = &ev.director {
         let dropped = d.counter("IPReversePathFilter");
         if dropped > 0 {
-            lines.push(format!("director {} IPReversePathFilter +{dropped}: packets dropped by the reverse-path filter", d.name));
+            lines.push(format!(
+                "{} IPReversePathFilter +{dropped}: packets dropped by the reverse-path filter",
+                role_and_name("director", &d.name)
+            ));
             fixes.push(format!(
                 "on {}: sysctl -w net.ipv4.conf.all.rp_filter=2 where routes are asymmetric",
                 d.name
