@@ -4,13 +4,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::common::*;
-use crate::diagnose::evidence::{Evidence, ProbeKind};
+use crate::diagnose::evidence::{Evidence, ProbeKind, Proto};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
 
 pub const ID: &str = "keepalive";
 
 pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
+    if ev.service.as_ref().is_some_and(|s| s.proto == Proto::Udp) {
+        return None; // a reused UDP socket is one IPVS flow: udp-flow's business
+    }
     // (client, connection) -> (requests, backends)
     let mut per_conn: BTreeMap<(&str, u32), (u32, BTreeSet<&str>)> = BTreeMap::new();
     for r in ev.records.iter().filter(|r| r.error.is_none()) {
@@ -23,23 +26,26 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let requests: u32 = per_conn.values().map(|(n, _)| n).sum();
     let connections = per_conn.len();
     let reused = connections > 0 && requests as usize > connections;
+    if !reused {
+        // Probes can contrast new connections with kept-alive ones, but if the main run
+        // opened a connection per request, keep-alive is not what skewed it.
+        return None;
+    }
 
     let mut lines = Vec::new();
-    if reused {
-        let mut per_client: BTreeMap<&str, (u32, usize, BTreeSet<&str>)> = BTreeMap::new();
-        for ((client, _), (n, backends)) in &per_conn {
-            let e = per_client.entry(client).or_default();
-            e.0 += n;
-            e.1 += 1;
-            e.2.extend(backends.iter().copied());
-        }
-        for (client, (n, conns, backends)) in per_client {
-            let to: Vec<&str> = backends.into_iter().collect();
-            lines.push(format!(
-                "{client}: {n} requests over {conns} connection(s), answered by {}",
-                to.join(", ")
-            ));
-        }
+    let mut per_client: BTreeMap<&str, (u32, usize, BTreeSet<&str>)> = BTreeMap::new();
+    for ((client, _), (n, backends)) in &per_conn {
+        let e = per_client.entry(client).or_default();
+        e.0 += n;
+        e.1 += 1;
+        e.2.extend(backends.iter().copied());
+    }
+    for (client, (n, conns, backends)) in per_client {
+        let to: Vec<&str> = backends.into_iter().collect();
+        lines.push(format!(
+            "{client}: {n} requests over {conns} connection(s), answered by {}",
+            to.join(", ")
+        ));
     }
     let new_conn = ev
         .probes
@@ -77,9 +83,9 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
 
     let explains = if contrast {
         0.9
-    } else if reused && connections < spread.eligible {
+    } else if connections < spread.eligible {
         0.8
-    } else if reused && !spread.healthy {
+    } else if !spread.healthy {
         0.5
     } else {
         return None;
@@ -122,6 +128,24 @@ mod tests {
         ev.probes.clear();
         let finding = check(&ev, &summarise(&ev)).expect("keepalive from records");
         assert_eq!(finding.explains, 0.8);
+    }
+
+    #[test]
+    fn probe_contrast_alone_is_not_enough() {
+        // Main run: a new connection per request, all to rs1 (another cause); the probes
+        // still show new connections spreading and a kept-alive one not.
+        let mut ev = sample::keepalive();
+        ev.records = (0..30).map(|n| sample::record(n, "rs1")).collect();
+        assert_eq!(check(&ev, &summarise(&ev)), None);
+    }
+
+    #[test]
+    fn silent_for_udp_services() {
+        let mut ev = sample::keepalive();
+        ev.service.as_mut().unwrap().proto = Proto::Udp;
+        assert_eq!(check(&ev, &summarise(&ev)), None);
+        ev.service.as_mut().unwrap().proto = Proto::Tcp;
+        assert!(check(&ev, &summarise(&ev)).is_some());
     }
 
     #[test]
