@@ -139,6 +139,7 @@ keyword_enum!(
         SingleServer = "single-server",
         LocalClient = "local-client",
         ChecksumOffload = "checksum-offload",
+        SchedulerArithmetic = "scheduler-arithmetic",
         /// No cause: the spread is what the scheduler should give.
         Healthy = "healthy",
     }

@@ -16,6 +16,7 @@ pub mod nat_return_path;
 pub mod persistence;
 pub mod port_reuse;
 pub mod rp_filter;
+pub mod scheduler_arithmetic;
 pub mod server_down;
 pub mod single_server;
 pub mod source_hash;
@@ -43,6 +44,7 @@ pub const RULES: &[(&str, Rule)] = &[
     (source_hash::ID, source_hash::check),
     (destination_hash::ID, destination_hash::check),
     (checksum::ID, checksum::check),
+    (scheduler_arithmetic::ID, scheduler_arithmetic::check),
     (rp_filter::ID, rp_filter::check),
     (tunnel_decap::ID, tunnel_decap::check),
 ];
@@ -63,6 +65,7 @@ pub const CAUSE_IDS: &[&str] = &[
     source_hash::ID,
     destination_hash::ID,
     checksum::ID,
+    scheduler_arithmetic::ID,
     rp_filter::ID,
     tunnel_decap::ID,
 ];
