@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::common::*;
-use crate::diagnose::evidence::{Evidence, Mode};
+use crate::diagnose::evidence::{Evidence, HostEvidence, LinkEvidence, Mode, RealServerEvidence};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
 
@@ -16,17 +16,19 @@ const STUCK_HANDSHAKES: usize = 2;
 pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let svc = ev.service.as_ref()?;
     let mut lines = Vec::new();
-    let mut down: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // name -> (short reasons for the title, fixes)
+    let mut down: BTreeMap<String, (Vec<&str>, Vec<String>)> = BTreeMap::new();
     let conns: Vec<_> = ev.ipvs.iter().flat_map(|i| &i.conns).collect();
-    let anyone_established = conns.iter().any(|c| c.state == "ESTABLISHED");
 
     for rs in &ev.real_servers {
+        let mut reasons = Vec::new();
         let mut fixes = Vec::new();
         if has_director(ev) && ev.in_table(rs) == Some(false) {
             lines.push(format!(
                 "{} ({}) is configured but absent from the IPVS table: removed by the health checker or never added",
                 rs.name, rs.address
             ));
+            reasons.push("not in the table");
             let port = service_port_on(ev, rs).unwrap_or(svc.port);
             fixes.push(format!(
                 "re-add it: ipvsadm -a {} -r {}:{port} {} -w {}; with keepalived, fix the check that removed it (log: `Removing service`)",
@@ -36,8 +38,21 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
                 rs.weight.unwrap_or(1).max(1)
             ));
         }
+        let unreachable = unreachable_lines(ev, rs);
+        let dead = !unreachable.is_empty();
+        if dead {
+            lines.extend(unreachable);
+            reasons.push("unreachable");
+            fixes.push(format!(
+                "bring {} back (link up, host powered and cabled), or take it out until it is: ipvsadm -d {} -r {}; a health checker (keepalived) does this by itself",
+                rs.name,
+                ipvsadm_service(svc),
+                rs.address
+            ));
+        }
         if let (Some(addr), Some(port)) = (service_address_on(ev, rs), service_port_on(ev, rs)) {
-            if rs.host.listens_on(svc.proto, addr, port) == Some(false) {
+            // A dead host's sockets are beside the point: nothing reaches them.
+            if !dead && rs.host.listens_on(svc.proto, addr, port) == Some(false) {
                 let now: Vec<String> = rs
                     .host
                     .listening
@@ -59,6 +74,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
                     "{} has no listener on {addr}:{port}{why}; listening: {now}",
                     rs.name
                 ));
+                reasons.push("no listener");
                 fixes.push(format!(
                     "start the service on {} and bind it to 0.0.0.0:{port} (or {addr}:{port})",
                     rs.name
@@ -66,24 +82,29 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
             }
         }
         let to_it: Vec<_> = conns.iter().filter(|c| c.dest == rs.address).collect();
-        if anyone_established
+        // Another server's entries got past SYN_RECV: handshakes through the director work.
+        let others_progress = conns
+            .iter()
+            .any(|c| c.dest != rs.address && c.state != "SYN_RECV" && c.state != "NONE");
+        if others_progress
             && to_it.len() >= STUCK_HANDSHAKES
             && to_it.iter().all(|c| c.state == "SYN_RECV")
         {
             lines.push(format!(
-                "IPVS: all {} entries to {} stay in SYN_RECV (the handshake never completes) while others reach ESTABLISHED",
+                "IPVS: all {} entries to {} stay in SYN_RECV (the handshake never completes) while others get further",
                 to_it.len(),
                 rs.name
             ));
-            if fixes.is_empty() {
+            if reasons.is_empty() {
+                reasons.push("handshakes fail");
                 fixes.push(format!(
                     "check {}: VIP on lo, listener, firewall, route back to the client",
                     rs.name
                 ));
             }
         }
-        if !fixes.is_empty() {
-            down.insert(rs.name.clone(), fixes);
+        if !reasons.is_empty() {
+            down.insert(rs.name.clone(), (reasons, fixes));
         }
     }
     if down.is_empty() {
@@ -106,22 +127,76 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
             }
         ));
     }
-    let names: Vec<&str> = down.keys().map(|s| s.as_str()).collect();
+    let names: Vec<String> = down
+        .iter()
+        .map(|(name, (reasons, _))| format!("{name} ({})", reasons.join(", ")))
+        .collect();
+    let bad = down.len();
     Some(
         Finding::new(
             ID,
-            format!("Real server(s) not serving: {}", names.join(", ")),
-            share_explains(down.len(), ev.real_servers.len()),
+            format!("Real server(s) not serving: {}", names.join("; ")),
+            share_explains(bad, ev.real_servers.len()),
         )
         .evidence(capped(lines))
-        .fix(down.into_values().flatten()),
+        .fix(down.into_values().flat_map(|(_, fixes)| fixes)),
     )
+}
+
+/// Why `rs` cannot be reached at all: its LAN link (or every link but loopback) is down,
+/// or a neighbour entry for its address on another host FAILED (nobody answers ARP).
+fn unreachable_lines(ev: &Evidence, rs: &RealServerEvidence) -> Vec<String> {
+    let mut lines = Vec::new();
+    let lan = lan_iface(rs);
+    let outward: Vec<&LinkEvidence> = rs
+        .host
+        .links
+        .iter()
+        .filter(|l| l.kind.as_deref() != Some("loopback") && l.name != "lo")
+        .collect();
+    let down: Vec<&str> = outward
+        .iter()
+        .filter(|l| !l.up)
+        .map(|l| l.name.as_str())
+        .collect();
+    let lan_down = rs.host.link(&lan).is_some_and(|l| !l.up);
+    if lan_down || (!outward.is_empty() && down.len() == outward.len()) {
+        lines.push(format!(
+            "{} is unreachable: link {} is down (host dead or unplugged), so nothing it runs can answer",
+            rs.name,
+            down.join(", ")
+        ));
+    }
+    for host in ev.hosts().filter(|h| h.name != rs.host.name) {
+        if let Some(n) = host.neighbour(rs.address) {
+            if matches!(n.state.as_str(), "FAILED" | "INCOMPLETE") {
+                lines.push(format!(
+                    "{}'s neighbour entry for {} ({}) on {} is {}: nobody answers ARP for it",
+                    neighbour_owner(ev, host),
+                    rs.address,
+                    rs.name,
+                    n.iface,
+                    n.state
+                ));
+            }
+        }
+    }
+    lines
+}
+
+/// `director`, `the director d1` or a plain host name.
+fn neighbour_owner(ev: &Evidence, host: &HostEvidence) -> String {
+    if ev.director.as_ref().is_some_and(|d| d.name == host.name) {
+        the_director(&host.name)
+    } else {
+        host.name.clone()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::evidence::{ConnEvidence, Listener, Proto};
+    use crate::diagnose::evidence::{ConnEvidence, Listener, NeighbourEvidence, Proto};
     use crate::diagnose::sample;
     use crate::diagnose::spread::summarise;
 
@@ -140,7 +215,10 @@ mod tests {
             }
         }
         let finding = check(&ev, &summarise(&ev)).expect("server-down must fire");
-        assert_eq!(finding.title, "Real server(s) not serving: rs2, rs3");
+        assert_eq!(
+            finding.title,
+            "Real server(s) not serving: rs2 (no listener); rs3 (not in the table)"
+        );
         assert_eq!(finding.explains, 0.85);
         let text = finding.evidence.join("\n");
         assert!(text.contains("rs2 has no listener on 192.0.2.100:80 (DR/TUN traffic arrives addressed to the VIP); listening: 192.0.2.12:80"), "{text}");
@@ -183,6 +261,93 @@ mod tests {
             "{:?}",
             finding.evidence
         );
+    }
+
+    #[test]
+    fn a_server_with_its_link_down_is_unreachable_not_just_without_listener() {
+        let mut ev = sample::healthy_dr();
+        let rs3 = &mut ev.real_servers[2].host;
+        rs3.links[1].up = false;
+        rs3.listening = Some(vec![]);
+        for (i, r) in ev.records.iter_mut().enumerate() {
+            if i % 3 == 2 {
+                r.backend = None;
+                r.error = Some("timeout".into());
+            }
+        }
+        let finding = check(&ev, &summarise(&ev)).expect("server-down must fire");
+        assert_eq!(
+            finding.title,
+            "Real server(s) not serving: rs3 (unreachable)"
+        );
+        assert_eq!(
+            finding.evidence[0],
+            "rs3 is unreachable: link eth0 is down (host dead or unplugged), so nothing it runs can answer"
+        );
+        assert!(
+            !finding.evidence.iter().any(|l| l.contains("no listener")),
+            "{:?}",
+            finding.evidence
+        );
+        assert!(
+            finding.fix[0].starts_with("bring rs3 back"),
+            "{:?}",
+            finding.fix
+        );
+        assert!(finding.fix[0].contains("ipvsadm -d -t 192.0.2.100:80 -r 192.0.2.13"));
+    }
+
+    #[test]
+    fn a_failed_neighbour_entry_says_nobody_answers_arp() {
+        let mut ev = sample::healthy_dr();
+        let director = ev.director.as_mut().unwrap();
+        director.name = "director".into();
+        director.neighbours.push(NeighbourEvidence {
+            ip: sample::rip(2),
+            mac: None,
+            state: "FAILED".into(),
+            iface: "eth0".into(),
+        });
+        let finding = check(&ev, &summarise(&ev)).expect("server-down must fire");
+        assert_eq!(
+            finding.title,
+            "Real server(s) not serving: rs2 (unreachable)"
+        );
+        assert_eq!(
+            finding.evidence,
+            vec!["director's neighbour entry for 192.0.2.12 (rs2) on eth0 is FAILED: nobody answers ARP for it"]
+        );
+        // A reachable neighbour says nothing.
+        ev.director.as_mut().unwrap().neighbours[0].state = "STALE".into();
+        assert_eq!(check(&ev, &summarise(&ev)), None);
+    }
+
+    #[test]
+    fn syn_recv_counts_against_entries_that_got_further_in_dr() {
+        // DR: the director sees the client's FIN, so working servers' entries sit in FIN_WAIT.
+        let mut ev = sample::healthy_dr();
+        let conn = |dest: u8, port: u16, state: &str| ConnEvidence {
+            proto: Proto::Tcp,
+            client: sample::CLIENT,
+            client_port: port,
+            dest: sample::rip(dest),
+            dest_port: 80,
+            state: state.into(),
+            expires_secs: None,
+        };
+        ev.ipvs.as_mut().unwrap().conns = vec![
+            conn(1, 1, "FIN_WAIT"),
+            conn(3, 2, "SYN_RECV"),
+            conn(3, 3, "SYN_RECV"),
+        ];
+        let finding = check(&ev, &summarise(&ev)).expect("SYN_RECV");
+        assert_eq!(
+            finding.title,
+            "Real server(s) not serving: rs3 (handshakes fail)"
+        );
+        // Nobody got further: no contrast, no finding.
+        ev.ipvs.as_mut().unwrap().conns.remove(0);
+        assert_eq!(check(&ev, &summarise(&ev)), None);
     }
 
     #[test]
