@@ -33,6 +33,16 @@ impl Drop for Connection {
     }
 }
 
+impl Connection {
+    /// Closes the socket and waits until it is closed: the task that owns it is gone
+    /// once its handle resolves. The next connection from a fixed source port can
+    /// then bind and connect that port again.
+    async fn close(mut self) {
+        self.driver.abort();
+        let _ = (&mut self.driver).await;
+    }
+}
+
 pub(super) async fn request(
     run: &Run,
     seq: u32,
@@ -58,12 +68,34 @@ pub(super) async fn request(
     record.connection = conn.ordinal;
     record.local = Some(conn.local);
 
+    let outcome = exchange(run, target, &mut conn, record).await;
+    match (run.spec.mode, &outcome) {
+        // A transport error leaves the connection unusable: it is dropped (closed).
+        (ConnectionMode::KeepAlive, Ok(_)) => {
+            pool.0.insert(key, conn);
+        }
+        (ConnectionMode::KeepAlive, Err(_)) => {}
+        (ConnectionMode::New, _) => conn.close().await,
+    }
+    outcome?
+}
+
+/// Sends one GET over `conn` and reads the answer. The outer error is a transport
+/// failure (the connection is broken); the inner one is about the answer itself.
+async fn exchange(
+    run: &Run,
+    target: SocketAddr,
+    conn: &mut Connection,
+    record: &mut RequestRecord,
+) -> Result<Result<(), RequestError>, RequestError> {
     let req = Request::get(run.spec.path.as_str())
         .header(HOST, target.to_string())
         .body(Empty::<Bytes>::new())
-        .map_err(|err| {
-            RequestError::Other(format!("bad request path {:?}: {err}", run.spec.path))
-        })?;
+        .map_err(|err| RequestError::Other(format!("bad request path {:?}: {err}", run.spec.path)));
+    let req = match req {
+        Ok(req) => req,
+        Err(err) => return Ok(Err(err)),
+    };
     let response = conn
         .sender
         .send_request(req)
@@ -84,18 +116,15 @@ pub(super) async fn request(
     let reply = serde_json::from_slice::<BackendReply>(&body).ok();
     record.backend = reply.as_ref().map(|r| r.backend.clone()).or(header_backend);
     record.seen_as = reply.as_ref().map(|r| r.client);
-    if run.spec.mode == ConnectionMode::KeepAlive {
-        pool.0.insert(key, conn);
-    }
     if !status.is_success() {
-        return Err(RequestError::Http(status.as_u16()));
+        return Ok(Err(RequestError::Http(status.as_u16())));
     }
     if reply.is_none() {
-        return Err(RequestError::Other(
+        return Ok(Err(RequestError::Other(
             "the answer is not a backend JSON reply".into(),
-        ));
+        )));
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 async fn connect(
@@ -116,6 +145,12 @@ async fn connect(
     if let Some(bind) = bind {
         if run.spec.source_port.is_some() {
             socket.set_reuseaddr(true).map_err(io_err)?;
+            // Close with RST (SO_LINGER 0), as load generators that pin ports do. A normal
+            // close puts the client's end in TIME_WAIT for 60 s, and the next connect from
+            // the same ip:port to the same target fails with EADDRNOTAVAIL. The director's
+            // entry sees the RST and goes to CLOSE: conn_reuse_mode then decides whether
+            // the next SYN from that port is rescheduled or follows the old entry.
+            socket.set_zero_linger().map_err(io_err)?;
         }
         socket
             .bind(bind)

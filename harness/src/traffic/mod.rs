@@ -43,7 +43,8 @@ pub struct TrafficSpec {
     pub concurrency: u32,
     /// Source addresses to bind, round robin by request; empty = kernel chooses.
     pub sources: Vec<Ipv4Addr>,
-    /// Fixed source port (port-reuse reproductions), bound with SO_REUSEADDR.
+    /// Fixed source port (port-reuse reproductions), bound with SO_REUSEADDR and
+    /// closed with RST (SO_LINGER 0) so the next connection can reuse it at once.
     /// Parallel connections to one target then collide: the later ones fail
     /// with an `Other` error, as they would for a real client.
     pub source_port: Option<u16>,

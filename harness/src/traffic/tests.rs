@@ -318,6 +318,23 @@ async fn source_addresses_and_fixed_source_port_are_what_the_server_sees() {
 }
 
 #[tokio::test]
+async fn successive_connections_from_one_fixed_source_port_all_connect() {
+    // A normal close would leave the client's end in TIME_WAIT and the second connect
+    // from the same ip:port to the same server would fail (EADDRNOTAVAIL).
+    let rs = server("rs1", "127.0.0.1:0", Proto::Tcp, Behaviour::Up).await;
+    let port = closed_port(Proto::Tcp);
+    let mut fixed = spec(vec![addr(&rs)], Proto::Tcp, 6, ConnectionMode::New);
+    fixed.source_port = Some(port);
+    let records = fire(&Handle::current(), fixed, None).await;
+    assert_all_ok(&records);
+    let ports: HashSet<u16> = records.iter().map(|r| r.seen_as.unwrap().port()).collect();
+    assert_eq!(ports, HashSet::from([port]));
+    let connections: HashSet<u32> = records.iter().map(|r| r.connection).collect();
+    assert_eq!(connections.len(), 6, "a new connection per request");
+    rs.stop().await;
+}
+
+#[tokio::test]
 async fn stopped_server_refuses_and_open_keep_alive_connections_close() {
     let rs = server("rs1", "127.0.0.1:0", Proto::Tcp, Behaviour::Up).await;
     let target = addr(&rs);
