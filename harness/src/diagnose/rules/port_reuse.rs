@@ -51,22 +51,47 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     let mut entries = Vec::new();
     for c in ev.ipvs.iter().flat_map(|i| &i.conns) {
         let source = SocketAddr::new(c.client.into(), c.client_port);
-        if reused.contains(&source)
-            && matches!(
-                c.state.as_str(),
-                "FIN_WAIT" | "TIME_WAIT" | "CLOSE" | "CLOSE_WAIT"
-            )
-        {
-            let dest = ev
-                .real_server_at(c.dest)
-                .map_or(c.dest.to_string(), |r| r.name.clone());
-            entries.push(format!(
+        if !reused.contains(&source) {
+            continue;
+        }
+        let dest = ev
+            .real_server_at(c.dest)
+            .map_or(c.dest.to_string(), |r| r.name.clone());
+        // A closing entry is what a new SYN finds; an open one (the last connection, read
+        // before its close reached the director) is still the one entry they all shared.
+        let closing = matches!(
+            c.state.as_str(),
+            "FIN_WAIT" | "TIME_WAIT" | "CLOSE" | "CLOSE_WAIT"
+        );
+        entries.push(if closing {
+            format!(
                 "IPVS entry {source} -> {dest} in {}: a new SYN from that port matches it",
                 c.state
+            )
+        } else {
+            format!(
+                "IPVS entry {source} -> {dest} ({}): the connections from that port share this one entry",
+                c.state
+            )
+        });
+    }
+    lines.extend(capped(entries));
+    // Each scheduling decision counts one in the dests' Conns; reused entries add none.
+    let connections: BTreeSet<(&str, u32)> = ev
+        .records
+        .iter()
+        .filter(|r| r.error.is_none())
+        .map(|r| (r.client.as_str(), r.connection))
+        .collect();
+    if let Some(ipvs) = ev.ipvs.as_ref().filter(|i| !i.dests.is_empty()) {
+        let scheduled: u64 = ipvs.dests.iter().map(|d| d.conns_total).sum();
+        if sticky_requests > 0 && scheduled < connections.len() as u64 {
+            lines.push(format!(
+                "IPVS scheduled {scheduled} connection(s) (Conns) for {} client connections: the others followed an existing entry",
+                connections.len()
             ));
         }
     }
-    lines.extend(capped(entries));
     let lines = capped(lines);
 
     let reuse_mode = ev.ipvs_setting("conn_reuse_mode");
@@ -143,6 +168,32 @@ mod tests {
         assert!(finding.evidence[2]
             .starts_with("net.ipv4.vs.conn_reuse_mode = 1: reschedules only TIME_WAIT/CLOSE"));
         assert!(finding.fix[1].contains("conn_reuse_mode=2"));
+        assert!((finding.explains - 0.85).abs() < 1e-9);
+    }
+
+    #[test]
+    fn conn_reuse_mode_zero_one_entry_and_one_scheduling_decision() {
+        // As the lab records it: 30 connections from one port, the table read before the
+        // last RST reached the director, Conns counted once.
+        let mut ev = fixed_port();
+        let ipvs = ev.ipvs.as_mut().unwrap();
+        ipvs.conns[0].state = "ESTABLISHED".into();
+        ipvs.dests = vec![
+            sample::dest(1, 0, 1),
+            sample::dest(2, 0, 0),
+            sample::dest(3, 0, 0),
+        ];
+        ipvs.settings.insert("conn_reuse_mode".into(), "0".into());
+        let finding = check(&ev, &summarise(&ev)).expect("port-reuse must fire");
+        assert_eq!(
+            finding.evidence,
+            vec![
+                "c1 reused source port 192.0.2.10:5000 for 30 connections, all answered by rs1",
+                "IPVS entry 192.0.2.10:5000 -> rs1 (ESTABLISHED): the connections from that port share this one entry",
+                "IPVS scheduled 1 connection(s) (Conns) for 30 client connections: the others followed an existing entry",
+                "net.ipv4.vs.conn_reuse_mode = 0: a SYN matching an old entry always follows it to the same server",
+            ]
+        );
         assert!((finding.explains - 0.85).abs() < 1e-9);
     }
 
