@@ -13,6 +13,8 @@ pub const ID: &str = "server-down";
 /// SYN_RECV entries to one server at least this many, none further on: its handshakes fail.
 const STUCK_HANDSHAKES: usize = 2;
 
+const HANDSHAKES_FAIL: &str = "handshakes fail";
+
 pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let svc = ev.service.as_ref()?;
     let mut lines = Vec::new();
@@ -96,7 +98,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
                 rs.name
             ));
             if reasons.is_empty() {
-                reasons.push("handshakes fail");
+                reasons.push(HANDSHAKES_FAIL);
                 fixes.push(format!(
                     "check {}: VIP on lo, listener, firewall, route back to the client",
                     rs.name
@@ -132,11 +134,21 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         .map(|(name, (reasons, _))| format!("{name} ({})", reasons.join(", ")))
         .collect();
     let bad = down.len();
+    // Handshakes stuck in SYN_RECV are a symptom whose cause (VIP, rp_filter, return
+    // route, decapsulation...) other rules name: rank below them when that is all we saw.
+    let symptom_only = down
+        .values()
+        .all(|(reasons, _)| reasons == &[HANDSHAKES_FAIL]);
+    let explains = share_explains(bad, ev.real_servers.len());
     Some(
         Finding::new(
             ID,
             format!("Real server(s) not serving: {}", names.join("; ")),
-            share_explains(bad, ev.real_servers.len()),
+            if symptom_only {
+                explains / 2.0
+            } else {
+                explains
+            },
         )
         .evidence(capped(lines))
         .fix(down.into_values().flat_map(|(_, fixes)| fixes)),
