@@ -81,14 +81,7 @@ async fn run_files(args: RunArgs) -> ExitCode {
         };
         match outcome {
             Ok(outcome) => {
-                if args.json {
-                    match serde_json::to_string(&outcome) {
-                        Ok(line) => println!("{line}"),
-                        Err(e) => eprintln!("lvslab: cannot encode the outcome as JSON: {e}"),
-                    }
-                } else {
-                    print!("{}", human_report(&outcome, args.show_ipvs));
-                }
+                print_report(args.json, &outcome, || human_report(&outcome, args.show_ipvs));
                 if !outcome.verdict.passed {
                     worst = ExitCode::from(EXIT_FAILED);
                 }
@@ -192,14 +185,7 @@ async fn diagnose(args: DiagnoseArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    if args.json {
-        match serde_json::to_string(&outcome) {
-            Ok(line) => println!("{line}"),
-            Err(e) => eprintln!("lvslab: cannot encode the outcome as JSON: {e}"),
-        }
-    } else {
-        print!("{}", diagnosis_report(&outcome));
-    }
+    print_report(args.json, &outcome, || diagnosis_report(&outcome));
     match &outcome.diagnosis {
         Some(d) if d.healthy => ExitCode::SUCCESS,
         _ => ExitCode::from(EXIT_FAILED),
@@ -220,14 +206,7 @@ fn diagnose_live(args: &DiagnoseArgs) -> ExitCode {
                     return ExitCode::from(EXIT_BAD_INPUT);
                 }
             };
-            if args.json {
-                match serde_json::to_string(&report) {
-                    Ok(line) => println!("{line}"),
-                    Err(e) => eprintln!("lvslab: cannot encode the report as JSON: {e}"),
-                }
-            } else {
-                print!("{}", report.render());
-            }
+            print_report(args.json, &report, || report.render());
             if report.problems().next().is_none() {
                 ExitCode::SUCCESS
             } else {
@@ -243,14 +222,7 @@ fn diagnose_live(args: &DiagnoseArgs) -> ExitCode {
                     return ExitCode::from(EXIT_BAD_INPUT);
                 }
             };
-            if args.json {
-                match serde_json::to_string(&report) {
-                    Ok(line) => println!("{line}"),
-                    Err(e) => eprintln!("lvslab: cannot encode the report as JSON: {e}"),
-                }
-            } else {
-                print!("{}", report.render());
-            }
+            print_report(args.json, &report, || report.render());
             if report.diagnosis.findings.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -261,6 +233,18 @@ fn diagnose_live(args: &DiagnoseArgs) -> ExitCode {
             eprintln!("lvslab diagnose --live: give --role real-server or --role director");
             ExitCode::from(EXIT_BAD_INPUT)
         }
+    }
+}
+
+/// One JSON object on a line for machines, or the human text.
+fn print_report<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) {
+    if json {
+        match serde_json::to_string(value) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("lvslab: cannot encode the report as JSON: {e}"),
+        }
+    } else {
+        print!("{}", human());
     }
 }
 

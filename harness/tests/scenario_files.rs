@@ -20,3 +20,16 @@ fn every_shipped_scenario_checks_clean_and_explains_itself() {
     }
     assert!(seen >= 5, "expected the shipped scenarios in {}, found {seen}", dir.display());
 }
+
+#[test]
+fn the_readme_lists_every_shipped_scenario() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    for entry in std::fs::read_dir(root.join("scenarios")).expect("scenarios/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "toml") {
+            let link = format!("(scenarios/{})", path.file_name().unwrap().to_string_lossy());
+            assert!(readme.contains(&link), "README.md's scenario table lacks {link}");
+        }
+    }
+}
