@@ -6,7 +6,13 @@
 //! * NAT: `ip_forward=1`, since the replies are forwarded traffic that IPVS
 //!   rewrites on the FORWARD hook;
 //! * TUN: `accept_local=1` and `rp_filter=0`, so replies routed back through
-//!   the director with the VIP as source are not dropped as martians;
+//!   the director with the VIP as source are not dropped as martians; and TX
+//!   checksum offload off on the server-facing interface. A veth keeps the
+//!   client's partial TCP checksum inside the IPIP packet; a kernel `ipip`
+//!   receiver copes, but lvslab's userspace decapsulator (raw socket → TUN,
+//!   for kernels without ipip) hands on a packet whose checksum was never
+//!   completed, and the real server drops it (TcpInCsumErrors). With the
+//!   offload off, the director's kernel completes it before sending;
 //! * the `net.ipv4.vs.*` settings the scenario gives. Conntrack is not needed
 //!   (`net.ipv4.vs.conntrack` stays 0).
 //!
@@ -24,6 +30,8 @@ pub struct NamespaceSetup {
     pub addresses: Vec<(String, Ipv4Net)>,
     /// Written in order, after ip_vs is present (its sysctls exist only then).
     pub sysctls: Vec<(String, String)>,
+    /// Interfaces whose TX checksum offload is switched off (`ethtool -K IF tx off`).
+    pub tx_checksum_off: Vec<String>,
 }
 
 pub fn plan(cfg: &DirectorConfig) -> NamespaceSetup {
@@ -46,12 +54,13 @@ pub fn plan(cfg: &DirectorConfig) -> NamespaceSetup {
             set(format!("net.ipv4.conf.{scope}.rp_filter"), "0");
         }
     }
+    let tx_checksum_off = if uses(Forward::Tun) { vec![cfg.server_iface.clone()] } else { vec![] };
     let s = &cfg.sysctls;
     set("net.ipv4.vs.conn_reuse_mode".into(), &s.conn_reuse_mode.to_string());
     set("net.ipv4.vs.expire_nodest_conn".into(), bit(s.expire_nodest_conn));
     set("net.ipv4.vs.expire_quiescent_template".into(), bit(s.expire_quiescent_template));
     set("net.ipv4.vs.sloppy_tcp".into(), bit(s.sloppy_tcp));
-    NamespaceSetup { addresses, sysctls }
+    NamespaceSetup { addresses, sysctls, tx_checksum_off }
 }
 
 fn bit(b: bool) -> &'static str {
@@ -71,10 +80,50 @@ pub async fn apply(host: &Host, setup: &NamespaceSetup) -> Result<()> {
             why: e.to_string(),
         })?;
     }
+    for iface in &setup.tx_checksum_off {
+        let name = iface.clone();
+        host.exec(move || tx_checksum_off(&name)).await.map_err(|e| DirectorError::Ipvs {
+            what: format!("TX checksum offload off on the director's {iface}"),
+            why: e.to_string(),
+        })?;
+    }
     for (name, value) in &setup.sysctls {
         host.set_sysctl(name, value)
             .await
             .map_err(|e| DirectorError::Ipvs { what: format!("sysctl {name}={value}"), why: e.to_string() })?;
+    }
+    Ok(())
+}
+
+/// `ethtool -K IFACE tx off` (ETHTOOL_STXCSUM), in the calling thread's namespace.
+fn tx_checksum_off(iface: &str) -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    const ETHTOOL_STXCSUM: u32 = 0x17;
+    #[repr(C)]
+    struct EthtoolValue {
+        cmd: u32,
+        data: u32,
+    }
+    if iface.is_empty() || iface.len() >= libc::IFNAMSIZ {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad interface name {iface:?}")));
+    }
+    // SAFETY: plain socket(2); the fd is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut value = EthtoolValue { cmd: ETHTOOL_STXCSUM, data: 0 };
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(iface.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
+    // SAFETY: valid fd, ifreq naming the device, data pointing at a live ethtool_value.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL, &mut req) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }
@@ -122,5 +171,18 @@ mod tests {
         assert!(has(&tun, "net.ipv4.conf.all.accept_local", "1"));
         assert!(has(&tun, "net.ipv4.conf.eth0.rp_filter", "0"));
         assert!(!has(&tun, "net.ipv4.ip_forward", "1"));
+        assert_eq!(tun.tx_checksum_off, vec!["eth1".to_string()]);
+        assert!(plan(&cfg(Forward::Dr)).tx_checksum_off.is_empty());
+    }
+
+    #[test]
+    fn tx_checksum_off_on_a_missing_interface_is_an_error() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root for SIOCETHTOOL");
+            return;
+        }
+        let err = tx_checksum_off("lvslab-none0").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENODEV), "{err}");
+        assert!(tx_checksum_off("").is_err());
     }
 }
