@@ -6,6 +6,7 @@
 //! * `kernel` (later) — real IPVS configured over generic netlink.
 
 pub mod embedded;
+pub mod kernel;
 mod genl_probe;
 
 use crate::ipvs;

@@ -236,18 +236,23 @@ async fn start_engine(
     let Some(director) = &scenario.director else { return Ok(None) };
     let host = lab.host(&director.name).ok_or_else(|| missing_host(&director.name))?;
     let kernel_has_ipvs = host.exec(director::kernel_has_ipvs).await;
-    match choice {
+    let fullnat = scenario.service.mode == Mode::FullNat;
+    let use_kernel = match choice {
         EngineChoice::Kernel if !kernel_has_ipvs => {
             return Err(RunError::Setup(
                 "engine = \"kernel\" but this kernel has no IPVS (no genetlink family IPVS in the director's namespace); use engine = \"auto\" or \"embedded\"".into(),
             ))
         }
-        EngineChoice::Kernel => {
-            return Err(RunError::Setup("the kernel engine is not built into this lvslab yet; use engine = \"embedded\"".into()))
-        }
-        EngineChoice::Auto | EngineChoice::Embedded => {}
-    }
+        EngineChoice::Kernel => true,
+        // FULLNAT is not in mainline IPVS: only the embedded engine has it.
+        EngineChoice::Auto => kernel_has_ipvs && !fullnat,
+        EngineChoice::Embedded => false,
+    };
     let config = director_config(scenario)?;
+    if use_kernel {
+        let engine = director::kernel::KernelEngine::start(host, &config).await?;
+        return Ok(Some(Box::new(engine)));
+    }
     let engine = EmbeddedEngine::start(host, config)?;
     Ok(Some(Box::new(engine)))
 }

@@ -1,0 +1,265 @@
+//! [`KernelEngine`]: the [`Engine`] trait on the kernel's own IPVS, configured
+//! over generic netlink in the director's namespace like `ipvsadm` does.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::net::SocketAddrV4;
+
+use super::client::{GenlError, IpvsSocket};
+use super::genl::{Cmd, CmdAttr, IpvsMessage};
+use super::objects::{self, decode_dest, decode_service, KernelDest, KernelService};
+use super::{proc_conn, setup, snapshot};
+use crate::director::{DirectorConfig, DirectorError, Engine, EngineKind, EngineStats, Result, ServiceKey};
+use crate::ipvs::{self, Forward};
+use crate::lab::Host;
+
+/// What `/proc/net/ip_vs_conn` is called from a thread inside the namespace.
+const CONN_TABLE: &str = "/proc/thread-self/net/ip_vs_conn";
+/// `IP_VS_CONN_TAB_SIZE` when GET_INFO does not say.
+const DEFAULT_CONN_TAB_SIZE: u32 = 4096;
+
+pub struct KernelEngine {
+    socket: IpvsSocket,
+    /// Opened inside the namespace: the file stays bound to it, so any thread can re-read it.
+    conn_table: File,
+    /// Our services and their real servers as configured (SET_DEST needs the whole dest).
+    services: Vec<(ipvs::ServiceConfig, Vec<ipvs::DestConfig>)>,
+}
+
+impl KernelEngine {
+    /// Configures kernel IPVS in `host`'s namespace: the VIPs and sysctls the
+    /// namespace needs (`setup`), then every service and its real servers.
+    /// FULLNAT is refused before anything is touched.
+    pub async fn start(host: &Host, cfg: &DirectorConfig) -> Result<KernelEngine> {
+        if cfg.services.is_empty() {
+            return Err(DirectorError::Config("no virtual service".into()));
+        }
+        check_supported(cfg)?;
+        // Every message is built first, so a bad configuration changes nothing.
+        let mut requests = Vec::new();
+        for (svc, dests) in &cfg.services {
+            let key = objects::key_of(svc);
+            let svc_attrs = objects::service_attrs(svc)?;
+            let mut dest_msgs = Vec::new();
+            for d in dests {
+                dest_msgs.push((d, objects::dest_attrs(d)?));
+            }
+            requests.push((key, svc, svc_attrs, dest_msgs));
+        }
+        let opened = host
+            .exec(|| -> std::result::Result<(IpvsSocket, File), DirectorError> {
+                let socket = IpvsSocket::open().map_err(|e| DirectorError::Ipvs {
+                    what: "the generic netlink family IPVS".into(),
+                    why: e.to_string(),
+                })?;
+                let conn_table = File::open(CONN_TABLE).map_err(|e| DirectorError::io(format!("open {CONN_TABLE}"), e))?;
+                Ok((socket, conn_table))
+            })
+            .await?;
+        let (socket, conn_table) = opened;
+        setup::apply(host, &setup::plan(cfg)).await?;
+
+        let engine = KernelEngine { socket, conn_table, services: cfg.services.clone() };
+        let configured = (|| {
+            for (key, svc, svc_attrs, dest_msgs) in requests {
+                let msg = IpvsMessage::new(Cmd::NewService, vec![CmdAttr::Service(svc_attrs)]);
+                engine.socket.command(msg).map_err(|e| refused(Cmd::NewService, format!("service {key}"), &svc.scheduler, e))?;
+                for (d, attrs) in dest_msgs {
+                    let msg = IpvsMessage::new(
+                        Cmd::NewDest,
+                        vec![CmdAttr::Service(objects::ident_attrs(&key)), CmdAttr::Dest(attrs)],
+                    );
+                    engine.socket.command(msg).map_err(|e| {
+                        refused(Cmd::NewDest, format!("real server {}:{} of {key}", d.addr, d.port), &svc.scheduler, e)
+                    })?;
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = configured {
+            // Leave the namespace as it was; the first error is the one to report.
+            let _ = engine.delete_services();
+            return Err(e);
+        }
+        Ok(engine)
+    }
+
+    /// Every service of the namespace with its real servers (kernel order), as dumped.
+    pub fn dump(&self) -> Result<Vec<(KernelService, Vec<KernelDest>)>> {
+        let listed = self
+            .socket
+            .dump(IpvsMessage::new(Cmd::GetService, vec![]))
+            .map_err(|e| refused(Cmd::GetService, "services".into(), "", e))?;
+        let mut out = Vec::new();
+        for m in &listed {
+            let Some(attrs) = m.service() else { continue };
+            // fwmark, IPv6 and SCTP services are not lvslab's: left out of the views.
+            let Ok(svc) = decode_service(attrs)? else { continue };
+            let dests = self
+                .socket
+                .dump(IpvsMessage::new(Cmd::GetDest, vec![CmdAttr::Service(objects::ident_attrs(&svc.key))]))
+                .map_err(|e| refused(Cmd::GetDest, format!("real servers of {}", svc.key), "", e))?
+                .iter()
+                .filter_map(|m| m.dest().map(decode_dest))
+                .collect::<Result<Vec<_>>>()?;
+            out.push((svc, dests));
+        }
+        Ok(out)
+    }
+
+    fn conn_tab_size(&self) -> u32 {
+        self.socket
+            .get(IpvsMessage::new(Cmd::GetInfo, vec![]))
+            .ok()
+            .and_then(|m| {
+                m.attrs.iter().find_map(|a| match a {
+                    CmdAttr::InfoConnTabSize(n) => Some(*n),
+                    _ => None,
+                })
+            })
+            .unwrap_or(DEFAULT_CONN_TAB_SIZE)
+    }
+
+    fn read_conns(&self) -> Result<Vec<proc_conn::ProcConn>> {
+        let mut text = String::new();
+        let mut f = &self.conn_table;
+        f.seek(SeekFrom::Start(0)).map_err(|e| DirectorError::io(format!("rewind {CONN_TABLE}"), e))?;
+        f.read_to_string(&mut text).map_err(|e| DirectorError::io(format!("read {CONN_TABLE}"), e))?;
+        proc_conn::parse(&text).map_err(|why| DirectorError::Ipvs { what: CONN_TABLE.into(), why })
+    }
+
+    fn delete_services(&self) -> Result<()> {
+        for (svc, _) in &self.services {
+            let key = objects::key_of(svc);
+            let msg = IpvsMessage::new(Cmd::DelService, vec![CmdAttr::Service(objects::ident_attrs(&key))]);
+            match self.socket.command(msg) {
+                Ok(()) | Err(GenlError::Kernel(libc::ESRCH)) => {}
+                Err(e) => return Err(refused(Cmd::DelService, format!("service {key}"), "", e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Engine for KernelEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Kernel
+    }
+
+    fn snapshot(&self) -> Result<ipvs::IpvsSnapshot> {
+        let services = self.dump()?;
+        let conns = self.read_conns()?;
+        Ok(snapshot::build(self.conn_tab_size(), &services, &conns))
+    }
+
+    fn set_weight(&mut self, service: ServiceKey, dest: SocketAddrV4, weight: u32) -> Result<()> {
+        let (_, dests) = self
+            .services
+            .iter_mut()
+            .find(|(s, _)| objects::key_of(s) == service)
+            .ok_or_else(|| DirectorError::NoService(service.to_string()))?;
+        let d = dests
+            .iter_mut()
+            .find(|d| d.addr == *dest.ip() && d.port == dest.port())
+            .ok_or_else(|| DirectorError::NoDest { service: service.to_string(), dest })?;
+        let edited = ipvs::DestConfig { weight, ..d.clone() };
+        let msg = IpvsMessage::new(
+            Cmd::SetDest,
+            vec![CmdAttr::Service(objects::ident_attrs(&service)), CmdAttr::Dest(objects::dest_attrs(&edited)?)],
+        );
+        self.socket.command(msg).map_err(|e| refused(Cmd::SetDest, format!("real server {dest} of {service}"), "", e))?;
+        *d = edited;
+        Ok(())
+    }
+
+    /// The kernel keeps no per-frame counters for lvslab: the services'
+    /// packet counters stand in (client→server packets forwarded, replies
+    /// rewritten). They lag by up to the estimator's 2 s period.
+    fn stats(&self) -> EngineStats {
+        let mut stats = EngineStats::default();
+        if let Ok(services) = self.dump() {
+            let ours = services.iter().filter(|(s, _)| self.services.iter().any(|(c, _)| objects::key_of(c) == s.key));
+            for (s, _) in ours {
+                stats.forwarded_in += s.stats.inpkts;
+                stats.forwarded_out += s.stats.outpkts;
+            }
+            stats.frames_seen = stats.forwarded_in + stats.forwarded_out;
+        }
+        stats
+    }
+
+    /// Deletes this engine's services (and so their real servers). The VIP
+    /// stays on the director until the lab goes down.
+    fn shutdown(self: Box<Self>) -> Result<()> {
+        self.delete_services()
+    }
+}
+
+/// A kernel refusal as a sentence an operator can act on.
+fn refused(cmd: Cmd, what: String, scheduler: &str, e: GenlError) -> DirectorError {
+    let why = match (e.errno(), cmd) {
+        (Some(libc::EEXIST), Cmd::NewService) => "it already exists in the director's namespace".to_string(),
+        (Some(libc::EEXIST), Cmd::NewDest) => "it is already a real server of this service".to_string(),
+        (Some(libc::ENOENT), Cmd::NewService | Cmd::SetService) => format!(
+            "unknown scheduler {scheduler:?}: this kernel has no ip_vs_{scheduler} module loaded or loadable"
+        ),
+        (Some(libc::ENOENT), _) => "no such real server in the kernel's service".to_string(),
+        (Some(libc::ESRCH), _) => "no such service in the kernel".to_string(),
+        (Some(libc::EPERM), _) => "permission denied: IPVS needs CAP_NET_ADMIN in the director's namespace".to_string(),
+        (Some(libc::ERANGE), _) => "a value is out of range (weight, or lower threshold above upper)".to_string(),
+        (Some(libc::EINVAL), Cmd::NewDest | Cmd::SetDest) => {
+            "invalid real server: its address must be unicast and routable from the director".to_string()
+        }
+        (Some(libc::EINVAL), _) => "invalid attributes (EINVAL)".to_string(),
+        (Some(libc::EAFNOSUPPORT), _) => "address family not supported".to_string(),
+        _ => e.to_string(),
+    };
+    DirectorError::Ipvs { what, why }
+}
+
+/// Refuses what kernel IPVS cannot do, before any lab work: FULLNAT.
+pub fn check_supported(cfg: &DirectorConfig) -> Result<()> {
+    let fullnat = cfg.services.iter().flat_map(|(_, d)| d).any(|d| d.forward == Forward::FullNat);
+    if fullnat {
+        return Err(DirectorError::Config(objects::FULLNAT_UNSUPPORTED.into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_refusals_read_as_causes() {
+        let e = refused(Cmd::NewService, "service TCP 192.0.2.100:80".into(), "twos", GenlError::Kernel(libc::ENOENT));
+        assert_eq!(
+            e.to_string(),
+            "ipvs refused service TCP 192.0.2.100:80: unknown scheduler \"twos\": this kernel has no ip_vs_twos module loaded or loadable"
+        );
+        let e = refused(Cmd::NewDest, "real server 192.0.2.11:80".into(), "rr", GenlError::Kernel(libc::EEXIST));
+        assert!(e.to_string().ends_with("it is already a real server of this service"), "{e}");
+        let e = refused(Cmd::SetDest, "x".into(), "", GenlError::Kernel(libc::ESRCH));
+        assert!(e.to_string().contains("no such service"), "{e}");
+        let e = refused(Cmd::GetService, "services".into(), "", GenlError::NoFamily);
+        assert!(e.to_string().contains("no generic netlink family IPVS"), "{e}");
+    }
+
+    #[test]
+    fn fullnat_is_refused_with_the_reason() {
+        let vip = std::net::Ipv4Addr::new(192, 0, 2, 100);
+        let cfg = DirectorConfig {
+            services: vec![(
+                ipvs::ServiceConfig::new(ipvs::Proto::Tcp, vip, 80, "rr"),
+                vec![ipvs::DestConfig::new(std::net::Ipv4Addr::new(198, 51, 100, 11), 80, 1, Forward::FullNat)],
+            )],
+            sysctls: ipvs::Sysctls::default(),
+            client_iface: "eth0".into(),
+            server_iface: "eth1".into(),
+            fullnat_local_addrs: vec![],
+        };
+        let e = check_supported(&cfg).unwrap_err().to_string();
+        assert!(e.contains("not supported by kernel IPVS (out of mainline"), "{e}");
+        assert!(objects::dest_attrs(&cfg.services[0].1[0]).is_err());
+    }
+}

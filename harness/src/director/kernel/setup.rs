@@ -1,0 +1,188 @@
+//! What the director's namespace needs before kernel IPVS can serve:
+//!
+//! * every VIP as a local address, /32 on the client-facing interface (as
+//!   keepalived's `virtual_ipaddress` puts it): IPVS only sees packets that
+//!   reach LOCAL_IN, and the director must answer ARP for the VIP;
+//! * NAT: `ip_forward=1`, since the replies are forwarded traffic that IPVS
+//!   rewrites on the FORWARD hook;
+//! * TUN: `accept_local=1` and `rp_filter=0`, so replies routed back through
+//!   the director with the VIP as source are not dropped as martians; and TX
+//!   checksum offload off on the server-facing interface. A veth keeps the
+//!   client's partial TCP checksum inside the IPIP packet; a kernel `ipip`
+//!   receiver copes, but lvslab's userspace decapsulator (raw socket → TUN,
+//!   for kernels without ipip) hands on a packet whose checksum was never
+//!   completed, and the real server drops it (TcpInCsumErrors). With the
+//!   offload off, the director's kernel completes it before sending;
+//! * the `net.ipv4.vs.*` settings the scenario gives. Conntrack is not needed
+//!   (`net.ipv4.vs.conntrack` stays 0).
+//!
+//! Real servers are set up by the lab as for the embedded engine.
+
+use ipnet::Ipv4Net;
+
+use crate::director::{DirectorConfig, DirectorError, Result};
+use crate::ipvs::Forward;
+use crate::lab::Host;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespaceSetup {
+    /// (interface, address) pairs to add.
+    pub addresses: Vec<(String, Ipv4Net)>,
+    /// Written in order, after ip_vs is present (its sysctls exist only then).
+    pub sysctls: Vec<(String, String)>,
+    /// Interfaces whose TX checksum offload is switched off (`ethtool -K IF tx off`).
+    pub tx_checksum_off: Vec<String>,
+}
+
+pub fn plan(cfg: &DirectorConfig) -> NamespaceSetup {
+    let mut addresses: Vec<(String, Ipv4Net)> = Vec::new();
+    for (svc, _) in &cfg.services {
+        let vip = Ipv4Net::from(svc.vip);
+        if !addresses.iter().any(|(_, a)| *a == vip) {
+            addresses.push((cfg.client_iface.clone(), vip));
+        }
+    }
+    let uses = |f: Forward| cfg.services.iter().flat_map(|(_, d)| d).any(|d| d.forward == f);
+    let mut sysctls: Vec<(String, String)> = Vec::new();
+    let mut set = |k: String, v: &str| sysctls.push((k, v.to_string()));
+    if uses(Forward::Nat) {
+        set("net.ipv4.ip_forward".into(), "1");
+    }
+    if uses(Forward::Tun) {
+        for scope in ["all", cfg.client_iface.as_str()] {
+            set(format!("net.ipv4.conf.{scope}.accept_local"), "1");
+            set(format!("net.ipv4.conf.{scope}.rp_filter"), "0");
+        }
+    }
+    let tx_checksum_off = if uses(Forward::Tun) { vec![cfg.server_iface.clone()] } else { vec![] };
+    let s = &cfg.sysctls;
+    set("net.ipv4.vs.conn_reuse_mode".into(), &s.conn_reuse_mode.to_string());
+    set("net.ipv4.vs.expire_nodest_conn".into(), bit(s.expire_nodest_conn));
+    set("net.ipv4.vs.expire_quiescent_template".into(), bit(s.expire_quiescent_template));
+    set("net.ipv4.vs.sloppy_tcp".into(), bit(s.sloppy_tcp));
+    NamespaceSetup { addresses, sysctls, tx_checksum_off }
+}
+
+fn bit(b: bool) -> &'static str {
+    if b {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+/// Applies the plan in the director's namespace. Call after the IPVS socket
+/// is open there (that is what makes `net.ipv4.vs.*` appear).
+pub async fn apply(host: &Host, setup: &NamespaceSetup) -> Result<()> {
+    for (iface, addr) in &setup.addresses {
+        host.add_address(iface, *addr).await.map_err(|e| DirectorError::Ipvs {
+            what: format!("VIP {addr} on the director's {iface}"),
+            why: e.to_string(),
+        })?;
+    }
+    for iface in &setup.tx_checksum_off {
+        let name = iface.clone();
+        host.exec(move || tx_checksum_off(&name)).await.map_err(|e| DirectorError::Ipvs {
+            what: format!("TX checksum offload off on the director's {iface}"),
+            why: e.to_string(),
+        })?;
+    }
+    for (name, value) in &setup.sysctls {
+        host.set_sysctl(name, value)
+            .await
+            .map_err(|e| DirectorError::Ipvs { what: format!("sysctl {name}={value}"), why: e.to_string() })?;
+    }
+    Ok(())
+}
+
+/// `ethtool -K IFACE tx off` (ETHTOOL_STXCSUM), in the calling thread's namespace.
+fn tx_checksum_off(iface: &str) -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    const ETHTOOL_STXCSUM: u32 = 0x17;
+    #[repr(C)]
+    struct EthtoolValue {
+        cmd: u32,
+        data: u32,
+    }
+    if iface.is_empty() || iface.len() >= libc::IFNAMSIZ {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad interface name {iface:?}")));
+    }
+    // SAFETY: plain socket(2); the fd is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut value = EthtoolValue { cmd: ETHTOOL_STXCSUM, data: 0 };
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(iface.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
+    // SAFETY: valid fd, ifreq naming the device, data pointing at a live ethtool_value.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL, &mut req) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipvs::{DestConfig, ServiceConfig, Sysctls};
+    use std::net::Ipv4Addr;
+
+    fn cfg(forward: Forward) -> DirectorConfig {
+        let vip = Ipv4Addr::new(192, 0, 2, 100);
+        DirectorConfig {
+            services: vec![(
+                ServiceConfig::new(crate::ipvs::Proto::Tcp, vip, 80, "rr"),
+                vec![DestConfig::new(Ipv4Addr::new(192, 0, 2, 11), 80, 1, forward)],
+            )],
+            sysctls: Sysctls { expire_nodest_conn: true, ..Sysctls::default() },
+            client_iface: "eth0".into(),
+            server_iface: "eth1".into(),
+            fullnat_local_addrs: vec![],
+        }
+    }
+
+    fn has(s: &NamespaceSetup, k: &str, v: &str) -> bool {
+        s.sysctls.iter().any(|(a, b)| a == k && b == v)
+    }
+
+    #[test]
+    fn vip_goes_on_the_client_interface_once() {
+        let mut c = cfg(Forward::Dr);
+        let second = ServiceConfig::new(crate::ipvs::Proto::Udp, Ipv4Addr::new(192, 0, 2, 100), 53, "rr");
+        c.services.push((second, vec![]));
+        let s = plan(&c);
+        assert_eq!(s.addresses, vec![("eth0".to_string(), "192.0.2.100/32".parse().unwrap())]);
+        assert!(!s.sysctls.iter().any(|(k, _)| k == "net.ipv4.ip_forward"), "DR leaves forwarding alone");
+        assert!(has(&s, "net.ipv4.vs.expire_nodest_conn", "1"));
+        assert!(has(&s, "net.ipv4.vs.conn_reuse_mode", "1"));
+    }
+
+    #[test]
+    fn nat_forwards_and_tun_accepts_local_sources() {
+        assert!(has(&plan(&cfg(Forward::Nat)), "net.ipv4.ip_forward", "1"));
+        let tun = plan(&cfg(Forward::Tun));
+        assert!(has(&tun, "net.ipv4.conf.all.accept_local", "1"));
+        assert!(has(&tun, "net.ipv4.conf.eth0.rp_filter", "0"));
+        assert!(!has(&tun, "net.ipv4.ip_forward", "1"));
+        assert_eq!(tun.tx_checksum_off, vec!["eth1".to_string()]);
+        assert!(plan(&cfg(Forward::Dr)).tx_checksum_off.is_empty());
+    }
+
+    #[test]
+    fn tx_checksum_off_on_a_missing_interface_is_an_error() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root for SIOCETHTOOL");
+            return;
+        }
+        let err = tx_checksum_off("lvslab-none0").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENODEV), "{err}");
+        assert!(tx_checksum_off("").is_err());
+    }
+}
