@@ -104,7 +104,7 @@ impl Lab {
                 .try_exec(move || {
                     names
                         .iter()
-                        .map(|n| tun::create_tun(n).map(|(fd, idx)| (n.clone(), fd, idx)).map_err(|e| LabError::os(&host, format!("create TUN {n}"), e)))
+                        .map(|n| tun::create_or_adopt(n).map(|(fd, idx)| (n.clone(), fd, idx)).map_err(|e| LabError::os(&host, format!("create TUN {n}"), e)))
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .await
@@ -169,7 +169,7 @@ impl Lab {
                     name: h.name.clone(),
                     worker,
                     ifaces,
-                    tuns: Mutex::new(tuns.into_iter().map(|(n, fd, _)| (n, fd)).collect()),
+                    tuns: Mutex::new(tuns.into_iter().filter_map(|(n, fd, _)| Some((n, fd?))).collect()),
                     routes: h.routes.clone(),
                 }
             })
@@ -325,7 +325,8 @@ impl Host {
         &self.ifaces
     }
 
-    /// The fd of a planned TUN device, once. Closing it deletes the device.
+    /// The fd of a planned TUN device, once. Closing it deletes the device. None when the
+    /// kernel already had a device of that name (ipip's own tunl0, which needs no decapsulator).
     pub fn take_tun(&self, name: &str) -> Option<OwnedFd> {
         self.tuns.lock().unwrap_or_else(|p| p.into_inner()).remove(name)
     }

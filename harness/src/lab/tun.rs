@@ -5,6 +5,19 @@ use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+/// A TUN device for `name`, unless the kernel already made a device of that name in every new
+/// namespace (with the `ipip` module loaded, `tunl0` exists from the start and decapsulates
+/// by itself): then that device is used as it is and there is no fd. Returns the index too.
+pub(crate) fn create_or_adopt(name: &str) -> io::Result<(Option<OwnedFd>, u32)> {
+    let cname = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in TUN name"))?;
+    // SAFETY: valid C string; looks the name up in this thread's namespace.
+    let existing = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+    if existing != 0 {
+        return Ok((None, existing));
+    }
+    create_tun(name).map(|(fd, index)| (Some(fd), index))
+}
+
 /// Creates the device in the calling thread's namespace; returns its fd and interface index.
 /// The device lives as long as the fd (it is not made persistent).
 pub(crate) fn create_tun(name: &str) -> io::Result<(OwnedFd, u32)> {
