@@ -135,7 +135,11 @@ impl PacketLoop {
         let fds: Vec<libc::pollfd> = self
             .sides
             .iter()
-            .map(|s| libc::pollfd { fd: s.sock.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 })
+            .map(|s| libc::pollfd {
+                fd: s.sock.as_fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
             .collect();
         while !self.stop.load(Ordering::Relaxed) {
             // Frames of one connection come in bursts: after a frame, keep reading without
@@ -150,7 +154,13 @@ impl PacketLoop {
             } else if now.duration_since(last_frame) >= SPIN_AFTER_FRAME {
                 let mut fds = fds.clone();
                 // EINTR or a transient error: fall through to the bounded sleep below.
-                let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, POLL_TIMEOUT.as_millis() as i32) };
+                let rc = unsafe {
+                    libc::poll(
+                        fds.as_mut_ptr(),
+                        fds.len() as libc::nfds_t,
+                        POLL_TIMEOUT.as_millis() as i32,
+                    )
+                };
                 if rc < 0 {
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -176,7 +186,10 @@ impl PacketLoop {
                 }
                 Ok(None) => return n,
                 Err(_) => {
-                    count(&mut self.shared.lock().unwrap().stats.dropped, "recv_failed");
+                    count(
+                        &mut self.shared.lock().unwrap().stats.dropped,
+                        "recv_failed",
+                    );
                     return n;
                 }
             }
