@@ -113,7 +113,14 @@ impl Lab {
             bringup::host_prepare(w.rtnl(), h, &indexes).await?;
             Ok::<_, LabError>(tuns)
         }));
-        let (_, tuns) = futures::try_join!(bringup::switch_up(switch.rtnl(), &plan.segments), prepare_hosts)?;
+        let plain_switch = async {
+            switch
+                .try_exec(sysctl::plain_bridges)
+                .await
+                .ok_or_else(|| LabError::WorkerGone { host: SWITCH_NAME.into() })?
+        };
+        let (_, _, tuns) =
+            futures::try_join!(bringup::switch_up(switch.rtnl(), &plan.segments), plain_switch, prepare_hosts)?;
 
         // Phase 2: veth pairs, addresses, routes; each host one pipelined batch.
         let taken: Vec<Vec<u32>> = tuns.iter().map(|t| t.iter().map(|x| x.2).collect()).collect();

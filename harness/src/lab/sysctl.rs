@@ -35,3 +35,16 @@ pub(crate) fn write_sysctl(host: &str, name: &str, value: &str) -> Result<(), La
 pub(crate) fn read_sysctl(name: &str) -> io::Result<String> {
     Ok(std::fs::read_to_string(sysctl_path(name))?.trim_end().to_string())
 }
+
+/// The switch is a plain L2 switch: where br_netfilter is loaded, every bridged frame would also
+/// walk the host's iptables/arptables hooks (about half the cost of forwarding a frame here).
+/// Written from the switch namespace's thread; absent knobs (no br_netfilter) are fine.
+pub(crate) fn plain_bridges() -> Result<(), LabError> {
+    for knob in ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables", "bridge-nf-call-arptables"] {
+        let name = format!("net.bridge.{knob}");
+        if sysctl_path(&name).exists() {
+            write_sysctl(super::plan::SWITCH_NAME, &name, "0")?;
+        }
+    }
+    Ok(())
+}
