@@ -11,21 +11,35 @@ use std::time::{Duration, Instant};
 use lvslab::lab::{HostPlan, IfacePlan, Lab, LabOptions, LabPlan};
 
 fn reference_plan() -> LabPlan {
-    let hosts = [("client", "10.0.0.2"), ("director", "10.0.0.1"), ("rs1", "10.0.0.11"), ("rs2", "10.0.0.12"), ("rs3", "10.0.0.13")]
-        .iter()
-        .map(|(name, ip)| HostPlan {
-            name: name.to_string(),
-            interfaces: vec![IfacePlan {
-                name: "eth0".into(),
-                segment: "lan".into(),
-                addrs: vec![format!("{ip}/24").parse().unwrap()],
-                mac: None,
-            }],
-            loopback_addrs: if name.starts_with("rs") { vec!["10.0.0.100/32".parse().unwrap()] } else { vec![] },
-            ..Default::default()
-        })
-        .collect();
-    LabPlan { name: "bench".into(), hosts, segments: vec!["lan".into()] }
+    let hosts = [
+        ("client", "10.0.0.2"),
+        ("director", "10.0.0.1"),
+        ("rs1", "10.0.0.11"),
+        ("rs2", "10.0.0.12"),
+        ("rs3", "10.0.0.13"),
+    ]
+    .iter()
+    .map(|(name, ip)| HostPlan {
+        name: name.to_string(),
+        interfaces: vec![IfacePlan {
+            name: "eth0".into(),
+            segment: "lan".into(),
+            addrs: vec![format!("{ip}/24").parse().unwrap()],
+            mac: None,
+        }],
+        loopback_addrs: if name.starts_with("rs") {
+            vec!["10.0.0.100/32".parse().unwrap()]
+        } else {
+            vec![]
+        },
+        ..Default::default()
+    })
+    .collect();
+    LabPlan {
+        name: "bench".into(),
+        hosts,
+        segments: vec!["lan".into()],
+    }
 }
 
 struct Stats {
@@ -36,7 +50,10 @@ struct Stats {
 fn stats(mut v: Vec<Duration>) -> Stats {
     v.sort();
     let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    Stats { median: at(0.5), p90: at(0.9) }
+    Stats {
+        median: at(0.5),
+        p90: at(0.9),
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -49,7 +66,11 @@ fn print_row(what: &str, s: &Stats) {
 
 fn run_script(script: &PathBuf, args: &[&str]) -> Duration {
     let t = Instant::now();
-    let status = Command::new("bash").arg(script).args(args).status().expect("run ci/ip-script.sh");
+    let status = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .status()
+        .expect("run ci/ip-script.sh");
     let d = t.elapsed();
     assert!(status.success(), "ci/ip-script.sh {args:?} failed");
     d
@@ -65,17 +86,28 @@ struct LabTimes {
 }
 
 fn measure_lab(rt: &tokio::runtime::Runtime, plan: &LabPlan, iterations: usize, pause: Duration) -> LabTimes {
-    let mut times = LabTimes { up: Vec::new(), listening: Vec::new(), down: Vec::new() };
+    let mut times = LabTimes {
+        up: Vec::new(),
+        listening: Vec::new(),
+        down: Vec::new(),
+    };
     for i in 0..iterations + WARMUP {
         let t = Instant::now();
-        let lab = rt.block_on(Lab::build(plan, LabOptions::default())).expect("lab builds");
+        let lab = rt
+            .block_on(Lab::build(plan, LabOptions::default()))
+            .expect("lab builds");
         let built = t.elapsed();
         // Servers listening: one TCP listener per real server, bound in its namespace.
         let listeners = rt.block_on(async {
             let mut v = Vec::new();
             for h in lab.hosts().filter(|h| h.name().starts_with("rs")) {
                 let ip = h.iface("eth0").unwrap().addrs[0].addr();
-                let l = h.runtime().spawn(async move { tokio::net::TcpListener::bind((ip, 80)).await }).await.unwrap().unwrap();
+                let l = h
+                    .runtime()
+                    .spawn(async move { tokio::net::TcpListener::bind((ip, 80)).await })
+                    .await
+                    .unwrap()
+                    .unwrap();
                 v.push(l);
             }
             v
@@ -103,7 +135,10 @@ fn main() {
         return;
     }
     let plan = reference_plan();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
 
     // Back to back, the kernel's deferred freeing of the previous lab's namespaces (cleanup_net,
     // RCU grace periods) lands in the next bring-up; with a pause it does not.
@@ -131,7 +166,10 @@ fn main() {
     print_row("lvslab bring-up", &lab_up);
     print_row("lvslab bring-up + 3 listeners", &stats(busy.listening));
     print_row("lvslab teardown", &lab_down);
-    print_row(&format!("lvslab bring-up, {} ms pauses", SETTLE.as_millis()), &stats(settled.up));
+    print_row(
+        &format!("lvslab bring-up, {} ms pauses", SETTLE.as_millis()),
+        &stats(settled.up),
+    );
     if have_ip {
         let (ip_up, ip_down) = (stats(s_up), stats(s_down));
         print_row("ip script bring-up", &ip_up);

@@ -124,20 +124,15 @@ struct TableMemory {
 /// One TCP service with 3 destinations; a SYN from each of `TABLE_ENTRIES` distinct client
 /// address:port pairs creates one entry each. RSS before and after, the table still alive.
 fn table_memory(forward: lvslab::ipvs::Forward) -> TableMemory {
-    use lvslab::ipvs::{
-        DestConfig, InVerdict, Ipvs, PacketIn, Proto, ServiceConfig, Sysctls, TcpFlags,
-    };
+    use lvslab::ipvs::{DestConfig, InVerdict, Ipvs, PacketIn, Proto, ServiceConfig, Sysctls, TcpFlags};
     let before = rss_bytes();
     let mut ipvs = Ipvs::new(Sysctls::default());
     let svc = ipvs
         .add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, "rr"))
         .expect("service");
     for i in 1..=3u8 {
-        ipvs.add_dest(
-            svc,
-            DestConfig::new(Ipv4Addr::new(10, 0, 1, 20 + i), 80, 1, forward),
-        )
-        .expect("destination");
+        ipvs.add_dest(svc, DestConfig::new(Ipv4Addr::new(10, 0, 1, 20 + i), 80, 1, forward))
+            .expect("destination");
     }
     let syn = Some(TcpFlags {
         syn: true,
@@ -168,10 +163,7 @@ fn table_memory(forward: lvslab::ipvs::Forward) -> TableMemory {
     assert_eq!(ipvs.conn_count(), TABLE_ENTRIES as usize);
     let after = rss_bytes();
     black_box(&ipvs);
-    let with_out = matches!(
-        forward,
-        lvslab::ipvs::Forward::Nat | lvslab::ipvs::Forward::FullNat
-    );
+    let with_out = matches!(forward, lvslab::ipvs::Forward::Nat | lvslab::ipvs::Forward::FullNat);
     let (slot, computed) = computed_table_bytes(TABLE_ENTRIES as usize, with_out);
     drop(ipvs);
     TableMemory {
@@ -198,13 +190,7 @@ fn forward_named(name: &str) -> lvslab::ipvs::Forward {
 /// In the child: measure, print one line `rss_growth computed slot fill_ns`.
 fn table_child(mode: &str) {
     let m = table_memory(forward_named(mode));
-    println!(
-        "{} {} {} {}",
-        m.rss_growth,
-        m.computed,
-        m.slot,
-        m.fill_time.as_nanos()
-    );
+    println!("{} {} {} {}", m.rss_growth, m.computed, m.slot, m.fill_time.as_nanos());
 }
 
 /// Runs this bench binary again with TABLE_CHILD_ENV set: allocator state left by one
@@ -225,10 +211,7 @@ fn table_in_child(mode: &str) -> TableMemory {
     );
     let fields: Vec<u128> = text
         .split_whitespace()
-        .map(|f| {
-            f.parse()
-                .unwrap_or_else(|_| panic!("table child printed {text:?}"))
-        })
+        .map(|f| f.parse().unwrap_or_else(|_| panic!("table child printed {text:?}")))
         .collect();
     let [rss_growth, computed, slot, fill_ns] = fields[..] else {
         panic!("table child printed {text:?}")
@@ -322,12 +305,7 @@ impl Sample {
 
 /// `requests` HTTP requests, a new connection each, from `from`'s namespace to `target`;
 /// every one must be answered.
-async fn fire_at(
-    from: &lvslab::lab::Host,
-    target: std::net::SocketAddr,
-    requests: u32,
-    concurrency: u32,
-) -> Sample {
+async fn fire_at(from: &lvslab::lab::Host, target: std::net::SocketAddr, requests: u32, concurrency: u32) -> Sample {
     use lvslab::traffic::{self, ConnectionMode, Proto, TrafficSpec};
     let spec = TrafficSpec {
         targets: vec![target],
@@ -383,22 +361,15 @@ fn own_cpu_clock() -> ThreadClock {
 /// (user, system) CPU of a thread of this process, in clock ticks (10 ms here): coarse, but
 /// tells whether the engine's time goes to its own code or to the kernel's send/receive path.
 fn user_sys_ticks(tid: libc::pid_t) -> (u64, u64) {
-    let stat =
-        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).expect("engine thread stat");
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).expect("engine thread stat");
     // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
     let after_name = &stat[stat.rfind(')').expect("stat has a name") + 2..];
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    (
-        fields[11].parse().expect("utime"),
-        fields[12].parse().expect("stime"),
-    )
+    (fields[11].parse().expect("utime"), fields[12].parse().expect("stime"))
 }
 
 fn cpu_time(clock: ThreadClock) -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid out pointer; the clock belongs to a thread that is still running.
     let rc = unsafe { libc::clock_gettime(clock.cpu, &mut ts) };
     assert_eq!(rc, 0, "clock_gettime on the engine thread's CPU clock");
@@ -468,21 +439,17 @@ async fn bench_mode(mode: &'static str, file: &str) -> Vec<ModeResult> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../scenarios")
         .join(file);
-    let scenario =
-        lvslab::scenario::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let scenario = lvslab::scenario::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let lab = Lab::build(&run::lab_plan(&scenario), LabOptions::default())
         .await
         .expect("lab builds");
     // Servers (and TUN decapsulators) through Held; the engine started here to read its stats.
     let mut servers_only = scenario.clone();
     servers_only.director = None;
-    let held = Held::start(&servers_only, &lab)
-        .await
-        .expect("servers start");
+    let held = Held::start(&servers_only, &lab).await.expect("servers start");
     let director = scenario.director.as_ref().expect("scenario has a director");
     let config = run::director_config(&scenario).expect("director config");
-    let (engine, engine_clock) =
-        start_engine(lab.host(&director.name).expect("director host"), config);
+    let (engine, engine_clock) = start_engine(lab.host(&director.name).expect("director host"), config);
 
     let client_name = &scenario.traffic.clients.first().expect("a client").name;
     let client = lab.host(client_name).expect("client host");
@@ -492,11 +459,9 @@ async fn bench_mode(mode: &'static str, file: &str) -> Vec<ModeResult> {
     let peer = lab.host(&peer_rs.name).expect("peer host");
     let rs1_addr = SocketAddr::from((rs1.address, rs1.port));
     let vip = SocketAddr::from((scenario.service.vip, scenario.service.port));
-    let client_reaches_rs1 = scenario.host(client_name).is_some_and(|h| {
-        h.interfaces
-            .iter()
-            .any(|i| i.address.contains(&rs1.address))
-    });
+    let client_reaches_rs1 = scenario
+        .host(client_name)
+        .is_some_and(|h| h.interfaces.iter().any(|i| i.address.contains(&rs1.address)));
     let direct_host = if client_reaches_rs1 { client } else { peer };
 
     let direct_from = format!("{}→{}", direct_host.name(), rs1.name);
@@ -508,27 +473,18 @@ async fn bench_mode(mode: &'static str, file: &str) -> Vec<ModeResult> {
             fire_at(peer, rs1_addr, HTTP_WARMUP, concurrency).await;
         }
         let per_round = HTTP_REQUESTS / HTTP_ROUNDS;
-        let (mut direct, mut via, mut peer_sample) =
-            (Sample::default(), Sample::default(), Sample::default());
+        let (mut direct, mut via, mut peer_sample) = (Sample::default(), Sample::default(), Sample::default());
         let (mut frames_forwarded, mut frames_seen, mut engine_cpu) = (0, 0, Duration::ZERO);
         let (mut user_ticks, mut sys_ticks) = (0, 0);
         for _ in 0..HTTP_ROUNDS {
             direct.add(fire_at(direct_host, rs1_addr, per_round, concurrency).await);
-            let (stats0, cpu0, ticks0) = (
-                engine.stats(),
-                cpu_time(engine_clock),
-                user_sys_ticks(engine_clock.tid),
-            );
+            let (stats0, cpu0, ticks0) = (engine.stats(), cpu_time(engine_clock), user_sys_ticks(engine_clock.tid));
             via.add(fire_at(client, vip, per_round, concurrency).await);
-            let (stats1, cpu1, ticks1) = (
-                engine.stats(),
-                cpu_time(engine_clock),
-                user_sys_ticks(engine_clock.tid),
-            );
+            let (stats1, cpu1, ticks1) = (engine.stats(), cpu_time(engine_clock), user_sys_ticks(engine_clock.tid));
             user_ticks += ticks1.0 - ticks0.0;
             sys_ticks += ticks1.1 - ticks0.1;
-            frames_forwarded += (stats1.forwarded_in + stats1.forwarded_out)
-                - (stats0.forwarded_in + stats0.forwarded_out);
+            frames_forwarded +=
+                (stats1.forwarded_in + stats1.forwarded_out) - (stats0.forwarded_in + stats0.forwarded_out);
             frames_seen += stats1.frames_seen - stats0.frames_seen;
             engine_cpu += cpu1 - cpu0;
             if client_reaches_rs1 {
@@ -596,7 +552,9 @@ fn report_http() {
             r.load,
         );
     }
-    println!("\n## Engine during the via-director rounds (frames carried; capacity = frames per engine-thread CPU second)");
+    println!(
+        "\n## Engine during the via-director rounds (frames carried; capacity = frames per engine-thread CPU second)"
+    );
     println!("| mode | conc | frames seen | frames forwarded | forwarded/s | engine CPU | of it in kernel | CPU µs/frame | capacity frames/s |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in &results {

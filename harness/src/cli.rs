@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "lvslab", version, about = "Build LVS labs in network namespaces, fire requests, see where they went and why")]
+#[command(
+    name = "lvslab",
+    version,
+    about = "Build LVS labs in network namespaces, fire requests, see where they went and why"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

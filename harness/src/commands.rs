@@ -55,7 +55,12 @@ fn check_files(files: &[PathBuf]) -> ExitCode {
     match load_all(files) {
         Ok(scenarios) => {
             for s in &scenarios {
-                println!("{}: ok ({} mode, {} real servers)", s.name, s.service.mode, s.real_servers.len());
+                println!(
+                    "{}: ok ({} mode, {} real servers)",
+                    s.name,
+                    s.service.mode,
+                    s.real_servers.len()
+                );
             }
             ExitCode::SUCCESS
         }
@@ -68,7 +73,11 @@ async fn run_files(args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let opts = RunOptions { engine: args.engine.map(engine_choice), progress: !args.json, diagnose: DiagnoseWhen::Auto };
+    let opts = RunOptions {
+        engine: args.engine.map(engine_choice),
+        progress: !args.json,
+        diagnose: DiagnoseWhen::Auto,
+    };
     let mut worst = ExitCode::SUCCESS;
     for scenario in &scenarios {
         let outcome = tokio::select! {
@@ -129,8 +138,14 @@ pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
     out.push_str(&format!("verdict: {verdict}\n"));
     if let Some(diagnosis) = &outcome.diagnosis {
         if outcome.verdict.passed {
-            let ids = if diagnosis.healthy { "healthy".to_owned() } else { diagnosis.ids().join(", ") };
-            out.push_str(&format!("diagnosis: {ids} (`lvslab diagnose` shows the evidence and fixes)\n"));
+            let ids = if diagnosis.healthy {
+                "healthy".to_owned()
+            } else {
+                diagnosis.ids().join(", ")
+            };
+            out.push_str(&format!(
+                "diagnosis: {ids} (`lvslab diagnose` shows the evidence and fixes)\n"
+            ));
         } else {
             out.push_str("\nWhy (diagnosis):\n");
             out.push_str(&diagnose::render(diagnosis));
@@ -146,7 +161,10 @@ fn problems_text(problems: &[String]) -> String {
 
 /// `lvslab diagnose`: the spread, then the causes ranked, with evidence and fixes.
 pub fn diagnosis_report(outcome: &RunOutcome) -> String {
-    let mut out = format!("{} — {} mode, {} requests\n\n", outcome.scenario, outcome.mode, outcome.tally.requests);
+    let mut out = format!(
+        "{} — {} mode, {} requests\n\n",
+        outcome.scenario, outcome.mode, outcome.tally.requests
+    );
     out.push_str(&report::render_spread(&outcome.tally));
     out.push('\n');
     match &outcome.diagnosis {
@@ -170,7 +188,11 @@ async fn diagnose(args: DiagnoseArgs) -> ExitCode {
         Ok(mut s) => s.remove(0),
         Err(code) => return code,
     };
-    let opts = RunOptions { engine: None, progress: !args.json, diagnose: DiagnoseWhen::Always };
+    let opts = RunOptions {
+        engine: None,
+        progress: !args.json,
+        diagnose: DiagnoseWhen::Always,
+    };
     let outcome = tokio::select! {
         outcome = run::run(&scenario, &opts) => outcome,
         _ = tokio::signal::ctrl_c() => {
@@ -270,7 +292,14 @@ async fn up(file: &Path, name: Option<String>, foreground: bool) -> ExitCode {
 }
 
 async fn hold_lab(scenario: &Scenario, name: &str) -> ExitCode {
-    let lab = match Lab::build(&run::lab_plan(scenario), LabOptions { keep: Some(name.to_owned()) }).await {
+    let lab = match Lab::build(
+        &run::lab_plan(scenario),
+        LabOptions {
+            keep: Some(name.to_owned()),
+        },
+    )
+    .await
+    {
         Ok(lab) => lab,
         Err(e) => {
             eprintln!("lvslab up: {e}");
@@ -325,7 +354,8 @@ fn detach_holder(file: &Path, name: &str) -> ExitCode {
     };
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["up", "--foreground", "--name", name]).arg(file);
-    cmd.stdout(std::process::Stdio::piped()).stdin(std::process::Stdio::null());
+    cmd.stdout(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null());
     // SAFETY: setsid is async-signal-safe; the holder leaves our session so a closed terminal does not end it.
     unsafe {
         cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
@@ -337,7 +367,9 @@ fn detach_holder(file: &Path, name: &str) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let Some(stdout) = child.stdout.take() else { return ExitCode::from(EXIT_BAD_INPUT) };
+    let Some(stdout) = child.stdout.take() else {
+        return ExitCode::from(EXIT_BAD_INPUT);
+    };
     for line in std::io::BufReader::new(stdout).lines() {
         match line {
             Ok(l) if l == "ready" => return ExitCode::SUCCESS,
@@ -356,7 +388,10 @@ async fn down(name: &str) -> ExitCode {
         return ExitCode::from(EXIT_BAD_INPUT);
     };
     if !kept.alive {
-        eprintln!("lvslab down: the owner of {name} (pid {}) is gone; removing what it left", kept.pid);
+        eprintln!(
+            "lvslab down: the owner of {name} (pid {}) is gone; removing what it left",
+            kept.pid
+        );
         return clean();
     }
     let pid = nix::unistd::Pid::from_raw(kept.pid as i32);
@@ -383,7 +418,11 @@ fn list() -> ExitCode {
         println!("no kept labs");
     }
     for k in kept {
-        let state = if k.alive { "up" } else { "dead owner (run `lvslab clean`)" };
+        let state = if k.alive {
+            "up"
+        } else {
+            "dead owner (run `lvslab clean`)"
+        };
         println!("{}  pid {}  {state}  hosts: {}", k.name, k.pid, k.hosts.join(", "));
     }
     ExitCode::SUCCESS
@@ -459,7 +498,10 @@ pub fn exec_in_kept(name: &str, host: &str, command: &[String]) -> ExitCode {
         return ExitCode::from(EXIT_BAD_INPUT);
     };
     if !kept.hosts.iter().any(|h| h == host) {
-        eprintln!("lvslab: lab {name} has no host {host}; its hosts: {}", kept.hosts.join(", "));
+        eprintln!(
+            "lvslab: lab {name} has no host {host}; its hosts: {}",
+            kept.hosts.join(", ")
+        );
         return ExitCode::from(EXIT_BAD_INPUT);
     }
     let fd = match lab::enter_kept(name, host) {

@@ -32,11 +32,17 @@ impl Verdict {
 
 /// `records` are the requests in the order they were sent.
 pub fn evaluate(expect: &Expect, servers: &[RealServer], tally: &Tally, records: &[RequestRecord]) -> Verdict {
-    let sequence: Vec<Option<&str>> =
-        records.iter().map(|r| if r.error.is_none() { r.backend.as_deref() } else { None }).collect();
+    let sequence: Vec<Option<&str>> = records
+        .iter()
+        .map(|r| if r.error.is_none() { r.backend.as_deref() } else { None })
+        .collect();
     let mut checks = Vec::new();
     let mut check = |what: String, passed: bool, detail: String| {
-        checks.push(Check { what, passed, detail: (!passed).then_some(detail) });
+        checks.push(Check {
+            what,
+            passed,
+            detail: (!passed).then_some(detail),
+        });
     };
 
     let failed = tally.failed();
@@ -77,14 +83,22 @@ pub fn evaluate(expect: &Expect, servers: &[RealServer], tally: &Tally, records:
         for (backend, want) in weighted_shares(servers) {
             let got = tally.share(&backend);
             check(
-                format!("{backend} gets its weighted share {:.0}% ± {:.0}%", want * 100.0, expect.tolerance * 100.0),
+                format!(
+                    "{backend} gets its weighted share {:.0}% ± {:.0}%",
+                    want * 100.0,
+                    expect.tolerance * 100.0
+                ),
                 (got - want).abs() <= expect.tolerance,
                 format!("{backend} got {:.1}%", got * 100.0),
             );
         }
     }
     if let Some(want) = &expect.sequence {
-        let got: Vec<&str> = sequence.iter().take(want.len()).map(|b| b.unwrap_or("(failed)")).collect();
+        let got: Vec<&str> = sequence
+            .iter()
+            .take(want.len())
+            .map(|b| b.unwrap_or("(failed)"))
+            .collect();
         check(
             format!("answers start {}", want.join(" ")),
             got.iter().zip(want).all(|(g, w)| *g == w) && got.len() == want.len(),
@@ -128,7 +142,11 @@ fn weighted_shares(servers: &[RealServer]) -> Vec<(String, f64)> {
     servers
         .iter()
         .map(|s| {
-            let share = if eligible(&s) && total > 0 { f64::from(s.weight) / f64::from(total) } else { 0.0 };
+            let share = if eligible(&s) && total > 0 {
+                f64::from(s.weight) / f64::from(total)
+            } else {
+                0.0
+            };
             (s.name.clone(), share)
         })
         .collect()
@@ -155,7 +173,14 @@ mod tests {
     use super::*;
 
     fn server(name: &str, weight: u32, state: ServerState) -> RealServer {
-        RealServer { name: name.into(), address: Ipv4Addr::LOCALHOST, port: 80, weight, state, delay: Duration::ZERO }
+        RealServer {
+            name: name.into(),
+            address: Ipv4Addr::LOCALHOST,
+            port: 80,
+            weight,
+            state,
+            delay: Duration::ZERO,
+        }
     }
 
     fn expect() -> Expect {
@@ -203,18 +228,32 @@ mod tests {
 
     #[test]
     fn sticky_fails_only_when_one_source_meets_two_backends() {
-        let e = Expect { sticky: true, ..expect() };
+        let e = Expect {
+            sticky: true,
+            ..expect()
+        };
         let t = Tally::new(["rs1", "rs2"]);
-        let held = [record(0, "192.0.2.201", "rs1"), record(1, "192.0.2.202", "rs2"), record(2, "192.0.2.201", "rs1")];
+        let held = [
+            record(0, "192.0.2.201", "rs1"),
+            record(1, "192.0.2.202", "rs2"),
+            record(2, "192.0.2.201", "rs1"),
+        ];
         assert!(evaluate(&e, &[], &t, &held).passed);
         let split = [record(0, "192.0.2.201", "rs1"), record(1, "192.0.2.201", "rs2")];
         let v = evaluate(&e, &[], &t, &split);
-        assert_eq!(v.failures().next().unwrap().detail.as_deref(), Some("192.0.2.201: rs1, rs2"));
+        assert_eq!(
+            v.failures().next().unwrap().detail.as_deref(),
+            Some("192.0.2.201: rs1, rs2")
+        );
     }
 
     #[test]
     fn even_spread_passes_and_skew_fails_with_detail() {
-        let servers = [server("rs1", 1, ServerState::Up), server("rs2", 1, ServerState::Up), server("rs3", 0, ServerState::Up)];
+        let servers = [
+            server("rs1", 1, ServerState::Up),
+            server("rs2", 1, ServerState::Up),
+            server("rs3", 0, ServerState::Up),
+        ];
         let e = Expect { even: true, ..expect() };
         let (t, s) = run(&["rs1", "rs2", "rs1", "rs2"]);
         assert!(evaluate(&e, &servers, &t, &s).passed);
@@ -242,13 +281,22 @@ mod tests {
         let what: Vec<_> = v.failures().map(|c| c.detail.clone().unwrap()).collect();
         assert_eq!(
             what,
-            ["1 failed: 1 timeout", "answering: rs1", "1 answered: rs1", "answers started rs1 (failed)"]
+            [
+                "1 failed: 1 timeout",
+                "answering: rs1",
+                "1 answered: rs1",
+                "answers started rs1 (failed)"
+            ]
         );
     }
 
     #[test]
     fn share_within_tolerance() {
-        let e = Expect { share: Some(vec![("rs1".into(), 0.5)]), tolerance: 0.05, ..expect() };
+        let e = Expect {
+            share: Some(vec![("rs1".into(), 0.5)]),
+            tolerance: 0.05,
+            ..expect()
+        };
         let (t, s) = run(&["rs1", "rs2", "rs1", "rs3"]);
         assert!(evaluate(&e, &[], &t, &s).passed);
         let (t, s) = run(&["rs1", "rs2", "rs2", "rs3"]);

@@ -17,19 +17,29 @@ fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
-
 #[test]
 fn check_exits_2_and_names_file_line_and_column() {
-    let out = lvslab().arg("check").arg(repo("fixtures/check/many-problems.toml")).output().expect("runs");
+    let out = lvslab()
+        .arg("check")
+        .arg(repo("fixtures/check/many-problems.toml"))
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("many-problems.toml:"), "{stderr}");
-    assert!(stderr.lines().filter(|l| l.contains(": error: ")).count() > 5, "{stderr}");
+    assert!(
+        stderr.lines().filter(|l| l.contains(": error: ")).count() > 5,
+        "{stderr}"
+    );
 }
 
 #[test]
 fn check_accepts_a_shipped_scenario() {
-    let out = lvslab().arg("check").arg(repo("scenarios/dr-rr.toml")).output().expect("runs");
+    let out = lvslab()
+        .arg("check")
+        .arg(repo("scenarios/dr-rr.toml"))
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -49,9 +59,16 @@ fn run_exits_1_when_an_expectation_fails_and_0_when_all_hold() {
     let out = lvslab().arg("run").arg(&wrong).output().expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("FAIL 1 distinct backend(s) answer — 2 answered: rs1, rs2"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL 1 distinct backend(s) answer — 2 answered: rs1, rs2"),
+        "{stdout}"
+    );
 
-    let out = lvslab().args(["run", "--json"]).arg(repo("scenarios/direct.toml")).output().expect("runs");
+    let out = lvslab()
+        .args(["run", "--json"])
+        .arg(repo("scenarios/direct.toml"))
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(json["scenario"], "direct");
@@ -86,20 +103,47 @@ fn a_kept_lab_serves_exec_and_goes_away_on_ctrl_c() {
     let stdout = holder.stdout.take().expect("piped");
     let mut lines = BufReader::new(stdout).lines();
     // Readiness is the holder's own word, printed once servers and director run.
-    assert!(lines.any(|l| l.map(|l| l == "ready").unwrap_or(false)), "holder never got ready");
-    assert_eq!(kept_links(&name).len(), 6, "switch, client, director and three real servers");
+    assert!(
+        lines.any(|l| l.map(|l| l == "ready").unwrap_or(false)),
+        "holder never got ready"
+    );
+    assert_eq!(
+        kept_links(&name).len(),
+        6,
+        "switch, client, director and three real servers"
+    );
 
     // What a user does in a kept lab: curl the VIP from the client host, through the director.
     let out = lvslab()
-        .args(["exec", &name, "client", "--", "curl", "-s", "-m", "5", "http://192.0.2.100/"])
+        .args([
+            "exec",
+            &name,
+            "client",
+            "--",
+            "curl",
+            "-s",
+            "-m",
+            "5",
+            "http://192.0.2.100/",
+        ])
         .output()
         .expect("exec runs");
     let body = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(body.contains(r#""local":"192.0.2.100:80""#) && body.contains(r#""backend":"rs"#), "{body}");
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        body.contains(r#""local":"192.0.2.100:80""#) && body.contains(r#""backend":"rs"#),
+        "{body}"
+    );
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(holder.id() as i32), nix::sys::signal::Signal::SIGINT)
-        .expect("signal");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(holder.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("signal");
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = holder.try_wait().expect("wait") {
@@ -110,5 +154,8 @@ fn a_kept_lab_serves_exec_and_goes_away_on_ctrl_c() {
     };
     assert!(status.success(), "{status:?}");
     assert!(kept_links(&name).is_empty(), "links left: {:?}", kept_links(&name));
-    assert!(!Path::new(&format!("/run/lvslab/{name}.json")).exists(), "state file left");
+    assert!(
+        !Path::new(&format!("/run/lvslab/{name}.json")).exists(),
+        "state file left"
+    );
 }

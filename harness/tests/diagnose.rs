@@ -74,8 +74,7 @@ async fn live_real_server_check_inside_lab_namespaces() {
     if !root() {
         return;
     }
-    let scenario = scenario::parse(LIVE_LAB, "live.toml")
-        .unwrap_or_else(|r| panic!("{}", r.render("live.toml")));
+    let scenario = scenario::parse(LIVE_LAB, "live.toml").unwrap_or_else(|r| panic!("{}", r.render("live.toml")));
     let vip = scenario.service.vip;
     let lab = Lab::build(&run::lab_plan(&scenario), LabOptions::default())
         .await
@@ -90,10 +89,7 @@ async fn live_real_server_check_inside_lab_namespaces() {
         ("closed", vec!["server-down"]),
     ] {
         let host = lab.host(name).unwrap();
-        let report = host
-            .exec(move || live::check_real_server(vip, 80))
-            .await
-            .unwrap();
+        let report = host.exec(move || live::check_real_server(vip, 80)).await.unwrap();
         seen.push((name, report.causes(), want, report.render()));
     }
     held.stop().await;
@@ -138,11 +134,7 @@ async fn failed_expectations_carry_a_diagnosis_into_verdict_json_and_report() {
     let mut quiet = shipped("dr-rr");
     quiet.expect.diagnosis.clear();
     let outcome = run_with(&quiet, DiagnoseWhen::Auto).await;
-    assert!(
-        outcome.verdict.passed
-            && outcome.diagnosis.is_none()
-            && outcome.timings.investigate_ms.is_none()
-    );
+    assert!(outcome.verdict.passed && outcome.diagnosis.is_none() && outcome.timings.investigate_ms.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,11 +149,7 @@ async fn a_wrong_expected_diagnosis_fails_the_verdict() {
     let check = outcome.verdict.failures().next().expect("one failed check");
     assert_eq!(check.what, "diagnosis finds persistence");
     assert!(
-        check
-            .detail
-            .as_deref()
-            .unwrap_or("")
-            .starts_with("found: keepalive"),
+        check.detail.as_deref().unwrap_or("").starts_with("found: keepalive"),
         "{check:?}"
     );
 }
@@ -220,13 +208,8 @@ async fn director_check_reads_the_labs_own_ipvsadm_views() {
         let snapshot = outcome.ipvs.expect("a director table");
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("ipvsadm.txt");
-        std::fs::write(
-            &file,
-            format!("{}{}", snapshot.list_text(), snapshot.conns_text()),
-        )
-        .unwrap();
-        let report =
-            live::check_director(Some(&file), None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        std::fs::write(&file, format!("{}{}", snapshot.list_text(), snapshot.conns_text())).unwrap();
+        let report = live::check_director(Some(&file), None).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
             report.diagnosis.ids().first(),
             Some(&cause),

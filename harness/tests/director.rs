@@ -20,7 +20,6 @@ use lvslab::traffic::{self, ConnectionMode, TrafficSpec};
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 const REQUESTS: u32 = 30;
 
-
 fn eth(name: &str, segment: &str, addr: &str) -> IfacePlan {
     IfacePlan {
         name: name.into(),
@@ -78,10 +77,7 @@ fn nat_plan(name: &str) -> (LabPlan, Vec<Ipv4Addr>) {
         },
         HostPlan {
             name: "director".into(),
-            interfaces: vec![
-                eth("eth0", "front", "10.0.0.1/24"),
-                eth("eth1", "back", "10.0.1.1/24"),
-            ],
+            interfaces: vec![eth("eth0", "front", "10.0.0.1/24"), eth("eth1", "back", "10.0.1.1/24")],
             ..Default::default()
         },
     ];
@@ -120,10 +116,8 @@ fn tun_plan(name: &str) -> (LabPlan, Vec<Ipv4Addr>) {
             addrs: vec![Ipv4Net::from(VIP)],
         }];
         // The inner source is the client, which is not reached via tunl0.
-        rs.sysctls
-            .push(("net.ipv4.conf.all.rp_filter".into(), "0".into()));
-        rs.sysctls
-            .push(("net.ipv4.conf.tunl0.rp_filter".into(), "0".into()));
+        rs.sysctls.push(("net.ipv4.conf.all.rp_filter".into(), "0".into()));
+        rs.sysctls.push(("net.ipv4.conf.tunl0.rp_filter".into(), "0".into()));
     }
     (plan, rips)
 }
@@ -142,10 +136,7 @@ const FULLNAT_LOCAL: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 200);
 
 fn config(rips: &[Ipv4Addr], forward: Forward, port: u16, server_iface: &str) -> DirectorConfig {
     let service = ServiceConfig::new(Proto::Tcp, VIP, 80, "rr");
-    let dests = rips
-        .iter()
-        .map(|&r| DestConfig::new(r, port, 1, forward))
-        .collect();
+    let dests = rips.iter().map(|&r| DestConfig::new(r, port, 1, forward)).collect();
     DirectorConfig {
         services: vec![(service, dests)],
         sysctls: Sysctls::default(),
@@ -161,15 +152,9 @@ async fn run(
     plan: LabPlan,
     cfg: DirectorConfig,
     server_port: u16,
-) -> (
-    BTreeMap<String, u32>,
-    Vec<String>,
-    lvslab::director::EngineStats,
-) {
+) -> (BTreeMap<String, u32>, Vec<String>, lvslab::director::EngineStats) {
     let plan_has_tun = plan.hosts.iter().any(|h| !h.tun_devices.is_empty());
-    let lab = Lab::build(&plan, LabOptions::default())
-        .await
-        .expect("lab builds");
+    let lab = Lab::build(&plan, LabOptions::default()).await.expect("lab builds");
     let mut servers = Vec::new();
     let mut decaps = Vec::new();
     for i in 1..=3 {
@@ -180,11 +165,7 @@ async fn run(
             proto: realserver::Proto::Tcp,
             behaviour: Behaviour::Up,
         };
-        servers.push(
-            realserver::start(host.runtime(), spec)
-                .await
-                .expect("server listens"),
-        );
+        servers.push(realserver::start(host.runtime(), spec).await.expect("server listens"));
         if let Some(tun) = host.take_tun("tunl0") {
             decaps.push(
                 realserver::start_decap(host.runtime(), tun)
@@ -216,11 +197,7 @@ async fn run(
     let mut decapsulated = 0;
     for d in decaps {
         let st = d.stop().await;
-        assert_eq!(
-            (st.dropped, st.write_failed),
-            (0, 0),
-            "decapsulator: {st:?}"
-        );
+        assert_eq!((st.dropped, st.write_failed), (0, 0), "decapsulator: {st:?}");
         decapsulated += st.decapsulated;
     }
     assert!(
@@ -240,21 +217,10 @@ async fn run(
     (per_backend, errors, stats)
 }
 
-fn assert_rr_spread(
-    per_backend: &BTreeMap<String, u32>,
-    errors: &[String],
-    stats: &lvslab::director::EngineStats,
-) {
-    assert!(
-        errors.is_empty(),
-        "failed requests: {errors:?}\nengine: {stats:?}"
-    );
-    let expected: BTreeMap<String, u32> =
-        (1..=3).map(|i| (format!("rs{i}"), REQUESTS / 3)).collect();
-    assert_eq!(
-        per_backend, &expected,
-        "rr spreads evenly; engine: {stats:?}"
-    );
+fn assert_rr_spread(per_backend: &BTreeMap<String, u32>, errors: &[String], stats: &lvslab::director::EngineStats) {
+    assert!(errors.is_empty(), "failed requests: {errors:?}\nengine: {stats:?}");
+    let expected: BTreeMap<String, u32> = (1..=3).map(|i| (format!("rs{i}"), REQUESTS / 3)).collect();
+    assert_eq!(per_backend, &expected, "rr spreads evenly; engine: {stats:?}");
     assert_eq!(stats.malformed_total(), 0, "{stats:?}");
     assert!(
         stats.arp_answered >= 1,
@@ -279,8 +245,7 @@ async fn nat_round_robin_through_the_embedded_engine() {
         return;
     }
     let (plan, rips) = nat_plan("dir-nat");
-    let (per_backend, errors, stats) =
-        run(plan, config(&rips, Forward::Nat, 8080, "eth1"), 8080).await;
+    let (per_backend, errors, stats) = run(plan, config(&rips, Forward::Nat, 8080, "eth1"), 8080).await;
     assert_rr_spread(&per_backend, &errors, &stats);
     assert!(
         stats.forwarded_out > 0,

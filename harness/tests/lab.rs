@@ -17,9 +17,13 @@ use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::RouteMessageBuilder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-
 fn iface(addr: &str) -> IfacePlan {
-    IfacePlan { name: "eth0".into(), segment: "lan".into(), addrs: vec![net(addr)], mac: None }
+    IfacePlan {
+        name: "eth0".into(),
+        segment: "lan".into(),
+        addrs: vec![net(addr)],
+        mac: None,
+    }
 }
 
 /// Client + 3 real servers on one segment; rs1 has a VIP on lo, DR sysctls, a TUN and a route.
@@ -27,7 +31,11 @@ fn plan(name: &str) -> LabPlan {
     let mut hosts = vec![HostPlan {
         name: "client".into(),
         interfaces: vec![iface("10.0.0.2/24")],
-        routes: vec![RoutePlan { dst: net("0.0.0.0/0"), via: Some("10.0.0.1".parse().unwrap()), dev: None }],
+        routes: vec![RoutePlan {
+            dst: net("0.0.0.0/0"),
+            via: Some("10.0.0.1".parse().unwrap()),
+            dev: None,
+        }],
         ..Default::default()
     }];
     for i in 1..=3 {
@@ -42,9 +50,20 @@ fn plan(name: &str) -> LabPlan {
             ..Default::default()
         });
     }
-    hosts[1].tun_devices = vec![TunPlan { name: "tunl0".into(), addrs: vec![net("10.0.0.100/32")] }];
-    hosts[1].routes = vec![RoutePlan { dst: net("192.168.7.0/24"), via: None, dev: Some("tunl0".into()) }];
-    LabPlan { name: name.into(), hosts, segments: vec!["lan".into()] }
+    hosts[1].tun_devices = vec![TunPlan {
+        name: "tunl0".into(),
+        addrs: vec![net("10.0.0.100/32")],
+    }];
+    hosts[1].routes = vec![RoutePlan {
+        dst: net("192.168.7.0/24"),
+        via: None,
+        dev: Some("tunl0".into()),
+    }];
+    LabPlan {
+        name: name.into(),
+        hosts,
+        segments: vec!["lan".into()],
+    }
 }
 
 struct LinkRow {
@@ -129,16 +148,27 @@ fn process_holds_ns(ino: u64) -> bool {
     let mut paths = Vec::new();
     for dir in ["/proc/self/fd", "/proc/self/task"] {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
-            paths.push(if dir.ends_with("task") { e.path().join("ns/net") } else { e.path() });
+            paths.push(if dir.ends_with("task") {
+                e.path().join("ns/net")
+            } else {
+                e.path()
+            });
         }
     }
-    paths.iter().any(|p| std::fs::read_link(p).is_ok_and(|t| t.to_string_lossy() == needle))
+    paths
+        .iter()
+        .any(|p| std::fs::read_link(p).is_ok_and(|t| t.to_string_lossy() == needle))
 }
 
 async fn serve_once(h: &lab::Host, addr: &str, reply: &'static str) {
     let addr: std::net::SocketAddr = addr.parse().unwrap();
     // Bound before this returns: the client can connect right away.
-    let listener = h.runtime().spawn(async move { tokio::net::TcpListener::bind(addr).await }).await.unwrap().unwrap();
+    let listener = h
+        .runtime()
+        .spawn(async move { tokio::net::TcpListener::bind(addr).await })
+        .await
+        .unwrap()
+        .unwrap();
     h.runtime().spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
         s.write_all(reply.as_bytes()).await.unwrap();
@@ -173,7 +203,12 @@ async fn builds_links_addresses_routes_sysctls() {
     let br = sw.iter().find(|l| l.name == "br-lan").expect("bridge br-lan");
     assert!(br.up);
     let ports: Vec<_> = sw.iter().filter(|l| l.controller == Some(br.index)).collect();
-    assert_eq!(ports.len(), 4, "ports: {:?}", ports.iter().map(|p| &p.name).collect::<Vec<_>>());
+    assert_eq!(
+        ports.len(),
+        4,
+        "ports: {:?}",
+        ports.iter().map(|p| &p.name).collect::<Vec<_>>()
+    );
     assert!(ports.iter().all(|p| p.up));
     assert!(ports.iter().any(|p| p.name == "rs1-eth0"));
 
@@ -186,14 +221,23 @@ async fn builds_links_addresses_routes_sysctls() {
         assert!(eth0.up, "{} eth0 up", h.name());
         assert!(ls.iter().find(|l| l.name == "lo").unwrap().up);
         let a = addrs(h).await;
-        assert!(a.contains(&(info.index, info.addrs[0].to_string())), "{}: {a:?}", h.name());
+        assert!(
+            a.contains(&(info.index, info.addrs[0].to_string())),
+            "{}: {a:?}",
+            h.name()
+        );
     }
     let rs2 = lab.host("rs2").unwrap();
     assert!(addrs(rs2).await.contains(&(1, "10.0.0.100/32".to_string())));
     assert_eq!(rs2.sysctl("net.ipv4.conf.all.arp_ignore").await.unwrap(), "1");
     assert_eq!(rs2.sysctl("net.ipv4.conf.all.arp_announce").await.unwrap(), "2");
     // Only the namespace was changed, not the host.
-    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/conf/all/arp_announce").unwrap().trim(), "0");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/conf/all/arp_announce")
+            .unwrap()
+            .trim(),
+        "0"
+    );
 
     let client = lab.host("client").unwrap();
     assert_eq!(gateways(client).await, vec!["10.0.0.1".parse::<Ipv4Addr>().unwrap()]);
@@ -222,16 +266,25 @@ async fn tcp_connects_between_namespaces() {
     assert_eq!(fetch(lab.host("client").unwrap(), "10.0.0.13:8080").await, "rs3");
     // exec and spawn_thread run inside the namespace: they see its lo address, not the host's.
     let rs3 = lab.host("rs3").unwrap();
-    let in_ns = rs3.exec(|| std::fs::read_to_string("/proc/thread-self/net/dev").unwrap()).await;
+    let in_ns = rs3
+        .exec(|| std::fs::read_to_string("/proc/thread-self/net/dev").unwrap())
+        .await;
     assert!(in_ns.contains("eth0:") && !in_ns.contains("ifb0"), "{in_ns}");
-    let t = rs3.spawn_thread("probe", || std::fs::read_to_string("/proc/thread-self/net/dev").unwrap()).unwrap();
+    let t = rs3
+        .spawn_thread("probe", || {
+            std::fs::read_to_string("/proc/thread-self/net/dev").unwrap()
+        })
+        .unwrap();
     assert_eq!(dev_names(&t.join().unwrap()), dev_names(&in_ns));
     lab.teardown().await.unwrap();
 }
 
 /// Device names of a /proc/net/dev text (counters move between two reads).
 fn dev_names(text: &str) -> BTreeSet<String> {
-    text.lines().filter_map(|l| l.split_once(':')).map(|(n, _)| n.trim().to_string()).collect()
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, _)| n.trim().to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -240,10 +293,16 @@ async fn two_labs_from_one_plan_coexist() {
         return;
     }
     let p = plan("twin");
-    let (a, b) = tokio::join!(Lab::build(&p, LabOptions::default()), Lab::build(&p, LabOptions::default()));
+    let (a, b) = tokio::join!(
+        Lab::build(&p, LabOptions::default()),
+        Lab::build(&p, LabOptions::default())
+    );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_ne!(a.run_id(), b.run_id());
-    assert_ne!(ns_inode(a.host("rs1").unwrap().netns_fd()), ns_inode(b.host("rs1").unwrap().netns_fd()));
+    assert_ne!(
+        ns_inode(a.host("rs1").unwrap().netns_fd()),
+        ns_inode(b.host("rs1").unwrap().netns_fd())
+    );
     serve_once(a.host("rs1").unwrap(), "10.0.0.11:80", "a").await;
     serve_once(b.host("rs1").unwrap(), "10.0.0.11:80", "b").await;
     assert_eq!(fetch(b.host("client").unwrap(), "10.0.0.11:80").await, "b");
@@ -258,16 +317,26 @@ fn panic_inside_a_lab_leaves_nothing_behind() {
         return;
     }
     let keep = format!("panic{}", std::process::id());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let before_links = rt.block_on(host_ns_links());
     let (tx, rx) = std::sync::mpsc::channel();
     let keep2 = keep.clone();
     let result = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
-            let lab = Lab::build(&plan("panic"), LabOptions { keep: Some(keep2) }).await.unwrap();
-            let inodes: Vec<u64> =
-                std::iter::once(lab.switch()).chain(lab.hosts()).map(|h| ns_inode(h.netns_fd())).collect();
+            let lab = Lab::build(&plan("panic"), LabOptions { keep: Some(keep2) })
+                .await
+                .unwrap();
+            let inodes: Vec<u64> = std::iter::once(lab.switch())
+                .chain(lab.hosts())
+                .map(|h| ns_inode(h.netns_fd()))
+                .collect();
             tx.send(inodes).unwrap();
             panic!("test panics while the lab is up");
         })
@@ -279,10 +348,16 @@ fn panic_inside_a_lab_leaves_nothing_behind() {
 
     // Kept-lab files are gone at once; namespaces once the kernel lets go (polled, bounded).
     let entries: Vec<_> = std::fs::read_dir(lab::NETNS_DIR)
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     assert!(!entries.iter().any(|e| e.contains(&keep)), "{entries:?}");
-    assert!(!std::path::Path::new(lab::STATE_DIR).join(format!("{keep}.json")).exists());
+    assert!(!std::path::Path::new(lab::STATE_DIR)
+        .join(format!("{keep}.json"))
+        .exists());
     let deadline = Instant::now() + Duration::from_secs(10);
     while inodes.iter().any(|&i| process_holds_ns(i)) {
         assert!(Instant::now() < deadline, "namespaces still held after the deadline");
@@ -297,18 +372,34 @@ async fn kept_lab_is_visible_then_removed_and_clean_spares_live_owners() {
         return;
     }
     let keep = format!("keep{}", std::process::id());
-    let lab = Lab::build(&plan("keep"), LabOptions { keep: Some(keep.clone()) }).await.unwrap();
+    let lab = Lab::build(
+        &plan("keep"),
+        LabOptions {
+            keep: Some(keep.clone()),
+        },
+    )
+    .await
+    .unwrap();
     let link = lab::link_path(&keep, "client");
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
     let fd = lab::enter_kept(&keep, "client").unwrap();
     assert_eq!(ns_inode(&fd), ns_inode(lab.host("client").unwrap().netns_fd()));
-    assert!(lab::enter_kept(&keep, "nosuch").unwrap_err().to_string().contains("no host"));
+    assert!(lab::enter_kept(&keep, "nosuch")
+        .unwrap_err()
+        .to_string()
+        .contains("no host"));
     let listed = lab::list_kept().into_iter().find(|k| k.name == keep).expect("listed");
     assert!(listed.alive);
     assert!(listed.hosts.contains(&"switch".to_string()));
 
     // A second lab may not take the same name while the owner lives; clean leaves it alone.
-    let again = Lab::build(&plan("keep"), LabOptions { keep: Some(keep.clone()) }).await;
+    let again = Lab::build(
+        &plan("keep"),
+        LabOptions {
+            keep: Some(keep.clone()),
+        },
+    )
+    .await;
     assert!(matches!(again, Err(LabError::Kept { .. })));
     let report = lab::clean().unwrap();
     assert!(report.live.iter().any(|(n, _)| *n == keep));
@@ -363,8 +454,13 @@ async fn bad_sysctl_fails_clearly_and_dead_host_comes_up_with_routes() {
         return;
     }
     let mut p = plan("sysctl");
-    p.hosts[2].sysctls.push(("net.ipv4.conf.all.no_such_knob".into(), "1".into()));
-    let err = Lab::build(&p, LabOptions::default()).await.err().expect("unknown sysctl fails");
+    p.hosts[2]
+        .sysctls
+        .push(("net.ipv4.conf.all.no_such_knob".into(), "1".into()));
+    let err = Lab::build(&p, LabOptions::default())
+        .await
+        .err()
+        .expect("unknown sysctl fails");
     let msg = err.to_string();
     assert!(matches!(err, LabError::UnknownSysctl { .. }), "{msg}");
     assert!(msg.contains("rs2") && msg.contains("no_such_knob"), "{msg}");
@@ -380,6 +476,9 @@ async fn bad_sysctl_fails_clearly_and_dead_host_comes_up_with_routes() {
     assert_eq!(gateways(client).await, vec!["10.0.0.1".parse::<Ipv4Addr>().unwrap()]);
     client.add_address("eth0", net("10.0.0.50/24")).await.unwrap();
     assert!(addrs(client).await.iter().any(|(_, a)| a == "10.0.0.50/24"));
-    assert!(matches!(client.set_link_up("eth7", true).await, Err(LabError::NoSuchIface { .. })));
+    assert!(matches!(
+        client.set_link_up("eth7", true).await,
+        Err(LabError::NoSuchIface { .. })
+    ));
     lab.teardown().await.unwrap();
 }

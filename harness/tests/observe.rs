@@ -22,7 +22,6 @@ const A_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
 const B_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 12);
 const WINDOW: Duration = Duration::from_millis(300);
 
-
 fn eth0(ip: Ipv4Addr) -> IfacePlan {
     IfacePlan {
         name: "eth0".into(),
@@ -70,9 +69,7 @@ async fn arp_probe_sees_exactly_the_servers_that_answer() {
     if !root() {
         return;
     }
-    let lab = Lab::build(&plan("arpprobe"), LabOptions::default())
-        .await
-        .unwrap();
+    let lab = Lab::build(&plan("arpprobe"), LabOptions::default()).await.unwrap();
     let (client, a, b) = (
         lab.host("client").unwrap(),
         lab.host("a").unwrap(),
@@ -81,9 +78,7 @@ async fn arp_probe_sees_exactly_the_servers_that_answer() {
 
     // Only a, with arp_ignore=0, claims the VIP it holds on lo.
     let started = Instant::now();
-    let probe = observe::arp_probe(client, "eth0", VIP, WINDOW)
-        .await
-        .unwrap();
+    let probe = observe::arp_probe(client, "eth0", VIP, WINDOW).await.unwrap();
     let took = started.elapsed();
     assert_eq!(probe.from, "client");
     assert_eq!(probe.replies, vec![mac_of(a)]);
@@ -94,10 +89,7 @@ async fn arp_probe_sees_exactly_the_servers_that_answer() {
 
     // b does answer for its own address, so its silence for the VIP is arp_ignore at work.
     assert_eq!(
-        observe::arp_probe(client, "eth0", B_IP, WINDOW)
-            .await
-            .unwrap()
-            .replies,
+        observe::arp_probe(client, "eth0", B_IP, WINDOW).await.unwrap().replies,
         vec![mac_of(b)]
     );
     // Nobody holds this one.
@@ -109,28 +101,18 @@ async fn arp_probe_sees_exactly_the_servers_that_answer() {
         .is_empty());
 
     // Once b is fixed to arp_ignore=0 too, both answer: a flux of two MACs.
-    b.set_sysctl("net.ipv4.conf.all.arp_ignore", "0")
-        .await
-        .unwrap();
-    let mut both = observe::arp_probe(client, "eth0", VIP, WINDOW)
-        .await
-        .unwrap()
-        .replies;
+    b.set_sysctl("net.ipv4.conf.all.arp_ignore", "0").await.unwrap();
+    let mut both = observe::arp_probe(client, "eth0", VIP, WINDOW).await.unwrap().replies;
     both.sort();
     let mut want = vec![mac_of(a), mac_of(b)];
     want.sort();
     assert_eq!(both, want);
 
-    let err = observe::arp_probe(client, "eth9", VIP, WINDOW)
-        .await
-        .unwrap_err();
+    let err = observe::arp_probe(client, "eth9", VIP, WINDOW).await.unwrap_err();
     assert!(matches!(err, ObserveError::NoSuchIface { .. }), "{err}");
-    let err = observe::arp_probe(client, "lo", VIP, WINDOW)
-        .await
-        .unwrap_err();
+    let err = observe::arp_probe(client, "lo", VIP, WINDOW).await.unwrap_err();
     assert!(
-        matches!(err, ObserveError::CannotArp { .. })
-            && err.to_string().contains("no Ethernet address"),
+        matches!(err, ObserveError::CannotArp { .. }) && err.to_string().contains("no Ethernet address"),
         "{err}"
     );
     lab.teardown().await.unwrap();
@@ -154,9 +136,7 @@ async fn serve(h: &lab::Host, addr: SocketAddr) {
 async fn fetch(h: &lab::Host, addr: SocketAddr) -> String {
     h.runtime()
         .spawn(async move {
-            let mut s =
-                tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
-                    .await??;
+            let mut s = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)).await??;
             let mut buf = String::new();
             tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut buf)).await??;
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(buf)
@@ -171,9 +151,7 @@ async fn host_evidence_shows_vip_sysctls_routes_neighbours_counters_listeners() 
     if !root() {
         return;
     }
-    let lab = Lab::build(&plan("evidence"), LabOptions::default())
-        .await
-        .unwrap();
+    let lab = Lab::build(&plan("evidence"), LabOptions::default()).await.unwrap();
     let (client, a, b) = (
         lab.host("client").unwrap(),
         lab.host("a").unwrap(),
@@ -196,10 +174,7 @@ async fn host_evidence_shows_vip_sysctls_routes_neighbours_counters_listeners() 
     let ev_a = observe::host_evidence(a).await.unwrap();
     assert_eq!(ev_a.name, "a");
     assert_eq!(ev_a.address_of(VIP).map(|x| x.iface.as_str()), Some("lo"));
-    assert_eq!(
-        ev_a.address_of(A_IP).map(|x| x.net),
-        Some(net("198.51.100.11/24"))
-    );
+    assert_eq!(ev_a.address_of(A_IP).map(|x| x.net), Some(net("198.51.100.11/24")));
     assert!(ev_a.address_of(Ipv4Addr::LOCALHOST).is_some());
     assert_eq!(ev_a.effective_conf("arp_ignore", "eth0"), Some(0));
     assert!(ev_a.sysctls.contains_key("net.ipv4.ip_forward"));
@@ -214,10 +189,7 @@ async fn host_evidence_shows_vip_sysctls_routes_neighbours_counters_listeners() 
         (link.kind.as_deref(), link.mac, link.up, link.mtu),
         (Some("veth"), Some(mac_of(a)), true, Some(1500))
     );
-    assert_eq!(
-        ev_a.link("lo").and_then(|l| l.kind.as_deref()),
-        Some("loopback")
-    );
+    assert_eq!(ev_a.link("lo").and_then(|l| l.kind.as_deref()), Some("loopback"));
     for name in [
         "InAddrErrors",
         "InHdrErrors",
@@ -232,10 +204,7 @@ async fn host_evidence_shows_vip_sysctls_routes_neighbours_counters_listeners() 
             ev_a.counters.keys().collect::<Vec<_>>()
         );
     }
-    assert!(
-        ev_a.counter("TcpPassiveOpens") >= 2,
-        "a accepted two connections"
-    );
+    assert!(ev_a.counter("TcpPassiveOpens") >= 2, "a accepted two connections");
     assert_eq!(ev_a.listens_on(Proto::Tcp, VIP, 8080), Some(true));
     assert_eq!(ev_a.listens_on(Proto::Udp, A_IP, 5353), Some(true));
     assert_eq!(
@@ -258,10 +227,7 @@ async fn host_evidence_shows_vip_sysctls_routes_neighbours_counters_listeners() 
         assert_eq!((n.mac, n.iface.as_str()), (Some(mac_of(a)), "eth0"), "{ip}");
         assert_ne!(n.state, "FAILED");
     }
-    assert_eq!(
-        ev_client.route_to(VIP).map(|r| r.dst),
-        Some(net("192.0.2.100/32"))
-    );
+    assert_eq!(ev_client.route_to(VIP).map(|r| r.dst), Some(net("192.0.2.100/32")));
     let delta = observe::counters_delta(&client_before, &ev_client);
     assert_eq!(delta["TcpActiveOpens"], 2, "two connects during the run");
     assert_eq!(delta["TcpInCsumErrors"], 0);
@@ -274,9 +240,7 @@ async fn local_evidence_reads_the_callers_namespace() {
     if !root() {
         return;
     }
-    let lab = Lab::build(&plan("local"), LabOptions::default())
-        .await
-        .unwrap();
+    let lab = Lab::build(&plan("local"), LabOptions::default()).await.unwrap();
     let a = lab.host("a").unwrap();
     let from_lab = observe::host_evidence(a).await.unwrap();
     // Called on a's namespace thread, which is inside a runtime: still fine.
@@ -288,9 +252,7 @@ async fn local_evidence_reads_the_callers_namespace() {
     assert_eq!(local.sysctls, from_lab.sysctls);
     assert_eq!(local.address_of(VIP).map(|x| x.iface.as_str()), Some("lo"));
     // And from a plain thread entered into the namespace.
-    let t = a
-        .spawn_thread("observe-test", || observe::local_evidence("a"))
-        .unwrap();
+    let t = a.spawn_thread("observe-test", || observe::local_evidence("a")).unwrap();
     assert_eq!(t.join().unwrap().unwrap().links, from_lab.links);
     lab.teardown().await.unwrap();
 }

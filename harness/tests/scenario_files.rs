@@ -16,9 +16,17 @@ fn every_shipped_scenario_checks_clean_and_explains_itself() {
             panic!("{}", report.render(&path.display().to_string()));
         }
         let text = std::fs::read_to_string(&path).expect("readable");
-        assert!(text.starts_with("# "), "{} must open with a comment saying what it shows", path.display());
+        assert!(
+            text.starts_with("# "),
+            "{} must open with a comment saying what it shows",
+            path.display()
+        );
     }
-    assert!(seen >= 5, "expected the shipped scenarios in {}, found {seen}", dir.display());
+    assert!(
+        seen >= 5,
+        "expected the shipped scenarios in {}, found {seen}",
+        dir.display()
+    );
 }
 
 #[test]

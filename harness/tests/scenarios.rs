@@ -46,7 +46,10 @@ fn main() {
     let trials = scenario_files()
         .into_iter()
         .map(|path| {
-            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             Trial::test(name, move || run_scenario(&path)).with_ignored_flag(!root)
         })
         .collect();

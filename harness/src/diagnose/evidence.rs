@@ -371,17 +371,13 @@ impl Evidence {
 
     /// Name of the host (and its interface) that owns `mac`, among every host gathered.
     pub fn owner_of_mac(&self, mac: Mac) -> Option<(String, String)> {
-        self.hosts().find_map(|h| {
-            h.link_with_mac(mac)
-                .map(|l| (h.name.clone(), l.name.clone()))
-        })
+        self.hosts()
+            .find_map(|h| h.link_with_mac(mac).map(|l| (h.name.clone(), l.name.clone())))
     }
 
     /// Whether `mac` is one of the director's.
     pub fn is_director_mac(&self, mac: Mac) -> bool {
-        self.director
-            .as_ref()
-            .is_some_and(|d| d.link_with_mac(mac).is_some())
+        self.director.as_ref().is_some_and(|d| d.link_with_mac(mac).is_some())
     }
 
     /// Every host: director, real servers, clients.
@@ -399,13 +395,7 @@ impl Evidence {
 
     /// Whether the live table holds the server at all (`None`: table not gathered).
     pub fn in_table(&self, rs: &RealServerEvidence) -> Option<bool> {
-        Some(
-            self.ipvs
-                .as_ref()?
-                .dests
-                .iter()
-                .any(|d| d.addr == rs.address),
-        )
+        Some(self.ipvs.as_ref()?.dests.iter().any(|d| d.addr == rs.address))
     }
 
     /// The live weight of a server, else its configured weight (default 1).

@@ -21,22 +21,14 @@ pub use spread::{SpreadSummary, SpreadVerdict};
 /// Runs every rule over the evidence and ranks what fires, most likely first.
 pub fn diagnose(ev: &Evidence) -> Diagnosis {
     let spread = spread::summarise(ev);
-    let mut findings: Vec<Finding> = rules::RULES
-        .iter()
-        .filter_map(|(_, rule)| rule(ev, &spread))
-        .collect();
+    let mut findings: Vec<Finding> = rules::RULES.iter().filter_map(|(_, rule)| rule(ev, &spread)).collect();
     if spread.healthy {
         // Nothing is skewed now: what fired is a latent risk, not an explanation.
         for finding in &mut findings {
             finding.explains = finding.explains.min(finding::LATENT);
         }
     }
-    let rank = |id: &str| {
-        CAUSE_IDS
-            .iter()
-            .position(|c| *c == id)
-            .unwrap_or(usize::MAX)
-    };
+    let rank = |id: &str| CAUSE_IDS.iter().position(|c| *c == id).unwrap_or(usize::MAX);
     findings.sort_by(|a, b| {
         b.explains
             .total_cmp(&a.explains)
@@ -90,10 +82,7 @@ mod tests {
             .insert("net.ipv4.conf.all.arp_announce".into(), "0".into());
         let d = diagnose(&ev);
         assert_eq!(d.ids(), vec!["persistence", "keepalive", "arp-flux"]);
-        assert!(d
-            .findings
-            .windows(2)
-            .all(|w| w[0].explains >= w[1].explains));
+        assert!(d.findings.windows(2).all(|w| w[0].explains >= w[1].explains));
     }
 
     #[test]

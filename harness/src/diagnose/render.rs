@@ -11,11 +11,15 @@ pub fn render(d: &Diagnosis) -> String {
     out.push_str(&spread_line(&d.spread));
     out.push('\n');
     if d.healthy {
-        out.push_str("Healthy: requests spread over the servers in line with their weights, and no known cause of skew holds.\n");
+        out.push_str(
+            "Healthy: requests spread over the servers in line with their weights, and no known cause of skew holds.\n",
+        );
         return out;
     }
     if d.findings.is_empty() {
-        out.push_str("No known cause matched the evidence; gather more (neighbour tables, IPVS table, probes) and look again.\n");
+        out.push_str(
+            "No known cause matched the evidence; gather more (neighbour tables, IPVS table, probes) and look again.\n",
+        );
         return out;
     }
     if d.spread.healthy {
@@ -47,18 +51,16 @@ pub fn render(d: &Diagnosis) -> String {
 }
 
 fn spread_line(s: &SpreadSummary) -> String {
-    let counts: Vec<String> = s
-        .per_backend
-        .iter()
-        .map(|(name, n)| format!("{name} {n}"))
-        .collect();
+    let counts: Vec<String> = s.per_backend.iter().map(|(name, n)| format!("{name} {n}")).collect();
     let counts = if counts.is_empty() {
         "no server answered".to_string()
     } else {
         counts.join(", ")
     };
     let verdict = match s.verdict {
-        SpreadVerdict::NoTraffic => return "Spread: no traffic recorded; the findings rest on configuration and state only.".to_string(),
+        SpreadVerdict::NoTraffic => {
+            return "Spread: no traffic recorded; the findings rest on configuration and state only.".to_string()
+        }
         SpreadVerdict::Even => "even".to_string(),
         SpreadVerdict::OneServer => format!("ONE SERVER ({} of {} eligible answered)", s.distinct, s.eligible),
         SpreadVerdict::Skewed => format!("SKEWED (top server took {:.0}%)", s.top_share * 100.0),

@@ -39,10 +39,7 @@ pub fn addr(iface: &str, net: &str) -> IfaceAddr {
 }
 
 pub fn sysctls(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 pub fn lan_route() -> RouteEvidence {
@@ -57,10 +54,7 @@ pub fn director_host() -> HostEvidence {
     HostEvidence {
         name: "d1".into(),
         sysctls: sysctls(&[("net.ipv4.ip_forward", "0")]),
-        links: vec![
-            link("lo", "loopback", None),
-            link("eth0", "veth", Some(mac(2))),
-        ],
+        links: vec![link("lo", "loopback", None), link("eth0", "veth", Some(mac(2)))],
         addresses: vec![addr("lo", "127.0.0.1/8"), addr("eth0", "192.0.2.2/24")],
         routes: vec![lan_route()],
         neighbours: vec![],
@@ -89,10 +83,7 @@ pub fn real_server(index: u8) -> RealServerEvidence {
                 ("net.ipv4.conf.all.rp_filter", "0"),
                 ("net.ipv4.conf.eth0.rp_filter", "0"),
             ]),
-            links: vec![
-                link("lo", "loopback", None),
-                link("eth0", "veth", Some(mac(mac_last))),
-            ],
+            links: vec![link("lo", "loopback", None), link("eth0", "veth", Some(mac(mac_last)))],
             addresses: vec![
                 addr("lo", "127.0.0.1/8"),
                 addr("lo", "192.0.2.100/32"),
@@ -115,10 +106,7 @@ pub fn client_host(vip_mac: Mac) -> ClientEvidence {
         host: HostEvidence {
             name: "c1".into(),
             sysctls: BTreeMap::new(),
-            links: vec![
-                link("lo", "loopback", None),
-                link("eth0", "veth", Some(mac(0x0a))),
-            ],
+            links: vec![link("lo", "loopback", None), link("eth0", "veth", Some(mac(0x0a)))],
             addresses: vec![addr("lo", "127.0.0.1/8"), addr("eth0", "192.0.2.10/24")],
             routes: vec![lan_route()],
             neighbours: vec![NeighbourEvidence {
@@ -168,10 +156,7 @@ pub fn probe(
         requests,
         sources,
         connections,
-        per_backend: per_backend
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect(),
+        per_backend: per_backend.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         errors: 0,
     }
 }
@@ -208,9 +193,7 @@ pub fn healthy_dr() -> Evidence {
             from: "c1".into(),
             replies: vec![mac(2)],
         }),
-        records: (0..30)
-            .map(|n| record(n, &format!("rs{}", n % 3 + 1)))
-            .collect(),
+        records: (0..30).map(|n| record(n, &format!("rs{}", n % 3 + 1))).collect(),
         probes: vec![],
     }
 }
@@ -220,10 +203,8 @@ pub fn healthy_dr() -> Evidence {
 pub fn arp_flux() -> Evidence {
     let mut ev = healthy_dr();
     let rs2 = &mut ev.real_servers[1].host;
-    rs2.sysctls
-        .insert("net.ipv4.conf.all.arp_ignore".into(), "0".into());
-    rs2.sysctls
-        .insert("net.ipv4.conf.all.arp_announce".into(), "0".into());
+    rs2.sysctls.insert("net.ipv4.conf.all.arp_ignore".into(), "0".into());
+    rs2.sysctls.insert("net.ipv4.conf.all.arp_announce".into(), "0".into());
     ev.clients[0] = client_host(mac(0x12));
     ev.arp_probe = Some(ArpProbe {
         from: "c1".into(),
@@ -274,13 +255,7 @@ pub fn keepalive() -> Evidence {
         })
         .collect();
     ev.probes = vec![
-        probe(
-            ProbeKind::NewConn,
-            30,
-            1,
-            30,
-            &[("rs1", 10), ("rs2", 10), ("rs3", 10)],
-        ),
+        probe(ProbeKind::NewConn, 30, 1, 30, &[("rs1", 10), ("rs2", 10), ("rs3", 10)]),
         probe(ProbeKind::Keepalive, 30, 1, 1, &[("rs1", 30)]),
     ];
     ev

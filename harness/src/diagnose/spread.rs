@@ -39,17 +39,11 @@ pub struct SpreadSummary {
 
 /// Summarises the main run's records against the configured servers and weights.
 pub fn summarise(ev: &Evidence) -> SpreadSummary {
-    let mut per_backend: BTreeMap<String, u32> = ev
-        .real_servers
-        .iter()
-        .map(|r| (r.name.clone(), 0))
-        .collect();
+    let mut per_backend: BTreeMap<String, u32> = ev.real_servers.iter().map(|r| (r.name.clone(), 0)).collect();
     let mut errors = 0;
     for record in &ev.records {
         match &record.backend {
-            Some(name) if record.error.is_none() => {
-                *per_backend.entry(name.clone()).or_default() += 1
-            }
+            Some(name) if record.error.is_none() => *per_backend.entry(name.clone()).or_default() += 1,
             _ => errors += 1,
         }
     }
@@ -90,9 +84,7 @@ pub fn summarise(ev: &Evidence) -> SpreadSummary {
     } else if eligible <= 1 || (distinct <= 1 && answered >= 2) {
         // One configured server is "one server" too: the question the user asks.
         SpreadVerdict::OneServer
-    } else if (answered as usize >= eligible && distinct < eligible)
-        || (answered >= 4 && top_share > skew_limit)
-    {
+    } else if (answered as usize >= eligible && distinct < eligible) || (answered >= 4 && top_share > skew_limit) {
         SpreadVerdict::Skewed
     } else {
         SpreadVerdict::Even
@@ -136,9 +128,7 @@ mod tests {
 
     #[test]
     fn lopsided_spread_is_skewed_but_weights_make_it_fair() {
-        let names = [
-            "rs1", "rs1", "rs1", "rs1", "rs1", "rs1", "rs1", "rs1", "rs2", "rs3",
-        ];
+        let names = ["rs1", "rs1", "rs1", "rs1", "rs1", "rs1", "rs1", "rs1", "rs2", "rs3"];
         let s = summarise(&with_backends(&names));
         assert_eq!(s.verdict, SpreadVerdict::Skewed);
         let mut ev = with_backends(&names);

@@ -30,10 +30,7 @@ pub fn family_exists(name: &str) -> io::Result<bool> {
     }
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     // Bounded wait: the kernel answers at once, but never hang on it.
-    let tv = libc::timeval {
-        tv_sec: 1,
-        tv_usec: 0,
-    };
+    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
     let rc = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
@@ -81,18 +78,12 @@ fn getfamily_request(name: &str) -> Vec<u8> {
 
 fn parse_reply(reply: &[u8]) -> io::Result<bool> {
     if reply.len() < 16 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "short netlink reply",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "short netlink reply"));
     }
     let msg_type = u16::from_ne_bytes([reply[4], reply[5]]);
     if msg_type == NLMSG_ERROR {
         if reply.len() < 20 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "short netlink error",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "short netlink error"));
         }
         let errno = i32::from_ne_bytes([reply[16], reply[17], reply[18], reply[19]]);
         return match -errno {

@@ -6,8 +6,8 @@
 //! * `kernel` (later) — real IPVS configured over generic netlink.
 
 pub mod embedded;
-pub mod kernel;
 mod genl_probe;
+pub mod kernel;
 
 use crate::ipvs;
 
@@ -141,8 +141,7 @@ pub trait Engine: Send {
 /// generic netlink family "IPVS" resolves, or `/proc/thread-self/net/ip_vs`
 /// exists (the module is loaded but netlink is unavailable for some reason).
 pub fn kernel_has_ipvs() -> bool {
-    genl_probe::family_exists("IPVS").unwrap_or(false)
-        || std::path::Path::new("/proc/thread-self/net/ip_vs").exists()
+    genl_probe::family_exists("IPVS").unwrap_or(false) || std::path::Path::new("/proc/thread-self/net/ip_vs").exists()
 }
 
 /// The engine to use when the scenario does not say: the kernel's if present.

@@ -37,10 +37,7 @@ pub enum EvidenceError {
 }
 
 /// Picks the service at `select` (any protocol; TCP first), or the only one.
-pub fn select_service(
-    table: &IpvsTable,
-    select: Option<SocketAddrV4>,
-) -> Result<&TableService, EvidenceError> {
+pub fn select_service(table: &IpvsTable, select: Option<SocketAddrV4>) -> Result<&TableService, EvidenceError> {
     let available = || {
         table
             .services
@@ -55,9 +52,7 @@ pub fn select_service(
     match select {
         Some(wanted) => {
             let matches = |s: &&TableService| {
-                s.fwmark.is_none()
-                    && s.vip == Some(IpAddr::V4(*wanted.ip()))
-                    && s.port == wanted.port()
+                s.fwmark.is_none() && s.vip == Some(IpAddr::V4(*wanted.ip())) && s.port == wanted.port()
             };
             table
                 .services
@@ -71,18 +66,13 @@ pub fn select_service(
         }
         None => match table.services.as_slice() {
             [only] => Ok(only),
-            _ => Err(EvidenceError::Ambiguous {
-                available: available(),
-            }),
+            _ => Err(EvidenceError::Ambiguous { available: available() }),
         },
     }
 }
 
 /// Evidence for the service at `select` (or the only service).
-pub fn service_evidence(
-    table: &IpvsTable,
-    select: Option<SocketAddrV4>,
-) -> Result<ImportedService, EvidenceError> {
+pub fn service_evidence(table: &IpvsTable, select: Option<SocketAddrV4>) -> Result<ImportedService, EvidenceError> {
     let svc = select_service(table, select)?;
     let unsupported = |reason: &str| EvidenceError::Unsupported {
         service: svc.describe(),
@@ -90,9 +80,7 @@ pub fn service_evidence(
         reason: reason.to_string(),
     };
     if svc.fwmark.is_some() {
-        return Err(unsupported(
-            "firewall-mark services have no single VIP:PORT",
-        ));
+        return Err(unsupported("firewall-mark services have no single VIP:PORT"));
     }
     let proto = match svc.proto {
         Some(TableProto::Tcp) => Proto::Tcp,
@@ -110,18 +98,14 @@ pub fn service_evidence(
         scheduler: svc.scheduler.clone(),
         sched_flags: svc.flags.clone(),
         persistence_secs: svc.persistence,
-        persistence_prefix: svc
-            .persistence
-            .map(|_| svc.persistence_prefix.unwrap_or(32)),
+        persistence_prefix: svc.persistence.map(|_| svc.persistence_prefix.unwrap_or(32)),
         one_packet: svc.one_packet,
     };
 
     let mut dests = Vec::new();
     for d in &svc.dests {
         let IpAddr::V4(addr) = d.addr else {
-            return Err(unsupported(
-                "an IPv6 real server (tunnelled) is not modelled",
-            ));
+            return Err(unsupported("an IPv6 real server (tunnelled) is not modelled"));
         };
         dests.push(DestEvidence {
             addr,
@@ -236,22 +220,14 @@ mod tests {
         let table = ipvsadm::parse(LISTING).unwrap();
         let got = service_evidence(&table, Some("198.18.7.20:443".parse().unwrap())).unwrap();
         assert_eq!(got.mode, Some(Mode::Dr));
-        assert_eq!(
-            got.service.proto,
-            Proto::Tcp,
-            "TCP is preferred when both exist"
-        );
+        assert_eq!(got.service.proto, Proto::Tcp, "TCP is preferred when both exist");
         assert_eq!(got.service.scheduler, "sh");
         assert_eq!(got.service.persistence_secs, Some(600));
         assert_eq!(got.service.persistence_prefix, Some(24));
         assert_eq!(got.ipvs.dests.len(), 2);
         assert_eq!(got.ipvs.dests[1].weight, 2);
         assert_eq!(got.ipvs.dests[1].active, 4);
-        assert_eq!(
-            got.ipvs.conns.len(),
-            1,
-            "the UDP row belongs to the other service"
-        );
+        assert_eq!(got.ipvs.conns.len(), 1, "the UDP row belongs to the other service");
         assert_eq!(got.ipvs.conns[0].state, "ESTABLISHED");
         assert_eq!(got.ipvs.templates.len(), 1);
         assert_eq!(got.ipvs.templates[0].dest, Ipv4Addr::new(198, 18, 9, 12));
@@ -271,9 +247,6 @@ mod tests {
     fn fwmark_service_is_refused_with_its_line() {
         let table = ipvsadm::parse("-A -f 3 -s rr\n-a -f 3 -r 10.0.0.1:0 -g -w 1\n").unwrap();
         let err = service_evidence(&table, None).unwrap_err();
-        assert!(
-            matches!(err, EvidenceError::Unsupported { line: 1, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, EvidenceError::Unsupported { line: 1, .. }), "{err}");
     }
 }

@@ -11,9 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::error::{ParseError, Warning};
-use super::table::{
-    Counters, Forward, IpvsTable, ServiceKey, Stats, TableConn, TableProto, TableService,
-};
+use super::table::{Counters, Forward, IpvsTable, ServiceKey, Stats, TableConn, TableProto, TableService};
 
 /// Reads any mix of `ipvsadm -Ln[--stats|--rate|...]`, `-Lnc` and `ipvsadm-save -n` text.
 pub fn parse(text: &str) -> Result<IpvsTable, ParseError> {
@@ -92,12 +90,10 @@ impl Reader<'_> {
             let version = rest.split_whitespace().next().unwrap_or("");
             self.table.version = Some(version.to_string());
             if let Some(size) = rest.split("size=").nth(1).and_then(|s| s.split(')').next()) {
-                let size = size.trim().parse().map_err(|_| {
-                    ParseError::new(
-                        line,
-                        format!("expected a number after `size=`, found `{size}`"),
-                    )
-                })?;
+                let size = size
+                    .trim()
+                    .parse()
+                    .map_err(|_| ParseError::new(line, format!("expected a number after `size=`, found `{size}`")))?;
                 self.table.conn_tab_size = Some(size);
             }
             self.current = None;
@@ -126,9 +122,7 @@ impl Reader<'_> {
             };
             return Ok(true);
         }
-        if text == "IPVS connection entries"
-            || (tokens.first() == Some(&"pro") && tokens.get(1) == Some(&"expire"))
-        {
+        if text == "IPVS connection entries" || (tokens.first() == Some(&"pro") && tokens.get(1) == Some(&"expire")) {
             self.current = None;
             return Ok(true);
         }
@@ -170,9 +164,7 @@ impl Reader<'_> {
         let columns = match self.dest_columns {
             DestColumns::Guess if first_is_number && rest.len() == 5 => DestColumns::Counters,
             DestColumns::Guess if first_is_number && rest.len() == 4 => DestColumns::Thresholds,
-            DestColumns::Guess
-                if rest.len() == 5 && !first_is_number && rest[4].parse::<u32>().is_ok() =>
-            {
+            DestColumns::Guess if rest.len() == 5 && !first_is_number && rest[4].parse::<u32>().is_ok() => {
                 DestColumns::PersistConn
             }
             DestColumns::Guess => DestColumns::Plain,
@@ -193,8 +185,7 @@ impl Reader<'_> {
         let dest = &mut service.dests[d];
         match columns {
             DestColumns::Thresholds => {
-                let [u, l, a, i] =
-                    numbers::<4>(line, rest, "Uthreshold Lthreshold ActiveConn InActConn")?;
+                let [u, l, a, i] = numbers::<4>(line, rest, "Uthreshold Lthreshold ActiveConn InActConn")?;
                 dest.upper_threshold = Some(u);
                 dest.lower_threshold = Some(l);
                 dest.active = Some(a);
@@ -202,8 +193,7 @@ impl Reader<'_> {
             }
             DestColumns::PersistConn => {
                 let forward = forward_word(line, rest.first())?;
-                let [w, p, a, i] =
-                    numbers::<4>(line, &rest[1..], "Weight PersistConn ActiveConn InActConn")?;
+                let [w, p, a, i] = numbers::<4>(line, &rest[1..], "Weight PersistConn ActiveConn InActConn")?;
                 dest.forward = Some(forward);
                 dest.weight = Some(w);
                 dest.persist = Some(p);
@@ -216,7 +206,10 @@ impl Reader<'_> {
                 if rest.len() > 5 {
                     return Err(ParseError::new(
                         line,
-                        format!("expected `Forward Weight ActiveConn InActConn` after the address, found {} columns", rest.len()),
+                        format!(
+                            "expected `Forward Weight ActiveConn InActConn` after the address, found {} columns",
+                            rest.len()
+                        ),
                     ));
                 }
                 let counts = rest.get(1..).unwrap_or(&[]);
@@ -239,11 +232,7 @@ impl Reader<'_> {
     /// `-A`/`-a` lines of `ipvsadm-save -n` (also accepts `-E`/`-e`).
     fn save_line(&mut self, line: usize, tokens: &[&str]) -> Result<(), ParseError> {
         let is_service = matches!(tokens[0], "-A" | "-E");
-        let mut args = SaveArgs {
-            line,
-            tokens,
-            pos: 1,
-        };
+        let mut args = SaveArgs { line, tokens, pos: 1 };
         let key = args.service_spec()?;
         if is_service {
             let index = self.table.service_slot(line, key);
@@ -318,7 +307,9 @@ impl Reader<'_> {
                 other => {
                     return Err(ParseError::new(
                         line,
-                        format!("unknown real-server option `{other}` (expected -r, -g, -m, -i, -w, -x, -y or --tun-*)"),
+                        format!(
+                            "unknown real-server option `{other}` (expected -r, -g, -m, -i, -w, -x, -y or --tun-*)"
+                        ),
                     ))
                 }
             }
@@ -343,15 +334,15 @@ impl Reader<'_> {
         if tokens.len() != 5 {
             return Err(ParseError::new(
                 line,
-                format!("expected five counters (Conns InPkts OutPkts InBytes OutBytes), found {} columns", tokens.len()),
+                format!(
+                    "expected five counters (Conns InPkts OutPkts InBytes OutBytes), found {} columns",
+                    tokens.len()
+                ),
             ));
         }
         for (slot, token) in values.iter_mut().zip(tokens) {
             let Some((value, rounded)) = counter(token) else {
-                return Err(ParseError::new(
-                    line,
-                    format!("expected a counter, found `{token}`"),
-                ));
+                return Err(ParseError::new(line, format!("expected a counter, found `{token}`")));
             };
             *slot = value;
             approximate |= rounded;
@@ -377,11 +368,7 @@ impl Reader<'_> {
     }
 }
 
-fn store_counters(
-    stats: &mut Option<Stats>,
-    kind: NumberColumns,
-    (counters, approximate): (Counters, bool),
-) {
+fn store_counters(stats: &mut Option<Stats>, kind: NumberColumns, (counters, approximate): (Counters, bool)) {
     let stats = stats.get_or_insert_with(Stats::default);
     match kind {
         NumberColumns::Totals => stats.totals = Some(counters),
@@ -391,10 +378,7 @@ fn store_counters(
 }
 
 /// The protocol and address (or `FWM mark [IPv6]`) starting a service row.
-fn service_head<'a, 'b>(
-    line: usize,
-    tokens: &'b [&'a str],
-) -> Result<(ServiceKey, &'b [&'a str]), ParseError> {
+fn service_head<'a, 'b>(line: usize, tokens: &'b [&'a str]) -> Result<(ServiceKey, &'b [&'a str]), ParseError> {
     let first = tokens[0];
     if first == "FWM" {
         let Some(mark) = tokens.get(1) else {
@@ -412,10 +396,7 @@ fn service_head<'a, 'b>(
         ));
     };
     let Some(addr) = tokens.get(1) else {
-        return Err(ParseError::new(
-            line,
-            format!("expected `VIP:PORT` after `{first}`"),
-        ));
+        return Err(ParseError::new(line, format!("expected `VIP:PORT` after `{first}`")));
     };
     let addr = socket_addr(line, addr)?;
     Ok((
@@ -429,11 +410,7 @@ fn service_head<'a, 'b>(
 }
 
 /// `sched [(flags)] [persistent N] [mask M] [pe NAME] [ops]` after the address.
-fn read_service_options(
-    line: usize,
-    rest: &[&str],
-    service: &mut TableService,
-) -> Result<(), ParseError> {
+fn read_service_options(line: usize, rest: &[&str], service: &mut TableService) -> Result<(), ParseError> {
     let Some(scheduler) = rest.first() else {
         return Err(ParseError::new(
             line,
@@ -539,7 +516,9 @@ pub(crate) fn socket_addr(line: usize, text: &str) -> Result<SocketAddr, ParseEr
     let message = if host.parse::<IpAddr>().is_ok() || host.starts_with('[') {
         format!("expected ADDRESS:PORT with a numeric port, found `{text}`")
     } else {
-        format!("expected a numeric ADDRESS:PORT, found `{text}` (names are not supported: collect the listing with -n)")
+        format!(
+            "expected a numeric ADDRESS:PORT, found `{text}` (names are not supported: collect the listing with -n)"
+        )
     };
     Err(ParseError::new(line, message))
 }
@@ -561,48 +540,29 @@ fn counter(text: &str) -> Option<(u64, bool)> {
 }
 
 fn uint(line: usize, text: &str, what: &str) -> Result<u32, ParseError> {
-    text.parse().map_err(|_| {
-        ParseError::new(
-            line,
-            format!("expected the {what} as a whole number, found `{text}`"),
-        )
-    })
+    text.parse()
+        .map_err(|_| ParseError::new(line, format!("expected the {what} as a whole number, found `{text}`")))
 }
 
-fn numbers<const N: usize>(
-    line: usize,
-    tokens: &[&str],
-    columns: &str,
-) -> Result<[u32; N], ParseError> {
+fn numbers<const N: usize>(line: usize, tokens: &[&str], columns: &str) -> Result<[u32; N], ParseError> {
     if tokens.len() < N {
         return Err(ParseError::new(
             line,
-            format!(
-                "expected `{columns}` after the address, found {} columns",
-                tokens.len()
-            ),
+            format!("expected `{columns}` after the address, found {} columns", tokens.len()),
         ));
     }
     let mut out = [0u32; N];
     for (slot, token) in out.iter_mut().zip(tokens) {
-        *slot = token.parse().map_err(|_| {
-            ParseError::new(
-                line,
-                format!("expected a number in `{columns}`, found `{token}`"),
-            )
-        })?;
+        *slot = token
+            .parse()
+            .map_err(|_| ParseError::new(line, format!("expected a number in `{columns}`, found `{token}`")))?;
     }
     Ok(out)
 }
 
 fn forward_word(line: usize, word: Option<&&str>) -> Result<Forward, ParseError> {
     match word {
-        Some(w)
-            if w.chars()
-                .all(|c| c.is_ascii_alphabetic() || c == '(' || c == ')') =>
-        {
-            Ok(Forward::from_column(w))
-        }
+        Some(w) if w.chars().all(|c| c.is_ascii_alphabetic() || c == '(' || c == ')') => Ok(Forward::from_column(w)),
         Some(w) => Err(ParseError::new(
             line,
             format!("expected the forwarding method (Route, Masq, Tunnel, Local), found `{w}`"),
@@ -619,10 +579,7 @@ pub(crate) fn netmask_prefix(line: usize, text: &str) -> Result<u8, ParseError> 
     if let Ok(mask) = text.parse::<Ipv4Addr>() {
         let bits = u32::from(mask);
         if bits.leading_ones() + bits.trailing_zeros() != 32 {
-            return Err(ParseError::new(
-                line,
-                format!("netmask `{text}` is not contiguous"),
-            ));
+            return Err(ParseError::new(line, format!("netmask `{text}` is not contiguous")));
         }
         return Ok(bits.leading_ones() as u8);
     }
@@ -701,11 +658,7 @@ mod tests {
         assert_eq!(counter("123G"), Some((123_000_000_000, true)));
         assert_eq!(counter("13786"), Some((13786, false)));
         assert_eq!(counter("G"), None);
-        assert_eq!(
-            counter("99999999999999T"),
-            None,
-            "overflow is refused, not wrapped"
-        );
+        assert_eq!(counter("99999999999999T"), None, "overflow is refused, not wrapped");
     }
 
     #[test]
@@ -739,17 +692,10 @@ mod tests {
             "  -> 10.0.1.1:80                  Tunnel  1      2          5          ipip\n",
         );
         let table = parse(text).unwrap();
-        assert_eq!(
-            table.services.len(),
-            1,
-            "four listings of one service merge"
-        );
+        assert_eq!(table.services.len(), 1, "four listings of one service merge");
         let dest = &table.services[0].dests[0];
         assert_eq!(dest.persist, Some(7));
-        assert_eq!(
-            (dest.upper_threshold, dest.lower_threshold),
-            (Some(100), Some(10))
-        );
+        assert_eq!((dest.upper_threshold, dest.lower_threshold), (Some(100), Some(10)));
         assert_eq!(dest.stats.unwrap().rates.unwrap().in_bytes, 3000);
         assert!(dest.stats.unwrap().totals.is_none());
         assert_eq!(dest.forward, Some(Forward::Tunnel));
@@ -759,21 +705,9 @@ mod tests {
     #[test]
     fn malformed_rows_name_their_line_and_what_was_expected() {
         let cases: &[(&str, usize, &str)] = &[
-            (
-                "  -> 10.0.0.1:80 Route 1 0 0\n",
-                1,
-                "must follow its service row",
-            ),
-            (
-                "TCP  10.0.0.1:80 rr\n  -> 10.0.0.2:80 Route one 0 0\n",
-                2,
-                "number",
-            ),
-            (
-                "TCP  10.0.0.1:80 rr persistent\n",
-                1,
-                "seconds after `persistent`",
-            ),
+            ("  -> 10.0.0.1:80 Route 1 0 0\n", 1, "must follow its service row"),
+            ("TCP  10.0.0.1:80 rr\n  -> 10.0.0.2:80 Route one 0 0\n", 2, "number"),
+            ("TCP  10.0.0.1:80 rr persistent\n", 1, "seconds after `persistent`"),
             ("TCP  10.0.0.1:80 rr bogus\n", 1, "unexpected `bogus`"),
             ("TCP  10.0.0.1\n", 1, "ADDRESS:PORT"),
             ("hello there\n", 1, "expected a service row"),
@@ -783,21 +717,9 @@ mod tests {
                 "no earlier `-A`",
             ),
             ("-A -t 10.0.0.1:80 -s\n", 1, "value after `-s`"),
-            (
-                "-A -t 10.0.0.1:80 -s rr -Z\n",
-                1,
-                "unknown service option `-Z`",
-            ),
-            (
-                "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -g -w 1\n",
-                2,
-                "without `-r",
-            ),
-            (
-                "TCP 14:59  ESTABLISHED 10.0.0.2:1 10.0.0.1:80\n",
-                1,
-                "found 5 columns",
-            ),
+            ("-A -t 10.0.0.1:80 -s rr -Z\n", 1, "unknown service option `-Z`"),
+            ("-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -g -w 1\n", 2, "without `-r"),
+            ("TCP 14:59  ESTABLISHED 10.0.0.2:1 10.0.0.1:80\n", 1, "found 5 columns"),
             (
                 "TCP 14:59  ESTABLISHED 10.0.0.2 10.0.0.1:80 10.0.0.3:80\n",
                 1,

@@ -108,9 +108,7 @@ pub fn parse(text: &str) -> Result<KeepalivedConfig, ParseError> {
     note_includes(&nodes, &mut config.warnings);
     for node in &nodes {
         match node.keyword.as_str() {
-            "virtual_server" => config
-                .virtual_servers
-                .push(virtual_server(node, &mut config.warnings)?),
+            "virtual_server" => config.virtual_servers.push(virtual_server(node, &mut config.warnings)?),
             "virtual_server_group" => config.warnings.push(Warning::new(
                 node.line,
                 "virtual_server_group is not supported; its virtual servers are not imported",
@@ -184,12 +182,7 @@ fn tokenize(text: &str) -> Vec<Token> {
 }
 
 /// Statements until the matching `}` (or the end at depth 0).
-fn block(
-    tokens: &[Token],
-    pos: &mut usize,
-    depth: usize,
-    opened_at: Option<usize>,
-) -> Result<Vec<Node>, ParseError> {
+fn block(tokens: &[Token], pos: &mut usize, depth: usize, opened_at: Option<usize>) -> Result<Vec<Node>, ParseError> {
     if depth > MAX_DEPTH {
         return Err(ParseError::new(
             opened_at.unwrap_or(0),
@@ -298,23 +291,20 @@ fn virtual_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<VirtualSer
         real_servers: Vec::new(),
     };
     if node.children.is_none() {
-        return Err(ParseError::new(
-            line,
-            "expected `{` after the virtual_server address",
-        ));
+        return Err(ParseError::new(line, "expected `{` after the virtual_server address"));
     }
     for child in node.children.iter().flatten() {
         let l = child.line;
         let arg = |what: &str| -> Result<&str, ParseError> {
-            child.args.first().map(String::as_str).ok_or_else(|| {
-                ParseError::new(l, format!("expected {what} after `{}`", child.keyword))
-            })
+            child
+                .args
+                .first()
+                .map(String::as_str)
+                .ok_or_else(|| ParseError::new(l, format!("expected {what} after `{}`", child.keyword)))
         };
         match child.keyword.as_str() {
             "delay_loop" => vs.delay_loop = Some(uint(l, arg("seconds")?, "delay_loop")?),
-            "lb_algo" | "lvs_sched" => {
-                vs.scheduler = Some(arg("a scheduler name")?.to_ascii_lowercase())
-            }
+            "lb_algo" | "lvs_sched" => vs.scheduler = Some(arg("a scheduler name")?.to_ascii_lowercase()),
             "lb_kind" | "lvs_method" => vs.lb_kind = Some(lb_kind(l, arg("DR, NAT or TUN")?)?),
             "persistence_timeout" => {
                 vs.persistence_timeout = Some(match child.args.first() {
@@ -328,25 +318,19 @@ fn virtual_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<VirtualSer
             "protocol" => {
                 let name = arg("TCP, UDP or SCTP")?;
                 vs.protocol = Some(TableProto::from_name(name).ok_or_else(|| {
-                    ParseError::new(
-                        l,
-                        format!("unknown protocol `{name}` (expected TCP, UDP or SCTP)"),
-                    )
+                    ParseError::new(l, format!("unknown protocol `{name}` (expected TCP, UDP or SCTP)"))
                 })?);
             }
             "ops" => vs.one_packet = true,
-            "hashed" | "flag-1" | "flag-2" | "flag-3" | "sh-port" | "sh-fallback" | "mh-port"
-            | "mh-fallback" => vs.flags.push(child.keyword.clone()),
+            "hashed" | "flag-1" | "flag-2" | "flag-3" | "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" => {
+                vs.flags.push(child.keyword.clone())
+            }
             "quorum" => vs.quorum = Some(uint(l, arg("a number")?, "quorum")?),
             "hysteresis" => vs.hysteresis = Some(uint(l, arg("a number")?, "hysteresis")?),
             "sorry_server" => {
                 let addr = ip(l, arg("an address")?)?;
                 let port = child.args.get(1).map(|p| port16(l, p)).transpose()?;
-                vs.sorry_server = Some(SorryServer {
-                    line: l,
-                    addr,
-                    port,
-                });
+                vs.sorry_server = Some(SorryServer { line: l, addr, port });
             }
             "real_server" => vs.real_servers.push(real_server(child)?),
             "include" => {} // reported by note_includes
@@ -356,11 +340,7 @@ fn virtual_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<VirtualSer
     let checks: Vec<String> = vs
         .real_servers
         .iter()
-        .flat_map(|rs| {
-            rs.checks
-                .iter()
-                .map(|(l, name)| format!("{name} at line {l}"))
-        })
+        .flat_map(|rs| rs.checks.iter().map(|(l, name)| format!("{name} at line {l}")))
         .collect();
     if !checks.is_empty() {
         warnings.push(Warning::new(
@@ -405,12 +385,8 @@ fn real_server(node: &Node) -> Result<KeepalivedRealServer, ParseError> {
             ("weight", Some(v)) => rs.weight = Some(uint(l, v, "weight")?),
             ("weight", None) => return Err(ParseError::new(l, "expected a number after `weight`")),
             ("lvs_method", Some(v)) => rs.lb_kind = Some(lb_kind(l, v)?),
-            ("inhibit_on_failure", v) => {
-                rs.inhibit_on_failure = !matches!(v, Some("false" | "off" | "no"))
-            }
-            (name, _) if name.ends_with("_CHECK") || name.ends_with("_GET") => {
-                rs.checks.push((l, name.to_string()))
-            }
+            ("inhibit_on_failure", v) => rs.inhibit_on_failure = !matches!(v, Some("false" | "off" | "no")),
+            (name, _) if name.ends_with("_CHECK") || name.ends_with("_GET") => rs.checks.push((l, name.to_string())),
             _ => {}
         }
     }
@@ -430,30 +406,18 @@ fn lb_kind(line: usize, word: &str) -> Result<LbKind, ParseError> {
 }
 
 fn ip(line: usize, text: &str) -> Result<IpAddr, ParseError> {
-    text.parse().map_err(|_| {
-        ParseError::new(
-            line,
-            format!("expected a numeric IP address, found `{text}`"),
-        )
-    })
+    text.parse()
+        .map_err(|_| ParseError::new(line, format!("expected a numeric IP address, found `{text}`")))
 }
 
 fn port16(line: usize, text: &str) -> Result<u16, ParseError> {
-    text.parse().map_err(|_| {
-        ParseError::new(
-            line,
-            format!("expected a port number (0-65535), found `{text}`"),
-        )
-    })
+    text.parse()
+        .map_err(|_| ParseError::new(line, format!("expected a port number (0-65535), found `{text}`")))
 }
 
 fn uint(line: usize, text: &str, what: &str) -> Result<u32, ParseError> {
-    text.parse().map_err(|_| {
-        ParseError::new(
-            line,
-            format!("expected {what} as a whole number, found `{text}`"),
-        )
-    })
+    text.parse()
+        .map_err(|_| ParseError::new(line, format!("expected {what} as a whole number, found `{text}`")))
 }
 
 #[cfg(test)]
@@ -464,8 +428,7 @@ mod tests {
 
     #[test]
     fn own_fixture_reads_every_field() {
-        let text =
-            std::fs::read_to_string(format!("{FIXTURES}/keepalived-dr-two-services.conf")).unwrap();
+        let text = std::fs::read_to_string(format!("{FIXTURES}/keepalived-dr-two-services.conf")).unwrap();
         let config = parse(&text).unwrap();
         assert_eq!(config.virtual_servers.len(), 2);
         let vs = &config.virtual_servers[0];
@@ -486,15 +449,9 @@ mod tests {
         assert!(vs.real_servers[1].inhibit_on_failure);
         assert_eq!(vs.real_servers[2].checks.len(), 1);
         assert!(vs.sorry_server.is_some());
-        assert!(matches!(
-            config.virtual_servers[1].address,
-            VsAddress::Fwmark(9)
-        ));
+        assert!(matches!(config.virtual_servers[1].address, VsAddress::Fwmark(9)));
         assert!(
-            config
-                .warnings
-                .iter()
-                .any(|w| w.message.contains("include")),
+            config.warnings.iter().any(|w| w.message.contains("include")),
             "{:?}",
             config.warnings
         );
@@ -502,7 +459,9 @@ mod tests {
 
     #[test]
     fn braces_may_touch_words_and_comments_may_follow_values() {
-        let config = parse("virtual_server 10.1.1.1 80{ lb_kind TUN # comment\n real_server 10.1.2.1 80 { weight 4 }\n}\n").unwrap();
+        let config =
+            parse("virtual_server 10.1.1.1 80{ lb_kind TUN # comment\n real_server 10.1.2.1 80 { weight 4 }\n}\n")
+                .unwrap();
         let vs = &config.virtual_servers[0];
         assert_eq!(vs.lb_kind, Some(LbKind::Tun));
         assert_eq!(vs.real_servers[0].weight, Some(4));
@@ -510,16 +469,13 @@ mod tests {
 
     #[test]
     fn unbalanced_braces_and_bad_values_name_their_line() {
-        let err =
-            parse("global_defs {\n  router_id x\n\nvirtual_server 10.0.0.1 80 {\n}\n").unwrap_err();
+        let err = parse("global_defs {\n  router_id x\n\nvirtual_server 10.0.0.1 80 {\n}\n").unwrap_err();
         assert_eq!(err.line, 1, "{err}");
         assert!(err.message.contains("never closed"));
         let err = parse("}\n").unwrap_err();
         assert_eq!(err.line, 1);
-        let err = parse(
-            "virtual_server 10.0.0.1 80 {\n  real_server 10.0.0.2 80 {\n    weight heavy\n  }\n}\n",
-        )
-        .unwrap_err();
+        let err =
+            parse("virtual_server 10.0.0.1 80 {\n  real_server 10.0.0.2 80 {\n    weight heavy\n  }\n}\n").unwrap_err();
         assert_eq!(err.line, 3);
         assert!(err.message.contains("weight"), "{err}");
         let err = parse("virtual_server 10.0.0.1 {\n}\n").unwrap_err();

@@ -11,9 +11,7 @@ pub mod table;
 pub mod to_scenario;
 
 pub use error::{ParseError, Warning};
-pub use table::{
-    Counters, Forward, IpvsTable, ServiceKey, Stats, TableConn, TableDest, TableProto, TableService,
-};
+pub use table::{Counters, Forward, IpvsTable, ServiceKey, Stats, TableConn, TableDest, TableProto, TableService};
 pub use to_scenario::{import_file, import_text, ImportError, InputFormat};
 
 #[cfg(test)]

@@ -81,9 +81,9 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
                 &tokens[2.min(tokens.len())..],
             )
         } else if let Some(proto) = TableProto::from_name(first) {
-            let addr = tokens.get(1).ok_or_else(|| {
-                ParseError::new(line, format!("expected ADDRHEX:PORTHEX after `{first}`"))
-            })?;
+            let addr = tokens
+                .get(1)
+                .ok_or_else(|| ParseError::new(line, format!("expected ADDRHEX:PORTHEX after `{first}`")))?;
             let addr = hex_socket(line, addr)?;
             let key = ServiceKey::Addr {
                 proto,
@@ -94,19 +94,14 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
         } else {
             return Err(ParseError::new(
                 line,
-                format!(
-                    "expected a service row (TCP, UDP, SCTP or FWM) or a `->` row, found `{first}`"
-                ),
+                format!("expected a service row (TCP, UDP, SCTP or FWM) or a `->` row, found `{first}`"),
             ));
         };
         let index = table.service_slot(line, key);
         current = Some(index);
         let service = &mut table.services[index];
         let Some(scheduler) = rest.first() else {
-            return Err(ParseError::new(
-                line,
-                "expected a scheduler name after the address",
-            ));
+            return Err(ParseError::new(line, "expected a scheduler name after the address"));
         };
         service.scheduler = scheduler.to_string();
         let mut i = 1;
@@ -116,21 +111,13 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
                 "ops" => service.one_packet = true,
                 "persistent" => {
                     let (Some(jiffies), Some(mask)) = (rest.get(i), rest.get(i + 1)) else {
-                        return Err(ParseError::new(
-                            line,
-                            "expected `persistent JIFFIES MASKHEX`",
-                        ));
+                        return Err(ParseError::new(line, "expected `persistent JIFFIES MASKHEX`"));
                     };
                     i += 2;
                     let jiffies: u64 = number(line, jiffies, "persistence timeout (jiffies)")?;
-                    service.persistence =
-                        Some(u32::try_from(jiffies / u64::from(hz)).unwrap_or(u32::MAX));
-                    let mask = u32::from_str_radix(mask, 16).map_err(|_| {
-                        ParseError::new(
-                            line,
-                            format!("expected the netmask in hex, found `{mask}`"),
-                        )
-                    })?;
+                    service.persistence = Some(u32::try_from(jiffies / u64::from(hz)).unwrap_or(u32::MAX));
+                    let mask = u32::from_str_radix(mask, 16)
+                        .map_err(|_| ParseError::new(line, format!("expected the netmask in hex, found `{mask}`")))?;
                     service.persistence_prefix = Some(if ipv6 {
                         // The kernel passes the IPv6 prefix length through ntohl.
                         if mask <= 128 {
@@ -140,10 +127,7 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
                         }
                     } else {
                         if mask.leading_ones() + mask.trailing_zeros() != 32 {
-                            return Err(ParseError::new(
-                                line,
-                                format!("netmask {mask:08X} is not contiguous"),
-                            ));
+                            return Err(ParseError::new(line, format!("netmask {mask:08X} is not contiguous")));
                         }
                         mask.leading_ones() as u8
                     });
@@ -151,9 +135,7 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
                 other => {
                     return Err(ParseError::new(
                         line,
-                        format!(
-                        "unexpected `{other}` after the scheduler (expected `ops` or `persistent`)"
-                    ),
+                        format!("unexpected `{other}` after the scheduler (expected `ops` or `persistent`)"),
                     ))
                 }
             }
@@ -174,7 +156,10 @@ pub fn parse_ip_vs_conn_into(table: &mut IpvsTable, text: &str) -> Result<(), Pa
         if tokens.len() < 9 {
             return Err(ParseError::new(
                 line,
-                format!("expected `Pro FromIP FPrt ToIP TPrt DestIP DPrt State Expires`, found {} columns", tokens.len()),
+                format!(
+                    "expected `Pro FromIP FPrt ToIP TPrt DestIP DPrt State Expires`, found {} columns",
+                    tokens.len()
+                ),
             ));
         }
         // ip_vs_conn_sync has an Origin column (LOCAL/SYNC) before Expires.
@@ -185,12 +170,8 @@ pub fn parse_ip_vs_conn_into(table: &mut IpvsTable, text: &str) -> Result<(), Pa
         };
         let pair = |a: usize| -> Result<SocketAddr, ParseError> {
             let ip = hex_or_full_ip(line, tokens[a])?;
-            let port = u16::from_str_radix(tokens[a + 1], 16).map_err(|_| {
-                ParseError::new(
-                    line,
-                    format!("expected a port in hex, found `{}`", tokens[a + 1]),
-                )
-            })?;
+            let port = u16::from_str_radix(tokens[a + 1], 16)
+                .map_err(|_| ParseError::new(line, format!("expected a port in hex, found `{}`", tokens[a + 1])))?;
             Ok(SocketAddr::new(ip, port))
         };
         let conn = TableConn {
@@ -216,10 +197,7 @@ pub fn parse_ip_vs_conn_into(table: &mut IpvsTable, text: &str) -> Result<(), Pa
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
     #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{}: {error}", path.display())]
     Parse { path: PathBuf, error: ParseError },
 }
@@ -237,7 +215,9 @@ pub fn read_live() -> Result<Option<IpvsTable>, LiveError> {
         if table.services.iter().any(|s| s.persistence.is_some()) {
             table.warnings.push(Warning::new(
                 0,
-                format!("kernel HZ unknown (no CONFIG_HZ in /boot/config-*): persistence timeouts assume HZ={FALLBACK_HZ}"),
+                format!(
+                    "kernel HZ unknown (no CONFIG_HZ in /boot/config-*): persistence timeouts assume HZ={FALLBACK_HZ}"
+                ),
             ));
         }
     }
@@ -245,11 +225,7 @@ pub fn read_live() -> Result<Option<IpvsTable>, LiveError> {
 }
 
 /// [`read_live`] from other directories (tests, a copied /proc snapshot).
-pub fn read_from(
-    net_dir: &Path,
-    sysctl_dir: &Path,
-    hz: u32,
-) -> Result<Option<IpvsTable>, LiveError> {
+pub fn read_from(net_dir: &Path, sysctl_dir: &Path, hz: u32) -> Result<Option<IpvsTable>, LiveError> {
     let services_path = net_dir.join("ip_vs");
     let Some(services) = read_optional(&services_path)? else {
         return Ok(None);
@@ -261,10 +237,7 @@ pub fn read_from(
     })?;
     let conn_path = net_dir.join("ip_vs_conn");
     if let Some(conns) = read_optional(&conn_path)? {
-        parse_ip_vs_conn_into(&mut table, &conns).map_err(|error| LiveError::Parse {
-            path: conn_path,
-            error,
-        })?;
+        parse_ip_vs_conn_into(&mut table, &conns).map_err(|error| LiveError::Parse { path: conn_path, error })?;
     }
     table.settings = read_settings(sysctl_dir)?;
     Ok(Some(table))
@@ -289,9 +262,7 @@ fn read_settings(dir: &Path) -> Result<BTreeMap<String, String>, LiveError> {
             continue;
         }
         // Write-only entries (e.g. drop_entry on some kernels) are skipped.
-        if let (Some(name), Ok(value)) =
-            (entry.file_name().to_str(), std::fs::read_to_string(&path))
-        {
+        if let (Some(name), Ok(value)) = (entry.file_name().to_str(), std::fs::read_to_string(&path)) {
             settings.insert(name.to_string(), value.trim().to_string());
         }
     }
@@ -401,11 +372,7 @@ mod tests {
 
     #[test]
     fn proc_ip_vs_errors_name_the_line() {
-        let err = parse_ip_vs(
-            "IP Virtual Server version 1.2.1 (size=4096)\nTCP  ZZZ:0050 rr\n",
-            250,
-        )
-        .unwrap_err();
+        let err = parse_ip_vs("IP Virtual Server version 1.2.1 (size=4096)\nTCP  ZZZ:0050 rr\n", 250).unwrap_err();
         assert_eq!(err.line, 2);
         assert!(err.message.contains("ADDRHEX"), "{err}");
         let mut table = IpvsTable::default();
@@ -425,28 +392,17 @@ mod tests {
     #[test]
     fn read_from_missing_directory_is_none_and_a_snapshot_is_read() {
         let empty = tempfile::tempdir().unwrap();
-        assert!(read_from(empty.path(), empty.path(), 250)
-            .unwrap()
-            .is_none());
+        assert!(read_from(empty.path(), empty.path(), 250).unwrap().is_none());
 
         let net = tempfile::tempdir().unwrap();
         std::fs::write(net.path().join("ip_vs"), fixture("proc_ip_vs.txt")).unwrap();
-        std::fs::write(
-            net.path().join("ip_vs_conn"),
-            fixture("proc_ip_vs_conn.txt"),
-        )
-        .unwrap();
+        std::fs::write(net.path().join("ip_vs_conn"), fixture("proc_ip_vs_conn.txt")).unwrap();
         let vs = tempfile::tempdir().unwrap();
         std::fs::write(vs.path().join("conn_reuse_mode"), "1\n").unwrap();
-        let table = read_from(net.path(), vs.path(), 250)
-            .unwrap()
-            .expect("table present");
+        let table = read_from(net.path(), vs.path(), 250).unwrap().expect("table present");
         assert_eq!(table.services.len(), 3);
         assert_eq!(table.conns.len(), 2);
-        assert_eq!(
-            table.settings.get("conn_reuse_mode").map(String::as_str),
-            Some("1")
-        );
+        assert_eq!(table.settings.get("conn_reuse_mode").map(String::as_str), Some("1"));
     }
 
     #[test]

@@ -71,16 +71,12 @@ fn tcp(addr: &str) -> ServiceKey {
 }
 
 fn parsed(samples: &BTreeMap<u32, String>, n: u32) -> IpvsTable {
-    let text = samples
-        .get(&n)
-        .unwrap_or_else(|| panic!("sample {n} missing"));
+    let text = samples.get(&n).unwrap_or_else(|| panic!("sample {n} missing"));
     ipvsadm::parse(text).unwrap_or_else(|e| panic!("sample {n}: {e}\n{text}"))
 }
 
 fn dest<'t>(table: &'t IpvsTable, svc: &str, addr: &str) -> &'t super::TableDest {
-    let s = table
-        .service(tcp(svc))
-        .unwrap_or_else(|| panic!("service {svc}"));
+    let s = table.service(tcp(svc)).unwrap_or_else(|| panic!("service {svc}"));
     s.dests
         .iter()
         .find(|d| d.socket() == sock(addr))
@@ -95,22 +91,13 @@ fn ipvsadm_sample_listings_read_to_the_posted_numbers() {
     let t1 = parsed(&s, 1);
     let svc = t1.service(tcp("172.16.10.30:3128")).unwrap();
     assert_eq!((svc.scheduler.as_str(), svc.persistence), ("wrr", Some(5)));
-    assert_eq!(
-        dest(&t1, "172.16.10.30:3128", "172.128.10.32:3128").active,
-        Some(3)
-    );
-    assert_eq!(
-        dest(&t1, "172.16.10.30:3128", "172.128.10.31:3128").active,
-        Some(0)
-    );
+    assert_eq!(dest(&t1, "172.16.10.30:3128", "172.128.10.32:3128").active, Some(3));
+    assert_eq!(dest(&t1, "172.16.10.30:3128", "172.128.10.31:3128").active, Some(0));
 
     let t2 = parsed(&s, 2);
     assert_eq!(t2.services.len(), 2);
     let held = dest(&t2, "10.249.159.12:443", "172.30.215.81:443");
-    assert_eq!(
-        (held.forward.clone(), held.active),
-        (Some(Forward::Masq), Some(1))
-    );
+    assert_eq!((held.forward.clone(), held.active), (Some(Forward::Masq), Some(1)));
     assert_eq!(t2.services[1].persistence, Some(1800));
 
     let t3 = parsed(&s, 3);
@@ -118,16 +105,10 @@ fn ipvsadm_sample_listings_read_to_the_posted_numbers() {
     assert_eq!(t3.templates[0].state, "ASSURED");
     assert_eq!(t3.templates[0].expires_secs, 29 * 60 + 25);
     assert_eq!(t3.conns.len(), 1);
-    assert_eq!(
-        (t3.conns[0].state.as_str(), t3.conns[0].expires_secs),
-        ("SYN_RECV", 57)
-    );
+    assert_eq!((t3.conns[0].state.as_str(), t3.conns[0].expires_secs), ("SYN_RECV", 57));
 
     let t4 = parsed(&s, 4);
-    assert_eq!(
-        dest(&t4, "10.6.172.104:40007", "172.29.104.129:80").weight,
-        Some(100)
-    );
+    assert_eq!(dest(&t4, "10.6.172.104:40007", "172.29.104.129:80").weight, Some(100));
     assert_eq!(t4.services[0].persistence, Some(299));
 
     let t5 = parsed(&s, 5);
@@ -150,11 +131,7 @@ fn ipvsadm_sample_listings_read_to_the_posted_numbers() {
         (totals.conns, totals.in_pkts, totals.out_bytes),
         (14209, 111769, 8334358)
     );
-    let last = dest(&t9, "10.3.0.42:80", "10.2.1.25:80")
-        .stats
-        .unwrap()
-        .totals
-        .unwrap();
+    let last = dest(&t9, "10.3.0.42:80", "10.2.1.25:80").stats.unwrap().totals.unwrap();
     assert_eq!((last.conns, last.in_bytes), (3, 1161));
 
     let t10 = parsed(&s, 10);
@@ -164,11 +141,7 @@ fn ipvsadm_sample_listings_read_to_the_posted_numbers() {
 
     let t11 = parsed(&s, 11);
     assert_eq!(t11.conns.len(), 6);
-    let answered = t11
-        .conns
-        .iter()
-        .filter(|c| c.state == "ESTABLISHED")
-        .count();
+    let answered = t11.conns.iter().filter(|c| c.state == "ESTABLISHED").count();
     assert_eq!(answered, 2);
     assert!(t11
         .conns
@@ -199,11 +172,7 @@ fn ipvsadm_sample_listings_read_to_the_posted_numbers() {
         .collect();
     assert_eq!(
         forwards,
-        vec![
-            (80, Forward::Route),
-            (80, Forward::Tunnel),
-            (12, Forward::Masq)
-        ]
+        vec![(80, Forward::Route), (80, Forward::Tunnel), (12, Forward::Masq)]
     );
 
     let t15 = parsed(&s, 15);
@@ -223,23 +192,14 @@ fn ipvsadm_sample_listings_read_to_the_posted_numbers() {
     let t17 = parsed(&s, 17);
     assert_eq!(t17.templates.len(), 1);
     assert_eq!(
-        (
-            t17.templates[0].state.as_str(),
-            t17.templates[0].expires_secs
-        ),
+        (t17.templates[0].state.as_str(), t17.templates[0].expires_secs),
         ("NONE", 296)
     );
-    assert_eq!(
-        t17.conns.iter().filter(|c| c.state == "FIN_WAIT").count(),
-        3
-    );
+    assert_eq!(t17.conns.iter().filter(|c| c.state == "FIN_WAIT").count(), 3);
 
     let t19 = parsed(&s, 19);
     assert_eq!(t19.services[0].scheduler, "lc");
-    assert_eq!(
-        dest(&t19, "10.104.56.238:80", "10.244.3.137:8080").active,
-        Some(1)
-    );
+    assert_eq!(dest(&t19, "10.104.56.238:80", "10.244.3.137:8080").active, Some(1));
 }
 
 #[test]
@@ -269,8 +229,7 @@ fn every_importable_ipvsadm_sample_becomes_a_scenario_that_checks() {
         }
         match import_text(text, &format!("sample{n}.txt")) {
             Ok(got) => {
-                crate::scenario::parse(&got.toml, "imported.toml")
-                    .unwrap_or_else(|r| panic!("sample {n}: {r}"));
+                crate::scenario::parse(&got.toml, "imported.toml").unwrap_or_else(|r| panic!("sample {n}: {r}"));
                 imported += 1;
             }
             // Sample 5 is fwmark-only; sample 13 uses a fork's forwarding method.
@@ -317,8 +276,7 @@ fn keepalived_samples_parse_and_import_or_refuse_fwmark_by_line() {
         assert_eq!(config.virtual_servers.len(), 1, "{name}");
         match super::import_file(path) {
             Ok((toml, _warnings)) => {
-                crate::scenario::parse(&toml, "imported.toml")
-                    .unwrap_or_else(|r| panic!("{name}: {r}\n{toml}"));
+                crate::scenario::parse(&toml, "imported.toml").unwrap_or_else(|r| panic!("{name}: {r}\n{toml}"));
             }
             Err(ImportError::Unsupported { line, message, .. }) if name.ends_with(".fwmark") => {
                 assert_eq!(line, 7, "{message}");
@@ -335,10 +293,7 @@ fn keepalived_samples_read_to_their_values() {
         return;
     };
     let read = |suffix: &str| {
-        let path = files
-            .iter()
-            .find(|p| p.to_str().unwrap().ends_with(suffix))
-            .unwrap();
+        let path = files.iter().find(|p| p.to_str().unwrap().ends_with(suffix)).unwrap();
         let text = std::fs::read_to_string(path).unwrap();
         (keepalived::parse(&text).unwrap(), path.clone())
     };
@@ -357,10 +312,7 @@ fn keepalived_samples_read_to_their_values() {
         (Some("rr"), Some(LbKind::Nat), Some(50))
     );
     assert_eq!(vs.sorry_server.as_ref().map(|s| s.line), Some(33));
-    assert_eq!(
-        vs.real_servers[0].checks,
-        vec![(37, "HTTP_GET".to_string())]
-    );
+    assert_eq!(vs.real_servers[0].checks, vec![(37, "HTTP_GET".to_string())]);
     let (_, warnings) = super::import_file(&path).unwrap();
     assert!(
         warnings
@@ -387,10 +339,7 @@ fn keepalived_samples_read_to_their_values() {
         scenario.real_servers.iter().all(|r| r.port == 8080),
         "NAT keeps the remapped port"
     );
-    assert!(
-        warnings.iter().any(|w| w.contains("quorum 7")),
-        "{warnings:?}"
-    );
+    assert!(warnings.iter().any(|w| w.contains("quorum 7")), "{warnings:?}");
 
     let (syncd, _) = read("keepalived.conf.vrrp.lvs_syncd");
     assert_eq!(syncd.virtual_servers[0].delay_loop, Some(20));
@@ -455,11 +404,7 @@ fn truncated_and_mangled_input_never_panics() {
         "é",
     ];
     for text in &inputs {
-        let boundaries: Vec<usize> = text
-            .char_indices()
-            .map(|(i, _)| i)
-            .chain([text.len()])
-            .collect();
+        let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
         // Every prefix of short inputs; a sample of cut points for long ones.
         let step = (boundaries.len() / 400).max(1);
         for &cut in boundaries.iter().step_by(step) {

@@ -69,15 +69,8 @@ impl Forward {
 /// Which service a destination or connection belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServiceKey {
-    Addr {
-        proto: TableProto,
-        vip: IpAddr,
-        port: u16,
-    },
-    Fwmark {
-        mark: u32,
-        ipv6: bool,
-    },
+    Addr { proto: TableProto, vip: IpAddr, port: u16 },
+    Fwmark { mark: u32, ipv6: bool },
 }
 
 /// Five `--stats` or `--rate` counters.
@@ -141,10 +134,7 @@ impl TableService {
                 port: self.port,
             },
             // Constructors always set one of the two; keep a total function anyway.
-            _ => ServiceKey::Fwmark {
-                mark: 0,
-                ipv6: false,
-            },
+            _ => ServiceKey::Fwmark { mark: 0, ipv6: false },
         }
     }
 
@@ -292,11 +282,7 @@ impl IpvsTable {
 impl TableService {
     /// Index of the destination `addr:port`, creating it if absent.
     pub(crate) fn dest_slot(&mut self, line: usize, addr: IpAddr, port: u16) -> usize {
-        if let Some(i) = self
-            .dests
-            .iter()
-            .position(|d| d.addr == addr && d.port == port)
-        {
+        if let Some(i) = self.dests.iter().position(|d| d.addr == addr && d.port == port) {
             return i;
         }
         self.dests.push(TableDest::new(line, addr, port));

@@ -42,10 +42,7 @@ impl InputFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{origin}: {} input: {error}", format.name())]
     Parse {
         origin: String,
@@ -115,8 +112,7 @@ pub fn import_text(text: &str, origin: &str) -> Result<Imported, ImportError> {
         }
         InputFormat::ProcIpVs => {
             let table =
-                procfs::parse_ip_vs(text, procfs::kernel_hz().unwrap_or(procfs::FALLBACK_HZ))
-                    .map_err(parse_error)?;
+                procfs::parse_ip_vs(text, procfs::kernel_hz().unwrap_or(procfs::FALLBACK_HZ)).map_err(parse_error)?;
             table_to_scenario(&table, origin, format)?
         }
     };
@@ -144,10 +140,7 @@ pub fn sniff(text: &str) -> Option<InputFormat> {
             return false;
         };
         let hex8 = |s: &str| s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit());
-        (TableProto::from_name(proto).is_some()
-            && addr
-                .split_once(':')
-                .is_some_and(|(a, p)| hex8(a) && p.len() == 4))
+        (TableProto::from_name(proto).is_some() && addr.split_once(':').is_some_and(|(a, p)| hex8(a) && p.len() == 4))
             || (proto == "FWM" && hex8(addr))
     };
     if lines().take(50).any(is_proc_row) {
@@ -157,9 +150,7 @@ pub fn sniff(text: &str) -> Option<InputFormat> {
         || first == "IPVS connection entries"
         || first.starts_with("Prot ")
         || first.starts_with("->")
-        || ["TCP ", "UDP ", "SCTP ", "FWM "]
-            .iter()
-            .any(|p| first.starts_with(p))
+        || ["TCP ", "UDP ", "SCTP ", "FWM "].iter().any(|p| first.starts_with(p))
     {
         return Some(InputFormat::IpvsadmList);
     }
@@ -197,11 +188,7 @@ struct PlanServer {
 
 /// Scenario from an IPVS table: its first address service; others are skipped
 /// with a warning.
-pub fn table_to_scenario(
-    table: &IpvsTable,
-    origin: &str,
-    format: InputFormat,
-) -> Result<Imported, ImportError> {
+pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -> Result<Imported, ImportError> {
     let unsupported = |line: usize, message: String| ImportError::Unsupported {
         origin: origin.to_string(),
         line,
@@ -306,10 +293,7 @@ pub fn table_to_scenario(
 }
 
 /// Scenario from keepalived.conf: its first `virtual_server IP PORT`.
-pub fn keepalived_to_scenario(
-    config: &KeepalivedConfig,
-    origin: &str,
-) -> Result<Imported, ImportError> {
+pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result<Imported, ImportError> {
     let unsupported = |line: usize, message: String| ImportError::Unsupported {
         origin: origin.to_string(),
         line,
@@ -339,11 +323,7 @@ pub fn keepalived_to_scenario(
     let VsAddress::Ip { addr, port } = vs.address else {
         unreachable!("filtered on VsAddress::Ip above")
     };
-    for other in config
-        .virtual_servers
-        .iter()
-        .filter(|v| !std::ptr::eq(*v, vs))
-    {
+    for other in config.virtual_servers.iter().filter(|v| !std::ptr::eq(*v, vs)) {
         warnings.push(Warning::new(
             other.line,
             format!(
@@ -369,10 +349,7 @@ pub fn keepalived_to_scenario(
         ));
     }
     if vs.lb_kind.is_none() && vs.real_servers.iter().all(|r| r.lb_kind.is_none()) {
-        warnings.push(Warning::new(
-            vs.line,
-            "no lb_kind: keepalived's default NAT is used",
-        ));
+        warnings.push(Warning::new(vs.line, "no lb_kind: keepalived's default NAT is used"));
     }
     let protocol = vs.protocol.unwrap_or(TableProto::Tcp);
     let svc_identity = identity(addr, port, protocol).map_err(|m| unsupported(vs.line, m))?;
@@ -408,18 +385,12 @@ pub fn keepalived_to_scenario(
         persistence = Some(360);
     }
     let plan = Plan {
-        source: format!(
-            "`{}` of {} (keepalived.conf, line {})",
-            vs.describe(),
-            origin,
-            vs.line
-        ),
+        source: format!("`{}` of {} (keepalived.conf, line {})", vs.describe(), origin, vs.line),
         vip: svc_identity.0,
         port,
         udp: svc_identity.1,
         mode,
-        scheduler: scheduler(vs.scheduler.as_deref().unwrap_or("wlc"), vs.line)
-            .map_err(|m| unsupported(vs.line, m))?,
+        scheduler: scheduler(vs.scheduler.as_deref().unwrap_or("wlc"), vs.line).map_err(|m| unsupported(vs.line, m))?,
         flags: vs.flags.clone(),
         persistence,
         prefix: vs.persistence_granularity,
@@ -439,14 +410,10 @@ fn service_identity(svc: &TableService) -> Result<(String, bool), String> {
 
 fn identity(vip: IpAddr, port: u16, proto: TableProto) -> Result<(String, bool), String> {
     if vip.is_ipv6() {
-        return Err(format!(
-            "IPv6 service {vip} is unsupported (the lab is IPv4)"
-        ));
+        return Err(format!("IPv6 service {vip} is unsupported (the lab is IPv4)"));
     }
     if port == 0 {
-        return Err(
-            "port-0 (all ports) services are unsupported: a scenario serves one port".into(),
-        );
+        return Err("port-0 (all ports) services are unsupported: a scenario serves one port".into());
     }
     match proto {
         TableProto::Tcp => Ok((vip.to_string(), false)),
@@ -505,17 +472,10 @@ fn quote(text: &str) -> String {
 
 /// Comments must stay on one line.
 fn comment_safe(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-fn render(
-    plan: Plan,
-    origin: &str,
-    line: usize,
-    mut warnings: Vec<Warning>,
-) -> Result<Imported, ImportError> {
+fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> Result<Imported, ImportError> {
     let unsupported = |line: usize, message: String| ImportError::Unsupported {
         origin: origin.to_string(),
         line,
@@ -534,26 +494,12 @@ fn render(
         out,
         "# Addresses are mapped onto the lab network; the originals are in comments."
     );
-    let _ = writeln!(
-        out,
-        "description = {}",
-        quote(&format!("imported: {}", plan.source))
-    );
+    let _ = writeln!(out, "description = {}", quote(&format!("imported: {}", plan.source)));
     let _ = writeln!(out);
     let _ = writeln!(out, "[service]");
-    let _ = writeln!(
-        out,
-        "vip = {}  # original {}:{}",
-        quote(LAB_VIP),
-        plan.vip,
-        plan.port
-    );
+    let _ = writeln!(out, "vip = {}  # original {}:{}", quote(LAB_VIP), plan.vip, plan.port);
     let _ = writeln!(out, "port = {}", plan.port);
-    let _ = writeln!(
-        out,
-        "protocol = {}",
-        quote(if plan.udp { "udp" } else { "tcp" })
-    );
+    let _ = writeln!(out, "protocol = {}", quote(if plan.udp { "udp" } else { "tcp" }));
     let _ = writeln!(out, "mode = {}", quote(plan.mode.as_str()));
     let _ = writeln!(out, "scheduler = {}", quote(plan.scheduler.as_str()));
 
@@ -570,10 +516,7 @@ fn render(
         } else {
             warnings.push(Warning::new(
                 line,
-                format!(
-                    "scheduler flag `{flag}` dropped: not modelled for {}",
-                    plan.scheduler
-                ),
+                format!("scheduler flag `{flag}` dropped: not modelled for {}", plan.scheduler),
             ));
         }
     }
@@ -585,7 +528,10 @@ fn render(
         match plan.prefix {
             Some(prefix) if prefix < 32 => {
                 let prefix = if prefix < 8 {
-                    warnings.push(Warning::new(line, format!("persistence netmask /{prefix} is wider than lvslab's /8 limit; using /8")));
+                    warnings.push(Warning::new(
+                        line,
+                        format!("persistence netmask /{prefix} is wider than lvslab's /8 limit; using /8"),
+                    ));
                     8
                 } else {
                     prefix
@@ -596,10 +542,7 @@ fn render(
             _ => {}
         }
     } else if plan.prefix.is_some_and(|p| p < 32) {
-        warnings.push(Warning::new(
-            line,
-            "persistence netmask without persistence ignored",
-        ));
+        warnings.push(Warning::new(line, "persistence netmask without persistence ignored"));
     }
     if plan.one_packet {
         if plan.udp {
@@ -646,7 +589,10 @@ fn render(
         match server.port {
             Some(port) if port != plan.port && dr_like => warnings.push(Warning::new(
                 server.line,
-                format!("real-server port {port} ignored: {} cannot remap ports (the service port {} is used)", plan.mode, plan.port),
+                format!(
+                    "real-server port {port} ignored: {} cannot remap ports (the service port {} is used)",
+                    plan.mode, plan.port
+                ),
             )),
             Some(0) => {}
             Some(port) if port != plan.port => {
@@ -656,10 +602,7 @@ fn render(
         }
     }
     warnings.sort_by_key(|w| w.line);
-    Ok(Imported {
-        toml: out,
-        warnings,
-    })
+    Ok(Imported { toml: out, warnings })
 }
 
 #[cfg(test)]
@@ -675,10 +618,7 @@ mod tests {
 
     #[test]
     fn sniff_tells_the_formats_apart() {
-        assert_eq!(
-            sniff("-A -t 1.2.3.4:80 -s rr\n"),
-            Some(InputFormat::IpvsadmSave)
-        );
+        assert_eq!(sniff("-A -t 1.2.3.4:80 -s rr\n"), Some(InputFormat::IpvsadmSave));
         assert_eq!(sniff("IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\nTCP  0A00000A:0050 rr\n"), Some(InputFormat::ProcIpVs));
         assert_eq!(
             sniff("IP Virtual Server version 1.2.1 (size=4096)\nTCP  10.0.0.10:80 rr\n"),
@@ -694,64 +634,42 @@ mod tests {
 
     #[test]
     fn save_file_becomes_a_nat_scenario_keeping_remapped_ports() {
-        let (toml, warnings) =
-            import_file(Path::new(&format!("{FIXTURES}/ipvsadm-save-nat.txt"))).unwrap();
+        let (toml, warnings) = import_file(Path::new(&format!("{FIXTURES}/ipvsadm-save-nat.txt"))).unwrap();
         let scenario = checks(&toml);
         assert_eq!(scenario.service.mode, Mode::Nat);
         assert_eq!(scenario.service.scheduler, Scheduler::Wlc);
-        assert_eq!(
-            scenario.service.persistence,
-            Some(std::time::Duration::from_secs(900))
-        );
+        assert_eq!(scenario.service.persistence, Some(std::time::Duration::from_secs(900)));
         assert_eq!(scenario.service.port, 8080);
         assert_eq!(scenario.real_servers.len(), 2);
         assert_eq!(scenario.real_servers[0].port, 9000);
         assert_eq!(scenario.real_servers[1].weight, 0);
         assert!(toml.contains("# original 10.20.0.4:9000"), "{toml}");
+        assert!(toml.contains("persistence_netmask = \"255.255.0.0\""), "{toml}");
         assert!(
-            toml.contains("persistence_netmask = \"255.255.0.0\""),
-            "{toml}"
-        );
-        assert!(
-            warnings
-                .iter()
-                .any(|w| w.contains("UDP 203.0.113.80:5353 skipped")),
+            warnings.iter().any(|w| w.contains("UDP 203.0.113.80:5353 skipped")),
             "{warnings:?}"
         );
     }
 
     #[test]
     fn listing_with_stats_becomes_a_dr_scenario_on_the_lab_network() {
-        let (toml, warnings) =
-            import_file(Path::new(&format!("{FIXTURES}/ipvsadm-list-stats.txt"))).unwrap();
+        let (toml, warnings) = import_file(Path::new(&format!("{FIXTURES}/ipvsadm-list-stats.txt"))).unwrap();
         let scenario = checks(&toml);
         assert_eq!(scenario.service.mode, Mode::Dr);
         assert_eq!(scenario.service.scheduler, Scheduler::Wrr);
         assert_eq!(scenario.real_servers[0].weight, 3);
-        assert_eq!(
-            scenario.service.vip,
-            "192.0.2.100".parse::<Ipv4Addr>().unwrap()
-        );
+        assert_eq!(scenario.service.vip, "192.0.2.100".parse::<Ipv4Addr>().unwrap());
         assert!(toml.contains("original 198.18.60.1:80"), "{toml}");
-        assert!(
-            warnings.iter().any(|w| w.contains("rounded")),
-            "{warnings:?}"
-        );
+        assert!(warnings.iter().any(|w| w.contains("rounded")), "{warnings:?}");
     }
 
     #[test]
     fn keepalived_fixture_imports_first_service_and_warns_about_the_rest() {
-        let (toml, warnings) = import_file(Path::new(&format!(
-            "{FIXTURES}/keepalived-dr-two-services.conf"
-        )))
-        .unwrap();
+        let (toml, warnings) = import_file(Path::new(&format!("{FIXTURES}/keepalived-dr-two-services.conf"))).unwrap();
         let scenario = checks(&toml);
         assert_eq!(scenario.service.mode, Mode::Dr);
         assert_eq!(scenario.service.scheduler, Scheduler::Sh);
-        assert_eq!(
-            scenario.service.persistence,
-            Some(std::time::Duration::from_secs(120))
-        );
+        assert_eq!(scenario.service.persistence, Some(std::time::Duration::from_secs(120)));
         assert_eq!(scenario.service.persistence_prefix, 24);
         assert_eq!(scenario.real_servers.len(), 3);
         assert_eq!(scenario.real_servers[1].weight, 0);
@@ -769,16 +687,9 @@ mod tests {
             "fw.conf",
         )
         .unwrap_err();
-        assert!(
-            matches!(err, ImportError::Unsupported { line: 1, .. }),
-            "{err}"
-        );
-        let err =
-            import_text("-A -f 4 -s rr\n-a -f 4 -r 10.0.0.2:0 -g -w 1\n", "fw.save").unwrap_err();
-        assert!(
-            matches!(err, ImportError::Unsupported { line: 1, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, ImportError::Unsupported { line: 1, .. }), "{err}");
+        let err = import_text("-A -f 4 -s rr\n-a -f 4 -r 10.0.0.2:0 -g -w 1\n", "fw.save").unwrap_err();
+        assert!(matches!(err, ImportError::Unsupported { line: 1, .. }), "{err}");
         assert!(err.to_string().contains("fw.save: line 1:"), "{err}");
     }
 
@@ -789,10 +700,7 @@ mod tests {
             "fork.save",
         )
         .unwrap_err();
-        assert!(
-            matches!(err, ImportError::Unsupported { line: 2, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, ImportError::Unsupported { line: 2, .. }), "{err}");
         let err = import_text(
             "-A -t 10.0.0.1:80 -s xyz\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g -w 1\n",
             "s.save",
@@ -821,12 +729,7 @@ mod tests {
     fn many_real_servers_stay_distinct_and_skip_the_vip() {
         let mut text = String::from("-A -t 10.0.0.1:80 -s rr\n");
         for i in 0..120 {
-            let _ = writeln!(
-                text,
-                "-a -t 10.0.0.1:80 -r 10.1.{}.{}:80 -g -w 1",
-                i / 200,
-                i % 200 + 1
-            );
+            let _ = writeln!(text, "-a -t 10.0.0.1:80 -r 10.1.{}.{}:80 -g -w 1", i / 200, i % 200 + 1);
         }
         let imported = import_text(&text, "big.save").unwrap();
         let scenario = checks(&imported.toml);
@@ -853,11 +756,7 @@ mod snapshots {
             let warnings: Vec<String> = imported.warnings.iter().map(Warning::to_string).collect();
             insta::assert_snapshot!(
                 name,
-                format!(
-                    "{}\n--- warnings ---\n{}\n",
-                    imported.toml,
-                    warnings.join("\n")
-                )
+                format!("{}\n--- warnings ---\n{}\n", imported.toml, warnings.join("\n"))
             );
         }
     }

@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::diagnose::evidence::{
-    self as ev, ClientEvidence, ConnEvidence, DestEvidence, Evidence, HostEvidence, IpvsEvidence,
-    RealServerEvidence, RecordEvidence, ServiceEvidence, TemplateEvidence,
+    self as ev, ClientEvidence, ConnEvidence, DestEvidence, Evidence, HostEvidence, IpvsEvidence, RealServerEvidence,
+    RecordEvidence, ServiceEvidence, TemplateEvidence,
 };
 use crate::director::EngineStats;
 use crate::ipvs::{self, IpvsSnapshot, ServiceSnapshot};
@@ -135,13 +135,8 @@ pub async fn gather(
             director,
             real_servers,
             clients,
-            ipvs: service_snapshot.map(|svc| {
-                ipvs_evidence(
-                    svc,
-                    facts.ipvs.map_or(&[][..], |s| &s.conns),
-                    facts.settings,
-                )
-            }),
+            ipvs: service_snapshot
+                .map(|svc| ipvs_evidence(svc, facts.ipvs.map_or(&[][..], |s| &s.conns), facts.settings)),
             engine_seen_packets: facts.engine_stats.map(seen_packets),
             arp_probe,
             records: records_evidence(scenario, facts.records),
@@ -152,10 +147,7 @@ pub async fn gather(
 }
 
 /// Every scenario host's evidence by name, read concurrently; unreadable hosts are problems.
-async fn read_hosts(
-    scenario: &Scenario,
-    lab: &Lab,
-) -> (BTreeMap<String, HostEvidence>, Vec<String>) {
+async fn read_hosts(scenario: &Scenario, lab: &Lab) -> (BTreeMap<String, HostEvidence>, Vec<String>) {
     let reads = scenario
         .hosts()
         .filter_map(|h| lab.host(&h.name))
@@ -175,15 +167,8 @@ async fn read_hosts(
 
 /// From the first client, on its interface towards the VIP: who answers ARP for it.
 /// `Ok(None)` where no ARP is expected to reach the director (NAT, FULLNAT, direct).
-async fn arp_probe(
-    scenario: &Scenario,
-    lab: &Lab,
-    window: Duration,
-) -> Result<Option<ev::ArpProbe>, String> {
-    if !matches!(
-        scenario.service.mode,
-        scenario::Mode::Dr | scenario::Mode::Tun
-    ) {
+async fn arp_probe(scenario: &Scenario, lab: &Lab, window: Duration) -> Result<Option<ev::ArpProbe>, String> {
+    if !matches!(scenario.service.mode, scenario::Mode::Dr | scenario::Mode::Tun) {
         return Ok(None);
     }
     let vip = scenario.service.vip;
@@ -226,10 +211,7 @@ fn proto_of(proto: ipvs::Proto) -> ev::Proto {
 }
 
 /// The scenario's service in the director's table.
-fn service_of<'a>(
-    snapshot: &'a IpvsSnapshot,
-    svc: &scenario::Service,
-) -> Option<&'a ServiceSnapshot> {
+fn service_of<'a>(snapshot: &'a IpvsSnapshot, svc: &scenario::Service) -> Option<&'a ServiceSnapshot> {
     let proto = match svc.protocol {
         scenario::Protocol::Tcp => ipvs::Proto::Tcp,
         scenario::Protocol::Udp => ipvs::Proto::Udp,
@@ -242,10 +224,7 @@ fn service_of<'a>(
 
 /// The service as the live table states it when there is one (that is what the director
 /// does), else as the scenario configures it.
-pub fn service_evidence(
-    svc: &scenario::Service,
-    live: Option<&ServiceSnapshot>,
-) -> ServiceEvidence {
+pub fn service_evidence(svc: &scenario::Service, live: Option<&ServiceSnapshot>) -> ServiceEvidence {
     if let Some(s) = live {
         let mut sched_flags = Vec::new();
         for (on, name) in [
@@ -270,9 +249,7 @@ pub fn service_evidence(
             one_packet: s.one_packet,
         };
     }
-    let persistence_secs = svc
-        .persistence
-        .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+    let persistence_secs = svc.persistence.map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
     ServiceEvidence {
         vip: svc.vip,
         port: svc.port,
@@ -410,8 +387,7 @@ sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0" }
 "#;
 
     fn scenario() -> Scenario {
-        scenario::parse(PERSISTENT_SH, "t.toml")
-            .unwrap_or_else(|r| panic!("{}", r.render("t.toml")))
+        scenario::parse(PERSISTENT_SH, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t.toml")))
     }
 
     #[test]
@@ -462,10 +438,7 @@ sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0" }
             (ev.conns[0].client_port, ev.conns[0].state.as_str()),
             (40000, "SYN_RECV")
         );
-        assert_eq!(
-            ev.settings.get("conn_reuse_mode").map(String::as_str),
-            Some("0")
-        );
+        assert_eq!(ev.settings.get("conn_reuse_mode").map(String::as_str), Some("0"));
     }
 
     #[test]

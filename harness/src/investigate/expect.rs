@@ -42,10 +42,7 @@ mod tests {
     #[test]
     fn named_causes_must_be_found_and_healthy_means_healthy() {
         let persistent = diagnose(&sample::persistence());
-        let checks = diagnosis_checks(
-            &[Cause::Persistence, Cause::ArpFlux, Cause::Healthy],
-            &persistent,
-        );
+        let checks = diagnosis_checks(&[Cause::Persistence, Cause::ArpFlux, Cause::Healthy], &persistent);
         let passed: Vec<bool> = checks.iter().map(|c| c.passed).collect();
         assert_eq!(passed, [true, false, false]);
         assert_eq!(checks[0].what, "diagnosis finds persistence");

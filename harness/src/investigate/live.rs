@@ -116,14 +116,8 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
     let lan: Vec<String> = host
         .links
         .iter()
-        .filter(|l| {
-            l.up && l.kind.as_deref() != Some("loopback") && l.name != "lo" && l.name != TUNNEL_DEV
-        })
-        .filter(|l| {
-            host.addresses
-                .iter()
-                .any(|a| a.iface == l.name && a.net.addr() != vip)
-        })
+        .filter(|l| l.up && l.kind.as_deref() != Some("loopback") && l.name != "lo" && l.name != TUNNEL_DEV)
+        .filter(|l| host.addresses.iter().any(|a| a.iface == l.name && a.net.addr() != vip))
         .map(|l| l.name.clone())
         .collect();
 
@@ -134,7 +128,9 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
             Status::Problem,
             Some("vip-not-local"),
             format!("{vip} is not an address of this host: frames for the VIP are dropped here"),
-            Some(format!("set arp_ignore=1 and arp_announce=2 first, then `ip addr add {vip}/32 dev lo` (TUN: dev {TUNNEL_DEV})")),
+            Some(format!(
+                "set arp_ignore=1 and arp_announce=2 first, then `ip addr add {vip}/32 dev lo` (TUN: dev {TUNNEL_DEV})"
+            )),
         ),
         Some(a) if a.iface == "lo" && a.net.prefix_len() == 32 => {
             check(Status::Ok, None, format!("{vip}/32 on lo"), None)
@@ -142,14 +138,21 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
         Some(a) if a.iface == "lo" => check(
             Status::Problem,
             Some("vip-not-local"),
-            format!("{} on lo: the whole /{} becomes local here, not just the VIP", a.net, a.net.prefix_len()),
+            format!(
+                "{} on lo: the whole /{} becomes local here, not just the VIP",
+                a.net,
+                a.net.prefix_len()
+            ),
             Some(format!("`ip addr del {} dev lo && ip addr add {vip}/32 dev lo`", a.net)),
         ),
         Some(a) if a.iface == TUNNEL_DEV => match tun {
             Some(l) if !l.up => check(
                 Status::Problem,
                 Some("tunnel-decap"),
-                format!("{} on {TUNNEL_DEV}, but {TUNNEL_DEV} is down: IP-in-IP packets are not decapsulated", a.net),
+                format!(
+                    "{} on {TUNNEL_DEV}, but {TUNNEL_DEV} is down: IP-in-IP packets are not decapsulated",
+                    a.net
+                ),
                 Some(format!("ip link set {TUNNEL_DEV} up")),
             ),
             _ => check(Status::Ok, None, format!("{} on {TUNNEL_DEV} (TUN)", a.net), None),
@@ -157,8 +160,14 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
         Some(a) => check(
             Status::Problem,
             Some("arp-flux"),
-            format!("{} on {}, a LAN interface: this host answers ARP for the VIP whatever arp_ignore says", a.net, a.iface),
-            Some(format!("`ip addr del {} dev {} && ip addr add {vip}/32 dev lo`", a.net, a.iface)),
+            format!(
+                "{} on {}, a LAN interface: this host answers ARP for the VIP whatever arp_ignore says",
+                a.net, a.iface
+            ),
+            Some(format!(
+                "`ip addr del {} dev {} && ip addr add {vip}/32 dev lo`",
+                a.net, a.iface
+            )),
         ),
     }
 
@@ -184,10 +193,7 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
                     "{} (needs >= 1): this host answers ARP for the VIP on {iface}",
                     explained("arp_ignore")
                 ),
-                Some(
-                    "sysctl -w net.ipv4.conf.all.arp_ignore=1 (persist in /etc/sysctl.d/)"
-                        .to_owned(),
-                ),
+                Some("sysctl -w net.ipv4.conf.all.arp_ignore=1 (persist in /etc/sysctl.d/)".to_owned()),
             );
         }
         let announce = host.effective_conf("arp_announce", iface);
@@ -197,7 +203,10 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
             check(
                 Status::Problem,
                 Some("arp-flux"),
-                format!("{} (needs 2): this host may announce the VIP as the source of its ARP requests", explained("arp_announce")),
+                format!(
+                    "{} (needs 2): this host may announce the VIP as the source of its ARP requests",
+                    explained("arp_announce")
+                ),
                 Some("sysctl -w net.ipv4.conf.all.arp_announce=2 (persist in /etc/sysctl.d/)".to_owned()),
             );
         }
@@ -210,9 +219,19 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
                 Status::Problem,
                 Some("rp-filter"),
                 format!("rp_filter on {TUNNEL_DEV} is strict (1): decapsulated packets from clients are dropped"),
-                Some(format!("sysctl -w net.ipv4.conf.{TUNNEL_DEV}.rp_filter=0 net.ipv4.conf.all.rp_filter=0")),
+                Some(format!(
+                    "sysctl -w net.ipv4.conf.{TUNNEL_DEV}.rp_filter=0 net.ipv4.conf.all.rp_filter=0"
+                )),
             ),
-            v => check(Status::Ok, None, format!("rp_filter on {TUNNEL_DEV} = {}", v.map_or("?".to_owned(), |v| v.to_string())), None),
+            v => check(
+                Status::Ok,
+                None,
+                format!(
+                    "rp_filter on {TUNNEL_DEV} = {}",
+                    v.map_or("?".to_owned(), |v| v.to_string())
+                ),
+                None,
+            ),
         }
     }
     let rpf_drops = host.counter("IPReversePathFilter");
@@ -274,8 +293,7 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
         None => check(
             Status::Note,
             None,
-            "no default route: replies reach only clients on the directly connected networks"
-                .to_owned(),
+            "no default route: replies reach only clients on the directly connected networks".to_owned(),
             None,
         ),
     }
@@ -326,10 +344,7 @@ impl DirectorReport {
 /// Reads the director's table from `ipvsadm` output in `file`, else from this host's
 /// /proc/net/ip_vs (+ ip_vs_conn and IPVS sysctls), and diagnoses the service at
 /// `select` (or the only one). Errors are messages for the operator.
-pub fn check_director(
-    file: Option<&std::path::Path>,
-    select: Option<SocketAddrV4>,
-) -> Result<DirectorReport, String> {
+pub fn check_director(file: Option<&std::path::Path>, select: Option<SocketAddrV4>) -> Result<DirectorReport, String> {
     let (table, source, live) = match file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -382,10 +397,8 @@ mod tests {
         );
 
         let mut flux = good.clone();
-        flux.sysctls
-            .insert("net.ipv4.conf.all.arp_ignore".into(), "0".into());
-        flux.sysctls
-            .insert("net.ipv4.conf.eth0.arp_ignore".into(), "0".into());
+        flux.sysctls.insert("net.ipv4.conf.all.arp_ignore".into(), "0".into());
+        flux.sysctls.insert("net.ipv4.conf.eth0.arp_ignore".into(), "0".into());
         let report = real_server_checks(&flux, sample::VIP, 80);
         assert_eq!(report.causes(), ["arp-flux"]);
         assert!(
@@ -411,9 +424,7 @@ mod tests {
         let report = real_server_checks(&wide, sample::VIP, 80);
         assert_eq!(report.causes(), ["vip-not-local"]);
         assert!(
-            report
-                .render()
-                .contains("192.0.2.100/24 on lo: the whole /24"),
+            report.render().contains("192.0.2.100/24 on lo: the whole /24"),
             "{}",
             report.render()
         );
@@ -435,10 +446,7 @@ mod tests {
         .unwrap();
         let report = check_director(Some(&file), None).unwrap();
         let ids = report.diagnosis.ids();
-        assert!(
-            ids.contains(&"persistence") && ids.contains(&"weight-zero"),
-            "{ids:?}"
-        );
+        assert!(ids.contains(&"persistence") && ids.contains(&"weight-zero"), "{ids:?}");
         let text = report.render();
         assert!(text.starts_with("director table from "), "{text}");
         assert!(

@@ -34,21 +34,14 @@ const FIRST_PROBE_HOST: u32 = 160;
 /// main run reused connections: that is the contrast it exists for, and every healthy
 /// service "fails" it. Problems (no client, no free address) skip the probe that needs
 /// it and are returned to be reported.
-pub async fn run_probes(
-    scenario: &Scenario,
-    lab: &Lab,
-    main_run: &[RequestRecord],
-) -> (Vec<ProbeResult>, Vec<String>) {
+pub async fn run_probes(scenario: &Scenario, lab: &Lab, main_run: &[RequestRecord]) -> (Vec<ProbeResult>, Vec<String>) {
     let mut results = Vec::new();
     let mut problems = Vec::new();
     let Some(client) = scenario.traffic.clients.first() else {
         return (results, vec!["no traffic client to probe from".into()]);
     };
     let Some(host) = lab.host(&client.name) else {
-        return (
-            results,
-            vec![format!("client {} is not in the lab", client.name)],
-        );
+        return (results, vec![format!("client {} is not in the lab", client.name)]);
     };
     let own = client.sources.first().copied();
     let base = TrafficSpec {
@@ -107,20 +100,13 @@ fn targets(scenario: &Scenario) -> Vec<SocketAddr> {
             .iter()
             .map(|rs| SocketAddr::from((rs.address, rs.port)))
             .collect(),
-        _ => vec![SocketAddr::from((
-            scenario.service.vip,
-            scenario.service.port,
-        ))],
+        _ => vec![SocketAddr::from((scenario.service.vip, scenario.service.port))],
     }
 }
 
 /// Adds [`PROBE_SOURCES`] free addresses of the client's first network to its interface.
 /// They stay until the lab goes down.
-async fn add_probe_sources(
-    scenario: &Scenario,
-    lab: &Lab,
-    client: &str,
-) -> Result<Vec<Ipv4Addr>, String> {
+async fn add_probe_sources(scenario: &Scenario, lab: &Lab, client: &str) -> Result<Vec<Ipv4Addr>, String> {
     let host_plan = scenario
         .host(client)
         .ok_or_else(|| format!("client {client} is not in the scenario"))?;
@@ -131,9 +117,7 @@ async fn add_probe_sources(
     let net = iface.address.trunc();
     let sources = free_addresses(scenario, net, PROBE_SOURCES);
     if sources.len() < 2 {
-        return Err(format!(
-            "no free addresses in {net} for the many-sources probe"
-        ));
+        return Err(format!("no free addresses in {net} for the many-sources probe"));
     }
     let host = lab
         .host(client)
@@ -156,13 +140,7 @@ pub fn free_addresses(scenario: &Scenario, net: Ipv4Net, count: usize) -> Vec<Ip
         .flat_map(|i| std::iter::once(i.address.addr()).chain(i.secondary.iter().map(|s| s.addr())))
         .collect();
     used.insert(scenario.service.vip);
-    used.extend(
-        scenario
-            .traffic
-            .clients
-            .iter()
-            .flat_map(|c| c.sources.iter().copied()),
-    );
+    used.extend(scenario.traffic.clients.iter().flat_map(|c| c.sources.iter().copied()));
     used.extend(
         scenario
             .hosts_with_role(Role::RealServer)
@@ -210,8 +188,7 @@ mod tests {
     #[test]
     fn probe_sources_avoid_every_address_in_use() {
         let text = "[service]\nmode = \"dr\"\nvip = \"192.0.2.161\"\n[[real_server]]\naddress = \"192.0.2.160\"\n[[real_server]]\n[traffic]\nsources = [\"192.0.2.201\", \"192.0.2.163\"]\n";
-        let s = crate::scenario::parse(text, "t.toml")
-            .unwrap_or_else(|r| panic!("{}", r.render("t.toml")));
+        let s = crate::scenario::parse(text, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t.toml")));
         let net: Ipv4Net = "192.0.2.0/24".parse().unwrap();
         let got = free_addresses(&s, net, 3);
         let want: Vec<Ipv4Addr> = ["192.0.2.162", "192.0.2.164", "192.0.2.165"]
@@ -234,9 +211,7 @@ mod tests {
             local: Some(SocketAddr::from(([192, 0, 2, 160 + (seq % 2) as u8], port))),
             seen_as: None,
             connection: conn,
-            error: backend
-                .is_none()
-                .then_some(crate::traffic::RequestError::Timeout),
+            error: backend.is_none().then_some(crate::traffic::RequestError::Timeout),
         };
         let records = [
             record(0, 1000, 0, Some("rs1")),
@@ -244,16 +219,10 @@ mod tests {
             record(2, 1002, 2, None),
         ];
         let p = summarise(ProbeKind::ManySources, &records);
-        assert_eq!(
-            (p.requests, p.sources, p.connections, p.errors),
-            (3, 2, 3, 1)
-        );
+        assert_eq!((p.requests, p.sources, p.connections, p.errors), (3, 2, 3, 1));
         assert_eq!(p.distinct_backends(), 2);
         assert!(!reused_connections(&records));
-        let kept = [
-            record(0, 1000, 0, Some("rs1")),
-            record(1, 1000, 0, Some("rs1")),
-        ];
+        let kept = [record(0, 1000, 0, Some("rs1")), record(1, 1000, 0, Some("rs1"))];
         assert!(reused_connections(&kept));
     }
 }

@@ -55,7 +55,10 @@ impl TcpState {
 
     /// Counted in ActiveConn (`tcp_state_active`).
     pub fn is_active(self) -> bool {
-        matches!(self, TcpState::Established | TcpState::SynSent | TcpState::SynRecv | TcpState::SynAck)
+        matches!(
+            self,
+            TcpState::Established | TcpState::SynSent | TcpState::SynRecv | TcpState::SynAck
+        )
     }
 
     /// Default timeout (`tcp_timeouts`).
@@ -159,7 +162,9 @@ pub enum ConnState {
     Tcp(TcpState),
     Udp,
     /// Persistence template: NONE until a controlled connection is assured.
-    Template { assured: bool },
+    Template {
+        assured: bool,
+    },
 }
 
 impl ConnState {
@@ -217,7 +222,14 @@ impl Conn {
         self.flags & flags::INACTIVE != 0
     }
     pub fn in_key(&self) -> InKey {
-        InKey::new(self.proto, self.is_template(), self.caddr, self.cport, self.vaddr, self.vport)
+        InKey::new(
+            self.proto,
+            self.is_template(),
+            self.caddr,
+            self.cport,
+            self.vaddr,
+            self.vport,
+        )
     }
     /// Reply key: NAT replies go to the client, FullNat replies to the local addr.
     pub fn out_key(&self) -> Option<OutKey> {
@@ -245,7 +257,14 @@ pub struct InKey {
 
 impl InKey {
     pub fn new(proto: Proto, template: bool, caddr: Ipv4Addr, cport: u16, vaddr: Ipv4Addr, vport: u16) -> Self {
-        InKey { caddr: caddr.into(), vaddr: vaddr.into(), cport, vport, proto, template }
+        InKey {
+            caddr: caddr.into(),
+            vaddr: vaddr.into(),
+            cport,
+            vport,
+            proto,
+            template,
+        }
     }
 }
 
@@ -261,7 +280,13 @@ pub struct OutKey {
 
 impl OutKey {
     pub fn new(proto: Proto, raddr: Ipv4Addr, rport: u16, daddr: Ipv4Addr, dport: u16) -> Self {
-        OutKey { raddr: raddr.into(), daddr: daddr.into(), rport, dport, proto }
+        OutKey {
+            raddr: raddr.into(),
+            daddr: daddr.into(),
+            rport,
+            dport,
+            proto,
+        }
     }
 }
 
@@ -337,7 +362,9 @@ impl ConnTable {
 
     /// Change an entry's inbound key (template invalidation).
     pub fn rekey(&mut self, slot: u32, edit: impl FnOnce(&mut Conn)) {
-        let Some(mut conn) = self.slots[slot as usize].conn.take() else { return };
+        let Some(mut conn) = self.slots[slot as usize].conn.take() else {
+            return;
+        };
         self.unhash(slot, &conn);
         edit(&mut conn);
         self.by_in.insert(conn.in_key(), slot);
@@ -348,7 +375,10 @@ impl ConnTable {
     }
 
     pub fn id_of(&self, slot: u32) -> ConnId {
-        ConnId { slot, gen: self.slots[slot as usize].gen }
+        ConnId {
+            slot,
+            gen: self.slots[slot as usize].gen,
+        }
     }
 
     pub fn get(&self, slot: u32) -> Option<&Conn> {
@@ -362,7 +392,11 @@ impl ConnTable {
     /// Entry by handle, None if it has gone.
     pub fn by_id(&self, id: ConnId) -> Option<&Conn> {
         let s = self.slots.get(id.slot as usize)?;
-        if s.gen == id.gen { s.conn.as_ref() } else { None }
+        if s.gen == id.gen {
+            s.conn.as_ref()
+        } else {
+            None
+        }
     }
 
     pub fn lookup_in(&self, key: &InKey) -> Option<u32> {
@@ -379,15 +413,16 @@ impl ConnTable {
 
     /// Live entries in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Conn)> + '_ {
-        self.slots.iter().enumerate().filter_map(|(i, s)| s.conn.as_ref().map(|c| (i as u32, c)))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.conn.as_ref().map(|c| (i as u32, c)))
     }
 
     /// Approximate heap bytes per live entry (slot + both index entries).
     pub fn bytes_per_entry() -> usize {
-        std::mem::size_of::<Slot>()
-            + std::mem::size_of::<(InKey, u32)>()
-            + std::mem::size_of::<(OutKey, u32)>()
-            + 2 // hashbrown control bytes
+        std::mem::size_of::<Slot>() + std::mem::size_of::<(InKey, u32)>() + std::mem::size_of::<(OutKey, u32)>() + 2
+        // hashbrown control bytes
     }
 }
 
@@ -395,10 +430,30 @@ impl ConnTable {
 mod tests {
     use super::*;
 
-    const SYN: TcpFlags = TcpFlags { syn: true, ack: false, fin: false, rst: false };
-    const ACK: TcpFlags = TcpFlags { syn: false, ack: true, fin: false, rst: false };
-    const FIN: TcpFlags = TcpFlags { syn: false, ack: true, fin: true, rst: false };
-    const RST: TcpFlags = TcpFlags { syn: false, ack: false, fin: false, rst: true };
+    const SYN: TcpFlags = TcpFlags {
+        syn: true,
+        ack: false,
+        fin: false,
+        rst: false,
+    };
+    const ACK: TcpFlags = TcpFlags {
+        syn: false,
+        ack: true,
+        fin: false,
+        rst: false,
+    };
+    const FIN: TcpFlags = TcpFlags {
+        syn: false,
+        ack: true,
+        fin: true,
+        rst: false,
+    };
+    const RST: TcpFlags = TcpFlags {
+        syn: false,
+        ack: false,
+        fin: false,
+        rst: true,
+    };
 
     fn walk(dir_of: impl Fn(usize) -> Dir, steps: &[TcpFlags]) -> Vec<TcpState> {
         let mut s = TcpState::None;
@@ -435,7 +490,12 @@ mod tests {
     #[test]
     fn flag_priority_and_timeouts() {
         use TcpState::*;
-        let synack = TcpFlags { syn: true, ack: true, fin: false, rst: false };
+        let synack = TcpFlags {
+            syn: true,
+            ack: true,
+            fin: false,
+            rst: false,
+        };
         assert_eq!(tcp_next_state(None, Dir::Input, synack), SynRecv);
         let none = TcpFlags::default();
         assert_eq!(tcp_next_state(Established, Dir::Input, none), Close);

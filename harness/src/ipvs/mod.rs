@@ -142,7 +142,14 @@ pub struct DestConfig {
 
 impl DestConfig {
     pub fn new(addr: Ipv4Addr, port: u16, weight: u32, forward: Forward) -> Self {
-        DestConfig { addr, port, weight, forward, upper_threshold: 0, lower_threshold: 0 }
+        DestConfig {
+            addr,
+            port,
+            weight,
+            forward,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        }
     }
 }
 
@@ -157,7 +164,12 @@ pub struct Sysctls {
 
 impl Default for Sysctls {
     fn default() -> Self {
-        Sysctls { conn_reuse_mode: 1, expire_nodest_conn: false, expire_quiescent_template: false, sloppy_tcp: false }
+        Sysctls {
+            conn_reuse_mode: 1,
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+            sloppy_tcp: false,
+        }
     }
 }
 
@@ -237,7 +249,13 @@ impl fmt::Display for DropReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutVerdict {
     NotOurs,
-    Rewrite { saddr: Ipv4Addr, sport: u16, daddr: Ipv4Addr, dport: u16, conn: ConnId },
+    Rewrite {
+        saddr: Ipv4Addr,
+        sport: u16,
+        daddr: Ipv4Addr,
+        dport: u16,
+        conn: ConnId,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -326,7 +344,12 @@ impl Ipvs {
         let sched = sched::new_scheduler(&cfg.scheduler, cfg.flags, &dests, self.seed)
             .ok_or_else(|| IpvsError::UnknownScheduler(cfg.scheduler.clone()))?;
         let id = self.services.len() as u32;
-        self.services.push(Some(Service { cfg, dests, sched, stats: Counters::default() }));
+        self.services.push(Some(Service {
+            cfg,
+            dests,
+            sched,
+            stats: Counters::default(),
+        }));
         self.by_addr.insert(key, id);
         Ok(ServiceId(id))
     }
@@ -337,12 +360,18 @@ impl Ipvs {
     }
 
     fn svc_mut(&mut self, id: ServiceId) -> Result<&mut Service, IpvsError> {
-        self.services.get_mut(id.0 as usize).and_then(|s| s.as_mut()).ok_or(IpvsError::NoSuchService(id.0))
+        self.services
+            .get_mut(id.0 as usize)
+            .and_then(|s| s.as_mut())
+            .ok_or(IpvsError::NoSuchService(id.0))
     }
 
     fn check_thresholds(cfg: &DestConfig) -> Result<(), IpvsError> {
         if cfg.upper_threshold != 0 && cfg.lower_threshold > cfg.upper_threshold {
-            return Err(IpvsError::ThresholdRange { lower: cfg.lower_threshold, upper: cfg.upper_threshold });
+            return Err(IpvsError::ThresholdRange {
+                lower: cfg.lower_threshold,
+                upper: cfg.upper_threshold,
+            });
         }
         Ok(())
     }
@@ -389,15 +418,26 @@ impl Ipvs {
 
     fn find_service(&self, proto: Proto, vaddr: Ipv4Addr, vport: u16) -> Option<u32> {
         let a = u32::from(vaddr);
-        self.by_addr.get(&(proto, a, vport)).or_else(|| self.by_addr.get(&(proto, a, 0))).copied()
+        self.by_addr
+            .get(&(proto, a, vport))
+            .or_else(|| self.by_addr.get(&(proto, a, 0)))
+            .copied()
     }
 
     fn dest_of(&self, c: &Conn) -> &service::Dest {
-        self.services[c.svc as usize].as_ref().expect("conn of live service").dests.get(c.dest)
+        self.services[c.svc as usize]
+            .as_ref()
+            .expect("conn of live service")
+            .dests
+            .get(c.dest)
     }
 
     fn dest_of_mut(&mut self, svc: u32, d: DestIdx) -> &mut service::Dest {
-        self.services[svc as usize].as_mut().expect("conn of live service").dests.get_mut(d)
+        self.services[svc as usize]
+            .as_mut()
+            .expect("conn of live service")
+            .dests
+            .get_mut(d)
     }
 
     /// Client → director.
@@ -461,7 +501,11 @@ impl Ipvs {
             s.inpkts += 1;
             s.inbytes += pkt.len as u64;
         }
-        let dir = if self.conns.get(slot).expect("live").flags & flags::NOOUTPUT != 0 { Dir::InputOnly } else { Dir::Input };
+        let dir = if self.conns.get(slot).expect("live").flags & flags::NOOUTPUT != 0 {
+            Dir::InputOnly
+        } else {
+            Dir::Input
+        };
         self.state_transition(slot, dir, pkt.tcp, now);
         let id = self.conns.id_of(slot);
         let c = self.conns.get_mut(slot).expect("live");
@@ -517,7 +561,10 @@ impl Ipvs {
                 return Err(DropReason::PortZeroNotPersistent);
             }
             let svc = self.services[svc_id as usize].as_mut().expect("found service");
-            let d = svc.sched.schedule(&svc.dests, &input).ok_or(DropReason::NoDestination)?;
+            let d = svc
+                .sched
+                .schedule(&svc.dests, &input)
+                .ok_or(DropReason::NoDestination)?;
             let port = svc.dests.get(d).port;
             (d, if port != 0 { port } else { pkt.dport }, None)
         };
@@ -539,11 +586,20 @@ impl Ipvs {
     }
 
     /// `ip_vs_conn_new` + `ip_vs_bind_dest` for a connection.
-    fn new_conn(&mut self, svc_id: u32, dest: DestIdx, pkt: &PacketIn, dport: u16, one_packet: bool, now: Instant) -> Result<u32, DropReason> {
+    fn new_conn(
+        &mut self,
+        svc_id: u32,
+        dest: DestIdx,
+        pkt: &PacketIn,
+        dport: u16,
+        one_packet: bool,
+        now: Instant,
+    ) -> Result<u32, DropReason> {
         let d = self.services[svc_id as usize].as_ref().expect("svc").dests.get(dest);
         let (daddr, forward) = (d.addr, d.forward);
         let (laddr, lport) = if forward == Forward::FullNat {
-            self.alloc_local(pkt.proto, daddr, dport).ok_or(DropReason::NoLocalAddress)?
+            self.alloc_local(pkt.proto, daddr, dport)
+                .ok_or(DropReason::NoLocalAddress)?
         } else {
             (Ipv4Addr::UNSPECIFIED, 0)
         };
@@ -645,7 +701,9 @@ impl Ipvs {
     /// Real server → director (replies of NAT / FULLNAT entries).
     pub fn process_out(&mut self, pkt: &PacketOut, now: Instant) -> OutVerdict {
         let key = OutKey::new(pkt.proto, pkt.saddr, pkt.sport, pkt.daddr, pkt.dport);
-        let Some(slot) = self.conns.lookup_out(&key) else { return OutVerdict::NotOurs };
+        let Some(slot) = self.conns.lookup_out(&key) else {
+            return OutVerdict::NotOurs;
+        };
         let c = self.conns.get(slot).expect("indexed");
         if c.expires <= now {
             let at = c.expires;
@@ -663,8 +721,18 @@ impl Ipvs {
         }
         self.state_transition(slot, Dir::Output, pkt.tcp, now);
         let c = self.conns.get(slot).expect("live");
-        let (daddr, dport) = if c.forward == Forward::FullNat { (c.caddr, c.cport) } else { (pkt.daddr, pkt.dport) };
-        OutVerdict::Rewrite { saddr: c.vaddr, sport: c.vport, daddr, dport, conn: self.conns.id_of(slot) }
+        let (daddr, dport) = if c.forward == Forward::FullNat {
+            (c.caddr, c.cport)
+        } else {
+            (pkt.daddr, pkt.dport)
+        };
+        OutVerdict::Rewrite {
+            saddr: c.vaddr,
+            sport: c.vport,
+            daddr,
+            dport,
+            conn: self.conns.id_of(slot),
+        }
     }
 
     /// Unlink an entry, uncount it, release its template (`ip_vs_conn_expire`
@@ -693,8 +761,12 @@ impl Ipvs {
         for (slot, at) in due {
             self.remove_conn(slot, at);
         }
-        let templates: Vec<u32> =
-            self.conns.iter().filter(|(_, c)| c.is_template() && c.expires <= now).map(|(s, _)| s).collect();
+        let templates: Vec<u32> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_template() && c.expires <= now)
+            .map(|(s, _)| s)
+            .collect();
         for slot in templates {
             self.expire_template(slot, now);
         }

@@ -23,10 +23,18 @@ pub fn client_net(saddr: Ipv4Addr, netmask: Ipv4Addr) -> Ipv4Addr {
 
 impl Ipvs {
     /// Returns (destination, destination port, template slot).
-    pub(super) fn sched_persist(&mut self, svc_id: u32, pkt: &SchedInput) -> Result<(DestIdx, u16, Option<u32>), DropReason> {
+    pub(super) fn sched_persist(
+        &mut self,
+        svc_id: u32,
+        pkt: &SchedInput,
+    ) -> Result<(DestIdx, u16, Option<u32>), DropReason> {
         let (netmask, svc_port, timeout) = {
             let cfg = &self.services[svc_id as usize].as_ref().expect("svc").cfg;
-            (cfg.persistence_netmask, cfg.port, cfg.persistence.expect("persistent service"))
+            (
+                cfg.persistence_netmask,
+                cfg.port,
+                cfg.persistence.expect("persistent service"),
+            )
         };
         let snet = client_net(pkt.saddr, netmask);
         // Packet to the service port: per-port template; port-zero service: vport 0.
@@ -80,8 +88,17 @@ impl Ipvs {
                 (dest, self.conns.insert(template).slot)
             }
         };
-        let dest_port = self.services[svc_id as usize].as_ref().expect("svc").dests.get(dest).port;
-        let dport = if same_port && dest_port != 0 { dest_port } else { pkt.dport };
+        let dest_port = self.services[svc_id as usize]
+            .as_ref()
+            .expect("svc")
+            .dests
+            .get(dest)
+            .port;
+        let dport = if same_port && dest_port != 0 {
+            dest_port
+        } else {
+            pkt.dport
+        };
         Ok((dest, dport, Some(ct)))
     }
 

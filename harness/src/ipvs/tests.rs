@@ -23,15 +23,36 @@ impl Clock {
 }
 
 fn flags(s: &str) -> TcpFlags {
-    TcpFlags { syn: s.contains('S'), ack: s.contains('A'), fin: s.contains('F'), rst: s.contains('R') }
+    TcpFlags {
+        syn: s.contains('S'),
+        ack: s.contains('A'),
+        fin: s.contains('F'),
+        rst: s.contains('R'),
+    }
 }
 
 fn tcp_in(c: Ipv4Addr, sport: u16, f: &str) -> PacketIn {
-    PacketIn { proto: Proto::Tcp, saddr: c, sport, daddr: VIP, dport: 80, tcp: Some(flags(f)), len: 60 }
+    PacketIn {
+        proto: Proto::Tcp,
+        saddr: c,
+        sport,
+        daddr: VIP,
+        dport: 80,
+        tcp: Some(flags(f)),
+        len: 60,
+    }
 }
 
 fn udp_in(c: Ipv4Addr, sport: u16) -> PacketIn {
-    PacketIn { proto: Proto::Udp, saddr: c, sport, daddr: VIP, dport: 53, tcp: None, len: 100 }
+    PacketIn {
+        proto: Proto::Udp,
+        saddr: c,
+        sport,
+        daddr: VIP,
+        dport: 53,
+        tcp: None,
+        len: 100,
+    }
 }
 
 fn setup(sched: &str, fwd: Forward, n: u8, edit: impl FnOnce(&mut ServiceConfig)) -> (Ipvs, ServiceId) {
@@ -70,24 +91,34 @@ fn dest_counts(ipvs: &Ipvs, now: Instant, n: u8) -> (u32, u32, u32) {
 fn rr_newest_first_through_facade() {
     let clk = Clock(Instant::now());
     let (mut ipvs, _) = setup("rr", Forward::Dr, 3, |_| {});
-    let picks: Vec<u8> = (0..6).map(|i| dest_of(ipvs.process_in(&tcp_in(client(1), 1000 + i, "S"), clk.at(0)))).collect();
+    let picks: Vec<u8> = (0..6)
+        .map(|i| dest_of(ipvs.process_in(&tcp_in(client(1), 1000 + i, "S"), clk.at(0))))
+        .collect();
     assert_eq!(picks, vec![3, 2, 1, 3, 2, 1]);
 }
 
 #[test]
 fn unknown_scheduler_and_bad_config_are_errors() {
     let mut ipvs = Ipvs::new(Sysctls::default());
-    let err = ipvs.add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, "rrr")).unwrap_err();
+    let err = ipvs
+        .add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, "rrr"))
+        .unwrap_err();
     assert!(matches!(err, IpvsError::UnknownScheduler(_)));
     assert!(err.to_string().contains("wlc"));
-    assert_eq!(ipvs.add_service(ServiceConfig::new(Proto::Tcp, VIP, 0, "rr")), Err(IpvsError::PortZeroNotPersistent));
+    assert_eq!(
+        ipvs.add_service(ServiceConfig::new(Proto::Tcp, VIP, 0, "rr")),
+        Err(IpvsError::PortZeroNotPersistent)
+    );
     let svc = ipvs.add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, "rr")).unwrap();
     let mut d = DestConfig::new(rs(1), 80, 1, Forward::Dr);
     d.upper_threshold = 5;
     d.lower_threshold = 6;
     assert!(matches!(ipvs.add_dest(svc, d), Err(IpvsError::ThresholdRange { .. })));
     ipvs.add_dest(svc, DestConfig::new(rs(1), 80, 1, Forward::Dr)).unwrap();
-    assert_eq!(ipvs.add_dest(svc, DestConfig::new(rs(1), 80, 1, Forward::Dr)), Err(IpvsError::DestExists(rs(1), 80)));
+    assert_eq!(
+        ipvs.add_dest(svc, DestConfig::new(rs(1), 80, 1, Forward::Dr)),
+        Err(IpvsError::DestExists(rs(1), 80))
+    );
     assert_eq!(ipvs.del_dest(svc, rs(9), 80), Err(IpvsError::NoSuchDest(rs(9), 80)));
     assert!(ipvs.is_vip(VIP) && !ipvs.is_vip(rs(1)));
 }
@@ -100,10 +131,16 @@ fn not_service_and_stray_ack() {
     p.dport = 81;
     assert_eq!(ipvs.process_in(&p, clk.at(0)), InVerdict::NotService);
     // A non-SYN without an entry is not scheduled (kernel: local stack).
-    assert_eq!(ipvs.process_in(&tcp_in(client(1), 1000, "A"), clk.at(0)), InVerdict::NotService);
+    assert_eq!(
+        ipvs.process_in(&tcp_in(client(1), 1000, "A"), clk.at(0)),
+        InVerdict::NotService
+    );
     assert_eq!(ipvs.conn_count(), 0);
     // sloppy_tcp schedules it.
-    ipvs.set_sysctls(Sysctls { sloppy_tcp: true, ..Sysctls::default() });
+    ipvs.set_sysctls(Sysctls {
+        sloppy_tcp: true,
+        ..Sysctls::default()
+    });
     assert_eq!(dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "A"), clk.at(0))), 1);
 }
 
@@ -112,7 +149,15 @@ fn dr_tcp_states_counts_and_timeouts() {
     let clk = Clock(Instant::now());
     let (mut ipvs, _) = setup("rr", Forward::Dr, 1, |_| {});
     let v = ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0));
-    assert!(matches!(v, InVerdict::Forward { new: true, forward: Forward::Dr, dport: 80, .. }));
+    assert!(matches!(
+        v,
+        InVerdict::Forward {
+            new: true,
+            forward: Forward::Dr,
+            dport: 80,
+            ..
+        }
+    ));
     let id = conn_of(v);
     assert_eq!(ipvs.conn(id).unwrap().state, ConnState::Tcp(TcpState::SynRecv));
     assert_eq!(dest_counts(&ipvs, clk.at(0), 1), (1, 0, 0));
@@ -138,9 +183,23 @@ fn nat_reverse_path_and_states() {
     let clk = Clock(Instant::now());
     let (mut ipvs, _) = setup("rr", Forward::Nat, 1, |_| {});
     ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0));
-    let reply = PacketOut { proto: Proto::Tcp, saddr: rs(1), sport: 80, daddr: client(1), dport: 1000, tcp: Some(flags("SA")), len: 60 };
+    let reply = PacketOut {
+        proto: Proto::Tcp,
+        saddr: rs(1),
+        sport: 80,
+        daddr: client(1),
+        dport: 1000,
+        tcp: Some(flags("SA")),
+        len: 60,
+    };
     match ipvs.process_out(&reply, clk.at(0)) {
-        OutVerdict::Rewrite { saddr, sport, daddr, dport, .. } => {
+        OutVerdict::Rewrite {
+            saddr,
+            sport,
+            daddr,
+            dport,
+            ..
+        } => {
             assert_eq!((saddr, sport, daddr, dport), (VIP, 80, client(1), 1000));
         }
         OutVerdict::NotOurs => panic!("reply not matched"),
@@ -150,7 +209,13 @@ fn nat_reverse_path_and_states() {
     ipvs.process_in(&tcp_in(client(1), 1000, "A"), clk.at(0));
     // Client closes first: CLOSE_WAIT, then server FIN → TIME_WAIT.
     ipvs.process_in(&tcp_in(client(1), 1000, "FA"), clk.at(1));
-    ipvs.process_out(&PacketOut { tcp: Some(flags("FA")), ..reply }, clk.at(1));
+    ipvs.process_out(
+        &PacketOut {
+            tcp: Some(flags("FA")),
+            ..reply
+        },
+        clk.at(1),
+    );
     let snap = ipvs.snapshot(clk.at(1));
     assert_eq!(snap.conns[0].state, "TIME_WAIT");
     assert_eq!(snap.services[0].stats.outpkts, 2);
@@ -161,7 +226,10 @@ fn nat_reverse_path_and_states() {
 fn fullnat_allocates_local_source_and_reverses() {
     let clk = Clock(Instant::now());
     let (mut ipvs, _) = setup("rr", Forward::FullNat, 1, |_| {});
-    assert_eq!(ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0)), InVerdict::Drop(DropReason::NoLocalAddress));
+    assert_eq!(
+        ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0)),
+        InVerdict::Drop(DropReason::NoLocalAddress)
+    );
     let laddr = Ipv4Addr::new(172, 16, 0, 254);
     ipvs.set_fullnat_local_addrs(vec![laddr]);
     let v1 = ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0));
@@ -171,9 +239,23 @@ fn fullnat_allocates_local_source_and_reverses() {
     };
     assert_eq!(s1.0, laddr);
     assert_ne!(s1, s2, "two connections share a local port");
-    let reply = PacketOut { proto: Proto::Tcp, saddr: rs(1), sport: 80, daddr: s2.0, dport: s2.1, tcp: Some(flags("SA")), len: 60 };
+    let reply = PacketOut {
+        proto: Proto::Tcp,
+        saddr: rs(1),
+        sport: 80,
+        daddr: s2.0,
+        dport: s2.1,
+        tcp: Some(flags("SA")),
+        len: 60,
+    };
     match ipvs.process_out(&reply, clk.at(0)) {
-        OutVerdict::Rewrite { saddr, sport, daddr, dport, .. } => {
+        OutVerdict::Rewrite {
+            saddr,
+            sport,
+            daddr,
+            dport,
+            ..
+        } => {
             assert_eq!((saddr, sport, daddr, dport), (VIP, 80, client(2), 1000));
         }
         OutVerdict::NotOurs => panic!("fullnat reply not matched"),
@@ -186,10 +268,24 @@ fn conn_reuse_mode_reschedules_time_wait_and_dr_fin_wait() {
     // NAT entry in TIME_WAIT: a new SYN on the same client port is rescheduled.
     let (mut ipvs, _) = setup("rr", Forward::Nat, 2, |_| {});
     let first = dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0)));
-    let reply = PacketOut { proto: Proto::Tcp, saddr: rs(first), sport: 80, daddr: client(1), dport: 1000, tcp: Some(flags("SA")), len: 60 };
+    let reply = PacketOut {
+        proto: Proto::Tcp,
+        saddr: rs(first),
+        sport: 80,
+        daddr: client(1),
+        dport: 1000,
+        tcp: Some(flags("SA")),
+        len: 60,
+    };
     ipvs.process_out(&reply, clk.at(0));
     ipvs.process_in(&tcp_in(client(1), 1000, "A"), clk.at(0));
-    ipvs.process_out(&PacketOut { tcp: Some(flags("FA")), ..reply }, clk.at(1));
+    ipvs.process_out(
+        &PacketOut {
+            tcp: Some(flags("FA")),
+            ..reply
+        },
+        clk.at(1),
+    );
     ipvs.process_in(&tcp_in(client(1), 1000, "FA"), clk.at(1));
     assert_eq!(ipvs.snapshot(clk.at(1)).conns[0].state, "TIME_WAIT");
     let v = ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(2));
@@ -200,12 +296,18 @@ fn conn_reuse_mode_reschedules_time_wait_and_dr_fin_wait() {
     // DR ends in FIN_WAIT: mode 1 keeps the old entry, mode 3 reschedules.
     for (mode, expect_new) in [(1u8, false), (3, true), (0, false)] {
         let (mut ipvs, _) = setup("rr", Forward::Dr, 2, |_| {});
-        ipvs.set_sysctls(Sysctls { conn_reuse_mode: mode, ..Sysctls::default() });
+        ipvs.set_sysctls(Sysctls {
+            conn_reuse_mode: mode,
+            ..Sysctls::default()
+        });
         let first = dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0)));
         ipvs.process_in(&tcp_in(client(1), 1000, "A"), clk.at(0));
         ipvs.process_in(&tcp_in(client(1), 1000, "FA"), clk.at(1));
         let v = ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(2));
-        assert!(matches!(v, InVerdict::Forward { new, .. } if new == expect_new), "mode {mode}: {v:?}");
+        assert!(
+            matches!(v, InVerdict::Forward { new, .. } if new == expect_new),
+            "mode {mode}: {v:?}"
+        );
         assert_eq!(dest_of(v) != first, expect_new, "mode {mode}");
     }
 }
@@ -215,7 +317,10 @@ fn deleted_dest_and_expire_nodest_conn() {
     let clk = Clock(Instant::now());
     for expire_nodest in [false, true] {
         let (mut ipvs, svc) = setup("rr", Forward::Dr, 2, |_| {});
-        ipvs.set_sysctls(Sysctls { expire_nodest_conn: expire_nodest, ..Sysctls::default() });
+        ipvs.set_sysctls(Sysctls {
+            expire_nodest_conn: expire_nodest,
+            ..Sysctls::default()
+        });
         let first = dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0)));
         ipvs.del_dest(svc, rs(first), 80).unwrap();
         let v = ipvs.process_in(&tcp_in(client(1), 1000, "A"), clk.at(1));
@@ -229,9 +334,13 @@ fn deleted_dest_and_expire_nodest_conn() {
     }
     // Weight 0 + expire_nodest_conn: a SYN on the old entry is rescheduled.
     let (mut ipvs, svc) = setup("rr", Forward::Dr, 2, |_| {});
-    ipvs.set_sysctls(Sysctls { expire_nodest_conn: true, ..Sysctls::default() });
+    ipvs.set_sysctls(Sysctls {
+        expire_nodest_conn: true,
+        ..Sysctls::default()
+    });
     let first = dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0)));
-    ipvs.edit_dest(svc, DestConfig::new(rs(first), 80, 0, Forward::Dr)).unwrap();
+    ipvs.edit_dest(svc, DestConfig::new(rs(first), 80, 0, Forward::Dr))
+        .unwrap();
     let v = ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(1));
     assert!(matches!(v, InVerdict::Forward { new: true, .. }));
     assert_ne!(dest_of(v), first);
@@ -242,10 +351,17 @@ fn weight_zero_gets_no_new_connections_but_keeps_old() {
     let clk = Clock(Instant::now());
     let (mut ipvs, svc) = setup("wlc", Forward::Dr, 2, |_| {});
     let first = dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0)));
-    ipvs.edit_dest(svc, DestConfig::new(rs(first), 80, 0, Forward::Dr)).unwrap();
-    assert_eq!(dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "A"), clk.at(1))), first);
+    ipvs.edit_dest(svc, DestConfig::new(rs(first), 80, 0, Forward::Dr))
+        .unwrap();
+    assert_eq!(
+        dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "A"), clk.at(1))),
+        first
+    );
     for p in 0..5 {
-        assert_ne!(dest_of(ipvs.process_in(&tcp_in(client(2), 2000 + p, "S"), clk.at(1))), first);
+        assert_ne!(
+            dest_of(ipvs.process_in(&tcp_in(client(2), 2000 + p, "S"), clk.at(1))),
+            first
+        );
     }
 }
 
@@ -253,7 +369,9 @@ fn weight_zero_gets_no_new_connections_but_keeps_old() {
 fn wlc_spreads_by_active_connections() {
     let clk = Clock(Instant::now());
     let (mut ipvs, _) = setup("wlc", Forward::Dr, 3, |_| {});
-    let picks: Vec<u8> = (0..6).map(|p| dest_of(ipvs.process_in(&tcp_in(client(1), 3000 + p, "S"), clk.at(0)))).collect();
+    let picks: Vec<u8> = (0..6)
+        .map(|p| dest_of(ipvs.process_in(&tcp_in(client(1), 3000 + p, "S"), clk.at(0))))
+        .collect();
     // Ties go to the newest (.3); each SYN_RECV adds 256 to its dest.
     assert_eq!(picks, vec![3, 2, 1, 3, 2, 1]);
 }
@@ -267,7 +385,9 @@ fn overload_threshold_diverts_and_clears() {
     let mut big = DestConfig::new(rs(2), 80, 10, Forward::Dr);
     big.upper_threshold = 2;
     ipvs.add_dest(svc, big).unwrap();
-    let picks: Vec<u8> = (0..3).map(|p| dest_of(ipvs.process_in(&tcp_in(client(1), 4000 + p, "S"), clk.at(0)))).collect();
+    let picks: Vec<u8> = (0..3)
+        .map(|p| dest_of(ipvs.process_in(&tcp_in(client(1), 4000 + p, "S"), clk.at(0))))
+        .collect();
     assert_eq!(picks, vec![2, 2, 1]);
     assert!(ipvs.snapshot(clk.at(0)).services[0].dests.iter().any(|d| d.overloaded));
     // Both .2 entries expire (SYN_RECV 60 s): 0*4 < 2*3 clears the flag.
@@ -285,7 +405,9 @@ fn persistence_netmask_24_vs_32() {
         }
     };
     let (mut ipvs, _) = setup("rr", Forward::Dr, 3, pers(Ipv4Addr::new(255, 255, 255, 0)));
-    let picks: Vec<u8> = (1..=4).map(|c| dest_of(ipvs.process_in(&tcp_in(client(c), 1000, "S"), clk.at(0)))).collect();
+    let picks: Vec<u8> = (1..=4)
+        .map(|c| dest_of(ipvs.process_in(&tcp_in(client(c), 1000, "S"), clk.at(0))))
+        .collect();
     assert_eq!(picks, vec![3, 3, 3, 3], "one /24 → one template");
     let snap = ipvs.snapshot(clk.at(0));
     let tpl: Vec<_> = snap.conns.iter().filter(|c| c.template).collect();
@@ -295,7 +417,9 @@ fn persistence_netmask_24_vs_32() {
     assert_eq!(dest_counts(&ipvs, clk.at(0), 3), (4, 0, 1));
 
     let (mut ipvs, _) = setup("rr", Forward::Dr, 3, pers(Ipv4Addr::BROADCAST));
-    let picks: Vec<u8> = (1..=4).map(|c| dest_of(ipvs.process_in(&tcp_in(client(c), 1000, "S"), clk.at(0)))).collect();
+    let picks: Vec<u8> = (1..=4)
+        .map(|c| dest_of(ipvs.process_in(&tcp_in(client(c), 1000, "S"), clk.at(0))))
+        .collect();
     assert_eq!(picks, vec![3, 2, 1, 3]);
     // Same client again, other port: sticks.
     assert_eq!(dest_of(ipvs.process_in(&tcp_in(client(2), 2000, "S"), clk.at(1))), 2);
@@ -313,7 +437,10 @@ fn template_expiry_and_busy_rearm() {
     ipvs.expire(clk.at(300));
     assert_eq!(tpl(&ipvs, clk.at(300)).expires, 60);
     // A new connection re-arms it with the (now permanent) 60 s timeout.
-    assert_eq!(dest_of(ipvs.process_in(&tcp_in(client(1), 1001, "S"), clk.at(330))), first);
+    assert_eq!(
+        dest_of(ipvs.process_in(&tcp_in(client(1), 1001, "S"), clk.at(330))),
+        first
+    );
     assert_eq!(tpl(&ipvs, clk.at(330)).expires, 60);
     // Kill both connections with RST (CLOSE, 10 s; a RST in SYN_RECV would
     // leave it in SYN_RECV, so establish first); the template follows at
@@ -327,7 +454,10 @@ fn template_expiry_and_busy_rearm() {
     assert_eq!(ipvs.conn_count(), 0);
     assert_eq!(dest_counts(&ipvs, clk.at(390), first), (0, 0, 0));
     // Fresh template: rr goes on to the other server.
-    assert_ne!(dest_of(ipvs.process_in(&tcp_in(client(1), 1002, "S"), clk.at(400))), first);
+    assert_ne!(
+        dest_of(ipvs.process_in(&tcp_in(client(1), 1002, "S"), clk.at(400))),
+        first
+    );
 }
 
 #[test]
@@ -338,8 +468,11 @@ fn template_lazily_expires_on_lookup() {
     assert_eq!(first, 0, "RST never schedules");
     let first = dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0)));
     ipvs.process_in(&tcp_in(client(1), 1000, "R"), clk.at(0)); // CLOSE 10 s
-    // No expire() call: the lookup at 100 s finds the template dead.
-    assert_ne!(dest_of(ipvs.process_in(&tcp_in(client(1), 1001, "S"), clk.at(100))), first);
+                                                               // No expire() call: the lookup at 100 s finds the template dead.
+    assert_ne!(
+        dest_of(ipvs.process_in(&tcp_in(client(1), 1001, "S"), clk.at(100))),
+        first
+    );
 }
 
 #[test]
@@ -347,9 +480,13 @@ fn quiesced_template_dest_and_expire_quiescent_template() {
     let clk = Clock(Instant::now());
     for eqt in [false, true] {
         let (mut ipvs, svc) = setup("rr", Forward::Dr, 2, |c| c.persistence = Some(Duration::from_secs(300)));
-        ipvs.set_sysctls(Sysctls { expire_quiescent_template: eqt, ..Sysctls::default() });
+        ipvs.set_sysctls(Sysctls {
+            expire_quiescent_template: eqt,
+            ..Sysctls::default()
+        });
         let first = dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0)));
-        ipvs.edit_dest(svc, DestConfig::new(rs(first), 80, 0, Forward::Dr)).unwrap();
+        ipvs.edit_dest(svc, DestConfig::new(rs(first), 80, 0, Forward::Dr))
+            .unwrap();
         let again = dest_of(ipvs.process_in(&tcp_in(client(1), 1001, "S"), clk.at(1)));
         assert_eq!(again == first, !eqt, "expire_quiescent_template={eqt}");
     }
@@ -370,7 +507,15 @@ fn port_zero_persistent_service_shares_template() {
     p.dport = 443;
     p.sport = 1001;
     let b = ipvs.process_in(&p, clk.at(0));
-    let (InVerdict::Forward { dest: d1, dport: p1, .. }, InVerdict::Forward { dest: d2, dport: p2, .. }) = (a, b) else {
+    let (
+        InVerdict::Forward {
+            dest: d1, dport: p1, ..
+        },
+        InVerdict::Forward {
+            dest: d2, dport: p2, ..
+        },
+    ) = (a, b)
+    else {
         panic!("{a:?} {b:?}")
     };
     assert_eq!((d1, p1, d2, p2), (rs(2), 80, rs(2), 443));
@@ -390,7 +535,9 @@ fn udp_one_packet_and_plain() {
     for i in 1..=2 {
         ipvs.add_dest(svc, DestConfig::new(rs(i), 53, 1, Forward::Nat)).unwrap();
     }
-    let picks: Vec<u8> = (0..4).map(|_| dest_of(ipvs.process_in(&udp_in(client(1), 5353), clk.at(0)))).collect();
+    let picks: Vec<u8> = (0..4)
+        .map(|_| dest_of(ipvs.process_in(&udp_in(client(1), 5353), clk.at(0))))
+        .collect();
     assert_eq!(picks, vec![2, 1, 2, 1], "ops: every datagram scheduled");
     assert_eq!(ipvs.conn_count(), 0);
     let snap = ipvs.snapshot(clk.at(0));
@@ -402,12 +549,20 @@ fn udp_one_packet_and_plain() {
     for i in 1..=2 {
         ipvs.add_dest(svc, DestConfig::new(rs(i), 53, 1, Forward::Dr)).unwrap();
     }
-    let picks: Vec<u8> = (0..4).map(|_| dest_of(ipvs.process_in(&udp_in(client(1), 5353), clk.at(0)))).collect();
+    let picks: Vec<u8> = (0..4)
+        .map(|_| dest_of(ipvs.process_in(&udp_in(client(1), 5353), clk.at(0))))
+        .collect();
     assert_eq!(picks, vec![2, 2, 2, 2], "one flow = one entry");
     let snap = ipvs.snapshot(clk.at(0));
     assert_eq!(snap.conns[0].state, "UDP");
     assert_eq!(snap.conns[0].expires, 300);
-    assert_eq!((snap.services[0].dests[0].active_conns, snap.services[0].dests[0].inact_conns), (0, 1));
+    assert_eq!(
+        (
+            snap.services[0].dests[0].active_conns,
+            snap.services[0].dests[0].inact_conns
+        ),
+        (0, 1)
+    );
     assert_eq!(snap.services[0].dests[0].stats.inpkts, 4);
 }
 
@@ -416,7 +571,9 @@ fn sh_through_facade_is_sticky() {
     let clk = Clock(Instant::now());
     let (mut ipvs, _) = setup("sh", Forward::Dr, 3, |_| {});
     let c = Ipv4Addr::new(10, 0, 0, 2); // bucket 137 → 137 % 3 = 2 → oldest (.1)
-    let picks: Vec<u8> = (0..3).map(|p| dest_of(ipvs.process_in(&tcp_in(c, 1000 + p, "S"), clk.at(0)))).collect();
+    let picks: Vec<u8> = (0..3)
+        .map(|p| dest_of(ipvs.process_in(&tcp_in(c, 1000 + p, "S"), clk.at(0))))
+        .collect();
     assert_eq!(picks, vec![1, 1, 1]);
 }
 
@@ -429,14 +586,34 @@ fn list_text_matches_ipvsadm_sample_1() {
     cfg.persistence = Some(Duration::from_secs(5));
     let svc = ipvs.add_service(cfg).unwrap();
     // Added in reverse so the listing's sort is exercised.
-    ipvs.add_dest(svc, DestConfig::new(Ipv4Addr::new(172, 128, 10, 32), 3128, 1, Forward::Dr)).unwrap();
-    ipvs.add_dest(svc, DestConfig::new(Ipv4Addr::new(172, 128, 10, 31), 3128, 1, Forward::Dr)).unwrap();
+    ipvs.add_dest(
+        svc,
+        DestConfig::new(Ipv4Addr::new(172, 128, 10, 32), 3128, 1, Forward::Dr),
+    )
+    .unwrap();
+    ipvs.add_dest(
+        svc,
+        DestConfig::new(Ipv4Addr::new(172, 128, 10, 31), 3128, 1, Forward::Dr),
+    )
+    .unwrap();
     ipvs.del_dest(svc, Ipv4Addr::new(172, 128, 10, 31), 3128).unwrap();
     for p in 0..3 {
-        let pkt = PacketIn { proto: Proto::Tcp, saddr: client(1), sport: 1000 + p, daddr: vip, dport: 3128, tcp: Some(flags("S")), len: 60 };
+        let pkt = PacketIn {
+            proto: Proto::Tcp,
+            saddr: client(1),
+            sport: 1000 + p,
+            daddr: vip,
+            dport: 3128,
+            tcp: Some(flags("S")),
+            len: 60,
+        };
         assert_eq!(dest_of(ipvs.process_in(&pkt, clk.at(0))), 32);
     }
-    ipvs.add_dest(svc, DestConfig::new(Ipv4Addr::new(172, 128, 10, 31), 3128, 1, Forward::Dr)).unwrap();
+    ipvs.add_dest(
+        svc,
+        DestConfig::new(Ipv4Addr::new(172, 128, 10, 31), 3128, 1, Forward::Dr),
+    )
+    .unwrap();
     let expected = "\
 IP Virtual Server version 1.2.1 (size=4096)
 Prot LocalAddress:Port Scheduler Flags
@@ -460,8 +637,13 @@ fn list_text_flags_mask_ops_and_sort_quirk() {
     cfg.flags.sh_fallback = true;
     cfg.flags.sh_port = true;
     let s = ipvs.add_service(cfg).unwrap();
-    ipvs.add_dest(s, DestConfig::new(Ipv4Addr::new(10, 0, 0, 10), 8080, 2, Forward::Nat)).unwrap();
-    ipvs.add_dest(s, DestConfig::new(Ipv4Addr::new(207, 175, 44, 111), 8080, 1, Forward::Tun)).unwrap();
+    ipvs.add_dest(s, DestConfig::new(Ipv4Addr::new(10, 0, 0, 10), 8080, 2, Forward::Nat))
+        .unwrap();
+    ipvs.add_dest(
+        s,
+        DestConfig::new(Ipv4Addr::new(207, 175, 44, 111), 8080, 1, Forward::Tun),
+    )
+    .unwrap();
     let text = ipvs.snapshot(Instant::now()).list_text();
     let lines: Vec<&str> = text.lines().skip(3).collect();
     assert_eq!(
@@ -490,7 +672,13 @@ fn stats_text_matches_ipvsadm_sample_9_layout() {
             persistent: None,
             netmask: Ipv4Addr::BROADCAST,
             one_packet: false,
-            stats: Counters { conns: 14209, inpkts: 111769, outpkts: 74613, inbytes: 7207174, outbytes: 8334358 },
+            stats: Counters {
+                conns: 14209,
+                inpkts: 111769,
+                outpkts: 74613,
+                inbytes: 7207174,
+                outbytes: 8334358,
+            },
             dests: vec![DestSnapshot {
                 addr: Ipv4Addr::new(10, 2, 1, 22),
                 port: 80,
@@ -502,7 +690,13 @@ fn stats_text_matches_ipvsadm_sample_9_layout() {
                 inact_conns: 0,
                 persist_conns: 0,
                 overloaded: false,
-                stats: Counters { conns: 2, inpkts: 12, outpkts: 8, inbytes: 774, outbytes: 123_456_789_012 },
+                stats: Counters {
+                    conns: 2,
+                    inpkts: 12,
+                    outpkts: 8,
+                    inbytes: 774,
+                    outbytes: 123_456_789_012,
+                },
             }],
         }],
         conns: vec![],
@@ -525,9 +719,21 @@ fn conns_text_matches_ipvsadm_layout() {
     let mut cfg = ServiceConfig::new(Proto::Tcp, vip, 80, "rr");
     cfg.persistence = Some(Duration::from_secs(300));
     let svc = ipvs.add_service(cfg).unwrap();
-    ipvs.add_dest(svc, DestConfig::new(Ipv4Addr::new(192, 168, 175, 102), 80, 1, Forward::Dr)).unwrap();
+    ipvs.add_dest(
+        svc,
+        DestConfig::new(Ipv4Addr::new(192, 168, 175, 102), 80, 1, Forward::Dr),
+    )
+    .unwrap();
     let c = Ipv4Addr::new(192, 168, 175, 30);
-    let pkt = |f: &str| PacketIn { proto: Proto::Tcp, saddr: c, sport: 41724, daddr: vip, dport: 80, tcp: Some(flags(f)), len: 60 };
+    let pkt = |f: &str| PacketIn {
+        proto: Proto::Tcp,
+        saddr: c,
+        sport: 41724,
+        daddr: vip,
+        dport: 80,
+        tcp: Some(flags(f)),
+        len: 60,
+    };
     ipvs.process_in(&pkt("S"), clk.at(0));
     ipvs.process_in(&pkt("FA"), clk.at(0));
     // Sample 17 (template NONE because the SYN→FIN path never established).
@@ -537,7 +743,10 @@ pro expire state       source             virtual            destination
 TCP 04:55  NONE        192.168.175.30:0   192.168.175.100:80 192.168.175.102:80
 TCP 01:55  TIME_WAIT   192.168.175.30:41724 192.168.175.100:80 192.168.175.102:80
 ";
-    assert_eq!(ipvs.snapshot(clk.at(4) + Duration::from_millis(500)).conns_text(), expected);
+    assert_eq!(
+        ipvs.snapshot(clk.at(4) + Duration::from_millis(500)).conns_text(),
+        expected
+    );
 }
 
 #[test]

@@ -126,7 +126,11 @@ pub(super) fn snapshot(ipvs: &Ipvs, now: Instant) -> IpvsSnapshot {
             expires: c.expires.saturating_duration_since(now).as_secs(),
         })
         .collect();
-    IpvsSnapshot { conn_tab_size: CONN_TAB_SIZE, services, conns }
+    IpvsSnapshot {
+        conn_tab_size: CONN_TAB_SIZE,
+        services,
+        conns,
+    }
 }
 
 /// glibc qsort is a merge sort; ipvsadm's comparators are not transitive
@@ -280,7 +284,10 @@ impl IpvsSnapshot {
         );
         out.push_str("  -> RemoteAddress:Port\n");
         let nums = |c: &Counters| {
-            [c.conns, c.inpkts, c.outpkts, c.inbytes, c.outbytes].iter().map(|&n| largenum(n)).collect::<String>()
+            [c.conns, c.inpkts, c.outpkts, c.inbytes, c.outbytes]
+                .iter()
+                .map(|&n| largenum(n))
+                .collect::<String>()
         };
         for (s, dests) in self.sorted() {
             let name = format!("{:<4} {}:{}", s.proto.name(), s.vip, s.port);
@@ -311,4 +318,3 @@ impl IpvsSnapshot {
         out
     }
 }
-

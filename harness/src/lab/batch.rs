@@ -4,9 +4,7 @@
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
-use rtnetlink::packet_core::{
-    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
-};
+use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 
 use super::error::LabError;
@@ -24,7 +22,11 @@ pub(crate) struct Batch {
 
 impl Batch {
     pub(crate) fn new(host: &str, handle: &rtnetlink::Handle) -> Self {
-        Batch { host: host.to_string(), handle: handle.clone(), pending: Vec::new() }
+        Batch {
+            host: host.to_string(),
+            handle: handle.clone(),
+            pending: Vec::new(),
+        }
     }
 
     /// Sends now; `step` names the request in an error.
@@ -69,7 +71,10 @@ impl Batch {
 /// The errno of a refused netlink request, if that is what the error is.
 pub(crate) fn errno(e: &LabError) -> Option<i32> {
     match e {
-        LabError::Netlink { source: rtnetlink::Error::NetlinkError(m), .. } => m.code.map(|c| -c.get()),
+        LabError::Netlink {
+            source: rtnetlink::Error::NetlinkError(m),
+            ..
+        } => m.code.map(|c| -c.get()),
         _ => None,
     }
 }

@@ -35,7 +35,11 @@ pub(crate) struct IfaceLayout {
 
 pub(crate) fn bridge_name(segment: &str, position: usize) -> String {
     let name = format!("br-{segment}");
-    if name.len() <= 15 { name } else { format!("br{position}") }
+    if name.len() <= 15 {
+        name
+    } else {
+        format!("br{position}")
+    }
 }
 
 pub(crate) fn bridge_index(position: usize) -> u32 {
@@ -49,11 +53,7 @@ pub(crate) fn default_mac(host_pos: usize, iface_pos: usize) -> [u8; 6] {
 }
 
 /// Lays out every host's interfaces; `taken` are indexes already used in each host (lo, TUNs).
-pub(crate) fn layout(
-    hosts: &[HostPlan],
-    segments: &[String],
-    taken: &[Vec<u32>],
-) -> Vec<Vec<IfaceLayout>> {
+pub(crate) fn layout(hosts: &[HostPlan], segments: &[String], taken: &[Vec<u32>]) -> Vec<Vec<IfaceLayout>> {
     let mut next_port = FIRST_PORT_INDEX;
     hosts
         .iter()
@@ -71,7 +71,11 @@ pub(crate) fn layout(
                     next_index += 1;
                     let port_name = {
                         let n = format!("{}-{}", host.name, iface.name);
-                        if n.len() <= 15 { n } else { format!("p{port_index}") }
+                        if n.len() <= 15 {
+                            n
+                        } else {
+                            format!("p{port_index}")
+                        }
                     };
                     IfaceLayout {
                         name: iface.name.clone(),
@@ -99,7 +103,10 @@ pub(crate) fn set_link_msg(index: u32, up: bool) -> RouteNetlinkMessage {
 
 pub(crate) fn addr_msg(index: u32, net: &Ipv4Net) -> RouteNetlinkMessage {
     RouteNetlinkMessage::NewAddress(
-        AddressMessageBuilder::<Ipv4Addr>::new().index(index).address(net.addr(), net.prefix_len()).build(),
+        AddressMessageBuilder::<Ipv4Addr>::new()
+            .index(index)
+            .address(net.addr(), net.prefix_len())
+            .build(),
     )
 }
 
@@ -137,8 +144,15 @@ pub(crate) async fn switch_up(rtnl: &rtnetlink::Handle, segments: &[String]) -> 
     let mut batch = Batch::new(super::plan::SWITCH_NAME, rtnl);
     batch.push("set lo up", set_link(LO_INDEX, true), CHANGE)?;
     for (pos, seg) in segments.iter().enumerate() {
-        let msg = LinkBridge::new(&bridge_name(seg, pos)).index(bridge_index(pos)).up().build();
-        batch.push(format!("create bridge for segment {seg}"), RouteNetlinkMessage::NewLink(msg), CREATE)?;
+        let msg = LinkBridge::new(&bridge_name(seg, pos))
+            .index(bridge_index(pos))
+            .up()
+            .build();
+        batch.push(
+            format!("create bridge for segment {seg}"),
+            RouteNetlinkMessage::NewLink(msg),
+            CREATE,
+        )?;
     }
     batch.finish().await
 }
@@ -167,7 +181,10 @@ pub(crate) async fn host_prepare(
 
 /// Resolves a route's device to an index in this host.
 pub(crate) fn dev_index(route: &RoutePlan, ifaces: &[(String, u32)]) -> Option<u32> {
-    route.dev.as_ref().and_then(|d| ifaces.iter().find(|(n, _)| n == d).map(|(_, i)| *i))
+    route
+        .dev
+        .as_ref()
+        .and_then(|d| ifaces.iter().find(|(n, _)| n == d).map(|(_, i)| *i))
 }
 
 /// Veth pairs, interface addresses, then routes: one pipelined batch on the host's socket.
@@ -182,7 +199,10 @@ pub(crate) async fn host_wire(
     let mut batch = Batch::new(&plan.name, rtnl);
     for (l, iface) in layout.iter().zip(&plan.interfaces) {
         batch.push(
-            format!("create veth {} <-> switch {} (segment {})", l.name, l.port_name, iface.segment),
+            format!(
+                "create veth {} <-> switch {} (segment {})",
+                l.name, l.port_name, iface.segment
+            ),
             RouteNetlinkMessage::NewLink(veth_msg(l, switch_fd, host_fd)),
             CREATE,
         )?;

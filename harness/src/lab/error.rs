@@ -43,14 +43,25 @@ pub enum LabError {
 
 impl LabError {
     pub(crate) fn os(host: &str, step: impl Into<String>, source: io::Error) -> Self {
-        LabError::Os { host: host.to_string(), step: step.into(), source }
+        LabError::Os {
+            host: host.to_string(),
+            step: step.into(),
+            source,
+        }
     }
 
     pub(crate) fn netlink(host: &str, step: impl Into<String>, source: rtnetlink::Error) -> Self {
-        LabError::Netlink { host: host.to_string(), step: step.into(), source }
+        LabError::Netlink {
+            host: host.to_string(),
+            step: step.into(),
+            source,
+        }
     }
 
     pub(crate) fn kept(name: &str, message: impl Into<String>) -> Self {
-        LabError::Kept { name: name.to_string(), message: message.into() }
+        LabError::Kept {
+            name: name.to_string(),
+            message: message.into(),
+        }
     }
 }

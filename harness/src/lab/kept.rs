@@ -97,9 +97,10 @@ pub(crate) fn check_free(name: &str) -> Result<(), LabError> {
 fn check_free_in(dir: &Path, name: &str) -> Result<(), LabError> {
     let path = state_path(dir, name);
     match read_state(&path) {
-        Ok(state) if owner_alive(&state) => {
-            Err(LabError::kept(name, format!("already kept by live process {}", state.pid)))
-        }
+        Ok(state) if owner_alive(&state) => Err(LabError::kept(
+            name,
+            format!("already kept by live process {}", state.pid),
+        )),
         Ok(state) => Err(LabError::kept(
             name,
             format!("left over by dead process {}; run `lvslab clean` first", state.pid),
@@ -123,7 +124,10 @@ pub(crate) fn publish(name: &str, run_id: &str, namespaces: &[(String, RawFd)]) 
             .map(|d| d.as_secs())
             .unwrap_or(0),
         hosts: namespaces.iter().map(|(h, _)| h.clone()).collect(),
-        links: namespaces.iter().map(|(h, _)| link_path(name, h).display().to_string()).collect(),
+        links: namespaces
+            .iter()
+            .map(|(h, _)| link_path(name, h).display().to_string())
+            .collect(),
     };
     let io_err = |what: &str, e: io::Error| LabError::kept(name, format!("{what}: {e}"));
     fs::create_dir_all(STATE_DIR).map_err(|e| io_err(STATE_DIR, e))?;
@@ -168,7 +172,9 @@ pub(crate) fn unpublish(state: &KeptState) -> Vec<String> {
 }
 
 fn state_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
@@ -212,7 +218,9 @@ fn clean_in(dir: &Path) -> Result<CleanReport, LabError> {
                         report.problems.push(format!("{link}: {e}"));
                     }
                 },
-                Ok(_) => report.problems.push(format!("{link}: not a lvslab symlink, left alone")),
+                Ok(_) => report
+                    .problems
+                    .push(format!("{link}: not a lvslab symlink, left alone")),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
                     failed = true;
@@ -252,10 +260,16 @@ pub fn enter_kept(name: &str, host: &str) -> Result<OwnedFd, LabError> {
     check_label("kept lab name", name, 64)?;
     let state = read_state(&state_path(Path::new(STATE_DIR), name)).map_err(|e| LabError::kept(name, e))?;
     if !owner_alive(&state) {
-        return Err(LabError::kept(name, format!("its owner (pid {}) is gone; run `lvslab clean`", state.pid)));
+        return Err(LabError::kept(
+            name,
+            format!("its owner (pid {}) is gone; run `lvslab clean`", state.pid),
+        ));
     }
     let Some(pos) = state.hosts.iter().position(|h| h == host) else {
-        return Err(LabError::kept(name, format!("no host {host:?} (hosts: {})", state.hosts.join(", "))));
+        return Err(LabError::kept(
+            name,
+            format!("no host {host:?} (hosts: {})", state.hosts.join(", ")),
+        ));
     };
     let link = &state.links[pos];
     let file = fs::File::open(link).map_err(|e| LabError::kept(name, format!("open {link}: {e}")))?;
@@ -308,7 +322,10 @@ mod tests {
         assert!(!state_path(dir.path(), "dead").exists());
         assert!(state_path(dir.path(), "live").exists());
         assert!(state_path(dir.path(), "junk").exists());
-        assert!(check_free_in(dir.path(), "live").unwrap_err().to_string().contains("live process"));
+        assert!(check_free_in(dir.path(), "live")
+            .unwrap_err()
+            .to_string()
+            .contains("live process"));
         check_free_in(dir.path(), "dead").unwrap();
     }
 }

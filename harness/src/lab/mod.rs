@@ -83,16 +83,23 @@ impl Lab {
         let run_id = new_run_id();
 
         // Namespaces: all threads started first so they are created in parallel.
-        let starting_switch = NsWorker::start(SWITCH_NAME).map_err(|e| LabError::os(SWITCH_NAME, "spawn namespace thread", e))?;
+        let starting_switch =
+            NsWorker::start(SWITCH_NAME).map_err(|e| LabError::os(SWITCH_NAME, "spawn namespace thread", e))?;
         let mut starting = Vec::with_capacity(plan.hosts.len());
         for h in &plan.hosts {
             starting.push(NsWorker::start(&h.name).map_err(|e| LabError::os(&h.name, "spawn namespace thread", e))?);
         }
-        let switch_fut = async { starting_switch.wait().await.map_err(|e| LabError::os(SWITCH_NAME, "create namespace", e)) };
+        let switch_fut = async {
+            starting_switch
+                .wait()
+                .await
+                .map_err(|e| LabError::os(SWITCH_NAME, "create namespace", e))
+        };
         let hosts_fut = try_join_all(
-            starting.into_iter().zip(&plan.hosts).map(|(s, h)| async move {
-                s.wait().await.map_err(|e| LabError::os(&h.name, "create namespace", e))
-            }),
+            starting
+                .into_iter()
+                .zip(&plan.hosts)
+                .map(|(s, h)| async move { s.wait().await.map_err(|e| LabError::os(&h.name, "create namespace", e)) }),
         );
         let (switch, workers) = futures::try_join!(switch_fut, hosts_fut)?;
 
@@ -104,7 +111,11 @@ impl Lab {
                 .try_exec(move || {
                     names
                         .iter()
-                        .map(|n| tun::create_or_adopt(n).map(|(fd, idx)| (n.clone(), fd, idx)).map_err(|e| LabError::os(&host, format!("create TUN {n}"), e)))
+                        .map(|n| {
+                            tun::create_or_adopt(n)
+                                .map(|(fd, idx)| (n.clone(), fd, idx))
+                                .map_err(|e| LabError::os(&host, format!("create TUN {n}"), e))
+                        })
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .await
@@ -117,10 +128,15 @@ impl Lab {
             switch
                 .try_exec(sysctl::plain_bridges)
                 .await
-                .ok_or_else(|| LabError::WorkerGone { host: SWITCH_NAME.into() })?
+                .ok_or_else(|| LabError::WorkerGone {
+                    host: SWITCH_NAME.into(),
+                })?
         };
-        let (_, _, tuns) =
-            futures::try_join!(bringup::switch_up(switch.rtnl(), &plan.segments), plain_switch, prepare_hosts)?;
+        let (_, _, tuns) = futures::try_join!(
+            bringup::switch_up(switch.rtnl(), &plan.segments),
+            plain_switch,
+            prepare_hosts
+        )?;
 
         // Phase 2: veth pairs, addresses, routes; each host one pipelined batch.
         let taken: Vec<Vec<u32>> = tuns.iter().map(|t| t.iter().map(|x| x.2).collect()).collect();
@@ -136,9 +152,14 @@ impl Lab {
             })
             .collect();
         let switch_fd = switch.raw_fd();
-        try_join_all(workers.iter().zip(&plan.hosts).zip(&layouts).zip(&devs).map(|(((w, h), l), d)| {
-            bringup::host_wire(w.rtnl(), h, l, d, switch_fd, w.raw_fd())
-        }))
+        try_join_all(
+            workers
+                .iter()
+                .zip(&plan.hosts)
+                .zip(&layouts)
+                .zip(&devs)
+                .map(|(((w, h), l), d)| bringup::host_wire(w.rtnl(), h, l, d, switch_fd, w.raw_fd())),
+        )
         .await?;
 
         // Phase 3: sysctls, in order, from each host's thread.
@@ -163,7 +184,12 @@ impl Lab {
                 let mut ifaces: Vec<IfaceInfo> = layout
                     .iter()
                     .zip(&h.interfaces)
-                    .map(|(l, p)| IfaceInfo { name: l.name.clone(), index: l.index, mac: l.mac, addrs: p.addrs.clone() })
+                    .map(|(l, p)| IfaceInfo {
+                        name: l.name.clone(),
+                        index: l.index,
+                        mac: l.mac,
+                        addrs: p.addrs.clone(),
+                    })
                     .collect();
                 ifaces.extend(tuns.iter().zip(&h.tun_devices).map(|((name, _, idx), p)| IfaceInfo {
                     name: name.clone(),
@@ -171,7 +197,12 @@ impl Lab {
                     mac: [0; 6],
                     addrs: p.addrs.clone(),
                 }));
-                ifaces.push(IfaceInfo { name: "lo".into(), index: LO_INDEX, mac: [0; 6], addrs: h.loopback_addrs.clone() });
+                ifaces.push(IfaceInfo {
+                    name: "lo".into(),
+                    index: LO_INDEX,
+                    mac: [0; 6],
+                    addrs: h.loopback_addrs.clone(),
+                });
                 Host {
                     name: h.name.clone(),
                     worker,
@@ -188,7 +219,13 @@ impl Lab {
             tuns: Mutex::new(HashMap::new()),
             routes: Vec::new(),
         };
-        let mut lab = Lab { run_id, switch, hosts, kept: None, torn_down: false };
+        let mut lab = Lab {
+            run_id,
+            switch,
+            hosts,
+            kept: None,
+            torn_down: false,
+        };
         if let Some(name) = &opts.keep {
             let namespaces: Vec<(String, i32)> = std::iter::once(&lab.switch)
                 .chain(&lab.hosts)
@@ -249,7 +286,10 @@ impl Lab {
                 first_err = Some(LabError::os(
                     &h.name,
                     "stop namespace worker",
-                    std::io::Error::new(std::io::ErrorKind::TimedOut, "a task on its runtime does not yield; left detached"),
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "a task on its runtime does not yield; left detached",
+                    ),
                 ));
             }
         }
@@ -302,7 +342,12 @@ impl Host {
     pub async fn exec<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> R {
         match self.worker.try_exec(f).await {
             Some(r) => r,
-            None => panic!("{}", LabError::WorkerGone { host: self.name.clone() }),
+            None => panic!(
+                "{}",
+                LabError::WorkerGone {
+                    host: self.name.clone()
+                }
+            ),
         }
     }
 
@@ -339,9 +384,10 @@ impl Host {
     }
 
     fn index_of(&self, iface: &str) -> Result<u32, LabError> {
-        self.iface(iface)
-            .map(|i| i.index)
-            .ok_or_else(|| LabError::NoSuchIface { host: self.name.clone(), iface: iface.to_string() })
+        self.iface(iface).map(|i| i.index).ok_or_else(|| LabError::NoSuchIface {
+            host: self.name.clone(),
+            iface: iface.to_string(),
+        })
     }
 
     /// Sets a link up or down. Bringing a link up also installs the planned routes through it
@@ -349,7 +395,11 @@ impl Host {
     pub async fn set_link_up(&self, iface: &str, up: bool) -> Result<(), LabError> {
         let index = self.index_of(iface)?;
         let mut batch = Batch::new(&self.name, self.rtnl());
-        batch.push(format!("set {iface} {}", if up { "up" } else { "down" }), bringup::set_link_msg(index, up), CHANGE)?;
+        batch.push(
+            format!("set {iface} {}", if up { "up" } else { "down" }),
+            bringup::set_link_msg(index, up),
+            CHANGE,
+        )?;
         batch.finish().await?;
         if !up {
             return Ok(());
@@ -383,7 +433,11 @@ impl Host {
     pub async fn add_address(&self, iface: &str, addr: Ipv4Net) -> Result<(), LabError> {
         let index = self.index_of(iface)?;
         let mut batch = Batch::new(&self.name, self.rtnl());
-        batch.push(format!("add {addr} to {iface}"), bringup::addr_msg(index, &addr), CREATE)?;
+        batch.push(
+            format!("add {addr} to {iface}"),
+            bringup::addr_msg(index, &addr),
+            CREATE,
+        )?;
         batch.finish().await
     }
 
@@ -394,7 +448,9 @@ impl Host {
         self.worker
             .try_exec(move || sysctl::write_sysctl(&host, &name, &value))
             .await
-            .ok_or_else(|| LabError::WorkerGone { host: self.name.clone() })?
+            .ok_or_else(|| LabError::WorkerGone {
+                host: self.name.clone(),
+            })?
     }
 
     /// Reads a network sysctl in this namespace.
@@ -405,6 +461,8 @@ impl Host {
         self.worker
             .try_exec(move || sysctl::read_sysctl(&n).map_err(|e| LabError::os(&host, format!("read sysctl {n}"), e)))
             .await
-            .ok_or_else(|| LabError::WorkerGone { host: self.name.clone() })?
+            .ok_or_else(|| LabError::WorkerGone {
+                host: self.name.clone(),
+            })?
     }
 }

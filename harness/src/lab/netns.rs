@@ -52,7 +52,13 @@ impl NsWorker {
                 worker_main(ready_tx, shutdown_rx);
                 let _ = exited_tx.send(());
             })?;
-        Ok(Starting { label: label.to_string(), ready, shutdown, exited, thread })
+        Ok(Starting {
+            label: label.to_string(),
+            ready,
+            shutdown,
+            exited,
+            thread,
+        })
     }
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
@@ -72,10 +78,7 @@ impl NsWorker {
     }
 
     /// Runs a sync closure on the namespace's worker thread; None if the worker is gone.
-    pub(crate) async fn try_exec<R: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> R + Send + 'static,
-    ) -> Option<R> {
+    pub(crate) async fn try_exec<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
         match self.rt.spawn(async move { f() }).await {
             Ok(r) => Some(r),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -108,7 +111,10 @@ impl NsWorker {
                 let _ = handle.join();
                 Err(e)
             }
-            Err(_) => Err(io::Error::other(format!("thread for {} ended before entering it", self.label))),
+            Err(_) => Err(io::Error::other(format!(
+                "thread for {} ended before entering it",
+                self.label
+            ))),
         }
     }
 
@@ -142,7 +148,13 @@ impl Drop for NsWorker {
 
 impl Starting {
     pub(crate) async fn wait(self) -> io::Result<NsWorker> {
-        let Starting { label, ready, shutdown, exited, thread } = self;
+        let Starting {
+            label,
+            ready,
+            shutdown,
+            exited,
+            thread,
+        } = self;
         let result = ready.await;
         let ready = match result {
             Ok(Ok(r)) => r,
@@ -189,7 +201,14 @@ fn worker_main(ready: oneshot::Sender<io::Result<Ready>>, shutdown: oneshot::Rec
             return;
         }
     };
-    if ready.send(Ok(Ready { fd, rt: rt.handle().clone(), rtnl })).is_err() {
+    if ready
+        .send(Ok(Ready {
+            fd,
+            rt: rt.handle().clone(),
+            rtnl,
+        }))
+        .is_err()
+    {
         return;
     }
     // Until teardown, or until every sender is dropped.

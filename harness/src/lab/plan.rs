@@ -239,7 +239,11 @@ mod tests {
     }
 
     fn plan(hosts: Vec<HostPlan>) -> LabPlan {
-        LabPlan { name: "t".into(), hosts, segments: vec!["lan".into()] }
+        LabPlan {
+            name: "t".into(),
+            hosts,
+            segments: vec!["lan".into()],
+        }
     }
 
     fn err(p: &LabPlan) -> String {
@@ -274,7 +278,11 @@ mod tests {
         assert!(err(&plan(vec![host("switch", "lan")])).contains("reserved"));
         assert!(err(&plan(vec![host("../x", "lan")])).contains("host name"));
         let mut h = host("a", "lan");
-        h.routes.push(RoutePlan { dst: "0.0.0.0/0".parse().unwrap(), via: None, dev: Some("eth9".into()) });
+        h.routes.push(RoutePlan {
+            dst: "0.0.0.0/0".parse().unwrap(),
+            via: None,
+            dev: Some("eth9".into()),
+        });
         assert!(err(&plan(vec![h])).contains("unknown device \"eth9\""));
         let mut h = host("a", "lan");
         h.sysctls.push(("kernel.panic".into(), "1".into()));

@@ -8,7 +8,11 @@ use super::error::LabError;
 /// "net.ipv4.conf.all.arp_ignore" → /proc/sys/net/ipv4/conf/all/arp_ignore.
 /// A name with '/' is taken as a path already (for interface names containing dots).
 pub(crate) fn sysctl_path(name: &str) -> PathBuf {
-    let rel = if name.contains('/') { name.to_string() } else { name.replace('.', "/") };
+    let rel = if name.contains('/') {
+        name.to_string()
+    } else {
+        name.replace('.', "/")
+    };
     PathBuf::from("/proc/sys").join(rel)
 }
 
@@ -40,7 +44,11 @@ pub(crate) fn read_sysctl(name: &str) -> io::Result<String> {
 /// walk the host's iptables/arptables hooks (about half the cost of forwarding a frame here).
 /// Written from the switch namespace's thread; absent knobs (no br_netfilter) are fine.
 pub(crate) fn plain_bridges() -> Result<(), LabError> {
-    for knob in ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables", "bridge-nf-call-arptables"] {
+    for knob in [
+        "bridge-nf-call-iptables",
+        "bridge-nf-call-ip6tables",
+        "bridge-nf-call-arptables",
+    ] {
         let name = format!("net.bridge.{knob}");
         if sysctl_path(&name).exists() {
             write_sysctl(super::plan::SWITCH_NAME, &name, "0")?;

@@ -52,11 +52,7 @@ pub async fn arp_probe(
         return Err(cannot("it has no Ethernet address"));
     };
     let addresses = dump_addresses(&name, host.rtnl(), &links).await?;
-    let Some(source) = addresses
-        .iter()
-        .find(|(i, _)| i == index)
-        .map(|(_, a)| a.net.addr())
-    else {
+    let Some(source) = addresses.iter().find(|(i, _)| i == index).map(|(_, a)| a.net.addr()) else {
         return Err(cannot("it has no IPv4 address to send from"));
     };
     let index = *index;
@@ -76,24 +72,14 @@ pub async fn arp_probe(
             ))
         }
     };
-    Ok(ArpProbe {
-        from: name,
-        replies,
-    })
+    Ok(ArpProbe { from: name, replies })
 }
 
-async fn probe(
-    ifindex: u32,
-    mac: Mac,
-    source: Ipv4Addr,
-    target: Ipv4Addr,
-    window: Duration,
-) -> io::Result<Vec<Mac>> {
+async fn probe(ifindex: u32, mac: Mac, source: Ipv4Addr, target: Ipv4Addr, window: Duration) -> io::Result<Vec<Mac>> {
     let fd = packet_socket(ifindex)?;
     // SAFETY: the AsyncFd takes the OwnedFd itself, so the descriptor stays open and the
     // same for the AsyncFd's whole life.
-    let socket = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
-        .map_err(|e| e.into_parts().1)?;
+    let socket = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
     let request = arp_request_frame(mac, source, target);
     let start = Instant::now();
     let deadline = start + window;
@@ -157,8 +143,7 @@ fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
     let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
     addr.sll_family = libc::AF_PACKET as u16;
     addr.sll_protocol = ETH_P_ARP.to_be();
-    addr.sll_ifindex =
-        i32::try_from(ifindex).map_err(|_| io::Error::other("interface index out of range"))?;
+    addr.sll_ifindex = i32::try_from(ifindex).map_err(|_| io::Error::other("interface index out of range"))?;
     // SAFETY: addr outlives the call and the length matches its type.
     let rc = unsafe {
         libc::bind(
@@ -231,17 +216,11 @@ pub fn arp_request_frame(mac: Mac, source: Ipv4Addr, target: Ipv4Addr) -> Vec<u8
 /// broadcast); `None` for anything else.
 pub fn arp_reply_sender(frame: &[u8], own: Mac, target: Ipv4Addr) -> Option<Mac> {
     let (eth, payload) = Ethernet2Header::from_slice(frame).ok()?;
-    if eth.ether_type != EtherType::ARP
-        || (eth.destination != own.0 && eth.destination != [0xff; 6])
-    {
+    if eth.ether_type != EtherType::ARP || (eth.destination != own.0 && eth.destination != [0xff; 6]) {
         return None;
     }
-    let arp = etherparse::ArpPacket::from_slice(payload)
-        .ok()?
-        .try_eth_ipv4()
-        .ok()?;
-    (arp.operation == ArpOperation::REPLY && arp.sender_ipv4_addr() == target)
-        .then_some(Mac(arp.sender_mac))
+    let arp = etherparse::ArpPacket::from_slice(payload).ok()?.try_eth_ipv4().ok()?;
+    (arp.operation == ArpOperation::REPLY && arp.sender_ipv4_addr() == target).then_some(Mac(arp.sender_mac))
 }
 
 #[cfg(test)]
@@ -283,30 +262,20 @@ mod tests {
             .try_eth_ipv4()
             .unwrap();
         assert_eq!(arp.operation, ArpOperation::REQUEST);
-        assert_eq!(
-            (arp.sender_ipv4_addr(), arp.target_ipv4_addr()),
-            (CLIENT_IP, VIP)
-        );
+        assert_eq!((arp.sender_ipv4_addr(), arp.target_ipv4_addr()), (CLIENT_IP, VIP));
         // Our own request is not an answer.
         assert_eq!(arp_reply_sender(&frame, CLIENT, VIP), None);
     }
 
     #[test]
     fn only_replies_for_the_target_to_us_count() {
-        assert_eq!(
-            arp_reply_sender(&reply(SERVER, VIP, CLIENT), CLIENT, VIP),
-            Some(SERVER)
-        );
+        assert_eq!(arp_reply_sender(&reply(SERVER, VIP, CLIENT), CLIENT, VIP), Some(SERVER));
         assert_eq!(
             arp_reply_sender(&reply(SERVER, VIP, Mac([0xff; 6])), CLIENT, VIP),
             Some(SERVER)
         );
         assert_eq!(
-            arp_reply_sender(
-                &reply(SERVER, Ipv4Addr::new(192, 0, 2, 7), CLIENT),
-                CLIENT,
-                VIP
-            ),
+            arp_reply_sender(&reply(SERVER, Ipv4Addr::new(192, 0, 2, 7), CLIENT), CLIENT, VIP),
             None
         );
         assert_eq!(

@@ -23,8 +23,7 @@ pub fn read_counters(host: &str) -> Result<BTreeMap<String, u64>, ObserveError> 
     let mut counters = BTreeMap::new();
     for file in COUNTER_FILES {
         let path = format!("/proc/thread-self/net/{file}");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| ObserveError::os(host, format!("read {path}"), e))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| ObserveError::os(host, format!("read {path}"), e))?;
         parse_counter_table_into(&path, &text, &mut counters)?;
     }
     Ok(counters)
@@ -38,15 +37,8 @@ pub fn parse_counter_table(file: &str, text: &str) -> Result<BTreeMap<String, u6
     Ok(counters)
 }
 
-fn parse_counter_table_into(
-    file: &str,
-    text: &str,
-    counters: &mut BTreeMap<String, u64>,
-) -> Result<(), ObserveError> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
+fn parse_counter_table_into(file: &str, text: &str, counters: &mut BTreeMap<String, u64>) -> Result<(), ObserveError> {
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     while let Some((header_no, header)) = lines.next() {
         let (section, names) = split_section(file, header_no + 1, header)?;
         let Some((values_no, values_line)) = lines.next() else {
@@ -100,15 +92,9 @@ fn parse_counter_table_into(
     Ok(())
 }
 
-fn split_section<'a>(
-    file: &str,
-    line_no: usize,
-    line: &'a str,
-) -> Result<(&'a str, &'a str), ObserveError> {
+fn split_section<'a>(file: &str, line_no: usize, line: &'a str) -> Result<(&'a str, &'a str), ObserveError> {
     match line.split_once(':') {
-        Some((section, rest)) if !section.is_empty() && !section.contains(char::is_whitespace) => {
-            Ok((section, rest))
-        }
+        Some((section, rest)) if !section.is_empty() && !section.contains(char::is_whitespace) => Ok((section, rest)),
         _ => Err(ObserveError::parse(
             file,
             line_no,
@@ -124,18 +110,10 @@ pub fn counters_delta(before: &HostEvidence, after: &HostEvidence) -> BTreeMap<S
 }
 
 /// [`counters_delta`] over bare maps.
-pub fn counter_map_delta(
-    before: &BTreeMap<String, u64>,
-    after: &BTreeMap<String, u64>,
-) -> BTreeMap<String, u64> {
+pub fn counter_map_delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
     after
         .iter()
-        .map(|(name, now)| {
-            (
-                name.clone(),
-                now.saturating_sub(before.get(name).copied().unwrap_or(0)),
-            )
-        })
+        .map(|(name, now)| (name.clone(), now.saturating_sub(before.get(name).copied().unwrap_or(0))))
         .collect()
 }
 
@@ -180,10 +158,7 @@ IpExt: 0 38795773 1
         assert_eq!(c["TcpActiveOpens"], 509);
         // A limit of -1 is not a counter.
         assert!(!c.contains_key("TcpMaxConn"));
-        assert!(
-            !c.contains_key("InCsumErrors"),
-            "Tcp/Udp fields are prefixed"
-        );
+        assert!(!c.contains_key("InCsumErrors"), "Tcp/Udp fields are prefixed");
     }
 
     #[test]
@@ -227,11 +202,7 @@ IpExt: 0 38795773 1
             ..Default::default()
         };
         let before = host(&[("InAddrErrors", 10), ("TcpInCsumErrors", 5), ("Gone", 3)]);
-        let after = host(&[
-            ("InAddrErrors", 25),
-            ("TcpInCsumErrors", 2),
-            ("ListenDrops", 4),
-        ]);
+        let after = host(&[("InAddrErrors", 25), ("TcpInCsumErrors", 2), ("ListenDrops", 4)]);
         let d = counters_delta(&before, &after);
         assert_eq!(d["InAddrErrors"], 15);
         assert_eq!(d["TcpInCsumErrors"], 0, "a reset counter shows no increase");

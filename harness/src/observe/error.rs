@@ -24,22 +24,14 @@ pub enum ObserveError {
 
     /// A /proc file did not have the shape the kernel documents.
     #[error("{file}: line {line}: {message}")]
-    Parse {
-        file: String,
-        line: usize,
-        message: String,
-    },
+    Parse { file: String, line: usize, message: String },
 
     #[error("{host}: no interface named {iface}")]
     NoSuchIface { host: String, iface: String },
 
     /// ARP needs an Ethernet interface with an IPv4 address to send from.
     #[error("{host}: interface {iface} cannot send ARP: {why}")]
-    CannotArp {
-        host: String,
-        iface: String,
-        why: String,
-    },
+    CannotArp { host: String, iface: String, why: String },
 }
 
 impl ObserveError {

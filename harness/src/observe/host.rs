@@ -31,9 +31,7 @@ pub async fn host_evidence(host: &lab::Host) -> Result<HostEvidence, ObserveErro
     let net = NetlinkView::dump(&name, host.rtnl()).await?;
     let ifaces = net.iface_names();
     let proc_name = name.clone();
-    let proc = host
-        .exec(move || ProcView::read(&proc_name, &ifaces))
-        .await?;
+    let proc = host.exec(move || ProcView::read(&proc_name, &ifaces)).await?;
     Ok(net.into_evidence(name, proc))
 }
 
@@ -48,8 +46,8 @@ pub fn local_evidence(name: &str) -> Result<HostEvidence, ObserveError> {
             .build()
             .map_err(|e| ObserveError::os(&owned, "start a runtime", e))?;
         let net = rt.block_on(async {
-            let (conn, handle, _) = rtnetlink::new_connection()
-                .map_err(|e| ObserveError::os(&owned, "open netlink", e))?;
+            let (conn, handle, _) =
+                rtnetlink::new_connection().map_err(|e| ObserveError::os(&owned, "open netlink", e))?;
             let driver = tokio::spawn(conn);
             let net = NetlinkView::dump(&owned, &handle).await;
             driver.abort();
@@ -63,9 +61,7 @@ pub fn local_evidence(name: &str) -> Result<HostEvidence, ObserveError> {
         .name("observe-local".into())
         .spawn(gather)
         .map_err(|e| ObserveError::os(name, "spawn observer thread", e))?;
-    thread
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// What the kernel says over rtnetlink.
@@ -96,14 +92,8 @@ impl NetlinkView {
                 .execute()
         })
         .await?;
-        let names: BTreeMap<u32, String> =
-            links.iter().map(|(i, l)| (*i, l.name.clone())).collect();
-        let name_of = |index: u32| {
-            names
-                .get(&index)
-                .cloned()
-                .unwrap_or_else(|| format!("if{index}"))
-        };
+        let names: BTreeMap<u32, String> = links.iter().map(|(i, l)| (*i, l.name.clone())).collect();
+        let name_of = |index: u32| names.get(&index).cloned().unwrap_or_else(|| format!("if{index}"));
 
         let addresses = address_rows(addrs, &name_of)?;
 
@@ -135,13 +125,8 @@ impl NetlinkView {
                 }
             }
             let len = msg.header.destination_prefix_length;
-            let dst = Ipv4Net::new(dst, len).map_err(|_| {
-                ObserveError::parse(
-                    "netlink route dump",
-                    0,
-                    format!("prefix /{len} out of range"),
-                )
-            })?;
+            let dst = Ipv4Net::new(dst, len)
+                .map_err(|_| ObserveError::parse("netlink route dump", 0, format!("prefix /{len} out of range")))?;
             main_routes.push(RouteEvidence { dst, via, dev });
         }
 
@@ -159,10 +144,7 @@ impl NetlinkView {
             let Some(ip) = ip else { continue };
             let state = state_name(msg.header.state);
             // The kernel keeps the last MAC of a FAILED entry; evidence says "none" there.
-            if matches!(
-                msg.header.state,
-                NeighbourState::Failed | NeighbourState::Incomplete
-            ) {
+            if matches!(msg.header.state, NeighbourState::Failed | NeighbourState::Incomplete) {
                 mac = None;
             }
             neighbour_rows.push(NeighbourEvidence {
@@ -206,20 +188,14 @@ const BUSY_PAUSE: Duration = Duration::from_millis(2);
 /// Runs one netlink dump to the end. A netlink socket runs one dump at a time and refuses
 /// another with EBUSY; the lab's connection is shared, so a refused dump is retried a
 /// bounded number of times while the other one drains.
-async fn collect_dump<T, S>(
-    host: &str,
-    step: &str,
-    request: impl Fn() -> S,
-) -> Result<Vec<T>, ObserveError>
+async fn collect_dump<T, S>(host: &str, step: &str, request: impl Fn() -> S) -> Result<Vec<T>, ObserveError>
 where
     S: Stream<Item = Result<T, rtnetlink::Error>>,
 {
     let mut attempt = 1;
     loop {
         match request().try_collect::<Vec<T>>().await {
-            Err(rtnetlink::Error::NetlinkError(m))
-                if m.raw_code() == -libc::EBUSY && attempt < BUSY_ATTEMPTS =>
-            {
+            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EBUSY && attempt < BUSY_ATTEMPTS => {
                 attempt += 1;
                 tokio::time::sleep(BUSY_PAUSE).await;
             }
@@ -249,10 +225,7 @@ fn address_rows(
     name_of: &dyn Fn(u32) -> String,
 ) -> Result<Vec<(u32, IfaceAddr)>, ObserveError> {
     let mut addresses = Vec::new();
-    for msg in msgs
-        .into_iter()
-        .filter(|m| m.header.family == AddressFamily::Inet)
-    {
+    for msg in msgs.into_iter().filter(|m| m.header.family == AddressFamily::Inet) {
         // IFA_LOCAL is the address itself; IFA_ADDRESS is the peer on point-to-point links.
         let mut local = None;
         let mut address = None;
@@ -284,18 +257,14 @@ fn address_rows(
     Ok(addresses)
 }
 
-pub(crate) async fn dump_links(
-    host: &str,
-    rtnl: &rtnetlink::Handle,
-) -> Result<Vec<(u32, LinkEvidence)>, ObserveError> {
+pub(crate) async fn dump_links(host: &str, rtnl: &rtnetlink::Handle) -> Result<Vec<(u32, LinkEvidence)>, ObserveError> {
     let msgs = collect_dump(host, "dump links", || rtnl.link().get().execute()).await?;
     let mut links: Vec<(u32, LinkEvidence)> = msgs
         .into_iter()
         .map(|m| {
             let mut link = LinkEvidence {
                 name: String::new(),
-                kind: (m.header.link_layer_type == LinkLayerType::Loopback)
-                    .then(|| "loopback".to_string()),
+                kind: (m.header.link_layer_type == LinkLayerType::Loopback).then(|| "loopback".to_string()),
                 mac: None,
                 up: m.header.flags.contains(LinkFlags::Up),
                 mtu: None,
@@ -306,13 +275,11 @@ pub(crate) async fn dump_links(
                     LinkAttribute::Address(bytes) => link.mac = mac_of(&bytes),
                     LinkAttribute::Mtu(mtu) => link.mtu = Some(mtu),
                     LinkAttribute::LinkInfo(infos) => {
-                        if let Some(kind) = infos.iter().find_map(|i| {
-                            if let LinkInfo::Kind(k) = i {
-                                Some(k)
-                            } else {
-                                None
-                            }
-                        }) {
+                        if let Some(kind) =
+                            infos
+                                .iter()
+                                .find_map(|i| if let LinkInfo::Kind(k) = i { Some(k) } else { None })
+                        {
                             link.kind = Some(kind.to_string());
                         }
                     }

@@ -11,9 +11,7 @@ mod sockets;
 mod sysctls;
 
 pub use arp_probe::{arp_probe, arp_reply_sender, arp_request_frame};
-pub use counters::{
-    counter_map_delta, counters_delta, parse_counter_table, read_counters, with_counter_delta,
-};
+pub use counters::{counter_map_delta, counters_delta, parse_counter_table, read_counters, with_counter_delta};
 pub use error::ObserveError;
 pub use host::{host_evidence, local_evidence};
 pub use sockets::{parse_listeners, read_listeners};

@@ -37,11 +37,7 @@ pub fn read_listeners(host: &str) -> Result<Vec<Listener>, ObserveError> {
 
 /// Listeners in one /proc/net/{tcp,udp}[6] text (header line first). `file` names the
 /// source in errors.
-pub fn parse_listeners(
-    file: &str,
-    text: &str,
-    proto: Proto,
-) -> Result<Vec<Listener>, ObserveError> {
+pub fn parse_listeners(file: &str, text: &str, proto: Proto) -> Result<Vec<Listener>, ObserveError> {
     let mut listeners = Vec::new();
     for (no, line) in text.lines().enumerate().skip(1) {
         if line.trim().is_empty() {
@@ -146,17 +142,11 @@ mod tests {
             ("   0: 0000:1F90 00000000:0000 0A", "bad local address"),
             ("   0: 00000000:1F90 00000000:0000 ZZ", "state is not hex"),
         ] {
-            let err = parse_listeners(
-                "/proc/thread-self/net/tcp",
-                &format!("{header}\n{row}\n"),
-                Proto::Tcp,
-            )
-            .unwrap_err()
-            .to_string();
+            let err = parse_listeners("/proc/thread-self/net/tcp", &format!("{header}\n{row}\n"), Proto::Tcp)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want) && err.contains("line 2"), "{row}: {err}");
         }
-        assert!(parse_listeners("tcp", header, Proto::Tcp)
-            .unwrap()
-            .is_empty());
+        assert!(parse_listeners("tcp", header, Proto::Tcp).unwrap().is_empty());
     }
 }

@@ -46,10 +46,7 @@ pub fn sysctl_path(name: &str) -> PathBuf {
 /// Reads each name; one that does not exist (an interface that vanished, a knob an older
 /// kernel lacks) is left out rather than failing the whole gathering.
 /// Must run on a thread inside the namespace.
-pub fn read_sysctls(
-    host: &str,
-    names: &[String],
-) -> Result<BTreeMap<String, String>, ObserveError> {
+pub fn read_sysctls(host: &str, names: &[String]) -> Result<BTreeMap<String, String>, ObserveError> {
     let mut values = BTreeMap::new();
     for name in names {
         match std::fs::read_to_string(sysctl_path(name)) {
@@ -77,10 +74,7 @@ mod tests {
             "net.ipv4.conf.lo.accept_local",
             "net.ipv4.ip_forward",
         ] {
-            assert!(
-                names.iter().any(|n| n == want),
-                "{want} missing from {names:?}"
-            );
+            assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
         }
         assert_eq!(names.len(), 4 * 4 + 1);
     }

@@ -74,10 +74,7 @@ pub enum ServerError {
     #[error("server {name}: UDP servers are IPv4 only (IP_PKTINFO), got {addr}")]
     UdpNotIpv4 { name: String, addr: SocketAddr },
     #[error("decapsulator: {what}: {source}")]
-    Decap {
-        what: &'static str,
-        source: std::io::Error,
-    },
+    Decap { what: &'static str, source: std::io::Error },
     #[error("the namespace runtime stopped before the {0} was ready")]
     RuntimeGone(String),
 }

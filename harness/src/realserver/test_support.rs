@@ -30,9 +30,7 @@ impl TestNetns {
             let setup = (|| -> io::Result<tokio::runtime::Runtime> {
                 unshare(CloneFlags::CLONE_NEWNET)?;
                 set_up("lo")?;
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
+                tokio::runtime::Builder::new_current_thread().enable_all().build()
             })();
             match setup {
                 Ok(rt) => {

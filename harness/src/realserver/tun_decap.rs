@@ -172,14 +172,13 @@ fn open(tun: OwnedFd) -> Result<(AsyncFd<OwnedFd>, OwnedFd), ServerError> {
         source,
     })?;
     // SAFETY: the OwnedFd is moved into the AsyncFd, so the fd stays open and the same while registered.
-    let raw =
-        unsafe { AsyncFd::register_with_interest(raw, Interest::READABLE) }.map_err(|err| {
-            let (_, source) = err.into_parts();
-            ServerError::Decap {
-                what: "register raw socket",
-                source,
-            }
-        })?;
+    let raw = unsafe { AsyncFd::register_with_interest(raw, Interest::READABLE) }.map_err(|err| {
+        let (_, source) = err.into_parts();
+        ServerError::Decap {
+            what: "register raw socket",
+            source,
+        }
+    })?;
     Ok((raw, tun))
 }
 
@@ -266,10 +265,7 @@ mod tests {
         let inner = inner_udp(b"hello");
         let packet = ipip(&inner);
         assert!(matches!(decapsulate(&[]), Err(DecapError::Outer(_))));
-        assert!(matches!(
-            decapsulate(&packet[..10]),
-            Err(DecapError::Outer(_))
-        ));
+        assert!(matches!(decapsulate(&packet[..10]), Err(DecapError::Outer(_))));
         // Outer total length says more than was received.
         assert!(matches!(
             decapsulate(&packet[..packet.len() - 1]),
@@ -280,15 +276,9 @@ mod tests {
             decapsulate(&ipip(&inner[..inner.len() - 3])),
             Err(DecapError::Inner(_))
         ));
-        assert!(matches!(
-            decapsulate(&ipip(&inner[..8])),
-            Err(DecapError::Inner(_))
-        ));
+        assert!(matches!(decapsulate(&ipip(&inner[..8])), Err(DecapError::Inner(_))));
         // Inner is not IPv4 at all.
-        assert!(matches!(
-            decapsulate(&ipip(&[0x60; 40])),
-            Err(DecapError::Inner(_))
-        ));
+        assert!(matches!(decapsulate(&ipip(&[0x60; 40])), Err(DecapError::Inner(_))));
         // Outer carries UDP, not IPIP.
         assert!(matches!(decapsulate(&inner), Err(DecapError::NotIpip(17))));
         // Outer is a first fragment (MF set).
@@ -319,9 +309,7 @@ mod tests {
     /// socket bound to the VIP held by a TUN device named tunl0.
     #[tokio::test]
     async fn decapsulated_packets_reach_a_socket_on_the_vip() {
-        use crate::realserver::test_support::{
-            add_address, create_tun, is_root, set_up, sysctl, TestNetns,
-        };
+        use crate::realserver::test_support::{add_address, create_tun, is_root, set_up, sysctl, TestNetns};
         use std::net::Ipv4Addr;
         if !is_root() {
             eprintln!("skipped: creating a namespace and a TUN device needs root");
@@ -360,13 +348,10 @@ mod tests {
         send(&inner_udp(b"hello"));
 
         let mut buf = [0u8; 64];
-        let (len, from) = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            receiver.recv_from(&mut buf),
-        )
-        .await
-        .expect("inner datagram delivered")
-        .unwrap();
+        let (len, from) = tokio::time::timeout(std::time::Duration::from_secs(5), receiver.recv_from(&mut buf))
+            .await
+            .expect("inner datagram delivered")
+            .unwrap();
         assert_eq!(&buf[..len], b"hello");
         assert_eq!(from, "10.98.0.5:5555".parse().unwrap());
         // The datagram may arrive before the counter moves; after stop the counters are final.

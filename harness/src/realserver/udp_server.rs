@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockaddrIn,
+    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn,
 };
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -65,10 +64,7 @@ pub(crate) async fn run(bind: SocketAddr, ctx: ServeCtx, ready: ReadyTx, mut sto
     replies.shutdown().await;
 }
 
-async fn bind_with_pktinfo(
-    bind: SocketAddr,
-    name: &str,
-) -> Result<(UdpSocket, SocketAddr), ServerError> {
+async fn bind_with_pktinfo(bind: SocketAddr, name: &str) -> Result<(UdpSocket, SocketAddr), ServerError> {
     let bind_error = |source| ServerError::Bind {
         name: name.to_owned(),
         proto: Proto::Udp,
@@ -86,26 +82,16 @@ async fn bind_with_pktinfo(
 }
 
 /// One datagram: its length, sender and the local address it was sent to.
-fn recv_with_destination(
-    socket: &UdpSocket,
-    buf: &mut [u8],
-) -> io::Result<(usize, SocketAddrV4, Option<Ipv4Addr>)> {
+fn recv_with_destination(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4, Option<Ipv4Addr>)> {
     let mut iov = [IoSliceMut::new(buf)];
     let mut cmsg_buffer = nix::cmsg_space!(libc::in_pktinfo);
-    let msg = recvmsg::<SockaddrIn>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg_buffer),
-        MsgFlags::empty(),
-    )?;
+    let msg = recvmsg::<SockaddrIn>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg_buffer), MsgFlags::empty())?;
     let peer = msg
         .address
         .map(SocketAddrV4::from)
         .ok_or_else(|| io::Error::other("datagram without a sender address"))?;
     let destination = msg.cmsgs()?.find_map(|cmsg| match cmsg {
-        ControlMessageOwned::Ipv4PacketInfo(info) => {
-            Some(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)))
-        }
+        ControlMessageOwned::Ipv4PacketInfo(info) => Some(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr))),
         _ => None,
     });
     Ok((msg.bytes, peer, destination))
@@ -128,20 +114,13 @@ async fn reply(
     let source = local.map(|l| *l.ip());
     // A lost reply is what UDP does; the client's timeout reports it.
     let _ = socket
-        .async_io(Interest::WRITABLE, || {
-            send_from(&socket, &payload, peer, source)
-        })
+        .async_io(Interest::WRITABLE, || send_from(&socket, &payload, peer, source))
         .await;
 }
 
 /// Sends `payload` to `peer` with `source` as the source address (the
 /// address the request was sent to), via IP_PKTINFO.
-fn send_from(
-    socket: &UdpSocket,
-    payload: &[u8],
-    peer: SocketAddrV4,
-    source: Option<Ipv4Addr>,
-) -> io::Result<usize> {
+fn send_from(socket: &UdpSocket, payload: &[u8], peer: SocketAddrV4, source: Option<Ipv4Addr>) -> io::Result<usize> {
     let iov = [IoSlice::new(payload)];
     let destination = SockaddrIn::from(peer);
     let sent = match source {
@@ -161,13 +140,7 @@ fn send_from(
                 Some(&destination),
             )
         }
-        None => sendmsg(
-            socket.as_raw_fd(),
-            &iov,
-            &[],
-            MsgFlags::empty(),
-            Some(&destination),
-        ),
+        None => sendmsg(socket.as_raw_fd(), &iov, &[], MsgFlags::empty(), Some(&destination)),
     };
     Ok(sent?)
 }

@@ -17,15 +17,28 @@ pub fn mermaid(scenario: &Scenario) -> String {
             Role::Router => "router",
         };
         let mut label = format!("{}<br/><i>{role}</i>", host.name);
-        for vip in host.loopback_vips.iter().map(|v| ("lo", v)).chain(host.tun_vips.iter().map(|v| ("tunl0", v))) {
+        for vip in host
+            .loopback_vips
+            .iter()
+            .map(|v| ("lo", v))
+            .chain(host.tun_vips.iter().map(|v| ("tunl0", v)))
+        {
             let _ = write!(label, "<br/>{} on {}", vip.1, vip.0);
         }
         if host.role == Role::Director {
-            let _ = write!(label, "<br/>VIP {}:{} {} {}", scenario.service.vip, scenario.service.port, scenario.service.mode, scenario.service.scheduler);
+            let _ = write!(
+                label,
+                "<br/>VIP {}:{} {} {}",
+                scenario.service.vip, scenario.service.port, scenario.service.mode, scenario.service.scheduler
+            );
         }
         let _ = writeln!(out, "  host_{}[\"{label}\"]", host.name);
         for iface in &host.interfaces {
-            let _ = writeln!(out, "  host_{} ---|\"{} {}\"| net_{}", host.name, iface.name, iface.address, iface.network);
+            let _ = writeln!(
+                out,
+                "  host_{} ---|\"{} {}\"| net_{}",
+                host.name, iface.name, iface.address, iface.network
+            );
         }
     }
     out

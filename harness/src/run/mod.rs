@@ -131,10 +131,17 @@ async fn traffic_and_verdict(
                 records: &records,
                 ipvs: ipvs_snapshot.as_ref(),
                 engine_stats: engine_stats.as_ref(),
-                settings: held.engine.is_some().then(|| engine_sysctls(&scenario_engine_sysctls(scenario))).transpose()?,
+                settings: held
+                    .engine
+                    .is_some()
+                    .then(|| engine_sysctls(&scenario_engine_sysctls(scenario)))
+                    .transpose()?,
             };
             let found = investigate::investigate(scenario, lab, baseline.as_ref(), facts, settings).await;
-            verdict.checks.extend(investigate::diagnosis_checks(&scenario.expect.diagnosis, &found.diagnosis));
+            verdict.checks.extend(investigate::diagnosis_checks(
+                &scenario.expect.diagnosis,
+                &found.diagnosis,
+            ));
             verdict.passed = verdict.checks.iter().all(|c| c.passed);
             Some(found)
         }
@@ -157,12 +164,20 @@ async fn traffic_and_verdict(
         diagnosis,
         evidence,
         investigation_problems: problems,
-        timings: outcome::Timings { traffic_ms: ms(traffic_elapsed), investigate_ms, ..Default::default() },
+        timings: outcome::Timings {
+            traffic_ms: ms(traffic_elapsed),
+            investigate_ms,
+            ..Default::default()
+        },
     })
 }
 
 fn scenario_engine_sysctls(scenario: &Scenario) -> Vec<(String, String)> {
-    scenario.director.as_ref().map(|d| d.engine_sysctls.clone()).unwrap_or_default()
+    scenario
+        .director
+        .as_ref()
+        .map(|d| d.engine_sysctls.clone())
+        .unwrap_or_default()
 }
 
 /// The lab's services running: real servers listening and the director's engine forwarding.
@@ -181,7 +196,11 @@ impl Held {
     pub async fn start_with(scenario: &Scenario, lab: &Lab, engine: EngineChoice) -> Result<Held, RunError> {
         let (servers, decaps) = start_servers(scenario, lab).await?;
         let engine = start_engine(scenario, lab, engine).await?;
-        Ok(Held { servers, decaps, engine })
+        Ok(Held {
+            servers,
+            decaps,
+            engine,
+        })
     }
 
     pub async fn stop(mut self) {
@@ -233,7 +252,9 @@ async fn start_engine(
     lab: &Lab,
     choice: EngineChoice,
 ) -> Result<Option<Box<dyn Engine>>, RunError> {
-    let Some(director) = &scenario.director else { return Ok(None) };
+    let Some(director) = &scenario.director else {
+        return Ok(None);
+    };
     let host = lab.host(&director.name).ok_or_else(|| missing_host(&director.name))?;
     let kernel_has_ipvs = host.exec(director::kernel_has_ipvs).await;
     let fullnat = scenario.service.mode == Mode::FullNat;
@@ -259,8 +280,13 @@ async fn start_engine(
 
 /// The service as the engine takes it (what `ipvsadm -A` / `-a` would say).
 pub fn director_config(scenario: &Scenario) -> Result<DirectorConfig, RunError> {
-    let director = scenario.director.as_ref().ok_or_else(|| RunError::Setup("no director in this scenario".into()))?;
-    let host = scenario.host(&director.name).ok_or_else(|| missing_host(&director.name))?;
+    let director = scenario
+        .director
+        .as_ref()
+        .ok_or_else(|| RunError::Setup("no director in this scenario".into()))?;
+    let host = scenario
+        .host(&director.name)
+        .ok_or_else(|| missing_host(&director.name))?;
     let svc = &scenario.service;
     let forward = match svc.mode {
         Mode::Dr => ipvs::Forward::Dr,
@@ -303,7 +329,11 @@ pub fn director_config(scenario: &Scenario) -> Result<DirectorConfig, RunError> 
             .unwrap_or_else(|| "eth0".into())
     };
     let client_iface = iface_towards(svc.vip);
-    let server_iface = scenario.real_servers.first().map(|rs| iface_towards(rs.address)).unwrap_or(client_iface.clone());
+    let server_iface = scenario
+        .real_servers
+        .first()
+        .map(|rs| iface_towards(rs.address))
+        .unwrap_or(client_iface.clone());
     Ok(DirectorConfig {
         services: vec![(service, dests)],
         sysctls: engine_sysctls(&director.engine_sysctls)?,
@@ -352,7 +382,11 @@ fn engine_sysctls(settings: &[(String, String)]) -> Result<ipvs::Sysctls, RunErr
 async fn fire_traffic(scenario: &Scenario, lab: &Lab, progress: bool) -> Vec<RequestRecord> {
     let t = &scenario.traffic;
     let targets: Vec<SocketAddr> = match scenario.service.mode {
-        Mode::Direct => scenario.real_servers.iter().map(|rs| SocketAddr::from((rs.address, rs.port))).collect(),
+        Mode::Direct => scenario
+            .real_servers
+            .iter()
+            .map(|rs| SocketAddr::from((rs.address, rs.port)))
+            .collect(),
         _ => vec![SocketAddr::from((scenario.service.vip, scenario.service.port))],
     };
     let total = t.requests as u64 * t.clients.len() as u64;

@@ -31,9 +31,20 @@ fn host_plan(host: &Host) -> HostPlan {
         tun_devices: if host.tun_vips.is_empty() {
             vec![]
         } else {
-            vec![TunPlan { name: TUN_DEVICE.to_owned(), addrs: host.tun_vips.clone() }]
+            vec![TunPlan {
+                name: TUN_DEVICE.to_owned(),
+                addrs: host.tun_vips.clone(),
+            }]
         },
-        routes: host.routes.iter().map(|r| RoutePlan { dst: r.dst, via: r.via, dev: None }).collect(),
+        routes: host
+            .routes
+            .iter()
+            .map(|r| RoutePlan {
+                dst: r.dst,
+                via: r.via,
+                dev: None,
+            })
+            .collect(),
         sysctls: host.sysctls.clone(),
         link_up: host.link_up,
     }

@@ -72,17 +72,13 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                     "flag `{flag}` only affects the `{}` scheduler, not `{scheduler}`",
                     flag.scheduler()
                 ),
-                Some(format!(
-                    "remove it, or set scheduler = \"{}\"",
-                    flag.scheduler()
-                )),
+                Some(format!("remove it, or set scheduler = \"{}\"", flag.scheduler())),
             );
         }
         flags.push(flag);
     }
     let port: u16 = v::int_in(p, s.port.as_ref(), "port", 1, 65535, 80);
-    let persistence_secs: u64 =
-        v::int_in(p, s.persistence.as_ref(), "persistence", 0, 31_536_000, 0);
+    let persistence_secs: u64 = v::int_in(p, s.persistence.as_ref(), "persistence", 0, 31_536_000, 0);
     let persistence = (persistence_secs > 0).then(|| Duration::from_secs(persistence_secs));
     let netmask_prefix = s
         .persistence_netmask
@@ -120,10 +116,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
 
     // --- host specs (interfaces without addresses yet) --------------------
     let mut specs: Vec<HostSpec> = Vec::new();
-    let mut ctx = Ctx {
-        networks: &networks,
-        p,
-    };
+    let mut ctx = Ctx { networks: &networks, p };
 
     let client_specs_start = specs.len();
     if r.clients.is_empty() {
@@ -136,19 +129,8 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         });
     }
     for (i, c) in r.clients.iter().enumerate() {
-        let (name, name_span) = ctx.host_name(
-            c.name.as_ref(),
-            "client",
-            i,
-            r.clients.len(),
-            r.client_spans[i].clone(),
-        );
-        let iface = ctx.shorthand_iface(
-            c.network.as_ref(),
-            c.address.as_ref(),
-            c.mac.as_ref(),
-            front,
-        );
+        let (name, name_span) = ctx.host_name(c.name.as_ref(), "client", i, r.clients.len(), r.client_spans[i].clone());
+        let iface = ctx.shorthand_iface(c.network.as_ref(), c.address.as_ref(), c.mac.as_ref(), front);
         let gateway = ctx.gateway(c.gateway.as_ref());
         specs.push(HostSpec {
             name,
@@ -165,10 +147,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             ctx.p.push(
                 Some(span.clone()),
                 "`direct` mode has no director, but [director] is given",
-                Some(
-                    "remove [director], or choose mode \"dr\", \"nat\", \"tun\" or \"fullnat\""
-                        .into(),
-                ),
+                Some("remove [director], or choose mode \"dr\", \"nat\", \"tun\" or \"fullnat\"".into()),
             );
         }
     } else {
@@ -191,11 +170,8 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                     ifaces.extend(ctx.explicit_iface(i));
                 }
                 if list.get_ref().is_empty() {
-                    ctx.p.push(
-                        span(list),
-                        "the director needs at least one interface",
-                        None,
-                    );
+                    ctx.p
+                        .push(span(list), "the director needs at least one interface", None);
                 }
             }
             None => {
@@ -224,19 +200,8 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
 
     let rs_specs_start = specs.len();
     for (i, rs) in r.real_servers.iter().enumerate() {
-        let (name, name_span) = ctx.host_name(
-            rs.name.as_ref(),
-            "rs",
-            i,
-            usize::MAX,
-            r.real_server_spans[i].clone(),
-        );
-        let iface = ctx.shorthand_iface(
-            rs.network.as_ref(),
-            rs.address.as_ref(),
-            rs.mac.as_ref(),
-            server_net,
-        );
+        let (name, name_span) = ctx.host_name(rs.name.as_ref(), "rs", i, usize::MAX, r.real_server_spans[i].clone());
+        let iface = ctx.shorthand_iface(rs.network.as_ref(), rs.address.as_ref(), rs.mac.as_ref(), server_net);
         let gateway = ctx.gateway(rs.gateway.as_ref());
         specs.push(HostSpec {
             name,
@@ -255,13 +220,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     }
 
     for (i, router) in r.routers.iter().enumerate() {
-        let (name, name_span) = ctx.host_name(
-            router.name.as_ref(),
-            "r",
-            i,
-            usize::MAX,
-            r.router_spans[i].clone(),
-        );
+        let (name, name_span) = ctx.host_name(router.name.as_ref(), "r", i, usize::MAX, r.router_spans[i].clone());
         let mut ifaces = Vec::new();
         match router.interfaces.as_ref() {
             Some(list) if list.get_ref().len() >= 2 => {
@@ -311,10 +270,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                 if let Some((owner, _)) = used.get(&a) {
                     p.push(
                         f.address_span.clone(),
-                        format!(
-                            "address {a} of \"{}\" is already used by \"{owner}\"",
-                            h.name
-                        ),
+                        format!("address {a} of \"{}\" is already used by \"{owner}\"", h.name),
                         Some("two hosts cannot share an address".into()),
                     );
                 } else {
@@ -346,11 +302,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                             let offset = u32::from(a) - u32::from(net.network());
                             next.insert(
                                 (h.role, f.network),
-                                if step > 0 {
-                                    offset + 1
-                                } else {
-                                    offset.saturating_sub(1)
-                                },
+                                if step > 0 { offset + 1 } else { offset.saturating_sub(1) },
                             );
                             used.insert(a, (h.name.clone(), h.name_span.clone()));
                         }
@@ -374,14 +326,8 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     // --- VIP ---------------------------------------------------------------
     let front_net = networks[front].subnet;
     let (vip, vip_span) = match s.vip.as_ref() {
-        Some(text) => (
-            v::ipv4(p, text, "vip").unwrap_or(Ipv4Addr::UNSPECIFIED),
-            span(text),
-        ),
-        None => (
-            nth_host(front_net, VIP_HOST).unwrap_or(Ipv4Addr::UNSPECIFIED),
-            None,
-        ),
+        Some(text) => (v::ipv4(p, text, "vip").unwrap_or(Ipv4Addr::UNSPECIFIED), span(text)),
+        None => (nth_host(front_net, VIP_HOST).unwrap_or(Ipv4Addr::UNSPECIFIED), None),
     };
     if let Some((owner, owner_span)) = used.get(&vip) {
         if mode != Mode::Direct {
@@ -525,8 +471,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                     mac: f.mac.unwrap_or_else(|| default_mac(&h.name, &ifname)),
                     name: ifname,
                     network: net.name.clone(),
-                    address: Ipv4Net::new(addr, net.subnet.prefix_len())
-                        .expect("prefix comes from a valid subnet"),
+                    address: Ipv4Net::new(addr, net.subnet.prefix_len()).expect("prefix comes from a valid subnet"),
                     secondary: Vec::new(),
                 })
             })
@@ -542,10 +487,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             link_up: true,
         };
         let user_sysctls: Option<&RawSysctls> = match h.role {
-            Role::Client => r
-                .clients
-                .get(hi - client_specs_start)
-                .and_then(|c| c.sysctl.as_ref()),
+            Role::Client => r.clients.get(hi - client_specs_start).and_then(|c| c.sysctl.as_ref()),
             Role::Director => r.director.as_ref().and_then(|d| d.sysctl.as_ref()),
             Role::RealServer => r
                 .real_servers
@@ -553,21 +495,12 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                 .and_then(|rs| rs.sysctl.as_ref()),
             Role::Router => r
                 .routers
-                .get(
-                    hi - specs
-                        .iter()
-                        .position(|s| s.role == Role::Router)
-                        .unwrap_or(hi),
-                )
+                .get(hi - specs.iter().position(|s| s.role == Role::Router).unwrap_or(hi))
                 .and_then(|ro| ro.sysctl.as_ref()),
         };
         match h.role {
-            Role::Director => host
-                .sysctls
-                .push(("net.ipv4.ip_forward".into(), "0".into())),
-            Role::Router => host
-                .sysctls
-                .push(("net.ipv4.ip_forward".into(), "1".into())),
+            Role::Director => host.sysctls.push(("net.ipv4.ip_forward".into(), "0".into())),
+            Role::Router => host.sysctls.push(("net.ipv4.ip_forward".into(), "1".into())),
             Role::RealServer => {
                 let i = hi - rs_specs_start;
                 let x = &rs_extra[i];
@@ -584,10 +517,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                     }
                 }
                 let ifnames: Vec<String> = host.interfaces.iter().map(|i| i.name.clone()).collect();
-                for (key, value) in [
-                    ("arp_ignore", x.arp_ignore),
-                    ("arp_announce", x.arp_announce),
-                ] {
+                for (key, value) in [("arp_ignore", x.arp_ignore), ("arp_announce", x.arp_announce)] {
                     if let Some(value) = value {
                         host.sysctls
                             .push((format!("net.ipv4.conf.all.{key}"), value.to_string()));
@@ -605,10 +535,8 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                         .map(String::from)
                         .chain(ifnames.iter().cloned())
                     {
-                        host.sysctls.push((
-                            format!("net.ipv4.conf.{scope}.rp_filter"),
-                            value.to_string(),
-                        ));
+                        host.sysctls
+                            .push((format!("net.ipv4.conf.{scope}.rp_filter"), value.to_string()));
                     }
                 }
                 if real_servers[i].state == ServerState::Down {
@@ -633,20 +561,12 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     let router_addrs: Vec<(String, Ipv4Addr)> = hosts
         .iter()
         .filter(|h| h.role == Role::Router)
-        .flat_map(|h| {
-            h.interfaces
-                .iter()
-                .map(|i| (i.network.clone(), i.address.addr()))
-        })
+        .flat_map(|h| h.interfaces.iter().map(|i| (i.network.clone(), i.address.addr())))
         .collect();
     let director_addrs: Vec<(String, Ipv4Addr)> = hosts
         .iter()
         .filter(|h| h.role == Role::Director)
-        .flat_map(|h| {
-            h.interfaces
-                .iter()
-                .map(|i| (i.network.clone(), i.address.addr()))
-        })
+        .flat_map(|h| h.interfaces.iter().map(|i| (i.network.clone(), i.address.addr())))
         .collect();
     for (hi, host) in hosts.iter_mut().enumerate() {
         if host.role == Role::Router {
@@ -657,10 +577,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             if !host.interfaces.iter().any(|i| i.address.contains(gw)) {
                 p.push(
                     gw_span.clone(),
-                    format!(
-                        "gateway {gw} of \"{}\" is not on any of its networks",
-                        host.name
-                    ),
+                    format!("gateway {gw} of \"{}\" is not on any of its networks", host.name),
                     Some("a gateway must be reachable on-link".into()),
                 );
                 None
@@ -669,19 +586,13 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             }
         } else if host.role == Role::RealServer && mode == Mode::Nat {
             // Replies must go back through the director to be rewritten.
-            host.interfaces.iter().find_map(|i| {
-                director_addrs
-                    .iter()
-                    .find(|(n, _)| *n == i.network)
-                    .map(|(_, a)| *a)
-            })
+            host.interfaces
+                .iter()
+                .find_map(|i| director_addrs.iter().find(|(n, _)| *n == i.network).map(|(_, a)| *a))
         } else if networks.len() > 1 {
-            host.interfaces.iter().find_map(|i| {
-                router_addrs
-                    .iter()
-                    .find(|(n, _)| *n == i.network)
-                    .map(|(_, a)| *a)
-            })
+            host.interfaces
+                .iter()
+                .find_map(|i| router_addrs.iter().find(|(n, _)| *n == i.network).map(|(_, a)| *a))
         } else {
             None
         };
@@ -757,10 +668,7 @@ fn arp_sysctl(
         let list: Vec<String> = valid.iter().map(|x| x.to_string()).collect();
         p.error(
             span(val),
-            format!(
-                "`{what}` = {n} is not a valid value; valid: {}",
-                list.join(" ")
-            ),
+            format!("`{what}` = {n} is not a valid value; valid: {}", list.join(" ")),
         );
         return default;
     }
@@ -782,12 +690,7 @@ fn nth_host(net: Ipv4Net, n: u32) -> Option<Ipv4Addr> {
 }
 
 /// First free host address from offset `start`, stepping by `step` (±1).
-fn free_host(
-    net: Ipv4Net,
-    start: u32,
-    step: i64,
-    used: &HashMap<Ipv4Addr, (String, Span)>,
-) -> Option<Ipv4Addr> {
+fn free_host(net: Ipv4Net, start: u32, step: i64, used: &HashMap<Ipv4Addr, (String, Span)>) -> Option<Ipv4Addr> {
     let mut n = i64::from(start);
     let size = 1i64 << (32 - u32::from(net.prefix_len()));
     while n > 0 && n < size {
@@ -817,10 +720,7 @@ fn default_networks(mode: Mode) -> Vec<Network> {
         subnet: cidr.parse().expect("constant subnet"),
     };
     match mode {
-        Mode::Nat | Mode::FullNat => vec![
-            net("public", "192.0.2.0/24"),
-            net("private", "198.51.100.0/24"),
-        ],
+        Mode::Nat | Mode::FullNat => vec![net("public", "192.0.2.0/24"), net("private", "198.51.100.0/24")],
         _ => vec![net("lan", "192.0.2.0/24")],
     }
 }
@@ -833,11 +733,7 @@ fn resolve_networks(r: &RawScenario, mode: Mode, p: &mut Problems<'_>) -> Vec<Ne
     for (i, n) in r.networks.iter().enumerate() {
         let header = r.network_spans[i].clone();
         let Some(name) = n.name.as_ref() else {
-            p.push(
-                header,
-                "[[network]] needs a `name`",
-                Some("e.g. name = \"lan\"".into()),
-            );
+            p.push(header, "[[network]] needs a `name`", Some("e.g. name = \"lan\"".into()));
             continue;
         };
         let Some(subnet_text) = n.subnet.as_ref() else {
@@ -996,10 +892,7 @@ impl Ctx<'_, '_, '_> {
         if !n.subnet.contains(&a) {
             self.p.push(
                 s,
-                format!(
-                    "address {a} is outside network \"{}\" ({})",
-                    n.name, n.subnet
-                ),
+                format!("address {a} is outside network \"{}\" ({})", n.name, n.subnet),
                 None,
             );
             return None;
@@ -1074,14 +967,7 @@ fn resolve_traffic(
         .as_ref()
         .map(|sp| v::int_in(p, Some(sp), "source_port", 1, 65535, 0u16))
         .filter(|&x| x != 0);
-    let timeout = Duration::from_millis(v::int_in(
-        p,
-        t.timeout_ms.as_ref(),
-        "timeout_ms",
-        1,
-        3_600_000,
-        2000u64,
-    ));
+    let timeout = Duration::from_millis(v::int_in(p, t.timeout_ms.as_ref(), "timeout_ms", 1, 3_600_000, 2000u64));
     let path = match t.path.as_ref() {
         Some(pa) if !pa.get_ref().starts_with('/') => {
             p.push(
@@ -1141,10 +1027,8 @@ fn resolve_traffic(
                         match free_host(eth0.address.trunc(), FIRST_EXTRA_SOURCE_HOST, -1, used) {
                             Some(a) => {
                                 used.insert(a, (name.clone(), s.clone()));
-                                eth0.secondary.push(
-                                    Ipv4Net::new(a, eth0.address.prefix_len())
-                                        .expect("valid prefix"),
-                                );
+                                eth0.secondary
+                                    .push(Ipv4Net::new(a, eth0.address.prefix_len()).expect("valid prefix"));
                                 sources.push(a);
                             }
                             None => {
@@ -1170,11 +1054,7 @@ fn resolve_traffic(
                 sources.clear();
                 for text in list {
                     let Ok(a) = text.parse::<Ipv4Addr>() else {
-                        p.push(
-                            s.clone(),
-                            format!("source \"{text}\" is not an IPv4 address"),
-                            None,
-                        );
+                        p.push(s.clone(), format!("source \"{text}\" is not an IPv4 address"), None);
                         continue;
                     };
                     if !eth0.address.contains(&a) {
@@ -1198,9 +1078,8 @@ fn resolve_traffic(
                             continue;
                         }
                         used.insert(a, (name.clone(), s.clone()));
-                        eth0.secondary.push(
-                            Ipv4Net::new(a, eth0.address.prefix_len()).expect("valid prefix"),
-                        );
+                        eth0.secondary
+                            .push(Ipv4Net::new(a, eth0.address.prefix_len()).expect("valid prefix"));
                     }
                     sources.push(a);
                 }
@@ -1240,26 +1119,22 @@ fn resolve_expect(
     p: &mut Problems<'_>,
 ) -> Expect {
     let e = &r.expect;
-    let names =
-        |list: Option<&Vec<S<String>>>, what: &str, p: &mut Problems<'_>| -> Option<Vec<String>> {
-            let list = list?;
-            let mut out = Vec::new();
-            for n in list {
-                if rs_names.contains(n.get_ref()) {
-                    out.push(n.get_ref().clone());
-                } else if r.complete {
-                    p.push(
-                        span(n),
-                        format!(
-                            "expect.{what}: \"{}\" is not a [[real_server]]",
-                            n.get_ref()
-                        ),
-                        reference_hint(n.get_ref(), rs_names),
-                    );
-                }
+    let names = |list: Option<&Vec<S<String>>>, what: &str, p: &mut Problems<'_>| -> Option<Vec<String>> {
+        let list = list?;
+        let mut out = Vec::new();
+        for n in list {
+            if rs_names.contains(n.get_ref()) {
+                out.push(n.get_ref().clone());
+            } else if r.complete {
+                p.push(
+                    span(n),
+                    format!("expect.{what}: \"{}\" is not a [[real_server]]", n.get_ref()),
+                    reference_hint(n.get_ref(), rs_names),
+                );
             }
-            Some(out)
-        };
+        }
+        Some(out)
+    };
     let mut backends = names(e.backends.as_ref(), "backends", p);
     if let Some(b) = backends.as_mut() {
         b.sort_by_key(|n| rs_names.iter().position(|x| x == n));
@@ -1269,10 +1144,7 @@ fn resolve_expect(
     if let (Some(seq), true) = (e.sequence.as_ref(), traffic.concurrency > 1) {
         p.push(
             seq.first().and_then(span),
-            format!(
-                "expect.sequence needs concurrency = 1 (it is {})",
-                traffic.concurrency
-            ),
+            format!("expect.sequence needs concurrency = 1 (it is {})", traffic.concurrency),
             Some("with parallel requests the order of answers is not defined".into()),
         );
     }
@@ -1320,10 +1192,7 @@ fn resolve_expect(
             p.push(
                 span(map),
                 format!("expect.share sums to {sum:.3}, not 1"),
-                Some(
-                    "shares are fractions of all requests; servers left out are expected to get 0"
-                        .into(),
-                ),
+                Some("shares are fractions of all requests; servers left out are expected to get 0".into()),
             );
         }
         out.sort_by_key(|(n, _)| rs_names.iter().position(|x| x == n));
@@ -1332,9 +1201,7 @@ fn resolve_expect(
     let even = e.even.as_ref().is_some_and(|b| *b.get_ref());
     if let (Some(ev), true) = (
         e.even.as_ref(),
-        even && real_servers
-            .iter()
-            .all(|r| r.weight == 0 || r.state != ServerState::Up),
+        even && real_servers.iter().all(|r| r.weight == 0 || r.state != ServerState::Up),
     ) {
         p.push(
             span(ev),

@@ -44,22 +44,14 @@ impl CheckReport {
             if p.line == 0 {
                 let _ = writeln!(out, "{origin}: error: {}", p.message);
             } else {
-                let _ = writeln!(
-                    out,
-                    "{origin}:{}:{}: error: {}",
-                    p.line, p.column, p.message
-                );
+                let _ = writeln!(out, "{origin}:{}:{}: error: {}", p.line, p.column, p.message);
             }
             if let Some(hint) = &p.hint {
                 let _ = writeln!(out, "  hint: {hint}");
             }
         }
         let n = self.problems.len();
-        let _ = writeln!(
-            out,
-            "{n} problem{} in {origin}",
-            if n == 1 { "" } else { "s" }
-        );
+        let _ = writeln!(out, "{n} problem{} in {origin}", if n == 1 { "" } else { "s" });
         out
     }
 }
@@ -80,18 +72,10 @@ pub(crate) struct Problems<'a> {
 
 impl<'a> Problems<'a> {
     pub fn new(text: &'a str) -> Self {
-        Problems {
-            text,
-            list: Vec::new(),
-        }
+        Problems { text, list: Vec::new() }
     }
 
-    pub fn push(
-        &mut self,
-        span: Option<Range<usize>>,
-        message: impl Into<String>,
-        hint: Option<String>,
-    ) {
+    pub fn push(&mut self, span: Option<Range<usize>>, message: impl Into<String>, hint: Option<String>) {
         let offset = span.map(|s| s.start.min(self.text.len()));
         let (line, column) = match offset {
             Some(o) => line_column(self.text, o),

@@ -41,8 +41,7 @@ pub(crate) fn read(text: &str, problems: &mut Problems<'_>) -> Option<RawScenari
         let key_span = doc.as_table().key(key).and_then(|k| k.span());
         match key {
             "name" | "description" | "engine" => {
-                let value: Option<raw::S<String>> =
-                    section(item, key, "", key_span.clone(), problems);
+                let value: Option<raw::S<String>> = section(item, key, "", key_span.clone(), problems);
                 match key {
                     "name" => raw.top.name = value,
                     "description" => raw.top.description = value,
@@ -98,12 +97,8 @@ pub(crate) fn read(text: &str, problems: &mut Problems<'_>) -> Option<RawScenari
             other => problems.push(
                 key_span,
                 format!("unknown key `{other}` at the top level"),
-                suggest::did_you_mean(other, raw::known_keys("").iter().copied()).or_else(|| {
-                    Some(format!(
-                        "known keys: {}",
-                        suggest::list(raw::known_keys(""))
-                    ))
-                }),
+                suggest::did_you_mean(other, raw::known_keys("").iter().copied())
+                    .or_else(|| Some(format!("known keys: {}", suggest::list(raw::known_keys(""))))),
             ),
         }
     }
@@ -112,19 +107,11 @@ pub(crate) fn read(text: &str, problems: &mut Problems<'_>) -> Option<RawScenari
 }
 
 /// A `[section]` (or `section = { ... }`).
-fn table<T: DeserializeOwned>(
-    item: &Item,
-    label: &str,
-    section_name: &str,
-    problems: &mut Problems<'_>,
-) -> Option<T> {
+fn table<T: DeserializeOwned>(item: &Item, label: &str, section_name: &str, problems: &mut Problems<'_>) -> Option<T> {
     if !(item.is_table() || item.is_inline_table()) {
         problems.push(
             item.span(),
-            format!(
-                "`{section_name}` must be a table, found {}",
-                item.type_name()
-            ),
+            format!("`{section_name}` must be a table, found {}", item.type_name()),
             Some(format!("write it as a section: [{section_name}]")),
         );
         return None;
@@ -149,10 +136,7 @@ fn entries<T: DeserializeOwned>(
         other => {
             problems.push(
                 other.span(),
-                format!(
-                    "`{name}` must be a list of tables, found {}",
-                    other.type_name()
-                ),
+                format!("`{name}` must be a list of tables, found {}", other.type_name()),
                 Some(format!("write each entry as a [[{name}]] section")),
             );
             *complete = false;
@@ -203,19 +187,10 @@ fn section<T: DeserializeOwned>(
             Item::None => return None,
         };
         let mut ignored: Vec<Vec<Step>> = Vec::new();
-        let result = serde_ignored::deserialize(value.into_deserializer(), |path| {
-            ignored.push(steps(&path))
-        });
+        let result = serde_ignored::deserialize(value.into_deserializer(), |path| ignored.push(steps(&path)));
         if !reported_unknown {
             reported_unknown = true;
-            report_unknown(
-                item,
-                label,
-                section_name,
-                &ignored,
-                fallback_span.clone(),
-                problems,
-            );
+            report_unknown(item, label, section_name, &ignored, fallback_span.clone(), problems);
         }
         let e = match result {
             Ok(v) => return Some(v),
@@ -233,10 +208,7 @@ fn section<T: DeserializeOwned>(
         };
         problems.push(span, message, None);
         // Drop the top-level key that holds the bad value and retry without it.
-        let top_key = field
-            .as_ref()
-            .and_then(|f| f.split('.').next())
-            .map(str::to_string);
+        let top_key = field.as_ref().and_then(|f| f.split('.').next()).map(str::to_string);
         let removed = match (top_key, current.as_table_like_mut()) {
             (Some(k), Some(t)) => t.remove(&k).is_some(),
             _ => false,
@@ -271,18 +243,15 @@ fn report_unknown(
         problems.push(
             span.or(fallback_span.clone()),
             format!("unknown key `{key}` {where_}"),
-            suggest::did_you_mean(&key, known.iter().copied()).or_else(|| {
-                (!known.is_empty()).then(|| format!("known keys: {}", suggest::list(known)))
-            }),
+            suggest::did_you_mean(&key, known.iter().copied())
+                .or_else(|| (!known.is_empty()).then(|| format!("known keys: {}", suggest::list(known)))),
         );
     }
 }
 
 /// Known keys for the table a path ends in (`interfaces.0.x` → interface keys).
 fn known_keys_at(section_name: &str, path: &[Step]) -> &'static [&'static str] {
-    let in_interfaces = path
-        .iter()
-        .any(|s| matches!(s, Step::Key(k) if k == "interfaces"));
+    let in_interfaces = path.iter().any(|s| matches!(s, Step::Key(k) if k == "interfaces"));
     if in_interfaces && path.len() > 1 {
         raw::known_keys("interface")
     } else if path.len() > 1 {

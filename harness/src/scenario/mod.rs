@@ -22,20 +22,14 @@ pub use model::*;
 pub fn load(path: &Path) -> Result<Scenario, CheckReport> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CheckReport::single(format!("cannot read {}: {e}", path.display()), None))?;
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("scenario");
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
     parse_named(&text, stem)
 }
 
 /// Checks and resolves scenario text. `origin` names the text (a path or a
 /// label); its file stem is the default scenario name.
 pub fn parse(text: &str, origin: &str) -> Result<Scenario, CheckReport> {
-    let stem = Path::new(origin)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or(origin);
+    let stem = Path::new(origin).file_stem().and_then(|s| s.to_str()).unwrap_or(origin);
     parse_named(text, stem)
 }
 

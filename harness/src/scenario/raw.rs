@@ -197,14 +197,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "persistence_netmask",
             "one_packet",
         ],
-        "director" => &[
-            "name",
-            "address",
-            "network",
-            "gateway",
-            "sysctl",
-            "interfaces",
-        ],
+        "director" => &["name", "address", "network", "gateway", "sysctl", "interfaces"],
         "interface" => &["network", "address", "mac"],
         "real_server" => &[
             "name",

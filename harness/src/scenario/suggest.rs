@@ -11,20 +11,13 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// `did you mean `x`?` when a close candidate exists.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     closest(word, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
 /// "`a`, `b`, `c`" for messages.
 pub fn list(words: &[&str]) -> String {
-    words
-        .iter()
-        .map(|w| format!("`{w}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -33,14 +26,8 @@ mod tests {
 
     #[test]
     fn finds_typos_not_strangers() {
-        assert_eq!(
-            closest("wieght", ["weight", "port", "state"]),
-            Some("weight")
-        );
-        assert_eq!(
-            closest("sheduler", ["scheduler", "mode"]),
-            Some("scheduler")
-        );
+        assert_eq!(closest("wieght", ["weight", "port", "state"]), Some("weight"));
+        assert_eq!(closest("sheduler", ["scheduler", "mode"]), Some("scheduler"));
         assert_eq!(closest("zzz", ["weight", "port"]), None);
     }
 }

@@ -26,11 +26,7 @@ fn addr(s: &str) -> Ipv4Addr {
 }
 
 fn sysctl<'a>(h: &'a Host, key: &str) -> Option<&'a str> {
-    h.sysctls
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    h.sysctls.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 const DR_SMALL: &str = r#"
@@ -79,16 +75,10 @@ fn small_dr_scenario_gets_dr_defaults() {
         ]
     );
     let client = s.host("client").unwrap();
-    assert_eq!(
-        client.interfaces[0].address,
-        "192.0.2.201/24".parse().unwrap()
-    );
+    assert_eq!(client.interfaces[0].address, "192.0.2.201/24".parse().unwrap());
     let director = s.host("director").unwrap();
     assert_eq!(director.interfaces.len(), 1);
-    assert_eq!(
-        director.interfaces[0].address,
-        "192.0.2.1/24".parse().unwrap()
-    );
+    assert_eq!(director.interfaces[0].address, "192.0.2.1/24".parse().unwrap());
     assert_eq!(
         sysctl(director, "net.ipv4.ip_forward"),
         Some("0"),
@@ -106,14 +96,8 @@ fn small_dr_scenario_gets_dr_defaults() {
         assert!(h.tun_vips.is_empty());
         assert!(h.routes.is_empty());
         for key in ["all", "eth0"] {
-            assert_eq!(
-                sysctl(h, &format!("net.ipv4.conf.{key}.arp_ignore")),
-                Some("1")
-            );
-            assert_eq!(
-                sysctl(h, &format!("net.ipv4.conf.{key}.arp_announce")),
-                Some("2")
-            );
+            assert_eq!(sysctl(h, &format!("net.ipv4.conf.{key}.arp_ignore")), Some("1"));
+            assert_eq!(sysctl(h, &format!("net.ipv4.conf.{key}.arp_announce")), Some("2"));
         }
         assert_eq!(
             sysctl(h, "net.ipv4.conf.all.rp_filter"),
@@ -139,10 +123,7 @@ fn small_dr_scenario_gets_dr_defaults() {
 fn macs_are_locally_administered_unique_and_stable() {
     let a = ok(DR_SMALL);
     let b = ok(DR_SMALL);
-    let macs: Vec<[u8; 6]> = a
-        .hosts()
-        .flat_map(|h| h.interfaces.iter().map(|i| i.mac))
-        .collect();
+    let macs: Vec<[u8; 6]> = a.hosts().flat_map(|h| h.interfaces.iter().map(|i| i.mac)).collect();
     assert!(macs.iter().all(|m| m[0] == 0x02));
     let mut unique = macs.clone();
     unique.sort();
@@ -162,11 +143,7 @@ port = 8080
 [[real_server]]
 name = "web2"
 "#);
-    assert_eq!(
-        s.service.scheduler,
-        Scheduler::Wlc,
-        "ipvsadm's default scheduler"
-    );
+    assert_eq!(s.service.scheduler, Scheduler::Wlc, "ipvsadm's default scheduler");
     let nets: Vec<(&str, String)> = s
         .networks
         .iter()
@@ -222,18 +199,14 @@ name = "web2"
 #[test]
 fn fullnat_local_address_is_a_free_private_address_not_the_directors_own() {
     let s = ok("[service]\nmode = \"fullnat\"\n[[real_server]]\nname = \"rs1\"\n");
-    assert_eq!(
-        s.director.as_ref().unwrap().local_address,
-        Some(addr("198.51.100.2"))
-    );
+    assert_eq!(s.director.as_ref().unwrap().local_address, Some(addr("198.51.100.2")));
     assert!(s.host_by_address(addr("198.51.100.2")).is_none());
     assert!(s.host("rs1").unwrap().routes.is_empty());
 }
 
 #[test]
 fn tun_puts_vip_on_tunl0_and_relaxes_rp_filter() {
-    let s =
-        ok("[service]\nmode = \"tun\"\nvip = \"192.0.2.50\"\n[[real_server]]\nname = \"rs1\"\n");
+    let s = ok("[service]\nmode = \"tun\"\nvip = \"192.0.2.50\"\n[[real_server]]\nname = \"rs1\"\n");
     let h = s.host("rs1").unwrap();
     assert_eq!(h.tun_vips, vec!["192.0.2.50/32".parse().unwrap()]);
     assert!(h.loopback_vips.is_empty());
@@ -295,10 +268,7 @@ vip_on = "none"
 fn default_addresses_skip_explicit_ones() {
     let s = ok("[[real_server]]\nname = \"a\"\n[[real_server]]\nname = \"b\"\naddress = \"192.0.2.12\"\n[[real_server]]\nname = \"c\"\n");
     let got: Vec<Ipv4Addr> = s.real_servers.iter().map(|r| r.address).collect();
-    assert_eq!(
-        got,
-        [addr("192.0.2.11"), addr("192.0.2.12"), addr("192.0.2.13")]
-    );
+    assert_eq!(got, [addr("192.0.2.11"), addr("192.0.2.12"), addr("192.0.2.13")]);
 }
 
 #[test]
@@ -383,10 +353,7 @@ connection = "keepalive"
             via: Some(addr("10.1.0.254"))
         }]
     );
-    assert_eq!(
-        s.host("rs1").unwrap().routes[0].via,
-        Some(addr("10.1.0.254"))
-    );
+    assert_eq!(s.host("rs1").unwrap().routes[0].via, Some(addr("10.1.0.254")));
 
     let lb1 = s.host("lb1").unwrap();
     assert_eq!(lb1.interfaces[0].address.to_string(), "10.1.0.2/24");
@@ -396,16 +363,11 @@ connection = "keepalive"
         d.engine_sysctls,
         vec![
             ("net.ipv4.vs.conn_reuse_mode".to_string(), "0".to_string()),
-            (
-                "net.ipv4.vs.expire_nodest_conn".to_string(),
-                "1".to_string()
-            )
+            ("net.ipv4.vs.expire_nodest_conn".to_string(), "1".to_string())
         ]
     );
     assert!(
-        lb1.sysctls
-            .iter()
-            .all(|(k, _)| !k.starts_with("net.ipv4.vs.")),
+        lb1.sysctls.iter().all(|(k, _)| !k.starts_with("net.ipv4.vs.")),
         "vs sysctls go to the engine"
     );
 
@@ -415,15 +377,10 @@ connection = "keepalive"
         s.traffic.clients[0].sources,
         [addr("10.2.0.201"), addr("10.2.0.150"), addr("10.2.0.149")]
     );
-    let secondaries: Vec<String> = remote.interfaces[0]
-        .secondary
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
+    let secondaries: Vec<String> = remote.interfaces[0].secondary.iter().map(|n| n.to_string()).collect();
     assert_eq!(secondaries, ["10.2.0.150/16", "10.2.0.149/16"]);
     assert_eq!(
-        s.host_by_address(addr("10.2.0.149"))
-            .map(|h| h.name.as_str()),
+        s.host_by_address(addr("10.2.0.149")).map(|h| h.name.as_str()),
         Some("remote")
     );
 }
@@ -435,10 +392,7 @@ fn direct_mode_has_no_director() {
     assert_eq!(s.hosts_with_role(Role::Director).count(), 0);
     assert!(s.host("rs1").unwrap().loopback_vips.is_empty());
     let p = problems("[service]\nmode = \"direct\"\n[director]\nname = \"lb\"\n[[real_server]]\nname = \"rs1\"\n");
-    assert!(
-        p.contains("t.toml:3:1: error: `direct` mode has no director"),
-        "{p}"
-    );
+    assert!(p.contains("t.toml:3:1: error: `direct` mode has no director"), "{p}");
 }
 
 #[test]
@@ -456,10 +410,7 @@ answering = 2
 diagnosis = ["arp-flux", "healthy"]
 tolerance = 0.05
 "#);
-    assert_eq!(
-        s.expect.backends,
-        Some(vec!["a".to_string(), "b".to_string()])
-    );
+    assert_eq!(s.expect.backends, Some(vec!["a".to_string(), "b".to_string()]));
     assert_eq!(
         s.expect.share,
         Some(vec![("a".to_string(), 0.25), ("b".to_string(), 0.75)])
@@ -476,10 +427,7 @@ tolerance = 0.05
 #[test]
 fn sources_as_a_list() {
     let s = ok("[[real_server]]\nname = \"rs1\"\n[traffic]\nsources = [\"192.0.2.201\", \"192.0.2.77\"]\nsource_port = 40000\n");
-    assert_eq!(
-        s.traffic.clients[0].sources,
-        [addr("192.0.2.201"), addr("192.0.2.77")]
-    );
+    assert_eq!(s.traffic.clients[0].sources, [addr("192.0.2.201"), addr("192.0.2.77")]);
     assert_eq!(s.traffic.source_port, Some(40000));
     assert_eq!(
         s.host("client").unwrap().interfaces[0].secondary,
@@ -494,17 +442,11 @@ fn every_problem_is_reported_with_position() {
         p.contains("t.toml:2:8: error: wrong type for `port` in [service]"),
         "{p}"
     );
-    assert!(
-        p.contains("t.toml:3:13: error: unknown scheduler `wrrr`"),
-        "{p}"
-    );
+    assert!(p.contains("t.toml:3:13: error: unknown scheduler `wrrr`"), "{p}");
     assert!(p.contains("hint: did you mean `wrr`?"), "{p}");
     assert!(p.contains("t.toml:5:1: error: unknown key `nmae`"), "{p}");
     assert!(p.contains("hint: did you mean `name`?"), "{p}");
-    assert!(
-        p.contains("t.toml:6:10: error: `weight` = -1 is out of range"),
-        "{p}"
-    );
+    assert!(p.contains("t.toml:6:10: error: `weight` = -1 is out of range"), "{p}");
 }
 
 #[test]
@@ -519,9 +461,7 @@ fn the_vip_cannot_be_a_host_address() {
 #[test]
 fn load_reports_unreadable_files() {
     let err = load(Path::new("/nonexistent/x.toml")).unwrap_err();
-    assert!(err
-        .render("x.toml")
-        .contains("cannot read /nonexistent/x.toml"));
+    assert!(err.render("x.toml").contains("cannot read /nonexistent/x.toml"));
 }
 
 fn fixtures_dir() -> PathBuf {
@@ -537,10 +477,7 @@ fn check_output_for_broken_fixtures() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
-    assert!(
-        files.len() >= 5,
-        "expected the broken fixtures, found {files:?}"
-    );
+    assert!(files.len() >= 5, "expected the broken fixtures, found {files:?}");
     for file in files {
         let stem = file.file_stem().unwrap().to_str().unwrap().to_string();
         let origin = format!("fixtures/check/{stem}.toml");
@@ -559,10 +496,7 @@ fn sections_of_the_wrong_shape_say_how_to_write_them() {
         p.contains("t.toml:1:1: error: `real_server` must be a list of tables, found table"),
         "{p}"
     );
-    assert!(
-        p.contains("hint: write each entry as a [[real_server]] section"),
-        "{p}"
-    );
+    assert!(p.contains("hint: write each entry as a [[real_server]] section"), "{p}");
     assert!(
         p.contains("t.toml:3:1: error: `service` must be a table, found array of tables"),
         "{p}"
@@ -577,13 +511,10 @@ fn duplicate_keys_are_syntax_errors_with_position() {
 
 #[test]
 fn several_clients_each_get_their_extra_sources() {
-    let s = ok("[[client]]\nname = \"a\"\n[[client]]\nname = \"b\"\n[[real_server]]\nname = \"rs1\"\n[traffic]\nsources = 2\n");
-    let got: Vec<Vec<Ipv4Addr>> = s
-        .traffic
-        .clients
-        .iter()
-        .map(|c| c.sources.clone())
-        .collect();
+    let s = ok(
+        "[[client]]\nname = \"a\"\n[[client]]\nname = \"b\"\n[[real_server]]\nname = \"rs1\"\n[traffic]\nsources = 2\n",
+    );
+    let got: Vec<Vec<Ipv4Addr>> = s.traffic.clients.iter().map(|c| c.sources.clone()).collect();
     assert_eq!(
         got,
         [
@@ -596,7 +527,11 @@ fn several_clients_each_get_their_extra_sources() {
 #[test]
 fn diagnosis_causes_a_scenario_may_name_are_exactly_those_diagnose_reports() {
     use crate::scenario::{Cause, Keyword};
-    let mut named: Vec<&str> = Cause::ALL.iter().map(|(word, _)| *word).filter(|c| *c != "healthy").collect();
+    let mut named: Vec<&str> = Cause::ALL
+        .iter()
+        .map(|(word, _)| *word)
+        .filter(|c| *c != "healthy")
+        .collect();
     let mut reported: Vec<&str> = crate::diagnose::CAUSE_IDS.to_vec();
     named.sort_unstable();
     reported.sort_unstable();

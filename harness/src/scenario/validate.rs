@@ -18,11 +18,7 @@ pub(crate) fn span<T>(v: &S<T>) -> Option<Range<usize>> {
 
 /// A word from a closed list, or `default` when absent. Unknown words are
 /// reported with the valid list and the nearest one.
-pub(crate) fn keyword<K: Keyword>(
-    p: &mut Problems<'_>,
-    value: Option<&S<String>>,
-    default: K,
-) -> K {
+pub(crate) fn keyword<K: Keyword>(p: &mut Problems<'_>, value: Option<&S<String>>, default: K) -> K {
     let Some(v) = value else { return default };
     match K::from_word(v.get_ref()) {
         Some(k) => k,
@@ -31,12 +27,7 @@ pub(crate) fn keyword<K: Keyword>(
             let near = suggest::did_you_mean(v.get_ref(), words.iter().copied());
             p.push(
                 span(v),
-                format!(
-                    "unknown {} `{}`; valid: {}",
-                    K::WHAT,
-                    v.get_ref(),
-                    words.join(" ")
-                ),
+                format!("unknown {} `{}`; valid: {}", K::WHAT, v.get_ref(), words.join(" ")),
                 near,
             );
             default
@@ -45,24 +36,14 @@ pub(crate) fn keyword<K: Keyword>(
 }
 
 /// An integer in `min..=max`, or `default` when absent or out of range.
-pub(crate) fn int_in<T>(
-    p: &mut Problems<'_>,
-    value: Option<&S<i64>>,
-    what: &str,
-    min: i64,
-    max: i64,
-    default: T,
-) -> T
+pub(crate) fn int_in<T>(p: &mut Problems<'_>, value: Option<&S<i64>>, what: &str, min: i64, max: i64, default: T) -> T
 where
     T: TryFrom<i64>,
 {
     let Some(v) = value else { return default };
     let n = *v.get_ref();
     if n < min || n > max {
-        p.error(
-            span(v),
-            format!("`{what}` = {n} is out of range {min}..={max}"),
-        );
+        p.error(span(v), format!("`{what}` = {n} is out of range {min}..={max}"));
         return default;
     }
     T::try_from(n).unwrap_or(default)
@@ -72,9 +53,10 @@ pub(crate) fn ipv4(p: &mut Problems<'_>, v: &S<String>, what: &str) -> Option<Ip
     match v.get_ref().parse::<Ipv4Addr>() {
         Ok(a) => Some(a),
         Err(_) => {
-            let hint = v.get_ref().contains('/').then(|| {
-                "give the address without a prefix; the prefix comes from its network".to_string()
-            });
+            let hint = v
+                .get_ref()
+                .contains('/')
+                .then(|| "give the address without a prefix; the prefix comes from its network".to_string());
             p.push(
                 span(v),
                 format!("`{what}` = \"{}\" is not an IPv4 address", v.get_ref()),
@@ -100,10 +82,7 @@ pub(crate) fn subnet(p: &mut Problems<'_>, v: &S<String>) -> Option<Ipv4Net> {
         Err(_) => {
             p.push(
                 span(v),
-                format!(
-                    "`subnet` = \"{}\" is not an IPv4 network in CIDR form",
-                    v.get_ref()
-                ),
+                format!("`subnet` = \"{}\" is not an IPv4 network in CIDR form", v.get_ref()),
                 Some("e.g. \"192.0.2.0/24\"".into()),
             );
             None
@@ -174,10 +153,7 @@ pub(crate) fn persistence_netmask(p: &mut Problems<'_>, v: &S<String>) -> Option
         p.push(
             span(v),
             format!("`persistence_netmask` = \"{text}\" (/{prefix}) is wider than /8"),
-            Some(
-                "IPVS persistence granularity is /8 at the widest; use 255.0.0.0 or narrower"
-                    .into(),
-            ),
+            Some("IPVS persistence granularity is /8 at the widest; use 255.0.0.0 or narrower".into()),
         );
         return None;
     }
@@ -189,9 +165,7 @@ pub(crate) fn host_name(p: &mut Problems<'_>, v: &S<String>) -> bool {
     let name = v.get_ref();
     let ok = !name.is_empty()
         && name.len() <= 32
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
     if !ok {
         p.push(
@@ -206,12 +180,9 @@ pub(crate) fn host_name(p: &mut Problems<'_>, v: &S<String>) -> bool {
 /// Sysctl names: dotted, lowercase-ish words (no slashes, no `..`).
 pub(crate) fn sysctl_name(p: &mut Problems<'_>, name: &str, at: Option<Range<usize>>) -> bool {
     let ok = name.split('.').count() >= 2
-        && name.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        });
+        && name
+            .split('.')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
     if !ok {
         p.push(
             at,

@@ -37,9 +37,7 @@ impl RequestError {
             _ => match err.kind() {
                 io::ErrorKind::ConnectionRefused => Self::Refused,
                 io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => Self::Reset,
-                io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
-                    Self::Unreachable
-                }
+                io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => Self::Unreachable,
                 io::ErrorKind::TimedOut => Self::Timeout,
                 _ => Self::Other(err.to_string()),
             },
@@ -69,27 +67,15 @@ mod tests {
     #[test]
     fn os_errors_map_precisely() {
         let os = io::Error::from_raw_os_error;
-        assert_eq!(
-            RequestError::from_io(&os(libc::ECONNREFUSED)),
-            RequestError::Refused
-        );
-        assert_eq!(
-            RequestError::from_io(&os(libc::ECONNRESET)),
-            RequestError::Reset
-        );
+        assert_eq!(RequestError::from_io(&os(libc::ECONNREFUSED)), RequestError::Refused);
+        assert_eq!(RequestError::from_io(&os(libc::ECONNRESET)), RequestError::Reset);
         assert_eq!(RequestError::from_io(&os(libc::EPIPE)), RequestError::Reset);
         assert_eq!(
             RequestError::from_io(&os(libc::EHOSTUNREACH)),
             RequestError::Unreachable
         );
-        assert_eq!(
-            RequestError::from_io(&os(libc::ENETUNREACH)),
-            RequestError::Unreachable
-        );
-        assert_eq!(
-            RequestError::from_io(&os(libc::ETIMEDOUT)),
-            RequestError::Timeout
-        );
+        assert_eq!(RequestError::from_io(&os(libc::ENETUNREACH)), RequestError::Unreachable);
+        assert_eq!(RequestError::from_io(&os(libc::ETIMEDOUT)), RequestError::Timeout);
         assert!(matches!(
             RequestError::from_io(&os(libc::EADDRNOTAVAIL)),
             RequestError::Other(_)
@@ -99,10 +85,7 @@ mod tests {
     #[test]
     fn displays_and_serializes_readably() {
         assert_eq!(RequestError::Http(500).to_string(), "HTTP 500");
-        assert_eq!(
-            serde_json::to_string(&RequestError::Refused).unwrap(),
-            r#""refused""#
-        );
+        assert_eq!(serde_json::to_string(&RequestError::Refused).unwrap(), r#""refused""#);
         assert_eq!(
             serde_json::to_string(&RequestError::Http(503)).unwrap(),
             r#"{"http":503}"#

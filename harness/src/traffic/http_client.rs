@@ -127,11 +127,7 @@ async fn exchange(
     Ok(Ok(()))
 }
 
-async fn connect(
-    run: &Run,
-    key: ConnKey,
-    record: &mut RequestRecord,
-) -> Result<Connection, RequestError> {
+async fn connect(run: &Run, key: ConnKey, record: &mut RequestRecord) -> Result<Connection, RequestError> {
     let (target, bind) = key;
     // Every attempt gets an ordinal, so refused attempts are told apart too.
     let ordinal = run.connection_ordinal();

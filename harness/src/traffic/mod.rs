@@ -108,11 +108,7 @@ type ConnKey = (SocketAddr, Option<SocketAddr>);
 /// Fires `spec.requests` requests and returns one record per request, in
 /// `seq` order. Each request is bounded by `spec.timeout`, so the run is too.
 /// `progress` receives one message per finished request.
-pub async fn fire(
-    rt: &Handle,
-    spec: TrafficSpec,
-    progress: Option<UnboundedSender<()>>,
-) -> Vec<RequestRecord> {
+pub async fn fire(rt: &Handle, spec: TrafficSpec, progress: Option<UnboundedSender<()>>) -> Vec<RequestRecord> {
     let requests = spec.requests;
     if spec.targets.is_empty() {
         return (0..requests)
@@ -133,9 +129,7 @@ pub async fn fire(
         next_connection: AtomicU32::new(0),
         progress,
     });
-    let handles: Vec<_> = (0..workers)
-        .map(|_| rt.spawn(worker(run.clone())))
-        .collect();
+    let handles: Vec<_> = (0..workers).map(|_| rt.spawn(worker(run.clone()))).collect();
     let mut records = Vec::with_capacity(requests as usize);
     for handle in handles {
         // A worker that panicked loses its records; they are filled in below.

@@ -26,12 +26,7 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
-    pub(crate) fn failed(
-        seq: u32,
-        client: &str,
-        target: Option<SocketAddr>,
-        error: RequestError,
-    ) -> Self {
+    pub(crate) fn failed(seq: u32, client: &str, target: Option<SocketAddr>, error: RequestError) -> Self {
         Self {
             seq,
             client: client.to_owned(),

@@ -24,12 +24,7 @@ async fn server(name: &str, bind: &str, proto: Proto, behaviour: Behaviour) -> R
         .expect("server starts")
 }
 
-fn spec(
-    targets: Vec<SocketAddr>,
-    proto: Proto,
-    requests: u32,
-    mode: ConnectionMode,
-) -> TrafficSpec {
+fn spec(targets: Vec<SocketAddr>, proto: Proto, requests: u32, mode: ConnectionMode) -> TrafficSpec {
     TrafficSpec {
         targets,
         proto,
@@ -116,13 +111,7 @@ async fn keep_alive_reuses_connections_and_new_does_not() {
     .await;
     assert_all_ok(&fresh);
     assert_all_ok(&kept);
-    let connections = |records: &[RequestRecord]| {
-        records
-            .iter()
-            .map(|r| r.connection)
-            .collect::<HashSet<_>>()
-            .len()
-    };
+    let connections = |records: &[RequestRecord]| records.iter().map(|r| r.connection).collect::<HashSet<_>>().len();
     let ports = |records: &[RequestRecord]| {
         records
             .iter()
@@ -151,11 +140,7 @@ async fn nothing_listening_is_refused() {
         )
         .await;
         for record in &records {
-            assert_eq!(
-                record.error,
-                Some(RequestError::Refused),
-                "{proto:?}: {record:?}"
-            );
+            assert_eq!(record.error, Some(RequestError::Refused), "{proto:?}: {record:?}");
             assert_eq!(record.backend, None);
         }
         assert_ne!(
@@ -183,11 +168,7 @@ async fn slow_server_beyond_the_timeout_is_a_timeout() {
         "{:?}",
         records[0].latency
     );
-    assert!(
-        records[0].latency < Duration::from_secs(3),
-        "{:?}",
-        records[0].latency
-    );
+    assert!(records[0].latency < Duration::from_secs(3), "{:?}", records[0].latency);
     assert!(records[0].local.is_some(), "connected before timing out");
     rs.stop().await;
 }
@@ -208,9 +189,7 @@ async fn slow_server_within_the_timeout_answers() {
     )
     .await;
     assert_all_ok(&records);
-    assert!(records
-        .iter()
-        .all(|r| r.latency >= Duration::from_millis(50)));
+    assert!(records.iter().all(|r| r.latency >= Duration::from_millis(50)));
     rs.stop().await;
 }
 
@@ -243,27 +222,14 @@ async fn udp_replies_come_from_the_address_the_datagram_was_sent_to() {
         SocketAddr::from(([127, 0, 0, 3], port)),
     ];
     for mode in [ConnectionMode::New, ConnectionMode::KeepAlive] {
-        let records = fire(
-            &Handle::current(),
-            spec(targets.clone(), Proto::Udp, 6, mode),
-            None,
-        )
-        .await;
+        let records = fire(&Handle::current(), spec(targets.clone(), Proto::Udp, 6, mode), None).await;
         assert_all_ok(&records);
         for record in &records {
             assert_eq!(record.backend.as_deref(), Some("u1"));
             assert_eq!(record.seen_as, record.local);
         }
-        let sockets = records
-            .iter()
-            .map(|r| r.connection)
-            .collect::<HashSet<_>>()
-            .len();
-        assert_eq!(
-            sockets,
-            if mode == ConnectionMode::New { 6 } else { 2 },
-            "{mode:?}"
-        );
+        let sockets = records.iter().map(|r| r.connection).collect::<HashSet<_>>().len();
+        assert_eq!(sockets, if mode == ConnectionMode::New { 6 } else { 2 }, "{mode:?}");
     }
     assert_eq!(rs.served(), 12);
     rs.stop().await;
@@ -281,11 +247,7 @@ async fn concurrent_workers_answer_every_request_in_seq_order() {
         records.iter().map(|r| r.seq).collect::<Vec<_>>(),
         (0..40).collect::<Vec<_>>()
     );
-    let connections = records
-        .iter()
-        .map(|r| r.connection)
-        .collect::<HashSet<_>>()
-        .len();
+    let connections = records.iter().map(|r| r.connection).collect::<HashSet<_>>().len();
     assert_eq!(connections, 4, "one kept-alive connection per worker");
     let mut ticks = 0;
     while progress_rx.try_recv().is_ok() {
@@ -302,10 +264,7 @@ async fn source_addresses_and_fixed_source_port_are_what_the_server_sees() {
     traffic.sources = vec![Ipv4Addr::new(127, 0, 0, 5), Ipv4Addr::new(127, 0, 0, 6)];
     let records = fire(&Handle::current(), traffic, None).await;
     assert_all_ok(&records);
-    let seen: Vec<_> = records
-        .iter()
-        .map(|r| r.seen_as.unwrap().ip().to_string())
-        .collect();
+    let seen: Vec<_> = records.iter().map(|r| r.seen_as.unwrap().ip().to_string()).collect();
     assert_eq!(seen, ["127.0.0.5", "127.0.0.6", "127.0.0.5", "127.0.0.6"]);
 
     let port = closed_port(Proto::Tcp);
@@ -364,17 +323,10 @@ async fn bad_input_gives_error_records_not_a_hang() {
     )
     .await;
     assert_eq!(records.len(), 3);
-    assert!(records
-        .iter()
-        .all(|r| matches!(r.error, Some(RequestError::Other(_)))));
+    assert!(records.iter().all(|r| matches!(r.error, Some(RequestError::Other(_)))));
     let none = fire(
         &Handle::current(),
-        spec(
-            vec!["127.0.0.1:1".parse().unwrap()],
-            Proto::Tcp,
-            0,
-            ConnectionMode::New,
-        ),
+        spec(vec!["127.0.0.1:1".parse().unwrap()], Proto::Tcp, 0, ConnectionMode::New),
         None,
     )
     .await;
@@ -387,9 +339,7 @@ async fn bad_input_gives_error_records_not_a_hang() {
         proto: Proto::Tcp,
         behaviour: Behaviour::Up,
     };
-    let err = realserver::start(&Handle::current(), clash)
-        .await
-        .unwrap_err();
+    let err = realserver::start(&Handle::current(), clash).await.unwrap_err();
     assert!(err.to_string().contains("cannot bind"), "{err}");
     taken.stop().await;
 }
@@ -407,9 +357,7 @@ async fn sockets_belong_to_the_namespace_of_the_runtime_given() {
         proto: Proto::Tcp,
         behaviour: Behaviour::Up,
     };
-    let rs = realserver::start(server_ns.handle(), spec_rs)
-        .await
-        .unwrap();
+    let rs = realserver::start(server_ns.handle(), spec_rs).await.unwrap();
     let target = addr(&rs);
     // From the namespace the server lives in: answered.
     let inside = fire(

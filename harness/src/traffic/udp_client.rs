@@ -4,9 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 
-use nix::sys::socket::{
-    bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
-};
+use nix::sys::socket::{bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
 use tokio::net::UdpSocket;
 
 use super::{ConnKey, ConnectionMode, RequestError, RequestRecord, Run};
@@ -46,12 +44,7 @@ pub(super) async fn request(
     result
 }
 
-async fn exchange(
-    run: &Run,
-    seq: u32,
-    socket: &UdpSocket,
-    record: &mut RequestRecord,
-) -> Result<(), RequestError> {
+async fn exchange(run: &Run, seq: u32, socket: &UdpSocket, record: &mut RequestRecord) -> Result<(), RequestError> {
     let io_err = |err: std::io::Error| RequestError::from_io(&err);
     let payload = format!("{} {} {}", run.spec.client, seq, run.spec.path);
     socket.send(payload.as_bytes()).await.map_err(io_err)?;
@@ -95,11 +88,8 @@ async fn open(target: SocketAddr, bind_to: Option<SocketAddr>) -> Result<UdpSock
     .map_err(|errno| io_err(errno.into()))?;
     if let Some(addr) = bind_to {
         setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(|errno| io_err(errno.into()))?;
-        bind(
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            &SockaddrStorage::from(addr),
-        )
-        .map_err(|errno| RequestError::Other(format!("cannot bind source {addr}: {errno}")))?;
+        bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrStorage::from(addr))
+            .map_err(|errno| RequestError::Other(format!("cannot bind source {addr}: {errno}")))?;
     }
     let socket = UdpSocket::from_std(std::net::UdpSocket::from(fd)).map_err(io_err)?;
     socket.connect(target).await.map_err(io_err)?;

@@ -34,11 +34,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         }
     }
     if let Some(probe) = &ev.arp_probe {
-        let strangers: Vec<_> = probe
-            .replies
-            .iter()
-            .filter(|m| !ev.is_director_mac(**m))
-            .collect();
+        let strangers: Vec<_> = probe.replies.iter().filter(|m| !ev.is_director_mac(**m)).collect();
         if !strangers.is_empty() || probe.replies.len() > 1 {
             let answers: Vec<String> = probe
                 .replies
@@ -121,12 +117,12 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     offenders.dedup();
 
     let (title, explains) = if !proof.is_empty() {
-        ("A real server answers ARP for the VIP: clients send straight to it and bypass the director", 0.95)
-    } else if !bypass.is_empty() {
         (
-            "Requests bypass the director (the VIP resolves to another host)",
-            0.7,
+            "A real server answers ARP for the VIP: clients send straight to it and bypass the director",
+            0.95,
         )
+    } else if !bypass.is_empty() {
+        ("Requests bypass the director (the VIP resolves to another host)", 0.7)
     } else {
         (
             "A real server can answer ARP for the VIP (arp_ignore / arp_announce)",
@@ -189,8 +185,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ARP probe for 192.0.2.100 from c1: 2 replies: 02:00:00:00:00:02 (the director d1's eth0), 02:00:00:00:00:12 (rs2's eth0)"), "{text}");
-        assert!(text.contains("the director saw 0 packets for 192.0.2.100 while 30 requests were answered (rs2 30)"), "{text}");
-        assert!(text.contains("rs2 holds 192.0.2.100 on lo and answers ARP for it on eth0: arp_ignore max(all 0, eth0 0) = 0"), "{text}");
+        assert!(
+            text.contains("the director saw 0 packets for 192.0.2.100 while 30 requests were answered (rs2 30)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "rs2 holds 192.0.2.100 on lo and answers ARP for it on eth0: arp_ignore max(all 0, eth0 0) = 0"
+            ),
+            "{text}"
+        );
         assert!(
             finding.fix[0].starts_with("on rs2: sysctl -w net.ipv4.conf.all.arp_ignore=1"),
             "{:?}",
@@ -207,10 +211,8 @@ mod tests {
     fn sysctl_only_is_latent_and_lo_setting_alone_does_not_count() {
         let mut ev = sample::healthy_dr();
         let host = &mut ev.real_servers[0].host;
-        host.sysctls
-            .insert("net.ipv4.conf.all.arp_ignore".into(), "0".into());
-        host.sysctls
-            .insert("net.ipv4.conf.lo.arp_ignore".into(), "1".into());
+        host.sysctls.insert("net.ipv4.conf.all.arp_ignore".into(), "0".into());
+        host.sysctls.insert("net.ipv4.conf.lo.arp_ignore".into(), "1".into());
         let finding = run(&ev).expect("latent arp-flux");
         assert_eq!(finding.explains, 0.3);
         assert_eq!(finding.evidence.len(), 1, "{:?}", finding.evidence);

@@ -30,12 +30,17 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
         return None;
     }
     Some(
-        Finding::new(ID, "Real servers drop forwarded packets with bad checksums", share_explains(hit, ev.real_servers.len()))
-            .evidence(capped(lines))
-            .fix([
-                "the forwarder must complete partial checksums (CHECKSUM_PARTIAL frames from veth) before sending them on".to_string(),
-                "workaround: ethtool -K <client-side interface> tx off".to_string(),
-            ]),
+        Finding::new(
+            ID,
+            "Real servers drop forwarded packets with bad checksums",
+            share_explains(hit, ev.real_servers.len()),
+        )
+        .evidence(capped(lines))
+        .fix([
+            "the forwarder must complete partial checksums (CHECKSUM_PARTIAL frames from veth) before sending them on"
+                .to_string(),
+            "workaround: ethtool -K <client-side interface> tx off".to_string(),
+        ]),
     )
 }
 
@@ -48,10 +53,7 @@ mod tests {
     #[test]
     fn fires_on_csum_counters() {
         let mut ev = sample::healthy_dr();
-        ev.real_servers[1]
-            .host
-            .counters
-            .insert("TcpInCsumErrors".into(), 12);
+        ev.real_servers[1].host.counters.insert("TcpInCsumErrors".into(), 12);
         let finding = check(&ev, &summarise(&ev)).expect("checksum-offload must fire");
         assert_eq!(
             finding.evidence,
@@ -62,10 +64,7 @@ mod tests {
     #[test]
     fn silent_without_errors() {
         let mut ev = sample::healthy_dr();
-        ev.real_servers[1]
-            .host
-            .counters
-            .insert("TcpInSegs".into(), 12);
+        ev.real_servers[1].host.counters.insert("TcpInSegs".into(), 12);
         assert_eq!(check(&ev, &summarise(&ev)), None);
     }
 }

@@ -3,9 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::diagnose::evidence::{
-    Evidence, HostEvidence, Mac, Mode, Proto, RealServerEvidence, ServiceEvidence,
-};
+use crate::diagnose::evidence::{Evidence, HostEvidence, Mac, Mode, Proto, RealServerEvidence, ServiceEvidence};
 
 /// How many items a list of evidence lines shows before "... and N more".
 pub const MAX_LINES: usize = 6;
@@ -98,9 +96,7 @@ pub fn director_macs(ev: &Evidence) -> String {
 
 /// The real server that owns `mac`.
 pub fn real_server_with_mac(ev: &Evidence, mac: Mac) -> Option<&RealServerEvidence> {
-    ev.real_servers
-        .iter()
-        .find(|r| r.host.link_with_mac(mac).is_some())
+    ev.real_servers.iter().find(|r| r.host.link_with_mac(mac).is_some())
 }
 
 /// `max(all 0, eth0 1) = 1` for a conf sysctl, or `unknown`.
@@ -211,10 +207,7 @@ mod tests {
         assert_eq!(the_director("director"), "director");
         assert_eq!(the_director("LVS-Director2"), "LVS-Director2");
         assert_eq!(role_and_name("real server", "rs2"), "real server rs2");
-        assert_eq!(
-            role_and_name("real server", "real-server-2"),
-            "real-server-2"
-        );
+        assert_eq!(role_and_name("real server", "real-server-2"), "real-server-2");
         assert_eq!(role_and_name("client", "client"), "client");
         assert_eq!(role_and_name("client", "c1"), "client c1");
     }
@@ -226,9 +219,6 @@ mod tests {
         ev.director.as_mut().unwrap().name = "director".into();
         assert_eq!(describe_mac(&ev, sample::mac(2)), "director's eth0");
         assert_eq!(describe_mac(&ev, sample::mac(0x12)), "rs2's eth0");
-        assert_eq!(
-            describe_mac(&ev, sample::mac(0x77)),
-            "no host gathered here"
-        );
+        assert_eq!(describe_mac(&ev, sample::mac(0x77)), "no host gathered here");
     }
 }

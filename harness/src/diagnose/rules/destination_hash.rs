@@ -13,20 +13,29 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     let how = match svc.scheduler.as_str() {
         "dh" => "hashes the destination address",
         "lblc" => "keeps each destination address on one server until it is overloaded",
-        "lblcr" => {
-            "keeps each destination address on a small server set, growing it only under overload"
-        }
+        "lblcr" => "keeps each destination address on a small server set, growing it only under overload",
         _ => return None,
     };
     Some(
-        Finding::new(ID, format!("Destination-based scheduler ({}) with one destination address", svc.scheduler), 0.9)
-            .evidence([
-                format!("scheduler {} on {} {how}", svc.scheduler, service_label(svc)),
-                format!("every packet of this service goes to one destination address, the VIP {}: one server for everyone", svc.vip),
-            ])
-            .fix([
-                format!("ipvsadm -E {} -s rr (or wlc): dh/lblc/lblcr are for cache clusters serving many destination addresses", ipvsadm_service(svc)),
-            ]),
+        Finding::new(
+            ID,
+            format!(
+                "Destination-based scheduler ({}) with one destination address",
+                svc.scheduler
+            ),
+            0.9,
+        )
+        .evidence([
+            format!("scheduler {} on {} {how}", svc.scheduler, service_label(svc)),
+            format!(
+                "every packet of this service goes to one destination address, the VIP {}: one server for everyone",
+                svc.vip
+            ),
+        ])
+        .fix([format!(
+            "ipvsadm -E {} -s rr (or wlc): dh/lblc/lblcr are for cache clusters serving many destination addresses",
+            ipvsadm_service(svc)
+        )]),
     )
 }
 
@@ -41,8 +50,7 @@ mod tests {
         for sched in ["dh", "lblc", "lblcr"] {
             let mut ev = sample::healthy_dr();
             ev.service.as_mut().unwrap().scheduler = sched.into();
-            let finding =
-                check(&ev, &summarise(&ev)).unwrap_or_else(|| panic!("{sched} must fire"));
+            let finding = check(&ev, &summarise(&ev)).unwrap_or_else(|| panic!("{sched} must fire"));
             assert!(
                 finding.evidence[1].contains("the VIP 192.0.2.100"),
                 "{:?}",

@@ -17,9 +17,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     // (client, connection) -> (requests, backends)
     let mut per_conn: BTreeMap<(&str, u32), (u32, BTreeSet<&str>)> = BTreeMap::new();
     for r in ev.records.iter().filter(|r| r.error.is_none()) {
-        let entry = per_conn
-            .entry((r.client.as_str(), r.connection))
-            .or_default();
+        let entry = per_conn.entry((r.client.as_str(), r.connection)).or_default();
         entry.0 += 1;
         entry.1.extend(r.backend.as_deref());
     }
@@ -115,7 +113,10 @@ mod tests {
             finding.evidence[0],
             "c1: 30 requests over 1 connection(s), answered by rs1"
         );
-        assert_eq!(finding.evidence[1], "probe new-conn: 30 requests over 30 connection(s) reached 3 server(s) (rs1 10, rs2 10, rs3 10)");
+        assert_eq!(
+            finding.evidence[1],
+            "probe new-conn: 30 requests over 30 connection(s) reached 3 server(s) (rs1 10, rs2 10, rs3 10)"
+        );
         assert_eq!(
             finding.evidence[2],
             "probe keepalive: 30 requests over 1 connection(s) reached 1 server(s) (rs1 30)"

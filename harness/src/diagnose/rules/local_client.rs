@@ -53,16 +53,9 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     }
     let share = f64::from(local_requests) / f64::from(spread.requests.max(1));
     Some(
-        Finding::new(
-            ID,
-            "The test client runs on the director or a real server",
-            0.9 * share,
-        )
-        .evidence(capped(lines))
-        .fix([
-            "test from a separate client host, outside the director and the real servers"
-                .to_string(),
-        ]),
+        Finding::new(ID, "The test client runs on the director or a real server", 0.9 * share)
+            .evidence(capped(lines))
+            .fix(["test from a separate client host, outside the director and the real servers".to_string()]),
     )
 }
 
@@ -76,13 +69,9 @@ fn owner_of_ip(ev: &Evidence, ip: IpAddr) -> Option<(bool, String, String)> {
         }
     }
     ev.real_servers.iter().find_map(|rs| {
-        rs.host.address_of(ip).map(|a| {
-            (
-                true,
-                role_and_name("real server", &rs.name),
-                a.iface.clone(),
-            )
-        })
+        rs.host
+            .address_of(ip)
+            .map(|a| (true, role_and_name("real server", &rs.name), a.iface.clone()))
     })
 }
 

@@ -16,8 +16,7 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
         return None;
     }
     let director = ev.director.as_ref()?;
-    let director_ips: BTreeSet<Ipv4Addr> =
-        director.addresses.iter().map(|a| a.net.addr()).collect();
+    let director_ips: BTreeSet<Ipv4Addr> = director.addresses.iter().map(|a| a.net.addr()).collect();
     let mut clients: BTreeSet<Ipv4Addr> = ev
         .clients
         .iter()
@@ -43,8 +42,15 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
                 None => format!("{} has no route to client {cip}: its replies go nowhere", rs.name),
                 Some(r) => match r.via {
                     Some(via) if director_ips.contains(&via) => continue,
-                    Some(via) => format!("{} routes replies to {cip} via {via}, not via the director ({})", rs.name, show(gateway)),
-                    None => format!("client {cip} is on {}'s own link ({}): it answers from its RIP, bypassing the director", rs.name, r.dst),
+                    Some(via) => format!(
+                        "{} routes replies to {cip} via {via}, not via the director ({})",
+                        rs.name,
+                        show(gateway)
+                    ),
+                    None => format!(
+                        "client {cip} is on {}'s own link ({}): it answers from its RIP, bypassing the director",
+                        rs.name, r.dst
+                    ),
                 },
             };
             lines.push(line);
@@ -73,9 +79,7 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
 }
 
 fn show(gateway: Option<Ipv4Addr>) -> String {
-    gateway.map_or("the director's address on that link".to_string(), |g| {
-        g.to_string()
-    })
+    gateway.map_or("the director's address on that link".to_string(), |g| g.to_string())
 }
 
 #[cfg(test)]
@@ -117,14 +121,9 @@ mod tests {
         let finding = check(&ev, &summarise(&ev)).expect("nat-return-path must fire");
         assert_eq!(
             finding.evidence,
-            vec![
-                "rs3 routes replies to 192.0.2.10 via 10.0.1.254, not via the director (10.0.1.1)"
-            ]
+            vec!["rs3 routes replies to 192.0.2.10 via 10.0.1.254, not via the director (10.0.1.1)"]
         );
-        assert_eq!(
-            finding.fix[0],
-            "on rs3: ip route replace default via 10.0.1.1"
-        );
+        assert_eq!(finding.fix[0], "on rs3: ip route replace default via 10.0.1.1");
     }
 
     #[test]

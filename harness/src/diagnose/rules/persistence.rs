@@ -34,9 +34,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         let dest = ev
             .real_server_at(t.dest)
             .map_or(t.dest.to_string(), |r| format!("{} ({})", r.name, t.dest));
-        let expires = t
-            .expires_secs
-            .map_or(String::new(), |s| format!(", expires in {s} s"));
+        let expires = t.expires_secs.map_or(String::new(), |s| format!(", expires in {s} s"));
         let covers = match groups.iter().find(|g| g.net.addr() == t.client) {
             Some(g) if prefix < 32 => format!(
                 ", keyed by {} (covers {} of the run's client addresses)",
@@ -86,14 +84,23 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     };
     let keepalived = format!("keepalived: delete `persistence_timeout` from virtual_server {} {} and restart keepalived (a reload may not apply it)", svc.vip, svc.port);
     Some(
-        Finding::new(ID, format!("Persistence ({secs} s) pins each {unit} to one real server"), explains)
-            .evidence(lines)
-            .fix([
-                format!("ipvsadm -E {} -s {} (without -p) unless the application needs affinity", ipvsadm_service(svc), svc.scheduler),
-                keepalived,
-                "if affinity is needed: keep a short timeout, and test from many client addresses".to_string(),
-                "sysctl -w net.ipv4.vs.expire_quiescent_template=1 so templates to a weight-0 server stop pinning".to_string(),
-            ]),
+        Finding::new(
+            ID,
+            format!("Persistence ({secs} s) pins each {unit} to one real server"),
+            explains,
+        )
+        .evidence(lines)
+        .fix([
+            format!(
+                "ipvsadm -E {} -s {} (without -p) unless the application needs affinity",
+                ipvsadm_service(svc),
+                svc.scheduler
+            ),
+            keepalived,
+            "if affinity is needed: keep a short timeout, and test from many client addresses".to_string(),
+            "sysctl -w net.ipv4.vs.expire_quiescent_template=1 so templates to a weight-0 server stop pinning"
+                .to_string(),
+        ]),
     )
 }
 
@@ -172,9 +179,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(
-                "template 192.0.2.10 -> rs1 (192.0.2.11) (client port 0), expires in 355 s"
-            ),
+            text.contains("template 192.0.2.10 -> rs1 (192.0.2.11) (client port 0), expires in 355 s"),
             "{text}"
         );
         assert!(
@@ -182,9 +187,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(
-                "probe many-sources: 4 source addresses reached 3 servers (rs1 6, rs2 3, rs3 3)"
-            ),
+            text.contains("probe many-sources: 4 source addresses reached 3 servers (rs1 6, rs2 3, rs3 3)"),
             "{text}"
         );
         assert_eq!(
@@ -205,19 +208,13 @@ mod tests {
         };
         ev.records = (0..32)
             .map(|n| RecordEvidence {
-                source: SocketAddr::new(
-                    Ipv4Addr::new(192, 0, 2, 136 + (n / 2) as u8).into(),
-                    40000,
-                ),
+                source: SocketAddr::new(Ipv4Addr::new(192, 0, 2, 136 + (n / 2) as u8).into(), 40000),
                 ..sample::record(n, "rs3")
             })
             .collect();
         ev.probes.clear();
         let finding = run(&ev).expect("persistence must fire");
-        assert_eq!(
-            finding.explains, 0.9,
-            "one template for 3 servers explains it all"
-        );
+        assert_eq!(finding.explains, 0.9, "one template for 3 servers explains it all");
         assert_eq!(
             finding.evidence[1],
             "template 192.0.2.0 -> rs3 (192.0.2.13) (client port 0), expires in 299 s, keyed by 192.0.2.0/24 (covers 16 of the run's client addresses)"

@@ -54,15 +54,10 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
         if !reused.contains(&source) {
             continue;
         }
-        let dest = ev
-            .real_server_at(c.dest)
-            .map_or(c.dest.to_string(), |r| r.name.clone());
+        let dest = ev.real_server_at(c.dest).map_or(c.dest.to_string(), |r| r.name.clone());
         // A closing entry is what a new SYN finds; an open one (the last connection, read
         // before its close reached the director) is still the one entry they all shared.
-        let closing = matches!(
-            c.state.as_str(),
-            "FIN_WAIT" | "TIME_WAIT" | "CLOSE" | "CLOSE_WAIT"
-        );
+        let closing = matches!(c.state.as_str(), "FIN_WAIT" | "TIME_WAIT" | "CLOSE" | "CLOSE_WAIT");
         entries.push(if closing {
             format!(
                 "IPVS entry {source} -> {dest} in {}: a new SYN from that port matches it",
@@ -165,8 +160,7 @@ mod tests {
             finding.evidence[1],
             "IPVS entry 192.0.2.10:5000 -> rs1 in FIN_WAIT: a new SYN from that port matches it"
         );
-        assert!(finding.evidence[2]
-            .starts_with("net.ipv4.vs.conn_reuse_mode = 1: reschedules only TIME_WAIT/CLOSE"));
+        assert!(finding.evidence[2].starts_with("net.ipv4.vs.conn_reuse_mode = 1: reschedules only TIME_WAIT/CLOSE"));
         assert!(finding.fix[1].contains("conn_reuse_mode=2"));
         assert!((finding.explains - 0.85).abs() < 1e-9);
     }
@@ -178,11 +172,7 @@ mod tests {
         let mut ev = fixed_port();
         let ipvs = ev.ipvs.as_mut().unwrap();
         ipvs.conns[0].state = "ESTABLISHED".into();
-        ipvs.dests = vec![
-            sample::dest(1, 0, 1),
-            sample::dest(2, 0, 0),
-            sample::dest(3, 0, 0),
-        ];
+        ipvs.dests = vec![sample::dest(1, 0, 1), sample::dest(2, 0, 0), sample::dest(3, 0, 0)];
         ipvs.settings.insert("conn_reuse_mode".into(), "0".into());
         let finding = check(&ev, &summarise(&ev)).expect("port-reuse must fire");
         assert_eq!(

@@ -27,7 +27,10 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
                 rs.name,
                 conf_explained(&rs.host, "rp_filter", TUNNEL_DEV)
             ));
-            fixes.push(format!("on {}: sysctl -w net.ipv4.conf.{TUNNEL_DEV}.rp_filter=0 net.ipv4.conf.all.rp_filter=0", rs.name));
+            fixes.push(format!(
+                "on {}: sysctl -w net.ipv4.conf.{TUNNEL_DEV}.rp_filter=0 net.ipv4.conf.all.rp_filter=0",
+                rs.name
+            ));
             flagged = true;
         }
         let dropped = rs.host.counter("IPReversePathFilter");
@@ -70,13 +73,9 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
         share_explains(hit.len(), ev.real_servers.len())
     };
     Some(
-        Finding::new(
-            ID,
-            "Reverse-path filtering drops forwarded packets",
-            explains,
-        )
-        .evidence(capped(lines))
-        .fix(fixes),
+        Finding::new(ID, "Reverse-path filtering drops forwarded packets", explains)
+            .evidence(capped(lines))
+            .fix(fixes),
     )
 }
 
@@ -105,10 +104,7 @@ mod tests {
             .host
             .sysctls
             .insert("net.ipv4.conf.all.rp_filter".into(), "1".into());
-        ev.real_servers[0]
-            .host
-            .counters
-            .insert("IPReversePathFilter".into(), 7);
+        ev.real_servers[0].host.counters.insert("IPReversePathFilter".into(), 7);
         let finding = check(&ev, &summarise(&ev)).expect("rp-filter must fire");
         assert_eq!(finding.evidence[0], "rs1 drops decapsulated packets on tunl0: rp_filter max(all 1, tunl0 0) = 1 (strict; the client is routed via another interface)");
         assert_eq!(

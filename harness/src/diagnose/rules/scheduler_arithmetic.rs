@@ -23,12 +23,7 @@ struct Candidate {
 
 pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let svc = ev.service.as_ref()?;
-    if !has_director(ev)
-        || matches!(
-            spread.verdict,
-            SpreadVerdict::NoTraffic | SpreadVerdict::Even
-        )
-    {
+    if !has_director(ev) || matches!(spread.verdict, SpreadVerdict::NoTraffic | SpreadVerdict::Even) {
         return None;
     }
     let scheduler = svc.scheduler.as_str();
@@ -45,10 +40,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let one_at_a_time = counted && active_total <= 1;
     let idle_table = counted && candidates.iter().all(|c| c.counters == Some((0, 0)));
     let top_weight = candidates.iter().map(|c| c.weight).max().unwrap_or(0);
-    let heaviest: Vec<&Candidate> = candidates
-        .iter()
-        .filter(|c| c.weight == top_weight)
-        .collect();
+    let heaviest: Vec<&Candidate> = candidates.iter().filter(|c| c.weight == top_weight).collect();
     let first = &candidates[0];
     let service = service_label(svc);
 
@@ -109,10 +101,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
                 format!("{} w{} {active}/{inactive}", c.name, c.weight)
             })
             .collect();
-        lines.push(format!(
-            "IPVS ActiveConn/InActConn after the run: {}",
-            table.join(", ")
-        ));
+        lines.push(format!("IPVS ActiveConn/InActConn after the run: {}", table.join(", ")));
         if waits_on_active && one_at_a_time {
             let half = if matches!(ev.mode, Mode::Dr | Mode::Tun) {
                 "; in DR/TUN the director sees only the client's packets, so a connection turns inactive as soon as the client's FIN passes"
@@ -142,11 +131,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         ));
     }
 
-    let explains = if share >= MOSTLY {
-        0.9
-    } else {
-        0.6 * share + 0.2
-    };
+    let explains = if share >= MOSTLY { 0.9 } else { 0.6 * share + 0.2 };
     let svc_arg = ipvsadm_service(svc);
     let fix = match scheduler {
         "fo" | "ovf" => vec![
@@ -214,11 +199,7 @@ fn weight_label(servers: &[&Candidate]) -> String {
 }
 
 fn names(servers: &[&Candidate]) -> String {
-    servers
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    servers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -246,9 +227,7 @@ mod tests {
                 d
             })
             .collect();
-        ev.records = (0..20)
-            .map(|n| sample::record(n, &format!("rs{winner}")))
-            .collect();
+        ev.records = (0..20).map(|n| sample::record(n, &format!("rs{winner}"))).collect();
         ev
     }
 
@@ -259,10 +238,7 @@ mod tests {
     #[test]
     fn fo_sends_everything_to_the_heaviest() {
         let finding = run(&one_winner("fo", 2)).expect("fo must fire");
-        assert_eq!(
-            finding.title,
-            "Scheduler fo picks rs2 by its own arithmetic"
-        );
+        assert_eq!(finding.title, "Scheduler fo picks rs2 by its own arithmetic");
         assert_eq!(finding.explains, 0.9);
         assert!(finding.evidence[0].starts_with(
             "TCP 192.0.2.100:80: fo (weighted fail-over) sends every new connection to the available server with the highest weight (rs2, weight 100), by design"
@@ -287,24 +263,14 @@ mod tests {
         let mut ev = one_winner("sed", 2);
         ev.ipvs.as_mut().unwrap().dests[1].active = 3;
         let finding = run(&ev).expect("sed still picks the heaviest");
-        assert!(!finding
-            .evidence
-            .iter()
-            .any(|l| l.starts_with("at most one")));
+        assert!(!finding.evidence.iter().any(|l| l.starts_with("at most one")));
     }
 
     #[test]
     fn nq_predicts_the_first_idle_server_not_the_heaviest() {
         let finding = run(&one_winner("nq", 1)).expect("nq: first in the table");
-        assert_eq!(
-            finding.title,
-            "Scheduler nq picks rs1 by its own arithmetic"
-        );
-        assert_eq!(
-            run(&one_winner("nq", 3)),
-            None,
-            "rs3 is neither first nor idle-first"
-        );
+        assert_eq!(finding.title, "Scheduler nq picks rs1 by its own arithmetic");
+        assert_eq!(run(&one_winner("nq", 3)), None, "rs3 is neither first nor idle-first");
     }
 
     #[test]
@@ -323,8 +289,7 @@ mod tests {
             d.inactive = 0;
         }
         let finding = run(&ev).expect("tie on an idle table");
-        assert!(finding.evidence[0]
-            .contains("all servers tie and the first in the table's order (rs1)"));
+        assert!(finding.evidence[0].contains("all servers tie and the first in the table's order (rs1)"));
     }
 
     #[test]

@@ -55,13 +55,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         if let (Some(addr), Some(port)) = (service_address_on(ev, rs), service_port_on(ev, rs)) {
             // A dead host's sockets are beside the point: nothing reaches them.
             if !dead && rs.host.listens_on(svc.proto, addr, port) == Some(false) {
-                let now: Vec<String> = rs
-                    .host
-                    .listening
-                    .iter()
-                    .flatten()
-                    .map(|l| l.addr.to_string())
-                    .collect();
+                let now: Vec<String> = rs.host.listening.iter().flatten().map(|l| l.addr.to_string()).collect();
                 let now = if now.is_empty() {
                     "nothing".to_string()
                 } else {
@@ -88,10 +82,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         let others_progress = conns
             .iter()
             .any(|c| c.dest != rs.address && c.state != "SYN_RECV" && c.state != "NONE");
-        if others_progress
-            && to_it.len() >= STUCK_HANDSHAKES
-            && to_it.iter().all(|c| c.state == "SYN_RECV")
-        {
+        if others_progress && to_it.len() >= STUCK_HANDSHAKES && to_it.iter().all(|c| c.state == "SYN_RECV") {
             lines.push(format!(
                 "IPVS: all {} entries to {} stay in SYN_RECV (the handshake never completes) while others get further",
                 to_it.len(),
@@ -136,19 +127,13 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let bad = down.len();
     // Handshakes stuck in SYN_RECV are a symptom whose cause (VIP, rp_filter, return
     // route, decapsulation...) other rules name: rank below them when that is all we saw.
-    let symptom_only = down
-        .values()
-        .all(|(reasons, _)| reasons == &[HANDSHAKES_FAIL]);
+    let symptom_only = down.values().all(|(reasons, _)| reasons == &[HANDSHAKES_FAIL]);
     let explains = share_explains(bad, ev.real_servers.len());
     Some(
         Finding::new(
             ID,
             format!("Real server(s) not serving: {}", names.join("; ")),
-            if symptom_only {
-                explains / 2.0
-            } else {
-                explains
-            },
+            if symptom_only { explains / 2.0 } else { explains },
         )
         .evidence(capped(lines))
         .fix(down.into_values().flat_map(|(_, fixes)| fixes)),
@@ -166,11 +151,7 @@ fn unreachable_lines(ev: &Evidence, rs: &RealServerEvidence) -> Vec<String> {
         .iter()
         .filter(|l| l.kind.as_deref() != Some("loopback") && l.name != "lo")
         .collect();
-    let down: Vec<&str> = outward
-        .iter()
-        .filter(|l| !l.up)
-        .map(|l| l.name.as_str())
-        .collect();
+    let down: Vec<&str> = outward.iter().filter(|l| !l.up).map(|l| l.name.as_str()).collect();
     let lan_down = rs.host.link(&lan).is_some_and(|l| !l.up);
     if lan_down || (!outward.is_empty() && down.len() == outward.len()) {
         lines.push(format!(
@@ -243,8 +224,10 @@ mod tests {
             "{text}"
         );
         assert!(
-            finding.fix.iter().any(|f| f
-                .starts_with("re-add it: ipvsadm -a -t 192.0.2.100:80 -r 192.0.2.13:80 -g -w 1")),
+            finding
+                .fix
+                .iter()
+                .any(|f| f.starts_with("re-add it: ipvsadm -a -t 192.0.2.100:80 -r 192.0.2.13:80 -g -w 1")),
             "{:?}",
             finding.fix
         );
@@ -288,10 +271,7 @@ mod tests {
             }
         }
         let finding = check(&ev, &summarise(&ev)).expect("server-down must fire");
-        assert_eq!(
-            finding.title,
-            "Real server(s) not serving: rs3 (unreachable)"
-        );
+        assert_eq!(finding.title, "Real server(s) not serving: rs3 (unreachable)");
         assert_eq!(
             finding.evidence[0],
             "rs3 is unreachable: link eth0 is down (host dead or unplugged), so nothing it runs can answer"
@@ -301,11 +281,7 @@ mod tests {
             "{:?}",
             finding.evidence
         );
-        assert!(
-            finding.fix[0].starts_with("bring rs3 back"),
-            "{:?}",
-            finding.fix
-        );
+        assert!(finding.fix[0].starts_with("bring rs3 back"), "{:?}", finding.fix);
         assert!(finding.fix[0].contains("ipvsadm -d -t 192.0.2.100:80 -r 192.0.2.13"));
     }
 
@@ -321,10 +297,7 @@ mod tests {
             iface: "eth0".into(),
         });
         let finding = check(&ev, &summarise(&ev)).expect("server-down must fire");
-        assert_eq!(
-            finding.title,
-            "Real server(s) not serving: rs2 (unreachable)"
-        );
+        assert_eq!(finding.title, "Real server(s) not serving: rs2 (unreachable)");
         assert_eq!(
             finding.evidence,
             vec!["director's neighbour entry for 192.0.2.12 (rs2) on eth0 is FAILED: nobody answers ARP for it"]
@@ -347,16 +320,9 @@ mod tests {
             state: state.into(),
             expires_secs: None,
         };
-        ev.ipvs.as_mut().unwrap().conns = vec![
-            conn(1, 1, "FIN_WAIT"),
-            conn(3, 2, "SYN_RECV"),
-            conn(3, 3, "SYN_RECV"),
-        ];
+        ev.ipvs.as_mut().unwrap().conns = vec![conn(1, 1, "FIN_WAIT"), conn(3, 2, "SYN_RECV"), conn(3, 3, "SYN_RECV")];
         let finding = check(&ev, &summarise(&ev)).expect("SYN_RECV");
-        assert_eq!(
-            finding.title,
-            "Real server(s) not serving: rs3 (handshakes fail)"
-        );
+        assert_eq!(finding.title, "Real server(s) not serving: rs3 (handshakes fail)");
         // Nobody got further: no contrast, no finding.
         ev.ipvs.as_mut().unwrap().conns.remove(0);
         assert_eq!(check(&ev, &summarise(&ev)), None);

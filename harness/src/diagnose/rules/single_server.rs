@@ -28,12 +28,14 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
         _ => return None,
     };
     Some(
-        Finding::new(ID, "Only one real server is configured", 1.0).evidence([line]).fix([format!(
-            "add the other servers: ipvsadm -a {} -r RIP:{} {} -w 1 (keepalived: one real_server block each)",
-            ipvsadm_service(svc),
-            svc.port,
-            ipvsadm_forward(ev.mode)
-        )]),
+        Finding::new(ID, "Only one real server is configured", 1.0)
+            .evidence([line])
+            .fix([format!(
+                "add the other servers: ipvsadm -a {} -r RIP:{} {} -w 1 (keepalived: one real_server block each)",
+                ipvsadm_service(svc),
+                svc.port,
+                ipvsadm_forward(ev.mode)
+            )]),
     )
 }
 

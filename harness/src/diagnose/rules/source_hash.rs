@@ -46,19 +46,25 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         ));
     }
     lines.extend(capped(pinned_source_lines(ev)));
-    let explains = if sources.len() == 1 && servers > 1 {
-        0.9
-    } else {
-        0.6
-    };
+    let explains = if sources.len() == 1 && servers > 1 { 0.9 } else { 0.6 };
     Some(
-        Finding::new(ID, format!("Source hashing ({sched}) with {} client address(es)", sources.len()), explains)
-            .evidence(lines)
-            .fix([
-                format!("ipvsadm -E {} -s {sched} -b {port_flag} to hash address and port (per-flow spread)", ipvsadm_service(svc)),
-                format!("or ipvsadm -E {} -s rr (or wlc) for an even spread of short connections", ipvsadm_service(svc)),
-                "to test source hashing itself, use many client addresses".to_string(),
-            ]),
+        Finding::new(
+            ID,
+            format!("Source hashing ({sched}) with {} client address(es)", sources.len()),
+            explains,
+        )
+        .evidence(lines)
+        .fix([
+            format!(
+                "ipvsadm -E {} -s {sched} -b {port_flag} to hash address and port (per-flow spread)",
+                ipvsadm_service(svc)
+            ),
+            format!(
+                "or ipvsadm -E {} -s rr (or wlc) for an even spread of short connections",
+                ipvsadm_service(svc)
+            ),
+            "to test source hashing itself, use many client addresses".to_string(),
+        ]),
     )
 }
 

@@ -24,7 +24,11 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
             )),
             None => {
                 let links: Vec<&str> = rs.host.links.iter().map(|l| l.name.as_str()).collect();
-                lines.push(format!("{} has no tunl0 (links: {}): IP-in-IP packets from the director are not decapsulated", rs.name, links.join(", ")));
+                lines.push(format!(
+                    "{} has no tunl0 (links: {}): IP-in-IP packets from the director are not decapsulated",
+                    rs.name,
+                    links.join(", ")
+                ));
             }
         }
         fixes.push(format!(
@@ -53,16 +57,13 @@ mod tests {
     fn fires_without_tunl0() {
         let mut ev = sample::healthy_dr();
         ev.mode = Mode::Tun;
-        ev.real_servers[0]
-            .host
-            .links
-            .push(sample::link("tunl0", "ipip", None));
-        ev.real_servers[1]
-            .host
-            .links
-            .push(sample::link("tunl0", "ipip", None));
+        ev.real_servers[0].host.links.push(sample::link("tunl0", "ipip", None));
+        ev.real_servers[1].host.links.push(sample::link("tunl0", "ipip", None));
         let finding = check(&ev, &summarise(&ev)).expect("tunnel-decap must fire");
-        assert_eq!(finding.evidence, vec!["rs3 has no tunl0 (links: lo, eth0): IP-in-IP packets from the director are not decapsulated"]);
+        assert_eq!(
+            finding.evidence,
+            vec!["rs3 has no tunl0 (links: lo, eth0): IP-in-IP packets from the director are not decapsulated"]
+        );
         assert!((finding.explains - (0.3 + 0.5 / 3.0)).abs() < 1e-9);
     }
 

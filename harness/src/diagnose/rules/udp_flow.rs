@@ -16,8 +16,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     if svc.proto != Proto::Udp || svc.one_packet || !has_director(ev) {
         return None;
     }
-    let mut per_client: BTreeMap<&str, (BTreeSet<SocketAddr>, BTreeSet<&str>, u32)> =
-        BTreeMap::new();
+    let mut per_client: BTreeMap<&str, (BTreeSet<SocketAddr>, BTreeSet<&str>, u32)> = BTreeMap::new();
     for r in ev.records.iter().filter(|r| r.error.is_none()) {
         let e = per_client.entry(r.client.as_str()).or_default();
         e.0.insert(r.source);
@@ -50,21 +49,16 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         0.3
     };
     Some(
-        Finding::new(
-            ID,
-            "UDP flows stick to one server (no one-packet scheduling)",
-            explains,
-        )
-        .evidence(capped(lines))
-        .fix([
-            format!(
-                "ipvsadm -E {} -s {} -o (keepalived: `ops`) for stateless datagram services",
-                ipvsadm_service(svc),
-                svc.scheduler
-            ),
-            "or let clients vary their source port; shorten the UDP timeout: ipvsadm --set 0 0 N"
-                .to_string(),
-        ]),
+        Finding::new(ID, "UDP flows stick to one server (no one-packet scheduling)", explains)
+            .evidence(capped(lines))
+            .fix([
+                format!(
+                    "ipvsadm -E {} -s {} -o (keepalived: `ops`) for stateless datagram services",
+                    ipvsadm_service(svc),
+                    svc.scheduler
+                ),
+                "or let clients vary their source port; shorten the UDP timeout: ipvsadm --set 0 0 N".to_string(),
+            ]),
     )
 }
 

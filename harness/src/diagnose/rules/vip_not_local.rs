@@ -17,11 +17,7 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     let mut lines = Vec::new();
     let mut missing = Vec::new();
     let mut fixes = Vec::new();
-    for rs in ev
-        .real_servers
-        .iter()
-        .filter(|r| !r.host.addresses.is_empty())
-    {
+    for rs in ev.real_servers.iter().filter(|r| !r.host.addresses.is_empty()) {
         match rs.host.address_of(vip) {
             None => {
                 let have: Vec<String> = rs
@@ -43,7 +39,10 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
                     ));
                 }
                 missing.push(rs.name.clone());
-                fixes.push(format!("on {}: set arp_ignore=1 and arp_announce=2 first, then `ip addr add {vip}/32 dev {dev}`", rs.name));
+                fixes.push(format!(
+                    "on {}: set arp_ignore=1 and arp_announce=2 first, then `ip addr add {vip}/32 dev {dev}`",
+                    rs.name
+                ));
             }
             Some(a) if a.net.prefix_len() != 32 && a.iface == "lo" => {
                 lines.push(format!(
@@ -73,11 +72,7 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     } else {
         format!("Real server(s) without the VIP: {}", missing.join(", "))
     };
-    Some(
-        Finding::new(ID, title, explains)
-            .evidence(capped(lines))
-            .fix(fixes),
-    )
+    Some(Finding::new(ID, title, explains).evidence(capped(lines)).fix(fixes))
 }
 
 #[cfg(test)]
@@ -93,10 +88,7 @@ mod tests {
             .host
             .addresses
             .retain(|a| a.net.addr() != sample::VIP);
-        ev.real_servers[1]
-            .host
-            .counters
-            .insert("InAddrErrors".into(), 10);
+        ev.real_servers[1].host.counters.insert("InAddrErrors".into(), 10);
         let finding = check(&ev, &summarise(&ev)).expect("vip-not-local must fire");
         assert_eq!(
             finding.evidence[0],

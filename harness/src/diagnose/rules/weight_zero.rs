@@ -42,21 +42,14 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
                     "{} {} is configured with weight 0: no new connections",
                     rs.name, rs.address
                 ));
-                zeroed.push((
-                    rs.name.clone(),
-                    rs.address,
-                    service_port_on(ev, rs).unwrap_or(svc.port),
-                ));
+                zeroed.push((rs.name.clone(), rs.address, service_port_on(ev, rs).unwrap_or(svc.port)));
             }
         }
     }
     if zeroed.is_empty() {
         return None;
     }
-    let total = ev
-        .real_servers
-        .len()
-        .max(ev.ipvs.as_ref().map_or(0, |i| i.dests.len()));
+    let total = ev.real_servers.len().max(ev.ipvs.as_ref().map_or(0, |i| i.dests.len()));
     let mut fix: Vec<String> = zeroed
         .iter()
         .map(|(_, addr, port)| {
@@ -102,8 +95,7 @@ mod tests {
         assert_eq!(finding.title, "2 of 3 real server(s) have weight 0");
         assert_eq!(finding.explains, 0.85);
         assert!(
-            finding.evidence[0]
-                .starts_with("rs2 192.0.2.12:80 has weight 0 in the live table (configured 1)"),
+            finding.evidence[0].starts_with("rs2 192.0.2.12:80 has weight 0 in the live table (configured 1)"),
             "{:?}",
             finding.evidence
         );
@@ -112,10 +104,7 @@ mod tests {
             "{:?}",
             finding.evidence
         );
-        assert_eq!(
-            finding.fix[0],
-            "ipvsadm -e -t 192.0.2.100:80 -r 192.0.2.12:80 -g -w 1"
-        );
+        assert_eq!(finding.fix[0], "ipvsadm -e -t 192.0.2.100:80 -r 192.0.2.12:80 -g -w 1");
     }
 
     #[test]

@@ -96,10 +96,7 @@ impl NeighbourCache {
             return Vec::new();
         }
         self.macs.insert(ip, mac);
-        self.pending
-            .remove(&ip)
-            .map(|p| p.frames)
-            .unwrap_or_default()
+        self.pending.remove(&ip).map(|p| p.frames).unwrap_or_default()
     }
 
     /// Queues a frame for `ip`. True if an ARP request should go out now

@@ -47,13 +47,7 @@ pub fn pseudo_header_sum(saddr: Ipv4Addr, daddr: Ipv4Addr, proto: u8, l4_len: u1
 
 /// Full TCP/UDP checksum over `segment` (header + payload), with the checksum
 /// field at `csum_at` treated as zero. UDP's zero result is sent as 0xffff.
-pub fn l4_checksum(
-    saddr: Ipv4Addr,
-    daddr: Ipv4Addr,
-    proto: u8,
-    segment: &[u8],
-    csum_at: usize,
-) -> u16 {
+pub fn l4_checksum(saddr: Ipv4Addr, daddr: Ipv4Addr, proto: u8, segment: &[u8], csum_at: usize) -> u16 {
     let mut sum = pseudo_header_sum(saddr, daddr, proto, segment.len() as u16);
     sum = sum_words(sum, &segment[..csum_at]);
     // csum_at is even (16 for TCP, 6 for UDP): word alignment is preserved.
@@ -91,8 +85,8 @@ mod tests {
     fn header_checksum_matches_rfc1071_example() {
         // A classic 20-byte header whose checksum is 0xb861.
         let hdr = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8,
-            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8,
+            0x00, 0xc7,
         ];
         assert_eq!(ipv4_header_checksum(&hdr), 0xb861);
     }
@@ -100,8 +94,8 @@ mod tests {
     #[test]
     fn incremental_update_equals_recompute() {
         let mut hdr = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8,
-            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8,
+            0x00, 0xc7,
         ];
         let old = hdr[16..20].to_vec();
         let new = [10, 1, 2, 3];

@@ -16,9 +16,7 @@ use super::forward::{self, Csum, Rewrite, Tunnel};
 use super::frame::{self, Frame, Ipv4Frame, PROTO_TCP, PROTO_UDP};
 use super::socket::{PacketSocket, Received, VnetHdr, RECV_BUF_LEN};
 use crate::director::EngineStats;
-use crate::ipvs::{
-    self, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto, TcpFlags,
-};
+use crate::ipvs::{self, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto, TcpFlags};
 
 /// How long the loop sleeps in poll: bounds how late a shutdown is seen.
 pub const POLL_TIMEOUT: Duration = Duration::from_millis(50);
@@ -186,10 +184,7 @@ impl PacketLoop {
                 }
                 Ok(None) => return n,
                 Err(_) => {
-                    count(
-                        &mut self.shared.lock().unwrap().stats.dropped,
-                        "recv_failed",
-                    );
+                    count(&mut self.shared.lock().unwrap().stats.dropped, "recv_failed");
                     return n;
                 }
             }
@@ -222,8 +217,7 @@ impl PacketLoop {
                 };
                 if sh.ipvs.is_vip(ip.daddr) {
                     self.handle_request(side, bytes, ip, csum, vnet_out, sh);
-                } else if !self.kernel_local.contains(&ip.daddr) && !ip.fragment && ip.l4.is_some()
-                {
+                } else if !self.kernel_local.contains(&ip.daddr) && !ip.fragment && ip.l4.is_some() {
                     self.handle_reply(bytes, ip, csum, vnet_out, sh);
                 }
             }
@@ -327,14 +321,7 @@ impl PacketLoop {
         self.send_to(self.server, dest, vnet_out, out, false, &mut sh.stats);
     }
 
-    fn handle_reply(
-        &mut self,
-        bytes: &[u8],
-        mut ip: Ipv4Frame,
-        csum: Csum,
-        vnet_out: VnetHdr,
-        sh: &mut Shared,
-    ) {
+    fn handle_reply(&mut self, bytes: &[u8], mut ip: Ipv4Frame, csum: Csum, vnet_out: VnetHdr, sh: &mut Shared) {
         let Some(packet) = packet_in(&ip) else { return };
         let out_packet: PacketOut = packet_out(&packet);
         let (saddr, sport, daddr, dport) = match sh.ipvs.process_out(&out_packet, Instant::now()) {
@@ -381,15 +368,10 @@ impl PacketLoop {
             frame[0..6].copy_from_slice(&mac);
             return self.send_frame(side, vnet, frame, outbound, stats);
         }
-        match self.sides[side].neigh.hold(
-            next_hop,
-            PendingFrame {
-                vnet,
-                frame,
-                outbound,
-            },
-            Instant::now(),
-        ) {
+        match self.sides[side]
+            .neigh
+            .hold(next_hop, PendingFrame { vnet, frame, outbound }, Instant::now())
+        {
             HoldOutcome::QueuedSendRequest => self.send_arp_request(side, next_hop, stats),
             HoldOutcome::Queued => {}
             HoldOutcome::Dropped => count(&mut stats.dropped, "neighbour_unresolved"),
@@ -397,27 +379,14 @@ impl PacketLoop {
     }
 
     /// Records a neighbour and sends the frames that were waiting for it.
-    fn learn_and_flush(
-        &mut self,
-        side: usize,
-        ip: Ipv4Addr,
-        mac: [u8; 6],
-        stats: &mut EngineStats,
-    ) {
+    fn learn_and_flush(&mut self, side: usize, ip: Ipv4Addr, mac: [u8; 6], stats: &mut EngineStats) {
         for mut p in self.sides[side].neigh.learn(ip, mac) {
             p.frame[0..6].copy_from_slice(&mac);
             self.send_frame(side, p.vnet, p.frame, p.outbound, stats);
         }
     }
 
-    fn send_frame(
-        &mut self,
-        side: usize,
-        vnet: VnetHdr,
-        frame: Vec<u8>,
-        outbound: bool,
-        stats: &mut EngineStats,
-    ) {
+    fn send_frame(&mut self, side: usize, vnet: VnetHdr, frame: Vec<u8>, outbound: bool, stats: &mut EngineStats) {
         match self.sides[side].sock.send(vnet, &frame) {
             Ok(()) if outbound => stats.forwarded_out += 1,
             Ok(()) => stats.forwarded_in += 1,

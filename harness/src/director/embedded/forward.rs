@@ -142,11 +142,7 @@ pub fn forward_rewrite(
             Csum::Complete => {
                 let c = checksum::update_complemented(old, &old_addrs, &new_addrs);
                 let c = checksum::update_complemented(c, &old_ports, &new_ports);
-                Some(if c == 0 && ip.protocol == PROTO_UDP {
-                    0xffff
-                } else {
-                    c
-                })
+                Some(if c == 0 && ip.protocol == PROTO_UDP { 0xffff } else { c })
             }
             // Ports are in the data the kernel will sum; only addresses seed it.
             Csum::PartialGso => Some(checksum::update_partial(old, &old_addrs, &new_addrs)),
@@ -173,12 +169,7 @@ pub struct Tunnel {
 /// TUN: decrements the inner TTL, completes a partial checksum, and wraps the
 /// inner packet in an outer IPv4 header (protocol 4, TOS and DF copied, TTL =
 /// inner TTL, fresh ID) inside a new Ethernet frame. `None` if TTL expired.
-pub fn encapsulate_ipip(
-    frame: &mut Vec<u8>,
-    ip: &mut Ipv4Frame,
-    csum: Csum,
-    t: Tunnel,
-) -> Option<Vec<u8>> {
+pub fn encapsulate_ipip(frame: &mut Vec<u8>, ip: &mut Ipv4Frame, csum: Csum, t: Tunnel) -> Option<Vec<u8>> {
     trim_padding(frame, ip);
     if !decrement_ttl(frame, ip) {
         return None;

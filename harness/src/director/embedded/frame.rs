@@ -4,8 +4,8 @@
 use std::net::Ipv4Addr;
 
 use etherparse::{
-    ArpEthIpv4Packet, ArpPacket, EtherType, Ethernet2HeaderSlice, IpNumber, Ipv4HeaderSlice,
-    TcpHeaderSlice, UdpHeaderSlice,
+    ArpEthIpv4Packet, ArpPacket, EtherType, Ethernet2HeaderSlice, IpNumber, Ipv4HeaderSlice, TcpHeaderSlice,
+    UdpHeaderSlice,
 };
 
 pub const ETH_LEN: usize = 14;
@@ -107,9 +107,7 @@ pub fn parse(frame: &[u8]) -> Result<Frame, Malformed> {
     let eth = Ethernet2HeaderSlice::from_slice(frame).map_err(|_| Malformed::TruncatedEthernet)?;
     match eth.ether_type() {
         EtherType::ARP => parse_arp(&frame[ETH_LEN..]),
-        EtherType::IPV4 => {
-            parse_ipv4(eth.source(), eth.destination(), &frame[ETH_LEN..]).map(Frame::Ipv4)
-        }
+        EtherType::IPV4 => parse_ipv4(eth.source(), eth.destination(), &frame[ETH_LEN..]).map(Frame::Ipv4),
         _ => Ok(Frame::Other),
     }
 }

@@ -54,18 +54,15 @@ fn build_ipvs(cfg: &DirectorConfig) -> Result<(Ipvs, ServiceTable)> {
             port: svc.port,
             proto: svc.proto,
         };
-        let id = ipvs
-            .add_service(svc.clone())
-            .map_err(|e| DirectorError::Ipvs {
-                what: format!("service {key}"),
+        let id = ipvs.add_service(svc.clone()).map_err(|e| DirectorError::Ipvs {
+            what: format!("service {key}"),
+            why: e.to_string(),
+        })?;
+        for d in dests {
+            ipvs.add_dest(id, d.clone()).map_err(|e| DirectorError::Ipvs {
+                what: format!("real server {}:{} of {key}", d.addr, d.port),
                 why: e.to_string(),
             })?;
-        for d in dests {
-            ipvs.add_dest(id, d.clone())
-                .map_err(|e| DirectorError::Ipvs {
-                    what: format!("real server {}:{} of {key}", d.addr, d.port),
-                    why: e.to_string(),
-                })?;
         }
         services.insert(key, (id, dests.clone()));
     }
@@ -94,9 +91,7 @@ impl EmbeddedEngine {
         } else {
             Some(facts(&cfg.server_iface)?)
         };
-        Self::start_with(cfg, client, server, |name, body| {
-            host.spawn_thread(&name, body)
-        })
+        Self::start_with(cfg, client, server, |name, body| host.spawn_thread(&name, body))
     }
 
     /// Starts the engine with interface facts given directly; `spawn` must run
@@ -129,18 +124,16 @@ impl EmbeddedEngine {
             let shared = Arc::clone(&shared);
             let stop = Arc::clone(&stop);
             let laddrs = cfg.fullnat_local_addrs.clone();
-            Box::new(
-                move || match PacketLoop::open(shared, stop, client, server, laddrs) {
-                    Ok(mut lp) => {
-                        lp.pre_resolve(&dest_addrs);
-                        let _ = ready_tx.send(Ok(()));
-                        lp.run();
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                    }
-                },
-            )
+            Box::new(move || match PacketLoop::open(shared, stop, client, server, laddrs) {
+                Ok(mut lp) => {
+                    lp.pre_resolve(&dest_addrs);
+                    let _ = ready_tx.send(Ok(()));
+                    lp.run();
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
         };
         let thread = spawn("director-embedded".to_string(), body)
             .map_err(|e| DirectorError::io("spawning the director's packet thread", e))?;
@@ -154,16 +147,11 @@ impl EmbeddedEngine {
             Ok(Ok(())) => Ok(engine),
             Ok(Err(e)) => {
                 let _ = engine.stop_thread(); // the start error is the one worth reporting
-                Err(DirectorError::io(
-                    "opening the director's AF_PACKET sockets",
-                    e,
-                ))
+                Err(DirectorError::io("opening the director's AF_PACKET sockets", e))
             }
             Err(_) => {
                 let _ = engine.stop_thread(); // the start error is the one worth reporting
-                Err(DirectorError::Thread(format!(
-                    "did not start within {START_TIMEOUT:?}"
-                )))
+                Err(DirectorError::Thread(format!("did not start within {START_TIMEOUT:?}")))
             }
         }
     }
@@ -171,9 +159,7 @@ impl EmbeddedEngine {
     fn stop_thread(mut self) -> Result<()> {
         self.stop.store(true, Ordering::Relaxed);
         match self.thread.take() {
-            Some(t) => t
-                .join()
-                .map_err(|_| DirectorError::Thread("panicked".into())),
+            Some(t) => t.join().map_err(|_| DirectorError::Thread("panicked".into())),
             None => Ok(()),
         }
     }
@@ -231,10 +217,7 @@ impl Engine for EmbeddedEngine {
     }
 
     fn stats(&self) -> EngineStats {
-        self.shared
-            .lock()
-            .map(|s| s.stats.clone())
-            .unwrap_or_default()
+        self.shared.lock().map(|s| s.stats.clone()).unwrap_or_default()
     }
 
     fn shutdown(self: Box<Self>) -> Result<()> {

@@ -117,12 +117,7 @@ fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-fn set_int_opt(
-    fd: BorrowedFd<'_>,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
+fn set_int_opt(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
     check(unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
@@ -181,17 +176,10 @@ impl PacketSocket {
         let proto = (libc::ETH_P_ALL as u16).to_be();
         // Protocol 0: the socket receives nothing until bound to `ifindex` (with ETH_P_ALL,
         // it would first take frames from every interface).
-        let raw = check(unsafe {
-            libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)
-        })?;
+        let raw = check(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         set_int_opt(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1)?;
-        set_int_opt(
-            fd.as_fd(),
-            libc::SOL_PACKET,
-            libc::PACKET_IGNORE_OUTGOING,
-            1,
-        )?;
+        set_int_opt(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)?;
         // Room for bursts while the loop is busy (best effort: capped by rmem_max).
         set_int_opt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20)?;
         // Before bind, so no frame lands in the plain queue first.
@@ -222,24 +210,19 @@ impl PacketSocket {
         let slot = ring.slot(i);
         let hdr = unsafe { std::ptr::read(slot as *const libc::tpacket2_hdr) };
         let sll = unsafe {
-            std::ptr::read_unaligned(slot.add(libc::TPACKET_ALIGN(std::mem::size_of::<
-                libc::tpacket2_hdr,
-            >())) as *const libc::sockaddr_ll)
+            std::ptr::read_unaligned(
+                slot.add(libc::TPACKET_ALIGN(std::mem::size_of::<libc::tpacket2_hdr>())) as *const libc::sockaddr_ll
+            )
         };
         let mac = usize::from(hdr.tp_mac);
         let snap = hdr.tp_snaplen as usize;
-        let whole =
-            snap == hdr.tp_len as usize && mac >= VNET_HDR_LEN && mac + snap <= RING_FRAME_SIZE;
+        let whole = snap == hdr.tp_len as usize && mac >= VNET_HDR_LEN && mac + snap <= RING_FRAME_SIZE;
         let got = if whole {
             let mut vnet = [0u8; VNET_HDR_LEN];
             let len = snap.min(buf.len());
             unsafe {
                 // The kernel writes the virtio-net header right before the MAC header.
-                std::ptr::copy_nonoverlapping(
-                    slot.add(mac - VNET_HDR_LEN),
-                    vnet.as_mut_ptr(),
-                    VNET_HDR_LEN,
-                );
+                std::ptr::copy_nonoverlapping(slot.add(mac - VNET_HDR_LEN), vnet.as_mut_ptr(), VNET_HDR_LEN);
                 std::ptr::copy_nonoverlapping(slot.add(mac), buf.as_mut_ptr(), len);
             }
             Some(Received {
@@ -258,9 +241,7 @@ impl PacketSocket {
             // frame on the socket as well, in order.
             None if status & libc::TP_STATUS_COPY != 0 => match self.recv_queued(buf)? {
                 Some(rx) => Ok(Some(rx)),
-                None => Err(io::Error::other(
-                    "ring frame marked as copied, but none queued",
-                )),
+                None => Err(io::Error::other("ring frame marked as copied, but none queued")),
             },
             None => Err(io::Error::other("frame truncated in the receive ring")),
         }
@@ -393,10 +374,7 @@ mod tests {
         let mut rx = PacketSocket::bind(lo).expect("receiving socket");
         let tx = PacketSocket::bind(lo).expect("sending socket");
         let mut buf = vec![0u8; RECV_BUF_LEN];
-        assert!(
-            rx.recv(&mut buf).unwrap().is_none(),
-            "nothing before we send"
-        );
+        assert!(rx.recv(&mut buf).unwrap().is_none(), "nothing before we send");
 
         // Small frames fit a ring slot; the big ones (lo's MTU is 64 KiB) take the copy path.
         // Each asks for a checksum from byte 34, which must come back in the vnet header.
@@ -412,18 +390,10 @@ mod tests {
         }
         for (k, &len) in sizes.iter().enumerate() {
             let (got, meta) = next(&mut rx, &mut buf);
-            assert_eq!(
-                got,
-                frame(len, k as u8),
-                "frame {k} ({len} B) intact and in order"
-            );
+            assert_eq!(got, frame(len, k as u8), "frame {k} ({len} B) intact and in order");
             assert_eq!(meta.pkttype, libc::PACKET_HOST);
             assert_eq!(
-                (
-                    meta.vnet.needs_csum(),
-                    meta.vnet.csum_start,
-                    meta.vnet.csum_offset
-                ),
+                (meta.vnet.needs_csum(), meta.vnet.csum_start, meta.vnet.csum_offset),
                 (true, 34, 6),
                 "frame {k}"
             );
@@ -438,10 +408,7 @@ mod tests {
             }
             for k in 0..700u16 {
                 let (got, meta) = next(&mut rx, &mut buf);
-                assert_eq!(
-                    (got[14..16].to_vec(), got[16]),
-                    (k.to_be_bytes().to_vec(), round)
-                );
+                assert_eq!((got[14..16].to_vec(), got[16]), (k.to_be_bytes().to_vec(), round));
                 assert!(!meta.vnet.needs_csum());
             }
         }

@@ -30,11 +30,7 @@ const RS: [Ipv4Addr; 3] = [
     Ipv4Addr::new(10, 0, 0, 22),
     Ipv4Addr::new(10, 0, 0, 23),
 ];
-const RS_MAC: [[u8; 6]; 3] = [
-    [2, 0, 0, 0, 0, 0x21],
-    [2, 0, 0, 0, 0, 0x22],
-    [2, 0, 0, 0, 0, 0x23],
-];
+const RS_MAC: [[u8; 6]; 3] = [[2, 0, 0, 0, 0, 0x21], [2, 0, 0, 0, 0, 0x22], [2, 0, 0, 0, 0, 0x23]];
 
 struct Tap {
     fd: OwnedFd,
@@ -82,10 +78,7 @@ impl Tap {
         let mut req = ifreq_named(name);
         check(unsafe { libc::ioctl(ctl.as_raw_fd(), libc::SIOCGIFHWADDR as _, &mut req) })?;
         let mut mac = [0u8; 6];
-        for (m, b) in mac
-            .iter_mut()
-            .zip(unsafe { req.ifr_ifru.ifru_hwaddr.sa_data }.iter())
-        {
+        for (m, b) in mac.iter_mut().zip(unsafe { req.ifr_ifru.ifru_hwaddr.sa_data }.iter()) {
             *m = *b as u8;
         }
         let cname = std::ffi::CString::new(name).unwrap();
@@ -127,12 +120,7 @@ impl Tap {
         let mut all = vnet.to_vec();
         all.extend_from_slice(frame);
         let n = unsafe { libc::write(self.fd.as_raw_fd(), all.as_ptr().cast(), all.len()) };
-        assert_eq!(
-            n,
-            all.len() as isize,
-            "write to tap: {}",
-            io::Error::last_os_error()
-        );
+        assert_eq!(n, all.len() as isize, "write to tap: {}", io::Error::last_os_error());
     }
 
     /// Next IPv4 or ARP frame the engine sent (the kernel's IPv6 chatter is
@@ -280,9 +268,7 @@ fn run_dr_scenario() {
         [0; 6],
         VIP,
     ));
-    let reply = tap
-        .read(Duration::from_secs(2))
-        .expect("ARP reply for the VIP");
+    let reply = tap.read(Duration::from_secs(2)).expect("ARP reply for the VIP");
     let arp = ArpPacket::from_slice(&reply[ETH_LEN..])
         .unwrap()
         .try_eth_ipv4()
@@ -321,11 +307,7 @@ fn run_dr_scenario() {
         let Ok(Frame::Ipv4(ip)) = frame::parse(&out) else {
             panic!("not IPv4")
         };
-        assert_eq!(
-            ip.l4.unwrap().sport,
-            sport,
-            "only the SYN to the VIP is forwarded"
-        );
+        assert_eq!(ip.l4.unwrap().sport, sport, "only the SYN to the VIP is forwarded");
         assert_eq!((ip.daddr, ip.ttl), (VIP, 63));
         assert_eq!(&out[6..12], &tap.mac);
         picked.push(
@@ -348,11 +330,7 @@ fn run_dr_scenario() {
 
     let stats = engine.stats();
     assert_eq!(stats.forwarded_in, 6);
-    assert_eq!(
-        stats.malformed.get("ipv4_total_length"),
-        Some(&1),
-        "{stats:?}"
-    );
+    assert_eq!(stats.malformed.get("ipv4_total_length"), Some(&1), "{stats:?}");
     assert_eq!(stats.dropped.get("fragment"), Some(&1), "{stats:?}");
     assert_eq!(stats.arp_answered, 1);
     assert_eq!(stats.arp_requests_sent, 3);
@@ -363,9 +341,7 @@ fn run_dr_scenario() {
         port: 80,
         proto: Proto::Tcp,
     };
-    engine
-        .set_weight(key, SocketAddrV4::new(RS[0], 80), 0)
-        .unwrap();
+    engine.set_weight(key, SocketAddrV4::new(RS[0], 80), 0).unwrap();
     assert!(engine
         .set_weight(key, SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, 9), 80), 1)
         .is_err());
@@ -387,9 +363,7 @@ fn dr_engine_on_a_tap_answers_arp_round_robins_and_counts_junk() {
         return;
     }
     // unshare() changes only this thread's namespace; keep it off the test runner's threads.
-    std::thread::spawn(run_dr_scenario)
-        .join()
-        .expect("scenario thread");
+    std::thread::spawn(run_dr_scenario).join().expect("scenario thread");
 }
 
 /// Starts an engine for `forward` on a fresh TAP and plays the real servers'
@@ -440,13 +414,7 @@ fn start_on_tap(forward: Forward, dport: u16) -> (Tap, Box<dyn Engine>) {
 
 const LIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 200);
 
-fn tcp(
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
-    src: (Ipv4Addr, u16),
-    dst: (Ipv4Addr, u16),
-    payload: &[u8],
-) -> Vec<u8> {
+fn tcp(src_mac: [u8; 6], dst_mac: [u8; 6], src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
     let builder = PacketBuilder::ethernet2(src_mac, dst_mac)
         .ipv4(src.0.octets(), dst.0.octets(), 64)
@@ -516,21 +484,11 @@ fn nat_like_round_trip(forward: Forward) {
     let rs = rs_of(&syn_out);
     let (syn_src, syn_dst, _) = verified_tuple(&syn_out);
     let request = b"GET / HTTP/1.1\r\n\r\n";
-    tap.write_partial(&tcp(
-        CLIENT_MAC,
-        tap.mac,
-        (CLIENT, 40000),
-        (VIP, 80),
-        request,
-    ));
+    tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), request));
     let out = tap.read(Duration::from_secs(2)).expect("forwarded request");
     let (src, dst, payload) = verified_tuple(&out);
     assert_eq!(payload, request);
-    assert_eq!(
-        (src, dst),
-        (syn_src, syn_dst),
-        "same connection, same rewrite"
-    );
+    assert_eq!((src, dst), (syn_src, syn_dst), "same connection, same rewrite");
     assert_eq!(dst, (RS[rs], 8080));
     match forward {
         Forward::Nat => assert_eq!(src, (CLIENT, 40000)),
@@ -541,33 +499,19 @@ fn nat_like_round_trip(forward: Forward) {
     tap.write(&tcp(RS_MAC[rs], tap.mac, dst, src, response));
     let back = tap.read(Duration::from_secs(2)).expect("forwarded reply");
     let (src, dst, payload) = verified_tuple(&back);
-    assert_eq!(
-        (src, dst),
-        ((VIP, 80), (CLIENT, 40000)),
-        "the client sees the VIP"
-    );
+    assert_eq!((src, dst), ((VIP, 80), (CLIENT, 40000)), "the client sees the VIP");
     assert_eq!(payload, response);
-    assert_eq!(
-        &back[0..6],
-        &CLIENT_MAC,
-        "back to the MAC the request came from"
-    );
+    assert_eq!(&back[0..6], &CLIENT_MAC, "back to the MAC the request came from");
 
     let stats = engine.stats();
-    assert_eq!(
-        (stats.forwarded_in, stats.forwarded_out),
-        (2, 1),
-        "{stats:?}"
-    );
+    assert_eq!((stats.forwarded_in, stats.forwarded_out), (2, 1), "{stats:?}");
     engine.shutdown().unwrap();
 }
 
 fn tun_encapsulates() {
     let (tap, engine) = start_on_tap(Forward::Tun, 80);
     tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), b""));
-    let out = tap
-        .read(Duration::from_secs(2))
-        .expect("encapsulated request");
+    let out = tap.read(Duration::from_secs(2)).expect("encapsulated request");
     let rs = rs_of(&out);
     let (outer, _) = etherparse::Ipv4Header::from_slice(&out[ETH_LEN..]).unwrap();
     assert_eq!(

@@ -65,24 +65,12 @@ fn verified(f: &[u8]) -> (Ipv4Header, TransportHeader, Vec<u8>) {
     let Some(NetHeaders::Ipv4(ip, _)) = h.net else {
         panic!("no IPv4")
     };
-    assert_eq!(
-        ip.header_checksum,
-        ip.calc_header_checksum(),
-        "IPv4 header checksum"
-    );
+    assert_eq!(ip.header_checksum, ip.calc_header_checksum(), "IPv4 header checksum");
     let payload = h.payload.slice().to_vec();
     let transport = h.transport.unwrap();
     match &transport {
-        TransportHeader::Tcp(t) => assert_eq!(
-            t.checksum,
-            t.calc_checksum_ipv4(&ip, &payload).unwrap(),
-            "TCP checksum"
-        ),
-        TransportHeader::Udp(u) => assert_eq!(
-            u.checksum,
-            u.calc_checksum_ipv4(&ip, &payload).unwrap(),
-            "UDP checksum"
-        ),
+        TransportHeader::Tcp(t) => assert_eq!(t.checksum, t.calc_checksum_ipv4(&ip, &payload).unwrap(), "TCP checksum"),
+        TransportHeader::Udp(u) => assert_eq!(u.checksum, u.calc_checksum_ipv4(&ip, &payload).unwrap(), "UDP checksum"),
         other => panic!("unexpected transport {other:?}"),
     }
     (ip, transport, payload)
@@ -102,16 +90,11 @@ fn crafted_partial_frame_really_fails_verification() {
     let mut f = tcp_frame(CLIENT, 40000, VIP, 80, PAYLOAD);
     make_partial(&mut f);
     let h = PacketHeaders::from_ethernet_slice(&f).unwrap();
-    let Some(NetHeaders::Ipv4(ip, _)) = h.net else {
-        panic!()
-    };
+    let Some(NetHeaders::Ipv4(ip, _)) = h.net else { panic!() };
     let Some(TransportHeader::Tcp(t)) = h.transport else {
         panic!()
     };
-    assert_ne!(
-        t.checksum,
-        t.calc_checksum_ipv4(&ip, h.payload.slice()).unwrap()
-    );
+    assert_ne!(t.checksum, t.calc_checksum_ipv4(&ip, h.payload.slice()).unwrap());
 }
 
 #[test]
@@ -197,10 +180,7 @@ fn nat_request_and_reply_rewrites_verify_for_complete_and_partial_checksums() {
             RS_MAC
         ));
         let (iph, t, payload) = verified(&f);
-        assert_eq!(
-            (iph.source, iph.destination),
-            (CLIENT.octets(), RIP.octets())
-        );
+        assert_eq!((iph.source, iph.destination), (CLIENT.octets(), RIP.octets()));
         assert_eq!(ports(&t), (40000, 8080));
         assert_eq!(payload, PAYLOAD);
 
@@ -225,10 +205,7 @@ fn nat_request_and_reply_rewrites_verify_for_complete_and_partial_checksums() {
             CLIENT_MAC
         ));
         let (iph, t, _) = verified(&f);
-        assert_eq!(
-            (iph.source, iph.destination),
-            (VIP.octets(), CLIENT.octets())
-        );
+        assert_eq!((iph.source, iph.destination), (VIP.octets(), CLIENT.octets()));
         assert_eq!(ports(&t), (80, 40000));
         assert_eq!(&f[0..6], &CLIENT_MAC);
     }
@@ -291,10 +268,7 @@ fn gso_rewrite_keeps_a_valid_pseudo_header_seed() {
     ));
     let at = ETH_LEN + 20 + 16;
     let seed = u16::from_be_bytes([f[at], f[at + 1]]);
-    assert_eq!(
-        seed,
-        checksum::fold(checksum::pseudo_header_sum(VIP, CLIENT, 6, len))
-    );
+    assert_eq!(seed, checksum::fold(checksum::pseudo_header_sum(VIP, CLIENT, 6, len)));
     // Completing it (as the kernel will per segment) gives a valid checksum.
     let ip = parse_ip(&f);
     forward::complete_l4_checksum(&mut f, &ip);
@@ -343,10 +317,7 @@ fn fullnat_both_directions_round_trip() {
         CLIENT_MAC
     ));
     let (iph, t, _) = verified(&f);
-    assert_eq!(
-        (iph.source, iph.destination),
-        (VIP.octets(), CLIENT.octets())
-    );
+    assert_eq!((iph.source, iph.destination), (VIP.octets(), CLIENT.octets()));
     assert_eq!(ports(&t), (80, 40000));
 }
 
@@ -374,10 +345,7 @@ fn tun_encapsulation_header_fields() {
     assert_eq!(outer.destination, RIP.octets());
     assert_eq!(outer.identification, 4242);
     assert_eq!(outer.dont_fragment, df_set);
-    assert_eq!(
-        outer.time_to_live, 63,
-        "outer TTL = inner TTL after the hop"
-    );
+    assert_eq!(outer.time_to_live, 63, "outer TTL = inner TTL after the hop");
     assert_eq!(usize::from(outer.total_len), 20 + inner_len);
     assert_eq!(u8::from(outer.dscp), 0x28 >> 2);
     assert_eq!(outer.header_checksum, outer.calc_header_checksum());
@@ -396,14 +364,8 @@ fn tun_encapsulation_header_fields() {
 #[test]
 fn malformed_frames_are_classified_not_panicked_on() {
     let good = tcp_frame(CLIENT, 40000, VIP, 80, PAYLOAD);
-    assert_eq!(
-        frame::parse(&good[..10]).unwrap_err(),
-        Malformed::TruncatedEthernet
-    );
-    assert_eq!(
-        frame::parse(&good[..ETH_LEN + 12]).unwrap_err(),
-        Malformed::Ipv4Header
-    );
+    assert_eq!(frame::parse(&good[..10]).unwrap_err(), Malformed::TruncatedEthernet);
+    assert_eq!(frame::parse(&good[..ETH_LEN + 12]).unwrap_err(), Malformed::Ipv4Header);
 
     let mut lie = good.clone();
     let too_long = (good.len() - ETH_LEN + 40) as u16;
@@ -426,10 +388,7 @@ fn malformed_frames_are_classified_not_panicked_on() {
     let mut frag = good.clone();
     frag[ETH_LEN + 6..ETH_LEN + 8].copy_from_slice(&0x0010u16.to_be_bytes()); // offset 16*8
     let ip = parse_ip(&frag);
-    assert!(
-        ip.fragment && ip.l4.is_none(),
-        "non-first fragment carries no ports"
-    );
+    assert!(ip.fragment && ip.l4.is_none(), "non-first fragment carries no ports");
 
     // Every prefix of a good frame parses or errors, never panics.
     for n in 0..good.len() {

@@ -10,9 +10,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
-};
+use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::GenlMessage;
@@ -62,7 +60,11 @@ impl IpvsSocket {
         let mut socket = Socket::new(NETLINK_GENERIC)?;
         socket.bind_auto()?;
         set_recv_timeout(&socket, REPLY_TIMEOUT)?;
-        let mut me = IpvsSocket { socket, family_id: 0, seq: Cell::new(0) };
+        let mut me = IpvsSocket {
+            socket,
+            family_id: 0,
+            seq: Cell::new(0),
+        };
         me.family_id = me.resolve_family()?;
         Ok(me)
     }
@@ -78,7 +80,10 @@ impl IpvsSocket {
     }
 
     fn resolve_family(&self) -> Result<u16, GenlError> {
-        let payload = GenlCtrl { cmd: GenlCtrlCmd::GetFamily, nlas: vec![GenlCtrlAttrs::FamilyName(FAMILY_NAME.into())] };
+        let payload = GenlCtrl {
+            cmd: GenlCtrlCmd::GetFamily,
+            nlas: vec![GenlCtrlAttrs::FamilyName(FAMILY_NAME.into())],
+        };
         let mut genl = GenlMessage::from_payload(payload);
         genl.finalize();
         let replies = match self.exchange(genl, NLM_F_REQUEST | NLM_F_ACK, false) {
@@ -118,7 +123,11 @@ impl IpvsSocket {
         let mut genl = GenlMessage::from_payload(msg);
         genl.set_resolved_family_id(self.family_id);
         genl.finalize();
-        Ok(self.exchange(genl, flags, dump)?.into_iter().map(|m| m.payload).collect())
+        Ok(self
+            .exchange(genl, flags, dump)?
+            .into_iter()
+            .map(|m| m.payload)
+            .collect())
     }
 
     /// Sends one request and reads until its ack (non-dump) or NLMSG_DONE (dump).
@@ -166,12 +175,17 @@ impl IpvsSocket {
                 }
             }
         }
-        Err(GenlError::Decode(format!("no end of reply after {MAX_DATAGRAMS} datagrams")))
+        Err(GenlError::Decode(format!(
+            "no end of reply after {MAX_DATAGRAMS} datagrams"
+        )))
     }
 }
 
 fn set_recv_timeout(socket: &Socket, timeout: Duration) -> io::Result<()> {
-    let tv = libc::timeval { tv_sec: timeout.as_secs() as libc::time_t, tv_usec: timeout.subsec_micros() as libc::suseconds_t };
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
     // SAFETY: a valid fd and a timeval that outlives the call.
     let rc = unsafe {
         libc::setsockopt(

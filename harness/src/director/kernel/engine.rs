@@ -52,25 +52,38 @@ impl KernelEngine {
                     what: "the generic netlink family IPVS".into(),
                     why: e.to_string(),
                 })?;
-                let conn_table = File::open(CONN_TABLE).map_err(|e| DirectorError::io(format!("open {CONN_TABLE}"), e))?;
+                let conn_table =
+                    File::open(CONN_TABLE).map_err(|e| DirectorError::io(format!("open {CONN_TABLE}"), e))?;
                 Ok((socket, conn_table))
             })
             .await?;
         let (socket, conn_table) = opened;
         setup::apply(host, &setup::plan(cfg)).await?;
 
-        let engine = KernelEngine { socket, conn_table, services: cfg.services.clone() };
+        let engine = KernelEngine {
+            socket,
+            conn_table,
+            services: cfg.services.clone(),
+        };
         let configured = (|| {
             for (key, svc, svc_attrs, dest_msgs) in requests {
                 let msg = IpvsMessage::new(Cmd::NewService, vec![CmdAttr::Service(svc_attrs)]);
-                engine.socket.command(msg).map_err(|e| refused(Cmd::NewService, format!("service {key}"), &svc.scheduler, e))?;
+                engine
+                    .socket
+                    .command(msg)
+                    .map_err(|e| refused(Cmd::NewService, format!("service {key}"), &svc.scheduler, e))?;
                 for (d, attrs) in dest_msgs {
                     let msg = IpvsMessage::new(
                         Cmd::NewDest,
                         vec![CmdAttr::Service(objects::ident_attrs(&key)), CmdAttr::Dest(attrs)],
                     );
                     engine.socket.command(msg).map_err(|e| {
-                        refused(Cmd::NewDest, format!("real server {}:{} of {key}", d.addr, d.port), &svc.scheduler, e)
+                        refused(
+                            Cmd::NewDest,
+                            format!("real server {}:{} of {key}", d.addr, d.port),
+                            &svc.scheduler,
+                            e,
+                        )
                     })?;
                 }
             }
@@ -97,7 +110,10 @@ impl KernelEngine {
             let Ok(svc) = decode_service(attrs)? else { continue };
             let dests = self
                 .socket
-                .dump(IpvsMessage::new(Cmd::GetDest, vec![CmdAttr::Service(objects::ident_attrs(&svc.key))]))
+                .dump(IpvsMessage::new(
+                    Cmd::GetDest,
+                    vec![CmdAttr::Service(objects::ident_attrs(&svc.key))],
+                ))
                 .map_err(|e| refused(Cmd::GetDest, format!("real servers of {}", svc.key), "", e))?
                 .iter()
                 .filter_map(|m| m.dest().map(decode_dest))
@@ -123,9 +139,14 @@ impl KernelEngine {
     fn read_conns(&self) -> Result<Vec<proc_conn::ProcConn>> {
         let mut text = String::new();
         let mut f = &self.conn_table;
-        f.seek(SeekFrom::Start(0)).map_err(|e| DirectorError::io(format!("rewind {CONN_TABLE}"), e))?;
-        f.read_to_string(&mut text).map_err(|e| DirectorError::io(format!("read {CONN_TABLE}"), e))?;
-        proc_conn::parse(&text).map_err(|why| DirectorError::Ipvs { what: CONN_TABLE.into(), why })
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| DirectorError::io(format!("rewind {CONN_TABLE}"), e))?;
+        f.read_to_string(&mut text)
+            .map_err(|e| DirectorError::io(format!("read {CONN_TABLE}"), e))?;
+        proc_conn::parse(&text).map_err(|why| DirectorError::Ipvs {
+            what: CONN_TABLE.into(),
+            why,
+        })
     }
 
     fn delete_services(&self) -> Result<()> {
@@ -161,13 +182,21 @@ impl Engine for KernelEngine {
         let d = dests
             .iter_mut()
             .find(|d| d.addr == *dest.ip() && d.port == dest.port())
-            .ok_or_else(|| DirectorError::NoDest { service: service.to_string(), dest })?;
+            .ok_or_else(|| DirectorError::NoDest {
+                service: service.to_string(),
+                dest,
+            })?;
         let edited = ipvs::DestConfig { weight, ..d.clone() };
         let msg = IpvsMessage::new(
             Cmd::SetDest,
-            vec![CmdAttr::Service(objects::ident_attrs(&service)), CmdAttr::Dest(objects::dest_attrs(&edited)?)],
+            vec![
+                CmdAttr::Service(objects::ident_attrs(&service)),
+                CmdAttr::Dest(objects::dest_attrs(&edited)?),
+            ],
         );
-        self.socket.command(msg).map_err(|e| refused(Cmd::SetDest, format!("real server {dest} of {service}"), "", e))?;
+        self.socket
+            .command(msg)
+            .map_err(|e| refused(Cmd::SetDest, format!("real server {dest} of {service}"), "", e))?;
         *d = edited;
         Ok(())
     }
@@ -178,7 +207,9 @@ impl Engine for KernelEngine {
     fn stats(&self) -> EngineStats {
         let mut stats = EngineStats::default();
         if let Ok(services) = self.dump() {
-            let ours = services.iter().filter(|(s, _)| self.services.iter().any(|(c, _)| objects::key_of(c) == s.key));
+            let ours = services
+                .iter()
+                .filter(|(s, _)| self.services.iter().any(|(c, _)| objects::key_of(c) == s.key));
             for (s, _) in ours {
                 stats.forwarded_in += s.stats.inpkts;
                 stats.forwarded_out += s.stats.outpkts;
@@ -200,9 +231,9 @@ fn refused(cmd: Cmd, what: String, scheduler: &str, e: GenlError) -> DirectorErr
     let why = match (e.errno(), cmd) {
         (Some(libc::EEXIST), Cmd::NewService) => "it already exists in the director's namespace".to_string(),
         (Some(libc::EEXIST), Cmd::NewDest) => "it is already a real server of this service".to_string(),
-        (Some(libc::ENOENT), Cmd::NewService | Cmd::SetService) => format!(
-            "unknown scheduler {scheduler:?}: this kernel has no ip_vs_{scheduler} module loaded or loadable"
-        ),
+        (Some(libc::ENOENT), Cmd::NewService | Cmd::SetService) => {
+            format!("unknown scheduler {scheduler:?}: this kernel has no ip_vs_{scheduler} module loaded or loadable")
+        }
         (Some(libc::ENOENT), _) => "no such real server in the kernel's service".to_string(),
         (Some(libc::ESRCH), _) => "no such service in the kernel".to_string(),
         (Some(libc::EPERM), _) => "permission denied: IPVS needs CAP_NET_ADMIN in the director's namespace".to_string(),
@@ -219,7 +250,11 @@ fn refused(cmd: Cmd, what: String, scheduler: &str, e: GenlError) -> DirectorErr
 
 /// Refuses what kernel IPVS cannot do, before any lab work: FULLNAT.
 pub fn check_supported(cfg: &DirectorConfig) -> Result<()> {
-    let fullnat = cfg.services.iter().flat_map(|(_, d)| d).any(|d| d.forward == Forward::FullNat);
+    let fullnat = cfg
+        .services
+        .iter()
+        .flat_map(|(_, d)| d)
+        .any(|d| d.forward == Forward::FullNat);
     if fullnat {
         return Err(DirectorError::Config(objects::FULLNAT_UNSUPPORTED.into()));
     }
@@ -232,13 +267,26 @@ mod tests {
 
     #[test]
     fn kernel_refusals_read_as_causes() {
-        let e = refused(Cmd::NewService, "service TCP 192.0.2.100:80".into(), "twos", GenlError::Kernel(libc::ENOENT));
+        let e = refused(
+            Cmd::NewService,
+            "service TCP 192.0.2.100:80".into(),
+            "twos",
+            GenlError::Kernel(libc::ENOENT),
+        );
         assert_eq!(
             e.to_string(),
             "ipvs refused service TCP 192.0.2.100:80: unknown scheduler \"twos\": this kernel has no ip_vs_twos module loaded or loadable"
         );
-        let e = refused(Cmd::NewDest, "real server 192.0.2.11:80".into(), "rr", GenlError::Kernel(libc::EEXIST));
-        assert!(e.to_string().ends_with("it is already a real server of this service"), "{e}");
+        let e = refused(
+            Cmd::NewDest,
+            "real server 192.0.2.11:80".into(),
+            "rr",
+            GenlError::Kernel(libc::EEXIST),
+        );
+        assert!(
+            e.to_string().ends_with("it is already a real server of this service"),
+            "{e}"
+        );
         let e = refused(Cmd::SetDest, "x".into(), "", GenlError::Kernel(libc::ESRCH));
         assert!(e.to_string().contains("no such service"), "{e}");
         let e = refused(Cmd::GetService, "services".into(), "", GenlError::NoFamily);
@@ -251,7 +299,12 @@ mod tests {
         let cfg = DirectorConfig {
             services: vec![(
                 ipvs::ServiceConfig::new(ipvs::Proto::Tcp, vip, 80, "rr"),
-                vec![ipvs::DestConfig::new(std::net::Ipv4Addr::new(198, 51, 100, 11), 80, 1, Forward::FullNat)],
+                vec![ipvs::DestConfig::new(
+                    std::net::Ipv4Addr::new(198, 51, 100, 11),
+                    80,
+                    1,
+                    Forward::FullNat,
+                )],
             )],
             sysctls: ipvs::Sysctls::default(),
             client_iface: "eth0".into(),

@@ -240,7 +240,10 @@ pub enum SvcAttr {
     Port(u16),
     Fwmark(u32),
     SchedName(String),
-    Flags { flags: u32, mask: u32 },
+    Flags {
+        flags: u32,
+        mask: u32,
+    },
     /// Persistence timeout, seconds.
     Timeout(u32),
     /// IPv4: the mask's 4 bytes as they are (network order).
@@ -263,13 +266,20 @@ impl SvcAttr {
             6 => SvcAttr::SchedName(parse_string(v)?),
             7 => {
                 if v.len() != 8 {
-                    return Err(DecodeError::from(format!("IPVS service FLAGS: {} bytes, expected 8", v.len())));
+                    return Err(DecodeError::from(format!(
+                        "IPVS service FLAGS: {} bytes, expected 8",
+                        v.len()
+                    )));
                 }
-                SvcAttr::Flags { flags: parse_u32(&v[..4])?, mask: parse_u32(&v[4..])? }
+                SvcAttr::Flags {
+                    flags: parse_u32(&v[..4])?,
+                    mask: parse_u32(&v[4..])?,
+                }
             }
             8 => SvcAttr::Timeout(parse_u32(v)?),
             9 => SvcAttr::Netmask(
-                v.try_into().map_err(|_| DecodeError::from(format!("IPVS service NETMASK: {} bytes, expected 4", v.len())))?,
+                v.try_into()
+                    .map_err(|_| DecodeError::from(format!("IPVS service NETMASK: {} bytes, expected 4", v.len())))?,
             ),
             10 => SvcAttr::Stats(Stats::parse(v)?),
             11 => SvcAttr::PeName(parse_string(v)?),
@@ -519,12 +529,17 @@ impl Stats {
 }
 
 fn parse_nested<T>(buf: &[u8], parse: fn(&NlaBuffer<&[u8]>) -> Result<T, DecodeError>) -> Result<Vec<T>, DecodeError> {
-    NlasIterator::new(buf).map(|nla| nla.and_then(|nla| parse(&nla))).collect()
+    NlasIterator::new(buf)
+        .map(|nla| nla.and_then(|nla| parse(&nla)))
+        .collect()
 }
 
 fn parse_addr(v: &[u8]) -> Result<Vec<u8>, DecodeError> {
     if v.len() > 16 {
-        return Err(DecodeError::from(format!("IPVS address: {} bytes, at most 16", v.len())));
+        return Err(DecodeError::from(format!(
+            "IPVS address: {} bytes, at most 16",
+            v.len()
+        )));
     }
     Ok(v.to_vec())
 }

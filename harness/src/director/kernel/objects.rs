@@ -52,7 +52,11 @@ pub fn ident_attrs(key: &ServiceKey) -> Vec<SvcAttr> {
 }
 
 pub fn key_of(cfg: &ipvs::ServiceConfig) -> ServiceKey {
-    ServiceKey { vip: cfg.vip, port: cfg.port, proto: cfg.proto }
+    ServiceKey {
+        vip: cfg.vip,
+        port: cfg.port,
+        proto: cfg.proto,
+    }
 }
 
 /// The complete service for NEW_SERVICE / SET_SERVICE (`ipvsadm -A`): the
@@ -67,7 +71,9 @@ pub fn service_attrs(cfg: &ipvs::ServiceConfig) -> Result<Vec<SvcAttr>> {
     }
     let timeout = match cfg.persistence {
         Some(d) => u32::try_from(d.as_secs()).ok().filter(|s| *s > 0).ok_or_else(|| {
-            DirectorError::Config(format!("service {key}: persistence timeout {d:?} must be 1 s .. 2^32 s"))
+            DirectorError::Config(format!(
+                "service {key}: persistence timeout {d:?} must be 1 s .. 2^32 s"
+            ))
         })?,
         None => 0,
     };
@@ -114,7 +120,10 @@ pub fn dest_attrs(d: &ipvs::DestConfig) -> Result<Vec<DestAttr>> {
     }
     // The kernel takes the weight as a signed int and refuses negatives.
     if d.weight > i32::MAX as u32 {
-        return Err(DirectorError::Config(format!("real server {}:{}: weight {} too large", d.addr, d.port, d.weight)));
+        return Err(DirectorError::Config(format!(
+            "real server {}:{}: weight {} too large",
+            d.addr, d.port, d.weight
+        )));
     }
     let method = fwd_method(d.forward)?;
     let mut attrs = vec![
@@ -127,13 +136,20 @@ pub fn dest_attrs(d: &ipvs::DestConfig) -> Result<Vec<DestAttr>> {
     if method == fwd::TUNNEL {
         attrs.push(DestAttr::TunType(0)); // ipip
     }
-    attrs.extend([DestAttr::UThresh(d.upper_threshold), DestAttr::LThresh(d.lower_threshold)]);
+    attrs.extend([
+        DestAttr::UThresh(d.upper_threshold),
+        DestAttr::LThresh(d.lower_threshold),
+    ]);
     Ok(attrs)
 }
 
 /// ADDR + PORT: enough for DEL_DEST.
 pub fn dest_ident_attrs(addr: Ipv4Addr, port: u16) -> Vec<DestAttr> {
-    vec![DestAttr::AddrFamily(AF_INET), DestAttr::Addr(addr_bytes(addr)), DestAttr::Port(port)]
+    vec![
+        DestAttr::AddrFamily(AF_INET),
+        DestAttr::Addr(addr_bytes(addr)),
+        DestAttr::Port(port),
+    ]
 }
 
 /// A service as the kernel dumps it.
@@ -158,7 +174,10 @@ pub enum Unmodelled {
 }
 
 fn missing(what: &str, field: &str) -> DirectorError {
-    DirectorError::Ipvs { what: what.into(), why: format!("the kernel's dump has no {field} attribute") }
+    DirectorError::Ipvs {
+        what: what.into(),
+        why: format!("the kernel's dump has no {field} attribute"),
+    }
 }
 
 /// Reads a dumped SERVICE nest. `Ok(Err(..))` for services lvslab does not model.
@@ -279,9 +298,20 @@ pub fn sched_flags_of(scheduler: &str, flags: u32) -> ipvs::SchedFlags {
     let f1 = flags & svc_flags::SCHED1 != 0;
     let f2 = flags & svc_flags::SCHED2 != 0;
     let mh = scheduler == "mh";
-    ipvs::SchedFlags { sh_fallback: f1 && !mh, sh_port: f2 && !mh, mh_fallback: f1 && mh, mh_port: f2 && mh }
+    ipvs::SchedFlags {
+        sh_fallback: f1 && !mh,
+        sh_port: f2 && !mh,
+        mh_fallback: f1 && mh,
+        mh_port: f2 && mh,
+    }
 }
 
 pub fn counters_of(s: &Stats) -> ipvs::Counters {
-    ipvs::Counters { conns: s.conns, inpkts: s.inpkts, outpkts: s.outpkts, inbytes: s.inbytes, outbytes: s.outbytes }
+    ipvs::Counters {
+        conns: s.conns,
+        inpkts: s.inpkts,
+        outpkts: s.outpkts,
+        inbytes: s.inbytes,
+        outbytes: s.outbytes,
+    }
 }

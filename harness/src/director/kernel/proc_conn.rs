@@ -39,7 +39,11 @@ pub fn parse(text: &str) -> Result<Vec<ProcConn>, String> {
         if f.len() < 9 {
             return Err(bad("fewer than 9 columns"));
         }
-        let addr = |i: usize| u32::from_str_radix(f[i], 16).map(Ipv4Addr::from).map_err(|_| bad("bad address"));
+        let addr = |i: usize| {
+            u32::from_str_radix(f[i], 16)
+                .map(Ipv4Addr::from)
+                .map_err(|_| bad("bad address"))
+        };
         let port = |i: usize| u16::from_str_radix(f[i], 16).map_err(|_| bad("bad port"));
         out.push(ProcConn {
             proto,

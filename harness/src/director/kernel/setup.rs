@@ -54,13 +54,24 @@ pub fn plan(cfg: &DirectorConfig) -> NamespaceSetup {
             set(format!("net.ipv4.conf.{scope}.rp_filter"), "0");
         }
     }
-    let tx_checksum_off = if uses(Forward::Tun) { vec![cfg.server_iface.clone()] } else { vec![] };
+    let tx_checksum_off = if uses(Forward::Tun) {
+        vec![cfg.server_iface.clone()]
+    } else {
+        vec![]
+    };
     let s = &cfg.sysctls;
     set("net.ipv4.vs.conn_reuse_mode".into(), &s.conn_reuse_mode.to_string());
     set("net.ipv4.vs.expire_nodest_conn".into(), bit(s.expire_nodest_conn));
-    set("net.ipv4.vs.expire_quiescent_template".into(), bit(s.expire_quiescent_template));
+    set(
+        "net.ipv4.vs.expire_quiescent_template".into(),
+        bit(s.expire_quiescent_template),
+    );
     set("net.ipv4.vs.sloppy_tcp".into(), bit(s.sloppy_tcp));
-    NamespaceSetup { addresses, sysctls, tx_checksum_off }
+    NamespaceSetup {
+        addresses,
+        sysctls,
+        tx_checksum_off,
+    }
 }
 
 fn bit(b: bool) -> &'static str {
@@ -82,15 +93,18 @@ pub async fn apply(host: &Host, setup: &NamespaceSetup) -> Result<()> {
     }
     for iface in &setup.tx_checksum_off {
         let name = iface.clone();
-        host.exec(move || tx_checksum_off(&name)).await.map_err(|e| DirectorError::Ipvs {
-            what: format!("TX checksum offload off on the director's {iface}"),
-            why: e.to_string(),
-        })?;
+        host.exec(move || tx_checksum_off(&name))
+            .await
+            .map_err(|e| DirectorError::Ipvs {
+                what: format!("TX checksum offload off on the director's {iface}"),
+                why: e.to_string(),
+            })?;
     }
     for (name, value) in &setup.sysctls {
-        host.set_sysctl(name, value)
-            .await
-            .map_err(|e| DirectorError::Ipvs { what: format!("sysctl {name}={value}"), why: e.to_string() })?;
+        host.set_sysctl(name, value).await.map_err(|e| DirectorError::Ipvs {
+            what: format!("sysctl {name}={value}"),
+            why: e.to_string(),
+        })?;
     }
     Ok(())
 }
@@ -105,7 +119,10 @@ fn tx_checksum_off(iface: &str) -> std::io::Result<()> {
         data: u32,
     }
     if iface.is_empty() || iface.len() >= libc::IFNAMSIZ {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad interface name {iface:?}")));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("bad interface name {iface:?}"),
+        ));
     }
     // SAFETY: plain socket(2); the fd is owned right away.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
@@ -113,7 +130,10 @@ fn tx_checksum_off(iface: &str) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut value = EthtoolValue { cmd: ETHTOOL_STXCSUM, data: 0 };
+    let mut value = EthtoolValue {
+        cmd: ETHTOOL_STXCSUM,
+        data: 0,
+    };
     // SAFETY: ifreq is plain data; zeroed is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(iface.bytes()) {
@@ -141,7 +161,10 @@ mod tests {
                 ServiceConfig::new(crate::ipvs::Proto::Tcp, vip, 80, "rr"),
                 vec![DestConfig::new(Ipv4Addr::new(192, 0, 2, 11), 80, 1, forward)],
             )],
-            sysctls: Sysctls { expire_nodest_conn: true, ..Sysctls::default() },
+            sysctls: Sysctls {
+                expire_nodest_conn: true,
+                ..Sysctls::default()
+            },
             client_iface: "eth0".into(),
             server_iface: "eth1".into(),
             fullnat_local_addrs: vec![],
@@ -158,8 +181,14 @@ mod tests {
         let second = ServiceConfig::new(crate::ipvs::Proto::Udp, Ipv4Addr::new(192, 0, 2, 100), 53, "rr");
         c.services.push((second, vec![]));
         let s = plan(&c);
-        assert_eq!(s.addresses, vec![("eth0".to_string(), "192.0.2.100/32".parse().unwrap())]);
-        assert!(!s.sysctls.iter().any(|(k, _)| k == "net.ipv4.ip_forward"), "DR leaves forwarding alone");
+        assert_eq!(
+            s.addresses,
+            vec![("eth0".to_string(), "192.0.2.100/32".parse().unwrap())]
+        );
+        assert!(
+            !s.sysctls.iter().any(|(k, _)| k == "net.ipv4.ip_forward"),
+            "DR leaves forwarding alone"
+        );
         assert!(has(&s, "net.ipv4.vs.expire_nodest_conn", "1"));
         assert!(has(&s, "net.ipv4.vs.conn_reuse_mode", "1"));
     }

@@ -59,7 +59,11 @@ pub fn build(conn_tab_size: u32, services: &[(KernelService, Vec<KernelDest>)], 
             }
         })
         .collect();
-    IpvsSnapshot { conn_tab_size, services, conns }
+    IpvsSnapshot {
+        conn_tab_size,
+        services,
+        conns,
+    }
 }
 
 /// /proc does not flag templates: they are the rows with client port 0 in the
@@ -93,13 +97,22 @@ mod tests {
 
     fn service() -> KernelService {
         KernelService {
-            key: ServiceKey { vip: Ipv4Addr::new(192, 0, 2, 100), port: 80, proto: Proto::Tcp },
+            key: ServiceKey {
+                vip: Ipv4Addr::new(192, 0, 2, 100),
+                port: 80,
+                proto: Proto::Tcp,
+            },
             scheduler: "sh".into(),
             flags: svc_flags::PERSISTENT | svc_flags::SCHED1,
             timeout: 360,
             netmask: Ipv4Addr::new(255, 255, 255, 0),
             pe_name: None,
-            stats: Stats { conns: 40, inpkts: 612, inbytes: 123, ..Default::default() },
+            stats: Stats {
+                conns: 40,
+                inpkts: 612,
+                inbytes: 123,
+                ..Default::default()
+            },
         }
     }
 
@@ -114,7 +127,12 @@ mod tests {
             active_conns: active,
             inact_conns: 2,
             persist_conns: 1,
-            stats: Stats { conns: 13, inpkts: 204, inbytes: 13786, ..Default::default() },
+            stats: Stats {
+                conns: 13,
+                inpkts: 204,
+                inbytes: 13786,
+                ..Default::default()
+            },
         }
     }
 
@@ -133,8 +151,14 @@ mod tests {
     fn services_dests_and_conns_map_to_the_shared_views() {
         let snap = build(
             4096,
-            &[(service(), vec![dest(12, fwd::DROUTE, 1, 3), dest(11, fwd::DROUTE, 2, 5)])],
-            &[conn("192.0.2.201:40000", "192.0.2.12:80", "ESTABLISHED"), conn("192.0.2.0:0", "192.0.2.12:80", "ASSURED")],
+            &[(
+                service(),
+                vec![dest(12, fwd::DROUTE, 1, 3), dest(11, fwd::DROUTE, 2, 5)],
+            )],
+            &[
+                conn("192.0.2.201:40000", "192.0.2.12:80", "ESTABLISHED"),
+                conn("192.0.2.0:0", "192.0.2.12:80", "ASSURED"),
+            ],
         );
         let s = &snap.services[0];
         assert_eq!(s.persistent, Some(360));
@@ -142,14 +166,23 @@ mod tests {
         assert_eq!(s.stats.inpkts, 612);
         // Kernel order kept (newest first); views sort by address themselves.
         assert_eq!(s.dests[0].addr, Ipv4Addr::new(192, 0, 2, 12));
-        assert_eq!((s.dests[1].weight, s.dests[1].active_conns, s.dests[1].forward), (2, 5, Forward::Dr));
+        assert_eq!(
+            (s.dests[1].weight, s.dests[1].active_conns, s.dests[1].forward),
+            (2, 5, Forward::Dr)
+        );
         assert!(!snap.conns[0].template && snap.conns[1].template);
         assert_eq!(snap.conns[0].forward, Forward::Dr);
 
         let list = snap.list_text();
-        assert!(list.contains("TCP  192.0.2.100:80 sh (sh-fallback) persistent 360 mask 255.255.255.0\n"), "{list}");
+        assert!(
+            list.contains("TCP  192.0.2.100:80 sh (sh-fallback) persistent 360 mask 255.255.255.0\n"),
+            "{list}"
+        );
         let rows: Vec<&str> = list.lines().filter(|l| l.starts_with("  -> 192")).collect();
-        assert_eq!(rows[0], "  -> 192.0.2.11:80                Route   2      5          2         ");
+        assert_eq!(
+            rows[0],
+            "  -> 192.0.2.11:80                Route   2      5          2         "
+        );
         assert!(snap.conns_text().contains("TCP 01:40  ESTABLISHED 192.0.2.201:40000"));
     }
 
@@ -159,7 +192,14 @@ mod tests {
         svc.flags = svc_flags::ONEPACKET;
         let snap = build(
             4096,
-            &[(svc, vec![dest(11, fwd::MASQ, 1, 0), dest(12, fwd::TUNNEL, 1, 0), dest(13, fwd::LOCALNODE, 1, 0)])],
+            &[(
+                svc,
+                vec![
+                    dest(11, fwd::MASQ, 1, 0),
+                    dest(12, fwd::TUNNEL, 1, 0),
+                    dest(13, fwd::LOCALNODE, 1, 0),
+                ],
+            )],
             &[conn("192.0.2.201:40000", "192.0.2.11:80", "SYN_RECV")],
         );
         let s = &snap.services[0];

@@ -48,7 +48,10 @@ fn parse(cmd: u8, attrs: &[u8]) -> IpvsMessage {
 #[test]
 fn new_service_is_laid_out_like_ipvsadm_sends_it() {
     let svc = ServiceConfig::new(Proto::Tcp, Ipv4Addr::new(192, 0, 2, 100), 80, "rr");
-    let msg = IpvsMessage::new(Cmd::NewService, vec![CmdAttr::Service(objects::service_attrs(&svc).unwrap())]);
+    let msg = IpvsMessage::new(
+        Cmd::NewService,
+        vec![CmdAttr::Service(objects::service_attrs(&svc).unwrap())],
+    );
     #[rustfmt::skip]
     let expected: Vec<u8> = vec![
         // nlmsghdr: length 104, type = family id, flags REQUEST|ACK, seq 7, pid 0
@@ -87,12 +90,18 @@ fn persistence_one_packet_and_sched_flags_set_the_flag_bits() {
     svc.flags.sh_port = true;
     let attrs = objects::service_attrs(&svc).unwrap();
     let want = svc_flags::PERSISTENT | svc_flags::ONEPACKET | svc_flags::SCHED1 | svc_flags::SCHED2;
-    assert!(attrs.contains(&SvcAttr::Flags { flags: want, mask: u32::MAX }));
+    assert!(attrs.contains(&SvcAttr::Flags {
+        flags: want,
+        mask: u32::MAX
+    }));
     assert!(attrs.contains(&SvcAttr::Timeout(360)));
     assert!(attrs.contains(&SvcAttr::Netmask([255, 255, 255, 0])));
     assert!(attrs.contains(&SvcAttr::Protocol(17)));
     let bytes = {
-        let a = SvcAttr::Flags { flags: want, mask: u32::MAX };
+        let a = SvcAttr::Flags {
+            flags: want,
+            mask: u32::MAX,
+        };
         let mut b = vec![0; a.buffer_len()];
         a.emit(&mut b);
         b
@@ -115,7 +124,10 @@ fn new_dest_carries_the_service_ident_and_the_whole_dest() {
     d.lower_threshold = 50;
     let msg = IpvsMessage::new(
         Cmd::NewDest,
-        vec![CmdAttr::Service(objects::ident_attrs(&key)), CmdAttr::Dest(objects::dest_attrs(&d).unwrap())],
+        vec![
+            CmdAttr::Service(objects::ident_attrs(&key)),
+            CmdAttr::Dest(objects::dest_attrs(&d).unwrap()),
+        ],
     );
     let bytes = request_bytes(msg, 1);
     assert_eq!(&bytes[16..20], &[5, 1, 0, 0], "genl cmd NEW_DEST");
@@ -160,7 +172,12 @@ fn dumped_service_decodes_with_hashed_masked_and_stats64_preferred() {
         nla(5, &0u64.to_le_bytes()),
     ]
     .concat();
-    let stats64 = [nla(1, &41u64.to_le_bytes()), nla(2, &613u64.to_le_bytes()), nla(4, &5_000_000_000u64.to_le_bytes())].concat();
+    let stats64 = [
+        nla(1, &41u64.to_le_bytes()),
+        nla(2, &613u64.to_le_bytes()),
+        nla(4, &5_000_000_000u64.to_le_bytes()),
+    ]
+    .concat();
     let mut flags = (svc_flags::PERSISTENT | svc_flags::HASHED).to_le_bytes().to_vec();
     flags.extend(u32::MAX.to_le_bytes());
     let svc = [
@@ -185,17 +202,31 @@ fn dumped_service_decodes_with_hashed_masked_and_stats64_preferred() {
     assert_eq!(s.scheduler, "wlc");
     assert_eq!(s.flags, svc_flags::PERSISTENT, "HASHED is internal");
     assert_eq!((s.timeout, s.netmask), (360, Ipv4Addr::new(255, 255, 255, 0)));
-    assert_eq!((s.stats.conns, s.stats.inpkts, s.stats.inbytes), (41, 613, 5_000_000_000));
+    assert_eq!(
+        (s.stats.conns, s.stats.inpkts, s.stats.inbytes),
+        (41, 613, 5_000_000_000)
+    );
     // The 32-bit set decoded too, PAD skipped.
-    let stats = attrs.iter().find_map(|a| if let SvcAttr::Stats(s) = a { Some(*s) } else { None }).unwrap();
+    let stats = attrs
+        .iter()
+        .find_map(|a| if let SvcAttr::Stats(s) = a { Some(*s) } else { None })
+        .unwrap();
     assert_eq!((stats.conns, stats.inpkts, stats.inbytes), (40, 612, 123_456));
 }
 
 #[test]
 fn fwmark_services_are_reported_as_not_modelled() {
-    let svc = [nla(1, &2u16.to_le_bytes()), nla(5, &7u32.to_le_bytes()), nla(6, b"sh\0")].concat();
+    let svc = [
+        nla(1, &2u16.to_le_bytes()),
+        nla(5, &7u32.to_le_bytes()),
+        nla(6, b"sh\0"),
+    ]
+    .concat();
     let msg = parse(1, &nla(1, &svc));
-    assert_eq!(decode_service(msg.service().unwrap()).unwrap(), Err(objects::Unmodelled::Fwmark(7)));
+    assert_eq!(
+        decode_service(msg.service().unwrap()).unwrap(),
+        Err(objects::Unmodelled::Fwmark(7))
+    );
 }
 
 /// The case the published netlink-packet-ipvs crate panics on: DR and TUN dests.
@@ -231,12 +262,26 @@ fn dumped_route_and_tunnel_dests_decode() {
 fn info_reply_uses_the_info_attribute_space() {
     let body = [nla(1, &0x010201u32.to_le_bytes()), nla(2, &4096u32.to_le_bytes())].concat();
     let msg = parse(14, &body);
-    assert_eq!(msg.attrs, vec![CmdAttr::InfoVersion(0x010201), CmdAttr::InfoConnTabSize(4096)]);
+    assert_eq!(
+        msg.attrs,
+        vec![CmdAttr::InfoVersion(0x010201), CmdAttr::InfoConnTabSize(4096)]
+    );
 }
 
 #[test]
 fn every_attribute_survives_a_round_trip() {
-    let stats = Stats { conns: 1, inpkts: 2, outpkts: 3, inbytes: 4, outbytes: 5, cps: 6, inpps: 7, outpps: 8, inbps: 9, outbps: 10 };
+    let stats = Stats {
+        conns: 1,
+        inpkts: 2,
+        outpkts: 3,
+        inbytes: 4,
+        outbytes: 5,
+        cps: 6,
+        inpps: 7,
+        outpps: 8,
+        inbps: 9,
+        outbps: 10,
+    };
     let msg = IpvsMessage::new(
         Cmd::SetDest,
         vec![
@@ -246,7 +291,10 @@ fn every_attribute_survives_a_round_trip() {
                 SvcAttr::Addr(vec![10, 0, 0, 10]),
                 SvcAttr::Port(53),
                 SvcAttr::SchedName("mh".into()),
-                SvcAttr::Flags { flags: 0x18, mask: 0x38 },
+                SvcAttr::Flags {
+                    flags: 0x18,
+                    mask: 0x38,
+                },
                 SvcAttr::Timeout(90),
                 SvcAttr::Netmask([255, 255, 0, 0]),
                 SvcAttr::PeName("sip".into()),

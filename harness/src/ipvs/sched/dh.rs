@@ -13,7 +13,9 @@ pub struct Dh {
 
 impl Dh {
     pub fn new(dests: &DestList) -> Self {
-        let mut s = Dh { buckets: vec![None; DH_TAB_SIZE] };
+        let mut s = Dh {
+            buckets: vec![None; DH_TAB_SIZE],
+        };
         s.reassign(dests);
         s
     }

@@ -109,7 +109,13 @@ impl Scheduler for Lblc {
             }
         }
         let chosen = weighted_least(dests, |d| d.overhead())?;
-        self.table.insert(key, Entry { dest: chosen, lastuse: pkt.now });
+        self.table.insert(
+            key,
+            Entry {
+                dest: chosen,
+                lastuse: pkt.now,
+            },
+        );
         Some(chosen)
     }
 }

@@ -109,7 +109,14 @@ impl Scheduler for Lblcr {
             return Some(chosen);
         }
         let chosen = weighted_least(dests, |d| d.overhead())?;
-        self.table.insert(key, Entry { set: vec![chosen], lastuse: now, lastmod: now });
+        self.table.insert(
+            key,
+            Entry {
+                set: vec![chosen],
+                lastuse: now,
+                lastmod: now,
+            },
+        );
         Some(chosen)
     }
 }

@@ -72,7 +72,13 @@ impl Mh {
     pub fn with_table_index(dests: &DestList, fallback: bool, use_port: bool, tab_index: u32) -> Self {
         let tab_index = tab_index.clamp(8, 17);
         let size = PRIMES[(tab_index - 8) as usize];
-        let mut s = Mh { size, tab_bits: tab_index / 2, lookup: vec![None; size as usize], fallback, use_port };
+        let mut s = Mh {
+            size,
+            tab_bits: tab_index / 2,
+            lookup: vec![None; size as usize],
+            fallback,
+            use_port,
+        };
         s.reassign(dests);
         s
     }
@@ -80,7 +86,10 @@ impl Mh {
     /// (offset, skip) of a real server, as in `ip_vs_mh_permutate`.
     pub fn offset_skip(&self, addr: std::net::Ipv4Addr, port: u16) -> (u32, u32) {
         let a = u32::from(addr);
-        (hashkey(a, port, &K1, 0) % self.size, hashkey(a, port, &K2, 0) % (self.size - 1) + 1)
+        (
+            hashkey(a, port, &K1, 0) % self.size,
+            hashkey(a, port, &K2, 0) % (self.size - 1) + 1,
+        )
     }
 
     /// Slot a client hashes to (no fallback).
@@ -118,7 +127,12 @@ impl Mh {
                 let lw = d.last_weight;
                 let t = (lw / g) >> rshift;
                 let turns = if t != 0 { t } else { (lw != 0) as u32 };
-                Setup { idx, skip, perm: offset, turns }
+                Setup {
+                    idx,
+                    skip,
+                    perm: offset,
+                    turns,
+                }
             })
             .collect();
         let m = self.size as usize;
@@ -149,7 +163,11 @@ impl Mh {
 }
 
 fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 { a } else { gcd(b, a % b) }
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 impl Scheduler for Mh {
@@ -167,7 +185,11 @@ impl Scheduler for Mh {
     }
 
     fn schedule(&mut self, dests: &DestList, pkt: &SchedInput) -> Option<DestIdx> {
-        let port = if self.use_port && matches!(pkt.proto, Proto::Tcp | Proto::Udp) { pkt.sport } else { 0 };
+        let port = if self.use_port && matches!(pkt.proto, Proto::Tcp | Proto::Udp) {
+            pkt.sport
+        } else {
+            0
+        };
         let addr = u32::from(pkt.saddr);
         let ihash = hashkey(addr, port, &K1, 0) % self.size;
         let idx = self.lookup[ihash as usize]?;

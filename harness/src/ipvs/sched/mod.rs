@@ -148,7 +148,11 @@ pub(crate) mod testutil {
     pub fn run(s: &mut dyn Scheduler, dests: &DestList, n: usize) -> Vec<u8> {
         let pkt = input(Ipv4Addr::new(10, 9, 9, 9));
         (0..n)
-            .map(|_| s.schedule(dests, &pkt).map(|i| dests.get(i).addr.octets()[3]).unwrap_or(0))
+            .map(|_| {
+                s.schedule(dests, &pkt)
+                    .map(|i| dests.get(i).addr.octets()[3])
+                    .unwrap_or(0)
+            })
             .collect()
     }
 
@@ -156,7 +160,10 @@ pub(crate) mod testutil {
     fn hash_32_vectors_from_reference() {
         // ipvs.md §1.11/1.12 test vectors.
         assert_eq!(hash_32(u32::from(Ipv4Addr::new(10, 0, 0, 2)), 8), 137);
-        assert_eq!(hash_32(u32::from(Ipv4Addr::new(10, 0, 0, 2)).wrapping_add(40312), 8), 89);
+        assert_eq!(
+            hash_32(u32::from(Ipv4Addr::new(10, 0, 0, 2)).wrapping_add(40312), 8),
+            89
+        );
         assert_eq!(hash_32(u32::from(Ipv4Addr::new(192, 168, 1, 100)), 8), 89);
         assert_eq!(hash_32(u32::from(Ipv4Addr::new(207, 175, 44, 110)), 8), 174);
     }

@@ -17,7 +17,11 @@ impl Scheduler for Rr {
     fn del_dest(&mut self, dests: &DestList, d: DestIdx, old_pos: usize) {
         // The cursor moves to the removed entry's predecessor.
         if self.cursor == Some(d) {
-            self.cursor = if old_pos == 0 { None } else { Some(dests.at(old_pos - 1)) };
+            self.cursor = if old_pos == 0 {
+                None
+            } else {
+                Some(dests.at(old_pos - 1))
+            };
         }
     }
 

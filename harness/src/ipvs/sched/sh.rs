@@ -21,7 +21,11 @@ pub fn sh_hashkey(addr: u32, port: u16, offset: u32) -> usize {
 
 impl Sh {
     pub fn new(dests: &DestList, fallback: bool, use_port: bool) -> Self {
-        let mut s = Sh { buckets: vec![None; SH_TAB_SIZE], fallback, use_port };
+        let mut s = Sh {
+            buckets: vec![None; SH_TAB_SIZE],
+            fallback,
+            use_port,
+        };
         s.reassign(dests);
         s
     }
@@ -69,7 +73,11 @@ impl Scheduler for Sh {
     }
 
     fn schedule(&mut self, dests: &DestList, pkt: &SchedInput) -> Option<DestIdx> {
-        let port = if self.use_port && matches!(pkt.proto, Proto::Tcp | Proto::Udp) { pkt.sport } else { 0 };
+        let port = if self.use_port && matches!(pkt.proto, Proto::Tcp | Proto::Udp) {
+            pkt.sport
+        } else {
+            0
+        };
         let addr = u32::from(pkt.saddr);
         let ihash = sh_hashkey(addr, port, 0);
         let first = Self::usable(dests, self.buckets[ihash])?;
@@ -95,7 +103,9 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn pick(s: &mut Sh, dests: &DestList, a: Ipv4Addr) -> u8 {
-        s.schedule(dests, &input(a)).map(|i| dests.get(i).addr.octets()[3]).unwrap_or(0)
+        s.schedule(dests, &input(a))
+            .map(|i| dests.get(i).addr.octets()[3])
+            .unwrap_or(0)
     }
 
     #[test]
@@ -103,7 +113,10 @@ mod tests {
         let dests = DestList::from_list(vec![dest(3, 2), dest(2, 0), dest(1, 1)]);
         let s = Sh::new(&dests, false, false);
         // .3 ×2, .2 ×1 (weight 0 still owns one), .1 ×1, repeat.
-        let names: Vec<u8> = s.buckets[..8].iter().map(|b| dests.get(b.unwrap()).addr.octets()[3]).collect();
+        let names: Vec<u8> = s.buckets[..8]
+            .iter()
+            .map(|b| dests.get(b.unwrap()).addr.octets()[3])
+            .collect();
         assert_eq!(names, vec![3, 3, 2, 1, 3, 3, 2, 1]);
         assert_eq!(s.bucket_of(Ipv4Addr::new(10, 0, 0, 2), 0), 137);
     }

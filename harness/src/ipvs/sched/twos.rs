@@ -38,7 +38,11 @@ impl Scheduler for Twos {
     }
 
     fn schedule(&mut self, dests: &DestList, _pkt: &SchedInput) -> Option<DestIdx> {
-        let total: u64 = dests.iter().filter(|(_, d)| d.eligible()).map(|(_, d)| d.weight as u64).sum();
+        let total: u64 = dests
+            .iter()
+            .filter(|(_, d)| d.eligible())
+            .map(|(_, d)| d.weight as u64)
+            .sum();
         if total == 0 {
             return None;
         }

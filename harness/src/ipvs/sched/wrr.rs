@@ -13,7 +13,11 @@ pub struct Wrr {
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
-    if b == 0 { a } else { gcd(b, a % b) }
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 fn gcd_weight(dests: &DestList) -> i64 {
@@ -22,7 +26,11 @@ fn gcd_weight(dests: &DestList) -> i64 {
         .map(|(_, d)| d.weight as i64)
         .filter(|&w| w > 0)
         .fold(0, |g, w| if g > 0 { gcd(w, g) } else { w });
-    if g > 0 { g } else { 1 }
+    if g > 0 {
+        g
+    } else {
+        1
+    }
 }
 
 fn max_weight(dests: &DestList) -> i64 {
@@ -33,7 +41,12 @@ impl Wrr {
     pub fn new(dests: &DestList) -> Self {
         let di = gcd_weight(dests);
         let mw = max_weight(dests) - (di - 1);
-        Wrr { cl: None, cw: mw, mw, di }
+        Wrr {
+            cl: None,
+            cw: mw,
+            mw,
+            di,
+        }
     }
 
     fn dest_changed(&mut self, dests: &DestList) {
