@@ -32,13 +32,11 @@ impl Scheduler for Dh {
     fn name(&self) -> &'static str {
         "dh"
     }
-    fn add_dest(&mut self, dests: &DestList, _d: DestIdx) {
-        self.reassign(dests)
-    }
-    fn del_dest(&mut self, dests: &DestList, _d: DestIdx, _p: usize) {
+    fn dests_changed(&mut self, dests: &DestList) {
         self.reassign(dests)
     }
     // No upd_dest hook in the kernel: weight edits do not refill.
+    fn upd_dest(&mut self, _dests: &DestList, _d: DestIdx) {}
 
     fn schedule(&mut self, dests: &DestList, pkt: &SchedInput) -> Option<DestIdx> {
         let h = hash_32(u32::from(pkt.daddr), DH_TAB_BITS) as usize;

@@ -38,12 +38,21 @@ pub struct SchedInput {
 /// The kernel's scheduler hooks. `dests` is the list *after* the change.
 pub trait Scheduler: Send + std::fmt::Debug {
     fn name(&self) -> &'static str;
+    /// After any change to the destination list: the hook of schedulers that rebuild their
+    /// state from the whole list (the kernel's wrr, sh, dh and mh use one function for all three).
+    fn dests_changed(&mut self, _dests: &DestList) {}
     /// After a destination was linked at the list head (add or revive).
-    fn add_dest(&mut self, _dests: &DestList, _d: DestIdx) {}
+    fn add_dest(&mut self, dests: &DestList, _d: DestIdx) {
+        self.dests_changed(dests)
+    }
     /// After a destination was unlinked; `old_pos` was its list position.
-    fn del_dest(&mut self, _dests: &DestList, _d: DestIdx, _old_pos: usize) {}
+    fn del_dest(&mut self, dests: &DestList, _d: DestIdx, _old_pos: usize) {
+        self.dests_changed(dests)
+    }
     /// After a destination was edited (weight, method, thresholds).
-    fn upd_dest(&mut self, _dests: &DestList, _d: DestIdx) {}
+    fn upd_dest(&mut self, dests: &DestList, _d: DestIdx) {
+        self.dests_changed(dests)
+    }
     fn schedule(&mut self, dests: &DestList, pkt: &SchedInput) -> Option<DestIdx>;
     /// Reseed a randomised scheduler (twos); others ignore it.
     fn set_seed(&mut self, _seed: u64) {}

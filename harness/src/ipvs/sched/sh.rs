@@ -62,13 +62,7 @@ impl Scheduler for Sh {
     fn name(&self) -> &'static str {
         "sh"
     }
-    fn add_dest(&mut self, dests: &DestList, _d: DestIdx) {
-        self.reassign(dests)
-    }
-    fn del_dest(&mut self, dests: &DestList, _d: DestIdx, _p: usize) {
-        self.reassign(dests)
-    }
-    fn upd_dest(&mut self, dests: &DestList, _d: DestIdx) {
+    fn dests_changed(&mut self, dests: &DestList) {
         self.reassign(dests)
     }
 

@@ -65,13 +65,7 @@ impl Scheduler for Wrr {
     fn name(&self) -> &'static str {
         "wrr"
     }
-    fn add_dest(&mut self, dests: &DestList, _d: DestIdx) {
-        self.dest_changed(dests)
-    }
-    fn del_dest(&mut self, dests: &DestList, _d: DestIdx, _p: usize) {
-        self.dest_changed(dests)
-    }
-    fn upd_dest(&mut self, dests: &DestList, _d: DestIdx) {
+    fn dests_changed(&mut self, dests: &DestList) {
         self.dest_changed(dests)
     }
 
