@@ -90,10 +90,10 @@ pub struct DiagnoseArgs {
     pub live: bool,
     #[arg(long, value_enum)]
     pub role: Option<RoleArg>,
-    /// The virtual IP (for --role real-server).
+    /// The virtual IP: the one to check for (--role real-server), or the service to pick (--role director).
     #[arg(long)]
     pub vip: Option<std::net::Ipv4Addr>,
-    /// The service port (for --role real-server).
+    /// The service port, with --vip.
     #[arg(long, default_value_t = 80)]
     pub port: u16,
     /// `ipvsadm -Ln` output to read instead of the kernel's /proc/net/ip_vs (for --role director).
