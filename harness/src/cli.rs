@@ -83,6 +83,7 @@ pub struct RunArgs {
 pub struct DiagnoseArgs {
     /// Scenario to build and diagnose (omit with --live).
     pub file: Option<PathBuf>,
+    /// Print one JSON object (findings with their cause ids, evidence) instead of text.
     #[arg(long)]
     pub json: bool,
     /// Check the host this runs on instead of a lab.
