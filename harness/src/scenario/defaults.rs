@@ -345,7 +345,10 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                     None => {
                         p.push(
                             specs[director_specs_start + i].name_span.clone(),
-                            format!("no free default VIP for \"{}\" in {front_net}", specs[director_specs_start + i].name),
+                            format!(
+                                "no free default VIP for \"{}\" in {front_net}",
+                                specs[director_specs_start + i].name
+                            ),
                             Some("give the director a `vip`".into()),
                         );
                         (Ipv4Addr::UNSPECIFIED, None)
@@ -380,7 +383,10 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                     "directors \"{}\" and \"{name}\" both have the VIP {a}",
                     specs[director_specs_start + k].name
                 ),
-                Some("two directors answering for one VIP is a VRRP split-brain; give each director its own `vip`".into()),
+                Some(
+                    "two directors answering for one VIP is a VRRP split-brain; give each director its own `vip`"
+                        .into(),
+                ),
             );
         }
     }
@@ -495,7 +501,10 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                 let k = spec.ifaces.iter().position(|f| f.network == server_net)?;
                 let own = addresses[di][k]?;
                 let subnet = networks[server_net].subnet;
-                subnet.hosts().skip_while(|a| *a <= own).find(|a| !local_taken.contains(a))
+                subnet
+                    .hosts()
+                    .skip_while(|a| *a <= own)
+                    .find(|a| !local_taken.contains(a))
             })
             .flatten();
         local_taken.extend(local_address);
@@ -723,7 +732,8 @@ fn director_spec(
                 ifaces.extend(ctx.explicit_iface(i));
             }
             if list.get_ref().is_empty() {
-                ctx.p.push(span(list), "the director needs at least one interface", None);
+                ctx.p
+                    .push(span(list), "the director needs at least one interface", None);
             }
         }
         None => {

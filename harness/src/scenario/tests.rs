@@ -567,7 +567,13 @@ fn several_directors_get_the_service_vip_then_the_next_free_ones() {
         .collect();
     assert_eq!(addrs, [addr("192.0.2.1"), addr("192.0.2.2")]);
     // Every real server holds every director's VIP on lo.
-    let lo: Vec<String> = s.host("rs2").unwrap().loopback_vips.iter().map(|n| n.to_string()).collect();
+    let lo: Vec<String> = s
+        .host("rs2")
+        .unwrap()
+        .loopback_vips
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     assert_eq!(lo, ["192.0.2.100/32", "192.0.2.101/32"]);
 }
 
@@ -575,13 +581,19 @@ fn several_directors_get_the_service_vip_then_the_next_free_ones() {
 fn unnamed_directors_are_numbered_and_a_single_table_still_works() {
     let s = ok("[service]\nmode = \"tun\"\n[[director]]\n[[director]]\nvip = \"192.0.2.120\"\n[[real_server]]\nname = \"rs1\"\n");
     let got: Vec<(&str, Ipv4Addr)> = s.directors.iter().map(|d| (d.name.as_str(), d.vip)).collect();
-    assert_eq!(got, [("director1", addr("192.0.2.100")), ("director2", addr("192.0.2.120"))]);
+    assert_eq!(
+        got,
+        [("director1", addr("192.0.2.100")), ("director2", addr("192.0.2.120"))]
+    );
     let tun: Vec<String> = s.host("rs1").unwrap().tun_vips.iter().map(|n| n.to_string()).collect();
     assert_eq!(tun, ["192.0.2.100/32", "192.0.2.120/32"]);
 
     let s = ok("[director]\nname = \"lvs\"\n[[real_server]]\nname = \"rs1\"\n");
     assert_eq!(s.directors.len(), 1);
-    assert_eq!((s.directors[0].name.as_str(), s.directors[0].vip), ("lvs", addr("192.0.2.100")));
+    assert_eq!(
+        (s.directors[0].name.as_str(), s.directors[0].vip),
+        ("lvs", addr("192.0.2.100"))
+    );
 }
 
 #[test]
@@ -615,7 +627,10 @@ fn duplicate_director_vips_are_split_brain() {
 #[test]
 fn nat_takes_one_director() {
     let p = problems("[service]\nmode = \"nat\"\n[[director]]\n[[director]]\n[[real_server]]\nname = \"rs1\"\n");
-    assert!(p.contains("t.toml:4:1: error: nat mode takes one director, but 2 are given"), "{p}");
+    assert!(
+        p.contains("t.toml:4:1: error: nat mode takes one director, but 2 are given"),
+        "{p}"
+    );
 }
 
 #[test]
@@ -631,13 +646,21 @@ fn a_director_vip_may_not_be_a_host_address() {
 fn first_director_vip_must_agree_with_the_service_vip() {
     let s = ok("[[director]]\nvip = \"192.0.2.50\"\n[[real_server]]\nname = \"rs1\"\n");
     assert_eq!(s.service.vip, addr("192.0.2.50"));
-    let p = problems("[service]\nvip = \"192.0.2.100\"\n[[director]]\nvip = \"192.0.2.50\"\n[[real_server]]\nname = \"rs1\"\n");
-    assert!(p.contains("t.toml:4:7: error: the first director's vip 192.0.2.50 differs from [service] vip 192.0.2.100"), "{p}");
+    let p = problems(
+        "[service]\nvip = \"192.0.2.100\"\n[[director]]\nvip = \"192.0.2.50\"\n[[real_server]]\nname = \"rs1\"\n",
+    );
+    assert!(
+        p.contains("t.toml:4:7: error: the first director's vip 192.0.2.50 differs from [service] vip 192.0.2.100"),
+        "{p}"
+    );
 }
 
 #[test]
 fn mixing_director_table_and_array_is_explained() {
     let p = problems("[director]\nname = \"a\"\n[[director]]\nname = \"b\"\n[[real_server]]\nname = \"rs1\"\n");
     assert!(p.contains("error: invalid TOML"), "{p}");
-    assert!(p.contains("hint: give either one [director] table or [[director]] entries, not both"), "{p}");
+    assert!(
+        p.contains("hint: give either one [director] table or [[director]] entries, not both"),
+        "{p}"
+    );
 }
