@@ -117,13 +117,18 @@ pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
     ));
     out.push_str(&report::render_spread(&outcome.tally));
     if show_ipvs {
-        if let Some(snapshot) = &outcome.ipvs {
+        // One director: as before; several: each under its name and VIP.
+        let several = outcome.directors.len() > 1;
+        for d in &outcome.directors {
+            if several {
+                out.push_str(&format!("\n== director {} (VIP {}) ==\n", d.name, d.vip));
+            }
             out.push_str("\n$ ipvsadm -Ln\n");
-            out.push_str(&snapshot.list_text());
+            out.push_str(&d.ipvs.list_text());
             out.push_str("\n$ ipvsadm -Ln --stats\n");
-            out.push_str(&snapshot.stats_text());
+            out.push_str(&d.ipvs.stats_text());
             out.push_str("\n$ ipvsadm -Lnc\n");
-            out.push_str(&snapshot.conns_text());
+            out.push_str(&d.ipvs.conns_text());
         }
     }
     out.push('\n');

@@ -62,8 +62,9 @@ pub struct RunFacts<'a> {
     pub records: &'a [RequestRecord],
     /// The director's table right after the main traffic.
     pub ipvs: Option<&'a IpvsSnapshot>,
-    /// Engine counters right after the main traffic (the engine started just before it).
-    pub engine_stats: Option<&'a EngineStats>,
+    /// Every director engine's counters right after the main traffic (each started just
+    /// before it); empty without a director.
+    pub engine_stats: &'a [EngineStats],
     /// The IPVS settings the engine runs with.
     pub settings: Option<ipvs::Sysctls>,
 }
@@ -100,7 +101,8 @@ pub async fn gather(
     };
 
     let mode = mode_of(scenario.service.mode);
-    let director = scenario.director.as_ref().map(|d| take_host(&d.name));
+    // The diagnosis models one director: the first (it serves `service.vip`).
+    let director = scenario.director().map(|d| take_host(&d.name));
     let real_servers = scenario
         .real_servers
         .iter()
@@ -137,7 +139,9 @@ pub async fn gather(
             clients,
             ipvs: service_snapshot
                 .map(|svc| ipvs_evidence(svc, facts.ipvs.map_or(&[][..], |s| &s.conns), facts.settings)),
-            engine_seen_packets: facts.engine_stats.map(seen_packets),
+            // Summed over all directors: "the director saw nothing" must hold for every one.
+            engine_seen_packets: (!facts.engine_stats.is_empty())
+                .then(|| facts.engine_stats.iter().map(seen_packets).sum()),
             arp_probe,
             records: records_evidence(scenario, facts.records),
             probes: Vec::new(),
@@ -401,7 +405,7 @@ sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0" }
             (Some(120), Some(24))
         );
 
-        let config = crate::run::director_config(&s).unwrap();
+        let config = crate::run::director_config(&s, s.director().unwrap()).unwrap();
         let mut table = ipvs::Ipvs::new(config.sysctls);
         let (svc, dests) = config.services[0].clone();
         let id = table.add_service(svc).unwrap();

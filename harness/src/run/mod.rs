@@ -19,7 +19,7 @@ use crate::ipvs;
 use crate::lab::{Lab, LabError, LabOptions};
 use crate::realserver::{self, Behaviour, Decap, RunningServer, ServerSpec};
 use crate::report::Tally;
-use crate::scenario::{ConnectionMode, EngineChoice, Mode, Protocol, Scenario, ServerState};
+use crate::scenario::{ConnectionMode, Director, EngineChoice, Mode, Protocol, Scenario, ServerState};
 use crate::traffic::{self, RequestError, RequestRecord, TrafficSpec};
 use crate::verdict;
 
@@ -77,10 +77,12 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, R
 pub async fn run_in_lab(scenario: &Scenario, opts: &RunOptions, lab: &Lab) -> Result<RunOutcome, RunError> {
     let mut held = Held::start_with(scenario, lab, opts.engine.unwrap_or(scenario.engine)).await?;
     let result = traffic_and_verdict(scenario, opts, lab, &held).await;
-    if let Some(e) = held.engine.take() {
-        e.shutdown()?;
+    let mut shutdown = Ok(());
+    for (_, e) in std::mem::take(&mut held.engines) {
+        shutdown = shutdown.and(e.shutdown());
     }
     held.stop().await;
+    shutdown?;
     result
 }
 
@@ -100,12 +102,20 @@ async fn traffic_and_verdict(
     let records = fire_traffic(scenario, lab, opts.progress).await;
     let traffic_elapsed = traffic_started.elapsed();
 
-    let ipvs_snapshot = match &held.engine {
-        Some(e) => Some(e.snapshot()?),
-        None => None,
-    };
-    let engine_stats = held.engine.as_ref().map(|e| e.stats());
-    let engine_kind = held.engine.as_ref().map(|e| e.kind());
+    let mut directors = Vec::new();
+    for ((name, engine), d) in held.engines.iter().zip(&scenario.directors) {
+        directors.push(outcome::DirectorOutcome {
+            name: name.clone(),
+            vip: d.vip,
+            ipvs: engine.snapshot()?,
+            engine_stats: engine.stats(),
+        });
+    }
+    // The first director stands for the service in `ipvs`/`engine_stats` and in the evidence.
+    let ipvs_snapshot = directors.first().map(|d| d.ipvs.clone());
+    let engine_stats = directors.first().map(|d| d.engine_stats.clone());
+    let all_engine_stats: Vec<_> = directors.iter().map(|d| d.engine_stats.clone()).collect();
+    let engine_kind = held.engines.first().map(|(_, e)| e.kind());
 
     let mut tally = Tally::new(scenario.real_servers.iter().map(|r| r.name.as_str()));
     for record in &records {
@@ -130,10 +140,8 @@ async fn traffic_and_verdict(
             let facts = investigate::RunFacts {
                 records: &records,
                 ipvs: ipvs_snapshot.as_ref(),
-                engine_stats: engine_stats.as_ref(),
-                settings: held
-                    .engine
-                    .is_some()
+                engine_stats: &all_engine_stats,
+                settings: (!held.engines.is_empty())
                     .then(|| engine_sysctls(&scenario_engine_sysctls(scenario)))
                     .transpose()?,
             };
@@ -161,6 +169,7 @@ async fn traffic_and_verdict(
         verdict,
         ipvs: ipvs_snapshot,
         engine_stats,
+        directors,
         diagnosis,
         evidence,
         investigation_problems: problems,
@@ -174,8 +183,7 @@ async fn traffic_and_verdict(
 
 fn scenario_engine_sysctls(scenario: &Scenario) -> Vec<(String, String)> {
     scenario
-        .director
-        .as_ref()
+        .director()
         .map(|d| d.engine_sysctls.clone())
         .unwrap_or_default()
 }
@@ -184,7 +192,8 @@ fn scenario_engine_sysctls(scenario: &Scenario) -> Vec<(String, String)> {
 pub struct Held {
     servers: Vec<RunningServer>,
     decaps: Vec<Decap>,
-    engine: Option<Box<dyn Engine>>,
+    /// One engine per director, with the director's name, in scenario order.
+    engines: Vec<(String, Box<dyn Engine>)>,
 }
 
 impl Held {
@@ -195,18 +204,27 @@ impl Held {
 
     pub async fn start_with(scenario: &Scenario, lab: &Lab, engine: EngineChoice) -> Result<Held, RunError> {
         let (servers, decaps) = start_servers(scenario, lab).await?;
-        let engine = start_engine(scenario, lab, engine).await?;
-        Ok(Held {
+        let mut held = Held {
             servers,
             decaps,
-            engine,
-        })
+            engines: Vec::new(),
+        };
+        for director in &scenario.directors {
+            match start_engine(scenario, director, lab, engine).await {
+                Ok(e) => held.engines.push((director.name.clone(), e)),
+                Err(e) => {
+                    held.stop().await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(held)
     }
 
     pub async fn stop(mut self) {
-        if let Some(e) = self.engine.take() {
+        for (name, e) in std::mem::take(&mut self.engines) {
             if let Err(err) = e.shutdown() {
-                eprintln!("lvslab: director engine shutdown: {err}");
+                eprintln!("lvslab: director {name} engine shutdown: {err}");
             }
         }
         for server in self.servers {
@@ -249,12 +267,10 @@ async fn start_servers(scenario: &Scenario, lab: &Lab) -> Result<(Vec<RunningSer
 
 async fn start_engine(
     scenario: &Scenario,
+    director: &Director,
     lab: &Lab,
     choice: EngineChoice,
-) -> Result<Option<Box<dyn Engine>>, RunError> {
-    let Some(director) = &scenario.director else {
-        return Ok(None);
-    };
+) -> Result<Box<dyn Engine>, RunError> {
     let host = lab.host(&director.name).ok_or_else(|| missing_host(&director.name))?;
     let kernel_has_ipvs = host.exec(director::kernel_has_ipvs).await;
     let fullnat = scenario.service.mode == Mode::FullNat;
@@ -269,21 +285,17 @@ async fn start_engine(
         EngineChoice::Auto => kernel_has_ipvs && !fullnat,
         EngineChoice::Embedded => false,
     };
-    let config = director_config(scenario)?;
+    let config = director_config(scenario, director)?;
     if use_kernel {
         let engine = director::kernel::KernelEngine::start(host, &config).await?;
-        return Ok(Some(Box::new(engine)));
+        return Ok(Box::new(engine));
     }
     let engine = EmbeddedEngine::start(host, config)?;
-    Ok(Some(Box::new(engine)))
+    Ok(Box::new(engine))
 }
 
-/// The service as the engine takes it (what `ipvsadm -A` / `-a` would say).
-pub fn director_config(scenario: &Scenario) -> Result<DirectorConfig, RunError> {
-    let director = scenario
-        .director
-        .as_ref()
-        .ok_or_else(|| RunError::Setup("no director in this scenario".into()))?;
+/// The service as `director`'s engine takes it (what `ipvsadm -A` / `-a` would say), on its own VIP.
+pub fn director_config(scenario: &Scenario, director: &Director) -> Result<DirectorConfig, RunError> {
     let host = scenario
         .host(&director.name)
         .ok_or_else(|| missing_host(&director.name))?;
@@ -296,7 +308,7 @@ pub fn director_config(scenario: &Scenario) -> Result<DirectorConfig, RunError> 
         Mode::Direct => return Err(RunError::Setup("direct mode has no director".into())),
     };
     let service = ipvs::ServiceConfig {
-        vip: svc.vip,
+        vip: director.vip,
         port: svc.port,
         proto: match svc.protocol {
             Protocol::Tcp => ipvs::Proto::Tcp,
@@ -328,7 +340,7 @@ pub fn director_config(scenario: &Scenario) -> Result<DirectorConfig, RunError> 
             .map(|i| i.name.clone())
             .unwrap_or_else(|| "eth0".into())
     };
-    let client_iface = iface_towards(svc.vip);
+    let client_iface = iface_towards(director.vip);
     let server_iface = scenario
         .real_servers
         .first()
@@ -387,7 +399,12 @@ async fn fire_traffic(scenario: &Scenario, lab: &Lab, progress: bool) -> Vec<Req
             .iter()
             .map(|rs| SocketAddr::from((rs.address, rs.port)))
             .collect(),
-        _ => vec![SocketAddr::from((scenario.service.vip, scenario.service.port))],
+        // Several directors: the client round-robins over their VIPs.
+        _ => scenario
+            .directors
+            .iter()
+            .map(|d| SocketAddr::from((d.vip, scenario.service.port)))
+            .collect(),
     };
     let total = t.requests as u64 * t.clients.len() as u64;
     let bar = progress.then(|| progress::Bar::start(total));

@@ -1,5 +1,7 @@
 //! What one run produced, for the human report, `--json` and tests.
 
+use std::net::Ipv4Addr;
+
 use serde::Serialize;
 
 use crate::diagnose::{Diagnosis, Evidence};
@@ -20,8 +22,11 @@ pub struct RunOutcome {
     pub tally: Tally,
     pub records: Vec<RequestRecord>,
     pub verdict: Verdict,
+    /// The first director's table and counters (every director's are in `directors`).
     pub ipvs: Option<IpvsSnapshot>,
     pub engine_stats: Option<EngineStats>,
+    /// Each director's table and counters, in scenario order.
+    pub directors: Vec<DirectorOutcome>,
     /// Why the spread is what it is: present when the run investigated (an expectation
     /// failed, the scenario expects a diagnosis, or `lvslab diagnose`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,6 +38,15 @@ pub struct RunOutcome {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub investigation_problems: Vec<String>,
     pub timings: Timings,
+}
+
+/// One director's view after the traffic.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectorOutcome {
+    pub name: String,
+    pub vip: Ipv4Addr,
+    pub ipvs: IpvsSnapshot,
+    pub engine_stats: EngineStats,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -13,7 +13,7 @@ use ipnet::Ipv4Net;
 use super::diagnostic::Problems;
 use super::keywords::*;
 use super::model::*;
-use super::raw::{RawInterface, RawScenario, RawSources, RawSysctls, S};
+use super::raw::{RawDirector, RawInterface, RawScenario, RawSources, RawSysctls, S};
 use super::suggest;
 use super::validate::{self as v, span};
 
@@ -142,6 +142,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     }
     let client_count = specs.len() - client_specs_start;
 
+    let director_specs_start = specs.len();
     if mode == Mode::Direct {
         if let Some(span) = &r.director_span {
             ctx.p.push(
@@ -151,52 +152,23 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             );
         }
     } else {
-        let d = r.director.as_ref();
-        let (name, name_span) = match d.and_then(|d| d.name.as_ref()) {
-            Some(n) if v::host_name(ctx.p, n) => (n.get_ref().clone(), span(n)),
-            _ => ("director".to_string(), None),
-        };
-        let mut ifaces = Vec::new();
-        match d.and_then(|d| d.interfaces.as_ref()) {
-            Some(list) => {
-                if let Some(a) = d.and_then(|d| d.address.as_ref()) {
-                    ctx.p.push(
-                        span(a),
-                        "give either `address` or `interfaces` for the director, not both",
-                        Some("put the address in the first interface".into()),
-                    );
-                }
-                for i in list.get_ref() {
-                    ifaces.extend(ctx.explicit_iface(i));
-                }
-                if list.get_ref().is_empty() {
-                    ctx.p
-                        .push(span(list), "the director needs at least one interface", None);
-                }
-            }
-            None => {
-                let first = ctx.shorthand_iface(
-                    d.and_then(|d| d.network.as_ref()),
-                    d.and_then(|d| d.address.as_ref()),
-                    None,
-                    front,
-                );
-                let first_net = first.as_ref().map_or(front, |f| f.network);
-                ifaces.extend(first);
-                if server_net != first_net {
-                    ifaces.push(ctx.iface_default(server_net));
-                }
-            }
+        // No [director] at all still means one director with every default.
+        let count = r.directors.len().max(1);
+        for i in 0..count {
+            let d = r.directors.get(i);
+            let header = r.director_spans.get(i).cloned().flatten();
+            let (name, name_span) = ctx.host_name(d.and_then(|d| d.name.as_ref()), "director", i, count, header);
+            specs.push(director_spec(&mut ctx, d, name, name_span, front, server_net));
         }
-        let gateway = ctx.gateway(d.and_then(|d| d.gateway.as_ref()));
-        specs.push(HostSpec {
-            name,
-            name_span,
-            role: Role::Director,
-            ifaces,
-            gateway,
-        });
+        if mode == Mode::Nat && count > 1 {
+            ctx.p.push(
+                r.director_spans.get(1).cloned().flatten(),
+                format!("nat mode takes one director, but {count} are given: real servers send replies to their one gateway, so only one director could rewrite them"),
+                Some("keep one [director], or use mode \"dr\", \"tun\" or \"fullnat\" for several".into()),
+            );
+        }
     }
+    let director_count = specs.len() - director_specs_start;
 
     let rs_specs_start = specs.len();
     for (i, rs) in r.real_servers.iter().enumerate() {
@@ -323,21 +295,111 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         addresses.push(row);
     }
 
-    // --- VIP ---------------------------------------------------------------
+    // --- VIPs: the service's is the first director's; further directors get their own ----
     let front_net = networks[front].subnet;
-    let (vip, vip_span) = match s.vip.as_ref() {
-        Some(text) => (v::ipv4(p, text, "vip").unwrap_or(Ipv4Addr::UNSPECIFIED), span(text)),
-        None => (nth_host(front_net, VIP_HOST).unwrap_or(Ipv4Addr::UNSPECIFIED), None),
-    };
-    if let Some((owner, owner_span)) = used.get(&vip) {
-        if mode != Mode::Direct {
+    let service_vip = s
+        .vip
+        .as_ref()
+        .map(|text| (v::ipv4(p, text, "vip").unwrap_or(Ipv4Addr::UNSPECIFIED), span(text)));
+    let stated_vips: Vec<Option<(Ipv4Addr, Span)>> = (0..director_count)
+        .map(|i| {
+            let text = r.directors.get(i)?.vip.as_ref()?;
+            v::ipv4(p, text, "vip").map(|a| (a, span(text)))
+        })
+        .collect();
+    if let (Some(Some((first, first_span))), Some((svc, _))) = (stated_vips.first(), &service_vip) {
+        if first != svc {
             p.push(
-                vip_span.clone().or(owner_span.clone()),
-                format!("the VIP {vip} is also the address of \"{owner}\""),
-                Some("the VIP must be an address of its own (on the director, or on lo/tunl0 of real servers)".into()),
+                first_span.clone(),
+                format!("the first director's vip {first} differs from [service] vip {svc}"),
+                Some("the first director serves the service VIP: give it in one place only".into()),
             );
         }
     }
+    let (vip, vip_span) = match (stated_vips.first().cloned().flatten(), service_vip) {
+        (_, Some(svc)) => svc,
+        (Some(first), None) => first,
+        (None, None) => (nth_host(front_net, VIP_HOST).unwrap_or(Ipv4Addr::UNSPECIFIED), None),
+    };
+    // One (VIP, span) per director; defaults take the next free address after the service VIP.
+    let mut director_vips: Vec<(Ipv4Addr, Span)> = Vec::new();
+    let explicit: HashSet<Ipv4Addr> = stated_vips.iter().flatten().map(|(a, _)| *a).chain([vip]).collect();
+    let mut next_default = VIP_HOST + 1;
+    for (i, stated) in stated_vips.iter().enumerate() {
+        let picked = match (i, stated) {
+            (0, _) => (vip, vip_span.clone()),
+            (_, Some(stated)) => stated.clone(),
+            (_, None) => {
+                let taken = |a: &Ipv4Addr| {
+                    used.contains_key(a) || explicit.contains(a) || director_vips.iter().any(|(d, _)| d == a)
+                };
+                let found = (next_default..)
+                    .take(1 << 16)
+                    .map_while(|n| nth_host(front_net, n).map(|a| (n, a)))
+                    .find(|(_, a)| !taken(a));
+                match found {
+                    Some((n, a)) => {
+                        next_default = n + 1;
+                        (a, None)
+                    }
+                    None => {
+                        p.push(
+                            specs[director_specs_start + i].name_span.clone(),
+                            format!(
+                                "no free default VIP for \"{}\" in {front_net}",
+                                specs[director_specs_start + i].name
+                            ),
+                            Some("give the director a `vip`".into()),
+                        );
+                        (Ipv4Addr::UNSPECIFIED, None)
+                    }
+                }
+            }
+        };
+        director_vips.push(picked);
+    }
+    if mode == Mode::Direct {
+        // No director: the VIP only matters where a real server holds it (vip_on).
+    } else if let Some((owner, owner_span)) = used.get(&vip) {
+        p.push(
+            vip_span.clone().or(owner_span.clone()),
+            format!("the VIP {vip} is also the address of \"{owner}\""),
+            Some("the VIP must be an address of its own (on the director, or on lo/tunl0 of real servers)".into()),
+        );
+    }
+    for (i, (a, a_span)) in director_vips.iter().enumerate().skip(1) {
+        let name = &specs[director_specs_start + i].name;
+        if let Some((owner, owner_span)) = used.get(a) {
+            p.push(
+                a_span.clone().or(owner_span.clone()),
+                format!("the VIP {a} of director \"{name}\" is also the address of \"{owner}\""),
+                Some("a VIP must be an address of its own".into()),
+            );
+        }
+        if let Some(k) = director_vips[..i].iter().position(|(b, _)| b == a) {
+            p.push(
+                a_span.clone(),
+                format!(
+                    "directors \"{}\" and \"{name}\" both have the VIP {a}",
+                    specs[director_specs_start + k].name
+                ),
+                Some(
+                    "two directors answering for one VIP is a VRRP split-brain; give each director its own `vip`"
+                        .into(),
+                ),
+            );
+        }
+    }
+    // Client sources allocated later must not take a VIP.
+    for (i, (a, _)) in director_vips.iter().enumerate() {
+        used.entry(*a)
+            .or_insert_with(|| (specs[director_specs_start + i].name.clone(), None));
+    }
+    let all_vips: Vec<Ipv4Addr> = if director_vips.is_empty() {
+        vec![vip]
+    } else {
+        director_vips.iter().map(|(a, _)| *a).collect()
+    };
 
     // --- real servers ----------------------------------------------------
     let mut real_servers = Vec::new();
@@ -425,9 +487,11 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         });
     }
 
-    // --- director --------------------------------------------------------
-    let director_index = specs.iter().position(|h| h.role == Role::Director);
-    let director = director_index.map(|di| {
+    // --- directors -----------------------------------------------------
+    let mut local_taken: HashSet<Ipv4Addr> = addresses.iter().flatten().flatten().copied().collect();
+    let mut directors = Vec::new();
+    for (i, (dvip, _)) in director_vips.iter().enumerate() {
+        let di = director_specs_start + i;
         let spec = &specs[di];
         // FULLNAT's local address must not be one of the director kernel's own addresses:
         // replies to it would meet no socket there and be answered with RST. The engine owns
@@ -437,24 +501,28 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
                 let k = spec.ifaces.iter().position(|f| f.network == server_net)?;
                 let own = addresses[di][k]?;
                 let subnet = networks[server_net].subnet;
-                let taken: HashSet<Ipv4Addr> = addresses.iter().flatten().flatten().copied().collect();
-                subnet.hosts().skip_while(|a| *a <= own).find(|a| !taken.contains(a))
+                subnet
+                    .hosts()
+                    .skip_while(|a| *a <= own)
+                    .find(|a| !local_taken.contains(a))
             })
             .flatten();
+        local_taken.extend(local_address);
         let mut engine_sysctls = Vec::new();
-        if let Some(map) = r.director.as_ref().and_then(|d| d.sysctl.as_ref()) {
+        if let Some(map) = r.directors.get(i).and_then(|d| d.sysctl.as_ref()) {
             for (k, val) in map {
                 if k.starts_with("net.ipv4.vs.") && v::sysctl_name(p, k, span(val)) {
                     engine_sysctls.push((k.clone(), val.get_ref().to_sysctl_string()));
                 }
             }
         }
-        Director {
+        directors.push(Director {
             name: spec.name.clone(),
+            vip: *dvip,
             local_address,
             engine_sysctls,
-        }
-    });
+        });
+    }
 
     // --- hosts: interfaces, VIPs, sysctls ----------------------------------
     let mut hosts: Vec<Host> = Vec::new();
@@ -488,7 +556,10 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         };
         let user_sysctls: Option<&RawSysctls> = match h.role {
             Role::Client => r.clients.get(hi - client_specs_start).and_then(|c| c.sysctl.as_ref()),
-            Role::Director => r.director.as_ref().and_then(|d| d.sysctl.as_ref()),
+            Role::Director => r
+                .directors
+                .get(hi - director_specs_start)
+                .and_then(|d| d.sysctl.as_ref()),
             Role::RealServer => r
                 .real_servers
                 .get(hi - rs_specs_start)
@@ -504,7 +575,8 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             Role::RealServer => {
                 let i = hi - rs_specs_start;
                 let x = &rs_extra[i];
-                if let Ok(vip_net) = Ipv4Net::new(vip, x.vip_prefix) {
+                // Every director's VIP: any of them may forward a request here.
+                for vip_net in all_vips.iter().filter_map(|a| Ipv4Net::new(*a, x.vip_prefix).ok()) {
                     match x.vip_on {
                         VipOn::Lo => host.loopback_vips.push(vip_net),
                         VipOn::Tunl0 => host.tun_vips.push(vip_net),
@@ -628,12 +700,63 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             persistence_prefix,
             one_packet,
         },
-        director,
+        directors,
         real_servers,
         networks,
         hosts,
         traffic,
         expect,
+    }
+}
+
+/// One director's host: `interfaces`, or `address`/`network` plus a leg on the real servers' network.
+fn director_spec(
+    ctx: &mut Ctx<'_, '_, '_>,
+    d: Option<&RawDirector>,
+    name: String,
+    name_span: Span,
+    front: usize,
+    server_net: usize,
+) -> HostSpec {
+    let mut ifaces = Vec::new();
+    match d.and_then(|d| d.interfaces.as_ref()) {
+        Some(list) => {
+            if let Some(a) = d.and_then(|d| d.address.as_ref()) {
+                ctx.p.push(
+                    span(a),
+                    "give either `address` or `interfaces` for the director, not both",
+                    Some("put the address in the first interface".into()),
+                );
+            }
+            for i in list.get_ref() {
+                ifaces.extend(ctx.explicit_iface(i));
+            }
+            if list.get_ref().is_empty() {
+                ctx.p
+                    .push(span(list), "the director needs at least one interface", None);
+            }
+        }
+        None => {
+            let first = ctx.shorthand_iface(
+                d.and_then(|d| d.network.as_ref()),
+                d.and_then(|d| d.address.as_ref()),
+                None,
+                front,
+            );
+            let first_net = first.as_ref().map_or(front, |f| f.network);
+            ifaces.extend(first);
+            if server_net != first_net {
+                ifaces.push(ctx.iface_default(server_net));
+            }
+        }
+    }
+    let gateway = ctx.gateway(d.and_then(|d| d.gateway.as_ref()));
+    HostSpec {
+        name,
+        name_span,
+        role: Role::Director,
+        ifaces,
+        gateway,
     }
 }
 

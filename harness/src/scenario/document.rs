@@ -27,7 +27,11 @@ pub(crate) fn read(text: &str, problems: &mut Problems<'_>) -> Option<RawScenari
             problems.push(
                 e.span(),
                 format!("invalid TOML: {}", e.message().trim_end()),
-                Some("see https://toml.io for the syntax".into()),
+                Some(if mixes_director_forms(text) {
+                    "give either one [director] table or [[director]] entries, not both".into()
+                } else {
+                    "see https://toml.io for the syntax".into()
+                }),
             );
             return None;
         }
@@ -65,9 +69,20 @@ pub(crate) fn read(text: &str, problems: &mut Problems<'_>) -> Option<RawScenari
             }
             "director" => {
                 raw.director_span = item.span().or(key_span);
-                raw.director = table(item, "[director]", "director", problems);
-                if raw.director.is_none() {
-                    raw.complete = false;
+                // `[director]` (one) or `[[director]]` (one or more).
+                if item.is_table() || item.is_inline_table() {
+                    match table(item, "[director]", "director", problems) {
+                        Some(d) => {
+                            raw.directors.push(d);
+                            raw.director_spans.push(item.span());
+                        }
+                        None => raw.complete = false,
+                    }
+                } else {
+                    for (v, span) in entries(item, "director", &mut complete, problems) {
+                        raw.directors.push(v);
+                        raw.director_spans.push(span);
+                    }
                 }
             }
             "real_server" => {
@@ -104,6 +119,12 @@ pub(crate) fn read(text: &str, problems: &mut Problems<'_>) -> Option<RawScenari
     }
     raw.complete &= complete;
     Some(raw)
+}
+
+/// TOML cannot hold `[director]` and `[[director]]` together; say so in our words.
+fn mixes_director_forms(text: &str) -> bool {
+    let header = |h: &str| text.lines().any(|l| l.trim_start().starts_with(h));
+    header("[director]") && header("[[director]]")
 }
 
 /// A `[section]` (or `section = { ... }`).

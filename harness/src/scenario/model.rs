@@ -19,8 +19,8 @@ pub struct Scenario {
     pub description: Option<String>,
     pub engine: EngineChoice,
     pub service: Service,
-    /// `None` in `direct` mode only.
-    pub director: Option<Director>,
+    /// One or more; empty in `direct` mode only. The first serves `service.vip`.
+    pub directors: Vec<Director>,
     /// In declaration order.
     pub real_servers: Vec<RealServer>,
     /// In declaration order.
@@ -69,6 +69,8 @@ impl Service {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Director {
     pub name: String,
+    /// The VIP this director answers for (the first director's is `Service::vip`).
+    pub vip: Ipv4Addr,
     /// FULLNAT: the director's address on the real-server network, used as
     /// the source of forwarded packets. `None` in other modes.
     pub local_address: Option<Ipv4Addr>,
@@ -205,6 +207,11 @@ pub struct Expect {
 }
 
 impl Scenario {
+    /// The first director (`None` in direct mode), for callers that model one.
+    pub fn director(&self) -> Option<&Director> {
+        self.directors.first()
+    }
+
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
     }

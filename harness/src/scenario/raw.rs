@@ -62,6 +62,8 @@ impl SysctlValue {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawDirector {
     pub name: Option<S<String>>,
+    /// This director's own VIP (several directors: one VIP each).
+    pub vip: Option<S<String>>,
     pub address: Option<S<String>>,
     pub network: Option<S<String>>,
     pub gateway: Option<S<String>>,
@@ -150,10 +152,12 @@ pub struct RawExpect {
 pub struct RawScenario {
     pub top: RawTop,
     pub service: RawService,
-    /// `None` when there is no `[director]` table.
-    pub director: Option<RawDirector>,
-    /// Span of the `[director]` header (for "no director in direct mode").
+    /// One `[director]` table or several `[[director]]` entries; empty when absent.
+    pub directors: Vec<RawDirector>,
+    /// Span of the `director` key or header (for "no director in direct mode").
     pub director_span: Option<std::ops::Range<usize>>,
+    /// Header span of each director, parallel to `directors`.
+    pub director_spans: Vec<Option<std::ops::Range<usize>>>,
     pub real_servers: Vec<RawRealServer>,
     pub clients: Vec<RawClient>,
     pub networks: Vec<RawNetwork>,
@@ -197,7 +201,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "persistence_netmask",
             "one_packet",
         ],
-        "director" => &["name", "address", "network", "gateway", "sysctl", "interfaces"],
+        "director" => &["name", "vip", "address", "network", "gateway", "sysctl", "interfaces"],
         "interface" => &["network", "address", "mac"],
         "real_server" => &[
             "name",

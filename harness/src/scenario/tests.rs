@@ -169,7 +169,7 @@ name = "web2"
             ("eth1", "private", "198.51.100.1/24".into())
         ]
     );
-    assert_eq!(s.director.as_ref().unwrap().local_address, None);
+    assert_eq!(s.director().unwrap().local_address, None);
     assert_eq!(
         s.host("client").unwrap().interfaces[0].address.to_string(),
         "192.0.2.201/24"
@@ -199,7 +199,7 @@ name = "web2"
 #[test]
 fn fullnat_local_address_is_a_free_private_address_not_the_directors_own() {
     let s = ok("[service]\nmode = \"fullnat\"\n[[real_server]]\nname = \"rs1\"\n");
-    assert_eq!(s.director.as_ref().unwrap().local_address, Some(addr("198.51.100.2")));
+    assert_eq!(s.director().unwrap().local_address, Some(addr("198.51.100.2")));
     assert!(s.host_by_address(addr("198.51.100.2")).is_none());
     assert!(s.host("rs1").unwrap().routes.is_empty());
 }
@@ -357,7 +357,7 @@ connection = "keepalive"
 
     let lb1 = s.host("lb1").unwrap();
     assert_eq!(lb1.interfaces[0].address.to_string(), "10.1.0.2/24");
-    let d = s.director.as_ref().unwrap();
+    let d = s.director().unwrap();
     assert_eq!(d.name, "lb1");
     assert_eq!(
         d.engine_sysctls,
@@ -388,7 +388,7 @@ connection = "keepalive"
 #[test]
 fn direct_mode_has_no_director() {
     let s = ok("[service]\nmode = \"direct\"\n[[real_server]]\nname = \"rs1\"\n[[real_server]]\nname = \"rs2\"\n");
-    assert!(s.director.is_none());
+    assert!(s.directors.is_empty());
     assert_eq!(s.hosts_with_role(Role::Director).count(), 0);
     assert!(s.host("rs1").unwrap().loopback_vips.is_empty());
     let p = problems("[service]\nmode = \"direct\"\n[director]\nname = \"lb\"\n[[real_server]]\nname = \"rs1\"\n");
@@ -536,4 +536,131 @@ fn diagnosis_causes_a_scenario_may_name_are_exactly_those_diagnose_reports() {
     named.sort_unstable();
     reported.sort_unstable();
     assert_eq!(named, reported);
+}
+
+const TWO_DIRECTORS: &str = r#"
+[service]
+mode = "dr"
+scheduler = "rr"
+
+[[director]]
+name = "lvs1"
+[[director]]
+name = "lvs2"
+
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+"#;
+
+#[test]
+fn several_directors_get_the_service_vip_then_the_next_free_ones() {
+    let s = ok(TWO_DIRECTORS);
+    let got: Vec<(&str, Ipv4Addr)> = s.directors.iter().map(|d| (d.name.as_str(), d.vip)).collect();
+    assert_eq!(got, [("lvs1", addr("192.0.2.100")), ("lvs2", addr("192.0.2.101"))]);
+    assert_eq!(s.service.vip, addr("192.0.2.100"));
+    assert_eq!(s.director().unwrap().name, "lvs1");
+    let addrs: Vec<Ipv4Addr> = s
+        .hosts_with_role(Role::Director)
+        .map(|h| h.primary_address().unwrap())
+        .collect();
+    assert_eq!(addrs, [addr("192.0.2.1"), addr("192.0.2.2")]);
+    // Every real server holds every director's VIP on lo.
+    let lo: Vec<String> = s
+        .host("rs2")
+        .unwrap()
+        .loopback_vips
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(lo, ["192.0.2.100/32", "192.0.2.101/32"]);
+}
+
+#[test]
+fn unnamed_directors_are_numbered_and_a_single_table_still_works() {
+    let s = ok("[service]\nmode = \"tun\"\n[[director]]\n[[director]]\nvip = \"192.0.2.120\"\n[[real_server]]\nname = \"rs1\"\n");
+    let got: Vec<(&str, Ipv4Addr)> = s.directors.iter().map(|d| (d.name.as_str(), d.vip)).collect();
+    assert_eq!(
+        got,
+        [("director1", addr("192.0.2.100")), ("director2", addr("192.0.2.120"))]
+    );
+    let tun: Vec<String> = s.host("rs1").unwrap().tun_vips.iter().map(|n| n.to_string()).collect();
+    assert_eq!(tun, ["192.0.2.100/32", "192.0.2.120/32"]);
+
+    let s = ok("[director]\nname = \"lvs\"\n[[real_server]]\nname = \"rs1\"\n");
+    assert_eq!(s.directors.len(), 1);
+    assert_eq!(
+        (s.directors[0].name.as_str(), s.directors[0].vip),
+        ("lvs", addr("192.0.2.100"))
+    );
+}
+
+#[test]
+fn a_default_director_vip_skips_taken_addresses() {
+    let s = ok(
+        "[[director]]\n[[director]]\n[[director]]\nvip = \"192.0.2.101\"\n[[real_server]]\naddress = \"192.0.2.102\"\n",
+    );
+    let vips: Vec<Ipv4Addr> = s.directors.iter().map(|d| d.vip).collect();
+    assert_eq!(vips, [addr("192.0.2.100"), addr("192.0.2.103"), addr("192.0.2.101")]);
+}
+
+#[test]
+fn fullnat_directors_get_distinct_local_addresses() {
+    let s = ok("[service]\nmode = \"fullnat\"\n[[director]]\n[[director]]\n[[real_server]]\nname = \"rs1\"\n");
+    let locals: Vec<Option<Ipv4Addr>> = s.directors.iter().map(|d| d.local_address).collect();
+    assert_eq!(locals, [Some(addr("198.51.100.3")), Some(addr("198.51.100.4"))]);
+}
+
+#[test]
+fn duplicate_director_vips_are_split_brain() {
+    let p = problems(
+        "[[director]]\nvip = \"192.0.2.100\"\n[[director]]\nvip = \"192.0.2.100\"\n[[real_server]]\nname = \"rs1\"\n",
+    );
+    assert!(
+        p.contains("t.toml:4:7: error: directors \"director1\" and \"director2\" both have the VIP 192.0.2.100"),
+        "{p}"
+    );
+    assert!(p.contains("VRRP split-brain"), "{p}");
+}
+
+#[test]
+fn nat_takes_one_director() {
+    let p = problems("[service]\nmode = \"nat\"\n[[director]]\n[[director]]\n[[real_server]]\nname = \"rs1\"\n");
+    assert!(
+        p.contains("t.toml:4:1: error: nat mode takes one director, but 2 are given"),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_director_vip_may_not_be_a_host_address() {
+    let p = problems("[[director]]\n[[director]]\nvip = \"192.0.2.11\"\n[[real_server]]\nname = \"rs1\"\n");
+    assert!(
+        p.contains("t.toml:3:7: error: the VIP 192.0.2.11 of director \"director2\" is also the address of \"rs1\""),
+        "{p}"
+    );
+}
+
+#[test]
+fn first_director_vip_must_agree_with_the_service_vip() {
+    let s = ok("[[director]]\nvip = \"192.0.2.50\"\n[[real_server]]\nname = \"rs1\"\n");
+    assert_eq!(s.service.vip, addr("192.0.2.50"));
+    let p = problems(
+        "[service]\nvip = \"192.0.2.100\"\n[[director]]\nvip = \"192.0.2.50\"\n[[real_server]]\nname = \"rs1\"\n",
+    );
+    assert!(
+        p.contains("t.toml:4:7: error: the first director's vip 192.0.2.50 differs from [service] vip 192.0.2.100"),
+        "{p}"
+    );
+}
+
+#[test]
+fn mixing_director_table_and_array_is_explained() {
+    let p = problems("[director]\nname = \"a\"\n[[director]]\nname = \"b\"\n[[real_server]]\nname = \"rs1\"\n");
+    assert!(p.contains("error: invalid TOML"), "{p}");
+    assert!(
+        p.contains("hint: give either one [director] table or [[director]] entries, not both"),
+        "{p}"
+    );
 }
