@@ -445,10 +445,10 @@ async fn bench_mode(mode: &'static str, file: &str) -> Vec<ModeResult> {
         .expect("lab builds");
     // Servers (and TUN decapsulators) through Held; the engine started here to read its stats.
     let mut servers_only = scenario.clone();
-    servers_only.director = None;
+    servers_only.directors.clear();
     let held = Held::start(&servers_only, &lab).await.expect("servers start");
-    let director = scenario.director.as_ref().expect("scenario has a director");
-    let config = run::director_config(&scenario).expect("director config");
+    let director = scenario.director().expect("scenario has a director");
+    let config = run::director_config(&scenario, director).expect("director config");
     let (engine, engine_clock) = start_engine(lab.host(&director.name).expect("director host"), config);
 
     let client_name = &scenario.traffic.clients.first().expect("a client").name;
