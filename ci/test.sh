@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command, as root. Snapshots are committed; CI=true stops insta writing new ones.
+# Ends with one plain summary line over every test binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --workspace
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace 2>&1 | tee "$log"
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "all test binaries: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
