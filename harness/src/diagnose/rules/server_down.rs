@@ -233,10 +233,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn fires_for_handshakes_stuck_in_syn_recv() {
-        let mut ev = sample::healthy_dr();
-        let conn = |dest: u8, port: u16, state: &str| ConnEvidence {
+    /// A connection entry from the sample client to real server `dest`.
+    fn conn(dest: u8, port: u16, state: &str) -> ConnEvidence {
+        ConnEvidence {
             proto: Proto::Tcp,
             client: sample::CLIENT,
             client_port: port,
@@ -244,7 +243,12 @@ mod tests {
             dest_port: 80,
             state: state.into(),
             expires_secs: None,
-        };
+        }
+    }
+
+    #[test]
+    fn fires_for_handshakes_stuck_in_syn_recv() {
+        let mut ev = sample::healthy_dr();
         ev.ipvs.as_mut().unwrap().conns = vec![
             conn(1, 1, "ESTABLISHED"),
             conn(2, 2, "SYN_RECV"),
@@ -311,15 +315,6 @@ mod tests {
     fn syn_recv_counts_against_entries_that_got_further_in_dr() {
         // DR: the director sees the client's FIN, so working servers' entries sit in FIN_WAIT.
         let mut ev = sample::healthy_dr();
-        let conn = |dest: u8, port: u16, state: &str| ConnEvidence {
-            proto: Proto::Tcp,
-            client: sample::CLIENT,
-            client_port: port,
-            dest: sample::rip(dest),
-            dest_port: 80,
-            state: state.into(),
-            expires_secs: None,
-        };
         ev.ipvs.as_mut().unwrap().conns = vec![conn(1, 1, "FIN_WAIT"), conn(3, 2, "SYN_RECV"), conn(3, 3, "SYN_RECV")];
         let finding = check(&ev, &summarise(&ev)).expect("SYN_RECV");
         assert_eq!(finding.title, "Real server(s) not serving: rs3 (handshakes fail)");
