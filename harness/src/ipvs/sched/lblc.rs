@@ -40,6 +40,23 @@ pub(crate) struct Gc {
 }
 
 impl Gc {
+    /// Run the ticks due by `now` over a table keyed by destination address, dropping entries
+    /// idle too long (the kernel's lblc and lblcr share this collector).
+    pub(crate) fn collect<E>(&mut self, now: Instant, table: &mut HashMap<u32, E>, lastuse: impl Fn(&E) -> Instant) {
+        let len = table.len();
+        self.run(now, len, |at, idle, max| {
+            let mut removed = 0;
+            table.retain(|_, e| {
+                let keep = removed >= max || at.saturating_duration_since(lastuse(e)) <= idle;
+                if !keep {
+                    removed += 1;
+                }
+                keep
+            });
+            table.len()
+        });
+    }
+
     /// Run the 60 s ticks due by `now`; `sweep(now, idle_limit, max_remove)`
     /// removes entries idle longer than idle_limit and returns how many remain.
     pub(crate) fn run(&mut self, now: Instant, len: usize, mut sweep: impl FnMut(Instant, Duration, usize) -> usize) {
@@ -88,18 +105,7 @@ impl Scheduler for Lblc {
     }
 
     fn schedule(&mut self, dests: &DestList, pkt: &SchedInput) -> Option<DestIdx> {
-        let table = &mut self.table;
-        self.gc.run(pkt.now, table.len(), |at, idle, max| {
-            let mut removed = 0;
-            table.retain(|_, e| {
-                let keep = removed >= max || at.saturating_duration_since(e.lastuse) <= idle;
-                if !keep {
-                    removed += 1;
-                }
-                keep
-            });
-            table.len()
-        });
+        self.gc.collect(pkt.now, &mut self.table, |e| e.lastuse);
         let key = u32::from(pkt.daddr);
         if let Some(e) = self.table.get_mut(&key) {
             e.lastuse = pkt.now;

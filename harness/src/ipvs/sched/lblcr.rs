@@ -73,18 +73,7 @@ impl Scheduler for Lblcr {
     }
 
     fn schedule(&mut self, dests: &DestList, pkt: &SchedInput) -> Option<DestIdx> {
-        let table = &mut self.table;
-        self.gc.run(pkt.now, table.len(), |at, idle, max| {
-            let mut removed = 0;
-            table.retain(|_, e| {
-                let keep = removed >= max || at.saturating_duration_since(e.lastuse) <= idle;
-                if !keep {
-                    removed += 1;
-                }
-                keep
-            });
-            table.len()
-        });
+        self.gc.collect(pkt.now, &mut self.table, |e| e.lastuse);
         let key = u32::from(pkt.daddr);
         let now = pkt.now;
         if let Some(e) = self.table.get_mut(&key) {
