@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Runs lvslab against a real IPVS kernel: Debian's kernel under qemu (software
 # emulation, TCG), with this machine's / shared read-only over 9p and the
-# host's lvslab binary run inside a chroot of it. NOT part of CI (slow, heavy);
-# see docs/kernel-engine.md.
+# host's lvslab binary run inside a chroot of it. CI runs it through
+# ci/conformance.sh; see docs/kernel-engine.md.
 #
 #   ci/kernel-vm.sh [SCENARIO.toml ...]     (default: dr-rr nat-rr tun-rr)
+#   ci/kernel-vm.sh -- LVSLAB-ARGS...       (one `lvslab LVSLAB-ARGS...` in the guest)
 #
-# Each scenario runs with --engine kernel, then --engine embedded, in the
-# guest. The console goes to $WORK/console.log; every run's exit status is
-# printed there as "LVSLAB-EXIT <engine> <scenario> <status>" (qemu itself
-# exits 0 whatever the guest did). This script exits 0 only if every run did.
+# In the first form each scenario runs with --engine kernel, then --engine
+# embedded, in the guest. The console goes to $WORK/console.log; every run's
+# exit status is printed there as "LVSLAB-EXIT <engine> <scenario> <status>"
+# (or "LVSLAB-EXIT args - <status>" in the second form; qemu itself exits 0
+# whatever the guest did). This script exits 0 only if every run did.
 #
 # Environment: WORK (default /tmp/lvslab-kvm), MACHINE (q35 or microvm,
 # default q35: microvm hung on a loaded host, see the doc), KVERSION (default: what linux-image-amd64 points to),
@@ -23,7 +25,12 @@ MACHINE=${MACHINE:-q35}
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-900}
 MEM=${MEM:-1024}
 LVSLAB=${LVSLAB:-$REPO/target/debug/lvslab}
-if [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(scenarios/dr-rr.toml scenarios/nat-rr.toml scenarios/tun-rr.toml); fi
+ARGS=()
+if [ "${1:-}" = "--" ]; then
+    shift
+    ARGS=("$@")
+    SCENARIOS=()
+elif [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(scenarios/dr-rr.toml scenarios/nat-rr.toml scenarios/tun-rr.toml); fi
 
 log() { echo "kernel-vm: $*" >&2; }
 
@@ -84,6 +91,8 @@ done | awk '!seen[$0]++' | while read -r ko; do
 done
 
 REPO_IN_GUEST=$REPO
+# Words without quotes or spaces inside them (paths, flags): they go into the guest's script as they are.
+GUEST_ARGS="${ARGS[*]}"
 LVSLAB_IN_GUEST=$(readlink -f "$LVSLAB")
 cat >"$IR/init" <<EOF
 #!/bin/busybox sh
@@ -104,6 +113,11 @@ echo "LVSLAB-GUEST kernel \$(uname -r), ip_vs: \$(head -1 /proc/net/ip_vs 2>/dev
 chroot /host /bin/sh -c '
     cd "$REPO_IN_GUEST" || exit 99
     export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp
+    if [ -n "$GUEST_ARGS" ]; then
+        echo "=== lvslab $GUEST_ARGS"
+        "$LVSLAB_IN_GUEST" $GUEST_ARGS
+        echo "LVSLAB-EXIT args - \$?"
+    fi
     for s in ${SCENARIOS[*]}; do
         for engine in kernel embedded; do
             echo "=== lvslab run --show-ipvs --engine \$engine \$s"
@@ -138,7 +152,7 @@ timeout --foreground "$GUEST_TIMEOUT" qemu-system-x86_64 \
 # The serial console ends lines with CRLF.
 exits=$(tr -d '\r' <"$CONSOLE" | grep -a '^LVSLAB-EXIT' || true)
 echo "$exits"
-expected=$((${#SCENARIOS[@]} * 2))
+expected=$((${#SCENARIOS[@]} * 2 + (${#ARGS[@]} > 0 ? 1 : 0)))
 ran=$(printf '%s' "$exits" | grep -c . || true)
 failed=$(printf '%s\n' "$exits" | awk 'NF == 4 && $4 != "0"' | wc -l)
 if [ "$ran" -ne "$expected" ]; then

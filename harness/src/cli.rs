@@ -27,6 +27,11 @@ pub enum Command {
     },
     /// Explain the spread: build the lab, run probes, gather evidence, print ranked findings.
     Diagnose(DiagnoseArgs),
+    /// Run each scenario under kernel IPVS and under the embedded engine and compare verdicts,
+    /// tallies, sequences, tables, connection states and diagnoses; on the kernel run, compare
+    /// lvslab's views with the real `ipvsadm`'s. Needs a kernel with IPVS.
+    /// Exit 0 when everything agrees (or differs only as the allow-list says), 1 otherwise.
+    Conform(ConformArgs),
     /// Build a lab and keep it up (in the background) so you can exec/shell into its hosts.
     Up {
         file: PathBuf,
@@ -80,6 +85,21 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ConformArgs {
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Differences that are not bugs, each with its reason (TOML `[[allow]]` entries).
+    #[arg(long)]
+    pub allow: Option<PathBuf>,
+    /// Runs per engine: the first is compared; the rest count passes and must repeat its facts.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub runs: u32,
+    /// Do not run the real `ipvsadm` beside lvslab's views.
+    #[arg(long)]
+    pub no_witness: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct DiagnoseArgs {
     /// Scenario to build and diagnose (omit with --live).
     pub file: Option<PathBuf>,
@@ -100,6 +120,9 @@ pub struct DiagnoseArgs {
     /// `ipvsadm -Ln` output to read instead of the kernel's /proc/net/ip_vs (for --role director).
     #[arg(long)]
     pub ipvsadm: Option<PathBuf>,
+    /// Override the scenario's director engine (not with --live).
+    #[arg(long, value_enum, conflicts_with = "live")]
+    pub engine: Option<EngineArg>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

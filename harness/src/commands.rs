@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::cli::{Command, DiagnoseArgs, EngineArg, RoleArg, RunArgs};
+use crate::cli::{Command, ConformArgs, DiagnoseArgs, EngineArg, RoleArg, RunArgs};
+use crate::conform::{self, AllowList, ConformOptions, Status};
 use crate::diagnose;
 use crate::investigate::live;
 use crate::lab::{self, Lab, LabOptions};
@@ -27,6 +28,7 @@ pub async fn dispatch(command: Command) -> ExitCode {
         Command::Import { file, output } => import(&file, output.as_deref()),
         Command::Graph { file } => graph(&file),
         Command::Diagnose(args) => diagnose(args).await,
+        Command::Conform(args) => conform(args).await,
         Command::Exec { .. } | Command::Shell { .. } => unreachable!("handled before the runtime starts"),
     }
 }
@@ -77,6 +79,9 @@ async fn run_files(args: RunArgs) -> ExitCode {
         engine: args.engine.map(engine_choice),
         progress: !args.json,
         diagnose: DiagnoseWhen::Auto,
+        // Counters are shown: they must be exact, not lagging IPVS's estimator.
+        settle_stats: args.show_ipvs || args.json,
+        witness: false,
     };
     let mut worst = ExitCode::SUCCESS;
     for scenario in &scenarios {
@@ -194,9 +199,12 @@ async fn diagnose(args: DiagnoseArgs) -> ExitCode {
         Err(code) => return code,
     };
     let opts = RunOptions {
-        engine: None,
+        engine: args.engine.map(engine_choice),
         progress: !args.json,
         diagnose: DiagnoseWhen::Always,
+        // Rules read the counters (connections scheduled per real server).
+        settle_stats: true,
+        witness: false,
     };
     let outcome = tokio::select! {
         outcome = run::run(&scenario, &opts) => outcome,
@@ -216,6 +224,48 @@ async fn diagnose(args: DiagnoseArgs) -> ExitCode {
     match &outcome.diagnosis {
         Some(d) if d.healthy => ExitCode::SUCCESS,
         _ => ExitCode::from(EXIT_FAILED),
+    }
+}
+
+/// Exit 0 when every scenario agrees under both engines (or as the allow-list says), 1 otherwise.
+async fn conform(args: ConformArgs) -> ExitCode {
+    let scenarios = match load_all(&args.files) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let allow = match args.allow.as_deref().map(AllowList::load).transpose() {
+        Ok(a) => a.unwrap_or_else(AllowList::empty),
+        Err(e) => {
+            eprintln!("lvslab conform: allow-list {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if !crate::director::kernel_has_ipvs() {
+        eprintln!("lvslab conform: this kernel has no IPVS (no genetlink family IPVS): nothing to compare with; run it where `modprobe ip_vs` works, or under ci/kernel-vm.sh");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let opts = ConformOptions {
+        runs: args.runs,
+        allow,
+        witness: !args.no_witness,
+    };
+    let mut reports = Vec::new();
+    for scenario in &scenarios {
+        let report = tokio::select! {
+            r = conform::conform_scenario(scenario, &opts) => r,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("lvslab: interrupted; lab torn down");
+                return ExitCode::from(130);
+            }
+        };
+        print!("{}", report.render());
+        reports.push(report);
+    }
+    print!("{}", conform::summary(&reports));
+    if reports.iter().any(|r| r.status == Status::Different) {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

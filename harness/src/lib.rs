@@ -1,10 +1,11 @@
 //! lvslab: a test harness for Linux load balancing (LVS/IPVS).
 //!
 //! Layers, arrows pointing down only:
-//! `cli` → `run` → (`lab`, `director`, `realserver`, `traffic`, `observe`) → (`scenario`, `ipvs`, `diagnose`, `report`).
+//! `cli` → `conform` → `run` → (`lab`, `director`, `realserver`, `traffic`, `observe`) → (`scenario`, `ipvs`, `diagnose`, `report`).
 
 pub mod cli;
 pub mod commands;
+pub mod conform;
 pub mod diagnose;
 pub mod director;
 pub mod import;

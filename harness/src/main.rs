@@ -8,6 +8,13 @@ use lvslab::cli::{Cli, Command};
 use lvslab::commands;
 
 fn main() -> ExitCode {
+    // A closed output pipe (`lvslab run --json … | head`) ends the process quietly, as it
+    // does for cat or grep, instead of a panic in print!. Labs need no unwinding for that:
+    // their namespaces are held by this process's descriptors and go with it.
+    // SAFETY: called before any thread exists; SIG_DFL is always a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     // exec and shell replace this process inside a namespace: no runtime, no other threads.
     match cli.command {

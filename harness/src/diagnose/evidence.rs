@@ -53,8 +53,9 @@ pub struct Evidence {
     pub clients: Vec<ClientEvidence>,
     /// The director's IPVS state after the run (`ipvsadm -Ln --stats`, `-Lnc`).
     pub ipvs: Option<IpvsEvidence>,
-    /// Frames (or IPVS InPkts) for the VIP the director saw during the run.
-    pub engine_seen_packets: Option<u64>,
+    /// Frames for the VIP that reached the director during the run, counted by the harness on
+    /// the director's client-facing interface (exact under either engine).
+    pub director_seen_packets: Option<u64>,
     /// MACs that answered an ARP request for the VIP sent from a client's segment.
     pub arp_probe: Option<ArpProbe>,
     /// One record per request of the main traffic run.
@@ -349,7 +350,7 @@ impl Evidence {
             real_servers: Vec::new(),
             clients: Vec::new(),
             ipvs: None,
-            engine_seen_packets: None,
+            director_seen_packets: None,
             arp_probe: None,
             records: Vec::new(),
             probes: Vec::new(),

@@ -188,7 +188,7 @@ pub fn healthy_dr() -> Evidence {
                 ("expire_quiescent_template", "0"),
             ]),
         }),
-        engine_seen_packets: Some(150),
+        director_seen_packets: Some(150),
         arp_probe: Some(ArpProbe {
             from: "c1".into(),
             replies: vec![mac(2)],
@@ -210,7 +210,7 @@ pub fn arp_flux() -> Evidence {
         from: "c1".into(),
         replies: vec![mac(2), mac(0x12)],
     });
-    ev.engine_seen_packets = Some(0);
+    ev.director_seen_packets = Some(0);
     ev.ipvs.as_mut().unwrap().dests = (1..=3).map(|i| dest(i, 0, 0)).collect();
     ev.records = (0..30).map(|n| record(n, "rs2")).collect();
     ev

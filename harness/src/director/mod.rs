@@ -133,6 +133,10 @@ pub trait Engine: Send {
     /// `ipvsadm -e -t VIP:PORT -r RIP:PORT -w WEIGHT`.
     fn set_weight(&mut self, service: ServiceKey, dest: SocketAddrV4, weight: u32) -> Result<()>;
     fn stats(&self) -> EngineStats;
+    /// Returns once the counters in `snapshot` are exact for everything forwarded so far.
+    /// Kernel IPVS folds its per-CPU counters into the exported ones only in its 2 s
+    /// estimator run; the embedded engine's are always exact.
+    fn settle_stats(&self) {}
     /// Stops the engine and releases what it holds (threads, sockets, kernel state).
     fn shutdown(self: Box<Self>) -> Result<()>;
 }

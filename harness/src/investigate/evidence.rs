@@ -9,7 +9,6 @@ use crate::diagnose::evidence::{
     self as ev, ClientEvidence, ConnEvidence, DestEvidence, Evidence, HostEvidence, IpvsEvidence, RealServerEvidence,
     RecordEvidence, ServiceEvidence, TemplateEvidence,
 };
-use crate::director::EngineStats;
 use crate::ipvs::{self, IpvsSnapshot, ServiceSnapshot};
 use crate::lab::Lab;
 use crate::observe;
@@ -62,9 +61,9 @@ pub struct RunFacts<'a> {
     pub records: &'a [RequestRecord],
     /// The director's table right after the main traffic.
     pub ipvs: Option<&'a IpvsSnapshot>,
-    /// Every director engine's counters right after the main traffic (each started just
-    /// before it); empty without a director.
-    pub engine_stats: &'a [EngineStats],
+    /// Frames for the VIPs that reached the directors during the main traffic, summed over
+    /// directors (`None` without a director, or when they could not be counted).
+    pub director_seen_packets: Option<u64>,
     /// The IPVS settings the engine runs with.
     pub settings: Option<ipvs::Sysctls>,
 }
@@ -140,8 +139,7 @@ pub async fn gather(
             ipvs: service_snapshot
                 .map(|svc| ipvs_evidence(svc, facts.ipvs.map_or(&[][..], |s| &s.conns), facts.settings)),
             // Summed over all directors: "the director saw nothing" must hold for every one.
-            engine_seen_packets: (!facts.engine_stats.is_empty())
-                .then(|| facts.engine_stats.iter().map(seen_packets).sum()),
+            director_seen_packets: facts.director_seen_packets,
             arp_probe,
             records: records_evidence(scenario, facts.records),
             probes: Vec::new(),
@@ -332,12 +330,6 @@ pub fn ipvs_evidence(
         templates,
         settings: settings_map,
     }
-}
-
-/// Frames for a service the engine got during the run, forwarded or dropped: a director
-/// that clients bypass sees (almost) none.
-fn seen_packets(stats: &EngineStats) -> u64 {
-    stats.forwarded_in + stats.dropped_total()
 }
 
 /// The run's records as the diagnosis reads them. A request that failed before it had a

@@ -17,6 +17,7 @@ use crate::director::{self, DirectorConfig, EmbeddedEngine, Engine};
 use crate::investigate;
 use crate::ipvs;
 use crate::lab::{Lab, LabError, LabOptions};
+use crate::observe;
 use crate::realserver::{self, Behaviour, Decap, RunningServer, ServerSpec};
 use crate::report::Tally;
 use crate::scenario::{ConnectionMode, Director, EngineChoice, Mode, Protocol, Scenario, ServerState};
@@ -31,6 +32,12 @@ pub struct RunOptions {
     pub progress: bool,
     /// When to gather evidence and diagnose before the lab goes down.
     pub diagnose: DiagnoseWhen,
+    /// Wait, after the traffic, until the director's counters are exact before taking its
+    /// table (kernel IPVS folds them every 2 s): for views that show them (`--show-ipvs`).
+    pub settle_stats: bool,
+    /// On the kernel engine, also capture the real `ipvsadm`'s views of the table at the
+    /// moment lvslab's own snapshot is taken (`lvslab conform`).
+    pub witness: bool,
 }
 
 /// When a run investigates why the spread is what it is.
@@ -98,23 +105,44 @@ async fn traffic_and_verdict(
         DiagnoseWhen::Never => None,
         _ => Some(investigate::Baseline::take(scenario, lab).await),
     };
+    let counters = match baseline {
+        Some(_) => Some(vip_counters(scenario, lab).await),
+        None => None,
+    };
     let traffic_started = Instant::now();
     let records = fire_traffic(scenario, lab, opts.progress).await;
     let traffic_elapsed = traffic_started.elapsed();
+    let director_seen_packets = counters.and_then(|c| c.ok()).and_then(|c| {
+        c.iter()
+            .map(|c| c.read().ok())
+            .sum::<Option<u64>>()
+            .filter(|_| !c.is_empty())
+    });
 
     let mut directors = Vec::new();
     for ((name, engine), d) in held.engines.iter().zip(&scenario.directors) {
+        if opts.settle_stats || opts.witness {
+            engine.settle_stats();
+        }
+        let ipvs = engine.snapshot()?;
+        let witness = match (opts.witness, engine.kind()) {
+            (true, director::EngineKind::Kernel) => {
+                let host = lab.host(&d.name).ok_or_else(|| missing_host(&d.name))?;
+                Some(host.exec(observe::ipvsadm_views).await)
+            }
+            _ => None,
+        };
         directors.push(outcome::DirectorOutcome {
             name: name.clone(),
             vip: d.vip,
-            ipvs: engine.snapshot()?,
+            ipvs,
             engine_stats: engine.stats(),
+            witness,
         });
     }
     // The first director stands for the service in `ipvs`/`engine_stats` and in the evidence.
     let ipvs_snapshot = directors.first().map(|d| d.ipvs.clone());
     let engine_stats = directors.first().map(|d| d.engine_stats.clone());
-    let all_engine_stats: Vec<_> = directors.iter().map(|d| d.engine_stats.clone()).collect();
     let engine_kind = held.engines.first().map(|(_, e)| e.kind());
 
     let mut tally = Tally::new(scenario.real_servers.iter().map(|r| r.name.as_str()));
@@ -140,7 +168,7 @@ async fn traffic_and_verdict(
             let facts = investigate::RunFacts {
                 records: &records,
                 ipvs: ipvs_snapshot.as_ref(),
-                engine_stats: &all_engine_stats,
+                director_seen_packets,
                 settings: (!held.engines.is_empty())
                     .then(|| engine_sysctls(&scenario_engine_sysctls(scenario)))
                     .transpose()?,
@@ -179,6 +207,25 @@ async fn traffic_and_verdict(
             ..Default::default()
         },
     })
+}
+
+/// One harness-side counter of frames for its VIP per director, on its client-facing
+/// interface, opened before the traffic.
+async fn vip_counters(scenario: &Scenario, lab: &Lab) -> Result<Vec<observe::VipCounter>, String> {
+    let mut out = Vec::new();
+    for d in &scenario.directors {
+        let host = lab
+            .host(&d.name)
+            .ok_or_else(|| format!("no director host {}", d.name))?;
+        let iface = director_config(scenario, d).map_err(|e| e.to_string())?.client_iface;
+        let vip = d.vip;
+        let counter = host
+            .exec(move || observe::VipCounter::open(&iface, vip))
+            .await
+            .map_err(|e| format!("cannot count frames for {vip} on {}: {e}", d.name))?;
+        out.push(counter);
+    }
+    Ok(out)
 }
 
 fn scenario_engine_sysctls(scenario: &Scenario) -> Vec<(String, String)> {

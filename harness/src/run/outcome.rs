@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::diagnose::{Diagnosis, Evidence};
 use crate::director::{EngineKind, EngineStats};
 use crate::ipvs::IpvsSnapshot;
+use crate::observe::IpvsadmView;
 use crate::report::Tally;
 use crate::scenario::Mode;
 use crate::traffic::RequestRecord;
@@ -47,6 +48,9 @@ pub struct DirectorOutcome {
     pub vip: Ipv4Addr,
     pub ipvs: IpvsSnapshot,
     pub engine_stats: EngineStats,
+    /// The real `ipvsadm`'s views taken with `ipvs` (kernel engine, `RunOptions::witness`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness: Option<Vec<IpvsadmView>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -1084,6 +1084,7 @@ fn resolve_traffic(
         other => v::int_in(p, other, "requests", 1, 10_000_000, 100),
     };
     let connection = v::keyword(p, t.connection.as_ref(), ConnectionMode::New);
+    let compare = t.compare.as_ref().map(|c| v::keyword(p, Some(c), Comparison::Exact));
     let concurrency: u32 = v::int_in(p, t.concurrency.as_ref(), "concurrency", 1, 10_000, 1);
     let source_port: Option<u16> = t
         .source_port
@@ -1224,6 +1225,7 @@ fn resolve_traffic(
         source_port,
         timeout,
         path,
+        compare,
     }
 }
 

@@ -121,6 +121,18 @@ keyword_enum!(
 );
 
 keyword_enum!(
+    /// What `lvslab conform` compares between the kernel and the embedded engine.
+    Comparison, "compare", {
+        /// Everything, the answer sequence included: one client, one request at a time.
+        Exact = "exact",
+        /// Only facts that do not depend on which of several racing first packets won
+        /// (which backends answer, error counts, table layout, connection states,
+        /// diagnosis): several clients or concurrent connections.
+        OrderFree = "order-free",
+    }
+);
+
+keyword_enum!(
     /// Cause ids the diagnose layer can report.
     Cause, "diagnosis cause", {
         ArpFlux = "arp-flux",

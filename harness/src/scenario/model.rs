@@ -8,7 +8,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 
 pub use super::keywords::{
-    Cause, ConnectionMode, EngineChoice, Mode, Protocol, SchedFlag, Scheduler, ServerState, VipOn,
+    Cause, Comparison, ConnectionMode, EngineChoice, Mode, Protocol, SchedFlag, Scheduler, ServerState, VipOn,
 };
 
 /// A fully resolved scenario.
@@ -175,6 +175,21 @@ pub struct Traffic {
     pub source_port: Option<u16>,
     pub timeout: Duration,
     pub path: String,
+    /// `compare`, when the file states it; see [`Traffic::comparison`].
+    pub compare: Option<Comparison>,
+}
+
+impl Traffic {
+    /// What the engines' runs must agree on: as the file says, else exact when one client
+    /// sends one request at a time (the only shape where the order cannot race).
+    pub fn comparison(&self) -> Comparison {
+        self.compare
+            .unwrap_or(if self.clients.len() <= 1 && self.concurrency == 1 {
+                Comparison::Exact
+            } else {
+                Comparison::OrderFree
+            })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -131,6 +131,7 @@ pub struct RawTraffic {
     pub timeout_ms: Option<S<i64>>,
     pub clients: Option<Vec<S<String>>>,
     pub path: Option<S<String>>,
+    pub compare: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -232,6 +233,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "timeout_ms",
             "clients",
             "path",
+            "compare",
         ],
         "expect" => &[
             "backends",

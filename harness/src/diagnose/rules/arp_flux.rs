@@ -58,7 +58,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
 
     let mut bypass = Vec::new();
     let answered = spread.requests - spread.errors;
-    if let Some(seen) = ev.engine_seen_packets {
+    if let Some(seen) = ev.director_seen_packets {
         // Every answered TCP request costs the director at least one frame (the SYN).
         if answered > 0 && seen < u64::from(answered) {
             let by = backend_list(
@@ -118,7 +118,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
 
     let (title, explains) = if !proof.is_empty() {
         (
-            "A real server answers ARP for the VIP: clients send straight to it and bypass the director",
+            "A real server claims the VIP in ARP (answers for it or announces it): clients send straight to it and bypass the director",
             0.95,
         )
     } else if !bypass.is_empty() {

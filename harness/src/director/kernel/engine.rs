@@ -4,9 +4,10 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
 
 use super::client::{GenlError, IpvsSocket};
-use super::genl::{Cmd, CmdAttr, IpvsMessage};
+use super::genl::{Cmd, CmdAttr, IpvsMessage, Stats};
 use super::objects::{self, decode_dest, decode_service, KernelDest, KernelService};
 use super::{proc_conn, setup, snapshot};
 use crate::director::{DirectorConfig, DirectorError, Engine, EngineKind, EngineStats, Result, ServiceKey};
@@ -17,6 +18,8 @@ use crate::lab::Host;
 const CONN_TABLE: &str = "/proc/thread-self/net/ip_vs_conn";
 /// `IP_VS_CONN_TAB_SIZE` when GET_INFO does not say.
 const DEFAULT_CONN_TAB_SIZE: u32 = 4096;
+/// How often IPVS's estimator folds per-CPU counters into the exported ones.
+const ESTIMATOR_PERIOD: Duration = Duration::from_secs(2);
 
 pub struct KernelEngine {
     socket: IpvsSocket,
@@ -149,6 +152,16 @@ impl KernelEngine {
         })
     }
 
+    /// Every counter and rate of this engine's services and their real servers.
+    fn dump_stats(&self) -> Result<Vec<Stats>> {
+        let services = self.dump()?;
+        Ok(services
+            .iter()
+            .filter(|(s, _)| self.services.iter().any(|(c, _)| objects::key_of(c) == s.key))
+            .flat_map(|(s, dests)| std::iter::once(s.stats).chain(dests.iter().map(|d| d.stats)))
+            .collect())
+    }
+
     fn delete_services(&self) -> Result<()> {
         for (svc, _) in &self.services {
             let key = objects::key_of(svc);
@@ -217,6 +230,22 @@ impl Engine for KernelEngine {
             stats.frames_seen = stats.forwarded_in + stats.forwarded_out;
         }
         stats
+    }
+
+    /// Waits for an estimator run (`estimation_timer`, every 2 s in 6.1; a kthread with the
+    /// same period since 6.2): the first change in any counter or rate after the traffic
+    /// shows one happened, and 2.5 s without change means one happened with nothing to fold.
+    fn settle_stats(&self) {
+        let deadline = Instant::now() + ESTIMATOR_PERIOD + Duration::from_millis(500);
+        let Ok(before) = self.dump_stats() else { return };
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            match self.dump_stats() {
+                Ok(now) if now != before => return,
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
     }
 
     /// Deletes this engine's services (and so their real servers). The VIP

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Kernel conformance: every shipped scenario under real kernel IPVS and under the
+# embedded engine, compared by `lvslab conform` (verdicts, tallies, sequences,
+# tables, connection states, diagnoses, and lvslab's views against the real
+# ipvsadm's), inside Debian's kernel booted under qemu (ci/kernel-vm.sh).
+# Exits non-zero on any difference the allow-list does not explain.
+#
+#   ci/conformance.sh [SCENARIO.toml ...]     (default: every file in scenarios/)
+#   RUNS=10 ci/conformance.sh                 (pass rates over 10 runs per engine)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# The embedded engine forwards in userspace: under software emulation a debug build is
+# too slow to keep a lab's timeouts, so the guest runs the release binary.
+cargo build --release -q -p lvslab --bin lvslab
+if [ $# -gt 0 ]; then files=("$@"); else files=(scenarios/*.toml); fi
+started=$(date +%s)
+LVSLAB=target/release/lvslab GUEST_TIMEOUT=${GUEST_TIMEOUT:-2400} bash ci/kernel-vm.sh -- \
+    conform --allow ci/conformance-allow.toml --runs "${RUNS:-1}" "${files[@]}"
+echo "kernel conformance: $(($(date +%s) - started)) s"

@@ -1,0 +1,178 @@
+//! lvslab's views of a kernel IPVS table next to the real `ipvsadm`'s, line for line, with
+//! only what legitimately moves between two reads masked: expiry seconds and ephemeral
+//! client ports (`-Lnc`), and rates (`--rate`, estimates that change every 2 s).
+
+use crate::ipvs::IpvsSnapshot;
+use crate::observe::IpvsadmView;
+
+/// lvslab's rendering of the view ipvsadm prints with `args`.
+pub fn lvslab_view(ipvs: &IpvsSnapshot, args: &str) -> Option<String> {
+    Some(match args {
+        "-Ln" => ipvs.list_text(),
+        "-Ln --stats" => ipvs.stats_text(),
+        "-Lnc" => ipvs.conns_text(),
+        _ => return None,
+    })
+}
+
+/// How one view compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewMatch {
+    Same,
+    /// The first line that differs (1-based), lvslab's and ipvsadm's, masked.
+    Differs {
+        line: usize,
+        lvslab: String,
+        ipvsadm: String,
+    },
+    /// ipvsadm could not be run, or lvslab has no such view.
+    Missing(String),
+}
+
+pub fn compare(ipvs: &IpvsSnapshot, real: &IpvsadmView) -> ViewMatch {
+    let theirs = match &real.output {
+        Ok(t) => t,
+        Err(e) => return ViewMatch::Missing(e.clone()),
+    };
+    let Some(ours) = lvslab_view(ipvs, &real.args) else {
+        return ViewMatch::Missing(format!("lvslab has no view for ipvsadm {}", real.args));
+    };
+    let ours: Vec<String> = ours.lines().map(|l| mask(&real.args, l)).collect();
+    let theirs: Vec<String> = theirs.lines().map(|l| mask(&real.args, l)).collect();
+    for i in 0..ours.len().max(theirs.len()) {
+        let (a, b) = (ours.get(i), theirs.get(i));
+        if a != b {
+            return ViewMatch::Differs {
+                line: i + 1,
+                lvslab: a.cloned().unwrap_or_else(|| "(no line)".into()),
+                ipvsadm: b.cloned().unwrap_or_else(|| "(no line)".into()),
+            };
+        }
+    }
+    ViewMatch::Same
+}
+
+/// The line with what may move between two reads replaced, widths kept where they are fixed.
+fn mask(args: &str, line: &str) -> String {
+    match args {
+        "-Lnc" => mask_conn_row(line),
+        "-Ln --rate" => mask_rates(line),
+        _ => line.to_owned(),
+    }
+}
+
+/// `TCP 01:57  FIN_WAIT    192.0.2.201:40512  192.0.2.100:80     192.0.2.11:80`: the
+/// expiry's digits and the source port's digits become `#` (both have fixed widths in a lab:
+/// mm:ss, and ephemeral ports of five digits).
+fn mask_conn_row(line: &str) -> String {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    if fields.len() != 6 || !matches!(fields[0], "TCP" | "UDP") {
+        return line.to_owned();
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut field = 0;
+    let mut in_field = false;
+    let mut after_colon = false;
+    for ch in line.chars() {
+        if ch.is_whitespace() {
+            in_field = false;
+            out.push(ch);
+            continue;
+        }
+        if !in_field {
+            in_field = true;
+            field += 1;
+            after_colon = false;
+        }
+        let masked = match field {
+            2 => ch.is_ascii_digit(),
+            // The source port, except a template's 0.
+            4 => after_colon && ch.is_ascii_digit() && !fields[3].ends_with(":0"),
+            _ => false,
+        };
+        if ch == ':' {
+            after_colon = true;
+        }
+        out.push(if masked { '#' } else { ch });
+    }
+    out
+}
+
+/// Service and destination rows keep their address; the five rates become `<rates>`.
+fn mask_rates(line: &str) -> String {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let head = match fields.as_slice() {
+        [proto, addr, ..] if matches!(*proto, "TCP" | "UDP") => format!("{proto} {addr}"),
+        ["->", addr, ..] if addr.contains(':') && !addr.starts_with("Remote") => format!("  -> {addr}"),
+        _ => return line.to_owned(),
+    };
+    format!("{head} <rates>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conn_rows_mask_expiry_and_ephemeral_port_only() {
+        let a = "TCP 01:57  FIN_WAIT    192.0.2.201:40512  192.0.2.100:80     192.0.2.11:80";
+        let b = "TCP 01:58  FIN_WAIT    192.0.2.201:51013  192.0.2.100:80     192.0.2.11:80";
+        assert_eq!(mask_conn_row(a), mask_conn_row(b));
+        assert_eq!(
+            mask_conn_row(a),
+            "TCP ##:##  FIN_WAIT    192.0.2.201:#####  192.0.2.100:80     192.0.2.11:80"
+        );
+        let other_dest = "TCP 01:57  FIN_WAIT    192.0.2.201:40512  192.0.2.100:80     192.0.2.12:80";
+        assert_ne!(mask_conn_row(a), mask_conn_row(other_dest));
+        let other_state = "TCP 01:57  CLOSE_WAIT  192.0.2.201:40512  192.0.2.100:80     192.0.2.11:80";
+        assert_ne!(mask_conn_row(a), mask_conn_row(other_state));
+        // A template keeps its port 0, so a template and a connection never look alike.
+        let template = "TCP 05:00  NONE        192.0.2.201:0      192.0.2.100:80     192.0.2.11:80";
+        assert!(mask_conn_row(template).contains("192.0.2.201:0 "));
+        let header = "pro expire state       source             virtual            destination";
+        assert_eq!(mask_conn_row(header), header);
+    }
+
+    #[test]
+    fn rate_rows_keep_addresses() {
+        let a = "TCP  192.0.2.100:80                      1        5        4      321      456";
+        let b = "TCP  192.0.2.100:80                      0        0        0        0        0";
+        assert_eq!(mask_rates(a), mask_rates(b));
+        assert_ne!(mask_rates(a), mask_rates("TCP  192.0.2.101:80    0 0 0 0 0"));
+        let dest = "  -> 192.0.2.11:80                        0        1        1       65      120";
+        assert_eq!(mask_rates(dest), "  -> 192.0.2.11:80 <rates>");
+        let header = "  -> RemoteAddress:Port";
+        assert_eq!(mask_rates(header), header);
+    }
+
+    #[test]
+    fn first_differing_line_is_named() {
+        let ipvs = IpvsSnapshot {
+            conn_tab_size: 4096,
+            services: Vec::new(),
+            conns: Vec::new(),
+        };
+        let real = IpvsadmView {
+            args: "-Ln".into(),
+            output: Ok(format!("{}TCP  192.0.2.100:80 rr\n", ipvs.list_text())),
+        };
+        match compare(&ipvs, &real) {
+            ViewMatch::Differs { line, lvslab, ipvsadm } => {
+                assert_eq!(line, 4);
+                assert_eq!(lvslab, "(no line)");
+                assert_eq!(ipvsadm, "TCP  192.0.2.100:80 rr");
+            }
+            other => panic!("{other:?}"),
+        }
+        let same = IpvsadmView {
+            args: "-Ln".into(),
+            output: Ok(ipvs.list_text()),
+        };
+        assert_eq!(compare(&ipvs, &same), ViewMatch::Same);
+        let failed = IpvsadmView {
+            args: "-Ln".into(),
+            output: Err("cannot run ipvsadm -Ln: not found".into()),
+        };
+        assert!(matches!(compare(&ipvs, &failed), ViewMatch::Missing(_)));
+    }
+}
