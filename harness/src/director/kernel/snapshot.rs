@@ -227,6 +227,6 @@ mod tests {
         assert!(snap.save_text().contains("-r 192.0.2.13:80 -g -w 1\n"));
         assert!(snap
             .rate_text()
-            .contains("TCP  192.0.2.100:80                   4        0        0     3000        0\n"));
+            .contains("TCP  192.0.2.100:80                      4        0        0     3000        0\n"));
     }
 }
