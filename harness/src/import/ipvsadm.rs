@@ -47,11 +47,13 @@ enum NumberColumns {
 enum DestColumns {
     /// No title seen: decide by the row's shape.
     Guess,
-    /// Forward Weight ActiveConn InActConn [TunnelInfo]
+    /// Forward Weight ActiveConn InActConn
     Plain,
-    /// Forward Weight PersistConn ActiveConn InActConn
+    /// `--tun-info`: Forward TunnelInfo Weight ActiveConn InActConn
+    TunInfo,
+    /// `--persistent-conn`: Weight PersistConn ActiveConn InActConn (no Forward)
     PersistConn,
-    /// Uthreshold Lthreshold ActiveConn InActConn
+    /// `--thresholds`: Uthreshold Lthreshold ActiveConn InActConn
     Thresholds,
     /// Five counters (`--stats` / `--rate`).
     Counters,
@@ -101,24 +103,29 @@ impl Reader<'_> {
             self.numbers = NumberColumns::Totals;
             return Ok(true);
         }
+        // ipvsadm's `print_title` names the dest columns of `--stats`, `--rate`,
+        // `--thresholds` and `--persistent-conn` on the Prot line, then prints a
+        // bare `  -> RemoteAddress:Port`.
         if tokens.first() == Some(&"Prot") {
             self.numbers = if tokens.contains(&"CPS") {
                 NumberColumns::Rates
             } else {
                 NumberColumns::Totals
             };
+            self.dest_columns = dest_columns_named(tokens).unwrap_or(DestColumns::Guess);
             return Ok(true);
         }
         if tokens.first() == Some(&"->") && tokens.get(1) == Some(&"RemoteAddress:Port") {
             let columns = &tokens[2..];
             self.dest_columns = if columns.is_empty() {
-                DestColumns::Counters
-            } else if columns.contains(&"Uthreshold") {
-                DestColumns::Thresholds
-            } else if columns.contains(&"PersistConn") {
-                DestColumns::PersistConn
+                match self.dest_columns {
+                    named @ (DestColumns::Thresholds | DestColumns::PersistConn) => named,
+                    _ => DestColumns::Counters,
+                }
+            } else if columns.contains(&"TunnelInfo") {
+                DestColumns::TunInfo
             } else {
-                DestColumns::Plain
+                dest_columns_named(columns).unwrap_or(DestColumns::Plain)
             };
             return Ok(true);
         }
@@ -164,8 +171,8 @@ impl Reader<'_> {
         let columns = match self.dest_columns {
             DestColumns::Guess if first_is_number && rest.len() == 5 => DestColumns::Counters,
             DestColumns::Guess if first_is_number && rest.len() == 4 => DestColumns::Thresholds,
-            DestColumns::Guess if rest.len() == 5 && !first_is_number && rest[4].parse::<u32>().is_ok() => {
-                DestColumns::PersistConn
+            DestColumns::Guess if rest.len() == 5 && !first_is_number && rest[1].parse::<u32>().is_err() => {
+                DestColumns::TunInfo
             }
             DestColumns::Guess => DestColumns::Plain,
             // A `--stats` title followed by a plain listing without its own title.
@@ -192,18 +199,25 @@ impl Reader<'_> {
                 dest.inactive = Some(i);
             }
             DestColumns::PersistConn => {
-                let forward = forward_word(line, rest.first())?;
-                let [w, p, a, i] = numbers::<4>(line, &rest[1..], "Weight PersistConn ActiveConn InActConn")?;
-                dest.forward = Some(forward);
+                let [w, p, a, i] = numbers::<4>(line, rest, "Weight PersistConn ActiveConn InActConn")?;
                 dest.weight = Some(w);
                 dest.persist = Some(p);
                 dest.active = Some(a);
                 dest.inactive = Some(i);
             }
+            DestColumns::TunInfo => {
+                let forward = forward_word(line, rest.first())?;
+                // `ipip`, `gue:PORT:FLAGS`, `gre:FLAGS` or `n/a`: not kept.
+                let counts = rest.get(2..).unwrap_or(&[]);
+                let [w, a, i] = numbers::<3>(line, counts, "Forward TunnelInfo Weight ActiveConn InActConn")?;
+                dest.forward = Some(forward);
+                dest.weight = Some(w);
+                dest.active = Some(a);
+                dest.inactive = Some(i);
+            }
             _ => {
                 let forward = forward_word(line, rest.first())?;
-                // `--tun-info` adds one word after InActConn.
-                if rest.len() > 5 {
+                if rest.len() > 4 {
                     return Err(ParseError::new(
                         line,
                         format!(
@@ -365,6 +379,19 @@ impl Reader<'_> {
             },
             approximate,
         ))
+    }
+}
+
+/// Dest columns a title line names, if it names any of the variants.
+fn dest_columns_named(tokens: &[&str]) -> Option<DestColumns> {
+    if tokens.contains(&"Uthreshold") {
+        Some(DestColumns::Thresholds)
+    } else if tokens.contains(&"PersistConn") {
+        Some(DestColumns::PersistConn)
+    } else if tokens.contains(&"Conns") || tokens.contains(&"CPS") {
+        Some(DestColumns::Counters)
+    } else {
+        None
     }
 }
 
@@ -669,17 +696,19 @@ mod tests {
 
     #[test]
     fn column_variants_are_read_by_their_titles() {
+        // Titles and rows as ipvsadm 1.31's print_title / print_service_entry
+        // print them for --persistent-conn, --thresholds, --rate, --tun-info.
         let text = concat!(
             "IP Virtual Server version 1.2.1 (size=4096)\n",
-            "Prot LocalAddress:Port Scheduler Flags\n",
-            "  -> RemoteAddress:Port           Forward Weight PersistConn ActiveConn InActConn\n",
+            "Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn \n",
+            "  -> RemoteAddress:Port\n",
             "TCP  10.0.0.10:80 wlc persistent 60\n",
-            "  -> 10.0.1.1:80                  Route   1      7         2          5\n",
+            "  -> 10.0.1.1:80                  1         7           2          5         \n",
             "IP Virtual Server version 1.2.1 (size=4096)\n",
-            "Prot LocalAddress:Port Scheduler Flags\n",
-            "  -> RemoteAddress:Port           Uthreshold Lthreshold ActiveConn InActConn\n",
+            "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn \n",
+            "  -> RemoteAddress:Port\n",
             "TCP  10.0.0.10:80 wlc persistent 60\n",
-            "  -> 10.0.1.1:80                  100        10         2          5\n",
+            "  -> 10.0.1.1:80                  100        10         2          5         \n",
             "IP Virtual Server version 1.2.1 (size=4096)\n",
             "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n",
             "  -> RemoteAddress:Port\n",
@@ -687,9 +716,9 @@ mod tests {
             "  -> 10.0.1.1:80                         4       40        0     3000        0\n",
             "IP Virtual Server version 1.2.1 (size=4096)\n",
             "Prot LocalAddress:Port Scheduler Flags\n",
-            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn TunnelInfo\n",
+            "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n",
             "TCP  10.0.0.10:80 wlc persistent 60\n",
-            "  -> 10.0.1.1:80                  Tunnel  1      2          5          ipip\n",
+            "  -> 10.0.1.1:80                  Tunnel  ipip          3      2          5         \n",
         );
         let table = parse(text).unwrap();
         assert_eq!(table.services.len(), 1, "four listings of one service merge");
@@ -699,7 +728,15 @@ mod tests {
         assert_eq!(dest.stats.unwrap().rates.unwrap().in_bytes, 3000);
         assert!(dest.stats.unwrap().totals.is_none());
         assert_eq!(dest.forward, Some(Forward::Tunnel));
+        assert_eq!(dest.weight, Some(3));
         assert_eq!((dest.active, dest.inactive), (Some(2), Some(5)));
+    }
+
+    #[test]
+    fn headerless_tun_info_rows_are_recognised_by_shape() {
+        let table = parse("TCP  10.0.0.10:80 rr\n  -> 10.0.1.1:80 Tunnel gue:6080:-c 2 1 0\n").unwrap();
+        let dest = &table.services[0].dests[0];
+        assert_eq!((dest.forward.clone(), dest.weight), (Some(Forward::Tunnel), Some(2)));
     }
 
     #[test]
@@ -707,6 +744,12 @@ mod tests {
         let cases: &[(&str, usize, &str)] = &[
             ("  -> 10.0.0.1:80 Route 1 0 0\n", 1, "must follow its service row"),
             ("TCP  10.0.0.1:80 rr\n  -> 10.0.0.2:80 Route one 0 0\n", 2, "number"),
+            ("TCP  10.0.0.1:80 rr\n  -> 10.0.0.2:80 Route 1 0 0 9 9\n", 2, "found 6 columns"),
+            (
+                "Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn\n  -> RemoteAddress:Port\nTCP  10.0.0.1:80 rr\n  -> 10.0.0.2:80 1 2 3\n",
+                4,
+                "Weight PersistConn ActiveConn InActConn",
+            ),
             ("TCP  10.0.0.1:80 rr persistent\n", 1, "seconds after `persistent`"),
             ("TCP  10.0.0.1:80 rr bogus\n", 1, "unexpected `bogus`"),
             ("TCP  10.0.0.1\n", 1, "ADDRESS:PORT"),

@@ -15,4 +15,6 @@ pub use table::{Counters, Forward, IpvsTable, ServiceKey, Stats, TableConn, Tabl
 pub use to_scenario::{import_file, import_text, ImportError, InputFormat};
 
 #[cfg(test)]
+mod roundtrip_tests;
+#[cfg(test)]
 mod samples_tests;

@@ -15,7 +15,7 @@ const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/import");
 
 /// Sample number → the listing text of that block.
-fn ipvsadm_samples() -> Option<BTreeMap<u32, String>> {
+pub(super) fn ipvsadm_samples() -> Option<BTreeMap<u32, String>> {
     let path = Path::new(SHARED).join("reference/ipvsadm-samples.txt");
     let Ok(text) = std::fs::read_to_string(&path) else {
         eprintln!("skipped: {} not present", path.display());

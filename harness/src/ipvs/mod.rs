@@ -20,7 +20,8 @@
 //!   0 for port-zero services), `expire_quiescent_template`, the 60 s
 //!   re-arm of busy templates (and its permanent 60 s timeout quirk), ASSURED;
 //! * counters (conns, in/out packets and bytes) and text views in the
-//!   columns of `ipvsadm -Ln`, `-Ln --stats` and `-Lnc` (`view.rs`).
+//!   columns of ipvsadm 1.31: `-Ln` with `--stats`, `--rate`,
+//!   `--thresholds`, `--persistent-conn`, and `-Lnc`, `-S -n` (`view/ipvsadm.rs`).
 //!
 //! Not reproduced: IPv6, SCTP, fwmark services, FTP helpers, the SIP
 //! persistence engine, secure_tcp/drop_entry/drop_packet defences,
@@ -47,7 +48,7 @@ pub mod view;
 
 pub use conn::{ConnId, ConnState, TcpState};
 pub use service::Counters;
-pub use view::{ConnSnapshot, DestSnapshot, IpvsSnapshot, ServiceSnapshot};
+pub use view::{ConnSnapshot, DestSnapshot, IpvsSnapshot, Rates, ServiceSnapshot};
 
 use conn::{flags, Conn, ConnTable, Dir, InKey, OutKey};
 use service::{DestAdded, DestIdx, Service};

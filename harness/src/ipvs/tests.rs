@@ -679,6 +679,7 @@ fn stats_text_matches_ipvsadm_sample_9_layout() {
                 inbytes: 7207174,
                 outbytes: 8334358,
             },
+            rates: Default::default(),
             dests: vec![DestSnapshot {
                 addr: Ipv4Addr::new(10, 2, 1, 22),
                 port: 80,
@@ -690,6 +691,7 @@ fn stats_text_matches_ipvsadm_sample_9_layout() {
                 inact_conns: 0,
                 persist_conns: 0,
                 overloaded: false,
+                local_node: false,
                 stats: Counters {
                     conns: 2,
                     inpkts: 12,
@@ -697,6 +699,7 @@ fn stats_text_matches_ipvsadm_sample_9_layout() {
                     inbytes: 774,
                     outbytes: 123_456_789_012,
                 },
+                rates: Default::default(),
             }],
         }],
         conns: vec![],

@@ -315,3 +315,14 @@ pub fn counters_of(s: &Stats) -> ipvs::Counters {
         outbytes: s.outbytes,
     }
 }
+
+/// The estimator's rates as the same STATS attribute reports them.
+pub fn rates_of(s: &Stats) -> ipvs::Rates {
+    ipvs::Rates {
+        cps: s.cps,
+        inpps: s.inpps,
+        outpps: s.outpps,
+        inbps: s.inbps,
+        outbps: s.outbps,
+    }
+}

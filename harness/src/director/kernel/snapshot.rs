@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::objects::{counters_of, forward_of, sched_flags_of, svc_flags, KernelDest, KernelService};
+use super::objects::{counters_of, forward_of, fwd, rates_of, sched_flags_of, svc_flags, KernelDest, KernelService};
 use super::proc_conn::ProcConn;
 use crate::ipvs::{ConnSnapshot, DestSnapshot, Forward, IpvsSnapshot, ServiceSnapshot};
 
@@ -23,6 +23,7 @@ pub fn build(conn_tab_size: u32, services: &[(KernelService, Vec<KernelDest>)], 
             netmask: s.netmask,
             one_packet: s.flags & svc_flags::ONEPACKET != 0,
             stats: counters_of(&s.stats),
+            rates: rates_of(&s.stats),
             dests: dests
                 .iter()
                 .map(|d| DestSnapshot {
@@ -37,7 +38,9 @@ pub fn build(conn_tab_size: u32, services: &[(KernelService, Vec<KernelDest>)], 
                     persist_conns: d.persist_conns,
                     // Not exported by the kernel (no attribute for it).
                     overloaded: false,
+                    local_node: d.fwd_method & fwd::MASK == fwd::LOCALNODE,
                     stats: counters_of(&d.stats),
+                    rates: rates_of(&d.stats),
                 })
                 .collect(),
         })
@@ -90,7 +93,6 @@ fn forward_for(services: &[ServiceSnapshot], c: &ProcConn, template: bool) -> Fo
 #[cfg(test)]
 mod tests {
     use super::super::genl::Stats;
-    use super::super::objects::fwd;
     use super::*;
     use crate::director::ServiceKey;
     use crate::ipvs::Proto;
@@ -208,5 +210,23 @@ mod tests {
         let fwds: Vec<Forward> = s.dests.iter().map(|d| d.forward).collect();
         assert_eq!(fwds, [Forward::Nat, Forward::Tun, Forward::Dr]);
         assert_eq!(snap.conns[0].forward, Forward::Nat);
+    }
+
+    #[test]
+    fn rates_and_localnode_reach_the_rate_and_list_views() {
+        let mut svc = service();
+        svc.stats.cps = 4;
+        svc.stats.inbps = 3000;
+        let mut local = dest(13, fwd::LOCALNODE, 1, 0);
+        local.stats.inpps = 40;
+        let snap = build(4096, &[(svc, vec![local])], &[]);
+        assert_eq!((snap.services[0].rates.cps, snap.services[0].rates.inbps), (4, 3000));
+        assert_eq!(snap.services[0].dests[0].rates.inpps, 40);
+        assert!(snap.services[0].dests[0].local_node);
+        assert!(snap.list_text().contains("  -> 192.0.2.13:80                Local   1"));
+        assert!(snap.save_text().contains("-r 192.0.2.13:80 -g -w 1\n"));
+        assert!(snap
+            .rate_text()
+            .contains("TCP  192.0.2.100:80                      4        0        0     3000        0\n"));
     }
 }
