@@ -76,7 +76,8 @@ pub struct RunArgs {
     /// Print one JSON object per scenario instead of tables.
     #[arg(long)]
     pub json: bool,
-    /// Also print the director's state like `ipvsadm -Ln`, `-Ln --stats` and `-Lnc`.
+    /// Also print the director's state as `ipvsadm -Ln`, `-Ln --stats`, `-Ln --rate`,
+    /// `-Ln --persistent-conn`, `-Lnc` and `-S -n` print it (counters settled first).
     #[arg(long)]
     pub show_ipvs: bool,
     /// Override the scenario's director engine.

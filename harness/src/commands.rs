@@ -132,8 +132,14 @@ pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
             out.push_str(&d.ipvs.list_text());
             out.push_str("\n$ ipvsadm -Ln --stats\n");
             out.push_str(&d.ipvs.stats_text());
+            out.push_str("\n$ ipvsadm -Ln --rate\n");
+            out.push_str(&d.ipvs.rate_text());
+            out.push_str("\n$ ipvsadm -Ln --persistent-conn\n");
+            out.push_str(&d.ipvs.persistent_conn_text());
             out.push_str("\n$ ipvsadm -Lnc\n");
             out.push_str(&d.ipvs.conns_text());
+            out.push_str("\n$ ipvsadm -S -n\n");
+            out.push_str(&d.ipvs.save_text());
         }
     }
     out.push('\n');

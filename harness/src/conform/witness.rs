@@ -10,7 +10,10 @@ pub fn lvslab_view(ipvs: &IpvsSnapshot, args: &str) -> Option<String> {
     Some(match args {
         "-Ln" => ipvs.list_text(),
         "-Ln --stats" => ipvs.stats_text(),
+        "-Ln --rate" => ipvs.rate_text(),
         "-Lnc" => ipvs.conns_text(),
+        "-Ln --persistent-conn" => ipvs.persistent_conn_text(),
+        "-S -n" => ipvs.save_text(),
         _ => return None,
     })
 }
