@@ -35,11 +35,10 @@ impl Facts {
         }
         let several = outcome.directors.len() > 1;
         for d in &outcome.directors {
-            facts.push(("table", table(&d.ipvs, order_free, several.then_some(d.name.as_str()))));
-            facts.push((
-                "connections",
-                connections(&d.ipvs, order_free, several.then_some(d.name.as_str())),
-            ));
+            let name = several.then_some(d.name.as_str());
+            facts.push(("table", table(&d.ipvs, order_free, name)));
+            facts.push(("connections", connections(&d.ipvs, order_free, name)));
+            facts.push(("scheduled", scheduled(&d.ipvs, order_free, name)));
         }
         facts.push(("diagnosis", diagnosis(outcome)));
         Facts { facts }
@@ -121,6 +120,22 @@ fn connections(ipvs: &IpvsSnapshot, order_free: bool, director: Option<&str>) ->
     prefixed(director, text)
 }
 
+/// `--stats` Conns per real server (order-free: per service): connections IPVS scheduled,
+/// which kernel IPVS shows only once its estimator has folded the per-CPU counters.
+fn scheduled(ipvs: &IpvsSnapshot, order_free: bool, director: Option<&str>) -> String {
+    let mut parts = Vec::new();
+    for s in &ipvs.services {
+        if order_free {
+            parts.push(format!("{}:{} {}", s.vip, s.port, s.stats.conns));
+        } else {
+            for d in &s.dests {
+                parts.push(format!("{}:{} {}", d.addr, d.port, d.stats.conns));
+            }
+        }
+    }
+    prefixed(director, parts.join(", "))
+}
+
 fn prefixed(director: Option<&str>, text: String) -> String {
     match director {
         Some(name) => format!("{name}: {text}"),
@@ -133,5 +148,80 @@ fn diagnosis(outcome: &RunOutcome) -> String {
         None => "not made".into(),
         Some(d) if d.healthy => "healthy".into(),
         Some(d) => d.ids().join(", "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::time::Instant;
+
+    use super::*;
+    use crate::ipvs::{self, ConnSnapshot, DestConfig, Forward, Proto, ServiceConfig};
+
+    fn snapshot(weights: [u32; 2]) -> IpvsSnapshot {
+        let mut table = ipvs::Ipvs::new(ipvs::Sysctls::default());
+        let vip = Ipv4Addr::new(192, 0, 2, 100);
+        let svc = table
+            .add_service(ServiceConfig::new(Proto::Tcp, vip, 80, "rr"))
+            .unwrap();
+        for (i, w) in weights.into_iter().enumerate() {
+            let rip = Ipv4Addr::new(192, 0, 2, 11 + i as u8);
+            table.add_dest(svc, DestConfig::new(rip, 80, w, Forward::Dr)).unwrap();
+        }
+        table.snapshot(Instant::now())
+    }
+
+    fn conn(cport: u16, dest: u8, state: &str, expires: u64) -> ConnSnapshot {
+        ConnSnapshot {
+            proto: Proto::Tcp,
+            from: SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 201), cport),
+            to: SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 100), 80),
+            dest: SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, dest), 80),
+            local: None,
+            forward: Forward::Dr,
+            state: state.into(),
+            template: false,
+            expires,
+        }
+    }
+
+    #[test]
+    fn tables_differ_by_weight_and_order_free_drops_connection_counts() {
+        let a = snapshot([1, 1]);
+        let mut busy = a.clone();
+        busy.services[0].dests[0].inact_conns = 5;
+        assert_ne!(table(&a, false, None), table(&busy, false, None));
+        assert_eq!(table(&a, true, None), table(&busy, true, None));
+        assert_ne!(table(&a, true, None), table(&snapshot([1, 2]), true, None));
+        assert!(table(&a, false, None).contains("TCP 192.0.2.100:80 rr"));
+    }
+
+    #[test]
+    fn connection_rows_ignore_ports_and_expiry_but_not_state_or_server() {
+        let mut a = snapshot([1, 1]);
+        let mut b = a.clone();
+        a.conns = vec![conn(40001, 11, "FIN_WAIT", 119), conn(40002, 12, "FIN_WAIT", 118)];
+        b.conns = vec![conn(51000, 12, "FIN_WAIT", 100), conn(52000, 11, "FIN_WAIT", 90)];
+        assert_eq!(connections(&a, false, None), connections(&b, false, None));
+        assert_eq!(
+            connections(&a, false, None),
+            "1× TCP FIN_WAIT -> 192.0.2.11:80, 1× TCP FIN_WAIT -> 192.0.2.12:80"
+        );
+        b.conns[0].dest = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 11), 80);
+        assert_ne!(connections(&a, false, None), connections(&b, false, None));
+        assert_eq!(connections(&a, true, None), connections(&b, true, None));
+        b.conns[0].state = "CLOSE".into();
+        assert_ne!(connections(&a, true, None), connections(&b, true, None));
+    }
+
+    #[test]
+    fn scheduled_connections_come_from_the_counters() {
+        let mut a = snapshot([1, 1]);
+        a.services[0].dests[0].stats.conns = 3;
+        a.services[0].stats.conns = 3;
+        assert_eq!(scheduled(&a, true, Some("d1")), "d1: 192.0.2.100:80 3");
+        let lagging = snapshot([1, 1]);
+        assert_ne!(scheduled(&a, false, None), scheduled(&lagging, false, None));
     }
 }
