@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 cargo build --release -q -p lvslab --bin lvslab
 if [ $# -gt 0 ]; then files=("$@"); else files=(scenarios/*.toml); fi
 started=$(date +%s)
+status=0
 LVSLAB=target/release/lvslab GUEST_TIMEOUT=${GUEST_TIMEOUT:-2400} bash ci/kernel-vm.sh -- \
-    conform --allow ci/conformance-allow.toml --runs "${RUNS:-1}" "${files[@]}"
-echo "kernel conformance: $(($(date +%s) - started)) s"
+    conform --allow ci/conformance-allow.toml --runs "${RUNS:-1}" "${files[@]}" || status=$?
+echo "kernel conformance: $(($(date +%s) - started)) s, exit $status"
+exit "$status"
