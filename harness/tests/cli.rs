@@ -43,6 +43,28 @@ fn check_accepts_a_shipped_scenario() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// `lvslab … | head -1`: the reader goes away after one line (3000 lines overflow the pipe
+/// buffer, so a write meets the closed pipe); lvslab must end quietly.
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    let mut child = lvslab()
+        .arg("check")
+        .args(std::iter::repeat_n(repo("scenarios/dr-rr.toml"), 3_000))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("one line");
+    assert!(first.starts_with("dr-rr: ok"), "{first}");
+    drop(stdout);
+    let out = child.wait_with_output().expect("ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert!(stderr.is_empty(), "nothing on stderr: {stderr}");
+}
+
 #[test]
 fn run_exits_1_when_an_expectation_fails_and_0_when_all_hold() {
     if !root() {
