@@ -5,14 +5,14 @@
 # ipvsadm's), inside Debian's kernel booted under qemu (ci/kernel-vm.sh).
 # Exits non-zero on any difference the allow-list does not explain.
 #
-#   ci/conformance.sh [SCENARIO.toml ...]     (default: every file in scenarios/)
+#   ci/conformance.sh [SCENARIO.toml ...]     (default: scenarios/ and fixtures/conform/)
 #   RUNS=10 ci/conformance.sh                 (pass rates over 10 runs per engine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The embedded engine forwards in userspace: under software emulation a debug build is
 # too slow to keep a lab's timeouts, so the guest runs the release binary.
 cargo build --release -q -p lvslab --bin lvslab
-if [ $# -gt 0 ]; then files=("$@"); else files=(scenarios/*.toml); fi
+if [ $# -gt 0 ]; then files=("$@"); else files=(scenarios/*.toml fixtures/conform/*.toml); fi
 started=$(date +%s)
 status=0
 LVSLAB=target/release/lvslab GUEST_TIMEOUT=${GUEST_TIMEOUT:-2400} bash ci/kernel-vm.sh -- \
