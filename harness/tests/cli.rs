@@ -61,7 +61,10 @@ fn a_closed_output_pipe_ends_quietly() {
     drop(stdout);
     let out = child.wait_with_output().expect("ends");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
     assert!(stderr.is_empty(), "nothing on stderr: {stderr}");
 }
 

@@ -84,7 +84,7 @@ pub async fn conform_scenario(scenario: &Scenario, opts: &ConformOptions) -> Sce
                     passes[e].0 += 1;
                 }
                 if i == 0 {
-                    differences.extend(witness_differences(outcome, &mut views));
+                    differences.extend(witness_differences(scenario, outcome, &mut views));
                 }
             }
             let facts = result.map(|o| Facts::of(scenario, &o));
@@ -172,10 +172,20 @@ fn compare(reference: &Result<Facts, String>, other: &Result<Facts, String>) -> 
 }
 
 /// The real ipvsadm against lvslab's views of the same snapshot, for each director.
-fn witness_differences(outcome: &RunOutcome, views: &mut (u32, u32)) -> Vec<Difference> {
+fn witness_differences(scenario: &Scenario, outcome: &RunOutcome, views: &mut (u32, u32)) -> Vec<Difference> {
     let mut out = Vec::new();
     for d in &outcome.directors {
         for real in d.witness.iter().flatten() {
+            if let (Ok(saved), "-S -n") = (&real.output, real.args.as_str()) {
+                if let Err(why) = witness::import_gives_back(scenario, d.vip, saved) {
+                    out.push(Difference {
+                        fact: "lvslab import of ipvsadm -S -n".into(),
+                        reference: "the scenario's service and real servers".into(),
+                        other: why,
+                        allowed: None,
+                    });
+                }
+            }
             views.0 += 1;
             let fact = format!("ipvsadm {}", real.args);
             match witness::compare(&d.ipvs, real) {

@@ -2,8 +2,12 @@
 //! only what legitimately moves between two reads masked: expiry seconds and ephemeral
 //! client ports (`-Lnc`), and rates (`--rate`, estimates that change every 2 s).
 
+use std::net::Ipv4Addr;
+
+use crate::import;
 use crate::ipvs::IpvsSnapshot;
 use crate::observe::IpvsadmView;
+use crate::scenario::Scenario;
 
 /// lvslab's rendering of the view ipvsadm prints with `args`.
 pub fn lvslab_view(ipvs: &IpvsSnapshot, args: &str) -> Option<String> {
@@ -53,6 +57,67 @@ pub fn compare(ipvs: &IpvsSnapshot, real: &IpvsadmView) -> ViewMatch {
         }
     }
     ViewMatch::Same
+}
+
+/// `lvslab import` of the real `ipvsadm -S -n` output must give back the scenario's service
+/// (on this director's VIP) and its real servers: `Err` says what came back different.
+pub fn import_gives_back(scenario: &Scenario, vip: Ipv4Addr, saved: &str) -> Result<(), String> {
+    let imported = import::import_text(saved, "ipvsadm-save").map_err(|e| format!("import refused it: {e}"))?;
+    let back = crate::scenario::parse(&imported.toml, "imported.toml")
+        .map_err(|r| format!("the imported scenario does not check: {}", r.render("imported.toml")))?;
+    let servers = |s: &Scenario| {
+        let mut v: Vec<_> = s.real_servers.iter().map(|r| (r.address, r.port, r.weight)).collect();
+        v.sort();
+        v
+    };
+    let flags = |s: &Scenario| {
+        let mut v: Vec<String> = s.service.flags.iter().map(|f| f.as_str().to_owned()).collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (&scenario.service, &back.service);
+    let checks = [
+        ("VIP", vip.to_string(), b.vip.to_string()),
+        ("port", a.port.to_string(), b.port.to_string()),
+        (
+            "protocol",
+            a.protocol.as_str().to_owned(),
+            b.protocol.as_str().to_owned(),
+        ),
+        ("mode", a.mode.as_str().to_owned(), b.mode.as_str().to_owned()),
+        (
+            "scheduler",
+            a.scheduler.as_str().to_owned(),
+            b.scheduler.as_str().to_owned(),
+        ),
+        ("flags", flags(scenario).join(","), flags(&back).join(",")),
+        (
+            "persistence",
+            format!("{:?}", a.persistence),
+            format!("{:?}", b.persistence),
+        ),
+        (
+            "netmask",
+            a.persistence_netmask().to_string(),
+            b.persistence_netmask().to_string(),
+        ),
+        ("one_packet", a.one_packet.to_string(), b.one_packet.to_string()),
+        (
+            "real servers",
+            format!("{:?}", servers(scenario)),
+            format!("{:?}", servers(&back)),
+        ),
+    ];
+    let wrong: Vec<String> = checks
+        .iter()
+        .filter(|(_, x, y)| x != y)
+        .map(|(what, x, y)| format!("{what} {x} came back as {y}"))
+        .collect();
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(wrong.join("; "))
+    }
 }
 
 /// The line with what may move between two reads replaced, widths kept where they are fixed.
@@ -146,6 +211,36 @@ mod tests {
         assert_eq!(mask_rates(dest), "  -> 192.0.2.11:80 <rates>");
         let header = "  -> RemoteAddress:Port";
         assert_eq!(mask_rates(header), header);
+    }
+
+    fn snapshot_of(scenario: &Scenario) -> IpvsSnapshot {
+        let director = scenario.director().expect("a director");
+        let cfg = crate::run::director_config(scenario, director).expect("configures");
+        let mut table = crate::ipvs::Ipvs::new(cfg.sysctls);
+        for (svc, dests) in cfg.services {
+            let id = table.add_service(svc).unwrap();
+            for d in dests {
+                table.add_dest(id, d).unwrap();
+            }
+        }
+        table.snapshot(std::time::Instant::now())
+    }
+
+    #[test]
+    fn the_save_imports_back_to_the_scenario_and_a_changed_one_does_not() {
+        let text = "[service]\nmode = \"nat\"\nscheduler = \"wlc\"\npersistence = 120\npersistence_netmask = \"255.255.255.0\"\n\
+                    [[real_server]]\nname = \"a\"\nweight = 3\n[[real_server]]\nname = \"b\"\n";
+        let scenario = crate::scenario::parse(text, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t")));
+        let vip = scenario.directors[0].vip;
+        let saved = snapshot_of(&scenario).save_text();
+        assert_eq!(import_gives_back(&scenario, vip, &saved), Ok(()));
+        let reweighted = saved.replace("-w 3", "-w 4");
+        assert_ne!(saved, reweighted, "{saved}");
+        let err = import_gives_back(&scenario, vip, &reweighted).unwrap_err();
+        assert!(err.starts_with("real servers"), "{err}");
+        let rescheduled = saved.replace("-s wlc", "-s rr");
+        let err = import_gives_back(&scenario, vip, &rescheduled).unwrap_err();
+        assert!(err.contains("scheduler wlc came back as rr"), "{err}");
     }
 
     #[test]
