@@ -151,7 +151,11 @@ mod tests {
             RequestError::from_connect(&os(libc::ECONNREFUSED), false),
             RequestError::Refused
         );
-        assert_eq!(RequestError::SourcePortsExhausted.to_string(), "source ports exhausted");
+        // The diagnosis reads the error as text: it must know this one is the client's limit.
+        assert_eq!(
+            RequestError::SourcePortsExhausted.to_string(),
+            crate::diagnose::rules::server_down::SOURCE_PORTS_EXHAUSTED
+        );
         assert_eq!(
             serde_json::to_string(&RequestError::SourcePortsExhausted).unwrap(),
             r#""source_ports_exhausted""#
