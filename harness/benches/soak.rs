@@ -61,7 +61,7 @@ async fn slice_ends(mut done: UnboundedReceiver<()>, slice: u32) -> Vec<Instant>
     let mut finished = 0u32;
     while done.recv().await.is_some() {
         finished += 1;
-        if finished % slice == 0 {
+        if finished.is_multiple_of(slice) {
             ends.push(Instant::now());
         }
     }
