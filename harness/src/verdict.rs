@@ -49,7 +49,7 @@ pub fn evaluate(expect: &Expect, servers: &[RealServer], tally: &Tally, records:
     check(
         format!("at most {} failed request(s)", expect.errors),
         failed <= expect.errors,
-        format!("{failed} failed: {}", describe_errors(tally)),
+        format!("{failed} failed: {}{}", describe_errors(tally), client_advice(records)),
     );
 
     let answering: Vec<&str> = tally.answering().collect();
@@ -150,6 +150,17 @@ fn weighted_shares(servers: &[RealServer]) -> Vec<(String, f64)> {
             (s.name.clone(), share)
         })
         .collect()
+}
+
+/// What to change when failures were the client's own limit (each said once), as "; …".
+fn client_advice(records: &[RequestRecord]) -> String {
+    let mut said: Vec<&str> = Vec::new();
+    for advice in records.iter().filter_map(|r| r.error.as_ref()?.advice()) {
+        if !said.contains(&advice) {
+            said.push(advice);
+        }
+    }
+    said.iter().map(|a| format!("; {a}")).collect()
 }
 
 fn describe_errors(tally: &Tally) -> String {
@@ -287,6 +298,33 @@ mod tests {
                 "1 answered: rs1",
                 "answers started rs1 (failed)"
             ]
+        );
+    }
+
+    #[test]
+    fn running_out_of_source_ports_is_said_with_its_fix() {
+        use crate::traffic::RequestError;
+        let (mut t, mut s) = run(&["rs1", "rs2"]);
+        for seq in 2..4 {
+            let mut r = record(seq, "192.0.2.201", "timeout");
+            r.error = Some(RequestError::SourcePortsExhausted);
+            t.add_error(&RequestError::SourcePortsExhausted.to_string());
+            s.push(r);
+        }
+        let v = evaluate(&expect(), &[], &t, &s);
+        let detail = v.failures().next().unwrap().detail.clone().unwrap();
+        assert!(
+            detail.starts_with("2 failed: 2 source ports exhausted; the client ran out of source ports"),
+            "{detail}"
+        );
+        assert!(detail.contains("`sources = N` in [traffic]"), "{detail}");
+        assert!(detail.contains("keepalive"), "{detail}");
+        // Other failures carry no advice.
+        let (t, s) = run(&["rs1", "timeout"]);
+        let v = evaluate(&expect(), &[], &t, &s);
+        assert_eq!(
+            v.failures().next().unwrap().detail.as_deref(),
+            Some("1 failed: 1 timeout")
         );
     }
 

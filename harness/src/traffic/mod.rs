@@ -26,7 +26,8 @@ pub use record::RequestRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionMode {
-    /// One TCP connection (UDP: one socket) per request.
+    /// One TCP connection (UDP: one socket) per request. TCP asks `Connection: close` and
+    /// the server closes first, so the server's end holds the TIME_WAIT, not the client's.
     New,
     /// Reuse a connection (socket) per target and source, per worker.
     KeepAlive,
@@ -41,14 +42,15 @@ pub struct TrafficSpec {
     pub mode: ConnectionMode,
     /// Parallel workers sharing one request counter.
     pub concurrency: u32,
-    /// Source addresses to bind, round robin by request; empty = kernel chooses.
+    /// Source addresses to bind, round robin by request; empty = kernel chooses. The port is
+    /// picked at connect time (IP_BIND_ADDRESS_NO_PORT), unless `source_port` pins it.
     pub sources: Vec<Ipv4Addr>,
     /// Fixed source port (port-reuse reproductions), bound with SO_REUSEADDR and
     /// closed with RST (SO_LINGER 0) so the next connection can reuse it at once.
     /// Parallel connections to one target then collide: the later ones fail
     /// with an `Other` error, as they would for a real client.
     pub source_port: Option<u16>,
-    /// Bound on one request: connect plus complete response.
+    /// Bound on one request: connect, complete response and (new connections) the close.
     pub timeout: Duration,
     pub path: String,
     /// Name of the client, copied into each record.
@@ -169,13 +171,14 @@ async fn worker(run: Arc<Run>) -> Vec<RequestRecord> {
         }
         let mut record = run.blank_record(seq);
         let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(started) + run.spec.timeout;
         let exchange = async {
             match run.spec.proto {
-                Proto::Tcp => http_client::request(&run, seq, &mut http_pool, &mut record).await,
+                Proto::Tcp => http_client::request(&run, seq, deadline, &mut http_pool, &mut record).await,
                 Proto::Udp => udp_client::request(&run, seq, &mut udp_pool, &mut record).await,
             }
         };
-        let outcome = tokio::time::timeout(run.spec.timeout, exchange).await;
+        let outcome = tokio::time::timeout_at(deadline, exchange).await;
         record.latency = started.elapsed();
         record.error = match outcome {
             Err(_elapsed) => Some(RequestError::Timeout),

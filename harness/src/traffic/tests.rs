@@ -378,3 +378,210 @@ async fn sockets_belong_to_the_namespace_of_the_runtime_given() {
     assert_eq!(outside[0].error, Some(RequestError::Refused));
     rs.stop().await;
 }
+
+/// TCP sockets of the calling thread's namespace in TIME_WAIT, split by whether their local
+/// port is `server_port` (the server's end) or not (a client's end).
+fn time_wait_ends(server_port: u16) -> (usize, usize) {
+    const TIME_WAIT: &str = "06";
+    let table = std::fs::read_to_string("/proc/thread-self/net/tcp").expect("read /proc/thread-self/net/tcp");
+    let (mut server, mut client) = (0, 0);
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
+            continue;
+        };
+        if *state != TIME_WAIT {
+            continue;
+        }
+        let port = local
+            .rsplit(':')
+            .next()
+            .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+            .expect("local address ends in :PORT in hex");
+        if port == server_port {
+            server += 1;
+        } else {
+            client += 1;
+        }
+    }
+    (server, client)
+}
+
+/// A fresh namespace whose ephemeral port range is `low..=high`, with a server `name` on
+/// 127.0.0.1:80 (outside the range).
+async fn namespace_with_ports(low: u16, high: u16, proto: Proto) -> (TestNetns, RunningServer) {
+    let ns = TestNetns::new().expect("namespace");
+    let range = format!("{low} {high}");
+    ns.run(move || crate::realserver::test_support::sysctl("net/ipv4/ip_local_port_range", &range))
+        .await
+        .expect("set ip_local_port_range");
+    let spec = ServerSpec {
+        name: "rs1".into(),
+        bind: "127.0.0.1:80".parse().unwrap(),
+        proto,
+        behaviour: Behaviour::Up,
+    };
+    let rs = realserver::start(ns.handle(), spec).await.expect("server starts");
+    (ns, rs)
+}
+
+#[tokio::test]
+async fn new_connections_leave_no_client_time_wait_the_server_closes_first() {
+    if !is_root() {
+        eprintln!("skipped: creating a network namespace needs root");
+        return;
+    }
+    const PER_RUN: u32 = 100;
+    let (ns, rs) = namespace_with_ports(32768, 60999, Proto::Tcp).await;
+    let target = addr(&rs);
+    // Bound to an address (as every lab client is) and left to the kernel.
+    for sources in [vec![Ipv4Addr::LOCALHOST], vec![]] {
+        let mut traffic = spec(vec![target], Proto::Tcp, PER_RUN, ConnectionMode::New);
+        traffic.concurrency = 4;
+        traffic.sources = sources;
+        let records = fire(ns.handle(), traffic, None).await;
+        assert_all_ok(&records);
+    }
+    // The server's end enters TIME_WAIT when the client's FIN arrives: wait for all of them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let (server, client) = loop {
+        let (server, client) = ns.run(move || time_wait_ends(80)).await;
+        if server >= 2 * PER_RUN as usize || std::time::Instant::now() > deadline {
+            break (server, client);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(client, 0, "client ends left in TIME_WAIT");
+    assert_eq!(
+        server,
+        2 * PER_RUN as usize,
+        "every connection closed by the server first"
+    );
+    rs.stop().await;
+}
+
+#[tokio::test]
+async fn a_bound_source_address_leaves_the_port_to_connect() {
+    use nix::sys::socket::{getsockopt, sockopt};
+    let target: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let bound = http_client::source_socket(
+        target,
+        Some("127.0.0.1:0".parse().unwrap()),
+        http_client::Close::ServerFirst,
+    )
+    .expect("socket bound");
+    assert!(getsockopt(&bound, sockopt::IpBindAddressNoPort).unwrap());
+    assert_eq!(bound.local_addr().unwrap().port(), 0, "no port taken at bind");
+    let pinned_port = closed_port(Proto::Tcp);
+    let pinned = http_client::source_socket(
+        target,
+        Some(SocketAddr::from(([127, 0, 0, 1], pinned_port))),
+        http_client::Close::Reset,
+    )
+    .expect("socket bound");
+    assert!(!getsockopt(&pinned, sockopt::IpBindAddressNoPort).unwrap());
+    assert!(getsockopt(&pinned, sockopt::ReuseAddr).unwrap());
+    assert_eq!(pinned.local_addr().unwrap().port(), pinned_port);
+}
+
+#[tokio::test]
+async fn one_source_port_serves_several_destinations_at_once() {
+    if !is_root() {
+        eprintln!("skipped: creating a network namespace needs root");
+        return;
+    }
+    // Two ports, both held by open connections to another address: a bind would find none
+    // free, but a connect to rs1 may use them again (another 4-tuple).
+    let (ns, rs) = namespace_with_ports(40000, 40001, Proto::Tcp).await;
+    let held = ns
+        .handle()
+        .spawn(async {
+            let listener = std::net::TcpListener::bind("127.0.0.2:81").expect("holder listener");
+            let mut streams = Vec::new();
+            for _ in 0..2 {
+                let socket = http_client::source_socket(
+                    "127.0.0.2:81".parse().unwrap(),
+                    Some("127.0.0.1:0".parse().unwrap()),
+                    http_client::Close::ClientFirst,
+                )
+                .expect("holder socket");
+                streams.push(
+                    socket
+                        .connect("127.0.0.2:81".parse().unwrap())
+                        .await
+                        .expect("holder connects"),
+                );
+            }
+            let plain_bind = tokio::net::TcpSocket::new_v4()
+                .and_then(|s| s.bind("127.0.0.1:0".parse().unwrap()))
+                .map_err(|e| e.raw_os_error());
+            (listener, streams, plain_bind)
+        })
+        .await
+        .unwrap();
+    let (_listener, streams, plain_bind) = held;
+    assert_eq!(plain_bind, Err(Some(libc::EADDRINUSE)), "both ports are in use");
+    let mut traffic = spec(vec![addr(&rs)], Proto::Tcp, 4, ConnectionMode::New);
+    traffic.sources = vec![Ipv4Addr::LOCALHOST];
+    let records = fire(ns.handle(), traffic, None).await;
+    assert_all_ok(&records);
+    for record in &records {
+        let port = record.local.unwrap().port();
+        assert!((40000..=40001).contains(&port), "{record:?}");
+    }
+    drop(streams);
+    rs.stop().await;
+}
+
+/// Binds `proto` sockets to 127.0.0.1:0 until the kernel finds no port: the holders and
+/// the error that stopped them. At most `limit` + 1 tries.
+fn hold_every_port(proto: Proto, limit: usize) -> (Vec<std::os::fd::OwnedFd>, Option<nix::errno::Errno>) {
+    use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    let kind = match proto {
+        Proto::Tcp => SockType::Stream,
+        Proto::Udp => SockType::Datagram,
+    };
+    let mut holders = Vec::new();
+    for _ in 0..=limit {
+        let fd = socket(AddressFamily::Inet, kind, SockFlag::SOCK_CLOEXEC, None).expect("socket");
+        let any_port = SockaddrIn::new(127, 0, 0, 1, 0);
+        match bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &any_port) {
+            Ok(()) => holders.push(fd),
+            Err(errno) => return (holders, Some(errno)),
+        }
+    }
+    (holders, None)
+}
+
+#[tokio::test]
+async fn every_source_port_in_use_is_named_as_such() {
+    if !is_root() {
+        eprintln!("skipped: creating a network namespace needs root");
+        return;
+    }
+    for proto in [Proto::Tcp, Proto::Udp] {
+        let (ns, rs) = namespace_with_ports(40000, 40003, proto).await;
+        let (holders, stopped_by) = ns.run(move || hold_every_port(proto, 4)).await;
+        assert_eq!(holders.len(), 4, "{proto:?}: the range has four ports");
+        assert_eq!(stopped_by, Some(nix::errno::Errno::EADDRINUSE), "{proto:?}");
+        // Bound to an address and left to the kernel: the same limit, the same name.
+        for sources in [vec![Ipv4Addr::LOCALHOST], vec![]] {
+            let mut traffic = spec(vec![addr(&rs)], proto, 3, ConnectionMode::New);
+            traffic.sources = sources.clone();
+            let records = fire(ns.handle(), traffic, None).await;
+            for record in &records {
+                assert_eq!(
+                    record.error,
+                    Some(RequestError::SourcePortsExhausted),
+                    "{proto:?} from {sources:?}: {record:?}"
+                );
+            }
+        }
+        // The ports were the limit: once they are free, the same traffic is answered.
+        drop(holders);
+        let mut traffic = spec(vec![addr(&rs)], proto, 3, ConnectionMode::New);
+        traffic.sources = vec![Ipv4Addr::LOCALHOST];
+        assert_all_ok(&fire(ns.handle(), traffic, None).await);
+        rs.stop().await;
+    }
+}

@@ -70,8 +70,9 @@ async fn exchange(run: &Run, seq: u32, socket: &UdpSocket, record: &mut RequestR
     )))
 }
 
-/// A UDP socket connected to `target`, bound to `bind` if given (with
-/// SO_REUSEADDR, for fixed source ports). Created here, on the client's runtime.
+/// A UDP socket connected to `target`, bound to `bind_to` if given: a pinned port with
+/// SO_REUSEADDR, port 0 with IP_BIND_ADDRESS_NO_PORT (the port is picked at connect, as for
+/// TCP). Created here, on the client's runtime.
 async fn open(target: SocketAddr, bind_to: Option<SocketAddr>) -> Result<UdpSocket, RequestError> {
     let io_err = |err: std::io::Error| RequestError::from_io(&err);
     let family = if target.is_ipv4() {
@@ -86,12 +87,21 @@ async fn open(target: SocketAddr, bind_to: Option<SocketAddr>) -> Result<UdpSock
         None,
     )
     .map_err(|errno| io_err(errno.into()))?;
+    let fixed_port = bind_to.is_some_and(|addr| addr.port() != 0);
     if let Some(addr) = bind_to {
-        setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(|errno| io_err(errno.into()))?;
+        let option = if fixed_port {
+            setsockopt(&fd, sockopt::ReuseAddr, &true)
+        } else {
+            setsockopt(&fd, sockopt::IpBindAddressNoPort, &true)
+        };
+        option.map_err(|errno| io_err(errno.into()))?;
         bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrStorage::from(addr))
-            .map_err(|errno| RequestError::Other(format!("cannot bind source {addr}: {errno}")))?;
+            .map_err(|errno| RequestError::from_bind(addr, &errno.into()))?;
     }
     let socket = UdpSocket::from_std(std::net::UdpSocket::from(fd)).map_err(io_err)?;
-    socket.connect(target).await.map_err(io_err)?;
+    socket
+        .connect(target)
+        .await
+        .map_err(|err| RequestError::from_connect(&err, fixed_port))?;
     Ok(socket)
 }

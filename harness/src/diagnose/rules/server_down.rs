@@ -10,6 +10,10 @@ use crate::diagnose::spread::SpreadSummary;
 
 pub const ID: &str = "server-down";
 
+/// A request's error when the client had no free source port (`RequestError`'s text): it
+/// never left the client, so it says nothing about the director or the servers.
+pub const SOURCE_PORTS_EXHAUSTED: &str = "source ports exhausted";
+
 /// SYN_RECV entries to one server at least this many, none further on: its handshakes fail.
 const STUCK_HANDSHAKES: usize = 2;
 
@@ -103,7 +107,13 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     if down.is_empty() {
         return None;
     }
-    if spread.errors > 0 {
+    let client_limited = ev
+        .records
+        .iter()
+        .filter(|r| r.error.as_deref() == Some(SOURCE_PORTS_EXHAUSTED))
+        .count() as u32;
+    let failed_on_the_way = spread.errors.saturating_sub(client_limited);
+    if failed_on_the_way > 0 {
         let silent: Vec<&str> = down
             .keys()
             .filter(|n| spread.per_backend.get(*n).copied().unwrap_or(0) == 0)
@@ -111,7 +121,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
             .collect();
         lines.push(format!(
             "{} of {} requests failed; none was answered by {}",
-            spread.errors,
+            failed_on_the_way,
             spread.requests,
             if silent.is_empty() {
                 "-".to_string()
@@ -321,6 +331,42 @@ mod tests {
         // Nobody got further: no contrast, no finding.
         ev.ipvs.as_mut().unwrap().conns.remove(0);
         assert_eq!(check(&ev, &summarise(&ev)), None);
+    }
+
+    /// The last third of the sample's requests failed with no free source port, after the
+    /// director had scheduled the others over every server.
+    fn out_of_source_ports() -> Evidence {
+        let mut ev = sample::healthy_dr();
+        let answered = ev.records.len() * 2 / 3;
+        for r in &mut ev.records[answered..] {
+            r.backend = None;
+            r.error = Some(SOURCE_PORTS_EXHAUSTED.into());
+        }
+        ev.ipvs.as_mut().unwrap().conns = (1..=3).map(|d| conn(d, u16::from(d), "FIN_WAIT")).collect();
+        ev
+    }
+
+    #[test]
+    fn a_client_out_of_source_ports_is_not_a_server_down() {
+        let ev = out_of_source_ports();
+        assert_eq!(check(&ev, &summarise(&ev)), None);
+        let d = crate::diagnose::diagnose(&ev);
+        assert!(d.findings.is_empty(), "{:?}", d.ids());
+        // With a server really gone, only the failures on the way to the servers count against it.
+        let mut ev = out_of_source_ports();
+        ev.ipvs.as_mut().unwrap().dests.remove(2);
+        for r in ev.records.iter_mut().filter(|r| r.backend.as_deref() == Some("rs3")) {
+            r.backend = None;
+            r.error = Some("timeout".into());
+        }
+        let finding = check(&ev, &summarise(&ev)).expect("rs3 is not in the table");
+        let timeouts = ev
+            .records
+            .iter()
+            .filter(|r| r.error.as_deref() == Some("timeout"))
+            .count();
+        let line = format!("{timeouts} of 30 requests failed; none was answered by rs3");
+        assert!(finding.evidence.contains(&line), "{:?}", finding.evidence);
     }
 
     #[test]
