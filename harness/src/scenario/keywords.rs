@@ -152,6 +152,8 @@ keyword_enum!(
         LocalClient = "local-client",
         ChecksumOffload = "checksum-offload",
         SchedulerArithmetic = "scheduler-arithmetic",
+        /// The client ran out of source ports (not a director fault).
+        SourcePorts = "source-ports",
         /// No cause: the spread is what the scheduler should give.
         Healthy = "healthy",
     }

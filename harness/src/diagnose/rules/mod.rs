@@ -20,6 +20,7 @@ pub mod scheduler_arithmetic;
 pub mod server_down;
 pub mod single_server;
 pub mod source_hash;
+pub mod source_ports;
 pub mod tunnel_decap;
 pub mod udp_flow;
 pub mod vip_not_local;
@@ -47,6 +48,7 @@ pub const RULES: &[(&str, Rule)] = &[
     (scheduler_arithmetic::ID, scheduler_arithmetic::check),
     (rp_filter::ID, rp_filter::check),
     (tunnel_decap::ID, tunnel_decap::check),
+    (source_ports::ID, source_ports::check),
 ];
 
 /// Stable ids of every cause the diagnosis knows, in the order of [`RULES`].
@@ -68,6 +70,7 @@ pub const CAUSE_IDS: &[&str] = &[
     scheduler_arithmetic::ID,
     rp_filter::ID,
     tunnel_decap::ID,
+    source_ports::ID,
 ];
 
 #[cfg(test)]
