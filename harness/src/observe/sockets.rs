@@ -20,6 +20,40 @@ pub const SOCKET_FILES: [(&str, Proto); 4] = [
     ("udp6", Proto::Udp),
 ];
 
+/// TCP states in which this end's packets may not all have passed a director yet: open,
+/// opening, or closing with our FIN not yet acknowledged (SYN_SENT, ESTABLISHED, FIN_WAIT1,
+/// CLOSE_WAIT, LAST_ACK, CLOSING). FIN_WAIT2 and TIME_WAIT mean our FIN was answered.
+const TCP_IN_FLIGHT: [u8; 6] = [0x02, 0x01, 0x04, 0x08, 0x09, 0x0B];
+
+/// How many IPv4 TCP connections of the calling thread's namespace to `remote` addresses are
+/// still in flight (see [`TCP_IN_FLIGHT`]). Must run on a thread inside the namespace.
+pub fn tcp_in_flight(host: &str, remote: &[IpAddr]) -> Result<usize, ObserveError> {
+    let path = "/proc/thread-self/net/tcp";
+    let text = std::fs::read_to_string(path).map_err(|e| ObserveError::os(host, format!("read {path}"), e))?;
+    count_in_flight(path, &text, remote)
+}
+
+/// [`tcp_in_flight`] over one /proc/net/tcp text.
+pub fn count_in_flight(file: &str, text: &str, remote: &[IpAddr]) -> Result<usize, ObserveError> {
+    let mut n = 0;
+    for (no, line) in text.lines().enumerate().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.is_empty() {
+            continue;
+        }
+        let bad = |what: &str| ObserveError::parse(file, no + 1, format!("{what} in {line:?}"));
+        let (Some(peer), Some(state)) = (fields.get(2), fields.get(3)) else {
+            return Err(bad("short row"));
+        };
+        let peer = parse_hex_socket(peer).ok_or_else(|| bad("bad remote address"))?;
+        let state = u8::from_str_radix(state, 16).map_err(|_| bad("state is not hex"))?;
+        if TCP_IN_FLIGHT.contains(&state) && remote.contains(&peer.ip()) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Every listener of the calling thread's namespace. A missing tcp6/udp6 file (IPv6 off)
 /// is not an error. Must run on a thread inside the namespace.
 pub fn read_listeners(host: &str) -> Result<Vec<Listener>, ObserveError> {
@@ -99,6 +133,25 @@ mod tests {
    1: 0B00000A:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1055 1 0000000055724bca 100 0 0 10 0
    2: 0B00000A:0050 0200000A:D431 01 00000000:00000000 00:00000000 00000000     0        0 1056 1 0000000055724bca 20 4 30 10 -1
 ";
+
+    #[test]
+    fn in_flight_counts_open_and_unacknowledged_closes_to_the_given_peers() {
+        // 10.0.0.2:54321 -> 10.0.0.11:80 ESTABLISHED, LAST_ACK, FIN_WAIT2, TIME_WAIT; one to another peer.
+        let text = "  sl  local_address rem_address   st
+   0: 0200000A:D431 0B00000A:0050 01 0
+   1: 0200000A:D432 0B00000A:0050 09 0
+   2: 0200000A:D433 0B00000A:0050 05 0
+   3: 0200000A:D434 0B00000A:0050 06 0
+   4: 0200000A:D435 0C00000A:0050 01 0
+";
+        let peer: IpAddr = "10.0.0.11".parse().unwrap();
+        assert_eq!(count_in_flight("tcp", text, &[peer]).unwrap(), 2);
+        assert_eq!(
+            count_in_flight("tcp", text, &[peer, "10.0.0.12".parse().unwrap()]).unwrap(),
+            3
+        );
+        assert!(count_in_flight("tcp", "hdr\n 0: 0200000A:D431\n", &[peer]).is_err());
+    }
 
     const UDP: &str = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
   100: 6400A8C0:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 2001 2 0000000000000000 0

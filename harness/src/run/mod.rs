@@ -112,6 +112,7 @@ async fn traffic_and_verdict(
     let traffic_started = Instant::now();
     let records = fire_traffic(scenario, lab, opts.progress).await;
     let traffic_elapsed = traffic_started.elapsed();
+    connections_closed(scenario, lab).await;
     let director_seen_packets = counters.and_then(|c| c.ok()).and_then(|c| {
         c.iter()
             .map(|c| c.read().ok())
@@ -208,6 +209,34 @@ async fn traffic_and_verdict(
         },
     })
 }
+
+/// Waits (bounded) until the clients' TCP connections to the service have closed far enough
+/// that their last packets passed the director: a request is answered before its
+/// connection's FIN has crossed, and the director's table is read right after the traffic.
+async fn connections_closed(scenario: &Scenario, lab: &Lab) {
+    if scenario.service.protocol != Protocol::Tcp {
+        return;
+    }
+    let mut peers: Vec<std::net::IpAddr> = scenario.directors.iter().map(|d| d.vip.into()).collect();
+    peers.extend(scenario.real_servers.iter().map(|r| std::net::IpAddr::from(r.address)));
+    let deadline = Instant::now() + CLOSE_WAIT_BOUND;
+    for client in &scenario.traffic.clients {
+        let Some(host) = lab.host(&client.name) else { continue };
+        loop {
+            let name = client.name.clone();
+            let peers = peers.clone();
+            match host.exec(move || observe::tcp_in_flight(&name, &peers)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) if Instant::now() >= deadline => break,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(2)).await,
+            }
+        }
+    }
+}
+
+/// A connection whose server died keeps retransmitting its FIN for minutes: the run does not
+/// wait for those.
+const CLOSE_WAIT_BOUND: Duration = Duration::from_secs(2);
 
 /// One harness-side counter of frames for its VIP per director, on its client-facing
 /// interface, opened before the traffic.
