@@ -5,5 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# Lints first: a warning or an unformatted file fails CI before the long tests run.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -q -- -D warnings
 cargo test --workspace 2>&1 | tee "$log"
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "all test binaries: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
