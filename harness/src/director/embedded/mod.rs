@@ -11,15 +11,20 @@ pub mod checksum;
 pub mod engine;
 pub mod forward;
 pub mod frame;
+pub mod icmp;
+pub mod neighbour;
+pub mod relay;
 pub mod socket;
 
+#[cfg(test)]
+mod relay_tests;
 #[cfg(test)]
 mod tap_tests;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -109,11 +114,6 @@ impl EmbeddedEngine {
             return Err(DirectorError::Config("no virtual service".into()));
         }
         let (ipvs, services) = build_ipvs(&cfg)?;
-        let dest_addrs: Vec<Ipv4Addr> = cfg
-            .services
-            .iter()
-            .flat_map(|(_, ds)| ds.iter().map(|d| d.addr))
-            .collect();
         let shared = Arc::new(Mutex::new(Shared {
             ipvs,
             stats: EngineStats::default(),
@@ -125,8 +125,7 @@ impl EmbeddedEngine {
             let stop = Arc::clone(&stop);
             let laddrs = cfg.fullnat_local_addrs.clone();
             Box::new(move || match PacketLoop::open(shared, stop, client, server, laddrs) {
-                Ok(mut lp) => {
-                    lp.pre_resolve(&dest_addrs);
+                Ok(lp) => {
                     let _ = ready_tx.send(Ok(()));
                     lp.run();
                 }
