@@ -1,0 +1,105 @@
+//! The embedded engine against kernel IPVS behaviour, in real labs (root):
+//! ICMP errors that belong to a connection reach the client, and next hops
+//! resolve the way the kernel's neighbour layer resolves them.
+
+use std::path::Path;
+
+mod common;
+
+use common::root;
+use lvslab::run::{self, DiagnoseWhen, RunOptions};
+use lvslab::scenario::{self, EngineChoice};
+use lvslab::traffic::RequestError;
+
+fn embedded() -> RunOptions {
+    RunOptions {
+        engine: Some(EngineChoice::Embedded),
+        ..RunOptions::default()
+    }
+}
+
+/// TUN real servers without a decapsulator answer the director's IP-in-IP
+/// with ICMP protocol unreachable (this kernel has no `ipip`). Kernel IPVS
+/// re-sends that error to the client from the VIP, so its connect fails at
+/// once with ENOPROTOOPT; so must the embedded engine, instead of a timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tunnel_decap_errors_reach_the_client_as_protocol_unreachable() {
+    if !root() {
+        return;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/why-tunnel-decap.toml");
+    let scenario = scenario::load(&path).expect("shipped scenario is valid");
+    let outcome = run::run(&scenario, &embedded()).await.expect("lab runs");
+    let protocol_unreachable = RequestError::Other(std::io::Error::from_raw_os_error(libc::ENOPROTOOPT).to_string());
+    let failed: Vec<_> = outcome.records.iter().filter_map(|r| r.error.as_ref()).collect();
+    assert_eq!(failed.len(), 8, "rs2 and rs3 get 4 requests each: {failed:?}");
+    assert!(
+        failed.iter().all(|e| **e == protocol_unreachable),
+        "every failure is the relayed ICMP, none a timeout: {failed:?}"
+    );
+    let stats = outcome.engine_stats.as_ref().expect("a director ran");
+    assert_eq!(
+        stats.icmp_relayed.get("tunnel_to_client:protocol_unreachable"),
+        Some(&8),
+        "{stats:?}"
+    );
+    assert!(
+        outcome.verdict.passed,
+        "{:?}",
+        outcome.verdict.failures().collect::<Vec<_>>()
+    );
+}
+
+/// DR over many real servers on one segment. Every real server's MAC is
+/// resolved when first needed with one ARP request; frames wait for it rather
+/// than being dropped. IPv6 is off on the hosts: hundreds of interfaces coming
+/// up would otherwise flood the bridge with multicast (router solicitations,
+/// MLD, DAD) for seconds, which drops frames in the kernel whatever the engine.
+/// 250 servers keep the host's one ARP table (shared by all namespaces,
+/// `gc_thresh3` 1024) clear of overflow: each server holds entries for the
+/// director and the client, and the client one per server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_real_servers_each_resolved_once_and_every_request_answered() {
+    if !root() {
+        return;
+    }
+    const SERVERS: u32 = 250;
+    let no_ipv6 = r#"sysctl = { "net.ipv6.conf.all.disable_ipv6" = 1 }"#;
+    let mut toml = String::from(
+        "[[network]]\nname = \"lan\"\nsubnet = \"10.77.0.0/16\"\n\
+         [service]\nmode = \"dr\"\nscheduler = \"rr\"\nvip = \"10.77.200.100\"\n",
+    );
+    for i in 0..SERVERS {
+        let host = 11 + i;
+        toml += &format!(
+            "[[real_server]]\nname = \"rs{}\"\naddress = \"10.77.{}.{}\"\n{no_ipv6}\n",
+            i + 1,
+            host / 256,
+            host % 256
+        );
+    }
+    toml += &format!("[[client]]\nname = \"client\"\n{no_ipv6}\n");
+    toml += &format!("[traffic]\nrequests = {}\nconcurrency = 16\n", SERVERS * 4);
+    let scenario = scenario::parse(&toml, "many-real-servers").expect("valid scenario");
+    let opts = RunOptions {
+        diagnose: DiagnoseWhen::Never,
+        ..embedded()
+    };
+    let outcome = run::run(&scenario, &opts).await.expect("lab runs");
+    let failed: Vec<_> = outcome.records.iter().filter(|r| r.error.is_some()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    let silent: Vec<_> = outcome.tally.backends.iter().filter(|(_, n)| **n != 4).collect();
+    assert!(silent.is_empty(), "rr gives every server 4 requests: {silent:?}");
+    let stats = outcome.engine_stats.as_ref().expect("a director ran");
+    let (arp, servers) = (stats.arp_requests_sent, u64::from(SERVERS));
+    assert!(
+        arp >= servers * 95 / 100 && arp <= servers * 105 / 100,
+        "about one ARP request per real server: {arp} for {servers}"
+    );
+    assert_eq!(stats.dropped_total(), 0, "nothing dropped: {:?}", stats.dropped);
+}
