@@ -103,3 +103,41 @@ async fn many_real_servers_each_resolved_once_and_every_request_answered() {
     );
     assert_eq!(stats.dropped_total(), 0, "nothing dropped: {:?}", stats.dropped);
 }
+
+/// NAT and FULLNAT, UDP: a real server with nothing listening answers with
+/// ICMP port unreachable, which goes back through the director rewritten to
+/// come from the VIP about the client's own datagram, so the client's socket
+/// reports "connection refused" rather than waiting out its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nat_and_fullnat_relay_a_real_servers_port_unreachable_to_the_client() {
+    if !root() {
+        return;
+    }
+    for mode in ["nat", "fullnat"] {
+        let toml = format!(
+            "[service]\nmode = \"{mode}\"\nprotocol = \"udp\"\nport = 53\nscheduler = \"rr\"\n\
+             [[real_server]]\nname = \"rs1\"\nport = 5353\n\
+             [[real_server]]\nname = \"rs2\"\nport = 5353\nstate = \"refuse\"\n\
+             [traffic]\nrequests = 4\ntimeout_ms = 5000\n"
+        );
+        let scenario = scenario::parse(&toml, mode).expect("valid scenario");
+        let opts = RunOptions {
+            diagnose: DiagnoseWhen::Never,
+            ..embedded()
+        };
+        let outcome = run::run(&scenario, &opts).await.expect("lab runs");
+        let errors: Vec<_> = outcome.records.iter().filter_map(|r| r.error.clone()).collect();
+        assert_eq!(
+            errors,
+            vec![RequestError::Refused; 2],
+            "{mode}: rs2's half is refused at once"
+        );
+        assert_eq!(outcome.tally.backends.get("rs1"), Some(&2), "{mode}");
+        let stats = outcome.engine_stats.as_ref().expect("a director ran");
+        assert_eq!(
+            stats.icmp_relayed.get("real_server_to_client:port_unreachable"),
+            Some(&2),
+            "{mode}: {stats:?}"
+        );
+    }
+}

@@ -484,9 +484,60 @@ fn nat_like_round_trip(forward: Forward) {
     assert_eq!(payload, response);
     assert_eq!(&back[0..6], &CLIENT_MAC, "back to the MAC the request came from");
 
+    // A hop towards the client finds the reply too big: the error goes on to
+    // the real server, about the packet as the real server sent it.
+    // (The real server sees the client as `syn_src`: itself for NAT, the local address for FULLNAT.)
+    tap.write(&frag_needed(CLIENT_MAC, tap.mac, CLIENT, VIP, &back[ETH_LEN..]));
+    let relayed = tap.read(Duration::from_secs(2)).expect("relayed ICMP");
+    assert_eq!(&relayed[0..6], &RS_MAC[rs], "to the connection's real server");
+    let (outer, quoted) = icmp_addresses(&relayed);
+    assert_eq!(outer, (syn_src.0, RS[rs]));
+    assert_eq!(quoted, ((RS[rs], 8080), syn_src), "quotes the real server's reply");
+
     let stats = engine.stats();
-    assert_eq!((stats.forwarded_in, stats.forwarded_out), (2, 1), "{stats:?}");
+    assert_eq!((stats.forwarded_in, stats.forwarded_out), (3, 1), "{stats:?}");
+    assert_eq!(
+        stats.icmp_relayed.get("client_to_real_server:frag_needed"),
+        Some(&1),
+        "{stats:?}"
+    );
     engine.shutdown().unwrap();
+}
+
+/// An ICMP frag-needed (MTU 1400) from `src` to `dst` quoting `about`.
+fn frag_needed(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, about: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4(src.octets(), dst.octets(), 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 },
+        ))
+        .write(&mut f, about)
+        .unwrap();
+    f
+}
+
+/// Outer (source, destination) of an ICMP frame, and the (source, destination)
+/// address and port of the packet it quotes; every checksum verified.
+#[allow(clippy::type_complexity)]
+fn icmp_addresses(f: &[u8]) -> ((Ipv4Addr, Ipv4Addr), ((Ipv4Addr, u16), (Ipv4Addr, u16))) {
+    let h = etherparse::PacketHeaders::from_ethernet_slice(f).unwrap();
+    let Some(etherparse::NetHeaders::Ipv4(ip, _)) = h.net else {
+        panic!("no IPv4")
+    };
+    assert_eq!(ip.header_checksum, ip.calc_header_checksum());
+    let Some(etherparse::TransportHeader::Icmpv4(icmp)) = h.transport else {
+        panic!("no ICMP")
+    };
+    let quote = h.payload.slice();
+    assert_eq!(icmp.checksum, icmp.icmp_type.calc_checksum(quote), "ICMP checksum");
+    let (q, rest) = etherparse::Ipv4Header::from_slice(quote).unwrap();
+    assert_eq!(q.header_checksum, q.calc_header_checksum(), "quoted IPv4 checksum");
+    let port = |at: usize| u16::from_be_bytes([rest[at], rest[at + 1]]);
+    (
+        (ip.source.into(), ip.destination.into()),
+        ((q.source.into(), port(0)), (q.destination.into(), port(2))),
+    )
 }
 
 fn tun_encapsulates() {
@@ -509,7 +560,61 @@ fn tun_encapsulates() {
     inner.extend_from_slice(&out[ETH_LEN + 20..]);
     let (src, dst, _) = verified_tuple(&inner);
     assert_eq!((src, dst), ((CLIENT, 40000), (VIP, 80)));
+
+    // The real server cannot decapsulate: its protocol unreachable about our
+    // IP-in-IP comes back to the client from the VIP, about its own SYN.
+    let mut unreachable = Vec::new();
+    PacketBuilder::ethernet2(RS_MAC[rs], tap.mac)
+        .ipv4(RS[rs].octets(), DIRECTOR_IP.octets(), 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::Protocol,
+        ))
+        .write(&mut unreachable, &out[ETH_LEN..])
+        .unwrap();
+    tap.write(&unreachable);
+    let back = tap.read(Duration::from_secs(2)).expect("ICMP to the client");
+    assert_eq!(&back[0..6], &CLIENT_MAC, "to the MAC the request came from");
+    let (outer, quoted) = icmp_addresses(&back);
+    assert_eq!(outer, (VIP, CLIENT));
+    assert_eq!(quoted, ((CLIENT, 40000), (VIP, 80)));
+
+    // A full-size DF packet does not fit the tunnel: frag-needed from the VIP,
+    // announcing the interface MTU less the outer header.
+    let mut big = tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), &[b'x'; 1460]);
+    big[ETH_LEN + 6] |= 0x40;
+    let header = parse_ipv4(&big);
+    super::forward::finish_ipv4_header(&mut big, &header);
+    tap.write(&big);
+    let too_big = tap.read(Duration::from_secs(2)).expect("frag-needed to the client");
+    let h = etherparse::PacketHeaders::from_ethernet_slice(&too_big).unwrap();
+    assert_eq!(
+        h.transport,
+        Some(etherparse::TransportHeader::Icmpv4(
+            etherparse::Icmpv4Header::with_checksum(
+                etherparse::Icmpv4Type::DestinationUnreachable(
+                    etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1480 }
+                ),
+                h.payload.slice()
+            )
+        ))
+    );
+    assert_eq!(icmp_addresses(&too_big).0, (VIP, CLIENT));
+
+    let stats = engine.stats();
+    assert_eq!(
+        stats.icmp_relayed.get("tunnel_to_client:protocol_unreachable"),
+        Some(&1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.dropped.get("tunnel_too_big"), Some(&1), "{stats:?}");
     engine.shutdown().unwrap();
+}
+
+fn parse_ipv4(f: &[u8]) -> super::frame::Ipv4Frame {
+    match frame::parse(f) {
+        Ok(Frame::Ipv4(ip)) => ip,
+        other => panic!("not IPv4: {other:?}"),
+    }
 }
 
 fn as_root(name: &'static str, f: fn()) {
@@ -531,6 +636,6 @@ fn fullnat_engine_on_a_tap_answers_arp_for_local_address_and_rewrites_both_ways(
 }
 
 #[test]
-fn tun_engine_on_a_tap_encapsulates_with_completed_inner_checksum() {
+fn tun_engine_on_a_tap_encapsulates_relays_tunnel_errors_and_answers_too_big() {
     as_root("tun", tun_encapsulates);
 }
