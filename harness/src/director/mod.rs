@@ -115,6 +115,10 @@ pub struct EngineStats {
     pub icmp_relayed: BTreeMap<String, u64>,
     /// ICMP messages not relayed, by reason (`no_connection`, `not_an_error`, ...).
     pub icmp_not_relayed: BTreeMap<String, u64>,
+    /// ICMP errors the director originated for a client's packet, by kind, as
+    /// kernel IPVS does: `port_unreachable` when no real server could be
+    /// scheduled, `frag_needed` when a DF packet does not fit the tunnel.
+    pub icmp_sent: BTreeMap<String, u64>,
     /// Frames that failed to parse, by reason.
     pub malformed: BTreeMap<String, u64>,
     /// ARP requests for VIPs / FULLNAT local addresses answered with our MAC.

@@ -15,11 +15,11 @@ use super::arp;
 use super::forward::{self, Csum, Rewrite, Tunnel};
 use super::frame::{self, Frame, Ipv4Frame, ETH_LEN, PROTO_TCP, PROTO_UDP};
 use super::icmp::{self, PROTO_ICMP};
-use super::neighbour::{NeighbourTable, PendingFrame};
+use super::neighbour::{Carried, NeighbourTable, PendingFrame};
 use super::relay::{self, Skip};
 use super::socket::{PacketSocket, Received, VnetHdr, RECV_BUF_LEN};
 use crate::director::EngineStats;
-use crate::ipvs::{self, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto, TcpFlags};
+use crate::ipvs::{self, DropReason, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto, TcpFlags};
 
 /// How long the loop sleeps in poll: bounds how late a shutdown is seen.
 pub const POLL_TIMEOUT: Duration = Duration::from_millis(50);
@@ -268,6 +268,10 @@ impl PacketLoop {
         let (dest, dport, method, snat) = match verdict {
             InVerdict::NotService => return,
             InVerdict::Drop(reason) => {
+                // `ip_vs_leave`: when nothing could be scheduled, the client is told at once.
+                if matches!(reason, DropReason::NoDestination | DropReason::PortZeroNotPersistent) {
+                    self.send_error_to_client(bytes, &ip, icmp::ErrorKind::PortUnreachable, sh);
+                }
                 return count(&mut sh.stats.dropped, &format!("ipvs:{reason:?}"));
             }
             InVerdict::Forward {
@@ -333,7 +337,7 @@ impl PacketLoop {
         if !ok {
             return count(&mut sh.stats.dropped, "ttl_exceeded");
         }
-        self.send_to(self.server, dest, vnet_out, out, false, &mut sh.stats);
+        self.send_to(self.server, dest, vnet_out, out, Carried::In, &mut sh.stats);
     }
 
     fn handle_reply(&mut self, bytes: &[u8], mut ip: Ipv4Frame, csum: Csum, vnet_out: VnetHdr, sh: &mut Shared) {
@@ -366,7 +370,7 @@ impl PacketLoop {
         ) {
             return count(&mut sh.stats.dropped, "ttl_exceeded");
         }
-        self.send_to(CLIENT, daddr, vnet_out, out, true, &mut sh.stats);
+        self.send_to(CLIENT, daddr, vnet_out, out, Carried::Out, &mut sh.stats);
     }
 
     /// An ICMP error that belongs to a connection is relayed (`relay.rs`);
@@ -384,8 +388,8 @@ impl PacketLoop {
             Ok(r) => {
                 count(&mut sh.stats.icmp_relayed, &r.counter_key());
                 let side = if r.route.to_client() { CLIENT } else { self.server };
-                let outbound = r.route.to_client();
-                self.send_to(side, r.next_hop, VnetHdr::default(), r.frame, outbound, &mut sh.stats);
+                let carried = if r.route.to_client() { Carried::Out } else { Carried::In };
+                self.send_to(side, r.next_hop, VnetHdr::default(), r.frame, carried, &mut sh.stats);
             }
             Err(Skip::Malformed(m)) => count(&mut sh.stats.malformed, m.as_str()),
             Err(Skip::NotRelayed(why)) => count(&mut sh.stats.icmp_not_relayed, why.as_str()),
@@ -400,7 +404,15 @@ impl PacketLoop {
         if !ip.dont_fragment {
             return count(&mut sh.stats.dropped, "tunnel_too_big_no_df");
         }
-        let mtu = self.sides[self.server].mtu as usize - IPIP_OVERHEAD;
+        let mtu = (self.sides[self.server].mtu as usize).saturating_sub(IPIP_OVERHEAD) as u16;
+        count(&mut sh.stats.dropped, "tunnel_too_big");
+        self.send_error_to_client(bytes, ip, icmp::ErrorKind::FragNeeded { mtu }, sh);
+    }
+
+    /// An error about the client's packet `bytes` from the VIP it was sent to,
+    /// as the kernel's `icmp_send` answers for IPVS.
+    fn send_error_to_client(&mut self, bytes: &[u8], ip: &Ipv4Frame, kind: icmp::ErrorKind, sh: &mut Shared) {
+        let (icmp_type, code, rest) = kind.header();
         self.ip_id = self.ip_id.wrapping_add(1);
         let e = icmp::NewError {
             src_mac: self.sides[CLIENT].iface.mac,
@@ -408,13 +420,20 @@ impl PacketLoop {
             src: ip.daddr,
             dst: ip.saddr,
             ip_id: self.ip_id,
-            icmp_type: icmp::TYPE_DEST_UNREACHABLE,
-            code: icmp::CODE_FRAG_NEEDED,
-            rest: icmp::frag_needed_rest(mtu as u16),
+            icmp_type,
+            code,
+            rest,
         };
         let frame = icmp::build_error(&e, &bytes[ETH_LEN..ip.frame_len()]);
-        count(&mut sh.stats.dropped, "tunnel_too_big");
-        self.send_to(CLIENT, ip.saddr, VnetHdr::default(), frame, true, &mut sh.stats);
+        count(&mut sh.stats.icmp_sent, kind.as_str());
+        self.send_to(
+            CLIENT,
+            ip.saddr,
+            VnetHdr::default(),
+            frame,
+            Carried::Originated,
+            &mut sh.stats,
+        );
     }
 
     /// Sends `frame` to `next_hop` on `side`, resolving its MAC first if needed.
@@ -424,16 +443,16 @@ impl PacketLoop {
         next_hop: Ipv4Addr,
         vnet: VnetHdr,
         mut frame: Vec<u8>,
-        outbound: bool,
+        carried: Carried,
         stats: &mut EngineStats,
     ) {
         if let Some(mac) = self.sides[side].neigh.lookup(next_hop) {
             frame[0..6].copy_from_slice(&mac);
-            return self.send_frame(side, vnet, frame, outbound, stats);
+            return self.send_frame(side, vnet, frame, carried, stats);
         }
         let queued = self.sides[side]
             .neigh
-            .queue(next_hop, PendingFrame { vnet, frame, outbound }, Instant::now());
+            .queue(next_hop, PendingFrame { vnet, frame, carried }, Instant::now());
         if queued.dropped_oldest > 0 {
             count_n(&mut stats.dropped, "neighbour_queue_full", queued.dropped_oldest);
         }
@@ -446,14 +465,17 @@ impl PacketLoop {
     fn learn_and_flush(&mut self, side: usize, ip: Ipv4Addr, mac: [u8; 6], stats: &mut EngineStats) {
         for mut p in self.sides[side].neigh.learn(ip, mac) {
             p.frame[0..6].copy_from_slice(&mac);
-            self.send_frame(side, p.vnet, p.frame, p.outbound, stats);
+            self.send_frame(side, p.vnet, p.frame, p.carried, stats);
         }
     }
 
-    fn send_frame(&mut self, side: usize, vnet: VnetHdr, frame: Vec<u8>, outbound: bool, stats: &mut EngineStats) {
+    fn send_frame(&mut self, side: usize, vnet: VnetHdr, frame: Vec<u8>, carried: Carried, stats: &mut EngineStats) {
         match self.sides[side].sock.send(vnet, &frame) {
-            Ok(()) if outbound => stats.forwarded_out += 1,
-            Ok(()) => stats.forwarded_in += 1,
+            Ok(()) => match carried {
+                Carried::In => stats.forwarded_in += 1,
+                Carried::Out => stats.forwarded_out += 1,
+                Carried::Originated => {}
+            },
             Err(_) => count(&mut stats.dropped, "send_failed"),
         }
     }

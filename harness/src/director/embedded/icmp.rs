@@ -66,6 +66,21 @@ impl ErrorKind {
         })
     }
 
+    /// Type, code and rest of header of a new error of this kind.
+    pub fn header(self) -> (u8, u8, [u8; 4]) {
+        let unreachable = |code| (TYPE_DEST_UNREACHABLE, code, [0; 4]);
+        match self {
+            ErrorKind::NetUnreachable => unreachable(0),
+            ErrorKind::HostUnreachable => unreachable(1),
+            ErrorKind::ProtocolUnreachable => unreachable(2),
+            ErrorKind::PortUnreachable => unreachable(3),
+            ErrorKind::FragNeeded { mtu } => (TYPE_DEST_UNREACHABLE, CODE_FRAG_NEEDED, frag_needed_rest(mtu)),
+            ErrorKind::Unreachable { code } => unreachable(code),
+            ErrorKind::SourceQuench => (TYPE_SOURCE_QUENCH, 0, [0; 4]),
+            ErrorKind::TimeExceeded { code } => (TYPE_TIME_EXCEEDED, code, [0; 4]),
+        }
+    }
+
     /// Counter key.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -327,6 +342,24 @@ mod tests {
             assert_eq!((q.saddr, q.daddr, q.protocol), (VIP, CLIENT, PROTO_TCP));
             assert_eq!((q.header_len, q.ports), (20, Some((80, 40000))));
             assert!(q.dont_fragment && !q.later_fragment);
+        }
+    }
+
+    #[test]
+    fn every_kind_builds_the_header_it_is_read_from() {
+        let kinds = [
+            ErrorKind::NetUnreachable,
+            ErrorKind::HostUnreachable,
+            ErrorKind::ProtocolUnreachable,
+            ErrorKind::PortUnreachable,
+            ErrorKind::FragNeeded { mtu: 1480 },
+            ErrorKind::Unreachable { code: 13 },
+            ErrorKind::SourceQuench,
+            ErrorKind::TimeExceeded { code: 1 },
+        ];
+        for kind in kinds {
+            let (t, c, rest) = kind.header();
+            assert_eq!(ErrorKind::from_header(t, c, rest), Some(kind));
         }
     }
 

@@ -4,7 +4,9 @@
 //! The director's kernel never holds the VIP (nor FULLNAT local addresses) and
 //! keeps `ip_forward=0`, so it silently drops the frames this engine handles
 //! (counted as InAddrErrors), sending no RST or ICMP. The engine answers ARP
-//! for those addresses itself.
+//! for those addresses itself, resolves next hops as the kernel's neighbour
+//! layer does (`neighbour.rs`), and relays the ICMP errors that belong to its
+//! connections as IPVS does (`relay.rs`, over the wire view in `icmp.rs`).
 
 pub mod arp;
 pub mod checksum;

@@ -27,11 +27,22 @@ pub const UNRES_QLEN_BYTES: usize = 212_992;
 /// adds `struct sk_buff` and `struct skb_shared_info`, cache-aligned (x86-64).
 pub const SKB_OVERHEAD: usize = 576;
 
+/// Which of the engine's counters a frame adds to once it is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carried {
+    /// Towards a real server (`forwarded_in`).
+    In,
+    /// Towards a client (`forwarded_out`).
+    Out,
+    /// An error the director itself originates (counted when it is built).
+    Originated,
+}
+
 /// A frame waiting for its next hop's MAC (bytes 0..6 get filled in).
 pub struct PendingFrame {
     pub vnet: VnetHdr,
     pub frame: Vec<u8>,
-    pub outbound: bool,
+    pub carried: Carried,
 }
 
 impl PendingFrame {
@@ -164,7 +175,7 @@ mod tests {
         PendingFrame {
             vnet: VnetHdr::default(),
             frame: bytes,
-            outbound: false,
+            carried: Carried::In,
         }
     }
 

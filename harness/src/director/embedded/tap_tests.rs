@@ -355,6 +355,37 @@ fn run_dr_scenario() {
         assert_ne!(&out[0..6], &RS_MAC[0], "weight-0 server must not be picked");
     }
 
+    // With every server quiesced nothing can be scheduled: as `ip_vs_leave`
+    // does, the client hears port unreachable from the VIP at once.
+    for rs in &RS[1..] {
+        engine.set_weight(key, SocketAddrV4::new(*rs, 80), 0).unwrap();
+    }
+    let refused = syn(tap.mac, VIP, 42000);
+    tap.write(&refused);
+    let icmp = tap.read(Duration::from_secs(2)).expect("port unreachable");
+    assert_eq!(&icmp[0..6], &CLIENT_MAC);
+    let h = etherparse::PacketHeaders::from_ethernet_slice(&icmp).unwrap();
+    let Some(etherparse::NetHeaders::Ipv4(ip, _)) = &h.net else {
+        panic!("no IPv4")
+    };
+    assert_eq!(
+        (Ipv4Addr::from(ip.source), Ipv4Addr::from(ip.destination)),
+        (VIP, CLIENT)
+    );
+    assert_eq!(
+        h.transport.clone(),
+        Some(etherparse::TransportHeader::Icmpv4(
+            etherparse::Icmpv4Header::with_checksum(
+                etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port),
+                h.payload.slice()
+            )
+        ))
+    );
+    assert_eq!(h.payload.slice(), &refused[ETH_LEN..], "about the client's SYN");
+    let stats = engine.stats();
+    assert_eq!(stats.icmp_sent.get("port_unreachable"), Some(&1), "{stats:?}");
+    assert_eq!(stats.dropped.get("ipvs:NoDestination"), Some(&1), "{stats:?}");
+
     let t0 = Instant::now();
     engine.shutdown().unwrap();
     assert!(t0.elapsed() < Duration::from_secs(1), "shutdown is prompt");
@@ -607,6 +638,7 @@ fn tun_encapsulates() {
         "{stats:?}"
     );
     assert_eq!(stats.dropped.get("tunnel_too_big"), Some(&1), "{stats:?}");
+    assert_eq!(stats.icmp_sent.get("frag_needed"), Some(&1), "{stats:?}");
     engine.shutdown().unwrap();
 }
 
