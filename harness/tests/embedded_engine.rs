@@ -1,6 +1,5 @@
 //! The embedded engine against kernel IPVS behaviour, in real labs (root):
-//! ICMP errors that belong to a connection reach the client, and next hops
-//! resolve the way the kernel's neighbour layer resolves them.
+//! ICMP errors that belong to a connection reach the client.
 
 use std::path::Path;
 
@@ -48,60 +47,6 @@ async fn tunnel_decap_errors_reach_the_client_as_protocol_unreachable() {
         "{:?}",
         outcome.verdict.failures().collect::<Vec<_>>()
     );
-}
-
-/// DR over many real servers on one segment. Every real server's MAC is
-/// resolved when first needed with one ARP request; frames wait for it rather
-/// than being dropped. IPv6 is off on the hosts: hundreds of interfaces coming
-/// up would otherwise flood the bridge with multicast (router solicitations,
-/// MLD, DAD) for seconds, which drops frames in the kernel whatever the engine.
-/// 250 servers keep the host's one ARP table (shared by all namespaces,
-/// `gc_thresh3` 1024) clear of overflow: each server holds entries for the
-/// director and the client, and the client one per server.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_real_servers_each_resolved_once_and_every_request_answered() {
-    if !root() {
-        return;
-    }
-    const SERVERS: u32 = 250;
-    let no_ipv6 = r#"sysctl = { "net.ipv6.conf.all.disable_ipv6" = 1 }"#;
-    let mut toml = String::from(
-        "[[network]]\nname = \"lan\"\nsubnet = \"10.77.0.0/16\"\n\
-         [service]\nmode = \"dr\"\nscheduler = \"rr\"\nvip = \"10.77.200.100\"\n",
-    );
-    for i in 0..SERVERS {
-        let host = 11 + i;
-        toml += &format!(
-            "[[real_server]]\nname = \"rs{}\"\naddress = \"10.77.{}.{}\"\n{no_ipv6}\n",
-            i + 1,
-            host / 256,
-            host % 256
-        );
-    }
-    toml += &format!("[[client]]\nname = \"client\"\n{no_ipv6}\n");
-    toml += &format!("[traffic]\nrequests = {}\nconcurrency = 16\n", SERVERS * 4);
-    let scenario = scenario::parse(&toml, "many-real-servers").expect("valid scenario");
-    let opts = RunOptions {
-        diagnose: DiagnoseWhen::Never,
-        ..embedded()
-    };
-    let outcome = run::run(&scenario, &opts).await.expect("lab runs");
-    let failed: Vec<_> = outcome.records.iter().filter(|r| r.error.is_some()).collect();
-    assert!(
-        failed.is_empty(),
-        "{} failed: {:?}",
-        failed.len(),
-        &failed[..failed.len().min(5)]
-    );
-    let silent: Vec<_> = outcome.tally.backends.iter().filter(|(_, n)| **n != 4).collect();
-    assert!(silent.is_empty(), "rr gives every server 4 requests: {silent:?}");
-    let stats = outcome.engine_stats.as_ref().expect("a director ran");
-    let (arp, servers) = (stats.arp_requests_sent, u64::from(SERVERS));
-    assert!(
-        arp >= servers * 95 / 100 && arp <= servers * 105 / 100,
-        "about one ARP request per real server: {arp} for {servers}"
-    );
-    assert_eq!(stats.dropped_total(), 0, "nothing dropped: {:?}", stats.dropped);
 }
 
 /// NAT and FULLNAT, UDP: a real server with nothing listening answers with
