@@ -105,8 +105,20 @@ pub struct EngineStats {
     pub forwarded_out: u64,
     /// Frames for a service that were dropped, by reason (`ipvs:<reason>` for
     /// ipvs verdicts, otherwise the engine's own: `fragment`, `ttl_exceeded`,
-    /// `neighbour_unresolved`, `gso_tunnel`, `send_failed`, ...).
+    /// `neighbour_failed` (the next hop never answered ARP), `neighbour_queue_full`
+    /// (pushed out of a next hop's queue while it resolved), `gso_tunnel`,
+    /// `tunnel_too_big` (DF set: the client was sent frag-needed), `send_failed`, ...).
     pub dropped: BTreeMap<String, u64>,
+    /// ICMP errors that belong to a connection, relayed, by `route:kind`
+    /// (`client_to_real_server`, `real_server_to_client`, `tunnel_to_client`;
+    /// `port_unreachable`, `frag_needed`, ...).
+    pub icmp_relayed: BTreeMap<String, u64>,
+    /// ICMP messages not relayed, by reason (`no_connection`, `not_an_error`, ...).
+    pub icmp_not_relayed: BTreeMap<String, u64>,
+    /// ICMP errors the director originated for a client's packet, by kind, as
+    /// kernel IPVS does: `port_unreachable` when no real server could be
+    /// scheduled, `frag_needed` when a DF packet does not fit the tunnel.
+    pub icmp_sent: BTreeMap<String, u64>,
     /// Frames that failed to parse, by reason.
     pub malformed: BTreeMap<String, u64>,
     /// ARP requests for VIPs / FULLNAT local addresses answered with our MAC.

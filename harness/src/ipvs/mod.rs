@@ -21,12 +21,14 @@
 //!   re-arm of busy templates (and its permanent 60 s timeout quirk), ASSURED;
 //! * counters (conns, in/out packets and bytes) and text views in the
 //!   columns of ipvsadm 1.31: `-Ln` with `--stats`, `--rate`,
-//!   `--thresholds`, `--persistent-conn`, and `-Lnc`, `-S -n` (`view/ipvsadm.rs`).
+//!   `--thresholds`, `--persistent-conn`, and `-Lnc`, `-S -n` (`view/ipvsadm.rs`);
+//! * the lookups of ICMP errors that belong to an entry, with their
+//!   counters (`related.rs`; the relaying itself is the engine's).
 //!
 //! Not reproduced: IPv6, SCTP, fwmark services, FTP helpers, the SIP
 //! persistence engine, secure_tcp/drop_entry/drop_packet defences,
 //! conntrack (so `conn_reuse_mode` never drops the SYN), rate estimators,
-//! ICMP handling, sync daemons, the trash's 120 s reclaim (a deleted
+//! scheduling on ICMP (`schedule_icmp`), sync daemons, the trash's 120 s reclaim (a deleted
 //! destination is kept until re-added), the kernel's hash-bucket listing
 //! order (`-Lnc` lists in table-slot order), and twos's kernel RNG (seeded
 //! SplitMix64 instead). FULLNAT is not mainline: it follows alibaba/LVS's
@@ -42,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod conn;
 pub mod persist;
+pub mod related;
 pub mod sched;
 pub mod service;
 pub mod view;

@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
 
-use super::arp::{self, HoldOutcome, NeighbourCache, PendingFrame};
+use super::arp;
 use super::forward::{self, Csum, Rewrite, Tunnel};
-use super::frame::{self, Frame, Ipv4Frame, PROTO_TCP, PROTO_UDP};
+use super::frame::{self, Frame, Ipv4Frame, ETH_LEN, PROTO_TCP, PROTO_UDP};
+use super::icmp::{self, PROTO_ICMP};
+use super::neighbour::{Carried, NeighbourTable, PendingFrame};
+use super::relay::{self, Skip};
 use super::socket::{PacketSocket, Received, VnetHdr, RECV_BUF_LEN};
 use crate::director::EngineStats;
-use crate::ipvs::{self, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto, TcpFlags};
+use crate::ipvs::{self, DropReason, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto, TcpFlags};
 
 /// How long the loop sleeps in poll: bounds how late a shutdown is seen.
 pub const POLL_TIMEOUT: Duration = Duration::from_millis(50);
@@ -52,13 +55,41 @@ pub struct Shared {
 }
 
 pub fn count(map: &mut std::collections::BTreeMap<String, u64>, reason: &str) {
-    *map.entry(reason.to_string()).or_insert(0) += 1;
+    count_n(map, reason, 1);
 }
+
+fn count_n(map: &mut std::collections::BTreeMap<String, u64>, reason: &str, n: u64) {
+    match map.get_mut(reason) {
+        Some(v) => *v += n,
+        None => {
+            map.insert(reason.to_string(), n);
+        }
+    }
+}
+
+/// MTU assumed when the interface's cannot be read.
+const DEFAULT_MTU: u32 = 1500;
+/// The outer IPv4 header IPIP adds.
+const IPIP_OVERHEAD: usize = 20;
 
 struct Side {
     iface: IfaceFacts,
     sock: PacketSocket,
-    neigh: NeighbourCache,
+    neigh: NeighbourTable,
+    mtu: u32,
+}
+
+impl Side {
+    fn open(iface: IfaceFacts) -> std::io::Result<Side> {
+        let sock = PacketSocket::bind(iface.index)?;
+        let mtu = sock.interface_mtu(&iface.name).unwrap_or(DEFAULT_MTU);
+        Ok(Side {
+            iface,
+            sock,
+            neigh: NeighbourTable::default(),
+            mtu,
+        })
+    }
 }
 
 pub struct PacketLoop {
@@ -84,17 +115,9 @@ impl PacketLoop {
         server: Option<IfaceFacts>,
         fullnat_local_addrs: Vec<Ipv4Addr>,
     ) -> std::io::Result<Self> {
-        let mut sides = vec![Side {
-            sock: PacketSocket::bind(client.index)?,
-            iface: client,
-            neigh: NeighbourCache::default(),
-        }];
+        let mut sides = vec![Side::open(client)?];
         if let Some(server) = server {
-            sides.push(Side {
-                sock: PacketSocket::bind(server.index)?,
-                iface: server,
-                neigh: NeighbourCache::default(),
-            });
+            sides.push(Side::open(server)?);
         }
         let server = sides.len() - 1;
         let kernel_local = sides
@@ -110,20 +133,6 @@ impl PacketLoop {
             kernel_local,
             ip_id: 1,
         })
-    }
-
-    /// Sends ARP requests for the real servers up front so the first
-    /// connection does not wait for resolution.
-    pub fn pre_resolve(&mut self, dests: &[Ipv4Addr]) {
-        let now = Instant::now();
-        let mut stats = EngineStats::default();
-        for &d in dests {
-            if self.sides[self.server].neigh.lookup(d).is_none() {
-                self.sides[self.server].neigh.want(d, now);
-                self.send_arp_request(self.server, d, &mut stats);
-            }
-        }
-        self.shared.lock().unwrap().stats.arp_requests_sent += stats.arp_requests_sent;
     }
 
     pub fn run(mut self) {
@@ -210,6 +219,9 @@ impl PacketLoop {
                     return; // our own frame looped back
                 }
                 let csum = csum_state(&rx.vnet);
+                if ip.protocol == PROTO_ICMP {
+                    return self.handle_icmp(bytes, ip, csum, sh);
+                }
                 let vnet_out = if csum == Csum::PartialGso {
                     rx.vnet
                 } else {
@@ -256,6 +268,10 @@ impl PacketLoop {
         let (dest, dport, method, snat) = match verdict {
             InVerdict::NotService => return,
             InVerdict::Drop(reason) => {
+                // `ip_vs_leave`: when nothing could be scheduled, the client is told at once.
+                if matches!(reason, DropReason::NoDestination | DropReason::PortZeroNotPersistent) {
+                    self.send_error_to_client(bytes, &ip, icmp::ErrorKind::PortUnreachable, sh);
+                }
                 return count(&mut sh.stats.dropped, &format!("ipvs:{reason:?}"));
             }
             InVerdict::Forward {
@@ -295,6 +311,9 @@ impl PacketLoop {
                 if csum == Csum::PartialGso {
                     return count(&mut sh.stats.dropped, "gso_tunnel");
                 }
+                if ip.total_len + IPIP_OVERHEAD > self.sides[self.server].mtu as usize {
+                    return self.too_big_for_tunnel(bytes, &ip, sh);
+                }
                 let Some(outer_src) = self.sides[self.server].iface.source_for(dest) else {
                     return count(&mut sh.stats.dropped, "no_source_address");
                 };
@@ -318,7 +337,7 @@ impl PacketLoop {
         if !ok {
             return count(&mut sh.stats.dropped, "ttl_exceeded");
         }
-        self.send_to(self.server, dest, vnet_out, out, false, &mut sh.stats);
+        self.send_to(self.server, dest, vnet_out, out, Carried::In, &mut sh.stats);
     }
 
     fn handle_reply(&mut self, bytes: &[u8], mut ip: Ipv4Frame, csum: Csum, vnet_out: VnetHdr, sh: &mut Shared) {
@@ -351,7 +370,70 @@ impl PacketLoop {
         ) {
             return count(&mut sh.stats.dropped, "ttl_exceeded");
         }
-        self.send_to(CLIENT, daddr, vnet_out, out, true, &mut sh.stats);
+        self.send_to(CLIENT, daddr, vnet_out, out, Carried::Out, &mut sh.stats);
+    }
+
+    /// An ICMP error that belongs to a connection is relayed (`relay.rs`);
+    /// anything else is left to the director's kernel.
+    fn handle_icmp(&mut self, bytes: &[u8], ip: Ipv4Frame, csum: Csum, sh: &mut Shared) {
+        self.ip_id = self.ip_id.wrapping_add(1);
+        let ctx = relay::Context {
+            kernel_local: &self.kernel_local,
+            client_mac: self.sides[CLIENT].iface.mac,
+            server: &self.sides[self.server].iface,
+            ip_id: self.ip_id,
+            now: Instant::now(),
+        };
+        match relay::relay(bytes, &ip, csum, &mut sh.ipvs, &ctx) {
+            Ok(r) => {
+                count(&mut sh.stats.icmp_relayed, &r.counter_key());
+                let side = if r.route.to_client() { CLIENT } else { self.server };
+                let carried = if r.route.to_client() { Carried::Out } else { Carried::In };
+                self.send_to(side, r.next_hop, VnetHdr::default(), r.frame, carried, &mut sh.stats);
+            }
+            Err(Skip::Malformed(m)) => count(&mut sh.stats.malformed, m.as_str()),
+            Err(Skip::NotRelayed(why)) => count(&mut sh.stats.icmp_not_relayed, why.as_str()),
+        }
+    }
+
+    /// TUN: an inner packet too big for the tunnel (`ensure_mtu_is_adequate`):
+    /// with DF, the client gets frag-needed from the VIP announcing the MTU
+    /// less the outer header; without DF the kernel would fragment the outer
+    /// packet, which we do not.
+    fn too_big_for_tunnel(&mut self, bytes: &[u8], ip: &Ipv4Frame, sh: &mut Shared) {
+        if !ip.dont_fragment {
+            return count(&mut sh.stats.dropped, "tunnel_too_big_no_df");
+        }
+        let mtu = (self.sides[self.server].mtu as usize).saturating_sub(IPIP_OVERHEAD) as u16;
+        count(&mut sh.stats.dropped, "tunnel_too_big");
+        self.send_error_to_client(bytes, ip, icmp::ErrorKind::FragNeeded { mtu }, sh);
+    }
+
+    /// An error about the client's packet `bytes` from the VIP it was sent to,
+    /// as the kernel's `icmp_send` answers for IPVS.
+    fn send_error_to_client(&mut self, bytes: &[u8], ip: &Ipv4Frame, kind: icmp::ErrorKind, sh: &mut Shared) {
+        let (icmp_type, code, rest) = kind.header();
+        self.ip_id = self.ip_id.wrapping_add(1);
+        let e = icmp::NewError {
+            src_mac: self.sides[CLIENT].iface.mac,
+            dst_mac: [0; 6],
+            src: ip.daddr,
+            dst: ip.saddr,
+            ip_id: self.ip_id,
+            icmp_type,
+            code,
+            rest,
+        };
+        let frame = icmp::build_error(&e, &bytes[ETH_LEN..ip.frame_len()]);
+        count(&mut sh.stats.icmp_sent, kind.as_str());
+        self.send_to(
+            CLIENT,
+            ip.saddr,
+            VnetHdr::default(),
+            frame,
+            Carried::Originated,
+            &mut sh.stats,
+        );
     }
 
     /// Sends `frame` to `next_hop` on `side`, resolving its MAC first if needed.
@@ -361,20 +443,21 @@ impl PacketLoop {
         next_hop: Ipv4Addr,
         vnet: VnetHdr,
         mut frame: Vec<u8>,
-        outbound: bool,
+        carried: Carried,
         stats: &mut EngineStats,
     ) {
         if let Some(mac) = self.sides[side].neigh.lookup(next_hop) {
             frame[0..6].copy_from_slice(&mac);
-            return self.send_frame(side, vnet, frame, outbound, stats);
+            return self.send_frame(side, vnet, frame, carried, stats);
         }
-        match self.sides[side]
+        let queued = self.sides[side]
             .neigh
-            .hold(next_hop, PendingFrame { vnet, frame, outbound }, Instant::now())
-        {
-            HoldOutcome::QueuedSendRequest => self.send_arp_request(side, next_hop, stats),
-            HoldOutcome::Queued => {}
-            HoldOutcome::Dropped => count(&mut stats.dropped, "neighbour_unresolved"),
+            .queue(next_hop, PendingFrame { vnet, frame, carried }, Instant::now());
+        if queued.dropped_oldest > 0 {
+            count_n(&mut stats.dropped, "neighbour_queue_full", queued.dropped_oldest);
+        }
+        if queued.probe_now {
+            self.send_arp_request(side, next_hop, stats);
         }
     }
 
@@ -382,14 +465,17 @@ impl PacketLoop {
     fn learn_and_flush(&mut self, side: usize, ip: Ipv4Addr, mac: [u8; 6], stats: &mut EngineStats) {
         for mut p in self.sides[side].neigh.learn(ip, mac) {
             p.frame[0..6].copy_from_slice(&mac);
-            self.send_frame(side, p.vnet, p.frame, p.outbound, stats);
+            self.send_frame(side, p.vnet, p.frame, p.carried, stats);
         }
     }
 
-    fn send_frame(&mut self, side: usize, vnet: VnetHdr, frame: Vec<u8>, outbound: bool, stats: &mut EngineStats) {
+    fn send_frame(&mut self, side: usize, vnet: VnetHdr, frame: Vec<u8>, carried: Carried, stats: &mut EngineStats) {
         match self.sides[side].sock.send(vnet, &frame) {
-            Ok(()) if outbound => stats.forwarded_out += 1,
-            Ok(()) => stats.forwarded_in += 1,
+            Ok(()) => match carried {
+                Carried::In => stats.forwarded_in += 1,
+                Carried::Out => stats.forwarded_out += 1,
+                Carried::Originated => {}
+            },
             Err(_) => count(&mut stats.dropped, "send_failed"),
         }
     }
@@ -410,10 +496,10 @@ impl PacketLoop {
         let mut stats = EngineStats::default();
         for side in 0..self.sides.len() {
             let tick = self.sides[side].neigh.tick(now);
-            for _ in 0..tick.expired_frames {
-                count(&mut stats.dropped, "neighbour_unresolved");
+            if tick.failed_frames > 0 {
+                count_n(&mut stats.dropped, "neighbour_failed", tick.failed_frames);
             }
-            for ip in tick.retry {
+            for ip in tick.probes {
                 self.send_arp_request(side, ip, &mut stats);
             }
         }
@@ -421,7 +507,7 @@ impl PacketLoop {
             let mut sh = self.shared.lock().unwrap();
             sh.stats.arp_requests_sent += stats.arp_requests_sent;
             for (k, v) in stats.dropped {
-                *sh.stats.dropped.entry(k).or_insert(0) += v;
+                count_n(&mut sh.stats.dropped, &k, v);
             }
         }
     }

@@ -1,12 +1,13 @@
 //! The byte work of forwarding: MAC rewrite (DR), address/port rewrite with
-//! checksum fix-ups (NAT, FULLNAT, both directions), IPIP encapsulation (TUN).
-//! Pure functions over a frame buffer and its parse, so they are unit-tested
-//! on crafted frames.
+//! checksum fix-ups (NAT, FULLNAT, both directions, and the ICMP errors that
+//! belong to their connections), IPIP encapsulation (TUN). Pure functions over
+//! a frame buffer and its parse, so they are unit-tested on crafted frames.
 
 use std::net::Ipv4Addr;
 
 use super::checksum;
 use super::frame::{Ipv4Frame, ETH_LEN, PROTO_UDP};
+use super::icmp::{self, IcmpError, QuotedRewrite};
 
 /// State of the L4 checksum of a received frame (from its virtio-net header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +153,41 @@ pub fn forward_rewrite(
             None => complete_l4_checksum(frame, ip),
         }
     }
+    set_macs(frame, our_mac, next_hop_mac);
+    true
+}
+
+/// New outer addresses of a relayed ICMP error, and the new tuple of the packet it quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpRewrite {
+    pub saddr: Ipv4Addr,
+    pub daddr: Ipv4Addr,
+    pub quoted: QuotedRewrite,
+}
+
+/// NAT / FULLNAT for an ICMP error (`ip_vs_nat_icmp`): decrements TTL,
+/// rewrites the outer addresses and the quoted packet's addresses and ports,
+/// and recomputes the outer and quoted IPv4 checksums and the ICMP checksum.
+/// `err` is the parse of the ICMP message in `frame`. False if TTL expired.
+pub fn forward_icmp_rewrite(
+    frame: &mut Vec<u8>,
+    ip: &mut Ipv4Frame,
+    err: &IcmpError,
+    rw: IcmpRewrite,
+    our_mac: [u8; 6],
+    next_hop_mac: [u8; 6],
+) -> bool {
+    trim_padding(frame, ip);
+    if !decrement_ttl(frame, ip) {
+        return false;
+    }
+    frame[ETH_LEN + 12..ETH_LEN + 16].copy_from_slice(&rw.saddr.octets());
+    frame[ETH_LEN + 16..ETH_LEN + 20].copy_from_slice(&rw.daddr.octets());
+    ip.saddr = rw.saddr;
+    ip.daddr = rw.daddr;
+    finish_ipv4_header(frame, ip);
+    let l4 = ip.l4_offset();
+    icmp::rewrite_quoted(&mut frame[l4..], err, rw.quoted);
     set_macs(frame, our_mac, next_hop_mac);
     true
 }

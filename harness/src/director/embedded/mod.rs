@@ -4,22 +4,29 @@
 //! The director's kernel never holds the VIP (nor FULLNAT local addresses) and
 //! keeps `ip_forward=0`, so it silently drops the frames this engine handles
 //! (counted as InAddrErrors), sending no RST or ICMP. The engine answers ARP
-//! for those addresses itself.
+//! for those addresses itself, resolves next hops as the kernel's neighbour
+//! layer does (`neighbour.rs`), and relays the ICMP errors that belong to its
+//! connections as IPVS does (`relay.rs`, over the wire view in `icmp.rs`).
 
 pub mod arp;
 pub mod checksum;
 pub mod engine;
 pub mod forward;
 pub mod frame;
+pub mod icmp;
+pub mod neighbour;
+pub mod relay;
 pub mod socket;
 
+#[cfg(test)]
+mod relay_tests;
 #[cfg(test)]
 mod tap_tests;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -109,11 +116,6 @@ impl EmbeddedEngine {
             return Err(DirectorError::Config("no virtual service".into()));
         }
         let (ipvs, services) = build_ipvs(&cfg)?;
-        let dest_addrs: Vec<Ipv4Addr> = cfg
-            .services
-            .iter()
-            .flat_map(|(_, ds)| ds.iter().map(|d| d.addr))
-            .collect();
         let shared = Arc::new(Mutex::new(Shared {
             ipvs,
             stats: EngineStats::default(),
@@ -125,8 +127,7 @@ impl EmbeddedEngine {
             let stop = Arc::clone(&stop);
             let laddrs = cfg.fullnat_local_addrs.clone();
             Box::new(move || match PacketLoop::open(shared, stop, client, server, laddrs) {
-                Ok(mut lp) => {
-                    lp.pre_resolve(&dest_addrs);
+                Ok(lp) => {
                     let _ = ready_tx.send(Ok(()));
                     lp.run();
                 }

@@ -313,6 +313,22 @@ impl PacketSocket {
         }
         Ok(())
     }
+
+    /// MTU of the interface named `name` (SIOCGIFMTU, answered for any socket).
+    pub fn interface_mtu(&self, name: &str) -> io::Result<u32> {
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        if name.len() >= req.ifr_name.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("interface name {name:?} too long"),
+            ));
+        }
+        for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+            *dst = src as libc::c_char;
+        }
+        check(unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::SIOCGIFMTU as _, &mut req) })?;
+        Ok(unsafe { req.ifr_ifru.ifru_mtu } as u32)
+    }
 }
 
 impl AsFd for PacketSocket {

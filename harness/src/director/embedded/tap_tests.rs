@@ -145,7 +145,38 @@ impl Tap {
             }
         }
     }
+
+    /// Next frame the engine sent that is not an ARP request for a real
+    /// server: those are answered on the servers' behalf, as they come.
+    fn read_answering_arp(&self, timeout: Duration) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let f = self.read(deadline.checked_duration_since(Instant::now())?)?;
+            let Ok(Frame::Arp(a)) = frame::parse(&f) else {
+                return Some(f);
+            };
+            if a.operation != ArpOperation::REQUEST {
+                return Some(f);
+            }
+            assert_eq!(a.sender_ipv4_addr(), DIRECTOR_IP, "asks from its own address");
+            let target = a.target_ipv4_addr();
+            let i = RS
+                .iter()
+                .position(|&r| r == target)
+                .expect("asks only for real servers");
+            self.write(&arp_frame(
+                ArpOperation::REPLY,
+                RS_MAC[i],
+                self.mac,
+                target,
+                self.mac,
+                DIRECTOR_IP,
+            ));
+        }
+    }
 }
+
+const DIRECTOR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 
 fn arp_frame(
     op: ArpOperation,
@@ -228,37 +259,6 @@ fn run_dr_scenario() {
     .expect("engine starts");
     let mut engine: Box<dyn Engine> = Box::new(engine);
 
-    // The engine asks for the real servers' MACs; the "servers" answer.
-    let mut asked = Vec::new();
-    while asked.len() < RS.len() {
-        let f = tap
-            .read(Duration::from_secs(3))
-            .expect("ARP request for every real server");
-        let Ok(Frame::Arp(a)) = frame::parse(&f) else {
-            continue;
-        };
-        assert_eq!(a.operation, ArpOperation::REQUEST);
-        assert_eq!(
-            a.sender_ipv4_addr(),
-            Ipv4Addr::new(10, 0, 0, 1),
-            "asks from its own address"
-        );
-        let target = a.target_ipv4_addr();
-        let i = RS
-            .iter()
-            .position(|&r| r == target)
-            .expect("asks only for real servers");
-        asked.push(i);
-        tap.write(&arp_frame(
-            ArpOperation::REPLY,
-            RS_MAC[i],
-            tap.mac,
-            target,
-            tap.mac,
-            Ipv4Addr::new(10, 0, 0, 1),
-        ));
-    }
-
     // The client resolves the VIP: the engine answers with the director's MAC.
     tap.write(&arp_frame(
         ArpOperation::REQUEST,
@@ -303,7 +303,8 @@ fn run_dr_scenario() {
         }
         let sport = 40000 + k as u16;
         tap.write(&syn(tap.mac, VIP, sport));
-        let out = tap.read(Duration::from_secs(2)).expect("forwarded SYN");
+        // The first SYN to each server waits for its ARP reply, then goes on.
+        let out = tap.read_answering_arp(Duration::from_secs(2)).expect("forwarded SYN");
         let Ok(Frame::Ipv4(ip)) = frame::parse(&out) else {
             panic!("not IPv4")
         };
@@ -333,7 +334,10 @@ fn run_dr_scenario() {
     assert_eq!(stats.malformed.get("ipv4_total_length"), Some(&1), "{stats:?}");
     assert_eq!(stats.dropped.get("fragment"), Some(&1), "{stats:?}");
     assert_eq!(stats.arp_answered, 1);
-    assert_eq!(stats.arp_requests_sent, 3);
+    assert_eq!(
+        stats.arp_requests_sent, 3,
+        "one request per real server, when first needed"
+    );
 
     // Weight 0 takes a server out of rotation.
     let key = ServiceKey {
@@ -347,9 +351,40 @@ fn run_dr_scenario() {
         .is_err());
     for k in 0..4u16 {
         tap.write(&syn(tap.mac, VIP, 41000 + k));
-        let out = tap.read(Duration::from_secs(2)).expect("forwarded SYN");
+        let out = tap.read_answering_arp(Duration::from_secs(2)).expect("forwarded SYN");
         assert_ne!(&out[0..6], &RS_MAC[0], "weight-0 server must not be picked");
     }
+
+    // With every server quiesced nothing can be scheduled: as `ip_vs_leave`
+    // does, the client hears port unreachable from the VIP at once.
+    for rs in &RS[1..] {
+        engine.set_weight(key, SocketAddrV4::new(*rs, 80), 0).unwrap();
+    }
+    let refused = syn(tap.mac, VIP, 42000);
+    tap.write(&refused);
+    let icmp = tap.read(Duration::from_secs(2)).expect("port unreachable");
+    assert_eq!(&icmp[0..6], &CLIENT_MAC);
+    let h = etherparse::PacketHeaders::from_ethernet_slice(&icmp).unwrap();
+    let Some(etherparse::NetHeaders::Ipv4(ip, _)) = &h.net else {
+        panic!("no IPv4")
+    };
+    assert_eq!(
+        (Ipv4Addr::from(ip.source), Ipv4Addr::from(ip.destination)),
+        (VIP, CLIENT)
+    );
+    assert_eq!(
+        h.transport.clone(),
+        Some(etherparse::TransportHeader::Icmpv4(
+            etherparse::Icmpv4Header::with_checksum(
+                etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port),
+                h.payload.slice()
+            )
+        ))
+    );
+    assert_eq!(h.payload.slice(), &refused[ETH_LEN..], "about the client's SYN");
+    let stats = engine.stats();
+    assert_eq!(stats.icmp_sent.get("port_unreachable"), Some(&1), "{stats:?}");
+    assert_eq!(stats.dropped.get("ipvs:NoDestination"), Some(&1), "{stats:?}");
 
     let t0 = Instant::now();
     engine.shutdown().unwrap();
@@ -366,8 +401,7 @@ fn dr_engine_on_a_tap_answers_arp_round_robins_and_counts_junk() {
     std::thread::spawn(run_dr_scenario).join().expect("scenario thread");
 }
 
-/// Starts an engine for `forward` on a fresh TAP and plays the real servers'
-/// side of ARP so the engine knows their MACs.
+/// Starts an engine for `forward` on a fresh TAP.
 fn start_on_tap(forward: Forward, dport: u16) -> (Tap, Box<dyn Engine>) {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
     let tap = Tap::create("lvtap0").expect("create tap");
@@ -387,28 +421,6 @@ fn start_on_tap(forward: Forward, dport: u16) -> (Tap, Box<dyn Engine>) {
         std::thread::Builder::new().name(name).spawn(body)
     })
     .expect("engine starts");
-    let mut answered = 0;
-    while answered < RS.len() {
-        let f = tap
-            .read(Duration::from_secs(3))
-            .expect("ARP request for every real server");
-        let Ok(Frame::Arp(a)) = frame::parse(&f) else {
-            continue;
-        };
-        let i = RS
-            .iter()
-            .position(|&r| r == a.target_ipv4_addr())
-            .expect("asks only for real servers");
-        tap.write(&arp_frame(
-            ArpOperation::REPLY,
-            RS_MAC[i],
-            tap.mac,
-            RS[i],
-            tap.mac,
-            Ipv4Addr::new(10, 0, 0, 1),
-        ));
-        answered += 1;
-    }
     (tap, Box::new(engine))
 }
 
@@ -480,7 +492,7 @@ fn nat_like_round_trip(forward: Forward) {
         assert_eq!((arp.sender_ipv4_addr(), arp.sender_mac), (LIP, tap.mac));
     }
     tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), b""));
-    let syn_out = tap.read(Duration::from_secs(2)).expect("forwarded SYN");
+    let syn_out = tap.read_answering_arp(Duration::from_secs(2)).expect("forwarded SYN");
     let rs = rs_of(&syn_out);
     let (syn_src, syn_dst, _) = verified_tuple(&syn_out);
     let request = b"GET / HTTP/1.1\r\n\r\n";
@@ -503,15 +515,68 @@ fn nat_like_round_trip(forward: Forward) {
     assert_eq!(payload, response);
     assert_eq!(&back[0..6], &CLIENT_MAC, "back to the MAC the request came from");
 
+    // A hop towards the client finds the reply too big: the error goes on to
+    // the real server, about the packet as the real server sent it.
+    // (The real server sees the client as `syn_src`: itself for NAT, the local address for FULLNAT.)
+    tap.write(&frag_needed(CLIENT_MAC, tap.mac, CLIENT, VIP, &back[ETH_LEN..]));
+    let relayed = tap.read(Duration::from_secs(2)).expect("relayed ICMP");
+    assert_eq!(&relayed[0..6], &RS_MAC[rs], "to the connection's real server");
+    let (outer, quoted) = icmp_addresses(&relayed);
+    assert_eq!(outer, (syn_src.0, RS[rs]));
+    assert_eq!(quoted, ((RS[rs], 8080), syn_src), "quotes the real server's reply");
+
     let stats = engine.stats();
-    assert_eq!((stats.forwarded_in, stats.forwarded_out), (2, 1), "{stats:?}");
+    assert_eq!((stats.forwarded_in, stats.forwarded_out), (3, 1), "{stats:?}");
+    assert_eq!(
+        stats.icmp_relayed.get("client_to_real_server:frag_needed"),
+        Some(&1),
+        "{stats:?}"
+    );
     engine.shutdown().unwrap();
+}
+
+/// An ICMP frag-needed (MTU 1400) from `src` to `dst` quoting `about`.
+fn frag_needed(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, about: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4(src.octets(), dst.octets(), 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 },
+        ))
+        .write(&mut f, about)
+        .unwrap();
+    f
+}
+
+/// Outer (source, destination) of an ICMP frame, and the (source, destination)
+/// address and port of the packet it quotes; every checksum verified.
+#[allow(clippy::type_complexity)]
+fn icmp_addresses(f: &[u8]) -> ((Ipv4Addr, Ipv4Addr), ((Ipv4Addr, u16), (Ipv4Addr, u16))) {
+    let h = etherparse::PacketHeaders::from_ethernet_slice(f).unwrap();
+    let Some(etherparse::NetHeaders::Ipv4(ip, _)) = h.net else {
+        panic!("no IPv4")
+    };
+    assert_eq!(ip.header_checksum, ip.calc_header_checksum());
+    let Some(etherparse::TransportHeader::Icmpv4(icmp)) = h.transport else {
+        panic!("no ICMP")
+    };
+    let quote = h.payload.slice();
+    assert_eq!(icmp.checksum, icmp.icmp_type.calc_checksum(quote), "ICMP checksum");
+    let (q, rest) = etherparse::Ipv4Header::from_slice(quote).unwrap();
+    assert_eq!(q.header_checksum, q.calc_header_checksum(), "quoted IPv4 checksum");
+    let port = |at: usize| u16::from_be_bytes([rest[at], rest[at + 1]]);
+    (
+        (ip.source.into(), ip.destination.into()),
+        ((q.source.into(), port(0)), (q.destination.into(), port(2))),
+    )
 }
 
 fn tun_encapsulates() {
     let (tap, engine) = start_on_tap(Forward::Tun, 80);
     tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), b""));
-    let out = tap.read(Duration::from_secs(2)).expect("encapsulated request");
+    let out = tap
+        .read_answering_arp(Duration::from_secs(2))
+        .expect("encapsulated request");
     let rs = rs_of(&out);
     let (outer, _) = etherparse::Ipv4Header::from_slice(&out[ETH_LEN..]).unwrap();
     assert_eq!(
@@ -526,7 +591,62 @@ fn tun_encapsulates() {
     inner.extend_from_slice(&out[ETH_LEN + 20..]);
     let (src, dst, _) = verified_tuple(&inner);
     assert_eq!((src, dst), ((CLIENT, 40000), (VIP, 80)));
+
+    // The real server cannot decapsulate: its protocol unreachable about our
+    // IP-in-IP comes back to the client from the VIP, about its own SYN.
+    let mut unreachable = Vec::new();
+    PacketBuilder::ethernet2(RS_MAC[rs], tap.mac)
+        .ipv4(RS[rs].octets(), DIRECTOR_IP.octets(), 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::Protocol,
+        ))
+        .write(&mut unreachable, &out[ETH_LEN..])
+        .unwrap();
+    tap.write(&unreachable);
+    let back = tap.read(Duration::from_secs(2)).expect("ICMP to the client");
+    assert_eq!(&back[0..6], &CLIENT_MAC, "to the MAC the request came from");
+    let (outer, quoted) = icmp_addresses(&back);
+    assert_eq!(outer, (VIP, CLIENT));
+    assert_eq!(quoted, ((CLIENT, 40000), (VIP, 80)));
+
+    // A full-size DF packet does not fit the tunnel: frag-needed from the VIP,
+    // announcing the interface MTU less the outer header.
+    let mut big = tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), &[b'x'; 1460]);
+    big[ETH_LEN + 6] |= 0x40;
+    let header = parse_ipv4(&big);
+    super::forward::finish_ipv4_header(&mut big, &header);
+    tap.write(&big);
+    let too_big = tap.read(Duration::from_secs(2)).expect("frag-needed to the client");
+    let h = etherparse::PacketHeaders::from_ethernet_slice(&too_big).unwrap();
+    assert_eq!(
+        h.transport,
+        Some(etherparse::TransportHeader::Icmpv4(
+            etherparse::Icmpv4Header::with_checksum(
+                etherparse::Icmpv4Type::DestinationUnreachable(
+                    etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1480 }
+                ),
+                h.payload.slice()
+            )
+        ))
+    );
+    assert_eq!(icmp_addresses(&too_big).0, (VIP, CLIENT));
+
+    let stats = engine.stats();
+    assert_eq!(
+        stats.icmp_relayed.get("tunnel_to_client:protocol_unreachable"),
+        Some(&1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.dropped.get("tunnel_too_big"), Some(&1), "{stats:?}");
+    assert_eq!(stats.icmp_sent.get("frag_needed"), Some(&1), "{stats:?}");
     engine.shutdown().unwrap();
+}
+
+fn parse_ipv4(f: &[u8]) -> super::frame::Ipv4Frame {
+    match frame::parse(f) {
+        Ok(Frame::Ipv4(ip)) => ip,
+        other => panic!("not IPv4: {other:?}"),
+    }
 }
 
 fn as_root(name: &'static str, f: fn()) {
@@ -548,6 +668,6 @@ fn fullnat_engine_on_a_tap_answers_arp_for_local_address_and_rewrites_both_ways(
 }
 
 #[test]
-fn tun_engine_on_a_tap_encapsulates_with_completed_inner_checksum() {
+fn tun_engine_on_a_tap_encapsulates_relays_tunnel_errors_and_answers_too_big() {
     as_root("tun", tun_encapsulates);
 }
