@@ -21,6 +21,10 @@ pub enum RequestError {
     /// EHOSTUNREACH / ENETUNREACH.
     #[error("unreachable")]
     Unreachable,
+    /// ENOPROTOOPT: ICMP protocol unreachable, e.g. relayed by IPVS from a TUN real server
+    /// that cannot take IP-in-IP.
+    #[error("protocol unreachable")]
+    ProtocolUnreachable,
     /// The server answered with this non-2xx status.
     #[error("HTTP {0}")]
     Http(u16),
@@ -39,6 +43,7 @@ impl RequestError {
             Some(libc::ECONNREFUSED) => Self::Refused,
             Some(libc::ECONNRESET | libc::EPIPE) => Self::Reset,
             Some(libc::EHOSTUNREACH | libc::ENETUNREACH) => Self::Unreachable,
+            Some(libc::ENOPROTOOPT) => Self::ProtocolUnreachable,
             Some(libc::ETIMEDOUT) => Self::Timeout,
             _ => match err.kind() {
                 io::ErrorKind::ConnectionRefused => Self::Refused,

@@ -15,6 +15,7 @@ use super::arp;
 use super::forward::{self, Csum, Rewrite, Tunnel};
 use super::frame::{self, Frame, Ipv4Frame, ETH_LEN, PROTO_TCP, PROTO_UDP};
 use super::icmp::{self, PROTO_ICMP};
+use super::icmp_limit::IcmpRateLimit;
 use super::neighbour::{Carried, NeighbourTable, PendingFrame};
 use super::relay::{self, Skip};
 use super::socket::{PacketSocket, Received, VnetHdr, RECV_BUF_LEN};
@@ -67,6 +68,9 @@ fn count_n(map: &mut std::collections::BTreeMap<String, u64>, reason: &str, n: u
     }
 }
 
+/// Counter key of the errors the kernel's ICMP rate limit would have held back.
+const RATE_LIMITED: &str = "rate_limited";
+
 /// MTU assumed when the interface's cannot be read.
 const DEFAULT_MTU: u32 = 1500;
 /// The outer IPv4 header IPIP adds.
@@ -102,6 +106,8 @@ pub struct PacketLoop {
     /// Addresses the director's kernel owns: their traffic is the kernel's.
     kernel_local: Vec<Ipv4Addr>,
     ip_id: u16,
+    /// The errors the director's kernel would originate are limited as it limits them.
+    icmp_limit: IcmpRateLimit,
 }
 
 const CLIENT: usize = 0;
@@ -132,6 +138,7 @@ impl PacketLoop {
             fullnat_local_addrs,
             kernel_local,
             ip_id: 1,
+            icmp_limit: IcmpRateLimit::from_sysctls(),
         })
     }
 
@@ -385,6 +392,9 @@ impl PacketLoop {
             now: Instant::now(),
         };
         match relay::relay(bytes, &ip, csum, &mut sh.ipvs, &ctx) {
+            Ok(r) if r.route == relay::Route::TunnelToClient && !self.may_originate(&r.frame, r.kind.header().0) => {
+                count(&mut sh.stats.icmp_not_relayed, RATE_LIMITED);
+            }
             Ok(r) => {
                 count(&mut sh.stats.icmp_relayed, &r.counter_key());
                 let side = if r.route.to_client() { CLIENT } else { self.server };
@@ -393,6 +403,15 @@ impl PacketLoop {
             }
             Err(Skip::Malformed(m)) => count(&mut sh.stats.malformed, m.as_str()),
             Err(Skip::NotRelayed(why)) => count(&mut sh.stats.icmp_not_relayed, why.as_str()),
+        }
+    }
+
+    /// Whether the kernel's ICMP rate limit lets an error of `icmp_type` out to the
+    /// destination of `frame` (an Ethernet + IPv4 frame) now.
+    fn may_originate(&mut self, frame: &[u8], icmp_type: u8) -> bool {
+        match etherparse::Ipv4HeaderSlice::from_slice(frame.get(ETH_LEN..).unwrap_or_default()) {
+            Ok(h) => self.icmp_limit.allow(h.destination_addr(), icmp_type, Instant::now()),
+            Err(_) => true,
         }
     }
 
@@ -413,6 +432,9 @@ impl PacketLoop {
     /// as the kernel's `icmp_send` answers for IPVS.
     fn send_error_to_client(&mut self, bytes: &[u8], ip: &Ipv4Frame, kind: icmp::ErrorKind, sh: &mut Shared) {
         let (icmp_type, code, rest) = kind.header();
+        if !self.icmp_limit.allow(ip.saddr, icmp_type, Instant::now()) {
+            return count(&mut sh.stats.icmp_not_relayed, RATE_LIMITED);
+        }
         self.ip_id = self.ip_id.wrapping_add(1);
         let e = icmp::NewError {
             src_mac: self.sides[CLIENT].iface.mac,

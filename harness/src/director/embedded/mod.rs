@@ -14,6 +14,7 @@ pub mod engine;
 pub mod forward;
 pub mod frame;
 pub mod icmp;
+pub mod icmp_limit;
 pub mod neighbour;
 pub mod relay;
 pub mod socket;
