@@ -1404,7 +1404,7 @@ fn resolve_expect(
             p.error(
                 span(t),
                 format!(
-                    "`tolerance` = {} must be between 0 and 1 (a share, not a percentage)",
+                    "`tolerance` = {} must be between 0 and 1 (a fraction of each expected share, not a percentage)",
                     t.get_ref()
                 ),
             );
