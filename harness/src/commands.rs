@@ -143,13 +143,7 @@ pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
         }
     }
     out.push('\n');
-    for check in &outcome.verdict.checks {
-        let mark = if check.passed { "ok  " } else { "FAIL" };
-        match &check.detail {
-            Some(d) => out.push_str(&format!("  {mark} {} — {d}\n", check.what)),
-            None => out.push_str(&format!("  {mark} {}\n", check.what)),
-        }
-    }
+    out.push_str(&report::render_checks(&outcome.verdict.checks));
     let verdict = if outcome.verdict.passed { "PASS" } else { "FAIL" };
     out.push_str(&format!("verdict: {verdict}\n"));
     if let Some(diagnosis) = &outcome.diagnosis {

@@ -1,4 +1,9 @@
 //! Expectations of a scenario checked against what the run saw.
+//!
+//! Shares (`share`, `even`) are held to a tolerance relative to the expected share: a backend
+//! expected to get a fraction `p` of `n` requests passes when its count is within
+//! `tolerance × p × n` requests of `p × n`, or within less than one request of it (a count is
+//! a whole number, so that is as close as any scheduler can come).
 
 use serde::Serialize;
 
@@ -16,6 +21,103 @@ pub struct Check {
     pub passed: bool,
     /// What was seen, when it differs from what was wanted.
     pub detail: Option<String>,
+    /// The figures of a per-backend share check, so a report can summarise hundreds of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share: Option<ShareFigures>,
+}
+
+/// Which expectation a share check comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShareKind {
+    /// `even = true`: the share its weight gives it among the servers that can answer.
+    Weighted,
+    /// `share = { … }`: the share the scenario states.
+    Stated,
+}
+
+/// One backend's requests against the share it should get.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShareFigures {
+    pub backend: String,
+    pub kind: ShareKind,
+    /// Requests it answered, of `requests` sent (answered or not).
+    pub count: u32,
+    pub requests: u32,
+    /// The share it should get, of all requests.
+    pub expected: f64,
+    /// The tolerance, as a fraction of `expected`.
+    pub tolerance: f64,
+}
+
+impl ShareFigures {
+    pub fn got(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            f64::from(self.count) / f64::from(self.requests)
+        }
+    }
+
+    /// The share it may miss `expected` by, either side.
+    pub fn allowed(&self) -> f64 {
+        self.tolerance * self.expected
+    }
+
+    pub fn holds(&self) -> bool {
+        let want = self.expected * f64::from(self.requests);
+        let off = (f64::from(self.count) - want).abs();
+        // The epsilon keeps 0.1 × 30 from missing 3 by a rounding error.
+        off < 1.0 || off <= self.tolerance * want + 1e-9
+    }
+
+    /// The check these figures make, worded for the report.
+    pub fn into_check(self) -> Check {
+        let what = match self.kind {
+            ShareKind::Weighted => format!(
+                "{} gets its weighted share {} ± {}",
+                self.backend,
+                percent(self.expected),
+                percent(self.allowed())
+            ),
+            ShareKind::Stated => format!(
+                "{} gets {} ± {}",
+                self.backend,
+                percent(self.expected),
+                percent(self.allowed())
+            ),
+        };
+        let passed = self.holds();
+        Check {
+            what,
+            passed,
+            detail: (!passed).then(|| {
+                format!(
+                    "{} got {} ({} of {} requests)",
+                    self.backend,
+                    percent(self.got()),
+                    self.count,
+                    self.requests
+                )
+            }),
+            share: Some(self),
+        }
+    }
+}
+
+/// A share as a percentage with two significant digits below 1% ("0.25%"), one decimal above
+/// ("33.3%"), so that a thousand servers' 0.1% does not print as "0%".
+pub fn percent(share: f64) -> String {
+    let pct = share * 100.0;
+    if pct == 0.0 {
+        return "0%".to_owned();
+    }
+    let decimals = if pct >= 1.0 {
+        1
+    } else {
+        (1 - pct.log10().floor() as i32).clamp(1, 6) as usize
+    };
+    format!("{pct:.decimals$}%")
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -37,60 +139,54 @@ pub fn evaluate(expect: &Expect, servers: &[RealServer], tally: &Tally, records:
         .map(|r| if r.error.is_none() { r.backend.as_deref() } else { None })
         .collect();
     let mut checks = Vec::new();
-    let mut check = |what: String, passed: bool, detail: String| {
-        checks.push(Check {
-            what,
-            passed,
-            detail: (!passed).then_some(detail),
-        });
+    let plain = |what: String, passed: bool, detail: String| Check {
+        what,
+        passed,
+        detail: (!passed).then_some(detail),
+        share: None,
     };
 
     let failed = tally.failed();
-    check(
+    checks.push(plain(
         format!("at most {} failed request(s)", expect.errors),
         failed <= expect.errors,
         format!("{failed} failed: {}{}", describe_errors(tally), client_advice(records)),
-    );
+    ));
 
     let answering: Vec<&str> = tally.answering().collect();
     if let Some(want) = &expect.backends {
         let mut want_sorted: Vec<&str> = want.iter().map(String::as_str).collect();
         want_sorted.sort_unstable();
-        check(
+        checks.push(plain(
             format!("exactly {} answer", want.join(", ")),
             want_sorted == answering,
             format!("answering: {}", list_or_none(&answering)),
-        );
+        ));
     }
     if let Some(n) = expect.answering {
-        check(
+        checks.push(plain(
             format!("{n} distinct backend(s) answer"),
             answering.len() == n as usize,
             format!("{} answered: {}", answering.len(), list_or_none(&answering)),
-        );
+        ));
     }
-    if let Some(shares) = &expect.share {
-        for (backend, want) in shares {
-            let got = tally.share(backend);
-            check(
-                format!("{backend} gets {:.0}% ± {:.0}%", want * 100.0, expect.tolerance * 100.0),
-                (got - want).abs() <= expect.tolerance,
-                format!("{backend} got {:.1}%", got * 100.0),
-            );
-        }
+    let mut share_check = |backend: &str, kind: ShareKind, expected: f64| {
+        let figures = ShareFigures {
+            backend: backend.to_owned(),
+            kind,
+            count: tally.backends.get(backend).copied().unwrap_or(0),
+            requests: tally.requests,
+            expected,
+            tolerance: expect.tolerance,
+        };
+        checks.push(figures.into_check());
+    };
+    for (backend, want) in expect.share.iter().flatten() {
+        share_check(backend, ShareKind::Stated, *want);
     }
     if expect.even {
         for (backend, want) in weighted_shares(servers) {
-            let got = tally.share(&backend);
-            check(
-                format!(
-                    "{backend} gets its weighted share {:.0}% ± {:.0}%",
-                    want * 100.0,
-                    expect.tolerance * 100.0
-                ),
-                (got - want).abs() <= expect.tolerance,
-                format!("{backend} got {:.1}%", got * 100.0),
-            );
+            share_check(&backend, ShareKind::Weighted, want);
         }
     }
     if let Some(want) = &expect.sequence {
@@ -99,19 +195,19 @@ pub fn evaluate(expect: &Expect, servers: &[RealServer], tally: &Tally, records:
             .take(want.len())
             .map(|b| b.unwrap_or("(failed)"))
             .collect();
-        check(
+        checks.push(plain(
             format!("answers start {}", want.join(" ")),
             got.iter().zip(want).all(|(g, w)| *g == w) && got.len() == want.len(),
             format!("answers started {}", got.join(" ")),
-        );
+        ));
     }
     if expect.sticky {
         let split = split_sources(records);
-        check(
+        checks.push(plain(
             "every source address sticks to one backend".to_owned(),
             split.is_empty(),
             split.join("; "),
-        );
+        ));
     }
     let passed = checks.iter().all(|c| c.passed);
     Verdict { passed, checks }
@@ -273,7 +369,8 @@ mod tests {
         assert!(!v.passed);
         let fail: Vec<_> = v.failures().collect();
         assert_eq!(fail.len(), 2);
-        assert_eq!(fail[0].detail.as_deref(), Some("rs1 got 75.0%"));
+        assert_eq!(fail[0].what, "rs1 gets its weighted share 50.0% ± 5.0%");
+        assert_eq!(fail[0].detail.as_deref(), Some("rs1 got 75.0% (3 of 4 requests)"));
     }
 
     #[test]
@@ -339,5 +436,109 @@ mod tests {
         assert!(evaluate(&e, &[], &t, &s).passed);
         let (t, s) = run(&["rs1", "rs2", "rs2", "rs3"]);
         assert!(!evaluate(&e, &[], &t, &s).passed);
+    }
+
+    fn servers(n: usize) -> Vec<RealServer> {
+        (1..=n).map(|i| server(&format!("rs{i}"), 1, ServerState::Up)).collect()
+    }
+
+    /// A tally with these counts per server (rs1, rs2, …) and nothing failed.
+    fn counts(per_server: &[u32]) -> Tally {
+        let mut t = Tally::new(std::iter::empty());
+        for (i, n) in per_server.iter().enumerate() {
+            t.backends.insert(format!("rs{}", i + 1), *n);
+            t.requests += n;
+        }
+        t
+    }
+
+    fn even(tolerance: f64) -> Expect {
+        Expect {
+            even: true,
+            tolerance,
+            ..expect()
+        }
+    }
+
+    #[test]
+    fn five_hundred_servers_fail_even_when_one_gets_nothing() {
+        let five_hundred = servers(500);
+        let spread = vec![10; 500];
+        assert!(evaluate(&even(0.1), &five_hundred, &counts(&spread), &[]).passed);
+        // 9 and 11 requests where 10 are expected: within 10% of the share.
+        let wobbly: Vec<u32> = (0..500).map(|i| if i % 2 == 0 { 9 } else { 11 }).collect();
+        assert!(evaluate(&even(0.1), &five_hundred, &counts(&wobbly), &[]).passed);
+
+        let mut one_silent = spread.clone();
+        one_silent[416] = 0;
+        one_silent[0] += 10;
+        let v = evaluate(&even(0.1), &five_hundred, &counts(&one_silent), &[]);
+        assert!(!v.passed);
+        let failed: Vec<&str> = v.failures().map(|c| c.what.as_str()).collect();
+        assert_eq!(
+            failed,
+            [
+                "rs1 gets its weighted share 0.20% ± 0.020%",
+                "rs417 gets its weighted share 0.20% ± 0.020%"
+            ]
+        );
+        let silent = v.failures().nth(1).unwrap();
+        assert_eq!(silent.detail.as_deref(), Some("rs417 got 0% (0 of 5000 requests)"));
+        assert_eq!(silent.share.as_ref().map(|f| (f.count, f.expected)), Some((0, 0.002)));
+    }
+
+    #[test]
+    fn the_tolerance_is_a_fraction_of_the_expected_share() {
+        let three = servers(3);
+        // 100 expected each: 10% is 10 requests either side.
+        assert!(evaluate(&even(0.1), &three, &counts(&[110, 100, 90]), &[]).passed);
+        let v = evaluate(&even(0.1), &three, &counts(&[111, 100, 89]), &[]);
+        assert_eq!(v.failures().count(), 2);
+        // Stated shares likewise: 25% ± 10% of it is 22.5%..27.5%.
+        let e = Expect {
+            share: Some(vec![("rs1".into(), 0.25), ("rs2".into(), 0.75)]),
+            tolerance: 0.1,
+            ..expect()
+        };
+        assert!(evaluate(&e, &[], &counts(&[275, 725]), &[]).passed);
+        let v = evaluate(&e, &[], &counts(&[280, 720]), &[]);
+        assert_eq!(
+            v.failures().map(|c| c.what.as_str()).collect::<Vec<_>>(),
+            ["rs1 gets 25.0% ± 2.5%"]
+        );
+    }
+
+    #[test]
+    fn a_count_within_one_request_of_exact_always_passes() {
+        // 100 over 3 cannot be split exactly: 34/33/33 is perfect round robin, even at tolerance 0.
+        assert!(evaluate(&even(0.0), &servers(3), &counts(&[34, 33, 33]), &[]).passed);
+        assert!(!evaluate(&even(0.0), &servers(3), &counts(&[35, 33, 32]), &[]).passed);
+        // A quiesced server is expected to get nothing: one request is already too many.
+        let mut with_idle = servers(2);
+        with_idle[1].weight = 0;
+        assert!(evaluate(&even(0.5), &with_idle, &counts(&[100, 0]), &[]).passed);
+        assert!(!evaluate(&even(0.5), &with_idle, &counts(&[99, 1]), &[]).passed);
+    }
+
+    #[test]
+    fn percentages_keep_two_significant_digits_below_one_percent() {
+        assert_eq!(percent(1.0 / 3.0), "33.3%");
+        assert_eq!(percent(0.02), "2.0%");
+        assert_eq!(percent(0.002), "0.20%");
+        assert_eq!(percent(0.00025), "0.025%");
+        assert_eq!(percent(0.0), "0%");
+    }
+
+    #[test]
+    fn json_keeps_every_share_check_with_its_figures() {
+        let v = evaluate(&even(0.1), &servers(500), &counts(&[10; 500]), &[]);
+        let json = serde_json::to_value(&v).unwrap();
+        let checks = json["checks"].as_array().unwrap();
+        assert_eq!(checks.len(), 501, "the error check and one per server");
+        assert!(checks[0].get("share").is_none(), "plain checks carry no figures");
+        assert_eq!(checks[500]["share"]["backend"], "rs500");
+        assert_eq!(checks[500]["share"]["kind"], "weighted");
+        assert_eq!(checks[500]["share"]["count"], 10);
+        assert_eq!(checks[500]["share"]["expected"], 0.002);
     }
 }

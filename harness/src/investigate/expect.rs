@@ -29,6 +29,7 @@ pub fn diagnosis_checks(expected: &[Cause], diagnosis: &Diagnosis) -> Vec<Check>
                 what,
                 passed,
                 detail: (!passed).then(|| format!("found: {found}; spread {spread}")),
+                share: None,
             }
         })
         .collect()

@@ -17,15 +17,13 @@ use super::raw::{RawDirector, RawInterface, RawScenario, RawSources, RawSysctls,
 use super::suggest;
 use super::validate::{self as v, span};
 
+mod address_plan;
+use address_plan::{Demand, Plan, Step};
+
 type Span = Option<Range<usize>>;
 
-/// Default address plan, as host offsets inside a network.
-const DIRECTOR_HOST: u32 = 1;
-const VIP_HOST: u32 = 100;
-const FIRST_REAL_SERVER_HOST: u32 = 11;
-const FIRST_CLIENT_HOST: u32 = 201;
-const FIRST_EXTRA_SOURCE_HOST: u32 = 150;
-const LAST_ROUTER_HOST: u32 = 254;
+/// A Linux bridge numbers its ports in 10 bits and reserves port 0 (net/bridge/br_if.c, find_portno).
+const MAX_BRIDGE_PORTS: u64 = 1023;
 const DEFAULT_SLOW_DELAY: Duration = Duration::from_millis(500);
 
 /// An interface before addresses are allocated.
@@ -106,7 +104,8 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     }
 
     // --- networks --------------------------------------------------------
-    let networks = resolve_networks(r, mode, p);
+    let (mut networks, network_spans) = resolve_networks(r, mode, p);
+    let declared_networks = !network_spans.is_empty();
     let front = 0usize;
     let server_net = if matches!(mode, Mode::Nat | Mode::FullNat) && networks.len() >= 2 {
         1
@@ -234,7 +233,38 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         }
     }
 
-    // --- addresses: explicit first, then the default plan -----------------
+    // --- address plans: a default network grows to hold every host ---------
+    let demands = address_demands(r, &specs, mode, director_count, front, server_net, networks.len());
+    let plans: Vec<Plan> = networks
+        .iter()
+        .zip(&demands)
+        .map(|(n, d)| {
+            let plan = Plan::new(n.subnet);
+            if declared_networks {
+                plan
+            } else {
+                address_plan::grown(plan, d.total())
+            }
+        })
+        .collect();
+    for (n, plan) in networks.iter_mut().zip(&plans) {
+        n.subnet = plan.subnet;
+    }
+    for (n, d) in demands.iter().enumerate() {
+        let ports = d.directors + d.real_servers + d.clients + d.routers;
+        if ports > MAX_BRIDGE_PORTS {
+            p.push(
+                network_spans.get(n).cloned().flatten(),
+                format!(
+                    "network \"{}\" joins {ports} interfaces, but its lab bridge takes at most {MAX_BRIDGE_PORTS} (the kernel's BR_MAX_PORTS, port 0 reserved)",
+                    networks[n].name
+                ),
+                Some("split the hosts over several [[network]]s joined by a [[router]]".into()),
+            );
+        }
+    }
+
+    // --- explicit addresses --------------------------------------------------
     let mut used: HashMap<Ipv4Addr, (String, Span)> = HashMap::new();
     for h in &specs {
         for f in &h.ifaces {
@@ -251,52 +281,11 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             }
         }
     }
-    // Next default host offset per (role, network): each network has its own plan.
-    let mut next: HashMap<(Role, usize), u32> = HashMap::new();
-    let mut addresses: Vec<Vec<Option<Ipv4Addr>>> = Vec::new();
-    for h in &specs {
-        let mut row = Vec::new();
-        for f in &h.ifaces {
-            let addr = match f.address {
-                Some(a) => Some(a),
-                None => {
-                    let net = networks[f.network].subnet;
-                    let (start, step) = match h.role {
-                        Role::Director => (DIRECTOR_HOST, 1),
-                        Role::RealServer => (FIRST_REAL_SERVER_HOST, 1),
-                        Role::Client => (FIRST_CLIENT_HOST, 1),
-                        Role::Router => (LAST_ROUTER_HOST, -1),
-                    };
-                    let from = *next.get(&(h.role, f.network)).unwrap_or(&start);
-                    let picked = free_host(net, from, step, &used);
-                    match picked {
-                        Some(a) => {
-                            let offset = u32::from(a) - u32::from(net.network());
-                            next.insert(
-                                (h.role, f.network),
-                                if step > 0 { offset + 1 } else { offset.saturating_sub(1) },
-                            );
-                            used.insert(a, (h.name.clone(), h.name_span.clone()));
-                        }
-                        None => p.push(
-                            h.name_span.clone(),
-                            format!(
-                                "no free default address for \"{}\" in network \"{}\" ({net})",
-                                h.name, networks[f.network].name
-                            ),
-                            Some("give `address` explicitly or use a larger subnet".into()),
-                        ),
-                    }
-                    picked
-                }
-            };
-            row.push(addr);
-        }
-        addresses.push(row);
-    }
 
     // --- VIPs: the service's is the first director's; further directors get their own ----
-    let front_net = networks[front].subnet;
+    // Chosen before default host addresses, so that no host is ever handed a VIP.
+    let front_plan = plans[front];
+    let front_net = front_plan.subnet;
     let service_vip = s
         .vip
         .as_ref()
@@ -316,45 +305,54 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             );
         }
     }
+    let explicit_vips: HashSet<Ipv4Addr> = stated_vips
+        .iter()
+        .flatten()
+        .chain(service_vip.iter())
+        .map(|(a, _)| *a)
+        .collect();
+    let mut vip_cursor = address_plan::VIP_HOST;
+    // A default VIP: the next address from .100 on that neither a host nor another VIP has.
+    let mut default_vip = |picked: &[(Ipv4Addr, Span)]| {
+        let taken =
+            |a: &Ipv4Addr| used.contains_key(a) || explicit_vips.contains(a) || picked.iter().any(|(d, _)| d == a);
+        let (offset, a) = front_plan.first_free(vip_cursor, Step::Up, taken)?;
+        vip_cursor = front_plan.next(offset, Step::Up);
+        Some(a)
+    };
     let (vip, vip_span) = match (stated_vips.first().cloned().flatten(), service_vip) {
         (_, Some(svc)) => svc,
         (Some(first), None) => first,
-        (None, None) => (nth_host(front_net, VIP_HOST).unwrap_or(Ipv4Addr::UNSPECIFIED), None),
+        (None, None) => match default_vip(&[]) {
+            Some(a) => (a, None),
+            None => {
+                p.push(
+                    None,
+                    format!("no free default VIP in {front_net}"),
+                    Some("give [service] a `vip`".into()),
+                );
+                (Ipv4Addr::UNSPECIFIED, None)
+            }
+        },
     };
-    // One (VIP, span) per director; defaults take the next free address after the service VIP.
+    // One (VIP, span) per director.
     let mut director_vips: Vec<(Ipv4Addr, Span)> = Vec::new();
-    let explicit: HashSet<Ipv4Addr> = stated_vips.iter().flatten().map(|(a, _)| *a).chain([vip]).collect();
-    let mut next_default = VIP_HOST + 1;
     for (i, stated) in stated_vips.iter().enumerate() {
         let picked = match (i, stated) {
             (0, _) => (vip, vip_span.clone()),
             (_, Some(stated)) => stated.clone(),
-            (_, None) => {
-                let taken = |a: &Ipv4Addr| {
-                    used.contains_key(a) || explicit.contains(a) || director_vips.iter().any(|(d, _)| d == a)
-                };
-                let found = (next_default..)
-                    .take(1 << 16)
-                    .map_while(|n| nth_host(front_net, n).map(|a| (n, a)))
-                    .find(|(_, a)| !taken(a));
-                match found {
-                    Some((n, a)) => {
-                        next_default = n + 1;
-                        (a, None)
-                    }
-                    None => {
-                        p.push(
-                            specs[director_specs_start + i].name_span.clone(),
-                            format!(
-                                "no free default VIP for \"{}\" in {front_net}",
-                                specs[director_specs_start + i].name
-                            ),
-                            Some("give the director a `vip`".into()),
-                        );
-                        (Ipv4Addr::UNSPECIFIED, None)
-                    }
+            (_, None) => match default_vip(&director_vips) {
+                Some(a) => (a, None),
+                None => {
+                    let spec = &specs[director_specs_start + i];
+                    p.push(
+                        spec.name_span.clone(),
+                        format!("no free default VIP for \"{}\" in {front_net}", spec.name),
+                        Some("give the director a `vip`".into()),
+                    );
+                    (Ipv4Addr::UNSPECIFIED, None)
                 }
-            }
+            },
         };
         director_vips.push(picked);
     }
@@ -390,16 +388,89 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             );
         }
     }
-    // Client sources allocated later must not take a VIP.
-    for (i, (a, _)) in director_vips.iter().enumerate() {
-        used.entry(*a)
-            .or_insert_with(|| (specs[director_specs_start + i].name.clone(), None));
-    }
-    let all_vips: Vec<Ipv4Addr> = if director_vips.is_empty() {
-        vec![vip]
+    // From here on no default (host address, FULLNAT local address, client source) takes a VIP.
+    let vip_owners: Vec<(Ipv4Addr, String)> = if director_vips.is_empty() {
+        vec![(vip, "the VIP".to_owned())]
     } else {
-        director_vips.iter().map(|(a, _)| *a).collect()
+        director_vips
+            .iter()
+            .enumerate()
+            .map(|(i, (a, _))| (*a, specs[director_specs_start + i].name.clone()))
+            .collect()
     };
+    for (a, owner) in &vip_owners {
+        used.entry(*a).or_insert_with(|| (owner.clone(), None));
+    }
+    let all_vips: Vec<Ipv4Addr> = vip_owners.iter().map(|(a, _)| *a).collect();
+
+    // --- default host addresses ----------------------------------------------
+    // The few (directors, their FULLNAT local addresses, routers, clients) before the many
+    // (real servers), so a crowded network never pushes a director or router off its slot.
+    let mut addresses: Vec<Vec<Option<Ipv4Addr>>> = specs
+        .iter()
+        .map(|h| h.ifaces.iter().map(|f| f.address).collect())
+        .collect();
+    let mut local_addresses: Vec<Option<Ipv4Addr>> = vec![None; director_count];
+    // Per network: the hosts (and FULLNAT directors) left without an address.
+    let mut unplaced: Vec<Vec<String>> = vec![Vec::new(); networks.len()];
+    let mut cursors: HashMap<(Role, usize), u32> = HashMap::new();
+    for role in [Role::Director, Role::Router, Role::Client, Role::RealServer] {
+        for (hi, h) in specs.iter().enumerate().filter(|(_, h)| h.role == role) {
+            for (k, f) in h.ifaces.iter().enumerate().filter(|(_, f)| f.address.is_none()) {
+                let plan = plans[f.network];
+                let step = if role == Role::Router { Step::Down } else { Step::Up };
+                let from = *cursors.entry((role, f.network)).or_insert(match role {
+                    Role::Director => address_plan::DIRECTOR_HOST,
+                    Role::RealServer => address_plan::FIRST_REAL_SERVER_HOST,
+                    Role::Client => address_plan::FIRST_CLIENT_HOST,
+                    Role::Router => address_plan::LAST_ROUTER_HOST,
+                });
+                match plan.first_free(from, step, |a| used.contains_key(a)) {
+                    Some((offset, a)) => {
+                        cursors.insert((role, f.network), plan.next(offset, step));
+                        used.insert(a, (h.name.clone(), h.name_span.clone()));
+                        addresses[hi][k] = Some(a);
+                    }
+                    None => unplaced[f.network].push(h.name.clone()),
+                }
+            }
+        }
+        if role == Role::Director && mode == Mode::FullNat {
+            // FULLNAT's local address must not be one of the director kernel's own addresses:
+            // replies to it would meet no socket there and be answered with RST. The engine
+            // owns it (answers ARP for it): the first free address after the director's own.
+            let plan = plans[server_net];
+            for (i, local) in local_addresses.iter_mut().enumerate() {
+                let di = director_specs_start + i;
+                let Some(own) = specs[di]
+                    .ifaces
+                    .iter()
+                    .position(|f| f.network == server_net)
+                    .and_then(|k| addresses[di][k])
+                else {
+                    continue;
+                };
+                let after_own = plan.next(plan.offset_of(own), Step::Up);
+                match plan.first_free(after_own, Step::Up, |a| used.contains_key(a)) {
+                    Some((_, a)) => {
+                        used.insert(a, (specs[di].name.clone(), None));
+                        *local = Some(a);
+                    }
+                    None => unplaced[server_net].push(format!("the FULLNAT local address of \"{}\"", specs[di].name)),
+                }
+            }
+        }
+    }
+    for (n, missing) in unplaced.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
+        let span = network_spans.get(n).cloned().flatten().or_else(|| {
+            specs
+                .iter()
+                .find(|h| missing.first() == Some(&h.name))
+                .and_then(|h| h.name_span.clone())
+        });
+        let (message, hint) = network_full(&networks[n], &demands[n], missing, declared_networks);
+        p.push(span, message, Some(hint));
+    }
 
     // --- real servers ----------------------------------------------------
     let mut real_servers = Vec::new();
@@ -488,26 +559,9 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     }
 
     // --- directors -----------------------------------------------------
-    let mut local_taken: HashSet<Ipv4Addr> = addresses.iter().flatten().flatten().copied().collect();
     let mut directors = Vec::new();
-    for (i, (dvip, _)) in director_vips.iter().enumerate() {
-        let di = director_specs_start + i;
-        let spec = &specs[di];
-        // FULLNAT's local address must not be one of the director kernel's own addresses:
-        // replies to it would meet no socket there and be answered with RST. The engine owns
-        // it (answers ARP for it): the first free address after the director's own.
-        let local_address = (mode == Mode::FullNat)
-            .then(|| {
-                let k = spec.ifaces.iter().position(|f| f.network == server_net)?;
-                let own = addresses[di][k]?;
-                let subnet = networks[server_net].subnet;
-                subnet
-                    .hosts()
-                    .skip_while(|a| *a <= own)
-                    .find(|a| !local_taken.contains(a))
-            })
-            .flatten();
-        local_taken.extend(local_address);
+    for (i, ((dvip, _), local_address)) in director_vips.iter().zip(&local_addresses).enumerate() {
+        let spec = &specs[director_specs_start + i];
         let mut engine_sysctls = Vec::new();
         if let Some(map) = r.directors.get(i).and_then(|d| d.sysctl.as_ref()) {
             for (k, val) in map {
@@ -519,7 +573,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         directors.push(Director {
             name: spec.name.clone(),
             vip: *dvip,
-            local_address,
+            local_address: *local_address,
             engine_sysctls,
         });
     }
@@ -682,7 +736,8 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         .map(|h| h.name.clone())
         .collect();
     let rs_names: Vec<String> = real_servers.iter().map(|r| r.name.clone()).collect();
-    let traffic = resolve_traffic(r, &client_names, &mut hosts, &mut used, p);
+    let named_plans: Vec<(String, Plan)> = networks.iter().map(|n| n.name.clone()).zip(plans).collect();
+    let traffic = resolve_traffic(r, &client_names, &named_plans, &mut hosts, &mut used, p);
     let expect = resolve_expect(r, &rs_names, &real_servers, &traffic, p);
 
     Scenario {
@@ -806,23 +861,81 @@ fn set_sysctl(list: &mut Vec<(String, String)>, key: &str, value: String) {
     }
 }
 
-/// The address at host offset `n` of `net`, if it is a usable host address.
-fn nth_host(net: Ipv4Net, n: u32) -> Option<Ipv4Addr> {
-    let addr = Ipv4Addr::from(u32::from(net.network()).checked_add(n)?);
-    (net.contains(&addr) && addr != net.network() && addr != net.broadcast()).then_some(addr)
+/// What each network must hold: its hosts' interfaces, the VIPs, FULLNAT local addresses
+/// and extra client sources, as the default plan will hand them out.
+fn address_demands(
+    r: &RawScenario,
+    specs: &[HostSpec],
+    mode: Mode,
+    director_count: usize,
+    front: usize,
+    server_net: usize,
+    network_count: usize,
+) -> Vec<Demand> {
+    let mut demands = vec![Demand::default(); network_count];
+    for h in specs {
+        for f in &h.ifaces {
+            let d = &mut demands[f.network];
+            match h.role {
+                Role::Director => d.directors += 1,
+                Role::RealServer => d.real_servers += 1,
+                Role::Client => d.clients += 1,
+                Role::Router => d.routers += 1,
+            }
+        }
+    }
+    demands[front].vips += director_count.max(1) as u64;
+    if mode == Mode::FullNat {
+        demands[server_net].local_addresses += director_count as u64;
+    }
+    let extra_sources = match r.traffic.sources.as_ref().map(|s| s.get_ref()) {
+        Some(RawSources::Count(n)) => n.clamp(&1, &1000) - 1,
+        Some(RawSources::List(list)) => list.len() as i64,
+        None => 0,
+    } as u64;
+    let sends = |name: &str| {
+        r.traffic
+            .clients
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|c| c.get_ref() == name))
+    };
+    for h in specs.iter().filter(|h| h.role == Role::Client && sends(&h.name)) {
+        if let Some(f) = h.ifaces.first() {
+            demands[f.network].extra_sources += extra_sources;
+        }
+    }
+    demands
 }
 
-/// First free host address from offset `start`, stepping by `step` (±1).
-fn free_host(net: Ipv4Net, start: u32, step: i64, used: &HashMap<Ipv4Addr, (String, Span)>) -> Option<Ipv4Addr> {
-    let mut n = i64::from(start);
-    let size = 1i64 << (32 - u32::from(net.prefix_len()));
-    while n > 0 && n < size {
-        if let Some(a) = nth_host(net, n as u32).filter(|a| !used.contains_key(a)) {
-            return Some(a);
-        }
-        n += step;
-    }
-    None
+/// The error for a network that ran out of default addresses, and how to make room.
+fn network_full(net: &Network, demand: &Demand, missing: &[String], declared: bool) -> (String, String) {
+    let shown: Vec<&str> = missing.iter().take(3).map(String::as_str).collect();
+    let more = if missing.len() > shown.len() { ", …" } else { "" };
+    let message =
+        format!(
+        "network \"{}\" ({}) is full: {} get no address ({}{more}); it holds {} addresses, the scenario needs {} ({})",
+        net.name,
+        net.subnet,
+        if missing.len() == 1 { "1 host".to_owned() } else { format!("{} hosts", missing.len()) },
+        shown.join(", "),
+        address_plan::capacity(net.subnet.prefix_len()),
+        demand.total(),
+        demand.describe(),
+    );
+    let bigger = address_plan::prefix_for(demand.total(), 8).map(|p| {
+        let subnet = Ipv4Net::new(net.subnet.network(), p).expect("valid prefix").trunc();
+        format!("subnet = \"{subnet}\" ({} addresses)", address_plan::capacity(p))
+    });
+    let hint = match (declared, bigger) {
+        (true, Some(b)) => format!("give [[network]] \"{}\" a larger subnet, e.g. {b}", net.name),
+        (false, Some(b)) => format!(
+            "the default network grows only up to /{}: declare [[network]] name = \"{}\" with a larger subnet, e.g. {b}",
+            address_plan::WIDEST_GROWN_PREFIX,
+            net.name
+        ),
+        (_, None) => "give the extra hosts explicit addresses on another [[network]]".to_owned(),
+    };
+    (message, hint)
 }
 
 /// Locally administered, stable MAC from host and interface name (FNV-1a),
@@ -848,11 +961,13 @@ fn default_networks(mode: Mode) -> Vec<Network> {
     }
 }
 
-fn resolve_networks(r: &RawScenario, mode: Mode, p: &mut Problems<'_>) -> Vec<Network> {
+/// The declared networks with their `subnet` spans, or the mode's defaults with no spans.
+fn resolve_networks(r: &RawScenario, mode: Mode, p: &mut Problems<'_>) -> (Vec<Network>, Vec<Span>) {
     if r.networks.is_empty() {
-        return default_networks(mode);
+        return (default_networks(mode), Vec::new());
     }
     let mut out: Vec<Network> = Vec::new();
+    let mut spans: Vec<Span> = Vec::new();
     for (i, n) in r.networks.iter().enumerate() {
         let header = r.network_spans[i].clone();
         let Some(name) = n.name.as_ref() else {
@@ -898,10 +1013,11 @@ fn resolve_networks(r: &RawScenario, mode: Mode, p: &mut Problems<'_>) -> Vec<Ne
             name: name.get_ref().clone(),
             subnet,
         });
+        spans.push(span(subnet_text));
     }
     if out.is_empty() {
         // Keep going with the defaults so later problems are still found.
-        return default_networks(mode);
+        return (default_networks(mode), Vec::new());
     }
     if matches!(mode, Mode::Nat | Mode::FullNat) && out.len() < 2 {
         p.push(
@@ -910,7 +1026,7 @@ fn resolve_networks(r: &RawScenario, mode: Mode, p: &mut Problems<'_>) -> Vec<Ne
             Some("add a second [[network]] for the real servers".into()),
         );
     }
-    out
+    (out, spans)
 }
 
 struct Ctx<'n, 'p, 't> {
@@ -1067,6 +1183,7 @@ impl Ctx<'_, '_, '_> {
 fn resolve_traffic(
     r: &RawScenario,
     client_names: &[String],
+    plans: &[(String, Plan)],
     hosts: &mut [Host],
     used: &mut HashMap<Ipv4Addr, (String, Span)>,
     p: &mut Problems<'_>,
@@ -1148,7 +1265,14 @@ fn resolve_traffic(
                     p.push(s, format!("`sources` = {n} is out of range 1..=1000"), None);
                 } else {
                     for _ in 1..n {
-                        match free_host(eth0.address.trunc(), FIRST_EXTRA_SOURCE_HOST, -1, used) {
+                        let plan = plans
+                            .iter()
+                            .find(|(n, _)| *n == eth0.network)
+                            .map_or_else(|| Plan::new(eth0.address.trunc()), |(_, plan)| *plan);
+                        let free = plan.first_free(address_plan::FIRST_EXTRA_SOURCE_HOST, Step::Down, |a| {
+                            used.contains_key(a)
+                        });
+                        match free.map(|(_, a)| a) {
                             Some(a) => {
                                 used.insert(a, (name.clone(), s.clone()));
                                 eth0.secondary
@@ -1282,7 +1406,7 @@ fn resolve_expect(
             p.error(
                 span(t),
                 format!(
-                    "`tolerance` = {} must be between 0 and 1 (a share, not a percentage)",
+                    "`tolerance` = {} must be between 0 and 1 (a fraction of each expected share, not a percentage)",
                     t.get_ref()
                 ),
             );

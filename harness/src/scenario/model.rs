@@ -207,7 +207,7 @@ pub struct Expect {
     pub answering: Option<u32>,
     /// Expected share per real server, in declaration order.
     pub share: Option<Vec<(String, f64)>>,
-    /// Absolute tolerance on shares.
+    /// Tolerance on shares, as a fraction of each expected share (see `verdict`).
     pub tolerance: f64,
     /// Every up real server with weight > 0 gets its weighted share, within tolerance.
     pub even: bool,

@@ -451,11 +451,14 @@ fn every_problem_is_reported_with_position() {
 
 #[test]
 fn the_vip_cannot_be_a_host_address() {
-    let p = problems("[service]\nvip = \"192.0.2.11\"\n[[real_server]]\nname = \"rs1\"\n");
+    let p = problems("[service]\nvip = \"192.0.2.11\"\n[[real_server]]\nname = \"rs1\"\naddress = \"192.0.2.11\"\n");
     assert!(
         p.contains("t.toml:2:7: error: the VIP 192.0.2.11 is also the address of \"rs1\""),
         "{p}"
     );
+    // A default address steps over the VIP instead.
+    let s = ok("[service]\nvip = \"192.0.2.11\"\n[[real_server]]\nname = \"rs1\"\n");
+    assert_eq!(s.real_servers[0].address, addr("192.0.2.12"));
 }
 
 #[test]
@@ -635,7 +638,9 @@ fn nat_takes_one_director() {
 
 #[test]
 fn a_director_vip_may_not_be_a_host_address() {
-    let p = problems("[[director]]\n[[director]]\nvip = \"192.0.2.11\"\n[[real_server]]\nname = \"rs1\"\n");
+    let p = problems(
+        "[[director]]\n[[director]]\nvip = \"192.0.2.11\"\n[[real_server]]\nname = \"rs1\"\naddress = \"192.0.2.11\"\n",
+    );
     assert!(
         p.contains("t.toml:3:7: error: the VIP 192.0.2.11 of director \"director2\" is also the address of \"rs1\""),
         "{p}"
@@ -663,4 +668,176 @@ fn mixing_director_table_and_array_is_explained() {
         p.contains("hint: give either one [director] table or [[director]] entries, not both"),
         "{p}"
     );
+}
+
+// --- scale: the default plan never collides and fills a network -----------------
+
+/// `header` followed by `n` unnamed real servers.
+fn with_servers(header: &str, n: usize) -> String {
+    let mut text = header.to_owned();
+    for _ in 0..n {
+        text.push_str("[[real_server]]\n");
+    }
+    text
+}
+
+/// Every address the lab configures, in the model: interfaces, secondaries, VIPs, FULLNAT
+/// local addresses. The VIP appears once however many real servers hold it on lo/tunl0.
+fn assert_no_address_collides(s: &Scenario) {
+    let mut seen: std::collections::HashMap<Ipv4Addr, String> = std::collections::HashMap::new();
+    let mut claim = |a: Ipv4Addr, who: String| {
+        if let Some(first) = seen.insert(a, who.clone()) {
+            panic!("{a} is given to {first} and to {who}");
+        }
+    };
+    for h in s.hosts() {
+        for i in &h.interfaces {
+            claim(i.address.addr(), format!("{} {}", h.name, i.name));
+            for extra in &i.secondary {
+                claim(extra.addr(), format!("{} {} (secondary)", h.name, i.name));
+            }
+            let net = s.network(&i.network).unwrap().subnet;
+            assert!(net.contains(&i.address.addr()), "{} outside {net}", i.address);
+            assert_ne!(i.address.addr(), net.network());
+            assert_ne!(i.address.addr(), net.broadcast());
+        }
+    }
+    for d in &s.directors {
+        claim(d.vip, format!("VIP of {}", d.name));
+        if let Some(local) = d.local_address {
+            claim(local, format!("local address of {}", d.name));
+        }
+    }
+}
+
+#[test]
+fn the_ninetieth_real_server_steps_over_the_vip() {
+    let s = ok(&with_servers("[service]\nmode = \"dr\"\n", 100));
+    assert_no_address_collides(&s);
+    assert_eq!(s.service.vip, addr("192.0.2.100"));
+    assert_eq!(s.real_server("rs89").unwrap().address, addr("192.0.2.99"));
+    assert_eq!(s.real_server("rs90").unwrap().address, addr("192.0.2.101"));
+}
+
+#[test]
+fn a_default_24_holds_as_many_real_servers_as_it_has_free_addresses() {
+    // 254 addresses: the director, the client and the VIP leave 251 for real servers.
+    for n in [250, 251] {
+        let s = ok(&with_servers("[service]\nmode = \"tun\"\n", n));
+        assert_no_address_collides(&s);
+        assert_eq!(s.networks[0].subnet, "192.0.2.0/24".parse().unwrap(), "{n} servers");
+        assert_eq!(s.host("client").unwrap().primary_address(), Some(addr("192.0.2.201")));
+        assert_eq!(s.host("director").unwrap().primary_address(), Some(addr("192.0.2.1")));
+        // Past .254 the plan wraps to the low addresses the director leaves free.
+        assert_eq!(
+            s.real_server(&format!("rs{n}")).unwrap().address,
+            addr(&format!("192.0.2.{}", n - 241))
+        );
+    }
+    let s = ok(&with_servers("[service]\nmode = \"tun\"\n", 252));
+    assert_eq!(s.networks[0].subnet, "192.0.2.0/23".parse().unwrap());
+}
+
+#[test]
+fn a_thousand_real_servers_grow_the_default_network_around_its_24() {
+    let s = ok(&with_servers("[service]\nmode = \"dr\"\nscheduler = \"rr\"\n", 1000));
+    assert_no_address_collides(&s);
+    assert_eq!(s.real_servers.len(), 1000);
+    assert_eq!(s.networks[0].subnet, "192.0.0.0/22".parse().unwrap());
+    // The first 254 addresses are what a /24 would give; the rest spill over.
+    assert_eq!(s.service.vip, addr("192.0.2.100"));
+    assert_eq!(s.host("director").unwrap().primary_address(), Some(addr("192.0.2.1")));
+    assert_eq!(s.host("client").unwrap().primary_address(), Some(addr("192.0.2.201")));
+    assert_eq!(s.real_server("rs1").unwrap().address, addr("192.0.2.11"));
+    assert_eq!(s.real_server("rs1000").unwrap().address.octets()[..2], [192, 0]);
+    let rs = s.host("rs1000").unwrap();
+    assert_eq!(rs.interfaces[0].address.prefix_len(), 22);
+    assert_eq!(rs.loopback_vips, vec!["192.0.2.100/32".parse().unwrap()]);
+    let mut macs: Vec<[u8; 6]> = s.hosts().flat_map(|h| h.interfaces.iter().map(|i| i.mac)).collect();
+    macs.sort();
+    macs.dedup();
+    assert_eq!(macs.len(), 1002, "every interface its own MAC");
+}
+
+#[test]
+fn a_declared_network_that_is_too_small_is_one_clear_error() {
+    let header = "[[network]]\nname = \"lan\"\nsubnet = \"10.0.0.0/24\"\n";
+    let p = problems(&with_servers(header, 1000));
+    assert_eq!(p.matches("error:").count(), 1, "{p}");
+    assert!(
+        p.contains(
+            "t.toml:3:10: error: network \"lan\" (10.0.0.0/24) is full: 749 hosts get no address (rs252, rs253, rs254, …); \
+             it holds 254 addresses, the scenario needs 1003 (1000 real servers, 1 director, 1 client, 1 VIP)"
+        ),
+        "{p}"
+    );
+    assert!(
+        p.contains("hint: give [[network]] \"lan\" a larger subnet, e.g. subnet = \"10.0.0.0/22\" (1022 addresses)"),
+        "{p}"
+    );
+    let s = ok(&with_servers(&header.replace("/24", "/22"), 1000));
+    assert_no_address_collides(&s);
+    assert_eq!(s.service.vip, addr("10.0.0.100"));
+}
+
+#[test]
+fn routers_and_extra_sources_keep_clear_of_a_crowd_of_real_servers() {
+    let header = r#"
+[[network]]
+name = "lan"
+subnet = "192.0.2.0/24"
+[[network]]
+name = "far"
+subnet = "203.0.113.0/24"
+[[router]]
+name = "r1"
+interfaces = [{ network = "lan" }, { network = "far" }]
+[traffic]
+sources = 16
+"#;
+    let s = ok(&with_servers(header, 230));
+    assert_no_address_collides(&s);
+    assert_eq!(s.host("r1").unwrap().primary_address(), Some(addr("192.0.2.254")));
+    // .150 down to .11 is all real servers: the sources take .10 to .2, then wrap round to
+    // the free top of the subnet below the router.
+    let sources = &s.traffic.clients[0].sources;
+    assert_eq!(sources.len(), 16);
+    assert_eq!((sources[1], sources[9]), (addr("192.0.2.10"), addr("192.0.2.2")));
+    assert_eq!(
+        sources[10..],
+        [253, 252, 251, 250, 249, 248].map(|h| Ipv4Addr::new(192, 0, 2, h))
+    );
+}
+
+#[test]
+fn fullnat_keeps_its_local_address_when_the_private_network_grows() {
+    let s = ok(&with_servers("[service]\nmode = \"fullnat\"\n", 300));
+    assert_no_address_collides(&s);
+    assert_eq!(s.networks[0].subnet, "192.0.2.0/24".parse().unwrap());
+    assert_eq!(s.networks[1].subnet, "198.51.100.0/23".parse().unwrap());
+    assert_eq!(s.directors[0].local_address, Some(addr("198.51.100.2")));
+}
+
+#[test]
+fn a_default_vip_steps_over_an_explicit_host_address() {
+    let s = ok("[[real_server]]\naddress = \"192.0.2.100\"\n[[real_server]]\n");
+    assert_eq!(s.service.vip, addr("192.0.2.101"));
+    assert_no_address_collides(&s);
+}
+
+#[test]
+fn a_network_cannot_join_more_hosts_than_a_bridge_has_ports() {
+    let p = problems(&with_servers(
+        "[[network]]\nname = \"lan\"\nsubnet = \"10.0.0.0/16\"\n",
+        1022,
+    ));
+    assert!(
+        p.contains("t.toml:3:10: error: network \"lan\" joins 1024 interfaces, but its lab bridge takes at most 1023"),
+        "{p}"
+    );
+    assert_eq!(p.matches("error:").count(), 1, "{p}");
+    ok(&with_servers(
+        "[[network]]\nname = \"lan\"\nsubnet = \"10.0.0.0/16\"\n",
+        1021,
+    ));
 }
