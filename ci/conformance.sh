@@ -14,8 +14,19 @@ cd "$(dirname "$0")/.."
 cargo build --release -q -p lvslab --bin lvslab
 if [ $# -gt 0 ]; then files=("$@"); else files=(scenarios/*.toml fixtures/conform/*.toml); fi
 started=$(date +%s)
+vm() {
+    LVSLAB=target/release/lvslab GUEST_TIMEOUT=${GUEST_TIMEOUT:-$((600 + 300 * ${RUNS:-1}))} bash ci/kernel-vm.sh -- \
+        conform --allow ci/conformance-allow.toml --runs "${RUNS:-1}" "${files[@]}"
+}
 status=0
-LVSLAB=target/release/lvslab GUEST_TIMEOUT=${GUEST_TIMEOUT:-2400} bash ci/kernel-vm.sh -- \
-    conform --allow ci/conformance-allow.toml --runs "${RUNS:-1}" "${files[@]}" || status=$?
+vm || status=$?
+# Under software emulation on a loaded host the guest kernel has once locked up (RCU stall,
+# soft lockup in two lab threads; docs/kernel-engine.md): it panics, and the VM is booted
+# once more. A difference found by lvslab conform (exit 1) is never retried.
+if [ "$status" -eq 3 ]; then
+    echo "kernel conformance: the guest died before reporting; booting it once more"
+    status=0
+    vm || status=$?
+fi
 echo "kernel conformance: $(($(date +%s) - started)) s, exit $status"
 exit "$status"
