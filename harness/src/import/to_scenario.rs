@@ -2,7 +2,8 @@
 //! format of scenarios/README.md. The scenario runs in the lab, so addresses are
 //! mapped onto the lab's default networks (VIP .100 of `lan`; real servers .11+
 //! of `lan` in dr/tun, of `private` in nat/fullnat) and the originals are kept
-//! in comments. What cannot be modelled becomes a warning, or an error with the
+//! in comments. Addresses that already lie there (a table taken from a lab) are
+//! kept, so such a table imports back to its own scenario. What cannot be modelled becomes a warning, or an error with the
 //! line when nothing importable is left.
 
 use std::fmt::Write as _;
@@ -179,6 +180,8 @@ struct Plan {
 }
 
 struct PlanServer {
+    /// The address as given, kept in the scenario when it already fits the lab.
+    address: IpAddr,
     original: String,
     line: usize,
     port: Option<u16>,
@@ -263,6 +266,7 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
         .dests
         .iter()
         .map(|d| PlanServer {
+            address: d.addr,
             original: format_endpoint(d.addr, Some(d.port)),
             line: d.line,
             port: Some(d.port),
@@ -370,6 +374,7 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
         .real_servers
         .iter()
         .map(|r| PlanServer {
+            address: r.addr,
             original: format_endpoint(r.addr, r.port),
             line: r.line,
             port: r.port,
@@ -450,18 +455,47 @@ fn format_endpoint(addr: IpAddr, port: Option<u16>) -> String {
     }
 }
 
-/// Lab address of the n-th (0-based) real server, skipping the VIP (.100) and
-/// the client range (.201+) on `lan`.
-fn lab_address(mode: Mode, n: usize) -> Option<Ipv4Addr> {
-    let hosts: Box<dyn Iterator<Item = u8>> = match mode {
-        Mode::Nat | Mode::FullNat => Box::new(11..=250),
-        _ => Box::new((11..=99).chain(101..=200)),
-    };
-    let host = hosts.into_iter().nth(n)?;
-    Some(match mode {
-        Mode::Nat | Mode::FullNat => Ipv4Addr::new(198, 51, 100, host),
-        _ => Ipv4Addr::new(192, 0, 2, host),
-    })
+/// Lab addresses real servers may take, in order: skipping the director's and routers'
+/// low addresses, the VIP and the client range (.201+) on `lan`.
+fn lab_server_addresses(mode: Mode) -> impl Iterator<Item = Ipv4Addr> {
+    let nat = matches!(mode, Mode::Nat | Mode::FullNat);
+    (11..=250u8)
+        .filter(move |h| nat || (*h != 100 && *h <= 200))
+        .map(move |h| match nat {
+            true => Ipv4Addr::new(198, 51, 100, h),
+            false => Ipv4Addr::new(192, 0, 2, h),
+        })
+}
+
+/// The original address when it already lies where the lab would put such a host (so a
+/// table taken from a lab imports back to the same addresses); otherwise `None`.
+fn fits_lab(addr: IpAddr, mode: Mode) -> Option<Ipv4Addr> {
+    let IpAddr::V4(v4) = addr else { return None };
+    lab_server_addresses(mode).any(|a| a == v4).then_some(v4)
+}
+
+/// One lab address per real server: the original where it fits and is not taken, else the
+/// next free one. `None` when the lab network is full.
+fn server_addresses(mode: Mode, servers: &[PlanServer], vip: Ipv4Addr) -> Option<Vec<Ipv4Addr>> {
+    let mut taken: Vec<Ipv4Addr> = vec![vip];
+    let mut kept: Vec<Option<Ipv4Addr>> = Vec::new();
+    for s in servers {
+        let keep = fits_lab(s.address, mode).filter(|a| !taken.contains(a));
+        taken.extend(keep);
+        kept.push(keep);
+    }
+    let mut free = lab_server_addresses(mode).filter(|a| !taken.contains(a));
+    kept.into_iter().map(|k| k.or_else(|| free.next())).collect()
+}
+
+/// The VIP as given when it is a lab address the client side can reach (the `lan` network,
+/// below the client range), else the default.
+fn lab_vip(original: &str) -> Ipv4Addr {
+    let default: Ipv4Addr = LAB_VIP.parse().expect("a valid address");
+    match original.parse::<Ipv4Addr>() {
+        Ok(v) if v.octets()[..3] == [192, 0, 2] && (11..=200).contains(&v.octets()[3]) => v,
+        _ => default,
+    }
 }
 
 const LAB_VIP: &str = "192.0.2.100";
@@ -497,7 +531,14 @@ fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> 
     let _ = writeln!(out, "description = {}", quote(&format!("imported: {}", plan.source)));
     let _ = writeln!(out);
     let _ = writeln!(out, "[service]");
-    let _ = writeln!(out, "vip = {}  # original {}:{}", quote(LAB_VIP), plan.vip, plan.port);
+    let vip = lab_vip(&plan.vip);
+    let _ = writeln!(
+        out,
+        "vip = {}  # original {}:{}",
+        quote(&vip.to_string()),
+        plan.vip,
+        plan.port
+    );
     let _ = writeln!(out, "port = {}", plan.port);
     let _ = writeln!(out, "protocol = {}", quote(if plan.udp { "udp" } else { "tcp" }));
     let _ = writeln!(out, "mode = {}", quote(plan.mode.as_str()));
@@ -556,13 +597,14 @@ fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> 
     }
 
     let dr_like = matches!(plan.mode, Mode::Dr | Mode::Tun);
-    for (n, server) in plan.servers.iter().enumerate() {
-        let Some(address) = lab_address(plan.mode, n) else {
-            return Err(unsupported(
-                server.line,
-                format!("too many real servers for the lab network (at most {n})"),
-            ));
-        };
+    let Some(addresses) = server_addresses(plan.mode, &plan.servers, vip) else {
+        let most = lab_server_addresses(plan.mode).filter(|a| *a != vip).count();
+        return Err(unsupported(
+            plan.servers.get(most).map_or(line, |s| s.line),
+            format!("too many real servers for the lab network (at most {most})"),
+        ));
+    };
+    for (n, (server, address)) in plan.servers.iter().zip(addresses).enumerate() {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
@@ -737,6 +779,36 @@ mod tests {
         assert!(
             !imported.toml.contains("\"192.0.2.100\"\nweight"),
             "VIP never given to a server"
+        );
+    }
+
+    #[test]
+    fn lab_addresses_are_kept_and_foreign_ones_mapped_around_them() {
+        // A table taken from a lab (VIP .101, servers .21, .12) and one foreign server.
+        let text = "-A -t 192.0.2.101:80 -s rr\n-a -t 192.0.2.101:80 -r 192.0.2.21:80 -g -w 1\n\
+                    -a -t 192.0.2.101:80 -r 10.9.9.9:80 -g -w 1\n-a -t 192.0.2.101:80 -r 192.0.2.12:80 -g -w 2\n";
+        let scenario = checks(&import_text(text, "lab.save").unwrap().toml);
+        assert_eq!(scenario.service.vip, Ipv4Addr::new(192, 0, 2, 101));
+        let addrs: Vec<Ipv4Addr> = scenario.real_servers.iter().map(|r| r.address).collect();
+        assert_eq!(
+            addrs,
+            [
+                Ipv4Addr::new(192, 0, 2, 21),
+                Ipv4Addr::new(192, 0, 2, 11),
+                Ipv4Addr::new(192, 0, 2, 12)
+            ],
+            "kept where they fit; the foreign one takes the first free lab address"
+        );
+        // A foreign VIP, and a client-range one, become the default.
+        let foreign = "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g -w 1\n";
+        assert_eq!(
+            checks(&import_text(foreign, "f.save").unwrap().toml).service.vip,
+            Ipv4Addr::new(192, 0, 2, 100)
+        );
+        let client_range = "-A -t 192.0.2.201:80 -s rr\n-a -t 192.0.2.201:80 -r 10.0.0.2:80 -g -w 1\n";
+        assert_eq!(
+            checks(&import_text(client_range, "c.save").unwrap().toml).service.vip,
+            Ipv4Addr::new(192, 0, 2, 100)
         );
     }
 }
