@@ -139,10 +139,16 @@ fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
     }
     // SAFETY: fd is a fresh descriptor nobody else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    bind_packet_socket(&fd, ifindex, ETH_P_ARP)?;
+    Ok(fd)
+}
+
+/// Binds an AF_PACKET socket to one interface and one ethertype.
+pub(super) fn bind_packet_socket(fd: &OwnedFd, ifindex: u32, ethertype: u16) -> io::Result<()> {
     // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
     let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
     addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = ETH_P_ARP.to_be();
+    addr.sll_protocol = ethertype.to_be();
     addr.sll_ifindex = i32::try_from(ifindex).map_err(|_| io::Error::other("interface index out of range"))?;
     // SAFETY: addr outlives the call and the length matches its type.
     let rc = unsafe {
@@ -155,7 +161,7 @@ fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(fd)
+    Ok(())
 }
 
 fn send(fd: &OwnedFd, frame: &[u8]) -> io::Result<()> {

@@ -42,22 +42,7 @@ impl VipCounter {
         setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)?;
         // The smallest buffer: a few frames queue, the rest are dropped and still counted.
         setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &0i32)?;
-        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-        let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
-        addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_protocol = ETH_P_IP.to_be();
-        addr.sll_ifindex = i32::try_from(ifindex).map_err(|_| io::Error::other("interface index out of range"))?;
-        // SAFETY: addr outlives the call and the length matches its type.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&raw const addr).cast(),
-                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        super::arp_probe::bind_packet_socket(&fd, ifindex, ETH_P_IP)?;
         Ok(VipCounter {
             fd,
             total: AtomicU64::new(0),
