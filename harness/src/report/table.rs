@@ -19,7 +19,7 @@ pub fn render_spread(tally: &Tally) -> String {
     }
     // Busiest first; ties in name order.
     let mut by_count = backends;
-    by_count.sort_by(|a, b| b.1.cmp(&a.1));
+    by_count.sort_by_key(|b| std::cmp::Reverse(b.1));
     let middle = &by_count[EDGE_ROWS..by_count.len() - EDGE_ROWS];
     let shown: Vec<(&str, u32)> = by_count[..EDGE_ROWS]
         .iter()
