@@ -56,7 +56,7 @@ pub async fn run_probes(scenario: &Scenario, lab: &Lab, main_run: &[RequestRecor
         sources: own.into_iter().collect(),
         source_port: None,
         timeout: scenario.traffic.timeout.min(PROBE_TIMEOUT),
-        path: scenario.traffic.path.clone(),
+        path: scenario.traffic.path.to_string(),
         client: client.name.clone(),
     };
     let rt = host.runtime().clone();

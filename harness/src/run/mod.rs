@@ -170,9 +170,10 @@ async fn traffic_and_verdict(
                 records: &records,
                 ipvs: ipvs_snapshot.as_ref(),
                 director_seen_packets,
-                settings: (!held.engines.is_empty())
-                    .then(|| engine_sysctls(&scenario_engine_sysctls(scenario)))
-                    .transpose()?,
+                settings: scenario
+                    .director()
+                    .filter(|_| !held.engines.is_empty())
+                    .map(|d| d.engine_sysctls),
             };
             let found = investigate::investigate(scenario, lab, baseline.as_ref(), facts, settings).await;
             verdict.checks.extend(investigate::diagnosis_checks(
@@ -255,13 +256,6 @@ async fn vip_counters(scenario: &Scenario, lab: &Lab) -> Result<Vec<observe::Vip
         out.push(counter);
     }
     Ok(out)
-}
-
-fn scenario_engine_sysctls(scenario: &Scenario) -> Vec<(String, String)> {
-    scenario
-        .director()
-        .map(|d| d.engine_sysctls.clone())
-        .unwrap_or_default()
 }
 
 /// The lab's services running: real servers listening and the director's engine forwarding.
@@ -424,7 +418,7 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         .unwrap_or(client_iface.clone());
     Ok(DirectorConfig {
         services: vec![(service, dests)],
-        sysctls: engine_sysctls(&director.engine_sysctls)?,
+        sysctls: director.engine_sysctls,
         client_iface,
         server_iface,
         fullnat_local_addrs: director.local_address.into_iter().collect(),
@@ -443,28 +437,6 @@ fn sched_flags(flags: &[crate::scenario::SchedFlag]) -> ipvs::SchedFlags {
         }
     }
     out
-}
-
-/// `net.ipv4.vs.*` settings become the engine's sysctls.
-fn engine_sysctls(settings: &[(String, String)]) -> Result<ipvs::Sysctls, RunError> {
-    let mut out = ipvs::Sysctls::default();
-    for (key, value) in settings {
-        let name = key.trim_start_matches("net.ipv4.vs.");
-        let bad = || RunError::Setup(format!("director sysctl {key} = {value:?}: not a number"));
-        let number: u32 = value.trim().parse().map_err(|_| bad())?;
-        match name {
-            "conn_reuse_mode" => out.conn_reuse_mode = number as u8,
-            "expire_nodest_conn" => out.expire_nodest_conn = number != 0,
-            "expire_quiescent_template" => out.expire_quiescent_template = number != 0,
-            "sloppy_tcp" => out.sloppy_tcp = number != 0,
-            other => {
-                return Err(RunError::Setup(format!(
-                    "director sysctl net.ipv4.vs.{other}: not emulated by the embedded engine (known: conn_reuse_mode, expire_nodest_conn, expire_quiescent_template, sloppy_tcp)"
-                )))
-            }
-        }
-    }
-    Ok(out)
 }
 
 async fn fire_traffic(scenario: &Scenario, lab: &Lab, progress: bool) -> Vec<RequestRecord> {
@@ -499,7 +471,7 @@ async fn fire_traffic(scenario: &Scenario, lab: &Lab, progress: bool) -> Vec<Req
             sources: client.sources.clone(),
             source_port: t.source_port,
             timeout: t.timeout,
-            path: t.path.clone(),
+            path: t.path.to_string(),
             client: client.name.clone(),
         };
         let rt = host.runtime().clone();

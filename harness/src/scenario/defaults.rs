@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::time::Duration;
 
+use hyper::http::uri::PathAndQuery;
 use ipnet::Ipv4Net;
 
 use super::diagnostic::Problems;
@@ -15,6 +16,7 @@ use super::keywords::*;
 use super::model::*;
 use super::raw::{RawDirector, RawInterface, RawScenario, RawSources, RawSysctls, S};
 use super::suggest;
+use super::sysctl;
 use super::validate::{self as v, span};
 
 mod address_plan;
@@ -52,9 +54,30 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         .name
         .as_ref()
         .map_or_else(|| default_name.to_string(), |n| n.get_ref().clone());
+    if !v::lab_label(&name) {
+        match &r.top.name {
+            Some(n) => p.push(
+                span(n),
+                format!("`name` = \"{name}\" cannot name a lab"),
+                Some(v::LAB_LABEL_HINT.into()),
+            ),
+            None => p.push(
+                None,
+                format!("the scenario is named \"{name}\" after its file, which cannot name a lab"),
+                Some(format!("give it a `name`: {}", v::LAB_LABEL_HINT)),
+            ),
+        }
+    }
     let engine = v::keyword(p, r.top.engine.as_ref(), EngineChoice::Auto);
     let s = &r.service;
     let mode = v::keyword(p, s.mode.as_ref(), Mode::Dr);
+    if let (Some(e), EngineChoice::Kernel, Mode::FullNat) = (&r.top.engine, engine, mode) {
+        p.push(
+            span(e),
+            "engine = \"kernel\" cannot run mode \"fullnat\": FULLNAT is not in mainline IPVS",
+            Some("use engine = \"auto\" or \"embedded\"".into()),
+        );
+    }
     let protocol = v::keyword(p, s.protocol.as_ref(), Protocol::Tcp);
     let scheduler = v::keyword(p, s.scheduler.as_ref(), Scheduler::Wlc);
     let mut flags = Vec::new();
@@ -562,14 +585,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     let mut directors = Vec::new();
     for (i, ((dvip, _), local_address)) in director_vips.iter().zip(&local_addresses).enumerate() {
         let spec = &specs[director_specs_start + i];
-        let mut engine_sysctls = Vec::new();
-        if let Some(map) = r.directors.get(i).and_then(|d| d.sysctl.as_ref()) {
-            for (k, val) in map {
-                if k.starts_with("net.ipv4.vs.") && v::sysctl_name(p, k, span(val)) {
-                    engine_sysctls.push((k.clone(), val.get_ref().to_sysctl_string()));
-                }
-            }
-        }
+        let engine_sysctls = sysctl::engine_settings(p, r.directors.get(i).and_then(|d| d.sysctl.as_ref()));
         directors.push(Director {
             name: spec.name.clone(),
             vip: *dvip,
@@ -671,14 +687,19 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
             }
             Role::Client => {}
         }
+        let devices = sysctl::lab_devices(&host);
+        let target = sysctl::Target {
+            host: &host.name,
+            role: h.role,
+            devices: &devices,
+        };
         for (k, val) in user_sysctls.into_iter().flatten() {
-            if h.role == Role::Director && k.starts_with("net.ipv4.vs.") {
+            if h.role == Role::Director && sysctl::is_engine(k) {
                 continue; // the engine's, collected above
             }
-            if !v::sysctl_name(p, k, span(val)) {
-                continue;
+            if let Some(value) = sysctl::host_value(p, &target, k, val) {
+                set_sysctl(&mut host.sysctls, k, value);
             }
-            set_sysctl(&mut host.sysctls, k, val.get_ref().to_sysctl_string());
         }
         hosts.push(host);
     }
@@ -974,6 +995,13 @@ fn resolve_networks(r: &RawScenario, mode: Mode, p: &mut Problems<'_>) -> (Vec<N
             p.push(header, "[[network]] needs a `name`", Some("e.g. name = \"lan\"".into()));
             continue;
         };
+        if !v::lab_label(name.get_ref()) {
+            p.push(
+                span(name),
+                format!("network name \"{}\" is not usable", name.get_ref()),
+                Some(v::LAB_LABEL_HINT.into()),
+            );
+        }
         let Some(subnet_text) = n.subnet.as_ref() else {
             p.push(
                 span(name),
@@ -1209,18 +1237,11 @@ fn resolve_traffic(
         .map(|sp| v::int_in(p, Some(sp), "source_port", 1, 65535, 0u16))
         .filter(|&x| x != 0);
     let timeout = Duration::from_millis(v::int_in(p, t.timeout_ms.as_ref(), "timeout_ms", 1, 3_600_000, 2000u64));
-    let path = match t.path.as_ref() {
-        Some(pa) if !pa.get_ref().starts_with('/') => {
-            p.push(
-                span(pa),
-                format!("`path` = \"{}\" must start with '/'", pa.get_ref()),
-                None,
-            );
-            "/".to_string()
-        }
-        Some(pa) => pa.get_ref().clone(),
-        None => "/".to_string(),
-    };
+    let path = t
+        .path
+        .as_ref()
+        .and_then(|pa| v::request_path(p, pa))
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
     let names: Vec<String> = match t.clients.as_ref() {
         None => client_names.to_vec(),
         Some(list) => {

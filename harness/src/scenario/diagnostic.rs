@@ -92,6 +92,29 @@ impl<'a> Problems<'a> {
         ));
     }
 
+    /// The span of the quoted key written before the value at `value` (`"net.x" = 1`), for
+    /// maps whose keys carry no span of their own; the value's span when the text is otherwise.
+    pub fn key_before(&self, value: Range<usize>) -> Range<usize> {
+        let before = &self.text[..value.start.min(self.text.len())];
+        let trimmed = before.trim_end();
+        let Some(key_end) = trimmed.strip_suffix('=').map(str::trim_end) else {
+            return value;
+        };
+        let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        let Some(quote) = key_end.chars().last().filter(|c| *c == '"' || *c == '\'') else {
+            let start = key_end.trim_end_matches(bare).len();
+            return if start < key_end.len() {
+                start..key_end.len()
+            } else {
+                value
+            };
+        };
+        match key_end[..key_end.len() - 1].rfind(quote) {
+            Some(start) => start..key_end.len(),
+            None => value,
+        }
+    }
+
     pub fn error(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
         self.push(span, message, None)
     }
@@ -130,6 +153,23 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_key_is_found_before_its_value() {
+        let text = "sysctl = { \"net.a\" = 1, 'net.b' =\"x\" }";
+        let p = Problems::new(text);
+        let one = text.find('1').unwrap();
+        assert_eq!(&text[p.key_before(one..one + 1)], "\"net.a\"");
+        let x = text.find("\"x\"").unwrap();
+        assert_eq!(&text[p.key_before(x..x + 3)], "'net.b'");
+        assert_eq!(p.key_before(0..6), 0..6, "no key: the value's own span");
+        let text = "[director.sysctl]\nknob = 1\n";
+        let one = text.find('1').unwrap();
+        assert_eq!(
+            &Problems::new(text).text[Problems::new(text).key_before(one..one + 1)],
+            "knob"
+        );
+    }
 
     #[test]
     fn line_column_counts_from_one() {

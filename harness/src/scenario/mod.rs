@@ -9,6 +9,7 @@ pub mod keywords;
 pub mod model;
 pub mod raw;
 mod suggest;
+mod sysctl;
 mod validate;
 
 use std::path::Path;
@@ -45,5 +46,7 @@ fn parse_named(text: &str, default_name: &str) -> Result<Scenario, CheckReport> 
         Err(problems.into_report())
     }
 }
+#[cfg(test)]
+mod run_config_tests;
 #[cfg(test)]
 mod tests;

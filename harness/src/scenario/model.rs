@@ -5,7 +5,10 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use hyper::http::uri::PathAndQuery;
 use ipnet::Ipv4Net;
+
+use crate::ipvs;
 
 pub use super::keywords::{
     Cause, Comparison, ConnectionMode, EngineChoice, Mode, Protocol, SchedFlag, Scheduler, ServerState, VipOn,
@@ -74,9 +77,9 @@ pub struct Director {
     /// FULLNAT: the director's address on the real-server network, used as
     /// the source of forwarded packets. `None` in other modes.
     pub local_address: Option<Ipv4Addr>,
-    /// `net.ipv4.vs.*` settings: the engine's business, not the kernel's
-    /// (the embedded engine emulates them). In file order.
-    pub engine_sysctls: Vec<(String, String)>,
+    /// The `net.ipv4.vs.*` settings, as the engine takes them (the embedded engine emulates
+    /// them, the kernel engine writes them); the kernel's defaults where the file says nothing.
+    pub engine_sysctls: ipvs::Sysctls,
 }
 
 /// A real server as `ipvsadm -a` states it, plus how the lab makes it behave.
@@ -114,7 +117,8 @@ pub struct Host {
     pub tun_vips: Vec<Ipv4Net>,
     pub routes: Vec<Route>,
     /// Applied in order, inside the host's namespace. Keys are sysctl names
-    /// with dots (`net.ipv4.conf.all.arp_ignore`).
+    /// with dots (`net.ipv4.conf.all.arp_ignore`); each was checked to exist for this host
+    /// and values to have the shape the kernel takes (`scenario::sysctl`).
     pub sysctls: Vec<(String, String)>,
     /// `false` for a real server with `state = "down"`: its links stay down.
     pub link_up: bool,
@@ -174,7 +178,8 @@ pub struct Traffic {
     pub clients: Vec<TrafficClient>,
     pub source_port: Option<u16>,
     pub timeout: Duration,
-    pub path: String,
+    /// The HTTP request path (`/` by default), as the client sends it.
+    pub path: PathAndQuery,
     /// `compare`, when the file states it; see [`Traffic::comparison`].
     pub compare: Option<Comparison>,
 }

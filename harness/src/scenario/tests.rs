@@ -361,10 +361,11 @@ connection = "keepalive"
     assert_eq!(d.name, "lb1");
     assert_eq!(
         d.engine_sysctls,
-        vec![
-            ("net.ipv4.vs.conn_reuse_mode".to_string(), "0".to_string()),
-            ("net.ipv4.vs.expire_nodest_conn".to_string(), "1".to_string())
-        ]
+        crate::ipvs::Sysctls {
+            conn_reuse_mode: 0,
+            expire_nodest_conn: true,
+            ..Default::default()
+        }
     );
     assert!(
         lb1.sysctls.iter().all(|(k, _)| !k.starts_with("net.ipv4.vs.")),

@@ -5,6 +5,7 @@
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
+use hyper::http::uri::PathAndQuery;
 use ipnet::Ipv4Net;
 
 use super::diagnostic::Problems;
@@ -173,9 +174,31 @@ pub(crate) fn host_name(p: &mut Problems<'_>, v: &S<String>) -> bool {
             format!("host name \"{name}\" is not usable"),
             Some("use 1 to 32 letters, digits, '-' or '_', starting with a letter".into()),
         );
+    } else if name == RESERVED_HOST {
+        p.push(
+            span(v),
+            format!("host name \"{name}\" is reserved"),
+            Some("the lab keeps its bridges in a namespace of that name; choose another".into()),
+        );
+        return false;
     }
     ok
 }
+
+/// The lab's own namespace, holding one bridge per network.
+const RESERVED_HOST: &str = "switch";
+
+/// Names that become lab and bridge names (the scenario's, the networks'): what the lab takes.
+pub(crate) fn lab_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['.', '-'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+pub(crate) const LAB_LABEL_HINT: &str = "use 1 to 64 letters, digits, '.', '-' or '_', not starting with '.' or '-'";
 
 /// Sysctl names: dotted, lowercase-ish words (no slashes, no `..`).
 pub(crate) fn sysctl_name(p: &mut Problems<'_>, name: &str, at: Option<Range<usize>>) -> bool {
@@ -191,4 +214,28 @@ pub(crate) fn sysctl_name(p: &mut Problems<'_>, name: &str, at: Option<Range<usi
         );
     }
     ok
+}
+
+/// The HTTP request path, parsed as the client will parse it (`/`, `/a?b=1`).
+pub(crate) fn request_path(p: &mut Problems<'_>, v: &S<String>) -> Option<PathAndQuery> {
+    let text = v.get_ref();
+    if !text.starts_with('/') {
+        p.push(span(v), format!("`path` = \"{text}\" must start with '/'"), None);
+        return None;
+    }
+    match text
+        .parse::<hyper::Uri>()
+        .ok()
+        .and_then(|u| u.path_and_query().cloned())
+    {
+        Some(path) => Some(path),
+        None => {
+            p.push(
+                span(v),
+                format!("`path` = {text:?} is not an HTTP request path"),
+                Some("write spaces and other special characters percent-encoded (%20)".into()),
+            );
+            None
+        }
+    }
 }

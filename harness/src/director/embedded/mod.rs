@@ -52,7 +52,7 @@ pub struct EmbeddedEngine {
 }
 
 /// Builds the `Ipvs` state from the configuration.
-fn build_ipvs(cfg: &DirectorConfig) -> Result<(Ipvs, ServiceTable)> {
+pub(crate) fn build_ipvs(cfg: &DirectorConfig) -> Result<(Ipvs, ServiceTable)> {
     let mut ipvs = Ipvs::new(cfg.sysctls);
     ipvs.set_fullnat_local_addrs(cfg.fullnat_local_addrs.clone());
     let mut services = HashMap::new();
