@@ -125,14 +125,25 @@ async fn traffic_and_verdict(
         if opts.settle_stats || opts.witness {
             engine.settle_stats();
         }
-        let ipvs = engine.snapshot()?;
-        let witness = match (opts.witness, engine.kind()) {
-            (true, director::EngineKind::Kernel) => {
-                let host = lab.host(&d.name).ok_or_else(|| missing_host(&d.name))?;
-                Some(host.exec(observe::ipvsadm_views).await)
+        let mut ipvs = engine.snapshot()?;
+        let mut witness = None;
+        if let (true, director::EngineKind::Kernel) = (opts.witness, engine.kind()) {
+            let host = lab.host(&d.name).ok_or_else(|| missing_host(&d.name))?;
+            // The same moment: a table that moved while ipvsadm ran (a neighbour giving up
+            // seconds after the traffic, say) is read again, a few times at most.
+            for _ in 0..WITNESS_ATTEMPTS {
+                let views = host.exec(observe::ipvsadm_views).await;
+                let after = engine.snapshot()?;
+                let still = after.services == ipvs.services;
+                ipvs = after;
+                witness = Some(views);
+                if still {
+                    break;
+                }
+                engine.settle_stats();
+                ipvs = engine.snapshot()?;
             }
-            _ => None,
-        };
+        }
         directors.push(outcome::DirectorOutcome {
             name: name.clone(),
             vip: d.vip,
@@ -234,6 +245,9 @@ async fn connections_closed(scenario: &Scenario, lab: &Lab) {
         }
     }
 }
+
+/// Reads of the real ipvsadm beside lvslab's snapshot before taking what it got.
+const WITNESS_ATTEMPTS: usize = 3;
 
 /// A connection whose server died keeps retransmitting its FIN for minutes: the run does not
 /// wait for those.
