@@ -173,7 +173,10 @@ mod tests {
             .collect();
         let text = render_checks(&checks);
         assert_eq!(text.lines().count(), 3, "{text}");
-        assert!(text.starts_with("  ok   rs1 gets its weighted share 33.3% ± 3.3%\n"), "{text}");
+        assert!(
+            text.starts_with("  ok   rs1 gets its weighted share 33.3% ± 3.3%\n"),
+            "{text}"
+        );
     }
 
     #[test]
