@@ -1,14 +1,25 @@
-//! Bring-up and teardown of the reference topology (switch, client, director, rs1..rs3:
-//! 6 namespaces, 1 bridge, 5 veth pairs, addresses, VIP on the real servers' lo), by lvslab
-//! and by ci/ip-script.sh (one `ip` command per step), with the ratio.
+//! 1. Bring-up and teardown of the reference topology (switch, client, director, rs1..rs3:
+//!    6 namespaces, 1 bridge, 5 veth pairs, addresses, VIP on the real servers' lo), by lvslab
+//!    and by ci/ip-script.sh (one `ip` command per step), with the ratio.
+//! 2. Scale: DR labs of 10, 100 and 1000 real servers from a generated scenario, brought up
+//!    until ready to serve (lab, HTTP servers listening, embedded engine running; target at
+//!    1000: at most 1.5 s), then 4 requests per real server through the VIP (target: none
+//!    failed), the engine's drop counters, teardown, and how long the kernel takes to free
+//!    the namespaces afterwards.
 //!
-//! `cargo bench --bench bringup [-- ITERATIONS]` as root.
+//! `cargo bench -p lvslab --bench bringup [-- [reference|scale] [ITERATIONS]]` as root.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use lvslab::director::{EmbeddedEngine, Engine, EngineStats};
 use lvslab::lab::{HostPlan, IfacePlan, Lab, LabOptions, LabPlan};
+use lvslab::run::{self, Held};
+use lvslab::scenario::Scenario;
+use lvslab::traffic::{self, ConnectionMode, Proto, TrafficSpec};
 
 fn reference_plan() -> LabPlan {
     let hosts = [
@@ -128,22 +139,33 @@ fn measure_lab(rt: &tokio::runtime::Runtime, plan: &LabPlan, iterations: usize, 
 }
 
 fn main() {
-    // cargo bench passes "--bench"; the only argument of ours is an iteration count.
-    let iterations: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(60);
+    // cargo bench passes "--bench"; ours are an optional part name and an iteration count.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let iterations: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(60);
+    let only = |part: &str| !args.iter().any(|a| a == "reference" || a == "scale") || args.iter().any(|a| a == part);
     if !nix::unistd::geteuid().is_root() {
         println!("bringup bench skipped: needs root to create namespaces");
         return;
     }
-    let plan = reference_plan();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    if only("reference") {
+        reference(&rt, iterations);
+    }
+    if only("scale") {
+        scale(&rt);
+    }
+}
+
+fn reference(rt: &tokio::runtime::Runtime, iterations: usize) {
+    let plan = reference_plan();
 
     // Back to back, the kernel's deferred freeing of the previous lab's namespaces (cleanup_net,
     // RCU grace periods) lands in the next bring-up; with a pause it does not.
-    let busy = measure_lab(&rt, &plan, iterations, Duration::ZERO);
-    let settled = measure_lab(&rt, &plan, (iterations / 2).max(10), SETTLE);
+    let busy = measure_lab(rt, &plan, iterations, Duration::ZERO);
+    let settled = measure_lab(rt, &plan, (iterations / 2).max(10), SETTLE);
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ci/ip-script.sh");
     let have_ip = Command::new("ip").arg("-V").output().is_ok_and(|o| o.status.success());
@@ -182,4 +204,215 @@ fn main() {
     } else {
         println!("ip script skipped: `ip` (iproute2) not installed");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Scale: DR labs of many real servers.
+
+/// (real servers, labs built): fewer of the big ones, each takes seconds to come and go.
+const SCALE_SIZES: [(usize, usize); 3] = [(10, 10), (100, 5), (1000, 3)];
+const READY_TARGET: Duration = Duration::from_millis(1500);
+const REQUESTS_PER_SERVER: u32 = 4;
+const SCALE_CONCURRENCY: u32 = 8;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long to wait for the kernel to free a torn-down lab's namespaces before the next.
+const FREE_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The shape a user would write: DR, round robin, `servers` unnamed real servers, all defaults
+/// (the default network grows from 192.0.2.0/24 to hold them).
+fn dr_scenario(servers: usize) -> Scenario {
+    let mut text = String::from("[service]\nmode = \"dr\"\nscheduler = \"rr\"\n");
+    for _ in 0..servers {
+        text.push_str("[[real_server]]\n");
+    }
+    lvslab::scenario::parse(&text, &format!("dr-{servers}.toml"))
+        .unwrap_or_else(|e| panic!("generated scenario: {}", e.render("generated")))
+}
+
+struct ScaleRun {
+    lab: Duration,
+    ready: Duration,
+    traffic: Duration,
+    requests: usize,
+    failed: BTreeMap<String, usize>,
+    answering: usize,
+    stats: EngineStats,
+    teardown: Duration,
+    /// Until the kernel's count of live namespaces is back to where it was; None past the deadline.
+    freed: Option<Duration>,
+}
+
+/// Live network namespaces on the machine (the `net_namespace` slab's active objects): the
+/// kernel frees a torn-down lab's namespaces asynchronously (cleanup_net).
+fn live_namespaces() -> Option<u64> {
+    let slabinfo = std::fs::read_to_string("/proc/slabinfo").ok()?;
+    let line = slabinfo.lines().find(|l| l.starts_with("net_namespace "))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn scale_run(scenario: &Scenario) -> ScaleRun {
+    let before = live_namespaces();
+    let started = Instant::now();
+    let lab = Lab::build(&run::lab_plan(scenario), LabOptions::default())
+        .await
+        .expect("lab builds");
+    let lab_built = started.elapsed();
+    // The servers through Held, the engine here so that its counters can be read.
+    let mut servers_only = scenario.clone();
+    servers_only.directors.clear();
+    let held = Held::start(&servers_only, &lab).await.expect("servers start");
+    let director = scenario.director().expect("a director");
+    let config = run::director_config(scenario, director).expect("director config");
+    let engine =
+        EmbeddedEngine::start(lab.host(&director.name).expect("director host"), config).expect("engine starts");
+    let ready = started.elapsed();
+
+    let requests = REQUESTS_PER_SERVER * scenario.real_servers.len() as u32;
+    let spec = TrafficSpec {
+        targets: vec![SocketAddr::from((scenario.service.vip, scenario.service.port))],
+        proto: Proto::Tcp,
+        requests,
+        mode: ConnectionMode::New,
+        concurrency: SCALE_CONCURRENCY,
+        sources: Vec::new(),
+        source_port: None,
+        timeout: REQUEST_TIMEOUT,
+        path: "/".into(),
+        client: "client".into(),
+    };
+    let client = lab.host("client").expect("client host");
+    let fired = Instant::now();
+    let records = traffic::fire(client.runtime(), spec, None).await;
+    let traffic = fired.elapsed();
+    let mut failed: BTreeMap<String, usize> = BTreeMap::new();
+    let mut backends = std::collections::HashSet::new();
+    for r in &records {
+        match (&r.error, &r.backend) {
+            (Some(e), _) => *failed.entry(e.to_string()).or_default() += 1,
+            (None, Some(b)) => {
+                backends.insert(b.clone());
+            }
+            (None, None) => *failed.entry("no backend named".into()).or_default() += 1,
+        }
+    }
+    let stats = engine.stats();
+    Box::new(engine).shutdown().expect("engine stops");
+    held.stop().await;
+
+    let torn = Instant::now();
+    lab.teardown().await.expect("teardown");
+    let teardown = torn.elapsed();
+    let freed = match before {
+        Some(before) => loop {
+            // Other labs on the machine may come and go meanwhile: back to the count before is enough.
+            if live_namespaces().is_some_and(|n| n <= before) {
+                break Some(torn.elapsed());
+            }
+            if torn.elapsed() > FREE_DEADLINE {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        },
+        None => None,
+    };
+    ScaleRun {
+        lab: lab_built,
+        ready,
+        traffic,
+        requests: records.len(),
+        failed,
+        answering: backends.len(),
+        stats,
+        teardown,
+        freed,
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn scale(rt: &tokio::runtime::Runtime) {
+    println!();
+    println!("DR labs at scale: N real servers + client + director + switch = N+3 namespaces, N+2 veth pairs, 1 bridge; {REQUESTS_PER_SERVER} requests per real server at concurrency {SCALE_CONCURRENCY}");
+    println!();
+    println!("| real servers | labs | lab built (median) | ready to serve (median / max) | ready per host | requests | failed | answering | engine dropped | teardown | kernel frees namespaces in | load |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut ready_medians = Vec::new();
+    for (servers, labs) in SCALE_SIZES {
+        let scenario = dr_scenario(servers);
+        let runs: Vec<ScaleRun> = (0..labs).map(|_| rt.block_on(scale_run(&scenario))).collect();
+        let hosts = servers + 2;
+        let ready = median(runs.iter().map(|r| r.ready).collect());
+        let ready_max = runs.iter().map(|r| r.ready).max().unwrap_or_default();
+        ready_medians.push((servers, ready, ready_max));
+        let requests: usize = runs.iter().map(|r| r.requests).sum();
+        let failed: usize = runs.iter().flat_map(|r| r.failed.values()).sum();
+        let mut failed_by: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut dropped: BTreeMap<&str, u64> = BTreeMap::new();
+        for r in &runs {
+            for (k, n) in &r.failed {
+                *failed_by.entry(k).or_default() += n;
+            }
+            for (k, n) in &r.stats.dropped {
+                *dropped.entry(k).or_default() += n;
+            }
+        }
+        let list = |m: Vec<String>| if m.is_empty() { "0".to_owned() } else { m.join(", ") };
+        let failed_text = if failed == 0 {
+            "0".to_owned()
+        } else {
+            format!(
+                "{failed} ({})",
+                list(failed_by.iter().map(|(k, n)| format!("{n} {k}")).collect())
+            )
+        };
+        let answering: Vec<String> = runs.iter().map(|r| r.answering.to_string()).collect();
+        let freed: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                r.freed
+                    .map_or("> 60 s".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()))
+            })
+            .collect();
+        println!(
+            "| {servers} | {labs} | {:.1} ms | {:.1} / {:.1} ms | {:.2} ms | {requests} ({:.0} ms median) | {failed_text} | {} | {} | {:.1} ms | {} | {} |",
+            ms(median(runs.iter().map(|r| r.lab).collect())),
+            ms(ready),
+            ms(ready_max),
+            ms(ready) / hosts as f64,
+            ms(median(runs.iter().map(|r| r.traffic).collect())),
+            answering.join(" / "),
+            list(dropped.iter().map(|(k, n)| format!("{n} {k}")).collect()),
+            ms(median(runs.iter().map(|r| r.teardown).collect())),
+            freed.join(" / "),
+            loadavg(),
+        );
+    }
+    if let [(small, small_ready, _), .., (big, big_ready, big_max)] = ready_medians[..] {
+        let per_host = (big_ready.saturating_sub(small_ready)).as_secs_f64() * 1e3 / (big - small) as f64;
+        println!();
+        println!("marginal cost per real server ({small} → {big}): {per_host:.2} ms");
+        println!(
+            "target: ready to serve with {big} real servers in at most {:.1} s: median {:.2} s, max {:.2} s — {}",
+            READY_TARGET.as_secs_f64(),
+            big_ready.as_secs_f64(),
+            big_max.as_secs_f64(),
+            if big_max <= READY_TARGET {
+                "met"
+            } else if big_ready <= READY_TARGET {
+                "met by the median"
+            } else {
+                "NOT met"
+            }
+        );
+    }
+}
+
+/// `/proc/loadavg`'s first three fields: other work on the 2 cores skews every figure.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|e| format!("unreadable: {e}"))
 }

@@ -36,6 +36,17 @@ pub enum LabError {
     #[error("{host}: namespace worker is not running")]
     WorkerGone { host: String },
 
+    /// The process may not hold as many open files as the lab needs.
+    #[error(
+        "a lab of {namespaces} namespaces needs about {needed} open files, but this process may hold at most {hard} (soft limit {soft}); raise the hard limit (`ulimit -Hn {needed}` as root, or LimitNOFILE= for a service)"
+    )]
+    TooFewFiles {
+        namespaces: usize,
+        needed: u64,
+        soft: u64,
+        hard: u64,
+    },
+
     /// Kept-lab state (/run/lvslab, /run/netns) problems.
     #[error("kept lab {name}: {message}")]
     Kept { name: String, message: String },

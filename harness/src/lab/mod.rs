@@ -9,6 +9,7 @@ mod batch;
 mod bringup;
 mod error;
 mod kept;
+mod limits;
 mod netns;
 pub mod plan;
 mod sysctl;
@@ -77,6 +78,7 @@ fn new_run_id() -> String {
 impl Lab {
     pub async fn build(plan: &LabPlan, opts: LabOptions) -> Result<Lab, LabError> {
         plan.validate()?;
+        limits::ensure_open_files(plan.hosts.len() + 1)?;
         if let Some(name) = &opts.keep {
             kept::check_free(name)?;
         }

@@ -9,6 +9,8 @@ use super::error::LabError;
 
 /// Name of the namespace that holds one bridge per segment; not usable as a host name.
 pub const SWITCH_NAME: &str = "switch";
+/// A bridge numbers its ports in 10 bits and keeps port 0 for itself (net/bridge/br_if.c).
+pub const MAX_BRIDGE_PORTS: usize = 1023;
 
 /// Longest interface name the kernel accepts (IFNAMSIZ - 1).
 const IFNAME_MAX: usize = 15;
@@ -145,6 +147,19 @@ impl LabPlan {
             }
             host.validate(&segments)?;
         }
+        for seg in &self.segments {
+            let ports = self
+                .hosts
+                .iter()
+                .flat_map(|h| &h.interfaces)
+                .filter(|i| i.segment == *seg)
+                .count();
+            if ports > MAX_BRIDGE_PORTS {
+                return Err(invalid(format!(
+                    "segment {seg:?} has {ports} interfaces, but a Linux bridge takes at most {MAX_BRIDGE_PORTS} ports (BR_MAX_PORTS 1024, port 0 reserved)"
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -248,6 +263,17 @@ mod tests {
 
     fn err(p: &LabPlan) -> String {
         p.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_segment_holds_no_more_hosts_than_a_bridge_has_ports() {
+        let hosts = |n: usize| (0..n).map(|i| host(&format!("h{i}"), "lan")).collect();
+        assert!(plan(hosts(MAX_BRIDGE_PORTS)).validate().is_ok());
+        assert!(
+            err(&plan(hosts(MAX_BRIDGE_PORTS + 1))).contains("segment \"lan\" has 1024 interfaces"),
+            "{}",
+            err(&plan(hosts(MAX_BRIDGE_PORTS + 1)))
+        );
     }
 
     #[test]
