@@ -252,7 +252,7 @@ async fn conform(args: ConformArgs) -> ExitCode {
     let mut reports = Vec::new();
     for scenario in &scenarios {
         let report = tokio::select! {
-            r = conform::conform_scenario(scenario, &opts) => r,
+            r = conform::conform_retrying(scenario, &opts) => r,
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("lvslab: interrupted; lab torn down");
                 return ExitCode::from(130);
