@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lvslab::director::{EmbeddedEngine, Engine, EngineStats};
-use lvslab::lab::{HostPlan, IfacePlan, Lab, LabOptions, LabPlan};
+use lvslab::lab::{BuildTimings, HostPlan, IfacePlan, Lab, LabOptions, LabPlan};
 use lvslab::run::{self, Held};
 use lvslab::scenario::Scenario;
 use lvslab::traffic::{self, ConnectionMode, Proto, TrafficSpec};
@@ -215,8 +215,11 @@ const READY_TARGET: Duration = Duration::from_millis(1500);
 const REQUESTS_PER_SERVER: u32 = 4;
 const SCALE_CONCURRENCY: u32 = 8;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long to wait for the kernel to free a torn-down lab's namespaces before the next.
-const FREE_DEADLINE: Duration = Duration::from_secs(60);
+/// How long to wait for the kernel to free a torn-down lab's namespaces before the next: it
+/// took about 40 ms per namespace here, slower when other labs come and go meanwhile.
+fn free_deadline(namespaces: usize) -> Duration {
+    Duration::from_secs(5) + Duration::from_millis(60) * namespaces as u32
+}
 
 /// The shape a user would write: DR, round robin, `servers` unnamed real servers, all defaults
 /// (the default network grows from 192.0.2.0/24 to hold them).
@@ -230,7 +233,12 @@ fn dr_scenario(servers: usize) -> Scenario {
 }
 
 struct ScaleRun {
+    /// Phases of the lab build, from its start.
+    phases: BuildTimings,
     lab: Duration,
+    /// Real servers listening (after the lab).
+    servers: Duration,
+    /// The whole: lab, servers, engine running.
     ready: Duration,
     traffic: Duration,
     requests: usize,
@@ -257,10 +265,12 @@ async fn scale_run(scenario: &Scenario) -> ScaleRun {
         .await
         .expect("lab builds");
     let lab_built = started.elapsed();
+    let phases = lab.build_timings();
     // The servers through Held, the engine here so that its counters can be read.
     let mut servers_only = scenario.clone();
     servers_only.directors.clear();
     let held = Held::start(&servers_only, &lab).await.expect("servers start");
+    let servers = started.elapsed();
     let director = scenario.director().expect("a director");
     let config = run::director_config(scenario, director).expect("director config");
     let engine =
@@ -308,7 +318,7 @@ async fn scale_run(scenario: &Scenario) -> ScaleRun {
             if live_namespaces().is_some_and(|n| n <= before) {
                 break Some(torn.elapsed());
             }
-            if torn.elapsed() > FREE_DEADLINE {
+            if torn.elapsed() > free_deadline(scenario.hosts.len() + 1) {
                 break None;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -316,7 +326,9 @@ async fn scale_run(scenario: &Scenario) -> ScaleRun {
         None => None,
     };
     ScaleRun {
+        phases,
         lab: lab_built,
+        servers,
         ready,
         traffic,
         requests: records.len(),
@@ -337,8 +349,8 @@ fn scale(rt: &tokio::runtime::Runtime) {
     println!();
     println!("DR labs at scale: N real servers + client + director + switch = N+3 namespaces, N+2 veth pairs, 1 bridge; {REQUESTS_PER_SERVER} requests per real server at concurrency {SCALE_CONCURRENCY}");
     println!();
-    println!("| real servers | labs | lab built (median) | ready to serve (median / max) | ready per host | requests | failed | answering | engine dropped | teardown | kernel frees namespaces in | load |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| real servers | labs | namespaces | + bridges, lo | + veths, addresses | + sysctls = lab | + servers listening | + engine = ready (median / max) | ready per host | requests | failed | answering | engine dropped | teardown | kernel frees namespaces in | load |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut ready_medians = Vec::new();
     for (servers, labs) in SCALE_SIZES {
         let scenario = dr_scenario(servers);
@@ -377,8 +389,12 @@ fn scale(rt: &tokio::runtime::Runtime) {
             })
             .collect();
         println!(
-            "| {servers} | {labs} | {:.1} ms | {:.1} / {:.1} ms | {:.2} ms | {requests} ({:.0} ms median) | {failed_text} | {} | {} | {:.1} ms | {} | {} |",
+            "| {servers} | {labs} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} / {:.0} ms | {:.2} ms | {requests} ({:.0} ms median) | {failed_text} | {} | {} | {:.1} ms | {} | {} |",
+            ms(median(runs.iter().map(|r| r.phases.namespaces).collect())),
+            ms(median(runs.iter().map(|r| r.phases.prepared).collect())),
+            ms(median(runs.iter().map(|r| r.phases.wired).collect())),
             ms(median(runs.iter().map(|r| r.lab).collect())),
+            ms(median(runs.iter().map(|r| r.servers).collect())),
             ms(ready),
             ms(ready_max),
             ms(ready) / hosts as f64,

@@ -10,7 +10,9 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkMessage};
-use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState};
+use rtnetlink::packet_route::route::RouteType;
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{AddressMessageBuilder, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use super::batch::{Batch, CHANGE, CREATE};
@@ -187,12 +189,27 @@ pub(crate) fn dev_index(route: &RoutePlan, ifaces: &[(String, u32)]) -> Option<u
         .and_then(|d| ifaces.iter().find(|(n, _)| n == d).map(|(_, i)| *i))
 }
 
-/// Veth pairs, interface addresses, then routes: one pipelined batch on the host's socket.
+/// A permanent neighbour entry: `ip neigh add ADDR lladdr MAC nud permanent dev INDEX`.
+pub(crate) fn neighbour_msg(index: u32, addr: Ipv4Addr, mac: [u8; 6]) -> RouteNetlinkMessage {
+    let mut m = NeighbourMessage::default();
+    m.header.family = AddressFamily::Inet;
+    m.header.ifindex = index;
+    m.header.state = NeighbourState::Permanent;
+    m.header.kind = RouteType::Unspec;
+    m.attributes
+        .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(addr)));
+    m.attributes.push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+    RouteNetlinkMessage::NewNeighbour(m)
+}
+
+/// Veth pairs, interface addresses, permanent neighbours, then routes: one pipelined batch on
+/// the host's socket.
 pub(crate) async fn host_wire(
     rtnl: &rtnetlink::Handle,
     plan: &HostPlan,
     layout: &[IfaceLayout],
     all_devs: &[(String, u32)],
+    neighbours: &[(u32, Ipv4Addr, [u8; 6])],
     switch_fd: i32,
     host_fd: i32,
 ) -> Result<(), LabError> {
@@ -214,8 +231,11 @@ pub(crate) async fn host_wire(
         }
     }
     // A down device takes no routes (and loses them when it goes down): a dead host gets
-    // its routes when a link comes up.
+    // its routes when a link comes up. Neighbour entries likewise.
     if plan.link_up {
+        for &(index, addr, mac) in neighbours {
+            batch.push(format!("add neighbour {addr}"), neighbour_msg(index, addr, mac), CREATE)?;
+        }
         for route in &plan.routes {
             batch.push(
                 format!("add route {} via {:?} dev {:?}", route.dst, route.via, route.dev),

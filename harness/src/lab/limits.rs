@@ -17,6 +17,19 @@ pub(crate) fn files_needed(namespaces: usize) -> u64 {
     namespaces as u64 * FILES_PER_HOST + FILES_SPARE
 }
 
+/// The soft limit to set so that `needed` files fit, if it must change: up to the hard limit,
+/// bounded by fs.nr_open. `Err` when even that is too low.
+fn raised_soft_limit(soft: u64, hard: u64, nr_open: u64, needed: u64) -> Result<Option<u64>, ()> {
+    if soft >= needed {
+        return Ok(None);
+    }
+    let ceiling = hard.min(nr_open);
+    if ceiling < needed {
+        return Err(());
+    }
+    Ok(Some(ceiling))
+}
+
 /// Raises the soft RLIMIT_NOFILE to the hard limit (bounded by fs.nr_open) when it is below
 /// what `namespaces` need; an error saying what to change when the hard limit is too low.
 pub(crate) fn ensure_open_files(namespaces: usize) -> Result<(), LabError> {
@@ -33,24 +46,24 @@ pub(crate) fn ensure_open_files(namespaces: usize) -> Result<(), LabError> {
             io::Error::last_os_error(),
         ));
     }
-    if limit.rlim_cur >= needed {
-        return Ok(());
-    }
     let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok())
         .unwrap_or(1 << 20);
-    let ceiling = limit.rlim_max.min(nr_open);
-    if ceiling < needed {
-        return Err(LabError::TooFewFiles {
-            namespaces,
-            needed,
-            soft: limit.rlim_cur,
-            hard: limit.rlim_max,
-        });
-    }
+    let soft = match raised_soft_limit(limit.rlim_cur, limit.rlim_max, nr_open, needed) {
+        Ok(None) => return Ok(()),
+        Ok(Some(soft)) => soft,
+        Err(()) => {
+            return Err(LabError::TooFewFiles {
+                namespaces,
+                needed,
+                soft: limit.rlim_cur,
+                hard: limit.rlim_max,
+            })
+        }
+    };
     let raised = libc::rlimit {
-        rlim_cur: ceiling,
+        rlim_cur: soft,
         rlim_max: limit.rlim_max,
     };
     // SAFETY: setrlimit only reads the struct it is given.
@@ -70,34 +83,29 @@ mod tests {
 
     #[test]
     fn a_thousand_server_lab_needs_more_than_the_usual_soft_limit() {
-        assert!(files_needed(1003) > 1024);
+        let needed = files_needed(1003);
+        assert!(needed > 1024);
         assert!(files_needed(6) < 1024, "the reference lab fits any limit");
+        assert_eq!(raised_soft_limit(1024, 524_288, 1_048_576, needed), Ok(Some(524_288)));
+        assert_eq!(
+            raised_soft_limit(1024, u64::MAX, 1_048_576, needed),
+            Ok(Some(1_048_576))
+        );
+        assert_eq!(raised_soft_limit(20_000, 524_288, 1_048_576, needed), Ok(None));
+        assert_eq!(raised_soft_limit(1024, 4096, 1_048_576, needed), Err(()));
     }
 
     #[test]
-    fn the_soft_limit_is_raised_up_to_the_hard_one_and_not_beyond() {
-        // Runs in the test process: lower the soft limit, then ask for a lab that needs more.
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
+    fn too_few_files_says_what_to_raise() {
+        let e = LabError::TooFewFiles {
+            namespaces: 1003,
+            needed: files_needed(1003),
+            soft: 1024,
+            hard: 4096,
         };
-        // SAFETY: as above, the calls read or write only the struct given.
-        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
-        let hard = limit.rlim_max;
-        if hard < files_needed(300) {
-            return; // nothing to raise towards on this machine
-        }
-        let lowered = libc::rlimit {
-            rlim_cur: 1024,
-            rlim_max: hard,
-        };
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
-        ensure_open_files(300).expect("the hard limit allows it");
-        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
-        assert!(limit.rlim_cur >= files_needed(300), "soft limit now {}", limit.rlim_cur);
-        assert_eq!(limit.rlim_max, hard);
-        let too_many = (hard.min(1 << 30) / FILES_PER_HOST) as usize + 1;
-        let err = ensure_open_files(too_many).unwrap_err().to_string();
-        assert!(err.contains("hard limit"), "{err}");
+        assert_eq!(
+            e.to_string(),
+            "a lab of 1003 namespaces needs about 8536 open files, but this process may hold at most 4096 (soft limit 1024); raise the hard limit (`ulimit -Hn 8536` as root, or LimitNOFILE= for a service)"
+        );
     }
 }

@@ -11,7 +11,10 @@ mod error;
 mod kept;
 mod limits;
 mod netns;
+mod offload;
 pub mod plan;
+#[cfg(test)]
+mod scale_tests;
 mod sysctl;
 mod tun;
 
@@ -19,13 +22,15 @@ use std::collections::HashMap;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 use ipnet::Ipv4Net;
+use std::net::Ipv4Addr;
 
 pub use error::LabError;
 pub use kept::{clean, enter_kept, link_path, list_kept, CleanReport, KeptLab, KeptState, NETNS_DIR, STATE_DIR};
-pub use plan::{HostPlan, IfacePlan, LabPlan, RoutePlan, TunPlan, SWITCH_NAME};
+pub use plan::{HostPlan, IfacePlan, LabPlan, RoutePlan, TunPlan, LARGE_SEGMENT_PORTS, MAX_BRIDGE_PORTS, SWITCH_NAME};
 
 use batch::{errno, Batch, CHANGE, CREATE};
 use bringup::{IfaceLayout, LO_INDEX};
@@ -63,6 +68,20 @@ pub struct Lab {
     hosts: Vec<Host>,
     kept: Option<KeptState>,
     torn_down: bool,
+    timings: BuildTimings,
+}
+
+/// When each phase of `Lab::build` had finished, from its start (for benchmarks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BuildTimings {
+    /// Every namespace created, with its thread and netlink connection.
+    pub namespaces: Duration,
+    /// Bridges, lo, loopback addresses, TUN devices.
+    pub prepared: Duration,
+    /// veth pairs, addresses, routes.
+    pub wired: Duration,
+    /// Host sysctls written.
+    pub sysctls: Duration,
 }
 
 fn new_run_id() -> String {
@@ -77,12 +96,14 @@ fn new_run_id() -> String {
 
 impl Lab {
     pub async fn build(plan: &LabPlan, opts: LabOptions) -> Result<Lab, LabError> {
+        let started = Instant::now();
         plan.validate()?;
         limits::ensure_open_files(plan.hosts.len() + 1)?;
         if let Some(name) = &opts.keep {
             kept::check_free(name)?;
         }
         let run_id = new_run_id();
+        let mut timings = BuildTimings::default();
 
         // Namespaces: all threads started first so they are created in parallel.
         let starting_switch =
@@ -104,6 +125,7 @@ impl Lab {
                 .map(|(s, h)| async move { s.wait().await.map_err(|e| LabError::os(&h.name, "create namespace", e)) }),
         );
         let (switch, workers) = futures::try_join!(switch_fut, hosts_fut)?;
+        timings.namespaces = started.elapsed();
 
         // Phase 1: bridges in the switch; TUNs, lo and loopback addresses in the hosts.
         let prepare_hosts = try_join_all(workers.iter().zip(&plan.hosts).map(|(w, h)| async move {
@@ -111,6 +133,7 @@ impl Lab {
             let host = h.name.clone();
             let tuns = w
                 .try_exec(move || {
+                    sysctl::ipv4_only(&host)?;
                     names
                         .iter()
                         .map(|n| {
@@ -126,20 +149,19 @@ impl Lab {
             bringup::host_prepare(w.rtnl(), h, &indexes).await?;
             Ok::<_, LabError>(tuns)
         }));
-        let plain_switch = async {
+        // Sysctls first: the bridges must be born without IPv6.
+        let switch_up = async {
             switch
                 .try_exec(sysctl::plain_bridges)
                 .await
                 .ok_or_else(|| LabError::WorkerGone {
                     host: SWITCH_NAME.into(),
-                })?
+                })??;
+            bringup::switch_up(switch.rtnl(), &plan.segments).await
         };
-        let (_, _, tuns) = futures::try_join!(
-            bringup::switch_up(switch.rtnl(), &plan.segments),
-            plain_switch,
-            prepare_hosts
-        )?;
+        let (_, tuns) = futures::try_join!(switch_up, prepare_hosts)?;
 
+        timings.prepared = started.elapsed();
         // Phase 2: veth pairs, addresses, routes; each host one pipelined batch.
         let taken: Vec<Vec<u32>> = tuns.iter().map(|t| t.iter().map(|x| x.2).collect()).collect();
         let layouts = bringup::layout(&plan.hosts, &plan.segments, &taken);
@@ -153,6 +175,7 @@ impl Lab {
                 d
             })
             .collect();
+        let neighbours = well_known_neighbours(plan, &layouts);
         let switch_fd = switch.raw_fd();
         try_join_all(
             workers
@@ -160,10 +183,59 @@ impl Lab {
                 .zip(&plan.hosts)
                 .zip(&layouts)
                 .zip(&devs)
-                .map(|(((w, h), l), d)| bringup::host_wire(w.rtnl(), h, l, d, switch_fd, w.raw_fd())),
+                .zip(&neighbours)
+                .map(|((((w, h), l), d), n)| bringup::host_wire(w.rtnl(), h, l, d, n, switch_fd, w.raw_fd())),
         )
         .await?;
 
+        // Large segments: every host receives on a ring of its own (see `offload`).
+        let large = plan.large_segments();
+        if !large.is_empty() {
+            let ports: Vec<String> = layouts
+                .iter()
+                .zip(&plan.hosts)
+                .flat_map(|(l, h)| l.iter().zip(&h.interfaces))
+                .filter(|(_, i)| large.contains(&i.segment.as_str()))
+                .map(|(l, _)| l.port_name.clone())
+                .collect();
+            let switch_ports = async {
+                switch
+                    .try_exec(move || {
+                        ports.iter().try_for_each(|p| {
+                            offload::send_unsegmented(p)
+                                .map_err(|e| LabError::os(SWITCH_NAME, format!("turn TSO off on {p}"), e))
+                        })
+                    })
+                    .await
+                    .ok_or_else(|| LabError::WorkerGone {
+                        host: SWITCH_NAME.into(),
+                    })?
+            };
+            let host_ends = try_join_all(workers.iter().zip(&plan.hosts).map(|(w, h)| {
+                let host = h.name.clone();
+                let ifaces: Vec<String> = h
+                    .interfaces
+                    .iter()
+                    .filter(|i| large.contains(&i.segment.as_str()))
+                    .map(|i| i.name.clone())
+                    .collect();
+                async move {
+                    if ifaces.is_empty() {
+                        return Ok(());
+                    }
+                    w.try_exec(move || {
+                        ifaces.iter().try_for_each(|i| {
+                            offload::receive_on_own_ring(i)
+                                .map_err(|e| LabError::os(&host, format!("turn GRO on on {i}"), e))
+                        })
+                    })
+                    .await
+                    .ok_or_else(|| LabError::WorkerGone { host: h.name.clone() })?
+                }
+            }));
+            futures::try_join!(switch_ports, host_ends)?;
+        }
+        timings.wired = started.elapsed();
         // Phase 3: sysctls, in order, from each host's thread.
         try_join_all(workers.iter().zip(&plan.hosts).map(|(w, h)| {
             let host = h.name.clone();
@@ -176,6 +248,7 @@ impl Lab {
         }))
         .await?;
 
+        timings.sysctls = started.elapsed();
         let switch_ifaces = switch_ifaces(plan, &layouts);
         let hosts: Vec<Host> = workers
             .into_iter()
@@ -227,6 +300,7 @@ impl Lab {
             hosts,
             kept: None,
             torn_down: false,
+            timings,
         };
         if let Some(name) = &opts.keep {
             let namespaces: Vec<(String, i32)> = std::iter::once(&lab.switch)
@@ -249,6 +323,10 @@ impl Lab {
     /// The namespace holding one bridge per segment (bridges `br-<segment>`, ports `<host>-<iface>`).
     pub fn switch(&self) -> &Host {
         &self.switch
+    }
+
+    pub fn build_timings(&self) -> BuildTimings {
+        self.timings
     }
 
     pub fn run_id(&self) -> &str {
@@ -303,6 +381,45 @@ impl Drop for Lab {
     fn drop(&mut self) {
         let _ = self.shutdown();
     }
+}
+
+/// Per host, the permanent neighbour entries it gets (interface index, address, MAC): on large
+/// segments, the addresses of every other well-known host there (see `HostPlan::well_known`).
+fn well_known_neighbours(plan: &LabPlan, layouts: &[Vec<IfaceLayout>]) -> Vec<Vec<(u32, Ipv4Addr, [u8; 6])>> {
+    let large = plan.large_segments();
+    // (segment, owner, address, MAC) of every well-known host's interface on a large segment.
+    let known: Vec<(&str, usize, Ipv4Addr, [u8; 6])> = plan
+        .hosts
+        .iter()
+        .zip(layouts)
+        .enumerate()
+        .filter(|(_, (h, _))| h.well_known)
+        .flat_map(|(owner, (h, l))| {
+            h.interfaces.iter().zip(l).flat_map(move |(i, l)| {
+                i.addrs
+                    .iter()
+                    .map(move |a| (i.segment.as_str(), owner, a.addr(), l.mac))
+            })
+        })
+        .filter(|(seg, ..)| large.contains(seg))
+        .collect();
+    plan.hosts
+        .iter()
+        .zip(layouts)
+        .enumerate()
+        .map(|(me, (h, l))| {
+            h.interfaces
+                .iter()
+                .zip(l)
+                .flat_map(|(i, l)| {
+                    known
+                        .iter()
+                        .filter(move |(seg, owner, ..)| *seg == i.segment && *owner != me)
+                        .map(move |(_, _, addr, mac)| (l.index, *addr, *mac))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn switch_ifaces(plan: &LabPlan, layouts: &[Vec<IfaceLayout>]) -> Vec<IfaceInfo> {

@@ -11,6 +11,9 @@ use super::error::LabError;
 pub const SWITCH_NAME: &str = "switch";
 /// A bridge numbers its ports in 10 bits and keeps port 0 for itself (net/bridge/br_if.c).
 pub const MAX_BRIDGE_PORTS: usize = 1023;
+/// Segments with more ports than this are built for scale: per-host receive rings (see
+/// `offload`) and permanent neighbour entries for well-known hosts (`HostPlan::well_known`).
+pub const LARGE_SEGMENT_PORTS: usize = 256;
 
 /// Longest interface name the kernel accepts (IFNAMSIZ - 1).
 const IFNAME_MAX: usize = 15;
@@ -34,6 +37,14 @@ pub struct HostPlan {
     pub sysctls: Vec<(String, String)>,
     /// false = host "dead": its interfaces stay down.
     pub link_up: bool,
+    /// On a large segment (more than `LARGE_SEGMENT_PORTS` ports), every other host there gets a
+    /// permanent neighbour entry for this host's addresses on it (meant for clients, directors
+    /// and routers, whom every real server talks to). The kernel's ARP table is one for all
+    /// namespaces and refuses new entries beyond 1024 made in the last 5 s
+    /// (`net.ipv4.neigh.default.gc_thresh3`, settable only for the whole machine); permanent
+    /// entries do not count. A 1000-server lab learning them by ARP needed 3000 and lost
+    /// packets to "neighbour table overflow".
+    pub well_known: bool,
 }
 
 impl Default for HostPlan {
@@ -46,6 +57,7 @@ impl Default for HostPlan {
             routes: Vec::new(),
             sysctls: Vec::new(),
             link_up: true,
+            well_known: false,
         }
     }
 }
@@ -148,12 +160,7 @@ impl LabPlan {
             host.validate(&segments)?;
         }
         for seg in &self.segments {
-            let ports = self
-                .hosts
-                .iter()
-                .flat_map(|h| &h.interfaces)
-                .filter(|i| i.segment == *seg)
-                .count();
+            let ports = self.ports(seg);
             if ports > MAX_BRIDGE_PORTS {
                 return Err(invalid(format!(
                     "segment {seg:?} has {ports} interfaces, but a Linux bridge takes at most {MAX_BRIDGE_PORTS} ports (BR_MAX_PORTS 1024, port 0 reserved)"
@@ -161,6 +168,26 @@ impl LabPlan {
             }
         }
         Ok(())
+    }
+}
+
+impl LabPlan {
+    /// Interfaces on `segment`.
+    pub fn ports(&self, segment: &str) -> usize {
+        self.hosts
+            .iter()
+            .flat_map(|h| &h.interfaces)
+            .filter(|i| i.segment == segment)
+            .count()
+    }
+
+    /// The segments with more than `LARGE_SEGMENT_PORTS` ports.
+    pub fn large_segments(&self) -> Vec<&str> {
+        self.segments
+            .iter()
+            .map(String::as_str)
+            .filter(|s| self.ports(s) > LARGE_SEGMENT_PORTS)
+            .collect()
     }
 }
 
@@ -274,6 +301,13 @@ mod tests {
             "{}",
             err(&plan(hosts(MAX_BRIDGE_PORTS + 1)))
         );
+    }
+
+    #[test]
+    fn large_segments_are_those_with_more_than_256_ports() {
+        let hosts = |n: usize| (0..n).map(|i| host(&format!("h{i}"), "lan")).collect();
+        assert!(plan(hosts(LARGE_SEGMENT_PORTS)).large_segments().is_empty());
+        assert_eq!(plan(hosts(LARGE_SEGMENT_PORTS + 1)).large_segments(), ["lan"]);
     }
 
     #[test]

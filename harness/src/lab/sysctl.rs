@@ -44,6 +44,7 @@ pub(crate) fn read_sysctl(name: &str) -> io::Result<String> {
 /// walk the host's iptables/arptables hooks (about half the cost of forwarding a frame here).
 /// Written from the switch namespace's thread; absent knobs (no br_netfilter) are fine.
 pub(crate) fn plain_bridges() -> Result<(), LabError> {
+    ipv4_only(super::plan::SWITCH_NAME)?;
     for knob in [
         "bridge-nf-call-iptables",
         "bridge-nf-call-ip6tables",
@@ -55,4 +56,18 @@ pub(crate) fn plain_bridges() -> Result<(), LabError> {
         }
     }
     Ok(())
+}
+
+/// Lab hosts speak IPv4 only. With IPv6 on, every interface that comes up sends a handful of
+/// multicast frames (MLD reports, duplicate address detection, router solicitations), which a
+/// bridge floods to every port: in a 1000-host lab some 8000 frames × 1000 ports in the first
+/// seconds, overflowing the receive backlogs and dropping ARP and SYNs with them. Written before
+/// any interface but lo exists, so `default` covers them all (lo keeps ::1; it sends nothing).
+/// One write, no existence check: each /proc/sys lookup walks a dentry chain as long as the
+/// number of namespaces (every namespace has the same names), so at 1000 hosts lookups add up.
+pub(crate) fn ipv4_only(host: &str) -> Result<(), LabError> {
+    match write_sysctl(host, "net.ipv6.conf.default.disable_ipv6", "1") {
+        Err(LabError::UnknownSysctl { .. }) => Ok(()), // a kernel without IPv6
+        other => other,
+    }
 }

@@ -335,23 +335,25 @@ impl Held {
     }
 }
 
+/// Every real server's listener (and TUN decapsulator) started at once: one at a time, each
+/// waits for a wake-up of its namespace's thread, which at 1000 servers cost over a second.
 async fn start_servers(scenario: &Scenario, lab: &Lab) -> Result<(Vec<RunningServer>, Vec<Decap>), RunError> {
     let proto = proto(scenario.service.protocol);
-    let mut started = Vec::new();
-    let mut decaps = Vec::new();
-    for rs in &scenario.real_servers {
+    let starting = scenario.real_servers.iter().map(|rs| async move {
         let host = lab.host(&rs.name).ok_or_else(|| missing_host(&rs.name))?;
-        if scenario.service.mode == Mode::Tun {
-            if let Some(tun) = host.take_tun(TUN_DEVICE) {
-                decaps.push(realserver::start_decap(host.runtime(), tun).await?);
-            }
-        }
+        let tun = (scenario.service.mode == Mode::Tun)
+            .then(|| host.take_tun(TUN_DEVICE))
+            .flatten();
+        let decap = match tun {
+            Some(tun) => Some(realserver::start_decap(host.runtime(), tun).await?),
+            None => None,
+        };
         let behaviour = match rs.state {
             ServerState::Up => Behaviour::Up,
             ServerState::Slow => Behaviour::Slow(rs.delay),
             ServerState::Error => Behaviour::Error,
             ServerState::Refuse => Behaviour::Refuse,
-            ServerState::Down => continue,
+            ServerState::Down => return Ok::<_, RunError>((None, decap)),
         };
         let spec = ServerSpec {
             name: rs.name.clone(),
@@ -359,9 +361,13 @@ async fn start_servers(scenario: &Scenario, lab: &Lab) -> Result<(Vec<RunningSer
             proto,
             behaviour,
         };
-        started.push(realserver::start(host.runtime(), spec).await?);
-    }
-    Ok((started, decaps))
+        Ok((Some(realserver::start(host.runtime(), spec).await?), decap))
+    });
+    let (started, decaps): (Vec<_>, Vec<_>) = futures::future::try_join_all(starting).await?.into_iter().unzip();
+    Ok((
+        started.into_iter().flatten().collect(),
+        decaps.into_iter().flatten().collect(),
+    ))
 }
 
 async fn start_engine(

@@ -1,7 +1,7 @@
 //! A resolved scenario turned into the lab's plan: hosts, segments, addresses, routes, sysctls.
 
 use crate::lab::{HostPlan, IfacePlan, LabPlan, RoutePlan, TunPlan};
-use crate::scenario::{Host, Scenario};
+use crate::scenario::{Host, Role, Scenario};
 
 /// TUN-mode real servers get this device when the kernel has no ipip (the decapsulator feeds it).
 pub const TUN_DEVICE: &str = "tunl0";
@@ -47,5 +47,7 @@ fn host_plan(host: &Host) -> HostPlan {
             .collect(),
         sysctls: host.sysctls.clone(),
         link_up: host.link_up,
+        // Everyone talks to clients, directors and routers; real servers mostly to them.
+        well_known: host.role != Role::RealServer,
     }
 }

@@ -1,0 +1,74 @@
+//! How frames reach the hosts of a large segment. A veth hands each frame it carries to the
+//! backlog of the CPU it runs on (`net.core.netdev_max_backlog`, 1000 by default, one value for
+//! the whole machine), unless its receiving end runs NAPI on a ring of its own, which veth does
+//! when GRO is on at the receiving end and TSO off at the sending end
+//! (`veth_skb_is_eligible_for_gro` in drivers/net/veth.c). A bridge floods a broadcast to every
+//! port in one go, so with 1000 ports a single ARP request fills that backlog and floods that
+//! overlap drop copies by the dozen: in a 1000-server DR lab, 1000 requests lost 35 000 copies,
+//! among them ARP requests and replies. On large segments (`plan::LARGE_SEGMENT_PORTS`) the lab
+//! therefore turns TSO off on the switch's ports and GRO on at the hosts' ends: every host then
+//! receives on its own ring (the backlog drops went to 0). Smaller segments keep the kernel's
+//! defaults.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// include/uapi/linux/ethtool.h: the legacy one-feature commands (STSO covers every TSO kind).
+#[cfg(test)]
+const ETHTOOL_GTSO: u32 = 0x1e;
+const ETHTOOL_STSO: u32 = 0x1f;
+#[cfg(test)]
+const ETHTOOL_GGRO: u32 = 0x2b;
+const ETHTOOL_SGRO: u32 = 0x2c;
+
+#[repr(C)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
+
+/// Turns GRO on at a host's end of a veth (its receive side), in the calling thread's namespace.
+pub(crate) fn receive_on_own_ring(ifname: &str) -> io::Result<()> {
+    ethtool(ifname, ETHTOOL_SGRO, 1).map(|_| ())
+}
+
+/// Turns TSO off at a switch port (its send side towards the host), in the calling thread's namespace.
+pub(crate) fn send_unsegmented(ifname: &str) -> io::Result<()> {
+    ethtool(ifname, ETHTOOL_STSO, 0).map(|_| ())
+}
+
+/// (GRO, TSO) of an interface.
+#[cfg(test)]
+pub(crate) fn gro_tso(ifname: &str) -> io::Result<(bool, bool)> {
+    Ok((
+        ethtool(ifname, ETHTOOL_GGRO, 0)? != 0,
+        ethtool(ifname, ETHTOOL_GTSO, 0)? != 0,
+    ))
+}
+
+fn ethtool(ifname: &str, cmd: u32, data: u32) -> io::Result<u32> {
+    // SAFETY: plain socket(2) call; the fd is owned right away.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: raw is a fresh, valid fd nobody else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut value = EthtoolValue { cmd, data };
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    let name = ifname.as_bytes();
+    if name.len() >= req.ifr_name.len() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "interface name too long"));
+    }
+    for (dst, src) in req.ifr_name.iter_mut().zip(name) {
+        *dst = *src as libc::c_char;
+    }
+    req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
+    // SAFETY: valid fd; req and the ethtool_value it points to outlive the call.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL, &mut req) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value.data)
+}
