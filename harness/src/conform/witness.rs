@@ -65,59 +65,7 @@ pub fn import_gives_back(scenario: &Scenario, vip: Ipv4Addr, saved: &str) -> Res
     let imported = import::import_text(saved, "ipvsadm-save").map_err(|e| format!("import refused it: {e}"))?;
     let back = crate::scenario::parse(&imported.toml, "imported.toml")
         .map_err(|r| format!("the imported scenario does not check: {}", r.render("imported.toml")))?;
-    let servers = |s: &Scenario| {
-        let mut v: Vec<_> = s.real_servers.iter().map(|r| (r.address, r.port, r.weight)).collect();
-        v.sort();
-        v
-    };
-    let flags = |s: &Scenario| {
-        let mut v: Vec<String> = s.service.flags.iter().map(|f| f.as_str().to_owned()).collect();
-        v.sort();
-        v
-    };
-    let (a, b) = (&scenario.service, &back.service);
-    let checks = [
-        ("VIP", vip.to_string(), b.vip.to_string()),
-        ("port", a.port.to_string(), b.port.to_string()),
-        (
-            "protocol",
-            a.protocol.as_str().to_owned(),
-            b.protocol.as_str().to_owned(),
-        ),
-        ("mode", a.mode.as_str().to_owned(), b.mode.as_str().to_owned()),
-        (
-            "scheduler",
-            a.scheduler.as_str().to_owned(),
-            b.scheduler.as_str().to_owned(),
-        ),
-        ("flags", flags(scenario).join(","), flags(&back).join(",")),
-        (
-            "persistence",
-            format!("{:?}", a.persistence),
-            format!("{:?}", b.persistence),
-        ),
-        (
-            "netmask",
-            a.persistence_netmask().to_string(),
-            b.persistence_netmask().to_string(),
-        ),
-        ("one_packet", a.one_packet.to_string(), b.one_packet.to_string()),
-        (
-            "real servers",
-            format!("{:?}", servers(scenario)),
-            format!("{:?}", servers(&back)),
-        ),
-    ];
-    let wrong: Vec<String> = checks
-        .iter()
-        .filter(|(_, x, y)| x != y)
-        .map(|(what, x, y)| format!("{what} {x} came back as {y}"))
-        .collect();
-    if wrong.is_empty() {
-        Ok(())
-    } else {
-        Err(wrong.join("; "))
-    }
+    import::same_service(scenario, vip, &back)
 }
 
 /// The line with what may move between two reads replaced, widths kept where they are fixed.

@@ -2,6 +2,7 @@
 //! /proc/net/ip_vs*, keepalived.conf. Used by `diagnose --live` (the live table
 //! as evidence) and by `lvslab import` (a scenario from an existing set-up).
 
+pub mod compare;
 pub mod error;
 pub mod evidence;
 pub mod ipvsadm;
@@ -10,6 +11,7 @@ pub mod procfs;
 pub mod table;
 pub mod to_scenario;
 
+pub use compare::same_service;
 pub use error::{ParseError, Warning};
 pub use table::{Counters, Forward, IpvsTable, ServiceKey, Stats, TableConn, TableDest, TableProto, TableService};
 pub use to_scenario::{import_file, import_text, ImportError, InputFormat};

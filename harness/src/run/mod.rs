@@ -268,6 +268,16 @@ const WITNESS_ATTEMPTS: usize = 3;
 /// wait for those.
 const CLOSE_WAIT_BOUND: Duration = Duration::from_secs(2);
 
+/// The director's interface on `addr`'s network (its first interface otherwise).
+fn iface_towards(host: &crate::scenario::Host, addr: Ipv4Addr) -> String {
+    host.interfaces
+        .iter()
+        .find(|i| i.address.contains(&addr))
+        .or(host.interfaces.first())
+        .map(|i| i.name.clone())
+        .unwrap_or_else(|| "eth0".into())
+}
+
 /// One harness-side counter of frames for its VIP per director, on its client-facing
 /// interface, opened before the traffic.
 async fn vip_counters(scenario: &Scenario, lab: &Lab) -> Result<Vec<observe::VipCounter>, String> {
@@ -276,7 +286,10 @@ async fn vip_counters(scenario: &Scenario, lab: &Lab) -> Result<Vec<observe::Vip
         let host = lab
             .host(&d.name)
             .ok_or_else(|| format!("no director host {}", d.name))?;
-        let iface = director_config(scenario, d).map_err(|e| e.to_string())?.client_iface;
+        let director_host = scenario
+            .host(&d.name)
+            .ok_or_else(|| format!("no director host {}", d.name))?;
+        let iface = iface_towards(director_host, d.vip);
         let vip = d.vip;
         let counter = host
             .exec(move || observe::VipCounter::open(&iface, vip))
@@ -437,19 +450,11 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
             lower_threshold: 0,
         })
         .collect();
-    let iface_towards = |addr: Ipv4Addr| {
-        host.interfaces
-            .iter()
-            .find(|i| i.address.contains(&addr))
-            .or(host.interfaces.first())
-            .map(|i| i.name.clone())
-            .unwrap_or_else(|| "eth0".into())
-    };
-    let client_iface = iface_towards(director.vip);
+    let client_iface = iface_towards(host, director.vip);
     let server_iface = scenario
         .real_servers
         .first()
-        .map(|rs| iface_towards(rs.address))
+        .map(|rs| iface_towards(host, rs.address))
         .unwrap_or(client_iface.clone());
     Ok(DirectorConfig {
         services: vec![(service, dests)],
