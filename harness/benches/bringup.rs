@@ -384,8 +384,10 @@ fn scale(rt: &tokio::runtime::Runtime) {
         let freed: Vec<String> = runs
             .iter()
             .map(|r| {
-                r.freed
-                    .map_or("> 60 s".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()))
+                r.freed.map_or_else(
+                    || format!("> {:.0} s", free_deadline(servers + 3).as_secs_f64()),
+                    |d| format!("{:.2} s", d.as_secs_f64()),
+                )
             })
             .collect();
         println!(
