@@ -6,7 +6,9 @@
 //! placed in the host namespace with a chosen ifindex), then addresses and routes on those
 //! known indexes. (3) sysctls from the host's thread.
 
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkMessage};
@@ -17,7 +19,7 @@ use rtnetlink::{AddressMessageBuilder, LinkBridge, LinkMessageBuilder, LinkUnspe
 
 use super::batch::{Batch, CHANGE, CREATE};
 use super::error::LabError;
-use super::plan::{HostPlan, RoutePlan};
+use super::plan::{HostPlan, IfacePlan, RoutePlan};
 
 pub(crate) const LO_INDEX: u32 = 1;
 /// Switch-side veth ends get ifindexes from here on; far above anything a host namespace
@@ -54,41 +56,55 @@ pub(crate) fn default_mac(host_pos: usize, iface_pos: usize) -> [u8; 6] {
     [0x02, 0x4c, (h >> 8) as u8, h as u8, (i >> 8) as u8, i as u8]
 }
 
-/// Lays out every host's interfaces; `taken` are indexes already used in each host (lo, TUNs).
-pub(crate) fn layout(hosts: &[HostPlan], segments: &[String], taken: &[Vec<u32>]) -> Vec<Vec<IfaceLayout>> {
-    let mut next_port = FIRST_PORT_INDEX;
+/// The first switch-port ifindex of each host: ports are numbered in host order, one per interface.
+pub(crate) fn first_port_indexes(hosts: &[HostPlan]) -> Vec<u32> {
     hosts
         .iter()
+        .scan(FIRST_PORT_INDEX, |next, h| {
+            let first = *next;
+            *next += h.interfaces.len() as u32;
+            Some(first)
+        })
+        .collect()
+}
+
+/// The MAC of interface `iface_pos` of host `host_pos`: the planned one, else the default.
+pub(crate) fn iface_mac(host_pos: usize, iface_pos: usize, iface: &IfacePlan) -> [u8; 6] {
+    iface.mac.unwrap_or_else(|| default_mac(host_pos, iface_pos))
+}
+
+/// Lays out one host's interfaces; `taken` are indexes already used in it (lo, TUNs) and
+/// `first_port` its first switch-port index (`first_port_indexes`).
+pub(crate) fn host_layout(
+    host_pos: usize,
+    host: &HostPlan,
+    segments: &[String],
+    taken: &[u32],
+    first_port: u32,
+) -> Vec<IfaceLayout> {
+    let first_index = taken.iter().copied().max().unwrap_or(LO_INDEX).max(LO_INDEX) + 1;
+    host.interfaces
+        .iter()
         .enumerate()
-        .map(|(h, host)| {
-            let mut next_index = taken[h].iter().copied().max().unwrap_or(LO_INDEX).max(LO_INDEX) + 1;
-            host.interfaces
-                .iter()
-                .enumerate()
-                .map(|(i, iface)| {
-                    let seg_pos = segments.iter().position(|s| *s == iface.segment).unwrap_or(0);
-                    let port_index = next_port;
-                    next_port += 1;
-                    let index = next_index;
-                    next_index += 1;
-                    let port_name = {
-                        let n = format!("{}-{}", host.name, iface.name);
-                        if n.len() <= 15 {
-                            n
-                        } else {
-                            format!("p{port_index}")
-                        }
-                    };
-                    IfaceLayout {
-                        name: iface.name.clone(),
-                        index,
-                        mac: iface.mac.unwrap_or_else(|| default_mac(h, i)),
-                        port_name,
-                        port_index,
-                        bridge_index: bridge_index(seg_pos),
-                    }
-                })
-                .collect()
+        .map(|(i, iface)| {
+            let seg_pos = segments.iter().position(|s| *s == iface.segment).unwrap_or(0);
+            let port_index = first_port + i as u32;
+            let port_name = {
+                let n = format!("{}-{}", host.name, iface.name);
+                if n.len() <= 15 {
+                    n
+                } else {
+                    format!("p{port_index}")
+                }
+            };
+            IfaceLayout {
+                name: iface.name.clone(),
+                index: first_index + i as u32,
+                mac: iface_mac(host_pos, i, iface),
+                port_name,
+                port_index,
+                bridge_index: bridge_index(seg_pos),
+            }
         })
         .collect()
 }
@@ -245,4 +261,55 @@ pub(crate) async fn host_wire(
         }
     }
     batch.finish().await
+}
+
+/// How long the switch's ports may take to start forwarding.
+const PORTS_UP_DEADLINE: Duration = Duration::from_secs(10);
+const PORTS_UP_POLL: Duration = Duration::from_millis(5);
+
+/// Waits until every port in `ports` (switch-side veth ends whose host end is up) is
+/// operationally up. A switch end is created up before its peer exists, so the kernel
+/// attaches its queueing discipline only when the link-watch work sees the carrier come on
+/// (`linkwatch_do_dev` → `dev_activate`), which also sets the operstate. Until then the
+/// port drops every frame the bridge sends it: in a 1000-server lab, the first ARP replies
+/// and SYN-ACKs of the run.
+pub(crate) async fn wait_ports_up(rtnl: &rtnetlink::Handle, ports: &[u32]) -> Result<(), LabError> {
+    use futures::TryStreamExt;
+    use rtnetlink::packet_route::link::{LinkAttribute, State};
+    let started = Instant::now();
+    loop {
+        let links: Vec<LinkMessage> = rtnl
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| LabError::netlink(super::plan::SWITCH_NAME, "dump switch ports", e))?;
+        let up: HashSet<u32> = links
+            .iter()
+            .filter(|m| {
+                m.attributes
+                    .iter()
+                    .any(|a| matches!(a, LinkAttribute::OperState(State::Up)))
+            })
+            .map(|m| m.header.index)
+            .collect();
+        let waiting: Vec<u32> = ports.iter().copied().filter(|p| !up.contains(p)).collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > PORTS_UP_DEADLINE {
+            return Err(LabError::os(
+                super::plan::SWITCH_NAME,
+                format!(
+                    "wait for switch ports to forward ({} of {} not up, first ifindex {})",
+                    waiting.len(),
+                    ports.len(),
+                    waiting[0]
+                ),
+                std::io::Error::from(std::io::ErrorKind::TimedOut),
+            ));
+        }
+        tokio::time::sleep(PORTS_UP_POLL).await;
+    }
 }

@@ -82,6 +82,8 @@ pub struct BuildTimings {
     pub wired: Duration,
     /// Host sysctls written.
     pub sysctls: Duration,
+    /// Every switch port forwarding (see `bringup::wait_ports_up`).
+    pub ports_up: Duration,
 }
 
 fn new_run_id() -> String {
@@ -105,50 +107,22 @@ impl Lab {
         let run_id = new_run_id();
         let mut timings = BuildTimings::default();
 
-        // Namespaces: all threads started first so they are created in parallel.
+        // Every namespace thread starts now, so they are created in parallel. Each host then
+        // goes through its phases as soon as its own namespace exists (and, to wire, the
+        // switch's bridges do): the namespaces still being created overlap with the netlink
+        // work of the hosts already made, which is where most of a large lab's time goes.
         let starting_switch =
             NsWorker::start(SWITCH_NAME).map_err(|e| LabError::os(SWITCH_NAME, "spawn namespace thread", e))?;
         let mut starting = Vec::with_capacity(plan.hosts.len());
         for h in &plan.hosts {
             starting.push(NsWorker::start(&h.name).map_err(|e| LabError::os(&h.name, "spawn namespace thread", e))?);
         }
-        let switch_fut = async {
-            starting_switch
-                .wait()
-                .await
-                .map_err(|e| LabError::os(SWITCH_NAME, "create namespace", e))
-        };
-        let hosts_fut = try_join_all(
-            starting
-                .into_iter()
-                .zip(&plan.hosts)
-                .map(|(s, h)| async move { s.wait().await.map_err(|e| LabError::os(&h.name, "create namespace", e)) }),
-        );
-        let (switch, workers) = futures::try_join!(switch_fut, hosts_fut)?;
-        timings.namespaces = started.elapsed();
+        let switch = starting_switch
+            .wait()
+            .await
+            .map_err(|e| LabError::os(SWITCH_NAME, "create namespace", e))?;
 
-        // Phase 1: bridges in the switch; TUNs, lo and loopback addresses in the hosts.
-        let prepare_hosts = try_join_all(workers.iter().zip(&plan.hosts).map(|(w, h)| async move {
-            let names: Vec<String> = h.tun_devices.iter().map(|t| t.name.clone()).collect();
-            let host = h.name.clone();
-            let tuns = w
-                .try_exec(move || {
-                    sysctl::ipv4_only(&host)?;
-                    names
-                        .iter()
-                        .map(|n| {
-                            tun::create_or_adopt(n)
-                                .map(|(fd, idx)| (n.clone(), fd, idx))
-                                .map_err(|e| LabError::os(&host, format!("create TUN {n}"), e))
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .await
-                .ok_or_else(|| LabError::WorkerGone { host: h.name.clone() })??;
-            let indexes: Vec<u32> = tuns.iter().map(|t| t.2).collect();
-            bringup::host_prepare(w.rtnl(), h, &indexes).await?;
-            Ok::<_, LabError>(tuns)
-        }));
+        let (bridges_tx, bridges_rx) = tokio::sync::watch::channel(false);
         // Sysctls first: the bridges must be born without IPv6.
         let switch_up = async {
             switch
@@ -157,98 +131,74 @@ impl Lab {
                 .ok_or_else(|| LabError::WorkerGone {
                     host: SWITCH_NAME.into(),
                 })??;
-            bringup::switch_up(switch.rtnl(), &plan.segments).await
+            bringup::switch_up(switch.rtnl(), &plan.segments).await?;
+            let _ = bridges_tx.send(true);
+            Ok::<_, LabError>(())
         };
-        let (_, tuns) = futures::try_join!(switch_up, prepare_hosts)?;
-
-        timings.prepared = started.elapsed();
-        // Phase 2: veth pairs, addresses, routes; each host one pipelined batch.
-        let taken: Vec<Vec<u32>> = tuns.iter().map(|t| t.iter().map(|x| x.2).collect()).collect();
-        let layouts = bringup::layout(&plan.hosts, &plan.segments, &taken);
-        let devs: Vec<Vec<(String, u32)>> = layouts
-            .iter()
-            .zip(&tuns)
-            .map(|(l, t)| {
-                let mut d = vec![("lo".to_string(), LO_INDEX)];
-                d.extend(l.iter().map(|i| (i.name.clone(), i.index)));
-                d.extend(t.iter().map(|x| (x.0.clone(), x.2)));
-                d
-            })
-            .collect();
-        let neighbours = well_known_neighbours(plan, &layouts);
-        let switch_fd = switch.raw_fd();
-        try_join_all(
-            workers
-                .iter()
-                .zip(&plan.hosts)
-                .zip(&layouts)
-                .zip(&devs)
-                .zip(&neighbours)
-                .map(|((((w, h), l), d), n)| bringup::host_wire(w.rtnl(), h, l, d, n, switch_fd, w.raw_fd())),
-        )
-        .await?;
-
-        // Large segments: every host receives on a ring of its own (see `offload`).
+        let known = well_known_addresses(plan);
         let large = plan.large_segments();
-        if !large.is_empty() {
-            let ports: Vec<String> = layouts
-                .iter()
-                .zip(&plan.hosts)
-                .flat_map(|(l, h)| l.iter().zip(&h.interfaces))
-                .filter(|(_, i)| large.contains(&i.segment.as_str()))
-                .map(|(l, _)| l.port_name.clone())
-                .collect();
-            let switch_ports = async {
-                switch
-                    .try_exec(move || {
-                        ports.iter().try_for_each(|p| {
-                            offload::send_unsegmented(p)
-                                .map_err(|e| LabError::os(SWITCH_NAME, format!("turn TSO off on {p}"), e))
-                        })
-                    })
-                    .await
-                    .ok_or_else(|| LabError::WorkerGone {
-                        host: SWITCH_NAME.into(),
-                    })?
-            };
-            let host_ends = try_join_all(workers.iter().zip(&plan.hosts).map(|(w, h)| {
-                let host = h.name.clone();
-                let ifaces: Vec<String> = h
-                    .interfaces
-                    .iter()
-                    .filter(|i| large.contains(&i.segment.as_str()))
-                    .map(|i| i.name.clone())
-                    .collect();
-                async move {
-                    if ifaces.is_empty() {
-                        return Ok(());
-                    }
-                    w.try_exec(move || {
-                        ifaces.iter().try_for_each(|i| {
-                            offload::receive_on_own_ring(i)
-                                .map_err(|e| LabError::os(&host, format!("turn GRO on on {i}"), e))
-                        })
-                    })
-                    .await
-                    .ok_or_else(|| LabError::WorkerGone { host: h.name.clone() })?
-                }
-            }));
-            futures::try_join!(switch_ports, host_ends)?;
-        }
-        timings.wired = started.elapsed();
-        // Phase 3: sysctls, in order, from each host's thread.
-        try_join_all(workers.iter().zip(&plan.hosts).map(|(w, h)| {
-            let host = h.name.clone();
-            let sysctls = h.sysctls.clone();
+        let first_ports = bringup::first_port_indexes(&plan.hosts);
+        let hosts = try_join_all(starting.into_iter().zip(&plan.hosts).enumerate().map(|(pos, (s, h))| {
+            let (switch, known, large, mut bridges_rx) = (&switch, &known, &large, bridges_rx.clone());
+            let first_port = first_ports[pos];
             async move {
+                let w = s
+                    .wait()
+                    .await
+                    .map_err(|e| LabError::os(&h.name, "create namespace", e))?;
+                let mut done = BuildTimings {
+                    namespaces: started.elapsed(),
+                    ..BuildTimings::default()
+                };
+                let tuns = prepare_host(&w, h).await?;
+                done.prepared = started.elapsed();
+                let taken: Vec<u32> = tuns.iter().map(|t| t.2).collect();
+                let layout = bringup::host_layout(pos, h, &plan.segments, &taken, first_port);
+                let mut devs = vec![("lo".to_string(), LO_INDEX)];
+                devs.extend(layout.iter().map(|i| (i.name.clone(), i.index)));
+                devs.extend(tuns.iter().map(|x| (x.0.clone(), x.2)));
+                let neighbours = neighbours_of(pos, h, &layout, known);
+                if bridges_rx.wait_for(|up| *up).await.is_err() {
+                    // The switch failed; its error is the one reported.
+                    return Err(LabError::WorkerGone {
+                        host: SWITCH_NAME.into(),
+                    });
+                }
+                bringup::host_wire(w.rtnl(), h, &layout, &devs, &neighbours, switch.raw_fd(), w.raw_fd()).await?;
+                ports_ready(switch, &w, h, &layout, large).await?;
+                done.wired = started.elapsed();
+                let host = h.name.clone();
+                let sysctls = h.sysctls.clone();
                 w.try_exec(move || sysctls.iter().try_for_each(|(k, v)| sysctl::write_sysctl(&host, k, v)))
                     .await
-                    .ok_or_else(|| LabError::WorkerGone { host: h.name.clone() })?
+                    .ok_or_else(|| LabError::WorkerGone { host: h.name.clone() })??;
+                done.sysctls = started.elapsed();
+                Ok::<_, LabError>((w, tuns, layout, done))
             }
-        }))
-        .await?;
+        }));
+        let ((), hosts) = futures::try_join!(switch_up, hosts)?;
+        let mut workers = Vec::with_capacity(hosts.len());
+        let mut tuns = Vec::with_capacity(hosts.len());
+        let mut layouts = Vec::with_capacity(hosts.len());
+        for (w, t, l, done) in hosts {
+            timings.namespaces = timings.namespaces.max(done.namespaces);
+            timings.prepared = timings.prepared.max(done.prepared);
+            timings.wired = timings.wired.max(done.wired);
+            timings.sysctls = timings.sysctls.max(done.sysctls);
+            workers.push(w);
+            tuns.push(t);
+            layouts.push(l);
+        }
+        let ports: Vec<u32> = plan
+            .hosts
+            .iter()
+            .zip(&layouts)
+            .filter(|(h, _)| h.link_up)
+            .flat_map(|(_, l)| l.iter().map(|i| i.port_index))
+            .collect();
+        bringup::wait_ports_up(switch.rtnl(), &ports).await?;
+        timings.ports_up = started.elapsed();
 
-        timings.sysctls = started.elapsed();
         let switch_ifaces = switch_ifaces(plan, &layouts);
         let hosts: Vec<Host> = workers
             .into_iter()
@@ -383,41 +333,126 @@ impl Drop for Lab {
     }
 }
 
-/// Per host, the permanent neighbour entries it gets (interface index, address, MAC): on large
-/// segments, the addresses of every other well-known host there (see `HostPlan::well_known`).
-fn well_known_neighbours(plan: &LabPlan, layouts: &[Vec<IfaceLayout>]) -> Vec<Vec<(u32, Ipv4Addr, [u8; 6])>> {
-    let large = plan.large_segments();
-    // (segment, owner, address, MAC) of every well-known host's interface on a large segment.
-    let known: Vec<(&str, usize, Ipv4Addr, [u8; 6])> = plan
-        .hosts
+type HostTun = (String, Option<OwnedFd>, u32);
+
+/// IPv4 only, TUN devices, lo and loopback addresses: what a host needs before its veths.
+async fn prepare_host(w: &NsWorker, h: &HostPlan) -> Result<Vec<HostTun>, LabError> {
+    let names: Vec<String> = h.tun_devices.iter().map(|t| t.name.clone()).collect();
+    let host = h.name.clone();
+    let tuns = w
+        .try_exec(move || {
+            sysctl::ipv4_only(&host)?;
+            names
+                .iter()
+                .map(|n| {
+                    tun::create_or_adopt(n)
+                        .map(|(fd, idx)| (n.clone(), fd, idx))
+                        .map_err(|e| LabError::os(&host, format!("create TUN {n}"), e))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .ok_or_else(|| LabError::WorkerGone { host: h.name.clone() })??;
+    let indexes: Vec<u32> = tuns.iter().map(|t| t.2).collect();
+    bringup::host_prepare(w.rtnl(), h, &indexes).await?;
+    Ok(tuns)
+}
+
+/// Once a host's veths are up: its switch ports take their carrier change at once (see
+/// `offload::sync_link_state`), and on large segments every host receives on a ring of its own
+/// (see `offload`): TSO off on the host's switch ports, GRO on at its own ends.
+async fn ports_ready(
+    switch: &NsWorker,
+    w: &NsWorker,
+    h: &HostPlan,
+    layout: &[IfaceLayout],
+    large: &[&str],
+) -> Result<(), LabError> {
+    let ports: Vec<(String, bool)> = layout
         .iter()
-        .zip(layouts)
-        .enumerate()
-        .filter(|(_, (h, _))| h.well_known)
-        .flat_map(|(owner, (h, l))| {
-            h.interfaces.iter().zip(l).flat_map(move |(i, l)| {
-                i.addrs
-                    .iter()
-                    .map(move |a| (i.segment.as_str(), owner, a.addr(), l.mac))
+        .zip(&h.interfaces)
+        .map(|(l, i)| (l.port_name.clone(), large.contains(&i.segment.as_str())))
+        .collect();
+    let ifaces: Vec<String> = h
+        .interfaces
+        .iter()
+        .filter(|i| large.contains(&i.segment.as_str()))
+        .map(|i| i.name.clone())
+        .collect();
+    let link_up = h.link_up;
+    let switch_ports = async {
+        switch
+            .try_exec(move || {
+                ports.iter().try_for_each(|(p, large)| {
+                    if link_up {
+                        offload::sync_link_state(p)
+                            .map_err(|e| LabError::os(SWITCH_NAME, format!("read the link state of {p}"), e))?;
+                    }
+                    if *large {
+                        offload::send_unsegmented(p)
+                            .map_err(|e| LabError::os(SWITCH_NAME, format!("turn TSO off on {p}"), e))?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+            .ok_or_else(|| LabError::WorkerGone {
+                host: SWITCH_NAME.into(),
+            })?
+    };
+    let host = h.name.clone();
+    let host_ends = async {
+        if ifaces.is_empty() {
+            return Ok(());
+        }
+        w.try_exec(move || {
+            ifaces.iter().try_for_each(|i| {
+                offload::receive_on_own_ring(i).map_err(|e| LabError::os(&host, format!("turn GRO on on {i}"), e))
             })
         })
-        .filter(|(seg, ..)| large.contains(seg))
-        .collect();
+        .await
+        .ok_or_else(|| LabError::WorkerGone { host: h.name.clone() })?
+    };
+    futures::try_join!(switch_ports, host_ends).map(|_| ())
+}
+
+/// (segment, owner, address, MAC) of every well-known host's interface on a large segment
+/// (see `HostPlan::well_known`).
+fn well_known_addresses(plan: &LabPlan) -> Vec<(String, usize, Ipv4Addr, [u8; 6])> {
+    let large = plan.large_segments();
     plan.hosts
         .iter()
-        .zip(layouts)
         .enumerate()
-        .map(|(me, (h, l))| {
-            h.interfaces
+        .filter(|(_, h)| h.well_known)
+        .flat_map(|(owner, h)| {
+            h.interfaces.iter().enumerate().flat_map(move |(i, iface)| {
+                let mac = bringup::iface_mac(owner, i, iface);
+                iface
+                    .addrs
+                    .iter()
+                    .map(move |a| (iface.segment.clone(), owner, a.addr(), mac))
+            })
+        })
+        .filter(|(seg, ..)| large.contains(&seg.as_str()))
+        .collect()
+}
+
+/// The permanent neighbour entries host `me` gets (interface index, address, MAC): the
+/// addresses of every other well-known host on its large segments.
+fn neighbours_of(
+    me: usize,
+    h: &HostPlan,
+    layout: &[IfaceLayout],
+    known: &[(String, usize, Ipv4Addr, [u8; 6])],
+) -> Vec<(u32, Ipv4Addr, [u8; 6])> {
+    h.interfaces
+        .iter()
+        .zip(layout)
+        .flat_map(|(i, l)| {
+            known
                 .iter()
-                .zip(l)
-                .flat_map(|(i, l)| {
-                    known
-                        .iter()
-                        .filter(move |(seg, owner, ..)| *seg == i.segment && *owner != me)
-                        .map(move |(_, _, addr, mac)| (l.index, *addr, *mac))
-                })
-                .collect()
+                .filter(move |(seg, owner, ..)| *seg == i.segment && *owner != me)
+                .map(move |(_, _, addr, mac)| (l.index, *addr, *mac))
         })
         .collect()
 }
