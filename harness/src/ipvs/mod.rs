@@ -51,51 +51,11 @@ pub mod service;
 pub mod view;
 
 pub use self::core::{DropReason, InVerdict, OutVerdict, PacketIn, PacketOut};
+pub use crate::lvs::{Forward, Proto, Scheduler, ServiceKey};
 pub use conn::{ConnId, ConnState, TcpState};
 pub use ctl::{DestConfig, Ipvs, IpvsError, SchedFlags, ServiceConfig, ServiceId, Sysctls};
 pub use service::Counters;
 pub use view::{ConnSnapshot, DestSnapshot, IpvsSnapshot, Rates, ServiceSnapshot};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
-
-impl Proto {
-    pub fn name(self) -> &'static str {
-        match self {
-            Proto::Tcp => "TCP",
-            Proto::Udp => "UDP",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Forward {
-    Dr,
-    Nat,
-    Tun,
-    FullNat,
-}
-
-impl Forward {
-    /// The Forward column of `ipvsadm -L`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Forward::Dr => "Route",
-            Forward::Nat => "Masq",
-            Forward::Tun => "Tunnel",
-            Forward::FullNat => "FullNat",
-        }
-    }
-    /// The director sees the replies (NAT-style state tables).
-    fn sees_replies(self) -> bool {
-        matches!(self, Forward::Nat | Forward::FullNat)
-    }
-}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TcpFlags {
