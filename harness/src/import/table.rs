@@ -6,62 +6,67 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use super::error::Warning;
+use crate::lvs::{Forward, Proto};
 
-/// Service protocol as ipvsadm names it.
+/// Service protocol as a listing names it: one lvslab models, or SCTP, which is read so
+/// that its service can be refused by name and line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TableProto {
-    Tcp,
-    Udp,
+    Modelled(Proto),
     Sctp,
 }
 
 impl TableProto {
     /// Reads `TCP`/`UDP`/`SCTP` in any case.
     pub fn from_name(name: &str) -> Option<Self> {
-        match name.to_ascii_uppercase().as_str() {
-            "TCP" => Some(TableProto::Tcp),
-            "UDP" => Some(TableProto::Udp),
-            "SCTP" => Some(TableProto::Sctp),
-            _ => None,
+        match Proto::from_name(name) {
+            Some(p) => Some(TableProto::Modelled(p)),
+            None => name.eq_ignore_ascii_case("SCTP").then_some(TableProto::Sctp),
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            TableProto::Tcp => "TCP",
-            TableProto::Udp => "UDP",
+            TableProto::Modelled(p) => p.name(),
             TableProto::Sctp => "SCTP",
+        }
+    }
+
+    /// The protocol, if lvslab models it.
+    pub fn modelled(self) -> Option<Proto> {
+        match self {
+            TableProto::Modelled(p) => Some(p),
+            TableProto::Sctp => None,
         }
     }
 }
 
-/// Forwarding method of a destination (`Forward` column, `-g/-m/-i`).
+/// The `Forward` column (`-g/-m/-i` in save files): a forwarding method, or what the
+/// kernel lists instead of one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Forward {
-    /// DR (`-g`).
-    Route,
-    /// NAT (`-m`).
-    Masq,
-    /// IP-in-IP (`-i`).
-    Tunnel,
+pub enum TableForward {
+    Method(Forward),
     /// localnode: the destination is an address of the director itself.
     Local,
-    /// FULLNAT, from forks (alibaba/LVS, dpvs).
-    FullNat,
     /// Anything else a fork printed (`(null)` from stock ipvsadm-save on a fork).
     Other(String),
 }
 
-impl Forward {
+impl TableForward {
     /// Reads the `Forward` column word of a listing.
-    pub fn from_column(word: &str) -> Forward {
-        match word {
-            "Route" => Forward::Route,
-            "Masq" => Forward::Masq,
-            "Tunnel" => Forward::Tunnel,
-            "Local" => Forward::Local,
-            "FullNat" | "FNAT" | "FullNAT" => Forward::FullNat,
-            other => Forward::Other(other.to_string()),
+    pub fn from_column(word: &str) -> TableForward {
+        match Forward::from_column(word) {
+            Some(f) => TableForward::Method(f),
+            None if word == "Local" => TableForward::Local,
+            None => TableForward::Other(word.to_string()),
+        }
+    }
+
+    /// The method, if the column names one.
+    pub fn method(&self) -> Option<Forward> {
+        match self {
+            TableForward::Method(f) => Some(*f),
+            _ => None,
         }
     }
 }
@@ -179,7 +184,7 @@ pub struct TableDest {
     pub addr: IpAddr,
     pub port: u16,
     /// `None` when the listing does not show it (`--stats`, `--thresholds`).
-    pub forward: Option<Forward>,
+    pub forward: Option<TableForward>,
     pub weight: Option<u32>,
     /// ActiveConn / InActConn / PersistConn; `None` when not shown (save files).
     pub active: Option<u32>,
