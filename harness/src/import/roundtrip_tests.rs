@@ -26,11 +26,10 @@ fn key(s: &ServiceSnapshot) -> ServiceKey {
 
 /// The names ipvsadm's `print_sched_flags` gives the service's flag bits.
 fn flag_names(s: &ServiceSnapshot) -> Vec<String> {
-    let (one, two) = match s.scheduler.as_str() {
-        "sh" => ("sh-fallback", "sh-port"),
-        "mh" => ("mh-fallback", "mh-port"),
-        _ => ("flag-1", "flag-2"),
-    };
+    let (one, two) = s
+        .scheduler
+        .parse::<crate::lvs::Scheduler>()
+        .map_or(("flag-1", "flag-2"), |s| s.info().flag_names);
     let f = s.flags;
     [(f.sh_fallback || f.mh_fallback, one), (f.sh_port || f.mh_port, two)]
         .into_iter()

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::conn::{Conn, ConnTable};
 use super::core::FULLNAT_PORT_MIN;
 use super::service::{self, DestAdded, DestIdx, Service};
-use super::{sched, view, ConnId, Counters, Forward, IpvsSnapshot, Proto};
+use super::{sched, view, ConnId, Counters, Forward, IpvsSnapshot, Proto, Scheduler, ServiceKey};
 
 /// `-b` scheduler flags (SCHED1 = *-fallback, SCHED2 = *-port).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,7 +27,7 @@ pub struct ServiceConfig {
     pub vip: Ipv4Addr,
     pub port: u16,
     pub proto: Proto,
-    pub scheduler: String,
+    pub scheduler: Scheduler,
     pub flags: SchedFlags,
     pub persistence: Option<Duration>,
     pub persistence_netmask: Ipv4Addr,
@@ -36,12 +36,12 @@ pub struct ServiceConfig {
 
 impl ServiceConfig {
     /// A service with ipvsadm's defaults (no persistence, mask /32).
-    pub fn new(proto: Proto, vip: Ipv4Addr, port: u16, scheduler: &str) -> Self {
+    pub fn new(proto: Proto, vip: Ipv4Addr, port: u16, scheduler: Scheduler) -> Self {
         ServiceConfig {
             vip,
             port,
             proto,
-            scheduler: scheduler.to_string(),
+            scheduler,
             flags: SchedFlags::default(),
             persistence: None,
             persistence_netmask: Ipv4Addr::BROADCAST,
@@ -98,10 +98,8 @@ pub struct ServiceId(pub u32);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IpvsError {
-    #[error("unknown scheduler {0:?} (known: {known})", known = sched::SCHEDULER_NAMES.join(", "))]
-    UnknownScheduler(String),
-    #[error("service {0} {1}:{2} already exists")]
-    ServiceExists(&'static str, Ipv4Addr, u16),
+    #[error("service {0} already exists")]
+    ServiceExists(ServiceKey),
     #[error("no such service (id {0})")]
     NoSuchService(u32),
     #[error("destination {0}:{1} already exists in this service")]
@@ -121,7 +119,7 @@ pub enum IpvsError {
 pub struct Ipvs {
     pub(super) sysctls: Sysctls,
     pub(super) services: Vec<Option<Service>>,
-    pub(super) by_addr: HashMap<(Proto, u32, u16), u32>,
+    pub(super) by_addr: HashMap<ServiceKey, u32>,
     pub(super) conns: ConnTable,
     pub(super) local_addrs: Vec<Ipv4Addr>,
     pub(super) next_laddr: usize,
@@ -165,9 +163,9 @@ impl Ipvs {
     }
 
     pub fn add_service(&mut self, cfg: ServiceConfig) -> Result<ServiceId, IpvsError> {
-        let key = (cfg.proto, u32::from(cfg.vip), cfg.port);
+        let key = ServiceKey::new(cfg.proto, cfg.vip, cfg.port);
         if self.by_addr.contains_key(&key) {
-            return Err(IpvsError::ServiceExists(cfg.proto.name(), cfg.vip, cfg.port));
+            return Err(IpvsError::ServiceExists(key));
         }
         if cfg.port == 0 && cfg.persistence.is_none() {
             return Err(IpvsError::PortZeroNotPersistent);
@@ -176,8 +174,7 @@ impl Ipvs {
             return Err(IpvsError::BadPersistence);
         }
         let dests = service::DestList::default();
-        let sched = sched::new_scheduler(&cfg.scheduler, cfg.flags, &dests, self.seed)
-            .ok_or_else(|| IpvsError::UnknownScheduler(cfg.scheduler.clone()))?;
+        let sched = sched::new_scheduler(cfg.scheduler, cfg.flags, &dests, self.seed);
         let id = self.services.len() as u32;
         self.services.push(Some(Service {
             cfg,
@@ -242,8 +239,7 @@ impl Ipvs {
     }
 
     pub fn is_vip(&self, addr: Ipv4Addr) -> bool {
-        let a = u32::from(addr);
-        self.by_addr.keys().any(|&(_, v, _)| v == a)
+        self.by_addr.keys().any(|k| k.vip == addr)
     }
 
     /// Number of entries (connections + templates) in the table.
@@ -252,10 +248,9 @@ impl Ipvs {
     }
 
     pub(super) fn find_service(&self, proto: Proto, vaddr: Ipv4Addr, vport: u16) -> Option<u32> {
-        let a = u32::from(vaddr);
         self.by_addr
-            .get(&(proto, a, vport))
-            .or_else(|| self.by_addr.get(&(proto, a, 0)))
+            .get(&ServiceKey::new(proto, vaddr, vport))
+            .or_else(|| self.by_addr.get(&ServiceKey::new(proto, vaddr, 0)))
             .copied()
     }
 

@@ -425,7 +425,7 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         vip: director.vip,
         port: svc.port,
         proto: svc.protocol,
-        scheduler: svc.scheduler.as_str().to_owned(),
+        scheduler: svc.scheduler,
         flags: sched_flags(&svc.flags),
         persistence: svc.persistence,
         persistence_netmask: svc.persistence_netmask(),
