@@ -11,7 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::error::{ParseError, Warning};
-use super::table::{Counters, IpvsTable, ServiceKey, Stats, TableConn, TableForward, TableProto, TableService};
+use super::table::{Counters, IpvsTable, Stats, TableConn, TableForward, TableKey, TableProto, TableService};
 use crate::lvs::{Forward, Proto};
 
 /// Reads any mix of `ipvsadm -Ln[--stats|--rate|...]`, `-Lnc` and `ipvsadm-save -n` text.
@@ -406,7 +406,7 @@ fn store_counters(stats: &mut Option<Stats>, kind: NumberColumns, (counters, app
 }
 
 /// The protocol and address (or `FWM mark [IPv6]`) starting a service row.
-fn service_head<'a, 'b>(line: usize, tokens: &'b [&'a str]) -> Result<(ServiceKey, &'b [&'a str]), ParseError> {
+fn service_head<'a, 'b>(line: usize, tokens: &'b [&'a str]) -> Result<(TableKey, &'b [&'a str]), ParseError> {
     let first = tokens[0];
     if first == "FWM" {
         let Some(mark) = tokens.get(1) else {
@@ -415,7 +415,7 @@ fn service_head<'a, 'b>(line: usize, tokens: &'b [&'a str]) -> Result<(ServiceKe
         let mark = uint(line, mark, "firewall mark")?;
         let ipv6 = tokens.get(2) == Some(&"IPv6");
         let rest = &tokens[if ipv6 { 3 } else { 2 }..];
-        return Ok((ServiceKey::Fwmark { mark, ipv6 }, rest));
+        return Ok((TableKey::Fwmark { mark, ipv6 }, rest));
     }
     let Some(proto) = TableProto::from_name(first) else {
         return Err(ParseError::new(
@@ -428,7 +428,7 @@ fn service_head<'a, 'b>(line: usize, tokens: &'b [&'a str]) -> Result<(ServiceKe
     };
     let addr = socket_addr(line, addr)?;
     Ok((
-        ServiceKey::Addr {
+        TableKey::Addr {
             proto,
             vip: addr.ip(),
             port: addr.port(),
@@ -646,7 +646,7 @@ impl<'a> SaveArgs<'a, '_> {
     }
 
     /// `-t|-u|--sctp-service ADDR:PORT` or `-f MARK [-6]`.
-    fn service_spec(&mut self) -> Result<ServiceKey, ParseError> {
+    fn service_spec(&mut self) -> Result<TableKey, ParseError> {
         let line = self.line;
         let Some(kind) = self.next() else {
             return Err(ParseError::new(
@@ -661,7 +661,7 @@ impl<'a> SaveArgs<'a, '_> {
             "-f" | "--fwmark-service" => {
                 let mark = uint(line, self.value(kind)?, "firewall mark")?;
                 let ipv6 = self.tokens.get(self.pos..).unwrap_or(&[]).contains(&"-6");
-                return Ok(ServiceKey::Fwmark { mark, ipv6 });
+                return Ok(TableKey::Fwmark { mark, ipv6 });
             }
             other => {
                 return Err(ParseError::new(
@@ -671,7 +671,7 @@ impl<'a> SaveArgs<'a, '_> {
             }
         };
         let addr = socket_addr(line, self.value(kind)?)?;
-        Ok(ServiceKey::Addr {
+        Ok(TableKey::Addr {
             proto,
             vip: addr.ip(),
             port: addr.port(),

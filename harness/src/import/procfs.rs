@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use super::error::{ParseError, Warning};
-use super::table::{IpvsTable, ServiceKey, TableConn, TableForward, TableProto};
+use super::table::{IpvsTable, TableConn, TableForward, TableKey, TableProto};
 
 /// Used when the kernel's HZ cannot be found (Debian/Ubuntu build with 250).
 pub const FALLBACK_HZ: u32 = 250;
@@ -76,7 +76,7 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
                 .and_then(|m| u32::from_str_radix(m, 16).ok())
                 .ok_or_else(|| ParseError::new(line, "expected the mark in hex after `FWM`"))?;
             (
-                ServiceKey::Fwmark { mark, ipv6: false },
+                TableKey::Fwmark { mark, ipv6: false },
                 false,
                 &tokens[2.min(tokens.len())..],
             )
@@ -85,7 +85,7 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
                 .get(1)
                 .ok_or_else(|| ParseError::new(line, format!("expected ADDRHEX:PORTHEX after `{first}`")))?;
             let addr = hex_socket(line, addr)?;
-            let key = ServiceKey::Addr {
+            let key = TableKey::Addr {
                 proto,
                 vip: addr.ip(),
                 port: addr.port(),

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::ipvsadm;
-use super::table::{Counters as TableCounters, IpvsTable, ServiceKey, TableForward, TableProto};
+use super::table::{Counters as TableCounters, IpvsTable, TableForward, TableKey, TableProto};
 use super::to_scenario::{import_text, ImportError};
 use crate::ipvs::view::tests::table as fixture;
 use crate::ipvs::{
@@ -16,8 +16,8 @@ use crate::ipvs::{
 };
 use crate::scenario::{self, Mode, Scenario};
 
-fn key(s: &ServiceSnapshot) -> ServiceKey {
-    ServiceKey::Addr {
+fn key(s: &ServiceSnapshot) -> TableKey {
+    TableKey::Addr {
         proto: TableProto::Modelled(s.proto),
         vip: IpAddr::V4(s.vip),
         port: s.port,

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use super::keepalived::{self, LbKind, VsAddress};
-use super::table::{IpvsTable, ServiceKey, TableForward, TableProto};
+use super::table::{IpvsTable, TableForward, TableKey, TableProto};
 use super::to_scenario::{import_text, ImportError};
 use super::{ipvsadm, procfs};
 use crate::lvs::{Forward, Proto};
@@ -62,9 +62,9 @@ fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
-fn tcp(addr: &str) -> ServiceKey {
+fn tcp(addr: &str) -> TableKey {
     let a = sock(addr);
-    ServiceKey::Addr {
+    TableKey::Addr {
         proto: TableProto::Modelled(Proto::Tcp),
         vip: a.ip(),
         port: a.port(),

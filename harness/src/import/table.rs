@@ -71,9 +71,10 @@ impl TableForward {
     }
 }
 
-/// Which service a destination or connection belongs to.
+/// Which service of a listing a destination or connection belongs to. Wider than
+/// [`crate::lvs::ServiceKey`]: listings also hold IPv6, SCTP and firewall-mark services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ServiceKey {
+pub enum TableKey {
     Addr { proto: TableProto, vip: IpAddr, port: u16 },
     Fwmark { mark: u32, ipv6: bool },
 }
@@ -127,36 +128,36 @@ pub struct TableService {
 }
 
 impl TableService {
-    pub fn key(&self) -> ServiceKey {
+    pub fn key(&self) -> TableKey {
         match (self.fwmark, self.proto, self.vip) {
-            (Some(mark), _, _) => ServiceKey::Fwmark {
+            (Some(mark), _, _) => TableKey::Fwmark {
                 mark,
                 ipv6: self.fwmark_ipv6,
             },
-            (None, Some(proto), Some(vip)) => ServiceKey::Addr {
+            (None, Some(proto), Some(vip)) => TableKey::Addr {
                 proto,
                 vip,
                 port: self.port,
             },
             // Constructors always set one of the two; keep a total function anyway.
-            _ => ServiceKey::Fwmark { mark: 0, ipv6: false },
+            _ => TableKey::Fwmark { mark: 0, ipv6: false },
         }
     }
 
     /// `TCP 10.0.0.1:80` / `FWM 7`, as ipvsadm prints it.
     pub fn describe(&self) -> String {
         match self.key() {
-            ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
-            ServiceKey::Addr { proto, vip, port } => {
+            TableKey::Fwmark { mark, .. } => format!("FWM {mark}"),
+            TableKey::Addr { proto, vip, port } => {
                 format!("{} {}", proto.as_str(), SocketAddr::new(vip, port))
             }
         }
     }
 
-    pub(crate) fn new(line: usize, key: ServiceKey) -> Self {
+    pub(crate) fn new(line: usize, key: TableKey) -> Self {
         let (proto, vip, port, fwmark, fwmark_ipv6) = match key {
-            ServiceKey::Addr { proto, vip, port } => (Some(proto), Some(vip), port, None, false),
-            ServiceKey::Fwmark { mark, ipv6 } => (None, None, 0, Some(mark), ipv6),
+            TableKey::Addr { proto, vip, port } => (Some(proto), Some(vip), port, None, false),
+            TableKey::Fwmark { mark, ipv6 } => (None, None, 0, Some(mark), ipv6),
         };
         TableService {
             line,
@@ -260,7 +261,7 @@ pub struct IpvsTable {
 }
 
 impl IpvsTable {
-    pub fn service(&self, key: ServiceKey) -> Option<&TableService> {
+    pub fn service(&self, key: TableKey) -> Option<&TableService> {
         self.services.iter().find(|s| s.key() == key)
     }
 
@@ -275,7 +276,7 @@ impl IpvsTable {
 
     /// Index of the service with `key`, creating it (at `line`) if absent.
     /// Listings of the same table (`-Ln`, then `-Ln --stats`) merge this way.
-    pub(crate) fn service_slot(&mut self, line: usize, key: ServiceKey) -> usize {
+    pub(crate) fn service_slot(&mut self, line: usize, key: TableKey) -> usize {
         if let Some(i) = self.services.iter().position(|s| s.key() == key) {
             return i;
         }

@@ -323,10 +323,7 @@ impl DirectorReport {
         let mut out = String::new();
         if let Some(svc) = &self.evidence.service {
             let dests = self.evidence.ipvs.as_ref().map_or(0, |i| i.dests.len());
-            let proto = match svc.proto {
-                Proto::Tcp => "TCP",
-                Proto::Udp => "UDP",
-            };
+            let proto = svc.proto.name();
             let _ = writeln!(
                 out,
                 "director table from {}: {proto} {}:{} scheduler {}, {dests} destination(s)",

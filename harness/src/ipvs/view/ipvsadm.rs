@@ -85,7 +85,7 @@ impl IpvsSnapshot {
     pub fn save_text(&self) -> String {
         let mut out = String::new();
         for (s, dests) in self.sorted() {
-            let svc = format!("{} {}:{}", proto_switch(s.proto), s.vip, s.port);
+            let svc = format!("{} {}:{}", s.proto.switch(), s.vip, s.port);
             let _ = write!(out, "-A {svc} -s {}", s.scheduler);
             if let Some(timeout) = s.persistent {
                 let _ = write!(out, " -p {timeout}");
@@ -306,14 +306,6 @@ fn forward_switch(d: &DestSnapshot) -> &'static str {
     }
 }
 
-/// `option_from_protocol`.
-fn proto_switch(p: Proto) -> &'static str {
-    match p {
-        Proto::Tcp => "-t",
-        Proto::Udp => "-u",
-    }
-}
-
 fn counters(c: &Counters, numbers: Numbers) -> String {
     largenums(&[c.conns, c.inpkts, c.outpkts, c.inbytes, c.outbytes], numbers)
 }
@@ -402,10 +394,7 @@ fn addr_diff(a: Ipv4Addr, b: Ipv4Addr) -> i64 {
 }
 
 fn proto_num(p: Proto) -> i64 {
-    match p {
-        Proto::Tcp => 6,
-        Proto::Udp => 17,
-    }
+    i64::from(p.number())
 }
 
 /// `ipvs_cmp_services` (fwmark and af are equal for every service here).
