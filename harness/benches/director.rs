@@ -128,7 +128,7 @@ fn table_memory(forward: lvslab::ipvs::Forward) -> TableMemory {
     let before = rss_bytes();
     let mut ipvs = Ipvs::new(Sysctls::default());
     let svc = ipvs
-        .add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, "rr"))
+        .add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, lvslab::ipvs::Scheduler::Rr))
         .expect("service");
     for i in 1..=3u8 {
         ipvs.add_dest(svc, DestConfig::new(Ipv4Addr::new(10, 0, 1, 20 + i), 80, 1, forward))

@@ -1,7 +1,8 @@
 //! lvslab: a test harness for Linux load balancing (LVS/IPVS).
 //!
 //! Layers, arrows pointing down only:
-//! `cli` → `conform` → `run` → (`lab`, `director`, `realserver`, `traffic`, `observe`) → (`scenario`, `ipvs`, `diagnose`, `report`).
+//! `cli` → `conform` → `run` → (`lab`, `director`, `realserver`, `traffic`, `observe`) → (`scenario`, `ipvs`, `diagnose`, `report`)
+//! → `lvs`, the shared vocabulary (protocol, forwarding method, scheduler, service key, cause ids).
 
 pub mod cli;
 pub mod commands;
@@ -12,6 +13,7 @@ pub mod import;
 pub mod investigate;
 pub mod ipvs;
 pub mod lab;
+pub mod lvs;
 pub mod observe;
 pub mod realserver;
 pub mod report;

@@ -135,7 +135,7 @@ fn fullnat_plan(name: &str) -> (LabPlan, Vec<Ipv4Addr>) {
 const FULLNAT_LOCAL: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 200);
 
 fn config(rips: &[Ipv4Addr], forward: Forward, port: u16, server_iface: &str) -> DirectorConfig {
-    let service = ServiceConfig::new(Proto::Tcp, VIP, 80, "rr");
+    let service = ServiceConfig::new(Proto::Tcp, VIP, 80, lvslab::ipvs::Scheduler::Rr);
     let dests = rips.iter().map(|&r| DestConfig::new(r, port, 1, forward)).collect();
     DirectorConfig {
         services: vec![(service, dests)],

@@ -163,7 +163,7 @@ mod tests {
         let mut table = ipvs::Ipvs::new(ipvs::Sysctls::default());
         let vip = Ipv4Addr::new(192, 0, 2, 100);
         let svc = table
-            .add_service(ServiceConfig::new(Proto::Tcp, vip, 80, "rr"))
+            .add_service(ServiceConfig::new(Proto::Tcp, vip, 80, ipvs::Scheduler::Rr))
             .unwrap();
         for (i, w) in weights.into_iter().enumerate() {
             let rip = Ipv4Addr::new(192, 0, 2, 11 + i as u8);

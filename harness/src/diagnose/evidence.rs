@@ -1,5 +1,6 @@
 //! What the diagnosis reads: plain data gathered by `observe` (from a lab or live hosts)
-//! or written by hand in tests. Nothing here depends on other lvslab modules.
+//! or written by hand in tests. Nothing here depends on other lvslab modules but the
+//! shared vocabulary in `lvs`.
 //!
 //! Conventions:
 //! * Every collection may be empty and every `Option` may be `None`: that means "not
@@ -19,23 +20,8 @@ use serde::{Deserialize, Serialize};
 
 pub use super::mac::Mac;
 
-/// Forwarding method of the service (`Direct` = no director: clients hit servers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Direct,
-    Dr,
-    Nat,
-    Tun,
-    FullNat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
+/// The service's mode (`Direct` = no director: clients hit servers) and protocol.
+pub use crate::lvs::{Mode, Proto};
 
 /// Everything known about one virtual service and the hosts around it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,12 +3,13 @@
 use serde::Serialize;
 
 use super::spread::SpreadSummary;
+use crate::lvs::CauseId;
 
 /// One cause that holds for the evidence.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
-    /// Stable cause id, one of [`super::CAUSE_IDS`].
-    pub id: &'static str,
+    /// The cause, by its stable id.
+    pub id: CauseId,
     /// One line saying what is wrong.
     pub title: String,
     /// Share of the observed skew this cause explains, 0..=1; ranks the findings.
@@ -34,7 +35,7 @@ pub struct Diagnosis {
 }
 
 impl Finding {
-    pub fn new(id: &'static str, title: impl Into<String>, explains: f64) -> Self {
+    pub fn new(id: CauseId, title: impl Into<String>, explains: f64) -> Self {
         Finding {
             id,
             title: title.into(),
@@ -56,11 +57,12 @@ impl Finding {
 }
 
 impl Diagnosis {
-    pub fn finding(&self, id: &str) -> Option<&Finding> {
+    pub fn finding(&self, id: CauseId) -> Option<&Finding> {
         self.findings.iter().find(|f| f.id == id)
     }
 
+    /// The findings' cause ids as spelled, most likely first.
     pub fn ids(&self) -> Vec<&'static str> {
-        self.findings.iter().map(|f| f.id).collect()
+        self.findings.iter().map(|f| f.id.as_str()).collect()
     }
 }

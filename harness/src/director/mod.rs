@@ -52,16 +52,6 @@ impl DirectorError {
 
 pub type Result<T, E = DirectorError> = std::result::Result<T, E>;
 
-impl std::fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let proto = match self.proto {
-            ipvs::Proto::Tcp => "TCP",
-            ipvs::Proto::Udp => "UDP",
-        };
-        write!(f, "{proto} {}:{}", self.vip, self.port)
-    }
-}
-
 /// Which engine runs the director.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -87,12 +77,7 @@ pub struct DirectorConfig {
 }
 
 /// Identifies a virtual service the way `ipvsadm -t/-u VIP:PORT` does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ServiceKey {
-    pub vip: Ipv4Addr,
-    pub port: u16,
-    pub proto: ipvs::Proto,
-}
+pub use crate::lvs::ServiceKey;
 
 /// Counters an engine keeps about the frames it handled.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

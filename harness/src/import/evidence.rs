@@ -7,7 +7,7 @@ use crate::diagnose::evidence::{
     ConnEvidence, DestEvidence, IpvsEvidence, Mode, Proto, ServiceEvidence, TemplateEvidence,
 };
 
-use super::table::{Forward, IpvsTable, TableProto, TableService};
+use super::table::{IpvsTable, TableForward, TableProto, TableService};
 
 /// The part of the evidence one imported service provides.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +58,7 @@ pub fn select_service(table: &IpvsTable, select: Option<SocketAddrV4>) -> Result
                 .services
                 .iter()
                 .filter(matches)
-                .min_by_key(|s| s.proto != Some(TableProto::Tcp))
+                .min_by_key(|s| s.proto != Some(TableProto::Modelled(Proto::Tcp)))
                 .ok_or_else(|| EvidenceError::NotFound {
                     wanted: wanted.to_string(),
                     available: available(),
@@ -82,10 +82,8 @@ pub fn service_evidence(table: &IpvsTable, select: Option<SocketAddrV4>) -> Resu
     if svc.fwmark.is_some() {
         return Err(unsupported("firewall-mark services have no single VIP:PORT"));
     }
-    let proto = match svc.proto {
-        Some(TableProto::Tcp) => Proto::Tcp,
-        Some(TableProto::Udp) => Proto::Udp,
-        _ => return Err(unsupported("only TCP and UDP services are modelled")),
+    let Some(proto) = svc.proto.and_then(TableProto::modelled) else {
+        return Err(unsupported("only TCP and UDP services are modelled"));
     };
     let vip = match svc.vip {
         Some(IpAddr::V4(v4)) => v4,
@@ -171,12 +169,10 @@ pub fn dominant_mode(svc: &TableService) -> Option<Mode> {
     let mut counts: Vec<(Mode, usize)> = Vec::new();
     for d in &svc.dests {
         let mode = match d.forward.as_ref()? {
+            TableForward::Method(f) => Mode::from(*f),
             // localnode is direct routing to the director itself.
-            Forward::Route | Forward::Local => Mode::Dr,
-            Forward::Masq => Mode::Nat,
-            Forward::Tunnel => Mode::Tun,
-            Forward::FullNat => Mode::FullNat,
-            Forward::Other(_) => continue,
+            TableForward::Local => Mode::Dr,
+            TableForward::Other(_) => continue,
         };
         match counts.iter_mut().find(|(m, _)| *m == mode) {
             Some((_, n)) => *n += 1,

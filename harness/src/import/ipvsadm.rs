@@ -11,7 +11,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::error::{ParseError, Warning};
-use super::table::{Counters, Forward, IpvsTable, ServiceKey, Stats, TableConn, TableProto, TableService};
+use super::table::{Counters, IpvsTable, Stats, TableConn, TableForward, TableKey, TableProto, TableService};
+use crate::lvs::{Forward, Proto};
 
 /// Reads any mix of `ipvsadm -Ln[--stats|--rate|...]`, `-Lnc` and `ipvsadm-save -n` text.
 pub fn parse(text: &str) -> Result<IpvsTable, ParseError> {
@@ -306,9 +307,9 @@ impl Reader<'_> {
         while let Some(option) = args.next() {
             match option {
                 "-r" | "--real-server" => dest_addr = Some(socket_addr(line, args.value(option)?)?),
-                "-g" | "--gatewaying" => forward = Some(Forward::Route),
-                "-m" | "--masquerading" => forward = Some(Forward::Masq),
-                "-i" | "--ipip" => forward = Some(Forward::Tunnel),
+                "-g" | "--gatewaying" => forward = Some(TableForward::Method(Forward::Dr)),
+                "-m" | "--masquerading" => forward = Some(TableForward::Method(Forward::Nat)),
+                "-i" | "--ipip" => forward = Some(TableForward::Method(Forward::Tun)),
                 "-w" | "--weight" => weight = Some(uint(line, args.value(option)?, "weight")?),
                 "-x" | "--u-threshold" => upper = Some(uint(line, args.value(option)?, "upper threshold")?),
                 "-y" | "--l-threshold" => lower = Some(uint(line, args.value(option)?, "lower threshold")?),
@@ -317,7 +318,7 @@ impl Reader<'_> {
                 }
                 "--tun-nocsum" | "--tun-csum" | "--tun-remcsum" => {}
                 // A fork's method stock ipvsadm cannot name (sample: `(null)`).
-                other if !other.starts_with('-') => forward = Some(Forward::Other(other.to_string())),
+                other if !other.starts_with('-') => forward = Some(TableForward::Other(other.to_string())),
                 other => {
                     return Err(ParseError::new(
                         line,
@@ -335,7 +336,7 @@ impl Reader<'_> {
         let d = service.dest_slot(line, addr.ip(), addr.port());
         let dest = &mut service.dests[d];
         // ipvsadm's defaults when an option is left out: DR, weight 1.
-        dest.forward = Some(forward.unwrap_or(Forward::Route));
+        dest.forward = Some(forward.unwrap_or(TableForward::Method(Forward::Dr)));
         dest.weight = Some(weight.unwrap_or(1));
         dest.upper_threshold = upper.or(dest.upper_threshold);
         dest.lower_threshold = lower.or(dest.lower_threshold);
@@ -405,7 +406,7 @@ fn store_counters(stats: &mut Option<Stats>, kind: NumberColumns, (counters, app
 }
 
 /// The protocol and address (or `FWM mark [IPv6]`) starting a service row.
-fn service_head<'a, 'b>(line: usize, tokens: &'b [&'a str]) -> Result<(ServiceKey, &'b [&'a str]), ParseError> {
+fn service_head<'a, 'b>(line: usize, tokens: &'b [&'a str]) -> Result<(TableKey, &'b [&'a str]), ParseError> {
     let first = tokens[0];
     if first == "FWM" {
         let Some(mark) = tokens.get(1) else {
@@ -414,7 +415,7 @@ fn service_head<'a, 'b>(line: usize, tokens: &'b [&'a str]) -> Result<(ServiceKe
         let mark = uint(line, mark, "firewall mark")?;
         let ipv6 = tokens.get(2) == Some(&"IPv6");
         let rest = &tokens[if ipv6 { 3 } else { 2 }..];
-        return Ok((ServiceKey::Fwmark { mark, ipv6 }, rest));
+        return Ok((TableKey::Fwmark { mark, ipv6 }, rest));
     }
     let Some(proto) = TableProto::from_name(first) else {
         return Err(ParseError::new(
@@ -427,7 +428,7 @@ fn service_head<'a, 'b>(line: usize, tokens: &'b [&'a str]) -> Result<(ServiceKe
     };
     let addr = socket_addr(line, addr)?;
     Ok((
-        ServiceKey::Addr {
+        TableKey::Addr {
             proto,
             vip: addr.ip(),
             port: addr.port(),
@@ -587,9 +588,11 @@ fn numbers<const N: usize>(line: usize, tokens: &[&str], columns: &str) -> Resul
     Ok(out)
 }
 
-fn forward_word(line: usize, word: Option<&&str>) -> Result<Forward, ParseError> {
+fn forward_word(line: usize, word: Option<&&str>) -> Result<TableForward, ParseError> {
     match word {
-        Some(w) if w.chars().all(|c| c.is_ascii_alphabetic() || c == '(' || c == ')') => Ok(Forward::from_column(w)),
+        Some(w) if w.chars().all(|c| c.is_ascii_alphabetic() || c == '(' || c == ')') => {
+            Ok(TableForward::from_column(w))
+        }
         Some(w) => Err(ParseError::new(
             line,
             format!("expected the forwarding method (Route, Masq, Tunnel, Local), found `{w}`"),
@@ -643,7 +646,7 @@ impl<'a> SaveArgs<'a, '_> {
     }
 
     /// `-t|-u|--sctp-service ADDR:PORT` or `-f MARK [-6]`.
-    fn service_spec(&mut self) -> Result<ServiceKey, ParseError> {
+    fn service_spec(&mut self) -> Result<TableKey, ParseError> {
         let line = self.line;
         let Some(kind) = self.next() else {
             return Err(ParseError::new(
@@ -652,13 +655,13 @@ impl<'a> SaveArgs<'a, '_> {
             ));
         };
         let proto = match kind {
-            "-t" | "--tcp-service" => TableProto::Tcp,
-            "-u" | "--udp-service" => TableProto::Udp,
+            "-t" | "--tcp-service" => TableProto::Modelled(Proto::Tcp),
+            "-u" | "--udp-service" => TableProto::Modelled(Proto::Udp),
             "--sctp-service" => TableProto::Sctp,
             "-f" | "--fwmark-service" => {
                 let mark = uint(line, self.value(kind)?, "firewall mark")?;
                 let ipv6 = self.tokens.get(self.pos..).unwrap_or(&[]).contains(&"-6");
-                return Ok(ServiceKey::Fwmark { mark, ipv6 });
+                return Ok(TableKey::Fwmark { mark, ipv6 });
             }
             other => {
                 return Err(ParseError::new(
@@ -668,7 +671,7 @@ impl<'a> SaveArgs<'a, '_> {
             }
         };
         let addr = socket_addr(line, self.value(kind)?)?;
-        Ok(ServiceKey::Addr {
+        Ok(TableKey::Addr {
             proto,
             vip: addr.ip(),
             port: addr.port(),
@@ -727,7 +730,7 @@ mod tests {
         assert_eq!((dest.upper_threshold, dest.lower_threshold), (Some(100), Some(10)));
         assert_eq!(dest.stats.unwrap().rates.unwrap().in_bytes, 3000);
         assert!(dest.stats.unwrap().totals.is_none());
-        assert_eq!(dest.forward, Some(Forward::Tunnel));
+        assert_eq!(dest.forward, Some(TableForward::Method(Forward::Tun)));
         assert_eq!(dest.weight, Some(3));
         assert_eq!((dest.active, dest.inactive), (Some(2), Some(5)));
     }
@@ -736,7 +739,10 @@ mod tests {
     fn headerless_tun_info_rows_are_recognised_by_shape() {
         let table = parse("TCP  10.0.0.10:80 rr\n  -> 10.0.1.1:80 Tunnel gue:6080:-c 2 1 0\n").unwrap();
         let dest = &table.services[0].dests[0];
-        assert_eq!((dest.forward.clone(), dest.weight), (Some(Forward::Tunnel), Some(2)));
+        assert_eq!(
+            (dest.forward.clone(), dest.weight),
+            (Some(TableForward::Method(Forward::Tun)), Some(2))
+        );
     }
 
     #[test]

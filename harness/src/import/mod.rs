@@ -13,7 +13,7 @@ pub mod to_scenario;
 
 pub use compare::same_service;
 pub use error::{ParseError, Warning};
-pub use table::{Counters, Forward, IpvsTable, ServiceKey, Stats, TableConn, TableDest, TableProto, TableService};
+pub use table::{Counters, IpvsTable, Stats, TableConn, TableDest, TableForward, TableKey, TableProto, TableService};
 pub use to_scenario::{import_file, import_text, ImportError, InputFormat};
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use super::error::{ParseError, Warning};
-use super::table::{Forward, IpvsTable, ServiceKey, TableConn, TableProto};
+use super::table::{IpvsTable, TableConn, TableForward, TableKey, TableProto};
 
 /// Used when the kernel's HZ cannot be found (Debian/Ubuntu build with 250).
 pub const FALLBACK_HZ: u32 = 250;
@@ -64,7 +64,7 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
             let service = &mut table.services[index];
             let d = service.dest_slot(line, addr.ip(), addr.port());
             let dest = &mut service.dests[d];
-            dest.forward = Some(Forward::from_column(forward));
+            dest.forward = Some(TableForward::from_column(forward));
             dest.weight = Some(number(line, weight, "weight")?);
             dest.active = Some(number(line, active, "ActiveConn")?);
             dest.inactive = Some(number(line, inactive, "InActConn")?);
@@ -76,7 +76,7 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
                 .and_then(|m| u32::from_str_radix(m, 16).ok())
                 .ok_or_else(|| ParseError::new(line, "expected the mark in hex after `FWM`"))?;
             (
-                ServiceKey::Fwmark { mark, ipv6: false },
+                TableKey::Fwmark { mark, ipv6: false },
                 false,
                 &tokens[2.min(tokens.len())..],
             )
@@ -85,7 +85,7 @@ pub fn parse_ip_vs_into(table: &mut IpvsTable, text: &str, hz: u32) -> Result<()
                 .get(1)
                 .ok_or_else(|| ParseError::new(line, format!("expected ADDRHEX:PORTHEX after `{first}`")))?;
             let addr = hex_socket(line, addr)?;
-            let key = ServiceKey::Addr {
+            let key = TableKey::Addr {
                 proto,
                 vip: addr.ip(),
                 port: addr.port(),
@@ -351,9 +351,15 @@ mod tests {
         assert!(dns.one_packet);
         assert_eq!(dns.persistence, Some(600), "150000 jiffies at HZ=250");
         assert_eq!(dns.persistence_prefix, Some(24));
-        assert_eq!(dns.dests[0].forward, Some(Forward::Masq));
+        assert_eq!(
+            dns.dests[0].forward,
+            Some(TableForward::Method(crate::lvs::Forward::Nat))
+        );
         assert_eq!(table.services[2].fwmark, Some(0x2a));
-        assert_eq!(table.services[2].dests[0].forward, Some(Forward::Tunnel));
+        assert_eq!(
+            table.services[2].dests[0].forward,
+            Some(TableForward::Method(crate::lvs::Forward::Tun))
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::ipvsadm;
-use super::table::{Counters as TableCounters, Forward as TableForward, IpvsTable, ServiceKey, TableProto};
+use super::table::{Counters as TableCounters, IpvsTable, TableForward, TableKey, TableProto};
 use super::to_scenario::{import_text, ImportError};
 use crate::ipvs::view::tests::table as fixture;
 use crate::ipvs::{
@@ -16,12 +16,9 @@ use crate::ipvs::{
 };
 use crate::scenario::{self, Mode, Scenario};
 
-fn key(s: &ServiceSnapshot) -> ServiceKey {
-    ServiceKey::Addr {
-        proto: match s.proto {
-            Proto::Tcp => TableProto::Tcp,
-            Proto::Udp => TableProto::Udp,
-        },
+fn key(s: &ServiceSnapshot) -> TableKey {
+    TableKey::Addr {
+        proto: TableProto::Modelled(s.proto),
         vip: IpAddr::V4(s.vip),
         port: s.port,
     }
@@ -29,11 +26,10 @@ fn key(s: &ServiceSnapshot) -> ServiceKey {
 
 /// The names ipvsadm's `print_sched_flags` gives the service's flag bits.
 fn flag_names(s: &ServiceSnapshot) -> Vec<String> {
-    let (one, two) = match s.scheduler.as_str() {
-        "sh" => ("sh-fallback", "sh-port"),
-        "mh" => ("mh-fallback", "mh-port"),
-        _ => ("flag-1", "flag-2"),
-    };
+    let (one, two) = s
+        .scheduler
+        .parse::<crate::lvs::Scheduler>()
+        .map_or(("flag-1", "flag-2"), |s| s.info().flag_names);
     let f = s.flags;
     [(f.sh_fallback || f.mh_fallback, one), (f.sh_port || f.mh_port, two)]
         .into_iter()
@@ -49,20 +45,18 @@ fn prefix(s: &ServiceSnapshot) -> Option<u8> {
 
 /// The Forward column of `-Ln`.
 fn listed_forward(d: &DestSnapshot) -> TableForward {
-    match d.forward {
-        _ if d.local_node => TableForward::Local,
-        Forward::Dr => TableForward::Route,
-        Forward::Nat => TableForward::Masq,
-        Forward::Tun => TableForward::Tunnel,
-        Forward::FullNat => TableForward::FullNat,
+    if d.local_node {
+        TableForward::Local
+    } else {
+        TableForward::Method(d.forward)
     }
 }
 
 /// The switch of `-S`: LOCALNODE saves as -g, FULLNAT as glibc's `(null)`.
 fn saved_forward(d: &DestSnapshot) -> TableForward {
     match listed_forward(d) {
-        TableForward::Local => TableForward::Route,
-        TableForward::FullNat => TableForward::Other("(null)".into()),
+        TableForward::Local => TableForward::Method(Forward::Dr),
+        TableForward::Method(Forward::FullNat) => TableForward::Other("(null)".into()),
         other => other,
     }
 }
@@ -436,11 +430,10 @@ fn snapshot_of(table: &IpvsTable) -> IpvsSnapshot {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let proto = match s.proto {
-                Some(TableProto::Tcp) => Proto::Tcp,
-                Some(TableProto::Udp) => Proto::Udp,
-                other => panic!("{other:?} service in a sample lvslab cannot hold"),
-            };
+            let proto = s
+                .proto
+                .and_then(TableProto::modelled)
+                .unwrap_or_else(|| panic!("{:?} service in a sample lvslab cannot hold", s.proto));
             let has = |name: &str| s.flags.iter().any(|f| f == name);
             ServiceSnapshot {
                 id: i as u32,
@@ -467,15 +460,15 @@ fn snapshot_of(table: &IpvsTable) -> IpvsSnapshot {
                     .dests
                     .iter()
                     .map(|d| {
-                        let forward = d.forward.clone().unwrap_or(TableForward::Route);
+                        let forward = d.forward.clone().unwrap_or(TableForward::Method(Forward::Dr));
                         DestSnapshot {
                             addr: v4(d.addr),
                             port: d.port,
-                            forward: match forward {
-                                TableForward::Route | TableForward::Local => Forward::Dr,
-                                TableForward::Masq => Forward::Nat,
-                                TableForward::Tunnel => Forward::Tun,
-                                TableForward::FullNat | TableForward::Other(_) => Forward::FullNat,
+                            // localnode is DR to the director itself; a fork's `(null)` was FULLNAT.
+                            forward: match &forward {
+                                TableForward::Method(f) => *f,
+                                TableForward::Local => Forward::Dr,
+                                TableForward::Other(_) => Forward::FullNat,
                             },
                             weight: d.weight.unwrap_or(1),
                             u_threshold: d.upper_threshold.unwrap_or(0),
@@ -504,11 +497,8 @@ fn snapshot_of(table: &IpvsTable) -> IpvsSnapshot {
                 SocketAddr::V6(a) => panic!("IPv6 {a} in a sample lvslab cannot hold"),
             };
             ConnSnapshot {
-                proto: match c.proto.as_str() {
-                    "TCP" => Proto::Tcp,
-                    "UDP" => Proto::Udp,
-                    other => panic!("{other} connection in a sample lvslab cannot hold"),
-                },
+                proto: Proto::from_name(&c.proto)
+                    .unwrap_or_else(|| panic!("{} connection in a sample lvslab cannot hold", c.proto)),
                 from: addr(c.client),
                 to: addr(c.virtual_addr),
                 dest: addr(c.dest),

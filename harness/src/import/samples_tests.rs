@@ -7,9 +7,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use super::keepalived::{self, LbKind, VsAddress};
-use super::table::{Forward, IpvsTable, ServiceKey, TableProto};
+use super::table::{IpvsTable, TableForward, TableKey, TableProto};
 use super::to_scenario::{import_text, ImportError};
 use super::{ipvsadm, procfs};
+use crate::lvs::{Forward, Proto};
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/import");
@@ -61,10 +62,10 @@ fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
-fn tcp(addr: &str) -> ServiceKey {
+fn tcp(addr: &str) -> TableKey {
     let a = sock(addr);
-    ServiceKey::Addr {
-        proto: TableProto::Tcp,
+    TableKey::Addr {
+        proto: TableProto::Modelled(Proto::Tcp),
         vip: a.ip(),
         port: a.port(),
     }
@@ -97,7 +98,10 @@ fn ipvsadm_sample_listings_read_to_the_posted_numbers() {
     let t2 = parsed(&s, 2);
     assert_eq!(t2.services.len(), 2);
     let held = dest(&t2, "10.249.159.12:443", "172.30.215.81:443");
-    assert_eq!((held.forward.clone(), held.active), (Some(Forward::Masq), Some(1)));
+    assert_eq!(
+        (held.forward.clone(), held.active),
+        (Some(TableForward::Method(Forward::Nat)), Some(1))
+    );
     assert_eq!(t2.services[1].persistence, Some(1800));
 
     let t3 = parsed(&s, 3);
@@ -114,14 +118,14 @@ fn ipvsadm_sample_listings_read_to_the_posted_numbers() {
     let t5 = parsed(&s, 5);
     assert_eq!(t5.services.len(), 2);
     assert_eq!(t5.services[1].fwmark, Some(7));
-    assert_eq!(t5.services[0].dests[0].forward, Some(Forward::Local));
-    assert_eq!(t5.services[0].dests[1].forward, Some(Forward::Route));
+    assert_eq!(t5.services[0].dests[0].forward, Some(TableForward::Local));
+    assert_eq!(t5.services[0].dests[1].forward, Some(TableForward::Method(Forward::Dr)));
 
     let t7 = parsed(&s, 7);
     let udp = &t7.services[0];
     assert_eq!(
         (udp.proto, udp.one_packet, udp.dests.len()),
-        (Some(TableProto::Udp), true, 8)
+        (Some(TableProto::Modelled(Proto::Udp)), true, 8)
     );
 
     let t9 = parsed(&s, 9);
@@ -155,13 +159,13 @@ fn ipvsadm_sample_listings_read_to_the_posted_numbers() {
         (svc.scheduler.as_str(), svc.persistence, svc.dests.len()),
         ("rr", Some(9600), 2)
     );
-    assert_eq!(svc.dests[1].forward, Some(Forward::Route));
+    assert_eq!(svc.dests[1].forward, Some(TableForward::Method(Forward::Dr)));
 
     let t13 = parsed(&s, 13);
     let fork = &t13.services[0].dests[0];
     assert_eq!(
         (fork.forward.clone(), fork.weight),
-        (Some(Forward::Other("(null)".into())), Some(100))
+        (Some(TableForward::Other("(null)".into())), Some(100))
     );
 
     let t14 = parsed(&s, 14);
@@ -172,7 +176,11 @@ fn ipvsadm_sample_listings_read_to_the_posted_numbers() {
         .collect();
     assert_eq!(
         forwards,
-        vec![(80, Forward::Route), (80, Forward::Tunnel), (12, Forward::Masq)]
+        vec![
+            (80, TableForward::Method(Forward::Dr)),
+            (80, TableForward::Method(Forward::Tun)),
+            (12, TableForward::Method(Forward::Nat))
+        ]
     );
 
     let t15 = parsed(&s, 15);
@@ -322,7 +330,7 @@ fn keepalived_samples_read_to_their_values() {
     );
 
     let (udp, _) = read("keepalived.conf.UDP_CHECK");
-    assert_eq!(udp.virtual_servers[0].protocol, Some(TableProto::Udp));
+    assert_eq!(udp.virtual_servers[0].protocol, Some(TableProto::Modelled(Proto::Udp)));
 
     let (inhibit, _) = read("keepalived.conf.inhibit");
     assert!(inhibit.virtual_servers[0].real_servers[0].inhibit_on_failure);

@@ -6,69 +6,75 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use super::error::Warning;
+use crate::lvs::{Forward, Proto};
 
-/// Service protocol as ipvsadm names it.
+/// Service protocol as a listing names it: one lvslab models, or SCTP, which is read so
+/// that its service can be refused by name and line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TableProto {
-    Tcp,
-    Udp,
+    Modelled(Proto),
     Sctp,
 }
 
 impl TableProto {
     /// Reads `TCP`/`UDP`/`SCTP` in any case.
     pub fn from_name(name: &str) -> Option<Self> {
-        match name.to_ascii_uppercase().as_str() {
-            "TCP" => Some(TableProto::Tcp),
-            "UDP" => Some(TableProto::Udp),
-            "SCTP" => Some(TableProto::Sctp),
-            _ => None,
+        match Proto::from_name(name) {
+            Some(p) => Some(TableProto::Modelled(p)),
+            None => name.eq_ignore_ascii_case("SCTP").then_some(TableProto::Sctp),
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            TableProto::Tcp => "TCP",
-            TableProto::Udp => "UDP",
+            TableProto::Modelled(p) => p.name(),
             TableProto::Sctp => "SCTP",
+        }
+    }
+
+    /// The protocol, if lvslab models it.
+    pub fn modelled(self) -> Option<Proto> {
+        match self {
+            TableProto::Modelled(p) => Some(p),
+            TableProto::Sctp => None,
         }
     }
 }
 
-/// Forwarding method of a destination (`Forward` column, `-g/-m/-i`).
+/// The `Forward` column (`-g/-m/-i` in save files): a forwarding method, or what the
+/// kernel lists instead of one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Forward {
-    /// DR (`-g`).
-    Route,
-    /// NAT (`-m`).
-    Masq,
-    /// IP-in-IP (`-i`).
-    Tunnel,
+pub enum TableForward {
+    Method(Forward),
     /// localnode: the destination is an address of the director itself.
     Local,
-    /// FULLNAT, from forks (alibaba/LVS, dpvs).
-    FullNat,
     /// Anything else a fork printed (`(null)` from stock ipvsadm-save on a fork).
     Other(String),
 }
 
-impl Forward {
+impl TableForward {
     /// Reads the `Forward` column word of a listing.
-    pub fn from_column(word: &str) -> Forward {
-        match word {
-            "Route" => Forward::Route,
-            "Masq" => Forward::Masq,
-            "Tunnel" => Forward::Tunnel,
-            "Local" => Forward::Local,
-            "FullNat" | "FNAT" | "FullNAT" => Forward::FullNat,
-            other => Forward::Other(other.to_string()),
+    pub fn from_column(word: &str) -> TableForward {
+        match Forward::from_column(word) {
+            Some(f) => TableForward::Method(f),
+            None if word == "Local" => TableForward::Local,
+            None => TableForward::Other(word.to_string()),
+        }
+    }
+
+    /// The method, if the column names one.
+    pub fn method(&self) -> Option<Forward> {
+        match self {
+            TableForward::Method(f) => Some(*f),
+            _ => None,
         }
     }
 }
 
-/// Which service a destination or connection belongs to.
+/// Which service of a listing a destination or connection belongs to. Wider than
+/// [`crate::lvs::ServiceKey`]: listings also hold IPv6, SCTP and firewall-mark services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ServiceKey {
+pub enum TableKey {
     Addr { proto: TableProto, vip: IpAddr, port: u16 },
     Fwmark { mark: u32, ipv6: bool },
 }
@@ -122,36 +128,36 @@ pub struct TableService {
 }
 
 impl TableService {
-    pub fn key(&self) -> ServiceKey {
+    pub fn key(&self) -> TableKey {
         match (self.fwmark, self.proto, self.vip) {
-            (Some(mark), _, _) => ServiceKey::Fwmark {
+            (Some(mark), _, _) => TableKey::Fwmark {
                 mark,
                 ipv6: self.fwmark_ipv6,
             },
-            (None, Some(proto), Some(vip)) => ServiceKey::Addr {
+            (None, Some(proto), Some(vip)) => TableKey::Addr {
                 proto,
                 vip,
                 port: self.port,
             },
             // Constructors always set one of the two; keep a total function anyway.
-            _ => ServiceKey::Fwmark { mark: 0, ipv6: false },
+            _ => TableKey::Fwmark { mark: 0, ipv6: false },
         }
     }
 
     /// `TCP 10.0.0.1:80` / `FWM 7`, as ipvsadm prints it.
     pub fn describe(&self) -> String {
         match self.key() {
-            ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
-            ServiceKey::Addr { proto, vip, port } => {
+            TableKey::Fwmark { mark, .. } => format!("FWM {mark}"),
+            TableKey::Addr { proto, vip, port } => {
                 format!("{} {}", proto.as_str(), SocketAddr::new(vip, port))
             }
         }
     }
 
-    pub(crate) fn new(line: usize, key: ServiceKey) -> Self {
+    pub(crate) fn new(line: usize, key: TableKey) -> Self {
         let (proto, vip, port, fwmark, fwmark_ipv6) = match key {
-            ServiceKey::Addr { proto, vip, port } => (Some(proto), Some(vip), port, None, false),
-            ServiceKey::Fwmark { mark, ipv6 } => (None, None, 0, Some(mark), ipv6),
+            TableKey::Addr { proto, vip, port } => (Some(proto), Some(vip), port, None, false),
+            TableKey::Fwmark { mark, ipv6 } => (None, None, 0, Some(mark), ipv6),
         };
         TableService {
             line,
@@ -179,7 +185,7 @@ pub struct TableDest {
     pub addr: IpAddr,
     pub port: u16,
     /// `None` when the listing does not show it (`--stats`, `--thresholds`).
-    pub forward: Option<Forward>,
+    pub forward: Option<TableForward>,
     pub weight: Option<u32>,
     /// ActiveConn / InActConn / PersistConn; `None` when not shown (save files).
     pub active: Option<u32>,
@@ -255,7 +261,7 @@ pub struct IpvsTable {
 }
 
 impl IpvsTable {
-    pub fn service(&self, key: ServiceKey) -> Option<&TableService> {
+    pub fn service(&self, key: TableKey) -> Option<&TableService> {
         self.services.iter().find(|s| s.key() == key)
     }
 
@@ -270,7 +276,7 @@ impl IpvsTable {
 
     /// Index of the service with `key`, creating it (at `line`) if absent.
     /// Listings of the same table (`-Ln`, then `-Ln --stats`) merge this way.
-    pub(crate) fn service_slot(&mut self, line: usize, key: ServiceKey) -> usize {
+    pub(crate) fn service_slot(&mut self, line: usize, key: TableKey) -> usize {
         if let Some(i) = self.services.iter().position(|s| s.key() == key) {
             return i;
         }

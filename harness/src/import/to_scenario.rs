@@ -15,8 +15,9 @@ use crate::scenario::keywords::{Keyword, Mode, Scheduler};
 use super::error::{ParseError, Warning};
 use super::evidence::dominant_mode;
 use super::keepalived::{self, KeepalivedConfig, LbKind, VsAddress};
-use super::table::{Forward, IpvsTable, TableProto, TableService};
+use super::table::{IpvsTable, TableForward, TableProto, TableService};
 use super::{ipvsadm, procfs};
+use crate::lvs::Proto;
 
 /// Input formats [`import_text`] recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +170,7 @@ struct Plan {
     source: String,
     vip: String,
     port: u16,
-    udp: bool,
+    proto: Proto,
     mode: Mode,
     scheduler: Scheduler,
     flags: Vec<String>,
@@ -217,13 +218,13 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
             ),
         ));
     }
-    let (vip, udp) = service_identity(svc).map_err(|m| unsupported(svc.line, m))?;
+    let (vip, proto) = service_identity(svc).map_err(|m| unsupported(svc.line, m))?;
     let forward_other = svc.dests.iter().find_map(|d| match &d.forward {
-        Some(Forward::Other(word)) => Some((d.line, word.clone())),
+        Some(TableForward::Other(word)) => Some((d.line, word.clone())),
         _ => None,
     });
     let mode = match dominant_mode(svc) {
-        Some(mode) => scenario_mode(mode),
+        Some(mode) => mode,
         None => match forward_other {
             Some((line, word)) => {
                 return Err(unsupported(
@@ -240,7 +241,7 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
             }
         },
     };
-    if svc.dests.iter().any(|d| d.forward == Some(Forward::Local)) {
+    if svc.dests.iter().any(|d| d.forward == Some(TableForward::Local)) {
         warnings.push(Warning::new(
             svc.line,
             "a `Local` real server (the director serving itself) is modelled as an ordinary DR real server",
@@ -284,7 +285,7 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
         ),
         vip,
         port: svc.port,
-        udp,
+        proto,
         mode,
         scheduler: scheduler(scheduler_name, svc.line).map_err(|m| unsupported(svc.line, m))?,
         flags: svc.flags.clone(),
@@ -355,7 +356,7 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
     if vs.lb_kind.is_none() && vs.real_servers.iter().all(|r| r.lb_kind.is_none()) {
         warnings.push(Warning::new(vs.line, "no lb_kind: keepalived's default NAT is used"));
     }
-    let protocol = vs.protocol.unwrap_or(TableProto::Tcp);
+    let protocol = vs.protocol.unwrap_or(TableProto::Modelled(Proto::Tcp));
     let svc_identity = identity(addr, port, protocol).map_err(|m| unsupported(vs.line, m))?;
     let kinds: Vec<LbKind> = vs.real_servers.iter().map(|r| vs.method_of(r)).collect();
     let kind = kinds.first().copied().or(vs.lb_kind).unwrap_or(LbKind::Nat);
@@ -393,7 +394,7 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
         source: format!("`{}` of {} (keepalived.conf, line {})", vs.describe(), origin, vs.line),
         vip: svc_identity.0,
         port,
-        udp: svc_identity.1,
+        proto: svc_identity.1,
         mode,
         scheduler: scheduler(vs.scheduler.as_deref().unwrap_or("wlc"), vs.line).map_err(|m| unsupported(vs.line, m))?,
         flags: vs.flags.clone(),
@@ -406,14 +407,14 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
 }
 
 /// Original VIP text and whether the service is UDP; errors for what the lab cannot run.
-fn service_identity(svc: &TableService) -> Result<(String, bool), String> {
+fn service_identity(svc: &TableService) -> Result<(String, Proto), String> {
     match (svc.vip, svc.proto) {
         (Some(vip), Some(proto)) => identity(vip, svc.port, proto),
         _ => Err("firewall-mark services are unsupported".into()),
     }
 }
 
-fn identity(vip: IpAddr, port: u16, proto: TableProto) -> Result<(String, bool), String> {
+fn identity(vip: IpAddr, port: u16, proto: TableProto) -> Result<(String, Proto), String> {
     if vip.is_ipv6() {
         return Err(format!("IPv6 service {vip} is unsupported (the lab is IPv4)"));
     }
@@ -421,8 +422,7 @@ fn identity(vip: IpAddr, port: u16, proto: TableProto) -> Result<(String, bool),
         return Err("port-0 (all ports) services are unsupported: a scenario serves one port".into());
     }
     match proto {
-        TableProto::Tcp => Ok((vip.to_string(), false)),
-        TableProto::Udp => Ok((vip.to_string(), true)),
+        TableProto::Modelled(p) => Ok((vip.to_string(), p)),
         TableProto::Sctp => Err("SCTP services are unsupported (TCP and UDP only)".into()),
     }
 }
@@ -434,17 +434,6 @@ fn scheduler(name: &str, _line: usize) -> Result<Scheduler, String> {
             Scheduler::words().join(" ")
         )
     })
-}
-
-fn scenario_mode(mode: crate::diagnose::evidence::Mode) -> Mode {
-    use crate::diagnose::evidence::Mode as E;
-    match mode {
-        E::Direct => Mode::Direct,
-        E::Dr => Mode::Dr,
-        E::Nat => Mode::Nat,
-        E::Tun => Mode::Tun,
-        E::FullNat => Mode::FullNat,
-    }
 }
 
 fn format_endpoint(addr: IpAddr, port: Option<u16>) -> String {
@@ -540,7 +529,7 @@ fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> 
         plan.port
     );
     let _ = writeln!(out, "port = {}", plan.port);
-    let _ = writeln!(out, "protocol = {}", quote(if plan.udp { "udp" } else { "tcp" }));
+    let _ = writeln!(out, "protocol = {}", quote(plan.proto.as_str()));
     let _ = writeln!(out, "mode = {}", quote(plan.mode.as_str()));
     let _ = writeln!(out, "scheduler = {}", quote(plan.scheduler.as_str()));
 
@@ -586,7 +575,7 @@ fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> 
         warnings.push(Warning::new(line, "persistence netmask without persistence ignored"));
     }
     if plan.one_packet {
-        if plan.udp {
+        if plan.proto == Proto::Udp {
             let _ = writeln!(out, "one_packet = true");
         } else {
             warnings.push(Warning::new(

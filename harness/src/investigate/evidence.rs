@@ -99,7 +99,7 @@ pub async fn gather(
         })
     };
 
-    let mode = mode_of(scenario.service.mode);
+    let mode = scenario.service.mode;
     // The diagnosis models one director: the first (it serves `service.vip`).
     let director = scenario.director().map(|d| take_host(&d.name));
     let real_servers = scenario
@@ -195,33 +195,12 @@ async fn arp_probe(scenario: &Scenario, lab: &Lab, window: Duration) -> Result<O
         .map_err(|e| format!("ARP probe for {vip} from {}: {e}", client.name))
 }
 
-pub fn mode_of(mode: scenario::Mode) -> ev::Mode {
-    match mode {
-        scenario::Mode::Direct => ev::Mode::Direct,
-        scenario::Mode::Dr => ev::Mode::Dr,
-        scenario::Mode::Nat => ev::Mode::Nat,
-        scenario::Mode::Tun => ev::Mode::Tun,
-        scenario::Mode::FullNat => ev::Mode::FullNat,
-    }
-}
-
-fn proto_of(proto: ipvs::Proto) -> ev::Proto {
-    match proto {
-        ipvs::Proto::Tcp => ev::Proto::Tcp,
-        ipvs::Proto::Udp => ev::Proto::Udp,
-    }
-}
-
 /// The scenario's service in the director's table.
 fn service_of<'a>(snapshot: &'a IpvsSnapshot, svc: &scenario::Service) -> Option<&'a ServiceSnapshot> {
-    let proto = match svc.protocol {
-        scenario::Protocol::Tcp => ipvs::Proto::Tcp,
-        scenario::Protocol::Udp => ipvs::Proto::Udp,
-    };
     snapshot
         .services
         .iter()
-        .find(|s| s.vip == svc.vip && s.port == svc.port && s.proto == proto)
+        .find(|s| s.vip == svc.vip && s.port == svc.port && s.proto == svc.protocol)
 }
 
 /// The service as the live table states it when there is one (that is what the director
@@ -243,7 +222,7 @@ pub fn service_evidence(svc: &scenario::Service, live: Option<&ServiceSnapshot>)
         return ServiceEvidence {
             vip: s.vip,
             port: s.port,
-            proto: proto_of(s.proto),
+            proto: s.proto,
             scheduler: s.scheduler.clone(),
             sched_flags,
             persistence_secs,
@@ -255,10 +234,7 @@ pub fn service_evidence(svc: &scenario::Service, live: Option<&ServiceSnapshot>)
     ServiceEvidence {
         vip: svc.vip,
         port: svc.port,
-        proto: match svc.protocol {
-            scenario::Protocol::Tcp => ev::Proto::Tcp,
-            scenario::Protocol::Udp => ev::Proto::Udp,
-        },
+        proto: svc.protocol,
         scheduler: svc.scheduler.as_str().to_owned(),
         sched_flags: svc.flags.iter().map(|f| f.as_str().to_owned()).collect(),
         persistence_secs,
@@ -301,7 +277,7 @@ pub fn ipvs_evidence(
             });
         } else {
             conn_rows.push(ConnEvidence {
-                proto: proto_of(c.proto),
+                proto: c.proto,
                 client: *c.from.ip(),
                 client_port: c.from.port(),
                 dest: *c.dest.ip(),

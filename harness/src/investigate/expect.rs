@@ -1,11 +1,11 @@
 //! `[expect] diagnosis = [...]` held against a diagnosis: one verdict check per cause.
 
 use crate::diagnose::Diagnosis;
-use crate::scenario::Cause;
+use crate::lvs::CauseId;
 use crate::verdict::Check;
 
 /// Each named cause must be among the findings; `healthy` means no finding and an even spread.
-pub fn diagnosis_checks(expected: &[Cause], diagnosis: &Diagnosis) -> Vec<Check> {
+pub fn diagnosis_checks(expected: &[CauseId], diagnosis: &Diagnosis) -> Vec<Check> {
     let found = if diagnosis.findings.is_empty() {
         "no finding".to_owned()
     } else {
@@ -15,10 +15,10 @@ pub fn diagnosis_checks(expected: &[Cause], diagnosis: &Diagnosis) -> Vec<Check>
         .iter()
         .map(|cause| {
             let (what, passed) = match cause {
-                Cause::Healthy => ("diagnosis: healthy".to_owned(), diagnosis.healthy),
+                CauseId::Healthy => ("diagnosis: healthy".to_owned(), diagnosis.healthy),
                 other => (
                     format!("diagnosis finds {}", other.as_str()),
-                    diagnosis.finding(other.as_str()).is_some(),
+                    diagnosis.finding(*other).is_some(),
                 ),
             };
             let spread = serde_json::to_value(diagnosis.spread.verdict)
@@ -43,7 +43,7 @@ mod tests {
     #[test]
     fn named_causes_must_be_found_and_healthy_means_healthy() {
         let persistent = diagnose(&sample::persistence());
-        let checks = diagnosis_checks(&[Cause::Persistence, Cause::ArpFlux, Cause::Healthy], &persistent);
+        let checks = diagnosis_checks(&[CauseId::Persistence, CauseId::ArpFlux, CauseId::Healthy], &persistent);
         let passed: Vec<bool> = checks.iter().map(|c| c.passed).collect();
         assert_eq!(passed, [true, false, false]);
         assert_eq!(checks[0].what, "diagnosis finds persistence");
@@ -52,7 +52,7 @@ mod tests {
         assert!(detail.ends_with("spread one-server"), "{detail}");
 
         let healthy = diagnose(&sample::healthy_dr());
-        let checks = diagnosis_checks(&[Cause::Healthy], &healthy);
+        let checks = diagnosis_checks(&[CauseId::Healthy], &healthy);
         assert!(checks[0].passed);
         assert_eq!(checks[0].detail, None);
     }

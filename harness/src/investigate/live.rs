@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::diagnose::evidence::{Evidence, HostEvidence, Mode, Proto};
 use crate::diagnose::{self, Diagnosis};
 use crate::import;
+use crate::lvs::CauseId;
 use crate::observe::{self, ObserveError};
 
 /// How one live check came out.
@@ -26,8 +27,8 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LiveCheck {
     pub status: Status,
-    /// Cause id (as in `diagnose::CAUSE_IDS`) a problem points to.
-    pub cause: Option<&'static str>,
+    /// The diagnosis cause a problem points to.
+    pub cause: Option<CauseId>,
     /// What was seen, naming interfaces and values.
     pub what: String,
     pub fix: Option<String>,
@@ -45,10 +46,10 @@ impl LiveReport {
         self.checks.iter().filter(|c| c.status == Status::Problem)
     }
 
-    /// Distinct cause ids of the problems, in check order.
+    /// Distinct cause ids of the problems, as spelled, in check order.
     pub fn causes(&self) -> Vec<&'static str> {
         let mut out: Vec<&'static str> = Vec::new();
-        for c in self.problems().filter_map(|c| c.cause) {
+        for c in self.problems().filter_map(|c| c.cause.map(CauseId::as_str)) {
             if !out.contains(&c) {
                 out.push(c);
             }
@@ -126,7 +127,7 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
     match host.address_of(vip) {
         None => check(
             Status::Problem,
-            Some("vip-not-local"),
+            Some(CauseId::VipNotLocal),
             format!("{vip} is not an address of this host: frames for the VIP are dropped here"),
             Some(format!(
                 "set arp_ignore=1 and arp_announce=2 first, then `ip addr add {vip}/32 dev lo` (TUN: dev {TUNNEL_DEV})"
@@ -137,7 +138,7 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
         }
         Some(a) if a.iface == "lo" => check(
             Status::Problem,
-            Some("vip-not-local"),
+            Some(CauseId::VipNotLocal),
             format!(
                 "{} on lo: the whole /{} becomes local here, not just the VIP",
                 a.net,
@@ -148,7 +149,7 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
         Some(a) if a.iface == TUNNEL_DEV => match tun {
             Some(l) if !l.up => check(
                 Status::Problem,
-                Some("tunnel-decap"),
+                Some(CauseId::TunnelDecap),
                 format!(
                     "{} on {TUNNEL_DEV}, but {TUNNEL_DEV} is down: IP-in-IP packets are not decapsulated",
                     a.net
@@ -159,7 +160,7 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
         },
         Some(a) => check(
             Status::Problem,
-            Some("arp-flux"),
+            Some(CauseId::ArpFlux),
             format!(
                 "{} on {}, a LAN interface: this host answers ARP for the VIP whatever arp_ignore says",
                 a.net, a.iface
@@ -188,7 +189,7 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
         } else {
             check(
                 Status::Problem,
-                Some("arp-flux"),
+                Some(CauseId::ArpFlux),
                 format!(
                     "{} (needs >= 1): this host answers ARP for the VIP on {iface}",
                     explained("arp_ignore")
@@ -202,7 +203,7 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
         } else {
             check(
                 Status::Problem,
-                Some("arp-flux"),
+                Some(CauseId::ArpFlux),
                 format!(
                     "{} (needs 2): this host may announce the VIP as the source of its ARP requests",
                     explained("arp_announce")
@@ -217,7 +218,7 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
         match host.effective_conf("rp_filter", TUNNEL_DEV) {
             Some(1) => check(
                 Status::Problem,
-                Some("rp-filter"),
+                Some(CauseId::RpFilter),
                 format!("rp_filter on {TUNNEL_DEV} is strict (1): decapsulated packets from clients are dropped"),
                 Some(format!(
                     "sysctl -w net.ipv4.conf.{TUNNEL_DEV}.rp_filter=0 net.ipv4.conf.all.rp_filter=0"
@@ -238,7 +239,7 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
     if rpf_drops > 0 {
         check(
             Status::Note,
-            Some("rp-filter"),
+            Some(CauseId::RpFilter),
             format!("IPReversePathFilter = {rpf_drops} since boot: the reverse-path filter has dropped packets here"),
             None,
         );
@@ -262,7 +263,7 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
                 .collect();
             check(
                 Status::Problem,
-                Some("server-down"),
+                Some(CauseId::ServerDown),
                 format!(
                     "nothing listens on {vip}:{port} or 0.0.0.0:{port} (DR/TUN traffic arrives addressed to the VIP); TCP listeners: {}",
                     if now.is_empty() { "none".to_owned() } else { now.join(", ") }
@@ -323,10 +324,7 @@ impl DirectorReport {
         let mut out = String::new();
         if let Some(svc) = &self.evidence.service {
             let dests = self.evidence.ipvs.as_ref().map_or(0, |i| i.dests.len());
-            let proto = match svc.proto {
-                Proto::Tcp => "TCP",
-                Proto::Udp => "UDP",
-            };
+            let proto = svc.proto.name();
             let _ = writeln!(
                 out,
                 "director table from {}: {proto} {}:{} scheduler {}, {dests} destination(s)",

@@ -15,7 +15,7 @@ use ipnet::Ipv4Net;
 
 use crate::diagnose::evidence::{ProbeKind, ProbeResult};
 use crate::lab::Lab;
-use crate::scenario::{Mode, Protocol, Role, Scenario};
+use crate::scenario::{Mode, Role, Scenario};
 use crate::traffic::{self, RequestRecord, TrafficSpec};
 
 /// Requests per probe: enough to see a spread over a few servers, few enough to be quick.
@@ -46,10 +46,7 @@ pub async fn run_probes(scenario: &Scenario, lab: &Lab, main_run: &[RequestRecor
     let own = client.sources.first().copied();
     let base = TrafficSpec {
         targets: targets(scenario),
-        proto: match scenario.service.protocol {
-            Protocol::Tcp => traffic::Proto::Tcp,
-            Protocol::Udp => traffic::Proto::Udp,
-        },
+        proto: scenario.service.protocol,
         requests: PROBE_REQUESTS,
         mode: traffic::ConnectionMode::New,
         concurrency: PROBE_CONCURRENCY,

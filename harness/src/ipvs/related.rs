@@ -132,7 +132,9 @@ mod tests {
     fn ipvs_with(forward: Forward) -> Ipvs {
         let mut ipvs = Ipvs::new(Sysctls::default());
         ipvs.set_fullnat_local_addrs(vec![LIP]);
-        let svc = ipvs.add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, "rr")).unwrap();
+        let svc = ipvs
+            .add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, crate::lvs::Scheduler::Rr))
+            .unwrap();
         ipvs.add_dest(svc, DestConfig::new(RIP, 8080, 1, forward)).unwrap();
         ipvs
     }

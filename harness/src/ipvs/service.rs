@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::sched::Scheduler;
+use super::sched::SchedulerOps;
 use super::{DestConfig, Forward, ServiceConfig};
 
 /// Index of a destination slot inside its service.
@@ -172,7 +172,7 @@ impl DestList {
 pub struct Service {
     pub cfg: ServiceConfig,
     pub dests: DestList,
-    pub sched: Box<dyn Scheduler>,
+    pub sched: Box<dyn SchedulerOps>,
     pub stats: Counters,
 }
 
@@ -181,7 +181,7 @@ impl std::fmt::Debug for Service {
         f.debug_struct("Service")
             .field("cfg", &self.cfg)
             .field("dests", &self.dests)
-            .field("sched", &self.sched.name())
+            .field("sched", &self.cfg.scheduler.as_str())
             .finish()
     }
 }

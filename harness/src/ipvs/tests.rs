@@ -55,7 +55,7 @@ fn udp_in(c: Ipv4Addr, sport: u16) -> PacketIn {
     }
 }
 
-fn setup(sched: &str, fwd: Forward, n: u8, edit: impl FnOnce(&mut ServiceConfig)) -> (Ipvs, ServiceId) {
+fn setup(sched: Scheduler, fwd: Forward, n: u8, edit: impl FnOnce(&mut ServiceConfig)) -> (Ipvs, ServiceId) {
     let mut ipvs = Ipvs::new(Sysctls::default());
     let mut cfg = ServiceConfig::new(Proto::Tcp, VIP, 80, sched);
     edit(&mut cfg);
@@ -90,7 +90,7 @@ fn dest_counts(ipvs: &Ipvs, now: Instant, n: u8) -> (u32, u32, u32) {
 #[test]
 fn rr_newest_first_through_facade() {
     let clk = Clock(Instant::now());
-    let (mut ipvs, _) = setup("rr", Forward::Dr, 3, |_| {});
+    let (mut ipvs, _) = setup(Scheduler::Rr, Forward::Dr, 3, |_| {});
     let picks: Vec<u8> = (0..6)
         .map(|i| dest_of(ipvs.process_in(&tcp_in(client(1), 1000 + i, "S"), clk.at(0))))
         .collect();
@@ -100,16 +100,15 @@ fn rr_newest_first_through_facade() {
 #[test]
 fn unknown_scheduler_and_bad_config_are_errors() {
     let mut ipvs = Ipvs::new(Sysctls::default());
-    let err = ipvs
-        .add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, "rrr"))
-        .unwrap_err();
-    assert!(matches!(err, IpvsError::UnknownScheduler(_)));
-    assert!(err.to_string().contains("wlc"));
+    let err = "rrr".parse::<Scheduler>().unwrap_err();
+    assert!(err.to_string().contains("wlc"), "{err}");
     assert_eq!(
-        ipvs.add_service(ServiceConfig::new(Proto::Tcp, VIP, 0, "rr")),
+        ipvs.add_service(ServiceConfig::new(Proto::Tcp, VIP, 0, Scheduler::Rr)),
         Err(IpvsError::PortZeroNotPersistent)
     );
-    let svc = ipvs.add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, "rr")).unwrap();
+    let svc = ipvs
+        .add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, Scheduler::Rr))
+        .unwrap();
     let mut d = DestConfig::new(rs(1), 80, 1, Forward::Dr);
     d.upper_threshold = 5;
     d.lower_threshold = 6;
@@ -126,7 +125,7 @@ fn unknown_scheduler_and_bad_config_are_errors() {
 #[test]
 fn not_service_and_stray_ack() {
     let clk = Clock(Instant::now());
-    let (mut ipvs, _) = setup("rr", Forward::Dr, 1, |_| {});
+    let (mut ipvs, _) = setup(Scheduler::Rr, Forward::Dr, 1, |_| {});
     let mut p = tcp_in(client(1), 1000, "S");
     p.dport = 81;
     assert_eq!(ipvs.process_in(&p, clk.at(0)), InVerdict::NotService);
@@ -147,7 +146,7 @@ fn not_service_and_stray_ack() {
 #[test]
 fn dr_tcp_states_counts_and_timeouts() {
     let clk = Clock(Instant::now());
-    let (mut ipvs, _) = setup("rr", Forward::Dr, 1, |_| {});
+    let (mut ipvs, _) = setup(Scheduler::Rr, Forward::Dr, 1, |_| {});
     let v = ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0));
     assert!(matches!(
         v,
@@ -181,7 +180,7 @@ fn dr_tcp_states_counts_and_timeouts() {
 #[test]
 fn nat_reverse_path_and_states() {
     let clk = Clock(Instant::now());
-    let (mut ipvs, _) = setup("rr", Forward::Nat, 1, |_| {});
+    let (mut ipvs, _) = setup(Scheduler::Rr, Forward::Nat, 1, |_| {});
     ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0));
     let reply = PacketOut {
         proto: Proto::Tcp,
@@ -225,7 +224,7 @@ fn nat_reverse_path_and_states() {
 #[test]
 fn fullnat_allocates_local_source_and_reverses() {
     let clk = Clock(Instant::now());
-    let (mut ipvs, _) = setup("rr", Forward::FullNat, 1, |_| {});
+    let (mut ipvs, _) = setup(Scheduler::Rr, Forward::FullNat, 1, |_| {});
     assert_eq!(
         ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0)),
         InVerdict::Drop(DropReason::NoLocalAddress)
@@ -266,7 +265,7 @@ fn fullnat_allocates_local_source_and_reverses() {
 fn conn_reuse_mode_reschedules_time_wait_and_dr_fin_wait() {
     let clk = Clock(Instant::now());
     // NAT entry in TIME_WAIT: a new SYN on the same client port is rescheduled.
-    let (mut ipvs, _) = setup("rr", Forward::Nat, 2, |_| {});
+    let (mut ipvs, _) = setup(Scheduler::Rr, Forward::Nat, 2, |_| {});
     let first = dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0)));
     let reply = PacketOut {
         proto: Proto::Tcp,
@@ -295,7 +294,7 @@ fn conn_reuse_mode_reschedules_time_wait_and_dr_fin_wait() {
 
     // DR ends in FIN_WAIT: mode 1 keeps the old entry, mode 3 reschedules.
     for (mode, expect_new) in [(1u8, false), (3, true), (0, false)] {
-        let (mut ipvs, _) = setup("rr", Forward::Dr, 2, |_| {});
+        let (mut ipvs, _) = setup(Scheduler::Rr, Forward::Dr, 2, |_| {});
         ipvs.set_sysctls(Sysctls {
             conn_reuse_mode: mode,
             ..Sysctls::default()
@@ -316,7 +315,7 @@ fn conn_reuse_mode_reschedules_time_wait_and_dr_fin_wait() {
 fn deleted_dest_and_expire_nodest_conn() {
     let clk = Clock(Instant::now());
     for expire_nodest in [false, true] {
-        let (mut ipvs, svc) = setup("rr", Forward::Dr, 2, |_| {});
+        let (mut ipvs, svc) = setup(Scheduler::Rr, Forward::Dr, 2, |_| {});
         ipvs.set_sysctls(Sysctls {
             expire_nodest_conn: expire_nodest,
             ..Sysctls::default()
@@ -333,7 +332,7 @@ fn deleted_dest_and_expire_nodest_conn() {
         }
     }
     // Weight 0 + expire_nodest_conn: a SYN on the old entry is rescheduled.
-    let (mut ipvs, svc) = setup("rr", Forward::Dr, 2, |_| {});
+    let (mut ipvs, svc) = setup(Scheduler::Rr, Forward::Dr, 2, |_| {});
     ipvs.set_sysctls(Sysctls {
         expire_nodest_conn: true,
         ..Sysctls::default()
@@ -349,7 +348,7 @@ fn deleted_dest_and_expire_nodest_conn() {
 #[test]
 fn weight_zero_gets_no_new_connections_but_keeps_old() {
     let clk = Clock(Instant::now());
-    let (mut ipvs, svc) = setup("wlc", Forward::Dr, 2, |_| {});
+    let (mut ipvs, svc) = setup(Scheduler::Wlc, Forward::Dr, 2, |_| {});
     let first = dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0)));
     ipvs.edit_dest(svc, DestConfig::new(rs(first), 80, 0, Forward::Dr))
         .unwrap();
@@ -368,7 +367,7 @@ fn weight_zero_gets_no_new_connections_but_keeps_old() {
 #[test]
 fn wlc_spreads_by_active_connections() {
     let clk = Clock(Instant::now());
-    let (mut ipvs, _) = setup("wlc", Forward::Dr, 3, |_| {});
+    let (mut ipvs, _) = setup(Scheduler::Wlc, Forward::Dr, 3, |_| {});
     let picks: Vec<u8> = (0..6)
         .map(|p| dest_of(ipvs.process_in(&tcp_in(client(1), 3000 + p, "S"), clk.at(0))))
         .collect();
@@ -380,7 +379,9 @@ fn wlc_spreads_by_active_connections() {
 fn overload_threshold_diverts_and_clears() {
     let clk = Clock(Instant::now());
     let mut ipvs = Ipvs::new(Sysctls::default());
-    let svc = ipvs.add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, "fo")).unwrap();
+    let svc = ipvs
+        .add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, Scheduler::Fo))
+        .unwrap();
     ipvs.add_dest(svc, DestConfig::new(rs(1), 80, 1, Forward::Dr)).unwrap();
     let mut big = DestConfig::new(rs(2), 80, 10, Forward::Dr);
     big.upper_threshold = 2;
@@ -404,7 +405,7 @@ fn persistence_netmask_24_vs_32() {
             c.persistence_netmask = mask;
         }
     };
-    let (mut ipvs, _) = setup("rr", Forward::Dr, 3, pers(Ipv4Addr::new(255, 255, 255, 0)));
+    let (mut ipvs, _) = setup(Scheduler::Rr, Forward::Dr, 3, pers(Ipv4Addr::new(255, 255, 255, 0)));
     let picks: Vec<u8> = (1..=4)
         .map(|c| dest_of(ipvs.process_in(&tcp_in(client(c), 1000, "S"), clk.at(0))))
         .collect();
@@ -416,7 +417,7 @@ fn persistence_netmask_24_vs_32() {
     assert_eq!(tpl[0].state, "NONE");
     assert_eq!(dest_counts(&ipvs, clk.at(0), 3), (4, 0, 1));
 
-    let (mut ipvs, _) = setup("rr", Forward::Dr, 3, pers(Ipv4Addr::BROADCAST));
+    let (mut ipvs, _) = setup(Scheduler::Rr, Forward::Dr, 3, pers(Ipv4Addr::BROADCAST));
     let picks: Vec<u8> = (1..=4)
         .map(|c| dest_of(ipvs.process_in(&tcp_in(client(c), 1000, "S"), clk.at(0))))
         .collect();
@@ -428,7 +429,9 @@ fn persistence_netmask_24_vs_32() {
 #[test]
 fn template_expiry_and_busy_rearm() {
     let clk = Clock(Instant::now());
-    let (mut ipvs, _) = setup("rr", Forward::Dr, 2, |c| c.persistence = Some(Duration::from_secs(300)));
+    let (mut ipvs, _) = setup(Scheduler::Rr, Forward::Dr, 2, |c| {
+        c.persistence = Some(Duration::from_secs(300))
+    });
     let first = dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0)));
     ipvs.process_in(&tcp_in(client(1), 1000, "A"), clk.at(0)); // ESTABLISHED, 900 s
     let tpl = |ipvs: &Ipvs, t| ipvs.snapshot(t).conns.into_iter().find(|c| c.template).unwrap();
@@ -463,7 +466,9 @@ fn template_expiry_and_busy_rearm() {
 #[test]
 fn template_lazily_expires_on_lookup() {
     let clk = Clock(Instant::now());
-    let (mut ipvs, _) = setup("rr", Forward::Dr, 2, |c| c.persistence = Some(Duration::from_secs(30)));
+    let (mut ipvs, _) = setup(Scheduler::Rr, Forward::Dr, 2, |c| {
+        c.persistence = Some(Duration::from_secs(30))
+    });
     let first = dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "R"), clk.at(0)));
     assert_eq!(first, 0, "RST never schedules");
     let first = dest_of(ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0)));
@@ -479,7 +484,9 @@ fn template_lazily_expires_on_lookup() {
 fn quiesced_template_dest_and_expire_quiescent_template() {
     let clk = Clock(Instant::now());
     for eqt in [false, true] {
-        let (mut ipvs, svc) = setup("rr", Forward::Dr, 2, |c| c.persistence = Some(Duration::from_secs(300)));
+        let (mut ipvs, svc) = setup(Scheduler::Rr, Forward::Dr, 2, |c| {
+            c.persistence = Some(Duration::from_secs(300))
+        });
         ipvs.set_sysctls(Sysctls {
             expire_quiescent_template: eqt,
             ..Sysctls::default()
@@ -496,7 +503,7 @@ fn quiesced_template_dest_and_expire_quiescent_template() {
 fn port_zero_persistent_service_shares_template() {
     let clk = Clock(Instant::now());
     let mut ipvs = Ipvs::new(Sysctls::default());
-    let mut cfg = ServiceConfig::new(Proto::Tcp, VIP, 0, "rr");
+    let mut cfg = ServiceConfig::new(Proto::Tcp, VIP, 0, Scheduler::Rr);
     cfg.persistence = Some(Duration::from_secs(360));
     let svc = ipvs.add_service(cfg).unwrap();
     for i in 1..=2 {
@@ -529,7 +536,7 @@ fn port_zero_persistent_service_shares_template() {
 fn udp_one_packet_and_plain() {
     let clk = Clock(Instant::now());
     let mut ipvs = Ipvs::new(Sysctls::default());
-    let mut cfg = ServiceConfig::new(Proto::Udp, VIP, 53, "rr");
+    let mut cfg = ServiceConfig::new(Proto::Udp, VIP, 53, Scheduler::Rr);
     cfg.one_packet = true;
     let svc = ipvs.add_service(cfg).unwrap();
     for i in 1..=2 {
@@ -545,7 +552,9 @@ fn udp_one_packet_and_plain() {
     assert_eq!(snap.services[0].dests[0].inact_conns, 0);
 
     let mut ipvs = Ipvs::new(Sysctls::default());
-    let svc = ipvs.add_service(ServiceConfig::new(Proto::Udp, VIP, 53, "rr")).unwrap();
+    let svc = ipvs
+        .add_service(ServiceConfig::new(Proto::Udp, VIP, 53, Scheduler::Rr))
+        .unwrap();
     for i in 1..=2 {
         ipvs.add_dest(svc, DestConfig::new(rs(i), 53, 1, Forward::Dr)).unwrap();
     }
@@ -569,7 +578,7 @@ fn udp_one_packet_and_plain() {
 #[test]
 fn sh_through_facade_is_sticky() {
     let clk = Clock(Instant::now());
-    let (mut ipvs, _) = setup("sh", Forward::Dr, 3, |_| {});
+    let (mut ipvs, _) = setup(Scheduler::Sh, Forward::Dr, 3, |_| {});
     let c = Ipv4Addr::new(10, 0, 0, 2); // bucket 137 → 137 % 3 = 2 → oldest (.1)
     let picks: Vec<u8> = (0..3)
         .map(|p| dest_of(ipvs.process_in(&tcp_in(c, 1000 + p, "S"), clk.at(0))))
@@ -582,7 +591,7 @@ fn list_text_matches_ipvsadm_sample_1() {
     let clk = Clock(Instant::now());
     let mut ipvs = Ipvs::new(Sysctls::default());
     let vip = Ipv4Addr::new(172, 16, 10, 30);
-    let mut cfg = ServiceConfig::new(Proto::Tcp, vip, 3128, "wrr");
+    let mut cfg = ServiceConfig::new(Proto::Tcp, vip, 3128, Scheduler::Wrr);
     cfg.persistence = Some(Duration::from_secs(5));
     let svc = ipvs.add_service(cfg).unwrap();
     // Added in reverse so the listing's sort is exercised.
@@ -628,12 +637,12 @@ TCP  172.16.10.30:3128 wrr persistent 5
 #[test]
 fn list_text_flags_mask_ops_and_sort_quirk() {
     let mut ipvs = Ipvs::new(Sysctls::default());
-    let mut cfg = ServiceConfig::new(Proto::Udp, Ipv4Addr::new(10, 0, 0, 10), 53, "rr");
+    let mut cfg = ServiceConfig::new(Proto::Udp, Ipv4Addr::new(10, 0, 0, 10), 53, Scheduler::Rr);
     cfg.persistence = Some(Duration::from_secs(360));
     cfg.persistence_netmask = Ipv4Addr::new(255, 255, 255, 0);
     cfg.one_packet = true;
     ipvs.add_service(cfg).unwrap();
-    let mut cfg = ServiceConfig::new(Proto::Tcp, Ipv4Addr::new(207, 175, 44, 110), 8080, "sh");
+    let mut cfg = ServiceConfig::new(Proto::Tcp, Ipv4Addr::new(207, 175, 44, 110), 8080, Scheduler::Sh);
     cfg.flags.sh_fallback = true;
     cfg.flags.sh_port = true;
     let s = ipvs.add_service(cfg).unwrap();
@@ -719,7 +728,7 @@ fn conns_text_matches_ipvsadm_layout() {
     let clk = Clock(Instant::now());
     let mut ipvs = Ipvs::new(Sysctls::default());
     let vip = Ipv4Addr::new(192, 168, 175, 100);
-    let mut cfg = ServiceConfig::new(Proto::Tcp, vip, 80, "rr");
+    let mut cfg = ServiceConfig::new(Proto::Tcp, vip, 80, Scheduler::Rr);
     cfg.persistence = Some(Duration::from_secs(300));
     let svc = ipvs.add_service(cfg).unwrap();
     ipvs.add_dest(
@@ -755,7 +764,7 @@ TCP 01:55  TIME_WAIT   192.168.175.30:41724 192.168.175.100:80 192.168.175.102:8
 #[test]
 fn snapshot_serialises() {
     let clk = Clock(Instant::now());
-    let (mut ipvs, _) = setup("rr", Forward::Dr, 1, |_| {});
+    let (mut ipvs, _) = setup(Scheduler::Rr, Forward::Dr, 1, |_| {});
     ipvs.process_in(&tcp_in(client(1), 1000, "S"), clk.at(0));
     let json = serde_json::to_string(&ipvs.snapshot(clk.at(0))).unwrap();
     let back: IpvsSnapshot = serde_json::from_str(&json).unwrap();
@@ -766,7 +775,7 @@ fn snapshot_serialises() {
 #[test]
 fn hundred_thousand_connections_fit_and_lookup() {
     let clk = Clock(Instant::now());
-    let (mut ipvs, _) = setup("rr", Forward::Nat, 4, |_| {});
+    let (mut ipvs, _) = setup(Scheduler::Rr, Forward::Nat, 4, |_| {});
     let n = 100_000u32;
     for i in 0..n {
         let c = Ipv4Addr::from(0x0B00_0000 + i / 50_000);
@@ -794,7 +803,7 @@ fn hundred_thousand_connections_fit_and_lookup() {
 #[test]
 fn rr_cursor_moves_to_predecessor_on_delete_and_revive_keeps_stats() {
     let clk = Clock(Instant::now());
-    let (mut ipvs, svc) = setup("rr", Forward::Dr, 3, |_| {});
+    let (mut ipvs, svc) = setup(Scheduler::Rr, Forward::Dr, 3, |_| {});
     assert_eq!(dest_of(ipvs.process_in(&tcp_in(client(1), 1, "S"), clk.at(0))), 3);
     assert_eq!(dest_of(ipvs.process_in(&tcp_in(client(1), 2, "S"), clk.at(0))), 2);
     ipvs.del_dest(svc, rs(2), 80).unwrap();

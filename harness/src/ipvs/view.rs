@@ -108,7 +108,7 @@ pub(super) fn snapshot(ipvs: &Ipvs, now: Instant) -> IpvsSnapshot {
             proto: s.cfg.proto,
             vip: s.cfg.vip,
             port: s.cfg.port,
-            scheduler: s.cfg.scheduler.clone(),
+            scheduler: s.cfg.scheduler.to_string(),
             flags: s.cfg.flags,
             persistent: s.cfg.persistence.map(|d| d.as_secs()),
             netmask: s.cfg.persistence_netmask,

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -26,12 +25,7 @@ pub use reply::BackendReply;
 pub use tun_decap::{start_decap, Decap, DecapError, DecapStats};
 
 /// Transport of a service (servers and client traffic share it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
+pub use crate::lvs::Proto;
 
 /// How a real server answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

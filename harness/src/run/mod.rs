@@ -351,7 +351,7 @@ impl Held {
 /// Every real server's listener (and TUN decapsulator) started at once: one at a time, each
 /// waits for a wake-up of its namespace's thread, which at 1000 servers cost over a second.
 async fn start_servers(scenario: &Scenario, lab: &Lab) -> Result<(Vec<RunningServer>, Vec<Decap>), RunError> {
-    let proto = proto(scenario.service.protocol);
+    let proto = scenario.service.protocol;
     let starting = scenario.real_servers.iter().map(|rs| async move {
         let host = lab.host(&rs.name).ok_or_else(|| missing_host(&rs.name))?;
         let tun = (scenario.service.mode == Mode::Tun)
@@ -418,21 +418,14 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         .host(&director.name)
         .ok_or_else(|| missing_host(&director.name))?;
     let svc = &scenario.service;
-    let forward = match svc.mode {
-        Mode::Dr => ipvs::Forward::Dr,
-        Mode::Nat => ipvs::Forward::Nat,
-        Mode::Tun => ipvs::Forward::Tun,
-        Mode::FullNat => ipvs::Forward::FullNat,
-        Mode::Direct => return Err(RunError::Setup("direct mode has no director".into())),
+    let Some(forward) = svc.mode.forward() else {
+        return Err(RunError::Setup("direct mode has no director".into()));
     };
     let service = ipvs::ServiceConfig {
         vip: director.vip,
         port: svc.port,
-        proto: match svc.protocol {
-            Protocol::Tcp => ipvs::Proto::Tcp,
-            Protocol::Udp => ipvs::Proto::Udp,
-        },
-        scheduler: svc.scheduler.as_str().to_owned(),
+        proto: svc.protocol,
+        scheduler: svc.scheduler,
         flags: sched_flags(&svc.flags),
         persistence: svc.persistence,
         persistence_netmask: svc.persistence_netmask(),
@@ -501,7 +494,7 @@ async fn fire_traffic(scenario: &Scenario, lab: &Lab, progress: bool) -> Vec<Req
         let Some(host) = lab.host(&client.name) else { continue };
         let spec = TrafficSpec {
             targets: targets.clone(),
-            proto: proto(scenario.service.protocol),
+            proto: scenario.service.protocol,
             requests: t.requests,
             mode: match t.connection {
                 ConnectionMode::New => traffic::ConnectionMode::New,
@@ -543,13 +536,6 @@ fn error_kind(e: &RequestError) -> String {
     match e {
         RequestError::Other(_) => "other error".to_owned(),
         e => e.to_string(),
-    }
-}
-
-fn proto(p: Protocol) -> realserver::Proto {
-    match p {
-        Protocol::Tcp => realserver::Proto::Tcp,
-        Protocol::Udp => realserver::Proto::Udp,
     }
 }
 

@@ -1,22 +1,47 @@
 //! The closed vocabularies of a scenario file (modes, schedulers, ...):
-//! each enum knows its spelling in the file, so validation can list the
-//! valid words and suggest the nearest one.
+//! each knows its spelling in the file, so validation can list the valid
+//! words and suggest the nearest one. Words that name LVS concepts spell the
+//! shared types of `crate::lvs`; the rest are the scenario's own.
+
+/// A diagnosis cause under its scenario name (`[expect] diagnosis`).
+pub use crate::lvs::CauseId as Cause;
+/// The L4 protocol under its scenario name (`protocol = "tcp"`).
+pub use crate::lvs::Proto as Protocol;
+pub use crate::lvs::{CauseId, Mode, Scheduler};
 
 /// A word from a closed list in the scenario file.
-pub trait Keyword: Sized + Copy + 'static {
+pub trait Keyword: Sized + Copy + PartialEq + 'static {
     /// What the word names, for messages ("scheduler", "mode", ...).
     const WHAT: &'static str;
-    /// Every valid spelling with its value, in documentation order.
-    const ALL: &'static [(&'static str, Self)];
+    /// Every valid value, in documentation order.
+    const ALL: &'static [Self];
+
+    /// The spelling in the file.
+    fn word(self) -> &'static str;
 
     fn from_word(word: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(w, _)| *w == word).map(|(_, v)| *v)
+        Self::ALL.iter().copied().find(|v| v.word() == word)
     }
 
     fn words() -> Vec<&'static str> {
-        Self::ALL.iter().map(|(w, _)| *w).collect()
+        Self::ALL.iter().map(|v| v.word()).collect()
     }
 }
+
+/// The LVS types are keywords under their own names and lists.
+macro_rules! lvs_keyword {
+    ($($name:ty),+) => {$(
+        impl Keyword for $name {
+            const WHAT: &'static str = <$name>::WHAT;
+            const ALL: &'static [Self] = <$name>::ALL;
+            fn word(self) -> &'static str {
+                self.as_str()
+            }
+        }
+    )+};
+}
+
+lvs_keyword!(crate::lvs::Proto, Mode, Scheduler, CauseId);
 
 macro_rules! keyword_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
@@ -26,7 +51,10 @@ macro_rules! keyword_enum {
 
         impl Keyword for $name {
             const WHAT: &'static str = $what;
-            const ALL: &'static [(&'static str, Self)] = &[$(($word, $name::$variant)),+];
+            const ALL: &'static [Self] = &[$($name::$variant),+];
+            fn word(self) -> &'static str {
+                self.as_str()
+            }
         }
 
         impl $name {
@@ -51,29 +79,6 @@ keyword_enum!(
         Auto = "auto",
         Embedded = "embedded",
         Kernel = "kernel",
-    }
-);
-
-keyword_enum!(
-    /// LVS forwarding method (`ipvsadm -g/-m/-i`), plus `direct` (no director).
-    Mode, "mode", {
-        /// No director: clients reach the real servers' own addresses round robin.
-        Direct = "direct",
-        Dr = "dr",
-        Nat = "nat",
-        Tun = "tun",
-        FullNat = "fullnat",
-    }
-);
-
-keyword_enum!(Protocol, "protocol", { Tcp = "tcp", Udp = "udp" });
-
-keyword_enum!(
-    /// IPVS schedulers, named as `ipvsadm -s` names them.
-    Scheduler, "scheduler", {
-        Rr = "rr", Wrr = "wrr", Lc = "lc", Wlc = "wlc", Sed = "sed", Nq = "nq",
-        Fo = "fo", Ovf = "ovf", Twos = "twos", Sh = "sh", Dh = "dh", Mh = "mh",
-        Lblc = "lblc", Lblcr = "lblcr",
     }
 );
 
@@ -129,32 +134,5 @@ keyword_enum!(
         /// (which backends answer, error counts, table layout, connection states,
         /// diagnosis): several clients or concurrent connections.
         OrderFree = "order-free",
-    }
-);
-
-keyword_enum!(
-    /// Cause ids the diagnose layer can report.
-    Cause, "diagnosis cause", {
-        ArpFlux = "arp-flux",
-        Persistence = "persistence",
-        SourceHash = "source-hash",
-        DestinationHash = "destination-hash",
-        Keepalive = "keepalive",
-        PortReuse = "port-reuse",
-        WeightZero = "weight-zero",
-        ServerDown = "server-down",
-        VipNotLocal = "vip-not-local",
-        RpFilter = "rp-filter",
-        NatReturnPath = "nat-return-path",
-        TunnelDecap = "tunnel-decap",
-        UdpFlow = "udp-flow",
-        SingleServer = "single-server",
-        LocalClient = "local-client",
-        ChecksumOffload = "checksum-offload",
-        SchedulerArithmetic = "scheduler-arithmetic",
-        /// The client ran out of source ports (not a director fault).
-        SourcePorts = "source-ports",
-        /// No cause: the spread is what the scheduler should give.
-        Healthy = "healthy",
     }
 );

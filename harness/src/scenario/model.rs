@@ -11,7 +11,7 @@ use ipnet::Ipv4Net;
 use crate::ipvs;
 
 pub use super::keywords::{
-    Cause, Comparison, ConnectionMode, EngineChoice, Mode, Protocol, SchedFlag, Scheduler, ServerState, VipOn,
+    Cause, CauseId, Comparison, ConnectionMode, EngineChoice, Mode, Protocol, SchedFlag, Scheduler, ServerState, VipOn,
 };
 
 /// A fully resolved scenario.
@@ -223,7 +223,7 @@ pub struct Expect {
     /// Maximum failed requests.
     pub errors: u32,
     /// Causes the diagnosis must include.
-    pub diagnosis: Vec<Cause>,
+    pub diagnosis: Vec<CauseId>,
 }
 
 impl Scenario {

@@ -528,20 +528,6 @@ fn several_clients_each_get_their_extra_sources() {
     );
 }
 
-#[test]
-fn diagnosis_causes_a_scenario_may_name_are_exactly_those_diagnose_reports() {
-    use crate::scenario::{Cause, Keyword};
-    let mut named: Vec<&str> = Cause::ALL
-        .iter()
-        .map(|(word, _)| *word)
-        .filter(|c| *c != "healthy")
-        .collect();
-    let mut reported: Vec<&str> = crate::diagnose::CAUSE_IDS.to_vec();
-    named.sort_unstable();
-    reported.sort_unstable();
-    assert_eq!(named, reported);
-}
-
 const TWO_DIRECTORS: &str = r#"
 [service]
 mode = "dr"

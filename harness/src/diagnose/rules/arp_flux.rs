@@ -5,8 +5,9 @@ use super::common::*;
 use crate::diagnose::evidence::{Evidence, Mode};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
+use crate::lvs::CauseId;
 
-pub const ID: &str = "arp-flux";
+pub const ID: CauseId = CauseId::ArpFlux;
 
 pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     if !has_director(ev) {

@@ -5,8 +5,9 @@ use super::common::*;
 use crate::diagnose::evidence::Evidence;
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
+use crate::lvs::CauseId;
 
-pub const ID: &str = "checksum-offload";
+pub const ID: CauseId = CauseId::ChecksumOffload;
 
 const COUNTERS: &[&str] = &["TcpInCsumErrors", "UdpInCsumErrors"];
 

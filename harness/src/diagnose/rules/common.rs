@@ -3,27 +3,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::diagnose::evidence::{Evidence, HostEvidence, Mac, Mode, Proto, RealServerEvidence, ServiceEvidence};
+use crate::diagnose::evidence::{Evidence, HostEvidence, Mac, Mode, RealServerEvidence, ServiceEvidence};
 
 /// How many items a list of evidence lines shows before "... and N more".
 pub const MAX_LINES: usize = 6;
 
 /// `TCP 192.0.2.100:80`.
 pub fn service_label(svc: &ServiceEvidence) -> String {
-    let proto = match svc.proto {
-        Proto::Tcp => "TCP",
-        Proto::Udp => "UDP",
-    };
-    format!("{proto} {}:{}", svc.vip, svc.port)
+    format!("{} {}:{}", svc.proto.name(), svc.vip, svc.port)
 }
 
 /// ipvsadm's service argument: `-t 192.0.2.100:80`.
 pub fn ipvsadm_service(svc: &ServiceEvidence) -> String {
-    let flag = match svc.proto {
-        Proto::Tcp => "-t",
-        Proto::Udp => "-u",
-    };
-    format!("{flag} {}:{}", svc.vip, svc.port)
+    format!("{} {}:{}", svc.proto.switch(), svc.vip, svc.port)
 }
 
 /// ipvsadm's forwarding flag for the mode.

@@ -5,8 +5,9 @@ use super::common::*;
 use crate::diagnose::evidence::Evidence;
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
+use crate::lvs::CauseId;
 
-pub const ID: &str = "destination-hash";
+pub const ID: CauseId = CauseId::DestinationHash;
 
 pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     let svc = ev.service.as_ref()?;

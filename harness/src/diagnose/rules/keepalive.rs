@@ -1,6 +1,7 @@
 //! Cause 8: IPVS balances connections, not requests; requests that share a kept-alive
 //! connection all go to the server that connection went to.
 
+use crate::lvs::CauseId;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::common::*;
@@ -8,7 +9,7 @@ use crate::diagnose::evidence::{Evidence, ProbeKind, Proto};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
 
-pub const ID: &str = "keepalive";
+pub const ID: CauseId = CauseId::Keepalive;
 
 pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     if ev.service.as_ref().is_some_and(|s| s.proto == Proto::Udp) {

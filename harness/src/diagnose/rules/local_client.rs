@@ -1,6 +1,7 @@
 //! Cause 3: the test client runs on the director or a real server. From a real server
 //! the VIP is local (DR/TUN): it answers itself; from the director IPVS misbehaves.
 
+use crate::lvs::CauseId;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -9,7 +10,7 @@ use crate::diagnose::evidence::Evidence;
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
 
-pub const ID: &str = "local-client";
+pub const ID: CauseId = CauseId::LocalClient;
 
 pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let vip = ev.vip().map(IpAddr::V4);

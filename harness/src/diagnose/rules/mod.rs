@@ -4,6 +4,7 @@
 use crate::diagnose::evidence::Evidence;
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
+use crate::lvs::CauseId;
 
 pub mod common;
 
@@ -29,8 +30,9 @@ pub mod weight_zero;
 /// A rule: evidence and the spread in, a finding out if the cause holds.
 pub type Rule = fn(&Evidence, &SpreadSummary) -> Option<Finding>;
 
-/// Every rule with its id, in catalogue order (the tie-break when ranking).
-pub const RULES: &[(&str, Rule)] = &[
+/// Every rule with the cause it reports, in catalogue order (the tie-break when ranking).
+/// Every cause but `healthy` has exactly one rule: checked when this compiles.
+pub const RULES: &[(CauseId, Rule)] = &[
     (single_server::ID, single_server::check),
     (persistence::ID, persistence::check),
     (arp_flux::ID, arp_flux::check),
@@ -51,39 +53,33 @@ pub const RULES: &[(&str, Rule)] = &[
     (source_ports::ID, source_ports::check),
 ];
 
-/// Stable ids of every cause the diagnosis knows, in the order of [`RULES`].
-pub const CAUSE_IDS: &[&str] = &[
-    single_server::ID,
-    persistence::ID,
-    arp_flux::ID,
-    local_client::ID,
-    weight_zero::ID,
-    server_down::ID,
-    vip_not_local::ID,
-    udp_flow::ID,
-    keepalive::ID,
-    port_reuse::ID,
-    nat_return_path::ID,
-    source_hash::ID,
-    destination_hash::ID,
-    checksum::ID,
-    scheduler_arithmetic::ID,
-    rp_filter::ID,
-    tunnel_decap::ID,
-    source_ports::ID,
-];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cause_ids_list_every_rule_once_in_order() {
-        let rule_ids: Vec<&str> = RULES.iter().map(|(id, _)| *id).collect();
-        assert_eq!(rule_ids, CAUSE_IDS);
-        let mut sorted = CAUSE_IDS.to_vec();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(sorted.len(), CAUSE_IDS.len(), "duplicate cause id");
+/// Whether `rules` holds one rule for every cause but `healthy`, and none for it.
+const fn one_rule_per_cause(rules: &[(CauseId, Rule)]) -> bool {
+    let mut c = 0;
+    while c < CauseId::ALL.len() {
+        let cause = CauseId::ALL[c];
+        let (mut n, mut r) = (0, 0);
+        while r < rules.len() {
+            if rules[r].0 as usize == cause as usize {
+                n += 1;
+            }
+            r += 1;
+        }
+        let want = if matches!(cause, CauseId::Healthy) { 0 } else { 1 };
+        if n != want {
+            return false;
+        }
+        c += 1;
     }
+    true
+}
+
+const _: () = assert!(
+    one_rule_per_cause(RULES),
+    "every cause but healthy needs exactly one rule in RULES"
+);
+
+/// Position of `id` in the catalogue (`healthy`, which has no rule, last).
+pub fn rank(id: CauseId) -> usize {
+    RULES.iter().position(|(c, _)| *c == id).unwrap_or(RULES.len())
 }

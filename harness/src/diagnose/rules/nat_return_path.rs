@@ -1,6 +1,7 @@
 //! Cause 10: in NAT the reply must pass the director to get VIP as its source; a real
 //! server that routes the client some other way answers from its RIP and is ignored.
 
+use crate::lvs::CauseId;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -9,7 +10,7 @@ use crate::diagnose::evidence::{Evidence, Mode};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
 
-pub const ID: &str = "nat-return-path";
+pub const ID: CauseId = CauseId::NatReturnPath;
 
 pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     if ev.mode != Mode::Nat {

@@ -1,6 +1,7 @@
 //! Cause 1: a persistent service pins every connection from one client address (masked
 //! by the netmask) to the server its first connection went to.
 
+use crate::lvs::CauseId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -11,7 +12,7 @@ use crate::diagnose::evidence::{Evidence, ProbeKind};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
 
-pub const ID: &str = "persistence";
+pub const ID: CauseId = CauseId::Persistence;
 
 pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let svc = ev.service.as_ref()?;

@@ -1,6 +1,7 @@
 //! Cause 9: a client that reuses its source port hits the old IPVS entry for that
 //! 5-tuple and follows it to the same server (conn_reuse_mode decides when not).
 
+use crate::lvs::CauseId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
@@ -9,7 +10,7 @@ use crate::diagnose::evidence::{Evidence, Mode, Proto};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
 
-pub const ID: &str = "port-reuse";
+pub const ID: CauseId = CauseId::PortReuse;
 
 /// How one client source ip:port was used across the run.
 #[derive(Default)]

@@ -6,8 +6,9 @@ use super::common::*;
 use crate::diagnose::evidence::{Evidence, Mode};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
+use crate::lvs::CauseId;
 
-pub const ID: &str = "rp-filter";
+pub const ID: CauseId = CauseId::RpFilter;
 
 /// The decapsulating device a TUN real server receives on.
 const TUNNEL_DEV: &str = "tunl0";

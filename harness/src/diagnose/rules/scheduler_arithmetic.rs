@@ -8,8 +8,9 @@ use super::common::*;
 use crate::diagnose::evidence::{Evidence, Mode, ProbeKind};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::{SpreadSummary, SpreadVerdict};
+use crate::lvs::CauseId;
 
-pub const ID: &str = "scheduler-arithmetic";
+pub const ID: CauseId = CauseId::SchedulerArithmetic;
 
 /// Share of the answered requests the predicted server(s) must take for a full explanation.
 const MOSTLY: f64 = 0.8;

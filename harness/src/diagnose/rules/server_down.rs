@@ -1,6 +1,7 @@
 //! Causes 4 and 5: a configured server that cannot serve: missing from the IPVS table,
 //! not listening where the traffic arrives, or never completing a handshake.
 
+use crate::lvs::CauseId;
 use std::collections::BTreeMap;
 
 use super::common::*;
@@ -8,7 +9,7 @@ use crate::diagnose::evidence::{Evidence, HostEvidence, LinkEvidence, Mode, Real
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
 
-pub const ID: &str = "server-down";
+pub const ID: CauseId = CauseId::ServerDown;
 
 /// A request's error when the client had no free source port (`RequestError`'s text): it
 /// never left the client, so it says nothing about the director or the servers.

@@ -4,8 +4,9 @@ use super::common::*;
 use crate::diagnose::evidence::Evidence;
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
+use crate::lvs::CauseId;
 
-pub const ID: &str = "single-server";
+pub const ID: CauseId = CauseId::SingleServer;
 
 pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     let svc = ev.service.as_ref()?;

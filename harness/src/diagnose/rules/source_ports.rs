@@ -3,6 +3,7 @@
 //! previous ones sit in TIME_WAIT (or stay open); when every port of the local range is in
 //! use, connect fails before any packet reaches the director.
 
+use crate::lvs::CauseId;
 use std::collections::BTreeMap;
 
 use super::server_down::SOURCE_PORTS_EXHAUSTED;
@@ -10,7 +11,7 @@ use crate::diagnose::evidence::Evidence;
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
 
-pub const ID: &str = "source-ports";
+pub const ID: CauseId = CauseId::SourcePorts;
 
 pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let mut per_client: BTreeMap<(&str, std::net::IpAddr), u32> = BTreeMap::new();

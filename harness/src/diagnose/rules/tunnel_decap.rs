@@ -5,8 +5,9 @@ use super::common::*;
 use crate::diagnose::evidence::{Evidence, Mode};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
+use crate::lvs::CauseId;
 
-pub const ID: &str = "tunnel-decap";
+pub const ID: CauseId = CauseId::TunnelDecap;
 
 pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     if ev.mode != Mode::Tun {

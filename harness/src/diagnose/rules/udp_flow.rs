@@ -1,6 +1,7 @@
 //! Cause 6: IPVS keys UDP on the 5-tuple; datagrams from one ip:port are one
 //! connection for the UDP timeout, unless one-packet scheduling (ops) is on.
 
+use crate::lvs::CauseId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
@@ -9,7 +10,7 @@ use crate::diagnose::evidence::{Evidence, Proto};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
 
-pub const ID: &str = "udp-flow";
+pub const ID: CauseId = CauseId::UdpFlow;
 
 pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let svc = ev.service.as_ref()?;

@@ -5,8 +5,9 @@ use super::common::*;
 use crate::diagnose::evidence::{Evidence, Mode};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
+use crate::lvs::CauseId;
 
-pub const ID: &str = "vip-not-local";
+pub const ID: CauseId = CauseId::VipNotLocal;
 
 pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     if !matches!(ev.mode, Mode::Dr | Mode::Tun) {

@@ -47,7 +47,9 @@ fn rport(forward: Forward) -> u16 {
 fn connected(forward: Forward) -> (Ipvs, (Ipv4Addr, u16)) {
     let mut ipvs = Ipvs::new(Sysctls::default());
     ipvs.set_fullnat_local_addrs(vec![LIP]);
-    let svc = ipvs.add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, "rr")).unwrap();
+    let svc = ipvs
+        .add_service(ServiceConfig::new(Proto::Tcp, VIP, 80, crate::ipvs::Scheduler::Rr))
+        .unwrap();
     ipvs.add_dest(svc, DestConfig::new(RIP, rport(forward), 1, forward))
         .unwrap();
     let syn = PacketIn {

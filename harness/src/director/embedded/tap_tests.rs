@@ -217,7 +217,7 @@ fn dr_config() -> DirectorConfig {
         vip: VIP,
         port: 80,
         proto: Proto::Tcp,
-        scheduler: "rr".into(),
+        scheduler: crate::ipvs::Scheduler::Rr,
         flags: SchedFlags::default(),
         persistence: None,
         persistence_netmask: Ipv4Addr::BROADCAST,

@@ -74,7 +74,7 @@ impl KernelEngine {
                 engine
                     .socket
                     .command(msg)
-                    .map_err(|e| refused(Cmd::NewService, format!("service {key}"), &svc.scheduler, e))?;
+                    .map_err(|e| refused(Cmd::NewService, format!("service {key}"), svc.scheduler.as_str(), e))?;
                 for (d, attrs) in dest_msgs {
                     let msg = IpvsMessage::new(
                         Cmd::NewDest,
@@ -84,7 +84,7 @@ impl KernelEngine {
                         refused(
                             Cmd::NewDest,
                             format!("real server {}:{} of {key}", d.addr, d.port),
-                            &svc.scheduler,
+                            svc.scheduler.as_str(),
                             e,
                         )
                     })?;
@@ -327,7 +327,7 @@ mod tests {
         let vip = std::net::Ipv4Addr::new(192, 0, 2, 100);
         let cfg = DirectorConfig {
             services: vec![(
-                ipvs::ServiceConfig::new(ipvs::Proto::Tcp, vip, 80, "rr"),
+                ipvs::ServiceConfig::new(ipvs::Proto::Tcp, vip, 80, ipvs::Scheduler::Rr),
                 vec![ipvs::DestConfig::new(
                     std::net::Ipv4Addr::new(198, 51, 100, 11),
                     80,

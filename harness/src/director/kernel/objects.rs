@@ -63,10 +63,10 @@ pub fn key_of(cfg: &ipvs::ServiceConfig) -> ServiceKey {
 /// kernel requires SCHED_NAME, FLAGS, TIMEOUT and NETMASK on both.
 pub fn service_attrs(cfg: &ipvs::ServiceConfig) -> Result<Vec<SvcAttr>> {
     let key = key_of(cfg);
-    if cfg.scheduler.is_empty() || cfg.scheduler.len() > SCHED_NAME_MAX || !cfg.scheduler.is_ascii() {
+    let scheduler = cfg.scheduler.as_str();
+    if scheduler.is_empty() || scheduler.len() > SCHED_NAME_MAX || !scheduler.is_ascii() {
         return Err(DirectorError::Config(format!(
-            "service {key}: scheduler name {:?} must be 1..={SCHED_NAME_MAX} ASCII characters",
-            cfg.scheduler
+            "service {key}: scheduler name {scheduler:?} must be 1..={SCHED_NAME_MAX} ASCII characters"
         )));
     }
     let timeout = match cfg.persistence {
@@ -92,7 +92,7 @@ pub fn service_attrs(cfg: &ipvs::ServiceConfig) -> Result<Vec<SvcAttr>> {
     }
     let mut attrs = ident_attrs(&key);
     attrs.extend([
-        SvcAttr::SchedName(cfg.scheduler.clone()),
+        SvcAttr::SchedName(scheduler.to_owned()),
         // Mask ~0 like ipvsadm: the service's flags become exactly these.
         SvcAttr::Flags { flags, mask: u32::MAX },
         SvcAttr::Timeout(timeout),

@@ -158,7 +158,7 @@ mod tests {
         let vip = Ipv4Addr::new(192, 0, 2, 100);
         DirectorConfig {
             services: vec![(
-                ServiceConfig::new(crate::ipvs::Proto::Tcp, vip, 80, "rr"),
+                ServiceConfig::new(crate::ipvs::Proto::Tcp, vip, 80, crate::ipvs::Scheduler::Rr),
                 vec![DestConfig::new(Ipv4Addr::new(192, 0, 2, 11), 80, 1, forward)],
             )],
             sysctls: Sysctls {
@@ -178,7 +178,12 @@ mod tests {
     #[test]
     fn vip_goes_on_the_client_interface_once() {
         let mut c = cfg(Forward::Dr);
-        let second = ServiceConfig::new(crate::ipvs::Proto::Udp, Ipv4Addr::new(192, 0, 2, 100), 53, "rr");
+        let second = ServiceConfig::new(
+            crate::ipvs::Proto::Udp,
+            Ipv4Addr::new(192, 0, 2, 100),
+            53,
+            crate::ipvs::Scheduler::Rr,
+        );
         c.services.push((second, vec![]));
         let s = plan(&c);
         assert_eq!(

@@ -1,7 +1,7 @@
 //! dh — destination hashing (`ip_vs_dh.c`): 256 buckets filled round-robin
 //! (weights ignored), keyed by hash_32 of the packet's destination address.
 
-use super::{hash_32, DestIdx, DestList, SchedInput, Scheduler};
+use super::{hash_32, DestIdx, DestList, SchedInput, SchedulerOps};
 
 pub const DH_TAB_BITS: u32 = 8;
 pub const DH_TAB_SIZE: usize = 1 << DH_TAB_BITS;
@@ -28,10 +28,7 @@ impl Dh {
     }
 }
 
-impl Scheduler for Dh {
-    fn name(&self) -> &'static str {
-        "dh"
-    }
+impl SchedulerOps for Dh {
     fn dests_changed(&mut self, dests: &DestList) {
         self.reassign(dests)
     }

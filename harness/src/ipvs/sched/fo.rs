@@ -1,15 +1,12 @@
 //! fo — weighted fail-over (`ip_vs_fo.c`): the highest weight among usable
 //! dests; ties keep the earliest.
 
-use super::{DestIdx, DestList, SchedInput, Scheduler};
+use super::{DestIdx, DestList, SchedInput, SchedulerOps};
 
 #[derive(Debug)]
 pub struct Fo;
 
-impl Scheduler for Fo {
-    fn name(&self) -> &'static str {
-        "fo"
-    }
+impl SchedulerOps for Fo {
     fn schedule(&mut self, dests: &DestList, _pkt: &SchedInput) -> Option<DestIdx> {
         let mut best: Option<(DestIdx, u32)> = None;
         for (i, d) in dests.iter() {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::{weighted_least, DestIdx, DestList, SchedInput, Scheduler};
+use super::{weighted_least, DestIdx, DestList, SchedInput, SchedulerOps};
 use crate::ipvs::service::Dest;
 
 pub(crate) const CHECK_EXPIRE_INTERVAL: Duration = Duration::from_secs(60);
@@ -99,11 +99,7 @@ pub struct Lblc {
     gc: Gc,
 }
 
-impl Scheduler for Lblc {
-    fn name(&self) -> &'static str {
-        "lblc"
-    }
-
+impl SchedulerOps for Lblc {
     fn schedule(&mut self, dests: &DestList, pkt: &SchedInput) -> Option<DestIdx> {
         self.gc.collect(pkt.now, &mut self.table, |e| e.lastuse);
         let key = u32::from(pkt.daddr);

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use super::lblc::{lblc_overloaded, Gc, DEFAULT_EXPIRATION};
-use super::{less_loaded, weighted_least, DestIdx, DestList, SchedInput, Scheduler};
+use super::{less_loaded, weighted_least, DestIdx, DestList, SchedInput, SchedulerOps};
 
 #[derive(Debug)]
 struct Entry {
@@ -67,11 +67,7 @@ fn set_max(set: &[DestIdx], dests: &DestList) -> Option<DestIdx> {
     most.map(|m| m.0)
 }
 
-impl Scheduler for Lblcr {
-    fn name(&self) -> &'static str {
-        "lblcr"
-    }
-
+impl SchedulerOps for Lblcr {
     fn schedule(&mut self, dests: &DestList, pkt: &SchedInput) -> Option<DestIdx> {
         self.gc.collect(pkt.now, &mut self.table, |e| e.lastuse);
         let key = u32::from(pkt.daddr);

@@ -1,15 +1,12 @@
 //! lc — least connection (`ip_vs_lc.c`): minimum active×256+inactive among
 //! non-overloaded, weight>0 dests; ties keep the earliest in list order.
 
-use super::{DestIdx, DestList, SchedInput, Scheduler};
+use super::{DestIdx, DestList, SchedInput, SchedulerOps};
 
 #[derive(Debug)]
 pub struct Lc;
 
-impl Scheduler for Lc {
-    fn name(&self) -> &'static str {
-        "lc"
-    }
+impl SchedulerOps for Lc {
     fn schedule(&mut self, dests: &DestList, _pkt: &SchedInput) -> Option<DestIdx> {
         let mut best: Option<(DestIdx, u64)> = None;
         for (i, d) in dests.iter() {

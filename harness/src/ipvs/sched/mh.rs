@@ -3,7 +3,7 @@
 //! [`Mh::with_table_index`]. Hashes are the 64-bit kernel's hsiphash
 //! (SipHash-1-3 over the 4-byte sum `offset + port + addr`), fixed keys.
 
-use super::{DestIdx, DestList, SchedInput, Scheduler};
+use super::{DestIdx, DestList, SchedInput, SchedulerOps};
 use crate::ipvs::Proto;
 
 const PRIMES: [u32; 10] = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071];
@@ -170,10 +170,7 @@ fn gcd(a: u32, b: u32) -> u32 {
     }
 }
 
-impl Scheduler for Mh {
-    fn name(&self) -> &'static str {
-        "mh"
-    }
+impl SchedulerOps for Mh {
     fn dests_changed(&mut self, dests: &DestList) {
         self.reassign(dests)
     }

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use super::service::{Dest, DestIdx, DestList};
-use super::{Proto, SchedFlags};
+use super::{Proto, SchedFlags, Scheduler};
 
 pub mod dh;
 pub mod fo;
@@ -35,9 +35,8 @@ pub struct SchedInput {
     pub now: Instant,
 }
 
-/// The kernel's scheduler hooks. `dests` is the list *after* the change.
-pub trait Scheduler: Send + std::fmt::Debug {
-    fn name(&self) -> &'static str;
+/// The kernel's scheduler hooks (`struct ip_vs_scheduler`). `dests` is the list *after* the change.
+pub trait SchedulerOps: Send + std::fmt::Debug {
     /// After any change to the destination list: the hook of schedulers that rebuild their
     /// state from the whole list (the kernel's wrr, sh, dh and mh use one function for all three).
     fn dests_changed(&mut self, _dests: &DestList) {}
@@ -58,30 +57,25 @@ pub trait Scheduler: Send + std::fmt::Debug {
     fn set_seed(&mut self, _seed: u64) {}
 }
 
-/// Names accepted by [`new_scheduler`].
-pub const SCHEDULER_NAMES: &[&str] = &[
-    "rr", "wrr", "lc", "wlc", "sed", "nq", "fo", "ovf", "twos", "sh", "dh", "mh", "lblc", "lblcr",
-];
-
-/// Bind a scheduler to a service (`init_service`). None for unknown names.
-pub fn new_scheduler(name: &str, flags: SchedFlags, dests: &DestList, seed: u64) -> Option<Box<dyn Scheduler>> {
-    Some(match name {
-        "rr" => Box::new(rr::Rr::default()),
-        "wrr" => Box::new(wrr::Wrr::new(dests)),
-        "lc" => Box::new(lc::Lc),
-        "wlc" => Box::new(wlc::Wlc),
-        "sed" => Box::new(sed::Sed),
-        "nq" => Box::new(nq::Nq),
-        "fo" => Box::new(fo::Fo),
-        "ovf" => Box::new(ovf::Ovf),
-        "twos" => Box::new(twos::Twos::new(seed)),
-        "sh" => Box::new(sh::Sh::new(dests, flags.sh_fallback, flags.sh_port)),
-        "dh" => Box::new(dh::Dh::new(dests)),
-        "mh" => Box::new(mh::Mh::new(dests, flags.mh_fallback, flags.mh_port)),
-        "lblc" => Box::new(lblc::Lblc::default()),
-        "lblcr" => Box::new(lblcr::Lblcr::default()),
-        _ => return None,
-    })
+/// Bind a scheduler to a service (`init_service`). The names and facts of the
+/// schedulers are in [`crate::lvs::SCHEDULERS`]; this match gives each its hooks.
+pub fn new_scheduler(scheduler: Scheduler, flags: SchedFlags, dests: &DestList, seed: u64) -> Box<dyn SchedulerOps> {
+    match scheduler {
+        Scheduler::Rr => Box::new(rr::Rr::default()),
+        Scheduler::Wrr => Box::new(wrr::Wrr::new(dests)),
+        Scheduler::Lc => Box::new(lc::Lc),
+        Scheduler::Wlc => Box::new(wlc::Wlc),
+        Scheduler::Sed => Box::new(sed::Sed),
+        Scheduler::Nq => Box::new(nq::Nq),
+        Scheduler::Fo => Box::new(fo::Fo),
+        Scheduler::Ovf => Box::new(ovf::Ovf),
+        Scheduler::Twos => Box::new(twos::Twos::new(seed)),
+        Scheduler::Sh => Box::new(sh::Sh::new(dests, flags.sh_fallback, flags.sh_port)),
+        Scheduler::Dh => Box::new(dh::Dh::new(dests)),
+        Scheduler::Mh => Box::new(mh::Mh::new(dests, flags.mh_fallback, flags.mh_port)),
+        Scheduler::Lblc => Box::new(lblc::Lblc::default()),
+        Scheduler::Lblcr => Box::new(lblcr::Lblcr::default()),
+    }
 }
 
 /// `hash_32` from include/linux/hash.h (GOLDEN_RATIO_32, high bits).
@@ -154,7 +148,7 @@ pub(crate) mod testutil {
     }
 
     /// Run `n` picks and name the chosen dests by last octet.
-    pub fn run(s: &mut dyn Scheduler, dests: &DestList, n: usize) -> Vec<u8> {
+    pub fn run(s: &mut dyn SchedulerOps, dests: &DestList, n: usize) -> Vec<u8> {
         let pkt = input(Ipv4Addr::new(10, 9, 9, 9));
         (0..n)
             .map(|_| {

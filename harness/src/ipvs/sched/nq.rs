@@ -1,15 +1,12 @@
 //! nq — never queue (`ip_vs_nq.c`): the first idle (active == 0) dest in list
 //! order, else sed's (active+1)/weight minimum.
 
-use super::{less_loaded, DestIdx, DestList, SchedInput, Scheduler};
+use super::{less_loaded, DestIdx, DestList, SchedInput, SchedulerOps};
 
 #[derive(Debug)]
 pub struct Nq;
 
-impl Scheduler for Nq {
-    fn name(&self) -> &'static str {
-        "nq"
-    }
+impl SchedulerOps for Nq {
     fn schedule(&mut self, dests: &DestList, _pkt: &SchedInput) -> Option<DestIdx> {
         let mut best: Option<(DestIdx, u64, u32)> = None;
         for (i, d) in dests.iter() {

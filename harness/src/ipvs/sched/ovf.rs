@@ -1,15 +1,12 @@
 //! ovf — weighted overflow (`ip_vs_ovf.c`): the highest weight among dests
 //! whose active count has not passed their weight (`active <= weight`).
 
-use super::{DestIdx, DestList, SchedInput, Scheduler};
+use super::{DestIdx, DestList, SchedInput, SchedulerOps};
 
 #[derive(Debug)]
 pub struct Ovf;
 
-impl Scheduler for Ovf {
-    fn name(&self) -> &'static str {
-        "ovf"
-    }
+impl SchedulerOps for Ovf {
     fn schedule(&mut self, dests: &DestList, _pkt: &SchedInput) -> Option<DestIdx> {
         let mut best: Option<(DestIdx, u32)> = None;
         for (i, d) in dests.iter() {

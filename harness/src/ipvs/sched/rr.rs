@@ -1,7 +1,7 @@
 //! rr — round robin (`ip_vs_rr.c`): a cursor into the list; weights only
 //! matter as zero / non-zero.
 
-use super::{DestIdx, DestList, SchedInput, Scheduler};
+use super::{DestIdx, DestList, SchedInput, SchedulerOps};
 
 #[derive(Debug, Default)]
 pub struct Rr {
@@ -9,11 +9,7 @@ pub struct Rr {
     cursor: Option<DestIdx>,
 }
 
-impl Scheduler for Rr {
-    fn name(&self) -> &'static str {
-        "rr"
-    }
-
+impl SchedulerOps for Rr {
     fn del_dest(&mut self, dests: &DestList, d: DestIdx, old_pos: usize) {
         // The cursor moves to the removed entry's predecessor.
         if self.cursor == Some(d) {

@@ -1,15 +1,12 @@
 //! sed — shortest expected delay (`ip_vs_sed.c`): minimises (active+1)/weight;
 //! inactive connections are ignored.
 
-use super::{weighted_least, DestIdx, DestList, SchedInput, Scheduler};
+use super::{weighted_least, DestIdx, DestList, SchedInput, SchedulerOps};
 
 #[derive(Debug)]
 pub struct Sed;
 
-impl Scheduler for Sed {
-    fn name(&self) -> &'static str {
-        "sed"
-    }
+impl SchedulerOps for Sed {
     fn schedule(&mut self, dests: &DestList, _pkt: &SchedInput) -> Option<DestIdx> {
         weighted_least(dests, |d| d.active as u64 + 1)
     }

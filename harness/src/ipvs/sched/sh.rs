@@ -1,7 +1,7 @@
 //! sh — source hashing (`ip_vs_sh.c`): 256 buckets filled in list order, each
 //! dest taking max(weight,1) consecutive buckets; key = hash_32(sport? + saddr).
 
-use super::{hash_32, DestIdx, DestList, SchedInput, Scheduler};
+use super::{hash_32, DestIdx, DestList, SchedInput, SchedulerOps};
 use crate::ipvs::Proto;
 
 pub const SH_TAB_BITS: u32 = 8;
@@ -58,10 +58,7 @@ impl Sh {
     }
 }
 
-impl Scheduler for Sh {
-    fn name(&self) -> &'static str {
-        "sh"
-    }
+impl SchedulerOps for Sh {
     fn dests_changed(&mut self, dests: &DestList) {
         self.reassign(dests)
     }

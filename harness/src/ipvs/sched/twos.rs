@@ -2,7 +2,7 @@
 //! keep the less loaded. The kernel uses get_random_u32; here a seeded
 //! SplitMix64 makes runs repeatable (sequences cannot match a real kernel).
 
-use super::{less_loaded, DestIdx, DestList, SchedInput, Scheduler};
+use super::{less_loaded, DestIdx, DestList, SchedInput, SchedulerOps};
 
 #[derive(Debug)]
 pub struct Twos {
@@ -28,11 +28,7 @@ impl Twos {
     }
 }
 
-impl Scheduler for Twos {
-    fn name(&self) -> &'static str {
-        "twos"
-    }
-
+impl SchedulerOps for Twos {
     fn set_seed(&mut self, seed: u64) {
         self.state = seed;
     }

@@ -1,15 +1,12 @@
 //! wlc — weighted least connection (`ip_vs_wlc.c`, ipvsadm's default):
 //! minimises (active×256+inactive)/weight; ties keep the earliest.
 
-use super::{weighted_least, DestIdx, DestList, SchedInput, Scheduler};
+use super::{weighted_least, DestIdx, DestList, SchedInput, SchedulerOps};
 
 #[derive(Debug)]
 pub struct Wlc;
 
-impl Scheduler for Wlc {
-    fn name(&self) -> &'static str {
-        "wlc"
-    }
+impl SchedulerOps for Wlc {
     fn schedule(&mut self, dests: &DestList, _pkt: &SchedInput) -> Option<DestIdx> {
         weighted_least(dests, |d| d.overhead())
     }

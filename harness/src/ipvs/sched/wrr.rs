@@ -1,7 +1,7 @@
 //! wrr — weighted round robin (`ip_vs_wrr.c`): passes with a falling weight
 //! threshold `cw` stepped by the gcd of the weights.
 
-use super::{DestIdx, DestList, SchedInput, Scheduler};
+use super::{DestIdx, DestList, SchedInput, SchedulerOps};
 
 #[derive(Debug)]
 pub struct Wrr {
@@ -61,10 +61,7 @@ impl Wrr {
     }
 }
 
-impl Scheduler for Wrr {
-    fn name(&self) -> &'static str {
-        "wrr"
-    }
+impl SchedulerOps for Wrr {
     fn dests_changed(&mut self, dests: &DestList) {
         self.dest_changed(dests)
     }

@@ -18,7 +18,7 @@ use std::fmt::Write;
 use std::net::Ipv4Addr;
 
 use super::{DestSnapshot, IpvsSnapshot, Rates, ServiceSnapshot};
-use crate::ipvs::{Counters, Forward, Proto};
+use crate::ipvs::{Counters, Forward, Proto, Scheduler};
 
 /// `print_largenum`: plain, or (no `--exact`) cut to a K/M/G/T suffix.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,7 @@ impl IpvsSnapshot {
     pub fn save_text(&self) -> String {
         let mut out = String::new();
         for (s, dests) in self.sorted() {
-            let svc = format!("{} {}:{}", proto_switch(s.proto), s.vip, s.port);
+            let svc = format!("{} {}:{}", s.proto.switch(), s.vip, s.port);
             let _ = write!(out, "-A {svc} -s {}", s.scheduler);
             if let Some(timeout) = s.persistent {
                 let _ = write!(out, " -p {timeout}");
@@ -269,17 +269,21 @@ fn sched_flags_text(s: &ServiceSnapshot) -> Option<String> {
     // One kernel bit each: IP_VS_SVC_F_SCHED1 is both *-fallback, SCHED2 both *-port.
     let sched1 = s.flags.sh_fallback || s.flags.mh_fallback;
     let sched2 = s.flags.sh_port || s.flags.mh_port;
-    let (name1, name2) = match s.scheduler.as_str() {
-        "sh" => ("sh-fallback", "sh-port"),
-        "mh" => ("mh-fallback", "mh-port"),
-        _ => ("flag-1", "flag-2"),
-    };
+    let (name1, name2) = flag_names(&s.scheduler);
     let names: Vec<&str> = [(sched1, name1), (sched2, name2)]
         .iter()
         .filter(|(set, _)| *set)
         .map(|(_, name)| *name)
         .collect();
     (!names.is_empty()).then(|| names.join(","))
+}
+
+/// The names of SCHED1/SCHED2 for a scheduler the kernel reported; ipvsadm's flag-N for
+/// one lvslab does not know.
+fn flag_names(scheduler: &str) -> (&'static str, &'static str) {
+    scheduler
+        .parse::<Scheduler>()
+        .map_or(("flag-1", "flag-2"), |s| s.info().flag_names)
 }
 
 /// `fwd_name`; FULLNAT as the forks that have it name it.
@@ -299,14 +303,6 @@ fn forward_switch(d: &DestSnapshot) -> &'static str {
         Forward::Nat => "-m",
         Forward::Tun => "-i",
         Forward::FullNat => "(null)",
-    }
-}
-
-/// `option_from_protocol`.
-fn proto_switch(p: Proto) -> &'static str {
-    match p {
-        Proto::Tcp => "-t",
-        Proto::Udp => "-u",
     }
 }
 
@@ -398,10 +394,7 @@ fn addr_diff(a: Ipv4Addr, b: Ipv4Addr) -> i64 {
 }
 
 fn proto_num(p: Proto) -> i64 {
-    match p {
-        Proto::Tcp => 6,
-        Proto::Udp => 17,
-    }
+    i64::from(p.number())
 }
 
 /// `ipvs_cmp_services` (fwmark and af are equal for every service here).
