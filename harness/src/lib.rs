@@ -19,3 +19,4 @@ pub mod run;
 pub mod scenario;
 pub mod traffic;
 pub mod verdict;
+pub mod wire;

@@ -177,13 +177,7 @@ impl Default for Sysctls {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct TcpFlags {
-    pub syn: bool,
-    pub ack: bool,
-    pub fin: bool,
-    pub rst: bool,
-}
+pub use crate::wire::TcpFlags;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PacketIn {

@@ -8,21 +8,18 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use etherparse::{ArpEthIpv4Packet, ArpOperation, EtherType, Ethernet2Header};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::time::Instant;
 
 use super::error::ObserveError;
 use super::host::{dump_addresses, dump_links};
-use crate::diagnose::evidence::{ArpProbe, Mac};
+use crate::diagnose::evidence::ArpProbe;
 use crate::lab;
+use crate::wire::{arp, ethernet, ArpOperation, ArpRepr, EtherType, EthernetFrame, Mac};
 
 /// Requests sent, spread evenly over the window, in case one is lost on a real network.
 const REQUESTS: u32 = 3;
-
-/// Shortest Ethernet frame without FCS; shorter ones are padded (some NICs drop runts).
-const MIN_FRAME: usize = 60;
 
 const ETH_P_ARP: u16 = libc::ETH_P_ARP as u16;
 
@@ -199,39 +196,26 @@ fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
 
 /// Broadcast "who has `target`? tell `source` (`mac`)", padded to the minimum frame size.
 pub fn arp_request_frame(mac: Mac, source: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
-    let eth = Ethernet2Header {
-        source: mac.0,
-        destination: [0xff; 6],
-        ether_type: EtherType::ARP,
-    };
-    let arp = ArpEthIpv4Packet {
-        operation: ArpOperation::REQUEST,
-        sender_mac: mac.0,
-        sender_ipv4: source.octets(),
-        target_mac: [0; 6],
-        target_ipv4: target.octets(),
-    };
-    let mut frame = Vec::with_capacity(MIN_FRAME);
-    frame.extend_from_slice(&eth.to_bytes());
-    frame.extend_from_slice(&arp.to_bytes());
-    frame.resize(MIN_FRAME, 0);
+    let mut frame = arp::request(mac, source, target);
+    ethernet::pad_to_minimum(&mut frame);
     frame
 }
 
 /// The MAC claiming `target` if `frame` is an ARP reply for it addressed to `own` (or
 /// broadcast); `None` for anything else.
 pub fn arp_reply_sender(frame: &[u8], own: Mac, target: Ipv4Addr) -> Option<Mac> {
-    let (eth, payload) = Ethernet2Header::from_slice(frame).ok()?;
-    if eth.ether_type != EtherType::ARP || (eth.destination != own.0 && eth.destination != [0xff; 6]) {
+    let eth = EthernetFrame::new_checked(frame)?;
+    if eth.ethertype() != EtherType::ARP || (eth.destination() != own && eth.destination() != Mac::BROADCAST) {
         return None;
     }
-    let arp = etherparse::ArpPacket::from_slice(payload).ok()?.try_eth_ipv4().ok()?;
-    (arp.operation == ArpOperation::REPLY && arp.sender_ipv4_addr() == target).then_some(Mac(arp.sender_mac))
+    let arp = ArpRepr::parse(eth.payload()).ok()??;
+    (arp.operation == ArpOperation::Reply && arp.sender_ip == target).then_some(arp.sender_mac)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use etherparse::{ArpEthIpv4Packet, ArpOperation as Op, EtherType as EthType, Ethernet2Header};
 
     const CLIENT: Mac = Mac([2, 0, 0, 0, 0, 1]);
     const SERVER: Mac = Mac([2, 0, 0, 0, 0, 0x0b]);
@@ -242,10 +226,10 @@ mod tests {
         let eth = Ethernet2Header {
             source: from.0,
             destination: to.0,
-            ether_type: EtherType::ARP,
+            ether_type: EthType::ARP,
         };
         let arp = ArpEthIpv4Packet {
-            operation: ArpOperation::REPLY,
+            operation: Op::REPLY,
             sender_mac: from.0,
             sender_ipv4: claimed.octets(),
             target_mac: to.0,
@@ -257,17 +241,17 @@ mod tests {
     #[test]
     fn request_frame_is_a_padded_broadcast_who_has() {
         let frame = arp_request_frame(CLIENT, CLIENT_IP, VIP);
-        assert_eq!(frame.len(), MIN_FRAME);
+        assert_eq!(frame.len(), ethernet::MIN_FRAME_LEN);
         let (eth, payload) = Ethernet2Header::from_slice(&frame).unwrap();
         assert_eq!(
             (eth.destination, eth.source, eth.ether_type),
-            ([0xff; 6], CLIENT.0, EtherType::ARP)
+            ([0xff; 6], CLIENT.0, EthType::ARP)
         );
         let arp = etherparse::ArpPacket::from_slice(payload)
             .unwrap()
             .try_eth_ipv4()
             .unwrap();
-        assert_eq!(arp.operation, ArpOperation::REQUEST);
+        assert_eq!(arp.operation, Op::REQUEST);
         assert_eq!((arp.sender_ipv4_addr(), arp.target_ipv4_addr()), (CLIENT_IP, VIP));
         // Our own request is not an answer.
         assert_eq!(arp_reply_sender(&frame, CLIENT, VIP), None);

@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 
 use etherparse::{ArpEthIpv4Packet, ArpOperation, ArpPacket, PacketBuilder};
 
-use super::frame::{self, Frame, ETH_LEN};
+use super::drops::DropReason;
+use super::frame::{self, Frame};
 use super::{EmbeddedEngine, IfaceFacts};
 use crate::director::{DirectorConfig, Engine, ServiceKey};
 use crate::ipvs::{DestConfig, Forward, Proto, SchedFlags, ServiceConfig, Sysctls};
+use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
+use crate::wire::Mac;
 
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 const IFF_TAP: libc::c_short = 0x0002;
@@ -101,10 +104,10 @@ impl Tap {
             Ok(Frame::Ipv4(ip)) => ip,
             other => panic!("not IPv4: {other:?}"),
         };
-        let seed = super::checksum::fold(super::checksum::pseudo_header_sum(
+        let seed = crate::wire::checksum::fold(crate::wire::checksum::pseudo_header_sum(
             ip.saddr,
             ip.daddr,
-            ip.protocol,
+            ip.protocol.0,
             ip.l4_len() as u16,
         ));
         let at = ip.l4_offset() + 16;
@@ -155,11 +158,11 @@ impl Tap {
             let Ok(Frame::Arp(a)) = frame::parse(&f) else {
                 return Some(f);
             };
-            if a.operation != ArpOperation::REQUEST {
+            if a.operation != crate::wire::ArpOperation::Request {
                 return Some(f);
             }
-            assert_eq!(a.sender_ipv4_addr(), DIRECTOR_IP, "asks from its own address");
-            let target = a.target_ipv4_addr();
+            assert_eq!(a.sender_ip, DIRECTOR_IP, "asks from its own address");
+            let target = a.target_ip;
             let i = RS
                 .iter()
                 .position(|&r| r == target)
@@ -249,7 +252,7 @@ fn run_dr_scenario() {
     let facts = IfaceFacts {
         name: "lvtap0".into(),
         index: tap.index,
-        mac: tap.mac,
+        mac: Mac(tap.mac),
         addrs: vec!["10.0.0.1/24".parse().unwrap()],
     };
     // Threads spawned from here inherit this thread's private namespace.
@@ -332,7 +335,7 @@ fn run_dr_scenario() {
     let stats = engine.stats();
     assert_eq!(stats.forwarded_in, 6);
     assert_eq!(stats.malformed.get("ipv4_total_length"), Some(&1), "{stats:?}");
-    assert_eq!(stats.dropped.get("fragment"), Some(&1), "{stats:?}");
+    assert_eq!(stats.dropped.get(&DropReason::Fragment), Some(&1), "{stats:?}");
     assert_eq!(stats.arp_answered, 1);
     assert_eq!(
         stats.arp_requests_sent, 3,
@@ -384,7 +387,13 @@ fn run_dr_scenario() {
     assert_eq!(h.payload.slice(), &refused[ETH_LEN..], "about the client's SYN");
     let stats = engine.stats();
     assert_eq!(stats.icmp_sent.get("port_unreachable"), Some(&1), "{stats:?}");
-    assert_eq!(stats.dropped.get("ipvs:NoDestination"), Some(&1), "{stats:?}");
+    assert_eq!(
+        stats
+            .dropped
+            .get(&DropReason::Ipvs(crate::ipvs::DropReason::NoDestination)),
+        Some(&1),
+        "{stats:?}"
+    );
 
     let t0 = Instant::now();
     engine.shutdown().unwrap();
@@ -408,7 +417,7 @@ fn start_on_tap(forward: Forward, dport: u16) -> (Tap, Box<dyn Engine>) {
     let facts = IfaceFacts {
         name: "lvtap0".into(),
         index: tap.index,
-        mac: tap.mac,
+        mac: Mac(tap.mac),
         addrs: vec!["10.0.0.1/24".parse().unwrap()],
     };
     let mut cfg = dr_config();
@@ -637,7 +646,7 @@ fn tun_encapsulates() {
         Some(&1),
         "{stats:?}"
     );
-    assert_eq!(stats.dropped.get("tunnel_too_big"), Some(&1), "{stats:?}");
+    assert_eq!(stats.dropped.get(&DropReason::TunnelTooBig), Some(&1), "{stats:?}");
     assert_eq!(stats.icmp_sent.get("frag_needed"), Some(&1), "{stats:?}");
     engine.shutdown().unwrap();
 }
