@@ -3,6 +3,8 @@
 //! Layers, arrows pointing down only:
 //! `cli` → `conform` → `run` → (`lab`, `director`, `realserver`, `traffic`, `observe`) → (`scenario`, `ipvs`, `diagnose`, `report`).
 
+#![deny(unsafe_code)]
+
 pub mod cli;
 pub mod commands;
 pub mod conform;
@@ -17,6 +19,8 @@ pub mod realserver;
 pub mod report;
 pub mod run;
 pub mod scenario;
+#[allow(unsafe_code)]
+pub mod sys;
 pub mod traffic;
 pub mod verdict;
 pub mod wire;

@@ -3,19 +3,17 @@
 //! Several MACs, or a real server's MAC, for a VIP is ARP flux: clients bypass the director.
 
 use std::io;
-use std::mem::{size_of, zeroed};
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::time::Instant;
 
 use super::error::ObserveError;
 use super::host::{dump_addresses, dump_links};
 use crate::diagnose::evidence::ArpProbe;
 use crate::lab;
+use crate::sys::{packet, socket};
 use crate::wire::{arp, ethernet, ArpOperation, ArpRepr, EtherType, EthernetFrame, Mac};
 
 /// Requests sent, spread evenly over the window, in case one is lost on a real network.
@@ -74,9 +72,7 @@ pub async fn arp_probe(
 
 async fn probe(ifindex: u32, mac: Mac, source: Ipv4Addr, target: Ipv4Addr, window: Duration) -> io::Result<Vec<Mac>> {
     let fd = packet_socket(ifindex)?;
-    // SAFETY: the AsyncFd takes the OwnedFd itself, so the descriptor stays open and the
-    // same for the AsyncFd's whole life.
-    let socket = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
+    let socket = socket::register_readable(fd)?;
     let request = arp_request_frame(mac, source, target);
     let start = Instant::now();
     let deadline = start + window;
@@ -123,75 +119,23 @@ async fn probe(ifindex: u32, mac: Mac, source: Ipv4Addr, target: Ipv4Addr, windo
 /// A non-blocking AF_PACKET socket receiving ARP frames of one interface.
 fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
     let protocol = i32::from(ETH_P_ARP.to_be());
-    // SAFETY: plain socket(2); the fd is owned right away.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            protocol,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    bind_packet_socket(&fd, ifindex, ETH_P_ARP)?;
+    let fd = socket::socket(
+        libc::AF_PACKET,
+        libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        protocol,
+    )?;
+    packet::bind(&fd, ifindex, ETH_P_ARP)?;
     Ok(fd)
 }
 
-/// Binds an AF_PACKET socket to one interface and one ethertype.
-pub(super) fn bind_packet_socket(fd: &OwnedFd, ifindex: u32, ethertype: u16) -> io::Result<()> {
-    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-    let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = ethertype.to_be();
-    addr.sll_ifindex = i32::try_from(ifindex).map_err(|_| io::Error::other("interface index out of range"))?;
-    // SAFETY: addr outlives the call and the length matches its type.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&raw const addr).cast(),
-            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 fn send(fd: &OwnedFd, frame: &[u8]) -> io::Result<()> {
-    // SAFETY: frame is a live slice; a bound packet socket sends on its interface.
-    let n = unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    socket::send(fd.as_fd(), frame).map(drop)
 }
 
 /// One frame, or `None` for a frame this host sent itself (packet sockets see those too).
 fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
-    // SAFETY: as for bind; recvfrom writes at most the given lengths.
-    let mut from: libc::sockaddr_ll = unsafe { zeroed() };
-    let mut from_len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    let n = unsafe {
-        libc::recvfrom(
-            fd.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            0,
-            (&raw mut from).cast(),
-            &mut from_len,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if from.sll_pkttype == libc::PACKET_OUTGOING {
-        return Ok(None);
-    }
-    Ok(Some(n as usize))
+    let (n, pkttype) = packet::recv_from(fd, buf)?;
+    Ok((pkttype != libc::PACKET_OUTGOING).then_some(n))
 }
 
 /// Broadcast "who has `target`? tell `source` (`mac`)", padded to the minimum frame size.

@@ -8,13 +8,12 @@
 //! as if it had arrived on that interface.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -140,31 +139,20 @@ fn open(tun: OwnedFd) -> Result<(AsyncFd<OwnedFd>, OwnedFd), ServerError> {
         what: "make the TUN fd non-blocking",
         source,
     })?;
-    // SAFETY: the OwnedFd is moved into the AsyncFd, so the fd stays open and the same while registered.
-    let raw = unsafe { AsyncFd::register_with_interest(raw, Interest::READABLE) }.map_err(|err| {
-        let (_, source) = err.into_parts();
-        ServerError::Decap {
-            what: "register raw socket",
-            source,
-        }
+    let raw = crate::sys::socket::register_readable(raw).map_err(|source| ServerError::Decap {
+        what: "register raw socket",
+        source,
     })?;
     Ok((raw, tun))
 }
 
 fn raw_ipip_socket() -> io::Result<OwnedFd> {
-    // nix's SockProtocol has no IPIP variant, hence libc.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_IPIP,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    // nix's SockProtocol has no IPIP variant, hence libc's constants.
+    crate::sys::socket::socket(
+        libc::AF_INET,
+        libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        libc::IPPROTO_IPIP,
+    )
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {

@@ -16,6 +16,7 @@ pub mod l4;
 mod mac;
 pub mod tcp;
 pub mod udp;
+pub mod vnet;
 
 pub use arp::{Operation as ArpOperation, Repr as ArpRepr};
 pub use ethernet::{EtherType, Frame as EthernetFrame, Repr as EthernetRepr};

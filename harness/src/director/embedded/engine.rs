@@ -4,7 +4,7 @@
 //! (snapshots, weight changes, stats); the loop takes it once per frame.
 
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,6 +21,7 @@ use super::relay::{self, Skip};
 use super::socket::{PacketSocket, Received, VnetHdr, RECV_BUF_LEN};
 use crate::director::EngineStats;
 use crate::ipvs::{self, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto};
+use crate::sys::poll::PollSet;
 use crate::wire::{arp, ethernet, ipip, ArpRepr, EthernetFrame, IpProtocol, Ipv4Packet, Mac};
 
 /// How long the loop sleeps in poll: bounds how late a shutdown is seen.
@@ -151,15 +152,7 @@ impl PacketLoop {
         let mut buf = vec![0u8; RECV_BUF_LEN];
         let mut last_expire = Instant::now();
         let mut last_frame = Instant::now();
-        let fds: Vec<libc::pollfd> = self
-            .sides
-            .iter()
-            .map(|s| libc::pollfd {
-                fd: s.sock.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
+        let mut polls = PollSet::readable(self.sides.iter().map(|s| s.sock.as_fd()));
         while !self.stop.load(Ordering::Relaxed) {
             // Frames of one connection come in bursts: after a frame, keep reading without
             // sleeping for a moment, since a wake-up from poll costs more than the frame itself.
@@ -171,16 +164,8 @@ impl PacketLoop {
             if got > 0 {
                 last_frame = now;
             } else if now.duration_since(last_frame) >= SPIN_AFTER_FRAME {
-                let mut fds = fds.clone();
                 // EINTR or a transient error: fall through to the bounded sleep below.
-                let rc = unsafe {
-                    libc::poll(
-                        fds.as_mut_ptr(),
-                        fds.len() as libc::nfds_t,
-                        POLL_TIMEOUT.as_millis() as i32,
-                    )
-                };
-                if rc < 0 {
+                if polls.wait(POLL_TIMEOUT).is_err() {
                     std::thread::sleep(Duration::from_millis(5));
                 }
             } else {

@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use etherparse::{ArpEthIpv4Packet, ArpOperation, ArpPacket, PacketBuilder};
@@ -14,13 +14,11 @@ use super::frame::{self, Frame};
 use super::{EmbeddedEngine, IfaceFacts};
 use crate::director::{DirectorConfig, Engine, ServiceKey};
 use crate::ipvs::{DestConfig, Forward, Proto, SchedFlags, ServiceConfig, Sysctls};
+use crate::sys::netdev;
+use crate::sys::poll::PollSet;
 use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
 use crate::wire::Mac;
 
-const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
-const IFF_TAP: libc::c_short = 0x0002;
-const IFF_NO_PI: libc::c_short = 0x1000;
-const IFF_VNET_HDR: libc::c_short = 0x4000;
 /// Frames cross the TAP with a virtio-net header, so the test can inject
 /// CHECKSUM_PARTIAL frames exactly as a veth peer's offloading stack does.
 const VNET: usize = 10;
@@ -41,54 +39,20 @@ struct Tap {
     mac: [u8; 6],
 }
 
-fn ifreq_named(name: &str) -> libc::ifreq {
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
-        *dst = src as libc::c_char;
-    }
-    req
-}
-
-fn check(rc: libc::c_int) -> io::Result<()> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 impl Tap {
     /// Creates and brings up a TAP in the calling thread's namespace.
     fn create(name: &str) -> io::Result<Tap> {
-        let raw = unsafe {
-            libc::open(
-                c"/dev/net/tun".as_ptr(),
-                libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK,
-            )
-        };
-        check(raw)?;
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let mut req = ifreq_named(name);
-        req.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-        check(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req) })?;
-        let ctl = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        check(ctl)?;
-        let ctl = unsafe { OwnedFd::from_raw_fd(ctl) };
-        let mut req = ifreq_named(name);
-        check(unsafe { libc::ioctl(ctl.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) })?;
-        unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
-        check(unsafe { libc::ioctl(ctl.as_raw_fd(), libc::SIOCSIFFLAGS as _, &mut req) })?;
-        let mut req = ifreq_named(name);
-        check(unsafe { libc::ioctl(ctl.as_raw_fd(), libc::SIOCGIFHWADDR as _, &mut req) })?;
-        let mut mac = [0u8; 6];
-        for (m, b) in mac.iter_mut().zip(unsafe { req.ifr_ifru.ifru_hwaddr.sa_data }.iter()) {
-            *m = *b as u8;
-        }
-        let cname = std::ffi::CString::new(name).unwrap();
-        let index = unsafe { libc::if_nametoindex(cname.as_ptr()) };
-        if index == 0 {
-            return Err(io::Error::last_os_error());
-        }
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/net/tun")?;
+        let fd = OwnedFd::from(file);
+        netdev::tun_set_iff(fd.as_fd(), name, libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR)?;
+        netdev::set_up(name)?;
+        let mac = netdev::hw_addr(name)?;
+        let index = nix::net::if_::if_nametoindex(name)?;
         Ok(Tap { fd, index, mac })
     }
 
@@ -122,8 +86,8 @@ impl Tap {
     fn write_with(&self, vnet: &[u8; VNET], frame: &[u8]) {
         let mut all = vnet.to_vec();
         all.extend_from_slice(frame);
-        let n = unsafe { libc::write(self.fd.as_raw_fd(), all.as_ptr().cast(), all.len()) };
-        assert_eq!(n, all.len() as isize, "write to tap: {}", io::Error::last_os_error());
+        let n = nix::unistd::write(&self.fd, &all);
+        assert_eq!(n, Ok(all.len()), "write to tap");
     }
 
     /// Next IPv4 or ARP frame the engine sent (the kernel's IPv6 chatter is
@@ -133,15 +97,10 @@ impl Tap {
         let mut buf = vec![0u8; 65536];
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
-            let mut pfd = libc::pollfd {
-                fd: self.fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32 + 1) };
-            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n > (VNET + ETH_LEN) as isize {
-                let f = buf[VNET..n as usize].to_vec();
+            let _ = PollSet::readable([self.fd.as_fd()]).wait(left + Duration::from_millis(1));
+            let n = nix::unistd::read(&self.fd, &mut buf).unwrap_or(0);
+            if n > VNET + ETH_LEN {
+                let f = buf[VNET..n].to_vec();
                 if f[12..14] == [0x08, 0x00] || f[12..14] == [0x08, 0x06] {
                     return Some(f);
                 }
