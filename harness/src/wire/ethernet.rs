@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn setters_write_only_their_field() {
-        let mut frame = vec![0xaa; 20];
+        let mut frame = [0xaa; 20];
         let mut view = Frame::new_checked(&mut frame[..]).unwrap();
         view.set_destination(Mac([1; 6]));
         view.set_source(Mac([2; 6]));

@@ -37,7 +37,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn dst_port(&self) -> u16 {
         self.u16_at(field::DST_PORT)
     }
-    pub fn len(&self) -> u16 {
+    pub fn length(&self) -> u16 {
         self.u16_at(field::LENGTH)
     }
     /// Zero means the sender computed none.
@@ -75,7 +75,7 @@ mod tests {
         bytes.extend_from_slice(b"hello");
         let view = Packet::new_checked(&bytes[..]).unwrap();
         assert_eq!(
-            (view.src_port(), view.dst_port(), view.len(), view.checksum()),
+            (view.src_port(), view.dst_port(), view.length(), view.checksum()),
             (5555, 9999, 13, 0xabcd)
         );
         let mut view = Packet::new_checked(&mut bytes[..]).unwrap();
