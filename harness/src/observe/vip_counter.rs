@@ -12,10 +12,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::sys::{packet, socket};
+use crate::wire::{ethernet, ipv4, EtherType};
 
-const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IP: u16 = EtherType::IPV4.0;
 /// Offset of the IPv4 destination in an Ethernet frame.
-const IPV4_DST_OFFSET: u32 = 14 + 16;
+const IPV4_DST_OFFSET: u32 = (ethernet::HEADER_LEN + ipv4::DST_ADDR_AT) as u32;
 
 pub struct VipCounter {
     fd: OwnedFd,

@@ -26,6 +26,9 @@ mod field {
     pub const ADDRS: Range<usize> = 12..20;
 }
 
+/// Where the destination address sits in the header (for BPF filters).
+pub const DST_ADDR_AT: usize = field::DST_ADDR.start;
+
 /// IP protocol numbers the director handles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Protocol(pub u8);
