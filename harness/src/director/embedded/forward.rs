@@ -60,7 +60,8 @@ pub fn decrement_ttl(frame: &mut [u8], ip: &mut Ipv4Frame) -> Result<(), DropRea
     Ok(())
 }
 
-pub fn finish_ipv4_header(frame: &mut [u8], _ip: &Ipv4Frame) {
+/// Recomputes the IPv4 header checksum of a parsed frame.
+pub fn finish_ipv4_header(frame: &mut [u8]) {
     ipv4(frame).fill_checksum();
 }
 
@@ -88,7 +89,7 @@ pub fn forward_dr(
 ) -> Result<(), DropReason> {
     trim_padding(frame, ip);
     decrement_ttl(frame, ip)?;
-    finish_ipv4_header(frame, ip);
+    finish_ipv4_header(frame);
     if csum == Csum::Partial {
         complete_l4_checksum(frame, ip);
     }
@@ -125,7 +126,7 @@ pub fn forward_rewrite(
         l4_mut.sport = rw.sport;
         l4_mut.dport = rw.dport;
     }
-    finish_ipv4_header(frame, ip);
+    finish_ipv4_header(frame);
 
     let mut packet = ipv4(frame);
     let segment = packet.payload_mut();
@@ -201,7 +202,7 @@ pub struct Tunnel {
 pub fn encapsulate_ipip(frame: &mut Vec<u8>, ip: &mut Ipv4Frame, csum: Csum, t: Tunnel) -> Result<Vec<u8>, DropReason> {
     trim_padding(frame, ip);
     decrement_ttl(frame, ip)?;
-    finish_ipv4_header(frame, ip);
+    finish_ipv4_header(frame);
     if csum != Csum::Complete {
         complete_l4_checksum(frame, ip);
     }
