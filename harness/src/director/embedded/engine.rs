@@ -258,8 +258,9 @@ impl PacketLoop {
         if ip.fragment {
             return count_drop(&mut sh.stats.dropped, DropReason::Fragment);
         }
-        let Some(packet) = packet_in(&ip) else { return }; // ICMP etc.: not a service
-                                                           // Replies to this client go back the way the request came.
+        // ICMP etc.: not a service.
+        let Some(packet) = packet_in(&ip) else { return };
+        // Replies to this client go back the way the request came.
         self.learn_and_flush(side, ip.saddr, ip.src_mac, &mut sh.stats);
         let verdict = sh.ipvs.process_in(&packet, Instant::now());
         let (dest, dport, method, snat) = match verdict {

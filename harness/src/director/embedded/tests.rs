@@ -308,6 +308,37 @@ fn tun_encapsulation_header_fields() {
     assert_eq!(payload, PAYLOAD);
 }
 
+/// What the director encapsulates, a TUN real server's decapsulator gives back: the
+/// client's packet as it left the director (TTL decremented, checksums complete).
+#[test]
+fn encapsulated_frames_decapsulate_to_the_forwarded_packet() {
+    for partial in [false, true] {
+        let mut f = tcp_frame(CLIENT, 40000, VIP, 80, PAYLOAD);
+        let csum = if partial {
+            make_partial(&mut f);
+            Csum::Partial
+        } else {
+            Csum::Complete
+        };
+        let mut ip = parse_ip(&f);
+        let t = Tunnel {
+            outer_src: DIRECTOR_IP,
+            outer_dst: RIP,
+            ip_id: 7,
+            our_mac: Mac(DIRECTOR_MAC),
+            next_hop_mac: Mac(RS_MAC),
+        };
+        let out = forward::encapsulate_ipip(&mut f, &mut ip, csum, t).unwrap();
+        let inner = crate::wire::ipip::decapsulate(&out[ETH_LEN..]).expect("decapsulates");
+        assert_eq!(inner, &f[ETH_LEN..], "the inner packet is the forwarded one");
+        let mut framed = f[..ETH_LEN].to_vec();
+        framed.extend_from_slice(inner);
+        let (iph, _, payload) = verified(&framed);
+        assert_eq!(iph.time_to_live, 63);
+        assert_eq!(payload, PAYLOAD);
+    }
+}
+
 #[test]
 fn malformed_frames_are_classified_not_panicked_on() {
     let good = tcp_frame(CLIENT, 40000, VIP, 80, PAYLOAD);
