@@ -362,13 +362,13 @@ fn scale(rt: &tokio::runtime::Runtime) {
         let requests: usize = runs.iter().map(|r| r.requests).sum();
         let failed: usize = runs.iter().flat_map(|r| r.failed.values()).sum();
         let mut failed_by: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut dropped: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut dropped: BTreeMap<lvslab::director::embedded::DropReason, u64> = BTreeMap::new();
         for r in &runs {
             for (k, n) in &r.failed {
                 *failed_by.entry(k).or_default() += n;
             }
             for (k, n) in &r.stats.dropped {
-                *dropped.entry(k).or_default() += n;
+                *dropped.entry(*k).or_default() += n;
             }
         }
         let list = |m: Vec<String>| if m.is_empty() { "0".to_owned() } else { m.join(", ") };

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use etherparse::PacketBuilder;
 use lvslab::director::embedded::forward::{self, Csum, Rewrite, Tunnel};
 use lvslab::director::embedded::frame::{self, Frame};
+use lvslab::wire::Mac;
 
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
 const DIRECTOR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x01];
@@ -391,7 +392,7 @@ fn start_engine(
         IfaceFacts {
             name: i.name.clone(),
             index: i.index,
-            mac: i.mac,
+            mac: lvslab::wire::Mac(i.mac),
             addrs: i.addrs.clone(),
         }
     };
@@ -586,11 +587,11 @@ fn report_rewrite_path() {
         let template = request(payload);
         let dr_complete = measure(&template, |b| {
             let mut ip = parsed(b);
-            forward::forward_dr(b, &mut ip, Csum::Complete, DIRECTOR_MAC, RS_MAC)
+            forward::forward_dr(b, &mut ip, Csum::Complete, Mac(DIRECTOR_MAC), Mac(RS_MAC)).is_ok()
         });
         let dr_partial = measure(&template, |b| {
             let mut ip = parsed(b);
-            forward::forward_dr(b, &mut ip, Csum::Partial, DIRECTOR_MAC, RS_MAC)
+            forward::forward_dr(b, &mut ip, Csum::Partial, Mac(DIRECTOR_MAC), Mac(RS_MAC)).is_ok()
         });
         let rw = Rewrite {
             saddr: CLIENT,
@@ -600,27 +601,27 @@ fn report_rewrite_path() {
         };
         let nat_incremental = measure(&template, |b| {
             let mut ip = parsed(b);
-            forward::forward_rewrite(b, &mut ip, Csum::Complete, rw, DIRECTOR_MAC, RS_MAC)
+            forward::forward_rewrite(b, &mut ip, Csum::Complete, rw, Mac(DIRECTOR_MAC), Mac(RS_MAC)).is_ok()
         });
         let nat_partial = measure(&template, |b| {
             let mut ip = parsed(b);
-            forward::forward_rewrite(b, &mut ip, Csum::Partial, rw, DIRECTOR_MAC, RS_MAC)
+            forward::forward_rewrite(b, &mut ip, Csum::Partial, rw, Mac(DIRECTOR_MAC), Mac(RS_MAC)).is_ok()
         });
         let t = Tunnel {
             outer_src: Ipv4Addr::new(10, 0, 0, 1),
             outer_dst: RIP,
             ip_id: 1,
-            our_mac: DIRECTOR_MAC,
-            next_hop_mac: RS_MAC,
+            our_mac: Mac(DIRECTOR_MAC),
+            next_hop_mac: Mac(RS_MAC),
         };
         let tun = measure(&template, |b| {
             let mut ip = parsed(b);
             match forward::encapsulate_ipip(b, &mut ip, Csum::Partial, t) {
-                Some(out) => {
+                Ok(out) => {
                     black_box(out);
                     true
                 }
-                None => false,
+                Err(_) => false,
             }
         });
         println!(

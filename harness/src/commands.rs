@@ -411,10 +411,8 @@ fn detach_holder(file: &Path, name: &str) -> ExitCode {
     cmd.args(["up", "--foreground", "--name", name]).arg(file);
     cmd.stdout(std::process::Stdio::piped())
         .stdin(std::process::Stdio::null());
-    // SAFETY: setsid is async-signal-safe; the holder leaves our session so a closed terminal does not end it.
-    unsafe {
-        cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
-    }
+    // The holder leaves our session so a closed terminal does not end it.
+    crate::sys::process::new_session_in_child(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {

@@ -4,6 +4,8 @@
 //! `cli` → `conform` → `run` → (`lab`, `director`, `realserver`, `traffic`, `observe`) → (`scenario`, `ipvs`, `diagnose`, `report`)
 //! → `lvs`, the shared vocabulary (protocol, forwarding method, scheduler, service key, cause ids).
 
+#![deny(unsafe_code)]
+
 pub mod cli;
 pub mod commands;
 pub mod conform;
@@ -19,5 +21,8 @@ pub mod realserver;
 pub mod report;
 pub mod run;
 pub mod scenario;
+#[allow(unsafe_code)]
+pub mod sys;
 pub mod traffic;
 pub mod verdict;
+pub mod wire;

@@ -11,10 +11,7 @@ fn main() -> ExitCode {
     // A closed output pipe (`lvslab run --json … | head`) ends the process quietly, as it
     // does for cat or grep, instead of a panic in print!. Labs need no unwinding for that:
     // their namespaces are held by this process's descriptors and go with it.
-    // SAFETY: called before any thread exists; SIG_DFL is always a valid disposition.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    lvslab::sys::process::restore_default_sigpipe();
     let cli = Cli::parse();
     // exec and shell replace this process inside a namespace: no runtime, no other threads.
     match cli.command {

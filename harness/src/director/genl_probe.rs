@@ -2,7 +2,10 @@
 //! One CTRL_CMD_GETFAMILY request on a short-lived NETLINK_GENERIC socket.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use crate::sys::socket;
 
 const GENL_ID_CTRL: u16 = 0x10;
 const CTRL_CMD_GETFAMILY: u8 = 3;
@@ -18,42 +21,18 @@ pub fn family_exists(name: &str) -> io::Result<bool> {
             "generic netlink family names are at most 15 bytes",
         ));
     }
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_GENERIC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = socket::socket(
+        libc::AF_NETLINK,
+        libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+        libc::NETLINK_GENERIC,
+    )?;
     // Bounded wait: the kernel answers at once, but never hang on it.
-    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as u32,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    socket::set_recv_timeout(fd.as_fd(), Duration::from_secs(1))?;
     let request = getfamily_request(name);
-    let sent = unsafe { libc::send(fd.as_raw_fd(), request.as_ptr().cast(), request.len(), 0) };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    socket::send(fd.as_fd(), &request)?;
     let mut buf = [0u8; 8192];
-    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    parse_reply(&buf[..n as usize])
+    let n = socket::recv(fd.as_fd(), &mut buf)?;
+    parse_reply(&buf[..n])
 }
 
 fn getfamily_request(name: &str) -> Vec<u8> {

@@ -93,7 +93,7 @@ pub struct EngineStats {
     /// `neighbour_failed` (the next hop never answered ARP), `neighbour_queue_full`
     /// (pushed out of a next hop's queue while it resolved), `gso_tunnel`,
     /// `tunnel_too_big` (DF set: the client was sent frag-needed), `send_failed`, ...).
-    pub dropped: BTreeMap<String, u64>,
+    pub dropped: BTreeMap<embedded::DropReason, u64>,
     /// ICMP errors that belong to a connection, relayed, by `route:kind`
     /// (`client_to_real_server`, `real_server_to_client`, `tunnel_to_client`;
     /// `port_unreachable`, `frag_needed`, ...).

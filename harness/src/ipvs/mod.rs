@@ -39,7 +39,6 @@
 //! `process_in`, `process_out`, `schedule`), [`ctl`] the table management
 //! (`ip_vs_ctl.c`: services, destinations, thresholds, sysctls).
 
-use serde::{Deserialize, Serialize};
 
 pub mod conn;
 pub mod core;
@@ -57,13 +56,7 @@ pub use ctl::{DestConfig, Ipvs, IpvsError, SchedFlags, ServiceConfig, ServiceId,
 pub use service::Counters;
 pub use view::{ConnSnapshot, DestSnapshot, IpvsSnapshot, Rates, ServiceSnapshot};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct TcpFlags {
-    pub syn: bool,
-    pub ack: bool,
-    pub fin: bool,
-    pub rst: bool,
-}
+pub use crate::wire::TcpFlags;
 
 #[cfg(test)]
 mod tests;

@@ -3,8 +3,6 @@
 //! 1000-server lab needs some 7000, while shells and services often start processes with a soft
 //! limit of 1024. Like Go's runtime, lab bring-up raises the soft limit towards the hard one.
 
-use std::io;
-
 use super::error::LabError;
 
 /// Descriptors per host of a running lab, measured at about 7 (2130 for 303 namespaces).
@@ -34,47 +32,25 @@ fn raised_soft_limit(soft: u64, hard: u64, nr_open: u64, needed: u64) -> Result<
 /// what `namespaces` need; an error saying what to change when the hard limit is too low.
 pub(crate) fn ensure_open_files(namespaces: usize) -> Result<(), LabError> {
     let needed = files_needed(namespaces);
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes the struct it is given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(LabError::os(
-            "lab",
-            "read the open-file limit",
-            io::Error::last_os_error(),
-        ));
-    }
+    let (soft_now, hard) =
+        crate::sys::rlimit::open_files().map_err(|e| LabError::os("lab", "read the open-file limit", e))?;
     let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok())
         .unwrap_or(1 << 20);
-    let soft = match raised_soft_limit(limit.rlim_cur, limit.rlim_max, nr_open, needed) {
+    let soft = match raised_soft_limit(soft_now, hard, nr_open, needed) {
         Ok(None) => return Ok(()),
         Ok(Some(soft)) => soft,
         Err(()) => {
             return Err(LabError::TooFewFiles {
                 namespaces,
                 needed,
-                soft: limit.rlim_cur,
-                hard: limit.rlim_max,
+                soft: soft_now,
+                hard,
             })
         }
     };
-    let raised = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: limit.rlim_max,
-    };
-    // SAFETY: setrlimit only reads the struct it is given.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-        return Err(LabError::os(
-            "lab",
-            "raise the open-file limit",
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    crate::sys::rlimit::set_open_files(soft, hard).map_err(|e| LabError::os("lab", "raise the open-file limit", e))
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@
 //! defaults.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// include/uapi/linux/ethtool.h: the link state, and the legacy one-feature commands (STSO
 /// covers every TSO kind).
@@ -22,12 +21,6 @@ const ETHTOOL_STSO: u32 = 0x1f;
 #[cfg(test)]
 const ETHTOOL_GGRO: u32 = 0x2b;
 const ETHTOOL_SGRO: u32 = 0x2c;
-
-#[repr(C)]
-struct EthtoolValue {
-    cmd: u32,
-    data: u32,
-}
 
 /// Turns GRO on at a host's end of a veth (its receive side), in the calling thread's namespace.
 pub(crate) fn receive_on_own_ring(ifname: &str) -> io::Result<()> {
@@ -59,28 +52,5 @@ pub(crate) fn gro_tso(ifname: &str) -> io::Result<(bool, bool)> {
 }
 
 fn ethtool(ifname: &str, cmd: u32, data: u32) -> io::Result<u32> {
-    // SAFETY: plain socket(2) call; the fd is owned right away.
-    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: raw is a fresh, valid fd nobody else owns.
-    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
-    let mut value = EthtoolValue { cmd, data };
-    // SAFETY: ifreq is plain data; zeroed is a valid value.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    let name = ifname.as_bytes();
-    if name.len() >= req.ifr_name.len() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "interface name too long"));
-    }
-    for (dst, src) in req.ifr_name.iter_mut().zip(name) {
-        *dst = *src as libc::c_char;
-    }
-    req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
-    // SAFETY: valid fd; req and the ethtool_value it points to outlive the call.
-    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL, &mut req) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(value.data)
+    crate::sys::netdev::ethtool(ifname, cmd, data)
 }

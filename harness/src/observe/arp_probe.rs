@@ -3,26 +3,21 @@
 //! Several MACs, or a real server's MAC, for a VIP is ARP flux: clients bypass the director.
 
 use std::io;
-use std::mem::{size_of, zeroed};
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
-use etherparse::{ArpEthIpv4Packet, ArpOperation, EtherType, Ethernet2Header};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::time::Instant;
 
 use super::error::ObserveError;
 use super::host::{dump_addresses, dump_links};
-use crate::diagnose::evidence::{ArpProbe, Mac};
+use crate::diagnose::evidence::ArpProbe;
 use crate::lab;
+use crate::sys::{packet, socket};
+use crate::wire::{arp, ethernet, ArpOperation, ArpRepr, EtherType, EthernetFrame, Mac};
 
 /// Requests sent, spread evenly over the window, in case one is lost on a real network.
 const REQUESTS: u32 = 3;
-
-/// Shortest Ethernet frame without FCS; shorter ones are padded (some NICs drop runts).
-const MIN_FRAME: usize = 60;
 
 const ETH_P_ARP: u16 = libc::ETH_P_ARP as u16;
 
@@ -77,9 +72,7 @@ pub async fn arp_probe(
 
 async fn probe(ifindex: u32, mac: Mac, source: Ipv4Addr, target: Ipv4Addr, window: Duration) -> io::Result<Vec<Mac>> {
     let fd = packet_socket(ifindex)?;
-    // SAFETY: the AsyncFd takes the OwnedFd itself, so the descriptor stays open and the
-    // same for the AsyncFd's whole life.
-    let socket = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
+    let socket = socket::register_readable(fd)?;
     let request = arp_request_frame(mac, source, target);
     let start = Instant::now();
     let deadline = start + window;
@@ -126,112 +119,47 @@ async fn probe(ifindex: u32, mac: Mac, source: Ipv4Addr, target: Ipv4Addr, windo
 /// A non-blocking AF_PACKET socket receiving ARP frames of one interface.
 fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
     let protocol = i32::from(ETH_P_ARP.to_be());
-    // SAFETY: plain socket(2); the fd is owned right away.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            protocol,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    bind_packet_socket(&fd, ifindex, ETH_P_ARP)?;
+    let fd = socket::socket(
+        libc::AF_PACKET,
+        libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        protocol,
+    )?;
+    packet::bind(&fd, ifindex, ETH_P_ARP)?;
     Ok(fd)
 }
 
-/// Binds an AF_PACKET socket to one interface and one ethertype.
-pub(super) fn bind_packet_socket(fd: &OwnedFd, ifindex: u32, ethertype: u16) -> io::Result<()> {
-    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-    let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = ethertype.to_be();
-    addr.sll_ifindex = i32::try_from(ifindex).map_err(|_| io::Error::other("interface index out of range"))?;
-    // SAFETY: addr outlives the call and the length matches its type.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&raw const addr).cast(),
-            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 fn send(fd: &OwnedFd, frame: &[u8]) -> io::Result<()> {
-    // SAFETY: frame is a live slice; a bound packet socket sends on its interface.
-    let n = unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    socket::send(fd.as_fd(), frame).map(drop)
 }
 
 /// One frame, or `None` for a frame this host sent itself (packet sockets see those too).
 fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
-    // SAFETY: as for bind; recvfrom writes at most the given lengths.
-    let mut from: libc::sockaddr_ll = unsafe { zeroed() };
-    let mut from_len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    let n = unsafe {
-        libc::recvfrom(
-            fd.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            0,
-            (&raw mut from).cast(),
-            &mut from_len,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if from.sll_pkttype == libc::PACKET_OUTGOING {
-        return Ok(None);
-    }
-    Ok(Some(n as usize))
+    let (n, pkttype) = packet::recv_from(fd, buf)?;
+    Ok((pkttype != libc::PACKET_OUTGOING).then_some(n))
 }
 
 /// Broadcast "who has `target`? tell `source` (`mac`)", padded to the minimum frame size.
 pub fn arp_request_frame(mac: Mac, source: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
-    let eth = Ethernet2Header {
-        source: mac.0,
-        destination: [0xff; 6],
-        ether_type: EtherType::ARP,
-    };
-    let arp = ArpEthIpv4Packet {
-        operation: ArpOperation::REQUEST,
-        sender_mac: mac.0,
-        sender_ipv4: source.octets(),
-        target_mac: [0; 6],
-        target_ipv4: target.octets(),
-    };
-    let mut frame = Vec::with_capacity(MIN_FRAME);
-    frame.extend_from_slice(&eth.to_bytes());
-    frame.extend_from_slice(&arp.to_bytes());
-    frame.resize(MIN_FRAME, 0);
+    let mut frame = arp::request(mac, source, target);
+    ethernet::pad_to_minimum(&mut frame);
     frame
 }
 
 /// The MAC claiming `target` if `frame` is an ARP reply for it addressed to `own` (or
 /// broadcast); `None` for anything else.
 pub fn arp_reply_sender(frame: &[u8], own: Mac, target: Ipv4Addr) -> Option<Mac> {
-    let (eth, payload) = Ethernet2Header::from_slice(frame).ok()?;
-    if eth.ether_type != EtherType::ARP || (eth.destination != own.0 && eth.destination != [0xff; 6]) {
+    let eth = EthernetFrame::new_checked(frame)?;
+    if eth.ethertype() != EtherType::ARP || (eth.destination() != own && eth.destination() != Mac::BROADCAST) {
         return None;
     }
-    let arp = etherparse::ArpPacket::from_slice(payload).ok()?.try_eth_ipv4().ok()?;
-    (arp.operation == ArpOperation::REPLY && arp.sender_ipv4_addr() == target).then_some(Mac(arp.sender_mac))
+    let arp = ArpRepr::parse(eth.payload()).ok()??;
+    (arp.operation == ArpOperation::Reply && arp.sender_ip == target).then_some(arp.sender_mac)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use etherparse::{ArpEthIpv4Packet, ArpOperation as Op, EtherType as EthType, Ethernet2Header};
 
     const CLIENT: Mac = Mac([2, 0, 0, 0, 0, 1]);
     const SERVER: Mac = Mac([2, 0, 0, 0, 0, 0x0b]);
@@ -242,10 +170,10 @@ mod tests {
         let eth = Ethernet2Header {
             source: from.0,
             destination: to.0,
-            ether_type: EtherType::ARP,
+            ether_type: EthType::ARP,
         };
         let arp = ArpEthIpv4Packet {
-            operation: ArpOperation::REPLY,
+            operation: Op::REPLY,
             sender_mac: from.0,
             sender_ipv4: claimed.octets(),
             target_mac: to.0,
@@ -257,17 +185,17 @@ mod tests {
     #[test]
     fn request_frame_is_a_padded_broadcast_who_has() {
         let frame = arp_request_frame(CLIENT, CLIENT_IP, VIP);
-        assert_eq!(frame.len(), MIN_FRAME);
+        assert_eq!(frame.len(), ethernet::MIN_FRAME_LEN);
         let (eth, payload) = Ethernet2Header::from_slice(&frame).unwrap();
         assert_eq!(
             (eth.destination, eth.source, eth.ether_type),
-            ([0xff; 6], CLIENT.0, EtherType::ARP)
+            ([0xff; 6], CLIENT.0, EthType::ARP)
         );
         let arp = etherparse::ArpPacket::from_slice(payload)
             .unwrap()
             .try_eth_ipv4()
             .unwrap();
-        assert_eq!(arp.operation, ArpOperation::REQUEST);
+        assert_eq!(arp.operation, Op::REQUEST);
         assert_eq!((arp.sender_ipv4_addr(), arp.target_ipv4_addr()), (CLIENT_IP, VIP));
         // Our own request is not an answer.
         assert_eq!(arp_reply_sender(&frame, CLIENT, VIP), None);

@@ -7,14 +7,16 @@
 //! `InPkts`, which lags by up to its 2 s estimator period.
 
 use std::io;
-use std::mem::{size_of, zeroed};
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const ETH_P_IP: u16 = 0x0800;
+use crate::sys::{packet, socket};
+use crate::wire::{ethernet, ipv4, EtherType};
+
+const ETH_P_IP: u16 = EtherType::IPV4.0;
 /// Offset of the IPv4 destination in an Ethernet frame.
-const IPV4_DST_OFFSET: u32 = 14 + 16;
+const IPV4_DST_OFFSET: u32 = (ethernet::HEADER_LEN + ipv4::DST_ADDR_AT) as u32;
 
 pub struct VipCounter {
     fd: OwnedFd,
@@ -27,22 +29,11 @@ impl VipCounter {
     pub fn open(iface: &str, vip: Ipv4Addr) -> io::Result<VipCounter> {
         let ifindex = nix::net::if_::if_nametoindex(iface).map_err(|e| io::Error::other(format!("{iface}: {e}")))?;
         // Protocol 0 receives nothing until bound, so no frame is counted before the filter.
-        // SAFETY: plain socket(2); the fd is owned right away.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: raw is a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let program = filter(vip);
-        let prog = libc::sock_fprog {
-            len: program.len() as u16,
-            filter: program.as_ptr().cast_mut(),
-        };
-        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)?;
+        let fd = socket::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)?;
+        packet::attach_filter(&fd, &filter(vip))?;
         // The smallest buffer: a few frames queue, the rest are dropped and still counted.
-        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &0i32)?;
-        super::arp_probe::bind_packet_socket(&fd, ifindex, ETH_P_IP)?;
+        socket::set_int_option(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, 0)?;
+        packet::bind(&fd, ifindex, ETH_P_IP)?;
         Ok(VipCounter {
             fd,
             total: AtomicU64::new(0),
@@ -51,22 +42,7 @@ impl VipCounter {
 
     /// Frames for the VIP received since `open`. Any thread may call it.
     pub fn read(&self) -> io::Result<u64> {
-        // SAFETY: tpacket_stats is plain data.
-        let mut stats: libc::tpacket_stats = unsafe { zeroed() };
-        let mut len = size_of::<libc::tpacket_stats>() as libc::socklen_t;
-        // SAFETY: stats and len outlive the call; len holds stats' size.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_STATISTICS,
-                (&raw mut stats).cast(),
-                &mut len,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let stats = packet::statistics(&self.fd)?;
         // tp_packets already includes tp_drops.
         let added = u64::from(stats.tp_packets);
         Ok(self.total.fetch_add(added, Ordering::Relaxed) + added)
@@ -88,23 +64,6 @@ fn filter(vip: Ipv4Addr) -> Vec<libc::sock_filter> {
         op(ret, 0, 0, 1),
         op(ret, 0, 0, 0),
     ]
-}
-
-fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, value: &T) -> io::Result<()> {
-    // SAFETY: value outlives the call and the length is its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (value as *const T).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::thread::JoinHandle;
 
 use nix::sched::{unshare, CloneFlags};
@@ -77,76 +77,24 @@ impl Drop for TestNetns {
     }
 }
 
-fn ifreq(name: &str) -> io::Result<libc::ifreq> {
-    if name.len() >= libc::IFNAMSIZ {
-        return Err(io::Error::other(format!("interface name too long: {name}")));
-    }
-    // SAFETY: ifreq is plain old data; all-zero is a valid value.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
-        *dst = src as libc::c_char;
-    }
-    Ok(req)
-}
-
-fn ioctl_socket() -> io::Result<OwnedFd> {
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn ioctl(fd: &OwnedFd, request: libc::Ioctl, req: &mut libc::ifreq) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    if unsafe { libc::ioctl(fd.as_raw_fd(), request, req as *mut libc::ifreq) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Sets IFF_UP on an interface of the calling thread's namespace.
 pub(crate) fn set_up(name: &str) -> io::Result<()> {
-    let sock = ioctl_socket()?;
-    let mut req = ifreq(name)?;
-    ioctl(&sock, libc::SIOCGIFFLAGS, &mut req)?;
-    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
-    ioctl(&sock, libc::SIOCSIFFLAGS, &mut req)
+    crate::sys::netdev::set_up(name)
 }
 
 /// Gives an interface an IPv4 address (/32).
 pub(crate) fn add_address(name: &str, ip: Ipv4Addr) -> io::Result<()> {
-    let sock = ioctl_socket()?;
-    let mut req = ifreq(name)?;
-    let addr = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(ip).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: sockaddr_in fits in the sockaddr slot of the union, as in C.
-    unsafe {
-        std::ptr::write(
-            &mut req.ifr_ifru.ifru_addr as *mut libc::sockaddr as *mut libc::sockaddr_in,
-            addr,
-        )
-    };
-    ioctl(&sock, libc::SIOCSIFADDR, &mut req)
+    crate::sys::netdev::set_ipv4_addr(name, ip)
 }
 
 /// Creates a TUN device (IFF_TUN|IFF_NO_PI) in the calling thread's namespace.
 pub(crate) fn create_tun(name: &str) -> io::Result<OwnedFd> {
-    let fd = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut req = ifreq(name)?;
-    req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
-    ioctl(&fd, libc::TUNSETIFF, &mut req)?;
-    Ok(fd)
+    let tun = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")?;
+    crate::sys::netdev::tun_set_iff(tun.as_fd(), name, libc::IFF_TUN | libc::IFF_NO_PI)?;
+    Ok(tun.into())
 }
 
 /// Writes a sysctl of the calling thread's namespace.

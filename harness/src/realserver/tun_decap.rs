@@ -8,14 +8,12 @@
 //! as if it had arrived on that interface.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use etherparse::{IpNumber, Ipv4Slice};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -27,37 +25,7 @@ const RECV_BUFFER: usize = 65_536;
 /// Packets handled per readiness wake-up before giving `stop` a chance.
 const BATCH: usize = 64;
 
-/// Why a received packet was dropped.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecapError {
-    #[error("outer IPv4 header invalid: {0}")]
-    Outer(String),
-    #[error("outer protocol is {0}, not IPIP (4)")]
-    NotIpip(u8),
-    #[error("outer packet is a fragment")]
-    Fragment,
-    #[error("inner IPv4 packet invalid: {0}")]
-    Inner(String),
-}
-
-/// Checks an IPIP packet (outer IPv4 header included) and returns the inner
-/// IPv4 packet, trimmed to its own total length. The inner header checksum is
-/// left to the kernel, which verifies it when the packet comes in on tunl0.
-pub fn decapsulate(packet: &[u8]) -> Result<&[u8], DecapError> {
-    let outer = Ipv4Slice::from_slice(packet).map_err(|err| DecapError::Outer(err.to_string()))?;
-    let protocol = outer.header().protocol();
-    if protocol != IpNumber::IPV4 {
-        return Err(DecapError::NotIpip(protocol.0));
-    }
-    // The kernel reassembles before raw delivery; a fragment here is not whole.
-    if outer.is_payload_fragmented() {
-        return Err(DecapError::Fragment);
-    }
-    let payload = outer.payload().payload;
-    let inner = Ipv4Slice::from_slice(payload).map_err(|err| DecapError::Inner(err.to_string()))?;
-    let inner_len = usize::from(inner.header().total_len());
-    Ok(&payload[..inner_len])
-}
+pub use crate::wire::ipip::{decapsulate, DecapError};
 
 /// Counters of a running decapsulator.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -171,31 +139,20 @@ fn open(tun: OwnedFd) -> Result<(AsyncFd<OwnedFd>, OwnedFd), ServerError> {
         what: "make the TUN fd non-blocking",
         source,
     })?;
-    // SAFETY: the OwnedFd is moved into the AsyncFd, so the fd stays open and the same while registered.
-    let raw = unsafe { AsyncFd::register_with_interest(raw, Interest::READABLE) }.map_err(|err| {
-        let (_, source) = err.into_parts();
-        ServerError::Decap {
-            what: "register raw socket",
-            source,
-        }
+    let raw = crate::sys::socket::register_readable(raw).map_err(|source| ServerError::Decap {
+        what: "register raw socket",
+        source,
     })?;
     Ok((raw, tun))
 }
 
 fn raw_ipip_socket() -> io::Result<OwnedFd> {
-    // nix's SockProtocol has no IPIP variant, hence libc.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_IPIP,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    // nix's SockProtocol has no IPIP variant, hence libc's constants.
+    crate::sys::socket::socket(
+        libc::AF_INET,
+        libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        libc::IPPROTO_IPIP,
+    )
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
@@ -235,73 +192,6 @@ mod tests {
             .write(&mut out, payload)
             .unwrap();
         out
-    }
-
-    fn ipip(inner: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        PacketBuilder::ipv4([192, 0, 2, 2], [192, 0, 2, 11], 64)
-            .write(&mut out, IpNumber::IPV4, inner)
-            .unwrap();
-        out
-    }
-
-    #[test]
-    fn strips_the_outer_header() {
-        let inner = inner_udp(b"hello");
-        let packet = ipip(&inner);
-        assert_eq!(decapsulate(&packet).unwrap(), &inner[..]);
-    }
-
-    #[test]
-    fn trims_padding_after_the_inner_packet() {
-        let inner = inner_udp(b"hello");
-        let mut padded = inner.clone();
-        padded.extend_from_slice(&[0u8; 6]);
-        assert_eq!(decapsulate(&ipip(&padded)).unwrap(), &inner[..]);
-    }
-
-    #[test]
-    fn rejects_malformed_input() {
-        let inner = inner_udp(b"hello");
-        let packet = ipip(&inner);
-        assert!(matches!(decapsulate(&[]), Err(DecapError::Outer(_))));
-        assert!(matches!(decapsulate(&packet[..10]), Err(DecapError::Outer(_))));
-        // Outer total length says more than was received.
-        assert!(matches!(
-            decapsulate(&packet[..packet.len() - 1]),
-            Err(DecapError::Outer(_))
-        ));
-        // Inner packet cut short (outer header rebuilt around the stub).
-        assert!(matches!(
-            decapsulate(&ipip(&inner[..inner.len() - 3])),
-            Err(DecapError::Inner(_))
-        ));
-        assert!(matches!(decapsulate(&ipip(&inner[..8])), Err(DecapError::Inner(_))));
-        // Inner is not IPv4 at all.
-        assert!(matches!(decapsulate(&ipip(&[0x60; 40])), Err(DecapError::Inner(_))));
-        // Outer carries UDP, not IPIP.
-        assert!(matches!(decapsulate(&inner), Err(DecapError::NotIpip(17))));
-        // Outer is a first fragment (MF set).
-        let mut fragment = packet.clone();
-        fragment[6] |= 0x20;
-        assert!(matches!(decapsulate(&fragment), Err(DecapError::Fragment)));
-        // Bad outer version nibble.
-        let mut v6 = packet.clone();
-        v6[0] = 0x65;
-        assert!(matches!(decapsulate(&v6), Err(DecapError::Outer(_))));
-    }
-
-    #[test]
-    fn never_panics_on_any_prefix_or_byte_flip() {
-        let packet = ipip(&inner_udp(b"hello world"));
-        for len in 0..=packet.len() {
-            let _ = decapsulate(&packet[..len]);
-        }
-        for index in 0..packet.len() {
-            let mut flipped = packet.clone();
-            flipped[index] ^= 0xff;
-            let _ = decapsulate(&flipped);
-        }
     }
 
     /// End to end in a throw-away namespace: IPIP sent to ourselves over lo is

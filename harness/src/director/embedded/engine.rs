@@ -4,23 +4,25 @@
 //! (snapshots, weight changes, stats); the loop takes it once per frame.
 
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
 
-use super::arp;
+use super::drops::DropReason;
 use super::forward::{self, Csum, Rewrite, Tunnel};
-use super::frame::{self, Frame, Ipv4Frame, ETH_LEN, PROTO_TCP, PROTO_UDP};
-use super::icmp::{self, PROTO_ICMP};
+use super::frame::{self, Frame, Ipv4Frame};
+use super::icmp;
 use super::icmp_limit::IcmpRateLimit;
 use super::neighbour::{Carried, NeighbourTable, PendingFrame};
 use super::relay::{self, Skip};
 use super::socket::{PacketSocket, Received, VnetHdr, RECV_BUF_LEN};
 use crate::director::EngineStats;
-use crate::ipvs::{self, DropReason, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto, TcpFlags};
+use crate::ipvs::{self, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto};
+use crate::sys::poll::PollSet;
+use crate::wire::{arp, ethernet, ipip, ArpRepr, EthernetFrame, IpProtocol, Ipv4Packet, Mac};
 
 /// How long the loop sleeps in poll: bounds how late a shutdown is seen.
 pub const POLL_TIMEOUT: Duration = Duration::from_millis(50);
@@ -35,7 +37,7 @@ const BATCH: usize = 64;
 pub struct IfaceFacts {
     pub name: String,
     pub index: u32,
-    pub mac: [u8; 6],
+    pub mac: Mac,
     pub addrs: Vec<Ipv4Net>,
 }
 
@@ -56,16 +58,20 @@ pub struct Shared {
 }
 
 pub fn count(map: &mut std::collections::BTreeMap<String, u64>, reason: &str) {
-    count_n(map, reason, 1);
-}
-
-fn count_n(map: &mut std::collections::BTreeMap<String, u64>, reason: &str, n: u64) {
     match map.get_mut(reason) {
-        Some(v) => *v += n,
+        Some(v) => *v += 1,
         None => {
-            map.insert(reason.to_string(), n);
+            map.insert(reason.to_string(), 1);
         }
     }
+}
+
+fn count_drops(map: &mut std::collections::BTreeMap<DropReason, u64>, reason: DropReason, n: u64) {
+    *map.entry(reason).or_default() += n;
+}
+
+fn count_drop(map: &mut std::collections::BTreeMap<DropReason, u64>, reason: DropReason) {
+    count_drops(map, reason, 1);
 }
 
 /// Counter key of the errors the kernel's ICMP rate limit would have held back.
@@ -74,7 +80,7 @@ const RATE_LIMITED: &str = "rate_limited";
 /// MTU assumed when the interface's cannot be read.
 const DEFAULT_MTU: u32 = 1500;
 /// The outer IPv4 header IPIP adds.
-const IPIP_OVERHEAD: usize = 20;
+const IPIP_OVERHEAD: usize = ipip::OVERHEAD;
 
 struct Side {
     iface: IfaceFacts,
@@ -146,15 +152,7 @@ impl PacketLoop {
         let mut buf = vec![0u8; RECV_BUF_LEN];
         let mut last_expire = Instant::now();
         let mut last_frame = Instant::now();
-        let fds: Vec<libc::pollfd> = self
-            .sides
-            .iter()
-            .map(|s| libc::pollfd {
-                fd: s.sock.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
+        let mut polls = PollSet::readable(self.sides.iter().map(|s| s.sock.as_fd()));
         while !self.stop.load(Ordering::Relaxed) {
             // Frames of one connection come in bursts: after a frame, keep reading without
             // sleeping for a moment, since a wake-up from poll costs more than the frame itself.
@@ -166,16 +164,8 @@ impl PacketLoop {
             if got > 0 {
                 last_frame = now;
             } else if now.duration_since(last_frame) >= SPIN_AFTER_FRAME {
-                let mut fds = fds.clone();
                 // EINTR or a transient error: fall through to the bounded sleep below.
-                let rc = unsafe {
-                    libc::poll(
-                        fds.as_mut_ptr(),
-                        fds.len() as libc::nfds_t,
-                        POLL_TIMEOUT.as_millis() as i32,
-                    )
-                };
-                if rc < 0 {
+                if polls.wait(POLL_TIMEOUT).is_err() {
                     std::thread::sleep(Duration::from_millis(5));
                 }
             } else {
@@ -200,7 +190,7 @@ impl PacketLoop {
                 }
                 Ok(None) => return n,
                 Err(_) => {
-                    count(&mut self.shared.lock().unwrap().stats.dropped, "recv_failed");
+                    count_drop(&mut self.shared.lock().unwrap().stats.dropped, DropReason::RecvFailed);
                     return n;
                 }
             }
@@ -226,7 +216,7 @@ impl PacketLoop {
                     return; // our own frame looped back
                 }
                 let csum = csum_state(&rx.vnet);
-                if ip.protocol == PROTO_ICMP {
+                if ip.protocol == IpProtocol::ICMP {
                     return self.handle_icmp(bytes, ip, csum, sh);
                 }
                 let vnet_out = if csum == Csum::PartialGso {
@@ -243,14 +233,14 @@ impl PacketLoop {
         }
     }
 
-    fn handle_arp(&mut self, side: usize, a: etherparse::ArpEthIpv4Packet, sh: &mut Shared) {
-        self.learn_and_flush(side, a.sender_ipv4_addr(), a.sender_mac, &mut sh.stats);
-        let target = a.target_ipv4_addr();
+    fn handle_arp(&mut self, side: usize, a: ArpRepr, sh: &mut Shared) {
+        self.learn_and_flush(side, a.sender_ip, a.sender_mac, &mut sh.stats);
+        let target = a.target_ip;
         if sh.ipvs.is_vip(target) || self.fullnat_local_addrs.contains(&target) {
             if let Some(reply) = arp::reply_to(&a, self.sides[side].iface.mac) {
                 match self.sides[side].sock.send(VnetHdr::default(), &reply) {
                     Ok(()) => sh.stats.arp_answered += 1,
-                    Err(_) => count(&mut sh.stats.dropped, "send_failed"),
+                    Err(_) => count_drop(&mut sh.stats.dropped, DropReason::SendFailed),
                 }
             }
         }
@@ -266,20 +256,24 @@ impl PacketLoop {
         sh: &mut Shared,
     ) {
         if ip.fragment {
-            return count(&mut sh.stats.dropped, "fragment");
+            return count_drop(&mut sh.stats.dropped, DropReason::Fragment);
         }
-        let Some(packet) = packet_in(&ip) else { return }; // ICMP etc.: not a service
-                                                           // Replies to this client go back the way the request came.
+        // ICMP etc.: not a service.
+        let Some(packet) = packet_in(&ip) else { return };
+        // Replies to this client go back the way the request came.
         self.learn_and_flush(side, ip.saddr, ip.src_mac, &mut sh.stats);
         let verdict = sh.ipvs.process_in(&packet, Instant::now());
         let (dest, dport, method, snat) = match verdict {
             InVerdict::NotService => return,
             InVerdict::Drop(reason) => {
                 // `ip_vs_leave`: when nothing could be scheduled, the client is told at once.
-                if matches!(reason, DropReason::NoDestination | DropReason::PortZeroNotPersistent) {
+                if matches!(
+                    reason,
+                    ipvs::DropReason::NoDestination | ipvs::DropReason::PortZeroNotPersistent
+                ) {
                     self.send_error_to_client(bytes, &ip, icmp::ErrorKind::PortUnreachable, sh);
                 }
-                return count(&mut sh.stats.dropped, &format!("ipvs:{reason:?}"));
+                return count_drop(&mut sh.stats.dropped, DropReason::Ipvs(reason));
             }
             InVerdict::Forward {
                 dest,
@@ -291,8 +285,8 @@ impl PacketLoop {
         };
         let our_mac = self.sides[self.server].iface.mac;
         let mut out = bytes.to_vec();
-        let ok = match method {
-            Forward::Dr => forward::forward_dr(&mut out, &mut ip, csum, our_mac, [0; 6]),
+        let forwarded = match method {
+            Forward::Dr => forward::forward_dr(&mut out, &mut ip, csum, our_mac, Mac::UNSPECIFIED),
             Forward::Nat => {
                 let rw = Rewrite {
                     saddr: ip.saddr,
@@ -300,11 +294,11 @@ impl PacketLoop {
                     daddr: dest,
                     dport,
                 };
-                forward::forward_rewrite(&mut out, &mut ip, csum, rw, our_mac, [0; 6])
+                forward::forward_rewrite(&mut out, &mut ip, csum, rw, our_mac, Mac::UNSPECIFIED)
             }
             Forward::FullNat => {
                 let Some((laddr, lport)) = snat else {
-                    return count(&mut sh.stats.dropped, "fullnat_no_local_addr");
+                    return count_drop(&mut sh.stats.dropped, DropReason::FullnatNoLocalAddr);
                 };
                 let rw = Rewrite {
                     saddr: laddr,
@@ -312,17 +306,17 @@ impl PacketLoop {
                     daddr: dest,
                     dport,
                 };
-                forward::forward_rewrite(&mut out, &mut ip, csum, rw, our_mac, [0; 6])
+                forward::forward_rewrite(&mut out, &mut ip, csum, rw, our_mac, Mac::UNSPECIFIED)
             }
             Forward::Tun => {
                 if csum == Csum::PartialGso {
-                    return count(&mut sh.stats.dropped, "gso_tunnel");
+                    return count_drop(&mut sh.stats.dropped, DropReason::GsoTunnel);
                 }
                 if ip.total_len + IPIP_OVERHEAD > self.sides[self.server].mtu as usize {
                     return self.too_big_for_tunnel(bytes, &ip, sh);
                 }
                 let Some(outer_src) = self.sides[self.server].iface.source_for(dest) else {
-                    return count(&mut sh.stats.dropped, "no_source_address");
+                    return count_drop(&mut sh.stats.dropped, DropReason::NoSourceAddress);
                 };
                 self.ip_id = self.ip_id.wrapping_add(1);
                 let t = Tunnel {
@@ -330,19 +324,13 @@ impl PacketLoop {
                     outer_dst: dest,
                     ip_id: self.ip_id,
                     our_mac,
-                    next_hop_mac: [0; 6],
+                    next_hop_mac: Mac::UNSPECIFIED,
                 };
-                match forward::encapsulate_ipip(&mut out, &mut ip, csum, t) {
-                    Some(encapsulated) => {
-                        out = encapsulated;
-                        true
-                    }
-                    None => false,
-                }
+                forward::encapsulate_ipip(&mut out, &mut ip, csum, t).map(|encapsulated| out = encapsulated)
             }
         };
-        if !ok {
-            return count(&mut sh.stats.dropped, "ttl_exceeded");
+        if let Err(reason) = forwarded {
+            return count_drop(&mut sh.stats.dropped, reason);
         }
         self.send_to(self.server, dest, vnet_out, out, Carried::In, &mut sh.stats);
     }
@@ -362,20 +350,14 @@ impl PacketLoop {
         };
         let our_mac = self.sides[CLIENT].iface.mac;
         let mut out = bytes.to_vec();
-        if !forward::forward_rewrite(
-            &mut out,
-            &mut ip,
-            csum,
-            Rewrite {
-                saddr,
-                sport,
-                daddr,
-                dport,
-            },
-            our_mac,
-            [0; 6],
-        ) {
-            return count(&mut sh.stats.dropped, "ttl_exceeded");
+        let rw = Rewrite {
+            saddr,
+            sport,
+            daddr,
+            dport,
+        };
+        if let Err(reason) = forward::forward_rewrite(&mut out, &mut ip, csum, rw, our_mac, Mac::UNSPECIFIED) {
+            return count_drop(&mut sh.stats.dropped, reason);
         }
         self.send_to(CLIENT, daddr, vnet_out, out, Carried::Out, &mut sh.stats);
     }
@@ -409,9 +391,10 @@ impl PacketLoop {
     /// Whether the kernel's ICMP rate limit lets an error of `icmp_type` out to the
     /// destination of `frame` (an Ethernet + IPv4 frame) now.
     fn may_originate(&mut self, frame: &[u8], icmp_type: u8) -> bool {
-        match etherparse::Ipv4HeaderSlice::from_slice(frame.get(ETH_LEN..).unwrap_or_default()) {
-            Ok(h) => self.icmp_limit.allow(h.destination_addr(), icmp_type, Instant::now()),
-            Err(_) => true,
+        let packet = EthernetFrame::new_checked(frame).and_then(|eth| Ipv4Packet::new_checked(eth.into_payload()));
+        match packet {
+            Some(p) => self.icmp_limit.allow(p.dst_addr(), icmp_type, Instant::now()),
+            None => true,
         }
     }
 
@@ -421,10 +404,10 @@ impl PacketLoop {
     /// packet, which we do not.
     fn too_big_for_tunnel(&mut self, bytes: &[u8], ip: &Ipv4Frame, sh: &mut Shared) {
         if !ip.dont_fragment {
-            return count(&mut sh.stats.dropped, "tunnel_too_big_no_df");
+            return count_drop(&mut sh.stats.dropped, DropReason::TunnelTooBigNoDf);
         }
         let mtu = (self.sides[self.server].mtu as usize).saturating_sub(IPIP_OVERHEAD) as u16;
-        count(&mut sh.stats.dropped, "tunnel_too_big");
+        count_drop(&mut sh.stats.dropped, DropReason::TunnelTooBig);
         self.send_error_to_client(bytes, ip, icmp::ErrorKind::FragNeeded { mtu }, sh);
     }
 
@@ -438,7 +421,7 @@ impl PacketLoop {
         self.ip_id = self.ip_id.wrapping_add(1);
         let e = icmp::NewError {
             src_mac: self.sides[CLIENT].iface.mac,
-            dst_mac: [0; 6],
+            dst_mac: Mac::UNSPECIFIED,
             src: ip.daddr,
             dst: ip.saddr,
             ip_id: self.ip_id,
@@ -446,7 +429,7 @@ impl PacketLoop {
             code,
             rest,
         };
-        let frame = icmp::build_error(&e, &bytes[ETH_LEN..ip.frame_len()]);
+        let frame = icmp::build_error(&e, ip.packet(bytes));
         count(&mut sh.stats.icmp_sent, kind.as_str());
         self.send_to(
             CLIENT,
@@ -469,14 +452,18 @@ impl PacketLoop {
         stats: &mut EngineStats,
     ) {
         if let Some(mac) = self.sides[side].neigh.lookup(next_hop) {
-            frame[0..6].copy_from_slice(&mac);
+            ethernet::set_destination(&mut frame, mac);
             return self.send_frame(side, vnet, frame, carried, stats);
         }
         let queued = self.sides[side]
             .neigh
             .queue(next_hop, PendingFrame { vnet, frame, carried }, Instant::now());
         if queued.dropped_oldest > 0 {
-            count_n(&mut stats.dropped, "neighbour_queue_full", queued.dropped_oldest);
+            count_drops(
+                &mut stats.dropped,
+                DropReason::NeighbourQueueFull,
+                queued.dropped_oldest,
+            );
         }
         if queued.probe_now {
             self.send_arp_request(side, next_hop, stats);
@@ -484,9 +471,9 @@ impl PacketLoop {
     }
 
     /// Records a neighbour and sends the frames that were waiting for it.
-    fn learn_and_flush(&mut self, side: usize, ip: Ipv4Addr, mac: [u8; 6], stats: &mut EngineStats) {
+    fn learn_and_flush(&mut self, side: usize, ip: Ipv4Addr, mac: Mac, stats: &mut EngineStats) {
         for mut p in self.sides[side].neigh.learn(ip, mac) {
-            p.frame[0..6].copy_from_slice(&mac);
+            ethernet::set_destination(&mut p.frame, mac);
             self.send_frame(side, p.vnet, p.frame, p.carried, stats);
         }
     }
@@ -498,19 +485,19 @@ impl PacketLoop {
                 Carried::Out => stats.forwarded_out += 1,
                 Carried::Originated => {}
             },
-            Err(_) => count(&mut stats.dropped, "send_failed"),
+            Err(_) => count_drop(&mut stats.dropped, DropReason::SendFailed),
         }
     }
 
     fn send_arp_request(&mut self, side: usize, target: Ipv4Addr, stats: &mut EngineStats) {
         let iface = &self.sides[side].iface;
         let Some(src) = iface.source_for(target) else {
-            return count(&mut stats.dropped, "no_source_address");
+            return count_drop(&mut stats.dropped, DropReason::NoSourceAddress);
         };
-        let req = arp::request_for(target, src, iface.mac);
+        let req = arp::request(iface.mac, src, target);
         match self.sides[side].sock.send(VnetHdr::default(), &req) {
             Ok(()) => stats.arp_requests_sent += 1,
-            Err(_) => count(&mut stats.dropped, "send_failed"),
+            Err(_) => count_drop(&mut stats.dropped, DropReason::SendFailed),
         }
     }
 
@@ -519,7 +506,7 @@ impl PacketLoop {
         for side in 0..self.sides.len() {
             let tick = self.sides[side].neigh.tick(now);
             if tick.failed_frames > 0 {
-                count_n(&mut stats.dropped, "neighbour_failed", tick.failed_frames);
+                count_drops(&mut stats.dropped, DropReason::NeighbourFailed, tick.failed_frames);
             }
             for ip in tick.probes {
                 self.send_arp_request(side, ip, &mut stats);
@@ -529,7 +516,7 @@ impl PacketLoop {
             let mut sh = self.shared.lock().unwrap();
             sh.stats.arp_requests_sent += stats.arp_requests_sent;
             for (k, v) in stats.dropped {
-                count_n(&mut sh.stats.dropped, &k, v);
+                count_drops(&mut sh.stats.dropped, k, v);
             }
         }
     }
@@ -546,8 +533,8 @@ pub fn csum_state(vnet: &VnetHdr) -> Csum {
 pub fn packet_in(ip: &Ipv4Frame) -> Option<PacketIn> {
     let l4 = ip.l4?;
     let proto = match ip.protocol {
-        PROTO_TCP => Proto::Tcp,
-        PROTO_UDP => Proto::Udp,
+        IpProtocol::TCP => Proto::Tcp,
+        IpProtocol::UDP => Proto::Udp,
         _ => return None,
     };
     Some(PacketIn {
@@ -556,12 +543,7 @@ pub fn packet_in(ip: &Ipv4Frame) -> Option<PacketIn> {
         sport: l4.sport,
         daddr: ip.daddr,
         dport: l4.dport,
-        tcp: l4.tcp.map(|t| TcpFlags {
-            syn: t.syn,
-            ack: t.ack,
-            fin: t.fin,
-            rst: t.rst,
-        }),
+        tcp: l4.tcp,
         len: ip.total_len as u32,
     })
 }

@@ -3,19 +3,16 @@
 
 use std::net::Ipv4Addr;
 
-use etherparse::{
-    ArpEthIpv4Packet, ArpPacket, EtherType, Ethernet2HeaderSlice, IpNumber, Ipv4HeaderSlice, TcpHeaderSlice,
-    UdpHeaderSlice,
-};
+use etherparse::{Ipv4HeaderSlice, TcpHeaderSlice, UdpHeaderSlice};
 
-pub const ETH_LEN: usize = 14;
-pub const PROTO_TCP: u8 = 6;
-pub const PROTO_UDP: u8 = 17;
+use crate::wire::{ethernet, l4, ArpRepr, EtherType, EthernetFrame, IpProtocol, Mac, TcpFlags};
+
+const ETH_LEN: usize = ethernet::HEADER_LEN;
 
 /// What a frame is, as far as the director cares.
 #[derive(Debug)]
 pub enum Frame {
-    Arp(ArpEthIpv4Packet),
+    Arp(ArpRepr),
     Ipv4(Ipv4Frame),
     /// Not ARP-over-Ethernet/IPv4 and not IPv4 (IPv6, VLAN-tagged, LLDP, ...).
     Other,
@@ -48,14 +45,14 @@ impl Malformed {
 /// Offsets and fields of an IPv4 frame (no VLAN tag: L3 starts at `ETH_LEN`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ipv4Frame {
-    pub src_mac: [u8; 6],
-    pub dst_mac: [u8; 6],
+    pub src_mac: Mac,
+    pub dst_mac: Mac,
     pub header_len: usize,
     /// IPv4 total length; the frame may carry Ethernet padding beyond it.
     pub total_len: usize,
     pub saddr: Ipv4Addr,
     pub daddr: Ipv4Addr,
-    pub protocol: u8,
+    pub protocol: IpProtocol,
     pub ttl: u8,
     pub dont_fragment: bool,
     /// MF set or a non-zero offset: ports are absent or only in the first piece.
@@ -68,15 +65,7 @@ pub struct Ipv4Frame {
 pub struct L4 {
     pub sport: u16,
     pub dport: u16,
-    pub tcp: Option<TcpBits>,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TcpBits {
-    pub syn: bool,
-    pub ack: bool,
-    pub fin: bool,
-    pub rst: bool,
+    pub tcp: Option<TcpFlags>,
 }
 
 impl Ipv4Frame {
@@ -95,30 +84,34 @@ impl Ipv4Frame {
     }
     /// Offset of the L4 checksum field inside the L4 header.
     pub fn l4_csum_at(&self) -> Option<usize> {
-        match self.protocol {
-            PROTO_TCP => Some(16),
-            PROTO_UDP => Some(6),
-            _ => None,
-        }
+        l4::checksum_at(self.protocol)
+    }
+    /// The IPv4 packet in `frame` (this parse's frame), without Ethernet padding.
+    pub fn packet<'a>(&self, frame: &'a [u8]) -> &'a [u8] {
+        &frame[self.l3_offset()..self.frame_len()]
+    }
+    /// The L4 part of the IPv4 packet in `frame` (ICMP message, TCP segment, ...).
+    pub fn l4_bytes<'a>(&self, frame: &'a [u8]) -> &'a [u8] {
+        &frame[self.l4_offset()..self.frame_len()]
     }
 }
 
 pub fn parse(frame: &[u8]) -> Result<Frame, Malformed> {
-    let eth = Ethernet2HeaderSlice::from_slice(frame).map_err(|_| Malformed::TruncatedEthernet)?;
-    match eth.ether_type() {
-        EtherType::ARP => parse_arp(&frame[ETH_LEN..]),
-        EtherType::IPV4 => parse_ipv4(eth.source(), eth.destination(), &frame[ETH_LEN..]).map(Frame::Ipv4),
+    let eth = EthernetFrame::new_checked(frame).ok_or(Malformed::TruncatedEthernet)?;
+    match eth.ethertype() {
+        EtherType::ARP => parse_arp(eth.payload()),
+        EtherType::IPV4 => parse_ipv4(eth.source(), eth.destination(), eth.payload()).map(Frame::Ipv4),
         _ => Ok(Frame::Other),
     }
 }
 
 fn parse_arp(payload: &[u8]) -> Result<Frame, Malformed> {
-    let arp = ArpPacket::from_slice(payload).map_err(|_| Malformed::Arp)?;
+    let arp = ArpRepr::parse(payload).map_err(|_| Malformed::Arp)?;
     // ARP for other hardware/protocol types is not ours to judge.
-    Ok(arp.try_eth_ipv4().map(Frame::Arp).unwrap_or(Frame::Other))
+    Ok(arp.map(Frame::Arp).unwrap_or(Frame::Other))
 }
 
-fn parse_ipv4(src_mac: [u8; 6], dst_mac: [u8; 6], packet: &[u8]) -> Result<Ipv4Frame, Malformed> {
+fn parse_ipv4(src_mac: Mac, dst_mac: Mac, packet: &[u8]) -> Result<Ipv4Frame, Malformed> {
     let ip = Ipv4HeaderSlice::from_slice(packet).map_err(|_| Malformed::Ipv4Header)?;
     let header_len = ip.slice().len();
     let total_len = usize::from(ip.total_len());
@@ -126,23 +119,23 @@ fn parse_ipv4(src_mac: [u8; 6], dst_mac: [u8; 6], packet: &[u8]) -> Result<Ipv4F
         return Err(Malformed::Ipv4TotalLength);
     }
     let fragment = ip.more_fragments() || ip.fragments_offset().value() != 0;
-    let protocol = ip.protocol().0;
+    let protocol = IpProtocol(ip.protocol().0);
     let l4_bytes = &packet[header_len..total_len];
     let l4 = if fragment {
         None
-    } else if ip.protocol() == IpNumber::TCP {
+    } else if protocol == IpProtocol::TCP {
         let tcp = TcpHeaderSlice::from_slice(l4_bytes).map_err(|_| Malformed::TcpHeader)?;
         Some(L4 {
             sport: tcp.source_port(),
             dport: tcp.destination_port(),
-            tcp: Some(TcpBits {
+            tcp: Some(TcpFlags {
                 syn: tcp.syn(),
                 ack: tcp.ack(),
                 fin: tcp.fin(),
                 rst: tcp.rst(),
             }),
         })
-    } else if ip.protocol() == IpNumber::UDP {
+    } else if protocol == IpProtocol::UDP {
         let udp = UdpHeaderSlice::from_slice(l4_bytes).map_err(|_| Malformed::UdpHeader)?;
         if usize::from(udp.length()) != l4_bytes.len() {
             return Err(Malformed::UdpHeader);

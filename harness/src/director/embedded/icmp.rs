@@ -9,15 +9,16 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use etherparse::{Icmpv4Slice, Ipv4HeaderSlice};
 
-use super::checksum;
-use super::frame::{ETH_LEN, PROTO_TCP, PROTO_UDP};
+use crate::wire::{
+    ethernet, ipv4, l4, EtherType, EthernetRepr, IcmpPacket, IcmpRepr, IpProtocol, Ipv4Packet, Ipv4Repr, Mac,
+};
 
-pub const PROTO_ICMP: u8 = 1;
-/// Type, code, checksum and the 4 bytes of "rest of header".
-pub const HEADER_LEN: usize = 8;
+pub use crate::wire::icmp::HEADER_LEN;
 /// An ICMP error is at most 576 bytes of IP (RFC 1812 4.3.2.3; Linux's `icmp_send`).
 pub const MAX_ERROR_IP_LEN: usize = 576;
-const IPV4_HEADER_LEN: usize = 20;
+const IPV4_HEADER_LEN: usize = ipv4::HEADER_LEN;
+/// Linux's TTL for the errors it originates (`sysctl_ip_default_ttl`).
+const ERROR_TTL: u8 = 64;
 
 pub const TYPE_DEST_UNREACHABLE: u8 = 3;
 pub const TYPE_SOURCE_QUENCH: u8 = 4;
@@ -120,7 +121,7 @@ pub struct Quoted {
     /// Header length (IHL × 4); the whole header is present.
     pub header_len: usize,
     pub tos: u8,
-    pub protocol: u8,
+    pub protocol: IpProtocol,
     pub saddr: Ipv4Addr,
     pub daddr: Ipv4Addr,
     pub dont_fragment: bool,
@@ -135,16 +136,15 @@ pub fn parse_quoted(bytes: &[u8]) -> Result<Quoted, IcmpMalformed> {
     let h = Ipv4HeaderSlice::from_slice(bytes).map_err(|_| IcmpMalformed::QuotedHeader)?;
     let header_len = h.slice().len();
     let later_fragment = h.fragments_offset().value() != 0;
-    let protocol = h.protocol().0;
-    let ports = match bytes.get(header_len..header_len + 4) {
-        Some(p) if !later_fragment && (protocol == PROTO_TCP || protocol == PROTO_UDP) => {
-            Some((u16::from_be_bytes([p[0], p[1]]), u16::from_be_bytes([p[2], p[3]])))
-        }
+    let protocol = IpProtocol(h.protocol().0);
+    let view = Ipv4Packet::new_unchecked(bytes);
+    let ports = match l4::ports(view.payload()) {
+        Some(p) if !later_fragment && (protocol == IpProtocol::TCP || protocol == IpProtocol::UDP) => Some(p),
         _ => None,
     };
     Ok(Quoted {
         header_len,
-        tos: bytes[1],
+        tos: view.tos(),
         protocol,
         saddr: h.source_addr(),
         daddr: h.destination_addr(),
@@ -194,19 +194,12 @@ pub fn parse(icmp: &[u8]) -> Result<Icmp, IcmpMalformed> {
 
 /// True when the ICMP checksum over the whole message verifies.
 pub fn checksum_ok(icmp: &[u8]) -> bool {
-    checksum::fold(checksum::sum_words(0, icmp)) == 0xffff
+    IcmpPacket::new_checked(icmp).is_some_and(|p| p.verify_checksum())
 }
 
-/// Recomputes the checksum of the ICMP message `icmp` in place.
+/// Recomputes the checksum of the ICMP message `icmp` (at least its header) in place.
 pub fn fill_checksum(icmp: &mut [u8]) {
-    icmp[2..4].copy_from_slice(&[0, 0]);
-    let c = !checksum::fold(checksum::sum_words(0, icmp));
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
-}
-
-fn fill_ipv4_checksum(header: &mut [u8]) {
-    let c = checksum::ipv4_header_checksum(header);
-    header[10..12].copy_from_slice(&c.to_be_bytes());
+    IcmpPacket::new_unchecked(icmp).fill_checksum();
 }
 
 /// New addresses and ports of the packet an error quotes. The ports are
@@ -221,24 +214,22 @@ pub struct QuotedRewrite {
 /// recomputes the quoted IPv4 header checksum and the ICMP checksum, as the
 /// kernel's `ip_vs_nat_icmp` does (the quoted L4 checksum is left as it was).
 pub fn rewrite_quoted(icmp: &mut [u8], err: &IcmpError, rw: QuotedRewrite) {
-    let q = &err.quoted;
-    let header = &mut icmp[HEADER_LEN..HEADER_LEN + q.header_len];
-    header[12..16].copy_from_slice(&rw.src.ip().octets());
-    header[16..20].copy_from_slice(&rw.dst.ip().octets());
-    fill_ipv4_checksum(header);
-    if q.ports.is_some() {
-        let at = HEADER_LEN + q.header_len;
-        icmp[at..at + 2].copy_from_slice(&rw.src.port().to_be_bytes());
-        icmp[at + 2..at + 4].copy_from_slice(&rw.dst.port().to_be_bytes());
+    let mut message = IcmpPacket::new_unchecked(icmp);
+    let mut quoted = Ipv4Packet::new_unchecked(message.payload_mut());
+    quoted.set_src_addr(*rw.src.ip());
+    quoted.set_dst_addr(*rw.dst.ip());
+    quoted.fill_checksum();
+    if err.quoted.ports.is_some() {
+        l4::set_ports(quoted.payload_mut(), rw.src.port(), rw.dst.port());
     }
-    fill_checksum(icmp);
+    message.fill_checksum();
 }
 
 /// A new ICMP error to send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NewError {
-    pub src_mac: [u8; 6],
-    pub dst_mac: [u8; 6],
+    pub src_mac: Mac,
+    pub dst_mac: Mac,
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     pub ip_id: u16,
@@ -252,23 +243,36 @@ pub struct NewError {
 /// TOS of the quoted packet with internet-control precedence, DF clear.
 pub fn build_error(e: &NewError, about: &[u8]) -> Vec<u8> {
     let quote = &about[..about.len().min(MAX_ERROR_IP_LEN - IPV4_HEADER_LEN - HEADER_LEN)];
-    let tos = about.get(1).map_or(0, |t| t & TOS_MASK) | TOS_INTERNET_CONTROL;
-    let total = IPV4_HEADER_LEN + HEADER_LEN + quote.len();
-    let mut out = Vec::with_capacity(ETH_LEN + total);
-    out.extend_from_slice(&e.dst_mac);
-    out.extend_from_slice(&e.src_mac);
-    out.extend_from_slice(&0x0800u16.to_be_bytes());
-    out.extend_from_slice(&[0x45, tos]);
-    out.extend_from_slice(&(total as u16).to_be_bytes());
-    out.extend_from_slice(&e.ip_id.to_be_bytes());
-    out.extend_from_slice(&[0, 0, 64, PROTO_ICMP, 0, 0]);
-    out.extend_from_slice(&e.src.octets());
-    out.extend_from_slice(&e.dst.octets());
-    fill_ipv4_checksum(&mut out[ETH_LEN..ETH_LEN + IPV4_HEADER_LEN]);
-    out.extend_from_slice(&[e.icmp_type, e.code, 0, 0]);
-    out.extend_from_slice(&e.rest);
-    out.extend_from_slice(quote);
-    fill_checksum(&mut out[ETH_LEN + IPV4_HEADER_LEN..]);
+    // The quoted packet's TOS, when it has a header to read it from.
+    let quoted_tos = if about.len() > 1 {
+        Ipv4Packet::new_unchecked(about).tos()
+    } else {
+        0
+    };
+    let eth = EthernetRepr {
+        source: e.src_mac,
+        destination: e.dst_mac,
+        ethertype: EtherType::IPV4,
+    };
+    let ip = Ipv4Repr {
+        src_addr: e.src,
+        dst_addr: e.dst,
+        protocol: IpProtocol::ICMP,
+        tos: (quoted_tos & TOS_MASK) | TOS_INTERNET_CONTROL,
+        ident: e.ip_id,
+        dont_fragment: false,
+        ttl: ERROR_TTL,
+        payload_len: HEADER_LEN + quote.len(),
+    };
+    let message = IcmpRepr {
+        msg_type: e.icmp_type,
+        code: e.code,
+        rest: e.rest,
+    };
+    let mut out = Vec::with_capacity(ethernet::HEADER_LEN + IPV4_HEADER_LEN + HEADER_LEN + quote.len());
+    out.extend_from_slice(&eth.to_bytes());
+    out.extend_from_slice(&ip.to_bytes());
+    message.emit_message(quote, &mut out);
     out
 }
 
@@ -281,6 +285,7 @@ pub fn frag_needed_rest(mtu: u16) -> [u8; 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
     use etherparse::{Icmpv4Header, Icmpv4Type, IpNumber, Ipv4Header, PacketBuilder, PacketHeaders, TransportHeader};
 
     const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
@@ -339,7 +344,7 @@ mod tests {
             };
             assert_eq!(e.kind, kind);
             let q = e.quoted;
-            assert_eq!((q.saddr, q.daddr, q.protocol), (VIP, CLIENT, PROTO_TCP));
+            assert_eq!((q.saddr, q.daddr, q.protocol), (VIP, CLIENT, IpProtocol::TCP));
             assert_eq!((q.header_len, q.ports), (20, Some((80, 40000))));
             assert!(q.dont_fragment && !q.later_fragment);
         }
@@ -459,8 +464,8 @@ mod tests {
     fn a_built_error_reads_back_with_etherparse() {
         let about = reply_packet();
         let e = NewError {
-            src_mac: [2, 0, 0, 0, 0, 1],
-            dst_mac: [2, 0, 0, 0, 0, 2],
+            src_mac: Mac([2, 0, 0, 0, 0, 1]),
+            dst_mac: Mac([2, 0, 0, 0, 0, 2]),
             src: ROUTER,
             dst: VIP,
             ip_id: 7,

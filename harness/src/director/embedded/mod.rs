@@ -8,8 +8,7 @@
 //! layer does (`neighbour.rs`), and relays the ICMP errors that belong to its
 //! connections as IPVS does (`relay.rs`, over the wire view in `icmp.rs`).
 
-pub mod arp;
-pub mod checksum;
+pub mod drops;
 pub mod engine;
 pub mod forward;
 pub mod frame;
@@ -35,6 +34,7 @@ use std::time::Duration;
 
 use super::ipvs::{self, Ipvs, ServiceId};
 use super::{DirectorConfig, DirectorError, Engine, EngineKind, EngineStats, Result, ServiceKey};
+pub use drops::DropReason;
 pub use engine::IfaceFacts;
 use engine::{PacketLoop, Shared};
 
@@ -89,7 +89,7 @@ impl EmbeddedEngine {
             Ok(IfaceFacts {
                 name: i.name.clone(),
                 index: i.index,
-                mac: i.mac,
+                mac: crate::wire::Mac(i.mac),
                 addrs: i.addrs.clone(),
             })
         };

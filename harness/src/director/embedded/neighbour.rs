@@ -16,6 +16,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use super::socket::VnetHdr;
+use crate::wire::Mac;
 
 /// `net.ipv4.neigh.default.retrans_time_ms`.
 pub const RETRANS_TIME: Duration = Duration::from_millis(1000);
@@ -80,14 +81,14 @@ pub struct Tick {
 /// Next-hop MACs of one interface, and the frames waiting for them.
 #[derive(Default)]
 pub struct NeighbourTable {
-    macs: HashMap<Ipv4Addr, [u8; 6]>,
+    macs: HashMap<Ipv4Addr, Mac>,
     incomplete: HashMap<Ipv4Addr, Incomplete>,
     /// Earliest timer among `incomplete`, so an idle tick costs one comparison.
     next_due: Option<Instant>,
 }
 
 impl NeighbourTable {
-    pub fn lookup(&self, ip: Ipv4Addr) -> Option<[u8; 6]> {
+    pub fn lookup(&self, ip: Ipv4Addr) -> Option<Mac> {
         self.macs.get(&ip).copied()
     }
 
@@ -128,8 +129,8 @@ impl NeighbourTable {
     }
 
     /// Records `ip` at `mac`; returns the frames that were waiting for it, oldest first.
-    pub fn learn(&mut self, ip: Ipv4Addr, mac: [u8; 6]) -> Vec<PendingFrame> {
-        if mac == [0; 6] || mac[0] & 1 == 1 || ip.is_unspecified() {
+    pub fn learn(&mut self, ip: Ipv4Addr, mac: Mac) -> Vec<PendingFrame> {
+        if mac.is_unspecified() || mac.is_multicast() || ip.is_unspecified() {
             return Vec::new();
         }
         self.macs.insert(ip, mac);
@@ -167,7 +168,7 @@ mod tests {
     use super::*;
 
     const RS: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 21);
-    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x21];
+    const MAC: Mac = Mac([2, 0, 0, 0, 0, 0x21]);
 
     fn frame(tag: u8, len: usize) -> PendingFrame {
         let mut bytes = vec![0; len];
@@ -285,8 +286,8 @@ mod tests {
     #[test]
     fn learning_ignores_multicast_and_zero_macs() {
         let mut table = NeighbourTable::default();
-        table.learn(RS, [0; 6]);
-        table.learn(RS, [1, 0, 0x5e, 0, 0, 1]);
+        table.learn(RS, Mac::UNSPECIFIED);
+        table.learn(RS, Mac([1, 0, 0x5e, 0, 0, 1]));
         assert_eq!(table.lookup(RS), None);
     }
 }

@@ -22,15 +22,16 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
 use super::engine::IfaceFacts;
-use super::forward::{self, Csum, IcmpRewrite, Tunnel, IPPROTO_IPIP};
-use super::frame::{Ipv4Frame, PROTO_TCP};
+use super::forward::{self, Csum, IcmpRewrite, Tunnel};
+use super::frame::Ipv4Frame;
 use super::icmp::{self, ErrorKind, Icmp, IcmpError, IcmpMalformed, NewError, Quoted, QuotedRewrite};
 use crate::ipvs::related::{self, Related};
 use crate::ipvs::{Forward, Ipvs, Proto};
+use crate::wire::{ipip, IpProtocol, Mac};
 
 /// The smallest frag-needed MTU the kernel still lowers by the outer header (68 + 20).
 const MIN_TUNNEL_MTU: u16 = 88;
-const OUTER_HEADER_LEN: u16 = 20;
+const OUTER_HEADER_LEN: u16 = ipip::OVERHEAD as u16;
 
 /// Which way a relayed error goes; with the error kind, the counter key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +137,7 @@ pub struct Context<'a> {
     /// Addresses the director's kernel owns.
     pub kernel_local: &'a [Ipv4Addr],
     /// Our MAC on the client side.
-    pub client_mac: [u8; 6],
+    pub client_mac: Mac,
     /// The server-facing interface (our MAC there; tunnel source addresses).
     pub server: &'a IfaceFacts,
     /// IP ID for a frame we build or encapsulate.
@@ -149,7 +150,7 @@ pub fn relay(bytes: &[u8], ip: &Ipv4Frame, csum: Csum, ipvs: &mut Ipvs, ctx: &Co
     if ip.fragment {
         return Err(NotRelayed::Fragment.into());
     }
-    let message = &bytes[ip.l4_offset()..ip.frame_len()];
+    let message = ip.l4_bytes(bytes);
     let Icmp::Error(err) = icmp::parse(message)? else {
         return Err(NotRelayed::NotAnError.into());
     };
@@ -158,7 +159,7 @@ pub fn relay(bytes: &[u8], ip: &Ipv4Frame, csum: Csum, ipvs: &mut Ipvs, ctx: &Co
         return Err(NotRelayed::BadChecksum.into());
     }
     let to_vip = ipvs.is_vip(ip.daddr);
-    if err.quoted.protocol == IPPROTO_IPIP && (to_vip || ctx.kernel_local.contains(&ip.daddr)) {
+    if err.quoted.protocol == IpProtocol::IPIP && (to_vip || ctx.kernel_local.contains(&ip.daddr)) {
         about_tunnel(message, ip, &err, ipvs, ctx)
     } else if to_vip {
         about_reply(bytes, ip, csum, &err, ipvs, ctx)
@@ -172,7 +173,7 @@ pub fn relay(bytes: &[u8], ip: &Ipv4Frame, csum: Csum, ipvs: &mut Ipvs, ctx: &Co
 fn tuple(q: &Quoted) -> Result<related::Quoted, NotRelayed> {
     let (sport, dport) = q.ports.ok_or(NotRelayed::QuotedNoPorts)?;
     Ok(related::Quoted {
-        proto: if q.protocol == PROTO_TCP {
+        proto: if q.protocol == IpProtocol::TCP {
             Proto::Tcp
         } else {
             Proto::Udp
@@ -219,7 +220,7 @@ fn about_reply(
                 icmp::fill_checksum(&mut out[l4..ip.frame_len()]);
             }
             if c.forward == Forward::Dr {
-                forward::forward_dr(&mut out, &mut ip, Csum::Complete, our_mac, [0; 6])
+                forward::forward_dr(&mut out, &mut ip, Csum::Complete, our_mac, Mac::UNSPECIFIED)
             } else {
                 let outer_src = ctx.server.source_for(c.daddr).ok_or(NotRelayed::NoSourceAddress)?;
                 let t = Tunnel {
@@ -227,27 +228,22 @@ fn about_reply(
                     outer_dst: c.daddr,
                     ip_id: ctx.ip_id,
                     our_mac,
-                    next_hop_mac: [0; 6],
+                    next_hop_mac: Mac::UNSPECIFIED,
                 };
-                match forward::encapsulate_ipip(&mut out, &mut ip, Csum::Complete, t) {
-                    Some(encapsulated) => {
-                        out = encapsulated;
-                        true
-                    }
-                    None => false,
-                }
+                forward::encapsulate_ipip(&mut out, &mut ip, Csum::Complete, t).map(|encapsulated| out = encapsulated)
             }
         }
         Forward::Nat => {
             let rw = rewrite(ip.saddr, sock(err.quoted.daddr, q.dport));
-            forward::forward_icmp_rewrite(&mut out, &mut ip, err, rw, our_mac, [0; 6])
+            forward::forward_icmp_rewrite(&mut out, &mut ip, err, rw, our_mac, Mac::UNSPECIFIED)
         }
         Forward::FullNat => {
             let rw = rewrite(c.laddr, sock(c.laddr, c.lport));
-            forward::forward_icmp_rewrite(&mut out, &mut ip, err, rw, our_mac, [0; 6])
+            forward::forward_icmp_rewrite(&mut out, &mut ip, err, rw, our_mac, Mac::UNSPECIFIED)
         }
     };
-    if !sent {
+    // The forwarders' only reason to refuse: TTL.
+    if sent.is_err() {
         return Err(NotRelayed::TtlExceeded.into());
     }
     Ok(Relayed {
@@ -286,7 +282,7 @@ fn from_real_server(
     };
     let mut out = bytes.to_vec();
     let mut ip = ip.clone();
-    if !forward::forward_icmp_rewrite(&mut out, &mut ip, err, rw, ctx.client_mac, [0; 6]) {
+    if forward::forward_icmp_rewrite(&mut out, &mut ip, err, rw, ctx.client_mac, Mac::UNSPECIFIED).is_err() {
         return Err(NotRelayed::TtlExceeded.into());
     }
     Ok(Relayed {
@@ -327,7 +323,7 @@ fn about_tunnel(
         .ok_or(NotRelayed::NoConnection)?;
     let e = NewError {
         src_mac: ctx.client_mac,
-        dst_mac: [0; 6],
+        dst_mac: Mac::UNSPECIFIED,
         src: c.vaddr,
         dst: c.caddr,
         ip_id: ctx.ip_id,

@@ -10,10 +10,12 @@ use etherparse::{Icmpv4Header, Icmpv4Type, Ipv4Header, NetHeaders, PacketBuilder
 
 use super::engine::IfaceFacts;
 use super::forward::{self, Csum, Tunnel};
-use super::frame::{self, Frame, Ipv4Frame, ETH_LEN};
+use super::frame::{self, Frame, Ipv4Frame};
 use super::icmp::IcmpMalformed;
 use super::relay::{self, Context, NotRelayed, Relayed, Route, Skip};
 use crate::ipvs::{DestConfig, Forward, InVerdict, Ipvs, PacketIn, Proto, ServiceConfig, Sysctls, TcpFlags};
+use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
+use crate::wire::Mac;
 
 const ROUTER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
 const DIRECTOR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x01];
@@ -30,7 +32,7 @@ fn server_iface() -> IfaceFacts {
     IfaceFacts {
         name: "eth1".into(),
         index: 2,
-        mac: DIRECTOR_MAC,
+        mac: Mac(DIRECTOR_MAC),
         addrs: vec!["10.0.1.1/24".parse().unwrap()],
     }
 }
@@ -100,15 +102,15 @@ fn parse_ip(f: &[u8]) -> Ipv4Frame {
 
 /// Recomputes the IPv4 header checksum after a test edited the header.
 fn refresh_header(f: &mut [u8]) {
-    let ip = parse_ip(f);
-    forward::finish_ipv4_header(f, &ip);
+    parse_ip(f); // still a whole IPv4 frame, as the forwarders' views assume
+    forward::finish_ipv4_header(f);
 }
 
 fn run(ipvs: &mut Ipvs, f: &[u8]) -> Result<Relayed, Skip> {
     let server = server_iface();
     let ctx = Context {
         kernel_local: &[DIRECTOR_IP],
-        client_mac: DIRECTOR_MAC,
+        client_mac: Mac(DIRECTOR_MAC),
         server: &server,
         ip_id: 77,
         now: Instant::now(),
@@ -294,8 +296,8 @@ fn error_about_our_tunnel(t: Icmpv4Type, dont_fragment: bool) -> (Vec<u8>, Vec<u
         outer_src: DIRECTOR_IP,
         outer_dst: RIP,
         ip_id: 5,
-        our_mac: DIRECTOR_MAC,
-        next_hop_mac: RS_MAC,
+        our_mac: Mac(DIRECTOR_MAC),
+        next_hop_mac: Mac(RS_MAC),
     };
     let sent = forward::encapsulate_ipip(&mut f, &mut ip, Csum::Complete, tunnel).unwrap();
     let inner = sent[ETH_LEN + 20..].to_vec();

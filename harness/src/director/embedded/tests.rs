@@ -5,9 +5,12 @@ use std::net::Ipv4Addr;
 
 use etherparse::{Ipv4Header, NetHeaders, PacketBuilder, PacketHeaders, TransportHeader};
 
-use super::checksum;
+use super::drops::DropReason;
 use super::forward::{self, Csum, Rewrite, Tunnel};
-use super::frame::{self, Frame, Ipv4Frame, Malformed, ETH_LEN};
+use super::frame::{self, Frame, Ipv4Frame, Malformed};
+use crate::wire::checksum;
+use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
+use crate::wire::Mac;
 
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
 const DIRECTOR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x01];
@@ -52,7 +55,7 @@ fn make_partial(f: &mut [u8]) {
     let seed = checksum::fold(checksum::pseudo_header_sum(
         ip.saddr,
         ip.daddr,
-        ip.protocol,
+        ip.protocol.0,
         ip.l4_len() as u16,
     ));
     let at = ip.l4_offset() + ip.l4_csum_at().unwrap();
@@ -103,13 +106,7 @@ fn dr_rewrites_macs_only_and_completes_partial_checksum() {
     make_partial(&mut f);
     let original = f.clone();
     let mut ip = parse_ip(&f);
-    assert!(forward::forward_dr(
-        &mut f,
-        &mut ip,
-        Csum::Partial,
-        DIRECTOR_MAC,
-        RS_MAC
-    ));
+    assert!(forward::forward_dr(&mut f, &mut ip, Csum::Partial, Mac(DIRECTOR_MAC), Mac(RS_MAC)).is_ok());
     assert_eq!(&f[0..6], &RS_MAC);
     assert_eq!(&f[6..12], &DIRECTOR_MAC);
     let (iph, t, payload) = verified(&f);
@@ -131,13 +128,7 @@ fn dr_leaves_a_complete_checksum_alone_and_strips_padding() {
     let unpadded_len = f.len();
     f.resize(60, 0xee);
     let mut ip = parse_ip(&f);
-    assert!(forward::forward_dr(
-        &mut f,
-        &mut ip,
-        Csum::Complete,
-        DIRECTOR_MAC,
-        RS_MAC
-    ));
+    assert!(forward::forward_dr(&mut f, &mut ip, Csum::Complete, Mac(DIRECTOR_MAC), Mac(RS_MAC)).is_ok());
     assert_eq!(f.len(), unpadded_len);
     verified(&f);
 }
@@ -147,13 +138,10 @@ fn dr_refuses_ttl_one() {
     let mut f = tcp_frame(CLIENT, 40000, VIP, 80, PAYLOAD);
     f[ETH_LEN + 8] = 1;
     let mut ip = parse_ip(&f);
-    assert!(!forward::forward_dr(
-        &mut f,
-        &mut ip,
-        Csum::Complete,
-        DIRECTOR_MAC,
-        RS_MAC
-    ));
+    assert_eq!(
+        forward::forward_dr(&mut f, &mut ip, Csum::Complete, Mac(DIRECTOR_MAC), Mac(RS_MAC)),
+        Err(DropReason::TtlExceeded)
+    );
 }
 
 #[test]
@@ -171,14 +159,7 @@ fn nat_request_and_reply_rewrites_verify_for_complete_and_partial_checksums() {
             daddr: RIP,
             dport: 8080,
         };
-        assert!(forward::forward_rewrite(
-            &mut f,
-            &mut ip,
-            csum,
-            rw,
-            DIRECTOR_MAC,
-            RS_MAC
-        ));
+        assert!(forward::forward_rewrite(&mut f, &mut ip, csum, rw, Mac(DIRECTOR_MAC), Mac(RS_MAC)).is_ok());
         let (iph, t, payload) = verified(&f);
         assert_eq!((iph.source, iph.destination), (CLIENT.octets(), RIP.octets()));
         assert_eq!(ports(&t), (40000, 8080));
@@ -196,14 +177,7 @@ fn nat_request_and_reply_rewrites_verify_for_complete_and_partial_checksums() {
             daddr: CLIENT,
             dport: 40000,
         };
-        assert!(forward::forward_rewrite(
-            &mut f,
-            &mut ip,
-            csum,
-            rw,
-            DIRECTOR_MAC,
-            CLIENT_MAC
-        ));
+        assert!(forward::forward_rewrite(&mut f, &mut ip, csum, rw, Mac(DIRECTOR_MAC), Mac(CLIENT_MAC)).is_ok());
         let (iph, t, _) = verified(&f);
         assert_eq!((iph.source, iph.destination), (VIP.octets(), CLIENT.octets()));
         assert_eq!(ports(&t), (80, 40000));
@@ -221,28 +195,14 @@ fn nat_udp_rewrite_verifies_and_zero_checksum_stays_zero() {
         daddr: RIP,
         dport: 5300,
     };
-    assert!(forward::forward_rewrite(
-        &mut f,
-        &mut ip,
-        Csum::Complete,
-        rw,
-        DIRECTOR_MAC,
-        RS_MAC
-    ));
+    assert!(forward::forward_rewrite(&mut f, &mut ip, Csum::Complete, rw, Mac(DIRECTOR_MAC), Mac(RS_MAC)).is_ok());
     verified(&f);
 
     let mut f = udp_frame(CLIENT, 5353, VIP, 53, b"query");
     let at = ETH_LEN + 20 + 6;
     f[at..at + 2].copy_from_slice(&[0, 0]);
     let mut ip = parse_ip(&f);
-    assert!(forward::forward_rewrite(
-        &mut f,
-        &mut ip,
-        Csum::Complete,
-        rw,
-        DIRECTOR_MAC,
-        RS_MAC
-    ));
+    assert!(forward::forward_rewrite(&mut f, &mut ip, Csum::Complete, rw, Mac(DIRECTOR_MAC), Mac(RS_MAC)).is_ok());
     assert_eq!(&f[at..at + 2], &[0, 0]);
 }
 
@@ -263,9 +223,10 @@ fn gso_rewrite_keeps_a_valid_pseudo_header_seed() {
         &mut ip,
         Csum::PartialGso,
         rw,
-        DIRECTOR_MAC,
-        CLIENT_MAC
-    ));
+        Mac(DIRECTOR_MAC),
+        Mac(CLIENT_MAC)
+    )
+    .is_ok());
     let at = ETH_LEN + 20 + 16;
     let seed = u16::from_be_bytes([f[at], f[at + 1]]);
     assert_eq!(seed, checksum::fold(checksum::pseudo_header_sum(VIP, CLIENT, 6, len)));
@@ -287,14 +248,7 @@ fn fullnat_both_directions_round_trip() {
         daddr: RIP,
         dport: 8080,
     };
-    assert!(forward::forward_rewrite(
-        &mut f,
-        &mut ip,
-        Csum::Partial,
-        rw,
-        DIRECTOR_MAC,
-        RS_MAC
-    ));
+    assert!(forward::forward_rewrite(&mut f, &mut ip, Csum::Partial, rw, Mac(DIRECTOR_MAC), Mac(RS_MAC)).is_ok());
     let (iph, t, payload) = verified(&f);
     assert_eq!((iph.source, iph.destination), (LIP.octets(), RIP.octets()));
     assert_eq!(ports(&t), (lport, 8080));
@@ -308,14 +262,7 @@ fn fullnat_both_directions_round_trip() {
         daddr: CLIENT,
         dport: 40000,
     };
-    assert!(forward::forward_rewrite(
-        &mut f,
-        &mut ip,
-        Csum::Complete,
-        rw,
-        DIRECTOR_MAC,
-        CLIENT_MAC
-    ));
+    assert!(forward::forward_rewrite(&mut f, &mut ip, Csum::Complete, rw, Mac(DIRECTOR_MAC), Mac(CLIENT_MAC)).is_ok());
     let (iph, t, _) = verified(&f);
     assert_eq!((iph.source, iph.destination), (VIP.octets(), CLIENT.octets()));
     assert_eq!(ports(&t), (80, 40000));
@@ -333,8 +280,8 @@ fn tun_encapsulation_header_fields() {
         outer_src: DIRECTOR_IP,
         outer_dst: RIP,
         ip_id: 4242,
-        our_mac: DIRECTOR_MAC,
-        next_hop_mac: RS_MAC,
+        our_mac: Mac(DIRECTOR_MAC),
+        next_hop_mac: Mac(RS_MAC),
     };
     let out = forward::encapsulate_ipip(&mut f, &mut ip, Csum::Partial, t).unwrap();
     assert_eq!(&out[0..6], &RS_MAC);
@@ -359,6 +306,37 @@ fn tun_encapsulation_header_fields() {
         (CLIENT.octets(), VIP.octets(), 63)
     );
     assert_eq!(payload, PAYLOAD);
+}
+
+/// What the director encapsulates, a TUN real server's decapsulator gives back: the
+/// client's packet as it left the director (TTL decremented, checksums complete).
+#[test]
+fn encapsulated_frames_decapsulate_to_the_forwarded_packet() {
+    for partial in [false, true] {
+        let mut f = tcp_frame(CLIENT, 40000, VIP, 80, PAYLOAD);
+        let csum = if partial {
+            make_partial(&mut f);
+            Csum::Partial
+        } else {
+            Csum::Complete
+        };
+        let mut ip = parse_ip(&f);
+        let t = Tunnel {
+            outer_src: DIRECTOR_IP,
+            outer_dst: RIP,
+            ip_id: 7,
+            our_mac: Mac(DIRECTOR_MAC),
+            next_hop_mac: Mac(RS_MAC),
+        };
+        let out = forward::encapsulate_ipip(&mut f, &mut ip, csum, t).unwrap();
+        let inner = crate::wire::ipip::decapsulate(&out[ETH_LEN..]).expect("decapsulates");
+        assert_eq!(inner, &f[ETH_LEN..], "the inner packet is the forwarded one");
+        let mut framed = f[..ETH_LEN].to_vec();
+        framed.extend_from_slice(inner);
+        let (iph, _, payload) = verified(&framed);
+        assert_eq!(iph.time_to_live, 63);
+        assert_eq!(payload, PAYLOAD);
+    }
 }
 
 #[test]

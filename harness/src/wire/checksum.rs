@@ -53,7 +53,7 @@ pub fn l4_checksum(saddr: Ipv4Addr, daddr: Ipv4Addr, proto: u8, segment: &[u8], 
     // csum_at is even (16 for TCP, 6 for UDP): word alignment is preserved.
     sum = sum_words(sum, &segment[csum_at + 2..]);
     let c = !fold(sum);
-    if c == 0 && proto == 17 {
+    if c == 0 && proto == super::IpProtocol::UDP.0 {
         0xffff
     } else {
         c

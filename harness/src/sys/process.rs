@@ -1,0 +1,24 @@
+//! Process-wide settings: the SIGPIPE disposition, and session setup in a child.
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// Puts SIGPIPE back to its default (the Rust runtime ignores it): writing to a closed pipe
+/// then ends the process quietly, as it does for cat or grep. Call before any thread exists.
+pub fn restore_default_sigpipe() {
+    // SAFETY: signal(2) with SIG_DFL installs no handler, so no Rust code runs in signal
+    // context; called at start-up before other threads.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Makes the child `cmd` spawns start a new session (setsid), so that closing our terminal
+/// does not end it.
+pub fn new_session_in_child(cmd: &mut Command) {
+    // SAFETY: setsid is async-signal-safe and the closure touches nothing else, so it is
+    // sound between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
+    }
+}
