@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use lvslab::commands::{diagnosis_report, human_report};
 use lvslab::investigate::live;
 use lvslab::lab::{Lab, LabOptions};
+use lvslab::report::{diagnosis_report, human_report};
 use lvslab::run::{self, DiagnoseWhen, RunOptions, RunOutcome};
 use lvslab::scenario::{self, Scenario};
 
