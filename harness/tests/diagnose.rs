@@ -96,7 +96,11 @@ async fn live_real_server_check_inside_lab_namespaces() {
         ("closed", vec!["server-down"]),
     ] {
         let host = lab.host(name).unwrap();
-        let report = host.exec(move || live::check_real_server(vip, 80)).await.unwrap();
+        let report = host
+            .exec(move || live::check_real_server(vip, 80))
+            .await
+            .expect("worker")
+            .unwrap();
         seen.push((name, report.causes(), want, report.render()));
     }
     held.stop().await;
