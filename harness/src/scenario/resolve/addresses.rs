@@ -6,10 +6,10 @@ use std::collections::HashMap;
 
 use ipnet::Ipv4Net;
 
-use super::super::model::{Mode, Network, Role};
-use super::super::raw::RawSources;
 use super::address_plan::{self, Demand, Plan, Step};
 use super::context::{Context, FRONT};
+use crate::scenario::model::{Mode, Network, Role};
+use crate::scenario::raw::RawSources;
 
 /// A Linux bridge numbers its ports in 10 bits and reserves port 0 (net/bridge/br_if.c, find_portno).
 const MAX_BRIDGE_PORTS: u64 = 1023;

@@ -5,11 +5,10 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
-use super::super::diagnostic::Problems;
-use super::super::keywords::VipOn;
-use super::super::model::{Mode, Network, Role};
-use super::super::raw::{RawClient, RawDirector, RawRealServer, RawRouter, RawScenario, RawSysctls};
 use super::address_plan::{Demand, Plan};
+use crate::scenario::diagnostic::Problems;
+use crate::scenario::model::{Mode, Network, Role, VipOn};
+use crate::scenario::raw::{RawClient, RawDirector, RawRealServer, RawRouter, RawScenario, RawSysctls};
 
 pub(super) type Span = Option<Range<usize>>;
 

@@ -3,9 +3,9 @@
 
 use std::net::Ipv4Addr;
 
-use super::super::model::Director;
-use super::super::sysctl;
 use super::context::{Context, Source};
+use crate::scenario::model::Director;
+use crate::scenario::sysctl;
 
 pub(super) fn resolve(cx: &mut Context<'_, '_, '_>) -> Vec<Director> {
     let mut directors = Vec::new();

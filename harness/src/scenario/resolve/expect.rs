@@ -1,16 +1,15 @@
 //! Stage 11: what the run must show, every name checked against the real servers.
 
-use super::super::diagnostic::Problems;
-use super::super::model::{Cause, Expect, RealServer, ServerState, Traffic};
-use super::super::raw::S;
-use super::super::validate::{self as v, span};
 use super::context::Context;
 use super::reference_hint;
+use crate::scenario::diagnostic::Problems;
+use crate::scenario::model::{Cause, Expect, RealServer, ServerState, Traffic};
+use crate::scenario::raw::S;
+use crate::scenario::validate::{self as v, span};
 
 pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, real_servers: &[RealServer], traffic: &Traffic) -> Expect {
     let (r, p) = (cx.raw, &mut *cx.p);
     let rs_names: Vec<String> = real_servers.iter().map(|r| r.name.clone()).collect();
-    let rs_names = &rs_names[..];
     let e = &r.expect;
     let names = |list: Option<&Vec<S<String>>>, what: &str, p: &mut Problems<'_>| -> Option<Vec<String>> {
         let list = list?;
@@ -22,7 +21,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, real_servers: &[RealServer],
                 p.push(
                     span(n),
                     format!("expect.{what}: \"{}\" is not a [[real_server]]", n.get_ref()),
-                    reference_hint(n.get_ref(), rs_names),
+                    reference_hint(n.get_ref(), &rs_names),
                 );
             }
         }
@@ -77,7 +76,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, real_servers: &[RealServer],
                 p.push(
                     span(value),
                     format!("expect.share: \"{name}\" is not a [[real_server]]"),
-                    reference_hint(name, rs_names),
+                    reference_hint(name, &rs_names),
                 );
             }
         }

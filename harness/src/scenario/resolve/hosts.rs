@@ -6,11 +6,11 @@ use std::collections::HashMap;
 
 use ipnet::Ipv4Net;
 
-use super::super::model::{Host, Interface, Mode, Role, VipOn};
-use super::super::raw::{RawDirector, S};
-use super::super::validate::{self as v, span};
 use super::context::{Context, HostDraft, IfaceDraft, Source, Span, FRONT};
 use super::interfaces::default_mac;
+use crate::scenario::model::{Host, Interface, Mode, Role, VipOn};
+use crate::scenario::raw::{RawDirector, S};
+use crate::scenario::validate::{self as v, span};
 
 pub(super) fn draft(cx: &mut Context<'_, '_, '_>) {
     clients(cx);

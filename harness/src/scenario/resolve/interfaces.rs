@@ -3,10 +3,10 @@
 
 use std::net::Ipv4Addr;
 
-use super::super::raw::{RawInterface, S};
-use super::super::suggest;
-use super::super::validate::{self as v, span};
 use super::context::{Context, IfaceDraft, Span};
+use crate::scenario::raw::{RawInterface, S};
+use crate::scenario::suggest;
+use crate::scenario::validate::{self as v, span};
 
 impl Context<'_, '_, '_> {
     fn network_index(&mut self, name: &S<String>) -> Option<usize> {

@@ -1,8 +1,8 @@
 //! Stage 2: the networks, as declared or the mode's defaults, and which one the real servers sit on.
 
-use super::super::model::{Mode, Network};
-use super::super::validate::{self as v, span};
 use super::context::{Context, Span, FRONT};
+use crate::scenario::model::{Mode, Network};
+use crate::scenario::validate::{self as v, span};
 
 pub(super) fn resolve(cx: &mut Context<'_, '_, '_>) {
     let (networks, spans) = declared_or_default(cx);

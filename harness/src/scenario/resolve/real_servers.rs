@@ -4,11 +4,11 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::super::diagnostic::Problems;
-use super::super::model::{Mode, RealServer, ServerState, VipOn};
-use super::super::raw::S;
-use super::super::validate::{self as v, span};
 use super::context::{Context, RealServerHost, Source};
+use crate::scenario::diagnostic::Problems;
+use crate::scenario::model::{Mode, RealServer, ServerState, VipOn};
+use crate::scenario::raw::S;
+use crate::scenario::validate::{self as v, span};
 
 const DEFAULT_SLOW_DELAY: Duration = Duration::from_millis(500);
 

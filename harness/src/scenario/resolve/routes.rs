@@ -6,8 +6,8 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::super::model::{Host, Mode, Role, Route};
 use super::context::Context;
+use crate::scenario::model::{Host, Mode, Role, Route};
 
 pub(super) fn add_default_routes(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) {
     let router_addrs = addresses_of(hosts, Role::Router);

@@ -4,11 +4,11 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::super::diagnostic::Problems;
-use super::super::keywords::*;
-use super::super::model::Service;
-use super::super::raw::RawScenario;
-use super::super::validate::{self as v, span};
+use crate::scenario::diagnostic::Problems;
+use crate::scenario::keywords::*;
+use crate::scenario::model::Service;
+use crate::scenario::raw::RawScenario;
+use crate::scenario::validate::{self as v, span};
 
 /// `name` from the file, else `default_name` (the file stem); either must be usable as a lab label.
 pub(super) fn scenario_name(r: &RawScenario, default_name: &str, p: &mut Problems<'_>) -> String {

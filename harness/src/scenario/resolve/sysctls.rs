@@ -1,9 +1,9 @@
 //! Stage 8: each host's sysctls. First what the role needs (forwarding on routers, ARP and
 //! rp_filter on real servers), then the file's own `sysctl` tables, each checked for this host.
 
-use super::super::model::{Host, Role};
-use super::super::sysctl;
 use super::context::{Context, HostDraft};
+use crate::scenario::model::{Host, Role};
+use crate::scenario::sysctl;
 
 pub(super) fn apply(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) {
     for (h, host) in cx.hosts.iter().zip(hosts.iter_mut()) {

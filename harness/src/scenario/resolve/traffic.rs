@@ -7,17 +7,16 @@ use std::time::Duration;
 use hyper::http::uri::PathAndQuery;
 use ipnet::Ipv4Net;
 
-use super::super::model::{Comparison, ConnectionMode, Host, Role, Traffic, TrafficClient};
-use super::super::raw::RawSources;
-use super::super::validate::{self as v, span};
 use super::address_plan::{self, Plan, Step};
 use super::context::Context;
 use super::reference_hint;
+use crate::scenario::model::{Comparison, ConnectionMode, Host, Role, Traffic, TrafficClient};
+use crate::scenario::raw::RawSources;
+use crate::scenario::validate::{self as v, span};
 
 pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) -> Traffic {
     let r = cx.raw;
     let client_names: Vec<String> = cx.with_role(Role::Client).map(|h| h.name.clone()).collect();
-    let client_names = &client_names[..];
     let plans: Vec<(String, Plan)> = cx
         .networks
         .iter()
@@ -52,7 +51,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) -> Traff
         .and_then(|pa| v::request_path(p, pa))
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     let names: Vec<String> = match t.clients.as_ref() {
-        None => client_names.to_vec(),
+        None => client_names.clone(),
         Some(list) => {
             let mut out = Vec::new();
             for c in list {
@@ -62,7 +61,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) -> Traff
                     p.push(
                         span(c),
                         format!("traffic client \"{}\" is not a [[client]]", c.get_ref()),
-                        reference_hint(c.get_ref(), client_names),
+                        reference_hint(c.get_ref(), &client_names),
                     );
                 }
             }

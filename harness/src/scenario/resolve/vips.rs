@@ -5,10 +5,10 @@
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
-use super::super::model::{Mode, Role};
-use super::super::validate::{self as v, span};
 use super::address_plan::{self, Step};
 use super::context::{Context, Source, Span, FRONT};
+use crate::scenario::model::{Mode, Role};
+use crate::scenario::validate::{self as v, span};
 
 /// Sets each director's VIP and returns the service VIP.
 pub(super) fn choose(cx: &mut Context<'_, '_, '_>) -> Ipv4Addr {
