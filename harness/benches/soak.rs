@@ -165,10 +165,18 @@ async fn soak(requests: u32, concurrency: u32) {
         let first = records.iter().position(|r| !r.is_ok()).map_or(0, |i| i + 1);
         println!("failures: {} (first at request {first})", listed.join(", "));
     }
-    let mut waits = vec![format!("{} {}", client.name(), client.exec(time_wait_sockets).await)];
+    let mut waits = vec![format!(
+        "{} {}",
+        client.name(),
+        client.exec(time_wait_sockets).await.expect("worker")
+    )];
     for rs in &scenario.real_servers {
         let host = lab.host(&rs.name).expect("real server host");
-        waits.push(format!("{} {}", rs.name, host.exec(time_wait_sockets).await));
+        waits.push(format!(
+            "{} {}",
+            rs.name,
+            host.exec(time_wait_sockets).await.expect("worker")
+        ));
     }
     println!("TIME_WAIT sockets after the run: {}", waits.join(", "));
 

@@ -1,6 +1,8 @@
-//! Command line: clap definitions only; each command's work lives in its layer.
+//! Command line: the clap definitions, and the one place where a command's error becomes
+//! a message and an exit code. Each command's work lives in its layer.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -137,4 +139,69 @@ pub enum EngineArg {
 pub enum RoleArg {
     RealServer,
     Director,
+}
+
+/// Some expectation failed (or `diagnose` found something, or `clean` met a problem).
+pub const EXIT_FAILED: u8 = 1;
+/// Bad input or a setup error; also clap's code for bad usage.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// `exec`/`shell`: the command could not be started (as a shell says it).
+pub const EXIT_CANNOT_RUN: u8 = 127;
+/// Ctrl-C, as a shell reports SIGINT (128 + 2).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Why a command stopped before it could give its answer. A finished command's answer,
+/// failed expectations included, is an `Ok(ExitCode)`.
+///
+/// A closed output pipe is not among these: the process keeps SIGPIPE's default action
+/// (`main`), so a write to a pipe nobody reads ends it quietly, as it ends cat or grep.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad input or a setup error, with the line to print (`lvslab up: …`).
+    BadInput(String),
+    /// Already said on stderr (the files' check reports, or the lab holder's own words):
+    /// exit with this code and print nothing more.
+    Reported(u8),
+    /// Ctrl-C: the run's future was dropped, and its lab with it.
+    Interrupted,
+    /// `exec`/`shell`: the program could not be run inside the namespace.
+    CannotRun { program: String, source: std::io::Error },
+}
+
+impl CliError {
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        CliError::BadInput(message.into())
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            CliError::BadInput(_) => EXIT_BAD_INPUT,
+            CliError::Reported(code) => *code,
+            CliError::Interrupted => EXIT_INTERRUPTED,
+            CliError::CannotRun { .. } => EXIT_CANNOT_RUN,
+        })
+    }
+
+    /// The line for stderr, if this error has not been told yet.
+    pub fn message(&self) -> Option<String> {
+        match self {
+            CliError::BadInput(message) => Some(message.clone()),
+            CliError::Reported(_) => None,
+            CliError::Interrupted => Some("lvslab: interrupted; lab torn down".to_owned()),
+            CliError::CannotRun { program, source } => Some(format!("lvslab: cannot run {program}: {source}")),
+        }
+    }
+}
+
+/// The exit code of a command's result, after printing its error (the one place that does).
+pub fn finish(result: Result<ExitCode, CliError>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(message) = e.message() {
+                eprintln!("{message}");
+            }
+            e.exit_code()
+        }
+    }
 }

@@ -1,29 +1,48 @@
-//! What each CLI command does, with the exit codes: 0 ok, 1 expectations failed, 2 bad input or setup error.
+//! What each CLI command does. Each returns its exit code (0 ok, 1 expectations failed) or a
+//! [`CliError`], which `cli::finish` prints and maps to its code (2 bad input or setup error,
+//! 130 Ctrl-C).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::cli::{Command, ConformArgs, DiagnoseArgs, EngineArg, RoleArg, RunArgs};
+use crate::cli::{
+    Cli, CliError, Command, ConformArgs, DiagnoseArgs, EngineArg, RoleArg, RunArgs, EXIT_BAD_INPUT, EXIT_FAILED,
+};
 use crate::conform::{self, AllowList, ConformOptions, Status};
-use crate::diagnose;
 use crate::investigate::live;
 use crate::lab::{self, Lab, LabOptions};
-use crate::report;
-use crate::run::{self, DiagnoseWhen, RunOptions, RunOutcome};
+use crate::report::{self, diagnosis_report, human_report};
+use crate::run::{self, DiagnoseWhen, RunOptions};
 use crate::scenario::{self, EngineChoice, Scenario};
 
-const EXIT_FAILED: u8 = 1;
-const EXIT_BAD_INPUT: u8 = 2;
+/// Runs the parsed command line: `exec` and `shell` on this thread, the rest on a runtime.
+pub fn main(cli: Cli) -> Result<ExitCode, CliError> {
+    // exec and shell replace this process inside a namespace: no runtime, no other threads.
+    match cli.command {
+        Command::Exec { name, host, command } => exec_in_kept(&name, &host, &command),
+        Command::Shell { name, host } => {
+            let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());
+            exec_in_kept(&name, &host, &[shell])
+        }
+        command => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CliError::bad_input(format!("lvslab: cannot start the async runtime: {e}")))?;
+            runtime.block_on(dispatch(command))
+        }
+    }
+}
 
-pub async fn dispatch(command: Command) -> ExitCode {
+pub async fn dispatch(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Run(args) => run_files(args).await,
         Command::Check { files } => check_files(&files),
         Command::Up { file, name, foreground } => up(&file, name, foreground).await,
         Command::Down { name } => down(&name).await,
-        Command::List => list(),
+        Command::List => Ok(list()),
         Command::Clean => clean(),
         Command::Import { file, output } => import(&file, output.as_deref()),
         Command::Graph { file } => graph(&file),
@@ -34,7 +53,7 @@ pub async fn dispatch(command: Command) -> ExitCode {
 }
 
 /// Loads every file first, printing all problems, so a typo in the third file is not found after two long runs.
-fn load_all(files: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
+fn load_all(files: &[PathBuf]) -> Result<Vec<Scenario>, CliError> {
     let mut scenarios = Vec::new();
     let mut bad = false;
     for file in files {
@@ -47,34 +66,39 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
         }
     }
     if bad {
-        Err(ExitCode::from(EXIT_BAD_INPUT))
+        Err(CliError::Reported(EXIT_BAD_INPUT))
     } else {
         Ok(scenarios)
     }
 }
 
-fn check_files(files: &[PathBuf]) -> ExitCode {
-    match load_all(files) {
-        Ok(scenarios) => {
-            for s in &scenarios {
-                println!(
-                    "{}: ok ({} mode, {} real servers)",
-                    s.name,
-                    s.service.mode,
-                    s.real_servers.len()
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        Err(code) => code,
+fn load_one(file: &Path) -> Result<Scenario, CliError> {
+    Ok(load_all(&[file.to_path_buf()])?.remove(0))
+}
+
+fn check_files(files: &[PathBuf]) -> Result<ExitCode, CliError> {
+    for s in &load_all(files)? {
+        println!(
+            "{}: ok ({} mode, {} real servers)",
+            s.name,
+            s.service.mode,
+            s.real_servers.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `future`, or [`CliError::Interrupted`] on Ctrl-C. Dropping the future drops its lab: the
+/// namespaces go with it.
+async fn unless_interrupted<T>(future: impl std::future::Future<Output = T>) -> Result<T, CliError> {
+    tokio::select! {
+        out = future => Ok(out),
+        _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
     }
 }
 
-async fn run_files(args: RunArgs) -> ExitCode {
-    let scenarios = match load_all(&args.files) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+async fn run_files(args: RunArgs) -> Result<ExitCode, CliError> {
+    let scenarios = load_all(&args.files)?;
     let opts = RunOptions {
         engine: args.engine.map(engine_choice),
         progress: !args.json,
@@ -85,119 +109,28 @@ async fn run_files(args: RunArgs) -> ExitCode {
     };
     let mut worst = ExitCode::SUCCESS;
     for scenario in &scenarios {
-        let outcome = tokio::select! {
-            outcome = run::run(scenario, &opts) => outcome,
-            _ = tokio::signal::ctrl_c() => {
-                // Dropping the run's future dropped its lab: namespaces are gone with it.
-                eprintln!("lvslab: interrupted; lab torn down");
-                return ExitCode::from(130);
-            }
-        };
-        match outcome {
-            Ok(outcome) => {
-                print_report(args.json, &outcome, || human_report(&outcome, args.show_ipvs));
-                if !outcome.verdict.passed {
-                    worst = ExitCode::from(EXIT_FAILED);
-                }
-            }
-            Err(e) => {
-                eprintln!("lvslab: {}: {e}", scenario.name);
-                return ExitCode::from(EXIT_BAD_INPUT);
-            }
+        let outcome = unless_interrupted(run::run(scenario, &opts))
+            .await?
+            .map_err(|e| CliError::bad_input(format!("lvslab: {}: {e}", scenario.name)))?;
+        print_report(args.json, &outcome, || human_report(&outcome, args.show_ipvs));
+        if !outcome.verdict.passed {
+            worst = ExitCode::from(EXIT_FAILED);
         }
     }
-    worst
-}
-
-pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
-    let mut out = String::new();
-    let engine = match outcome.engine {
-        Some(crate::director::EngineKind::Embedded) => "embedded",
-        Some(crate::director::EngineKind::Kernel) => "kernel",
-        None => "none (direct)",
-    };
-    out.push_str(&format!(
-        "{} — {} mode, engine {engine}, {} requests in {:.0} ms (lab up in {:.1} ms)\n\n",
-        outcome.scenario, outcome.mode, outcome.tally.requests, outcome.timings.traffic_ms, outcome.timings.bring_up_ms
-    ));
-    out.push_str(&report::render_spread(&outcome.tally));
-    if show_ipvs {
-        // One director: as before; several: each under its name and VIP.
-        let several = outcome.directors.len() > 1;
-        for d in &outcome.directors {
-            if several {
-                out.push_str(&format!("\n== director {} (VIP {}) ==\n", d.name, d.vip));
-            }
-            out.push_str("\n$ ipvsadm -Ln\n");
-            out.push_str(&d.ipvs.list_text());
-            out.push_str("\n$ ipvsadm -Ln --stats\n");
-            out.push_str(&d.ipvs.stats_text());
-            out.push_str("\n$ ipvsadm -Ln --rate\n");
-            out.push_str(&d.ipvs.rate_text());
-            out.push_str("\n$ ipvsadm -Ln --persistent-conn\n");
-            out.push_str(&d.ipvs.persistent_conn_text());
-            out.push_str("\n$ ipvsadm -Lnc\n");
-            out.push_str(&d.ipvs.conns_text());
-            out.push_str("\n$ ipvsadm -S -n\n");
-            out.push_str(&d.ipvs.save_text());
-        }
-    }
-    out.push('\n');
-    out.push_str(&report::render_checks(&outcome.verdict.checks));
-    let verdict = if outcome.verdict.passed { "PASS" } else { "FAIL" };
-    out.push_str(&format!("verdict: {verdict}\n"));
-    if let Some(diagnosis) = &outcome.diagnosis {
-        if outcome.verdict.passed {
-            let ids = if diagnosis.healthy {
-                "healthy".to_owned()
-            } else {
-                diagnosis.ids().join(", ")
-            };
-            out.push_str(&format!(
-                "diagnosis: {ids} (`lvslab diagnose` shows the evidence and fixes)\n"
-            ));
-        } else {
-            out.push_str("\nWhy (diagnosis):\n");
-            out.push_str(&diagnose::render(diagnosis));
-            out.push_str(&problems_text(&outcome.investigation_problems));
-        }
-    }
-    out
-}
-
-fn problems_text(problems: &[String]) -> String {
-    problems.iter().map(|p| format!("(not gathered: {p})\n")).collect()
-}
-
-/// `lvslab diagnose`: the spread, then the causes ranked, with evidence and fixes.
-pub fn diagnosis_report(outcome: &RunOutcome) -> String {
-    let mut out = format!(
-        "{} — {} mode, {} requests\n\n",
-        outcome.scenario, outcome.mode, outcome.tally.requests
-    );
-    out.push_str(&report::render_spread(&outcome.tally));
-    out.push('\n');
-    match &outcome.diagnosis {
-        Some(d) => out.push_str(&diagnose::render(d)),
-        None => out.push_str("no diagnosis was made\n"),
-    }
-    out.push_str(&problems_text(&outcome.investigation_problems));
-    out
+    Ok(worst)
 }
 
 /// Exit 0 healthy, 1 findings, 2 bad input or setup error.
-async fn diagnose(args: DiagnoseArgs) -> ExitCode {
+async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode, CliError> {
     if args.live {
         return diagnose_live(&args);
     }
     let Some(file) = &args.file else {
-        eprintln!("lvslab diagnose: give a scenario file, or --live --role real-server|director");
-        return ExitCode::from(EXIT_BAD_INPUT);
+        return Err(CliError::bad_input(
+            "lvslab diagnose: give a scenario file, or --live --role real-server|director",
+        ));
     };
-    let scenario = match load_all(std::slice::from_ref(file)) {
-        Ok(mut s) => s.remove(0),
-        Err(code) => return code,
-    };
+    let scenario = load_one(file)?;
     let opts = RunOptions {
         engine: args.engine.map(engine_choice),
         progress: !args.json,
@@ -206,43 +139,28 @@ async fn diagnose(args: DiagnoseArgs) -> ExitCode {
         settle_stats: true,
         witness: false,
     };
-    let outcome = tokio::select! {
-        outcome = run::run(&scenario, &opts) => outcome,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("lvslab: interrupted; lab torn down");
-            return ExitCode::from(130);
-        }
-    };
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("lvslab diagnose: {}: {e}", scenario.name);
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
+    let outcome = unless_interrupted(run::run(&scenario, &opts))
+        .await?
+        .map_err(|e| CliError::bad_input(format!("lvslab diagnose: {}: {e}", scenario.name)))?;
     print_report(args.json, &outcome, || diagnosis_report(&outcome));
-    match &outcome.diagnosis {
+    Ok(match &outcome.diagnosis {
         Some(d) if d.healthy => ExitCode::SUCCESS,
         _ => ExitCode::from(EXIT_FAILED),
-    }
+    })
 }
 
 /// Exit 0 when every scenario agrees under both engines (or as the allow-list says), 1 otherwise.
-async fn conform(args: ConformArgs) -> ExitCode {
-    let scenarios = match load_all(&args.files) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let allow = match args.allow.as_deref().map(AllowList::load).transpose() {
-        Ok(a) => a.unwrap_or_else(AllowList::empty),
-        Err(e) => {
-            eprintln!("lvslab conform: allow-list {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
+async fn conform(args: ConformArgs) -> Result<ExitCode, CliError> {
+    let scenarios = load_all(&args.files)?;
+    let allow = args
+        .allow
+        .as_deref()
+        .map(AllowList::load)
+        .transpose()
+        .map_err(|e| CliError::bad_input(format!("lvslab conform: allow-list {e}")))?
+        .unwrap_or_else(AllowList::empty);
     if !crate::director::kernel_has_ipvs() {
-        eprintln!("lvslab conform: this kernel has no IPVS (no genetlink family IPVS): nothing to compare with; run it where `modprobe ip_vs` works, or under ci/kernel-vm.sh");
-        return ExitCode::from(EXIT_BAD_INPUT);
+        return Err(CliError::bad_input("lvslab conform: this kernel has no IPVS (no genetlink family IPVS): nothing to compare with; run it where `modprobe ip_vs` works, or under ci/kernel-vm.sh"));
     }
     let opts = ConformOptions {
         runs: args.runs,
@@ -251,65 +169,49 @@ async fn conform(args: ConformArgs) -> ExitCode {
     };
     let mut reports = Vec::new();
     for scenario in &scenarios {
-        let report = tokio::select! {
-            r = conform::conform_retrying(scenario, &opts) => r,
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("lvslab: interrupted; lab torn down");
-                return ExitCode::from(130);
-            }
-        };
+        let report = unless_interrupted(conform::conform_retrying(scenario, &opts)).await?;
         print!("{}", report.render());
         reports.push(report);
     }
     print!("{}", conform::summary(&reports));
-    if reports.iter().any(|r| r.status == Status::Different) {
+    Ok(if reports.iter().any(|r| r.status == Status::Different) {
         ExitCode::from(EXIT_FAILED)
     } else {
         ExitCode::SUCCESS
-    }
+    })
 }
 
-fn diagnose_live(args: &DiagnoseArgs) -> ExitCode {
+fn diagnose_live(args: &DiagnoseArgs) -> Result<ExitCode, CliError> {
     match args.role {
         Some(RoleArg::RealServer) => {
             let Some(vip) = args.vip else {
-                eprintln!("lvslab diagnose --live --role real-server: give the VIP with --vip");
-                return ExitCode::from(EXIT_BAD_INPUT);
+                return Err(CliError::bad_input(
+                    "lvslab diagnose --live --role real-server: give the VIP with --vip",
+                ));
             };
-            let report = match live::check_real_server(vip, args.port) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("lvslab diagnose --live: {e}");
-                    return ExitCode::from(EXIT_BAD_INPUT);
-                }
-            };
+            let report = live::check_real_server(vip, args.port)
+                .map_err(|e| CliError::bad_input(format!("lvslab diagnose --live: {e}")))?;
             print_report(args.json, &report, || report.render());
-            if report.problems().next().is_none() {
+            Ok(if report.problems().next().is_none() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(EXIT_FAILED)
-            }
+            })
         }
         Some(RoleArg::Director) => {
             let select = args.vip.map(|vip| std::net::SocketAddrV4::new(vip, args.port));
-            let report = match live::check_director(args.ipvsadm.as_deref(), select) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("lvslab diagnose --live --role director: {e}");
-                    return ExitCode::from(EXIT_BAD_INPUT);
-                }
-            };
+            let report = live::check_director(args.ipvsadm.as_deref(), select)
+                .map_err(|e| CliError::bad_input(format!("lvslab diagnose --live --role director: {e}")))?;
             print_report(args.json, &report, || report.render());
-            if report.diagnosis.findings.is_empty() {
+            Ok(if report.diagnosis.findings.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(EXIT_FAILED)
-            }
+            })
         }
-        None => {
-            eprintln!("lvslab diagnose --live: give --role real-server or --role director");
-            ExitCode::from(EXIT_BAD_INPUT)
-        }
+        None => Err(CliError::bad_input(
+            "lvslab diagnose --live: give --role real-server or --role director",
+        )),
     }
 }
 
@@ -334,11 +236,8 @@ fn engine_choice(arg: EngineArg) -> EngineChoice {
 }
 
 /// `lvslab up`: detaches a copy of itself that holds the lab (`--foreground`), and returns once it is up.
-async fn up(file: &Path, name: Option<String>, foreground: bool) -> ExitCode {
-    let scenario = match load_all(&[file.to_path_buf()]) {
-        Ok(mut s) => s.remove(0),
-        Err(code) => return code,
-    };
+async fn up(file: &Path, name: Option<String>, foreground: bool) -> Result<ExitCode, CliError> {
+    let scenario = load_one(file)?;
     let name = name.unwrap_or_else(|| scenario.name.clone());
     if foreground {
         return hold_lab(&scenario, &name).await;
@@ -346,27 +245,21 @@ async fn up(file: &Path, name: Option<String>, foreground: bool) -> ExitCode {
     detach_holder(file, &name)
 }
 
-async fn hold_lab(scenario: &Scenario, name: &str) -> ExitCode {
-    let lab = match Lab::build(
+async fn hold_lab(scenario: &Scenario, name: &str) -> Result<ExitCode, CliError> {
+    let lab = Lab::build(
         &run::lab_plan(scenario),
         LabOptions {
             keep: Some(name.to_owned()),
         },
     )
     .await
-    {
-        Ok(lab) => lab,
-        Err(e) => {
-            eprintln!("lvslab up: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
+    .map_err(|e| CliError::bad_input(format!("lvslab up: {e}")))?;
     let held = match run::Held::start(scenario, &lab).await {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("lvslab up: {e}");
+            let error = CliError::bad_input(format!("lvslab up: {e}"));
             let _ = lab.teardown().await;
-            return ExitCode::from(EXIT_BAD_INPUT);
+            return Err(error);
         }
     };
     let hosts: Vec<&str> = scenario.hosts().map(|h| h.name.as_str()).collect();
@@ -377,13 +270,10 @@ async fn hold_lab(scenario: &Scenario, name: &str) -> ExitCode {
     println!("ready");
     wait_for_stop_signal().await;
     held.stop().await;
-    match lab.teardown().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("lvslab up: teardown: {e}");
-            ExitCode::from(EXIT_BAD_INPUT)
-        }
-    }
+    lab.teardown()
+        .await
+        .map_err(|e| CliError::bad_input(format!("lvslab up: teardown: {e}")))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn wait_for_stop_signal() {
@@ -398,47 +288,39 @@ async fn wait_for_stop_signal() {
     }
 }
 
-fn detach_holder(file: &Path, name: &str) -> ExitCode {
+fn detach_holder(file: &Path, name: &str) -> Result<ExitCode, CliError> {
     use std::io::BufRead;
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("lvslab up: cannot find my own executable: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::bad_input(format!("lvslab up: cannot find my own executable: {e}")))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["up", "--foreground", "--name", name]).arg(file);
     cmd.stdout(std::process::Stdio::piped())
         .stdin(std::process::Stdio::null());
     // The holder leaves our session so a closed terminal does not end it.
     crate::sys::process::new_session_in_child(&mut cmd);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("lvslab up: cannot start the lab holder: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| CliError::bad_input(format!("lvslab up: cannot start the lab holder: {e}")))?;
     let Some(stdout) = child.stdout.take() else {
-        return ExitCode::from(EXIT_BAD_INPUT);
+        return Err(CliError::Reported(EXIT_BAD_INPUT));
     };
     for line in std::io::BufReader::new(stdout).lines() {
         match line {
-            Ok(l) if l == "ready" => return ExitCode::SUCCESS,
+            Ok(l) if l == "ready" => return Ok(ExitCode::SUCCESS),
             Ok(l) => println!("{l}"),
             Err(_) => break,
         }
     }
     // The holder ended before it was ready: its stderr already said why.
     let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(2);
-    ExitCode::from(u8::try_from(code).unwrap_or(EXIT_BAD_INPUT))
+    Err(CliError::Reported(u8::try_from(code).unwrap_or(EXIT_BAD_INPUT)))
 }
 
-async fn down(name: &str) -> ExitCode {
+async fn down(name: &str) -> Result<ExitCode, CliError> {
     let Some(kept) = lab::list_kept().into_iter().find(|k| k.name == name) else {
-        eprintln!("lvslab down: no kept lab named {name} (see `lvslab list`)");
-        return ExitCode::from(EXIT_BAD_INPUT);
+        return Err(CliError::bad_input(format!(
+            "lvslab down: no kept lab named {name} (see `lvslab list`)"
+        )));
     };
     if !kept.alive {
         eprintln!(
@@ -448,21 +330,21 @@ async fn down(name: &str) -> ExitCode {
         return clean();
     }
     let pid = nix::unistd::Pid::from_raw(kept.pid as i32);
-    if let Err(e) = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM) {
-        eprintln!("lvslab down: cannot signal pid {}: {e}", kept.pid);
-        return ExitCode::from(EXIT_BAD_INPUT);
-    }
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
+        .map_err(|e| CliError::bad_input(format!("lvslab down: cannot signal pid {}: {e}", kept.pid)))?;
     // The owner removes its own links and state file; wait for that, bounded.
     let deadline = Instant::now() + Duration::from_secs(10);
     while lab::list_kept().iter().any(|k| k.name == name && k.alive) {
         if Instant::now() > deadline {
-            eprintln!("lvslab down: {name} (pid {}) did not stop within 10 s", kept.pid);
-            return ExitCode::from(EXIT_BAD_INPUT);
+            return Err(CliError::bad_input(format!(
+                "lvslab down: {name} (pid {}) did not stop within 10 s",
+                kept.pid
+            )));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!("lab {name} is down");
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list() -> ExitCode {
@@ -481,98 +363,71 @@ fn list() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn clean() -> ExitCode {
-    match lab::clean() {
-        Ok(report) => {
-            for l in &report.removed_labs {
-                println!("removed leftovers of dead lab {l}");
-            }
-            for (l, pid) in &report.live {
-                println!("left {l} alone: its owner (pid {pid}) is alive; use `lvslab down {l}`");
-            }
-            for p in &report.problems {
-                eprintln!("problem: {p}");
-            }
-            if report.removed_labs.is_empty() && report.live.is_empty() {
-                println!("nothing to clean");
-            }
-            if report.problems.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(EXIT_FAILED)
-            }
-        }
-        Err(e) => {
-            eprintln!("lvslab clean: {e}");
-            ExitCode::from(EXIT_BAD_INPUT)
-        }
+fn clean() -> Result<ExitCode, CliError> {
+    let report = lab::clean().map_err(|e| CliError::bad_input(format!("lvslab clean: {e}")))?;
+    for l in &report.removed_labs {
+        println!("removed leftovers of dead lab {l}");
     }
+    for (l, pid) in &report.live {
+        println!("left {l} alone: its owner (pid {pid}) is alive; use `lvslab down {l}`");
+    }
+    for p in &report.problems {
+        eprintln!("problem: {p}");
+    }
+    if report.removed_labs.is_empty() && report.live.is_empty() {
+        println!("nothing to clean");
+    }
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
 }
 
-fn import(file: &Path, output: Option<&Path>) -> ExitCode {
-    match crate::import::import_file(file) {
-        Ok((toml, warnings)) => {
-            for w in &warnings {
-                eprintln!("warning: {w}");
-            }
-            match output {
-                Some(path) => {
-                    if let Err(e) = std::fs::write(path, toml) {
-                        eprintln!("lvslab import: cannot write {}: {e}", path.display());
-                        return ExitCode::from(EXIT_BAD_INPUT);
-                    }
-                    println!("wrote {}", path.display());
-                }
-                None => print!("{toml}"),
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("lvslab import: {}: {e}", file.display());
-            ExitCode::from(EXIT_BAD_INPUT)
-        }
+fn import(file: &Path, output: Option<&Path>) -> Result<ExitCode, CliError> {
+    let (toml, warnings) = crate::import::import_file(file)
+        .map_err(|e| CliError::bad_input(format!("lvslab import: {}: {e}", file.display())))?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
     }
+    match output {
+        Some(path) => {
+            std::fs::write(path, toml)
+                .map_err(|e| CliError::bad_input(format!("lvslab import: cannot write {}: {e}", path.display())))?;
+            println!("wrote {}", path.display());
+        }
+        None => print!("{toml}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-fn graph(file: &Path) -> ExitCode {
-    match load_all(&[file.to_path_buf()]) {
-        Ok(scenarios) => {
-            print!("{}", report::mermaid(&scenarios[0]));
-            ExitCode::SUCCESS
-        }
-        Err(code) => code,
-    }
+fn graph(file: &Path) -> Result<ExitCode, CliError> {
+    print!("{}", report::mermaid(&load_one(file)?));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Enters the host's namespace on this (only) thread and replaces the process with the command.
-pub fn exec_in_kept(name: &str, host: &str, command: &[String]) -> ExitCode {
+pub fn exec_in_kept(name: &str, host: &str, command: &[String]) -> Result<ExitCode, CliError> {
     let Some(kept) = lab::list_kept().into_iter().find(|k| k.name == name) else {
-        eprintln!("lvslab: no kept lab named {name} (see `lvslab list`; start one with `lvslab up FILE`)");
-        return ExitCode::from(EXIT_BAD_INPUT);
+        return Err(CliError::bad_input(format!(
+            "lvslab: no kept lab named {name} (see `lvslab list`; start one with `lvslab up FILE`)"
+        )));
     };
     if !kept.hosts.iter().any(|h| h == host) {
-        eprintln!(
+        return Err(CliError::bad_input(format!(
             "lvslab: lab {name} has no host {host}; its hosts: {}",
             kept.hosts.join(", ")
-        );
-        return ExitCode::from(EXIT_BAD_INPUT);
+        )));
     }
-    let fd = match lab::enter_kept(name, host) {
-        Ok(fd) => fd,
-        Err(e) => {
-            eprintln!("lvslab: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
-    if let Err(e) = nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET) {
-        eprintln!("lvslab: cannot enter {name}/{host}: {e}");
-        return ExitCode::from(EXIT_BAD_INPUT);
-    }
+    let fd = lab::enter_kept(name, host).map_err(|e| CliError::bad_input(format!("lvslab: {e}")))?;
+    nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET)
+        .map_err(|e| CliError::bad_input(format!("lvslab: cannot enter {name}/{host}: {e}")))?;
     let Some((program, args)) = command.split_first() else {
-        eprintln!("lvslab: no command given");
-        return ExitCode::from(EXIT_BAD_INPUT);
+        return Err(CliError::bad_input("lvslab: no command given"));
     };
-    let err = std::process::Command::new(program).args(args).exec();
-    eprintln!("lvslab: cannot run {program}: {err}");
-    ExitCode::from(127)
+    let source = std::process::Command::new(program).args(args).exec();
+    Err(CliError::CannotRun {
+        program: program.clone(),
+        source,
+    })
 }

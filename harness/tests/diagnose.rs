@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use lvslab::commands::{diagnosis_report, human_report};
 use lvslab::investigate::live;
 use lvslab::lab::{Lab, LabOptions};
+use lvslab::report::{diagnosis_report, human_report};
 use lvslab::run::{self, DiagnoseWhen, RunOptions, RunOutcome};
 use lvslab::scenario::{self, Scenario};
 
@@ -96,7 +96,11 @@ async fn live_real_server_check_inside_lab_namespaces() {
         ("closed", vec!["server-down"]),
     ] {
         let host = lab.host(name).unwrap();
-        let report = host.exec(move || live::check_real_server(vip, 80)).await.unwrap();
+        let report = host
+            .exec(move || live::check_real_server(vip, 80))
+            .await
+            .expect("worker")
+            .unwrap();
         seen.push((name, report.causes(), want, report.render()));
     }
     held.stop().await;

@@ -268,7 +268,8 @@ async fn tcp_connects_between_namespaces() {
     let rs3 = lab.host("rs3").unwrap();
     let in_ns = rs3
         .exec(|| std::fs::read_to_string("/proc/thread-self/net/dev").unwrap())
-        .await;
+        .await
+        .expect("worker");
     assert!(in_ns.contains("eth0:") && !in_ns.contains("ifb0"), "{in_ns}");
     let t = rs3
         .spawn_thread("probe", || {

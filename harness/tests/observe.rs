@@ -244,7 +244,11 @@ async fn local_evidence_reads_the_callers_namespace() {
     let a = lab.host("a").unwrap();
     let from_lab = observe::host_evidence(a).await.unwrap();
     // Called on a's namespace thread, which is inside a runtime: still fine.
-    let local = a.exec(|| observe::local_evidence("a-live")).await.unwrap();
+    let local = a
+        .exec(|| observe::local_evidence("a-live"))
+        .await
+        .expect("worker")
+        .unwrap();
     assert_eq!(local.name, "a-live");
     assert_eq!(local.links, from_lab.links);
     assert_eq!(local.addresses, from_lab.addresses);

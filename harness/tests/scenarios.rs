@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
-use lvslab::commands::human_report;
+use lvslab::report::human_report;
 use lvslab::run::{self, RunOptions};
 use lvslab::scenario;
 

@@ -10,6 +10,7 @@ mod genl_probe;
 pub mod kernel;
 
 use crate::ipvs;
+use crate::lab::LabError;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -31,8 +32,19 @@ pub enum DirectorError {
         #[source]
         source: std::io::Error,
     },
+    /// The embedded engine's IPVS (`crate::ipvs`) refused a service, real server or edit.
+    #[error("ipvs refused {what}: {source}")]
+    Refused {
+        what: String,
+        #[source]
+        source: ipvs::IpvsError,
+    },
+    /// Kernel IPVS (or the director's namespace) refused, in the kernel's words.
     #[error("ipvs refused {what}: {why}")]
     Ipvs { what: String, why: String },
+    /// The director's lab host could not run the engine's setup.
+    #[error(transparent)]
+    Lab(#[from] LabError),
     #[error("no virtual service {0}")]
     NoService(String),
     #[error("{dest} is not a real server of {service}")]
@@ -42,6 +54,13 @@ pub enum DirectorError {
 }
 
 impl DirectorError {
+    pub fn refused(what: impl Into<String>, source: ipvs::IpvsError) -> Self {
+        DirectorError::Refused {
+            what: what.into(),
+            source,
+        }
+    }
+
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         DirectorError::Io {
             context: context.into(),
@@ -151,5 +170,23 @@ pub fn default_engine_kind() -> EngineKind {
         EngineKind::Kernel
     } else {
         EngineKind::Embedded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    #[test]
+    fn a_refusal_keeps_the_ipvs_error_as_its_source() {
+        let e = DirectorError::refused("service TCP 192.0.2.100:80", ipvs::IpvsError::BadPersistence);
+        assert_eq!(
+            e.to_string(),
+            "ipvs refused service TCP 192.0.2.100:80: persistence timeout must be at least one second"
+        );
+        let source = e.source().and_then(|s| s.downcast_ref::<ipvs::IpvsError>());
+        assert_eq!(source, Some(&ipvs::IpvsError::BadPersistence));
     }
 }

@@ -33,14 +33,14 @@ impl Baseline {
             .map(|host| async move {
                 let name = host.name().to_owned();
                 let label = name.clone();
-                let counters = host.exec(move || observe::read_counters(&label)).await;
+                let counters = host.exec(move || observe::read_counters(&label)).await.ok();
                 (name, counters)
             });
         let hosts = futures::future::join_all(reads)
             .await
             .into_iter()
             .filter_map(|(name, counters)| {
-                let counters = counters.ok()?;
+                let counters = counters?.ok()?;
                 Some((
                     name.clone(),
                     HostEvidence {

@@ -492,17 +492,12 @@ impl Host {
     /// Runs a sync closure on the namespace's thread (sysctl files, raw sockets). Keep it short:
     /// it blocks every task of this namespace meanwhile.
     ///
-    /// Panics if the lab has been torn down (the worker is gone) or if `f` panics.
-    pub async fn exec<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> R {
-        match self.worker.try_exec(f).await {
-            Some(r) => r,
-            None => panic!(
-                "{}",
-                LabError::WorkerGone {
-                    host: self.name.clone()
-                }
-            ),
-        }
+    /// [`LabError::WorkerGone`] once the namespace's worker has stopped; a panic in `f` is
+    /// resumed here.
+    pub async fn exec<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> Result<R, LabError> {
+        self.worker.try_exec(f).await.ok_or_else(|| LabError::WorkerGone {
+            host: self.name.clone(),
+        })
     }
 
     /// A new OS thread that has entered this namespace before `f` runs (for packet loops).
@@ -599,12 +594,7 @@ impl Host {
     pub async fn set_sysctl(&self, name: &str, value: &str) -> Result<(), LabError> {
         plan::check_sysctl_name(&self.name, name)?;
         let (host, name, value) = (self.name.clone(), name.to_string(), value.to_string());
-        self.worker
-            .try_exec(move || sysctl::write_sysctl(&host, &name, &value))
-            .await
-            .ok_or_else(|| LabError::WorkerGone {
-                host: self.name.clone(),
-            })?
+        self.exec(move || sysctl::write_sysctl(&host, &name, &value)).await?
     }
 
     /// Reads a network sysctl in this namespace.
@@ -612,11 +602,45 @@ impl Host {
         plan::check_sysctl_name(&self.name, name)?;
         let n = name.to_string();
         let host = self.name.clone();
-        self.worker
-            .try_exec(move || sysctl::read_sysctl(&n).map_err(|e| LabError::os(&host, format!("read sysctl {n}"), e)))
-            .await
-            .ok_or_else(|| LabError::WorkerGone {
-                host: self.name.clone(),
-            })?
+        self.exec(move || sysctl::read_sysctl(&n).map_err(|e| LabError::os(&host, format!("read sysctl {n}"), e)))
+            .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host whose namespace thread has stopped answers with an error, not a panic.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_stopped_host_answers_worker_gone() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root for network namespaces");
+            return;
+        }
+        let plan = LabPlan {
+            name: "worker-gone".into(),
+            hosts: vec![HostPlan {
+                name: "a".into(),
+                interfaces: vec![IfacePlan {
+                    name: "eth0".into(),
+                    segment: "lan".into(),
+                    addrs: vec!["10.8.0.1/24".parse().unwrap()],
+                    mac: None,
+                }],
+                ..Default::default()
+            }],
+            segments: vec!["lan".into()],
+        };
+        let mut lab = Lab::build(&plan, LabOptions::default()).await.expect("lab builds");
+        assert_eq!(lab.hosts[0].exec(|| 7).await.expect("worker runs"), 7);
+        assert!(lab.hosts[0].worker.stop(), "worker stops");
+        let a = lab.host("a").unwrap();
+        assert!(matches!(a.exec(|| 7).await, Err(LabError::WorkerGone { host }) if host == "a"));
+        assert!(matches!(
+            a.sysctl("net.ipv4.ip_forward").await,
+            Err(LabError::WorkerGone { .. })
+        ));
+        lab.teardown().await.expect("teardown");
     }
 }

@@ -65,20 +65,32 @@ async fn a_large_segment_gets_own_receive_rings_and_knows_its_hub() {
     assert_eq!(plan.large_segments(), ["lan"]);
     let lab = Lab::build(&plan, LabOptions::default()).await.expect("lab builds");
     let h7 = lab.host("h7").unwrap();
-    let (gro, _) = h7.exec(|| offload::gro_tso("eth0")).await.unwrap();
+    let (gro, _) = h7.exec(|| offload::gro_tso("eth0")).await.expect("worker").unwrap();
     assert!(gro, "host end receives with GRO, so on its own NAPI ring");
-    let (_, tso) = lab.switch().exec(|| offload::gro_tso("h7-eth0")).await.unwrap();
+    let (_, tso) = lab
+        .switch()
+        .exec(|| offload::gro_tso("h7-eth0"))
+        .await
+        .expect("worker")
+        .unwrap();
     assert!(
         !tso,
         "switch port sends without TSO, so its frames are eligible for that ring"
     );
     // ATF_COM | ATF_PERM: a permanent entry for the hub, none for the others.
-    let entries = h7.exec(arp_entries).await;
+    let entries = h7.exec(arp_entries).await.expect("worker");
     assert_eq!(entries, [("10.9.0.1".to_owned(), "0x6".to_owned())]);
-    assert!(lab.host("hub").unwrap().exec(arp_entries).await.is_empty());
+    assert!(lab
+        .host("hub")
+        .unwrap()
+        .exec(arp_entries)
+        .await
+        .expect("worker")
+        .is_empty());
     let v6 = h7
         .exec(|| std::fs::read_to_string("/proc/sys/net/ipv6/conf/eth0/disable_ipv6"))
         .await
+        .expect("worker")
         .unwrap();
     assert_eq!(v6.trim(), "1");
     lab.teardown().await.unwrap();
@@ -92,8 +104,19 @@ async fn a_small_segment_keeps_the_kernel_defaults() {
     let plan = plan("scale-small", 3);
     assert!(plan.large_segments().is_empty());
     let lab = Lab::build(&plan, LabOptions::default()).await.expect("lab builds");
-    let (_, tso) = lab.switch().exec(|| offload::gro_tso("h1-eth0")).await.unwrap();
+    let (_, tso) = lab
+        .switch()
+        .exec(|| offload::gro_tso("h1-eth0"))
+        .await
+        .expect("worker")
+        .unwrap();
     assert!(tso, "TSO stays on");
-    assert!(lab.host("h1").unwrap().exec(arp_entries).await.is_empty());
+    assert!(lab
+        .host("h1")
+        .unwrap()
+        .exec(arp_entries)
+        .await
+        .expect("worker")
+        .is_empty());
     lab.teardown().await.unwrap();
 }

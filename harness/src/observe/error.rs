@@ -32,6 +32,17 @@ pub enum ObserveError {
     /// ARP needs an Ethernet interface with an IPv4 address to send from.
     #[error("{host}: interface {iface} cannot send ARP: {why}")]
     CannotArp { host: String, iface: String, why: String },
+
+    /// The host's namespace thread is gone (its lab was torn down). Boxed: the lab's
+    /// errors are large, and this one is rare.
+    #[error(transparent)]
+    Lab(Box<crate::lab::LabError>),
+}
+
+impl From<crate::lab::LabError> for ObserveError {
+    fn from(e: crate::lab::LabError) -> Self {
+        ObserveError::Lab(Box::new(e))
+    }
 }
 
 impl ObserveError {

@@ -24,14 +24,12 @@ use crate::diagnose::evidence::{
 use crate::lab;
 
 /// Evidence of a lab host, gathered through its own netlink connection and namespace thread.
-///
-/// Panics if the lab has been torn down (as `lab::Host::exec` does).
 pub async fn host_evidence(host: &lab::Host) -> Result<HostEvidence, ObserveError> {
     let name = host.name().to_string();
     let net = NetlinkView::dump(&name, host.rtnl()).await?;
     let ifaces = net.iface_names();
     let proc_name = name.clone();
-    let proc = host.exec(move || ProcView::read(&proc_name, &ifaces)).await?;
+    let proc = host.exec(move || ProcView::read(&proc_name, &ifaces)).await??;
     Ok(net.into_evidence(name, proc))
 }
 

@@ -59,8 +59,15 @@ pub enum RunError {
     Server(#[from] realserver::ServerError),
     #[error("director: {0}")]
     Director(#[from] director::DirectorError),
-    #[error("{0}")]
-    Setup(String),
+    /// `engine = "kernel"` where the director's namespace has no IPVS.
+    #[error("engine = \"kernel\" but this kernel has no IPVS (no genetlink family IPVS in the director's namespace); use engine = \"auto\" or \"embedded\"")]
+    NoKernelIpvs,
+    /// A director's configuration asked of a `direct` scenario, which has none.
+    #[error("direct mode has no director")]
+    NoDirector,
+    /// A host of the scenario that the lab does not have (a lab built from another plan).
+    #[error("host {0} is in the scenario but not in the lab")]
+    MissingHost(String),
 }
 
 /// Builds the lab, runs the traffic and always tears the lab down.
@@ -132,7 +139,7 @@ async fn traffic_and_verdict(
             // The same moment: a table that moved while ipvsadm ran (a neighbour giving up
             // seconds after the traffic, say) is read again, a few times at most.
             for attempt in 1..=WITNESS_ATTEMPTS {
-                let views = host.exec(observe::ipvsadm_views).await;
+                let views = host.exec(observe::ipvsadm_views).await?;
                 let after = engine.snapshot()?;
                 let still = table_counts(&after) == table_counts(&ipvs);
                 ipvs = after;
@@ -238,9 +245,9 @@ async fn connections_closed(scenario: &Scenario, lab: &Lab) {
             let name = client.name.clone();
             let peers = peers.clone();
             match host.exec(move || observe::tcp_in_flight(&name, &peers)).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) if Instant::now() >= deadline => break,
-                Ok(_) => tokio::time::sleep(Duration::from_millis(2)).await,
+                Ok(Ok(0) | Err(_)) | Err(_) => break,
+                Ok(Ok(_)) if Instant::now() >= deadline => break,
+                Ok(Ok(_)) => tokio::time::sleep(Duration::from_millis(2)).await,
             }
         }
     }
@@ -294,6 +301,8 @@ async fn vip_counters(scenario: &Scenario, lab: &Lab) -> Result<Vec<observe::Vip
         let counter = host
             .exec(move || observe::VipCounter::open(&iface, vip))
             .await
+            .map_err(|e| e.to_string())
+            .and_then(|opened| opened.map_err(|e| e.to_string()))
             .map_err(|e| format!("cannot count frames for {vip} on {}: {e}", d.name))?;
         out.push(counter);
     }
@@ -390,14 +399,10 @@ async fn start_engine(
     choice: EngineChoice,
 ) -> Result<Box<dyn Engine>, RunError> {
     let host = lab.host(&director.name).ok_or_else(|| missing_host(&director.name))?;
-    let kernel_has_ipvs = host.exec(director::kernel_has_ipvs).await;
+    let kernel_has_ipvs = host.exec(director::kernel_has_ipvs).await?;
     let fullnat = scenario.service.mode == Mode::FullNat;
     let use_kernel = match choice {
-        EngineChoice::Kernel if !kernel_has_ipvs => {
-            return Err(RunError::Setup(
-                "engine = \"kernel\" but this kernel has no IPVS (no genetlink family IPVS in the director's namespace); use engine = \"auto\" or \"embedded\"".into(),
-            ))
-        }
+        EngineChoice::Kernel if !kernel_has_ipvs => return Err(RunError::NoKernelIpvs),
         EngineChoice::Kernel => true,
         // FULLNAT is not in mainline IPVS: only the embedded engine has it.
         EngineChoice::Auto => kernel_has_ipvs && !fullnat,
@@ -419,7 +424,7 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         .ok_or_else(|| missing_host(&director.name))?;
     let svc = &scenario.service;
     let Some(forward) = svc.mode.forward() else {
-        return Err(RunError::Setup("direct mode has no director".into()));
+        return Err(RunError::NoDirector);
     };
     let service = ipvs::ServiceConfig {
         vip: director.vip,
@@ -540,7 +545,7 @@ fn error_kind(e: &RequestError) -> String {
 }
 
 fn missing_host(name: &str) -> RunError {
-    RunError::Setup(format!("host {name} is in the scenario but not in the lab"))
+    RunError::MissingHost(name.to_owned())
 }
 
 fn ms(d: Duration) -> f64 {

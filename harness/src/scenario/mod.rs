@@ -1,13 +1,13 @@
-//! The scenario file: TOML model (`raw`), defaults per forwarding mode
-//! (`defaults`), validation with file:line:column (`validate`, `diagnostic`)
-//! and the resolved model everyone else uses (`model`).
+//! The scenario file: TOML model (`raw`), resolution in stages with the defaults of
+//! each forwarding mode (`resolve`), validation with file:line:column (`validate`,
+//! `diagnostic`) and the resolved model everyone else uses (`model`).
 
-mod defaults;
 pub mod diagnostic;
 mod document;
 pub mod keywords;
 pub mod model;
 pub mod raw;
+mod resolve;
 mod suggest;
 mod sysctl;
 mod validate;
@@ -39,7 +39,7 @@ fn parse_named(text: &str, default_name: &str) -> Result<Scenario, CheckReport> 
     let Some(raw) = document::read(text, &mut problems) else {
         return Err(problems.into_report());
     };
-    let scenario = defaults::resolve(&raw, default_name, &mut problems);
+    let scenario = resolve::resolve(&raw, default_name, &mut problems);
     if problems.is_empty() {
         Ok(scenario)
     } else {

@@ -1,6 +1,6 @@
 //! Field-level checks: turn spanned raw values into typed ones, reporting
 //! every problem with its place in the file. Cross-field checks that need
-//! the resolved addresses live next to the resolution in `defaults`.
+//! the resolved addresses live next to the resolution in `resolve`.
 
 use std::net::Ipv4Addr;
 use std::ops::Range;

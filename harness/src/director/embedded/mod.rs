@@ -62,15 +62,12 @@ pub(crate) fn build_ipvs(cfg: &DirectorConfig) -> Result<(Ipvs, ServiceTable)> {
             port: svc.port,
             proto: svc.proto,
         };
-        let id = ipvs.add_service(svc.clone()).map_err(|e| DirectorError::Ipvs {
-            what: format!("service {key}"),
-            why: e.to_string(),
-        })?;
+        let id = ipvs
+            .add_service(svc.clone())
+            .map_err(|e| DirectorError::refused(format!("service {key}"), e))?;
         for d in dests {
-            ipvs.add_dest(id, d.clone()).map_err(|e| DirectorError::Ipvs {
-                what: format!("real server {}:{} of {key}", d.addr, d.port),
-                why: e.to_string(),
-            })?;
+            ipvs.add_dest(id, d.clone())
+                .map_err(|e| DirectorError::refused(format!("real server {}:{} of {key}", d.addr, d.port), e))?;
         }
         services.insert(key, (id, dests.clone()));
     }
@@ -210,10 +207,7 @@ impl Engine for EmbeddedEngine {
             .map_err(|_| DirectorError::Thread("panicked while holding the engine state".into()))?
             .ipvs
             .edit_dest(*id, edited.clone())
-            .map_err(|e| DirectorError::Ipvs {
-                what: format!("weight {weight} for {dest} in {service}"),
-                why: e.to_string(),
-            })?;
+            .map_err(|e| DirectorError::refused(format!("weight {weight} for {dest} in {service}"), e))?;
         *d = edited;
         Ok(())
     }

@@ -59,7 +59,7 @@ impl KernelEngine {
                     File::open(CONN_TABLE).map_err(|e| DirectorError::io(format!("open {CONN_TABLE}"), e))?;
                 Ok((socket, conn_table))
             })
-            .await?;
+            .await??;
         let (socket, conn_table) = opened;
         setup::apply(host, &setup::plan(cfg)).await?;
 

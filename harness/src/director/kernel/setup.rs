@@ -94,7 +94,7 @@ pub async fn apply(host: &Host, setup: &NamespaceSetup) -> Result<()> {
     for iface in &setup.tx_checksum_off {
         let name = iface.clone();
         host.exec(move || tx_checksum_off(&name))
-            .await
+            .await?
             .map_err(|e| DirectorError::Ipvs {
                 what: format!("TX checksum offload off on the director's {iface}"),
                 why: e.to_string(),

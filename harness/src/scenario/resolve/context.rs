@@ -1,0 +1,140 @@
+//! What the stages share: the raw file, the problems found so far, the networks with their
+//! address plans, the addresses handed out, and one draft per host.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::ops::Range;
+
+use super::address_plan::{Demand, Plan};
+use crate::scenario::diagnostic::Problems;
+use crate::scenario::model::{Mode, Network, Role, VipOn};
+use crate::scenario::raw::{RawClient, RawDirector, RawRealServer, RawRouter, RawScenario, RawSysctls};
+
+pub(super) type Span = Option<Range<usize>>;
+
+/// The clients' network: the first one, in every mode.
+pub(super) const FRONT: usize = 0;
+
+pub(super) struct Context<'r, 'p, 't> {
+    pub raw: &'r RawScenario,
+    pub p: &'p mut Problems<'t>,
+    pub mode: Mode,
+    pub networks: Vec<Network>,
+    /// The `subnet` span of each declared network; empty when the mode's defaults stand in.
+    pub network_spans: Vec<Span>,
+    /// The real servers' network: the second in nat and fullnat (when there is one), else [`FRONT`].
+    pub server_net: usize,
+    /// Clients, directors, real servers, routers: the order of `Scenario::hosts`.
+    pub hosts: Vec<HostDraft<'r>>,
+    /// One per network, once the hosts are known (a default network may have grown).
+    pub plans: Vec<Plan>,
+    /// What each network must hold, beside `plans`.
+    pub demands: Vec<Demand>,
+    /// Every address handed out so far, with its owner, so that no default lands on one taken.
+    pub used: HashMap<Ipv4Addr, (String, Span)>,
+    /// Every director's VIP (the service VIP alone in `direct` mode): real servers hold them all.
+    pub vips: Vec<Ipv4Addr>,
+}
+
+impl<'r, 'p, 't> Context<'r, 'p, 't> {
+    pub fn new(raw: &'r RawScenario, p: &'p mut Problems<'t>, mode: Mode) -> Self {
+        Context {
+            raw,
+            p,
+            mode,
+            networks: Vec::new(),
+            network_spans: Vec::new(),
+            server_net: FRONT,
+            hosts: Vec::new(),
+            plans: Vec::new(),
+            demands: Vec::new(),
+            used: HashMap::new(),
+            vips: Vec::new(),
+        }
+    }
+
+    /// Whether the file declares its networks (else the mode's defaults, which may grow).
+    pub fn declared_networks(&self) -> bool {
+        !self.network_spans.is_empty()
+    }
+
+    pub fn with_role(&self, role: Role) -> impl Iterator<Item = &HostDraft<'r>> {
+        self.hosts.iter().filter(move |h| h.role() == role)
+    }
+}
+
+/// A host as the file gives it, filled in stage by stage.
+pub(super) struct HostDraft<'r> {
+    pub name: String,
+    pub name_span: Span,
+    pub source: Source<'r>,
+    pub ifaces: Vec<IfaceDraft>,
+    pub gateway: Option<(Ipv4Addr, Span)>,
+    /// Directors: the VIP it answers for (`vips` stage).
+    pub vip: Option<(Ipv4Addr, Span)>,
+    /// FULLNAT directors: the engine's source address on the real servers' network (`addresses` stage).
+    pub local_address: Option<Ipv4Addr>,
+    /// Real servers: how the host holds the VIP and answers ARP (`real_servers` stage).
+    pub real_server: Option<RealServerHost>,
+}
+
+impl HostDraft<'_> {
+    pub fn role(&self) -> Role {
+        match self.source {
+            Source::Client(_) => Role::Client,
+            Source::Director(_) => Role::Director,
+            Source::RealServer(_) => Role::RealServer,
+            Source::Router(_) => Role::Router,
+        }
+    }
+
+    /// The host's `sysctl` table in the file.
+    pub fn sysctls(&self) -> Option<&RawSysctls> {
+        match self.source {
+            Source::Client(c) => c.and_then(|c| c.sysctl.as_ref()),
+            Source::Director(d) => d.and_then(|d| d.sysctl.as_ref()),
+            Source::RealServer(rs) => rs.sysctl.as_ref(),
+            Source::Router(r) => r.sysctl.as_ref(),
+        }
+    }
+}
+
+/// The file's table a host comes from; `None` for a host that is there by default
+/// (the client when there is no [[client]], the director when there is no [director]).
+#[derive(Clone, Copy)]
+pub(super) enum Source<'r> {
+    Client(Option<&'r RawClient>),
+    Director(Option<&'r RawDirector>),
+    RealServer(&'r RawRealServer),
+    Router(&'r RawRouter),
+}
+
+/// An interface: the file's address until the `addresses` stage fills the rest from the plan.
+pub(super) struct IfaceDraft {
+    pub network: usize,
+    pub address: Option<Ipv4Addr>,
+    pub address_span: Span,
+    pub mac: Option<[u8; 6]>,
+}
+
+impl IfaceDraft {
+    pub fn on(network: usize) -> Self {
+        IfaceDraft {
+            network,
+            address: None,
+            address_span: None,
+            mac: None,
+        }
+    }
+}
+
+/// What a real server's host needs beyond its interfaces.
+pub(super) struct RealServerHost {
+    pub vip_on: VipOn,
+    pub vip_prefix: u8,
+    pub arp_ignore: Option<u8>,
+    pub arp_announce: Option<u8>,
+    pub rp_filter: Option<u8>,
+    /// `state = "down"`: its links stay down.
+    pub down: bool,
+}

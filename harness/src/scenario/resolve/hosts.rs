@@ -1,0 +1,298 @@
+//! Stage 3: one draft per host (clients, directors, real servers, routers) with its
+//! interfaces as the file states them, and every name unique. At the end, after addresses,
+//! VIPs and real servers are settled, `finish` turns the drafts into the model's hosts.
+
+use std::collections::HashMap;
+
+use ipnet::Ipv4Net;
+
+use super::context::{Context, HostDraft, IfaceDraft, Source, Span, FRONT};
+use super::interfaces::default_mac;
+use crate::scenario::model::{Host, Interface, Mode, Role, VipOn};
+use crate::scenario::raw::{RawDirector, S};
+use crate::scenario::validate::{self as v, span};
+
+pub(super) fn draft(cx: &mut Context<'_, '_, '_>) {
+    clients(cx);
+    directors(cx);
+    real_servers(cx);
+    routers(cx);
+    check_names_unique(cx);
+}
+
+fn clients(cx: &mut Context<'_, '_, '_>) {
+    let r = cx.raw;
+    if r.clients.is_empty() {
+        cx.hosts.push(draft_host(
+            "client".into(),
+            None,
+            Source::Client(None),
+            vec![IfaceDraft::on(FRONT)],
+            None,
+        ));
+    }
+    for (i, c) in r.clients.iter().enumerate() {
+        let (name, name_span) = host_name(
+            cx,
+            c.name.as_ref(),
+            "client",
+            i,
+            r.clients.len(),
+            r.client_spans[i].clone(),
+        );
+        let iface = cx.shorthand_iface(c.network.as_ref(), c.address.as_ref(), c.mac.as_ref(), FRONT);
+        let gateway = cx.gateway(c.gateway.as_ref());
+        cx.hosts.push(draft_host(
+            name,
+            name_span,
+            Source::Client(Some(c)),
+            iface.into_iter().collect(),
+            gateway,
+        ));
+    }
+}
+
+fn directors(cx: &mut Context<'_, '_, '_>) {
+    let r = cx.raw;
+    if cx.mode == Mode::Direct {
+        if let Some(span) = &r.director_span {
+            cx.p.push(
+                Some(span.clone()),
+                "`direct` mode has no director, but [director] is given",
+                Some("remove [director], or choose mode \"dr\", \"nat\", \"tun\" or \"fullnat\"".into()),
+            );
+        }
+        return;
+    }
+    // No [director] at all still means one director with every default.
+    let count = r.directors.len().max(1);
+    for i in 0..count {
+        let d = r.directors.get(i);
+        let header = r.director_spans.get(i).cloned().flatten();
+        let (name, name_span) = host_name(cx, d.and_then(|d| d.name.as_ref()), "director", i, count, header);
+        let host = director(cx, d, name, name_span);
+        cx.hosts.push(host);
+    }
+    if cx.mode == Mode::Nat && count > 1 {
+        cx.p.push(
+            r.director_spans.get(1).cloned().flatten(),
+            format!("nat mode takes one director, but {count} are given: real servers send replies to their one gateway, so only one director could rewrite them"),
+            Some("keep one [director], or use mode \"dr\", \"tun\" or \"fullnat\" for several".into()),
+        );
+    }
+}
+
+/// One director's host: `interfaces`, or `address`/`network` plus a leg on the real servers' network.
+fn director<'r>(
+    cx: &mut Context<'r, '_, '_>,
+    d: Option<&'r RawDirector>,
+    name: String,
+    name_span: Span,
+) -> HostDraft<'r> {
+    let mut ifaces = Vec::new();
+    match d.and_then(|d| d.interfaces.as_ref()) {
+        Some(list) => {
+            if let Some(a) = d.and_then(|d| d.address.as_ref()) {
+                cx.p.push(
+                    span(a),
+                    "give either `address` or `interfaces` for the director, not both",
+                    Some("put the address in the first interface".into()),
+                );
+            }
+            for i in list.get_ref() {
+                ifaces.extend(cx.explicit_iface(i));
+            }
+            if list.get_ref().is_empty() {
+                cx.p.push(span(list), "the director needs at least one interface", None);
+            }
+        }
+        None => {
+            let first = cx.shorthand_iface(
+                d.and_then(|d| d.network.as_ref()),
+                d.and_then(|d| d.address.as_ref()),
+                None,
+                FRONT,
+            );
+            let first_net = first.as_ref().map_or(FRONT, |f| f.network);
+            ifaces.extend(first);
+            if cx.server_net != first_net {
+                ifaces.push(IfaceDraft::on(cx.server_net));
+            }
+        }
+    }
+    let gateway = cx.gateway(d.and_then(|d| d.gateway.as_ref()));
+    draft_host(name, name_span, Source::Director(d), ifaces, gateway)
+}
+
+fn real_servers(cx: &mut Context<'_, '_, '_>) {
+    let r = cx.raw;
+    for (i, rs) in r.real_servers.iter().enumerate() {
+        let (name, name_span) = host_name(
+            cx,
+            rs.name.as_ref(),
+            "rs",
+            i,
+            usize::MAX,
+            r.real_server_spans[i].clone(),
+        );
+        let iface = cx.shorthand_iface(rs.network.as_ref(), rs.address.as_ref(), rs.mac.as_ref(), cx.server_net);
+        let gateway = cx.gateway(rs.gateway.as_ref());
+        cx.hosts.push(draft_host(
+            name,
+            name_span,
+            Source::RealServer(rs),
+            iface.into_iter().collect(),
+            gateway,
+        ));
+    }
+    if r.real_servers.is_empty() && r.complete {
+        cx.p.push(
+            None,
+            "the scenario has no [[real_server]]",
+            Some("add at least one: [[real_server]] name = \"rs1\"".into()),
+        );
+    }
+}
+
+fn routers(cx: &mut Context<'_, '_, '_>) {
+    let r = cx.raw;
+    for (i, router) in r.routers.iter().enumerate() {
+        let (name, name_span) = host_name(cx, router.name.as_ref(), "r", i, usize::MAX, r.router_spans[i].clone());
+        let mut ifaces = Vec::new();
+        match router.interfaces.as_ref() {
+            Some(list) if list.get_ref().len() >= 2 => {
+                for iface in list.get_ref() {
+                    ifaces.extend(cx.explicit_iface(iface));
+                }
+            }
+            other => cx.p.push(
+                other.map(span).unwrap_or(name_span.clone()),
+                format!("router \"{name}\" needs `interfaces` on at least two networks"),
+                Some("interfaces = [{ network = \"lan\" }, { network = \"far\" }]".into()),
+            ),
+        }
+        cx.hosts
+            .push(draft_host(name, name_span, Source::Router(router), ifaces, None));
+    }
+}
+
+fn draft_host<'r>(
+    name: String,
+    name_span: Span,
+    source: Source<'r>,
+    ifaces: Vec<IfaceDraft>,
+    gateway: Option<(std::net::Ipv4Addr, Span)>,
+) -> HostDraft<'r> {
+    HostDraft {
+        name,
+        name_span,
+        source,
+        ifaces,
+        gateway,
+        vip: None,
+        local_address: None,
+        real_server: None,
+    }
+}
+
+/// The host's name, or `<prefix><n>` (`rs1`, `client`, `client2`) when absent.
+fn host_name(
+    cx: &mut Context<'_, '_, '_>,
+    name: Option<&S<String>>,
+    prefix: &str,
+    index: usize,
+    total: usize,
+    header: Span,
+) -> (String, Span) {
+    match name {
+        Some(n) => {
+            v::host_name(cx.p, n);
+            (n.get_ref().clone(), span(n))
+        }
+        None if total == 1 => (prefix.to_string(), header),
+        None => (format!("{prefix}{}", index + 1), header),
+    }
+}
+
+fn check_names_unique(cx: &mut Context<'_, '_, '_>) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, h) in cx.hosts.iter().enumerate() {
+        if let Some(first) = seen.insert(h.name.as_str(), i) {
+            let other = &cx.hosts[first];
+            cx.p.push(
+                h.name_span.clone().or(other.name_span.clone()),
+                format!(
+                    "duplicate host name \"{}\" ({} and {})",
+                    h.name,
+                    role_word(other.role()),
+                    role_word(h.role())
+                ),
+                Some("every client, director, real server and router needs its own name".into()),
+            );
+        }
+    }
+}
+
+fn role_word(role: Role) -> &'static str {
+    match role {
+        Role::Client => "a client",
+        Role::Director => "the director",
+        Role::RealServer => "a real server",
+        Role::Router => "a router",
+    }
+}
+
+/// The model's hosts: interfaces with their addresses and MACs, real servers' VIPs and links.
+/// Sysctls and routes are the next stages'.
+pub(super) fn finish(cx: &Context<'_, '_, '_>) -> Vec<Host> {
+    cx.hosts.iter().map(|h| host(cx, h)).collect()
+}
+
+fn host(cx: &Context<'_, '_, '_>, h: &HostDraft<'_>) -> Host {
+    let interfaces: Vec<Interface> = h
+        .ifaces
+        .iter()
+        .enumerate()
+        .filter_map(|(k, f)| {
+            let addr = f.address?;
+            let net = &cx.networks[f.network];
+            let ifname = format!("eth{k}");
+            Some(Interface {
+                mac: f.mac.unwrap_or_else(|| default_mac(&h.name, &ifname)),
+                name: ifname,
+                network: net.name.clone(),
+                address: Ipv4Net::new(addr, net.subnet.prefix_len()).expect("prefix comes from a valid subnet"),
+                secondary: Vec::new(),
+            })
+        })
+        .collect();
+    let mut host = Host {
+        name: h.name.clone(),
+        role: h.role(),
+        interfaces,
+        loopback_vips: Vec::new(),
+        tun_vips: Vec::new(),
+        routes: Vec::new(),
+        sysctls: Vec::new(),
+        link_up: true,
+    };
+    if let Some(x) = &h.real_server {
+        // Every director's VIP: any of them may forward a request here.
+        for vip_net in cx.vips.iter().filter_map(|a| Ipv4Net::new(*a, x.vip_prefix).ok()) {
+            match x.vip_on {
+                VipOn::Lo => host.loopback_vips.push(vip_net),
+                VipOn::Tunl0 => host.tun_vips.push(vip_net),
+                VipOn::Eth0 => {
+                    if let Some(eth0) = host.interfaces.first_mut() {
+                        eth0.secondary.push(vip_net);
+                    }
+                }
+                VipOn::None => {}
+            }
+        }
+        if x.down {
+            host.link_up = false;
+        }
+    }
+    host
+}

@@ -1,0 +1,72 @@
+//! Resolution: raw file → `Scenario`, in named stages over one [`Context`]. Each stage applies
+//! the defaults of the chosen forwarding mode for its part (address plan, VIP placement,
+//! ARP/rp_filter sysctls, gateways) and checks what only makes sense once the earlier parts
+//! are known (duplicates, addresses outside their network, references to hosts).
+//!
+//! Every host is one [`HostDraft`](context::HostDraft) from the `hosts` stage on; later stages
+//! fill in its addresses, VIP and real-server setup, and `hosts::finish` turns the drafts into
+//! the model's hosts, in the same order.
+
+mod address_plan;
+mod addresses;
+mod context;
+mod directors;
+mod expect;
+mod hosts;
+mod interfaces;
+mod networks;
+mod real_servers;
+mod routes;
+mod service;
+mod sysctls;
+mod traffic;
+mod vips;
+
+use super::diagnostic::Problems;
+use super::model::{EngineChoice, Scenario};
+use super::raw::RawScenario;
+use super::suggest;
+use super::validate as v;
+use context::Context;
+
+pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_>) -> Scenario {
+    let name = service::scenario_name(raw, default_name, p);
+    let engine = v::keyword(p, raw.top.engine.as_ref(), EngineChoice::Auto);
+    let mut service = service::resolve(raw, engine, p);
+
+    let mut cx = Context::new(raw, p, service.mode);
+    networks::resolve(&mut cx);
+    hosts::draft(&mut cx);
+    addresses::plan_networks(&mut cx);
+    addresses::claim_stated(&mut cx);
+    service.vip = vips::choose(&mut cx);
+    addresses::assign_defaults(&mut cx);
+    let real_servers = real_servers::resolve(&mut cx, service.port);
+    let directors = directors::resolve(&mut cx);
+    let mut hosts = hosts::finish(&cx);
+    sysctls::apply(&mut cx, &mut hosts);
+    routes::add_default_routes(&mut cx, &mut hosts);
+    let traffic = traffic::resolve(&mut cx, &mut hosts);
+    let expect = expect::resolve(&mut cx, &real_servers, &traffic);
+
+    Scenario {
+        name,
+        description: raw.top.description.as_ref().map(|d| d.get_ref().clone()),
+        engine,
+        service,
+        directors,
+        real_servers,
+        networks: cx.networks,
+        hosts,
+        traffic,
+        expect,
+    }
+}
+
+/// "did you mean" for a reference to an unknown name, else the names there are.
+fn reference_hint(name: &str, candidates: &[String]) -> Option<String> {
+    suggest::did_you_mean(name, candidates.iter().map(String::as_str)).or_else(|| {
+        let list: Vec<&str> = candidates.iter().map(String::as_str).collect();
+        (!list.is_empty()).then(|| format!("known: {}", suggest::list(&list)))
+    })
+}
