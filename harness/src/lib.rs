@@ -8,6 +8,7 @@ pub mod commands;
 pub mod conform;
 pub mod diagnose;
 pub mod director;
+pub mod health;
 pub mod import;
 pub mod investigate;
 pub mod ipvs;
