@@ -20,3 +20,4 @@ pub mod run;
 pub mod scenario;
 pub mod traffic;
 pub mod verdict;
+pub mod vrrp;
