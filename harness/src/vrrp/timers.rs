@@ -85,7 +85,7 @@ pub fn normalise_advert_int(name: &str, version: Version, configured: Duration) 
         };
         return (Duration::from_micros(fixed), Some(warning));
     }
-    if us % unit == 0 {
+    if us.is_multiple_of(unit) {
         return (configured, None);
     }
     let rounded = ((us + unit / 2) - (us + unit / 2) % unit).max(unit);
