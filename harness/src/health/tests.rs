@@ -572,3 +572,26 @@ fn shutdown_takes_every_server_out_even_when_inhibited() {
     assert_eq!(op_at(&records, RS1, TableOp::Remove), vec![secs(2.0)]);
     assert_eq!(monitor.next_due(), None);
 }
+
+#[test]
+fn alpha_with_inhibit_starts_at_weight_zero_and_is_enabled_on_success() {
+    let mut settings = tcp_settings(6.0, 3.0, 1, 1.0);
+    settings.alpha = true;
+    let (mut monitor, _) = Monitor::new(&one_server(settings, true));
+    let world = [Behaviour {
+        rs: addr(RS1),
+        steps: vec![(0.0, Answer::Up)],
+    }];
+    let records = run(&mut monitor, &world, 5.0, |_| Duration::ZERO);
+    // init_service_rs adds an inhibited server even under alpha, with weight 0 while its checker is failed.
+    assert_eq!(op_at(&records, RS1, TableOp::Add { weight: 0 }), vec![Duration::ZERO]);
+    assert_eq!(op_at(&records, RS1, TableOp::SetWeight { weight: 1 }), vec![secs(1.0)]);
+    assert_eq!(
+        log_time(
+            &records,
+            "Enabling service [192.0.2.11]:tcp:80 of VS [192.0.2.1]:tcp:80"
+        ),
+        vec![secs(1.0)]
+    );
+    assert_eq!(monitor.is_alive(addr(RS1)), Some(true));
+}

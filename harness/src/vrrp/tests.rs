@@ -521,3 +521,55 @@ fn wrong_password_is_dropped_and_logged() {
     );
     assert_eq!(lan.became_master(1), vec![us(DOWN_100)]);
 }
+
+#[test]
+fn an_address_owner_starts_as_master_at_once_and_the_owner_that_hears_another_backs_off() {
+    let mut lan = Lan::new(vec![
+        node_config("VI_1", 11, 255, true),
+        node_config("VI_1", 12, 255, true),
+    ]);
+    lan.start(0, Duration::ZERO);
+    lan.run_until(secs(0.5));
+    // "become master is to timeout from the backup state very quickly (1usec)".
+    assert_eq!(lan.became_master(0), vec![us(1)]);
+    assert!(lan.logged(0, "(VI_1) Entering BACKUP STATE (init)").is_empty());
+    lan.start(1, secs(0.5));
+    lan.run_until(secs(3.0));
+    // d2 becomes master at 0.5 s + 1 µs and advertises 255. In 2.2.7 the owner that *hears* an
+    // equal owner first (here d1) drops to 254, then steps down to the now higher advert.
+    let owner_error = "(VI_1) CONFIGURATION ERROR: local instance and a remote instance are both configured as address owner, please fix - reducing local priority";
+    assert_eq!(lan.logged(0, owner_error), vec![us(500_001)]);
+    assert_eq!(
+        lan.logged(
+            0,
+            "(VI_1) Master received advert from 10.99.0.12 with higher priority 255, ours 254"
+        ),
+        vec![us(500_001)]
+    );
+    assert_eq!(
+        (lan.instance(0).state(), lan.instance(1).state()),
+        (State::Backup, State::Master)
+    );
+    assert_eq!(lan.instance(0).effective_priority(), 254);
+}
+
+#[test]
+fn a_fault_at_start_leaves_to_backup_with_a_full_down_timer() {
+    let mut d1 = node_config("VI_1", 11, 150, true);
+    d1.tracks = vec![TrackConfig {
+        ok_at_start: false,
+        ..TrackConfig::new("eth0", 0)
+    }];
+    let mut lan = Lan::new(vec![d1]);
+    lan.start(0, Duration::ZERO);
+    lan.run_until(secs(10.0));
+    assert_eq!(
+        lan.logged(0, "(VI_1) Entering FAULT STATE (init)"),
+        vec![Duration::ZERO]
+    );
+    assert_eq!(lan.instance(0).next_timer(), None);
+    lan.track(0, 0, true, secs(10.0));
+    lan.run_until(secs(20.0));
+    assert_eq!(lan.logged(0, "(VI_1) Entering BACKUP STATE"), vec![secs(10.0)]);
+    assert_eq!(lan.became_master(0), vec![secs(10.0) + us(DOWN_150)]);
+}
