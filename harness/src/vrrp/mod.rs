@@ -10,13 +10,14 @@
 //! measurements: shared/reference/keepalived.md §1.
 //!
 //! Not reproduced: IPv6 (VRRPv3 over IPv6), AH authentication, sync groups,
-//! VMACs, strict mode's firewall rules, eVIPs, virtual routes/rules, script
-//! rise/fall counting (the caller reports a track's ok/failed flips), scripts
-//! still in their init state at startup, the 255-owner start through a sync
+//! VMACs, strict mode's firewall rules, eVIPs, virtual routes/rules, an
+//! unweighted script still in its init state holding the instance in INIT at
+//! startup, the 255-owner start through a sync
 //! group, `skip_check_adv_addr`, unicast source checks, and reloads.
 
 mod instance;
 mod packet;
+mod script;
 mod timers;
 mod track;
 
@@ -25,5 +26,6 @@ mod tests;
 
 pub use instance::{Instance, InstanceConfig, State, VrrpAction, VrrpRecord};
 pub use packet::{emit_ipv4, parse_ipv4, Advert, Auth, PacketError, Received, IPPROTO_VRRP, MULTICAST_GROUP, VRRP_TTL};
+pub use script::{ScriptRun, ScriptStep, VrrpScript};
 pub use timers::{master_down_interval, normalise_advert_int, skew_min, skew_time, Version};
 pub use track::{clamp_priority, TrackConfig};

@@ -11,7 +11,9 @@ pub struct TrackConfig {
     pub weight: i32,
     /// `reverse`: the sense of ok/failed is swapped.
     pub reverse: bool,
-    /// The object's state when the instance starts.
+    /// The object's state when the instance starts. A script that has not run yet counts no
+    /// weight in keepalived (`initialise_track_script_state`): pass `weight < 0` for it, so that
+    /// neither state adds anything until its first result flips it.
     pub ok_at_start: bool,
 }
 
