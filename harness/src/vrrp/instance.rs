@@ -81,6 +81,8 @@ pub struct InstanceConfig {
     pub garp_lower_prio_repeat: u32,
     pub lower_prio_no_advert: bool,
     pub higher_prio_send_advert: bool,
+    /// track_interface / track_script entries. keepalived also tracks the instance's own
+    /// interface (weight 0) unless `dont_track_primary`: add it here to get FAULT on carrier loss.
     pub tracks: Vec<TrackConfig>,
 }
 

@@ -12,8 +12,8 @@ pub struct TrackConfig {
     /// `reverse`: the sense of ok/failed is swapped.
     pub reverse: bool,
     /// The object's state when the instance starts. A script that has not run yet counts no
-    /// weight in keepalived (`initialise_track_script_state`): pass `weight < 0` for it, so that
-    /// neither state adds anything until its first result flips it.
+    /// weight in keepalived (`initialise_track_script_state`): pass
+    /// `ok_at_start: weight < 0`, so that nothing is added until its first result flips it.
     pub ok_at_start: bool,
 }
 
