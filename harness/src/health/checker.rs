@@ -23,8 +23,18 @@ pub struct CheckerState {
     pub retry_it: u32,
 }
 
-/// Reports a checker going up (`true`) or down to its real server (`update_svr_checker_state`).
-pub(crate) type Update<'a> = dyn FnMut(&mut CheckerState, bool, &mut Vec<HealthEvent>) + 'a;
+/// What a checker may do to its real server (check/ipwrapper.c).
+pub(crate) trait ServerHost {
+    /// `update_svr_checker_state`: the checker goes up (`true`) or down.
+    fn update_state(&mut self, state: &mut CheckerState, alive: bool, out: &mut Vec<HealthEvent>);
+    /// The server's configured weight (`rs->iweight`).
+    fn initial_weight(&self) -> i64;
+    fn effective_weight(&self) -> i64;
+    /// `update_svr_wgt(.., true)`: logs, edits the table and re-evaluates quorum.
+    fn change_weight(&mut self, weight: i64, out: &mut Vec<HealthEvent>);
+    /// A bare `rs->effective_weight` assignment, as check_misc.c does on a failure.
+    fn store_weight(&mut self, weight: i64);
+}
 
 pub(crate) struct Checker {
     pub kind: CheckerKind,
@@ -36,6 +46,9 @@ pub(crate) struct Checker {
     /// HTTP: the URL the next attempt fetches (`url_it`) and the one that failed (`failed_url`).
     url_it: usize,
     failed_url: Option<usize>,
+    /// MISC with misc_dynamic: the weight the last exit status added, and that status.
+    cur_weight: i64,
+    last_exit_code: u8,
 }
 
 impl Checker {
@@ -54,6 +67,8 @@ impl Checker {
             vs_name,
             url_it: 0,
             failed_url: None,
+            cur_weight: 0,
+            last_exit_code: 0,
         }
     }
 
@@ -69,12 +84,12 @@ impl Checker {
         started: Duration,
         ended: Duration,
         out: &mut Vec<HealthEvent>,
-        update: &mut Update<'_>,
+        host: &mut dyn ServerHost,
     ) -> Duration {
         match self.kind {
-            CheckerKind::Tcp => self.tcp_epilog(outcome, ended, out, update),
-            CheckerKind::Http(_) => self.http_epilog(outcome, ended, out, update),
-            CheckerKind::Misc(_) => self.misc_epilog(outcome, started, ended, out, update),
+            CheckerKind::Tcp => self.tcp_epilog(outcome, ended, out, host),
+            CheckerKind::Http(_) => self.http_epilog(outcome, ended, out, host),
+            CheckerKind::Misc(_) => self.misc_epilog(outcome, started, ended, out, host),
         }
     }
 
@@ -87,7 +102,7 @@ impl Checker {
         outcome: &CheckOutcome,
         ended: Duration,
         out: &mut Vec<HealthEvent>,
-        update: &mut Update<'_>,
+        host: &mut dyn ServerHost,
     ) -> Duration {
         let rs = &self.rs_name;
         let success = *outcome == CheckOutcome::Success;
@@ -108,7 +123,7 @@ impl Checker {
             self.state.retry_it = 0;
             if success && (!self.state.is_up || !self.state.has_run) {
                 out.push(HealthEvent::Log(format!("TCP connection to {rs} success.")));
-                update(&mut self.state, true, out);
+                host.update_state(&mut self.state, true, out);
             } else if !success && (self.state.is_up || !self.state.has_run) {
                 let line = if self.settings.retry > 0 && self.state.has_run {
                     format!(
@@ -119,7 +134,7 @@ impl Checker {
                     format!("TCP_CHECK on service {rs} failed.")
                 };
                 out.push(HealthEvent::Log(line));
-                update(&mut self.state, false, out);
+                host.update_state(&mut self.state, false, out);
             }
         } else {
             delay = self.settings.delay_before_retry;
@@ -134,14 +149,14 @@ impl Checker {
         outcome: &CheckOutcome,
         ended: Duration,
         out: &mut Vec<HealthEvent>,
-        update: &mut Update<'_>,
+        host: &mut dyn ServerHost,
     ) -> Duration {
         let CheckOutcome::Failure(reason) = outcome else {
-            return self.http_register(Method::New, ended, out, update);
+            return self.http_register(Method::New, ended, out, host);
         };
         // timeout_epilog: a known-dead server is not retried.
         if !self.state.is_up && self.state.has_run {
-            return self.http_register(Method::Failed, ended, out, update);
+            return self.http_register(Method::Failed, ended, out, host);
         }
         if self.log_all() {
             out.push(HealthEvent::Log(format!(
@@ -151,7 +166,7 @@ impl Checker {
             )));
         }
         self.state.has_run = true;
-        self.http_register(Method::Retry, ended, out, update)
+        self.http_register(Method::Retry, ended, out, host)
     }
 
     fn http_register(
@@ -159,7 +174,7 @@ impl Checker {
         method: Method,
         ended: Duration,
         out: &mut Vec<HealthEvent>,
-        update: &mut Update<'_>,
+        host: &mut dyn ServerHost,
     ) -> Duration {
         let CheckerKind::Http(http) = &self.kind else {
             unreachable!("HTTP epilog on a non-HTTP checker")
@@ -182,7 +197,7 @@ impl Checker {
                     "Remote Web server {} succeed on service.",
                     self.rs_name
                 )));
-                update(&mut self.state, true, out);
+                host.update_state(&mut self.state, true, out);
                 self.state.has_run = true;
             }
             self.url_it = 0;
@@ -199,7 +214,7 @@ impl Checker {
                     format!("HTTP_CHECK on service {} failed.", self.rs_name)
                 };
                 out.push(HealthEvent::Log(line));
-                update(&mut self.state, false, out);
+                host.update_state(&mut self.state, false, out);
             }
             self.failed_url = Some(self.url_it);
         } else if method == Method::New && self.failed_url.is_some() {
@@ -232,7 +247,7 @@ impl Checker {
         started: Duration,
         ended: Duration,
         out: &mut Vec<HealthEvent>,
-        update: &mut Update<'_>,
+        host: &mut dyn ServerHost,
     ) -> Duration {
         let CheckerKind::Misc(misc) = &self.kind else {
             unreachable!("MISC epilog on a non-MISC checker")
@@ -243,43 +258,66 @@ impl Checker {
         let mut reason: Option<(&str, i64)> = None;
         let mut success = false;
         let mut message_only = false;
-        match outcome {
-            CheckOutcome::Success => {
-                if !self.state.is_up || !self.state.has_run {
-                    exit_type = Some("succeeded");
-                    success = true;
-                }
-                self.state.retry_it = 0;
-            }
-            CheckOutcome::Failure(why) if self.state.is_up || !self.state.has_run => {
-                match why {
-                    FailReason::MiscTimeout => exit_type = Some("timed out"),
-                    FailReason::MiscSignal(sig) => {
-                        exit_type = Some("failed");
-                        reason = Some(("due to signal", i64::from(*sig)));
-                    }
-                    FailReason::MiscExit(code) => {
-                        exit_type = Some("failed");
-                        reason = Some(("exited with status", i64::from(*code)));
-                    }
-                    // A network reason for a command: keepalived only knows exit statuses.
-                    _ => {
-                        exit_type = Some("failed");
-                        reason = Some(("exited with status", 1));
-                    }
-                }
-                if self.state.retry_it < retry {
-                    self.state.retry_it += 1;
-                    if self.log_all() {
-                        message_only = true;
-                    } else {
-                        exit_type = None;
-                    }
+        let exit_status = match outcome {
+            CheckOutcome::Success => Some(0u8),
+            CheckOutcome::Failure(FailReason::MiscExit(code)) => Some(*code),
+            CheckOutcome::Failure(_) => None,
+        };
+        // misc_dynamic: exit 2..=255 is a success that sets the weight to status − 2.
+        let ok_status = exit_status.filter(|&status| status == 0 || (misc.dynamic && status >= 2));
+        if let Some(status) = ok_status {
+            if status != self.last_exit_code {
+                let mut weight = host.effective_weight() - self.cur_weight;
+                self.cur_weight = if status == 0 {
+                    0
                 } else {
-                    self.state.retry_it = 0;
+                    i64::from(status) - 2 - host.initial_weight()
+                };
+                weight += self.cur_weight;
+                host.change_weight(weight, out);
+                self.last_exit_code = status;
+            }
+            if !self.state.is_up || !self.state.has_run {
+                exit_type = Some("succeeded");
+                success = true;
+            }
+            self.state.retry_it = 0;
+        } else if self.state.is_up || !self.state.has_run {
+            let CheckOutcome::Failure(why) = outcome else {
+                unreachable!("a success always has an ok status")
+            };
+            match why {
+                FailReason::MiscTimeout => exit_type = Some("timed out"),
+                FailReason::MiscSignal(sig) => {
+                    exit_type = Some("failed");
+                    reason = Some(("due to signal", i64::from(*sig)));
+                }
+                FailReason::MiscExit(code) => {
+                    exit_type = Some("failed");
+                    reason = Some(("exited with status", i64::from(*code)));
+                }
+                // A network reason for a command: keepalived only knows exit statuses.
+                _ => {
+                    exit_type = Some("failed");
+                    reason = Some(("exited with status", 1));
                 }
             }
-            CheckOutcome::Failure(_) => {}
+            if self.state.retry_it < retry {
+                self.state.retry_it += 1;
+                if self.log_all() {
+                    message_only = true;
+                } else {
+                    exit_type = None;
+                }
+            } else {
+                self.state.retry_it = 0;
+                if let Some(status) = exit_status {
+                    // The dynamic part of the weight goes, without a log line or a table edit.
+                    host.store_weight(host.effective_weight() - self.cur_weight);
+                    self.cur_weight = 0;
+                    self.last_exit_code = status;
+                }
+            }
         }
         if let Some(exit_type) = exit_type {
             let plural = |n: u32| if n == 1 { "retry" } else { "retries" };
@@ -304,7 +342,10 @@ impl Checker {
             line.push('.');
             out.push(HealthEvent::Log(line));
             if !message_only {
-                update(&mut self.state, success, out);
+                host.update_state(&mut self.state, success, out);
+                if !success {
+                    self.cur_weight = 0;
+                }
             }
         }
         self.state.has_run = true;

@@ -17,7 +17,7 @@
 //! removal into weight 0), `check/check_data.c` (`validate_check_config`).
 //! Facts and arithmetic: shared/reference/keepalived.md §2.
 //!
-//! Not reproduced: misc_dynamic weights, UDP/DNS/SMTP/PING/FILE/BFD checkers,
+//! Not reproduced: UDP/DNS/SMTP/PING/FILE/BFD checkers,
 //! ha_suspend, reloads, virtual server groups' per-entry bookkeeping, SMTP
 //! alerts, and a failing IPVS command (every table change is assumed to work).
 

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::checker::Checker;
-use super::pool::{Pool, Server};
+use super::pool::{Pool, PoolServer, Server};
 use super::service::{Trio, VsName};
 use super::settings::{CheckerKind, CheckerSettings};
 use super::{CheckOutcome, HealthEvent, HealthRecord, BOOTSTRAP_DELAY};
@@ -224,10 +224,11 @@ impl Monitor {
         };
         let mut out = Vec::new();
         let server = slot.server;
-        let pool = &mut self.pool;
-        let mut update =
-            |state: &mut _, alive, out: &mut Vec<HealthEvent>| pool.update_checker_state(server, state, alive, out);
-        let next = slot.checker.complete(outcome, started, now, &mut out, &mut update);
+        let mut host = PoolServer {
+            pool: &mut self.pool,
+            index: server,
+        };
+        let next = slot.checker.complete(outcome, started, now, &mut out, &mut host);
         slot.next_at = Some(next);
         stamp(now, out)
     }

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use super::checker::CheckerState;
+use super::checker::{CheckerState, ServerHost};
 use super::service::{Trio, VsName};
 use super::{HealthEvent, TableAction, TableOp};
 
@@ -20,7 +20,10 @@ fn real_weight(weight: i64) -> u32 {
 #[derive(Clone, Debug)]
 pub(crate) struct Server {
     pub trio: Trio,
+    /// `rs->effective_weight`.
     pub weight: i64,
+    /// `rs->iweight`: the configured weight.
+    pub initial_weight: i64,
     /// `inhibit_on_failure` (for the sorry server: `sorry_server_inhibit`).
     pub inhibit: bool,
     /// In service as far as the checkers know (`rs->alive`).
@@ -36,6 +39,7 @@ impl Server {
         Server {
             trio,
             weight,
+            initial_weight: weight,
             inhibit,
             alive: false,
             set: false,
@@ -59,6 +63,34 @@ pub(crate) struct Pool {
     pub quorum_state_up: bool,
     pub servers: Vec<Server>,
     pub sorry: Option<Server>,
+}
+
+/// One real server of a pool, as its checkers see it.
+pub(crate) struct PoolServer<'a> {
+    pub pool: &'a mut Pool,
+    pub index: usize,
+}
+
+impl ServerHost for PoolServer<'_> {
+    fn update_state(&mut self, state: &mut CheckerState, alive: bool, out: &mut Vec<HealthEvent>) {
+        self.pool.update_checker_state(self.index, state, alive, out);
+    }
+
+    fn initial_weight(&self) -> i64 {
+        self.pool.servers[self.index].initial_weight
+    }
+
+    fn effective_weight(&self) -> i64 {
+        self.pool.servers[self.index].weight
+    }
+
+    fn change_weight(&mut self, weight: i64, out: &mut Vec<HealthEvent>) {
+        self.pool.change_weight(self.index, weight, out);
+    }
+
+    fn store_weight(&mut self, weight: i64) {
+        self.pool.servers[self.index].weight = weight;
+    }
 }
 
 impl Pool {
@@ -223,6 +255,34 @@ impl Pool {
         }
         self.servers[index].alive = alive;
         self.rs_notify(index, out);
+        self.update_quorum_state(false, out);
+    }
+
+    /// `update_svr_wgt(.., true)`: a new effective weight, edited into the table only while the
+    /// server is in it and serving.
+    pub fn change_weight(&mut self, index: usize, weight: i64, out: &mut Vec<HealthEvent>) {
+        let vs = self.vs.to_string();
+        let sorry_in_place = self.sorry.as_ref().is_some_and(|s| s.alive);
+        let quorum_up = self.quorum_state_up;
+        let server = &mut self.servers[index];
+        let (old, new) = (real_weight(server.weight), real_weight(weight));
+        server.weight = weight;
+        if old == new {
+            return;
+        }
+        let inactive = if server.alive { "" } else { "in" };
+        out.push(HealthEvent::Log(format!(
+            "Changing weight from {old} to {new} for {inactive}active service {} of VS {vs}",
+            server.trio
+        )));
+        if server.set && server.alive && (quorum_up || !sorry_in_place) {
+            let dest = server.trio.addr;
+            out.push(HealthEvent::Table(TableAction {
+                dest,
+                sorry: false,
+                op: TableOp::SetWeight { weight: new },
+            }));
+        }
         self.update_quorum_state(false, out);
     }
 

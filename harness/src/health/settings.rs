@@ -87,6 +87,8 @@ pub struct MiscCheck {
     pub command: String,
     /// `misc_timeout`; unset means the virtual server's delay_loop (`misc_check_thread`).
     pub timeout: Option<Duration>,
+    /// `misc_dynamic`: exit 0 ok, 1 failed, 2..=255 ok with weight = status − 2.
+    pub dynamic: bool,
 }
 
 /// Timing settings as written at one level (VS, RS or checker); `None` = not written.
@@ -186,6 +188,7 @@ mod tests {
         let misc = CheckerSettings::defaults(&CheckerKind::Misc(MiscCheck {
             command: "true".into(),
             timeout: None,
+            dynamic: false,
         }));
         assert_eq!(misc.retry, 0);
     }

@@ -512,6 +512,7 @@ fn misc_check_is_scheduled_from_the_start_of_each_run() {
     let kind = CheckerKind::Misc(MiscCheck {
         command: "/bin/check-web --port 80".into(),
         timeout: Some(secs(4.0)),
+        dynamic: false,
     });
     let mut settings = CheckerSettings::defaults(&kind);
     settings.delay_loop = secs(5.0);
@@ -594,4 +595,91 @@ fn alpha_with_inhibit_starts_at_weight_zero_and_is_enabled_on_success() {
         vec![secs(1.0)]
     );
     assert_eq!(monitor.is_alive(addr(RS1)), Some(true));
+}
+
+#[test]
+fn misc_dynamic_sets_the_weight_from_the_exit_status() {
+    let kind = CheckerKind::Misc(MiscCheck {
+        command: "/bin/load-weight".into(),
+        timeout: None,
+        dynamic: true,
+    });
+    let mut settings = CheckerSettings::defaults(&kind);
+    settings.delay_loop = secs(5.0);
+    settings.warmup = Duration::ZERO;
+    let rs = RealServerConfig {
+        addr: addr(RS1),
+        weight: 1,
+        inhibit_on_failure: false,
+        checkers: vec![(kind, settings)],
+    };
+    let config = VirtualServerConfig::new(VsName::Address(Trio::new(addr(VIP), Proto::Tcp)), Proto::Tcp, vec![rs]);
+    let (mut monitor, _) = Monitor::new(&config);
+    let mut records = monitor.start(Duration::ZERO, |_| Duration::ZERO);
+    for outcome in [
+        CheckOutcome::Success,
+        CheckOutcome::Failure(FailReason::MiscExit(12)),
+        CheckOutcome::Failure(FailReason::MiscExit(1)),
+        CheckOutcome::Success,
+    ] {
+        let now = monitor.next_due().unwrap();
+        let due = monitor.take_due(now);
+        records.extend(monitor.finish(due[0].id, &outcome, now + secs(0.5)));
+    }
+    // Runs start at 1, 6, 11, 16 and end half a second later.
+    let vs = "[192.0.2.1]:tcp:80";
+    assert_eq!(
+        log_time(
+            &records,
+            &format!("Changing weight from 1 to 10 for active service [192.0.2.11]:tcp:80 of VS {vs}")
+        ),
+        vec![secs(6.5)]
+    );
+    assert_eq!(op_at(&records, RS1, TableOp::SetWeight { weight: 10 }), vec![secs(6.5)]);
+    assert_eq!(
+        log_time(&records, &format!("Misc check for [[192.0.2.11]:tcp:80 VS {vs}] by [/bin/load-weight] failed with retry disabled (exited with status 1).")),
+        vec![secs(11.5)]
+    );
+    assert_eq!(op_at(&records, RS1, TableOp::Remove), vec![secs(11.5)]);
+    // The dynamic part went with the failure: the server comes back with its configured weight.
+    assert_eq!(
+        op_at(&records, RS1, TableOp::Add { weight: 1 }),
+        vec![Duration::ZERO, secs(16.5)]
+    );
+}
+
+#[test]
+fn log_all_failures_logs_each_failed_tcp_attempt_while_up() {
+    let mut settings = tcp_settings(5.0, 3.0, 1, 1.0);
+    settings.log_all_failures = true;
+    let (mut monitor, _) = Monitor::new(&one_server(settings, false));
+    let world = [Behaviour {
+        rs: addr(RS1),
+        steps: vec![(5.5, Answer::Refused), (6.5, Answer::Silent)],
+    }];
+    let records = run(&mut monitor, &world, 20.0, |_| Duration::ZERO);
+    // 6 refused (retry 1 left), 7 silent until 10: the retry fails and the checker goes down.
+    assert_eq!(
+        log_time(&records, "TCP connection to [192.0.2.11]:tcp:80 failed."),
+        vec![secs(6.0)]
+    );
+    assert_eq!(
+        log_time(&records, "TCP connection to [192.0.2.11]:tcp:80 timeout."),
+        vec![secs(10.0)]
+    );
+    assert_eq!(
+        log_time(
+            &records,
+            "TCP_CHECK on service [192.0.2.11]:tcp:80 failed after 1 retries."
+        ),
+        vec![secs(10.0)]
+    );
+    // The success at 1 s, then the two failures; once down, failed attempts are not logged.
+    assert_eq!(
+        logs(&records)
+            .iter()
+            .filter(|(_, l)| l.starts_with("TCP connection to"))
+            .count(),
+        3
+    );
 }
