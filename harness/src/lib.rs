@@ -1,8 +1,12 @@
 //! lvslab: a test harness for Linux load balancing (LVS/IPVS).
 //!
 //! Layers, arrows pointing down only:
-//! `cli` → `conform` → `run` → (`lab`, `director`, `realserver`, `traffic`, `observe`) → (`scenario`, `ipvs`, `diagnose`, `report`)
-//! → `lvs`, the shared vocabulary (protocol, forwarding method, scheduler, service key, cause ids).
+//! `cli` → `commands` → (`conform`, `report::outcome`) → `run`
+//! → (`lab`, `director`, `realserver`, `traffic`, `observe`)
+//! → (`scenario`, `ipvs`, `diagnose`, `import`, `verdict`, the rest of `report`; `health` and `vrrp`, keepalived's
+//! checkers and VRRP as pure state machines)
+//! → (`lvs`, the shared vocabulary: protocol, forwarding method, scheduler, service key, cause ids; `wire`, packet
+//! views) → `sys`, the only module with `unsafe` code.
 
 #![deny(unsafe_code)]
 
@@ -11,6 +15,7 @@ pub mod commands;
 pub mod conform;
 pub mod diagnose;
 pub mod director;
+pub mod health;
 pub mod import;
 pub mod investigate;
 pub mod ipvs;
@@ -25,4 +30,5 @@ pub mod scenario;
 pub mod sys;
 pub mod traffic;
 pub mod verdict;
+pub mod vrrp;
 pub mod wire;
