@@ -39,7 +39,6 @@
 //! `process_in`, `process_out`, `schedule`), [`ctl`] the table management
 //! (`ip_vs_ctl.c`: services, destinations, thresholds, sysctls).
 
-
 pub mod conn;
 pub mod core;
 pub mod ctl;
