@@ -431,7 +431,7 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         port: svc.port,
         proto: svc.protocol,
         scheduler: svc.scheduler,
-        flags: sched_flags(&svc.flags),
+        flags: svc.flags.iter().copied().collect(),
         persistence: svc.persistence,
         persistence_netmask: svc.persistence_netmask(),
         one_packet: svc.one_packet,
@@ -461,20 +461,6 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         server_iface,
         fullnat_local_addrs: director.local_address.into_iter().collect(),
     })
-}
-
-fn sched_flags(flags: &[crate::scenario::SchedFlag]) -> ipvs::SchedFlags {
-    use crate::scenario::SchedFlag as F;
-    let mut out = ipvs::SchedFlags::default();
-    for f in flags {
-        match f {
-            F::ShFallback => out.sh_fallback = true,
-            F::ShPort => out.sh_port = true,
-            F::MhFallback => out.mh_fallback = true,
-            F::MhPort => out.mh_port = true,
-        }
-    }
-    out
 }
 
 async fn fire_traffic(scenario: &Scenario, lab: &Lab, progress: bool) -> Vec<RequestRecord> {

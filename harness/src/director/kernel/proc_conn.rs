@@ -26,10 +26,8 @@ pub fn parse(text: &str) -> Result<Vec<ProcConn>, String> {
         if f.is_empty() || f[0] == "Pro" {
             continue;
         }
-        let proto = match f[0] {
-            "TCP" => Proto::Tcp,
-            "UDP" => Proto::Udp,
-            _ => continue,
+        let Some(proto) = Proto::from_name(f[0]) else {
+            continue;
         };
         // IPv6 rows print full addresses with colons in the address columns.
         if f.get(1).is_some_and(|a| a.contains(':')) {
