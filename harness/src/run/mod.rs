@@ -19,8 +19,8 @@ use crate::ipvs;
 use crate::lab::{Lab, LabError, LabOptions};
 use crate::observe;
 use crate::realserver::{self, Behaviour, Decap, RunningServer, ServerSpec};
-use crate::report::Tally;
 use crate::scenario::{ConnectionMode, Director, EngineChoice, Mode, Protocol, Scenario, ServerState};
+use crate::tally::Tally;
 use crate::traffic::{self, RequestError, RequestRecord, TrafficSpec};
 use crate::verdict;
 
