@@ -134,6 +134,23 @@ fn macs_are_locally_administered_unique_and_stable() {
 }
 
 #[test]
+fn a_mac_is_six_colon_separated_two_digit_unicast_bytes() {
+    let with_mac = |mac: &str| format!("[service]\nmode = \"dr\"\n[[real_server]]\nname = \"rs1\"\nmac = \"{mac}\"\n");
+    let s = ok(&with_mac("02:00:00:00:01:0A"));
+    assert_eq!(s.host("rs1").unwrap().interfaces[0].mac, Mac([2, 0, 0, 0, 1, 0x0a]));
+    // Looser spellings that `Mac::from_str` reads are still not scenario syntax.
+    for bad in [
+        "2:0:0:0:1:2",
+        "02-00-00-00-01-02",
+        "02:00:00:00:01",
+        "02:00:00:00:01:02:03",
+    ] {
+        assert!(problems(&with_mac(bad)).contains("is not a MAC address"), "{bad}");
+    }
+    assert!(problems(&with_mac("03:00:00:00:01:02")).contains("is a multicast address"));
+}
+
+#[test]
 fn nat_defaults_two_networks_and_director_as_gateway() {
     let s = ok(r#"
 [service]
