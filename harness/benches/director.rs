@@ -392,7 +392,7 @@ fn start_engine(
         IfaceFacts {
             name: i.name.clone(),
             index: i.index,
-            mac: lvslab::wire::Mac(i.mac),
+            mac: i.mac,
             addrs: i.addrs.clone(),
         }
     };

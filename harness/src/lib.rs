@@ -1,12 +1,13 @@
 //! lvslab: a test harness for Linux load balancing (LVS/IPVS).
 //!
-//! Layers, arrows pointing down only:
-//! `cli` → `commands` → (`conform`, `report::outcome`) → `run`
-//! → (`lab`, `director`, `realserver`, `traffic`, `observe`)
-//! → (`scenario`, `ipvs`, `diagnose`, `import`, `verdict`, the rest of `report`; `health` and `vrrp`, keepalived's
-//! checkers and VRRP as pure state machines)
-//! → (`lvs`, the shared vocabulary: protocol, forwarding method, scheduler, service key, cause ids; `wire`, packet
-//! views) → `sys`, the only module with `unsafe` code.
+//! Layers of the library code, arrows pointing down only (a module uses only modules below it;
+//! tests may reach up, e.g. to `run::director_config`):
+//! `commands` → (`conform`, `report`) → `run` → `investigate` → `verdict`
+//! → (`director`, `observe`, `traffic`) → (`lab`, `realserver`, `import`)
+//! → (`scenario`, `diagnose`; `health` and `vrrp`, keepalived's checkers and VRRP as pure state machines)
+//! → `ipvs` → (`lvs`, the shared vocabulary: protocol, forwarding method, scheduler and its flags, service key,
+//! cause ids; `tally`, requests counted per backend; `sys`, the only module with `unsafe` code) → `wire`, packet
+//! views. `cli`, the clap definitions and the exit codes, uses none of them; `commands` and `main` use it.
 
 #![deny(unsafe_code)]
 
@@ -28,6 +29,7 @@ pub mod run;
 pub mod scenario;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod tally;
 pub mod traffic;
 pub mod verdict;
 pub mod vrrp;

@@ -10,8 +10,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use crate::report::Tally;
 use crate::scenario::{Expect, RealServer, ServerState};
+use crate::tally::Tally;
 use crate::traffic::RequestRecord;
 
 /// One expectation and whether it held.

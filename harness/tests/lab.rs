@@ -217,7 +217,7 @@ async fn builds_links_addresses_routes_sysctls() {
         let ls = links(h).await;
         let eth0 = ls.iter().find(|l| l.name == "eth0").expect("eth0");
         assert_eq!(eth0.index, info.index);
-        assert_eq!(eth0.mac, info.mac.to_vec());
+        assert_eq!(eth0.mac, info.mac.octets().to_vec());
         assert!(eth0.up, "{} eth0 up", h.name());
         assert!(ls.iter().find(|l| l.name == "lo").unwrap().up);
         let a = addrs(h).await;

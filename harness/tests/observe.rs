@@ -61,7 +61,7 @@ fn plan(name: &str) -> LabPlan {
 }
 
 fn mac_of(h: &lab::Host) -> Mac {
-    Mac(h.iface("eth0").unwrap().mac)
+    h.iface("eth0").unwrap().mac
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use super::conn::{Conn, ConnTable};
 use super::core::FULLNAT_PORT_MIN;
 use super::service::{self, DestAdded, DestIdx, Service};
 use super::{sched, view, ConnId, Counters, Forward, IpvsSnapshot, Proto, Scheduler, ServiceKey};
+use crate::lvs::SchedFlag;
 
 /// `-b` scheduler flags (SCHED1 = *-fallback, SCHED2 = *-port).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +21,21 @@ pub struct SchedFlags {
     pub sh_port: bool,
     pub mh_fallback: bool,
     pub mh_port: bool,
+}
+
+impl FromIterator<SchedFlag> for SchedFlags {
+    fn from_iter<I: IntoIterator<Item = SchedFlag>>(flags: I) -> Self {
+        let mut out = SchedFlags::default();
+        for flag in flags {
+            match flag {
+                SchedFlag::ShFallback => out.sh_fallback = true,
+                SchedFlag::ShPort => out.sh_port = true,
+                SchedFlag::MhFallback => out.mh_fallback = true,
+                SchedFlag::MhPort => out.mh_port = true,
+            }
+        }
+        out
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -20,6 +20,7 @@ use rtnetlink::{AddressMessageBuilder, LinkBridge, LinkMessageBuilder, LinkUnspe
 use super::batch::{Batch, CHANGE, CREATE};
 use super::error::LabError;
 use super::plan::{HostPlan, IfacePlan, RoutePlan};
+use crate::wire::Mac;
 
 pub(crate) const LO_INDEX: u32 = 1;
 /// Switch-side veth ends get ifindexes from here on; far above anything a host namespace
@@ -31,7 +32,7 @@ const FIRST_PORT_INDEX: u32 = 1000;
 pub(crate) struct IfaceLayout {
     pub name: String,
     pub index: u32,
-    pub mac: [u8; 6],
+    pub mac: Mac,
     pub port_name: String,
     pub port_index: u32,
     pub bridge_index: u32,
@@ -51,9 +52,9 @@ pub(crate) fn bridge_index(position: usize) -> u32 {
 }
 
 /// Deterministic locally administered unicast MAC: 02:4c:<host>:<host>:<iface>:<iface>.
-pub(crate) fn default_mac(host_pos: usize, iface_pos: usize) -> [u8; 6] {
+pub(crate) fn default_mac(host_pos: usize, iface_pos: usize) -> Mac {
     let (h, i) = (host_pos as u16, iface_pos as u16);
-    [0x02, 0x4c, (h >> 8) as u8, h as u8, (i >> 8) as u8, i as u8]
+    Mac([0x02, 0x4c, (h >> 8) as u8, h as u8, (i >> 8) as u8, i as u8])
 }
 
 /// The first switch-port ifindex of each host: ports are numbered in host order, one per interface.
@@ -69,7 +70,7 @@ pub(crate) fn first_port_indexes(hosts: &[HostPlan]) -> Vec<u32> {
 }
 
 /// The MAC of interface `iface_pos` of host `host_pos`: the planned one, else the default.
-pub(crate) fn iface_mac(host_pos: usize, iface_pos: usize, iface: &IfacePlan) -> [u8; 6] {
+pub(crate) fn iface_mac(host_pos: usize, iface_pos: usize, iface: &IfacePlan) -> Mac {
     iface.mac.unwrap_or_else(|| default_mac(host_pos, iface_pos))
 }
 
@@ -145,7 +146,7 @@ fn veth_msg(l: &IfaceLayout, switch_fd: i32, host_fd: i32) -> LinkMessage {
     let peer = LinkMessageBuilder::<LinkUnspec>::default()
         .name(l.name.clone())
         .index(l.index)
-        .address(l.mac.to_vec())
+        .address(l.mac.octets().to_vec())
         .setns_by_fd(host_fd)
         .build();
     LinkVeth::new(&l.port_name, &l.name)
@@ -206,7 +207,7 @@ pub(crate) fn dev_index(route: &RoutePlan, ifaces: &[(String, u32)]) -> Option<u
 }
 
 /// A permanent neighbour entry: `ip neigh add ADDR lladdr MAC nud permanent dev INDEX`.
-pub(crate) fn neighbour_msg(index: u32, addr: Ipv4Addr, mac: [u8; 6]) -> RouteNetlinkMessage {
+pub(crate) fn neighbour_msg(index: u32, addr: Ipv4Addr, mac: Mac) -> RouteNetlinkMessage {
     let mut m = NeighbourMessage::default();
     m.header.family = AddressFamily::Inet;
     m.header.ifindex = index;
@@ -214,7 +215,8 @@ pub(crate) fn neighbour_msg(index: u32, addr: Ipv4Addr, mac: [u8; 6]) -> RouteNe
     m.header.kind = RouteType::Unspec;
     m.attributes
         .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(addr)));
-    m.attributes.push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+    m.attributes
+        .push(NeighbourAttribute::LinkLayerAddress(mac.octets().to_vec()));
     RouteNetlinkMessage::NewNeighbour(m)
 }
 
@@ -225,7 +227,7 @@ pub(crate) async fn host_wire(
     plan: &HostPlan,
     layout: &[IfaceLayout],
     all_devs: &[(String, u32)],
-    neighbours: &[(u32, Ipv4Addr, [u8; 6])],
+    neighbours: &[(u32, Ipv4Addr, Mac)],
     switch_fd: i32,
     host_fd: i32,
 ) -> Result<(), LabError> {

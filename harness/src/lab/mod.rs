@@ -36,6 +36,8 @@ use batch::{errno, Batch, CHANGE, CREATE};
 use bringup::{IfaceLayout, LO_INDEX};
 use netns::NsWorker;
 
+use crate::wire::Mac;
+
 #[derive(Debug, Clone, Default)]
 pub struct LabOptions {
     /// Keep the lab visible to `ip netns exec` as lvslab-<name>-<host> while it runs.
@@ -49,7 +51,7 @@ pub struct IfaceInfo {
     pub index: u32,
     /// All zero for TUN devices (no link layer) and for the switch's bridges and ports
     /// (their MACs are chosen by the kernel).
-    pub mac: [u8; 6],
+    pub mac: Mac,
     /// The addresses from the plan (not those added later with `add_address`).
     pub addrs: Vec<Ipv4Net>,
 }
@@ -219,13 +221,13 @@ impl Lab {
                 ifaces.extend(tuns.iter().zip(&h.tun_devices).map(|((name, _, idx), p)| IfaceInfo {
                     name: name.clone(),
                     index: *idx,
-                    mac: [0; 6],
+                    mac: Mac::UNSPECIFIED,
                     addrs: p.addrs.clone(),
                 }));
                 ifaces.push(IfaceInfo {
                     name: "lo".into(),
                     index: LO_INDEX,
-                    mac: [0; 6],
+                    mac: Mac::UNSPECIFIED,
                     addrs: h.loopback_addrs.clone(),
                 });
                 Host {
@@ -418,7 +420,7 @@ async fn ports_ready(
 
 /// (segment, owner, address, MAC) of every well-known host's interface on a large segment
 /// (see `HostPlan::well_known`).
-fn well_known_addresses(plan: &LabPlan) -> Vec<(String, usize, Ipv4Addr, [u8; 6])> {
+fn well_known_addresses(plan: &LabPlan) -> Vec<(String, usize, Ipv4Addr, Mac)> {
     let large = plan.large_segments();
     plan.hosts
         .iter()
@@ -443,8 +445,8 @@ fn neighbours_of(
     me: usize,
     h: &HostPlan,
     layout: &[IfaceLayout],
-    known: &[(String, usize, Ipv4Addr, [u8; 6])],
-) -> Vec<(u32, Ipv4Addr, [u8; 6])> {
+    known: &[(String, usize, Ipv4Addr, Mac)],
+) -> Vec<(u32, Ipv4Addr, Mac)> {
     h.interfaces
         .iter()
         .zip(layout)
@@ -465,14 +467,14 @@ fn switch_ifaces(plan: &LabPlan, layouts: &[Vec<IfaceLayout>]) -> Vec<IfaceInfo>
         .map(|(pos, seg)| IfaceInfo {
             name: bringup::bridge_name(seg, pos),
             index: bringup::bridge_index(pos),
-            mac: [0; 6],
+            mac: Mac::UNSPECIFIED,
             addrs: Vec::new(),
         })
         .collect();
     v.extend(layouts.iter().flatten().map(|l| IfaceInfo {
         name: l.port_name.clone(),
         index: l.port_index,
-        mac: [0; 6],
+        mac: Mac::UNSPECIFIED,
         addrs: Vec::new(),
     }));
     v

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::error::LabError;
+use crate::wire::Mac;
 
 /// Name of the namespace that holds one bridge per segment; not usable as a host name.
 pub const SWITCH_NAME: &str = "switch";
@@ -69,7 +70,7 @@ pub struct IfacePlan {
     pub segment: String,
     pub addrs: Vec<Ipv4Net>,
     /// None: a deterministic locally administered MAC derived from host and interface position.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
 }
 
 /// A TUN device (IFF_TUN|IFF_NO_PI); the lab keeps its fd for the caller.
@@ -212,11 +213,10 @@ impl HostPlan {
                 )));
             }
             if let Some(mac) = iface.mac {
-                if mac[0] & 1 == 1 || mac == [0; 6] {
+                if mac.is_multicast() || mac.is_unspecified() {
                     return Err(invalid(format!(
-                        "host {host}: interface {} has MAC {} which is multicast or zero",
-                        iface.name,
-                        fmt_mac(&mac)
+                        "host {host}: interface {} has MAC {mac} which is multicast or zero",
+                        iface.name
                     )));
                 }
             }
@@ -257,10 +257,6 @@ fn sorted<'a>(set: &HashSet<&'a str>) -> Vec<&'a str> {
     let mut v: Vec<&str> = set.iter().copied().collect();
     v.sort_unstable();
     v
-}
-
-pub fn fmt_mac(mac: &[u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 #[cfg(test)]
@@ -351,7 +347,7 @@ mod tests {
         h.sysctls.push(("net.ipv4..x".into(), "1".into()));
         assert!(err(&plan(vec![h])).contains("network sysctl"));
         let mut h = host("a", "lan");
-        h.interfaces[0].mac = Some([1, 0, 0, 0, 0, 1]);
+        h.interfaces[0].mac = Some(Mac([1, 0, 0, 0, 0, 1]));
         assert!(err(&plan(vec![h])).contains("multicast"));
     }
 }

@@ -17,6 +17,6 @@ mod word;
 pub use cause::CauseId;
 pub use forwarding::{Forward, Mode};
 pub use protocol::Proto;
-pub use scheduler::{Scheduler, SchedulerInfo, SCHEDULERS};
+pub use scheduler::{SchedFlag, Scheduler, SchedulerInfo, SCHEDULERS};
 pub use service::ServiceKey;
 pub use word::UnknownWord;

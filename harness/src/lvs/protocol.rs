@@ -31,6 +31,11 @@ impl Proto {
         }
     }
 
+    /// The protocol of an IP protocol number, if lvslab models it.
+    pub fn from_number(number: u8) -> Option<Proto> {
+        Proto::ALL.iter().copied().find(|p| p.number() == number)
+    }
+
     /// Reads ipvsadm's `TCP` / `UDP` in any case.
     pub fn from_name(name: &str) -> Option<Proto> {
         Proto::ALL.iter().copied().find(|p| p.name().eq_ignore_ascii_case(name))
@@ -46,11 +51,13 @@ mod tests {
         for &p in Proto::ALL {
             assert_eq!(p.as_str().parse::<Proto>(), Ok(p));
             assert_eq!(Proto::from_name(&p.name().to_ascii_lowercase()), Some(p));
+            assert_eq!(Proto::from_number(p.number()), Some(p));
             assert_eq!(p.switch(), format!("-{}", &p.as_str()[..1]));
             assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
         }
         let err = "sctp".parse::<Proto>().unwrap_err();
         assert_eq!(err.to_string(), "unknown protocol `sctp` (known: tcp, udp)");
         assert_eq!(Proto::from_name("SCTP"), None);
+        assert_eq!(Proto::from_number(132), None);
     }
 }

@@ -81,6 +81,25 @@ impl Scheduler {
     }
 }
 
+super::word::words!(
+    /// A scheduler flag (`ipvsadm -b`): the service's `IP_VS_SVC_F_SCHED1` (`*-fallback`) or
+    /// `SCHED2` (`*-port`) bit under the name the scheduler gives it.
+    SchedFlag, "scheduler flag", {
+        ShFallback = "sh-fallback", ShPort = "sh-port",
+        MhFallback = "mh-fallback", MhPort = "mh-port",
+    }
+);
+
+impl SchedFlag {
+    /// The scheduler this flag affects.
+    pub fn scheduler(self) -> Scheduler {
+        match self {
+            SchedFlag::ShFallback | SchedFlag::ShPort => Scheduler::Sh,
+            SchedFlag::MhFallback | SchedFlag::MhPort => Scheduler::Mh,
+        }
+    }
+}
+
 impl fmt::Display for Scheduler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -118,6 +137,10 @@ mod tests {
         }
         assert_eq!(Scheduler::Sh.info().flag_names, ("sh-fallback", "sh-port"));
         assert_eq!(Scheduler::Rr.info().flag_names, ("flag-1", "flag-2"));
+        for &flag in SchedFlag::ALL {
+            let names = flag.scheduler().info().flag_names;
+            assert!([names.0, names.1].contains(&flag.as_str()), "{flag}");
+        }
         let err = "wrr2".parse::<Scheduler>().unwrap_err();
         assert!(
             err.to_string()

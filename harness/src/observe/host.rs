@@ -293,8 +293,8 @@ pub(crate) async fn dump_links(host: &str, rtnl: &rtnetlink::Handle) -> Result<V
 
 /// Six bytes, not all zero (lo and TUN devices report zeros or nothing).
 fn mac_of(bytes: &[u8]) -> Option<Mac> {
-    let mac: [u8; 6] = bytes.try_into().ok()?;
-    (mac != [0; 6]).then_some(Mac(mac))
+    let mac = Mac(bytes.try_into().ok()?);
+    (!mac.is_unspecified()).then_some(mac)
 }
 
 fn state_name(state: NeighbourState) -> String {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::Tally;
+use crate::tally::Tally;
 
 const BAR_WIDTH: usize = 30;
 /// More backends than this are summarised.

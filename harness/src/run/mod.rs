@@ -19,8 +19,8 @@ use crate::ipvs;
 use crate::lab::{Lab, LabError, LabOptions};
 use crate::observe;
 use crate::realserver::{self, Behaviour, Decap, RunningServer, ServerSpec};
-use crate::report::Tally;
 use crate::scenario::{ConnectionMode, Director, EngineChoice, Mode, Protocol, Scenario, ServerState};
+use crate::tally::Tally;
 use crate::traffic::{self, RequestError, RequestRecord, TrafficSpec};
 use crate::verdict;
 
@@ -113,14 +113,14 @@ async fn traffic_and_verdict(
         _ => Some(investigate::Baseline::take(scenario, lab).await),
     };
     let counters = match baseline {
-        Some(_) => Some(vip_counters(scenario, lab).await),
+        Some(_) => vip_counters(scenario, lab).await,
         None => None,
     };
     let traffic_started = Instant::now();
     let records = fire_traffic(scenario, lab, opts.progress).await;
     let traffic_elapsed = traffic_started.elapsed();
     connections_closed(scenario, lab).await;
-    let director_seen_packets = counters.and_then(|c| c.ok()).and_then(|c| {
+    let director_seen_packets = counters.and_then(|c| {
         c.iter()
             .map(|c| c.read().ok())
             .sum::<Option<u64>>()
@@ -286,27 +286,31 @@ fn iface_towards(host: &crate::scenario::Host, addr: Ipv4Addr) -> String {
 }
 
 /// One harness-side counter of frames for its VIP per director, on its client-facing
-/// interface, opened before the traffic.
-async fn vip_counters(scenario: &Scenario, lab: &Lab) -> Result<Vec<observe::VipCounter>, String> {
+/// interface, opened before the traffic. The count is evidence only: without it the run
+/// goes on, and says why it has none.
+async fn vip_counters(scenario: &Scenario, lab: &Lab) -> Option<Vec<observe::VipCounter>> {
     let mut out = Vec::new();
     for d in &scenario.directors {
-        let host = lab
-            .host(&d.name)
-            .ok_or_else(|| format!("no director host {}", d.name))?;
-        let director_host = scenario
-            .host(&d.name)
-            .ok_or_else(|| format!("no director host {}", d.name))?;
+        let (Some(host), Some(director_host)) = (lab.host(&d.name), scenario.host(&d.name)) else {
+            return no_frame_count(d, &missing_host(&d.name));
+        };
         let iface = iface_towards(director_host, d.vip);
         let vip = d.vip;
-        let counter = host
-            .exec(move || observe::VipCounter::open(&iface, vip))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|opened| opened.map_err(|e| e.to_string()))
-            .map_err(|e| format!("cannot count frames for {vip} on {}: {e}", d.name))?;
-        out.push(counter);
+        match host.exec(move || observe::VipCounter::open(&iface, vip)).await {
+            Ok(Ok(counter)) => out.push(counter),
+            Ok(Err(e)) => return no_frame_count(d, &e),
+            Err(e) => return no_frame_count(d, &e),
+        }
     }
-    Ok(out)
+    Some(out)
+}
+
+fn no_frame_count<T>(director: &Director, why: &dyn std::fmt::Display) -> Option<T> {
+    eprintln!(
+        "lvslab: cannot count frames for {} on {} (the diagnosis goes without): {why}",
+        director.vip, director.name
+    );
+    None
 }
 
 /// The lab's services running: real servers listening and the director's engine forwarding.
@@ -431,7 +435,7 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         port: svc.port,
         proto: svc.protocol,
         scheduler: svc.scheduler,
-        flags: sched_flags(&svc.flags),
+        flags: svc.flags.iter().copied().collect(),
         persistence: svc.persistence,
         persistence_netmask: svc.persistence_netmask(),
         one_packet: svc.one_packet,
@@ -461,20 +465,6 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         server_iface,
         fullnat_local_addrs: director.local_address.into_iter().collect(),
     })
-}
-
-fn sched_flags(flags: &[crate::scenario::SchedFlag]) -> ipvs::SchedFlags {
-    use crate::scenario::SchedFlag as F;
-    let mut out = ipvs::SchedFlags::default();
-    for f in flags {
-        match f {
-            F::ShFallback => out.sh_fallback = true,
-            F::ShPort => out.sh_port = true,
-            F::MhFallback => out.mh_fallback = true,
-            F::MhPort => out.mh_port = true,
-        }
-    }
-    out
 }
 
 async fn fire_traffic(scenario: &Scenario, lab: &Lab, progress: bool) -> Vec<RequestRecord> {

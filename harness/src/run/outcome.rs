@@ -8,8 +8,8 @@ use crate::diagnose::{Diagnosis, Evidence};
 use crate::director::{EngineKind, EngineStats};
 use crate::ipvs::IpvsSnapshot;
 use crate::observe::IpvsadmView;
-use crate::report::Tally;
 use crate::scenario::Mode;
+use crate::tally::Tally;
 use crate::traffic::RequestRecord;
 use crate::verdict::Verdict;
 

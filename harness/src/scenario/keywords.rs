@@ -7,7 +7,7 @@
 pub use crate::lvs::CauseId as Cause;
 /// The L4 protocol under its scenario name (`protocol = "tcp"`).
 pub use crate::lvs::Proto as Protocol;
-pub use crate::lvs::{CauseId, Mode, Scheduler};
+pub use crate::lvs::{CauseId, Mode, SchedFlag, Scheduler};
 
 /// A word from a closed list in the scenario file.
 pub trait Keyword: Sized + Copy + PartialEq + 'static {
@@ -41,7 +41,7 @@ macro_rules! lvs_keyword {
     )+};
 }
 
-lvs_keyword!(crate::lvs::Proto, Mode, Scheduler, CauseId);
+lvs_keyword!(crate::lvs::Proto, Mode, Scheduler, SchedFlag, CauseId);
 
 macro_rules! keyword_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
@@ -81,24 +81,6 @@ keyword_enum!(
         Kernel = "kernel",
     }
 );
-
-keyword_enum!(
-    /// Scheduler flags (`ipvsadm -b`).
-    SchedFlag, "scheduler flag", {
-        ShFallback = "sh-fallback", ShPort = "sh-port",
-        MhFallback = "mh-fallback", MhPort = "mh-port",
-    }
-);
-
-impl SchedFlag {
-    /// The scheduler this flag affects.
-    pub fn scheduler(self) -> Scheduler {
-        match self {
-            SchedFlag::ShFallback | SchedFlag::ShPort => Scheduler::Sh,
-            SchedFlag::MhFallback | SchedFlag::MhPort => Scheduler::Mh,
-        }
-    }
-}
 
 keyword_enum!(
     /// How a real server behaves.

@@ -9,6 +9,7 @@ use hyper::http::uri::PathAndQuery;
 use ipnet::Ipv4Net;
 
 use crate::ipvs;
+use crate::wire::Mac;
 
 pub use super::keywords::{
     Cause, CauseId, Comparison, ConnectionMode, EngineChoice, Mode, Protocol, SchedFlag, Scheduler, ServerState, VipOn,
@@ -147,17 +148,7 @@ pub struct Interface {
     /// Further addresses on this interface (extra client source addresses,
     /// a VIP with `vip_on = "eth0"`).
     pub secondary: Vec<Ipv4Net>,
-    pub mac: [u8; 6],
-}
-
-impl Interface {
-    pub fn mac_string(&self) -> String {
-        let m = self.mac;
-        format!(
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
-    }
+    pub mac: Mac,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

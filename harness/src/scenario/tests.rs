@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
+use crate::wire::Mac;
 
 fn ok(text: &str) -> Scenario {
     match parse(text, "scenarios/test.toml") {
@@ -123,13 +124,30 @@ fn small_dr_scenario_gets_dr_defaults() {
 fn macs_are_locally_administered_unique_and_stable() {
     let a = ok(DR_SMALL);
     let b = ok(DR_SMALL);
-    let macs: Vec<[u8; 6]> = a.hosts().flat_map(|h| h.interfaces.iter().map(|i| i.mac)).collect();
-    assert!(macs.iter().all(|m| m[0] == 0x02));
+    let macs: Vec<Mac> = a.hosts().flat_map(|h| h.interfaces.iter().map(|i| i.mac)).collect();
+    assert!(macs.iter().all(|m| m.0[0] == 0x02));
     let mut unique = macs.clone();
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), macs.len());
     assert_eq!(a.hosts, b.hosts);
+}
+
+#[test]
+fn a_mac_is_six_colon_separated_two_digit_unicast_bytes() {
+    let with_mac = |mac: &str| format!("[service]\nmode = \"dr\"\n[[real_server]]\nname = \"rs1\"\nmac = \"{mac}\"\n");
+    let s = ok(&with_mac("02:00:00:00:01:0A"));
+    assert_eq!(s.host("rs1").unwrap().interfaces[0].mac, Mac([2, 0, 0, 0, 1, 0x0a]));
+    // Looser spellings that `Mac::from_str` reads are still not scenario syntax.
+    for bad in [
+        "2:0:0:0:1:2",
+        "02-00-00-00-01-02",
+        "02:00:00:00:01",
+        "02:00:00:00:01:02:03",
+    ] {
+        assert!(problems(&with_mac(bad)).contains("is not a MAC address"), "{bad}");
+    }
+    assert!(problems(&with_mac("03:00:00:00:01:02")).contains("is a multicast address"));
 }
 
 #[test]
@@ -740,7 +758,7 @@ fn a_thousand_real_servers_grow_the_default_network_around_its_24() {
     let rs = s.host("rs1000").unwrap();
     assert_eq!(rs.interfaces[0].address.prefix_len(), 22);
     assert_eq!(rs.loopback_vips, vec!["192.0.2.100/32".parse().unwrap()]);
-    let mut macs: Vec<[u8; 6]> = s.hosts().flat_map(|h| h.interfaces.iter().map(|i| i.mac)).collect();
+    let mut macs: Vec<Mac> = s.hosts().flat_map(|h| h.interfaces.iter().map(|i| i.mac)).collect();
     macs.sort();
     macs.dedup();
     assert_eq!(macs.len(), 1002, "every interface its own MAC");

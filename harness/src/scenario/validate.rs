@@ -12,6 +12,7 @@ use super::diagnostic::Problems;
 use super::keywords::Keyword;
 use super::raw::S;
 use super::suggest;
+use crate::wire::Mac;
 
 pub(crate) fn span<T>(v: &S<T>) -> Option<Range<usize>> {
     Some(v.span())
@@ -92,18 +93,15 @@ pub(crate) fn subnet(p: &mut Problems<'_>, v: &S<String>) -> Option<Ipv4Net> {
 }
 
 /// A MAC address `aa:bb:cc:dd:ee:ff`, unicast.
-pub(crate) fn mac(p: &mut Problems<'_>, v: &S<String>) -> Option<[u8; 6]> {
-    let parts: Vec<&str> = v.get_ref().split(':').collect();
-    let bytes: Option<Vec<u8>> = (parts.len() == 6)
-        .then(|| {
-            parts
-                .iter()
-                .map(|b| u8::from_str_radix(b, 16).ok().filter(|_| b.len() == 2))
-                .collect()
-        })
-        .flatten();
-    match bytes {
-        Some(b) if b[0] & 1 == 0 => Some([b[0], b[1], b[2], b[3], b[4], b[5]]),
+pub(crate) fn mac(p: &mut Problems<'_>, v: &S<String>) -> Option<Mac> {
+    // Stricter than `Mac::from_str`: exactly two hex digits per byte, colon-separated.
+    let text = v.get_ref();
+    let mac = text
+        .parse::<Mac>()
+        .ok()
+        .filter(|_| text.split(':').all(|b| b.len() == 2));
+    match mac {
+        Some(m) if !m.is_multicast() => Some(m),
         Some(_) => {
             p.push(
                 span(v),

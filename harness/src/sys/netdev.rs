@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use super::check;
 use super::socket::socket;
+use crate::wire::Mac;
 
 /// A `struct ifreq` naming one interface.
 struct Ifreq(libc::ifreq);
@@ -60,7 +61,7 @@ pub fn set_up(name: &str) -> io::Result<()> {
 }
 
 /// The Ethernet address of interface `name` (SIOCGIFHWADDR).
-pub fn hw_addr(name: &str) -> io::Result<[u8; 6]> {
+pub fn hw_addr(name: &str) -> io::Result<Mac> {
     let sock = control_socket()?;
     let mut req = Ifreq::new(name)?;
     req.ioctl(sock.as_fd(), libc::SIOCGIFHWADDR as libc::Ioctl)?;
@@ -70,7 +71,7 @@ pub fn hw_addr(name: &str) -> io::Result<[u8; 6]> {
     for (m, b) in mac.iter_mut().zip(data.iter()) {
         *m = *b as u8;
     }
-    Ok(mac)
+    Ok(Mac(mac))
 }
 
 /// Gives interface `name` the IPv4 address `ip` (SIOCSIFADDR).

@@ -532,11 +532,7 @@ pub fn csum_state(vnet: &VnetHdr) -> Csum {
 
 pub fn packet_in(ip: &Ipv4Frame) -> Option<PacketIn> {
     let l4 = ip.l4?;
-    let proto = match ip.protocol {
-        IpProtocol::TCP => Proto::Tcp,
-        IpProtocol::UDP => Proto::Udp,
-        _ => return None,
-    };
+    let proto = Proto::from_number(ip.protocol.0)?;
     Some(PacketIn {
         proto,
         saddr: ip.saddr,

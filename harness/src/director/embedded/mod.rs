@@ -86,7 +86,7 @@ impl EmbeddedEngine {
             Ok(IfaceFacts {
                 name: i.name.clone(),
                 index: i.index,
-                mac: crate::wire::Mac(i.mac),
+                mac: i.mac,
                 addrs: i.addrs.clone(),
             })
         };

@@ -50,7 +50,7 @@ impl Tap {
         let fd = OwnedFd::from(file);
         netdev::tun_set_iff(fd.as_fd(), name, libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR)?;
         netdev::set_up(name)?;
-        let mac = netdev::hw_addr(name)?;
+        let mac = netdev::hw_addr(name)?.octets();
         let index = nix::net::if_::if_nametoindex(name)?;
         Ok(Tap { fd, index, mac })
     }

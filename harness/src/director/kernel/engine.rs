@@ -146,9 +146,9 @@ impl KernelEngine {
             .map_err(|e| DirectorError::io(format!("rewind {CONN_TABLE}"), e))?;
         f.read_to_string(&mut text)
             .map_err(|e| DirectorError::io(format!("read {CONN_TABLE}"), e))?;
-        proc_conn::parse(&text).map_err(|why| DirectorError::Ipvs {
+        proc_conn::parse(&text).map_err(|e| DirectorError::Ipvs {
             what: CONN_TABLE.into(),
-            why,
+            why: e.to_string(),
         })
     }
 

@@ -19,8 +19,6 @@ pub const FAMILY_NAME: &str = "IPVS";
 pub const FAMILY_VERSION: u8 = 1;
 
 pub const AF_INET: u16 = 2;
-pub const IPPROTO_TCP: u16 = 6;
-pub const IPPROTO_UDP: u16 = 17;
 
 /// `IPVS_CMD_*`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

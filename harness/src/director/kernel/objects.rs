@@ -4,9 +4,9 @@
 
 use std::net::Ipv4Addr;
 
-use super::genl::{addr_bytes, addr_v4, DestAttr, Stats, SvcAttr, AF_INET, IPPROTO_TCP, IPPROTO_UDP};
+use super::genl::{addr_bytes, addr_v4, DestAttr, Stats, SvcAttr, AF_INET};
 use crate::director::{DirectorError, Result, ServiceKey};
-use crate::ipvs::{self, Forward, Proto};
+use crate::ipvs::{self, Forward, Proto, Scheduler};
 
 /// `IP_VS_SVC_F_*`.
 pub mod svc_flags {
@@ -34,18 +34,11 @@ const SCHED_NAME_MAX: usize = 15;
 pub const FULLNAT_UNSUPPORTED: &str =
     "FULLNAT is not supported by kernel IPVS (out of mainline: alibaba/LVS and DPVS patches only); use engine = \"embedded\"";
 
-fn proto_number(p: Proto) -> u16 {
-    match p {
-        Proto::Tcp => IPPROTO_TCP,
-        Proto::Udp => IPPROTO_UDP,
-    }
-}
-
 /// AF, PROTOCOL, ADDR, PORT: what names a service in every command.
 pub fn ident_attrs(key: &ServiceKey) -> Vec<SvcAttr> {
     vec![
         SvcAttr::Af(AF_INET),
-        SvcAttr::Protocol(proto_number(key.proto)),
+        SvcAttr::Protocol(key.proto.number().into()),
         SvcAttr::Addr(addr_bytes(key.vip)),
         SvcAttr::Port(key.port),
     ]
@@ -207,10 +200,9 @@ pub fn decode_service(attrs: &[SvcAttr]) -> Result<std::result::Result<KernelSer
     if af != AF_INET {
         return Ok(Err(Unmodelled::Family(af)));
     }
-    let proto = match proto.ok_or_else(|| missing(what, "PROTOCOL"))? {
-        IPPROTO_TCP => Proto::Tcp,
-        IPPROTO_UDP => Proto::Udp,
-        other => return Ok(Err(Unmodelled::Protocol(other))),
+    let number = proto.ok_or_else(|| missing(what, "PROTOCOL"))?;
+    let Some(proto) = u8::try_from(number).ok().and_then(Proto::from_number) else {
+        return Ok(Err(Unmodelled::Protocol(number)));
     };
     let key = ServiceKey {
         vip: addr.ok_or_else(|| missing(what, "ADDR"))?,
@@ -297,7 +289,7 @@ pub fn forward_of(method: u32) -> Forward {
 pub fn sched_flags_of(scheduler: &str, flags: u32) -> ipvs::SchedFlags {
     let f1 = flags & svc_flags::SCHED1 != 0;
     let f2 = flags & svc_flags::SCHED2 != 0;
-    let mh = scheduler == "mh";
+    let mh = scheduler.parse() == Ok(Scheduler::Mh);
     ipvs::SchedFlags {
         sh_fallback: f1 && !mh,
         sh_port: f2 && !mh,

@@ -17,25 +17,36 @@ pub struct ProcConn {
     pub expires: u64,
 }
 
+/// A malformed IPv4 row: which line, what is wrong, and the row itself.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("ip_vs_conn line {line}: {why}: {row:?}")]
+pub struct ConnRowError {
+    pub line: usize,
+    pub why: &'static str,
+    pub row: String,
+}
+
 /// Parses the whole file. Rows lvslab does not model (IPv6, SCTP, fwmark
 /// templates `IP`) are skipped; a malformed IPv4 row is an error naming it.
-pub fn parse(text: &str) -> Result<Vec<ProcConn>, String> {
+pub fn parse(text: &str) -> Result<Vec<ProcConn>, ConnRowError> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.is_empty() || f[0] == "Pro" {
             continue;
         }
-        let proto = match f[0] {
-            "TCP" => Proto::Tcp,
-            "UDP" => Proto::Udp,
-            _ => continue,
+        let Some(proto) = Proto::from_name(f[0]) else {
+            continue;
         };
         // IPv6 rows print full addresses with colons in the address columns.
         if f.get(1).is_some_and(|a| a.contains(':')) {
             continue;
         }
-        let bad = |why: &str| format!("ip_vs_conn line {}: {why}: {line:?}", n + 1);
+        let bad = |why: &'static str| ConnRowError {
+            line: n + 1,
+            why,
+            row: line.to_owned(),
+        };
         if f.len() < 9 {
             return Err(bad("fewer than 9 columns"));
         }
@@ -92,9 +103,11 @@ TCP 2001:0db8:0000:0000:0000:0000:0000:0001 d431 2001:0db8:0000:0000:0000:0000:0
 
     #[test]
     fn malformed_row_is_an_error_with_its_line() {
-        let err = parse("TCP 0A00000Z 9D78 CFAF2C6E 1F90 AC100002 1F90 ESTABLISHED 899\n").unwrap_err();
+        let err = parse("TCP 0A00000Z 9D78 CFAF2C6E 1F90 AC100002 1F90 ESTABLISHED 899\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 1") && err.contains("bad address"), "{err}");
-        let err = parse("TCP 0A000002 9D78\n").unwrap_err();
+        let err = parse("TCP 0A000002 9D78\n").unwrap_err().to_string();
         assert!(err.contains("fewer than 9"), "{err}");
     }
 }

@@ -85,26 +85,18 @@ fn bit(b: bool) -> &'static str {
 /// Applies the plan in the director's namespace. Call after the IPVS socket
 /// is open there (that is what makes `net.ipv4.vs.*` appear).
 pub async fn apply(host: &Host, setup: &NamespaceSetup) -> Result<()> {
+    // Lab errors name the host and the step (`director: add 192.0.2.100/32 to eth0: ...`).
     for (iface, addr) in &setup.addresses {
-        host.add_address(iface, *addr).await.map_err(|e| DirectorError::Ipvs {
-            what: format!("VIP {addr} on the director's {iface}"),
-            why: e.to_string(),
-        })?;
+        host.add_address(iface, *addr).await?;
     }
     for iface in &setup.tx_checksum_off {
         let name = iface.clone();
         host.exec(move || tx_checksum_off(&name))
             .await?
-            .map_err(|e| DirectorError::Ipvs {
-                what: format!("TX checksum offload off on the director's {iface}"),
-                why: e.to_string(),
-            })?;
+            .map_err(|e| DirectorError::io(format!("TX checksum offload off on the director's {iface}"), e))?;
     }
     for (name, value) in &setup.sysctls {
-        host.set_sysctl(name, value).await.map_err(|e| DirectorError::Ipvs {
-            what: format!("sysctl {name}={value}"),
-            why: e.to_string(),
-        })?;
+        host.set_sysctl(name, value).await?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use super::address_plan::{Demand, Plan};
 use crate::scenario::diagnostic::Problems;
 use crate::scenario::model::{Mode, Network, Role, VipOn};
 use crate::scenario::raw::{RawClient, RawDirector, RawRealServer, RawRouter, RawScenario, RawSysctls};
+use crate::wire::Mac;
 
 pub(super) type Span = Option<Range<usize>>;
 
@@ -114,7 +115,7 @@ pub(super) struct IfaceDraft {
     pub network: usize,
     pub address: Option<Ipv4Addr>,
     pub address_span: Span,
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
 }
 
 impl IfaceDraft {

@@ -7,6 +7,7 @@ use super::context::{Context, IfaceDraft, Span};
 use crate::scenario::raw::{RawInterface, S};
 use crate::scenario::suggest;
 use crate::scenario::validate::{self as v, span};
+use crate::wire::Mac;
 
 impl Context<'_, '_, '_> {
     fn network_index(&mut self, name: &S<String>) -> Option<usize> {
@@ -129,12 +130,12 @@ impl Context<'_, '_, '_> {
 
 /// Locally administered, stable MAC from host and interface name (FNV-1a),
 /// so neighbour tables read the same from run to run.
-pub(super) fn default_mac(host: &str, iface: &str) -> [u8; 6] {
+pub(super) fn default_mac(host: &str, iface: &str) -> Mac {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in host.bytes().chain([b'/']).chain(iface.bytes()) {
         hash ^= u64::from(b);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     let h = hash.to_be_bytes();
-    [0x02, h[3], h[4], h[5], h[6], h[7]]
+    Mac([0x02, h[3], h[4], h[5], h[6], h[7]])
 }

@@ -1,4 +1,4 @@
-//! Counting where requests went.
+//! Counting where requests went: filled by `run`, judged by `verdict`, drawn by `report`.
 
 use std::collections::BTreeMap;
 
