@@ -211,6 +211,21 @@ fn reference(rt: &tokio::runtime::Runtime, iterations: usize) {
 
 /// (real servers, labs built): fewer of the big ones, each takes seconds to come and go.
 const SCALE_SIZES: [(usize, usize); 3] = [(10, 10), (100, 5), (1000, 3)];
+/// `LVSLAB_SCALE_SIZES="1000x3,100x5"` runs those sizes (real servers x labs) instead.
+fn scale_sizes() -> Vec<(usize, usize)> {
+    let Ok(text) = std::env::var("LVSLAB_SCALE_SIZES") else {
+        return SCALE_SIZES.to_vec();
+    };
+    text.split(',')
+        .map(|size| {
+            let (servers, labs) = size.trim().split_once('x').unwrap_or((size.trim(), "1"));
+            match (servers.parse(), labs.parse()) {
+                (Ok(s), Ok(l)) if s > 0 && l > 0 => (s, l),
+                _ => panic!("LVSLAB_SCALE_SIZES: `{size}` is not SERVERSxLABS (e.g. 1000x3)"),
+            }
+        })
+        .collect()
+}
 const READY_TARGET: Duration = Duration::from_millis(1500);
 const REQUESTS_PER_SERVER: u32 = 4;
 const SCALE_CONCURRENCY: u32 = 8;
@@ -352,7 +367,7 @@ fn scale(rt: &tokio::runtime::Runtime) {
     println!("| real servers | labs | namespaces | + bridges, lo | + veths, addresses | + sysctls = lab | + servers listening | + engine = ready (median / max) | ready per host | requests | failed | answering | engine dropped | teardown | kernel frees namespaces in | load |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut ready_medians = Vec::new();
-    for (servers, labs) in SCALE_SIZES {
+    for (servers, labs) in scale_sizes() {
         let scenario = dr_scenario(servers);
         let runs: Vec<ScaleRun> = (0..labs).map(|_| rt.block_on(scale_run(&scenario))).collect();
         let hosts = servers + 2;
