@@ -358,9 +358,24 @@ fn list() -> ExitCode {
         } else {
             "dead owner (run `lvslab clean`)"
         };
-        println!("{}  pid {}  {state}  hosts: {}", k.name, k.pid, k.hosts.join(", "));
+        println!("{}  pid {}  {state}  hosts: {}", k.name, k.pid, host_list(&k.hosts));
     }
     ExitCode::SUCCESS
+}
+
+/// Beyond this many hosts `list` names the first ones and counts the rest.
+const LISTED_HOSTS: usize = 12;
+
+fn host_list(hosts: &[String]) -> String {
+    if hosts.len() <= LISTED_HOSTS {
+        return hosts.join(", ");
+    }
+    format!(
+        "{}, … and {} more ({} in all; `lvslab exec NAME HOST -- …` reaches any of them)",
+        hosts[..LISTED_HOSTS].join(", "),
+        hosts.len() - LISTED_HOSTS,
+        hosts.len()
+    )
 }
 
 fn clean() -> Result<ExitCode, CliError> {
@@ -430,4 +445,18 @@ pub fn exec_in_kept(name: &str, host: &str, command: &[String]) -> Result<ExitCo
         program: program.clone(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_host_list_names_the_first_hosts_and_counts_the_rest() {
+        let hosts: Vec<String> = (1..=1002).map(|i| format!("rs{i}")).collect();
+        let line = host_list(&hosts);
+        assert!(line.starts_with("rs1, rs2, "), "{line}");
+        assert!(line.contains("rs12, … and 990 more (1002 in all;"), "{line}");
+        assert_eq!(host_list(&hosts[..3]), "rs1, rs2, rs3");
+    }
 }

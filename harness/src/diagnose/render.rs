@@ -1,6 +1,7 @@
 //! The human report of a diagnosis: the spread, then each finding with its evidence
 //! and fix, most likely first.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::finding::{Diagnosis, LATENT};
@@ -50,13 +51,41 @@ pub fn render(d: &Diagnosis) -> String {
     out
 }
 
-fn spread_line(s: &SpreadSummary) -> String {
-    let counts: Vec<String> = s.per_backend.iter().map(|(name, n)| format!("{name} {n}")).collect();
-    let counts = if counts.is_empty() {
-        "no server answered".to_string()
-    } else {
-        counts.join(", ")
+/// Beyond this many servers the spread line gives the range and the extremes, not every count.
+const LISTED_BACKENDS: usize = 20;
+/// How many of the busiest and of the idlest servers a summarised spread line names.
+const EXTREMES: usize = 3;
+
+fn spread_counts(per_backend: &BTreeMap<String, u32>) -> String {
+    let listed = |group: &[(&String, &u32)]| -> String {
+        group
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
+    if per_backend.is_empty() {
+        return "no server answered".to_string();
+    }
+    let mut by_count: Vec<(&String, &u32)> = per_backend.iter().collect();
+    if by_count.len() <= LISTED_BACKENDS {
+        return listed(&by_count);
+    }
+    // Busiest first; ties by name, so the line is the same on every run.
+    by_count.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let most = listed(&by_count[..EXTREMES]);
+    by_count.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)));
+    let fewest = listed(&by_count[..EXTREMES]);
+    format!(
+        "{} servers, {}–{} each (most: {most}; fewest: {fewest})",
+        per_backend.len(),
+        by_count[0].1,
+        by_count[by_count.len() - 1].1
+    )
+}
+
+fn spread_line(s: &SpreadSummary) -> String {
+    let counts = spread_counts(&s.per_backend);
     let verdict = match s.verdict {
         SpreadVerdict::NoTraffic => {
             return "Spread: no traffic recorded; the findings rest on configuration and state only.".to_string()
@@ -72,6 +101,19 @@ fn spread_line(s: &SpreadSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spread_over_many_servers_gives_the_range_and_the_extremes() {
+        let per_backend: BTreeMap<String, u32> = (1..=1000)
+            .map(|i| (format!("rs{i}"), 4 + u32::from(i % 7 == 0)))
+            .collect();
+        assert_eq!(
+            spread_counts(&per_backend),
+            "1000 servers, 4–5 each (most: rs105 5, rs112 5, rs119 5; fewest: rs1 4, rs10 4, rs100 4)"
+        );
+        let few: BTreeMap<String, u32> = [("rs1".to_string(), 3), ("rs2".to_string(), 0)].into();
+        assert_eq!(spread_counts(&few), "rs1 3, rs2 0");
+    }
     use crate::diagnose::{diagnose, sample};
 
     #[test]
