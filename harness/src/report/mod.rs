@@ -3,12 +3,14 @@
 
 mod checks;
 mod graph;
+mod health;
 mod outcome;
 mod table;
 mod tally;
 
 pub use checks::render_checks;
 pub use graph::mermaid;
+pub use health::render_health;
 pub use outcome::{diagnosis_report, human_report};
 pub use table::render_spread;
 pub use tally::Tally;

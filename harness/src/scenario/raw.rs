@@ -29,7 +29,7 @@ pub struct RawService {
     pub persistence_netmask: Option<S<String>>,
     pub one_packet: Option<S<bool>>,
     /// `[service.check]`: keepalived's health checker for every real server.
-    pub check: Option<S<RawCheck>>,
+    pub check: Option<RawCheck>,
 }
 
 /// `[service.check]`, or a `[[real_server]]`'s `check = { ... }` overriding it. Names and
@@ -135,7 +135,7 @@ pub struct RawRealServer {
     pub mac: Option<S<String>>,
     pub sysctl: Option<RawSysctls>,
     /// Overrides of `[service.check]` for this server.
-    pub check: Option<S<RawCheck>>,
+    pub check: Option<RawCheck>,
     /// keepalived's per-real-server `inhibit_on_failure`.
     pub inhibit_on_failure: Option<S<bool>>,
 }

@@ -46,7 +46,7 @@ pub(super) fn resolve(
 ) -> Option<HealthCheck> {
     let raw = cx.raw;
     let vs = raw.service.check.as_ref();
-    let per_rs: Vec<(String, Option<&S<RawCheck>>, Option<&S<bool>>)> = cx
+    let per_rs: Vec<(String, Option<&RawCheck>, Option<&S<bool>>)> = cx
         .hosts
         .iter()
         .filter_map(|h| match h.source {
@@ -59,10 +59,10 @@ pub(super) fn resolve(
         return None;
     }
     let p = &mut *cx.p;
-    let first_span = vs.map(|c| c.span()).or_else(|| {
+    let first_span = vs.and_then(any_span).or_else(|| {
         per_rs
             .iter()
-            .find_map(|(_, c, i)| c.map(|c| c.span()).or(i.map(|i| i.span())))
+            .find_map(|(_, c, i)| c.and_then(any_span).or(i.map(|i| i.span())))
     });
     if service.mode == Mode::Direct {
         p.push(
@@ -73,7 +73,7 @@ pub(super) fn resolve(
         return None;
     }
     let empty = RawCheck::default();
-    let vs_raw = vs.map(|c| c.get_ref()).unwrap_or(&empty);
+    let vs_raw = vs.unwrap_or(&empty);
     let vs_kind = kind(p, vs_raw);
     let vs_timing = timing(p, vs_raw);
     let vs_delay_loop = vs_timing.delay_loop.unwrap_or(crate::health::DEFAULT_DELAY_LOOP);
@@ -106,7 +106,7 @@ pub(super) fn resolve(
         {
             continue;
         }
-        let rs_raw = rs_check.map(|c| c.get_ref()).unwrap_or(&empty);
+        let rs_raw = rs_check.unwrap_or(&empty);
         vs_only_keys_absent(p, rs_raw, name);
         let rs_kind = kind(p, rs_raw);
         let checker = match (rs_kind.or(vs_kind), vs.is_some() || rs_check.is_some()) {
@@ -125,7 +125,7 @@ pub(super) fn resolve(
                 })
             }
             (None, true) => {
-                let at = rs_check.map(|c| c.span()).or(vs.map(|c| c.span()));
+                let at = rs_check.and_then(any_span).or(vs.and_then(any_span));
                 p.push(
                     at,
                     format!("the health check of real server \"{name}\" has no `kind`"),
@@ -204,6 +204,17 @@ pub(super) fn resolve_expect(
         }
         expect.removed_within = Some(Duration::from_millis(within));
     }
+}
+
+/// A place in the file for a check table as a whole (tables keep no span of their own here):
+/// its `kind`, else its first timing key.
+fn any_span(c: &RawCheck) -> Option<std::ops::Range<usize>> {
+    c.kind
+        .as_ref()
+        .map(|k| k.span())
+        .or(c.delay_loop.as_ref().map(|x| x.span()))
+        .or(c.connect_timeout.as_ref().map(|x| x.span()))
+        .or(c.inhibit_on_failure.as_ref().map(|x| x.span()))
 }
 
 fn flag(b: Option<&S<bool>>) -> bool {
