@@ -490,3 +490,209 @@ fn sorry(p: &mut Problems<'_>, s: &S<String>, real_servers: &[RealServer], compl
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::health::{CheckerKind, CheckerSettings};
+    use crate::scenario::{parse, HealthCheck, Scenario};
+
+    fn ok(text: &str) -> Scenario {
+        parse(text, "t.toml").unwrap_or_else(|r| panic!("unexpected problems:\n{}", r.render("t.toml")))
+    }
+
+    fn problems(text: &str) -> String {
+        match parse(text, "t.toml") {
+            Ok(_) => panic!("expected problems in:\n{text}"),
+            Err(report) => report.render("t.toml"),
+        }
+    }
+
+    fn health(s: &Scenario) -> &HealthCheck {
+        s.health.as_ref().expect("a health check")
+    }
+
+    fn checker<'a>(h: &'a HealthCheck, rs: &str) -> &'a (CheckerKind, CheckerSettings) {
+        let r = h.real_servers.iter().find(|r| r.name == rs).expect("in the pool");
+        r.checker.as_ref().expect("checked")
+    }
+
+    const SERVERS: &str = r#"
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+"#;
+
+    #[test]
+    fn no_check_table_means_no_checkers() {
+        assert_eq!(ok(&format!("[service]\nmode = \"dr\"\n{SERVERS}")).health, None);
+    }
+
+    #[test]
+    fn keepalived_keywords_and_inheritance_vs_then_real_server() {
+        let s = ok(r#"
+[service]
+mode = "dr"
+[service.check]
+kind = "tcp"
+delay_loop = 2.5
+connect_timeout = 1
+retry = 3
+delay_before_retry = 0.5
+quorum = 2
+hysteresis = 1
+quorum_down = "true"
+sorry_server = "sorry"
+traffic_waits_for_checks = false
+
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+inhibit_on_failure = true
+check = { delay_loop = 4, alpha = true }
+[[real_server]]
+name = "sorry"
+"#);
+        let h = health(&s);
+        assert_eq!((h.quorum, h.hysteresis, h.traffic_waits_for_checks), (2, 1, false));
+        assert_eq!(h.quorum_down.as_deref(), Some("true"));
+        assert_eq!(h.delay_loop, Duration::from_millis(2500));
+        let sorry = h.sorry_server.as_ref().unwrap();
+        assert_eq!((sorry.real_server.as_deref(), sorry.addr.port()), (Some("sorry"), 80));
+        let pool: Vec<&str> = h.real_servers.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(pool, ["rs1", "rs2"], "the sorry server is not in the pool");
+        let (kind, rs1) = checker(h, "rs1");
+        assert_eq!(*kind, CheckerKind::Tcp);
+        assert_eq!(
+            (rs1.delay_loop, rs1.connect_timeout, rs1.retry, rs1.delay_before_retry),
+            (
+                Duration::from_millis(2500),
+                Duration::from_secs(1),
+                3,
+                Duration::from_millis(500)
+            )
+        );
+        // warmup falls back to the checker's own delay_loop, as validate_check_config does.
+        assert_eq!(rs1.warmup, Duration::from_millis(2500));
+        let (_, rs2) = checker(h, "rs2");
+        assert_eq!(
+            (rs2.delay_loop, rs2.warmup, rs2.alpha, rs2.retry),
+            (Duration::from_secs(4), Duration::from_secs(4), true, 3)
+        );
+        let inhibit: Vec<bool> = h.real_servers.iter().map(|r| r.inhibit_on_failure).collect();
+        assert_eq!(inhibit, [false, true]);
+        // The director's table leaves the sorry server out until quorum is lost.
+        let cfg = crate::run::director_config(&s, s.director().unwrap()).unwrap();
+        assert_eq!(cfg.services[0].1.len(), 2);
+    }
+
+    #[test]
+    fn http_and_misc_checkers_take_their_own_keys() {
+        let s = ok(r#"
+[service]
+mode = "nat"
+[service.check]
+kind = "http"
+path = "/health"
+status_code = [200, "301-302"]
+digest = "5D41402ABC4B2A76B9719D911017C592"
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+check = { kind = "misc", command = "exit 0", misc_timeout = 2, misc_dynamic = true }
+"#);
+        let h = health(&s);
+        let CheckerKind::Http(http) = &checker(h, "rs1").0 else {
+            panic!("http")
+        };
+        let url = &http.urls[0];
+        assert_eq!(url.path, "/health");
+        assert_eq!(url.status_codes, vec![200..=200, 301..=302]);
+        assert_eq!(url.digest.as_deref(), Some("5d41402abc4b2a76b9719d911017c592"));
+        // HTTP_GET's own default delay_before_retry.
+        assert_eq!(checker(h, "rs1").1.delay_before_retry, Duration::from_secs(3));
+        let CheckerKind::Misc(misc) = &checker(h, "rs2").0 else {
+            panic!("misc")
+        };
+        assert_eq!(
+            (misc.command.as_str(), misc.timeout, misc.dynamic),
+            ("exit 0", Some(Duration::from_secs(2)), true)
+        );
+        // The http keys are not inherited by a misc checker.
+        assert_eq!(checker(h, "rs2").1.retry, 0);
+    }
+
+    #[test]
+    fn bad_values_are_reported_where_they_are() {
+        let text = problems(
+            r#"
+[service]
+mode = "dr"
+[service.check]
+kind = "tpc"
+delay_loop = -1
+[[real_server]]
+name = "rs1"
+check = { kind = "tcp", path = "/", quorum = 2 }
+[[real_server]]
+name = "rs2"
+check = { kind = "http", status_code = 99, digest = "abc" }
+[[real_server]]
+name = "rs3"
+check = { kind = "misc" }
+"#,
+        );
+        for want in [
+            "t.toml:5:8: error: unknown check kind `tpc`; valid: tcp http misc",
+            "hint: TCP_CHECK is \"tcp\", HTTP_GET \"http\", MISC_CHECK \"misc\"",
+            "t.toml:6:14: error: `delay_loop` = -1 must be more than 0",
+            "`path` applies to kind = \"http\", not \"tcp\"",
+            "`quorum` in the check of real server \"rs1\" is a virtual server setting",
+            "`status_code`: 99 is not an HTTP status code or range",
+            "kind = \"misc\" needs a `command`",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn mistakes_across_sections_say_what_to_do() {
+        let text = problems(
+            r#"
+[service]
+mode = "dr"
+protocol = "udp"
+[service.check]
+kind = "tcp"
+delay_lop = 1
+sorry_server = "nowhere"
+[[real_server]]
+name = "rs1"
+[expect]
+removed = ["rs9"]
+removed_within_ms = 0
+"#,
+        );
+        for want in [
+            "unknown key `delay_lop` in [service] (check)",
+            "did you mean `delay_loop`?",
+            "a tcp check connects over TCP, but the service is UDP",
+            "`sorry_server` = \"nowhere\" is neither IP:PORT nor a [[real_server]]",
+            "expect.removed: \"rs9\" is not a [[real_server]]",
+            "`removed_within_ms` = 0 is out of range",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+        let text =
+            problems("[service]\nmode = \"dr\"\n[[real_server]]\nname = \"rs1\"\n[expect]\nremoved = [\"rs1\"]\n");
+        assert!(text.contains("no health checker watches \"rs1\""), "{text}");
+        let text = problems(
+            "[service]\nmode = \"direct\"\n[service.check]\nkind = \"tcp\"\n[[real_server]]\nname = \"rs1\"\n",
+        );
+        assert!(text.contains("a health check needs a director"), "{text}");
+    }
+}
