@@ -669,7 +669,7 @@ fn dr_remove_and_add_dest() {
     ));
     let unavailable = DropReason::Ipvs(crate::ipvs::DropReason::DestUnavailable);
     let deadline = Instant::now() + wait;
-    while engine.stats().dropped.get(&unavailable).is_none() {
+    while !engine.stats().dropped.contains_key(&unavailable) {
         assert!(
             Instant::now() < deadline,
             "old connection's packet not dropped: {:?}",

@@ -21,6 +21,9 @@ use crate::scenario::validate::{self as v, span};
 /// The longest time any checker setting may take: a day, far past any lab run.
 const MAX_SECONDS: f64 = 86_400.0;
 
+/// A real server's name with its `check` table and `inhibit_on_failure`, as written.
+type RealServerTables<'r> = (String, Option<&'r RawCheck>, Option<&'r S<bool>>);
+
 /// Which kind a check table asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -46,7 +49,7 @@ pub(super) fn resolve(
 ) -> Option<HealthCheck> {
     let raw = cx.raw;
     let vs = raw.service.check.as_ref();
-    let per_rs: Vec<(String, Option<&RawCheck>, Option<&S<bool>>)> = cx
+    let per_rs: Vec<RealServerTables<'_>> = cx
         .hosts
         .iter()
         .filter_map(|h| match h.source {
