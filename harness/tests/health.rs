@@ -199,3 +199,44 @@ async fn misc_check_runs_its_command_in_the_directors_namespace() {
     );
     only_live_servers_answered(&outcome);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_quorum_swaps_in_the_sorry_server() {
+    if !root() {
+        return;
+    }
+    let text = r#"
+[service]
+mode = "dr"
+scheduler = "rr"
+[service.check]
+kind = "tcp"
+delay_loop = 1
+connect_timeout = 1
+warmup = 0
+sorry_server = "sorry"
+[[real_server]]
+name = "rs1"
+state = "refuse"
+[[real_server]]
+name = "rs2"
+state = "refuse"
+[[real_server]]
+name = "sorry"
+[traffic]
+requests = 10
+"#;
+    let s = scenario::parse(text, "sorry.toml").unwrap_or_else(|r| panic!("{}", r.render("sorry.toml")));
+    let outcome = run(&s).await;
+    assert!(logged(
+        &outcome,
+        "Adding sorry server [192.0.2.13]:tcp:80 to VS [192.0.2.100]:tcp:80"
+    ));
+    assert_eq!(outcome.tally.backends.get("sorry"), Some(&10), "{:?}", outcome.tally);
+    let h = outcome.health.as_ref().unwrap();
+    assert!(
+        h.servers.iter().all(|r| r.name != "sorry"),
+        "the sorry server is not in the pool"
+    );
+    assert!(h.servers.iter().all(|r| r.out_at_end), "{:?}", h.servers);
+}

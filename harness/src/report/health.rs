@@ -14,7 +14,11 @@ pub fn render_health(health: &HealthOutcome) -> String {
         "health checks on director {} (keepalived's log; seconds from the traffic's start):\n",
         health.director
     );
-    let line = |at_ms: f64, text: &str| format!("  {:>+9.3} s  {text}\n", at_ms / 1000.0);
+    let line = |at_ms: f64, text: &str| {
+        // A hair before the traffic's start reads as 0, not "-0.000".
+        let at = if at_ms.abs() < 0.5 { 0.0 } else { at_ms / 1000.0 };
+        format!("  {at:>+9.3} s  {text}\n")
+    };
     let log = &health.log;
     if log.len() <= FULL_LINES {
         for l in log {

@@ -51,7 +51,8 @@ pub struct HealthOutcome {
     pub log: Vec<HealthLine>,
     /// The table changes the checkers made (after keepalived's inhibit translation).
     pub table: Vec<HealthTableChange>,
-    /// Per real server (by name): when the checkers first took it out and last put it back.
+    /// Per real server of the pool (by name): when the checkers first took it out, and
+    /// whether it was out at the end.
     pub servers: Vec<ServerHealth>,
     /// keepalived's config fix-ups (quorum) and engine refusals, as they happened.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -99,6 +100,8 @@ pub struct Session<'l> {
     quorum_down: Option<String>,
     started: Instant,
     names: HashMap<SocketAddr, String>,
+    /// Reported apart from the pool: it is out of the table whenever quorum holds.
+    sorry: Option<SocketAddr>,
     running: FuturesUnordered<JoinHandle<(CheckerId, CheckOutcome, Instant)>>,
     /// Stops MISC commands (and quorum scripts) still running when the session ends.
     stop: Arc<AtomicBool>,
@@ -153,6 +156,7 @@ impl<'l> Session<'l> {
             quorum_down: check.quorum_down.clone(),
             started: Instant::now(),
             names,
+            sorry: check.sorry_server.as_ref().map(|s| SocketAddr::V4(s.addr)),
             running: FuturesUnordered::new(),
             stop: Arc::new(AtomicBool::new(false)),
             table,
@@ -368,6 +372,7 @@ impl<'l> Session<'l> {
         let mut servers: Vec<ServerHealth> = self
             .names
             .iter()
+            .filter(|(addr, _)| Some(**addr) != self.sorry)
             .map(|(addr, name)| {
                 let SocketAddr::V4(v4) = addr else {
                     unreachable!("lab addresses are IPv4")
