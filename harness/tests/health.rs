@@ -98,6 +98,37 @@ async fn a_refusing_server_is_removed_at_its_first_check_and_gets_no_traffic() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_waiting_the_traffic_meets_the_table_before_the_first_check() {
+    if !root() {
+        return;
+    }
+    // 30 back-to-back requests take milliseconds; the first check is 1 s away: rs3 is still in
+    // the table for all of them, as it is in keepalived's first second.
+    let s = scenario(
+        "kind = \"tcp\"\ndelay_loop = 1\nretry = 0\nwarmup = 0\ntraffic_waits_for_checks = false",
+        "state = \"refuse\"",
+    );
+    let outcome = run(&s).await;
+    let h = outcome.health.as_ref().unwrap();
+    assert!(
+        h.started_ms <= 0.0 && h.started_ms > -1000.0,
+        "started {} ms before the traffic",
+        h.started_ms
+    );
+    assert_eq!(
+        outcome.tally.failed(),
+        10,
+        "rs3's third of the round robin is refused: {:?}",
+        outcome.tally
+    );
+    assert!(
+        h.table.iter().all(|c| c.op == "add"),
+        "nothing was removed yet: {:?}",
+        h.table
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_server_is_removed_after_connect_timeout() {
     if !root() {
         return;

@@ -73,6 +73,7 @@ mod tests {
                     },
                 })
                 .collect(),
+            notify: Vec::new(),
             table: Vec::new(),
             servers: vec![ServerHealth {
                 name: "rs3".into(),

@@ -49,6 +49,8 @@ pub struct HealthOutcome {
     pub started_ms: f64,
     /// keepalived's log lines, in order, with their time since the traffic started.
     pub log: Vec<HealthLine>,
+    /// keepalived's notify FIFO lines (`RS <rs> <vs> UP|DOWN`, `VS <vs> UP|DOWN`), in order.
+    pub notify: Vec<HealthLine>,
     /// The table changes the checkers made (after keepalived's inhibit translation).
     pub table: Vec<HealthTableChange>,
     /// Per real server of the pool (by name): when the checkers first took it out, and
@@ -339,6 +341,7 @@ impl<'l> Session<'l> {
         let offset = signed_ms(self.started, traffic_started);
         let at_ms = |at: Duration| at.as_secs_f64() * 1000.0 + offset;
         let mut log = Vec::new();
+        let mut notify = Vec::new();
         let mut table = Vec::new();
         let mut first_out: HashMap<SocketAddr, f64> = HashMap::new();
         for r in &self.history {
@@ -366,7 +369,10 @@ impl<'l> Session<'l> {
                         weight,
                     });
                 }
-                HealthEvent::RealServer { .. } | HealthEvent::Quorum { .. } => {}
+                HealthEvent::RealServer { fifo, .. } | HealthEvent::Quorum { fifo, .. } => notify.push(HealthLine {
+                    at_ms: at_ms(r.at),
+                    line: fifo.clone(),
+                }),
             }
         }
         let mut servers: Vec<ServerHealth> = self
@@ -389,6 +395,7 @@ impl<'l> Session<'l> {
             director: self.director,
             started_ms: offset,
             log,
+            notify,
             table,
             servers,
             problems: self.problems,
