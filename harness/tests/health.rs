@@ -271,3 +271,36 @@ requests = 10
     );
     assert!(h.servers.iter().all(|r| r.out_at_end), "{:?}", h.servers);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_alpha_a_dead_server_never_joins_and_live_ones_join_after_their_first_success() {
+    if !root() {
+        return;
+    }
+    let s = scenario(
+        "kind = \"tcp\"\ndelay_loop = 1\nwarmup = 0\nalpha = true",
+        "state = \"refuse\"",
+    );
+    let outcome = run(&s).await;
+    let (at, _) = removal(&s, &outcome);
+    assert_eq!(at, Duration::ZERO, "out of the table from the start");
+    let h = outcome.health.as_ref().unwrap();
+    let rs1_added: Vec<f64> = h
+        .table
+        .iter()
+        .filter(|c| c.real_server.as_deref() == Some("rs1") && c.op == "add")
+        .map(|c| c.at_ms - h.started_ms)
+        .collect();
+    assert_eq!(rs1_added.len(), 1, "{:?}", h.table);
+    assert!(
+        rs1_added[0] >= 1000.0,
+        "added at {} ms, before its first check",
+        rs1_added[0]
+    );
+    assert!(
+        !h.table.iter().any(|c| c.real_server.as_deref() == Some("rs3")),
+        "{:?}",
+        h.table
+    );
+    only_live_servers_answered(&outcome);
+}

@@ -111,6 +111,8 @@ pub struct Session<'l> {
     table: BTreeMap<SocketAddrV4, u32>,
     history: Vec<HealthRecord>,
     ran_once: HashSet<CheckerId>,
+    /// Servers the monitor's start left out of the pool (alpha): out from the start.
+    out_from_start: HashSet<SocketAddr>,
     problems: Vec<String>,
 }
 
@@ -164,6 +166,7 @@ impl<'l> Session<'l> {
             table,
             history: Vec::new(),
             ran_once: HashSet::new(),
+            out_from_start: HashSet::new(),
             problems: warnings,
         };
         session.install(engine, start_records);
@@ -280,6 +283,7 @@ impl<'l> Session<'l> {
                 self.problems.push(format!("start: removing {dest}: {e}"));
             }
             self.table.remove(&dest);
+            self.out_from_start.insert(SocketAddr::V4(dest));
         }
         self.apply(engine, records);
     }
@@ -356,7 +360,10 @@ impl<'l> Session<'l> {
                         TableOp::Remove => ("remove", None),
                         TableOp::SetWeight { weight } => ("set_weight", Some(weight)),
                     };
-                    let out = matches!(a.op, TableOp::Remove | TableOp::SetWeight { weight: 0 });
+                    let out = matches!(
+                        a.op,
+                        TableOp::Remove | TableOp::SetWeight { weight: 0 } | TableOp::Add { weight: 0 }
+                    );
                     if out && !a.sorry {
                         first_out.entry(a.dest).or_insert(r.at.as_secs_f64() * 1000.0);
                     }
@@ -385,7 +392,10 @@ impl<'l> Session<'l> {
                 };
                 ServerHealth {
                     name: name.clone(),
-                    out_after_start_ms: first_out.get(addr).copied(),
+                    out_after_start_ms: first_out
+                        .get(addr)
+                        .copied()
+                        .or(self.out_from_start.contains(addr).then_some(0.0)),
                     out_at_end: self.table.get(v4).is_none_or(|w| *w == 0),
                 }
             })
