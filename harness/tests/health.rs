@@ -304,3 +304,34 @@ async fn with_alpha_a_dead_server_never_joins_and_live_ones_join_after_their_fir
     );
     only_live_servers_answered(&outcome);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_get_removes_a_server_whose_body_does_not_match_the_digest() {
+    if !root() {
+        return;
+    }
+    // rs3 is up and answers 200, but its body's MD5 is not the one its check wants.
+    let s = scenario(
+        "kind = \"http\"\ndelay_loop = 1\nconnect_timeout = 1\nwarmup = 0",
+        "check = { digest = \"00000000000000000000000000000000\" }",
+    );
+    let outcome = run(&s).await;
+    assert!(
+        logged(
+            &outcome,
+            "HTTP_CHECK on service [192.0.2.13]:tcp:80 failed after 1 retries."
+        ),
+        "{:#?}",
+        outcome.health
+    );
+    assert!(logged(
+        &outcome,
+        "Remote Web server [192.0.2.11]:tcp:80 succeed on service."
+    ));
+    let (at, bound) = removal(&s, &outcome);
+    assert!(
+        at <= bound + TOLERANCE,
+        "removed at {at:?}; keepalived's bound {bound:?}"
+    );
+    only_live_servers_answered(&outcome);
+}
