@@ -301,6 +301,8 @@ mod tests {
             sticky: false,
             errors: 0,
             diagnosis: vec![],
+            removed: vec![],
+            removed_within: None,
         }
     }
 

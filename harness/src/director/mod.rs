@@ -148,6 +148,13 @@ pub trait Engine: Send {
     fn snapshot(&self) -> Result<ipvs::IpvsSnapshot>;
     /// `ipvsadm -e -t VIP:PORT -r RIP:PORT -w WEIGHT`.
     fn set_weight(&mut self, service: ServiceKey, dest: SocketAddrV4, weight: u32) -> Result<()>;
+    /// `ipvsadm -a -t VIP:PORT -r RIP:PORT -w WEIGHT` with the dest's forwarding method: a
+    /// health checker's ADD_DEST (a real server back, or the sorry server).
+    fn add_dest(&mut self, service: ServiceKey, dest: ipvs::DestConfig) -> Result<()>;
+    /// `ipvsadm -d -t VIP:PORT -r RIP:PORT`: a health checker's DEL_DEST. Connections to it
+    /// stay in the table; their packets are dropped, or with `expire_nodest_conn` the entry
+    /// is expired and the packet scheduled anew (the kernel's `ip_vs_in`).
+    fn remove_dest(&mut self, service: ServiceKey, dest: SocketAddrV4) -> Result<()>;
     fn stats(&self) -> EngineStats;
     /// Returns once the counters in `snapshot` are exact for everything forwarded so far.
     /// Kernel IPVS folds its per-CPU counters into the exported ones only in its 2 s

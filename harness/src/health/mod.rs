@@ -36,7 +36,9 @@ use std::time::Duration;
 pub use checker::CheckerState;
 pub use monitor::{CheckTarget, CheckerId, DueCheck, Monitor, RealServerConfig, VirtualServerConfig};
 pub use service::{Trio, VsName};
-pub use settings::{CheckerKind, CheckerSettings, HttpGet, MiscCheck, TimingOverrides, Url};
+pub use settings::{
+    CheckerKind, CheckerSettings, HttpGet, MiscCheck, TimingOverrides, Url, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP,
+};
 
 /// What one attempt of a check found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,3 +119,16 @@ pub struct HealthRecord {
 
 /// keepalived's `BOOTSTRAP_DELAY` (lib/scheduler.h): the first check waits 1 s plus warmup.
 pub const BOOTSTRAP_DELAY: Duration = Duration::from_secs(1);
+
+/// The latest a real server that is dead from the start leaves the table, counted from the
+/// checkers' start (reference §2.7, "at startup"): its first attempt starts at
+/// BOOTSTRAP_DELAY + warmup at most and one failure is enough, ending within the attempt's
+/// timeout (a refused connect ends at once; packets that vanish take the whole timeout).
+/// With alpha it is never added, so this bounds its absence too.
+pub fn removed_at_start_within(kind: &CheckerKind, settings: &CheckerSettings, vs_delay_loop: Duration) -> Duration {
+    let attempt = match kind {
+        CheckerKind::Misc(misc) => misc.timeout.unwrap_or(vs_delay_loop),
+        CheckerKind::Tcp | CheckerKind::Http(_) => settings.connect_timeout,
+    };
+    BOOTSTRAP_DELAY + settings.warmup + attempt
+}

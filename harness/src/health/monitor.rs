@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::checker::Checker;
 use super::pool::{Pool, PoolServer, Server};
 use super::service::{Trio, VsName};
-use super::settings::{CheckerKind, CheckerSettings};
+use super::settings::{CheckerKind, CheckerSettings, Url};
 use super::{CheckOutcome, HealthEvent, HealthRecord, BOOTSTRAP_DELAY};
 use crate::ipvs::Proto;
 
@@ -242,6 +242,20 @@ impl Monitor {
         let mut out = Vec::new();
         self.pool.shutdown(&mut out);
         stamp(now, out)
+    }
+
+    /// The URL an HTTP check taken with [`Monitor::take_due`] must judge its answer by.
+    pub fn http_url(&self, id: CheckerId) -> Option<&Url> {
+        let slot = self.slots.get(id.0)?;
+        match &slot.checker.kind {
+            CheckerKind::Http(http) => http.urls.get(slot.checker.current_url()),
+            _ => None,
+        }
+    }
+
+    /// How many checkers the monitor runs (ids are `0..checker_count()`).
+    pub fn checker_count(&self) -> usize {
+        self.slots.len()
     }
 
     /// Whether the checkers count this real server as alive.

@@ -277,6 +277,32 @@ fn at_startup_one_failure_removes_a_server_that_was_added_unchecked() {
 }
 
 #[test]
+fn removed_at_start_within_is_reached_by_the_latest_warmup_pick_and_never_passed() {
+    let mut settings = tcp_settings(10.0, 3.0, 1, 1.0);
+    settings.warmup = secs(4.0);
+    let bound = super::removed_at_start_within(&CheckerKind::Tcp, &settings, secs(60.0));
+    assert_eq!(bound, secs(8.0), "1 s bootstrap + 4 s warmup + 3 s timeout");
+    for (answer, pick) in [(Answer::Silent, 1.0), (Answer::Silent, 0.0), (Answer::Refused, 1.0)] {
+        let (mut monitor, _) = Monitor::new(&one_server(settings.clone(), false));
+        let world = [Behaviour {
+            rs: addr(RS1),
+            steps: vec![(0.0, answer)],
+        }];
+        let records = run(&mut monitor, &world, 20.0, |w| w.mul_f64(pick));
+        let removed = log_time(&records, REMOVED);
+        assert_eq!(removed.len(), 1);
+        assert!(
+            removed[0] <= bound,
+            "{answer:?} pick {pick}: {:?} > {bound:?}",
+            removed[0]
+        );
+        if answer == Answer::Silent && pick == 1.0 {
+            assert_eq!(removed[0], bound, "the bound is tight");
+        }
+    }
+}
+
+#[test]
 fn alpha_adds_a_server_only_after_its_first_success() {
     let mut settings = tcp_settings(6.0, 3.0, 1, 1.0);
     settings.alpha = true;

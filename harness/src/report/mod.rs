@@ -3,6 +3,7 @@
 
 mod checks;
 mod graph;
+mod health;
 mod outcome;
 mod table;
 
@@ -10,5 +11,6 @@ mod table;
 pub use crate::tally::Tally;
 pub use checks::render_checks;
 pub use graph::mermaid;
+pub use health::render_health;
 pub use outcome::{diagnosis_report, human_report};
 pub use table::render_spread;

@@ -41,6 +41,10 @@ pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
             out.push_str(&d.ipvs.save_text());
         }
     }
+    if let Some(health) = &outcome.health {
+        out.push('\n');
+        out.push_str(&super::render_health(health));
+    }
     out.push('\n');
     out.push_str(&render_checks(&outcome.verdict.checks));
     let verdict = if outcome.verdict.passed { "PASS" } else { "FAIL" };

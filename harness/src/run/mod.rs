@@ -3,6 +3,7 @@
 //! The lab is torn down whatever happens in between: on success and error here, and by
 //! `Lab`'s Drop on panic or when the future is dropped (Ctrl-C).
 
+mod health;
 mod outcome;
 mod plan;
 mod progress;
@@ -10,6 +11,7 @@ mod progress;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+pub use health::{HealthLine, HealthOutcome, HealthTableChange, ServerHealth};
 pub use outcome::RunOutcome;
 pub use plan::{lab_plan, TUN_DEVICE};
 
@@ -90,7 +92,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, R
 /// Everything between bring-up and teardown. Servers and engine stop before returning.
 pub async fn run_in_lab(scenario: &Scenario, opts: &RunOptions, lab: &Lab) -> Result<RunOutcome, RunError> {
     let mut held = Held::start_with(scenario, lab, opts.engine.unwrap_or(scenario.engine)).await?;
-    let result = traffic_and_verdict(scenario, opts, lab, &held).await;
+    let result = traffic_and_verdict(scenario, opts, lab, &mut held).await;
     let mut shutdown = Ok(());
     for (_, e) in std::mem::take(&mut held.engines) {
         shutdown = shutdown.and(e.shutdown());
@@ -105,7 +107,7 @@ async fn traffic_and_verdict(
     scenario: &Scenario,
     opts: &RunOptions,
     lab: &Lab,
-    held: &Held,
+    held: &mut Held,
 ) -> Result<RunOutcome, RunError> {
     // Counters before the traffic, so the evidence shows what the run changed.
     let baseline = match opts.diagnose {
@@ -116,9 +118,27 @@ async fn traffic_and_verdict(
         Some(_) => vip_counters(scenario, lab).await,
         None => None,
     };
+    // keepalived's checkers: from startup, through the traffic, stopped before the tables are read.
+    let engine = held.engines.first_mut().map(|(_, e)| e.as_mut());
+    let mut checkers = engine.map(|e| (health::Session::start(scenario, lab, &mut *e), e));
+    if let Some((Some(session), engine)) = checkers.as_mut() {
+        if scenario.health.as_ref().is_some_and(|h| h.traffic_waits_for_checks) {
+            session
+                .first_checks(&mut **engine, health::Session::first_checks_bound(scenario))
+                .await;
+        }
+    }
     let traffic_started = Instant::now();
-    let records = fire_traffic(scenario, lab, opts.progress).await;
+    let records = match checkers.as_mut() {
+        Some((Some(session), engine)) => {
+            session
+                .during(&mut **engine, fire_traffic(scenario, lab, opts.progress))
+                .await
+        }
+        _ => fire_traffic(scenario, lab, opts.progress).await,
+    };
     let traffic_elapsed = traffic_started.elapsed();
+    let health = checkers.and_then(|(s, _)| s).map(|s| s.stop(traffic_started));
     connections_closed(scenario, lab).await;
     let director_seen_packets = counters.and_then(|c| {
         c.iter()
@@ -173,6 +193,8 @@ async fn traffic_and_verdict(
         }
     }
     let mut verdict = verdict::evaluate(&scenario.expect, &scenario.real_servers, &tally, &records);
+    verdict.checks.extend(health::checks(&scenario.expect, health.as_ref()));
+    verdict.passed = verdict.checks.iter().all(|c| c.passed);
 
     let settings = match opts.diagnose {
         DiagnoseWhen::Always => Some(investigate::Settings::THOROUGH),
@@ -221,6 +243,7 @@ async fn traffic_and_verdict(
         diagnosis,
         evidence,
         investigation_problems: problems,
+        health,
         timings: outcome::Timings {
             traffic_ms: ms(traffic_elapsed),
             investigate_ms,
@@ -443,6 +466,8 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
     let dests = scenario
         .real_servers
         .iter()
+        // A sorry server joins the table only when the checkers lose quorum.
+        .filter(|rs| !scenario.health.as_ref().is_some_and(|h| h.is_sorry(&rs.name)))
         .map(|rs| ipvs::DestConfig {
             addr: rs.address,
             port: rs.port,

@@ -38,6 +38,9 @@ pub struct RunOutcome {
     /// Evidence the investigation could not gather.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub investigation_problems: Vec<String>,
+    /// What keepalived's checkers did (`[service.check]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::HealthOutcome>,
     pub timings: Timings,
 }
 

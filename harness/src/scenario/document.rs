@@ -273,8 +273,11 @@ fn report_unknown(
 /// Known keys for the table a path ends in (`interfaces.0.x` → interface keys).
 fn known_keys_at(section_name: &str, path: &[Step]) -> &'static [&'static str] {
     let in_interfaces = path.iter().any(|s| matches!(s, Step::Key(k) if k == "interfaces"));
+    let in_check = matches!(path.first(), Some(Step::Key(k)) if k == "check");
     if in_interfaces && path.len() > 1 {
         raw::known_keys("interface")
+    } else if in_check && path.len() == 2 {
+        raw::known_keys("check")
     } else if path.len() > 1 {
         &[]
     } else {

@@ -33,6 +33,53 @@ pub struct Scenario {
     pub hosts: Vec<Host>,
     pub traffic: Traffic,
     pub expect: Expect,
+    /// `[service.check]` (or a real server's `check`): keepalived's checkers, when any.
+    pub health: Option<HealthCheck>,
+}
+
+/// keepalived's health checkers on the service, resolved: what `crate::health::Monitor`
+/// runs with (see `run::health`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheck {
+    /// The virtual server's `delay_loop`: MISC_CHECK's timeout when `misc_timeout` is unset.
+    pub delay_loop: Duration,
+    pub quorum: u32,
+    pub hysteresis: u32,
+    pub omega: bool,
+    /// Commands run in the director's namespace when quorum is gained / lost.
+    pub quorum_up: Option<String>,
+    pub quorum_down: Option<String>,
+    pub sorry_server: Option<SorryServer>,
+    pub sorry_server_inhibit: bool,
+    /// Traffic starts once every checker has run once (the table as keepalived has it after
+    /// its first checks); `false` sends at once, while the first checks are still due.
+    pub traffic_waits_for_checks: bool,
+    /// The pool: every real server but the sorry server, in declaration order.
+    pub real_servers: Vec<RealServerCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SorryServer {
+    pub addr: std::net::SocketAddrV4,
+    /// The `[[real_server]]` that serves as the sorry server (out of the pool), if one does.
+    pub real_server: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealServerCheck {
+    pub name: String,
+    pub inhibit_on_failure: bool,
+    /// `None`: no checker, so keepalived never removes it.
+    pub checker: Option<(crate::health::CheckerKind, crate::health::CheckerSettings)>,
+}
+
+impl HealthCheck {
+    /// Whether `name` is the sorry server rather than a member of the pool.
+    pub fn is_sorry(&self, name: &str) -> bool {
+        self.sorry_server
+            .as_ref()
+            .is_some_and(|s| s.real_server.as_deref() == Some(name))
+    }
 }
 
 /// A broadcast domain (one bridge in the lab).
@@ -215,6 +262,10 @@ pub struct Expect {
     pub errors: u32,
     /// Causes the diagnosis must include.
     pub diagnosis: Vec<CauseId>,
+    /// Real servers the health checker must have taken out (removed or inhibited) by the end.
+    pub removed: Vec<String>,
+    /// Each of `removed` was first taken out within this time of the checkers' start.
+    pub removed_within: Option<Duration>,
 }
 
 impl Scenario {

@@ -28,6 +28,52 @@ pub struct RawService {
     pub persistence: Option<S<i64>>,
     pub persistence_netmask: Option<S<String>>,
     pub one_packet: Option<S<bool>>,
+    /// `[service.check]`: keepalived's health checker for every real server.
+    pub check: Option<RawCheck>,
+}
+
+/// `[service.check]`, or a `[[real_server]]`'s `check = { ... }` overriding it. Names and
+/// units are keepalived.conf's (seconds, fractions allowed).
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawCheck {
+    pub kind: Option<S<String>>,
+    pub delay_loop: Option<S<f64>>,
+    pub connect_timeout: Option<S<f64>>,
+    pub retry: Option<S<i64>>,
+    pub delay_before_retry: Option<S<f64>>,
+    pub warmup: Option<S<f64>>,
+    pub alpha: Option<S<bool>>,
+    pub omega: Option<S<bool>>,
+    pub inhibit_on_failure: Option<S<bool>>,
+    pub log_all_failures: Option<S<bool>>,
+    pub quorum: Option<S<i64>>,
+    pub hysteresis: Option<S<i64>>,
+    pub quorum_up: Option<S<String>>,
+    pub quorum_down: Option<S<String>>,
+    pub sorry_server: Option<S<String>>,
+    pub sorry_server_inhibit: Option<S<bool>>,
+    pub path: Option<S<String>>,
+    pub status_code: Option<S<RawStatusCodes>>,
+    pub digest: Option<S<String>>,
+    pub command: Option<S<String>>,
+    pub misc_timeout: Option<S<f64>>,
+    pub misc_dynamic: Option<S<bool>>,
+    pub traffic_waits_for_checks: Option<S<bool>>,
+}
+
+/// `status_code = 200`, `"200-299"` or a list of either.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawStatusCodes {
+    One(RawStatusCode),
+    List(Vec<RawStatusCode>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawStatusCode {
+    Code(i64),
+    Range(String),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +134,10 @@ pub struct RawRealServer {
     pub gateway: Option<S<String>>,
     pub mac: Option<S<String>>,
     pub sysctl: Option<RawSysctls>,
+    /// Overrides of `[service.check]` for this server.
+    pub check: Option<RawCheck>,
+    /// keepalived's per-real-server `inhibit_on_failure`.
+    pub inhibit_on_failure: Option<S<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,6 +195,10 @@ pub struct RawExpect {
     pub sticky: Option<S<bool>>,
     pub errors: Option<S<i64>>,
     pub diagnosis: Option<Vec<S<String>>>,
+    /// Real servers the health checker must have taken out by the end of the run.
+    pub removed: Option<Vec<S<String>>>,
+    /// Each of `removed` was out within this many ms of the checkers' start.
+    pub removed_within_ms: Option<S<i64>>,
 }
 
 /// The whole file, section by section. An entry that failed to deserialize
@@ -201,6 +255,32 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "persistence",
             "persistence_netmask",
             "one_packet",
+            "check",
+        ],
+        "check" => &[
+            "kind",
+            "delay_loop",
+            "connect_timeout",
+            "retry",
+            "delay_before_retry",
+            "warmup",
+            "alpha",
+            "omega",
+            "inhibit_on_failure",
+            "log_all_failures",
+            "quorum",
+            "hysteresis",
+            "quorum_up",
+            "quorum_down",
+            "sorry_server",
+            "sorry_server_inhibit",
+            "path",
+            "status_code",
+            "digest",
+            "command",
+            "misc_timeout",
+            "misc_dynamic",
+            "traffic_waits_for_checks",
         ],
         "director" => &["name", "vip", "address", "network", "gateway", "sysctl", "interfaces"],
         "interface" => &["network", "address", "mac"],
@@ -220,6 +300,8 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "gateway",
             "mac",
             "sysctl",
+            "check",
+            "inhibit_on_failure",
         ],
         "client" => &["name", "address", "network", "gateway", "mac", "sysctl"],
         "network" => &["name", "subnet"],
@@ -245,6 +327,8 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "sticky",
             "errors",
             "diagnosis",
+            "removed",
+            "removed_within_ms",
         ],
         _ => &[],
     }

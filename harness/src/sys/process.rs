@@ -22,3 +22,18 @@ pub fn new_session_in_child(cmd: &mut Command) {
         cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
     }
 }
+
+/// Makes the child `cmd` spawns get SIGKILL when the thread that spawned it ends (lvslab
+/// killed, even with SIGKILL): a check command never outlives the lab.
+pub fn die_with_parent_in_child(cmd: &mut Command) {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and the closure touches nothing
+    // else, so it is sound between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

@@ -212,6 +212,39 @@ impl Engine for EmbeddedEngine {
         Ok(())
     }
 
+    fn add_dest(&mut self, service: ServiceKey, dest: ipvs::DestConfig) -> Result<()> {
+        let (id, dests) = self
+            .services
+            .get_mut(&service)
+            .ok_or_else(|| DirectorError::NoService(service.to_string()))?;
+        self.shared
+            .lock()
+            .map_err(|_| DirectorError::Thread("panicked while holding the engine state".into()))?
+            .ipvs
+            .add_dest(*id, dest.clone())
+            .map_err(|e| DirectorError::refused(format!("real server {}:{} of {service}", dest.addr, dest.port), e))?;
+        dests.retain(|d| (d.addr, d.port) != (dest.addr, dest.port));
+        dests.push(dest);
+        Ok(())
+    }
+
+    fn remove_dest(&mut self, service: ServiceKey, dest: SocketAddrV4) -> Result<()> {
+        let (id, dests) = self
+            .services
+            .get_mut(&service)
+            .ok_or_else(|| DirectorError::NoService(service.to_string()))?;
+        // Ipvs::del_dest unlinks it like ip_vs_unlink_dest: its connections keep pointing at
+        // an unavailable dest, which `expire_nodest_conn` decides about packet by packet.
+        self.shared
+            .lock()
+            .map_err(|_| DirectorError::Thread("panicked while holding the engine state".into()))?
+            .ipvs
+            .del_dest(*id, *dest.ip(), dest.port())
+            .map_err(|e| DirectorError::refused(format!("removing {dest} from {service}"), e))?;
+        dests.retain(|d| (d.addr, d.port) != (*dest.ip(), dest.port()));
+        Ok(())
+    }
+
     fn stats(&self) -> EngineStats {
         self.shared.lock().map(|s| s.stats.clone()).unwrap_or_default()
     }

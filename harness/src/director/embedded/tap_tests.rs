@@ -640,3 +640,61 @@ fn fullnat_engine_on_a_tap_answers_arp_for_local_address_and_rewrites_both_ways(
 fn tun_engine_on_a_tap_encapsulates_relays_tunnel_errors_and_answers_too_big() {
     as_root("tun", tun_encapsulates);
 }
+
+/// A health checker's DEL_DEST and ADD_DEST: the removed server gets no new connection,
+/// packets of its old one are dropped (expire_nodest_conn = 0, the kernel's default), and
+/// once added back it is scheduled again.
+fn dr_remove_and_add_dest() {
+    let (tap, mut engine) = start_on_tap(Forward::Dr, 80);
+    let key = ServiceKey {
+        vip: VIP,
+        port: 80,
+        proto: Proto::Tcp,
+    };
+    let wait = Duration::from_secs(2);
+    tap.write(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), &[]));
+    let removed = rs_of(&tap.read_answering_arp(wait).expect("forwarded SYN"));
+    engine
+        .remove_dest(key, SocketAddrV4::new(RS[removed], 80))
+        .expect("DEL_DEST");
+    let table = engine.snapshot().unwrap();
+    assert!(!table.services[0].dests.iter().any(|d| d.addr == RS[removed]));
+
+    tap.write(&tcp(
+        CLIENT_MAC,
+        tap.mac,
+        (CLIENT, 40000),
+        (VIP, 80),
+        b"GET / HTTP/1.0\r\n\r\n",
+    ));
+    let unavailable = DropReason::Ipvs(crate::ipvs::DropReason::DestUnavailable);
+    let deadline = Instant::now() + wait;
+    while !engine.stats().dropped.contains_key(&unavailable) {
+        assert!(
+            Instant::now() < deadline,
+            "old connection's packet not dropped: {:?}",
+            engine.stats()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for sport in 40001..40007 {
+        tap.write(&tcp(CLIENT_MAC, tap.mac, (CLIENT, sport), (VIP, 80), &[]));
+        let to = rs_of(&tap.read_answering_arp(wait).expect("forwarded SYN"));
+        assert_ne!(to, removed, "a new connection went to the removed server");
+    }
+
+    let back = DestConfig::new(RS[removed], 80, 1, Forward::Dr);
+    engine.add_dest(key, back).expect("ADD_DEST");
+    let mut reached = false;
+    for sport in 40010..40016 {
+        tap.write(&tcp(CLIENT_MAC, tap.mac, (CLIENT, sport), (VIP, 80), &[]));
+        reached |= rs_of(&tap.read_answering_arp(wait).expect("forwarded SYN")) == removed;
+    }
+    assert!(reached, "the server added back got none of 6 round-robin SYNs");
+    engine.shutdown().unwrap();
+}
+
+#[test]
+fn dr_engine_on_a_tap_removes_and_adds_back_a_dest() {
+    as_root("remove and add dest", dr_remove_and_add_dest);
+}

@@ -45,7 +45,7 @@ impl KernelEngine {
             let svc_attrs = objects::service_attrs(svc)?;
             let mut dest_msgs = Vec::new();
             for d in dests {
-                dest_msgs.push((d, objects::dest_attrs(d)?));
+                dest_msgs.push((d, objects::new_dest_message(&key, d)?));
             }
             requests.push((key, svc, svc_attrs, dest_msgs));
         }
@@ -75,11 +75,7 @@ impl KernelEngine {
                     .socket
                     .command(msg)
                     .map_err(|e| refused(Cmd::NewService, format!("service {key}"), svc.scheduler.as_str(), e))?;
-                for (d, attrs) in dest_msgs {
-                    let msg = IpvsMessage::new(
-                        Cmd::NewDest,
-                        vec![CmdAttr::Service(objects::ident_attrs(&key)), CmdAttr::Dest(attrs)],
-                    );
+                for (d, msg) in dest_msgs {
                     engine.socket.command(msg).map_err(|e| {
                         refused(
                             Cmd::NewDest,
@@ -211,6 +207,40 @@ impl Engine for KernelEngine {
             .command(msg)
             .map_err(|e| refused(Cmd::SetDest, format!("real server {dest} of {service}"), "", e))?;
         *d = edited;
+        Ok(())
+    }
+
+    fn add_dest(&mut self, service: ServiceKey, dest: ipvs::DestConfig) -> Result<()> {
+        let (svc, dests) = self
+            .services
+            .iter_mut()
+            .find(|(s, _)| objects::key_of(s) == service)
+            .ok_or_else(|| DirectorError::NoService(service.to_string()))?;
+        let msg = objects::new_dest_message(&service, &dest)?;
+        self.socket.command(msg).map_err(|e| {
+            refused(
+                Cmd::NewDest,
+                format!("real server {}:{} of {service}", dest.addr, dest.port),
+                svc.scheduler.as_str(),
+                e,
+            )
+        })?;
+        dests.retain(|d| (d.addr, d.port) != (dest.addr, dest.port));
+        dests.push(dest);
+        Ok(())
+    }
+
+    fn remove_dest(&mut self, service: ServiceKey, dest: SocketAddrV4) -> Result<()> {
+        let (_, dests) = self
+            .services
+            .iter_mut()
+            .find(|(s, _)| objects::key_of(s) == service)
+            .ok_or_else(|| DirectorError::NoService(service.to_string()))?;
+        let msg = objects::del_dest_message(&service, *dest.ip(), dest.port());
+        self.socket
+            .command(msg)
+            .map_err(|e| refused(Cmd::DelDest, format!("real server {dest} of {service}"), "", e))?;
+        dests.retain(|d| (d.addr, d.port) != (*dest.ip(), dest.port()));
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::genl::{addr_bytes, addr_v4, DestAttr, Stats, SvcAttr, AF_INET};
+use super::genl::{addr_bytes, addr_v4, Cmd, CmdAttr, DestAttr, IpvsMessage, Stats, SvcAttr, AF_INET};
 use crate::director::{DirectorError, Result, ServiceKey};
 use crate::ipvs::{self, Forward, Proto, Scheduler};
 
@@ -143,6 +143,26 @@ pub fn dest_ident_attrs(addr: Ipv4Addr, port: u16) -> Vec<DestAttr> {
         DestAttr::Addr(addr_bytes(addr)),
         DestAttr::Port(port),
     ]
+}
+
+/// NEW_DEST for `key`: the service ident and the whole dest, as setup sends it and a health
+/// checker's ADD_DEST does later.
+pub fn new_dest_message(key: &ServiceKey, d: &ipvs::DestConfig) -> Result<IpvsMessage> {
+    Ok(IpvsMessage::new(
+        Cmd::NewDest,
+        vec![CmdAttr::Service(ident_attrs(key)), CmdAttr::Dest(dest_attrs(d)?)],
+    ))
+}
+
+/// DEL_DEST for `key`: the service ident and the dest's address and port (`ipvsadm -d`).
+pub fn del_dest_message(key: &ServiceKey, addr: Ipv4Addr, port: u16) -> IpvsMessage {
+    IpvsMessage::new(
+        Cmd::DelDest,
+        vec![
+            CmdAttr::Service(ident_attrs(key)),
+            CmdAttr::Dest(dest_ident_attrs(addr, port)),
+        ],
+    )
 }
 
 /// A service as the kernel dumps it.

@@ -128,13 +128,8 @@ fn new_dest_carries_the_service_ident_and_the_whole_dest() {
     let mut d = DestConfig::new(Ipv4Addr::new(192, 0, 2, 11), 80, 3, Forward::Tun);
     d.upper_threshold = 100;
     d.lower_threshold = 50;
-    let msg = IpvsMessage::new(
-        Cmd::NewDest,
-        vec![
-            CmdAttr::Service(objects::ident_attrs(&key)),
-            CmdAttr::Dest(objects::dest_attrs(&d).unwrap()),
-        ],
-    );
+    // The one builder for setup and for a health checker's ADD_DEST.
+    let msg = objects::new_dest_message(&key, &d).unwrap();
     let bytes = request_bytes(msg, 1);
     assert_eq!(&bytes[16..20], &[5, 1, 0, 0], "genl cmd NEW_DEST");
     // SERVICE ident nest: AF, PROTOCOL, ADDR, PORT = 8+8+20+8 bytes + header.
@@ -155,6 +150,28 @@ fn new_dest_carries_the_service_ident_and_the_whole_dest() {
     .concat();
     assert_eq!(dest_nest, &expected[..]);
     assert_eq!(bytes.len(), 20 + 48 + 80);
+}
+
+#[test]
+fn del_dest_carries_the_service_ident_and_only_the_dests_address() {
+    let key = objects::key_of(&ServiceConfig::new(
+        Proto::Tcp,
+        Ipv4Addr::new(192, 0, 2, 100),
+        80,
+        Scheduler::Rr,
+    ));
+    let bytes = request_bytes(objects::del_dest_message(&key, Ipv4Addr::new(192, 0, 2, 11), 8080), 1);
+    assert_eq!(&bytes[16..20], &[7, 1, 0, 0], "genl cmd DEL_DEST");
+    assert_eq!(&bytes[20..24], &[48, 0, 0x01, 0x80]);
+    #[rustfmt::skip]
+    let expected: Vec<u8> = [
+        vec![40, 0, 0x02, 0x80],
+        nla(11, &2u16.to_le_bytes()),               // ADDR_FAMILY
+        nla(1, &[192, 0, 2, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        nla(2, &8080u16.to_be_bytes()),             // PORT, network order
+    ]
+    .concat();
+    assert_eq!(&bytes[20 + 48..], &expected[..]);
 }
 
 #[test]

@@ -120,5 +120,8 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, real_servers: &[RealServer],
         sticky: e.sticky.as_ref().is_some_and(|b| *b.get_ref()),
         errors,
         diagnosis,
+        // Filled by the `health` stage, which knows the checkers.
+        removed: Vec::new(),
+        removed_within: None,
     }
 }

@@ -12,6 +12,7 @@ mod addresses;
 mod context;
 mod directors;
 mod expect;
+mod health;
 mod hosts;
 mod interfaces;
 mod networks;
@@ -47,7 +48,9 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     sysctls::apply(&mut cx, &mut hosts);
     routes::add_default_routes(&mut cx, &mut hosts);
     let traffic = traffic::resolve(&mut cx, &mut hosts);
-    let expect = expect::resolve(&mut cx, &real_servers, &traffic);
+    let mut expect = expect::resolve(&mut cx, &real_servers, &traffic);
+    let health = health::resolve(&mut cx, &service, &real_servers);
+    health::resolve_expect(&mut cx, &mut expect, health.as_ref(), &real_servers);
 
     Scenario {
         name,
@@ -60,6 +63,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         hosts,
         traffic,
         expect,
+        health,
     }
 }
 

@@ -1,0 +1,109 @@
+//! What keepalived's checkers did, as the run report shows it: their log lines in
+//! keepalived's own wording, one a line, with the time since the traffic started (negative:
+//! before it), and a summary instead of the middle when there are many.
+
+use crate::run::HealthOutcome;
+
+/// Lines shown in full; past this the report keeps the first and last few.
+const FULL_LINES: usize = 20;
+/// Lines kept at each end of a long log.
+const END_LINES: usize = 8;
+
+pub fn render_health(health: &HealthOutcome) -> String {
+    let mut out = format!(
+        "health checks on director {} (keepalived's log; seconds from the traffic's start):\n",
+        health.director
+    );
+    let line = |at_ms: f64, text: &str| {
+        // A hair before the traffic's start reads as 0, not "-0.000".
+        let at = if at_ms.abs() < 0.5 { 0.0 } else { at_ms / 1000.0 };
+        format!("  {at:>+9.3} s  {text}\n")
+    };
+    let log = &health.log;
+    if log.len() <= FULL_LINES {
+        for l in log {
+            out.push_str(&line(l.at_ms, &l.line));
+        }
+    } else {
+        for l in &log[..END_LINES] {
+            out.push_str(&line(l.at_ms, &l.line));
+        }
+        let middle = &log[END_LINES..log.len() - END_LINES];
+        let removed = middle.iter().filter(|l| l.line.starts_with("Removing service")).count();
+        let added = middle.iter().filter(|l| l.line.starts_with("Adding service")).count();
+        out.push_str(&format!(
+            "  ... {} more lines ({removed} removals, {added} additions; all in --json `health.log`)\n",
+            middle.len()
+        ));
+        for l in &log[log.len() - END_LINES..] {
+            out.push_str(&line(l.at_ms, &l.line));
+        }
+    }
+    let out_at_end: Vec<&str> = health
+        .servers
+        .iter()
+        .filter(|s| s.out_at_end)
+        .map(|s| s.name.as_str())
+        .collect();
+    if !out_at_end.is_empty() {
+        out.push_str(&format!("  out of the table at the end: {}\n", out_at_end.join(", ")));
+    }
+    for p in &health.problems {
+        out.push_str(&format!("  ({p})\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{HealthLine, ServerHealth};
+
+    fn outcome(lines: usize) -> HealthOutcome {
+        HealthOutcome {
+            director: "dir".into(),
+            started_ms: -2000.0,
+            log: (0..lines)
+                .map(|i| HealthLine {
+                    at_ms: i as f64 * 500.0 - 2000.0,
+                    line: if i % 2 == 0 {
+                        "Removing service [10.0.0.3]:tcp:80 from VS [10.0.0.100]:tcp:80".into()
+                    } else {
+                        "Adding service [10.0.0.3]:tcp:80 to VS [10.0.0.100]:tcp:80".into()
+                    },
+                })
+                .collect(),
+            notify: Vec::new(),
+            table: Vec::new(),
+            servers: vec![ServerHealth {
+                name: "rs3".into(),
+                out_after_start_ms: Some(1000.0),
+                out_at_end: true,
+            }],
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn short_logs_show_every_line_with_signed_seconds() {
+        let text = render_health(&outcome(3));
+        assert_eq!(text.lines().count(), 1 + 3 + 1, "{text}");
+        assert!(
+            text.contains("   -2.000 s  Removing service [10.0.0.3]:tcp:80 from VS [10.0.0.100]:tcp:80\n"),
+            "{text}"
+        );
+        assert!(text.contains("   -1.500 s  Adding service"), "{text}");
+        assert!(text.ends_with("  out of the table at the end: rs3\n"), "{text}");
+    }
+
+    #[test]
+    fn long_logs_keep_both_ends_and_count_the_middle() {
+        let text = render_health(&outcome(30));
+        assert_eq!(text.lines().count(), 1 + 8 + 1 + 8 + 1, "{text}");
+        assert!(text.contains("... 14 more lines (7 removals, 7 additions;"), "{text}");
+        assert!(
+            text.contains("  +12.500 s  Adding service"),
+            "the last line is kept: {text}"
+        );
+    }
+}

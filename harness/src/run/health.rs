@@ -1,0 +1,681 @@
+//! keepalived's health checkers on the real clock: [`crate::health::Monitor`] decides, this
+//! module probes and applies its table changes through the [`Engine`] trait.
+//!
+//! * Checks run inside the director's namespace (tasks on its lab runtime, MISC commands on
+//!   a thread that entered it), to the real servers' own addresses and ports, never the VIP.
+//! * TCP_CHECK: a connect within connect_timeout. HTTP_GET: `GET path HTTP/1.0` with
+//!   keepalived's headers, the status and the body's MD5 judged by `health::Url`. MISC_CHECK:
+//!   `sh -c command` with the timeout; on timeout its process group is killed, and it dies
+//!   with lvslab (parent-death signal) and when the session stops.
+//! * Startup is keepalived's: the pool as `init_services` leaves it (every real server in,
+//!   without `alpha`), first checks at 1 s + a random share of `warmup` (seeded by the
+//!   scenario's name, so runs repeat). The engine started with every real server; the
+//!   monitor's start decides which stay.
+//! * With `traffic_waits_for_checks` (the default) the traffic starts once every checker has
+//!   run once, so a server dead from the start is out before the first request.
+//! * The session stops when the traffic ends, before the tables are read and the lab goes
+//!   down; keepalived's shutdown (every server removed) is not applied, so the table read
+//!   after the traffic is the checkers' last word.
+//!
+//! Only the first director runs checkers (several directors with checkers each: later).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+
+use crate::director::{Engine, ServiceKey};
+use crate::health::{
+    self, CheckOutcome, CheckTarget, CheckerId, FailReason, HealthEvent, HealthRecord, Monitor, RealServerConfig,
+    TableAction, TableOp, Trio, Url, VirtualServerConfig, VsName,
+};
+use crate::ipvs::{self, Forward};
+use crate::lab::{Host, Lab};
+use crate::scenario::{HealthCheck, Scenario};
+
+/// What the checkers did during a run, for the report and `--json` (`health`).
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthOutcome {
+    /// The director whose checkers these are.
+    pub director: String,
+    /// When the checkers started, before the traffic (ms; the traffic starts at 0).
+    pub started_ms: f64,
+    /// keepalived's log lines, in order, with their time since the traffic started.
+    pub log: Vec<HealthLine>,
+    /// keepalived's notify FIFO lines (`RS <rs> <vs> UP|DOWN`, `VS <vs> UP|DOWN`), in order.
+    pub notify: Vec<HealthLine>,
+    /// The table changes the checkers made (after keepalived's inhibit translation).
+    pub table: Vec<HealthTableChange>,
+    /// Per real server of the pool (by name): when the checkers first took it out, and
+    /// whether it was out at the end.
+    pub servers: Vec<ServerHealth>,
+    /// keepalived's config fix-ups (quorum) and engine refusals, as they happened.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthLine {
+    pub at_ms: f64,
+    pub line: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthTableChange {
+    pub at_ms: f64,
+    pub dest: SocketAddr,
+    /// The real server's name, when the address is one of the scenario's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub real_server: Option<String>,
+    pub sorry: bool,
+    /// `add`, `remove` or `set_weight`.
+    pub op: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerHealth {
+    pub name: String,
+    /// First removal (or weight 0 when inhibited), ms after the checkers started.
+    pub out_after_start_ms: Option<f64>,
+    /// Out of the table (or at weight 0) when the session stopped.
+    pub out_at_end: bool,
+}
+
+/// One checker session on one director's engine.
+pub struct Session<'l> {
+    monitor: Monitor,
+    host: &'l Host,
+    director: String,
+    service: ServiceKey,
+    forward: Forward,
+    vs_delay_loop: Duration,
+    quorum_up: Option<String>,
+    quorum_down: Option<String>,
+    started: Instant,
+    names: HashMap<SocketAddr, String>,
+    /// Reported apart from the pool: it is out of the table whenever quorum holds.
+    sorry: Option<SocketAddr>,
+    running: FuturesUnordered<JoinHandle<(CheckerId, CheckOutcome, Instant)>>,
+    /// Stops MISC commands (and quorum scripts) still running when the session ends.
+    stop: Arc<AtomicBool>,
+    /// What the engine holds now: dest → weight.
+    table: BTreeMap<SocketAddrV4, u32>,
+    history: Vec<HealthRecord>,
+    ran_once: HashSet<CheckerId>,
+    /// Servers the monitor's start left out of the pool (alpha): out from the start.
+    out_from_start: HashSet<SocketAddr>,
+    problems: Vec<String>,
+}
+
+impl<'l> Session<'l> {
+    /// Starts the checkers of `scenario` on its first director, whose engine holds every real
+    /// server of the pool; `None` when the scenario has no health check or no director.
+    pub fn start(scenario: &Scenario, lab: &'l Lab, engine: &mut dyn Engine) -> Option<Session<'l>> {
+        let check = scenario.health.as_ref()?;
+        let director = scenario.director()?;
+        let host = lab.host(&director.name)?;
+        let forward = scenario.service.mode.forward()?;
+        let config = virtual_server(scenario, director.vip, check);
+        let (mut monitor, warnings) = Monitor::new(&config);
+        let service = ServiceKey {
+            vip: director.vip,
+            port: scenario.service.port,
+            proto: scenario.service.protocol,
+        };
+        let table = scenario
+            .real_servers
+            .iter()
+            .filter(|r| !check.is_sorry(&r.name))
+            .map(|r| (SocketAddrV4::new(r.address, r.port), r.weight))
+            .collect();
+        let mut names: HashMap<SocketAddr, String> = scenario
+            .real_servers
+            .iter()
+            .map(|r| (SocketAddr::from((r.address, r.port)), r.name.clone()))
+            .collect();
+        if let Some(s) = &check.sorry_server {
+            names
+                .entry(SocketAddr::V4(s.addr))
+                .or_insert_with(|| "sorry server".into());
+        }
+        let mut seed = Seed::from_name(&scenario.name);
+        let start_records = monitor.start(Duration::ZERO, |w| seed.pick(w));
+        let mut session = Session {
+            monitor,
+            host,
+            director: director.name.clone(),
+            service,
+            forward,
+            vs_delay_loop: check.delay_loop,
+            quorum_up: check.quorum_up.clone(),
+            quorum_down: check.quorum_down.clone(),
+            started: Instant::now(),
+            names,
+            sorry: check.sorry_server.as_ref().map(|s| SocketAddr::V4(s.addr)),
+            running: FuturesUnordered::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            table,
+            history: Vec::new(),
+            ran_once: HashSet::new(),
+            out_from_start: HashSet::new(),
+            problems: warnings,
+        };
+        session.install(engine, start_records);
+        Some(session)
+    }
+
+    /// Runs checks until every checker has had one result, or `bound` passed.
+    pub async fn first_checks(&mut self, engine: &mut dyn Engine, bound: Duration) {
+        let total = self.monitor.checker_count();
+        let deadline = tokio::time::Instant::now() + bound;
+        while self.ran_once.len() < total {
+            let step = tokio::time::timeout_at(deadline, self.step(engine)).await;
+            if step.is_err() {
+                self.problems.push(format!(
+                    "{} of {total} checkers had not finished a first check after {bound:?}; traffic started anyway",
+                    total - self.ran_once.len()
+                ));
+                return;
+            }
+        }
+    }
+
+    /// The longest the first round of checks may take (warmup, timeouts), plus a margin.
+    pub fn first_checks_bound(scenario: &Scenario) -> Duration {
+        let Some(check) = &scenario.health else {
+            return Duration::ZERO;
+        };
+        let longest = check
+            .real_servers
+            .iter()
+            .filter_map(|r| r.checker.as_ref())
+            .map(|(kind, settings)| health::removed_at_start_within(kind, settings, check.delay_loop))
+            .max()
+            .unwrap_or_default();
+        longest + FIRST_CHECKS_MARGIN
+    }
+
+    /// Keeps checking while `until` runs; returns its output.
+    pub async fn during<F: Future>(&mut self, engine: &mut dyn Engine, until: F) -> F::Output {
+        tokio::pin!(until);
+        loop {
+            tokio::select! {
+                out = &mut until => return out,
+                () = self.step(engine) => {}
+            }
+        }
+    }
+
+    /// One thing happens: a check ends (its outcome is applied) or checks fall due (they start).
+    /// Cancel-safe: a check that ended stays queued until the next call.
+    async fn step(&mut self, engine: &mut dyn Engine) {
+        let due_at = self
+            .monitor
+            .next_due()
+            .map(|d| tokio::time::Instant::from_std(self.started + d));
+        tokio::select! {
+            Some(done) = self.running.next(), if !self.running.is_empty() => {
+                if let Ok((id, outcome, ended)) = done {
+                    let now = ended.saturating_duration_since(self.started);
+                    self.ran_once.insert(id);
+                    let records = self.monitor.finish(id, &outcome, now);
+                    self.apply(engine, records);
+                }
+            }
+            () = sleep_until(due_at) => self.launch(),
+        }
+    }
+
+    /// Starts every check that is due, each as a task in the director's namespace.
+    fn launch(&mut self) {
+        let now = self.started.elapsed();
+        for due in self.monitor.take_due(now) {
+            let id = due.id;
+            let probe: std::pin::Pin<Box<dyn Future<Output = CheckOutcome> + Send>> = match due.target {
+                CheckTarget::Tcp { connect, timeout } => Box::pin(tcp_check(connect, timeout)),
+                CheckTarget::Http { connect, path, timeout } => {
+                    let url = self.monitor.http_url(id).cloned().unwrap_or_else(|| Url::new(&path));
+                    Box::pin(http_check(connect, path, timeout, url))
+                }
+                CheckTarget::Misc { command, timeout } => {
+                    let ran = run_command(self.host, command, timeout, Arc::clone(&self.stop));
+                    Box::pin(ran)
+                }
+            };
+            self.running.push(self.host.runtime().spawn(async move {
+                let outcome = probe.await;
+                (id, outcome, Instant::now())
+            }));
+        }
+    }
+
+    /// The pool as the monitor's start leaves it: what it added stays (at its weight), the
+    /// rest of what the engine started with goes.
+    fn install(&mut self, engine: &mut dyn Engine, records: Vec<HealthRecord>) {
+        let wanted: HashSet<SocketAddr> = records
+            .iter()
+            .filter_map(|r| match &r.event {
+                HealthEvent::Table(TableAction {
+                    dest,
+                    op: TableOp::Add { .. },
+                    ..
+                }) => Some(*dest),
+                _ => None,
+            })
+            .collect();
+        let unwanted: Vec<SocketAddrV4> = self
+            .table
+            .keys()
+            .filter(|d| !wanted.contains(&SocketAddr::V4(**d)))
+            .copied()
+            .collect();
+        for dest in unwanted {
+            if let Err(e) = engine.remove_dest(self.service, dest) {
+                self.problems.push(format!("start: removing {dest}: {e}"));
+            }
+            self.table.remove(&dest);
+            self.out_from_start.insert(SocketAddr::V4(dest));
+        }
+        self.apply(engine, records);
+    }
+
+    fn apply(&mut self, engine: &mut dyn Engine, records: Vec<HealthRecord>) {
+        for record in &records {
+            match &record.event {
+                HealthEvent::Table(action) => self.change_table(engine, action),
+                HealthEvent::Quorum { up, .. } => {
+                    let script = if *up { &self.quorum_up } else { &self.quorum_down };
+                    if let Some(command) = script.clone() {
+                        // keepalived does not wait for notify scripts; neither does the session.
+                        let ran = run_command(self.host, command, self.vs_delay_loop, Arc::clone(&self.stop));
+                        self.host.runtime().spawn(ran);
+                    }
+                }
+                HealthEvent::Log(_) | HealthEvent::RealServer { .. } => {}
+            }
+        }
+        self.history.extend(records);
+    }
+
+    fn change_table(&mut self, engine: &mut dyn Engine, action: &TableAction) {
+        let SocketAddr::V4(dest) = action.dest else {
+            self.problems.push(format!("{}: IPv6 is not modelled", action.dest));
+            return;
+        };
+        let present = self.table.get(&dest).copied();
+        let result = match (action.op, present) {
+            (TableOp::Add { weight } | TableOp::SetWeight { weight }, None) => {
+                let config = ipvs::DestConfig::new(*dest.ip(), dest.port(), weight, self.forward);
+                engine.add_dest(self.service, config).map(|()| Some(weight))
+            }
+            (TableOp::Add { weight } | TableOp::SetWeight { weight }, Some(now)) if now != weight => {
+                engine.set_weight(self.service, dest, weight).map(|()| Some(weight))
+            }
+            (TableOp::Add { .. } | TableOp::SetWeight { .. }, Some(now)) => Ok(Some(now)),
+            (TableOp::Remove, Some(_)) => engine.remove_dest(self.service, dest).map(|()| None),
+            (TableOp::Remove, None) => Ok(None),
+        };
+        match result {
+            Ok(Some(weight)) => {
+                self.table.insert(dest, weight);
+            }
+            Ok(None) => {
+                self.table.remove(&dest);
+            }
+            Err(e) => self.problems.push(format!("{dest}: {e}")),
+        }
+    }
+
+    /// Stops checking (running checks are abandoned, commands killed) and reports, with times
+    /// since `traffic_started`.
+    pub fn stop(self, traffic_started: Instant) -> HealthOutcome {
+        self.stop.store(true, Ordering::Relaxed);
+        for running in self.running.iter() {
+            running.abort();
+        }
+        let offset = signed_ms(self.started, traffic_started);
+        let at_ms = |at: Duration| at.as_secs_f64() * 1000.0 + offset;
+        let mut log = Vec::new();
+        let mut notify = Vec::new();
+        let mut table = Vec::new();
+        let mut first_out: HashMap<SocketAddr, f64> = HashMap::new();
+        for r in &self.history {
+            match &r.event {
+                HealthEvent::Log(line) => log.push(HealthLine {
+                    at_ms: at_ms(r.at),
+                    line: line.clone(),
+                }),
+                HealthEvent::Table(a) => {
+                    let (op, weight) = match a.op {
+                        TableOp::Add { weight } => ("add", Some(weight)),
+                        TableOp::Remove => ("remove", None),
+                        TableOp::SetWeight { weight } => ("set_weight", Some(weight)),
+                    };
+                    let out = matches!(
+                        a.op,
+                        TableOp::Remove | TableOp::SetWeight { weight: 0 } | TableOp::Add { weight: 0 }
+                    );
+                    if out && !a.sorry {
+                        first_out.entry(a.dest).or_insert(r.at.as_secs_f64() * 1000.0);
+                    }
+                    table.push(HealthTableChange {
+                        at_ms: at_ms(r.at),
+                        dest: a.dest,
+                        real_server: self.names.get(&a.dest).cloned(),
+                        sorry: a.sorry,
+                        op,
+                        weight,
+                    });
+                }
+                HealthEvent::RealServer { fifo, .. } | HealthEvent::Quorum { fifo, .. } => notify.push(HealthLine {
+                    at_ms: at_ms(r.at),
+                    line: fifo.clone(),
+                }),
+            }
+        }
+        let mut servers: Vec<ServerHealth> = self
+            .names
+            .iter()
+            .filter(|(addr, _)| Some(**addr) != self.sorry)
+            .map(|(addr, name)| {
+                let SocketAddr::V4(v4) = addr else {
+                    unreachable!("lab addresses are IPv4")
+                };
+                ServerHealth {
+                    name: name.clone(),
+                    out_after_start_ms: first_out
+                        .get(addr)
+                        .copied()
+                        .or(self.out_from_start.contains(addr).then_some(0.0)),
+                    out_at_end: self.table.get(v4).is_none_or(|w| *w == 0),
+                }
+            })
+            .collect();
+        servers.sort_by(|a, b| a.name.cmp(&b.name));
+        HealthOutcome {
+            director: self.director,
+            started_ms: offset,
+            log,
+            notify,
+            table,
+            servers,
+            problems: self.problems,
+        }
+    }
+}
+
+/// `expect.removed` and `expect.removed_within_ms` against what the checkers did.
+pub fn checks(expect: &crate::scenario::Expect, outcome: Option<&HealthOutcome>) -> Vec<crate::verdict::Check> {
+    let mut out = Vec::new();
+    for name in &expect.removed {
+        let server = outcome.and_then(|o| o.servers.iter().find(|s| &s.name == name));
+        let out_at_end = server.is_some_and(|s| s.out_at_end);
+        out.push(crate::verdict::Check {
+            what: format!("the health checker took {name} out of the table"),
+            passed: out_at_end,
+            detail: (!out_at_end).then(|| match server {
+                Some(_) => format!("{name} was still in the table when the traffic ended"),
+                None => "no health checker ran".to_string(),
+            }),
+            share: None,
+        });
+        if let Some(within) = expect.removed_within {
+            let at = server.and_then(|s| s.out_after_start_ms);
+            let ms = within.as_secs_f64() * 1000.0;
+            out.push(crate::verdict::Check {
+                what: format!("{name} was out within {ms:.0} ms of the checkers' start"),
+                passed: at.is_some_and(|at| at <= ms),
+                detail: match at {
+                    Some(at) if at > ms => Some(format!("out after {at:.0} ms")),
+                    Some(_) => None,
+                    None => Some("never taken out".into()),
+                },
+                share: None,
+            });
+        }
+    }
+    out
+}
+
+/// Extra time the run waits for the first round of checks beyond keepalived's own bound.
+const FIRST_CHECKS_MARGIN: Duration = Duration::from_secs(1);
+/// The most of an HTTP answer a check reads (keepalived reads the whole body to hash it).
+const HTTP_READ_LIMIT: u64 = 1 << 20;
+/// How often a MISC command's thread looks whether it ended, ran out of time or must stop.
+const COMMAND_POLL: Duration = Duration::from_millis(5);
+
+/// keepalived's virtual server for `check` on the director whose VIP is `vip`.
+pub fn virtual_server(scenario: &Scenario, vip: std::net::Ipv4Addr, check: &HealthCheck) -> VirtualServerConfig {
+    let proto = scenario.service.protocol;
+    let real_servers = check
+        .real_servers
+        .iter()
+        .filter_map(|c| {
+            let rs = scenario.real_server(&c.name)?;
+            Some(RealServerConfig {
+                addr: SocketAddr::from((rs.address, rs.port)),
+                weight: rs.weight,
+                inhibit_on_failure: c.inhibit_on_failure,
+                checkers: c.checker.iter().cloned().collect(),
+            })
+        })
+        .collect();
+    let name = VsName::Address(Trio::new(SocketAddr::from((vip, scenario.service.port)), proto));
+    let mut config = VirtualServerConfig::new(name, proto, real_servers);
+    config.delay_loop = check.delay_loop;
+    config.quorum = check.quorum;
+    config.hysteresis = check.hysteresis;
+    config.omega = check.omega;
+    config.sorry_server = check.sorry_server.as_ref().map(|s| SocketAddr::V4(s.addr));
+    config.sorry_server_inhibit = check.sorry_server_inhibit;
+    config
+}
+
+/// The warmup pick: keepalived takes `random()`; the lab takes a seeded SplitMix64 so that a
+/// scenario's first checks fall at the same times in every run.
+struct Seed(u64);
+
+impl Seed {
+    fn from_name(name: &str) -> Seed {
+        // FNV-1a of the name.
+        Seed(name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        }))
+    }
+
+    fn pick(&mut self, upto: Duration) -> Duration {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        upto.mul_f64((z >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn signed_ms(from: Instant, to: Instant) -> f64 {
+    match to.checked_duration_since(from) {
+        Some(d) => -(d.as_secs_f64() * 1000.0),
+        None => from.duration_since(to).as_secs_f64() * 1000.0,
+    }
+}
+
+/// keepalived's reading of a failed connect (`core/layer4.c`): refused and unreachable end
+/// the attempt at once; anything else is an error.
+fn connect_failure(e: &std::io::Error) -> FailReason {
+    match (e.kind(), e.raw_os_error()) {
+        (std::io::ErrorKind::ConnectionRefused, _) => FailReason::ConnectRefused,
+        (_, Some(libc::EHOSTUNREACH | libc::ENETUNREACH)) => FailReason::ConnectRefused,
+        _ => FailReason::ConnectError,
+    }
+}
+
+/// TCP_CHECK.
+async fn tcp_check(connect: SocketAddr, timeout: Duration) -> CheckOutcome {
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(connect)).await {
+        Err(_) => CheckOutcome::Failure(FailReason::ConnectTimeout),
+        Ok(Err(e)) => CheckOutcome::Failure(connect_failure(&e)),
+        Ok(Ok(_stream)) => CheckOutcome::Success,
+    }
+}
+
+/// HTTP_GET: the request keepalived sends (`check_http.c`, HTTP/1.0), the answer read to its
+/// end within the timeout, judged by status then digest.
+async fn http_check(connect: SocketAddr, path: String, timeout: Duration, url: Url) -> CheckOutcome {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let stream = match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(connect)).await {
+        Err(_) => return CheckOutcome::Failure(FailReason::ConnectTimeout),
+        Ok(Err(e)) => return CheckOutcome::Failure(connect_failure(&e)),
+        Ok(Ok(s)) => s,
+    };
+    let request = format!(
+        "GET {path} HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: {}:{}\r\n\r\n",
+        connect.ip(),
+        connect.port()
+    );
+    let exchange = async move {
+        let mut stream = stream;
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.take(HTTP_READ_LIMIT).read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    match tokio::time::timeout_at(deadline, exchange).await {
+        Err(_) => CheckOutcome::Failure(FailReason::ReadTimeout),
+        Ok(Err(_)) => CheckOutcome::Failure(FailReason::NoData),
+        Ok(Ok(answer)) => {
+            let parsed = parse_http(&answer);
+            url.judge(parsed.as_ref().map(|(status, md5)| (*status, md5.as_str())))
+        }
+    }
+}
+
+/// Status code and the body's MD5 (lower-case hex), or `None` when nothing usable came.
+fn parse_http(answer: &[u8]) -> Option<(u16, String)> {
+    use md5::{Digest, Md5};
+    let end = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&answer[..end]).ok()?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let body = &answer[end + 4..];
+    Some((status, format!("{:x}", Md5::digest(body))))
+}
+
+/// MISC_CHECK (and quorum scripts): `sh -c command` on a thread inside the director's
+/// namespace, in its own process group, killed with it on timeout or when `stop` is set.
+fn run_command(
+    host: &Host,
+    command: String,
+    timeout: Duration,
+    stop: Arc<AtomicBool>,
+) -> impl Future<Output = CheckOutcome> + Send + 'static {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = host.spawn_thread("health-misc", move || {
+        let _ = tx.send(run_command_here(&command, timeout, &stop));
+    });
+    async move {
+        if spawned.is_err() {
+            return CheckOutcome::Failure(FailReason::MiscSignal(libc::SIGKILL));
+        }
+        rx.await
+            .unwrap_or(CheckOutcome::Failure(FailReason::MiscSignal(libc::SIGKILL)))
+    }
+}
+
+fn run_command_here(command: &str, timeout: Duration, stop: &AtomicBool) -> CheckOutcome {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    crate::sys::process::die_with_parent_in_child(&mut cmd);
+    let Ok(mut child) = cmd.spawn() else {
+        // keepalived's child exits 127 when the shell cannot run it.
+        return CheckOutcome::Failure(FailReason::MiscExit(127));
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                return match (status.code(), status.signal()) {
+                    (Some(0), _) => CheckOutcome::Success,
+                    (Some(code), _) => CheckOutcome::Failure(FailReason::MiscExit(code as u8)),
+                    (None, Some(signal)) => CheckOutcome::Failure(FailReason::MiscSignal(signal)),
+                    (None, None) => CheckOutcome::Failure(FailReason::MiscSignal(0)),
+                };
+            }
+            Ok(None) if Instant::now() >= deadline || stop.load(Ordering::Relaxed) => {
+                let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+                let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+                let _ = child.wait();
+                return CheckOutcome::Failure(FailReason::MiscTimeout);
+            }
+            Ok(None) => std::thread::sleep(COMMAND_POLL),
+            Err(_) => return CheckOutcome::Failure(FailReason::MiscSignal(0)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_answers_give_status_and_body_md5() {
+        let answer = b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        // md5("hello")
+        assert_eq!(
+            parse_http(answer),
+            Some((200, "5d41402abc4b2a76b9719d911017c592".to_string()))
+        );
+        assert_eq!(parse_http(b"HTTP/1.0 503 Busy\r\n\r\n").map(|a| a.0), Some(503));
+        assert_eq!(parse_http(b"garbage"), None);
+    }
+
+    #[test]
+    fn warmup_picks_repeat_per_scenario_and_stay_within_warmup() {
+        let picks = |name| {
+            let mut s = Seed::from_name(name);
+            (0..50).map(|_| s.pick(Duration::from_secs(3))).collect::<Vec<_>>()
+        };
+        assert_eq!(picks("a"), picks("a"));
+        assert_ne!(picks("a"), picks("b"));
+        assert!(picks("a").iter().all(|d| *d <= Duration::from_secs(3)));
+        assert!(picks("a").iter().any(|d| *d > Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn commands_report_exit_status_and_are_killed_on_timeout() {
+        let stop = AtomicBool::new(false);
+        let long = Duration::from_secs(5);
+        assert_eq!(run_command_here("exit 0", long, &stop), CheckOutcome::Success);
+        assert_eq!(
+            run_command_here("exit 3", long, &stop),
+            CheckOutcome::Failure(FailReason::MiscExit(3))
+        );
+        let began = Instant::now();
+        assert_eq!(
+            run_command_here("sleep 30", Duration::from_millis(100), &stop),
+            CheckOutcome::Failure(FailReason::MiscTimeout)
+        );
+        assert!(began.elapsed() < Duration::from_secs(5));
+    }
+}
