@@ -3,6 +3,7 @@
 //! The lab is torn down whatever happens in between: on success and error here, and by
 //! `Lab`'s Drop on panic or when the future is dropped (Ctrl-C).
 
+mod events;
 mod outcome;
 mod plan;
 mod progress;
@@ -10,6 +11,7 @@ mod progress;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+pub use events::FiredEvent;
 pub use outcome::RunOutcome;
 pub use plan::{lab_plan, TUN_DEVICE};
 
@@ -19,7 +21,7 @@ use crate::ipvs;
 use crate::lab::{Lab, LabError, LabOptions};
 use crate::observe;
 use crate::realserver::{self, Behaviour, Decap, RunningServer, ServerSpec};
-use crate::report::Tally;
+use crate::report::{Tally, Timeline};
 use crate::scenario::{ConnectionMode, Director, EngineChoice, Mode, Protocol, Scenario, ServerState};
 use crate::traffic::{self, RequestError, RequestRecord, TrafficSpec};
 use crate::verdict;
@@ -90,7 +92,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, R
 /// Everything between bring-up and teardown. Servers and engine stop before returning.
 pub async fn run_in_lab(scenario: &Scenario, opts: &RunOptions, lab: &Lab) -> Result<RunOutcome, RunError> {
     let mut held = Held::start_with(scenario, lab, opts.engine.unwrap_or(scenario.engine)).await?;
-    let result = traffic_and_verdict(scenario, opts, lab, &held).await;
+    let result = traffic_and_verdict(scenario, opts, lab, &mut held).await;
     let mut shutdown = Ok(());
     for (_, e) in std::mem::take(&mut held.engines) {
         shutdown = shutdown.and(e.shutdown());
@@ -105,7 +107,7 @@ async fn traffic_and_verdict(
     scenario: &Scenario,
     opts: &RunOptions,
     lab: &Lab,
-    held: &Held,
+    held: &mut Held,
 ) -> Result<RunOutcome, RunError> {
     // Counters before the traffic, so the evidence shows what the run changed.
     let baseline = match opts.diagnose {
@@ -117,7 +119,20 @@ async fn traffic_and_verdict(
         None => None,
     };
     let traffic_started = Instant::now();
-    let records = fire_traffic(scenario, lab, opts.progress).await;
+    // Events fire beside the traffic, following its count of requests sent and its clock.
+    let (sent_tx, sent_rx) = tokio::sync::watch::channel(0u64);
+    let (finished_tx, finished_rx) = tokio::sync::oneshot::channel();
+    let traffic = async {
+        let records = fire_traffic(scenario, lab, opts.progress, traffic_started, sent_tx).await;
+        let _ = finished_tx.send(());
+        records
+    };
+    let progress = events::Progress {
+        start: traffic_started,
+        sent: sent_rx,
+        finished: finished_rx,
+    };
+    let (records, fired) = futures::join!(traffic, events::drive(scenario, lab, held, progress));
     let traffic_elapsed = traffic_started.elapsed();
     connections_closed(scenario, lab).await;
     let director_seen_packets = counters.and_then(|c| c.ok()).and_then(|c| {
@@ -128,7 +143,11 @@ async fn traffic_and_verdict(
     });
 
     let mut directors = Vec::new();
-    for ((name, engine), d) in held.engines.iter().zip(&scenario.directors) {
+    // By name: a director killed during the run has no engine left.
+    for (name, engine) in held.engines.iter() {
+        let Some(d) = scenario.directors.iter().find(|d| d.name == *name) else {
+            continue;
+        };
         if opts.settle_stats || opts.witness {
             engine.settle_stats();
         }
@@ -173,6 +192,14 @@ async fn traffic_and_verdict(
         }
     }
     let mut verdict = verdict::evaluate(&scenario.expect, &scenario.real_servers, &tally, &records);
+    verdict
+        .checks
+        .extend(events::checks(&scenario.expect_events, &fired, &records));
+    verdict.passed = verdict.checks.iter().all(|c| c.passed);
+    let timeline = (!scenario.events.is_empty() || scenario.traffic.rate.is_some()).then(|| {
+        let backends: Vec<&str> = scenario.real_servers.iter().map(|r| r.name.as_str()).collect();
+        Timeline::build(&records, &backends, &fired, traffic_elapsed)
+    });
 
     let settings = match opts.diagnose {
         DiagnoseWhen::Always => Some(investigate::Settings::THOROUGH),
@@ -221,6 +248,7 @@ async fn traffic_and_verdict(
         diagnosis,
         evidence,
         investigation_problems: problems,
+        timeline,
         timings: outcome::Timings {
             traffic_ms: ms(traffic_elapsed),
             investigate_ms,
@@ -477,7 +505,13 @@ fn sched_flags(flags: &[crate::scenario::SchedFlag]) -> ipvs::SchedFlags {
     out
 }
 
-async fn fire_traffic(scenario: &Scenario, lab: &Lab, progress: bool) -> Vec<RequestRecord> {
+async fn fire_traffic(
+    scenario: &Scenario,
+    lab: &Lab,
+    progress: bool,
+    start: Instant,
+    sent: tokio::sync::watch::Sender<u64>,
+) -> Vec<RequestRecord> {
     let t = &scenario.traffic;
     let targets: Vec<SocketAddr> = match scenario.service.mode {
         Mode::Direct => scenario
@@ -495,8 +529,17 @@ async fn fire_traffic(scenario: &Scenario, lab: &Lab, progress: bool) -> Vec<Req
     let total = t.requests as u64 * t.clients.len() as u64;
     let bar = progress.then(|| progress::Bar::start(total));
     let mut runs = Vec::new();
-    for client in &t.clients {
+    let senders = t.clients.len() as u32;
+    for (index, client) in t.clients.iter().enumerate() {
         let Some(host) = lab.host(&client.name) else { continue };
+        let schedule = traffic::Schedule {
+            start,
+            pacing: t
+                .rate
+                .map(|rate| traffic::Pacing::share_of(rate, senders, index as u32)),
+            stop_after: t.duration,
+            sent: Some(sent.clone()),
+        };
         let spec = TrafficSpec {
             targets: targets.clone(),
             proto: scenario.service.protocol,
@@ -514,8 +557,10 @@ async fn fire_traffic(scenario: &Scenario, lab: &Lab, progress: bool) -> Vec<Req
         };
         let rt = host.runtime().clone();
         let tick = bar.as_ref().map(|b| b.sender());
-        runs.push(async move { traffic::fire(&rt, spec, tick).await });
+        runs.push(async move { traffic::fire_scheduled(&rt, spec, schedule, tick).await });
     }
+    // Only the clients' schedules hold the count now: it closes when they are done.
+    drop(sent);
     let per_client = futures::future::join_all(runs).await;
     if let Some(bar) = bar {
         bar.finish();

@@ -8,7 +8,7 @@ use crate::diagnose::{Diagnosis, Evidence};
 use crate::director::{EngineKind, EngineStats};
 use crate::ipvs::IpvsSnapshot;
 use crate::observe::IpvsadmView;
-use crate::report::Tally;
+use crate::report::{Tally, Timeline};
 use crate::scenario::Mode;
 use crate::traffic::RequestRecord;
 use crate::verdict::Verdict;
@@ -38,6 +38,9 @@ pub struct RunOutcome {
     /// Evidence the investigation could not gather.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub investigation_problems: Vec<String>,
+    /// Answers and errors per time slice, with the events: when the scenario has events or a rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
     pub timings: Timings,
 }
 

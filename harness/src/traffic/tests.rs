@@ -585,3 +585,52 @@ async fn every_source_port_in_use_is_named_as_such() {
         rs.stop().await;
     }
 }
+
+#[tokio::test]
+async fn paced_requests_go_out_at_their_slot_and_the_end_bounds_them() {
+    let rs = server("rs1", "127.0.0.2:0", Proto::Tcp, Behaviour::Up).await;
+    let mut s = spec(vec![addr(&rs)], Proto::Tcp, 1000, ConnectionMode::New);
+    s.concurrency = 4;
+    let (sent_tx, sent_rx) = tokio::sync::watch::channel(0u64);
+    let schedule = Schedule {
+        start: std::time::Instant::now(),
+        pacing: Some(Pacing::share_of(200.0, 1, 0)),
+        stop_after: Some(Duration::from_millis(100)),
+        sent: Some(sent_tx),
+    };
+    let records = fire_scheduled(&Handle::current(), s, schedule, None).await;
+    // 200/s for 100 ms: slots 0, 5, ..., 95 ms.
+    assert_eq!(records.len(), 20);
+    assert_eq!(*sent_rx.borrow(), 20);
+    assert_all_ok(&records);
+    for r in &records {
+        let due = Duration::from_millis(5) * r.seq;
+        assert!(
+            r.sent_at >= due,
+            "request {} sent before its slot: {:?}",
+            r.seq,
+            r.sent_at
+        );
+    }
+    // Scheduled from the start, not after each answer: the last slot is not pushed back by
+    // the 19 exchanges before it (generous bound for a loaded machine).
+    let last = records.last().unwrap();
+    assert!(
+        last.sent_at < Duration::from_millis(95 + 60),
+        "late: {:?}",
+        last.sent_at
+    );
+}
+
+#[tokio::test]
+async fn back_to_back_records_carry_rising_send_times() {
+    let rs = server("rs1", "127.0.0.2:0", Proto::Tcp, Behaviour::Up).await;
+    let records = fire(
+        &Handle::current(),
+        spec(vec![addr(&rs)], Proto::Tcp, 5, ConnectionMode::New),
+        None,
+    )
+    .await;
+    assert_all_ok(&records);
+    assert!(records.windows(2).all(|w| w[0].sent_at + w[0].latency <= w[1].sent_at));
+}

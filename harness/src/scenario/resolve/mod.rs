@@ -11,6 +11,7 @@ mod address_plan;
 mod addresses;
 mod context;
 mod directors;
+mod events;
 mod expect;
 mod hosts;
 mod interfaces;
@@ -48,6 +49,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     routes::add_default_routes(&mut cx, &mut hosts);
     let traffic = traffic::resolve(&mut cx, &mut hosts);
     let expect = expect::resolve(&mut cx, &real_servers, &traffic);
+    let (events, expect_events) = events::resolve(&mut cx, &hosts, &traffic);
 
     Scenario {
         name,
@@ -60,6 +62,8 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         hosts,
         traffic,
         expect,
+        events,
+        expect_events,
     }
 }
 
