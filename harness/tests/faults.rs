@@ -24,13 +24,24 @@ async fn a_server_stopped_and_started_during_paced_traffic_fails_only_in_between
 
     // Paced at 100/s from the start: request n never goes before n × 10 ms.
     for r in &outcome.records {
-        assert!(r.sent_at >= Duration::from_millis(10) * r.seq, "request {} early: {:?}", r.seq, r.sent_at);
+        assert!(
+            r.sent_at >= Duration::from_millis(10) * r.seq,
+            "request {} early: {:?}",
+            r.seq,
+            r.sent_at
+        );
     }
-    let timeline = outcome.timeline.as_ref().expect("a scenario with events has a timeline");
+    let timeline = outcome
+        .timeline
+        .as_ref()
+        .expect("a scenario with events has a timeline");
     let [dies, back] = &timeline.events[..] else {
         panic!("two events fire: {:?}", timeline.events)
     };
-    assert_eq!((dies.fired.name.as_str(), back.fired.name.as_str()), ("rs2-dies", "rs2-back"));
+    assert_eq!(
+        (dies.fired.name.as_str(), back.fired.name.as_str()),
+        ("rs2-dies", "rs2-back")
+    );
     assert!(dies.fired.error.is_none() && back.fired.error.is_none(), "{report}");
     // Fired by the count of requests sent: 100 requests at 100/s is about 1 s in.
     assert!(dies.fired.due_ms >= Duration::from_millis(990), "{:?}", dies.fired);
@@ -52,7 +63,13 @@ async fn a_server_stopped_and_started_during_paced_traffic_fails_only_in_between
     assert!(row("rs2")[inside.clone()].iter().all(|&c| c == 0), "{report}");
     assert!(row("errors")[inside.clone()].iter().all(|&c| c > 0), "{report}");
     let errors = row("errors");
-    assert!(errors[..dies.slice].iter().chain(&errors[back.slice + 1..]).all(|&c| c == 0), "{report}");
+    assert!(
+        errors[..dies.slice]
+            .iter()
+            .chain(&errors[back.slice + 1..])
+            .all(|&c| c == 0),
+        "{report}"
+    );
     assert!(row("rs2")[back.slice + 1..].iter().sum::<u32>() > 0, "{report}");
     assert!(report.contains("timeline:"), "{report}");
 }
