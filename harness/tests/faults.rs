@@ -73,3 +73,79 @@ async fn a_server_stopped_and_started_during_paced_traffic_fails_only_in_between
     assert!(row("rs2")[back.slice + 1..].iter().sum::<u32>() > 0, "{report}");
     assert!(report.contains("timeline:"), "{report}");
 }
+
+const WEIGHT_ERROR_KILL: &str = r#"
+[service]
+mode = "dr"
+scheduler = "rr"
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+[[real_server]]
+name = "rs3"
+[traffic]
+rate = 200
+duration_ms = 1500
+concurrency = 40
+timeout_ms = 300
+[[event]]
+at_ms = 300
+host = "rs1"
+weight = 0
+[[event]]
+at_ms = 600
+host = "rs3"
+error = 503
+[[event]]
+at_ms = 900
+host = "director"
+kill = true
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weight_error_and_a_killed_director_each_change_what_follows() {
+    if !root() {
+        return;
+    }
+    let scenario = lvslab::scenario::parse(WEIGHT_ERROR_KILL, "faults.toml").expect("valid");
+    assert_eq!(scenario.traffic.requests, 300);
+    let outcome = run::run(&scenario, &RunOptions::default()).await.expect("lab runs");
+    let report = human_report(&outcome, false);
+    let timeline = outcome.timeline.as_ref().expect("timeline");
+    let done: Vec<Duration> = timeline.events.iter().map(|e| e.fired.done_ms).collect();
+    assert_eq!(done.len(), 3, "{report}");
+    assert!(timeline.events.iter().all(|e| e.fired.error.is_none()), "{report}");
+    let sent_after = |t: Duration| outcome.records.iter().filter(move |r| r.sent_at > t);
+    let before_kill = |r: &&lvslab::traffic::RequestRecord| r.sent_at + r.latency < done[2];
+    // Weight 0: new connections go elsewhere.
+    assert!(
+        sent_after(done[0]).all(|r| r.backend.as_deref() != Some("rs1")),
+        "{report}"
+    );
+    // rs3 answers, with 503.
+    let rs3: Vec<_> = sent_after(done[1])
+        .filter(before_kill)
+        .filter(|r| r.backend.as_deref() == Some("rs3"))
+        .collect();
+    assert!(!rs3.is_empty(), "{report}");
+    assert!(
+        rs3.iter()
+            .all(|r| r.error == Some(lvslab::traffic::RequestError::Http(503))),
+        "{report}"
+    );
+    // The only director is gone: nothing is answered any more.
+    let after_kill: Vec<_> = sent_after(done[2]).collect();
+    assert!(after_kill.len() > 50, "{report}");
+    assert!(after_kill.iter().all(|r| !r.is_ok()), "{report}");
+    // Before the first event every server answered.
+    for rs in ["rs1", "rs2", "rs3"] {
+        assert!(
+            outcome
+                .records
+                .iter()
+                .any(|r| r.sent_at < done[0] && r.is_ok() && r.backend.as_deref() == Some(rs)),
+            "{rs}\n{report}"
+        );
+    }
+}

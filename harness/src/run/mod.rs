@@ -118,6 +118,8 @@ async fn traffic_and_verdict(
         Some(_) => Some(vip_counters(scenario, lab).await),
         None => None,
     };
+    // Taken before the traffic: an event may kill the engine.
+    let engine_kind = held.engines.first().map(|(_, e)| e.kind());
     let traffic_started = Instant::now();
     // Events fire beside the traffic, following its count of requests sent and its clock.
     let (sent_tx, sent_rx) = tokio::sync::watch::channel(0u64);
@@ -181,7 +183,6 @@ async fn traffic_and_verdict(
     // The first director stands for the service in `ipvs`/`engine_stats` and in the evidence.
     let ipvs_snapshot = directors.first().map(|d| d.ipvs.clone());
     let engine_stats = directors.first().map(|d| d.engine_stats.clone());
-    let engine_kind = held.engines.first().map(|(_, e)| e.kind());
 
     let mut tally = Tally::new(scenario.real_servers.iter().map(|r| r.name.as_str()));
     for record in &records {
