@@ -153,11 +153,16 @@ impl RunningServer {
         *self.behaviour.lock().unwrap_or_else(|e| e.into_inner()) = behaviour;
     }
 
-    /// The server goes away: listener and open connections closed. Returns once they are.
+    /// The server goes away: listener and open connections closed (those kept after a
+    /// `refuse` too). Returns once they are.
     pub async fn halt(&mut self) {
         if let Some(listening) = self.listening.take() {
             let _ = listening.stop_tx.send(Stop::Abort);
             let _ = listening.task.await;
+        }
+        for task in std::mem::take(&mut self.draining) {
+            task.abort();
+            let _ = task.await;
         }
     }
 
@@ -191,10 +196,6 @@ impl RunningServer {
     /// Stops accepting, closes open connections and waits for the server task to end.
     pub async fn stop(mut self) {
         self.halt().await;
-        for task in std::mem::take(&mut self.draining) {
-            task.abort();
-            let _ = task.await;
-        }
     }
 
     fn ctx(&self) -> ServeCtx {

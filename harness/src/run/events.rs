@@ -185,7 +185,13 @@ fn with_server(held: &Held, name: &str, behaviour: Behaviour) -> Result<(), Stri
 }
 
 /// The `[expect]` checks about events, against the times they actually fired.
-pub(super) fn checks(expect: &EventExpect, fired: &[FiredEvent], records: &[RequestRecord]) -> Vec<Check> {
+/// An event whose action failed, or whose moment the traffic never reached, fails too.
+pub(super) fn checks(
+    expect: &EventExpect,
+    events: &[Event],
+    fired: &[FiredEvent],
+    records: &[RequestRecord],
+) -> Vec<Check> {
     let find = |name: &str| fired.iter().find(|f| f.name == name);
     let mut out: Vec<Check> = fired
         .iter()
@@ -195,6 +201,14 @@ pub(super) fn checks(expect: &EventExpect, fired: &[FiredEvent], records: &[Requ
                 .map(|e| check(format!("event \"{}\" fires", f.name), false, Some(e.clone())))
         })
         .collect();
+    let last_sent = records.iter().map(|r| r.sent_at).max().unwrap_or_default();
+    for e in events.iter().filter(|e| find(&e.name).is_none()) {
+        let detail = format!(
+            "the traffic ended first (its last request went at {} ms)",
+            last_sent.as_millis()
+        );
+        out.push(check(format!("event \"{}\" fires", e.name), false, Some(detail)));
+    }
     if let Some((from, to)) = &expect.errors_between {
         let what = format!("errors only between \"{from}\" and \"{to}\"");
         out.push(match (find(from), find(to)) {
@@ -263,4 +277,100 @@ fn check(what: String, passed: bool, detail: Option<String>) -> Check {
 
 fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1_000_000.0).round() / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::RequestError;
+
+    fn record(seq: u32, sent_ms: u64, backend: &str, failed: bool) -> RequestRecord {
+        RequestRecord {
+            seq,
+            client: "client".into(),
+            target: "192.0.2.100:80".parse().unwrap(),
+            backend: (!failed).then(|| backend.to_owned()),
+            latency: Duration::from_millis(2),
+            local: None,
+            seen_as: None,
+            connection: seq,
+            sent_at: Duration::from_millis(sent_ms),
+            error: failed.then_some(RequestError::Refused),
+        }
+    }
+
+    fn fired(name: &str, at_ms: u64) -> FiredEvent {
+        FiredEvent {
+            name: name.into(),
+            host: "rs2".into(),
+            action: "stop".into(),
+            due_ms: Duration::from_millis(at_ms),
+            done_ms: Duration::from_millis(at_ms + 1),
+            error: None,
+        }
+    }
+
+    fn event(name: &str) -> Event {
+        Event {
+            name: name.into(),
+            at: EventAt::Elapsed(Duration::ZERO),
+            host: "rs2".into(),
+            action: EventAction::Stop,
+        }
+    }
+
+    fn verdicts(records: &[RequestRecord], fired: &[FiredEvent], events: &[Event]) -> Vec<(String, bool)> {
+        let expect = EventExpect {
+            errors_between: Some(("down".into(), "up".into())),
+            answering_after: Some("up".into()),
+        };
+        checks(&expect, events, fired, records)
+            .into_iter()
+            .map(|c| (c.what, c.passed))
+            .collect()
+    }
+
+    #[test]
+    fn errors_count_inside_the_window_when_in_flight_across_its_start() {
+        let events = [event("down"), event("up")];
+        let fired = [fired("down", 100), fired("up", 200)];
+        // Sent 99 ms, still in flight at 100 ms: inside. rs2 answers again at 250 ms.
+        let ok = [
+            record(0, 50, "rs2", false),
+            record(1, 99, "rs2", true),
+            record(2, 150, "rs2", true),
+            record(3, 250, "rs2", false),
+        ];
+        assert_eq!(
+            verdicts(&ok, &fired, &events),
+            vec![
+                ("errors only between \"down\" and \"up\"".into(), true),
+                ("every answering server answers after \"up\"".into(), true),
+            ]
+        );
+        // A failure after the window, and rs2 silent after "up".
+        let bad = [record(0, 50, "rs2", false), record(1, 250, "rs2", true)];
+        assert_eq!(
+            verdicts(&bad, &fired, &events)
+                .iter()
+                .map(|(_, p)| *p)
+                .collect::<Vec<_>>(),
+            vec![false, false]
+        );
+    }
+
+    #[test]
+    fn an_event_that_never_fired_fails_and_so_do_the_checks_naming_it() {
+        let events = [event("down"), event("up")];
+        let fired = [fired("down", 100)];
+        let records = [record(0, 50, "rs1", false)];
+        assert_eq!(
+            verdicts(&records, &fired, &events),
+            vec![
+                ("event \"up\" fires".into(), false),
+                ("errors only between \"down\" and \"up\"".into(), false),
+                ("every answering server answers after \"up\"".into(), false),
+            ]
+        );
+    }
 }

@@ -193,9 +193,12 @@ async fn traffic_and_verdict(
         }
     }
     let mut verdict = verdict::evaluate(&scenario.expect, &scenario.real_servers, &tally, &records);
-    verdict
-        .checks
-        .extend(events::checks(&scenario.expect_events, &fired, &records));
+    verdict.checks.extend(events::checks(
+        &scenario.expect_events,
+        &scenario.events,
+        &fired,
+        &records,
+    ));
     verdict.passed = verdict.checks.iter().all(|c| c.passed);
     let timeline = (!scenario.events.is_empty() || scenario.traffic.rate.is_some()).then(|| {
         let backends: Vec<&str> = scenario.real_servers.iter().map(|r| r.name.as_str()).collect();
