@@ -317,6 +317,7 @@ mod tests {
             local: Some(format!("{source}:40000").parse().unwrap()),
             seen_as: None,
             connection: seq,
+            sent_at: Duration::ZERO,
             error: failed.then_some(crate::traffic::RequestError::Timeout),
         }
     }

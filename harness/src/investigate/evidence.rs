@@ -425,6 +425,7 @@ sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0" }
             local: Some("192.0.2.201:40000".parse().unwrap()),
             seen_as: None,
             connection: 0,
+            sent_at: Duration::ZERO,
             error: None,
         };
         let failed = RequestRecord {

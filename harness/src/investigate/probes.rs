@@ -208,6 +208,7 @@ mod tests {
             local: Some(SocketAddr::from(([192, 0, 2, 160 + (seq % 2) as u8], port))),
             seen_as: None,
             connection: conn,
+            sent_at: Duration::ZERO,
             error: backend.is_none().then_some(crate::traffic::RequestError::Timeout),
         };
         let records = [

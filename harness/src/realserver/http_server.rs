@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use super::{Proto, ReadyTx, ServeCtx, ServerError, StopRx};
+use super::{Proto, ReadyTx, ServeCtx, ServerError, Stop, StopRx};
 
 /// Pause after an accept error such as EMFILE, so the loop does not spin.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(20);
@@ -42,9 +42,9 @@ pub(crate) async fn run(bind: SocketAddr, ctx: ServeCtx, ready: ReadyTx, mut sto
         }
     };
     let mut connections = JoinSet::new();
-    loop {
+    let how = loop {
         tokio::select! {
-            _ = &mut stop => break,
+            how = &mut stop => break how.unwrap_or(Stop::Abort),
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     connections.spawn(serve_connection(stream, peer, ctx.clone()));
@@ -53,8 +53,13 @@ pub(crate) async fn run(bind: SocketAddr, ctx: ServeCtx, ready: ReadyTx, mut sto
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
+    };
+    drop(listener);
+    if let Stop::Drain(closed) = how {
+        let _ = closed.send(());
+        while connections.join_next().await.is_some() {}
     }
-    // Dropping the set aborts the open keep-alive connections.
+    // Aborts the open keep-alive connections.
     connections.shutdown().await;
 }
 

@@ -19,7 +19,7 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 
-use super::{Proto, ReadyTx, ServeCtx, ServerError, StopRx};
+use super::{Proto, ReadyTx, ServeCtx, ServerError, Stop, StopRx};
 
 /// Longest request datagram echoed back in `request`.
 const MAX_ECHO: usize = 256;
@@ -43,9 +43,9 @@ pub(crate) async fn run(bind: SocketAddr, ctx: ServeCtx, ready: ReadyTx, mut sto
     let port = bind.port();
     let mut buf = vec![0u8; RECV_BUFFER];
     let mut replies = JoinSet::new();
-    loop {
+    let how = loop {
         tokio::select! {
-            _ = &mut stop => break,
+            how = &mut stop => break how.unwrap_or(Stop::Abort),
             received = socket.async_io(Interest::READABLE, || recv_with_destination(&socket, &mut buf)) => {
                 match received {
                     Ok((len, peer, destination)) => {
@@ -60,8 +60,13 @@ pub(crate) async fn run(bind: SocketAddr, ctx: ServeCtx, ready: ReadyTx, mut sto
             }
             Some(_) = replies.join_next(), if !replies.is_empty() => {}
         }
-    }
+    };
     replies.shutdown().await;
+    // No connections to drain: the socket closes now either way.
+    drop(socket);
+    if let Stop::Drain(closed) = how {
+        let _ = closed.send(());
+    }
 }
 
 async fn bind_with_pktinfo(bind: SocketAddr, name: &str) -> Result<(UdpSocket, SocketAddr), ServerError> {

@@ -6,6 +6,7 @@ mod graph;
 mod health;
 mod outcome;
 mod table;
+mod timeline;
 
 /// Counted below `run`, rendered here; the path predates the `tally` module.
 pub use crate::tally::Tally;
@@ -14,3 +15,4 @@ pub use graph::mermaid;
 pub use health::render_health;
 pub use outcome::{diagnosis_report, human_report};
 pub use table::render_spread;
+pub use timeline::{Timeline, TimelineEvent, TimelineRow};

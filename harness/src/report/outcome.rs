@@ -20,6 +20,10 @@ pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
         outcome.scenario, outcome.mode, outcome.tally.requests, outcome.timings.traffic_ms, outcome.timings.bring_up_ms
     ));
     out.push_str(&render_spread(&outcome.tally));
+    if let Some(timeline) = &outcome.timeline {
+        out.push('\n');
+        out.push_str(&timeline.render());
+    }
     if show_ipvs {
         // One director: as before; several: each under its name and VIP.
         let several = outcome.directors.len() > 1;

@@ -19,6 +19,7 @@
 //!
 //! Only the first director runs checkers (several directors with checkers each: later).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::net::{SocketAddr, SocketAddrV4};
@@ -39,6 +40,8 @@ use crate::health::{
 use crate::ipvs::{self, Forward};
 use crate::lab::{Host, Lab};
 use crate::scenario::{HealthCheck, Scenario};
+
+use super::Held;
 
 /// What the checkers did during a run, for the report and `--json` (`health`).
 #[derive(Debug, Clone, Serialize)]
@@ -110,6 +113,8 @@ pub struct Session<'l> {
     /// What the engine holds now: dest → weight.
     table: BTreeMap<SocketAddrV4, u32>,
     history: Vec<HealthRecord>,
+    /// Records from checks that ended while the table could not be borrowed.
+    pending: Vec<HealthRecord>,
     ran_once: HashSet<CheckerId>,
     /// Servers the monitor's start left out of the pool (alpha): out from the start.
     out_from_start: HashSet<SocketAddr>,
@@ -165,6 +170,7 @@ impl<'l> Session<'l> {
             stop: Arc::new(AtomicBool::new(false)),
             table,
             history: Vec::new(),
+            pending: Vec::new(),
             ran_once: HashSet::new(),
             out_from_start: HashSet::new(),
             problems: warnings,
@@ -178,14 +184,14 @@ impl<'l> Session<'l> {
         let total = self.monitor.checker_count();
         let deadline = tokio::time::Instant::now() + bound;
         while self.ran_once.len() < total {
-            let step = tokio::time::timeout_at(deadline, self.step(engine)).await;
-            if step.is_err() {
+            let Ok(records) = tokio::time::timeout_at(deadline, self.step()).await else {
                 self.problems.push(format!(
                     "{} of {total} checkers had not finished a first check after {bound:?}; traffic started anyway",
                     total - self.ran_once.len()
                 ));
                 return;
-            }
+            };
+            self.apply(engine, records);
         }
     }
 
@@ -204,34 +210,60 @@ impl<'l> Session<'l> {
         longest + FIRST_CHECKS_MARGIN
     }
 
-    /// Keeps checking while `until` runs; returns its output.
-    pub async fn during<F: Future>(&mut self, engine: &mut dyn Engine, until: F) -> F::Output {
+    /// Keeps checking while `until` runs; returns its output. The table changes go to the first
+    /// director's engine in `held` when it can be borrowed (an event may hold it for a moment:
+    /// they wait for the next step); once an event has killed that engine, checks go on and
+    /// change nothing, as keepalived's checker dies with its director.
+    pub async fn during<F: Future>(&mut self, held: &RefCell<&mut Held>, until: F) -> F::Output {
         tokio::pin!(until);
         loop {
             tokio::select! {
-                out = &mut until => return out,
-                () = self.step(engine) => {}
+                out = &mut until => {
+                    self.flush(held);
+                    return out;
+                }
+                records = self.step() => {
+                    self.pending.extend(records);
+                    self.flush(held);
+                }
             }
         }
     }
 
-    /// One thing happens: a check ends (its outcome is applied) or checks fall due (they start).
-    /// Cancel-safe: a check that ended stays queued until the next call.
-    async fn step(&mut self, engine: &mut dyn Engine) {
+    fn flush(&mut self, held: &RefCell<&mut Held>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let Ok(mut held) = held.try_borrow_mut() else { return };
+        let records = std::mem::take(&mut self.pending);
+        match held.engines.first_mut() {
+            Some((_, engine)) => self.apply(engine.as_mut(), records),
+            None => self.history.extend(records),
+        }
+    }
+
+    /// One thing happens: a check ends (its records are returned, to be applied) or checks fall
+    /// due (they start). Cancel-safe: a check that ended stays queued until the next call.
+    async fn step(&mut self) -> Vec<HealthRecord> {
         let due_at = self
             .monitor
             .next_due()
             .map(|d| tokio::time::Instant::from_std(self.started + d));
         tokio::select! {
             Some(done) = self.running.next(), if !self.running.is_empty() => {
-                if let Ok((id, outcome, ended)) = done {
-                    let now = ended.saturating_duration_since(self.started);
-                    self.ran_once.insert(id);
-                    let records = self.monitor.finish(id, &outcome, now);
-                    self.apply(engine, records);
+                match done {
+                    Ok((id, outcome, ended)) => {
+                        let now = ended.saturating_duration_since(self.started);
+                        self.ran_once.insert(id);
+                        self.monitor.finish(id, &outcome, now)
+                    }
+                    Err(_) => Vec::new(),
                 }
             }
-            () = sleep_until(due_at) => self.launch(),
+            () = sleep_until(due_at) => {
+                self.launch();
+                Vec::new()
+            }
         }
     }
 

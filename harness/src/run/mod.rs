@@ -3,6 +3,7 @@
 //! The lab is torn down whatever happens in between: on success and error here, and by
 //! `Lab`'s Drop on panic or when the future is dropped (Ctrl-C).
 
+mod events;
 mod health;
 mod outcome;
 mod plan;
@@ -11,6 +12,7 @@ mod progress;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+pub use events::FiredEvent;
 pub use health::{HealthLine, HealthOutcome, HealthTableChange, ServerHealth};
 pub use outcome::RunOutcome;
 pub use plan::{lab_plan, TUN_DEVICE};
@@ -21,6 +23,7 @@ use crate::ipvs;
 use crate::lab::{Lab, LabError, LabOptions};
 use crate::observe;
 use crate::realserver::{self, Behaviour, Decap, RunningServer, ServerSpec};
+use crate::report::Timeline;
 use crate::scenario::{ConnectionMode, Director, EngineChoice, Mode, Protocol, Scenario, ServerState};
 use crate::tally::Tally;
 use crate::traffic::{self, RequestError, RequestRecord, TrafficSpec};
@@ -119,26 +122,44 @@ async fn traffic_and_verdict(
         None => None,
     };
     // keepalived's checkers: from startup, through the traffic, stopped before the tables are read.
-    let engine = held.engines.first_mut().map(|(_, e)| e.as_mut());
-    let mut checkers = engine.map(|e| (health::Session::start(scenario, lab, &mut *e), e));
-    if let Some((Some(session), engine)) = checkers.as_mut() {
+    let mut checkers = match held.engines.first_mut() {
+        Some((_, engine)) => health::Session::start(scenario, lab, engine.as_mut()),
+        None => None,
+    };
+    if let (Some(session), Some((_, engine))) = (checkers.as_mut(), held.engines.first_mut()) {
         if scenario.health.as_ref().is_some_and(|h| h.traffic_waits_for_checks) {
             session
-                .first_checks(&mut **engine, health::Session::first_checks_bound(scenario))
+                .first_checks(engine.as_mut(), health::Session::first_checks_bound(scenario))
                 .await;
         }
     }
+    // Taken before the traffic: an event may kill the engine.
+    let engine_kind = held.engines.first().map(|(_, e)| e.kind());
     let traffic_started = Instant::now();
-    let records = match checkers.as_mut() {
-        Some((Some(session), engine)) => {
-            session
-                .during(&mut **engine, fire_traffic(scenario, lab, opts.progress))
-                .await
-        }
-        _ => fire_traffic(scenario, lab, opts.progress).await,
+    // Events fire beside the traffic, following its count of requests sent and its clock; the
+    // checkers keep checking meanwhile. Both change what `held` holds, one at a time.
+    let (sent_tx, sent_rx) = tokio::sync::watch::channel(0u64);
+    let (finished_tx, finished_rx) = tokio::sync::oneshot::channel();
+    let shared = std::cell::RefCell::new(&mut *held);
+    let traffic = async {
+        let records = fire_traffic(scenario, lab, opts.progress, traffic_started, sent_tx).await;
+        let _ = finished_tx.send(());
+        records
     };
+    let checked_traffic = async {
+        match checkers.as_mut() {
+            Some(session) => session.during(&shared, traffic).await,
+            None => traffic.await,
+        }
+    };
+    let progress = events::Progress {
+        start: traffic_started,
+        sent: sent_rx,
+        finished: finished_rx,
+    };
+    let (records, fired) = futures::join!(checked_traffic, events::drive(scenario, lab, &shared, progress));
     let traffic_elapsed = traffic_started.elapsed();
-    let health = checkers.and_then(|(s, _)| s).map(|s| s.stop(traffic_started));
+    let health = checkers.map(|s| s.stop(traffic_started));
     connections_closed(scenario, lab).await;
     let director_seen_packets = counters.and_then(|c| {
         c.iter()
@@ -148,7 +169,11 @@ async fn traffic_and_verdict(
     });
 
     let mut directors = Vec::new();
-    for ((name, engine), d) in held.engines.iter().zip(&scenario.directors) {
+    // By name: a director killed during the run has no engine left.
+    for (name, engine) in held.engines.iter() {
+        let Some(d) = scenario.directors.iter().find(|d| d.name == *name) else {
+            continue;
+        };
         if opts.settle_stats || opts.witness {
             engine.settle_stats();
         }
@@ -182,7 +207,6 @@ async fn traffic_and_verdict(
     // The first director stands for the service in `ipvs`/`engine_stats` and in the evidence.
     let ipvs_snapshot = directors.first().map(|d| d.ipvs.clone());
     let engine_stats = directors.first().map(|d| d.engine_stats.clone());
-    let engine_kind = held.engines.first().map(|(_, e)| e.kind());
 
     let mut tally = Tally::new(scenario.real_servers.iter().map(|r| r.name.as_str()));
     for record in &records {
@@ -195,6 +219,17 @@ async fn traffic_and_verdict(
     let mut verdict = verdict::evaluate(&scenario.expect, &scenario.real_servers, &tally, &records);
     verdict.checks.extend(health::checks(&scenario.expect, health.as_ref()));
     verdict.passed = verdict.checks.iter().all(|c| c.passed);
+    verdict.checks.extend(events::checks(
+        &scenario.expect_events,
+        &scenario.events,
+        &fired,
+        &records,
+    ));
+    verdict.passed = verdict.checks.iter().all(|c| c.passed);
+    let timeline = (!scenario.events.is_empty() || scenario.traffic.rate.is_some()).then(|| {
+        let backends: Vec<&str> = scenario.real_servers.iter().map(|r| r.name.as_str()).collect();
+        Timeline::build(&records, &backends, &fired, traffic_elapsed)
+    });
 
     let settings = match opts.diagnose {
         DiagnoseWhen::Always => Some(investigate::Settings::THOROUGH),
@@ -244,6 +279,7 @@ async fn traffic_and_verdict(
         evidence,
         investigation_problems: problems,
         health,
+        timeline,
         timings: outcome::Timings {
             traffic_ms: ms(traffic_elapsed),
             investigate_ms,
@@ -492,7 +528,13 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
     })
 }
 
-async fn fire_traffic(scenario: &Scenario, lab: &Lab, progress: bool) -> Vec<RequestRecord> {
+async fn fire_traffic(
+    scenario: &Scenario,
+    lab: &Lab,
+    progress: bool,
+    start: Instant,
+    sent: tokio::sync::watch::Sender<u64>,
+) -> Vec<RequestRecord> {
     let t = &scenario.traffic;
     let targets: Vec<SocketAddr> = match scenario.service.mode {
         Mode::Direct => scenario
@@ -510,8 +552,17 @@ async fn fire_traffic(scenario: &Scenario, lab: &Lab, progress: bool) -> Vec<Req
     let total = t.requests as u64 * t.clients.len() as u64;
     let bar = progress.then(|| progress::Bar::start(total));
     let mut runs = Vec::new();
-    for client in &t.clients {
+    let senders = t.clients.len() as u32;
+    for (index, client) in t.clients.iter().enumerate() {
         let Some(host) = lab.host(&client.name) else { continue };
+        let schedule = traffic::Schedule {
+            start,
+            pacing: t
+                .rate
+                .map(|rate| traffic::Pacing::share_of(rate, senders, index as u32)),
+            stop_after: t.duration,
+            sent: Some(sent.clone()),
+        };
         let spec = TrafficSpec {
             targets: targets.clone(),
             proto: scenario.service.protocol,
@@ -529,8 +580,10 @@ async fn fire_traffic(scenario: &Scenario, lab: &Lab, progress: bool) -> Vec<Req
         };
         let rt = host.runtime().clone();
         let tick = bar.as_ref().map(|b| b.sender());
-        runs.push(async move { traffic::fire(&rt, spec, tick).await });
+        runs.push(async move { traffic::fire_scheduled(&rt, spec, schedule, tick).await });
     }
+    // Only the clients' schedules hold the count now: it closes when they are done.
+    drop(sent);
     let per_client = futures::future::join_all(runs).await;
     if let Some(bar) = bar {
         bar.finish();

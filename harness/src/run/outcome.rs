@@ -8,6 +8,7 @@ use crate::diagnose::{Diagnosis, Evidence};
 use crate::director::{EngineKind, EngineStats};
 use crate::ipvs::IpvsSnapshot;
 use crate::observe::IpvsadmView;
+use crate::report::Timeline;
 use crate::scenario::Mode;
 use crate::tally::Tally;
 use crate::traffic::RequestRecord;
@@ -41,6 +42,9 @@ pub struct RunOutcome {
     /// What keepalived's checkers did (`[service.check]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<super::HealthOutcome>,
+    /// Answers and errors per time slice, with the events: when the scenario has events or a rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
     pub timings: Timings,
 }
 

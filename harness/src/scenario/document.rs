@@ -103,6 +103,12 @@ pub(crate) fn read(text: &str, problems: &mut Problems<'_>) -> Option<RawScenari
                     raw.network_spans.push(span);
                 }
             }
+            "event" => {
+                for (v, span) in entries(item, "event", &mut complete, problems) {
+                    raw.events.push(v);
+                    raw.event_spans.push(span);
+                }
+            }
             "router" => {
                 for (v, span) in entries(item, "router", &mut complete, problems) {
                     raw.routers.push(v);

@@ -35,6 +35,10 @@ pub struct Scenario {
     pub expect: Expect,
     /// `[service.check]` (or a real server's `check`): keepalived's checkers, when any.
     pub health: Option<HealthCheck>,
+    /// `[[event]]`: faults scheduled while the traffic runs, in file order.
+    pub events: Vec<Event>,
+    /// The `[expect]` keys about events.
+    pub expect_events: EventExpect,
 }
 
 /// keepalived's health checkers on the service, resolved: what `crate::health::Monitor`
@@ -220,6 +224,10 @@ pub struct Traffic {
     pub path: PathAndQuery,
     /// `compare`, when the file states it; see [`Traffic::comparison`].
     pub compare: Option<Comparison>,
+    /// `rate`: requests per second over all clients, paced by send time; `None` = back to back.
+    pub rate: Option<f64>,
+    /// `duration_ms`: no request is sent later than this after the traffic started.
+    pub duration: Option<Duration>,
 }
 
 impl Traffic {
@@ -266,6 +274,75 @@ pub struct Expect {
     pub removed: Vec<String>,
     /// Each of `removed` was first taken out within this time of the checkers' start.
     pub removed_within: Option<Duration>,
+}
+
+/// One fault, fired from the run while the traffic flows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// `name`, else `"<host> <action>"`: how reports and `[expect]` refer to it.
+    pub name: String,
+    pub at: EventAt,
+    pub host: String,
+    pub action: EventAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventAt {
+    /// Once this many requests have been sent (over every client).
+    Request(u32),
+    /// This long after the traffic started.
+    Elapsed(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventAction {
+    /// A real server's service goes away: listener and open connections closed.
+    Stop,
+    /// A real server's service listens again on its address and port, answering normally.
+    Start,
+    /// A real server stops listening (new connections get RST) but serves what is open.
+    Refuse,
+    /// A real server answers after this delay.
+    Slow(Duration),
+    /// A real server answers with this HTTP status.
+    Error(u16),
+    /// Every interface of the host goes down (`false`) or up.
+    Link(bool),
+    /// A real server's weight in every director's table (`Engine::set_weight`).
+    Weight(u32),
+    /// Sysctls written in the host's namespace, in order.
+    Sysctl(Vec<(String, String)>),
+    /// A director's engine stops at once (a power cut).
+    Kill,
+}
+
+impl EventAction {
+    /// The action as the file writes it, for reports.
+    pub fn label(&self) -> String {
+        match self {
+            EventAction::Stop => "stop".into(),
+            EventAction::Start => "start".into(),
+            EventAction::Refuse => "refuse".into(),
+            EventAction::Slow(d) => format!("slow {}ms", d.as_millis()),
+            EventAction::Error(code) => format!("error {code}"),
+            EventAction::Link(up) => format!("link {}", if *up { "up" } else { "down" }),
+            EventAction::Weight(w) => format!("weight {w}"),
+            EventAction::Sysctl(list) => {
+                let set: Vec<String> = list.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("sysctl {}", set.join(" "))
+            }
+            EventAction::Kill => "kill".into(),
+        }
+    }
+}
+
+/// What the run must show about its events. `None` = not checked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventExpect {
+    /// `errors_between = [a, b]`: every failed request was in flight between events a and b.
+    pub errors_between: Option<(String, String)>,
+    /// `answering_after = e`: every real server that answers in the run answers after event e.
+    pub answering_after: Option<String>,
 }
 
 impl Scenario {

@@ -182,6 +182,8 @@ pub struct RawTraffic {
     pub clients: Option<Vec<S<String>>>,
     pub path: Option<S<String>>,
     pub compare: Option<S<String>>,
+    pub rate: Option<S<f64>>,
+    pub duration_ms: Option<S<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -199,6 +201,28 @@ pub struct RawExpect {
     pub removed: Option<Vec<S<String>>>,
     /// Each of `removed` was out within this many ms of the checkers' start.
     pub removed_within_ms: Option<S<i64>>,
+    pub errors_between: Option<S<Vec<S<String>>>>,
+    pub answering_after: Option<S<String>>,
+}
+
+/// `[[event]]`: when (`at_request` or `at_ms`), on which host, and one action key.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawEvent {
+    pub name: Option<S<String>>,
+    pub at_request: Option<S<i64>>,
+    pub at_ms: Option<S<i64>>,
+    pub host: Option<S<String>>,
+    pub stop: Option<S<bool>>,
+    pub start: Option<S<bool>>,
+    pub refuse: Option<S<bool>>,
+    /// `"300ms"`, `"2s"`.
+    pub slow: Option<S<String>>,
+    pub error: Option<S<i64>>,
+    /// `"down"` or `"up"`.
+    pub link: Option<S<String>>,
+    pub weight: Option<S<i64>>,
+    pub sysctl: Option<S<RawSysctls>>,
+    pub kill: Option<S<bool>>,
 }
 
 /// The whole file, section by section. An entry that failed to deserialize
@@ -219,6 +243,8 @@ pub struct RawScenario {
     pub routers: Vec<RawRouter>,
     pub traffic: RawTraffic,
     pub expect: RawExpect,
+    pub events: Vec<RawEvent>,
+    pub event_spans: Vec<Option<std::ops::Range<usize>>>,
     /// Spans of each `[[real_server]]` etc. header, parallel to the vectors.
     pub real_server_spans: Vec<Option<std::ops::Range<usize>>>,
     pub client_spans: Vec<Option<std::ops::Range<usize>>>,
@@ -244,6 +270,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "router",
             "traffic",
             "expect",
+            "event",
         ],
         "service" => &[
             "vip",
@@ -316,6 +343,8 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "clients",
             "path",
             "compare",
+            "rate",
+            "duration_ms",
         ],
         "expect" => &[
             "backends",
@@ -329,6 +358,23 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "diagnosis",
             "removed",
             "removed_within_ms",
+            "errors_between",
+            "answering_after",
+        ],
+        "event" => &[
+            "name",
+            "at_request",
+            "at_ms",
+            "host",
+            "stop",
+            "start",
+            "refuse",
+            "slow",
+            "error",
+            "link",
+            "weight",
+            "sysctl",
+            "kill",
         ],
         _ => &[],
     }

@@ -6,6 +6,7 @@
 mod error;
 mod http_client;
 mod record;
+mod schedule;
 mod udp_client;
 
 #[cfg(test)]
@@ -23,6 +24,7 @@ use tokio::sync::mpsc::UnboundedSender;
 pub use crate::realserver::Proto;
 pub use error::RequestError;
 pub use record::RequestRecord;
+pub use schedule::{Pacing, Schedule};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionMode {
@@ -60,6 +62,9 @@ pub struct TrafficSpec {
 /// State shared by the workers of one run.
 struct Run {
     spec: TrafficSpec,
+    schedule: Schedule,
+    /// Requests this run may send: `spec.requests`, fewer when paced and the end comes first.
+    limit: u32,
     next_seq: AtomicU32,
     next_connection: AtomicU32,
     progress: Option<UnboundedSender<()>>,
@@ -99,6 +104,7 @@ impl Run {
             local: None,
             seen_as: None,
             connection: 0,
+            sent_at: Duration::ZERO,
             error: None,
         }
     }
@@ -111,6 +117,18 @@ type ConnKey = (SocketAddr, Option<SocketAddr>);
 /// `seq` order. Each request is bounded by `spec.timeout`, so the run is too.
 /// `progress` receives one message per finished request.
 pub async fn fire(rt: &Handle, spec: TrafficSpec, progress: Option<UnboundedSender<()>>) -> Vec<RequestRecord> {
+    fire_scheduled(rt, spec, Schedule::back_to_back(), progress).await
+}
+
+/// [`fire`], with requests sent when `schedule` says: paced requests whose due time is past
+/// its end are not sent, nor are back-to-back ones once the end has come. One record per
+/// request sent, in `seq` order, each with its send time since `schedule.start`.
+pub async fn fire_scheduled(
+    rt: &Handle,
+    spec: TrafficSpec,
+    schedule: Schedule,
+    progress: Option<UnboundedSender<()>>,
+) -> Vec<RequestRecord> {
     let requests = spec.requests;
     if spec.targets.is_empty() {
         return (0..requests)
@@ -125,8 +143,16 @@ pub async fn fire(rt: &Handle, spec: TrafficSpec, progress: Option<UnboundedSend
             .collect();
     }
     let workers = spec.concurrency.clamp(1, requests.max(1));
+    let limit = match schedule.pacing {
+        Some(_) => (0..requests)
+            .take_while(|&seq| schedule.due(seq).is_none_or(|due| !schedule.past_end(due)))
+            .count() as u32,
+        None => requests,
+    };
     let run = Arc::new(Run {
         spec,
+        schedule,
+        limit,
         next_seq: AtomicU32::new(0),
         next_connection: AtomicU32::new(0),
         progress,
@@ -143,13 +169,14 @@ pub async fn fire(rt: &Handle, spec: TrafficSpec, progress: Option<UnboundedSend
     fill_missing(&run, records)
 }
 
-/// Gives every seq in `0..requests` a record, so callers can count on it.
+/// Gives every seq a worker took a record, so callers can count on it.
 fn fill_missing(run: &Run, records: Vec<RequestRecord>) -> Vec<RequestRecord> {
-    if records.len() == run.spec.requests as usize {
+    let taken = run.next_seq.load(Ordering::Relaxed).min(run.limit);
+    if records.len() == taken as usize {
         return records;
     }
     let mut by_seq: HashMap<u32, RequestRecord> = records.into_iter().map(|r| (r.seq, r)).collect();
-    (0..run.spec.requests)
+    (0..taken)
         .map(|seq| {
             by_seq.remove(&seq).unwrap_or_else(|| {
                 let mut record = run.blank_record(seq);
@@ -165,12 +192,21 @@ async fn worker(run: Arc<Run>) -> Vec<RequestRecord> {
     let mut http_pool = http_client::Pool::default();
     let mut udp_pool = udp_client::Pool::default();
     loop {
-        let seq = run.next_seq.fetch_add(1, Ordering::Relaxed);
-        if seq >= run.spec.requests {
+        // Checked before taking a seq, so that every seq taken is sent.
+        if run.schedule.pacing.is_none() && run.schedule.past_end(Instant::now()) {
             break;
+        }
+        let seq = run.next_seq.fetch_add(1, Ordering::Relaxed);
+        if seq >= run.limit {
+            break;
+        }
+        if let Some(due) = run.schedule.due(seq) {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
         }
         let mut record = run.blank_record(seq);
         let started = Instant::now();
+        record.sent_at = started.saturating_duration_since(run.schedule.start);
+        run.schedule.count_sent();
         let deadline = tokio::time::Instant::from_std(started) + run.spec.timeout;
         let exchange = async {
             match run.spec.proto {

@@ -22,6 +22,9 @@ pub struct RequestRecord {
     pub seen_as: Option<SocketAddr>,
     /// Ordinal, within the run, of the TCP connection attempt (UDP: socket) used.
     pub connection: u32,
+    /// When the request went out, since the traffic started.
+    #[serde(rename = "sent_at_us", serialize_with = "as_micros")]
+    pub sent_at: Duration,
     pub error: Option<RequestError>,
 }
 
@@ -36,6 +39,7 @@ impl RequestRecord {
             local: None,
             seen_as: None,
             connection: 0,
+            sent_at: Duration::ZERO,
             error: Some(error),
         }
     }
@@ -45,6 +49,6 @@ impl RequestRecord {
     }
 }
 
-fn as_micros<S: Serializer>(latency: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_u64(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX))
+fn as_micros<S: Serializer>(span: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(u64::try_from(span.as_micros()).unwrap_or(u64::MAX))
 }

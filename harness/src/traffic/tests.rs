@@ -585,3 +585,121 @@ async fn every_source_port_in_use_is_named_as_such() {
         rs.stop().await;
     }
 }
+
+#[tokio::test]
+async fn paced_requests_go_out_at_their_slot_and_the_end_bounds_them() {
+    let rs = server("rs1", "127.0.0.2:0", Proto::Tcp, Behaviour::Up).await;
+    let mut s = spec(vec![addr(&rs)], Proto::Tcp, 1000, ConnectionMode::New);
+    s.concurrency = 4;
+    let (sent_tx, sent_rx) = tokio::sync::watch::channel(0u64);
+    let schedule = Schedule {
+        start: std::time::Instant::now(),
+        pacing: Some(Pacing::share_of(200.0, 1, 0)),
+        stop_after: Some(Duration::from_millis(100)),
+        sent: Some(sent_tx),
+    };
+    let records = fire_scheduled(&Handle::current(), s, schedule, None).await;
+    // 200/s for 100 ms: slots 0, 5, ..., 95 ms.
+    assert_eq!(records.len(), 20);
+    assert_eq!(*sent_rx.borrow(), 20);
+    assert_all_ok(&records);
+    for r in &records {
+        let due = Duration::from_millis(5) * r.seq;
+        assert!(
+            r.sent_at >= due,
+            "request {} sent before its slot: {:?}",
+            r.seq,
+            r.sent_at
+        );
+    }
+    // Scheduled from the start, not after each answer: the last slot is not pushed back by
+    // the 19 exchanges before it (generous bound for a loaded machine).
+    let last = records.last().unwrap();
+    assert!(
+        last.sent_at < Duration::from_millis(95 + 60),
+        "late: {:?}",
+        last.sent_at
+    );
+}
+
+#[tokio::test]
+async fn back_to_back_records_carry_rising_send_times() {
+    let rs = server("rs1", "127.0.0.2:0", Proto::Tcp, Behaviour::Up).await;
+    let records = fire(
+        &Handle::current(),
+        spec(vec![addr(&rs)], Proto::Tcp, 5, ConnectionMode::New),
+        None,
+    )
+    .await;
+    assert_all_ok(&records);
+    assert!(records.windows(2).all(|w| w[0].sent_at + w[0].latency <= w[1].sent_at));
+}
+
+async fn one(target: SocketAddr, proto: Proto) -> RequestRecord {
+    let mut records = fire(
+        &Handle::current(),
+        spec(vec![target], proto, 1, ConnectionMode::New),
+        None,
+    )
+    .await;
+    records.remove(0)
+}
+
+#[tokio::test]
+async fn a_halted_server_refuses_and_resumes_on_the_same_port() {
+    for proto in [Proto::Tcp, Proto::Udp] {
+        let mut rs = server("rs1", "127.0.0.1:0", proto, Behaviour::Up).await;
+        let target = addr(&rs);
+        assert!(one(target, proto).await.is_ok());
+        rs.halt().await;
+        assert!(!rs.is_listening());
+        assert_eq!(one(target, proto).await.error, Some(RequestError::Refused), "{proto:?}");
+        rs.resume().await.expect("binds its port again");
+        assert_eq!(rs.local_addr(), Some(target));
+        let back = one(target, proto).await;
+        assert!(back.is_ok(), "{proto:?}: {back:?}");
+        assert_eq!(rs.served(), 2);
+        rs.stop().await;
+    }
+}
+
+/// One raw HTTP/1.1 exchange on an open stream; returns the status line.
+async fn get(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_refusing_server_still_serves_the_connections_it_had() {
+    let mut rs = server("rs1", "127.0.0.1:0", Proto::Tcp, Behaviour::Up).await;
+    let target = addr(&rs);
+    let mut open = tokio::net::TcpStream::connect(target).await.unwrap();
+    assert_eq!(get(&mut open).await, "HTTP/1.1 200 OK");
+    rs.refuse().await;
+    assert_eq!(one(target, Proto::Tcp).await.error, Some(RequestError::Refused));
+    assert_eq!(get(&mut open).await, "HTTP/1.1 200 OK");
+    rs.stop().await;
+}
+
+#[tokio::test]
+async fn behaviour_changes_apply_to_the_next_request() {
+    let rs = server("rs1", "127.0.0.1:0", Proto::Tcp, Behaviour::Up).await;
+    let target = addr(&rs);
+    rs.set_behaviour(Behaviour::Status(503));
+    let failed = one(target, Proto::Tcp).await;
+    assert_eq!(failed.error, Some(RequestError::Http(503)));
+    assert_eq!(failed.backend.as_deref(), Some("rs1"));
+    rs.set_behaviour(Behaviour::Slow(Duration::from_millis(150)));
+    let slow = one(target, Proto::Tcp).await;
+    assert!(slow.is_ok() && slow.latency >= Duration::from_millis(150), "{slow:?}");
+    rs.set_behaviour(Behaviour::Up);
+    assert!(one(target, Proto::Tcp).await.is_ok());
+    rs.stop().await;
+}

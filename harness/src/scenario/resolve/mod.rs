@@ -11,6 +11,7 @@ mod address_plan;
 mod addresses;
 mod context;
 mod directors;
+mod events;
 mod expect;
 mod health;
 mod hosts;
@@ -51,6 +52,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     let mut expect = expect::resolve(&mut cx, &real_servers, &traffic);
     let health = health::resolve(&mut cx, &service, &real_servers);
     health::resolve_expect(&mut cx, &mut expect, health.as_ref(), &real_servers);
+    let (events, expect_events) = events::resolve(&mut cx, &hosts, &traffic);
 
     Scenario {
         name,
@@ -64,6 +66,8 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         traffic,
         expect,
         health,
+        events,
+        expect_events,
     }
 }
 

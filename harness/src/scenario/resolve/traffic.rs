@@ -25,7 +25,38 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) -> Traff
         .collect();
     let (p, used) = (&mut *cx.p, &mut cx.used);
     let t = &r.traffic;
+    let rate = t.rate.as_ref().and_then(|r| {
+        let x = *r.get_ref();
+        if x.is_finite() && x > 0.0 && x <= 100_000.0 {
+            Some(x)
+        } else {
+            p.push(
+                span(r),
+                format!("`rate` = {x} must be more than 0 and at most 100000 requests per second"),
+                Some("leave it out to send back to back".into()),
+            );
+            None
+        }
+    });
+    let duration = t
+        .duration_ms
+        .as_ref()
+        .map(|d| Duration::from_millis(v::int_in(p, Some(d), "duration_ms", 1, 86_400_000, 1000u64)));
+    let senders = match t.clients.as_ref() {
+        Some(list) => list.len().max(1),
+        None => client_names.len().max(1),
+    };
+    // A rate and a duration without `requests`: as many as the schedule holds.
+    let paced_requests = match (rate, duration, t.requests.as_ref()) {
+        (Some(rate), Some(d), None) => Some(
+            (rate * d.as_secs_f64() / senders as f64)
+                .ceil()
+                .clamp(1.0, 10_000_000.0) as u32,
+        ),
+        _ => None,
+    };
     let requests: u32 = match t.requests.as_ref() {
+        _ if paced_requests.is_some() => paced_requests.unwrap_or(100),
         Some(n) if *n.get_ref() == 0 => {
             p.push(
                 span(n),
@@ -179,5 +210,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) -> Traff
         timeout,
         path,
         compare,
+        rate,
+        duration,
     }
 }

@@ -1,0 +1,384 @@
+//! Faults during a run: each `[[event]]` fires once the traffic reaches it (requests sent, or
+//! time since the traffic started), acting on the lab's running servers, links, sysctls and
+//! engines. Every action returns once it has taken effect (a stopped server's listener is
+//! closed, a started one listens), and its times are kept for the timeline and the checks.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use futures::future::{select_all, FutureExt};
+use futures::Future;
+use serde::Serialize;
+use tokio::sync::{oneshot, watch};
+
+use super::Held;
+use crate::lab::Lab;
+use crate::lvs::ServiceKey;
+use crate::realserver::{self, Behaviour, ServerSpec};
+use crate::scenario::{Event, EventAction, EventAt, EventExpect, Scenario};
+use crate::traffic::RequestRecord;
+use crate::verdict::Check;
+
+/// One event as it happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FiredEvent {
+    pub name: String,
+    pub host: String,
+    pub action: String,
+    /// When its moment came, since the traffic started.
+    #[serde(serialize_with = "ms")]
+    pub due_ms: Duration,
+    /// When the action had taken effect.
+    #[serde(serialize_with = "ms")]
+    pub done_ms: Duration,
+    /// Why the action failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What the traffic tells the events: when it started, how many requests went out, and that it ended.
+pub(super) struct Progress {
+    pub start: Instant,
+    pub sent: watch::Receiver<u64>,
+    pub finished: oneshot::Receiver<()>,
+}
+
+type Moment<'a> = Pin<Box<dyn Future<Output = Option<usize>> + 'a>>;
+
+/// Fires the scenario's events in the order their moments come, until every one has fired or
+/// the traffic has ended (the rest do not fire).
+/// `held` is shared with the health checkers, which only try to borrow it, between awaits: an
+/// event holds it across its own awaits (a server stopping) without ever making them fail.
+#[allow(clippy::await_holding_refcell_ref)]
+pub(super) async fn drive(
+    scenario: &Scenario,
+    lab: &Lab,
+    held: &std::cell::RefCell<&mut Held>,
+    progress: Progress,
+) -> Vec<FiredEvent> {
+    let Progress { start, sent, finished } = progress;
+    let finished = finished.map(|_| ()).shared();
+    let mut pending: Vec<usize> = (0..scenario.events.len()).collect();
+    let mut fired = Vec::new();
+    while !pending.is_empty() {
+        let mut moments: Vec<Moment<'_>> = pending
+            .iter()
+            .map(|&i| moment(&scenario.events[i], i, start, &sent))
+            .collect();
+        moments.push(Box::pin(finished.clone().map(|_| None)));
+        let (which, _, _) = select_all(moments).await;
+        let Some(index) = which else { break };
+        let event = &scenario.events[index];
+        let due = start.elapsed();
+        let error = act(scenario, lab, &mut held.borrow_mut(), event).await.err();
+        fired.push(FiredEvent {
+            name: event.name.clone(),
+            host: event.host.clone(),
+            action: event.action.label(),
+            due_ms: due,
+            done_ms: start.elapsed(),
+            error,
+        });
+        pending.retain(|&i| i != index);
+    }
+    fired
+}
+
+/// Resolves with `index` once the event's moment has come; never, if the traffic ends first.
+fn moment<'a>(event: &Event, index: usize, start: Instant, sent: &watch::Receiver<u64>) -> Moment<'a> {
+    match event.at {
+        EventAt::Request(n) => {
+            let mut sent = sent.clone();
+            Box::pin(async move {
+                match sent.wait_for(|&count| count >= u64::from(n)).await {
+                    Ok(_) => Some(index),
+                    // Every client is done: the count will not grow.
+                    Err(_) => futures::future::pending().await,
+                }
+            })
+        }
+        EventAt::Elapsed(at) => {
+            let due = tokio::time::Instant::from_std(start + at);
+            Box::pin(async move {
+                tokio::time::sleep_until(due).await;
+                Some(index)
+            })
+        }
+    }
+}
+
+async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> Result<(), String> {
+    let host = lab
+        .host(&event.host)
+        .ok_or_else(|| format!("host {} is not in the lab", event.host))?;
+    match &event.action {
+        EventAction::Stop => {
+            if let Some(server) = held.servers.iter_mut().find(|s| s.name() == event.host) {
+                server.halt().await;
+            }
+        }
+        EventAction::Refuse => {
+            if let Some(server) = held.servers.iter_mut().find(|s| s.name() == event.host) {
+                server.refuse().await;
+            }
+        }
+        EventAction::Start => match held.servers.iter_mut().find(|s| s.name() == event.host) {
+            Some(server) => server.resume().await.map_err(|e| e.to_string())?,
+            // `state = "down"` in the file: it never had a server.
+            None => {
+                let rs = scenario
+                    .real_server(&event.host)
+                    .ok_or_else(|| format!("{} is not a real server", event.host))?;
+                let spec = ServerSpec {
+                    name: rs.name.clone(),
+                    bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, rs.port)),
+                    proto: scenario.service.protocol,
+                    behaviour: Behaviour::Up,
+                };
+                let server = realserver::start(host.runtime(), spec)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                held.servers.push(server);
+            }
+        },
+        EventAction::Slow(delay) => with_server(held, &event.host, Behaviour::Slow(*delay))?,
+        EventAction::Error(code) => with_server(held, &event.host, Behaviour::Status(*code))?,
+        EventAction::Link(up) => {
+            let names: Vec<String> = scenario
+                .host(&event.host)
+                .map(|h| h.interfaces.iter().map(|i| i.name.clone()).collect())
+                .unwrap_or_default();
+            for name in names {
+                host.set_link_up(&name, *up).await.map_err(|e| e.to_string())?;
+            }
+        }
+        EventAction::Sysctl(list) => {
+            for (name, value) in list {
+                host.set_sysctl(name, value).await.map_err(|e| e.to_string())?;
+            }
+        }
+        EventAction::Weight(weight) => {
+            let rs = scenario
+                .real_server(&event.host)
+                .ok_or_else(|| format!("{} is not a real server", event.host))?;
+            for (name, engine) in held.engines.iter_mut() {
+                let Some(director) = scenario.directors.iter().find(|d| d.name == *name) else {
+                    continue;
+                };
+                let key = ServiceKey::new(scenario.service.protocol, director.vip, scenario.service.port);
+                engine
+                    .set_weight(key, SocketAddrV4::new(rs.address, rs.port), *weight)
+                    .map_err(|e| format!("director {name}: {e}"))?;
+            }
+        }
+        EventAction::Kill => {
+            let at = held.engines.iter().position(|(name, _)| *name == event.host);
+            if let Some((name, engine)) = at.map(|i| held.engines.remove(i)) {
+                engine.shutdown().map_err(|e| format!("director {name}: {e}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn with_server(held: &Held, name: &str, behaviour: Behaviour) -> Result<(), String> {
+    let server = held
+        .servers
+        .iter()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| format!("{name} has no server running (state = \"down\"?)"))?;
+    server.set_behaviour(behaviour);
+    Ok(())
+}
+
+/// The `[expect]` checks about events, against the times they actually fired.
+/// An event whose action failed, or whose moment the traffic never reached, fails too.
+pub(super) fn checks(
+    expect: &EventExpect,
+    events: &[Event],
+    fired: &[FiredEvent],
+    records: &[RequestRecord],
+) -> Vec<Check> {
+    let find = |name: &str| fired.iter().find(|f| f.name == name);
+    let mut out: Vec<Check> = fired
+        .iter()
+        .filter_map(|f| {
+            f.error
+                .as_ref()
+                .map(|e| check(format!("event \"{}\" fires", f.name), false, Some(e.clone())))
+        })
+        .collect();
+    let last_sent = records.iter().map(|r| r.sent_at).max().unwrap_or_default();
+    for e in events.iter().filter(|e| find(&e.name).is_none()) {
+        let detail = format!(
+            "the traffic ended first (its last request went at {} ms)",
+            last_sent.as_millis()
+        );
+        out.push(check(format!("event \"{}\" fires", e.name), false, Some(detail)));
+    }
+    if let Some((from, to)) = &expect.errors_between {
+        let what = format!("errors only between \"{from}\" and \"{to}\"");
+        out.push(match (find(from), find(to)) {
+            (Some(a), Some(b)) => {
+                let (begin, end) = (a.due_ms, b.done_ms);
+                let outside: Vec<&RequestRecord> = records
+                    .iter()
+                    .filter(|r| !r.is_ok())
+                    .filter(|r| r.sent_at + r.latency < begin || r.sent_at > end)
+                    .collect();
+                let detail = outside.first().map(|r| {
+                    format!(
+                        "{} failed outside {}..{} ms; the first, request {} sent at {} ms: {}",
+                        outside.len(),
+                        begin.as_millis(),
+                        end.as_millis(),
+                        r.seq,
+                        r.sent_at.as_millis(),
+                        r.error.as_ref().map(ToString::to_string).unwrap_or_default()
+                    )
+                });
+                check(what, outside.is_empty(), detail)
+            }
+            _ => check(what, false, Some("the events did not both fire".into())),
+        });
+    }
+    if let Some(after) = &expect.answering_after {
+        let what = format!("every answering server answers after \"{after}\"");
+        out.push(match find(after) {
+            Some(e) => {
+                let mut answered: Vec<&str> = Vec::new();
+                let mut again: Vec<&str> = Vec::new();
+                for r in records.iter().filter(|r| r.is_ok()) {
+                    let Some(b) = r.backend.as_deref() else { continue };
+                    if !answered.contains(&b) {
+                        answered.push(b);
+                    }
+                    if r.sent_at >= e.done_ms && !again.contains(&b) {
+                        again.push(b);
+                    }
+                }
+                let missing: Vec<&str> = answered.iter().copied().filter(|b| !again.contains(b)).collect();
+                let detail = (!missing.is_empty()).then(|| {
+                    format!(
+                        "no answer after {} ms from {}",
+                        e.done_ms.as_millis(),
+                        missing.join(", ")
+                    )
+                });
+                check(what, missing.is_empty(), detail)
+            }
+            None => check(what, false, Some("the event did not fire".into())),
+        });
+    }
+    out
+}
+
+fn check(what: String, passed: bool, detail: Option<String>) -> Check {
+    Check {
+        what,
+        passed,
+        detail,
+        share: None,
+    }
+}
+
+fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1_000_000.0).round() / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::RequestError;
+
+    fn record(seq: u32, sent_ms: u64, backend: &str, failed: bool) -> RequestRecord {
+        RequestRecord {
+            seq,
+            client: "client".into(),
+            target: "192.0.2.100:80".parse().unwrap(),
+            backend: (!failed).then(|| backend.to_owned()),
+            latency: Duration::from_millis(2),
+            local: None,
+            seen_as: None,
+            connection: seq,
+            sent_at: Duration::from_millis(sent_ms),
+            error: failed.then_some(RequestError::Refused),
+        }
+    }
+
+    fn fired(name: &str, at_ms: u64) -> FiredEvent {
+        FiredEvent {
+            name: name.into(),
+            host: "rs2".into(),
+            action: "stop".into(),
+            due_ms: Duration::from_millis(at_ms),
+            done_ms: Duration::from_millis(at_ms + 1),
+            error: None,
+        }
+    }
+
+    fn event(name: &str) -> Event {
+        Event {
+            name: name.into(),
+            at: EventAt::Elapsed(Duration::ZERO),
+            host: "rs2".into(),
+            action: EventAction::Stop,
+        }
+    }
+
+    fn verdicts(records: &[RequestRecord], fired: &[FiredEvent], events: &[Event]) -> Vec<(String, bool)> {
+        let expect = EventExpect {
+            errors_between: Some(("down".into(), "up".into())),
+            answering_after: Some("up".into()),
+        };
+        checks(&expect, events, fired, records)
+            .into_iter()
+            .map(|c| (c.what, c.passed))
+            .collect()
+    }
+
+    #[test]
+    fn errors_count_inside_the_window_when_in_flight_across_its_start() {
+        let events = [event("down"), event("up")];
+        let fired = [fired("down", 100), fired("up", 200)];
+        // Sent 99 ms, still in flight at 100 ms: inside. rs2 answers again at 250 ms.
+        let ok = [
+            record(0, 50, "rs2", false),
+            record(1, 99, "rs2", true),
+            record(2, 150, "rs2", true),
+            record(3, 250, "rs2", false),
+        ];
+        assert_eq!(
+            verdicts(&ok, &fired, &events),
+            vec![
+                ("errors only between \"down\" and \"up\"".into(), true),
+                ("every answering server answers after \"up\"".into(), true),
+            ]
+        );
+        // A failure after the window, and rs2 silent after "up".
+        let bad = [record(0, 50, "rs2", false), record(1, 250, "rs2", true)];
+        assert_eq!(
+            verdicts(&bad, &fired, &events)
+                .iter()
+                .map(|(_, p)| *p)
+                .collect::<Vec<_>>(),
+            vec![false, false]
+        );
+    }
+
+    #[test]
+    fn an_event_that_never_fired_fails_and_so_do_the_checks_naming_it() {
+        let events = [event("down"), event("up")];
+        let fired = [fired("down", 100)];
+        let records = [record(0, 50, "rs1", false)];
+        assert_eq!(
+            verdicts(&records, &fired, &events),
+            vec![
+                ("event \"up\" fires".into(), false),
+                ("errors only between \"down\" and \"up\"".into(), false),
+                ("every answering server answers after \"up\"".into(), false),
+            ]
+        );
+    }
+}
