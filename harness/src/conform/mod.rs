@@ -197,10 +197,11 @@ fn witness_differences(scenario: &Scenario, outcome: &RunOutcome, views: &mut (u
     for d in &outcome.directors {
         for real in d.witness.iter().flatten() {
             if let (Ok(saved), "-S -n") = (&real.output, real.args.as_str()) {
-                if let Err(why) = witness::import_gives_back(scenario, d.vip, saved) {
+                let left = witness::as_left_by_the_run(scenario, &d.ipvs, d.vip);
+                if let Err(why) = witness::import_gives_back(&left, d.vip, saved) {
                     out.push(Difference {
                         fact: "lvslab import of ipvsadm -S -n".into(),
-                        reference: "the scenario's service and real servers".into(),
+                        reference: "the scenario's service and the real servers its table holds".into(),
                         other: why,
                         allowed: None,
                     });

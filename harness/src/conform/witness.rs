@@ -59,6 +59,35 @@ pub fn compare(ipvs: &IpvsSnapshot, real: &IpvsadmView) -> ViewMatch {
     ViewMatch::Same
 }
 
+/// The scenario with the real servers and weights that lvslab's own table shows for the
+/// service on `vip` when the run ended: health checkers and `[[event]]`s change the table, and
+/// the real `ipvsadm -S -n` is taken at that moment. Servers the table holds that the scenario
+/// does not name stay out, so they show as a difference.
+pub fn as_left_by_the_run(scenario: &Scenario, ipvs: &IpvsSnapshot, vip: Ipv4Addr) -> Scenario {
+    let Some(service) = ipvs
+        .services
+        .iter()
+        .find(|s| s.vip == vip && s.port == scenario.service.port && s.proto == scenario.service.protocol)
+    else {
+        return scenario.clone();
+    };
+    let mut left = scenario.clone();
+    left.real_servers = scenario
+        .real_servers
+        .iter()
+        .filter_map(|rs| {
+            let dest = service
+                .dests
+                .iter()
+                .find(|d| d.addr == rs.address && d.port == rs.port)?;
+            let mut rs = rs.clone();
+            rs.weight = dest.weight;
+            Some(rs)
+        })
+        .collect();
+    left
+}
+
 /// `lvslab import` of the real `ipvsadm -S -n` output must give back the scenario's service
 /// (on this director's VIP) and its real servers: `Err` says what came back different.
 pub fn import_gives_back(scenario: &Scenario, vip: Ipv4Addr, saved: &str) -> Result<(), String> {
@@ -172,6 +201,29 @@ mod tests {
             }
         }
         table.snapshot(std::time::Instant::now())
+    }
+
+    #[test]
+    fn a_table_the_run_changed_is_compared_as_the_run_left_it() {
+        let text = "[service]\nmode = \"dr\"\nscheduler = \"rr\"\n\
+                    [[real_server]]\nname = \"a\"\n[[real_server]]\nname = \"b\"\n[[real_server]]\nname = \"c\"\n";
+        let scenario = crate::scenario::parse(text, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t")));
+        let vip = scenario.directors[0].vip;
+        let mut ipvs = snapshot_of(&scenario);
+        // A checker removed c and inhibited b, as keepalived would.
+        let dests = &mut ipvs.services[0].dests;
+        let (b, c) = (scenario.real_servers[1].address, scenario.real_servers[2].address);
+        dests.retain(|d| d.addr != c);
+        dests.iter_mut().filter(|d| d.addr == b).for_each(|d| d.weight = 0);
+        let saved = ipvs.save_text();
+        assert!(
+            import_gives_back(&scenario, vip, &saved).is_err(),
+            "the file's table is not the run's"
+        );
+        let left = as_left_by_the_run(&scenario, &ipvs, vip);
+        let names: Vec<(&str, u32)> = left.real_servers.iter().map(|r| (r.name.as_str(), r.weight)).collect();
+        assert_eq!(names, [("a", 1), ("b", 0)]);
+        assert_eq!(import_gives_back(&left, vip, &saved), Ok(()));
     }
 
     #[test]
