@@ -18,6 +18,13 @@ pub mod neighbour;
 pub mod relay;
 pub mod socket;
 
+/// The state the packet thread shares; poisoned only if that thread panicked holding it.
+fn lock_state(shared: &Mutex<Shared>) -> Result<std::sync::MutexGuard<'_, Shared>> {
+    shared
+        .lock()
+        .map_err(|_| DirectorError::Thread("panicked while holding the engine state".into()))
+}
+
 #[cfg(test)]
 mod relay_tests;
 #[cfg(test)]
@@ -180,12 +187,7 @@ impl Engine for EmbeddedEngine {
     }
 
     fn snapshot(&self) -> Result<ipvs::IpvsSnapshot> {
-        Ok(self
-            .shared
-            .lock()
-            .map_err(|_| DirectorError::Thread("panicked while holding the engine state".into()))?
-            .ipvs
-            .snapshot(std::time::Instant::now()))
+        Ok(lock_state(&self.shared)?.ipvs.snapshot(std::time::Instant::now()))
     }
 
     fn set_weight(&mut self, service: ServiceKey, dest: SocketAddrV4, weight: u32) -> Result<()> {
@@ -202,9 +204,7 @@ impl Engine for EmbeddedEngine {
             })?;
         let mut edited = d.clone();
         edited.weight = weight;
-        self.shared
-            .lock()
-            .map_err(|_| DirectorError::Thread("panicked while holding the engine state".into()))?
+        lock_state(&self.shared)?
             .ipvs
             .edit_dest(*id, edited.clone())
             .map_err(|e| DirectorError::refused(format!("weight {weight} for {dest} in {service}"), e))?;
@@ -217,9 +217,7 @@ impl Engine for EmbeddedEngine {
             .services
             .get_mut(&service)
             .ok_or_else(|| DirectorError::NoService(service.to_string()))?;
-        self.shared
-            .lock()
-            .map_err(|_| DirectorError::Thread("panicked while holding the engine state".into()))?
+        lock_state(&self.shared)?
             .ipvs
             .add_dest(*id, dest.clone())
             .map_err(|e| DirectorError::refused(format!("real server {}:{} of {service}", dest.addr, dest.port), e))?;
@@ -235,9 +233,7 @@ impl Engine for EmbeddedEngine {
             .ok_or_else(|| DirectorError::NoService(service.to_string()))?;
         // Ipvs::del_dest unlinks it like ip_vs_unlink_dest: its connections keep pointing at
         // an unavailable dest, which `expire_nodest_conn` decides about packet by packet.
-        self.shared
-            .lock()
-            .map_err(|_| DirectorError::Thread("panicked while holding the engine state".into()))?
+        lock_state(&self.shared)?
             .ipvs
             .del_dest(*id, *dest.ip(), dest.port())
             .map_err(|e| DirectorError::refused(format!("removing {dest} from {service}"), e))?;
