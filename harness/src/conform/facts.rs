@@ -19,17 +19,34 @@ pub struct Facts {
 impl Facts {
     /// The facts of `outcome`. With [`Comparison::OrderFree`] only what does not depend on
     /// which of several racing first packets won: no per-backend counts, no sequence.
+    /// With [`Comparison::CountFree`], also no counts of answers, errors or connections.
     pub fn of(scenario: &Scenario, outcome: &RunOutcome) -> Facts {
-        let order_free = scenario.traffic.comparison() == Comparison::OrderFree;
+        let comparison = scenario.traffic.comparison();
+        let count_free = comparison == Comparison::CountFree;
+        let order_free = count_free || comparison == Comparison::OrderFree;
         let mut facts = vec![("verdict", verdict(outcome))];
         if order_free {
             let answering: Vec<&str> = outcome.tally.answering().collect();
             facts.push(("answering", answering.join(" ")));
-            facts.push(("answered", outcome.tally.answered().to_string()));
+            if !count_free {
+                facts.push(("answered", outcome.tally.answered().to_string()));
+            }
         } else {
             facts.push(("tally", counts(&outcome.tally.backends)));
         }
-        facts.push(("errors", counts(&outcome.tally.errors)));
+        if count_free {
+            let kinds: Vec<&str> = outcome.tally.errors.keys().map(String::as_str).collect();
+            facts.push((
+                "error kinds",
+                if kinds.is_empty() {
+                    "none".into()
+                } else {
+                    kinds.join(", ")
+                },
+            ));
+        } else {
+            facts.push(("errors", counts(&outcome.tally.errors)));
+        }
         if !order_free {
             facts.push(("sequence", sequence(outcome)));
         }
@@ -37,8 +54,10 @@ impl Facts {
         for d in &outcome.directors {
             let name = several.then_some(d.name.as_str());
             facts.push(("table", table(&d.ipvs, order_free, name)));
-            facts.push(("connections", connections(&d.ipvs, order_free, name)));
-            facts.push(("scheduled", scheduled(&d.ipvs, order_free, name)));
+            facts.push(("connections", connections(&d.ipvs, order_free, !count_free, name)));
+            if !count_free {
+                facts.push(("scheduled", scheduled(&d.ipvs, order_free, name)));
+            }
         }
         facts.push(("diagnosis", diagnosis(outcome)));
         Facts { facts }
@@ -98,7 +117,8 @@ fn table(ipvs: &IpvsSnapshot, order_free: bool, director: Option<&str>) -> Strin
 
 /// `ipvsadm -Lnc` rows counted by protocol, state and real server (templates apart, with
 /// their client address), without expiry and client ports. Order-free: by state only.
-fn connections(ipvs: &IpvsSnapshot, order_free: bool, director: Option<&str>) -> String {
+/// Uncounted: which rows there are, not how many.
+fn connections(ipvs: &IpvsSnapshot, order_free: bool, counted: bool, director: Option<&str>) -> String {
     let mut rows: BTreeMap<String, u32> = BTreeMap::new();
     for c in &ipvs.conns {
         let key = match (c.template, order_free) {
@@ -113,7 +133,7 @@ fn connections(ipvs: &IpvsSnapshot, order_free: bool, director: Option<&str>) ->
         "none".into()
     } else {
         rows.iter()
-            .map(|(k, n)| format!("{n}× {k}"))
+            .map(|(k, n)| if counted { format!("{n}× {k}") } else { k.clone() })
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -203,16 +223,33 @@ mod tests {
         let mut b = a.clone();
         a.conns = vec![conn(40001, 11, "FIN_WAIT", 119), conn(40002, 12, "FIN_WAIT", 118)];
         b.conns = vec![conn(51000, 12, "FIN_WAIT", 100), conn(52000, 11, "FIN_WAIT", 90)];
-        assert_eq!(connections(&a, false, None), connections(&b, false, None));
+        assert_eq!(connections(&a, false, true, None), connections(&b, false, true, None));
         assert_eq!(
-            connections(&a, false, None),
+            connections(&a, false, true, None),
             "1× TCP FIN_WAIT -> 192.0.2.11:80, 1× TCP FIN_WAIT -> 192.0.2.12:80"
         );
         b.conns[0].dest = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 11), 80);
-        assert_ne!(connections(&a, false, None), connections(&b, false, None));
-        assert_eq!(connections(&a, true, None), connections(&b, true, None));
+        assert_ne!(connections(&a, false, true, None), connections(&b, false, true, None));
+        assert_eq!(connections(&a, true, true, None), connections(&b, true, true, None));
         b.conns[0].state = "CLOSE".into();
-        assert_ne!(connections(&a, true, None), connections(&b, true, None));
+        assert_ne!(connections(&a, true, true, None), connections(&b, true, true, None));
+    }
+
+    #[test]
+    fn count_free_keeps_which_rows_not_how_many() {
+        let mut a = snapshot([1, 1]);
+        let mut b = a.clone();
+        a.conns = vec![conn(40001, 11, "FIN_WAIT", 119), conn(40002, 12, "SYN_RECV", 118)];
+        b.conns = vec![
+            conn(51000, 12, "FIN_WAIT", 100),
+            conn(51001, 11, "FIN_WAIT", 100),
+            conn(52000, 11, "SYN_RECV", 90),
+        ];
+        assert_ne!(connections(&a, true, true, None), connections(&b, true, true, None));
+        assert_eq!(connections(&a, true, false, None), "TCP FIN_WAIT, TCP SYN_RECV");
+        assert_eq!(connections(&a, true, false, None), connections(&b, true, false, None));
+        b.conns[2].state = "CLOSE".into();
+        assert_ne!(connections(&a, true, false, None), connections(&b, true, false, None));
     }
 
     #[test]

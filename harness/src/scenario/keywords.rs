@@ -116,5 +116,9 @@ keyword_enum!(
         /// (which backends answer, error counts, table layout, connection states,
         /// diagnosis): several clients or concurrent connections.
         OrderFree = "order-free",
+        /// Only facts that do not depend on how many requests a timed fault caught (which
+        /// backends answer, errors by kind, table layout, connection states, diagnosis, the
+        /// verdict): a server stopping between two paced requests catches one more or less.
+        CountFree = "count-free",
     }
 );
