@@ -303,6 +303,8 @@ mod tests {
             diagnosis: vec![],
             removed: vec![],
             removed_within: None,
+            removed_after_death: None,
+            restored_after_return: None,
         }
     }
 

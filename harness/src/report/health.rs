@@ -2,7 +2,7 @@
 //! keepalived's own wording, one a line, with the time since the traffic started (negative:
 //! before it), and a summary instead of the middle when there are many.
 
-use crate::run::HealthOutcome;
+use crate::run::{HealthOutcome, Outage};
 
 /// Lines shown in full; past this the report keeps the first and last few.
 const FULL_LINES: usize = 20;
@@ -50,6 +50,28 @@ pub fn render_health(health: &HealthOutcome) -> String {
     }
     for p in &health.problems {
         out.push_str(&format!("  ({p})\n"));
+    }
+    out
+}
+
+/// One line per outage: how long the checker took to take the server out after its death
+/// event, what failed meanwhile, and how long it took to put it back after its return.
+pub fn render_outages(outages: &[Outage]) -> String {
+    let mut out = String::new();
+    for o in outages {
+        let removed = match o.removed_after_ms {
+            Some(ms) => format!("out {ms:.0} ms after \"{}\"", o.down_event),
+            None => format!("never taken out after \"{}\"", o.down_event),
+        };
+        let back = match (&o.up_event, o.restored_after_ms) {
+            (Some(up), Some(ms)) => format!("; back {ms:.0} ms after \"{up}\""),
+            (Some(up), None) => format!("; not back after \"{up}\""),
+            (None, _) => String::new(),
+        };
+        out.push_str(&format!(
+            "  {}: {removed} ({} failed meanwhile){back}\n",
+            o.server, o.failed_meanwhile
+        ));
     }
     out
 }
@@ -104,6 +126,23 @@ mod tests {
         assert!(
             text.contains("  +12.500 s  Adding service"),
             "the last line is kept: {text}"
+        );
+    }
+
+    #[test]
+    fn an_outage_reads_as_one_line() {
+        let o = Outage {
+            server: "rs2".into(),
+            down_event: "rs2-dies".into(),
+            down_at_ms: 1500.0,
+            removed_after_ms: Some(503.4),
+            failed_meanwhile: 17,
+            up_event: Some("rs2-back".into()),
+            restored_after_ms: None,
+        };
+        assert_eq!(
+            render_outages(&[o]),
+            "  rs2: out 503 ms after \"rs2-dies\" (17 failed meanwhile); not back after \"rs2-back\"\n"
         );
     }
 }

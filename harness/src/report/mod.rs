@@ -12,7 +12,7 @@ mod timeline;
 pub use crate::tally::Tally;
 pub use checks::render_checks;
 pub use graph::mermaid;
-pub use health::render_health;
+pub use health::{render_health, render_outages};
 pub use outcome::{diagnosis_report, human_report};
 pub use table::render_spread;
 pub use timeline::{Timeline, TimelineEvent, TimelineRow};

@@ -48,6 +48,7 @@ pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
     if let Some(health) = &outcome.health {
         out.push('\n');
         out.push_str(&super::render_health(health));
+        out.push_str(&super::render_outages(&outcome.outages));
     }
     out.push('\n');
     out.push_str(&render_checks(&outcome.verdict.checks));

@@ -5,6 +5,7 @@
 
 mod events;
 mod health;
+mod outages;
 mod outcome;
 mod plan;
 mod progress;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 pub use events::FiredEvent;
 pub use health::{HealthLine, HealthOutcome, HealthTableChange, ServerHealth};
+pub use outages::Outage;
 pub use outcome::RunOutcome;
 pub use plan::{lab_plan, TUN_DEVICE};
 
@@ -218,7 +220,11 @@ async fn traffic_and_verdict(
     }
     let mut verdict = verdict::evaluate(&scenario.expect, &scenario.real_servers, &tally, &records);
     verdict.checks.extend(health::checks(&scenario.expect, health.as_ref()));
-    verdict.passed = verdict.checks.iter().all(|c| c.passed);
+    let outages = health
+        .as_ref()
+        .map(|h| outages::outages(scenario, &fired, h, &records))
+        .unwrap_or_default();
+    verdict.checks.extend(outages::checks(scenario, &outages));
     verdict.checks.extend(events::checks(
         &scenario.expect_events,
         &scenario.events,
@@ -280,6 +286,7 @@ async fn traffic_and_verdict(
         investigation_problems: problems,
         health,
         timeline,
+        outages,
         timings: outcome::Timings {
             traffic_ms: ms(traffic_elapsed),
             investigate_ms,

@@ -45,6 +45,9 @@ pub struct RunOutcome {
     /// Answers and errors per time slice, with the events: when the scenario has events or a rate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Timeline>,
+    /// Checked real servers that events took down (and brought back): what the checkers took.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outages: Vec<super::Outage>,
     pub timings: Timings,
 }
 

@@ -274,6 +274,10 @@ pub struct Expect {
     pub removed: Vec<String>,
     /// Each of `removed` was first taken out within this time of the checkers' start.
     pub removed_within: Option<Duration>,
+    /// A checked server that an event takes down is out of the table within this time of it.
+    pub removed_after_death: Option<Duration>,
+    /// A checked server that an event brings back is in the table again within this time of it.
+    pub restored_after_return: Option<Duration>,
 }
 
 /// One fault, fired from the run while the traffic flows.

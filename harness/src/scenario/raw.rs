@@ -201,6 +201,10 @@ pub struct RawExpect {
     pub removed: Option<Vec<S<String>>>,
     /// Each of `removed` was out within this many ms of the checkers' start.
     pub removed_within_ms: Option<S<i64>>,
+    /// Each outage a checked server's down event starts ends in its removal within this many ms.
+    pub removed_after_death_ms: Option<S<i64>>,
+    /// Each checked server an up event brings back is restored within this many ms.
+    pub restored_after_return_ms: Option<S<i64>>,
     pub errors_between: Option<S<Vec<S<String>>>>,
     pub answering_after: Option<S<String>>,
 }
@@ -358,6 +362,8 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "diagnosis",
             "removed",
             "removed_within_ms",
+            "removed_after_death_ms",
+            "restored_after_return_ms",
             "errors_between",
             "answering_after",
         ],

@@ -123,5 +123,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, real_servers: &[RealServer],
         // Filled by the `health` stage, which knows the checkers.
         removed: Vec::new(),
         removed_within: None,
+        removed_after_death: None,
+        restored_after_return: None,
     }
 }

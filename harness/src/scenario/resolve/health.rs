@@ -207,6 +207,29 @@ pub(super) fn resolve_expect(
         }
         expect.removed_within = Some(Duration::from_millis(within));
     }
+    for (raw, key, field) in [
+        (
+            e.removed_after_death_ms.as_ref(),
+            "removed_after_death_ms",
+            &mut expect.removed_after_death,
+        ),
+        (
+            e.restored_after_return_ms.as_ref(),
+            "restored_after_return_ms",
+            &mut expect.restored_after_return,
+        ),
+    ] {
+        let Some(ms) = raw else { continue };
+        let bound: u64 = v::int_in(p, Some(ms), key, 1, 86_400_000, 1);
+        if health.is_none() {
+            p.push(
+                span(ms),
+                format!("expect.{key} bounds what a health checker does after an [[event]], and no checker runs"),
+                Some("add a [service.check] table".into()),
+            );
+        }
+        *field = Some(Duration::from_millis(bound));
+    }
 }
 
 /// A place in the file for a check table as a whole (tables keep no span of their own here):
@@ -697,5 +720,12 @@ removed_within_ms = 0
             "[service]\nmode = \"direct\"\n[service.check]\nkind = \"tcp\"\n[[real_server]]\nname = \"rs1\"\n",
         );
         assert!(text.contains("a health check needs a director"), "{text}");
+        let text = problems(
+            "[service]\nmode = \"dr\"\n[[real_server]]\nname = \"rs1\"\n[expect]\nrestored_after_return_ms = 500\n",
+        );
+        assert!(
+            text.contains("expect.restored_after_return_ms bounds what a health checker does after an [[event]], and no checker runs"),
+            "{text}"
+        );
     }
 }
