@@ -26,6 +26,28 @@ pub struct Check {
     pub share: Option<ShareFigures>,
 }
 
+impl Check {
+    /// A check without share figures.
+    pub fn new(what: String, passed: bool, detail: Option<String>) -> Check {
+        Check {
+            what,
+            passed,
+            detail,
+            share: None,
+        }
+    }
+
+    /// "It happened within `bound_ms`": `value_ms` is when it did, `None` if never (`never` says so).
+    pub fn within_ms(what: String, value_ms: Option<f64>, bound_ms: f64, never: &str) -> Check {
+        let detail = match value_ms {
+            Some(v) if v > bound_ms => Some(format!("after {v:.0} ms")),
+            Some(_) => None,
+            None => Some(never.to_owned()),
+        };
+        Check::new(what, value_ms.is_some_and(|v| v <= bound_ms), detail)
+    }
+}
+
 /// Which expectation a share check comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

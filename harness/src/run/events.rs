@@ -206,7 +206,7 @@ pub(super) fn checks(
         .filter_map(|f| {
             f.error
                 .as_ref()
-                .map(|e| check(format!("event \"{}\" fires", f.name), false, Some(e.clone())))
+                .map(|e| Check::new(format!("event \"{}\" fires", f.name), false, Some(e.clone())))
         })
         .collect();
     let last_sent = records.iter().map(|r| r.sent_at).max().unwrap_or_default();
@@ -215,7 +215,7 @@ pub(super) fn checks(
             "the traffic ended first (its last request went at {} ms)",
             last_sent.as_millis()
         );
-        out.push(check(format!("event \"{}\" fires", e.name), false, Some(detail)));
+        out.push(Check::new(format!("event \"{}\" fires", e.name), false, Some(detail)));
     }
     if let Some((from, to)) = &expect.errors_between {
         let what = format!("errors only between \"{from}\" and \"{to}\"");
@@ -238,9 +238,9 @@ pub(super) fn checks(
                         r.error.as_ref().map(ToString::to_string).unwrap_or_default()
                     )
                 });
-                check(what, outside.is_empty(), detail)
+                Check::new(what, outside.is_empty(), detail)
             }
-            _ => check(what, false, Some("the events did not both fire".into())),
+            _ => Check::new(what, false, Some("the events did not both fire".into())),
         });
     }
     if let Some(after) = &expect.answering_after {
@@ -266,21 +266,12 @@ pub(super) fn checks(
                         missing.join(", ")
                     )
                 });
-                check(what, missing.is_empty(), detail)
+                Check::new(what, missing.is_empty(), detail)
             }
-            None => check(what, false, Some("the event did not fire".into())),
+            None => Check::new(what, false, Some("the event did not fire".into())),
         });
     }
     out
-}
-
-fn check(what: String, passed: bool, detail: Option<String>) -> Check {
-    Check {
-        what,
-        passed,
-        detail,
-        share: None,
-    }
 }
 
 fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

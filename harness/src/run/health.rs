@@ -40,6 +40,7 @@ use crate::health::{
 use crate::ipvs::{self, Forward};
 use crate::lab::{Host, Lab};
 use crate::scenario::{HealthCheck, Scenario};
+use crate::verdict::Check;
 
 use super::Held;
 
@@ -446,33 +447,27 @@ impl<'l> Session<'l> {
 }
 
 /// `expect.removed` and `expect.removed_within_ms` against what the checkers did.
-pub fn checks(expect: &crate::scenario::Expect, outcome: Option<&HealthOutcome>) -> Vec<crate::verdict::Check> {
+pub fn checks(expect: &crate::scenario::Expect, outcome: Option<&HealthOutcome>) -> Vec<Check> {
     let mut out = Vec::new();
     for name in &expect.removed {
         let server = outcome.and_then(|o| o.servers.iter().find(|s| &s.name == name));
         let out_at_end = server.is_some_and(|s| s.out_at_end);
-        out.push(crate::verdict::Check {
-            what: format!("the health checker took {name} out of the table"),
-            passed: out_at_end,
-            detail: (!out_at_end).then(|| match server {
+        out.push(Check::new(
+            format!("the health checker took {name} out of the table"),
+            out_at_end,
+            (!out_at_end).then(|| match server {
                 Some(_) => format!("{name} was still in the table when the traffic ended"),
                 None => "no health checker ran".to_string(),
             }),
-            share: None,
-        });
+        ));
         if let Some(within) = expect.removed_within {
-            let at = server.and_then(|s| s.out_after_start_ms);
             let ms = within.as_secs_f64() * 1000.0;
-            out.push(crate::verdict::Check {
-                what: format!("{name} was out within {ms:.0} ms of the checkers' start"),
-                passed: at.is_some_and(|at| at <= ms),
-                detail: match at {
-                    Some(at) if at > ms => Some(format!("out after {at:.0} ms")),
-                    Some(_) => None,
-                    None => Some("never taken out".into()),
-                },
-                share: None,
-            });
+            out.push(Check::within_ms(
+                format!("{name} was out within {ms:.0} ms of the checkers' start"),
+                server.and_then(|s| s.out_after_start_ms),
+                ms,
+                "never taken out",
+            ));
         }
     }
     out

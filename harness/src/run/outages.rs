@@ -101,20 +101,10 @@ pub fn outages(
 pub fn checks(scenario: &Scenario, outages: &[Outage]) -> Vec<Check> {
     let expect = &scenario.expect;
     let mut out = Vec::new();
-    let check = |what: String, value: Option<f64>, bound: f64, never: &str| Check {
-        passed: value.is_some_and(|v| v <= bound),
-        detail: match value {
-            Some(v) if v > bound => Some(format!("after {v:.0} ms")),
-            Some(_) => None,
-            None => Some(never.to_owned()),
-        },
-        what,
-        share: None,
-    };
     if let Some(bound) = expect.removed_after_death {
         let bound = ms(bound);
         if outages.is_empty() {
-            out.push(check(
+            out.push(Check::within_ms(
                 format!("a checked server was taken out within {bound:.0} ms of its death"),
                 None,
                 bound,
@@ -122,7 +112,7 @@ pub fn checks(scenario: &Scenario, outages: &[Outage]) -> Vec<Check> {
             ));
         }
         for o in outages {
-            out.push(check(
+            out.push(Check::within_ms(
                 format!("{} was out within {bound:.0} ms of \"{}\"", o.server, o.down_event),
                 o.removed_after_ms,
                 bound,
@@ -134,7 +124,7 @@ pub fn checks(scenario: &Scenario, outages: &[Outage]) -> Vec<Check> {
         let bound = ms(bound);
         let returns: Vec<&Outage> = outages.iter().filter(|o| o.up_event.is_some()).collect();
         if returns.is_empty() {
-            out.push(check(
+            out.push(Check::within_ms(
                 format!("a checked server was put back within {bound:.0} ms of its return"),
                 None,
                 bound,
@@ -143,7 +133,7 @@ pub fn checks(scenario: &Scenario, outages: &[Outage]) -> Vec<Check> {
         }
         for o in returns {
             let up = o.up_event.as_deref().unwrap_or_default();
-            out.push(check(
+            out.push(Check::within_ms(
                 format!("{} was back within {bound:.0} ms of \"{up}\"", o.server),
                 o.restored_after_ms,
                 bound,
