@@ -65,9 +65,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     fn b(&self) -> &[u8] {
         self.buffer.as_ref()
     }
-    fn u16_at(&self, r: std::ops::Range<usize>) -> u16 {
-        u16::from_be_bytes([self.b()[r.start], self.b()[r.start + 1]])
-    }
     pub fn header_len(&self) -> usize {
         usize::from(self.b()[field::VER_IHL] & 0x0f) * 4
     }
@@ -75,13 +72,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.b()[field::TOS]
     }
     pub fn total_len(&self) -> u16 {
-        self.u16_at(field::LENGTH)
+        super::read_u16(self.b(), field::LENGTH)
     }
     pub fn ident(&self) -> u16 {
-        self.u16_at(field::IDENT)
+        super::read_u16(self.b(), field::IDENT)
     }
     pub fn dont_fragment(&self) -> bool {
-        self.u16_at(field::FLG_OFF) & FLAG_DF != 0
+        super::read_u16(self.b(), field::FLG_OFF) & FLAG_DF != 0
     }
     pub fn ttl(&self) -> u8 {
         self.b()[field::TTL]
@@ -90,7 +87,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Protocol(self.b()[field::PROTOCOL])
     }
     pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
+        super::read_u16(self.b(), field::CHECKSUM)
     }
     pub fn src_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(<[u8; 4]>::try_from(&self.b()[field::SRC_ADDR]).expect("4 bytes"))

@@ -25,3 +25,8 @@ pub use ipv4::{Packet as Ipv4Packet, Protocol as IpProtocol, Repr as Ipv4Repr};
 pub use mac::{Mac, MacParseError};
 pub use tcp::{Packet as TcpPacket, TcpFlags};
 pub use udp::Packet as UdpPacket;
+
+/// The big-endian 16-bit field at `at` (two bytes), as every header here stores them.
+pub(crate) fn read_u16(b: &[u8], at: std::ops::Range<usize>) -> u16 {
+    u16::from_be_bytes([b[at.start], b[at.start + 1]])
+}

@@ -45,18 +45,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn new_checked(buffer: T) -> Option<Self> {
         (buffer.as_ref().len() >= HEADER_LEN).then_some(Packet { buffer })
     }
-    fn u16_at(&self, r: std::ops::Range<usize>) -> u16 {
-        let b = self.buffer.as_ref();
-        u16::from_be_bytes([b[r.start], b[r.start + 1]])
-    }
     pub fn src_port(&self) -> u16 {
-        self.u16_at(field::SRC_PORT)
+        super::read_u16(self.buffer.as_ref(), field::SRC_PORT)
     }
     pub fn dst_port(&self) -> u16 {
-        self.u16_at(field::DST_PORT)
+        super::read_u16(self.buffer.as_ref(), field::DST_PORT)
     }
     pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
+        super::read_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
     pub fn flags(&self) -> TcpFlags {
         let f = self.buffer.as_ref()[field::FLAGS];
