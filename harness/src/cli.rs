@@ -85,6 +85,9 @@ pub struct RunArgs {
     /// Override the scenario's director engine.
     #[arg(long, value_enum)]
     pub engine: Option<EngineArg>,
+    /// Override who runs the directors' VRRP (scenarios with a [vrrp_instance]).
+    #[arg(long, value_enum)]
+    pub vrrp: Option<VrrpArg>,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +129,9 @@ pub struct DiagnoseArgs {
     /// Override the scenario's director engine (not with --live).
     #[arg(long, value_enum, conflicts_with = "live")]
     pub engine: Option<EngineArg>,
+    /// Override who runs the directors' VRRP (not with --live).
+    #[arg(long, value_enum, conflicts_with = "live")]
+    pub vrrp: Option<VrrpArg>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -133,6 +139,17 @@ pub enum EngineArg {
     Auto,
     Embedded,
     Kernel,
+}
+
+/// `vrrp` as the command line takes it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum VrrpArg {
+    /// The real keepalived when installed, else lvslab's own.
+    Auto,
+    /// The real keepalived (`keepalived -P` in each director's namespace).
+    Keepalived,
+    /// lvslab's own VRRP.
+    Embedded,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -8,14 +8,15 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::cli::{
-    Cli, CliError, Command, ConformArgs, DiagnoseArgs, EngineArg, RoleArg, RunArgs, EXIT_BAD_INPUT, EXIT_FAILED,
+    Cli, CliError, Command, ConformArgs, DiagnoseArgs, EngineArg, RoleArg, RunArgs, VrrpArg, EXIT_BAD_INPUT,
+    EXIT_FAILED,
 };
 use crate::conform::{self, AllowList, ConformOptions, Status};
 use crate::investigate::live;
 use crate::lab::{self, Lab, LabOptions};
 use crate::report::{self, diagnosis_report, human_report};
 use crate::run::{self, DiagnoseWhen, RunOptions};
-use crate::scenario::{self, EngineChoice, Scenario};
+use crate::scenario::{self, EngineChoice, Scenario, VrrpChoice};
 
 /// Runs the parsed command line: `exec` and `shell` on this thread, the rest on a runtime.
 pub fn main(cli: Cli) -> Result<ExitCode, CliError> {
@@ -106,6 +107,7 @@ async fn run_files(args: RunArgs) -> Result<ExitCode, CliError> {
         // Counters are shown: they must be exact, not lagging IPVS's estimator.
         settle_stats: args.show_ipvs || args.json,
         witness: false,
+        vrrp: args.vrrp.map(vrrp_choice),
     };
     let mut worst = ExitCode::SUCCESS;
     for scenario in &scenarios {
@@ -138,6 +140,7 @@ async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode, CliError> {
         // Rules read the counters (connections scheduled per real server).
         settle_stats: true,
         witness: false,
+        vrrp: args.vrrp.map(vrrp_choice),
     };
     let outcome = unless_interrupted(run::run(&scenario, &opts))
         .await?
@@ -224,6 +227,14 @@ fn print_report<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce()
         }
     } else {
         print!("{}", human());
+    }
+}
+
+fn vrrp_choice(arg: VrrpArg) -> VrrpChoice {
+    match arg {
+        VrrpArg::Auto => VrrpChoice::Auto,
+        VrrpArg::Keepalived => VrrpChoice::Keepalived,
+        VrrpArg::Embedded => VrrpChoice::Embedded,
     }
 }
 

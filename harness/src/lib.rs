@@ -16,6 +16,7 @@ pub mod commands;
 pub mod conform;
 pub mod diagnose;
 pub mod director;
+pub mod ha;
 pub mod health;
 pub mod import;
 pub mod investigate;

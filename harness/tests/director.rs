@@ -143,6 +143,7 @@ fn config(rips: &[Ipv4Addr], forward: Forward, port: u16, server_iface: &str) ->
         client_iface: "eth0".into(),
         server_iface: server_iface.into(),
         fullnat_local_addrs: vec![],
+        vip_gate: None,
     }
 }
 

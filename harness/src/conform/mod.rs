@@ -96,6 +96,7 @@ pub async fn conform_scenario(scenario: &Scenario, opts: &ConformOptions) -> Sce
                 diagnose: DiagnoseWhen::Always,
                 settle_stats: true,
                 witness: opts.witness && i == 0,
+                vrrp: None,
             };
             let result = run::run(scenario, &run_opts).await.map_err(|e| e.to_string());
             if let Ok(outcome) = &result {

@@ -93,6 +93,30 @@ pub struct DirectorConfig {
     /// FULLNAT source addresses. Must not be kernel-local on the director:
     /// the engine answers ARP for them itself.
     pub fullnat_local_addrs: Vec<Ipv4Addr>,
+    /// `Some` when VRRP decides when this director holds its VIPs: the kernel engine then
+    /// leaves the VIP addresses to VRRP, and the embedded engine serves a VIP (and answers
+    /// ARP for it) only while the gate holds it. `None`: the director always holds them.
+    pub vip_gate: Option<VipGate>,
+}
+
+/// The VIPs a director holds now, as its VRRP instance decides: shared by the VRRP node,
+/// which opens and closes it, and the embedded engine, which reads it for every frame.
+#[derive(Clone, Debug, Default)]
+pub struct VipGate(std::sync::Arc<std::sync::RwLock<std::collections::BTreeSet<Ipv4Addr>>>);
+
+impl VipGate {
+    pub fn set(&self, vip: Ipv4Addr, held: bool) {
+        let mut set = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if held {
+            set.insert(vip);
+        } else {
+            set.remove(&vip);
+        }
+    }
+
+    pub fn holds(&self, vip: Ipv4Addr) -> bool {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).contains(&vip)
+    }
 }
 
 /// Identifies a virtual service the way `ipvsadm -t/-u VIP:PORT` does.

@@ -35,6 +35,7 @@ pub use plan::{HostPlan, IfacePlan, LabPlan, RoutePlan, TunPlan, LARGE_SEGMENT_P
 use batch::{errno, Batch, CHANGE, CREATE};
 use bringup::{IfaceLayout, LO_INDEX};
 use netns::NsWorker;
+use rtnetlink::packet_route::RouteNetlinkMessage;
 
 use crate::wire::Mac;
 
@@ -62,6 +63,45 @@ pub struct Host {
     ifaces: Vec<IfaceInfo>,
     tuns: Mutex<HashMap<String, OwnedFd>>,
     routes: Vec<RoutePlan>,
+}
+
+/// One interface's addresses, changed over its namespace's netlink connection.
+#[derive(Clone)]
+pub struct AddressControl {
+    host: String,
+    iface: String,
+    index: u32,
+    handle: rtnetlink::Handle,
+}
+
+impl AddressControl {
+    /// Adds `addr`; one already there is no error.
+    pub async fn add(&self, addr: Ipv4Net) -> Result<(), LabError> {
+        let mut batch = Batch::new(&self.host, &self.handle);
+        batch.push(
+            format!("add {addr} to {}", self.iface),
+            bringup::addr_msg(self.index, &addr),
+            CREATE,
+        )?;
+        match batch.finish().await {
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Removes `addr`; one that is not there is no error.
+    pub async fn remove(&self, addr: Ipv4Net) -> Result<(), LabError> {
+        let mut batch = Batch::new(&self.host, &self.handle);
+        let msg = match bringup::addr_msg(self.index, &addr) {
+            RouteNetlinkMessage::NewAddress(m) => RouteNetlinkMessage::DelAddress(m),
+            other => other,
+        };
+        batch.push(format!("remove {addr} from {}", self.iface), msg, CHANGE)?;
+        match batch.finish().await {
+            Err(e) if errno(&e) == Some(libc::EADDRNOTAVAIL) => Ok(()),
+            other => other,
+        }
+    }
 }
 
 pub struct Lab {
@@ -613,6 +653,16 @@ impl Host {
             CREATE,
         )?;
         batch.finish().await
+    }
+
+    /// Adds and removes addresses of one interface from any task (a VRRP node's VIPs).
+    pub fn addresses_of(&self, iface: &str) -> Result<AddressControl, LabError> {
+        Ok(AddressControl {
+            host: self.name.clone(),
+            iface: iface.to_string(),
+            index: self.index_of(iface)?,
+            handle: self.rtnl().clone(),
+        })
     }
 
     /// Writes a network sysctl in this namespace (clear error for an unknown name).

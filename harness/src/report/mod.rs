@@ -7,6 +7,7 @@ mod health;
 mod outcome;
 mod table;
 mod timeline;
+mod vrrp;
 
 /// Counted below `run`, rendered here; the path predates the `tally` module.
 pub use crate::tally::Tally;
@@ -16,3 +17,4 @@ pub use health::{render_health, render_outages};
 pub use outcome::{diagnosis_report, human_report};
 pub use table::render_spread;
 pub use timeline::{Timeline, TimelineEvent, TimelineRow};
+pub use vrrp::render_vrrp;

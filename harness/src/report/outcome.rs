@@ -50,6 +50,10 @@ pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
         out.push_str(&super::render_health(health));
         out.push_str(&super::render_outages(&outcome.outages));
     }
+    if let Some(vrrp) = &outcome.vrrp {
+        out.push('\n');
+        out.push_str(&super::render_vrrp(vrrp));
+    }
     out.push('\n');
     out.push_str(&render_checks(&outcome.verdict.checks));
     let verdict = if outcome.verdict.passed { "PASS" } else { "FAIL" };

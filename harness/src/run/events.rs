@@ -112,18 +112,66 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
     let host = lab
         .host(&event.host)
         .ok_or_else(|| format!("host {} is not in the lab", event.host))?;
-    match &event.action {
-        EventAction::Stop => {
+    let director = scenario.directors.iter().find(|d| d.name == event.host);
+    match (&event.action, director) {
+        (EventAction::Stop, Some(_)) => {
+            // keepalived's SIGTERM first (priority 0, VIP given up), then the engine.
+            if let Some(ha) = held.ha.as_mut() {
+                ha.stop(&event.host).await;
+            }
+            stop_engine(held, &event.host)?;
+        }
+        (EventAction::Start, Some(d)) => {
+            set_links(scenario, host, &event.host, true).await?;
+            if let Some(ha) = held.ha.as_mut() {
+                for iface in interfaces(scenario, &event.host) {
+                    ha.link(scenario, &event.host, &iface, true);
+                }
+            }
+            if !held.engines.iter().any(|(name, _)| *name == event.host) {
+                held.start_engine(scenario, d, lab).await.map_err(|e| e.to_string())?;
+            }
+            if let Some(ha) = held.ha.as_mut() {
+                ha.start_node(scenario, lab, &event.host)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        (EventAction::Kill, _) => {
+            // A power cut: VRRP and engine gone at once, nothing sent, and the host unreachable.
+            if let Some(ha) = held.ha.as_mut() {
+                ha.kill(&event.host).await;
+            }
+            stop_engine(held, &event.host)?;
+            if held.ha.is_some() {
+                set_links(scenario, host, &event.host, false).await?;
+            }
+        }
+        (EventAction::Freeze, _) => held.ha.as_mut().ok_or("no VRRP")?.freeze(&event.host)?,
+        (EventAction::Thaw, _) => held.ha.as_mut().ok_or("no VRRP")?.thaw(&event.host)?,
+        (EventAction::BlockAdverts(blocked), _) => crate::ha::adverts::block(host, *blocked).await?,
+        (EventAction::Touch(file), _) => {
+            let path = lab.host_dir(&event.host).map_err(|e| e.to_string())?.join(file);
+            std::fs::write(&path, b"").map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        (EventAction::Remove(file), _) => {
+            let path = lab.host_dir(&event.host).map_err(|e| e.to_string())?.join(file);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("{}: {e}", path.display())),
+                _ => {}
+            }
+        }
+        (EventAction::Stop, None) => {
             if let Some(server) = held.servers.iter_mut().find(|s| s.name() == event.host) {
                 server.halt().await;
             }
         }
-        EventAction::Refuse => {
+        (EventAction::Refuse, _) => {
             if let Some(server) = held.servers.iter_mut().find(|s| s.name() == event.host) {
                 server.refuse().await;
             }
         }
-        EventAction::Start => match held.servers.iter_mut().find(|s| s.name() == event.host) {
+        (EventAction::Start, None) => match held.servers.iter_mut().find(|s| s.name() == event.host) {
             Some(server) => server.resume().await.map_err(|e| e.to_string())?,
             // `state = "down"` in the file: it never had a server.
             None => {
@@ -142,23 +190,22 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
                 held.servers.push(server);
             }
         },
-        EventAction::Slow(delay) => with_server(held, &event.host, Behaviour::Slow(*delay))?,
-        EventAction::Error(code) => with_server(held, &event.host, Behaviour::Status(*code))?,
-        EventAction::Link(up) => {
-            let names: Vec<String> = scenario
-                .host(&event.host)
-                .map(|h| h.interfaces.iter().map(|i| i.name.clone()).collect())
-                .unwrap_or_default();
-            for name in names {
-                host.set_link_up(&name, *up).await.map_err(|e| e.to_string())?;
+        (EventAction::Slow(delay), _) => with_server(held, &event.host, Behaviour::Slow(*delay))?,
+        (EventAction::Error(code), _) => with_server(held, &event.host, Behaviour::Status(*code))?,
+        (EventAction::Link(up), _) => {
+            set_links(scenario, host, &event.host, *up).await?;
+            if let Some(ha) = held.ha.as_mut() {
+                for iface in interfaces(scenario, &event.host) {
+                    ha.link(scenario, &event.host, &iface, *up);
+                }
             }
         }
-        EventAction::Sysctl(list) => {
+        (EventAction::Sysctl(list), _) => {
             for (name, value) in list {
                 host.set_sysctl(name, value).await.map_err(|e| e.to_string())?;
             }
         }
-        EventAction::Weight(weight) => {
+        (EventAction::Weight(weight), _) => {
             let rs = scenario
                 .real_server(&event.host)
                 .ok_or_else(|| format!("{} is not a real server", event.host))?;
@@ -172,22 +219,29 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
                     .map_err(|e| format!("director {name}: {e}"))?;
             }
         }
-        EventAction::Freeze
-        | EventAction::Thaw
-        | EventAction::BlockAdverts(_)
-        | EventAction::Touch(_)
-        | EventAction::Remove(_) => {
-            return Err(format!(
-                "`{}` needs the VRRP runtime, which this build does not have yet",
-                event.action.label()
-            ));
-        }
-        EventAction::Kill => {
-            let at = held.engines.iter().position(|(name, _)| *name == event.host);
-            if let Some((name, engine)) = at.map(|i| held.engines.remove(i)) {
-                engine.shutdown().map_err(|e| format!("director {name}: {e}"))?;
-            }
-        }
+    }
+    Ok(())
+}
+
+fn interfaces(scenario: &Scenario, host: &str) -> Vec<String> {
+    scenario
+        .host(host)
+        .map(|h| h.interfaces.iter().map(|i| i.name.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Every interface of `name` up or down.
+async fn set_links(scenario: &Scenario, host: &crate::lab::Host, name: &str, up: bool) -> Result<(), String> {
+    for iface in interfaces(scenario, name) {
+        host.set_link_up(&iface, up).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn stop_engine(held: &mut Held, director: &str) -> Result<(), String> {
+    let at = held.engines.iter().position(|(name, _)| name == director);
+    if let Some((name, engine)) = at.map(|i| held.engines.remove(i)) {
+        engine.shutdown().map_err(|e| format!("director {name}: {e}"))?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! `Lab`'s Drop on panic or when the future is dropped (Ctrl-C).
 
 mod events;
+mod failover;
 mod health;
 mod outages;
 mod outcome;
@@ -14,19 +15,21 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 pub use events::FiredEvent;
+pub use failover::{Failover, VrrpLogLine, VrrpOutcome, VrrpTransition};
 pub use health::{HealthLine, HealthOutcome, HealthTableChange, ServerHealth};
 pub use outages::Outage;
 pub use outcome::RunOutcome;
 pub use plan::{lab_plan, TUN_DEVICE};
 
-use crate::director::{self, DirectorConfig, EmbeddedEngine, Engine};
+use crate::director::{self, DirectorConfig, EmbeddedEngine, Engine, VipGate};
+use crate::ha::{Ha, Implementation, VipHold};
 use crate::investigate;
 use crate::ipvs;
 use crate::lab::{Lab, LabError, LabOptions};
 use crate::observe;
 use crate::realserver::{self, Behaviour, Decap, RunningServer, ServerSpec};
 use crate::report::Timeline;
-use crate::scenario::{ConnectionMode, Director, EngineChoice, Mode, Protocol, Scenario, ServerState};
+use crate::scenario::{ConnectionMode, Director, EngineChoice, Mode, Protocol, Scenario, ServerState, VrrpChoice};
 use crate::tally::Tally;
 use crate::traffic::{self, RequestError, RequestRecord, TrafficSpec};
 use crate::verdict;
@@ -45,6 +48,8 @@ pub struct RunOptions {
     /// On the kernel engine, also capture the real `ipvsadm`'s views of the table at the
     /// moment lvslab's own snapshot is taken (`lvslab conform`).
     pub witness: bool,
+    /// Overrides the scenario's `vrrp`.
+    pub vrrp: Option<VrrpChoice>,
 }
 
 /// When a run investigates why the spread is what it is.
@@ -75,6 +80,8 @@ pub enum RunError {
     /// A host of the scenario that the lab does not have (a lab built from another plan).
     #[error("host {0} is in the scenario but not in the lab")]
     MissingHost(String),
+    #[error("vrrp: {0}")]
+    Ha(crate::ha::HaError),
 }
 
 /// Builds the lab, runs the traffic and always tears the lab down.
@@ -96,7 +103,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, R
 
 /// Everything between bring-up and teardown. Servers and engine stop before returning.
 pub async fn run_in_lab(scenario: &Scenario, opts: &RunOptions, lab: &Lab) -> Result<RunOutcome, RunError> {
-    let mut held = Held::start_with(scenario, lab, opts.engine.unwrap_or(scenario.engine)).await?;
+    let mut held = Held::start_with_vrrp(scenario, lab, opts.engine.unwrap_or(scenario.engine), opts.vrrp).await?;
     let result = traffic_and_verdict(scenario, opts, lab, &mut held).await;
     let mut shutdown = Ok(());
     for (_, e) in std::mem::take(&mut held.engines) {
@@ -135,6 +142,11 @@ async fn traffic_and_verdict(
                 .await;
         }
     }
+    // VRRP directors: the traffic starts once a master holds the VIP, as a client would find it.
+    let elected = match &held.ha {
+        Some(ha) => ha.wait_for_master(crate::ha::Ha::election_bound(scenario)).await,
+        None => false,
+    };
     // Taken before the traffic: an event may kill the engine.
     let engine_kind = held.engines.first().map(|(_, e)| e.kind());
     let traffic_started = Instant::now();
@@ -162,6 +174,10 @@ async fn traffic_and_verdict(
     let (records, fired) = futures::join!(checked_traffic, events::drive(scenario, lab, &shared, progress));
     let traffic_elapsed = traffic_started.elapsed();
     let health = checkers.map(|s| s.stop(traffic_started));
+    let vrrp = held
+        .ha
+        .as_ref()
+        .map(|ha| failover::outcome(scenario, ha, traffic_started, elected, &fired, &records));
     connections_closed(scenario, lab).await;
     let director_seen_packets = counters.and_then(|c| {
         c.iter()
@@ -231,10 +247,16 @@ async fn traffic_and_verdict(
         &fired,
         &records,
     ));
+    verdict
+        .checks
+        .extend(failover::checks(&scenario.expect_events, vrrp.as_ref()));
     verdict.passed = verdict.checks.iter().all(|c| c.passed);
     let timeline = (!scenario.events.is_empty() || scenario.traffic.rate.is_some()).then(|| {
         let backends: Vec<&str> = scenario.real_servers.iter().map(|r| r.name.as_str()).collect();
-        Timeline::build(&records, &backends, &fired, traffic_elapsed)
+        let mut marks = fired.clone();
+        marks.extend(vrrp.iter().flat_map(failover::marks));
+        marks.sort_by_key(|m| m.done_ms);
+        Timeline::build(&records, &backends, &marks, traffic_elapsed)
     });
 
     let settings = match opts.diagnose {
@@ -287,6 +309,7 @@ async fn traffic_and_verdict(
         health,
         timeline,
         outages,
+        vrrp,
         timings: outcome::Timings {
             traffic_ms: ms(traffic_elapsed),
             investigate_ms,
@@ -379,12 +402,18 @@ fn no_frame_count<T>(director: &Director, why: &dyn std::fmt::Display) -> Option
     None
 }
 
-/// The lab's services running: real servers listening and the director's engine forwarding.
+/// The lab's services running: real servers listening, the directors' engines forwarding and,
+/// with a `[vrrp_instance]`, their VRRP nodes holding the VIP.
 pub struct Held {
     servers: Vec<RunningServer>,
     decaps: Vec<Decap>,
     /// One engine per director, with the director's name, in scenario order.
     engines: Vec<(String, Box<dyn Engine>)>,
+    /// The engine choice the engines were started with (a director started again takes it too).
+    engine_choice: EngineChoice,
+    /// With VRRP: each director's VIP gate, shared by its engine and its VRRP node.
+    gates: Vec<(String, VipGate)>,
+    ha: Option<Ha>,
 }
 
 impl Held {
@@ -394,15 +423,52 @@ impl Held {
     }
 
     pub async fn start_with(scenario: &Scenario, lab: &Lab, engine: EngineChoice) -> Result<Held, RunError> {
+        Held::start_with_vrrp(scenario, lab, engine, None).await
+    }
+
+    /// `vrrp` overrides the scenario's `vrrp` choice.
+    pub async fn start_with_vrrp(
+        scenario: &Scenario,
+        lab: &Lab,
+        engine: EngineChoice,
+        vrrp: Option<VrrpChoice>,
+    ) -> Result<Held, RunError> {
         let (servers, decaps) = start_servers(scenario, lab).await?;
+        let gates = match &scenario.vrrp {
+            Some(_) => scenario
+                .directors
+                .iter()
+                .map(|d| (d.name.clone(), VipGate::default()))
+                .collect(),
+            None => Vec::new(),
+        };
         let mut held = Held {
             servers,
             decaps,
             engines: Vec::new(),
+            engine_choice: engine,
+            gates,
+            ha: None,
         };
         for director in &scenario.directors {
-            match start_engine(scenario, director, lab, engine).await {
-                Ok(e) => held.engines.push((director.name.clone(), e)),
+            match held.start_engine(scenario, director, lab).await {
+                Ok(()) => {}
+                Err(e) => {
+                    held.stop().await;
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(v) = &scenario.vrrp {
+            let implementation = Implementation::choose(vrrp.unwrap_or(v.choice));
+            let started = match held.vip_holds(scenario, lab) {
+                Ok(holds) => Ha::start(scenario, lab, holds, implementation)
+                    .await
+                    .map_err(RunError::Ha),
+                Err(e) => Err(e),
+            };
+            match started {
+                Ok(ha) => held.ha = Some(ha),
                 Err(e) => {
                     held.stop().await;
                     return Err(e);
@@ -412,7 +478,48 @@ impl Held {
         Ok(held)
     }
 
+    /// Starts `director`'s engine (again, after a kill or stop) with its VIP gate.
+    async fn start_engine(&mut self, scenario: &Scenario, director: &Director, lab: &Lab) -> Result<(), RunError> {
+        let gate = self.gate(&director.name);
+        let engine = start_engine(scenario, director, lab, self.engine_choice, gate).await?;
+        self.engines.retain(|(name, _)| *name != director.name);
+        self.engines.push((director.name.clone(), engine));
+        Ok(())
+    }
+
+    fn gate(&self, director: &str) -> Option<VipGate> {
+        self.gates.iter().find(|(d, _)| d == director).map(|(_, g)| g.clone())
+    }
+
+    /// How each VRRP director holds the VIP: the embedded engine's gate, or kernel IPVS's
+    /// local address on the instance's interface.
+    fn vip_holds(&self, scenario: &Scenario, lab: &Lab) -> Result<Vec<(String, VipHold)>, RunError> {
+        let Some(vrrp) = &scenario.vrrp else {
+            return Ok(Vec::new());
+        };
+        let mut holds = Vec::new();
+        for node in &vrrp.nodes {
+            let kind = self
+                .engines
+                .iter()
+                .find(|(d, _)| *d == node.director)
+                .map(|(_, e)| e.kind());
+            let hold = match (kind, self.gate(&node.director)) {
+                (Some(director::EngineKind::Embedded), Some(gate)) => VipHold::Gate(gate),
+                _ => {
+                    let host = lab.host(&node.director).ok_or_else(|| missing_host(&node.director))?;
+                    VipHold::Address(host.addresses_of(&node.instance.interface)?)
+                }
+            };
+            holds.push((node.director.clone(), hold));
+        }
+        Ok(holds)
+    }
+
     pub async fn stop(mut self) {
+        if let Some(ha) = self.ha.take() {
+            ha.shutdown().await;
+        }
         for (name, e) in std::mem::take(&mut self.engines) {
             if let Err(err) = e.shutdown() {
                 eprintln!("lvslab: director {name} engine shutdown: {err}");
@@ -467,6 +574,7 @@ async fn start_engine(
     director: &Director,
     lab: &Lab,
     choice: EngineChoice,
+    gate: Option<VipGate>,
 ) -> Result<Box<dyn Engine>, RunError> {
     let host = lab.host(&director.name).ok_or_else(|| missing_host(&director.name))?;
     let kernel_has_ipvs = host.exec(director::kernel_has_ipvs).await?;
@@ -478,7 +586,8 @@ async fn start_engine(
         EngineChoice::Auto => kernel_has_ipvs && !fullnat,
         EngineChoice::Embedded => false,
     };
-    let config = director_config(scenario, director)?;
+    let mut config = director_config(scenario, director)?;
+    config.vip_gate = gate;
     if use_kernel {
         let engine = director::kernel::KernelEngine::start(host, &config).await?;
         return Ok(Box::new(engine));
@@ -532,6 +641,7 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         client_iface,
         server_iface,
         fullnat_local_addrs: director.local_address.into_iter().collect(),
+        vip_gate: None,
     })
 }
 
@@ -550,11 +660,17 @@ async fn fire_traffic(
             .map(|rs| SocketAddr::from((rs.address, rs.port)))
             .collect(),
         // Several directors: the client round-robins over their VIPs.
-        _ => scenario
-            .directors
-            .iter()
-            .map(|d| SocketAddr::from((d.vip, scenario.service.port)))
-            .collect(),
+        _ => {
+            let mut vips: Vec<SocketAddr> = Vec::new();
+            // A VRRP instance's directors share one VIP.
+            for d in &scenario.directors {
+                let target = SocketAddr::from((d.vip, scenario.service.port));
+                if !vips.contains(&target) {
+                    vips.push(target);
+                }
+            }
+            vips
+        }
     };
     let total = t.requests as u64 * t.clients.len() as u64;
     let bar = progress.then(|| progress::Bar::start(total));

@@ -48,6 +48,9 @@ pub struct RunOutcome {
     /// Checked real servers that events took down (and brought back): what the checkers took.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub outages: Vec<super::Outage>,
+    /// What the directors' VRRP did (`[vrrp_instance]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vrrp: Option<super::VrrpOutcome>,
     pub timings: Timings,
 }
 

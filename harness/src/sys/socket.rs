@@ -66,3 +66,27 @@ pub fn register_readable(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
     // same for as long as it is registered.
     unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)
 }
+
+/// sendto(2) to an IPv4 address (port 0: raw sockets); returns the bytes sent.
+pub fn send_to_ipv4(fd: BorrowedFd<'_>, bytes: &[u8], to: std::net::Ipv4Addr) -> io::Result<usize> {
+    let addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(to).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `bytes` is a live slice passed with its length, and `addr` is a live
+    // sockaddr_in passed with its size.
+    check_len(unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            0,
+            (&addr as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    })
+}

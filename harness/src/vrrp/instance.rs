@@ -149,6 +149,8 @@ pub struct VrrpRecord {
 pub struct Instance {
     cfg: InstanceConfig,
     state: State,
+    /// The state the last transition reported.
+    notified: State,
     wantstate: State,
     base_priority: u8,
     effective_priority: u8,
@@ -217,6 +219,7 @@ impl Instance {
         let track_ok = cfg.tracks.iter().map(|t| t.ok_at_start).collect();
         let instance = Instance {
             state: State::Init,
+            notified: State::Init,
             wantstate: if wants_master { State::Master } else { State::Backup },
             base_priority,
             effective_priority: base_priority,
@@ -285,7 +288,8 @@ impl Instance {
     }
 
     fn set_state(&mut self, to: State) {
-        let from = self.state;
+        // keepalived moves `state` before it notifies (goto_master): report from the last notice.
+        let from = std::mem::replace(&mut self.notified, to);
         self.state = to;
         let priority = self.effective_priority;
         let fifo = format!("INSTANCE \"{}\" {} {priority}", self.cfg.name, to.word());

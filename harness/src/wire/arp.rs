@@ -119,6 +119,19 @@ pub fn request(mac: Mac, source: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
     req.frame(mac, Mac::BROADCAST)
 }
 
+/// keepalived's gratuitous ARP for `vip` (`vrrp_arp.c`): a broadcast request with sender and
+/// target address both `vip` and target MAC ff:ff:ff:ff:ff:ff, unpadded.
+pub fn gratuitous(mac: Mac, vip: Ipv4Addr) -> Vec<u8> {
+    let req = Repr {
+        operation: Operation::Request,
+        sender_mac: mac,
+        sender_ip: vip,
+        target_mac: Mac::BROADCAST,
+        target_ip: vip,
+    };
+    req.frame(mac, Mac::BROADCAST)
+}
+
 /// The reply to `request` saying `request.target_ip` is at `mac`, sent to the MAC the
 /// request came from; `None` if it is not a request.
 pub fn reply_to(request: &Repr, mac: Mac) -> Option<Vec<u8>> {

@@ -20,6 +20,7 @@ use super::neighbour::{Carried, NeighbourTable, PendingFrame};
 use super::relay::{self, Skip};
 use super::socket::{PacketSocket, Received, VnetHdr, RECV_BUF_LEN};
 use crate::director::EngineStats;
+use crate::director::VipGate;
 use crate::ipvs::{self, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto};
 use crate::sys::poll::PollSet;
 use crate::wire::{arp, ethernet, ipip, ArpRepr, EthernetFrame, IpProtocol, Ipv4Packet, Mac};
@@ -111,6 +112,8 @@ pub struct PacketLoop {
     fullnat_local_addrs: Vec<Ipv4Addr>,
     /// Addresses the director's kernel owns: their traffic is the kernel's.
     kernel_local: Vec<Ipv4Addr>,
+    /// With VRRP: the VIPs this director holds now (the others are the master's).
+    vip_gate: Option<VipGate>,
     ip_id: u16,
     /// The errors the director's kernel would originate are limited as it limits them.
     icmp_limit: IcmpRateLimit,
@@ -126,6 +129,7 @@ impl PacketLoop {
         client: IfaceFacts,
         server: Option<IfaceFacts>,
         fullnat_local_addrs: Vec<Ipv4Addr>,
+        vip_gate: Option<VipGate>,
     ) -> std::io::Result<Self> {
         let mut sides = vec![Side::open(client)?];
         if let Some(server) = server {
@@ -143,6 +147,7 @@ impl PacketLoop {
             server,
             fullnat_local_addrs,
             kernel_local,
+            vip_gate,
             ip_id: 1,
             icmp_limit: IcmpRateLimit::from_sysctls(),
         })
@@ -225,7 +230,9 @@ impl PacketLoop {
                     VnetHdr::default()
                 };
                 if sh.ipvs.is_vip(ip.daddr) {
-                    self.handle_request(side, bytes, ip, csum, vnet_out, sh);
+                    if self.holds(ip.daddr) {
+                        self.handle_request(side, bytes, ip, csum, vnet_out, sh);
+                    }
                 } else if !self.kernel_local.contains(&ip.daddr) && !ip.fragment && ip.l4.is_some() {
                     self.handle_reply(bytes, ip, csum, vnet_out, sh);
                 }
@@ -233,10 +240,15 @@ impl PacketLoop {
         }
     }
 
+    /// Whether this director serves `vip` now: always, unless VRRP gives it to another.
+    fn holds(&self, vip: Ipv4Addr) -> bool {
+        self.vip_gate.as_ref().is_none_or(|g| g.holds(vip))
+    }
+
     fn handle_arp(&mut self, side: usize, a: ArpRepr, sh: &mut Shared) {
         self.learn_and_flush(side, a.sender_ip, a.sender_mac, &mut sh.stats);
         let target = a.target_ip;
-        if sh.ipvs.is_vip(target) || self.fullnat_local_addrs.contains(&target) {
+        if (sh.ipvs.is_vip(target) && self.holds(target)) || self.fullnat_local_addrs.contains(&target) {
             if let Some(reply) = arp::reply_to(&a, self.sides[side].iface.mac) {
                 match self.sides[side].sock.send(VnetHdr::default(), &reply) {
                     Ok(()) => sh.stats.arp_answered += 1,

@@ -131,15 +131,18 @@ impl EmbeddedEngine {
             let shared = Arc::clone(&shared);
             let stop = Arc::clone(&stop);
             let laddrs = cfg.fullnat_local_addrs.clone();
-            Box::new(move || match PacketLoop::open(shared, stop, client, server, laddrs) {
-                Ok(lp) => {
-                    let _ = ready_tx.send(Ok(()));
-                    lp.run();
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                }
-            })
+            let gate = cfg.vip_gate.clone();
+            Box::new(
+                move || match PacketLoop::open(shared, stop, client, server, laddrs, gate) {
+                    Ok(lp) => {
+                        let _ = ready_tx.send(Ok(()));
+                        lp.run();
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                },
+            )
         };
         let thread = spawn("director-embedded".to_string(), body)
             .map_err(|e| DirectorError::io("spawning the director's packet thread", e))?;

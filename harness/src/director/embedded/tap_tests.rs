@@ -203,6 +203,7 @@ fn dr_config() -> DirectorConfig {
         client_iface: "lvtap0".into(),
         server_iface: "lvtap0".into(),
         fullnat_local_addrs: vec![],
+        vip_gate: None,
     }
 }
 

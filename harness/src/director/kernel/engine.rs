@@ -369,6 +369,7 @@ mod tests {
             client_iface: "eth0".into(),
             server_iface: "eth1".into(),
             fullnat_local_addrs: vec![],
+            vip_gate: None,
         };
         let e = check_supported(&cfg).unwrap_err().to_string();
         assert!(e.contains("not supported by kernel IPVS (out of mainline"), "{e}");

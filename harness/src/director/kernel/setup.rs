@@ -36,7 +36,9 @@ pub struct NamespaceSetup {
 
 pub fn plan(cfg: &DirectorConfig) -> NamespaceSetup {
     let mut addresses: Vec<(String, Ipv4Net)> = Vec::new();
-    for (svc, _) in &cfg.services {
+    // With VRRP, the VIP is the master's alone: VRRP adds and removes it.
+    let vrrp_holds_vips = cfg.vip_gate.is_some();
+    for (svc, _) in cfg.services.iter().filter(|_| !vrrp_holds_vips) {
         let vip = Ipv4Net::from(svc.vip);
         if !addresses.iter().any(|(_, a)| *a == vip) {
             addresses.push((cfg.client_iface.clone(), vip));
@@ -127,6 +129,7 @@ mod tests {
             client_iface: "eth0".into(),
             server_iface: "eth1".into(),
             fullnat_local_addrs: vec![],
+            vip_gate: None,
         }
     }
 

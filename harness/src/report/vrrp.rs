@@ -1,0 +1,45 @@
+//! The directors' VRRP in the human report: who is MASTER at the end, every transition with
+//! the keepalived line that explains it, and what each failover cost.
+
+use crate::run::VrrpOutcome;
+
+pub fn render_vrrp(v: &VrrpOutcome) -> String {
+    let masters = match v.masters.as_slice() {
+        [] => "no director is MASTER".to_string(),
+        [one] => format!("{one} is MASTER"),
+        many => format!("{} are all MASTER (split brain)", many.join(" and ")),
+    };
+    let mut out = format!("VRRP ({}): {masters} at the end\n", v.implementation.word());
+    if !v.elected_before_traffic {
+        out.push_str("  no master was elected before the traffic started\n");
+    }
+    for t in &v.transitions {
+        // The first line of the burst that ends in the transition says why (a timeout, a
+        // priority-0 advert, a higher-priority master); a start needs no reason.
+        let why = v
+            .log
+            .iter()
+            .filter(|l| l.director == t.director && l.at_ms <= t.at_ms && t.at_ms - l.at_ms < EXPLAINS_WITHIN_MS)
+            .find(|l| t.from != "INIT" && !l.line.contains("Entering "))
+            .map(|l| format!("  ← {}", l.line))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {:>9.0} ms  {:<8} {} → {} (priority {}){why}\n",
+            t.at_ms, t.director, t.from, t.to, t.priority
+        ));
+    }
+    for f in &v.failovers {
+        let answered = match f.failover_ms {
+            Some(ms) => format!("first answer {ms:.0} ms after it"),
+            None => "no answer after it".to_string(),
+        };
+        out.push_str(&format!(
+            "  failover after \"{}\": {} MASTER {:.0} ms later, {answered}; {} failed meanwhile\n",
+            f.event, f.to, f.takeover_ms, f.failed_during
+        ));
+    }
+    out
+}
+
+/// A log line this close before a transition is what caused it.
+const EXPLAINS_WITHIN_MS: f64 = 50.0;
