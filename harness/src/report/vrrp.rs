@@ -7,7 +7,8 @@ pub fn render_vrrp(v: &VrrpOutcome) -> String {
     let masters = match v.masters.as_slice() {
         [] => "no director is MASTER".to_string(),
         [one] => format!("{one} is MASTER"),
-        many => format!("{} are all MASTER (split brain)", many.join(" and ")),
+        [a, b] => format!("{a} and {b} are both MASTER (split brain)"),
+        many => format!("{} are all MASTER (split brain)", many.join(", ")),
     };
     let mut out = format!("VRRP ({}): {masters} at the end\n", v.implementation.word());
     if !v.elected_before_traffic {
@@ -23,9 +24,11 @@ pub fn render_vrrp(v: &VrrpOutcome) -> String {
             .find(|l| t.from != "INIT" && !l.line.contains("Entering "))
             .map(|l| format!("  ← {}", l.line))
             .unwrap_or_default();
+        // `-0 ms` for a transition a hair before the traffic reads oddly.
+        let at = if t.at_ms.round() == 0.0 { 0.0 } else { t.at_ms };
         out.push_str(&format!(
-            "  {:>9.0} ms  {:<8} {} → {} (priority {}){why}\n",
-            t.at_ms, t.director, t.from, t.to, t.priority
+            "  {at:>9.0} ms  {:<8} {} → {} (priority {}){why}\n",
+            t.director, t.from, t.to, t.priority
         ));
     }
     for f in &v.failovers {
@@ -33,8 +36,9 @@ pub fn render_vrrp(v: &VrrpOutcome) -> String {
             Some(ms) => format!("first answer {ms:.0} ms after it"),
             None => "no answer after it".to_string(),
         };
+        let kind = if f.outage { "failover" } else { "takeover" };
         out.push_str(&format!(
-            "  failover after \"{}\": {} MASTER {:.0} ms later, {answered}; {} failed meanwhile\n",
+            "  {kind} after \"{}\": {} MASTER {:.0} ms later, {answered}; {} failed meanwhile\n",
             f.event, f.to, f.takeover_ms, f.failed_during
         ));
     }
