@@ -7,9 +7,11 @@ pub mod error;
 pub mod evidence;
 pub mod ipvsadm;
 pub mod keepalived;
+pub mod keepalived_vrrp;
 pub mod procfs;
 pub mod table;
 pub mod to_scenario;
+pub mod vrrp_scenario;
 
 pub use compare::same_service;
 pub use error::{ParseError, Warning};

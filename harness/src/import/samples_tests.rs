@@ -282,9 +282,10 @@ fn keepalived_samples_parse_and_import_or_refuse_fwmark_by_line() {
         let text = std::fs::read_to_string(path).unwrap();
         let config = keepalived::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(config.virtual_servers.len(), 1, "{name}");
-        match super::import_file(path) {
-            Ok((toml, _warnings)) => {
-                crate::scenario::parse(&toml, "imported.toml").unwrap_or_else(|r| panic!("{name}: {r}\n{toml}"));
+        match import_text(&text, name) {
+            Ok(imported) => {
+                crate::scenario::parse(&imported.checkable(), "imported.toml")
+                    .unwrap_or_else(|r| panic!("{name}: {r}\n{}", imported.toml));
             }
             Err(ImportError::Unsupported { line, message, .. }) if name.ends_with(".fwmark") => {
                 assert_eq!(line, 7, "{message}");

@@ -16,6 +16,7 @@ use super::error::{ParseError, Warning};
 use super::evidence::dominant_mode;
 use super::keepalived::{self, KeepalivedConfig, LbKind, VsAddress};
 use super::table::{IpvsTable, TableForward, TableProto, TableService};
+use super::vrrp_scenario::{self, ServiceSide, VrrpSections};
 use super::{ipvsadm, procfs};
 use crate::lvs::Proto;
 
@@ -77,6 +78,21 @@ fn render_line(line: usize, message: &str) -> String {
 pub struct Imported {
     pub toml: String,
     pub warnings: Vec<Warning>,
+    /// Where in `toml` the VRRP sections are (keepalived.conf with a vrrp_instance).
+    pub vrrp_sections: Option<std::ops::Range<usize>>,
+}
+
+impl Imported {
+    /// The text the scenario loader can check: all of it once the loader knows the VRRP
+    /// sections, else the rest (the VRRP part is then pinned by snapshots only).
+    pub(crate) fn checkable(&self) -> std::borrow::Cow<'_, str> {
+        match &self.vrrp_sections {
+            Some(range) if !crate::scenario::raw::known_keys("").contains(&"vrrp_instance") => {
+                std::borrow::Cow::Owned(format!("{}{}", &self.toml[..range.start], &self.toml[range.end..]))
+            }
+            _ => std::borrow::Cow::Borrowed(&self.toml),
+        }
+    }
 }
 
 /// Reads `path`, recognises its format and makes a scenario; warnings are rendered
@@ -119,7 +135,7 @@ pub fn import_text(text: &str, origin: &str) -> Result<Imported, ImportError> {
         }
     };
     // The promise to callers: what we emit always checks.
-    if let Err(report) = crate::scenario::parse(&imported.toml, origin) {
+    if let Err(report) = crate::scenario::parse(&imported.checkable(), origin) {
         return Err(ImportError::Scenario(report.render(origin)));
     }
     Ok(imported)
@@ -294,7 +310,7 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
         one_packet: svc.one_packet,
         servers,
     };
-    render(plan, origin, svc.line, warnings)
+    render(plan, origin, svc.line, warnings, None)
 }
 
 /// Scenario from keepalived.conf: its first `virtual_server IP PORT`.
@@ -390,6 +406,12 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
     if persistence.is_none() && vs.persistence_granularity.is_some() {
         persistence = Some(360);
     }
+    let service = ServiceSide {
+        vip: addr,
+        lab_vip: lab_vip(&svc_identity.0),
+        mode,
+    };
+    let vrrp = vrrp_scenario::sections(&config.vrrp, &service);
     let plan = Plan {
         source: format!("`{}` of {} (keepalived.conf, line {})", vs.describe(), origin, vs.line),
         vip: svc_identity.0,
@@ -403,7 +425,7 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
         one_packet: vs.one_packet,
         servers,
     };
-    render(plan, origin, vs.line, warnings)
+    render(plan, origin, vs.line, warnings, vrrp)
 }
 
 /// Original VIP text and whether the service is UDP; errors for what the lab cannot run.
@@ -498,7 +520,14 @@ fn comment_safe(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> Result<Imported, ImportError> {
+/// The scenario text; `vrrp` sections go between [service] and the real servers.
+fn render(
+    plan: Plan,
+    origin: &str,
+    line: usize,
+    mut warnings: Vec<Warning>,
+    vrrp: Option<VrrpSections>,
+) -> Result<Imported, ImportError> {
     let unsupported = |line: usize, message: String| ImportError::Unsupported {
         origin: origin.to_string(),
         line,
@@ -585,6 +614,13 @@ fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> 
         }
     }
 
+    let vrrp_sections = vrrp.map(|v| {
+        warnings.extend(v.warnings);
+        let start = out.len();
+        out.push_str(&v.toml);
+        start..out.len()
+    });
+
     let dr_like = matches!(plan.mode, Mode::Dr | Mode::Tun);
     let Some(addresses) = server_addresses(plan.mode, &plan.servers, vip) else {
         let most = lab_server_addresses(plan.mode).filter(|a| *a != vip).count();
@@ -633,7 +669,11 @@ fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> 
         }
     }
     warnings.sort_by_key(|w| w.line);
-    Ok(Imported { toml: out, warnings })
+    Ok(Imported {
+        toml: out,
+        warnings,
+        vrrp_sections,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,458 @@
+//! keepalived's VRRP side as scenario sections ([vrrp_instance], [[director]],
+//! [[vrrp_script]]; the syntax of scenarios/README.md). A keepalived.conf describes one
+//! node: it becomes director `lvs1`; its peers are not in the file, so lvslab invents
+//! them (one per `unicast_peer`, else one) as BACKUPs 50 below the node, and says so.
+//! Every key written is named in [`key`], so a rename in the syntax is one edit here.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use crate::scenario::keywords::Mode;
+use crate::vrrp::Version;
+
+use super::error::Warning;
+use super::keepalived_vrrp::{Track, VrrpConfig, VrrpInstance, VrrpScript};
+
+/// The scenario keys this module writes.
+mod key {
+    pub const VRRP_INSTANCE: &str = "vrrp_instance";
+    pub const DIRECTOR: &str = "director";
+    pub const VRRP_SCRIPT: &str = "vrrp_script";
+    pub const NAME: &str = "name";
+    pub const VIRTUAL_ROUTER_ID: &str = "virtual_router_id";
+    pub const ADVERT_INT: &str = "advert_int";
+    pub const VERSION: &str = "version";
+    pub const AUTH_PASS: &str = "auth_pass";
+    pub const UNICAST: &str = "unicast";
+    pub const GARP_MASTER_DELAY: &str = "garp_master_delay";
+    pub const GARP_MASTER_REPEAT: &str = "garp_master_repeat";
+    pub const GARP_MASTER_REFRESH: &str = "garp_master_refresh";
+    pub const GARP_MASTER_REFRESH_REPEAT: &str = "garp_master_refresh_repeat";
+    pub const DOWN_TIMER_ADVERTS: &str = "down_timer_adverts";
+    pub const VRRP_STRICT: &str = "vrrp_strict";
+    pub const ACCEPT: &str = "accept";
+    pub const STATE: &str = "state";
+    pub const PRIORITY: &str = "priority";
+    pub const NOPREEMPT: &str = "nopreempt";
+    pub const PREEMPT_DELAY: &str = "preempt_delay";
+    pub const TRACK_INTERFACE: &str = "track_interface";
+    pub const TRACK_SCRIPT: &str = "track_script";
+    pub const INTERFACE: &str = "interface";
+    pub const SCRIPT: &str = "script";
+    pub const WEIGHT: &str = "weight";
+    pub const INTERVAL: &str = "interval";
+    pub const TIMEOUT: &str = "timeout";
+    pub const RISE: &str = "rise";
+    pub const FALL: &str = "fall";
+    pub const INIT_FAIL: &str = "init_fail";
+    pub const MASTER: &str = "MASTER";
+    pub const BACKUP: &str = "BACKUP";
+}
+
+/// How far below the imported node lvslab puts the peers it invents.
+pub const PEER_PRIORITY_GAP: u8 = 50;
+/// The imported node's director name; peers are lvs2, lvs3, ...
+const NODE: &str = "lvs1";
+/// The lab names a director's interface on the VIP network `eth0`.
+const LAB_VIP_INTERFACE: &str = "eth0";
+
+/// The service the VRRP instance serves, as the importer chose it.
+pub struct ServiceSide {
+    /// The virtual_server address as written.
+    pub vip: IpAddr,
+    /// Where it lands in the lab.
+    pub lab_vip: Ipv4Addr,
+    pub mode: Mode,
+}
+
+/// The VRRP sections of the scenario (to go after [service]) and what the mapping changed.
+pub struct VrrpSections {
+    pub toml: String,
+    pub warnings: Vec<Warning>,
+}
+
+/// `None` when the file has no (usable) vrrp_instance.
+pub fn sections(vrrp: &VrrpConfig, service: &ServiceSide) -> Option<VrrpSections> {
+    let chosen = vrrp
+        .instances
+        .iter()
+        .find(|i| i.carries(service.vip))
+        .or(vrrp.instances.first())?;
+    let mut warnings = Vec::new();
+    let mut out = String::new();
+    for other in vrrp.instances.iter().filter(|i| !std::ptr::eq(*i, chosen)) {
+        warnings.push(Warning::new(
+            other.line,
+            format!(
+                "vrrp_instance {} skipped: lvslab models one VRRP instance per scenario (imported {})",
+                other.name, chosen.name
+            ),
+        ));
+    }
+    for (line, group) in &vrrp.sync_groups {
+        warnings.push(Warning::new(
+            *line,
+            format!("vrrp_sync_group {group} is not modelled: one instance is imported, nothing moves with it"),
+        ));
+    }
+    let vip_note = vip_mapping(chosen, service, &mut warnings);
+    let peers = peers(chosen, &mut warnings);
+    let scripts: Vec<&VrrpScript> = chosen
+        .track_scripts
+        .iter()
+        .filter_map(|t| vrrp.scripts.iter().find(|s| s.name == t.name))
+        .collect();
+
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "# VRRP: vrrp_instance {} (line {}). A keepalived.conf describes one node: it is director {NODE}.",
+        comment_safe(&chosen.name),
+        chosen.line
+    );
+    let _ = writeln!(out, "# {vip_note}");
+    instance_table(&mut out, chosen, service, &mut warnings);
+    node_director(&mut out, chosen, &mut warnings);
+    for (n, peer) in peers.iter().enumerate() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "# {}", peer.comment);
+        let _ = writeln!(out, "[[{}]]", key::DIRECTOR);
+        kv(&mut out, key::NAME, &quote(&format!("lvs{}", n + 2)), None);
+        kv(&mut out, key::STATE, &quote(key::BACKUP), None);
+        kv(&mut out, key::PRIORITY, &peer.priority.to_string(), None);
+    }
+    for script in scripts {
+        script_table(&mut out, script, &mut warnings);
+    }
+    if matches!(service.mode, Mode::Nat | Mode::FullNat) {
+        warnings.push(Warning::new(
+            chosen.line,
+            format!(
+                "({}) {} with VRRP: the real servers answer through one gateway; in keepalived set-ups a second \
+                 VIP on the real-server side moves with the instance, which the scenario does not model",
+                chosen.name, service.mode
+            ),
+        ));
+    }
+    Some(VrrpSections { toml: out, warnings })
+}
+
+/// Says where the instance's VIPs went; warns about the ones that are not the service VIP.
+fn vip_mapping(instance: &VrrpInstance, service: &ServiceSide, warnings: &mut Vec<Warning>) -> String {
+    let name = &instance.name;
+    let others: Vec<String> = instance
+        .vips
+        .iter()
+        .filter(|v| v.addr != service.vip)
+        .map(|v| v.addr.to_string())
+        .collect();
+    if instance.carries(service.vip) {
+        if !others.is_empty() {
+            warnings.push(Warning::new(
+                instance.line,
+                format!(
+                    "({name}) virtual_ipaddress {} not modelled: the scenario's instance moves the service VIP only",
+                    others.join(", ")
+                ),
+            ));
+        }
+        return format!(
+            "Its VIP {} (the virtual_server address) is the service VIP {}.",
+            service.vip, service.lab_vip
+        );
+    }
+    let listed = if others.is_empty() {
+        "none".to_string()
+    } else {
+        others.join(", ")
+    };
+    warnings.push(Warning::new(
+        instance.line,
+        format!(
+            "({name}) no virtual_ipaddress ({listed}) is the virtual_server address {}: in the scenario the \
+             instance moves the service VIP {} instead",
+            service.vip, service.lab_vip
+        ),
+    ));
+    format!(
+        "Its VIPs ({listed}) are not the virtual_server address {}; the instance moves the service VIP {} instead.",
+        service.vip, service.lab_vip
+    )
+}
+
+struct InventedPeer {
+    priority: u8,
+    comment: String,
+}
+
+/// One BACKUP per unicast_peer, else one; priority = node's − 50 (at least 1).
+fn peers(instance: &VrrpInstance, warnings: &mut Vec<Warning>) -> Vec<InventedPeer> {
+    let priority = instance.priority.saturating_sub(PEER_PRIORITY_GAP).max(1);
+    let why = format!(
+        "priority {priority} ({NODE}'s {} − {PEER_PRIORITY_GAP}{}), state BACKUP",
+        instance.priority,
+        if instance.priority <= PEER_PRIORITY_GAP {
+            ", at least 1"
+        } else {
+            ""
+        }
+    );
+    let name = &instance.name;
+    if instance.unicast_peers.is_empty() {
+        let text = format!("({name}) the peer is not in this file: lvslab adds director lvs2 with {why}");
+        warnings.push(Warning::new(instance.line, text.clone()));
+        return vec![InventedPeer {
+            priority,
+            comment: text,
+        }];
+    }
+    instance
+        .unicast_peers
+        .iter()
+        .enumerate()
+        .map(|(n, peer)| {
+            let text = format!(
+                "({name}) unicast_peer {} becomes director lvs{}; its priority is not in this file: lvslab gives it {why}",
+                peer.addr,
+                n + 2
+            );
+            warnings.push(Warning::new(peer.line, text.clone()));
+            InventedPeer {
+                priority,
+                comment: text,
+            }
+        })
+        .collect()
+}
+
+fn instance_table(out: &mut String, instance: &VrrpInstance, service: &ServiceSide, warnings: &mut Vec<Warning>) {
+    let _ = writeln!(out);
+    let _ = writeln!(out, "[{}]", key::VRRP_INSTANCE);
+    kv(out, key::NAME, &quote(&instance.name), None);
+    kv(out, key::VIRTUAL_ROUTER_ID, &instance.vrid.to_string(), None);
+    kv(out, key::ADVERT_INT, &seconds(instance.advert_int), None);
+    let version = match instance.version {
+        Version::V2 => 2,
+        Version::V3 => 3,
+    };
+    kv(out, key::VERSION, &version.to_string(), None);
+    if let Some(pass) = &instance.auth_pass {
+        kv(out, key::AUTH_PASS, &quote(pass), Some("auth_type PASS"));
+    }
+    let unicast = (!instance.unicast_peers.is_empty()).then(|| {
+        let src = instance
+            .unicast_src_ip
+            .map(|a| format!("unicast_src_ip {a}, "))
+            .unwrap_or_default();
+        let peers: Vec<String> = instance.unicast_peers.iter().map(|p| p.addr.to_string()).collect();
+        format!("original {src}unicast_peer {}", peers.join(" "))
+    });
+    kv(out, key::UNICAST, &unicast.is_some().to_string(), unicast.as_deref());
+    kv(
+        out,
+        key::GARP_MASTER_DELAY,
+        &instance.garp_master_delay.to_string(),
+        None,
+    );
+    kv(
+        out,
+        key::GARP_MASTER_REPEAT,
+        &instance.garp_master_repeat.to_string(),
+        None,
+    );
+    kv(
+        out,
+        key::GARP_MASTER_REFRESH,
+        &instance.garp_master_refresh.to_string(),
+        None,
+    );
+    kv(
+        out,
+        key::GARP_MASTER_REFRESH_REPEAT,
+        &instance.garp_master_refresh_repeat.to_string(),
+        None,
+    );
+    kv(
+        out,
+        key::DOWN_TIMER_ADVERTS,
+        &instance.down_timer_adverts.to_string(),
+        None,
+    );
+    kv(out, key::VRRP_STRICT, &instance.strict.to_string(), None);
+    let unreachable = !instance.accept && instance.carries(service.vip);
+    kv(
+        out,
+        key::ACCEPT,
+        &instance.accept.to_string(),
+        unreachable.then_some("VIP UNREACHABLE: the master drops all traffic to the VIP (see the warning)"),
+    );
+    if unreachable {
+        let fix = if instance.version == Version::V2 {
+            "strict VRRPv2 keeps no `accept` below priority 255: use `version 3` with `accept`, or drop vrrp_strict"
+        } else {
+            "add `accept` to the vrrp_instance, or drop vrrp_strict"
+        };
+        warnings.push(Warning::new(
+            instance.line,
+            format!(
+                "VIP UNREACHABLE: ({}) runs in strict mode without accept, so the MASTER installs an nftables drop of \
+                 every packet to and from {} — the virtual_server address: clients resolve it by ARP but no request \
+                 reaches the service (the classic \"VIP unreachable although MASTER\"); {fix}",
+                instance.name, service.vip
+            ),
+        ));
+    }
+}
+
+fn node_director(out: &mut String, instance: &VrrpInstance, warnings: &mut Vec<Warning>) {
+    let _ = writeln!(out);
+    let interface = instance.interface.as_deref().unwrap_or("(none)");
+    let _ = writeln!(
+        out,
+        "# the imported node (original interface {}{})",
+        comment_safe(interface),
+        instance
+            .unicast_src_ip
+            .map(|a| format!(", unicast_src_ip {a}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(out, "[[{}]]", key::DIRECTOR);
+    kv(out, key::NAME, &quote(NODE), None);
+    let state = if instance.master { key::MASTER } else { key::BACKUP };
+    kv(out, key::STATE, &quote(state), None);
+    kv(
+        out,
+        key::PRIORITY,
+        &instance.priority.to_string(),
+        (!instance.priority_given).then_some("keepalived's default"),
+    );
+    if instance.nopreempt {
+        kv(out, key::NOPREEMPT, "true", None);
+    }
+    if !instance.preempt_delay.is_zero() {
+        kv(out, key::PREEMPT_DELAY, &seconds(instance.preempt_delay), None);
+    }
+    if !instance.track_interfaces.is_empty() {
+        let entries: Vec<String> = instance
+            .track_interfaces
+            .iter()
+            .map(|t| {
+                let lab_name = lab_interface(instance, t, warnings);
+                format!(
+                    "{{ {} = {}, {} = {} }}",
+                    key::INTERFACE,
+                    quote(&lab_name),
+                    key::WEIGHT,
+                    t.weight
+                )
+            })
+            .collect();
+        kv(out, key::TRACK_INTERFACE, &format!("[{}]", entries.join(", ")), None);
+    }
+    if !instance.track_scripts.is_empty() {
+        let entries: Vec<String> = instance
+            .track_scripts
+            .iter()
+            .map(|t| {
+                format!(
+                    "{{ {} = {}, {} = {} }}",
+                    key::SCRIPT,
+                    quote(&t.name),
+                    key::WEIGHT,
+                    t.weight
+                )
+            })
+            .collect();
+        kv(out, key::TRACK_SCRIPT, &format!("[{}]", entries.join(", ")), None);
+    }
+}
+
+/// The instance's own interface is the lab's VIP-side `eth0`; other names are kept.
+fn lab_interface(instance: &VrrpInstance, track: &Track, warnings: &mut Vec<Warning>) -> String {
+    if instance.interface.as_deref() == Some(track.name.as_str()) {
+        return LAB_VIP_INTERFACE.to_string();
+    }
+    warnings.push(Warning::new(
+        track.line,
+        format!(
+            "({}) track_interface {} kept as written: in the lab the director's interfaces are eth0 (VIP side), eth1, ...",
+            instance.name, track.name
+        ),
+    ));
+    track.name.clone()
+}
+
+fn script_table(out: &mut String, script: &VrrpScript, warnings: &mut Vec<Warning>) {
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "# vrrp_script {} (line {})",
+        comment_safe(&script.name),
+        script.line
+    );
+    let _ = writeln!(out, "[[{}]]", key::VRRP_SCRIPT);
+    kv(out, key::NAME, &quote(&script.name), None);
+    match &script.script {
+        Some(command) => {
+            kv(out, key::SCRIPT, &quote(command), None);
+            warnings.push(Warning::new(
+                script.line,
+                format!(
+                    "vrrp_script {}: `{command}` runs as written with `sh -c` in the director's namespace; replace it \
+                     with a lab condition such as `test ! -e {{dir}}/maintenance` if it checks something the lab lacks",
+                    script.name
+                ),
+            ));
+        }
+        None => {
+            // keepalived refuses a script without a command; "false" keeps the track failing, as it would be.
+            kv(
+                out,
+                key::SCRIPT,
+                &quote("false"),
+                Some("no `script` line in the original"),
+            );
+            warnings.push(Warning::new(
+                script.line,
+                format!("vrrp_script {} has no `script`: written as `false`", script.name),
+            ));
+        }
+    }
+    kv(out, key::INTERVAL, &script.interval.to_string(), None);
+    kv(out, key::TIMEOUT, &script.timeout.to_string(), None);
+    kv(out, key::WEIGHT, &script.weight.to_string(), None);
+    kv(out, key::RISE, &script.rise.to_string(), None);
+    kv(out, key::FALL, &script.fall.to_string(), None);
+    if script.init_fail {
+        kv(out, key::INIT_FAIL, "true", None);
+    }
+}
+
+fn kv(out: &mut String, key: &str, value: &str, comment: Option<&str>) {
+    match comment {
+        Some(c) => {
+            let _ = writeln!(out, "{key} = {value}  # {}", comment_safe(c));
+        }
+        None => {
+            let _ = writeln!(out, "{key} = {value}");
+        }
+    }
+}
+
+/// Whole seconds as an integer, else the shortest decimal.
+fn seconds(d: Duration) -> String {
+    if d.subsec_micros() == 0 {
+        d.as_secs().to_string()
+    } else {
+        format!("{}", d.as_secs_f64())
+    }
+}
+
+fn quote(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
+fn comment_safe(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
