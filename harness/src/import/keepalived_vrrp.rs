@@ -12,12 +12,13 @@ use crate::vrrp::{normalise_advert_int, Version};
 
 use super::error::Warning;
 use super::keepalived::Node;
+use super::keepalived_numbers::LineReader;
 
 const PRIO_OWNER: u8 = 255;
 const PRIO_DEFAULT: u8 = 100;
 const DOWN_TIMER_ADVERTS: u32 = 3;
 /// `TIMER_MAX_SEC`: the largest preempt_delay.
-const MAX_PREEMPT_DELAY_S: f64 = 1000.0;
+const MAX_PREEMPT_DELAY_S: u32 = 1000;
 
 /// One address of `virtual_ipaddress`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,58 +173,50 @@ fn first_arg(node: &Node) -> &str {
     node.args.first().map_or("", String::as_str)
 }
 
+/// `UINT_MAX / TIMER_HZ`: the largest whole-second timer keepalived reads.
+const MAX_TIMER_S: u32 = u32::MAX / 1_000_000;
+const US: u64 = 1_000_000;
+
 fn read_globals(node: &Node, globals: &mut Globals, warnings: &mut Vec<Warning>) {
     for child in node.children.iter().flatten() {
-        let (l, value) = (child.line, first_arg(child));
-        let warn = |warnings: &mut Vec<Warning>, text: String| warnings.push(Warning::new(l, text));
+        let value = first_arg(child);
+        let mut r = LineReader {
+            line: child.line,
+            warnings,
+        };
         match child.keyword.as_str() {
             "vrrp_strict" => globals.strict = true,
-            "vrrp_version" => match value.parse::<u8>() {
-                Ok(2) => globals.version = Version::V2,
-                Ok(3) => globals.version = Version::V3,
-                _ => warn(warnings, "VRRP Error: Version must be either 2 or 3".into()),
+            "vrrp_version" => match r.int(value, 2, 3) {
+                Some(2) => globals.version = Version::V2,
+                Some(_) => globals.version = Version::V3,
+                None => r.warn("VRRP Error: Version must be either 2 or 3"),
             },
-            "vrrp_garp_master_delay" => match value.parse() {
-                Ok(v) => globals.garp_master_delay = v,
-                Err(_) => warn(warnings, format!("vrrp_garp_master_delay '{value}' invalid - ignoring")),
+            "vrrp_garp_master_delay" => match r.unsigned(value, 0, MAX_TIMER_S) {
+                Some(v) => globals.garp_master_delay = v,
+                None => r.warn(format!("vrrp_garp_master_delay '{value}' invalid - ignoring")),
             },
-            "vrrp_garp_master_repeat" => match value.parse::<u32>() {
-                Ok(0) => {
-                    warn(
-                        warnings,
-                        "vrrp_garp_master_repeat must be greater than 0, setting to 1".into(),
-                    );
+            "vrrp_garp_master_repeat" => match r.unsigned(value, 0, u32::MAX) {
+                Some(0) => {
+                    r.warn("vrrp_garp_master_repeat must be greater than 0, setting to 1");
                     globals.garp_master_repeat = 1;
                 }
-                Ok(v) => globals.garp_master_repeat = v,
-                Err(_) => warn(
-                    warnings,
-                    format!("vrrp_garp_master_repeat '{value}' invalid - ignoring"),
-                ),
+                Some(v) => globals.garp_master_repeat = v,
+                None => r.warn(format!("vrrp_garp_master_repeat '{value}' invalid - ignoring")),
             },
-            "vrrp_garp_master_refresh" => match value.parse() {
-                Ok(v) => globals.garp_master_refresh = v,
-                Err(_) => {
-                    warn(
-                        warnings,
-                        format!("Invalid vrrp_garp_master_refresh '{value}' - ignoring"),
-                    );
+            "vrrp_garp_master_refresh" => match r.unsigned(value, 0, u32::MAX) {
+                Some(v) => globals.garp_master_refresh = v,
+                None => {
+                    r.warn(format!("Invalid vrrp_garp_master_refresh '{value}' - ignoring"));
                     globals.garp_master_refresh = 0;
                 }
             },
-            "vrrp_garp_master_refresh_repeat" => match value.parse::<u32>() {
-                Ok(0) => {
-                    warn(
-                        warnings,
-                        "vrrp_garp_master_refresh_repeat must be greater than 0, setting to 1".into(),
-                    );
+            "vrrp_garp_master_refresh_repeat" => match r.unsigned(value, 0, u32::MAX) {
+                Some(0) => {
+                    r.warn("vrrp_garp_master_refresh_repeat must be greater than 0, setting to 1");
                     globals.garp_master_refresh_repeat = 1;
                 }
-                Ok(v) => globals.garp_master_refresh_repeat = v,
-                Err(_) => warn(
-                    warnings,
-                    format!("vrrp_garp_master_refresh_repeat '{value}' invalid - ignoring"),
-                ),
+                Some(v) => globals.garp_master_refresh_repeat = v,
+                None => r.warn(format!("vrrp_garp_master_refresh_repeat '{value}' invalid - ignoring")),
             },
             _ => {}
         }
@@ -249,67 +242,67 @@ fn read_script(node: &Node, warnings: &mut Vec<Warning>) -> Option<VrrpScript> {
         init_fail: false,
     };
     for child in node.children.iter().flatten() {
-        let (l, value) = (child.line, first_arg(child));
-        let mut warn = |text: String| warnings.push(Warning::new(l, text));
+        let value = first_arg(child);
+        let mut r = LineReader {
+            line: child.line,
+            warnings,
+        };
         match child.keyword.as_str() {
             "script" => {
                 let words: Vec<&str> = child.args.iter().map(|a| unquote(a)).collect();
                 script.script = Some(words.join(" "));
             }
-            "interval" => match value.parse::<u32>() {
-                Ok(0) => {
-                    warn(format!(
-                        "({name}): vrrp script interval must be greater than 0, setting to 1"
-                    ));
+            "interval" => match r.unsigned(value, 0, MAX_TIMER_S) {
+                Some(0) => {
+                    r.warn(format!("({name}): vrrp script interval must be greater than 0, setting to 1"));
                     script.interval = 1;
                 }
-                Ok(v) => script.interval = v,
-                Err(_) => warn(format!(
-                    "({name}): vrrp script interval '{value}' must be between 1 and {} - ignoring",
-                    u32::MAX / 1_000_000
+                Some(v) => script.interval = v,
+                None => r.warn(format!(
+                    "({name}): vrrp script interval '{value}' must be between 1 and {MAX_TIMER_S} - ignoring"
                 )),
             },
-            "timeout" => match value.parse::<u32>() {
-                Ok(0) => {
-                    warn(format!(
-                        "({name}): vrrp script timeout must be greater than 0, setting to 1"
-                    ));
+            "timeout" => match r.unsigned(value, 0, MAX_TIMER_S) {
+                Some(0) => {
+                    r.warn(format!("({name}): vrrp script timeout must be greater than 0, setting to 1"));
                     script.timeout = 1;
                 }
-                Ok(v) => script.timeout = v,
-                Err(_) => warn(format!("({name}): vrrp script timeout '{value}' invalid - ignoring")),
+                Some(v) => script.timeout = v,
+                None => r.warn(format!("({name}): vrrp script timeout '{value}' invalid - ignoring")),
             },
             "weight" => {
-                match value.parse::<i32>() {
-                    Ok(w) if (-253..=253).contains(&w) => script.weight = w,
-                    _ => warn(format!("vrrp_script {name} weight {value} must be in [-253, 253]")),
+                match r.int(value, -253, 253) {
+                    Some(w) => script.weight = w,
+                    None => {
+                        r.warn(format!("vrrp_script {name} weight {value} must be in [-253, 253]"));
+                        // keepalived stores the number anyway; the scenario takes it at the bound.
+                        script.weight = value.parse::<i32>().map_or(0, |w| w.clamp(-253, 253));
+                    }
                 }
-                if child.args.get(1).is_some_and(|a| a == "reverse") {
-                    warn(format!(
+                match child.args.get(1).map(String::as_str) {
+                    None => {}
+                    Some("reverse") => r.warn(format!(
                         "vrrp_script {name}: `weight ... reverse` is not modelled; the weight applies as without reverse"
-                    ));
+                    )),
+                    Some(other) => r.warn(format!("vrrp_script {name} unknown weight option {other}")),
                 }
             }
-            "rise" => match value.parse::<u32>() {
-                Ok(v) if v >= 1 => script.rise = v,
-                _ => {
-                    warn(format!(
-                        "({name}): vrrp script rise value '{value}' invalid, defaulting to 1"
-                    ));
+            "rise" => match r.unsigned(value, 1, i32::MAX as u32) {
+                Some(v) => script.rise = v,
+                None => {
+                    r.warn(format!("({name}): vrrp script rise value '{value}' invalid, defaulting to 1"));
                     script.rise = 1;
                 }
             },
-            "fall" => match value.parse::<u32>() {
-                Ok(v) if v >= 1 => script.fall = v,
-                _ => {
-                    warn(format!(
-                        "({name}): vrrp script fall value '{value}' invalid, defaulting to 1"
-                    ));
+            "fall" => match r.unsigned(value, 1, i32::MAX as u32) {
+                Some(v) => script.fall = v,
+                None => {
+                    r.warn(format!("({name}): vrrp script fall value '{value}' invalid, defaulting to 1"));
                     script.fall = 1;
                 }
             },
             "init_fail" => script.init_fail = true,
-            "user" => warn(format!(
+            "user" => r.warn(format!(
                 "vrrp_script {name}: `user {value}` is not modelled; the script runs as root in the director's namespace"
             )),
             _ => {}
@@ -356,13 +349,6 @@ enum AuthType {
     Ah,
 }
 
-/// keepalived's `read_decimal_unsigned_strvec` for seconds with up to 6 decimals.
-fn seconds(text: &str, min: f64, max: f64) -> Option<Duration> {
-    let value: f64 = text.parse().ok()?;
-    (value.is_finite() && value >= min && value <= max && !text.contains(['e', 'E']))
-        .then(|| Duration::from_micros((value * 1_000_000.0).round() as u64))
-}
-
 fn read_instance(
     node: &Node,
     name: &str,
@@ -402,50 +388,50 @@ fn read_instance(
     };
     for child in node.children.iter().flatten() {
         let (l, value) = (child.line, first_arg(child));
-        let mut warn = |text: String| warnings.push(Warning::new(l, text));
+        let mut r = LineReader { line: l, warnings };
         match child.keyword.as_str() {
             "state" => match value {
                 "MASTER" => raw.state = Some((l, true)),
                 "BACKUP" if raw.state.is_some_and(|(_, m)| m) => {
-                    warn(format!("({name}) state previously set as MASTER - ignoring BACKUP"))
+                    r.warn(format!("({name}) state previously set as MASTER - ignoring BACKUP"))
                 }
                 "BACKUP" => raw.state = Some((l, false)),
                 other => {
-                    warn(format!("({name}) unknown state '{other}', defaulting to BACKUP"));
+                    r.warn(format!("({name}) unknown state '{other}', defaulting to BACKUP"));
                     raw.state = Some((l, false));
                 }
             },
             "interface" => raw.interface = Some(value.to_string()),
-            "virtual_router_id" => match value.parse::<u8>() {
-                Ok(v) if v >= 1 => raw.vrid = Some(v),
-                _ => warn(format!("({name}): VRID '{value}' not valid - must be between 1 & 255")),
+            "virtual_router_id" => match r.unsigned(value, 1, 255) {
+                Some(v) => raw.vrid = u8::try_from(v).ok(),
+                None => r.warn(format!("({name}): VRID '{value}' not valid - must be between 1 & 255")),
             },
-            "priority" => match value.parse::<u8>() {
-                Ok(v) if v >= 1 => raw.priority = Some((l, v)),
-                _ => {
-                    warn(format!(
+            "priority" => match r.unsigned(value, 1, u32::from(PRIO_OWNER)) {
+                Some(v) => raw.priority = u8::try_from(v).ok().map(|p| (l, p)),
+                None => {
+                    r.warn(format!(
                         "({name}) Priority not valid! must be between 1 & {PRIO_OWNER}. Using default {PRIO_DEFAULT}"
                     ));
                     raw.priority = Some((l, PRIO_DEFAULT));
                 }
             },
-            "advert_int" => match seconds(value, 0.01, 255.0) {
-                Some(d) => raw.advert_int = Some((l, d)),
-                None => warn(format!(
+            "advert_int" => match r.micros(value, US / 100, 255 * US) {
+                Some(us) if us > 0 => raw.advert_int = Some((l, Duration::from_micros(us))),
+                _ => r.warn(format!(
                     "({name}) Advert interval ({value}) not valid! Must be > 0 - ignoring"
                 )),
             },
-            "version" => match value {
-                "2" => raw.version = Some((l, Version::V2)),
-                "3" => raw.version = Some((l, Version::V3)),
-                _ => warn(format!("({name}): Version must be either 2 or 3")),
+            "version" => match r.int(value, 2, 3) {
+                Some(2) => raw.version = Some((l, Version::V2)),
+                Some(_) => raw.version = Some((l, Version::V3)),
+                None => r.warn(format!("({name}): Version must be either 2 or 3")),
             },
             "nopreempt" => raw.nopreempt = Some(l),
             "preempt" => raw.nopreempt = None,
-            "preempt_delay" => match seconds(value, 0.0, MAX_PREEMPT_DELAY_S) {
-                Some(d) => raw.preempt_delay = Some((l, d)),
+            "preempt_delay" => match r.micros(value, 0, u64::from(MAX_PREEMPT_DELAY_S) * US) {
+                Some(us) => raw.preempt_delay = Some((l, Duration::from_micros(us))),
                 None => {
-                    warn(format!(
+                    r.warn(format!(
                         "({name}) Preempt_delay not valid! must be between 0-{MAX_PREEMPT_DELAY_S}"
                     ));
                     raw.preempt_delay = None;
@@ -454,22 +440,22 @@ fn read_instance(
             "authentication" => {
                 for a in child.children.iter().flatten() {
                     let av = first_arg(a);
-                    let line = a.line;
+                    let mut r = LineReader {
+                        line: a.line,
+                        warnings: r.warnings,
+                    };
                     match a.keyword.as_str() {
                         "auth_type" => match av {
-                            "PASS" => raw.auth = Some((line, AuthType::Pass)),
-                            "AH" => raw.auth = Some((line, AuthType::Ah)),
-                            other => warnings.push(Warning::new(
-                                line,
-                                format!("({name}) unknown authentication type '{other}'"),
-                            )),
+                            "PASS" => raw.auth = Some((a.line, AuthType::Pass)),
+                            "AH" => raw.auth = Some((a.line, AuthType::Ah)),
+                            other => r.warn(format!("({name}) unknown authentication type '{other}'")),
                         },
                         "auth_pass" => {
                             let pass = unquote(av);
                             if pass.len() > 8 {
-                                warnings.push(Warning::new(line, "Truncating auth_pass to 8 characters"));
+                                r.warn("Truncating auth_pass to 8 characters");
                             }
-                            // keepalived copies bytes; keep whole characters.
+                            // keepalived copies 8 bytes; keep whole characters.
                             let mut end = pass.len().min(8);
                             while !pass.is_char_boundary(end) {
                                 end -= 1;
@@ -484,7 +470,7 @@ fn read_instance(
                 raw.unicast_configured.get_or_insert(l);
                 match value.parse() {
                     Ok(addr) => raw.unicast_src_ip = Some(addr),
-                    Err(_) => warn(format!("({name}) unicast_src_ip `{value}` is not an address - ignored")),
+                    Err(_) => r.warn(format!("({name}) unicast_src_ip `{value}` is not an address - ignored")),
                 }
             }
             "unicast_peer" => {
@@ -492,7 +478,7 @@ fn read_instance(
                 for peer in child.children.iter().flatten() {
                     match peer.keyword.parse() {
                         Ok(addr) => raw.unicast_peers.push(Peer { line: peer.line, addr }),
-                        Err(_) => warnings.push(Warning::new(
+                        Err(_) => r.warnings.push(Warning::new(
                             peer.line,
                             format!("({name}) unicast_peer `{}` is not an address - ignored", peer.keyword),
                         )),
@@ -501,17 +487,17 @@ fn read_instance(
             }
             "virtual_ipaddress" => {
                 for vip in child.children.iter().flatten() {
-                    if let Some(vip) = read_vip(vip, name, warnings) {
+                    if let Some(vip) = read_vip(vip, name, r.warnings) {
                         raw.vips.push(vip);
                     }
                 }
             }
-            "virtual_ipaddress_excluded" => warn(format!(
+            "virtual_ipaddress_excluded" => r.warn(format!(
                 "({name}) virtual_ipaddress_excluded is not modelled: those addresses are not moved"
             )),
             "track_interface" => {
                 for entry in child.children.iter().flatten() {
-                    if let Some(track) = read_track(entry, name, &raw.track_interfaces, None, warnings) {
+                    if let Some(track) = read_track(entry, name, &raw.track_interfaces, None, r.warnings) {
                         raw.track_interfaces.push(track);
                     }
                 }
@@ -519,63 +505,63 @@ fn read_instance(
             "track_script" => {
                 for entry in child.children.iter().flatten() {
                     let Some(script) = scripts.iter().find(|s| s.name == entry.keyword) else {
-                        warnings.push(Warning::new(
+                        r.warnings.push(Warning::new(
                             entry.line,
                             format!("({name}) track script {} not found, ignoring...", entry.keyword),
                         ));
                         continue;
                     };
-                    if let Some(track) = read_track(entry, name, &raw.track_scripts, Some(script.weight), warnings) {
+                    if let Some(track) = read_track(entry, name, &raw.track_scripts, Some(script.weight), r.warnings) {
                         raw.track_scripts.push(track);
                     }
                 }
             }
-            "garp_master_delay" => match value.parse() {
-                Ok(v) => raw.garp_master_delay = v,
-                Err(_) => warn(format!("({name}): garp_master_delay '{value}' invalid - ignoring")),
+            "garp_master_delay" => match r.unsigned(value, 0, MAX_TIMER_S) {
+                Some(v) => raw.garp_master_delay = v,
+                None => r.warn(format!("({name}): garp_master_delay '{value}' invalid - ignoring")),
             },
-            "garp_master_repeat" => match value.parse::<u32>() {
-                Ok(0) => {
-                    warn(format!(
+            "garp_master_repeat" => match r.unsigned(value, 0, u32::MAX) {
+                Some(0) => {
+                    r.warn(format!(
                         "({name}): garp_master_repeat must be greater than 0, setting to 1"
                     ));
                     raw.garp_master_repeat = 1;
                 }
-                Ok(v) => raw.garp_master_repeat = v,
-                Err(_) => warn(format!("({name}): garp_master_repeat '{value}' invalid - ignoring")),
+                Some(v) => raw.garp_master_repeat = v,
+                None => r.warn(format!("({name}): garp_master_repeat '{value}' invalid - ignoring")),
             },
-            "garp_master_refresh" => match value.parse() {
-                Ok(v) => raw.garp_master_refresh = v,
-                Err(_) => {
-                    warn(format!("({name}): Invalid garp_master_refresh '{value}' - ignoring"));
+            "garp_master_refresh" => match r.unsigned(value, 0, u32::MAX) {
+                Some(v) => raw.garp_master_refresh = v,
+                None => {
+                    r.warn(format!("({name}): Invalid garp_master_refresh '{value}' - ignoring"));
                     raw.garp_master_refresh = 0;
                 }
             },
-            "garp_master_refresh_repeat" => match value.parse::<u32>() {
-                Ok(0) => {
-                    warn(format!(
+            "garp_master_refresh_repeat" => match r.unsigned(value, 0, u32::MAX) {
+                Some(0) => {
+                    r.warn(format!(
                         "({name}): garp_master_refresh_repeat must be greater than 0, setting to 1"
                     ));
                     raw.garp_master_refresh_repeat = 1;
                 }
-                Ok(v) => raw.garp_master_refresh_repeat = v,
-                Err(_) => warn(format!(
+                Some(v) => raw.garp_master_refresh_repeat = v,
+                None => r.warn(format!(
                     "({name}): garp_master_refresh_repeat '{value}' invalid - ignoring"
                 )),
             },
-            "down_timer_adverts" => match value.parse::<u32>() {
-                Ok(v) if (1..=100).contains(&v) => raw.down_timer_adverts = Some((l, v)),
-                _ => warn(format!("({name}): Invalid down_timer_adverts [1:100] '{value}'")),
+            "down_timer_adverts" => match r.unsigned(value, 1, 100) {
+                Some(v) => raw.down_timer_adverts = Some((l, v)),
+                None => r.warn(format!("({name}): Invalid down_timer_adverts [1:100] '{value}'")),
             },
             "strict_mode" => match value {
                 "" | "on" | "true" | "yes" => raw.strict = Some(true),
                 "off" | "false" | "no" => raw.strict = Some(false),
-                other => warn(format!("({name}) invalid strict_mode {other} specified")),
+                other => r.warn(format!("({name}) invalid strict_mode {other} specified")),
             },
             "accept" => raw.accept = Some((l, true)),
             "no_accept" => raw.accept = Some((l, false)),
             keyword if keyword.starts_with("notify") => raw.notify.push((l, keyword.to_string())),
-            "use_vmac" | "vmac_xmit_base" => warn(format!(
+            "use_vmac" | "vmac_xmit_base" => r.warn(format!(
                 "({name}) {} is not modelled: adverts and the VIP use the interface's own MAC",
                 child.keyword
             )),
@@ -592,7 +578,7 @@ fn read_instance(
             | "skip_check_adv_addr"
             | "unicast_ttl"
             | "virtual_routes"
-            | "virtual_rules" => warn(format!("({name}) {} is not modelled - ignored", child.keyword)),
+            | "virtual_rules" => r.warn(format!("({name}) {} is not modelled - ignored", child.keyword)),
             _ => {}
         }
     }
@@ -634,76 +620,83 @@ fn read_vip(node: &Node, name: &str, warnings: &mut Vec<Warning>) -> Option<Vip>
         match word.as_str() {
             "dev" => vip.dev = args.next().cloned(),
             "label" => vip.label = args.next().cloned(),
-            // scope, brd, no_track ... take a value or not; they change nothing lvslab models.
+            // scope, brd, no_track ... change nothing lvslab models.
             _ => {}
         }
     }
     Some(vip)
 }
 
-/// `alloc_track_if` / `alloc_track_script`: `NAME [weight W [reverse]]`; `default` is the
-/// script's own weight (interfaces: 0).
+/// `alloc_track_if` / `alloc_track_script`: `NAME [weight W [reverse]]`; `script_weight` is
+/// the vrrp_script's own weight (`None` for an interface, whose default is 0).
 fn read_track(
     entry: &Node,
     name: &str,
     existing: &[Track],
-    default: Option<i32>,
+    script_weight: Option<i32>,
     warnings: &mut Vec<Warning>,
 ) -> Option<Track> {
     let tracked = &entry.keyword;
-    let kind = if default.is_some() {
+    let kind = if script_weight.is_some() {
         "track_script"
     } else {
         "track_interface"
     };
-    let mut warn = |text: String| warnings.push(Warning::new(entry.line, text));
+    let mut r = LineReader {
+        line: entry.line,
+        warnings,
+    };
     if existing.iter().any(|t| &t.name == tracked) {
-        warn(format!("({name}) duplicate {kind} {tracked} - ignoring"));
+        r.warn(format!("({name}) duplicate {kind} {tracked} - ignoring"));
         return None;
     }
-    let mut weight = default.unwrap_or(0);
+    let mut weight = script_weight.unwrap_or(0);
     if let Some(option) = entry.args.first() {
         if option != "weight" {
-            warn(match default {
+            r.warn(match script_weight {
                 Some(_) => format!("({name}) unknown track script option {option} - ignoring"),
                 None => format!("({name}) unknown track_interface {tracked} option {option} - ignoring"),
             });
             return None;
         }
         let Some(value) = entry.args.get(1) else {
-            warn(match default {
+            r.warn(match script_weight {
                 Some(_) => format!("({name}) weight without value specified for track script {tracked} - ignoring"),
                 None => format!("({name}) weight without value specified for track_interface {tracked} - ignoring"),
             });
             return None;
         };
-        match value.parse::<i32>() {
-            Ok(w) if w.abs() == 254 => {
-                warn(format!(
+        match (r.int(value, -254, 254), script_weight) {
+            (Some(w), _) if w.abs() == 254 => {
+                r.warn(format!(
                     "({name}) weight for {tracked} cannot be +/-254. Setting to +/-253"
                 ));
                 weight = w.signum() * 253;
             }
-            Ok(w) if w.abs() < 254 => weight = w,
-            _ => match default {
-                Some(script_weight) => {
-                    warn(format!(
-                        "({name}) track script {tracked}: weight must be between [-253..253] inclusive, ignoring..."
-                    ));
-                    weight = script_weight;
-                }
-                None => {
-                    warn(format!(
-                        "({name}) weight {value} for {tracked} must be between [-253..253] inclusive. Ignoring..."
-                    ));
-                    weight = 0;
-                }
-            },
+            (Some(w), _) => weight = w,
+            (None, Some(own)) => {
+                r.warn(format!(
+                    "({name}) track script {tracked}: weight must be between [-253..253] inclusive, ignoring..."
+                ));
+                weight = own;
+            }
+            (None, None) => {
+                r.warn(format!(
+                    "({name}) weight {value} for {tracked} must be between [-253..253] inclusive. Ignoring..."
+                ));
+                weight = 0;
+            }
         }
-        if entry.args.get(2).is_some_and(|a| a == "reverse") {
-            warn(format!(
+        match entry.args.get(2).map(String::as_str) {
+            None => {}
+            Some("reverse") => r.warn(format!(
                 "({name}) {kind} {tracked}: `reverse` is not modelled; the weight applies as without reverse"
-            ));
+            )),
+            Some("noreverse") if script_weight.is_some() => {}
+            Some(other) => r.warn(match script_weight {
+                Some(_) => format!("({name}) unknown track_script {tracked} weight option {other} - ignoring"),
+                None => format!("({name}) unknown track_interace {tracked} weight option {other} - ignoring"),
+            }),
         }
     }
     Some(Track {
@@ -869,6 +862,16 @@ fn complete(raw: RawInstance, warnings: &mut Vec<Warning>) -> Option<VrrpInstanc
     if let Some(text) = rounded {
         warn(at(raw.advert_int.map(|(l, _)| l)), text);
     }
+    let mut track_interfaces = raw.track_interfaces;
+    if let Some(own) = &raw.interface {
+        for track in track_interfaces.iter().filter(|t| &t.name == own) {
+            warn(
+                track.line,
+                format!("({name}) Ignoring track_interface {own} since own interface"),
+            );
+        }
+        track_interfaces.retain(|t| &t.name != own);
+    }
     for (line, keyword) in &raw.notify {
         warn(
             *line,
@@ -893,7 +896,7 @@ fn complete(raw: RawInstance, warnings: &mut Vec<Warning>) -> Option<VrrpInstanc
         unicast_src_ip: raw.unicast_src_ip,
         unicast_peers: raw.unicast_peers,
         vips,
-        track_interfaces: raw.track_interfaces,
+        track_interfaces,
         track_scripts: raw.track_scripts,
         garp_master_delay: raw.garp_master_delay,
         garp_master_repeat: raw.garp_master_repeat,

@@ -7,6 +7,7 @@ pub mod error;
 pub mod evidence;
 pub mod ipvsadm;
 pub mod keepalived;
+mod keepalived_numbers;
 pub mod keepalived_vrrp;
 pub mod procfs;
 pub mod table;
@@ -18,6 +19,8 @@ pub use error::{ParseError, Warning};
 pub use table::{Counters, IpvsTable, Stats, TableConn, TableDest, TableForward, TableKey, TableProto, TableService};
 pub use to_scenario::{import_file, import_text, ImportError, InputFormat};
 
+#[cfg(test)]
+mod keepalived_check_tests;
 #[cfg(test)]
 mod roundtrip_tests;
 #[cfg(test)]
