@@ -22,6 +22,8 @@ pub use to_scenario::{import_file, import_text, ImportError, InputFormat};
 #[cfg(test)]
 mod keepalived_check_tests;
 #[cfg(test)]
+mod keepalived_vrrp_tests;
+#[cfg(test)]
 mod roundtrip_tests;
 #[cfg(test)]
 mod samples_tests;

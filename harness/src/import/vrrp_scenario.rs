@@ -12,7 +12,7 @@ use crate::scenario::keywords::Mode;
 use crate::vrrp::Version;
 
 use super::error::Warning;
-use super::keepalived_vrrp::{Track, VrrpConfig, VrrpInstance, VrrpScript};
+use super::keepalived_vrrp::{VrrpConfig, VrrpInstance, VrrpScript};
 
 /// The scenario keys this module writes.
 mod key {
@@ -54,8 +54,6 @@ mod key {
 pub const PEER_PRIORITY_GAP: u8 = 50;
 /// The imported node's director name; peers are lvs2, lvs3, ...
 const NODE: &str = "lvs1";
-/// The lab names a director's interface on the VIP network `eth0`.
-const LAB_VIP_INTERFACE: &str = "eth0";
 
 /// The service the VRRP instance serves, as the importer chose it.
 pub struct ServiceSide {
@@ -112,6 +110,12 @@ pub fn sections(vrrp: &VrrpConfig, service: &ServiceSide) -> Option<VrrpSections
         chosen.line
     );
     let _ = writeln!(out, "# {vip_note}");
+    let written: Vec<String> = chosen.vips.iter().map(describe_vip).collect();
+    let _ = writeln!(
+        out,
+        "# original virtual_ipaddress: {}",
+        comment_safe(&written.join("; "))
+    );
     instance_table(&mut out, chosen, service, &mut warnings);
     node_director(&mut out, chosen, &mut warnings);
     for (n, peer) in peers.iter().enumerate() {
@@ -186,11 +190,11 @@ struct InventedPeer {
     comment: String,
 }
 
-/// One BACKUP per unicast_peer, else one; priority = node's − 50 (at least 1).
+/// One BACKUP per unicast_peer, else one; priority = node's - 50 (at least 1).
 fn peers(instance: &VrrpInstance, warnings: &mut Vec<Warning>) -> Vec<InventedPeer> {
     let priority = instance.priority.saturating_sub(PEER_PRIORITY_GAP).max(1);
     let why = format!(
-        "priority {priority} ({NODE}'s {} − {PEER_PRIORITY_GAP}{}), state BACKUP",
+        "priority {priority} ({NODE}'s {} - {PEER_PRIORITY_GAP}{}), state BACKUP",
         instance.priority,
         if instance.priority <= PEER_PRIORITY_GAP {
             ", at least 1"
@@ -333,22 +337,24 @@ fn node_director(out: &mut String, instance: &VrrpInstance, warnings: &mut Vec<W
     if !instance.preempt_delay.is_zero() {
         kv(out, key::PREEMPT_DELAY, &seconds(instance.preempt_delay), None);
     }
-    if !instance.track_interfaces.is_empty() {
-        let entries: Vec<String> = instance
-            .track_interfaces
-            .iter()
-            .map(|t| {
-                let lab_name = lab_interface(instance, t, warnings);
-                format!(
-                    "{{ {} = {}, {} = {} }}",
-                    key::INTERFACE,
-                    quote(&lab_name),
-                    key::WEIGHT,
-                    t.weight
-                )
-            })
-            .collect();
-        kv(out, key::TRACK_INTERFACE, &format!("[{}]", entries.join(", ")), None);
+    // keepalived already dropped the instance's own interface (it is tracked anyway); the
+    // others are the node's own hardware, which a lab director does not have.
+    for track in &instance.track_interfaces {
+        warnings.push(Warning::new(
+            track.line,
+            format!(
+                "({}) track_interface {} (weight {}) dropped: a lab director has only its lab interfaces (eth0 on the \
+                 VIP side), so nothing here would change with {}; add `{} = [{{ {} = \"eth0\", {} = ... }}]` to \
+                 lvs1 to track one",
+                instance.name,
+                track.name,
+                track.weight,
+                track.name,
+                key::TRACK_INTERFACE,
+                key::INTERFACE,
+                key::WEIGHT
+            ),
+        ));
     }
     if !instance.track_scripts.is_empty() {
         let entries: Vec<String> = instance
@@ -366,21 +372,6 @@ fn node_director(out: &mut String, instance: &VrrpInstance, warnings: &mut Vec<W
             .collect();
         kv(out, key::TRACK_SCRIPT, &format!("[{}]", entries.join(", ")), None);
     }
-}
-
-/// The instance's own interface is the lab's VIP-side `eth0`; other names are kept.
-fn lab_interface(instance: &VrrpInstance, track: &Track, warnings: &mut Vec<Warning>) -> String {
-    if instance.interface.as_deref() == Some(track.name.as_str()) {
-        return LAB_VIP_INTERFACE.to_string();
-    }
-    warnings.push(Warning::new(
-        track.line,
-        format!(
-            "({}) track_interface {} kept as written: in the lab the director's interfaces are eth0 (VIP side), eth1, ...",
-            instance.name, track.name
-        ),
-    ));
-    track.name.clone()
 }
 
 fn script_table(out: &mut String, script: &VrrpScript, warnings: &mut Vec<Warning>) {
@@ -427,6 +418,21 @@ fn script_table(out: &mut String, script: &VrrpScript, warnings: &mut Vec<Warnin
     if script.init_fail {
         kv(out, key::INIT_FAIL, "true", None);
     }
+}
+
+/// `198.18.40.10/24 dev bond0 label bond0:web`, as written.
+fn describe_vip(vip: &super::keepalived_vrrp::Vip) -> String {
+    let mut text = vip.addr.to_string();
+    if let Some(prefix) = vip.prefix {
+        let _ = write!(text, "/{prefix}");
+    }
+    if let Some(dev) = &vip.dev {
+        let _ = write!(text, " dev {dev}");
+    }
+    if let Some(label) = &vip.label {
+        let _ = write!(text, " label {label}");
+    }
+    text
 }
 
 fn kv(out: &mut String, key: &str, value: &str, comment: Option<&str>) {
