@@ -851,7 +851,12 @@ mod snapshots {
     /// The generated file is for people to read: its layout is pinned.
     #[test]
     fn generated_scenarios_read_as_documented() {
-        for name in ["keepalived-dr-two-services.conf", "ipvsadm-save-nat.txt"] {
+        for name in [
+            "keepalived-dr-two-services.conf",
+            "ipvsadm-save-nat.txt",
+            "keepalived-vrrp-dr-unicast.conf",
+            "keepalived-vrrp-strict.conf",
+        ] {
             let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap();
             let imported = import_text(&text, name).unwrap();
             let warnings: Vec<String> = imported.warnings.iter().map(Warning::to_string).collect();

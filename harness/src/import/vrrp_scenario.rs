@@ -462,3 +462,221 @@ fn quote(text: &str) -> String {
 fn comment_safe(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::import::to_scenario::{import_text, Imported};
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/import");
+
+    /// The keys of the scenario's VRRP syntax, written out independently of [`super::key`].
+    const INSTANCE_KEYS: &[&str] = &[
+        "name",
+        "virtual_router_id",
+        "advert_int",
+        "version",
+        "auth_pass",
+        "unicast",
+        "garp_master_delay",
+        "garp_master_repeat",
+        "garp_master_refresh",
+        "garp_master_refresh_repeat",
+        "down_timer_adverts",
+        "vrrp_strict",
+        "accept",
+    ];
+    const DIRECTOR_KEYS: &[&str] = &[
+        "name",
+        "state",
+        "priority",
+        "nopreempt",
+        "preempt_delay",
+        "track_interface",
+        "track_script",
+    ];
+    const SCRIPT_KEYS: &[&str] = &[
+        "name",
+        "script",
+        "interval",
+        "timeout",
+        "weight",
+        "rise",
+        "fall",
+        "init_fail",
+    ];
+
+    fn fixture(name: &str) -> Imported {
+        let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap();
+        import_text(&text, name).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn table(imported: &Imported) -> toml::Table {
+        imported
+            .toml
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}\n{}", imported.toml))
+    }
+
+    fn directors(t: &toml::Table) -> Vec<(String, String, i64)> {
+        t["director"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["name"].as_str().unwrap().to_string(),
+                    d["state"].as_str().unwrap().to_string(),
+                    d["priority"].as_integer().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn said(imported: &Imported) -> Vec<String> {
+        imported.warnings.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn only_keys_of_the_vrrp_syntax_are_written() {
+        for name in ["keepalived-vrrp-dr-unicast.conf", "keepalived-vrrp-strict.conf"] {
+            let t = table(&fixture(name));
+            let keys = |v: &toml::Value| -> Vec<String> { v.as_table().unwrap().keys().cloned().collect() };
+            for k in keys(&t["vrrp_instance"]) {
+                assert!(INSTANCE_KEYS.contains(&k.as_str()), "{name}: [vrrp_instance] {k}");
+            }
+            for d in t["director"].as_array().unwrap() {
+                for k in keys(d) {
+                    assert!(DIRECTOR_KEYS.contains(&k.as_str()), "{name}: [[director]] {k}");
+                }
+            }
+            for s in t.get("vrrp_script").and_then(|s| s.as_array()).into_iter().flatten() {
+                for k in keys(s) {
+                    assert!(SCRIPT_KEYS.contains(&k.as_str()), "{name}: [[vrrp_script]] {k}");
+                }
+            }
+            for d in t["director"].as_array().unwrap() {
+                for track in d.get("track_script").and_then(|v| v.as_array()).into_iter().flatten() {
+                    let mut k = keys(track);
+                    k.sort();
+                    assert_eq!(k, ["script", "weight"]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unicast_peers_become_backups_fifty_below_the_node() {
+        let imported = fixture("keepalived-vrrp-dr-unicast.conf");
+        let t = table(&imported);
+        assert_eq!(
+            directors(&t),
+            [
+                ("lvs1".to_string(), "MASTER".to_string(), 150),
+                ("lvs2".to_string(), "BACKUP".to_string(), 100),
+                ("lvs3".to_string(), "BACKUP".to_string(), 100)
+            ]
+        );
+        let instance = &t["vrrp_instance"];
+        assert_eq!(instance["name"].as_str(), Some("VI_WEB"));
+        assert_eq!(instance["unicast"].as_bool(), Some(true));
+        assert_eq!(instance["auth_pass"].as_str(), Some("topsecre"));
+        assert_eq!(
+            instance["garp_master_delay"].as_integer(),
+            Some(2),
+            "global default applied"
+        );
+        assert_eq!(t["director"][0].get("nopreempt"), None, "cleared by state MASTER");
+        let all = said(&imported);
+        for expected in [
+            "line 29: (VI_WEB) unicast_peer 198.18.40.3 becomes director lvs2; its priority is not in this file: lvslab gives it priority 100 (lvs1's 150 - 50), state BACKUP",
+            "line 30: (VI_WEB) unicast_peer 198.18.40.4 becomes director lvs3",
+            "line 44: vrrp_instance VI_ADMIN skipped: lvslab models one VRRP instance per scenario (imported VI_WEB)",
+            "line 22: (VI_WEB) Warning - nopreempt will not work with initial state MASTER - clearing",
+            "line 41: (VI_WEB) notify_master is not run",
+            "line 33: (VI_WEB) track_interface bond1 (weight -30) dropped",
+        ] {
+            assert!(all.iter().any(|w| w.starts_with(expected)), "missing {expected:?} in {all:#?}");
+        }
+    }
+
+    #[test]
+    fn the_instance_carrying_the_virtual_server_is_imported_and_the_others_named() {
+        let text = "vrrp_instance VI_A {\n virtual_router_id 1\n priority 30\n virtual_ipaddress {\n 10.0.0.5\n }\n}\n\
+                    vrrp_instance VI_B {\n virtual_router_id 2\n priority 30\n virtual_ipaddress {\n 10.0.0.1/32\n 10.0.0.6\n }\n}\n\
+                    virtual_server 10.0.0.1 80 {\n lb_kind DR\n real_server 10.0.1.1 80 {\n }\n}\n";
+        let imported = import_text(text, "two.conf").unwrap();
+        let t = table(&imported);
+        assert_eq!(t["vrrp_instance"]["name"].as_str(), Some("VI_B"));
+        assert_eq!(t["vrrp_instance"]["virtual_router_id"].as_integer(), Some(2));
+        assert_eq!(
+            directors(&t),
+            [
+                ("lvs1".to_string(), "BACKUP".to_string(), 30),
+                ("lvs2".to_string(), "BACKUP".to_string(), 1)
+            ],
+            "a peer 50 below priority 30 stays at 1"
+        );
+        let all = said(&imported);
+        assert!(
+            all.contains(
+                &"line 1: vrrp_instance VI_A skipped: lvslab models one VRRP instance per scenario (imported VI_B)"
+                    .to_string()
+            ),
+            "{all:#?}"
+        );
+        assert!(
+            all.iter()
+                .any(|w| w.starts_with("line 8: (VI_B) virtual_ipaddress 10.0.0.6 not modelled")),
+            "{all:#?}"
+        );
+        assert!(
+            imported.toml.contains("priority 1 (lvs1's 30 - 50, at least 1)"),
+            "{}",
+            imported.toml
+        );
+    }
+
+    #[test]
+    fn strict_mode_without_accept_on_the_service_vip_is_called_unreachable() {
+        let imported = fixture("keepalived-vrrp-strict.conf");
+        let t = table(&imported);
+        assert_eq!(t["vrrp_instance"]["accept"].as_bool(), Some(false));
+        assert_eq!(t["vrrp_instance"]["vrrp_strict"].as_bool(), Some(true));
+        assert_eq!(
+            t["vrrp_instance"].get("auth_pass"),
+            None,
+            "strict mode drops authentication"
+        );
+        let unreachable: Vec<String> = said(&imported)
+            .into_iter()
+            .filter(|w| w.contains("VIP UNREACHABLE"))
+            .collect();
+        assert_eq!(unreachable.len(), 1, "{unreachable:?}");
+        assert!(
+            unreachable[0].starts_with("line 6: VIP UNREACHABLE: (VI_1)"),
+            "{unreachable:?}"
+        );
+        assert!(unreachable[0].contains("192.0.2.120"), "{unreachable:?}");
+
+        let text = std::fs::read_to_string(format!("{FIXTURES}/keepalived-vrrp-strict.conf")).unwrap();
+        // VRRPv3 keeps `accept` in strict mode: reachable.
+        let v3 = text.replace("    advert_int 1\n", "    advert_int 1\n    version 3\n    accept\n");
+        let imported = import_text(&v3, "v3.conf").unwrap();
+        assert_eq!(table(&imported)["vrrp_instance"]["accept"].as_bool(), Some(true));
+        assert!(!said(&imported).iter().any(|w| w.contains("VIP UNREACHABLE")));
+        // The drop hits the instance's own VIPs: when those are not the service's, no alarm.
+        let other_vip = text.replacen("        192.0.2.120\n", "        192.0.2.130\n", 1);
+        let imported = import_text(&other_vip, "other.conf").unwrap();
+        assert!(!said(&imported).iter().any(|w| w.contains("VIP UNREACHABLE")));
+    }
+
+    #[test]
+    fn what_the_loader_checks_leaves_out_only_what_it_does_not_know_yet() {
+        let imported = fixture("keepalived-vrrp-dr-unicast.conf");
+        let checkable = imported.checkable();
+        crate::scenario::parse(&checkable, "imported.toml").unwrap_or_else(|r| panic!("{}", r.render("imported.toml")));
+        let loader_knows_vrrp = crate::scenario::raw::known_keys("").contains(&"vrrp_instance");
+        assert_eq!(checkable.contains("[vrrp_instance]"), loader_knows_vrrp);
+        assert!(checkable.contains("[[real_server]]") && checkable.contains("[service]"));
+    }
+}
