@@ -88,6 +88,18 @@ pub struct BuildTimings {
     pub ports_up: Duration,
 }
 
+/// Where a run keeps its files: `/run/lvslab/runs/<run id>` (tmpfs, root's).
+pub fn run_dir(run_id: &str) -> std::path::PathBuf {
+    std::path::Path::new(kept::STATE_DIR).join("runs").join(run_id)
+}
+
+fn remove_run_dir(run_id: &str) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(run_dir(run_id)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 fn new_run_id() -> String {
     static SEQ: AtomicU32 = AtomicU32::new(0);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -285,6 +297,14 @@ impl Lab {
         &self.run_id
     }
 
+    /// A directory of this run's own for `host` (daemon configs, pid files, FIFOs, files that
+    /// scripts test), created on first use and removed with the lab.
+    pub fn host_dir(&self, host: &str) -> Result<std::path::PathBuf, LabError> {
+        let dir = run_dir(&self.run_id).join(host);
+        std::fs::create_dir_all(&dir).map_err(|e| LabError::os(host, "create the run directory", e))?;
+        Ok(dir)
+    }
+
     /// The kept-lab record, when built with `keep`.
     pub fn kept(&self) -> Option<&KeptState> {
         self.kept.as_ref()
@@ -307,6 +327,9 @@ impl Lab {
             if !problems.is_empty() {
                 first_err = Some(LabError::kept(&state.name, problems.join("; ")));
             }
+        }
+        if let Err(e) = remove_run_dir(&self.run_id) {
+            first_err.get_or_insert(LabError::os(&self.run_id, "remove the run directory", e));
         }
         // Signal everyone first so the workers wind down in parallel.
         for h in std::iter::once(&self.switch).chain(&self.hosts) {

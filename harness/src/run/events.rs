@@ -172,6 +172,16 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
                     .map_err(|e| format!("director {name}: {e}"))?;
             }
         }
+        EventAction::Freeze
+        | EventAction::Thaw
+        | EventAction::BlockAdverts(_)
+        | EventAction::Touch(_)
+        | EventAction::Remove(_) => {
+            return Err(format!(
+                "`{}` needs the VRRP runtime, which this build does not have yet",
+                event.action.label()
+            ));
+        }
         EventAction::Kill => {
             let at = held.engines.iter().position(|(name, _)| *name == event.host);
             if let Some((name, engine)) = at.map(|i| held.engines.remove(i)) {
@@ -322,6 +332,7 @@ mod tests {
         let expect = EventExpect {
             errors_between: Some(("down".into(), "up".into())),
             answering_after: Some("up".into()),
+            ..Default::default()
         };
         checks(&expect, events, fired, records)
             .into_iter()

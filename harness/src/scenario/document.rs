@@ -44,12 +44,26 @@ pub(crate) fn read(text: &str, problems: &mut Problems<'_>) -> Option<RawScenari
     for (key, item) in doc.as_table().iter() {
         let key_span = doc.as_table().key(key).and_then(|k| k.span());
         match key {
-            "name" | "description" | "engine" => {
+            "name" | "description" | "engine" | "vrrp" => {
                 let value: Option<raw::S<String>> = section(item, key, "", key_span.clone(), problems);
                 match key {
                     "name" => raw.top.name = value,
                     "description" => raw.top.description = value,
+                    "vrrp" => raw.top.vrrp = value,
                     _ => raw.top.engine = value,
+                }
+            }
+            "vrrp_instance" => {
+                raw.vrrp_instance_span = item.span().or(key_span);
+                match table(item, "[vrrp_instance]", "vrrp_instance", problems) {
+                    Some(v) => raw.vrrp_instance = Some(v),
+                    None => raw.complete = false,
+                }
+            }
+            "vrrp_script" => {
+                for (v, span) in entries(item, "vrrp_script", &mut complete, problems) {
+                    raw.vrrp_scripts.push(v);
+                    raw.vrrp_script_spans.push(span);
                 }
             }
             "service" => {
@@ -280,8 +294,13 @@ fn report_unknown(
 fn known_keys_at(section_name: &str, path: &[Step]) -> &'static [&'static str] {
     let in_interfaces = path.iter().any(|s| matches!(s, Step::Key(k) if k == "interfaces"));
     let in_check = matches!(path.first(), Some(Step::Key(k)) if k == "check");
+    let in_track = |name: &str| matches!(path.first(), Some(Step::Key(k)) if k == name);
     if in_interfaces && path.len() > 1 {
         raw::known_keys("interface")
+    } else if in_track("track_interface") && path.len() > 1 {
+        raw::known_keys("track_interface")
+    } else if in_track("track_script") && path.len() > 1 {
+        raw::known_keys("track_script")
     } else if in_check && path.len() == 2 {
         raw::known_keys("check")
     } else if path.len() > 1 {

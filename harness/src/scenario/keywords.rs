@@ -83,6 +83,23 @@ keyword_enum!(
 );
 
 keyword_enum!(
+    /// Who runs VRRP on the directors of a `[vrrp_instance]`.
+    VrrpChoice, "vrrp", {
+        /// The real keepalived when it is installed, else lvslab's own.
+        Auto = "auto",
+        /// `keepalived -P` in each director's namespace, its config written by lvslab.
+        Keepalived = "keepalived",
+        /// lvslab's own VRRP (`crate::vrrp`), with keepalived's timers and packets.
+        Embedded = "embedded",
+    }
+);
+
+keyword_enum!(
+    /// keepalived's `state`: an initial wish, not a guarantee.
+    VrrpState, "state", { Master = "MASTER", Backup = "BACKUP" }
+);
+
+keyword_enum!(
     /// How a real server behaves.
     ServerState, "state", {
         Up = "up",

@@ -13,6 +13,7 @@ use crate::wire::Mac;
 
 pub use super::keywords::{
     Cause, CauseId, Comparison, ConnectionMode, EngineChoice, Mode, Protocol, SchedFlag, Scheduler, ServerState, VipOn,
+    VrrpChoice, VrrpState,
 };
 
 /// A fully resolved scenario.
@@ -39,6 +40,114 @@ pub struct Scenario {
     pub events: Vec<Event>,
     /// The `[expect]` keys about events.
     pub expect_events: EventExpect,
+    /// `[vrrp_instance]`: the directors share the service VIP over VRRP.
+    pub vrrp: Option<Vrrp>,
+}
+
+/// The directors as one keepalived `vrrp_instance` holding the service VIP between them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vrrp {
+    pub choice: VrrpChoice,
+    /// One per director, in scenario order.
+    pub nodes: Vec<VrrpNode>,
+    /// `[[vrrp_script]]`, in file order.
+    pub scripts: Vec<VrrpScriptConfig>,
+}
+
+impl Vrrp {
+    pub fn node(&self, director: &str) -> Option<&VrrpNode> {
+        self.nodes.iter().find(|n| n.director == director)
+    }
+
+    pub fn script(&self, name: &str) -> Option<&VrrpScriptConfig> {
+        self.scripts.iter().find(|s| s.name == name)
+    }
+}
+
+/// One director's `vrrp_instance`, as its keepalived.conf would state it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VrrpNode {
+    pub director: String,
+    /// What `crate::vrrp::Instance` runs: interface and address on the VIP's network, the
+    /// VRID, timers, auth and GARP settings (tracks are added by [`VrrpNode::instance_config`]).
+    pub instance: crate::vrrp::InstanceConfig,
+    /// `unicast = true`: every other director's address on the VIP network.
+    pub unicast_peers: Vec<Ipv4Addr>,
+    /// `vrrp_strict`: keepalived's strict mode (only the real keepalived applies its firewall).
+    pub strict: bool,
+    /// `accept`; `None` = keepalived's default (accept unless strict).
+    pub accept: Option<bool>,
+    /// `track_interface`: the director's interface and its weight.
+    pub track_interfaces: Vec<(String, i32)>,
+    /// `track_script`: a `[[vrrp_script]]` by name and the weight that applies.
+    pub track_scripts: Vec<(String, i32)>,
+}
+
+impl VrrpNode {
+    /// The instance with its tracks in keepalived's order: the primary interface (weight 0,
+    /// as keepalived tracks it unless `dont_track_primary`), `track_interface` entries, then
+    /// `track_script` entries. [`VrrpNode::track_names`] gives what each index is.
+    pub fn instance_config(&self, scripts: &[VrrpScriptConfig]) -> crate::vrrp::InstanceConfig {
+        let mut cfg = self.instance.clone();
+        cfg.tracks = self
+            .track_names()
+            .into_iter()
+            .map(|track| match track {
+                VrrpTrack::Interface(name, weight) => crate::vrrp::TrackConfig::new(&name, weight),
+                VrrpTrack::Script(name, weight) => {
+                    let mut t = crate::vrrp::TrackConfig::new(&name, weight);
+                    let init_fail = scripts.iter().find(|s| s.name == name).is_some_and(|s| s.init_fail);
+                    // A script that has not run counts no weight (`initialise_track_script_state`).
+                    t.ok_at_start = if init_fail { false } else { weight >= 0 };
+                    t
+                }
+            })
+            .collect();
+        cfg
+    }
+
+    /// What each of [`VrrpNode::instance_config`]'s tracks follows, by index.
+    pub fn track_names(&self) -> Vec<VrrpTrack> {
+        let primary = self.instance.interface.clone();
+        let mut out = vec![VrrpTrack::Interface(primary.clone(), 0)];
+        out.extend(
+            self.track_interfaces
+                .iter()
+                .filter(|(i, w)| !(*i == primary && *w == 0))
+                .map(|(i, w)| VrrpTrack::Interface(i.clone(), *w)),
+        );
+        out.extend(self.track_scripts.iter().map(|(s, w)| VrrpTrack::Script(s.clone(), *w)));
+        out
+    }
+}
+
+/// What one track of a node follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VrrpTrack {
+    Interface(String, i32),
+    Script(String, i32),
+}
+
+/// `[[vrrp_script]]`: keepalived's `vrrp_script`, run with `sh -c` in the director's namespace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VrrpScriptConfig {
+    pub name: String,
+    /// As written; `{dir}` stands for the director's own run directory.
+    pub script: String,
+    pub interval: Duration,
+    /// 0 = keepalived's default (the interval).
+    pub timeout: Duration,
+    pub weight: i32,
+    pub rise: u32,
+    pub fall: u32,
+    pub init_fail: bool,
+}
+
+impl VrrpScriptConfig {
+    /// The command for one director, `{dir}` replaced by its run directory.
+    pub fn command_in(&self, dir: &std::path::Path) -> String {
+        self.script.replace("{dir}", &dir.display().to_string())
+    }
 }
 
 /// keepalived's health checkers on the service, resolved: what `crate::health::Monitor`
@@ -300,9 +409,11 @@ pub enum EventAt {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventAction {
-    /// A real server's service goes away: listener and open connections closed.
+    /// A real server's service goes away: listener and open connections closed. A director
+    /// stops gracefully: VRRP sends priority 0 and gives up the VIP, then the engine stops.
     Stop,
-    /// A real server's service listens again on its address and port, answering normally.
+    /// A real server's service listens again on its address and port, answering normally. A
+    /// stopped or killed director comes back: links up, engine and VRRP started again.
     Start,
     /// A real server stops listening (new connections get RST) but serves what is open.
     Refuse,
@@ -316,8 +427,19 @@ pub enum EventAction {
     Weight(u32),
     /// Sysctls written in the host's namespace, in order.
     Sysctl(Vec<(String, String)>),
-    /// A director's engine stops at once (a power cut).
+    /// A director's engine and VRRP stop at once, with no priority-0 advert, and its links go
+    /// down (a power cut).
     Kill,
+    /// A director's VRRP is frozen (SIGSTOP); its engine keeps forwarding.
+    Freeze,
+    /// A frozen director's VRRP goes on (SIGCONT).
+    Thaw,
+    /// VRRP adverts (IP protocol 112) dropped in and out of a director (`false`: let through).
+    BlockAdverts(bool),
+    /// A file created in the director's run directory (what a vrrp_script may test).
+    Touch(String),
+    /// A file removed from the director's run directory.
+    Remove(String),
 }
 
 impl EventAction {
@@ -336,6 +458,12 @@ impl EventAction {
                 format!("sysctl {}", set.join(" "))
             }
             EventAction::Kill => "kill".into(),
+            EventAction::Freeze => "freeze".into(),
+            EventAction::Thaw => "thaw".into(),
+            EventAction::BlockAdverts(true) => "block adverts".into(),
+            EventAction::BlockAdverts(false) => "allow adverts".into(),
+            EventAction::Touch(f) => format!("touch {f}"),
+            EventAction::Remove(f) => format!("remove {f}"),
         }
     }
 }
@@ -347,6 +475,13 @@ pub struct EventExpect {
     pub errors_between: Option<(String, String)>,
     /// `answering_after = e`: every real server that answers in the run answers after event e.
     pub answering_after: Option<String>,
+    /// `master = "lvs2"` (or a list, for a split brain): who is MASTER when the traffic ends.
+    pub master: Option<Vec<String>>,
+    /// `failover_ms`: at most this long from a director's event to the first request answered
+    /// through the director that took over.
+    pub failover_ms: Option<Duration>,
+    /// `failed_during_failover`: at most this many requests failed in that window.
+    pub failed_during_failover: Option<u32>,
 }
 
 impl Scenario {

@@ -15,6 +15,54 @@ pub struct RawTop {
     pub name: Option<S<String>>,
     pub description: Option<S<String>>,
     pub engine: Option<S<String>>,
+    /// Who runs VRRP on the directors: `keepalived`, `embedded` or `auto`.
+    pub vrrp: Option<S<String>>,
+}
+
+/// `[vrrp_instance]`, or the same keys on one `[[director]]` overriding it: keepalived's
+/// `vrrp_instance` keywords (seconds, fractions allowed) that the directors share.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawVrrpInstance {
+    pub name: Option<S<String>>,
+    pub virtual_router_id: Option<S<i64>>,
+    pub advert_int: Option<S<f64>>,
+    pub version: Option<S<i64>>,
+    pub auth_pass: Option<S<String>>,
+    pub unicast: Option<S<bool>>,
+    pub garp_master_delay: Option<S<f64>>,
+    pub garp_master_repeat: Option<S<i64>>,
+    pub garp_master_refresh: Option<S<f64>>,
+    pub garp_master_refresh_repeat: Option<S<i64>>,
+    pub down_timer_adverts: Option<S<i64>>,
+    pub vrrp_strict: Option<S<bool>>,
+    pub accept: Option<S<bool>>,
+}
+
+/// One `track_interface` entry of a director.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawTrackInterface {
+    pub interface: Option<S<String>>,
+    pub weight: Option<S<i64>>,
+}
+
+/// One `track_script` entry of a director: a `[[vrrp_script]]` by name.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawTrackScript {
+    pub script: Option<S<String>>,
+    pub weight: Option<S<i64>>,
+}
+
+/// `[[vrrp_script]]`: keepalived's `vrrp_script` block.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawVrrpScript {
+    pub name: Option<S<String>>,
+    pub script: Option<S<String>>,
+    pub interval: Option<S<f64>>,
+    pub timeout: Option<S<f64>>,
+    pub weight: Option<S<i64>>,
+    pub rise: Option<S<i64>>,
+    pub fall: Option<S<i64>>,
+    pub init_fail: Option<S<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,6 +163,82 @@ pub struct RawDirector {
     pub gateway: Option<S<String>>,
     pub sysctl: Option<RawSysctls>,
     pub interfaces: Option<S<Vec<S<RawInterface>>>>,
+    /// keepalived's per-node `vrrp_instance` keys.
+    pub state: Option<S<String>>,
+    pub priority: Option<S<i64>>,
+    pub nopreempt: Option<S<bool>>,
+    pub preempt_delay: Option<S<f64>>,
+    pub track_interface: Option<S<Vec<S<RawTrackInterface>>>>,
+    pub track_script: Option<S<Vec<S<RawTrackScript>>>>,
+    // `[vrrp_instance]` keys overridden on this director.
+    pub virtual_router_id: Option<S<i64>>,
+    pub advert_int: Option<S<f64>>,
+    pub version: Option<S<i64>>,
+    pub auth_pass: Option<S<String>>,
+    pub unicast: Option<S<bool>>,
+    pub garp_master_delay: Option<S<f64>>,
+    pub garp_master_repeat: Option<S<i64>>,
+    pub garp_master_refresh: Option<S<f64>>,
+    pub garp_master_refresh_repeat: Option<S<i64>>,
+    pub down_timer_adverts: Option<S<i64>>,
+    pub vrrp_strict: Option<S<bool>>,
+    pub accept: Option<S<bool>>,
+}
+
+impl RawDirector {
+    /// The `[vrrp_instance]` keys this director overrides.
+    pub fn instance_overrides(&self) -> RawVrrpInstance {
+        RawVrrpInstance {
+            name: None,
+            virtual_router_id: self.virtual_router_id.clone(),
+            advert_int: self.advert_int.clone(),
+            version: self.version.clone(),
+            auth_pass: self.auth_pass.clone(),
+            unicast: self.unicast.clone(),
+            garp_master_delay: self.garp_master_delay.clone(),
+            garp_master_repeat: self.garp_master_repeat.clone(),
+            garp_master_refresh: self.garp_master_refresh.clone(),
+            garp_master_refresh_repeat: self.garp_master_refresh_repeat.clone(),
+            down_timer_adverts: self.down_timer_adverts.clone(),
+            vrrp_strict: self.vrrp_strict.clone(),
+            accept: self.accept.clone(),
+        }
+    }
+
+    /// Whether this director states anything of VRRP's.
+    pub fn states_vrrp(&self) -> bool {
+        self.state.is_some()
+            || self.priority.is_some()
+            || self.nopreempt.is_some()
+            || self.preempt_delay.is_some()
+            || self.track_interface.is_some()
+            || self.track_script.is_some()
+            || self.instance_overrides().states_anything()
+    }
+}
+
+impl RawVrrpInstance {
+    fn states_anything(&self) -> bool {
+        self.virtual_router_id.is_some()
+            || self.advert_int.is_some()
+            || self.version.is_some()
+            || self.auth_pass.is_some()
+            || self.unicast.is_some()
+            || self.garp_master_delay.is_some()
+            || self.garp_master_repeat.is_some()
+            || self.garp_master_refresh.is_some()
+            || self.garp_master_refresh_repeat.is_some()
+            || self.down_timer_adverts.is_some()
+            || self.vrrp_strict.is_some()
+            || self.accept.is_some()
+    }
+}
+
+impl RawScenario {
+    /// Whether the directors run VRRP: a `[vrrp_instance]`, or a director stating VRRP keys.
+    pub fn has_vrrp(&self) -> bool {
+        self.vrrp_instance.is_some() || self.directors.iter().any(RawDirector::states_vrrp)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -207,6 +331,18 @@ pub struct RawExpect {
     pub restored_after_return_ms: Option<S<i64>>,
     pub errors_between: Option<S<Vec<S<String>>>>,
     pub answering_after: Option<S<String>>,
+    /// `master = "lvs2"` or a list of directors (split brain).
+    pub master: Option<S<RawNames>>,
+    pub failover_ms: Option<S<i64>>,
+    pub failed_during_failover: Option<S<i64>>,
+}
+
+/// One name or a list of names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawNames {
+    One(String),
+    List(Vec<String>),
 }
 
 /// `[[event]]`: when (`at_request` or `at_ms`), on which host, and one action key.
@@ -227,6 +363,12 @@ pub struct RawEvent {
     pub weight: Option<S<i64>>,
     pub sysctl: Option<S<RawSysctls>>,
     pub kill: Option<S<bool>>,
+    pub freeze: Option<S<bool>>,
+    pub thaw: Option<S<bool>>,
+    pub block_adverts: Option<S<bool>>,
+    /// A file created / removed in the director's run directory (`{dir}` of a vrrp_script).
+    pub touch: Option<S<String>>,
+    pub remove: Option<S<String>>,
 }
 
 /// The whole file, section by section. An entry that failed to deserialize
@@ -248,6 +390,11 @@ pub struct RawScenario {
     pub traffic: RawTraffic,
     pub expect: RawExpect,
     pub events: Vec<RawEvent>,
+    /// `[vrrp_instance]`, and the span of its header.
+    pub vrrp_instance: Option<RawVrrpInstance>,
+    pub vrrp_instance_span: Option<std::ops::Range<usize>>,
+    pub vrrp_scripts: Vec<RawVrrpScript>,
+    pub vrrp_script_spans: Vec<Option<std::ops::Range<usize>>>,
     pub event_spans: Vec<Option<std::ops::Range<usize>>>,
     /// Spans of each `[[real_server]]` etc. header, parallel to the vectors.
     pub real_server_spans: Vec<Option<std::ops::Range<usize>>>,
@@ -258,6 +405,23 @@ pub struct RawScenario {
     /// then point at an entry that was dropped, so they are not checked.
     pub complete: bool,
 }
+
+/// The keys of `[vrrp_instance]` (also valid on a director, overriding it).
+const VRRP_INSTANCE_KEYS: &[&str] = &[
+    "name",
+    "virtual_router_id",
+    "advert_int",
+    "version",
+    "auth_pass",
+    "unicast",
+    "garp_master_delay",
+    "garp_master_repeat",
+    "garp_master_refresh",
+    "garp_master_refresh_repeat",
+    "down_timer_adverts",
+    "vrrp_strict",
+    "accept",
+];
 
 /// Known keys per section, for "did you mean" on unknown keys.
 pub fn known_keys(section: &str) -> &'static [&'static str] {
@@ -275,7 +439,23 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "traffic",
             "expect",
             "event",
+            "vrrp",
+            "vrrp_instance",
+            "vrrp_script",
         ],
+        "vrrp_instance" => VRRP_INSTANCE_KEYS,
+        "vrrp_script" => &[
+            "name",
+            "script",
+            "interval",
+            "timeout",
+            "weight",
+            "rise",
+            "fall",
+            "init_fail",
+        ],
+        "track_interface" => &["interface", "weight"],
+        "track_script" => &["script", "weight"],
         "service" => &[
             "vip",
             "port",
@@ -313,7 +493,33 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "misc_dynamic",
             "traffic_waits_for_checks",
         ],
-        "director" => &["name", "vip", "address", "network", "gateway", "sysctl", "interfaces"],
+        "director" => &[
+            "name",
+            "vip",
+            "address",
+            "network",
+            "gateway",
+            "sysctl",
+            "interfaces",
+            "state",
+            "priority",
+            "nopreempt",
+            "preempt_delay",
+            "track_interface",
+            "track_script",
+            "virtual_router_id",
+            "advert_int",
+            "version",
+            "auth_pass",
+            "unicast",
+            "garp_master_delay",
+            "garp_master_repeat",
+            "garp_master_refresh",
+            "garp_master_refresh_repeat",
+            "down_timer_adverts",
+            "vrrp_strict",
+            "accept",
+        ],
         "interface" => &["network", "address", "mac"],
         "real_server" => &[
             "name",
@@ -366,6 +572,9 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "restored_after_return_ms",
             "errors_between",
             "answering_after",
+            "master",
+            "failover_ms",
+            "failed_during_failover",
         ],
         "event" => &[
             "name",
@@ -381,6 +590,11 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "weight",
             "sysctl",
             "kill",
+            "freeze",
+            "thaw",
+            "block_adverts",
+            "touch",
+            "remove",
         ],
         _ => &[],
     }

@@ -35,6 +35,8 @@ pub(super) struct Context<'r, 'p, 't> {
     pub used: HashMap<Ipv4Addr, (String, Span)>,
     /// Every director's VIP (the service VIP alone in `direct` mode): real servers hold them all.
     pub vips: Vec<Ipv4Addr>,
+    /// The directors share the service VIP over VRRP (`[vrrp_instance]`).
+    pub vrrp: bool,
 }
 
 impl<'r, 'p, 't> Context<'r, 'p, 't> {
@@ -51,6 +53,7 @@ impl<'r, 'p, 't> Context<'r, 'p, 't> {
             demands: Vec::new(),
             used: HashMap::new(),
             vips: Vec::new(),
+            vrrp: raw.has_vrrp(),
         }
     }
 

@@ -7,16 +7,21 @@ use std::time::Duration;
 use super::context::{Context, Span};
 use super::reference_hint;
 use crate::scenario::diagnostic::Problems;
-use crate::scenario::model::{Event, EventAction, EventAt, EventExpect, Host, Role, Traffic};
-use crate::scenario::raw::{RawEvent, S};
+use crate::scenario::model::{Event, EventAction, EventAt, EventExpect, Host, Role, Traffic, Vrrp};
+use crate::scenario::raw::{RawEvent, RawNames, S};
 use crate::scenario::sysctl;
 use crate::scenario::validate::{self as v, span};
 
-pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, hosts: &[Host], traffic: &Traffic) -> (Vec<Event>, EventExpect) {
+pub(super) fn resolve(
+    cx: &mut Context<'_, '_, '_>,
+    hosts: &[Host],
+    traffic: &Traffic,
+    vrrp: Option<&Vrrp>,
+) -> (Vec<Event>, EventExpect) {
     let (r, p) = (cx.raw, &mut *cx.p);
     let mut events = Vec::new();
     for (raw, header) in r.events.iter().zip(&r.event_spans) {
-        if let Some(event) = event(p, raw, header.clone(), hosts, traffic, r.complete) {
+        if let Some(event) = event(p, raw, header.clone(), hosts, traffic, vrrp, r.complete) {
             events.push(event);
         }
     }
@@ -31,7 +36,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, hosts: &[Host], traffic: &Tr
         }
         seen.push(&event.name);
     }
-    let expect = expectations(p, &r.expect, &events, r.complete);
+    let expect = expectations(p, &r.expect, &events, hosts, vrrp, r.complete);
     (events, expect)
 }
 
@@ -41,6 +46,7 @@ fn event(
     header: Span,
     hosts: &[Host],
     traffic: &Traffic,
+    vrrp: Option<&Vrrp>,
     complete: bool,
 ) -> Option<Event> {
     let at = moment(p, raw, header.clone(), traffic);
@@ -63,7 +69,7 @@ fn event(
         }
         return None;
     };
-    let action = action(p, raw, header, host, hosts)?;
+    let action = action(p, raw, header, host, hosts, vrrp)?;
     let name = raw
         .name
         .as_ref()
@@ -149,7 +155,14 @@ fn traffic_end(traffic: &Traffic) -> Option<Duration> {
 }
 
 /// The one action key of the event, checked against the host's role.
-fn action(p: &mut Problems<'_>, raw: &RawEvent, header: Span, host: &Host, hosts: &[Host]) -> Option<EventAction> {
+fn action(
+    p: &mut Problems<'_>,
+    raw: &RawEvent,
+    header: Span,
+    host: &Host,
+    hosts: &[Host],
+    vrrp: Option<&Vrrp>,
+) -> Option<EventAction> {
     let flag = |b: &Option<S<bool>>| b.as_ref().map(|b| (span(b), *b.get_ref()));
     let mut found: Vec<(&str, Span)> = Vec::new();
     let mut note = |key: &'static str, at: Span| found.push((key, at));
@@ -180,13 +193,32 @@ fn action(p: &mut Problems<'_>, raw: &RawEvent, header: Span, host: &Host, hosts
     if let Some((at, _)) = flag(&raw.kill) {
         note("kill", at);
     }
+    if let Some((at, _)) = flag(&raw.freeze) {
+        note("freeze", at);
+    }
+    if let Some((at, _)) = flag(&raw.thaw) {
+        note("thaw", at);
+    }
+    if let Some(b) = &raw.block_adverts {
+        note("block_adverts", span(b));
+    }
+    if let Some(f) = &raw.touch {
+        note("touch", span(f));
+    }
+    if let Some(f) = &raw.remove {
+        note("remove", span(f));
+    }
     let (key, at) = match found.as_slice() {
         [one] => one.clone(),
         [] => {
             p.push(
                 header,
                 format!("the [[event]] on \"{}\" has no action", host.name),
-                Some("give one of stop, start, refuse, slow, error, link, weight, sysctl, kill".into()),
+                Some(
+                    "give one of stop, start, refuse, slow, error, link, weight, sysctl, kill, freeze, thaw, \
+                     block_adverts, touch, remove"
+                        .into(),
+                ),
             );
             return None;
         }
@@ -201,12 +233,17 @@ fn action(p: &mut Problems<'_>, raw: &RawEvent, header: Span, host: &Host, hosts
         }
     };
     let roles: &[Role] = match key {
-        "stop" | "start" | "refuse" | "slow" | "error" | "weight" => &[Role::RealServer],
-        "kill" => &[Role::Director],
+        "refuse" | "slow" | "error" | "weight" => &[Role::RealServer],
+        "stop" | "start" => &[Role::RealServer, Role::Director],
+        "kill" | "freeze" | "thaw" | "block_adverts" | "touch" | "remove" => &[Role::Director],
         _ => &[Role::Client, Role::Director, Role::RealServer, Role::Router],
     };
     if !roles.contains(&host.role) {
-        let wanted = if key == "kill" { "a director" } else { "a real server" };
+        let wanted = match roles {
+            [Role::Director] => "a director",
+            [Role::RealServer] => "a real server",
+            _ => "a real server or a director",
+        };
         p.push(
             at,
             format!(
@@ -229,7 +266,40 @@ fn action(p: &mut Problems<'_>, raw: &RawEvent, header: Span, host: &Host, hosts
         }
         on
     };
+    let vrrp_only = matches!(key, "freeze" | "thaw" | "block_adverts" | "touch" | "remove");
+    if vrrp_only && vrrp.is_none() {
+        p.push(
+            at,
+            format!("`{key}` acts on a director's VRRP, and this scenario runs none"),
+            Some("add a [vrrp_instance] table".into()),
+        );
+        return None;
+    }
     let action = match key {
+        "freeze" => set(&raw.freeze, p).then_some(EventAction::Freeze)?,
+        "thaw" => set(&raw.thaw, p).then_some(EventAction::Thaw)?,
+        "block_adverts" => EventAction::BlockAdverts(*raw.block_adverts.as_ref()?.get_ref()),
+        "touch" | "remove" => {
+            let file = if key == "touch" {
+                raw.touch.as_ref()?
+            } else {
+                raw.remove.as_ref()?
+            };
+            let name = file.get_ref();
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                p.push(
+                    span(file),
+                    format!("`{key}` = {name:?} must be a plain file name"),
+                    Some("the file lives in the director's run directory, `{dir}` in a vrrp_script".into()),
+                );
+                return None;
+            }
+            if key == "touch" {
+                EventAction::Touch(name.clone())
+            } else {
+                EventAction::Remove(name.clone())
+            }
+        }
         "stop" => set(&raw.stop, p).then_some(EventAction::Stop)?,
         "start" => set(&raw.start, p).then_some(EventAction::Start)?,
         "refuse" => set(&raw.refuse, p).then_some(EventAction::Refuse)?,
@@ -338,6 +408,8 @@ fn expectations(
     p: &mut Problems<'_>,
     e: &crate::scenario::raw::RawExpect,
     events: &[Event],
+    hosts: &[Host],
+    vrrp: Option<&Vrrp>,
     complete: bool,
 ) -> EventExpect {
     let names: Vec<String> = events.iter().map(|e| e.name.clone()).collect();
@@ -382,9 +454,56 @@ fn expectations(
             }
         });
     let answering_after = e.answering_after.as_ref().and_then(|n| known(n, "answering_after", p));
+    let needs_vrrp = |key: &str, at: Span, p: &mut Problems<'_>| -> bool {
+        if vrrp.is_none() {
+            p.push(
+                at,
+                format!("expect.{key} is about VRRP directors, and this scenario runs none"),
+                Some("add a [vrrp_instance] table".into()),
+            );
+        }
+        vrrp.is_some()
+    };
+    let master = e.master.as_ref().and_then(|m| {
+        if !needs_vrrp("master", span(m), p) {
+            return None;
+        }
+        let names = match m.get_ref() {
+            RawNames::One(n) => vec![n.clone()],
+            RawNames::List(list) => list.clone(),
+        };
+        let directors: Vec<String> = hosts
+            .iter()
+            .filter(|h| h.role == Role::Director)
+            .map(|h| h.name.clone())
+            .collect();
+        let unknown: Vec<&String> = names.iter().filter(|n| !directors.contains(n)).collect();
+        if let Some(first) = unknown.first() {
+            p.push(
+                span(m),
+                format!("expect.master: \"{first}\" is not a director"),
+                reference_hint(first, &directors),
+            );
+            return None;
+        }
+        Some(names)
+    });
+    let failover_ms = e
+        .failover_ms
+        .as_ref()
+        .filter(|f| needs_vrrp("failover_ms", span(f), p))
+        .map(|f| Duration::from_millis(v::int_in(p, Some(f), "failover_ms", 0, 3_600_000, 0u64)));
+    let failed_during_failover = e
+        .failed_during_failover
+        .as_ref()
+        .filter(|f| needs_vrrp("failed_during_failover", span(f), p))
+        .map(|f| v::int_in(p, Some(f), "failed_during_failover", 0, i64::from(u32::MAX), 0u32));
     EventExpect {
         errors_between,
         answering_after,
+        master,
+        failover_ms,
+        failed_during_failover,
     }
 }
 

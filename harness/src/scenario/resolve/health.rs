@@ -266,7 +266,7 @@ fn kind(p: &mut Problems<'_>, c: &RawCheck) -> Option<Kind> {
 }
 
 /// Seconds as keepalived.conf writes them; `positive` refuses 0.
-fn seconds(p: &mut Problems<'_>, value: Option<&S<f64>>, what: &str, positive: bool) -> Option<Duration> {
+pub(super) fn seconds(p: &mut Problems<'_>, value: Option<&S<f64>>, what: &str, positive: bool) -> Option<Duration> {
     let v = value?;
     let x = *v.get_ref();
     let low_ok = if positive { x > 0.0 } else { x >= 0.0 };

@@ -23,6 +23,7 @@ mod service;
 mod sysctls;
 mod traffic;
 mod vips;
+mod vrrp;
 
 use super::diagnostic::Problems;
 use super::model::{EngineChoice, Scenario};
@@ -52,7 +53,8 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     let mut expect = expect::resolve(&mut cx, &real_servers, &traffic);
     let health = health::resolve(&mut cx, &service, &real_servers);
     health::resolve_expect(&mut cx, &mut expect, health.as_ref(), &real_servers);
-    let (events, expect_events) = events::resolve(&mut cx, &hosts, &traffic);
+    let vrrp = vrrp::resolve(&mut cx, &service, &hosts);
+    let (events, expect_events) = events::resolve(&mut cx, &hosts, &traffic, vrrp.as_ref());
 
     Scenario {
         name,
@@ -68,6 +70,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         health,
         events,
         expect_events,
+        vrrp,
     }
 }
 

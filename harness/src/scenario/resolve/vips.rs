@@ -74,6 +74,22 @@ pub(super) fn choose(cx: &mut Context<'_, '_, '_>) -> Ipv4Addr {
     for (i, (stated, d)) in stated_vips.iter().zip(directors).enumerate() {
         let picked = match (i, stated) {
             (0, _) => (vip, vip_span.clone()),
+            // One VRRP instance: every director may hold the one VIP.
+            (_, Some((a, a_span))) if cx.vrrp && *a != vip => {
+                cx.p.push(
+                    a_span.clone(),
+                    format!(
+                        "director \"{}\" has the vip {a}, but its VRRP instance holds {vip}",
+                        d.name
+                    ),
+                    Some(
+                        "the directors of a [vrrp_instance] share the service VIP: leave out the director's `vip`"
+                            .into(),
+                    ),
+                );
+                (vip, vip_span.clone())
+            }
+            _ if cx.vrrp => (vip, vip_span.clone()),
             (_, Some(stated)) => stated.clone(),
             (_, None) => match default_vip(&director_vips) {
                 Some(a) => (a, None),
@@ -126,7 +142,7 @@ fn check_conflicts(cx: &mut Context<'_, '_, '_>, vip: Ipv4Addr, vip_span: &Span)
                 Some("a VIP must be an address of its own".into()),
             );
         }
-        if let Some((first, _, _)) = directors[..i].iter().find(|(_, b, _)| b == a) {
+        if let (false, Some((first, _, _))) = (cx.vrrp, directors[..i].iter().find(|(_, b, _)| b == a)) {
             cx.p.push(
                 (*a_span).clone(),
                 format!("directors \"{first}\" and \"{name}\" both have the VIP {a}"),
@@ -152,5 +168,11 @@ fn claim(cx: &mut Context<'_, '_, '_>, vip: Ipv4Addr) {
     for (a, owner) in &owners {
         cx.used.entry(*a).or_insert_with(|| (owner.clone(), None));
     }
-    cx.vips = owners.into_iter().map(|(a, _)| a).collect();
+    cx.vips = Vec::new();
+    // A VRRP instance's directors share one VIP: real servers hold it once.
+    for (a, _) in owners {
+        if !cx.vips.contains(&a) {
+            cx.vips.push(a);
+        }
+    }
 }
