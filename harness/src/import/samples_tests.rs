@@ -284,7 +284,7 @@ fn keepalived_samples_parse_and_import_or_refuse_fwmark_by_line() {
         assert_eq!(config.virtual_servers.len(), 1, "{name}");
         match import_text(&text, name) {
             Ok(imported) => {
-                crate::scenario::parse(&imported.checkable(), "imported.toml")
+                crate::scenario::parse(&imported.toml, "imported.toml")
                     .unwrap_or_else(|r| panic!("{name}: {r}\n{}", imported.toml));
             }
             Err(ImportError::Unsupported { line, message, .. }) if name.ends_with(".fwmark") => {

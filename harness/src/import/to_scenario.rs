@@ -78,21 +78,6 @@ fn render_line(line: usize, message: &str) -> String {
 pub struct Imported {
     pub toml: String,
     pub warnings: Vec<Warning>,
-    /// Where in `toml` the VRRP sections are (keepalived.conf with a vrrp_instance).
-    pub vrrp_sections: Option<std::ops::Range<usize>>,
-}
-
-impl Imported {
-    /// The text the scenario loader can check: all of it once the loader knows the VRRP
-    /// sections, else the rest (the VRRP part is then pinned by snapshots only).
-    pub(crate) fn checkable(&self) -> std::borrow::Cow<'_, str> {
-        match &self.vrrp_sections {
-            Some(range) if !crate::scenario::raw::known_keys("").contains(&"vrrp_instance") => {
-                std::borrow::Cow::Owned(format!("{}{}", &self.toml[..range.start], &self.toml[range.end..]))
-            }
-            _ => std::borrow::Cow::Borrowed(&self.toml),
-        }
-    }
 }
 
 /// Reads `path`, recognises its format and makes a scenario; warnings are rendered
@@ -135,7 +120,7 @@ pub fn import_text(text: &str, origin: &str) -> Result<Imported, ImportError> {
         }
     };
     // The promise to callers: what we emit always checks.
-    if let Err(report) = crate::scenario::parse(&imported.checkable(), origin) {
+    if let Err(report) = crate::scenario::parse(&imported.toml, origin) {
         return Err(ImportError::Scenario(report.render(origin)));
     }
     Ok(imported)
@@ -614,12 +599,10 @@ fn render(
         }
     }
 
-    let vrrp_sections = vrrp.map(|v| {
+    if let Some(v) = vrrp {
         warnings.extend(v.warnings);
-        let start = out.len();
         out.push_str(&v.toml);
-        start..out.len()
-    });
+    }
 
     let dr_like = matches!(plan.mode, Mode::Dr | Mode::Tun);
     let Some(addresses) = server_addresses(plan.mode, &plan.servers, vip) else {
@@ -669,11 +652,7 @@ fn render(
         }
     }
     warnings.sort_by_key(|w| w.line);
-    Ok(Imported {
-        toml: out,
-        warnings,
-        vrrp_sections,
-    })
+    Ok(Imported { toml: out, warnings })
 }
 
 #[cfg(test)]

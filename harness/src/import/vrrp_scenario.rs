@@ -118,24 +118,37 @@ pub fn sections(vrrp: &VrrpConfig, service: &ServiceSide) -> Option<VrrpSections
     );
     instance_table(&mut out, chosen, service, &mut warnings);
     node_director(&mut out, chosen, &mut warnings);
+    // lvslab's nat takes one director (the real servers have one gateway): the peers are
+    // then written commented out, for a switch to fullnat or dr.
+    let peers_run = service.mode != Mode::Nat;
     for (n, peer) in peers.iter().enumerate() {
+        let mut block = String::new();
+        let _ = writeln!(block, "[[{}]]", key::DIRECTOR);
+        kv(&mut block, key::NAME, &quote(&format!("lvs{}", n + 2)), None);
+        kv(&mut block, key::STATE, &quote(key::BACKUP), None);
+        kv(&mut block, key::PRIORITY, &peer.priority.to_string(), None);
         let _ = writeln!(out);
-        let _ = writeln!(out, "# {}", peer.comment);
-        let _ = writeln!(out, "[[{}]]", key::DIRECTOR);
-        kv(&mut out, key::NAME, &quote(&format!("lvs{}", n + 2)), None);
-        kv(&mut out, key::STATE, &quote(key::BACKUP), None);
-        kv(&mut out, key::PRIORITY, &peer.priority.to_string(), None);
+        let _ = writeln!(out, "# {}", comment_safe(&peer.comment));
+        match peers_run {
+            true => out.push_str(&block),
+            false => block.lines().for_each(|l| {
+                let _ = writeln!(out, "# {l}");
+            }),
+        }
     }
     for script in scripts {
         script_table(&mut out, script, &mut warnings);
     }
-    if matches!(service.mode, Mode::Nat | Mode::FullNat) {
+    if !peers_run {
         warnings.push(Warning::new(
             chosen.line,
             format!(
-                "({}) {} with VRRP: the real servers answer through one gateway; in keepalived set-ups a second \
-                 VIP on the real-server side moves with the instance, which the scenario does not model",
-                chosen.name, service.mode
+                "({}) nat: lvslab runs one director in nat mode (the real servers answer through one gateway; \
+                 keepalived set-ups move a second VIP on their side, which the scenario does not model), so the \
+                 peer director{} written commented out and {NODE} runs the instance alone; use mode \"fullnat\" \
+                 or \"dr\" to run the pair",
+                chosen.name,
+                if peers.len() > 1 { "s are" } else { " is" }
             ),
         ));
     }
@@ -241,8 +254,16 @@ fn instance_table(out: &mut String, instance: &VrrpInstance, service: &ServiceSi
         Version::V3 => 3,
     };
     kv(out, key::VERSION, &version.to_string(), None);
-    if let Some(pass) = &instance.auth_pass {
-        kv(out, key::AUTH_PASS, &quote(pass), Some("auth_type PASS"));
+    match &instance.auth_pass {
+        Some(pass) if pass.is_ascii() => kv(out, key::AUTH_PASS, &quote(pass), Some("auth_type PASS")),
+        Some(_) => warnings.push(Warning::new(
+            instance.line,
+            format!(
+                "({}) auth_pass with non-ASCII characters is not modelled: written without authentication",
+                instance.name
+            ),
+        )),
+        None => {}
     }
     let unicast = (!instance.unicast_peers.is_empty()).then(|| {
         let src = instance
@@ -671,12 +692,49 @@ mod tests {
     }
 
     #[test]
-    fn what_the_loader_checks_leaves_out_only_what_it_does_not_know_yet() {
+    fn the_loader_runs_what_the_node_said_and_the_invented_peers() {
         let imported = fixture("keepalived-vrrp-dr-unicast.conf");
-        let checkable = imported.checkable();
-        crate::scenario::parse(&checkable, "imported.toml").unwrap_or_else(|r| panic!("{}", r.render("imported.toml")));
-        let loader_knows_vrrp = crate::scenario::raw::known_keys("").contains(&"vrrp_instance");
-        assert_eq!(checkable.contains("[vrrp_instance]"), loader_knows_vrrp);
-        assert!(checkable.contains("[[real_server]]") && checkable.contains("[service]"));
+        let scenario = crate::scenario::parse(&imported.toml, "imported.toml")
+            .unwrap_or_else(|r| panic!("{}", r.render("imported.toml")));
+        let vrrp = scenario.vrrp.expect("a VRRP scenario");
+        let lvs1 = vrrp.node("lvs1").unwrap();
+        assert_eq!(lvs1.instance.name, "VI_WEB");
+        assert_eq!(lvs1.instance.vrid, 61);
+        assert_eq!(lvs1.instance.priority, Some(150));
+        assert_eq!(lvs1.instance.initial_master, Some(true));
+        assert!(!lvs1.instance.nopreempt);
+        assert_eq!(lvs1.instance.garp_master_delay, std::time::Duration::from_secs(2));
+        assert_eq!(lvs1.track_scripts, [("chk_maint".to_string(), -60)]);
+        assert_eq!(lvs1.unicast_peers.len(), 2, "unicast to lvs2 and lvs3");
+        for peer in ["lvs2", "lvs3"] {
+            let node = vrrp.node(peer).unwrap();
+            assert_eq!(
+                (node.instance.priority, node.instance.initial_master),
+                (Some(100), Some(false))
+            );
+        }
+        assert_eq!(vrrp.script("chk_maint").map(|s| (s.rise, s.fall)), Some((1, 2)));
+
+        // nat runs one director: the node alone, its peer left in comments.
+        let text = std::fs::read_to_string(format!("{FIXTURES}/keepalived-vrrp-strict.conf")).unwrap();
+        let nat = import_text(&text.replace("lb_kind DR", "lb_kind NAT"), "nat.conf").unwrap();
+        let scenario = crate::scenario::parse(&nat.toml, "nat.toml").unwrap();
+        let nodes: Vec<&str> = scenario
+            .vrrp
+            .as_ref()
+            .unwrap()
+            .nodes
+            .iter()
+            .map(|n| n.director.as_str())
+            .collect();
+        assert_eq!(nodes, ["lvs1"]);
+        assert!(nat.toml.contains("# [[director]]\n# name = \"lvs2\"\n"), "{}", nat.toml);
+        assert!(
+            said(&nat)
+                .iter()
+                .any(|w| w.starts_with("line 6: (VI_1) nat: lvslab runs one director in nat mode")),
+            "{:#?}",
+            said(&nat)
+        );
     }
 }
