@@ -1,6 +1,6 @@
-//! A tolerant reader for the LVS part of keepalived.conf: `virtual_server`
-//! blocks and their `real_server`s. Everything else (global_defs, vrrp_*) is
-//! skipped; health checkers are noted, not modelled. Defaults follow keepalived
+//! A tolerant reader for keepalived.conf: `virtual_server` blocks and their
+//! `real_server`s here, the VRRP side in [`super::keepalived_vrrp`]. Everything
+//! else is skipped; health checkers are noted, not modelled. Defaults follow keepalived
 //! (check_parser.c / check_data.c): forwarding NAT, scheduler wlc, protocol TCP,
 //! weight 1, `persistence_timeout` without a value = 360 s.
 
@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use super::error::{ParseError, Warning};
 use super::ipvsadm::netmask_prefix;
+use super::keepalived_vrrp::{self, VrrpConfig};
 use super::table::TableProto;
 
 /// Forwarding method (`lb_kind` / `lvs_method`).
@@ -92,6 +93,8 @@ impl VirtualServer {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeepalivedConfig {
     pub virtual_servers: Vec<VirtualServer>,
+    /// `vrrp_instance`s and `vrrp_script`s, keepalived's fix-ups applied.
+    pub vrrp: VrrpConfig,
     /// What was read but is not followed or not modelled (include, groups, checkers).
     pub warnings: Vec<Warning>,
 }
@@ -106,6 +109,7 @@ pub fn parse(text: &str) -> Result<KeepalivedConfig, ParseError> {
     let nodes = block(&tokens, &mut pos, 0, None)?;
     let mut config = KeepalivedConfig::default();
     note_includes(&nodes, &mut config.warnings);
+    config.vrrp = keepalived_vrrp::read(&nodes, &mut config.warnings);
     for node in &nodes {
         match node.keyword.as_str() {
             "virtual_server" => config.virtual_servers.push(virtual_server(node, &mut config.warnings)?),
@@ -128,11 +132,11 @@ struct Token {
 
 /// A statement: keyword, arguments on the same line, and an optional `{ }` block.
 #[derive(Debug)]
-struct Node {
-    line: usize,
-    keyword: String,
-    args: Vec<String>,
-    children: Option<Vec<Node>>,
+pub(super) struct Node {
+    pub(super) line: usize,
+    pub(super) keyword: String,
+    pub(super) args: Vec<String>,
+    pub(super) children: Option<Vec<Node>>,
 }
 
 /// Splits into words and braces; `#` and `!` start a comment at the start of a

@@ -7,15 +7,22 @@ pub mod error;
 pub mod evidence;
 pub mod ipvsadm;
 pub mod keepalived;
+mod keepalived_numbers;
+pub mod keepalived_vrrp;
 pub mod procfs;
 pub mod table;
 pub mod to_scenario;
+pub mod vrrp_scenario;
 
 pub use compare::same_service;
 pub use error::{ParseError, Warning};
 pub use table::{Counters, IpvsTable, Stats, TableConn, TableDest, TableForward, TableKey, TableProto, TableService};
 pub use to_scenario::{import_file, import_text, ImportError, InputFormat};
 
+#[cfg(test)]
+mod keepalived_check_tests;
+#[cfg(test)]
+mod keepalived_vrrp_tests;
 #[cfg(test)]
 mod roundtrip_tests;
 #[cfg(test)]

@@ -282,9 +282,10 @@ fn keepalived_samples_parse_and_import_or_refuse_fwmark_by_line() {
         let text = std::fs::read_to_string(path).unwrap();
         let config = keepalived::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(config.virtual_servers.len(), 1, "{name}");
-        match super::import_file(path) {
-            Ok((toml, _warnings)) => {
-                crate::scenario::parse(&toml, "imported.toml").unwrap_or_else(|r| panic!("{name}: {r}\n{toml}"));
+        match import_text(&text, name) {
+            Ok(imported) => {
+                crate::scenario::parse(&imported.toml, "imported.toml")
+                    .unwrap_or_else(|r| panic!("{name}: {r}\n{}", imported.toml));
             }
             Err(ImportError::Unsupported { line, message, .. }) if name.ends_with(".fwmark") => {
                 assert_eq!(line, 7, "{message}");
@@ -307,6 +308,19 @@ fn keepalived_samples_read_to_their_values() {
     };
 
     let (sample, path) = read("keepalived.conf.sample");
+    let vi = &sample.vrrp.instances[0];
+    assert_eq!(
+        (
+            vi.name.as_str(),
+            vi.vrid,
+            vi.priority,
+            vi.nopreempt,
+            vi.master,
+            vi.vips.len()
+        ),
+        ("VI_1", 50, 100, true, false, 3),
+        "nopreempt kept: no state given and priority 100 means BACKUP"
+    );
     let vs = &sample.virtual_servers[0];
     assert_eq!(
         vs.address,
@@ -326,6 +340,12 @@ fn keepalived_samples_read_to_their_values() {
         warnings
             .iter()
             .any(|w| w.starts_with("line 33:") && w.contains("sorry_server")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.starts_with(
+            "line 13: (VI_1) no virtual_ipaddress (192.168.200.11, 192.168.200.12, 192.168.200.13) is the virtual_server address 10.10.10.2"
+        )),
         "{warnings:?}"
     );
 
@@ -349,9 +369,37 @@ fn keepalived_samples_read_to_their_values() {
     );
     assert!(warnings.iter().any(|w| w.contains("quorum 7")), "{warnings:?}");
 
-    let (syncd, _) = read("keepalived.conf.vrrp.lvs_syncd");
+    let (syncd, path) = read("keepalived.conf.vrrp.lvs_syncd");
     assert_eq!(syncd.virtual_servers[0].delay_loop, Some(20));
     assert_eq!(syncd.virtual_servers[0].real_servers[0].port, Some(80));
+    let names: Vec<&str> = syncd.vrrp.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["VI_1", "VI_2", "VI_3"]);
+    let vi1 = &syncd.vrrp.instances[0];
+    assert_eq!(
+        (vi1.master, vi1.priority, vi1.vrid, vi1.auth_pass.as_deref()),
+        (true, 150, 51, Some("grr02"))
+    );
+    assert_eq!(syncd.vrrp.sync_groups, [(3, "VG1".to_string())]);
+    let imported = import_text(&std::fs::read_to_string(&path).unwrap(), "syncd").unwrap();
+    assert!(
+        imported
+            .toml
+            .contains("[vrrp_instance]\nname = \"VI_2\"\nvirtual_router_id = 52\n"),
+        "VI_2 carries the virtual_server 192.168.200.19:\n{}",
+        imported.toml
+    );
+    let warnings: Vec<String> = imported.warnings.iter().map(ToString::to_string).collect();
+    for expected in [
+        "line 3: vrrp_sync_group VG1 is not modelled",
+        "line 8: vrrp_instance VI_1 skipped",
+        "line 38: vrrp_instance VI_3 skipped",
+        "line 26: (VI_2) the peer is not in this file: lvslab adds director lvs2 with priority 50",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.starts_with(expected)),
+            "missing {expected:?} in {warnings:#?}"
+        );
+    }
 
     let (fwmark, _) = read("keepalived.conf.fwmark");
     assert_eq!(fwmark.virtual_servers[0].address, VsAddress::Fwmark(1));

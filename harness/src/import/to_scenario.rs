@@ -16,6 +16,7 @@ use super::error::{ParseError, Warning};
 use super::evidence::dominant_mode;
 use super::keepalived::{self, KeepalivedConfig, LbKind, VsAddress};
 use super::table::{IpvsTable, TableForward, TableProto, TableService};
+use super::vrrp_scenario::{self, ServiceSide, VrrpSections};
 use super::{ipvsadm, procfs};
 use crate::lvs::Proto;
 
@@ -294,7 +295,7 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
         one_packet: svc.one_packet,
         servers,
     };
-    render(plan, origin, svc.line, warnings)
+    render(plan, origin, svc.line, warnings, None)
 }
 
 /// Scenario from keepalived.conf: its first `virtual_server IP PORT`.
@@ -390,6 +391,12 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
     if persistence.is_none() && vs.persistence_granularity.is_some() {
         persistence = Some(360);
     }
+    let service = ServiceSide {
+        vip: addr,
+        lab_vip: lab_vip(&svc_identity.0),
+        mode,
+    };
+    let vrrp = vrrp_scenario::sections(&config.vrrp, &service);
     let plan = Plan {
         source: format!("`{}` of {} (keepalived.conf, line {})", vs.describe(), origin, vs.line),
         vip: svc_identity.0,
@@ -403,7 +410,7 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
         one_packet: vs.one_packet,
         servers,
     };
-    render(plan, origin, vs.line, warnings)
+    render(plan, origin, vs.line, warnings, vrrp)
 }
 
 /// Original VIP text and whether the service is UDP; errors for what the lab cannot run.
@@ -498,7 +505,14 @@ fn comment_safe(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> Result<Imported, ImportError> {
+/// The scenario text; `vrrp` sections go between [service] and the real servers.
+fn render(
+    plan: Plan,
+    origin: &str,
+    line: usize,
+    mut warnings: Vec<Warning>,
+    vrrp: Option<VrrpSections>,
+) -> Result<Imported, ImportError> {
     let unsupported = |line: usize, message: String| ImportError::Unsupported {
         origin: origin.to_string(),
         line,
@@ -583,6 +597,11 @@ fn render(plan: Plan, origin: &str, line: usize, mut warnings: Vec<Warning>) -> 
                 "one-packet scheduling (ops) applies to UDP only; dropped for this TCP service",
             ));
         }
+    }
+
+    if let Some(v) = vrrp {
+        warnings.extend(v.warnings);
+        out.push_str(&v.toml);
     }
 
     let dr_like = matches!(plan.mode, Mode::Dr | Mode::Tun);
@@ -811,7 +830,12 @@ mod snapshots {
     /// The generated file is for people to read: its layout is pinned.
     #[test]
     fn generated_scenarios_read_as_documented() {
-        for name in ["keepalived-dr-two-services.conf", "ipvsadm-save-nat.txt"] {
+        for name in [
+            "keepalived-dr-two-services.conf",
+            "ipvsadm-save-nat.txt",
+            "keepalived-vrrp-dr-unicast.conf",
+            "keepalived-vrrp-strict.conf",
+        ] {
             let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap();
             let imported = import_text(&text, name).unwrap();
             let warnings: Vec<String> = imported.warnings.iter().map(Warning::to_string).collect();

@@ -1,0 +1,184 @@
+//! The importer against the real `keepalived -t` (2.2.7 here): for small configs written
+//! for the purpose, every message keepalived prints must be among the import's warnings,
+//! with the same line when keepalived names one. `-t` needs the instances' interfaces,
+//! so each run is in a fresh network namespace (`unshare -n`, gone when the process
+//! exits) holding veths with the names the configs use. Skipped, with a note, without keepalived
+//! or namespaces.
+
+use std::path::Path;
+use std::process::Command;
+
+use super::keepalived;
+
+const KEEPALIVED: &str = "/usr/sbin/keepalived";
+/// The interfaces the configs name, made in the namespace.
+const INTERFACES: &[&str] = &["eth0", "eth1", "bond0", "bond1"];
+/// The project's own VRRP fixtures (fixtures/import), checked the same way.
+const FIXTURES: &[&str] = &["keepalived-vrrp-dr-unicast.conf", "keepalived-vrrp-strict.conf"];
+
+/// keepalived messages lvslab does not reproduce, with why.
+const NOT_MODELLED: &[&str] = &[
+    // Script security is about the host running keepalived, not about the scenario.
+    "SECURITY VIOLATION - scripts are being executed but script_security not enabled.",
+];
+
+/// One config per group of fix-ups, so that one refusal does not hide the others.
+const CONFIGS: &[(&str, &str)] = &[
+    (
+        "clean",
+        "vrrp_instance VI_1 {\n    state MASTER\n    interface eth0\n    virtual_router_id 51\n    priority 150\n    \
+         advert_int 1\n    authentication {\n        auth_type PASS\n        auth_pass secret\n    }\n    \
+         virtual_ipaddress {\n        10.0.0.10/24 dev eth0\n    }\n}\n",
+    ),
+    (
+        "strict-master",
+        "global_defs {\n  vrrp_strict\n}\nvrrp_instance VI_1 {\n    state MASTER\n    interface eth0\n    \
+         virtual_router_id 51\n    priority 150\n    advert_int 0.5\n    nopreempt\n    preempt_delay 3\n    \
+         authentication {\n        auth_type PASS\n        auth_pass verylongpassword\n    }\n    \
+         virtual_ipaddress {\n        10.0.0.10/24 dev eth0 label eth0:1\n    }\n}\n",
+    ),
+    (
+        "v3-master",
+        "vrrp_instance VI_B {\n    state MASTER\n    interface eth0\n    virtual_router_id 52\n    priority 150\n    \
+         version 3\n    advert_int 0.015\n    nopreempt\n    preempt_delay 3\n    garp_master_repeat 0\n    \
+         garp_master_refresh_repeat 0\n    authentication {\n        auth_type PASS\n        auth_pass secret\n    \
+         }\n    virtual_ipaddress {\n        10.0.0.20\n    }\n}\n",
+    ),
+    (
+        "state-and-priority",
+        "vrrp_instance VI_C {\n    state STANDBY\n    interface eth0\n    virtual_router_id 53\n    priority 255\n    \
+         nopreempt\n    advert_int 2.6\n    virtual_ipaddress {\n        10.0.0.30/24 dev eth0 label eth0:vip\n    \
+         }\n}\nvrrp_instance VI_D {\n    state MASTER\n    state BACKUP\n    interface eth0\n    \
+         virtual_router_id 54\n    priority 300\n    down_timer_adverts 0\n    virtual_ipaddress {\n        \
+         10.0.0.40\n    }\n}\n",
+    ),
+    (
+        "strict-accept",
+        "global_defs {\n    vrrp_strict\n}\nvrrp_instance VI_S {\n    interface eth0\n    virtual_router_id 55\n    \
+         priority 120\n    accept\n    down_timer_adverts 5\n    virtual_ipaddress {\n        10.0.0.50\n    }\n}\n\
+         vrrp_instance VI_O {\n    state MASTER\n    interface eth0\n    virtual_router_id 56\n    \
+         virtual_ipaddress {\n        10.0.0.60\n    }\n}\n",
+    ),
+    (
+        "globals-scripts-tracks",
+        "global_defs {\n    vrrp_version 3\n    vrrp_garp_master_repeat 0\n    vrrp_garp_master_refresh_repeat 0\n}\n\
+         vrrp_script chk {\n    script \"/bin/true\"\n    interval 0\n    weight 300\n    rise 0\n    fall 0\n    \
+         timeout 0\n}\nvrrp_instance VI_E {\n    interface eth0\n    virtual_router_id 57\n    priority 90\n    \
+         authentication {\n        auth_type PASS\n        auth_pass abc\n    }\n    track_script {\n        \
+         chk weight -20\n        nosuch\n    }\n    track_interface {\n        eth1 weight 254\n        \
+         eth0 weight 999\n    }\n    virtual_ipaddress {\n        10.0.0.70\n    }\n}\n\
+         vrrp_instance VI_U {\n    interface eth0\n    virtual_router_id 58\n    unicast_src_ip 10.0.0.1\n}\n",
+    ),
+    (
+        "unicast-and-auth",
+        "vrrp_instance VI_F {\n    interface eth0\n    virtual_router_id 59\n    unicast_src_ip 10.0.0.1\n    \
+         authentication {\n        auth_type PASS\n    }\n}\nvrrp_instance VI_G {\n    state MASTER\n    \
+         interface eth0\n    virtual_router_id 60\n    priority 200\n    advert_int 300\n    preempt_delay 2000\n    \
+         version 4\n    virtual_ipaddress {\n        10.0.0.80\n    }\n}\n",
+    ),
+];
+
+/// keepalived's lines for `conf`, each with the line number it names; `None` when the
+/// namespace could not be made.
+fn keepalived_says(conf: &Path) -> Option<Vec<(Option<usize>, String)>> {
+    const READY: &str = "lvslab-netns-ready";
+    let links: Vec<String> = INTERFACES
+        .iter()
+        .map(|i| format!("ip link add {i} type veth peer name {i}p && ip link set {i} up"))
+        .collect();
+    let script = format!(
+        "{} && echo {READY} && exec timeout 20 {KEEPALIVED} -t -f \"$0\"",
+        links.join(" && ")
+    );
+    let output = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .arg(conf)
+        .output()
+        .ok()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !stdout.lines().any(|l| l == READY) {
+        eprintln!(
+            "skipped: no network namespace for keepalived -t ({})",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        return None;
+    }
+    let text = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let lines = text
+        .lines()
+        .filter(|l| !l.is_empty() && *l != READY)
+        .map(|l| split_line_prefix(l, conf))
+        .collect();
+    Some(lines)
+}
+
+/// `(FILE: Line N) text` or `(Line N) text` -> (Some(N), text).
+fn split_line_prefix(line: &str, conf: &Path) -> (Option<usize>, String) {
+    let with_file = format!("({}: Line ", conf.display());
+    for prefix in [with_file.as_str(), "(Line "] {
+        if let Some(rest) = line.strip_prefix(prefix) {
+            if let Some((n, text)) = rest.split_once(") ") {
+                if let Ok(n) = n.parse() {
+                    return (Some(n), text.to_string());
+                }
+            }
+        }
+    }
+    (None, line.to_string())
+}
+
+#[test]
+fn every_fix_up_keepalived_reports_is_an_import_warning() {
+    if !Path::new(KEEPALIVED).exists() {
+        eprintln!("skipped: {KEEPALIVED} is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = FIXTURES.iter().map(|name| {
+        let path = format!("{}/../fixtures/import/{name}", env!("CARGO_MANIFEST_DIR"));
+        (*name, std::fs::read_to_string(path).unwrap())
+    });
+    let configs: Vec<(&str, String)> = CONFIGS
+        .iter()
+        .map(|(name, text)| (*name, text.to_string()))
+        .chain(fixtures)
+        .collect();
+    let mut compared = 0;
+    for (name, text) in &configs {
+        let path = dir.path().join(format!("{name}.conf"));
+        std::fs::write(&path, text).unwrap();
+        let Some(said) = keepalived_says(&path) else {
+            return;
+        };
+        let config = keepalived::parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ours: Vec<String> = config.warnings.iter().map(|w| w.to_string()).collect();
+        if *name == "clean" {
+            assert!(
+                said.is_empty(),
+                "keepalived -t found fault with the clean config: {said:?}"
+            );
+            assert!(ours.is_empty(), "{ours:?}");
+            continue;
+        }
+        assert!(
+            !said.is_empty(),
+            "{name}: keepalived -t printed nothing; the test config lost its point"
+        );
+        for (line, message) in said.iter().filter(|(_, m)| !NOT_MODELLED.contains(&m.as_str())) {
+            let found = config
+                .warnings
+                .iter()
+                .any(|w| &w.message == message && line.is_none_or(|l| l == w.line));
+            assert!(
+                found,
+                "{name}: keepalived -t says {message:?} (line {line:?}); lvslab's warnings:\n{}",
+                ours.join("\n")
+            );
+            compared += 1;
+        }
+    }
+    assert!(
+        compared >= 50,
+        "only {compared} keepalived messages compared (53 with keepalived 2.2.7)"
+    );
+}
