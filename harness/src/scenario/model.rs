@@ -97,8 +97,10 @@ impl VrrpNode {
                 VrrpTrack::Script(name, weight) => {
                     let mut t = crate::vrrp::TrackConfig::new(&name, weight);
                     let init_fail = scripts.iter().find(|s| s.name == name).is_some_and(|s| s.init_fail);
-                    // A script that has not run counts no weight (`initialise_track_script_state`).
-                    t.ok_at_start = if init_fail { false } else { weight >= 0 };
+                    // A script that has not run counts no weight (`initialise_track_script_state`):
+                    // "ok" adds nothing for a negative weight, "failed" nothing for a positive one.
+                    // `init_fail` starts it failed.
+                    t.ok_at_start = !init_fail && weight <= 0;
                     t
                 }
             })

@@ -429,8 +429,8 @@ name = "rs1"
         let cfg = a.instance_config(&vrrp.scripts);
         assert_eq!(cfg.tracks.len(), 3);
         assert!(
-            !cfg.tracks[2].ok_at_start,
-            "a negative-weight script counts nothing before it runs"
+            cfg.tracks[2].ok_at_start,
+            "a negative-weight script takes nothing off before it runs"
         );
         assert_eq!(
             vrrp.scripts[0].command_in(std::path::Path::new("/run/x/lvs1")),
