@@ -17,7 +17,10 @@
 //!   down; keepalived's shutdown (every server removed) is not applied, so the table read
 //!   after the traffic is the checkers' last word.
 //!
-//! Only the first director runs checkers (several directors with checkers each: later).
+//! One session checks for the first director. The directors of a VRRP instance share its VIP
+//! and, as keepalived runs its checkers on every node, each one's table follows the same
+//! changes: the session applies them to every engine serving that VIP. Directors with VIPs
+//! of their own are not checked.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -43,6 +46,9 @@ use crate::scenario::{HealthCheck, Scenario};
 use crate::verdict::Check;
 
 use super::Held;
+
+/// The run's engines, with their directors' names.
+type Engines = [(String, Box<dyn Engine>)];
 
 /// What the checkers did during a run, for the report and `--json` (`health`).
 #[derive(Debug, Clone, Serialize)]
@@ -99,6 +105,8 @@ pub struct Session<'l> {
     monitor: Monitor,
     host: &'l Host,
     director: String,
+    /// The directors whose tables the checkers change: the first and any sharing its VIP.
+    mirrors: Vec<String>,
     service: ServiceKey,
     forward: Forward,
     vs_delay_loop: Duration,
@@ -125,9 +133,15 @@ pub struct Session<'l> {
 impl<'l> Session<'l> {
     /// Starts the checkers of `scenario` on its first director, whose engine holds every real
     /// server of the pool; `None` when the scenario has no health check or no director.
-    pub fn start(scenario: &Scenario, lab: &'l Lab, engine: &mut dyn Engine) -> Option<Session<'l>> {
+    pub fn start(scenario: &Scenario, lab: &'l Lab, engines: &mut Engines) -> Option<Session<'l>> {
         let check = scenario.health.as_ref()?;
         let director = scenario.director()?;
+        let mirrors = scenario
+            .directors
+            .iter()
+            .filter(|d| d.vip == director.vip)
+            .map(|d| d.name.clone())
+            .collect();
         let host = lab.host(&director.name)?;
         let forward = scenario.service.mode.forward()?;
         let config = virtual_server(scenario, director.vip, check);
@@ -159,6 +173,7 @@ impl<'l> Session<'l> {
             monitor,
             host,
             director: director.name.clone(),
+            mirrors,
             service,
             forward,
             vs_delay_loop: check.delay_loop,
@@ -176,12 +191,12 @@ impl<'l> Session<'l> {
             out_from_start: HashSet::new(),
             problems: warnings,
         };
-        session.install(engine, start_records);
+        session.install(engines, start_records);
         Some(session)
     }
 
     /// Runs checks until every checker has had one result, or `bound` passed.
-    pub async fn first_checks(&mut self, engine: &mut dyn Engine, bound: Duration) {
+    pub async fn first_checks(&mut self, engines: &mut Engines, bound: Duration) {
         let total = self.monitor.checker_count();
         let deadline = tokio::time::Instant::now() + bound;
         while self.ran_once.len() < total {
@@ -192,7 +207,7 @@ impl<'l> Session<'l> {
                 ));
                 return;
             };
-            self.apply(engine, records);
+            self.apply(engines, records);
         }
     }
 
@@ -237,10 +252,7 @@ impl<'l> Session<'l> {
         }
         let Ok(mut held) = held.try_borrow_mut() else { return };
         let records = std::mem::take(&mut self.pending);
-        match held.engines.first_mut() {
-            Some((_, engine)) => self.apply(engine.as_mut(), records),
-            None => self.history.extend(records),
-        }
+        self.apply(&mut held.engines, records);
     }
 
     /// One thing happens: a check ends (its records are returned, to be applied) or checks fall
@@ -293,7 +305,7 @@ impl<'l> Session<'l> {
 
     /// The pool as the monitor's start leaves it: what it added stays (at its weight), the
     /// rest of what the engine started with goes.
-    fn install(&mut self, engine: &mut dyn Engine, records: Vec<HealthRecord>) {
+    fn install(&mut self, engines: &mut Engines, records: Vec<HealthRecord>) {
         let wanted: HashSet<SocketAddr> = records
             .iter()
             .filter_map(|r| match &r.event {
@@ -312,19 +324,38 @@ impl<'l> Session<'l> {
             .copied()
             .collect();
         for dest in unwanted {
-            if let Err(e) = engine.remove_dest(self.service, dest) {
+            let service = self.service;
+            if let Err(e) = self.each_engine(engines, |engine| engine.remove_dest(service, dest)) {
                 self.problems.push(format!("start: removing {dest}: {e}"));
             }
             self.table.remove(&dest);
             self.out_from_start.insert(SocketAddr::V4(dest));
         }
-        self.apply(engine, records);
+        self.apply(engines, records);
     }
 
-    fn apply(&mut self, engine: &mut dyn Engine, records: Vec<HealthRecord>) {
+    /// `change` on the engine of every director this session checks for (those that still
+    /// run: a killed director's checker died with it); the first error is the result.
+    fn each_engine(
+        &self,
+        engines: &mut Engines,
+        mut change: impl FnMut(&mut dyn Engine) -> crate::director::Result<()>,
+    ) -> crate::director::Result<()> {
+        let mut result = Ok(());
+        for (name, engine) in engines.iter_mut().filter(|(name, _)| self.mirrors.contains(name)) {
+            if let Err(e) = change(engine.as_mut()) {
+                if result.is_ok() {
+                    result = Err(crate::director::DirectorError::Config(format!("director {name}: {e}")));
+                }
+            }
+        }
+        result
+    }
+
+    fn apply(&mut self, engines: &mut Engines, records: Vec<HealthRecord>) {
         for record in &records {
             match &record.event {
-                HealthEvent::Table(action) => self.change_table(engine, action),
+                HealthEvent::Table(action) => self.change_table(engines, action),
                 HealthEvent::Quorum { up, .. } => {
                     let script = if *up { &self.quorum_up } else { &self.quorum_down };
                     if let Some(command) = script.clone() {
@@ -339,22 +370,26 @@ impl<'l> Session<'l> {
         self.history.extend(records);
     }
 
-    fn change_table(&mut self, engine: &mut dyn Engine, action: &TableAction) {
+    fn change_table(&mut self, engines: &mut Engines, action: &TableAction) {
         let SocketAddr::V4(dest) = action.dest else {
             self.problems.push(format!("{}: IPv6 is not modelled", action.dest));
             return;
         };
         let present = self.table.get(&dest).copied();
+        let (service, forward) = (self.service, self.forward);
         let result = match (action.op, present) {
             (TableOp::Add { weight } | TableOp::SetWeight { weight }, None) => {
-                let config = ipvs::DestConfig::new(*dest.ip(), dest.port(), weight, self.forward);
-                engine.add_dest(self.service, config).map(|()| Some(weight))
+                let config = ipvs::DestConfig::new(*dest.ip(), dest.port(), weight, forward);
+                self.each_engine(engines, |e| e.add_dest(service, config.clone()))
+                    .map(|()| Some(weight))
             }
-            (TableOp::Add { weight } | TableOp::SetWeight { weight }, Some(now)) if now != weight => {
-                engine.set_weight(self.service, dest, weight).map(|()| Some(weight))
-            }
+            (TableOp::Add { weight } | TableOp::SetWeight { weight }, Some(now)) if now != weight => self
+                .each_engine(engines, |e| e.set_weight(service, dest, weight))
+                .map(|()| Some(weight)),
             (TableOp::Add { .. } | TableOp::SetWeight { .. }, Some(now)) => Ok(Some(now)),
-            (TableOp::Remove, Some(_)) => engine.remove_dest(self.service, dest).map(|()| None),
+            (TableOp::Remove, Some(_)) => self
+                .each_engine(engines, |e| e.remove_dest(service, dest))
+                .map(|()| None),
             (TableOp::Remove, None) => Ok(None),
         };
         match result {

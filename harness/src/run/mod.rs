@@ -131,14 +131,11 @@ async fn traffic_and_verdict(
         None => None,
     };
     // keepalived's checkers: from startup, through the traffic, stopped before the tables are read.
-    let mut checkers = match held.engines.first_mut() {
-        Some((_, engine)) => health::Session::start(scenario, lab, engine.as_mut()),
-        None => None,
-    };
-    if let (Some(session), Some((_, engine))) = (checkers.as_mut(), held.engines.first_mut()) {
+    let mut checkers = health::Session::start(scenario, lab, &mut held.engines);
+    if let Some(session) = checkers.as_mut() {
         if scenario.health.as_ref().is_some_and(|h| h.traffic_waits_for_checks) {
             session
-                .first_checks(engine.as_mut(), health::Session::first_checks_bound(scenario))
+                .first_checks(&mut held.engines, health::Session::first_checks_bound(scenario))
                 .await;
         }
     }
