@@ -77,7 +77,8 @@ esac
 # with ICMP port unreachable; lvslab's own decapsulator (raw socket + TUN) is used.
 MODULES=("$VIRTIO" 9pnet_virtio 9p veth bridge tun ip_vs
     ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sed ip_vs_nq ip_vs_dh ip_vs_sh ip_vs_mh
-    ip_vs_lblc ip_vs_lblcr ip_vs_fo ip_vs_ovf)
+    ip_vs_lblc ip_vs_lblcr ip_vs_fo ip_vs_ovf
+    nf_tables)
 INITRD=$WORK/initrd-$MACHINE.cpio.gz
 IR=$WORK/initramfs
 rm -rf "$IR" && mkdir -p "$IR"/{bin,dev,proc,sys,host,modules}

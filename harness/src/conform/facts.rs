@@ -22,7 +22,8 @@ impl Facts {
     /// With [`Comparison::CountFree`], also no counts of answers, errors or connections.
     pub fn of(scenario: &Scenario, outcome: &RunOutcome) -> Facts {
         let comparison = scenario.traffic.comparison();
-        let count_free = comparison == Comparison::CountFree;
+        let takeover_free = comparison == Comparison::TakeoverFree;
+        let count_free = takeover_free || comparison == Comparison::CountFree;
         let order_free = count_free || comparison == Comparison::OrderFree;
         let mut facts = vec![("verdict", verdict(outcome))];
         if order_free {
@@ -54,10 +55,25 @@ impl Facts {
         for d in &outcome.directors {
             let name = several.then_some(d.name.as_str());
             facts.push(("table", table(&d.ipvs, order_free, name)));
-            facts.push(("connections", connections(&d.ipvs, order_free, !count_free, name)));
+            if !takeover_free {
+                facts.push(("connections", connections(&d.ipvs, order_free, !count_free, name)));
+            }
             if !count_free {
                 facts.push(("scheduled", scheduled(&d.ipvs, order_free, name)));
             }
+        }
+        if let Some(v) = &outcome.vrrp {
+            // Each director's states in order, and who is master: not when (the VM's clock is
+            // slower), nor how two directors' simultaneous steps interleave.
+            let mut steps: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for t in &v.transitions {
+                steps.entry(&t.director).or_default().push(&t.to);
+            }
+            let per_director: Vec<String> = steps.iter().map(|(d, s)| format!("{d}: {}", s.join(" "))).collect();
+            facts.push((
+                "vrrp",
+                format!("{}; masters: {}", per_director.join("; "), v.masters.join(" ")),
+            ));
         }
         facts.push(("diagnosis", diagnosis(outcome)));
         Facts { facts }

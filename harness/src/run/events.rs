@@ -138,14 +138,15 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
             }
         }
         (EventAction::Kill, _) => {
-            // A power cut: VRRP and engine gone at once, nothing sent, and the host unreachable.
+            // A power cut: the host falls silent first (links down), so that nothing it does
+            // while VRRP and the engine go (a kernel answering RST once IPVS is gone) is seen.
+            if held.ha.is_some() {
+                set_links(scenario, host, &event.host, false).await?;
+            }
             if let Some(ha) = held.ha.as_mut() {
                 ha.kill(&event.host).await;
             }
             stop_engine(held, &event.host)?;
-            if held.ha.is_some() {
-                set_links(scenario, host, &event.host, false).await?;
-            }
         }
         (EventAction::Freeze, _) => held.ha.as_mut().ok_or("no VRRP")?.freeze(&event.host)?,
         (EventAction::Thaw, _) => held.ha.as_mut().ok_or("no VRRP")?.thaw(&event.host)?,

@@ -137,5 +137,10 @@ keyword_enum!(
         /// backends answer, errors by kind, table layout, connection states, diagnosis, the
         /// verdict): a server stopping between two paced requests catches one more or less.
         CountFree = "count-free",
+        /// `count-free` minus the connection rows: when the VIP moves between directors while
+        /// the traffic runs, which connections were in flight at the takeover (and stay
+        /// half-open in one table or the other) rests on that moment, not on IPVS. The
+        /// directors' VRRP transitions and final masters are compared instead.
+        TakeoverFree = "takeover-free",
     }
 );
