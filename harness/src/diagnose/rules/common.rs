@@ -183,6 +183,15 @@ pub fn service_port_on(ev: &Evidence, rs: &RealServerEvidence) -> Option<u16> {
     }
 }
 
+/// `at 1500 ms` into the traffic, or `800 ms before the traffic` (the checkers start first).
+pub fn moment(at_ms: f64) -> String {
+    if at_ms < 0.0 {
+        format!("{:.0} ms before the traffic", -at_ms)
+    } else {
+        format!("at {at_ms:.0} ms")
+    }
+}
+
 /// Whether the director forwards (no director in Direct mode).
 pub fn has_director(ev: &Evidence) -> bool {
     ev.mode != Mode::Direct

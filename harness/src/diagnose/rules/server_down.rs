@@ -30,7 +30,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     for rs in &ev.real_servers {
         let mut reasons = Vec::new();
         let mut fixes = Vec::new();
-        if has_director(ev) && ev.in_table(rs) == Some(false) {
+        if has_director(ev) && ev.in_table(rs) == Some(false) && !kept_out_by_keepalived(ev, &rs.name) {
             lines.push(format!(
                 "{} ({}) is configured but absent from the IPVS table: removed by the health checker or never added",
                 rs.name, rs.address
@@ -149,6 +149,18 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         .evidence(capped(lines))
         .fix(down.into_values().flat_map(|(_, fixes)| fixes)),
     )
+}
+
+/// Whether keepalived keeps `name` out of the table on purpose: its checker took it out (the
+/// `health-check` finding says why), or it is the sorry server, in only while quorum is lost.
+fn kept_out_by_keepalived(ev: &Evidence, name: &str) -> bool {
+    ev.health.as_ref().is_some_and(|h| {
+        super::health_check::is_sorry(h, name)
+            || (h.out_at_end.iter().any(|s| s == name)
+                && h.changes
+                    .iter()
+                    .any(|c| !c.sorry && c.takes_out() && c.server.as_deref() == Some(name)))
+    })
 }
 
 /// Why `rs` cannot be reached at all: its LAN link (or every link but loopback) is down,
