@@ -60,6 +60,9 @@ mod tests {
             (sample::arp_flux(), CauseId::ArpFlux),
             (sample::persistence(), CauseId::Persistence),
             (sample::keepalive(), CauseId::Keepalive),
+            (sample::server_dies(), CauseId::ServerFault),
+            (sample::checker_takes_out(), CauseId::HealthCheck),
+            (sample::sorry_server(), CauseId::SorryServer),
         ] {
             let d = diagnose(&ev);
             assert!(!d.healthy);
@@ -138,6 +141,9 @@ mod tests {
             sample::arp_flux(),
             sample::persistence(),
             sample::keepalive(),
+            sample::server_dies(),
+            sample::checker_takes_out(),
+            sample::sorry_server(),
         ] {
             // Hosts not gathered, records naming unknown servers, no table.
             let mut ev = base.clone();

@@ -292,6 +292,8 @@ fn rs2_outage(failing: impl Fn(u32) -> bool) -> Evidence {
         })
         .collect();
     ev.ipvs.as_mut().unwrap().dests = (1..=3).map(|i| dest(i, 100, 100)).collect();
+    // Five frames per request, as in `healthy_dr`.
+    ev.director_seen_packets = Some(1500);
     ev.events = vec![
         event("rs2-dies", "rs2", "stop", FaultEffect::Down, 1000.0, 1002.0),
         event("rs2-back", "rs2", "start", FaultEffect::Back, 2000.0, 2003.0),

@@ -185,10 +185,11 @@ pub fn service_port_on(ev: &Evidence, rs: &RealServerEvidence) -> Option<u16> {
 
 /// `at 1500 ms` into the traffic, or `800 ms before the traffic` (the checkers start first).
 pub fn moment(at_ms: f64) -> String {
-    if at_ms < 0.0 {
-        format!("{:.0} ms before the traffic", -at_ms)
+    let at = at_ms.round();
+    if at < 0.0 {
+        format!("{:.0} ms before the traffic", -at)
     } else {
-        format!("at {at_ms:.0} ms")
+        format!("at {at:.0} ms")
     }
 }
 

@@ -52,7 +52,8 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
             health
                 .log
                 .iter()
-                .filter(|l| l.server.as_deref() == Some(*name))
+                // From its first removal on: what came before is the checker starting.
+                .filter(|l| l.server.as_deref() == Some(*name) && l.at_ms >= outs[0].at_ms)
                 .take(LINES_PER_SERVER)
                 .map(|l| format!("{}: keepalived: \"{}\"", capitalised(&moment(l.at_ms)), l.line)),
         );
@@ -62,7 +63,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
                 None => "the checker never took it out".to_string(),
             };
             let back = match (&o.up_event, o.restored_after_ms) {
-                (Some(up), Some(after)) => format!("; back in {after:.0} ms after \"{up}\""),
+                (Some(up), Some(after)) => format!("; put back {after:.0} ms after \"{up}\""),
                 (Some(up), None) => format!("; not put back after \"{up}\""),
                 _ => String::new(),
             };
@@ -77,10 +78,14 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         let others: BTreeMap<String, u32> = spread
             .per_backend
             .iter()
-            .filter(|(n, _)| n.as_str() != *name && !is_sorry(health, n))
-            .map(|(n, c)| (n.clone(), *c))
+            .filter(|(n, _)| n.as_str() != *name)
+            .map(|(n, c)| match is_sorry(health, n) {
+                true => (format!("sorry server {n}"), *c),
+                false => (n.clone(), *c),
+            })
             .collect();
-        let still_out = if health.out_at_end.iter().any(|s| s == name) {
+        let out_at_end = health.out_at_end.iter().any(|s| s == name);
+        let still_out = if out_at_end {
             "; still out when the traffic ended"
         } else {
             ""
@@ -91,8 +96,13 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
             backend_list(&others)
         ));
         if let (Some(f), Some(c)) = (failure, checker) {
+            let then = if out_at_end {
+                format!("; then fix {name}'s service, and keepalived adds it back at its next good check (\"Adding service\")")
+            } else {
+                String::new()
+            };
             fix.push(format!(
-                "{name}'s {kind} failed ({}): check by hand from {}: {}; then fix {name}'s service, and keepalived adds it back at its next good check (\"Adding service\")",
+                "{name}'s {kind} failed ({}): check by hand from {}: {}{then}",
                 short_reason(f.reason),
                 the_director(&health.director),
                 by_hand(c, ev)
@@ -191,7 +201,7 @@ pub fn reason_words(reason: CheckFailReason, checker: &CheckerEvidence) -> Strin
 }
 
 /// The reason in a few words, for a fix line.
-fn short_reason(reason: CheckFailReason) -> String {
+pub fn short_reason(reason: CheckFailReason) -> String {
     match reason {
         CheckFailReason::ConnectRefused => "connection refused".into(),
         CheckFailReason::ConnectTimeout => "connect timeout".into(),
@@ -278,7 +288,7 @@ mod tests {
                 "At 1500 ms: keepalived: \"Removing service [192.0.2.12]:tcp:80 from VS [192.0.2.100]:tcp:80\"",
                 "At 2300 ms: keepalived: \"TCP connection to [192.0.2.12]:tcp:80 success.\"",
                 "At 2300 ms: keepalived: \"Adding service [192.0.2.12]:tcp:80 to VS [192.0.2.100]:tcp:80\"",
-                "rs2 died at 1002 ms (\"rs2-dies\"); the checker took it out 498 ms later, and 17 request(s) sent meanwhile failed; back in 298 ms after \"rs2-back\"",
+                "rs2 died at 1002 ms (\"rs2-dies\"); the checker took it out 498 ms later, and 17 request(s) sent meanwhile failed; put back 298 ms after \"rs2-back\"",
                 "rs2 answered 56 of 300 requests (rs1 113, rs3 114): its share went to the others",
             ]
         );
@@ -299,6 +309,19 @@ mod tests {
             "{:?}",
             finding.fix
         );
+        // It came back: nothing to restart. Still out at the end: restart it.
+        assert!(!finding.fix[0].contains("adds it back"), "{:?}", finding.fix);
+        let mut ev = ev;
+        ev.health.as_mut().unwrap().out_at_end = vec!["rs2".into()];
+        let finding = check(&ev, &summarise(&ev)).expect("health-check must fire");
+        assert!(
+            finding.fix[0].ends_with(
+                "then fix rs2's service, and keepalived adds it back at its next good check (\"Adding service\")"
+            ),
+            "{:?}",
+            finding.fix
+        );
+        assert!(finding.evidence[6].ends_with("still out when the traffic ended: its share went to the others"));
     }
 
     #[test]

@@ -384,6 +384,30 @@ mod tests {
     }
 
     #[test]
+    fn a_server_keepalived_keeps_out_is_not_called_missing() {
+        // The checker took rs2 out and it stayed out: the health-check finding says why.
+        let mut ev = sample::checker_takes_out();
+        ev.ipvs.as_mut().unwrap().dests.retain(|d| d.addr != sample::rip(2));
+        ev.health.as_mut().unwrap().out_at_end = vec!["rs2".into()];
+        assert_eq!(check(&ev, &summarise(&ev)), None);
+        // Without the checker's word, it is missing.
+        ev.health = None;
+        let finding = check(&ev, &summarise(&ev)).expect("rs2 is not in the table");
+        assert_eq!(finding.title, "Real server(s) not serving: rs2 (not in the table)");
+        // The sorry server is in the table only while quorum is lost.
+        let mut ev = sample::healthy_dr();
+        ev.ipvs.as_mut().unwrap().dests.retain(|d| d.addr != sample::rip(3));
+        ev.health = Some(crate::diagnose::evidence::HealthEvidence {
+            sorry_server: Some(crate::diagnose::evidence::SorryServerEvidence {
+                addr: std::net::SocketAddrV4::new(sample::rip(3), 80),
+                name: Some("rs3".into()),
+            }),
+            ..Default::default()
+        });
+        assert_eq!(check(&ev, &summarise(&ev)), None);
+    }
+
+    #[test]
     fn silent_when_all_serve() {
         let ev = sample::healthy_dr();
         assert_eq!(check(&ev, &summarise(&ev)), None);

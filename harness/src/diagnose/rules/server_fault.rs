@@ -18,7 +18,7 @@ use crate::lvs::CauseId;
 
 pub const ID: CauseId = CauseId::ServerFault;
 
-/// One fault's cost: the requests sent while it lasted, and which of them it explains.
+/// One fault's cost: the requests that failed while it lasted, and which of them it explains.
 struct Fault<'e> {
     event: &'e EventEvidence,
     /// The event that ended it, if one did before the traffic ended.
@@ -26,7 +26,7 @@ struct Fault<'e> {
     failed: BTreeMap<String, u32>,
     /// HTTP errors and failures with no server named that fall to this server.
     attributed: u32,
-    /// Answers per server among the requests sent while it lasted.
+    /// Answers per server among the requests sent while it surely lasted.
     answered: BTreeMap<String, u32>,
 }
 
@@ -138,17 +138,19 @@ fn fault<'e>(ev: &'e Evidence, i: usize, event: &'e EventEvidence) -> Option<Fau
     if taken_out_by_checker(ev, host, &window) {
         return None;
     }
-    let sent: Vec<&RecordEvidence> = ev
-        .records
-        .iter()
-        .filter(|r| r.sent_ms.is_some_and(|t| window.contains(&t)))
-        .collect();
+    // Surely failing from the fault's effect to the moment the next event began to act: what its
+    // server answered then says whether the failures without a server named are its.
+    let surely: Range<f64> = event.done_ms..ended_by.map_or(f64::INFINITY, |e| e.due_ms);
+    let sent = |range: &Range<f64>| -> Vec<&'e RecordEvidence> {
+        ev.records
+            .iter()
+            .filter(|r| r.sent_ms.is_some_and(|t| range.contains(&t)))
+            .collect()
+    };
     let mut failed: BTreeMap<String, u32> = BTreeMap::new();
-    let mut answered: BTreeMap<String, u32> = BTreeMap::new();
     let (mut by_it, mut unnamed) = (0, 0);
-    for r in &sent {
+    for r in sent(&window) {
         match (&r.error, &r.backend) {
-            (None, Some(b)) => *answered.entry(b.clone()).or_default() += 1,
             (Some(e), _) if e == SOURCE_PORTS_EXHAUSTED => {}
             (Some(e), backend) => {
                 *failed.entry(e.clone()).or_default() += 1;
@@ -158,10 +160,15 @@ fn fault<'e>(ev: &'e Evidence, i: usize, event: &'e EventEvidence) -> Option<Fau
                     None => unnamed += 1,
                 }
             }
-            (None, None) => {}
+            (None, _) => {}
         }
     }
-    // A failure that names no server is this one's when it answered nothing meanwhile.
+    let mut answered: BTreeMap<String, u32> = BTreeMap::new();
+    for r in sent(&surely) {
+        if let (None, Some(b)) = (&r.error, &r.backend) {
+            *answered.entry(b.clone()).or_default() += 1;
+        }
+    }
     let silent = answered.get(host).copied().unwrap_or(0) == 0;
     let attributed = by_it + if silent { unnamed } else { 0 };
     (attributed > 0).then_some(Fault {
@@ -245,7 +252,7 @@ mod tests {
             finding.evidence,
             [
                 "\"rs2-dies\" (stop on rs2) took effect at 1002 ms; until \"rs2-back\" (start) at 2003 ms, 34 request(s) failed (connection refused 34)",
-                "meanwhile rs2 answered none of the requests sent, the others did (rs1 33, rs3 34): IPVS kept scheduling rs2",
+                "meanwhile rs2 answered none of the requests sent, the others did (rs1 33, rs3 33): IPVS kept scheduling rs2",
                 "IPVS scheduled 100 connections to rs2 over the run (--stats Conns) and 66 were answered well",
                 "no health checker ran: nothing could take rs2 out of the table while it failed",
             ]
@@ -254,6 +261,14 @@ mod tests {
             finding.fix[0].starts_with("rs2: add a health checker, so keepalived takes it out while it fails and back when it answers: virtual_server 192.0.2.100 80 { delay_loop 2 lb_algo rr lb_kind DR protocol TCP real_server 192.0.2.12 80 { weight 1 TCP_CHECK { connect_timeout 1"),
             "{:?}",
             finding.fix
+        );
+        // An answer from rs2 while "rs2-back" was acting (2000 to 2003 ms) is its return, not a
+        // sign that the failures meanwhile were another server's.
+        let mut edge = ev.clone();
+        edge.records[200].backend = Some("rs2".into());
+        assert_eq!(
+            check(&edge, &summarise(&edge)).map(|f| f.explains),
+            Some(finding.explains)
         );
         assert_eq!(
             finding.fix[1],

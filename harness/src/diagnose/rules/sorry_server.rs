@@ -2,7 +2,7 @@
 //! put its sorry server in the table: the traffic went there instead of to the pool.
 
 use super::common::*;
-use super::health_check::{by_hand, reason_words};
+use super::health_check::{by_hand, short_reason};
 use crate::diagnose::evidence::{Evidence, HealthLogLine};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
@@ -64,7 +64,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
                 "{}'s {} failed ({}): check by hand from {director}: {}; once enough servers pass again keepalived regains quorum and removes the sorry server",
                 f.server,
                 checker.kind.as_deref().unwrap_or("checker"),
-                reason_words(f.reason, checker),
+                short_reason(f.reason),
                 by_hand(checker, ev)
             ))
         })
@@ -113,7 +113,7 @@ mod tests {
             ]
         );
         assert!(
-            finding.fix[0].starts_with("rs1's TCP_CHECK failed (connection refused on 192.0.2.11:80"),
+            finding.fix[0].starts_with("rs1's TCP_CHECK failed (connection refused): check by hand"),
             "{:?}",
             finding.fix
         );
