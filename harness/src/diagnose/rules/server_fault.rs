@@ -26,7 +26,7 @@ struct Fault<'e> {
     failed: BTreeMap<String, u32>,
     /// HTTP errors and failures with no server named that fall to this server.
     attributed: u32,
-    /// Answers per server among the requests sent while it surely lasted.
+    /// Answers per server among the requests sent between its first and last failure.
     answered: BTreeMap<String, u32>,
 }
 
@@ -138,10 +138,7 @@ fn fault<'e>(ev: &'e Evidence, i: usize, event: &'e EventEvidence) -> Option<Fau
     if taken_out_by_checker(ev, host, &window) {
         return None;
     }
-    // Surely failing from the fault's effect to the moment the next event began to act: what its
-    // server answered then says whether the failures without a server named are its.
-    let surely: Range<f64> = event.done_ms..ended_by.map_or(f64::INFINITY, |e| e.due_ms);
-    let sent = |range: &Range<f64>| -> Vec<&'e RecordEvidence> {
+    let sent_in = |range: &Range<f64>| -> Vec<&'e RecordEvidence> {
         ev.records
             .iter()
             .filter(|r| r.sent_ms.is_some_and(|t| range.contains(&t)))
@@ -149,22 +146,28 @@ fn fault<'e>(ev: &'e Evidence, i: usize, event: &'e EventEvidence) -> Option<Fau
     };
     let mut failed: BTreeMap<String, u32> = BTreeMap::new();
     let (mut by_it, mut unnamed) = (0, 0);
-    for r in sent(&window) {
-        match (&r.error, &r.backend) {
-            (Some(e), _) if e == SOURCE_PORTS_EXHAUSTED => {}
-            (Some(e), backend) => {
+    let mut failing = f64::INFINITY..f64::NEG_INFINITY;
+    for r in sent_in(&window) {
+        match (&r.error, &r.backend, r.sent_ms) {
+            (Some(e), _, _) if e == SOURCE_PORTS_EXHAUSTED => {}
+            (Some(e), backend, Some(t)) => {
                 *failed.entry(e.clone()).or_default() += 1;
+                failing = failing.start.min(t)..failing.end.max(t);
                 match backend {
                     Some(b) if b == host => by_it += 1,
                     Some(_) => {}
                     None => unnamed += 1,
                 }
             }
-            (None, _) => {}
+            _ => {}
         }
     }
+    // Between its first and its last failure: what the server answered then says whether the
+    // failures that name no server are its (a request sent as the next event acts may already
+    // reach it back, so the window's edges say nothing).
+    let failing = failing.start..failing.end + f64::EPSILON;
     let mut answered: BTreeMap<String, u32> = BTreeMap::new();
-    for r in sent(&surely) {
+    for r in sent_in(&failing) {
         if let (None, Some(b)) = (&r.error, &r.backend) {
             *answered.entry(b.clone()).or_default() += 1;
         }
@@ -262,8 +265,8 @@ mod tests {
             "{:?}",
             finding.fix
         );
-        // An answer from rs2 while "rs2-back" was acting (2000 to 2003 ms) is its return, not a
-        // sign that the failures meanwhile were another server's.
+        // An answer from rs2 to a request sent as "rs2-back" acted is its return, not a sign
+        // that the failures meanwhile were another server's.
         let mut edge = ev.clone();
         edge.records[200].backend = Some("rs2".into());
         assert_eq!(
