@@ -189,7 +189,17 @@ pub fn moment(at_ms: f64) -> String {
     if at < 0.0 {
         format!("{:.0} ms before the traffic", -at)
     } else {
-        format!("at {at:.0} ms")
+        // `abs`: a moment rounded up from just before the traffic is -0.
+        format!("at {:.0} ms", at.abs())
+    }
+}
+
+/// The text with its first letter in upper case, to start a line with a moment.
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

@@ -80,7 +80,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
             .iter()
             .filter(|(n, _)| n.as_str() != *name)
             .map(|(n, c)| match is_sorry(health, n) {
-                true => (format!("sorry server {n}"), *c),
+                true => (sorry_label(n), *c),
                 false => (n.clone(), *c),
             })
             .collect();
@@ -153,6 +153,15 @@ pub fn is_sorry(health: &HealthEvidence, name: &str) -> bool {
         .is_some_and(|s| s.name.as_deref() == Some(name))
 }
 
+/// `sorry server rs3`, but `sorry` or `sorry-page` when the name says it already.
+pub fn sorry_label(name: &str) -> String {
+    if name.to_ascii_lowercase().contains("sorry") {
+        name.to_string()
+    } else {
+        format!("sorry server {name}")
+    }
+}
+
 /// `rs1`, `rs1 and rs2`, `rs1, rs2 and rs3`, `rs1, rs2 and 5 more`.
 fn list_names(names: &[&str]) -> String {
     match names {
@@ -164,14 +173,6 @@ fn list_names(names: &[&str]) -> String {
             names[..DETAILED_SERVERS - 1].join(", "),
             names.len() - (DETAILED_SERVERS - 1)
         ),
-    }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

@@ -32,19 +32,27 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         return None;
     }
     let director = the_director(&health.director);
-    let mut lines: Vec<String> = lost
+    // From the first loss on (keepalived "gains" quorum as it starts), in the log's order.
+    let since = lost[0].at_ms;
+    let mut lines: Vec<String> = health
+        .log
         .iter()
-        .map(|l| format!("{} on {director}: keepalived: \"{}\"", moment(l.at_ms), l.line))
+        .filter(|l| l.at_ms >= since)
+        .filter(|l| {
+            QUORUM_LOST.iter().any(|p| l.line.starts_with(p))
+                || l.line.starts_with("Gained quorum")
+                || l.line.contains("sorry server")
+        })
+        .map(|l| {
+            format!(
+                "{}, keepalived on {director}: \"{}\"",
+                capitalised(&moment(l.at_ms)),
+                l.line
+            )
+        })
         .collect();
-    lines.extend(
-        health
-            .log
-            .iter()
-            .filter(|l| l.line.contains("sorry server") || l.line.starts_with("Gained quorum"))
-            .map(|l| format!("{}: keepalived: \"{}\"", moment(l.at_ms), l.line)),
-    );
     lines.push(format!(
-        "the sorry server {name} ({}) answered {by_sorry} of {answered} answered requests ({:.0}%); in the table since {}",
+        "the sorry server, {name} at {}, answered {by_sorry} of {answered} answered requests ({:.0}%); keepalived added it {}",
         sorry.addr,
         100.0 * f64::from(by_sorry) / f64::from(answered.max(1)),
         moment(put_in.at_ms)
@@ -80,7 +88,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     Some(
         Finding::new(
             ID,
-            format!("keepalived lost quorum and its sorry server {name} took the traffic"),
+            format!("keepalived lost quorum and its sorry server ({name}) took the traffic"),
             0.95 * share,
         )
         .evidence(lines)
@@ -100,15 +108,15 @@ mod tests {
         let finding = check(&ev, &summarise(&ev)).expect("sorry-server must fire");
         assert_eq!(
             finding.title,
-            "keepalived lost quorum and its sorry server rs3 took the traffic"
+            "keepalived lost quorum and its sorry server (rs3) took the traffic"
         );
         assert!((finding.explains - 0.95).abs() < 1e-9);
         assert_eq!(
             finding.evidence,
             [
-                "1000 ms before the traffic on the director d1: keepalived: \"Lost quorum 1-0=1 > 0 for VS [192.0.2.100]:tcp:80\"",
-                "1000 ms before the traffic: keepalived: \"Adding sorry server [192.0.2.13]:tcp:80 to VS [192.0.2.100]:tcp:80\"",
-                "the sorry server rs3 (192.0.2.13:80) answered 30 of 30 answered requests (100%); in the table since 1000 ms before the traffic",
+                "1000 ms before the traffic, keepalived on the director d1: \"Lost quorum 1-0=1 > 0 for VS [192.0.2.100]:tcp:80\"",
+                "1000 ms before the traffic, keepalived on the director d1: \"Adding sorry server [192.0.2.13]:tcp:80 to VS [192.0.2.100]:tcp:80\"",
+                "the sorry server, rs3 at 192.0.2.13:80, answered 30 of 30 answered requests (100%); keepalived added it 1000 ms before the traffic",
                 "out of the pool when the traffic ended: rs1, rs2",
             ]
         );
@@ -126,6 +134,37 @@ mod tests {
             finding.fix[2].starts_with("quorum 1, hysteresis 0: quorum is lost when the live weight of the pool falls below quorum − hysteresis = 1 and regained at quorum + hysteresis = 1"),
             "{:?}",
             finding.fix
+        );
+    }
+
+    #[test]
+    fn quorum_lines_start_at_its_loss() {
+        let mut ev = sample::sorry_server();
+        let health = ev.health.as_mut().unwrap();
+        // keepalived "gains" quorum as it starts, before any check.
+        health.log.insert(
+            0,
+            sample::log_line(-3000.0, "Gained quorum 1+0=1 <= 3 for VS [192.0.2.100]:tcp:80", None),
+        );
+        health.sorry_server.as_mut().unwrap().name = Some("sorry".into());
+        ev.real_servers[2].name = "sorry".into();
+        for r in &mut ev.records {
+            r.backend = Some("sorry".into());
+        }
+        let finding = check(&ev, &summarise(&ev)).expect("sorry-server must fire");
+        assert_eq!(
+            finding.title,
+            "keepalived lost quorum and its sorry server (sorry) took the traffic"
+        );
+        assert!(
+            finding.evidence.iter().all(|l| !l.contains("Gained quorum")),
+            "{:?}",
+            finding.evidence
+        );
+        assert!(
+            finding.evidence[2].starts_with("the sorry server, sorry at 192.0.2.13:80, answered 30 of 30"),
+            "{:?}",
+            finding.evidence
         );
     }
 
