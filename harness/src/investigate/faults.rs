@@ -161,7 +161,8 @@ fn effect(action: &EventAction) -> FaultEffect {
         EventAction::Stop | EventAction::Refuse | EventAction::Link(false) => FaultEffect::Down,
         EventAction::Slow(_) | EventAction::Error(_) => FaultEffect::Degraded,
         EventAction::Start | EventAction::Link(true) => FaultEffect::Back,
-        EventAction::Weight(_) | EventAction::Sysctl(_) | EventAction::Kill => FaultEffect::Other,
+        // Weights, sysctls and whatever acts on directors: not a real server's service.
+        _ => FaultEffect::Other,
     }
 }
 

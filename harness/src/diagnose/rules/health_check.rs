@@ -110,7 +110,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         }
         if outs.iter().any(|c| c.op != "remove") {
             fix.push(format!(
-                "inhibit_on_failure keeps {name} in the table at weight 0: open connections and persistence templates still reach it (sysctl -w net.ipv4.vs.expire_quiescent_template=1, expire_nodest_conn=1)"
+                "inhibit_on_failure keeps {name} in the table at weight 0: open connections and persistence templates still reach it (sysctl -w net.ipv4.vs.expire_quiescent_template=1 lets the templates go)"
             ));
         }
         for o in health

@@ -66,7 +66,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
             .collect();
         if f.event.effect == FaultEffect::Degraded {
             lines.push(format!(
-                "meanwhile {host} answered {} request(s) with errors, {by_it} well",
+                "meanwhile {host} answered {by_it} request(s) well and {} failed on it",
                 f.attributed
             ));
         } else if by_it == 0 && !others.is_empty() {
@@ -100,7 +100,10 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
             ));
         }
     }
-    fix.dedup();
+    // Several faults of one server say the same of it once.
+    let mut seen = std::collections::HashSet::new();
+    lines.retain(|l| seen.insert(l.clone()));
+    fix.retain(|f| seen.insert(f.clone()));
     let explained: u32 = faults.iter().map(|f| f.attributed).sum();
     let client_limited = ev
         .records
@@ -108,14 +111,14 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         .filter(|r| r.error.as_deref() == Some(SOURCE_PORTS_EXHAUSTED))
         .count() as u32;
     let failures = spread.errors.saturating_sub(client_limited).max(1);
-    let mut hosts: Vec<&str> = faults.iter().map(|f| f.event.host.as_str()).collect();
-    hosts.dedup();
+    let hosts: std::collections::BTreeSet<&str> = faults.iter().map(|f| f.event.host.as_str()).collect();
+    let whose = if hosts.len() == 1 { "its" } else { "their" };
     Some(
         Finding::new(
             ID,
             format!(
-                "{} failed during the run and stayed in the table: its share of the requests failed",
-                hosts.join(", ")
+                "{} failed during the run and stayed in the table: {whose} share of the requests failed",
+                hosts.into_iter().collect::<Vec<_>>().join(", ")
             ),
             0.9 * f64::from(explained.min(failures)) / f64::from(failures),
         )
@@ -296,13 +299,56 @@ mod tests {
         );
         assert_eq!(
             finding.evidence[1],
-            "meanwhile rs2 answered 34 request(s) with errors, 0 well"
+            "meanwhile rs2 answered 0 request(s) well and 34 failed on it"
         );
         assert!(
             finding.fix[0].contains("HTTP_GET { url { path / status_code 200 }"),
             "{:?}",
             finding.fix
         );
+    }
+
+    #[test]
+    fn a_server_that_fails_twice_is_described_once_per_fault() {
+        let mut ev = sample::server_dies();
+        // rs2 also refuses from 2500 ms to the end: its slots fail again.
+        ev.events.push(sample::event(
+            "rs2-refuses",
+            "rs2",
+            "refuse",
+            FaultEffect::Down,
+            2500.0,
+            2501.0,
+        ));
+        for r in ev
+            .records
+            .iter_mut()
+            .filter(|r| r.connection >= 251 && r.connection % 3 == 1)
+        {
+            r.backend = None;
+            r.error = Some("connection refused".into());
+        }
+        let finding = check(&ev, &summarise(&ev)).expect("server-fault must fire");
+        assert_eq!(
+            finding.title,
+            "rs2 failed during the run and stayed in the table: its share of the requests failed"
+        );
+        assert!(
+            finding.evidence[4].starts_with(
+                "\"rs2-refuses\" (refuse on rs2) took effect at 2501 ms; until the traffic ended, 16 request(s) failed"
+            ),
+            "{:?}",
+            finding.evidence
+        );
+        let watcher = "no health checker ran: nothing could take rs2 out of the table while it failed";
+        assert_eq!(
+            finding.evidence.iter().filter(|l| *l == watcher).count(),
+            1,
+            "{:?}",
+            finding.evidence
+        );
+        assert_eq!(finding.fix.len(), 2, "{:?}", finding.fix);
+        assert!((finding.explains - 0.9).abs() < 1e-9);
     }
 
     #[test]
