@@ -126,6 +126,15 @@ mod tests {
         assert_eq!(back, ev);
         let report = serde_json::to_value(diagnose(&ev)).unwrap();
         assert_eq!(report["findings"][0]["id"], "arp-flux");
+        // The run's faults too: checkers, their reasons, events, send times.
+        for ev in [sample::checker_takes_out(), sample::server_dies(), sample::sorry_server()] {
+            let json = serde_json::to_string(&ev).unwrap();
+            let back: Evidence = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, ev);
+        }
+        let json = serde_json::to_value(sample::checker_takes_out()).unwrap();
+        assert_eq!(json["health"]["failures"][0]["reason"], "connect-refused");
+        assert_eq!(json["events"][0]["effect"], "down");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! table changes, failed checks and the outages measured against the events) and the
 //! `[[event]]`s that fired.
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4};
 
 use crate::diagnose::evidence::{
@@ -20,20 +21,15 @@ fn ms(d: std::time::Duration) -> f64 {
 pub fn health_evidence(scenario: &Scenario, outcome: &HealthOutcome, outages: &[Outage]) -> HealthEvidence {
     let proto = scenario.service.protocol;
     // keepalived names a real server by its trio: `[192.0.2.12]:tcp:80`.
-    let trios: Vec<(String, String)> = scenario
+    let by_trio: HashMap<String, &str> = scenario
         .real_servers
         .iter()
         .map(|rs| {
             let trio = Trio::new(SocketAddr::from((rs.address, rs.port)), proto);
-            (trio.to_string(), rs.name.clone())
+            (trio.to_string(), rs.name.as_str())
         })
         .collect();
-    let about = |line: &str| {
-        trios
-            .iter()
-            .find(|(trio, _)| line.contains(trio.as_str()))
-            .map(|(_, name)| name.clone())
-    };
+    let about = |line: &str| trios_in(line).find_map(|t| by_trio.get(t)).map(|n| (*n).to_owned());
     let check = scenario.health.as_ref();
     let checkers = check
         .map(|c| c.real_servers.as_slice())
@@ -138,6 +134,19 @@ pub fn health_evidence(scenario: &Scenario, outcome: &HealthOutcome, outages: &[
             .map(|s| s.name.clone())
             .collect(),
     }
+}
+
+/// Every `[address]:proto:port` in a keepalived line, in order.
+fn trios_in(line: &str) -> impl Iterator<Item = &str> {
+    line.match_indices('[').filter_map(move |(start, _)| {
+        let rest = &line[start..];
+        let close = rest.find(']')?;
+        let tail = rest[close + 1..]
+            .strip_prefix(":tcp:")
+            .or(rest[close + 1..].strip_prefix(":udp:"))?;
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        (digits > 0).then(|| &rest[..rest.len() - tail.len() + digits])
+    })
 }
 
 fn fail_reason(reason: FailReason) -> CheckFailReason {
@@ -253,6 +262,16 @@ mod tests {
         assert_eq!(c.connect, "192.0.2.12:80".parse().unwrap());
         assert_eq!((c.delay_loop_secs, c.connect_timeout_secs, c.retry), (2.0, 1.0, 0));
         assert_eq!((h.quorum, h.hysteresis, h.sorry_server.is_none()), (1, 0, true));
+    }
+
+    #[test]
+    fn trios_are_found_where_keepalived_prints_them() {
+        let line = "Removing service [192.0.2.12]:tcp:80 from VS [192.0.2.100]:udp:53";
+        assert_eq!(
+            trios_in(line).collect::<Vec<_>>(),
+            ["[192.0.2.12]:tcp:80", "[192.0.2.100]:udp:53"]
+        );
+        assert_eq!(trios_in("[x] and [1.2.3.4]:tcp: and [y]:sctp:1").count(), 0);
     }
 
     #[test]
