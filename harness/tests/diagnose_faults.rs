@@ -111,3 +111,56 @@ async fn a_checker_that_took_a_dying_server_out_is_a_health_check_with_its_reaso
         diagnosis.ids()
     );
 }
+
+/// rs1 and rs2 never listen: their TCP_CHECKs take both out at the first check, the pool's
+/// live weight falls below quorum 1 and the sorry server answers everything. Not a shipped
+/// scenario: the import round trip cannot express a sorry server (it is not in the table).
+const SORRY: &str = r#"
+[service]
+mode = "dr"
+scheduler = "rr"
+[service.check]
+kind = "tcp"
+delay_loop = 1
+connect_timeout = 1
+warmup = 0
+sorry_server = "sorry"
+[[real_server]]
+name = "rs1"
+state = "refuse"
+[[real_server]]
+name = "rs2"
+state = "refuse"
+[[real_server]]
+name = "sorry"
+[traffic]
+requests = 20
+[expect]
+backends = ["sorry"]
+diagnosis = ["sorry-server", "health-check"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_quorum_is_a_sorry_server_with_keepalived_lines_and_its_share() {
+    if !root() {
+        return;
+    }
+    let scenario = scenario::parse(SORRY, "sorry.toml").unwrap_or_else(|r| panic!("{}", r.render("sorry.toml")));
+    let outcome = run::run(&scenario, &RunOptions::default()).await.expect("the lab runs");
+    assert!(outcome.verdict.passed, "{:?}", outcome.verdict.checks);
+    let diagnosis = outcome.diagnosis.as_ref().expect("diagnosed");
+    assert_eq!(diagnosis.findings[0].id, CauseId::SorryServer, "{:?}", diagnosis.ids());
+    let f = finding(&outcome, CauseId::SorryServer);
+    let text = f.evidence.join("\n");
+    assert!(
+        text.contains("keepalived on director: \"Lost quorum 1-0=1 > 0 for VS [192.0.2.100]:tcp:80\"")
+            && text.contains("\"Adding sorry server [192.0.2.13]:tcp:80 to VS [192.0.2.100]:tcp:80\"")
+            && text.contains("the sorry server, sorry at 192.0.2.13:80, answered 20 of 20 answered requests (100%)"),
+        "{text}"
+    );
+    assert!(
+        f.fix.last().is_some_and(|l| l.starts_with("quorum 1, hysteresis 0")),
+        "{:?}",
+        f.fix
+    );
+}

@@ -127,7 +127,11 @@ mod tests {
         let report = serde_json::to_value(diagnose(&ev)).unwrap();
         assert_eq!(report["findings"][0]["id"], "arp-flux");
         // The run's faults too: checkers, their reasons, events, send times.
-        for ev in [sample::checker_takes_out(), sample::server_dies(), sample::sorry_server()] {
+        for ev in [
+            sample::checker_takes_out(),
+            sample::server_dies(),
+            sample::sorry_server(),
+        ] {
             let json = serde_json::to_string(&ev).unwrap();
             let back: Evidence = serde_json::from_str(&json).unwrap();
             assert_eq!(back, ev);
