@@ -105,7 +105,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
                 "{name}'s {kind} failed ({}): check by hand from {}: {}{then}",
                 short_reason(f.reason),
                 the_director(&health.director),
-                by_hand(c, ev)
+                by_hand(c)
             ));
         }
         if outs.iter().any(|c| c.op != "remove") {
@@ -218,7 +218,7 @@ pub fn short_reason(reason: CheckFailReason) -> String {
 }
 
 /// The check done by hand from the director, as the checker does it.
-pub fn by_hand(checker: &CheckerEvidence, ev: &Evidence) -> String {
+pub fn by_hand(checker: &CheckerEvidence) -> String {
     let (ip, port) = (checker.connect.ip(), checker.connect.port());
     let timeout = checker.connect_timeout_secs.max(1.0);
     match checker.kind.as_deref() {
@@ -230,10 +230,8 @@ pub fn by_hand(checker: &CheckerEvidence, ev: &Evidence) -> String {
             "sh -c '{}'; echo $?",
             checker.command.as_deref().unwrap_or("true").replace('\'', "'\\''")
         ),
-        _ => {
-            let udp = ev.service.as_ref().is_some_and(|s| s.proto.name() == "UDP");
-            format!("nc -zv{} -w {timeout} {ip} {port}", if udp { "u" } else { "" })
-        }
+        // TCP_CHECK connects over TCP whatever the service's protocol.
+        _ => format!("nc -zv -w {timeout} {ip} {port}"),
     }
 }
 

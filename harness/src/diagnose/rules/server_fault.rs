@@ -11,7 +11,7 @@ use std::ops::Range;
 use super::common::*;
 use super::health_check::lb_kind;
 use super::server_down::SOURCE_PORTS_EXHAUSTED;
-use crate::diagnose::evidence::{EventEvidence, Evidence, FaultEffect, RecordEvidence};
+use crate::diagnose::evidence::{EventEvidence, Evidence, FaultEffect, Proto, RecordEvidence};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
 use crate::lvs::CauseId;
@@ -222,10 +222,14 @@ fn checker_fix(ev: &Evidence, host: &str, rip: std::net::Ipv4Addr, port: u16, ef
     let vport = svc.map_or(port, |s| s.port);
     let lb_algo = svc.map_or("rr", |s| s.scheduler.as_str());
     let protocol = svc.map_or("TCP", |s| s.proto.name());
-    let checker = if effect == FaultEffect::Degraded {
-        "HTTP_GET { url { path / status_code 200 } connect_timeout 1 retry 1 delay_before_retry 1 }"
-    } else {
-        "TCP_CHECK { connect_timeout 1 retry 1 delay_before_retry 1 }"
+    let udp = svc.is_some_and(|s| s.proto == Proto::Udp);
+    let checker = match (udp, effect) {
+        // A TCP connect says nothing of a UDP service.
+        (true, _) => "UDP_CHECK { connect_timeout 1 retry 1 delay_before_retry 1 }",
+        (false, FaultEffect::Degraded) => {
+            "HTTP_GET { url { path / status_code 200 } connect_timeout 1 retry 1 delay_before_retry 1 }"
+        }
+        (false, _) => "TCP_CHECK { connect_timeout 1 retry 1 delay_before_retry 1 }",
     };
     let watched = match &ev.health {
         Some(h) if h.checkers.iter().any(|c| c.server == host && c.kind.is_some()) => {
@@ -303,6 +307,14 @@ mod tests {
         );
         assert!(
             finding.fix[0].contains("HTTP_GET { url { path / status_code 200 }"),
+            "{:?}",
+            finding.fix
+        );
+        // A UDP service is checked over UDP.
+        ev.service.as_mut().unwrap().proto = Proto::Udp;
+        let finding = check(&ev, &summarise(&ev)).expect("server-fault must fire");
+        assert!(
+            finding.fix[0].contains("protocol UDP real_server 192.0.2.12 80 { weight 1 UDP_CHECK {"),
             "{:?}",
             finding.fix
         );

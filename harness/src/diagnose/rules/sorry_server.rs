@@ -73,7 +73,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
                 f.server,
                 checker.kind.as_deref().unwrap_or("checker"),
                 short_reason(f.reason),
-                by_hand(checker, ev)
+                by_hand(checker)
             ))
         })
         .collect();
