@@ -13,7 +13,7 @@
 //!   gatherer can take two readings, else the absolute value.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -51,6 +51,12 @@ pub struct Evidence {
     /// keep-alive, one source vs several), for contrast.
     #[serde(default)]
     pub probes: Vec<ProbeResult>,
+    /// What keepalived's health checkers did during the run; `None`: no checker ran.
+    #[serde(default)]
+    pub health: Option<HealthEvidence>,
+    /// The faults (`[[event]]`s) that fired during the main run, in order.
+    #[serde(default)]
+    pub events: Vec<EventEvidence>,
 }
 
 /// The virtual service (`ipvsadm -A` line).
@@ -233,6 +239,166 @@ pub struct RecordEvidence {
     /// shared one TCP connection (or one UDP socket).
     pub connection: u32,
     pub error: Option<String>,
+    /// When it was sent, in ms since the traffic started (`None`: not recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_ms: Option<f64>,
+}
+
+/// keepalived's checkers on the director during the run. Times are ms since the traffic
+/// started (negative: before it, while the first checks ran).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HealthEvidence {
+    /// The director whose checkers these are.
+    pub director: String,
+    /// One per real server of the pool; a server without a checker is never taken out.
+    #[serde(default)]
+    pub checkers: Vec<CheckerEvidence>,
+    /// keepalived's log lines, in order.
+    #[serde(default)]
+    pub log: Vec<HealthLogLine>,
+    /// The table changes the checkers made, in order.
+    #[serde(default)]
+    pub changes: Vec<HealthChange>,
+    /// The failed checks that took a server out, with keepalived's reason.
+    #[serde(default)]
+    pub failures: Vec<CheckFailure>,
+    /// Each death of a checked server (an event) and how long the checker took to notice.
+    #[serde(default)]
+    pub outages: Vec<OutageEvidence>,
+    /// The virtual server's quorum and hysteresis (keepalived defaults 1 and 0).
+    pub quorum: u32,
+    pub hysteresis: u32,
+    pub sorry_server: Option<SorryServerEvidence>,
+    /// Servers of the pool out of the table (or at weight 0) when the traffic ended.
+    #[serde(default)]
+    pub out_at_end: Vec<String>,
+}
+
+/// One real server's checker as configured (keepalived's resolved settings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckerEvidence {
+    pub server: String,
+    /// TCP_CHECK, HTTP_GET or MISC_CHECK; `None`: the server has no checker.
+    pub kind: Option<String>,
+    /// Where TCP_CHECK / HTTP_GET connect: the real server's own address and port.
+    pub connect: SocketAddrV4,
+    /// HTTP_GET's first url path.
+    pub path: Option<String>,
+    /// MISC_CHECK's command.
+    pub command: Option<String>,
+    pub delay_loop_secs: f64,
+    pub connect_timeout_secs: f64,
+    pub retry: u32,
+    pub delay_before_retry_secs: f64,
+    pub inhibit_on_failure: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthLogLine {
+    pub at_ms: f64,
+    pub line: String,
+    /// The real server the line is about, when it names one.
+    pub server: Option<String>,
+}
+
+/// One table change by the checkers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthChange {
+    pub at_ms: f64,
+    pub dest: SocketAddr,
+    /// The real server's name, when the address is one of them.
+    pub server: Option<String>,
+    pub sorry: bool,
+    /// `add`, `remove` or `set_weight`.
+    pub op: String,
+    pub weight: Option<u32>,
+}
+
+impl HealthChange {
+    /// Removed, or left in at weight 0 (inhibit_on_failure).
+    pub fn takes_out(&self) -> bool {
+        self.op == "remove" || self.weight == Some(0)
+    }
+}
+
+/// A failed check that took its server out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckFailure {
+    pub at_ms: f64,
+    pub server: String,
+    pub reason: CheckFailReason,
+}
+
+/// Why a check attempt failed, in keepalived's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckFailReason {
+    /// No answer to the connect within connect_timeout.
+    ConnectTimeout,
+    /// Refused (RST) or unreachable (ICMP).
+    ConnectRefused,
+    ConnectError,
+    /// HTTP: the connection closed before any data.
+    NoData,
+    /// HTTP: a status outside the accepted ones.
+    HttpStatus(u16),
+    /// HTTP: the body's MD5 differs from the digest.
+    Digest,
+    /// HTTP: the answer did not complete within connect_timeout.
+    ReadTimeout,
+    MiscExit(u8),
+    MiscTimeout,
+    MiscSignal(i32),
+}
+
+/// A checked server's death during the run and the checker's answer to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutageEvidence {
+    pub server: String,
+    pub down_event: String,
+    pub down_at_ms: f64,
+    /// From the death to the checker's removal; `None`: never taken out.
+    pub removed_after_ms: Option<f64>,
+    /// Requests sent between the death and the removal (or the end) that failed.
+    pub failed_meanwhile: u32,
+    pub up_event: Option<String>,
+    pub restored_after_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SorryServerEvidence {
+    pub addr: SocketAddrV4,
+    /// The real server that serves as the sorry server, if one does.
+    pub name: Option<String>,
+}
+
+/// One `[[event]]` as it fired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventEvidence {
+    pub name: String,
+    pub host: String,
+    /// The action as the file writes it: `stop`, `error 500`, `link down`, ...
+    pub action: String,
+    pub effect: FaultEffect,
+    /// When its moment came and when the action had taken effect.
+    pub due_ms: f64,
+    pub done_ms: f64,
+    /// Why the action failed, if it did.
+    pub error: Option<String>,
+}
+
+/// What an event does to the host's service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultEffect {
+    /// It stops serving: stop, refuse, link down.
+    Down,
+    /// It answers badly: HTTP errors, slowly.
+    Degraded,
+    /// It serves again: start, link up.
+    Back,
+    /// Anything else (weights, sysctls, directors).
+    Other,
 }
 
 /// How a probe run shaped its traffic.
@@ -340,6 +506,8 @@ impl Evidence {
             arp_probe: None,
             records: Vec::new(),
             probes: Vec::new(),
+            health: None,
+            events: Vec::new(),
         }
     }
 

@@ -60,6 +60,9 @@ mod tests {
             (sample::arp_flux(), CauseId::ArpFlux),
             (sample::persistence(), CauseId::Persistence),
             (sample::keepalive(), CauseId::Keepalive),
+            (sample::server_dies(), CauseId::ServerFault),
+            (sample::checker_takes_out(), CauseId::HealthCheck),
+            (sample::sorry_server(), CauseId::SorryServer),
         ] {
             let d = diagnose(&ev);
             assert!(!d.healthy);
@@ -123,6 +126,19 @@ mod tests {
         assert_eq!(back, ev);
         let report = serde_json::to_value(diagnose(&ev)).unwrap();
         assert_eq!(report["findings"][0]["id"], "arp-flux");
+        // The run's faults too: checkers, their reasons, events, send times.
+        for ev in [
+            sample::checker_takes_out(),
+            sample::server_dies(),
+            sample::sorry_server(),
+        ] {
+            let json = serde_json::to_string(&ev).unwrap();
+            let back: Evidence = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, ev);
+        }
+        let json = serde_json::to_value(sample::checker_takes_out()).unwrap();
+        assert_eq!(json["health"]["failures"][0]["reason"], "connect-refused");
+        assert_eq!(json["events"][0]["effect"], "down");
     }
 
     #[test]
@@ -138,6 +154,9 @@ mod tests {
             sample::arp_flux(),
             sample::persistence(),
             sample::keepalive(),
+            sample::server_dies(),
+            sample::checker_takes_out(),
+            sample::sorry_server(),
         ] {
             // Hosts not gathered, records naming unknown servers, no table.
             let mut ev = base.clone();

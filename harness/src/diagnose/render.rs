@@ -137,6 +137,13 @@ mod tests {
     }
 
     #[test]
+    fn fault_reports() {
+        insta::assert_snapshot!("server_fault", render(&diagnose(&sample::server_dies())));
+        insta::assert_snapshot!("health_check", render(&diagnose(&sample::checker_takes_out())));
+        insta::assert_snapshot!("sorry_server", render(&diagnose(&sample::sorry_server())));
+    }
+
+    #[test]
     fn no_traffic_says_so() {
         let mut ev = sample::healthy_dr();
         ev.records.clear();

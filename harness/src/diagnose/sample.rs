@@ -133,7 +133,7 @@ pub fn dest(index: u8, inactive: u32, conns_total: u64) -> DestEvidence {
     }
 }
 
-/// A request from c1 on its own connection and source port.
+/// A request from c1 on its own connection and source port, sent 10 ms after the one before.
 pub fn record(n: u32, backend: &str) -> RecordEvidence {
     RecordEvidence {
         client: "c1".into(),
@@ -141,6 +141,7 @@ pub fn record(n: u32, backend: &str) -> RecordEvidence {
         backend: Some(backend.into()),
         connection: n,
         error: None,
+        sent_ms: Some(f64::from(n) * 10.0),
     }
 }
 
@@ -195,6 +196,8 @@ pub fn healthy_dr() -> Evidence {
         }),
         records: (0..30).map(|n| record(n, &format!("rs{}", n % 3 + 1))).collect(),
         probes: vec![],
+        health: None,
+        events: vec![],
     }
 }
 
@@ -258,5 +261,195 @@ pub fn keepalive() -> Evidence {
         probe(ProbeKind::NewConn, 30, 1, 30, &[("rs1", 10), ("rs2", 10), ("rs3", 10)]),
         probe(ProbeKind::Keepalive, 30, 1, 1, &[("rs1", 30)]),
     ];
+    ev
+}
+
+/// An `[[event]]` as it fired: its action took effect a few ms after its moment.
+pub fn event(name: &str, host: &str, action: &str, effect: FaultEffect, due_ms: f64, done_ms: f64) -> EventEvidence {
+    EventEvidence {
+        name: name.into(),
+        host: host.into(),
+        action: action.into(),
+        effect,
+        due_ms,
+        done_ms,
+        error: None,
+    }
+}
+
+/// rr over rs1..rs3, 300 requests 10 ms apart; with "rs2-dies" at 1000 ms and "rs2-back" at
+/// 2000 ms; `failing` says which of the requests rs2 would have answered were refused.
+fn rs2_outage(failing: impl Fn(u32) -> bool) -> Evidence {
+    let mut ev = healthy_dr();
+    ev.records = (0..300)
+        .map(|n| {
+            let mut r = record(n, &format!("rs{}", n % 3 + 1));
+            if n % 3 == 1 && failing(n) {
+                r.backend = None;
+                r.error = Some("connection refused".into());
+            }
+            r
+        })
+        .collect();
+    ev.ipvs.as_mut().unwrap().dests = (1..=3).map(|i| dest(i, 100, 100)).collect();
+    // Five frames per request, as in `healthy_dr`.
+    ev.director_seen_packets = Some(1500);
+    ev.events = vec![
+        event("rs2-dies", "rs2", "stop", FaultEffect::Down, 1000.0, 1002.0),
+        event("rs2-back", "rs2", "start", FaultEffect::Back, 2000.0, 2003.0),
+    ];
+    ev
+}
+
+/// rs2 stops mid-run and starts again, with no health checker: IPVS keeps sending it its third.
+pub fn server_dies() -> Evidence {
+    rs2_outage(|n| (100..=200).contains(&n))
+}
+
+/// keepalived's TCP_CHECK (delay_loop 1 s, connect_timeout 1 s, retry 0) on every server.
+pub fn tcp_checker(index: u8) -> CheckerEvidence {
+    CheckerEvidence {
+        server: format!("rs{index}"),
+        kind: Some("TCP_CHECK".into()),
+        connect: std::net::SocketAddrV4::new(rip(index), 80),
+        path: None,
+        command: None,
+        delay_loop_secs: 1.0,
+        connect_timeout_secs: 1.0,
+        retry: 0,
+        delay_before_retry_secs: 1.0,
+        inhibit_on_failure: false,
+    }
+}
+
+/// A keepalived log line, about `server` if given.
+pub fn log_line(at_ms: f64, line: &str, server: Option<&str>) -> HealthLogLine {
+    HealthLogLine {
+        at_ms,
+        line: line.into(),
+        server: server.map(Into::into),
+    }
+}
+
+/// A table change by the checkers.
+pub fn change(at_ms: f64, index: u8, op: &str, weight: Option<u32>, sorry: bool) -> HealthChange {
+    HealthChange {
+        at_ms,
+        dest: SocketAddr::new(rip(index).into(), 80),
+        server: Some(format!("rs{index}")),
+        sorry,
+        op: op.into(),
+        weight,
+    }
+}
+
+/// `server_dies` under TCP_CHECK: rs2 is removed at 1500 ms, and re-added at 2300 ms; until the
+/// removal its share is refused, meanwhile rs1 and rs3 take everything.
+pub fn checker_takes_out() -> Evidence {
+    let mut ev = rs2_outage(|n| (100..150).contains(&n));
+    // Out of the table from 1500 ms to 2300 ms: rs1 and rs3 take turns.
+    for r in ev.records.iter_mut().filter(|r| r.error.is_none()) {
+        let n = r.connection;
+        if (150..230).contains(&n) {
+            r.backend = Some(if n % 2 == 0 { "rs1" } else { "rs3" }.into());
+        }
+    }
+    ev.health = Some(HealthEvidence {
+        director: "d1".into(),
+        checkers: (1..=3).map(tcp_checker).collect(),
+        log: vec![
+            log_line(1500.0, "TCP_CHECK on service [192.0.2.12]:tcp:80 failed.", Some("rs2")),
+            log_line(
+                1500.0,
+                "Removing service [192.0.2.12]:tcp:80 from VS [192.0.2.100]:tcp:80",
+                Some("rs2"),
+            ),
+            log_line(2300.0, "TCP connection to [192.0.2.12]:tcp:80 success.", Some("rs2")),
+            log_line(
+                2300.0,
+                "Adding service [192.0.2.12]:tcp:80 to VS [192.0.2.100]:tcp:80",
+                Some("rs2"),
+            ),
+        ],
+        changes: vec![
+            change(1500.0, 2, "remove", None, false),
+            change(2300.0, 2, "add", Some(1), false),
+        ],
+        failures: vec![CheckFailure {
+            at_ms: 1500.0,
+            server: "rs2".into(),
+            reason: CheckFailReason::ConnectRefused,
+        }],
+        outages: vec![OutageEvidence {
+            server: "rs2".into(),
+            down_event: "rs2-dies".into(),
+            down_at_ms: 1002.0,
+            removed_after_ms: Some(498.0),
+            failed_meanwhile: 17,
+            up_event: Some("rs2-back".into()),
+            restored_after_ms: Some(298.0),
+        }],
+        quorum: 1,
+        hysteresis: 0,
+        sorry_server: None,
+        out_at_end: vec![],
+    });
+    ev
+}
+
+/// rs1 and rs2 refuse; TCP_CHECK takes both out before the traffic, quorum (1) is lost and
+/// the sorry server rs3 answers everything.
+pub fn sorry_server() -> Evidence {
+    let mut ev = healthy_dr();
+    for rs in &mut ev.real_servers[..2] {
+        rs.host.listening = Some(vec![]);
+    }
+    ev.ipvs.as_mut().unwrap().dests = vec![dest(3, 30, 30)];
+    ev.records = (0..30).map(|n| record(n, "rs3")).collect();
+    ev.health = Some(HealthEvidence {
+        director: "d1".into(),
+        checkers: (1..=2).map(tcp_checker).collect(),
+        log: vec![
+            log_line(-1200.0, "TCP_CHECK on service [192.0.2.11]:tcp:80 failed.", Some("rs1")),
+            log_line(
+                -1200.0,
+                "Removing service [192.0.2.11]:tcp:80 from VS [192.0.2.100]:tcp:80",
+                Some("rs1"),
+            ),
+            log_line(-1000.0, "TCP_CHECK on service [192.0.2.12]:tcp:80 failed.", Some("rs2")),
+            log_line(
+                -1000.0,
+                "Removing service [192.0.2.12]:tcp:80 from VS [192.0.2.100]:tcp:80",
+                Some("rs2"),
+            ),
+            log_line(-1000.0, "Lost quorum 1-0=1 > 0 for VS [192.0.2.100]:tcp:80", None),
+            log_line(
+                -1000.0,
+                "Adding sorry server [192.0.2.13]:tcp:80 to VS [192.0.2.100]:tcp:80",
+                Some("rs3"),
+            ),
+        ],
+        changes: vec![
+            change(-1200.0, 1, "remove", None, false),
+            change(-1000.0, 2, "remove", None, false),
+            change(-1000.0, 3, "add", Some(1), true),
+        ],
+        failures: [(-1200.0, 1), (-1000.0, 2)]
+            .into_iter()
+            .map(|(at_ms, i)| CheckFailure {
+                at_ms,
+                server: format!("rs{i}"),
+                reason: CheckFailReason::ConnectRefused,
+            })
+            .collect(),
+        outages: vec![],
+        quorum: 1,
+        hysteresis: 0,
+        sorry_server: Some(SorryServerEvidence {
+            addr: std::net::SocketAddrV4::new(rip(3), 80),
+            name: Some("rs3".into()),
+        }),
+        out_at_end: vec!["rs1".into(), "rs2".into()],
+    });
     ev
 }

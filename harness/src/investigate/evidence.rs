@@ -12,6 +12,7 @@ use crate::diagnose::evidence::{
 use crate::ipvs::{self, IpvsSnapshot, ServiceSnapshot};
 use crate::lab::Lab;
 use crate::observe;
+use crate::run::{FiredEvent, HealthOutcome, Outage};
 use crate::scenario::{self, Role, Scenario};
 use crate::traffic::RequestRecord;
 
@@ -66,6 +67,12 @@ pub struct RunFacts<'a> {
     pub director_seen_packets: Option<u64>,
     /// The IPVS settings the engine runs with.
     pub settings: Option<ipvs::Sysctls>,
+    /// What keepalived's checkers did (`None`: no checker ran).
+    pub health: Option<&'a HealthOutcome>,
+    /// The events that fired during the traffic.
+    pub fired: &'a [FiredEvent],
+    /// The checked servers' deaths and the checkers' answers.
+    pub outages: &'a [Outage],
 }
 
 /// Evidence plus what could not be gathered (said in reports, never fatal).
@@ -143,6 +150,10 @@ pub async fn gather(
             arp_probe,
             records: records_evidence(scenario, facts.records),
             probes: Vec::new(),
+            health: facts
+                .health
+                .map(|h| super::faults::health_evidence(scenario, h, facts.outages)),
+            events: super::faults::events_evidence(scenario, facts.fired),
         },
         problems,
     }
@@ -331,6 +342,7 @@ pub fn records_evidence(scenario: &Scenario, records: &[RequestRecord]) -> Vec<R
             backend: r.backend.clone(),
             connection: r.connection,
             error: r.error.as_ref().map(ToString::to_string),
+            sent_ms: Some(r.sent_at.as_secs_f64() * 1000.0),
         })
         .collect()
 }

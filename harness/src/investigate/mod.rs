@@ -3,12 +3,14 @@
 //! runs contrasting probes, and hands the evidence to the pure `diagnose` rules.
 //!
 //! * [`evidence`] — evidence from a lab, the scenario and the run's results.
+//! * [`faults`] — the run's health checks and events as evidence.
 //! * [`probes`] — short side runs shaped to separate causes.
 //! * [`expect`] — `[expect] diagnosis` as verdict checks.
 //! * [`live`] — `lvslab diagnose --live`: checks on the host this runs on.
 
 pub mod evidence;
 pub mod expect;
+pub mod faults;
 pub mod live;
 pub mod probes;
 

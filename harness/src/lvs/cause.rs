@@ -12,6 +12,12 @@ super::word::words!(
         PortReuse = "port-reuse",
         WeightZero = "weight-zero",
         ServerDown = "server-down",
+        /// keepalived's health checker took a real server out (or to weight 0) during the run.
+        HealthCheck = "health-check",
+        /// Quorum was lost and keepalived's sorry server took the traffic.
+        SorryServer = "sorry-server",
+        /// A real server failed mid-run (an `[[event]]`) and nothing took it out meanwhile.
+        ServerFault = "server-fault",
         VipNotLocal = "vip-not-local",
         RpFilter = "rp-filter",
         NatReturnPath = "nat-return-path",

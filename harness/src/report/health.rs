@@ -102,6 +102,7 @@ mod tests {
                 out_after_start_ms: Some(1000.0),
                 out_at_end: true,
             }],
+            failures: Vec::new(),
             problems: Vec::new(),
         }
     }

@@ -66,6 +66,8 @@ pub struct HealthOutcome {
     /// Per real server of the pool (by name): when the checkers first took it out, and
     /// whether it was out at the end.
     pub servers: Vec<ServerHealth>,
+    /// The failed checks that took a server down, with why they failed.
+    pub failures: Vec<HealthFailure>,
     /// keepalived's config fix-ups (quorum) and engine refusals, as they happened.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
@@ -89,6 +91,20 @@ pub struct HealthTableChange {
     pub op: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthFailure {
+    pub at_ms: f64,
+    pub dest: SocketAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub real_server: Option<String>,
+    #[serde(serialize_with = "fail_reason_words")]
+    pub reason: FailReason,
+}
+
+fn fail_reason_words<S: serde::Serializer>(reason: &FailReason, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{reason:?}"))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,6 +138,8 @@ pub struct Session<'l> {
     /// What the engine holds now: dest → weight.
     table: BTreeMap<SocketAddrV4, u32>,
     history: Vec<HealthRecord>,
+    /// Failed checks that took their server down: (when, server, why).
+    failures: Vec<(Duration, SocketAddr, FailReason)>,
     /// Records from checks that ended while the table could not be borrowed.
     pending: Vec<HealthRecord>,
     ran_once: HashSet<CheckerId>,
@@ -186,6 +204,7 @@ impl<'l> Session<'l> {
             stop: Arc::new(AtomicBool::new(false)),
             table,
             history: Vec::new(),
+            failures: Vec::new(),
             pending: Vec::new(),
             ran_once: HashSet::new(),
             out_from_start: HashSet::new(),
@@ -268,7 +287,15 @@ impl<'l> Session<'l> {
                     Ok((id, outcome, ended)) => {
                         let now = ended.saturating_duration_since(self.started);
                         self.ran_once.insert(id);
-                        self.monitor.finish(id, &outcome, now)
+                        let records = self.monitor.finish(id, &outcome, now);
+                        if let CheckOutcome::Failure(reason) = outcome {
+                            // The server this failure took down is the one notified DOWN.
+                            self.failures.extend(records.iter().filter_map(|r| match r.event {
+                                HealthEvent::RealServer { rs, up: false, .. } => Some((r.at, rs, reason)),
+                                _ => None,
+                            }));
+                        }
+                        records
                     }
                     Err(_) => Vec::new(),
                 }
@@ -469,6 +496,16 @@ impl<'l> Session<'l> {
             })
             .collect();
         servers.sort_by(|a, b| a.name.cmp(&b.name));
+        let failures = self
+            .failures
+            .iter()
+            .map(|(at, dest, reason)| HealthFailure {
+                at_ms: at_ms(*at),
+                dest: *dest,
+                real_server: self.names.get(dest).cloned(),
+                reason: *reason,
+            })
+            .collect();
         HealthOutcome {
             director: self.director,
             started_ms: offset,
@@ -476,6 +513,7 @@ impl<'l> Session<'l> {
             notify,
             table,
             servers,
+            failures,
             problems: self.problems,
         }
     }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 pub use events::FiredEvent;
 pub use failover::{Failover, VrrpLogLine, VrrpOutcome, VrrpTransition};
-pub use health::{HealthLine, HealthOutcome, HealthTableChange, ServerHealth};
+pub use health::{HealthFailure, HealthLine, HealthOutcome, HealthTableChange, ServerHealth};
 pub use outages::Outage;
 pub use outcome::RunOutcome;
 pub use plan::{lab_plan, TUN_DEVICE};
@@ -268,6 +268,9 @@ async fn traffic_and_verdict(
         Some(settings) => {
             let facts = investigate::RunFacts {
                 records: &records,
+                health: health.as_ref(),
+                fired: &fired,
+                outages: &outages,
                 ipvs: ipvs_snapshot.as_ref(),
                 director_seen_packets,
                 settings: scenario

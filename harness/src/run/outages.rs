@@ -195,6 +195,7 @@ mod tests {
                 out_after_start_ms: None,
                 out_at_end: false,
             }],
+            failures: Vec::new(),
             problems: Vec::new(),
         }
     }

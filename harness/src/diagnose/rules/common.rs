@@ -183,6 +183,26 @@ pub fn service_port_on(ev: &Evidence, rs: &RealServerEvidence) -> Option<u16> {
     }
 }
 
+/// `at 1500 ms` into the traffic, or `800 ms before the traffic` (the checkers start first).
+pub fn moment(at_ms: f64) -> String {
+    let at = at_ms.round();
+    if at < 0.0 {
+        format!("{:.0} ms before the traffic", -at)
+    } else {
+        // `abs`: a moment rounded up from just before the traffic is -0.
+        format!("at {:.0} ms", at.abs())
+    }
+}
+
+/// The text with its first letter in upper case, to start a line with a moment.
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// Whether the director forwards (no director in Direct mode).
 pub fn has_director(ev: &Evidence) -> bool {
     ev.mode != Mode::Direct

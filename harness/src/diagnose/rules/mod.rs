@@ -11,6 +11,7 @@ pub mod common;
 pub mod arp_flux;
 pub mod checksum;
 pub mod destination_hash;
+pub mod health_check;
 pub mod keepalive;
 pub mod local_client;
 pub mod nat_return_path;
@@ -19,7 +20,9 @@ pub mod port_reuse;
 pub mod rp_filter;
 pub mod scheduler_arithmetic;
 pub mod server_down;
+pub mod server_fault;
 pub mod single_server;
+pub mod sorry_server;
 pub mod source_hash;
 pub mod source_ports;
 pub mod tunnel_decap;
@@ -38,6 +41,9 @@ pub const RULES: &[(CauseId, Rule)] = &[
     (arp_flux::ID, arp_flux::check),
     (local_client::ID, local_client::check),
     (weight_zero::ID, weight_zero::check),
+    (sorry_server::ID, sorry_server::check),
+    (health_check::ID, health_check::check),
+    (server_fault::ID, server_fault::check),
     (server_down::ID, server_down::check),
     (vip_not_local::ID, vip_not_local::check),
     (udp_flow::ID, udp_flow::check),

@@ -30,7 +30,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     for rs in &ev.real_servers {
         let mut reasons = Vec::new();
         let mut fixes = Vec::new();
-        if has_director(ev) && ev.in_table(rs) == Some(false) {
+        if has_director(ev) && ev.in_table(rs) == Some(false) && !kept_out_by_keepalived(ev, &rs.name) {
             lines.push(format!(
                 "{} ({}) is configured but absent from the IPVS table: removed by the health checker or never added",
                 rs.name, rs.address
@@ -149,6 +149,18 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         .evidence(capped(lines))
         .fix(down.into_values().flat_map(|(_, fixes)| fixes)),
     )
+}
+
+/// Whether keepalived keeps `name` out of the table on purpose: its checker took it out (the
+/// `health-check` finding says why), or it is the sorry server, in only while quorum is lost.
+fn kept_out_by_keepalived(ev: &Evidence, name: &str) -> bool {
+    ev.health.as_ref().is_some_and(|h| {
+        super::health_check::is_sorry(h, name)
+            || (h.out_at_end.iter().any(|s| s == name)
+                && h.changes
+                    .iter()
+                    .any(|c| !c.sorry && c.takes_out() && c.server.as_deref() == Some(name)))
+    })
 }
 
 /// Why `rs` cannot be reached at all: its LAN link (or every link but loopback) is down,
@@ -369,6 +381,30 @@ mod tests {
             .count();
         let line = format!("{timeouts} of 30 requests failed; none was answered by rs3");
         assert!(finding.evidence.contains(&line), "{:?}", finding.evidence);
+    }
+
+    #[test]
+    fn a_server_keepalived_keeps_out_is_not_called_missing() {
+        // The checker took rs2 out and it stayed out: the health-check finding says why.
+        let mut ev = sample::checker_takes_out();
+        ev.ipvs.as_mut().unwrap().dests.retain(|d| d.addr != sample::rip(2));
+        ev.health.as_mut().unwrap().out_at_end = vec!["rs2".into()];
+        assert_eq!(check(&ev, &summarise(&ev)), None);
+        // Without the checker's word, it is missing.
+        ev.health = None;
+        let finding = check(&ev, &summarise(&ev)).expect("rs2 is not in the table");
+        assert_eq!(finding.title, "Real server(s) not serving: rs2 (not in the table)");
+        // The sorry server is in the table only while quorum is lost.
+        let mut ev = sample::healthy_dr();
+        ev.ipvs.as_mut().unwrap().dests.retain(|d| d.addr != sample::rip(3));
+        ev.health = Some(crate::diagnose::evidence::HealthEvidence {
+            sorry_server: Some(crate::diagnose::evidence::SorryServerEvidence {
+                addr: std::net::SocketAddrV4::new(sample::rip(3), 80),
+                name: Some("rs3".into()),
+            }),
+            ..Default::default()
+        });
+        assert_eq!(check(&ev, &summarise(&ev)), None);
     }
 
     #[test]
