@@ -57,6 +57,60 @@ pub struct Evidence {
     /// The faults (`[[event]]`s) that fired during the main run, in order.
     #[serde(default)]
     pub events: Vec<EventEvidence>,
+    /// Directors beside the first: a VRRP instance's other nodes, or directors with VIPs of
+    /// their own. Their MACs are directors' MACs too.
+    #[serde(default)]
+    pub other_directors: Vec<HostEvidence>,
+    /// The directors' VRRP during the run; `None`: no `vrrp_instance`.
+    #[serde(default)]
+    pub vrrp: Option<VrrpEvidence>,
+}
+
+/// One `vrrp_instance` over the directors, as it ran.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VrrpEvidence {
+    /// `keepalived` or `embedded`.
+    pub implementation: String,
+    pub nodes: Vec<VrrpNodeEvidence>,
+    /// Directors MASTER when the traffic ended.
+    pub masters: Vec<String>,
+    /// keepalived's lines that tell why adverts did not get through or were refused
+    /// (send errors, wrong password, interval or VRID mismatches), with their director.
+    pub advert_trouble: Vec<(String, String)>,
+    /// When each director last became MASTER (ms since the traffic started) and the line
+    /// that made it.
+    pub became_master: Vec<(String, f64, String)>,
+    /// Each takeover after a director event that took the master away.
+    #[serde(default)]
+    pub failovers: Vec<FailoverEvidence>,
+}
+
+/// A takeover and what it cost, as the run measured it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailoverEvidence {
+    pub event: String,
+    /// The event's action (`kill`, `stop`, ...).
+    pub action: String,
+    pub from: Vec<String>,
+    pub to: String,
+    pub takeover_ms: f64,
+    pub failover_ms: Option<f64>,
+    pub failed: u32,
+}
+
+/// One director's instance as configured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VrrpNodeEvidence {
+    pub director: String,
+    pub instance: String,
+    pub interface: String,
+    pub address: Ipv4Addr,
+    pub vrid: u8,
+    pub priority: u8,
+    pub version: u8,
+    pub advert_int_ms: u64,
+    pub auth: bool,
+    pub unicast_peers: Vec<Ipv4Addr>,
 }
 
 /// The virtual service (`ipvsadm -A` line).
@@ -508,6 +562,8 @@ impl Evidence {
             probes: Vec::new(),
             health: None,
             events: Vec::new(),
+            other_directors: Vec::new(),
+            vrrp: None,
         }
     }
 
@@ -532,13 +588,17 @@ impl Evidence {
 
     /// Whether `mac` is one of the director's.
     pub fn is_director_mac(&self, mac: Mac) -> bool {
-        self.director.as_ref().is_some_and(|d| d.link_with_mac(mac).is_some())
+        self.directors().any(|d| d.link_with_mac(mac).is_some())
     }
 
-    /// Every host: director, real servers, clients.
+    /// Every director: the first, then the others.
+    pub fn directors(&self) -> impl Iterator<Item = &HostEvidence> {
+        self.director.iter().chain(&self.other_directors)
+    }
+
+    /// Every host: directors, real servers, clients.
     pub fn hosts(&self) -> impl Iterator<Item = &HostEvidence> {
-        self.director
-            .iter()
+        self.directors()
             .chain(self.real_servers.iter().map(|r| &r.host))
             .chain(self.clients.iter().map(|c| &c.host))
     }

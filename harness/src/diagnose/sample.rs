@@ -198,6 +198,8 @@ pub fn healthy_dr() -> Evidence {
         probes: vec![],
         health: None,
         events: vec![],
+        other_directors: Vec::new(),
+        vrrp: None,
     }
 }
 

@@ -73,6 +73,8 @@ pub struct RunFacts<'a> {
     pub fired: &'a [FiredEvent],
     /// The checked servers' deaths and the checkers' answers.
     pub outages: &'a [Outage],
+    /// What the directors' VRRP did (`None`: no `vrrp_instance`).
+    pub vrrp: Option<&'a crate::run::VrrpOutcome>,
 }
 
 /// Evidence plus what could not be gathered (said in reports, never fatal).
@@ -107,8 +109,10 @@ pub async fn gather(
     };
 
     let mode = scenario.service.mode;
-    // The diagnosis models one director: the first (it serves `service.vip`).
+    // The first director stands for the service's table (it serves `service.vip`); the
+    // others are there for their MACs and addresses.
     let director = scenario.director().map(|d| take_host(&d.name));
+    let other_directors: Vec<HostEvidence> = scenario.directors.iter().skip(1).map(|d| take_host(&d.name)).collect();
     let real_servers = scenario
         .real_servers
         .iter()
@@ -154,6 +158,8 @@ pub async fn gather(
                 .health
                 .map(|h| super::faults::health_evidence(scenario, h, facts.outages)),
             events: super::faults::events_evidence(scenario, facts.fired),
+            other_directors,
+            vrrp: facts.vrrp.and_then(|v| super::vrrp::evidence(scenario, v)),
         },
         problems,
     }

@@ -13,6 +13,7 @@ pub mod expect;
 pub mod faults;
 pub mod live;
 pub mod probes;
+mod vrrp;
 
 use std::time::Duration;
 

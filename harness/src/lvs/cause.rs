@@ -29,6 +29,10 @@ super::word::words!(
         SchedulerArithmetic = "scheduler-arithmetic",
         /// The client ran out of source ports (not a director fault).
         SourcePorts = "source-ports",
+        /// Two directors of one VRRP instance are MASTER at once, both holding the VIP.
+        SplitBrain = "split-brain",
+        /// Requests failed while a backup director took the VIP over from a master that died.
+        Failover = "failover",
         /// No cause: the spread is what the scheduler should give.
         Healthy = "healthy",
     }

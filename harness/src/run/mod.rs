@@ -271,6 +271,7 @@ async fn traffic_and_verdict(
                 health: health.as_ref(),
                 fired: &fired,
                 outages: &outages,
+                vrrp: vrrp.as_ref(),
                 ipvs: ipvs_snapshot.as_ref(),
                 director_seen_packets,
                 settings: scenario

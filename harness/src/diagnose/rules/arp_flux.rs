@@ -36,7 +36,9 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     }
     if let Some(probe) = &ev.arp_probe {
         let strangers: Vec<_> = probe.replies.iter().filter(|m| !ev.is_director_mac(**m)).collect();
-        if !strangers.is_empty() || probe.replies.len() > 1 {
+        // Several directors answering is VRRP's business (a split brain), not ARP flux.
+        let only_directors = strangers.is_empty() && ev.vrrp.is_some();
+        if !strangers.is_empty() || (probe.replies.len() > 1 && !only_directors) {
             let answers: Vec<String> = probe
                 .replies
                 .iter()

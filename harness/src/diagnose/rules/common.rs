@@ -38,7 +38,7 @@ pub fn lan_iface(rs: &RealServerEvidence) -> String {
 /// `rs2's eth0`, `the director d1's eth0`, `director's eth0` or `no host gathered here`.
 pub fn describe_mac(ev: &Evidence, mac: Mac) -> String {
     match ev.owner_of_mac(mac) {
-        Some((host, iface)) if ev.director.as_ref().is_some_and(|d| d.name == host) => {
+        Some((host, iface)) if ev.directors().any(|d| d.name == host) => {
             format!("{}'s {iface}", the_director(&host))
         }
         Some((host, iface)) => format!("{host}'s {iface}"),
@@ -74,8 +74,7 @@ pub fn the_director(name: &str) -> String {
 /// The director's MACs, for messages.
 pub fn director_macs(ev: &Evidence) -> String {
     let macs: Vec<String> = ev
-        .director
-        .iter()
+        .directors()
         .flat_map(|d| d.links.iter().filter_map(|l| l.mac))
         .map(|m| m.to_string())
         .collect();

@@ -11,6 +11,7 @@ pub mod common;
 pub mod arp_flux;
 pub mod checksum;
 pub mod destination_hash;
+pub mod failover;
 pub mod health_check;
 pub mod keepalive;
 pub mod local_client;
@@ -25,6 +26,7 @@ pub mod single_server;
 pub mod sorry_server;
 pub mod source_hash;
 pub mod source_ports;
+pub mod split_brain;
 pub mod tunnel_decap;
 pub mod udp_flow;
 pub mod vip_not_local;
@@ -57,6 +59,8 @@ pub const RULES: &[(CauseId, Rule)] = &[
     (rp_filter::ID, rp_filter::check),
     (tunnel_decap::ID, tunnel_decap::check),
     (source_ports::ID, source_ports::check),
+    (split_brain::ID, split_brain::check),
+    (failover::ID, failover::check),
 ];
 
 /// Whether `rules` holds one rule for every cause but `healthy`, and none for it.
