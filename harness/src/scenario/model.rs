@@ -68,6 +68,8 @@ impl Vrrp {
 #[derive(Debug, Clone, PartialEq)]
 pub struct VrrpNode {
     pub director: String,
+    /// `vrrp` on the director: who runs its VRRP, over [`Vrrp::choice`] (a mixed pair).
+    pub choice: Option<VrrpChoice>,
     /// What `crate::vrrp::Instance` runs: interface and address on the VIP's network, the
     /// VRID, timers, auth and GARP settings (tracks are added by [`VrrpNode::instance_config`]).
     pub instance: crate::vrrp::InstanceConfig,

@@ -163,6 +163,8 @@ pub struct RawDirector {
     pub gateway: Option<S<String>>,
     pub sysctl: Option<RawSysctls>,
     pub interfaces: Option<S<Vec<S<RawInterface>>>>,
+    /// Who runs this director's VRRP, over the top-level `vrrp` (a mixed pair).
+    pub vrrp: Option<S<String>>,
     /// keepalived's per-node `vrrp_instance` keys.
     pub state: Option<S<String>>,
     pub priority: Option<S<i64>>,
@@ -208,6 +210,7 @@ impl RawDirector {
     /// Whether this director states anything of VRRP's.
     pub fn states_vrrp(&self) -> bool {
         self.state.is_some()
+            || self.vrrp.is_some()
             || self.priority.is_some()
             || self.nopreempt.is_some()
             || self.preempt_delay.is_some()
@@ -501,6 +504,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "gateway",
             "sysctl",
             "interfaces",
+            "vrrp",
             "state",
             "priority",
             "nopreempt",

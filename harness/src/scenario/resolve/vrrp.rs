@@ -308,8 +308,12 @@ fn node(p: &mut Problems<'_>, n: NodeInput<'_>) -> VrrpNode {
             track_scripts.push((name.get_ref().clone(), weight));
         }
     }
+    let choice = raw
+        .and_then(|d| d.vrrp.as_ref())
+        .map(|c| v::keyword(p, Some(c), VrrpChoice::Auto));
     VrrpNode {
         director: n.director.to_string(),
+        choice,
         instance: cfg,
         unicast_peers: if unicast { n.peers } else { Vec::new() },
         strict,
