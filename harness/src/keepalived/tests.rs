@@ -1,0 +1,1 @@
+//! Root tests: the real keepalived in throw-away labs.
