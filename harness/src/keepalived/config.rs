@@ -137,13 +137,20 @@ fn vrrp_instance(
     }
     if let Auth::Pass(bytes) = &i.auth {
         let pass: String = bytes.iter().take_while(|b| **b != 0).map(|b| char::from(*b)).collect();
-        if pass.is_empty() || pass.chars().any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '#' | '!')) {
+        if pass.is_empty()
+            || pass
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '#' | '!'))
+        {
             return Err(KeepalivedError::config(
                 director,
                 format!("auth_pass {pass:?}: keepalived reads one word without quotes or comment characters"),
             ));
         }
-        let _ = writeln!(out, "    authentication {{\n        auth_type PASS\n        auth_pass {pass}\n    }}");
+        let _ = writeln!(
+            out,
+            "    authentication {{\n        auth_type PASS\n        auth_pass {pass}\n    }}"
+        );
     }
     if !node.unicast_peers.is_empty() {
         let _ = writeln!(out, "    unicast_src_ip {}", i.address);
@@ -183,6 +190,18 @@ fn vrrp_instance(
         Some(true) => out.push_str("    accept\n"),
         Some(false) => out.push_str("    no_accept\n"),
         None => {}
+    }
+    if node.track_interfaces.iter().any(|(iface, _)| *iface == i.interface) {
+        // keepalived 2.2.7 tracks its own interface anyway (down = FAULT) and ignores the entry
+        // with a warning: "(VI_1) Ignoring track_interface eth0 since own interface".
+        return Err(KeepalivedError::config(
+            director,
+            format!(
+                "track_interface {}: keepalived ignores a track_interface on the instance's own interface \
+                 (it is tracked already: down = FAULT); track another interface or a vrrp_script",
+                i.interface
+            ),
+        ));
     }
     if !node.track_interfaces.is_empty() {
         out.push_str("    track_interface {\n");
@@ -372,10 +391,17 @@ fn checker(
             if misc.command.contains('\'') {
                 return Err(KeepalivedError::config(
                     director,
-                    format!("MISC_CHECK: keepalived cannot pass a command holding a single quote to sh -c: {}", misc.command),
+                    format!(
+                        "MISC_CHECK: keepalived cannot pass a command holding a single quote to sh -c: {}",
+                        misc.command
+                    ),
                 ));
             }
-            let _ = writeln!(out, "{pad}misc_path {}", quoted(&format!("/bin/sh -c '{}'", misc.command)));
+            let _ = writeln!(
+                out,
+                "{pad}misc_path {}",
+                quoted(&format!("/bin/sh -c '{}'", misc.command))
+            );
             if let Some(t) = misc.timeout {
                 let _ = writeln!(out, "{pad}misc_timeout {}", seconds(t));
             }
@@ -442,6 +468,12 @@ name = "rs1"
 [service]
 vip = "192.0.2.100"
 mode = "dr"
+[[network]]
+name = "lan"
+subnet = "192.0.2.0/24"
+[[network]]
+name = "sync"
+subnet = "203.0.113.0/24"
 [vrrp_instance]
 name = "VI_LB"
 virtual_router_id = 7
@@ -456,13 +488,15 @@ down_timer_adverts = 4
 accept = false
 [[director]]
 name = "lvs1"
+interfaces = [{ network = "lan" }, { network = "sync" }]
 state = "BACKUP"
 priority = 120
 nopreempt = true
-track_interface = [{ interface = "eth0", weight = -50 }]
+track_interface = [{ interface = "eth1", weight = -50 }]
 track_script = [{ script = "chk_maint", weight = -60 }, { script = "chk_up" }]
 [[director]]
 name = "lvs2"
+interfaces = [{ network = "lan" }, { network = "sync" }]
 preempt_delay = 2.5
 vrrp_strict = true
 [[vrrp_script]]
@@ -531,21 +565,40 @@ name = "rs2"
     fn what_keepalived_cannot_take_is_an_error_naming_the_director() {
         let fractional = EVERYTHING.replace("interval = 2", "interval = 0.5");
         let s = parse(&fractional, "t.toml").unwrap();
-        let err = config(&s, "lvs1", Path::new(DIR), Mode::VrrpOnly).unwrap_err().to_string();
-        assert!(err.starts_with("lvs1: ") && err.contains("whole number of seconds for interval, not 0.5"), "{err}");
+        let err = config(&s, "lvs1", Path::new(DIR), Mode::VrrpOnly)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("lvs1: ") && err.contains("whole number of seconds for interval, not 0.5"),
+            "{err}"
+        );
 
         let quote = EVERYTHING.replace("test ! -e {dir}/maintenance", "test ! -e '{dir}/m'");
         let s = parse(&quote, "t.toml").unwrap();
-        let err = config(&s, "lvs1", Path::new(DIR), Mode::VrrpOnly).unwrap_err().to_string();
+        let err = config(&s, "lvs1", Path::new(DIR), Mode::VrrpOnly)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("single quote"), "{err}");
+
+        let own = EVERYTHING.replace("interface = \"eth1\"", "interface = \"eth0\"");
+        let s = parse(&own, "t.toml").unwrap();
+        let err = config(&s, "lvs1", Path::new(DIR), Mode::VrrpOnly)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("track_interface eth0: keepalived ignores"), "{err}");
 
         let s = parse(&PAIR.replace("\"dr\"", "\"fullnat\""), "t.toml").unwrap();
         let err = config(&s, "lvs1", Path::new(DIR), Mode::Full).unwrap_err().to_string();
         assert!(err.contains("no forwarding method for mode = \"fullnat\""), "{err}");
 
         let s = parse(PAIR, "t.toml").unwrap();
-        let err = config(&s, "lvs9", Path::new(DIR), Mode::VrrpOnly).unwrap_err().to_string();
-        assert_eq!(err, "lvs9: cannot write keepalived.conf: no such director in the VRRP instance");
+        let err = config(&s, "lvs9", Path::new(DIR), Mode::VrrpOnly)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "lvs9: cannot write keepalived.conf: no such director in the VRRP instance"
+        );
     }
 
     #[test]

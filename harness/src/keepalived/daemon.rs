@@ -157,16 +157,26 @@ impl Daemon {
         if mode == Mode::VrrpOnly {
             cmd.arg("-P");
         }
-        cmd.arg("-f").arg(&conf).arg("-p").arg(pid_path(dir)).arg("-r").arg(vrrp_pid_path(dir));
+        cmd.arg("-f")
+            .arg(&conf)
+            .arg("-p")
+            .arg(pid_path(dir))
+            .arg("-r")
+            .arg(vrrp_pid_path(dir));
         if mode == Mode::Full {
             cmd.arg("-c").arg(checker_pid_path(dir));
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
         crate::sys::process::die_with_parent_in_child(&mut cmd);
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
         let keeper_record = Arc::clone(&record);
         let keeper = host
-            .spawn_thread(&format!("keepalived-{name}"), move || keep(cmd, started_tx, &keeper_record))
+            .spawn_thread(&format!("keepalived-{name}"), move || {
+                keep(cmd, started_tx, &keeper_record)
+            })
             .map_err(os("start a thread in the namespace"))?;
         let spawned = started_rx
             .await
@@ -248,9 +258,11 @@ impl Daemon {
 
     /// Waits (bounded) until the latest state is `state`; the transition that made it so.
     pub async fn wait_for_state(&self, state: State, within: Duration) -> Result<Transition, KeepalivedError> {
-        self.wait(within, &format!("did not enter {} within {within:?}", state.word()), |s| {
-            s.transitions.last().filter(|t| t.state == state).cloned()
-        })
+        self.wait(
+            within,
+            &format!("did not enter {} within {within:?}", state.word()),
+            |s| s.transitions.last().filter(|t| t.state == state).cloned(),
+        )
         .await
     }
 
@@ -307,7 +319,8 @@ impl Daemon {
             host: self.host.clone(),
             path: path.display().to_string(),
         })?;
-        kill(Pid::from_raw(pid), signal).map_err(|e| KeepalivedError::os(&self.host, format!("{signal} pid {pid}"), e.into()))
+        kill(Pid::from_raw(pid), signal)
+            .map_err(|e| KeepalivedError::os(&self.host, format!("{signal} pid {pid}"), e.into()))
     }
 
     /// keepalived must run in the director's namespace; anything else is refused and killed.
@@ -396,11 +409,7 @@ struct Spawned {
 }
 
 /// The keeper thread: spawns keepalived, hands its pid and pipes over, then waits for it.
-fn keep(
-    mut cmd: Command,
-    started: tokio::sync::oneshot::Sender<std::io::Result<Spawned>>,
-    record: &Record,
-) {
+fn keep(mut cmd: Command, started: tokio::sync::oneshot::Sender<std::io::Result<Spawned>>, record: &Record) {
     let mut child: Child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -535,8 +544,14 @@ mod tests {
         let at = Instant::now();
         let t = parse_fifo_line("INSTANCE \"VI_1\" MASTER 150", at).unwrap();
         assert_eq!((t.instance.as_str(), t.state, t.priority), ("VI_1", State::Master, 150));
-        assert_eq!(parse_fifo_line("INSTANCE \"VI 2\" FAULT 90", at).unwrap().instance, "VI 2");
-        assert_eq!(parse_fifo_line("INSTANCE \"x\" DELETED 100", at).unwrap().state, State::Stop);
+        assert_eq!(
+            parse_fifo_line("INSTANCE \"VI 2\" FAULT 90", at).unwrap().instance,
+            "VI 2"
+        );
+        assert_eq!(
+            parse_fifo_line("INSTANCE \"x\" DELETED 100", at).unwrap().state,
+            State::Stop
+        );
         assert!(parse_fifo_line("RS [10.0.0.2]:tcp:80 [10.0.0.1]:tcp:80 UP", at).is_none());
         assert!(parse_fifo_line("INSTANCE \"VI_1\" MASTER", at).is_none());
         assert!(parse_fifo_line("GROUP \"G\" MASTER 100", at).is_none());

@@ -29,7 +29,9 @@ pub enum KeepalivedError {
     },
 
     /// The daemon was found in another network namespace than its director's; it was killed.
-    #[error("{host}: keepalived (pid {pid}) runs in network namespace {found}, not the director's {expected}; killed it")]
+    #[error(
+        "{host}: keepalived (pid {pid}) runs in network namespace {found}, not the director's {expected}; killed it"
+    )]
     WrongNamespace {
         host: String,
         pid: i32,
@@ -39,7 +41,11 @@ pub enum KeepalivedError {
 
     /// keepalived ended (or never reported a state) while lvslab waited for it.
     #[error("{host}: keepalived {what}; its last log lines:\n{}", log.join("\n"))]
-    Daemon { host: String, what: String, log: Vec<String> },
+    Daemon {
+        host: String,
+        what: String,
+        log: Vec<String>,
+    },
 
     #[error("{host}: keepalived's VRRP child is not running (no pid in {path})")]
     NoVrrpChild { host: String, path: String },

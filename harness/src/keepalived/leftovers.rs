@@ -36,16 +36,25 @@ pub(crate) fn clean_leftovers_in(runs: &Path) -> LeftoverReport {
     let mut report = LeftoverReport::default();
     for run in sorted_dirs(runs) {
         let mut dead_owner = false;
+        let mut live_owner = false;
         let mut failed = false;
         for host_dir in sorted_dirs(&run) {
             let Some(alive) = owner_alive(&host_dir) else { continue };
             if alive {
+                live_owner = true;
                 report.live.push(host_dir);
                 continue;
             }
             dead_owner = true;
-            for pid_file in [pid_path(&host_dir), vrrp_pid_path(&host_dir), checker_pid_path(&host_dir)] {
-                let Some(pid) = fs::read_to_string(&pid_file).ok().and_then(|t| t.trim().parse::<i32>().ok()) else {
+            for pid_file in [
+                pid_path(&host_dir),
+                vrrp_pid_path(&host_dir),
+                checker_pid_path(&host_dir),
+            ] {
+                let Some(pid) = fs::read_to_string(&pid_file)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<i32>().ok())
+                else {
                     continue;
                 };
                 if !is_keepalived_of(pid, &pid_file) {
@@ -57,12 +66,14 @@ pub(crate) fn clean_leftovers_in(runs: &Path) -> LeftoverReport {
                     Err(nix::errno::Errno::ESRCH) => {}
                     Err(e) => {
                         failed = true;
-                        report.problems.push(format!("kill keepalived pid {pid} ({}): {e}", host_dir.display()));
+                        report
+                            .problems
+                            .push(format!("kill keepalived pid {pid} ({}): {e}", host_dir.display()));
                     }
                 }
             }
         }
-        if dead_owner && !failed {
+        if dead_owner && !live_owner && !failed {
             match fs::remove_dir_all(&run) {
                 Ok(()) => report.removed_dirs.push(run),
                 Err(e) => report.problems.push(format!("{}: {e}", run.display())),
