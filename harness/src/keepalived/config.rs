@@ -552,6 +552,7 @@ name = "rs1"
 weight = 3
 [[real_server]]
 name = "rs2"
+check = { kind = "tcp", connect_timeout = 1 }
 "#;
 
     #[test]

@@ -1,10 +1,11 @@
 //! keepalived processes a dead lvslab left behind, for `lvslab clean`.
 //!
-//! keepalived dies with lvslab (PDEATHSIG on the parent, keepalived's own on its children),
-//! with one exception: a VRRP child frozen by SIGSTOP cannot act on the SIGTERM it gets and
-//! stays, holding the namespace and its VIP. Only processes recorded in a run directory whose
-//! owner (`keepalived.owner`) is dead are touched, and only if they are keepalived started
-//! with that directory's pid files.
+//! None is known to survive: the parent dies with the keeper thread that spawned it
+//! (PDEATHSIG), its children by their own PDEATHSIG, and a VRRP child frozen by SIGSTOP too,
+//! because its orphaned process group gets SIGHUP and SIGCONT from the kernel (tested in
+//! `keepalived::tests`). This is the net under that: only processes recorded in a run
+//! directory whose owner (`keepalived.owner`) is dead are touched, and only if they are
+//! keepalived started with that directory's pid files.
 
 use std::fs;
 use std::path::{Path, PathBuf};

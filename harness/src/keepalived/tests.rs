@@ -383,6 +383,35 @@ name = "rs1"
 "#,
 ];
 
+/// Full mode (virtual_server and checkers): `-t` reads it without initialising IPVS, so it is
+/// checked here although only a kernel with IPVS can run it.
+const FULL_CONFIGS: &[&str] = &[r#"
+[service]
+vip = "192.0.2.100"
+mode = "dr"
+scheduler = "wrr"
+persistence = 300
+persistence_netmask = "255.255.255.0"
+[service.check]
+kind = "http"
+path = "/health"
+delay_loop = 6
+connect_timeout = 2
+retry = 3
+[vrrp_instance]
+[[director]]
+name = "lvs1"
+priority = 150
+[[director]]
+name = "lvs2"
+[[real_server]]
+name = "rs1"
+weight = 3
+[[real_server]]
+name = "rs2"
+check = { kind = "tcp", connect_timeout = 1 }
+"#];
+
 fn scenario_files_with_vrrp() -> Vec<(String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
@@ -401,15 +430,24 @@ async fn every_generated_config_passes_keepalived_t_in_its_namespace() {
     if skip() {
         return;
     }
-    let mut texts: Vec<(String, String)> = scenario_files_with_vrrp();
+    let mut texts: Vec<(String, String, Mode)> = scenario_files_with_vrrp()
+        .into_iter()
+        .map(|(n, t)| (n, t, Mode::VrrpOnly))
+        .collect();
     texts.extend(
         CLEAN_CONFIGS
             .iter()
             .enumerate()
-            .map(|(i, t)| (format!("clean-config-{i}.toml"), t.to_string())),
+            .map(|(i, t)| (format!("clean-config-{i}.toml"), t.to_string(), Mode::VrrpOnly)),
+    );
+    texts.extend(
+        FULL_CONFIGS
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("full-config-{i}.toml"), t.to_string(), Mode::Full)),
     );
     let mut checked = 0;
-    for (name, text) in &texts {
+    for (name, text, mode) in &texts {
         let scenario = parse(text, name).unwrap_or_else(|e| panic!("{}", e.render(name)));
         let lab = Lab::build(&crate::run::lab_plan(&scenario), Default::default())
             .await
@@ -417,7 +455,7 @@ async fn every_generated_config_passes_keepalived_t_in_its_namespace() {
         for director in &scenario.directors {
             let dir = lab.host_dir(&director.name).unwrap();
             let conf = super::conf_path(&dir);
-            let text = config(&scenario, &director.name, &dir, Mode::VrrpOnly).unwrap();
+            let text = config(&scenario, &director.name, &dir, *mode).unwrap();
             std::fs::write(&conf, &text).unwrap();
             let host = lab.host(&director.name).unwrap();
             if let Err(e) = config_test(host, &conf).await {
@@ -426,7 +464,7 @@ async fn every_generated_config_passes_keepalived_t_in_its_namespace() {
             checked += 1;
         }
     }
-    assert!(checked >= 2 * CLEAN_CONFIGS.len());
+    assert!(checked >= 2 * (CLEAN_CONFIGS.len() + FULL_CONFIGS.len()));
 }
 
 #[tokio::test]
@@ -503,4 +541,89 @@ async fn transitions_reach_the_callback_as_they_are_read() {
     );
     assert_eq!(d.transitions().len(), 3);
     assert!(d.log().iter().any(|(_, l)| l == "(VI_1) Entering MASTER STATE"));
+}
+
+const CHILD_ENV: &str = "LVSLAB_KEEPALIVED_CHILD";
+
+/// Run as a child process by the tests below: holds a keepalived pair (lvs1 frozen when the
+/// variable says "freeze") until killed, or until its stdin closes should the parent die first.
+#[tokio::test]
+#[ignore = "a helper that the killed-lvslab tests run in a child process"]
+async fn child_holds_a_keepalived_pair_until_killed() {
+    let Some(how) = std::env::var_os(CHILD_ENV) else { return };
+    if skip() {
+        return;
+    }
+    let (scenario, lab) = build_lab(PAIR).await;
+    let (a, b) = master_and_backup(&scenario, &lab).await;
+    if how == "freeze" {
+        a.freeze().unwrap();
+    }
+    println!(
+        "PIDS {} {} {} {}",
+        a.pid(),
+        a.vrrp_pid().unwrap(),
+        b.pid(),
+        b.vrrp_pid().unwrap()
+    );
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+}
+
+/// Starts the helper above in a child process, SIGKILLs it once its keepalived pair runs and
+/// returns the pair's pids (parent and VRRP child of lvs1, then of lvs2).
+fn kill_a_child_lvslab(how: &str) -> Vec<i32> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "keepalived::tests::child_holds_a_keepalived_pair_until_killed",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, how)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(pids) = line.strip_prefix("PIDS ") {
+                let _ = tx.send(pids.split(' ').filter_map(|p| p.parse().ok()).collect::<Vec<i32>>());
+            }
+        }
+    });
+    let pids = rx.recv_timeout(Duration::from_secs(30));
+    let running = pids
+        .as_ref()
+        .is_ok_and(|p| p.len() == 4 && p.iter().all(|p| pgrep_keepalived().contains(p)));
+    // SIGKILL: nothing of lvslab runs any more, only the kernel's PDEATHSIG acts.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let pids = pids.expect("the child started keepalived");
+    assert!(running, "the child's keepalived ran: {pids:?}");
+    pids
+}
+
+#[tokio::test]
+async fn keepalived_dies_with_a_killed_lvslab() {
+    if skip() {
+        return;
+    }
+    none_left(&kill_a_child_lvslab("run")).await;
+}
+
+#[tokio::test]
+async fn a_frozen_vrrp_child_dies_with_a_killed_lvslab_too() {
+    if skip() {
+        return;
+    }
+    // A stopped process keeps the SIGTERM of its PDEATHSIG pending, but its process group is
+    // orphaned when the keepalived parent dies, and the kernel then sends the group SIGHUP and
+    // SIGCONT (POSIX orphaned process groups): it wakes and stops.
+    none_left(&kill_a_child_lvslab("freeze")).await;
 }
