@@ -558,6 +558,12 @@ mod tests {
     }
 
     #[test]
+    fn a_daemon_can_move_between_tasks() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Daemon>();
+    }
+
+    #[test]
     fn the_console_date_is_dropped() {
         assert_eq!(
             without_date("Tue Dec  1 06:55:47 2026: (VI_1) Entering MASTER STATE"),
