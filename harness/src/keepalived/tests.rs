@@ -216,6 +216,13 @@ async fn a_frozen_master_keeps_the_vip_while_the_backup_takes_it_too() {
     eprintln!("thaw: lvs2 BACKUP {back:?} after SIGCONT");
     vip_becomes(h2, false).await;
     assert!(has_vip(h1).await);
+
+    // A graceful stop of a frozen node thaws it first, so it can send priority 0.
+    let mut a = a;
+    a.freeze().unwrap();
+    a.stop().await.expect("a frozen keepalived stops");
+    assert_eq!(a.exit().as_deref(), Some("exit status: 0"));
+    assert!(a.log().iter().any(|(_, l)| l.contains("(VI_1) sent 0 priority")));
 }
 
 fn alive(pid: i32) -> bool {
