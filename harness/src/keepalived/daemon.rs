@@ -450,13 +450,22 @@ fn read_log(pipe: impl Read, record: &Record) {
 }
 
 fn read_fifo(fifo: File, record: &Record, on_transition: &OnTransition) {
-    for line in BufReader::new(fifo).lines() {
-        let Ok(line) = line else { return };
+    let mut reader = BufReader::new(fifo);
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        // An instance name is any bytes keepalived accepted: read lossily, never stop early.
+        match reader.read_until(b'\n', &mut bytes) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
         let at = Instant::now();
+        let line = String::from_utf8_lossy(&bytes);
+        let line = line.trim_end_matches('\n');
         if line == FIFO_STOP {
             return;
         }
-        match parse_fifo_line(&line, at) {
+        match parse_fifo_line(line, at) {
             Some(t) => {
                 record.update(|s| s.transitions.push(t.clone()));
                 on_transition(&t);
