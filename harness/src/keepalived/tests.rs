@@ -73,7 +73,12 @@ async fn master_and_backup(scenario: &Scenario, lab: &Lab) -> (Daemon, Daemon) {
     a.wait_for_state(State::Master, START)
         .await
         .expect("lvs1 becomes MASTER");
-    assert_eq!(b.state(), Some(State::Backup), "one master only: {:?}", b.transitions());
+    // Started first on a busy machine, lvs2 may have become MASTER alone; lvs1's first advert
+    // (priority 150) then sends it back to BACKUP.
+    b.wait_for_state(State::Backup, Duration::from_secs(2))
+        .await
+        .unwrap_or_else(|e| panic!("one master only: {e}: {:?}", b.transitions()));
+    assert_eq!(a.state(), Some(State::Master), "{:?}", a.transitions());
     (a, b)
 }
 
@@ -168,8 +173,8 @@ async fn a_stopped_master_sends_priority_0_and_the_backup_takes_over_after_the_s
         - stopped;
     let skew = skew_time(Version::V3, 100, ADVERT);
     eprintln!("stop: lvs2 MASTER {took:?} after SIGTERM (skew {skew:?})");
-    // Well before a hard failure could be noticed (master_down_interval − one advert).
-    assert!(took < skew + Duration::from_millis(150), "{took:?}");
+    // Sooner than a silent master could be noticed at all (master_down_interval − one advert).
+    assert!(took < backup_down_interval() - ADVERT, "{took:?}");
     assert_eq!(a.state(), Some(State::Stop));
     assert!(a.log().iter().any(|(_, l)| l.contains("(VI_1) sent 0 priority")));
     assert!(b
