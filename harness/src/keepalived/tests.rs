@@ -574,6 +574,7 @@ async fn child_holds_a_keepalived_pair_until_killed() {
     if how == "freeze" {
         a.freeze().unwrap();
     }
+    println!("RUN {}", lab.run_id());
     println!(
         "PIDS {} {} {} {}",
         a.pid(),
@@ -586,8 +587,9 @@ async fn child_holds_a_keepalived_pair_until_killed() {
 }
 
 /// Starts the helper above in a child process, SIGKILLs it once its keepalived pair runs and
-/// returns the pair's pids (parent and VRRP child of lvs1, then of lvs2).
-fn kill_a_child_lvslab(how: &str) -> Vec<i32> {
+/// returns the pair's pids (parent and VRRP child of lvs1, then of lvs2) and the run id of the
+/// lab it left behind.
+fn kill_a_child_lvslab(how: &str) -> (Vec<i32>, String) {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -606,16 +608,20 @@ fn kill_a_child_lvslab(how: &str) -> Vec<i32> {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut run = String::new();
         for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(pids) = line.strip_prefix("PIDS ") {
-                let _ = tx.send(pids.split(' ').filter_map(|p| p.parse().ok()).collect::<Vec<i32>>());
+            if let Some(id) = line.strip_prefix("RUN ") {
+                run = id.to_string();
+            } else if let Some(pids) = line.strip_prefix("PIDS ") {
+                let pids: Vec<i32> = pids.split(' ').filter_map(|p| p.parse().ok()).collect();
+                let _ = tx.send((pids, run.clone()));
             }
         }
     });
     let pids = rx.recv_timeout(Duration::from_secs(30));
     let running = pids
         .as_ref()
-        .is_ok_and(|p| p.len() == 4 && p.iter().all(|p| pgrep_keepalived().contains(p)));
+        .is_ok_and(|(p, _)| p.len() == 4 && p.iter().all(|p| pgrep_keepalived().contains(p)));
     // SIGKILL: nothing of lvslab runs any more, only the kernel's PDEATHSIG acts.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -624,12 +630,24 @@ fn kill_a_child_lvslab(how: &str) -> Vec<i32> {
     pids
 }
 
+/// What a killed lvslab leaves is its run directory (nothing ran its teardown): `lvslab
+/// clean` removes it, the owner being dead.
+fn clean_the_dead_run(run: &str) {
+    let dir = crate::lab::run_dir(run);
+    assert!(dir.is_dir(), "{}", dir.display());
+    // The other killed-lvslab test may clean at the same time: either removes it.
+    let report = super::clean_leftovers();
+    assert!(!dir.exists(), "{report:?}");
+}
+
 #[tokio::test]
 async fn keepalived_dies_with_a_killed_lvslab() {
     if skip() {
         return;
     }
-    none_left(&kill_a_child_lvslab("run")).await;
+    let (pids, run) = kill_a_child_lvslab("run");
+    none_left(&pids).await;
+    clean_the_dead_run(&run);
 }
 
 #[tokio::test]
@@ -640,5 +658,7 @@ async fn a_frozen_vrrp_child_dies_with_a_killed_lvslab_too() {
     // A stopped process keeps the SIGTERM of its PDEATHSIG pending, but its process group is
     // orphaned when the keepalived parent dies, and the kernel then sends the group SIGHUP and
     // SIGCONT (POSIX orphaned process groups): it wakes and stops.
-    none_left(&kill_a_child_lvslab("freeze")).await;
+    let (pids, run) = kill_a_child_lvslab("freeze");
+    none_left(&pids).await;
+    clean_the_dead_run(&run);
 }
