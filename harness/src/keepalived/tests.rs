@@ -662,3 +662,37 @@ async fn a_frozen_vrrp_child_dies_with_a_killed_lvslab_too() {
     none_left(&pids).await;
     clean_the_dead_run(&run);
 }
+
+#[tokio::test]
+async fn strict_mode_without_accept_drops_the_vip_with_nftables_in_the_namespace() {
+    if skip() {
+        return;
+    }
+    let (scenario, lab) = build_lab(CLEAN_CONFIGS[2]).await;
+    let (a, b) = tokio::join!(start(&scenario, &lab, "lvs1"), start(&scenario, &lab, "lvs2"));
+    let (mut a, b) = (a.expect("lvs1 starts"), b.expect("lvs2 starts"));
+    // The address owner (priority 255) goes MASTER at once.
+    a.wait_for_state(State::Master, START).await.expect("lvs1 MASTER");
+    b.wait_for_state(State::Backup, START).await.expect("lvs2 BACKUP");
+    a.kill();
+    b.wait_for_state(State::Master, Duration::from_secs(10))
+        .await
+        .expect("lvs2 takes over");
+    // no_accept (strict mode's default for a non-owner): keepalived's nft table drops the VIP.
+    let logged = |what: &str| b.log().iter().any(|(_, l)| l.contains(what));
+    assert!(logged("(VI_1) setting firewall drop rule"), "{:?}", b.log());
+    // Read in the director's namespace: the table is there, not in the host's.
+    let listing = lab
+        .host("lvs2")
+        .unwrap()
+        .exec(|| {
+            std::process::Command::new("nft")
+                .args(["list", "table", "ip", "keepalived"])
+                .output()
+        })
+        .await
+        .unwrap()
+        .expect("nft runs");
+    let text = String::from_utf8_lossy(&listing.stdout);
+    assert!(text.contains("192.0.2.100") && text.contains("drop"), "{text}");
+}
