@@ -154,6 +154,17 @@ async fn a_killed_master_hands_the_vip_to_the_backup_after_master_down_interval(
         !a.log().iter().any(|(_, l)| l.contains("sent 0 priority")),
         "a killed keepalived sends no priority 0"
     );
+
+    // Back after the power cut, in the same directory: a new keepalived removes the VIP it
+    // finds, starts as BACKUP and preempts lvs2 (150 > 100) after its master_down_interval.
+    drop(a);
+    let a = start(&scenario, &lab, "lvs1").await.expect("lvs1 starts again");
+    a.wait_for_state(State::Master, START).await.expect("lvs1 preempts");
+    b.wait_for_state(State::Backup, Duration::from_secs(2))
+        .await
+        .expect("lvs2 steps down");
+    vip_becomes(h2, false).await;
+    assert!(has_vip(h1).await);
 }
 
 #[tokio::test]
