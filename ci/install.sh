@@ -13,8 +13,19 @@ command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v depmod >/dev/null || need+=(kmod)
 command -v ipvsadm >/dev/null || need+=(ipvsadm)
-if ((${#need[@]})); then
+# The real keepalived as a VRRP implementation (harness/src/keepalived, docs/keepalived.md);
+# nft for keepalived's vrrp_strict/no_accept rules and the block_adverts event. Without
+# recommends: keepalived's (ipvsadm) is above already.
+lean=()
+[[ -x /usr/sbin/keepalived ]] || command -v keepalived >/dev/null || lean+=(keepalived)
+[[ -x /usr/sbin/nft ]] || command -v nft >/dev/null || lean+=(nftables)
+if ((${#need[@]} + ${#lean[@]})); then
   apt-get update -qq
+fi
+if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+if ((${#lean[@]})); then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${lean[@]}"
 fi
 cargo --version

@@ -397,13 +397,24 @@ fn clean() -> Result<ExitCode, CliError> {
     for (l, pid) in &report.live {
         println!("left {l} alone: its owner (pid {pid}) is alive; use `lvslab down {l}`");
     }
-    for p in &report.problems {
+    let daemons = crate::keepalived::clean_leftovers();
+    for (dir, pid) in &daemons.killed {
+        println!("killed keepalived pid {pid} left by a dead run ({})", dir.display());
+    }
+    for dir in &daemons.removed_dirs {
+        println!("removed run directory {}", dir.display());
+    }
+    for p in report.problems.iter().chain(&daemons.problems) {
         eprintln!("problem: {p}");
     }
-    if report.removed_labs.is_empty() && report.live.is_empty() {
+    if report.removed_labs.is_empty()
+        && report.live.is_empty()
+        && daemons.killed.is_empty()
+        && daemons.removed_dirs.is_empty()
+    {
         println!("nothing to clean");
     }
-    Ok(if report.problems.is_empty() {
+    Ok(if report.problems.is_empty() && daemons.problems.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)

@@ -3,7 +3,7 @@
 //! Layers of the library code, arrows pointing down only (a module uses only modules below it;
 //! tests may reach up, e.g. to `run::director_config`):
 //! `commands` → (`conform`, `report`) → `run` → `investigate` → `verdict`
-//! → (`director`, `observe`, `traffic`) → (`lab`, `realserver`, `import`)
+//! → (`director`, `observe`, `traffic`, `keepalived`, the real keepalived in a lab namespace) → (`lab`, `realserver`, `import`)
 //! → (`scenario`, `diagnose`; `health` and `vrrp`, keepalived's checkers and VRRP as pure state machines)
 //! → `ipvs` → (`lvs`, the shared vocabulary: protocol, forwarding method, scheduler and its flags, service key,
 //! cause ids; `tally`, requests counted per backend; `sys`, the only module with `unsafe` code) → `wire`, packet
@@ -21,6 +21,7 @@ pub mod health;
 pub mod import;
 pub mod investigate;
 pub mod ipvs;
+pub mod keepalived;
 pub mod lab;
 pub mod lvs;
 pub mod observe;

@@ -75,6 +75,12 @@ fn start_ticks(pid: u32) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
+/// A live process's start time in clock ticks since boot (with its pid, it names the process
+/// even after the pid is reused); None for no process or a zombie.
+pub fn process_start_ticks(pid: u32) -> Option<u64> {
+    start_ticks(pid)
+}
+
 pub(crate) fn own_start_ticks() -> u64 {
     start_ticks(std::process::id()).unwrap_or(0)
 }

@@ -29,7 +29,9 @@ use ipnet::Ipv4Net;
 use std::net::Ipv4Addr;
 
 pub use error::LabError;
-pub use kept::{clean, enter_kept, link_path, list_kept, CleanReport, KeptLab, KeptState, NETNS_DIR, STATE_DIR};
+pub use kept::{
+    clean, enter_kept, link_path, list_kept, process_start_ticks, CleanReport, KeptLab, KeptState, NETNS_DIR, STATE_DIR,
+};
 pub use plan::{HostPlan, IfacePlan, LabPlan, RoutePlan, TunPlan, LARGE_SEGMENT_PORTS, MAX_BRIDGE_PORTS, SWITCH_NAME};
 
 use batch::{errno, Batch, CHANGE, CREATE};

@@ -1,0 +1,611 @@
+//! keepalived.conf for one director, written from the resolved scenario. Only what the scenario
+//! changes from keepalived's defaults is written (plus what keepalived requires and what lvslab
+//! needs: the notify FIFO and script security), so the file reads like a hand-written one.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+use super::{fifo_path, KeepalivedError, Mode};
+use crate::health::{CheckerKind, CheckerSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
+use crate::lvs::Forward;
+use crate::scenario::{HealthCheck, Scenario, VrrpNode, VrrpScriptConfig};
+use crate::vrrp::{Auth, Version};
+
+/// keepalived's `vrrp_script` defaults (`alloc_vrrp_script`).
+const SCRIPT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The keepalived.conf text of `director`, whose run directory is `dir` (the notify FIFO and
+/// the `{dir}` of `vrrp_script` commands). `Mode::Full` adds the `virtual_server` of the
+/// scenario's service with its real servers and their checkers.
+pub fn config(scenario: &Scenario, director: &str, dir: &Path, mode: Mode) -> Result<String, KeepalivedError> {
+    let vrrp = scenario
+        .vrrp
+        .as_ref()
+        .ok_or_else(|| KeepalivedError::config(director, "the scenario has no [vrrp_instance]"))?;
+    let node = vrrp
+        .node(director)
+        .ok_or_else(|| KeepalivedError::config(director, "no such director in the VRRP instance"))?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# keepalived.conf of director {director}, written by lvslab from scenario {:?}.",
+        scenario.name
+    );
+    global_defs(&mut out, director, dir, node);
+    for (name, _) in &node.track_scripts {
+        let script = vrrp
+            .script(name)
+            .ok_or_else(|| KeepalivedError::config(director, format!("no [[vrrp_script]] named {name:?}")))?;
+        vrrp_script(&mut out, director, dir, script)?;
+    }
+    vrrp_instance(&mut out, director, node, vrrp)?;
+    if mode == Mode::Full {
+        virtual_server(&mut out, director, scenario)?;
+    }
+    Ok(out)
+}
+
+fn global_defs(out: &mut String, director: &str, dir: &Path, node: &VrrpNode) {
+    out.push_str("\nglobal_defs {\n");
+    let _ = writeln!(out, "    router_id {director}");
+    let _ = writeln!(out, "    notify_fifo {}", fifo_path(dir).display());
+    // Scripts run as root from lvslab's own directory; without this keepalived refuses them.
+    out.push_str("    enable_script_security\n    script_user root\n");
+    if node.strict {
+        out.push_str("    vrrp_strict\n");
+    }
+    out.push_str("}\n");
+}
+
+fn vrrp_script(out: &mut String, director: &str, dir: &Path, s: &VrrpScriptConfig) -> Result<(), KeepalivedError> {
+    let command = s.command_in(dir);
+    // keepalived splits a script into words itself (no shell) and groups words in single
+    // quotes: `sh -c '<command>'` keeps the scenario's shell semantics.
+    if command.contains('\'') {
+        return Err(KeepalivedError::config(
+            director,
+            format!(
+                "vrrp_script {:?}: keepalived cannot pass a command holding a single quote to sh -c: {command}",
+                s.name
+            ),
+        ));
+    }
+    // keepalived 2.2.7 reads interval and timeout as whole seconds ("invalid number '0.5'").
+    let whole = |what: &str, d: Duration| -> Result<u64, KeepalivedError> {
+        if d.subsec_nanos() != 0 {
+            return Err(KeepalivedError::config(
+                director,
+                format!(
+                    "vrrp_script {:?}: keepalived 2.2.7 takes a whole number of seconds for {what}, not {}",
+                    s.name,
+                    seconds(d)
+                ),
+            ));
+        }
+        Ok(d.as_secs())
+    };
+    let interval = whole("interval", s.interval)?;
+    let timeout = whole("timeout", s.timeout)?;
+    let _ = writeln!(out, "\nvrrp_script {} {{", s.name);
+    let escaped = command.replace('\\', "\\\\").replace('"', "\\\"");
+    let _ = writeln!(out, "    script \"/bin/sh -c '{escaped}'\"");
+    if s.interval != SCRIPT_INTERVAL {
+        let _ = writeln!(out, "    interval {interval}");
+    }
+    if timeout != 0 {
+        let _ = writeln!(out, "    timeout {timeout}");
+    }
+    if s.weight != 0 {
+        let _ = writeln!(out, "    weight {}", s.weight);
+    }
+    if s.rise != 1 {
+        let _ = writeln!(out, "    rise {}", s.rise);
+    }
+    if s.fall != 1 {
+        let _ = writeln!(out, "    fall {}", s.fall);
+    }
+    if s.init_fail {
+        out.push_str("    init_fail\n");
+    }
+    out.push_str("}\n");
+    Ok(())
+}
+
+fn vrrp_instance(
+    out: &mut String,
+    director: &str,
+    node: &VrrpNode,
+    vrrp: &crate::scenario::Vrrp,
+) -> Result<(), KeepalivedError> {
+    let i = &node.instance;
+    let _ = writeln!(out, "\nvrrp_instance {} {{", i.name);
+    if let Some(master) = i.initial_master {
+        let _ = writeln!(out, "    state {}", if master { "MASTER" } else { "BACKUP" });
+    }
+    let _ = writeln!(out, "    interface {}", i.interface);
+    let _ = writeln!(out, "    virtual_router_id {}", i.vrid);
+    if let Some(priority) = i.priority {
+        let _ = writeln!(out, "    priority {priority}");
+    }
+    if i.version == Version::V3 {
+        out.push_str("    version 3\n");
+    }
+    if i.advert_int != Duration::from_secs(1) {
+        let _ = writeln!(out, "    advert_int {}", seconds(i.advert_int));
+    }
+    if let Auth::Pass(bytes) = &i.auth {
+        let pass: String = bytes.iter().take_while(|b| **b != 0).map(|b| char::from(*b)).collect();
+        if pass.is_empty()
+            || pass
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '#' | '!'))
+        {
+            return Err(KeepalivedError::config(
+                director,
+                format!("auth_pass {pass:?}: keepalived reads one word without quotes or comment characters"),
+            ));
+        }
+        let _ = writeln!(
+            out,
+            "    authentication {{\n        auth_type PASS\n        auth_pass {pass}\n    }}"
+        );
+    }
+    if !node.unicast_peers.is_empty() {
+        let _ = writeln!(out, "    unicast_src_ip {}", i.address);
+        out.push_str("    unicast_peer {\n");
+        for peer in &node.unicast_peers {
+            let _ = writeln!(out, "        {peer}");
+        }
+        out.push_str("    }\n");
+    }
+    out.push_str("    virtual_ipaddress {\n");
+    for vip in &i.vips {
+        let _ = writeln!(out, "        {vip}/32 dev {}", i.interface);
+    }
+    out.push_str("    }\n");
+    if i.nopreempt {
+        out.push_str("    nopreempt\n");
+    }
+    if !i.preempt_delay.is_zero() {
+        let _ = writeln!(out, "    preempt_delay {}", seconds(i.preempt_delay));
+    }
+    if i.garp_master_delay != Duration::from_secs(5) {
+        let _ = writeln!(out, "    garp_master_delay {}", seconds(i.garp_master_delay));
+    }
+    if i.garp_master_repeat != 5 {
+        let _ = writeln!(out, "    garp_master_repeat {}", i.garp_master_repeat);
+    }
+    if !i.garp_master_refresh.is_zero() {
+        let _ = writeln!(out, "    garp_master_refresh {}", seconds(i.garp_master_refresh));
+    }
+    if i.garp_master_refresh_repeat != 1 {
+        let _ = writeln!(out, "    garp_master_refresh_repeat {}", i.garp_master_refresh_repeat);
+    }
+    if i.down_timer_adverts != 3 {
+        let _ = writeln!(out, "    down_timer_adverts {}", i.down_timer_adverts);
+    }
+    match node.accept {
+        Some(true) => out.push_str("    accept\n"),
+        Some(false) => out.push_str("    no_accept\n"),
+        None => {}
+    }
+    if node.track_interfaces.iter().any(|(iface, _)| *iface == i.interface) {
+        // keepalived 2.2.7 tracks its own interface anyway (down = FAULT) and ignores the entry
+        // with a warning: "(VI_1) Ignoring track_interface eth0 since own interface".
+        return Err(KeepalivedError::config(
+            director,
+            format!(
+                "track_interface {}: keepalived ignores a track_interface on the instance's own interface \
+                 (it is tracked already: down = FAULT); track another interface or a vrrp_script",
+                i.interface
+            ),
+        ));
+    }
+    if !node.track_interfaces.is_empty() {
+        out.push_str("    track_interface {\n");
+        for (iface, weight) in &node.track_interfaces {
+            match weight {
+                0 => {
+                    let _ = writeln!(out, "        {iface}");
+                }
+                w => {
+                    let _ = writeln!(out, "        {iface} weight {w}");
+                }
+            }
+        }
+        out.push_str("    }\n");
+    }
+    if !node.track_scripts.is_empty() {
+        out.push_str("    track_script {\n");
+        for (name, weight) in &node.track_scripts {
+            // The script's own weight applies unless the track states another.
+            let own = vrrp.script(name).map_or(0, |s| s.weight);
+            if *weight == own {
+                let _ = writeln!(out, "        {name}");
+            } else {
+                let _ = writeln!(out, "        {name} weight {weight}");
+            }
+        }
+        out.push_str("    }\n");
+    }
+    out.push_str("}\n");
+    Ok(())
+}
+
+/// The scenario's service as keepalived's `virtual_server`, its checkers from `[service.check]`.
+fn virtual_server(out: &mut String, director: &str, scenario: &Scenario) -> Result<(), KeepalivedError> {
+    let service = &scenario.service;
+    let lb_kind = match service.mode.forward() {
+        Some(Forward::Dr) => "DR",
+        Some(Forward::Nat) => "NAT",
+        Some(Forward::Tun) => "TUN",
+        Some(Forward::FullNat) | None => {
+            return Err(KeepalivedError::config(
+                director,
+                format!("keepalived has no forwarding method for mode = \"{}\"", service.mode),
+            ))
+        }
+    };
+    let health = scenario.health.as_ref();
+    let _ = writeln!(out, "\nvirtual_server {} {} {{", service.vip, service.port);
+    let delay_loop = health.map_or(DEFAULT_DELAY_LOOP, |h| h.delay_loop);
+    if delay_loop != DEFAULT_DELAY_LOOP {
+        let _ = writeln!(out, "    delay_loop {}", seconds(delay_loop));
+    }
+    // Always stated: keepalived's own defaults (wlc, NAT, UDP) surprise readers.
+    let _ = writeln!(out, "    lb_algo {}", service.scheduler);
+    for flag in &service.flags {
+        let _ = writeln!(out, "    {flag}");
+    }
+    let _ = writeln!(out, "    lb_kind {lb_kind}");
+    let _ = writeln!(out, "    protocol {}", service.protocol.name());
+    if service.one_packet {
+        out.push_str("    ops\n");
+    }
+    if let Some(timeout) = service.persistence {
+        let _ = writeln!(out, "    persistence_timeout {}", timeout.as_secs());
+        if service.persistence_prefix != 32 {
+            let _ = writeln!(out, "    persistence_granularity {}", service.persistence_netmask());
+        }
+    }
+    if let Some(h) = health {
+        quorum(out, h);
+    }
+    for rs in &scenario.real_servers {
+        if health.is_some_and(|h| h.is_sorry(&rs.name)) {
+            continue;
+        }
+        let _ = writeln!(out, "    real_server {} {} {{", rs.address, rs.port);
+        if rs.weight != 1 {
+            let _ = writeln!(out, "        weight {}", rs.weight);
+        }
+        let check = health.and_then(|h| h.real_servers.iter().find(|c| c.name == rs.name));
+        if let Some(check) = check {
+            if check.inhibit_on_failure {
+                out.push_str("        inhibit_on_failure\n");
+            }
+            if let Some((kind, settings)) = &check.checker {
+                checker(out, director, kind, settings, delay_loop, rs.address, rs.port)?;
+            }
+        }
+        out.push_str("    }\n");
+    }
+    out.push_str("}\n");
+    Ok(())
+}
+
+fn quorum(out: &mut String, h: &HealthCheck) {
+    if h.quorum != 1 {
+        let _ = writeln!(out, "    quorum {}", h.quorum);
+    }
+    if h.hysteresis != 0 {
+        let _ = writeln!(out, "    hysteresis {}", h.hysteresis);
+    }
+    if h.omega {
+        out.push_str("    omega\n");
+    }
+    if let Some(cmd) = &h.quorum_up {
+        let _ = writeln!(out, "    quorum_up {}", quoted(cmd));
+    }
+    if let Some(cmd) = &h.quorum_down {
+        let _ = writeln!(out, "    quorum_down {}", quoted(cmd));
+    }
+    if let Some(sorry) = &h.sorry_server {
+        let _ = writeln!(out, "    sorry_server {} {}", sorry.addr.ip(), sorry.addr.port());
+        if h.sorry_server_inhibit {
+            out.push_str("    sorry_server_inhibit\n");
+        }
+    }
+}
+
+fn checker(
+    out: &mut String,
+    director: &str,
+    kind: &CheckerKind,
+    s: &CheckerSettings,
+    vs_delay_loop: Duration,
+    address: Ipv4Addr,
+    port: u16,
+) -> Result<(), KeepalivedError> {
+    let _ = writeln!(out, "        {} {{", kind.keyword());
+    let defaults = CheckerSettings::defaults(kind);
+    let pad = "            ";
+    if s.delay_loop != vs_delay_loop {
+        let _ = writeln!(out, "{pad}delay_loop {}", seconds(s.delay_loop));
+    }
+    if s.connect_timeout != DEFAULT_CONNECT_TIMEOUT {
+        let _ = writeln!(out, "{pad}connect_timeout {}", seconds(s.connect_timeout));
+    }
+    if s.retry != defaults.retry {
+        let _ = writeln!(out, "{pad}retry {}", s.retry);
+    }
+    if s.delay_before_retry != defaults.delay_before_retry {
+        let _ = writeln!(out, "{pad}delay_before_retry {}", seconds(s.delay_before_retry));
+    }
+    if s.warmup != s.delay_loop {
+        let _ = writeln!(out, "{pad}warmup {}", seconds(s.warmup));
+    }
+    if s.alpha {
+        let _ = writeln!(out, "{pad}alpha");
+    }
+    if s.log_all_failures {
+        let _ = writeln!(out, "{pad}log_all_failures");
+    }
+    if let Some(to) = s.connect_to {
+        if to.ip() != std::net::IpAddr::V4(address) {
+            let _ = writeln!(out, "{pad}connect_ip {}", to.ip());
+        }
+        if to.port() != port {
+            let _ = writeln!(out, "{pad}connect_port {}", to.port());
+        }
+    }
+    match kind {
+        CheckerKind::Tcp => {}
+        CheckerKind::Http(http) => {
+            if http.fast_recovery {
+                let _ = writeln!(out, "{pad}fast_recovery");
+            }
+            for url in &http.urls {
+                let _ = writeln!(out, "{pad}url {{");
+                let _ = writeln!(out, "{pad}    path {}", url.path);
+                if let Some(digest) = &url.digest {
+                    let _ = writeln!(out, "{pad}    digest {digest}");
+                }
+                if !url.status_codes.is_empty() {
+                    let codes: Vec<String> = url
+                        .status_codes
+                        .iter()
+                        .map(|r| match (r.start(), r.end()) {
+                            (a, b) if a == b => a.to_string(),
+                            (a, b) => format!("{a}-{b}"),
+                        })
+                        .collect();
+                    let _ = writeln!(out, "{pad}    status_code {}", codes.join(" "));
+                }
+                let _ = writeln!(out, "{pad}}}");
+            }
+        }
+        CheckerKind::Misc(misc) => {
+            if misc.command.contains('\'') {
+                return Err(KeepalivedError::config(
+                    director,
+                    format!(
+                        "MISC_CHECK: keepalived cannot pass a command holding a single quote to sh -c: {}",
+                        misc.command
+                    ),
+                ));
+            }
+            let _ = writeln!(
+                out,
+                "{pad}misc_path {}",
+                quoted(&format!("/bin/sh -c '{}'", misc.command))
+            );
+            if let Some(t) = misc.timeout {
+                let _ = writeln!(out, "{pad}misc_timeout {}", seconds(t));
+            }
+            if misc.dynamic {
+                let _ = writeln!(out, "{pad}misc_dynamic");
+            }
+        }
+    }
+    out.push_str("        }\n");
+    Ok(())
+}
+
+/// A keepalived quoted string.
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Seconds as keepalived reads them: `1`, `0.1`, `2.5`.
+fn seconds(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        return d.as_secs().to_string();
+    }
+    let text = format!("{:.6}", d.as_secs_f64());
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::scenario::parse;
+
+    const RUN: &str = "/run/lvslab/runs/lvslab-1-0-abcd";
+    const DIR: &str = "/run/lvslab/runs/lvslab-1-0-abcd/lvs1";
+
+    fn conf(text: &str, director: &str, mode: Mode) -> String {
+        let s = parse(text, "t.toml").unwrap_or_else(|e| panic!("{}", e.render("t.toml")));
+        config(&s, director, &Path::new(RUN).join(director), mode).unwrap()
+    }
+
+    const PAIR: &str = r#"
+[service]
+vip = "192.0.2.100"
+mode = "dr"
+[vrrp_instance]
+[[director]]
+name = "lvs1"
+state = "MASTER"
+priority = 150
+[[director]]
+name = "lvs2"
+[[real_server]]
+name = "rs1"
+"#;
+
+    #[test]
+    fn a_plain_pair_writes_only_what_differs_from_keepalived() {
+        insta::assert_snapshot!("plain_master", conf(PAIR, "lvs1", Mode::VrrpOnly));
+        insta::assert_snapshot!("plain_backup", conf(PAIR, "lvs2", Mode::VrrpOnly));
+    }
+
+    const EVERYTHING: &str = r#"
+[service]
+vip = "192.0.2.100"
+mode = "dr"
+[[network]]
+name = "lan"
+subnet = "192.0.2.0/24"
+[[network]]
+name = "sync"
+subnet = "203.0.113.0/24"
+[vrrp_instance]
+name = "VI_LB"
+virtual_router_id = 7
+advert_int = 2
+auth_pass = "secret"
+unicast = true
+garp_master_delay = 1
+garp_master_repeat = 2
+garp_master_refresh = 30
+garp_master_refresh_repeat = 3
+down_timer_adverts = 4
+accept = false
+[[director]]
+name = "lvs1"
+interfaces = [{ network = "lan" }, { network = "sync" }]
+state = "BACKUP"
+priority = 120
+nopreempt = true
+track_interface = [{ interface = "eth1", weight = -50 }]
+track_script = [{ script = "chk_maint", weight = -60 }, { script = "chk_up" }]
+[[director]]
+name = "lvs2"
+interfaces = [{ network = "lan" }, { network = "sync" }]
+preempt_delay = 2.5
+vrrp_strict = true
+[[vrrp_script]]
+name = "chk_maint"
+script = "test ! -e {dir}/maintenance"
+interval = 2
+timeout = 1
+rise = 2
+fall = 3
+[[vrrp_script]]
+name = "chk_up"
+script = "grep -q \"up\" {dir}/state || exit 1"
+weight = 10
+init_fail = true
+[[real_server]]
+name = "rs1"
+"#;
+
+    #[test]
+    fn every_vrrp_key_the_scenario_states_is_written() {
+        insta::assert_snapshot!("everything_lvs1", conf(EVERYTHING, "lvs1", Mode::VrrpOnly));
+        insta::assert_snapshot!("everything_lvs2", conf(EVERYTHING, "lvs2", Mode::VrrpOnly));
+    }
+
+    #[test]
+    fn version_3_with_a_fast_advert() {
+        let text = PAIR.replace("[vrrp_instance]", "[vrrp_instance]\nversion = 3\nadvert_int = 0.1");
+        let out = conf(&text, "lvs2", Mode::VrrpOnly);
+        assert!(out.contains("    version 3\n    advert_int 0.1\n"), "{out}");
+    }
+
+    const CHECKED: &str = r#"
+[service]
+vip = "192.0.2.100"
+mode = "dr"
+scheduler = "wrr"
+persistence = 300
+persistence_netmask = "255.255.255.0"
+[service.check]
+kind = "http"
+path = "/health"
+delay_loop = 6
+connect_timeout = 2
+retry = 3
+[vrrp_instance]
+[[director]]
+name = "lvs1"
+priority = 150
+[[director]]
+name = "lvs2"
+[[real_server]]
+name = "rs1"
+weight = 3
+[[real_server]]
+name = "rs2"
+check = { kind = "tcp", connect_timeout = 1 }
+"#;
+
+    #[test]
+    fn full_mode_adds_the_virtual_server_with_its_checkers() {
+        insta::assert_snapshot!("full_http", conf(CHECKED, "lvs1", Mode::Full));
+        let vrrp_only = conf(CHECKED, "lvs1", Mode::VrrpOnly);
+        assert!(!vrrp_only.contains("virtual_server"), "{vrrp_only}");
+    }
+
+    #[test]
+    fn what_keepalived_cannot_take_is_an_error_naming_the_director() {
+        let fractional = EVERYTHING.replace("interval = 2", "interval = 0.5");
+        let s = parse(&fractional, "t.toml").unwrap();
+        let err = config(&s, "lvs1", Path::new(DIR), Mode::VrrpOnly)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("lvs1: ") && err.contains("whole number of seconds for interval, not 0.5"),
+            "{err}"
+        );
+
+        let quote = EVERYTHING.replace("test ! -e {dir}/maintenance", "test ! -e '{dir}/m'");
+        let s = parse(&quote, "t.toml").unwrap();
+        let err = config(&s, "lvs1", Path::new(DIR), Mode::VrrpOnly)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("single quote"), "{err}");
+
+        let own = EVERYTHING.replace("interface = \"eth1\"", "interface = \"eth0\"");
+        let s = parse(&own, "t.toml").unwrap();
+        let err = config(&s, "lvs1", Path::new(DIR), Mode::VrrpOnly)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("track_interface eth0: keepalived ignores"), "{err}");
+
+        let s = parse(&PAIR.replace("\"dr\"", "\"fullnat\""), "t.toml").unwrap();
+        let err = config(&s, "lvs1", Path::new(DIR), Mode::Full).unwrap_err().to_string();
+        assert!(err.contains("no forwarding method for mode = \"fullnat\""), "{err}");
+
+        let s = parse(PAIR, "t.toml").unwrap();
+        let err = config(&s, "lvs9", Path::new(DIR), Mode::VrrpOnly)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "lvs9: cannot write keepalived.conf: no such director in the VRRP instance"
+        );
+    }
+
+    #[test]
+    fn seconds_read_like_keepalived_wants_them() {
+        assert_eq!(seconds(Duration::from_secs(3)), "3");
+        assert_eq!(seconds(Duration::from_millis(100)), "0.1");
+        assert_eq!(seconds(Duration::from_millis(2500)), "2.5");
+    }
+}
