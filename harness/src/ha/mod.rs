@@ -48,8 +48,7 @@ impl Implementation {
 }
 
 fn keepalived_installed() -> bool {
-    // Until the keepalived runner lands, the embedded node stands in for it.
-    false
+    crate::keepalived::installed()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,11 +59,29 @@ pub enum HaError {
     NoKeepalived,
 }
 
+/// One director's VRRP: lvslab's own node, or the real keepalived.
+enum Node {
+    Embedded(EmbeddedNode),
+    Keepalived(Box<crate::keepalived::Daemon>),
+}
+
+impl Node {
+    fn state(&self) -> Option<State> {
+        match self {
+            Node::Embedded(n) => Some(n.state()),
+            Node::Keepalived(d) => d.state(),
+        }
+    }
+}
+
 /// A director's node and what it needs to start again.
 struct Slot {
     director: String,
     hold: VipHold,
-    node: Option<EmbeddedNode>,
+    implementation: Implementation,
+    node: Option<Node>,
+    /// keepalived's log lines already copied into the journal.
+    copied: usize,
 }
 
 /// The run's VRRP nodes.
@@ -83,20 +100,31 @@ impl Ha {
         holds: Vec<(String, VipHold)>,
         implementation: Implementation,
     ) -> Result<Ha, HaError> {
-        if implementation == Implementation::Keepalived && !keepalived_installed() {
+        let own_choice = |director: &str| {
+            scenario
+                .vrrp
+                .as_ref()
+                .and_then(|v| v.node(director))
+                .and_then(|n| n.choice)
+                .map(Implementation::choose)
+        };
+        let slots: Vec<Slot> = holds
+            .into_iter()
+            .map(|(director, hold)| Slot {
+                implementation: own_choice(&director).unwrap_or(implementation),
+                director,
+                hold,
+                node: None,
+                copied: 0,
+            })
+            .collect();
+        if slots.iter().any(|s| s.implementation == Implementation::Keepalived) && !keepalived_installed() {
             return Err(HaError::NoKeepalived);
         }
         let mut ha = Ha {
             implementation,
             journal: Journal::default(),
-            slots: holds
-                .into_iter()
-                .map(|(director, hold)| Slot {
-                    director,
-                    hold,
-                    node: None,
-                })
-                .collect(),
+            slots,
         };
         let directors: Vec<String> = ha.slots.iter().map(|s| s.director.clone()).collect();
         for director in directors {
@@ -105,8 +133,17 @@ impl Ha {
         Ok(ha)
     }
 
+    /// The run's implementation: `keepalived` or `embedded`, or `mixed` when directors differ.
     pub fn implementation(&self) -> Implementation {
         self.implementation
+    }
+
+    /// Each director's implementation, in scenario order.
+    pub fn implementations(&self) -> Vec<(String, Implementation)> {
+        self.slots
+            .iter()
+            .map(|s| (s.director.clone(), s.implementation))
+            .collect()
     }
 
     pub fn journal(&self) -> &Journal {
@@ -153,6 +190,13 @@ impl Ha {
             .iter_mut()
             .find(|s| s.director == director)
             .ok_or_else(|| fail("not a VRRP director".into()))?;
+        if slot.implementation == Implementation::Keepalived {
+            let daemon = start_keepalived(scenario, host, &dir, slot, &self.journal)
+                .await
+                .map_err(fail)?;
+            slot.node = Some(Node::Keepalived(Box::new(daemon)));
+            return Ok(());
+        }
         let spec = NodeSpec {
             director: director.to_string(),
             instance,
@@ -165,7 +209,7 @@ impl Ha {
         let node = EmbeddedNode::start(host.runtime(), spec, self.journal.clone())
             .await
             .map_err(fail)?;
-        slot.node = Some(node);
+        slot.node = Some(Node::Embedded(node));
         Ok(())
     }
 
@@ -207,7 +251,7 @@ impl Ha {
     pub fn masters(&self) -> Vec<String> {
         self.slots
             .iter()
-            .filter(|s| s.node.as_ref().is_some_and(|n| n.state() == State::Master))
+            .filter(|s| s.node.as_ref().is_some_and(|n| n.state() == Some(State::Master)))
             .map(|s| s.director.clone())
             .collect()
     }
@@ -218,24 +262,65 @@ impl Ha {
 
     /// Power cut: the node stops sending at once.
     pub async fn kill(&mut self, director: &str) {
-        if let Some(mut node) = self.slot(director).and_then(|s| s.node.take()) {
-            node.kill().await;
+        let journal = self.journal.clone();
+        let Some(slot) = self.slot(director) else { return };
+        match slot.node.take() {
+            Some(Node::Embedded(mut n)) => n.kill().await,
+            Some(Node::Keepalived(mut d)) => {
+                d.kill();
+                slot.copy_log(&d, &journal);
+            }
+            None => {}
         }
     }
 
     /// Graceful stop: priority 0, VIP removed.
     pub async fn stop(&mut self, director: &str) {
-        if let Some(mut node) = self.slot(director).and_then(|s| s.node.take()) {
-            node.stop().await;
+        let journal = self.journal.clone();
+        let Some(slot) = self.slot(director) else { return };
+        match slot.node.take() {
+            Some(Node::Embedded(mut n)) => n.stop().await,
+            Some(Node::Keepalived(mut d)) => {
+                if let Err(e) = d.stop().await {
+                    journal.add(director, What::Log(format!("lvslab: keepalived stop: {e}")));
+                }
+                slot.copy_log(&d, &journal);
+            }
+            None => {}
         }
     }
 
     pub fn freeze(&mut self, director: &str) -> Result<(), String> {
-        self.with_node(director, EmbeddedNode::freeze)
+        match self.slot(director).and_then(|s| s.node.as_ref()) {
+            Some(Node::Embedded(n)) => {
+                n.freeze();
+                Ok(())
+            }
+            Some(Node::Keepalived(d)) => d.freeze().map_err(|e| e.to_string()),
+            None => Err(format!("{director} runs no VRRP node (killed or stopped)")),
+        }
     }
 
     pub fn thaw(&mut self, director: &str) -> Result<(), String> {
-        self.with_node(director, EmbeddedNode::thaw)
+        match self.slot(director).and_then(|s| s.node.as_ref()) {
+            Some(Node::Embedded(n)) => {
+                n.thaw();
+                Ok(())
+            }
+            Some(Node::Keepalived(d)) => d.thaw().map_err(|e| e.to_string()),
+            None => Err(format!("{director} runs no VRRP node (killed or stopped)")),
+        }
+    }
+
+    /// Copies the running daemons' new log lines into the journal (lvslab's own nodes write
+    /// there directly).
+    pub fn collect_logs(&mut self) {
+        let journal = self.journal.clone();
+        for slot in &mut self.slots {
+            if let Some(Node::Keepalived(d)) = &slot.node {
+                copy_log(&slot.director, &mut slot.copied, d, &journal);
+            }
+        }
     }
 
     /// A director's interface went up or down: the tracks that follow it hear so.
@@ -244,7 +329,8 @@ impl Ha {
             return;
         };
         let tracks = node_cfg.track_names();
-        if let Some(node) = self.slot(director).and_then(|s| s.node.as_ref()) {
+        // keepalived watches its interfaces over netlink itself.
+        if let Some(Node::Embedded(node)) = self.slot(director).and_then(|s| s.node.as_ref()) {
             for (index, track) in tracks.iter().enumerate() {
                 if matches!(track, VrrpTrack::Interface(name, _) if name == iface) {
                     node.track(index, up);
@@ -253,24 +339,97 @@ impl Ha {
         }
     }
 
-    fn with_node(&mut self, director: &str, f: impl Fn(&EmbeddedNode)) -> Result<(), String> {
-        match self.slot(director).and_then(|s| s.node.as_ref()) {
-            Some(node) => {
-                f(node);
-                Ok(())
-            }
-            None => Err(format!("{director} runs no VRRP node (killed or stopped)")),
-        }
-    }
-
     /// Every node stops as keepalived does on SIGTERM.
     pub async fn shutdown(mut self) {
-        for slot in &mut self.slots {
-            if let Some(mut node) = slot.node.take() {
-                node.stop().await;
-            }
+        let directors: Vec<String> = self.slots.iter().map(|s| s.director.clone()).collect();
+        for director in directors {
+            self.stop(&director).await;
         }
     }
+}
+
+impl Slot {
+    fn copy_log(&mut self, daemon: &crate::keepalived::Daemon, journal: &Journal) {
+        copy_log(&self.director, &mut self.copied, daemon, journal);
+    }
+}
+
+/// keepalived's log lines past the `copied` first, into the journal.
+fn copy_log(director: &str, copied: &mut usize, daemon: &crate::keepalived::Daemon, journal: &Journal) {
+    let log = daemon.log();
+    for (at, line) in log.iter().skip(*copied) {
+        journal.add_at(*at, director, What::Log(line.clone()));
+    }
+    *copied = log.len();
+}
+
+/// The real keepalived for `slot`'s director: its config written from the scenario, checked,
+/// started VRRP-only in the director's namespace; its FIFO's transitions go to the journal,
+/// and with the embedded engine they open and close the engine's VIP gate.
+async fn start_keepalived(
+    scenario: &Scenario,
+    host: &crate::lab::Host,
+    dir: &std::path::Path,
+    slot: &mut Slot,
+    journal: &Journal,
+) -> Result<crate::keepalived::Daemon, String> {
+    use crate::keepalived::{self, Daemon, Mode, Transition};
+    let vips = scenario
+        .vrrp
+        .as_ref()
+        .and_then(|v| v.node(&slot.director))
+        .map(|n| n.instance.vips.clone())
+        .unwrap_or_default();
+    if let VipHold::Gate(_) = &slot.hold {
+        // keepalived makes the VIP a local address; the embedded engine stands where kernel
+        // IPVS would take its packets, so the director's own stack must not answer them.
+        let rules = vip_drop_rules(&vips);
+        host.exec(move || adverts::nft(&rules))
+            .await
+            .map_err(|e| e.to_string())??;
+    }
+    let conf = keepalived::config(scenario, &slot.director, dir, Mode::VrrpOnly).map_err(|e| e.to_string())?;
+    let director = slot.director.clone();
+    let journal = journal.clone();
+    let gate = match &slot.hold {
+        VipHold::Gate(g) => Some(g.clone()),
+        VipHold::Address(_) => None,
+    };
+    let last = std::sync::Mutex::new(State::Init);
+    let on_transition = std::sync::Arc::new(move |t: &Transition| {
+        let from = std::mem::replace(&mut *last.lock().unwrap_or_else(|p| p.into_inner()), t.state);
+        if let Some(gate) = &gate {
+            for vip in &vips {
+                gate.set(*vip, t.state == State::Master);
+            }
+        }
+        journal.add_at(
+            t.at,
+            &director,
+            What::Transition {
+                from,
+                to: t.state,
+                priority: t.priority,
+            },
+        );
+    });
+    slot.copied = 0;
+    Daemon::start(host, dir, &conf, Mode::VrrpOnly, on_transition)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// nftables rules that drop, in the director's own stack, what is addressed to `vips`.
+fn vip_drop_rules(vips: &[std::net::Ipv4Addr]) -> String {
+    let set: Vec<String> = vips.iter().map(|v| v.to_string()).collect();
+    format!(
+        "table ip lvslab_engine_vip {{}}\n\
+         delete table ip lvslab_engine_vip\n\
+         table ip lvslab_engine_vip {{\n\
+         \x20 chain input {{ type filter hook input priority filter - 5; policy accept; ip daddr {{ {} }} drop; }}\n\
+         }}\n",
+        set.join(", ")
+    )
 }
 
 /// How often the start waits look at the nodes' states.

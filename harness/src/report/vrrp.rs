@@ -10,7 +10,13 @@ pub fn render_vrrp(v: &VrrpOutcome) -> String {
         [a, b] => format!("{a} and {b} are both MASTER (split brain)"),
         many => format!("{} are all MASTER (split brain)", many.join(", ")),
     };
-    let mut out = format!("VRRP ({}): {masters} at the end\n", v.implementation.word());
+    let who = if v.nodes.iter().all(|(_, i)| *i == v.implementation) {
+        v.implementation.word().to_string()
+    } else {
+        let each: Vec<String> = v.nodes.iter().map(|(d, i)| format!("{} on {d}", i.word())).collect();
+        each.join(", ")
+    };
+    let mut out = format!("VRRP ({who}): {masters} at the end\n");
     if !v.elected_before_traffic {
         out.push_str("  no master was elected before the traffic started\n");
     }

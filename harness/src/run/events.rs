@@ -138,13 +138,12 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
             }
         }
         (EventAction::Kill, _) => {
-            // A power cut: the host falls silent first (links down), so that nothing it does
-            // while VRRP and the engine go (a kernel answering RST once IPVS is gone) is seen.
-            if held.ha.is_some() {
-                set_links(scenario, host, &event.host, false).await?;
-            }
+            // A power cut: VRRP dies first (SIGKILL: no priority 0, and no FAULT from seeing its
+            // links go), then the host falls silent (links down) before the engine goes, so
+            // that a kernel answering RST once IPVS is gone is never seen.
             if let Some(ha) = held.ha.as_mut() {
                 ha.kill(&event.host).await;
+                set_links(scenario, host, &event.host, false).await?;
             }
             stop_engine(held, &event.host)?;
         }

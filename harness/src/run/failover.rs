@@ -18,6 +18,8 @@ use crate::vrrp::State;
 #[derive(Debug, Clone, Serialize)]
 pub struct VrrpOutcome {
     pub implementation: Implementation,
+    /// Who ran each director's VRRP, in scenario order (they differ in a mixed pair).
+    pub nodes: Vec<(String, Implementation)>,
     /// Whether a master was elected before the traffic started (it waits for one, bounded).
     pub elected_before_traffic: bool,
     pub transitions: Vec<VrrpTransition>,
@@ -114,6 +116,7 @@ pub(super) fn outcome(
         .collect();
     VrrpOutcome {
         implementation: ha.implementation(),
+        nodes: ha.implementations(),
         elected_before_traffic,
         masters: ha.masters(),
         transitions,

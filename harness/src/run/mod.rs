@@ -171,10 +171,10 @@ async fn traffic_and_verdict(
     let (records, fired) = futures::join!(checked_traffic, events::drive(scenario, lab, &shared, progress));
     let traffic_elapsed = traffic_started.elapsed();
     let health = checkers.map(|s| s.stop(traffic_started));
-    let vrrp = held
-        .ha
-        .as_ref()
-        .map(|ha| failover::outcome(scenario, ha, traffic_started, elected, &fired, &records));
+    let vrrp = held.ha.as_mut().map(|ha| {
+        ha.collect_logs();
+        failover::outcome(scenario, ha, traffic_started, elected, &fired, &records)
+    });
     connections_closed(scenario, lab).await;
     let director_seen_packets = counters.and_then(|c| {
         c.iter()
