@@ -114,10 +114,11 @@ impl VrrpNode {
     pub fn track_names(&self) -> Vec<VrrpTrack> {
         let primary = self.instance.interface.clone();
         let mut out = vec![VrrpTrack::Interface(primary.clone(), 0)];
+        // keepalived ignores a track_interface on the own interface (resolution refuses it).
         out.extend(
             self.track_interfaces
                 .iter()
-                .filter(|(i, w)| !(*i == primary && *w == 0))
+                .filter(|(i, _)| *i != primary)
                 .map(|(i, w)| VrrpTrack::Interface(i.clone(), *w)),
         );
         out.extend(self.track_scripts.iter().map(|(s, w)| VrrpTrack::Script(s.clone(), *w)));

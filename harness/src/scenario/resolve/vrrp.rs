@@ -277,6 +277,21 @@ fn node(p: &mut Problems<'_>, n: NodeInput<'_>) -> VrrpNode {
                 );
                 continue;
             }
+            if iface.get_ref() == n.interface {
+                // keepalived 2.2.7: "(VI_1) Ignoring track_interface eth0 since own interface".
+                p.push(
+                    span(iface),
+                    format!(
+                        "`track_interface` {:?} is the instance's own interface: keepalived ignores it, weight and all",
+                        iface.get_ref()
+                    ),
+                    Some(
+                        "the own interface is always tracked with weight 0 (FAULT while it is down); track another one, or use a track_script"
+                            .into(),
+                    ),
+                );
+                continue;
+            }
             let weight = v::int_in(p, e.weight.as_ref(), "weight", -253, 253, 0i32);
             track_interfaces.push((iface.get_ref().clone(), weight));
         }
@@ -387,7 +402,6 @@ unicast = true
 name = "lvs1"
 state = "MASTER"
 priority = 150
-track_interface = [{ interface = "eth0", weight = -60 }]
 track_script = [{ script = "maint" }]
 [[director]]
 name = "lvs2"
@@ -426,14 +440,13 @@ name = "rs1"
             a.track_names(),
             vec![
                 VrrpTrack::Interface("eth0".into(), 0),
-                VrrpTrack::Interface("eth0".into(), -60),
-                VrrpTrack::Script("maint".into(), -20),
+                VrrpTrack::Script("maint".into(), -20)
             ]
         );
         let cfg = a.instance_config(&vrrp.scripts);
-        assert_eq!(cfg.tracks.len(), 3);
+        assert_eq!(cfg.tracks.len(), 2);
         assert!(
-            cfg.tracks[2].ok_at_start,
+            cfg.tracks[1].ok_at_start,
             "a negative-weight script takes nothing off before it runs"
         );
         assert_eq!(
@@ -476,7 +489,7 @@ auth_pass = "much-too-long"
 [[director]]
 name = "lvs1"
 state = "master"
-track_interface = [{ interface = "eth3" }]
+track_interface = [{ interface = "eth3" }, { interface = "eth0", weight = -50 }]
 track_script = [{ script = "chek" }]
 [[director]]
 name = "lvs2"
