@@ -137,10 +137,11 @@ keyword_enum!(
         /// backends answer, errors by kind, table layout, connection states, diagnosis, the
         /// verdict): a server stopping between two paced requests catches one more or less.
         CountFree = "count-free",
-        /// `count-free` minus the connection rows: when the VIP moves between directors while
-        /// the traffic runs, which connections were in flight at the takeover (and stay
-        /// half-open in one table or the other) rests on that moment, not on IPVS. The
-        /// directors' VRRP transitions and final masters are compared instead.
+        /// `count-free` minus the connection rows and the error kinds: when the VIP moves
+        /// between directors while the traffic runs, which connections were in flight at the
+        /// takeover (half-open in one table, or failed) rests on that moment, not on IPVS. The
+        /// directors' VRRP transitions and final masters are compared instead, and the verdict
+        /// holds the scenario's bound on errors.
         TakeoverFree = "takeover-free",
     }
 );

@@ -15,6 +15,10 @@ pub const ID: CauseId = CauseId::Failover;
 
 pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let vrrp = ev.vrrp.as_ref()?;
+    // Two masters at the end: the old one never went away, and split-brain says why.
+    if vrrp.masters.len() > 1 {
+        return None;
+    }
     let costly: Vec<_> = vrrp.failovers.iter().filter(|f| f.failed > 0).collect();
     if costly.is_empty() {
         return None;
@@ -128,6 +132,13 @@ mod tests {
     #[test]
     fn a_takeover_that_lost_nothing_is_silent() {
         let ev = evidence(0);
+        assert!(check(&ev, &spread::summarise(&ev)).is_none());
+    }
+
+    #[test]
+    fn a_split_brain_is_left_to_its_own_rule() {
+        let mut ev = evidence(2);
+        ev.vrrp.as_mut().unwrap().masters = vec!["lvs1".into(), "lvs2".into()];
         assert!(check(&ev, &spread::summarise(&ev)).is_none());
     }
 }
