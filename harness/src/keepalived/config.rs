@@ -581,12 +581,13 @@ check = { kind = "tcp", connect_timeout = 1 }
             .to_string();
         assert!(err.contains("single quote"), "{err}");
 
+        // keepalived ignores a track_interface on the own interface: the scenario check refuses it first.
         let own = EVERYTHING.replace("interface = \"eth1\"", "interface = \"eth0\"");
-        let s = parse(&own, "t.toml").unwrap();
-        let err = config(&s, "lvs1", Path::new(DIR), Mode::VrrpOnly)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("track_interface eth0: keepalived ignores"), "{err}");
+        let report = parse(&own, "t.toml").unwrap_err().render("t.toml");
+        assert!(
+            report.contains("is the instance's own interface: keepalived ignores it"),
+            "{report}"
+        );
 
         let s = parse(&PAIR.replace("\"dr\"", "\"fullnat\""), "t.toml").unwrap();
         let err = config(&s, "lvs1", Path::new(DIR), Mode::Full).unwrap_err().to_string();
