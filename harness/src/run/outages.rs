@@ -10,7 +10,7 @@ use crate::verdict::Check;
 
 use super::{FiredEvent, HealthOutcome};
 
-/// One death of a checked real server, from a `stop`, `refuse` or `link = "down"` event.
+/// One death of a checked real server, from a `stop`, `refuse`, `error` or `link = "down"` event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outage {
     pub server: String,
@@ -38,10 +38,12 @@ fn span_ms(from: f64, to: f64) -> f64 {
     ((to - from).max(0.0) * 10.0).round() / 10.0
 }
 
+/// `error` counts: an HTTP_GET checker fails on the status (a TCP_CHECK never notices, so
+/// such an outage is never taken out, and `removed_after_death_ms` says so).
 fn takes_down(action: &EventAction) -> bool {
     matches!(
         action,
-        EventAction::Stop | EventAction::Refuse | EventAction::Link(false)
+        EventAction::Stop | EventAction::Refuse | EventAction::Link(false) | EventAction::Error(_)
     )
 }
 
