@@ -246,6 +246,36 @@ mod tests {
     }
 
     #[test]
+    fn an_error_event_is_an_outage_and_a_start_its_repair() {
+        let text = "[service]\nmode = \"nat\"\n[service.check]\nkind = \"http\"\ndelay_loop = 1\n\
+                    [[real_server]]\nname = \"rs1\"\n[[real_server]]\nname = \"rs2\"\n\
+                    [traffic]\nrequests = 300\nrate = 100\n\
+                    [[event]]\nname = \"dies\"\nat_request = 100\nhost = \"rs2\"\nerror = 500\n\
+                    [[event]]\nname = \"back\"\nat_request = 200\nhost = \"rs2\"\nstart = true\n";
+        let s = crate::scenario::parse(text, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t")));
+        let events = [fired("dies", 1000), fired("back", 2000)];
+        let o = outages(
+            &s,
+            &events,
+            &health(vec![change(2502.0, "add"), change(3302.0, "add")]),
+            &[],
+        );
+        assert_eq!(o.len(), 1, "{o:?}");
+        assert_eq!(o[0].removed_after_ms, None, "an add is not a removal");
+        let inhibited = HealthTableChange {
+            weight: Some(0),
+            ..change(1502.0, "set_weight")
+        };
+        let enabled = HealthTableChange {
+            weight: Some(1),
+            ..change(2502.0, "set_weight")
+        };
+        let o = outages(&s, &events, &health(vec![inhibited, enabled]), &[]);
+        assert_eq!(o[0].removed_after_ms, Some(500.0), "weight 0 is out");
+        assert_eq!(o[0].restored_after_ms, Some(500.0));
+    }
+
+    #[test]
     fn a_server_never_taken_out_or_never_put_back_says_so() {
         let s = scenario();
         let events = [fired("dies", 1000), fired("back", 2000)];
