@@ -300,6 +300,18 @@ fn assert_same_service(original: &Scenario, back: &Scenario, what: &str) {
     }
 }
 
+/// What a scenario's table can say back. A sorry server is keepalived's, not the table's: it
+/// joins only when the checkers lose quorum (`run::director_config` leaves it out, and
+/// ipvsadm has no word for one), so the table reads back as the pool alone. Everything else,
+/// the pool's servers included, is compared as for any scenario.
+fn table_part(scenario: &Scenario) -> Scenario {
+    let mut pool = scenario.clone();
+    if let Some(health) = &scenario.health {
+        pool.real_servers.retain(|r| !health.is_sorry(&r.name));
+    }
+    pool
+}
+
 #[test]
 fn every_scenario_survives_save_and_list_through_import() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
@@ -310,8 +322,12 @@ fn every_scenario_survives_save_and_list_through_import() {
         .collect();
     files.sort();
     let mut checked = 0;
+    let mut sorry_pools = 0;
     for path in files {
         let original = scenario::load(&path).unwrap_or_else(|r| panic!("{}", r.render(&path.display().to_string())));
+        let pool = table_part(&original);
+        sorry_pools += usize::from(pool.real_servers.len() < original.real_servers.len());
+        let original = pool;
         if original.service.mode == Mode::Direct {
             continue;
         }
@@ -336,6 +352,7 @@ fn every_scenario_survives_save_and_list_through_import() {
         checked += 1;
     }
     assert!(checked >= 20, "only {checked} scenarios checked");
+    assert!(sorry_pools >= 1, "no shipped scenario has a sorry server");
 }
 
 #[test]

@@ -179,9 +179,11 @@ impl RunningServer {
     }
 
     /// Listens again on the same address and port, answering as before the stop (slow or
-    /// erroring stays so); returns once listening. A server already listening is left as is.
+    /// erroring stays so); returns once listening. A server already listening answers
+    /// normally again: the `start` after a `slow` or `error` event is the repair.
     pub async fn resume(&mut self) -> Result<(), ServerError> {
         if self.listening.is_some() {
+            self.set_behaviour(Behaviour::Up);
             return Ok(());
         }
         if *self.behaviour.lock().unwrap_or_else(|e| e.into_inner()) == Behaviour::Refuse {

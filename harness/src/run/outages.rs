@@ -10,7 +10,7 @@ use crate::verdict::Check;
 
 use super::{FiredEvent, HealthOutcome};
 
-/// One death of a checked real server, from a `stop`, `refuse` or `link = "down"` event.
+/// One death of a checked real server, from a `stop`, `refuse`, `error` or `link = "down"` event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outage {
     pub server: String,
@@ -38,10 +38,12 @@ fn span_ms(from: f64, to: f64) -> f64 {
     ((to - from).max(0.0) * 10.0).round() / 10.0
 }
 
+/// `error` counts: an HTTP_GET checker fails on the status (a TCP_CHECK never notices, so
+/// such an outage is never taken out, and `removed_after_death_ms` says so).
 fn takes_down(action: &EventAction) -> bool {
     matches!(
         action,
-        EventAction::Stop | EventAction::Refuse | EventAction::Link(false)
+        EventAction::Stop | EventAction::Refuse | EventAction::Link(false) | EventAction::Error(_)
     )
 }
 
@@ -241,6 +243,36 @@ mod tests {
         let c = checks(&bounded, &o);
         assert_eq!(c.iter().map(|c| c.passed).collect::<Vec<_>>(), [false, true]);
         assert_eq!(c[0].detail.as_deref(), Some("after 500 ms"));
+    }
+
+    #[test]
+    fn an_error_event_is_an_outage_and_a_start_its_repair() {
+        let text = "[service]\nmode = \"nat\"\n[service.check]\nkind = \"http\"\ndelay_loop = 1\n\
+                    [[real_server]]\nname = \"rs1\"\n[[real_server]]\nname = \"rs2\"\n\
+                    [traffic]\nrequests = 300\nrate = 100\n\
+                    [[event]]\nname = \"dies\"\nat_request = 100\nhost = \"rs2\"\nerror = 500\n\
+                    [[event]]\nname = \"back\"\nat_request = 200\nhost = \"rs2\"\nstart = true\n";
+        let s = crate::scenario::parse(text, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t")));
+        let events = [fired("dies", 1000), fired("back", 2000)];
+        let o = outages(
+            &s,
+            &events,
+            &health(vec![change(2502.0, "add"), change(3302.0, "add")]),
+            &[],
+        );
+        assert_eq!(o.len(), 1, "{o:?}");
+        assert_eq!(o[0].removed_after_ms, None, "an add is not a removal");
+        let inhibited = HealthTableChange {
+            weight: Some(0),
+            ..change(1502.0, "set_weight")
+        };
+        let enabled = HealthTableChange {
+            weight: Some(1),
+            ..change(2502.0, "set_weight")
+        };
+        let o = outages(&s, &events, &health(vec![inhibited, enabled]), &[]);
+        assert_eq!(o[0].removed_after_ms, Some(500.0), "weight 0 is out");
+        assert_eq!(o[0].restored_after_ms, Some(500.0));
     }
 
     #[test]
