@@ -162,3 +162,13 @@ async fn a_real_keepalived_master_and_an_lvslab_backup_elect_and_fail_over() {
 async fn an_lvslab_master_and_a_real_keepalived_backup_elect_and_fail_over() {
     mixed_pair_fails_over("embedded", "keepalived").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_track_script_hands_over_and_back_the_same_under_keepalived_and_lvslab() {
+    same_under_both("dr-ha-maintenance").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_master_is_replaced_and_reasserts_the_same_under_keepalived_and_lvslab() {
+    same_under_both("dr-ha-freeze").await;
+}
