@@ -429,7 +429,7 @@ fn seconds(d: Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::path::Path;
 
     use super::*;
@@ -528,7 +528,8 @@ name = "rs1"
         assert!(out.contains("    version 3\n    advert_int 0.1\n"), "{out}");
     }
 
-    const CHECKED: &str = r#"
+    /// A checked service, VRRP pair and two real servers (also run through `keepalived -t`).
+    pub(in crate::keepalived) const CHECKED: &str = r#"
 [service]
 vip = "192.0.2.100"
 mode = "dr"

@@ -408,32 +408,7 @@ name = "rs1"
 
 /// Full mode (virtual_server and checkers): `-t` reads it without initialising IPVS, so it is
 /// checked here although only a kernel with IPVS can run it.
-const FULL_CONFIGS: &[&str] = &[r#"
-[service]
-vip = "192.0.2.100"
-mode = "dr"
-scheduler = "wrr"
-persistence = 300
-persistence_netmask = "255.255.255.0"
-[service.check]
-kind = "http"
-path = "/health"
-delay_loop = 6
-connect_timeout = 2
-retry = 3
-[vrrp_instance]
-[[director]]
-name = "lvs1"
-priority = 150
-[[director]]
-name = "lvs2"
-[[real_server]]
-name = "rs1"
-weight = 3
-[[real_server]]
-name = "rs2"
-check = { kind = "tcp", connect_timeout = 1 }
-"#];
+const FULL_CONFIGS: &[&str] = &[super::config::tests::CHECKED];
 
 fn scenario_files_with_vrrp() -> Vec<(String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
