@@ -79,8 +79,12 @@ fn load_one(file: &Path) -> Result<Scenario, CliError> {
 
 fn check_files(files: &[PathBuf]) -> Result<ExitCode, CliError> {
     for s in &load_all(files)? {
+        let vrrp = match &s.vrrp {
+            Some(v) => format!(", {} VRRP directors ({})", v.nodes.len(), v.choice),
+            None => String::new(),
+        };
         println!(
-            "{}: ok ({} mode, {} real servers)",
+            "{}: ok ({} mode, {} real servers{vrrp})",
             s.name,
             s.service.mode,
             s.real_servers.len()

@@ -78,7 +78,7 @@ impl Facts {
                 format!("{}; masters: {}", per_director.join("; "), v.masters.join(" ")),
             ));
         }
-        facts.push(("diagnosis", diagnosis(outcome)));
+        facts.push(("diagnosis", diagnosis(outcome, count_free, takeover_free)));
         Facts { facts }
     }
 
@@ -182,11 +182,32 @@ fn prefixed(director: Option<&str>, text: String) -> String {
     }
 }
 
-fn diagnosis(outcome: &RunOutcome) -> String {
-    match &outcome.diagnosis {
-        None => "not made".into(),
-        Some(d) if d.healthy => "healthy".into(),
-        Some(d) => d.ids().join(", "),
+/// The diagnosis's cause ids. Count-free: only the causes that shaped the spread, since a latent
+/// one (a reused source port that met a stale entry) rests on when a timed fault caught the
+/// traffic. Takeover-free: also without `failover` and `healthy`, which rest on whether a
+/// request was in flight at the takeover.
+fn diagnosis(outcome: &RunOutcome, count_free: bool, takeover_free: bool) -> String {
+    let Some(d) = &outcome.diagnosis else {
+        return "not made".into();
+    };
+    if !count_free {
+        return if d.healthy {
+            "healthy".into()
+        } else {
+            d.ids().join(", ")
+        };
+    }
+    let ids: Vec<&str> = d
+        .findings
+        .iter()
+        .filter(|f| f.explains > crate::diagnose::finding::LATENT)
+        .map(|f| f.id.as_str())
+        .filter(|id| !(takeover_free && *id == "failover"))
+        .collect();
+    match (ids.is_empty(), d.healthy || takeover_free) {
+        (true, true) => "no cause shaping the spread".into(),
+        (true, false) => "no cause found".into(),
+        (false, _) => ids.join(", "),
     }
 }
 

@@ -80,7 +80,8 @@ pub struct VrrpEvidence {
     /// When each director last became MASTER (ms since the traffic started) and the line
     /// that made it.
     pub became_master: Vec<(String, f64, String)>,
-    /// Each takeover after a director event that took the master away.
+    /// Each takeover after a director event: a failover from a master taken away, or a
+    /// return that preempts (both break the connections in flight through the old master).
     #[serde(default)]
     pub failovers: Vec<FailoverEvidence>,
 }

@@ -73,7 +73,6 @@ pub(super) fn evidence(scenario: &Scenario, outcome: &VrrpOutcome) -> Option<Vrr
     let failovers = outcome
         .failovers
         .iter()
-        .filter(|f| f.outage)
         .map(|f| FailoverEvidence {
             event: f.event.clone(),
             action: scenario

@@ -1,6 +1,6 @@
 //! One director's keepalived, run inside its lab namespace and tied to lvslab's life.
 //!
-//! A keeper thread that has entered the namespace spawns `keepalived -n -l -D` with
+//! A keeper thread that has entered the namespace spawns `keepalived -n -l -G -D` with
 //! PR_SET_PDEATHSIG and then waits for it: PDEATHSIG fires when the *thread* that spawned a
 //! process ends, so that thread lives exactly as long as keepalived, and lvslab dying (even
 //! by SIGKILL) takes keepalived with it. keepalived gets its own process group so that a power
@@ -153,7 +153,9 @@ impl Daemon {
         });
 
         let mut cmd = Command::new(binary);
-        cmd.args(["-n", "-l", "-D"]);
+        // The console is lvslab's pipe; no syslog, which lands on the host's journal (or, with
+        // no syslog daemon, on /dev/console).
+        cmd.args(["-n", "-l", "-G", "-D"]);
         if mode == Mode::VrrpOnly {
             cmd.arg("-P");
         }

@@ -1,5 +1,6 @@
 //! keepalived causes (reference keepalived.md §1.4–1.6): requests failed while a backup took
-//! the VIP over from a master that died, stopped or froze. A dead master is noticed only
+//! the VIP over from a master that died, stopped or froze, or while a returning master took it
+//! back (a connection in flight through the old master has no entry on the new one). A dead master is noticed only
 //! after master_down_interval = 3 × advert_int + (256 − priority)/256 s (VRRPv2) since its
 //! last advert; a graceful stop sends priority 0, so the backup waits only its skew time.
 //! Meanwhile the clients' packets go to the old master's MAC, and TCP retries on its own
@@ -66,7 +67,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     Some(
         Finding::new(
             ID,
-            format!("{failed} request(s) failed while a backup director took the VIP over"),
+            format!("{failed} request(s) failed while the VIP moved to another director"),
             explains,
         )
         .evidence(capped(lines))
