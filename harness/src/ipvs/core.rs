@@ -399,6 +399,27 @@ impl Ipvs {
         }
     }
 
+    /// `ip_vs_expire_nodest_conn_flush`: every entry whose destination was deleted goes,
+    /// unless it controls others (a busy template); a template left controlling nothing by
+    /// that goes with its last entry.
+    pub(super) fn expire_nodest_conns(&mut self, now: Instant) {
+        let doomed: Vec<u32> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.n_control == 0 && !self.dest_of(c).available)
+            .map(|(slot, _)| slot)
+            .collect();
+        for slot in doomed {
+            let control = self.conns.get(slot).and_then(|c| c.control);
+            self.remove_conn(slot, now);
+            if let Some(t) = control {
+                if self.conns.get(t).is_some_and(|t| t.n_control == 0) {
+                    self.remove_conn(t, now);
+                }
+            }
+        }
+    }
+
     /// Drop expired entries. Connections first, then templates, so a
     /// template sees its children's fate (the kernel's timers fire in time
     /// order; this reconstructs the same outcome from the recorded times).

@@ -247,10 +247,16 @@ impl Ipvs {
         Ok(())
     }
 
-    pub fn del_dest(&mut self, svc: ServiceId, addr: Ipv4Addr, port: u16) -> Result<(), IpvsError> {
+    /// `ipvsadm -d`. With expire_nodest_conn, the entries of every deleted destination go too
+    /// (`ip_vs_expire_nodest_conn_flush`, queued by `__ip_vs_del_dest` since Linux 5.10), so a
+    /// client that reuses a source port is scheduled anew instead of dropped.
+    pub fn del_dest(&mut self, svc: ServiceId, addr: Ipv4Addr, port: u16, now: Instant) -> Result<(), IpvsError> {
         let s = self.svc_mut(svc)?;
         let (idx, pos) = s.unlink_dest(addr, port).ok_or(IpvsError::NoSuchDest(addr, port))?;
         s.sched.del_dest(&s.dests, idx, pos);
+        if self.sysctls.expire_nodest_conn {
+            self.expire_nodest_conns(now);
+        }
         Ok(())
     }
 

@@ -238,7 +238,7 @@ impl Engine for EmbeddedEngine {
         // an unavailable dest, which `expire_nodest_conn` decides about packet by packet.
         lock_state(&self.shared)?
             .ipvs
-            .del_dest(*id, *dest.ip(), dest.port())
+            .del_dest(*id, *dest.ip(), dest.port(), std::time::Instant::now())
             .map_err(|e| DirectorError::refused(format!("removing {dest} from {service}"), e))?;
         dests.retain(|d| (d.addr, d.port) != (*dest.ip(), dest.port()));
         Ok(())
