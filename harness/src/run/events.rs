@@ -114,13 +114,13 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
         .ok_or_else(|| format!("host {} is not in the lab", event.host))?;
     let director = scenario.directors.iter().find(|d| d.name == event.host);
     match (&event.action, director) {
-        (EventAction::Stop, Some(_)) => {
-            // keepalived's SIGTERM first (priority 0, VIP given up), then the engine.
-            if let Some(ha) = held.ha.as_mut() {
-                ha.stop(&event.host).await;
-            }
-            stop_engine(held, &event.host)?;
-        }
+        (EventAction::Stop, Some(_)) => match held.ha.as_mut() {
+            // keepalived's SIGTERM: priority 0, VIP given up. The table stays, as with
+            // `keepalived -P` over ipvsadm's services (kernel IPVS keeps its connection
+            // entries across a service flush too, which a fresh engine would not).
+            Some(ha) => ha.stop(&event.host).await,
+            None => stop_engine(held, &event.host)?,
+        },
         (EventAction::Start, Some(d)) => {
             set_links(scenario, host, &event.host, true).await?;
             if let Some(ha) = held.ha.as_mut() {

@@ -415,7 +415,8 @@ pub enum EventAt {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventAction {
     /// A real server's service goes away: listener and open connections closed. A director
-    /// stops gracefully: VRRP sends priority 0 and gives up the VIP, then the engine stops.
+    /// stops gracefully: VRRP sends priority 0 and gives up the VIP (its table stays); without
+    /// VRRP its engine stops.
     Stop,
     /// A real server's service listens again on its address and port, answering normally. A
     /// stopped or killed director comes back: links up, engine and VRRP started again.
