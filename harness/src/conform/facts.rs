@@ -184,8 +184,9 @@ fn prefixed(director: Option<&str>, text: String) -> String {
 
 /// The diagnosis's cause ids. Count-free: only the causes that shaped the spread, since a latent
 /// one (a reused source port that met a stale entry) rests on when a timed fault caught the
-/// traffic. Takeover-free: also without `failover` and `healthy`, which rest on whether a
-/// request was in flight at the takeover.
+/// traffic. Takeover-free: every cause, latent or not (a split brain shapes the spread only when
+/// a takeover caught a request), but `failover`, and `healthy` reads as no cause: both rest on
+/// whether a request was in flight at the takeover.
 fn diagnosis(outcome: &RunOutcome, count_free: bool, takeover_free: bool) -> String {
     let Some(d) = &outcome.diagnosis else {
         return "not made".into();
@@ -200,7 +201,7 @@ fn diagnosis(outcome: &RunOutcome, count_free: bool, takeover_free: bool) -> Str
     let ids: Vec<&str> = d
         .findings
         .iter()
-        .filter(|f| f.explains > crate::diagnose::finding::LATENT)
+        .filter(|f| takeover_free || f.explains > crate::diagnose::finding::LATENT)
         .map(|f| f.id.as_str())
         .filter(|id| !(takeover_free && *id == "failover"))
         .collect();
