@@ -133,7 +133,8 @@ impl Ha {
         Ok(ha)
     }
 
-    /// The run's implementation: `keepalived` or `embedded`, or `mixed` when directors differ.
+    /// The run's implementation: `keepalived` or `embedded` (a director may say otherwise:
+    /// [`Ha::implementations`]).
     pub fn implementation(&self) -> Implementation {
         self.implementation
     }

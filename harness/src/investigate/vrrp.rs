@@ -59,16 +59,7 @@ pub(super) fn evidence(scenario: &Scenario, outcome: &VrrpOutcome) -> Option<Vrr
         .transitions
         .iter()
         .filter(|t| t.to == "MASTER")
-        .map(|t| {
-            let why = outcome
-                .log
-                .iter()
-                .filter(|l| l.director == t.director && l.at_ms <= t.at_ms && t.at_ms - l.at_ms < 50.0)
-                .find(|l| !l.line.contains("Entering "))
-                .map(|l| l.line.clone())
-                .unwrap_or_default();
-            (t.director.clone(), t.at_ms, why)
-        })
+        .map(|t| (t.director.clone(), t.at_ms, t.cause.clone().unwrap_or_default()))
         .collect();
     let failovers = outcome
         .failovers

@@ -21,15 +21,7 @@ pub fn render_vrrp(v: &VrrpOutcome) -> String {
         out.push_str("  no master was elected before the traffic started\n");
     }
     for t in &v.transitions {
-        // The first line of the burst that ends in the transition says why (a timeout, a
-        // priority-0 advert, a higher-priority master); a start needs no reason.
-        let why = v
-            .log
-            .iter()
-            .filter(|l| l.director == t.director && l.at_ms <= t.at_ms && t.at_ms - l.at_ms < EXPLAINS_WITHIN_MS)
-            .find(|l| t.from != "INIT" && !l.line.contains("Entering "))
-            .map(|l| format!("  ← {}", l.line))
-            .unwrap_or_default();
+        let why = t.cause.as_ref().map(|c| format!("  ← {c}")).unwrap_or_default();
         // `-0 ms` for a transition a hair before the traffic reads oddly.
         let at = if t.at_ms.round() == 0.0 { 0.0 } else { t.at_ms };
         out.push_str(&format!(
@@ -50,6 +42,3 @@ pub fn render_vrrp(v: &VrrpOutcome) -> String {
     }
     out
 }
-
-/// A log line this close before a transition is what caused it.
-const EXPLAINS_WITHIN_MS: f64 = 50.0;

@@ -37,6 +37,10 @@ pub struct VrrpTransition {
     pub from: String,
     pub to: String,
     pub priority: u8,
+    /// The keepalived line that caused it (a timeout, a priority-0 advert, a higher-priority
+    /// master); none for a start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,6 +97,7 @@ pub(super) fn outcome(
                 from: from.word().to_string(),
                 to: to.word().to_string(),
                 priority,
+                cause: None,
             }),
             What::Log(line) => log.push(VrrpLogLine {
                 director: e.director.clone(),
@@ -100,6 +105,14 @@ pub(super) fn outcome(
                 line,
             }),
         }
+    }
+    for t in transitions.iter_mut().filter(|t| t.from != State::Init.word()) {
+        // The first line of the burst that ends in the transition says why.
+        t.cause = log
+            .iter()
+            .filter(|l| l.director == t.director && l.at_ms <= t.at_ms && t.at_ms - l.at_ms < EXPLAINS_WITHIN_MS)
+            .find(|l| !l.line.contains("Entering "))
+            .map(|l| l.line.clone());
     }
     let director_events = fired
         .iter()
@@ -254,6 +267,9 @@ pub(super) fn marks(outcome: &VrrpOutcome) -> Vec<FiredEvent> {
         })
         .collect()
 }
+
+/// A log line this close before a transition is what caused it.
+const EXPLAINS_WITHIN_MS: f64 = 50.0;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
