@@ -2,6 +2,8 @@
 # The README's test command, as root. Snapshots are committed; CI=true stops insta writing new ones.
 # Ends with one plain summary line over every test binary.
 set -euo pipefail
+# No incremental cache: CI builds once, and the cache would double the target directory.
+export CARGO_INCREMENTAL=0
 cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
