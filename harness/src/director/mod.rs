@@ -153,6 +153,9 @@ pub struct EngineStats {
     pub arp_answered: u64,
     /// ARP requests the engine sent to resolve real servers and clients.
     pub arp_requests_sent: u64,
+    /// TCP resets for VIP segments IPVS left to the director's stack (no entry
+    /// and not a SYN, or no service on the port), as the kernel's TCP sends them.
+    pub resets_sent: u64,
 }
 
 impl EngineStats {

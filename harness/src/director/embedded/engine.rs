@@ -18,6 +18,7 @@ use super::icmp;
 use super::icmp_limit::IcmpRateLimit;
 use super::neighbour::{Carried, NeighbourTable, PendingFrame};
 use super::relay::{self, Skip};
+use super::reset;
 use super::socket::{PacketSocket, Received, VnetHdr, RECV_BUF_LEN};
 use crate::director::EngineStats;
 use crate::director::VipGate;
@@ -276,7 +277,7 @@ impl PacketLoop {
         self.learn_and_flush(side, ip.saddr, ip.src_mac, &mut sh.stats);
         let verdict = sh.ipvs.process_in(&packet, Instant::now());
         let (dest, dport, method, snat) = match verdict {
-            InVerdict::NotService => return,
+            InVerdict::NotService => return self.answer_as_local_stack(side, bytes, &ip, packet.proto, sh),
             InVerdict::Drop(reason) => {
                 // `ip_vs_leave`: when nothing could be scheduled, the client is told at once.
                 if matches!(
@@ -425,6 +426,30 @@ impl PacketLoop {
 
     /// An error about the client's packet `bytes` from the VIP it was sent to,
     /// as the kernel's `icmp_send` answers for IPVS.
+    /// What the director's stack does with a VIP packet IPVS leaves to it: TCP is
+    /// reset, UDP to a port without a service is told port unreachable.
+    fn answer_as_local_stack(&mut self, side: usize, bytes: &[u8], ip: &Ipv4Frame, proto: Proto, sh: &mut Shared) {
+        match proto {
+            Proto::Tcp => {
+                let segment = &bytes[ip.l4_offset()..ip.l4_offset() + ip.l4_len()];
+                let Some(frame) = reset::answer(segment, ip.daddr, ip.saddr, self.sides[side].iface.mac) else {
+                    return;
+                };
+                sh.stats.resets_sent += 1;
+                self.send_to(
+                    side,
+                    ip.saddr,
+                    VnetHdr::default(),
+                    frame,
+                    Carried::Originated,
+                    &mut sh.stats,
+                );
+            }
+            // IPVS takes every UDP datagram for a service: this port has none.
+            Proto::Udp => self.send_error_to_client(bytes, ip, icmp::ErrorKind::PortUnreachable, sh),
+        }
+    }
+
     fn send_error_to_client(&mut self, bytes: &[u8], ip: &Ipv4Frame, kind: icmp::ErrorKind, sh: &mut Shared) {
         let (icmp_type, code, rest) = kind.header();
         if !self.icmp_limit.allow(ip.saddr, icmp_type, Instant::now()) {

@@ -16,6 +16,7 @@ pub mod icmp;
 pub mod icmp_limit;
 pub mod neighbour;
 pub mod relay;
+pub mod reset;
 pub mod socket;
 
 /// The state the packet thread shares; poisoned only if that thread panicked holding it.

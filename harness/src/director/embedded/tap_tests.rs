@@ -699,3 +699,52 @@ fn dr_remove_and_add_dest() {
 fn dr_engine_on_a_tap_removes_and_adds_back_a_dest() {
     as_root("remove and add dest", dr_remove_and_add_dest);
 }
+
+/// What IPVS leaves to the director's stack is answered as the kernel's TCP does: a
+/// segment of no known connection (the client's entry gone) and a SYN to a port with
+/// no service are both reset.
+fn resets_what_ipvs_leaves_to_the_stack() {
+    let (tap, engine) = start_on_tap(Forward::Dr, 80);
+    let wait = Duration::from_secs(2);
+    let request = tcp(
+        CLIENT_MAC,
+        tap.mac,
+        (CLIENT, 41000),
+        (VIP, 80),
+        b"GET / HTTP/1.0\r\n\r\n",
+    );
+    tap.write(&request);
+    let rst = tap
+        .read_answering_arp(wait)
+        .expect("a reset for a segment without an entry");
+    let ((src, sport), (dst, dport), _) = verified_tuple(&rst);
+    assert_eq!((src, sport, dst, dport), (VIP, 80, CLIENT, 41000));
+    let h = etherparse::PacketHeaders::from_ethernet_slice(&rst).unwrap();
+    let Some(etherparse::TransportHeader::Tcp(t)) = h.transport else {
+        panic!("no TCP")
+    };
+    assert!(t.rst && !t.ack, "RST at the segment's acknowledgment: {t:?}");
+    assert_eq!(t.sequence_number, 1);
+    assert_eq!(&rst[0..6], &CLIENT_MAC, "sent back to the client's MAC");
+
+    tap.write(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 41001), (VIP, 443), &[]));
+    let refused = tap
+        .read_answering_arp(wait)
+        .expect("a reset for a SYN to an unserved port");
+    let h = etherparse::PacketHeaders::from_ethernet_slice(&refused).unwrap();
+    let Some(etherparse::TransportHeader::Tcp(t)) = h.transport else {
+        panic!("no TCP")
+    };
+    assert!(
+        t.rst && t.ack && t.acknowledgment_number == 8,
+        "RST|ACK for SEQ 7 + SYN: {t:?}"
+    );
+    assert_eq!(engine.stats().resets_sent, 2);
+    assert!(engine.snapshot().unwrap().conns.is_empty(), "no entry was made");
+    engine.shutdown().unwrap();
+}
+
+#[test]
+fn dr_engine_on_a_tap_resets_segments_ipvs_leaves_to_the_stack() {
+    as_root("resets", resets_what_ipvs_leaves_to_the_stack);
+}
