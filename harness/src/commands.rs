@@ -86,7 +86,7 @@ fn check_files(files: &[PathBuf]) -> Result<ExitCode, CliError> {
         println!(
             "{}: ok ({} mode, {} real servers{vrrp})",
             s.name,
-            s.service.mode,
+            s.service().mode,
             s.real_servers.len()
         );
     }

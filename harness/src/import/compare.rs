@@ -14,11 +14,11 @@ pub fn same_service(original: &Scenario, vip: Ipv4Addr, back: &Scenario) -> Resu
         v
     };
     let flags = |s: &Scenario| {
-        let mut v: Vec<&str> = s.service.flags.iter().map(|f| f.as_str()).collect();
+        let mut v: Vec<&str> = s.service().flags.iter().map(|f| f.as_str()).collect();
         v.sort_unstable();
         v.join(",")
     };
-    let (a, b) = (&original.service, &back.service);
+    let (a, b) = (&original.service(), &back.service());
     let checks = [
         ("VIP", vip.to_string(), b.vip.to_string()),
         ("port", a.port.to_string(), b.port.to_string()),

@@ -686,10 +686,13 @@ mod tests {
     fn save_file_becomes_a_nat_scenario_keeping_remapped_ports() {
         let (toml, warnings) = import_file(Path::new(&format!("{FIXTURES}/ipvsadm-save-nat.txt"))).unwrap();
         let scenario = checks(&toml);
-        assert_eq!(scenario.service.mode, Mode::Nat);
-        assert_eq!(scenario.service.scheduler, Scheduler::Wlc);
-        assert_eq!(scenario.service.persistence, Some(std::time::Duration::from_secs(900)));
-        assert_eq!(scenario.service.port, 8080);
+        assert_eq!(scenario.service().mode, Mode::Nat);
+        assert_eq!(scenario.service().scheduler, Scheduler::Wlc);
+        assert_eq!(
+            scenario.service().persistence,
+            Some(std::time::Duration::from_secs(900))
+        );
+        assert_eq!(scenario.service().port, 8080);
         assert_eq!(scenario.real_servers.len(), 2);
         assert_eq!(scenario.real_servers[0].port, 9000);
         assert_eq!(scenario.real_servers[1].weight, 0);
@@ -705,10 +708,10 @@ mod tests {
     fn listing_with_stats_becomes_a_dr_scenario_on_the_lab_network() {
         let (toml, warnings) = import_file(Path::new(&format!("{FIXTURES}/ipvsadm-list-stats.txt"))).unwrap();
         let scenario = checks(&toml);
-        assert_eq!(scenario.service.mode, Mode::Dr);
-        assert_eq!(scenario.service.scheduler, Scheduler::Wrr);
+        assert_eq!(scenario.service().mode, Mode::Dr);
+        assert_eq!(scenario.service().scheduler, Scheduler::Wrr);
         assert_eq!(scenario.real_servers[0].weight, 3);
-        assert_eq!(scenario.service.vip, "192.0.2.100".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(scenario.service().vip, "192.0.2.100".parse::<Ipv4Addr>().unwrap());
         assert!(toml.contains("original 198.18.60.1:80"), "{toml}");
         assert!(warnings.iter().any(|w| w.contains("rounded")), "{warnings:?}");
     }
@@ -717,10 +720,13 @@ mod tests {
     fn keepalived_fixture_imports_first_service_and_warns_about_the_rest() {
         let (toml, warnings) = import_file(Path::new(&format!("{FIXTURES}/keepalived-dr-two-services.conf"))).unwrap();
         let scenario = checks(&toml);
-        assert_eq!(scenario.service.mode, Mode::Dr);
-        assert_eq!(scenario.service.scheduler, Scheduler::Sh);
-        assert_eq!(scenario.service.persistence, Some(std::time::Duration::from_secs(120)));
-        assert_eq!(scenario.service.persistence_prefix, 24);
+        assert_eq!(scenario.service().mode, Mode::Dr);
+        assert_eq!(scenario.service().scheduler, Scheduler::Sh);
+        assert_eq!(
+            scenario.service().persistence,
+            Some(std::time::Duration::from_secs(120))
+        );
+        assert_eq!(scenario.service().persistence_prefix, 24);
         assert_eq!(scenario.real_servers.len(), 3);
         assert_eq!(scenario.real_servers[1].weight, 0);
         let all = warnings.join("\n");
@@ -796,7 +802,7 @@ mod tests {
         let text = "-A -t 192.0.2.101:80 -s rr\n-a -t 192.0.2.101:80 -r 192.0.2.21:80 -g -w 1\n\
                     -a -t 192.0.2.101:80 -r 10.9.9.9:80 -g -w 1\n-a -t 192.0.2.101:80 -r 192.0.2.12:80 -g -w 2\n";
         let scenario = checks(&import_text(text, "lab.save").unwrap().toml);
-        assert_eq!(scenario.service.vip, Ipv4Addr::new(192, 0, 2, 101));
+        assert_eq!(scenario.service().vip, Ipv4Addr::new(192, 0, 2, 101));
         let addrs: Vec<Ipv4Addr> = scenario.real_servers.iter().map(|r| r.address).collect();
         assert_eq!(
             addrs,
@@ -810,12 +816,12 @@ mod tests {
         // A foreign VIP, and a client-range one, become the default.
         let foreign = "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g -w 1\n";
         assert_eq!(
-            checks(&import_text(foreign, "f.save").unwrap().toml).service.vip,
+            checks(&import_text(foreign, "f.save").unwrap().toml).service().vip,
             Ipv4Addr::new(192, 0, 2, 100)
         );
         let client_range = "-A -t 192.0.2.201:80 -s rr\n-a -t 192.0.2.201:80 -r 10.0.0.2:80 -g -w 1\n";
         assert_eq!(
-            checks(&import_text(client_range, "c.save").unwrap().toml).service.vip,
+            checks(&import_text(client_range, "c.save").unwrap().toml).service().vip,
             Ipv4Addr::new(192, 0, 2, 100)
         );
     }

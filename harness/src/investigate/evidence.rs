@@ -108,7 +108,7 @@ pub async fn gather(
         })
     };
 
-    let mode = scenario.service.mode;
+    let mode = scenario.service().mode;
     // The first director stands for the service's table (it serves `service.vip`); the
     // others are there for their MACs and addresses.
     let director = scenario.director().map(|d| take_host(&d.name));
@@ -132,7 +132,7 @@ pub async fn gather(
         })
         .collect();
 
-    let service_snapshot = facts.ipvs.and_then(|s| service_of(s, &scenario.service));
+    let service_snapshot = facts.ipvs.and_then(|s| service_of(s, &scenario.service()));
     let arp_probe = match arp_probe(scenario, lab, arp_window).await {
         Ok(probe) => probe,
         Err(problem) => {
@@ -143,7 +143,7 @@ pub async fn gather(
     Gathered {
         evidence: Evidence {
             mode,
-            service: Some(service_evidence(&scenario.service, service_snapshot)),
+            service: Some(service_evidence(&scenario.service(), service_snapshot)),
             director,
             real_servers,
             clients,
@@ -187,10 +187,10 @@ async fn read_hosts(scenario: &Scenario, lab: &Lab) -> (BTreeMap<String, HostEvi
 /// From the first client, on its interface towards the VIP: who answers ARP for it.
 /// `Ok(None)` where no ARP is expected to reach the director (NAT, FULLNAT, direct).
 async fn arp_probe(scenario: &Scenario, lab: &Lab, window: Duration) -> Result<Option<ev::ArpProbe>, String> {
-    if !matches!(scenario.service.mode, scenario::Mode::Dr | scenario::Mode::Tun) {
+    if !matches!(scenario.service().mode, scenario::Mode::Dr | scenario::Mode::Tun) {
         return Ok(None);
     }
-    let vip = scenario.service.vip;
+    let vip = scenario.service().vip;
     let Some(client) = scenario.hosts_with_role(Role::Client).next() else {
         return Ok(None);
     };
@@ -383,7 +383,7 @@ sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0" }
     #[test]
     fn service_from_the_scenario_and_from_the_live_table_agree() {
         let s = scenario();
-        let from_file = service_evidence(&s.service, None);
+        let from_file = service_evidence(&s.service(), None);
         assert_eq!(from_file.scheduler, "sh");
         assert_eq!(from_file.sched_flags, ["sh-port"]);
         assert_eq!(
@@ -402,7 +402,7 @@ sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0" }
             proto: ipvs::Proto::Tcp,
             saddr: Ipv4Addr::new(192, 0, 2, 201),
             sport: 40000,
-            daddr: s.service.vip,
+            daddr: s.service().vip,
             dport: 80,
             tcp: Some(ipvs::TcpFlags {
                 syn: true,
@@ -412,8 +412,8 @@ sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0" }
         };
         let _ = table.process_in(&syn, Instant::now());
         let snapshot = table.snapshot(Instant::now());
-        let live = service_of(&snapshot, &s.service).expect("the service is in the table");
-        assert_eq!(service_evidence(&s.service, Some(live)), from_file);
+        let live = service_of(&snapshot, &s.service()).expect("the service is in the table");
+        assert_eq!(service_evidence(&s.service(), Some(live)), from_file);
 
         let ev = ipvs_evidence(live, &snapshot.conns, Some(config.sysctls));
         assert_eq!(

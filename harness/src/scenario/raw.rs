@@ -67,6 +67,8 @@ pub struct RawVrrpScript {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawService {
+    /// Names a service among several (`[[service]]`).
+    pub name: Option<S<String>>,
     pub vip: Option<S<String>>,
     pub port: Option<S<i64>>,
     pub protocol: Option<S<String>>,
@@ -78,6 +80,12 @@ pub struct RawService {
     pub one_packet: Option<S<bool>>,
     /// `[service.check]`: keepalived's health checker for every real server.
     pub check: Option<RawCheck>,
+    /// The real servers in this service's table (default: every one).
+    pub real_servers: Option<Vec<S<String>>>,
+    /// The real servers' port in this service, for a service after the first.
+    pub real_port: Option<S<i64>>,
+    /// `[service.expect]`: the spread of this service's own requests.
+    pub expect: Option<RawExpect>,
 }
 
 /// `[service.check]`, or a `[[real_server]]`'s `check = { ... }` overriding it. Names and
@@ -311,6 +319,7 @@ pub struct RawTraffic {
     pub compare: Option<S<String>>,
     pub rate: Option<S<f64>>,
     pub duration_ms: Option<S<i64>>,
+    pub services: Option<Vec<S<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -379,7 +388,12 @@ pub struct RawEvent {
 #[derive(Debug, Default)]
 pub struct RawScenario {
     pub top: RawTop,
+    /// `[service]`, or the first `[[service]]`.
     pub service: RawService,
+    /// The `[[service]]` entries after the first.
+    pub more_services: Vec<RawService>,
+    /// Header span of each service, the first included.
+    pub service_spans: Vec<Option<std::ops::Range<usize>>>,
     /// One `[director]` table or several `[[director]]` entries; empty when absent.
     pub directors: Vec<RawDirector>,
     /// Span of the `director` key or header (for "no director in direct mode").
@@ -460,6 +474,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
         "track_interface" => &["interface", "weight"],
         "track_script" => &["script", "weight"],
         "service" => &[
+            "name",
             "vip",
             "port",
             "protocol",
@@ -470,6 +485,9 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "persistence_netmask",
             "one_packet",
             "check",
+            "real_servers",
+            "real_port",
+            "expect",
         ],
         "check" => &[
             "kind",
@@ -559,6 +577,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "compare",
             "rate",
             "duration_ms",
+            "services",
         ],
         "expect" => &[
             "backends",

@@ -212,5 +212,6 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) -> Traff
         compare,
         rate,
         duration,
+        services: Vec::new(),
     }
 }
