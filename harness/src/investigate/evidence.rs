@@ -132,7 +132,7 @@ pub async fn gather(
         })
         .collect();
 
-    let service_snapshot = facts.ipvs.and_then(|s| service_of(s, &scenario.service()));
+    let service_snapshot = facts.ipvs.and_then(|s| service_of(s, scenario.service()));
     let arp_probe = match arp_probe(scenario, lab, arp_window).await {
         Ok(probe) => probe,
         Err(problem) => {
@@ -143,7 +143,7 @@ pub async fn gather(
     Gathered {
         evidence: Evidence {
             mode,
-            service: Some(service_evidence(&scenario.service(), service_snapshot)),
+            service: Some(service_evidence(scenario.service(), service_snapshot)),
             director,
             real_servers,
             clients,
@@ -383,7 +383,7 @@ sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0" }
     #[test]
     fn service_from_the_scenario_and_from_the_live_table_agree() {
         let s = scenario();
-        let from_file = service_evidence(&s.service(), None);
+        let from_file = service_evidence(s.service(), None);
         assert_eq!(from_file.scheduler, "sh");
         assert_eq!(from_file.sched_flags, ["sh-port"]);
         assert_eq!(
@@ -412,8 +412,8 @@ sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0" }
         };
         let _ = table.process_in(&syn, Instant::now());
         let snapshot = table.snapshot(Instant::now());
-        let live = service_of(&snapshot, &s.service()).expect("the service is in the table");
-        assert_eq!(service_evidence(&s.service(), Some(live)), from_file);
+        let live = service_of(&snapshot, s.service()).expect("the service is in the table");
+        assert_eq!(service_evidence(s.service(), Some(live)), from_file);
 
         let ev = ipvs_evidence(live, &snapshot.conns, Some(config.sysctls));
         assert_eq!(
