@@ -325,7 +325,7 @@ pub fn ipvs_evidence(
     }
 }
 
-/// The run's records as the diagnosis reads them. A request that failed before it had a
+/// The run's records as the diagnosis reads them, the first service's. A request that failed before it had a
 /// socket is counted from its client's first source address.
 pub fn records_evidence(scenario: &Scenario, records: &[RequestRecord]) -> Vec<RecordEvidence> {
     let first_source = |client: &str| -> Ipv4Addr {
@@ -338,8 +338,12 @@ pub fn records_evidence(scenario: &Scenario, records: &[RequestRecord]) -> Vec<R
             .or_else(|| scenario.host(client).and_then(|h| h.primary_address()))
             .unwrap_or(Ipv4Addr::UNSPECIFIED)
     };
+    // The evidence speaks of the first service (its table, its checkers): with several, its
+    // own requests only, or another service's spread would read as this one's.
+    let first = scenario.service();
     records
         .iter()
+        .filter(|r| scenario.services.len() < 2 || r.target.port() == first.port)
         .map(|r| RecordEvidence {
             client: r.client.clone(),
             source: r
