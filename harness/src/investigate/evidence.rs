@@ -325,9 +325,40 @@ pub fn ipvs_evidence(
     }
 }
 
-/// The run's records as the diagnosis reads them, the first service's. A request that failed before it had a
-/// socket is counted from its client's first source address.
+/// The run's records as the diagnosis reads them, the first service's. A request that failed
+/// before it had a socket is counted from its client's first source address.
 pub fn records_evidence(scenario: &Scenario, records: &[RequestRecord]) -> Vec<RecordEvidence> {
+    service_records_evidence(scenario, 0, records)
+}
+
+/// The evidence of `scenario.services[index]`, a service after the first, made from the
+/// first's: its own table, requests and real servers, with the same hosts, VRRP and events.
+/// The checkers and the probes are the first service's, so they stay out.
+pub fn for_service(scenario: &Scenario, first: &Evidence, facts: RunFacts<'_>, index: usize) -> Evidence {
+    let svc = &scenario.services[index];
+    let snapshot = facts.ipvs.and_then(|s| service_of(s, svc));
+    let real_servers = first
+        .real_servers
+        .iter()
+        .filter(|rs| svc.has_real_server(&rs.name))
+        .map(|rs| {
+            let mut rs = rs.clone();
+            rs.port = scenario.real_server(&rs.name).map(|r| scenario.real_port(index, r));
+            rs
+        })
+        .collect();
+    Evidence {
+        service: Some(service_evidence(svc, snapshot)),
+        ipvs: snapshot.map(|s| ipvs_evidence(s, facts.ipvs.map_or(&[][..], |t| &t.conns), facts.settings)),
+        real_servers,
+        records: service_records_evidence(scenario, index, facts.records),
+        probes: Vec::new(),
+        health: None,
+        ..first.clone()
+    }
+}
+
+fn service_records_evidence(scenario: &Scenario, index: usize, records: &[RequestRecord]) -> Vec<RecordEvidence> {
     let first_source = |client: &str| -> Ipv4Addr {
         scenario
             .traffic
@@ -338,12 +369,12 @@ pub fn records_evidence(scenario: &Scenario, records: &[RequestRecord]) -> Vec<R
             .or_else(|| scenario.host(client).and_then(|h| h.primary_address()))
             .unwrap_or(Ipv4Addr::UNSPECIFIED)
     };
-    // The evidence speaks of the first service (its table, its checkers): with several, its
-    // own requests only, or another service's spread would read as this one's.
-    let first = scenario.service();
+    // With several services, each one's own requests only, or another service's spread
+    // would read as this one's.
+    let port = scenario.services[index].port;
     records
         .iter()
-        .filter(|r| scenario.services.len() < 2 || r.target.port() == first.port)
+        .filter(|r| scenario.services.len() < 2 || r.target.port() == port)
         .map(|r| RecordEvidence {
             client: r.client.clone(),
             source: r
