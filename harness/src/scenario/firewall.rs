@@ -250,6 +250,81 @@ mod tests {
 
     const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 
+    const SCENARIO: &str = r#"[service]
+vip = "192.0.2.100"
+mode = "dr"
+
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+nftables = """
+table inet filter {
+  chain input {
+    type filter hook input priority filter;
+    ip daddr {vip} tcp dport 80 counter dorp
+  }
+}
+"""
+
+[[client]]
+name = "c1"
+[[client]]
+name = "c2"
+nftables = "table ip out { chain o { type filter hook output priority 0; ip daddr 10.9.9.9 drop; }; }"
+"#;
+
+    #[test]
+    fn hosts_carry_their_rules_with_the_vip_filled_in() {
+        let s = crate::scenario::parse(SCENARIO, "fw.toml").unwrap_or_else(|r| panic!("{r}"));
+        let rs2 = s.host("rs2").unwrap();
+        let rules = rs2.nftables.as_deref().unwrap();
+        assert!(rules.contains("ip daddr 192.0.2.100 tcp dport 80"), "{rules}");
+        assert_eq!(s.host("rs1").unwrap().nftables, None);
+        // Paired with the model's hosts by role and position among them.
+        let sources = sources(SCENARIO, &s);
+        let hosts: Vec<&str> = sources.iter().map(|r| r.host.as_str()).collect();
+        assert_eq!(hosts, ["c2", "rs2"]);
+        assert_eq!(sources[1].interfaces, ["eth0"]);
+    }
+
+    #[test]
+    fn empty_rules_are_refused_at_the_key() {
+        let text = SCENARIO.replacen("nftables = \"\"\"", "nftables = \"   \"\nx = \"\"\"", 1);
+        let text = text.replacen("x = \"\"\"", "description2 = \"\"\"", 1);
+        let report = crate::scenario::parse(&text, "fw.toml").unwrap_err();
+        let p = report
+            .problems
+            .iter()
+            .find(|p| p.message.contains("is empty"))
+            .unwrap_or_else(|| panic!("{report}"));
+        assert_eq!((p.line, p.message.as_str()), (9, "`nftables` of host \"rs2\" is empty"));
+    }
+
+    #[test]
+    fn check_reports_nft_at_the_line_written() {
+        // Needs nft (ci/install.sh installs it).
+        let s = crate::scenario::parse(SCENARIO, "fw.toml").unwrap();
+        let report = check_rules(SCENARIO, &s);
+        assert_eq!(report.problems.len(), 1, "{report}");
+        let p = &report.problems[0];
+        // nft stops at the newline after `dorp`: the end of line 13 as the file has it,
+        // `{vip}` and not the filled address.
+        let line13 = SCENARIO.lines().nth(12).unwrap();
+        assert_eq!((p.line, p.column), (13, line13.len() + 1), "{report}");
+        assert_eq!(
+            p.message,
+            "nft rejects the nftables of host \"rs2\": syntax error, unexpected newline"
+        );
+        assert_eq!(
+            p.hint.as_deref(),
+            Some("nft read: ip daddr 192.0.2.100 tcp dport 80 counter dorp")
+        );
+        let good = SCENARIO.replace("dorp", "drop");
+        let s = crate::scenario::parse(&good, "fw.toml").unwrap();
+        assert!(check_rules(&good, &s).is_empty());
+    }
+
     #[test]
     fn the_vip_is_filled_in_and_offsets_map_back() {
         let f = fill("ip daddr {vip} drop; ip saddr {vip} accept", VIP);
