@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::common::*;
-use crate::diagnose::evidence::{Evidence, FirewallRule, Mode, RealServerEvidence, ServiceEvidence};
+use crate::diagnose::evidence::{Evidence, FirewallRule, Mode, Proto, RealServerEvidence, ServiceEvidence};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
 use crate::lvs::CauseId;
@@ -37,7 +37,7 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         let drops: Vec<&FirewallRule> = firewall
             .rules
             .iter()
-            .filter(|r| drops_service_traffic(r, svc, addr, port, &sources))
+            .filter(|r| drops_service_traffic(r, svc.proto, addr, port, &sources))
             .collect();
         // A counter that counted is proof; a rule without one only where nothing came back.
         let counted: Vec<&&FirewallRule> = drops.iter().filter(|r| r.packets.is_some_and(|n| n > 0)).collect();
@@ -81,17 +81,18 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     )
 }
 
-/// Whether `rule` would drop a request of the service arriving at `addr:port`.
-fn drops_service_traffic(
+/// Whether `rule` would drop a `proto` request arriving at `addr:port` from one of `sources`
+/// (any source when empty).
+pub fn drops_service_traffic(
     rule: &FirewallRule,
-    svc: &ServiceEvidence,
+    proto: Proto,
     addr: Ipv4Addr,
     port: u16,
     sources: &BTreeSet<Ipv4Addr>,
 ) -> bool {
     rule.hook.as_deref().is_none_or(|h| INBOUND_HOOKS.contains(&h))
         && rule.admits("ip daddr", addr)
-        && rule.admits_dport(svc.proto, port)
+        && rule.admits_dport(proto, port)
         && (sources.is_empty() || sources.iter().any(|s| rule.admits("ip saddr", *s)))
 }
 
@@ -120,7 +121,7 @@ fn fix(rs: &RealServerEvidence, svc: &ServiceEvidence, rule: &FirewallRule, addr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::evidence::{ConnEvidence, FirewallEvidence, HostRole, MatchValue, Proto, RuleMatch};
+    use crate::diagnose::evidence::{ConnEvidence, FirewallEvidence, HostRole, MatchValue, RuleMatch};
     use crate::diagnose::sample;
     use crate::diagnose::spread::summarise;
 
