@@ -20,7 +20,7 @@ pub struct NftError {
     pub source_line: Option<String>,
 }
 
-const NOT_INSTALLED: &str = "nft is not installed";
+const NOT_INSTALLED: &str = "nft is not installed (Debian: apt-get install nftables)";
 
 /// Runs `nft args` with `input` on stdin in the calling thread's namespace.
 fn run(mut cmd: Command, input: &str) -> io::Result<Output> {
