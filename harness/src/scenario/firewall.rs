@@ -226,9 +226,7 @@ pub fn check_rules(text: &str, scenario: &Scenario) -> CheckReport {
                 p.push(
                     Some(key),
                     format!("cannot check the nftables of host \"{}\": {unavailable}", source.host),
-                    Some(
-                        "install nftables (Debian: apt-get install nftables) to check and apply host firewalls".into(),
-                    ),
+                    Some("lvslab checks and applies host firewalls with the nft command".into()),
                 );
             }
         }
