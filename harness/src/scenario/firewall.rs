@@ -208,9 +208,18 @@ fn written_rules(raw: &RawScenario) -> Vec<(Role, usize, &S<String>)> {
 /// nft's verdict on every host's rules (`nft -c` in a namespace of its own), each complaint
 /// at its place in `text`; empty when every host's rules load.
 pub fn check_rules(text: &str, scenario: &Scenario) -> CheckReport {
+    check_rules_with(text, scenario, nft::check)
+}
+
+/// [`check_rules`] with `nft` standing for `nft::check`.
+fn check_rules_with(
+    text: &str,
+    scenario: &Scenario,
+    nft: impl Fn(&str, &[String]) -> Result<Vec<nft::NftError>, String>,
+) -> CheckReport {
     let mut p = Problems::new(text);
     for source in sources(text, scenario) {
-        match nft::check(&source.filled.script, &source.interfaces) {
+        match nft(&source.filled.script, &source.interfaces) {
             Ok(errors) => {
                 for e in errors {
                     let at = source.file_offset(e.line, e.column);
@@ -321,6 +330,19 @@ nftables = "table ip out { chain o { type filter hook output priority 0; ip dadd
         let good = SCENARIO.replace("dorp", "drop");
         let s = crate::scenario::parse(&good, "fw.toml").unwrap();
         assert!(check_rules(&good, &s).is_empty());
+    }
+
+    #[test]
+    fn without_nft_check_says_so_at_the_key() {
+        let s = crate::scenario::parse(SCENARIO, "fw.toml").unwrap();
+        let report = check_rules_with(SCENARIO, &s, |_, _| Err("nft is not installed".into()));
+        let at: Vec<(usize, usize)> = report.problems.iter().map(|p| (p.line, p.column)).collect();
+        // rs2's `nftables = """` and c2's `nftables = "..."`.
+        assert_eq!(at, [(9, 1), (22, 1)], "{report}");
+        assert_eq!(
+            report.problems[0].message,
+            "cannot check the nftables of host \"rs2\": nft is not installed"
+        );
     }
 
     #[test]
