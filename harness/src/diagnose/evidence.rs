@@ -745,10 +745,28 @@ impl FirewallRule {
         })
     }
 
-    /// `inet filter input: ip daddr 192.0.2.100 counter drop (42 packets)`.
+    /// `dropped` or `rejected`.
+    pub fn verdict_past(&self) -> &'static str {
+        if self.verdict == "reject" {
+            "rejected"
+        } else {
+            "dropped"
+        }
+    }
+
+    /// `drops` or `rejects`.
+    pub fn verdict_verb(&self) -> &'static str {
+        if self.verdict == "reject" {
+            "rejects"
+        } else {
+            "drops"
+        }
+    }
+
+    /// ``inet filter input: `ip daddr 192.0.2.100 counter drop` (42 packets dropped)``.
     pub fn cited(&self) -> String {
         let count = match self.packets {
-            Some(n) => format!("{n} packets dropped"),
+            Some(n) => format!("{n} packets {}", self.verdict_past()),
             None => "no counter".to_string(),
         };
         format!("{} {}: `{}` ({count})", self.table, self.chain, self.text)

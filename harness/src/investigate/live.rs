@@ -130,7 +130,7 @@ pub fn firewall_checks(drops: Result<Vec<FirewallRule>, String>, vip: Ipv4Addr, 
             LiveCheck {
                 status: if counted { Status::Problem } else { Status::Note },
                 cause: Some(CauseId::Firewall),
-                what: format!("nftables drops TCP to {vip}:{port}: {}", r.cited()),
+                what: format!("nftables {} TCP to {vip}:{port}: {}", r.verdict_verb(), r.cited()),
                 fix: Some(format!(
                     "`nft insert rule {} {} ip daddr {vip} tcp dport {port} accept`, or delete the rule",
                     r.table, r.chain

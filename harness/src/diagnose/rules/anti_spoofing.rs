@@ -34,8 +34,9 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
             .collect();
         for rule in &drops {
             lines.push(format!(
-                "router {} drops forwarded packets sourced from the VIP {vip}: {}",
+                "router {} {} forwarded packets sourced from the VIP {vip}: {}",
                 firewall.host,
+                rule.verdict_verb(),
                 rule.cited()
             ));
             fixes.push(if rule.is_reverse_path_check() {

@@ -51,8 +51,9 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         let Some(first) = cited.first() else { continue };
         for rule in cited.iter().take(2) {
             lines.push(format!(
-                "{}'s firewall drops {} to {addr}:{port}: {}",
+                "{}'s firewall {} {} to {addr}:{port}: {}",
                 rs.name,
+                rule.verdict_verb(),
                 svc.proto.name(),
                 rule.cited()
             ));
@@ -113,7 +114,7 @@ fn client_sources(ev: &Evidence) -> BTreeSet<Ipv4Addr> {
 fn fix(rs: &RealServerEvidence, svc: &ServiceEvidence, rule: &FirewallRule, addr: Ipv4Addr, port: u16) -> String {
     let proto = svc.proto.name().to_ascii_lowercase();
     format!(
-        "on {}: accept the service before that drop, `nft insert rule {} {} ip daddr {addr} {proto} dport {port} accept`, or delete the rule (`nft -a list chain {} {}` shows its handle, then `nft delete rule {} {} handle N`)",
+        "on {}: accept the service before that rule, `nft insert rule {} {} ip daddr {addr} {proto} dport {port} accept`, or delete the rule (`nft -a list chain {} {}` shows its handle, then `nft delete rule {} {} handle N`)",
         rs.name, rule.table, rule.chain, rule.table, rule.chain, rule.table, rule.chain
     )
 }
@@ -184,7 +185,7 @@ mod tests {
             ]
         );
         assert!(finding.fix[0].starts_with(
-            "on rs3: accept the service before that drop, `nft insert rule inet filter in ip daddr 192.0.2.100 tcp dport 80 accept`"
+            "on rs3: accept the service before that rule, `nft insert rule inet filter in ip daddr 192.0.2.100 tcp dport 80 accept`"
         ));
         // It explains more than the stuck handshakes server-down sees on the same server.
         let mut with_conns = ev.clone();
