@@ -103,7 +103,7 @@ pub fn value_positions(raw: &str, at: usize, value: &str) -> Option<Vec<usize>> 
     while let Some((i, c)) = chars.next() {
         if literal || c != '\\' {
             decoded.push(c);
-            positions.extend(std::iter::repeat(base + i).take(c.len_utf8()));
+            positions.extend(std::iter::repeat_n(base + i, c.len_utf8()));
             continue;
         }
         let (_, e) = chars.next()?;
@@ -131,7 +131,7 @@ pub fn value_positions(raw: &str, at: usize, value: &str) -> Option<Vec<usize>> 
             _ => return None,
         };
         decoded.push(out);
-        positions.extend(std::iter::repeat(base + i).take(out.len_utf8()));
+        positions.extend(std::iter::repeat_n(base + i, out.len_utf8()));
     }
     (decoded == value).then_some(positions)
 }
