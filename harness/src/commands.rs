@@ -453,7 +453,12 @@ fn import(file: &Path, output: Option<&Path>) -> Result<ExitCode, CliError> {
 }
 
 fn graph(file: &Path) -> Result<ExitCode, CliError> {
-    print!("{}", report::mermaid(&load_one(file)?));
+    // Drawing builds nothing: the hosts' nftables need not pass nft here.
+    let scenario = scenario::load(file).map_err(|report| {
+        eprint!("{}", report.render(&file.display().to_string()));
+        CliError::Reported(EXIT_BAD_INPUT)
+    })?;
+    print!("{}", report::mermaid(&scenario));
     Ok(ExitCode::SUCCESS)
 }
 
