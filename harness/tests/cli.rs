@@ -184,3 +184,19 @@ fn a_kept_lab_serves_exec_and_goes_away_on_ctrl_c() {
         "state file left"
     );
 }
+
+/// nft's complaint about a host's rules comes at the rule's line in the scenario file.
+#[test]
+fn check_reports_a_rule_nft_refuses_at_its_line() {
+    let out = lvslab()
+        .arg("check")
+        .arg(repo("fixtures/nft/refused-rule.toml"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refused-rule.toml:12:45: error: nft rejects the nftables of host \"rs1\": syntax error"),
+        "{stderr}"
+    );
+}

@@ -200,6 +200,7 @@ pub fn healthy_dr() -> Evidence {
         events: vec![],
         other_directors: Vec::new(),
         vrrp: None,
+        firewalls: Vec::new(),
     }
 }
 

@@ -133,6 +133,8 @@ pub async fn gather(
         .collect();
 
     let service_snapshot = facts.ipvs.and_then(|s| service_of(s, scenario.service()));
+    let (firewalls, firewall_problems) = super::firewall::gather(scenario, lab).await;
+    problems.extend(firewall_problems);
     let arp_probe = match arp_probe(scenario, lab, arp_window).await {
         Ok(probe) => probe,
         Err(problem) => {
@@ -160,6 +162,7 @@ pub async fn gather(
             events: super::faults::events_evidence(scenario, facts.fired),
             other_directors,
             vrrp: facts.vrrp.and_then(|v| super::vrrp::evidence(scenario, v)),
+            firewalls,
         },
         problems,
     }

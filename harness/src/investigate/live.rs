@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::Serialize;
 
-use crate::diagnose::evidence::{Evidence, HostEvidence, Mode, Proto};
+use crate::diagnose::evidence::{Evidence, FirewallRule, HostEvidence, Mode, Proto};
 use crate::diagnose::{self, Diagnosis};
 use crate::import;
 use crate::lvs::CauseId;
@@ -89,7 +89,55 @@ impl LiveReport {
 pub fn check_real_server(vip: Ipv4Addr, port: u16) -> Result<LiveReport, ObserveError> {
     let name = hostname();
     let host = observe::local_evidence(&name)?;
-    Ok(real_server_checks(&host, vip, port))
+    let mut report = real_server_checks(&host, vip, port);
+    report
+        .checks
+        .extend(firewall_checks(crate::nft::ruleset::read_drops(), vip, port));
+    Ok(report)
+}
+
+/// This host's firewall against TCP to `vip:port`: each drop or reject rule that would catch
+/// it, a problem once its counter counted; a note when the ruleset could not be read.
+pub fn firewall_checks(drops: Result<Vec<FirewallRule>, String>, vip: Ipv4Addr, port: u16) -> Vec<LiveCheck> {
+    let drops = match drops {
+        Ok(drops) => drops,
+        Err(e) => {
+            return vec![LiveCheck {
+                status: Status::Note,
+                cause: None,
+                what: format!("the firewall was not read: {e}"),
+                fix: None,
+            }]
+        }
+    };
+    let none = std::collections::BTreeSet::new();
+    let catching: Vec<&FirewallRule> = drops
+        .iter()
+        .filter(|r| diagnose::rules::firewall::drops_service_traffic(r, Proto::Tcp, vip, port, &none))
+        .collect();
+    if catching.is_empty() {
+        return vec![LiveCheck {
+            status: Status::Ok,
+            cause: None,
+            what: format!("no nftables rule drops TCP to {vip}:{port}"),
+            fix: None,
+        }];
+    }
+    catching
+        .into_iter()
+        .map(|r| {
+            let counted = r.packets.is_some_and(|n| n > 0);
+            LiveCheck {
+                status: if counted { Status::Problem } else { Status::Note },
+                cause: Some(CauseId::Firewall),
+                what: format!("nftables {} TCP to {vip}:{port}: {}", r.verdict_verb(), r.cited()),
+                fix: Some(format!(
+                    "`nft insert rule {} {} ip daddr {vip} tcp dport {port} accept`, or delete the rule",
+                    r.table, r.chain
+                )),
+            }
+        })
+        .collect()
 }
 
 fn hostname() -> String {
@@ -382,6 +430,35 @@ pub fn check_director(file: Option<&std::path::Path>, select: Option<SocketAddrV
 mod tests {
     use super::*;
     use crate::diagnose::sample;
+
+    #[test]
+    fn a_counted_drop_of_the_vip_is_a_firewall_problem() {
+        let rule = |packets| FirewallRule {
+            table: "inet filter".into(),
+            chain: "input".into(),
+            hook: Some("input".into()),
+            text: "ip daddr 192.0.2.100 tcp dport 80 counter drop".into(),
+            verdict: "drop".into(),
+            packets,
+            matches: vec![crate::diagnose::evidence::RuleMatch {
+                field: "ip daddr".into(),
+                equal: true,
+                values: vec![crate::diagnose::evidence::MatchValue::Net(sample::VIP.into())],
+            }],
+        };
+        let checks = firewall_checks(Ok(vec![rule(Some(3))]), sample::VIP, 80);
+        assert_eq!(checks[0].status, Status::Problem);
+        assert_eq!(checks[0].cause, Some(CauseId::Firewall));
+        assert!(checks[0].what.ends_with("(3 packets dropped)"), "{}", checks[0].what);
+        assert_eq!(
+            firewall_checks(Ok(vec![rule(Some(0))]), sample::VIP, 80)[0].status,
+            Status::Note
+        );
+        let other = firewall_checks(Ok(vec![rule(Some(3))]), Ipv4Addr::new(192, 0, 2, 7), 80);
+        assert_eq!((other[0].status, other[0].cause), (Status::Ok, None));
+        let unread = firewall_checks(Err("nft is not installed".into()), sample::VIP, 80);
+        assert_eq!(unread[0].what, "the firewall was not read: nft is not installed");
+    }
 
     #[test]
     fn healthy_real_server_passes_and_each_fault_names_its_cause() {

@@ -11,6 +11,7 @@
 pub mod evidence;
 pub mod expect;
 pub mod faults;
+pub mod firewall;
 pub mod live;
 pub mod probes;
 mod vrrp;

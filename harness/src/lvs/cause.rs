@@ -33,6 +33,10 @@ super::word::words!(
         SplitBrain = "split-brain",
         /// Requests failed while a backup director took the VIP over from a master that died.
         Failover = "failover",
+        /// A real server's firewall drops what the director hands it (VIP, or RIP:port in NAT).
+        Firewall = "firewall",
+        /// A router drops the DR/TUN replies a real server sends from the VIP.
+        AntiSpoofing = "anti-spoofing",
         /// No cause: the spread is what the scheduler should give.
         Healthy = "healthy",
     }

@@ -4,6 +4,7 @@
 
 pub mod diagnostic;
 mod document;
+pub mod firewall;
 pub mod keywords;
 pub mod model;
 pub mod raw;

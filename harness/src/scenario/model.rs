@@ -309,6 +309,9 @@ pub struct Host {
     pub sysctls: Vec<(String, String)>,
     /// `false` for a real server with `state = "down"`: its links stay down.
     pub link_up: bool,
+    /// `nftables`: rules in nft syntax (placeholders replaced), loaded with `nft -f` into the
+    /// host's namespace when the lab is built.
+    pub nftables: Option<String>,
 }
 
 impl Host {

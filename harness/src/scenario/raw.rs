@@ -193,6 +193,9 @@ pub struct RawDirector {
     pub down_timer_adverts: Option<S<i64>>,
     pub vrrp_strict: Option<S<bool>>,
     pub accept: Option<S<bool>>,
+    /// nftables rules in nft syntax, applied with `nft -f` in this host's namespace;
+    /// `{vip}` stands for the service VIP.
+    pub nftables: Option<S<String>>,
 }
 
 impl RawDirector {
@@ -273,6 +276,9 @@ pub struct RawRealServer {
     pub check: Option<RawCheck>,
     /// keepalived's per-real-server `inhibit_on_failure`.
     pub inhibit_on_failure: Option<S<bool>>,
+    /// nftables rules in nft syntax, applied with `nft -f` in this host's namespace;
+    /// `{vip}` stands for the service VIP.
+    pub nftables: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -283,6 +289,9 @@ pub struct RawClient {
     pub gateway: Option<S<String>>,
     pub mac: Option<S<String>>,
     pub sysctl: Option<RawSysctls>,
+    /// nftables rules in nft syntax, applied with `nft -f` in this host's namespace;
+    /// `{vip}` stands for the service VIP.
+    pub nftables: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -296,6 +305,9 @@ pub struct RawRouter {
     pub name: Option<S<String>>,
     pub interfaces: Option<S<Vec<S<RawInterface>>>>,
     pub sysctl: Option<RawSysctls>,
+    /// nftables rules in nft syntax, applied with `nft -f` in this host's namespace;
+    /// `{vip}` stands for the service VIP.
+    pub nftables: Option<S<String>>,
 }
 
 /// `sources = 3` or `sources = ["192.0.2.201", "192.0.2.150"]`.
@@ -541,6 +553,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "down_timer_adverts",
             "vrrp_strict",
             "accept",
+            "nftables",
         ],
         "interface" => &["network", "address", "mac"],
         "real_server" => &[
@@ -561,10 +574,11 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "sysctl",
             "check",
             "inhibit_on_failure",
+            "nftables",
         ],
-        "client" => &["name", "address", "network", "gateway", "mac", "sysctl"],
+        "client" => &["name", "address", "network", "gateway", "mac", "sysctl", "nftables"],
         "network" => &["name", "subnet"],
-        "router" => &["name", "interfaces", "sysctl"],
+        "router" => &["name", "interfaces", "sysctl", "nftables"],
         "traffic" => &[
             "requests",
             "connection",

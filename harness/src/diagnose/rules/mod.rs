@@ -8,10 +8,12 @@ use crate::lvs::CauseId;
 
 pub mod common;
 
+pub mod anti_spoofing;
 pub mod arp_flux;
 pub mod checksum;
 pub mod destination_hash;
 pub mod failover;
+pub mod firewall;
 pub mod health_check;
 pub mod keepalive;
 pub mod local_client;
@@ -48,12 +50,14 @@ pub const RULES: &[(CauseId, Rule)] = &[
     (server_fault::ID, server_fault::check),
     (server_down::ID, server_down::check),
     (vip_not_local::ID, vip_not_local::check),
+    (firewall::ID, firewall::check),
     (udp_flow::ID, udp_flow::check),
     (keepalive::ID, keepalive::check),
     (port_reuse::ID, port_reuse::check),
     (nat_return_path::ID, nat_return_path::check),
     (source_hash::ID, source_hash::check),
     (destination_hash::ID, destination_hash::check),
+    (anti_spoofing::ID, anti_spoofing::check),
     (checksum::ID, checksum::check),
     (scheduler_arithmetic::ID, scheduler_arithmetic::check),
     (rp_filter::ID, rp_filter::check),

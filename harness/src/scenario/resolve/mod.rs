@@ -13,6 +13,7 @@ mod context;
 mod directors;
 mod events;
 mod expect;
+mod firewall;
 mod health;
 mod hosts;
 mod interfaces;
@@ -49,6 +50,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     let directors = directors::resolve(&mut cx);
     let mut hosts = hosts::finish(&cx);
     sysctls::apply(&mut cx, &mut hosts);
+    firewall::apply(&mut cx, &mut hosts, vip);
     routes::add_default_routes(&mut cx, &mut hosts);
     let mut traffic = traffic::resolve(&mut cx, &mut hosts);
     traffic.services = service::traffic_targets(raw, &services, cx.p);
