@@ -58,8 +58,13 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<Scenario>, CliError> {
     let mut scenarios = Vec::new();
     let mut bad = false;
     for file in files {
-        match scenario::load(file) {
-            Ok(s) => scenarios.push(s),
+        match scenario::load_checked(file) {
+            Ok((s, warnings)) => {
+                if !warnings.is_empty() {
+                    eprint!("{}", warnings.render(&file.display().to_string()));
+                }
+                scenarios.push(s);
+            }
             Err(report) => {
                 eprint!("{}", report.render(&file.display().to_string()));
                 bad = true;
