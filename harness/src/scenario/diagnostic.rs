@@ -132,7 +132,13 @@ impl<'a> Problems<'a> {
         self.warnings.push(problem);
     }
 
-    fn at(&self, span: Option<Range<usize>>, message: String, hint: Option<String>, severity: Severity) -> (usize, Problem) {
+    fn at(
+        &self,
+        span: Option<Range<usize>>,
+        message: String,
+        hint: Option<String>,
+        severity: Severity,
+    ) -> (usize, Problem) {
         let offset = span.map(|s| s.start.min(self.text.len()));
         let (line, column) = match offset {
             Some(o) => line_column(self.text, o),
@@ -227,6 +233,28 @@ mod tests {
         assert_eq!(
             &Problems::new(text).text[Problems::new(text).key_before(one..one + 1)],
             "knob"
+        );
+    }
+
+    #[test]
+    fn warnings_render_as_such_in_file_order_and_do_not_count_as_errors() {
+        let text = "a = 1\nb = 2\n";
+        let mut p = Problems::new(text);
+        p.warn(Some(6..7), "b contradicts a", Some("pick one".into()));
+        assert!(p.is_empty(), "a warning is no error");
+        p.error(Some(0..1), "a is wrong");
+        assert_eq!(p.len(), 1);
+        let report = p.into_report();
+        assert_eq!(
+            report.render("t.toml"),
+            "t.toml:1:1: error: a is wrong\nt.toml:2:1: warning: b contradicts a\n  hint: pick one\n\
+             1 problem and 1 warning in t.toml\n"
+        );
+        let mut p = Problems::new(text);
+        p.warn(Some(0..1), "w", None);
+        assert_eq!(
+            p.into_report().render("t.toml"),
+            "t.toml:1:1: warning: w\n1 warning in t.toml\n"
         );
     }
 

@@ -414,6 +414,12 @@ fn ties(members: &[Member], group: &[usize], out: &mut Vec<Contradiction>) {
             continue;
         }
         let names: Vec<&str> = tied.iter().map(|m| m.name.as_str()).collect();
+        let names = match names.split_last() {
+            Some((last, [one])) => format!("{one} and {last} both"),
+            Some((last, rest)) => format!("{} and {last} all", rest.join(", ")),
+            None => continue,
+        };
+        let among = if tied.len() == 2 { "between them" } else { "among them" };
         let all_master = tied.iter().all(|m| m.master);
         let stated = if all_master { " and state MASTER" } else { "" };
         let winner = tied
@@ -426,7 +432,7 @@ fn ties(members: &[Member], group: &[usize], out: &mut Vec<Contradiction>) {
                 let meant = tied.iter().find(|m| m.master && m.name != w.name);
                 let hint = match meant {
                     Some(m) => format!(
-                        "{} ({address}) wins every election among them although {} says state = \"MASTER\"; give {} \
+                        "{} ({address}) wins every election {among} although {} says state = \"MASTER\"; give {} \
                          the higher priority, e.g. {}",
                         w.name,
                         m.name,
@@ -434,7 +440,7 @@ fn ties(members: &[Member], group: &[usize], out: &mut Vec<Contradiction>) {
                         priority.saturating_add(1).min(254)
                     ),
                     None => format!(
-                        "{} ({address}) wins every election among them; give the node meant to be MASTER the higher \
+                        "{} ({address}) wins every election {among}; give the node meant to be MASTER the higher \
                          priority, e.g. {}",
                         w.name,
                         priority.saturating_add(1).min(254)
@@ -460,9 +466,8 @@ fn ties(members: &[Member], group: &[usize], out: &mut Vec<Contradiction>) {
             member: last,
             subject: Subject::Priority,
             message: format!(
-                "{} all run VRID {} at priority {priority}{stated}: keepalived breaks the tie by the primary \
+                "{names} run VRID {} at priority {priority}{stated}: keepalived breaks the tie by the primary \
                  address, the higher wins ({decided})",
-                names.join(", "),
                 members[i].vrid
             ),
             hint,
@@ -638,17 +643,25 @@ mod tests {
     fn equal_priorities_name_the_winner_by_address() {
         let found = find(&[member("lvs1", 11, 100, true), member("lvs2", 12, 100, true)], ALL);
         assert_eq!(subjects(&found), vec![(1, Subject::Priority)]);
-        assert!(found[0].message.contains("lvs1, lvs2 all run VRID 51 at priority 100 and state MASTER"));
+        assert!(found[0]
+            .message
+            .contains("lvs1 and lvs2 both run VRID 51 at priority 100 and state MASTER"));
         assert!(found[0].message.contains("(lvs2 wins)"), "{}", found[0].message);
         assert!(found[0].hint.starts_with("lvs2 (192.0.2.12) wins"), "{}", found[0].hint);
         // One MASTER wish that the address overrules is named.
         let found = find(&[member("lvs1", 11, 100, true), member("lvs2", 12, 100, false)], ALL);
-        assert!(found[0].hint.contains("although lvs1 says state = \"MASTER\""), "{}", found[0].hint);
+        assert!(
+            found[0].hint.contains("although lvs1 says state = \"MASTER\""),
+            "{}",
+            found[0].hint
+        );
         // Unknown addresses: no winner named.
         let mut a = member("a.conf", 11, 100, true);
         a.address = None;
         let found = find(&[a, member("b.conf", 12, 100, false)], ALL);
-        assert!(found[0].message.contains("the node with the higher interface address wins"));
+        assert!(found[0]
+            .message
+            .contains("the node with the higher interface address wins"));
     }
 
     #[test]
@@ -665,7 +678,11 @@ mod tests {
         master.tracks.push(script(-30));
         let found = find(&[master.clone(), member("lvs2", 12, 100, false)], ALL);
         assert_eq!(subjects(&found), vec![(0, Subject::Track(0))]);
-        assert!(found[0].message.contains("runs at 120, still above lvs2 at 100"), "{}", found[0].message);
+        assert!(
+            found[0].message.contains("runs at 120, still above lvs2 at 100"),
+            "{}",
+            found[0].message
+        );
         // lvs1's address is lower, so 100 already loses to lvs2: -50 is enough.
         assert_eq!(found[0].hint, "a weight of -50 or lower would (150 - 50 = 100)");
         master.tracks[0].weight = -50;
@@ -682,7 +699,11 @@ mod tests {
         master.tracks.push(script(-253));
         let found = find(&[master, member("lvs2", 11, 1, false)], ALL);
         assert_eq!(subjects(&found), vec![(0, Subject::Track(0))]);
-        assert!(found[0].message.contains("runs at 1, still above lvs2 at 1"), "{}", found[0].message);
+        assert!(
+            found[0].message.contains("runs at 1, still above lvs2 at 1"),
+            "{}",
+            found[0].message
+        );
         assert!(found[0].hint.starts_with("no weight can"), "{}", found[0].hint);
     }
 
@@ -692,7 +713,11 @@ mod tests {
         master.tracks.push(script(20));
         let found = find(&[master, member("lvs2", 12, 100, false)], ALL);
         assert_eq!(subjects(&found), vec![(0, Subject::Track(0))]);
-        assert!(found[0].message.contains("even without the +20 (150)"), "{}", found[0].message);
+        assert!(
+            found[0].message.contains("even without the +20 (150)"),
+            "{}",
+            found[0].message
+        );
         assert!(found[0].hint.contains("use weight = -50"), "{}", found[0].hint);
         // The same +20 flips when it is what lifts lvs1 above lvs2.
         let mut master = member("lvs1", 11, 90, true);
@@ -706,7 +731,10 @@ mod tests {
         let mut b = member("lvs2", 12, 100, false);
         a.tracks.push(script(-2));
         b.tracks.push(script(-2));
-        assert!(find(&[a.clone(), b.clone()], ALL).is_empty(), "the backup's weight needs no flip");
+        assert!(
+            find(&[a.clone(), b.clone()], ALL).is_empty(),
+            "the backup's weight needs no flip"
+        );
         a.tracks[0].weight = 0;
         b.tracks[0].weight = 0;
         assert!(find(&[a, b], ALL).is_empty(), "weight 0 is FAULT: always flips");
@@ -723,7 +751,11 @@ mod tests {
         let found = find(&[master, backup.clone()], ALL);
         assert_eq!(
             subjects(&found),
-            vec![(0, Subject::Nopreempt), (0, Subject::PreemptDelay), (1, Subject::PreemptDelay)]
+            vec![
+                (0, Subject::Nopreempt),
+                (0, Subject::PreemptDelay),
+                (1, Subject::PreemptDelay)
+            ]
         );
         assert!(found[0]
             .message
@@ -746,8 +778,16 @@ mod tests {
         owner.tracks.push(script(-100));
         let found = find(&[owner, member("lvs2", 12, 100, false)], ALL);
         assert_eq!(subjects(&found), vec![(0, Subject::Priority)], "{found:#?}");
-        assert!(found[0].message.contains("goes MASTER at start"), "{}", found[0].message);
-        assert!(found[0].message.contains("track_script chk (weight -100)"), "{}", found[0].message);
+        assert!(
+            found[0].message.contains("goes MASTER at start"),
+            "{}",
+            found[0].message
+        );
+        assert!(
+            found[0].message.contains("track_script chk (weight -100)"),
+            "{}",
+            found[0].message
+        );
         assert!(find(&[member("lvs1", 11, 254, true), member("lvs2", 12, 100, false)], ALL).is_empty());
     }
 
@@ -766,8 +806,16 @@ mod tests {
         assert!(found
             .iter()
             .all(|c| c.message.ends_with("never hear each other: split brain, both MASTER")));
-        assert!(found[0].message.contains("mine=2 sec rcv'd=1 sec"), "{}", found[0].message);
-        assert!(found[1].message.contains("received a 0 auth, expecting 1!"), "{}", found[1].message);
+        assert!(
+            found[0].message.contains("mine=2 sec rcv'd=1 sec"),
+            "{}",
+            found[0].message
+        );
+        assert!(
+            found[1].message.contains("received a 0 auth, expecting 1!"),
+            "{}",
+            found[1].message
+        );
         // Another version hides the rest: nothing else gets through.
         b.version = Version::V3;
         let found = find(&[a.clone(), b.clone()], ALL);

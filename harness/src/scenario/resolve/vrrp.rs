@@ -6,6 +6,8 @@
 //! written: `crate::vrrp::Instance` and the real keepalived apply the same fix-ups, and a
 //! scenario may want to show one. Values keepalived refuses are errors here.
 
+mod contradictions;
+
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -109,6 +111,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, service: &Service, hosts: &[
         );
         nodes.push(node);
     }
+    contradictions::warn(cx, shared, &nodes);
     Some(Vrrp { choice, nodes, scripts })
 }
 
