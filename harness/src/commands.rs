@@ -45,7 +45,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode, CliError> {
         Command::Down { name } => down(&name).await,
         Command::List => Ok(list()),
         Command::Clean => clean(),
-        Command::Import { file, output } => import(&file, output.as_deref()),
+        Command::Import { files, output } => import(&files, output.as_deref()),
         Command::Graph { file } => graph(&file),
         Command::Diagnose(args) => diagnose(args).await,
         Command::Conform(args) => conform(args).await,
@@ -430,9 +430,11 @@ fn clean() -> Result<ExitCode, CliError> {
     })
 }
 
-fn import(file: &Path, output: Option<&Path>) -> Result<ExitCode, CliError> {
-    let (toml, warnings) = crate::import::import_file(file)
-        .map_err(|e| CliError::bad_input(format!("lvslab import: {}: {e}", file.display())))?;
+fn import(files: &[PathBuf], output: Option<&Path>) -> Result<ExitCode, CliError> {
+    let (toml, warnings) = crate::import::import_files(files).map_err(|e| match files {
+        [file] => CliError::bad_input(format!("lvslab import: {}: {e}", file.display())),
+        _ => CliError::bad_input(format!("lvslab import: {e}")),
+    })?;
     for w in &warnings {
         eprintln!("warning: {w}");
     }
