@@ -200,7 +200,7 @@ mod tests {
         assert!(
             found
                 .iter()
-                .any(|w| w.contains("priority 255 makes lvs1 the address owner")),
+                .any(|w| w.contains("priority 255 declares lvs1 the address owner")),
             "{found:#?}"
         );
     }

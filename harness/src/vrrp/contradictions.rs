@@ -227,14 +227,15 @@ fn fix_ups(i: usize, m: &Member, out: &mut Vec<Contradiction>) {
 }
 
 /// Priority 255 claims the VIP as the node's own interface address. keepalived does not check
-/// that it is: it starts MASTER at once, ignores weighted tracks, and two owners fight.
+/// that it is: it starts MASTER at once, drops weighted tracks, and two owners fight. A lab
+/// director never owns the VIP (VRRP adds it), so in a scenario this is always a contradiction.
 fn owner(i: usize, m: &Member, out: &mut Vec<Contradiction>) {
     if m.priority != PRIO_OWNER {
         return;
     }
     let mut message = format!(
-        "priority 255 makes {} the address owner, but the VIP is not an address of its own: keepalived takes it as \
-         owner anyway, so {} goes MASTER at start without waiting for a master's advert",
+        "priority 255 declares {} the address owner, whose own interface address is the VIP; keepalived does not \
+         check that: {} goes MASTER at start without waiting for a master's advert",
         m.name, m.name
     );
     let weighted: Vec<&Tracked> = m.tracks.iter().filter(|t| t.weight != 0).collect();
@@ -253,7 +254,8 @@ fn owner(i: usize, m: &Member, out: &mut Vec<Contradiction>) {
         member: i,
         subject: Subject::Priority,
         message,
-        hint: "keep 255 for a node whose interface address is the VIP; a director sharing a VIP takes 254 at most"
+        hint: "keep 255 for a node whose interface address is the VIP (a lab director never is one); a node sharing \
+               the VIP with its peers takes 254 at most"
             .to_string(),
     });
 }

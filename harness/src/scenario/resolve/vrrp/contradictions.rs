@@ -70,7 +70,7 @@ fn member(node: &VrrpNode) -> Member {
         strict: node.strict,
         version: cfg.version,
         advert_int: cfg.advert_int,
-        auth: cfg.auth.clone(),
+        auth: cfg.auth,
         vips: cfg.vips.clone(),
         tracks,
     }
@@ -219,7 +219,7 @@ name = "rs1"
             "{found:?}"
         );
         assert!(
-            found[1].starts_with("14: priority 255 makes lvs2 the address owner"),
+            found[1].starts_with("14: priority 255 declares lvs2 the address owner"),
             "{found:?}"
         );
     }
