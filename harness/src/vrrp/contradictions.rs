@@ -363,19 +363,29 @@ fn mismatches(members: &[Member], group: &[usize], out: &mut Vec<Contradiction>)
         theirs.sort();
         if mine != theirs {
             let list = |v: &[Ipv4Addr]| v.iter().map(Ipv4Addr::to_string).collect::<Vec<_>>().join(", ");
+            // What m logs of the first's advert: the count is checked before the addresses.
+            let logged = match mine.iter().find(|a| !theirs.contains(a)) {
+                Some(missing) if mine.len() == theirs.len() => format!(
+                    "ip address associated with VRID {} not present in MASTER advert: {missing}",
+                    m.vrid
+                ),
+                _ => format!(
+                    "received an unexpected ip number count {}, expected {}!",
+                    theirs.len(),
+                    mine.len()
+                ),
+            };
             push(
                 Subject::Vips,
                 format!(
                     "{} and {} list different virtual_ipaddress on VRID {} ({} / {}): keepalived 2.2.7 drops an \
-                     advert whose addresses differ from its own (\"({}) ip address associated with VRID {} not \
-                     present in MASTER advert\"), {split}",
+                     advert whose addresses differ from its own (\"({}) {logged}\"), {split}",
                     m.name,
                     first.name,
                     m.vrid,
                     list(&mine),
                     list(&theirs),
                     m.instance,
-                    m.vrid
                 ),
                 "give every node of the instance the same virtual_ipaddress list (another VIP set wants its own VRID)"
                     .to_string(),
@@ -817,6 +827,23 @@ mod tests {
             found[1].message.contains("received a 0 auth, expecting 1!"),
             "{}",
             found[1].message
+        );
+        assert!(
+            found[2]
+                .message
+                .contains("\"(VI_1) received an unexpected ip number count 1, expected 2!\""),
+            "{}",
+            found[2].message
+        );
+        let mut other = member("b.conf", 12, 100, false);
+        other.vips = vec![Ipv4Addr::new(192, 0, 2, 101)];
+        let found = find(&[a.clone(), other], ALL);
+        assert!(
+            found[0]
+                .message
+                .contains("ip address associated with VRID 51 not present in MASTER advert: 192.0.2.101"),
+            "{}",
+            found[0].message
         );
         // Another version hides the rest: nothing else gets through.
         b.version = Version::V3;

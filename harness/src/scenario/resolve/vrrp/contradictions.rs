@@ -237,6 +237,16 @@ name = "rs1"
     }
 
     #[test]
+    fn another_vrid_on_one_director_is_a_second_router_at_its_override() {
+        let found = warnings(&pair("priority = 150", "virtual_router_id = 52"));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("12: lvs2 runs VRID 52 and lvs1 VRID 51 for the same VIP 192.0.2.100"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
     fn a_file_with_errors_gets_no_contradiction_warnings() {
         let text = pair(
             "state = \"MASTER\"\npriority = 120\nbogus = 1",
