@@ -174,8 +174,8 @@ mod tests {
         assert_eq!(idle.len(), 1, "{found:#?}");
         assert!(
             idle[0].starts_with(
-                "line 10: (VI_1) track_script chk (weight -30) can never move the VIP: while it fails \
-                                 lvs1 runs at 120, still above lvs2 at 100"
+                "line 10: (VI_1) track_script chk (weight -30) can never move the VIP: while it fails lvs1 runs at \
+                 120, not below lvs2's 100"
             ),
             "{}",
             idle[0]
@@ -226,7 +226,7 @@ mod tests {
             found[0]
         );
         assert!(
-            found[0].contains("hint: b.conf (10.0.0.3) wins every election between them"),
+            found[0].contains("hint: b.conf (10.0.0.3) wins whenever masters meet between them"),
             "{}",
             found[0]
         );

@@ -145,16 +145,6 @@ fn healthy(m: &Member) -> u8 {
     clamp_priority(i64::from(m.priority) + bonus)
 }
 
-/// Whether `a` wins an election against `b` (`vrrp_state_master_rx`: higher priority, then the
-/// higher primary address); `None` when it comes to addresses and one is unknown.
-fn wins(a: (u8, Option<Ipv4Addr>), b: (u8, Option<Ipv4Addr>)) -> Option<bool> {
-    match a.0.cmp(&b.0) {
-        std::cmp::Ordering::Greater => Some(true),
-        std::cmp::Ordering::Less => Some(false),
-        std::cmp::Ordering::Equal => Some(a.1? > b.1?),
-    }
-}
-
 fn fix_ups(i: usize, m: &Member, out: &mut Vec<Contradiction>) {
     let name = &m.instance;
     let mut push = |subject, message: String, hint: &str| {
@@ -408,7 +398,10 @@ fn auth_word(auth: &Auth) -> &'static str {
     }
 }
 
-/// Members of one router at the same priority: the higher primary address wins.
+/// Members of one router at the same priority. `vrrp_state_backup` accepts an equal-priority
+/// advert, so the first to time out stays MASTER (measured: the real keepalived, the node started
+/// 63 ms earlier kept it); `vrrp_state_master_rx` gives way to the higher address when two
+/// masters meet (lvslab's own VRRP, both started in the same millisecond).
 fn ties(members: &[Member], group: &[usize], out: &mut Vec<Contradiction>) {
     let mut seen: Vec<u8> = Vec::new();
     for &i in group {
@@ -439,33 +432,27 @@ fn ties(members: &[Member], group: &[usize], out: &mut Vec<Contradiction>) {
             .map(|m| m.address.map(|a| (a, *m)))
             .collect::<Option<Vec<_>>>()
             .and_then(|known| known.into_iter().max_by_key(|(a, _)| *a));
+        let bump = priority.saturating_add(1).min(254);
         let (decided, hint) = match winner {
             Some((address, w)) => {
                 let meant = tied.iter().find(|m| m.master && m.name != w.name);
                 let hint = match meant {
                     Some(m) => format!(
-                        "{} ({address}) wins every election {among} although {} says state = \"MASTER\"; give {} \
-                         the higher priority, e.g. {}",
-                        w.name,
-                        m.name,
-                        m.name,
-                        priority.saturating_add(1).min(254)
+                        "{} ({address}) wins whenever masters meet {among}, although {} says state = \"MASTER\"; \
+                         give {} the higher priority, e.g. {bump}",
+                        w.name, m.name, m.name
                     ),
                     None => format!(
-                        "{} ({address}) wins every election {among}; give the node meant to be MASTER the higher \
-                         priority, e.g. {}",
-                        w.name,
-                        priority.saturating_add(1).min(254)
+                        "{} ({address}) wins whenever masters meet {among}; give the node meant to be MASTER the \
+                         higher priority, e.g. {bump}",
+                        w.name
                     ),
                 };
                 (format!("{} wins", w.name), hint)
             }
             None => (
                 "the node with the higher interface address wins".to_string(),
-                format!(
-                    "give the node meant to be MASTER the higher priority, e.g. {}",
-                    priority.saturating_add(1).min(254)
-                ),
+                format!("give the node meant to be MASTER the higher priority, e.g. {bump}"),
             ),
         };
         let last = group
@@ -478,8 +465,10 @@ fn ties(members: &[Member], group: &[usize], out: &mut Vec<Contradiction>) {
             member: last,
             subject: Subject::Priority,
             message: format!(
-                "{names} run VRID {} at priority {priority}{stated}: keepalived breaks the tie by the primary \
-                 address, the higher wins ({decided})",
+                "{names} run VRID {} at priority {priority}{stated}: nothing decides between them but timing and \
+                 addresses: a backup accepts an equal-priority advert (no preemption), so whoever's down timer fires \
+                 first becomes MASTER and keeps it; when two masters meet (started together, a split brain \
+                 healing) the higher primary address wins ({decided})",
                 members[i].vrid
             ),
             hint,
@@ -499,19 +488,16 @@ fn idle_weights(members: &[Member], group: &[usize], out: &mut Vec<Contradiction
             .iter()
             .filter(|&&j| j != i)
             .map(|&j| &members[j])
-            .max_by(|a, b| (healthy(a), a.address).cmp(&(healthy(b), b.address)))
+            .max_by_key(|o| healthy(o))
         else {
             continue;
         };
-        let rival = (healthy(top), top.address);
-        if wins((healthy(m), m.address), rival) != Some(true) {
-            continue; // not the master: its weights only matter against a third node
+        let rival = healthy(top);
+        if healthy(m) <= rival {
+            continue; // not the master (a tie is said by `ties`): its weights only matter against a third node
         }
-        // The highest priority that still loses to the rival (ties go by address).
-        let target = match (m.address, top.address) {
-            (Some(a), Some(b)) if a < b => i64::from(rival.0),
-            _ => i64::from(rival.0) - 1,
-        };
+        // A backup takes over only from a lower-priority advert (it accepts an equal one).
+        let target = i64::from(rival) - 1;
         for (t, track) in m.tracks.iter().enumerate() {
             if track.weight == 0 {
                 continue; // FAULT while failed: always gives the VIP up
@@ -525,7 +511,7 @@ fn idle_weights(members: &[Member], group: &[usize], out: &mut Vec<Contradiction
                 .sum();
             let rest = i64::from(m.priority) + others;
             let failed = clamp_priority(rest + i64::from(track.weight.min(0)));
-            if wins((failed, m.address), rival) != Some(true) {
+            if failed < rival {
                 continue;
             }
             let what = format!("{} {} (weight {})", track.kind.keyword(), track.name, track.weight);
@@ -534,8 +520,9 @@ fn idle_weights(members: &[Member], group: &[usize], out: &mut Vec<Contradiction
             let (message, hint) = if track.weight < 0 {
                 (
                     format!(
-                        "{what} can never move the VIP: while it fails {} runs at {failed}, still above {} at {}",
-                        m.name, top.name, rival.0
+                        "{what} can never move the VIP: while it fails {} runs at {failed}, not below {}'s {rival} (a \
+                         backup takes over only from a lower priority)",
+                        m.name, top.name
                     ),
                     if possible {
                         format!("a weight of {needed} or lower would ({rest} - {} = {target})", -needed)
@@ -552,8 +539,8 @@ fn idle_weights(members: &[Member], group: &[usize], out: &mut Vec<Contradiction
                 };
                 (
                     format!(
-                        "{what} can never move the VIP: {} wins against {} at {} even without the +{} ({failed})",
-                        m.name, top.name, rival.0, track.weight
+                        "{what} can never move the VIP: {} keeps it from {} at {rival} even without the +{} ({failed})",
+                        m.name, top.name, track.weight
                     ),
                     format!(
                         "a positive weight is only added while the check is fine; {fix}, or lower {}'s priority so \
@@ -659,11 +646,17 @@ mod tests {
             .message
             .contains("lvs1 and lvs2 both run VRID 51 at priority 100 and state MASTER"));
         assert!(found[0].message.contains("(lvs2 wins)"), "{}", found[0].message);
-        assert!(found[0].hint.starts_with("lvs2 (192.0.2.12) wins"), "{}", found[0].hint);
+        assert!(
+            found[0]
+                .hint
+                .starts_with("lvs2 (192.0.2.12) wins whenever masters meet between them"),
+            "{}",
+            found[0].hint
+        );
         // One MASTER wish that the address overrules is named.
         let found = find(&[member("lvs1", 11, 100, true), member("lvs2", 12, 100, false)], ALL);
         assert!(
-            found[0].hint.contains("although lvs1 says state = \"MASTER\""),
+            found[0].hint.contains(", although lvs1 says state = \"MASTER\""),
             "{}",
             found[0].hint
         );
@@ -691,18 +684,17 @@ mod tests {
         let found = find(&[master.clone(), member("lvs2", 12, 100, false)], ALL);
         assert_eq!(subjects(&found), vec![(0, Subject::Track(0))]);
         assert!(
-            found[0].message.contains("runs at 120, still above lvs2 at 100"),
+            found[0].message.contains("runs at 120, not below lvs2's 100"),
             "{}",
             found[0].message
         );
-        // lvs1's address is lower, so 100 already loses to lvs2: -50 is enough.
-        assert_eq!(found[0].hint, "a weight of -50 or lower would (150 - 50 = 100)");
-        master.tracks[0].weight = -50;
-        assert!(find(&[master.clone(), member("lvs2", 12, 100, false)], ALL).is_empty());
-        // With the higher address lvs1 keeps a tie: one more is needed.
-        master.address = Some(Ipv4Addr::new(192, 0, 2, 13));
-        let found = find(&[master, member("lvs2", 12, 100, false)], ALL);
         assert_eq!(found[0].hint, "a weight of -51 or lower would (150 - 51 = 99)");
+        // Down to a tie is not enough: the backup accepts an equal-priority advert.
+        master.tracks[0].weight = -50;
+        let found = find(&[master.clone(), member("lvs2", 12, 100, false)], ALL);
+        assert_eq!(subjects(&found), vec![(0, Subject::Track(0))]);
+        master.tracks[0].weight = -51;
+        assert!(find(&[master, member("lvs2", 12, 100, false)], ALL).is_empty());
     }
 
     #[test]
@@ -712,7 +704,7 @@ mod tests {
         let found = find(&[master, member("lvs2", 11, 1, false)], ALL);
         assert_eq!(subjects(&found), vec![(0, Subject::Track(0))]);
         assert!(
-            found[0].message.contains("runs at 1, still above lvs2 at 1"),
+            found[0].message.contains("runs at 1, not below lvs2's 1"),
             "{}",
             found[0].message
         );
@@ -730,7 +722,7 @@ mod tests {
             "{}",
             found[0].message
         );
-        assert!(found[0].hint.contains("use weight = -50"), "{}", found[0].hint);
+        assert!(found[0].hint.contains("use weight = -51"), "{}", found[0].hint);
         // The same +20 flips when it is what lifts lvs1 above lvs2.
         let mut master = member("lvs1", 11, 90, true);
         master.tracks.push(script(20));
