@@ -61,7 +61,9 @@ pub enum Command {
     /// (printed on stdout, or written to --output). Addresses are mapped onto the lab's networks;
     /// the originals are kept in comments.
     Import {
-        file: PathBuf,
+        /// One file; or several keepalived.conf files, one node each of one VRRP set-up.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         #[arg(long, short)]
         output: Option<PathBuf>,
     },

@@ -15,7 +15,9 @@ use crate::scenario::keywords::{Keyword, Mode, Scheduler};
 use super::error::{ParseError, Warning};
 use super::evidence::dominant_mode;
 use super::keepalived::{self, KeepalivedConfig, LbKind, VsAddress};
+use super::keepalived_vrrp::VrrpConfig;
 use super::table::{IpvsTable, TableForward, TableProto, TableService};
+use super::vrrp_contradictions;
 use super::vrrp_scenario::{self, ServiceSide, VrrpSections};
 use super::{ipvsadm, procfs};
 use crate::lvs::Proto;
@@ -92,6 +94,63 @@ pub fn import_file(path: &Path) -> Result<(String, Vec<String>), ImportError> {
         imported.toml,
         imported.warnings.iter().map(Warning::to_string).collect(),
     ))
+}
+
+/// `lvslab import a.conf b.conf ...`: one file is [`import_file`]. Several are the
+/// keepalived.conf files of one VRRP set-up, one node each: the scenario comes from the first,
+/// its peers are the other files' nodes (instead of invented ones), and contradictions between
+/// the files (adverts one node drops, equal priorities, weights that cannot move the VIP) are
+/// warnings. Each warning is `origin: line N: ...`.
+pub fn import_files(paths: &[PathBuf]) -> Result<(String, Vec<String>), ImportError> {
+    let [first, peers @ ..] = paths else {
+        return Err(ImportError::Unsupported {
+            origin: "lvslab import".to_string(),
+            line: 0,
+            message: "no file given".to_string(),
+        });
+    };
+    if peers.is_empty() {
+        return import_file(first);
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let origin = path.display().to_string();
+        if sniff(&text) != Some(InputFormat::Keepalived) {
+            return Err(ImportError::Unsupported {
+                origin,
+                line: 0,
+                message:
+                    "several files are the keepalived.conf files of one VRRP set-up: this is not a keepalived.conf"
+                        .to_string(),
+            });
+        }
+        let config = keepalived::parse(&text).map_err(|error| ImportError::Parse {
+            origin: origin.clone(),
+            format: InputFormat::Keepalived,
+            error,
+        })?;
+        files.push((origin, config));
+    }
+    let peer_vrrp: Vec<(&str, &VrrpConfig)> = files[1..].iter().map(|(o, c)| (o.as_str(), &c.vrrp)).collect();
+    let (origin, config) = &files[0];
+    let imported = keepalived_to_scenario_with_peers(config, origin, &peer_vrrp)?;
+    if let Err(report) = crate::scenario::parse(&imported.toml, origin) {
+        return Err(ImportError::Scenario(report.render(origin)));
+    }
+    let said = |origin: &str, w: &Warning| format!("{origin}: {w}");
+    let mut warnings: Vec<String> = imported.warnings.iter().map(|w| said(origin, w)).collect();
+    for (origin, config) in &files[1..] {
+        warnings.extend(config.warnings.iter().map(|w| said(origin, w)));
+    }
+    let all: Vec<(&str, &VrrpConfig)> = files.iter().map(|(o, c)| (o.as_str(), &c.vrrp)).collect();
+    for (file, w) in vrrp_contradictions::across_files(&all) {
+        warnings.push(said(all[file].0, &w));
+    }
+    Ok((imported.toml, warnings))
 }
 
 /// [`import_file`] on text; `origin` names it in messages and the scenario header.
@@ -339,6 +398,15 @@ fn table_service(svc: &TableService, warnings: &mut Vec<Warning>) -> Result<(Pla
 /// Scenario from keepalived.conf: every `virtual_server IP PORT` on the first one's VIP and
 /// in its mode; others are skipped with a warning.
 pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result<Imported, ImportError> {
+    keepalived_to_scenario_with_peers(config, origin, &[])
+}
+
+/// [`keepalived_to_scenario`] with the peers' own files (see [`import_files`]).
+pub fn keepalived_to_scenario_with_peers(
+    config: &KeepalivedConfig,
+    origin: &str,
+    peers: &[(&str, &VrrpConfig)],
+) -> Result<Imported, ImportError> {
     let unsupported = |line: usize, message: String| ImportError::Unsupported {
         origin: origin.to_string(),
         line,
@@ -401,7 +469,7 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
         lab_vip: lab_vip(&services[0].vip),
         mode,
     };
-    let vrrp = vrrp_scenario::sections(&config.vrrp, &side);
+    let vrrp = vrrp_scenario::sections_with_peers(&config.vrrp, &side, peers);
     let plan = Plan {
         source: format!(
             "`{}` of {} (keepalived.conf, line {})",
