@@ -119,7 +119,7 @@ pub struct DiagnoseArgs {
     pub live: bool,
     #[arg(long, value_enum)]
     pub role: Option<RoleArg>,
-    /// The virtual IP: the one to check for (--role real-server), or the service to pick (--role director).
+    /// The virtual IP: the one to check for (--role real-server), or the service to pick (--role director; without it, every service).
     #[arg(long)]
     pub vip: Option<std::net::Ipv4Addr>,
     /// The service port, with --vip.
