@@ -718,7 +718,7 @@ fn render(
         }
         render_scheduling(&mut out, svc, &mut warnings);
         // Its real servers by name, when not every one.
-        let mine: Vec<String> = svc.servers.iter().map(|s| name_of(s)).collect();
+        let mine: Vec<String> = svc.servers.iter().map(&name_of).collect();
         if mine.len() < servers.len() {
             let names: Vec<String> = mine.iter().map(|n| quote(n)).collect();
             let _ = writeln!(out, "real_servers = [{}]", names.join(", "));
