@@ -68,6 +68,18 @@ pub struct Evidence {
     /// included; a host without such rules is left out.
     #[serde(default)]
     pub firewalls: Vec<FirewallEvidence>,
+    /// With several directors, each one's table for the service on its own VIP, the first's
+    /// included, in scenario order; empty with one director.
+    #[serde(default)]
+    pub director_tables: Vec<DirectorTableEvidence>,
+}
+
+/// One director's IPVS table for the service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DirectorTableEvidence {
+    pub director: String,
+    pub vip: Ipv4Addr,
+    pub ipvs: IpvsEvidence,
 }
 
 /// One `vrrp_instance` over the directors, as it ran.
@@ -570,6 +582,7 @@ impl Evidence {
             other_directors: Vec::new(),
             vrrp: None,
             firewalls: Vec::new(),
+            director_tables: Vec::new(),
         }
     }
 

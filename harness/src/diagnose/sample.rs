@@ -201,6 +201,7 @@ pub fn healthy_dr() -> Evidence {
         other_directors: Vec::new(),
         vrrp: None,
         firewalls: Vec::new(),
+        director_tables: Vec::new(),
     }
 }
 

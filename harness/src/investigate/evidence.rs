@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::diagnose::evidence::{
-    self as ev, ClientEvidence, ConnEvidence, DestEvidence, Evidence, HostEvidence, IpvsEvidence, RealServerEvidence,
-    RecordEvidence, ServiceEvidence, TemplateEvidence,
+    self as ev, ClientEvidence, ConnEvidence, DestEvidence, DirectorTableEvidence, Evidence, HostEvidence,
+    IpvsEvidence, RealServerEvidence, RecordEvidence, ServiceEvidence, TemplateEvidence,
 };
 use crate::ipvs::{self, IpvsSnapshot, ServiceSnapshot};
 use crate::lab::Lab;
@@ -75,6 +75,8 @@ pub struct RunFacts<'a> {
     pub outages: &'a [Outage],
     /// What the directors' VRRP did (`None`: no `vrrp_instance`).
     pub vrrp: Option<&'a crate::run::VrrpOutcome>,
+    /// Every director's name, VIP and table right after the main traffic.
+    pub directors: &'a [(String, Ipv4Addr, &'a IpvsSnapshot)],
 }
 
 /// Evidence plus what could not be gathered (said in reports, never fatal).
@@ -162,6 +164,7 @@ pub async fn gather(
             events: super::faults::events_evidence(scenario, facts.fired),
             other_directors,
             vrrp: facts.vrrp.and_then(|v| super::vrrp::evidence(scenario, v)),
+            director_tables: director_tables(scenario.service(), facts),
             firewalls,
         },
         problems,
@@ -216,6 +219,29 @@ async fn arp_probe(scenario: &Scenario, lab: &Lab, window: Duration) -> Result<O
 }
 
 /// The scenario's service in the director's table.
+/// Each director's table for `svc` on its own VIP, when there are several directors.
+fn director_tables(svc: &scenario::Service, facts: RunFacts<'_>) -> Vec<DirectorTableEvidence> {
+    if facts.directors.len() < 2 {
+        return Vec::new();
+    }
+    facts
+        .directors
+        .iter()
+        .filter_map(|(name, vip, table)| {
+            let on_vip = scenario::Service {
+                vip: *vip,
+                ..svc.clone()
+            };
+            let found = service_of(table, &on_vip)?;
+            Some(DirectorTableEvidence {
+                director: name.clone(),
+                vip: *vip,
+                ipvs: ipvs_evidence(found, &table.conns, facts.settings),
+            })
+        })
+        .collect()
+}
+
 fn service_of<'a>(snapshot: &'a IpvsSnapshot, svc: &scenario::Service) -> Option<&'a ServiceSnapshot> {
     snapshot
         .services
@@ -357,6 +383,7 @@ pub fn for_service(scenario: &Scenario, first: &Evidence, facts: RunFacts<'_>, i
         records: service_records_evidence(scenario, index, facts.records),
         probes: Vec::new(),
         health: None,
+        director_tables: director_tables(svc, facts),
         ..first.clone()
     }
 }

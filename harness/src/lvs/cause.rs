@@ -37,6 +37,8 @@ super::word::words!(
         Firewall = "firewall",
         /// A router drops the DR/TUN replies a real server sends from the VIP.
         AntiSpoofing = "anti-spoofing",
+        /// Several independent directors each started idle and made the same first choices.
+        MultiDirector = "multi-director",
         /// No cause: the spread is what the scheduler should give.
         Healthy = "healthy",
     }

@@ -263,7 +263,10 @@ async fn traffic_and_verdict(
     let investigate_started = Instant::now();
     let investigation = match settings {
         Some(settings) => {
+            let tables: Vec<(String, Ipv4Addr, &crate::ipvs::IpvsSnapshot)> =
+                directors.iter().map(|d| (d.name.clone(), d.vip, &d.ipvs)).collect();
             let facts = investigate::RunFacts {
+                directors: &tables,
                 records: &records,
                 health: health.as_ref(),
                 fired: &fired,

@@ -17,6 +17,7 @@ pub mod firewall;
 pub mod health_check;
 pub mod keepalive;
 pub mod local_client;
+pub mod multi_director;
 pub mod nat_return_path;
 pub mod persistence;
 pub mod port_reuse;
@@ -65,6 +66,7 @@ pub const RULES: &[(CauseId, Rule)] = &[
     (source_ports::ID, source_ports::check),
     (split_brain::ID, split_brain::check),
     (failover::ID, failover::check),
+    (multi_director::ID, multi_director::check),
 ];
 
 /// Whether `rules` holds one rule for every cause but `healthy`, and none for it.
