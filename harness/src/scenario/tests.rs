@@ -908,3 +908,26 @@ fn services_of_two_protocols_need_the_traffic_to_pick_one() {
         "{p}"
     );
 }
+
+#[test]
+fn a_real_server_may_send_the_traffic_but_a_director_may_not() {
+    let s = ok(
+        "[service]\n[[real_server]]\nname = \"rs1\"\n[[real_server]]\nname = \"rs2\"\n[traffic]\nclients = [\"rs2\"]\n",
+    );
+    assert_eq!(s.traffic.clients.len(), 1);
+    assert_eq!(s.traffic.clients[0].name, "rs2");
+    assert_eq!(s.traffic.clients[0].sources, [s.real_server("rs2").unwrap().address]);
+
+    let p = problems(
+        "[service]\n[director]\nname = \"lvs\"\n[[real_server]]\nname = \"rs1\"\n[traffic]\nclients = [\"lvs\"]\n",
+    );
+    assert!(
+        p.contains("t.toml:7:12: error: traffic client \"lvs\" is a director"),
+        "{p}"
+    );
+    let p = problems("[service]\n[[real_server]]\nname = \"rs1\"\n[traffic]\nclients = [\"rs1\"]\nsources = 3\n");
+    assert!(
+        p.contains("t.toml:6:11: error: `sources` adds addresses to clients, and \"rs1\" is a real server"),
+        "{p}"
+    );
+}
