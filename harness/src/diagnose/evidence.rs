@@ -313,6 +313,10 @@ pub struct RecordEvidence {
     /// When it was sent, in ms since the traffic started (`None`: not recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_ms: Option<f64>,
+    /// The client's address and port as the real server saw them (its answer says), when it
+    /// answered: differs from `source` behind a NAT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_as: Option<SocketAddr>,
 }
 
 /// keepalived's checkers on the director during the run. Times are ms since the traffic

@@ -39,6 +39,8 @@ super::word::words!(
         AntiSpoofing = "anti-spoofing",
         /// Several independent directors each started idle and made the same first choices.
         MultiDirector = "multi-director",
+        /// Every client is behind one NAT address, and the service keys on the client address.
+        MegaProxy = "mega-proxy",
         /// No cause: the spread is what the scheduler should give.
         Healthy = "healthy",
     }

@@ -17,6 +17,7 @@ pub mod firewall;
 pub mod health_check;
 pub mod keepalive;
 pub mod local_client;
+pub mod mega_proxy;
 pub mod multi_director;
 pub mod nat_return_path;
 pub mod persistence;
@@ -42,6 +43,7 @@ pub type Rule = fn(&Evidence, &SpreadSummary) -> Option<Finding>;
 /// Every cause but `healthy` has exactly one rule: checked when this compiles.
 pub const RULES: &[(CauseId, Rule)] = &[
     (single_server::ID, single_server::check),
+    (mega_proxy::ID, mega_proxy::check),
     (persistence::ID, persistence::check),
     (arp_flux::ID, arp_flux::check),
     (local_client::ID, local_client::check),
