@@ -41,6 +41,8 @@ super::word::words!(
         MultiDirector = "multi-director",
         /// Every client is behind one NAT address, and the service keys on the client address.
         MegaProxy = "mega-proxy",
+        /// A keepalived setting's default breaks the service (`vrrp_strict` without `accept`, ...).
+        KeepalivedConfig = "keepalived-config",
         /// No cause: the spread is what the scheduler should give.
         Healthy = "healthy",
     }

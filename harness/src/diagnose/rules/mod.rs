@@ -16,6 +16,7 @@ pub mod failover;
 pub mod firewall;
 pub mod health_check;
 pub mod keepalive;
+pub mod keepalived_config;
 pub mod local_client;
 pub mod mega_proxy;
 pub mod multi_director;
@@ -67,6 +68,7 @@ pub const RULES: &[(CauseId, Rule)] = &[
     (tunnel_decap::ID, tunnel_decap::check),
     (source_ports::ID, source_ports::check),
     (split_brain::ID, split_brain::check),
+    (keepalived_config::ID, keepalived_config::check),
     (failover::ID, failover::check),
     (multi_director::ID, multi_director::check),
 ];
