@@ -59,7 +59,13 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<Scenario>, CliError> {
     let mut bad = false;
     for file in files {
         match scenario::load(file) {
-            Ok(s) => scenarios.push(s),
+            Ok(s) => {
+                eprint!(
+                    "{}",
+                    scenario::render_warnings(&s.warnings, &file.display().to_string())
+                );
+                scenarios.push(s)
+            }
             Err(report) => {
                 eprint!("{}", report.render(&file.display().to_string()));
                 bad = true;

@@ -18,6 +18,8 @@ pub struct Problem {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckReport {
     pub problems: Vec<Problem>,
+    /// Found beside the problems; shown with them, never fatal on their own.
+    pub warnings: Vec<Problem>,
 }
 
 impl CheckReport {
@@ -34,24 +36,40 @@ impl CheckReport {
                 message: message.into(),
                 hint,
             }],
+            warnings: Vec::new(),
         }
     }
 
     /// `origin:line:column: error: message` plus an indented hint line per problem.
     pub fn render(&self, origin: &str) -> String {
-        let mut out = String::new();
-        for p in &self.problems {
+        let mut all: Vec<(&Problem, &str)> = self.problems.iter().map(|p| (p, "error")).collect();
+        all.extend(self.warnings.iter().map(|w| (w, "warning")));
+        // File order, problems without a place (line 0) last, as `into_report` has them.
+        all.sort_by_key(|(p, _)| {
             if p.line == 0 {
-                let _ = writeln!(out, "{origin}: error: {}", p.message);
+                (usize::MAX, 0)
             } else {
-                let _ = writeln!(out, "{origin}:{}:{}: error: {}", p.line, p.column, p.message);
+                (p.line, p.column)
+            }
+        });
+        let mut out = String::new();
+        for (p, kind) in all {
+            if p.line == 0 {
+                let _ = writeln!(out, "{origin}: {kind}: {}", p.message);
+            } else {
+                let _ = writeln!(out, "{origin}:{}:{}: {kind}: {}", p.line, p.column, p.message);
             }
             if let Some(hint) = &p.hint {
                 let _ = writeln!(out, "  hint: {hint}");
             }
         }
         let n = self.problems.len();
-        let _ = writeln!(out, "{n} problem{} in {origin}", if n == 1 { "" } else { "s" });
+        let warned = match self.warnings.len() {
+            0 => String::new(),
+            1 => " (and 1 warning)".to_string(),
+            w => format!(" (and {w} warnings)"),
+        };
+        let _ = writeln!(out, "{n} problem{} in {origin}{warned}", if n == 1 { "" } else { "s" });
         out
     }
 }
@@ -64,24 +82,42 @@ impl std::fmt::Display for CheckReport {
 
 impl std::error::Error for CheckReport {}
 
+/// `origin:line:column: warning: message` plus an indented hint line per warning.
+pub fn render_warnings(warnings: &[Problem], origin: &str) -> String {
+    let mut out = String::new();
+    for w in warnings {
+        let _ = writeln!(out, "{origin}:{}:{}: warning: {}", w.line, w.column, w.message);
+        if let Some(hint) = &w.hint {
+            let _ = writeln!(out, "  hint: {hint}");
+        }
+    }
+    out
+}
+
 /// Collects problems while a file is checked; turns byte spans into line/column.
 pub(crate) struct Problems<'a> {
     text: &'a str,
     list: Vec<(usize, Problem)>,
+    /// Allowed but suspicious: reported, never fatal.
+    warnings: Vec<(usize, Problem)>,
 }
 
 impl<'a> Problems<'a> {
     pub fn new(text: &'a str) -> Self {
-        Problems { text, list: Vec::new() }
+        Problems {
+            text,
+            list: Vec::new(),
+            warnings: Vec::new(),
+        }
     }
 
-    pub fn push(&mut self, span: Option<Range<usize>>, message: impl Into<String>, hint: Option<String>) {
+    fn at(&self, span: Option<Range<usize>>, message: impl Into<String>, hint: Option<String>) -> (usize, Problem) {
         let offset = span.map(|s| s.start.min(self.text.len()));
         let (line, column) = match offset {
             Some(o) => line_column(self.text, o),
             None => (0, 0),
         };
-        self.list.push((
+        (
             offset.unwrap_or(usize::MAX),
             Problem {
                 line,
@@ -89,7 +125,25 @@ impl<'a> Problems<'a> {
                 message: message.into(),
                 hint,
             },
-        ));
+        )
+    }
+
+    pub fn push(&mut self, span: Option<Range<usize>>, message: impl Into<String>, hint: Option<String>) {
+        let problem = self.at(span, message, hint);
+        self.list.push(problem);
+    }
+
+    /// A warning: the file stays valid.
+    pub fn warn(&mut self, span: Option<Range<usize>>, message: impl Into<String>, hint: Option<String>) {
+        let warning = self.at(span, message, hint);
+        self.warnings.push(warning);
+    }
+
+    /// The warnings so far, in file order.
+    pub fn take_warnings(&mut self) -> Vec<Problem> {
+        let mut warnings = std::mem::take(&mut self.warnings);
+        warnings.sort_by_key(|(o, _)| *o);
+        warnings.into_iter().map(|(_, w)| w).collect()
     }
 
     /// The span of the quoted key written before the value at `value` (`"net.x" = 1`), for
@@ -131,8 +185,10 @@ impl<'a> Problems<'a> {
     pub fn into_report(mut self) -> CheckReport {
         self.list.sort_by_key(|(o, _)| *o);
         self.list.dedup_by(|a, b| a.1 == b.1);
+        let warnings = self.take_warnings();
         CheckReport {
             problems: self.list.into_iter().map(|(_, p)| p).collect(),
+            warnings,
         }
     }
 }

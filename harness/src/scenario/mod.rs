@@ -14,7 +14,7 @@ mod validate;
 
 use std::path::Path;
 
-pub use diagnostic::{CheckReport, Problem};
+pub use diagnostic::{render_warnings, CheckReport, Problem};
 pub use keywords::Keyword;
 pub use model::*;
 
@@ -39,8 +39,9 @@ fn parse_named(text: &str, default_name: &str) -> Result<Scenario, CheckReport> 
     let Some(raw) = document::read(text, &mut problems) else {
         return Err(problems.into_report());
     };
-    let scenario = resolve::resolve(&raw, default_name, &mut problems);
+    let mut scenario = resolve::resolve(&raw, default_name, &mut problems);
     if problems.is_empty() {
+        scenario.warnings = problems.take_warnings();
         Ok(scenario)
     } else {
         Err(problems.into_report())

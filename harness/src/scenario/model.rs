@@ -42,6 +42,8 @@ pub struct Scenario {
     pub expect_events: EventExpect,
     /// `[vrrp_instance]`: the directors share the service VIP over VRRP.
     pub vrrp: Option<Vrrp>,
+    /// What `check` warns about: allowed, but probably a mistake (the lab reproduces it).
+    pub warnings: Vec<super::diagnostic::Problem>,
 }
 
 /// The directors as one keepalived `vrrp_instance` holding the service VIP between them.

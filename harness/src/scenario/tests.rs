@@ -846,3 +846,27 @@ fn a_network_cannot_join_more_hosts_than_a_bridge_has_ports() {
         1021,
     ));
 }
+
+/// DR/TUN cannot remap ports, but the mistake must be reproducible: a warning at the
+/// line, the port kept as written.
+#[test]
+fn a_dr_tun_port_remap_is_a_warning_that_keeps_the_port() {
+    let text = "# remap\n[service]\nmode = \"tun\"\nport = 80\n\n[[real_server]]\nname = \"rs1\"\nport = 8080\n\n[[real_server]]\nname = \"rs2\"\nport = 80\n";
+    let s = ok(text);
+    assert_eq!(s.real_servers.iter().map(|r| r.port).collect::<Vec<_>>(), [8080, 80]);
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    let shown = render_warnings(&s.warnings, "t.toml");
+    assert!(
+        shown.starts_with(
+            "t.toml:8:8: warning: real server \"rs1\" port 8080 differs from the service port 80, but tun cannot remap ports: its packets still arrive at the VIP's port 80\n  hint: "
+        ),
+        "{shown}"
+    );
+    // Beside errors, the warning is shown in file order and does not count as a problem.
+    let p = problems(&format!("{text}[traffic]\nrequests = 0\n"));
+    let warning = p.find("t.toml:8:8: warning:").expect("the warning is shown");
+    assert!(warning < p.find("t.toml:14:12: error:").expect("the error"), "{p}");
+    assert!(p.ends_with("1 problem in t.toml (and 1 warning)\n"), "{p}");
+    // NAT may remap: no warning.
+    assert!(ok(&text.replace("tun", "nat")).warnings.is_empty());
+}

@@ -71,6 +71,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         events,
         expect_events,
         vrrp,
+        warnings: Vec::new(),
     }
 }
 
