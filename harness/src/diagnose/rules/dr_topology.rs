@@ -54,16 +54,6 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     if bad.is_empty() {
         return None;
     }
-    let dropped = ev
-        .directors()
-        .map(|d| (d, d.counter("InAddrErrors")))
-        .find(|(_, n)| *n > 0);
-    if let Some((d, n)) = dropped {
-        lines.push(format!(
-            "{} InAddrErrors +{n}: packets it would have had to forward, dropped",
-            the_director(&d.name)
-        ));
-    }
     Some(
         Finding::new(
             ID,
@@ -99,8 +89,18 @@ fn not_adjacent(director: &HostEvidence, rs: &RealServerEvidence) -> Option<Stri
         .links
         .iter()
         .any(|l| l.up && l.kind.as_deref() != Some("loopback"));
+    // A server holding a range that covers the director's address takes its ARP requests for
+    // its own (martian source) and answers none: vip-prefix's finding, not a segment apart.
+    let own_range = rs.host.addresses.iter().any(|a| {
+        a.iface == "lo"
+            && a.net.prefix_len() < 32
+            && director
+                .addresses
+                .iter()
+                .any(|d| !d.net.addr().is_loopback() && a.net.trunc().contains(&d.net.addr()))
+    });
     let entry = director.neighbour(rs.address)?;
-    (alive && route.is_some() && matches!(entry.state.as_str(), "FAILED" | "INCOMPLETE")).then(|| {
+    (alive && !own_range && route.is_some() && matches!(entry.state.as_str(), "FAILED" | "INCOMPLETE")).then(|| {
         format!(
             "{}'s ARP for {} ({}) on {} is {} although {} is up: it is in the subnet but not on the director's L2 segment",
             the_director(&director.name),
@@ -208,7 +208,6 @@ mod tests {
             let gw = if i == 1 { "192.0.2.2" } else { "192.0.2.254" };
             rs.host.routes.push(route("0.0.0.0/0", Some(gw)));
         }
-        ev.director.as_mut().unwrap().counters.insert("InAddrErrors".into(), 10);
         rs2_fails(&mut ev);
         ev
     }
@@ -221,7 +220,6 @@ mod tests {
             finding.evidence,
             [
                 "rs2's route to client c1 203.0.113.10 goes via 192.0.2.2, the director d1's address: its replies (source 192.0.2.100) reach the director, which drops them (the VIP is its own address; DR replies are not forwarded)",
-                "the director d1 InAddrErrors +10: packets it would have had to forward, dropped",
             ]
         );
         assert_eq!(
@@ -279,7 +277,15 @@ mod tests {
             "{:?}",
             finding.evidence
         );
-        // A dead server's failed ARP is server-down's, not a topology problem.
+        // A dead server's failed ARP is server-down's, not a topology problem; one that takes
+        // the director's address for its own (a wide VIP prefix on lo) is vip-prefix's.
+        let mut wide = ev.clone();
+        for a in &mut wide.real_servers[2].host.addresses {
+            if a.net.addr() == sample::VIP {
+                a.net = "192.0.2.100/24".parse().unwrap();
+            }
+        }
+        assert_eq!(check(&wide, &summarise(&wide)), None);
         ev.real_servers[2].host.links.iter_mut().for_each(|l| l.up = false);
         assert_eq!(check(&ev, &summarise(&ev)), None);
     }
