@@ -179,6 +179,9 @@ struct Plan {
     prefix: Option<u8>,
     one_packet: bool,
     servers: Vec<PlanServer>,
+    /// The ports are the kernel's (an IPVS table): a DR/TUN destination keeps its own port, as
+    /// netlink lets one add it, instead of keepalived's reset to the service port.
+    kernel_ports: bool,
 }
 
 struct PlanServer {
@@ -294,6 +297,7 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
         prefix: svc.persistence_prefix,
         one_packet: svc.one_packet,
         servers,
+        kernel_ports: true,
     };
     render(plan, origin, svc.line, warnings, None)
 }
@@ -409,6 +413,7 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
         prefix: vs.persistence_granularity,
         one_packet: vs.one_packet,
         servers,
+        kernel_ports: false,
     };
     render(plan, origin, vs.line, warnings, vrrp)
 }
@@ -637,13 +642,23 @@ fn render(
         };
         let _ = writeln!(out, "weight = {weight}");
         match server.port {
-            Some(port) if port != plan.port && dr_like => warnings.push(Warning::new(
+            Some(port) if port != plan.port && dr_like && !plan.kernel_ports => warnings.push(Warning::new(
                 server.line,
                 format!(
                     "real-server port {port} ignored: {} cannot remap ports (the service port {} is used)",
                     plan.mode, plan.port
                 ),
             )),
+            Some(port) if port != plan.port && dr_like => {
+                warnings.push(Warning::new(
+                    server.line,
+                    format!(
+                        "real-server port {port} kept as the table has it, but {} cannot remap ports: its packets still arrive at the service port {}",
+                        plan.mode, plan.port
+                    ),
+                ));
+                let _ = writeln!(out, "port = {port}");
+            }
             Some(0) => {}
             Some(port) if port != plan.port => {
                 let _ = writeln!(out, "port = {port}");
@@ -699,6 +714,26 @@ mod tests {
             warnings.iter().any(|w| w.contains("UDP 203.0.113.80:5353 skipped")),
             "{warnings:?}"
         );
+    }
+
+    /// The kernel keeps a DR destination's own port (ipvsadm -S shows it): the scenario keeps
+    /// it too, so the lab has the same table; keepalived resets it, and so does its import.
+    #[test]
+    fn a_dr_destination_on_another_port_is_kept_from_a_table_and_reset_from_keepalived() {
+        let save = "-A -t 192.0.2.100:80 -s rr\n-a -t 192.0.2.100:80 -r 192.0.2.11:80 -g -w 1\n-a -t 192.0.2.100:80 -r 192.0.2.12:8080 -g -w 1\n";
+        let imported = import_text(save, "save.txt").unwrap();
+        let scenario = checks(&imported.toml);
+        assert_eq!(scenario.real_servers[1].port, 8080, "{}", imported.toml);
+        assert!(
+            imported.warnings.iter().any(|w| w
+                .message
+                .contains("kept as the table has it, but dr cannot remap ports")),
+            "{:?}",
+            imported.warnings
+        );
+        let conf = "virtual_server 192.0.2.100 80 {\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  real_server 192.0.2.11 80 {\n  }\n  real_server 192.0.2.12 8080 {\n  }\n}\n";
+        let imported = import_text(conf, "keepalived.conf").unwrap();
+        assert_eq!(checks(&imported.toml).real_servers[1].port, 80, "{}", imported.toml);
     }
 
     #[test]
