@@ -270,6 +270,27 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
                 ),
                 Some(format!("bind the service to 0.0.0.0:{port} (or {vip}:{port}) and start it")),
             );
+            // A service on another port of every address (or the VIP) is the classic remap.
+            let elsewhere: Vec<u16> = host
+                .listening
+                .iter()
+                .flatten()
+                .filter(|l| l.proto == Proto::Tcp && l.addr.port() != port)
+                .filter(|l| l.addr.ip().is_unspecified() || l.addr.ip() == std::net::IpAddr::V4(vip))
+                .map(|l| l.addr.port())
+                .collect();
+            if !elsewhere.is_empty() {
+                let ports: Vec<String> = elsewhere.iter().map(u16::to_string).collect();
+                check(
+                    Status::Note,
+                    Some(CauseId::PortRemap),
+                    format!(
+                        "the service listens on port {}: if the director lists this host there, DR/TUN still deliver {vip}:{port} (they cannot remap ports)",
+                        ports.join(", ")
+                    ),
+                    None,
+                );
+            }
         }
         None => check(
             Status::Note,
@@ -412,6 +433,19 @@ mod tests {
         no_vip.listening = Some(vec![]);
         let report = real_server_checks(&no_vip, sample::VIP, 80);
         assert_eq!(report.causes(), ["vip-not-local", "server-down"]);
+
+        let mut remapped = good.clone();
+        remapped.listening = Some(vec![crate::diagnose::evidence::Listener {
+            proto: Proto::Tcp,
+            addr: "0.0.0.0:8080".parse().unwrap(),
+        }]);
+        let report = real_server_checks(&remapped, sample::VIP, 80);
+        assert_eq!(report.causes(), ["server-down"], "a note, not a second problem");
+        assert!(
+            report.render().contains("note the service listens on port 8080: if the director lists this host there, DR/TUN still deliver 192.0.2.100:80"),
+            "{}",
+            report.render()
+        );
 
         let mut wide = good;
         for a in &mut wide.addresses {

@@ -90,7 +90,7 @@ fn not_adjacent(director: &HostEvidence, rs: &RealServerEvidence) -> Option<Stri
         .iter()
         .any(|l| l.up && l.kind.as_deref() != Some("loopback"));
     // A server holding a range that covers the director's address takes its ARP requests for
-    // its own (martian source) and answers none: vip-prefix's finding, not a segment apart.
+    // its own (martian source, with rp_filter on) and answers none: vip-prefix's finding.
     let own_range = rs.host.addresses.iter().any(|a| {
         a.iface == "lo"
             && a.net.prefix_len() < 32

@@ -1,7 +1,8 @@
 //! Cause 22: a DR/TUN real server holds the VIP with a prefix wider than /32, or on its LAN
 //! interface. A wide prefix on lo makes the whole range local to the server (the kernel adds
-//! `local <net> dev lo` to its local table): packets from clients, the director or the
-//! gateway in that range look like its own (martian source) and it cannot answer them. On
+//! `local <net> dev lo` to its local table): its replies to clients, the director or the
+//! gateway in that range are routed to itself and never leave (with rp_filter on, their
+//! packets are already dropped on arrival as martian). On
 //! the LAN interface the VIP is answered in ARP whatever arp_ignore says (cause 2 follows).
 
 use std::net::Ipv4Addr;
@@ -41,7 +42,7 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
             let covered = covered_hosts(ev, rs, held);
             if !covered.is_empty() {
                 lines.push(format!(
-                    "{range} holds {}: {} takes their packets for its own (martian source) and cannot answer them",
+                    "{range} holds {}: {} routes its replies to them to itself (lo), so it cannot answer them",
                     covered.join(", "),
                     rs.name
                 ));
@@ -185,7 +186,7 @@ mod tests {
             finding.evidence,
             [
                 "rs2 holds 192.0.2.100/24 on lo: all of 192.0.2.0/24 is local to it (`local 192.0.2.0/24 dev lo` in its local table), not just the VIP",
-                "192.0.2.0/24 holds client c1 192.0.2.10, the director d1 192.0.2.2: rs2 takes their packets for its own (martian source) and cannot answer them",
+                "192.0.2.0/24 holds client c1 192.0.2.10, the director d1 192.0.2.2: rs2 routes its replies to them to itself (lo), so it cannot answer them",
             ]
         );
         assert_eq!(
