@@ -294,7 +294,7 @@ async fn scale_run(scenario: &Scenario) -> ScaleRun {
 
     let requests = REQUESTS_PER_SERVER * scenario.real_servers.len() as u32;
     let spec = TrafficSpec {
-        targets: vec![SocketAddr::from((scenario.service.vip, scenario.service.port))],
+        targets: vec![SocketAddr::from((scenario.service().vip, scenario.service().port))],
         proto: Proto::Tcp,
         requests,
         mode: ConnectionMode::New,

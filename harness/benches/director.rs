@@ -459,7 +459,7 @@ async fn bench_mode(mode: &'static str, file: &str) -> Vec<ModeResult> {
     };
     let peer = lab.host(&peer_rs.name).expect("peer host");
     let rs1_addr = SocketAddr::from((rs1.address, rs1.port));
-    let vip = SocketAddr::from((scenario.service.vip, scenario.service.port));
+    let vip = SocketAddr::from((scenario.service().vip, scenario.service().port));
     let client_reaches_rs1 = scenario
         .host(client_name)
         .is_some_and(|h| h.interfaces.iter().any(|i| i.address.contains(&rs1.address)));

@@ -100,7 +100,7 @@ async fn soak(requests: u32, concurrency: u32) {
         .await
         .unwrap_or_else(|e| format!("unreadable: {e}"));
     let spec = TrafficSpec {
-        targets: vec![SocketAddr::from((scenario.service.vip, scenario.service.port))],
+        targets: vec![SocketAddr::from((scenario.service().vip, scenario.service().port))],
         proto: Proto::Tcp,
         requests,
         mode: ConnectionMode::New,
@@ -124,9 +124,9 @@ async fn soak(requests: u32, concurrency: u32) {
         "\n## Soak: {requests} requests, new connection each, {concurrency} in flight, from {} (ephemeral ports {}), via {} ({}, {})",
         client_config.sources[0],
         port_range.split_whitespace().collect::<Vec<_>>().join("–"),
-        scenario.service.vip,
-        scenario.service.mode,
-        scenario.service.scheduler,
+        scenario.service().vip,
+        scenario.service().mode,
+        scenario.service().scheduler,
     );
     println!("load before {load_before}, after {load_after}\n");
     println!("| requests | req/s | p50 ms | p99 ms | failed |");

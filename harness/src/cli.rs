@@ -61,7 +61,9 @@ pub enum Command {
     /// (printed on stdout, or written to --output). Addresses are mapped onto the lab's networks;
     /// the originals are kept in comments.
     Import {
-        file: PathBuf,
+        /// One file; or several keepalived.conf files, one node each of one VRRP set-up.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
@@ -117,7 +119,7 @@ pub struct DiagnoseArgs {
     pub live: bool,
     #[arg(long, value_enum)]
     pub role: Option<RoleArg>,
-    /// The virtual IP: the one to check for (--role real-server), or the service to pick (--role director).
+    /// The virtual IP: the one to check for (--role real-server), or the service to pick (--role director; without it, every service).
     #[arg(long)]
     pub vip: Option<std::net::Ipv4Addr>,
     /// The service port, with --vip.

@@ -45,7 +45,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode, CliError> {
         Command::Down { name } => down(&name).await,
         Command::List => Ok(list()),
         Command::Clean => clean(),
-        Command::Import { file, output } => import(&file, output.as_deref()),
+        Command::Import { files, output } => import(&files, output.as_deref()),
         Command::Graph { file } => graph(&file),
         Command::Diagnose(args) => diagnose(args).await,
         Command::Conform(args) => conform(args).await,
@@ -58,13 +58,25 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<Scenario>, CliError> {
     let mut scenarios = Vec::new();
     let mut bad = false;
     for file in files {
-        match scenario::load(file) {
-            Ok(s) => {
-                eprint!(
-                    "{}",
-                    scenario::render_warnings(&s.warnings, &file.display().to_string())
-                );
-                scenarios.push(s)
+        match scenario::load_checked(file) {
+            Ok((s, warnings)) => {
+                if !warnings.is_empty() {
+                    eprint!("{}", warnings.render(&file.display().to_string()));
+                }
+                // nft's own verdict on the hosts' rules, at their lines, before any lab is built.
+                let refused = s
+                    .hosts
+                    .iter()
+                    .any(|h| h.nftables.is_some())
+                    .then(|| scenario::firewall::check_rules_in(file, &s))
+                    .filter(|report| !report.is_empty());
+                match refused {
+                    Some(report) => {
+                        eprint!("{}", report.render(&file.display().to_string()));
+                        bad = true;
+                    }
+                    None => scenarios.push(s),
+                }
             }
             Err(report) => {
                 eprint!("{}", report.render(&file.display().to_string()));
@@ -92,7 +104,7 @@ fn check_files(files: &[PathBuf]) -> Result<ExitCode, CliError> {
         println!(
             "{}: ok ({} mode, {} real servers{vrrp})",
             s.name,
-            s.service.mode,
+            s.service().mode,
             s.real_servers.len()
         );
     }
@@ -431,9 +443,11 @@ fn clean() -> Result<ExitCode, CliError> {
     })
 }
 
-fn import(file: &Path, output: Option<&Path>) -> Result<ExitCode, CliError> {
-    let (toml, warnings) = crate::import::import_file(file)
-        .map_err(|e| CliError::bad_input(format!("lvslab import: {}: {e}", file.display())))?;
+fn import(files: &[PathBuf], output: Option<&Path>) -> Result<ExitCode, CliError> {
+    let (toml, warnings) = crate::import::import_files(files).map_err(|e| match files {
+        [file] => CliError::bad_input(format!("lvslab import: {}: {e}", file.display())),
+        _ => CliError::bad_input(format!("lvslab import: {e}")),
+    })?;
     for w in &warnings {
         eprintln!("warning: {w}");
     }
@@ -449,7 +463,12 @@ fn import(file: &Path, output: Option<&Path>) -> Result<ExitCode, CliError> {
 }
 
 fn graph(file: &Path) -> Result<ExitCode, CliError> {
-    print!("{}", report::mermaid(&load_one(file)?));
+    // Drawing builds nothing: the hosts' nftables need not pass nft here.
+    let scenario = scenario::load(file).map_err(|report| {
+        eprint!("{}", report.render(&file.display().to_string()));
+        CliError::Reported(EXIT_BAD_INPUT)
+    })?;
+    print!("{}", report::mermaid(&scenario));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -24,6 +24,7 @@ pub mod ipvs;
 pub mod keepalived;
 pub mod lab;
 pub mod lvs;
+pub mod nft;
 pub mod observe;
 pub mod realserver;
 pub mod report;

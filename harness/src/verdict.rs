@@ -156,24 +156,33 @@ impl Verdict {
 
 /// `records` are the requests in the order they were sent.
 pub fn evaluate(expect: &Expect, servers: &[RealServer], tally: &Tally, records: &[RequestRecord]) -> Verdict {
+    let failed = tally.failed();
+    let mut checks = vec![plain(
+        format!("at most {} failed request(s)", expect.errors),
+        failed <= expect.errors,
+        format!("{failed} failed: {}{}", describe_errors(tally), client_advice(records)),
+    )];
+    checks.extend(spread_checks(expect, servers, tally, records));
+    let passed = checks.iter().all(|c| c.passed);
+    Verdict { passed, checks }
+}
+
+fn plain(what: String, passed: bool, detail: String) -> Check {
+    Check {
+        what,
+        passed,
+        detail: (!passed).then_some(detail),
+        share: None,
+    }
+}
+
+/// The checks about where the answers went: backends, answering, shares, sequence, stickiness.
+pub fn spread_checks(expect: &Expect, servers: &[RealServer], tally: &Tally, records: &[RequestRecord]) -> Vec<Check> {
     let sequence: Vec<Option<&str>> = records
         .iter()
         .map(|r| if r.error.is_none() { r.backend.as_deref() } else { None })
         .collect();
     let mut checks = Vec::new();
-    let plain = |what: String, passed: bool, detail: String| Check {
-        what,
-        passed,
-        detail: (!passed).then_some(detail),
-        share: None,
-    };
-
-    let failed = tally.failed();
-    checks.push(plain(
-        format!("at most {} failed request(s)", expect.errors),
-        failed <= expect.errors,
-        format!("{failed} failed: {}{}", describe_errors(tally), client_advice(records)),
-    ));
 
     let answering: Vec<&str> = tally.answering().collect();
     if let Some(want) = &expect.backends {
@@ -231,8 +240,7 @@ pub fn evaluate(expect: &Expect, servers: &[RealServer], tally: &Tally, records:
             split.join("; "),
         ));
     }
-    let passed = checks.iter().all(|c| c.passed);
-    Verdict { passed, checks }
+    checks
 }
 
 /// Source addresses answered by more than one backend, as "addr: rs1, rs2".

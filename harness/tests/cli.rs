@@ -43,6 +43,44 @@ fn check_accepts_a_shipped_scenario() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// A VRRP contradiction is a warning at its line with a hint: the file still checks (exit 0).
+#[test]
+fn check_warns_about_vrrp_contradictions_at_their_lines_and_accepts_the_file() {
+    let out = lvslab()
+        .current_dir(repo(""))
+        .arg("check")
+        .arg("fixtures/warnings/vrrp-contradictions.toml")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("vrrp-contradictions: ok"), "{stdout}");
+    assert!(!stderr.contains(": error: "), "{stderr}");
+    insta::assert_snapshot!("check-vrrp-contradictions", stderr);
+}
+
+/// Two keepalived.conf files of one pair: one scenario, and their contradictions as warnings
+/// naming the file and line.
+#[test]
+fn import_of_a_pair_warns_about_its_contradictions_by_file_and_line() {
+    let out = lvslab()
+        .current_dir(repo(""))
+        .arg("import")
+        .arg("fixtures/import/keepalived-pair-a.conf")
+        .arg("fixtures/import/keepalived-pair-b.conf")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("# lvs2: vrrp_instance VI_1 of fixtures/import/keepalived-pair-b.conf"),
+        "{stdout}"
+    );
+    insta::assert_snapshot!("import-pair-contradictions", stderr);
+}
+
 /// `lvslab … | head -1`: the reader goes away after one line (3000 lines overflow the pipe
 /// buffer, so a write meets the closed pipe); lvslab must end quietly.
 #[test]
@@ -182,5 +220,21 @@ fn a_kept_lab_serves_exec_and_goes_away_on_ctrl_c() {
     assert!(
         !Path::new(&format!("/run/lvslab/{name}.json")).exists(),
         "state file left"
+    );
+}
+
+/// nft's complaint about a host's rules comes at the rule's line in the scenario file.
+#[test]
+fn check_reports_a_rule_nft_refuses_at_its_line() {
+    let out = lvslab()
+        .arg("check")
+        .arg(repo("fixtures/nft/refused-rule.toml"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refused-rule.toml:12:45: error: nft rejects the nftables of host \"rs1\": syntax error"),
+        "{stderr}"
     );
 }

@@ -82,7 +82,7 @@ async fn live_real_server_check_inside_lab_namespaces() {
         return;
     }
     let scenario = scenario::parse(LIVE_LAB, "live.toml").unwrap_or_else(|r| panic!("{}", r.render("live.toml")));
-    let vip = scenario.service.vip;
+    let vip = scenario.service().vip;
     let lab = Lab::build(&run::lab_plan(&scenario), LabOptions::default())
         .await
         .unwrap();

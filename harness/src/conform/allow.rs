@@ -67,7 +67,7 @@ impl AllowList {
             .iter()
             .find(|a| {
                 a.scenario.as_deref().is_none_or(|s| s == scenario.name)
-                    && a.mode.as_deref().is_none_or(|m| m == scenario.service.mode.as_str())
+                    && a.mode.as_deref().is_none_or(|m| m == scenario.service().mode.as_str())
                     && (a.fact == "*" || a.fact == fact)
             })
             .map(|a| a.reason.as_str())

@@ -163,11 +163,12 @@ fn connections(ipvs: &IpvsSnapshot, order_free: bool, counted: bool, director: O
 /// which kernel IPVS shows only once its estimator has folded the per-CPU counters.
 fn scheduled(ipvs: &IpvsSnapshot, order_free: bool, director: Option<&str>) -> String {
     let mut parts = Vec::new();
-    for s in &ipvs.services {
+    // ipvsadm's order: the kernel dumps services in its hash table's order.
+    for (s, dests) in ipvs.sorted() {
         if order_free {
             parts.push(format!("{}:{} {}", s.vip, s.port, s.stats.conns));
         } else {
-            for d in &s.dests {
+            for d in dests {
                 parts.push(format!("{}:{} {}", d.addr, d.port, d.stats.conns));
             }
         }

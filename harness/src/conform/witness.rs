@@ -67,7 +67,7 @@ pub fn as_left_by_the_run(scenario: &Scenario, ipvs: &IpvsSnapshot, vip: Ipv4Add
     let Some(service) = ipvs
         .services
         .iter()
-        .find(|s| s.vip == vip && s.port == scenario.service.port && s.proto == scenario.service.protocol)
+        .find(|s| s.vip == vip && s.port == scenario.service().port && s.proto == scenario.service().protocol)
     else {
         return scenario.clone();
     };

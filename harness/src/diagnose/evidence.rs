@@ -64,6 +64,22 @@ pub struct Evidence {
     /// The directors' VRRP during the run; `None`: no `vrrp_instance`.
     #[serde(default)]
     pub vrrp: Option<VrrpEvidence>,
+    /// Every host's nftables rules that drop or reject (`nft -j list ruleset`), routers
+    /// included; a host without such rules is left out.
+    #[serde(default)]
+    pub firewalls: Vec<FirewallEvidence>,
+    /// With several directors, each one's table for the service on its own VIP, the first's
+    /// included, in scenario order; empty with one director.
+    #[serde(default)]
+    pub director_tables: Vec<DirectorTableEvidence>,
+}
+
+/// One director's IPVS table for the service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DirectorTableEvidence {
+    pub director: String,
+    pub vip: Ipv4Addr,
+    pub ipvs: IpvsEvidence,
 }
 
 /// One `vrrp_instance` over the directors, as it ran.
@@ -297,6 +313,10 @@ pub struct RecordEvidence {
     /// When it was sent, in ms since the traffic started (`None`: not recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_ms: Option<f64>,
+    /// The client's address and port as the real server saw them (its answer says), when it
+    /// answered: differs from `source` behind a NAT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_as: Option<SocketAddr>,
 }
 
 /// keepalived's checkers on the director during the run. Times are ms since the traffic
@@ -565,6 +585,8 @@ impl Evidence {
             events: Vec::new(),
             other_directors: Vec::new(),
             vrrp: None,
+            firewalls: Vec::new(),
+            director_tables: Vec::new(),
         }
     }
 
@@ -625,5 +647,152 @@ impl Evidence {
             }
         }
         rs.weight.unwrap_or(1)
+    }
+}
+
+/// One host's nftables rules that drop or reject.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FirewallEvidence {
+    pub host: String,
+    pub role: HostRole,
+    pub rules: Vec<FirewallRule>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostRole {
+    Client,
+    Director,
+    RealServer,
+    Router,
+}
+
+/// One rule with a `drop` or `reject` verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FirewallRule {
+    /// Family and name: `inet filter`.
+    pub table: String,
+    pub chain: String,
+    /// The base chain's hook (`input`, `forward`, `prerouting`, ...); `None`: a chain jumped to.
+    pub hook: Option<String>,
+    /// As `nft list ruleset` prints it, without the counter's values.
+    pub text: String,
+    /// `drop` or `reject`.
+    pub verdict: String,
+    /// Packets its `counter` counted; `None`: the rule has no counter.
+    pub packets: Option<u64>,
+    /// What it matches on, as far as addresses and ports go; other matches (interfaces,
+    /// conntrack state, ...) are not listed and not judged.
+    pub matches: Vec<RuleMatch>,
+}
+
+/// `ip daddr 192.0.2.100`, `tcp dport { 80, 443 }`, `fib saddr . iif oif missing`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleMatch {
+    /// `ip daddr`, `ip saddr`, `tcp dport`, `udp dport`, `th dport`, `fib saddr . iif oif`.
+    pub field: String,
+    /// `false` for `!=`.
+    pub equal: bool,
+    pub values: Vec<MatchValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatchValue {
+    /// An address or prefix.
+    Net(Ipv4Net),
+    AddrRange(Ipv4Addr, Ipv4Addr),
+    Ports(u16, u16),
+    /// `missing` for a fib check, or a value not understood.
+    Word(String),
+}
+
+impl MatchValue {
+    fn holds_addr(&self, ip: Ipv4Addr) -> bool {
+        match self {
+            MatchValue::Net(net) => net.contains(&ip),
+            MatchValue::AddrRange(lo, hi) => (*lo..=*hi).contains(&ip),
+            _ => false,
+        }
+    }
+
+    fn holds_port(&self, port: u16) -> bool {
+        matches!(self, MatchValue::Ports(lo, hi) if (*lo..=*hi).contains(&port))
+    }
+}
+
+impl RuleMatch {
+    /// Whether an address satisfies this match.
+    pub fn admits_addr(&self, ip: Ipv4Addr) -> bool {
+        self.values.iter().any(|v| v.holds_addr(ip)) == self.equal
+    }
+
+    pub fn admits_port(&self, port: u16) -> bool {
+        self.values.iter().any(|v| v.holds_port(port)) == self.equal
+    }
+}
+
+impl FirewallRule {
+    /// The matches on `field` (`ip daddr`), if the rule has any.
+    pub fn matches_on<'a>(&'a self, field: &'a str) -> impl Iterator<Item = &'a RuleMatch> + 'a {
+        self.matches.iter().filter(move |m| m.field == field)
+    }
+
+    /// Whether a packet with this destination address passes the rule's `ip daddr` matches
+    /// (a rule without one matches every destination); `saddr` likewise.
+    pub fn admits(&self, field: &str, ip: Ipv4Addr) -> bool {
+        self.matches_on(field).all(|m| m.admits_addr(ip))
+    }
+
+    /// Whether a `proto` packet to `port` passes its destination-port matches: `tcp dport`
+    /// only holds TCP, `udp dport` UDP, `th dport` either.
+    pub fn admits_dport(&self, proto: Proto, port: u16) -> bool {
+        let own = format!("{} dport", proto.name().to_ascii_lowercase());
+        self.matches.iter().all(|m| match m.field.as_str() {
+            "th dport" => m.admits_port(port),
+            f if f.ends_with(" dport") => f == own && m.admits_port(port),
+            _ => true,
+        })
+    }
+
+    /// Whether it drops on a reverse-path check (`fib saddr . iif oif missing`).
+    pub fn is_reverse_path_check(&self) -> bool {
+        self.matches.iter().any(|m| {
+            m.field.starts_with("fib saddr") && m.values.iter().any(|v| *v == MatchValue::Word("missing".into()))
+        })
+    }
+
+    /// `dropped` or `rejected`.
+    pub fn verdict_past(&self) -> &'static str {
+        if self.verdict == "reject" {
+            "rejected"
+        } else {
+            "dropped"
+        }
+    }
+
+    /// `drops` or `rejects`.
+    pub fn verdict_verb(&self) -> &'static str {
+        if self.verdict == "reject" {
+            "rejects"
+        } else {
+            "drops"
+        }
+    }
+
+    /// ``inet filter input: `ip daddr 192.0.2.100 counter drop` (42 packets dropped)``.
+    pub fn cited(&self) -> String {
+        let count = match self.packets {
+            Some(n) => format!("{n} packets {}", self.verdict_past()),
+            None => "no counter".to_string(),
+        };
+        format!("{} {}: `{}` ({count})", self.table, self.chain, self.text)
+    }
+}
+
+impl Evidence {
+    /// The firewall of host `name`, if it has rules that drop.
+    pub fn firewall_of(&self, name: &str) -> Option<&FirewallEvidence> {
+        self.firewalls.iter().find(|f| f.host == name)
     }
 }

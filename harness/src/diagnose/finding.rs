@@ -19,6 +19,9 @@ pub struct Finding {
     pub evidence: Vec<String>,
     /// What to change, in ipvsadm / sysctl / keepalived terms.
     pub fix: Vec<String>,
+    /// The service it is about (`TCP 192.0.2.100:443`), when the diagnosis read several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 /// Ceiling of `explains` for a finding while the spread is healthy.
@@ -42,6 +45,7 @@ impl Finding {
             explains: explains.clamp(0.0, 1.0),
             evidence: Vec::new(),
             fix: Vec::new(),
+            service: None,
         }
     }
 

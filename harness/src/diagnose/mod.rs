@@ -12,7 +12,7 @@ pub mod rules;
 pub mod sample;
 pub mod spread;
 
-pub use crate::lvs::CauseId;
+pub use crate::lvs::{CauseId, Mode};
 pub use evidence::Evidence;
 pub use finding::{Diagnosis, Finding};
 pub use render::render;
@@ -41,10 +41,62 @@ pub fn diagnose(ev: &Evidence) -> Diagnosis {
     }
 }
 
+/// Each service's evidence diagnosed on its own, the findings of all ranked together and
+/// each labelled with its service. One service: [`diagnose`]. The spread is the first's.
+pub fn diagnose_services(services: &[Evidence]) -> Diagnosis {
+    let Some((first, rest)) = services.split_first() else {
+        return diagnose(&Evidence::empty(Mode::Dr));
+    };
+    let mut diagnosis = diagnose(first);
+    if rest.is_empty() {
+        return diagnosis;
+    }
+    let label = |ev: &Evidence| {
+        ev.service
+            .as_ref()
+            .map(|s| format!("{} {}:{}", s.proto.name(), s.vip, s.port))
+    };
+    for f in &mut diagnosis.findings {
+        f.service = label(first);
+    }
+    for ev in rest {
+        let d = diagnose(ev);
+        diagnosis.healthy &= d.healthy;
+        diagnosis.findings.extend(d.findings.into_iter().map(|mut f| {
+            f.service = label(ev);
+            f
+        }));
+    }
+    diagnosis.findings.sort_by(|a, b| {
+        b.explains
+            .total_cmp(&a.explains)
+            .then_with(|| rules::rank(a.id).cmp(&rules::rank(b.id)))
+    });
+    diagnosis
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::diagnose::evidence::Evidence;
+
+    #[test]
+    fn each_service_is_diagnosed_on_its_own_and_named_in_its_findings() {
+        let healthy = sample::healthy_dr();
+        let mut sticky = sample::persistence();
+        sticky.service.as_mut().unwrap().port = 443;
+        let one = diagnose_services(std::slice::from_ref(&healthy));
+        assert!(one.healthy && one.findings.iter().all(|f| f.service.is_none()));
+        let both = diagnose_services(&[healthy, sticky.clone()]);
+        assert!(!both.healthy, "one service is skewed");
+        let first = both.findings.first().expect("a finding");
+        assert_eq!(first.id, CauseId::Persistence);
+        let label = format!("TCP {}:443", sticky.service.as_ref().unwrap().vip);
+        assert_eq!(first.service.as_deref(), Some(label.as_str()));
+        assert!(render(&both).contains(&format!("   service: {label}")));
+        // The first service's spread stays the headline.
+        assert!(both.spread.healthy);
+    }
 
     #[test]
     fn healthy_lab_is_healthy() {

@@ -35,6 +35,9 @@ pub fn render(d: &Diagnosis) -> String {
             format!("explains ~{:.0}%", f.explains * 100.0)
         };
         let _ = writeln!(out, "\n{}. [{}] {} ({weight})", rank + 1, f.id, f.title);
+        if let Some(service) = &f.service {
+            let _ = writeln!(out, "   service: {service}");
+        }
         if !f.evidence.is_empty() {
             out.push_str("   evidence:\n");
             for line in &f.evidence {

@@ -142,6 +142,7 @@ pub fn record(n: u32, backend: &str) -> RecordEvidence {
         connection: n,
         error: None,
         sent_ms: Some(f64::from(n) * 10.0),
+        seen_as: None,
     }
 }
 
@@ -200,6 +201,8 @@ pub fn healthy_dr() -> Evidence {
         events: vec![],
         other_directors: Vec::new(),
         vrrp: None,
+        firewalls: Vec::new(),
+        director_tables: Vec::new(),
     }
 }
 

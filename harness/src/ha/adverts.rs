@@ -3,9 +3,6 @@
 //! output, so that its adverts neither leave nor arrive. keepalived then logs
 //! "send advert error 1 (Operation not permitted)".
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use crate::lab::Host;
 
 /// The lab's own table, apart from any a scenario or keepalived installs.
@@ -28,23 +25,5 @@ pub async fn block(host: &Host, blocked: bool) -> Result<(), String> {
 
 /// `nft -f -` with `script` on stdin, in the calling thread's namespace.
 pub fn nft(script: &str) -> Result<(), String> {
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run nft (apt-get install nftables): {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).map_err(|e| format!("nft: {e}"))?;
-    }
-    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "nft refused the rules: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    crate::nft::load(script)
 }

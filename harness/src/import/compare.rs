@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use crate::scenario::Scenario;
 
-/// `Err` names every field of `back`'s service that differs from `original`'s, the VIP
+/// `Err` names every field of `back`'s services that differs from `original`'s, the VIP
 /// taken as `vip` (each of several directors serves its own).
 pub fn same_service(original: &Scenario, vip: Ipv4Addr, back: &Scenario) -> Result<(), String> {
     let servers = |s: &Scenario| {
@@ -13,49 +13,80 @@ pub fn same_service(original: &Scenario, vip: Ipv4Addr, back: &Scenario) -> Resu
         v.sort();
         v
     };
-    let flags = |s: &Scenario| {
-        let mut v: Vec<&str> = s.service.flags.iter().map(|f| f.as_str()).collect();
-        v.sort_unstable();
-        v.join(",")
-    };
-    let (a, b) = (&original.service, &back.service);
-    let checks = [
-        ("VIP", vip.to_string(), b.vip.to_string()),
-        ("port", a.port.to_string(), b.port.to_string()),
-        (
-            "protocol",
-            a.protocol.as_str().to_owned(),
-            b.protocol.as_str().to_owned(),
-        ),
-        ("mode", a.mode.as_str().to_owned(), b.mode.as_str().to_owned()),
-        (
-            "scheduler",
-            a.scheduler.as_str().to_owned(),
-            b.scheduler.as_str().to_owned(),
-        ),
-        ("flags", flags(original), flags(back)),
-        (
-            "persistence",
-            format!("{:?}", a.persistence),
-            format!("{:?}", b.persistence),
-        ),
-        (
-            "netmask",
-            a.persistence_netmask().to_string(),
-            b.persistence_netmask().to_string(),
-        ),
-        ("one_packet", a.one_packet.to_string(), b.one_packet.to_string()),
-        (
-            "real servers",
-            format!("{:?}", servers(original)),
-            format!("{:?}", servers(back)),
-        ),
-    ];
-    let wrong: Vec<String> = checks
-        .iter()
-        .filter(|(_, x, y)| x != y)
-        .map(|(what, x, y)| format!("{what} {x} came back as {y}"))
-        .collect();
+    let mut wrong: Vec<String> = Vec::new();
+    if original.services.len() != back.services.len() {
+        wrong.push(format!(
+            "{} service(s) came back as {}",
+            original.services.len(),
+            back.services.len()
+        ));
+    }
+    let mode = (original.service().mode, back.service().mode);
+    if mode.0 != mode.1 {
+        wrong.push(format!("mode {} came back as {}", mode.0, mode.1));
+    }
+    if back.service().vip != vip {
+        wrong.push(format!("VIP {vip} came back as {}", back.service().vip));
+    }
+    for (index, (a, b)) in original.services.iter().zip(&back.services).enumerate() {
+        let members = |s: &Scenario, svc: &crate::scenario::Service| {
+            let mut v: Vec<_> = s
+                .real_servers
+                .iter()
+                .filter(|r| svc.has_real_server(&r.name))
+                .map(|r| (r.address, s.real_port(index, r)))
+                .collect();
+            v.sort();
+            format!("{v:?}")
+        };
+        let flags = |svc: &crate::scenario::Service| {
+            let mut v: Vec<&str> = svc.flags.iter().map(|f| f.as_str()).collect();
+            v.sort_unstable();
+            v.join(",")
+        };
+        let checks = [
+            ("port", a.port.to_string(), b.port.to_string()),
+            (
+                "protocol",
+                a.protocol.as_str().to_owned(),
+                b.protocol.as_str().to_owned(),
+            ),
+            (
+                "scheduler",
+                a.scheduler.as_str().to_owned(),
+                b.scheduler.as_str().to_owned(),
+            ),
+            ("flags", flags(a), flags(b)),
+            (
+                "persistence",
+                format!("{:?}", a.persistence),
+                format!("{:?}", b.persistence),
+            ),
+            (
+                "netmask",
+                a.persistence_netmask().to_string(),
+                b.persistence_netmask().to_string(),
+            ),
+            ("one_packet", a.one_packet.to_string(), b.one_packet.to_string()),
+            ("its real servers", members(original, a), members(back, b)),
+        ];
+        // One service: its fields as they are; several: each under its place in the table.
+        let prefix = if original.services.len() > 1 {
+            format!("service {}: ", index + 1)
+        } else {
+            String::new()
+        };
+        wrong.extend(
+            checks
+                .iter()
+                .filter(|(_, x, y)| x != y)
+                .map(|(what, x, y)| format!("{prefix}{what} {x} came back as {y}")),
+        );
+    }
+    let (x, y) = (format!("{:?}", servers(original)), format!("{:?}", servers(back)));
+    if x != y {
+        wrong.push(format!("real servers {x} came back as {y}"));
+    }
     if wrong.is_empty() {
         Ok(())
     } else {

@@ -73,7 +73,11 @@ pub fn select_service(table: &IpvsTable, select: Option<SocketAddrV4>) -> Result
 
 /// Evidence for the service at `select` (or the only service).
 pub fn service_evidence(table: &IpvsTable, select: Option<SocketAddrV4>) -> Result<ImportedService, EvidenceError> {
-    let svc = select_service(table, select)?;
+    evidence_of(table, select_service(table, select)?)
+}
+
+/// Evidence for `svc`, one of `table`'s services.
+pub fn evidence_of(table: &IpvsTable, svc: &TableService) -> Result<ImportedService, EvidenceError> {
     let unsupported = |reason: &str| EvidenceError::Unsupported {
         service: svc.describe(),
         line: svc.line,

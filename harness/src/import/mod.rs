@@ -12,12 +12,13 @@ pub mod keepalived_vrrp;
 pub mod procfs;
 pub mod table;
 pub mod to_scenario;
+pub mod vrrp_contradictions;
 pub mod vrrp_scenario;
 
 pub use compare::same_service;
 pub use error::{ParseError, Warning};
 pub use table::{Counters, IpvsTable, Stats, TableConn, TableDest, TableForward, TableKey, TableProto, TableService};
-pub use to_scenario::{import_file, import_text, ImportError, InputFormat};
+pub use to_scenario::{import_file, import_files, import_text, ImportError, InputFormat};
 
 #[cfg(test)]
 mod keepalived_check_tests;

@@ -295,7 +295,7 @@ fn imported(text: &str, origin: &str) -> Result<Scenario, ImportError> {
 }
 
 fn assert_same_service(original: &Scenario, back: &Scenario, what: &str) {
-    if let Err(why) = super::same_service(original, original.service.vip, back) {
+    if let Err(why) = super::same_service(original, original.service().vip, back) {
         panic!("{why}\n{what}");
     }
 }
@@ -328,13 +328,13 @@ fn every_scenario_survives_save_and_list_through_import() {
         let pool = table_part(&original);
         sorry_pools += usize::from(pool.real_servers.len() < original.real_servers.len());
         let original = pool;
-        if original.service.mode == Mode::Direct {
+        if original.service().mode == Mode::Direct {
             continue;
         }
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let snap = engine_snapshot(&original);
         let save = snap.save_text();
-        if original.service.mode == Mode::FullNat {
+        if original.service().mode == Mode::FullNat {
             // ipvsadm has no switch for FULLNAT: the save says `(null)`, which
             // import refuses by line; the listing's `FullNat` imports.
             let err = imported(&save, &name).unwrap_err();
@@ -377,7 +377,7 @@ weight = 0
     let original = scenario::parse(toml, "nat.toml").unwrap_or_else(|r| panic!("{}", r.render("nat.toml")));
     let snap = engine_snapshot(&original);
     let save = snap.save_text();
-    let v = original.service.vip;
+    let v = original.service().vip;
     let rs = |n: usize| original.real_servers[n].address;
     assert_eq!(
         save,
@@ -389,7 +389,7 @@ weight = 0
     );
     let back = imported(&save, "nat.save").unwrap();
     assert_same_service(&original, &back, &save);
-    assert_eq!(back.service.persistence_prefix, 16);
+    assert_eq!(back.service().persistence_prefix, 16);
 }
 
 #[test]
@@ -414,7 +414,7 @@ weight = 5
     assert!(
         save.starts_with(&format!(
             "-A -u {}:53 -s sh -o -b sh-fallback,sh-port\n",
-            original.service.vip
+            original.service().vip
         )),
         "{save}"
     );

@@ -15,7 +15,9 @@ use crate::scenario::keywords::{Keyword, Mode, Scheduler};
 use super::error::{ParseError, Warning};
 use super::evidence::dominant_mode;
 use super::keepalived::{self, KeepalivedConfig, LbKind, VsAddress};
+use super::keepalived_vrrp::VrrpConfig;
 use super::table::{IpvsTable, TableForward, TableProto, TableService};
+use super::vrrp_contradictions;
 use super::vrrp_scenario::{self, ServiceSide, VrrpSections};
 use super::{ipvsadm, procfs};
 use crate::lvs::Proto;
@@ -94,6 +96,63 @@ pub fn import_file(path: &Path) -> Result<(String, Vec<String>), ImportError> {
     ))
 }
 
+/// `lvslab import a.conf b.conf ...`: one file is [`import_file`]. Several are the
+/// keepalived.conf files of one VRRP set-up, one node each: the scenario comes from the first,
+/// its peers are the other files' nodes (instead of invented ones), and contradictions between
+/// the files (adverts one node drops, equal priorities, weights that cannot move the VIP) are
+/// warnings. Each warning is `origin: line N: ...`.
+pub fn import_files(paths: &[PathBuf]) -> Result<(String, Vec<String>), ImportError> {
+    let [first, peers @ ..] = paths else {
+        return Err(ImportError::Unsupported {
+            origin: "lvslab import".to_string(),
+            line: 0,
+            message: "no file given".to_string(),
+        });
+    };
+    if peers.is_empty() {
+        return import_file(first);
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let origin = path.display().to_string();
+        if sniff(&text) != Some(InputFormat::Keepalived) {
+            return Err(ImportError::Unsupported {
+                origin,
+                line: 0,
+                message:
+                    "several files are the keepalived.conf files of one VRRP set-up: this is not a keepalived.conf"
+                        .to_string(),
+            });
+        }
+        let config = keepalived::parse(&text).map_err(|error| ImportError::Parse {
+            origin: origin.clone(),
+            format: InputFormat::Keepalived,
+            error,
+        })?;
+        files.push((origin, config));
+    }
+    let peer_vrrp: Vec<(&str, &VrrpConfig)> = files[1..].iter().map(|(o, c)| (o.as_str(), &c.vrrp)).collect();
+    let (origin, config) = &files[0];
+    let imported = keepalived_to_scenario_with_peers(config, origin, &peer_vrrp)?;
+    if let Err(report) = crate::scenario::parse(&imported.toml, origin) {
+        return Err(ImportError::Scenario(report.render(origin)));
+    }
+    let said = |origin: &str, w: &Warning| format!("{origin}: {w}");
+    let mut warnings: Vec<String> = imported.warnings.iter().map(|w| said(origin, w)).collect();
+    for (origin, config) in &files[1..] {
+        warnings.extend(config.warnings.iter().map(|w| said(origin, w)));
+    }
+    let all: Vec<(&str, &VrrpConfig)> = files.iter().map(|(o, c)| (o.as_str(), &c.vrrp)).collect();
+    for (file, w) in vrrp_contradictions::across_files(&all) {
+        warnings.push(said(all[file].0, &w));
+    }
+    Ok((imported.toml, warnings))
+}
+
 /// [`import_file`] on text; `origin` names it in messages and the scenario header.
 pub fn import_text(text: &str, origin: &str) -> Result<Imported, ImportError> {
     let format = sniff(text).ok_or_else(|| ImportError::UnknownFormat {
@@ -166,13 +225,19 @@ pub fn sniff(text: &str) -> Option<InputFormat> {
     None
 }
 
-/// Mode-independent description of the one service to write out.
+/// What to write out: the services on one VIP, in one mode.
 struct Plan {
     source: String,
+    mode: Mode,
+    services: Vec<PlanService>,
+}
+
+/// One service, mode-independent.
+struct PlanService {
+    line: usize,
     vip: String,
     port: u16,
     proto: Proto,
-    mode: Mode,
     scheduler: Scheduler,
     flags: Vec<String>,
     persistence: Option<u32>,
@@ -194,8 +259,8 @@ struct PlanServer {
     note: Option<String>,
 }
 
-/// Scenario from an IPVS table: its first address service; others are skipped
-/// with a warning.
+/// Scenario from an IPVS table: every address service on the first one's VIP and in its
+/// mode; others are skipped with a warning.
 pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -> Result<Imported, ImportError> {
     let unsupported = |line: usize, message: String| ImportError::Unsupported {
         origin: origin.to_string(),
@@ -203,26 +268,65 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
         message,
     };
     let mut warnings = table.warnings.clone();
-    let Some(svc) = table.services.iter().find(|s| s.fwmark.is_none()) else {
+    let Some(first) = table.services.iter().find(|s| s.fwmark.is_none()) else {
         return Err(match table.services.first() {
             Some(fw) => unsupported(
                 fw.line,
-                format!("{} is a firewall-mark service; lvslab models one VIP:PORT service (fwmark services are unsupported)", fw.describe()),
+                format!(
+                    "{} is a firewall-mark service; lvslab models VIP:PORT services (fwmark services are unsupported)",
+                    fw.describe()
+                ),
             ),
-            None => unsupported(0, "no virtual service found (a connection listing alone cannot make a scenario)".into()),
+            None => unsupported(
+                0,
+                "no virtual service found (a connection listing alone cannot make a scenario)".into(),
+            ),
         });
     };
-    for other in table.services.iter().filter(|s| !std::ptr::eq(*s, svc)) {
-        warnings.push(Warning::new(
-            other.line,
-            format!(
-                "{} skipped: a scenario holds one service (imported {})",
-                other.describe(),
-                svc.describe()
-            ),
-        ));
+    let (service, mode) = table_service(first, &mut warnings).map_err(|(line, m)| unsupported(line, m))?;
+    let mut services = vec![service];
+    for other in table.services.iter().filter(|s| !std::ptr::eq(*s, first)) {
+        let skipped = |why: &str| {
+            Warning::new(
+                other.line,
+                format!("{} skipped: {why} (imported {})", other.describe(), first.describe()),
+            )
+        };
+        if other.fwmark.is_some() {
+            warnings.push(skipped("firewall-mark services are unsupported"));
+            continue;
+        }
+        let mut own = Vec::new();
+        match table_service(other, &mut own) {
+            Err((_, why)) => warnings.push(skipped(&why)),
+            Ok((svc, _)) if svc.vip != services[0].vip => {
+                warnings.push(skipped("a scenario's services share one VIP"));
+            }
+            Ok((_, m)) if m != mode => warnings.push(skipped(&format!("it is {m}, the first service {mode}"))),
+            Ok((svc, _)) => {
+                warnings.extend(own);
+                services.push(svc);
+            }
+        }
     }
-    let (vip, proto) = service_identity(svc).map_err(|m| unsupported(svc.line, m))?;
+    let plan = Plan {
+        source: format!(
+            "{} of {} ({}, line {})",
+            first.describe(),
+            origin,
+            format.name(),
+            first.line
+        ),
+        mode,
+        services,
+    };
+    render(plan, origin, warnings, None)
+}
+
+/// One address service of a table, and its forwarding mode; `Err` with the line and why
+/// when the lab cannot run it.
+fn table_service(svc: &TableService, warnings: &mut Vec<Warning>) -> Result<(PlanService, Mode), (usize, String)> {
+    let (vip, proto) = service_identity(svc).map_err(|m| (svc.line, m))?;
     let forward_other = svc.dests.iter().find_map(|d| match &d.forward {
         Some(TableForward::Other(word)) => Some((d.line, word.clone())),
         _ => None,
@@ -231,7 +335,7 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
         Some(mode) => mode,
         None => match forward_other {
             Some((line, word)) => {
-                return Err(unsupported(
+                return Err((
                     line,
                     format!("unknown forwarding method `{word}` (expected -g, -m or -i)"),
                 ))
@@ -279,19 +383,12 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
             note: None,
         })
         .collect();
-    let plan = Plan {
-        source: format!(
-            "{} of {} ({}, line {})",
-            svc.describe(),
-            origin,
-            format.name(),
-            svc.line
-        ),
+    let service = PlanService {
+        line: svc.line,
         vip,
         port: svc.port,
         proto,
-        mode,
-        scheduler: scheduler(scheduler_name, svc.line).map_err(|m| unsupported(svc.line, m))?,
+        scheduler: scheduler(scheduler_name, svc.line).map_err(|m| (svc.line, m))?,
         flags: svc.flags.clone(),
         persistence: svc.persistence,
         prefix: svc.persistence_prefix,
@@ -299,18 +396,28 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
         servers,
         kernel_ports: true,
     };
-    render(plan, origin, svc.line, warnings, None)
+    Ok((service, mode))
 }
 
-/// Scenario from keepalived.conf: its first `virtual_server IP PORT`.
+/// Scenario from keepalived.conf: every `virtual_server IP PORT` on the first one's VIP and
+/// in its mode; others are skipped with a warning.
 pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result<Imported, ImportError> {
+    keepalived_to_scenario_with_peers(config, origin, &[])
+}
+
+/// [`keepalived_to_scenario`] with the peers' own files (see [`import_files`]).
+pub fn keepalived_to_scenario_with_peers(
+    config: &KeepalivedConfig,
+    origin: &str,
+    peers: &[(&str, &VrrpConfig)],
+) -> Result<Imported, ImportError> {
     let unsupported = |line: usize, message: String| ImportError::Unsupported {
         origin: origin.to_string(),
         line,
         message,
     };
     let mut warnings = config.warnings.clone();
-    let Some(vs) = config
+    let Some(first) = config
         .virtual_servers
         .iter()
         .find(|v| matches!(v.address, VsAddress::Ip { .. }))
@@ -318,7 +425,7 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
         return Err(match config.virtual_servers.first() {
             Some(v) => unsupported(
                 v.line,
-                format!("`{}` is not supported: lvslab models one VIP:PORT service (fwmark and group services cannot be imported)", v.describe()),
+                format!("`{}` is not supported: lvslab models VIP:PORT services (fwmark and group services cannot be imported)", v.describe()),
             ),
             None => {
                 let hint = if warnings.iter().any(|w| w.message.contains("include")) {
@@ -330,19 +437,64 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
             }
         });
     };
-    let VsAddress::Ip { addr, port } = vs.address else {
+    let (service, mode) = keepalived_service(first, &mut warnings).map_err(|(line, m)| unsupported(line, m))?;
+    let mut services = vec![service];
+    for other in config.virtual_servers.iter().filter(|v| !std::ptr::eq(*v, first)) {
+        let skipped = |why: &str| {
+            Warning::new(
+                other.line,
+                format!(
+                    "`{}` skipped: {why} (imported `{}`)",
+                    other.describe(),
+                    first.describe()
+                ),
+            )
+        };
+        if !matches!(other.address, VsAddress::Ip { .. }) {
+            warnings.push(skipped("fwmark and group services are unsupported"));
+            continue;
+        }
+        let mut own = Vec::new();
+        match keepalived_service(other, &mut own) {
+            Err((_, why)) => warnings.push(skipped(&why)),
+            Ok((svc, _)) if svc.vip != services[0].vip => warnings.push(skipped("a scenario's services share one VIP")),
+            Ok((_, m)) if m != mode => warnings.push(skipped(&format!("it is {m}, the first service {mode}"))),
+            Ok((svc, _)) => {
+                warnings.extend(own);
+                services.push(svc);
+            }
+        }
+    }
+    let VsAddress::Ip { addr, .. } = first.address else {
         unreachable!("filtered on VsAddress::Ip above")
     };
-    for other in config.virtual_servers.iter().filter(|v| !std::ptr::eq(*v, vs)) {
-        warnings.push(Warning::new(
-            other.line,
-            format!(
-                "`{}` skipped: a scenario holds one service (imported `{}`)",
-                other.describe(),
-                vs.describe()
-            ),
-        ));
-    }
+    let side = ServiceSide {
+        vip: addr,
+        lab_vip: lab_vip(&services[0].vip),
+        mode,
+    };
+    let vrrp = vrrp_scenario::sections_with_peers(&config.vrrp, &side, peers);
+    let plan = Plan {
+        source: format!(
+            "`{}` of {} (keepalived.conf, line {})",
+            first.describe(),
+            origin,
+            first.line
+        ),
+        mode,
+        services,
+    };
+    render(plan, origin, warnings, vrrp)
+}
+
+/// One `virtual_server IP PORT`, with keepalived's defaults applied, and its mode.
+fn keepalived_service(
+    vs: &keepalived::VirtualServer,
+    warnings: &mut Vec<Warning>,
+) -> Result<(PlanService, Mode), (usize, String)> {
+    let VsAddress::Ip { addr, port } = vs.address else {
+        return Err((vs.line, "fwmark and group services are unsupported".into()));
+    };
     if let Some(sorry) = &vs.sorry_server {
         warnings.push(Warning::new(
             sorry.line,
@@ -362,7 +514,7 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
         warnings.push(Warning::new(vs.line, "no lb_kind: keepalived's default NAT is used"));
     }
     let protocol = vs.protocol.unwrap_or(TableProto::Modelled(Proto::Tcp));
-    let svc_identity = identity(addr, port, protocol).map_err(|m| unsupported(vs.line, m))?;
+    let (vip, proto) = identity(addr, port, protocol).map_err(|m| (vs.line, m))?;
     let kinds: Vec<LbKind> = vs.real_servers.iter().map(|r| vs.method_of(r)).collect();
     let kind = kinds.first().copied().or(vs.lb_kind).unwrap_or(LbKind::Nat);
     if kinds.iter().any(|k| *k != kind) {
@@ -395,19 +547,12 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
     if persistence.is_none() && vs.persistence_granularity.is_some() {
         persistence = Some(360);
     }
-    let service = ServiceSide {
-        vip: addr,
-        lab_vip: lab_vip(&svc_identity.0),
-        mode,
-    };
-    let vrrp = vrrp_scenario::sections(&config.vrrp, &service);
-    let plan = Plan {
-        source: format!("`{}` of {} (keepalived.conf, line {})", vs.describe(), origin, vs.line),
-        vip: svc_identity.0,
+    let service = PlanService {
+        line: vs.line,
+        vip,
         port,
-        proto: svc_identity.1,
-        mode,
-        scheduler: scheduler(vs.scheduler.as_deref().unwrap_or("wlc"), vs.line).map_err(|m| unsupported(vs.line, m))?,
+        proto,
+        scheduler: scheduler(vs.scheduler.as_deref().unwrap_or("wlc"), vs.line).map_err(|m| (vs.line, m))?,
         flags: vs.flags.clone(),
         persistence,
         prefix: vs.persistence_granularity,
@@ -415,7 +560,7 @@ pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result
         servers,
         kernel_ports: false,
     };
-    render(plan, origin, vs.line, warnings, vrrp)
+    Ok((service, mode))
 }
 
 /// Original VIP text and whether the service is UDP; errors for what the lab cannot run.
@@ -477,7 +622,7 @@ fn fits_lab(addr: IpAddr, mode: Mode) -> Option<Ipv4Addr> {
 
 /// One lab address per real server: the original where it fits and is not taken, else the
 /// next free one. `None` when the lab network is full.
-fn server_addresses(mode: Mode, servers: &[PlanServer], vip: Ipv4Addr) -> Option<Vec<Ipv4Addr>> {
+fn server_addresses(mode: Mode, servers: &[&PlanServer], vip: Ipv4Addr) -> Option<Vec<Ipv4Addr>> {
     let mut taken: Vec<Ipv4Addr> = vec![vip];
     let mut kept: Vec<Option<Ipv4Addr>> = Vec::new();
     for s in servers {
@@ -510,11 +655,10 @@ fn comment_safe(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-/// The scenario text; `vrrp` sections go between [service] and the real servers.
+/// The scenario text; `vrrp` sections go between the services and the real servers.
 fn render(
     plan: Plan,
     origin: &str,
-    line: usize,
     mut warnings: Vec<Warning>,
     vrrp: Option<VrrpSections>,
 ) -> Result<Imported, ImportError> {
@@ -523,9 +667,10 @@ fn render(
         line,
         message,
     };
-    if plan.servers.is_empty() {
+    let first = &plan.services[0];
+    if first.servers.is_empty() {
         return Err(unsupported(
-            line,
+            first.line,
             "the service has no real servers; a scenario needs at least one".into(),
         ));
     }
@@ -537,71 +682,102 @@ fn render(
         "# Addresses are mapped onto the lab network; the originals are in comments."
     );
     let _ = writeln!(out, "description = {}", quote(&format!("imported: {}", plan.source)));
-    let _ = writeln!(out);
-    let _ = writeln!(out, "[service]");
-    let vip = lab_vip(&plan.vip);
-    let _ = writeln!(
-        out,
-        "vip = {}  # original {}:{}",
-        quote(&vip.to_string()),
-        plan.vip,
-        plan.port
-    );
-    let _ = writeln!(out, "port = {}", plan.port);
-    let _ = writeln!(out, "protocol = {}", quote(plan.proto.as_str()));
-    let _ = writeln!(out, "mode = {}", quote(plan.mode.as_str()));
-    let _ = writeln!(out, "scheduler = {}", quote(plan.scheduler.as_str()));
+    let vip = lab_vip(&first.vip);
+    let dr_like = matches!(plan.mode, Mode::Dr | Mode::Tun);
 
-    let family = match plan.scheduler {
-        Scheduler::Sh => Some("sh-"),
-        Scheduler::Mh => Some("mh-"),
-        _ => None,
-    };
-    let mut flags = Vec::new();
-    for flag in &plan.flags {
-        let known = ["sh-fallback", "sh-port", "mh-fallback", "mh-port"].contains(&flag.as_str());
-        if known && family.is_some_and(|f| flag.starts_with(f)) {
-            flags.push(quote(flag));
-        } else {
-            warnings.push(Warning::new(
-                line,
-                format!("scheduler flag `{flag}` dropped: not modelled for {}", plan.scheduler),
-            ));
+    // One real server per address, in the order the services first name them.
+    let mut servers: Vec<&PlanServer> = Vec::new();
+    for svc in &plan.services {
+        for server in &svc.servers {
+            if !servers.iter().any(|s| s.address == server.address) {
+                servers.push(server);
+            }
         }
     }
-    if !flags.is_empty() {
-        let _ = writeln!(out, "flags = [{}]", flags.join(", "));
-    }
-    if let Some(timeout) = plan.persistence {
-        let _ = writeln!(out, "persistence = {timeout}");
-        match plan.prefix {
-            Some(prefix) if prefix < 32 => {
-                let prefix = if prefix < 8 {
-                    warnings.push(Warning::new(
-                        line,
-                        format!("persistence netmask /{prefix} is wider than lvslab's /8 limit; using /8"),
-                    ));
-                    8
-                } else {
-                    prefix
-                };
-                let mask = Ipv4Addr::from(u32::MAX << (32 - u32::from(prefix)));
-                let _ = writeln!(out, "persistence_netmask = {}", quote(&mask.to_string()));
-            }
+    let name_of = |server: &PlanServer| {
+        let n = servers.iter().position(|s| s.address == server.address).unwrap_or(0);
+        format!("rs{}", n + 1)
+    };
+    let several = plan.services.len() > 1;
+    for (index, svc) in plan.services.iter().enumerate() {
+        let _ = writeln!(out);
+        if several {
+            let _ = writeln!(out, "# original line {}", svc.line);
+            let _ = writeln!(out, "[[service]]");
+        } else {
+            let _ = writeln!(out, "[service]");
+        }
+        if index == 0 {
+            let _ = writeln!(
+                out,
+                "vip = {}  # original {}:{}",
+                quote(&vip.to_string()),
+                svc.vip,
+                svc.port
+            );
+        }
+        let _ = writeln!(out, "port = {}", svc.port);
+        let _ = writeln!(out, "protocol = {}", quote(svc.proto.as_str()));
+        if index == 0 {
+            let _ = writeln!(out, "mode = {}", quote(plan.mode.as_str()));
+        }
+        render_scheduling(&mut out, svc, &mut warnings);
+        // Its real servers by name, when not every one.
+        let mine: Vec<String> = svc.servers.iter().map(&name_of).collect();
+        if mine.len() < servers.len() {
+            let names: Vec<String> = mine.iter().map(|n| quote(n)).collect();
+            let _ = writeln!(out, "real_servers = [{}]", names.join(", "));
+        }
+        if index == 0 {
+            continue;
+        }
+        // A later service: its real servers' port.
+        let ports: Vec<u16> = svc.servers.iter().filter_map(|s| s.port).filter(|p| *p != 0).collect();
+        match ports.first() {
+            Some(&port) if port != svc.port && dr_like => warnings.push(Warning::new(
+                svc.line,
+                format!(
+                    "real-server port {port} ignored: {} cannot remap ports (the service port {} is used)",
+                    plan.mode, svc.port
+                ),
+            )),
+            Some(&port) if ports.iter().any(|p| *p != port) => warnings.push(Warning::new(
+                svc.line,
+                format!("real servers on several ports ({port}, ...): lvslab gives a service's real servers one port; {port} is used"),
+            )),
             _ => {}
         }
-    } else if plan.prefix.is_some_and(|p| p < 32) {
-        warnings.push(Warning::new(line, "persistence netmask without persistence ignored"));
-    }
-    if plan.one_packet {
-        if plan.proto == Proto::Udp {
-            let _ = writeln!(out, "one_packet = true");
-        } else {
-            warnings.push(Warning::new(
-                line,
-                "one-packet scheduling (ops) applies to UDP only; dropped for this TCP service",
-            ));
+        if let Some(&port) = ports.first().filter(|p| **p != svc.port && !dr_like) {
+            let _ = writeln!(out, "real_port = {port}");
         }
+        for server in &svc.servers {
+            let first_weight = servers
+                .iter()
+                .find(|s| s.address == server.address)
+                .map_or(1, |s| s.weight);
+            if server.weight != first_weight {
+                warnings.push(Warning::new(
+                    server.line,
+                    format!(
+                        "{} has weight {} here and {first_weight} in an earlier service: lvslab gives a real server one weight ({first_weight})",
+                        server.original, server.weight
+                    ),
+                ));
+            }
+        }
+    }
+    let protocols: Vec<Proto> = plan.services.iter().map(|s| s.proto).collect();
+    if protocols.iter().any(|p| *p != protocols[0]) {
+        let names: Vec<String> = plan
+            .services
+            .iter()
+            .filter(|s| s.proto == protocols[0])
+            .map(|s| quote(&format!("{}/{}", s.proto, s.port)))
+            .collect();
+        let _ = writeln!(out);
+        let _ = writeln!(out, "# The traffic speaks one protocol: the first service's.");
+        let _ = writeln!(out, "[traffic]");
+        let _ = writeln!(out, "services = [{}]", names.join(", "));
     }
 
     if let Some(v) = vrrp {
@@ -609,15 +785,14 @@ fn render(
         out.push_str(&v.toml);
     }
 
-    let dr_like = matches!(plan.mode, Mode::Dr | Mode::Tun);
-    let Some(addresses) = server_addresses(plan.mode, &plan.servers, vip) else {
+    let Some(addresses) = server_addresses(plan.mode, &servers, vip) else {
         let most = lab_server_addresses(plan.mode).filter(|a| *a != vip).count();
         return Err(unsupported(
-            plan.servers.get(most).map_or(line, |s| s.line),
+            servers.get(most).map_or(first.line, |s| s.line),
             format!("too many real servers for the lab network (at most {most})"),
         ));
     };
-    for (n, (server, address)) in plan.servers.iter().zip(addresses).enumerate() {
+    for (n, (server, address)) in servers.iter().zip(addresses).enumerate() {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
@@ -641,26 +816,28 @@ fn render(
             server.weight
         };
         let _ = writeln!(out, "weight = {weight}");
-        match server.port {
-            Some(port) if port != plan.port && dr_like && !plan.kernel_ports => warnings.push(Warning::new(
+        // Its port in the first service (a later service states its own `real_port`).
+        let in_first = first.servers.iter().find(|s| s.address == server.address);
+        match in_first.and_then(|s| s.port) {
+            Some(port) if port != first.port && dr_like && !first.kernel_ports => warnings.push(Warning::new(
                 server.line,
                 format!(
                     "real-server port {port} ignored: {} cannot remap ports (the service port {} is used)",
-                    plan.mode, plan.port
+                    plan.mode, first.port
                 ),
             )),
-            Some(port) if port != plan.port && dr_like => {
+            Some(port) if port != first.port && dr_like => {
                 warnings.push(Warning::new(
                     server.line,
                     format!(
                         "real-server port {port} kept as the table has it, but {} cannot remap ports: its packets still arrive at the service port {}",
-                        plan.mode, plan.port
+                        plan.mode, first.port
                     ),
                 ));
                 let _ = writeln!(out, "port = {port}");
             }
             Some(0) => {}
-            Some(port) if port != plan.port => {
+            Some(port) if port != first.port => {
                 let _ = writeln!(out, "port = {port}");
             }
             _ => {}
@@ -668,6 +845,63 @@ fn render(
     }
     warnings.sort_by_key(|w| w.line);
     Ok(Imported { toml: out, warnings })
+}
+
+/// A service's scheduler, flags, persistence and one-packet keys.
+fn render_scheduling(out: &mut String, svc: &PlanService, warnings: &mut Vec<Warning>) {
+    let line = svc.line;
+    let _ = writeln!(out, "scheduler = {}", quote(svc.scheduler.as_str()));
+    let family = match svc.scheduler {
+        Scheduler::Sh => Some("sh-"),
+        Scheduler::Mh => Some("mh-"),
+        _ => None,
+    };
+    let mut flags = Vec::new();
+    for flag in &svc.flags {
+        let known = ["sh-fallback", "sh-port", "mh-fallback", "mh-port"].contains(&flag.as_str());
+        if known && family.is_some_and(|f| flag.starts_with(f)) {
+            flags.push(quote(flag));
+        } else {
+            warnings.push(Warning::new(
+                line,
+                format!("scheduler flag `{flag}` dropped: not modelled for {}", svc.scheduler),
+            ));
+        }
+    }
+    if !flags.is_empty() {
+        let _ = writeln!(out, "flags = [{}]", flags.join(", "));
+    }
+    if let Some(timeout) = svc.persistence {
+        let _ = writeln!(out, "persistence = {timeout}");
+        match svc.prefix {
+            Some(prefix) if prefix < 32 => {
+                let prefix = if prefix < 8 {
+                    warnings.push(Warning::new(
+                        line,
+                        format!("persistence netmask /{prefix} is wider than lvslab's /8 limit; using /8"),
+                    ));
+                    8
+                } else {
+                    prefix
+                };
+                let mask = Ipv4Addr::from(u32::MAX << (32 - u32::from(prefix)));
+                let _ = writeln!(out, "persistence_netmask = {}", quote(&mask.to_string()));
+            }
+            _ => {}
+        }
+    } else if svc.prefix.is_some_and(|p| p < 32) {
+        warnings.push(Warning::new(line, "persistence netmask without persistence ignored"));
+    }
+    if svc.one_packet {
+        if svc.proto == Proto::Udp {
+            let _ = writeln!(out, "one_packet = true");
+        } else {
+            warnings.push(Warning::new(
+                line,
+                "one-packet scheduling (ops) applies to UDP only; dropped for this TCP service",
+            ));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -701,18 +935,63 @@ mod tests {
     fn save_file_becomes_a_nat_scenario_keeping_remapped_ports() {
         let (toml, warnings) = import_file(Path::new(&format!("{FIXTURES}/ipvsadm-save-nat.txt"))).unwrap();
         let scenario = checks(&toml);
-        assert_eq!(scenario.service.mode, Mode::Nat);
-        assert_eq!(scenario.service.scheduler, Scheduler::Wlc);
-        assert_eq!(scenario.service.persistence, Some(std::time::Duration::from_secs(900)));
-        assert_eq!(scenario.service.port, 8080);
-        assert_eq!(scenario.real_servers.len(), 2);
+        assert_eq!(scenario.service().mode, Mode::Nat);
+        assert_eq!(scenario.service().scheduler, Scheduler::Wlc);
+        assert_eq!(
+            scenario.service().persistence,
+            Some(std::time::Duration::from_secs(900))
+        );
+        assert_eq!(scenario.service().port, 8080);
+        // The UDP service on the same VIP comes along, with its own real server, and the
+        // traffic keeps to the first service's protocol.
+        assert_eq!(scenario.real_servers.len(), 3);
         assert_eq!(scenario.real_servers[0].port, 9000);
         assert_eq!(scenario.real_servers[1].weight, 0);
+        assert_eq!(scenario.services.len(), 2, "{toml}");
+        let udp = &scenario.services[1];
+        assert_eq!((udp.protocol, udp.port, udp.one_packet), (Proto::Udp, 5353, true));
+        assert_eq!(udp.scheduler, Scheduler::Rr);
+        assert_eq!(udp.real_servers, ["rs3"]);
+        assert_eq!(scenario.services[0].real_servers, ["rs1", "rs2"]);
+        assert_eq!(scenario.traffic.services, [0]);
         assert!(toml.contains("# original 10.20.0.4:9000"), "{toml}");
         assert!(toml.contains("persistence_netmask = \"255.255.0.0\""), "{toml}");
+        assert!(!warnings.iter().any(|w| w.contains("skipped")), "{warnings:?}");
+    }
+
+    #[test]
+    fn every_service_on_the_first_vip_is_imported_and_another_vip_is_skipped_at_its_line() {
+        let save = "-A -t 192.0.2.100:80 -s rr\n\
+                    -a -t 192.0.2.100:80 -r 192.0.2.11:80 -g -w 1\n\
+                    -a -t 192.0.2.100:80 -r 192.0.2.12:80 -g -w 1\n\
+                    -A -t 192.0.2.100:443 -s sh -b sh-port -p 600\n\
+                    -a -t 192.0.2.100:443 -r 192.0.2.12:443 -g -w 3\n\
+                    -a -t 192.0.2.100:443 -r 192.0.2.13:443 -g -w 1\n\
+                    -A -t 192.0.2.101:80 -s wlc\n\
+                    -a -t 192.0.2.101:80 -r 192.0.2.14:80 -g -w 1\n";
+        let imported = import_text(save, "three.save").unwrap();
+        let scenario = checks(&imported.toml);
+        let ports: Vec<u16> = scenario.services.iter().map(|s| s.port).collect();
+        assert_eq!(ports, [80, 443], "{}", imported.toml);
+        let tls = &scenario.services[1];
+        assert_eq!(
+            (tls.scheduler, tls.persistence),
+            (Scheduler::Sh, Some(std::time::Duration::from_secs(600)))
+        );
+        assert_eq!(tls.real_servers, ["rs2", "rs3"]);
+        assert_eq!(scenario.real_servers.len(), 3, "one real server per address");
+        let rendered: Vec<String> = imported.warnings.iter().map(|w| w.to_string()).collect();
         assert!(
-            warnings.iter().any(|w| w.contains("UDP 203.0.113.80:5353 skipped")),
-            "{warnings:?}"
+            rendered
+                .iter()
+                .any(|w| w.starts_with("line 7:") && w.contains("share one VIP")),
+            "{rendered:?}"
+        );
+        assert!(
+            rendered
+                .iter()
+                .any(|w| w.starts_with("line 5:") && w.contains("weight 3 here and 1")),
+            "{rendered:?}"
         );
     }
 
@@ -740,10 +1019,10 @@ mod tests {
     fn listing_with_stats_becomes_a_dr_scenario_on_the_lab_network() {
         let (toml, warnings) = import_file(Path::new(&format!("{FIXTURES}/ipvsadm-list-stats.txt"))).unwrap();
         let scenario = checks(&toml);
-        assert_eq!(scenario.service.mode, Mode::Dr);
-        assert_eq!(scenario.service.scheduler, Scheduler::Wrr);
+        assert_eq!(scenario.service().mode, Mode::Dr);
+        assert_eq!(scenario.service().scheduler, Scheduler::Wrr);
         assert_eq!(scenario.real_servers[0].weight, 3);
-        assert_eq!(scenario.service.vip, "192.0.2.100".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(scenario.service().vip, "192.0.2.100".parse::<Ipv4Addr>().unwrap());
         assert!(toml.contains("original 198.18.60.1:80"), "{toml}");
         assert!(warnings.iter().any(|w| w.contains("rounded")), "{warnings:?}");
     }
@@ -752,10 +1031,13 @@ mod tests {
     fn keepalived_fixture_imports_first_service_and_warns_about_the_rest() {
         let (toml, warnings) = import_file(Path::new(&format!("{FIXTURES}/keepalived-dr-two-services.conf"))).unwrap();
         let scenario = checks(&toml);
-        assert_eq!(scenario.service.mode, Mode::Dr);
-        assert_eq!(scenario.service.scheduler, Scheduler::Sh);
-        assert_eq!(scenario.service.persistence, Some(std::time::Duration::from_secs(120)));
-        assert_eq!(scenario.service.persistence_prefix, 24);
+        assert_eq!(scenario.service().mode, Mode::Dr);
+        assert_eq!(scenario.service().scheduler, Scheduler::Sh);
+        assert_eq!(
+            scenario.service().persistence,
+            Some(std::time::Duration::from_secs(120))
+        );
+        assert_eq!(scenario.service().persistence_prefix, 24);
         assert_eq!(scenario.real_servers.len(), 3);
         assert_eq!(scenario.real_servers[1].weight, 0);
         let all = warnings.join("\n");
@@ -831,7 +1113,7 @@ mod tests {
         let text = "-A -t 192.0.2.101:80 -s rr\n-a -t 192.0.2.101:80 -r 192.0.2.21:80 -g -w 1\n\
                     -a -t 192.0.2.101:80 -r 10.9.9.9:80 -g -w 1\n-a -t 192.0.2.101:80 -r 192.0.2.12:80 -g -w 2\n";
         let scenario = checks(&import_text(text, "lab.save").unwrap().toml);
-        assert_eq!(scenario.service.vip, Ipv4Addr::new(192, 0, 2, 101));
+        assert_eq!(scenario.service().vip, Ipv4Addr::new(192, 0, 2, 101));
         let addrs: Vec<Ipv4Addr> = scenario.real_servers.iter().map(|r| r.address).collect();
         assert_eq!(
             addrs,
@@ -845,12 +1127,12 @@ mod tests {
         // A foreign VIP, and a client-range one, become the default.
         let foreign = "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g -w 1\n";
         assert_eq!(
-            checks(&import_text(foreign, "f.save").unwrap().toml).service.vip,
+            checks(&import_text(foreign, "f.save").unwrap().toml).service().vip,
             Ipv4Addr::new(192, 0, 2, 100)
         );
         let client_range = "-A -t 192.0.2.201:80 -s rr\n-a -t 192.0.2.201:80 -r 10.0.0.2:80 -g -w 1\n";
         assert_eq!(
-            checks(&import_text(client_range, "c.save").unwrap().toml).service.vip,
+            checks(&import_text(client_range, "c.save").unwrap().toml).service().vip,
             Ipv4Addr::new(192, 0, 2, 100)
         );
     }

@@ -13,6 +13,7 @@ use crate::vrrp::Version;
 
 use super::error::Warning;
 use super::keepalived_vrrp::{VrrpConfig, VrrpInstance, VrrpScript};
+use super::vrrp_contradictions;
 
 /// The scenario keys this module writes.
 mod key {
@@ -72,6 +73,17 @@ pub struct VrrpSections {
 
 /// `None` when the file has no (usable) vrrp_instance.
 pub fn sections(vrrp: &VrrpConfig, service: &ServiceSide) -> Option<VrrpSections> {
+    sections_with_peers(vrrp, service, &[])
+}
+
+/// [`sections`] with the peers' own keepalived.conf files (`origin`, config): each becomes a
+/// BACKUP or MASTER director as its file says instead of an invented one. Warnings about a
+/// peer are said at the imported instance's line and name the peer's file.
+pub fn sections_with_peers(
+    vrrp: &VrrpConfig,
+    service: &ServiceSide,
+    peer_files: &[(&str, &VrrpConfig)],
+) -> Option<VrrpSections> {
     let chosen = vrrp
         .instances
         .iter()
@@ -95,12 +107,48 @@ pub fn sections(vrrp: &VrrpConfig, service: &ServiceSide) -> Option<VrrpSections
         ));
     }
     let vip_note = vip_mapping(chosen, service, &mut warnings);
-    let peers = peers(chosen, &mut warnings);
     let scripts: Vec<&VrrpScript> = chosen
         .track_scripts
         .iter()
         .filter_map(|t| vrrp.scripts.iter().find(|s| s.name == t.name))
         .collect();
+    let peers: Vec<PeerBlock> = if peer_files.is_empty() {
+        let invented = peers(chosen, &mut warnings);
+        // In nat the peers are written commented out: lvs1 runs alone.
+        let running: Vec<(String, u8)> = match service.mode {
+            Mode::Nat => Vec::new(),
+            _ => invented
+                .iter()
+                .enumerate()
+                .map(|(n, p)| (format!("lvs{}", n + 2), p.priority))
+                .collect(),
+        };
+        warnings.extend(vrrp_contradictions::imported_pair(chosen, NODE, &running));
+        invented.into_iter().map(PeerBlock::invented).collect()
+    } else {
+        let script_names: Vec<&str> = scripts.iter().map(|s| s.name.as_str()).collect();
+        let mut blocks = Vec::new();
+        for (origin, config) in peer_files {
+            match counterpart(config, chosen, service.vip) {
+                Some(peer) => {
+                    let name = format!("lvs{}", blocks.len() + 2);
+                    blocks.push(PeerBlock::from_file(
+                        &name,
+                        origin,
+                        peer,
+                        chosen,
+                        &script_names,
+                        &mut warnings,
+                    ));
+                }
+                None => warnings.push(Warning::new(
+                    chosen.line,
+                    format!("({}) {origin} has no vrrp_instance: it is not a peer", chosen.name),
+                )),
+            }
+        }
+        blocks
+    };
 
     let _ = writeln!(out);
     let _ = writeln!(
@@ -125,8 +173,7 @@ pub fn sections(vrrp: &VrrpConfig, service: &ServiceSide) -> Option<VrrpSections
         let mut block = String::new();
         let _ = writeln!(block, "[[{}]]", key::DIRECTOR);
         kv(&mut block, key::NAME, &quote(&format!("lvs{}", n + 2)), None);
-        kv(&mut block, key::STATE, &quote(key::BACKUP), None);
-        kv(&mut block, key::PRIORITY, &peer.priority.to_string(), None);
+        block.push_str(&peer.keys);
         let _ = writeln!(out);
         let _ = writeln!(out, "# {}", comment_safe(&peer.comment));
         match peers_run {
@@ -196,6 +243,116 @@ fn vip_mapping(instance: &VrrpInstance, service: &ServiceSide, warnings: &mut Ve
         "Its VIPs ({listed}) are not the virtual_server address {}; the instance moves the service VIP {} instead.",
         service.vip, service.lab_vip
     )
+}
+
+/// A peer director's keys after its name, and the comment above it.
+struct PeerBlock {
+    keys: String,
+    comment: String,
+}
+
+impl PeerBlock {
+    fn invented(peer: InventedPeer) -> PeerBlock {
+        let mut keys = String::new();
+        kv(&mut keys, key::STATE, &quote(key::BACKUP), None);
+        kv(&mut keys, key::PRIORITY, &peer.priority.to_string(), None);
+        PeerBlock {
+            keys,
+            comment: peer.comment,
+        }
+    }
+
+    /// The peer as its own file states it; the instance keys it does not share with the
+    /// imported node are written on it (that is how a mismatch, a split brain, is written).
+    fn from_file(
+        name: &str,
+        origin: &str,
+        peer: &VrrpInstance,
+        chosen: &VrrpInstance,
+        script_names: &[&str],
+        warnings: &mut Vec<Warning>,
+    ) -> PeerBlock {
+        let mut keys = String::new();
+        let state = if peer.master { key::MASTER } else { key::BACKUP };
+        kv(&mut keys, key::STATE, &quote(state), None);
+        kv(
+            &mut keys,
+            key::PRIORITY,
+            &peer.priority.to_string(),
+            (!peer.priority_given).then_some("keepalived's default"),
+        );
+        if peer.nopreempt {
+            kv(&mut keys, key::NOPREEMPT, "true", None);
+        }
+        if !peer.preempt_delay.is_zero() {
+            kv(&mut keys, key::PREEMPT_DELAY, &seconds(peer.preempt_delay), None);
+        }
+        let differs = Some("differs from lvs1's");
+        if peer.vrid != chosen.vrid {
+            kv(&mut keys, key::VIRTUAL_ROUTER_ID, &peer.vrid.to_string(), differs);
+        }
+        if peer.advert_int != chosen.advert_int {
+            kv(&mut keys, key::ADVERT_INT, &seconds(peer.advert_int), differs);
+        }
+        if peer.version != chosen.version {
+            kv(&mut keys, key::VERSION, &peer.version.number().to_string(), differs);
+        }
+        if peer.auth_pass != chosen.auth_pass {
+            match &peer.auth_pass {
+                Some(pass) if pass.is_ascii() => kv(&mut keys, key::AUTH_PASS, &quote(pass), differs),
+                _ => warnings.push(Warning::new(
+                    chosen.line,
+                    format!(
+                        "({}) {origin}'s authentication is not lvs1's, and a director cannot drop lvs1's auth_pass:                          {name} is written with lvs1's",
+                        chosen.name
+                    ),
+                )),
+            }
+        }
+        let (kept, dropped): (Vec<_>, Vec<_>) = peer
+            .track_scripts
+            .iter()
+            .partition(|t| script_names.contains(&t.name.as_str()));
+        if !kept.is_empty() {
+            let entries: Vec<String> = kept
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{{ {} = {}, {} = {} }}",
+                        key::SCRIPT,
+                        quote(&t.name),
+                        key::WEIGHT,
+                        t.weight
+                    )
+                })
+                .collect();
+            kv(&mut keys, key::TRACK_SCRIPT, &format!("[{}]", entries.join(", ")), None);
+        }
+        for t in dropped {
+            warnings.push(Warning::new(
+                chosen.line,
+                format!(
+                    "({}) {origin}'s track_script {} (weight {}) is not imported: the scenario's [[vrrp_script]]s                      are lvs1's",
+                    chosen.name, t.name, t.weight
+                ),
+            ));
+        }
+        PeerBlock {
+            keys,
+            comment: format!("{name}: vrrp_instance {} of {origin} (line {})", peer.name, peer.line),
+        }
+    }
+}
+
+/// The instance of a peer's file that backs `chosen` up: same VRID and VIP, else the VIP, else
+/// the VRID, else its first.
+fn counterpart<'a>(config: &'a VrrpConfig, chosen: &VrrpInstance, vip: IpAddr) -> Option<&'a VrrpInstance> {
+    let all = &config.instances;
+    all.iter()
+        .find(|i| i.vrid == chosen.vrid && i.carries(vip))
+        .or_else(|| all.iter().find(|i| i.carries(vip)))
+        .or_else(|| all.iter().find(|i| i.vrid == chosen.vrid))
+        .or(all.first())
 }
 
 struct InventedPeer {

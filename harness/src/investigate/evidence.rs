@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::diagnose::evidence::{
-    self as ev, ClientEvidence, ConnEvidence, DestEvidence, Evidence, HostEvidence, IpvsEvidence, RealServerEvidence,
-    RecordEvidence, ServiceEvidence, TemplateEvidence,
+    self as ev, ClientEvidence, ConnEvidence, DestEvidence, DirectorTableEvidence, Evidence, HostEvidence,
+    IpvsEvidence, RealServerEvidence, RecordEvidence, ServiceEvidence, TemplateEvidence,
 };
 use crate::ipvs::{self, IpvsSnapshot, ServiceSnapshot};
 use crate::lab::Lab;
@@ -75,6 +75,8 @@ pub struct RunFacts<'a> {
     pub outages: &'a [Outage],
     /// What the directors' VRRP did (`None`: no `vrrp_instance`).
     pub vrrp: Option<&'a crate::run::VrrpOutcome>,
+    /// Every director's name, VIP and table right after the main traffic.
+    pub directors: &'a [(String, Ipv4Addr, &'a IpvsSnapshot)],
 }
 
 /// Evidence plus what could not be gathered (said in reports, never fatal).
@@ -108,7 +110,7 @@ pub async fn gather(
         })
     };
 
-    let mode = scenario.service.mode;
+    let mode = scenario.service().mode;
     // The first director stands for the service's table (it serves `service.vip`); the
     // others are there for their MACs and addresses.
     let director = scenario.director().map(|d| take_host(&d.name));
@@ -132,7 +134,9 @@ pub async fn gather(
         })
         .collect();
 
-    let service_snapshot = facts.ipvs.and_then(|s| service_of(s, &scenario.service));
+    let service_snapshot = facts.ipvs.and_then(|s| service_of(s, scenario.service()));
+    let (firewalls, firewall_problems) = super::firewall::gather(scenario, lab).await;
+    problems.extend(firewall_problems);
     let arp_probe = match arp_probe(scenario, lab, arp_window).await {
         Ok(probe) => probe,
         Err(problem) => {
@@ -143,7 +147,7 @@ pub async fn gather(
     Gathered {
         evidence: Evidence {
             mode,
-            service: Some(service_evidence(&scenario.service, service_snapshot)),
+            service: Some(service_evidence(scenario.service(), service_snapshot)),
             director,
             real_servers,
             clients,
@@ -160,6 +164,8 @@ pub async fn gather(
             events: super::faults::events_evidence(scenario, facts.fired),
             other_directors,
             vrrp: facts.vrrp.and_then(|v| super::vrrp::evidence(scenario, v)),
+            director_tables: director_tables(scenario.service(), facts),
+            firewalls,
         },
         problems,
     }
@@ -187,10 +193,10 @@ async fn read_hosts(scenario: &Scenario, lab: &Lab) -> (BTreeMap<String, HostEvi
 /// From the first client, on its interface towards the VIP: who answers ARP for it.
 /// `Ok(None)` where no ARP is expected to reach the director (NAT, FULLNAT, direct).
 async fn arp_probe(scenario: &Scenario, lab: &Lab, window: Duration) -> Result<Option<ev::ArpProbe>, String> {
-    if !matches!(scenario.service.mode, scenario::Mode::Dr | scenario::Mode::Tun) {
+    if !matches!(scenario.service().mode, scenario::Mode::Dr | scenario::Mode::Tun) {
         return Ok(None);
     }
-    let vip = scenario.service.vip;
+    let vip = scenario.service().vip;
     let Some(client) = scenario.hosts_with_role(Role::Client).next() else {
         return Ok(None);
     };
@@ -213,6 +219,29 @@ async fn arp_probe(scenario: &Scenario, lab: &Lab, window: Duration) -> Result<O
 }
 
 /// The scenario's service in the director's table.
+/// Each director's table for `svc` on its own VIP, when there are several directors.
+fn director_tables(svc: &scenario::Service, facts: RunFacts<'_>) -> Vec<DirectorTableEvidence> {
+    if facts.directors.len() < 2 {
+        return Vec::new();
+    }
+    facts
+        .directors
+        .iter()
+        .filter_map(|(name, vip, table)| {
+            let on_vip = scenario::Service {
+                vip: *vip,
+                ..svc.clone()
+            };
+            let found = service_of(table, &on_vip)?;
+            Some(DirectorTableEvidence {
+                director: name.clone(),
+                vip: *vip,
+                ipvs: ipvs_evidence(found, &table.conns, facts.settings),
+            })
+        })
+        .collect()
+}
+
 fn service_of<'a>(snapshot: &'a IpvsSnapshot, svc: &scenario::Service) -> Option<&'a ServiceSnapshot> {
     snapshot
         .services
@@ -325,9 +354,41 @@ pub fn ipvs_evidence(
     }
 }
 
-/// The run's records as the diagnosis reads them. A request that failed before it had a
-/// socket is counted from its client's first source address.
+/// The run's records as the diagnosis reads them, the first service's. A request that failed
+/// before it had a socket is counted from its client's first source address.
 pub fn records_evidence(scenario: &Scenario, records: &[RequestRecord]) -> Vec<RecordEvidence> {
+    service_records_evidence(scenario, 0, records)
+}
+
+/// The evidence of `scenario.services[index]`, a service after the first, made from the
+/// first's: its own table, requests and real servers, with the same hosts, VRRP and events.
+/// The checkers and the probes are the first service's, so they stay out.
+pub fn for_service(scenario: &Scenario, first: &Evidence, facts: RunFacts<'_>, index: usize) -> Evidence {
+    let svc = &scenario.services[index];
+    let snapshot = facts.ipvs.and_then(|s| service_of(s, svc));
+    let real_servers = first
+        .real_servers
+        .iter()
+        .filter(|rs| svc.has_real_server(&rs.name))
+        .map(|rs| {
+            let mut rs = rs.clone();
+            rs.port = scenario.real_server(&rs.name).map(|r| scenario.real_port(index, r));
+            rs
+        })
+        .collect();
+    Evidence {
+        service: Some(service_evidence(svc, snapshot)),
+        ipvs: snapshot.map(|s| ipvs_evidence(s, facts.ipvs.map_or(&[][..], |t| &t.conns), facts.settings)),
+        real_servers,
+        records: service_records_evidence(scenario, index, facts.records),
+        probes: Vec::new(),
+        health: None,
+        director_tables: director_tables(svc, facts),
+        ..first.clone()
+    }
+}
+
+fn service_records_evidence(scenario: &Scenario, index: usize, records: &[RequestRecord]) -> Vec<RecordEvidence> {
     let first_source = |client: &str| -> Ipv4Addr {
         scenario
             .traffic
@@ -338,8 +399,12 @@ pub fn records_evidence(scenario: &Scenario, records: &[RequestRecord]) -> Vec<R
             .or_else(|| scenario.host(client).and_then(|h| h.primary_address()))
             .unwrap_or(Ipv4Addr::UNSPECIFIED)
     };
+    // With several services, each one's own requests only, or another service's spread
+    // would read as this one's.
+    let port = scenario.services[index].port;
     records
         .iter()
+        .filter(|r| scenario.services.len() < 2 || r.target.port() == port)
         .map(|r| RecordEvidence {
             client: r.client.clone(),
             source: r
@@ -349,6 +414,7 @@ pub fn records_evidence(scenario: &Scenario, records: &[RequestRecord]) -> Vec<R
             connection: r.connection,
             error: r.error.as_ref().map(ToString::to_string),
             sent_ms: Some(r.sent_at.as_secs_f64() * 1000.0),
+            seen_as: r.seen_as,
         })
         .collect()
 }
@@ -383,7 +449,7 @@ sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0" }
     #[test]
     fn service_from_the_scenario_and_from_the_live_table_agree() {
         let s = scenario();
-        let from_file = service_evidence(&s.service, None);
+        let from_file = service_evidence(s.service(), None);
         assert_eq!(from_file.scheduler, "sh");
         assert_eq!(from_file.sched_flags, ["sh-port"]);
         assert_eq!(
@@ -402,7 +468,7 @@ sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0" }
             proto: ipvs::Proto::Tcp,
             saddr: Ipv4Addr::new(192, 0, 2, 201),
             sport: 40000,
-            daddr: s.service.vip,
+            daddr: s.service().vip,
             dport: 80,
             tcp: Some(ipvs::TcpFlags {
                 syn: true,
@@ -412,8 +478,8 @@ sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0" }
         };
         let _ = table.process_in(&syn, Instant::now());
         let snapshot = table.snapshot(Instant::now());
-        let live = service_of(&snapshot, &s.service).expect("the service is in the table");
-        assert_eq!(service_evidence(&s.service, Some(live)), from_file);
+        let live = service_of(&snapshot, s.service()).expect("the service is in the table");
+        assert_eq!(service_evidence(s.service(), Some(live)), from_file);
 
         let ev = ipvs_evidence(live, &snapshot.conns, Some(config.sysctls));
         assert_eq!(

@@ -19,7 +19,7 @@ fn ms(d: std::time::Duration) -> f64 {
 
 /// The checkers' evidence: the outcome of the run joined with the scenario's checker settings.
 pub fn health_evidence(scenario: &Scenario, outcome: &HealthOutcome, outages: &[Outage]) -> HealthEvidence {
-    let proto = scenario.service.protocol;
+    let proto = scenario.service().protocol;
     // keepalived names a real server by its trio: `[192.0.2.12]:tcp:80`.
     let by_trio: HashMap<String, &str> = scenario
         .real_servers

@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::Serialize;
 
-use crate::diagnose::evidence::{Evidence, HostEvidence, Mode, Proto};
+use crate::diagnose::evidence::{Evidence, FirewallRule, HostEvidence, Mode, Proto};
 use crate::diagnose::{self, Diagnosis};
 use crate::import;
 use crate::lvs::CauseId;
@@ -89,7 +89,55 @@ impl LiveReport {
 pub fn check_real_server(vip: Ipv4Addr, port: u16) -> Result<LiveReport, ObserveError> {
     let name = hostname();
     let host = observe::local_evidence(&name)?;
-    Ok(real_server_checks(&host, vip, port))
+    let mut report = real_server_checks(&host, vip, port);
+    report
+        .checks
+        .extend(firewall_checks(crate::nft::ruleset::read_drops(), vip, port));
+    Ok(report)
+}
+
+/// This host's firewall against TCP to `vip:port`: each drop or reject rule that would catch
+/// it, a problem once its counter counted; a note when the ruleset could not be read.
+pub fn firewall_checks(drops: Result<Vec<FirewallRule>, String>, vip: Ipv4Addr, port: u16) -> Vec<LiveCheck> {
+    let drops = match drops {
+        Ok(drops) => drops,
+        Err(e) => {
+            return vec![LiveCheck {
+                status: Status::Note,
+                cause: None,
+                what: format!("the firewall was not read: {e}"),
+                fix: None,
+            }]
+        }
+    };
+    let none = std::collections::BTreeSet::new();
+    let catching: Vec<&FirewallRule> = drops
+        .iter()
+        .filter(|r| diagnose::rules::firewall::drops_service_traffic(r, Proto::Tcp, vip, port, &none))
+        .collect();
+    if catching.is_empty() {
+        return vec![LiveCheck {
+            status: Status::Ok,
+            cause: None,
+            what: format!("no nftables rule drops TCP to {vip}:{port}"),
+            fix: None,
+        }];
+    }
+    catching
+        .into_iter()
+        .map(|r| {
+            let counted = r.packets.is_some_and(|n| n > 0);
+            LiveCheck {
+                status: if counted { Status::Problem } else { Status::Note },
+                cause: Some(CauseId::Firewall),
+                what: format!("nftables {} TCP to {vip}:{port}: {}", r.verdict_verb(), r.cited()),
+                fix: Some(format!(
+                    "`nft insert rule {} {} ip daddr {vip} tcp dport {port} accept`, or delete the rule",
+                    r.table, r.chain
+                )),
+            }
+        })
+        .collect()
 }
 
 fn hostname() -> String {
@@ -327,7 +375,7 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
     }
 }
 
-/// `--role director`: what the director's IPVS table says about one service, diagnosed
+/// `--role director`: what the director's IPVS table says about its services, diagnosed
 /// without traffic (persistence, hash schedulers, weight 0, one destination, UDP without
 /// ops, stuck handshakes, conn_reuse_mode).
 #[derive(Debug, Clone, Serialize)]
@@ -336,15 +384,20 @@ pub struct DirectorReport {
     pub source: String,
     /// Things the table reader could not read exactly.
     pub warnings: Vec<String>,
+    /// The first service's (the one `--vip` picked, or the table's first).
     pub evidence: Evidence,
+    /// The table's other services, each diagnosed on its own (without `--vip`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_services: Vec<Evidence>,
     pub diagnosis: Diagnosis,
 }
 
 impl DirectorReport {
     pub fn render(&self) -> String {
         let mut out = String::new();
-        if let Some(svc) = &self.evidence.service {
-            let dests = self.evidence.ipvs.as_ref().map_or(0, |i| i.dests.len());
+        for ev in std::iter::once(&self.evidence).chain(&self.other_services) {
+            let Some(svc) = &ev.service else { continue };
+            let dests = ev.ipvs.as_ref().map_or(0, |i| i.dests.len());
             let proto = svc.proto.name();
             let _ = writeln!(
                 out,
@@ -362,7 +415,7 @@ impl DirectorReport {
 
 /// Reads the director's table from `ipvsadm` output in `file`, else from this host's
 /// /proc/net/ip_vs (+ ip_vs_conn and IPVS sysctls), and diagnoses the service at
-/// `select` (or the only one). Errors are messages for the operator.
+/// `select`, or every service. Errors are messages for the operator.
 pub fn check_director(file: Option<&std::path::Path>, select: Option<SocketAddrV4>) -> Result<DirectorReport, String> {
     let (table, source, live) = match file {
         Some(path) => {
@@ -377,24 +430,52 @@ pub fn check_director(file: Option<&std::path::Path>, select: Option<SocketAddrV
             }
         },
     };
-    let imported = import::evidence::service_evidence(&table, select).map_err(|e| e.to_string())?;
+    let mut warnings: Vec<String> = table.warnings.iter().map(ToString::to_string).collect();
+    // `--vip` picks one service; without it, every service lvslab models, each on its own.
+    let imported = match select {
+        Some(_) => vec![import::evidence::service_evidence(&table, select).map_err(|e| e.to_string())?],
+        None if table.services.len() <= 1 => {
+            vec![import::evidence::service_evidence(&table, None).map_err(|e| e.to_string())?]
+        }
+        None => {
+            let mut all = Vec::new();
+            for svc in &table.services {
+                match import::evidence::evidence_of(&table, svc) {
+                    Ok(imported) => all.push(imported),
+                    Err(e) => warnings.push(format!("{} not diagnosed: {e}", svc.describe())),
+                }
+            }
+            if all.is_empty() {
+                return Err(format!(
+                    "no service in the table can be diagnosed: {}",
+                    warnings.join("; ")
+                ));
+            }
+            all
+        }
+    };
     // The host's own state only describes the director when the table is this host's.
     let director = if live {
         Some(observe::local_evidence(&hostname()).map_err(|e| e.to_string())?)
     } else {
         None
     };
-    let evidence = Evidence {
-        director,
-        service: Some(imported.service),
-        ipvs: Some(imported.ipvs),
-        ..Evidence::empty(imported.mode.unwrap_or(Mode::Dr))
-    };
-    let diagnosis = diagnose::diagnose(&evidence);
+    let mut services: Vec<Evidence> = imported
+        .into_iter()
+        .map(|imported| Evidence {
+            director: director.clone(),
+            service: Some(imported.service),
+            ipvs: Some(imported.ipvs),
+            ..Evidence::empty(imported.mode.unwrap_or(Mode::Dr))
+        })
+        .collect();
+    let diagnosis = diagnose::diagnose_services(&services);
+    let evidence = services.remove(0);
     Ok(DirectorReport {
         source,
-        warnings: table.warnings.iter().map(ToString::to_string).collect(),
+        warnings,
         evidence,
+        other_services: services,
         diagnosis,
     })
 }
@@ -403,6 +484,35 @@ pub fn check_director(file: Option<&std::path::Path>, select: Option<SocketAddrV
 mod tests {
     use super::*;
     use crate::diagnose::sample;
+
+    #[test]
+    fn a_counted_drop_of_the_vip_is_a_firewall_problem() {
+        let rule = |packets| FirewallRule {
+            table: "inet filter".into(),
+            chain: "input".into(),
+            hook: Some("input".into()),
+            text: "ip daddr 192.0.2.100 tcp dport 80 counter drop".into(),
+            verdict: "drop".into(),
+            packets,
+            matches: vec![crate::diagnose::evidence::RuleMatch {
+                field: "ip daddr".into(),
+                equal: true,
+                values: vec![crate::diagnose::evidence::MatchValue::Net(sample::VIP.into())],
+            }],
+        };
+        let checks = firewall_checks(Ok(vec![rule(Some(3))]), sample::VIP, 80);
+        assert_eq!(checks[0].status, Status::Problem);
+        assert_eq!(checks[0].cause, Some(CauseId::Firewall));
+        assert!(checks[0].what.ends_with("(3 packets dropped)"), "{}", checks[0].what);
+        assert_eq!(
+            firewall_checks(Ok(vec![rule(Some(0))]), sample::VIP, 80)[0].status,
+            Status::Note
+        );
+        let other = firewall_checks(Ok(vec![rule(Some(3))]), Ipv4Addr::new(192, 0, 2, 7), 80);
+        assert_eq!((other[0].status, other[0].cause), (Status::Ok, None));
+        let unread = firewall_checks(Err("nft is not installed".into()), sample::VIP, 80);
+        assert_eq!(unread[0].what, "the firewall was not read: nft is not installed");
+    }
 
     #[test]
     fn healthy_real_server_passes_and_each_fault_names_its_cause() {
@@ -469,6 +579,54 @@ mod tests {
         }
         let report = real_server_checks(&on_lan, sample::VIP, 80);
         assert_eq!(report.causes(), ["vip-prefix"], "{}", report.render());
+    }
+
+    #[test]
+    fn without_a_vip_every_service_of_the_table_is_diagnosed_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ipvsadm.txt");
+        std::fs::write(
+            &file,
+            "IP Virtual Server version 1.2.1 (size=4096)\n\
+             Prot LocalAddress:Port Scheduler Flags\n\
+             \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+             TCP  192.0.2.100:80 rr\n\
+             \x20 -> 192.0.2.11:80                Route   1      3          0\n\
+             \x20 -> 192.0.2.12:80                Route   1      3          0\n\
+             TCP  192.0.2.100:443 rr persistent 360\n\
+             \x20 -> 192.0.2.11:443               Route   1      3          0\n\
+             \x20 -> 192.0.2.12:443               Route   1      0          0\n\
+             FWM  9 rr\n\
+             \x20 -> 192.0.2.11:0                 Route   1      0          0\n",
+        )
+        .unwrap();
+        let report = check_director(Some(&file), None).unwrap();
+        assert_eq!(report.other_services.len(), 1, "the fwmark service is left out");
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("FWM") || w.contains("fwmark") || w.contains("firewall-mark")),
+            "{:?}",
+            report.warnings
+        );
+        let persistence = report
+            .diagnosis
+            .findings
+            .iter()
+            .find(|f| f.id == CauseId::Persistence)
+            .expect("persistence found");
+        assert_eq!(persistence.service.as_deref(), Some("TCP 192.0.2.100:443"));
+        assert!(report.diagnosis.findings.iter().all(|f| f.service.is_some()));
+        let text = report.render();
+        assert!(
+            text.contains("TCP 192.0.2.100:80 scheduler rr") && text.contains("TCP 192.0.2.100:443 scheduler rr"),
+            "{text}"
+        );
+        // --vip still picks one.
+        let one = check_director(Some(&file), Some("192.0.2.100:80".parse().unwrap())).unwrap();
+        assert!(one.other_services.is_empty());
+        assert!(one.diagnosis.findings.iter().all(|f| f.id != CauseId::Persistence));
     }
 
     #[test]

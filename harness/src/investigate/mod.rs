@@ -11,6 +11,7 @@
 pub mod evidence;
 pub mod expect;
 pub mod faults;
+pub mod firewall;
 pub mod live;
 pub mod probes;
 mod vrrp;
@@ -76,7 +77,13 @@ pub async fn investigate(
         evidence.probes = probes;
         problems.extend(probe_problems);
     }
-    let diagnosis = diagnose::diagnose(&evidence);
+    // Every service diagnosed on its own; the first's evidence is the one reported.
+    let mut services = vec![evidence];
+    for index in 1..scenario.services.len() {
+        services.push(evidence::for_service(scenario, &services[0], facts, index));
+    }
+    let diagnosis = diagnose::diagnose_services(&services);
+    let evidence = services.swap_remove(0);
     Investigation {
         evidence,
         diagnosis,

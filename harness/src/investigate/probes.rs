@@ -46,7 +46,7 @@ pub async fn run_probes(scenario: &Scenario, lab: &Lab, main_run: &[RequestRecor
     let own = client.sources.first().copied();
     let base = TrafficSpec {
         targets: targets(scenario),
-        proto: scenario.service.protocol,
+        proto: scenario.service().protocol,
         requests: PROBE_REQUESTS,
         mode: traffic::ConnectionMode::New,
         concurrency: PROBE_CONCURRENCY,
@@ -91,13 +91,13 @@ pub fn reused_connections(records: &[RequestRecord]) -> bool {
 }
 
 fn targets(scenario: &Scenario) -> Vec<SocketAddr> {
-    match scenario.service.mode {
+    match scenario.service().mode {
         Mode::Direct => scenario
             .real_servers
             .iter()
             .map(|rs| SocketAddr::from((rs.address, rs.port)))
             .collect(),
-        _ => vec![SocketAddr::from((scenario.service.vip, scenario.service.port))],
+        _ => vec![SocketAddr::from((scenario.service().vip, scenario.service().port))],
     }
 }
 
@@ -136,7 +136,7 @@ pub fn free_addresses(scenario: &Scenario, net: Ipv4Net, count: usize) -> Vec<Ip
         .flat_map(|h| h.interfaces.iter())
         .flat_map(|i| std::iter::once(i.address.addr()).chain(i.secondary.iter().map(|s| s.addr())))
         .collect();
-    used.insert(scenario.service.vip);
+    used.insert(scenario.service().vip);
     used.extend(scenario.traffic.clients.iter().flat_map(|c| c.sources.iter().copied()));
     used.extend(
         scenario

@@ -236,7 +236,7 @@ fn vrrp_instance(
 
 /// The scenario's service as keepalived's `virtual_server`, its checkers from `[service.check]`.
 fn virtual_server(out: &mut String, director: &str, scenario: &Scenario) -> Result<(), KeepalivedError> {
-    let service = &scenario.service;
+    let service = scenario.service();
     let lb_kind = match service.mode.forward() {
         Some(Forward::Dr) => "DR",
         Some(Forward::Nat) => "NAT",

@@ -50,6 +50,9 @@ pub enum LabError {
     /// Kept-lab state (/run/lvslab, /run/netns) problems.
     #[error("kept lab {name}: {message}")]
     Kept { name: String, message: String },
+    /// A host's nftables rules could not be loaded.
+    #[error("{host}: nftables: {message}")]
+    Firewall { host: String, message: String },
 }
 
 impl LabError {

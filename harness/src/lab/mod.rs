@@ -228,6 +228,15 @@ impl Lab {
                 w.try_exec(move || sysctls.iter().try_for_each(|(k, v)| sysctl::write_sysctl(&host, k, v)))
                     .await
                     .ok_or_else(|| LabError::WorkerGone { host: h.name.clone() })??;
+                if let Some(script) = h.nftables.clone() {
+                    w.try_exec(move || crate::nft::load(&script))
+                        .await
+                        .ok_or_else(|| LabError::WorkerGone { host: h.name.clone() })?
+                        .map_err(|message| LabError::Firewall {
+                            host: h.name.clone(),
+                            message,
+                        })?;
+                }
                 done.sysctls = started.elapsed();
                 Ok::<_, LabError>((w, tuns, layout, done))
             }
@@ -687,6 +696,59 @@ impl Host {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A host's nftables rules are in its namespace once the lab is built, and a script nft
+    /// refuses fails the build naming the host.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_host_gets_its_nftables_rules() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root for network namespaces");
+            return;
+        }
+        let host = |script: &str| HostPlan {
+            name: "fw".into(),
+            interfaces: vec![IfacePlan {
+                name: "eth0".into(),
+                segment: "lan".into(),
+                addrs: vec!["10.8.1.1/24".parse().unwrap()],
+                mac: None,
+            }],
+            nftables: Some(script.into()),
+            ..Default::default()
+        };
+        let plan = |script: &str| LabPlan {
+            name: "nft".into(),
+            hosts: vec![host(script)],
+            segments: vec!["lan".into()],
+        };
+        let rules = "table inet lvslab_test {\n chain in {\n type filter hook input priority 0\n iif eth0 tcp dport 80 counter drop\n }\n}\n";
+        let lab = Lab::build(&plan(rules), LabOptions::default())
+            .await
+            .expect("lab builds");
+        let listed = lab
+            .host("fw")
+            .unwrap()
+            .exec(crate::nft::ruleset::read_drops)
+            .await
+            .unwrap();
+        let listed = listed.expect("nft lists the ruleset");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].text, "iif \"eth0\" tcp dport 80 counter drop");
+        lab.teardown().await.expect("teardown");
+
+        let refused = Lab::build(&plan("table inet t { chain c { dorp; } }"), LabOptions::default()).await;
+        match refused {
+            Err(LabError::Firewall { host, message }) => {
+                assert_eq!(host, "fw");
+                assert!(message.contains("syntax error"), "{message}");
+            }
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(lab) => {
+                lab.teardown().await.expect("teardown");
+                panic!("nft accepted a bad script");
+            }
+        }
+    }
 
     /// A host whose namespace thread has stopped answers with an error, not a panic.
     #[tokio::test(flavor = "current_thread")]

@@ -46,6 +46,8 @@ pub struct HostPlan {
     /// entries do not count. A 1000-server lab learning them by ARP needed 3000 and lost
     /// packets to "neighbour table overflow".
     pub well_known: bool,
+    /// nft rules loaded (`nft -f -`) into the namespace after the sysctls; they go with it.
+    pub nftables: Option<String>,
 }
 
 impl Default for HostPlan {
@@ -59,6 +61,7 @@ impl Default for HostPlan {
             sysctls: Vec::new(),
             link_up: true,
             well_known: false,
+            nftables: None,
         }
     }
 }

@@ -33,6 +33,14 @@ super::word::words!(
         SplitBrain = "split-brain",
         /// Requests failed while a backup director took the VIP over from a master that died.
         Failover = "failover",
+        /// A real server's firewall drops what the director hands it (VIP, or RIP:port in NAT).
+        Firewall = "firewall",
+        /// A router drops the DR/TUN replies a real server sends from the VIP.
+        AntiSpoofing = "anti-spoofing",
+        /// Several independent directors each started idle and made the same first choices.
+        MultiDirector = "multi-director",
+        /// Every client is behind one NAT address, and the service keys on the client address.
+        MegaProxy = "mega-proxy",
         /// A real server holds the VIP with a prefix wider than /32, or on its LAN interface.
         VipPrefix = "vip-prefix",
         /// DR/TUN: a real server configured on another port than the service's, or one RIP on two ports.

@@ -29,7 +29,10 @@ pub fn mermaid(scenario: &Scenario) -> String {
             let _ = write!(
                 label,
                 "<br/>VIP {}:{} {} {}",
-                scenario.service.vip, scenario.service.port, scenario.service.mode, scenario.service.scheduler
+                scenario.service().vip,
+                scenario.service().port,
+                scenario.service().mode,
+                scenario.service().scheduler
             );
         }
         let _ = writeln!(out, "  host_{}[\"{label}\"]", host.name);

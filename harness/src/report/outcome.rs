@@ -20,6 +20,13 @@ pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
         outcome.scenario, outcome.mode, outcome.tally.requests, outcome.timings.traffic_ms, outcome.timings.bring_up_ms
     ));
     out.push_str(&render_spread(&outcome.tally));
+    for svc in &outcome.services {
+        out.push_str(&format!(
+            "\nservice {} ({}, {}):\n",
+            svc.name, svc.service, svc.scheduler
+        ));
+        out.push_str(&render_spread(&svc.tally));
+    }
     if let Some(timeline) = &outcome.timeline {
         out.push('\n');
         out.push_str(&timeline.render());

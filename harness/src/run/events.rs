@@ -14,7 +14,6 @@ use tokio::sync::{oneshot, watch};
 
 use super::Held;
 use crate::lab::Lab;
-use crate::lvs::ServiceKey;
 use crate::realserver::{self, Behaviour, ServerSpec};
 use crate::scenario::{Event, EventAction, EventAt, EventExpect, Scenario};
 use crate::traffic::RequestRecord;
@@ -162,26 +161,30 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
             }
         }
         (EventAction::Stop, None) => {
-            if let Some(server) = held.servers.iter_mut().find(|s| s.name() == event.host) {
+            for server in held.servers.iter_mut().filter(|s| s.name() == event.host) {
                 server.halt().await;
             }
         }
         (EventAction::Refuse, _) => {
-            if let Some(server) = held.servers.iter_mut().find(|s| s.name() == event.host) {
+            for server in held.servers.iter_mut().filter(|s| s.name() == event.host) {
                 server.refuse().await;
             }
         }
-        (EventAction::Start, None) => match held.servers.iter_mut().find(|s| s.name() == event.host) {
-            Some(server) => server.resume().await.map_err(|e| e.to_string())?,
-            // `state = "down"` in the file: it never had a server.
-            None => {
-                let rs = scenario
-                    .real_server(&event.host)
-                    .ok_or_else(|| format!("{} is not a real server", event.host))?;
+        (EventAction::Start, None) if held.servers.iter().any(|s| s.name() == event.host) => {
+            for server in held.servers.iter_mut().filter(|s| s.name() == event.host) {
+                server.resume().await.map_err(|e| e.to_string())?;
+            }
+        }
+        // `state = "down"` in the file: it never had a server.
+        (EventAction::Start, None) => {
+            let rs = scenario
+                .real_server(&event.host)
+                .ok_or_else(|| format!("{} is not a real server", event.host))?;
+            for (port, proto) in scenario.listeners(rs) {
                 let spec = ServerSpec {
                     name: rs.name.clone(),
-                    bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, rs.port)),
-                    proto: scenario.service.protocol,
+                    bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+                    proto,
                     behaviour: Behaviour::Up,
                 };
                 let server = realserver::start(host.runtime(), spec)
@@ -189,7 +192,7 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
                     .map_err(|e| e.to_string())?;
                 held.servers.push(server);
             }
-        },
+        }
         (EventAction::Slow(delay), _) => with_server(held, &event.host, Behaviour::Slow(*delay))?,
         (EventAction::Error(code), _) => with_server(held, &event.host, Behaviour::Status(*code))?,
         (EventAction::Link(up), _) => {
@@ -213,10 +216,16 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
                 let Some(director) = scenario.directors.iter().find(|d| d.name == *name) else {
                     continue;
                 };
-                let key = ServiceKey::new(scenario.service.protocol, director.vip, scenario.service.port);
-                engine
-                    .set_weight(key, SocketAddrV4::new(rs.address, rs.port), *weight)
-                    .map_err(|e| format!("director {name}: {e}"))?;
+                // Its weight in every service it is in, as `ipvsadm -e` run for each.
+                for (index, svc) in scenario.services.iter().enumerate() {
+                    if !svc.has_real_server(&rs.name) {
+                        continue;
+                    }
+                    let dest = SocketAddrV4::new(rs.address, scenario.real_port(index, rs));
+                    engine
+                        .set_weight(svc.key_on(director.vip), dest, *weight)
+                        .map_err(|e| format!("director {name}: {e}"))?;
+                }
             }
         }
     }
@@ -247,12 +256,11 @@ fn stop_engine(held: &mut Held, director: &str) -> Result<(), String> {
 }
 
 fn with_server(held: &Held, name: &str, behaviour: Behaviour) -> Result<(), String> {
-    let server = held
-        .servers
-        .iter()
-        .find(|s| s.name() == name)
-        .ok_or_else(|| format!("{name} has no server running (state = \"down\"?)"))?;
-    server.set_behaviour(behaviour);
+    let mut listeners = held.servers.iter().filter(|s| s.name() == name).peekable();
+    if listeners.peek().is_none() {
+        return Err(format!("{name} has no server running (state = \"down\"?)"));
+    }
+    listeners.for_each(|server| server.set_behaviour(behaviour));
     Ok(())
 }
 

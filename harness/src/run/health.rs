@@ -161,13 +161,13 @@ impl<'l> Session<'l> {
             .map(|d| d.name.clone())
             .collect();
         let host = lab.host(&director.name)?;
-        let forward = scenario.service.mode.forward()?;
+        let forward = scenario.service().mode.forward()?;
         let config = virtual_server(scenario, director.vip, check);
         let (mut monitor, warnings) = Monitor::new(&config);
         let service = ServiceKey {
             vip: director.vip,
-            port: scenario.service.port,
-            proto: scenario.service.protocol,
+            port: scenario.service().port,
+            proto: scenario.service().protocol,
         };
         let table = scenario
             .real_servers
@@ -555,7 +555,7 @@ const COMMAND_POLL: Duration = Duration::from_millis(5);
 
 /// keepalived's virtual server for `check` on the director whose VIP is `vip`.
 pub fn virtual_server(scenario: &Scenario, vip: std::net::Ipv4Addr, check: &HealthCheck) -> VirtualServerConfig {
-    let proto = scenario.service.protocol;
+    let proto = scenario.service().protocol;
     let real_servers = check
         .real_servers
         .iter()
@@ -569,7 +569,7 @@ pub fn virtual_server(scenario: &Scenario, vip: std::net::Ipv4Addr, check: &Heal
             })
         })
         .collect();
-    let name = VsName::Address(Trio::new(SocketAddr::from((vip, scenario.service.port)), proto));
+    let name = VsName::Address(Trio::new(SocketAddr::from((vip, scenario.service().port)), proto));
     let mut config = VirtualServerConfig::new(name, proto, real_servers);
     config.delay_loop = check.delay_loop;
     config.quorum = check.quorum;

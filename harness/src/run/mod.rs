@@ -10,6 +10,7 @@ mod outages;
 mod outcome;
 mod plan;
 mod progress;
+mod services;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ pub use health::{HealthFailure, HealthLine, HealthOutcome, HealthTableChange, Se
 pub use outages::Outage;
 pub use outcome::RunOutcome;
 pub use plan::{lab_plan, TUN_DEVICE};
+pub use services::ServiceSpread;
 
 use crate::director::{self, DirectorConfig, EmbeddedEngine, Engine, VipGate};
 use crate::ha::{Ha, Implementation, VipHold};
@@ -223,15 +225,10 @@ async fn traffic_and_verdict(
     let ipvs_snapshot = directors.first().map(|d| d.ipvs.clone());
     let engine_stats = directors.first().map(|d| d.engine_stats.clone());
 
-    let mut tally = Tally::new(scenario.real_servers.iter().map(|r| r.name.as_str()));
-    for record in &records {
-        match (&record.backend, &record.error) {
-            (Some(b), None) => tally.add_answer(b),
-            (_, Some(e)) => tally.add_error(&error_kind(e)),
-            (None, None) => tally.add_error("no backend named"),
-        }
-    }
+    let tally = tally(scenario.real_servers.iter().map(|r| r.name.as_str()), &records);
     let mut verdict = verdict::evaluate(&scenario.expect, &scenario.real_servers, &tally, &records);
+    verdict.checks.extend(services::checks(scenario, &records));
+    let services = services::spreads(scenario, &records);
     verdict.checks.extend(health::checks(&scenario.expect, health.as_ref()));
     let outages = health
         .as_ref()
@@ -266,7 +263,10 @@ async fn traffic_and_verdict(
     let investigate_started = Instant::now();
     let investigation = match settings {
         Some(settings) => {
+            let tables: Vec<(String, Ipv4Addr, &crate::ipvs::IpvsSnapshot)> =
+                directors.iter().map(|d| (d.name.clone(), d.vip, &d.ipvs)).collect();
             let facts = investigate::RunFacts {
+                directors: &tables,
                 records: &records,
                 health: health.as_ref(),
                 fired: &fired,
@@ -296,9 +296,10 @@ async fn traffic_and_verdict(
     };
     Ok(RunOutcome {
         scenario: scenario.name.clone(),
-        mode: scenario.service.mode,
+        mode: scenario.service().mode,
         engine: engine_kind,
         tally,
+        services,
         records,
         verdict,
         ipvs: ipvs_snapshot,
@@ -323,7 +324,7 @@ async fn traffic_and_verdict(
 /// that their last packets passed the director: a request is answered before its
 /// connection's FIN has crossed, and the director's table is read right after the traffic.
 async fn connections_closed(scenario: &Scenario, lab: &Lab) {
-    if scenario.service.protocol != Protocol::Tcp {
+    if scenario.service().protocol != Protocol::Tcp {
         return;
     }
     let mut peers: Vec<std::net::IpAddr> = scenario.directors.iter().map(|d| d.vip.into()).collect();
@@ -538,10 +539,9 @@ impl Held {
 /// Every real server's listener (and TUN decapsulator) started at once: one at a time, each
 /// waits for a wake-up of its namespace's thread, which at 1000 servers cost over a second.
 async fn start_servers(scenario: &Scenario, lab: &Lab) -> Result<(Vec<RunningServer>, Vec<Decap>), RunError> {
-    let proto = scenario.service.protocol;
     let starting = scenario.real_servers.iter().map(|rs| async move {
         let host = lab.host(&rs.name).ok_or_else(|| missing_host(&rs.name))?;
-        let tun = (scenario.service.mode == Mode::Tun)
+        let tun = (scenario.service().mode == Mode::Tun)
             .then(|| host.take_tun(TUN_DEVICE))
             .flatten();
         let decap = match tun {
@@ -553,15 +553,19 @@ async fn start_servers(scenario: &Scenario, lab: &Lab) -> Result<(Vec<RunningSer
             ServerState::Slow => Behaviour::Slow(rs.delay),
             ServerState::Error => Behaviour::Error,
             ServerState::Refuse => Behaviour::Refuse,
-            ServerState::Down => return Ok::<_, RunError>((None, decap)),
+            ServerState::Down => return Ok::<_, RunError>((Vec::new(), decap)),
         };
-        let spec = ServerSpec {
-            name: rs.name.clone(),
-            bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, rs.port)),
-            proto,
-            behaviour,
-        };
-        Ok((Some(realserver::start(host.runtime(), spec).await?), decap))
+        let mut listeners = Vec::new();
+        for (port, proto) in scenario.listeners(rs) {
+            let spec = ServerSpec {
+                name: rs.name.clone(),
+                bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+                proto,
+                behaviour,
+            };
+            listeners.push(realserver::start(host.runtime(), spec).await?);
+        }
+        Ok((listeners, decap))
     });
     let (started, decaps): (Vec<_>, Vec<_>) = futures::future::try_join_all(starting).await?.into_iter().unzip();
     Ok((
@@ -579,7 +583,7 @@ async fn start_engine(
 ) -> Result<Box<dyn Engine>, RunError> {
     let host = lab.host(&director.name).ok_or_else(|| missing_host(&director.name))?;
     let kernel_has_ipvs = host.exec(director::kernel_has_ipvs).await?;
-    let fullnat = scenario.service.mode == Mode::FullNat;
+    let fullnat = scenario.service().mode == Mode::FullNat;
     let use_kernel = match choice {
         EngineChoice::Kernel if !kernel_has_ipvs => return Err(RunError::NoKernelIpvs),
         EngineChoice::Kernel => true,
@@ -597,37 +601,45 @@ async fn start_engine(
     Ok(Box::new(engine))
 }
 
-/// The service as `director`'s engine takes it (what `ipvsadm -A` / `-a` would say), on its own VIP.
+/// The services as `director`'s engine takes them (what `ipvsadm -A` / `-a` would say), on its own VIP.
 pub fn director_config(scenario: &Scenario, director: &Director) -> Result<DirectorConfig, RunError> {
     let host = scenario
         .host(&director.name)
         .ok_or_else(|| missing_host(&director.name))?;
-    let svc = &scenario.service;
-    let Some(forward) = svc.mode.forward() else {
+    let Some(forward) = scenario.service().mode.forward() else {
         return Err(RunError::NoDirector);
     };
-    let service = ipvs::ServiceConfig {
-        vip: director.vip,
-        port: svc.port,
-        proto: svc.protocol,
-        scheduler: svc.scheduler,
-        flags: svc.flags.iter().copied().collect(),
-        persistence: svc.persistence,
-        persistence_netmask: svc.persistence_netmask(),
-        one_packet: svc.one_packet,
-    };
-    let dests = scenario
-        .real_servers
+    let services = scenario
+        .services
         .iter()
-        // A sorry server joins the table only when the checkers lose quorum.
-        .filter(|rs| !scenario.health.as_ref().is_some_and(|h| h.is_sorry(&rs.name)))
-        .map(|rs| ipvs::DestConfig {
-            addr: rs.address,
-            port: rs.port,
-            weight: rs.weight,
-            forward,
-            upper_threshold: 0,
-            lower_threshold: 0,
+        .enumerate()
+        .map(|(index, svc)| {
+            let service = ipvs::ServiceConfig {
+                vip: director.vip,
+                port: svc.port,
+                proto: svc.protocol,
+                scheduler: svc.scheduler,
+                flags: svc.flags.iter().copied().collect(),
+                persistence: svc.persistence,
+                persistence_netmask: svc.persistence_netmask(),
+                one_packet: svc.one_packet,
+            };
+            let dests = scenario
+                .real_servers
+                .iter()
+                .filter(|rs| svc.has_real_server(&rs.name))
+                // A sorry server joins the table only when the checkers lose quorum.
+                .filter(|rs| index > 0 || !scenario.health.as_ref().is_some_and(|h| h.is_sorry(&rs.name)))
+                .map(|rs| ipvs::DestConfig {
+                    addr: rs.address,
+                    port: scenario.real_port(index, rs),
+                    weight: rs.weight,
+                    forward,
+                    upper_threshold: 0,
+                    lower_threshold: 0,
+                })
+                .collect();
+            (service, dests)
         })
         .collect();
     let client_iface = iface_towards(host, director.vip);
@@ -637,7 +649,7 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         .map(|rs| iface_towards(host, rs.address))
         .unwrap_or(client_iface.clone());
     Ok(DirectorConfig {
-        services: vec![(service, dests)],
+        services,
         sysctls: director.engine_sysctls,
         client_iface,
         server_iface,
@@ -654,25 +666,28 @@ async fn fire_traffic(
     sent: tokio::sync::watch::Sender<u64>,
 ) -> Vec<RequestRecord> {
     let t = &scenario.traffic;
-    let targets: Vec<SocketAddr> = match scenario.service.mode {
+    let targets: Vec<SocketAddr> = match scenario.service().mode {
         Mode::Direct => scenario
             .real_servers
             .iter()
             .map(|rs| SocketAddr::from((rs.address, rs.port)))
             .collect(),
-        // Several directors: the client round-robins over their VIPs.
+        // Several services, several directors: the client round-robins over every VIP:port.
         _ => {
-            let mut vips: Vec<SocketAddr> = Vec::new();
-            // A VRRP instance's directors share one VIP.
-            for d in &scenario.directors {
-                let target = SocketAddr::from((d.vip, scenario.service.port));
-                if !vips.contains(&target) {
-                    vips.push(target);
+            let mut targets: Vec<SocketAddr> = Vec::new();
+            for &index in &t.services {
+                // A VRRP instance's directors share one VIP.
+                for d in &scenario.directors {
+                    let target = SocketAddr::from((d.vip, scenario.services[index].port));
+                    if !targets.contains(&target) {
+                        targets.push(target);
+                    }
                 }
             }
-            vips
+            targets
         }
     };
+    let proto = scenario.services[t.services.first().copied().unwrap_or(0)].protocol;
     let total = t.requests as u64 * t.clients.len() as u64;
     let bar = progress.then(|| progress::Bar::start(total));
     let mut runs = Vec::new();
@@ -689,7 +704,7 @@ async fn fire_traffic(
         };
         let spec = TrafficSpec {
             targets: targets.clone(),
-            proto: scenario.service.protocol,
+            proto,
             requests: t.requests,
             mode: match t.connection {
                 ConnectionMode::New => traffic::ConnectionMode::New,
@@ -729,6 +744,22 @@ fn interleave(per_client: Vec<Vec<RequestRecord>>) -> Vec<RequestRecord> {
 }
 
 /// A short label to count errors by: "other" errors carry free text that would make a row each.
+/// Answers per backend (every one of `known` shown, even with none) and errors per kind.
+fn tally<'a, 'r>(
+    known: impl IntoIterator<Item = &'a str>,
+    records: impl IntoIterator<Item = &'r RequestRecord>,
+) -> Tally {
+    let mut tally = Tally::new(known);
+    for record in records {
+        match (&record.backend, &record.error) {
+            (Some(b), None) => tally.add_answer(b),
+            (_, Some(e)) => tally.add_error(&error_kind(e)),
+            (None, None) => tally.add_error("no backend named"),
+        }
+    }
+    tally
+}
+
 fn error_kind(e: &RequestError) -> String {
     match e {
         RequestError::Other(_) => "other error".to_owned(),

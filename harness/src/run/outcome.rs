@@ -22,6 +22,9 @@ pub struct RunOutcome {
     /// `None` in direct mode.
     pub engine: Option<EngineKind>,
     pub tally: Tally,
+    /// Each service's own spread, when the scenario has several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<super::ServiceSpread>,
     pub records: Vec<RequestRecord>,
     pub verdict: Verdict,
     /// The first director's table and counters (every director's are in `directors`).

@@ -49,5 +49,6 @@ fn host_plan(host: &Host) -> HostPlan {
         link_up: host.link_up,
         // Everyone talks to clients, directors and routers; real servers mostly to them.
         well_known: host.role != Role::RealServer,
+        nftables: host.nftables.clone(),
     }
 }

@@ -1,5 +1,6 @@
 //! Problems found in a scenario file, each with its position, and their
-//! rendering as `file:line:column: error: ...` lines.
+//! rendering as `file:line:column: error: ...` lines. Warnings (`... warning: ...`) are
+//! contradictions the file may mean to show: they never refuse it.
 
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -12,19 +13,43 @@ pub struct Problem {
     pub column: usize,
     pub message: String,
     pub hint: Option<String>,
+    pub severity: Severity,
+}
+
+/// An error refuses the file; a warning is printed and the file is used as written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Severity {
+    #[default]
+    Error,
+    Warning,
+}
+
+impl Severity {
+    fn word(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
 }
 
 /// Every problem found in one scenario file, in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckReport {
     pub problems: Vec<Problem>,
-    /// Found beside the problems; shown with them, never fatal on their own.
-    pub warnings: Vec<Problem>,
 }
 
 impl CheckReport {
     pub fn is_empty(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().filter(|p| p.severity == Severity::Error)
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().filter(|p| p.severity == Severity::Warning)
     }
 
     /// A report with one problem that has no position (unreadable file, ...).
@@ -35,41 +60,38 @@ impl CheckReport {
                 column: 0,
                 message: message.into(),
                 hint,
+                severity: Severity::Error,
             }],
-            warnings: Vec::new(),
         }
     }
 
-    /// `origin:line:column: error: message` plus an indented hint line per problem.
+    /// `origin:line:column: error: message` (or `warning:`) plus an indented hint line per
+    /// problem, then the count: `N problems in origin`, with `and M warnings` when there are.
     pub fn render(&self, origin: &str) -> String {
-        let mut all: Vec<(&Problem, &str)> = self.problems.iter().map(|p| (p, "error")).collect();
-        all.extend(self.warnings.iter().map(|w| (w, "warning")));
-        // File order, problems without a place (line 0) last, as `into_report` has them.
-        all.sort_by_key(|(p, _)| {
-            if p.line == 0 {
-                (usize::MAX, 0)
-            } else {
-                (p.line, p.column)
-            }
-        });
         let mut out = String::new();
-        for (p, kind) in all {
+        for p in &self.problems {
+            let word = p.severity.word();
             if p.line == 0 {
-                let _ = writeln!(out, "{origin}: {kind}: {}", p.message);
+                let _ = writeln!(out, "{origin}: {word}: {}", p.message);
             } else {
-                let _ = writeln!(out, "{origin}:{}:{}: {kind}: {}", p.line, p.column, p.message);
+                let _ = writeln!(out, "{origin}:{}:{}: {word}: {}", p.line, p.column, p.message);
             }
             if let Some(hint) = &p.hint {
                 let _ = writeln!(out, "  hint: {hint}");
             }
         }
-        let n = self.problems.len();
-        let warned = match self.warnings.len() {
-            0 => String::new(),
-            1 => " (and 1 warning)".to_string(),
-            w => format!(" (and {w} warnings)"),
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let (errors, warnings) = (self.errors().count(), self.warnings().count());
+        let _ = match (errors, warnings) {
+            (_, 0) => writeln!(out, "{errors} problem{} in {origin}", plural(errors)),
+            (0, _) => writeln!(out, "{warnings} warning{} in {origin}", plural(warnings)),
+            _ => writeln!(
+                out,
+                "{errors} problem{} and {warnings} warning{} in {origin}",
+                plural(errors),
+                plural(warnings)
+            ),
         };
-        let _ = writeln!(out, "{n} problem{} in {origin}{warned}", if n == 1 { "" } else { "s" });
         out
     }
 }
@@ -82,23 +104,11 @@ impl std::fmt::Display for CheckReport {
 
 impl std::error::Error for CheckReport {}
 
-/// `origin:line:column: warning: message` plus an indented hint line per warning.
-pub fn render_warnings(warnings: &[Problem], origin: &str) -> String {
-    let mut out = String::new();
-    for w in warnings {
-        let _ = writeln!(out, "{origin}:{}:{}: warning: {}", w.line, w.column, w.message);
-        if let Some(hint) = &w.hint {
-            let _ = writeln!(out, "  hint: {hint}");
-        }
-    }
-    out
-}
-
 /// Collects problems while a file is checked; turns byte spans into line/column.
+/// Only errors count in [`Problems::len`] and [`Problems::is_empty`]: warnings never refuse a file.
 pub(crate) struct Problems<'a> {
     text: &'a str,
     list: Vec<(usize, Problem)>,
-    /// Allowed but suspicious: reported, never fatal.
     warnings: Vec<(usize, Problem)>,
 }
 
@@ -111,7 +121,24 @@ impl<'a> Problems<'a> {
         }
     }
 
-    fn at(&self, span: Option<Range<usize>>, message: impl Into<String>, hint: Option<String>) -> (usize, Problem) {
+    pub fn push(&mut self, span: Option<Range<usize>>, message: impl Into<String>, hint: Option<String>) {
+        let problem = self.at(span, message.into(), hint, Severity::Error);
+        self.list.push(problem);
+    }
+
+    /// A contradiction the file may mean to show: reported, never refusing the file.
+    pub fn warn(&mut self, span: Option<Range<usize>>, message: impl Into<String>, hint: Option<String>) {
+        let problem = self.at(span, message.into(), hint, Severity::Warning);
+        self.warnings.push(problem);
+    }
+
+    fn at(
+        &self,
+        span: Option<Range<usize>>,
+        message: String,
+        hint: Option<String>,
+        severity: Severity,
+    ) -> (usize, Problem) {
         let offset = span.map(|s| s.start.min(self.text.len()));
         let (line, column) = match offset {
             Some(o) => line_column(self.text, o),
@@ -122,28 +149,11 @@ impl<'a> Problems<'a> {
             Problem {
                 line,
                 column,
-                message: message.into(),
+                message,
                 hint,
+                severity,
             },
         )
-    }
-
-    pub fn push(&mut self, span: Option<Range<usize>>, message: impl Into<String>, hint: Option<String>) {
-        let problem = self.at(span, message, hint);
-        self.list.push(problem);
-    }
-
-    /// A warning: the file stays valid.
-    pub fn warn(&mut self, span: Option<Range<usize>>, message: impl Into<String>, hint: Option<String>) {
-        let warning = self.at(span, message, hint);
-        self.warnings.push(warning);
-    }
-
-    /// The warnings so far, in file order.
-    pub fn take_warnings(&mut self) -> Vec<Problem> {
-        let mut warnings = std::mem::take(&mut self.warnings);
-        warnings.sort_by_key(|(o, _)| *o);
-        warnings.into_iter().map(|(_, w)| w).collect()
     }
 
     /// The span of the quoted key written before the value at `value` (`"net.x" = 1`), for
@@ -181,14 +191,13 @@ impl<'a> Problems<'a> {
         self.list.len()
     }
 
-    /// Problems sorted by position in the file (stable: same place keeps the order found).
+    /// Errors and warnings sorted by position in the file (stable: same place keeps the order found).
     pub fn into_report(mut self) -> CheckReport {
+        self.list.append(&mut self.warnings);
         self.list.sort_by_key(|(o, _)| *o);
         self.list.dedup_by(|a, b| a.1 == b.1);
-        let warnings = self.take_warnings();
         CheckReport {
             problems: self.list.into_iter().map(|(_, p)| p).collect(),
-            warnings,
         }
     }
 }
@@ -224,6 +233,28 @@ mod tests {
         assert_eq!(
             &Problems::new(text).text[Problems::new(text).key_before(one..one + 1)],
             "knob"
+        );
+    }
+
+    #[test]
+    fn warnings_render_as_such_in_file_order_and_do_not_count_as_errors() {
+        let text = "a = 1\nb = 2\n";
+        let mut p = Problems::new(text);
+        p.warn(Some(6..7), "b contradicts a", Some("pick one".into()));
+        assert!(p.is_empty(), "a warning is no error");
+        p.error(Some(0..1), "a is wrong");
+        assert_eq!(p.len(), 1);
+        let report = p.into_report();
+        assert_eq!(
+            report.render("t.toml"),
+            "t.toml:1:1: error: a is wrong\nt.toml:2:1: warning: b contradicts a\n  hint: pick one\n\
+             1 problem and 1 warning in t.toml\n"
+        );
+        let mut p = Problems::new(text);
+        p.warn(Some(0..1), "w", None);
+        assert_eq!(
+            p.into_report().render("t.toml"),
+            "t.toml:1:1: warning: w\n1 warning in t.toml\n"
         );
     }
 

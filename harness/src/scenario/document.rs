@@ -67,8 +67,21 @@ pub(crate) fn read(text: &str, problems: &mut Problems<'_>) -> Option<RawScenari
                 }
             }
             "service" => {
-                if let Some(v) = table(item, "[service]", "service", problems) {
-                    raw.service = v;
+                // `[service]` (one) or `[[service]]` (one or more).
+                if item.is_table() || item.is_inline_table() {
+                    if let Some(v) = table(item, "[service]", "service", problems) {
+                        raw.service = v;
+                    }
+                    raw.service_spans.push(item.span().or(key_span));
+                } else {
+                    for (v, span) in entries(item, "service", &mut complete, problems) {
+                        if raw.service_spans.is_empty() {
+                            raw.service = v;
+                        } else {
+                            raw.more_services.push(v);
+                        }
+                        raw.service_spans.push(span);
+                    }
                 }
             }
             "traffic" => {

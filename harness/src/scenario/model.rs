@@ -23,8 +23,10 @@ pub struct Scenario {
     pub name: String,
     pub description: Option<String>,
     pub engine: EngineChoice,
-    pub service: Service,
-    /// One or more; empty in `direct` mode only. The first serves `service.vip`.
+    /// `[service]` or `[[service]]`: one or more, all on the first's VIP and mode. The
+    /// first is the one single-service views (diagnosis, checkers, VRRP) speak of.
+    pub services: Vec<Service>,
+    /// One or more; empty in `direct` mode only. The first serves `service().vip`.
     pub directors: Vec<Director>,
     /// In declaration order.
     pub real_servers: Vec<RealServer>,
@@ -42,8 +44,6 @@ pub struct Scenario {
     pub expect_events: EventExpect,
     /// `[vrrp_instance]`: the directors share the service VIP over VRRP.
     pub vrrp: Option<Vrrp>,
-    /// What `check` warns about: allowed, but probably a mistake (the lab reproduces it).
-    pub warnings: Vec<super::diagnostic::Problem>,
 }
 
 /// The directors as one keepalived `vrrp_instance` holding the service VIP between them.
@@ -212,6 +212,8 @@ pub struct Network {
 /// The virtual service, as `ipvsadm -A` would state it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {
+    /// `name`, else `<protocol>/<port>` (`tcp/80`).
+    pub name: String,
     pub vip: Ipv4Addr,
     pub port: u16,
     pub protocol: Protocol,
@@ -224,9 +226,26 @@ pub struct Service {
     pub persistence_prefix: u8,
     /// `ipvsadm -o`.
     pub one_packet: bool,
+    /// The real servers in its table, by name, in scenario order.
+    pub real_servers: Vec<String>,
+    /// `real_port`: the real servers' port in a service after the first (the first uses
+    /// each real server's own `port`); `None` = the service port.
+    pub real_port: Option<u16>,
+    /// `[service.expect]`: what this service's own requests must show.
+    pub expect: Option<Expect>,
 }
 
 impl Service {
+    /// Whether `name` is one of its real servers.
+    pub fn has_real_server(&self, name: &str) -> bool {
+        self.real_servers.iter().any(|n| n == name)
+    }
+
+    /// The service's address as a client reaches it on `vip`.
+    pub fn key_on(&self, vip: Ipv4Addr) -> crate::lvs::ServiceKey {
+        crate::lvs::ServiceKey::new(self.protocol, vip, self.port)
+    }
+
     /// The persistence netmask as a dotted address (`ipvsadm -M`).
     pub fn persistence_netmask(&self) -> Ipv4Addr {
         Ipv4Net::new(Ipv4Addr::UNSPECIFIED, self.persistence_prefix)
@@ -290,6 +309,9 @@ pub struct Host {
     pub sysctls: Vec<(String, String)>,
     /// `false` for a real server with `state = "down"`: its links stay down.
     pub link_up: bool,
+    /// `nftables`: rules in nft syntax (placeholders replaced), loaded with `nft -f` into the
+    /// host's namespace when the lab is built.
+    pub nftables: Option<String>,
 }
 
 impl Host {
@@ -344,6 +366,9 @@ pub struct Traffic {
     pub rate: Option<f64>,
     /// `duration_ms`: no request is sent later than this after the traffic started.
     pub duration: Option<Duration>,
+    /// `services`: the services the requests go to, round-robin, by index in
+    /// `Scenario::services` (every one by default). They share one protocol.
+    pub services: Vec<usize>,
 }
 
 impl Traffic {
@@ -493,6 +518,33 @@ pub struct EventExpect {
 }
 
 impl Scenario {
+    /// The first service: every scenario has one.
+    pub fn service(&self) -> &Service {
+        &self.services[0]
+    }
+
+    /// The port `rs` listens on in `services[service]`, which is its destination port there.
+    pub fn real_port(&self, service: usize, rs: &RealServer) -> u16 {
+        let svc = &self.services[service];
+        match svc.real_port {
+            Some(port) => port,
+            None if service == 0 => rs.port,
+            None => svc.port,
+        }
+    }
+
+    /// The ports and protocols `rs` listens on: one per service it is in (two may share one).
+    pub fn listeners(&self, rs: &RealServer) -> Vec<(u16, Protocol)> {
+        let mut binds = Vec::new();
+        for (index, svc) in self.services.iter().enumerate() {
+            let bind = (self.real_port(index, rs), svc.protocol);
+            if svc.has_real_server(&rs.name) && !binds.contains(&bind) {
+                binds.push(bind);
+            }
+        }
+        binds
+    }
+
     /// The first director (`None` in direct mode), for callers that model one.
     pub fn director(&self) -> Option<&Director> {
         self.directors.first()

@@ -67,6 +67,8 @@ pub struct RawVrrpScript {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawService {
+    /// Names a service among several (`[[service]]`).
+    pub name: Option<S<String>>,
     pub vip: Option<S<String>>,
     pub port: Option<S<i64>>,
     pub protocol: Option<S<String>>,
@@ -78,6 +80,12 @@ pub struct RawService {
     pub one_packet: Option<S<bool>>,
     /// `[service.check]`: keepalived's health checker for every real server.
     pub check: Option<RawCheck>,
+    /// The real servers in this service's table (default: every one).
+    pub real_servers: Option<Vec<S<String>>>,
+    /// The real servers' port in this service, for a service after the first.
+    pub real_port: Option<S<i64>>,
+    /// `[service.expect]`: the spread of this service's own requests.
+    pub expect: Option<RawExpect>,
 }
 
 /// `[service.check]`, or a `[[real_server]]`'s `check = { ... }` overriding it. Names and
@@ -185,6 +193,9 @@ pub struct RawDirector {
     pub down_timer_adverts: Option<S<i64>>,
     pub vrrp_strict: Option<S<bool>>,
     pub accept: Option<S<bool>>,
+    /// nftables rules in nft syntax, applied with `nft -f` in this host's namespace;
+    /// `{vip}` stands for the service VIP.
+    pub nftables: Option<S<String>>,
 }
 
 impl RawDirector {
@@ -265,6 +276,9 @@ pub struct RawRealServer {
     pub check: Option<RawCheck>,
     /// keepalived's per-real-server `inhibit_on_failure`.
     pub inhibit_on_failure: Option<S<bool>>,
+    /// nftables rules in nft syntax, applied with `nft -f` in this host's namespace;
+    /// `{vip}` stands for the service VIP.
+    pub nftables: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -275,6 +289,9 @@ pub struct RawClient {
     pub gateway: Option<S<String>>,
     pub mac: Option<S<String>>,
     pub sysctl: Option<RawSysctls>,
+    /// nftables rules in nft syntax, applied with `nft -f` in this host's namespace;
+    /// `{vip}` stands for the service VIP.
+    pub nftables: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -288,6 +305,9 @@ pub struct RawRouter {
     pub name: Option<S<String>>,
     pub interfaces: Option<S<Vec<S<RawInterface>>>>,
     pub sysctl: Option<RawSysctls>,
+    /// nftables rules in nft syntax, applied with `nft -f` in this host's namespace;
+    /// `{vip}` stands for the service VIP.
+    pub nftables: Option<S<String>>,
 }
 
 /// `sources = 3` or `sources = ["192.0.2.201", "192.0.2.150"]`.
@@ -311,6 +331,7 @@ pub struct RawTraffic {
     pub compare: Option<S<String>>,
     pub rate: Option<S<f64>>,
     pub duration_ms: Option<S<i64>>,
+    pub services: Option<Vec<S<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -379,7 +400,12 @@ pub struct RawEvent {
 #[derive(Debug, Default)]
 pub struct RawScenario {
     pub top: RawTop,
+    /// `[service]`, or the first `[[service]]`.
     pub service: RawService,
+    /// The `[[service]]` entries after the first.
+    pub more_services: Vec<RawService>,
+    /// Header span of each service, the first included.
+    pub service_spans: Vec<Option<std::ops::Range<usize>>>,
     /// One `[director]` table or several `[[director]]` entries; empty when absent.
     pub directors: Vec<RawDirector>,
     /// Span of the `director` key or header (for "no director in direct mode").
@@ -460,6 +486,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
         "track_interface" => &["interface", "weight"],
         "track_script" => &["script", "weight"],
         "service" => &[
+            "name",
             "vip",
             "port",
             "protocol",
@@ -470,6 +497,9 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "persistence_netmask",
             "one_packet",
             "check",
+            "real_servers",
+            "real_port",
+            "expect",
         ],
         "check" => &[
             "kind",
@@ -523,6 +553,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "down_timer_adverts",
             "vrrp_strict",
             "accept",
+            "nftables",
         ],
         "interface" => &["network", "address", "mac"],
         "real_server" => &[
@@ -543,10 +574,11 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "sysctl",
             "check",
             "inhibit_on_failure",
+            "nftables",
         ],
-        "client" => &["name", "address", "network", "gateway", "mac", "sysctl"],
+        "client" => &["name", "address", "network", "gateway", "mac", "sysctl", "nftables"],
         "network" => &["name", "subnet"],
-        "router" => &["name", "interfaces", "sysctl"],
+        "router" => &["name", "interfaces", "sysctl", "nftables"],
         "traffic" => &[
             "requests",
             "connection",
@@ -559,6 +591,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "compare",
             "rate",
             "duration_ms",
+            "services",
         ],
         "expect" => &[
             "backends",

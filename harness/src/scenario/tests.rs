@@ -52,10 +52,10 @@ fn small_dr_scenario_gets_dr_defaults() {
     let s = ok(DR_SMALL);
     assert_eq!(s.name, "test", "name defaults to the file stem");
     assert_eq!(s.engine, EngineChoice::Auto);
-    assert_eq!(s.service.vip, addr("192.0.2.100"));
-    assert_eq!(s.service.port, 80);
-    assert_eq!(s.service.protocol, Protocol::Tcp);
-    assert_eq!(s.service.scheduler, Scheduler::Rr);
+    assert_eq!(s.service().vip, addr("192.0.2.100"));
+    assert_eq!(s.service().port, 80);
+    assert_eq!(s.service().protocol, Protocol::Tcp);
+    assert_eq!(s.service().scheduler, Scheduler::Rr);
     assert_eq!(
         s.networks,
         vec![Network {
@@ -161,7 +161,7 @@ port = 8080
 [[real_server]]
 name = "web2"
 "#);
-    assert_eq!(s.service.scheduler, Scheduler::Wlc, "ipvsadm's default scheduler");
+    assert_eq!(s.service().scheduler, Scheduler::Wlc, "ipvsadm's default scheduler");
     let nets: Vec<(&str, String)> = s
         .networks
         .iter()
@@ -192,7 +192,7 @@ name = "web2"
         s.host("client").unwrap().interfaces[0].address.to_string(),
         "192.0.2.201/24"
     );
-    assert_eq!(s.service.vip, addr("192.0.2.100"));
+    assert_eq!(s.service().vip, addr("192.0.2.100"));
     assert_eq!(s.real_servers[0].port, 8080, "NAT may remap the port");
     assert_eq!(s.real_servers[1].port, 80);
     for rs in &s.real_servers {
@@ -331,11 +331,11 @@ sources = 3
 connection = "keepalive"
 "#);
     assert_eq!(s.name, "routed");
-    assert_eq!(s.service.vip, addr("10.1.0.100"));
-    assert_eq!(s.service.persistence, Some(Duration::from_secs(300)));
-    assert_eq!(s.service.persistence_prefix, 24);
-    assert_eq!(s.service.persistence_netmask(), addr("255.255.255.0"));
-    assert_eq!(s.service.flags, vec![SchedFlag::ShPort]);
+    assert_eq!(s.service().vip, addr("10.1.0.100"));
+    assert_eq!(s.service().persistence, Some(Duration::from_secs(300)));
+    assert_eq!(s.service().persistence_prefix, 24);
+    assert_eq!(s.service().persistence_netmask(), addr("255.255.255.0"));
+    assert_eq!(s.service().flags, vec![SchedFlag::ShPort]);
 
     let r1 = s.host("r1").unwrap();
     assert_eq!(r1.role, Role::Router);
@@ -513,14 +513,14 @@ fn check_output_for_broken_fixtures() {
 
 #[test]
 fn sections_of_the_wrong_shape_say_how_to_write_them() {
-    let p = problems("[real_server]\nname = \"rs1\"\n[[service]]\nport = 80\n");
+    let p = problems("[real_server]\nname = \"rs1\"\n[[traffic]]\nrequests = 80\n");
     assert!(
         p.contains("t.toml:1:1: error: `real_server` must be a list of tables, found table"),
         "{p}"
     );
     assert!(p.contains("hint: write each entry as a [[real_server]] section"), "{p}");
     assert!(
-        p.contains("t.toml:3:1: error: `service` must be a table, found array of tables"),
+        p.contains("t.toml:3:1: error: `traffic` must be a table, found array of tables"),
         "{p}"
     );
 }
@@ -567,7 +567,7 @@ fn several_directors_get_the_service_vip_then_the_next_free_ones() {
     let s = ok(TWO_DIRECTORS);
     let got: Vec<(&str, Ipv4Addr)> = s.directors.iter().map(|d| (d.name.as_str(), d.vip)).collect();
     assert_eq!(got, [("lvs1", addr("192.0.2.100")), ("lvs2", addr("192.0.2.101"))]);
-    assert_eq!(s.service.vip, addr("192.0.2.100"));
+    assert_eq!(s.service().vip, addr("192.0.2.100"));
     assert_eq!(s.director().unwrap().name, "lvs1");
     let addrs: Vec<Ipv4Addr> = s
         .hosts_with_role(Role::Director)
@@ -655,7 +655,7 @@ fn a_director_vip_may_not_be_a_host_address() {
 #[test]
 fn first_director_vip_must_agree_with_the_service_vip() {
     let s = ok("[[director]]\nvip = \"192.0.2.50\"\n[[real_server]]\nname = \"rs1\"\n");
-    assert_eq!(s.service.vip, addr("192.0.2.50"));
+    assert_eq!(s.service().vip, addr("192.0.2.50"));
     let p = problems(
         "[service]\nvip = \"192.0.2.100\"\n[[director]]\nvip = \"192.0.2.50\"\n[[real_server]]\nname = \"rs1\"\n",
     );
@@ -719,7 +719,7 @@ fn assert_no_address_collides(s: &Scenario) {
 fn the_ninetieth_real_server_steps_over_the_vip() {
     let s = ok(&with_servers("[service]\nmode = \"dr\"\n", 100));
     assert_no_address_collides(&s);
-    assert_eq!(s.service.vip, addr("192.0.2.100"));
+    assert_eq!(s.service().vip, addr("192.0.2.100"));
     assert_eq!(s.real_server("rs89").unwrap().address, addr("192.0.2.99"));
     assert_eq!(s.real_server("rs90").unwrap().address, addr("192.0.2.101"));
 }
@@ -750,7 +750,7 @@ fn a_thousand_real_servers_grow_the_default_network_around_its_24() {
     assert_eq!(s.real_servers.len(), 1000);
     assert_eq!(s.networks[0].subnet, "192.0.0.0/22".parse().unwrap());
     // The first 254 addresses are what a /24 would give; the rest spill over.
-    assert_eq!(s.service.vip, addr("192.0.2.100"));
+    assert_eq!(s.service().vip, addr("192.0.2.100"));
     assert_eq!(s.host("director").unwrap().primary_address(), Some(addr("192.0.2.1")));
     assert_eq!(s.host("client").unwrap().primary_address(), Some(addr("192.0.2.201")));
     assert_eq!(s.real_server("rs1").unwrap().address, addr("192.0.2.11"));
@@ -782,7 +782,7 @@ fn a_declared_network_that_is_too_small_is_one_clear_error() {
     );
     let s = ok(&with_servers(&header.replace("/24", "/22"), 1000));
     assert_no_address_collides(&s);
-    assert_eq!(s.service.vip, addr("10.0.0.100"));
+    assert_eq!(s.service().vip, addr("10.0.0.100"));
 }
 
 #[test]
@@ -826,7 +826,7 @@ fn fullnat_keeps_its_local_address_when_the_private_network_grows() {
 #[test]
 fn a_default_vip_steps_over_an_explicit_host_address() {
     let s = ok("[[real_server]]\naddress = \"192.0.2.100\"\n[[real_server]]\n");
-    assert_eq!(s.service.vip, addr("192.0.2.101"));
+    assert_eq!(s.service().vip, addr("192.0.2.101"));
     assert_no_address_collides(&s);
 }
 
@@ -852,21 +852,102 @@ fn a_network_cannot_join_more_hosts_than_a_bridge_has_ports() {
 #[test]
 fn a_dr_tun_port_remap_is_a_warning_that_keeps_the_port() {
     let text = "# remap\n[service]\nmode = \"tun\"\nport = 80\n\n[[real_server]]\nname = \"rs1\"\nport = 8080\n\n[[real_server]]\nname = \"rs2\"\nport = 80\n";
-    let s = ok(text);
+    let (s, report) = parse_checked(text, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t.toml")));
     assert_eq!(s.real_servers.iter().map(|r| r.port).collect::<Vec<_>>(), [8080, 80]);
-    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
-    let shown = render_warnings(&s.warnings, "t.toml");
+    let shown = report.render("t.toml");
     assert!(
         shown.starts_with(
             "t.toml:8:8: warning: real server \"rs1\" port 8080 differs from the service port 80, but tun cannot remap ports: its packets still arrive at the VIP's port 80\n  hint: "
         ),
         "{shown}"
     );
-    // Beside errors, the warning is shown in file order and does not count as a problem.
-    let p = problems(&format!("{text}[traffic]\nrequests = 0\n"));
-    let warning = p.find("t.toml:8:8: warning:").expect("the warning is shown");
-    assert!(warning < p.find("t.toml:14:12: error:").expect("the error"), "{p}");
-    assert!(p.ends_with("1 problem in t.toml (and 1 warning)\n"), "{p}");
+    assert!(shown.ends_with("1 warning in t.toml\n"), "{shown}");
     // NAT may remap: no warning.
-    assert!(ok(&text.replace("tun", "nat")).warnings.is_empty());
+    let (_, nat) = parse_checked(&text.replace("tun", "nat"), "t.toml").unwrap();
+    assert_eq!(nat.warnings().count(), 0);
+}
+
+#[test]
+fn several_services_resolve_each_with_its_own_servers_ports_and_expect() {
+    let s = ok(r#"
+[[service]]
+name = "web"
+port = 80
+scheduler = "rr"
+[[service]]
+name = "tls"
+port = 443
+persistence = 300
+real_servers = ["rs3", "rs2"]
+real_port = 8443
+[service.expect]
+sticky = true
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+[[real_server]]
+name = "rs3"
+[traffic]
+services = ["tls"]
+"#);
+    let names: Vec<&str> = s.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["web", "tls"]);
+    assert_eq!(s.services[0].real_servers, ["rs1", "rs2", "rs3"]);
+    assert_eq!(
+        s.services[1].real_servers,
+        ["rs2", "rs3"],
+        "scenario order, whatever the list's"
+    );
+    assert_eq!(s.services[1].vip, s.services[0].vip);
+    assert_eq!(s.services[1].persistence, Some(std::time::Duration::from_secs(300)));
+    assert!(s.services[1].expect.as_ref().is_some_and(|e| e.sticky));
+    assert!(s.services[0].expect.is_none());
+    assert_eq!(s.traffic.services, [1]);
+    let rs2 = s.real_server("rs2").unwrap();
+    assert_eq!(s.real_port(0, rs2), 80);
+    assert_eq!(s.real_port(1, rs2), 8443);
+    assert_eq!(s.listeners(rs2), [(80, Protocol::Tcp), (8443, Protocol::Tcp)]);
+    assert_eq!(s.listeners(s.real_server("rs1").unwrap()), [(80, Protocol::Tcp)]);
+    // One [service] is the one service, named after its protocol and port.
+    let one = ok("[service]\nport = 8080\n[[real_server]]\nname = \"rs1\"\n");
+    assert_eq!(one.services.len(), 1);
+    assert_eq!(one.service().name, "tcp/8080");
+    assert_eq!(one.traffic.services, [0]);
+}
+
+#[test]
+fn services_of_two_protocols_need_the_traffic_to_pick_one() {
+    let p = problems(
+        "[[service]]\nport = 80\n[[service]]\nprotocol = \"udp\"\nport = 53\n[[real_server]]\nname = \"rs1\"\n",
+    );
+    assert!(
+        p.contains(
+            "t.toml:3:1: error: service \"udp/53\" is udp, service \"tcp/80\" tcp: the traffic speaks one protocol"
+        ),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_real_server_may_send_the_traffic_but_a_director_may_not() {
+    let s = ok(
+        "[service]\n[[real_server]]\nname = \"rs1\"\n[[real_server]]\nname = \"rs2\"\n[traffic]\nclients = [\"rs2\"]\n",
+    );
+    assert_eq!(s.traffic.clients.len(), 1);
+    assert_eq!(s.traffic.clients[0].name, "rs2");
+    assert_eq!(s.traffic.clients[0].sources, [s.real_server("rs2").unwrap().address]);
+
+    let p = problems(
+        "[service]\n[director]\nname = \"lvs\"\n[[real_server]]\nname = \"rs1\"\n[traffic]\nclients = [\"lvs\"]\n",
+    );
+    assert!(
+        p.contains("t.toml:7:12: error: traffic client \"lvs\" is a director"),
+        "{p}"
+    );
+    let p = problems("[service]\n[[real_server]]\nname = \"rs1\"\n[traffic]\nclients = [\"rs1\"]\nsources = 3\n");
+    assert!(
+        p.contains("t.toml:6:11: error: `sources` adds addresses to clients, and \"rs1\" is a real server"),
+        "{p}"
+    );
 }

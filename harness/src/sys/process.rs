@@ -37,3 +37,20 @@ pub fn die_with_parent_in_child(cmd: &mut Command) {
         });
     }
 }
+
+/// Makes the child `cmd` spawns run in a network namespace of its own, empty and gone when it
+/// exits (`nft -c` there can never touch a real ruleset). Root unshares the network namespace
+/// alone; anyone else gets a user namespace with it.
+pub fn new_netns_in_child(cmd: &mut Command) {
+    // SAFETY: unshare(2) is a plain system call, async-signal-safe, and the closure touches
+    // nothing else (the error is read from errno), so it is sound between fork and exec. The
+    // child is single-threaded, as unsharing a user namespace requires.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWNET) == 0 || libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) == 0 {
+                return Ok(());
+            }
+            Err(std::io::Error::last_os_error())
+        });
+    }
+}

@@ -15,6 +15,7 @@
 //! startup, the 255-owner start through a sync
 //! group, `skip_check_adv_addr`, unicast source checks, and reloads.
 
+pub mod contradictions;
 mod instance;
 mod packet;
 mod script;

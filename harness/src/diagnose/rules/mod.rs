@@ -8,14 +8,18 @@ use crate::lvs::CauseId;
 
 pub mod common;
 
+pub mod anti_spoofing;
 pub mod arp_flux;
 pub mod checksum;
 pub mod destination_hash;
 pub mod dr_topology;
 pub mod failover;
+pub mod firewall;
 pub mod health_check;
 pub mod keepalive;
 pub mod local_client;
+pub mod mega_proxy;
+pub mod multi_director;
 pub mod nat_return_path;
 pub mod persistence;
 pub mod port_remap;
@@ -42,6 +46,7 @@ pub type Rule = fn(&Evidence, &SpreadSummary) -> Option<Finding>;
 /// Every cause but `healthy` has exactly one rule: checked when this compiles.
 pub const RULES: &[(CauseId, Rule)] = &[
     (single_server::ID, single_server::check),
+    (mega_proxy::ID, mega_proxy::check),
     (persistence::ID, persistence::check),
     // Before arp-flux: a VIP on the LAN interface is why a server answers ARP for it.
     (vip_prefix::ID, vip_prefix::check),
@@ -56,12 +61,14 @@ pub const RULES: &[(CauseId, Rule)] = &[
     (dr_topology::ID, dr_topology::check),
     (server_down::ID, server_down::check),
     (vip_not_local::ID, vip_not_local::check),
+    (firewall::ID, firewall::check),
     (udp_flow::ID, udp_flow::check),
     (keepalive::ID, keepalive::check),
     (port_reuse::ID, port_reuse::check),
     (nat_return_path::ID, nat_return_path::check),
     (source_hash::ID, source_hash::check),
     (destination_hash::ID, destination_hash::check),
+    (anti_spoofing::ID, anti_spoofing::check),
     (checksum::ID, checksum::check),
     (scheduler_arithmetic::ID, scheduler_arithmetic::check),
     (rp_filter::ID, rp_filter::check),
@@ -69,6 +76,7 @@ pub const RULES: &[(CauseId, Rule)] = &[
     (source_ports::ID, source_ports::check),
     (split_brain::ID, split_brain::check),
     (failover::ID, failover::check),
+    (multi_director::ID, multi_director::check),
 ];
 
 /// Whether `rules` holds one rule for every cause but `healthy`, and none for it.

@@ -203,7 +203,7 @@ impl IpvsSnapshot {
     }
 
     /// Services and dests in ipvsadm's sort order.
-    fn sorted(&self) -> Vec<(&ServiceSnapshot, Vec<&DestSnapshot>)> {
+    pub fn sorted(&self) -> Vec<(&ServiceSnapshot, Vec<&DestSnapshot>)> {
         let mut svcs: Vec<&ServiceSnapshot> = self.services.iter().collect();
         msort(&mut svcs, &|a, b| service_cmp(a, b));
         svcs.into_iter()

@@ -8,7 +8,7 @@ use std::ops::Range;
 use super::address_plan::{Demand, Plan};
 use crate::scenario::diagnostic::Problems;
 use crate::scenario::model::{Mode, Network, Role, VipOn};
-use crate::scenario::raw::{RawClient, RawDirector, RawRealServer, RawRouter, RawScenario, RawSysctls};
+use crate::scenario::raw::{RawClient, RawDirector, RawRealServer, RawRouter, RawScenario, RawSysctls, S};
 use crate::wire::Mac;
 
 pub(super) type Span = Option<Range<usize>>;
@@ -82,7 +82,7 @@ pub(super) struct HostDraft<'r> {
     pub real_server: Option<RealServerHost>,
 }
 
-impl HostDraft<'_> {
+impl<'r> HostDraft<'r> {
     pub fn role(&self) -> Role {
         match self.source {
             Source::Client(_) => Role::Client,
@@ -99,6 +99,16 @@ impl HostDraft<'_> {
             Source::Director(d) => d.and_then(|d| d.sysctl.as_ref()),
             Source::RealServer(rs) => rs.sysctl.as_ref(),
             Source::Router(r) => r.sysctl.as_ref(),
+        }
+    }
+
+    /// The host's `nftables` rules in the file.
+    pub fn nftables(&self) -> Option<&'r S<String>> {
+        match self.source {
+            Source::Client(c) => c.and_then(|c| c.nftables.as_ref()),
+            Source::Director(d) => d.and_then(|d| d.nftables.as_ref()),
+            Source::RealServer(rs) => rs.nftables.as_ref(),
+            Source::Router(r) => r.nftables.as_ref(),
         }
     }
 }

@@ -3,14 +3,78 @@
 use super::context::Context;
 use super::reference_hint;
 use crate::scenario::diagnostic::Problems;
-use crate::scenario::model::{Cause, Expect, RealServer, ServerState, Traffic};
-use crate::scenario::raw::S;
+use crate::scenario::model::{Cause, Expect, RealServer, ServerState, Service, Traffic};
+use crate::scenario::raw::{RawExpect, RawScenario, S};
 use crate::scenario::validate::{self as v, span};
 
 pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, real_servers: &[RealServer], traffic: &Traffic) -> Expect {
     let (r, p) = (cx.raw, &mut *cx.p);
+    resolve_table(r, &r.expect, real_servers, traffic, p)
+}
+
+/// A service's `[service.expect]`: the spread of its own requests over its own real servers.
+/// It takes the keys about the spread only: the run's errors, diagnosis and events stay in `[expect]`.
+pub(super) fn resolve_for_service(
+    cx: &mut Context<'_, '_, '_>,
+    service: &Service,
+    raw: &RawExpect,
+    real_servers: &[RealServer],
+    traffic: &Traffic,
+) -> Expect {
+    let (r, p) = (cx.raw, &mut *cx.p);
+    let run_wide = [
+        ("errors", raw.errors.as_ref().map(|x| x.span())),
+        (
+            "diagnosis",
+            raw.diagnosis.as_ref().and_then(|d| d.first()).map(|x| x.span()),
+        ),
+        (
+            "removed",
+            raw.removed.as_ref().and_then(|d| d.first()).map(|x| x.span()),
+        ),
+        ("master", raw.master.as_ref().map(|x| x.span())),
+        ("failover_ms", raw.failover_ms.as_ref().map(|x| x.span())),
+        ("errors_between", raw.errors_between.as_ref().map(|x| x.span())),
+        ("answering_after", raw.answering_after.as_ref().map(|x| x.span())),
+        ("removed_within_ms", raw.removed_within_ms.as_ref().map(|x| x.span())),
+        (
+            "removed_after_death_ms",
+            raw.removed_after_death_ms.as_ref().map(|x| x.span()),
+        ),
+        (
+            "restored_after_return_ms",
+            raw.restored_after_return_ms.as_ref().map(|x| x.span()),
+        ),
+        (
+            "failed_during_failover",
+            raw.failed_during_failover.as_ref().map(|x| x.span()),
+        ),
+    ];
+    for (key, at) in run_wide {
+        if let Some(at) = at {
+            p.push(
+                Some(at),
+                format!("`{key}` in service \"{}\"'s expect is about the whole run", service.name),
+                Some("a service's expect takes backends, answering, share, tolerance, even, sequence and sticky; move it to [expect]".into()),
+            );
+        }
+    }
+    let members: Vec<RealServer> = real_servers
+        .iter()
+        .filter(|rs| service.has_real_server(&rs.name))
+        .cloned()
+        .collect();
+    resolve_table(r, raw, &members, traffic, p)
+}
+
+fn resolve_table(
+    r: &RawScenario,
+    e: &RawExpect,
+    real_servers: &[RealServer],
+    traffic: &Traffic,
+    p: &mut Problems<'_>,
+) -> Expect {
     let rs_names: Vec<String> = real_servers.iter().map(|r| r.name.clone()).collect();
-    let e = &r.expect;
     let names = |list: Option<&Vec<S<String>>>, what: &str, p: &mut Problems<'_>| -> Option<Vec<String>> {
         let list = list?;
         let mut out = Vec::new();

@@ -275,6 +275,7 @@ fn host(cx: &Context<'_, '_, '_>, h: &HostDraft<'_>) -> Host {
         routes: Vec::new(),
         sysctls: Vec::new(),
         link_up: true,
+        nftables: None,
     };
     if let Some(x) = &h.real_server {
         // Every director's VIP: any of them may forward a request here.

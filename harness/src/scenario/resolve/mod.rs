@@ -13,6 +13,7 @@ mod context;
 mod directors;
 mod events;
 mod expect;
+mod firewall;
 mod health;
 mod hosts;
 mod interfaces;
@@ -35,32 +36,42 @@ use context::Context;
 pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_>) -> Scenario {
     let name = service::scenario_name(raw, default_name, p);
     let engine = v::keyword(p, raw.top.engine.as_ref(), EngineChoice::Auto);
-    let mut service = service::resolve(raw, engine, p);
+    let mut services = service::resolve_all(raw, engine, p);
 
-    let mut cx = Context::new(raw, p, service.mode);
+    let mut cx = Context::new(raw, p, services[0].mode);
     networks::resolve(&mut cx);
     hosts::draft(&mut cx);
     addresses::plan_networks(&mut cx);
     addresses::claim_stated(&mut cx);
-    service.vip = vips::choose(&mut cx);
+    let vip = vips::choose(&mut cx);
     addresses::assign_defaults(&mut cx);
-    let real_servers = real_servers::resolve(&mut cx, service.port);
+    let real_servers = real_servers::resolve(&mut cx, services[0].port);
+    service::finish(raw, &mut services, vip, &real_servers, cx.p);
     let directors = directors::resolve(&mut cx);
     let mut hosts = hosts::finish(&cx);
     sysctls::apply(&mut cx, &mut hosts);
+    firewall::apply(&mut cx, &mut hosts, vip);
     routes::add_default_routes(&mut cx, &mut hosts);
-    let traffic = traffic::resolve(&mut cx, &mut hosts);
+    let mut traffic = traffic::resolve(&mut cx, &mut hosts);
+    traffic.services = service::traffic_targets(raw, &services, cx.p);
     let mut expect = expect::resolve(&mut cx, &real_servers, &traffic);
-    let health = health::resolve(&mut cx, &service, &real_servers);
+    let raws = std::iter::once(&raw.service).chain(&raw.more_services);
+    for (svc, raw_svc) in services.iter_mut().zip(raws) {
+        if let Some(e) = &raw_svc.expect {
+            svc.expect = Some(expect::resolve_for_service(&mut cx, svc, e, &real_servers, &traffic));
+        }
+    }
+    let service = &services[0];
+    let health = health::resolve(&mut cx, service, &real_servers);
     health::resolve_expect(&mut cx, &mut expect, health.as_ref(), &real_servers);
-    let vrrp = vrrp::resolve(&mut cx, &service, &hosts);
+    let vrrp = vrrp::resolve(&mut cx, service, &hosts);
     let (events, expect_events) = events::resolve(&mut cx, &hosts, &traffic, vrrp.as_ref());
 
     Scenario {
         name,
         description: raw.top.description.as_ref().map(|d| d.get_ref().clone()),
         engine,
-        service,
+        services,
         directors,
         real_servers,
         networks: cx.networks,
@@ -71,7 +82,6 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         events,
         expect_events,
         vrrp,
-        warnings: Vec::new(),
     }
 }
 

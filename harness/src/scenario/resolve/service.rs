@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::scenario::diagnostic::Problems;
 use crate::scenario::keywords::*;
-use crate::scenario::model::Service;
-use crate::scenario::raw::RawScenario;
+use crate::scenario::model::{RealServer, Service};
+use crate::scenario::raw::{RawScenario, RawService};
 use crate::scenario::validate::{self as v, span};
 
 /// `name` from the file, else `default_name` (the file stem); either must be usable as a lab label.
@@ -34,9 +34,63 @@ pub(super) fn scenario_name(r: &RawScenario, default_name: &str, p: &mut Problem
     name
 }
 
-/// The `[service]` table, with `vip` left unspecified.
-pub(super) fn resolve(r: &RawScenario, engine: EngineChoice, p: &mut Problems<'_>) -> Service {
-    let s = &r.service;
+/// Every `[service]` / `[[service]]`, with `vip` and `real_servers` left for later stages.
+pub(super) fn resolve_all(r: &RawScenario, engine: EngineChoice, p: &mut Problems<'_>) -> Vec<Service> {
+    let first = resolve(r, &r.service, engine, p);
+    let mut services = vec![first];
+    for (i, s) in r.more_services.iter().enumerate() {
+        let svc = resolve(r, s, engine, p);
+        let header = r.service_spans.get(i + 1).cloned().flatten();
+        if let Some(m) = s.mode.as_ref().filter(|_| svc.mode != services[0].mode) {
+            p.push(
+                span(m),
+                format!(
+                    "service \"{}\" has mode {}, but the first service has {}",
+                    svc.name, svc.mode, services[0].mode
+                ),
+                Some("the services of one scenario share the real servers' set-up, so one mode: drop `mode`".into()),
+            );
+        }
+        if let Some(c) = &s.check {
+            let at = c.kind.as_ref().map(|k| k.span()).or(header.clone());
+            p.push(
+                at,
+                format!(
+                    "health checks on service \"{}\": only the first service has checkers so far",
+                    svc.name
+                ),
+                Some("move the [service.check] to the first [[service]]".into()),
+            );
+        }
+        if let Some(same) = services
+            .iter()
+            .find(|o| o.protocol == svc.protocol && o.port == svc.port)
+        {
+            p.push(
+                s.port.as_ref().map(|p| p.span()).or(header.clone()),
+                format!(
+                    "services \"{}\" and \"{}\" are both {}/{}",
+                    same.name, svc.name, svc.protocol, svc.port
+                ),
+                Some("each service needs its own port or protocol".into()),
+            );
+        } else if let Some(same) = services.iter().find(|o| o.name == svc.name) {
+            p.push(
+                s.name.as_ref().map(|n| n.span()).or(header),
+                format!("two services are named \"{}\"", same.name),
+                Some("give each service its own `name`".into()),
+            );
+        }
+        services.push(Service {
+            mode: services[0].mode,
+            ..svc
+        });
+    }
+    services
+}
+
+/// One service table, with `vip` left unspecified.
+fn resolve(r: &RawScenario, s: &RawService, engine: EngineChoice, p: &mut Problems<'_>) -> Service {
     let mode = v::keyword(p, s.mode.as_ref(), Mode::Dr);
     if let (Some(e), EngineChoice::Kernel, Mode::FullNat) = (&r.top.engine, engine, mode) {
         p.push(
@@ -92,7 +146,16 @@ pub(super) fn resolve(r: &RawScenario, engine: EngineChoice, p: &mut Problems<'_
             Some("set protocol = \"udp\" or remove it".into()),
         );
     }
+    let real_port = s
+        .real_port
+        .as_ref()
+        .map(|rp| v::int_in(p, Some(rp), "real_port", 1, 65535, port));
+    let name = s
+        .name
+        .as_ref()
+        .map_or_else(|| format!("{protocol}/{port}"), |n| n.get_ref().clone());
     Service {
+        name,
         vip: Ipv4Addr::UNSPECIFIED,
         port,
         protocol,
@@ -102,5 +165,121 @@ pub(super) fn resolve(r: &RawScenario, engine: EngineChoice, p: &mut Problems<'_
         persistence,
         persistence_prefix,
         one_packet,
+        real_servers: Vec::new(),
+        real_port,
+        expect: None,
     }
+}
+
+/// Each service's `vip` (the first's: later ones may only repeat it) and real servers.
+pub(super) fn finish(
+    r: &RawScenario,
+    services: &mut [Service],
+    vip: Ipv4Addr,
+    real_servers: &[RealServer],
+    p: &mut Problems<'_>,
+) {
+    let all: Vec<String> = real_servers.iter().map(|rs| rs.name.clone()).collect();
+    let raws = std::iter::once(&r.service).chain(&r.more_services);
+    for (index, (svc, raw)) in services.iter_mut().zip(raws).enumerate() {
+        svc.vip = vip;
+        if let Some(stated) = raw.vip.as_ref().filter(|_| index > 0) {
+            if v::ipv4(p, stated, "vip").is_some_and(|a| a != vip) {
+                p.push(
+                    span(stated),
+                    format!(
+                        "service \"{}\" is on {}, the first service on {vip}",
+                        svc.name,
+                        stated.get_ref()
+                    ),
+                    Some("services share the first service's VIP so far: drop `vip`".into()),
+                );
+            }
+        }
+        svc.real_servers = match &raw.real_servers {
+            None => all.clone(),
+            Some(names) => {
+                let mut picked = Vec::new();
+                for n in names {
+                    if !all.contains(n.get_ref()) {
+                        p.push(
+                            span(n),
+                            format!(
+                                "service \"{}\" names real server \"{}\", which the scenario does not have",
+                                svc.name,
+                                n.get_ref()
+                            ),
+                            super::reference_hint(n.get_ref(), &all),
+                        );
+                    } else if !picked.contains(n.get_ref()) {
+                        picked.push(n.get_ref().clone());
+                    }
+                }
+                // Scenario order, whatever the list's.
+                all.iter().filter(|a| picked.contains(a)).cloned().collect()
+            }
+        };
+    }
+}
+
+/// `[traffic] services`: which services the requests go to (every one by default), by index.
+pub(super) fn traffic_targets(r: &RawScenario, services: &[Service], p: &mut Problems<'_>) -> Vec<usize> {
+    let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+    let Some(listed) = &r.traffic.services else {
+        if let Some(other) = services.iter().position(|s| s.protocol != services[0].protocol) {
+            p.push(
+                r.service_spans.get(other).cloned().flatten(),
+                format!(
+                    "service \"{}\" is {}, service \"{}\" {}: the traffic speaks one protocol",
+                    services[other].name, services[other].protocol, services[0].name, services[0].protocol
+                ),
+                Some("name the services the requests go to in [traffic] `services`".into()),
+            );
+        }
+        return (0..services.len()).collect();
+    };
+    let mut picked: Vec<usize> = Vec::new();
+    for n in listed {
+        match names.iter().position(|s| s == n.get_ref()) {
+            None => p.push(
+                span(n),
+                format!(
+                    "[traffic] names service \"{}\", which the scenario does not have",
+                    n.get_ref()
+                ),
+                super::reference_hint(n.get_ref(), &names),
+            ),
+            Some(i) if picked.contains(&i) => {}
+            Some(i) => {
+                if let Some(&first) = picked
+                    .first()
+                    .filter(|&&f| services[f].protocol != services[i].protocol)
+                {
+                    p.push(
+                        span(n),
+                        format!(
+                            "service \"{}\" is {}, \"{}\" {}: the traffic speaks one protocol",
+                            services[i].name, services[i].protocol, services[first].name, services[first].protocol
+                        ),
+                        Some("send to the services of one protocol".into()),
+                    );
+                }
+                picked.push(i);
+            }
+        }
+    }
+    if picked.is_empty() && listed.is_empty() {
+        p.push(
+            None,
+            "[traffic] `services` is empty",
+            Some(format!(
+                "name one or more of: {}",
+                crate::scenario::suggest::list(&names.iter().map(String::as_str).collect::<Vec<_>>())
+            )),
+        );
+    }
+    if picked.is_empty() {
+        picked.push(0);
+    }
+    picked
 }

@@ -4,7 +4,10 @@
 //! Keywords, units and defaults are keepalived.conf's. Values keepalived would only adjust with
 //! a warning (nopreempt with state MASTER, a fractional VRRPv2 advert_int, ...) are passed on as
 //! written: `crate::vrrp::Instance` and the real keepalived apply the same fix-ups, and a
-//! scenario may want to show one. Values keepalived refuses are errors here.
+//! scenario may want to show one; `contradictions` warns about them. Values keepalived refuses
+//! are errors here.
+
+mod contradictions;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -109,6 +112,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, service: &Service, hosts: &[
         );
         nodes.push(node);
     }
+    contradictions::warn(cx, shared, &nodes);
     Some(Vrrp { choice, nodes, scripts })
 }
 
