@@ -748,3 +748,25 @@ fn resets_what_ipvs_leaves_to_the_stack() {
 fn dr_engine_on_a_tap_resets_segments_ipvs_leaves_to_the_stack() {
     as_root("resets", resets_what_ipvs_leaves_to_the_stack);
 }
+
+/// DR with a destination configured on another port (8080 behind VIP:80), as netlink lets
+/// one add it: the kernel's `ip_vs_dr_xmit` rewrites nothing but the MAC, so the real server
+/// gets VIP:80; the entry and the table still name the configured port.
+fn dr_keeps_the_service_port_whatever_the_dest_port() {
+    let (tap, engine) = start_on_tap(Forward::Dr, 8080);
+    tap.write(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), &[]));
+    let sent = tap.read_answering_arp(Duration::from_secs(2)).expect("forwarded SYN");
+    let rs = rs_of(&sent);
+    let (from, to, _) = verified_tuple(&sent);
+    assert_eq!((from, to), ((CLIENT, 40000), (VIP, 80)), "DR must not rewrite the port");
+    let table = engine.snapshot().unwrap();
+    assert!(table.services[0].dests.iter().all(|d| d.port == 8080), "{table:?}");
+    assert_eq!(table.conns.len(), 1, "{table:?}");
+    assert_eq!(table.conns[0].dest, SocketAddrV4::new(RS[rs], 8080));
+    engine.shutdown().unwrap();
+}
+
+#[test]
+fn dr_engine_on_a_tap_forwards_to_a_remapped_dest_unchanged() {
+    as_root("dr remapped port", dr_keeps_the_service_port_whatever_the_dest_port);
+}
