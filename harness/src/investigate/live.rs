@@ -483,6 +483,14 @@ pub fn check_director(file: Option<&std::path::Path>, select: Option<SocketAddrV
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `text` as an `ipvsadm -Ln` output file, with the directory that holds it.
+    fn ipvsadm_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ipvsadm.txt");
+        std::fs::write(&file, text).unwrap();
+        (dir, file)
+    }
     use crate::diagnose::sample;
 
     #[test]
@@ -583,10 +591,7 @@ mod tests {
 
     #[test]
     fn without_a_vip_every_service_of_the_table_is_diagnosed_and_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("ipvsadm.txt");
-        std::fs::write(
-            &file,
+        let (_dir, file) = ipvsadm_file(
             "IP Virtual Server version 1.2.1 (size=4096)\n\
              Prot LocalAddress:Port Scheduler Flags\n\
              \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
@@ -598,8 +603,7 @@ mod tests {
              \x20 -> 192.0.2.12:443               Route   1      0          0\n\
              FWM  9 rr\n\
              \x20 -> 192.0.2.11:0                 Route   1      0          0\n",
-        )
-        .unwrap();
+        );
         let report = check_director(Some(&file), None).unwrap();
         assert_eq!(report.other_services.len(), 1, "the fwmark service is left out");
         assert!(
@@ -631,18 +635,14 @@ mod tests {
 
     #[test]
     fn director_table_from_ipvsadm_output_is_diagnosed() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("ipvsadm.txt");
-        std::fs::write(
-            &file,
+        let (dir, file) = ipvsadm_file(
             "IP Virtual Server version 1.2.1 (size=4096)\n\
              Prot LocalAddress:Port Scheduler Flags\n\
              \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
              TCP  192.0.2.100:80 rr persistent 360\n\
              \x20 -> 192.0.2.11:80                Route   1      3          0\n\
              \x20 -> 192.0.2.12:80                Route   0      0          0\n",
-        )
-        .unwrap();
+        );
         let report = check_director(Some(&file), None).unwrap();
         let ids = report.diagnosis.ids();
         assert!(ids.contains(&"persistence") && ids.contains(&"weight-zero"), "{ids:?}");
@@ -662,18 +662,14 @@ mod tests {
 
     #[test]
     fn a_route_destination_on_another_port_is_a_port_remap() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("ipvsadm.txt");
-        std::fs::write(
-            &file,
+        let (_dir, file) = ipvsadm_file(
             "IP Virtual Server version 1.2.1 (size=4096)\n\
              Prot LocalAddress:Port Scheduler Flags\n\
              \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
              TCP  192.0.2.100:80 rr\n\
              \x20 -> 192.0.2.11:80                Route   1      0          0\n\
              \x20 -> 192.0.2.12:8080              Route   1      0          3\n",
-        )
-        .unwrap();
+        );
         let report = check_director(Some(&file), None).unwrap();
         let finding = report.diagnosis.finding(CauseId::PortRemap).expect("port-remap");
         assert!(
