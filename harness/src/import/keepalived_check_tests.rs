@@ -20,6 +20,7 @@ const FIXTURES: &[&str] = &["keepalived-vrrp-dr-unicast.conf", "keepalived-vrrp-
 const NOT_MODELLED: &[&str] = &[
     // Script security is about the host running keepalived, not about the scenario.
     "SECURITY VIOLATION - scripts are being executed but script_security not enabled.",
+    "SECURITY VIOLATION - check scripts are being executed but script_security not enabled.",
 ];
 
 /// One config per group of fix-ups, so that one refusal does not hide the others.
@@ -75,6 +76,26 @@ const CONFIGS: &[(&str, &str)] = &[
          authentication {\n        auth_type PASS\n    }\n}\nvrrp_instance VI_G {\n    state MASTER\n    \
          interface eth0\n    virtual_router_id 60\n    priority 200\n    advert_int 300\n    preempt_delay 2000\n    \
          version 4\n    virtual_ipaddress {\n        10.0.0.80\n    }\n}\n",
+    ),
+    (
+        "vs-defaults",
+        "virtual_server 10.0.0.1 80 {\n    real_server 10.0.0.2 80 {\n        TCP_CHECK {\n        }\n    }\n    \
+         real_server 10.0.0.2 80 {\n    }\n}\nvirtual_server 10.0.0.1 0 {\n    lb_kind DR\n    \
+         real_server 10.0.0.3 8080 {\n        HTTP_GET {\n            url {\n                path /\n            \
+         }\n        }\n    }\n}\nvirtual_server 10.0.0.1 443 {\n    lb_kind TUN\n    protocol TCP\n    ops\n    \
+         sorry_server 10.0.0.9 444\n    real_server 10.0.0.3 8443 {\n        weight 2\n    }\n}\n",
+    ),
+    (
+        "vs-checkers",
+        "virtual_server 10.0.0.1 80 {\n    protocol TCP\n    lb_algo rr\n    lb_kind NAT\n    quorum 5\n    \
+         hysteresis 9\n    delay_loop x\n    sorry_server_inhibit\n    real_server 10.0.0.2 80 {\n        \
+         retry 0\n        TCP_CHECK {\n            nb_get_retry 3\n            connect_port 0\n            \
+         retry -1\n        }\n        HTTP_GET {\n            nb_get_retry 2\n            url {\n                \
+         status_code 200 700 301-302\n                digest abc\n            }\n            url {\n                \
+         path /ok\n                digest 0123456789abcdef0123456789abcdeg\n            }\n        }\n        \
+         HTTP_GET {\n            connect_timeout 2\n        }\n        MISC_CHECK {\n            \
+         misc_timeout 3\n        }\n        MISC_CHECK {\n            misc_path \"/bin/true\"\n            \
+         connect_timeout 1\n            misc_timeout z\n        }\n    }\n}\n",
     ),
 ];
 

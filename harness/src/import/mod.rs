@@ -7,6 +7,8 @@ pub mod error;
 pub mod evidence;
 pub mod ipvsadm;
 pub mod keepalived;
+pub mod keepalived_checkers;
+mod keepalived_health;
 mod keepalived_numbers;
 pub mod keepalived_vrrp;
 pub mod procfs;
