@@ -14,7 +14,11 @@ const KEEPALIVED: &str = "/usr/sbin/keepalived";
 /// The interfaces the configs name, made in the namespace.
 const INTERFACES: &[&str] = &["eth0", "eth1", "bond0", "bond1"];
 /// The project's own VRRP fixtures (fixtures/import), checked the same way.
-const FIXTURES: &[&str] = &["keepalived-vrrp-dr-unicast.conf", "keepalived-vrrp-strict.conf"];
+const FIXTURES: &[&str] = &[
+    "keepalived-vrrp-dr-unicast.conf",
+    "keepalived-vrrp-strict.conf",
+    "keepalived-health.conf",
+];
 
 /// keepalived messages lvslab does not reproduce, with why.
 const NOT_MODELLED: &[&str] = &[

@@ -25,6 +25,8 @@ pub use to_scenario::{import_file, import_files, import_text, ImportError, Input
 #[cfg(test)]
 mod keepalived_check_tests;
 #[cfg(test)]
+mod keepalived_health_tests;
+#[cfg(test)]
 mod keepalived_vrrp_tests;
 #[cfg(test)]
 mod roundtrip_tests;

@@ -286,6 +286,8 @@ fn keepalived_samples_parse_and_import_or_refuse_fwmark_by_line() {
             Ok(imported) => {
                 crate::scenario::parse(&imported.toml, "imported.toml")
                     .unwrap_or_else(|r| panic!("{name}: {r}\n{}", imported.toml));
+                let unplaced: Vec<&super::Warning> = imported.warnings.iter().filter(|w| w.line == 0).collect();
+                assert!(unplaced.is_empty(), "{name}: warnings without a line: {unplaced:?}");
             }
             Err(ImportError::Unsupported { line, message, .. }) if name.ends_with(".fwmark") => {
                 assert_eq!(line, 7, "{message}");

@@ -1156,6 +1156,7 @@ mod snapshots {
             "ipvsadm-save-nat.txt",
             "keepalived-vrrp-dr-unicast.conf",
             "keepalived-vrrp-strict.conf",
+            "keepalived-health.conf",
         ] {
             let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap();
             let imported = import_text(&text, name).unwrap();
