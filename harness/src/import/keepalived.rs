@@ -51,6 +51,8 @@ pub struct KeepalivedRealServer {
     pub addr: IpAddr,
     /// `None` when omitted (fwmark services; otherwise the service port).
     pub port: Option<u16>,
+    /// The port as the file gives it, before keepalived's fix-ups.
+    pub written_port: Option<u16>,
     pub weight: Option<u32>,
     /// Per-server `lvs_method`, overriding the virtual server's.
     pub lb_kind: Option<LbKind>,
@@ -467,6 +469,7 @@ fn real_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<KeepalivedRea
         line,
         addr,
         port,
+        written_port: port,
         weight: None,
         lb_kind: None,
         inhibit_on_failure: None,

@@ -64,13 +64,16 @@ pub(super) fn plan(vs: &VirtualServer, service: &mut PlanService, mode: Mode, wa
         }
     }
     // What every checker says alike goes to [service.check] (not a key the virtual server
-    // states itself: its own value must stay the default of each server).
+    // states itself: its own value must stay the default of each server; nor delay_loop,
+    // whose virtual-server value is also MISC_CHECK's default misc_timeout).
     let all_checked = per_server.iter().all(Option::is_some);
     let checked: Vec<&Keys> = per_server.iter().flatten().collect();
     let common: Keys = if all_checked {
         checked[0]
             .iter()
-            .filter(|kv| checked.iter().all(|c| c.contains(kv)) && !keys.iter().any(|(k, _)| *k == kv.0))
+            .filter(|kv| {
+                kv.0 != "delay_loop" && checked.iter().all(|c| c.contains(kv)) && !keys.iter().any(|(k, _)| *k == kv.0)
+            })
             .cloned()
             .collect()
     } else {

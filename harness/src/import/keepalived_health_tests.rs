@@ -294,3 +294,23 @@ fn checker_blocks_are_read_with_their_lines() {
         .iter()
         .any(|w| w.line == 7 && w.message == "nb_get_retry is deprecated - please use 'retry'"));
 }
+
+#[test]
+fn a_shared_checker_delay_loop_stays_with_the_checkers() {
+    // keepalived's MISC_CHECK times out at the virtual server's delay_loop (60 s here), not at
+    // its own: hoisting the checkers' delay_loop 3 would change that.
+    let misc = "    MISC_CHECK {\n      misc_path /bin/true\n      delay_loop 3\n    }\n";
+    let (s, _, toml) = imported(&vs(&format!(
+        "  real_server 10.0.0.2 80 {{\n{misc}  }}\n  real_server 10.0.0.3 80 {{\n{misc}  }}\n"
+    )));
+    let h = health(&s);
+    assert_eq!(h.delay_loop, Duration::from_secs(60), "{toml}");
+    assert!(h
+        .real_servers
+        .iter()
+        .all(|r| r.checker.as_ref().unwrap().1.delay_loop == Duration::from_secs(3)));
+    assert!(
+        toml.contains("[service.check]\nkind = \"misc\"\ncommand = \"/bin/true\"\n"),
+        "{toml}"
+    );
+}

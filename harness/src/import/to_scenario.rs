@@ -534,7 +534,7 @@ fn keepalived_service(
         .iter()
         .map(|r| PlanServer {
             address: r.addr,
-            original: format_endpoint(r.addr, r.port),
+            original: format_endpoint(r.addr, r.written_port),
             line: r.line,
             port: r.port,
             weight: r.weight.unwrap_or(1),
