@@ -479,9 +479,6 @@ fn real_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<KeepalivedRea
     for child in node.children.iter().flatten() {
         let l = child.line;
         if keepalived_checkers::timing_keyword(child, Level::RealServer, &mut rs.timing, warnings) {
-            if child.keyword == "log_all_failures" {
-                warnings.push(Warning::new(l, "Unknown keyword 'log_all_failures'"));
-            }
             continue;
         }
         let first = child.args.first().map(String::as_str);
