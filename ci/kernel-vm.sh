@@ -78,7 +78,9 @@ esac
 MODULES=("$VIRTIO" 9pnet_virtio 9p veth bridge tun ip_vs
     ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sed ip_vs_nq ip_vs_dh ip_vs_sh ip_vs_mh
     ip_vs_lblc ip_vs_lblcr ip_vs_fo ip_vs_ovf
-    nf_tables)
+    nf_tables nft_limit nft_reject_inet nft_fib_inet nft_ct nft_nat nft_masq nft_chain_nat)
+# The nft modules are what scenarios' host firewalls use: reject, fib (reverse-path checks),
+# ct, and masquerading routers (nat chains); the guest cannot load modules on demand.
 INITRD=$WORK/initrd-$MACHINE.cpio.gz
 IR=$WORK/initramfs
 rm -rf "$IR" && mkdir -p "$IR"/{bin,dev,proc,sys,host,modules}

@@ -92,7 +92,7 @@ async fn live_real_server_check_inside_lab_namespaces() {
         ("good", vec![]),
         ("flux", vec!["arp-flux"]),
         ("novip", vec!["vip-not-local"]),
-        ("wide", vec!["vip-not-local"]),
+        ("wide", vec!["vip-prefix"]),
         ("closed", vec!["server-down"]),
     ] {
         let host = lab.host(name).unwrap();

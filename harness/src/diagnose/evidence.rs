@@ -100,6 +100,10 @@ pub struct VrrpEvidence {
     /// return that preempts (both break the connections in flight through the old master).
     #[serde(default)]
     pub failovers: Vec<FailoverEvidence>,
+    /// keepalived's "setting firewall drop rule" lines (its no_accept firewall), with their
+    /// director.
+    #[serde(default)]
+    pub firewall_lines: Vec<(String, String)>,
 }
 
 /// A takeover and what it cost, as the run measured it.
@@ -128,6 +132,13 @@ pub struct VrrpNodeEvidence {
     pub advert_int_ms: u64,
     pub auth: bool,
     pub unicast_peers: Vec<Ipv4Addr>,
+    /// `vrrp_strict` as configured.
+    #[serde(default)]
+    pub strict: bool,
+    /// keepalived's no_accept (`vrrp_strict` without `accept`, or `no_accept`): while MASTER
+    /// the director drops traffic to and from the VIP.
+    #[serde(default)]
+    pub no_accept: bool,
 }
 
 /// The virtual service (`ipvsadm -A` line).
@@ -313,6 +324,10 @@ pub struct RecordEvidence {
     /// When it was sent, in ms since the traffic started (`None`: not recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_ms: Option<f64>,
+    /// The client's address and port as the real server saw them (its answer says), when it
+    /// answered: differs from `source` behind a NAT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_as: Option<SocketAddr>,
 }
 
 /// keepalived's checkers on the director during the run. Times are ms since the traffic

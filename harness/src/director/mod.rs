@@ -102,11 +102,23 @@ pub struct DirectorConfig {
 /// The VIPs a director holds now, as its VRRP instance decides: shared by the VRRP node,
 /// which opens and closes it, and the embedded engine, which reads it for every frame.
 #[derive(Clone, Debug, Default)]
-pub struct VipGate(std::sync::Arc<std::sync::RwLock<std::collections::BTreeSet<Ipv4Addr>>>);
+pub struct VipGate {
+    held: std::sync::Arc<std::sync::RwLock<std::collections::BTreeSet<Ipv4Addr>>>,
+    /// keepalived's no_accept: a held VIP is answered in ARP, but its traffic is dropped.
+    no_accept: bool,
+}
 
 impl VipGate {
+    /// A gate whose held VIPs take no traffic (`vrrp_strict` without `accept`).
+    pub fn no_accept() -> VipGate {
+        VipGate {
+            no_accept: true,
+            ..VipGate::default()
+        }
+    }
+
     pub fn set(&self, vip: Ipv4Addr, held: bool) {
-        let mut set = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let mut set = self.held.write().unwrap_or_else(|p| p.into_inner());
         if held {
             set.insert(vip);
         } else {
@@ -115,7 +127,12 @@ impl VipGate {
     }
 
     pub fn holds(&self, vip: Ipv4Addr) -> bool {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).contains(&vip)
+        self.held.read().unwrap_or_else(|p| p.into_inner()).contains(&vip)
+    }
+
+    /// Whether traffic to a held VIP is taken: keepalived's no_accept firewall drops it.
+    pub fn accepts(&self) -> bool {
+        !self.no_accept
     }
 }
 

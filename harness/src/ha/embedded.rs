@@ -81,6 +81,9 @@ pub struct NodeSpec {
     pub mac: Mac,
     pub hold: VipHold,
     pub scripts: Vec<ScriptSpec>,
+    /// keepalived's no_accept (`vrrp_strict` without `accept`): while MASTER, nftables drops
+    /// traffic to and from the VIPs, as keepalived's own table does.
+    pub no_accept: bool,
 }
 
 /// What the run asks of a node.
@@ -383,6 +386,16 @@ impl Node {
                 let line = format!("lvslab: cannot {} VIP {vip}: {e}", if held { "set" } else { "remove" });
                 self.journal.add(&self.spec.director, What::Log(line));
             }
+        }
+        if self.spec.no_accept && !vips.is_empty() {
+            // keepalived's words (vrrp_firewall.c); its table goes with the namespace.
+            let name = &self.instance.config().name;
+            let line = match super::no_accept::drop_rule(vips, held) {
+                Ok(()) if held => format!("({name}) setting firewall drop rule"),
+                Ok(()) => format!("({name}) removing firewall drop rule"),
+                Err(e) => format!("lvslab: ({name}) cannot set the no_accept drop rule: {e}"),
+            };
+            self.journal.add(&self.spec.director, What::Log(line));
         }
     }
 

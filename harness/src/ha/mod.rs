@@ -10,6 +10,7 @@
 pub mod adverts;
 pub mod embedded;
 pub mod journal;
+pub mod no_accept;
 
 use std::time::{Duration, Instant};
 
@@ -206,6 +207,7 @@ impl Ha {
             mac: iface.mac,
             hold: slot.hold.clone(),
             scripts,
+            no_accept: node_cfg.no_accept(),
         };
         let node = EmbeddedNode::start(host.runtime(), spec, self.journal.clone())
             .await

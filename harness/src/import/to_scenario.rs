@@ -246,6 +246,9 @@ pub(super) struct PlanService {
     pub(super) servers: Vec<PlanServer>,
     /// `[service.check]` keys (first service only), as `key = value` TOML.
     pub(super) check: Option<PlanCheck>,
+    /// The ports are the kernel's (an IPVS table): a DR/TUN destination keeps its own port, as
+    /// netlink lets one add it, instead of keepalived's reset to the service port.
+    pub(super) kernel_ports: bool,
 }
 
 /// The first service's health checking: `[service.check]` and the sorry server.
@@ -411,6 +414,7 @@ fn table_service(svc: &TableService, warnings: &mut Vec<Warning>) -> Result<(Pla
         one_packet: svc.one_packet,
         servers,
         check: None,
+        kernel_ports: true,
     };
     Ok((service, mode))
 }
@@ -561,6 +565,7 @@ fn keepalived_service(
         one_packet: vs.one_packet,
         servers,
         check: None,
+        kernel_ports: false,
     };
     Ok((service, mode))
 }
@@ -839,13 +844,23 @@ fn render(
         // Its port in the first service (a later service states its own `real_port`).
         let in_first = first.servers.iter().find(|s| s.address == server.address);
         match in_first.and_then(|s| s.port) {
-            Some(port) if port != first.port && dr_like => warnings.push(Warning::new(
+            Some(port) if port != first.port && dr_like && !first.kernel_ports => warnings.push(Warning::new(
                 server.line,
                 format!(
                     "real-server port {port} ignored: {} cannot remap ports (the service port {} is used)",
                     plan.mode, first.port
                 ),
             )),
+            Some(port) if port != first.port && dr_like => {
+                warnings.push(Warning::new(
+                    server.line,
+                    format!(
+                        "real-server port {port} kept as the table has it, but {} cannot remap ports: its packets still arrive at the service port {}",
+                        plan.mode, first.port
+                    ),
+                ));
+                let _ = writeln!(out, "port = {port}");
+            }
             Some(0) => {}
             Some(port) if port != first.port => {
                 let _ = writeln!(out, "port = {port}");
@@ -1003,6 +1018,26 @@ mod tests {
                 .any(|w| w.starts_with("line 5:") && w.contains("weight 3 here and 1")),
             "{rendered:?}"
         );
+    }
+
+    /// The kernel keeps a DR destination's own port (ipvsadm -S shows it): the scenario keeps
+    /// it too, so the lab has the same table; keepalived resets it, and so does its import.
+    #[test]
+    fn a_dr_destination_on_another_port_is_kept_from_a_table_and_reset_from_keepalived() {
+        let save = "-A -t 192.0.2.100:80 -s rr\n-a -t 192.0.2.100:80 -r 192.0.2.11:80 -g -w 1\n-a -t 192.0.2.100:80 -r 192.0.2.12:8080 -g -w 1\n";
+        let imported = import_text(save, "save.txt").unwrap();
+        let scenario = checks(&imported.toml);
+        assert_eq!(scenario.real_servers[1].port, 8080, "{}", imported.toml);
+        assert!(
+            imported.warnings.iter().any(|w| w
+                .message
+                .contains("kept as the table has it, but dr cannot remap ports")),
+            "{:?}",
+            imported.warnings
+        );
+        let conf = "virtual_server 192.0.2.100 80 {\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  real_server 192.0.2.11 80 {\n  }\n  real_server 192.0.2.12 8080 {\n  }\n}\n";
+        let imported = import_text(conf, "keepalived.conf").unwrap();
+        assert_eq!(checks(&imported.toml).real_servers[1].port, 80, "{}", imported.toml);
     }
 
     #[test]

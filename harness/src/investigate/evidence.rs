@@ -414,6 +414,7 @@ fn service_records_evidence(scenario: &Scenario, index: usize, records: &[Reques
             connection: r.connection,
             error: r.error.as_ref().map(ToString::to_string),
             sent_ms: Some(r.sent_at.as_secs_f64() * 1000.0),
+            seen_as: r.seen_as,
         })
         .collect()
 }

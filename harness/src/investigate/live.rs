@@ -186,7 +186,7 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
         }
         Some(a) if a.iface == "lo" => check(
             Status::Problem,
-            Some(CauseId::VipNotLocal),
+            Some(CauseId::VipPrefix),
             format!(
                 "{} on lo: the whole /{} becomes local here, not just the VIP",
                 a.net,
@@ -208,9 +208,9 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
         },
         Some(a) => check(
             Status::Problem,
-            Some(CauseId::ArpFlux),
+            Some(CauseId::VipPrefix),
             format!(
-                "{} on {}, a LAN interface: this host answers ARP for the VIP whatever arp_ignore says",
+                "{} on {}, a LAN interface: this host answers ARP for the VIP whatever arp_ignore says (arp-flux follows)",
                 a.net, a.iface
             ),
             Some(format!(
@@ -318,6 +318,27 @@ pub fn real_server_checks(host: &HostEvidence, vip: Ipv4Addr, port: u16) -> Live
                 ),
                 Some(format!("bind the service to 0.0.0.0:{port} (or {vip}:{port}) and start it")),
             );
+            // A service on another port of every address (or the VIP) is the classic remap.
+            let elsewhere: Vec<u16> = host
+                .listening
+                .iter()
+                .flatten()
+                .filter(|l| l.proto == Proto::Tcp && l.addr.port() != port)
+                .filter(|l| l.addr.ip().is_unspecified() || l.addr.ip() == std::net::IpAddr::V4(vip))
+                .map(|l| l.addr.port())
+                .collect();
+            if !elsewhere.is_empty() {
+                let ports: Vec<String> = elsewhere.iter().map(u16::to_string).collect();
+                check(
+                    Status::Note,
+                    Some(CauseId::PortRemap),
+                    format!(
+                        "the service listens on port {}: if the director lists this host there, DR/TUN still deliver {vip}:{port} (they cannot remap ports)",
+                        ports.join(", ")
+                    ),
+                    None,
+                );
+            }
         }
         None => check(
             Status::Note,
@@ -462,6 +483,14 @@ pub fn check_director(file: Option<&std::path::Path>, select: Option<SocketAddrV
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `text` as an `ipvsadm -Ln` output file, with the directory that holds it.
+    fn ipvsadm_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ipvsadm.txt");
+        std::fs::write(&file, text).unwrap();
+        (dir, file)
+    }
     use crate::diagnose::sample;
 
     #[test]
@@ -523,6 +552,19 @@ mod tests {
         let report = real_server_checks(&no_vip, sample::VIP, 80);
         assert_eq!(report.causes(), ["vip-not-local", "server-down"]);
 
+        let mut remapped = good.clone();
+        remapped.listening = Some(vec![crate::diagnose::evidence::Listener {
+            proto: Proto::Tcp,
+            addr: "0.0.0.0:8080".parse().unwrap(),
+        }]);
+        let report = real_server_checks(&remapped, sample::VIP, 80);
+        assert_eq!(report.causes(), ["server-down"], "a note, not a second problem");
+        assert!(
+            report.render().contains("note the service listens on port 8080: if the director lists this host there, DR/TUN still deliver 192.0.2.100:80"),
+            "{}",
+            report.render()
+        );
+
         let mut wide = good;
         for a in &mut wide.addresses {
             if a.net.addr() == sample::VIP {
@@ -530,20 +572,26 @@ mod tests {
             }
         }
         let report = real_server_checks(&wide, sample::VIP, 80);
-        assert_eq!(report.causes(), ["vip-not-local"]);
+        assert_eq!(report.causes(), ["vip-prefix"]);
         assert!(
             report.render().contains("192.0.2.100/24 on lo: the whole /24"),
             "{}",
             report.render()
         );
+
+        let mut on_lan = wide;
+        for a in &mut on_lan.addresses {
+            if a.net.addr() == sample::VIP {
+                *a = sample::addr("eth0", "192.0.2.100/32");
+            }
+        }
+        let report = real_server_checks(&on_lan, sample::VIP, 80);
+        assert_eq!(report.causes(), ["vip-prefix"], "{}", report.render());
     }
 
     #[test]
     fn without_a_vip_every_service_of_the_table_is_diagnosed_and_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("ipvsadm.txt");
-        std::fs::write(
-            &file,
+        let (_dir, file) = ipvsadm_file(
             "IP Virtual Server version 1.2.1 (size=4096)\n\
              Prot LocalAddress:Port Scheduler Flags\n\
              \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
@@ -555,8 +603,7 @@ mod tests {
              \x20 -> 192.0.2.12:443               Route   1      0          0\n\
              FWM  9 rr\n\
              \x20 -> 192.0.2.11:0                 Route   1      0          0\n",
-        )
-        .unwrap();
+        );
         let report = check_director(Some(&file), None).unwrap();
         assert_eq!(report.other_services.len(), 1, "the fwmark service is left out");
         assert!(
@@ -588,18 +635,14 @@ mod tests {
 
     #[test]
     fn director_table_from_ipvsadm_output_is_diagnosed() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("ipvsadm.txt");
-        std::fs::write(
-            &file,
+        let (dir, file) = ipvsadm_file(
             "IP Virtual Server version 1.2.1 (size=4096)\n\
              Prot LocalAddress:Port Scheduler Flags\n\
              \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
              TCP  192.0.2.100:80 rr persistent 360\n\
              \x20 -> 192.0.2.11:80                Route   1      3          0\n\
              \x20 -> 192.0.2.12:80                Route   0      0          0\n",
-        )
-        .unwrap();
+        );
         let report = check_director(Some(&file), None).unwrap();
         let ids = report.diagnosis.ids();
         assert!(ids.contains(&"persistence") && ids.contains(&"weight-zero"), "{ids:?}");
@@ -615,5 +658,24 @@ mod tests {
         assert!(err.contains("192.0.2.200:80"), "{err}");
         let err = check_director(Some(&dir.path().join("missing")), None).unwrap_err();
         assert!(err.starts_with("cannot read "), "{err}");
+    }
+
+    #[test]
+    fn a_route_destination_on_another_port_is_a_port_remap() {
+        let (_dir, file) = ipvsadm_file(
+            "IP Virtual Server version 1.2.1 (size=4096)\n\
+             Prot LocalAddress:Port Scheduler Flags\n\
+             \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+             TCP  192.0.2.100:80 rr\n\
+             \x20 -> 192.0.2.11:80                Route   1      0          0\n\
+             \x20 -> 192.0.2.12:8080              Route   1      0          3\n",
+        );
+        let report = check_director(Some(&file), None).unwrap();
+        let finding = report.diagnosis.finding(CauseId::PortRemap).expect("port-remap");
+        assert!(
+            finding.evidence[0].starts_with("the table lists 192.0.2.12:8080 under TCP DR"),
+            "{:?}",
+            finding.evidence
+        );
     }
 }

@@ -42,6 +42,8 @@ pub(super) fn evidence(scenario: &Scenario, outcome: &VrrpOutcome) -> Option<Vrr
                 advert_int_ms: cfg.advert_int.as_millis() as u64,
                 auth: cfg.auth != crate::vrrp::Auth::None,
                 unicast_peers: n.unicast_peers.clone(),
+                strict: n.strict,
+                no_accept: n.no_accept(),
             }
         })
         .collect();
@@ -55,6 +57,12 @@ pub(super) fn evidence(scenario: &Scenario, outcome: &VrrpOutcome) -> Option<Vrr
             advert_trouble.push((l.director.clone(), l.line.clone()));
         }
     }
+    let firewall_lines = outcome
+        .log
+        .iter()
+        .filter(|l| l.line.contains("setting firewall drop rule"))
+        .map(|l| (l.director.clone(), l.line.clone()))
+        .collect();
     let became_master = outcome
         .transitions
         .iter()
@@ -85,5 +93,6 @@ pub(super) fn evidence(scenario: &Scenario, outcome: &VrrpOutcome) -> Option<Vrr
         advert_trouble,
         became_master,
         failovers,
+        firewall_lines,
     })
 }

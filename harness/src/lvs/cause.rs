@@ -39,6 +39,16 @@ super::word::words!(
         AntiSpoofing = "anti-spoofing",
         /// Several independent directors each started idle and made the same first choices.
         MultiDirector = "multi-director",
+        /// Every client is behind one NAT address, and the service keys on the client address.
+        MegaProxy = "mega-proxy",
+        /// A keepalived setting's default breaks the service (`vrrp_strict` without `accept`, ...).
+        KeepalivedConfig = "keepalived-config",
+        /// A real server holds the VIP with a prefix wider than /32, or on its LAN interface.
+        VipPrefix = "vip-prefix",
+        /// DR/TUN: a real server configured on another port than the service's, or one RIP on two ports.
+        PortRemap = "port-remap",
+        /// DR: a real server the director reaches through a router, or whose replies go back via the director.
+        DrTopology = "dr-topology",
         /// No cause: the spread is what the scheduler should give.
         Healthy = "healthy",
     }

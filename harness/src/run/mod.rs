@@ -437,10 +437,18 @@ impl Held {
     ) -> Result<Held, RunError> {
         let (servers, decaps) = start_servers(scenario, lab).await?;
         let gates = match &scenario.vrrp {
-            Some(_) => scenario
+            Some(v) => scenario
                 .directors
                 .iter()
-                .map(|d| (d.name.clone(), VipGate::default()))
+                .map(|d| {
+                    let no_accept = v.node(&d.name).is_some_and(|n| n.no_accept());
+                    let gate = if no_accept {
+                        VipGate::no_accept()
+                    } else {
+                        VipGate::default()
+                    };
+                    (d.name.clone(), gate)
+                })
                 .collect(),
             None => Vec::new(),
         };

@@ -88,6 +88,17 @@ pub struct VrrpNode {
 }
 
 impl VrrpNode {
+    /// keepalived's no_accept: traffic to and from the VIP dropped on the master. `accept`
+    /// when stated, else strict mode's default, which accepts only for the address owner
+    /// (priority 255; vrrp.c).
+    pub fn no_accept(&self) -> bool {
+        let owner = self.instance.base_priority() == 255;
+        match self.accept {
+            Some(accept) => !accept,
+            None => self.strict && !owner,
+        }
+    }
+
     /// The instance with its tracks in keepalived's order: the primary interface (weight 0,
     /// as keepalived tracks it unless `dont_track_primary`), `track_interface` entries, then
     /// `track_script` entries. [`VrrpNode::track_names`] gives what each index is.

@@ -847,6 +847,26 @@ fn a_network_cannot_join_more_hosts_than_a_bridge_has_ports() {
     ));
 }
 
+/// DR/TUN cannot remap ports, but the mistake must be reproducible: a warning at the
+/// line, the port kept as written.
+#[test]
+fn a_dr_tun_port_remap_is_a_warning_that_keeps_the_port() {
+    let text = "# remap\n[service]\nmode = \"tun\"\nport = 80\n\n[[real_server]]\nname = \"rs1\"\nport = 8080\n\n[[real_server]]\nname = \"rs2\"\nport = 80\n";
+    let (s, report) = parse_checked(text, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t.toml")));
+    assert_eq!(s.real_servers.iter().map(|r| r.port).collect::<Vec<_>>(), [8080, 80]);
+    let shown = report.render("t.toml");
+    assert!(
+        shown.starts_with(
+            "t.toml:8:8: warning: real server \"rs1\" port 8080 differs from the service port 80, but tun cannot remap ports: its packets still arrive at the VIP's port 80\n  hint: "
+        ),
+        "{shown}"
+    );
+    assert!(shown.ends_with("1 warning in t.toml\n"), "{shown}");
+    // NAT may remap: no warning.
+    let (_, nat) = parse_checked(&text.replace("tun", "nat"), "t.toml").unwrap();
+    assert_eq!(nat.warnings().count(), 0);
+}
+
 #[test]
 fn several_services_resolve_each_with_its_own_servers_ports_and_expect() {
     let s = ok(r#"
@@ -905,6 +925,29 @@ fn services_of_two_protocols_need_the_traffic_to_pick_one() {
         p.contains(
             "t.toml:3:1: error: service \"udp/53\" is udp, service \"tcp/80\" tcp: the traffic speaks one protocol"
         ),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_real_server_may_send_the_traffic_but_a_director_may_not() {
+    let s = ok(
+        "[service]\n[[real_server]]\nname = \"rs1\"\n[[real_server]]\nname = \"rs2\"\n[traffic]\nclients = [\"rs2\"]\n",
+    );
+    assert_eq!(s.traffic.clients.len(), 1);
+    assert_eq!(s.traffic.clients[0].name, "rs2");
+    assert_eq!(s.traffic.clients[0].sources, [s.real_server("rs2").unwrap().address]);
+
+    let p = problems(
+        "[service]\n[director]\nname = \"lvs\"\n[[real_server]]\nname = \"rs1\"\n[traffic]\nclients = [\"lvs\"]\n",
+    );
+    assert!(
+        p.contains("t.toml:7:12: error: traffic client \"lvs\" is a director"),
+        "{p}"
+    );
+    let p = problems("[service]\n[[real_server]]\nname = \"rs1\"\n[traffic]\nclients = [\"rs1\"]\nsources = 3\n");
+    assert!(
+        p.contains("t.toml:6:11: error: `sources` adds addresses to clients, and \"rs1\" is a real server"),
         "{p}"
     );
 }

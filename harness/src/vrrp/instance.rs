@@ -87,6 +87,15 @@ pub struct InstanceConfig {
 }
 
 impl InstanceConfig {
+    /// `priority`, else keepalived's from `state`: 255 for MASTER, 100 otherwise.
+    pub fn base_priority(&self) -> u8 {
+        self.priority.unwrap_or(if self.initial_master == Some(true) {
+            PRIO_OWNER
+        } else {
+            100
+        })
+    }
+
     /// keepalived's defaults (`alloc_vrrp`, `core/global_data.c`): v2, advert 1 s, preempt,
     /// 3 down-timer adverts, 5 GARPs now and 5 more after 5 s, no refresh.
     pub fn new(name: &str, interface: &str, address: Ipv4Addr, vrid: u8, vips: Vec<Ipv4Addr>) -> InstanceConfig {
@@ -175,11 +184,7 @@ impl Instance {
     pub fn new(mut cfg: InstanceConfig) -> (Instance, Vec<String>) {
         let mut warnings = Vec::new();
         let name = cfg.name.clone();
-        let base_priority = cfg.priority.unwrap_or(if cfg.initial_master == Some(true) {
-            PRIO_OWNER
-        } else {
-            100
-        });
+        let base_priority = cfg.base_priority();
         let wants_master = cfg.initial_master.unwrap_or(base_priority == PRIO_OWNER);
         if cfg.version == Version::V3 && cfg.auth != Auth::None {
             warnings.push(format!(

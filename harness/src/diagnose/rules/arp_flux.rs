@@ -60,7 +60,13 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     }
 
     let mut bypass = Vec::new();
-    let answered = spread.requests - spread.errors;
+    // Requests a real server sent itself never reach the director (local-client's finding).
+    let local = ev
+        .records
+        .iter()
+        .filter(|r| r.error.is_none() && super::local_client::owner_of_ip(ev, r.source.ip()).is_some())
+        .count() as u32;
+    let answered = (spread.requests - spread.errors).saturating_sub(local);
     if let Some(seen) = ev.director_seen_packets {
         // Every answered TCP request costs the director at least one frame (the SYN).
         if answered > 0 && seen < u64::from(answered) {

@@ -98,6 +98,8 @@ mod tests {
                 advert_int_ms: 1000,
                 auth: false,
                 unicast_peers: Vec::new(),
+                strict: false,
+                no_accept: false,
             }],
             masters: vec!["lvs2".into()],
             failovers: vec![FailoverEvidence {

@@ -62,7 +62,8 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
 
 /// (whether a real server, host named with its role, iface) of the director or real
 /// server that holds `ip`.
-fn owner_of_ip(ev: &Evidence, ip: IpAddr) -> Option<(bool, String, String)> {
+/// The director or real server that has `ip` (is-real-server, who, interface).
+pub fn owner_of_ip(ev: &Evidence, ip: IpAddr) -> Option<(bool, String, String)> {
     let IpAddr::V4(ip) = ip else { return None };
     if let Some(d) = &ev.director {
         if let Some(a) = d.address_of(ip) {

@@ -12,14 +12,18 @@ pub mod anti_spoofing;
 pub mod arp_flux;
 pub mod checksum;
 pub mod destination_hash;
+pub mod dr_topology;
 pub mod failover;
 pub mod firewall;
 pub mod health_check;
 pub mod keepalive;
+pub mod keepalived_config;
 pub mod local_client;
+pub mod mega_proxy;
 pub mod multi_director;
 pub mod nat_return_path;
 pub mod persistence;
+pub mod port_remap;
 pub mod port_reuse;
 pub mod rp_filter;
 pub mod scheduler_arithmetic;
@@ -33,6 +37,7 @@ pub mod split_brain;
 pub mod tunnel_decap;
 pub mod udp_flow;
 pub mod vip_not_local;
+pub mod vip_prefix;
 pub mod weight_zero;
 
 /// A rule: evidence and the spread in, a finding out if the cause holds.
@@ -42,13 +47,19 @@ pub type Rule = fn(&Evidence, &SpreadSummary) -> Option<Finding>;
 /// Every cause but `healthy` has exactly one rule: checked when this compiles.
 pub const RULES: &[(CauseId, Rule)] = &[
     (single_server::ID, single_server::check),
+    (mega_proxy::ID, mega_proxy::check),
     (persistence::ID, persistence::check),
+    // Before arp-flux: a VIP on the LAN interface is why a server answers ARP for it.
+    (vip_prefix::ID, vip_prefix::check),
     (arp_flux::ID, arp_flux::check),
     (local_client::ID, local_client::check),
     (weight_zero::ID, weight_zero::check),
     (sorry_server::ID, sorry_server::check),
     (health_check::ID, health_check::check),
     (server_fault::ID, server_fault::check),
+    // Before server-down, whose symptoms (no listener, stuck handshakes) these explain.
+    (port_remap::ID, port_remap::check),
+    (dr_topology::ID, dr_topology::check),
     (server_down::ID, server_down::check),
     (vip_not_local::ID, vip_not_local::check),
     (firewall::ID, firewall::check),
@@ -65,6 +76,7 @@ pub const RULES: &[(CauseId, Rule)] = &[
     (tunnel_decap::ID, tunnel_decap::check),
     (source_ports::ID, source_ports::check),
     (split_brain::ID, split_brain::check),
+    (keepalived_config::ID, keepalived_config::check),
     (failover::ID, failover::check),
     (multi_director::ID, multi_director::check),
 ];

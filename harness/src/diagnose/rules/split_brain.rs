@@ -143,6 +143,8 @@ mod tests {
             advert_int_ms: 1000,
             auth: false,
             unicast_peers: Vec::new(),
+            strict: false,
+            no_accept: false,
         }
     }
 
@@ -158,6 +160,7 @@ mod tests {
                 ("lvs2".into(), 3611.0, "(VI_1) Receive advertisement timeout".into()),
             ],
             failovers: Vec::new(),
+            firewall_lines: Vec::new(),
         });
         ev
     }

@@ -1,4 +1,4 @@
-//! Cause 5 / 22: in DR and TUN the packet still carries the VIP; a real server without
+//! Cause 5: in DR and TUN the packet still carries the VIP; a real server without
 //! the VIP as a local address drops it (InAddrErrors) and never answers.
 
 use super::common::*;
@@ -19,60 +19,39 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     let mut missing = Vec::new();
     let mut fixes = Vec::new();
     for rs in ev.real_servers.iter().filter(|r| !r.host.addresses.is_empty()) {
-        match rs.host.address_of(vip) {
-            None => {
-                let have: Vec<String> = rs
-                    .host
-                    .addresses
-                    .iter()
-                    .map(|a| format!("{} {}", a.iface, a.net))
-                    .collect();
-                lines.push(format!(
-                    "{} does not hold {vip} (addresses: {}): frames for the VIP are dropped there",
-                    rs.name,
-                    have.join(", ")
-                ));
-                let dropped = rs.host.counter("InAddrErrors");
-                if dropped > 0 {
-                    lines.push(format!(
-                        "{} InAddrErrors +{dropped}: packets for a non-local address dropped",
-                        rs.name
-                    ));
-                }
-                missing.push(rs.name.clone());
-                fixes.push(format!(
-                    "on {}: set arp_ignore=1 and arp_announce=2 first, then `ip addr add {vip}/32 dev {dev}`",
-                    rs.name
-                ));
-            }
-            Some(a) if a.net.prefix_len() != 32 && a.iface == "lo" => {
-                lines.push(format!(
-                    "{} holds {} on lo: the whole /{} becomes local to it, not just the VIP",
-                    rs.name,
-                    a.net,
-                    a.net.prefix_len()
-                ));
-                fixes.push(format!(
-                    "on {}: `ip addr del {} dev lo && ip addr add {vip}/32 dev lo`",
-                    rs.name, a.net
-                ));
-            }
-            Some(_) => {}
+        // Held, but with a wide prefix or on the wrong interface: vip-prefix says so.
+        if rs.host.address_of(vip).is_some() {
+            continue;
         }
+        let have: Vec<String> = rs
+            .host
+            .addresses
+            .iter()
+            .map(|a| format!("{} {}", a.iface, a.net))
+            .collect();
+        lines.push(format!(
+            "{} does not hold {vip} (addresses: {}): frames for the VIP are dropped there",
+            rs.name,
+            have.join(", ")
+        ));
+        let dropped = rs.host.counter("InAddrErrors");
+        if dropped > 0 {
+            lines.push(format!(
+                "{} InAddrErrors +{dropped}: packets for a non-local address dropped",
+                rs.name
+            ));
+        }
+        missing.push(rs.name.clone());
+        fixes.push(format!(
+            "on {}: set arp_ignore=1 and arp_announce=2 first, then `ip addr add {vip}/32 dev {dev}`",
+            rs.name
+        ));
     }
     if lines.is_empty() {
         return None;
     }
-    let explains = if missing.is_empty() {
-        0.2
-    } else {
-        share_explains(missing.len(), ev.real_servers.len())
-    };
-    let title = if missing.is_empty() {
-        "The VIP sits on a real server's lo with a wide prefix".to_string()
-    } else {
-        format!("Real server(s) without the VIP: {}", missing.join(", "))
-    };
+    let explains = share_explains(missing.len(), ev.real_servers.len());
+    let title = format!("Real server(s) without the VIP: {}", missing.join(", "));
     Some(Finding::new(ID, title, explains).evidence(capped(lines)).fix(fixes))
 }
 

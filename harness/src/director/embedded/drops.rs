@@ -35,6 +35,8 @@ pub enum DropReason {
     NeighbourQueueFull,
     /// The next hop never answered ARP.
     NeighbourFailed,
+    /// For a VIP its VRRP instance holds without accepting traffic (`vrrp_strict`, no `accept`).
+    VrrpNoAccept,
 }
 
 impl DropReason {
@@ -53,6 +55,7 @@ impl DropReason {
             DropReason::TunnelTooBig => "tunnel_too_big",
             DropReason::NeighbourQueueFull => "neighbour_queue_full",
             DropReason::NeighbourFailed => "neighbour_failed",
+            DropReason::VrrpNoAccept => "vrrp_no_accept",
         })
     }
 }

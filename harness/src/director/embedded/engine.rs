@@ -231,7 +231,10 @@ impl PacketLoop {
                     VnetHdr::default()
                 };
                 if sh.ipvs.is_vip(ip.daddr) {
-                    if self.holds(ip.daddr) {
+                    if self.holds(ip.daddr) && !self.accepts() {
+                        // keepalived's no_accept drop (nft input) comes before IPVS's hook.
+                        count_drop(&mut sh.stats.dropped, DropReason::VrrpNoAccept);
+                    } else if self.holds(ip.daddr) {
                         self.handle_request(side, bytes, ip, csum, vnet_out, sh);
                     }
                 } else if !self.kernel_local.contains(&ip.daddr) && !ip.fragment && ip.l4.is_some() {
@@ -244,6 +247,10 @@ impl PacketLoop {
     /// Whether this director serves `vip` now: always, unless VRRP gives it to another.
     fn holds(&self, vip: Ipv4Addr) -> bool {
         self.vip_gate.as_ref().is_none_or(|g| g.holds(vip))
+    }
+
+    fn accepts(&self) -> bool {
+        self.vip_gate.as_ref().is_none_or(VipGate::accepts)
     }
 
     fn handle_arp(&mut self, side: usize, a: ArpRepr, sh: &mut Shared) {

@@ -373,6 +373,10 @@ fn dr_engine_on_a_tap_answers_arp_round_robins_and_counts_junk() {
 
 /// Starts an engine for `forward` on a fresh TAP.
 fn start_on_tap(forward: Forward, dport: u16) -> (Tap, Box<dyn Engine>) {
+    start_gated_on_tap(forward, dport, None)
+}
+
+fn start_gated_on_tap(forward: Forward, dport: u16, gate: Option<crate::director::VipGate>) -> (Tap, Box<dyn Engine>) {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
     let tap = Tap::create("lvtap0").expect("create tap");
     let facts = IfaceFacts {
@@ -387,6 +391,7 @@ fn start_on_tap(forward: Forward, dport: u16) -> (Tap, Box<dyn Engine>) {
         d.port = dport;
     }
     cfg.fullnat_local_addrs = vec![LIP];
+    cfg.vip_gate = gate;
     let engine = EmbeddedEngine::start_with(cfg, facts, None, |name, body| {
         std::thread::Builder::new().name(name).spawn(body)
     })
@@ -747,4 +752,60 @@ fn resets_what_ipvs_leaves_to_the_stack() {
 #[test]
 fn dr_engine_on_a_tap_resets_segments_ipvs_leaves_to_the_stack() {
     as_root("resets", resets_what_ipvs_leaves_to_the_stack);
+}
+
+/// DR with a destination configured on another port (8080 behind VIP:80), as netlink lets
+/// one add it: the kernel's `ip_vs_dr_xmit` rewrites nothing but the MAC, so the real server
+/// gets VIP:80; the entry and the table still name the configured port.
+fn dr_keeps_the_service_port_whatever_the_dest_port() {
+    let (tap, engine) = start_on_tap(Forward::Dr, 8080);
+    tap.write(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), &[]));
+    let sent = tap.read_answering_arp(Duration::from_secs(2)).expect("forwarded SYN");
+    let rs = rs_of(&sent);
+    let (from, to, _) = verified_tuple(&sent);
+    assert_eq!((from, to), ((CLIENT, 40000), (VIP, 80)), "DR must not rewrite the port");
+    let table = engine.snapshot().unwrap();
+    assert!(table.services[0].dests.iter().all(|d| d.port == 8080), "{table:?}");
+    assert_eq!(table.conns.len(), 1, "{table:?}");
+    assert_eq!(table.conns[0].dest, SocketAddrV4::new(RS[rs], 8080));
+    engine.shutdown().unwrap();
+}
+
+#[test]
+fn dr_engine_on_a_tap_forwards_to_a_remapped_dest_unchanged() {
+    as_root("dr remapped port", dr_keeps_the_service_port_whatever_the_dest_port);
+}
+
+/// keepalived's no_accept: the master answers ARP for the VIP it holds, and drops its
+/// traffic (the kernel's nftables input hook drops it before IPVS); without the VIP it
+/// answers nothing at all.
+fn no_accept_answers_arp_and_drops_the_traffic() {
+    let gate = crate::director::VipGate::no_accept();
+    let (tap, engine) = start_gated_on_tap(Forward::Dr, 80, Some(gate.clone()));
+    let wait = Duration::from_millis(300);
+    let who_has = arp_frame(ArpOperation::REQUEST, CLIENT_MAC, [0xff; 6], CLIENT, [0; 6], VIP);
+    tap.write(&who_has);
+    assert!(tap.read(wait).is_none(), "a VIP not held is not answered");
+    gate.set(VIP, true);
+    tap.write(&who_has);
+    let reply = tap.read(Duration::from_secs(2)).expect("ARP answered for the held VIP");
+    assert_eq!(&reply[12..14], &[0x08, 0x06]);
+    tap.write(&syn(tap.mac, VIP, 42000));
+    assert!(tap.read_answering_arp(wait).is_none(), "nothing forwarded");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !engine.stats().dropped.contains_key(&DropReason::VrrpNoAccept) {
+        assert!(
+            Instant::now() < deadline,
+            "no no_accept drop counted: {:?}",
+            engine.stats()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(engine.snapshot().unwrap().conns.is_empty(), "IPVS never saw it");
+    engine.shutdown().unwrap();
+}
+
+#[test]
+fn dr_engine_on_a_tap_under_no_accept_answers_arp_and_drops_the_vip_traffic() {
+    as_root("no_accept", no_accept_answers_arp_and_drops_the_traffic);
 }

@@ -24,10 +24,15 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, service_port: u16) -> Vec<Re
             .as_ref()
             .filter(|_| rs_port != service_port && matches!(mode, Mode::Dr | Mode::Tun))
         {
-            p.push(
+            p.warn(
                 span(pt),
-                format!("real server \"{}\" port {rs_port} differs from the service port {service_port}, but {mode} cannot remap ports", h.name),
-                Some("DR and TUN forward the packet unchanged; only nat and fullnat can change the port".into()),
+                format!(
+                    "real server \"{}\" port {rs_port} differs from the service port {service_port}, but {mode} cannot remap ports: its packets still arrive at the VIP's port {service_port}",
+                    h.name
+                ),
+                Some(format!(
+                    "DR and TUN forward the packet unchanged (only nat and fullnat change the port): serve {service_port} on the real server, or leave `port` out; kept as written, to reproduce the mistake"
+                )),
             );
         }
         let state = v::keyword(p, rs.state.as_ref(), ServerState::Up);

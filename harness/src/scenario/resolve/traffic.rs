@@ -17,6 +17,9 @@ use crate::scenario::validate::{self as v, span};
 pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) -> Traffic {
     let r = cx.raw;
     let client_names: Vec<String> = cx.with_role(Role::Client).map(|h| h.name.clone()).collect();
+    // A real server may send too: the test run on a real server (why-one-backend cause 3).
+    let server_names: Vec<String> = cx.with_role(Role::RealServer).map(|h| h.name.clone()).collect();
+    let director_names: Vec<String> = cx.with_role(Role::Director).map(|h| h.name.clone()).collect();
     let plans: Vec<(String, Plan)> = cx
         .networks
         .iter()
@@ -86,13 +89,22 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) -> Traff
         Some(list) => {
             let mut out = Vec::new();
             for c in list {
-                if client_names.contains(c.get_ref()) {
+                if client_names.contains(c.get_ref()) || server_names.contains(c.get_ref()) {
                     out.push(c.get_ref().clone());
+                } else if director_names.contains(c.get_ref()) {
+                    p.push(
+                        span(c),
+                        format!("traffic client \"{}\" is a director: lvslab does not send from a director", c.get_ref()),
+                        Some("kernel IPVS schedules a director's own connections (its LOCAL_OUT hook), which the embedded engine cannot stand in for; send from a [[client]] or a real server".into()),
+                    );
                 } else if r.complete {
                     p.push(
                         span(c),
-                        format!("traffic client \"{}\" is not a [[client]]", c.get_ref()),
-                        reference_hint(c.get_ref(), &client_names),
+                        format!(
+                            "traffic client \"{}\" is neither a [[client]] nor a real server",
+                            c.get_ref()
+                        ),
+                        reference_hint(c.get_ref(), &[client_names.clone(), server_names.clone()].concat()),
                     );
                 }
             }
@@ -117,6 +129,25 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) -> Traff
         };
         let own = eth0.address.addr();
         let mut sources = vec![own];
+        let extra = t
+            .sources
+            .as_ref()
+            .filter(|s| !matches!(s.get_ref(), RawSources::Count(1)));
+        if let Some(s) = extra.filter(|_| server_names.contains(name)) {
+            p.push(
+                span(s),
+                format!("`sources` adds addresses to clients, and \"{name}\" is a real server"),
+                Some(
+                    "a real server sends from its own address: leave it out of traffic.clients or drop `sources`"
+                        .into(),
+                ),
+            );
+            clients.push(TrafficClient {
+                name: name.clone(),
+                sources,
+            });
+            continue;
+        }
         match t.sources.as_ref().map(|s| (s.get_ref(), span(s))) {
             None => {}
             Some((RawSources::Count(n), s)) => {
