@@ -1,13 +1,18 @@
 //! A tolerant reader for keepalived.conf: `virtual_server` blocks and their
-//! `real_server`s here, the VRRP side in [`super::keepalived_vrrp`]. Everything
-//! else is skipped; health checkers are noted, not modelled. Defaults follow keepalived
-//! (check_parser.c / check_data.c): forwarding NAT, scheduler wlc, protocol TCP,
-//! weight 1, `persistence_timeout` without a value = 360 s.
+//! `real_server`s here, their checkers in [`super::keepalived_checkers`], the VRRP side in
+//! [`super::keepalived_vrrp`]. Everything else is skipped. keepalived 2.2.7's silent
+//! defaults and fix-ups (check/check_data.c `validate_check_config`) are applied here, each
+//! a warning in keepalived's own words at the line it concerns: no protocol = UDP, no
+//! scheduler = wlc, no forwarding method = NAT, port 0 = persistence 360 s, DR/TUN
+//! real-server ports reset to the service port, a duplicate real server dropped, quorum and
+//! hysteresis clamped; weight 1, `persistence_timeout` without a value = 360 s.
 
 use std::net::IpAddr;
 
 use super::error::{ParseError, Warning};
 use super::ipvsadm::netmask_prefix;
+use super::keepalived_checkers::{self, Checker, Level, Timing, CHECKER_NAMES};
+use super::keepalived_numbers::LineReader;
 use super::keepalived_vrrp::{self, VrrpConfig};
 use super::table::TableProto;
 
@@ -36,27 +41,47 @@ pub struct SorryServer {
     pub line: usize,
     pub addr: IpAddr,
     pub port: Option<u16>,
+    /// `sorry_server_inhibit`.
+    pub inhibit: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KeepalivedRealServer {
     pub line: usize,
     pub addr: IpAddr,
     /// `None` when omitted (fwmark services; otherwise the service port).
     pub port: Option<u16>,
+    /// The port as the file gives it, before keepalived's fix-ups.
+    pub written_port: Option<u16>,
     pub weight: Option<u32>,
     /// Per-server `lvs_method`, overriding the virtual server's.
     pub lb_kind: Option<LbKind>,
-    pub inhibit_on_failure: bool,
-    /// Health checkers configured (HTTP_GET, TCP_CHECK, ...) with their lines.
-    pub checks: Vec<(usize, String)>,
+    /// `inhibit_on_failure` stated here (else the virtual server's).
+    pub inhibit_on_failure: Option<bool>,
+    /// The real server's own timing keywords (defaults for its checkers).
+    pub timing: Timing,
+    /// Its checker blocks, in order (those keepalived drops are not here).
+    pub checkers: Vec<Checker>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub line: usize,
+    pub command: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct VirtualServer {
     pub line: usize,
     pub address: VsAddress,
-    pub delay_loop: Option<u32>,
+    /// The virtual server's timing keywords (delay_loop, connect_timeout, retry, ...).
+    pub timing: Timing,
+    pub inhibit_on_failure: bool,
+    pub omega: bool,
+    pub quorum_up: Option<Script>,
+    pub quorum_down: Option<Script>,
+    /// Lines of the health-checking keywords of the virtual server itself.
+    pub health_lines: Vec<(usize, String)>,
     /// `lb_algo` / `lvs_sched` as written.
     pub scheduler: Option<String>,
     pub lb_kind: Option<LbKind>,
@@ -90,7 +115,7 @@ impl VirtualServer {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct KeepalivedConfig {
     pub virtual_servers: Vec<VirtualServer>,
     /// `vrrp_instance`s and `vrrp_script`s, keepalived's fix-ups applied.
@@ -112,7 +137,12 @@ pub fn parse(text: &str) -> Result<KeepalivedConfig, ParseError> {
     config.vrrp = keepalived_vrrp::read(&nodes, &mut config.warnings);
     for node in &nodes {
         match node.keyword.as_str() {
-            "virtual_server" => config.virtual_servers.push(virtual_server(node, &mut config.warnings)?),
+            "virtual_server" => {
+                let mut vs = virtual_server(node, &mut config.warnings)?;
+                if fix_up(&mut vs, &mut config.warnings) {
+                    config.virtual_servers.push(vs);
+                }
+            }
             "virtual_server_group" => config.warnings.push(Warning::new(
                 node.line,
                 "virtual_server_group is not supported; its virtual servers are not imported",
@@ -137,6 +167,9 @@ pub(super) struct Node {
     pub(super) keyword: String,
     pub(super) args: Vec<String>,
     pub(super) children: Option<Vec<Node>>,
+    /// The line of the block's closing `}` (else `line`): where keepalived reports what it
+    /// finds when a block ends.
+    pub(super) end_line: usize,
 }
 
 /// Splits into words and braces; `#` and `!` start a comment at the start of a
@@ -227,11 +260,16 @@ fn block(tokens: &[Token], pos: &mut usize, depth: usize, opened_at: Option<usiz
                     }
                     _ => None,
                 };
+                let end_line = match children {
+                    Some(_) => tokens[*pos - 1].line,
+                    None => line,
+                };
                 nodes.push(Node {
                     line,
                     keyword,
                     args,
                     children,
+                    end_line,
                 });
             }
         }
@@ -281,7 +319,12 @@ fn virtual_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<VirtualSer
     let mut vs = VirtualServer {
         line,
         address,
-        delay_loop: None,
+        timing: Timing::default(),
+        inhibit_on_failure: false,
+        omega: false,
+        quorum_up: None,
+        quorum_down: None,
+        health_lines: Vec::new(),
         scheduler: None,
         lb_kind: None,
         persistence_timeout: None,
@@ -306,8 +349,52 @@ fn virtual_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<VirtualSer
                 .map(String::as_str)
                 .ok_or_else(|| ParseError::new(l, format!("expected {what} after `{}`", child.keyword)))
         };
+        let health = [
+            "delay_loop",
+            "connect_timeout",
+            "retry",
+            "delay_before_retry",
+            "warmup",
+            "alpha",
+            "omega",
+            "inhibit_on_failure",
+            "quorum",
+            "hysteresis",
+            "quorum_up",
+            "quorum_down",
+            "sorry_server",
+            "sorry_server_inhibit",
+        ];
+        if health.contains(&child.keyword.as_str()) {
+            vs.health_lines.push((l, child.keyword.clone()));
+        }
+        if keepalived_checkers::timing_keyword(child, Level::VirtualServer, &mut vs.timing, warnings) {
+            continue;
+        }
+        let script = || Script {
+            line: l,
+            command: unquote(&child.args.join(" ")),
+        };
         match child.keyword.as_str() {
-            "delay_loop" => vs.delay_loop = Some(uint(l, arg("seconds")?, "delay_loop")?),
+            "inhibit_on_failure" => vs.inhibit_on_failure = true,
+            "omega" => vs.omega = true,
+            "quorum_up" if vs.quorum_up.is_none() => vs.quorum_up = Some(script()),
+            "quorum_down" if vs.quorum_down.is_none() => vs.quorum_down = Some(script()),
+            "quorum_up" | "quorum_down" => warnings.push(Warning::new(
+                l,
+                format!(
+                    "((null)) {} script already specified - ignoring {}",
+                    child.keyword,
+                    child.args.first().map_or("", String::as_str)
+                ),
+            )),
+            "sorry_server_inhibit" => match vs.sorry_server.as_mut() {
+                Some(sorry) => sorry.inhibit = true,
+                None => warnings.push(Warning::new(
+                    l,
+                    "Ignoring sorry_server inhibit used before or without sorry_server",
+                )),
+            },
             "lb_algo" | "lvs_sched" => vs.scheduler = Some(arg("a scheduler name")?.to_ascii_lowercase()),
             "lb_kind" | "lvs_method" => vs.lb_kind = Some(lb_kind(l, arg("DR, NAT or TUN")?)?),
             "persistence_timeout" => {
@@ -329,36 +416,41 @@ fn virtual_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<VirtualSer
             "hashed" | "flag-1" | "flag-2" | "flag-3" | "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" => {
                 vs.flags.push(child.keyword.clone())
             }
-            "quorum" => vs.quorum = Some(uint(l, arg("a number")?, "quorum")?),
-            "hysteresis" => vs.hysteresis = Some(uint(l, arg("a number")?, "hysteresis")?),
+            "quorum" => {
+                let text = arg("a number")?;
+                let mut r = LineReader { line: l, warnings };
+                vs.quorum = Some(r.unsigned(text, 1, u32::MAX).unwrap_or_else(|| {
+                    r.warn(format!("Quorum {text} must be in [1, {}]. Setting to 1.", u32::MAX));
+                    1
+                }));
+            }
+            "hysteresis" => {
+                let text = arg("a number")?;
+                let mut r = LineReader { line: l, warnings };
+                match r.unsigned(text, 0, u32::MAX) {
+                    Some(h) => vs.hysteresis = Some(h),
+                    None => r.warn(format!("Hysteresis {text} must be in [0, {}] - ignoring", u32::MAX)),
+                }
+            }
             "sorry_server" => {
                 let addr = ip(l, arg("an address")?)?;
                 let port = child.args.get(1).map(|p| port16(l, p)).transpose()?;
-                vs.sorry_server = Some(SorryServer { line: l, addr, port });
+                vs.sorry_server = Some(SorryServer {
+                    line: l,
+                    addr,
+                    port: port.filter(|p| *p != 0),
+                    inhibit: false,
+                });
             }
-            "real_server" => vs.real_servers.push(real_server(child)?),
+            "real_server" => vs.real_servers.push(real_server(child, warnings)?),
             "include" => {} // reported by note_includes
             _ => {}
         }
     }
-    let checks: Vec<String> = vs
-        .real_servers
-        .iter()
-        .flat_map(|rs| rs.checks.iter().map(|(l, name)| format!("{name} at line {l}")))
-        .collect();
-    if !checks.is_empty() {
-        warnings.push(Warning::new(
-            line,
-            format!(
-                "health checks are not run ({}); every real server is taken as up",
-                checks.join(", ")
-            ),
-        ));
-    }
     Ok(vs)
 }
 
-fn real_server(node: &Node) -> Result<KeepalivedRealServer, ParseError> {
+fn real_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<KeepalivedRealServer, ParseError> {
     let line = node.line;
     let (addr, port) = match node.args.as_slice() {
         [addr] => (ip(line, addr)?, None),
@@ -377,24 +469,263 @@ fn real_server(node: &Node) -> Result<KeepalivedRealServer, ParseError> {
         line,
         addr,
         port,
+        written_port: port,
         weight: None,
         lb_kind: None,
-        inhibit_on_failure: false,
-        checks: Vec::new(),
+        inhibit_on_failure: None,
+        timing: Timing::default(),
+        checkers: Vec::new(),
     };
     for child in node.children.iter().flatten() {
         let l = child.line;
+        if keepalived_checkers::timing_keyword(child, Level::RealServer, &mut rs.timing, warnings) {
+            continue;
+        }
         let first = child.args.first().map(String::as_str);
         match (child.keyword.as_str(), first) {
             ("weight", Some(v)) => rs.weight = Some(uint(l, v, "weight")?),
             ("weight", None) => return Err(ParseError::new(l, "expected a number after `weight`")),
             ("lvs_method", Some(v)) => rs.lb_kind = Some(lb_kind(l, v)?),
-            ("inhibit_on_failure", v) => rs.inhibit_on_failure = !matches!(v, Some("false" | "off" | "no")),
-            (name, _) if name.ends_with("_CHECK") || name.ends_with("_GET") => rs.checks.push((l, name.to_string())),
-            _ => {}
+            ("inhibit_on_failure", v) => match v.map(str::to_ascii_lowercase).as_deref() {
+                None | Some("on" | "true" | "yes") => rs.inhibit_on_failure = Some(true),
+                Some("off" | "false" | "no") => rs.inhibit_on_failure = Some(false),
+                Some(_) => warnings.push(Warning::new(
+                    l,
+                    format!("Invalid inhibit_on_failure parameter {}", v.unwrap_or("")),
+                )),
+            },
+            (name, _) if CHECKER_NAMES.contains(&name) => {
+                rs.checkers.extend(keepalived_checkers::checker(child, warnings));
+            }
+            (
+                "uthreshold" | "lthreshold" | "notify_up" | "notify_down" | "smtp_alert" | "virtualhost" | "snmp_name"
+                | "include",
+                _,
+            ) => {}
+            (other, _) => warnings.push(Warning::new(l, format!("Unknown keyword '{other}'"))),
         }
     }
     Ok(rs)
+}
+
+/// `[ip]:proto:port` as keepalived prints a service (`inet_sockaddrtotrio`, `format_vs`).
+fn trio(addr: IpAddr, proto: Option<TableProto>, port: u16) -> String {
+    let proto = proto.map_or("none".to_string(), |p| p.as_str().to_ascii_lowercase());
+    format!("[{addr}]:{proto}:{port}")
+}
+
+/// keepalived's `validate_check_config` on one virtual server, in its order: each default
+/// it fills in and each fix it makes is applied and warned about in its words, at the line
+/// of what it concerns. False when keepalived drops the virtual server.
+fn fix_up(vs: &mut VirtualServer, warnings: &mut Vec<Warning>) -> bool {
+    let line = vs.line;
+    let describe = |vs: &VirtualServer| match &vs.address {
+        VsAddress::Ip { addr, port } => trio(*addr, vs.protocol, *port),
+        VsAddress::Fwmark(mark) => format!("FWM {mark}"),
+        VsAddress::Group(name) => format!("[{name}]:0"),
+    };
+    if vs.real_servers.is_empty() {
+        warnings.push(Warning::new(
+            line,
+            format!("Virtual server {} has no real servers - ignoring", describe(vs)),
+        ));
+        return false;
+    }
+    let port = match vs.address {
+        VsAddress::Ip { port, .. } => Some(port),
+        _ => None,
+    };
+    if let Some(port) = port {
+        if vs.protocol.is_none() {
+            warnings.push(Warning::new(
+                line,
+                format!("Virtual server {}: no protocol set - defaulting to UDP", describe(vs)),
+            ));
+            vs.protocol = Some(TableProto::Modelled(crate::lvs::Proto::Udp));
+        }
+        if vs.one_packet && vs.protocol != Some(TableProto::Modelled(crate::lvs::Proto::Udp)) {
+            warnings.push(Warning::new(
+                line,
+                format!(
+                    "Virtual server {}: one packet scheduling requires UDP - resetting",
+                    describe(vs)
+                ),
+            ));
+            vs.one_packet = false;
+        }
+        if vs.persistence_timeout.is_none() && port == 0 {
+            warnings.push(Warning::new(
+                line,
+                format!(
+                    "Virtual server {}: zero port only valid for persistent services - setting",
+                    describe(vs)
+                ),
+            ));
+            vs.persistence_timeout = Some(360);
+        }
+    }
+    if matches!(vs.address, VsAddress::Fwmark(_)) && vs.protocol.is_some() {
+        warnings.push(Warning::new(
+            line,
+            format!(
+                "Warning: Virtual server {}: protocol specified for fwmark - protocol will be ignored",
+                describe(vs)
+            ),
+        ));
+        vs.protocol = None;
+    }
+    if vs.scheduler.is_none() {
+        warnings.push(Warning::new(
+            line,
+            format!(
+                "Virtual server {}: no scheduler set, setting default 'wlc'",
+                describe(vs)
+            ),
+        ));
+        vs.scheduler = Some("wlc".into());
+    }
+    let rs_trio = |vs: &VirtualServer, rs: &KeepalivedRealServer| trio(rs.addr, vs.protocol, rs.port.unwrap_or(0));
+    let mut kept: Vec<KeepalivedRealServer> = Vec::new();
+    let mut weight_sum: u64 = 0;
+    for rs in std::mem::take(&mut vs.real_servers) {
+        // Address and port as written, before the port fix-ups below.
+        if kept
+            .iter()
+            .any(|k| k.addr == rs.addr && k.port.unwrap_or(0) == rs.port.unwrap_or(0))
+        {
+            warnings.push(Warning::new(
+                rs.line,
+                format!(
+                    "VS {}: real server {} is duplicated - removing second rs",
+                    describe(vs),
+                    rs_trio(vs, &rs)
+                ),
+            ));
+            continue;
+        }
+        if rs.lb_kind.is_none() && vs.lb_kind.is_none() {
+            warnings.push(Warning::new(
+                line,
+                format!(
+                    "Virtual server {}: no forwarding method set, setting default NAT",
+                    describe(vs)
+                ),
+            ));
+            vs.lb_kind = Some(LbKind::Nat);
+        }
+        weight_sum += u64::from(rs.weight.unwrap_or(1));
+        kept.push(rs);
+    }
+    vs.real_servers = kept;
+    if vs.sorry_server.is_some() && vs.lb_kind.is_none() {
+        warnings.push(Warning::new(
+            line,
+            format!(
+                "Virtual server {}: no forwarding method set, setting default NAT",
+                describe(vs)
+            ),
+        ));
+        vs.lb_kind = Some(LbKind::Nat);
+    }
+    let quorum = vs.quorum.unwrap_or(1);
+    let weight_sum = u32::try_from(weight_sum).unwrap_or(u32::MAX);
+    if u64::from(quorum) > u64::from(weight_sum) {
+        warnings.push(Warning::new(
+            line,
+            format!(
+                "Warning - quorum {quorum} for {} exceeds total weight of real servers {weight_sum}, reducing quorum to {weight_sum}",
+                describe(vs)
+            ),
+        ));
+        vs.quorum = Some(weight_sum);
+    }
+    let quorum = vs.quorum.unwrap_or(1);
+    let hysteresis = vs.hysteresis.unwrap_or(0);
+    if hysteresis >= quorum {
+        let set = quorum.wrapping_sub(1);
+        warnings.push(Warning::new(
+            line,
+            format!(
+                "Virtual server {}: hysteresis {hysteresis} >= quorum {quorum}; setting hysteresis to {set}",
+                describe(vs)
+            ),
+        ));
+        vs.hysteresis = Some(set);
+    }
+    // Unless NAT, a real server has the service's port (fwmark: none).
+    let method = |vs: &VirtualServer, rs: &KeepalivedRealServer| vs.method_of(rs);
+    for i in 0..vs.real_servers.len() {
+        let rs = &vs.real_servers[i];
+        let nat = method(vs, rs) == LbKind::Nat;
+        match (&vs.address, port) {
+            (VsAddress::Group(_), _) => {}
+            (_, Some(vport)) if nat && rs.port.is_none() => vs.real_servers[i].port = Some(vport),
+            (_, _) if nat => {}
+            (VsAddress::Fwmark(_), _) if rs.port.is_some_and(|p| p != 0) => {
+                warnings.push(Warning::new(
+                    rs.line,
+                    format!(
+                        "WARNING - fwmark virtual server {}, real server {} has port specified - clearing",
+                        describe(vs),
+                        rs_trio(vs, rs)
+                    ),
+                ));
+                vs.real_servers[i].port = None;
+            }
+            (_, Some(vport)) => {
+                if rs.port.is_some_and(|p| p != 0 && p != vport) {
+                    warnings.push(Warning::new(
+                        rs.line,
+                        format!(
+                            "WARNING - virtual server {} and real server {} ports don't match - resetting",
+                            describe(vs),
+                            rs_trio(vs, rs)
+                        ),
+                    ));
+                }
+                vs.real_servers[i].port = Some(vport);
+            }
+            _ => {}
+        }
+    }
+    let sorry_nat = vs.lb_kind == Some(LbKind::Nat);
+    if let (Some(sorry), false) = (vs.sorry_server.as_ref(), sorry_nat) {
+        let (sline, sport) = (sorry.line, sorry.port);
+        match (&vs.address, port) {
+            (VsAddress::Fwmark(_), _) if sport.is_some() => {
+                warnings.push(Warning::new(
+                    sline,
+                    format!(
+                        "WARNING - virtual server {}, sorry server has port specified - clearing",
+                        describe(vs)
+                    ),
+                ));
+                vs.sorry_server.as_mut().expect("checked").port = None;
+            }
+            (VsAddress::Ip { .. }, Some(vport)) => {
+                if sport.is_some_and(|p| p != vport) {
+                    warnings.push(Warning::new(
+                        sline,
+                        format!(
+                            "WARNING - virtual server {} and sorry server ports don't match - resetting",
+                            describe(vs)
+                        ),
+                    ));
+                }
+                vs.sorry_server.as_mut().expect("checked").port = Some(vport);
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
+fn unquote(text: &str) -> String {
+    let t = text.trim();
+    t.strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(t)
+        .to_string()
 }
 
 fn lb_kind(line: usize, word: &str) -> Result<LbKind, ParseError> {
@@ -450,8 +781,8 @@ mod tests {
         assert_eq!(vs.flags, vec!["sh-port".to_string()]);
         assert_eq!(vs.real_servers.len(), 3);
         assert_eq!(vs.real_servers[1].weight, Some(0));
-        assert!(vs.real_servers[1].inhibit_on_failure);
-        assert_eq!(vs.real_servers[2].checks.len(), 1);
+        assert_eq!(vs.real_servers[1].inhibit_on_failure, Some(true));
+        assert_eq!(vs.real_servers[2].checkers.len(), 1);
         assert!(vs.sorry_server.is_some());
         assert!(matches!(config.virtual_servers[1].address, VsAddress::Fwmark(9)));
         assert!(

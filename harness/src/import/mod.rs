@@ -7,6 +7,8 @@ pub mod error;
 pub mod evidence;
 pub mod ipvsadm;
 pub mod keepalived;
+pub mod keepalived_checkers;
+mod keepalived_health;
 mod keepalived_numbers;
 pub mod keepalived_vrrp;
 pub mod procfs;
@@ -22,6 +24,8 @@ pub use to_scenario::{import_file, import_files, import_text, ImportError, Input
 
 #[cfg(test)]
 mod keepalived_check_tests;
+#[cfg(test)]
+mod keepalived_health_tests;
 #[cfg(test)]
 mod keepalived_vrrp_tests;
 #[cfg(test)]

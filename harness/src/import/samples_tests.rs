@@ -286,6 +286,8 @@ fn keepalived_samples_parse_and_import_or_refuse_fwmark_by_line() {
             Ok(imported) => {
                 crate::scenario::parse(&imported.toml, "imported.toml")
                     .unwrap_or_else(|r| panic!("{name}: {r}\n{}", imported.toml));
+                let unplaced: Vec<&super::Warning> = imported.warnings.iter().filter(|w| w.line == 0).collect();
+                assert!(unplaced.is_empty(), "{name}: warnings without a line: {unplaced:?}");
             }
             Err(ImportError::Unsupported { line, message, .. }) if name.ends_with(".fwmark") => {
                 assert_eq!(line, 7, "{message}");
@@ -334,14 +336,29 @@ fn keepalived_samples_read_to_their_values() {
         (Some("rr"), Some(LbKind::Nat), Some(50))
     );
     assert_eq!(vs.sorry_server.as_ref().map(|s| s.line), Some(33));
-    assert_eq!(vs.real_servers[0].checks, vec![(37, "HTTP_GET".to_string())]);
-    let (_, warnings) = super::import_file(&path).unwrap();
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.starts_with("line 33:") && w.contains("sorry_server")),
-        "{warnings:?}"
+    let checker = &vs.real_servers[0].checkers[0];
+    assert_eq!((checker.line, checker.name()), (37, "HTTP_GET"));
+    let (toml, warnings) = super::import_file(&path).unwrap();
+    let scenario = crate::scenario::parse(&toml, "sample.toml").unwrap();
+    let health = scenario.health.as_ref().expect("the HTTP_GETs are imported");
+    let sorry = health.sorry_server.as_ref().expect("the sorry server is imported");
+    assert_eq!(sorry.real_server.as_deref(), Some("sorry"), "{toml}");
+    let rs1 = &health.real_servers[0];
+    let (kind, settings) = rs1.checker.as_ref().unwrap();
+    let crate::health::CheckerKind::Http(http) = kind else {
+        panic!("HTTP_GET expected: {toml}")
+    };
+    assert_eq!(http.urls[0].path, "/testurl3/test.jsp");
+    assert_eq!(http.urls[0].digest.as_deref(), Some("640205b7b0fc66c1ea91c463fac6334d"));
+    assert_eq!(
+        (
+            settings.delay_loop.as_secs(),
+            settings.connect_timeout.as_secs(),
+            settings.retry
+        ),
+        (6, 3, 3)
     );
+    assert!(!warnings.iter().any(|w| w.contains("sorry_server")), "{warnings:?}");
     assert!(
         warnings.iter().any(|w| w.starts_with(
             "line 13: (VI_1) no virtual_ipaddress (192.168.200.11, 192.168.200.12, 192.168.200.13) is the virtual_server address 10.10.10.2"
@@ -353,7 +370,10 @@ fn keepalived_samples_read_to_their_values() {
     assert_eq!(udp.virtual_servers[0].protocol, Some(TableProto::Modelled(Proto::Udp)));
 
     let (inhibit, _) = read("keepalived.conf.inhibit");
-    assert!(inhibit.virtual_servers[0].real_servers[0].inhibit_on_failure);
+    assert_eq!(
+        inhibit.virtual_servers[0].real_servers[0].inhibit_on_failure,
+        Some(true)
+    );
 
     let (quorum, path) = read("keepalived.conf.quorum");
     let vs = &quorum.virtual_servers[0];
@@ -367,10 +387,23 @@ fn keepalived_samples_read_to_their_values() {
         scenario.real_servers.iter().all(|r| r.port == 8080),
         "NAT keeps the remapped port"
     );
-    assert!(warnings.iter().any(|w| w.contains("quorum 7")), "{warnings:?}");
+    let health = scenario.health.as_ref().expect("the TCP_CHECKs are imported");
+    assert_eq!((health.quorum, health.hysteresis, health.omega), (7, 2, true));
+    assert_eq!(health.quorum_up.as_deref(), Some("/usr/local/sbin/quorum-up.sh"));
+    assert!(health
+        .real_servers
+        .iter()
+        .all(|r| r.checker.as_ref().is_some_and(|(_, s)| s.alpha)));
+    // connect_port 80 differs from the server's 8080: warned at its line.
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("line 39:") && w.contains("connect_port 80 is not modelled")),
+        "{warnings:?}"
+    );
 
     let (syncd, path) = read("keepalived.conf.vrrp.lvs_syncd");
-    assert_eq!(syncd.virtual_servers[0].delay_loop, Some(20));
+    assert_eq!(syncd.virtual_servers[0].timing.delay_loop, Some(20.0));
     assert_eq!(syncd.virtual_servers[0].real_servers[0].port, Some(80));
     let names: Vec<&str> = syncd.vrrp.instances.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["VI_1", "VI_2", "VI_3"]);

@@ -19,7 +19,7 @@ use super::keepalived_vrrp::VrrpConfig;
 use super::table::{IpvsTable, TableForward, TableProto, TableService};
 use super::vrrp_contradictions;
 use super::vrrp_scenario::{self, ServiceSide, VrrpSections};
-use super::{ipvsadm, procfs};
+use super::{ipvsadm, keepalived_health, procfs};
 use crate::lvs::Proto;
 
 /// Input formats [`import_text`] recognises.
@@ -226,37 +226,53 @@ pub fn sniff(text: &str) -> Option<InputFormat> {
 }
 
 /// What to write out: the services on one VIP, in one mode.
-struct Plan {
+pub(super) struct Plan {
     source: String,
     mode: Mode,
     services: Vec<PlanService>,
 }
 
 /// One service, mode-independent.
-struct PlanService {
-    line: usize,
-    vip: String,
-    port: u16,
-    proto: Proto,
-    scheduler: Scheduler,
-    flags: Vec<String>,
-    persistence: Option<u32>,
-    prefix: Option<u8>,
-    one_packet: bool,
-    servers: Vec<PlanServer>,
+pub(super) struct PlanService {
+    pub(super) line: usize,
+    pub(super) vip: String,
+    pub(super) port: u16,
+    pub(super) proto: Proto,
+    pub(super) scheduler: Scheduler,
+    pub(super) flags: Vec<String>,
+    pub(super) persistence: Option<u32>,
+    pub(super) prefix: Option<u8>,
+    pub(super) one_packet: bool,
+    pub(super) servers: Vec<PlanServer>,
+    /// `[service.check]` keys (first service only), as `key = value` TOML.
+    pub(super) check: Option<PlanCheck>,
     /// The ports are the kernel's (an IPVS table): a DR/TUN destination keeps its own port, as
     /// netlink lets one add it, instead of keepalived's reset to the service port.
-    kernel_ports: bool,
+    pub(super) kernel_ports: bool,
 }
 
-struct PlanServer {
+/// The first service's health checking: `[service.check]` and the sorry server.
+pub(super) struct PlanCheck {
+    pub(super) keys: Vec<(String, String)>,
+    /// The sorry server's address: one of the real servers (`sorry_server = "rsN"`) or the
+    /// extra real server named "sorry".
+    pub(super) sorry: Option<IpAddr>,
+}
+
+pub(super) struct PlanServer {
     /// The address as given, kept in the scenario when it already fits the lab.
-    address: IpAddr,
-    original: String,
-    line: usize,
-    port: Option<u16>,
-    weight: u32,
-    note: Option<String>,
+    pub(super) address: IpAddr,
+    pub(super) original: String,
+    pub(super) line: usize,
+    pub(super) port: Option<u16>,
+    pub(super) weight: u32,
+    pub(super) note: Option<String>,
+    /// The real server's `check = { ... }` keys, as TOML.
+    pub(super) check: Vec<(String, String)>,
+    /// Its own `inhibit_on_failure`.
+    pub(super) inhibit: Option<bool>,
+    /// keepalived's sorry_server, added as a real server of its own.
+    pub(super) sorry: bool,
 }
 
 /// Scenario from an IPVS table: every address service on the first one's VIP and in its
@@ -381,6 +397,9 @@ fn table_service(svc: &TableService, warnings: &mut Vec<Warning>) -> Result<(Pla
             port: Some(d.port),
             weight: d.weight.unwrap_or(1),
             note: None,
+            check: Vec::new(),
+            inhibit: None,
+            sorry: false,
         })
         .collect();
     let service = PlanService {
@@ -394,6 +413,7 @@ fn table_service(svc: &TableService, warnings: &mut Vec<Warning>) -> Result<(Pla
         prefix: svc.persistence_prefix,
         one_packet: svc.one_packet,
         servers,
+        check: None,
         kernel_ports: true,
     };
     Ok((service, mode))
@@ -437,7 +457,8 @@ pub fn keepalived_to_scenario_with_peers(
             }
         });
     };
-    let (service, mode) = keepalived_service(first, &mut warnings).map_err(|(line, m)| unsupported(line, m))?;
+    let (mut service, mode) = keepalived_service(first, &mut warnings).map_err(|(line, m)| unsupported(line, m))?;
+    keepalived_health::plan(first, &mut service, mode, &mut warnings);
     let mut services = vec![service];
     for other in config.virtual_servers.iter().filter(|v| !std::ptr::eq(*v, first)) {
         let skipped = |why: &str| {
@@ -461,6 +482,7 @@ pub fn keepalived_to_scenario_with_peers(
             Ok((_, m)) if m != mode => warnings.push(skipped(&format!("it is {m}, the first service {mode}"))),
             Ok((svc, _)) => {
                 warnings.extend(own);
+                keepalived_health::not_first(other, &mut warnings);
                 services.push(svc);
             }
         }
@@ -495,25 +517,8 @@ fn keepalived_service(
     let VsAddress::Ip { addr, port } = vs.address else {
         return Err((vs.line, "fwmark and group services are unsupported".into()));
     };
-    if let Some(sorry) = &vs.sorry_server {
-        warnings.push(Warning::new(
-            sorry.line,
-            format!(
-                "sorry_server {} is not modelled (lvslab has no fallback server)",
-                sorry.addr
-            ),
-        ));
-    }
-    if let Some(q) = vs.quorum {
-        warnings.push(Warning::new(
-            vs.line,
-            format!("quorum {q} (and hysteresis, quorum_up/down) is not modelled"),
-        ));
-    }
-    if vs.lb_kind.is_none() && vs.real_servers.iter().all(|r| r.lb_kind.is_none()) {
-        warnings.push(Warning::new(vs.line, "no lb_kind: keepalived's default NAT is used"));
-    }
-    let protocol = vs.protocol.unwrap_or(TableProto::Modelled(Proto::Tcp));
+    // keepalived's default, applied (and warned about) by the parser.
+    let protocol = vs.protocol.unwrap_or(TableProto::Modelled(Proto::Udp));
     let (vip, proto) = identity(addr, port, protocol).map_err(|m| (vs.line, m))?;
     let kinds: Vec<LbKind> = vs.real_servers.iter().map(|r| vs.method_of(r)).collect();
     let kind = kinds.first().copied().or(vs.lb_kind).unwrap_or(LbKind::Nat);
@@ -533,13 +538,14 @@ fn keepalived_service(
         .iter()
         .map(|r| PlanServer {
             address: r.addr,
-            original: format_endpoint(r.addr, r.port),
+            original: format_endpoint(r.addr, r.written_port),
             line: r.line,
             port: r.port,
             weight: r.weight.unwrap_or(1),
-            note: r
-                .inhibit_on_failure
-                .then(|| "inhibit_on_failure: weight 0 while its check fails".to_string()),
+            note: None,
+            check: Vec::new(),
+            inhibit: None,
+            sorry: false,
         })
         .collect();
     let mut persistence = vs.persistence_timeout;
@@ -558,6 +564,7 @@ fn keepalived_service(
         prefix: vs.persistence_granularity,
         one_packet: vs.one_packet,
         servers,
+        check: None,
         kernel_ports: false,
     };
     Ok((service, mode))
@@ -646,7 +653,7 @@ fn lab_vip(original: &str) -> Ipv4Addr {
 
 const LAB_VIP: &str = "192.0.2.100";
 
-fn quote(text: &str) -> String {
+pub(super) fn quote(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
 }
 
@@ -694,10 +701,11 @@ fn render(
             }
         }
     }
-    let name_of = |server: &PlanServer| {
-        let n = servers.iter().position(|s| s.address == server.address).unwrap_or(0);
-        format!("rs{}", n + 1)
+    let name_at = |n: usize| match servers[n].sorry {
+        true => "sorry".to_string(),
+        false => format!("rs{}", n + 1),
     };
+    let name_of = |server: &PlanServer| name_at(servers.iter().position(|s| s.address == server.address).unwrap_or(0));
     let several = plan.services.len() > 1;
     for (index, svc) in plan.services.iter().enumerate() {
         let _ = writeln!(out);
@@ -729,6 +737,16 @@ fn render(
             let _ = writeln!(out, "real_servers = [{}]", names.join(", "));
         }
         if index == 0 {
+            if let Some(check) = &svc.check {
+                let _ = writeln!(out);
+                let _ = writeln!(out, "[service.check]");
+                for (key, value) in &check.keys {
+                    let _ = writeln!(out, "{key} = {value}");
+                }
+                if let Some(n) = check.sorry.and_then(|a| servers.iter().position(|s| s.address == a)) {
+                    let _ = writeln!(out, "sorry_server = {}", quote(&name_at(n)));
+                }
+            }
             continue;
         }
         // A later service: its real servers' port.
@@ -804,7 +822,7 @@ fn render(
             let _ = writeln!(out, "# {note}");
         }
         let _ = writeln!(out, "[[real_server]]");
-        let _ = writeln!(out, "name = \"rs{}\"", n + 1);
+        let _ = writeln!(out, "name = {}", quote(&name_at(n)));
         let _ = writeln!(out, "address = {}", quote(&address.to_string()));
         let weight = if server.weight > 65535 {
             warnings.push(Warning::new(
@@ -816,6 +834,13 @@ fn render(
             server.weight
         };
         let _ = writeln!(out, "weight = {weight}");
+        if let Some(inhibit) = server.inhibit {
+            let _ = writeln!(out, "inhibit_on_failure = {inhibit}");
+        }
+        if !server.check.is_empty() {
+            let keys: Vec<String> = server.check.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            let _ = writeln!(out, "check = {{ {} }}", keys.join(", "));
+        }
         // Its port in the first service (a later service states its own `real_port`).
         let in_first = first.servers.iter().find(|s| s.address == server.address);
         match in_first.and_then(|s| s.port) {
@@ -1038,10 +1063,24 @@ mod tests {
             Some(std::time::Duration::from_secs(120))
         );
         assert_eq!(scenario.service().persistence_prefix, 24);
-        assert_eq!(scenario.real_servers.len(), 3);
+        // rs1..rs3 and the sorry server.
+        assert_eq!(scenario.real_servers.len(), 4);
         assert_eq!(scenario.real_servers[1].weight, 0);
+        let health = scenario.health.as_ref().expect("rs3's TCP_CHECK");
+        assert_eq!(health.delay_loop, std::time::Duration::from_secs(10));
+        assert_eq!(
+            health.sorry_server.as_ref().and_then(|s| s.real_server.as_deref()),
+            Some("sorry")
+        );
+        let rs3 = health.real_servers.iter().find(|r| r.name == "rs3").unwrap();
+        let (kind, settings) = rs3.checker.as_ref().unwrap();
+        assert_eq!(
+            (kind, settings.connect_timeout),
+            (&crate::health::CheckerKind::Tcp, std::time::Duration::from_secs(2))
+        );
+        assert!(health.real_servers[1].inhibit_on_failure);
         let all = warnings.join("\n");
-        for expected in ["include", "sorry_server", "fwmark 9", "health checks"] {
+        for expected in ["include", "fwmark 9", "line 20: real server 198.18.41.1 has no checker"] {
             assert!(all.contains(expected), "missing {expected} in:\n{all}");
         }
         assert!(toml.contains("flags = [\"sh-port\"]"), "{toml}");
@@ -1152,6 +1191,7 @@ mod snapshots {
             "ipvsadm-save-nat.txt",
             "keepalived-vrrp-dr-unicast.conf",
             "keepalived-vrrp-strict.conf",
+            "keepalived-health.conf",
         ] {
             let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap();
             let imported = import_text(&text, name).unwrap();
