@@ -156,8 +156,14 @@ impl Daemon {
         // The console is lvslab's pipe; no syslog, which lands on the host's journal (or, with
         // no syslog daemon, on /dev/console).
         cmd.args(["-n", "-l", "-G", "-D"]);
-        if mode == Mode::VrrpOnly {
-            cmd.arg("-P");
+        match mode {
+            Mode::VrrpOnly => {
+                cmd.arg("-P");
+            }
+            Mode::CheckersOnly => {
+                cmd.arg("-C");
+            }
+            Mode::Full => {}
         }
         cmd.arg("-f")
             .arg(&conf)
@@ -165,7 +171,7 @@ impl Daemon {
             .arg(pid_path(dir))
             .arg("-r")
             .arg(vrrp_pid_path(dir));
-        if mode == Mode::Full {
+        if mode.checks() {
             cmd.arg("-c").arg(checker_pid_path(dir));
         }
         cmd.stdin(Stdio::null())
@@ -219,12 +225,33 @@ impl Daemon {
         };
         daemon.fifo_reader = Some(fifo_reader.map_err(os("start the FIFO reader"))?);
         daemon.check_namespace(host)?;
-        daemon
-            .wait(STARTUP_DEADLINE, "reported no state on its notify FIFO", |s| {
-                (!s.transitions.is_empty()).then_some(())
-            })
-            .await?;
+        if mode.vrrp() {
+            daemon
+                .wait(STARTUP_DEADLINE, "reported no state on its notify FIFO", |s| {
+                    (!s.transitions.is_empty()).then_some(())
+                })
+                .await?;
+        }
+        if mode.checks() {
+            // init_services has put the virtual server in IPVS by then (check_daemon.c).
+            daemon
+                .wait(STARTUP_DEADLINE, "started no health checker", |s| {
+                    s.log.iter().any(|(_, l)| is_checker_activation(l)).then_some(())
+                })
+                .await?;
+        }
         Ok(daemon)
+    }
+
+    /// How many log lines there are so far, and a receiver that changes with each new one (or
+    /// state, or the exit).
+    pub fn log_len(&self) -> usize {
+        self.record.lock().log.len()
+    }
+
+    /// Changes whenever a log line, a state or the exit is recorded.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.clone()
     }
 
     /// Every state change so far, in order.
@@ -476,6 +503,13 @@ fn read_fifo(fifo: File, record: &Record, on_transition: &OnTransition) {
             None => record.update(|s| s.log.push((at, format!("notify_fifo: {line}")))),
         }
     }
+}
+
+/// `Activating healthchecker for service [..] for VS [..]` (check_api.c
+/// `register_checkers_thread`), `Deactivating` under ha_suspend.
+pub(crate) fn is_checker_activation(line: &str) -> bool {
+    line.starts_with("Activating healthchecker for service ")
+        || line.starts_with("Deactivating healthchecker for service ")
 }
 
 /// `INSTANCE "VI_1" MASTER 150` (vrrp/vrrp_notify.c); DELETED (on reload) counts as STOP.
