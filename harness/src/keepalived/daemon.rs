@@ -49,6 +49,35 @@ pub struct Transition {
 
 type OnTransition = Arc<dyn Fn(&Transition) + Send + Sync>;
 
+/// A daemon's log (console lines and unparsed notify FIFO lines, `notify_fifo: ` first), read
+/// while the [`Daemon`] is held elsewhere.
+#[derive(Clone)]
+pub struct LogTap {
+    record: Arc<Record>,
+    changed: watch::Receiver<u64>,
+}
+
+impl LogTap {
+    /// The lines from the `from`-th on, each with when it was read.
+    pub fn lines_from(&self, from: usize) -> Vec<(Instant, String)> {
+        let shared = self.record.lock();
+        shared.log.iter().skip(from).cloned().collect()
+    }
+
+    /// Waits until something new is recorded (a line, a state, the exit); returns at once
+    /// when something was recorded since the last call.
+    pub async fn changed(&mut self) {
+        if self.changed.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// How keepalived ended, once it has.
+    pub fn exit(&self) -> Option<String> {
+        self.record.lock().exit.clone()
+    }
+}
+
 #[derive(Default)]
 struct Shared {
     transitions: Vec<Transition>,
@@ -243,15 +272,12 @@ impl Daemon {
         Ok(daemon)
     }
 
-    /// How many log lines there are so far, and a receiver that changes with each new one (or
-    /// state, or the exit).
-    pub fn log_len(&self) -> usize {
-        self.record.lock().log.len()
-    }
-
-    /// Changes whenever a log line, a state or the exit is recorded.
-    pub fn changes(&self) -> watch::Receiver<u64> {
-        self.changed.clone()
+    /// A reader of the log that can outlive a borrow of the daemon.
+    pub fn tap(&self) -> LogTap {
+        LogTap {
+            record: Arc::clone(&self.record),
+            changed: self.changed.clone(),
+        }
     }
 
     /// Every state change so far, in order.
@@ -507,7 +533,7 @@ fn read_fifo(fifo: File, record: &Record, on_transition: &OnTransition) {
 
 /// `Activating healthchecker for service [..] for VS [..]` (check_api.c
 /// `register_checkers_thread`), `Deactivating` under ha_suspend.
-pub(crate) fn is_checker_activation(line: &str) -> bool {
+pub fn is_checker_activation(line: &str) -> bool {
     line.starts_with("Activating healthchecker for service ")
         || line.starts_with("Deactivating healthchecker for service ")
 }

@@ -20,7 +20,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 pub use config::config;
-pub use daemon::{Daemon, Transition};
+pub use daemon::{is_checker_activation, Daemon, LogTap, Transition};
 pub use error::KeepalivedError;
 pub use leftovers::{clean_leftovers, LeftoverReport};
 pub use test_config::config_test;

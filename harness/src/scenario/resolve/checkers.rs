@@ -48,3 +48,55 @@ pub(super) fn resolve(
     }
     choice
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{parse, CheckersChoice};
+
+    const CHECKED: &str = r#"
+[service]
+mode = "dr"
+[service.check]
+kind = "tcp"
+[[real_server]]
+name = "rs1"
+"#;
+
+    #[test]
+    fn the_choice_is_read_and_defaults_to_auto() {
+        let s = parse(CHECKED, "t.toml").unwrap();
+        assert_eq!(s.checkers, CheckersChoice::Auto);
+        let s = parse(&format!("checkers = \"keepalived\"\n{CHECKED}"), "t.toml").unwrap();
+        assert_eq!(s.checkers, CheckersChoice::Keepalived);
+        let s = parse(
+            &format!("checkers = \"embedded\"\nengine = \"embedded\"\n{CHECKED}"),
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(s.checkers, CheckersChoice::Embedded);
+    }
+
+    #[test]
+    fn keepalived_on_the_embedded_engine_is_refused_at_the_key() {
+        let text = format!("engine = \"embedded\"\ncheckers = \"keepalived\"\n{CHECKED}");
+        let report = parse(&text, "t.toml").unwrap_err().render("t.toml");
+        assert!(
+            report.contains("t.toml:2:") && report.contains("the embedded engine has no netlink IPVS"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn a_choice_without_checkers_or_a_bad_word_is_an_error() {
+        let text = "checkers = \"keepalived\"\n[service]\nmode = \"dr\"\n[[real_server]]\nname = \"rs1\"\n";
+        let report = parse(text, "t.toml").unwrap_err().render("t.toml");
+        assert!(report.contains("but the scenario has no health checker"), "{report}");
+        let report = parse(&format!("checkers = \"keepalive\"\n{CHECKED}"), "t.toml")
+            .unwrap_err()
+            .render("t.toml");
+        assert!(
+            report.contains("unknown checkers `keepalive`") && report.contains("keepalived"),
+            "{report}"
+        );
+    }
+}
