@@ -65,7 +65,6 @@ pub struct CheckerLog {
     pub ran_once: HashSet<SocketAddr>,
     /// Config fix-ups and IPVS trouble keepalived reported.
     pub problems: Vec<String>,
-    activated: bool,
 }
 
 /// What a line asks of the caller.
@@ -103,7 +102,6 @@ impl CheckerLog {
             failures: Vec::new(),
             ran_once: HashSet::new(),
             problems: Vec::new(),
-            activated: false,
         }
     }
 
@@ -123,18 +121,12 @@ impl CheckerLog {
             self.fifo(at, fifo);
             return Ask::Nothing;
         }
-        if line.starts_with("Activating healthchecker for service ") {
-            self.activated = true;
-        }
         if line.contains("WARNING") || line.contains("Warning") || line.starts_with("IPVS") {
             self.problems.push(format!("keepalived: {line}"));
         }
-        // Before the checkers start: keepalived starting, its config and IPVS set up.
-        if !self.activated {
-            return Ask::Nothing;
-        }
         let (keep, ask) = self.interpret(at, line);
-        if keep {
+        // keepalived's own start and stop, BFD and the like are not the checkers' doing.
+        if keep && is_checker_line(line) {
             self.log(at, line);
         }
         ask
@@ -413,6 +405,34 @@ impl CheckerLog {
     }
 }
 
+/// The lines of the checkers, the quorum and the table (check_*.c, ipwrapper.c), as
+/// lvslab's own checkers log them too.
+fn is_checker_line(line: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "Activating healthchecker for service ",
+        "Deactivating healthchecker for service ",
+        "TCP connection to ",
+        "TCP_CHECK on service ",
+        "HTTP_CHECK on service ",
+        "Remote Web server ",
+        "HTTP status code ",
+        "MD5 digest ",
+        "Misc check for ",
+        "Removing ",
+        "Adding ",
+        "Enabling ",
+        "Disabling ",
+        "Lost quorum ",
+        "Gained quorum ",
+        "Starting with quorum down ",
+        "Changing weight ",
+    ];
+    PREFIXES.iter().any(|p| line.starts_with(p))
+        || line
+            .rsplit_once(" server ")
+            .is_some_and(|(why, _)| http_reason(why).is_some())
+}
+
 /// `line` is `prefix` + X + `suffix`: X.
 fn between<'a>(line: &'a str, prefix: &str, suffix: &str) -> Option<&'a str> {
     line.strip_prefix(prefix)?.strip_suffix(suffix)
@@ -522,6 +542,9 @@ mod tests {
             ],
         );
         assert_eq!(log.ran_once.len(), 2);
+        assert!(!lines(&log)
+            .iter()
+            .any(|l| l.starts_with("Starting") || l == "Initializing ipvs"));
         feed(&mut log, &[(1900, "TCP connection to [192.0.2.12]:tcp:80 success.")]);
         assert_eq!(log.ran_once.len(), log.checker_count());
         assert_eq!(table_ops(&log), vec![(1501, addr(13), false, TableOp::Remove)]);

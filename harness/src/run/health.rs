@@ -648,7 +648,7 @@ pub struct KeepalivedSession<'l> {
     /// HTTP_GET's path and timeout per server, to learn a refused status (keepalived does not say it).
     http: HashMap<SocketAddr, (String, Duration)>,
     fetches: FuturesUnordered<JoinHandle<(SocketAddr, CheckOutcome)>>,
-    /// The checker-log reader's records, with `started` as time zero.
+    /// Lines read before the checkers' start, read once it is known.
     lines_before_start: Vec<(Instant, String)>,
 }
 
@@ -718,24 +718,22 @@ impl<'l> KeepalivedSession<'l> {
         Some(session)
     }
 
-    /// Reads the lines keepalived logged since the last call.
+    /// Reads the lines keepalived logged since the last call. Lines from before the checkers'
+    /// start (IPVS set up, the quorum at start) count at their start.
     fn read_new(&mut self) {
         let lines = self.tap.lines_from(self.read);
         self.read += lines.len();
         for (at, line) in lines {
             if self.started.is_none() && crate::keepalived::is_checker_activation(&line) {
                 self.started = Some(at);
+                for (_, early) in std::mem::take(&mut self.lines_before_start) {
+                    self.log.read(Duration::ZERO, &early);
+                }
             }
             let Some(started) = self.started else {
                 self.lines_before_start.push((at, line));
                 continue;
             };
-            if !self.lines_before_start.is_empty() {
-                // Config warnings come before the checkers start.
-                for (_, early) in std::mem::take(&mut self.lines_before_start) {
-                    self.log.read(Duration::ZERO, &early);
-                }
-            }
             if let Ask::HttpStatus(server) = self.log.read(at.saturating_duration_since(started), &line) {
                 self.fetch_status(server);
             }
