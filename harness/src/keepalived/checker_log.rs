@@ -252,7 +252,7 @@ impl CheckerLog {
         let number = |text: &str| {
             outcome
                 .split_once(text)
-                .and_then(|(_, n)| n.trim_end_matches(|c| c == ')' || c == '.').trim().parse::<i64>().ok())
+                .and_then(|(_, n)| n.trim_end_matches([')', '.']).trim().parse::<i64>().ok())
         };
         let reason = if outcome.starts_with("timed out") {
             FailReason::MiscTimeout

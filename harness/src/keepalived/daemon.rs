@@ -29,6 +29,9 @@ use crate::vrrp::State;
 
 /// From spawning to the first state on the FIFO (keepalived enters BACKUP at once, §4.7).
 const STARTUP_DEADLINE: Duration = Duration::from_secs(10);
+/// From spawning to the checker child's first "Activating healthchecker": under software
+/// emulation (the kernel-IPVS VM) keepalived once took over 10 s to fork it.
+const CHECKERS_STARTUP_DEADLINE: Duration = Duration::from_secs(30);
 /// From SIGTERM to exit: keepalived sends priority 0, removes its VIPs and stops its child.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 /// Log lines an error carries.
@@ -264,9 +267,11 @@ impl Daemon {
         if mode.checks() {
             // init_services has put the virtual server in IPVS by then (check_daemon.c).
             daemon
-                .wait(STARTUP_DEADLINE, "started no health checker", |s| {
-                    s.log.iter().any(|(_, l)| is_checker_activation(l)).then_some(())
-                })
+                .wait(
+                    CHECKERS_STARTUP_DEADLINE,
+                    "started no health checker within 30 s",
+                    |s| s.log.iter().any(|(_, l)| is_checker_activation(l)).then_some(()),
+                )
                 .await?;
         }
         Ok(daemon)
