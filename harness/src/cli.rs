@@ -90,6 +90,9 @@ pub struct RunArgs {
     /// Override who runs the directors' VRRP (scenarios with a [vrrp_instance]).
     #[arg(long, value_enum)]
     pub vrrp: Option<VrrpArg>,
+    /// Override who runs the health checkers (scenarios with a [service.check]).
+    #[arg(long, value_enum)]
+    pub checkers: Option<CheckersArg>,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +137,9 @@ pub struct DiagnoseArgs {
     /// Override who runs the directors' VRRP (not with --live).
     #[arg(long, value_enum, conflicts_with = "live")]
     pub vrrp: Option<VrrpArg>,
+    /// Override who runs the health checkers (not with --live).
+    #[arg(long, value_enum, conflicts_with = "live")]
+    pub checkers: Option<CheckersArg>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -151,6 +157,17 @@ pub enum VrrpArg {
     /// The real keepalived (`keepalived -P` in each director's namespace).
     Keepalived,
     /// lvslab's own VRRP.
+    Embedded,
+}
+
+/// `checkers` as the command line takes it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CheckersArg {
+    /// The real keepalived where it can run them (installed, kernel engine), else lvslab's own.
+    Auto,
+    /// The real keepalived (`keepalived -C` in each director's namespace; kernel engine only).
+    Keepalived,
+    /// lvslab's own checkers.
     Embedded,
 }
 

@@ -8,15 +8,15 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::cli::{
-    Cli, CliError, Command, ConformArgs, DiagnoseArgs, EngineArg, RoleArg, RunArgs, VrrpArg, EXIT_BAD_INPUT,
-    EXIT_FAILED,
+    CheckersArg, Cli, CliError, Command, ConformArgs, DiagnoseArgs, EngineArg, RoleArg, RunArgs, VrrpArg,
+    EXIT_BAD_INPUT, EXIT_FAILED,
 };
 use crate::conform::{self, AllowList, ConformOptions, Status};
 use crate::investigate::live;
 use crate::lab::{self, Lab, LabOptions};
 use crate::report::{self, diagnosis_report, human_report};
 use crate::run::{self, DiagnoseWhen, RunOptions};
-use crate::scenario::{self, EngineChoice, Scenario, VrrpChoice};
+use crate::scenario::{self, CheckersChoice, EngineChoice, Scenario, VrrpChoice};
 
 /// Runs the parsed command line: `exec` and `shell` on this thread, the rest on a runtime.
 pub fn main(cli: Cli) -> Result<ExitCode, CliError> {
@@ -130,6 +130,7 @@ async fn run_files(args: RunArgs) -> Result<ExitCode, CliError> {
         settle_stats: args.show_ipvs || args.json,
         witness: false,
         vrrp: args.vrrp.map(vrrp_choice),
+        checkers: args.checkers.map(checkers_choice),
     };
     let mut worst = ExitCode::SUCCESS;
     for scenario in &scenarios {
@@ -163,6 +164,7 @@ async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode, CliError> {
         settle_stats: true,
         witness: false,
         vrrp: args.vrrp.map(vrrp_choice),
+        checkers: args.checkers.map(checkers_choice),
     };
     let outcome = unless_interrupted(run::run(&scenario, &opts))
         .await?
@@ -249,6 +251,14 @@ fn print_report<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce()
         }
     } else {
         print!("{}", human());
+    }
+}
+
+fn checkers_choice(arg: CheckersArg) -> CheckersChoice {
+    match arg {
+        CheckersArg::Auto => CheckersChoice::Auto,
+        CheckersArg::Keepalived => CheckersChoice::Keepalived,
+        CheckersArg::Embedded => CheckersChoice::Embedded,
     }
 }
 

@@ -15,7 +15,7 @@ pub use allow::AllowList;
 pub use facts::Facts;
 
 use crate::run::{self, DiagnoseWhen, RunOptions, RunOutcome};
-use crate::scenario::{EngineChoice, Scenario};
+use crate::scenario::{CheckersChoice, EngineChoice, Scenario};
 
 #[derive(Debug, Clone)]
 pub struct ConformOptions {
@@ -97,6 +97,9 @@ pub async fn conform_scenario(scenario: &Scenario, opts: &ConformOptions) -> Sce
                 settle_stats: true,
                 witness: opts.witness && i == 0,
                 vrrp: None,
+                // The kernel run takes the scenario's choice (auto: keepalived's checkers where
+                // installed); the embedded engine can only run lvslab's.
+                checkers: (*choice == EngineChoice::Embedded).then_some(CheckersChoice::Embedded),
             };
             let result = run::run(scenario, &run_opts).await.map_err(|e| e.to_string());
             if let Ok(outcome) = &result {

@@ -250,6 +250,7 @@ mod tests {
                 reason: FailReason::ConnectRefused,
             }],
             problems: Vec::new(),
+            implementation: crate::ha::Implementation::Embedded,
         };
         let h = health_evidence(&s, &outcome, &[]);
         assert_eq!(h.log[0].server.as_deref(), Some("rs2"));

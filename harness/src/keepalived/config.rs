@@ -20,6 +20,17 @@ const SCRIPT_INTERVAL: Duration = Duration::from_secs(1);
 /// the `{dir}` of `vrrp_script` commands). `Mode::Full` adds the `virtual_server` of the
 /// scenario's service with its real servers and their checkers.
 pub fn config(scenario: &Scenario, director: &str, dir: &Path, mode: Mode) -> Result<String, KeepalivedError> {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# keepalived.conf of director {director}, written by lvslab from scenario {:?}.",
+        scenario.name
+    );
+    if !mode.vrrp() {
+        global_defs(&mut out, director, dir, false);
+        virtual_server(&mut out, director, scenario)?;
+        return Ok(out);
+    }
     let vrrp = scenario
         .vrrp
         .as_ref()
@@ -27,13 +38,7 @@ pub fn config(scenario: &Scenario, director: &str, dir: &Path, mode: Mode) -> Re
     let node = vrrp
         .node(director)
         .ok_or_else(|| KeepalivedError::config(director, "no such director in the VRRP instance"))?;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# keepalived.conf of director {director}, written by lvslab from scenario {:?}.",
-        scenario.name
-    );
-    global_defs(&mut out, director, dir, node);
+    global_defs(&mut out, director, dir, node.strict);
     for (name, _) in &node.track_scripts {
         let script = vrrp
             .script(name)
@@ -41,19 +46,19 @@ pub fn config(scenario: &Scenario, director: &str, dir: &Path, mode: Mode) -> Re
         vrrp_script(&mut out, director, dir, script)?;
     }
     vrrp_instance(&mut out, director, node, vrrp)?;
-    if mode == Mode::Full {
+    if mode.checks() {
         virtual_server(&mut out, director, scenario)?;
     }
     Ok(out)
 }
 
-fn global_defs(out: &mut String, director: &str, dir: &Path, node: &VrrpNode) {
+fn global_defs(out: &mut String, director: &str, dir: &Path, strict: bool) {
     out.push_str("\nglobal_defs {\n");
     let _ = writeln!(out, "    router_id {director}");
     let _ = writeln!(out, "    notify_fifo {}", fifo_path(dir).display());
     // Scripts run as root from lvslab's own directory; without this keepalived refuses them.
     out.push_str("    enable_script_security\n    script_user root\n");
-    if node.strict {
+    if strict {
         out.push_str("    vrrp_strict\n");
     }
     out.push_str("}\n");
@@ -234,9 +239,17 @@ fn vrrp_instance(
     Ok(())
 }
 
-/// The scenario's service as keepalived's `virtual_server`, its checkers from `[service.check]`.
+/// The scenario's first service, on `director`'s VIP, as keepalived's `virtual_server`, its
+/// checkers from `[service.check]`. Each checker logs every failed attempt
+/// (`log_all_failures`): that line is the only place keepalived says why a check failed, and
+/// lvslab reads it (`keepalived::checker_log`).
 fn virtual_server(out: &mut String, director: &str, scenario: &Scenario) -> Result<(), KeepalivedError> {
     let service = scenario.service();
+    let vip = scenario
+        .directors
+        .iter()
+        .find(|d| d.name == director)
+        .map_or(service.vip, |d| d.vip);
     let lb_kind = match service.mode.forward() {
         Some(Forward::Dr) => "DR",
         Some(Forward::Nat) => "NAT",
@@ -249,7 +262,7 @@ fn virtual_server(out: &mut String, director: &str, scenario: &Scenario) -> Resu
         }
     };
     let health = scenario.health.as_ref();
-    let _ = writeln!(out, "\nvirtual_server {} {} {{", service.vip, service.port);
+    let _ = writeln!(out, "\nvirtual_server {vip} {} {{", service.port);
     let delay_loop = health.map_or(DEFAULT_DELAY_LOOP, |h| h.delay_loop);
     if delay_loop != DEFAULT_DELAY_LOOP {
         let _ = writeln!(out, "    delay_loop {}", seconds(delay_loop));
@@ -273,11 +286,16 @@ fn virtual_server(out: &mut String, director: &str, scenario: &Scenario) -> Resu
     if let Some(h) = health {
         quorum(out, h);
     }
-    for rs in &scenario.real_servers {
+    for rs in scenario
+        .real_servers
+        .iter()
+        .filter(|rs| service.has_real_server(&rs.name))
+    {
         if health.is_some_and(|h| h.is_sorry(&rs.name)) {
             continue;
         }
-        let _ = writeln!(out, "    real_server {} {} {{", rs.address, rs.port);
+        let port = scenario.real_port(0, rs);
+        let _ = writeln!(out, "    real_server {} {port} {{", rs.address);
         if rs.weight != 1 {
             let _ = writeln!(out, "        weight {}", rs.weight);
         }
@@ -287,7 +305,7 @@ fn virtual_server(out: &mut String, director: &str, scenario: &Scenario) -> Resu
                 out.push_str("        inhibit_on_failure\n");
             }
             if let Some((kind, settings)) = &check.checker {
-                checker(out, director, kind, settings, delay_loop, rs.address, rs.port)?;
+                checker(out, director, kind, settings, delay_loop, rs.address, port)?;
             }
         }
         out.push_str("    }\n");
@@ -335,7 +353,8 @@ fn checker(
     if s.delay_loop != vs_delay_loop {
         let _ = writeln!(out, "{pad}delay_loop {}", seconds(s.delay_loop));
     }
-    if s.connect_timeout != DEFAULT_CONNECT_TIMEOUT {
+    // MISC_CHECK has misc_timeout instead ("Unknown keyword 'connect_timeout'").
+    if s.connect_timeout != DEFAULT_CONNECT_TIMEOUT && !matches!(kind, CheckerKind::Misc(_)) {
         let _ = writeln!(out, "{pad}connect_timeout {}", seconds(s.connect_timeout));
     }
     if s.retry != defaults.retry {
@@ -350,9 +369,8 @@ fn checker(
     if s.alpha {
         let _ = writeln!(out, "{pad}alpha");
     }
-    if s.log_all_failures {
-        let _ = writeln!(out, "{pad}log_all_failures");
-    }
+    // Always: keepalived says why an attempt failed only with it (see `virtual_server`).
+    let _ = writeln!(out, "{pad}log_all_failures");
     if let Some(to) = s.connect_to {
         if to.ip() != std::net::IpAddr::V4(address) {
             let _ = writeln!(out, "{pad}connect_ip {}", to.ip());
@@ -561,6 +579,44 @@ check = { kind = "tcp", connect_timeout = 1 }
         insta::assert_snapshot!("full_http", conf(CHECKED, "lvs1", Mode::Full));
         let vrrp_only = conf(CHECKED, "lvs1", Mode::VrrpOnly);
         assert!(!vrrp_only.contains("virtual_server"), "{vrrp_only}");
+    }
+
+    /// No VRRP: a checkers-only (`-C`) config, quorum, sorry server, inhibit and MISC_CHECK.
+    const CHECKERS_ONLY: &str = r#"
+[service]
+mode = "nat"
+scheduler = "rr"
+[service.check]
+kind = "tcp"
+delay_loop = 1
+connect_timeout = 1
+retry = 0
+warmup = 0
+quorum = 2
+sorry_server = "sorry"
+[[real_server]]
+name = "rs1"
+weight = 2
+inhibit_on_failure = true
+[[real_server]]
+name = "rs2"
+check = { kind = "misc", command = "test -e /tmp/up" }
+[[real_server]]
+name = "rs3"
+check = { kind = "http", path = "/health", status_code = 200, delay_before_retry = 0.5 }
+[[real_server]]
+name = "sorry"
+"#;
+
+    #[test]
+    fn checkers_only_writes_global_defs_and_the_virtual_server_alone() {
+        let director = {
+            let s = parse(CHECKERS_ONLY, "t.toml").unwrap_or_else(|e| panic!("{}", e.render("t.toml")));
+            s.directors[0].name.clone()
+        };
+        let out = conf(CHECKERS_ONLY, &director, Mode::CheckersOnly);
+        assert!(!out.contains("vrrp_instance"), "{out}");
+        insta::assert_snapshot!("checkers_only", out);
     }
 
     #[test]

@@ -29,6 +29,9 @@ use crate::vrrp::State;
 
 /// From spawning to the first state on the FIFO (keepalived enters BACKUP at once, §4.7).
 const STARTUP_DEADLINE: Duration = Duration::from_secs(10);
+/// From spawning to the checker child's first "Activating healthchecker": under software
+/// emulation (the kernel-IPVS VM) keepalived once took over 10 s to fork it.
+const CHECKERS_STARTUP_DEADLINE: Duration = Duration::from_secs(30);
 /// From SIGTERM to exit: keepalived sends priority 0, removes its VIPs and stops its child.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 /// Log lines an error carries.
@@ -48,6 +51,35 @@ pub struct Transition {
 }
 
 type OnTransition = Arc<dyn Fn(&Transition) + Send + Sync>;
+
+/// A daemon's log (console lines and unparsed notify FIFO lines, `notify_fifo: ` first), read
+/// while the [`Daemon`] is held elsewhere.
+#[derive(Clone)]
+pub struct LogTap {
+    record: Arc<Record>,
+    changed: watch::Receiver<u64>,
+}
+
+impl LogTap {
+    /// The lines from the `from`-th on, each with when it was read.
+    pub fn lines_from(&self, from: usize) -> Vec<(Instant, String)> {
+        let shared = self.record.lock();
+        shared.log.iter().skip(from).cloned().collect()
+    }
+
+    /// Waits until something new is recorded (a line, a state, the exit); returns at once
+    /// when something was recorded since the last call.
+    pub async fn changed(&mut self) {
+        if self.changed.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// How keepalived ended, once it has.
+    pub fn exit(&self) -> Option<String> {
+        self.record.lock().exit.clone()
+    }
+}
 
 #[derive(Default)]
 struct Shared {
@@ -156,8 +188,14 @@ impl Daemon {
         // The console is lvslab's pipe; no syslog, which lands on the host's journal (or, with
         // no syslog daemon, on /dev/console).
         cmd.args(["-n", "-l", "-G", "-D"]);
-        if mode == Mode::VrrpOnly {
-            cmd.arg("-P");
+        match mode {
+            Mode::VrrpOnly => {
+                cmd.arg("-P");
+            }
+            Mode::CheckersOnly => {
+                cmd.arg("-C");
+            }
+            Mode::Full => {}
         }
         cmd.arg("-f")
             .arg(&conf)
@@ -165,7 +203,7 @@ impl Daemon {
             .arg(pid_path(dir))
             .arg("-r")
             .arg(vrrp_pid_path(dir));
-        if mode == Mode::Full {
+        if mode.checks() {
             cmd.arg("-c").arg(checker_pid_path(dir));
         }
         cmd.stdin(Stdio::null())
@@ -219,12 +257,32 @@ impl Daemon {
         };
         daemon.fifo_reader = Some(fifo_reader.map_err(os("start the FIFO reader"))?);
         daemon.check_namespace(host)?;
-        daemon
-            .wait(STARTUP_DEADLINE, "reported no state on its notify FIFO", |s| {
-                (!s.transitions.is_empty()).then_some(())
-            })
-            .await?;
+        if mode.vrrp() {
+            daemon
+                .wait(STARTUP_DEADLINE, "reported no state on its notify FIFO", |s| {
+                    (!s.transitions.is_empty()).then_some(())
+                })
+                .await?;
+        }
+        if mode.checks() {
+            // init_services has put the virtual server in IPVS by then (check_daemon.c).
+            daemon
+                .wait(
+                    CHECKERS_STARTUP_DEADLINE,
+                    "started no health checker within 30 s",
+                    |s| s.log.iter().any(|(_, l)| is_checker_activation(l)).then_some(()),
+                )
+                .await?;
+        }
         Ok(daemon)
+    }
+
+    /// A reader of the log that can outlive a borrow of the daemon.
+    pub fn tap(&self) -> LogTap {
+        LogTap {
+            record: Arc::clone(&self.record),
+            changed: self.changed.clone(),
+        }
     }
 
     /// Every state change so far, in order.
@@ -476,6 +534,13 @@ fn read_fifo(fifo: File, record: &Record, on_transition: &OnTransition) {
             None => record.update(|s| s.log.push((at, format!("notify_fifo: {line}")))),
         }
     }
+}
+
+/// `Activating healthchecker for service [..] for VS [..]` (check_api.c
+/// `register_checkers_thread`), `Deactivating` under ha_suspend.
+pub fn is_checker_activation(line: &str) -> bool {
+    line.starts_with("Activating healthchecker for service ")
+        || line.starts_with("Deactivating healthchecker for service ")
 }
 
 /// `INSTANCE "VI_1" MASTER 150` (vrrp/vrrp_notify.c); DELETED (on reload) counts as STOP.

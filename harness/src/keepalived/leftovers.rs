@@ -39,7 +39,15 @@ pub(crate) fn clean_leftovers_in(runs: &Path) -> LeftoverReport {
         let mut dead_owner = false;
         let mut live_owner = false;
         let mut failed = false;
-        for host_dir in sorted_dirs(&run) {
+        // A director's checker-only keepalived keeps its files in `<director>/checkers/`.
+        let host_dirs: Vec<PathBuf> = sorted_dirs(&run)
+            .into_iter()
+            .flat_map(|d| {
+                let checkers = super::checkers_dir(&d);
+                std::iter::once(d).chain(checkers.is_dir().then_some(checkers))
+            })
+            .collect();
+        for host_dir in host_dirs {
             let Some(alive) = owner_alive(&host_dir) else { continue };
             if alive {
                 live_owner = true;

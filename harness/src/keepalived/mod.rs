@@ -7,6 +7,7 @@
 //! §1.8 (the FIFO lines) and §4 (command line, pid files, dying with the parent). How lvslab
 //! uses it: docs/keepalived.md.
 
+pub mod checker_log;
 mod config;
 mod daemon;
 mod error;
@@ -19,7 +20,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 pub use config::config;
-pub use daemon::{Daemon, Transition};
+pub use daemon::{is_checker_activation, Daemon, LogTap, Transition};
 pub use error::KeepalivedError;
 pub use leftovers::{clean_leftovers, LeftoverReport};
 pub use test_config::config_test;
@@ -35,6 +36,21 @@ pub enum Mode {
     /// The VRRP and checker children: keepalived's checkers drive kernel IPVS, so this needs a
     /// kernel with IPVS (without it the checker child exits FATAL and takes the daemon down).
     Full,
+    /// `-C`: the checker child only, for a scenario without VRRP (or beside a `-P` daemon).
+    /// Needs kernel IPVS like `Full`. No `vrrp_instance` is written.
+    CheckersOnly,
+}
+
+impl Mode {
+    /// Whether keepalived's checkers run (and so a `virtual_server` is written).
+    pub fn checks(self) -> bool {
+        matches!(self, Mode::Full | Mode::CheckersOnly)
+    }
+
+    /// Whether the VRRP child runs.
+    pub fn vrrp(self) -> bool {
+        matches!(self, Mode::VrrpOnly | Mode::Full)
+    }
 }
 
 /// The keepalived binary: /usr/sbin/keepalived, else the first on `PATH`.
@@ -83,6 +99,11 @@ pub fn vrrp_pid_path(dir: &Path) -> PathBuf {
 /// `-c`: the checker child's pid (full mode).
 pub fn checker_pid_path(dir: &Path) -> PathBuf {
     dir.join("checkers.pid")
+}
+
+/// Where a director's checker-only keepalived (`-C`, beside its VRRP one) keeps its files.
+pub fn checkers_dir(dir: &Path) -> PathBuf {
+    dir.join("checkers")
 }
 
 /// Who started the daemon (`<pid> <start ticks>`), so `lvslab clean` can tell a live run's

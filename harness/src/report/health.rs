@@ -10,8 +10,13 @@ const FULL_LINES: usize = 20;
 const END_LINES: usize = 8;
 
 pub fn render_health(health: &HealthOutcome) -> String {
+    // lvslab's own checkers log in keepalived's words; the real one's lines are its own.
+    let by = match health.implementation {
+        crate::ha::Implementation::Embedded => "",
+        crate::ha::Implementation::Keepalived => " by the real keepalived (-C)",
+    };
     let mut out = format!(
-        "health checks on director {} (keepalived's log; seconds from the traffic's start):\n",
+        "health checks on director {}{by} (keepalived's log; seconds from the traffic's start):\n",
         health.director
     );
     let line = |at_ms: f64, text: &str| {
@@ -104,6 +109,7 @@ mod tests {
             }],
             failures: Vec::new(),
             problems: Vec::new(),
+            implementation: crate::ha::Implementation::Embedded,
         }
     }
 

@@ -46,6 +46,11 @@ use crate::scenario::{HealthCheck, Scenario};
 use crate::verdict::Check;
 
 use super::Held;
+use crate::ha::Implementation;
+use crate::health::CheckerKind;
+use crate::keepalived::checker_log::{Ask, CheckerLog, Pool, PoolServer};
+use crate::keepalived::{Daemon, LogTap};
+use crate::scenario::CheckersChoice;
 
 /// The run's engines, with their directors' names.
 type Engines = [(String, Box<dyn Engine>)];
@@ -71,6 +76,8 @@ pub struct HealthOutcome {
     /// keepalived's config fix-ups (quorum) and engine refusals, as they happened.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// Who ran the checkers: lvslab's own (`embedded`) or the real keepalived's checker child.
+    pub implementation: Implementation,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -437,13 +444,48 @@ impl<'l> Session<'l> {
         for running in self.running.iter() {
             running.abort();
         }
+        let table: BTreeMap<SocketAddr, u32> = self.table.iter().map(|(d, w)| (SocketAddr::V4(*d), *w)).collect();
+        let report = Report {
+            director: self.director,
+            started: self.started,
+            history: &self.history,
+            failures: &self.failures,
+            names: &self.names,
+            sorry: self.sorry,
+            table: &table,
+            out_from_start: &self.out_from_start,
+            problems: self.problems,
+            implementation: Implementation::Embedded,
+        };
+        report.outcome(traffic_started)
+    }
+}
+
+/// What either implementation's checkers did, to be reported.
+struct Report<'a> {
+    director: String,
+    started: Instant,
+    history: &'a [HealthRecord],
+    failures: &'a [(Duration, SocketAddr, FailReason)],
+    names: &'a HashMap<SocketAddr, String>,
+    sorry: Option<SocketAddr>,
+    /// The table at the end: dest → weight.
+    table: &'a BTreeMap<SocketAddr, u32>,
+    out_from_start: &'a HashSet<SocketAddr>,
+    problems: Vec<String>,
+    implementation: Implementation,
+}
+
+impl Report<'_> {
+    /// With times since `traffic_started`.
+    fn outcome(self, traffic_started: Instant) -> HealthOutcome {
         let offset = signed_ms(self.started, traffic_started);
         let at_ms = |at: Duration| at.as_secs_f64() * 1000.0 + offset;
         let mut log = Vec::new();
         let mut notify = Vec::new();
         let mut table = Vec::new();
         let mut first_out: HashMap<SocketAddr, f64> = HashMap::new();
-        for r in &self.history {
+        for r in self.history {
             match &r.event {
                 HealthEvent::Log(line) => log.push(HealthLine {
                     at_ms: at_ms(r.at),
@@ -481,18 +523,13 @@ impl<'l> Session<'l> {
             .names
             .iter()
             .filter(|(addr, _)| Some(**addr) != self.sorry)
-            .map(|(addr, name)| {
-                let SocketAddr::V4(v4) = addr else {
-                    unreachable!("lab addresses are IPv4")
-                };
-                ServerHealth {
-                    name: name.clone(),
-                    out_after_start_ms: first_out
-                        .get(addr)
-                        .copied()
-                        .or(self.out_from_start.contains(addr).then_some(0.0)),
-                    out_at_end: self.table.get(v4).is_none_or(|w| *w == 0),
-                }
+            .map(|(addr, name)| ServerHealth {
+                name: name.clone(),
+                out_after_start_ms: first_out
+                    .get(addr)
+                    .copied()
+                    .or(self.out_from_start.contains(addr).then_some(0.0)),
+                out_at_end: self.table.get(addr).is_none_or(|w| *w == 0),
             })
             .collect();
         servers.sort_by(|a, b| a.name.cmp(&b.name));
@@ -515,6 +552,7 @@ impl<'l> Session<'l> {
             servers,
             failures,
             problems: self.problems,
+            implementation: self.implementation,
         }
     }
 }
@@ -544,6 +582,291 @@ pub fn checks(expect: &crate::scenario::Expect, outcome: Option<&HealthOutcome>)
         }
     }
     out
+}
+
+/// Who runs the checkers of `scenario` on a director whose engine is kernel IPVS (`kernel`)
+/// or not: `auto` takes the real keepalived when it is installed, the engine is the kernel's
+/// and the scenario has checkers. `Err`: `checkers = "keepalived"` that cannot be.
+pub fn implementation(scenario: &Scenario, choice: CheckersChoice, kernel: bool) -> Result<Implementation, String> {
+    if scenario.health.is_none() {
+        return Ok(Implementation::Embedded);
+    }
+    match choice {
+        CheckersChoice::Embedded => Ok(Implementation::Embedded),
+        CheckersChoice::Keepalived if !kernel => {
+            Err("checkers = \"keepalived\": keepalived's checkers drive kernel IPVS; the embedded engine has no netlink IPVS (use engine = \"kernel\", or checkers = \"embedded\")".into())
+        }
+        CheckersChoice::Keepalived if !crate::keepalived::installed() => {
+            Err("checkers = \"keepalived\" but keepalived is not installed (apt-get install --no-install-recommends keepalived), or use checkers = \"embedded\"".into())
+        }
+        CheckersChoice::Keepalived => Ok(Implementation::Keepalived),
+        CheckersChoice::Auto if kernel && crate::keepalived::installed() => Ok(Implementation::Keepalived),
+        CheckersChoice::Auto => Ok(Implementation::Embedded),
+    }
+}
+
+/// The directors whose tables the checkers change: the first and any sharing its VIP.
+pub fn checked_directors(scenario: &Scenario) -> Vec<String> {
+    let Some(first) = scenario.director() else {
+        return Vec::new();
+    };
+    scenario
+        .directors
+        .iter()
+        .filter(|d| d.vip == first.vip)
+        .map(|d| d.name.clone())
+        .collect()
+}
+
+/// keepalived's checker child (`keepalived -C`) for `director`: its config written from the
+/// scenario's first service and checked (`keepalived -t`), started in the director's namespace
+/// with its files in `<run dir>/<director>/checkers/`. keepalived then owns that service in the
+/// kernel: the engine attached to it (`KernelEngine::start_attached`).
+pub async fn start_keepalived(scenario: &Scenario, lab: &Lab, director: &str) -> Result<Daemon, String> {
+    use crate::keepalived::{self, Mode};
+    let host = lab
+        .host(director)
+        .ok_or_else(|| format!("{director}: not in the lab"))?;
+    let dir = keepalived::checkers_dir(&lab.host_dir(director).map_err(|e| e.to_string())?);
+    let conf = keepalived::config(scenario, director, &dir, Mode::CheckersOnly).map_err(|e| e.to_string())?;
+    Daemon::start(host, &dir, &conf, Mode::CheckersOnly, Arc::new(|_| {}))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The real keepalived's checkers, read from the first director's log.
+pub struct KeepalivedSession<'l> {
+    host: &'l Host,
+    director: String,
+    tap: LogTap,
+    read: usize,
+    /// The first "Activating healthchecker" line: the checkers' start.
+    started: Option<Instant>,
+    log: CheckerLog,
+    names: HashMap<SocketAddr, String>,
+    sorry: Option<SocketAddr>,
+    /// HTTP_GET's path and timeout per server, to learn a refused status (keepalived does not say it).
+    http: HashMap<SocketAddr, (String, Duration)>,
+    fetches: FuturesUnordered<JoinHandle<(SocketAddr, CheckOutcome)>>,
+    /// Lines read before the checkers' start, read once it is known.
+    lines_before_start: Vec<(Instant, String)>,
+}
+
+impl<'l> KeepalivedSession<'l> {
+    fn start(scenario: &Scenario, lab: &'l Lab, daemon: &Daemon) -> Option<KeepalivedSession<'l>> {
+        let check = scenario.health.as_ref()?;
+        let director = scenario.director()?;
+        let host = lab.host(&director.name)?;
+        let proto = scenario.service().protocol;
+        let mut pool = Pool {
+            vs: Trio::new(SocketAddr::from((director.vip, scenario.service().port)), proto).to_string(),
+            servers: Vec::new(),
+            sorry: check.sorry_server.as_ref().map(|s| {
+                let addr = SocketAddr::V4(s.addr);
+                (Trio::new(addr, proto).to_string(), addr, 1)
+            }),
+            alpha: HashSet::new(),
+        };
+        let mut http = HashMap::new();
+        for c in &check.real_servers {
+            let Some(rs) = scenario.real_server(&c.name) else {
+                continue;
+            };
+            let addr = SocketAddr::from((rs.address, scenario.real_port(0, rs)));
+            let settings = c.checker.as_ref().map(|(_, s)| s);
+            if let Some((CheckerKind::Http(get), s)) = &c.checker {
+                let path = get.urls.first().map_or("/".to_string(), |u| u.path.clone());
+                http.insert(addr, (path, s.connect_timeout));
+            }
+            if settings.is_some_and(|s| s.alpha) {
+                pool.alpha.insert(addr);
+            }
+            pool.servers.push(PoolServer {
+                trio: Trio::new(addr, proto).to_string(),
+                addr,
+                weight: rs.weight,
+                inhibit: c.inhibit_on_failure,
+                checked: c.checker.is_some(),
+                log_all_failures: settings.is_some_and(|s| s.log_all_failures),
+            });
+        }
+        let mut names: HashMap<SocketAddr, String> = scenario
+            .real_servers
+            .iter()
+            .filter(|r| scenario.service().has_real_server(&r.name))
+            .map(|r| (SocketAddr::from((r.address, scenario.real_port(0, r))), r.name.clone()))
+            .collect();
+        if let Some(s) = &check.sorry_server {
+            names
+                .entry(SocketAddr::V4(s.addr))
+                .or_insert_with(|| "sorry server".into());
+        }
+        let mut session = KeepalivedSession {
+            host,
+            director: director.name.clone(),
+            tap: daemon.tap(),
+            read: 0,
+            started: None,
+            log: CheckerLog::new(pool),
+            names,
+            sorry: check.sorry_server.as_ref().map(|s| SocketAddr::V4(s.addr)),
+            http,
+            fetches: FuturesUnordered::new(),
+            lines_before_start: Vec::new(),
+        };
+        session.read_new();
+        Some(session)
+    }
+
+    /// Reads the lines keepalived logged since the last call. Lines from before the checkers'
+    /// start (IPVS set up, the quorum at start) count at their start.
+    fn read_new(&mut self) {
+        let lines = self.tap.lines_from(self.read);
+        self.read += lines.len();
+        for (at, line) in lines {
+            if self.started.is_none() && crate::keepalived::is_checker_activation(&line) {
+                self.started = Some(at);
+                for (_, early) in std::mem::take(&mut self.lines_before_start) {
+                    self.log.read(Duration::ZERO, &early);
+                }
+            }
+            let Some(started) = self.started else {
+                self.lines_before_start.push((at, line));
+                continue;
+            };
+            if let Ask::HttpStatus(server) = self.log.read(at.saturating_duration_since(started), &line) {
+                self.fetch_status(server);
+            }
+        }
+    }
+
+    /// keepalived refused the status it got from `server` without saying which: lvslab asks
+    /// the same URL at once, from the director's namespace, and takes the status it gets.
+    fn fetch_status(&mut self, server: SocketAddr) {
+        let Some((path, timeout)) = self.http.get(&server).cloned() else {
+            return;
+        };
+        // Every status is "refused" by an empty set, so the judgement carries the code.
+        let mut url = Url::new(&path);
+        url.status_codes = vec![0..=0];
+        self.fetches.push(
+            self.host
+                .runtime()
+                .spawn(async move { (server, http_check(server, path, timeout, url).await) }),
+        );
+    }
+
+    fn fetched(&mut self, done: Result<(SocketAddr, CheckOutcome), tokio::task::JoinError>) {
+        if let Ok((server, CheckOutcome::Failure(FailReason::HttpStatus(code)))) = done {
+            self.log.http_status(server, code);
+        }
+    }
+
+    async fn first_checks(&mut self, bound: Duration) {
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            self.read_new();
+            if self.log.ran_once.len() >= self.log.checker_count() {
+                return;
+            }
+            if self.tap.exit().is_some() {
+                self.log
+                    .problems
+                    .push("keepalived ended before every checker had run once".into());
+                return;
+            }
+            if tokio::time::timeout_at(deadline, self.tap.changed()).await.is_err() {
+                let missing = self.log.checker_count() - self.log.ran_once.len();
+                self.log.problems.push(format!(
+                    "{missing} of {} checkers had not finished a first check after {bound:?}; traffic started anyway",
+                    self.log.checker_count()
+                ));
+                return;
+            }
+        }
+    }
+
+    async fn during<F: Future>(&mut self, until: F) -> F::Output {
+        tokio::pin!(until);
+        loop {
+            tokio::select! {
+                out = &mut until => {
+                    self.read_new();
+                    return out;
+                }
+                () = self.tap.changed() => self.read_new(),
+                Some(done) = self.fetches.next(), if !self.fetches.is_empty() => self.fetched(done),
+            }
+        }
+    }
+
+    async fn stop(mut self, traffic_started: Instant) -> HealthOutcome {
+        self.read_new();
+        // The status fetches take at most their check's timeout.
+        while let Some(done) = self.fetches.next().await {
+            self.fetched(done);
+        }
+        let started = self.started.unwrap_or(traffic_started);
+        let out_from_start: HashSet<SocketAddr> = HashSet::new();
+        let table = self.log.table().clone();
+        let log = self.log;
+        let report = Report {
+            director: self.director,
+            started,
+            history: &log.records,
+            failures: &log.failures,
+            names: &self.names,
+            sorry: self.sorry,
+            table: &table,
+            out_from_start: &out_from_start,
+            problems: log.problems.clone(),
+            implementation: Implementation::Keepalived,
+        };
+        report.outcome(traffic_started)
+    }
+}
+
+/// The run's checkers: lvslab's own, or the real keepalived's.
+pub enum Checkers<'l> {
+    Embedded(Session<'l>),
+    Keepalived(KeepalivedSession<'l>),
+}
+
+impl<'l> Checkers<'l> {
+    /// `None` when the scenario has no health check or no director; keepalived's when `daemon`
+    /// (the first director's `keepalived -C`) is given.
+    pub fn start(
+        scenario: &Scenario,
+        lab: &'l Lab,
+        engines: &mut Engines,
+        daemon: Option<&Daemon>,
+    ) -> Option<Checkers<'l>> {
+        match daemon {
+            Some(d) => KeepalivedSession::start(scenario, lab, d).map(Checkers::Keepalived),
+            None => Session::start(scenario, lab, engines).map(Checkers::Embedded),
+        }
+    }
+
+    pub async fn first_checks(&mut self, engines: &mut Engines, bound: Duration) {
+        match self {
+            Checkers::Embedded(s) => s.first_checks(engines, bound).await,
+            Checkers::Keepalived(s) => s.first_checks(bound).await,
+        }
+    }
+
+    pub async fn during<F: Future>(&mut self, held: &RefCell<&mut Held>, until: F) -> F::Output {
+        match self {
+            Checkers::Embedded(s) => s.during(held, until).await,
+            Checkers::Keepalived(s) => s.during(until).await,
+        }
+    }
+
+    pub async fn stop(self, traffic_started: Instant) -> HealthOutcome {
+        match self {
+            Checkers::Embedded(s) => s.stop(traffic_started),
+            Checkers::Keepalived(s) => s.stop(traffic_started).await,
+        }
+    }
 }
 
 /// Extra time the run waits for the first round of checks beyond keepalived's own bound.

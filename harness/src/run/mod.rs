@@ -31,7 +31,9 @@ use crate::lab::{Lab, LabError, LabOptions};
 use crate::observe;
 use crate::realserver::{self, Behaviour, Decap, RunningServer, ServerSpec};
 use crate::report::Timeline;
-use crate::scenario::{ConnectionMode, Director, EngineChoice, Mode, Protocol, Scenario, ServerState, VrrpChoice};
+use crate::scenario::{
+    CheckersChoice, ConnectionMode, Director, EngineChoice, Mode, Protocol, Scenario, ServerState, VrrpChoice,
+};
 use crate::tally::Tally;
 use crate::traffic::{self, RequestError, RequestRecord, TrafficSpec};
 use crate::verdict;
@@ -52,6 +54,8 @@ pub struct RunOptions {
     pub witness: bool,
     /// Overrides the scenario's `vrrp`.
     pub vrrp: Option<VrrpChoice>,
+    /// Overrides the scenario's `checkers`.
+    pub checkers: Option<CheckersChoice>,
 }
 
 /// When a run investigates why the spread is what it is.
@@ -84,6 +88,9 @@ pub enum RunError {
     MissingHost(String),
     #[error("vrrp: {0}")]
     Ha(crate::ha::HaError),
+    /// keepalived's checkers asked for where they cannot run, or failing to start.
+    #[error("checkers: {0}")]
+    Checkers(String),
 }
 
 /// Builds the lab, runs the traffic and always tears the lab down.
@@ -105,7 +112,9 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, R
 
 /// Everything between bring-up and teardown. Servers and engine stop before returning.
 pub async fn run_in_lab(scenario: &Scenario, opts: &RunOptions, lab: &Lab) -> Result<RunOutcome, RunError> {
-    let mut held = Held::start_with_vrrp(scenario, lab, opts.engine.unwrap_or(scenario.engine), opts.vrrp).await?;
+    let engine = opts.engine.unwrap_or(scenario.engine);
+    let checkers = opts.checkers.unwrap_or(scenario.checkers);
+    let mut held = Held::start_with_choices(scenario, lab, engine, opts.vrrp, checkers).await?;
     let result = traffic_and_verdict(scenario, opts, lab, &mut held).await;
     let mut shutdown = Ok(());
     for (_, e) in std::mem::take(&mut held.engines) {
@@ -133,7 +142,8 @@ async fn traffic_and_verdict(
         None => None,
     };
     // keepalived's checkers: from startup, through the traffic, stopped before the tables are read.
-    let mut checkers = health::Session::start(scenario, lab, &mut held.engines);
+    let daemon = held.checker_daemons.first().map(|(_, d)| d);
+    let mut checkers = health::Checkers::start(scenario, lab, &mut held.engines, daemon);
     if let Some(session) = checkers.as_mut() {
         if scenario.health.as_ref().is_some_and(|h| h.traffic_waits_for_checks) {
             session
@@ -172,7 +182,10 @@ async fn traffic_and_verdict(
     };
     let (records, fired) = futures::join!(checked_traffic, events::drive(scenario, lab, &shared, progress));
     let traffic_elapsed = traffic_started.elapsed();
-    let health = checkers.map(|s| s.stop(traffic_started));
+    let health = match checkers {
+        Some(c) => Some(c.stop(traffic_started).await),
+        None => None,
+    };
     let vrrp = held.ha.as_mut().map(|ha| {
         ha.collect_logs();
         failover::outcome(scenario, ha, traffic_started, elected, &fired, &records)
@@ -416,6 +429,11 @@ pub struct Held {
     /// With VRRP: each director's VIP gate, shared by its engine and its VRRP node.
     gates: Vec<(String, VipGate)>,
     ha: Option<Ha>,
+    /// Who runs the checkers (`checkers`, resolved against the engines that run).
+    checkers_choice: CheckersChoice,
+    /// With keepalived's checkers: each checked director's `keepalived -C`, which owns the
+    /// first service in its kernel IPVS.
+    checker_daemons: Vec<(String, crate::keepalived::Daemon)>,
 }
 
 impl Held {
@@ -434,6 +452,18 @@ impl Held {
         lab: &Lab,
         engine: EngineChoice,
         vrrp: Option<VrrpChoice>,
+    ) -> Result<Held, RunError> {
+        Held::start_with_choices(scenario, lab, engine, vrrp, scenario.checkers).await
+    }
+
+    /// With keepalived's checkers (`checkers` resolving to keepalived), each checked
+    /// director's engine attaches to the service its `keepalived -C` creates.
+    pub async fn start_with_choices(
+        scenario: &Scenario,
+        lab: &Lab,
+        engine: EngineChoice,
+        vrrp: Option<VrrpChoice>,
+        checkers: CheckersChoice,
     ) -> Result<Held, RunError> {
         let (servers, decaps) = start_servers(scenario, lab).await?;
         let gates = match &scenario.vrrp {
@@ -459,6 +489,8 @@ impl Held {
             engine_choice: engine,
             gates,
             ha: None,
+            checkers_choice: checkers,
+            checker_daemons: Vec::new(),
         };
         for director in &scenario.directors {
             match held.start_engine(scenario, director, lab).await {
@@ -466,6 +498,18 @@ impl Held {
                 Err(e) => {
                     held.stop().await;
                     return Err(e);
+                }
+            }
+        }
+        for director in health::checked_directors(scenario) {
+            if held.checks_with_keepalived(scenario, &director, lab).await? != Implementation::Keepalived {
+                continue;
+            }
+            match health::start_keepalived(scenario, lab, &director).await {
+                Ok(daemon) => held.checker_daemons.push((director, daemon)),
+                Err(e) => {
+                    held.stop().await;
+                    return Err(RunError::Checkers(e));
                 }
             }
         }
@@ -488,10 +532,36 @@ impl Held {
         Ok(held)
     }
 
-    /// Starts `director`'s engine (again, after a kill or stop) with its VIP gate.
+    /// Who runs `director`'s checkers; an error where `checkers = "keepalived"` cannot be.
+    async fn checks_with_keepalived(
+        &self,
+        scenario: &Scenario,
+        director: &str,
+        lab: &Lab,
+    ) -> Result<Implementation, RunError> {
+        if !health::checked_directors(scenario).iter().any(|d| d == director) {
+            return Ok(Implementation::Embedded);
+        }
+        let kernel = match self.engines.iter().find(|(d, _)| d == director) {
+            Some((_, e)) => e.kind() == director::EngineKind::Kernel,
+            None => {
+                let host = lab.host(director).ok_or_else(|| missing_host(director))?;
+                use_kernel(
+                    scenario,
+                    self.engine_choice,
+                    host.exec(director::kernel_has_ipvs).await?,
+                )?
+            }
+        };
+        health::implementation(scenario, self.checkers_choice, kernel).map_err(RunError::Checkers)
+    }
+
+    /// Starts `director`'s engine (again, after a kill or stop) with its VIP gate; attached to
+    /// keepalived's service when keepalived runs its checkers.
     async fn start_engine(&mut self, scenario: &Scenario, director: &Director, lab: &Lab) -> Result<(), RunError> {
         let gate = self.gate(&director.name);
-        let engine = start_engine(scenario, director, lab, self.engine_choice, gate).await?;
+        let attach = self.checks_with_keepalived(scenario, &director.name, lab).await? == Implementation::Keepalived;
+        let engine = start_engine(scenario, director, lab, self.engine_choice, gate, attach).await?;
         self.engines.retain(|(name, _)| *name != director.name);
         self.engines.push((director.name.clone(), engine));
         Ok(())
@@ -529,6 +599,12 @@ impl Held {
     pub async fn stop(mut self) {
         if let Some(ha) = self.ha.take() {
             ha.shutdown().await;
+        }
+        // keepalived deletes the services it made (lvslab's attached engines do not).
+        for (name, mut daemon) in std::mem::take(&mut self.checker_daemons) {
+            if let Err(e) = daemon.stop().await {
+                eprintln!("lvslab: director {name} keepalived checkers stop: {e}");
+            }
         }
         for (name, e) in std::mem::take(&mut self.engines) {
             if let Err(err) = e.shutdown() {
@@ -588,25 +664,36 @@ async fn start_engine(
     lab: &Lab,
     choice: EngineChoice,
     gate: Option<VipGate>,
+    attach: bool,
 ) -> Result<Box<dyn Engine>, RunError> {
     let host = lab.host(&director.name).ok_or_else(|| missing_host(&director.name))?;
     let kernel_has_ipvs = host.exec(director::kernel_has_ipvs).await?;
+    let use_kernel = use_kernel(scenario, choice, kernel_has_ipvs)?;
+    let mut config = director_config(scenario, director)?;
+    config.vip_gate = gate;
+    if use_kernel {
+        // keepalived's checkers own the first service: created by its virtual_server.
+        let attached: Vec<director::ServiceKey> = match attach {
+            true => vec![scenario.service().key_on(director.vip)],
+            false => Vec::new(),
+        };
+        let engine = director::kernel::KernelEngine::start_attached(host, &config, &attached).await?;
+        return Ok(Box::new(engine));
+    }
+    let engine = EmbeddedEngine::start(host, config)?;
+    Ok(Box::new(engine))
+}
+
+/// Whether the director runs kernel IPVS under `choice`, where the kernel has it or not.
+fn use_kernel(scenario: &Scenario, choice: EngineChoice, kernel_has_ipvs: bool) -> Result<bool, RunError> {
     let fullnat = scenario.service().mode == Mode::FullNat;
-    let use_kernel = match choice {
+    Ok(match choice {
         EngineChoice::Kernel if !kernel_has_ipvs => return Err(RunError::NoKernelIpvs),
         EngineChoice::Kernel => true,
         // FULLNAT is not in mainline IPVS: only the embedded engine has it.
         EngineChoice::Auto => kernel_has_ipvs && !fullnat,
         EngineChoice::Embedded => false,
-    };
-    let mut config = director_config(scenario, director)?;
-    config.vip_gate = gate;
-    if use_kernel {
-        let engine = director::kernel::KernelEngine::start(host, &config).await?;
-        return Ok(Box::new(engine));
-    }
-    let engine = EmbeddedEngine::start(host, config)?;
-    Ok(Box::new(engine))
+    })
 }
 
 /// The services as `director`'s engine takes them (what `ipvsadm -A` / `-a` would say), on its own VIP.

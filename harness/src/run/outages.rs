@@ -199,6 +199,7 @@ mod tests {
             }],
             failures: Vec::new(),
             problems: Vec::new(),
+            implementation: crate::ha::Implementation::Embedded,
         }
     }
 

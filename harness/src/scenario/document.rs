@@ -44,12 +44,13 @@ pub(crate) fn read(text: &str, problems: &mut Problems<'_>) -> Option<RawScenari
     for (key, item) in doc.as_table().iter() {
         let key_span = doc.as_table().key(key).and_then(|k| k.span());
         match key {
-            "name" | "description" | "engine" | "vrrp" => {
+            "name" | "description" | "engine" | "vrrp" | "checkers" => {
                 let value: Option<raw::S<String>> = section(item, key, "", key_span.clone(), problems);
                 match key {
                     "name" => raw.top.name = value,
                     "description" => raw.top.description = value,
                     "vrrp" => raw.top.vrrp = value,
+                    "checkers" => raw.top.checkers = value,
                     _ => raw.top.engine = value,
                 }
             }

@@ -95,6 +95,19 @@ keyword_enum!(
 );
 
 keyword_enum!(
+    /// Who runs the health checkers of `[service.check]`.
+    CheckersChoice, "checkers", {
+        /// The real keepalived when it is installed, the director runs the kernel engine and
+        /// the scenario has `[service.check]`; else lvslab's own.
+        Auto = "auto",
+        /// `keepalived -C` in each director's namespace: its checkers drive kernel IPVS.
+        Keepalived = "keepalived",
+        /// lvslab's own checkers (`crate::health`), on either engine.
+        Embedded = "embedded",
+    }
+);
+
+keyword_enum!(
     /// keepalived's `state`: an initial wish, not a guarantee.
     VrrpState, "state", { Master = "MASTER", Backup = "BACKUP" }
 );

@@ -12,8 +12,8 @@ use crate::ipvs;
 use crate::wire::Mac;
 
 pub use super::keywords::{
-    Cause, CauseId, Comparison, ConnectionMode, EngineChoice, Mode, Protocol, SchedFlag, Scheduler, ServerState, VipOn,
-    VrrpChoice, VrrpState,
+    Cause, CauseId, CheckersChoice, Comparison, ConnectionMode, EngineChoice, Mode, Protocol, SchedFlag, Scheduler,
+    ServerState, VipOn, VrrpChoice, VrrpState,
 };
 
 /// A fully resolved scenario.
@@ -44,6 +44,8 @@ pub struct Scenario {
     pub expect_events: EventExpect,
     /// `[vrrp_instance]`: the directors share the service VIP over VRRP.
     pub vrrp: Option<Vrrp>,
+    /// `checkers`: who runs the health checkers of `health` (`auto` when it has none).
+    pub checkers: CheckersChoice,
 }
 
 /// The directors as one keepalived `vrrp_instance` holding the service VIP between them.

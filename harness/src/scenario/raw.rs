@@ -17,6 +17,8 @@ pub struct RawTop {
     pub engine: Option<S<String>>,
     /// Who runs VRRP on the directors: `keepalived`, `embedded` or `auto`.
     pub vrrp: Option<S<String>>,
+    /// Who runs the health checkers: `keepalived`, `embedded` or `auto`.
+    pub checkers: Option<S<String>>,
 }
 
 /// `[vrrp_instance]`, or the same keys on one `[[director]]` overriding it: keepalived's
@@ -471,6 +473,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "vrrp",
             "vrrp_instance",
             "vrrp_script",
+            "checkers",
         ],
         "vrrp_instance" => VRRP_INSTANCE_KEYS,
         "vrrp_script" => &[

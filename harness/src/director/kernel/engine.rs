@@ -27,6 +27,9 @@ pub struct KernelEngine {
     conn_table: File,
     /// Our services and their real servers as configured (SET_DEST needs the whole dest).
     services: Vec<(ipvs::ServiceConfig, Vec<ipvs::DestConfig>)>,
+    /// Services of `services` that another program owns in the namespace (keepalived's
+    /// checkers): this engine neither creates nor deletes them, only reads and edits them.
+    attached: Vec<ServiceKey>,
 }
 
 impl KernelEngine {
@@ -34,6 +37,14 @@ impl KernelEngine {
     /// namespace needs (`setup`), then every service and its real servers.
     /// FULLNAT is refused before anything is touched.
     pub async fn start(host: &Host, cfg: &DirectorConfig) -> Result<KernelEngine> {
+        KernelEngine::start_attached(host, cfg, &[]).await
+    }
+
+    /// As [`KernelEngine::start`], but the services of `attached` are someone else's: the
+    /// real keepalived creates them from its `virtual_server` (and deletes them when it stops),
+    /// and its checkers add and remove their real servers. The engine sets up the namespace
+    /// (VIP, sysctls) and the other services as usual, and reads every one in its snapshots.
+    pub async fn start_attached(host: &Host, cfg: &DirectorConfig, attached: &[ServiceKey]) -> Result<KernelEngine> {
         if cfg.services.is_empty() {
             return Err(DirectorError::Config("no virtual service".into()));
         }
@@ -42,6 +53,9 @@ impl KernelEngine {
         let mut requests = Vec::new();
         for (svc, dests) in &cfg.services {
             let key = objects::key_of(svc);
+            if attached.contains(&key) {
+                continue;
+            }
             let svc_attrs = objects::service_attrs(svc)?;
             let mut dest_msgs = Vec::new();
             for d in dests {
@@ -67,6 +81,7 @@ impl KernelEngine {
             socket,
             conn_table,
             services: cfg.services.clone(),
+            attached: attached.to_vec(),
         };
         let configured = (|| {
             for (key, svc, svc_attrs, dest_msgs) in requests {
@@ -158,9 +173,13 @@ impl KernelEngine {
             .collect())
     }
 
+    /// Deletes the services this engine created (not the attached ones).
     fn delete_services(&self) -> Result<()> {
         for (svc, _) in &self.services {
             let key = objects::key_of(svc);
+            if self.attached.contains(&key) {
+                continue;
+            }
             let msg = IpvsMessage::new(Cmd::DelService, vec![CmdAttr::Service(objects::ident_attrs(&key))]);
             match self.socket.command(msg) {
                 Ok(()) | Err(GenlError::Kernel(libc::ESRCH)) => {}

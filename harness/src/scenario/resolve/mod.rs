@@ -9,6 +9,7 @@
 
 mod address_plan;
 mod addresses;
+mod checkers;
 mod context;
 mod directors;
 mod events;
@@ -65,6 +66,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     let health = health::resolve(&mut cx, service, &real_servers);
     health::resolve_expect(&mut cx, &mut expect, health.as_ref(), &real_servers);
     let vrrp = vrrp::resolve(&mut cx, service, &hosts);
+    let checkers = checkers::resolve(raw, engine, service.mode, health.as_ref(), cx.p);
     let (events, expect_events) = events::resolve(&mut cx, &hosts, &traffic, vrrp.as_ref());
 
     Scenario {
@@ -82,6 +84,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         events,
         expect_events,
         vrrp,
+        checkers,
     }
 }
 
