@@ -108,6 +108,11 @@ pub struct ConformArgs {
     /// Do not run the real `ipvsadm` beside lvslab's views.
     #[arg(long)]
     pub no_witness: bool,
+    /// Who runs the kernel run's health checkers. By default lvslab's, as in the embedded run,
+    /// so that only the engines differ; `keepalived` (or `auto`) compares the real keepalived's
+    /// checkers on kernel IPVS with lvslab's on the embedded engine.
+    #[arg(long, value_enum, default_value = "embedded")]
+    pub checkers: CheckersArg,
 }
 
 #[derive(Debug, Args)]

@@ -193,6 +193,7 @@ async fn conform(args: ConformArgs) -> Result<ExitCode, CliError> {
         runs: args.runs,
         allow,
         witness: !args.no_witness,
+        kernel_checkers: checkers_choice(args.checkers),
     };
     let mut reports = Vec::new();
     for scenario in &scenarios {

@@ -24,6 +24,8 @@ pub struct ConformOptions {
     pub allow: AllowList,
     /// Compare with the real `ipvsadm` on the kernel run.
     pub witness: bool,
+    /// Who runs the kernel run's checkers (the embedded run's are always lvslab's).
+    pub kernel_checkers: CheckersChoice,
 }
 
 /// One fact that differs between two runs.
@@ -97,9 +99,12 @@ pub async fn conform_scenario(scenario: &Scenario, opts: &ConformOptions) -> Sce
                 settle_stats: true,
                 witness: opts.witness && i == 0,
                 vrrp: None,
-                // The kernel run takes the scenario's choice (auto: keepalived's checkers where
-                // installed); the embedded engine can only run lvslab's.
-                checkers: (*choice == EngineChoice::Embedded).then_some(CheckersChoice::Embedded),
+                // The embedded engine can only run lvslab's checkers; the kernel run takes
+                // `--checkers` (lvslab's by default, so that only the engines differ).
+                checkers: Some(match choice {
+                    EngineChoice::Embedded => CheckersChoice::Embedded,
+                    _ => opts.kernel_checkers,
+                }),
             };
             let result = run::run(scenario, &run_opts).await.map_err(|e| e.to_string());
             if let Ok(outcome) = &result {

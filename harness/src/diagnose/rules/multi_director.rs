@@ -21,7 +21,8 @@ const FROM_IDLE: &[&str] = &["rr", "wrr", "lc", "wlc", "sed", "nq", "fo", "ovf"]
 pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let svc = ev.service.as_ref()?;
     let tables = &ev.director_tables;
-    if tables.len() < 2 || !FROM_IDLE.contains(&svc.scheduler.as_str()) || spread.healthy {
+    // Independent directors serve at once; a VRRP pair hands one VIP from one to the other.
+    if ev.vrrp.is_some() || tables.len() < 2 || !FROM_IDLE.contains(&svc.scheduler.as_str()) || spread.healthy {
         return None;
     }
     let counts: Vec<BTreeMap<Ipv4Addr, u64>> = tables.iter().map(conns_by_dest).collect();
@@ -200,6 +201,10 @@ mod tests {
         let mut hashed = two_idle_directors();
         hashed.service.as_mut().unwrap().scheduler = "mh".into();
         assert!(check(&hashed, &summarise(&hashed)).is_none());
+
+        let mut pair = two_idle_directors();
+        pair.vrrp = Some(crate::diagnose::evidence::VrrpEvidence::default());
+        assert!(check(&pair, &summarise(&pair)).is_none(), "a VRRP pair takes turns");
 
         let mut opposite = two_idle_directors();
         opposite.director_tables[1] = table("lvs2", [192, 0, 2, 101], [0, 1, 1]);
