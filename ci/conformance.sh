@@ -7,6 +7,9 @@
 #
 #   ci/conformance.sh [SCENARIO.toml ...]     (default: scenarios/ and fixtures/conform/)
 #   RUNS=10 ci/conformance.sh                 (pass rates over 10 runs per engine)
+#
+# Then the scenarios with health checks once more, the kernel run's checkers being the real
+# keepalived's (`conform --checkers keepalived`): lvslab's checkers against keepalived's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The embedded engine forwards in userspace: under software emulation a debug build is
@@ -16,17 +19,31 @@ if [ $# -gt 0 ]; then files=("$@"); else files=(scenarios/*.toml fixtures/confor
 started=$(date +%s)
 vm() {
     LVSLAB=target/release/lvslab GUEST_TIMEOUT=${GUEST_TIMEOUT:-$((600 + 300 * ${RUNS:-1}))} bash ci/kernel-vm.sh -- \
-        conform --allow ci/conformance-allow.toml --runs "${RUNS:-1}" "${files[@]}"
+        conform --allow ci/conformance-allow.toml --runs "${RUNS:-1}" "$@"
 }
-status=0
-vm || status=$?
 # Under software emulation on a loaded host the guest kernel has once locked up (RCU stall,
 # soft lockup in two lab threads; docs/kernel-engine.md): it panics, and the VM is booted
 # once more. A difference found by lvslab conform (exit 1) is never retried.
-if [ "$status" -eq 3 ]; then
-    echo "kernel conformance: the guest died before reporting; booting it once more"
-    status=0
-    vm || status=$?
+pass() {
+    local rc=0
+    vm "$@" || rc=$?
+    if [ "$rc" -eq 3 ]; then
+        echo "kernel conformance: the guest died before reporting; booting it once more"
+        rc=0
+        vm "$@" || rc=$?
+    fi
+    return "$rc"
+}
+status=0
+# 1. The engines: kernel IPVS against the embedded engine, lvslab's checkers on both.
+pass "${files[@]}" || status=$?
+# 2. The checkers: the real keepalived's (keepalived -C driving kernel IPVS) against lvslab's
+#    on the embedded engine, for every scenario with health checks.
+checked=()
+for f in "${files[@]}"; do grep -q '^\[service.check\]' "$f" && checked+=("$f"); done
+if [ "$status" -eq 0 ] && [ ${#checked[@]} -gt 0 ]; then
+    echo "kernel conformance: keepalived's checkers on ${#checked[@]} scenario(s)"
+    pass --checkers keepalived "${checked[@]}" || status=$?
 fi
 echo "kernel conformance: $(($(date +%s) - started)) s, exit $status"
 exit "$status"
