@@ -524,6 +524,14 @@ fn fix_up(vs: &mut VirtualServer, warnings: &mut Vec<Warning>) -> bool {
         VsAddress::Fwmark(mark) => format!("FWM {mark}"),
         VsAddress::Group(name) => format!("[{name}]:0"),
     };
+    let default_to_nat = |vs: &mut VirtualServer, line: usize, warnings: &mut Vec<Warning>| {
+        let message = format!(
+            "Virtual server {}: no forwarding method set, setting default NAT",
+            describe(vs)
+        );
+        warnings.push(Warning::new(line, message));
+        vs.lb_kind = Some(LbKind::Nat);
+    };
     if vs.real_servers.is_empty() {
         warnings.push(Warning::new(
             line,
@@ -604,28 +612,14 @@ fn fix_up(vs: &mut VirtualServer, warnings: &mut Vec<Warning>) -> bool {
             continue;
         }
         if rs.lb_kind.is_none() && vs.lb_kind.is_none() {
-            warnings.push(Warning::new(
-                line,
-                format!(
-                    "Virtual server {}: no forwarding method set, setting default NAT",
-                    describe(vs)
-                ),
-            ));
-            vs.lb_kind = Some(LbKind::Nat);
+            default_to_nat(vs, line, warnings);
         }
         weight_sum += u64::from(rs.weight.unwrap_or(1));
         kept.push(rs);
     }
     vs.real_servers = kept;
     if vs.sorry_server.is_some() && vs.lb_kind.is_none() {
-        warnings.push(Warning::new(
-            line,
-            format!(
-                "Virtual server {}: no forwarding method set, setting default NAT",
-                describe(vs)
-            ),
-        ));
-        vs.lb_kind = Some(LbKind::Nat);
+        default_to_nat(vs, line, warnings);
     }
     let quorum = vs.quorum.unwrap_or(1);
     let weight_sum = u32::try_from(weight_sum).unwrap_or(u32::MAX);
