@@ -228,11 +228,7 @@ fn director_tables(svc: &scenario::Service, facts: RunFacts<'_>) -> Vec<Director
         .directors
         .iter()
         .filter_map(|(name, vip, table)| {
-            let on_vip = scenario::Service {
-                vip: *vip,
-                ..svc.clone()
-            };
-            let found = service_of(table, &on_vip)?;
+            let found = service_on(table, svc, *vip)?;
             Some(DirectorTableEvidence {
                 director: name.clone(),
                 vip: *vip,
@@ -243,10 +239,15 @@ fn director_tables(svc: &scenario::Service, facts: RunFacts<'_>) -> Vec<Director
 }
 
 fn service_of<'a>(snapshot: &'a IpvsSnapshot, svc: &scenario::Service) -> Option<&'a ServiceSnapshot> {
+    service_on(snapshot, svc, svc.vip)
+}
+
+/// `svc` as a director serving it on `vip` has it in its table.
+fn service_on<'a>(snapshot: &'a IpvsSnapshot, svc: &scenario::Service, vip: Ipv4Addr) -> Option<&'a ServiceSnapshot> {
     snapshot
         .services
         .iter()
-        .find(|s| s.vip == svc.vip && s.port == svc.port && s.proto == svc.protocol)
+        .find(|s| s.vip == vip && s.port == svc.port && s.proto == svc.protocol)
 }
 
 /// The service as the live table states it when there is one (that is what the director

@@ -231,11 +231,14 @@ impl PacketLoop {
                     VnetHdr::default()
                 };
                 if sh.ipvs.is_vip(ip.daddr) {
-                    if self.holds(ip.daddr) && !self.accepts() {
+                    if !self.holds(ip.daddr) {
+                        return;
+                    }
+                    if self.accepts() {
+                        self.handle_request(side, bytes, ip, csum, vnet_out, sh);
+                    } else {
                         // keepalived's no_accept drop (nft input) comes before IPVS's hook.
                         count_drop(&mut sh.stats.dropped, DropReason::VrrpNoAccept);
-                    } else if self.holds(ip.daddr) {
-                        self.handle_request(side, bytes, ip, csum, vnet_out, sh);
                     }
                 } else if !self.kernel_local.contains(&ip.daddr) && !ip.fragment && ip.l4.is_some() {
                     self.handle_reply(bytes, ip, csum, vnet_out, sh);
