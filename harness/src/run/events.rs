@@ -223,7 +223,7 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
                     }
                     let dest = SocketAddrV4::new(rs.address, scenario.real_port(index, rs));
                     engine
-                        .set_weight(svc.key_on(director.vip), dest, *weight)
+                        .set_weight(svc.key_on(scenario.service_vip(index, director)), dest, *weight)
                         .map_err(|e| format!("director {name}: {e}"))?;
                 }
             }

@@ -710,7 +710,7 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         .enumerate()
         .map(|(index, svc)| {
             let service = ipvs::ServiceConfig {
-                vip: director.vip,
+                vip: scenario.service_vip(index, director),
                 port: svc.port,
                 proto: svc.protocol,
                 scheduler: svc.scheduler,
@@ -773,7 +773,7 @@ async fn fire_traffic(
             for &index in &t.services {
                 // A VRRP instance's directors share one VIP.
                 for d in &scenario.directors {
-                    let target = SocketAddr::from((d.vip, scenario.services[index].port));
+                    let target = SocketAddr::from((scenario.service_vip(index, d), scenario.services[index].port));
                     if !targets.contains(&target) {
                         targets.push(target);
                     }
