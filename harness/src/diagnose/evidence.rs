@@ -159,6 +159,20 @@ pub struct ServiceEvidence {
     /// `-o` / `ops`: one-packet scheduling (UDP).
     #[serde(default)]
     pub one_packet: bool,
+    /// What an import filled in for settings its file left out (`[service.origin]`).
+    #[serde(default)]
+    pub imported_defaults: Vec<ImportedDefault>,
+}
+
+/// A setting the source file left out and its tool's default filled in, as an import recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedDefault {
+    /// The scenario key it set: `mode`, `protocol`, `persistence`, `scheduler`, `port`, `real_port`.
+    pub sets: String,
+    pub file: String,
+    pub line: Option<u32>,
+    /// In the tool's own words (`keepalived -t`).
+    pub said: String,
 }
 
 /// One network namespace / machine.

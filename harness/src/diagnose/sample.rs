@@ -176,6 +176,7 @@ pub fn healthy_dr() -> Evidence {
             persistence_secs: None,
             persistence_prefix: None,
             one_packet: false,
+            imported_defaults: Vec::new(),
         }),
         director: Some(director_host()),
         real_servers: (1..=3).map(real_server).collect(),

@@ -102,6 +102,7 @@ pub fn evidence_of(table: &IpvsTable, svc: &TableService) -> Result<ImportedServ
         persistence_secs: svc.persistence,
         persistence_prefix: svc.persistence.map(|_| svc.persistence_prefix.unwrap_or(32)),
         one_packet: svc.one_packet,
+        imported_defaults: Vec::new(),
     };
 
     let mut dests = Vec::new();

@@ -97,6 +97,8 @@ pub struct VirtualServer {
     pub hysteresis: Option<u32>,
     pub sorry_server: Option<SorryServer>,
     pub real_servers: Vec<KeepalivedRealServer>,
+    /// keepalived's silent defaults applied to it: the scenario key each sets, and its words.
+    pub defaults: Vec<(&'static str, String)>,
 }
 
 impl VirtualServer {
@@ -336,6 +338,7 @@ fn virtual_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<VirtualSer
         hysteresis: None,
         sorry_server: None,
         real_servers: Vec::new(),
+        defaults: Vec::new(),
     };
     if node.children.is_none() {
         return Err(ParseError::new(line, "expected `{` after the virtual_server address"));
@@ -529,6 +532,7 @@ fn fix_up(vs: &mut VirtualServer, warnings: &mut Vec<Warning>) -> bool {
             "Virtual server {}: no forwarding method set, setting default NAT",
             describe(vs)
         );
+        vs.defaults.push(("mode", message.clone()));
         warnings.push(Warning::new(line, message));
         vs.lb_kind = Some(LbKind::Nat);
     };
@@ -545,10 +549,9 @@ fn fix_up(vs: &mut VirtualServer, warnings: &mut Vec<Warning>) -> bool {
     };
     if let Some(port) = port {
         if vs.protocol.is_none() {
-            warnings.push(Warning::new(
-                line,
-                format!("Virtual server {}: no protocol set - defaulting to UDP", describe(vs)),
-            ));
+            let message = format!("Virtual server {}: no protocol set - defaulting to UDP", describe(vs));
+            vs.defaults.push(("protocol", message.clone()));
+            warnings.push(Warning::new(line, message));
             vs.protocol = Some(TableProto::Modelled(crate::lvs::Proto::Udp));
         }
         if vs.one_packet && vs.protocol != Some(TableProto::Modelled(crate::lvs::Proto::Udp)) {
@@ -562,13 +565,12 @@ fn fix_up(vs: &mut VirtualServer, warnings: &mut Vec<Warning>) -> bool {
             vs.one_packet = false;
         }
         if vs.persistence_timeout.is_none() && port == 0 {
-            warnings.push(Warning::new(
-                line,
-                format!(
-                    "Virtual server {}: zero port only valid for persistent services - setting",
-                    describe(vs)
-                ),
-            ));
+            let message = format!(
+                "Virtual server {}: zero port only valid for persistent services - setting",
+                describe(vs)
+            );
+            vs.defaults.push(("persistence", message.clone()));
+            warnings.push(Warning::new(line, message));
             vs.persistence_timeout = Some(360);
         }
     }
@@ -583,13 +585,12 @@ fn fix_up(vs: &mut VirtualServer, warnings: &mut Vec<Warning>) -> bool {
         vs.protocol = None;
     }
     if vs.scheduler.is_none() {
-        warnings.push(Warning::new(
-            line,
-            format!(
-                "Virtual server {}: no scheduler set, setting default 'wlc'",
-                describe(vs)
-            ),
-        ));
+        let message = format!(
+            "Virtual server {}: no scheduler set, setting default 'wlc'",
+            describe(vs)
+        );
+        vs.defaults.push(("scheduler", message.clone()));
+        warnings.push(Warning::new(line, message));
         vs.scheduler = Some("wlc".into());
     }
     let rs_trio = |vs: &VirtualServer, rs: &KeepalivedRealServer| trio(rs.addr, vs.protocol, rs.port.unwrap_or(0));

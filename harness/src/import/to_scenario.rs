@@ -249,6 +249,8 @@ pub(super) struct PlanService {
     /// The ports are the kernel's (an IPVS table): a DR/TUN destination keeps its own port, as
     /// netlink lets one add it, instead of keepalived's reset to the service port.
     pub(super) kernel_ports: bool,
+    /// The source tool's silent defaults applied to it: (scenario key, the tool's words).
+    pub(super) defaults: Vec<(&'static str, String)>,
 }
 
 /// The first service's health checking: `[service.check]` and the sorry server.
@@ -412,6 +414,7 @@ fn table_service(svc: &TableService, warnings: &mut Vec<Warning>) -> Result<(Pla
         servers,
         check: None,
         kernel_ports: true,
+        defaults: Vec::new(),
     };
     Ok((service, mode))
 }
@@ -563,6 +566,7 @@ fn keepalived_service(
         servers,
         check: None,
         kernel_ports: false,
+        defaults: vs.defaults.clone(),
     };
     Ok((service, mode))
 }
@@ -784,6 +788,7 @@ fn render(
                     let _ = writeln!(out, "sorry_server = {}", quote(&name_at(n)));
                 }
             }
+            render_origin(&mut out, origin, svc);
             continue;
         }
         // A later service: its real servers' port.
@@ -805,6 +810,7 @@ fn render(
         if let Some(&port) = ports.first().filter(|p| **p != svc.port && !dr_like) {
             let _ = writeln!(out, "real_port = {port}");
         }
+        render_origin(&mut out, origin, svc);
         for server in &svc.servers {
             let first_weight = servers
                 .iter()
@@ -910,6 +916,29 @@ fn render(
 }
 
 /// A service's scheduler, flags, persistence and one-packet keys.
+/// `[service.origin]` when the source's tool filled in settings the file left out: the
+/// diagnosis can then say that a cause comes from a default, not from the file's own choice.
+fn render_origin(out: &mut String, origin: &str, svc: &PlanService) {
+    if svc.defaults.is_empty() {
+        return;
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "[service.origin]");
+    let _ = writeln!(out, "file = {}", quote(origin));
+    let _ = writeln!(out, "line = {}", svc.line);
+    let _ = writeln!(out, "defaults = [");
+    for (sets, said) in &svc.defaults {
+        let _ = writeln!(
+            out,
+            "  {{ sets = {}, line = {}, said = {} }},",
+            quote(sets),
+            svc.line,
+            quote(said)
+        );
+    }
+    let _ = writeln!(out, "]");
+}
+
 fn render_scheduling(out: &mut String, svc: &PlanService, warnings: &mut Vec<Warning>) {
     let line = svc.line;
     let _ = writeln!(out, "scheduler = {}", quote(svc.scheduler.as_str()));
@@ -1079,6 +1108,25 @@ mod tests {
                 .any(|w| w.contains("not modelled") || w.contains("skipped")),
             "{rendered:?}"
         );
+    }
+
+    #[test]
+    fn keepalived_defaults_are_kept_as_the_service_origin() {
+        let conf = "virtual_server 192.0.2.100 80 {\n  real_server 192.0.2.11 80 {\n  }\n}\n";
+        let imported = import_text(conf, "keepalived.conf").unwrap();
+        let scenario = checks(&imported.toml);
+        let origin = scenario.service().origin.as_ref().expect("an origin");
+        assert_eq!(origin.file, "keepalived.conf");
+        assert_eq!(origin.line, Some(1));
+        let sets: Vec<&str> = origin.defaults.iter().map(|d| d.sets.as_str()).collect();
+        assert_eq!(sets, ["protocol", "scheduler", "mode"], "{}", imported.toml);
+        assert!(origin.defaults[0].said.ends_with("no protocol set - defaulting to UDP"));
+        // A table has no defaults to record.
+        let save = "-A -t 192.0.2.100:80 -s rr\n-a -t 192.0.2.100:80 -r 192.0.2.11:80 -g -w 1\n";
+        assert!(checks(&import_text(save, "save").unwrap().toml)
+            .service()
+            .origin
+            .is_none());
     }
 
     /// The kernel keeps a DR destination's own port (ipvsadm -S shows it): the scenario keeps

@@ -254,6 +254,18 @@ fn service_on<'a>(snapshot: &'a IpvsSnapshot, svc: &scenario::Service, vip: Ipv4
 /// The service as the live table states it when there is one (that is what the director
 /// does), else as the scenario configures it.
 pub fn service_evidence(svc: &scenario::Service, live: Option<&ServiceSnapshot>) -> ServiceEvidence {
+    let imported_defaults: Vec<ev::ImportedDefault> = svc
+        .origin
+        .iter()
+        .flat_map(|o| {
+            o.defaults.iter().map(|d| ev::ImportedDefault {
+                sets: d.sets.as_str().to_owned(),
+                file: o.file.clone(),
+                line: d.line,
+                said: d.said.clone(),
+            })
+        })
+        .collect();
     if let Some(s) = live {
         let mut sched_flags = Vec::new();
         for (on, name) in [
@@ -276,6 +288,7 @@ pub fn service_evidence(svc: &scenario::Service, live: Option<&ServiceSnapshot>)
             persistence_secs,
             persistence_prefix: persistence_secs.map(|_| u32::from(s.netmask).count_ones() as u8),
             one_packet: s.one_packet,
+            imported_defaults,
         };
     }
     let persistence_secs = svc.persistence.map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
@@ -288,6 +301,7 @@ pub fn service_evidence(svc: &scenario::Service, live: Option<&ServiceSnapshot>)
         persistence_secs,
         persistence_prefix: persistence_secs.map(|_| svc.persistence_prefix),
         one_packet: svc.one_packet,
+        imported_defaults,
     }
 }
 

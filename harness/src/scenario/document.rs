@@ -308,6 +308,7 @@ fn report_unknown(
 fn known_keys_at(section_name: &str, path: &[Step]) -> &'static [&'static str] {
     let in_interfaces = path.iter().any(|s| matches!(s, Step::Key(k) if k == "interfaces"));
     let in_check = matches!(path.first(), Some(Step::Key(k)) if k == "check");
+    let in_origin = matches!(path.first(), Some(Step::Key(k)) if k == "origin");
     let in_track = |name: &str| matches!(path.first(), Some(Step::Key(k)) if k == name);
     if in_interfaces && path.len() > 1 {
         raw::known_keys("interface")
@@ -317,6 +318,10 @@ fn known_keys_at(section_name: &str, path: &[Step]) -> &'static [&'static str] {
         raw::known_keys("track_script")
     } else if in_check && path.len() == 2 {
         raw::known_keys("check")
+    } else if in_origin && path.len() == 2 {
+        raw::known_keys("origin")
+    } else if in_origin && path.len() == 4 {
+        raw::known_keys("origin_default")
     } else if path.len() > 1 {
         &[]
     } else {

@@ -158,3 +158,15 @@ keyword_enum!(
         TakeoverFree = "takeover-free",
     }
 );
+
+keyword_enum!(
+    /// The scenario key an import's default set (`[service.origin] defaults`).
+    DefaultedKey, "defaulted key", {
+        Mode = "mode",
+        Protocol = "protocol",
+        Persistence = "persistence",
+        Scheduler = "scheduler",
+        Port = "port",
+        RealPort = "real_port",
+    }
+);

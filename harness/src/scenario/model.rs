@@ -12,8 +12,8 @@ use crate::ipvs;
 use crate::wire::Mac;
 
 pub use super::keywords::{
-    Cause, CauseId, CheckersChoice, Comparison, ConnectionMode, EngineChoice, Mode, Protocol, SchedFlag, Scheduler,
-    ServerState, VipOn, VrrpChoice, VrrpState,
+    Cause, CauseId, CheckersChoice, Comparison, ConnectionMode, DefaultedKey, EngineChoice, Mode, Protocol, SchedFlag,
+    Scheduler, ServerState, VipOn, VrrpChoice, VrrpState,
 };
 
 /// A fully resolved scenario.
@@ -246,6 +246,25 @@ pub struct Service {
     pub real_port: Option<u16>,
     /// `[service.expect]`: what this service's own requests must show.
     pub expect: Option<Expect>,
+    /// `[service.origin]`: the imported file it came from, with the defaults applied.
+    pub origin: Option<Origin>,
+}
+
+/// Where an imported service came from (`[service.origin]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    pub file: String,
+    pub line: Option<u32>,
+    pub defaults: Vec<OriginDefault>,
+}
+
+/// A default the import applied, as the source's own tool says it (`keepalived -t`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OriginDefault {
+    /// The scenario key it set.
+    pub sets: DefaultedKey,
+    pub line: Option<u32>,
+    pub said: String,
 }
 
 impl Service {

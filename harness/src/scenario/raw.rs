@@ -88,6 +88,25 @@ pub struct RawService {
     pub real_port: Option<S<i64>>,
     /// `[service.expect]`: the spread of this service's own requests.
     pub expect: Option<RawExpect>,
+    /// `[service.origin]`: the file an import made it from, and the defaults it applied.
+    pub origin: Option<RawOrigin>,
+}
+
+/// `[service.origin]`, written by `lvslab import`: the file and line of the service, and each
+/// keepalived default the import applied, in keepalived's words, with the key it set.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawOrigin {
+    pub file: Option<S<String>>,
+    pub line: Option<S<i64>>,
+    pub defaults: Option<Vec<RawOriginDefault>>,
+}
+
+/// One `[service.origin] defaults` entry: `{ sets = "persistence", line = 3, said = "…" }`.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawOriginDefault {
+    pub sets: Option<S<String>>,
+    pub line: Option<S<i64>>,
+    pub said: Option<S<String>>,
 }
 
 /// `[service.check]`, or a `[[real_server]]`'s `check = { ... }` overriding it. Names and
@@ -503,7 +522,10 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "real_servers",
             "real_port",
             "expect",
+            "origin",
         ],
+        "origin" => &["file", "line", "defaults"],
+        "origin_default" => &["sets", "line", "said"],
         "check" => &[
             "kind",
             "delay_loop",

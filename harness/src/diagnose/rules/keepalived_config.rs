@@ -1,8 +1,11 @@
-//! Cause 12: keepalived settings whose defaults change or break the service. Here the most
-//! reported one (reference keepalived.md §1.7 and §5): `vrrp_strict` without `accept`.
-//! Strict mode turns on no_accept for every instance that does not own its VIP, and
-//! keepalived then drops all traffic to and from the VIP on the master with nftables, while
-//! still answering ARP for it: the VIP resolves, keepalived says MASTER, and nothing answers.
+//! Cause 12: keepalived settings whose defaults change or break the service.
+//! - `vrrp_strict` without `accept`, the most reported one (reference keepalived.md §1.7 and
+//!   §5): strict mode turns on no_accept for every instance that does not own its VIP, and
+//!   keepalived then drops all traffic to and from the VIP on the master with nftables, while
+//!   still answering ARP for it: the VIP resolves, keepalived says MASTER, and nothing answers.
+//! - A silent default of an imported keepalived.conf (its `[service.origin]`) that is the root
+//!   of a cause another rule sees: port 0 makes the service persistent for 360 s, no `lb_kind`
+//!   makes it NAT, no `protocol` makes it UDP (2.2.7), no `lb_algo` makes it wlc.
 
 use crate::diagnose::evidence::Evidence;
 use crate::diagnose::finding::Finding;
@@ -12,6 +15,70 @@ use crate::lvs::CauseId;
 pub const ID: CauseId = CauseId::KeepalivedConfig;
 
 pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
+    strict_without_accept(ev, spread).or_else(|| imported_default(ev, spread))
+}
+
+/// The rule that sees what a defaulted key can cause, and the fix in keepalived.conf terms.
+fn consequence(sets: &str, said: &str) -> Option<(super::Rule, String)> {
+    Some(match sets {
+        "persistence" | "port" if said.contains("zero port") => (
+            super::persistence::check,
+            "give the virtual_server its port (`virtual_server VIP 80`): keepalived makes a port-0 service persistent for 360 s; for all ports with no stickiness use a fwmark service".into(),
+        ),
+        "persistence" => (
+            super::persistence::check,
+            "state `persistence_timeout` in the virtual_server, or delete it, rather than leaving it to a default".into(),
+        ),
+        "mode" => (
+            super::nat_return_path::check,
+            "set `lb_kind DR` (or TUN) in the virtual_server, as the real servers are set up: without `lb_kind` keepalived makes the service NAT".into(),
+        ),
+        "protocol" => (
+            super::udp_flow::check,
+            "set `protocol TCP` in the virtual_server: without it keepalived 2.2.7 makes the service UDP (\"no protocol set - defaulting to UDP\")".into(),
+        ),
+        "scheduler" => (
+            super::scheduler_arithmetic::check,
+            "set `lb_algo` in the virtual_server: without it keepalived uses wlc".into(),
+        ),
+        "real_port" => (
+            super::port_remap::check,
+            "keepalived resets a DR/TUN real server's port to the service's: run the real server on that port, or use NAT to remap".into(),
+        ),
+        _ => return None,
+    })
+}
+
+/// An imported default that is the root of a cause that fires.
+fn imported_default(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
+    let svc = ev.service.as_ref()?;
+    svc.imported_defaults.iter().find_map(|d| {
+        let (rule, fix) = consequence(&d.sets, &d.said)?;
+        let seen = rule(ev, spread)?;
+        let at = match d.line {
+            Some(line) => format!("{}:{line}", d.file),
+            None => d.file.clone(),
+        };
+        Some(
+            Finding::new(
+                ID,
+                format!("a keepalived default set `{}`, and that is why [{}]", d.sets, seen.id),
+                seen.explains,
+            )
+            .evidence([
+                format!("{at}: keepalived -t says \"{}\"", d.said),
+                format!(
+                    "the scenario's `{}` is that default, not the file's own choice (see [service.origin])",
+                    d.sets
+                ),
+                format!("with it: {}", seen.title),
+            ])
+            .fix([fix]),
+        )
+    })
+}
+
+fn strict_without_accept(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
     let vrrp = ev.vrrp.as_ref()?;
     // A master that took the VIP without accepting its traffic.
     let refusing: Vec<_> = vrrp
@@ -126,5 +193,63 @@ mod tests {
         assert!(check(&accepting, &summarise(&accepting)).is_none());
         let fine = strict_master(true, false);
         assert!(check(&fine, &summarise(&fine)).is_none());
+    }
+
+    fn port_zero_default() -> crate::diagnose::evidence::ImportedDefault {
+        crate::diagnose::evidence::ImportedDefault {
+            sets: "persistence".into(),
+            file: "keepalived.conf".into(),
+            line: Some(12),
+            said: "Virtual server [192.0.2.100]:tcp:0: zero port only valid for persistent services - setting".into(),
+        }
+    }
+
+    #[test]
+    fn an_imported_default_behind_a_firing_cause_is_named_with_its_line_and_fix() {
+        let mut ev = sample::persistence();
+        ev.service.as_mut().unwrap().imported_defaults.push(port_zero_default());
+        let spread = summarise(&ev);
+        let f = check(&ev, &spread).expect("fires");
+        let sticky = crate::diagnose::rules::persistence::check(&ev, &spread).unwrap();
+        assert_eq!(
+            f.explains, sticky.explains,
+            "as much of the skew as the cause it sets up"
+        );
+        assert!(
+            f.title.contains("`persistence`") && f.title.contains("[persistence]"),
+            "{}",
+            f.title
+        );
+        assert!(
+            f.evidence[0].starts_with("keepalived.conf:12: keepalived -t says"),
+            "{:?}",
+            f.evidence
+        );
+        assert!(f.fix[0].contains("give the virtual_server its port"), "{:?}", f.fix);
+        // Ranked before the cause it explains.
+        let d = crate::diagnose::diagnose(&ev);
+        assert_eq!(d.ids()[..2], ["keepalived-config", "persistence"], "{:?}", d.ids());
+    }
+
+    #[test]
+    fn an_imported_default_stays_silent_without_the_cause_or_without_the_default() {
+        // The same persistent service written by hand: persistence alone.
+        let plain = sample::persistence();
+        assert!(check(&plain, &summarise(&plain)).is_none());
+        // The default applied, but the spread is fine: nothing it caused.
+        let mut healthy = sample::healthy_dr();
+        healthy
+            .service
+            .as_mut()
+            .unwrap()
+            .imported_defaults
+            .push(port_zero_default());
+        assert!(check(&healthy, &summarise(&healthy)).is_none());
+        // A default with no known consequence.
+        let mut other = sample::persistence();
+        let mut d = port_zero_default();
+        d.sets = "something".into();
+        other.service.as_mut().unwrap().imported_defaults.push(d);
+        assert!(check(&other, &summarise(&other)).is_none());
     }
 }

@@ -47,6 +47,8 @@ pub type Rule = fn(&Evidence, &SpreadSummary) -> Option<Finding>;
 /// Every cause but `healthy` has exactly one rule: checked when this compiles.
 pub const RULES: &[(CauseId, Rule)] = &[
     (single_server::ID, single_server::check),
+    // Before the causes its defaults bring about (persistence, nat-return-path, udp-flow, ...).
+    (keepalived_config::ID, keepalived_config::check),
     (mega_proxy::ID, mega_proxy::check),
     (persistence::ID, persistence::check),
     // Before arp-flux: a VIP on the LAN interface is why a server answers ARP for it.
@@ -76,7 +78,6 @@ pub const RULES: &[(CauseId, Rule)] = &[
     (tunnel_decap::ID, tunnel_decap::check),
     (source_ports::ID, source_ports::check),
     (split_brain::ID, split_brain::check),
-    (keepalived_config::ID, keepalived_config::check),
     (failover::ID, failover::check),
     (multi_director::ID, multi_director::check),
 ];

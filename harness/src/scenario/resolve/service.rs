@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::scenario::diagnostic::Problems;
 use crate::scenario::keywords::*;
-use crate::scenario::model::{RealServer, Service};
+use crate::scenario::model::{Origin, OriginDefault, RealServer, Service};
+use crate::scenario::raw::RawOrigin;
 use crate::scenario::raw::{RawScenario, RawService};
 use crate::scenario::validate::{self as v, span};
 
@@ -190,6 +191,37 @@ fn resolve(r: &RawScenario, s: &RawService, engine: EngineChoice, p: &mut Proble
         real_servers: Vec::new(),
         real_port,
         expect: None,
+        origin: s.origin.as_ref().map(|o| origin(o, p)),
+    }
+}
+
+/// `[service.origin]`: the file, its line and the defaults an import applied.
+fn origin(o: &RawOrigin, p: &mut Problems<'_>) -> Origin {
+    let line = |p: &mut Problems<'_>, l: Option<&crate::scenario::raw::S<i64>>| {
+        l.map(|l| v::int_in(p, Some(l), "line", 1, i64::from(u32::MAX), 1u32))
+    };
+    let file = o.file.as_ref().map_or_else(String::new, |f| f.get_ref().clone());
+    let at = line(p, o.line.as_ref());
+    let mut defaults = Vec::new();
+    for d in o.defaults.iter().flatten() {
+        let Some(sets) = &d.sets else {
+            p.push(
+                d.said.as_ref().map(|s| s.span()),
+                "a [service.origin] default without `sets`",
+                Some("name the key it set: `sets = \"persistence\"`".into()),
+            );
+            continue;
+        };
+        defaults.push(OriginDefault {
+            sets: v::keyword(p, Some(sets), DefaultedKey::Mode),
+            line: line(p, d.line.as_ref()),
+            said: d.said.as_ref().map_or_else(String::new, |s| s.get_ref().clone()),
+        });
+    }
+    Origin {
+        file,
+        line: at,
+        defaults,
     }
 }
 
