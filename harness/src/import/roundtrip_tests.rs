@@ -500,6 +500,7 @@ fn snapshot_of(table: &IpvsTable) -> IpvsSnapshot {
                         }
                     })
                     .collect(),
+                fwmark: 0,
             }
         })
         .collect();

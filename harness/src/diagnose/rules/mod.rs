@@ -15,6 +15,7 @@ pub mod destination_hash;
 pub mod dr_topology;
 pub mod failover;
 pub mod firewall;
+pub mod fwmark;
 pub mod health_check;
 pub mod keepalive;
 pub mod keepalived_config;
@@ -48,6 +49,8 @@ pub type Rule = fn(&Evidence, &SpreadSummary) -> Option<Finding>;
 pub const RULES: &[(CauseId, Rule)] = &[
     (single_server::ID, single_server::check),
     (mega_proxy::ID, mega_proxy::check),
+    // Before persistence: unmarked requests are why a persistent fwmark service splits clients.
+    (fwmark::ID, fwmark::check),
     (persistence::ID, persistence::check),
     // Before arp-flux: a VIP on the LAN interface is why a server answers ARP for it.
     (vip_prefix::ID, vip_prefix::check),

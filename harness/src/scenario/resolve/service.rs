@@ -168,6 +168,7 @@ fn resolve(r: &RawScenario, s: &RawService, engine: EngineChoice, p: &mut Proble
         real_servers: Vec::new(),
         real_port,
         expect: None,
+        fwmark: None,
     }
 }
 
