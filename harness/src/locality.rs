@@ -127,7 +127,11 @@ pub fn checks(expect: &Expect, records: &[RequestRecord]) -> Vec<Check> {
                 format!(
                     "{} answered it: {}",
                     servers.len(),
-                    if servers.is_empty() { "none".to_owned() } else { servers.join(", ") }
+                    if servers.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        servers.join(", ")
+                    }
                 )
             }),
         ));

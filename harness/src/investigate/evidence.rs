@@ -245,10 +245,7 @@ fn service_of<'a>(snapshot: &'a IpvsSnapshot, svc: &scenario::Service) -> Option
 
 /// `svc` as a director serving it on `vip` has it in its table.
 fn service_on<'a>(snapshot: &'a IpvsSnapshot, svc: &scenario::Service, vip: Ipv4Addr) -> Option<&'a ServiceSnapshot> {
-    snapshot
-        .services
-        .iter()
-        .find(|s| s.key() == svc.key_on(vip))
+    snapshot.services.iter().find(|s| s.key() == svc.key_on(vip))
 }
 
 /// The service as the live table states it when there is one (that is what the director

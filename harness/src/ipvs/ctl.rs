@@ -299,7 +299,9 @@ impl Ipvs {
 
     /// `ip_vs_service_find`: the fwmark table first, then address:port, then port zero.
     pub(super) fn find_service(&self, mark: u32, proto: Proto, vaddr: Ipv4Addr, vport: u16) -> Option<u32> {
-        let by_mark = (mark != 0).then(|| self.by_addr.get(&ServiceKey::fwmark(mark))).flatten();
+        let by_mark = (mark != 0)
+            .then(|| self.by_addr.get(&ServiceKey::fwmark(mark)))
+            .flatten();
         by_mark
             .or_else(|| self.by_addr.get(&ServiceKey::new(proto, vaddr, vport)))
             .or_else(|| self.by_addr.get(&ServiceKey::new(proto, vaddr, 0)))

@@ -855,7 +855,10 @@ fn a_fwmark_service_takes_marked_packets_on_every_port_and_only_those() {
         assert_eq!(dest_of(v), want);
         assert!(matches!(v, InVerdict::Forward { dport, .. } if dport == port));
     }
-    assert_eq!(ipvs.process_in_marked(&syn(80, 3000), 2, clock.at(0)), InVerdict::NotService);
+    assert_eq!(
+        ipvs.process_in_marked(&syn(80, 3000), 2, clock.at(0)),
+        InVerdict::NotService
+    );
     let snap = ipvs.snapshot(clock.at(0));
     assert_eq!(snap.services[0].key(), ServiceKey::fwmark(1));
     assert_eq!(snap.services[0].vip, Ipv4Addr::UNSPECIFIED);
@@ -886,7 +889,12 @@ fn a_persistent_fwmark_template_holds_a_client_across_ports_and_protocols() {
     };
     assert_ne!(dest_of(ipvs.process_in_marked(&other, 1, clock.at(6))), seen[0]);
     // One template per client: <client, 0, mark as 0.0.0.1, 0>.
-    let templates: Vec<_> = ipvs.snapshot(clock.at(6)).conns.into_iter().filter(|c| c.template).collect();
+    let templates: Vec<_> = ipvs
+        .snapshot(clock.at(6))
+        .conns
+        .into_iter()
+        .filter(|c| c.template)
+        .collect();
     assert_eq!(templates.len(), 2);
     assert_eq!(templates[0].to, "0.0.0.1:0".parse().unwrap());
 }

@@ -124,7 +124,11 @@ pub(super) fn snapshot(ipvs: &Ipvs, now: Instant) -> IpvsSnapshot {
         .map(|(i, s)| ServiceSnapshot {
             id: i as u32,
             proto: s.cfg.proto,
-            vip: if s.cfg.fwmark == 0 { s.cfg.vip } else { Ipv4Addr::UNSPECIFIED },
+            vip: if s.cfg.fwmark == 0 {
+                s.cfg.vip
+            } else {
+                Ipv4Addr::UNSPECIFIED
+            },
             port: s.cfg.port,
             scheduler: s.cfg.scheduler.to_string(),
             flags: s.cfg.flags,

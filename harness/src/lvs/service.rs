@@ -67,8 +67,14 @@ mod tests {
     #[test]
     fn a_fwmark_service_is_named_by_its_mark_alone() {
         assert_eq!(ServiceKey::fwmark(7).to_string(), "FWM 7");
-        assert_eq!(ServiceKey::new(Proto::Udp, Ipv4Addr::new(10, 0, 0, 1), 53).to_string(), "UDP 10.0.0.1:53");
+        assert_eq!(
+            ServiceKey::new(Proto::Udp, Ipv4Addr::new(10, 0, 0, 1), 53).to_string(),
+            "UDP 10.0.0.1:53"
+        );
         assert_ne!(ServiceKey::fwmark(1), ServiceKey::fwmark(2));
-        assert_ne!(ServiceKey::fwmark(1), ServiceKey::new(Proto::Tcp, Ipv4Addr::UNSPECIFIED, 0));
+        assert_ne!(
+            ServiceKey::fwmark(1),
+            ServiceKey::new(Proto::Tcp, Ipv4Addr::UNSPECIFIED, 0)
+        );
     }
 }

@@ -124,7 +124,10 @@ mod tests {
 
     #[test]
     fn the_script_is_one_table_of_lvslabs_own() {
-        let text = script(&[rule(1, &["10.0.0.100/32"], &[80, 443]), rule(2, &["203.0.113.0/26"], &[])]);
+        let text = script(&[
+            rule(1, &["10.0.0.100/32"], &[80, 443]),
+            rule(2, &["203.0.113.0/26"], &[]),
+        ]);
         assert_eq!(
             text,
             "table ip lvslab_fwmark\ndelete table ip lvslab_fwmark\ntable ip lvslab_fwmark {\n  \

@@ -675,9 +675,12 @@ async fn start_engine(
     // rules itself, and the diagnosis reads them back from nft either way.
     if !config.marks.is_empty() {
         let script = crate::nft::mark::script(&config.marks);
-        host.exec(move || crate::nft::load(&script))
-            .await?
-            .map_err(|e| RunError::Director(director::DirectorError::Config(format!("fwmark rules on {}: {e}", director.name))))?;
+        host.exec(move || crate::nft::load(&script)).await?.map_err(|e| {
+            RunError::Director(director::DirectorError::Config(format!(
+                "fwmark rules on {}: {e}",
+                director.name
+            )))
+        })?;
     }
     if use_kernel {
         // keepalived's checkers own the first service: created by its virtual_server.
@@ -737,7 +740,11 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
                 .map(|rs| ipvs::DestConfig {
                     addr: rs.address,
                     // fwmark real servers have port 0: each packet keeps its own.
-                    port: if svc.fwmark.is_some() { 0 } else { scenario.real_port(index, rs) },
+                    port: if svc.fwmark.is_some() {
+                        0
+                    } else {
+                        scenario.real_port(index, rs)
+                    },
                     weight: rs.weight,
                     forward,
                     upper_threshold: 0,

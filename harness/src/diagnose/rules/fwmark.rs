@@ -67,7 +67,10 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
                     answered_by(t)
                 ));
                 let mark = fw.services.first().map_or(1, |s| s.mark);
-                missed_ports.entry((*t.target.ip(), mark)).or_default().push(t.target.port());
+                missed_ports
+                    .entry((*t.target.ip(), mark))
+                    .or_default()
+                    .push(t.target.port());
                 if let Some(key) = by {
                     fixes.push(format!(
                         "remove the address service once the mark covers it: `ipvsadm -D {}`",
@@ -119,9 +122,13 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     let share = f64::from(missed) / f64::from(total.max(1));
     let explains = (0.3 + 0.6 * share).min(0.9);
     Some(
-        Finding::new(ID, "The director's firewall marks do not classify every request into the fwmark service", explains)
-            .evidence(capped(lines))
-            .fix(fixes),
+        Finding::new(
+            ID,
+            "The director's firewall marks do not classify every request into the fwmark service",
+            explains,
+        )
+        .evidence(capped(lines))
+        .fix(fixes),
     )
 }
 
@@ -145,7 +152,11 @@ fn classify(fw: &FwmarkEvidence, t: &TargetEvidence) -> Class {
 }
 
 fn ipvsadm_key(key: &ServiceKey) -> String {
-    let switch = if key.proto == crate::lvs::Proto::Udp { "-u" } else { "-t" };
+    let switch = if key.proto == crate::lvs::Proto::Udp {
+        "-u"
+    } else {
+        "-t"
+    };
     format!("{switch} {}:{}", key.vip, key.port)
 }
 
@@ -198,7 +209,10 @@ mod tests {
                 vec![]
             },
             address_services: vec![ServiceKey::new(Proto::Tcp, VIP, 443)],
-            targets: vec![target(80, &[("rs1", 15)]), target(443, &[("rs1", 5), ("rs2", 5), ("rs3", 5)])],
+            targets: vec![
+                target(80, &[("rs1", 15)]),
+                target(443, &[("rs1", 5), ("rs2", 5), ("rs3", 5)]),
+            ],
         });
         ev
     }
@@ -209,13 +223,27 @@ mod tests {
         let f = check(&ev, &summarise(&ev)).expect("fires");
         assert_eq!(f.id, ID);
         assert!(
-            f.evidence[0].starts_with("15 request(s) to 192.0.2.100:443 match no mark rule: service TCP 192.0.2.100:443 takes them instead"),
+            f.evidence[0].starts_with(
+                "15 request(s) to 192.0.2.100:443 match no mark rule: service TCP 192.0.2.100:443 takes them instead"
+            ),
             "{:?}",
             f.evidence
         );
-        assert!(f.evidence[0].ends_with("(answered by rs1 5, rs2 5, rs3 5)"), "{:?}", f.evidence);
-        assert!(f.fix[0].contains("tcp dport { 80, 443 } meta mark set 0x1"), "{:?}", f.fix);
-        assert!(f.fix.iter().any(|l| l.contains("ipvsadm -D -t 192.0.2.100:443")), "{:?}", f.fix);
+        assert!(
+            f.evidence[0].ends_with("(answered by rs1 5, rs2 5, rs3 5)"),
+            "{:?}",
+            f.evidence
+        );
+        assert!(
+            f.fix[0].contains("tcp dport { 80, 443 } meta mark set 0x1"),
+            "{:?}",
+            f.fix
+        );
+        assert!(
+            f.fix.iter().any(|l| l.contains("ipvsadm -D -t 192.0.2.100:443")),
+            "{:?}",
+            f.fix
+        );
         assert!(f.explains > 0.5, "{}", f.explains);
     }
 
@@ -223,7 +251,11 @@ mod tests {
     fn fires_when_marks_have_no_fwmark_service() {
         let ev = evidence(&[80, 443], false);
         let f = check(&ev, &summarise(&ev)).expect("fires");
-        assert!(f.evidence[0].contains("marked 1, but the table has no service `FWM  1`"), "{:?}", f.evidence);
+        assert!(
+            f.evidence[0].contains("marked 1, but the table has no service `FWM  1`"),
+            "{:?}",
+            f.evidence
+        );
         assert!(f.fix.iter().any(|l| l.starts_with("ipvsadm -A -f 1")), "{:?}", f.fix);
     }
 

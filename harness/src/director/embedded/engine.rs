@@ -22,8 +22,8 @@ use super::reset;
 use super::socket::{PacketSocket, Received, VnetHdr, RECV_BUF_LEN};
 use crate::director::EngineStats;
 use crate::director::VipGate;
-use crate::nft::mark::{self, MarkRule};
 use crate::ipvs::{self, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto};
+use crate::nft::mark::{self, MarkRule};
 use crate::sys::poll::PollSet;
 use crate::wire::{arp, ethernet, ipip, ArpRepr, EthernetFrame, IpProtocol, Ipv4Packet, Mac};
 

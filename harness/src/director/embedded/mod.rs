@@ -130,8 +130,8 @@ impl EmbeddedEngine {
             let laddrs = cfg.fullnat_local_addrs.clone();
             let gate = cfg.vip_gate.clone();
             let marks = cfg.marks.clone();
-            Box::new(
-                move || match PacketLoop::open(shared, stop, client, server, laddrs, gate).map(|lp| lp.with_marks(marks)) {
+            Box::new(move || {
+                match PacketLoop::open(shared, stop, client, server, laddrs, gate).map(|lp| lp.with_marks(marks)) {
                     Ok(lp) => {
                         let _ = ready_tx.send(Ok(()));
                         lp.run();
@@ -139,8 +139,8 @@ impl EmbeddedEngine {
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
                     }
-                },
-            )
+                }
+            })
         };
         let thread = spawn("director-embedded".to_string(), body)
             .map_err(|e| DirectorError::io("spawning the director's packet thread", e))?;

@@ -426,5 +426,8 @@ fn fwmark_services_list_and_save_as_ipvsadm_does() {
          -> 10.0.88.215:0                Route   1      0          0         \n"
     );
     let save = snap.save_text();
-    assert!(save.starts_with("-A -t 10.0.0.1:80 -s rr\n-A -f 3 -s wrr\n-a -f 3 -r 10.0.88.214:0 -g -w 1\n"), "{save}");
+    assert!(
+        save.starts_with("-A -t 10.0.0.1:80 -s rr\n-A -f 3 -s wrr\n-a -f 3 -r 10.0.88.214:0 -g -w 1\n"),
+        "{save}"
+    );
 }

@@ -141,7 +141,10 @@ fn parse_prefixes(text: &str) -> Result<Vec<Ipv4Net>, (String, Option<String>)> 
             return Err(not_an_address());
         };
         if a > b {
-            return Err((format!("range \"{text}\" runs backwards"), Some(format!("write \"{b}-{a}\""))));
+            return Err((
+                format!("range \"{text}\" runs backwards"),
+                Some(format!("write \"{b}-{a}\"")),
+            ));
         }
         return Ok(Ipv4Subnets::new(a, b, 0).collect());
     }
@@ -186,15 +189,31 @@ pub(super) fn finish(
             );
         }
         let mut addrs: Vec<Ipv4Addr> = Vec::new();
-        for net in prefixes(list, "[traffic] destinations", p) {
-            let hosts = if net.prefix_len() == 32 {
-                vec![net.addr()]
-            } else {
-                net.hosts().collect()
+        for item in list {
+            let text = item.get_ref().trim();
+            let nets = match parse_prefixes(text) {
+                Ok(nets) => nets,
+                Err((message, hint)) => {
+                    p.push(span(item), format!("[traffic] destinations: {message}"), hint);
+                    continue;
+                }
             };
-            for a in hosts {
-                if !addrs.contains(&a) && addrs.len() <= MAX_DESTINATIONS {
-                    addrs.push(a);
+            for net in nets {
+                // A range names every address in it; a prefix its hosts.
+                let hosts: Vec<Ipv4Addr> = if text.contains('-') || net.prefix_len() >= 31 {
+                    (u32::from(net.network())..=u32::from(net.broadcast()))
+                        .map(Ipv4Addr::from)
+                        .collect()
+                } else {
+                    net.hosts().collect()
+                };
+                for a in hosts {
+                    if addrs.len() > MAX_DESTINATIONS {
+                        break;
+                    }
+                    if !addrs.contains(&a) {
+                        addrs.push(a);
+                    }
                 }
             }
         }
@@ -230,7 +249,10 @@ pub(super) fn finish(
                 _ => continue,
             };
             for net in &rule.addresses {
-                if !list.iter().any(|have| have.contains(&net.addr()) && have.prefix_len() <= net.prefix_len()) {
+                if !list
+                    .iter()
+                    .any(|have| have.contains(&net.addr()) && have.prefix_len() <= net.prefix_len())
+                {
                     list.push(*net);
                 }
             }
