@@ -72,8 +72,8 @@ fn set(items: impl Iterator<Item = String>) -> String {
 pub fn mark_of(rules: &[MarkRule], protocol: Proto, daddr: Ipv4Addr, dport: u16) -> u32 {
     rules
         .iter()
-        .filter(|r| r.matches(protocol, daddr, dport))
-        .last()
+        .rev()
+        .find(|r| r.matches(protocol, daddr, dport))
         .map_or(0, |r| r.mark)
 }
 

@@ -307,7 +307,10 @@ async fn traffic_and_verdict(
         Some(i) => (Some(i.diagnosis), Some(i.evidence), i.problems),
         None => (None, None, Vec::new()),
     };
+    let destinations =
+        (!scenario.traffic.destinations.is_empty()).then(|| crate::locality::DestinationTally::of(&records));
     Ok(RunOutcome {
+        destinations,
         scenario: scenario.name.clone(),
         mode: scenario.service().mode,
         engine: engine_kind,
