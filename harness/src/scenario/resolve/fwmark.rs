@@ -59,6 +59,9 @@ pub(super) fn resolve(r: &RawScenario, services: &mut [Service], p: &mut Problem
             );
         }
         marks.push(mark);
+        if raw.name.is_none() {
+            svc.name = format!("fwmark/{mark}");
+        }
         if let Some(port) = &raw.port {
             p.push(
                 span(port),
@@ -98,9 +101,6 @@ pub(super) fn resolve(r: &RawScenario, services: &mut [Service], p: &mut Problem
             }
         }
         svc.port = ports.first().copied().unwrap_or(80);
-        if raw.name.is_none() {
-            svc.name = format!("fwmark/{mark}");
-        }
         svc.fwmark = Some(MarkRule {
             mark,
             protocol: svc.protocol,
@@ -353,5 +353,88 @@ pub(super) fn hot_destination_servers_min(
             );
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{parse, Role, Scenario};
+
+    const SERVERS: &str = "[[real_server]]\nname = \"rs1\"\n[[real_server]]\nname = \"rs2\"\n";
+
+    fn ok(text: &str) -> Scenario {
+        parse(&format!("{text}\n{SERVERS}"), "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t.toml")))
+    }
+
+    fn problems(text: &str) -> String {
+        match parse(&format!("{text}\n{SERVERS}"), "t.toml") {
+            Ok(_) => panic!("expected problems in:\n{text}"),
+            Err(report) => report.render("t.toml"),
+        }
+    }
+
+    #[test]
+    fn a_fwmark_service_marks_its_vip_by_default_and_its_servers_take_every_marked_prefix() {
+        let s = ok("[service]\nmode = \"dr\"\nscheduler = \"lblc\"\nfwmark = 3\n[service.mark]\naddresses = [\"203.0.113.0/26\"]\nports = [80, 443]\n[traffic]\ndestinations = [\"203.0.113.1-203.0.113.3\"]\nhot_destination = \"203.0.113.2\"");
+        let svc = s.service();
+        let rule = svc.fwmark.as_ref().unwrap();
+        assert_eq!((rule.mark, svc.port, svc.name.as_str()), (3, 80, "fwmark/3"));
+        assert_eq!(rule.addresses, vec!["203.0.113.0/26".parse().unwrap()]);
+        assert_eq!(s.traffic.destinations.len(), 3);
+        assert_eq!(s.traffic.hot, Some(("203.0.113.2".parse().unwrap(), 0.5)));
+        let rs = s.host("rs1").unwrap();
+        assert!(
+            rs.loopback_vips.contains(&"203.0.113.0/26".parse().unwrap()),
+            "{:?}",
+            rs.loopback_vips
+        );
+        let client = s.hosts_with_role(Role::Client).next().unwrap();
+        let director = s.host("director").unwrap().primary_address();
+        assert!(client
+            .routes
+            .iter()
+            .any(|r| r.dst == "203.0.113.0/26".parse().unwrap() && r.via == director));
+        let plain = ok("[service]\nmode = \"dr\"\nfwmark = 1\n[service.mark]\nports = [80, 443]");
+        let rule = plain.service().fwmark.clone().unwrap();
+        assert_eq!(rule.addresses, vec![ipnet::Ipv4Net::from(plain.service().vip)]);
+        assert_eq!(plain.service().ports(), vec![80, 443]);
+    }
+
+    #[test]
+    fn bad_fwmark_input_is_named_at_its_line() {
+        let text = problems("[service]\nmode = \"dr\"\nfwmark = 0");
+        assert!(text.contains("t.toml:3:10: error: `fwmark` = 0 is no mark"), "{text}");
+        let text = problems("[service]\nmode = \"dr\"\nport = 443\nfwmark = 1");
+        assert!(
+            text.contains("t.toml:3:8: error: service \"fwmark/1\" has `fwmark`, so no port of its own"),
+            "{text}"
+        );
+        let text = problems("[service]\nmode = \"dr\"\n[service.mark]\nports = [80]");
+        assert!(
+            text.contains("t.toml:4:10: error: [service.mark] on service \"tcp/80\", which has no `fwmark`"),
+            "{text}"
+        );
+        let text = problems("[service]\nmode = \"dr\"\nfwmark = 1\n[service.mark]\naddresses = [\"10.0.0.9-10.0.0.1\", \"10.0.0.5/24\", \"ten\"]\nports = [80, 80]");
+        assert!(text.contains("range \"10.0.0.9-10.0.0.1\" runs backwards"), "{text}");
+        assert!(text.contains("\"10.0.0.5/24\" has host bits set"), "{text}");
+        assert!(
+            text.contains("\"ten\" is not an IPv4 address, prefix or range"),
+            "{text}"
+        );
+        assert!(text.contains("t.toml:6:14: error: port 80 is listed twice"), "{text}");
+        let text = problems("[service]\nmode = \"dr\"\n[traffic]\ndestinations = [\"203.0.113.1\"]");
+        assert!(
+            text.contains("t.toml:4:17: error: [traffic] `destinations` needs a fwmark service"),
+            "{text}"
+        );
+        let text = problems("[service]\nmode = \"dr\"\nfwmark = 1\n[traffic]\ndestinations = [\"203.0.113.1\"]\nhot_destination = \"203.0.113.9\"\n[expect]\nhot_destination_servers_min = 2");
+        assert!(
+            text.contains("t.toml:6:19: error: `hot_destination` = 203.0.113.9 is not one of"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`hot_destination_servers_min` needs [traffic] `hot_destination`"),
+            "{text}"
+        );
     }
 }
