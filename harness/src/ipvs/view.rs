@@ -123,7 +123,8 @@ pub(super) fn snapshot(ipvs: &Ipvs, now: Instant) -> IpvsSnapshot {
         .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
         .map(|(i, s)| ServiceSnapshot {
             id: i as u32,
-            proto: s.cfg.proto,
+            // The kernel stores (and dumps) a fwmark service as TCP, 0.0.0.0, port 0.
+            proto: if s.cfg.fwmark == 0 { s.cfg.proto } else { Proto::Tcp },
             vip: if s.cfg.fwmark == 0 {
                 s.cfg.vip
             } else {

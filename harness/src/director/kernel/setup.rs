@@ -218,6 +218,20 @@ mod tests {
     }
 
     #[test]
+    fn each_mark_gets_a_local_table_for_policy_routing() {
+        let mut c = cfg(Forward::Dr);
+        assert!(plan(&c).mark_routes.is_empty());
+        let rule = |mark: u32, port: u16| crate::nft::mark::MarkRule {
+            mark,
+            protocol: crate::ipvs::Proto::Tcp,
+            addresses: vec!["203.0.113.0/26".parse().unwrap()],
+            ports: vec![port],
+        };
+        c.marks = vec![rule(1, 80), rule(1, 443), rule(7, 80)];
+        assert_eq!(plan(&c).mark_routes, vec![(1, 1001), (7, 1007)]);
+    }
+
+    #[test]
     fn nat_forwards_and_tun_accepts_local_sources() {
         assert!(has(&plan(&cfg(Forward::Nat)), "net.ipv4.ip_forward", "1"));
         let tun = plan(&cfg(Forward::Tun));
