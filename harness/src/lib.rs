@@ -23,6 +23,7 @@ pub mod investigate;
 pub mod ipvs;
 pub mod keepalived;
 pub mod lab;
+pub mod locality;
 pub mod lvs;
 pub mod nft;
 pub mod observe;

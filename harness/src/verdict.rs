@@ -240,6 +240,7 @@ pub fn spread_checks(expect: &Expect, servers: &[RealServer], tally: &Tally, rec
             split.join("; "),
         ));
     }
+    checks.extend(crate::locality::checks(expect, records));
     checks
 }
 
@@ -335,6 +336,8 @@ mod tests {
             removed_within: None,
             removed_after_death: None,
             restored_after_return: None,
+            destinations_sticky: false,
+            hot_destination_servers_min: None,
         }
     }
 

@@ -144,6 +144,7 @@ fn config(rips: &[Ipv4Addr], forward: Forward, port: u16, server_iface: &str) ->
         server_iface: server_iface.into(),
         fullnat_local_addrs: vec![],
         vip_gate: None,
+        marks: Vec::new(),
     }
 }
 

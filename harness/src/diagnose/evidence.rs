@@ -72,6 +72,42 @@ pub struct Evidence {
     /// included, in scenario order; empty with one director.
     #[serde(default)]
     pub director_tables: Vec<DirectorTableEvidence>,
+    /// The first director's firewall-mark classification: its mark rules, its FWM services and
+    /// where the requests went; `None` when the scenario has neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwmark: Option<FwmarkEvidence>,
+}
+
+/// Firewall-mark classification on the director (`ipvsadm -f` services and what marks for them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FwmarkEvidence {
+    /// The director's marking rules (nft, table `lvslab_fwmark`), in order.
+    pub rules: Vec<crate::nft::mark::MarkRule>,
+    /// Its FWM services (`FWM  1 rr persistent 300` in `ipvsadm -Ln`).
+    pub services: Vec<FwmServiceEvidence>,
+    /// Its address services (`TCP  VIP:PORT`).
+    pub address_services: Vec<crate::lvs::ServiceKey>,
+    /// Where the requests were sent, each address:port once.
+    pub targets: Vec<TargetEvidence>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FwmServiceEvidence {
+    pub mark: u32,
+    pub scheduler: String,
+    pub persistence_secs: Option<u64>,
+    /// Real servers in it.
+    pub dests: usize,
+}
+
+/// The requests to one destination address and port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetEvidence {
+    pub proto: Proto,
+    pub target: std::net::SocketAddrV4,
+    pub requests: u32,
+    /// Answers by real server name.
+    pub backends: BTreeMap<String, u32>,
 }
 
 /// One director's IPVS table for the service.
@@ -612,6 +648,7 @@ impl Evidence {
             vrrp: None,
             firewalls: Vec::new(),
             director_tables: Vec::new(),
+            fwmark: None,
         }
     }
 

@@ -204,6 +204,7 @@ pub fn healthy_dr() -> Evidence {
         vrrp: None,
         firewalls: Vec::new(),
         director_tables: Vec::new(),
+        fwmark: None,
     }
 }
 

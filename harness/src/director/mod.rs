@@ -97,6 +97,9 @@ pub struct DirectorConfig {
     /// leaves the VIP addresses to VRRP, and the embedded engine serves a VIP (and answers
     /// ARP for it) only while the gate holds it. `None`: the director always holds them.
     pub vip_gate: Option<VipGate>,
+    /// The fwmark services' marking rules (nft in the director's namespace; the embedded
+    /// engine applies them itself, as it reads frames before netfilter).
+    pub marks: Vec<crate::nft::mark::MarkRule>,
 }
 
 /// The VIPs a director holds now, as its VRRP instance decides: shared by the VRRP node,

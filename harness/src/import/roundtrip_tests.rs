@@ -328,7 +328,9 @@ fn every_scenario_survives_save_and_list_through_import() {
         let pool = table_part(&original);
         sorry_pools += usize::from(pool.real_servers.len() < original.real_servers.len());
         let original = pool;
-        if original.service().mode == Mode::Direct {
+        // ipvsadm's table holds a fwmark service but not the rules that mark for it: an
+        // import cannot give back `[service.mark]` (and does not import `-f` services yet).
+        if original.service().mode == Mode::Direct || original.services.iter().any(|s| s.fwmark.is_some()) {
             continue;
         }
         let name = path.file_name().unwrap().to_string_lossy().to_string();
@@ -500,6 +502,7 @@ fn snapshot_of(table: &IpvsTable) -> IpvsSnapshot {
                         }
                     })
                     .collect(),
+                fwmark: 0,
             }
         })
         .collect();

@@ -166,6 +166,7 @@ pub async fn gather(
             vrrp: facts.vrrp.and_then(|v| super::vrrp::evidence(scenario, v)),
             director_tables: director_tables(scenario.service(), facts),
             firewalls,
+            fwmark: super::fwmark::evidence(scenario, facts),
         },
         problems,
     }
@@ -245,10 +246,7 @@ fn service_of<'a>(snapshot: &'a IpvsSnapshot, svc: &scenario::Service) -> Option
 
 /// `svc` as a director serving it on `vip` has it in its table.
 fn service_on<'a>(snapshot: &'a IpvsSnapshot, svc: &scenario::Service, vip: Ipv4Addr) -> Option<&'a ServiceSnapshot> {
-    snapshot
-        .services
-        .iter()
-        .find(|s| s.vip == vip && s.port == svc.port && s.proto == svc.protocol)
+    snapshot.services.iter().find(|s| s.key() == svc.key_on(vip))
 }
 
 /// The service as the live table states it when there is one (that is what the director

@@ -12,6 +12,7 @@ pub mod evidence;
 pub mod expect;
 pub mod faults;
 pub mod firewall;
+pub mod fwmark;
 pub mod live;
 pub mod probes;
 mod vrrp;

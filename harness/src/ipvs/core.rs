@@ -91,8 +91,14 @@ pub enum OutVerdict {
 pub(super) const FULLNAT_PORT_MIN: u16 = 1024;
 
 impl Ipvs {
-    /// Client → director.
+    /// Client → director, unmarked.
     pub fn process_in(&mut self, pkt: &PacketIn, now: Instant) -> InVerdict {
+        self.process_in_marked(pkt, 0, now)
+    }
+
+    /// Client → director, with the packet's firewall mark (`skb->mark`, 0 = none): a new
+    /// connection goes to the fwmark service of that mark before any address service.
+    pub fn process_in_marked(&mut self, pkt: &PacketIn, mark: u32, now: Instant) -> InVerdict {
         let key = InKey::new(pkt.proto, false, pkt.saddr, pkt.sport, pkt.daddr, pkt.dport);
         let mut cp = self.conns.lookup_in(&key);
         if let Some(slot) = cp {
@@ -129,7 +135,7 @@ impl Ipvs {
                 if pkt.proto == Proto::Tcp && (tcp.rst || !(tcp.syn || self.sysctls.sloppy_tcp)) {
                     return InVerdict::NotService;
                 }
-                let Some(svc) = self.find_service(pkt.proto, pkt.daddr, pkt.dport) else {
+                let Some(svc) = self.find_service(mark, pkt.proto, pkt.daddr, pkt.dport) else {
                     return InVerdict::NotService;
                 };
                 match self.schedule(svc, pkt, now) {
@@ -208,7 +214,8 @@ impl Ipvs {
         let (dest, dport, template) = if svc.cfg.persistence.is_some() {
             self.sched_persist(svc_id, &input)?
         } else {
-            if pkt.dport != svc.cfg.port {
+            // A fwmark service takes every port its mark covers.
+            if svc.cfg.fwmark == 0 && pkt.dport != svc.cfg.port {
                 return Err(DropReason::PortZeroNotPersistent);
             }
             let svc = self.services[svc_id as usize].as_mut().expect("found service");

@@ -48,9 +48,29 @@ pub struct ServiceConfig {
     pub persistence: Option<Duration>,
     pub persistence_netmask: Ipv4Addr,
     pub one_packet: bool,
+    /// `ipvsadm -f`: 0 for an address service. A fwmark service is keyed by the mark alone;
+    /// its `vip` is then only the address the director holds for it (0.0.0.0: none).
+    #[serde(default)]
+    pub fwmark: u32,
 }
 
 impl ServiceConfig {
+    /// `ipvsadm -A -f MARK -s SCHED`: protocol TCP, port 0, as the kernel stores it.
+    pub fn fwmark(mark: u32, scheduler: Scheduler) -> Self {
+        ServiceConfig {
+            fwmark: mark,
+            ..ServiceConfig::new(Proto::Tcp, Ipv4Addr::UNSPECIFIED, 0, scheduler)
+        }
+    }
+
+    /// The key the kernel finds it by.
+    pub fn key(&self) -> ServiceKey {
+        match self.fwmark {
+            0 => ServiceKey::new(self.proto, self.vip, self.port),
+            mark => ServiceKey::fwmark(mark),
+        }
+    }
+
     /// A service with ipvsadm's defaults (no persistence, mask /32).
     pub fn new(proto: Proto, vip: Ipv4Addr, port: u16, scheduler: Scheduler) -> Self {
         ServiceConfig {
@@ -62,6 +82,7 @@ impl ServiceConfig {
             persistence: None,
             persistence_netmask: Ipv4Addr::BROADCAST,
             one_packet: false,
+            fwmark: 0,
         }
     }
 }
@@ -179,11 +200,11 @@ impl Ipvs {
     }
 
     pub fn add_service(&mut self, cfg: ServiceConfig) -> Result<ServiceId, IpvsError> {
-        let key = ServiceKey::new(cfg.proto, cfg.vip, cfg.port);
+        let key = cfg.key();
         if self.by_addr.contains_key(&key) {
             return Err(IpvsError::ServiceExists(key));
         }
-        if cfg.port == 0 && cfg.persistence.is_none() {
+        if cfg.port == 0 && cfg.fwmark == 0 && cfg.persistence.is_none() {
             return Err(IpvsError::PortZeroNotPersistent);
         }
         if cfg.persistence.is_some_and(|p| p.as_secs() == 0) {
@@ -260,8 +281,15 @@ impl Ipvs {
         Ok(())
     }
 
+    /// Whether a service is on `addr`: an address service's VIP, or the address the director
+    /// holds for a fwmark service.
     pub fn is_vip(&self, addr: Ipv4Addr) -> bool {
-        self.by_addr.keys().any(|k| k.vip == addr)
+        !addr.is_unspecified() && self.services.iter().flatten().any(|s| s.cfg.vip == addr)
+    }
+
+    /// Whether a fwmark service has `mark` (the embedded engine's stand-in for a marked skb).
+    pub fn has_fwmark(&self, mark: u32) -> bool {
+        mark != 0 && self.by_addr.contains_key(&ServiceKey::fwmark(mark))
     }
 
     /// Number of entries (connections + templates) in the table.
@@ -269,9 +297,13 @@ impl Ipvs {
         self.conns.len()
     }
 
-    pub(super) fn find_service(&self, proto: Proto, vaddr: Ipv4Addr, vport: u16) -> Option<u32> {
-        self.by_addr
-            .get(&ServiceKey::new(proto, vaddr, vport))
+    /// `ip_vs_service_find`: the fwmark table first, then address:port, then port zero.
+    pub(super) fn find_service(&self, mark: u32, proto: Proto, vaddr: Ipv4Addr, vport: u16) -> Option<u32> {
+        let by_mark = (mark != 0)
+            .then(|| self.by_addr.get(&ServiceKey::fwmark(mark)))
+            .flatten();
+        by_mark
+            .or_else(|| self.by_addr.get(&ServiceKey::new(proto, vaddr, vport)))
             .or_else(|| self.by_addr.get(&ServiceKey::new(proto, vaddr, 0)))
             .copied()
     }

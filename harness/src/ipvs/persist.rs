@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use super::conn::{flags, Conn, ConnState, InKey};
 use super::sched::SchedInput;
 use super::service::DestIdx;
-use super::{DropReason, Ipvs};
+use super::{DropReason, Ipvs, Proto};
 
 /// vport/dport given to an invalidated template so it never matches again.
 const INVALID_PORT: u16 = 0xFFFF;
@@ -28,19 +28,27 @@ impl Ipvs {
         svc_id: u32,
         pkt: &SchedInput,
     ) -> Result<(DestIdx, u16, Option<u32>), DropReason> {
-        let (netmask, svc_port, timeout) = {
+        let (netmask, svc_port, timeout, fwmark) = {
             let cfg = &self.services[svc_id as usize].as_ref().expect("svc").cfg;
             (
                 cfg.persistence_netmask,
                 cfg.port,
                 cfg.persistence.expect("persistent service"),
+                cfg.fwmark,
             )
         };
         let snet = client_net(pkt.saddr, netmask);
         // Packet to the service port: per-port template; port-zero service: vport 0.
         let same_port = pkt.dport == svc_port;
         let tvport = if same_port { pkt.dport } else { 0 };
-        let key = InKey::new(pkt.proto, true, snet, 0, pkt.daddr, tvport);
+        // fwmark template `<IPPROTO_IP, caddr, 0, fwmark, 0>`: one per client network whatever
+        // the protocol, port or destination address. Proto has no IPPROTO_IP: TCP stands for it
+        // (the service's own protocol in the kernel's key), and the mark stands as the address.
+        let (tproto, tvaddr) = match fwmark {
+            0 => (pkt.proto, pkt.daddr),
+            mark => (Proto::Tcp, Ipv4Addr::from(mark)),
+        };
+        let key = InKey::new(tproto, true, snet, 0, tvaddr, tvport);
 
         let mut found = self.conns.lookup_in(&key);
         if found.is_some_and(|s| self.conns.get(s).is_some_and(|t| t.expires <= pkt.now)) {
@@ -64,10 +72,10 @@ impl Ipvs {
                 let d = svc.dests.get_mut(dest);
                 d.bind(true, false);
                 let template = Conn {
-                    proto: pkt.proto,
+                    proto: tproto,
                     caddr: snet,
                     cport: 0,
-                    vaddr: pkt.daddr,
+                    vaddr: tvaddr,
                     vport: tvport,
                     daddr: d.addr,
                     dport: if same_port { d.port } else { 0 },

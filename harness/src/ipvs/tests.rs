@@ -716,6 +716,7 @@ fn stats_text_matches_ipvsadm_sample_9_layout() {
                 },
                 rates: Default::default(),
             }],
+            fwmark: 0,
         }],
         conns: vec![],
     };
@@ -821,4 +822,104 @@ fn rr_cursor_moves_to_predecessor_on_delete_and_revive_keeps_stats() {
     assert_eq!(snap.services[0].dests[0].addr, rs(2));
     assert_eq!(snap.services[0].dests[0].stats.conns, 1);
     assert_eq!(snap.services[0].dests[0].active_conns, 1);
+}
+
+/// A fwmark service (`ipvsadm -A -f 1 -s rr -p 300`) with `n` DR real servers on port 0.
+fn fwmark_setup(sched: Scheduler, n: u8, persistent: bool) -> Ipvs {
+    let mut ipvs = Ipvs::new(Sysctls::default());
+    let mut cfg = ServiceConfig::fwmark(1, sched);
+    cfg.vip = VIP;
+    if persistent {
+        cfg.persistence = Some(Duration::from_secs(300));
+    }
+    let svc = ipvs.add_service(cfg).unwrap();
+    for i in 1..=n {
+        ipvs.add_dest(svc, DestConfig::new(rs(i), 0, 1, Forward::Dr)).unwrap();
+    }
+    ipvs
+}
+
+#[test]
+fn a_fwmark_service_takes_marked_packets_on_every_port_and_only_those() {
+    let clock = Clock(Instant::now());
+    let mut ipvs = fwmark_setup(Scheduler::Rr, 2, false);
+    let syn = |port: u16, sport: u16| PacketIn {
+        dport: port,
+        ..tcp_in(client(1), sport, "S")
+    };
+    // Unmarked: no address service on VIP:80, so not IPVS's.
+    assert_eq!(ipvs.process_in(&syn(80, 1000), clock.at(0)), InVerdict::NotService);
+    // Marked: any port; a real server on port 0 keeps the packet's own.
+    for (port, want) in [(80, 2), (443, 1), (8080, 2)] {
+        let v = ipvs.process_in_marked(&syn(port, 2000 + port), 1, clock.at(0));
+        assert_eq!(dest_of(v), want);
+        assert!(matches!(v, InVerdict::Forward { dport, .. } if dport == port));
+    }
+    assert_eq!(
+        ipvs.process_in_marked(&syn(80, 3000), 2, clock.at(0)),
+        InVerdict::NotService
+    );
+    let snap = ipvs.snapshot(clock.at(0));
+    assert_eq!(snap.services[0].key(), ServiceKey::fwmark(1));
+    assert_eq!(snap.services[0].vip, Ipv4Addr::UNSPECIFIED);
+}
+
+#[test]
+fn a_persistent_fwmark_template_holds_a_client_across_ports_and_protocols() {
+    let clock = Clock(Instant::now());
+    let mut ipvs = fwmark_setup(Scheduler::Rr, 3, true);
+    let mut seen = Vec::new();
+    for (i, port) in [80u16, 443, 80, 443].into_iter().enumerate() {
+        let p = PacketIn {
+            dport: port,
+            ..tcp_in(client(1), 4000 + i as u16, "S")
+        };
+        seen.push(dest_of(ipvs.process_in_marked(&p, 1, clock.at(i as u64))));
+    }
+    let udp = PacketIn {
+        dport: 53,
+        ..udp_in(client(1), 5353)
+    };
+    seen.push(dest_of(ipvs.process_in_marked(&udp, 1, clock.at(5))));
+    assert!(seen.iter().all(|d| *d == seen[0] && *d != 0), "{seen:?}");
+    // Another client: the scheduler moves on.
+    let other = PacketIn {
+        dport: 443,
+        ..tcp_in(client(2), 4000, "S")
+    };
+    assert_ne!(dest_of(ipvs.process_in_marked(&other, 1, clock.at(6))), seen[0]);
+    // One template per client: <client, 0, mark as 0.0.0.1, 0>.
+    let templates: Vec<_> = ipvs
+        .snapshot(clock.at(6))
+        .conns
+        .into_iter()
+        .filter(|c| c.template)
+        .collect();
+    assert_eq!(templates.len(), 2);
+    assert_eq!(templates[0].to, "0.0.0.1:0".parse().unwrap());
+}
+
+#[test]
+fn lblc_on_a_fwmark_service_keys_on_the_destination_address() {
+    let clock = Clock(Instant::now());
+    let mut ipvs = fwmark_setup(Scheduler::Lblc, 3, false);
+    let mut first: Vec<u8> = Vec::new();
+    for round in 0..3u16 {
+        for d in 1..=6u8 {
+            let p = PacketIn {
+                daddr: Ipv4Addr::new(203, 0, 113, d),
+                ..tcp_in(client(1), 1000 + round * 10 + d as u16, "S")
+            };
+            let got = dest_of(ipvs.process_in_marked(&p, 1, clock.at(round.into())));
+            match round {
+                0 => first.push(got),
+                _ => assert_eq!(got, first[d as usize - 1], "destination {d} moved"),
+            }
+        }
+    }
+    // The first choices spread (least connections), the later ones stick.
+    let mut distinct = first.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{first:?}");
 }

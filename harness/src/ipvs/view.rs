@@ -46,6 +46,24 @@ pub struct ServiceSnapshot {
     pub rates: Rates,
     /// Kernel list order (newest first), as netlink dumps them.
     pub dests: Vec<DestSnapshot>,
+    /// `ipvsadm -f`: 0 for an address service. A fwmark service has no address (0.0.0.0),
+    /// port 0 and protocol TCP, as the kernel reports it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fwmark: u32,
+}
+
+fn is_zero(mark: &u32) -> bool {
+    *mark == 0
+}
+
+impl ServiceSnapshot {
+    /// The key ipvsadm names it by.
+    pub fn key(&self) -> super::ServiceKey {
+        match self.fwmark {
+            0 => super::ServiceKey::new(self.proto, self.vip, self.port),
+            mark => super::ServiceKey::fwmark(mark),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -105,8 +123,13 @@ pub(super) fn snapshot(ipvs: &Ipvs, now: Instant) -> IpvsSnapshot {
         .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
         .map(|(i, s)| ServiceSnapshot {
             id: i as u32,
-            proto: s.cfg.proto,
-            vip: s.cfg.vip,
+            // The kernel stores (and dumps) a fwmark service as TCP, 0.0.0.0, port 0.
+            proto: if s.cfg.fwmark == 0 { s.cfg.proto } else { Proto::Tcp },
+            vip: if s.cfg.fwmark == 0 {
+                s.cfg.vip
+            } else {
+                Ipv4Addr::UNSPECIFIED
+            },
             port: s.cfg.port,
             scheduler: s.cfg.scheduler.to_string(),
             flags: s.cfg.flags,
@@ -134,6 +157,7 @@ pub(super) fn snapshot(ipvs: &Ipvs, now: Instant) -> IpvsSnapshot {
                     rates: Rates::default(),
                 })
                 .collect(),
+            fwmark: s.cfg.fwmark,
         })
         .collect();
     let conns = ipvs

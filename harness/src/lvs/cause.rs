@@ -49,6 +49,8 @@ super::word::words!(
         PortRemap = "port-remap",
         /// DR: a real server the director reaches through a router, or whose replies go back via the director.
         DrTopology = "dr-topology",
+        /// The director's firewall marks miss part of a fwmark service's traffic, or mark for no service.
+        Fwmark = "fwmark",
         /// No cause: the spread is what the scheduler should give.
         Healthy = "healthy",
     }

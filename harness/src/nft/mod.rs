@@ -4,6 +4,7 @@
 //! are loaded with `nft -f -` in the host's namespace, checked with `nft -c -f -` in a
 //! namespace of its own, and read back with `nft -j list ruleset` (JSON, for the counters).
 
+pub mod mark;
 pub mod ruleset;
 
 use std::io::{self, Write};

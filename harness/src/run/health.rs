@@ -179,11 +179,7 @@ impl<'l> Session<'l> {
         let forward = scenario.service().mode.forward()?;
         let config = virtual_server(scenario, director.vip, check);
         let (mut monitor, warnings) = Monitor::new(&config);
-        let service = ServiceKey {
-            vip: director.vip,
-            port: scenario.service().port,
-            proto: scenario.service().protocol,
-        };
+        let service: ServiceKey = scenario.service().key_on(director.vip);
         let table = scenario
             .real_servers
             .iter()

@@ -307,7 +307,10 @@ async fn traffic_and_verdict(
         Some(i) => (Some(i.diagnosis), Some(i.evidence), i.problems),
         None => (None, None, Vec::new()),
     };
+    let destinations =
+        (!scenario.traffic.destinations.is_empty()).then(|| crate::locality::DestinationTally::of(&records));
     Ok(RunOutcome {
+        destinations,
         scenario: scenario.name.clone(),
         mode: scenario.service().mode,
         engine: engine_kind,
@@ -674,6 +677,17 @@ async fn start_engine(
     let use_kernel = use_kernel(scenario, choice, kernel_has_ipvs)?;
     let mut config = director_config(scenario, director)?;
     config.vip_gate = gate;
+    // Both engines: the kernel's IPVS reads the marks, the embedded engine applies the same
+    // rules itself, and the diagnosis reads them back from nft either way.
+    if !config.marks.is_empty() {
+        let script = crate::nft::mark::script(&config.marks);
+        host.exec(move || crate::nft::load(&script)).await?.map_err(|e| {
+            RunError::Director(director::DirectorError::Config(format!(
+                "fwmark rules on {}: {e}",
+                director.name
+            )))
+        })?;
+    }
     if use_kernel {
         // keepalived's checkers own the first service: created by its virtual_server.
         let attached: Vec<director::ServiceKey> = match attach {
@@ -714,13 +728,14 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         .map(|(index, svc)| {
             let service = ipvs::ServiceConfig {
                 vip: scenario.service_vip(index, director),
-                port: svc.port,
+                port: if svc.fwmark.is_some() { 0 } else { svc.port },
                 proto: svc.protocol,
                 scheduler: svc.scheduler,
                 flags: svc.flags.iter().copied().collect(),
                 persistence: svc.persistence,
                 persistence_netmask: svc.persistence_netmask(),
                 one_packet: svc.one_packet,
+                fwmark: svc.fwmark.as_ref().map_or(0, |m| m.mark),
             };
             let dests = scenario
                 .real_servers
@@ -730,7 +745,12 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
                 .filter(|rs| index > 0 || !scenario.health.as_ref().is_some_and(|h| h.is_sorry(&rs.name)))
                 .map(|rs| ipvs::DestConfig {
                     addr: rs.address,
-                    port: scenario.real_port(index, rs),
+                    // fwmark real servers have port 0: each packet keeps its own.
+                    port: if svc.fwmark.is_some() {
+                        0
+                    } else {
+                        scenario.real_port(index, rs)
+                    },
                     weight: rs.weight,
                     forward,
                     upper_threshold: 0,
@@ -753,6 +773,7 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         server_iface,
         fullnat_local_addrs: director.local_address.into_iter().collect(),
         vip_gate: None,
+        marks: scenario.services.iter().filter_map(|s| s.fwmark.clone()).collect(),
     })
 }
 
@@ -764,27 +785,8 @@ async fn fire_traffic(
     sent: tokio::sync::watch::Sender<u64>,
 ) -> Vec<RequestRecord> {
     let t = &scenario.traffic;
-    let targets: Vec<SocketAddr> = match scenario.service().mode {
-        Mode::Direct => scenario
-            .real_servers
-            .iter()
-            .map(|rs| SocketAddr::from((rs.address, rs.port)))
-            .collect(),
-        // Several services, several directors: the client round-robins over every VIP:port.
-        _ => {
-            let mut targets: Vec<SocketAddr> = Vec::new();
-            for &index in &t.services {
-                // A VRRP instance's directors share one VIP.
-                for d in &scenario.directors {
-                    let target = SocketAddr::from((scenario.service_vip(index, d), scenario.services[index].port));
-                    if !targets.contains(&target) {
-                        targets.push(target);
-                    }
-                }
-            }
-            targets
-        }
-    };
+    // Several services, several directors, destinations: the client round-robins over them.
+    let targets: Vec<SocketAddr> = crate::locality::targets(scenario);
     let proto = scenario.services[t.services.first().copied().unwrap_or(0)].protocol;
     let total = t.requests as u64 * t.clients.len() as u64;
     let bar = progress.then(|| progress::Bar::start(total));

@@ -55,6 +55,9 @@ pub struct RunOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vrrp: Option<super::VrrpOutcome>,
     pub timings: Timings,
+    /// Answers per destination address and backend, with `[traffic] destinations`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destinations: Option<crate::locality::DestinationTally>,
 }
 
 /// One director's view after the traffic.

@@ -246,6 +246,9 @@ pub struct Service {
     pub real_port: Option<u16>,
     /// `[service.expect]`: what this service's own requests must show.
     pub expect: Option<Expect>,
+    /// `fwmark` with its `[service.mark]`: an `ipvsadm -f` service and the nft rule that marks
+    /// its packets on the director. `port` is then the first marked port (or 80).
+    pub fwmark: Option<crate::nft::mark::MarkRule>,
     /// `[service.origin]`: the imported file it came from, with the defaults applied.
     pub origin: Option<Origin>,
 }
@@ -275,7 +278,18 @@ impl Service {
 
     /// The service's address as a client reaches it on `vip`.
     pub fn key_on(&self, vip: Ipv4Addr) -> crate::lvs::ServiceKey {
-        crate::lvs::ServiceKey::new(self.protocol, vip, self.port)
+        match &self.fwmark {
+            Some(rule) => crate::lvs::ServiceKey::fwmark(rule.mark),
+            None => crate::lvs::ServiceKey::new(self.protocol, vip, self.port),
+        }
+    }
+
+    /// The ports its requests go to: a fwmark service's marked ports, else its port.
+    pub fn ports(&self) -> Vec<u16> {
+        match &self.fwmark {
+            Some(rule) if !rule.ports.is_empty() => rule.ports.clone(),
+            _ => vec![self.port],
+        }
     }
 
     /// The persistence netmask as a dotted address (`ipvsadm -M`).
@@ -401,6 +415,11 @@ pub struct Traffic {
     /// `services`: the services the requests go to, round-robin, by index in
     /// `Scenario::services` (every one by default). They share one protocol.
     pub services: Vec<usize>,
+    /// `destinations`: the addresses the requests cycle over instead of the VIP (fwmark
+    /// services), with `hot_destination` repeated to take `hot_share` of them.
+    pub destinations: Vec<Ipv4Addr>,
+    /// `hot_destination` and `hot_share`.
+    pub hot: Option<(Ipv4Addr, f64)>,
 }
 
 impl Traffic {
@@ -451,6 +470,10 @@ pub struct Expect {
     pub removed_after_death: Option<Duration>,
     /// A checked server that an event brings back is in the table again within this time of it.
     pub restored_after_return: Option<Duration>,
+    /// `destinations_sticky`: every destination address is answered by one real server only.
+    pub destinations_sticky: bool,
+    /// `hot_destination_servers_min`: `[traffic] hot_destination` is answered by at least this many.
+    pub hot_destination_servers_min: Option<(Ipv4Addr, u32)>,
 }
 
 /// One fault, fired from the run while the traffic flows.
@@ -573,6 +596,15 @@ impl Scenario {
         let std::net::IpAddr::V4(addr) = target.ip() else {
             return None;
         };
+        // A fwmark service takes what its rule marks, whatever the address service on that port.
+        if let Some(i) = (0..self.services.len()).find(|&i| {
+            let svc = &self.services[i];
+            svc.fwmark
+                .as_ref()
+                .is_some_and(|rule| rule.matches(svc.protocol, addr, target.port()))
+        }) {
+            return Some(i);
+        }
         (0..self.services.len()).find(|&i| {
             self.services[i].port == target.port()
                 && (self.directors.is_empty() || self.directors.iter().any(|d| self.service_vip(i, d) == addr))
@@ -605,9 +637,16 @@ impl Scenario {
     pub fn listeners(&self, rs: &RealServer) -> Vec<(u16, Protocol)> {
         let mut binds = Vec::new();
         for (index, svc) in self.services.iter().enumerate() {
-            let bind = (self.real_port(index, rs), svc.protocol);
-            if svc.has_real_server(&rs.name) && !binds.contains(&bind) {
-                binds.push(bind);
+            // A fwmark service keeps each packet's port: its servers listen on every marked one.
+            let ports = match svc.fwmark {
+                Some(_) => svc.ports(),
+                None => vec![self.real_port(index, rs)],
+            };
+            for port in ports {
+                let bind = (port, svc.protocol);
+                if svc.has_real_server(&rs.name) && !binds.contains(&bind) {
+                    binds.push(bind);
+                }
             }
         }
         binds

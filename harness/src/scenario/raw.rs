@@ -88,8 +88,19 @@ pub struct RawService {
     pub real_port: Option<S<i64>>,
     /// `[service.expect]`: the spread of this service's own requests.
     pub expect: Option<RawExpect>,
+    /// `ipvsadm -f`: a firewall-mark service, classified by `[service.mark]`.
+    pub fwmark: Option<S<i64>>,
+    /// `[service.mark]`: which packets the director marks for the fwmark service.
+    pub mark: Option<RawMark>,
     /// `[service.origin]`: the file an import made it from, and the defaults it applied.
     pub origin: Option<RawOrigin>,
+}
+
+/// `[service.mark]`: destination addresses (`a.b.c.d`, `a.b.c.d/n`, `a.b.c.d-e.f.g.h`) and ports.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawMark {
+    pub addresses: Option<Vec<S<String>>>,
+    pub ports: Option<Vec<S<i64>>>,
 }
 
 /// `[service.origin]`, written by `lvslab import`: the file and line of the service, and each
@@ -353,6 +364,11 @@ pub struct RawTraffic {
     pub rate: Option<S<f64>>,
     pub duration_ms: Option<S<i64>>,
     pub services: Option<Vec<S<String>>>,
+    /// Destination addresses the requests cycle over (fwmark services): addresses and ranges.
+    pub destinations: Option<Vec<S<String>>>,
+    /// One of `destinations` that gets `hot_share` of the requests.
+    pub hot_destination: Option<S<String>>,
+    pub hot_share: Option<S<f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -380,6 +396,10 @@ pub struct RawExpect {
     pub master: Option<S<RawNames>>,
     pub failover_ms: Option<S<i64>>,
     pub failed_during_failover: Option<S<i64>>,
+    /// Every destination address is answered by one real server only.
+    pub destinations_sticky: Option<S<bool>>,
+    /// The hot destination is answered by at least this many real servers.
+    pub hot_destination_servers_min: Option<S<i64>>,
 }
 
 /// One name or a list of names.

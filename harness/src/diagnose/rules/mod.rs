@@ -15,6 +15,7 @@ pub mod destination_hash;
 pub mod dr_topology;
 pub mod failover;
 pub mod firewall;
+pub mod fwmark;
 pub mod health_check;
 pub mod keepalive;
 pub mod keepalived_config;
@@ -50,6 +51,8 @@ pub const RULES: &[(CauseId, Rule)] = &[
     // Before the causes its defaults bring about (persistence, nat-return-path, udp-flow, ...).
     (keepalived_config::ID, keepalived_config::check),
     (mega_proxy::ID, mega_proxy::check),
+    // Before persistence: unmarked requests are why a persistent fwmark service splits clients.
+    (fwmark::ID, fwmark::check),
     (persistence::ID, persistence::check),
     // Before arp-flux: a VIP on the LAN interface is why a server answers ARP for it.
     (vip_prefix::ID, vip_prefix::check),

@@ -23,6 +23,7 @@ use super::socket::{PacketSocket, Received, VnetHdr, RECV_BUF_LEN};
 use crate::director::EngineStats;
 use crate::director::VipGate;
 use crate::ipvs::{self, Forward, InVerdict, Ipvs, OutVerdict, PacketIn, PacketOut, Proto};
+use crate::nft::mark::{self, MarkRule};
 use crate::sys::poll::PollSet;
 use crate::wire::{arp, ethernet, ipip, ArpRepr, EthernetFrame, IpProtocol, Ipv4Packet, Mac};
 
@@ -118,6 +119,9 @@ pub struct PacketLoop {
     ip_id: u16,
     /// The errors the director's kernel would originate are limited as it limits them.
     icmp_limit: IcmpRateLimit,
+    /// The fwmark services' marking rules, applied here as nft would in prerouting: this
+    /// socket sees frames before netfilter, so it never reads an nft mark.
+    marks: Vec<MarkRule>,
 }
 
 const CLIENT: usize = 0;
@@ -151,7 +155,25 @@ impl PacketLoop {
             vip_gate,
             ip_id: 1,
             icmp_limit: IcmpRateLimit::from_sysctls(),
+            marks: Vec::new(),
         })
+    }
+
+    /// Marks frames as `rules` do (fwmark services).
+    pub fn with_marks(mut self, rules: Vec<MarkRule>) -> Self {
+        self.marks = rules;
+        self
+    }
+
+    /// The mark prerouting would set on `ip`: 0 for none, fragments after the first included.
+    fn mark_of(&self, ip: &Ipv4Frame) -> u32 {
+        if self.marks.is_empty() {
+            return 0;
+        }
+        let (Some(l4), Some(proto)) = (ip.l4, Proto::from_number(ip.protocol.0)) else {
+            return 0;
+        };
+        mark::mark_of(&self.marks, proto, ip.daddr, l4.dport)
     }
 
     pub fn run(mut self) {
@@ -230,12 +252,14 @@ impl PacketLoop {
                 } else {
                     VnetHdr::default()
                 };
-                if sh.ipvs.is_vip(ip.daddr) {
-                    if !self.holds(ip.daddr) {
+                let mark = self.mark_of(&ip);
+                // Marked: policy routing delivers it locally, whatever its destination.
+                if mark != 0 || sh.ipvs.is_vip(ip.daddr) {
+                    if sh.ipvs.is_vip(ip.daddr) && !self.holds(ip.daddr) {
                         return;
                     }
                     if self.accepts() {
-                        self.handle_request(side, bytes, ip, csum, vnet_out, sh);
+                        self.handle_request(side, bytes, ip, mark, csum, vnet_out, sh);
                     } else {
                         // keepalived's no_accept drop (nft input) comes before IPVS's hook.
                         count_drop(&mut sh.stats.dropped, DropReason::VrrpNoAccept);
@@ -269,11 +293,13 @@ impl PacketLoop {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn handle_request(
         &mut self,
         side: usize,
         bytes: &[u8],
         mut ip: Ipv4Frame,
+        mark: u32,
         csum: Csum,
         vnet_out: VnetHdr,
         sh: &mut Shared,
@@ -285,7 +311,7 @@ impl PacketLoop {
         let Some(packet) = packet_in(&ip) else { return };
         // Replies to this client go back the way the request came.
         self.learn_and_flush(side, ip.saddr, ip.src_mac, &mut sh.stats);
-        let verdict = sh.ipvs.process_in(&packet, Instant::now());
+        let verdict = sh.ipvs.process_in_marked(&packet, mark, Instant::now());
         let (dest, dport, method, snat) = match verdict {
             InVerdict::NotService => return self.answer_as_local_stack(side, bytes, &ip, packet.proto, sh),
             InVerdict::Drop(reason) => {

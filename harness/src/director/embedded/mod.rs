@@ -65,11 +65,7 @@ pub(crate) fn build_ipvs(cfg: &DirectorConfig) -> Result<(Ipvs, ServiceTable)> {
     ipvs.set_fullnat_local_addrs(cfg.fullnat_local_addrs.clone());
     let mut services = HashMap::new();
     for (svc, dests) in &cfg.services {
-        let key = ServiceKey {
-            vip: svc.vip,
-            port: svc.port,
-            proto: svc.proto,
-        };
+        let key = svc.key();
         let id = ipvs
             .add_service(svc.clone())
             .map_err(|e| DirectorError::refused(format!("service {key}"), e))?;
@@ -133,8 +129,9 @@ impl EmbeddedEngine {
             let stop = Arc::clone(&stop);
             let laddrs = cfg.fullnat_local_addrs.clone();
             let gate = cfg.vip_gate.clone();
-            Box::new(
-                move || match PacketLoop::open(shared, stop, client, server, laddrs, gate) {
+            let marks = cfg.marks.clone();
+            Box::new(move || {
+                match PacketLoop::open(shared, stop, client, server, laddrs, gate).map(|lp| lp.with_marks(marks)) {
                     Ok(lp) => {
                         let _ = ready_tx.send(Ok(()));
                         lp.run();
@@ -142,8 +139,8 @@ impl EmbeddedEngine {
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
                     }
-                },
-            )
+                }
+            })
         };
         let thread = spawn("director-embedded".to_string(), body)
             .map_err(|e| DirectorError::io("spawning the director's packet thread", e))?;

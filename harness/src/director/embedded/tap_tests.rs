@@ -185,6 +185,7 @@ fn dr_config() -> DirectorConfig {
         persistence: None,
         persistence_netmask: Ipv4Addr::BROADCAST,
         one_packet: false,
+        fwmark: 0,
     };
     let dests = RS
         .iter()
@@ -204,6 +205,7 @@ fn dr_config() -> DirectorConfig {
         server_iface: "lvtap0".into(),
         fullnat_local_addrs: vec![],
         vip_gate: None,
+        marks: Vec::new(),
     }
 }
 
@@ -304,11 +306,7 @@ fn run_dr_scenario() {
     );
 
     // Weight 0 takes a server out of rotation.
-    let key = ServiceKey {
-        vip: VIP,
-        port: 80,
-        proto: Proto::Tcp,
-    };
+    let key = ServiceKey::new(Proto::Tcp, VIP, 80);
     engine.set_weight(key, SocketAddrV4::new(RS[0], 80), 0).unwrap();
     assert!(engine
         .set_weight(key, SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, 9), 80), 1)
@@ -652,11 +650,7 @@ fn tun_engine_on_a_tap_encapsulates_relays_tunnel_errors_and_answers_too_big() {
 /// once added back it is scheduled again.
 fn dr_remove_and_add_dest() {
     let (tap, mut engine) = start_on_tap(Forward::Dr, 80);
-    let key = ServiceKey {
-        vip: VIP,
-        port: 80,
-        proto: Proto::Tcp,
-    };
+    let key = ServiceKey::new(Proto::Tcp, VIP, 80);
     let wait = Duration::from_secs(2);
     tap.write(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40000), (VIP, 80), &[]));
     let removed = rs_of(&tap.read_answering_arp(wait).expect("forwarded SYN"));

@@ -389,6 +389,7 @@ mod tests {
             server_iface: "eth1".into(),
             fullnat_local_addrs: vec![],
             vip_gate: None,
+            marks: Vec::new(),
         };
         let e = check_supported(&cfg).unwrap_err().to_string();
         assert!(e.contains("not supported by kernel IPVS (out of mainline"), "{e}");

@@ -34,8 +34,13 @@ const SCHED_NAME_MAX: usize = 15;
 pub const FULLNAT_UNSUPPORTED: &str =
     "FULLNAT is not supported by kernel IPVS (out of mainline: alibaba/LVS and DPVS patches only); use engine = \"embedded\"";
 
-/// AF, PROTOCOL, ADDR, PORT: what names a service in every command.
+/// AF, PROTOCOL, ADDR, PORT: what names a service in every command; AF and FWMARK alone for a
+/// fwmark service, as libipvs sends it (`ip_vs_genl_parse_service` takes either, and sets a
+/// fwmark service's protocol to TCP itself).
 pub fn ident_attrs(key: &ServiceKey) -> Vec<SvcAttr> {
+    if key.is_fwmark() {
+        return vec![SvcAttr::Af(AF_INET), SvcAttr::Fwmark(key.fwmark)];
+    }
     vec![
         SvcAttr::Af(AF_INET),
         SvcAttr::Protocol(key.proto.number().into()),
@@ -45,11 +50,7 @@ pub fn ident_attrs(key: &ServiceKey) -> Vec<SvcAttr> {
 }
 
 pub fn key_of(cfg: &ipvs::ServiceConfig) -> ServiceKey {
-    ServiceKey {
-        vip: cfg.vip,
-        port: cfg.port,
-        proto: cfg.proto,
-    }
+    cfg.key()
 }
 
 /// The complete service for NEW_SERVICE / SET_SERVICE (`ipvsadm -A`): the
@@ -178,10 +179,9 @@ pub struct KernelService {
     pub stats: Stats,
 }
 
-/// Why a dumped service is not shown: lvslab models IPv4 TCP/UDP services only.
+/// Why a dumped service is not shown: lvslab models IPv4 TCP/UDP and fwmark services only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Unmodelled {
-    Fwmark(u32),
     Family(u16),
     Protocol(u16),
 }
@@ -196,11 +196,12 @@ fn missing(what: &str, field: &str) -> DirectorError {
 /// Reads a dumped SERVICE nest. `Ok(Err(..))` for services lvslab does not model.
 pub fn decode_service(attrs: &[SvcAttr]) -> Result<std::result::Result<KernelService, Unmodelled>> {
     let (mut af, mut proto, mut addr, mut port, mut sched) = (None, None, None, None, None);
+    let mut fwmark = None;
     let (mut flags, mut timeout, mut netmask, mut pe) = (0, 0, Ipv4Addr::BROADCAST, None);
     let (mut stats, mut stats64) = (None, None);
     for a in attrs {
         match a {
-            SvcAttr::Fwmark(m) => return Ok(Err(Unmodelled::Fwmark(*m))),
+            SvcAttr::Fwmark(m) => fwmark = Some(*m),
             SvcAttr::Af(v) => af = Some(*v),
             SvcAttr::Protocol(v) => proto = Some(*v),
             SvcAttr::Addr(v) => addr = addr_v4(v),
@@ -220,14 +221,20 @@ pub fn decode_service(attrs: &[SvcAttr]) -> Result<std::result::Result<KernelSer
     if af != AF_INET {
         return Ok(Err(Unmodelled::Family(af)));
     }
-    let number = proto.ok_or_else(|| missing(what, "PROTOCOL"))?;
-    let Some(proto) = u8::try_from(number).ok().and_then(Proto::from_number) else {
-        return Ok(Err(Unmodelled::Protocol(number)));
-    };
-    let key = ServiceKey {
-        vip: addr.ok_or_else(|| missing(what, "ADDR"))?,
-        port: port.ok_or_else(|| missing(what, "PORT"))?,
-        proto,
+    // `ip_vs_genl_fill_service`: FWMARK instead of PROTOCOL, ADDR and PORT.
+    let key = match fwmark.filter(|m| *m != 0) {
+        Some(mark) => ServiceKey::fwmark(mark),
+        None => {
+            let number = proto.ok_or_else(|| missing(what, "PROTOCOL"))?;
+            let Some(proto) = u8::try_from(number).ok().and_then(Proto::from_number) else {
+                return Ok(Err(Unmodelled::Protocol(number)));
+            };
+            ServiceKey::new(
+                proto,
+                addr.ok_or_else(|| missing(what, "ADDR"))?,
+                port.ok_or_else(|| missing(what, "PORT"))?,
+            )
+        }
     };
     Ok(Ok(KernelService {
         key,

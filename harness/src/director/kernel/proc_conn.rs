@@ -26,8 +26,9 @@ pub struct ConnRowError {
     pub row: String,
 }
 
-/// Parses the whole file. Rows lvslab does not model (IPv6, SCTP, fwmark
-/// templates `IP`) are skipped; a malformed IPv4 row is an error naming it.
+/// Parses the whole file. Rows lvslab does not model (IPv6, SCTP) are skipped; a fwmark
+/// template (`IP`, IPPROTO_IP, the mark in the virtual address) reads as TCP, the stand-in the
+/// embedded engine keys it by; a malformed IPv4 row is an error naming it.
 pub fn parse(text: &str) -> Result<Vec<ProcConn>, ConnRowError> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -35,7 +36,12 @@ pub fn parse(text: &str) -> Result<Vec<ProcConn>, ConnRowError> {
         if f.is_empty() || f[0] == "Pro" {
             continue;
         }
-        let Some(proto) = Proto::from_name(f[0]) else {
+        let proto = if f[0] == "IP" {
+            Some(Proto::Tcp)
+        } else {
+            Proto::from_name(f[0])
+        };
+        let Some(proto) = proto else {
             continue;
         };
         // IPv6 rows print full addresses with colons in the address columns.
@@ -85,7 +91,7 @@ TCP 2001:0db8:0000:0000:0000:0000:0000:0001 d431 2001:0db8:0000:0000:0000:0000:0
     #[test]
     fn rows_of_the_reference_example() {
         let rows = parse(SAMPLE).unwrap();
-        assert_eq!(rows.len(), 3, "IP template and IPv6 row skipped: {rows:?}");
+        assert_eq!(rows.len(), 4, "IPv6 row skipped: {rows:?}");
         assert_eq!(
             rows[0],
             ProcConn {
@@ -99,6 +105,8 @@ TCP 2001:0db8:0000:0000:0000:0000:0000:0001 d431 2001:0db8:0000:0000:0000:0000:0
         );
         assert_eq!(rows[2].from, "10.0.0.0:0".parse().unwrap());
         assert_eq!(rows[2].state, "ASSURED");
+        // The fwmark template: mark 7 where the VIP would be.
+        assert_eq!((rows[3].proto, rows[3].to), (Proto::Tcp, "0.0.0.7:0".parse().unwrap()));
     }
 
     #[test]

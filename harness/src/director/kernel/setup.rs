@@ -14,15 +14,28 @@
 //!   completed, and the real server drops it (TcpInCsumErrors). With the
 //!   offload off, the director's kernel completes it before sending;
 //! * the `net.ipv4.vs.*` settings the scenario gives. Conntrack is not needed
-//!   (`net.ipv4.vs.conntrack` stays 0).
+//!   (`net.ipv4.vs.conntrack` stays 0);
+//! * fwmark services: `ip rule add fwmark N lookup T` and `ip route add local 0.0.0.0/0 dev lo
+//!   table T` per mark, the LVS transparent-cache recipe: a marked packet to an address the
+//!   director does not hold is delivered locally, where IPVS's LOCAL_IN hook takes it. (The
+//!   nft rules that set the marks are loaded by the run, for both engines.)
 //!
 //! Real servers are set up by the lab as for the embedded engine.
 
+use std::net::Ipv4Addr;
+
 use ipnet::Ipv4Net;
+use rtnetlink::packet_route::route::RouteType;
+use rtnetlink::packet_route::rule::RuleAction;
+use rtnetlink::RouteMessageBuilder;
 
 use crate::director::{DirectorConfig, DirectorError, Result};
 use crate::ipvs::Forward;
 use crate::lab::Host;
+use crate::nft::mark::ROUTE_TABLE_BASE;
+
+/// `lo` is interface 1 in every namespace.
+const LOOPBACK_INDEX: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NamespaceSetup {
@@ -32,6 +45,8 @@ pub struct NamespaceSetup {
     pub sysctls: Vec<(String, String)>,
     /// Interfaces whose TX checksum offload is switched off (`ethtool -K IF tx off`).
     pub tx_checksum_off: Vec<String>,
+    /// (mark, routing table): `ip rule fwmark MARK lookup TABLE`, TABLE holding `local 0/0 dev lo`.
+    pub mark_routes: Vec<(u32, u32)>,
 }
 
 pub fn plan(cfg: &DirectorConfig) -> NamespaceSetup {
@@ -69,10 +84,18 @@ pub fn plan(cfg: &DirectorConfig) -> NamespaceSetup {
         bit(s.expire_quiescent_template),
     );
     set("net.ipv4.vs.sloppy_tcp".into(), bit(s.sloppy_tcp));
+    let mut mark_routes: Vec<(u32, u32)> = Vec::new();
+    for rule in &cfg.marks {
+        let route = (rule.mark, ROUTE_TABLE_BASE.saturating_add(rule.mark));
+        if !mark_routes.contains(&route) {
+            mark_routes.push(route);
+        }
+    }
     NamespaceSetup {
         addresses,
         sysctls,
         tx_checksum_off,
+        mark_routes,
     }
 }
 
@@ -100,7 +123,40 @@ pub async fn apply(host: &Host, setup: &NamespaceSetup) -> Result<()> {
     for (name, value) in &setup.sysctls {
         host.set_sysctl(name, value).await?;
     }
+    for &(mark, table) in &setup.mark_routes {
+        local_table_for_mark(host, mark, table).await?;
+    }
     Ok(())
+}
+
+/// `ip route add local 0.0.0.0/0 dev lo table TABLE; ip rule add fwmark MARK lookup TABLE`.
+async fn local_table_for_mark(host: &Host, mark: u32, table: u32) -> Result<()> {
+    let fail = |step: &str, e: rtnetlink::Error| DirectorError::Ipvs {
+        what: format!("fwmark {mark} delivery ({step})"),
+        why: e.to_string(),
+    };
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .destination_prefix(Ipv4Addr::UNSPECIFIED, 0)
+        .kind(RouteType::Local)
+        .table_id(table)
+        .output_interface(LOOPBACK_INDEX)
+        .build();
+    host.rtnl()
+        .route()
+        .add(route)
+        .execute()
+        .await
+        .map_err(|e| fail(&format!("local 0.0.0.0/0 dev lo table {table}"), e))?;
+    host.rtnl()
+        .rule()
+        .add()
+        .v4()
+        .fw_mark(mark)
+        .table_id(table)
+        .action(RuleAction::ToTable)
+        .execute()
+        .await
+        .map_err(|e| fail(&format!("rule fwmark {mark} lookup {table}"), e))
 }
 
 /// `ethtool -K IFACE tx off` (ETHTOOL_STXCSUM), in the calling thread's namespace.
@@ -130,6 +186,7 @@ mod tests {
             server_iface: "eth1".into(),
             fullnat_local_addrs: vec![],
             vip_gate: None,
+            marks: Vec::new(),
         }
     }
 
@@ -158,6 +215,20 @@ mod tests {
         );
         assert!(has(&s, "net.ipv4.vs.expire_nodest_conn", "1"));
         assert!(has(&s, "net.ipv4.vs.conn_reuse_mode", "1"));
+    }
+
+    #[test]
+    fn each_mark_gets_a_local_table_for_policy_routing() {
+        let mut c = cfg(Forward::Dr);
+        assert!(plan(&c).mark_routes.is_empty());
+        let rule = |mark: u32, port: u16| crate::nft::mark::MarkRule {
+            mark,
+            protocol: crate::ipvs::Proto::Tcp,
+            addresses: vec!["203.0.113.0/26".parse().unwrap()],
+            ports: vec![port],
+        };
+        c.marks = vec![rule(1, 80), rule(1, 443), rule(7, 80)];
+        assert_eq!(plan(&c).mark_routes, vec![(1, 1001), (7, 1007)]);
     }
 
     #[test]

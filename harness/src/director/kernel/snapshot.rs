@@ -43,6 +43,7 @@ pub fn build(conn_tab_size: u32, services: &[(KernelService, Vec<KernelDest>)], 
                     rates: rates_of(&d.stats),
                 })
                 .collect(),
+            fwmark: s.key.fwmark,
         })
         .collect();
     let conns = conns
@@ -99,11 +100,7 @@ mod tests {
 
     fn service() -> KernelService {
         KernelService {
-            key: ServiceKey {
-                vip: Ipv4Addr::new(192, 0, 2, 100),
-                port: 80,
-                proto: Proto::Tcp,
-            },
+            key: ServiceKey::new(Proto::Tcp, Ipv4Addr::new(192, 0, 2, 100), 80),
             scheduler: "sh".into(),
             flags: svc_flags::PERSISTENT | svc_flags::SCHED1,
             timeout: 360,

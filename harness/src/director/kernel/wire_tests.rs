@@ -14,7 +14,7 @@ use netlink_packet_generic::{GenlHeader, GenlMessage};
 
 use super::genl::{Cmd, CmdAttr, DestAttr, IpvsMessage, Stats, SvcAttr};
 use super::objects::{self, decode_dest, decode_service, fwd, svc_flags};
-use crate::ipvs::{DestConfig, Forward, Proto, Scheduler, ServiceConfig};
+use crate::ipvs::{DestConfig, Forward, Proto, Scheduler, ServiceConfig, ServiceKey};
 
 const FAMILY_ID: u16 = 0x1c;
 
@@ -238,7 +238,7 @@ fn dumped_service_decodes_with_hashed_masked_and_stats64_preferred() {
 }
 
 #[test]
-fn fwmark_services_are_reported_as_not_modelled() {
+fn fwmark_services_decode_by_their_mark() {
     let svc = [
         nla(1, &2u16.to_le_bytes()),
         nla(5, &7u32.to_le_bytes()),
@@ -246,9 +246,13 @@ fn fwmark_services_are_reported_as_not_modelled() {
     ]
     .concat();
     let msg = parse(1, &nla(1, &svc));
+    let svc = decode_service(msg.service().unwrap()).unwrap().unwrap();
+    assert_eq!(svc.key, ServiceKey::fwmark(7));
+    assert_eq!(svc.scheduler, "sh");
+    // The ident libipvs sends: AF and FWMARK, no PROTOCOL/ADDR/PORT.
     assert_eq!(
-        decode_service(msg.service().unwrap()).unwrap(),
-        Err(objects::Unmodelled::Fwmark(7))
+        objects::ident_attrs(&ServiceKey::fwmark(7)),
+        vec![SvcAttr::Af(2), SvcAttr::Fwmark(7)]
     );
 }
 

@@ -46,8 +46,9 @@ impl Gc {
         let len = table.len();
         self.run(now, len, |at, idle, max| {
             let mut removed = 0;
+            // Kept while idle for less than the limit (`time_after(lastuse + limit, now)`).
             table.retain(|_, e| {
-                let keep = removed >= max || at.saturating_duration_since(lastuse(e)) <= idle;
+                let keep = removed >= max || at.saturating_duration_since(lastuse(e)) < idle;
                 if !keep {
                     removed += 1;
                 }
@@ -71,12 +72,13 @@ impl Gc {
             if tick > now {
                 break;
             }
-            if len <= MAX_SIZE {
+            // `ip_vs_lblc(r)_check_expire`: the counter is read before it is bumped, so the full
+            // check runs on the 30th tick, whatever the table's size.
+            if self.counter.is_multiple_of(COUNT_FOR_FULL_EXPIRATION) {
+                len = sweep(tick, DEFAULT_EXPIRATION, usize::MAX);
+                self.counter = 1;
+            } else if len <= MAX_SIZE {
                 self.counter += 1;
-                if self.counter.is_multiple_of(COUNT_FOR_FULL_EXPIRATION) {
-                    len = sweep(tick, DEFAULT_EXPIRATION, usize::MAX);
-                    self.counter = 1;
-                }
             } else {
                 let goal = ((len - MAX_SIZE) * 4 / 3).min(MAX_SIZE / 2);
                 len = sweep(tick, ENTRY_TIMEOUT, goal);
@@ -138,5 +140,22 @@ mod tests {
         let dests = DestList::from_list(vec![busy, dest(2, 1)]);
         assert_eq!(run(&mut s, &dests, 2), vec![2, 2]);
         let _ = Ipv4Addr::LOCALHOST;
+    }
+
+    /// `ip_vs_lblc_check_expire` tests the counter before bumping it: the full check is on the
+    /// 30th 60 s tick (30 minutes), not the 29th.
+    #[test]
+    fn the_full_expiration_check_runs_on_the_thirtieth_tick() {
+        let start = Instant::now();
+        let mut gc = Gc::default();
+        gc.run(start, 1, |_, _, _| 1);
+        let mut sweeps = Vec::new();
+        for k in 1..=31u32 {
+            gc.run(start + CHECK_EXPIRE_INTERVAL * k, 1, |_, idle, _| {
+                sweeps.push((k, idle));
+                1
+            });
+        }
+        assert_eq!(sweeps, vec![(30, DEFAULT_EXPIRATION)]);
     }
 }

@@ -8,9 +8,9 @@
 //! `print_sched_flags`, `print_largenum`, `list_conn` and `print_conn`;
 //! sorting is libipvs.c's `ipvs_cmp_services` / `ipvs_cmp_dests`.
 //!
-//! Only IPv4 address services exist here (no fwmark, no IPv6, no SCTP, no
-//! persistence engine), so the `FWM`, `[v6]`, `pe` and `--sctp-service`
-//! branches of those functions have nothing to print. The 33/28-character
+//! Only IPv4 services exist here (address and fwmark; no IPv6, no SCTP, no
+//! persistence engine), so the `[v6]`, `pe` and `--sctp-service` branches of
+//! those functions have nothing to print. The 33/28-character
 //! cuts of the service and dest names never bite: `TCP  255.255.255.255:65535`
 //! is 26 characters.
 
@@ -85,7 +85,10 @@ impl IpvsSnapshot {
     pub fn save_text(&self) -> String {
         let mut out = String::new();
         for (s, dests) in self.sorted() {
-            let svc = format!("{} {}:{}", s.proto.switch(), s.vip, s.port);
+            let svc = match s.fwmark {
+                0 => format!("{} {}:{}", s.proto.switch(), s.vip, s.port),
+                mark => format!("-f {mark}"),
+            };
             let _ = write!(out, "-A {svc} -s {}", s.scheduler);
             if let Some(timeout) = s.persistent {
                 let _ = write!(out, " -p {timeout}");
@@ -146,7 +149,10 @@ impl IpvsSnapshot {
         let mut out = format!("IP Virtual Server version 1.2.1 (size={})\n", self.conn_tab_size);
         out.push_str(title(kind));
         for (s, dests) in self.sorted() {
-            let name = format!("{:<4} {}:{}", s.proto.name(), s.vip, s.port);
+            let name = match s.fwmark {
+                0 => format!("{:<4} {}:{}", s.proto.name(), s.vip, s.port),
+                mark => format!("FWM  {mark}"),
+            };
             match kind {
                 Listing::Stats(numbers) => {
                     let _ = writeln!(out, "{name:<33}{}", counters(&s.stats, numbers));
@@ -399,6 +405,11 @@ fn proto_num(p: Proto) -> i64 {
 
 /// `ipvs_cmp_services` (fwmark and af are equal for every service here).
 fn service_cmp(a: &ServiceSnapshot, b: &ServiceSnapshot) -> i64 {
+    // `s1->fwmark - s2->fwmark` first: address services (mark 0) before fwmark ones.
+    let r = a.fwmark as i64 - b.fwmark as i64;
+    if r != 0 {
+        return r;
+    }
     let r = proto_num(a.proto) - proto_num(b.proto);
     if r != 0 {
         return r;

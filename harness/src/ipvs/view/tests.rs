@@ -43,6 +43,7 @@ fn service(proto: Proto, vip: [u8; 4], port: u16, scheduler: &str) -> ServiceSna
         stats: Counters::default(),
         rates: Rates::default(),
         dests: vec![],
+        fwmark: 0,
     }
 }
 
@@ -391,4 +392,42 @@ fn snapshots_without_rates_or_local_node_still_load() {
     let back: IpvsSnapshot = serde_json::from_value(json).unwrap();
     assert_eq!(back.services[0].rates, Rates::default());
     assert!(!back.services[2].dests[2].local_node);
+}
+
+/// ipvsadm-samples.txt sample 5's shape (both dests Route here): fwmark services after address
+/// services, named `FWM  <mark>`, saved as `-f <mark>`.
+#[test]
+fn fwmark_services_list_and_save_as_ipvsadm_does() {
+    let fwm = |mark: u32| ServiceSnapshot {
+        fwmark: mark,
+        vip: Ipv4Addr::UNSPECIFIED,
+        dests: vec![
+            dest([10, 0, 88, 215], 0, Forward::Dr, 1, (0, 0, 0)),
+            dest([10, 0, 88, 214], 0, Forward::Dr, 1, (0, 0, 0)),
+        ],
+        ..service(Proto::Tcp, [0, 0, 0, 0], 0, "wrr")
+    };
+    let snap = IpvsSnapshot {
+        conn_tab_size: 4096,
+        services: vec![fwm(7), fwm(3), service(Proto::Tcp, [10, 0, 0, 1], 80, "rr")],
+        conns: vec![],
+    };
+    assert_eq!(
+        snap.list_text(),
+        "IP Virtual Server version 1.2.1 (size=4096)\n\
+         Prot LocalAddress:Port Scheduler Flags\n  \
+         -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+         TCP  10.0.0.1:80 rr\n\
+         FWM  3 wrr\n  \
+         -> 10.0.88.214:0                Route   1      0          0         \n  \
+         -> 10.0.88.215:0                Route   1      0          0         \n\
+         FWM  7 wrr\n  \
+         -> 10.0.88.214:0                Route   1      0          0         \n  \
+         -> 10.0.88.215:0                Route   1      0          0         \n"
+    );
+    let save = snap.save_text();
+    assert!(
+        save.starts_with("-A -t 10.0.0.1:80 -s rr\n-A -f 3 -s wrr\n-a -f 3 -r 10.0.88.214:0 -g -w 1\n"),
+        "{save}"
+    );
 }

@@ -189,5 +189,7 @@ fn resolve_table(
         removed_within: None,
         removed_after_death: None,
         restored_after_return: None,
+        destinations_sticky: super::fwmark::destinations_sticky(e, traffic, p),
+        hot_destination_servers_min: super::fwmark::hot_destination_servers_min(e, traffic, real_servers, p),
     }
 }

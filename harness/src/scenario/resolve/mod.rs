@@ -15,6 +15,7 @@ mod directors;
 mod events;
 mod expect;
 mod firewall;
+mod fwmark;
 mod health;
 mod hosts;
 mod interfaces;
@@ -38,6 +39,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     let name = service::scenario_name(raw, default_name, p);
     let engine = v::keyword(p, raw.top.engine.as_ref(), EngineChoice::Auto);
     let mut services = service::resolve_all(raw, engine, p);
+    fwmark::resolve(raw, &mut services, p);
 
     let mut cx = Context::new(raw, p, services[0].mode);
     networks::resolve(&mut cx);
@@ -56,6 +58,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     routes::add_default_routes(&mut cx, &mut hosts);
     let mut traffic = traffic::resolve(&mut cx, &mut hosts);
     traffic.services = service::traffic_targets(raw, &services, cx.p);
+    fwmark::finish(&mut cx, &mut services, vip, &mut hosts, &mut traffic);
     let mut expect = expect::resolve(&mut cx, &real_servers, &traffic);
     let raws = std::iter::once(&raw.service).chain(&raw.more_services);
     for (svc, raw_svc) in services.iter_mut().zip(raws) {

@@ -192,6 +192,7 @@ fn resolve(r: &RawScenario, s: &RawService, engine: EngineChoice, p: &mut Proble
         real_port,
         expect: None,
         origin: s.origin.as_ref().map(|o| origin(o, p)),
+        fwmark: None,
     }
 }
 

@@ -244,5 +244,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) -> Traff
         rate,
         duration,
         services: Vec::new(),
+        destinations: Vec::new(),
+        hot: None,
     }
 }
