@@ -72,6 +72,10 @@ pub struct Evidence {
     /// included, in scenario order; empty with one director.
     #[serde(default)]
     pub director_tables: Vec<DirectorTableEvidence>,
+    /// The body of each request of the main run (`[traffic] body_bytes`; 0 = bodyless GETs).
+    /// The probes are bodyless: against large requests they are the small ones.
+    #[serde(default)]
+    pub request_body_bytes: u32,
 }
 
 /// One director's IPVS table for the service.
@@ -598,6 +602,7 @@ impl Evidence {
             vrrp: None,
             firewalls: Vec::new(),
             director_tables: Vec::new(),
+            request_body_bytes: 0,
         }
     }
 

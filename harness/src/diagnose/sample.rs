@@ -203,6 +203,7 @@ pub fn healthy_dr() -> Evidence {
         vrrp: None,
         firewalls: Vec::new(),
         director_tables: Vec::new(),
+        request_body_bytes: 0,
     }
 }
 

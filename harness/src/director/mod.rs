@@ -97,6 +97,10 @@ pub struct DirectorConfig {
     /// leaves the VIP addresses to VRRP, and the embedded engine serves a VIP (and answers
     /// ARP for it) only while the gate holds it. `None`: the director always holds them.
     pub vip_gate: Option<VipGate>,
+    /// The embedded engine completes the partial checksums of offloaded frames before sending
+    /// them on (true, the default); false forwards them as they came. Kernel IPVS always hands
+    /// them on with their offload state, so the kernel engine refuses false.
+    pub complete_checksums: bool,
 }
 
 /// The VIPs a director holds now, as its VRRP instance decides: shared by the VRRP node,

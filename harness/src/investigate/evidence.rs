@@ -166,6 +166,7 @@ pub async fn gather(
             vrrp: facts.vrrp.and_then(|v| super::vrrp::evidence(scenario, v)),
             director_tables: director_tables(scenario.service(), facts),
             firewalls,
+            request_body_bytes: scenario.traffic.body_bytes,
         },
         problems,
     }

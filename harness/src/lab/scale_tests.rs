@@ -12,6 +12,8 @@ fn host(name: &str, addr: &str, well_known: bool) -> HostPlan {
             segment: "lan".into(),
             addrs: vec![addr.parse().unwrap()],
             mac: None,
+            mtu: None,
+            segmented: false,
         }],
         well_known,
         ..Default::default()

@@ -49,6 +49,9 @@ super::word::words!(
         PortRemap = "port-remap",
         /// DR: a real server the director reaches through a router, or whose replies go back via the director.
         DrTopology = "dr-topology",
+        /// TUN: packets that fit the client's MTU do not fit the tunnel, and the frag-needed
+        /// the director answers never reaches the client: large requests fail.
+        TunnelMtu = "tunnel-mtu",
         /// No cause: the spread is what the scheduler should give.
         Healthy = "healthy",
     }

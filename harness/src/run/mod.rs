@@ -750,6 +750,7 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         server_iface,
         fullnat_local_addrs: director.local_address.into_iter().collect(),
         vip_gate: None,
+        complete_checksums: director.complete_checksums,
     })
 }
 
@@ -787,6 +788,8 @@ async fn fire_traffic(
     let bar = progress.then(|| progress::Bar::start(total));
     let mut runs = Vec::new();
     let senders = t.clients.len() as u32;
+    // One buffer for every request: cloning `Bytes` shares it.
+    let body = bytes::Bytes::from(vec![b'x'; t.body_bytes as usize]);
     for (index, client) in t.clients.iter().enumerate() {
         let Some(host) = lab.host(&client.name) else { continue };
         let schedule = traffic::Schedule {
@@ -811,6 +814,7 @@ async fn fire_traffic(
             timeout: t.timeout,
             path: t.path.to_string(),
             client: client.name.clone(),
+            body: body.clone(),
         };
         let rt = host.runtime().clone();
         let tick = bar.as_ref().map(|b| b.sender());

@@ -60,7 +60,9 @@ fn small_dr_scenario_gets_dr_defaults() {
         s.networks,
         vec![Network {
             name: "lan".into(),
-            subnet: "192.0.2.0/24".parse().unwrap()
+            subnet: "192.0.2.0/24".parse().unwrap(),
+            mtu: None,
+            tso: true,
         }]
     );
 

@@ -204,6 +204,7 @@ fn dr_config() -> DirectorConfig {
         server_iface: "lvtap0".into(),
         fullnat_local_addrs: vec![],
         vip_gate: None,
+        complete_checksums: true,
     }
 }
 

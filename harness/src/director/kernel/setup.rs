@@ -130,6 +130,7 @@ mod tests {
             server_iface: "eth1".into(),
             fullnat_local_addrs: vec![],
             vip_gate: None,
+            complete_checksums: true,
         }
     }
 

@@ -17,6 +17,9 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>) -> Vec<Director> {
             vip: h.vip.as_ref().map_or(Ipv4Addr::UNSPECIFIED, |(a, _)| *a),
             local_address: h.local_address,
             engine_sysctls,
+            complete_checksums: d
+                .and_then(|d| d.complete_checksums.as_ref())
+                .is_none_or(|c| *c.get_ref()),
         });
     }
     directors
