@@ -408,6 +408,14 @@ fn start_on_tap(forward: Forward, dport: u16) -> (Tap, Box<dyn Engine>) {
 }
 
 fn start_gated_on_tap(forward: Forward, dport: u16, gate: Option<crate::director::VipGate>) -> (Tap, Box<dyn Engine>) {
+    start_adjusted_on_tap(forward, dport, |cfg| cfg.vip_gate = gate)
+}
+
+fn start_adjusted_on_tap(
+    forward: Forward,
+    dport: u16,
+    adjust: impl FnOnce(&mut DirectorConfig),
+) -> (Tap, Box<dyn Engine>) {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
     let tap = Tap::create("lvtap0").expect("create tap");
     let facts = IfaceFacts {
@@ -422,7 +430,7 @@ fn start_gated_on_tap(forward: Forward, dport: u16, gate: Option<crate::director
         d.port = dport;
     }
     cfg.fullnat_local_addrs = vec![LIP];
-    cfg.vip_gate = gate;
+    adjust(&mut cfg);
     let engine = EmbeddedEngine::start_with(cfg, facts, None, |name, body| {
         std::thread::Builder::new().name(name).spawn(body)
     })
@@ -901,4 +909,32 @@ fn no_accept_answers_arp_and_drops_the_traffic() {
 #[test]
 fn dr_engine_on_a_tap_under_no_accept_answers_arp_and_drops_the_vip_traffic() {
     as_root("no_accept", no_accept_answers_arp_and_drops_the_traffic);
+}
+
+/// `complete_checksums = false`: a CHECKSUM_PARTIAL frame goes out with the pseudo-header
+/// seed still in its checksum field, as a forwarder that ignores the offload state sends it.
+fn dr_forwards_partial_checksums_unfinished() {
+    let (tap, engine) = start_adjusted_on_tap(Forward::Dr, 80, |cfg| cfg.complete_checksums = false);
+    tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40002), (VIP, 80), b""));
+    let out = tap.read_answering_arp(Duration::from_secs(2)).expect("forwarded SYN");
+    rs_of(&out);
+    let ip = parse_ipv4(&out);
+    let seed = crate::wire::checksum::fold(crate::wire::checksum::pseudo_header_sum(
+        ip.saddr,
+        ip.daddr,
+        ip.protocol.0,
+        ip.l4_len() as u16,
+    ));
+    let at = ip.l4_offset() + tcp::CHECKSUM_AT;
+    assert_eq!(
+        u16::from_be_bytes([out[at], out[at + 1]]),
+        seed,
+        "the seed, not a checksum"
+    );
+    engine.shutdown().unwrap();
+}
+
+#[test]
+fn dr_engine_on_a_tap_told_not_to_complete_checksums_forwards_the_partial_seed() {
+    as_root("dr unfinished checksums", dr_forwards_partial_checksums_unfinished);
 }
