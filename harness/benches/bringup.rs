@@ -37,6 +37,8 @@ fn reference_plan() -> LabPlan {
             segment: "lan".into(),
             addrs: vec![format!("{ip}/24").parse().unwrap()],
             mac: None,
+            mtu: None,
+            segmented: false,
         }],
         loopback_addrs: if name.starts_with("rs") {
             vec!["10.0.0.100/32".parse().unwrap()]
@@ -304,6 +306,7 @@ async fn scale_run(scenario: &Scenario) -> ScaleRun {
         timeout: REQUEST_TIMEOUT,
         path: "/".into(),
         client: "client".into(),
+        body: bytes::Bytes::new(),
     };
     let client = lab.host("client").expect("client host");
     let fired = Instant::now();

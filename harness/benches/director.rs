@@ -319,6 +319,7 @@ async fn fire_at(from: &lvslab::lab::Host, target: std::net::SocketAddr, request
         timeout: HTTP_TIMEOUT,
         path: "/".into(),
         client: from.name().to_owned(),
+        body: bytes::Bytes::new(),
     };
     let started = Instant::now();
     let records = traffic::fire(from.runtime(), spec, None).await;

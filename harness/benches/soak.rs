@@ -110,6 +110,7 @@ async fn soak(requests: u32, concurrency: u32) {
         timeout: TIMEOUT,
         path: "/".into(),
         client: client_config.name.clone(),
+        body: bytes::Bytes::new(),
     };
     let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
     let ends = tokio::spawn(slice_ends(done_rx, SLICE));

@@ -161,6 +161,7 @@ mod tests {
             services: vec![0],
             destinations: (1..=n).map(addr).collect(),
             hot: hot.map(|(i, s)| (addr(i), s)),
+            body_bytes: 0,
         }
     }
 

@@ -26,6 +26,8 @@ fn eth(name: &str, segment: &str, addr: &str) -> IfacePlan {
         segment: segment.into(),
         addrs: vec![net(addr)],
         mac: None,
+        mtu: None,
+        segmented: false,
     }
 }
 
@@ -145,6 +147,7 @@ fn config(rips: &[Ipv4Addr], forward: Forward, port: u16, server_iface: &str) ->
         fullnat_local_addrs: vec![],
         vip_gate: None,
         marks: Vec::new(),
+        complete_checksums: true,
     }
 }
 
@@ -189,6 +192,7 @@ async fn run(
         timeout: Duration::from_secs(3),
         path: "/".into(),
         client: "client".into(),
+        body: bytes::Bytes::new(),
     };
     let records = traffic::fire(lab.host("client").unwrap().runtime(), spec, None).await;
     let stats = engine.stats();

@@ -23,6 +23,8 @@ fn iface(addr: &str) -> IfacePlan {
         segment: "lan".into(),
         addrs: vec![net(addr)],
         mac: None,
+        mtu: None,
+        segmented: false,
     }
 }
 

@@ -28,6 +28,8 @@ fn eth0(ip: Ipv4Addr) -> IfacePlan {
         segment: "lan".into(),
         addrs: vec![Ipv4Net::new(ip, 24).unwrap()],
         mac: None,
+        mtu: None,
+        segmented: false,
     }
 }
 

@@ -76,6 +76,10 @@ pub struct Evidence {
     /// where the requests went; `None` when the scenario has neither.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fwmark: Option<FwmarkEvidence>,
+    /// The body of each request of the main run (`[traffic] body_bytes`; 0 = bodyless GETs).
+    /// The probes are bodyless: against large requests they are the small ones.
+    #[serde(default)]
+    pub request_body_bytes: u32,
 }
 
 /// Firewall-mark classification on the director (`ipvsadm -f` services and what marks for them).
@@ -649,6 +653,7 @@ impl Evidence {
             firewalls: Vec::new(),
             director_tables: Vec::new(),
             fwmark: None,
+            request_body_bytes: 0,
         }
     }
 

@@ -205,6 +205,7 @@ pub fn healthy_dr() -> Evidence {
         firewalls: Vec::new(),
         director_tables: Vec::new(),
         fwmark: None,
+        request_body_bytes: 0,
     }
 }
 

@@ -100,6 +100,10 @@ pub struct DirectorConfig {
     /// The fwmark services' marking rules (nft in the director's namespace; the embedded
     /// engine applies them itself, as it reads frames before netfilter).
     pub marks: Vec<crate::nft::mark::MarkRule>,
+    /// The embedded engine completes the partial checksums of offloaded frames before sending
+    /// them on (true, the default); false forwards them as they came. Kernel IPVS always hands
+    /// them on with their offload state, so the kernel engine refuses false.
+    pub complete_checksums: bool,
 }
 
 /// The VIPs a director holds now, as its VRRP instance decides: shared by the VRRP node,

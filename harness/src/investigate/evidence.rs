@@ -167,6 +167,7 @@ pub async fn gather(
             director_tables: director_tables(scenario.service(), facts),
             firewalls,
             fwmark: super::fwmark::evidence(scenario, facts),
+            request_body_bytes: scenario.traffic.body_bytes,
         },
         problems,
     }

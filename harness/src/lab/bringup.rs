@@ -36,6 +36,8 @@ pub(crate) struct IfaceLayout {
     pub port_name: String,
     pub port_index: u32,
     pub bridge_index: u32,
+    /// Both ends' MTU; `None` = the kernel's default.
+    pub mtu: Option<u32>,
 }
 
 pub(crate) fn bridge_name(segment: &str, position: usize) -> String {
@@ -105,6 +107,7 @@ pub(crate) fn host_layout(
                 port_name,
                 port_index,
                 bridge_index: bridge_index(seg_pos),
+                mtu: iface.mtu,
             }
         })
         .collect()
@@ -143,19 +146,25 @@ pub(crate) fn route_msg(route: &RoutePlan, dev_index: Option<u32>) -> RouteNetli
 /// The peer cannot be created up: the kernel configures it before the pair is joined
 /// (veth_open then fails with ENOTCONN), so the host end is set up by the next request.
 fn veth_msg(l: &IfaceLayout, switch_fd: i32, host_fd: i32) -> LinkMessage {
-    let peer = LinkMessageBuilder::<LinkUnspec>::default()
+    let mut peer = LinkMessageBuilder::<LinkUnspec>::default()
         .name(l.name.clone())
         .index(l.index)
         .address(l.mac.octets().to_vec())
-        .setns_by_fd(host_fd)
-        .build();
-    LinkVeth::new(&l.port_name, &l.name)
-        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+        .setns_by_fd(host_fd);
+    if let Some(mtu) = l.mtu {
+        peer = peer.mtu(mtu);
+    }
+    let port = LinkVeth::new(&l.port_name, &l.name)
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
         .index(l.port_index)
         .setns_by_fd(switch_fd)
         .controller(l.bridge_index)
-        .up()
-        .build()
+        .up();
+    // The switch's end takes it too: a veth drops what exceeds the MTU of the end receiving it.
+    match l.mtu {
+        Some(mtu) => port.mtu(mtu).build(),
+        None => port.build(),
+    }
 }
 
 /// lo up and one bridge per segment, in the switch namespace.

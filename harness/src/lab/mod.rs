@@ -444,10 +444,10 @@ async fn ports_ready(
     layout: &[IfaceLayout],
     large: &[&str],
 ) -> Result<(), LabError> {
-    let ports: Vec<(String, bool)> = layout
+    let ports: Vec<(String, bool, bool)> = layout
         .iter()
         .zip(&h.interfaces)
-        .map(|(l, i)| (l.port_name.clone(), large.contains(&i.segment.as_str())))
+        .map(|(l, i)| (l.port_name.clone(), large.contains(&i.segment.as_str()), i.segmented))
         .collect();
     let ifaces: Vec<String> = h
         .interfaces
@@ -459,12 +459,12 @@ async fn ports_ready(
     let switch_ports = async {
         switch
             .try_exec(move || {
-                ports.iter().try_for_each(|(p, large)| {
+                ports.iter().try_for_each(|(p, large, segmented)| {
                     if link_up {
                         offload::sync_link_state(p)
                             .map_err(|e| LabError::os(SWITCH_NAME, format!("read the link state of {p}"), e))?;
                     }
-                    if *large {
+                    if *large || *segmented {
                         offload::send_unsegmented(p)
                             .map_err(|e| LabError::os(SWITCH_NAME, format!("turn TSO off on {p}"), e))?;
                     }
@@ -712,6 +712,8 @@ mod tests {
                 segment: "lan".into(),
                 addrs: vec!["10.8.1.1/24".parse().unwrap()],
                 mac: None,
+                mtu: None,
+                segmented: false,
             }],
             nftables: Some(script.into()),
             ..Default::default()
@@ -766,6 +768,8 @@ mod tests {
                     segment: "lan".into(),
                     addrs: vec!["10.8.0.1/24".parse().unwrap()],
                     mac: None,
+                    mtu: None,
+                    segmented: false,
                 }],
                 ..Default::default()
             }],

@@ -74,6 +74,11 @@ pub struct IfacePlan {
     pub addrs: Vec<Ipv4Net>,
     /// None: a deterministic locally administered MAC derived from host and interface position.
     pub mac: Option<Mac>,
+    /// Both veth ends' MTU; `None` = the kernel's default (1500).
+    pub mtu: Option<u32>,
+    /// Frames reach this interface segmented to the MTU, as from a real wire: TSO off on its
+    /// switch port, so GSO super-frames are cut there.
+    pub segmented: bool,
 }
 
 /// A TUN device (IFF_TUN|IFF_NO_PI); the lab keeps its fd for the caller.
@@ -274,6 +279,8 @@ mod tests {
                 segment: seg.into(),
                 addrs: vec!["10.0.0.1/24".parse().unwrap()],
                 mac: None,
+                mtu: None,
+                segmented: false,
             }],
             ..Default::default()
         }

@@ -12,6 +12,8 @@ fn host(name: &str, addr: &str, well_known: bool) -> HostPlan {
             segment: "lan".into(),
             addrs: vec![addr.parse().unwrap()],
             mac: None,
+            mtu: None,
+            segmented: false,
         }],
         well_known,
         ..Default::default()
@@ -118,5 +120,42 @@ async fn a_small_segment_keeps_the_kernel_defaults() {
         .await
         .expect("worker")
         .is_empty());
+    lab.teardown().await.unwrap();
+}
+
+/// MTU of `ifname` in the calling thread's namespace.
+fn mtu_of(ifname: &str) -> u32 {
+    let sock = crate::sys::socket::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0).unwrap();
+    crate::sys::netdev::mtu(std::os::fd::AsFd::as_fd(&sock), ifname).unwrap()
+}
+
+/// An interface's `mtu` is set on both ends of its veth (a veth drops what exceeds the MTU of
+/// the end that receives it), and a `segmented` one gets TSO off on its switch port.
+#[tokio::test(flavor = "current_thread")]
+async fn an_interface_mtu_is_on_both_ends_and_segmented_turns_tso_off_at_the_port() {
+    if !root() {
+        return;
+    }
+    let mut plan = plan("mtu", 2);
+    plan.hosts[1].interfaces[0].mtu = Some(1400);
+    plan.hosts[1].interfaces[0].segmented = true;
+    let lab = Lab::build(&plan, LabOptions::default()).await.expect("lab builds");
+    let host_end = lab.host("h0").unwrap().exec(|| mtu_of("eth0")).await.expect("worker");
+    let (port, port_tso, other_tso) = lab
+        .switch()
+        .exec(|| {
+            (
+                mtu_of("h0-eth0"),
+                offload::gro_tso("h0-eth0").unwrap().1,
+                offload::gro_tso("h1-eth0").unwrap().1,
+            )
+        })
+        .await
+        .expect("worker");
+    assert_eq!((host_end, port), (1400, 1400));
+    assert!(!port_tso, "frames reach h0 cut to its MTU");
+    assert!(other_tso, "the other host's port keeps TSO");
+    let hub = lab.host("hub").unwrap().exec(|| mtu_of("eth0")).await.expect("worker");
+    assert_eq!(hub, 1500, "the kernel's default elsewhere");
     lab.teardown().await.unwrap();
 }

@@ -51,6 +51,9 @@ super::word::words!(
         DrTopology = "dr-topology",
         /// The director's firewall marks miss part of a fwmark service's traffic, or mark for no service.
         Fwmark = "fwmark",
+        /// TUN: packets that fit the client's MTU do not fit the tunnel, and the frag-needed
+        /// the director answers never reaches the client: large requests fail.
+        TunnelMtu = "tunnel-mtu",
         /// No cause: the spread is what the scheduler should give.
         Healthy = "healthy",
     }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::service::service_fn;
@@ -67,9 +67,16 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: ServeCtx) {
     let Ok(local) = stream.local_addr() else {
         return;
     };
-    let service = service_fn(move |_req: Request<Incoming>| {
+    let service = service_fn(move |req: Request<Incoming>| {
         let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(respond(&ctx, peer, local).await) }
+        async move {
+            // The whole body first (a POST's): an answer before it would close on unread data,
+            // which the kernel turns into a reset.
+            if req.into_body().collect().await.is_err() {
+                return Ok::<_, Infallible>(bad_request());
+            }
+            Ok(respond(&ctx, peer, local).await)
+        }
     });
     // A client that goes away mid-request is normal here; nothing to report.
     let _ = hyper::server::conn::http1::Builder::new()
@@ -92,5 +99,12 @@ async fn respond(ctx: &ServeCtx, peer: SocketAddr, local: SocketAddr) -> Respons
     if let Ok(name) = HeaderValue::from_str(&ctx.name) {
         headers.insert("x-backend", name);
     }
+    response
+}
+
+/// The body could not be read (the client went away mid-request).
+fn bad_request() -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
     response
 }

@@ -704,11 +704,13 @@ async fn start_engine(
 /// Whether the director runs kernel IPVS under `choice`, where the kernel has it or not.
 fn use_kernel(scenario: &Scenario, choice: EngineChoice, kernel_has_ipvs: bool) -> Result<bool, RunError> {
     let fullnat = scenario.service().mode == Mode::FullNat;
+    let partial_checksums = scenario.directors.iter().any(|d| !d.complete_checksums);
     Ok(match choice {
         EngineChoice::Kernel if !kernel_has_ipvs => return Err(RunError::NoKernelIpvs),
         EngineChoice::Kernel => true,
-        // FULLNAT is not in mainline IPVS: only the embedded engine has it.
-        EngineChoice::Auto => kernel_has_ipvs && !fullnat,
+        // FULLNAT is not in mainline IPVS, nor is forwarding partial checksums: only the
+        // embedded engine has them.
+        EngineChoice::Auto => kernel_has_ipvs && !fullnat && !partial_checksums,
         EngineChoice::Embedded => false,
     })
 }
@@ -774,6 +776,7 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         fullnat_local_addrs: director.local_address.into_iter().collect(),
         vip_gate: None,
         marks: scenario.services.iter().filter_map(|s| s.fwmark.clone()).collect(),
+        complete_checksums: director.complete_checksums,
     })
 }
 
@@ -792,6 +795,8 @@ async fn fire_traffic(
     let bar = progress.then(|| progress::Bar::start(total));
     let mut runs = Vec::new();
     let senders = t.clients.len() as u32;
+    // One buffer for every request: cloning `Bytes` shares it.
+    let body = bytes::Bytes::from(vec![b'x'; t.body_bytes as usize]);
     for (index, client) in t.clients.iter().enumerate() {
         let Some(host) = lab.host(&client.name) else { continue };
         let schedule = traffic::Schedule {
@@ -816,6 +821,7 @@ async fn fire_traffic(
             timeout: t.timeout,
             path: t.path.to_string(),
             client: client.name.clone(),
+            body: body.clone(),
         };
         let rt = host.runtime().clone();
         let tick = bar.as_ref().map(|b| b.sender());

@@ -9,12 +9,13 @@ pub const TUN_DEVICE: &str = "tunl0";
 pub fn lab_plan(scenario: &Scenario) -> LabPlan {
     LabPlan {
         name: scenario.name.clone(),
-        hosts: scenario.hosts().map(host_plan).collect(),
+        hosts: scenario.hosts().map(|h| host_plan(scenario, h)).collect(),
         segments: scenario.networks.iter().map(|n| n.name.clone()).collect(),
     }
 }
 
-fn host_plan(host: &Host) -> HostPlan {
+fn host_plan(scenario: &Scenario, host: &Host) -> HostPlan {
+    let segmented = |network: &str| scenario.networks.iter().any(|n| n.name == network && !n.tso);
     HostPlan {
         name: host.name.clone(),
         interfaces: host
@@ -25,6 +26,8 @@ fn host_plan(host: &Host) -> HostPlan {
                 segment: i.network.clone(),
                 addrs: std::iter::once(i.address).chain(i.secondary.iter().copied()).collect(),
                 mac: Some(i.mac),
+                mtu: i.mtu,
+                segmented: segmented(&i.network),
             })
             .collect(),
         loopback_addrs: host.loopback_vips.clone(),

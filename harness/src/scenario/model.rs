@@ -220,6 +220,11 @@ impl HealthCheck {
 pub struct Network {
     pub name: String,
     pub subnet: Ipv4Net,
+    /// `mtu`: every interface on it (and its bridge ports); `None` = the kernel's 1500.
+    pub mtu: Option<u32>,
+    /// `tso`: false = its hosts receive frames segmented to the MTU, as from a real wire
+    /// (TSO off on the switch's ports), never a GSO super-frame.
+    pub tso: bool,
 }
 
 /// The virtual service, as `ipvsadm -A` would state it.
@@ -313,6 +318,9 @@ pub struct Director {
     /// The `net.ipv4.vs.*` settings, as the engine takes them (the embedded engine emulates
     /// them, the kernel engine writes them); the kernel's defaults where the file says nothing.
     pub engine_sysctls: ipvs::Sysctls,
+    /// `complete_checksums` (embedded engine only): false forwards CHECKSUM_PARTIAL frames with
+    /// their partial checksums, as a careless userspace forwarder does.
+    pub complete_checksums: bool,
 }
 
 /// A real server as `ipvsadm -a` states it, plus how the lab makes it behave.
@@ -384,6 +392,8 @@ pub struct Interface {
     /// a VIP with `vip_on = "eth0"`).
     pub secondary: Vec<Ipv4Net>,
     pub mac: Mac,
+    /// The interface's `mtu`, else its network's; `None` = the kernel's default.
+    pub mtu: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,6 +430,8 @@ pub struct Traffic {
     pub destinations: Vec<Ipv4Addr>,
     /// `hot_destination` and `hot_share`.
     pub hot: Option<(Ipv4Addr, f64)>,
+    /// `body_bytes`: each request is a POST with a body this long; 0 = a GET.
+    pub body_bytes: u32,
 }
 
 impl Traffic {

@@ -169,6 +169,8 @@ pub struct RawInterface {
     pub network: Option<S<String>>,
     pub address: Option<S<String>>,
     pub mac: Option<S<String>>,
+    /// This interface's MTU, over its network's.
+    pub mtu: Option<S<i64>>,
 }
 
 /// `sysctl = { "net.ipv4..." = "0" }`: values may be written as strings or numbers.
@@ -228,6 +230,8 @@ pub struct RawDirector {
     /// nftables rules in nft syntax, applied with `nft -f` in this host's namespace;
     /// `{vip}` stands for the service VIP.
     pub nftables: Option<S<String>>,
+    /// Embedded engine only: `false` forwards partial (offloaded) checksums as they came.
+    pub complete_checksums: Option<S<bool>>,
 }
 
 impl RawDirector {
@@ -330,6 +334,10 @@ pub struct RawClient {
 pub struct RawNetwork {
     pub name: Option<S<String>>,
     pub subnet: Option<S<String>>,
+    /// MTU of every interface on the network (and its bridge ports).
+    pub mtu: Option<S<i64>>,
+    /// `false`: frames reach the hosts segmented to the MTU, as from a real wire.
+    pub tso: Option<S<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -369,6 +377,8 @@ pub struct RawTraffic {
     /// One of `destinations` that gets `hot_share` of the requests.
     pub hot_destination: Option<S<String>>,
     pub hot_share: Option<S<f64>>,
+    /// Each request is a POST with a body of this many bytes.
+    pub body_bytes: Option<S<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -599,8 +609,9 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "vrrp_strict",
             "accept",
             "nftables",
+            "complete_checksums",
         ],
-        "interface" => &["network", "address", "mac"],
+        "interface" => &["network", "address", "mac", "mtu"],
         "real_server" => &[
             "name",
             "address",
@@ -622,7 +633,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "nftables",
         ],
         "client" => &["name", "address", "network", "gateway", "mac", "sysctl", "nftables"],
-        "network" => &["name", "subnet"],
+        "network" => &["name", "subnet", "mtu", "tso"],
         "router" => &["name", "interfaces", "sysctl", "nftables"],
         "traffic" => &[
             "requests",
@@ -637,6 +648,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "rate",
             "duration_ms",
             "services",
+            "body_bytes",
         ],
         "expect" => &[
             "backends",

@@ -60,7 +60,9 @@ fn small_dr_scenario_gets_dr_defaults() {
         s.networks,
         vec![Network {
             name: "lan".into(),
-            subnet: "192.0.2.0/24".parse().unwrap()
+            subnet: "192.0.2.0/24".parse().unwrap(),
+            mtu: None,
+            tso: true,
         }]
     );
 
@@ -1030,4 +1032,80 @@ fn a_service_vip_of_its_own_is_refused_where_it_cannot_be_served() {
     // One port twice on one VIP is still refused; on two VIPs it is two services.
     let p = problems("[[service]]\n[[service]]\nname = \"b\"\n[[real_server]]\nname = \"rs1\"\n");
     assert!(p.contains("are both tcp/80"), "{p}");
+}
+
+#[test]
+fn mtu_per_network_and_interface_tso_body_and_unfinished_checksums_resolve() {
+    let s = ok(r#"
+[service]
+vip = "192.0.2.100"
+mode = "tun"
+[[network]]
+name = "lan"
+subnet = "192.0.2.0/24"
+mtu = 1400
+[[network]]
+name = "far"
+subnet = "203.0.113.0/24"
+tso = false
+[[router]]
+name = "r1"
+interfaces = [{ network = "lan", mtu = 9000 }, { network = "far" }]
+[[client]]
+name = "c"
+network = "far"
+[director]
+complete_checksums = false
+[[real_server]]
+name = "rs1"
+[traffic]
+body_bytes = 4000
+"#);
+    let tso: Vec<(&str, Option<u32>, bool)> = s.networks.iter().map(|n| (n.name.as_str(), n.mtu, n.tso)).collect();
+    assert_eq!(tso, [("lan", Some(1400), true), ("far", None, false)]);
+    let mtus = |host: &str| -> Vec<Option<u32>> { s.host(host).unwrap().interfaces.iter().map(|i| i.mtu).collect() };
+    assert_eq!(mtus("r1"), [Some(9000), None], "the interface's own over its network's");
+    assert_eq!(mtus("rs1"), [Some(1400)]);
+    assert_eq!(mtus("c"), [None]);
+    assert!(!s.directors[0].complete_checksums);
+    assert_eq!(s.traffic.body_bytes, 4000);
+    assert_eq!(ok(DR_SMALL).traffic.body_bytes, 0);
+    assert!(ok(DR_SMALL).directors[0].complete_checksums);
+}
+
+#[test]
+fn an_mtu_out_of_range_and_a_udp_body_are_reported_at_their_lines() {
+    let text = r#"
+[service]
+vip = "192.0.2.100"
+protocol = "udp"
+[[network]]
+name = "lan"
+subnet = "192.0.2.0/24"
+mtu = 40
+[[real_server]]
+name = "rs1"
+[traffic]
+body_bytes = 100
+"#;
+    let p = problems(text);
+    assert!(
+        p.contains("t.toml:8:7: error: `mtu` = 40 is out of range 68..=65535"),
+        "{p}"
+    );
+    assert!(
+        p.contains("t.toml:12:14: error: `body_bytes` needs a TCP service: requests with a body are HTTP POSTs"),
+        "{p}"
+    );
+}
+
+#[test]
+fn the_kernel_engine_cannot_leave_checksums_unfinished() {
+    let p = problems(
+        "engine = \"kernel\"\n[service]\nvip = \"192.0.2.100\"\n[director]\ncomplete_checksums = false\n[[real_server]]\nname = \"rs1\"\n",
+    );
+    assert!(
+        p.contains("t.toml:5:22: error: engine = \"kernel\" cannot leave checksums unfinished"),
+        "{p}"
+    );
 }

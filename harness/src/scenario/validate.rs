@@ -51,6 +51,16 @@ where
     T::try_from(n).unwrap_or(default)
 }
 
+/// Smallest IPv4 MTU (RFC 791) and the largest a veth takes.
+pub(crate) const MTU_RANGE: (i64, i64) = (68, 65_535);
+
+/// An `mtu` key: `None` when absent or out of range (reported).
+pub(crate) fn mtu(p: &mut Problems<'_>, value: Option<&S<i64>>) -> Option<u32> {
+    let v = value?;
+    let m: u32 = int_in(p, Some(v), "mtu", MTU_RANGE.0, MTU_RANGE.1, 0);
+    (m > 0).then_some(m)
+}
+
 pub(crate) fn ipv4(p: &mut Problems<'_>, v: &S<String>, what: &str) -> Option<Ipv4Addr> {
     match v.get_ref().parse::<Ipv4Addr>() {
         Ok(a) => Some(a),

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{CONNECTION, HOST};
-use hyper::Request;
+use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use nix::sys::socket::{setsockopt, sockopt};
 use tokio::io::AsyncReadExt;
@@ -49,7 +49,7 @@ impl Close {
 }
 
 pub(super) struct Connection {
-    sender: SendRequest<Empty<Bytes>>,
+    sender: SendRequest<Full<Bytes>>,
     local: SocketAddr,
     ordinal: u32,
     close: Close,
@@ -136,19 +136,24 @@ pub(super) async fn request(
     outcome?
 }
 
-fn build_request(run: &Run, target: SocketAddr, close: Close) -> Result<Request<Empty<Bytes>>, RequestError> {
-    let mut req = Request::get(run.spec.path.as_str()).header(HOST, target.to_string());
+fn build_request(run: &Run, target: SocketAddr, close: Close) -> Result<Request<Full<Bytes>>, RequestError> {
+    let body = run.spec.body.clone();
+    let method = if body.is_empty() { Method::GET } else { Method::POST };
+    let mut req = Request::builder()
+        .method(method)
+        .uri(run.spec.path.as_str())
+        .header(HOST, target.to_string());
     if close == Close::ServerFirst {
         req = req.header(CONNECTION, "close");
     }
-    req.body(Empty::<Bytes>::new())
+    req.body(Full::new(body))
         .map_err(|err| RequestError::Other(format!("bad request path {:?}: {err}", run.spec.path)))
 }
 
-/// Sends one GET over `conn` and reads the answer. The outer error is a transport
+/// Sends one request (a GET, or a POST with its body) over `conn` and reads the answer. The outer error is a transport
 /// failure (the connection is broken); the inner one is about the answer itself.
 async fn exchange(
-    req: Request<Empty<Bytes>>,
+    req: Request<Full<Bytes>>,
     conn: &mut Connection,
     record: &mut RequestRecord,
 ) -> Result<Result<(), RequestError>, RequestError> {

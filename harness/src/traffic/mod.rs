@@ -57,6 +57,8 @@ pub struct TrafficSpec {
     pub path: String,
     /// Name of the client, copied into each record.
     pub client: String,
+    /// TCP: the body of each request, sent as a POST; empty = a GET. (Cheap to clone.)
+    pub body: bytes::Bytes,
 }
 
 /// State shared by the workers of one run.

@@ -36,6 +36,7 @@ fn spec(targets: Vec<SocketAddr>, proto: Proto, requests: u32, mode: ConnectionM
         timeout: TIMEOUT,
         path: "/".into(),
         client: "c1".into(),
+        body: bytes::Bytes::new(),
     }
 }
 

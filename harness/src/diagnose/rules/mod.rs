@@ -10,7 +10,7 @@ pub mod common;
 
 pub mod anti_spoofing;
 pub mod arp_flux;
-pub mod checksum;
+pub mod checksum_offload;
 pub mod destination_hash;
 pub mod dr_topology;
 pub mod failover;
@@ -36,6 +36,7 @@ pub mod source_hash;
 pub mod source_ports;
 pub mod split_brain;
 pub mod tunnel_decap;
+pub mod tunnel_mtu;
 pub mod udp_flow;
 pub mod vip_not_local;
 pub mod vip_prefix;
@@ -75,10 +76,11 @@ pub const RULES: &[(CauseId, Rule)] = &[
     (source_hash::ID, source_hash::check),
     (destination_hash::ID, destination_hash::check),
     (anti_spoofing::ID, anti_spoofing::check),
-    (checksum::ID, checksum::check),
+    (checksum_offload::ID, checksum_offload::check),
     (scheduler_arithmetic::ID, scheduler_arithmetic::check),
     (rp_filter::ID, rp_filter::check),
     (tunnel_decap::ID, tunnel_decap::check),
+    (tunnel_mtu::ID, tunnel_mtu::check),
     (source_ports::ID, source_ports::check),
     (split_brain::ID, split_brain::check),
     (failover::ID, failover::check),

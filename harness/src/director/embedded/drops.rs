@@ -21,7 +21,7 @@ pub enum DropReason {
     Fragment,
     /// FULLNAT scheduled without a local address.
     FullnatNoLocalAddr,
-    /// A GSO super-frame for a tunnel real server.
+    /// A GSO super-frame for a tunnel real server that cannot be segmented (not TCP).
     GsoTunnel,
     /// No address of ours to send from (tunnel source, ARP request sender).
     NoSourceAddress,

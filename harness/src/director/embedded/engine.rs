@@ -19,6 +19,7 @@ use super::icmp_limit::IcmpRateLimit;
 use super::neighbour::{Carried, NeighbourTable, PendingFrame};
 use super::relay::{self, Skip};
 use super::reset;
+use super::segment;
 use super::socket::{PacketSocket, Received, VnetHdr, RECV_BUF_LEN};
 use crate::director::EngineStats;
 use crate::director::VipGate;
@@ -122,6 +123,8 @@ pub struct PacketLoop {
     /// The fwmark services' marking rules, applied here as nft would in prerouting: this
     /// socket sees frames before netfilter, so it never reads an nft mark.
     marks: Vec<MarkRule>,
+    /// False: partial checksums are forwarded as they came (`DirectorConfig::complete_checksums`).
+    complete_checksums: bool,
 }
 
 const CLIENT: usize = 0;
@@ -135,6 +138,7 @@ impl PacketLoop {
         server: Option<IfaceFacts>,
         fullnat_local_addrs: Vec<Ipv4Addr>,
         vip_gate: Option<VipGate>,
+        complete_checksums: bool,
     ) -> std::io::Result<Self> {
         let mut sides = vec![Side::open(client)?];
         if let Some(server) = server {
@@ -156,6 +160,7 @@ impl PacketLoop {
             ip_id: 1,
             icmp_limit: IcmpRateLimit::from_sysctls(),
             marks: Vec::new(),
+            complete_checksums,
         })
     }
 
@@ -243,7 +248,7 @@ impl PacketLoop {
                 if ip.src_mac == self.sides[side].iface.mac {
                     return; // our own frame looped back
                 }
-                let csum = csum_state(&rx.vnet);
+                let csum = self.csum_as_read(&rx.vnet);
                 if ip.protocol == IpProtocol::ICMP {
                     return self.handle_icmp(bytes, ip, csum, sh);
                 }
@@ -268,6 +273,15 @@ impl PacketLoop {
                     self.handle_reply(bytes, ip, csum, vnet_out, sh);
                 }
             }
+        }
+    }
+
+    /// The checksum state the forwarders act on: a forwarder that does not complete checksums
+    /// takes a partial one for complete, as one that ignores the offload metadata does.
+    fn csum_as_read(&self, vnet: &VnetHdr) -> Csum {
+        match csum_state(vnet) {
+            Csum::Partial if !self.complete_checksums => Csum::Complete,
+            csum => csum,
         }
     }
 
@@ -357,26 +371,7 @@ impl PacketLoop {
                 };
                 forward::forward_rewrite(&mut out, &mut ip, csum, rw, our_mac, Mac::UNSPECIFIED)
             }
-            Forward::Tun => {
-                if csum == Csum::PartialGso {
-                    return count_drop(&mut sh.stats.dropped, DropReason::GsoTunnel);
-                }
-                if ip.total_len + IPIP_OVERHEAD > self.sides[self.server].mtu as usize {
-                    return self.too_big_for_tunnel(bytes, &ip, sh);
-                }
-                let Some(outer_src) = self.sides[self.server].iface.source_for(dest) else {
-                    return count_drop(&mut sh.stats.dropped, DropReason::NoSourceAddress);
-                };
-                self.ip_id = self.ip_id.wrapping_add(1);
-                let t = Tunnel {
-                    outer_src,
-                    outer_dst: dest,
-                    ip_id: self.ip_id,
-                    our_mac,
-                    next_hop_mac: Mac::UNSPECIFIED,
-                };
-                forward::encapsulate_ipip(&mut out, &mut ip, csum, t).map(|encapsulated| out = encapsulated)
-            }
+            Forward::Tun => return self.forward_tunnel(bytes, ip, csum, vnet_out, dest, sh),
         };
         if let Err(reason) = forwarded {
             return count_drop(&mut sh.stats.dropped, reason);
@@ -409,6 +404,63 @@ impl PacketLoop {
             return count_drop(&mut sh.stats.dropped, reason);
         }
         self.send_to(CLIENT, daddr, vnet_out, out, Carried::Out, &mut sh.stats);
+    }
+
+    /// TUN (`ip_vs_tunnel_xmit`): `ensure_mtu_is_adequate` against the server side's MTU less
+    /// the outer header, for a GSO super-frame per segment (`skb_gso_validate_network_len`),
+    /// then each packet wrapped in IPIP. A super-frame whose segments fit is segmented here
+    /// first: a virtio-net header cannot ask the kernel to segment an IPIP packet.
+    fn forward_tunnel(
+        &mut self,
+        bytes: &[u8],
+        ip: Ipv4Frame,
+        csum: Csum,
+        vnet: VnetHdr,
+        dest: Ipv4Addr,
+        sh: &mut Shared,
+    ) {
+        let mtu = self.sides[self.server].mtu as usize;
+        let packets: Vec<(Vec<u8>, Ipv4Frame, Csum)> = if csum == Csum::PartialGso {
+            let Ok(network_len) = segment::segment_network_len(bytes, &ip, vnet.gso_size) else {
+                return count_drop(&mut sh.stats.dropped, DropReason::GsoTunnel);
+            };
+            if network_len + IPIP_OVERHEAD > mtu {
+                return self.too_big_for_tunnel(bytes, &ip, sh);
+            }
+            let Ok(segments) = segment::segment_tcp(bytes, &ip, vnet.gso_size) else {
+                return count_drop(&mut sh.stats.dropped, DropReason::GsoTunnel);
+            };
+            segments
+                .into_iter()
+                .filter_map(|seg| match frame::parse(&seg) {
+                    Ok(Frame::Ipv4(seg_ip)) => Some((seg, seg_ip, Csum::Complete)),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            if ip.total_len + IPIP_OVERHEAD > mtu {
+                return self.too_big_for_tunnel(bytes, &ip, sh);
+            }
+            vec![(bytes.to_vec(), ip, csum)]
+        };
+        let Some(outer_src) = self.sides[self.server].iface.source_for(dest) else {
+            return count_drop(&mut sh.stats.dropped, DropReason::NoSourceAddress);
+        };
+        let our_mac = self.sides[self.server].iface.mac;
+        for (mut out, mut ip, csum) in packets {
+            self.ip_id = self.ip_id.wrapping_add(1);
+            let t = Tunnel {
+                outer_src,
+                outer_dst: dest,
+                ip_id: self.ip_id,
+                our_mac,
+                next_hop_mac: Mac::UNSPECIFIED,
+            };
+            match forward::encapsulate_ipip(&mut out, &mut ip, csum, t) {
+                Ok(frame) => self.send_to(self.server, dest, VnetHdr::default(), frame, Carried::In, &mut sh.stats),
+                Err(reason) => count_drop(&mut sh.stats.dropped, reason),
+            }
+        }
     }
 
     /// An ICMP error that belongs to a connection is relayed (`relay.rs`);

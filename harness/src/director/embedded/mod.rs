@@ -17,6 +17,7 @@ pub mod icmp_limit;
 pub mod neighbour;
 pub mod relay;
 pub mod reset;
+pub mod segment;
 pub mod socket;
 
 /// The state the packet thread shares; poisoned only if that thread panicked holding it.
@@ -130,8 +131,11 @@ impl EmbeddedEngine {
             let laddrs = cfg.fullnat_local_addrs.clone();
             let gate = cfg.vip_gate.clone();
             let marks = cfg.marks.clone();
+            let complete_checksums = cfg.complete_checksums;
             Box::new(move || {
-                match PacketLoop::open(shared, stop, client, server, laddrs, gate).map(|lp| lp.with_marks(marks)) {
+                match PacketLoop::open(shared, stop, client, server, laddrs, gate, complete_checksums)
+                    .map(|lp| lp.with_marks(marks))
+                {
                     Ok(lp) => {
                         let _ = ready_tx.send(Ok(()));
                         lp.run();

@@ -20,6 +20,9 @@ use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
 use crate::wire::vnet::{VnetHdr, VIRTIO_NET_HDR_F_NEEDS_CSUM, VNET_HDR_LEN as VNET};
 use crate::wire::{tcp, Mac};
 
+/// include/uapi/linux/virtio_net.h.
+const VIRTIO_NET_HDR_GSO_TCPV4: u8 = 1;
+
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
@@ -80,6 +83,33 @@ impl Tap {
             csum_start: ip.l4_offset() as u16,
             csum_offset: tcp::CHECKSUM_AT as u16,
             ..VnetHdr::default()
+        };
+        self.write_with(&hdr.to_bytes(), &f)
+    }
+
+    /// Writes a TCP super-frame as a TSO-capable sender's stack hands one to a veth: partial
+    /// checksum and GSO TCPv4 with `gso_size` bytes of payload per segment.
+    fn write_gso(&self, frame: &[u8], gso_size: u16) {
+        let ip = match frame::parse(frame) {
+            Ok(Frame::Ipv4(ip)) => ip,
+            other => panic!("not IPv4: {other:?}"),
+        };
+        let mut f = frame.to_vec();
+        let seed = crate::wire::checksum::fold(crate::wire::checksum::pseudo_header_sum(
+            ip.saddr,
+            ip.daddr,
+            ip.protocol.0,
+            ip.l4_len() as u16,
+        ));
+        let at = ip.l4_offset() + tcp::CHECKSUM_AT;
+        f[at..at + 2].copy_from_slice(&seed.to_be_bytes());
+        let hdr = VnetHdr {
+            flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+            gso_type: VIRTIO_NET_HDR_GSO_TCPV4,
+            hdr_len: (ip.l4_offset() + 20) as u16,
+            gso_size,
+            csum_start: ip.l4_offset() as u16,
+            csum_offset: tcp::CHECKSUM_AT as u16,
         };
         self.write_with(&hdr.to_bytes(), &f)
     }
@@ -206,6 +236,7 @@ fn dr_config() -> DirectorConfig {
         fullnat_local_addrs: vec![],
         vip_gate: None,
         marks: Vec::new(),
+        complete_checksums: true,
     }
 }
 
@@ -375,6 +406,14 @@ fn start_on_tap(forward: Forward, dport: u16) -> (Tap, Box<dyn Engine>) {
 }
 
 fn start_gated_on_tap(forward: Forward, dport: u16, gate: Option<crate::director::VipGate>) -> (Tap, Box<dyn Engine>) {
+    start_adjusted_on_tap(forward, dport, |cfg| cfg.vip_gate = gate)
+}
+
+fn start_adjusted_on_tap(
+    forward: Forward,
+    dport: u16,
+    adjust: impl FnOnce(&mut DirectorConfig),
+) -> (Tap, Box<dyn Engine>) {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
     let tap = Tap::create("lvtap0").expect("create tap");
     let facts = IfaceFacts {
@@ -389,7 +428,7 @@ fn start_gated_on_tap(forward: Forward, dport: u16, gate: Option<crate::director
         d.port = dport;
     }
     cfg.fullnat_local_addrs = vec![LIP];
-    cfg.vip_gate = gate;
+    adjust(&mut cfg);
     let engine = EmbeddedEngine::start_with(cfg, facts, None, |name, body| {
         std::thread::Builder::new().name(name).spawn(body)
     })
@@ -645,6 +684,68 @@ fn tun_engine_on_a_tap_encapsulates_relays_tunnel_errors_and_answers_too_big() {
     as_root("tun", tun_encapsulates);
 }
 
+/// A GSO super-frame is held to the tunnel's MTU per segment, as the kernel's
+/// `skb_gso_validate_network_len` holds it: segments that fit are cut and each wrapped in
+/// IPIP with complete checksums; segments that do not fit get frag-needed.
+fn tun_segments_gso_frames() {
+    let (tap, engine) = start_on_tap(Forward::Tun, 80);
+    tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40001), (VIP, 80), b""));
+    let syn = tap
+        .read_answering_arp(Duration::from_secs(2))
+        .expect("encapsulated SYN");
+    let rs = rs_of(&syn);
+
+    let payload: Vec<u8> = (0..2900u32).map(|i| i as u8).collect();
+    let mut big = tcp(CLIENT_MAC, tap.mac, (CLIENT, 40001), (VIP, 80), &payload);
+    big[ETH_LEN + 6] |= 0x40; // DF, as Linux TCP sends
+    super::forward::finish_ipv4_header(&mut big);
+    tap.write_gso(&big, 1400);
+    let mut joined = Vec::new();
+    for n in 0..3 {
+        let out = tap.read_answering_arp(Duration::from_secs(2)).expect("a segment");
+        assert_eq!(rs_of(&out), rs, "segment {n} follows the connection");
+        let (outer, _) = etherparse::Ipv4Header::from_slice(&out[ETH_LEN..]).unwrap();
+        assert_eq!(outer.protocol.0, 4, "IPIP");
+        assert!(
+            out.len() - ETH_LEN <= 1500,
+            "segment {n} fits the link: {}",
+            out.len() - ETH_LEN
+        );
+        let mut inner = out[..ETH_LEN].to_vec();
+        inner.extend_from_slice(&out[ETH_LEN + 20..]);
+        let (src, dst, data) = verified_tuple(&inner);
+        assert_eq!((src, dst), ((CLIENT, 40001), (VIP, 80)));
+        joined.extend_from_slice(&data);
+    }
+    assert_eq!(joined, payload, "1400 + 1400 + 100, in order");
+
+    // Segments of 1460 bytes make 1500-byte packets: 1520 with the outer header.
+    tap.write_gso(&big, 1460);
+    let too_big = tap.read(Duration::from_secs(2)).expect("frag-needed to the client");
+    let h = etherparse::PacketHeaders::from_ethernet_slice(&too_big).unwrap();
+    let Some(etherparse::TransportHeader::Icmpv4(icmp)) = h.transport else {
+        panic!("ICMP expected")
+    };
+    assert_eq!(
+        icmp.icmp_type,
+        etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1480 }
+        )
+    );
+    // The super-frame is refused whole: had it reached the engine cut in two, its second
+    // segment (1480 bytes) would fit and be sent on.
+    assert_eq!(tap.read(Duration::from_millis(300)), None, "nothing of it is forwarded");
+    let stats = engine.stats();
+    assert_eq!(stats.dropped.get(&DropReason::TunnelTooBig), Some(&1), "{stats:?}");
+    assert_eq!(stats.dropped.get(&DropReason::GsoTunnel), None, "{stats:?}");
+    engine.shutdown().unwrap();
+}
+
+#[test]
+fn tun_engine_on_a_tap_segments_gso_frames_that_fit_and_answers_too_big_for_those_that_do_not() {
+    as_root("tun gso", tun_segments_gso_frames);
+}
+
 /// A health checker's DEL_DEST and ADD_DEST: the removed server gets no new connection,
 /// packets of its old one are dropped (expire_nodest_conn = 0, the kernel's default), and
 /// once added back it is scheduled again.
@@ -802,4 +903,32 @@ fn no_accept_answers_arp_and_drops_the_traffic() {
 #[test]
 fn dr_engine_on_a_tap_under_no_accept_answers_arp_and_drops_the_vip_traffic() {
     as_root("no_accept", no_accept_answers_arp_and_drops_the_traffic);
+}
+
+/// `complete_checksums = false`: a CHECKSUM_PARTIAL frame goes out with the pseudo-header
+/// seed still in its checksum field, as a forwarder that ignores the offload state sends it.
+fn dr_forwards_partial_checksums_unfinished() {
+    let (tap, engine) = start_adjusted_on_tap(Forward::Dr, 80, |cfg| cfg.complete_checksums = false);
+    tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40002), (VIP, 80), b""));
+    let out = tap.read_answering_arp(Duration::from_secs(2)).expect("forwarded SYN");
+    rs_of(&out);
+    let ip = parse_ipv4(&out);
+    let seed = crate::wire::checksum::fold(crate::wire::checksum::pseudo_header_sum(
+        ip.saddr,
+        ip.daddr,
+        ip.protocol.0,
+        ip.l4_len() as u16,
+    ));
+    let at = ip.l4_offset() + tcp::CHECKSUM_AT;
+    assert_eq!(
+        u16::from_be_bytes([out[at], out[at + 1]]),
+        seed,
+        "the seed, not a checksum"
+    );
+    engine.shutdown().unwrap();
+}
+
+#[test]
+fn dr_engine_on_a_tap_told_not_to_complete_checksums_forwards_the_partial_seed() {
+    as_root("dr unfinished checksums", dr_forwards_partial_checksums_unfinished);
 }

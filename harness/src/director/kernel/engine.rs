@@ -326,7 +326,11 @@ fn refused(cmd: Cmd, what: String, scheduler: &str, e: GenlError) -> DirectorErr
     DirectorError::Ipvs { what, why }
 }
 
-/// Refuses what kernel IPVS cannot do, before any lab work: FULLNAT.
+/// Why `complete_checksums = false` cannot run on kernel IPVS.
+pub const PARTIAL_CHECKSUMS_UNSUPPORTED: &str = "complete_checksums = false is the embedded engine's: kernel IPVS hands a \
+     partial checksum on with its offload state, and the stack completes it before any wire, so it never forwards one bad";
+
+/// Refuses what kernel IPVS cannot do, before any lab work: FULLNAT, forwarding partial checksums.
 pub fn check_supported(cfg: &DirectorConfig) -> Result<()> {
     let fullnat = cfg
         .services
@@ -335,6 +339,9 @@ pub fn check_supported(cfg: &DirectorConfig) -> Result<()> {
         .any(|d| d.forward == Forward::FullNat);
     if fullnat {
         return Err(DirectorError::Config(objects::FULLNAT_UNSUPPORTED.into()));
+    }
+    if !cfg.complete_checksums {
+        return Err(DirectorError::Config(PARTIAL_CHECKSUMS_UNSUPPORTED.into()));
     }
     Ok(())
 }
@@ -390,6 +397,7 @@ mod tests {
             fullnat_local_addrs: vec![],
             vip_gate: None,
             marks: Vec::new(),
+            complete_checksums: true,
         };
         let e = check_supported(&cfg).unwrap_err().to_string();
         assert!(e.contains("not supported by kernel IPVS (out of mainline"), "{e}");

@@ -187,6 +187,7 @@ mod tests {
             fullnat_local_addrs: vec![],
             vip_gate: None,
             marks: Vec::new(),
+            complete_checksums: true,
         }
     }
 

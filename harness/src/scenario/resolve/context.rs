@@ -129,6 +129,8 @@ pub(super) struct IfaceDraft {
     pub address: Option<Ipv4Addr>,
     pub address_span: Span,
     pub mac: Option<Mac>,
+    /// The interface's own `mtu`.
+    pub mtu: Option<u32>,
 }
 
 impl IfaceDraft {
@@ -138,6 +140,7 @@ impl IfaceDraft {
             address: None,
             address_span: None,
             mac: None,
+            mtu: None,
         }
     }
 }

@@ -263,6 +263,7 @@ fn host(cx: &Context<'_, '_, '_>, h: &HostDraft<'_>) -> Host {
                 network: net.name.clone(),
                 address: Ipv4Net::new(addr, net.subnet.prefix_len()).expect("prefix comes from a valid subnet"),
                 secondary: Vec::new(),
+                mtu: f.mtu.or(net.mtu),
             })
         })
         .collect();

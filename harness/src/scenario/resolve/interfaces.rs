@@ -63,6 +63,7 @@ impl Context<'_, '_, '_> {
             address: addr,
             address_span,
             mac,
+            mtu: None,
         })
     }
 
@@ -85,11 +86,13 @@ impl Context<'_, '_, '_> {
             .and_then(|a| v::ipv4(self.p, a, "address"))
             .and_then(|a| self.check_in_network(a, net, address_span.clone()));
         let mac = raw.mac.as_ref().and_then(|m| v::mac(self.p, m));
+        let mtu = v::mtu(self.p, raw.mtu.as_ref());
         Some(IfaceDraft {
             network: net,
             address: addr,
             address_span,
             mac,
+            mtu,
         })
     }
 

@@ -19,6 +19,8 @@ fn default_networks(mode: Mode) -> Vec<Network> {
     let net = |name: &str, cidr: &str| Network {
         name: name.into(),
         subnet: cidr.parse().expect("constant subnet"),
+        mtu: None,
+        tso: true,
     };
     match mode {
         Mode::Nat | Mode::FullNat => vec![net("public", "192.0.2.0/24"), net("private", "198.51.100.0/24")],
@@ -85,6 +87,8 @@ fn declared_or_default(cx: &mut Context<'_, '_, '_>) -> (Vec<Network>, Vec<Span>
         out.push(Network {
             name: name.get_ref().clone(),
             subnet,
+            mtu: v::mtu(p, n.mtu.as_ref()),
+            tso: n.tso.as_ref().is_none_or(|t| *t.get_ref()),
         });
         spans.push(span(subnet_text));
     }

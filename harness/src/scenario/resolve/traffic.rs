@@ -41,6 +41,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) -> Traff
             None
         }
     });
+    let body_bytes = body_bytes(p, r);
     let duration = t
         .duration_ms
         .as_ref()
@@ -246,5 +247,30 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) -> Traff
         services: Vec::new(),
         destinations: Vec::new(),
         hot: None,
+        body_bytes,
     }
+}
+
+/// Largest request body: big enough for any MTU question, small enough to hold in memory.
+const MAX_BODY_BYTES: i64 = 16 << 20;
+
+/// `body_bytes`: HTTP requests only (a UDP service's datagrams have no body to size).
+fn body_bytes(p: &mut crate::scenario::diagnostic::Problems<'_>, r: &crate::scenario::raw::RawScenario) -> u32 {
+    let Some(b) = r.traffic.body_bytes.as_ref() else {
+        return 0;
+    };
+    let udp = r
+        .service
+        .protocol
+        .as_ref()
+        .is_some_and(|p| p.get_ref().eq_ignore_ascii_case("udp"));
+    if udp {
+        p.push(
+            span(b),
+            "`body_bytes` needs a TCP service: requests with a body are HTTP POSTs",
+            Some("leave it out for UDP".into()),
+        );
+        return 0;
+    }
+    v::int_in(p, Some(b), "body_bytes", 0, MAX_BODY_BYTES, 0)
 }

@@ -9,7 +9,7 @@ use crate::lvs::CauseId;
 
 pub const ID: CauseId = CauseId::ChecksumOffload;
 
-const COUNTERS: &[&str] = &["TcpInCsumErrors", "UdpInCsumErrors"];
+const COUNTERS: &[&str] = &["TcpInCsumErrors", "UdpInCsumErrors", "IcmpInCsumErrors"];
 
 pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     let mut lines = Vec::new();
@@ -40,6 +40,7 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
         .fix([
             "the forwarder must complete partial checksums (CHECKSUM_PARTIAL frames from veth) before sending them on"
                 .to_string(),
+            "lvslab's embedded engine: leave `complete_checksums` at its default (true)".to_string(),
             "workaround: ethtool -K <client-side interface> tx off".to_string(),
         ]),
     )
