@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use toml::Spanned;
 
-pub type S<T> = Spanned<T>;
+mod spanned;
+pub use spanned::S;
 
 /// Top-level scalar keys (`name`, `description`, `engine`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawTop {
     pub name: Option<S<String>>,
     pub description: Option<S<String>>,
@@ -23,7 +23,7 @@ pub struct RawTop {
 
 /// `[vrrp_instance]`, or the same keys on one `[[director]]` overriding it: keepalived's
 /// `vrrp_instance` keywords (seconds, fractions allowed) that the directors share.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawVrrpInstance {
     pub name: Option<S<String>>,
     pub virtual_router_id: Option<S<i64>>,
@@ -41,21 +41,21 @@ pub struct RawVrrpInstance {
 }
 
 /// One `track_interface` entry of a director.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawTrackInterface {
     pub interface: Option<S<String>>,
     pub weight: Option<S<i64>>,
 }
 
 /// One `track_script` entry of a director: a `[[vrrp_script]]` by name.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawTrackScript {
     pub script: Option<S<String>>,
     pub weight: Option<S<i64>>,
 }
 
 /// `[[vrrp_script]]`: keepalived's `vrrp_script` block.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawVrrpScript {
     pub name: Option<S<String>>,
     pub script: Option<S<String>>,
@@ -67,7 +67,7 @@ pub struct RawVrrpScript {
     pub init_fail: Option<S<bool>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawService {
     /// Names a service among several (`[[service]]`).
     pub name: Option<S<String>>,
@@ -92,7 +92,7 @@ pub struct RawService {
 
 /// `[service.check]`, or a `[[real_server]]`'s `check = { ... }` overriding it. Names and
 /// units are keepalived.conf's (seconds, fractions allowed).
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawCheck {
     pub kind: Option<S<String>>,
     pub delay_loop: Option<S<f64>>,
@@ -120,21 +120,21 @@ pub struct RawCheck {
 }
 
 /// `status_code = 200`, `"200-299"` or a list of either.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RawStatusCodes {
     One(RawStatusCode),
     List(Vec<RawStatusCode>),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RawStatusCode {
     Code(i64),
     Range(String),
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawInterface {
     pub network: Option<S<String>>,
     pub address: Option<S<String>>,
@@ -145,7 +145,7 @@ pub struct RawInterface {
 /// Applied after the mode's defaults, in name order.
 pub type RawSysctls = BTreeMap<String, S<SysctlValue>>;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum SysctlValue {
     Text(String),
@@ -163,7 +163,7 @@ impl SysctlValue {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawDirector {
     pub name: Option<S<String>>,
     /// This director's own VIP (several directors: one VIP each).
@@ -257,7 +257,7 @@ impl RawScenario {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawRealServer {
     pub name: Option<S<String>>,
     pub address: Option<S<String>>,
@@ -283,7 +283,7 @@ pub struct RawRealServer {
     pub nftables: Option<S<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawClient {
     pub name: Option<S<String>>,
     pub address: Option<S<String>>,
@@ -296,13 +296,13 @@ pub struct RawClient {
     pub nftables: Option<S<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawNetwork {
     pub name: Option<S<String>>,
     pub subnet: Option<S<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawRouter {
     pub name: Option<S<String>>,
     pub interfaces: Option<S<Vec<S<RawInterface>>>>,
@@ -313,14 +313,14 @@ pub struct RawRouter {
 }
 
 /// `sources = 3` or `sources = ["192.0.2.201", "192.0.2.150"]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RawSources {
     Count(i64),
     List(Vec<String>),
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawTraffic {
     pub requests: Option<S<i64>>,
     pub connection: Option<S<String>>,
@@ -336,7 +336,7 @@ pub struct RawTraffic {
     pub services: Option<Vec<S<String>>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawExpect {
     pub backends: Option<Vec<S<String>>>,
     pub answering: Option<S<i64>>,
@@ -364,7 +364,7 @@ pub struct RawExpect {
 }
 
 /// One name or a list of names.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RawNames {
     One(String),
@@ -372,7 +372,7 @@ pub enum RawNames {
 }
 
 /// `[[event]]`: when (`at_request` or `at_ms`), on which host, and one action key.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawEvent {
     pub name: Option<S<String>>,
     pub at_request: Option<S<i64>>,
