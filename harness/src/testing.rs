@@ -8,11 +8,11 @@
 //! lvslab = { path = "../lvslab/harness" }
 //!
 //! [[test]]
-//! name = "scenarios"
+//! name = "lvs_scenarios"
 //! harness = false
 //! ```
 //!
-//! and `tests/scenarios.rs`:
+//! and `tests/lvs_scenarios.rs`:
 //!
 //! ```no_run
 //! fn main() {
