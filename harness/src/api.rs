@@ -61,6 +61,7 @@ impl Scenario {
     ///     .real_server("web1", 1)
     ///     .real_server("web2", 3)
     ///     .requests(40)
+    ///     .expect_share("web1", 0.25)
     ///     .expect_share("web2", 0.75)
     ///     .expect_errors(0)
     ///     .build()?;

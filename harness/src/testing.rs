@@ -24,6 +24,9 @@
 //! binary says why. The binary speaks libtest's command line (`--list`, `--exact`,
 //! `--ignored`, filters), so `cargo nextest run` and `--partition count:K/N` work on it.
 
+// The example is a `harness = false` test file: its `fn main` is the point.
+#![allow(clippy::needless_doctest_main)]
+
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
