@@ -26,6 +26,9 @@ pub enum Command {
     Check {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// `json`: one JSON document with every problem's file, line, column, severity, message and hint.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
     },
     /// Explain the spread: build the lab, run probes, gather evidence, print ranked findings.
     Diagnose(DiagnoseArgs),
@@ -69,6 +72,8 @@ pub enum Command {
     },
     /// Print the scenario's topology as a Mermaid graph.
     Graph { file: PathBuf },
+    /// Print the JSON Schema of scenario files (shipped as schema/scenario.schema.json).
+    Schema,
     /// Remove what dead lvslab runs left behind (state files, /run/netns links). Never touches anything it did not create.
     Clean,
 }
@@ -93,6 +98,10 @@ pub struct RunArgs {
     /// Override who runs the health checkers (scenarios with a [service.check]).
     #[arg(long, value_enum)]
     pub checkers: Option<CheckersArg>,
+    /// Also write a JUnit XML report: one testcase per scenario. Files with problems and runs
+    /// that cannot be set up become `<error>` testcases, and the other scenarios still run.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +183,13 @@ pub enum CheckersArg {
     Keepalived,
     /// lvslab's own checkers.
     Embedded,
+}
+
+/// `check --format`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum CheckFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::cli::{
-    CheckersArg, Cli, CliError, Command, ConformArgs, DiagnoseArgs, EngineArg, RoleArg, RunArgs, VrrpArg,
+    CheckFormat, CheckersArg, Cli, CliError, Command, ConformArgs, DiagnoseArgs, EngineArg, RoleArg, RunArgs, VrrpArg,
     EXIT_BAD_INPUT, EXIT_FAILED,
 };
 use crate::conform::{self, AllowList, ConformOptions, Status};
@@ -40,7 +40,18 @@ pub fn main(cli: Cli) -> Result<ExitCode, CliError> {
 pub async fn dispatch(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Run(args) => run_files(args).await,
-        Command::Check { files } => check_files(&files),
+        Command::Check {
+            files,
+            format: CheckFormat::Text,
+        } => check_files(&files),
+        Command::Check {
+            files,
+            format: CheckFormat::Json,
+        } => check_files_json(&files),
+        Command::Schema => {
+            print!("{}", crate::schema::scenario_schema_json());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Up { file, name, foreground } => up(&file, name, foreground).await,
         Command::Down { name } => down(&name).await,
         Command::List => Ok(list()),
@@ -120,18 +131,25 @@ async fn unless_interrupted<T>(future: impl std::future::Future<Output = T>) -> 
     }
 }
 
+/// `check --format json`: the document on stdout; exit 2 when a file has an error.
+fn check_files_json(files: &[PathBuf]) -> Result<ExitCode, CliError> {
+    let output = crate::check_json::check(files);
+    let json = serde_json::to_string_pretty(&output)
+        .map_err(|e| CliError::bad_input(format!("lvslab check: cannot encode the problems as JSON: {e}")))?;
+    println!("{json}");
+    Ok(if output.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_BAD_INPUT)
+    })
+}
+
 async fn run_files(args: RunArgs) -> Result<ExitCode, CliError> {
+    if let Some(junit) = &args.junit {
+        return run_files_junit(&args, junit).await;
+    }
     let scenarios = load_all(&args.files)?;
-    let opts = RunOptions {
-        engine: args.engine.map(engine_choice),
-        progress: !args.json,
-        diagnose: DiagnoseWhen::Auto,
-        // Counters are shown: they must be exact, not lagging IPVS's estimator.
-        settle_stats: args.show_ipvs || args.json,
-        witness: false,
-        vrrp: args.vrrp.map(vrrp_choice),
-        checkers: args.checkers.map(checkers_choice),
-    };
+    let opts = run_options(&args);
     let mut worst = ExitCode::SUCCESS;
     for scenario in &scenarios {
         let outcome = unless_interrupted(run::run(scenario, &opts))
@@ -143,6 +161,87 @@ async fn run_files(args: RunArgs) -> Result<ExitCode, CliError> {
         }
     }
     Ok(worst)
+}
+
+/// `run --junit`: every file gets its testcase, so one bad file does not hide the others'
+/// results. Exit 2 when a file or a run was bad, else 1 when an expectation failed.
+async fn run_files_junit(args: &RunArgs, junit: &Path) -> Result<ExitCode, CliError> {
+    use crate::junit::{Case, JunitReport};
+    let opts = run_options(args);
+    let mut report = JunitReport::default();
+    let mut checked = Vec::new();
+    for file in &args.files {
+        let (scenario, problems) = crate::check_json::check_file(file);
+        let shown = file.display().to_string();
+        if !problems.is_empty() {
+            eprint!("{}", problems.render(&shown));
+        }
+        checked.push((
+            file,
+            shown,
+            scenario.filter(|_| problems.errors().next().is_none()),
+            problems,
+        ));
+    }
+    let mut worst = ExitCode::SUCCESS;
+    let mut bad = false;
+    for (file, shown, scenario, problems) in checked {
+        let Some(scenario) = scenario else {
+            let stem = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let count = problems.errors().count();
+            let message = format!("{count} problem{} in {shown}", if count == 1 { "" } else { "s" });
+            report.push(Case::error(
+                &shown,
+                &stem,
+                &message,
+                &problems.render(&shown),
+                Duration::ZERO,
+            ));
+            bad = true;
+            continue;
+        };
+        let started = Instant::now();
+        match unless_interrupted(run::run(&scenario, &opts)).await? {
+            Ok(outcome) => {
+                print_report(args.json, &outcome, || human_report(&outcome, args.show_ipvs));
+                if !outcome.verdict.passed {
+                    worst = ExitCode::from(EXIT_FAILED);
+                }
+                report.push(Case::from_outcome(&shown, &outcome));
+            }
+            Err(e) => {
+                let message = format!("lvslab: {}: {e}", scenario.name);
+                eprintln!("{message}");
+                report.push(Case::error(
+                    &shown,
+                    &scenario.name,
+                    &message,
+                    &message,
+                    started.elapsed(),
+                ));
+                bad = true;
+            }
+        }
+    }
+    std::fs::write(junit, report.to_xml())
+        .map_err(|e| CliError::bad_input(format!("lvslab run: cannot write {}: {e}", junit.display())))?;
+    Ok(if bad { ExitCode::from(EXIT_BAD_INPUT) } else { worst })
+}
+
+fn run_options(args: &RunArgs) -> RunOptions {
+    RunOptions {
+        engine: args.engine.map(engine_choice),
+        progress: !args.json,
+        diagnose: DiagnoseWhen::Auto,
+        // Counters are shown: they must be exact, not lagging IPVS's estimator.
+        settle_stats: args.show_ipvs || args.json,
+        witness: false,
+        vrrp: args.vrrp.map(vrrp_choice),
+        checkers: args.checkers.map(checkers_choice),
+    }
 }
 
 /// Exit 0 healthy, 1 findings, 2 bad input or setup error.

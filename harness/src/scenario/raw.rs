@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use toml::Spanned;
 
-pub type S<T> = Spanned<T>;
+mod spanned;
+pub use spanned::S;
 
 /// Top-level scalar keys (`name`, `description`, `engine`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawTop {
     pub name: Option<S<String>>,
     pub description: Option<S<String>>,
@@ -23,7 +23,7 @@ pub struct RawTop {
 
 /// `[vrrp_instance]`, or the same keys on one `[[director]]` overriding it: keepalived's
 /// `vrrp_instance` keywords (seconds, fractions allowed) that the directors share.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawVrrpInstance {
     pub name: Option<S<String>>,
     pub virtual_router_id: Option<S<i64>>,
@@ -41,21 +41,21 @@ pub struct RawVrrpInstance {
 }
 
 /// One `track_interface` entry of a director.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawTrackInterface {
     pub interface: Option<S<String>>,
     pub weight: Option<S<i64>>,
 }
 
 /// One `track_script` entry of a director: a `[[vrrp_script]]` by name.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawTrackScript {
     pub script: Option<S<String>>,
     pub weight: Option<S<i64>>,
 }
 
 /// `[[vrrp_script]]`: keepalived's `vrrp_script` block.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawVrrpScript {
     pub name: Option<S<String>>,
     pub script: Option<S<String>>,
@@ -67,7 +67,7 @@ pub struct RawVrrpScript {
     pub init_fail: Option<S<bool>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawService {
     /// Names a service among several (`[[service]]`).
     pub name: Option<S<String>>,
@@ -97,7 +97,7 @@ pub struct RawService {
 }
 
 /// `[service.mark]`: destination addresses (`a.b.c.d`, `a.b.c.d/n`, `a.b.c.d-e.f.g.h`) and ports.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawMark {
     pub addresses: Option<Vec<S<String>>>,
     pub ports: Option<Vec<S<i64>>>,
@@ -105,7 +105,7 @@ pub struct RawMark {
 
 /// `[service.origin]`, written by `lvslab import`: the file and line of the service, and each
 /// keepalived default the import applied, in keepalived's words, with the key it set.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawOrigin {
     pub file: Option<S<String>>,
     pub line: Option<S<i64>>,
@@ -113,7 +113,7 @@ pub struct RawOrigin {
 }
 
 /// One `[service.origin] defaults` entry: `{ sets = "persistence", line = 3, said = "…" }`.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawOriginDefault {
     pub sets: Option<S<String>>,
     pub line: Option<S<i64>>,
@@ -122,7 +122,7 @@ pub struct RawOriginDefault {
 
 /// `[service.check]`, or a `[[real_server]]`'s `check = { ... }` overriding it. Names and
 /// units are keepalived.conf's (seconds, fractions allowed).
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawCheck {
     pub kind: Option<S<String>>,
     pub delay_loop: Option<S<f64>>,
@@ -150,21 +150,21 @@ pub struct RawCheck {
 }
 
 /// `status_code = 200`, `"200-299"` or a list of either.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RawStatusCodes {
     One(RawStatusCode),
     List(Vec<RawStatusCode>),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RawStatusCode {
     Code(i64),
     Range(String),
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawInterface {
     pub network: Option<S<String>>,
     pub address: Option<S<String>>,
@@ -177,7 +177,7 @@ pub struct RawInterface {
 /// Applied after the mode's defaults, in name order.
 pub type RawSysctls = BTreeMap<String, S<SysctlValue>>;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum SysctlValue {
     Text(String),
@@ -195,7 +195,7 @@ impl SysctlValue {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawDirector {
     pub name: Option<S<String>>,
     /// This director's own VIP (several directors: one VIP each).
@@ -291,7 +291,7 @@ impl RawScenario {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawRealServer {
     pub name: Option<S<String>>,
     pub address: Option<S<String>>,
@@ -317,7 +317,7 @@ pub struct RawRealServer {
     pub nftables: Option<S<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawClient {
     pub name: Option<S<String>>,
     pub address: Option<S<String>>,
@@ -330,7 +330,7 @@ pub struct RawClient {
     pub nftables: Option<S<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawNetwork {
     pub name: Option<S<String>>,
     pub subnet: Option<S<String>>,
@@ -340,7 +340,7 @@ pub struct RawNetwork {
     pub tso: Option<S<bool>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawRouter {
     pub name: Option<S<String>>,
     pub interfaces: Option<S<Vec<S<RawInterface>>>>,
@@ -351,14 +351,14 @@ pub struct RawRouter {
 }
 
 /// `sources = 3` or `sources = ["192.0.2.201", "192.0.2.150"]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RawSources {
     Count(i64),
     List(Vec<String>),
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawTraffic {
     pub requests: Option<S<i64>>,
     pub connection: Option<S<String>>,
@@ -381,7 +381,7 @@ pub struct RawTraffic {
     pub body_bytes: Option<S<i64>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawExpect {
     pub backends: Option<Vec<S<String>>>,
     pub answering: Option<S<i64>>,
@@ -413,7 +413,7 @@ pub struct RawExpect {
 }
 
 /// One name or a list of names.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RawNames {
     One(String),
@@ -421,7 +421,7 @@ pub enum RawNames {
 }
 
 /// `[[event]]`: when (`at_request` or `at_ms`), on which host, and one action key.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RawEvent {
     pub name: Option<S<String>>,
     pub at_request: Option<S<i64>>,
@@ -553,6 +553,8 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "real_port",
             "expect",
             "origin",
+            "fwmark",
+            "mark",
         ],
         "origin" => &["file", "line", "defaults"],
         "origin_default" => &["sets", "line", "said"],
@@ -649,6 +651,9 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "duration_ms",
             "services",
             "body_bytes",
+            "destinations",
+            "hot_destination",
+            "hot_share",
         ],
         "expect" => &[
             "backends",
@@ -669,6 +674,8 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "master",
             "failover_ms",
             "failed_during_failover",
+            "destinations_sticky",
+            "hot_destination_servers_min",
         ],
         "event" => &[
             "name",
