@@ -7,6 +7,8 @@ need=()
 command -v ip >/dev/null || need+=(iproute2)
 # tests/cli.rs curls the VIP inside a kept lab, as a user would.
 command -v curl >/dev/null || need+=(curl)
+# tests/html_report.rs opens the --html report in headless Chromium (and keeps a screenshot).
+command -v chromium >/dev/null || need+=(chromium)
 # Kernel conformance (ci/conformance.sh): Debian's kernel under qemu, its modules
 # resolved with kmod, a busybox initramfs, and the real ipvsadm as a second witness.
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)

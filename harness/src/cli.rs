@@ -67,8 +67,12 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
-    /// Print the scenario's topology as a Mermaid graph.
-    Graph { file: PathBuf },
+    /// Print the scenario's topology: a Mermaid graph, Graphviz dot, or an SVG drawing.
+    Graph {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: GraphFormat,
+    },
     /// Remove what dead lvslab runs left behind (state files, /run/netns links). Never touches anything it did not create.
     Clean,
 }
@@ -93,6 +97,10 @@ pub struct RunArgs {
     /// Override who runs the health checkers (scenarios with a [service.check]).
     #[arg(long, value_enum)]
     pub checkers: Option<CheckersArg>,
+    /// Also write one self-contained HTML report (topology, spread, timeline, checks,
+    /// diagnosis, ipvsadm views), a section per scenario.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +153,9 @@ pub struct DiagnoseArgs {
     /// Override who runs the health checkers (not with --live).
     #[arg(long, value_enum, conflicts_with = "live")]
     pub checkers: Option<CheckersArg>,
+    /// Also write the diagnosis as a self-contained HTML report (not with --live).
+    #[arg(long, value_name = "FILE", conflicts_with = "live")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -174,6 +185,17 @@ pub enum CheckersArg {
     Keepalived,
     /// lvslab's own checkers.
     Embedded,
+}
+
+/// `graph --format`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GraphFormat {
+    /// A Mermaid flowchart (Markdown viewers draw it).
+    Mermaid,
+    /// Graphviz: `lvslab graph FILE --format dot | dot -Tpng -o lab.png`.
+    Dot,
+    /// An SVG drawing made by lvslab itself.
+    Svg,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::cli::{
-    CheckersArg, Cli, CliError, Command, ConformArgs, DiagnoseArgs, EngineArg, RoleArg, RunArgs, VrrpArg,
+    CheckersArg, Cli, CliError, Command, ConformArgs, DiagnoseArgs, EngineArg, GraphFormat, RoleArg, RunArgs, VrrpArg,
     EXIT_BAD_INPUT, EXIT_FAILED,
 };
 use crate::conform::{self, AllowList, ConformOptions, Status};
@@ -46,7 +46,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode, CliError> {
         Command::List => Ok(list()),
         Command::Clean => clean(),
         Command::Import { files, output } => import(&files, output.as_deref()),
-        Command::Graph { file } => graph(&file),
+        Command::Graph { file, format } => graph(&file, format),
         Command::Diagnose(args) => diagnose(args).await,
         Command::Conform(args) => conform(args).await,
         Command::Exec { .. } | Command::Shell { .. } => unreachable!("handled before the runtime starts"),
@@ -127,12 +127,13 @@ async fn run_files(args: RunArgs) -> Result<ExitCode, CliError> {
         progress: !args.json,
         diagnose: DiagnoseWhen::Auto,
         // Counters are shown: they must be exact, not lagging IPVS's estimator.
-        settle_stats: args.show_ipvs || args.json,
+        settle_stats: args.show_ipvs || args.json || args.html.is_some(),
         witness: false,
         vrrp: args.vrrp.map(vrrp_choice),
         checkers: args.checkers.map(checkers_choice),
     };
     let mut worst = ExitCode::SUCCESS;
+    let mut outcomes = Vec::new();
     for scenario in &scenarios {
         let outcome = unless_interrupted(run::run(scenario, &opts))
             .await?
@@ -141,6 +142,10 @@ async fn run_files(args: RunArgs) -> Result<ExitCode, CliError> {
         if !outcome.verdict.passed {
             worst = ExitCode::from(EXIT_FAILED);
         }
+        outcomes.push(outcome);
+    }
+    if let Some(path) = &args.html {
+        write_html(path, "lvslab run", &scenarios, &outcomes)?;
     }
     Ok(worst)
 }
@@ -170,6 +175,14 @@ async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode, CliError> {
         .await?
         .map_err(|e| CliError::bad_input(format!("lvslab diagnose: {}: {e}", scenario.name)))?;
     print_report(args.json, &outcome, || diagnosis_report(&outcome));
+    if let Some(path) = &args.html {
+        write_html(
+            path,
+            "lvslab diagnose",
+            std::slice::from_ref(&scenario),
+            std::slice::from_ref(&outcome),
+        )?;
+    }
     Ok(match &outcome.diagnosis {
         Some(d) if d.healthy => ExitCode::SUCCESS,
         _ => ExitCode::from(EXIT_FAILED),
@@ -241,6 +254,30 @@ fn diagnose_live(args: &DiagnoseArgs) -> Result<ExitCode, CliError> {
             "lvslab diagnose --live: give --role real-server or --role director",
         )),
     }
+}
+
+/// The HTML report of these runs, a section each (`--html`).
+fn write_html(
+    path: &Path,
+    command: &str,
+    scenarios: &[Scenario],
+    outcomes: &[run::RunOutcome],
+) -> Result<(), CliError> {
+    let sections: Vec<report::ReportSection> = scenarios
+        .iter()
+        .zip(outcomes)
+        .map(|(scenario, outcome)| report::ReportSection {
+            scenario,
+            outcome,
+            paths: None,
+        })
+        .collect();
+    let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+    let title = format!("{command}: {}", names.join(", "));
+    std::fs::write(path, report::html_report(&title, &sections))
+        .map_err(|e| CliError::bad_input(format!("{command}: cannot write {}: {e}", path.display())))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
 }
 
 /// One JSON object on a line for machines, or the human text.
@@ -473,13 +510,20 @@ fn import(files: &[PathBuf], output: Option<&Path>) -> Result<ExitCode, CliError
     Ok(ExitCode::SUCCESS)
 }
 
-fn graph(file: &Path) -> Result<ExitCode, CliError> {
+fn graph(file: &Path, format: GraphFormat) -> Result<ExitCode, CliError> {
     // Drawing builds nothing: the hosts' nftables need not pass nft here.
     let scenario = scenario::load(file).map_err(|report| {
         eprint!("{}", report.render(&file.display().to_string()));
         CliError::Reported(EXIT_BAD_INPUT)
     })?;
-    print!("{}", report::mermaid(&scenario));
+    print!(
+        "{}",
+        match format {
+            GraphFormat::Mermaid => report::mermaid(&scenario),
+            GraphFormat::Dot => report::dot(&scenario),
+            GraphFormat::Svg => report::topology_svg(&scenario),
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }
 
