@@ -106,7 +106,7 @@ fn headless(browser: &Path, page: &Path, profile: &Path, extra: &[&str]) -> Outp
 }
 
 #[test]
-fn the_arp_flux_report_renders_in_chromium_with_its_sections_and_no_console_messages() {
+fn a_two_scenario_report_renders_in_chromium_with_its_sections_and_no_console_messages() {
     if !root() {
         return;
     }
@@ -127,6 +127,7 @@ fn the_arp_flux_report_renders_in_chromium_with_its_sections_and_no_console_mess
         .arg("--html")
         .arg(&page)
         .arg(repo("scenarios/why-arp-flux.toml"))
+        .arg(repo("scenarios/dr-server-dies.toml"))
         .output()
         .expect("lvslab runs");
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -144,7 +145,12 @@ fn the_arp_flux_report_renders_in_chromium_with_its_sections_and_no_console_mess
     let log = String::from_utf8_lossy(&dom.stderr);
     assert!(dom.status.success(), "chromium failed: {log}");
     let dom_text = String::from_utf8_lossy(&dom.stdout);
+    // Two scenarios, one file: a section each, the second with its timeline of faults.
     for id in [
+        "contents",
+        "s2-topology",
+        "s2-timeline",
+        "s2-checks",
         "s1-topology",
         "s1-spread",
         "s1-checks",
@@ -181,4 +187,49 @@ fn the_arp_flux_report_renders_in_chromium_with_its_sections_and_no_console_mess
     assert!(png.len() > 30_000, "screenshot is only {} bytes", png.len());
     assert!(!log.contains(":CONSOLE"), "console messages: {log}");
     eprintln!("screenshot: {}", screenshot.display());
+}
+
+/// `diagnose --html` writes the diagnosis with its evidence; exit 1 as without it (causes found).
+#[test]
+fn diagnose_writes_its_findings_as_html() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("why.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
+        .arg("diagnose")
+        .arg("--html")
+        .arg(&page)
+        .arg(repo("scenarios/why-arp-flux.toml"))
+        .output()
+        .expect("lvslab runs");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(&page).expect("the report was written");
+    assert!(html.contains("<title>lvslab diagnose: why-arp-flux</title>"), "{html}");
+    assert!(html.contains("id=\"cause-arp-flux\""), "{html}");
+    assert!(html.contains("[rs2 eth0]</code>"), "{html}");
+}
+
+/// `graph --format`: each format from the binary, bad input refused with exit 2.
+#[test]
+fn graph_prints_mermaid_dot_and_svg() {
+    let graph = |format: &str| {
+        Command::new(env!("CARGO_BIN_EXE_lvslab"))
+            .args(["graph", "--format", format])
+            .arg(repo("scenarios/nat-rr.toml"))
+            .output()
+            .expect("lvslab runs")
+    };
+    let text = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let mermaid = graph("mermaid");
+    assert!(text(&mermaid).starts_with("flowchart LR\n"));
+    let dot = graph("dot");
+    assert!(text(&dot).starts_with("graph \"nat-rr\" {"), "{}", text(&dot));
+    let svg = graph("svg");
+    assert!(svg.status.success());
+    roxmltree::Document::parse(&text(&svg)).expect("well-formed SVG");
+    let bad = graph("png");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("mermaid, dot, svg"));
 }

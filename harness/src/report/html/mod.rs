@@ -38,6 +38,7 @@ h1 { font-size: 1.5em; } h2 { border-bottom: 2px solid #3b5b8c; padding-bottom: 
 h3 { font-size: 1.1em; margin-bottom: .3em; }
 section.scenario { margin-bottom: 3em; }
 .figure { overflow-x: auto; border: 1px solid #ddd; padding: .5em; background: #fff; }
+.figure svg { max-width: 100%; height: auto; }
 table { border-collapse: collapse; } td, th { padding: .2em .6em; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
 .pass { color: #1a7f37; font-weight: bold; } .fail { color: #c62828; font-weight: bold; }
 .verdict { font-size: 1.3em; }
@@ -232,11 +233,10 @@ fn find_mac(text: &str) -> Option<(usize, &str)> {
     let bytes = text.as_bytes();
     (0..bytes.len().saturating_sub(16)).find_map(|start| {
         let candidate = text.get(start..start + 17)?;
-        let is_mac =
-            candidate
-                .bytes()
-                .enumerate()
-                .all(|(i, b)| if i % 3 == 2 { b == b':' } else { b.is_ascii_hexdigit() });
+        let is_mac = candidate
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| if i % 3 == 2 { b == b':' } else { b.is_ascii_hexdigit() });
         let apart = |b: u8| !b.is_ascii_hexdigit() && b != b':';
         let bounded = (start == 0 || apart(bytes[start - 1])) && bytes.get(start + 17).is_none_or(|b| apart(*b));
         (is_mac && bounded).then_some((start, candidate))
