@@ -165,7 +165,10 @@ fn checks(verdict: &Verdict) -> Markup {
 
 fn diagnosis(scenario: &Scenario, diagnosis: Option<&Diagnosis>, problems: &[String]) -> Markup {
     let Some(d) = diagnosis else {
-        return html! { p { "No diagnosis was made: every expectation held. `lvslab diagnose` investigates anyway." } };
+        return html! {
+            p { "No diagnosis was made: every expectation held. `lvslab diagnose` investigates anyway." }
+            @for problem in problems { p { "(not gathered: " (problem) ")" } }
+        };
     };
     html! {
         p { (crate::diagnose::render::spread_line(&d.spread)) }
