@@ -122,6 +122,9 @@ async fn unless_interrupted<T>(future: impl std::future::Future<Output = T>) -> 
 
 async fn run_files(args: RunArgs) -> Result<ExitCode, CliError> {
     let scenarios = load_all(&args.files)?;
+    if let Some(path) = &args.html {
+        html_destination_exists(path, "lvslab run")?;
+    }
     let opts = RunOptions {
         engine: args.engine.map(engine_choice),
         progress: !args.json,
@@ -161,6 +164,9 @@ async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode, CliError> {
         ));
     };
     let scenario = load_one(file)?;
+    if let Some(path) = &args.html {
+        html_destination_exists(path, "lvslab diagnose")?;
+    }
     let opts = RunOptions {
         engine: args.engine.map(engine_choice),
         progress: !args.json,
@@ -253,6 +259,23 @@ fn diagnose_live(args: &DiagnoseArgs) -> Result<ExitCode, CliError> {
         None => Err(CliError::bad_input(
             "lvslab diagnose --live: give --role real-server or --role director",
         )),
+    }
+}
+
+/// Refuses `--html` into a directory that is not there before the runs, not after them.
+fn html_destination_exists(path: &Path, command: &str) -> Result<(), CliError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(CliError::bad_input(format!(
+            "{command}: --html {}: no directory {}",
+            path.display(),
+            dir.display()
+        )))
     }
 }
 

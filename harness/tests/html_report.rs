@@ -233,3 +233,19 @@ fn graph_prints_mermaid_dot_and_svg() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("mermaid, dot, svg"));
 }
+
+/// `--html` into a missing directory is refused before any lab is built.
+#[test]
+fn html_into_a_missing_directory_is_refused_up_front() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
+        .args(["run", "--html", "/nonexistent-lvslab-dir/report.html"])
+        .arg(repo("scenarios/dr-rr.toml"))
+        .output()
+        .expect("lvslab runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("lvslab run: --html /nonexistent-lvslab-dir/report.html: no directory /nonexistent-lvslab-dir"),
+        "{stderr}"
+    );
+}
