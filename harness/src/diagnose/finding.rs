@@ -22,6 +22,9 @@ pub struct Finding {
     /// The service it is about (`TCP 192.0.2.100:443`), when the diagnosis read several.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// The director whose table it reads, when the evidence holds several directors.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub director: Option<String>,
 }
 
 /// Ceiling of `explains` for a finding while the spread is healthy.
@@ -46,6 +49,7 @@ impl Finding {
             evidence: Vec::new(),
             fix: Vec::new(),
             service: None,
+            director: None,
         }
     }
 

@@ -22,6 +22,12 @@ pub use spread::{SpreadSummary, SpreadVerdict};
 pub fn diagnose(ev: &Evidence) -> Diagnosis {
     let spread = spread::summarise(ev);
     let mut findings: Vec<Finding> = rules::RULES.iter().filter_map(|(_, rule)| rule(ev, &spread)).collect();
+    if !ev.other_directors.is_empty() {
+        let read = ev.director.as_ref().map(|d| d.name.clone());
+        for f in findings.iter_mut().filter(|f| f.id.is_in_director_table()) {
+            f.director = read.clone();
+        }
+    }
     if spread.healthy {
         // Nothing is skewed now: what fired is a latent risk, not an explanation.
         for finding in &mut findings {
@@ -62,10 +68,16 @@ pub fn diagnose_services(services: &[Evidence]) -> Diagnosis {
     for ev in rest {
         let d = diagnose(ev);
         diagnosis.healthy &= d.healthy;
-        diagnosis.findings.extend(d.findings.into_iter().map(|mut f| {
+        for mut f in d.findings {
+            // What every service shows alike (a failover, a split brain) is said once, for none.
+            let same = |o: &Finding| o.id == f.id && o.title == f.title && o.evidence == f.evidence && o.fix == f.fix;
+            if let Some(seen) = diagnosis.findings.iter_mut().find(|o| same(o)) {
+                seen.service = None;
+                continue;
+            }
             f.service = label(ev);
-            f
-        }));
+            diagnosis.findings.push(f);
+        }
     }
     diagnosis.findings.sort_by(|a, b| {
         b.explains
@@ -96,6 +108,39 @@ mod tests {
         assert!(render(&both).contains(&format!("   service: {label}")));
         // The first service's spread stays the headline.
         assert!(both.spread.healthy);
+    }
+
+    #[test]
+    fn a_cause_every_service_shows_alike_is_said_once_for_none() {
+        let www = sample::persistence();
+        let mut api = www.clone();
+        api.service.as_mut().unwrap().port = 443;
+        // Each service's own table finding: one each, named.
+        let two = diagnose_services(&[www.clone(), api]);
+        let persistence: Vec<_> = two.findings.iter().filter(|f| f.id == CauseId::Persistence).collect();
+        assert_eq!(persistence.len(), 2, "{:?}", two.ids());
+        assert!(persistence.iter().all(|f| f.service.is_some()));
+        // Findings in the same words for every service are one, for none of them.
+        let alone = diagnose(&www);
+        let same = diagnose_services(&[www.clone(), www]);
+        assert_eq!(same.ids(), alone.ids());
+        assert!(same.findings.iter().all(|f| f.service.is_none()), "{same:#?}");
+    }
+
+    #[test]
+    fn among_several_directors_a_table_finding_names_the_director_it_read() {
+        let mut ev = sample::persistence();
+        assert!(
+            diagnose(&ev).findings.iter().all(|f| f.director.is_none()),
+            "one director"
+        );
+        ev.other_directors.push(ev.director.clone().unwrap());
+        ev.other_directors[0].name = "lvs2".into();
+        let d = diagnose(&ev);
+        let read = ev.director.as_ref().unwrap().name.clone();
+        let f = d.finding(CauseId::Persistence).unwrap();
+        assert_eq!(f.director.as_deref(), Some(read.as_str()));
+        assert!(render(&d).contains(&format!("   director: {read}")));
     }
 
     #[test]

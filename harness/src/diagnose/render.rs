@@ -38,6 +38,9 @@ pub fn render(d: &Diagnosis) -> String {
         if let Some(service) = &f.service {
             let _ = writeln!(out, "   service: {service}");
         }
+        if let Some(director) = &f.director {
+            let _ = writeln!(out, "   director: {director}");
+        }
         if !f.evidence.is_empty() {
             out.push_str("   evidence:\n");
             for line in &f.evidence {

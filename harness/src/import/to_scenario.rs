@@ -275,8 +275,8 @@ pub(super) struct PlanServer {
     pub(super) sorry: bool,
 }
 
-/// Scenario from an IPVS table: every address service on the first one's VIP and in its
-/// mode; others are skipped with a warning.
+/// Scenario from an IPVS table: every address service in the first one's mode, each on its
+/// own VIP; others are skipped with a warning.
 pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -> Result<Imported, ImportError> {
     let unsupported = |line: usize, message: String| ImportError::Unsupported {
         origin: origin.to_string(),
@@ -315,9 +315,6 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
         let mut own = Vec::new();
         match table_service(other, &mut own) {
             Err((_, why)) => warnings.push(skipped(&why)),
-            Ok((svc, _)) if svc.vip != services[0].vip => {
-                warnings.push(skipped("a scenario's services share one VIP"));
-            }
             Ok((_, m)) if m != mode => warnings.push(skipped(&format!("it is {m}, the first service {mode}"))),
             Ok((svc, _)) => {
                 warnings.extend(own);
@@ -419,8 +416,8 @@ fn table_service(svc: &TableService, warnings: &mut Vec<Warning>) -> Result<(Pla
     Ok((service, mode))
 }
 
-/// Scenario from keepalived.conf: every `virtual_server IP PORT` on the first one's VIP and
-/// in its mode; others are skipped with a warning.
+/// Scenario from keepalived.conf: every `virtual_server IP PORT` in the first one's mode, each
+/// on its own VIP; others are skipped with a warning.
 pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result<Imported, ImportError> {
     keepalived_to_scenario_with_peers(config, origin, &[])
 }
@@ -478,7 +475,6 @@ pub fn keepalived_to_scenario_with_peers(
         let mut own = Vec::new();
         match keepalived_service(other, &mut own) {
             Err((_, why)) => warnings.push(skipped(&why)),
-            Ok((svc, _)) if svc.vip != services[0].vip => warnings.push(skipped("a scenario's services share one VIP")),
             Ok((_, m)) if m != mode => warnings.push(skipped(&format!("it is {m}, the first service {mode}"))),
             Ok((svc, _)) => {
                 warnings.extend(own);
@@ -494,6 +490,7 @@ pub fn keepalived_to_scenario_with_peers(
         vip: addr,
         lab_vip: lab_vip(&services[0].vip),
         mode,
+        service_vips: services.iter().filter_map(|s| s.vip.parse().ok()).collect(),
     };
     let vrrp = vrrp_scenario::sections_with_peers(&config.vrrp, &side, peers);
     let plan = Plan {
@@ -629,8 +626,8 @@ fn fits_lab(addr: IpAddr, mode: Mode) -> Option<Ipv4Addr> {
 
 /// One lab address per real server: the original where it fits and is not taken, else the
 /// next free one. `None` when the lab network is full.
-fn server_addresses(mode: Mode, servers: &[&PlanServer], vip: Ipv4Addr) -> Option<Vec<Ipv4Addr>> {
-    let mut taken: Vec<Ipv4Addr> = vec![vip];
+fn server_addresses(mode: Mode, servers: &[&PlanServer], vips: &[Ipv4Addr]) -> Option<Vec<Ipv4Addr>> {
+    let mut taken: Vec<Ipv4Addr> = vips.to_vec();
     let mut kept: Vec<Option<Ipv4Addr>> = Vec::new();
     for s in servers {
         let keep = fits_lab(s.address, mode).filter(|a| !taken.contains(a));
@@ -652,6 +649,34 @@ fn lab_vip(original: &str) -> Ipv4Addr {
 }
 
 const LAB_VIP: &str = "192.0.2.100";
+
+/// Each distinct original VIP of `services` with its lab address: the first as [`lab_vip`]
+/// maps it, a later one kept where it is a free lab address, else the next free one from the
+/// first's up.
+fn lab_vips(services: &[PlanService]) -> Vec<(String, Ipv4Addr)> {
+    let mut map: Vec<(String, Ipv4Addr)> = Vec::new();
+    for svc in services {
+        if map.iter().any(|(o, _)| *o == svc.vip) {
+            continue;
+        }
+        let taken = |a: &Ipv4Addr| map.iter().any(|(_, t)| t == a);
+        let picked = match map.first() {
+            None => lab_vip(&svc.vip),
+            Some(_) => {
+                let kept = Some(lab_vip(&svc.vip)).filter(|a| a.to_string() == svc.vip && !taken(a));
+                match kept {
+                    Some(a) => a,
+                    None => (101..=200u8)
+                        .map(|h| Ipv4Addr::new(192, 0, 2, h))
+                        .find(|a| !taken(a))
+                        .unwrap_or_else(|| lab_vip("")),
+                }
+            }
+        };
+        map.push((svc.vip.clone(), picked));
+    }
+    map
+}
 
 pub(super) fn quote(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
@@ -689,7 +714,10 @@ fn render(
         "# Addresses are mapped onto the lab network; the originals are in comments."
     );
     let _ = writeln!(out, "description = {}", quote(&format!("imported: {}", plan.source)));
-    let vip = lab_vip(&first.vip);
+    let vip_map = lab_vips(&plan.services);
+    let vip = vip_map[0].1;
+    let vips: Vec<Ipv4Addr> = vip_map.iter().map(|(_, a)| *a).collect();
+    let lab_vip_of = |original: &str| vip_map.iter().find(|(o, _)| o == original).map_or(vip, |(_, a)| *a);
     let dr_like = matches!(plan.mode, Mode::Dr | Mode::Tun);
 
     // One real server per address, in the order the services first name them.
@@ -720,6 +748,15 @@ fn render(
                 out,
                 "vip = {}  # original {}:{}",
                 quote(&vip.to_string()),
+                svc.vip,
+                svc.port
+            );
+        }
+        if index > 0 && lab_vip_of(&svc.vip) != vip {
+            let _ = writeln!(
+                out,
+                "vip = {}  # original {}:{}",
+                quote(&lab_vip_of(&svc.vip).to_string()),
                 svc.vip,
                 svc.port
             );
@@ -803,8 +840,8 @@ fn render(
         out.push_str(&v.toml);
     }
 
-    let Some(addresses) = server_addresses(plan.mode, &servers, vip) else {
-        let most = lab_server_addresses(plan.mode).filter(|a| *a != vip).count();
+    let Some(addresses) = server_addresses(plan.mode, &servers, &vips) else {
+        let most = lab_server_addresses(plan.mode).filter(|a| !vips.contains(a)).count();
         return Err(unsupported(
             servers.get(most).map_or(first.line, |s| s.line),
             format!("too many real servers for the lab network (at most {most})"),
@@ -985,7 +1022,7 @@ mod tests {
     }
 
     #[test]
-    fn every_service_on_the_first_vip_is_imported_and_another_vip_is_skipped_at_its_line() {
+    fn every_service_is_imported_each_on_its_own_vip() {
         let save = "-A -t 192.0.2.100:80 -s rr\n\
                     -a -t 192.0.2.100:80 -r 192.0.2.11:80 -g -w 1\n\
                     -a -t 192.0.2.100:80 -r 192.0.2.12:80 -g -w 1\n\
@@ -997,25 +1034,49 @@ mod tests {
         let imported = import_text(save, "three.save").unwrap();
         let scenario = checks(&imported.toml);
         let ports: Vec<u16> = scenario.services.iter().map(|s| s.port).collect();
-        assert_eq!(ports, [80, 443], "{}", imported.toml);
+        assert_eq!(ports, [80, 443, 80], "{}", imported.toml);
+        let vips: Vec<String> = scenario.services.iter().map(|s| s.vip.to_string()).collect();
+        assert_eq!(vips, ["192.0.2.100", "192.0.2.100", "192.0.2.101"]);
+        assert_eq!(scenario.services[2].name, "tcp/192.0.2.101:80");
+        assert_eq!(scenario.services[2].real_servers, ["rs4"]);
         let tls = &scenario.services[1];
         assert_eq!(
             (tls.scheduler, tls.persistence),
             (Scheduler::Sh, Some(std::time::Duration::from_secs(600)))
         );
         assert_eq!(tls.real_servers, ["rs2", "rs3"]);
-        assert_eq!(scenario.real_servers.len(), 3, "one real server per address");
+        assert_eq!(scenario.real_servers.len(), 4, "one real server per address");
         let rendered: Vec<String> = imported.warnings.iter().map(|w| w.to_string()).collect();
-        assert!(
-            rendered
-                .iter()
-                .any(|w| w.starts_with("line 7:") && w.contains("share one VIP")),
-            "{rendered:?}"
-        );
+        assert!(!rendered.iter().any(|w| w.contains("skipped")), "{rendered:?}");
         assert!(
             rendered
                 .iter()
                 .any(|w| w.starts_with("line 5:") && w.contains("weight 3 here and 1")),
+            "{rendered:?}"
+        );
+    }
+
+    #[test]
+    fn a_keepalived_pair_with_two_virtual_servers_imports_both_vips_into_its_instance() {
+        let conf = "vrrp_instance VI_1 {\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  \
+                    virtual_ipaddress {\n    192.0.2.100\n    192.0.2.101\n  }\n}\n\
+                    virtual_server 192.0.2.100 80 {\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  \
+                    real_server 192.0.2.11 80 {\n  }\n  real_server 192.0.2.12 80 {\n  }\n}\n\
+                    virtual_server 192.0.2.101 80 {\n  lb_algo wlc\n  lb_kind DR\n  protocol TCP\n  \
+                    real_server 192.0.2.12 80 {\n  }\n}\n";
+        let imported = import_text(conf, "keepalived.conf").unwrap();
+        let scenario = checks(&imported.toml);
+        let vips: Vec<String> = scenario.services.iter().map(|s| s.vip.to_string()).collect();
+        assert_eq!(vips, ["192.0.2.100", "192.0.2.101"], "{}", imported.toml);
+        assert_eq!(scenario.services[1].scheduler, Scheduler::Wlc);
+        let vrrp = scenario.vrrp.as_ref().expect("the instance");
+        let held: Vec<String> = vrrp.nodes[0].instance.vips.iter().map(|v| v.to_string()).collect();
+        assert_eq!(held, ["192.0.2.100", "192.0.2.101"]);
+        let rendered: Vec<String> = imported.warnings.iter().map(|w| w.to_string()).collect();
+        assert!(
+            !rendered
+                .iter()
+                .any(|w| w.contains("not modelled") || w.contains("skipped")),
             "{rendered:?}"
         );
     }

@@ -63,6 +63,8 @@ pub struct ServiceSide {
     /// Where it lands in the lab.
     pub lab_vip: Ipv4Addr,
     pub mode: Mode,
+    /// Every imported service's address as written (the first's included): an instance moves them all.
+    pub service_vips: Vec<IpAddr>,
 }
 
 /// The VRRP sections of the scenario (to go after [service]) and what the mapping changed.
@@ -211,13 +213,19 @@ fn vip_mapping(instance: &VrrpInstance, service: &ServiceSide, warnings: &mut Ve
         .filter(|v| v.addr != service.vip)
         .map(|v| v.addr.to_string())
         .collect();
+    let unmodelled: Vec<String> = instance
+        .vips
+        .iter()
+        .filter(|v| v.addr != service.vip && !service.service_vips.contains(&v.addr))
+        .map(|v| v.addr.to_string())
+        .collect();
     if instance.carries(service.vip) {
-        if !others.is_empty() {
+        if !unmodelled.is_empty() {
             warnings.push(Warning::new(
                 instance.line,
                 format!(
-                    "({name}) virtual_ipaddress {} not modelled: the scenario's instance moves the service VIP only",
-                    others.join(", ")
+                    "({name}) virtual_ipaddress {} not modelled: the scenario's instance moves the services' VIPs only",
+                    unmodelled.join(", ")
                 ),
             ));
         }

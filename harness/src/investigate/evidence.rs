@@ -228,7 +228,8 @@ fn director_tables(svc: &scenario::Service, facts: RunFacts<'_>) -> Vec<Director
         .directors
         .iter()
         .filter_map(|(name, vip, table)| {
-            let found = service_on(table, svc, *vip)?;
+            // A service on a VIP of its own is on it on every director (a VRRP pair's).
+            let found = service_on(table, svc, svc.vip).or_else(|| service_on(table, svc, *vip))?;
             Some(DirectorTableEvidence {
                 director: name.clone(),
                 vip: *vip,
@@ -402,10 +403,9 @@ fn service_records_evidence(scenario: &Scenario, index: usize, records: &[Reques
     };
     // With several services, each one's own requests only, or another service's spread
     // would read as this one's.
-    let port = scenario.services[index].port;
     records
         .iter()
-        .filter(|r| scenario.services.len() < 2 || r.target.port() == port)
+        .filter(|r| scenario.services.len() < 2 || scenario.service_index_of(r.target) == Some(index))
         .map(|r| RecordEvidence {
             client: r.client.clone(),
             source: r

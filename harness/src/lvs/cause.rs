@@ -53,3 +53,24 @@ super::word::words!(
         Healthy = "healthy",
     }
 );
+
+impl CauseId {
+    /// Whether the cause is read in one director's own table (its scheduler, persistence,
+    /// weights and checkers), so that among several directors a finding names its director.
+    pub fn is_in_director_table(self) -> bool {
+        use CauseId::*;
+        matches!(
+            self,
+            Persistence
+                | SourceHash
+                | DestinationHash
+                | PortReuse
+                | WeightZero
+                | HealthCheck
+                | SorryServer
+                | SchedulerArithmetic
+                | SingleServer
+                | MegaProxy
+        )
+    }
+}

@@ -113,14 +113,31 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
         .ok_or_else(|| format!("host {} is not in the lab", event.host))?;
     let director = scenario.directors.iter().find(|d| d.name == event.host);
     match (&event.action, director) {
-        (EventAction::Stop, Some(_)) => match held.ha.as_mut() {
-            // keepalived's SIGTERM: priority 0, VIP given up. The table stays, as with
-            // `keepalived -P` over ipvsadm's services (kernel IPVS keeps its connection
-            // entries across a service flush too, which a fresh engine would not).
-            Some(ha) => ha.stop(&event.host).await,
-            None => stop_engine(held, &event.host)?,
-        },
+        (EventAction::Stop, Some(_)) => {
+            // keepalived's SIGTERM stops its checkers too (keepalived -C removes the services
+            // it made): lvslab's go on from another director.
+            held.killed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(event.host.clone());
+            for (name, daemon) in held.checker_daemons.iter_mut().filter(|(n, _)| *n == event.host) {
+                if let Err(e) = daemon.stop().await {
+                    eprintln!("lvslab: director {name} keepalived checkers stop: {e}");
+                }
+            }
+            match held.ha.as_mut() {
+                // keepalived's SIGTERM: priority 0, VIP given up. The table stays, as with
+                // `keepalived -P` over ipvsadm's services (kernel IPVS keeps its connection
+                // entries across a service flush too, which a fresh engine would not).
+                Some(ha) => ha.stop(&event.host).await,
+                None => stop_engine(held, &event.host)?,
+            }
+        }
         (EventAction::Start, Some(d)) => {
+            held.killed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&event.host);
             set_links(scenario, host, &event.host, true).await?;
             if let Some(ha) = held.ha.as_mut() {
                 for iface in interfaces(scenario, &event.host) {
@@ -129,6 +146,14 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
             }
             if !held.engines.iter().any(|(name, _)| *name == event.host) {
                 held.start_engine(scenario, d, lab).await.map_err(|e| e.to_string())?;
+            }
+            // Its keepalived starts again, checkers and all.
+            if let Some(i) = held
+                .checker_daemons
+                .iter()
+                .position(|(n, daemon)| *n == event.host && daemon.exit().is_some())
+            {
+                held.checker_daemons[i].1 = super::health::start_keepalived(scenario, lab, &event.host).await?;
             }
             if let Some(ha) = held.ha.as_mut() {
                 ha.start_node(scenario, lab, &event.host)
@@ -139,7 +164,15 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
         (EventAction::Kill, _) => {
             // A power cut: VRRP dies first (SIGKILL: no priority 0, and no FAULT from seeing its
             // links go), then the host falls silent (links down) before the engine goes, so
-            // that a kernel answering RST once IPVS is gone is never seen.
+            // that a kernel answering RST once IPVS is gone is never seen. Its checkers die
+            // too: lvslab's stop probing from it, keepalived's -C gets SIGKILL.
+            held.killed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(event.host.clone());
+            for (_, daemon) in held.checker_daemons.iter_mut().filter(|(n, _)| *n == event.host) {
+                daemon.kill();
+            }
             if let Some(ha) = held.ha.as_mut() {
                 ha.kill(&event.host).await;
                 set_links(scenario, host, &event.host, false).await?;
@@ -223,7 +256,7 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
                     }
                     let dest = SocketAddrV4::new(rs.address, scenario.real_port(index, rs));
                     engine
-                        .set_weight(svc.key_on(director.vip), dest, *weight)
+                        .set_weight(svc.key_on(scenario.service_vip(index, director)), dest, *weight)
                         .map_err(|e| format!("director {name}: {e}"))?;
                 }
             }

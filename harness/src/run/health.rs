@@ -123,10 +123,17 @@ pub struct ServerHealth {
     pub out_at_end: bool,
 }
 
+/// The directors killed during the run (a power cut): their checkers died with them.
+pub type Killed = Arc<std::sync::Mutex<HashSet<String>>>;
+
 /// One checker session on one director's engine.
 pub struct Session<'l> {
     monitor: Monitor,
-    host: &'l Host,
+    /// Where the checks run: every checked director, each keepalived checking the same pool.
+    /// The first alive one probes for all; a director killed mid-run takes its checks in flight
+    /// with it, and they run again from the next.
+    checkers: Vec<(String, &'l Host)>,
+    killed: Killed,
     director: String,
     /// The directors whose tables the checkers change: the first and any sharing its VIP.
     mirrors: Vec<String>,
@@ -139,7 +146,9 @@ pub struct Session<'l> {
     names: HashMap<SocketAddr, String>,
     /// Reported apart from the pool: it is out of the table whenever quorum holds.
     sorry: Option<SocketAddr>,
-    running: FuturesUnordered<JoinHandle<(CheckerId, CheckOutcome, Instant)>>,
+    running: FuturesUnordered<JoinHandle<(CheckerId, CheckOutcome, Instant, usize)>>,
+    /// What each running check probes, to run it again from another director.
+    probing: HashMap<CheckerId, CheckTarget>,
     /// Stops MISC commands (and quorum scripts) still running when the session ends.
     stop: Arc<AtomicBool>,
     /// What the engine holds now: dest → weight.
@@ -158,16 +167,15 @@ pub struct Session<'l> {
 impl<'l> Session<'l> {
     /// Starts the checkers of `scenario` on its first director, whose engine holds every real
     /// server of the pool; `None` when the scenario has no health check or no director.
-    pub fn start(scenario: &Scenario, lab: &'l Lab, engines: &mut Engines) -> Option<Session<'l>> {
+    pub fn start(scenario: &Scenario, lab: &'l Lab, engines: &mut Engines, killed: Killed) -> Option<Session<'l>> {
         let check = scenario.health.as_ref()?;
         let director = scenario.director()?;
-        let mirrors = scenario
-            .directors
+        let mirrors: Vec<String> = checked_directors(scenario);
+        let checkers: Vec<(String, &'l Host)> = mirrors
             .iter()
-            .filter(|d| d.vip == director.vip)
-            .map(|d| d.name.clone())
+            .filter_map(|name| lab.host(name).map(|h| (name.clone(), h)))
             .collect();
-        let host = lab.host(&director.name)?;
+        checkers.first()?;
         let forward = scenario.service().mode.forward()?;
         let config = virtual_server(scenario, director.vip, check);
         let (mut monitor, warnings) = Monitor::new(&config);
@@ -196,7 +204,8 @@ impl<'l> Session<'l> {
         let start_records = monitor.start(Duration::ZERO, |w| seed.pick(w));
         let mut session = Session {
             monitor,
-            host,
+            checkers,
+            killed,
             director: director.name.clone(),
             mirrors,
             service,
@@ -208,6 +217,7 @@ impl<'l> Session<'l> {
             names,
             sorry: check.sorry_server.as_ref().map(|s| SocketAddr::V4(s.addr)),
             running: FuturesUnordered::new(),
+            probing: HashMap::new(),
             stop: Arc::new(AtomicBool::new(false)),
             table,
             history: Vec::new(),
@@ -291,7 +301,15 @@ impl<'l> Session<'l> {
         tokio::select! {
             Some(done) = self.running.next(), if !self.running.is_empty() => {
                 match done {
-                    Ok((id, outcome, ended)) => {
+                    Ok((id, _, _, from)) if self.is_killed(from) => {
+                        // Its director died under it: the check runs again from one alive.
+                        if let (Some(target), Some(at)) = (self.probing.get(&id).cloned(), self.alive()) {
+                            self.probe(id, target, at);
+                        }
+                        Vec::new()
+                    }
+                    Ok((id, outcome, ended, _)) => {
+                        self.probing.remove(&id);
                         let now = ended.saturating_duration_since(self.started);
                         self.ran_once.insert(id);
                         let records = self.monitor.finish(id, &outcome, now);
@@ -314,27 +332,47 @@ impl<'l> Session<'l> {
         }
     }
 
-    /// Starts every check that is due, each as a task in the director's namespace.
+    /// Starts every check that is due, each as a task in the namespace of a director alive.
     fn launch(&mut self) {
         let now = self.started.elapsed();
-        for due in self.monitor.take_due(now) {
-            let id = due.id;
-            let probe: std::pin::Pin<Box<dyn Future<Output = CheckOutcome> + Send>> = match due.target {
-                CheckTarget::Tcp { connect, timeout } => Box::pin(tcp_check(connect, timeout)),
-                CheckTarget::Http { connect, path, timeout } => {
-                    let url = self.monitor.http_url(id).cloned().unwrap_or_else(|| Url::new(&path));
-                    Box::pin(http_check(connect, path, timeout, url))
-                }
-                CheckTarget::Misc { command, timeout } => {
-                    let ran = run_command(self.host, command, timeout, Arc::clone(&self.stop));
-                    Box::pin(ran)
-                }
-            };
-            self.running.push(self.host.runtime().spawn(async move {
-                let outcome = probe.await;
-                (id, outcome, Instant::now())
-            }));
+        let due = self.monitor.take_due(now);
+        let Some(at) = self.alive() else {
+            // Every checked director is dead: so are their checkers.
+            return;
+        };
+        for due in due {
+            self.probe(due.id, due.target, at);
         }
+    }
+
+    /// Runs check `id` against `target` from `self.checkers[at]`.
+    fn probe(&mut self, id: CheckerId, target: CheckTarget, at: usize) {
+        let host = self.checkers[at].1;
+        self.probing.insert(id, target.clone());
+        let probe: std::pin::Pin<Box<dyn Future<Output = CheckOutcome> + Send>> = match target {
+            CheckTarget::Tcp { connect, timeout } => Box::pin(tcp_check(connect, timeout)),
+            CheckTarget::Http { connect, path, timeout } => {
+                let url = self.monitor.http_url(id).cloned().unwrap_or_else(|| Url::new(&path));
+                Box::pin(http_check(connect, path, timeout, url))
+            }
+            CheckTarget::Misc { command, timeout } => {
+                Box::pin(run_command(host, command, timeout, Arc::clone(&self.stop)))
+            }
+        };
+        self.running.push(host.runtime().spawn(async move {
+            let outcome = probe.await;
+            (id, outcome, Instant::now(), at)
+        }));
+    }
+
+    fn is_killed(&self, at: usize) -> bool {
+        let killed = self.killed.lock().unwrap_or_else(|p| p.into_inner());
+        self.checkers.get(at).is_none_or(|(name, _)| killed.contains(name))
+    }
+
+    /// The first checked director not killed.
+    fn alive(&self) -> Option<usize> {
+        (0..self.checkers.len()).find(|&at| !self.is_killed(at))
     }
 
     /// The pool as the monitor's start leaves it: what it added stays (at its weight), the
@@ -392,10 +430,11 @@ impl<'l> Session<'l> {
                 HealthEvent::Table(action) => self.change_table(engines, action),
                 HealthEvent::Quorum { up, .. } => {
                     let script = if *up { &self.quorum_up } else { &self.quorum_down };
-                    if let Some(command) = script.clone() {
+                    if let (Some(command), Some(at)) = (script.clone(), self.alive()) {
                         // keepalived does not wait for notify scripts; neither does the session.
-                        let ran = run_command(self.host, command, self.vs_delay_loop, Arc::clone(&self.stop));
-                        self.host.runtime().spawn(ran);
+                        let host = self.checkers[at].1;
+                        let ran = run_command(host, command, self.vs_delay_loop, Arc::clone(&self.stop));
+                        host.runtime().spawn(ran);
                     }
                 }
                 HealthEvent::Log(_) | HealthEvent::RealServer { .. } => {}
@@ -840,10 +879,11 @@ impl<'l> Checkers<'l> {
         lab: &'l Lab,
         engines: &mut Engines,
         daemon: Option<&Daemon>,
+        killed: Killed,
     ) -> Option<Checkers<'l>> {
         match daemon {
             Some(d) => KeepalivedSession::start(scenario, lab, d).map(Checkers::Keepalived),
-            None => Session::start(scenario, lab, engines).map(Checkers::Embedded),
+            None => Session::start(scenario, lab, engines, killed).map(Checkers::Embedded),
         }
     }
 

@@ -143,7 +143,7 @@ async fn traffic_and_verdict(
     };
     // keepalived's checkers: from startup, through the traffic, stopped before the tables are read.
     let daemon = held.checker_daemons.first().map(|(_, d)| d);
-    let mut checkers = health::Checkers::start(scenario, lab, &mut held.engines, daemon);
+    let mut checkers = health::Checkers::start(scenario, lab, &mut held.engines, daemon, held.killed.clone());
     if let Some(session) = checkers.as_mut() {
         if scenario.health.as_ref().is_some_and(|h| h.traffic_waits_for_checks) {
             session
@@ -434,6 +434,8 @@ pub struct Held {
     /// With keepalived's checkers: each checked director's `keepalived -C`, which owns the
     /// first service in its kernel IPVS.
     checker_daemons: Vec<(String, crate::keepalived::Daemon)>,
+    /// Directors an event killed, until one starts them again: their checkers are dead.
+    killed: health::Killed,
 }
 
 impl Held {
@@ -491,6 +493,7 @@ impl Held {
             ha: None,
             checkers_choice: checkers,
             checker_daemons: Vec::new(),
+            killed: health::Killed::default(),
         };
         for director in &scenario.directors {
             match held.start_engine(scenario, director, lab).await {
@@ -710,7 +713,7 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
         .enumerate()
         .map(|(index, svc)| {
             let service = ipvs::ServiceConfig {
-                vip: director.vip,
+                vip: scenario.service_vip(index, director),
                 port: svc.port,
                 proto: svc.protocol,
                 scheduler: svc.scheduler,
@@ -773,7 +776,7 @@ async fn fire_traffic(
             for &index in &t.services {
                 // A VRRP instance's directors share one VIP.
                 for d in &scenario.directors {
-                    let target = SocketAddr::from((d.vip, scenario.services[index].port));
+                    let target = SocketAddr::from((scenario.service_vip(index, d), scenario.services[index].port));
                     if !targets.contains(&target) {
                         targets.push(target);
                     }

@@ -18,10 +18,10 @@ pub struct ServiceSpread {
     pub tally: Tally,
 }
 
-/// Whether `record` was sent to `service` (the services of one run share the VIP and
-/// the protocol, so the port tells them apart).
-fn belongs(record: &RequestRecord, service: &Service) -> bool {
-    record.target.port() == service.port
+/// Whether `record` was sent to `services[index]` (the services the traffic goes to share
+/// the protocol, so the VIP and port tell them apart).
+fn belongs(scenario: &Scenario, record: &RequestRecord, index: usize) -> bool {
+    scenario.service_index_of(record.target) == Some(index)
 }
 
 fn tally_of<'a>(scenario: &Scenario, service: &Service, records: impl IntoIterator<Item = &'a RequestRecord>) -> Tally {
@@ -47,7 +47,7 @@ pub fn spreads(scenario: &Scenario, records: &[RequestRecord]) -> Vec<ServiceSpr
                 name: svc.name.clone(),
                 service: format!("{} {}:{}", svc.protocol.name(), svc.vip, svc.port),
                 scheduler: svc.scheduler.to_string(),
-                tally: tally_of(scenario, svc, records.iter().filter(|r| belongs(r, svc))),
+                tally: tally_of(scenario, svc, records.iter().filter(|r| belongs(scenario, r, i))),
             }
         })
         .collect()
@@ -56,9 +56,13 @@ pub fn spreads(scenario: &Scenario, records: &[RequestRecord]) -> Vec<ServiceSpr
 /// The checks of every `[service.expect]`, each named after its service.
 pub fn checks(scenario: &Scenario, records: &[RequestRecord]) -> Vec<Check> {
     let mut out = Vec::new();
-    for svc in &scenario.services {
+    for (index, svc) in scenario.services.iter().enumerate() {
         let Some(expect) = &svc.expect else { continue };
-        let mine: Vec<RequestRecord> = records.iter().filter(|r| belongs(r, svc)).cloned().collect();
+        let mine: Vec<RequestRecord> = records
+            .iter()
+            .filter(|r| belongs(scenario, r, index))
+            .cloned()
+            .collect();
         let tally = tally_of(scenario, svc, &mine);
         let members: Vec<_> = scenario
             .real_servers

@@ -23,8 +23,8 @@ pub struct Scenario {
     pub name: String,
     pub description: Option<String>,
     pub engine: EngineChoice,
-    /// `[service]` or `[[service]]`: one or more, all on the first's VIP and mode. The
-    /// first is the one single-service views (diagnosis, checkers, VRRP) speak of.
+    /// `[service]` or `[[service]]`: one or more, all in the first's mode, each on its own VIP or
+    /// the first's (see [`Scenario::service_vip`]). The first is the one the checkers speak of.
     pub services: Vec<Service>,
     /// One or more; empty in `direct` mode only. The first serves `service().vip`.
     pub directors: Vec<Director>,
@@ -272,7 +272,7 @@ impl Service {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Director {
     pub name: String,
-    /// The VIP this director answers for (the first director's is `Service::vip`).
+    /// The VIP this director answers for the first service (the first director's is `Service::vip`).
     pub vip: Ipv4Addr,
     /// FULLNAT: the director's address on the real-server network, used as
     /// the source of forwarded packets. `None` in other modes.
@@ -534,6 +534,42 @@ impl Scenario {
     /// The first service: every scenario has one.
     pub fn service(&self) -> &Service {
         &self.services[0]
+    }
+
+    /// The VIP `director` serves `services[index]` on: the service's own, which the one director
+    /// or the VRRP pair holds, else the director's (independent directors each serve every
+    /// service on their own VIP, and then every service is on the first's).
+    pub fn service_vip(&self, index: usize, director: &Director) -> Ipv4Addr {
+        let svc = &self.services[index];
+        if svc.vip != self.services[0].vip {
+            svc.vip
+        } else {
+            director.vip
+        }
+    }
+
+    /// The service a request sent to `target` is for: the one on its port whose VIP is its
+    /// address on some director (by port alone without directors, in `direct` mode).
+    pub fn service_index_of(&self, target: std::net::SocketAddr) -> Option<usize> {
+        let std::net::IpAddr::V4(addr) = target.ip() else {
+            return None;
+        };
+        (0..self.services.len()).find(|&i| {
+            self.services[i].port == target.port()
+                && (self.directors.is_empty() || self.directors.iter().any(|d| self.service_vip(i, d) == addr))
+        })
+    }
+
+    /// Every VIP `director` serves, the first service's first, each once.
+    pub fn director_vips(&self, director: &Director) -> Vec<Ipv4Addr> {
+        let mut vips: Vec<Ipv4Addr> = Vec::new();
+        for index in 0..self.services.len() {
+            let vip = self.service_vip(index, director);
+            if !vips.contains(&vip) {
+                vips.push(vip);
+            }
+        }
+        vips
     }
 
     /// The port `rs` listens on in `services[service]`, which is its destination port there.

@@ -951,3 +951,83 @@ fn a_real_server_may_send_the_traffic_but_a_director_may_not() {
         "{p}"
     );
 }
+
+#[test]
+fn a_later_service_may_have_a_vip_of_its_own_which_the_real_servers_hold_too() {
+    let s = ok(r#"
+[[service]]
+name = "www"
+vip = "192.0.2.100"
+[[service]]
+name = "api"
+vip = "192.0.2.101"
+port = 80
+[[real_server]]
+name = "rs1"
+"#);
+    assert_eq!(s.services[0].vip, addr("192.0.2.100"));
+    assert_eq!(s.services[1].vip, addr("192.0.2.101"));
+    let lvs = &s.directors[0];
+    assert_eq!(s.director_vips(lvs), [addr("192.0.2.100"), addr("192.0.2.101")]);
+    let target = |a: &str| std::net::SocketAddr::from((addr(a), 80));
+    assert_eq!(s.service_index_of(target("192.0.2.100")), Some(0));
+    assert_eq!(s.service_index_of(target("192.0.2.101")), Some(1));
+    let rs1 = s.host("rs1").unwrap();
+    let held: Vec<Ipv4Addr> = rs1.loopback_vips.iter().map(|n| n.addr()).collect();
+    assert_eq!(held, [addr("192.0.2.100"), addr("192.0.2.101")], "DR: every VIP on lo");
+}
+
+#[test]
+fn a_vrrp_pair_holds_every_service_vip_in_one_instance() {
+    let s = ok(r#"
+[[service]]
+vip = "192.0.2.100"
+[[service]]
+name = "api"
+vip = "192.0.2.101"
+[[director]]
+name = "lvs1"
+priority = 150
+[[director]]
+name = "lvs2"
+priority = 100
+[[real_server]]
+name = "rs1"
+"#);
+    let vrrp = s.vrrp.as_ref().unwrap();
+    for node in &vrrp.nodes {
+        assert_eq!(node.instance.vips, [addr("192.0.2.100"), addr("192.0.2.101")]);
+    }
+    for d in &s.directors {
+        assert_eq!(s.service_vip(1, d), addr("192.0.2.101"));
+    }
+}
+
+#[test]
+fn a_service_vip_of_its_own_is_refused_where_it_cannot_be_served() {
+    // Independent directors each serve every service on their own VIP.
+    let p = problems(
+        "[[service]]\n[[service]]\nname = \"api\"\nvip = \"192.0.2.120\"\n[[director]]\nname = \"a\"\n[[director]]\nname = \"b\"\n[[real_server]]\nname = \"rs1\"\n",
+    );
+    assert!(
+        p.contains("t.toml:4:7: error: service \"api\" is on 192.0.2.120, but independent directors each serve every service on their own VIP"),
+        "{p}"
+    );
+    let p = problems(
+        "[[service]]\nvip = \"192.0.2.100\"\n[[service]]\nname = \"api\"\nvip = \"198.51.100.7\"\n[[real_server]]\nname = \"rs1\"\n",
+    );
+    assert!(
+        p.contains("t.toml:5:7: error: service \"api\" is on 198.51.100.7, outside 192.0.2.0/24, the network of the first service's VIP 192.0.2.100"),
+        "{p}"
+    );
+    let p = problems(
+        "[[service]]\n[[service]]\nname = \"api\"\nvip = \"192.0.2.11\"\n[[real_server]]\nname = \"rs1\"\naddress = \"192.0.2.11\"\n",
+    );
+    assert!(
+        p.contains("error: the VIP 192.0.2.11 of service \"api\" is also the address of \"rs1\""),
+        "{p}"
+    );
+    // One port twice on one VIP is still refused; on two VIPs it is two services.
+    let p = problems("[[service]]\n[[service]]\nname = \"b\"\n[[real_server]]\nname = \"rs1\"\n");
+    assert!(p.contains("are both tcp/80"), "{p}");
+}

@@ -44,10 +44,11 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     hosts::draft(&mut cx);
     addresses::plan_networks(&mut cx);
     addresses::claim_stated(&mut cx);
-    let vip = vips::choose(&mut cx);
+    let service_vips = vips::choose(&mut cx);
+    let vip = service_vips[0];
     addresses::assign_defaults(&mut cx);
     let real_servers = real_servers::resolve(&mut cx, services[0].port);
-    service::finish(raw, &mut services, vip, &real_servers, cx.p);
+    service::finish(raw, &mut services, &service_vips, &real_servers, cx.p);
     let directors = directors::resolve(&mut cx);
     let mut hosts = hosts::finish(&cx);
     sysctls::apply(&mut cx, &mut hosts);
@@ -65,7 +66,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     let service = &services[0];
     let health = health::resolve(&mut cx, service, &real_servers);
     health::resolve_expect(&mut cx, &mut expect, health.as_ref(), &real_servers);
-    let vrrp = vrrp::resolve(&mut cx, service, &hosts);
+    let vrrp = vrrp::resolve(&mut cx, &services, &hosts);
     let checkers = checkers::resolve(raw, engine, service.mode, health.as_ref(), cx.p);
     let (events, expect_events) = events::resolve(&mut cx, &hosts, &traffic, vrrp.as_ref());
 

@@ -39,7 +39,16 @@ pub(super) fn resolve_all(r: &RawScenario, engine: EngineChoice, p: &mut Problem
     let first = resolve(r, &r.service, engine, p);
     let mut services = vec![first];
     for (i, s) in r.more_services.iter().enumerate() {
-        let svc = resolve(r, s, engine, p);
+        let mut svc = resolve(r, s, engine, p);
+        // Unnamed, on a VIP of its own, with a port another service has: named with its VIP.
+        if let (None, Some(vip)) = (
+            &s.name,
+            s.vip.as_ref().filter(|_| stated_vip(r, i + 1) != stated_vip(r, 0)),
+        ) {
+            if services.iter().any(|o| o.name == svc.name) {
+                svc.name = format!("{}/{}:{}", svc.protocol, vip.get_ref(), svc.port);
+            }
+        }
         let header = r.service_spans.get(i + 1).cloned().flatten();
         if let Some(m) = s.mode.as_ref().filter(|_| svc.mode != services[0].mode) {
             p.push(
@@ -62,9 +71,12 @@ pub(super) fn resolve_all(r: &RawScenario, engine: EngineChoice, p: &mut Problem
                 Some("move the [service.check] to the first [[service]]".into()),
             );
         }
+        let vip = stated_vip(r, i + 1);
         if let Some(same) = services
             .iter()
-            .find(|o| o.protocol == svc.protocol && o.port == svc.port)
+            .enumerate()
+            .find(|(j, o)| o.protocol == svc.protocol && o.port == svc.port && stated_vip(r, *j) == vip)
+            .map(|(_, o)| o)
         {
             p.push(
                 s.port.as_ref().map(|p| p.span()).or(header.clone()),
@@ -72,7 +84,7 @@ pub(super) fn resolve_all(r: &RawScenario, engine: EngineChoice, p: &mut Problem
                     "services \"{}\" and \"{}\" are both {}/{}",
                     same.name, svc.name, svc.protocol, svc.port
                 ),
-                Some("each service needs its own port or protocol".into()),
+                Some("each service on one VIP needs its own port or protocol".into()),
             );
         } else if let Some(same) = services.iter().find(|o| o.name == svc.name) {
             p.push(
@@ -87,6 +99,16 @@ pub(super) fn resolve_all(r: &RawScenario, engine: EngineChoice, p: &mut Problem
         });
     }
     services
+}
+
+/// The VIP service `index` states (a later one without `vip` is on the first's), as far as it
+/// parses: two services may share a port only on two VIPs.
+fn stated_vip(r: &RawScenario, index: usize) -> Option<Ipv4Addr> {
+    let own = match index {
+        0 => r.service.vip.as_ref(),
+        i => r.more_services.get(i - 1).and_then(|s| s.vip.as_ref()),
+    };
+    own.or(r.service.vip.as_ref()).and_then(|t| t.get_ref().parse().ok())
 }
 
 /// One service table, with `vip` left unspecified.
@@ -171,31 +193,18 @@ fn resolve(r: &RawScenario, s: &RawService, engine: EngineChoice, p: &mut Proble
     }
 }
 
-/// Each service's `vip` (the first's: later ones may only repeat it) and real servers.
+/// Each service's `vip` (chosen by the `vips` stage) and real servers.
 pub(super) fn finish(
     r: &RawScenario,
     services: &mut [Service],
-    vip: Ipv4Addr,
+    vips: &[Ipv4Addr],
     real_servers: &[RealServer],
     p: &mut Problems<'_>,
 ) {
     let all: Vec<String> = real_servers.iter().map(|rs| rs.name.clone()).collect();
     let raws = std::iter::once(&r.service).chain(&r.more_services);
-    for (index, (svc, raw)) in services.iter_mut().zip(raws).enumerate() {
-        svc.vip = vip;
-        if let Some(stated) = raw.vip.as_ref().filter(|_| index > 0) {
-            if v::ipv4(p, stated, "vip").is_some_and(|a| a != vip) {
-                p.push(
-                    span(stated),
-                    format!(
-                        "service \"{}\" is on {}, the first service on {vip}",
-                        svc.name,
-                        stated.get_ref()
-                    ),
-                    Some("services share the first service's VIP so far: drop `vip`".into()),
-                );
-            }
-        }
+    for ((svc, raw), vip) in services.iter_mut().zip(raws).zip(vips) {
+        svc.vip = *vip;
         svc.real_servers = match &raw.real_servers {
             None => all.clone(),
             Some(names) => {

@@ -1,6 +1,6 @@
-//! Stage 5: the VIPs. The service's is the first director's; further directors get their own.
-//! Chosen after the file's own addresses and before the default ones, so that no host is ever
-//! handed a VIP.
+//! Stage 5: the VIPs. The first service's is the first director's; further directors get their
+//! own, and a later service may have its own (held by the one director or the VRRP pair). Chosen
+//! after the file's own addresses and before the default ones, so that no host is ever handed a VIP.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -10,8 +10,8 @@ use super::context::{Context, Source, Span, FRONT};
 use crate::scenario::model::{Mode, Role};
 use crate::scenario::validate::{self as v, span};
 
-/// Sets each director's VIP and returns the service VIP.
-pub(super) fn choose(cx: &mut Context<'_, '_, '_>) -> Ipv4Addr {
+/// Sets each director's VIP and returns each service's VIP, in service order.
+pub(super) fn choose(cx: &mut Context<'_, '_, '_>) -> Vec<Ipv4Addr> {
     let front_plan = cx.plans[FRONT];
     let front_net = front_plan.subnet;
     let service_vip = cx
@@ -37,10 +37,22 @@ pub(super) fn choose(cx: &mut Context<'_, '_, '_>) -> Ipv4Addr {
             );
         }
     }
+    // A later service's own `vip`.
+    let later_vips: Vec<Option<(Ipv4Addr, Span)>> = cx
+        .raw
+        .more_services
+        .iter()
+        .map(|s| {
+            s.vip
+                .as_ref()
+                .and_then(|text| v::ipv4(cx.p, text, "vip").map(|a| (a, span(text))))
+        })
+        .collect();
     let explicit_vips: HashSet<Ipv4Addr> = stated_vips
         .iter()
         .flatten()
         .chain(service_vip.iter())
+        .chain(later_vips.iter().flatten())
         .map(|(a, _)| *a)
         .collect();
     let used = &cx.used;
@@ -114,8 +126,66 @@ pub(super) fn choose(cx: &mut Context<'_, '_, '_>) -> Ipv4Addr {
         d.vip = Some(picked.clone());
     }
     check_conflicts(cx, vip, &vip_span);
-    claim(cx, vip);
-    vip
+    let service_vips = later_services(cx, vip, &later_vips);
+    claim(cx, vip, &service_vips);
+    service_vips
+}
+
+/// Every service's VIP: the first's, then each later one's own or the first's. A service on a
+/// VIP of its own needs one director, or a VRRP pair holding every VIP: independent directors
+/// each serve every service on their own VIP.
+fn later_services(cx: &mut Context<'_, '_, '_>, first: Ipv4Addr, stated: &[Option<(Ipv4Addr, Span)>]) -> Vec<Ipv4Addr> {
+    let directors = cx.with_role(Role::Director).count();
+    let first_net = cx.networks.iter().map(|n| n.subnet).find(|n| n.contains(&first));
+    let mut vips = vec![first];
+    for (i, stated) in stated.iter().enumerate() {
+        let name = service_name(cx, i + 1);
+        let Some((a, a_span)) = stated.clone().filter(|(a, _)| *a != first) else {
+            vips.push(first);
+            continue;
+        };
+        if directors > 1 && !cx.vrrp {
+            cx.p.push(
+                a_span.clone(),
+                format!(
+                    "service \"{name}\" is on {a}, but independent directors each serve every service on their own VIP"
+                ),
+                Some("drop the service's `vip`, or share the VIPs over VRRP with a [vrrp_instance]".into()),
+            );
+        } else if let Some(owner) = cx.used.get(&a).map(|(o, _)| o.clone()) {
+            cx.p.push(
+                a_span.clone(),
+                format!("the VIP {a} of service \"{name}\" is also the address of \"{owner}\""),
+                Some("a VIP must be an address of its own".into()),
+            );
+        } else if let Some(net) = first_net.filter(|n| !n.contains(&a)) {
+            cx.p.push(
+                a_span.clone(),
+                format!("service \"{name}\" is on {a}, outside {net}, the network of the first service's VIP {first}"),
+                Some(format!(
+                    "the directors hold every VIP on one network: pick an address in {net}"
+                )),
+            );
+        }
+        vips.push(a);
+    }
+    vips
+}
+
+/// The name a service will have (`name`, else `<protocol>/<port>`), for a message.
+fn service_name(cx: &Context<'_, '_, '_>, index: usize) -> String {
+    let raw = std::iter::once(&cx.raw.service).chain(&cx.raw.more_services).nth(index);
+    match raw {
+        Some(s) => s.name.as_ref().map_or_else(
+            || {
+                let proto = s.protocol.as_ref().map_or("tcp", |p| p.get_ref().as_str());
+                let port = s.port.as_ref().map_or(80, |p| *p.get_ref());
+                format!("{proto}/{port}")
+            },
+            |n| n.get_ref().clone(),
+        ),
+        None => format!("#{index}"),
+    }
 }
 
 /// A VIP that is a host's address, or two directors with one VIP.
@@ -156,8 +226,8 @@ fn check_conflicts(cx: &mut Context<'_, '_, '_>, vip: Ipv4Addr, vip_span: &Span)
 }
 
 /// From here on no default (host address, FULLNAT local address, client source) takes a VIP.
-fn claim(cx: &mut Context<'_, '_, '_>, vip: Ipv4Addr) {
-    let owners: Vec<(Ipv4Addr, String)> = if cx.with_role(Role::Director).next().is_none() {
+fn claim(cx: &mut Context<'_, '_, '_>, vip: Ipv4Addr, service_vips: &[Ipv4Addr]) {
+    let mut owners: Vec<(Ipv4Addr, String)> = if cx.with_role(Role::Director).next().is_none() {
         vec![(vip, "the VIP".to_owned())]
     } else {
         cx.hosts
@@ -165,6 +235,7 @@ fn claim(cx: &mut Context<'_, '_, '_>, vip: Ipv4Addr) {
             .filter_map(|h| h.vip.as_ref().map(|(a, _)| (*a, h.name.clone())))
             .collect()
     };
+    owners.extend(service_vips.iter().map(|a| (*a, "a service VIP".to_owned())));
     for (a, owner) in &owners {
         cx.used.entry(*a).or_insert_with(|| (owner.clone(), None));
     }

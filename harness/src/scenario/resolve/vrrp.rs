@@ -25,8 +25,16 @@ use crate::vrrp::{Auth, InstanceConfig, Version};
 const DEFAULT_INSTANCE: &str = "VI_1";
 const DEFAULT_VRID: u8 = 51;
 
-pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, service: &Service, hosts: &[Host]) -> Option<Vrrp> {
+pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, services: &[Service], hosts: &[Host]) -> Option<Vrrp> {
     let raw = cx.raw;
+    let service = &services[0];
+    // keepalived's virtual_ipaddress: every service's VIP, once, the first service's first.
+    let mut vips: Vec<Ipv4Addr> = Vec::new();
+    for s in services {
+        if !vips.contains(&s.vip) {
+            vips.push(s.vip);
+        }
+    }
     let choice_text = raw.top.vrrp.as_ref();
     if !raw.has_vrrp() {
         if let Some(text) = choice_text {
@@ -99,7 +107,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, service: &Service, hosts: &[
                 instance: &name,
                 interface,
                 address: *address,
-                vip: service.vip,
+                vips: vips.clone(),
                 peers: addresses.iter().copied().filter(|a| a != address).collect(),
                 interfaces: hosts
                     .iter()
@@ -135,7 +143,7 @@ struct NodeInput<'a> {
     instance: &'a str,
     interface: &'a str,
     address: Ipv4Addr,
-    vip: Ipv4Addr,
+    vips: Vec<Ipv4Addr>,
     peers: Vec<Ipv4Addr>,
     interfaces: Vec<String>,
     scripts: &'a [VrrpScriptConfig],
@@ -165,7 +173,7 @@ fn node(p: &mut Problems<'_>, n: NodeInput<'_>) -> VrrpNode {
             Version::V2
         }
     };
-    let mut cfg = InstanceConfig::new(n.instance, n.interface, n.address, vrid, vec![n.vip]);
+    let mut cfg = InstanceConfig::new(n.instance, n.interface, n.address, vrid, n.vips);
     cfg.version = version;
     // VRRPv2 carries whole seconds below 256, VRRPv3 centiseconds below 40.96 s.
     let max_advert = match version {
