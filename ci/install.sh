@@ -9,6 +9,8 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
 # tests/ci_integration.rs validates `run --junit` output against the JUnit schema with xmllint.
 command -v xmllint >/dev/null || need+=(libxml2-utils)
+# tests/html_report.rs opens the --html report in headless Chromium (and keeps a screenshot).
+command -v chromium >/dev/null || need+=(chromium)
 # Kernel conformance (ci/conformance.sh): Debian's kernel under qemu, its modules
 # resolved with kmod, a busybox initramfs, and the real ipvsadm as a second witness.
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)

@@ -17,3 +17,6 @@ else
 fi
 cargo test --workspace 2>&1 | tee "$log"
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "all test binaries: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
+# The HTML report's screenshot from tests/html_report.rs, for CI to keep.
+shot="${CARGO_TARGET_DIR:-target}/tmp/html-report/report.png"
+if [[ -f $shot ]]; then echo "HTML report screenshot: $shot (the page: ${shot%.png}.html)"; fi

@@ -70,8 +70,12 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
-    /// Print the scenario's topology as a Mermaid graph.
-    Graph { file: PathBuf },
+    /// Print the scenario's topology: a Mermaid graph, Graphviz dot, or an SVG drawing.
+    Graph {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: GraphFormat,
+    },
     /// Print the JSON Schema of scenario files (shipped as schema/scenario.schema.json).
     Schema,
     /// Remove what dead lvslab runs left behind (state files, /run/netns links). Never touches anything it did not create.
@@ -102,6 +106,10 @@ pub struct RunArgs {
     /// that cannot be set up become `<error>` testcases, and the other scenarios still run.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Also write one self-contained HTML report (topology, spread, timeline, checks,
+    /// diagnosis, ipvsadm views), a section per scenario.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -154,6 +162,9 @@ pub struct DiagnoseArgs {
     /// Override who runs the health checkers (not with --live).
     #[arg(long, value_enum, conflicts_with = "live")]
     pub checkers: Option<CheckersArg>,
+    /// Also write the diagnosis as a self-contained HTML report (not with --live).
+    #[arg(long, value_name = "FILE", conflicts_with = "live")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -190,6 +201,17 @@ pub enum CheckersArg {
 pub enum CheckFormat {
     Text,
     Json,
+}
+
+/// `graph --format`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GraphFormat {
+    /// A Mermaid flowchart (Markdown viewers draw it).
+    Mermaid,
+    /// Graphviz: `lvslab graph FILE --format dot | dot -Tpng -o lab.png`.
+    Dot,
+    /// An SVG drawing made by lvslab itself.
+    Svg,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

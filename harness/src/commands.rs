@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::cli::{
-    CheckFormat, CheckersArg, Cli, CliError, Command, ConformArgs, DiagnoseArgs, EngineArg, RoleArg, RunArgs, VrrpArg,
-    EXIT_BAD_INPUT, EXIT_FAILED,
+    CheckFormat, CheckersArg, Cli, CliError, Command, ConformArgs, DiagnoseArgs, EngineArg, GraphFormat, RoleArg,
+    RunArgs, VrrpArg, EXIT_BAD_INPUT, EXIT_FAILED,
 };
 use crate::conform::{self, AllowList, ConformOptions, Status};
 use crate::investigate::live;
@@ -57,7 +57,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode, CliError> {
         Command::List => Ok(list()),
         Command::Clean => clean(),
         Command::Import { files, output } => import(&files, output.as_deref()),
-        Command::Graph { file } => graph(&file),
+        Command::Graph { file, format } => graph(&file, format),
         Command::Diagnose(args) => diagnose(args).await,
         Command::Conform(args) => conform(args).await,
         Command::Exec { .. } | Command::Shell { .. } => unreachable!("handled before the runtime starts"),
@@ -149,8 +149,12 @@ async fn run_files(args: RunArgs) -> Result<ExitCode, CliError> {
         return run_files_junit(&args, junit).await;
     }
     let scenarios = load_all(&args.files)?;
+    if let Some(path) = &args.html {
+        html_destination_exists(path, "lvslab run")?;
+    }
     let opts = run_options(&args);
     let mut worst = ExitCode::SUCCESS;
+    let mut outcomes = Vec::new();
     for scenario in &scenarios {
         let outcome = unless_interrupted(run::run(scenario, &opts))
             .await?
@@ -159,6 +163,10 @@ async fn run_files(args: RunArgs) -> Result<ExitCode, CliError> {
         if !outcome.verdict.passed {
             worst = ExitCode::from(EXIT_FAILED);
         }
+        outcomes.push(outcome);
+    }
+    if let Some(path) = &args.html {
+        write_html(path, "lvslab run", &scenarios, &outcomes)?;
     }
     Ok(worst)
 }
@@ -237,7 +245,7 @@ fn run_options(args: &RunArgs) -> RunOptions {
         progress: !args.json,
         diagnose: DiagnoseWhen::Auto,
         // Counters are shown: they must be exact, not lagging IPVS's estimator.
-        settle_stats: args.show_ipvs || args.json,
+        settle_stats: args.show_ipvs || args.json || args.html.is_some(),
         witness: false,
         vrrp: args.vrrp.map(vrrp_choice),
         checkers: args.checkers.map(checkers_choice),
@@ -255,6 +263,9 @@ async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode, CliError> {
         ));
     };
     let scenario = load_one(file)?;
+    if let Some(path) = &args.html {
+        html_destination_exists(path, "lvslab diagnose")?;
+    }
     let opts = RunOptions {
         engine: args.engine.map(engine_choice),
         progress: !args.json,
@@ -269,6 +280,14 @@ async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode, CliError> {
         .await?
         .map_err(|e| CliError::bad_input(format!("lvslab diagnose: {}: {e}", scenario.name)))?;
     print_report(args.json, &outcome, || diagnosis_report(&outcome));
+    if let Some(path) = &args.html {
+        write_html(
+            path,
+            "lvslab diagnose",
+            std::slice::from_ref(&scenario),
+            std::slice::from_ref(&outcome),
+        )?;
+    }
     Ok(match &outcome.diagnosis {
         Some(d) if d.healthy => ExitCode::SUCCESS,
         _ => ExitCode::from(EXIT_FAILED),
@@ -340,6 +359,47 @@ fn diagnose_live(args: &DiagnoseArgs) -> Result<ExitCode, CliError> {
             "lvslab diagnose --live: give --role real-server or --role director",
         )),
     }
+}
+
+/// Refuses `--html` into a directory that is not there before the runs, not after them.
+fn html_destination_exists(path: &Path, command: &str) -> Result<(), CliError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(CliError::bad_input(format!(
+            "{command}: --html {}: no directory {}",
+            path.display(),
+            dir.display()
+        )))
+    }
+}
+
+/// The HTML report of these runs, a section each (`--html`).
+fn write_html(
+    path: &Path,
+    command: &str,
+    scenarios: &[Scenario],
+    outcomes: &[run::RunOutcome],
+) -> Result<(), CliError> {
+    let sections: Vec<report::ReportSection> = scenarios
+        .iter()
+        .zip(outcomes)
+        .map(|(scenario, outcome)| report::ReportSection {
+            scenario,
+            outcome,
+            paths: None,
+        })
+        .collect();
+    let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+    let title = format!("{command}: {}", names.join(", "));
+    std::fs::write(path, report::html_report(&title, &sections))
+        .map_err(|e| CliError::bad_input(format!("{command}: cannot write {}: {e}", path.display())))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
 }
 
 /// One JSON object on a line for machines, or the human text.
@@ -572,13 +632,20 @@ fn import(files: &[PathBuf], output: Option<&Path>) -> Result<ExitCode, CliError
     Ok(ExitCode::SUCCESS)
 }
 
-fn graph(file: &Path) -> Result<ExitCode, CliError> {
+fn graph(file: &Path, format: GraphFormat) -> Result<ExitCode, CliError> {
     // Drawing builds nothing: the hosts' nftables need not pass nft here.
     let scenario = scenario::load(file).map_err(|report| {
         eprint!("{}", report.render(&file.display().to_string()));
         CliError::Reported(EXIT_BAD_INPUT)
     })?;
-    print!("{}", report::mermaid(&scenario));
+    print!(
+        "{}",
+        match format {
+            GraphFormat::Mermaid => report::mermaid(&scenario),
+            GraphFormat::Dot => report::dot(&scenario),
+            GraphFormat::Svg => report::topology_svg(&scenario),
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -90,7 +90,8 @@ fn spread_counts(per_backend: &BTreeMap<String, u32>) -> String {
     )
 }
 
-fn spread_line(s: &SpreadSummary) -> String {
+/// The spread in one line: requests, answers per server, the verdict.
+pub fn spread_line(s: &SpreadSummary) -> String {
     let counts = spread_counts(&s.per_backend);
     let verdict = match s.verdict {
         SpreadVerdict::NoTraffic => {
