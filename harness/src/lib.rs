@@ -11,6 +11,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod conform;
@@ -33,6 +34,7 @@ pub mod scenario;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tally;
+pub mod trace;
 pub mod traffic;
 pub mod verdict;
 pub mod vrrp;

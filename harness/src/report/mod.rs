@@ -1,6 +1,7 @@
 //! Human and machine reports of a run: per-backend tallies, tables with bars, the run and
 //! diagnosis reports, JSON.
 
+mod capture;
 mod checks;
 mod graph;
 mod health;
@@ -11,6 +12,7 @@ mod vrrp;
 
 /// Counted below `run`, rendered here; the path predates the `tally` module.
 pub use crate::tally::Tally;
+pub use capture::render_capture;
 pub use checks::render_checks;
 pub use graph::mermaid;
 pub use health::{render_health, render_outages};

@@ -55,6 +55,9 @@ pub struct RunOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vrrp: Option<super::VrrpOutcome>,
     pub timings: Timings,
+    /// `--capture`: the files written and the paths of the first and the first failed requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<crate::trace::CaptureReport>,
 }
 
 /// One director's view after the traffic.
