@@ -47,6 +47,8 @@ impl Writer {
             ],
         };
         inner.write_pcapng_block(interface).map_err(pcap_io)?;
+        // A valid (empty) capture from the start: a kept lab's files open before any traffic.
+        inner.get_mut().flush()?;
         Ok(Writer { inner, frames: 0 })
     }
 
