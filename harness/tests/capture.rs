@@ -223,3 +223,105 @@ async fn a_refused_request_shows_where_it_stopped() {
     let text = lvslab::report::human_report(&outcome, false);
     assert!(text.contains("stopped: "), "{text}");
 }
+
+fn lvslab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lvslab"))
+}
+
+/// As a user types it: `run --capture`, then `trace` on the directory it names.
+#[test]
+fn run_capture_then_trace_on_the_command_line() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/dr-rr.toml");
+    let out = lvslab()
+        .arg("run")
+        .arg("--capture")
+        .arg(dir.path())
+        .arg(&scenario)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let caps = dir.path().join("dr-rr");
+    assert!(stdout.contains(&format!("captures: {}", caps.display())), "{stdout}");
+    assert!(stdout.contains("rewritten: dst MAC"), "{stdout}");
+    let trace = |args: &[&str]| lvslab().arg("trace").arg(&caps).args(args).output().expect("runs");
+    let out = trace(&["--request", "2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("request 2 (client, TCP): "), "{text}");
+    assert!(text.contains("director eth0  out"), "{text}");
+    let out = trace(&["--request", "2", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["request"], 2);
+    assert_eq!(json["legs"][0]["packet"], "SYN");
+    let out = trace(&["--request", "61"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no request 61: the run made requests 1 to 60"),
+        "{stderr}"
+    );
+}
+
+/// `up --capture` captures a kept lab's traffic until `down`; the files are readable while it runs.
+#[test]
+fn a_kept_lab_is_captured_until_down() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = "capture-kept";
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/dr-rr.toml");
+    let up = lvslab()
+        .args(["up", "--name", name, "--capture"])
+        .arg(dir.path())
+        .arg(&scenario)
+        .output()
+        .expect("runs");
+    assert_eq!(up.status.code(), Some(0), "{}", String::from_utf8_lossy(&up.stderr));
+    let client = dir.path().join(name).join("client-eth0.pcapng");
+    let opened = lvslab_capture_frames(&client);
+    let curl = lvslab()
+        .args([
+            "exec",
+            name,
+            "client",
+            "--",
+            "curl",
+            "-s",
+            "-m",
+            "5",
+            "http://192.0.2.100/",
+        ])
+        .output()
+        .expect("runs");
+    let down = lvslab().args(["down", name]).output().expect("runs");
+    assert_eq!(down.status.code(), Some(0), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(opened.is_some(), "a valid capture while the lab is up");
+    assert_eq!(curl.status.code(), Some(0), "curl through the VIP");
+    let index = lvslab::trace::CaptureIndex::read(&dir.path().join(name)).expect("index written at down");
+    let client = index
+        .capture
+        .files
+        .iter()
+        .find(|f| f.file == "client-eth0.pcapng")
+        .unwrap();
+    assert!(client.frames >= 6, "the curl's connection: {client:?}");
+    assert!(index.requests.is_empty());
+    let e = lvslab::trace::trace_dir(&dir.path().join(name), 1).unwrap_err();
+    assert!(e.contains("no lvslab requests"), "{e}");
+}
+
+/// Frames in a capture file as lvslab reads it (None when unreadable).
+fn lvslab_capture_frames(path: &Path) -> Option<usize> {
+    lvslab::capture::read_frames(path).ok().map(|(_, frames)| frames.len())
+}
