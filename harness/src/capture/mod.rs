@@ -91,7 +91,9 @@ pub struct Capture {
     dir: PathBuf,
     macs: Vec<(Mac, String)>,
     wake: OwnedFd,
-    thread: JoinHandle<Result<Vec<CaptureFile>, CaptureError>>,
+    done: std::sync::mpsc::Receiver<Result<Vec<CaptureFile>, CaptureError>>,
+    /// Joined only if it ends without an answer (a panic): closing its sockets is left to it.
+    thread: JoinHandle<()>,
 }
 
 /// Ring memory of all the capture sockets together; each gets its share within the bounds below.
@@ -221,14 +223,16 @@ impl Capture {
             what: "make the capture's stop pipe".into(),
             source: e.into(),
         })?;
+        let (answer, done) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("capture".into())
-            .spawn(move || drain(sockets, writers, wait))
+            .spawn(move || drain(sockets, writers, wait, answer))
             .map_err(io_error("start the capture thread"))?;
         Ok(Capture {
             dir: dir.to_path_buf(),
             macs,
             wake,
+            done,
             thread,
         })
     }
@@ -239,7 +243,13 @@ impl Capture {
             what: "stop the capture".into(),
             source: e.into(),
         })?;
-        let files = self.thread.join().map_err(|_| CaptureError::Panicked)??;
+        let files = match self.done.recv() {
+            Ok(files) => files?,
+            Err(_) => {
+                let _ = self.thread.join();
+                return Err(CaptureError::Panicked);
+            }
+        };
         Ok(CaptureSummary {
             dir: self.dir,
             files,
@@ -249,11 +259,26 @@ impl Capture {
 }
 
 /// The capture thread: waits for frames on every socket, writes them, and on a byte from
-/// `stop` takes what is left and returns each file's counts.
+/// `stop` takes what is left and answers each file's counts. Then it closes the sockets, all at
+/// once: each close waits for an RCU grace period (packet_release), which the run need not wait for.
 fn drain(
     mut sockets: Vec<CaptureSocket>,
-    mut writers: Vec<(CaptureFile, pcapng::Writer)>,
+    writers: Vec<(CaptureFile, pcapng::Writer)>,
     stop: OwnedFd,
+    answer: std::sync::mpsc::Sender<Result<Vec<CaptureFile>, CaptureError>>,
+) {
+    let _ = answer.send(capture_until_stopped(&mut sockets, writers, &stop));
+    std::thread::scope(|s| {
+        for socket in sockets {
+            s.spawn(move || drop(socket));
+        }
+    });
+}
+
+fn capture_until_stopped(
+    sockets: &mut [CaptureSocket],
+    mut writers: Vec<(CaptureFile, pcapng::Writer)>,
+    stop: &OwnedFd,
 ) -> Result<Vec<CaptureFile>, CaptureError> {
     let mut poll = PollSet::readable(sockets.iter().map(|s| s.as_fd()).chain([stop.as_fd()]));
     loop {
@@ -270,7 +295,7 @@ fn drain(
         let mut stopping = false;
         if ready > 0 {
             stopping = poll.is_readable(sockets.len());
-            take_all(&mut sockets, &mut writers)?;
+            take_all(sockets, &mut writers)?;
         } else {
             for (file, w) in &mut writers {
                 w.flush().map_err(io_error(format!("write {}", file.file)))?;
@@ -281,7 +306,7 @@ fn drain(
         }
     }
     // Frames that arrived while the last round was written.
-    take_all(&mut sockets, &mut writers)?;
+    take_all(sockets, &mut writers)?;
     let mut files = Vec::with_capacity(writers.len());
     for (socket, (mut file, mut w)) in sockets.iter().zip(writers) {
         w.flush().map_err(io_error(format!("write {}", file.file)))?;
