@@ -77,7 +77,7 @@ pub enum CaptureError {
     Io { what: String, source: io::Error },
     #[error("{0}")]
     Lab(#[from] LabError),
-    #[error("the capture thread panicked")]
+    #[error("a capture thread panicked")]
     Panicked,
 }
 
@@ -177,8 +177,9 @@ impl Capture {
         let by_namespace = points(lab, plan);
         let count: usize = by_namespace.iter().map(|(_, p)| p.len()).sum();
         let slots = (RING_BUDGET / SLOT_SIZE / count.max(1)).clamp(MIN_SLOTS, MAX_SLOTS);
-        let mut sockets = Vec::with_capacity(count);
-        let mut writers = Vec::with_capacity(count);
+        // Each open waits for an RCU grace period (packet_set_ring): opened all at once, in
+        // threads of their namespaces, they share one instead of waiting in turn.
+        let mut opening = Vec::with_capacity(count);
         for (namespace, points) in by_namespace {
             let host = if namespace == SWITCH_NAME {
                 lab.switch()
@@ -187,28 +188,27 @@ impl Capture {
                     host: namespace.clone(),
                 })?
             };
-            let wanted: Vec<(u32, bool, String)> = points
-                .iter()
-                .map(|p| (p.ifindex, p.promiscuous, p.file.location()))
-                .collect();
-            let opened = host
-                .exec(move || {
-                    wanted
-                        .into_iter()
-                        .map(|(index, promiscuous, place)| {
-                            CaptureSocket::open(index, slots, promiscuous)
-                                .map_err(io_error(format!("open a capture socket on {place}")))
-                        })
-                        .collect::<Result<Vec<_>, _>>()
+            for point in points {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let (index, promiscuous, place) = (point.ifindex, point.promiscuous, point.file.location());
+                host.spawn_thread("capture-open", move || {
+                    let opened = CaptureSocket::open(index, slots, promiscuous)
+                        .map_err(io_error(format!("open a capture socket on {place}")));
+                    let _ = tx.send(opened);
                 })
-                .await??;
-            for (point, socket) in points.into_iter().zip(opened) {
-                let path = dir.join(&point.file.file);
-                let writer = pcapng::Writer::create(&path, &point.if_name, &point.description, point.file.link)
-                    .map_err(io_error(format!("create {}", path.display())))?;
-                sockets.push(socket);
-                writers.push((point.file, writer));
+                .map_err(io_error(format!("start a thread in {namespace}")))?;
+                opening.push((point, rx));
             }
+        }
+        let mut sockets = Vec::with_capacity(count);
+        let mut writers = Vec::with_capacity(count);
+        for (point, rx) in opening {
+            let socket = rx.await.map_err(|_| CaptureError::Panicked)??;
+            let path = dir.join(&point.file.file);
+            let writer = pcapng::Writer::create(&path, &point.if_name, &point.description, point.file.link)
+                .map_err(io_error(format!("create {}", path.display())))?;
+            sockets.push(socket);
+            writers.push((point.file, writer));
         }
         let macs = lab
             .hosts()
