@@ -37,6 +37,8 @@ fn main() {
     let mut plain = Vec::new();
     let mut captured = Vec::new();
     let (mut frames, mut files) = (0, 0);
+    // (traffic, teardown) of each run, to tell where the extra time goes.
+    let mut phases: [Vec<Duration>; 4] = Default::default();
     let once = |capture: Option<&std::path::Path>| {
         let t = Instant::now();
         let outcome = rt
@@ -46,9 +48,14 @@ fn main() {
         (t.elapsed(), outcome)
     };
     for i in 0..rounds + WARMUP {
-        let (without, _) = once(None);
+        let (without, plain_outcome) = once(None);
         let (with, outcome) = once(Some(dir.path()));
         if i >= WARMUP {
+            let d = |ms: f64| Duration::from_secs_f64(ms / 1e3);
+            phases[0].push(d(plain_outcome.timings.traffic_ms));
+            phases[1].push(d(outcome.timings.traffic_ms));
+            phases[2].push(d(plain_outcome.timings.teardown_ms));
+            phases[3].push(d(outcome.timings.teardown_ms));
             plain.push(without);
             captured.push(with);
             let report = outcome.capture.expect("captures reported");
@@ -56,14 +63,22 @@ fn main() {
             files = report.summary.files.len();
         }
     }
+    let [t0, t1, d0, d1] = phases.map(median);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let (p, c) = (median(plain), median(captured));
     println!("| run of dr-rr | median wall time | |");
     println!("|---|---|---|");
-    println!("| without --capture | {:.1} ms | |", ms(p));
     println!(
-        "| with --capture | {:.1} ms | {frames} frames in {files} files |",
-        ms(c)
+        "| without --capture | {:.1} ms | traffic {:.1} ms, teardown {:.1} ms |",
+        ms(p),
+        ms(t0),
+        ms(d0)
+    );
+    println!(
+        "| with --capture | {:.1} ms | traffic {:.1} ms, teardown {:.1} ms; {frames} frames in {files} files |",
+        ms(c),
+        ms(t1),
+        ms(d1)
     );
     println!(
         "| extra | {:+.1}% | target under 10%; {rounds} rounds, load {} |",
