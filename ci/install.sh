@@ -23,6 +23,8 @@ command -v ipvsadm >/dev/null || need+=(ipvsadm)
 lean=()
 [[ -x /usr/sbin/keepalived ]] || command -v keepalived >/dev/null || lean+=(keepalived)
 [[ -x /usr/sbin/nft ]] || command -v nft >/dev/null || lean+=(nftables)
+# tests/capture.rs reads every `--capture` file back with tshark.
+command -v tshark >/dev/null || lean+=(tshark)
 if ((${#need[@]} + ${#lean[@]})); then
   apt-get update -qq
 fi

@@ -46,6 +46,9 @@ pub enum Command {
         /// Stay in the foreground until Ctrl-C instead of detaching.
         #[arg(long)]
         foreground: bool,
+        /// Capture every interface and segment into DIR/<name>/ as pcapng until `lvslab down`.
+        #[arg(long, value_name = "DIR")]
+        capture: Option<PathBuf>,
     },
     /// Tear down a lab kept up by `lvslab up`.
     Down { name: String },
@@ -80,6 +83,24 @@ pub enum Command {
     Schema,
     /// Remove what dead lvslab runs left behind (state files, /run/netns links). Never touches anything it did not create.
     Clean,
+    /// The path of one request through the lab, from `--capture`'s files: each hop with its
+    /// MACs, addresses and ports and what it rewrote; for a failed request, where it stopped.
+    Trace(TraceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// A capture directory (DIR/<scenario> of `--capture DIR`), or a scenario to run with captures.
+    pub file: PathBuf,
+    /// The request, numbered from 1 in the run's order (the order of `--json`'s records).
+    #[arg(long)]
+    pub request: usize,
+    /// Print the path as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// For a scenario: keep its captures in DIR/<scenario>/ (by default a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub capture: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +131,10 @@ pub struct RunArgs {
     /// diagnosis, ipvsadm views), a section per scenario.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Capture every interface and segment into DIR/<scenario>/ as pcapng; the report adds
+    /// request paths (see `lvslab trace`).
+    #[arg(long, value_name = "DIR")]
+    pub capture: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +190,9 @@ pub struct DiagnoseArgs {
     /// Also write the diagnosis as a self-contained HTML report (not with --live).
     #[arg(long, value_name = "FILE", conflicts_with = "live")]
     pub html: Option<PathBuf>,
+    /// Capture every interface and segment into DIR/<scenario>/ as pcapng (not with --live).
+    #[arg(long, value_name = "DIR", conflicts_with = "live")]
+    pub capture: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

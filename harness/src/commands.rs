@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::cli::{
     CheckFormat, CheckersArg, Cli, CliError, Command, ConformArgs, DiagnoseArgs, EngineArg, GraphFormat, RoleArg,
-    RunArgs, VrrpArg, EXIT_BAD_INPUT, EXIT_FAILED,
+    RunArgs, TraceArgs, VrrpArg, EXIT_BAD_INPUT, EXIT_FAILED,
 };
 use crate::conform::{self, AllowList, ConformOptions, Status};
 use crate::investigate::live;
@@ -52,7 +52,12 @@ pub async fn dispatch(command: Command) -> Result<ExitCode, CliError> {
             print!("{}", crate::schema::scenario_schema_json());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Up { file, name, foreground } => up(&file, name, foreground).await,
+        Command::Up {
+            file,
+            name,
+            foreground,
+            capture,
+        } => up(&file, name, foreground, capture.as_deref()).await,
         Command::Down { name } => down(&name).await,
         Command::List => Ok(list()),
         Command::Clean => clean(),
@@ -60,6 +65,7 @@ pub async fn dispatch(command: Command) -> Result<ExitCode, CliError> {
         Command::Graph { file, format } => graph(&file, format),
         Command::Diagnose(args) => diagnose(args).await,
         Command::Conform(args) => conform(args).await,
+        Command::Trace(args) => trace(args).await,
         Command::Exec { .. } | Command::Shell { .. } => unreachable!("handled before the runtime starts"),
     }
 }
@@ -156,7 +162,7 @@ async fn run_files(args: RunArgs) -> Result<ExitCode, CliError> {
     let mut worst = ExitCode::SUCCESS;
     let mut outcomes = Vec::new();
     for scenario in &scenarios {
-        let outcome = unless_interrupted(run::run(scenario, &opts))
+        let outcome = unless_interrupted(run::run_capturing(scenario, &opts, args.capture.as_deref()))
             .await?
             .map_err(|e| CliError::bad_input(format!("lvslab: {}: {e}", scenario.name)))?;
         print_report(args.json, &outcome, || human_report(&outcome, args.show_ipvs));
@@ -276,7 +282,7 @@ async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode, CliError> {
         vrrp: args.vrrp.map(vrrp_choice),
         checkers: args.checkers.map(checkers_choice),
     };
-    let outcome = unless_interrupted(run::run(&scenario, &opts))
+    let outcome = unless_interrupted(run::run_capturing(&scenario, &opts, args.capture.as_deref()))
         .await?
         .map_err(|e| CliError::bad_input(format!("lvslab diagnose: {}: {e}", scenario.name)))?;
     print_report(args.json, &outcome, || diagnosis_report(&outcome));
@@ -292,6 +298,40 @@ async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode, CliError> {
         Some(d) if d.healthy => ExitCode::SUCCESS,
         _ => ExitCode::from(EXIT_FAILED),
     })
+}
+
+/// `lvslab trace`: a capture directory's request, or a scenario run with captures first.
+async fn trace(args: TraceArgs) -> Result<ExitCode, CliError> {
+    let bad = |e: String| CliError::bad_input(format!("lvslab trace: {e}"));
+    let path = if args.file.is_dir() {
+        crate::trace::trace_dir(&args.file, args.request).map_err(bad)?
+    } else {
+        let scenario = load_one(&args.file)?;
+        let (root, temporary) = match &args.capture {
+            Some(dir) => (dir.clone(), false),
+            None => (
+                std::env::temp_dir().join(format!("lvslab-trace-{}", std::process::id())),
+                true,
+            ),
+        };
+        let opts = RunOptions {
+            progress: !args.json,
+            diagnose: DiagnoseWhen::Never,
+            ..RunOptions::default()
+        };
+        let ran = unless_interrupted(run::run_capturing(&scenario, &opts, Some(&root))).await;
+        let traced = match ran {
+            Ok(Ok(_)) => crate::trace::trace_dir(&root.join(&scenario.name), args.request).map_err(bad),
+            Ok(Err(e)) => Err(CliError::bad_input(format!("lvslab trace: {}: {e}", scenario.name))),
+            Err(e) => Err(e),
+        };
+        if temporary {
+            let _ = std::fs::remove_dir_all(&root);
+        }
+        traced?
+    };
+    print_report(args.json, &path, || crate::trace::render(&path));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Exit 0 when every scenario agrees under both engines (or as the allow-list says), 1 otherwise.
@@ -439,24 +479,39 @@ fn engine_choice(arg: EngineArg) -> EngineChoice {
 }
 
 /// `lvslab up`: detaches a copy of itself that holds the lab (`--foreground`), and returns once it is up.
-async fn up(file: &Path, name: Option<String>, foreground: bool) -> Result<ExitCode, CliError> {
+async fn up(file: &Path, name: Option<String>, foreground: bool, capture: Option<&Path>) -> Result<ExitCode, CliError> {
     let scenario = load_one(file)?;
     let name = name.unwrap_or_else(|| scenario.name.clone());
+    // The holder may run from elsewhere: the directory as this shell means it.
+    let capture = capture
+        .map(std::path::absolute)
+        .transpose()
+        .map_err(|e| CliError::bad_input(format!("lvslab up: --capture: {e}")))?;
     if foreground {
-        return hold_lab(&scenario, &name).await;
+        return hold_lab(&scenario, &name, capture.as_deref()).await;
     }
-    detach_holder(file, &name)
+    detach_holder(file, &name, capture.as_deref())
 }
 
-async fn hold_lab(scenario: &Scenario, name: &str) -> Result<ExitCode, CliError> {
+async fn hold_lab(scenario: &Scenario, name: &str, capture: Option<&Path>) -> Result<ExitCode, CliError> {
+    let plan = run::lab_plan(scenario);
     let lab = Lab::build(
-        &run::lab_plan(scenario),
+        &plan,
         LabOptions {
             keep: Some(name.to_owned()),
         },
     )
     .await
     .map_err(|e| CliError::bad_input(format!("lvslab up: {e}")))?;
+    // From before the servers start until `lvslab down`; the lab's Drop tears it down on error.
+    let capturing = match capture {
+        Some(dir) => Some(
+            crate::capture::Capture::start(&lab, &plan, &dir.join(name))
+                .await
+                .map_err(|e| CliError::bad_input(format!("lvslab up: capture: {e}")))?,
+        ),
+        None => None,
+    };
     let held = match run::Held::start(scenario, &lab).await {
         Ok(h) => h,
         Err(e) => {
@@ -469,10 +524,27 @@ async fn hold_lab(scenario: &Scenario, name: &str) -> Result<ExitCode, CliError>
     println!("lab {name} is up: hosts {}", hosts.join(", "));
     println!("  lvslab exec {name} <host> -- <command>   (or: ip netns exec lvslab-{name}-<host> ...)");
     println!("  lvslab down {name}");
+    if let Some(dir) = capture {
+        println!("  capturing into {} until then", dir.join(name).display());
+    }
     // The detaching parent waits for this line.
     println!("ready");
     wait_for_stop_signal().await;
     held.stop().await;
+    if let Some(capturing) = capturing {
+        // The parent is gone: a failure can only go to stderr, and the lab still comes down.
+        let written = capturing.stop().map_err(|e| e.to_string()).and_then(|summary| {
+            crate::trace::CaptureIndex {
+                scenario: scenario.name.clone(),
+                capture: summary,
+                requests: Vec::new(),
+            }
+            .write()
+        });
+        if let Err(e) = written {
+            eprintln!("lvslab up: capture: {e}");
+        }
+    }
     lab.teardown()
         .await
         .map_err(|e| CliError::bad_input(format!("lvslab up: teardown: {e}")))?;
@@ -491,12 +563,15 @@ async fn wait_for_stop_signal() {
     }
 }
 
-fn detach_holder(file: &Path, name: &str) -> Result<ExitCode, CliError> {
+fn detach_holder(file: &Path, name: &str, capture: Option<&Path>) -> Result<ExitCode, CliError> {
     use std::io::BufRead;
     let exe = std::env::current_exe()
         .map_err(|e| CliError::bad_input(format!("lvslab up: cannot find my own executable: {e}")))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["up", "--foreground", "--name", name]).arg(file);
+    if let Some(dir) = capture {
+        cmd.arg("--capture").arg(dir);
+    }
     cmd.stdout(std::process::Stdio::piped())
         .stdin(std::process::Stdio::null());
     // The holder leaves our session so a closed terminal does not end it.

@@ -37,6 +37,7 @@
 #![deny(unsafe_code)]
 
 #[doc(hidden)]
+pub mod capture;
 pub mod cli;
 #[doc(hidden)]
 pub mod commands;
@@ -82,6 +83,7 @@ pub mod sys;
 #[doc(hidden)]
 pub mod tally;
 #[doc(hidden)]
+pub mod trace;
 pub mod traffic;
 #[doc(hidden)]
 pub mod verdict;

@@ -1,6 +1,7 @@
 //! Human and machine reports of a run: per-backend tallies, tables with bars, the run and
 //! diagnosis reports, JSON, the topology as text graphs and SVG, the HTML report.
 
+mod capture;
 mod checks;
 mod graph;
 mod health;
@@ -13,6 +14,7 @@ mod vrrp;
 
 /// Counted below `run`, rendered here; the path predates the `tally` module.
 pub use crate::tally::Tally;
+pub use capture::render_capture;
 pub use checks::render_checks;
 pub use graph::{dot, mermaid};
 pub use health::{render_health, render_outages};

@@ -61,6 +61,10 @@ pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
         out.push('\n');
         out.push_str(&super::render_vrrp(vrrp));
     }
+    if let Some(capture) = &outcome.capture {
+        out.push('\n');
+        out.push_str(&super::render_capture(capture));
+    }
     out.push('\n');
     out.push_str(&render_checks(&outcome.verdict.checks));
     let verdict = if outcome.verdict.passed { "PASS" } else { "FAIL" };
@@ -101,5 +105,9 @@ pub fn diagnosis_report(outcome: &RunOutcome) -> String {
         None => out.push_str("no diagnosis was made\n"),
     }
     out.push_str(&problems_text(&outcome.investigation_problems));
+    if let Some(capture) = &outcome.capture {
+        out.push('\n');
+        out.push_str(&super::render_capture(capture));
+    }
     out
 }

@@ -91,19 +91,51 @@ pub enum RunError {
     /// keepalived's checkers asked for where they cannot run, or failing to start.
     #[error("checkers: {0}")]
     Checkers(String),
+    /// `--capture`: a socket, a file or the capture's index.
+    #[error("capture: {0}")]
+    Capture(String),
 }
 
 /// Builds the lab, runs the traffic and always tears the lab down.
 pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    run_capturing(scenario, opts, None).await
+}
+
+/// As [`run`], with every interface and segment captured into `<capture>/<scenario>/`
+/// (`--capture`) from before the servers start until the traffic is over; the outcome then
+/// carries the capture's files and the paths of the report's requests.
+pub async fn run_capturing(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    capture: Option<&std::path::Path>,
+) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
     let keep = LabOptions::default();
-    let lab = Lab::build(&lab_plan(scenario), keep).await?;
+    let plan = lab_plan(scenario);
+    let lab = Lab::build(&plan, keep).await?;
     let bring_up = started.elapsed();
+    // On error the lab's Drop tears it down.
+    let capturing = match capture {
+        Some(dir) => Some(
+            crate::capture::Capture::start(&lab, &plan, &dir.join(&scenario.name))
+                .await
+                .map_err(|e| RunError::Capture(e.to_string()))?,
+        ),
+        None => None,
+    };
     let result = run_in_lab(scenario, opts, &lab).await;
+    let captured = capturing.map(crate::capture::Capture::stop);
     let teardown_started = Instant::now();
     let torn = lab.teardown().await;
     let mut outcome = result?;
     torn?;
+    if let Some(summary) = captured {
+        let summary = summary.map_err(|e| RunError::Capture(e.to_string()))?;
+        let report =
+            crate::trace::CaptureReport::write(&scenario.name, scenario.service().protocol, summary, &outcome.records)
+                .map_err(RunError::Capture)?;
+        outcome.capture = Some(report);
+    }
     outcome.timings.bring_up_ms = ms(bring_up);
     outcome.timings.teardown_ms = ms(teardown_started.elapsed());
     outcome.timings.total_ms = ms(started.elapsed());
@@ -333,6 +365,7 @@ async fn traffic_and_verdict(
             investigate_ms,
             ..Default::default()
         },
+        capture: None,
     })
 }
 

@@ -58,6 +58,9 @@ pub struct RunOutcome {
     /// Answers per destination address and backend, with `[traffic] destinations`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destinations: Option<crate::locality::DestinationTally>,
+    /// `--capture`: the files written and the paths of the first and the first failed requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<crate::trace::CaptureReport>,
 }
 
 /// One director's view after the traffic.

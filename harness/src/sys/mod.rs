@@ -3,6 +3,7 @@
 //! ioctls, socket options, poll, resource limits, signal dispositions). Each block says
 //! why it is sound in a `SAFETY:` line; the rest of the crate is `#![deny(unsafe_code)]`.
 
+pub mod capture;
 pub mod netdev;
 pub mod packet;
 pub mod poll;

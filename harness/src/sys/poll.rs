@@ -36,4 +36,9 @@ impl PollSet {
         let n = check(unsafe { libc::poll(self.fds.as_mut_ptr(), self.fds.len() as libc::nfds_t, ms) })?;
         Ok(n as usize)
     }
+
+    /// After `wait`: whether the `index`th descriptor (in the order given) woke it.
+    pub fn is_readable(&self, index: usize) -> bool {
+        self.fds.get(index).is_some_and(|p| p.revents != 0)
+    }
 }
