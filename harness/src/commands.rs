@@ -425,13 +425,23 @@ fn write_html(
     scenarios: &[Scenario],
     outcomes: &[run::RunOutcome],
 ) -> Result<(), CliError> {
+    // The request paths of a run with --capture, as the report draws them.
+    let paths: Vec<Option<Vec<report::RequestPath>>> = outcomes
+        .iter()
+        .map(|o| {
+            o.capture
+                .as_ref()
+                .map(|c| c.paths.iter().map(report::html_path_from_trace).collect())
+        })
+        .collect();
     let sections: Vec<report::ReportSection> = scenarios
         .iter()
         .zip(outcomes)
-        .map(|(scenario, outcome)| report::ReportSection {
+        .zip(&paths)
+        .map(|((scenario, outcome), paths)| report::ReportSection {
             scenario,
             outcome,
-            paths: None,
+            paths: paths.as_deref(),
         })
         .collect();
     let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();

@@ -211,6 +211,43 @@ fn diagnose_writes_its_findings_as_html() {
     assert!(html.contains("[rs2 eth0]</code>"), "{html}");
 }
 
+/// The newcomer's command: with --capture the report shows each hop, and the client's frames
+/// going to a real server's MAC.
+#[test]
+fn run_with_capture_puts_the_request_paths_in_the_report() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    let caps = dir.path().join("caps");
+    let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
+        .args(["run", "--html"])
+        .arg(&page)
+        .arg("--capture")
+        .arg(&caps)
+        .arg(repo("scenarios/why-arp-flux.toml"))
+        .output()
+        .expect("lvslab runs");
+    assert!(
+        out.status.code().is_some_and(|c| c < 2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&page).expect("the report was written");
+    assert!(html.contains("id=\"s1-paths\""), "no request paths section");
+    // ARP flux: some of the client's frames go straight to a real server's MAC.
+    assert!(
+        html.contains("dst MAC is rs"),
+        "no frame to a real server's MAC is shown"
+    );
+    assert!(caps.join("why-arp-flux").read_dir().unwrap().any(|e| e
+        .unwrap()
+        .path()
+        .extension()
+        .is_some_and(|x| x == "pcapng")));
+}
+
 /// `graph --format`: each format from the binary, bad input refused with exit 2.
 #[test]
 fn graph_prints_mermaid_dot_and_svg() {

@@ -18,7 +18,7 @@ pub use capture::render_capture;
 pub use checks::render_checks;
 pub use graph::{dot, mermaid};
 pub use health::{render_health, render_outages};
-pub use html::{html_report, PathHop, ReportSection, RequestPath};
+pub use html::{html_path_from_trace, html_report, PathHop, ReportSection, RequestPath};
 pub use outcome::{diagnosis_report, human_report};
 pub use svg::topology_svg;
 pub use table::render_spread;

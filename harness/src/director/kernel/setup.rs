@@ -25,7 +25,7 @@
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use rtnetlink::packet_route::route::RouteType;
+use rtnetlink::packet_route::route::{RouteScope, RouteType};
 use rtnetlink::packet_route::rule::RuleAction;
 use rtnetlink::RouteMessageBuilder;
 
@@ -138,6 +138,9 @@ async fn local_table_for_mark(host: &Host, mark: u32, table: u32) -> Result<()> 
     let route = RouteMessageBuilder::<Ipv4Addr>::new()
         .destination_prefix(Ipv4Addr::UNSPECIFIED, 0)
         .kind(RouteType::Local)
+        // As `ip route add local` sets it: the kernel refuses a local route wider in scope
+        // than host (fib_props[RTN_LOCAL].scope) with EINVAL.
+        .scope(RouteScope::Host)
         .table_id(table)
         .output_interface(LOOPBACK_INDEX)
         .build();

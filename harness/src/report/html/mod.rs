@@ -11,7 +11,7 @@ mod paths;
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-pub use paths::{PathHop, RequestPath};
+pub use paths::{from_trace as html_path_from_trace, PathHop, RequestPath};
 
 use super::svg;
 use crate::diagnose::finding::LATENT;

@@ -55,3 +55,50 @@ pub fn render(paths: &[RequestPath]) -> Markup {
         }
     }
 }
+
+/// A captured request's path (`lvslab trace`) as the report draws it: each leg's hops in turn,
+/// each hop's note saying what it rewrote and which leg (SYN, SYN-ACK, …) it belongs to.
+pub fn from_trace(p: &crate::trace::RequestPath) -> RequestPath {
+    let show_mac = |m: Option<crate::wire::Mac>| m.map_or_else(|| "-".to_string(), |m| m.to_string());
+    let mut hops = Vec::new();
+    for leg in &p.legs {
+        for hop in &leg.hops {
+            let (host, interface) = hop
+                .place
+                .split_once(' ')
+                .map_or((hop.place.clone(), String::new()), |(h, i)| {
+                    (h.to_string(), i.to_string())
+                });
+            let direction = match hop.direction {
+                Some(crate::trace::Direction::In) => "in",
+                Some(crate::trace::Direction::Out) => "out",
+                None => "forwarded",
+            };
+            let mut note = vec![leg.packet.clone()];
+            if let (Some(o), Some(d)) = (hop.outer_src, hop.outer_dst) {
+                note.push(format!("outer IPIP {o} → {d}"));
+            }
+            if let Some(owner) = &hop.dst_mac_owner {
+                note.push(format!("dst MAC is {owner}"));
+            }
+            if !hop.changed.is_empty() {
+                note.push(format!("changed: {}", hop.changed.join(", ")));
+            }
+            hops.push(PathHop {
+                host,
+                interface,
+                direction: direction.to_string(),
+                src_mac: show_mac(hop.src_mac),
+                dst_mac: show_mac(hop.dst_mac),
+                src: hop.src.to_string(),
+                dst: hop.dst.to_string(),
+                note: Some(note.join("; ")),
+            });
+        }
+    }
+    RequestPath {
+        request: u32::try_from(p.request).unwrap_or(u32::MAX),
+        hops,
+        stopped: p.stopped.clone(),
+    }
+}
