@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::check;
-use super::socket::{set_int_option, setsockopt, socket};
+use super::socket::{map_packet_ring, set_int_option, setsockopt, socket};
 
 /// One ring slot: a whole 1500-byte-MTU Ethernet frame and the ring's headers.
 pub const SLOT_SIZE: usize = 2048;
@@ -82,23 +82,7 @@ impl CaptureSocket {
             tp_frame_size: SLOT_SIZE as u32,
             tp_frame_nr: (blocks * SLOTS_PER_BLOCK) as u32,
         };
-        setsockopt(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
-        let map_len = BLOCK_SIZE * blocks;
-        // SAFETY: a fresh shared mapping of the ring the kernel just set up for this socket;
-        // no Rust object aliases it.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let (base, map_len) = map_packet_ring(fd.as_fd(), &req)?;
         let ring = Ring {
             base: base.cast(),
             map_len,

@@ -10,7 +10,7 @@ use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use super::socket::{set_int_option as set_int_opt, setsockopt, socket};
+use super::socket::{map_packet_ring, set_int_option as set_int_opt, setsockopt, socket};
 use super::{check, check_len};
 use crate::wire::vnet::{VnetHdr, VNET_HDR_LEN};
 
@@ -84,23 +84,7 @@ fn map_rx_ring(fd: BorrowedFd<'_>) -> io::Result<RxRing> {
         tp_frame_size: RING_FRAME_SIZE as u32,
         tp_frame_nr: RING_FRAMES as u32,
     };
-    setsockopt(fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
-    let map_len = RING_BLOCK_SIZE * RING_BLOCKS;
-    // SAFETY: a fresh shared mapping of the ring the kernel just set up for this socket;
-    // no Rust object aliases it.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            map_len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd.as_raw_fd(),
-            0,
-        )
-    };
-    if base == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
+    let (base, map_len) = map_packet_ring(fd, &req)?;
     Ok(RxRing {
         base: base.cast(),
         map_len,

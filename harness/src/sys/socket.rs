@@ -90,3 +90,26 @@ pub fn send_to_ipv4(fd: BorrowedFd<'_>, bytes: &[u8], to: std::net::Ipv4Addr) ->
         )
     })
 }
+
+/// `PACKET_RX_RING` as `req` asks for it on the AF_PACKET socket `fd`, mapped into memory:
+/// the mapping's start and length (the caller unmaps it).
+pub fn map_packet_ring(fd: BorrowedFd<'_>, req: &libc::tpacket_req) -> io::Result<(*mut u8, usize)> {
+    setsockopt(fd, libc::SOL_PACKET, libc::PACKET_RX_RING, req)?;
+    let map_len = req.tp_block_size as usize * req.tp_block_nr as usize;
+    // SAFETY: a fresh shared mapping of the ring the kernel just set up for this socket;
+    // no Rust object aliases it.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            map_len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((base.cast(), map_len))
+}
