@@ -129,10 +129,14 @@ impl IpvsSnapshot {
         // "pro expire %-11s %-18s %-18s %s\n" of state, source, virtual, destination.
         out.push_str("pro expire state       source             virtual            destination\n");
         for c in &self.conns {
+            // A fwmark service's template is keyed <client, 0, mark as 0.0.0.N, 0> with protocol
+            // IPPROTO_IP (ip_vs_sched_persist), which ipvsadm names "IP".
+            let fwmark_template = c.template && c.to.port() == 0 && c.to.ip().octets()[..3] == [0, 0, 0];
+            let proto = if fwmark_template { "IP" } else { c.proto.name() };
             let _ = writeln!(
                 out,
                 "{:<3} {:<6} {:<11} {:<18} {:<18} {}",
-                c.proto.name(),
+                proto,
                 format!("{:02}:{:02}", c.expires / 60, c.expires % 60),
                 c.state,
                 c.from.to_string(),
