@@ -46,7 +46,8 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     hosts::draft(&mut cx);
     addresses::plan_networks(&mut cx);
     addresses::claim_stated(&mut cx);
-    let service_vips = vips::choose(&mut cx);
+    let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+    let service_vips = vips::choose(&mut cx, &names);
     let vip = service_vips[0];
     addresses::assign_defaults(&mut cx);
     let real_servers = real_servers::resolve(&mut cx, services[0].port);

@@ -11,7 +11,8 @@ use crate::scenario::model::{Mode, Role};
 use crate::scenario::validate::{self as v, span};
 
 /// Sets each director's VIP and returns each service's VIP, in service order.
-pub(super) fn choose(cx: &mut Context<'_, '_, '_>) -> Vec<Ipv4Addr> {
+/// `names`: the services' names, as stage 1 resolved them.
+pub(super) fn choose(cx: &mut Context<'_, '_, '_>, names: &[String]) -> Vec<Ipv4Addr> {
     let front_plan = cx.plans[FRONT];
     let front_net = front_plan.subnet;
     let service_vip = cx
@@ -126,7 +127,7 @@ pub(super) fn choose(cx: &mut Context<'_, '_, '_>) -> Vec<Ipv4Addr> {
         d.vip = Some(picked.clone());
     }
     check_conflicts(cx, vip, &vip_span);
-    let service_vips = later_services(cx, vip, &later_vips);
+    let service_vips = later_services(cx, vip, &later_vips, names);
     claim(cx, vip, &service_vips);
     service_vips
 }
@@ -134,12 +135,17 @@ pub(super) fn choose(cx: &mut Context<'_, '_, '_>) -> Vec<Ipv4Addr> {
 /// Every service's VIP: the first's, then each later one's own or the first's. A service on a
 /// VIP of its own needs one director, or a VRRP pair holding every VIP: independent directors
 /// each serve every service on their own VIP.
-fn later_services(cx: &mut Context<'_, '_, '_>, first: Ipv4Addr, stated: &[Option<(Ipv4Addr, Span)>]) -> Vec<Ipv4Addr> {
+fn later_services(
+    cx: &mut Context<'_, '_, '_>,
+    first: Ipv4Addr,
+    stated: &[Option<(Ipv4Addr, Span)>],
+    names: &[String],
+) -> Vec<Ipv4Addr> {
     let directors = cx.with_role(Role::Director).count();
     let first_net = cx.networks.iter().map(|n| n.subnet).find(|n| n.contains(&first));
     let mut vips = vec![first];
     for (i, stated) in stated.iter().enumerate() {
-        let name = service_name(cx, i + 1);
+        let name = names.get(i + 1).map_or("?", String::as_str);
         let Some((a, a_span)) = stated.clone().filter(|(a, _)| *a != first) else {
             vips.push(first);
             continue;
@@ -170,22 +176,6 @@ fn later_services(cx: &mut Context<'_, '_, '_>, first: Ipv4Addr, stated: &[Optio
         vips.push(a);
     }
     vips
-}
-
-/// The name a service will have (`name`, else `<protocol>/<port>`), for a message.
-fn service_name(cx: &Context<'_, '_, '_>, index: usize) -> String {
-    let raw = std::iter::once(&cx.raw.service).chain(&cx.raw.more_services).nth(index);
-    match raw {
-        Some(s) => s.name.as_ref().map_or_else(
-            || {
-                let proto = s.protocol.as_ref().map_or("tcp", |p| p.get_ref().as_str());
-                let port = s.port.as_ref().map_or(80, |p| *p.get_ref());
-                format!("{proto}/{port}")
-            },
-            |n| n.get_ref().clone(),
-        ),
-        None => format!("#{index}"),
-    }
 }
 
 /// A VIP that is a host's address, or two directors with one VIP.
