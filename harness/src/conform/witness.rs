@@ -111,7 +111,8 @@ fn mask(args: &str, line: &str) -> String {
 /// mm:ss, and ephemeral ports of five digits).
 fn mask_conn_row(line: &str) -> String {
     let fields: Vec<&str> = line.split_whitespace().collect();
-    if fields.len() != 6 || !matches!(fields[0], "TCP" | "UDP") {
+    // "IP" is a fwmark template's protocol.
+    if fields.len() != 6 || !matches!(fields[0], "TCP" | "UDP" | "IP") {
         return line.to_owned();
     }
     let mut out = String::with_capacity(line.len());
@@ -176,6 +177,10 @@ mod tests {
         assert!(mask_conn_row(template).contains("192.0.2.201:0 "));
         let header = "pro expire state       source             virtual            destination";
         assert_eq!(mask_conn_row(header), header);
+        let fwmark_a = "IP  04:58  ASSURED     192.0.2.201:0      0.0.0.1:0          192.0.2.13:0";
+        let fwmark_b = "IP  04:57  ASSURED     192.0.2.201:0      0.0.0.1:0          192.0.2.13:0";
+        assert_eq!(mask_conn_row(fwmark_a), mask_conn_row(fwmark_b));
+        assert!(mask_conn_row(fwmark_a).contains("192.0.2.201:0 "));
     }
 
     #[test]
