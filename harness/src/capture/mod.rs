@@ -3,7 +3,7 @@
 //! (`segment-<network>.pcapng`, the bridge's view: its tap is put in promiscuous mode, so it
 //! sees every frame the bridge forwards). Each file's interface block names the host and the
 //! interface. Sockets are opened inside each namespace before the traffic; one thread drains
-//! every ring and streams the frames to disk; `stop` takes the last frames and flushes.
+//! every socket and streams the frames to disk; `stop` takes the last frames and flushes.
 
 mod pcapng;
 
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use pcapng::{read_frames, Frame};
 
 use crate::lab::{Lab, LabError, LabPlan, SWITCH_NAME};
-use crate::sys::capture::{CaptureSocket, SLOT_SIZE};
+use crate::sys::capture::{CaptureSocket, SNAPLEN};
 use crate::sys::poll::PollSet;
 use crate::wire::Mac;
 
@@ -48,7 +48,7 @@ pub struct CaptureFile {
     pub link: LinkType,
     /// Frames written to the file.
     pub frames: u64,
-    /// Frames the kernel could not hand over (the ring was full): missing from the file.
+    /// Frames the kernel could not hand over (its queue was full): missing from the file.
     pub dropped: u64,
 }
 
@@ -96,10 +96,11 @@ pub struct Capture {
     thread: JoinHandle<()>,
 }
 
-/// Ring memory of all the capture sockets together; each gets its share within the bounds below.
-const RING_BUDGET: usize = 64 << 20;
-const MIN_SLOTS: usize = 64;
-const MAX_SLOTS: usize = 1024;
+/// Receive queue memory of all the capture sockets together (the kernel's accounting, about
+/// 1 KiB a small frame); each gets its share within the bounds below.
+const QUEUE_BUDGET: usize = 64 << 20;
+const MIN_QUEUE: usize = 1 << 20;
+const MAX_QUEUE: usize = 16 << 20;
 /// With nothing to take for this long, the files are flushed: a kept lab's files stay readable.
 const IDLE_FLUSH: Duration = Duration::from_millis(200);
 
@@ -176,10 +177,12 @@ impl Capture {
         std::fs::create_dir_all(dir).map_err(io_error(format!("create {}", dir.display())))?;
         let by_namespace = points(lab, plan);
         let count: usize = by_namespace.iter().map(|(_, p)| p.len()).sum();
-        let slots = (RING_BUDGET / SLOT_SIZE / count.max(1)).clamp(MIN_SLOTS, MAX_SLOTS);
-        // Each open waits for an RCU grace period (packet_set_ring): opened all at once, in
-        // threads of their namespaces, they share one instead of waiting in turn.
-        let mut opening = Vec::with_capacity(count);
+        let queue = (QUEUE_BUDGET / count.max(1)).clamp(MIN_QUEUE, MAX_QUEUE);
+        // This thread enters each namespace in turn and opens its sockets there (a socket stays
+        // in the namespace it was made in), then comes back: no other thread to wait for, which
+        // on a loaded machine costs a scheduler round each.
+        let mut namespaces = Vec::with_capacity(by_namespace.len());
+        let mut writers = Vec::with_capacity(count);
         for (namespace, points) in by_namespace {
             let host = if namespace == SWITCH_NAME {
                 lab.switch()
@@ -188,27 +191,19 @@ impl Capture {
                     host: namespace.clone(),
                 })?
             };
+            let fd = host
+                .netns_fd()
+                .try_clone_to_owned()
+                .map_err(io_error(format!("hold the namespace of {namespace}")))?;
+            let mut opens = Vec::with_capacity(points.len());
             for point in points {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                let (index, promiscuous, place) = (point.ifindex, point.promiscuous, point.file.location());
-                host.spawn_thread("capture-open", move || {
-                    let opened = CaptureSocket::open(index, slots, promiscuous)
-                        .map_err(io_error(format!("open a capture socket on {place}")));
-                    let _ = tx.send(opened);
-                })
-                .map_err(io_error(format!("start a thread in {namespace}")))?;
-                opening.push((point, rx));
+                let path = dir.join(&point.file.file);
+                let writer = pcapng::Writer::create(&path, &point.if_name, &point.description, point.file.link)
+                    .map_err(io_error(format!("create {}", path.display())))?;
+                opens.push((point.ifindex, point.promiscuous, point.file.location()));
+                writers.push((point.file, writer));
             }
-        }
-        let mut sockets = Vec::with_capacity(count);
-        let mut writers = Vec::with_capacity(count);
-        for (point, rx) in opening {
-            let socket = rx.await.map_err(|_| CaptureError::Panicked)??;
-            let path = dir.join(&point.file.file);
-            let writer = pcapng::Writer::create(&path, &point.if_name, &point.description, point.file.link)
-                .map_err(io_error(format!("create {}", path.display())))?;
-            sockets.push(socket);
-            writers.push((point.file, writer));
+            namespaces.push((namespace, fd, opens));
         }
         let macs = lab
             .hosts()
@@ -224,6 +219,7 @@ impl Capture {
             source: e.into(),
         })?;
         let (answer, done) = std::sync::mpsc::channel();
+        let sockets = open_all(namespaces, queue)?;
         let thread = std::thread::Builder::new()
             .name("capture".into())
             .spawn(move || drain(sockets, writers, wait, answer))
@@ -239,11 +235,16 @@ impl Capture {
 
     /// Takes the frames still waiting, flushes every file and says what each holds.
     pub fn stop(self) -> Result<CaptureSummary, CaptureError> {
-        nix::unistd::write(&self.wake, &[1]).map_err(|e| CaptureError::Io {
-            what: "stop the capture".into(),
-            source: e.into(),
-        })?;
+        // A capture thread that already ended on an error has closed the pipe: its answer
+        // says why, which the failed write would not.
+        let woken = nix::unistd::write(&self.wake, &[1]);
         let files = match self.done.recv() {
+            Ok(files) if woken.is_err() && files.is_ok() => {
+                return Err(CaptureError::Io {
+                    what: "stop the capture".into(),
+                    source: woken.unwrap_err().into(),
+                })
+            }
             Ok(files) => files?,
             Err(_) => {
                 let _ = self.thread.join();
@@ -255,6 +256,50 @@ impl Capture {
             files,
             macs: self.macs,
         })
+    }
+}
+
+/// Every capture socket, each opened in its namespace by the calling thread, which is back in
+/// its own namespace when this returns, whatever happened.
+fn open_all(
+    namespaces: Vec<(String, OwnedFd, Vec<(u32, bool, String)>)>,
+    queue: usize,
+) -> Result<Vec<CaptureSocket>, CaptureError> {
+    let _back = NamespaceGuard::here().map_err(io_error("hold this thread's namespace"))?;
+    let mut sockets = Vec::new();
+    for (namespace, fd, opens) in namespaces {
+        nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| CaptureError::Io {
+            what: format!("enter the namespace of {namespace}"),
+            source: e.into(),
+        })?;
+        for (ifindex, promiscuous, place) in opens {
+            sockets.push(
+                CaptureSocket::open(ifindex, queue, SNAPLEN, promiscuous)
+                    .map_err(io_error(format!("open a capture socket on {place}")))?,
+            );
+        }
+    }
+    Ok(sockets)
+}
+
+/// Puts the thread back into the network namespace it was in when made.
+struct NamespaceGuard(OwnedFd);
+
+impl NamespaceGuard {
+    fn here() -> io::Result<Self> {
+        // thread-self: /proc/self would name the main thread's namespace.
+        Ok(NamespaceGuard(std::fs::File::open("/proc/thread-self/ns/net")?.into()))
+    }
+}
+
+impl Drop for NamespaceGuard {
+    fn drop(&mut self) {
+        // Entering a namespace held open, as root, does not fail; if it ever did, this thread
+        // must not go on in a lab's namespace.
+        if let Err(e) = nix::sched::setns(&self.0, nix::sched::CloneFlags::CLONE_NEWNET) {
+            eprintln!("lvslab: cannot return to the own network namespace: {e}");
+            std::process::abort();
+        }
     }
 }
 
@@ -324,11 +369,14 @@ fn capture_until_stopped(
 fn take_all(sockets: &mut [CaptureSocket], writers: &mut [(CaptureFile, pcapng::Writer)]) -> Result<(), CaptureError> {
     for (socket, (file, w)) in sockets.iter_mut().zip(writers.iter_mut()) {
         let mut failed = None;
-        while socket.next(|frame| {
-            if failed.is_none() {
-                failed = w.write(&frame).err();
-            }
-        }) {}
+        while socket
+            .next(|frame| {
+                if failed.is_none() {
+                    failed = w.write(&frame).err();
+                }
+            })
+            .map_err(io_error(format!("capture for {}", file.file)))?
+        {}
         if let Some(e) = failed {
             return Err(io_error(format!("write {}", file.file))(e));
         }

@@ -14,7 +14,7 @@ use pcap_file::pcapng::{Block, PcapNgReader, PcapNgWriter};
 use pcap_file::DataLink;
 
 use super::LinkType;
-use crate::sys::capture::{Captured, SLOT_SIZE};
+use crate::sys::capture::{Captured, SNAPLEN};
 
 /// epb_flags bits 0-1: the frame's direction (RFC pcapng, "epb_flags").
 const INBOUND: u32 = 0b01;
@@ -39,7 +39,7 @@ impl Writer {
                 LinkType::Ethernet => DataLink::ETHERNET,
                 LinkType::RawIp => DataLink::RAW,
             },
-            snaplen: SLOT_SIZE as u32,
+            snaplen: SNAPLEN as u32,
             options: vec![
                 InterfaceDescriptionOption::IfName(Cow::Owned(if_name.to_owned())),
                 InterfaceDescriptionOption::IfDescription(Cow::Owned(description.to_owned())),

@@ -1,28 +1,30 @@
 //! AF_PACKET capture sockets (`--capture`): every frame of one interface, in both directions,
-//! with the kernel's timestamp, through a TPACKET_V2 ring of their own. Unlike the engine's
-//! sockets (packet.rs) they take no virtio-net header and see outgoing frames too; a frame
-//! longer than a ring slot keeps its first bytes and its original length, as tcpdump's snaplen.
+//! with the kernel's timestamp, through the socket's receive queue. No TPACKET ring: setting
+//! one up and tearing it down each wait for an RCU grace period (`packet_set_ring`), and a
+//! socket made with protocol 0 and bound to ETH_P_ALL waits for none until it closes
+//! (`packet_release`). Unlike the engine's sockets (packet.rs) they take no virtio-net header
+//! and see outgoing frames too; a frame longer than [`SNAPLEN`] keeps its first bytes and its
+//! original length, as tcpdump's snaplen.
 
 use std::io;
+use std::io::IoSliceMut;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use nix::sys::socket::{recvmsg, ControlMessageOwned, LinkAddr, MsgFlags};
+
 use super::check;
-use super::socket::{map_packet_ring, set_int_option, setsockopt, socket};
+use super::socket::{set_int_option, setsockopt, socket};
 
-/// One ring slot: a whole 1500-byte-MTU Ethernet frame and the ring's headers.
-pub const SLOT_SIZE: usize = 2048;
-const BLOCK_SIZE: usize = 64 << 10;
-const SLOTS_PER_BLOCK: usize = BLOCK_SIZE / SLOT_SIZE;
-const TPACKET_V2: libc::c_int = libc::tpacket_versions::TPACKET_V2 as libc::c_int;
+/// The longest frame `--capture` keeps whole: tcpdump's default, room for a veth's GSO frames.
+pub const SNAPLEN: usize = 256 << 10;
 
-/// One captured frame, borrowed from its ring slot.
+/// One captured frame, borrowed from the socket's buffer.
 #[derive(Debug)]
 pub struct Captured<'a> {
     pub data: &'a [u8],
-    /// The frame's length on the wire (more than `data` when the slot cut it).
+    /// The frame's length on the wire (more than `data` when the snaplen cut it).
     pub original_len: u32,
     /// CLOCK_REALTIME when the kernel saw it.
     pub timestamp: Duration,
@@ -31,64 +33,25 @@ pub struct Captured<'a> {
 }
 
 pub struct CaptureSocket {
-    /// Declared before `fd`: unmapped before the socket closes.
-    ring: Ring,
     fd: OwnedFd,
-}
-
-struct Ring {
-    base: *mut u8,
-    map_len: usize,
-    slots: usize,
-    next: usize,
-}
-
-// SAFETY: the mapping belongs to the socket and moves with it; only the thread owning the
-// socket touches it.
-unsafe impl Send for Ring {}
-
-impl Drop for Ring {
-    fn drop(&mut self) {
-        // SAFETY: `base`/`map_len` are the mapping made in `CaptureSocket::open`, unmapped once, here.
-        unsafe { libc::munmap(self.base.cast(), self.map_len) };
-    }
-}
-
-impl Ring {
-    fn slot(&self, i: usize) -> *mut u8 {
-        // SAFETY: i < slots, so the offset stays inside the mapping; slots never straddle
-        // blocks (BLOCK_SIZE is a multiple of SLOT_SIZE).
-        unsafe { self.base.add(i * SLOT_SIZE) }
-    }
-    fn status(&self, i: usize) -> &AtomicU32 {
-        // SAFETY: tp_status is the slot's first u32 (slots are page-aligned), written by the
-        // kernel and handed back by us, so it is accessed atomically; the mapping outlives `&self`.
-        unsafe { &*(self.slot(i) as *const AtomicU32) }
-    }
+    buffer: Vec<u8>,
+    control: Vec<u8>,
 }
 
 impl CaptureSocket {
-    /// Opens the socket in the calling thread's network namespace, bound to `ifindex`, with
-    /// room for about `slots` frames (rounded up to whole 64 KiB blocks). Frames reach the
-    /// ring from the moment this returns. `promiscuous` puts the interface in promiscuous
-    /// mode while the socket lives: a bridge then hands its tap every frame it forwards.
-    pub fn open(ifindex: u32, slots: usize, promiscuous: bool) -> io::Result<Self> {
+    /// Opens the socket in the calling thread's network namespace, bound to `ifindex`, with a
+    /// receive queue of `queue_bytes` (the kernel's accounting: a small frame costs about
+    /// 1 KiB). Frames are queued from the moment this returns. `promiscuous` puts the
+    /// interface in promiscuous mode while the socket lives: a bridge then hands its tap every
+    /// frame it forwards. Frames longer than `snaplen` keep their first `snaplen` bytes.
+    pub fn open(ifindex: u32, queue_bytes: usize, snaplen: usize, promiscuous: bool) -> io::Result<Self> {
+        // Protocol 0: the socket takes no frames (and registers no hook) until bind.
         let fd = socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)?;
-        set_int_option(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_VERSION, TPACKET_V2)?;
-        let blocks = slots.div_ceil(SLOTS_PER_BLOCK).max(1);
-        let req = libc::tpacket_req {
-            tp_block_size: BLOCK_SIZE as u32,
-            tp_block_nr: blocks as u32,
-            tp_frame_size: SLOT_SIZE as u32,
-            tp_frame_nr: (blocks * SLOTS_PER_BLOCK) as u32,
-        };
-        let (base, map_len) = map_packet_ring(fd.as_fd(), &req)?;
-        let ring = Ring {
-            base: base.cast(),
-            map_len,
-            slots: blocks * SLOTS_PER_BLOCK,
-            next: 0,
-        };
+        let queue = libc::c_int::try_from(queue_bytes).unwrap_or(libc::c_int::MAX);
+        // RCVBUFFORCE (root) passes net.core.rmem_max; RCVBUF is the fallback without it.
+        set_int_option(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, queue)
+            .or_else(|_| set_int_option(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, queue))?;
+        set_int_option(fd.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
         let ifindex = libc::c_int::try_from(ifindex).map_err(|_| io::Error::other("interface index out of range"))?;
         if promiscuous {
             let mreq = libc::packet_mreq {
@@ -112,43 +75,62 @@ impl CaptureSocket {
                 size_of::<libc::sockaddr_ll>() as libc::socklen_t,
             )
         })?;
-        Ok(CaptureSocket { ring, fd })
+        Ok(CaptureSocket {
+            fd,
+            buffer: vec![0; snaplen],
+            control: nix::cmsg_space!(libc::timespec),
+        })
     }
 
-    /// Hands the next frame waiting in the ring to `f`; false when none is waiting.
-    pub fn next(&mut self, f: impl FnOnce(Captured<'_>)) -> bool {
-        let ring = &mut self.ring;
-        let i = ring.next;
-        if ring.status(i).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
-            return false;
-        }
-        ring.next = (i + 1) % ring.slots;
-        let slot = ring.slot(i);
-        // SAFETY: TP_STATUS_USER says the kernel finished writing this slot, which starts with
-        // a tpacket2_hdr (slots are aligned for it) and holds a sockaddr_ll after it.
-        let hdr = unsafe { std::ptr::read(slot as *const libc::tpacket2_hdr) };
-        // SAFETY: as above; read unaligned, as the kernel places it at TPACKET_ALIGN.
-        let sll = unsafe {
-            std::ptr::read_unaligned(
-                slot.add(libc::TPACKET_ALIGN(size_of::<libc::tpacket2_hdr>())) as *const libc::sockaddr_ll
-            )
+    /// Hands the next queued frame to `f`; false when none is waiting.
+    pub fn next(&mut self, f: impl FnOnce(Captured<'_>)) -> io::Result<bool> {
+        let (len, timestamp, outgoing) = {
+            let mut iov = [IoSliceMut::new(&mut self.buffer)];
+            let msg = loop {
+                match recvmsg::<LinkAddr>(
+                    self.fd.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut self.control),
+                    // MSG_TRUNC: the length returned is the frame's, not what fitted.
+                    MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC,
+                ) {
+                    Ok(msg) => break msg,
+                    Err(nix::errno::Errno::EAGAIN) => return Ok(false),
+                    // The interface went down (a lab brings some down and up): reported once,
+                    // then the socket captures on when it comes back.
+                    Err(nix::errno::Errno::ENETDOWN | nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            let timestamp = msg
+                .cmsgs()
+                .ok()
+                .into_iter()
+                .flatten()
+                .find_map(|c| match c {
+                    ControlMessageOwned::ScmTimestampns(ts) => {
+                        Some(Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32))
+                    }
+                    _ => None,
+                })
+                .unwrap_or_else(|| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default()
+                });
+            let outgoing = msg.address.is_some_and(|a| a.pkttype() == libc::PACKET_OUTGOING);
+            (msg.bytes, timestamp, outgoing)
         };
-        let mac = usize::from(hdr.tp_mac);
-        let snap = (hdr.tp_snaplen as usize).min(SLOT_SIZE.saturating_sub(mac));
-        // SAFETY: mac + snap <= SLOT_SIZE (clamped above), so the slice stays inside the slot,
-        // which the kernel does not touch until we hand it back below, after `f` returns.
-        let data = unsafe { std::slice::from_raw_parts(slot.add(mac.min(SLOT_SIZE)), snap) };
         f(Captured {
-            data,
-            original_len: hdr.tp_len,
-            timestamp: Duration::new(u64::from(hdr.tp_sec), hdr.tp_nsec),
-            outgoing: sll.sll_pkttype == libc::PACKET_OUTGOING,
+            data: &self.buffer[..len.min(self.buffer.len())],
+            original_len: u32::try_from(len).unwrap_or(u32::MAX),
+            timestamp,
+            outgoing,
         });
-        ring.status(i).store(libc::TP_STATUS_KERNEL, Ordering::Release);
-        true
+        Ok(true)
     }
 
-    /// Frames the ring had no room for since the last call (PACKET_STATISTICS, which the
+    /// Frames the queue had no room for since the last call (PACKET_STATISTICS, which the
     /// kernel resets on every read).
     pub fn dropped(&self) -> io::Result<u32> {
         // SAFETY: tpacket_stats is plain data; all-zero is a valid value.
@@ -179,12 +161,12 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
-    /// Sent and received frames both reach the ring, in order, with their lengths, and a
-    /// frame longer than a slot keeps its original length.
+    /// Sent and received frames are both captured, in order, with their lengths, and a frame
+    /// longer than the snaplen keeps its original length.
     fn sees_both_directions() {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
         crate::sys::netdev::set_up("lo").expect("lo up");
-        let mut cap = CaptureSocket::open(1, 64, false).expect("capture socket");
+        let mut cap = CaptureSocket::open(1, 1 << 20, 2048, false).expect("capture socket");
         let tx = crate::sys::packet::PacketSocket::bind(1).expect("sending socket");
         let frame = |len: usize, tag: u8| {
             let mut f = vec![tag; len];
@@ -192,14 +174,16 @@ mod tests {
             f[12..14].copy_from_slice(&[0x88, 0xb5]);
             f
         };
-        for (k, len) in [60usize, 5000].into_iter().enumerate() {
+        for (k, len) in [60usize, 2000, 5000].into_iter().enumerate() {
             tx.send(Default::default(), &frame(len, k as u8)).expect("send");
         }
         let mut got = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(2);
         // On lo every frame is seen going out and coming back in.
-        while got.len() < 4 {
-            let took = cap.next(|c| got.push((c.data.to_vec(), c.original_len, c.outgoing, c.timestamp)));
+        while got.len() < 6 {
+            let took = cap
+                .next(|c| got.push((c.data.to_vec(), c.original_len, c.outgoing, c.timestamp)))
+                .expect("receive");
             if !took {
                 assert!(
                     Instant::now() < deadline,
@@ -211,15 +195,15 @@ mod tests {
         }
         assert_eq!((got[0].0.clone(), got[0].1, got[0].2), (frame(60, 0), 60, true));
         assert_eq!((got[1].0.clone(), got[1].1, got[1].2), (frame(60, 0), 60, false));
-        assert_eq!(got[2].1, 5000, "original length kept");
-        assert!(got[2].0.len() < 5000, "cut to the slot");
-        assert_eq!(got[2].0[..], frame(5000, 1)[..got[2].0.len()]);
+        assert_eq!((got[2].0.clone(), got[2].1), (frame(2000, 1), 2000), "kept whole");
+        assert_eq!(got[4].1, 5000, "original length kept");
+        assert_eq!(got[4].0[..], frame(5000, 2)[..2048], "cut to the snaplen");
         assert!(got[0].3 > Duration::from_secs(1_600_000_000), "a wall-clock timestamp");
         assert_eq!(cap.dropped().expect("statistics"), 0);
     }
 
     #[test]
-    fn capture_ring_sees_frames_both_ways() {
+    fn capture_socket_sees_frames_both_ways() {
         if !nix::unistd::geteuid().is_root() {
             eprintln!("skipped: needs root for a private network namespace and AF_PACKET");
             return;
