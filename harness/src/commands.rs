@@ -23,6 +23,8 @@ pub fn main(cli: Cli) -> Result<ExitCode, CliError> {
     // exec and shell replace this process inside a namespace: no runtime, no other threads.
     match cli.command {
         Command::Exec { name, host, command } => exec_in_kept(&name, &host, &command),
+        // Blocking socket and netlink work on threads of its own: no runtime either.
+        Command::Ipvsadm { name, director, args } => crate::ipvsadm::run(&name, director.as_deref(), &args),
         Command::Shell { name, host } => {
             let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());
             exec_in_kept(&name, &host, &[shell])
@@ -66,7 +68,9 @@ pub async fn dispatch(command: Command) -> Result<ExitCode, CliError> {
         Command::Diagnose(args) => diagnose(args).await,
         Command::Conform(args) => conform(args).await,
         Command::Trace(args) => trace(args).await,
-        Command::Exec { .. } | Command::Shell { .. } => unreachable!("handled before the runtime starts"),
+        Command::Exec { .. } | Command::Shell { .. } | Command::Ipvsadm { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
     }
 }
 
@@ -522,7 +526,7 @@ async fn hold_lab(scenario: &Scenario, name: &str, capture: Option<&Path>) -> Re
         ),
         None => None,
     };
-    let held = match run::Held::start(scenario, &lab).await {
+    let mut held = match run::Held::start(scenario, &lab).await {
         Ok(h) => h,
         Err(e) => {
             let error = CliError::bad_input(format!("lvslab up: {e}"));
@@ -537,9 +541,26 @@ async fn hold_lab(scenario: &Scenario, name: &str, capture: Option<&Path>) -> Re
     if let Some(dir) = capture {
         println!("  capturing into {} until then", dir.join(name).display());
     }
+    // `lvslab ipvsadm` asks the live engines through it until `lvslab down`.
+    let control = match crate::ipvsadm::control::ControlSocket::bind(&lab::run_dir(lab.run_id())) {
+        Ok(c) => c,
+        Err(e) => {
+            held.stop().await;
+            let _ = lab.teardown().await;
+            return Err(CliError::bad_input(format!("lvslab up: control socket: {e}")));
+        }
+    };
     // The detaching parent waits for this line.
     println!("ready");
-    wait_for_stop_signal().await;
+    let stop = wait_for_stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = control.answer_next(held.engines_mut()) => {}
+        }
+    }
+    drop(control);
     held.stop().await;
     if let Some(capturing) = capturing {
         // The parent is gone: a failure can only go to stderr, and the lab still comes down.
