@@ -223,7 +223,13 @@ pub fn strerror(cmd: DestCmd, errno: i32) -> String {
         (_, libc::EAFNOSUPPORT) => "Operation not supported with specified address family",
         (_, libc::EMSGSIZE) => "Module is wrong version",
         // strerror(3), as glibc words it.
-        (_, errno) => return nix::errno::Errno::from_raw(errno).desc().to_string(),
+        (_, errno) => {
+            let text = std::io::Error::from_raw_os_error(errno).to_string();
+            return match text.rfind(" (os error ") {
+                Some(at) => text[..at].to_string(),
+                None => text,
+            };
+        }
     };
     message.to_string()
 }
