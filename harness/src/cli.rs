@@ -71,7 +71,12 @@ pub enum Command {
         #[arg(long)]
         director: Option<String>,
         /// ipvsadm's arguments, e.g. `-Ln` or `-e -t 192.0.2.100:80 -r 10.0.0.11:80 -w 0`.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true, value_name = "ARGS")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            required = true,
+            value_name = "ARGS"
+        )]
         args: Vec<String>,
     },
     /// Open a shell inside one host of a kept lab.

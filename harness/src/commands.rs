@@ -192,7 +192,10 @@ async fn run_files(args: RunArgs) -> Result<ExitCode, CliError> {
     let mut stopped = None;
     let mut interrupt = Interrupt::listen();
     for scenario in &scenarios {
-        let outcome = match interrupt.guard(run::run_capturing(scenario, &opts, args.capture.as_deref())).await {
+        let outcome = match interrupt
+            .guard(run::run_capturing(scenario, &opts, args.capture.as_deref()))
+            .await
+        {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => {
                 stopped = Some(CliError::bad_input(format!("lvslab: {}: {e}", scenario.name)));
@@ -287,12 +290,25 @@ async fn run_files_junit(args: &RunArgs, junit: &Path) -> Result<ExitCode, CliEr
             continue;
         };
         let started = Instant::now();
-        let result = match interrupt.guard(run::run_capturing(&scenario, &opts, args.capture.as_deref())).await {
+        let result = match interrupt
+            .guard(run::run_capturing(&scenario, &opts, args.capture.as_deref()))
+            .await
+        {
             Ok(result) => result,
             Err(e) => {
                 // What finished is written; the run Ctrl-C stopped is an error testcase.
-                let message = format!("lvslab: {}: interrupted (Ctrl-C) after {:.1} s", scenario.name, started.elapsed().as_secs_f64());
-                report.push(Case::error(&shown, &scenario.name, &message, &message, started.elapsed()));
+                let message = format!(
+                    "lvslab: {}: interrupted (Ctrl-C) after {:.1} s",
+                    scenario.name,
+                    started.elapsed().as_secs_f64()
+                );
+                report.push(Case::error(
+                    &shown,
+                    &scenario.name,
+                    &message,
+                    &message,
+                    started.elapsed(),
+                ));
                 interrupted = Some(e);
                 break;
             }

@@ -38,7 +38,17 @@ fn fire(lab: &str, n: usize) -> Vec<String> {
     (0..n)
         .map(|_| {
             let out = lvslab()
-                .args(["exec", lab, "client", "--", "curl", "-s", "-m", "5", "http://192.0.2.100/"])
+                .args([
+                    "exec",
+                    lab,
+                    "client",
+                    "--",
+                    "curl",
+                    "-s",
+                    "-m",
+                    "5",
+                    "http://192.0.2.100/",
+                ])
                 .output()
                 .expect("curl runs");
             assert!(out.status.success(), "curl: {}", stderr(&out));
@@ -56,7 +66,11 @@ fn address_of(lab: &str, host: &str) -> String {
         .output()
         .expect("ip runs");
     let text = stdout(&out);
-    let cidr = text.split_whitespace().skip_while(|w| *w != "inet").nth(1).expect("an inet address");
+    let cidr = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .expect("an inet address");
     cidr.split('/').next().unwrap_or_default().to_string()
 }
 
@@ -65,7 +79,11 @@ struct Kept(String);
 
 impl Drop for Kept {
     fn drop(&mut self) {
-        let _ = lvslab().args(["down", &self.0]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = lvslab()
+            .args(["down", &self.0])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -95,7 +113,10 @@ fn a_drained_server_gets_nothing_and_delete_and_add_round_trip() {
     let list = ipvsadm(&name, "-Ln");
     assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
     let text = stdout(&list);
-    assert!(text.starts_with("IP Virtual Server version 1.2.1 (size=4096)\n"), "{text}");
+    assert!(
+        text.starts_with("IP Virtual Server version 1.2.1 (size=4096)\n"),
+        "{text}"
+    );
     assert!(text.contains("TCP  192.0.2.100:80 rr\n"), "{text}");
     let rs1_row = format!("  -> {:<28} Route   1      ", format!("{rs1}:80"));
     assert!(text.contains(&rs1_row), "{text}");
@@ -105,12 +126,24 @@ fn a_drained_server_gets_nothing_and_delete_and_add_round_trip() {
     assert_eq!(drain.status.code(), Some(0), "{}", stderr(&drain));
     assert_eq!(stdout(&drain), "");
     let save = stdout(&ipvsadm(&name, "-S -n"));
-    assert!(save.contains(&format!("-a -t 192.0.2.100:80 -r {rs1}:80 -g -w 0\n")), "{save}");
+    assert!(
+        save.contains(&format!("-a -t 192.0.2.100:80 -r {rs1}:80 -g -w 0\n")),
+        "{save}"
+    );
     let backends = fire(&name, 12);
-    assert!(!backends.iter().any(|b| b == "rs1"), "rs1 drained yet served: {backends:?}");
-    assert!(backends.iter().any(|b| b == "rs2") && backends.iter().any(|b| b == "rs3"), "{backends:?}");
+    assert!(
+        !backends.iter().any(|b| b == "rs1"),
+        "rs1 drained yet served: {backends:?}"
+    );
+    assert!(
+        backends.iter().any(|b| b == "rs2") && backends.iter().any(|b| b == "rs3"),
+        "{backends:?}"
+    );
     let stats = stdout(&ipvsadm(&name, "-L -n --stats -t 192.0.2.100:80"));
-    assert!(stats.starts_with("Prot LocalAddress:Port               Conns"), "{stats}");
+    assert!(
+        stats.starts_with("Prot LocalAddress:Port               Conns"),
+        "{stats}"
+    );
     let conns = stdout(&ipvsadm(&name, "-Lnc"));
     assert!(conns.starts_with("IPVS connection entries\n"), "{conns}");
     assert!(!conns.contains(&format!("{rs1}:80")), "{conns}");
@@ -120,18 +153,27 @@ fn a_drained_server_gets_nothing_and_delete_and_add_round_trip() {
     assert_eq!(del.status.code(), Some(0), "{}", stderr(&del));
     assert!(!stdout(&ipvsadm(&name, "-Ln")).contains(&format!("{rs1}:80")));
     let again = ipvsadm(&name, &format!("-d -t 192.0.2.100:80 -r {rs1}:80"));
-    assert_eq!((again.status.code(), stderr(&again)), (Some(255), "No such destination\n".to_string()));
+    assert_eq!(
+        (again.status.code(), stderr(&again)),
+        (Some(255), "No such destination\n".to_string())
+    );
     let edit_gone = ipvsadm(&name, &format!("-e -t 192.0.2.100:80 -r {rs1}:80 -w 1"));
     assert_eq!(stderr(&edit_gone), "No such destination\n");
     let add = ipvsadm(&name, &format!("-a -t 192.0.2.100:80 -r {rs1}:80 -w 1"));
     assert_eq!(add.status.code(), Some(0), "{}", stderr(&add));
     assert!(stdout(&ipvsadm(&name, "-Ln")).contains(&rs1_row));
     let twice = ipvsadm(&name, &format!("-a -t 192.0.2.100:80 -r {rs1}:80"));
-    assert_eq!((twice.status.code(), stderr(&twice)), (Some(255), "Destination already exists\n".to_string()));
+    assert_eq!(
+        (twice.status.code(), stderr(&twice)),
+        (Some(255), "Destination already exists\n".to_string())
+    );
     let no_service = ipvsadm(&name, &format!("-a -t 192.0.2.100:81 -r {rs1}:81"));
     assert_eq!(stderr(&no_service), "Service not defined\n");
     let no_list = ipvsadm(&name, "-Ln -t 192.0.2.100:81");
-    assert_eq!((no_list.status.code(), stderr(&no_list)), (Some(1), "No such service\n".to_string()));
+    assert_eq!(
+        (no_list.status.code(), stderr(&no_list)),
+        (Some(1), "No such service\n".to_string())
+    );
     assert!(fire(&name, 6).iter().any(|b| b == "rs1"), "rs1 is back in the rotation");
 
     // Bad arguments: ipvsadm's words, exit 2, nothing asked of the lab.
@@ -146,10 +188,17 @@ fn a_drained_server_gets_nothing_and_delete_and_add_round_trip() {
         .output()
         .unwrap();
     assert_eq!(wrong.status.code(), Some(2));
-    assert!(stderr(&wrong).contains("has no director nope (directors: director)"), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("has no director nope (directors: director)"),
+        "{}",
+        stderr(&wrong)
+    );
 
     drop(kept);
-    assert!(!Path::new(&format!("/run/lvslab/{name}.json")).exists(), "state file left");
+    assert!(
+        !Path::new(&format!("/run/lvslab/{name}.json")).exists(),
+        "state file left"
+    );
     assert!(!run_dir.exists(), "run directory (and its socket) left");
     let gone = ipvsadm(&name, "-Ln");
     assert_eq!(gone.status.code(), Some(2));

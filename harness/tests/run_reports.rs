@@ -22,7 +22,10 @@ fn repo(path: &str) -> PathBuf {
 fn slow_scenario(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(repo("scenarios/dr-rr.toml")).unwrap();
     let text = text.replace("[traffic]\nrequests = 60", "[traffic]\nrate = 2.0\nduration_ms = 60000");
-    assert!(text.contains("duration_ms"), "dr-rr's traffic table changed: adapt this test");
+    assert!(
+        text.contains("duration_ms"),
+        "dr-rr's traffic table changed: adapt this test"
+    );
     let path = dir.join("slow-rr.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -47,17 +50,19 @@ fn ctrl_c_writes_the_junit_of_what_finished_and_marks_the_interrupted_run() {
     let slow = slow_scenario(dir.path());
     let junit = dir.path().join("junit.xml");
     let html = dir.path().join("report.html");
-    let mut run = Reaped(lvslab()
-        .args(["run", "--junit"])
-        .arg(&junit)
-        .arg("--html")
-        .arg(&html)
-        .arg(repo("scenarios/dr-rr.toml"))
-        .arg(&slow)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts"));
+    let mut run = Reaped(
+        lvslab()
+            .args(["run", "--junit"])
+            .arg(&junit)
+            .arg("--html")
+            .arg(&html)
+            .arg(repo("scenarios/dr-rr.toml"))
+            .arg(&slow)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starts"),
+    );
     let run = &mut run.0;
     // The first scenario's report is on stdout once it finished: the slow one runs next.
     let stdout = run.stdout.take().unwrap();

@@ -31,8 +31,12 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
     Plain,
-    Stats { exact: bool },
-    Rate { exact: bool },
+    Stats {
+        exact: bool,
+    },
+    Rate {
+        exact: bool,
+    },
     Thresholds,
     PersistentConn,
     /// `-c`: the connection entries.
@@ -386,8 +390,8 @@ pub fn parse(args: &[String]) -> Result<Command, ArgError> {
             "t" | "u" => {
                 p.set_option(Opt::Service)?;
                 let proto = if key == "t" { Proto::Tcp } else { Proto::Udp };
-                let (vip, port) =
-                    addr_port(value).ok_or_else(|| ArgError::fail("illegal virtual server address[:port] specified"))?;
+                let (vip, port) = addr_port(value)
+                    .ok_or_else(|| ArgError::fail("illegal virtual server address[:port] specified"))?;
                 p.service = Some((ServiceKey::new(proto, vip, port.unwrap_or(0)), false));
             }
             "f" => {
@@ -419,13 +423,15 @@ pub fn parse(args: &[String]) -> Result<Command, ArgError> {
             }
             "x" => {
                 p.set_option(Opt::UThreshold)?;
-                p.upper =
-                    Some(number(value, i32::MAX as u32).ok_or_else(|| ArgError::fail("illegal u_threshold specified"))?);
+                p.upper = Some(
+                    number(value, i32::MAX as u32).ok_or_else(|| ArgError::fail("illegal u_threshold specified"))?,
+                );
             }
             "y" => {
                 p.set_option(Opt::LThreshold)?;
-                p.lower =
-                    Some(number(value, i32::MAX as u32).ok_or_else(|| ArgError::fail("illegal l_threshold specified"))?);
+                p.lower = Some(
+                    number(value, i32::MAX as u32).ok_or_else(|| ArgError::fail("illegal l_threshold specified"))?,
+                );
             }
             "stats" => p.set_option(Opt::Stats)?,
             "rate" => p.set_option(Opt::Rate)?,
@@ -676,7 +682,10 @@ mod tests {
         );
         assert_eq!(
             err("-d -t 192.0.2.100:80 -r 10.0.0.11 -w 3"),
-            ("Illegal 'weight' option with the 'delete-server' command".to_string(), 2)
+            (
+                "Illegal 'weight' option with the 'delete-server' command".to_string(),
+                2
+            )
         );
         assert_eq!(
             err("-Lnc -t 192.0.2.100:80"),
@@ -691,7 +700,10 @@ mod tests {
         );
         assert_eq!(
             err("-S -t 192.0.2.100:80"),
-            ("Illegal 'service-address' option with the 'save' command".to_string(), 2)
+            (
+                "Illegal 'service-address' option with the 'save' command".to_string(),
+                2
+            )
         );
         assert_eq!(
             err("-e -t 192.0.2.100:80 -r 10.0.0.11 -w 70000"),
@@ -714,8 +726,14 @@ mod tests {
             ("invalid fwmark value `0' specified".to_string(), 2)
         );
         assert_eq!(err("-Ln extra"), ("unexpected argument extra".to_string(), 2));
-        assert_eq!(err("-L --frobnicate"), ("--frobnicate: unknown option".to_string(), 255));
-        assert_eq!(err("-e -t 192.0.2.100:80 -r"), ("-r: missing argument".to_string(), 255));
+        assert_eq!(
+            err("-L --frobnicate"),
+            ("--frobnicate: unknown option".to_string(), 255)
+        );
+        assert_eq!(
+            err("-e -t 192.0.2.100:80 -r"),
+            ("-r: missing argument".to_string(), 255)
+        );
         // What ipvsadm has and this command does not do says so.
         assert!(err("-A -t 192.0.2.100:80").0.contains("not -A"));
         assert!(err("-L --nosort").0.contains("not --nosort"));

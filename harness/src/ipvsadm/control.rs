@@ -60,14 +60,23 @@ pub struct Response {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
-    Directors { directors: Vec<(String, EngineKind)> },
-    Snapshot { snapshot: Box<IpvsSnapshot> },
+    Directors {
+        directors: Vec<(String, EngineKind)>,
+    },
+    Snapshot {
+        snapshot: Box<IpvsSnapshot>,
+    },
     Done,
     /// IPVS refused, with the errno the kernel would have given (ipvsadm words it), and the
     /// engine's own sentence.
-    Refused { errno: i32, detail: String },
+    Refused {
+        errno: i32,
+        detail: String,
+    },
     /// Not a request this owner can answer (bad version, unknown director, malformed).
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// The socket's path for a run.
@@ -146,20 +155,16 @@ async fn serve(
 
 /// One request against the owner's engines.
 pub fn handle(op: Op, engines: &mut [(String, Box<dyn Engine>)]) -> Reply {
-    let find = |engines: &mut [(String, Box<dyn Engine>)], name: &str| {
-        engines.iter().position(|(n, _)| n == name)
-    };
+    let find = |engines: &mut [(String, Box<dyn Engine>)], name: &str| engines.iter().position(|(n, _)| n == name);
     match op {
         Op::Directors => Reply::Directors {
             directors: engines.iter().map(|(n, e)| (n.clone(), e.kind())).collect(),
         },
         Op::Snapshot { director } => match find(engines, &director) {
-            Some(i) => {
-                match engines[i].1.snapshot() {
-                    Ok(s) => Reply::Snapshot { snapshot: Box::new(s) },
-                    Err(e) => refused(&e),
-                }
-            }
+            Some(i) => match engines[i].1.snapshot() {
+                Ok(s) => Reply::Snapshot { snapshot: Box::new(s) },
+                Err(e) => refused(&e),
+            },
             None => no_director(&director, engines),
         },
         Op::Dest {
@@ -258,7 +263,9 @@ pub fn ask(run_dir: &Path, op: Op) -> Result<Reply, AskError> {
     let mut answer = String::new();
     BufReader::new(&stream).read_line(&mut answer).map_err(unreachable)?;
     if answer.is_empty() {
-        return Err(AskError::Garbled("the owner closed the connection without a reply".into()));
+        return Err(AskError::Garbled(
+            "the owner closed the connection without a reply".into(),
+        ));
     }
     let response: Response = serde_json::from_str(&answer).map_err(|e| AskError::Garbled(e.to_string()))?;
     if response.version != PROTOCOL_VERSION {
@@ -320,7 +327,9 @@ mod tests {
         let _listener = std::os::unix::net::UnixListener::bind(socket_path(dir.path())).unwrap();
         let started = std::time::Instant::now();
         let path = dir.path().to_path_buf();
-        let result = tokio::task::spawn_blocking(move || ask(&path, Op::Directors)).await.unwrap();
+        let result = tokio::task::spawn_blocking(move || ask(&path, Op::Directors))
+            .await
+            .unwrap();
         assert!(matches!(result, Err(AskError::Timeout)), "{result:?}");
         assert!(started.elapsed() < TIMEOUT + Duration::from_secs(2));
     }

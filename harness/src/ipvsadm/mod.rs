@@ -154,9 +154,12 @@ fn listing(snapshot: &IpvsSnapshot, view: View, service: Option<&ServiceKey>) ->
 fn snapshot(target: &Target) -> Result<IpvsSnapshot, String> {
     match target.kind {
         EngineKind::Kernel => in_director(target, |admin| admin.snapshot().map_err(|e| e.to_string()))?,
-        EngineKind::Embedded => match ask(target, Op::Snapshot {
-            director: target.director.to_string(),
-        })? {
+        EngineKind::Embedded => match ask(
+            target,
+            Op::Snapshot {
+                director: target.director.to_string(),
+            },
+        )? {
             Reply::Snapshot { snapshot } => Ok(*snapshot),
             Reply::Refused { detail, .. } => Err(detail),
             other => Err(format!("unexpected answer {other:?}")),
@@ -172,12 +175,15 @@ fn dest_command(target: &Target, cmd: DestCmd, service: &ServiceKey, dest: &Dest
             Err(GenlError::Kernel(errno)) => Ok(Some(errno)),
             Err(e) => Err(e.to_string()),
         })?,
-        EngineKind::Embedded => match ask(target, Op::Dest {
-            director: target.director.to_string(),
-            cmd,
-            service: *service,
-            dest: dest.clone(),
-        })? {
+        EngineKind::Embedded => match ask(
+            target,
+            Op::Dest {
+                director: target.director.to_string(),
+                cmd,
+                service: *service,
+                dest: dest.clone(),
+            },
+        )? {
             Reply::Done => Ok(None),
             Reply::Refused { errno, .. } => Ok(Some(errno)),
             other => Err(format!("unexpected answer {other:?}")),
