@@ -204,3 +204,51 @@ fn a_drained_server_gets_nothing_and_delete_and_add_round_trip() {
     assert_eq!(gone.status.code(), Some(2));
     assert!(stderr(&gone).contains("no kept lab named"), "{}", stderr(&gone));
 }
+
+#[test]
+fn a_killed_owner_is_a_clear_error_and_clean_removes_its_socket() {
+    if !root() {
+        return;
+    }
+    let name = format!("ipvsadmkill{}", std::process::id());
+    let up = lvslab()
+        .args(["up", "--name", &name])
+        .arg(repo("scenarios/dr-rr.toml"))
+        .stderr(Stdio::null())
+        .output()
+        .expect("runs");
+    assert_eq!(up.status.code(), Some(0), "{}", stdout(&up));
+    let _kept = Kept(name.clone());
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("/run/lvslab/{name}.json")).unwrap()).unwrap();
+    let run_dir = Path::new("/run/lvslab/runs").join(state["run_id"].as_str().unwrap());
+    let pid = state["pid"].as_i64().unwrap() as i32;
+    assert!(run_dir.join("ipvsadm.sock").exists());
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    // Until the kernel has ended it the owner may still look alive; then the error is at once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let out = loop {
+        let started = std::time::Instant::now();
+        let out = ipvsadm(&name, "-Ln");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(7),
+            "a dead owner must not hang the asker"
+        );
+        if stderr(&out).contains("is gone") || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!(
+            "the owner of lab {name} (pid {pid}) is gone; run `lvslab clean`"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let clean = lvslab().arg("clean").output().unwrap();
+    assert!(clean.status.success(), "{}", stderr(&clean));
+    assert!(!run_dir.exists(), "the control socket and its run directory are gone");
+    assert!(!Path::new(&format!("/run/lvslab/{name}.json")).exists());
+}
