@@ -61,6 +61,24 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Read or change a kept lab's director with ipvsadm's options, on either engine:
+    /// `lvslab ipvsadm NAME -Ln`, `--stats`, `--rate`, `-Lnc`, `-S -n`, and
+    /// `-e -t VIP:PORT -r RIP:PORT -w 0` (drain), `-d`, `-a`. Refusals are ipvsadm's.
+    #[command(allow_hyphen_values = true)]
+    Ipvsadm {
+        name: String,
+        /// The director to ask (default: the lab's first).
+        #[arg(long)]
+        director: Option<String>,
+        /// ipvsadm's arguments, e.g. `-Ln` or `-e -t 192.0.2.100:80 -r 10.0.0.11:80 -w 0`.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            required = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<String>,
+    },
     /// Open a shell inside one host of a kept lab.
     Shell { name: String, host: String },
     /// Turn a keepalived.conf, `ipvsadm-save -n`, `ipvsadm -Ln` or /proc/net/ip_vs into a scenario

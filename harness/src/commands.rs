@@ -23,6 +23,8 @@ pub fn main(cli: Cli) -> Result<ExitCode, CliError> {
     // exec and shell replace this process inside a namespace: no runtime, no other threads.
     match cli.command {
         Command::Exec { name, host, command } => exec_in_kept(&name, &host, &command),
+        // Blocking socket and netlink work on threads of its own: no runtime either.
+        Command::Ipvsadm { name, director, args } => crate::ipvsadm::run(&name, director.as_deref(), &args),
         Command::Shell { name, host } => {
             let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());
             exec_in_kept(&name, &host, &[shell])
@@ -66,7 +68,9 @@ pub async fn dispatch(command: Command) -> Result<ExitCode, CliError> {
         Command::Diagnose(args) => diagnose(args).await,
         Command::Conform(args) => conform(args).await,
         Command::Trace(args) => trace(args).await,
-        Command::Exec { .. } | Command::Shell { .. } => unreachable!("handled before the runtime starts"),
+        Command::Exec { .. } | Command::Shell { .. } | Command::Ipvsadm { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
     }
 }
 
@@ -137,6 +141,28 @@ async fn unless_interrupted<T>(future: impl std::future::Future<Output = T>) -> 
     }
 }
 
+/// Ctrl-C over a command's several runs: one listener from the start, so a Ctrl-C that comes
+/// between two runs stops the next one instead of being lost (a fresh `ctrl_c()` only sees
+/// signals after its first poll, and the handler installed by the first one keeps SIGINT from
+/// ending the process).
+struct Interrupt(Option<tokio::signal::unix::Signal>);
+
+impl Interrupt {
+    fn listen() -> Interrupt {
+        Interrupt(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok())
+    }
+
+    async fn guard<T>(&mut self, future: impl std::future::Future<Output = T>) -> Result<T, CliError> {
+        match &mut self.0 {
+            Some(sigint) => tokio::select! {
+                out = future => Ok(out),
+                _ = sigint.recv() => Err(CliError::Interrupted),
+            },
+            None => unless_interrupted(future).await,
+        }
+    }
+}
+
 /// `check --format json`: the document on stdout; exit 2 when a file has an error.
 fn check_files_json(files: &[PathBuf]) -> Result<ExitCode, CliError> {
     let output = crate::check_json::check(files);
@@ -161,10 +187,25 @@ async fn run_files(args: RunArgs) -> Result<ExitCode, CliError> {
     let opts = run_options(&args);
     let mut worst = ExitCode::SUCCESS;
     let mut outcomes = Vec::new();
+    // A run that errors or is interrupted ends the command, but the report still shows
+    // the scenarios that finished before it.
+    let mut stopped = None;
+    let mut interrupt = Interrupt::listen();
     for scenario in &scenarios {
-        let outcome = unless_interrupted(run::run_capturing(scenario, &opts, args.capture.as_deref()))
-            .await?
-            .map_err(|e| CliError::bad_input(format!("lvslab: {}: {e}", scenario.name)))?;
+        let outcome = match interrupt
+            .guard(run::run_capturing(scenario, &opts, args.capture.as_deref()))
+            .await
+        {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => {
+                stopped = Some(CliError::bad_input(format!("lvslab: {}: {e}", scenario.name)));
+                break;
+            }
+            Err(interrupted) => {
+                stopped = Some(interrupted);
+                break;
+            }
+        };
         print_report(args.json, &outcome, || human_report(&outcome, args.show_ipvs));
         if !outcome.verdict.passed {
             worst = ExitCode::from(EXIT_FAILED);
@@ -172,9 +213,34 @@ async fn run_files(args: RunArgs) -> Result<ExitCode, CliError> {
         outcomes.push(outcome);
     }
     if let Some(path) = &args.html {
-        write_html(path, "lvslab run", &scenarios, &outcomes)?;
+        finish_html(path, &scenarios[..outcomes.len()], &outcomes, stopped.as_ref())?;
     }
-    Ok(worst)
+    match stopped {
+        Some(e) => Err(e),
+        None => Ok(worst),
+    }
+}
+
+/// `run --html` after the runs: written when a scenario finished; with the runs `stopped`,
+/// a failure to write is only told, and the stop is the command's error.
+fn finish_html(
+    path: &Path,
+    scenarios: &[Scenario],
+    outcomes: &[run::RunOutcome],
+    stopped: Option<&CliError>,
+) -> Result<(), CliError> {
+    if stopped.is_some() && outcomes.is_empty() {
+        return Ok(());
+    }
+    match write_html(path, "lvslab run", scenarios, outcomes) {
+        Err(e) if stopped.is_some() => {
+            if let Some(m) = e.message() {
+                eprintln!("{m}");
+            }
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// `run --junit`: every file gets its testcase, so one bad file does not hide the others'
@@ -197,8 +263,14 @@ async fn run_files_junit(args: &RunArgs, junit: &Path) -> Result<ExitCode, CliEr
             problems,
         ));
     }
+    if let Some(path) = &args.html {
+        html_destination_exists(path, "lvslab run")?;
+    }
     let mut worst = ExitCode::SUCCESS;
     let mut bad = false;
+    let mut interrupted = None;
+    let mut interrupt = Interrupt::listen();
+    let mut finished: (Vec<Scenario>, Vec<run::RunOutcome>) = (Vec::new(), Vec::new());
     for (file, shown, scenario, problems) in checked {
         let Some(scenario) = scenario else {
             let stem = file
@@ -218,13 +290,38 @@ async fn run_files_junit(args: &RunArgs, junit: &Path) -> Result<ExitCode, CliEr
             continue;
         };
         let started = Instant::now();
-        match unless_interrupted(run::run(&scenario, &opts)).await? {
+        let result = match interrupt
+            .guard(run::run_capturing(&scenario, &opts, args.capture.as_deref()))
+            .await
+        {
+            Ok(result) => result,
+            Err(e) => {
+                // What finished is written; the run Ctrl-C stopped is an error testcase.
+                let message = format!(
+                    "lvslab: {}: interrupted (Ctrl-C) after {:.1} s",
+                    scenario.name,
+                    started.elapsed().as_secs_f64()
+                );
+                report.push(Case::error(
+                    &shown,
+                    &scenario.name,
+                    &message,
+                    &message,
+                    started.elapsed(),
+                ));
+                interrupted = Some(e);
+                break;
+            }
+        };
+        match result {
             Ok(outcome) => {
                 print_report(args.json, &outcome, || human_report(&outcome, args.show_ipvs));
                 if !outcome.verdict.passed {
                     worst = ExitCode::from(EXIT_FAILED);
                 }
                 report.push(Case::from_outcome(&shown, &outcome));
+                finished.0.push(scenario);
+                finished.1.push(outcome);
             }
             Err(e) => {
                 let message = format!("lvslab: {}: {e}", scenario.name);
@@ -242,6 +339,12 @@ async fn run_files_junit(args: &RunArgs, junit: &Path) -> Result<ExitCode, CliEr
     }
     std::fs::write(junit, report.to_xml())
         .map_err(|e| CliError::bad_input(format!("lvslab run: cannot write {}: {e}", junit.display())))?;
+    if let Some(path) = &args.html {
+        finish_html(path, &finished.0, &finished.1, interrupted.as_ref())?;
+    }
+    if let Some(e) = interrupted {
+        return Err(e);
+    }
     Ok(if bad { ExitCode::from(EXIT_BAD_INPUT) } else { worst })
 }
 
@@ -522,7 +625,7 @@ async fn hold_lab(scenario: &Scenario, name: &str, capture: Option<&Path>) -> Re
         ),
         None => None,
     };
-    let held = match run::Held::start(scenario, &lab).await {
+    let mut held = match run::Held::start(scenario, &lab).await {
         Ok(h) => h,
         Err(e) => {
             let error = CliError::bad_input(format!("lvslab up: {e}"));
@@ -537,9 +640,26 @@ async fn hold_lab(scenario: &Scenario, name: &str, capture: Option<&Path>) -> Re
     if let Some(dir) = capture {
         println!("  capturing into {} until then", dir.join(name).display());
     }
+    // `lvslab ipvsadm` asks the live engines through it until `lvslab down`.
+    let control = match crate::ipvsadm::control::ControlSocket::bind(&lab::run_dir(lab.run_id())) {
+        Ok(c) => c,
+        Err(e) => {
+            held.stop().await;
+            let _ = lab.teardown().await;
+            return Err(CliError::bad_input(format!("lvslab up: control socket: {e}")));
+        }
+    };
     // The detaching parent waits for this line.
     println!("ready");
-    wait_for_stop_signal().await;
+    let stop = wait_for_stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = control.answer_next(held.engines_mut()) => {}
+        }
+    }
+    drop(control);
     held.stop().await;
     if let Some(capturing) = capturing {
         // The parent is gone: a failure can only go to stderr, and the lab still comes down.

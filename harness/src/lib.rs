@@ -57,6 +57,9 @@ pub mod import;
 pub mod investigate;
 #[doc(hidden)]
 pub mod ipvs;
+/// `lvslab ipvsadm`: a kept lab's director listed and edited with ipvsadm's options.
+#[doc(hidden)]
+pub mod ipvsadm;
 #[doc(hidden)]
 pub mod keepalived;
 #[doc(hidden)]

@@ -15,7 +15,7 @@ use crate::lab::LabError;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use embedded::EmbeddedEngine;
 
@@ -72,7 +72,7 @@ impl DirectorError {
 pub type Result<T, E = DirectorError> = std::result::Result<T, E>;
 
 /// Which engine runs the director.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// Userspace IPVS (this crate's `ipvs` module) over AF_PACKET.
@@ -206,6 +206,9 @@ pub trait Engine: Send {
     /// stay in the table; their packets are dropped, or with `expire_nodest_conn` the entry
     /// is expired and the packet scheduled anew (the kernel's `ip_vs_in`).
     fn remove_dest(&mut self, service: ServiceKey, dest: SocketAddrV4) -> Result<()>;
+    /// `ipvsadm -e -t VIP:PORT -r RIP:PORT …`: the whole real server as given (ipvsadm sends
+    /// its defaults, weight 1 and `-g`, for what the command line leaves out).
+    fn edit_dest(&mut self, service: ServiceKey, dest: ipvs::DestConfig) -> Result<()>;
     fn stats(&self) -> EngineStats;
     /// Returns once the counters in `snapshot` are exact for everything forwarded so far.
     /// Kernel IPVS folds its per-CPU counters into the exported ones only in its 2 s

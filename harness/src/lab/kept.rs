@@ -238,11 +238,26 @@ fn clean_in(dir: &Path) -> Result<CleanReport, LabError> {
             continue;
         }
         match fs::remove_file(&path) {
-            Ok(()) => report.removed_labs.push(state.name),
+            Ok(()) => {
+                remove_control_socket(dir, &state.run_id);
+                report.removed_labs.push(state.name);
+            }
             Err(e) => report.problems.push(format!("{}: {e}", path.display())),
         }
     }
     Ok(report)
+}
+
+/// A killed owner leaves its `lvslab ipvsadm` socket in the run directory: that file goes,
+/// and the directory if nothing else is in it (a dead run's keepalived files are
+/// `keepalived::clean_leftovers`' to handle, after its daemons are killed).
+fn remove_control_socket(state_dir: &Path, run_id: &str) {
+    if run_id.is_empty() || !run_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return;
+    }
+    let run = state_dir.join("runs").join(run_id);
+    let _ = fs::remove_file(run.join(crate::ipvsadm::control::SOCKET_NAME));
+    let _ = fs::remove_dir(&run);
 }
 
 /// Every kept lab recorded in /run/lvslab, with whether its owner still runs.
@@ -308,6 +323,22 @@ mod tests {
         assert!(owner_alive(&s));
         s.start_ticks += 1; // same pid, different process start: reused pid
         assert!(!owner_alive(&s));
+    }
+
+    #[test]
+    fn clean_in_removes_a_dead_labs_control_socket_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dead_state("dead");
+        fs::write(state_path(dir.path(), "dead"), serde_json::to_string(&dead).unwrap()).unwrap();
+        let run = dir.path().join("runs").join(&dead.run_id);
+        fs::create_dir_all(&run).unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(run.join(crate::ipvsadm::control::SOCKET_NAME)).unwrap();
+        let other = dir.path().join("runs").join("lvslab-2-0-0000");
+        fs::create_dir_all(&other).unwrap();
+        fs::write(other.join("ipvsadm.sock"), "").unwrap();
+        clean_in(dir.path()).unwrap();
+        assert!(!run.exists(), "the dead lab's run directory held only its socket");
+        assert!(other.join("ipvsadm.sock").exists(), "another run's files are not ours");
     }
 
     #[test]

@@ -635,6 +635,11 @@ impl Held {
         Ok(holds)
     }
 
+    /// Each director's running engine, by name (`lvslab ipvsadm` on a kept lab).
+    pub fn engines_mut(&mut self) -> &mut [(String, Box<dyn Engine>)] {
+        &mut self.engines
+    }
+
     pub async fn stop(mut self) {
         if let Some(ha) = self.ha.take() {
             ha.shutdown().await;

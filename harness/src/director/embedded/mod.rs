@@ -246,6 +246,22 @@ impl Engine for EmbeddedEngine {
         Ok(())
     }
 
+    fn edit_dest(&mut self, service: ServiceKey, dest: ipvs::DestConfig) -> Result<()> {
+        let (id, dests) = self
+            .services
+            .get_mut(&service)
+            .ok_or_else(|| DirectorError::NoService(service.to_string()))?;
+        lock_state(&self.shared)?
+            .ipvs
+            .edit_dest(*id, dest.clone())
+            .map_err(|e| DirectorError::refused(format!("real server {}:{} of {service}", dest.addr, dest.port), e))?;
+        match dests.iter_mut().find(|d| (d.addr, d.port) == (dest.addr, dest.port)) {
+            Some(d) => *d = dest,
+            None => dests.push(dest),
+        }
+        Ok(())
+    }
+
     fn stats(&self) -> EngineStats {
         self.shared.lock().map(|s| s.stats.clone()).unwrap_or_default()
     }

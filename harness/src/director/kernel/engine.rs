@@ -113,54 +113,7 @@ impl KernelEngine {
 
     /// Every service of the namespace with its real servers (kernel order), as dumped.
     pub fn dump(&self) -> Result<Vec<(KernelService, Vec<KernelDest>)>> {
-        let listed = self
-            .socket
-            .dump(IpvsMessage::new(Cmd::GetService, vec![]))
-            .map_err(|e| refused(Cmd::GetService, "services".into(), "", e))?;
-        let mut out = Vec::new();
-        for m in &listed {
-            let Some(attrs) = m.service() else { continue };
-            // fwmark, IPv6 and SCTP services are not lvslab's: left out of the views.
-            let Ok(svc) = decode_service(attrs)? else { continue };
-            let dests = self
-                .socket
-                .dump(IpvsMessage::new(
-                    Cmd::GetDest,
-                    vec![CmdAttr::Service(objects::ident_attrs(&svc.key))],
-                ))
-                .map_err(|e| refused(Cmd::GetDest, format!("real servers of {}", svc.key), "", e))?
-                .iter()
-                .filter_map(|m| m.dest().map(decode_dest))
-                .collect::<Result<Vec<_>>>()?;
-            out.push((svc, dests));
-        }
-        Ok(out)
-    }
-
-    fn conn_tab_size(&self) -> u32 {
-        self.socket
-            .get(IpvsMessage::new(Cmd::GetInfo, vec![]))
-            .ok()
-            .and_then(|m| {
-                m.attrs.iter().find_map(|a| match a {
-                    CmdAttr::InfoConnTabSize(n) => Some(*n),
-                    _ => None,
-                })
-            })
-            .unwrap_or(DEFAULT_CONN_TAB_SIZE)
-    }
-
-    fn read_conns(&self) -> Result<Vec<proc_conn::ProcConn>> {
-        let mut text = String::new();
-        let mut f = &self.conn_table;
-        f.seek(SeekFrom::Start(0))
-            .map_err(|e| DirectorError::io(format!("rewind {CONN_TABLE}"), e))?;
-        f.read_to_string(&mut text)
-            .map_err(|e| DirectorError::io(format!("read {CONN_TABLE}"), e))?;
-        proc_conn::parse(&text).map_err(|e| DirectorError::Ipvs {
-            what: CONN_TABLE.into(),
-            why: e.to_string(),
-        })
+        dump(&self.socket)
     }
 
     /// Every counter and rate of this engine's services and their real servers.
@@ -196,9 +149,7 @@ impl Engine for KernelEngine {
     }
 
     fn snapshot(&self) -> Result<ipvs::IpvsSnapshot> {
-        let services = self.dump()?;
-        let conns = self.read_conns()?;
-        Ok(snapshot::build(self.conn_tab_size(), &services, &conns))
+        read_snapshot(&self.socket, &self.conn_table)
     }
 
     fn set_weight(&mut self, service: ServiceKey, dest: SocketAddrV4, weight: u32) -> Result<()> {
@@ -263,6 +214,31 @@ impl Engine for KernelEngine {
         Ok(())
     }
 
+    fn edit_dest(&mut self, service: ServiceKey, dest: ipvs::DestConfig) -> Result<()> {
+        let msg = IpvsMessage::new(
+            Cmd::SetDest,
+            vec![
+                CmdAttr::Service(objects::ident_attrs(&service)),
+                CmdAttr::Dest(objects::dest_attrs(&dest)?),
+            ],
+        );
+        self.socket.command(msg).map_err(|e| {
+            refused(
+                Cmd::SetDest,
+                format!("real server {}:{} of {service}", dest.addr, dest.port),
+                "",
+                e,
+            )
+        })?;
+        if let Some((_, dests)) = self.services.iter_mut().find(|(s, _)| objects::key_of(s) == service) {
+            match dests.iter_mut().find(|d| (d.addr, d.port) == (dest.addr, dest.port)) {
+                Some(d) => *d = dest,
+                None => dests.push(dest),
+            }
+        }
+        Ok(())
+    }
+
     /// The kernel keeps no per-frame counters for lvslab: the services'
     /// packet counters stand in (client→server packets forwarded, replies
     /// rewritten). They lag by up to the estimator's 2 s period.
@@ -302,6 +278,116 @@ impl Engine for KernelEngine {
     fn shutdown(self: Box<Self>) -> Result<()> {
         self.delete_services()
     }
+}
+
+/// Every service of the socket's namespace with its real servers (kernel order), as dumped.
+fn dump(socket: &IpvsSocket) -> Result<Vec<(KernelService, Vec<KernelDest>)>> {
+    let listed = socket
+        .dump(IpvsMessage::new(Cmd::GetService, vec![]))
+        .map_err(|e| refused(Cmd::GetService, "services".into(), "", e))?;
+    let mut out = Vec::new();
+    for m in &listed {
+        let Some(attrs) = m.service() else { continue };
+        // fwmark, IPv6 and SCTP services are not lvslab's: left out of the views.
+        let Ok(svc) = decode_service(attrs)? else { continue };
+        let dests = socket
+            .dump(IpvsMessage::new(
+                Cmd::GetDest,
+                vec![CmdAttr::Service(objects::ident_attrs(&svc.key))],
+            ))
+            .map_err(|e| refused(Cmd::GetDest, format!("real servers of {}", svc.key), "", e))?
+            .iter()
+            .filter_map(|m| m.dest().map(decode_dest))
+            .collect::<Result<Vec<_>>>()?;
+        out.push((svc, dests));
+    }
+    Ok(out)
+}
+
+fn conn_tab_size(socket: &IpvsSocket) -> u32 {
+    socket
+        .get(IpvsMessage::new(Cmd::GetInfo, vec![]))
+        .ok()
+        .and_then(|m| {
+            m.attrs.iter().find_map(|a| match a {
+                CmdAttr::InfoConnTabSize(n) => Some(*n),
+                _ => None,
+            })
+        })
+        .unwrap_or(DEFAULT_CONN_TAB_SIZE)
+}
+
+fn read_conns(mut conn_table: &File) -> Result<Vec<proc_conn::ProcConn>> {
+    let mut text = String::new();
+    conn_table
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| DirectorError::io(format!("rewind {CONN_TABLE}"), e))?;
+    conn_table
+        .read_to_string(&mut text)
+        .map_err(|e| DirectorError::io(format!("read {CONN_TABLE}"), e))?;
+    proc_conn::parse(&text).map_err(|e| DirectorError::Ipvs {
+        what: CONN_TABLE.into(),
+        why: e.to_string(),
+    })
+}
+
+fn read_snapshot(socket: &IpvsSocket, conn_table: &File) -> Result<ipvs::IpvsSnapshot> {
+    let services = dump(socket)?;
+    let conns = read_conns(conn_table)?;
+    Ok(snapshot::build(conn_tab_size(socket), &services, &conns))
+}
+
+/// Kernel IPVS of one namespace as `ipvsadm` sees it: every service, whoever made it, read
+/// and edited with the kernel's own errno (for ipvsadm's wording of a refusal).
+pub struct Admin {
+    socket: IpvsSocket,
+    conn_table: File,
+}
+
+impl Admin {
+    /// Opens the netlink socket and the connection table of the calling thread's namespace.
+    pub fn open() -> Result<Admin> {
+        let socket = IpvsSocket::open().map_err(|e| DirectorError::Ipvs {
+            what: "the generic netlink family IPVS".into(),
+            why: e.to_string(),
+        })?;
+        let conn_table = File::open(CONN_TABLE).map_err(|e| DirectorError::io(format!("open {CONN_TABLE}"), e))?;
+        Ok(Admin { socket, conn_table })
+    }
+
+    pub fn snapshot(&self) -> Result<ipvs::IpvsSnapshot> {
+        read_snapshot(&self.socket, &self.conn_table)
+    }
+
+    /// NEW_DEST (`-a`), SET_DEST (`-e`) or DEL_DEST (`-d`, weight and method ignored).
+    pub fn dest_command(
+        &self,
+        cmd: DestCmd,
+        service: &ServiceKey,
+        dest: &ipvs::DestConfig,
+    ) -> std::result::Result<(), GenlError> {
+        let msg = match cmd {
+            DestCmd::Add => objects::new_dest_message(service, dest).map_err(|e| GenlError::Decode(e.to_string()))?,
+            DestCmd::Edit => IpvsMessage::new(
+                Cmd::SetDest,
+                vec![
+                    CmdAttr::Service(objects::ident_attrs(service)),
+                    CmdAttr::Dest(objects::dest_attrs(dest).map_err(|e| GenlError::Decode(e.to_string()))?),
+                ],
+            ),
+            DestCmd::Delete => objects::del_dest_message(service, dest.addr, dest.port),
+        };
+        self.socket.command(msg)
+    }
+}
+
+/// The real-server commands of ipvsadm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DestCmd {
+    Add,
+    Edit,
+    Delete,
 }
 
 /// A kernel refusal as a sentence an operator can act on.
