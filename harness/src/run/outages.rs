@@ -177,6 +177,8 @@ mod tests {
     fn change(at_ms: f64, op: &'static str) -> HealthTableChange {
         HealthTableChange {
             at_ms,
+            service: "tcp/80".into(),
+            director: "director".into(),
             dest: "192.0.2.12:80".parse().unwrap(),
             real_server: Some("rs2".into()),
             sorry: false,
@@ -188,12 +190,14 @@ mod tests {
     fn health(table: Vec<HealthTableChange>) -> HealthOutcome {
         HealthOutcome {
             director: "director".into(),
+            services: vec!["tcp/80".into()],
             started_ms: -2000.0,
             log: Vec::new(),
             notify: Vec::new(),
             table,
             servers: vec![ServerHealth {
                 name: "rs2".into(),
+                service: "tcp/80".into(),
                 out_after_start_ms: None,
                 out_at_end: false,
             }],
