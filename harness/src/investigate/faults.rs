@@ -117,6 +117,7 @@ pub fn health_evidence(
             .collect(),
         outages: outages
             .iter()
+            .filter(|o| o.service == svc.name)
             .map(|o| OutageEvidence {
                 server: o.server.clone(),
                 down_event: o.down_event.clone(),

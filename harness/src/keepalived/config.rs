@@ -656,7 +656,11 @@ name = "sorry"
         assert_eq!(blocks[0].matches("HTTP_GET {").count(), 3, "{out}");
         assert_eq!(blocks[0].matches("digest 9e107d9d372bb6826bd81d3542a419d6").count(), 1);
         assert_eq!(blocks[1].matches("TCP_CHECK {").count(), 3, "{out}");
-        assert_eq!(blocks[1].matches(" 443 {").count(), 4, "the VS and its three real servers: {out}");
+        assert_eq!(
+            blocks[1].matches(" 443 {").count(),
+            4,
+            "the VS and its three real servers: {out}"
+        );
     }
 
     #[test]

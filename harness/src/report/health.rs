@@ -87,7 +87,8 @@ pub fn render_outages(outages: &[Outage]) -> String {
         };
         out.push_str(&format!(
             "  {}: {removed} ({} failed meanwhile){back}\n",
-            o.server, o.failed_meanwhile
+            o.who(outages),
+            o.failed_meanwhile
         ));
     }
     out
@@ -154,6 +155,7 @@ mod tests {
     #[test]
     fn an_outage_reads_as_one_line() {
         let o = Outage {
+            service: "tcp/80".into(),
             server: "rs2".into(),
             down_event: "rs2-dies".into(),
             down_at_ms: 1500.0,
