@@ -50,7 +50,7 @@ fn removal(s: &Scenario, outcome: &RunOutcome) -> (Duration, Duration) {
     let h = outcome.health.as_ref().expect("checkers ran");
     let rs3 = h.servers.iter().find(|r| r.name == "rs3").expect("rs3 reported");
     let at = Duration::from_secs_f64(rs3.out_after_start_ms.expect("rs3 was removed") / 1000.0);
-    let check = s.health.as_ref().unwrap();
+    let check = s.service().health.as_ref().unwrap();
     let (kind, settings) = check.real_servers[2].checker.as_ref().unwrap();
     (at, health::removed_at_start_within(kind, settings, check.delay_loop))
 }
@@ -203,7 +203,7 @@ async fn misc_check_runs_its_command_in_the_directors_namespace() {
         !here.success(),
         "{command} passes outside the lab too: the test would prove nothing"
     );
-    for rs in &mut s.health.as_mut().unwrap().real_servers[..2] {
+    for rs in &mut s.services[0].health.as_mut().unwrap().real_servers[..2] {
         let Some((health::CheckerKind::Misc(misc), _)) = rs.checker.as_mut() else {
             panic!("misc")
         };

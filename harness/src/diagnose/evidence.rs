@@ -51,7 +51,8 @@ pub struct Evidence {
     /// keep-alive, one source vs several), for contrast.
     #[serde(default)]
     pub probes: Vec<ProbeResult>,
-    /// What keepalived's health checkers did during the run; `None`: no checker ran.
+    /// What keepalived's health checkers did during the run on this service (each service's
+    /// evidence has its own); `None`: no checker ran on it.
     #[serde(default)]
     pub health: Option<HealthEvidence>,
     /// The faults (`[[event]]`s) that fired during the main run, in order.
@@ -390,6 +391,9 @@ pub struct RecordEvidence {
 pub struct HealthEvidence {
     /// The director whose checkers these are.
     pub director: String,
+    /// The service (keepalived's virtual_server) they check.
+    #[serde(default)]
+    pub service: String,
     /// One per real server of the pool; a server without a checker is never taken out.
     #[serde(default)]
     pub checkers: Vec<CheckerEvidence>,

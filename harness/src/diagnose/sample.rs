@@ -363,6 +363,7 @@ pub fn checker_takes_out() -> Evidence {
         }
     }
     ev.health = Some(HealthEvidence {
+        service: "tcp/80".into(),
         director: "d1".into(),
         checkers: (1..=3).map(tcp_checker).collect(),
         log: vec![
@@ -415,6 +416,7 @@ pub fn sorry_server() -> Evidence {
     ev.ipvs.as_mut().unwrap().dests = vec![dest(3, 30, 30)];
     ev.records = (0..30).map(|n| record(n, "rs3")).collect();
     ev.health = Some(HealthEvidence {
+        service: "tcp/80".into(),
         director: "d1".into(),
         checkers: (1..=2).map(tcp_checker).collect(),
         log: vec![

@@ -129,24 +129,61 @@ pub(super) fn plan(vs: &VirtualServer, service: &mut PlanService, mode: Mode, wa
     service.check = Some(PlanCheck { keys: table, sorry });
 }
 
-/// A later service: keepalived checks it too, lvslab only the first one.
-pub(super) fn not_first(vs: &VirtualServer, warnings: &mut Vec<Warning>) {
+/// A later service's checking: as the first's, but a later service states it all in its
+/// `[service.check]` (a real server's own `check` is the first service's): the first real
+/// checker's keys go there, and a real server whose checker says otherwise is a warning.
+pub(super) fn plan_later(vs: &VirtualServer, service: &mut PlanService, mode: Mode, warnings: &mut Vec<Warning>) {
+    plan(vs, service, mode, warnings);
     let what = vs.describe();
-    let checkers = vs.real_servers.iter().flat_map(|rs| rs.checkers.iter());
-    for c in checkers {
-        warnings.push(Warning::new(
-            c.line,
-            format!(
-                "{} of `{what}` not imported: lvslab runs the first service's health checkers only",
-                c.name()
-            ),
-        ));
+    let Some(check) = service.check.as_mut() else {
+        return;
+    };
+    // The MISC_CHECK `true` stands in for "no checker": a real checker is preferred.
+    let stand_in = |keys: &Keys| keys.iter().any(|(k, v)| k == "command" && v == &quote("true"));
+    let pool = || service.servers.iter().filter(|s| !s.sorry);
+    let model: Keys = pool()
+        .map(|s| s.check.clone())
+        .find(|k| !stand_in(k))
+        .or_else(|| pool().next().map(|s| s.check.clone()))
+        .unwrap_or_default();
+    for kv in &model {
+        if check.keys.iter().any(|(k, _)| *k == kv.0) {
+            continue;
+        }
+        match kv.0.as_str() {
+            "kind" => check.keys.insert(0, kv.clone()),
+            _ => check.keys.push(kv.clone()),
+        }
     }
-    for (line, keyword) in &vs.health_lines {
-        warnings.push(Warning::new(
-            *line,
-            format!("`{keyword}` of `{what}` not imported: lvslab runs the first service's health checkers only"),
-        ));
+    let inhibits: Vec<bool> = pool().map(|s| s.inhibit.unwrap_or(vs.inhibit_on_failure)).collect();
+    if !vs.inhibit_on_failure && !inhibits.is_empty() && inhibits.iter().all(|i| *i) {
+        check.keys.push(("inhibit_on_failure".into(), "true".into()));
+    }
+    let inhibit_all = inhibits.first().copied().unwrap_or(false);
+    for server in service.servers.iter_mut().filter(|s| !s.sorry) {
+        if server.check != model {
+            let own: Vec<String> = server.check.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            warnings.push(Warning::new(
+                server.line,
+                format!(
+                    "the checker of {} in `{what}` ({}) differs from its other real servers': a later service has one [service.check] for all of them, so it is checked like the others",
+                    server.original,
+                    own.join(", ")
+                ),
+            ));
+        }
+        if server.inhibit.unwrap_or(vs.inhibit_on_failure) != inhibit_all && inhibits.iter().any(|i| *i != inhibit_all)
+        {
+            warnings.push(Warning::new(
+                server.line,
+                format!(
+                    "inhibit_on_failure of {} in `{what}` differs from its other real servers': a later service states it once, in [service.check]",
+                    server.original
+                ),
+            ));
+        }
+        server.check.clear();
+        server.inhibit = None;
     }
 }
 

@@ -21,7 +21,7 @@ fn imported(text: &str) -> (Scenario, Vec<String>, String) {
 }
 
 fn health(s: &Scenario) -> &HealthCheck {
-    s.health.as_ref().expect("a health check")
+    s.service().health.as_ref().expect("a health check")
 }
 
 fn said(warnings: &[String], line: usize, text: &str) -> bool {
@@ -177,7 +177,7 @@ fn a_server_without_checker_is_never_taken_out() {
     );
     // No checker anywhere: no [service.check], and its keywords are said to do nothing.
     let (s, warnings, _) = imported(&vs("  quorum 2\n  real_server 10.0.0.2 80 {\n  }\n"));
-    assert!(s.health.is_none());
+    assert!(!s.has_checkers());
     assert!(
         said(&warnings, 5, "`quorum`: no real server has a checker"),
         "{warnings:?}"
@@ -215,7 +215,7 @@ fn a_tcp_checker_on_a_udp_service_is_not_imported() {
         "virtual_server 10.0.0.1 53 {\n  lb_algo rr\n  lb_kind DR\n  real_server 10.0.0.2 53 {\n    TCP_CHECK {\n    }\n  }\n}\n",
     );
     assert_eq!(s.service().protocol, crate::scenario::Protocol::Udp);
-    assert!(s.health.is_none());
+    assert!(!s.has_checkers());
     assert!(
         said(&warnings, 1, "no protocol set - defaulting to UDP"),
         "{warnings:?}"
@@ -227,26 +227,18 @@ fn a_tcp_checker_on_a_udp_service_is_not_imported() {
 }
 
 #[test]
-fn only_the_first_services_checkers_are_imported() {
+fn a_later_services_checkers_are_imported_into_its_own_check() {
     let text = format!(
         "{}virtual_server 10.0.0.1 443 {{\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  delay_loop 3\n  \
          real_server 10.0.0.2 443 {{\n    TCP_CHECK {{\n    }}\n  }}\n}}\n",
         vs("  real_server 10.0.0.2 80 {\n    TCP_CHECK {\n    }\n  }\n")
     );
-    let (s, warnings, _) = imported(&text);
+    let (s, warnings, toml) = imported(&text);
     assert_eq!(s.services.len(), 2);
-    assert!(
-        said(
-            &warnings,
-            14,
-            "`delay_loop` of `virtual_server 10.0.0.1 443` not imported"
-        ),
-        "{warnings:?}"
-    );
-    assert!(
-        said(&warnings, 16, "TCP_CHECK of `virtual_server 10.0.0.1 443` not imported"),
-        "{warnings:?}"
-    );
+    let later = s.services[1].health.as_ref().expect("its checkers");
+    assert_eq!(later.delay_loop, Duration::from_secs(3), "{toml}");
+    assert_eq!(later.real_servers[0].checker.as_ref().unwrap().0, CheckerKind::Tcp);
+    assert!(!warnings.iter().any(|w| w.contains("not imported")), "{warnings:?}");
 }
 
 #[test]
@@ -313,4 +305,103 @@ fn a_shared_checker_delay_loop_stays_with_the_checkers() {
         toml.contains("[service.check]\nkind = \"misc\"\ncommand = \"/bin/true\"\n"),
         "{toml}"
     );
+}
+
+#[test]
+fn every_checked_virtual_server_keeps_its_checkers() {
+    let text = "virtual_server 10.0.0.1 80 {\n  delay_loop 2\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  \
+         real_server 10.0.0.2 80 {\n    TCP_CHECK {\n      connect_timeout 1\n    }\n  }\n  \
+         real_server 10.0.0.3 80 {\n    TCP_CHECK {\n      connect_timeout 1\n    }\n  }\n}\n\
+         virtual_server 10.0.0.1 443 {\n  delay_loop 4\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  quorum 2\n  \
+         sorry_server 10.0.0.9 443\n  \
+         real_server 10.0.0.2 443 {\n    inhibit_on_failure\n    HTTP_GET {\n      url {\n        path /tls\n        status_code 200\n      }\n      retry 2\n    }\n  }\n  \
+         real_server 10.0.0.3 443 {\n    inhibit_on_failure\n    HTTP_GET {\n      url {\n        path /tls\n        status_code 200\n      }\n      retry 5\n    }\n  }\n}\n";
+    let (s, warnings, toml) = imported(text);
+    let names: Vec<&str> = s.checked_services().map(|(_, svc, _)| svc.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "{toml}");
+    let (_, _, web) = s.checked_services().next().unwrap();
+    assert_eq!(web.delay_loop, Duration::from_secs(2));
+    assert!(web.real_servers.iter().all(|r| r
+        .checker
+        .as_ref()
+        .is_some_and(|(k, st)| *k == CheckerKind::Tcp && st.connect_timeout == Duration::from_secs(1))));
+    let (_, tls_svc, tls) = s.checked_services().nth(1).unwrap();
+    assert_eq!(tls_svc.port, 443);
+    assert_eq!((tls.delay_loop, tls.quorum), (Duration::from_secs(4), 2), "{toml}");
+    let sorry = tls.sorry_server.as_ref().expect("its sorry server");
+    assert_eq!(sorry.addr.port(), 443);
+    let pool: Vec<&str> = tls.real_servers.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(pool, ["rs1", "rs2"], "{toml}");
+    for rs in &tls.real_servers {
+        assert!(rs.inhibit_on_failure, "{toml}");
+        let Some((CheckerKind::Http(http), settings)) = &rs.checker else {
+            panic!("{toml}")
+        };
+        assert_eq!(http.urls[0].path, "/tls");
+        // One [service.check] for the later service: the first real server's retry.
+        assert_eq!(settings.retry, 2, "{toml}");
+    }
+    // The first service's real servers keep their TCP_CHECK: a later service's check is its own.
+    assert!(toml.matches("[service.check]").count() == 2, "{toml}");
+    assert!(
+        said(&warnings, 34, "the checker of 10.0.0.3:443") && said(&warnings, 34, "retry = 5"),
+        "{warnings:#?}"
+    );
+    assert!(!warnings
+        .iter()
+        .any(|w| w.contains("first service's health checkers only")));
+}
+
+/// The virtual_server blocks of a shared sample, as written (not copied into the repo: GPL).
+fn sample_virtual_servers(file: &str) -> Option<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/keepalived-samples")
+        .join(file);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("skipped: {} not present", path.display());
+        return None;
+    };
+    let mut out = String::new();
+    let mut depth = 0usize;
+    for line in text.lines() {
+        let code = line.split('!').next().unwrap_or("").split('#').next().unwrap_or("");
+        if depth == 0 && !code.trim_start().starts_with("virtual_server ") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        depth += code.matches('{').count();
+        depth = depth.saturating_sub(code.matches('}').count());
+    }
+    Some(out)
+}
+
+#[test]
+fn two_sample_virtual_servers_are_both_checked() {
+    // keepalived's own samples: quorum's NAT TCP_CHECKs with quorum and hysteresis, then the
+    // sample's NAT HTTP_GET with its sorry server.
+    let (Some(quorum), Some(sample)) = (
+        sample_virtual_servers("keepalived.conf.quorum"),
+        sample_virtual_servers("keepalived.conf.sample"),
+    ) else {
+        return;
+    };
+    let (s, _, toml) = imported(&format!("{quorum}{sample}"));
+    let checked: Vec<(usize, &HealthCheck)> = s.checked_services().map(|(i, _, h)| (i, h)).collect();
+    assert_eq!(checked.len(), 2, "{toml}");
+    let (_, first) = checked[0];
+    assert_eq!((first.quorum, first.hysteresis, first.omega), (7, 2, true), "{toml}");
+    assert!(first.quorum_up.is_some() && first.quorum_down.is_some());
+    let (i, second) = checked[1];
+    assert_eq!(s.services[i].port, 1358);
+    assert!(second.sorry_server.is_some(), "{toml}");
+    let Some((CheckerKind::Http(http), settings)) = &second.real_servers[0].checker else {
+        panic!("{toml}")
+    };
+    assert_eq!(http.urls[0].digest.as_deref(), Some("640205b7b0fc66c1ea91c463fac6334d"));
+    assert_eq!(
+        (settings.connect_timeout, settings.retry, settings.delay_before_retry),
+        (Duration::from_secs(3), 3, Duration::from_secs(3))
+    );
+    assert_eq!(second.delay_loop, Duration::from_secs(6));
 }

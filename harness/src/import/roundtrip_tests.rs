@@ -306,7 +306,7 @@ fn assert_same_service(original: &Scenario, back: &Scenario, what: &str) {
 /// the pool's servers included, is compared as for any scenario.
 fn table_part(scenario: &Scenario) -> Scenario {
     let mut pool = scenario.clone();
-    if let Some(health) = &scenario.health {
+    if let Some(health) = &scenario.service().health {
         pool.real_servers.retain(|r| !health.is_sorry(&r.name));
     }
     pool

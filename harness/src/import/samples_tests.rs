@@ -340,7 +340,7 @@ fn keepalived_samples_read_to_their_values() {
     assert_eq!((checker.line, checker.name()), (37, "HTTP_GET"));
     let (toml, warnings) = super::import_file(&path).unwrap();
     let scenario = crate::scenario::parse(&toml, "sample.toml").unwrap();
-    let health = scenario.health.as_ref().expect("the HTTP_GETs are imported");
+    let health = scenario.service().health.as_ref().expect("the HTTP_GETs are imported");
     let sorry = health.sorry_server.as_ref().expect("the sorry server is imported");
     assert_eq!(sorry.real_server.as_deref(), Some("sorry"), "{toml}");
     let rs1 = &health.real_servers[0];
@@ -387,7 +387,7 @@ fn keepalived_samples_read_to_their_values() {
         scenario.real_servers.iter().all(|r| r.port == 8080),
         "NAT keeps the remapped port"
     );
-    let health = scenario.health.as_ref().expect("the TCP_CHECKs are imported");
+    let health = scenario.service().health.as_ref().expect("the TCP_CHECKs are imported");
     assert_eq!((health.quorum, health.hysteresis, health.omega), (7, 2, true));
     assert_eq!(health.quorum_up.as_deref(), Some("/usr/local/sbin/quorum-up.sh"));
     assert!(health

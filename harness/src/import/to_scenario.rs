@@ -244,7 +244,7 @@ pub(super) struct PlanService {
     pub(super) prefix: Option<u8>,
     pub(super) one_packet: bool,
     pub(super) servers: Vec<PlanServer>,
-    /// `[service.check]` keys (first service only), as `key = value` TOML.
+    /// `[service.check]` keys, as `key = value` TOML.
     pub(super) check: Option<PlanCheck>,
     /// The ports are the kernel's (an IPVS table): a DR/TUN destination keeps its own port, as
     /// netlink lets one add it, instead of keepalived's reset to the service port.
@@ -253,7 +253,7 @@ pub(super) struct PlanService {
     pub(super) defaults: Vec<(&'static str, String)>,
 }
 
-/// The first service's health checking: `[service.check]` and the sorry server.
+/// A service's health checking: `[service.check]` and the sorry server.
 pub(super) struct PlanCheck {
     pub(super) keys: Vec<(String, String)>,
     /// The sorry server's address: one of the real servers (`sorry_server = "rsN"`) or the
@@ -479,9 +479,9 @@ pub fn keepalived_to_scenario_with_peers(
         match keepalived_service(other, &mut own) {
             Err((_, why)) => warnings.push(skipped(&why)),
             Ok((_, m)) if m != mode => warnings.push(skipped(&format!("it is {m}, the first service {mode}"))),
-            Ok((svc, _)) => {
+            Ok((mut svc, _)) => {
                 warnings.extend(own);
-                keepalived_health::not_first(other, &mut warnings);
+                keepalived_health::plan_later(other, &mut svc, mode, &mut warnings);
                 services.push(svc);
             }
         }
@@ -777,7 +777,7 @@ fn render(
             let names: Vec<String> = mine.iter().map(|n| quote(n)).collect();
             let _ = writeln!(out, "real_servers = [{}]", names.join(", "));
         }
-        if index == 0 {
+        let check_table = |out: &mut String| {
             if let Some(check) = &svc.check {
                 let _ = writeln!(out);
                 let _ = writeln!(out, "[service.check]");
@@ -788,6 +788,9 @@ fn render(
                     let _ = writeln!(out, "sorry_server = {}", quote(&name_at(n)));
                 }
             }
+        };
+        if index == 0 {
+            check_table(&mut out);
             render_origin(&mut out, origin, svc);
             continue;
         }
@@ -810,6 +813,7 @@ fn render(
         if let Some(&port) = ports.first().filter(|p| **p != svc.port && !dr_like) {
             let _ = writeln!(out, "real_port = {port}");
         }
+        check_table(&mut out);
         render_origin(&mut out, origin, svc);
         for server in &svc.servers {
             let first_weight = servers
@@ -1175,7 +1179,7 @@ mod tests {
         // rs1..rs3 and the sorry server.
         assert_eq!(scenario.real_servers.len(), 4);
         assert_eq!(scenario.real_servers[1].weight, 0);
-        let health = scenario.health.as_ref().expect("rs3's TCP_CHECK");
+        let health = scenario.service().health.as_ref().expect("rs3's TCP_CHECK");
         assert_eq!(health.delay_loop, std::time::Duration::from_secs(10));
         assert_eq!(
             health.sorry_server.as_ref().and_then(|s| s.real_server.as_deref()),

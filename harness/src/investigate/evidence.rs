@@ -137,6 +137,10 @@ pub async fn gather(
     let service_snapshot = facts.ipvs.and_then(|s| service_of(s, scenario.service()));
     let (firewalls, firewall_problems) = super::firewall::gather(scenario, lab).await;
     problems.extend(firewall_problems);
+    let health = facts
+        .health
+        .filter(|_| scenario.services[0].health.is_some())
+        .map(|h| super::faults::health_evidence(scenario, 0, h, facts.outages));
     let arp_probe = match arp_probe(scenario, lab, arp_window).await {
         Ok(probe) => probe,
         Err(problem) => {
@@ -158,9 +162,7 @@ pub async fn gather(
             arp_probe,
             records: records_evidence(scenario, facts.records),
             probes: Vec::new(),
-            health: facts
-                .health
-                .map(|h| super::faults::health_evidence(scenario, h, facts.outages)),
+            health,
             events: super::faults::events_evidence(scenario, facts.fired),
             other_directors,
             vrrp: facts.vrrp.and_then(|v| super::vrrp::evidence(scenario, v)),
@@ -376,8 +378,8 @@ pub fn records_evidence(scenario: &Scenario, records: &[RequestRecord]) -> Vec<R
 }
 
 /// The evidence of `scenario.services[index]`, a service after the first, made from the
-/// first's: its own table, requests and real servers, with the same hosts, VRRP and events.
-/// The checkers and the probes are the first service's, so they stay out.
+/// first's: its own table, requests, real servers and checkers, with the same hosts, VRRP and
+/// events. The probes are the first service's, so they stay out.
 pub fn for_service(scenario: &Scenario, first: &Evidence, facts: RunFacts<'_>, index: usize) -> Evidence {
     let svc = &scenario.services[index];
     let snapshot = facts.ipvs.and_then(|s| service_of(s, svc));
@@ -397,7 +399,10 @@ pub fn for_service(scenario: &Scenario, first: &Evidence, facts: RunFacts<'_>, i
         real_servers,
         records: service_records_evidence(scenario, index, facts.records),
         probes: Vec::new(),
-        health: None,
+        health: facts
+            .health
+            .filter(|_| svc.health.is_some())
+            .map(|h| super::faults::health_evidence(scenario, index, h, facts.outages)),
         director_tables: director_tables(svc, facts),
         ..first.clone()
     }

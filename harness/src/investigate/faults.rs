@@ -17,27 +17,37 @@ fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// The checkers' evidence: the outcome of the run joined with the scenario's checker settings.
-pub fn health_evidence(scenario: &Scenario, outcome: &HealthOutcome, outages: &[Outage]) -> HealthEvidence {
-    let proto = scenario.service().protocol;
+/// Service `index`'s checkers' evidence: the outcome of the run joined with its checker settings.
+pub fn health_evidence(
+    scenario: &Scenario,
+    index: usize,
+    outcome: &HealthOutcome,
+    outages: &[Outage],
+) -> HealthEvidence {
+    let svc = &scenario.services[index];
+    let proto = svc.protocol;
     // keepalived names a real server by its trio: `[192.0.2.12]:tcp:80`.
     let by_trio: HashMap<String, &str> = scenario
         .real_servers
         .iter()
+        .filter(|rs| svc.has_real_server(&rs.name))
         .map(|rs| {
-            let trio = Trio::new(SocketAddr::from((rs.address, rs.port)), proto);
+            let trio = Trio::new(SocketAddr::from((rs.address, scenario.real_port(index, rs))), proto);
             (trio.to_string(), rs.name.as_str())
         })
         .collect();
     let about = |line: &str| trios_in(line).find_map(|t| by_trio.get(t)).map(|n| (*n).to_owned());
-    let check = scenario.health.as_ref();
+    let several = scenario.checked_services().count() > 1;
+    // With several checked services, the log lines of this one: those naming its servers or VS.
+    let ours = |line: &str| !several || about(line).is_some() || line.contains(&format!(":{}", svc.port));
+    let check = svc.health.as_ref();
     let checkers = check
         .map(|c| c.real_servers.as_slice())
         .unwrap_or_default()
         .iter()
         .filter_map(|rc| {
             let rs = scenario.real_server(&rc.name)?;
-            let own = SocketAddrV4::new(rs.address, rs.port);
+            let own = SocketAddrV4::new(rs.address, scenario.real_port(index, rs));
             let (kind, settings) = match &rc.checker {
                 Some((kind, settings)) => (Some(kind), Some(settings)),
                 None => (None, None),
@@ -68,10 +78,12 @@ pub fn health_evidence(scenario: &Scenario, outcome: &HealthOutcome, outages: &[
         .collect();
     HealthEvidence {
         director: outcome.director.clone(),
+        service: svc.name.clone(),
         checkers,
         log: outcome
             .log
             .iter()
+            .filter(|l| l.director.is_none() && ours(&l.line))
             .map(|l| HealthLogLine {
                 at_ms: l.at_ms,
                 line: l.line.clone(),
@@ -81,6 +93,7 @@ pub fn health_evidence(scenario: &Scenario, outcome: &HealthOutcome, outages: &[
         changes: outcome
             .table
             .iter()
+            .filter(|c| c.service == svc.name && c.director == outcome.director)
             .map(|c| HealthChange {
                 at_ms: c.at_ms,
                 dest: c.dest,
@@ -93,6 +106,7 @@ pub fn health_evidence(scenario: &Scenario, outcome: &HealthOutcome, outages: &[
         failures: outcome
             .failures
             .iter()
+            .filter(|f| f.service == svc.name && f.director == outcome.director)
             .filter_map(|f| {
                 Some(CheckFailure {
                     at_ms: f.at_ms,
@@ -103,6 +117,7 @@ pub fn health_evidence(scenario: &Scenario, outcome: &HealthOutcome, outages: &[
             .collect(),
         outages: outages
             .iter()
+            .filter(|o| o.service == svc.name)
             .map(|o| OutageEvidence {
                 server: o.server.clone(),
                 down_event: o.down_event.clone(),
@@ -123,14 +138,14 @@ pub fn health_evidence(scenario: &Scenario, outcome: &HealthOutcome, outages: &[
                     scenario
                         .real_servers
                         .iter()
-                        .find(|r| r.address == *s.addr.ip() && r.port == s.addr.port())
+                        .find(|r| r.address == *s.addr.ip() && scenario.real_port(index, r) == s.addr.port())
                         .map(|r| r.name.clone())
                 }),
             }),
         out_at_end: outcome
             .servers
             .iter()
-            .filter(|s| s.out_at_end)
+            .filter(|s| s.out_at_end && s.service == svc.name)
             .map(|s| s.name.clone())
             .collect(),
     }
@@ -218,20 +233,25 @@ mod tests {
         let rs2: SocketAddr = "192.0.2.12:80".parse().unwrap();
         let outcome = HealthOutcome {
             director: "director".into(),
+            services: vec!["tcp/80".into()],
             started_ms: -1500.0,
             log: vec![
                 HealthLine {
                     at_ms: 1200.0,
                     line: "TCP_CHECK on service [192.0.2.12]:tcp:80 failed.".into(),
+                    director: None,
                 },
                 HealthLine {
                     at_ms: 1200.0,
                     line: "Lost quorum 1-0=1 > 0 for VS [192.0.2.100]:tcp:80".into(),
+                    director: None,
                 },
             ],
             notify: Vec::new(),
             table: vec![HealthTableChange {
                 at_ms: 1200.0,
+                service: "tcp/80".into(),
+                director: "director".into(),
                 dest: rs2,
                 real_server: Some("rs2".into()),
                 sorry: false,
@@ -240,11 +260,14 @@ mod tests {
             }],
             servers: vec![ServerHealth {
                 name: "rs2".into(),
+                service: "tcp/80".into(),
                 out_after_start_ms: Some(2700.0),
                 out_at_end: true,
             }],
             failures: vec![HealthFailure {
                 at_ms: 1200.0,
+                service: "tcp/80".into(),
+                director: "director".into(),
                 dest: rs2,
                 real_server: Some("rs2".into()),
                 reason: FailReason::ConnectRefused,
@@ -252,7 +275,7 @@ mod tests {
             problems: Vec::new(),
             implementation: crate::ha::Implementation::Embedded,
         };
-        let h = health_evidence(&s, &outcome, &[]);
+        let h = health_evidence(&s, 0, &outcome, &[]);
         assert_eq!(h.log[0].server.as_deref(), Some("rs2"));
         assert_eq!(h.log[1].server, None, "the VS line names no real server");
         assert!(h.changes[0].takes_out());

@@ -124,6 +124,10 @@ impl CheckerLog {
         if line.contains("WARNING") || line.contains("Warning") || line.starts_with("IPVS") {
             self.problems.push(format!("keepalived: {line}"));
         }
+        // Another virtual_server's line: its own reader takes it.
+        if !self.mentions_pool(line) {
+            return Ask::Nothing;
+        }
         let (keep, ask) = self.interpret(at, line);
         // keepalived's own start and stop, BFD and the like are not the checkers' doing.
         if keep && is_checker_line(line) {
@@ -145,6 +149,17 @@ impl CheckerLog {
                 f.2 = reason;
             }
         }
+    }
+
+    /// Whether `line` names this virtual server, one of its real servers or its sorry server.
+    /// A real server in two virtual servers on one port is named alike in both: keepalived's
+    /// checker lines name the real server only, so both readers take those.
+    fn mentions_pool(&self, line: &str) -> bool {
+        let pool = &self.pool;
+        std::iter::once(pool.vs.as_str())
+            .chain(pool.servers.iter().map(|s| s.trio.as_str()))
+            .chain(pool.sorry.iter().map(|s| s.0.as_str()))
+            .any(|trio| names_trio(line, trio))
     }
 
     fn log(&mut self, at: Duration, line: &str) {
@@ -271,6 +286,12 @@ impl CheckerLog {
     fn table_line(&mut self, at: Duration, line: &str) {
         let vs = self.pool.vs.clone();
         let sorry_trio = self.pool.sorry.as_ref().map(|s| s.0.clone());
+        let quorum_line = ["Lost quorum ", "Starting with quorum down ", "Gained quorum "]
+            .iter()
+            .any(|p| line.starts_with(p));
+        if quorum_line && !line.ends_with(&format!("VS {vs}")) {
+            return;
+        }
         if line.starts_with("Lost quorum ") || line.starts_with("Starting with quorum down ") {
             self.quorum_up = false;
             return;
@@ -394,12 +415,19 @@ impl CheckerLog {
         };
         let fifo = line.to_string();
         if let Some(rest) = line.strip_prefix("RS ") {
-            let Some(trio) = rest.split(' ').next() else { return };
+            let mut words = rest.split(' ');
+            let Some(trio) = words.next() else { return };
+            if words.next().is_some_and(|vs| vs != self.pool.vs) {
+                return;
+            }
             let Some(rs) = self.server(trio).map(|s| s.addr) else {
                 return;
             };
             self.push(at, HealthEvent::RealServer { rs, up, fifo });
-        } else if line.starts_with("VS ") {
+        } else if line
+            .strip_prefix("VS ")
+            .is_some_and(|r| r.starts_with(&format!("{} ", self.pool.vs)))
+        {
             self.push(at, HealthEvent::Quorum { up, fifo });
         }
     }
@@ -431,6 +459,12 @@ fn is_checker_line(line: &str) -> bool {
         || line
             .rsplit_once(" server ")
             .is_some_and(|(why, _)| http_reason(why).is_some())
+}
+
+/// Whether `line` holds `trio` whole (`[a]:tcp:80` is not in `[a]:tcp:8080`).
+fn names_trio(line: &str, trio: &str) -> bool {
+    line.match_indices(trio)
+        .any(|(i, _)| !line[i + trio.len()..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// `line` is `prefix` + X + `suffix`: X.
@@ -725,5 +759,73 @@ mod tests {
         );
         assert_eq!(log.problems.len(), 1);
         assert!(table_ops(&log).is_empty());
+    }
+
+    /// Two virtual servers on one VIP, 80 and 443, with the same real servers: each reader
+    /// takes its own virtual server's lines, and a server out of one stays in the other.
+    #[test]
+    fn each_virtual_server_reads_its_own_lines() {
+        let tls = |last: u8| SocketAddr::from(([192, 0, 2, last], 443));
+        let mut web = CheckerLog::new(pool(false, false));
+        let mut https = CheckerLog::new(Pool {
+            vs: "[192.0.2.100]:tcp:443".into(),
+            servers: [11, 12, 13]
+                .into_iter()
+                .map(|last| PoolServer {
+                    trio: format!("[192.0.2.{last}]:tcp:443"),
+                    addr: tls(last),
+                    ..server(last, false)
+                })
+                .collect(),
+            sorry: None,
+            alpha: HashSet::new(),
+        });
+        let lines: &[(u64, &str)] = &[
+            (1300, "TCP connection to [192.0.2.12]:tcp:443 success."),
+            (1400, "MD5 digest error to server [192.0.2.12]:tcp:80."),
+            (1400, "HTTP_CHECK on service [192.0.2.12]:tcp:80 failed after 1 retry."),
+            (
+                1401,
+                "Removing service [192.0.2.12]:tcp:80 from VS [192.0.2.100]:tcp:80",
+            ),
+            (1402, "notify_fifo: RS [192.0.2.12]:tcp:80 [192.0.2.100]:tcp:80 DOWN"),
+            (1500, "Lost quorum 1-0=1 > 0 for VS [192.0.2.100]:tcp:443"),
+        ];
+        feed(&mut web, lines);
+        feed(&mut https, lines);
+        assert_eq!(table_ops(&web), vec![(1401, addr(12), false, TableOp::Remove)]);
+        assert!(table_ops(&https).is_empty());
+        assert_eq!(https.table().len(), 3, "rs2 stays in 443");
+        assert_eq!(
+            web.failures,
+            vec![(Duration::from_millis(1400), addr(12), FailReason::Digest)]
+        );
+        assert!(https.failures.is_empty());
+        assert_eq!(https.ran_once.len(), 1);
+        assert!(web.quorum_up, "443's quorum line is not 80's");
+        assert!(!https.quorum_up);
+        assert!(lines_of(&web).iter().all(|l| !l.contains(":443")));
+        assert!(lines_of(&https).iter().all(|l| !l.contains(":tcp:80")));
+        assert!(!https
+            .records
+            .iter()
+            .any(|r| matches!(r.event, HealthEvent::RealServer { .. })));
+    }
+
+    fn lines_of(log: &CheckerLog) -> Vec<String> {
+        lines(log)
+    }
+
+    #[test]
+    fn a_trio_is_named_whole() {
+        assert!(names_trio(
+            "Removing service [1.2.3.4]:tcp:80 from VS x",
+            "[1.2.3.4]:tcp:80"
+        ));
+        assert!(!names_trio(
+            "Removing service [1.2.3.4]:tcp:8080 from VS x",
+            "[1.2.3.4]:tcp:80"
+        ));
+        assert!(names_trio("TCP connection to [1.2.3.4]:tcp:80.", "[1.2.3.4]:tcp:80"));
     }
 }

@@ -28,7 +28,7 @@ pub fn config(scenario: &Scenario, director: &str, dir: &Path, mode: Mode) -> Re
     );
     if !mode.vrrp() {
         global_defs(&mut out, director, dir, false);
-        virtual_server(&mut out, director, scenario)?;
+        virtual_servers(&mut out, director, scenario)?;
         return Ok(out);
     }
     let vrrp = scenario
@@ -47,7 +47,7 @@ pub fn config(scenario: &Scenario, director: &str, dir: &Path, mode: Mode) -> Re
     }
     vrrp_instance(&mut out, director, node, vrrp)?;
     if mode.checks() {
-        virtual_server(&mut out, director, scenario)?;
+        virtual_servers(&mut out, director, scenario)?;
     }
     Ok(out)
 }
@@ -239,17 +239,27 @@ fn vrrp_instance(
     Ok(())
 }
 
-/// The scenario's first service, on `director`'s VIP, as keepalived's `virtual_server`, its
-/// checkers from `[service.check]`. Each checker logs every failed attempt
-/// (`log_all_failures`): that line is the only place keepalived says why a check failed, and
-/// lvslab reads it (`keepalived::checker_log`).
-fn virtual_server(out: &mut String, director: &str, scenario: &Scenario) -> Result<(), KeepalivedError> {
-    let service = scenario.service();
+/// Every service with checkers as its own `virtual_server` (the first service when none has
+/// any): keepalived owns those in IPVS, lvslab's engine the rest.
+fn virtual_servers(out: &mut String, director: &str, scenario: &Scenario) -> Result<(), KeepalivedError> {
+    let checked: Vec<usize> = scenario.checked_services().map(|(i, _, _)| i).collect();
+    for index in if checked.is_empty() { vec![0] } else { checked } {
+        virtual_server(out, director, scenario, index)?;
+    }
+    Ok(())
+}
+
+/// Service `index`, on its VIP on `director`, as keepalived's `virtual_server`, its checkers
+/// from its `[service.check]`. Each checker logs every failed attempt (`log_all_failures`):
+/// that line is the only place keepalived says why a check failed, and lvslab reads it
+/// (`keepalived::checker_log`).
+fn virtual_server(out: &mut String, director: &str, scenario: &Scenario, index: usize) -> Result<(), KeepalivedError> {
+    let service = &scenario.services[index];
     let vip = scenario
         .directors
         .iter()
         .find(|d| d.name == director)
-        .map_or(service.vip, |d| d.vip);
+        .map_or(service.vip, |d| scenario.service_vip(index, d));
     let lb_kind = match service.mode.forward() {
         Some(Forward::Dr) => "DR",
         Some(Forward::Nat) => "NAT",
@@ -261,7 +271,16 @@ fn virtual_server(out: &mut String, director: &str, scenario: &Scenario) -> Resu
             ))
         }
     };
-    let health = scenario.health.as_ref();
+    if service.fwmark.is_some() {
+        return Err(KeepalivedError::config(
+            director,
+            format!(
+                "service \"{}\": lvslab writes no fwmark virtual_server for keepalived's checkers",
+                service.name
+            ),
+        ));
+    }
+    let health = service.health.as_ref();
     let _ = writeln!(out, "\nvirtual_server {vip} {} {{", service.port);
     let delay_loop = health.map_or(DEFAULT_DELAY_LOOP, |h| h.delay_loop);
     if delay_loop != DEFAULT_DELAY_LOOP {
@@ -294,7 +313,7 @@ fn virtual_server(out: &mut String, director: &str, scenario: &Scenario) -> Resu
         if health.is_some_and(|h| h.is_sorry(&rs.name)) {
             continue;
         }
-        let port = scenario.real_port(0, rs);
+        let port = scenario.real_port(index, rs);
         let _ = writeln!(out, "    real_server {} {port} {{", rs.address);
         if rs.weight != 1 {
             let _ = writeln!(out, "        weight {}", rs.weight);
@@ -617,6 +636,31 @@ name = "sorry"
         let out = conf(CHECKERS_ONLY, &director, Mode::CheckersOnly);
         assert!(!out.contains("vrrp_instance"), "{out}");
         insta::assert_snapshot!("checkers_only", out);
+    }
+
+    #[test]
+    fn every_checked_service_is_a_virtual_server_with_its_own_checkers() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios/dr-health-two-services.toml"
+        ))
+        .unwrap();
+        let s = parse(&text, "t.toml").unwrap_or_else(|e| panic!("{}", e.render("t.toml")));
+        let director = s.directors[0].name.clone();
+        let out = conf(&text, &director, Mode::CheckersOnly);
+        let blocks: Vec<&str> = out.split("\nvirtual_server ").skip(1).collect();
+        assert_eq!(blocks.len(), 2, "{out}");
+        assert!(blocks[0].starts_with("192.0.2.100 80 {"), "{out}");
+        assert!(blocks[1].starts_with("192.0.2.100 443 {"), "{out}");
+        // 80: HTTP_GET, rs2 with its own digest; 443: TCP_CHECK on every real server's port 443.
+        assert_eq!(blocks[0].matches("HTTP_GET {").count(), 3, "{out}");
+        assert_eq!(blocks[0].matches("digest 9e107d9d372bb6826bd81d3542a419d6").count(), 1);
+        assert_eq!(blocks[1].matches("TCP_CHECK {").count(), 3, "{out}");
+        assert_eq!(
+            blocks[1].matches(" 443 {").count(),
+            4,
+            "the VS and its three real servers: {out}"
+        );
     }
 
     #[test]

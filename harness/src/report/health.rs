@@ -15,23 +15,30 @@ pub fn render_health(health: &HealthOutcome) -> String {
         crate::ha::Implementation::Embedded => "",
         crate::ha::Implementation::Keepalived => " by the real keepalived (-C)",
     };
+    let on = match health.services.len() > 1 {
+        true => format!(" of services {}", health.services.join(", ")),
+        false => String::new(),
+    };
     let mut out = format!(
-        "health checks on director {}{by} (keepalived's log; seconds from the traffic's start):\n",
+        "health checks{on} on director {}{by} (keepalived's log; seconds from the traffic's start):\n",
         health.director
     );
-    let line = |at_ms: f64, text: &str| {
+    let line = |l: &crate::run::HealthLine| {
         // A hair before the traffic's start reads as 0, not "-0.000".
-        let at = if at_ms.abs() < 0.5 { 0.0 } else { at_ms / 1000.0 };
-        format!("  {at:>+9.3} s  {text}\n")
+        let at = if l.at_ms.abs() < 0.5 { 0.0 } else { l.at_ms / 1000.0 };
+        match &l.director {
+            Some(d) => format!("  {at:>+9.3} s  [{d}] {}\n", l.line),
+            None => format!("  {at:>+9.3} s  {}\n", l.line),
+        }
     };
     let log = &health.log;
     if log.len() <= FULL_LINES {
         for l in log {
-            out.push_str(&line(l.at_ms, &l.line));
+            out.push_str(&line(l));
         }
     } else {
         for l in &log[..END_LINES] {
-            out.push_str(&line(l.at_ms, &l.line));
+            out.push_str(&line(l));
         }
         let middle = &log[END_LINES..log.len() - END_LINES];
         let removed = middle.iter().filter(|l| l.line.starts_with("Removing service")).count();
@@ -41,14 +48,19 @@ pub fn render_health(health: &HealthOutcome) -> String {
             middle.len()
         ));
         for l in &log[log.len() - END_LINES..] {
-            out.push_str(&line(l.at_ms, &l.line));
+            out.push_str(&line(l));
         }
     }
-    let out_at_end: Vec<&str> = health
+    // With several checked services, each server out is named with the service it is out of.
+    let several = health.services.len() > 1;
+    let out_at_end: Vec<String> = health
         .servers
         .iter()
         .filter(|s| s.out_at_end)
-        .map(|s| s.name.as_str())
+        .map(|s| match several {
+            true => format!("{} (service {})", s.name, s.service),
+            false => s.name.clone(),
+        })
         .collect();
     if !out_at_end.is_empty() {
         out.push_str(&format!("  out of the table at the end: {}\n", out_at_end.join(", ")));
@@ -75,7 +87,8 @@ pub fn render_outages(outages: &[Outage]) -> String {
         };
         out.push_str(&format!(
             "  {}: {removed} ({} failed meanwhile){back}\n",
-            o.server, o.failed_meanwhile
+            o.who(outages),
+            o.failed_meanwhile
         ));
     }
     out
@@ -89,6 +102,7 @@ mod tests {
     fn outcome(lines: usize) -> HealthOutcome {
         HealthOutcome {
             director: "dir".into(),
+            services: vec!["tcp/80".into()],
             started_ms: -2000.0,
             log: (0..lines)
                 .map(|i| HealthLine {
@@ -98,12 +112,14 @@ mod tests {
                     } else {
                         "Adding service [10.0.0.3]:tcp:80 to VS [10.0.0.100]:tcp:80".into()
                     },
+                    director: None,
                 })
                 .collect(),
             notify: Vec::new(),
             table: Vec::new(),
             servers: vec![ServerHealth {
                 name: "rs3".into(),
+                service: "tcp/80".into(),
                 out_after_start_ms: Some(1000.0),
                 out_at_end: true,
             }],
@@ -139,6 +155,7 @@ mod tests {
     #[test]
     fn an_outage_reads_as_one_line() {
         let o = Outage {
+            service: "tcp/80".into(),
             server: "rs2".into(),
             down_event: "rs2-dies".into(),
             down_at_ms: 1500.0,

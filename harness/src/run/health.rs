@@ -17,10 +17,11 @@
 //!   down; keepalived's shutdown (every server removed) is not applied, so the table read
 //!   after the traffic is the checkers' last word.
 //!
-//! One session checks for the first director. The directors of a VRRP instance share its VIP
-//! and, as keepalived runs its checkers on every node, each one's table follows the same
-//! changes: the session applies them to every engine serving that VIP. Directors with VIPs
-//! of their own are not checked.
+//! One session per checked service (keepalived's virtual_server: a real server in two services
+//! is checked in each, separately), checking for the first director. The directors of a VRRP
+//! instance share its VIP and, as keepalived runs its checkers on every node, each one's table
+//! follows the same changes: the session applies them to every engine serving that VIP.
+//! Directors with VIPs of their own are not checked.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -58,8 +59,10 @@ type Engines = [(String, Box<dyn Engine>)];
 /// What the checkers did during a run, for the report and `--json` (`health`).
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthOutcome {
-    /// The director whose checkers these are.
+    /// The director whose checkers these are (the first checked one).
     pub director: String,
+    /// The services with checkers, by name, in file order.
+    pub services: Vec<String>,
     /// When the checkers started, before the traffic (ms; the traffic starts at 0).
     pub started_ms: f64,
     /// keepalived's log lines, in order, with their time since the traffic started.
@@ -84,11 +87,18 @@ pub struct HealthOutcome {
 pub struct HealthLine {
     pub at_ms: f64,
     pub line: String,
+    /// Another director's keepalived logged it (not [`HealthOutcome::director`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub director: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthTableChange {
     pub at_ms: f64,
+    /// The service whose table changed.
+    pub service: String,
+    /// The director whose checkers made the change.
+    pub director: String,
     pub dest: SocketAddr,
     /// The real server's name, when the address is one of the scenario's.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,6 +113,9 @@ pub struct HealthTableChange {
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthFailure {
     pub at_ms: f64,
+    /// The service whose checker failed.
+    pub service: String,
+    pub director: String,
     pub dest: SocketAddr,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub real_server: Option<String>,
@@ -117,6 +130,8 @@ fn fail_reason_words<S: serde::Serializer>(reason: &FailReason, s: S) -> Result<
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerHealth {
     pub name: String,
+    /// The service whose checkers watch it (a server in two services has one entry in each).
+    pub service: String,
     /// First removal (or weight 0 when inhibited), ms after the checkers started.
     pub out_after_start_ms: Option<f64>,
     /// Out of the table (or at weight 0) when the session stopped.
@@ -137,6 +152,8 @@ pub struct Session<'l> {
     director: String,
     /// The directors whose tables the checkers change: the first and any sharing its VIP.
     mirrors: Vec<String>,
+    /// The checked service's name, and its key in the engines.
+    service_name: String,
     service: ServiceKey,
     forward: Forward,
     vs_delay_loop: Duration,
@@ -162,13 +179,22 @@ pub struct Session<'l> {
     /// Servers the monitor's start left out of the pool (alpha): out from the start.
     out_from_start: HashSet<SocketAddr>,
     problems: Vec<String>,
+    /// `traffic_waits_for_checks`: the traffic waits for this service's first checks.
+    waits: bool,
 }
 
 impl<'l> Session<'l> {
-    /// Starts the checkers of `scenario` on its first director, whose engine holds every real
-    /// server of the pool; `None` when the scenario has no health check or no director.
-    pub fn start(scenario: &Scenario, lab: &'l Lab, engines: &mut Engines, killed: Killed) -> Option<Session<'l>> {
-        let check = scenario.health.as_ref()?;
+    /// Starts the checkers of service `index` on the first director, whose engine holds every
+    /// real server of the pool; `None` when the service has no health check or there is no director.
+    pub fn start(
+        scenario: &Scenario,
+        index: usize,
+        lab: &'l Lab,
+        engines: &mut Engines,
+        killed: Killed,
+    ) -> Option<Session<'l>> {
+        let svc = scenario.services.get(index)?;
+        let check = svc.health.as_ref()?;
         let director = scenario.director()?;
         let mirrors: Vec<String> = checked_directors(scenario);
         let checkers: Vec<(String, &'l Host)> = mirrors
@@ -176,27 +202,34 @@ impl<'l> Session<'l> {
             .filter_map(|name| lab.host(name).map(|h| (name.clone(), h)))
             .collect();
         checkers.first()?;
-        let forward = scenario.service().mode.forward()?;
-        let config = virtual_server(scenario, director.vip, check);
+        let forward = svc.mode.forward()?;
+        let vip = scenario.service_vip(index, director);
+        let config = virtual_server(scenario, index, vip, check);
         let (mut monitor, warnings) = Monitor::new(&config);
-        let service: ServiceKey = scenario.service().key_on(director.vip);
-        let table = scenario
-            .real_servers
-            .iter()
+        let service: ServiceKey = svc.key_on(vip);
+        let members = || scenario.real_servers.iter().filter(|r| svc.has_real_server(&r.name));
+        let table = members()
             .filter(|r| !check.is_sorry(&r.name))
-            .map(|r| (SocketAddrV4::new(r.address, r.port), r.weight))
+            .map(|r| (SocketAddrV4::new(r.address, scenario.real_port(index, r)), r.weight))
             .collect();
-        let mut names: HashMap<SocketAddr, String> = scenario
-            .real_servers
-            .iter()
-            .map(|r| (SocketAddr::from((r.address, r.port)), r.name.clone()))
+        let mut names: HashMap<SocketAddr, String> = members()
+            .map(|r| {
+                (
+                    SocketAddr::from((r.address, scenario.real_port(index, r))),
+                    r.name.clone(),
+                )
+            })
             .collect();
         if let Some(s) = &check.sorry_server {
             names
                 .entry(SocketAddr::V4(s.addr))
                 .or_insert_with(|| "sorry server".into());
         }
-        let mut seed = Seed::from_name(&scenario.name);
+        // The first service's seed is the scenario's, as before services had checkers of their own.
+        let mut seed = match index {
+            0 => Seed::from_name(&scenario.name),
+            _ => Seed::from_name(&format!("{}/{}", scenario.name, svc.name)),
+        };
         let start_records = monitor.start(Duration::ZERO, |w| seed.pick(w));
         let mut session = Session {
             monitor,
@@ -204,6 +237,7 @@ impl<'l> Session<'l> {
             killed,
             director: director.name.clone(),
             mirrors,
+            service_name: svc.name.clone(),
             service,
             forward,
             vs_delay_loop: check.delay_loop,
@@ -222,62 +256,93 @@ impl<'l> Session<'l> {
             ran_once: HashSet::new(),
             out_from_start: HashSet::new(),
             problems: warnings,
+            waits: check.traffic_waits_for_checks,
         };
         session.install(engines, start_records);
         Some(session)
     }
 
-    /// Runs checks until every checker has had one result, or `bound` passed.
-    pub async fn first_checks(&mut self, engines: &mut Engines, bound: Duration) {
-        let total = self.monitor.checker_count();
+    /// Runs every session's checks until each checker of a service whose traffic waits for
+    /// them (`traffic_waits_for_checks`) has had one result, or `bound` passed.
+    pub async fn first_checks_all(sessions: &mut [Session<'l>], engines: &mut Engines, bound: Duration) {
         let deadline = tokio::time::Instant::now() + bound;
-        while self.ran_once.len() < total {
-            let Ok(records) = tokio::time::timeout_at(deadline, self.step()).await else {
-                self.problems.push(format!(
-                    "{} of {total} checkers had not finished a first check after {bound:?}; traffic started anyway",
-                    total - self.ran_once.len()
-                ));
+        while sessions
+            .iter()
+            .any(|s| s.waits && s.ran_once.len() < s.monitor.checker_count())
+        {
+            let Ok((i, records)) = tokio::time::timeout_at(deadline, Session::step_any(sessions)).await else {
+                for s in sessions.iter_mut().filter(|s| s.waits) {
+                    let total = s.monitor.checker_count();
+                    if s.ran_once.len() < total {
+                        s.problems.push(format!(
+                            "{} of {total} checkers had not finished a first check after {bound:?}; traffic started anyway",
+                            total - s.ran_once.len()
+                        ));
+                    }
+                }
                 return;
             };
-            self.apply(engines, records);
+            sessions[i].apply(engines, records);
         }
     }
 
-    /// The longest the first round of checks may take (warmup, timeouts), plus a margin.
-    pub fn first_checks_bound(scenario: &Scenario) -> Duration {
-        let Some(check) = &scenario.health else {
-            return Duration::ZERO;
-        };
-        let longest = check
-            .real_servers
-            .iter()
-            .filter_map(|r| r.checker.as_ref())
-            .map(|(kind, settings)| health::removed_at_start_within(kind, settings, check.delay_loop))
-            .max()
-            .unwrap_or_default();
-        longest + FIRST_CHECKS_MARGIN
+    /// The next step of any session: its index and its records. Cancel-safe, as `step` is.
+    async fn step_any(sessions: &mut [Session<'l>]) -> (usize, Vec<HealthRecord>) {
+        if sessions.is_empty() {
+            return std::future::pending().await;
+        }
+        let steps = sessions
+            .iter_mut()
+            .enumerate()
+            .map(|(i, s)| Box::pin(async move { (i, s.step().await) }));
+        futures::future::select_all(steps).await.0
     }
 
-    /// Keeps checking while `until` runs; returns its output. The table changes go to the first
-    /// director's engine in `held` when it can be borrowed (an event may hold it for a moment:
-    /// they wait for the next step); once an event has killed that engine, checks go on and
-    /// change nothing, as keepalived's checker dies with its director.
-    pub async fn during<F: Future>(&mut self, held: &RefCell<&mut Held>, until: F) -> F::Output {
+    /// Keeps every session checking while `until` runs (see [`Session::during`]).
+    pub async fn during_all<F: Future>(sessions: &mut [Session<'l>], held: &RefCell<&mut Held>, until: F) -> F::Output {
         tokio::pin!(until);
         loop {
             tokio::select! {
                 out = &mut until => {
-                    self.flush(held);
+                    for s in sessions.iter_mut() {
+                        s.flush(held);
+                    }
                     return out;
                 }
-                records = self.step() => {
-                    self.pending.extend(records);
-                    self.flush(held);
+                (i, records) = Session::step_any(sessions) => {
+                    sessions[i].pending.extend(records);
+                    for s in sessions.iter_mut() {
+                        s.flush(held);
+                    }
                 }
             }
         }
     }
 
+    /// The longest the first round of checks of any service may take (warmup, timeouts), plus
+    /// a margin; zero without checkers.
+    pub fn first_checks_bound(scenario: &Scenario) -> Duration {
+        if !scenario.has_checkers() {
+            return Duration::ZERO;
+        }
+        let longest = scenario
+            .checked_services()
+            .flat_map(|(_, _, check)| {
+                check
+                    .real_servers
+                    .iter()
+                    .filter_map(|r| r.checker.as_ref())
+                    .map(|(kind, settings)| health::removed_at_start_within(kind, settings, check.delay_loop))
+            })
+            .max()
+            .unwrap_or_default();
+        longest + FIRST_CHECKS_MARGIN
+    }
+
+    /// The table changes go to the first director's engine in `held` when it can be borrowed
+    /// (an event may hold it for a moment: they wait for the next step); once an event has
+    /// killed that engine, checks go on and change nothing, as keepalived's checker dies with
+    /// its director.
     fn flush(&mut self, held: &RefCell<&mut Held>) {
         if self.pending.is_empty() {
             return;
@@ -482,6 +547,7 @@ impl<'l> Session<'l> {
         let table: BTreeMap<SocketAddr, u32> = self.table.iter().map(|(d, w)| (SocketAddr::V4(*d), *w)).collect();
         let report = Report {
             director: self.director,
+            service: self.service_name,
             started: self.started,
             history: &self.history,
             failures: &self.failures,
@@ -499,6 +565,7 @@ impl<'l> Session<'l> {
 /// What either implementation's checkers did, to be reported.
 struct Report<'a> {
     director: String,
+    service: String,
     started: Instant,
     history: &'a [HealthRecord],
     failures: &'a [(Duration, SocketAddr, FailReason)],
@@ -525,6 +592,7 @@ impl Report<'_> {
                 HealthEvent::Log(line) => log.push(HealthLine {
                     at_ms: at_ms(r.at),
                     line: line.clone(),
+                    director: None,
                 }),
                 HealthEvent::Table(a) => {
                     let (op, weight) = match a.op {
@@ -541,6 +609,8 @@ impl Report<'_> {
                     }
                     table.push(HealthTableChange {
                         at_ms: at_ms(r.at),
+                        service: self.service.clone(),
+                        director: self.director.clone(),
                         dest: a.dest,
                         real_server: self.names.get(&a.dest).cloned(),
                         sorry: a.sorry,
@@ -551,6 +621,7 @@ impl Report<'_> {
                 HealthEvent::RealServer { fifo, .. } | HealthEvent::Quorum { fifo, .. } => notify.push(HealthLine {
                     at_ms: at_ms(r.at),
                     line: fifo.clone(),
+                    director: None,
                 }),
             }
         }
@@ -560,6 +631,7 @@ impl Report<'_> {
             .filter(|(addr, _)| Some(**addr) != self.sorry)
             .map(|(addr, name)| ServerHealth {
                 name: name.clone(),
+                service: self.service.clone(),
                 out_after_start_ms: first_out
                     .get(addr)
                     .copied()
@@ -573,12 +645,15 @@ impl Report<'_> {
             .iter()
             .map(|(at, dest, reason)| HealthFailure {
                 at_ms: at_ms(*at),
+                service: self.service.clone(),
+                director: self.director.clone(),
                 dest: *dest,
                 real_server: self.names.get(dest).cloned(),
                 reason: *reason,
             })
             .collect();
         HealthOutcome {
+            services: vec![self.service],
             director: self.director,
             started_ms: offset,
             log,
@@ -592,28 +667,80 @@ impl Report<'_> {
     }
 }
 
-/// `expect.removed` and `expect.removed_within_ms` against what the checkers did.
-pub fn checks(expect: &crate::scenario::Expect, outcome: Option<&HealthOutcome>) -> Vec<Check> {
+/// `expect.removed` and `expect.removed_within_ms` against what the checkers did: `[expect]`'s
+/// servers out of every service whose checkers watch them, each `[service.expect]`'s out of its
+/// service.
+pub fn checks(scenario: &Scenario, outcome: Option<&HealthOutcome>) -> Vec<Check> {
+    let mut out = removed_checks(scenario, &scenario.expect, None, outcome);
+    for svc in &scenario.services {
+        if let Some(expect) = &svc.expect {
+            out.extend(removed_checks(scenario, expect, Some(&svc.name), outcome));
+        }
+    }
+    out
+}
+
+fn removed_checks(
+    scenario: &Scenario,
+    expect: &crate::scenario::Expect,
+    only: Option<&str>,
+    outcome: Option<&HealthOutcome>,
+) -> Vec<Check> {
     let mut out = Vec::new();
+    let several = scenario.checked_services().count() > 1;
     for name in &expect.removed {
-        let server = outcome.and_then(|o| o.servers.iter().find(|s| &s.name == name));
-        let out_at_end = server.is_some_and(|s| s.out_at_end);
+        let watching: Vec<&str> = scenario
+            .checked_services()
+            .filter(|(_, s, _)| only.is_none_or(|o| o == s.name))
+            .filter(|(_, _, h)| h.real_servers.iter().any(|r| &r.name == name && r.checker.is_some()))
+            .map(|(_, s, _)| s.name.as_str())
+            .collect();
+        let entries: Vec<(&str, Option<&ServerHealth>)> = watching
+            .iter()
+            .map(|svc| {
+                let entry = outcome.and_then(|o| o.servers.iter().find(|s| &s.name == name && s.service == *svc));
+                (*svc, entry)
+            })
+            .collect();
+        let still: Vec<&str> = entries
+            .iter()
+            .filter(|(_, s)| !s.is_some_and(|s| s.out_at_end))
+            .map(|(svc, _)| *svc)
+            .collect();
+        let ran = entries.iter().any(|(_, s)| s.is_some());
+        let passed = ran && still.is_empty();
+        let of = match (several, watching.as_slice()) {
+            (false, _) => "the table".to_string(),
+            (true, [one]) => format!("service {one}'s table"),
+            (true, many) => format!("the tables of services {}", many.join(", ")),
+        };
         out.push(Check::new(
-            format!("the health checker took {name} out of the table"),
-            out_at_end,
-            (!out_at_end).then(|| match server {
-                Some(_) => format!("{name} was still in the table when the traffic ended"),
-                None => "no health checker ran".to_string(),
+            format!("the health checker took {name} out of {of}"),
+            passed,
+            (!passed).then(|| match ran {
+                false => "no health checker ran".to_string(),
+                true if several => format!(
+                    "{name} was still in service {}'s table when the traffic ended",
+                    still.join(", ")
+                ),
+                true => format!("{name} was still in the table when the traffic ended"),
             }),
         ));
         if let Some(within) = expect.removed_within {
             let ms = within.as_secs_f64() * 1000.0;
-            out.push(Check::within_ms(
-                format!("{name} was out within {ms:.0} ms of the checkers' start"),
-                server.and_then(|s| s.out_after_start_ms),
-                ms,
-                "never taken out",
-            ));
+            // Out of each of them within the bound: the latest counts.
+            let latest = entries
+                .iter()
+                .map(|(_, s)| s.and_then(|s| s.out_after_start_ms))
+                .collect::<Option<Vec<f64>>>()
+                .and_then(|v| v.into_iter().max_by(|a, b| a.total_cmp(b)));
+            let what = match only {
+                Some(svc) if several => {
+                    format!("{name} was out of service {svc} within {ms:.0} ms of the checkers' start")
+                }
+                _ => format!("{name} was out within {ms:.0} ms of the checkers' start"),
+            };
+            out.push(Check::within_ms(what, latest, ms, "never taken out"));
         }
     }
     out
@@ -623,7 +750,7 @@ pub fn checks(expect: &crate::scenario::Expect, outcome: Option<&HealthOutcome>)
 /// or not: `auto` takes the real keepalived when it is installed, the engine is the kernel's
 /// and the scenario has checkers. `Err`: `checkers = "keepalived"` that cannot be.
 pub fn implementation(scenario: &Scenario, choice: CheckersChoice, kernel: bool) -> Result<Implementation, String> {
-    if scenario.health.is_none() {
+    if !scenario.has_checkers() {
         return Ok(Implementation::Embedded);
     }
     match choice {
@@ -654,8 +781,8 @@ pub fn checked_directors(scenario: &Scenario) -> Vec<String> {
 }
 
 /// keepalived's checker child (`keepalived -C`) for `director`: its config written from the
-/// scenario's first service and checked (`keepalived -t`), started in the director's namespace
-/// with its files in `<run dir>/<director>/checkers/`. keepalived then owns that service in the
+/// scenario's checked services (a virtual_server each) and checked (`keepalived -t`), started in the director's namespace
+/// with its files in `<run dir>/<director>/checkers/`. keepalived then owns those services in the
 /// kernel: the engine attached to it (`KernelEngine::start_attached`).
 pub async fn start_keepalived(scenario: &Scenario, lab: &Lab, director: &str) -> Result<Daemon, String> {
     use crate::keepalived::{self, Mode};
@@ -669,32 +796,44 @@ pub async fn start_keepalived(scenario: &Scenario, lab: &Lab, director: &str) ->
         .map_err(|e| e.to_string())
 }
 
-/// The real keepalived's checkers, read from the first director's log.
+/// The real keepalived's checkers, read from every checked director's log: each director's
+/// `keepalived -C` checks every checked service on its own kernel table.
 pub struct KeepalivedSession<'l> {
+    directors: Vec<DirectorLog<'l>>,
+    /// Status fetches after [`Ask::HttpStatus`]: (director, service, server, what it got).
+    fetches: FuturesUnordered<JoinHandle<(usize, usize, SocketAddr, CheckOutcome)>>,
+}
+
+/// One director's `keepalived -C` log, read for every checked service.
+struct DirectorLog<'l> {
     host: &'l Host,
     director: String,
     tap: LogTap,
     read: usize,
     /// The first "Activating healthchecker" line: the checkers' start.
     started: Option<Instant>,
+    services: Vec<ServiceLog>,
+    /// Lines read before the checkers' start, read once it is known.
+    lines_before_start: Vec<(Instant, String)>,
+}
+
+/// One virtual_server's checkers in one director's log.
+struct ServiceLog {
+    service: String,
     log: CheckerLog,
     names: HashMap<SocketAddr, String>,
     sorry: Option<SocketAddr>,
     /// HTTP_GET's path and timeout per server, to learn a refused status (keepalived does not say it).
     http: HashMap<SocketAddr, (String, Duration)>,
-    fetches: FuturesUnordered<JoinHandle<(SocketAddr, CheckOutcome)>>,
-    /// Lines read before the checkers' start, read once it is known.
-    lines_before_start: Vec<(Instant, String)>,
 }
 
-impl<'l> KeepalivedSession<'l> {
-    fn start(scenario: &Scenario, lab: &'l Lab, daemon: &Daemon) -> Option<KeepalivedSession<'l>> {
-        let check = scenario.health.as_ref()?;
-        let director = scenario.director()?;
-        let host = lab.host(&director.name)?;
-        let proto = scenario.service().protocol;
+impl ServiceLog {
+    fn new(scenario: &Scenario, index: usize, vip: std::net::Ipv4Addr) -> Option<ServiceLog> {
+        let svc = scenario.services.get(index)?;
+        let check = svc.health.as_ref()?;
+        let proto = svc.protocol;
         let mut pool = Pool {
-            vs: Trio::new(SocketAddr::from((director.vip, scenario.service().port)), proto).to_string(),
+            vs: Trio::new(SocketAddr::from((vip, svc.port)), proto).to_string(),
             servers: Vec::new(),
             sorry: check.sorry_server.as_ref().map(|s| {
                 let addr = SocketAddr::V4(s.addr);
@@ -707,7 +846,7 @@ impl<'l> KeepalivedSession<'l> {
             let Some(rs) = scenario.real_server(&c.name) else {
                 continue;
             };
-            let addr = SocketAddr::from((rs.address, scenario.real_port(0, rs)));
+            let addr = SocketAddr::from((rs.address, scenario.real_port(index, rs)));
             let settings = c.checker.as_ref().map(|(_, s)| s);
             if let Some((CheckerKind::Http(get), s)) = &c.checker {
                 let path = get.urls.first().map_or("/".to_string(), |u| u.path.clone());
@@ -728,94 +867,185 @@ impl<'l> KeepalivedSession<'l> {
         let mut names: HashMap<SocketAddr, String> = scenario
             .real_servers
             .iter()
-            .filter(|r| scenario.service().has_real_server(&r.name))
-            .map(|r| (SocketAddr::from((r.address, scenario.real_port(0, r))), r.name.clone()))
+            .filter(|r| svc.has_real_server(&r.name))
+            .map(|r| {
+                (
+                    SocketAddr::from((r.address, scenario.real_port(index, r))),
+                    r.name.clone(),
+                )
+            })
             .collect();
         if let Some(s) = &check.sorry_server {
             names
                 .entry(SocketAddr::V4(s.addr))
                 .or_insert_with(|| "sorry server".into());
         }
-        let mut session = KeepalivedSession {
-            host,
-            director: director.name.clone(),
-            tap: daemon.tap(),
-            read: 0,
-            started: None,
+        Some(ServiceLog {
+            service: svc.name.clone(),
             log: CheckerLog::new(pool),
             names,
             sorry: check.sorry_server.as_ref().map(|s| SocketAddr::V4(s.addr)),
             http,
-            fetches: FuturesUnordered::new(),
-            lines_before_start: Vec::new(),
-        };
-        session.read_new();
-        Some(session)
+        })
     }
 
-    /// Reads the lines keepalived logged since the last call. Lines from before the checkers'
-    /// start (IPVS set up, the quorum at start) count at their start.
-    fn read_new(&mut self) {
+    fn ran_once(&self) -> bool {
+        self.log.ran_once.len() >= self.log.checker_count()
+    }
+}
+
+impl DirectorLog<'_> {
+    /// Reads the lines keepalived logged since the last call, each for every service. Lines
+    /// from before the checkers' start (IPVS set up, the quorum at start) count at their start.
+    /// Returns the HTTP statuses to fetch: (service, server).
+    fn read_new(&mut self) -> Vec<(usize, SocketAddr)> {
         let lines = self.tap.lines_from(self.read);
         self.read += lines.len();
+        let mut asks = Vec::new();
         for (at, line) in lines {
             if self.started.is_none() && crate::keepalived::is_checker_activation(&line) {
                 self.started = Some(at);
                 for (_, early) in std::mem::take(&mut self.lines_before_start) {
-                    self.log.read(Duration::ZERO, &early);
+                    for s in &mut self.services {
+                        s.log.read(Duration::ZERO, &early);
+                    }
                 }
             }
             let Some(started) = self.started else {
                 self.lines_before_start.push((at, line));
                 continue;
             };
-            if let Ask::HttpStatus(server) = self.log.read(at.saturating_duration_since(started), &line) {
-                self.fetch_status(server);
+            for (i, s) in self.services.iter_mut().enumerate() {
+                if let Ask::HttpStatus(server) = s.log.read(at.saturating_duration_since(started), &line) {
+                    asks.push((i, server));
+                }
+            }
+        }
+        asks
+    }
+
+    fn ran_once(&self) -> bool {
+        self.services.iter().all(ServiceLog::ran_once)
+    }
+
+    fn checker_count(&self) -> (usize, usize) {
+        self.services.iter().fold((0, 0), |(ran, all), s| {
+            (ran + s.log.ran_once.len(), all + s.log.checker_count())
+        })
+    }
+
+    fn problem(&mut self, text: String) {
+        if let Some(s) = self.services.first_mut() {
+            s.log.problems.push(text);
+        }
+    }
+}
+
+impl<'l> KeepalivedSession<'l> {
+    /// `daemons`: each checked director's `keepalived -C`, the first director's first.
+    fn start(scenario: &Scenario, lab: &'l Lab, daemons: &[(String, Daemon)]) -> Option<KeepalivedSession<'l>> {
+        let mut directors = Vec::new();
+        for (name, daemon) in daemons {
+            let Some(director) = scenario.directors.iter().find(|d| &d.name == name) else {
+                continue;
+            };
+            let Some(host) = lab.host(name) else { continue };
+            let services: Vec<ServiceLog> = scenario
+                .checked_services()
+                .filter_map(|(i, _, _)| ServiceLog::new(scenario, i, scenario.service_vip(i, director)))
+                .collect();
+            if services.is_empty() {
+                return None;
+            }
+            directors.push(DirectorLog {
+                host,
+                director: name.clone(),
+                tap: daemon.tap(),
+                read: 0,
+                started: None,
+                services,
+                lines_before_start: Vec::new(),
+            });
+        }
+        if directors.is_empty() {
+            return None;
+        }
+        let mut session = KeepalivedSession {
+            directors,
+            fetches: FuturesUnordered::new(),
+        };
+        session.read_new();
+        Some(session)
+    }
+
+    fn read_new(&mut self) {
+        for d in 0..self.directors.len() {
+            for (s, server) in self.directors[d].read_new() {
+                self.fetch_status(d, s, server);
             }
         }
     }
 
     /// keepalived refused the status it got from `server` without saying which: lvslab asks
     /// the same URL at once, from the director's namespace, and takes the status it gets.
-    fn fetch_status(&mut self, server: SocketAddr) {
-        let Some((path, timeout)) = self.http.get(&server).cloned() else {
+    fn fetch_status(&mut self, d: usize, s: usize, server: SocketAddr) {
+        let dir = &self.directors[d];
+        let Some((path, timeout)) = dir.services[s].http.get(&server).cloned() else {
             return;
         };
         // Every status is "refused" by an empty set, so the judgement carries the code.
         let mut url = Url::new(&path);
         url.status_codes = vec![0..=0];
         self.fetches.push(
-            self.host
+            dir.host
                 .runtime()
-                .spawn(async move { (server, http_check(server, path, timeout, url).await) }),
+                .spawn(async move { (d, s, server, http_check(server, path, timeout, url).await) }),
         );
     }
 
-    fn fetched(&mut self, done: Result<(SocketAddr, CheckOutcome), tokio::task::JoinError>) {
-        if let Ok((server, CheckOutcome::Failure(FailReason::HttpStatus(code)))) = done {
-            self.log.http_status(server, code);
+    fn fetched(&mut self, done: Result<(usize, usize, SocketAddr, CheckOutcome), tokio::task::JoinError>) {
+        if let Ok((d, s, server, CheckOutcome::Failure(FailReason::HttpStatus(code)))) = done {
+            self.directors[d].services[s].log.http_status(server, code);
         }
+    }
+
+    /// Until something new is logged by any director's keepalived.
+    async fn changed(directors: &mut [DirectorLog<'l>]) {
+        let waits = directors.iter_mut().map(|d| Box::pin(d.tap.changed()));
+        futures::future::select_all(waits).await;
     }
 
     async fn first_checks(&mut self, bound: Duration) {
         let deadline = tokio::time::Instant::now() + bound;
+        let mut ended: HashSet<usize> = HashSet::new();
         loop {
             self.read_new();
-            if self.log.ran_once.len() >= self.log.checker_count() {
+            for (i, d) in self.directors.iter_mut().enumerate() {
+                if d.tap.exit().is_some() && ended.insert(i) && !d.ran_once() {
+                    d.problem("keepalived ended before every checker had run once".into());
+                }
+            }
+            let waiting = self
+                .directors
+                .iter()
+                .enumerate()
+                .any(|(i, d)| !ended.contains(&i) && !d.ran_once());
+            if !waiting {
                 return;
             }
-            if self.tap.exit().is_some() {
-                self.log
-                    .problems
-                    .push("keepalived ended before every checker had run once".into());
-                return;
-            }
-            if tokio::time::timeout_at(deadline, self.tap.changed()).await.is_err() {
-                let missing = self.log.checker_count() - self.log.ran_once.len();
-                self.log.problems.push(format!(
-                    "{missing} of {} checkers had not finished a first check after {bound:?}; traffic started anyway",
-                    self.log.checker_count()
-                ));
+            if tokio::time::timeout_at(deadline, Self::changed(&mut self.directors))
+                .await
+                .is_err()
+            {
+                for (i, d) in self.directors.iter_mut().enumerate() {
+                    let (ran, all) = d.checker_count();
+                    if !ended.contains(&i) && ran < all {
+                        d.problem(format!(
+                            "{} of {all} checkers had not finished a first check after {bound:?}; traffic started anyway",
+                            all - ran
+                        ));
+                    }
+                }
                 return;
             }
         }
@@ -829,7 +1059,7 @@ impl<'l> KeepalivedSession<'l> {
                     self.read_new();
                     return out;
                 }
-                () = self.tap.changed() => self.read_new(),
+                () = Self::changed(&mut self.directors) => self.read_new(),
                 Some(done) = self.fetches.next(), if !self.fetches.is_empty() => self.fetched(done),
             }
         }
@@ -841,67 +1071,172 @@ impl<'l> KeepalivedSession<'l> {
         while let Some(done) = self.fetches.next().await {
             self.fetched(done);
         }
-        let started = self.started.unwrap_or(traffic_started);
-        let out_from_start: HashSet<SocketAddr> = HashSet::new();
-        let table = self.log.table().clone();
-        let log = self.log;
-        let report = Report {
-            director: self.director,
-            started,
-            history: &log.records,
-            failures: &log.failures,
-            names: &self.names,
-            sorry: self.sorry,
-            table: &table,
-            out_from_start: &out_from_start,
-            problems: log.problems.clone(),
-            implementation: Implementation::Keepalived,
-        };
-        report.outcome(traffic_started)
+        // A server is out at the end when it is out on every director whose keepalived still
+        // runs (every director's, when none does).
+        let running: Vec<String> = self
+            .directors
+            .iter()
+            .filter(|d| d.tap.exit().is_none())
+            .map(|d| d.director.clone())
+            .collect();
+        let mut parts = Vec::new();
+        for d in self.directors {
+            let started = d.started.unwrap_or(traffic_started);
+            let out_from_start: HashSet<SocketAddr> = HashSet::new();
+            for s in d.services {
+                let table = s.log.table().clone();
+                let report = Report {
+                    director: d.director.clone(),
+                    service: s.service,
+                    started,
+                    history: &s.log.records,
+                    failures: &s.log.failures,
+                    names: &s.names,
+                    sorry: s.sorry,
+                    table: &table,
+                    out_from_start: &out_from_start,
+                    problems: s.log.problems.clone(),
+                    implementation: Implementation::Keepalived,
+                };
+                parts.push(report.outcome(traffic_started));
+            }
+        }
+        HealthOutcome::merge(parts, &running).expect("a director's checkers")
     }
 }
 
-/// The run's checkers: lvslab's own, or the real keepalived's.
+/// The run's checkers: lvslab's own (a session per checked service), or the real keepalived's.
 pub enum Checkers<'l> {
-    Embedded(Session<'l>),
+    Embedded(Vec<Session<'l>>),
     Keepalived(KeepalivedSession<'l>),
 }
 
 impl<'l> Checkers<'l> {
-    /// `None` when the scenario has no health check or no director; keepalived's when `daemon`
-    /// (the first director's `keepalived -C`) is given.
+    /// `None` when no service has a health check or there is no director; keepalived's when
+    /// `daemons` (each checked director's `keepalived -C`) are given.
     pub fn start(
         scenario: &Scenario,
         lab: &'l Lab,
         engines: &mut Engines,
-        daemon: Option<&Daemon>,
+        daemons: &[(String, Daemon)],
         killed: Killed,
     ) -> Option<Checkers<'l>> {
-        match daemon {
-            Some(d) => KeepalivedSession::start(scenario, lab, d).map(Checkers::Keepalived),
-            None => Session::start(scenario, lab, engines, killed).map(Checkers::Embedded),
+        if !daemons.is_empty() {
+            return KeepalivedSession::start(scenario, lab, daemons).map(Checkers::Keepalived);
         }
+        let sessions: Vec<Session<'l>> = scenario
+            .checked_services()
+            .filter_map(|(i, _, _)| Session::start(scenario, i, lab, engines, killed.clone()))
+            .collect();
+        (!sessions.is_empty()).then_some(Checkers::Embedded(sessions))
     }
 
+    /// Until every checker of the services whose traffic waits for them has run once.
     pub async fn first_checks(&mut self, engines: &mut Engines, bound: Duration) {
         match self {
-            Checkers::Embedded(s) => s.first_checks(engines, bound).await,
+            Checkers::Embedded(s) => Session::first_checks_all(s, engines, bound).await,
             Checkers::Keepalived(s) => s.first_checks(bound).await,
         }
     }
 
     pub async fn during<F: Future>(&mut self, held: &RefCell<&mut Held>, until: F) -> F::Output {
         match self {
-            Checkers::Embedded(s) => s.during(held, until).await,
+            Checkers::Embedded(s) => Session::during_all(s, held, until).await,
             Checkers::Keepalived(s) => s.during(until).await,
         }
     }
 
     pub async fn stop(self, traffic_started: Instant) -> HealthOutcome {
         match self {
-            Checkers::Embedded(s) => s.stop(traffic_started),
+            Checkers::Embedded(sessions) => {
+                let parts = sessions.into_iter().map(|s| s.stop(traffic_started)).collect();
+                HealthOutcome::merge(parts, &[]).expect("a session")
+            }
             Checkers::Keepalived(s) => s.stop(traffic_started).await,
         }
+    }
+}
+
+impl HealthOutcome {
+    /// One outcome from several (per service, per director), the first's director named: records
+    /// in time order; each server once per service, out at the end when it is out on every
+    /// director of `last_word` (every director when empty or none of them reports it).
+    fn merge(parts: Vec<HealthOutcome>, last_word: &[String]) -> Option<HealthOutcome> {
+        let mut parts = parts.into_iter();
+        let mut out = parts.next()?;
+        let main = out.director.clone();
+        let counts = |d: &str| last_word.is_empty() || last_word.iter().any(|w| w == d);
+        let mut servers: Vec<(String, ServerHealth)> = std::mem::take(&mut out.servers)
+            .into_iter()
+            .map(|s| (main.clone(), s))
+            .collect();
+        for mut part in parts {
+            let other = part.director != main;
+            for line in part.log.iter_mut().chain(part.notify.iter_mut()) {
+                if other {
+                    line.director = Some(part.director.clone());
+                }
+            }
+            out.started_ms = out.started_ms.min(part.started_ms);
+            for s in part.services {
+                if !out.services.contains(&s) {
+                    out.services.push(s);
+                }
+            }
+            out.log.extend(part.log);
+            out.notify.extend(part.notify);
+            out.table.extend(part.table);
+            out.failures.extend(part.failures);
+            for p in part.problems {
+                if !out.problems.contains(&p) {
+                    out.problems.push(p);
+                }
+            }
+            servers.extend(part.servers.into_iter().map(|s| (part.director.clone(), s)));
+        }
+        let by_time = |a: &f64, b: &f64| a.total_cmp(b);
+        // A line naming a real server that two services share is read for both: once.
+        let mut seen = HashSet::new();
+        out.log
+            .retain(|l| seen.insert((l.at_ms.to_bits(), l.line.clone(), l.director.clone())));
+        let mut seen = HashSet::new();
+        out.notify
+            .retain(|l| seen.insert((l.at_ms.to_bits(), l.line.clone(), l.director.clone())));
+        out.log.sort_by(|a, b| by_time(&a.at_ms, &b.at_ms));
+        out.notify.sort_by(|a, b| by_time(&a.at_ms, &b.at_ms));
+        out.table.sort_by(|a, b| by_time(&a.at_ms, &b.at_ms));
+        out.failures.sort_by(|a, b| by_time(&a.at_ms, &b.at_ms));
+        let mut merged: Vec<ServerHealth> = Vec::new();
+        let mut keys: Vec<(String, String)> = servers
+            .iter()
+            .map(|(_, s)| (s.service.clone(), s.name.clone()))
+            .collect();
+        keys.dedup();
+        let mut done = HashSet::new();
+        for key in keys {
+            if !done.insert(key.clone()) {
+                continue;
+            }
+            let entries: Vec<&(String, ServerHealth)> = servers
+                .iter()
+                .filter(|(_, s)| s.service == key.0 && s.name == key.1)
+                .collect();
+            let judged: Vec<&ServerHealth> = match entries.iter().any(|(d, _)| counts(d)) {
+                true => entries.iter().filter(|(d, _)| counts(d)).map(|(_, s)| s).collect(),
+                false => entries.iter().map(|(_, s)| s).collect(),
+            };
+            merged.push(ServerHealth {
+                name: key.1,
+                service: key.0,
+                out_after_start_ms: entries
+                    .iter()
+                    .filter_map(|(_, s)| s.out_after_start_ms)
+                    .min_by(|a, b| a.total_cmp(b)),
+                out_at_end: judged.iter().all(|s| s.out_at_end),
+            });
+        }
+        out.servers = merged;
+        Some(out)
     }
 }
 
@@ -912,23 +1247,29 @@ const HTTP_READ_LIMIT: u64 = 1 << 20;
 /// How often a MISC command's thread looks whether it ended, ran out of time or must stop.
 const COMMAND_POLL: Duration = Duration::from_millis(5);
 
-/// keepalived's virtual server for `check` on the director whose VIP is `vip`.
-pub fn virtual_server(scenario: &Scenario, vip: std::net::Ipv4Addr, check: &HealthCheck) -> VirtualServerConfig {
-    let proto = scenario.service().protocol;
+/// keepalived's virtual server for service `index`'s `check`, on `vip`.
+pub fn virtual_server(
+    scenario: &Scenario,
+    index: usize,
+    vip: std::net::Ipv4Addr,
+    check: &HealthCheck,
+) -> VirtualServerConfig {
+    let svc = &scenario.services[index];
+    let proto = svc.protocol;
     let real_servers = check
         .real_servers
         .iter()
         .filter_map(|c| {
             let rs = scenario.real_server(&c.name)?;
             Some(RealServerConfig {
-                addr: SocketAddr::from((rs.address, rs.port)),
+                addr: SocketAddr::from((rs.address, scenario.real_port(index, rs))),
                 weight: rs.weight,
                 inhibit_on_failure: c.inhibit_on_failure,
                 checkers: c.checker.iter().cloned().collect(),
             })
         })
         .collect();
-    let name = VsName::Address(Trio::new(SocketAddr::from((vip, scenario.service().port)), proto));
+    let name = VsName::Address(Trio::new(SocketAddr::from((vip, svc.port)), proto));
     let mut config = VirtualServerConfig::new(name, proto, real_servers);
     config.delay_loop = check.delay_loop;
     config.quorum = check.quorum;

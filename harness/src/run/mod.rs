@@ -174,10 +174,15 @@ async fn traffic_and_verdict(
         None => None,
     };
     // keepalived's checkers: from startup, through the traffic, stopped before the tables are read.
-    let daemon = held.checker_daemons.first().map(|(_, d)| d);
-    let mut checkers = health::Checkers::start(scenario, lab, &mut held.engines, daemon, held.killed.clone());
+    let mut checkers = health::Checkers::start(
+        scenario,
+        lab,
+        &mut held.engines,
+        &held.checker_daemons,
+        held.killed.clone(),
+    );
     if let Some(session) = checkers.as_mut() {
-        if scenario.health.as_ref().is_some_and(|h| h.traffic_waits_for_checks) {
+        if scenario.checked_services().any(|(_, _, h)| h.traffic_waits_for_checks) {
             session
                 .first_checks(&mut held.engines, health::Session::first_checks_bound(scenario))
                 .await;
@@ -274,7 +279,7 @@ async fn traffic_and_verdict(
     let mut verdict = verdict::evaluate(&scenario.expect, &scenario.real_servers, &tally, &records);
     verdict.checks.extend(services::checks(scenario, &records));
     let services = services::spreads(scenario, &records);
-    verdict.checks.extend(health::checks(&scenario.expect, health.as_ref()));
+    verdict.checks.extend(health::checks(scenario, health.as_ref()));
     let outages = health
         .as_ref()
         .map(|h| outages::outages(scenario, &fired, h, &records))
@@ -727,9 +732,12 @@ async fn start_engine(
         })?;
     }
     if use_kernel {
-        // keepalived's checkers own the first service: created by its virtual_server.
+        // keepalived's checkers own every checked service: created by its virtual_servers.
         let attached: Vec<director::ServiceKey> = match attach {
-            true => vec![scenario.service().key_on(director.vip)],
+            true => scenario
+                .checked_services()
+                .map(|(i, svc, _)| svc.key_on(scenario.service_vip(i, director)))
+                .collect(),
             false => Vec::new(),
         };
         let engine = director::kernel::KernelEngine::start_attached(host, &config, &attached).await?;
@@ -782,7 +790,7 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
                 .iter()
                 .filter(|rs| svc.has_real_server(&rs.name))
                 // A sorry server joins the table only when the checkers lose quorum.
-                .filter(|rs| index > 0 || !scenario.health.as_ref().is_some_and(|h| h.is_sorry(&rs.name)))
+                .filter(|rs| !svc.health.as_ref().is_some_and(|h| h.is_sorry(&rs.name)))
                 .map(|rs| ipvs::DestConfig {
                     addr: rs.address,
                     // fwmark real servers have port 0: each packet keeps its own.

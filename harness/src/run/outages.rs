@@ -14,6 +14,8 @@ use super::{FiredEvent, HealthOutcome};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outage {
     pub server: String,
+    /// The checked service it was out of (a server in two checked services has an outage in each).
+    pub service: String,
     pub down_event: String,
     /// When the down event had taken effect, since the traffic started.
     pub down_at_ms: f64,
@@ -27,6 +29,16 @@ pub struct Outage {
     /// From that event's effect to the checker's restore; `None`: not put back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restored_after_ms: Option<f64>,
+}
+
+impl Outage {
+    /// The server, and its service when the outages are of several services.
+    pub fn who(&self, all: &[Outage]) -> String {
+        match all.iter().any(|o| o.service != self.service) {
+            true => format!("{} (service {})", self.server, self.service),
+            false => self.server.clone(),
+        }
+    }
 }
 
 fn ms(d: std::time::Duration) -> f64 {
@@ -59,42 +71,48 @@ pub fn outages(
     records: &[RequestRecord],
 ) -> Vec<Outage> {
     let action_of = |f: &FiredEvent| scenario.events.iter().find(|e| e.name == f.name).map(|e| &e.action);
-    let watched = |name: &str| health.servers.iter().any(|s| s.name == name);
+    let watched = |name: &str, service: &str| health.servers.iter().any(|s| s.name == name && s.service == service);
     let mut out = Vec::new();
     for (i, down) in fired.iter().enumerate() {
-        if down.error.is_some() || !watched(&down.host) || !action_of(down).is_some_and(takes_down) {
-            continue;
-        }
-        let name = down.host.as_str();
-        let changes = health.table.iter().filter(|c| c.real_server.as_deref() == Some(name));
-        let removed_at = changes
-            .clone()
-            .find(|c| c.at_ms >= ms(down.due_ms) && (c.op == "remove" || c.weight == Some(0)))
-            .map(|c| c.at_ms);
-        let up = fired[i + 1..]
-            .iter()
-            .find(|f| f.host == name && f.error.is_none() && action_of(f).is_some_and(brings_back));
-        let restored_at = up.and_then(|up| {
-            changes
+        for service in &health.services {
+            if down.error.is_some() || !watched(&down.host, service) || !action_of(down).is_some_and(takes_down) {
+                continue;
+            }
+            let name = down.host.as_str();
+            // The first director's checkers on this service (another director's do the same).
+            let changes = health.table.iter().filter(|c| {
+                c.real_server.as_deref() == Some(name) && c.service == *service && c.director == health.director
+            });
+            let removed_at = changes
                 .clone()
-                .find(|c| c.at_ms >= ms(up.due_ms) && c.op != "remove" && c.weight != Some(0))
-                .map(|c| c.at_ms)
-        });
-        let window_end = removed_at.unwrap_or(f64::INFINITY);
-        let failed_meanwhile = records
-            .iter()
-            .filter(|r| r.error.is_some())
-            .filter(|r| (ms(down.due_ms)..window_end).contains(&ms(r.sent_at)))
-            .count() as u32;
-        out.push(Outage {
-            server: name.to_owned(),
-            down_event: down.name.clone(),
-            down_at_ms: ms(down.done_ms),
-            removed_after_ms: removed_at.map(|at| span_ms(ms(down.done_ms), at)),
-            failed_meanwhile,
-            up_event: up.map(|u| u.name.clone()),
-            restored_after_ms: up.zip(restored_at).map(|(u, at)| span_ms(ms(u.done_ms), at)),
-        });
+                .find(|c| c.at_ms >= ms(down.due_ms) && (c.op == "remove" || c.weight == Some(0)))
+                .map(|c| c.at_ms);
+            let up = fired[i + 1..]
+                .iter()
+                .find(|f| f.host == name && f.error.is_none() && action_of(f).is_some_and(brings_back));
+            let restored_at = up.and_then(|up| {
+                changes
+                    .clone()
+                    .find(|c| c.at_ms >= ms(up.due_ms) && c.op != "remove" && c.weight != Some(0))
+                    .map(|c| c.at_ms)
+            });
+            let window_end = removed_at.unwrap_or(f64::INFINITY);
+            let failed_meanwhile = records
+                .iter()
+                .filter(|r| r.error.is_some())
+                .filter(|r| (ms(down.due_ms)..window_end).contains(&ms(r.sent_at)))
+                .count() as u32;
+            out.push(Outage {
+                server: name.to_owned(),
+                service: service.clone(),
+                down_event: down.name.clone(),
+                down_at_ms: ms(down.done_ms),
+                removed_after_ms: removed_at.map(|at| span_ms(ms(down.done_ms), at)),
+                failed_meanwhile,
+                up_event: up.map(|u| u.name.clone()),
+                restored_after_ms: up.zip(restored_at).map(|(u, at)| span_ms(ms(u.done_ms), at)),
+            });
+        }
     }
     out
 }
@@ -115,7 +133,11 @@ pub fn checks(scenario: &Scenario, outages: &[Outage]) -> Vec<Check> {
         }
         for o in outages {
             out.push(Check::within_ms(
-                format!("{} was out within {bound:.0} ms of \"{}\"", o.server, o.down_event),
+                format!(
+                    "{} was out within {bound:.0} ms of \"{}\"",
+                    o.who(outages),
+                    o.down_event
+                ),
                 o.removed_after_ms,
                 bound,
                 "never taken out",
@@ -136,7 +158,7 @@ pub fn checks(scenario: &Scenario, outages: &[Outage]) -> Vec<Check> {
         for o in returns {
             let up = o.up_event.as_deref().unwrap_or_default();
             out.push(Check::within_ms(
-                format!("{} was back within {bound:.0} ms of \"{up}\"", o.server),
+                format!("{} was back within {bound:.0} ms of \"{up}\"", o.who(outages)),
                 o.restored_after_ms,
                 bound,
                 "never put back",
@@ -177,6 +199,8 @@ mod tests {
     fn change(at_ms: f64, op: &'static str) -> HealthTableChange {
         HealthTableChange {
             at_ms,
+            service: "tcp/80".into(),
+            director: "director".into(),
             dest: "192.0.2.12:80".parse().unwrap(),
             real_server: Some("rs2".into()),
             sorry: false,
@@ -188,12 +212,14 @@ mod tests {
     fn health(table: Vec<HealthTableChange>) -> HealthOutcome {
         HealthOutcome {
             director: "director".into(),
+            services: vec!["tcp/80".into()],
             started_ms: -2000.0,
             log: Vec::new(),
             notify: Vec::new(),
             table,
             servers: vec![ServerHealth {
                 name: "rs2".into(),
+                service: "tcp/80".into(),
                 out_after_start_ms: None,
                 out_at_end: false,
             }],

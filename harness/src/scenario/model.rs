@@ -24,7 +24,7 @@ pub struct Scenario {
     pub description: Option<String>,
     pub engine: EngineChoice,
     /// `[service]` or `[[service]]`: one or more, all in the first's mode, each on its own VIP or
-    /// the first's (see [`Scenario::service_vip`]). The first is the one the checkers speak of.
+    /// the first's (see [`Scenario::service_vip`]), each with its own checkers (`Service::health`).
     pub services: Vec<Service>,
     /// One or more; empty in `direct` mode only. The first serves `service().vip`.
     pub directors: Vec<Director>,
@@ -36,15 +36,13 @@ pub struct Scenario {
     pub hosts: Vec<Host>,
     pub traffic: Traffic,
     pub expect: Expect,
-    /// `[service.check]` (or a real server's `check`): keepalived's checkers, when any.
-    pub health: Option<HealthCheck>,
     /// `[[event]]`: faults scheduled while the traffic runs, in file order.
     pub events: Vec<Event>,
     /// The `[expect]` keys about events.
     pub expect_events: EventExpect,
     /// `[vrrp_instance]`: the directors share the service VIP over VRRP.
     pub vrrp: Option<Vrrp>,
-    /// `checkers`: who runs the health checkers of `health` (`auto` when it has none).
+    /// `checkers`: who runs the services' health checkers (`auto` when none has any).
     pub checkers: CheckersChoice,
 }
 
@@ -256,6 +254,10 @@ pub struct Service {
     pub fwmark: Option<crate::nft::mark::MarkRule>,
     /// `[service.origin]`: the imported file it came from, with the defaults applied.
     pub origin: Option<Origin>,
+    /// `[service.check]` (for the first service also a real server's `check`): keepalived's
+    /// checkers on this virtual_server, when any. A real server in two services is checked
+    /// in each, separately.
+    pub health: Option<HealthCheck>,
 }
 
 /// Where an imported service came from (`[service.origin]`).
@@ -586,6 +588,19 @@ pub struct EventExpect {
 
 impl Scenario {
     /// The first service: every scenario has one.
+    /// Whether any service has health checkers.
+    pub fn has_checkers(&self) -> bool {
+        self.services.iter().any(|s| s.health.is_some())
+    }
+
+    /// The services with health checkers: (index, service, its checkers), in file order.
+    pub fn checked_services(&self) -> impl Iterator<Item = (usize, &Service, &HealthCheck)> {
+        self.services
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.health.as_ref().map(|h| (i, s, h)))
+    }
+
     pub fn service(&self) -> &Service {
         &self.services[0]
     }

@@ -3,22 +3,22 @@
 //! or `auto` (keepalived where it can run them: see `run::health`).
 
 use crate::scenario::diagnostic::Problems;
-use crate::scenario::model::{CheckersChoice, EngineChoice, HealthCheck, Mode};
+use crate::scenario::model::{CheckersChoice, EngineChoice, Mode, Service};
 use crate::scenario::raw::RawScenario;
 use crate::scenario::validate::{self as v, span};
 
 pub(super) fn resolve(
     raw: &RawScenario,
     engine: EngineChoice,
-    mode: Mode,
-    health: Option<&HealthCheck>,
+    services: &[Service],
     p: &mut Problems<'_>,
 ) -> CheckersChoice {
+    let mode = services[0].mode;
     let Some(text) = raw.top.checkers.as_ref() else {
         return CheckersChoice::Auto;
     };
     let choice = v::keyword(p, Some(text), CheckersChoice::Auto);
-    if health.is_none() {
+    if services.iter().all(|s| s.health.is_none()) {
         p.push(
             span(text),
             format!(

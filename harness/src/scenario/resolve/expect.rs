@@ -28,15 +28,10 @@ pub(super) fn resolve_for_service(
             "diagnosis",
             raw.diagnosis.as_ref().and_then(|d| d.first()).map(|x| x.span()),
         ),
-        (
-            "removed",
-            raw.removed.as_ref().and_then(|d| d.first()).map(|x| x.span()),
-        ),
         ("master", raw.master.as_ref().map(|x| x.span())),
         ("failover_ms", raw.failover_ms.as_ref().map(|x| x.span())),
         ("errors_between", raw.errors_between.as_ref().map(|x| x.span())),
         ("answering_after", raw.answering_after.as_ref().map(|x| x.span())),
-        ("removed_within_ms", raw.removed_within_ms.as_ref().map(|x| x.span())),
         (
             "removed_after_death_ms",
             raw.removed_after_death_ms.as_ref().map(|x| x.span()),
@@ -55,7 +50,7 @@ pub(super) fn resolve_for_service(
             p.push(
                 Some(at),
                 format!("`{key}` in service \"{}\"'s expect is about the whole run", service.name),
-                Some("a service's expect takes backends, answering, share, tolerance, even, sequence and sticky; move it to [expect]".into()),
+                Some("a service's expect takes backends, answering, share, tolerance, even, sequence, sticky, removed and removed_within_ms; move it to [expect]".into()),
             );
         }
     }

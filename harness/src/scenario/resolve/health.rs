@@ -15,7 +15,7 @@ use super::reference_hint;
 use crate::health::{CheckerKind, CheckerSettings, HttpGet, MiscCheck, TimingOverrides, Url};
 use crate::scenario::diagnostic::Problems;
 use crate::scenario::model::{Expect, HealthCheck, Mode, Protocol, RealServer, RealServerCheck, Service, SorryServer};
-use crate::scenario::raw::{RawCheck, RawStatusCode, RawStatusCodes, S};
+use crate::scenario::raw::{RawCheck, RawExpect, RawStatusCode, RawStatusCodes, S};
 use crate::scenario::validate::{self as v, span};
 
 /// The longest time any checker setting may take: a day, far past any lab run.
@@ -42,20 +42,28 @@ impl Kind {
     }
 }
 
+/// The checkers of service `index` (`raw_check`: its `[service.check]`). A real server's own
+/// `check` and `inhibit_on_failure` belong to the first service (they name no service).
 pub(super) fn resolve(
     cx: &mut Context<'_, '_, '_>,
+    index: usize,
     service: &Service,
+    raw_check: Option<&RawCheck>,
     real_servers: &[RealServer],
 ) -> Option<HealthCheck> {
     let raw = cx.raw;
-    let vs = raw.service.check.as_ref();
+    let vs = raw_check;
     let per_rs: Vec<RealServerTables<'_>> = cx
         .hosts
         .iter()
         .filter_map(|h| match h.source {
-            Source::RealServer(rs) => Some((h.name.clone(), rs.check.as_ref(), rs.inhibit_on_failure.as_ref())),
+            Source::RealServer(rs) if index == 0 => {
+                Some((h.name.clone(), rs.check.as_ref(), rs.inhibit_on_failure.as_ref()))
+            }
+            Source::RealServer(_) => Some((h.name.clone(), None, None)),
             _ => None,
         })
+        .filter(|(name, _, _)| service.has_real_server(name))
         .collect();
     let any_rs_check = per_rs.iter().any(|(_, c, i)| c.is_some() || i.is_some());
     if vs.is_none() && !any_rs_check {
@@ -96,7 +104,7 @@ pub(super) fn resolve(
     let sorry_server = vs_raw
         .sorry_server
         .as_ref()
-        .and_then(|s| sorry(p, s, real_servers, raw.complete));
+        .and_then(|s| sorry(p, s, real_servers, raw.complete, |rs| port_in(index, service, rs)));
 
     let mut pool = Vec::new();
     for (name, rs_check, rs_inhibit) in &per_rs {
@@ -165,48 +173,18 @@ pub(super) fn resolve(
     })
 }
 
-/// `expect.removed` and `expect.removed_within_ms`, which need a checker to mean anything.
+/// `expect.removed` and `expect.removed_within_ms`, which need a checker to mean anything: at
+/// the top, of any service (the server is then taken out of every service that checks it).
 pub(super) fn resolve_expect(
     cx: &mut Context<'_, '_, '_>,
     expect: &mut Expect,
-    health: Option<&HealthCheck>,
+    services: &[Service],
     real_servers: &[RealServer],
 ) {
     let (e, p) = (&cx.raw.expect, &mut *cx.p);
-    let names: Vec<String> = real_servers.iter().map(|r| r.name.clone()).collect();
-    for n in e.removed.iter().flatten() {
-        let name = n.get_ref();
-        if !names.contains(name) {
-            if cx.raw.complete {
-                p.push(
-                    span(n),
-                    format!("expect.removed: \"{name}\" is not a [[real_server]]"),
-                    reference_hint(name, &names),
-                );
-            }
-            continue;
-        }
-        let checked = health.and_then(|h| h.real_servers.iter().find(|r| &r.name == name));
-        match checked {
-            Some(r) if r.checker.is_some() => expect.removed.push(name.clone()),
-            _ => p.push(
-                span(n),
-                format!("expect.removed: no health checker watches \"{name}\", so nothing can remove it"),
-                Some("add a [service.check] table (or a `check` on that real server)".into()),
-            ),
-        }
-    }
-    if let Some(ms) = e.removed_within_ms.as_ref() {
-        let within: u64 = v::int_in(p, Some(ms), "removed_within_ms", 1, 86_400_000, 1);
-        if e.removed.as_ref().is_none_or(|r| r.is_empty()) {
-            p.push(
-                span(ms),
-                "expect.removed_within_ms bounds the removal of the servers in `expect.removed`, and there are none",
-                Some("add expect.removed = [\"name\", ...]".into()),
-            );
-        }
-        expect.removed_within = Some(Duration::from_millis(within));
-    }
+    let checks: Vec<&HealthCheck> = services.iter().filter_map(|s| s.health.as_ref()).collect();
+    removed(p, e, expect, &checks, real_servers, cx.raw.complete, None);
+    let health = checks.first();
     for (raw, key, field) in [
         (
             e.removed_after_death_ms.as_ref(),
@@ -229,6 +207,95 @@ pub(super) fn resolve_expect(
             );
         }
         *field = Some(Duration::from_millis(bound));
+    }
+}
+
+/// `[service.expect]`'s `removed` and `removed_within_ms`: taken out of this service's table.
+pub(super) fn resolve_service_expect(
+    cx: &mut Context<'_, '_, '_>,
+    service: &Service,
+    raw: &RawExpect,
+    expect: &mut Expect,
+    real_servers: &[RealServer],
+) {
+    let checks: Vec<&HealthCheck> = service.health.iter().collect();
+    let members: Vec<RealServer> = real_servers
+        .iter()
+        .filter(|r| service.has_real_server(&r.name))
+        .cloned()
+        .collect();
+    removed(
+        cx.p,
+        raw,
+        expect,
+        &checks,
+        &members,
+        cx.raw.complete,
+        Some(&service.name),
+    );
+}
+
+/// `removed` (names a checker of `checks` watches) and `removed_within_ms`, of `[expect]` or of
+/// service `service`'s expect.
+fn removed(
+    p: &mut Problems<'_>,
+    e: &RawExpect,
+    expect: &mut Expect,
+    checks: &[&HealthCheck],
+    real_servers: &[RealServer],
+    complete: bool,
+    service: Option<&str>,
+) {
+    let (key, of) = match service {
+        None => ("expect.removed".to_string(), String::new()),
+        Some(name) => (
+            format!("service \"{name}\"'s expect.removed"),
+            format!(" of service \"{name}\""),
+        ),
+    };
+    let names: Vec<String> = real_servers.iter().map(|r| r.name.clone()).collect();
+    for n in e.removed.iter().flatten() {
+        let name = n.get_ref();
+        if !names.contains(name) {
+            if complete {
+                p.push(
+                    span(n),
+                    match service {
+                        None => format!("{key}: \"{name}\" is not a [[real_server]]"),
+                        Some(_) => format!("{key}: \"{name}\" is not a real server{of}"),
+                    },
+                    reference_hint(name, &names),
+                );
+            }
+            continue;
+        }
+        let checked = checks
+            .iter()
+            .flat_map(|h| h.real_servers.iter())
+            .any(|r| &r.name == name && r.checker.is_some());
+        if checked {
+            expect.removed.push(name.clone());
+        } else {
+            p.push(
+                span(n),
+                format!("{key}: no health checker{of} watches \"{name}\", so nothing can remove it"),
+                Some(match service {
+                    None => "add a [service.check] table (or a `check` on that real server)".into(),
+                    Some(_) => "add a [service.check] table to that service".into(),
+                }),
+            );
+        }
+    }
+    if let Some(ms) = e.removed_within_ms.as_ref() {
+        let within: u64 = v::int_in(p, Some(ms), "removed_within_ms", 1, 86_400_000, 1);
+        if e.removed.as_ref().is_none_or(|r| r.is_empty()) {
+            p.push(
+                span(ms),
+                "expect.removed_within_ms bounds the removal of the servers in `expect.removed`, and there are none",
+                Some("add expect.removed = [\"name\", ...]".into()),
+            );
+        }
+        expect.removed_within = Some(Duration::from_millis(within));
     }
 }
 
@@ -491,18 +558,33 @@ fn status_codes(p: &mut Problems<'_>, codes: &S<RawStatusCodes>) -> Option<Vec<R
 }
 
 /// `sorry_server = "IP:PORT"` or the name of a `[[real_server]]` (which then leaves the pool).
-fn sorry(p: &mut Problems<'_>, s: &S<String>, real_servers: &[RealServer], complete: bool) -> Option<SorryServer> {
+/// The port `rs` serves service `index` on (`Scenario::real_port`, before the scenario exists).
+fn port_in(index: usize, service: &Service, rs: &RealServer) -> u16 {
+    match service.real_port {
+        Some(port) => port,
+        None if index == 0 => rs.port,
+        None => service.port,
+    }
+}
+
+fn sorry(
+    p: &mut Problems<'_>,
+    s: &S<String>,
+    real_servers: &[RealServer],
+    complete: bool,
+    port: impl Fn(&RealServer) -> u16,
+) -> Option<SorryServer> {
     let text = s.get_ref();
     if let Ok(addr) = text.parse::<SocketAddrV4>() {
         let real_server = real_servers
             .iter()
-            .find(|r| r.address == *addr.ip() && r.port == addr.port())
+            .find(|r| r.address == *addr.ip() && port(r) == addr.port())
             .map(|r| r.name.clone());
         return Some(SorryServer { addr, real_server });
     }
     if let Some(rs) = real_servers.iter().find(|r| &r.name == text) {
         return Some(SorryServer {
-            addr: SocketAddrV4::new(rs.address, rs.port),
+            addr: SocketAddrV4::new(rs.address, port(rs)),
             real_server: Some(rs.name.clone()),
         });
     }
@@ -536,7 +618,7 @@ mod tests {
     }
 
     fn health(s: &Scenario) -> &HealthCheck {
-        s.health.as_ref().expect("a health check")
+        s.service().health.as_ref().expect("a health check")
     }
 
     fn checker<'a>(h: &'a HealthCheck, rs: &str) -> &'a (CheckerKind, CheckerSettings) {
@@ -553,7 +635,10 @@ name = "rs2"
 
     #[test]
     fn no_check_table_means_no_checkers() {
-        assert_eq!(ok(&format!("[service]\nmode = \"dr\"\n{SERVERS}")).health, None);
+        assert_eq!(
+            ok(&format!("[service]\nmode = \"dr\"\n{SERVERS}")).service().health,
+            None
+        );
     }
 
     #[test]
@@ -725,6 +810,118 @@ removed_within_ms = 0
         );
         assert!(
             text.contains("expect.restored_after_return_ms bounds what a health checker does after an [[event]], and no checker runs"),
+            "{text}"
+        );
+    }
+
+    const TWO: &str = r#"
+[[service]]
+name = "web"
+mode = "dr"
+port = 80
+[service.check]
+kind = "tcp"
+delay_loop = 2
+[[service]]
+name = "tls"
+port = 443
+real_servers = ["rs2", "rs3"]
+[service.check]
+kind = "http"
+path = "/health"
+quorum = 2
+sorry_server = "rs1"
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+check = { kind = "misc", command = "exit 1" }
+[[real_server]]
+name = "rs3"
+"#;
+
+    #[test]
+    fn a_later_service_has_checkers_of_its_own() {
+        let s = ok(TWO);
+        assert!(s.has_checkers());
+        let names: Vec<&str> = s.checked_services().map(|(_, svc, _)| svc.name.as_str()).collect();
+        assert_eq!(names, ["web", "tls"]);
+        let web = s.services[0].health.as_ref().unwrap();
+        // A real server's own `check` is the first service's.
+        assert!(matches!(checker(web, "rs2").0, CheckerKind::Misc(_)));
+        assert_eq!(web.delay_loop, Duration::from_secs(2));
+        let tls = s.services[1].health.as_ref().unwrap();
+        let pool: Vec<&str> = tls.real_servers.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(pool, ["rs2", "rs3"], "its own real servers only");
+        let CheckerKind::Http(http) = &checker(tls, "rs2").0 else {
+            panic!("tls checks rs2 with its own HTTP_GET")
+        };
+        assert_eq!(http.urls[0].path, "/health");
+        assert_eq!((tls.quorum, tls.delay_loop), (2, crate::health::DEFAULT_DELAY_LOOP));
+        // The sorry server is on the service's own port.
+        let sorry = tls.sorry_server.as_ref().unwrap();
+        assert_eq!((sorry.real_server.as_deref(), sorry.addr.port()), (Some("rs1"), 443));
+    }
+
+    #[test]
+    fn a_service_expect_bounds_removal_from_its_own_table() {
+        let text = TWO.replace(
+            "[service.check]\nkind = \"http\"",
+            "[service.expect]\nremoved = [\"rs3\"]\nremoved_within_ms = 5000\n[service.check]\nkind = \"http\"",
+        );
+        let s = ok(&text);
+        let e = s.services[1].expect.as_ref().unwrap();
+        assert_eq!(e.removed, ["rs3"]);
+        assert_eq!(e.removed_within, Some(Duration::from_secs(5)));
+        assert!(s.expect.removed.is_empty());
+    }
+
+    #[test]
+    fn bad_checks_on_a_later_service_are_reported_where_they_are() {
+        let text = problems(
+            r#"
+[[service]]
+name = "web"
+mode = "dr"
+[[service]]
+name = "tls"
+port = 443
+real_servers = ["rs2"]
+[service.check]
+kind = "htp"
+sorry_server = "nowhere"
+[service.expect]
+removed = ["rs1"]
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+"#,
+        );
+        for want in [
+            "t.toml:10:8: error: unknown check kind `htp`; valid: tcp http misc",
+            "`sorry_server` = \"nowhere\" is neither IP:PORT nor a [[real_server]]",
+            "t.toml:13:12: error: service \"tls\"'s expect.removed: \"rs1\" is not a real server of service \"tls\"",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+        // A later service's check without a `kind` is refused at its first key.
+        let text = problems(
+            "[[service]]\nname = \"web\"\nmode = \"dr\"\n[[service]]\nname = \"tls\"\nport = 443\n\
+             [service.check]\ndelay_loop = 1\n[[real_server]]\nname = \"rs1\"\n",
+        );
+        assert!(
+            text.contains("t.toml:8:14: error: the health check of real server \"rs1\" has no `kind`"),
+            "{text}"
+        );
+        // Top-level `removed` needs some service's checker on the server.
+        let text = problems(
+            "[[service]]\nname = \"web\"\nmode = \"dr\"\n[[service]]\nname = \"tls\"\nport = 443\n\
+             real_servers = [\"rs2\"]\n[service.check]\nkind = \"tcp\"\n\
+             [[real_server]]\nname = \"rs1\"\n[[real_server]]\nname = \"rs2\"\n[expect]\nremoved = [\"rs1\", \"rs2\"]\n",
+        );
+        assert!(
+            text.contains("expect.removed: no health checker watches \"rs1\"") && !text.contains("watches \"rs2\""),
             "{text}"
         );
     }

@@ -61,17 +61,20 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     traffic.services = service::traffic_targets(raw, &services, cx.p);
     fwmark::finish(&mut cx, &mut services, vip, &mut hosts, &mut traffic);
     let mut expect = expect::resolve(&mut cx, &real_servers, &traffic);
-    let raws = std::iter::once(&raw.service).chain(&raw.more_services);
-    for (svc, raw_svc) in services.iter_mut().zip(raws) {
+    let raws: Vec<_> = std::iter::once(&raw.service).chain(&raw.more_services).collect();
+    for (index, (svc, raw_svc)) in services.iter_mut().zip(&raws).enumerate() {
+        svc.health = health::resolve(&mut cx, index, svc, raw_svc.check.as_ref(), &real_servers);
+    }
+    for (svc, raw_svc) in services.iter_mut().zip(&raws) {
         if let Some(e) = &raw_svc.expect {
-            svc.expect = Some(expect::resolve_for_service(&mut cx, svc, e, &real_servers, &traffic));
+            let mut resolved = expect::resolve_for_service(&mut cx, svc, e, &real_servers, &traffic);
+            health::resolve_service_expect(&mut cx, svc, e, &mut resolved, &real_servers);
+            svc.expect = Some(resolved);
         }
     }
-    let service = &services[0];
-    let health = health::resolve(&mut cx, service, &real_servers);
-    health::resolve_expect(&mut cx, &mut expect, health.as_ref(), &real_servers);
+    health::resolve_expect(&mut cx, &mut expect, &services, &real_servers);
     let vrrp = vrrp::resolve(&mut cx, &services, &hosts);
-    let checkers = checkers::resolve(raw, engine, service.mode, health.as_ref(), cx.p);
+    let checkers = checkers::resolve(raw, engine, &services, cx.p);
     let (events, expect_events) = events::resolve(&mut cx, &hosts, &traffic, vrrp.as_ref());
 
     Scenario {
@@ -85,7 +88,6 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
         hosts,
         traffic,
         expect,
-        health,
         events,
         expect_events,
         vrrp,

@@ -61,17 +61,6 @@ pub(super) fn resolve_all(r: &RawScenario, engine: EngineChoice, p: &mut Problem
                 Some("the services of one scenario share the real servers' set-up, so one mode: drop `mode`".into()),
             );
         }
-        if let Some(c) = &s.check {
-            let at = c.kind.as_ref().map(|k| k.span()).or(header.clone());
-            p.push(
-                at,
-                format!(
-                    "health checks on service \"{}\": only the first service has checkers so far",
-                    svc.name
-                ),
-                Some("move the [service.check] to the first [[service]]".into()),
-            );
-        }
         let vip = stated_vip(r, i + 1);
         if let Some(same) = services
             .iter()
@@ -193,6 +182,7 @@ fn resolve(r: &RawScenario, s: &RawService, engine: EngineChoice, p: &mut Proble
         expect: None,
         origin: s.origin.as_ref().map(|o| origin(o, p)),
         fwmark: None,
+        health: None,
     }
 }
 
