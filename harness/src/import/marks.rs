@@ -579,7 +579,8 @@ mod tests {
                     table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\
                     \t\ttcp dport 22 accept\n\t}\n}\n";
         let read = parse_nft(text).unwrap();
-        let got: Vec<(usize, u32, Option<Proto>, Vec<Ipv4Net>, Vec<u16>)> = read
+        type Row = (usize, u32, Option<Proto>, Vec<Ipv4Net>, Vec<u16>);
+        let got: Vec<Row> = read
             .rules
             .iter()
             .map(|r| (r.line, r.mark, r.protocol, r.addresses.clone(), r.ports.clone()))
