@@ -330,7 +330,8 @@ impl PlanService {
     /// `TCP 10.0.0.1:80` / `FWM 1`, for comments.
     fn original(&self) -> String {
         match &self.fwmark {
-            Some(m) => format!("FWM {}", m.mark),
+            Some(m) if self.vip.is_empty() => format!("FWM {}", m.mark),
+            Some(m) => format!("FWM {} marking {}", m.mark, self.vip),
             None => format!("{}:{}", self.vip, self.port),
         }
     }
