@@ -85,7 +85,8 @@ pub enum Command {
     /// (printed on stdout, or written to --output). Addresses are mapped onto the lab's networks;
     /// the originals are kept in comments.
     Import {
-        /// One file; or several keepalived.conf files, one node each of one VRRP set-up.
+        /// One file; or several keepalived.conf files, one node each of one VRRP set-up; plus,
+        /// for fwmark services, the director's marking rules (`iptables-save`, `nft list ruleset`).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[arg(long, short)]

@@ -205,11 +205,15 @@ fn witness_differences(scenario: &Scenario, outcome: &RunOutcome, views: &mut (u
     let mut out = Vec::new();
     for d in &outcome.directors {
         for real in d.witness.iter().flatten() {
-            // An IPVS table holds no mark rules, so a fwmark service cannot be imported back.
-            let has_fwmark = scenario.services.iter().any(|s| s.fwmark.is_some());
-            if let (Ok(saved), "-S -n", false) = (&real.output, real.args.as_str(), has_fwmark) {
+            // An IPVS table holds no mark rules: a fwmark service's come from the director's
+            // own `nft list table ip lvslab_fwmark`, given to the import beside the table.
+            if let (Ok(saved), "-S -n") = (&real.output, real.args.as_str()) {
                 let left = witness::as_left_by_the_run(scenario, &d.ipvs, d.vip);
-                if let Err(why) = witness::import_gives_back(&left, d.vip, saved) {
+                let rules = match &d.mark_rules {
+                    Some(Ok(text)) => Some(text.as_str()),
+                    _ => None,
+                };
+                if let Err(why) = witness::import_gives_back(&left, d.vip, saved, rules) {
                     out.push(Difference {
                         fact: "lvslab import of ipvsadm -S -n".into(),
                         reference: "the scenario's service and the real servers its table holds".into(),

@@ -88,10 +88,18 @@ pub fn as_left_by_the_run(scenario: &Scenario, ipvs: &IpvsSnapshot, vip: Ipv4Add
     left
 }
 
-/// `lvslab import` of the real `ipvsadm -S -n` output must give back the scenario's service
+/// `lvslab import` of the real `ipvsadm -S -n` output, with the director's marking rules
+/// (`nft list table ...`) when it has fwmark services, must give back the scenario's services
 /// (on this director's VIP) and its real servers: `Err` says what came back different.
-pub fn import_gives_back(scenario: &Scenario, vip: Ipv4Addr, saved: &str) -> Result<(), String> {
-    let imported = import::import_text(saved, "ipvsadm-save").map_err(|e| format!("import refused it: {e}"))?;
+pub fn import_gives_back(
+    scenario: &Scenario,
+    vip: Ipv4Addr,
+    saved: &str,
+    mark_rules: Option<&str>,
+) -> Result<(), String> {
+    let marks: Vec<(&str, &str)> = mark_rules.map(|t| (t, "nft-list-table")).into_iter().collect();
+    let imported =
+        import::import_text_with_marks(saved, "ipvsadm-save", &marks).map_err(|e| format!("import refused it: {e}"))?;
     let back = crate::scenario::parse(&imported.toml, "imported.toml")
         .map_err(|r| format!("the imported scenario does not check: {}", r.render("imported.toml")))?;
     import::same_service(scenario, vip, &back)
@@ -222,13 +230,13 @@ mod tests {
         dests.iter_mut().filter(|d| d.addr == b).for_each(|d| d.weight = 0);
         let saved = ipvs.save_text();
         assert!(
-            import_gives_back(&scenario, vip, &saved).is_err(),
+            import_gives_back(&scenario, vip, &saved, None).is_err(),
             "the file's table is not the run's"
         );
         let left = as_left_by_the_run(&scenario, &ipvs, vip);
         let names: Vec<(&str, u32)> = left.real_servers.iter().map(|r| (r.name.as_str(), r.weight)).collect();
         assert_eq!(names, [("a", 1), ("b", 0)]);
-        assert_eq!(import_gives_back(&left, vip, &saved), Ok(()));
+        assert_eq!(import_gives_back(&left, vip, &saved, None), Ok(()));
     }
 
     #[test]
@@ -238,13 +246,13 @@ mod tests {
         let scenario = crate::scenario::parse(text, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t")));
         let vip = scenario.directors[0].vip;
         let saved = snapshot_of(&scenario).save_text();
-        assert_eq!(import_gives_back(&scenario, vip, &saved), Ok(()));
+        assert_eq!(import_gives_back(&scenario, vip, &saved, None), Ok(()));
         let reweighted = saved.replace("-w 3", "-w 4");
         assert_ne!(saved, reweighted, "{saved}");
-        let err = import_gives_back(&scenario, vip, &reweighted).unwrap_err();
+        let err = import_gives_back(&scenario, vip, &reweighted, None).unwrap_err();
         assert!(err.starts_with("real servers"), "{err}");
         let rescheduled = saved.replace("-s wlc", "-s rr");
-        let err = import_gives_back(&scenario, vip, &rescheduled).unwrap_err();
+        let err = import_gives_back(&scenario, vip, &rescheduled, None).unwrap_err();
         assert!(err.contains("scheduler wlc came back as rr"), "{err}");
     }
 

@@ -91,7 +91,7 @@ pub struct FwmarkEvidence {
     /// Its FWM services (`FWM  1 rr persistent 300` in `ipvsadm -Ln`).
     pub services: Vec<FwmServiceEvidence>,
     /// Its address services (`TCP  VIP:PORT`).
-    pub address_services: Vec<crate::lvs::ServiceKey>,
+    pub address_services: Vec<AddressServiceEvidence>,
     /// Where the requests were sent, each address:port once.
     pub targets: Vec<TargetEvidence>,
 }
@@ -103,6 +103,20 @@ pub struct FwmServiceEvidence {
     pub persistence_secs: Option<u64>,
     /// Real servers in it.
     pub dests: usize,
+    /// Their addresses, sorted.
+    #[serde(default)]
+    pub rips: Vec<Ipv4Addr>,
+}
+
+/// An address service beside the FWM services: whether it is the fwmark service's own farm
+/// on a port the mark left out, or a service of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddressServiceEvidence {
+    pub key: crate::lvs::ServiceKey,
+    pub scheduler: String,
+    pub persistence_secs: Option<u64>,
+    /// Its real servers' addresses, sorted.
+    pub rips: Vec<Ipv4Addr>,
 }
 
 /// The requests to one destination address and port.

@@ -28,20 +28,42 @@ pub fn same_service(original: &Scenario, vip: Ipv4Addr, back: &Scenario) -> Resu
     if back.service().vip != vip {
         wrong.push(format!("VIP {vip} came back as {}", back.service().vip));
     }
-    for (index, (a, b)) in original.services.iter().zip(&back.services).enumerate().skip(1) {
+    // A table lists its FWM services after the address services (the kernel's dump order):
+    // each service is compared with the one of its own key.
+    let key = |s: &crate::scenario::Service| match &s.fwmark {
+        Some(rule) => format!("fwmark {}", rule.mark),
+        None => format!("{}/{}", s.protocol, s.port),
+    };
+    let mut order: Vec<usize> = (0..back.services.len()).collect();
+    for (i, a) in original.services.iter().enumerate() {
+        if let Some(j) = (i..order.len()).find(|&j| key(&back.services[order[j]]) == key(a)) {
+            order.swap(i, j);
+        }
+    }
+    let back_services: Vec<&crate::scenario::Service> = order.iter().map(|&j| &back.services[j]).collect();
+    for (index, (a, b)) in original
+        .services
+        .iter()
+        .zip(back_services.iter().copied())
+        .enumerate()
+        .skip(1)
+    {
         // A later service on a VIP of its own comes back on it (lab VIPs import as they are).
         let own = |s: &Scenario, svc: &crate::scenario::Service| (svc.vip != s.service().vip).then_some(svc.vip);
         if own(original, a) != own(back, b) {
             wrong.push(format!("service {}: VIP {} came back as {}", index + 1, a.vip, b.vip));
         }
     }
-    for (index, (a, b)) in original.services.iter().zip(&back.services).enumerate() {
+    for (index, (a, b)) in original.services.iter().zip(back_services.iter().copied()).enumerate() {
+        let at = |s: &Scenario, svc: &crate::scenario::Service| {
+            s.services.iter().position(|x| std::ptr::eq(x, svc)).unwrap_or(index)
+        };
         let members = |s: &Scenario, svc: &crate::scenario::Service| {
             let mut v: Vec<_> = s
                 .real_servers
                 .iter()
                 .filter(|r| svc.has_real_server(&r.name))
-                .map(|r| (r.address, s.real_port(index, r)))
+                .map(|r| (r.address, s.real_port(at(s, svc), r)))
                 .collect();
             v.sort();
             format!("{v:?}")
@@ -52,7 +74,8 @@ pub fn same_service(original: &Scenario, vip: Ipv4Addr, back: &Scenario) -> Resu
             v.join(",")
         };
         let checks = [
-            ("port", a.port.to_string(), b.port.to_string()),
+            // A fwmark service's ports are its match's.
+            ("port", port(a), port(b)),
             (
                 "protocol",
                 a.protocol.as_str().to_owned(),
@@ -75,6 +98,7 @@ pub fn same_service(original: &Scenario, vip: Ipv4Addr, back: &Scenario) -> Resu
                 b.persistence_netmask().to_string(),
             ),
             ("one_packet", a.one_packet.to_string(), b.one_packet.to_string()),
+            ("fwmark match", mark_match(a), mark_match(b)),
             ("its real servers", members(original, a), members(back, b)),
         ];
         // One service: its fields as they are; several: each under its place in the table.
@@ -98,5 +122,26 @@ pub fn same_service(original: &Scenario, vip: Ipv4Addr, back: &Scenario) -> Resu
         Ok(())
     } else {
         Err(wrong.join("; "))
+    }
+}
+
+fn port(svc: &crate::scenario::Service) -> String {
+    match svc.fwmark {
+        Some(_) => "fwmark".into(),
+        None => svc.port.to_string(),
+    }
+}
+
+/// `mark 1 TCP [192.0.2.100/32] ports [80, 443]`, or `none`.
+fn mark_match(svc: &crate::scenario::Service) -> String {
+    match &svc.fwmark {
+        Some(r) => {
+            let mut addrs = r.addresses.clone();
+            addrs.sort();
+            let mut ports = r.ports.clone();
+            ports.sort_unstable();
+            format!("mark {} {} {addrs:?} ports {ports:?}", r.mark, r.protocol.name())
+        }
+        None => "none".into(),
     }
 }

@@ -5,12 +5,14 @@
 pub mod compare;
 pub mod error;
 pub mod evidence;
+pub mod fwmark_service;
 pub mod ipvsadm;
 pub mod keepalived;
 pub mod keepalived_checkers;
 mod keepalived_health;
 mod keepalived_numbers;
 pub mod keepalived_vrrp;
+pub mod marks;
 pub mod procfs;
 pub mod table;
 pub mod to_scenario;
@@ -20,8 +22,10 @@ pub mod vrrp_scenario;
 pub use compare::same_service;
 pub use error::{ParseError, Warning};
 pub use table::{Counters, IpvsTable, Stats, TableConn, TableDest, TableForward, TableKey, TableProto, TableService};
-pub use to_scenario::{import_file, import_files, import_text, ImportError, InputFormat};
+pub use to_scenario::{import_file, import_files, import_text, import_text_with_marks, ImportError, InputFormat};
 
+#[cfg(test)]
+mod fwmark_import_tests;
 #[cfg(test)]
 mod keepalived_check_tests;
 #[cfg(test)]

@@ -323,16 +323,28 @@ fn every_scenario_survives_save_and_list_through_import() {
     files.sort();
     let mut checked = 0;
     let mut sorry_pools = 0;
+    let mut fwmarks = 0;
     for path in files {
         let original = scenario::load(&path).unwrap_or_else(|r| panic!("{}", r.render(&path.display().to_string())));
         let pool = table_part(&original);
         sorry_pools += usize::from(pool.real_servers.len() < original.real_servers.len());
         let original = pool;
-        // ipvsadm's table holds a fwmark service but not the rules that mark for it: an
-        // import cannot give back `[service.mark]` (and does not import `-f` services yet).
-        if original.service().mode == Mode::Direct || original.services.iter().any(|s| s.fwmark.is_some()) {
+        if original.service().mode == Mode::Direct {
             continue;
         }
+        // ipvsadm's table holds a fwmark service but not the rules that mark for it: those
+        // come from the nft script lvslab loads on the director, given beside the table.
+        let rules: Vec<_> = original.services.iter().filter_map(|s| s.fwmark.clone()).collect();
+        let script = crate::nft::mark::script(&rules);
+        let marks: Vec<(&str, &str)> = match rules.is_empty() {
+            true => vec![],
+            false => vec![(script.as_str(), "lvslab_fwmark.nft")],
+        };
+        fwmarks += usize::from(!marks.is_empty());
+        let imported = |text: &str, origin: &str| -> Result<Scenario, ImportError> {
+            let imported = super::import_text_with_marks(text, origin, &marks)?;
+            Ok(scenario::parse(&imported.toml, origin).expect("import output checks"))
+        };
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let snap = engine_snapshot(&original);
         let save = snap.save_text();
@@ -355,6 +367,7 @@ fn every_scenario_survives_save_and_list_through_import() {
     }
     assert!(checked >= 20, "only {checked} scenarios checked");
     assert!(sorry_pools >= 1, "no shipped scenario has a sorry server");
+    assert!(fwmarks >= 4, "only {fwmarks} fwmark scenarios checked");
 }
 
 #[test]

@@ -240,8 +240,8 @@ fn every_importable_ipvsadm_sample_becomes_a_scenario_that_checks() {
                 crate::scenario::parse(&got.toml, "imported.toml").unwrap_or_else(|r| panic!("sample {n}: {r}"));
                 imported += 1;
             }
-            // Sample 5 is fwmark-only; sample 13 uses a fork's forwarding method.
-            Err(ImportError::Unsupported { line, .. }) if [5, 13].contains(n) => assert!(line > 0),
+            // Sample 13 uses a fork's forwarding method.
+            Err(ImportError::Unsupported { line, .. }) if [13].contains(n) => assert!(line > 0),
             Err(e) => panic!("sample {n}: {e}"),
         }
     }

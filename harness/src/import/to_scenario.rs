@@ -14,6 +14,7 @@ use crate::scenario::keywords::{Keyword, Mode, Scheduler};
 
 use super::error::{ParseError, Warning};
 use super::evidence::dominant_mode;
+use super::fwmark_service::{self, Marks, PlanMark};
 use super::keepalived::{self, KeepalivedConfig, LbKind, VsAddress};
 use super::keepalived_vrrp::VrrpConfig;
 use super::table::{IpvsTable, TableForward, TableProto, TableService};
@@ -31,6 +32,10 @@ pub enum InputFormat {
     IpvsadmList,
     /// /proc/net/ip_vs.
     ProcIpVs,
+    /// `iptables-save` / `iptables -t mangle -S`: marking rules for fwmark services.
+    Iptables,
+    /// `nft list ruleset`: marking rules for fwmark services.
+    Nft,
 }
 
 impl InputFormat {
@@ -40,7 +45,14 @@ impl InputFormat {
             InputFormat::IpvsadmSave => "ipvsadm-save -n",
             InputFormat::IpvsadmList => "ipvsadm -Ln",
             InputFormat::ProcIpVs => "/proc/net/ip_vs",
+            InputFormat::Iptables => "iptables-save",
+            InputFormat::Nft => "nft list ruleset",
         }
+    }
+
+    /// Marking rules, which go beside a table or keepalived.conf.
+    pub fn is_marks(self) -> bool {
+        matches!(self, InputFormat::Iptables | InputFormat::Nft)
     }
 }
 
@@ -109,16 +121,50 @@ pub fn import_files(paths: &[PathBuf]) -> Result<(String, Vec<String>), ImportEr
             message: "no file given".to_string(),
         });
     };
+    let read = |path: &PathBuf| {
+        std::fs::read_to_string(path).map_err(|source| ImportError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
     if peers.is_empty() {
         return import_file(first);
     }
-    let mut files = Vec::new();
+    // Marking rules (iptables, nft) go with the table or keepalived.conf, wherever given.
+    let mut texts = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let origin = path.display().to_string();
+        texts.push((read(path)?, path.display().to_string()));
+    }
+    let (mark_files, texts): (Vec<_>, Vec<_>) = texts
+        .into_iter()
+        .partition(|(t, _)| sniff(t).is_some_and(InputFormat::is_marks));
+    if !mark_files.is_empty() {
+        let marks: Vec<(&str, &str)> = mark_files.iter().map(|(t, o)| (t.as_str(), o.as_str())).collect();
+        let marks = Marks::parse(&marks)?;
+        if let [(text, origin)] = texts.as_slice() {
+            let imported = import_text_marked(text, origin, &marks)?;
+            return Ok((
+                imported.toml,
+                imported.warnings.iter().map(Warning::to_string).collect(),
+            ));
+        }
+        return import_vrrp_files(texts, &marks);
+    }
+    import_vrrp_files(texts, &Marks::default())
+}
+
+/// Several keepalived.conf files of one VRRP set-up (see [`import_files`]).
+fn import_vrrp_files(texts: Vec<(String, String)>, marks: &Marks) -> Result<(String, Vec<String>), ImportError> {
+    if texts.is_empty() {
+        return Err(ImportError::Unsupported {
+            origin: "lvslab import".to_string(),
+            line: 0,
+            message: "only marking rules given: add the ipvsadm-save -n output or keepalived.conf they go with"
+                .to_string(),
+        });
+    }
+    let mut files = Vec::new();
+    for (text, origin) in texts {
         if sniff(&text) != Some(InputFormat::Keepalived) {
             return Err(ImportError::Unsupported {
                 origin,
@@ -137,7 +183,7 @@ pub fn import_files(paths: &[PathBuf]) -> Result<(String, Vec<String>), ImportEr
     }
     let peer_vrrp: Vec<(&str, &VrrpConfig)> = files[1..].iter().map(|(o, c)| (o.as_str(), &c.vrrp)).collect();
     let (origin, config) = &files[0];
-    let imported = keepalived_to_scenario_with_peers(config, origin, &peer_vrrp)?;
+    let imported = keepalived_plan(config, origin, &peer_vrrp, marks)?;
     if let Err(report) = crate::scenario::parse(&imported.toml, origin) {
         return Err(ImportError::Scenario(report.render(origin)));
     }
@@ -155,9 +201,30 @@ pub fn import_files(paths: &[PathBuf]) -> Result<(String, Vec<String>), ImportEr
 
 /// [`import_file`] on text; `origin` names it in messages and the scenario header.
 pub fn import_text(text: &str, origin: &str) -> Result<Imported, ImportError> {
+    import_text_marked(text, origin, &Marks::default())
+}
+
+/// [`import_text`] with the director's marking rules beside it, each `(text, origin)`
+/// (`iptables-save`, `iptables -t mangle -S` or `nft list ruleset`): they give its fwmark
+/// services their `[service.mark]`.
+pub fn import_text_with_marks(text: &str, origin: &str, marks: &[(&str, &str)]) -> Result<Imported, ImportError> {
+    import_text_marked(text, origin, &Marks::parse(marks)?)
+}
+
+fn import_text_marked(text: &str, origin: &str, marks: &Marks) -> Result<Imported, ImportError> {
     let format = sniff(text).ok_or_else(|| ImportError::UnknownFormat {
         origin: origin.to_string(),
     })?;
+    if format.is_marks() {
+        return Err(ImportError::Unsupported {
+            origin: origin.to_string(),
+            line: 0,
+            message: format!(
+                "{} input holds marking rules only: give it after the ipvsadm-save -n output or keepalived.conf it goes with",
+                format.name()
+            ),
+        });
+    }
     let parse_error = |error| ImportError::Parse {
         origin: origin.to_string(),
         format,
@@ -166,17 +233,18 @@ pub fn import_text(text: &str, origin: &str) -> Result<Imported, ImportError> {
     let imported = match format {
         InputFormat::Keepalived => {
             let config = keepalived::parse(text).map_err(parse_error)?;
-            keepalived_to_scenario(&config, origin)?
+            keepalived_plan(&config, origin, &[], marks)?
         }
         InputFormat::IpvsadmSave | InputFormat::IpvsadmList => {
             let table = ipvsadm::parse(text).map_err(parse_error)?;
-            table_to_scenario(&table, origin, format)?
+            table_plan(&table, origin, format, marks)?
         }
         InputFormat::ProcIpVs => {
             let table =
                 procfs::parse_ip_vs(text, procfs::kernel_hz().unwrap_or(procfs::FALLBACK_HZ)).map_err(parse_error)?;
-            table_to_scenario(&table, origin, format)?
+            table_plan(&table, origin, format, marks)?
         }
+        InputFormat::Iptables | InputFormat::Nft => unreachable!("refused above"),
     };
     // The promise to callers: what we emit always checks.
     if let Err(report) = crate::scenario::parse(&imported.toml, origin) {
@@ -193,6 +261,9 @@ pub fn sniff(text: &str) -> Option<InputFormat> {
             .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
     };
     let first = lines().next()?;
+    if let Some(marks) = fwmark_service::mark_format(text) {
+        return Some(marks);
+    }
     if first.starts_with("-A ") || first.starts_with("-a ") {
         return Some(InputFormat::IpvsadmSave);
     }
@@ -251,6 +322,27 @@ pub(super) struct PlanService {
     pub(super) kernel_ports: bool,
     /// The source tool's silent defaults applied to it: (scenario key, the tool's words).
     pub(super) defaults: Vec<(&'static str, String)>,
+    /// A firewall-mark service: its mark and match (`port` is then the traffic's port).
+    pub(super) fwmark: Option<PlanMark>,
+}
+
+impl PlanService {
+    /// `TCP 10.0.0.1:80` / `FWM 1`, for comments.
+    fn original(&self) -> String {
+        match &self.fwmark {
+            Some(m) if self.vip.is_empty() => format!("FWM {}", m.mark),
+            Some(m) => format!("FWM {} marking {}", m.mark, self.vip),
+            None => format!("{}:{}", self.vip, self.port),
+        }
+    }
+
+    /// The scenario's default name for it.
+    fn default_name(&self) -> String {
+        match &self.fwmark {
+            Some(m) => format!("fwmark/{}", m.mark),
+            None => format!("{}/{}", self.proto, self.port),
+        }
+    }
 }
 
 /// A service's health checking: `[service.check]` and the sorry server.
@@ -277,45 +369,44 @@ pub(super) struct PlanServer {
     pub(super) sorry: bool,
 }
 
-/// Scenario from an IPVS table: every address service in the first one's mode, each on its
-/// own VIP; others are skipped with a warning.
+/// Scenario from an IPVS table: every service in the first one's mode, each on its own VIP;
+/// others are skipped with a warning. Fwmark services' matches are assumed (see
+/// [`table_plan`] for the rules given beside the table).
 pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -> Result<Imported, ImportError> {
+    table_plan(table, origin, format, &Marks::default())
+}
+
+/// [`table_to_scenario`] with the director's marking rules for its fwmark services.
+fn table_plan(table: &IpvsTable, origin: &str, format: InputFormat, marks: &Marks) -> Result<Imported, ImportError> {
     let unsupported = |line: usize, message: String| ImportError::Unsupported {
         origin: origin.to_string(),
         line,
         message,
     };
     let mut warnings = table.warnings.clone();
-    let Some(first) = table.services.iter().find(|s| s.fwmark.is_none()) else {
-        return Err(match table.services.first() {
-            Some(fw) => unsupported(
-                fw.line,
-                format!(
-                    "{} is a firewall-mark service; lvslab models VIP:PORT services (fwmark services are unsupported)",
-                    fw.describe()
-                ),
-            ),
-            None => unsupported(
-                0,
-                "no virtual service found (a connection listing alone cannot make a scenario)".into(),
-            ),
-        });
+    warnings.extend(marks.warnings());
+    // The kernel lists FWM services after the address services; a scenario puts its fwmark
+    // service first (the address services beside it are the exceptions to the mark), so the
+    // import does too and the table of a lab imports back to its scenario.
+    let mut ordered: Vec<&TableService> = table.services.iter().collect();
+    ordered.sort_by_key(|s| s.fwmark.is_none());
+    let Some(&first) = ordered.first() else {
+        return Err(unsupported(
+            0,
+            "no virtual service found (a connection listing alone cannot make a scenario)".into(),
+        ));
     };
-    let (service, mode) = table_service(first, &mut warnings).map_err(|(line, m)| unsupported(line, m))?;
+    let (service, mode) = table_service(first, marks, &mut warnings).map_err(|(line, m)| unsupported(line, m))?;
     let mut services = vec![service];
-    for other in table.services.iter().filter(|s| !std::ptr::eq(*s, first)) {
+    for &other in ordered.iter().filter(|s| !std::ptr::eq(**s, first)) {
         let skipped = |why: &str| {
             Warning::new(
                 other.line,
                 format!("{} skipped: {why} (imported {})", other.describe(), first.describe()),
             )
         };
-        if other.fwmark.is_some() {
-            warnings.push(skipped("firewall-mark services are unsupported"));
-            continue;
-        }
         let mut own = Vec::new();
-        match table_service(other, &mut own) {
+        match table_service(other, marks, &mut own) {
             Err((_, why)) => warnings.push(skipped(&why)),
             Ok((_, m)) if m != mode => warnings.push(skipped(&format!("it is {m}, the first service {mode}"))),
             Ok((svc, _)) => {
@@ -340,8 +431,24 @@ pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -
 
 /// One address service of a table, and its forwarding mode; `Err` with the line and why
 /// when the lab cannot run it.
-fn table_service(svc: &TableService, warnings: &mut Vec<Warning>) -> Result<(PlanService, Mode), (usize, String)> {
-    let (vip, proto) = service_identity(svc).map_err(|m| (svc.line, m))?;
+fn table_service(
+    svc: &TableService,
+    marks: &Marks,
+    warnings: &mut Vec<Warning>,
+) -> Result<(PlanService, Mode), (usize, String)> {
+    let (vip, proto, port, fwmark) = match svc.fwmark {
+        Some(_) if svc.fwmark_ipv6 => {
+            return Err((svc.line, "IPv6 fwmark service is unsupported (the lab is IPv4)".into()))
+        }
+        Some(mark) => {
+            let planned = fwmark_service::plan(mark, svc.line, marks, warnings);
+            (planned.vip, planned.proto, planned.port, Some(planned.mark))
+        }
+        None => {
+            let (vip, proto) = service_identity(svc).map_err(|m| (svc.line, m))?;
+            (vip, proto, svc.port, None)
+        }
+    };
     let forward_other = svc.dests.iter().find_map(|d| match &d.forward {
         Some(TableForward::Other(word)) => Some((d.line, word.clone())),
         _ => None,
@@ -377,6 +484,15 @@ fn table_service(svc: &TableService, warnings: &mut Vec<Warning>) -> Result<(Pla
             format!("real servers use mixed forwarding methods; all imported as {mode}"),
         ));
     }
+    if let Some(d) = svc.dests.iter().find(|d| svc.fwmark.is_some() && d.port != 0) {
+        warnings.push(Warning::new(
+            d.line,
+            format!(
+                "real-server port {} dropped: a fwmark service's real servers keep each packet's port",
+                d.port
+            ),
+        ));
+    }
     let scheduler_name = if svc.scheduler.is_empty() {
         warnings.push(Warning::new(
             svc.line,
@@ -393,7 +509,8 @@ fn table_service(svc: &TableService, warnings: &mut Vec<Warning>) -> Result<(Pla
             address: d.addr,
             original: format_endpoint(d.addr, Some(d.port)),
             line: d.line,
-            port: Some(d.port),
+            // A fwmark service's real servers keep each packet's port (`-r RIP:0`).
+            port: Some(d.port).filter(|_| svc.fwmark.is_none()),
             weight: d.weight.unwrap_or(1),
             note: None,
             check: Vec::new(),
@@ -404,7 +521,7 @@ fn table_service(svc: &TableService, warnings: &mut Vec<Warning>) -> Result<(Pla
     let service = PlanService {
         line: svc.line,
         vip,
-        port: svc.port,
+        port,
         proto,
         scheduler: scheduler(scheduler_name, svc.line).map_err(|m| (svc.line, m))?,
         flags: svc.flags.clone(),
@@ -415,6 +532,7 @@ fn table_service(svc: &TableService, warnings: &mut Vec<Warning>) -> Result<(Pla
         check: None,
         kernel_ports: true,
         defaults: Vec::new(),
+        fwmark,
     };
     Ok((service, mode))
 }
@@ -422,7 +540,7 @@ fn table_service(svc: &TableService, warnings: &mut Vec<Warning>) -> Result<(Pla
 /// Scenario from keepalived.conf: every `virtual_server IP PORT` in the first one's mode, each
 /// on its own VIP; others are skipped with a warning.
 pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result<Imported, ImportError> {
-    keepalived_to_scenario_with_peers(config, origin, &[])
+    keepalived_plan(config, origin, &[], &Marks::default())
 }
 
 /// [`keepalived_to_scenario`] with the peers' own files (see [`import_files`]).
@@ -431,21 +549,30 @@ pub fn keepalived_to_scenario_with_peers(
     origin: &str,
     peers: &[(&str, &VrrpConfig)],
 ) -> Result<Imported, ImportError> {
+    keepalived_plan(config, origin, peers, &Marks::default())
+}
+
+/// [`keepalived_to_scenario_with_peers`] with the director's marking rules for its
+/// `virtual_server fwmark N` blocks.
+fn keepalived_plan(
+    config: &KeepalivedConfig,
+    origin: &str,
+    peers: &[(&str, &VrrpConfig)],
+    marks: &Marks,
+) -> Result<Imported, ImportError> {
     let unsupported = |line: usize, message: String| ImportError::Unsupported {
         origin: origin.to_string(),
         line,
         message,
     };
     let mut warnings = config.warnings.clone();
-    let Some(first) = config
-        .virtual_servers
-        .iter()
-        .find(|v| matches!(v.address, VsAddress::Ip { .. }))
-    else {
+    warnings.extend(marks.warnings());
+    let importable = |v: &&keepalived::VirtualServer| matches!(v.address, VsAddress::Ip { .. } | VsAddress::Fwmark(_));
+    let Some(first) = config.virtual_servers.iter().find(importable) else {
         return Err(match config.virtual_servers.first() {
             Some(v) => unsupported(
                 v.line,
-                format!("`{}` is not supported: lvslab models VIP:PORT services (fwmark and group services cannot be imported)", v.describe()),
+                format!("`{}` is not supported: lvslab models VIP:PORT and fwmark services (group services cannot be imported)", v.describe()),
             ),
             None => {
                 let hint = if warnings.iter().any(|w| w.message.contains("include")) {
@@ -457,7 +584,8 @@ pub fn keepalived_to_scenario_with_peers(
             }
         });
     };
-    let (mut service, mode) = keepalived_service(first, &mut warnings).map_err(|(line, m)| unsupported(line, m))?;
+    let (mut service, mode) =
+        keepalived_service(first, marks, &mut warnings).map_err(|(line, m)| unsupported(line, m))?;
     keepalived_health::plan(first, &mut service, mode, &mut warnings);
     let mut services = vec![service];
     for other in config.virtual_servers.iter().filter(|v| !std::ptr::eq(*v, first)) {
@@ -471,12 +599,12 @@ pub fn keepalived_to_scenario_with_peers(
                 ),
             )
         };
-        if !matches!(other.address, VsAddress::Ip { .. }) {
-            warnings.push(skipped("fwmark and group services are unsupported"));
+        if !importable(&other) {
+            warnings.push(skipped("group services are unsupported"));
             continue;
         }
         let mut own = Vec::new();
-        match keepalived_service(other, &mut own) {
+        match keepalived_service(other, marks, &mut own) {
             Err((_, why)) => warnings.push(skipped(&why)),
             Ok((_, m)) if m != mode => warnings.push(skipped(&format!("it is {m}, the first service {mode}"))),
             Ok((mut svc, _)) => {
@@ -486,8 +614,10 @@ pub fn keepalived_to_scenario_with_peers(
             }
         }
     }
-    let VsAddress::Ip { addr, .. } = first.address else {
-        unreachable!("filtered on VsAddress::Ip above")
+    // A fwmark service's VIP is the one its match names (the lab's default when none).
+    let addr = match first.address {
+        VsAddress::Ip { addr, .. } => addr,
+        _ => services[0].vip.parse().unwrap_or(IpAddr::V4(lab_vip(""))),
     };
     let side = ServiceSide {
         vip: addr,
@@ -512,14 +642,23 @@ pub fn keepalived_to_scenario_with_peers(
 /// One `virtual_server IP PORT`, with keepalived's defaults applied, and its mode.
 fn keepalived_service(
     vs: &keepalived::VirtualServer,
+    marks: &Marks,
     warnings: &mut Vec<Warning>,
 ) -> Result<(PlanService, Mode), (usize, String)> {
-    let VsAddress::Ip { addr, port } = vs.address else {
-        return Err((vs.line, "fwmark and group services are unsupported".into()));
+    let (vip, port, proto, fwmark) = match vs.address {
+        VsAddress::Ip { addr, port } => {
+            // keepalived's default, applied (and warned about) by the parser.
+            let protocol = vs.protocol.unwrap_or(TableProto::Modelled(Proto::Udp));
+            let (vip, proto) = identity(addr, port, protocol).map_err(|m| (vs.line, m))?;
+            (vip, port, proto, None)
+        }
+        // keepalived ignores `protocol` for fwmark (the parser warns): the rules decide.
+        VsAddress::Fwmark(mark) => {
+            let planned = fwmark_service::plan(mark, vs.line, marks, warnings);
+            (planned.vip, planned.port, planned.proto, Some(planned.mark))
+        }
+        VsAddress::Group(_) => return Err((vs.line, "group services are unsupported".into())),
     };
-    // keepalived's default, applied (and warned about) by the parser.
-    let protocol = vs.protocol.unwrap_or(TableProto::Modelled(Proto::Udp));
-    let (vip, proto) = identity(addr, port, protocol).map_err(|m| (vs.line, m))?;
     let kinds: Vec<LbKind> = vs.real_servers.iter().map(|r| vs.method_of(r)).collect();
     let kind = kinds.first().copied().or(vs.lb_kind).unwrap_or(LbKind::Nat);
     if kinds.iter().any(|k| *k != kind) {
@@ -567,6 +706,7 @@ fn keepalived_service(
         check: None,
         kernel_ports: false,
         defaults: vs.defaults.clone(),
+        fwmark,
     };
     Ok((service, mode))
 }
@@ -659,10 +799,21 @@ const LAB_VIP: &str = "192.0.2.100";
 /// first's up.
 fn lab_vips(services: &[PlanService]) -> Vec<(String, Ipv4Addr)> {
     let mut map: Vec<(String, Ipv4Addr)> = Vec::new();
+    // A fwmark service whose match names no single address ("") goes on the VIP of the first
+    // service that has one.
+    let fallback = services
+        .iter()
+        .map(|s| s.vip.as_str())
+        .find(|v| !v.is_empty())
+        .unwrap_or("");
     for svc in services {
-        if map.iter().any(|(o, _)| *o == svc.vip) {
+        let original = if svc.vip.is_empty() { fallback } else { svc.vip.as_str() };
+        if map.iter().any(|(o, _)| o == original) {
             continue;
         }
+        let svc = PlanVip {
+            vip: original.to_string(),
+        };
         let taken = |a: &Ipv4Addr| map.iter().any(|(_, t)| t == a);
         let picked = match map.first() {
             None => lab_vip(&svc.vip),
@@ -679,7 +830,19 @@ fn lab_vips(services: &[PlanService]) -> Vec<(String, Ipv4Addr)> {
         };
         map.push((svc.vip.clone(), picked));
     }
+    if services.iter().any(|s| s.vip.is_empty()) && !map.iter().any(|(o, _)| o.is_empty()) {
+        let at = map
+            .iter()
+            .find(|(o, _)| o == fallback)
+            .map_or_else(|| lab_vip(""), |(_, a)| *a);
+        map.push((String::new(), at));
+    }
     map
+}
+
+/// The one field of a service [`lab_vips`] maps.
+struct PlanVip {
+    vip: String,
 }
 
 pub(super) fn quote(text: &str) -> String {
@@ -747,25 +910,22 @@ fn render(
         } else {
             let _ = writeln!(out, "[service]");
         }
-        if index == 0 {
+        if index == 0 || lab_vip_of(&svc.vip) != vip {
             let _ = writeln!(
                 out,
-                "vip = {}  # original {}:{}",
-                quote(&vip.to_string()),
-                svc.vip,
-                svc.port
-            );
-        }
-        if index > 0 && lab_vip_of(&svc.vip) != vip {
-            let _ = writeln!(
-                out,
-                "vip = {}  # original {}:{}",
+                "vip = {}  # original {}",
                 quote(&lab_vip_of(&svc.vip).to_string()),
-                svc.vip,
-                svc.port
+                svc.original()
             );
         }
-        let _ = writeln!(out, "port = {}", svc.port);
+        match &svc.fwmark {
+            Some(m) => {
+                let _ = writeln!(out, "fwmark = {}", m.mark);
+            }
+            None => {
+                let _ = writeln!(out, "port = {}", svc.port);
+            }
+        }
         let _ = writeln!(out, "protocol = {}", quote(svc.proto.as_str()));
         if index == 0 {
             let _ = writeln!(out, "mode = {}", quote(plan.mode.as_str()));
@@ -777,7 +937,11 @@ fn render(
             let names: Vec<String> = mine.iter().map(|n| quote(n)).collect();
             let _ = writeln!(out, "real_servers = [{}]", names.join(", "));
         }
+        // Sub-tables last: every plain key of the service comes before them.
         let check_table = |out: &mut String| {
+            if let Some(m) = &svc.fwmark {
+                fwmark_service::render(out, m, lab_vip_of(&svc.vip));
+            }
             if let Some(check) = &svc.check {
                 let _ = writeln!(out);
                 let _ = writeln!(out, "[service.check]");
@@ -837,7 +1001,7 @@ fn render(
             .services
             .iter()
             .filter(|s| s.proto == protocols[0])
-            .map(|s| quote(&format!("{}/{}", s.proto, s.port)))
+            .map(|s| quote(&s.default_name()))
             .collect();
         let _ = writeln!(out);
         let _ = writeln!(out, "# The traffic speaks one protocol: the first service's.");
@@ -1193,23 +1357,14 @@ mod tests {
         );
         assert!(health.real_servers[1].inhibit_on_failure);
         let all = warnings.join("\n");
-        for expected in ["include", "fwmark 9", "line 20: real server 198.18.41.1 has no checker"] {
+        for expected in [
+            "include",
+            "FWM 9: which packets get mark 9 is unknown",
+            "line 20: real server 198.18.41.1 has no checker",
+        ] {
             assert!(all.contains(expected), "missing {expected} in:\n{all}");
         }
         assert!(toml.contains("flags = [\"sh-port\"]"), "{toml}");
-    }
-
-    #[test]
-    fn fwmark_only_input_is_a_line_numbered_unsupported_error() {
-        let err = import_text(
-            "virtual_server fwmark 4 {\n  lb_kind DR\n  real_server 10.0.0.2 {\n  }\n}\n",
-            "fw.conf",
-        )
-        .unwrap_err();
-        assert!(matches!(err, ImportError::Unsupported { line: 1, .. }), "{err}");
-        let err = import_text("-A -f 4 -s rr\n-a -f 4 -r 10.0.0.2:0 -g -w 1\n", "fw.save").unwrap_err();
-        assert!(matches!(err, ImportError::Unsupported { line: 1, .. }), "{err}");
-        assert!(err.to_string().contains("fw.save: line 1:"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, SocketAddrV4};
 
 use super::evidence::RunFacts;
-use crate::diagnose::evidence::{FwmServiceEvidence, FwmarkEvidence, TargetEvidence};
+use crate::diagnose::evidence::{AddressServiceEvidence, FwmServiceEvidence, FwmarkEvidence, TargetEvidence};
+use crate::ipvs::view::ServiceSnapshot;
 use crate::scenario::Scenario;
 
 /// `None` when the scenario has no fwmark service and the table no FWM service.
@@ -23,6 +24,7 @@ pub fn evidence(scenario: &Scenario, facts: RunFacts<'_>) -> Option<FwmarkEviden
                     scheduler: s.scheduler.clone(),
                     persistence_secs: s.persistent,
                     dests: s.dests.len(),
+                    rips: rips(s),
                 })
                 .collect()
         })
@@ -31,7 +33,18 @@ pub fn evidence(scenario: &Scenario, facts: RunFacts<'_>) -> Option<FwmarkEviden
         return None;
     }
     let address_services = table
-        .map(|t| t.services.iter().filter(|s| s.fwmark == 0).map(|s| s.key()).collect())
+        .map(|t| {
+            t.services
+                .iter()
+                .filter(|s| s.fwmark == 0)
+                .map(|s| AddressServiceEvidence {
+                    key: s.key(),
+                    scheduler: s.scheduler.clone(),
+                    persistence_secs: s.persistent,
+                    rips: rips(s),
+                })
+                .collect()
+        })
         .unwrap_or_default();
     let proto = scenario.services[scenario.traffic.services.first().copied().unwrap_or(0)].protocol;
     let mut targets: BTreeMap<SocketAddrV4, (u32, BTreeMap<String, u32>)> = BTreeMap::new();
@@ -57,4 +70,12 @@ pub fn evidence(scenario: &Scenario, facts: RunFacts<'_>) -> Option<FwmarkEviden
             })
             .collect(),
     })
+}
+
+/// A service's real-server addresses, sorted and each once.
+fn rips(s: &ServiceSnapshot) -> Vec<std::net::Ipv4Addr> {
+    let mut v: Vec<_> = s.dests.iter().map(|d| d.addr).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }

@@ -50,3 +50,23 @@ fn run(args: &str) -> IpvsadmView {
         output,
     }
 }
+
+/// `nft list table ip lvslab_fwmark`, as the director's namespace holds it: the marking rules
+/// beside `ipvsadm -S -n` for an import of a fwmark service. Call as [`ipvsadm_views`].
+pub fn mark_rules() -> Result<String, String> {
+    let table = crate::nft::mark::TABLE;
+    let out = Command::new("nft")
+        .args(["list", "table", "ip", table])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run nft list table ip {table}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "nft list table ip {table} exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}

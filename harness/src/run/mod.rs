@@ -246,8 +246,12 @@ async fn traffic_and_verdict(
         }
         let mut ipvs = engine.snapshot()?;
         let mut witness = None;
+        let mut mark_rules = None;
         if let (true, director::EngineKind::Kernel) = (opts.witness, engine.kind()) {
             let host = lab.host(&d.name).ok_or_else(|| missing_host(&d.name))?;
+            if scenario.services.iter().any(|s| s.fwmark.is_some()) {
+                mark_rules = Some(host.exec(observe::mark_rules).await?);
+            }
             // The same moment: a table that moved while ipvsadm ran (a neighbour giving up
             // seconds after the traffic, say) is read again, a few times at most.
             for attempt in 1..=WITNESS_ATTEMPTS {
@@ -269,6 +273,7 @@ async fn traffic_and_verdict(
             ipvs,
             engine_stats: engine.stats(),
             witness,
+            mark_rules,
         });
     }
     // The first director stands for the service in `ipvs`/`engine_stats` and in the evidence.

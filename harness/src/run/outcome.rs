@@ -73,6 +73,10 @@ pub struct DirectorOutcome {
     /// The real `ipvsadm`'s views taken with `ipvs` (kernel engine, `RunOptions::witness`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub witness: Option<Vec<IpvsadmView>>,
+    /// `nft list table ip lvslab_fwmark` taken with the witness (scenarios with fwmark
+    /// services): the marking rules an import of the table needs beside it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mark_rules: Option<Result<String, String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use super::common::*;
-use crate::diagnose::evidence::{Evidence, FwmarkEvidence, TargetEvidence};
+use crate::diagnose::evidence::{AddressServiceEvidence, Evidence, FwmarkEvidence, TargetEvidence};
 use crate::diagnose::finding::Finding;
 use crate::diagnose::spread::SpreadSummary;
 use crate::lvs::{CauseId, ServiceKey};
@@ -23,7 +23,7 @@ enum Class {
     /// Marked N, but there is no `-f N` service.
     NoService(u32),
     /// Unmarked: an address service (or nothing) takes them.
-    Unmarked(Option<ServiceKey>),
+    Unmarked(Option<AddressServiceEvidence>),
 }
 
 pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
@@ -52,12 +52,21 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
                     fixes.push(add);
                 }
             }
-            // Only a gap beside marked traffic to the same address: a separate service on
-            // another address is a design, not a classification fault.
+            // Only a gap beside marked traffic to the same address, and only where the
+            // service that took it is the fwmark service's own farm on a port its mark left
+            // out: a separate service on purpose is a design, not a classification fault.
             Class::Unmarked(by) if marked_addrs.contains(t.target.ip()) => {
+                let Some(mark) = left_out_of(fw, *t.target.ip(), by.as_ref()) else {
+                    continue;
+                };
                 missed += t.requests;
                 let went = match by {
-                    Some(key) => format!("service {key} takes them instead, scheduled on its own"),
+                    Some(s) => format!(
+                        "service {} takes them instead, scheduled on its own ({}{}, the same real servers as FWM {mark})",
+                        s.key,
+                        s.scheduler,
+                        if s.persistence_secs.is_some() { ", persistent" } else { ", not persistent" }
+                    ),
                     None => "no service takes them (the director's own stack answers, or nothing)".to_string(),
                 };
                 lines.push(format!(
@@ -66,15 +75,14 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
                     t.target,
                     answered_by(t)
                 ));
-                let mark = fw.services.first().map_or(1, |s| s.mark);
                 missed_ports
                     .entry((*t.target.ip(), mark))
                     .or_default()
                     .push(t.target.port());
-                if let Some(key) = by {
+                if let Some(s) = by {
                     fixes.push(format!(
                         "remove the address service once the mark covers it: `ipvsadm -D {}`",
-                        ipvsadm_key(key)
+                        ipvsadm_key(&s.key)
                     ));
                 }
             }
@@ -146,9 +154,36 @@ fn classify(fw: &FwmarkEvidence, t: &TargetEvidence) -> Class {
     Class::Unmarked(
         fw.address_services
             .iter()
-            .find(|k| **k == exact || **k == port_zero)
-            .copied(),
+            .find(|s| s.key == exact || s.key == port_zero)
+            .cloned(),
     )
+}
+
+/// The mark of the FWM service an unmarked request to `addr` was left out of, if it was:
+/// nothing took it, or the address service that did is that FWM service's farm (the same real
+/// servers) and holds nothing together itself while the FWM service is persistent, so only the
+/// mark rule split them. A service with other real servers, or persistent on its own, is one
+/// the operator made apart on purpose.
+fn left_out_of(fw: &FwmarkEvidence, addr: Ipv4Addr, by: Option<&AddressServiceEvidence>) -> Option<u32> {
+    let marking = fw
+        .services
+        .iter()
+        .filter(|s| {
+            fw.rules
+                .iter()
+                .any(|r| r.mark == s.mark && r.addresses.iter().any(|n| n.contains(&addr)))
+        })
+        .collect::<Vec<_>>();
+    let Some(by) = by else {
+        return marking.first().map(|s| s.mark);
+    };
+    if by.persistence_secs.is_some() || by.rips.is_empty() {
+        return None;
+    }
+    marking
+        .iter()
+        .find(|s| s.persistence_secs.is_some() && s.rips == by.rips)
+        .map(|s| s.mark)
 }
 
 fn ipvsadm_key(key: &ServiceKey) -> String {
@@ -179,36 +214,69 @@ mod tests {
 
     const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 
-    fn target(port: u16, backends: &[(&str, u32)]) -> TargetEvidence {
+    fn farm() -> Vec<Ipv4Addr> {
+        (11..=13).map(|h| Ipv4Addr::new(192, 0, 2, h)).collect()
+    }
+
+    fn target_at(addr: Ipv4Addr, port: u16, backends: &[(&str, u32)]) -> TargetEvidence {
         TargetEvidence {
             proto: Proto::Tcp,
-            target: std::net::SocketAddrV4::new(VIP, port),
+            target: std::net::SocketAddrV4::new(addr, port),
             requests: backends.iter().map(|(_, n)| n).sum(),
             backends: backends.iter().map(|(b, n)| (b.to_string(), *n)).collect(),
         }
     }
 
-    /// FWM 1 persistent; the rule marks `ports`; traffic to 80 and 443; TCP VIP:443 exists.
+    fn target(port: u16, backends: &[(&str, u32)]) -> TargetEvidence {
+        target_at(VIP, port, backends)
+    }
+
+    fn rule(mark: u32, addr: Ipv4Addr, ports: &[u16]) -> MarkRule {
+        MarkRule {
+            mark,
+            protocol: Proto::Tcp,
+            addresses: vec![addr.into()],
+            ports: ports.to_vec(),
+        }
+    }
+
+    fn fwm(mark: u32, scheduler: &str, persistence: Option<u64>, rips: Vec<Ipv4Addr>) -> FwmServiceEvidence {
+        FwmServiceEvidence {
+            mark,
+            scheduler: scheduler.into(),
+            persistence_secs: persistence,
+            dests: rips.len(),
+            rips,
+        }
+    }
+
+    fn address(
+        addr: Ipv4Addr,
+        port: u16,
+        scheduler: &str,
+        persistence: Option<u64>,
+        rips: Vec<Ipv4Addr>,
+    ) -> AddressServiceEvidence {
+        AddressServiceEvidence {
+            key: ServiceKey::new(Proto::Tcp, addr, port),
+            scheduler: scheduler.into(),
+            persistence_secs: persistence,
+            rips,
+        }
+    }
+
+    /// FWM 1 persistent; the rule marks `ports`; traffic to 80 and 443; TCP VIP:443 exists on
+    /// the same three real servers.
     fn evidence(ports: &[u16], with_service: bool) -> Evidence {
         let mut ev = sample::persistence();
         ev.fwmark = Some(FwmarkEvidence {
-            rules: vec![MarkRule {
-                mark: 1,
-                protocol: Proto::Tcp,
-                addresses: vec![VIP.into()],
-                ports: ports.to_vec(),
-            }],
+            rules: vec![rule(1, VIP, ports)],
             services: if with_service {
-                vec![FwmServiceEvidence {
-                    mark: 1,
-                    scheduler: "rr".into(),
-                    persistence_secs: Some(300),
-                    dests: 3,
-                }]
+                vec![fwm(1, "rr", Some(300), farm())]
             } else {
                 vec![]
             },
-            address_services: vec![ServiceKey::new(Proto::Tcp, VIP, 443)],
+            address_services: vec![address(VIP, 443, "rr", None, farm())],
             targets: vec![
                 target(80, &[("rs1", 15)]),
                 target(443, &[("rs1", 5), ("rs2", 5), ("rs3", 5)]),
@@ -217,10 +285,14 @@ mod tests {
         ev
     }
 
+    fn fires(ev: &Evidence) -> Option<Finding> {
+        check(ev, &summarise(ev))
+    }
+
     #[test]
     fn fires_when_the_mark_covers_80_but_not_443() {
         let ev = evidence(&[80], true);
-        let f = check(&ev, &summarise(&ev)).expect("fires");
+        let f = fires(&ev).expect("fires");
         assert_eq!(f.id, ID);
         assert!(
             f.evidence[0].starts_with(
@@ -247,10 +319,45 @@ mod tests {
         assert!(f.explains > 0.5, "{}", f.explains);
     }
 
+    /// Another shape: NAT farm on private addresses, wlc, mark 7 on another VIP, and a second
+    /// (correct) FWM service beside it: the fix names mark 7's rule, not the first service's.
+    #[test]
+    fn fires_for_a_nat_wlc_farm_and_names_the_mark_of_the_address() {
+        let private: Vec<Ipv4Addr> = (21..=24).map(|h| Ipv4Addr::new(198, 51, 100, h)).collect();
+        let shop = Ipv4Addr::new(192, 0, 2, 120);
+        let mut ev = sample::persistence();
+        ev.fwmark = Some(FwmarkEvidence {
+            rules: vec![rule(3, VIP, &[25]), rule(7, shop, &[8080])],
+            services: vec![fwm(3, "rr", None, farm()), fwm(7, "wlc", Some(600), private.clone())],
+            address_services: vec![address(shop, 8443, "wlc", None, private)],
+            targets: vec![
+                target(25, &[("mx1", 4)]),
+                target_at(shop, 8080, &[("app1", 12)]),
+                target_at(shop, 8443, &[("app1", 3), ("app2", 3), ("app3", 3), ("app4", 3)]),
+            ],
+        });
+        let f = fires(&ev).expect("fires");
+        assert!(
+            f.evidence[0].contains("192.0.2.120:8443 match no mark rule"),
+            "{:?}",
+            f.evidence
+        );
+        assert!(
+            f.evidence[0].contains("the same real servers as FWM 7"),
+            "{:?}",
+            f.evidence
+        );
+        assert!(
+            f.fix[0].contains("ip daddr 192.0.2.120 tcp dport { 8080, 8443 } meta mark set 0x7"),
+            "{:?}",
+            f.fix
+        );
+    }
+
     #[test]
     fn fires_when_marks_have_no_fwmark_service() {
         let ev = evidence(&[80, 443], false);
-        let f = check(&ev, &summarise(&ev)).expect("fires");
+        let f = fires(&ev).expect("fires");
         assert!(
             f.evidence[0].contains("marked 1, but the table has no service `FWM  1`"),
             "{:?}",
@@ -260,17 +367,68 @@ mod tests {
     }
 
     #[test]
+    fn fires_when_nothing_takes_a_port_the_mark_left_out() {
+        let mut ev = evidence(&[80], true);
+        ev.fwmark.as_mut().unwrap().address_services.clear();
+        let f = fires(&ev).expect("fires");
+        assert!(f.evidence[0].contains("no service takes them"), "{:?}", f.evidence);
+    }
+
+    #[test]
     fn silent_when_every_request_is_classified_or_without_fwmark() {
         let ev = evidence(&[80, 443], true);
-        assert!(check(&ev, &summarise(&ev)).is_none());
+        assert!(fires(&ev).is_none());
         let mut plain = evidence(&[80], true);
         plain.fwmark = None;
-        assert!(check(&plain, &summarise(&plain)).is_none());
+        assert!(fires(&plain).is_none());
         // An address service on another address is a design, not a classification gap.
         let mut apart = evidence(&[80], true);
         let fw = apart.fwmark.as_mut().unwrap();
-        fw.targets[1].target = std::net::SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 101), 443);
-        fw.address_services = vec![ServiceKey::new(Proto::Tcp, Ipv4Addr::new(192, 0, 2, 101), 443)];
-        assert!(check(&apart, &summarise(&apart)).is_none());
+        let other = Ipv4Addr::new(192, 0, 2, 101);
+        fw.targets[1].target = std::net::SocketAddrV4::new(other, 443);
+        fw.address_services = vec![address(other, 443, "rr", None, farm())];
+        assert!(fires(&apart).is_none());
+    }
+
+    /// A separate service on the fwmark service's VIP, made apart on purpose: other real
+    /// servers (an admin port on one box), or persistent on its own, or beside a fwmark
+    /// service that holds nothing together (lblc in TUN, sh in NAT).
+    #[test]
+    fn silent_for_a_separate_service_on_the_same_vip() {
+        let admin_box = vec![Ipv4Addr::new(192, 0, 2, 31)];
+        let mut admin = evidence(&[80, 443], true);
+        let fw = admin.fwmark.as_mut().unwrap();
+        fw.address_services = vec![address(VIP, 8443, "wlc", None, admin_box)];
+        fw.targets.push(target(8443, &[("admin", 9)]));
+        assert!(fires(&admin).is_none(), "other real servers");
+
+        let mut sticky_own = evidence(&[80], true);
+        let fw = sticky_own.fwmark.as_mut().unwrap();
+        fw.address_services = vec![address(VIP, 443, "sh", Some(60), farm())];
+        assert!(fires(&sticky_own).is_none(), "persistent on its own");
+
+        for scheduler in ["lblc", "sh"] {
+            let mut loose = evidence(&[80], true);
+            let fw = loose.fwmark.as_mut().unwrap();
+            fw.services = vec![fwm(1, scheduler, None, farm())];
+            fw.address_services = vec![address(VIP, 443, "rr", None, farm())];
+            assert!(
+                fires(&loose).is_none(),
+                "{scheduler} fwmark service without persistence"
+            );
+        }
+    }
+
+    /// Two fwmark services on one VIP on purpose (mark 1 for 80, mark 2 for 443).
+    #[test]
+    fn silent_for_two_fwmark_services_on_one_vip() {
+        let mut ev = sample::persistence();
+        ev.fwmark = Some(FwmarkEvidence {
+            rules: vec![rule(1, VIP, &[80]), rule(2, VIP, &[443])],
+            services: vec![fwm(1, "wrr", Some(120), farm()), fwm(2, "lc", None, farm())],
+            address_services: vec![],
+            targets: vec![target(80, &[("rs1", 10)]), target(443, &[("rs2", 5), ("rs3", 5)])],
+        });
+        assert!(fires(&ev).is_none());
     }
 }

@@ -65,7 +65,14 @@ pub(super) fn resolve_all(r: &RawScenario, engine: EngineChoice, p: &mut Problem
         if let Some(same) = services
             .iter()
             .enumerate()
-            .find(|(j, o)| o.protocol == svc.protocol && o.port == svc.port && stated_vip(r, *j) == vip)
+            .find(|(j, o)| {
+                // A fwmark service is keyed by its mark (fwmark.rs checks those), not by a port.
+                !by_mark(r, *j)
+                    && !by_mark(r, i + 1)
+                    && o.protocol == svc.protocol
+                    && o.port == svc.port
+                    && stated_vip(r, *j) == vip
+            })
             .map(|(_, o)| o)
         {
             p.push(
@@ -76,7 +83,15 @@ pub(super) fn resolve_all(r: &RawScenario, engine: EngineChoice, p: &mut Problem
                 ),
                 Some("each service on one VIP needs its own port or protocol".into()),
             );
-        } else if let Some(same) = services.iter().find(|o| o.name == svc.name) {
+        } else if let Some(same) = services
+            .iter()
+            .enumerate()
+            // An unnamed fwmark service is named after its mark later (fwmark.rs).
+            .find(|(j, o)| {
+                o.name == svc.name && !(s.name.is_none() && by_mark(r, i + 1)) && !(unnamed(r, *j) && by_mark(r, *j))
+            })
+            .map(|(_, o)| o)
+        {
             p.push(
                 s.name.as_ref().map(|n| n.span()).or(header),
                 format!("two services are named \"{}\"", same.name),
@@ -93,6 +108,21 @@ pub(super) fn resolve_all(r: &RawScenario, engine: EngineChoice, p: &mut Problem
 
 /// The VIP service `index` states (a later one without `vip` is on the first's), as far as it
 /// parses: two services may share a port only on two VIPs.
+/// Whether service `index` (0 = `[service]`) is a fwmark service.
+fn by_mark(r: &RawScenario, index: usize) -> bool {
+    match index {
+        0 => r.service.fwmark.is_some(),
+        i => r.more_services.get(i - 1).is_some_and(|s| s.fwmark.is_some()),
+    }
+}
+
+fn unnamed(r: &RawScenario, index: usize) -> bool {
+    match index {
+        0 => r.service.name.is_none(),
+        i => r.more_services.get(i - 1).is_some_and(|s| s.name.is_none()),
+    }
+}
+
 fn stated_vip(r: &RawScenario, index: usize) -> Option<Ipv4Addr> {
     let own = match index {
         0 => r.service.vip.as_ref(),
