@@ -8,6 +8,7 @@
 //! are errors here.
 
 mod contradictions;
+mod gateway;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -120,8 +121,16 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, services: &[Service], hosts:
         );
         nodes.push(node);
     }
+    let gateway = gateway::resolve(cx, hosts, &vips, &mut nodes);
+    let sync_group = gateway::sync_group(cx, &name, &nodes);
     contradictions::warn(cx, shared, &nodes);
-    Some(Vrrp { choice, nodes, scripts })
+    Some(Vrrp {
+        choice,
+        nodes,
+        scripts,
+        gateway,
+        sync_group,
+    })
 }
 
 /// A `[vrrp_instance]` key as a director sees it: its own value, else the shared one.
@@ -347,6 +356,7 @@ fn node(p: &mut Problems<'_>, n: NodeInput<'_>) -> VrrpNode {
         accept,
         track_interfaces,
         track_scripts,
+        gateway: None,
     }
 }
 
