@@ -709,4 +709,70 @@ name = "sorry"
         assert_eq!(seconds(Duration::from_millis(100)), "0.1");
         assert_eq!(seconds(Duration::from_millis(2500)), "2.5");
     }
+
+    pub(crate) const NAT_PAIR: &str = r#"
+[service]
+vip = "192.0.2.100"
+mode = "nat"
+[vrrp_instance]
+virtual_router_id = 51
+unicast = true
+[vrrp_gateway]
+virtual_router_id = 52
+address = "198.51.100.254"
+[vrrp_sync_group]
+name = "VG_NAT"
+[[director]]
+name = "lvs1"
+state = "MASTER"
+priority = 150
+[[director]]
+name = "lvs2"
+[[real_server]]
+name = "rs1"
+"#;
+
+    #[test]
+    fn a_nat_pair_writes_the_sync_group_and_the_gateway_instance() {
+        let out = conf(NAT_PAIR, "lvs1", Mode::VrrpOnly);
+        let tail = &out[out.find("vrrp_sync_group").expect("a sync group")..];
+        assert_eq!(
+            tail,
+            "vrrp_sync_group VG_NAT {
+    group {
+        VI_1
+        VI_GW
+    }
+}
+
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    unicast_src_ip 192.0.2.1
+    unicast_peer {
+        192.0.2.2
+    }
+    virtual_ipaddress {
+        192.0.2.100/32 dev eth0
+    }
+}
+
+vrrp_instance VI_GW {
+    state MASTER
+    interface eth1
+    virtual_router_id 52
+    priority 150
+    unicast_src_ip 198.51.100.1
+    unicast_peer {
+        198.51.100.2
+    }
+    virtual_ipaddress {
+        198.51.100.254/32 dev eth1
+    }
+}
+"
+        );
+    }
 }

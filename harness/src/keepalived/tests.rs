@@ -341,6 +341,7 @@ async fn a_dead_owners_frozen_keepalived_is_killed_by_clean() {
 /// files with VRRP directors, and these.
 const CLEAN_CONFIGS: &[&str] = &[
     PAIR,
+    super::config::tests::NAT_PAIR,
     r#"
 [service]
 vip = "192.0.2.100"

@@ -205,9 +205,11 @@ pub(super) fn sync_group(cx: &mut Context<'_, '_, '_>, vip_instance: &str, nodes
     }
     if let Some(list) = g.group.as_ref() {
         let mut seen: Vec<&str> = Vec::new();
+        let mut unknown = false;
         for member in list.get_ref() {
             let m = member.get_ref().as_str();
             if !instances.iter().any(|i| i == m) {
+                unknown = true;
                 cx.p.push(
                     span(member),
                     format!("no vrrp_instance is named {m:?}"),
@@ -222,7 +224,7 @@ pub(super) fn sync_group(cx: &mut Context<'_, '_, '_>, vip_instance: &str, nodes
             }
             seen.push(m);
         }
-        if let Some(missing) = instances.iter().find(|i| !seen.contains(&i.as_str())) {
+        if let Some(missing) = instances.iter().find(|i| !unknown && !seen.contains(&i.as_str())) {
             cx.p.push(
                 span(list),
                 format!("the group leaves out {missing:?}: the VIP and the gateway must move together"),
