@@ -433,7 +433,12 @@ async fn start_keepalived(
             }
         }
         if t.instance != vip_instance {
-            let line = format!("notify_fifo: INSTANCE \"{}\" {} {}", t.instance, t.state.word(), t.priority);
+            let line = format!(
+                "notify_fifo: INSTANCE \"{}\" {} {}",
+                t.instance,
+                t.state.word(),
+                t.priority
+            );
             journal.add_at(t.at, &director, What::Log(line));
             return;
         }

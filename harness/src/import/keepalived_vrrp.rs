@@ -161,9 +161,20 @@ pub(super) fn read(nodes: &[Node], warnings: &mut Vec<Warning>) -> VrrpConfig {
                                 .flatten()
                                 .flat_map(|m| std::iter::once(m.keyword.clone()).chain(m.args.iter().cloned())),
                         ),
-                        "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop"
-                        | "smtp_alert" | "global_tracking" | "sync_group_tracking_weight" | "track_interface"
-                        | "track_script" | "track_file" | "track_process" | "track_bfd" | "notify_priority_changes" => {}
+                        "notify"
+                        | "notify_master"
+                        | "notify_backup"
+                        | "notify_fault"
+                        | "notify_stop"
+                        | "smtp_alert"
+                        | "global_tracking"
+                        | "sync_group_tracking_weight"
+                        | "track_interface"
+                        | "track_script"
+                        | "track_file"
+                        | "track_process"
+                        | "track_bfd"
+                        | "notify_priority_changes" => {}
                         other => members.extend(std::iter::once(other.to_string()).chain(child.args.iter().cloned())),
                     }
                 }

@@ -432,7 +432,8 @@ fn keepalived_samples_read_to_their_values() {
     ] {
         assert!(imported.toml.contains(kept), "missing {kept:?} in\n{}", imported.toml);
     }
-    let s = crate::scenario::parse(&imported.toml, "syncd.toml").unwrap_or_else(|e| panic!("{}", e.render("syncd.toml")));
+    let s =
+        crate::scenario::parse(&imported.toml, "syncd.toml").unwrap_or_else(|e| panic!("{}", e.render("syncd.toml")));
     let vrrp = s.vrrp.as_ref().unwrap();
     assert_eq!((vrrp.nodes.len(), vrrp.sync_group.as_deref()), (2, Some("VG1")));
     for expected in [

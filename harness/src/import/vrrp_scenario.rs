@@ -95,7 +95,9 @@ pub fn sections_with_peers(
     let mut out = String::new();
     // LVS-NAT's pair: the chosen instance's sync group holds one more instance, the real
     // servers' gateway on their side; both are kept.
-    let nat_group = (service.mode == Mode::Nat).then(|| nat_sync_group(vrrp, chosen)).flatten();
+    let nat_group = (service.mode == Mode::Nat)
+        .then(|| nat_sync_group(vrrp, chosen))
+        .flatten();
     let gateway_instance = nat_group.map(|(_, gw)| gw);
     for other in vrrp
         .instances

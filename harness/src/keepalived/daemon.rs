@@ -306,7 +306,12 @@ impl Daemon {
     pub fn first_instance_state(&self) -> Option<State> {
         let shared = self.record.lock();
         let first = &shared.transitions.first()?.instance;
-        shared.transitions.iter().rev().find(|t| t.instance == *first).map(|t| t.state)
+        shared
+            .transitions
+            .iter()
+            .rev()
+            .find(|t| t.instance == *first)
+            .map(|t| t.state)
     }
 
     /// The keepalived parent's pid (also its process group).

@@ -308,7 +308,9 @@ impl RawVrrpInstance {
 impl RawScenario {
     /// Whether the directors run VRRP: a `[vrrp_instance]`, or a director stating VRRP keys.
     pub fn has_vrrp(&self) -> bool {
-        self.vrrp_instance.is_some() || self.vrrp_gateway.is_some() || self.directors.iter().any(RawDirector::states_vrrp)
+        self.vrrp_instance.is_some()
+            || self.vrrp_gateway.is_some()
+            || self.directors.iter().any(RawDirector::states_vrrp)
     }
 }
 

@@ -188,7 +188,13 @@ fn the_pair_elects_one_master_for_both_addresses() {
     assert_eq!(lan.entered(0, 0, State::Master), vec![us(DOWN_150)]);
     assert_eq!(lan.entered(0, 1, State::Master), vec![us(DOWN_150)]);
     assert_eq!(lan.logged(0, "VRRP_Group(VG_1) Syncing instances to MASTER state"), 1);
-    let adds = |m: usize| lan.actions(0, m, |a| matches!(a, VrrpAction::AddVips(v) if v[0] == if m == 0 { VIP } else { GW }));
+    let adds = |m: usize| {
+        lan.actions(
+            0,
+            m,
+            |a| matches!(a, VrrpAction::AddVips(v) if v[0] == if m == 0 { VIP } else { GW }),
+        )
+    };
     assert_eq!((adds(0), adds(1)), (vec![us(DOWN_150)], vec![us(DOWN_150)]));
 }
 
@@ -224,11 +230,19 @@ fn the_gateway_link_down_moves_the_vip_too_and_its_return_takes_both_back() {
     assert_eq!(lan.logged(0, "VRRP_Group(VG_1) Syncing instances to FAULT state"), 1);
     // Both members leave with a priority-0 advert and drop their address.
     for member in [0, 1] {
-        let zero = lan.actions(0, member, |a| matches!(a, VrrpAction::SendAdvert(ad) if ad.priority == 0));
+        let zero = lan.actions(
+            0,
+            member,
+            |a| matches!(a, VrrpAction::SendAdvert(ad) if ad.priority == 0),
+        );
         // The member that went down sends two (its leave, then its interface restore).
-        assert!(!zero.is_empty() && zero.iter().all(|t| *t == secs(10.0)), "member {member}: {zero:?}");
+        assert!(
+            !zero.is_empty() && zero.iter().all(|t| *t == secs(10.0)),
+            "member {member}: {zero:?}"
+        );
         assert_eq!(
-            lan.actions(0, member, |a| matches!(a, VrrpAction::RemoveVips(_))).last(),
+            lan.actions(0, member, |a| matches!(a, VrrpAction::RemoveVips(_)))
+                .last(),
             Some(&secs(10.0))
         );
     }
@@ -242,7 +256,10 @@ fn the_gateway_link_down_moves_the_vip_too_and_its_return_takes_both_back() {
     // Preemption: lvs1 discards lvs2's lower adverts and times out on both.
     assert_eq!(lan.states(0), vec![State::Master, State::Master]);
     assert_eq!(lan.states(1), vec![State::Backup, State::Backup]);
-    assert_eq!(lan.entered(0, 0, State::Master).last(), lan.entered(0, 1, State::Master).last());
+    assert_eq!(
+        lan.entered(0, 0, State::Master).last(),
+        lan.entered(0, 1, State::Master).last()
+    );
 }
 
 #[test]
@@ -289,5 +306,7 @@ fn one_member_down_at_start_starts_the_group_in_fault() {
 #[test]
 fn a_group_of_one_is_warned_about() {
     let (_, warnings) = Group::new(Some("G"), members(11, 150).into_iter().take(1).collect());
-    assert!(warnings.iter().any(|w| w.contains("Sync group G has only 1 virtual router(s)")));
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("Sync group G has only 1 virtual router(s)")));
 }

@@ -303,7 +303,10 @@ impl PacketLoop {
         let target = a.target_ip;
         let gateway = self.vip_gate.as_ref().and_then(VipGate::gateway);
         let floating_gateway = gateway == Some(target) && self.holds(target);
-        if (sh.ipvs.is_vip(target) && self.holds(target)) || floating_gateway || self.fullnat_local_addrs.contains(&target) {
+        if (sh.ipvs.is_vip(target) && self.holds(target))
+            || floating_gateway
+            || self.fullnat_local_addrs.contains(&target)
+        {
             if let Some(reply) = arp::reply_to(&a, self.sides[side].iface.mac) {
                 match self.sides[side].sock.send(VnetHdr::default(), &reply) {
                     Ok(()) => sh.stats.arp_answered += 1,

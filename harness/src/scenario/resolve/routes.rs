@@ -36,7 +36,8 @@ pub(super) fn add_default_routes(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host
                 Some(*gw)
             }
         } else if host.role == Role::RealServer && cx.mode == Mode::Nat {
-            floating.filter(|gw| host.interfaces.iter().any(|i| i.address.contains(gw)))
+            floating
+                .filter(|gw| host.interfaces.iter().any(|i| i.address.contains(gw)))
                 .or_else(|| on_same_network(host, &director_addrs))
         } else if cx.networks.len() > 1 {
             on_same_network(host, &router_addrs)

@@ -581,7 +581,12 @@ name = "rs2"
             assert_eq!(node.member_tracks()[1], vec![VrrpTrack::Interface("eth1".into(), 0)]);
         }
         for rs in s.hosts.iter().filter(|h| h.role == crate::scenario::Role::RealServer) {
-            assert_eq!(rs.routes[0].via, Some(gw), "{} routes through the floating gateway", rs.name);
+            assert_eq!(
+                rs.routes[0].via,
+                Some(gw),
+                "{} routes through the floating gateway",
+                rs.name
+            );
         }
     }
 
@@ -592,24 +597,45 @@ name = "rs2"
     #[test]
     fn nat_pair_contradictions_are_named_where_they_are() {
         // Two NAT directors without a floating gateway: the old refusal, with the way out.
-        let report = errors(&NAT_PAIR.replace("[vrrp_gateway]\nvirtual_router_id = 52\naddress = \"198.51.100.254\"\n", ""));
-        assert!(report.contains("nat mode takes one director") && report.contains("[vrrp_gateway]"), "{report}");
+        let report = errors(&NAT_PAIR.replace(
+            "[vrrp_gateway]\nvirtual_router_id = 52\naddress = \"198.51.100.254\"\n",
+            "",
+        ));
+        assert!(
+            report.contains("nat mode takes one director") && report.contains("[vrrp_gateway]"),
+            "{report}"
+        );
         // The gateway is a host's address.
         let report = errors(&NAT_PAIR.replace("198.51.100.254", "198.51.100.11"));
-        assert!(report.contains("t.toml:9:11: error: the gateway 198.51.100.11 is already rs1's address (eth0)"), "{report}");
+        assert!(
+            report.contains("t.toml:9:11: error: the gateway 198.51.100.11 is already rs1's address (eth0)"),
+            "{report}"
+        );
         // The gateway is the VIP, or off the real servers' network.
         let report = errors(&NAT_PAIR.replace("198.51.100.254", "192.0.2.100"));
         assert!(report.contains("the gateway 192.0.2.100 is also a VIP"), "{report}");
         let report = errors(&NAT_PAIR.replace("198.51.100.254", "203.0.113.1"));
-        assert!(report.contains("has no interface on the gateway 203.0.113.1's network"), "{report}");
+        assert!(
+            report.contains("has no interface on the gateway 203.0.113.1's network"),
+            "{report}"
+        );
         // Missing keys.
         let report = errors(&NAT_PAIR.replace("virtual_router_id = 52\n", ""));
-        assert!(report.contains("t.toml:7:1: error: [vrrp_gateway] needs its own `virtual_router_id`"), "{report}");
+        assert!(
+            report.contains("t.toml:7:1: error: [vrrp_gateway] needs its own `virtual_router_id`"),
+            "{report}"
+        );
         let report = errors(&NAT_PAIR.replace("address = \"198.51.100.254\"\n", ""));
-        assert!(report.contains("needs the `address` the real servers route through"), "{report}");
+        assert!(
+            report.contains("needs the `address` the real servers route through"),
+            "{report}"
+        );
         // The sync group names an unknown instance, or leaves one out.
         let report = errors(&NAT_PAIR.replace("[\"VI_1\", \"VI_GW\"]", "[\"VI_1\", \"VI_GWW\"]"));
-        assert!(report.contains("t.toml:11:18: error: no vrrp_instance is named \"VI_GWW\""), "{report}");
+        assert!(
+            report.contains("t.toml:11:18: error: no vrrp_instance is named \"VI_GWW\""),
+            "{report}"
+        );
         assert!(report.contains("did you mean"), "{report}");
         let report = errors(&NAT_PAIR.replace("[\"VI_1\", \"VI_GW\"]", "[\"VI_1\"]"));
         assert!(report.contains("the group leaves out \"VI_GW\""), "{report}");
@@ -621,13 +647,22 @@ name = "rs2"
         assert!(report.contains("a weighted track in a vrrp_sync_group"), "{report}");
         // Not in DR.
         let report = errors(&NAT_PAIR.replace("\"nat\"", "\"dr\""));
-        assert!(report.contains("[vrrp_gateway] floats the real servers' default gateway, which only mode = \"nat\" needs"), "{report}");
+        assert!(
+            report.contains("[vrrp_gateway] floats the real servers' default gateway, which only mode = \"nat\" needs"),
+            "{report}"
+        );
         // One interface for both instances with one VRID (a one-network NAT).
         let one_net = NAT_PAIR
             .replace("virtual_router_id = 52", "virtual_router_id = 51")
             .replace("198.51.100.254", "192.0.2.254")
-            .replace("[[real_server]]\nname = \"rs1\"", "[[real_server]]\nname = \"rs1\"\nnetwork = \"public\"")
-            .replace("[[real_server]]\nname = \"rs2\"", "[[real_server]]\nname = \"rs2\"\nnetwork = \"public\"");
+            .replace(
+                "[[real_server]]\nname = \"rs1\"",
+                "[[real_server]]\nname = \"rs1\"\nnetwork = \"public\"",
+            )
+            .replace(
+                "[[real_server]]\nname = \"rs2\"",
+                "[[real_server]]\nname = \"rs2\"\nnetwork = \"public\"",
+            );
         let report = errors(&one_net);
         assert!(report.contains("VI_1 and VI_GW both use VRID 51"), "{report}");
     }
@@ -639,6 +674,9 @@ name = "rs2"
             crate::scenario::parse_checked(&text, "t.toml").unwrap_or_else(|e| panic!("{}", e.render("t.toml")));
         assert!(s.vrrp.as_ref().unwrap().sync_group.is_none());
         let rendered = warnings.render("t.toml");
-        assert!(rendered.contains("warning: without a [vrrp_sync_group] the VIP and the gateway fail over on their own"), "{rendered}");
+        assert!(
+            rendered.contains("warning: without a [vrrp_sync_group] the VIP and the gateway fail over on their own"),
+            "{rendered}"
+        );
     }
 }

@@ -91,10 +91,12 @@ pub(super) fn resolve(
         );
         return None;
     }
-    if let Some((owner, iface)) = hosts
-        .iter()
-        .find_map(|h| h.interfaces.iter().find(|i| i.address.addr() == address).map(|i| (h, i)))
-    {
+    if let Some((owner, iface)) = hosts.iter().find_map(|h| {
+        h.interfaces
+            .iter()
+            .find(|i| i.address.addr() == address)
+            .map(|i| (h, i))
+    }) {
         cx.p.push(
             at.clone(),
             format!(
@@ -115,7 +117,10 @@ pub(super) fn resolve(
             Some(i) if i.address.network() == address || i.address.broadcast() == address => {
                 cx.p.push(
                     at.clone(),
-                    format!("the gateway {address} is the address of network {} itself", i.address.trunc()),
+                    format!(
+                        "the gateway {address} is the address of network {} itself",
+                        i.address.trunc()
+                    ),
                     Some("pick a host address of that network".into()),
                 );
                 return None;
@@ -134,7 +139,10 @@ pub(super) fn resolve(
             }
         }
     }
-    for rs in hosts.iter().filter(|h| h.role == crate::scenario::model::Role::RealServer) {
+    for rs in hosts
+        .iter()
+        .filter(|h| h.role == crate::scenario::model::Role::RealServer)
+    {
         if !rs.interfaces.iter().any(|i| i.address.contains(&address)) {
             cx.p.push(
                 at.clone(),
@@ -228,12 +236,21 @@ pub(super) fn sync_group(cx: &mut Context<'_, '_, '_>, vip_instance: &str, nodes
             cx.p.push(
                 span(list),
                 format!("the group leaves out {missing:?}: the VIP and the gateway must move together"),
-                Some(format!("group = [{}]", instances.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", "))),
+                Some(format!(
+                    "group = [{}]",
+                    instances
+                        .iter()
+                        .map(|i| format!("{i:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             );
         }
     }
     for draft in &cx.hosts {
-        let Source::Director(Some(d)) = draft.source else { continue };
+        let Source::Director(Some(d)) = draft.source else {
+            continue;
+        };
         let weights = d
             .track_interface
             .iter()
