@@ -341,7 +341,6 @@ async fn a_dead_owners_frozen_keepalived_is_killed_by_clean() {
 /// files with VRRP directors, and these.
 const CLEAN_CONFIGS: &[&str] = &[
     PAIR,
-    super::config::tests::NAT_PAIR,
     r#"
 [service]
 vip = "192.0.2.100"
@@ -405,6 +404,8 @@ name = "lvs2"
 [[real_server]]
 name = "rs1"
 "#,
+    // Last: the tests above take the others by index.
+    super::config::tests::NAT_PAIR,
 ];
 
 /// Full mode (virtual_server and checkers): `-t` reads it without initialising IPVS, so it is
