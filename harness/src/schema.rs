@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::scenario::raw::{
     RawClient, RawDirector, RawEvent, RawExpect, RawNetwork, RawRealServer, RawRouter, RawService, RawTop, RawTraffic,
-    RawVrrpInstance, RawVrrpScript,
+    RawVrrpGateway, RawVrrpInstance, RawVrrpScript, RawVrrpSyncGroup,
 };
 
 /// A table written once (`[director]`) or as an array of tables (`[[director]]`).
@@ -50,6 +50,8 @@ struct ScenarioFile {
     expect: Option<RawExpect>,
     event: Option<Vec<RawEvent>>,
     vrrp_instance: Option<RawVrrpInstance>,
+    vrrp_gateway: Option<RawVrrpGateway>,
+    vrrp_sync_group: Option<RawVrrpSyncGroup>,
     vrrp_script: Option<Vec<RawVrrpScript>>,
 }
 
@@ -120,6 +122,8 @@ pub fn section_keys() -> BTreeMap<&'static str, Vec<String>> {
         ("expect", keys::<RawExpect>()),
         ("event", keys::<RawEvent>()),
         ("vrrp_instance", keys::<RawVrrpInstance>()),
+        ("vrrp_gateway", keys::<RawVrrpGateway>()),
+        ("vrrp_sync_group", keys::<RawVrrpSyncGroup>()),
         ("vrrp_script", keys::<RawVrrpScript>()),
         ("check", keys::<crate::scenario::raw::RawCheck>()),
         ("interface", keys::<crate::scenario::raw::RawInterface>()),

@@ -110,7 +110,14 @@ async fn blocked_adverts_split_the_brain_the_same_under_keepalived_and_lvslab() 
 
 /// dr-ha-failover with each director's VRRP named: `master_by` runs the master.
 fn mixed(master_by: &str, backup_by: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/dr-ha-failover.toml");
+    mixed_in("dr-ha-failover", master_by, backup_by)
+}
+
+/// A shipped pair with each director's VRRP named.
+fn mixed_in(name: &str, master_by: &str, backup_by: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(format!("{name}.toml"));
     let text = std::fs::read_to_string(&path).unwrap();
     let text = text
         .replacen(
@@ -127,11 +134,19 @@ fn mixed(master_by: &str, backup_by: &str) -> Scenario {
 }
 
 async fn mixed_pair_fails_over(master_by: &str, backup_by: &str) {
+    mixed_pair_of("dr-ha-failover", master_by, backup_by).await;
+}
+
+async fn mixed_pair_of(name: &str, master_by: &str, backup_by: &str) {
     if !root() || !keepalived_here() {
         return;
     }
     let _alone = ONE_AT_A_TIME.lock().await;
-    let scenario = mixed(master_by, backup_by);
+    let scenario = if name == "dr-ha-failover" {
+        mixed(master_by, backup_by)
+    } else {
+        mixed_in(name, master_by, backup_by)
+    };
     let outcome = run_with(&scenario, VrrpChoice::Auto).await;
     let v = outcome.vrrp.as_ref().unwrap();
     let by: Vec<(String, &str)> = v.nodes.iter().map(|(d, i)| (d.clone(), i.word())).collect();
@@ -171,4 +186,17 @@ async fn a_track_script_hands_over_and_back_the_same_under_keepalived_and_lvslab
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_master_is_replaced_and_reasserts_the_same_under_keepalived_and_lvslab() {
     same_under_both("dr-ha-freeze").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nat_pair_moves_the_vip_and_the_gateway_the_same_under_keepalived_and_lvslab() {
+    same_under_both("nat-ha-failover").await;
+}
+
+/// The sync group across implementations: keepalived's two instances against lvslab's Group,
+/// on both networks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_nat_pair_syncs_both_instances_across_implementations() {
+    mixed_pair_of("nat-ha-failover", "keepalived", "embedded").await;
+    mixed_pair_of("nat-ha-failover", "embedded", "keepalived").await;
 }

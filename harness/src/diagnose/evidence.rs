@@ -159,6 +159,9 @@ pub struct VrrpEvidence {
     /// director.
     #[serde(default)]
     pub firewall_lines: Vec<(String, String)>,
+    /// `[vrrp_gateway]`: the NAT pair's floating gateway, held by the master.
+    #[serde(default)]
+    pub gateway: Option<Ipv4Addr>,
 }
 
 /// A takeover and what it cost, as the run measured it.

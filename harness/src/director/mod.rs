@@ -113,6 +113,9 @@ pub struct VipGate {
     held: std::sync::Arc<std::sync::RwLock<std::collections::BTreeSet<Ipv4Addr>>>,
     /// keepalived's no_accept: a held VIP is answered in ARP, but its traffic is dropped.
     no_accept: bool,
+    /// A NAT pair's floating gateway (`[vrrp_gateway]`): replies are rewritten only while it
+    /// is held, as the kernel routes them only while it is a local address.
+    gateway: Option<Ipv4Addr>,
 }
 
 impl VipGate {
@@ -122,6 +125,21 @@ impl VipGate {
             no_accept: true,
             ..VipGate::default()
         }
+    }
+
+    pub fn with_gateway(self, gateway: Option<Ipv4Addr>) -> VipGate {
+        VipGate { gateway, ..self }
+    }
+
+    /// The floating gateway, when the pair has one.
+    pub fn gateway(&self) -> Option<Ipv4Addr> {
+        self.gateway
+    }
+
+    /// Whether this director rewrites real servers' replies now: unless the gateway floats
+    /// and another director holds it.
+    pub fn serves_replies(&self) -> bool {
+        self.gateway.is_none_or(|g| self.holds(g))
     }
 
     pub fn set(&self, vip: Ipv4Addr, held: bool) {

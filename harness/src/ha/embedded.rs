@@ -1,5 +1,6 @@
-//! lvslab's own VRRP node: one `crate::vrrp::Instance` driven by real sockets in a director's
-//! namespace, as keepalived's VRRP child drives its instance.
+//! lvslab's own VRRP node: a director's `crate::vrrp::Group` (its instances, bound or not by a
+//! `vrrp_sync_group`) driven by real sockets in its namespace, as keepalived's VRRP child
+//! drives its instances. Each instance has its own interface, sockets and address hold.
 //!
 //! * adverts: a raw IPv4 socket of protocol 112 with `IP_HDRINCL`, bound to the instance's
 //!   interface, in the group 224.0.0.18 with multicast loop off (keepalived's `vrrp_if.c`);
@@ -25,7 +26,7 @@ use super::journal::{Journal, What};
 use crate::director::VipGate;
 use crate::lab::AddressControl;
 use crate::sys::{packet, socket};
-use crate::vrrp::{self, Instance, InstanceConfig, ScriptRun, State, VrrpAction, VrrpRecord, VrrpScript};
+use crate::vrrp::{self, Group, InstanceConfig, MemberRecord, ScriptRun, State, VrrpAction, VrrpScript};
 use crate::wire::{arp, ethernet, Mac};
 
 /// How the node's VIPs become the director's.
@@ -57,7 +58,7 @@ impl VipHold {
     }
 }
 
-/// One `vrrp_script` a track of the instance follows.
+/// One `vrrp_script` a track of the first instance (the VIP's) follows.
 #[derive(Clone, Debug)]
 pub struct ScriptSpec {
     /// Index of the track in the instance's `tracks`.
@@ -72,14 +73,23 @@ pub struct ScriptSpec {
     pub init_fail: bool,
 }
 
-/// Everything the node needs, resolved by the caller in the director's namespace.
-pub struct NodeSpec {
-    pub director: String,
+/// One instance of the node, with its interface.
+#[derive(Clone)]
+pub struct MemberSpec {
     pub instance: InstanceConfig,
     pub unicast_peers: Vec<Ipv4Addr>,
     pub ifindex: u32,
     pub mac: Mac,
     pub hold: VipHold,
+}
+
+/// Everything the node needs, resolved by the caller in the director's namespace.
+pub struct NodeSpec {
+    pub director: String,
+    /// The VIP's instance first; the real servers' gateway's next (NAT).
+    pub members: Vec<MemberSpec>,
+    /// `vrrp_sync_group`: the members move together.
+    pub sync_group: Option<String>,
     pub scripts: Vec<ScriptSpec>,
     /// keepalived's no_accept (`vrrp_strict` without `accept`): while MASTER, nftables drops
     /// traffic to and from the VIPs, as keepalived's own table does.
@@ -92,7 +102,7 @@ enum Order {
     Stop(oneshot::Sender<()>),
     Freeze,
     Thaw,
-    Track { index: usize, ok: bool },
+    Track { member: usize, index: usize, ok: bool },
 }
 
 /// A running node; dropping it kills it.
@@ -115,13 +125,16 @@ impl EmbeddedNode {
         let state = Arc::new(Mutex::new(State::Init));
         let shared = Arc::clone(&state);
         runtime.spawn(async move {
-            let sockets = match Sockets::open(&spec) {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = opened_tx.send(Err(format!("VRRP sockets on {}: {e}", spec.instance.interface)));
-                    return;
+            let mut sockets = Vec::new();
+            for m in &spec.members {
+                match Sockets::open(m) {
+                    Ok(s) => sockets.push(s),
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(format!("VRRP sockets on {}: {e}", m.instance.interface)));
+                        return;
+                    }
                 }
-            };
+            }
             let _ = opened_tx.send(Ok(()));
             Node::new(spec, sockets, journal, shared).run(rx).await;
             let _ = ended_tx.send(());
@@ -168,9 +181,9 @@ impl EmbeddedNode {
         let _ = self.commands.send(Order::Thaw);
     }
 
-    /// A tracked interface went up or down.
-    pub fn track(&self, index: usize, ok: bool) {
-        let _ = self.commands.send(Order::Track { index, ok });
+    /// A tracked interface of instance `member` went up or down.
+    pub fn track(&self, member: usize, index: usize, ok: bool) {
+        let _ = self.commands.send(Order::Track { member, index, ok });
     }
 }
 
@@ -187,7 +200,7 @@ struct Sockets {
 
 impl Sockets {
     /// Must run inside the director's namespace (on its runtime).
-    fn open(spec: &NodeSpec) -> std::io::Result<Sockets> {
+    fn open(spec: &MemberSpec) -> std::io::Result<Sockets> {
         let fd = socket::socket(
             libc::AF_INET,
             libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
@@ -229,10 +242,12 @@ struct RunningScript {
 
 struct Node {
     spec: NodeSpec,
-    sockets: Sockets,
+    /// Parallel to `spec.members`.
+    sockets: Vec<Sockets>,
     journal: Journal,
+    /// The VIP instance's state: what the run calls the director's.
     state: Arc<Mutex<State>>,
-    instance: Instance,
+    group: Group,
     base: Instant,
     ip_id: u16,
     scripts: Vec<RunningScript>,
@@ -242,8 +257,9 @@ struct Node {
 const SCRIPT_POLL: Duration = Duration::from_millis(10);
 
 impl Node {
-    fn new(spec: NodeSpec, sockets: Sockets, journal: Journal, state: Arc<Mutex<State>>) -> Node {
-        let (instance, warnings) = Instance::new(spec.instance.clone());
+    fn new(spec: NodeSpec, sockets: Vec<Sockets>, journal: Journal, state: Arc<Mutex<State>>) -> Node {
+        let configs = spec.members.iter().map(|m| m.instance.clone()).collect();
+        let (group, warnings) = Group::new(spec.sync_group.as_deref(), configs);
         for w in warnings {
             journal.add(&spec.director, What::Log(w));
         }
@@ -263,7 +279,7 @@ impl Node {
             sockets,
             journal,
             state,
-            instance,
+            group,
             base: now,
             ip_id: 0,
             scripts,
@@ -275,19 +291,19 @@ impl Node {
     }
 
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Order>) {
-        let records = self.instance.start(self.now());
+        let records = self.group.start(self.now());
         self.carry_out(records).await;
         let mut frozen = false;
-        let mut held_back: Vec<(usize, bool)> = Vec::new();
+        let mut held_back: Vec<(usize, usize, bool)> = Vec::new();
         let mut buf = vec![0u8; 2048];
         loop {
-            let timer = self.instance.next_timer().map(|d| self.base + d);
+            let timer = self.group.next_timer().map(|d| self.base + d);
             let script_due = self.next_script_moment();
             tokio::select! {
                 command = commands.recv() => match command {
                     None | Some(Order::Kill) => return self.abandon_scripts(),
                     Some(Order::Stop(ack)) => {
-                        let records = self.instance.shutdown(self.now());
+                        let records = self.group.shutdown(self.now());
                         self.carry_out(records).await;
                         self.abandon_scripts();
                         let _ = ack.send(());
@@ -296,29 +312,32 @@ impl Node {
                     Some(Order::Freeze) => frozen = true,
                     Some(Order::Thaw) => {
                         frozen = false;
-                        for (index, ok) in std::mem::take(&mut held_back) {
-                            let records = self.instance.on_track(self.now(), index, ok);
+                        for (member, index, ok) in std::mem::take(&mut held_back) {
+                            let records = self.group.on_track(self.now(), member, index, ok);
                             self.carry_out(records).await;
                         }
                     }
-                    Some(Order::Track { index, ok }) if frozen => held_back.push((index, ok)),
-                    Some(Order::Track { index, ok }) => {
-                        let records = self.instance.on_track(self.now(), index, ok);
+                    Some(Order::Track { member, index, ok }) if frozen => held_back.push((member, index, ok)),
+                    Some(Order::Track { member, index, ok }) => {
+                        let records = self.group.on_track(self.now(), member, index, ok);
                         self.carry_out(records).await;
                     }
                 },
-                ready = self.sockets.vrrp.readable(), if !frozen => {
-                    let Ok(mut guard) = ready else { return self.abandon_scripts() };
+                member = any_readable(&self.sockets), if !frozen => {
+                    // Readiness is kept by the wait above; this guard reads it.
+                    let Ok(mut guard) = self.sockets[member].vrrp.readable().await else {
+                        return self.abandon_scripts();
+                    };
                     let mut packets = Vec::new();
                     while let Ok(Ok(n)) = guard.try_io(|fd| socket::recv(fd.get_ref().as_fd(), &mut buf)) {
                         packets.push(buf[..n].to_vec());
                     }
                     for packet in packets {
-                        self.receive(&packet).await;
+                        self.receive(member, &packet).await;
                     }
                 }
                 _ = sleep_until(timer), if !frozen && timer.is_some() => {
-                    let records = self.instance.on_timer(self.now());
+                    let records = self.group.on_timer(self.now());
                     self.carry_out(records).await;
                 }
                 _ = sleep_until(script_due), if !frozen && script_due.is_some() => self.tend_scripts().await,
@@ -326,70 +345,78 @@ impl Node {
         }
     }
 
-    async fn receive(&mut self, packet: &[u8]) {
+    async fn receive(&mut self, member: usize, packet: &[u8]) {
         match vrrp::parse_ipv4(packet) {
             Ok(rx) => {
-                let records = self.instance.on_advert(self.now(), &rx);
+                let records = self.group.on_advert(self.now(), member, &rx);
                 self.carry_out(records).await;
             }
             Err(e) => {
-                let line = e.log_line(&self.instance.config().name);
+                let line = e.log_line(&self.group.member(member).config().name);
                 self.journal.add(&self.spec.director, What::Log(line));
             }
         }
     }
 
-    async fn carry_out(&mut self, records: Vec<VrrpRecord>) {
-        for record in records {
+    async fn carry_out(&mut self, records: Vec<MemberRecord>) {
+        for (member, record) in records {
+            let m = &self.spec.members[member];
             match record.action {
                 VrrpAction::Log(line) => self.journal.add(&self.spec.director, What::Log(line)),
-                VrrpAction::Transition { from, to, priority, .. } => {
+                VrrpAction::Transition { from, to, priority, .. } if member == 0 => {
                     *self.state.lock().unwrap_or_else(|p| p.into_inner()) = to;
                     self.journal
                         .add(&self.spec.director, What::Transition { from, to, priority });
                 }
+                // The other instances' states are the log's, as keepalived's FIFO would say them.
+                VrrpAction::Transition { fifo, .. } => {
+                    self.journal
+                        .add(&self.spec.director, What::Log(format!("notify_fifo: {fifo}")));
+                }
                 VrrpAction::SendAdvert(advert) => {
-                    let source = self.spec.instance.address;
-                    let destinations = if self.spec.unicast_peers.is_empty() {
+                    let source = m.instance.address;
+                    let destinations = if m.unicast_peers.is_empty() {
                         vec![vrrp::MULTICAST_GROUP]
                     } else {
-                        self.spec.unicast_peers.clone()
+                        m.unicast_peers.clone()
                     };
                     for to in destinations {
                         self.ip_id = self.ip_id.wrapping_add(1);
                         let bytes = vrrp::emit_ipv4(&advert, source, to, self.ip_id);
-                        if let Err(e) = socket::send_to_ipv4(self.sockets.vrrp.get_ref().as_fd(), &bytes, to) {
+                        let fd = self.sockets[member].vrrp.get_ref().as_fd();
+                        if let Err(e) = socket::send_to_ipv4(fd, &bytes, to) {
                             // keepalived's own words (vrrp.c `vrrp_send_pkt`).
                             let line = format!(
                                 "({}) send advert error {} ({e})",
-                                self.instance.config().name,
+                                m.instance.name,
                                 e.raw_os_error().unwrap_or(0)
                             );
                             self.journal.add(&self.spec.director, What::Log(line));
                         }
                     }
                 }
-                VrrpAction::AddVips(vips) => self.hold(&vips, true).await,
-                VrrpAction::RemoveVips(vips) => self.hold(&vips, false).await,
+                VrrpAction::AddVips(vips) => self.hold(member, &vips, true).await,
+                VrrpAction::RemoveVips(vips) => self.hold(member, &vips, false).await,
                 VrrpAction::Garp { vip } => {
-                    let mut frame = arp::gratuitous(self.spec.mac, vip);
+                    let mut frame = arp::gratuitous(m.mac, vip);
                     ethernet::pad_to_minimum(&mut frame);
-                    let _ = socket::send(self.sockets.arp.as_fd(), &frame);
+                    let _ = socket::send(self.sockets[member].arp.as_fd(), &frame);
                 }
             }
         }
     }
 
-    async fn hold(&mut self, vips: &[Ipv4Addr], held: bool) {
+    async fn hold(&mut self, member: usize, vips: &[Ipv4Addr], held: bool) {
+        let hold = self.spec.members[member].hold.clone();
         for vip in vips {
-            if let Err(e) = self.spec.hold.set(*vip, held).await {
+            if let Err(e) = hold.set(*vip, held).await {
                 let line = format!("lvslab: cannot {} VIP {vip}: {e}", if held { "set" } else { "remove" });
                 self.journal.add(&self.spec.director, What::Log(line));
             }
         }
         if self.spec.no_accept && !vips.is_empty() {
             // keepalived's words (vrrp_firewall.c); its table goes with the namespace.
-            let name = &self.instance.config().name;
+            let name = &self.spec.members[member].instance.name;
             let line = match super::no_accept::drop_rule(vips, held) {
                 Ok(()) if held => format!("({name}) setting firewall drop rule"),
                 Ok(()) => format!("({name}) removing firewall drop rule"),
@@ -459,7 +486,7 @@ impl Node {
             self.journal.add(&self.spec.director, What::Log(line));
         }
         for (index, ok) in flips {
-            let records = self.instance.on_track(self.now(), index, ok);
+            let records = self.group.on_track(self.now(), 0, index, ok);
             self.carry_out(records).await;
         }
     }
@@ -471,6 +498,17 @@ impl Node {
             }
         }
     }
+}
+
+/// The index of a member socket with something to read (readiness stays set for the reader).
+async fn any_readable(sockets: &[Sockets]) -> usize {
+    let waits = sockets.iter().enumerate().map(|(i, s)| {
+        Box::pin(async move {
+            let _ = s.vrrp.readable().await;
+            i
+        })
+    });
+    futures::future::select_all(waits).await.0
 }
 
 async fn sleep_until(at: Option<Instant>) {

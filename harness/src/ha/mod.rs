@@ -14,7 +14,7 @@ pub mod no_accept;
 
 use std::time::{Duration, Instant};
 
-pub use embedded::{EmbeddedNode, NodeSpec, ScriptSpec, VipHold};
+pub use embedded::{EmbeddedNode, MemberSpec, NodeSpec, ScriptSpec, VipHold};
 pub use journal::{Entry, Journal, What};
 
 use crate::lab::Lab;
@@ -70,7 +70,8 @@ impl Node {
     fn state(&self) -> Option<State> {
         match self {
             Node::Embedded(n) => Some(n.state()),
-            Node::Keepalived(d) => d.state(),
+            // The VIP instance's: the first to report (keepalived notifies in config order).
+            Node::Keepalived(d) => d.first_instance_state(),
         }
     }
 }
@@ -78,7 +79,8 @@ impl Node {
 /// A director's node and what it needs to start again.
 struct Slot {
     director: String,
-    hold: VipHold,
+    /// How each instance's addresses are held: the VIP's, then the gateway's.
+    holds: Vec<VipHold>,
     implementation: Implementation,
     node: Option<Node>,
     /// keepalived's log lines already copied into the journal.
@@ -94,11 +96,11 @@ pub struct Ha {
 
 impl Ha {
     /// Starts one node per director of the scenario's instance; `holds` gives, per director,
-    /// how its VIP is held (from the engine it runs).
+    /// how each instance's addresses are held (from the engine it runs).
     pub async fn start(
         scenario: &Scenario,
         lab: &Lab,
-        holds: Vec<(String, VipHold)>,
+        holds: Vec<(String, Vec<VipHold>)>,
         implementation: Implementation,
     ) -> Result<Ha, HaError> {
         let own_choice = |director: &str| {
@@ -111,10 +113,10 @@ impl Ha {
         };
         let slots: Vec<Slot> = holds
             .into_iter()
-            .map(|(director, hold)| Slot {
+            .map(|(director, holds)| Slot {
                 implementation: own_choice(&director).unwrap_or(implementation),
                 director,
-                hold,
+                holds,
                 node: None,
                 copied: 0,
             })
@@ -164,11 +166,7 @@ impl Ha {
             .ok_or_else(|| fail("the scenario has no VRRP".into()))?;
         let node_cfg = vrrp.node(director).ok_or_else(|| fail("no VRRP node".into()))?;
         let host = lab.host(director).ok_or_else(|| fail("not in the lab".into()))?;
-        let iface = host
-            .iface(&node_cfg.instance.interface)
-            .ok_or_else(|| fail(format!("no interface {}", node_cfg.instance.interface)))?;
         let dir = lab.host_dir(director).map_err(|e| fail(e.to_string()))?;
-        let instance = node_cfg.instance_config(&vrrp.scripts);
         let scripts = node_cfg
             .track_names()
             .iter()
@@ -199,13 +197,29 @@ impl Ha {
             slot.node = Some(Node::Keepalived(Box::new(daemon)));
             return Ok(());
         }
+        let mut members = Vec::new();
+        let peers = node_cfg.member_peers();
+        for (k, instance) in node_cfg.instance_configs(&vrrp.scripts).into_iter().enumerate() {
+            let iface = host
+                .iface(&instance.interface)
+                .ok_or_else(|| fail(format!("no interface {}", instance.interface)))?;
+            let hold = slot
+                .holds
+                .get(k)
+                .cloned()
+                .ok_or_else(|| fail(format!("no address hold for {}", instance.name)))?;
+            members.push(MemberSpec {
+                ifindex: iface.index,
+                mac: iface.mac,
+                unicast_peers: peers.get(k).cloned().unwrap_or_default(),
+                hold,
+                instance,
+            });
+        }
         let spec = NodeSpec {
             director: director.to_string(),
-            instance,
-            unicast_peers: node_cfg.unicast_peers.clone(),
-            ifindex: iface.index,
-            mac: iface.mac,
-            hold: slot.hold.clone(),
+            members,
+            sync_group: vrrp.sync_group.clone(),
             scripts,
             no_accept: node_cfg.no_accept(),
         };
@@ -331,12 +345,14 @@ impl Ha {
         let Some(node_cfg) = scenario.vrrp.as_ref().and_then(|v| v.node(director)) else {
             return;
         };
-        let tracks = node_cfg.track_names();
+        let members = node_cfg.member_tracks();
         // keepalived watches its interfaces over netlink itself.
         if let Some(Node::Embedded(node)) = self.slot(director).and_then(|s| s.node.as_ref()) {
-            for (index, track) in tracks.iter().enumerate() {
-                if matches!(track, VrrpTrack::Interface(name, _) if name == iface) {
-                    node.track(index, up);
+            for (member, tracks) in members.iter().enumerate() {
+                for (index, track) in tracks.iter().enumerate() {
+                    if matches!(track, VrrpTrack::Interface(name, _) if name == iface) {
+                        node.track(member, index, up);
+                    }
                 }
             }
         }
@@ -377,16 +393,26 @@ async fn start_keepalived(
     journal: &Journal,
 ) -> Result<crate::keepalived::Daemon, String> {
     use crate::keepalived::{self, Daemon, Mode, Transition};
-    let vips = scenario
+    // Each instance's name and addresses: the VIP's first (its state is the director's).
+    let instances: Vec<(String, Vec<std::net::Ipv4Addr>)> = scenario
         .vrrp
         .as_ref()
         .and_then(|v| v.node(&slot.director))
-        .map(|n| n.instance.vips.clone())
+        .map(|n| {
+            let mut out = vec![(n.instance.name.clone(), n.instance.vips.clone())];
+            if let Some(gw) = &n.gateway {
+                out.push((gw.instance.name.clone(), gw.instance.vips.clone()));
+            }
+            out
+        })
         .unwrap_or_default();
-    if let VipHold::Gate(_) = &slot.hold {
-        // keepalived makes the VIP a local address; the embedded engine stands where kernel
-        // IPVS would take its packets, so the director's own stack must not answer them.
-        let rules = vip_drop_rules(&vips);
+    let vip_instance = instances.first().map(|(name, _)| name.clone()).unwrap_or_default();
+    let all: Vec<std::net::Ipv4Addr> = instances.iter().flat_map(|(_, a)| a.clone()).collect();
+    if let Some(VipHold::Gate(_)) = slot.holds.first() {
+        // keepalived makes the VIP and the gateway local addresses; the embedded engine stands
+        // where kernel IPVS would take its packets, so the director's own stack must not
+        // answer them.
+        let rules = vip_drop_rules(&all);
         host.exec(move || adverts::nft(&rules))
             .await
             .map_err(|e| e.to_string())??;
@@ -394,18 +420,29 @@ async fn start_keepalived(
     let conf = keepalived::config(scenario, &slot.director, dir, Mode::VrrpOnly).map_err(|e| e.to_string())?;
     let director = slot.director.clone();
     let journal = journal.clone();
-    let gate = match &slot.hold {
-        VipHold::Gate(g) => Some(g.clone()),
-        VipHold::Address(_) => None,
+    let gate = match slot.holds.first() {
+        Some(VipHold::Gate(g)) => Some(g.clone()),
+        _ => None,
     };
     let last = std::sync::Mutex::new(State::Init);
     let on_transition = std::sync::Arc::new(move |t: &Transition| {
-        let from = std::mem::replace(&mut *last.lock().unwrap_or_else(|p| p.into_inner()), t.state);
-        if let Some(gate) = &gate {
-            for vip in &vips {
-                gate.set(*vip, t.state == State::Master);
+        let addresses = instances.iter().find(|(name, _)| *name == t.instance).map(|(_, a)| a);
+        if let (Some(gate), Some(addresses)) = (&gate, addresses) {
+            for a in addresses {
+                gate.set(*a, t.state == State::Master);
             }
         }
+        if t.instance != vip_instance {
+            let line = format!(
+                "notify_fifo: INSTANCE \"{}\" {} {}",
+                t.instance,
+                t.state.word(),
+                t.priority
+            );
+            journal.add_at(t.at, &director, What::Log(line));
+            return;
+        }
+        let from = std::mem::replace(&mut *last.lock().unwrap_or_else(|p| p.into_inner()), t.state);
         journal.add_at(
             t.at,
             &director,

@@ -103,8 +103,10 @@ pub struct VrrpScript {
 pub struct VrrpConfig {
     pub instances: Vec<VrrpInstance>,
     pub scripts: Vec<VrrpScript>,
-    /// `vrrp_sync_group` names with their lines (not modelled).
+    /// `vrrp_sync_group` names with their lines.
     pub sync_groups: Vec<(usize, String)>,
+    /// Each sync group's members, parallel to `sync_groups`.
+    pub sync_members: Vec<Vec<String>>,
 }
 
 /// `global_defs` values that instances allocated after them start from (`alloc_vrrp`).
@@ -148,6 +150,35 @@ pub(super) fn read(nodes: &[Node], warnings: &mut Vec<Warning>) -> VrrpConfig {
             "vrrp_sync_group" => {
                 let name = node.args.first().cloned().unwrap_or_default();
                 config.sync_groups.push((node.line, name));
+                // `group { A B }`, or (older files) the members on their own lines.
+                let mut members = Vec::new();
+                for child in node.children.iter().flatten() {
+                    match child.keyword.as_str() {
+                        "group" => members.extend(
+                            child
+                                .children
+                                .iter()
+                                .flatten()
+                                .flat_map(|m| std::iter::once(m.keyword.clone()).chain(m.args.iter().cloned())),
+                        ),
+                        "notify"
+                        | "notify_master"
+                        | "notify_backup"
+                        | "notify_fault"
+                        | "notify_stop"
+                        | "smtp_alert"
+                        | "global_tracking"
+                        | "sync_group_tracking_weight"
+                        | "track_interface"
+                        | "track_script"
+                        | "track_file"
+                        | "track_process"
+                        | "track_bfd"
+                        | "notify_priority_changes" => {}
+                        other => members.extend(std::iter::once(other.to_string()).chain(child.args.iter().cloned())),
+                    }
+                }
+                config.sync_members.push(members);
             }
             "vrrp_instance" => {
                 let Some(name) = node.args.first().filter(|_| node.args.len() == 1) else {

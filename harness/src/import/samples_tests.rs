@@ -422,10 +422,23 @@ fn keepalived_samples_read_to_their_values() {
         imported.toml
     );
     let warnings: Vec<String> = imported.warnings.iter().map(ToString::to_string).collect();
+    // A NAT sync group: VI_3 holds the real servers' side (192.168.201.x), so the pair runs
+    // with the gateway floating beside the VIP, as VG1 binds them.
+    assert_eq!(syncd.vrrp.sync_members, [vec!["VI_2".to_string(), "VI_3".to_string()]]);
+    for kept in [
+        "[vrrp_gateway]\nname = \"VI_3\"\nvirtual_router_id = 53\naddress = \"198.51.100.254\"  # original 192.168.201.19\n",
+        "[vrrp_sync_group]\nname = \"VG1\"\ngroup = [\"VI_2\", \"VI_3\"]\n",
+        "\n[[director]]\nname = \"lvs2\"\n",
+    ] {
+        assert!(imported.toml.contains(kept), "missing {kept:?} in\n{}", imported.toml);
+    }
+    let s =
+        crate::scenario::parse(&imported.toml, "syncd.toml").unwrap_or_else(|e| panic!("{}", e.render("syncd.toml")));
+    let vrrp = s.vrrp.as_ref().unwrap();
+    assert_eq!((vrrp.nodes.len(), vrrp.sync_group.as_deref()), (2, Some("VG1")));
     for expected in [
-        "line 3: vrrp_sync_group VG1 is not modelled",
         "line 8: vrrp_instance VI_1 skipped",
-        "line 38: vrrp_instance VI_3 skipped",
+        "line 38: (VI_3) virtual_ipaddress 192.168.201.20, 192.168.201.21 not modelled",
         "line 26: (VI_2) the peer is not in this file: lvslab adds director lvs2 with priority 50",
     ] {
         assert!(

@@ -93,7 +93,17 @@ pub fn sections_with_peers(
         .or(vrrp.instances.first())?;
     let mut warnings = Vec::new();
     let mut out = String::new();
-    for other in vrrp.instances.iter().filter(|i| !std::ptr::eq(*i, chosen)) {
+    // LVS-NAT's pair: the chosen instance's sync group holds one more instance, the real
+    // servers' gateway on their side; both are kept.
+    let nat_group = (service.mode == Mode::Nat)
+        .then(|| nat_sync_group(vrrp, chosen))
+        .flatten();
+    let gateway_instance = nat_group.map(|(_, gw)| gw);
+    for other in vrrp
+        .instances
+        .iter()
+        .filter(|i| !std::ptr::eq(*i, chosen) && !gateway_instance.is_some_and(|g| std::ptr::eq(*i, g)))
+    {
         warnings.push(Warning::new(
             other.line,
             format!(
@@ -102,7 +112,10 @@ pub fn sections_with_peers(
             ),
         ));
     }
-    for (line, group) in &vrrp.sync_groups {
+    for (k, (line, group)) in vrrp.sync_groups.iter().enumerate() {
+        if nat_group.is_some_and(|(g, _)| g == k) {
+            continue;
+        }
         warnings.push(Warning::new(
             *line,
             format!("vrrp_sync_group {group} is not modelled: one instance is imported, nothing moves with it"),
@@ -167,10 +180,14 @@ pub fn sections_with_peers(
         comment_safe(&written.join("; "))
     );
     instance_table(&mut out, chosen, service, &mut warnings);
+    if let Some((k, gw)) = nat_group {
+        let (line, group) = &vrrp.sync_groups[k];
+        gateway_tables(&mut out, gw, *line, group, &chosen.name, &mut warnings);
+    }
     node_director(&mut out, chosen, &mut warnings);
-    // lvslab's nat takes one director (the real servers have one gateway): the peers are
-    // then written commented out, for a switch to fullnat or dr.
-    let peers_run = service.mode != Mode::Nat;
+    // lvslab's nat takes one director unless the gateway floats too: the peers are then
+    // written commented out, for a switch to fullnat or dr.
+    let peers_run = service.mode != Mode::Nat || nat_group.is_some();
     for (n, peer) in peers.iter().enumerate() {
         let mut block = String::new();
         let _ = writeln!(block, "[[{}]]", key::DIRECTOR);
@@ -202,6 +219,71 @@ pub fn sections_with_peers(
         ));
     }
     Some(VrrpSections { toml: out, warnings })
+}
+
+/// The sync group (index) holding `chosen` and exactly one other instance (the gateway's).
+fn nat_sync_group<'a>(vrrp: &'a VrrpConfig, chosen: &VrrpInstance) -> Option<(usize, &'a VrrpInstance)> {
+    vrrp.sync_members.iter().enumerate().find_map(|(k, members)| {
+        if members.len() != 2 || !members.contains(&chosen.name) {
+            return None;
+        }
+        let other = members.iter().find(|m| **m != chosen.name)?;
+        let gw = vrrp.instances.iter().find(|i| i.name == *other)?;
+        (!gw.vips.is_empty()).then_some((k, gw))
+    })
+}
+
+/// The lab address of an imported gateway: the real servers' network's last host address, so
+/// that no mapped real server (numbered from .11) lands on it.
+const LAB_GATEWAY: &str = "198.51.100.254";
+
+/// `[vrrp_gateway]` and `[vrrp_sync_group]` from the group's second instance.
+fn gateway_tables(
+    out: &mut String,
+    gw: &VrrpInstance,
+    group_line: usize,
+    group: &str,
+    vip_instance: &str,
+    warnings: &mut Vec<Warning>,
+) {
+    let first = &gw.vips[0];
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "# vrrp_instance {} (line {}): the real servers' gateway, moved with the VIP by vrrp_sync_group {} (line {group_line}).",
+        comment_safe(&gw.name),
+        gw.line,
+        comment_safe(group)
+    );
+    let _ = writeln!(out, "[vrrp_gateway]");
+    kv(out, "name", &quote(&gw.name), None);
+    kv(out, "virtual_router_id", &gw.vrid.to_string(), None);
+    kv(
+        out,
+        "address",
+        &quote(LAB_GATEWAY),
+        Some(&format!("original {}", first.addr)),
+    );
+    if gw.vips.len() > 1 {
+        let rest: Vec<String> = gw.vips[1..].iter().map(|v| v.addr.to_string()).collect();
+        warnings.push(Warning::new(
+            gw.line,
+            format!(
+                "({}) virtual_ipaddress {} not modelled: the gateway instance holds one address, the real servers' gateway",
+                gw.name,
+                rest.join(", ")
+            ),
+        ));
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "[vrrp_sync_group]");
+    kv(out, "name", &quote(group), None);
+    kv(
+        out,
+        "group",
+        &format!("[{}, {}]", quote(vip_instance), quote(&gw.name)),
+        None,
+    );
 }
 
 /// Says where the instance's VIPs went; warns about the ones that are not the service VIP.

@@ -94,5 +94,6 @@ pub(super) fn evidence(scenario: &Scenario, outcome: &VrrpOutcome) -> Option<Vrr
         became_master,
         failovers,
         firewall_lines,
+        gateway: vrrp.gateway,
     })
 }

@@ -45,7 +45,16 @@ pub fn config(scenario: &Scenario, director: &str, dir: &Path, mode: Mode) -> Re
             .ok_or_else(|| KeepalivedError::config(director, format!("no [[vrrp_script]] named {name:?}")))?;
         vrrp_script(&mut out, director, dir, script)?;
     }
+    if let Some(group) = &vrrp.sync_group {
+        sync_group(&mut out, group, node);
+    }
     vrrp_instance(&mut out, director, node, vrrp)?;
+    if let Some(gw) = &node.gateway {
+        // The real servers' gateway: the same node's keys, its own VRID, no tracks of its own.
+        let _ = writeln!(out, "\nvrrp_instance {} {{", gw.instance.name);
+        instance_keys(&mut out, director, &gw.instance, &gw.unicast_peers, node.accept)?;
+        out.push_str("}\n");
+    }
     if mode.checks() {
         virtual_servers(&mut out, director, scenario)?;
     }
@@ -118,6 +127,16 @@ fn vrrp_script(out: &mut String, director: &str, dir: &Path, s: &VrrpScriptConfi
     Ok(())
 }
 
+/// `vrrp_sync_group`: the director's instances move together (keepalived's vrrp_sync.c).
+fn sync_group(out: &mut String, name: &str, node: &VrrpNode) {
+    let _ = writeln!(out, "\nvrrp_sync_group {name} {{\n    group {{");
+    let _ = writeln!(out, "        {}", node.instance.name);
+    if let Some(gw) = &node.gateway {
+        let _ = writeln!(out, "        {}", gw.instance.name);
+    }
+    out.push_str("    }\n}\n");
+}
+
 fn vrrp_instance(
     out: &mut String,
     director: &str,
@@ -126,6 +145,20 @@ fn vrrp_instance(
 ) -> Result<(), KeepalivedError> {
     let i = &node.instance;
     let _ = writeln!(out, "\nvrrp_instance {} {{", i.name);
+    instance_keys(out, director, i, &node.unicast_peers, node.accept)?;
+    vrrp_tracks(out, director, node, vrrp)?;
+    out.push_str("}\n");
+    Ok(())
+}
+
+/// An instance's keys, but its tracks.
+fn instance_keys(
+    out: &mut String,
+    director: &str,
+    i: &crate::vrrp::InstanceConfig,
+    unicast_peers: &[Ipv4Addr],
+    accept: Option<bool>,
+) -> Result<(), KeepalivedError> {
     if let Some(master) = i.initial_master {
         let _ = writeln!(out, "    state {}", if master { "MASTER" } else { "BACKUP" });
     }
@@ -157,10 +190,10 @@ fn vrrp_instance(
             "    authentication {{\n        auth_type PASS\n        auth_pass {pass}\n    }}"
         );
     }
-    if !node.unicast_peers.is_empty() {
+    if !unicast_peers.is_empty() {
         let _ = writeln!(out, "    unicast_src_ip {}", i.address);
         out.push_str("    unicast_peer {\n");
-        for peer in &node.unicast_peers {
+        for peer in unicast_peers {
             let _ = writeln!(out, "        {peer}");
         }
         out.push_str("    }\n");
@@ -191,11 +224,22 @@ fn vrrp_instance(
     if i.down_timer_adverts != 3 {
         let _ = writeln!(out, "    down_timer_adverts {}", i.down_timer_adverts);
     }
-    match node.accept {
+    match accept {
         Some(true) => out.push_str("    accept\n"),
         Some(false) => out.push_str("    no_accept\n"),
         None => {}
     }
+    Ok(())
+}
+
+/// The VIP instance's `track_interface` and `track_script` blocks.
+fn vrrp_tracks(
+    out: &mut String,
+    director: &str,
+    node: &VrrpNode,
+    vrrp: &crate::scenario::Vrrp,
+) -> Result<(), KeepalivedError> {
+    let i = &node.instance;
     if node.track_interfaces.iter().any(|(iface, _)| *iface == i.interface) {
         // keepalived 2.2.7 tracks its own interface anyway (down = FAULT) and ignores the entry
         // with a warning: "(VI_1) Ignoring track_interface eth0 since own interface".
@@ -235,7 +279,6 @@ fn vrrp_instance(
         }
         out.push_str("    }\n");
     }
-    out.push_str("}\n");
     Ok(())
 }
 
@@ -709,5 +752,71 @@ name = "sorry"
         assert_eq!(seconds(Duration::from_secs(3)), "3");
         assert_eq!(seconds(Duration::from_millis(100)), "0.1");
         assert_eq!(seconds(Duration::from_millis(2500)), "2.5");
+    }
+
+    pub(crate) const NAT_PAIR: &str = r#"
+[service]
+vip = "192.0.2.100"
+mode = "nat"
+[vrrp_instance]
+virtual_router_id = 51
+unicast = true
+[vrrp_gateway]
+virtual_router_id = 52
+address = "198.51.100.254"
+[vrrp_sync_group]
+name = "VG_NAT"
+[[director]]
+name = "lvs1"
+state = "MASTER"
+priority = 150
+[[director]]
+name = "lvs2"
+[[real_server]]
+name = "rs1"
+"#;
+
+    #[test]
+    fn a_nat_pair_writes_the_sync_group_and_the_gateway_instance() {
+        let out = conf(NAT_PAIR, "lvs1", Mode::VrrpOnly);
+        let tail = &out[out.find("vrrp_sync_group").expect("a sync group")..];
+        assert_eq!(
+            tail,
+            "vrrp_sync_group VG_NAT {
+    group {
+        VI_1
+        VI_GW
+    }
+}
+
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    unicast_src_ip 192.0.2.1
+    unicast_peer {
+        192.0.2.2
+    }
+    virtual_ipaddress {
+        192.0.2.100/32 dev eth0
+    }
+}
+
+vrrp_instance VI_GW {
+    state MASTER
+    interface eth1
+    virtual_router_id 52
+    priority 150
+    unicast_src_ip 198.51.100.1
+    unicast_peer {
+        198.51.100.2
+    }
+    virtual_ipaddress {
+        198.51.100.254/32 dev eth1
+    }
+}
+"
+        );
     }
 }

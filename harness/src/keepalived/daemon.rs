@@ -301,6 +301,19 @@ impl Daemon {
         self.record.lock().transitions.last().map(|t| t.state)
     }
 
+    /// The latest state of the first instance the FIFO named: with several instances (a
+    /// sync group), the first of the config, which keepalived notifies first.
+    pub fn first_instance_state(&self) -> Option<State> {
+        let shared = self.record.lock();
+        let first = &shared.transitions.first()?.instance;
+        shared
+            .transitions
+            .iter()
+            .rev()
+            .find(|t| t.instance == *first)
+            .map(|t| t.state)
+    }
+
     /// The keepalived parent's pid (also its process group).
     pub fn pid(&self) -> i32 {
         self.pid

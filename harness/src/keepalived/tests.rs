@@ -404,6 +404,8 @@ name = "lvs2"
 [[real_server]]
 name = "rs1"
 "#,
+    // Last: the tests above take the others by index.
+    super::config::tests::NAT_PAIR,
 ];
 
 /// Full mode (virtual_server and checkers): `-t` reads it without initialising IPVS, so it is

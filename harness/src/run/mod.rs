@@ -525,7 +525,8 @@ impl Held {
                     } else {
                         VipGate::default()
                     };
-                    (d.name.clone(), gate)
+                    // NAT pair: replies are rewritten only while the gateway is held here.
+                    (d.name.clone(), gate.with_gateway(v.gateway))
                 })
                 .collect(),
             None => Vec::new(),
@@ -622,7 +623,8 @@ impl Held {
 
     /// How each VRRP director holds the VIP: the embedded engine's gate, or kernel IPVS's
     /// local address on the instance's interface.
-    fn vip_holds(&self, scenario: &Scenario, lab: &Lab) -> Result<Vec<(String, VipHold)>, RunError> {
+    /// One hold per instance of the director (the VIP's, then the gateway's).
+    fn vip_holds(&self, scenario: &Scenario, lab: &Lab) -> Result<Vec<(String, Vec<VipHold>)>, RunError> {
         let Some(vrrp) = &scenario.vrrp else {
             return Ok(Vec::new());
         };
@@ -633,14 +635,20 @@ impl Held {
                 .iter()
                 .find(|(d, _)| *d == node.director)
                 .map(|(_, e)| e.kind());
-            let hold = match (kind, self.gate(&node.director)) {
-                (Some(director::EngineKind::Embedded), Some(gate)) => VipHold::Gate(gate),
-                _ => {
-                    let host = lab.host(&node.director).ok_or_else(|| missing_host(&node.director))?;
-                    VipHold::Address(host.addresses_of(&node.instance.interface)?)
-                }
-            };
-            holds.push((node.director.clone(), hold));
+            let mut interfaces = vec![node.instance.interface.clone()];
+            interfaces.extend(node.gateway.iter().map(|g| g.instance.interface.clone()));
+            let mut per_instance = Vec::new();
+            for interface in interfaces {
+                let hold = match (kind, self.gate(&node.director)) {
+                    (Some(director::EngineKind::Embedded), Some(gate)) => VipHold::Gate(gate),
+                    _ => {
+                        let host = lab.host(&node.director).ok_or_else(|| missing_host(&node.director))?;
+                        VipHold::Address(host.addresses_of(&interface)?)
+                    }
+                };
+                per_instance.push(hold);
+            }
+            holds.push((node.director.clone(), per_instance));
         }
         Ok(holds)
     }

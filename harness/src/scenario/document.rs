@@ -61,6 +61,20 @@ pub(crate) fn read(text: &str, problems: &mut Problems<'_>) -> Option<RawScenari
                     None => raw.complete = false,
                 }
             }
+            "vrrp_gateway" => {
+                raw.vrrp_gateway_span = item.span().or(key_span);
+                match table(item, "[vrrp_gateway]", "vrrp_gateway", problems) {
+                    Some(v) => raw.vrrp_gateway = Some(v),
+                    None => raw.complete = false,
+                }
+            }
+            "vrrp_sync_group" => {
+                raw.vrrp_sync_group_span = item.span().or(key_span);
+                match table(item, "[vrrp_sync_group]", "vrrp_sync_group", problems) {
+                    Some(v) => raw.vrrp_sync_group = Some(v),
+                    None => raw.complete = false,
+                }
+            }
             "vrrp_script" => {
                 for (v, span) in entries(item, "vrrp_script", &mut complete, problems) {
                     raw.vrrp_scripts.push(v);

@@ -54,6 +54,10 @@ pub struct Vrrp {
     pub nodes: Vec<VrrpNode>,
     /// `[[vrrp_script]]`, in file order.
     pub scripts: Vec<VrrpScriptConfig>,
+    /// `[vrrp_gateway]`: the real servers' default gateway, floating with the master (NAT).
+    pub gateway: Option<Ipv4Addr>,
+    /// `[vrrp_sync_group]`: its name; it binds every instance of each director.
+    pub sync_group: Option<String>,
 }
 
 impl Vrrp {
@@ -85,6 +89,17 @@ pub struct VrrpNode {
     pub track_interfaces: Vec<(String, i32)>,
     /// `track_script`: a `[[vrrp_script]]` by name and the weight that applies.
     pub track_scripts: Vec<(String, i32)>,
+    /// `[vrrp_gateway]`'s instance on the real servers' network (its own VRID, the gateway as
+    /// its one address, the same priority and state); it tracks its own interface only.
+    pub gateway: Option<GatewayInstance>,
+}
+
+/// A director's second `vrrp_instance`: the real servers' gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayInstance {
+    pub instance: crate::vrrp::InstanceConfig,
+    /// `unicast = true`: every other director's address on the real servers' network.
+    pub unicast_peers: Vec<Ipv4Addr>,
 }
 
 impl VrrpNode {
@@ -121,6 +136,35 @@ impl VrrpNode {
             })
             .collect();
         cfg
+    }
+
+    /// Every instance of the director, with its tracks: the VIP's first, then the gateway's.
+    pub fn instance_configs(&self, scripts: &[VrrpScriptConfig]) -> Vec<crate::vrrp::InstanceConfig> {
+        let mut out = vec![self.instance_config(scripts)];
+        if let Some(gw) = &self.gateway {
+            let mut cfg = gw.instance.clone();
+            cfg.tracks = vec![crate::vrrp::TrackConfig::new(&cfg.interface, 0)];
+            out.push(cfg);
+        }
+        out
+    }
+
+    /// What the tracks of each of [`VrrpNode::instance_configs`] follow, by index.
+    pub fn member_tracks(&self) -> Vec<Vec<VrrpTrack>> {
+        let mut out = vec![self.track_names()];
+        if let Some(gw) = &self.gateway {
+            out.push(vec![VrrpTrack::Interface(gw.instance.interface.clone(), 0)]);
+        }
+        out
+    }
+
+    /// The unicast peers of each of [`VrrpNode::instance_configs`].
+    pub fn member_peers(&self) -> Vec<Vec<Ipv4Addr>> {
+        let mut out = vec![self.unicast_peers.clone()];
+        if let Some(gw) = &self.gateway {
+            out.push(gw.unicast_peers.clone());
+        }
+        out
     }
 
     /// What each of [`VrrpNode::instance_config`]'s tracks follows, by index.

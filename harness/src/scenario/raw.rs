@@ -40,6 +40,27 @@ pub struct RawVrrpInstance {
     pub accept: Option<S<bool>>,
 }
 
+/// `[vrrp_gateway]`: a second `vrrp_instance` per director on the real servers' network,
+/// holding their default gateway (LVS-NAT). Its timers and auth are `[vrrp_instance]`'s.
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
+pub struct RawVrrpGateway {
+    /// The instance's name (default `VI_GW`).
+    pub name: Option<S<String>>,
+    /// Its own VRID (required).
+    pub virtual_router_id: Option<S<i64>>,
+    /// The floating gateway address on the real servers' network (required).
+    pub address: Option<S<String>>,
+}
+
+/// `[vrrp_sync_group]`: keepalived's `vrrp_sync_group NAME { group { ... } }`.
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
+pub struct RawVrrpSyncGroup {
+    /// Default `VG_1`.
+    pub name: Option<S<String>>,
+    /// The instances that move together, by name (default: every instance).
+    pub group: Option<S<Vec<S<String>>>>,
+}
+
 /// One `track_interface` entry of a director.
 #[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawTrackInterface {
@@ -287,7 +308,9 @@ impl RawVrrpInstance {
 impl RawScenario {
     /// Whether the directors run VRRP: a `[vrrp_instance]`, or a director stating VRRP keys.
     pub fn has_vrrp(&self) -> bool {
-        self.vrrp_instance.is_some() || self.directors.iter().any(RawDirector::states_vrrp)
+        self.vrrp_instance.is_some()
+            || self.vrrp_gateway.is_some()
+            || self.directors.iter().any(RawDirector::states_vrrp)
     }
 }
 
@@ -473,6 +496,10 @@ pub struct RawScenario {
     /// `[vrrp_instance]`, and the span of its header.
     pub vrrp_instance: Option<RawVrrpInstance>,
     pub vrrp_instance_span: Option<std::ops::Range<usize>>,
+    pub vrrp_gateway: Option<RawVrrpGateway>,
+    pub vrrp_gateway_span: Option<std::ops::Range<usize>>,
+    pub vrrp_sync_group: Option<RawVrrpSyncGroup>,
+    pub vrrp_sync_group_span: Option<std::ops::Range<usize>>,
     pub vrrp_scripts: Vec<RawVrrpScript>,
     pub vrrp_script_spans: Vec<Option<std::ops::Range<usize>>>,
     pub event_spans: Vec<Option<std::ops::Range<usize>>>,
@@ -521,10 +548,14 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
             "event",
             "vrrp",
             "vrrp_instance",
+            "vrrp_gateway",
+            "vrrp_sync_group",
             "vrrp_script",
             "checkers",
         ],
         "vrrp_instance" => VRRP_INSTANCE_KEYS,
+        "vrrp_gateway" => &["name", "virtual_router_id", "address"],
+        "vrrp_sync_group" => &["name", "group"],
         "vrrp_script" => &[
             "name",
             "script",

@@ -155,8 +155,22 @@ pub struct VrrpRecord {
     pub action: VrrpAction,
 }
 
+/// What an instance's `vrrp_sync_group` says at the moment of an event (vrrp_sync.c): the
+/// group runs each member with the view of the others it has then.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct SyncView {
+    /// The group is MASTER already (`GROUP_STATE(sgroup) == VRRP_STATE_MAST`).
+    pub group_master: bool,
+    /// Every other member wants MASTER (`vrrp_sync_can_goto_master`).
+    pub others_want_master: bool,
+    /// Another member is down by its own tracks (`sgroup->num_member_fault`).
+    pub others_faulted: bool,
+}
+
 pub struct Instance {
     cfg: InstanceConfig,
+    /// In a sync group: the group's view, set before each event.
+    sync: Option<SyncView>,
     state: State,
     /// The state the last transition reported.
     notified: State,
@@ -240,6 +254,7 @@ impl Instance {
             delayed_garps: Vec::new(),
             master: None,
             out: Vec::new(),
+            sync: None,
             cfg,
         };
         (instance, warnings)
@@ -247,6 +262,79 @@ impl Instance {
 
     pub fn state(&self) -> State {
         self.state
+    }
+
+    pub(super) fn wantstate(&self) -> State {
+        self.wantstate
+    }
+
+    /// Down by its own tracks (not by its sync group).
+    pub(super) fn faulted(&self) -> bool {
+        self.num_fault > 0
+    }
+
+    /// Whether its tracks put it in FAULT at start.
+    pub(super) fn faults_at_start(&self) -> bool {
+        self.cfg.tracks.iter().zip(&self.track_ok).any(|(t, ok)| t.faults(*ok))
+    }
+
+    pub(super) fn set_sync(&mut self, view: Option<SyncView>) {
+        self.sync = view;
+    }
+
+    /// `vrrp_complete_init`: a sync group that cannot start all MASTER starts all BACKUP.
+    pub(super) fn want_backup(&mut self) {
+        self.wantstate = State::Backup;
+    }
+
+    pub(super) fn log_line(&mut self, line: String) {
+        self.log(line);
+    }
+
+    pub(super) fn take_records(&mut self, at: Duration) -> Vec<VrrpRecord> {
+        self.flush(at)
+    }
+
+    /// `vrrp_sync_master` on a member: it wants MASTER and goes there.
+    pub(super) fn sync_to_master(&mut self, now: Duration) {
+        self.wantstate = State::Master;
+        self.goto_master(now);
+    }
+
+    /// `vrrp_sync_backup` on a member.
+    pub(super) fn sync_to_backup(&mut self, now: Duration) {
+        self.wantstate = State::Backup;
+        match self.state {
+            State::Fault | State::Init => self.leave_fault(now),
+            _ => self.leave_master(now, false),
+        }
+    }
+
+    /// `vrrp_sync_fault` on a member: a master leaves (no priority-0 advert of its own: the
+    /// leave sends one), a backup is put in FAULT ("a bit of a bodge" in vrrp_sync.c).
+    pub(super) fn sync_to_fault(&mut self, now: Duration) {
+        self.wantstate = State::Fault;
+        match self.state {
+            State::Master => self.leave_master(now, false),
+            State::Backup | State::Init => {
+                self.state = State::Fault;
+                self.leave_fault(now);
+            }
+            State::Fault | State::Stop => {}
+        }
+    }
+
+    /// `vrrp_sync_can_goto_master`: a member held back re-arms its down timer.
+    fn sync_can_goto_master(&mut self, now: Duration) -> bool {
+        match self.sync {
+            None => true,
+            Some(v) if v.group_master || v.others_want_master => true,
+            Some(_) => {
+                self.ms_down_timer = self.down_interval();
+                self.init_sands(now);
+                false
+            }
+        }
     }
 
     pub fn effective_priority(&self) -> u8 {
@@ -414,6 +502,10 @@ impl Instance {
 
     /// `vrrp_state_goto_master`.
     fn goto_master(&mut self, now: Duration) {
+        if !self.sync_can_goto_master(now) {
+            self.wantstate = State::Master;
+            return;
+        }
         self.state = State::Master;
         self.init_sands(now);
         self.master_tx(now);
@@ -515,7 +607,7 @@ impl Instance {
                 self.send_advert(0);
                 self.restore_interface(false);
             }
-            if self.state != self.wantstate {
+            if self.state != self.wantstate || self.notified != self.wantstate {
                 self.set_state(self.wantstate);
             }
             if self.state == State::Backup {
@@ -784,6 +876,10 @@ impl Instance {
         self.wantstate = State::Backup;
         self.master_adver_int = self.cfg.advert_int;
         self.ms_down_timer = self.down_interval();
+        // A sync group comes up only when its last member does (vrrp_scheduler.c).
+        if self.sync.is_some_and(|v| v.others_faulted) {
+            return;
+        }
         self.leave_fault(now);
     }
 

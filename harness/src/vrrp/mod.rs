@@ -9,8 +9,12 @@
 //! vrrp/vrrp_scheduler.c, vrrp/vrrp_track.c, include/vrrp.h. Facts and
 //! measurements: shared/reference/keepalived.md §1.
 //!
-//! Not reproduced: IPv6 (VRRPv3 over IPv6), AH authentication, sync groups,
-//! VMACs, strict mode's firewall rules, eVIPs, virtual routes/rules, an
+//! A director's instances run as a [`Group`], bound or not by a `vrrp_sync_group`
+//! (vrrp/vrrp_sync.c; weighted tracks in a group are refused by the scenario, as
+//! keepalived ignores them without `sync_group_tracking_weight`).
+//!
+//! Not reproduced: IPv6 (VRRPv3 over IPv6), AH authentication, group-level tracks and
+//! notifies, VMACs, strict mode's firewall rules, eVIPs, virtual routes/rules, an
 //! unweighted script still in its init state holding the instance in INIT at
 //! startup, the 255-owner start through a sync
 //! group, `skip_check_adv_addr`, unicast source checks, and reloads.
@@ -19,6 +23,7 @@ pub mod contradictions;
 mod instance;
 mod packet;
 mod script;
+mod sync;
 mod timers;
 mod track;
 
@@ -28,5 +33,6 @@ mod tests;
 pub use instance::{Instance, InstanceConfig, State, VrrpAction, VrrpRecord};
 pub use packet::{emit_ipv4, parse_ipv4, Advert, Auth, PacketError, Received, IPPROTO_VRRP, MULTICAST_GROUP, VRRP_TTL};
 pub use script::{ScriptRun, ScriptStep, VrrpScript};
+pub use sync::{Group, MemberRecord};
 pub use timers::{master_down_interval, normalise_advert_int, skew_min, skew_time, Version};
 pub use track::{clamp_priority, TrackConfig};

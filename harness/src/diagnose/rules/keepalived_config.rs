@@ -168,6 +168,7 @@ mod tests {
             nodes: vec![node("lvs1", no_accept), node("lvs2", no_accept)],
             masters: vec!["lvs1".into()],
             firewall_lines: vec![("lvs1".into(), "(VI_1) setting firewall drop rule".into())],
+            gateway: None,
             ..VrrpEvidence::default()
         });
         ev

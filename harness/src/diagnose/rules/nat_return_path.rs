@@ -17,7 +17,9 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
         return None;
     }
     let director = ev.director.as_ref()?;
-    let director_ips: BTreeSet<Ipv4Addr> = director.addresses.iter().map(|a| a.net.addr()).collect();
+    let mut director_ips: BTreeSet<Ipv4Addr> = director.addresses.iter().map(|a| a.net.addr()).collect();
+    // A VRRP pair's floating gateway is the director's, whichever holds it.
+    director_ips.extend(ev.vrrp.as_ref().and_then(|v| v.gateway));
     let mut clients: BTreeSet<Ipv4Addr> = ev
         .clients
         .iter()

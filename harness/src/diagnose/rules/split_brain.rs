@@ -161,6 +161,7 @@ mod tests {
             ],
             failovers: Vec::new(),
             firewall_lines: Vec::new(),
+            gateway: None,
         });
         ev
     }

@@ -270,6 +270,10 @@ impl PacketLoop {
                         count_drop(&mut sh.stats.dropped, DropReason::VrrpNoAccept);
                     }
                 } else if !self.kernel_local.contains(&ip.daddr) && !ip.fragment && ip.l4.is_some() {
+                    if !self.vip_gate.as_ref().is_none_or(VipGate::serves_replies) {
+                        // The floating gateway is another director's: so are the replies.
+                        return;
+                    }
                     self.handle_reply(bytes, ip, csum, vnet_out, sh);
                 }
             }
@@ -297,7 +301,12 @@ impl PacketLoop {
     fn handle_arp(&mut self, side: usize, a: ArpRepr, sh: &mut Shared) {
         self.learn_and_flush(side, a.sender_ip, a.sender_mac, &mut sh.stats);
         let target = a.target_ip;
-        if (sh.ipvs.is_vip(target) && self.holds(target)) || self.fullnat_local_addrs.contains(&target) {
+        let gateway = self.vip_gate.as_ref().and_then(VipGate::gateway);
+        let floating_gateway = gateway == Some(target) && self.holds(target);
+        if (sh.ipvs.is_vip(target) && self.holds(target))
+            || floating_gateway
+            || self.fullnat_local_addrs.contains(&target)
+        {
             if let Some(reply) = arp::reply_to(&a, self.sides[side].iface.mac) {
                 match self.sides[side].sock.send(VnetHdr::default(), &reply) {
                     Ok(()) => sh.stats.arp_answered += 1,

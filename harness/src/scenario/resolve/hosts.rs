@@ -73,11 +73,12 @@ fn directors(cx: &mut Context<'_, '_, '_>) {
         let host = director(cx, d, name, name_span);
         cx.hosts.push(host);
     }
-    if cx.mode == Mode::Nat && count > 1 {
+    // A VRRP pair floats the gateway with the VIP ([vrrp_gateway]): one director at a time rewrites.
+    if cx.mode == Mode::Nat && count > 1 && !(cx.vrrp && r.vrrp_gateway.is_some()) {
         cx.p.push(
             r.director_spans.get(1).cloned().flatten(),
             format!("nat mode takes one director, but {count} are given: real servers send replies to their one gateway, so only one director could rewrite them"),
-            Some("keep one [director], or use mode \"dr\", \"tun\" or \"fullnat\" for several".into()),
+            Some("keep one [director]; for a VRRP pair, float the real servers' gateway with [vrrp_gateway] (and bind it to the VIP with [vrrp_sync_group]); or use mode \"dr\", \"tun\" or \"fullnat\"".into()),
         );
     }
 }

@@ -1,5 +1,6 @@
 //! Stage 9: default routes. A host's `gateway` if it is on-link; else, for NAT real servers,
-//! the director (replies must go back through it to be rewritten); else, with several
+//! the director (replies must go back through it to be rewritten; with `[vrrp_gateway]` the
+//! address its VRRP master holds); else, with several
 //! networks, a router on the host's network.
 
 use std::net::Ipv4Addr;
@@ -12,6 +13,13 @@ use crate::scenario::model::{Host, Mode, Role, Route};
 pub(super) fn add_default_routes(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) {
     let router_addrs = addresses_of(hosts, Role::Router);
     let director_addrs = addresses_of(hosts, Role::Director);
+    // `[vrrp_gateway]`: the address the VRRP master holds (its errors are the vrrp stage's).
+    let floating: Option<Ipv4Addr> = cx
+        .raw
+        .vrrp_gateway
+        .as_ref()
+        .and_then(|g| g.address.as_ref())
+        .and_then(|a| a.get_ref().parse().ok());
     for (h, host) in cx.hosts.iter().zip(hosts.iter_mut()) {
         if host.role == Role::Router {
             continue;
@@ -28,7 +36,9 @@ pub(super) fn add_default_routes(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host
                 Some(*gw)
             }
         } else if host.role == Role::RealServer && cx.mode == Mode::Nat {
-            on_same_network(host, &director_addrs)
+            floating
+                .filter(|gw| host.interfaces.iter().any(|i| i.address.contains(gw)))
+                .or_else(|| on_same_network(host, &director_addrs))
         } else if cx.networks.len() > 1 {
             on_same_network(host, &router_addrs)
         } else {

@@ -8,6 +8,7 @@
 //! are errors here.
 
 mod contradictions;
+mod gateway;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -120,8 +121,16 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, services: &[Service], hosts:
         );
         nodes.push(node);
     }
+    let gateway = gateway::resolve(cx, hosts, &vips, &mut nodes);
+    let sync_group = gateway::sync_group(cx, &name, &nodes);
     contradictions::warn(cx, shared, &nodes);
-    Some(Vrrp { choice, nodes, scripts })
+    Some(Vrrp {
+        choice,
+        nodes,
+        scripts,
+        gateway,
+        sync_group,
+    })
 }
 
 /// A `[vrrp_instance]` key as a director sees it: its own value, else the shared one.
@@ -347,6 +356,7 @@ fn node(p: &mut Problems<'_>, n: NodeInput<'_>) -> VrrpNode {
         accept,
         track_interfaces,
         track_scripts,
+        gateway: None,
     }
 }
 
@@ -528,5 +538,145 @@ master = "lvs3"
         let text = "vrrp = \"embedded\"\n[service]\nmode = \"dr\"\n[[real_server]]\nname = \"rs1\"\n";
         let report = parse(text, "t.toml").unwrap_err().render("t.toml");
         assert!(report.contains("no director runs VRRP"), "{report}");
+    }
+
+    const NAT_PAIR: &str = r#"
+[service]
+vip = "192.0.2.100"
+mode = "nat"
+[vrrp_instance]
+virtual_router_id = 51
+[vrrp_gateway]
+virtual_router_id = 52
+address = "198.51.100.254"
+[vrrp_sync_group]
+group = ["VI_1", "VI_GW"]
+[[director]]
+name = "lvs1"
+priority = 150
+[[director]]
+name = "lvs2"
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+"#;
+
+    #[test]
+    fn a_nat_pair_floats_the_real_servers_gateway_in_a_sync_group() {
+        let s = parse(NAT_PAIR, "t.toml").unwrap_or_else(|e| panic!("{}", e.render("t.toml")));
+        let vrrp = s.vrrp.as_ref().unwrap();
+        let gw = Ipv4Addr::new(198, 51, 100, 254);
+        assert_eq!(vrrp.gateway, Some(gw));
+        assert_eq!(vrrp.sync_group.as_deref(), Some("VG_1"));
+        for node in &vrrp.nodes {
+            let g = node.gateway.as_ref().unwrap();
+            assert_eq!((g.instance.name.as_str(), g.instance.vrid), ("VI_GW", 52));
+            assert_eq!(g.instance.interface, "eth1");
+            assert_eq!(g.instance.vips, vec![gw]);
+            assert_eq!(g.instance.priority, node.instance.priority);
+            let configs = node.instance_configs(&vrrp.scripts);
+            assert_eq!(configs.len(), 2);
+            assert_eq!(configs[1].tracks.len(), 1, "the gateway's own interface");
+            assert_eq!(node.member_tracks()[1], vec![VrrpTrack::Interface("eth1".into(), 0)]);
+        }
+        for rs in s.hosts.iter().filter(|h| h.role == crate::scenario::Role::RealServer) {
+            assert_eq!(
+                rs.routes[0].via,
+                Some(gw),
+                "{} routes through the floating gateway",
+                rs.name
+            );
+        }
+    }
+
+    fn errors(text: &str) -> String {
+        parse(text, "t.toml").unwrap_err().render("t.toml")
+    }
+
+    #[test]
+    fn nat_pair_contradictions_are_named_where_they_are() {
+        // Two NAT directors without a floating gateway: the old refusal, with the way out.
+        let report = errors(&NAT_PAIR.replace(
+            "[vrrp_gateway]\nvirtual_router_id = 52\naddress = \"198.51.100.254\"\n",
+            "",
+        ));
+        assert!(
+            report.contains("nat mode takes one director") && report.contains("[vrrp_gateway]"),
+            "{report}"
+        );
+        // The gateway is a host's address.
+        let report = errors(&NAT_PAIR.replace("198.51.100.254", "198.51.100.11"));
+        assert!(
+            report.contains("t.toml:9:11: error: the gateway 198.51.100.11 is already rs1's address (eth0)"),
+            "{report}"
+        );
+        // The gateway is the VIP, or off the real servers' network.
+        let report = errors(&NAT_PAIR.replace("198.51.100.254", "192.0.2.100"));
+        assert!(report.contains("the gateway 192.0.2.100 is also a VIP"), "{report}");
+        let report = errors(&NAT_PAIR.replace("198.51.100.254", "203.0.113.1"));
+        assert!(
+            report.contains("has no interface on the gateway 203.0.113.1's network"),
+            "{report}"
+        );
+        // Missing keys.
+        let report = errors(&NAT_PAIR.replace("virtual_router_id = 52\n", ""));
+        assert!(
+            report.contains("t.toml:7:1: error: [vrrp_gateway] needs its own `virtual_router_id`"),
+            "{report}"
+        );
+        let report = errors(&NAT_PAIR.replace("address = \"198.51.100.254\"\n", ""));
+        assert!(
+            report.contains("needs the `address` the real servers route through"),
+            "{report}"
+        );
+        // The sync group names an unknown instance, or leaves one out.
+        let report = errors(&NAT_PAIR.replace("[\"VI_1\", \"VI_GW\"]", "[\"VI_1\", \"VI_GWW\"]"));
+        assert!(
+            report.contains("t.toml:11:18: error: no vrrp_instance is named \"VI_GWW\""),
+            "{report}"
+        );
+        assert!(report.contains("did you mean"), "{report}");
+        let report = errors(&NAT_PAIR.replace("[\"VI_1\", \"VI_GW\"]", "[\"VI_1\"]"));
+        assert!(report.contains("the group leaves out \"VI_GW\""), "{report}");
+        // A weighted track in a sync group: keepalived ignores the weight.
+        let report = errors(&NAT_PAIR.replace(
+            "priority = 150\n",
+            "priority = 150\ntrack_interface = [{ interface = \"eth1\", weight = -60 }]\n",
+        ));
+        assert!(report.contains("a weighted track in a vrrp_sync_group"), "{report}");
+        // Not in DR.
+        let report = errors(&NAT_PAIR.replace("\"nat\"", "\"dr\""));
+        assert!(
+            report.contains("[vrrp_gateway] floats the real servers' default gateway, which only mode = \"nat\" needs"),
+            "{report}"
+        );
+        // One interface for both instances with one VRID (a one-network NAT).
+        let one_net = NAT_PAIR
+            .replace("virtual_router_id = 52", "virtual_router_id = 51")
+            .replace("198.51.100.254", "192.0.2.254")
+            .replace(
+                "[[real_server]]\nname = \"rs1\"",
+                "[[real_server]]\nname = \"rs1\"\nnetwork = \"public\"",
+            )
+            .replace(
+                "[[real_server]]\nname = \"rs2\"",
+                "[[real_server]]\nname = \"rs2\"\nnetwork = \"public\"",
+            );
+        let report = errors(&one_net);
+        assert!(report.contains("VI_1 and VI_GW both use VRID 51"), "{report}");
+    }
+
+    #[test]
+    fn a_gateway_without_a_sync_group_is_warned_about() {
+        let text = NAT_PAIR.replace("[vrrp_sync_group]\ngroup = [\"VI_1\", \"VI_GW\"]\n", "");
+        let (s, warnings) =
+            crate::scenario::parse_checked(&text, "t.toml").unwrap_or_else(|e| panic!("{}", e.render("t.toml")));
+        assert!(s.vrrp.as_ref().unwrap().sync_group.is_none());
+        let rendered = warnings.render("t.toml");
+        assert!(
+            rendered.contains("warning: without a [vrrp_sync_group] the VIP and the gateway fail over on their own"),
+            "{rendered}"
+        );
     }
 }
