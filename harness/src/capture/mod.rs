@@ -259,12 +259,12 @@ impl Capture {
     }
 }
 
+/// A namespace's sockets to open: its name, its fd, and per socket (ifindex, promiscuous, place).
+type NamespaceOpens = (String, OwnedFd, Vec<(u32, bool, String)>);
+
 /// Every capture socket, each opened in its namespace by the calling thread, which is back in
 /// its own namespace when this returns, whatever happened.
-fn open_all(
-    namespaces: Vec<(String, OwnedFd, Vec<(u32, bool, String)>)>,
-    queue: usize,
-) -> Result<Vec<CaptureSocket>, CaptureError> {
+fn open_all(namespaces: Vec<NamespaceOpens>, queue: usize) -> Result<Vec<CaptureSocket>, CaptureError> {
     let _back = NamespaceGuard::here().map_err(io_error("hold this thread's namespace"))?;
     let mut sockets = Vec::new();
     for (namespace, fd, opens) in namespaces {
