@@ -59,29 +59,74 @@ pub fn compare(ipvs: &IpvsSnapshot, real: &IpvsadmView) -> ViewMatch {
     ViewMatch::Same
 }
 
-/// The scenario with the real servers and weights that lvslab's own table shows for the
-/// service on `vip` when the run ended: health checkers and `[[event]]`s change the table, and
-/// the real `ipvsadm -S -n` is taken at that moment. Servers the table holds that the scenario
-/// does not name stay out, so they show as a difference.
+/// The scenario with the real servers and weights that lvslab's own table shows for each
+/// service this director (the one on `vip`) serves when the run ended: health checkers and
+/// `[[event]]`s change the table (a checker may take a server out of one service and leave it
+/// in another), and the real `ipvsadm -S -n` is taken at that moment. Servers the table holds
+/// that the scenario does not name stay out, so they show as a difference.
 pub fn as_left_by_the_run(scenario: &Scenario, ipvs: &IpvsSnapshot, vip: Ipv4Addr) -> Scenario {
-    let Some(service) = ipvs
-        .services
+    let Some(director) = scenario
+        .directors
         .iter()
-        .find(|s| s.vip == vip && s.port == scenario.service().port && s.proto == scenario.service().protocol)
+        .find(|d| d.vip == vip)
+        .or(scenario.directors.first())
     else {
         return scenario.clone();
     };
     let mut left = scenario.clone();
+    let mut weights: Vec<(String, u32)> = Vec::new();
+    for (index, svc) in scenario.services.iter().enumerate() {
+        let service_vip = scenario.service_vip(index, director);
+        let Some(table) = ipvs.services.iter().find(|t| match &svc.fwmark {
+            Some(rule) => t.fwmark == rule.mark,
+            None => t.fwmark == 0 && t.vip == service_vip && t.port == svc.port && t.proto == svc.protocol,
+        }) else {
+            continue;
+        };
+        // Its pool, and its sorry server, which the table holds while quorum is lost.
+        let sorry = svc
+            .health
+            .as_ref()
+            .and_then(|h| h.sorry_server.as_ref())
+            .and_then(|s| s.real_server.clone());
+        let candidates: Vec<String> = svc
+            .real_servers
+            .iter()
+            .cloned()
+            .chain(sorry.filter(|n| !svc.real_servers.contains(n)))
+            .collect();
+        let kept: Vec<String> = candidates
+            .iter()
+            .filter(|name| {
+                scenario
+                    .real_servers
+                    .iter()
+                    .find(|rs| &rs.name == *name)
+                    .is_some_and(|rs| {
+                        let port = scenario.real_port(index, rs);
+                        table
+                            .dests
+                            .iter()
+                            .find(|d| d.addr == rs.address && (d.port == port || svc.fwmark.is_some()))
+                            .inspect(|d| {
+                                if !weights.iter().any(|(n, _)| n == *name) {
+                                    weights.push(((*name).clone(), d.weight));
+                                }
+                            })
+                            .is_some()
+                    })
+            })
+            .cloned()
+            .collect();
+        left.services[index].real_servers = kept;
+    }
     left.real_servers = scenario
         .real_servers
         .iter()
         .filter_map(|rs| {
-            let dest = service
-                .dests
-                .iter()
-                .find(|d| d.addr == rs.address && d.port == rs.port)?;
+            let (_, weight) = weights.iter().find(|(n, _)| *n == rs.name)?;
             let mut rs = rs.clone();
-            rs.weight = dest.weight;
+            rs.weight = *weight;
             Some(rs)
         })
         .collect();
