@@ -25,14 +25,20 @@ const EXIT_NO_SERVICE: u8 = 1;
 
 /// Runs one ipvsadm command line against the director of kept lab `name`.
 pub fn run(name: &str, director: Option<&str>, argv: &[String]) -> Result<ExitCode, CliError> {
-    let command = match args::parse(argv) {
+    let bad = |m: String| CliError::bad_input(format!("lvslab ipvsadm: {m}"));
+    let (named, argv) = take_director(argv).map_err(bad)?;
+    let director = match (director, named.as_deref()) {
+        (Some(a), Some(b)) if a != b => return Err(bad(format!("--director given twice: {a} and {b}"))),
+        (Some(a), _) => Some(a),
+        (None, b) => b,
+    };
+    let command = match args::parse(&argv) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{}", e.message);
             return Err(CliError::Reported(e.exit));
         }
     };
-    let bad = |m: String| CliError::bad_input(format!("lvslab ipvsadm: {m}"));
     let Some(kept) = lab::list_kept().into_iter().find(|k| k.name == name) else {
         return Err(bad(format!(
             "no kept lab named {name} (see `lvslab list`; start one with `lvslab up FILE`)"
@@ -266,5 +272,63 @@ mod tests {
             "lab lab has no director dir3 (directors: dir1, dir2)"
         );
         assert!(choose("lab", &[], None).unwrap_err().contains("no director"));
+    }
+}
+
+/// `--director D` (or `--director=D`) taken out of ipvsadm's arguments, wherever it was
+/// written: ipvsadm has no option of that name, so it is always lvslab's.
+fn take_director(argv: &[String]) -> Result<(Option<String>, Vec<String>), String> {
+    let mut director = None;
+    let mut rest = Vec::with_capacity(argv.len());
+    let mut args = argv.iter();
+    while let Some(a) = args.next() {
+        let value = if a == "--director" {
+            Some(args.next().cloned().ok_or("--director needs a director's name")?)
+        } else {
+            a.strip_prefix("--director=").map(str::to_owned)
+        };
+        match value {
+            Some(v) if director.as_ref().is_some_and(|d| *d != v) => {
+                return Err(format!(
+                    "--director given twice: {} and {v}",
+                    director.unwrap_or_default()
+                ))
+            }
+            Some(v) => director = Some(v),
+            None => rest.push(a.clone()),
+        }
+    }
+    Ok((director, rest))
+}
+
+#[cfg(test)]
+mod director_option_tests {
+    use super::take_director;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn director_is_taken_from_anywhere_in_the_arguments() {
+        assert_eq!(
+            take_director(&argv("-Ln --director lvs2")).unwrap(),
+            (Some("lvs2".into()), argv("-Ln"))
+        );
+        assert_eq!(
+            take_director(&argv("-e -t 192.0.2.100:80 --director=lvs1 -r 192.0.2.11:80 -w 0")).unwrap(),
+            (Some("lvs1".into()), argv("-e -t 192.0.2.100:80 -r 192.0.2.11:80 -w 0"))
+        );
+        assert_eq!(take_director(&argv("-Ln")).unwrap(), (None, argv("-Ln")));
+    }
+
+    #[test]
+    fn director_without_a_name_or_twice_is_refused() {
+        assert!(take_director(&argv("-Ln --director"))
+            .unwrap_err()
+            .contains("needs a director"));
+        assert!(take_director(&argv("--director a -Ln --director b"))
+            .unwrap_err()
+            .contains("given twice: a and b"));
     }
 }
