@@ -74,6 +74,23 @@ fn address_of(lab: &str, host: &str) -> String {
     cidr.split('/').next().unwrap_or_default().to_string()
 }
 
+/// `lvslab up` of dr-rr as `name`: the guard that takes it down, its state file, its run directory.
+fn up_dr_rr(name: &str) -> (Kept, serde_json::Value, PathBuf) {
+    let up = lvslab()
+        .args(["up", "--name", name])
+        .arg(repo("scenarios/dr-rr.toml"))
+        // The holder keeps stderr: a pipe of ours would never close while it runs.
+        .stderr(Stdio::null())
+        .output()
+        .expect("runs");
+    assert_eq!(up.status.code(), Some(0), "{}", stdout(&up));
+    let kept = Kept(name.to_owned());
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("/run/lvslab/{name}.json")).unwrap()).unwrap();
+    let run_dir = Path::new("/run/lvslab/runs").join(state["run_id"].as_str().unwrap());
+    (kept, state, run_dir)
+}
+
 /// Takes the lab down even when an assertion fails halfway.
 struct Kept(String);
 
@@ -93,18 +110,7 @@ fn a_drained_server_gets_nothing_and_delete_and_add_round_trip() {
         return;
     }
     let name = format!("ipvsadm{}", std::process::id());
-    let up = lvslab()
-        .args(["up", "--name", &name])
-        .arg(repo("scenarios/dr-rr.toml"))
-        // The holder keeps stderr: a pipe of ours would never close while it runs.
-        .stderr(Stdio::null())
-        .output()
-        .expect("runs");
-    assert_eq!(up.status.code(), Some(0), "{}", stdout(&up));
-    let kept = Kept(name.clone());
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("/run/lvslab/{name}.json")).unwrap()).unwrap();
-    let run_dir = Path::new("/run/lvslab/runs").join(state["run_id"].as_str().unwrap());
+    let (kept, _state, run_dir) = up_dr_rr(&name);
     let socket = run_dir.join("ipvsadm.sock");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777, 0o600);
@@ -211,17 +217,7 @@ fn a_killed_owner_is_a_clear_error_and_clean_removes_its_socket() {
         return;
     }
     let name = format!("ipvsadmkill{}", std::process::id());
-    let up = lvslab()
-        .args(["up", "--name", &name])
-        .arg(repo("scenarios/dr-rr.toml"))
-        .stderr(Stdio::null())
-        .output()
-        .expect("runs");
-    assert_eq!(up.status.code(), Some(0), "{}", stdout(&up));
-    let _kept = Kept(name.clone());
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("/run/lvslab/{name}.json")).unwrap()).unwrap();
-    let run_dir = Path::new("/run/lvslab/runs").join(state["run_id"].as_str().unwrap());
+    let (_kept, state, run_dir) = up_dr_rr(&name);
     let pid = state["pid"].as_i64().unwrap() as i32;
     assert!(run_dir.join("ipvsadm.sock").exists());
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();

@@ -41,6 +41,17 @@ impl MarkRules {
     pub fn for_mark(&self, mark: u32) -> impl Iterator<Item = &MarkMatch> {
         self.rules.iter().filter(move |r| r.mark == mark)
     }
+
+    /// One rule read at `line`: kept, skipped (it marks nothing), or a warning saying why not.
+    fn take(&mut self, line: usize, read: Result<Option<MarkMatch>, String>) {
+        match read {
+            Ok(Some(rule)) => self.rules.push(rule),
+            Ok(None) => {}
+            Err(why) => self
+                .warnings
+                .push(Warning::new(line, format!("marking rule not imported: {why}"))),
+        }
+    }
 }
 
 /// Whether `text` looks like iptables rules (`iptables-save`, `iptables -S`, or the commands).
@@ -109,13 +120,7 @@ pub fn parse_iptables(text: &str) -> Result<MarkRules, ParseError> {
             ));
             continue;
         }
-        match iptables_rule(line, &tokens) {
-            Ok(Some(rule)) => out.rules.push(rule),
-            Ok(None) => {}
-            Err(why) => out
-                .warnings
-                .push(Warning::new(line, format!("marking rule not imported: {why}"))),
-        }
+        out.take(line, iptables_rule(line, &tokens));
     }
     Ok(out)
 }
@@ -290,13 +295,7 @@ pub fn parse_nft(text: &str) -> Result<MarkRules, ParseError> {
                     ));
                     continue;
                 }
-                match nft_rule(start, &text) {
-                    Ok(Some(rule)) => out.rules.push(rule),
-                    Ok(None) => {}
-                    Err(why) => out
-                        .warnings
-                        .push(Warning::new(start, format!("marking rule not imported: {why}"))),
-                }
+                out.take(start, nft_rule(start, &text));
             }
             Some(_) => continue,
             None => {
