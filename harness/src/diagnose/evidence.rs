@@ -400,6 +400,9 @@ pub struct RecordEvidence {
     /// answered: differs from `source` behind a NAT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen_as: Option<SocketAddr>,
+    /// The address and port it was sent to (`None`: not recorded, as in a pasted listing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<SocketAddr>,
 }
 
 /// keepalived's checkers on the director during the run. Times are ms since the traffic

@@ -143,6 +143,7 @@ pub fn record(n: u32, backend: &str) -> RecordEvidence {
         error: None,
         sent_ms: Some(f64::from(n) * 10.0),
         seen_as: None,
+        target: None,
     }
 }
 

@@ -280,9 +280,16 @@ pub fn service_evidence(svc: &scenario::Service, live: Option<&ServiceSnapshot>)
             }
         }
         let persistence_secs = s.persistent.map(|p| u32::try_from(p).unwrap_or(u32::MAX));
+        // A fwmark entry has no address (0.0.0.0:0): the VIP and port its marks capture are
+        // the scenario's.
+        let (vip, port) = if s.fwmark != 0 {
+            (svc.vip, svc.port)
+        } else {
+            (s.vip, s.port)
+        };
         return ServiceEvidence {
-            vip: s.vip,
-            port: s.port,
+            vip,
+            port,
             proto: s.proto,
             scheduler: s.scheduler.clone(),
             sched_flags,
@@ -434,6 +441,7 @@ fn service_records_evidence(scenario: &Scenario, index: usize, records: &[Reques
             error: r.error.as_ref().map(ToString::to_string),
             sent_ms: Some(r.sent_at.as_secs_f64() * 1000.0),
             seen_as: r.seen_as,
+            target: Some(r.target),
         })
         .collect()
 }
@@ -463,6 +471,30 @@ sysctl = { "net.ipv4.vs.conn_reuse_mode" = "0" }
 
     fn scenario() -> Scenario {
         scenario::parse(PERSISTENT_SH, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t.toml")))
+    }
+
+    #[test]
+    fn a_fwmark_entry_is_evidenced_on_the_address_and_port_its_marks_capture() {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/dr-lblc-cache.toml");
+        let s = scenario::load(std::path::Path::new(file)).unwrap_or_else(|r| panic!("{}", r.render(file)));
+        let config = crate::run::director_config(&s, s.director().unwrap()).unwrap();
+        let mut table = ipvs::Ipvs::new(config.sysctls);
+        let (svc, dests) = config.services[0].clone();
+        let id = table.add_service(svc).unwrap();
+        for d in dests {
+            table.add_dest(id, d).unwrap();
+        }
+        let snapshot = table.snapshot(Instant::now());
+        let live = service_of(&snapshot, s.service()).expect("the FWM service is in the table");
+        assert_ne!(live.fwmark, 0);
+        assert_eq!(
+            (live.vip, live.port),
+            (Ipv4Addr::UNSPECIFIED, 0),
+            "as the kernel lists it"
+        );
+        let ev = service_evidence(s.service(), Some(live));
+        assert_eq!((ev.vip, ev.port), (s.service().vip, s.service().port));
+        assert_eq!(ev.scheduler, "lblc");
     }
 
     #[test]

@@ -66,7 +66,14 @@ pub fn check(ev: &Evidence, spread: &SpreadSummary) -> Option<Finding> {
         .iter()
         .filter(|r| r.error.is_none() && super::local_client::owner_of_ip(ev, r.source.ip()).is_some())
         .count() as u32;
-    let answered = (spread.requests - spread.errors).saturating_sub(local);
+    // Only requests sent to the VIP count against its packets (a fwmark service also takes
+    // other destinations, a cache cluster's).
+    let elsewhere = ev
+        .records
+        .iter()
+        .filter(|r| r.error.is_none() && r.target.is_some_and(|t| t.ip() != std::net::IpAddr::V4(vip)))
+        .count() as u32;
+    let answered = (spread.requests - spread.errors).saturating_sub(local + elsewhere);
     if let Some(seen) = ev.director_seen_packets {
         // Every answered TCP request costs the director at least one frame (the SYN).
         if answered > 0 && seen < u64::from(answered) {

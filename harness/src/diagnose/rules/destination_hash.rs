@@ -17,6 +17,13 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
         "lblcr" => "keeps each destination address on a small server set, growing it only under overload",
         _ => return None,
     };
+    // Requests to several destination addresses (a fwmark cache cluster's) are what these
+    // schedulers are for.
+    let destinations: std::collections::BTreeSet<std::net::IpAddr> =
+        ev.records.iter().filter_map(|r| r.target.map(|t| t.ip())).collect();
+    if destinations.len() > 1 {
+        return None;
+    }
     Some(
         Finding::new(
             ID,
@@ -45,6 +52,16 @@ mod tests {
     use super::*;
     use crate::diagnose::sample;
     use crate::diagnose::spread::summarise;
+
+    #[test]
+    fn silent_when_the_requests_go_to_several_destinations() {
+        let mut ev = sample::healthy_dr();
+        ev.service.as_mut().unwrap().scheduler = "lblc".into();
+        for (n, r) in ev.records.iter_mut().enumerate() {
+            r.target = Some(std::net::SocketAddr::from(([203, 0, 113, (n % 8) as u8], 80)));
+        }
+        assert!(check(&ev, &summarise(&ev)).is_none());
+    }
 
     #[test]
     fn fires_for_dh_lblc_lblcr() {

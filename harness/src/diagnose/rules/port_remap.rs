@@ -51,7 +51,8 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     for rs in ev.real_servers.iter().chain(&unnamed) {
         let in_table: Vec<u16> = ports_of.get(&rs.address).cloned().unwrap_or_default();
         let configured = rs.port.filter(|p| *p != vport);
-        let table_port = in_table.iter().copied().find(|p| *p != vport);
+        // Port 0 is a fwmark service's DR destination: whatever port the packet has.
+        let table_port = in_table.iter().copied().find(|p| *p != vport && *p != 0);
         let Some(port) = table_port.or(configured) else {
             continue;
         };

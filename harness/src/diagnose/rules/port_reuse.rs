@@ -25,16 +25,18 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     if svc.proto != Proto::Tcp || !has_director(ev) {
         return None; // UDP flows are udp-flow's business
     }
-    let mut by_port: BTreeMap<(&str, SocketAddr), PortUse> = BTreeMap::new();
+    // Keyed by destination too: one source port towards several addresses (a cache cluster's
+    // destinations) is several 5-tuples, each with its own entry.
+    let mut by_port: BTreeMap<(&str, SocketAddr, Option<SocketAddr>), PortUse> = BTreeMap::new();
     for r in ev.records.iter().filter(|r| r.error.is_none()) {
-        let e = by_port.entry((r.client.as_str(), r.source)).or_default();
+        let e = by_port.entry((r.client.as_str(), r.source, r.target)).or_default();
         e.connections.insert(r.connection);
         e.backends.extend(r.backend.as_deref());
         e.requests += 1;
     }
     let mut lines = Vec::new();
     let mut sticky_requests = 0;
-    for ((client, source), used) in &by_port {
+    for ((client, source, _), used) in &by_port {
         // Two connections from one port meeting the same server is what chance gives when
         // the kernel picks ports at random over a long run (one in N servers); three or more
         // all on one server is the old entry being followed.
@@ -50,7 +52,7 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
     let reused: BTreeSet<SocketAddr> = by_port
         .iter()
         .filter(|(_, used)| used.connections.len() > 1)
-        .map(|((_, s), _)| *s)
+        .map(|((_, s, _), _)| *s)
         .collect();
     let mut entries = Vec::new();
     for c in ev.ipvs.iter().flat_map(|i| &i.conns) {
@@ -197,6 +199,16 @@ mod tests {
         // A random port picked twice in a long run, both times scheduled to rs1: one in three.
         for (n, r) in ev.records.iter_mut().enumerate().skip(2) {
             r.source.set_port(40000 + n as u16);
+        }
+        assert!(check(&ev, &summarise(&ev)).is_none());
+    }
+
+    #[test]
+    fn one_port_towards_several_destinations_is_no_reuse() {
+        let mut ev = fixed_port();
+        // Every request from one port, each to a destination of its own (lblc's cache cluster).
+        for (n, r) in ev.records.iter_mut().enumerate() {
+            r.target = Some(SocketAddr::from(([203, 0, 113, n as u8], 80)));
         }
         assert!(check(&ev, &summarise(&ev)).is_none());
     }
