@@ -667,8 +667,16 @@ async fn strict_mode_without_accept_drops_the_vip_with_nftables_in_the_namespace
         .await
         .expect("lvs2 takes over");
     // no_accept (strict mode's default for a non-owner): keepalived's nft table drops the VIP.
-    let logged = |what: &str| b.log().iter().any(|(_, l)| l.contains(what));
-    assert!(logged("(VI_1) setting firewall drop rule"), "{:?}", b.log());
+    // Its log comes over stderr, which may lag the notify FIFO's MASTER: wait for the line.
+    let mut tap = b.tap();
+    let line = "(VI_1) setting firewall drop rule";
+    let seen = tokio::time::timeout(Duration::from_secs(5), async {
+        while !b.log().iter().any(|(_, l)| l.contains(line)) {
+            tap.changed().await;
+        }
+    })
+    .await;
+    assert!(seen.is_ok(), "{:?}", b.log());
     // Read in the director's namespace: the table is there, not in the host's.
     let listing = lab
         .host("lvs2")
