@@ -201,7 +201,8 @@ fn mask_conn_row(line: &str) -> String {
 fn mask_rates(line: &str) -> String {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let head = match fields.as_slice() {
-        [proto, addr, ..] if matches!(*proto, "TCP" | "UDP") => format!("{proto} {addr}"),
+        // `FWM  1`: a fwmark service's row names its mark.
+        [proto, addr, ..] if matches!(*proto, "TCP" | "UDP" | "FWM") => format!("{proto} {addr}"),
         ["->", addr, ..] if addr.contains(':') && !addr.starts_with("Remote") => format!("  -> {addr}"),
         _ => return line.to_owned(),
     };
@@ -246,6 +247,10 @@ mod tests {
         assert_eq!(mask_rates(dest), "  -> 192.0.2.11:80 <rates>");
         let header = "  -> RemoteAddress:Port";
         assert_eq!(mask_rates(header), header);
+        let fwm_a = "FWM  1                                   4       19        0     1228        0";
+        let fwm_b = "FWM  1                                   3       14        0      921        0";
+        assert_eq!(mask_rates(fwm_a), mask_rates(fwm_b));
+        assert_ne!(mask_rates(fwm_a), mask_rates("FWM  2    4 19 0 1228 0"));
     }
 
     fn snapshot_of(scenario: &Scenario) -> IpvsSnapshot {
