@@ -196,10 +196,7 @@ impl Engine for EmbeddedEngine {
     }
 
     fn set_weight(&mut self, service: ServiceKey, dest: SocketAddrV4, weight: u32) -> Result<()> {
-        let (id, dests) = self
-            .services
-            .get_mut(&service)
-            .ok_or_else(|| DirectorError::NoService(service.to_string()))?;
+        let (id, dests) = service_entry(&mut self.services, service)?;
         let d = dests
             .iter_mut()
             .find(|d| d.addr == *dest.ip() && d.port == dest.port())
@@ -218,10 +215,7 @@ impl Engine for EmbeddedEngine {
     }
 
     fn add_dest(&mut self, service: ServiceKey, dest: ipvs::DestConfig) -> Result<()> {
-        let (id, dests) = self
-            .services
-            .get_mut(&service)
-            .ok_or_else(|| DirectorError::NoService(service.to_string()))?;
+        let (id, dests) = service_entry(&mut self.services, service)?;
         lock_state(&self.shared)?
             .ipvs
             .add_dest(*id, dest.clone())
@@ -232,10 +226,7 @@ impl Engine for EmbeddedEngine {
     }
 
     fn remove_dest(&mut self, service: ServiceKey, dest: SocketAddrV4) -> Result<()> {
-        let (id, dests) = self
-            .services
-            .get_mut(&service)
-            .ok_or_else(|| DirectorError::NoService(service.to_string()))?;
+        let (id, dests) = service_entry(&mut self.services, service)?;
         // Ipvs::del_dest unlinks it like ip_vs_unlink_dest: its connections keep pointing at
         // an unavailable dest, which `expire_nodest_conn` decides about packet by packet.
         lock_state(&self.shared)?
@@ -247,10 +238,7 @@ impl Engine for EmbeddedEngine {
     }
 
     fn edit_dest(&mut self, service: ServiceKey, dest: ipvs::DestConfig) -> Result<()> {
-        let (id, dests) = self
-            .services
-            .get_mut(&service)
-            .ok_or_else(|| DirectorError::NoService(service.to_string()))?;
+        let (id, dests) = service_entry(&mut self.services, service)?;
         lock_state(&self.shared)?
             .ipvs
             .edit_dest(*id, dest.clone())
@@ -269,4 +257,11 @@ impl Engine for EmbeddedEngine {
     fn shutdown(self: Box<Self>) -> Result<()> {
         (*self).stop_thread()
     }
+}
+
+/// The engine's own record of `service` (its table id and destinations), or NoService.
+fn service_entry(services: &mut ServiceTable, service: ServiceKey) -> Result<&mut (ServiceId, Vec<ipvs::DestConfig>)> {
+    services
+        .get_mut(&service)
+        .ok_or_else(|| DirectorError::NoService(service.to_string()))
 }
