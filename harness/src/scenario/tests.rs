@@ -1109,3 +1109,68 @@ fn the_kernel_engine_cannot_leave_checksums_unfinished() {
         "{p}"
     );
 }
+
+#[test]
+fn a_vip_on_no_network_is_routed_to_its_director() {
+    let s = ok("[service]\nvip = \"10.20.30.40\"\nmode = \"nat\"\n[[real_server]]\nname = \"rs1\"\n");
+    let director = s.host("director").unwrap().primary_address().unwrap();
+    let vip_route = Route {
+        dst: "10.20.30.40/32".parse().unwrap(),
+        via: Some(director),
+    };
+    assert_eq!(s.host("client").unwrap().routes, vec![vip_route]);
+    // The real servers' replies go back through the director anyway (their default route).
+    assert!(!s.host("rs1").unwrap().routes.iter().any(|r| r.dst.prefix_len() == 32));
+
+    // Behind a router, the router gets the host route; the far client keeps its default.
+    let s = ok(r#"
+[service]
+vip = "172.16.0.1"
+mode = "dr"
+[[network]]
+name = "lan"
+subnet = "10.1.0.0/24"
+[[network]]
+name = "far"
+subnet = "10.2.0.0/16"
+[[router]]
+name = "r1"
+interfaces = [{ network = "lan", address = "10.1.0.254" }, { network = "far" }]
+[[client]]
+name = "remote"
+network = "far"
+[director]
+name = "lb1"
+address = "10.1.0.2"
+[[real_server]]
+name = "rs1"
+"#);
+    let routed = |host: &str| {
+        s.host(host)
+            .unwrap()
+            .routes
+            .iter()
+            .filter(|r| r.dst == "172.16.0.1/32".parse().unwrap())
+            .map(|r| r.via)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(routed("r1"), vec![Some(addr("10.1.0.2"))]);
+    assert!(routed("remote").is_empty());
+    // A VIP on the lab's network stays on-link: no host route.
+    let s = ok("[service]\nmode = \"dr\"\n[[real_server]]\nname = \"rs1\"\n");
+    assert!(s.host("client").unwrap().routes.is_empty());
+}
+
+#[test]
+fn a_vrrp_vip_must_be_on_a_network() {
+    let text = problems(
+        "[service]\nvip = \"10.20.30.40\"\nmode = \"dr\"\n[vrrp_instance]\nvirtual_router_id = 51\n\
+         [[director]]\nname = \"lvs1\"\nstate = \"MASTER\"\npriority = 150\n\
+         [[director]]\nname = \"lvs2\"\npriority = 100\n[[real_server]]\nname = \"rs1\"\n",
+    );
+    assert!(
+        text.contains("the VIP 10.20.30.40 is on none of the lab's networks (192.0.2.0/24)"),
+        "{text}"
+    );
+    assert!(text.contains("t.toml:2:7"), "{text}");
+}

@@ -57,6 +57,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     sysctls::apply(&mut cx, &mut hosts);
     firewall::apply(&mut cx, &mut hosts, vip);
     routes::add_default_routes(&mut cx, &mut hosts);
+    routes::add_vip_routes(&mut cx, &mut hosts, &service_vips);
     let mut traffic = traffic::resolve(&mut cx, &mut hosts);
     traffic.services = service::traffic_targets(raw, &services, cx.p);
     fwmark::finish(&mut cx, &mut services, vip, &mut hosts, &mut traffic);

@@ -1,7 +1,8 @@
 //! Stage 9: default routes. A host's `gateway` if it is on-link; else, for NAT real servers,
 //! the director (replies must go back through it to be rewritten; with `[vrrp_gateway]` the
 //! address its VRRP master holds); else, with several
-//! networks, a router on the host's network.
+//! networks, a router on the host's network. Then host routes for a VIP on none of the lab's
+//! networks.
 
 use std::net::Ipv4Addr;
 
@@ -49,6 +50,70 @@ pub(super) fn add_default_routes(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host
                 dst: Ipv4Net::default(),
                 via: Some(via),
             });
+        }
+    }
+}
+
+/// A VIP on none of the lab's networks is routed to its director, as the upstream router of a
+/// routed VIP would: a host route on every client and router that shares a network with the
+/// director. A VIP on a network is reached by ARP instead, as most LVS set-ups do. A VRRP
+/// pair's VIP moves by gratuitous ARP, so it must be on a network.
+pub(super) fn add_vip_routes(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host], service_vips: &[Ipv4Addr]) {
+    if cx.mode == Mode::Direct {
+        return;
+    }
+    let on_a_network = |a: &Ipv4Addr| cx.networks.iter().any(|n| n.subnet.contains(a));
+    let directors: Vec<(String, Ipv4Addr, super::context::Span)> = cx
+        .hosts
+        .iter()
+        .filter_map(|h| h.vip.as_ref().map(|(a, s)| (h.name.clone(), *a, s.clone())))
+        .collect();
+    // A later service on a VIP of its own is served by the one director (or the VRRP pair).
+    let mut routed: Vec<(String, Ipv4Addr, super::context::Span)> = directors.clone();
+    if let Some((first, _, span)) = directors.first() {
+        for vip in service_vips
+            .iter()
+            .filter(|v| !directors.iter().any(|(_, d, _)| d == *v))
+        {
+            routed.push((first.clone(), *vip, span.clone()));
+        }
+    }
+    let mut seen = Vec::new();
+    for (director, vip, span) in routed {
+        if on_a_network(&vip) || seen.contains(&vip) {
+            continue;
+        }
+        seen.push(vip);
+        if cx.vrrp {
+            let nets: Vec<String> = cx.networks.iter().map(|n| n.subnet.to_string()).collect();
+            cx.p.push(
+                span,
+                format!(
+                    "the VIP {vip} is on none of the lab's networks ({}), but VRRP moves it by gratuitous ARP",
+                    nets.join(", ")
+                ),
+                Some("give the VIP an address on the directors' network".into()),
+            );
+            continue;
+        }
+        let Some(dir) = hosts.iter().find(|h| h.name == director) else {
+            continue;
+        };
+        let gateways: Vec<(String, Ipv4Addr)> = dir
+            .interfaces
+            .iter()
+            .map(|i| (i.network.clone(), i.address.addr()))
+            .collect();
+        for host in hosts
+            .iter_mut()
+            .filter(|h| matches!(h.role, Role::Client | Role::Router))
+        {
+            if let Some(via) = on_same_network(host, &gateways) {
+                host.routes.push(Route {
+                    dst: Ipv4Net::from(vip),
+                    via: Some(via),
+                });
+            }
         }
     }
 }
