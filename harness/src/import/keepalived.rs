@@ -126,6 +126,9 @@ pub struct KeepalivedConfig {
     pub warnings: Vec<Warning>,
 }
 
+/// keepalived's words for a `{` after a keyword that takes no block.
+const UNEXPECTED_BOB: &str = "Unexpected '{' - ignoring";
+
 /// Deeper nesting than this is not a keepalived.conf (and would exhaust the stack).
 const MAX_DEPTH: usize = 32;
 
@@ -133,8 +136,13 @@ const MAX_DEPTH: usize = 32;
 pub fn parse(text: &str) -> Result<KeepalivedConfig, ParseError> {
     let tokens = tokenize(text);
     let mut pos = 0;
-    let nodes = block(&tokens, &mut pos, 0, None)?;
-    let mut config = KeepalivedConfig::default();
+    balanced(&tokens)?;
+    let mut structure = Vec::new();
+    let nodes = block(&tokens, &mut pos, 0, None, &mut structure)?;
+    let mut config = KeepalivedConfig {
+        warnings: structure,
+        ..KeepalivedConfig::default()
+    };
     note_includes(&nodes, &mut config.warnings);
     config.vrrp = keepalived_vrrp::read(&nodes, &mut config.warnings);
     for node in &nodes {
@@ -220,8 +228,113 @@ fn tokenize(text: &str) -> Vec<Token> {
     tokens
 }
 
+/// The braces pair up, as keepalived's reader counts them (whatever the keywords): an
+/// unclosed `{` is named by its line, the outermost first.
+fn balanced(tokens: &[Token]) -> Result<(), ParseError> {
+    let mut open = Vec::new();
+    for token in tokens {
+        match token.text.as_str() {
+            "{" => {
+                open.push(token.line);
+                if open.len() > MAX_DEPTH {
+                    return Err(ParseError::new(
+                        open[0],
+                        format!("blocks nested deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
+            }
+            "}" if open.pop().is_none() => {
+                return Err(ParseError::new(token.line, "`}` without a matching `{`"));
+            }
+            _ => {}
+        }
+    }
+    match open.first() {
+        Some(line) => Err(ParseError::new(*line, "`{` opened here is never closed")),
+        None => Ok(()),
+    }
+}
+
+/// keepalived 2.2's top-level keywords (`install_keyword_root`), `include`, and its `$NAME=`
+/// definitions and `@` conditionals.
+fn is_root_keyword(keyword: &str) -> bool {
+    const ROOT: &[&str] = &[
+        "global_defs",
+        "vrrp_instance",
+        "vrrp_sync_group",
+        "vrrp_script",
+        "virtual_server",
+        "virtual_server_group",
+        "include",
+        "SSL",
+        "bfd_instance",
+        "child_wait_time",
+        "garp_group",
+        "instance",
+        "interface_up_down_delays",
+        "linkbeat_interfaces",
+        "linkbeat_use_polling",
+        "namespace_with_ipsets",
+        "net_namespace",
+        "net_namespace_ipvs",
+        "static_ipaddress",
+        "static_routes",
+        "static_rules",
+        "track_file",
+        "track_group",
+        "use_pid_dir",
+        "vrrp_track_file",
+        "vrrp_track_process",
+    ];
+    ROOT.contains(&keyword) || keyword.starts_with('$') || keyword.starts_with('@')
+}
+
 /// Statements until the matching `}` (or the end at depth 0).
-fn block(tokens: &[Token], pos: &mut usize, depth: usize, opened_at: Option<usize>) -> Result<Vec<Node>, ParseError> {
+/// Keywords below the root that open a `{ }` block in keepalived 2.2 (a sublevel, or a handler
+/// that reads a value block). keepalived attaches a `{` to nothing else: after any other
+/// keyword it says "Unexpected '{' - ignoring" and reads what follows at the same level, so
+/// the block's `}` closes the enclosing block instead (lib/parser.c `process_stream`).
+const BLOCK_KEYWORDS: &[&str] = &[
+    "real_server",
+    "url",
+    "host",
+    "authentication",
+    "auth_hmac",
+    "TCP_CHECK",
+    "HTTP_GET",
+    "SSL_GET",
+    "MISC_CHECK",
+    "SMTP_CHECK",
+    "DNS_CHECK",
+    "UDP_CHECK",
+    "PING_CHECK",
+    "FILE_CHECK",
+    "BFD_CHECK",
+    "virtual_ipaddress",
+    "virtual_ipaddress_excluded",
+    "virtual_routes",
+    "virtual_rules",
+    "track_interface",
+    "track_script",
+    "track_file",
+    "track_process",
+    "track_bfd",
+    "unicast_peer",
+    "group",
+    "notification_email",
+    "interfaces",
+    "interface_up_down_delays",
+];
+
+/// Statements until the matching `}` (or the end at depth 0). Blocks open as keepalived opens
+/// them (see [`BLOCK_KEYWORDS`]), with its words for what it ignores.
+fn block(
+    tokens: &[Token],
+    pos: &mut usize,
+    depth: usize,
+    opened_at: Option<usize>,
+    warnings: &mut Vec<Warning>,
+) -> Result<Vec<Node>, ParseError> {
     if depth > MAX_DEPTH {
         return Err(ParseError::new(
             opened_at.unwrap_or(0),
@@ -233,15 +346,31 @@ fn block(tokens: &[Token], pos: &mut usize, depth: usize, opened_at: Option<usiz
         match token.text.as_str() {
             "}" => {
                 if opened_at.is_none() {
+                    // The braces balance, but an ignored `{` ended a block early: keepalived
+                    // reads this `}` as a keyword at the top.
+                    if warnings.iter().any(|w| w.message == UNEXPECTED_BOB) {
+                        warnings.push(Warning::new(token.line, "Unknown keyword '}'"));
+                        *pos += 1;
+                        continue;
+                    }
                     return Err(ParseError::new(token.line, "`}` without a matching `{`"));
                 }
                 *pos += 1;
                 return Ok(nodes);
             }
             "{" => {
-                // A block with no keyword: read it so its braces balance, keep nothing.
+                warnings.push(Warning::new(token.line, UNEXPECTED_BOB));
+                if let Some(n) = nodes.last().filter(|n| depth > 0 && n.line == token.line) {
+                    let statement = std::iter::once(&n.keyword).chain(&n.args).cloned().collect::<Vec<_>>();
+                    warnings.push(Warning::new(
+                        token.line,
+                        format!(
+                            "`{}` takes no block: keepalived reads on at the same level, and the next `}}` closes the enclosing block; put each statement on a line of its own",
+                            statement.join(" ")
+                        ),
+                    ));
+                }
                 *pos += 1;
-                block(tokens, pos, depth + 1, Some(token.line))?;
             }
             _ => {
                 let line = token.line;
@@ -255,10 +384,18 @@ fn block(tokens: &[Token], pos: &mut usize, depth: usize, opened_at: Option<usiz
                     args.push(t.text.clone());
                     *pos += 1;
                 }
+                if depth == 0 && !is_root_keyword(&keyword) {
+                    warnings.push(Warning::new(line, format!("Unknown keyword '{keyword}'")));
+                }
+                let opens = if depth == 0 {
+                    is_root_keyword(&keyword)
+                } else {
+                    BLOCK_KEYWORDS.contains(&keyword.as_str())
+                };
                 let children = match tokens.get(*pos) {
-                    Some(t) if t.text == "{" => {
+                    Some(t) if t.text == "{" && opens => {
                         *pos += 1;
-                        Some(block(tokens, pos, depth + 1, Some(t.line))?)
+                        Some(block(tokens, pos, depth + 1, Some(t.line), warnings)?)
                     }
                     _ => None,
                 };
@@ -812,6 +949,36 @@ mod tests {
         assert_eq!(err.line, 1);
         let err = parse("virtual_server 10.0.0.1 80 {\n lb_kind FNAT\n}\n").unwrap_err();
         assert_eq!(err.line, 2);
+    }
+
+    #[test]
+    fn a_brace_after_a_keyword_without_a_block_is_read_as_keepalived_reads_it() {
+        let config = parse(
+            "virtual_server 10.0.0.1 80 {\n lb_kind DR\n protocol TCP\n\
+             real_server 10.0.0.2 80 { HTTP_GET { url { path /health status_code 200 } } }\n\
+             real_server 10.0.0.3 80 { weight 10 TCP_CHECK { connect_timeout 2 } }\n\
+             real_server 10.0.0.4 80 { weight 3 }\n}\n",
+        )
+        .unwrap();
+        let vs = &config.virtual_servers[0];
+        // The early `}` closed the virtual_server: the last real server is outside it.
+        let addrs: Vec<String> = vs.real_servers.iter().map(|r| r.addr.to_string()).collect();
+        assert_eq!(addrs, ["10.0.0.2", "10.0.0.3"]);
+        assert_eq!(vs.real_servers[1].weight, Some(10));
+        assert!(vs.real_servers[1].checkers.is_empty());
+        let said: Vec<(usize, &str)> = config.warnings.iter().map(|w| (w.line, w.message.as_str())).collect();
+        for (line, start) in [
+            (4, "`path /health` is followed by `status_code 200`"),
+            (5, "Unexpected '{' - ignoring"),
+            (5, "`weight 10 TCP_CHECK` takes no block"),
+            (6, "Unknown keyword 'real_server'"),
+            (7, "Unknown keyword '}'"),
+        ] {
+            assert!(
+                said.iter().any(|(l, m)| *l == line && m.starts_with(start)),
+                "{start} at {line}: {said:?}"
+            );
+        }
     }
 
     #[test]

@@ -101,6 +101,16 @@ const CONFIGS: &[(&str, &str)] = &[
          misc_timeout 3\n        }\n        MISC_CHECK {\n            misc_path \"/bin/true\"\n            \
          connect_timeout 1\n            misc_timeout z\n        }\n    }\n}\n",
     ),
+    (
+        // Braces end a statement, newlines too: two statements on one line are one to keepalived.
+        "one-line-blocks",
+        "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    \
+         authentication { auth_type PASS auth_pass secret }\n    virtual_ipaddress { 10.0.0.1/32 }\n}\n\
+         virtual_server 10.0.0.1 80 {\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n    \
+         real_server 10.0.0.2 80 { HTTP_GET { url { path /health status_code 200 } connect_timeout 2 } }\n    \
+         real_server 10.0.0.3 80 { weight 10 TCP_CHECK { connect_timeout 2 } }\n    \
+         real_server 10.0.0.4 80 { weight 10 }\n}\n",
+    ),
 ];
 
 /// keepalived's lines for `conf`, each with the line number it names; `None` when the

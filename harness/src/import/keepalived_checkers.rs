@@ -309,7 +309,21 @@ fn url(node: &Node, unmodelled: &mut Vec<(usize, String)>, warnings: &mut Vec<Wa
     for child in node.children.iter().flatten() {
         let l = child.line;
         match child.keyword.as_str() {
-            "path" => path = Some(child.args.join(" ")),
+            // keepalived keeps the first word (`set_value`); the rest it drops without a word.
+            "path" => {
+                if let [first, rest @ ..] = child.args.as_slice() {
+                    if !rest.is_empty() {
+                        warnings.push(Warning::new(
+                            l,
+                            format!(
+                                "`path {first}` is followed by `{}`, which keepalived ignores: put each statement on a line of its own",
+                                rest.join(" ")
+                            ),
+                        ));
+                    }
+                    path = Some(first.clone());
+                }
+            }
             "status_code" => {
                 for code in &child.args {
                     match status_range(code) {

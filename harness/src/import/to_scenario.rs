@@ -784,7 +784,7 @@ fn server_addresses(mode: Mode, servers: &[&PlanServer], vips: &[Ipv4Addr]) -> O
 
 /// The VIP as given when it is a lab address the client side can reach (the `lan` network,
 /// below the client range), else the default.
-fn lab_vip(original: &str) -> Ipv4Addr {
+pub(super) fn lab_vip(original: &str) -> Ipv4Addr {
     let default: Ipv4Addr = LAB_VIP.parse().expect("a valid address");
     match original.parse::<Ipv4Addr>() {
         Ok(v) if v.octets()[..3] == [192, 0, 2] && (11..=200).contains(&v.octets()[3]) => v,
