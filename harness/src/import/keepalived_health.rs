@@ -281,6 +281,13 @@ fn server_checker(rs: &KeepalivedRealServer, udp: bool, warnings: &mut Vec<Warni
             }
             if let Some(d) = &url.digest {
                 keys.push(("digest".into(), quote(d)));
+                // Kept as the file says, but the lab's servers cannot serve the user's page.
+                warnings.push(Warning::new(
+                    url.line,
+                    format!(
+                        "digest {d} kept, but the lab's real servers answer a JSON body that names each client, whose MD5 is never this: in the lab this HTTP_GET fails and the server is taken out; drop `digest` to check the status only"
+                    ),
+                ));
             }
             for extra in &c.urls[1..] {
                 warnings.push(Warning::new(
