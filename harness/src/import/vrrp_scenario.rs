@@ -209,10 +209,11 @@ pub fn sections_with_peers(
         warnings.push(Warning::new(
             chosen.line,
             format!(
-                "({}) nat: lvslab runs one director in nat mode (the real servers answer through one gateway; \
-                 keepalived set-ups move a second VIP on their side, which the scenario does not model), so the \
-                 peer director{} written commented out and {NODE} runs the instance alone; use mode \"fullnat\" \
-                 or \"dr\" to run the pair",
+                "({}) nat: the real servers answer through their gateway, and no instance here moves it with \
+                 the VIP (a second vrrp_instance on the real servers' side, in one vrrp_sync_group with this \
+                 one, becomes a [vrrp_gateway]), so after a failover their replies would still go to the old \
+                 master: the peer director{} written commented out and {NODE} runs the instance alone; add the \
+                 gateway instance, or use mode \"fullnat\" or \"dr\", to run the pair",
                 chosen.name,
                 if peers.len() > 1 { "s are" } else { " is" }
             ),
@@ -977,9 +978,9 @@ mod tests {
         assert_eq!(nodes, ["lvs1"]);
         assert!(nat.toml.contains("# [[director]]\n# name = \"lvs2\"\n"), "{}", nat.toml);
         assert!(
-            said(&nat)
-                .iter()
-                .any(|w| w.starts_with("line 6: (VI_1) nat: lvslab runs one director in nat mode")),
+            said(&nat).iter().any(|w| w.starts_with(
+                "line 6: (VI_1) nat: the real servers answer through their gateway, and no instance here moves it"
+            )),
             "{:#?}",
             said(&nat)
         );
