@@ -763,12 +763,14 @@ async fn start_engine(
 /// Whether the director runs kernel IPVS under `choice`, where the kernel has it or not.
 fn use_kernel(scenario: &Scenario, choice: EngineChoice, kernel_has_ipvs: bool) -> Result<bool, RunError> {
     let fullnat = scenario.service().mode == Mode::FullNat;
-    let partial_checksums = scenario.directors.iter().any(|d| !d.complete_checksums);
+    // Kernel IPVS leaves checksums unfinished for the real servers to see only through a tunnel.
+    let partial_checksums =
+        scenario.service().mode != Mode::Tun && scenario.directors.iter().any(|d| !d.complete_checksums);
     Ok(match choice {
         EngineChoice::Kernel if !kernel_has_ipvs => return Err(RunError::NoKernelIpvs),
         EngineChoice::Kernel => true,
-        // FULLNAT is not in mainline IPVS, nor is forwarding partial checksums: only the
-        // embedded engine has them.
+        // FULLNAT is not in mainline IPVS, nor is forwarding partial checksums in DR or NAT:
+        // only the embedded engine has them.
         EngineChoice::Auto => kernel_has_ipvs && !fullnat && !partial_checksums,
         EngineChoice::Embedded => false,
     })
