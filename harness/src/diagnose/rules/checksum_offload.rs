@@ -39,7 +39,11 @@ pub fn check(ev: &Evidence, _spread: &SpreadSummary) -> Option<Finding> {
         return None;
     }
     if !userspace_decap.is_empty() {
-        let verb = if userspace_decap.len() == 1 { "decapsulates" } else { "decapsulate" };
+        let verb = if userspace_decap.len() == 1 {
+            "decapsulates"
+        } else {
+            "decapsulate"
+        };
         lines.push(format!(
             "{} {verb} in userspace (tunl0 is a TUN device): the inner checksum arrives as the director sent it",
             userspace_decap.join(", ")
@@ -103,7 +107,11 @@ mod tests {
             finding.evidence[3],
             "rs1, rs2, rs3 decapsulate in userspace (tunl0 is a TUN device): the inner checksum arrives as the director sent it"
         );
-        assert!(finding.fix[0].contains("ethtool -K <director's server-facing interface> tx off"), "{:?}", finding.fix);
+        assert!(
+            finding.fix[0].contains("ethtool -K <director's server-facing interface> tx off"),
+            "{:?}",
+            finding.fix
+        );
         assert!((finding.explains - share_explains(3, 3)).abs() < 1e-9);
     }
 

@@ -938,7 +938,9 @@ fn dr_engine_on_a_tap_told_not_to_complete_checksums_forwards_the_partial_seed()
 fn tun_encapsulates_partial_checksums_unfinished() {
     let (tap, engine) = start_adjusted_on_tap(Forward::Tun, 80, |cfg| cfg.complete_checksums = false);
     tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40003), (VIP, 80), b""));
-    let out = tap.read_answering_arp(Duration::from_secs(2)).expect("encapsulated SYN");
+    let out = tap
+        .read_answering_arp(Duration::from_secs(2))
+        .expect("encapsulated SYN");
     let (outer, _) = etherparse::Ipv4Header::from_slice(&out[ETH_LEN..]).unwrap();
     assert_eq!(outer.protocol.0, 4, "IP-in-IP");
     let mut inner = out[..ETH_LEN].to_vec();
@@ -962,5 +964,8 @@ fn tun_encapsulates_partial_checksums_unfinished() {
 
 #[test]
 fn tun_engine_on_a_tap_told_not_to_complete_checksums_encapsulates_the_partial_seed() {
-    as_root("tun unfinished checksums", tun_encapsulates_partial_checksums_unfinished);
+    as_root(
+        "tun unfinished checksums",
+        tun_encapsulates_partial_checksums_unfinished,
+    );
 }

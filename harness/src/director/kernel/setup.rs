@@ -255,7 +255,10 @@ mod tests {
         c.complete_checksums = false;
         let tun = plan(&c);
         assert!(tun.tx_checksum_off.is_empty(), "{tun:?}");
-        assert!(has(&tun, "net.ipv4.conf.all.accept_local", "1"), "the rest of TUN's setup stays");
+        assert!(
+            has(&tun, "net.ipv4.conf.all.accept_local", "1"),
+            "the rest of TUN's setup stays"
+        );
     }
 
     #[test]
