@@ -941,3 +941,23 @@ fn missing_host(name: &str) -> RunError {
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+#[cfg(test)]
+mod engine_choice_tests {
+    use super::*;
+
+    fn scenario(mode: &str) -> Scenario {
+        let text = format!(
+            "[service]\nmode = \"{mode}\"\n[director]\ncomplete_checksums = false\n[[real_server]]\nname = \"rs1\"\n"
+        );
+        crate::scenario::parse(&text, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t.toml")))
+    }
+
+    #[test]
+    fn auto_runs_unfinished_checksums_on_the_kernel_through_a_tunnel_only() {
+        assert!(use_kernel(&scenario("tun"), EngineChoice::Auto, true).unwrap());
+        assert!(!use_kernel(&scenario("dr"), EngineChoice::Auto, true).unwrap());
+        assert!(!use_kernel(&scenario("nat"), EngineChoice::Auto, true).unwrap());
+        assert!(!use_kernel(&scenario("tun"), EngineChoice::Auto, false).unwrap());
+    }
+}
