@@ -101,8 +101,9 @@ pub struct DirectorConfig {
     /// engine applies them itself, as it reads frames before netfilter).
     pub marks: Vec<crate::nft::mark::MarkRule>,
     /// The embedded engine completes the partial checksums of offloaded frames before sending
-    /// them on (true, the default); false forwards them as they came. Kernel IPVS always hands
-    /// them on with their offload state, so the kernel engine refuses false.
+    /// them on (true, the default); false forwards them as they came. Kernel IPVS hands them
+    /// on with their offload state: the kernel engine takes false in TUN only, leaving the
+    /// director's TX offload on for the real servers' userspace decapsulator to see them.
     pub complete_checksums: bool,
 }
 

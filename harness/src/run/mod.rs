@@ -763,12 +763,14 @@ async fn start_engine(
 /// Whether the director runs kernel IPVS under `choice`, where the kernel has it or not.
 fn use_kernel(scenario: &Scenario, choice: EngineChoice, kernel_has_ipvs: bool) -> Result<bool, RunError> {
     let fullnat = scenario.service().mode == Mode::FullNat;
-    let partial_checksums = scenario.directors.iter().any(|d| !d.complete_checksums);
+    // Kernel IPVS leaves checksums unfinished for the real servers to see only through a tunnel.
+    let partial_checksums =
+        scenario.service().mode != Mode::Tun && scenario.directors.iter().any(|d| !d.complete_checksums);
     Ok(match choice {
         EngineChoice::Kernel if !kernel_has_ipvs => return Err(RunError::NoKernelIpvs),
         EngineChoice::Kernel => true,
-        // FULLNAT is not in mainline IPVS, nor is forwarding partial checksums: only the
-        // embedded engine has them.
+        // FULLNAT is not in mainline IPVS, nor is forwarding partial checksums in DR or NAT:
+        // only the embedded engine has them.
         EngineChoice::Auto => kernel_has_ipvs && !fullnat && !partial_checksums,
         EngineChoice::Embedded => false,
     })
@@ -938,4 +940,24 @@ fn missing_host(name: &str) -> RunError {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod engine_choice_tests {
+    use super::*;
+
+    fn scenario(mode: &str) -> Scenario {
+        let text = format!(
+            "[service]\nmode = \"{mode}\"\n[director]\ncomplete_checksums = false\n[[real_server]]\nname = \"rs1\"\n"
+        );
+        crate::scenario::parse(&text, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t.toml")))
+    }
+
+    #[test]
+    fn auto_runs_unfinished_checksums_on_the_kernel_through_a_tunnel_only() {
+        assert!(use_kernel(&scenario("tun"), EngineChoice::Auto, true).unwrap());
+        assert!(!use_kernel(&scenario("dr"), EngineChoice::Auto, true).unwrap());
+        assert!(!use_kernel(&scenario("nat"), EngineChoice::Auto, true).unwrap());
+        assert!(!use_kernel(&scenario("tun"), EngineChoice::Auto, false).unwrap());
+    }
 }

@@ -364,8 +364,9 @@ pub struct Director {
     /// The `net.ipv4.vs.*` settings, as the engine takes them (the embedded engine emulates
     /// them, the kernel engine writes them); the kernel's defaults where the file says nothing.
     pub engine_sysctls: ipvs::Sysctls,
-    /// `complete_checksums` (embedded engine only): false forwards CHECKSUM_PARTIAL frames with
-    /// their partial checksums, as a careless userspace forwarder does.
+    /// `complete_checksums`: false forwards CHECKSUM_PARTIAL frames with their partial
+    /// checksums, as a careless forwarder does (embedded engine: any mode; kernel: TUN, with the
+    /// director's TX offload left on).
     pub complete_checksums: bool,
 }
 

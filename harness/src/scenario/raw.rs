@@ -251,7 +251,8 @@ pub struct RawDirector {
     /// nftables rules in nft syntax, applied with `nft -f` in this host's namespace;
     /// `{vip}` stands for the service VIP.
     pub nftables: Option<S<String>>,
-    /// Embedded engine only: `false` forwards partial (offloaded) checksums as they came.
+    /// `false` forwards partial (offloaded) checksums as they came: any mode on the embedded
+    /// engine, `tun` only on the kernel engine (TX offload left on).
     pub complete_checksums: Option<S<bool>>,
 }
 

@@ -24,7 +24,10 @@ fn configure(s: &Scenario) -> Result<(), String> {
         embedded::build_ipvs(&cfg).map_err(|e| format!("director {}: embedded engine: {e}", d.name))?;
         let kernel_may_run = match s.engine {
             EngineChoice::Kernel => true,
-            EngineChoice::Auto => s.service().mode != Mode::FullNat && s.directors.iter().all(|d| d.complete_checksums),
+            EngineChoice::Auto => {
+                s.service().mode == Mode::Tun
+                    || (s.service().mode != Mode::FullNat && s.directors.iter().all(|d| d.complete_checksums))
+            }
             EngineChoice::Embedded => false,
         };
         if kernel_may_run {

@@ -1105,9 +1105,13 @@ fn the_kernel_engine_cannot_leave_checksums_unfinished() {
         "engine = \"kernel\"\n[service]\nvip = \"192.0.2.100\"\n[director]\ncomplete_checksums = false\n[[real_server]]\nname = \"rs1\"\n",
     );
     assert!(
-        p.contains("t.toml:5:22: error: engine = \"kernel\" cannot leave checksums unfinished"),
+        p.contains("t.toml:5:22: error: engine = \"kernel\" cannot leave checksums unfinished with mode = \"dr\""),
         "{p}"
     );
+    assert!(p.contains("use mode = \"tun\""), "{p}");
+    // Through a tunnel it can: the real servers' userspace decapsulator reads the raw bytes.
+    let tun = ok("engine = \"kernel\"\n[service]\nvip = \"192.0.2.100\"\nmode = \"tun\"\n[director]\ncomplete_checksums = false\n[[real_server]]\nname = \"rs1\"\n");
+    assert!(!tun.directors[0].complete_checksums);
 }
 
 #[test]

@@ -932,3 +932,40 @@ fn dr_forwards_partial_checksums_unfinished() {
 fn dr_engine_on_a_tap_told_not_to_complete_checksums_forwards_the_partial_seed() {
     as_root("dr unfinished checksums", dr_forwards_partial_checksums_unfinished);
 }
+
+/// TUN with `complete_checksums = false`: the inner packet of the IPIP frame keeps the seed, as
+/// kernel IPVS with TX offload on hands it to a userspace decapsulator (`why-checksum-offload`).
+fn tun_encapsulates_partial_checksums_unfinished() {
+    let (tap, engine) = start_adjusted_on_tap(Forward::Tun, 80, |cfg| cfg.complete_checksums = false);
+    tap.write_partial(&tcp(CLIENT_MAC, tap.mac, (CLIENT, 40003), (VIP, 80), b""));
+    let out = tap
+        .read_answering_arp(Duration::from_secs(2))
+        .expect("encapsulated SYN");
+    let (outer, _) = etherparse::Ipv4Header::from_slice(&out[ETH_LEN..]).unwrap();
+    assert_eq!(outer.protocol.0, 4, "IP-in-IP");
+    let mut inner = out[..ETH_LEN].to_vec();
+    inner.extend_from_slice(&out[ETH_LEN + 20..]);
+    let ip = parse_ipv4(&inner);
+    assert_eq!((ip.saddr, ip.daddr), (CLIENT, VIP));
+    let seed = crate::wire::checksum::fold(crate::wire::checksum::pseudo_header_sum(
+        ip.saddr,
+        ip.daddr,
+        ip.protocol.0,
+        ip.l4_len() as u16,
+    ));
+    let at = ip.l4_offset() + tcp::CHECKSUM_AT;
+    assert_eq!(
+        u16::from_be_bytes([inner[at], inner[at + 1]]),
+        seed,
+        "the inner seed, not a checksum"
+    );
+    engine.shutdown().unwrap();
+}
+
+#[test]
+fn tun_engine_on_a_tap_told_not_to_complete_checksums_encapsulates_the_partial_seed() {
+    as_root(
+        "tun unfinished checksums",
+        tun_encapsulates_partial_checksums_unfinished,
+    );
+}

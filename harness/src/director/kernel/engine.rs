@@ -412,21 +412,20 @@ fn refused(cmd: Cmd, what: String, scheduler: &str, e: GenlError) -> DirectorErr
     DirectorError::Ipvs { what, why }
 }
 
-/// Why `complete_checksums = false` cannot run on kernel IPVS.
-pub const PARTIAL_CHECKSUMS_UNSUPPORTED: &str = "complete_checksums = false is the embedded engine's: kernel IPVS hands a \
-     partial checksum on with its offload state, and the stack completes it before any wire, so it never forwards one bad";
+/// Why `complete_checksums = false` cannot run on kernel IPVS outside TUN mode.
+pub const PARTIAL_CHECKSUMS_UNSUPPORTED: &str = "complete_checksums = false runs on kernel IPVS in TUN mode only: in DR and \
+     NAT IPVS hands the partial checksum over the veth with its offload state and the real server's kernel trusts it, so \
+     nothing arrives bad; in TUN the real servers' userspace decapsulator reads the raw bytes (use mode = \"tun\", or the \
+     embedded engine)";
 
-/// Refuses what kernel IPVS cannot do, before any lab work: FULLNAT, forwarding partial checksums.
+/// Refuses what kernel IPVS cannot do, before any lab work: FULLNAT, forwarding partial
+/// checksums other than through a tunnel.
 pub fn check_supported(cfg: &DirectorConfig) -> Result<()> {
-    let fullnat = cfg
-        .services
-        .iter()
-        .flat_map(|(_, d)| d)
-        .any(|d| d.forward == Forward::FullNat);
-    if fullnat {
+    let mut dests = cfg.services.iter().flat_map(|(_, d)| d);
+    if dests.clone().any(|d| d.forward == Forward::FullNat) {
         return Err(DirectorError::Config(objects::FULLNAT_UNSUPPORTED.into()));
     }
-    if !cfg.complete_checksums {
+    if !cfg.complete_checksums && !dests.all(|d| d.forward == Forward::Tun) {
         return Err(DirectorError::Config(PARTIAL_CHECKSUMS_UNSUPPORTED.into()));
     }
     Ok(())
@@ -464,17 +463,16 @@ mod tests {
         assert!(e.to_string().contains("no generic netlink family IPVS"), "{e}");
     }
 
-    #[test]
-    fn fullnat_is_refused_with_the_reason() {
+    fn cfg(forward: Forward, complete_checksums: bool) -> DirectorConfig {
         let vip = std::net::Ipv4Addr::new(192, 0, 2, 100);
-        let cfg = DirectorConfig {
+        DirectorConfig {
             services: vec![(
                 ipvs::ServiceConfig::new(ipvs::Proto::Tcp, vip, 80, ipvs::Scheduler::Rr),
                 vec![ipvs::DestConfig::new(
                     std::net::Ipv4Addr::new(198, 51, 100, 11),
                     80,
                     1,
-                    Forward::FullNat,
+                    forward,
                 )],
             )],
             sysctls: ipvs::Sysctls::default(),
@@ -483,10 +481,26 @@ mod tests {
             fullnat_local_addrs: vec![],
             vip_gate: None,
             marks: Vec::new(),
-            complete_checksums: true,
-        };
+            complete_checksums,
+        }
+    }
+
+    #[test]
+    fn fullnat_is_refused_with_the_reason() {
+        let cfg = cfg(Forward::FullNat, true);
         let e = check_supported(&cfg).unwrap_err().to_string();
         assert!(e.contains("not supported by kernel IPVS (out of mainline"), "{e}");
         assert!(objects::dest_attrs(&cfg.services[0].1[0]).is_err());
+    }
+
+    #[test]
+    fn partial_checksums_run_through_a_tunnel_only() {
+        assert!(check_supported(&cfg(Forward::Tun, false)).is_ok());
+        for forward in [Forward::Dr, Forward::Nat] {
+            let e = check_supported(&cfg(forward, false)).unwrap_err().to_string();
+            assert!(e.contains("in TUN mode only"), "{forward:?}: {e}");
+            assert!(e.contains("use mode = \"tun\""), "{e}");
+            assert!(check_supported(&cfg(forward, true)).is_ok());
+        }
     }
 }

@@ -12,7 +12,9 @@
 //!   receiver copes, but lvslab's userspace decapsulator (raw socket → TUN,
 //!   for kernels without ipip) hands on a packet whose checksum was never
 //!   completed, and the real server drops it (TcpInCsumErrors). With the
-//!   offload off, the director's kernel completes it before sending;
+//!   offload off, the director's kernel completes it before sending. With
+//!   `complete_checksums = false` the offload is left on, to show that drop
+//!   (`why-checksum-offload`);
 //! * the `net.ipv4.vs.*` settings the scenario gives. Conntrack is not needed
 //!   (`net.ipv4.vs.conntrack` stays 0);
 //! * fwmark services: `ip rule add fwmark N lookup T` and `ip route add local 0.0.0.0/0 dev lo
@@ -71,7 +73,8 @@ pub fn plan(cfg: &DirectorConfig) -> NamespaceSetup {
             set(format!("net.ipv4.conf.{scope}.rp_filter"), "0");
         }
     }
-    let tx_checksum_off = if uses(Forward::Tun) {
+    // `complete_checksums = false`: the offload stays on and the partial sums reach the real servers.
+    let tx_checksum_off = if uses(Forward::Tun) && cfg.complete_checksums {
         vec![cfg.server_iface.clone()]
     } else {
         vec![]
@@ -244,6 +247,18 @@ mod tests {
         assert!(!has(&tun, "net.ipv4.ip_forward", "1"));
         assert_eq!(tun.tx_checksum_off, vec!["eth1".to_string()]);
         assert!(plan(&cfg(Forward::Dr)).tx_checksum_off.is_empty());
+    }
+
+    #[test]
+    fn tun_leaves_tx_offload_on_when_told_not_to_complete_checksums() {
+        let mut c = cfg(Forward::Tun);
+        c.complete_checksums = false;
+        let tun = plan(&c);
+        assert!(tun.tx_checksum_off.is_empty(), "{tun:?}");
+        assert!(
+            has(&tun, "net.ipv4.conf.all.accept_local", "1"),
+            "the rest of TUN's setup stays"
+        );
     }
 
     #[test]

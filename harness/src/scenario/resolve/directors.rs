@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use super::context::{Context, Source};
 use crate::scenario::diagnostic::Problems;
-use crate::scenario::model::Director;
+use crate::scenario::model::{Director, Mode};
 use crate::scenario::raw::{RawDirector, RawScenario};
 use crate::scenario::sysctl;
 use crate::scenario::validate::span;
@@ -20,23 +20,29 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>) -> Vec<Director> {
             vip: h.vip.as_ref().map_or(Ipv4Addr::UNSPECIFIED, |(a, _)| *a),
             local_address: h.local_address,
             engine_sysctls,
-            complete_checksums: complete_checksums(cx.p, cx.raw, d),
+            complete_checksums: complete_checksums(cx.p, cx.raw, cx.mode, d),
         });
     }
     directors
 }
 
-/// `complete_checksums`: only the embedded engine can leave them unfinished.
-fn complete_checksums(p: &mut Problems<'_>, r: &RawScenario, d: Option<&RawDirector>) -> bool {
+/// `complete_checksums`: kernel IPVS leaves them unfinished in TUN mode only (its TX offload on,
+/// the real servers' userspace decapsulator sees the raw bytes); in DR and NAT the real server's
+/// kernel gets the partial skb with its offload state and trusts it (FULLNAT is refused on its own).
+fn complete_checksums(p: &mut Problems<'_>, r: &RawScenario, mode: Mode, d: Option<&RawDirector>) -> bool {
     let Some(c) = d.and_then(|d| d.complete_checksums.as_ref()) else {
         return true;
     };
     let kernel = r.top.engine.as_ref().is_some_and(|e| e.get_ref() == "kernel");
-    if kernel && !*c.get_ref() {
+    if kernel && !*c.get_ref() && matches!(mode, Mode::Dr | Mode::Nat) {
         p.push(
             span(c),
-            "engine = \"kernel\" cannot leave checksums unfinished: kernel IPVS cannot be made to forward them so",
-            Some("use engine = \"auto\" or \"embedded\"".into()),
+            format!(
+                "engine = \"kernel\" cannot leave checksums unfinished with mode = \"{}\": kernel IPVS hands \
+                 the partial checksum to the real server's kernel with its offload state, which trusts it",
+                mode.as_str()
+            ),
+            Some("use mode = \"tun\" (the real servers decapsulate in userspace and see the unfinished sum), or engine = \"auto\" or \"embedded\"".into()),
         );
     }
     *c.get_ref()
