@@ -6,6 +6,7 @@ pub mod compare;
 pub mod error;
 pub mod evidence;
 pub mod fwmark_service;
+mod group_plan;
 pub mod ipvsadm;
 pub mod keepalived;
 pub mod keepalived_checkers;
@@ -18,6 +19,7 @@ pub mod table;
 pub mod to_scenario;
 pub mod vrrp_contradictions;
 pub mod vrrp_scenario;
+pub mod vs_group;
 
 pub use compare::same_service;
 pub use error::{ParseError, Warning};
