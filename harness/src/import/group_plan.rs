@@ -37,6 +37,7 @@ pub(super) fn plan(
     let mut services: Vec<PlanService> = Vec::new();
     let mut mode = None;
     let mut full = false;
+    let before = warnings.len();
     for entry in group.in_ipvs_order() {
         let line = entry.line;
         let written = &entry.written;
@@ -69,7 +70,7 @@ pub(super) fn plan(
                     continue;
                 }
                 let planned = fwmark_service::plan(mark, line, marks, warnings);
-                let svc = keepalived_shape(
+                let (mut svc, m) = keepalived_shape(
                     vs,
                     planned.vip,
                     planned.port,
@@ -77,7 +78,8 @@ pub(super) fn plan(
                     Some(planned.mark),
                     warnings,
                 )?;
-                shaped.push(svc);
+                entry_ports(&mut svc, m, None);
+                shaped.push((svc, m));
             }
             Target::Addresses { first, port, .. } => {
                 if first.is_ipv6() {
@@ -113,13 +115,7 @@ pub(super) fn plan(
                         }
                     };
                     let (mut svc, m) = keepalived_shape(vs, vip, port, proto, None, warnings)?;
-                    for server in &mut svc.servers {
-                        // IPVS: the entry's port unless NAT; a NAT server's own, else (0) the entry's.
-                        server.port = match m {
-                            Mode::Nat => server.port.filter(|p| *p != 0).or(Some(port)),
-                            _ => Some(port),
-                        };
-                    }
+                    entry_ports(&mut svc, m, Some(port));
                     shaped.push((svc, m));
                 }
             }
@@ -140,11 +136,17 @@ pub(super) fn plan(
         }
     }
     let Some(mode) = mode else {
+        let why: Vec<String> = warnings[before..]
+            .iter()
+            .filter(|w| w.message.contains("not imported"))
+            .map(ToString::to_string)
+            .collect();
         return Err((
             vs.line,
             format!(
-                "virtual_server_group {name} (line {}) has no entry lvslab can run",
-                group.line
+                "virtual_server_group {name} (line {}) has no entry lvslab can run ({})",
+                group.line,
+                why.join("; ")
             ),
         ));
     };
@@ -160,4 +162,16 @@ pub(super) fn plan(
         ));
     }
     Ok((services, mode))
+}
+
+/// The real servers' ports IPVS gets for an entry on `port` (`None`: a fwmark entry, 0):
+/// the entry's unless NAT; a NAT server's own, else (0, which the kernel reads as the
+/// service's) the entry's.
+fn entry_ports(svc: &mut PlanService, mode: Mode, port: Option<u16>) {
+    for server in &mut svc.servers {
+        server.port = match mode {
+            Mode::Nat => server.port.filter(|p| *p != 0).or(port),
+            _ => port,
+        };
+    }
 }
