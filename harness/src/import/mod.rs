@@ -29,6 +29,8 @@ pub use to_scenario::{import_file, import_files, import_text, import_text_with_m
 #[cfg(test)]
 mod fwmark_import_tests;
 #[cfg(test)]
+mod group_import_tests;
+#[cfg(test)]
 mod keepalived_check_tests;
 #[cfg(test)]
 mod keepalived_health_tests;

@@ -1562,6 +1562,7 @@ mod snapshots {
             "keepalived-vrrp-dr-unicast.conf",
             "keepalived-vrrp-strict.conf",
             "keepalived-health.conf",
+            "keepalived-group.conf",
         ] {
             let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap();
             let imported = import_text(&text, name).unwrap();
