@@ -6,6 +6,8 @@
 //! scheduler = wlc, no forwarding method = NAT, port 0 = persistence 360 s, DR/TUN
 //! real-server ports reset to the service port, a duplicate real server dropped, quorum and
 //! hysteresis clamped; weight 1, `persistence_timeout` without a value = 360 s.
+//! `virtual_server_group` blocks are read in [`super::vs_group`] and linked to the
+//! `virtual_server group NAME` that names them, as keepalived's `link_vsg_to_vs` does.
 
 use std::net::IpAddr;
 
@@ -180,13 +182,16 @@ pub fn parse(text: &str) -> Result<KeepalivedConfig, ParseError> {
         }
     }
     for (index, group) in config.groups.iter().enumerate() {
-        let shadowed = config.groups[..index].iter().any(|g| g.name == group.name);
-        let message = if shadowed {
-            format!("virtual_server_group {} is defined again: keepalived uses the first, at line {}; this one is not imported", group.name, config.groups.iter().find(|g| g.name == group.name).map_or(0, |g| g.line))
-        } else if !members.iter().any(|(n, _)| n == &group.name) {
-            format!("virtual_server_group {} is used by no virtual_server: keepalived makes no service of it; nothing imported", group.name)
-        } else {
-            continue;
+        let name = &group.name;
+        let message = match config.groups[..index].iter().find(|g| &g.name == name) {
+            Some(first) => format!(
+                "virtual_server_group {name} is defined again: keepalived uses the first, at line {}; this one is not imported",
+                first.line
+            ),
+            None if !members.iter().any(|(n, _)| n == name) => format!(
+                "virtual_server_group {name} is used by no virtual_server: keepalived makes no service of it; nothing imported"
+            ),
+            None => continue,
         };
         config.warnings.push(Warning::new(group.line, message));
     }
