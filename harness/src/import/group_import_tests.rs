@@ -103,6 +103,18 @@ fn nat_real_servers_keep_their_own_port_or_take_each_entry_s() {
     assert!(s.real_servers.iter().all(|r| r.port == 80), "{}", imported.toml);
     let second = &s.services[1];
     assert_eq!(second.real_port.unwrap_or(second.port), 443, "{}", imported.toml);
+    // A fwmark entry (as in keepalived's own sample): IPVS may remap a NAT server's port, a
+    // scenario's fwmark service cannot; dropped and said.
+    let conf = "virtual_server_group G {\n  10.0.0.1 80\n  fwmark 1\n}\nvirtual_server group G {\n  lb_algo rr\n  \
+                lb_kind NAT\n  protocol TCP\n  real_server 10.1.0.1 1358 {\n  }\n}\n";
+    let imported = import_text(conf, "nat.conf").unwrap();
+    let s = checks(&imported.toml);
+    assert_eq!(s.services[1].fwmark.as_ref().map(|m| m.mark), Some(1));
+    has(
+        &said(&imported),
+        "line 9: ",
+        "real-server port 1358 dropped for `fwmark 1`",
+    );
 }
 
 #[test]

@@ -78,7 +78,17 @@ pub(super) fn plan(
                     Some(planned.mark),
                     warnings,
                 )?;
-                entry_ports(&mut svc, m, None);
+                // lvslab's fwmark service has no real-server port (IPVS may remap it in NAT).
+                for server in svc.servers.iter().filter(|s| s.port.is_some_and(|p| p != 0)) {
+                    warnings.push(Warning::new(
+                        server.line,
+                        format!(
+                            "real-server port {} dropped for `{written}` of virtual_server_group {name}: a scenario's fwmark service's real servers keep each packet's port",
+                            server.port.unwrap_or(0)
+                        ),
+                    ));
+                }
+                entry_ports(&mut svc, Mode::Dr, None);
                 shaped.push((svc, m));
             }
             Target::Addresses { first, port, .. } => {
