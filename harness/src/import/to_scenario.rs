@@ -554,8 +554,9 @@ fn table_service(
     Ok((service, mode))
 }
 
-/// Scenario from keepalived.conf: every `virtual_server IP PORT` in the first one's mode, each
-/// on its own VIP; others are skipped with a warning.
+/// Scenario from keepalived.conf: every `virtual_server IP PORT` (and `fwmark N`, and each
+/// address of a `virtual_server group NAME`'s entries) in the first one's mode, each on its own
+/// VIP; others are skipped with a warning.
 pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result<Imported, ImportError> {
     keepalived_plan(config, origin, &[], &Marks::default())
 }
