@@ -81,6 +81,33 @@ fn import_of_a_pair_warns_about_its_contradictions_by_file_and_line() {
     insta::assert_snapshot!("import-pair-contradictions", stderr);
 }
 
+/// A keepalived.conf with a `virtual_server_group`: `lvslab import -o` writes a scenario that
+/// `lvslab check` accepts, one service per group entry address.
+#[test]
+fn an_imported_virtual_server_group_checks() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let out_file = dir.path().join("group.toml");
+    let out = lvslab()
+        .arg("import")
+        .arg(repo("fixtures/import/keepalived-group.conf"))
+        .arg("-o")
+        .arg(&out_file)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: line 8: Virtual server group range"),
+        "{stderr}"
+    );
+    let out = lvslab().arg("check").arg(&out_file).output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("group: ok (dr mode, 2 real servers)"), "{stdout}");
+    let toml = std::fs::read_to_string(&out_file).expect("written");
+    assert_eq!(toml.matches("[[service]]").count(), 4, "{toml}");
+}
+
 /// `lvslab … | head -1`: the reader goes away after one line (3000 lines overflow the pipe
 /// buffer, so a write meets the closed pipe); lvslab must end quietly.
 #[test]

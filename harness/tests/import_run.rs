@@ -43,3 +43,54 @@ async fn an_imported_keepalived_conf_runs_its_checkers() {
     }
     assert_eq!(outcome.tally.failed(), 0, "{:?}", outcome.tally);
 }
+
+/// An imported `virtual_server_group`: every entry is a service of its own with the group's
+/// real servers, so on the embedded engine the requests spread over both real servers on
+/// each of them (80 and 443 on one VIP, 80 on two more).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_virtual_server_group_serves_every_entry() {
+    if !root() {
+        return;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/import/keepalived-group.conf");
+    let (toml, _) = lvslab::import::import_file(&path).expect("imports");
+    let scenario = lvslab::scenario::parse(&toml, "imported.toml")
+        .unwrap_or_else(|r| panic!("{}\n{toml}", r.render("imported.toml")));
+    let opts = RunOptions {
+        engine: Some(lvslab::scenario::EngineChoice::Embedded),
+        diagnose: run::DiagnoseWhen::Never,
+        ..Default::default()
+    };
+    let outcome = run::run(&scenario, &opts).await.expect("the lab runs");
+    assert_eq!(outcome.tally.failed(), 0, "{:?}", outcome.tally);
+    let names: Vec<&str> = outcome.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "WEB/tcp/10.20.0.10:80",
+            "WEB/tcp/10.20.0.10:443",
+            "WEB/tcp/10.20.0.20:80",
+            "WEB/tcp/10.20.0.21:80"
+        ]
+    );
+    for spread in &outcome.services {
+        for rs in ["rs1", "rs2"] {
+            let answered = spread.tally.backends.get(rs).copied().unwrap_or(0);
+            assert!(
+                answered > 0,
+                "{rs} answered nothing on {}: {:?}",
+                spread.name,
+                spread.tally
+            );
+        }
+    }
+    let health = outcome.health.as_ref().expect("each entry's service runs its checkers");
+    for (vip, port) in [("192.0.2.100", 80), ("192.0.2.100", 443), ("192.0.2.101", 80)] {
+        let line = format!("Activating healthchecker for service [192.0.2.11]:tcp:{port} for VS [{vip}]:tcp:{port}");
+        assert!(
+            health.log.iter().any(|l| l.line == line),
+            "missing {line:?} in {:#?}",
+            health.log
+        );
+    }
+}

@@ -6,6 +6,8 @@
 //! scheduler = wlc, no forwarding method = NAT, port 0 = persistence 360 s, DR/TUN
 //! real-server ports reset to the service port, a duplicate real server dropped, quorum and
 //! hysteresis clamped; weight 1, `persistence_timeout` without a value = 360 s.
+//! `virtual_server_group` blocks are read in [`super::vs_group`] and linked to the
+//! `virtual_server group NAME` that names them, as keepalived's `link_vsg_to_vs` does.
 
 use std::net::IpAddr;
 
@@ -15,6 +17,7 @@ use super::keepalived_checkers::{self, Checker, Level, Timing, CHECKER_NAMES};
 use super::keepalived_numbers::LineReader;
 use super::keepalived_vrrp::{self, VrrpConfig};
 use super::table::TableProto;
+use super::vs_group::{self, Target, VsGroup};
 
 /// Forwarding method (`lb_kind` / `lvs_method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +102,17 @@ pub struct VirtualServer {
     pub real_servers: Vec<KeepalivedRealServer>,
     /// keepalived's silent defaults applied to it: the scenario key each sets, and its words.
     pub defaults: Vec<(&'static str, String)>,
+    /// `virtual_server group NAME`: the group it names, once linked.
+    pub group: Option<GroupUse>,
+}
+
+/// The `virtual_server_group` a `virtual_server group NAME` serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupUse {
+    /// Its number among the virtual servers of this group (0 for the first): keepalived's
+    /// name for it is `[NAME]:member` (ipwrapper.c `link_vsg_to_vs`).
+    pub member: usize,
+    pub group: VsGroup,
 }
 
 impl VirtualServer {
@@ -122,6 +136,8 @@ pub struct KeepalivedConfig {
     pub virtual_servers: Vec<VirtualServer>,
     /// `vrrp_instance`s and `vrrp_script`s, keepalived's fix-ups applied.
     pub vrrp: VrrpConfig,
+    /// `virtual_server_group` blocks keepalived keeps, in file order.
+    pub groups: Vec<VsGroup>,
     /// What was read but is not followed or not modelled (include, groups, checkers).
     pub warnings: Vec<Warning>,
 }
@@ -145,20 +161,47 @@ pub fn parse(text: &str) -> Result<KeepalivedConfig, ParseError> {
     };
     note_includes(&nodes, &mut config.warnings);
     config.vrrp = keepalived_vrrp::read(&nodes, &mut config.warnings);
-    for node in &nodes {
-        match node.keyword.as_str() {
-            "virtual_server" => {
-                let mut vs = virtual_server(node, &mut config.warnings)?;
-                if fix_up(&mut vs, &mut config.warnings) {
-                    config.virtual_servers.push(vs);
-                }
-            }
-            "virtual_server_group" => config.warnings.push(Warning::new(
-                node.line,
-                "virtual_server_group is not supported; its virtual servers are not imported",
-            )),
-            _ => {}
+    for node in nodes.iter().filter(|n| n.keyword == "virtual_server_group") {
+        config.groups.extend(vs_group::read(node, &mut config.warnings)?);
+    }
+    let mut members: Vec<(String, usize)> = Vec::new();
+    for node in nodes.iter().filter(|n| n.keyword == "virtual_server") {
+        let mut vs = virtual_server(node, &mut config.warnings)?;
+        if let VsAddress::Group(name) = &vs.address {
+            // keepalived links a group by name after reading the whole file; the first wins.
+            let Some(group) = config.groups.iter().find(|g| &g.name == name) else {
+                config.warnings.push(Warning::new(
+                    vs.line,
+                    format!(
+                        "Virtual server group {name} specified but not configured - ignoring virtual server [{name}]:0"
+                    ),
+                ));
+                continue;
+            };
+            let member = members.iter().filter(|(n, _)| n == name).count();
+            members.push((name.clone(), vs.line));
+            vs.group = Some(GroupUse {
+                member,
+                group: group.clone(),
+            });
         }
+        if fix_up(&mut vs, &mut config.warnings) {
+            config.virtual_servers.push(vs);
+        }
+    }
+    for (index, group) in config.groups.iter().enumerate() {
+        let name = &group.name;
+        let message = match config.groups[..index].iter().find(|g| &g.name == name) {
+            Some(first) => format!(
+                "virtual_server_group {name} is defined again: keepalived uses the first, at line {}; this one is not imported",
+                first.line
+            ),
+            None if !members.iter().any(|(n, _)| n == name) => format!(
+                "virtual_server_group {name} is used by no virtual_server: keepalived makes no service of it; nothing imported"
+            ),
+            None => continue,
+        };
+        config.warnings.push(Warning::new(group.line, message));
     }
     Ok(config)
 }
@@ -476,6 +519,7 @@ fn virtual_server(node: &Node, warnings: &mut Vec<Warning>) -> Result<VirtualSer
         sorry_server: None,
         real_servers: Vec::new(),
         defaults: Vec::new(),
+        group: None,
     };
     if node.children.is_none() {
         return Err(ParseError::new(line, "expected `{` after the virtual_server address"));
@@ -662,7 +706,7 @@ fn fix_up(vs: &mut VirtualServer, warnings: &mut Vec<Warning>) -> bool {
     let describe = |vs: &VirtualServer| match &vs.address {
         VsAddress::Ip { addr, port } => trio(*addr, vs.protocol, *port),
         VsAddress::Fwmark(mark) => format!("FWM {mark}"),
-        VsAddress::Group(name) => format!("[{name}]:0"),
+        VsAddress::Group(name) => format!("[{name}]:{}", vs.group.as_ref().map_or(0, |g| g.member)),
     };
     let default_to_nat = |vs: &mut VirtualServer, line: usize, warnings: &mut Vec<Warning>| {
         let message = format!(
@@ -684,7 +728,15 @@ fn fix_up(vs: &mut VirtualServer, warnings: &mut Vec<Warning>) -> bool {
         VsAddress::Ip { port, .. } => Some(port),
         _ => None,
     };
-    if let Some(port) = port {
+    let group = vs.group.clone().map(|g| g.group);
+    // keepalived's "specified by address" (a group with an address entry) and "by fwmark only".
+    let (addressed, fwmark_only) = match (&vs.address, &group) {
+        (VsAddress::Ip { .. }, _) => (true, false),
+        (VsAddress::Fwmark(_), _) => (false, true),
+        (VsAddress::Group(_), Some(g)) => (g.has_addresses(), !g.has_addresses() && g.has_fwmarks()),
+        (VsAddress::Group(_), None) => (false, false),
+    };
+    if addressed {
         if vs.protocol.is_none() {
             let message = format!("Virtual server {}: no protocol set - defaulting to UDP", describe(vs));
             vs.defaults.push(("protocol", message.clone()));
@@ -701,7 +753,7 @@ fn fix_up(vs: &mut VirtualServer, warnings: &mut Vec<Warning>) -> bool {
             ));
             vs.one_packet = false;
         }
-        if vs.persistence_timeout.is_none() && port == 0 {
+        if vs.persistence_timeout.is_none() && port == Some(0) {
             let message = format!(
                 "Virtual server {}: zero port only valid for persistent services - setting",
                 describe(vs)
@@ -711,7 +763,21 @@ fn fix_up(vs: &mut VirtualServer, warnings: &mut Vec<Warning>) -> bool {
             vs.persistence_timeout = Some(360);
         }
     }
-    if matches!(vs.address, VsAddress::Fwmark(_)) && vs.protocol.is_some() {
+    // A group's address entry without a port makes the whole virtual server persistent.
+    let portless = group
+        .iter()
+        .flat_map(|g| &g.entries)
+        .find(|e| matches!(e.target, Target::Addresses { port: None, .. }));
+    if let (None, Some(entry)) = (vs.persistence_timeout, portless) {
+        let message = format!(
+            "Virtual server {}: zero port only valid for persistent services - setting",
+            describe(vs)
+        );
+        vs.defaults.push(("persistence", message.clone()));
+        warnings.push(Warning::new(entry.line, message));
+        vs.persistence_timeout = Some(360);
+    }
+    if fwmark_only && vs.protocol.is_some() {
         warnings.push(Warning::new(
             line,
             format!(
@@ -821,6 +887,9 @@ fn fix_up(vs: &mut VirtualServer, warnings: &mut Vec<Warning>) -> bool {
         }
     }
     let sorry_nat = vs.lb_kind == Some(LbKind::Nat);
+    if let Some(g) = &group {
+        group_ports(vs, g, sorry_nat, &describe(vs), warnings);
+    }
     if let (Some(sorry), false) = (vs.sorry_server.as_ref(), sorry_nat) {
         let (sline, sport) = (sorry.line, sorry.port);
         match (&vs.address, port) {
@@ -850,6 +919,58 @@ fn fix_up(vs: &mut VirtualServer, warnings: &mut Vec<Warning>) -> bool {
         }
     }
     true
+}
+
+/// keepalived's port checks of a group's virtual server: unless NAT, IPVS gets each entry's
+/// port for the real and sorry servers (a fwmark entry's: 0), so a port written for them that
+/// differs is reported, not changed.
+fn group_ports(vs: &VirtualServer, group: &VsGroup, sorry_nat: bool, describe: &str, warnings: &mut Vec<Warning>) {
+    let routed: Vec<&KeepalivedRealServer> = vs
+        .real_servers
+        .iter()
+        .filter(|rs| vs.method_of(rs) != LbKind::Nat)
+        .collect();
+    let rs_trio = |rs: &KeepalivedRealServer| trio(rs.addr, vs.protocol, rs.port.unwrap_or(0));
+    let sorry = vs.sorry_server.as_ref().filter(|_| !sorry_nat);
+    if group.has_fwmarks() {
+        for rs in routed.iter().filter(|rs| rs.port.is_some_and(|p| p != 0)) {
+            warnings.push(Warning::new(
+                rs.line,
+                format!(
+                    "WARNING - fwmark virtual server {describe}, real server {} has port specified - port will be ignored",
+                    rs_trio(rs)
+                ),
+            ));
+        }
+        if let Some(s) = sorry.filter(|s| s.port.is_some()) {
+            warnings.push(Warning::new(
+                s.line,
+                format!("WARNING - fwmark virtual server {describe}, sorry server has port specified - port will be ignored"),
+            ));
+        }
+    }
+    for entry in &group.entries {
+        let Target::Addresses { port, .. } = entry.target else {
+            continue;
+        };
+        let port = port.unwrap_or(0);
+        for rs in routed.iter().filter(|rs| rs.port.is_some_and(|p| p != 0 && p != port)) {
+            warnings.push(Warning::new(
+                rs.line,
+                format!(
+                    "virtual server {describe}:[{}] and real server {} ports don't match",
+                    entry.describe(),
+                    rs_trio(rs)
+                ),
+            ));
+        }
+        if let Some(s) = sorry.filter(|s| s.port.is_some_and(|p| p != port)) {
+            warnings.push(Warning::new(
+                s.line,
+                format!("WARNING - virtual server {describe}, sorry server has port specified - port will be ignored"),
+            ));
+        }
+    }
 }
 
 fn unquote(text: &str) -> String {

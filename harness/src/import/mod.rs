@@ -6,6 +6,7 @@ pub mod compare;
 pub mod error;
 pub mod evidence;
 pub mod fwmark_service;
+mod group_plan;
 pub mod ipvsadm;
 pub mod keepalived;
 pub mod keepalived_checkers;
@@ -18,6 +19,7 @@ pub mod table;
 pub mod to_scenario;
 pub mod vrrp_contradictions;
 pub mod vrrp_scenario;
+pub mod vs_group;
 
 pub use compare::same_service;
 pub use error::{ParseError, Warning};
@@ -26,6 +28,8 @@ pub use to_scenario::{import_file, import_files, import_text, import_text_with_m
 
 #[cfg(test)]
 mod fwmark_import_tests;
+#[cfg(test)]
+mod group_import_tests;
 #[cfg(test)]
 mod keepalived_check_tests;
 #[cfg(test)]

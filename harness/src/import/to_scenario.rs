@@ -20,7 +20,7 @@ use super::keepalived_vrrp::VrrpConfig;
 use super::table::{IpvsTable, TableForward, TableProto, TableService};
 use super::vrrp_contradictions;
 use super::vrrp_scenario::{self, ServiceSide, VrrpSections};
-use super::{ipvsadm, keepalived_health, procfs};
+use super::{group_plan, ipvsadm, keepalived_health, procfs};
 use crate::lvs::Proto;
 
 /// Input formats [`import_text`] recognises.
@@ -324,6 +324,18 @@ pub(super) struct PlanService {
     pub(super) defaults: Vec<(&'static str, String)>,
     /// A firewall-mark service: its mark and match (`port` is then the traffic's port).
     pub(super) fwmark: Option<PlanMark>,
+    /// Its `name` when the default would not do (a group's entries).
+    pub(super) name: Option<String>,
+    /// The `virtual_server_group` entry it was made from.
+    pub(super) group: Option<PlanGroupEntry>,
+}
+
+/// Where a group's service comes from, for its comment and `[service.origin]`.
+pub(super) struct PlanGroupEntry {
+    pub(super) group: String,
+    /// The entry's line (the virtual_server's is `PlanService::line`).
+    pub(super) line: usize,
+    pub(super) written: String,
 }
 
 impl PlanService {
@@ -336,8 +348,11 @@ impl PlanService {
         }
     }
 
-    /// The scenario's default name for it.
+    /// The scenario's name for it.
     fn default_name(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
         match &self.fwmark {
             Some(m) => format!("fwmark/{}", m.mark),
             None => format!("{}/{}", self.proto, self.port),
@@ -533,12 +548,15 @@ fn table_service(
         kernel_ports: true,
         defaults: Vec::new(),
         fwmark,
+        name: None,
+        group: None,
     };
     Ok((service, mode))
 }
 
-/// Scenario from keepalived.conf: every `virtual_server IP PORT` in the first one's mode, each
-/// on its own VIP; others are skipped with a warning.
+/// Scenario from keepalived.conf: every `virtual_server IP PORT` (and `fwmark N`, and each
+/// address of a `virtual_server group NAME`'s entries) in the first one's mode, each on its own
+/// VIP; others are skipped with a warning.
 pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result<Imported, ImportError> {
     keepalived_plan(config, origin, &[], &Marks::default())
 }
@@ -567,28 +585,30 @@ fn keepalived_plan(
     };
     let mut warnings = config.warnings.clone();
     warnings.extend(marks.warnings());
-    let importable = |v: &&keepalived::VirtualServer| matches!(v.address, VsAddress::Ip { .. } | VsAddress::Fwmark(_));
-    let Some(first) = config.virtual_servers.iter().find(importable) else {
-        return Err(match config.virtual_servers.first() {
-            Some(v) => unsupported(
-                v.line,
-                format!("`{}` is not supported: lvslab models VIP:PORT and fwmark services (group services cannot be imported)", v.describe()),
-            ),
-            None => {
-                let hint = if warnings.iter().any(|w| w.message.contains("include")) {
-                    " (they may be in an included file, which is not followed)"
-                } else {
-                    ""
-                };
-                unsupported(0, format!("no virtual_server block found{hint}"))
-            }
-        });
+    let Some(first) = config.virtual_servers.first() else {
+        let hint = if warnings.iter().any(|w| w.message.contains("include")) {
+            " (they may be in an included file, which is not followed)"
+        } else if warnings.iter().any(|w| w.message.starts_with("Virtual server group")) {
+            " that keepalived keeps (see the warnings about its virtual_server group)"
+        } else {
+            ""
+        };
+        return Err(unsupported(0, format!("no virtual_server block found{hint}")));
     };
-    let (mut service, mode) =
-        keepalived_service(first, marks, &mut warnings).map_err(|(line, m)| unsupported(line, m))?;
-    keepalived_health::plan(first, &mut service, mode, &mut warnings);
-    let mut services = vec![service];
-    for other in config.virtual_servers.iter().filter(|v| !std::ptr::eq(*v, first)) {
+    let (planned, mode) =
+        services_of(first, marks, group_plan::MAX_SERVICES, &mut warnings).map_err(|(line, m)| unsupported(line, m))?;
+    let mut services: Vec<PlanService> = Vec::new();
+    for mut svc in planned {
+        if !unique(&services, &svc, &mut warnings) {
+            continue;
+        }
+        match services.is_empty() {
+            true => keepalived_health::plan(first, &mut svc, mode, &mut warnings),
+            false => keepalived_health::plan_later(first, &mut svc, mode, &mut warnings),
+        }
+        services.push(svc);
+    }
+    for other in config.virtual_servers.iter().skip(1) {
         let skipped = |why: &str| {
             Warning::new(
                 other.line,
@@ -599,18 +619,19 @@ fn keepalived_plan(
                 ),
             )
         };
-        if !importable(&other) {
-            warnings.push(skipped("group services are unsupported"));
-            continue;
-        }
         let mut own = Vec::new();
-        match keepalived_service(other, marks, &mut own) {
+        let room = group_plan::MAX_SERVICES.saturating_sub(services.len());
+        match services_of(other, marks, room, &mut own) {
             Err((_, why)) => warnings.push(skipped(&why)),
             Ok((_, m)) if m != mode => warnings.push(skipped(&format!("it is {m}, the first service {mode}"))),
-            Ok((mut svc, _)) => {
+            Ok((planned, _)) => {
                 warnings.extend(own);
-                keepalived_health::plan_later(other, &mut svc, mode, &mut warnings);
-                services.push(svc);
+                for mut svc in planned {
+                    if unique(&services, &svc, &mut warnings) {
+                        keepalived_health::plan_later(other, &mut svc, mode, &mut warnings);
+                        services.push(svc);
+                    }
+                }
             }
         }
     }
@@ -639,6 +660,44 @@ fn keepalived_plan(
     render(plan, origin, warnings, vrrp)
 }
 
+/// The services of one virtual server (one per group entry address for `virtual_server group
+/// NAME`, at most `room` of them), and their mode.
+fn services_of(
+    vs: &keepalived::VirtualServer,
+    marks: &Marks,
+    room: usize,
+    warnings: &mut Vec<Warning>,
+) -> Result<(Vec<PlanService>, Mode), (usize, String)> {
+    match &vs.group {
+        Some(group) => group_plan::plan(vs, group, marks, room, warnings),
+        None => keepalived_service(vs, marks, warnings).map(|(svc, mode)| (vec![svc], mode)),
+    }
+}
+
+/// Whether `svc` is a service none of `services` already is; a repeat is a warning (IPVS
+/// refuses to add a service twice, so keepalived's second add fails).
+fn unique(services: &[PlanService], svc: &PlanService, warnings: &mut Vec<Warning>) -> bool {
+    let same = |o: &&PlanService| match (&o.fwmark, &svc.fwmark) {
+        (Some(a), Some(b)) => a.mark == b.mark,
+        (None, None) => o.vip == svc.vip && o.port == svc.port && o.proto == svc.proto,
+        _ => false,
+    };
+    let Some(earlier) = services.iter().find(same) else {
+        return true;
+    };
+    let at = |s: &PlanService| s.group.as_ref().map_or(s.line, |g| g.line);
+    warnings.push(Warning::new(
+        at(svc),
+        format!(
+            "{} {} is already a service (line {}): IPVS refuses to add it twice, so keepalived's second add fails; imported once",
+            svc.proto.as_str().to_ascii_uppercase(),
+            svc.original(),
+            at(earlier)
+        ),
+    ));
+    false
+}
+
 /// One `virtual_server IP PORT`, with keepalived's defaults applied, and its mode.
 fn keepalived_service(
     vs: &keepalived::VirtualServer,
@@ -657,8 +716,21 @@ fn keepalived_service(
             let planned = fwmark_service::plan(mark, vs.line, marks, warnings);
             (planned.vip, planned.port, planned.proto, Some(planned.mark))
         }
-        VsAddress::Group(_) => return Err((vs.line, "group services are unsupported".into())),
+        VsAddress::Group(_) => return Err((vs.line, "a group's services are planned by group_plan".into())),
     };
+    keepalived_shape(vs, vip, port, proto, fwmark, warnings)
+}
+
+/// The service `vs` describes on `vip:port` (or mark), with keepalived's defaults applied, and
+/// its mode: everything but the address comes from the virtual server.
+pub(super) fn keepalived_shape(
+    vs: &keepalived::VirtualServer,
+    vip: String,
+    port: u16,
+    proto: Proto,
+    fwmark: Option<PlanMark>,
+    warnings: &mut Vec<Warning>,
+) -> Result<(PlanService, Mode), (usize, String)> {
     let kinds: Vec<LbKind> = vs.real_servers.iter().map(|r| vs.method_of(r)).collect();
     let kind = kinds.first().copied().or(vs.lb_kind).unwrap_or(LbKind::Nat);
     if kinds.iter().any(|k| *k != kind) {
@@ -707,6 +779,8 @@ fn keepalived_service(
         kernel_ports: false,
         defaults: vs.defaults.clone(),
         fwmark,
+        name: None,
+        group: None,
     };
     Ok((service, mode))
 }
@@ -719,7 +793,7 @@ fn service_identity(svc: &TableService) -> Result<(String, Proto), String> {
     }
 }
 
-fn identity(vip: IpAddr, port: u16, proto: TableProto) -> Result<(String, Proto), String> {
+pub(super) fn identity(vip: IpAddr, port: u16, proto: TableProto) -> Result<(String, Proto), String> {
     if vip.is_ipv6() {
         return Err(format!("IPv6 service {vip} is unsupported (the lab is IPv4)"));
     }
@@ -904,11 +978,27 @@ fn render(
     let several = plan.services.len() > 1;
     for (index, svc) in plan.services.iter().enumerate() {
         let _ = writeln!(out);
+        let from = match &svc.group {
+            Some(g) => format!(
+                "# original line {}: `{}` of virtual_server_group {}, served by the virtual_server at line {}",
+                g.line,
+                comment_safe(&g.written),
+                comment_safe(&g.group),
+                svc.line
+            ),
+            None => format!("# original line {}", svc.line),
+        };
         if several {
-            let _ = writeln!(out, "# original line {}", svc.line);
+            let _ = writeln!(out, "{from}");
             let _ = writeln!(out, "[[service]]");
         } else {
+            if svc.group.is_some() {
+                let _ = writeln!(out, "{from}");
+            }
             let _ = writeln!(out, "[service]");
+        }
+        if let Some(name) = &svc.name {
+            let _ = writeln!(out, "name = {}", quote(name));
         }
         if index == 0 || lab_vip_of(&svc.vip) != vip {
             let _ = writeln!(
@@ -1080,20 +1170,33 @@ fn render(
         }
     }
     warnings.sort_by_key(|w| w.line);
+    // A group's services share the virtual server's settings, so they may say the same thing.
+    let mut said: Vec<Warning> = Vec::new();
+    warnings.retain(|w| {
+        let repeat = said.contains(w);
+        if !repeat {
+            said.push(w.clone());
+        }
+        !repeat
+    });
     Ok(Imported { toml: out, warnings })
 }
 
 /// A service's scheduler, flags, persistence and one-packet keys.
 /// `[service.origin]` when the source's tool filled in settings the file left out: the
 /// diagnosis can then say that a cause comes from a default, not from the file's own choice.
+/// A group's service always has one: its line is the group entry's.
 fn render_origin(out: &mut String, origin: &str, svc: &PlanService) {
-    if svc.defaults.is_empty() {
+    if svc.defaults.is_empty() && svc.group.is_none() {
         return;
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "[service.origin]");
     let _ = writeln!(out, "file = {}", quote(origin));
-    let _ = writeln!(out, "line = {}", svc.line);
+    let _ = writeln!(out, "line = {}", svc.group.as_ref().map_or(svc.line, |g| g.line));
+    if svc.defaults.is_empty() {
+        return;
+    }
     let _ = writeln!(out, "defaults = [");
     for (sets, said) in &svc.defaults {
         let _ = writeln!(
@@ -1460,6 +1563,7 @@ mod snapshots {
             "keepalived-vrrp-dr-unicast.conf",
             "keepalived-vrrp-strict.conf",
             "keepalived-health.conf",
+            "keepalived-group.conf",
         ] {
             let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap();
             let imported = import_text(&text, name).unwrap();
