@@ -168,3 +168,21 @@ fn fwmark_and_address_services_round_trip_through_save_and_the_lab_script() {
     let err = super::same_service(&original, director.vip, &assumed).unwrap_err();
     assert!(err.contains("fwmark match"), "{err}");
 }
+
+#[test]
+fn a_later_nat_fwmark_service_drops_its_real_servers_port_with_a_warning() {
+    let conf = "virtual_server 10.0.0.1 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  \
+                real_server 10.1.0.1 8080 {\n  }\n}\nvirtual_server fwmark 5 {\n  lb_algo rr\n  lb_kind NAT\n  \
+                real_server 10.1.0.1 8080 {\n  }\n}\n";
+    let imported = import_text(conf, "fw.conf").unwrap();
+    let s = checks(&imported.toml);
+    assert_eq!(s.services.len(), 2);
+    assert!(
+        imported
+            .warnings
+            .iter()
+            .any(|w| w.line == 8 && w.message.contains("real-server port 8080 dropped")),
+        "{:?}",
+        imported.warnings
+    );
+}

@@ -1051,6 +1051,11 @@ fn render(
         // A later service: its real servers' port.
         let ports: Vec<u16> = svc.servers.iter().filter_map(|s| s.port).filter(|p| *p != 0).collect();
         match ports.first() {
+            // A later fwmark service's real servers keep each packet's port (no `real_port`).
+            Some(&port) if svc.fwmark.is_some() => warnings.push(Warning::new(
+                svc.line,
+                format!("real-server port {port} dropped: a later fwmark service's real servers keep each packet's port"),
+            )),
             Some(&port) if port != svc.port && dr_like => warnings.push(Warning::new(
                 svc.line,
                 format!(
@@ -1064,7 +1069,10 @@ fn render(
             )),
             _ => {}
         }
-        if let Some(&port) = ports.first().filter(|p| **p != svc.port && !dr_like) {
+        if let Some(&port) = ports
+            .first()
+            .filter(|p| **p != svc.port && !dr_like && svc.fwmark.is_none())
+        {
             let _ = writeln!(out, "real_port = {port}");
         }
         check_table(&mut out);
