@@ -10,11 +10,7 @@ use crate::run::RunOutcome;
 /// `lvslab run`'s report; `show_ipvs` adds each director's state as the `ipvsadm` views print it.
 pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
     let mut out = String::new();
-    let engine = match outcome.engine {
-        Some(EngineKind::Embedded) => "embedded",
-        Some(EngineKind::Kernel) => "kernel",
-        None => "none (direct)",
-    };
+    let engine = engine_name(outcome);
     out.push_str(&format!(
         "{} — {} mode, engine {engine}, {} requests in {:.0} ms (lab up in {:.1} ms)\n\n",
         outcome.scenario, outcome.mode, outcome.tally.requests, outcome.timings.traffic_ms, outcome.timings.bring_up_ms
@@ -92,11 +88,23 @@ fn problems_text(problems: &[String]) -> String {
     problems.iter().map(|p| format!("(not gathered: {p})\n")).collect()
 }
 
+/// Which engine ran the director, as the reports' first line says it.
+fn engine_name(outcome: &RunOutcome) -> &'static str {
+    match outcome.engine {
+        Some(EngineKind::Embedded) => "embedded",
+        Some(EngineKind::Kernel) => "kernel",
+        None => "none (direct)",
+    }
+}
+
 /// `lvslab diagnose`: the spread, then the causes ranked, with evidence and fixes.
 pub fn diagnosis_report(outcome: &RunOutcome) -> String {
     let mut out = format!(
-        "{} — {} mode, {} requests\n\n",
-        outcome.scenario, outcome.mode, outcome.tally.requests
+        "{} — {} mode, engine {}, {} requests\n\n",
+        outcome.scenario,
+        outcome.mode,
+        engine_name(outcome),
+        outcome.tally.requests
     );
     out.push_str(&render_spread(&outcome.tally));
     out.push('\n');
