@@ -139,6 +139,7 @@ impl Default for Globals {
 pub(super) fn read(nodes: &[Node], warnings: &mut Vec<Warning>) -> VrrpConfig {
     let mut globals = Globals::default();
     let mut config = VrrpConfig::default();
+    let mut group_tracks: Vec<(String, GroupTracks)> = Vec::new();
     for node in nodes {
         match node.keyword.as_str() {
             "global_defs" => read_globals(node, &mut globals, warnings),
@@ -149,7 +150,8 @@ pub(super) fn read(nodes: &[Node], warnings: &mut Vec<Warning>) -> VrrpConfig {
             }
             "vrrp_sync_group" => {
                 let name = node.args.first().cloned().unwrap_or_default();
-                config.sync_groups.push((node.line, name));
+                config.sync_groups.push((node.line, name.clone()));
+                let mut tracks = GroupTracks::default();
                 // `group { A B }`, or (older files) the members on their own lines.
                 let mut members = Vec::new();
                 for child in node.children.iter().flatten() {
@@ -161,24 +163,43 @@ pub(super) fn read(nodes: &[Node], warnings: &mut Vec<Warning>) -> VrrpConfig {
                                 .flatten()
                                 .flat_map(|m| std::iter::once(m.keyword.clone()).chain(m.args.iter().cloned())),
                         ),
-                        "notify"
-                        | "notify_master"
-                        | "notify_backup"
-                        | "notify_fault"
-                        | "notify_stop"
-                        | "smtp_alert"
-                        | "global_tracking"
-                        | "sync_group_tracking_weight"
-                        | "track_interface"
-                        | "track_script"
-                        | "track_file"
-                        | "track_process"
-                        | "track_bfd"
-                        | "notify_priority_changes" => {}
+                        keyword if keyword.starts_with("notify_") || keyword == "notify" => {
+                            warnings.push(Warning::new(
+                                child.line,
+                                format!("({name}) {keyword} is not run: lvslab does not run notify scripts (the run reports the transitions)"),
+                            ))
+                        }
+                        "track_interface" => {
+                            for entry in child.children.iter().flatten() {
+                                if let Some(t) = read_track(entry, &name, &tracks.interfaces, None, warnings) {
+                                    tracks.interfaces.push(t);
+                                }
+                            }
+                        }
+                        "track_script" => {
+                            for entry in child.children.iter().flatten() {
+                                let Some(script) = config.scripts.iter().find(|s| s.name == entry.keyword) else {
+                                    warnings.push(Warning::new(
+                                        entry.line,
+                                        format!("({name}) track script {} not found, ignoring...", entry.keyword),
+                                    ));
+                                    continue;
+                                };
+                                if let Some(t) = read_track(entry, &name, &tracks.scripts, Some(script.weight), warnings) {
+                                    tracks.scripts.push(t);
+                                }
+                            }
+                        }
+                        "smtp_alert" | "global_tracking" | "sync_group_tracking_weight" | "track_file"
+                        | "track_process" | "track_bfd" => warnings.push(Warning::new(
+                            child.line,
+                            format!("({name}) {} is not modelled - ignored", child.keyword),
+                        )),
                         other => members.extend(std::iter::once(other.to_string()).chain(child.args.iter().cloned())),
                     }
                 }
                 config.sync_members.push(members);
+                group_tracks.push((name, tracks));
             }
             "vrrp_instance" => {
                 let Some(name) = node.args.first().filter(|_| node.args.len() == 1) else {
@@ -197,7 +218,57 @@ pub(super) fn read(nodes: &[Node], warnings: &mut Vec<Warning>) -> VrrpConfig {
             _ => {}
         }
     }
+    for (members, (group, tracks)) in config.sync_members.iter().zip(&group_tracks) {
+        apply_group_tracks(&mut config.instances, members, group, tracks, warnings);
+    }
     config
+}
+
+/// A sync group's own `track_script` / `track_interface` entries.
+#[derive(Default)]
+struct GroupTracks {
+    scripts: Vec<Track>,
+    interfaces: Vec<Track>,
+}
+
+/// keepalived adds a sync group's tracks to every member (`sync_group_tracking_init`), after
+/// the members' own weighted tracks were dropped. An unweighted one (down: FAULT, and the group
+/// with it) becomes each member's own; a weighted one floats every member's priority, which
+/// lvslab's per-instance tracks cannot say, so it is left out with a warning.
+fn apply_group_tracks(
+    instances: &mut [VrrpInstance],
+    members: &[String],
+    group: &str,
+    tracks: &GroupTracks,
+    warnings: &mut Vec<Warning>,
+) {
+    let kinds = [
+        ("track_script", &tracks.scripts),
+        ("track_interface", &tracks.interfaces),
+    ];
+    for (kind, entries) in kinds {
+        for track in entries.iter() {
+            if track.weight != 0 {
+                warnings.push(Warning::new(
+                    track.line,
+                    format!(
+                        "({group}) {kind} {} of weight {}: not imported: a sync group's weighted track moves every member's priority, and lvslab's tracks are per instance; use weight 0 (down: FAULT for the whole group)",
+                        track.name, track.weight
+                    ),
+                ));
+                continue;
+            }
+            for instance in instances.iter_mut().filter(|i| members.contains(&i.name)) {
+                let own = match kind {
+                    "track_script" => &mut instance.track_scripts,
+                    _ => &mut instance.track_interfaces,
+                };
+                if !own.iter().any(|t| t.name == track.name) {
+                    own.push(track.clone());
+                }
+            }
+        }
+    }
 }
 
 fn first_arg(node: &Node) -> &str {

@@ -333,3 +333,35 @@ fn instances_keepalived_refuses_are_dropped_with_its_reason() {
     let config = parse("vrrp_instance {\n}\n");
     assert_eq!(said(&config.warnings), ["line 1: vrrp_instance must have a name"]);
 }
+
+#[test]
+fn a_sync_groups_unweighted_tracks_become_every_members_and_weighted_ones_are_said() {
+    let config = parse(
+        "vrrp_script chk {\n  script \"/bin/true\"\n  weight 0\n}\nvrrp_script heavy {\n  script \"/bin/true\"\n  weight -60\n}\n\
+         vrrp_sync_group VG {\n  group {\n    VI_A\n    VI_B\n  }\n  track_script {\n    chk\n    heavy\n  }\n  \
+         track_interface {\n    eth1\n  }\n  notify_master \"/bin/m.sh\"\n}\n\
+         vrrp_instance VI_A {\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {\n    10.0.0.1\n  }\n}\n\
+         vrrp_instance VI_B {\n  interface eth0\n  virtual_router_id 2\n  virtual_ipaddress {\n    10.0.1.1\n  }\n}\n",
+    );
+    for instance in &config.vrrp.instances {
+        let scripts: Vec<(&str, i32)> = instance
+            .track_scripts
+            .iter()
+            .map(|t| (t.name.as_str(), t.weight))
+            .collect();
+        assert_eq!(scripts, [("chk", 0)], "{}", instance.name);
+        let ifs: Vec<&str> = instance.track_interfaces.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(ifs, ["eth1"], "{}", instance.name);
+    }
+    let said = said(&config.warnings);
+    assert!(
+        said.iter()
+            .any(|w| w.starts_with("line 16: (VG) track_script heavy of weight -60: not imported")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|w| w.starts_with("line 21: (VG) notify_master is not run")),
+        "{said:?}"
+    );
+}
