@@ -113,6 +113,15 @@ const CONFIGS: &[(&str, &str)] = &[
          real_server 10.0.0.4 80 { weight 10 }\n}\n",
     ),
     (
+        // A sync group's members lose their weighted tracks; the group's own are added after.
+        "sync-group-tracks",
+        "vrrp_script heavy {\n    script \"/bin/true\"\n    weight -60\n}\nvrrp_sync_group VG {\n    group {\n        \
+         VI_A\n        VI_B\n    }\n}\nvrrp_instance VI_A {\n    interface eth0\n    virtual_router_id 61\n    \
+         track_script {\n        heavy\n    }\n    track_interface {\n        eth1 weight 10\n    }\n    \
+         virtual_ipaddress {\n        10.0.0.1\n    }\n}\nvrrp_instance VI_B {\n    interface eth0\n    \
+         virtual_router_id 62\n    virtual_ipaddress {\n        10.0.1.1\n    }\n}\n",
+    ),
+    (
         "vs-group-entries",
         "virtual_server_group WEB {\n    192.168.1.10 80\n    192.168.1.20-22 80\n    10.0.0.1 0\n    10.0.1.0/30 8080\n    \
          10.0.2.1-10.0.2.3 81\n    fwmark 5\n    192.168.1.30-20 80\n    192.168.1.30-300 80\n    192.168.1.30-5x 80\n    \

@@ -218,10 +218,44 @@ pub(super) fn read(nodes: &[Node], warnings: &mut Vec<Warning>) -> VrrpConfig {
             _ => {}
         }
     }
+    for members in &config.sync_members {
+        unweight_members(&mut config.instances, members, warnings);
+    }
     for (members, (group, tracks)) in config.sync_members.iter().zip(&group_tracks) {
         apply_group_tracks(&mut config.instances, members, group, tracks, warnings);
     }
     config
+}
+
+/// `vrrp_complete_instance` for a sync group's member: its weighted scripts are dropped and its
+/// tracked interfaces lose their weight (down: FAULT), in keepalived's words. (With
+/// `sync_group_tracking_weight`, which is not modelled, keepalived keeps them.)
+fn unweight_members(instances: &mut [VrrpInstance], members: &[String], warnings: &mut Vec<Warning>) {
+    for instance in instances.iter_mut().filter(|i| members.contains(&i.name)) {
+        let name = instance.name.clone();
+        for track in instance.track_interfaces.iter_mut().filter(|t| t.weight != 0) {
+            warnings.push(Warning::new(
+                track.line,
+                format!(
+                    "({name}) ignoring {} tracked interface weight due to SYNC group",
+                    track.name
+                ),
+            ));
+            track.weight = 0;
+        }
+        instance.track_scripts.retain(|track| {
+            if track.weight != 0 {
+                warnings.push(Warning::new(
+                    track.line,
+                    format!(
+                        "({name}) ignoring tracked script {} with weights due to SYNC group",
+                        track.name
+                    ),
+                ));
+            }
+            track.weight == 0
+        });
+    }
 }
 
 /// A sync group's own `track_script` / `track_interface` entries.
