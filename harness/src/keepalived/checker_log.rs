@@ -415,9 +415,11 @@ impl CheckerLog {
         };
         let fifo = line.to_string();
         if let Some(rest) = line.strip_prefix("RS ") {
-            let mut words = rest.split(' ');
-            let Some(trio) = words.next() else { return };
-            if words.next().is_some_and(|vs| vs != self.pool.vs) {
+            // `<rs> <vs> <state>`: a fwmark VS is two words (`FWM 3`).
+            let Some((trio, vs)) = rest.rsplit_once(' ').and_then(|(r, _)| r.split_once(' ')) else {
+                return;
+            };
+            if vs != self.pool.vs {
                 return;
             }
             let Some(rs) = self.server(trio).map(|s| s.addr) else {
@@ -807,6 +809,49 @@ mod tests {
         assert!(lines_of(&web).iter().all(|l| !l.contains(":443")));
         assert!(lines_of(&https).iter().all(|l| !l.contains(":tcp:80")));
         assert!(!https
+            .records
+            .iter()
+            .any(|r| matches!(r.event, HealthEvent::RealServer { .. })));
+    }
+
+    /// A fwmark virtual server (`virtual_server fwmark 1`): keepalived names it `FWM 1` and
+    /// its real servers without protocol or port (`FMT_VS`, `FMT_RS` with service_type 0).
+    #[test]
+    fn a_fwmark_virtual_server_is_read_by_its_mark() {
+        let dest = |last: u8| SocketAddr::from(([192, 0, 2, last], 0));
+        let fwm = |mark: u32| Pool {
+            vs: format!("FWM {mark}"),
+            servers: [11, 12]
+                .into_iter()
+                .map(|last| PoolServer {
+                    trio: format!("[192.0.2.{last}]:none:0"),
+                    addr: dest(last),
+                    ..server(last, false)
+                })
+                .collect(),
+            sorry: None,
+            alpha: HashSet::new(),
+        };
+        let mut one = CheckerLog::new(fwm(1));
+        let mut ten = CheckerLog::new(fwm(10));
+        let lines: &[(u64, &str)] = &[
+            (0, "Activating healthchecker for service [192.0.2.12]:none:0 for VS FWM 1"),
+            (900, "TCP connection to [192.0.2.12]:none:0 success."),
+            (1900, "TCP_CHECK on service [192.0.2.12]:none:0 failed."),
+            (1900, "Removing service [192.0.2.12]:none:0 from VS FWM 1"),
+            (1901, "notify_fifo: RS [192.0.2.12]:none:0 FWM 1 DOWN"),
+        ];
+        feed(&mut one, lines);
+        feed(&mut ten, lines);
+        assert_eq!(table_ops(&one), vec![(1900, dest(12), false, TableOp::Remove)]);
+        assert!(one.records.iter().any(|r| matches!(
+            &r.event,
+            HealthEvent::RealServer { rs, up: false, .. } if *rs == dest(12)
+        )));
+        assert_eq!(one.failures.len(), 1);
+        // FWM 1's table lines are not FWM 10's.
+        assert!(table_ops(&ten).is_empty());
+        assert!(!ten
             .records
             .iter()
             .any(|r| matches!(r.event, HealthEvent::RealServer { .. })));

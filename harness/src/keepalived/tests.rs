@@ -411,6 +411,8 @@ name = "rs1"
 /// Full mode (virtual_server and checkers): `-t` reads it without initialising IPVS, so it is
 /// checked here although only a kernel with IPVS can run it.
 const FULL_CONFIGS: &[&str] = &[super::config::tests::CHECKED];
+/// Likewise, checkers only (`-C`, no VRRP).
+const CHECKER_CONFIGS: &[&str] = &[super::config::tests::FWMARK_CHECKED];
 
 fn scenario_files_with_vrrp() -> Vec<(String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
@@ -446,6 +448,12 @@ async fn every_generated_config_passes_keepalived_t_in_its_namespace() {
             .enumerate()
             .map(|(i, t)| (format!("full-config-{i}.toml"), t.to_string(), Mode::Full)),
     );
+    texts.extend(
+        CHECKER_CONFIGS
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("checker-config-{i}.toml"), t.to_string(), Mode::CheckersOnly)),
+    );
     let mut checked = 0;
     for (name, text, mode) in &texts {
         let scenario = parse(text, name).unwrap_or_else(|e| panic!("{}", e.render(name)));
@@ -464,7 +472,7 @@ async fn every_generated_config_passes_keepalived_t_in_its_namespace() {
             checked += 1;
         }
     }
-    assert!(checked >= 2 * (CLEAN_CONFIGS.len() + FULL_CONFIGS.len()));
+    assert!(checked >= 2 * (CLEAN_CONFIGS.len() + FULL_CONFIGS.len()) + CHECKER_CONFIGS.len());
 }
 
 #[tokio::test]

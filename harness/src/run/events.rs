@@ -254,7 +254,7 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
                     if !svc.has_real_server(&rs.name) {
                         continue;
                     }
-                    let dest = SocketAddrV4::new(rs.address, scenario.real_port(index, rs));
+                    let dest = SocketAddrV4::new(rs.address, scenario.table_port(index, rs));
                     engine
                         .set_weight(svc.key_on(scenario.service_vip(index, director)), dest, *weight)
                         .map_err(|e| format!("director {name}: {e}"))?;

@@ -39,7 +39,7 @@ use tokio::task::JoinHandle;
 use crate::director::{Engine, ServiceKey};
 use crate::health::{
     self, CheckOutcome, CheckTarget, CheckerId, FailReason, HealthEvent, HealthRecord, Monitor, RealServerConfig,
-    TableAction, TableOp, Trio, Url, VirtualServerConfig, VsName,
+    TableAction, TableOp, Url, VirtualServerConfig,
 };
 use crate::ipvs::{self, Forward};
 use crate::lab::{Host, Lab};
@@ -50,7 +50,7 @@ use super::Held;
 use crate::ha::Implementation;
 use crate::health::CheckerKind;
 use crate::keepalived::checker_log::{Ask, CheckerLog, Pool, PoolServer};
-use crate::keepalived::{Daemon, LogTap};
+use crate::keepalived::{names, Daemon, LogTap};
 use crate::scenario::CheckersChoice;
 
 /// The run's engines, with their directors' names.
@@ -210,21 +210,9 @@ impl<'l> Session<'l> {
         let members = || scenario.real_servers.iter().filter(|r| svc.has_real_server(&r.name));
         let table = members()
             .filter(|r| !check.is_sorry(&r.name))
-            .map(|r| (SocketAddrV4::new(r.address, scenario.real_port(index, r)), r.weight))
+            .map(|r| (SocketAddrV4::new(r.address, scenario.table_port(index, r)), r.weight))
             .collect();
-        let mut names: HashMap<SocketAddr, String> = members()
-            .map(|r| {
-                (
-                    SocketAddr::from((r.address, scenario.real_port(index, r))),
-                    r.name.clone(),
-                )
-            })
-            .collect();
-        if let Some(s) = &check.sorry_server {
-            names
-                .entry(SocketAddr::V4(s.addr))
-                .or_insert_with(|| "sorry server".into());
-        }
+        let names = server_names(scenario, index, check);
         // The first service's seed is the scenario's, as before services had checkers of their own.
         let mut seed = match index {
             0 => Seed::from_name(&scenario.name),
@@ -245,7 +233,10 @@ impl<'l> Session<'l> {
             quorum_down: check.quorum_down.clone(),
             started: Instant::now(),
             names,
-            sorry: check.sorry_server.as_ref().map(|s| SocketAddr::V4(s.addr)),
+            sorry: check
+                .sorry_server
+                .as_ref()
+                .map(|s| SocketAddr::V4(names::sorry_dest(scenario, index, s))),
             running: FuturesUnordered::new(),
             probing: HashMap::new(),
             stop: Arc::new(AtomicBool::new(false)),
@@ -823,22 +814,23 @@ struct ServiceLog {
     log: CheckerLog,
     names: HashMap<SocketAddr, String>,
     sorry: Option<SocketAddr>,
-    /// HTTP_GET's path and timeout per server, to learn a refused status (keepalived does not say it).
-    http: HashMap<SocketAddr, (String, Duration)>,
+    /// HTTP_GET's address, path and timeout per server, to learn a refused status (keepalived
+    /// does not say it).
+    http: HashMap<SocketAddr, (SocketAddr, String, Duration)>,
 }
 
 impl ServiceLog {
     fn new(scenario: &Scenario, index: usize, vip: std::net::Ipv4Addr) -> Option<ServiceLog> {
         let svc = scenario.services.get(index)?;
         let check = svc.health.as_ref()?;
-        let proto = svc.protocol;
+        let sorry = check
+            .sorry_server
+            .as_ref()
+            .map(|s| SocketAddr::V4(names::sorry_dest(scenario, index, s)));
         let mut pool = Pool {
-            vs: Trio::new(SocketAddr::from((vip, svc.port)), proto).to_string(),
+            vs: names::vs_name(scenario, index, vip).to_string(),
             servers: Vec::new(),
-            sorry: check.sorry_server.as_ref().map(|s| {
-                let addr = SocketAddr::V4(s.addr);
-                (Trio::new(addr, proto).to_string(), addr, 1)
-            }),
+            sorry: sorry.map(|addr| (names::trio(scenario, index, addr).to_string(), addr, 1)),
             alpha: HashSet::new(),
         };
         let mut http = HashMap::new();
@@ -846,17 +838,17 @@ impl ServiceLog {
             let Some(rs) = scenario.real_server(&c.name) else {
                 continue;
             };
-            let addr = SocketAddr::from((rs.address, scenario.real_port(index, rs)));
+            let (addr, check_at) = names::checked_dest(scenario, index, rs);
             let settings = c.checker.as_ref().map(|(_, s)| s);
             if let Some((CheckerKind::Http(get), s)) = &c.checker {
                 let path = get.urls.first().map_or("/".to_string(), |u| u.path.clone());
-                http.insert(addr, (path, s.connect_timeout));
+                http.insert(addr, (s.connect_to.unwrap_or(check_at), path, s.connect_timeout));
             }
             if settings.is_some_and(|s| s.alpha) {
                 pool.alpha.insert(addr);
             }
             pool.servers.push(PoolServer {
-                trio: Trio::new(addr, proto).to_string(),
+                trio: names::trio(scenario, index, addr).to_string(),
                 addr,
                 weight: rs.weight,
                 inhibit: c.inhibit_on_failure,
@@ -864,27 +856,11 @@ impl ServiceLog {
                 log_all_failures: settings.is_some_and(|s| s.log_all_failures),
             });
         }
-        let mut names: HashMap<SocketAddr, String> = scenario
-            .real_servers
-            .iter()
-            .filter(|r| svc.has_real_server(&r.name))
-            .map(|r| {
-                (
-                    SocketAddr::from((r.address, scenario.real_port(index, r))),
-                    r.name.clone(),
-                )
-            })
-            .collect();
-        if let Some(s) = &check.sorry_server {
-            names
-                .entry(SocketAddr::V4(s.addr))
-                .or_insert_with(|| "sorry server".into());
-        }
         Some(ServiceLog {
             service: svc.name.clone(),
             log: CheckerLog::new(pool),
-            names,
-            sorry: check.sorry_server.as_ref().map(|s| SocketAddr::V4(s.addr)),
+            names: server_names(scenario, index, check),
+            sorry,
             http,
         })
     }
@@ -990,7 +966,7 @@ impl<'l> KeepalivedSession<'l> {
     /// the same URL at once, from the director's namespace, and takes the status it gets.
     fn fetch_status(&mut self, d: usize, s: usize, server: SocketAddr) {
         let dir = &self.directors[d];
-        let Some((path, timeout)) = dir.services[s].http.get(&server).cloned() else {
+        let Some((connect, path, timeout)) = dir.services[s].http.get(&server).cloned() else {
             return;
         };
         // Every status is "refused" by an empty set, so the judgement carries the code.
@@ -999,7 +975,7 @@ impl<'l> KeepalivedSession<'l> {
         self.fetches.push(
             dir.host
                 .runtime()
-                .spawn(async move { (d, s, server, http_check(server, path, timeout, url).await) }),
+                .spawn(async move { (d, s, server, http_check(connect, path, timeout, url).await) }),
         );
     }
 
@@ -1255,29 +1231,61 @@ pub fn virtual_server(
     check: &HealthCheck,
 ) -> VirtualServerConfig {
     let svc = &scenario.services[index];
-    let proto = svc.protocol;
     let real_servers = check
         .real_servers
         .iter()
         .filter_map(|c| {
             let rs = scenario.real_server(&c.name)?;
+            let (addr, check_at) = names::checked_dest(scenario, index, rs);
+            // Each checker connects where keepalived's would (`connect_port` in a fwmark service).
+            let checkers = c
+                .checker
+                .iter()
+                .cloned()
+                .map(|(kind, mut settings)| {
+                    settings.connect_to = Some(settings.connect_to.unwrap_or(check_at));
+                    (kind, settings)
+                })
+                .collect();
             Some(RealServerConfig {
-                addr: SocketAddr::from((rs.address, scenario.real_port(index, rs))),
+                addr,
                 weight: rs.weight,
                 inhibit_on_failure: c.inhibit_on_failure,
-                checkers: c.checker.iter().cloned().collect(),
+                checkers,
             })
         })
         .collect();
-    let name = VsName::Address(Trio::new(SocketAddr::from((vip, svc.port)), proto));
-    let mut config = VirtualServerConfig::new(name, proto, real_servers);
+    let mut config = VirtualServerConfig::new(names::vs_name(scenario, index, vip), svc.protocol, real_servers);
+    if svc.fwmark.is_some() {
+        config.proto = None;
+    }
     config.delay_loop = check.delay_loop;
     config.quorum = check.quorum;
     config.hysteresis = check.hysteresis;
     config.omega = check.omega;
-    config.sorry_server = check.sorry_server.as_ref().map(|s| SocketAddr::V4(s.addr));
+    config.sorry_server = check
+        .sorry_server
+        .as_ref()
+        .map(|s| SocketAddr::V4(names::sorry_dest(scenario, index, s)));
     config.sorry_server_inhibit = check.sorry_server_inhibit;
     config
+}
+
+/// Service `index`'s servers by their destination in its table, the sorry server too.
+fn server_names(scenario: &Scenario, index: usize, check: &HealthCheck) -> HashMap<SocketAddr, String> {
+    let svc = &scenario.services[index];
+    let mut names: HashMap<SocketAddr, String> = scenario
+        .real_servers
+        .iter()
+        .filter(|r| svc.has_real_server(&r.name))
+        .map(|r| (names::checked_dest(scenario, index, r).0, r.name.clone()))
+        .collect();
+    if let Some(s) = &check.sorry_server {
+        names
+            .entry(SocketAddr::V4(names::sorry_dest(scenario, index, s)))
+            .or_insert_with(|| "sorry server".into());
+    }
+    names
 }
 
 /// The warmup pick: keepalived takes `random()`; the lab takes a seeded SplitMix64 so that a
