@@ -115,6 +115,31 @@ impl CheckerLog {
         &self.table
     }
 
+    /// keepalived started again (a new `keepalived -C` after a stop or a kill): its
+    /// `init_services` builds the virtual server as at the first start, every real server in
+    /// at its weight but `alpha` ones and no sorry server, with quorum, and its checkers begin
+    /// anew. The table changes from the last word of the run before (a stop's "Shutting down"
+    /// deletions are not followed: they are keepalived's exit, not its checkers' decision).
+    pub fn restarted(&mut self, at: Duration) {
+        let fresh = CheckerLog::new(self.pool.clone());
+        let sorry = self.pool.sorry.as_ref().map(|s| s.1);
+        let gone: Vec<SocketAddr> = self
+            .table
+            .keys()
+            .filter(|d| !fresh.table.contains_key(d))
+            .copied()
+            .collect();
+        for dest in gone {
+            self.change(at, dest, Some(dest) == sorry, None);
+        }
+        for (dest, weight) in fresh.table {
+            self.change(at, dest, false, Some(weight));
+        }
+        self.alive = fresh.alive;
+        self.quorum_up = true;
+        self.last_reason.clear();
+    }
+
     /// Reads one line (without keepalived's date), logged `at` after the checkers started.
     pub fn read(&mut self, at: Duration, line: &str) -> Ask {
         if let Some(fifo) = line.strip_prefix(FIFO_PREFIX) {
@@ -855,6 +880,46 @@ mod tests {
             .records
             .iter()
             .any(|r| matches!(r.event, HealthEvent::RealServer { .. })));
+    }
+
+    /// A server removed before keepalived stopped is in again when it starts (init_services),
+    /// until the new run's checker takes it out once more; the new run's lines are read as
+    /// the first run's were.
+    #[test]
+    fn a_restarted_keepalived_starts_from_a_full_table() {
+        let mut log = CheckerLog::new(pool(false, false));
+        feed(
+            &mut log,
+            &[
+                (1000, "TCP_CHECK on service [192.0.2.13]:tcp:80 failed."),
+                (1000, "Removing service [192.0.2.13]:tcp:80 from VS [192.0.2.100]:tcp:80"),
+                (2000, "Shutting down service [192.0.2.11]:tcp:80 from VS [192.0.2.100]:tcp:80"),
+            ],
+        );
+        assert_eq!(log.table().len(), 2);
+        log.restarted(Duration::from_millis(3000));
+        assert_eq!(log.table().len(), 3);
+        feed(
+            &mut log,
+            &[
+                (3000, "Activating healthchecker for service [192.0.2.12]:tcp:80 for VS [192.0.2.100]:tcp:80"),
+                (4500, "TCP_CHECK on service [192.0.2.12]:tcp:80 failed."),
+                (4500, "Removing service [192.0.2.12]:tcp:80 from VS [192.0.2.100]:tcp:80"),
+                (4800, "TCP_CHECK on service [192.0.2.13]:tcp:80 failed."),
+                (4800, "Removing service [192.0.2.13]:tcp:80 from VS [192.0.2.100]:tcp:80"),
+            ],
+        );
+        assert_eq!(
+            table_ops(&log),
+            vec![
+                (1000, addr(13), false, TableOp::Remove),
+                (3000, addr(13), false, TableOp::Add { weight: 1 }),
+                (4500, addr(12), false, TableOp::Remove),
+                (4800, addr(13), false, TableOp::Remove),
+            ]
+        );
+        assert_eq!(log.table().keys().copied().collect::<Vec<_>>(), vec![addr(11)]);
+        assert_eq!(log.failures.len(), 3);
     }
 
     fn lines_of(log: &CheckerLog) -> Vec<String> {

@@ -166,6 +166,10 @@ pub struct Session<'l> {
     running: FuturesUnordered<JoinHandle<(CheckerId, CheckOutcome, Instant, usize)>>,
     /// What each running check probes, to run it again from another director.
     probing: HashMap<CheckerId, CheckTarget>,
+    /// Checks that fell due (or lost their director) while every checked director was down,
+    /// tried again a delay_loop later: a director started again checks anew.
+    parked: Vec<(CheckerId, CheckTarget)>,
+    parked_retry: Option<Duration>,
     /// Stops MISC commands (and quorum scripts) still running when the session ends.
     stop: Arc<AtomicBool>,
     /// What the engine holds now: dest → weight.
@@ -239,6 +243,8 @@ impl<'l> Session<'l> {
                 .map(|s| SocketAddr::V4(names::sorry_dest(scenario, index, s))),
             running: FuturesUnordered::new(),
             probing: HashMap::new(),
+            parked: Vec::new(),
+            parked_retry: None,
             stop: Arc::new(AtomicBool::new(false)),
             table,
             history: Vec::new(),
@@ -349,14 +355,20 @@ impl<'l> Session<'l> {
         let due_at = self
             .monitor
             .next_due()
+            .into_iter()
+            .chain(self.parked_retry)
+            .min()
             .map(|d| tokio::time::Instant::from_std(self.started + d));
         tokio::select! {
             Some(done) = self.running.next(), if !self.running.is_empty() => {
                 match done {
                     Ok((id, _, _, from)) if self.is_killed(from) => {
                         // Its director died under it: the check runs again from one alive.
-                        if let (Some(target), Some(at)) = (self.probing.get(&id).cloned(), self.alive()) {
-                            self.probe(id, target, at);
+                        if let Some(target) = self.probing.get(&id).cloned() {
+                            match self.alive() {
+                                Some(at) => self.probe(id, target, at),
+                                None => self.park(id, target),
+                            }
                         }
                         Vec::new()
                     }
@@ -389,11 +401,29 @@ impl<'l> Session<'l> {
         let now = self.started.elapsed();
         let due = self.monitor.take_due(now);
         let Some(at) = self.alive() else {
-            // Every checked director is dead: so are their checkers.
+            // Every checked director is dead: so are their checkers, until one starts again.
+            for due in due {
+                self.park(due.id, due.target);
+            }
+            if self.parked_retry.is_some_and(|retry| retry <= now) {
+                self.parked_retry = Some(now + self.vs_delay_loop);
+            }
             return;
         };
+        self.parked_retry = None;
+        for (id, target) in std::mem::take(&mut self.parked) {
+            self.probe(id, target, at);
+        }
         for due in due {
             self.probe(due.id, due.target, at);
+        }
+    }
+
+    fn park(&mut self, id: CheckerId, target: CheckTarget) {
+        self.probing.remove(&id);
+        self.parked.push((id, target));
+        if self.parked_retry.is_none() {
+            self.parked_retry = Some(self.started.elapsed() + self.vs_delay_loop);
         }
     }
 
@@ -775,16 +805,26 @@ pub fn checked_directors(scenario: &Scenario) -> Vec<String> {
 /// scenario's checked services (a virtual_server each) and checked (`keepalived -t`), started in the director's namespace
 /// with its files in `<run dir>/<director>/checkers/`. keepalived then owns those services in the
 /// kernel: the engine attached to it (`KernelEngine::start_attached`).
-pub async fn start_keepalived(scenario: &Scenario, lab: &Lab, director: &str) -> Result<Daemon, String> {
+///
+/// `previous`: the director's `keepalived -C` that a `stop` or `kill` ended, which the new one
+/// follows in its log ([`Daemon::start_again`]): the run's checker readers read both.
+pub async fn start_keepalived(
+    scenario: &Scenario,
+    lab: &Lab,
+    director: &str,
+    previous: Option<&Daemon>,
+) -> Result<Daemon, String> {
     use crate::keepalived::{self, Mode};
     let host = lab
         .host(director)
         .ok_or_else(|| format!("{director}: not in the lab"))?;
     let dir = keepalived::checkers_dir(&lab.host_dir(director).map_err(|e| e.to_string())?);
     let conf = keepalived::config(scenario, director, &dir, Mode::CheckersOnly).map_err(|e| e.to_string())?;
-    Daemon::start(host, &dir, &conf, Mode::CheckersOnly, Arc::new(|_| {}))
-        .await
-        .map_err(|e| e.to_string())
+    match previous {
+        Some(previous) => Daemon::start_again(previous, host, &dir, &conf, Mode::CheckersOnly, Arc::new(|_| {})).await,
+        None => Daemon::start(host, &dir, &conf, Mode::CheckersOnly, Arc::new(|_| {})).await,
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// The real keepalived's checkers, read from every checked director's log: each director's
@@ -873,12 +913,20 @@ impl ServiceLog {
 impl DirectorLog<'_> {
     /// Reads the lines keepalived logged since the last call, each for every service. Lines
     /// from before the checkers' start (IPVS set up, the quorum at start) count at their start.
-    /// Returns the HTTP statuses to fetch: (service, server).
+    /// Where a keepalived started again begins, every service starts over from a full table
+    /// (`CheckerLog::restarted`). Returns the HTTP statuses to fetch: (service, server).
     fn read_new(&mut self) -> Vec<(usize, SocketAddr)> {
         let lines = self.tap.lines_from(self.read);
+        let restarts = self.tap.restarts();
+        let first = self.read;
         self.read += lines.len();
         let mut asks = Vec::new();
-        for (at, line) in lines {
+        for (n, (at, line)) in lines.into_iter().enumerate() {
+            if let (true, Some(started)) = (restarts.contains(&(first + n)), self.started) {
+                for s in &mut self.services {
+                    s.log.restarted(at.saturating_duration_since(started));
+                }
+            }
             if self.started.is_none() && crate::keepalived::is_checker_activation(&line) {
                 self.started = Some(at);
                 for (_, early) in std::mem::take(&mut self.lines_before_start) {
