@@ -127,9 +127,17 @@ impl Monitor {
             }
             servers.push(server);
         }
-        let sorry = config
-            .sorry_server
-            .map(|addr| Server::new(Trio { addr, proto: config.proto }, 1, config.sorry_server_inhibit, true));
+        let sorry = config.sorry_server.map(|addr| {
+            Server::new(
+                Trio {
+                    addr,
+                    proto: config.proto,
+                },
+                1,
+                config.sorry_server_inhibit,
+                true,
+            )
+        });
         let mut pool = Pool {
             vs: config.name.clone(),
             quorum: config.quorum,

@@ -860,7 +860,10 @@ mod tests {
         let mut one = CheckerLog::new(fwm(1));
         let mut ten = CheckerLog::new(fwm(10));
         let lines: &[(u64, &str)] = &[
-            (0, "Activating healthchecker for service [192.0.2.12]:none:0 for VS FWM 1"),
+            (
+                0,
+                "Activating healthchecker for service [192.0.2.12]:none:0 for VS FWM 1",
+            ),
             (900, "TCP connection to [192.0.2.12]:none:0 success."),
             (1900, "TCP_CHECK on service [192.0.2.12]:none:0 failed."),
             (1900, "Removing service [192.0.2.12]:none:0 from VS FWM 1"),
@@ -892,8 +895,14 @@ mod tests {
             &mut log,
             &[
                 (1000, "TCP_CHECK on service [192.0.2.13]:tcp:80 failed."),
-                (1000, "Removing service [192.0.2.13]:tcp:80 from VS [192.0.2.100]:tcp:80"),
-                (2000, "Shutting down service [192.0.2.11]:tcp:80 from VS [192.0.2.100]:tcp:80"),
+                (
+                    1000,
+                    "Removing service [192.0.2.13]:tcp:80 from VS [192.0.2.100]:tcp:80",
+                ),
+                (
+                    2000,
+                    "Shutting down service [192.0.2.11]:tcp:80 from VS [192.0.2.100]:tcp:80",
+                ),
             ],
         );
         assert_eq!(log.table().len(), 2);
@@ -902,11 +911,20 @@ mod tests {
         feed(
             &mut log,
             &[
-                (3000, "Activating healthchecker for service [192.0.2.12]:tcp:80 for VS [192.0.2.100]:tcp:80"),
+                (
+                    3000,
+                    "Activating healthchecker for service [192.0.2.12]:tcp:80 for VS [192.0.2.100]:tcp:80",
+                ),
                 (4500, "TCP_CHECK on service [192.0.2.12]:tcp:80 failed."),
-                (4500, "Removing service [192.0.2.12]:tcp:80 from VS [192.0.2.100]:tcp:80"),
+                (
+                    4500,
+                    "Removing service [192.0.2.12]:tcp:80 from VS [192.0.2.100]:tcp:80",
+                ),
                 (4800, "TCP_CHECK on service [192.0.2.13]:tcp:80 failed."),
-                (4800, "Removing service [192.0.2.13]:tcp:80 from VS [192.0.2.100]:tcp:80"),
+                (
+                    4800,
+                    "Removing service [192.0.2.13]:tcp:80 from VS [192.0.2.100]:tcp:80",
+                ),
             ],
         );
         assert_eq!(

@@ -730,12 +730,12 @@ async fn a_tap_follows_a_keepalived_started_again() {
     drop(first);
     // It waited for a state of its own: the stopped run's last was STOP.
     let states: Vec<State> = again.transitions().iter().map(|t| t.state).collect();
-    let stop = states.iter().position(|s| *s == State::Stop).expect("the first run's STOP");
+    let stop = states
+        .iter()
+        .position(|s| *s == State::Stop)
+        .expect("the first run's STOP");
     assert_eq!(states.get(stop + 1), Some(&State::Backup), "{states:?}");
-    again
-        .wait_for_state(State::Master, START)
-        .await
-        .expect("MASTER again");
+    again.wait_for_state(State::Master, START).await.expect("MASTER again");
     assert!(tap.exit().is_none(), "the tap sees the running keepalived");
     assert_eq!(tap.restarts(), vec![before]);
     tokio::time::timeout(START, tap.changed())
