@@ -27,8 +27,8 @@ pub struct RealServerConfig {
 #[derive(Clone, Debug)]
 pub struct VirtualServerConfig {
     pub name: VsName,
-    /// The protocol real servers are printed with (`vs->service_type`).
-    pub proto: Proto,
+    /// The protocol real servers are printed with (`vs->service_type`; `None` for fwmark).
+    pub proto: Option<Proto>,
     /// The VS-level delay_loop: MISC_CHECK's timeout when misc_timeout is unset.
     pub delay_loop: Duration,
     pub quorum: u32,
@@ -46,7 +46,7 @@ impl VirtualServerConfig {
     pub fn new(name: VsName, proto: Proto, real_servers: Vec<RealServerConfig>) -> VirtualServerConfig {
         VirtualServerConfig {
             name,
-            proto,
+            proto: Some(proto),
             delay_loop: super::settings::DEFAULT_DELAY_LOOP,
             quorum: 1,
             hysteresis: 0,
@@ -108,7 +108,10 @@ impl Monitor {
         let mut servers = Vec::new();
         let mut slots = Vec::new();
         for (index, rs) in config.real_servers.iter().enumerate() {
-            let trio = Trio::new(rs.addr, config.proto);
+            let trio = Trio {
+                addr: rs.addr,
+                proto: config.proto,
+            };
             let mut server = Server::new(trio, i64::from(rs.weight), rs.inhibit_on_failure, false);
             for (kind, settings) in &rs.checkers {
                 let checker = Checker::new(kind.clone(), settings.clone(), trio.to_string(), vs_name.clone());
@@ -124,9 +127,17 @@ impl Monitor {
             }
             servers.push(server);
         }
-        let sorry = config
-            .sorry_server
-            .map(|addr| Server::new(Trio::new(addr, config.proto), 1, config.sorry_server_inhibit, true));
+        let sorry = config.sorry_server.map(|addr| {
+            Server::new(
+                Trio {
+                    addr,
+                    proto: config.proto,
+                },
+                1,
+                config.sorry_server_inhibit,
+                true,
+            )
+        });
         let mut pool = Pool {
             vs: config.name.clone(),
             quorum: config.quorum,

@@ -13,20 +13,30 @@ use crate::ipvs::Proto;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Trio {
     pub addr: SocketAddr,
-    pub proto: Proto,
+    /// `None`: a fwmark virtual server's, whose `service_type` keepalived clears ("none").
+    pub proto: Option<Proto>,
 }
 
 impl Trio {
     pub fn new(addr: SocketAddr, proto: Proto) -> Trio {
-        Trio { addr, proto }
+        Trio {
+            addr,
+            proto: Some(proto),
+        }
+    }
+
+    /// A real server of a fwmark virtual server: `[192.0.2.11]:none:0`.
+    pub fn without_protocol(addr: SocketAddr) -> Trio {
+        Trio { addr, proto: None }
     }
 }
 
 impl fmt::Display for Trio {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let proto = match self.proto {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
+            Some(Proto::Tcp) => "tcp",
+            Some(Proto::Udp) => "udp",
+            None => "none",
         };
         // inet_sockaddrtos2 prints IPv6 without brackets; the trio adds them for both families.
         write!(f, "[{}]:{}:{}", self.addr.ip(), proto, self.addr.port())
@@ -61,6 +71,8 @@ mod tests {
         assert_eq!(rs.to_string(), "[192.0.2.11]:tcp:80");
         let v6 = Trio::new("[2001:db8::1]:53".parse().unwrap(), Proto::Udp);
         assert_eq!(v6.to_string(), "[2001:db8::1]:udp:53");
+        let fwm = Trio::without_protocol("192.0.2.11:0".parse().unwrap());
+        assert_eq!(fwm.to_string(), "[192.0.2.11]:none:0");
     }
 
     #[test]

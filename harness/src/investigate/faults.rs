@@ -9,7 +9,8 @@ use crate::diagnose::evidence::{
     CheckFailReason, CheckFailure, CheckerEvidence, EventEvidence, FaultEffect, HealthChange, HealthEvidence,
     HealthLogLine, OutageEvidence, SorryServerEvidence,
 };
-use crate::health::{CheckerKind, FailReason, Trio};
+use crate::health::{CheckerKind, FailReason};
+use crate::keepalived::names;
 use crate::run::{FiredEvent, HealthOutcome, Outage};
 use crate::scenario::{EventAction, Scenario};
 
@@ -25,21 +26,28 @@ pub fn health_evidence(
     outages: &[Outage],
 ) -> HealthEvidence {
     let svc = &scenario.services[index];
-    let proto = svc.protocol;
-    // keepalived names a real server by its trio: `[192.0.2.12]:tcp:80`.
+    // keepalived names a real server by its trio: `[192.0.2.12]:tcp:80` (`[..]:none:0` in fwmark).
     let by_trio: HashMap<String, &str> = scenario
         .real_servers
         .iter()
         .filter(|rs| svc.has_real_server(&rs.name))
         .map(|rs| {
-            let trio = Trio::new(SocketAddr::from((rs.address, scenario.real_port(index, rs))), proto);
+            let trio = names::trio(scenario, index, names::checked_dest(scenario, index, rs).0);
             (trio.to_string(), rs.name.as_str())
         })
         .collect();
     let about = |line: &str| trios_in(line).find_map(|t| by_trio.get(t)).map(|n| (*n).to_owned());
     let several = scenario.checked_services().count() > 1;
     // With several checked services, the log lines of this one: those naming its servers or VS.
-    let ours = |line: &str| !several || about(line).is_some() || line.contains(&format!(":{}", svc.port));
+    let fwm = svc.fwmark.as_ref().map(|m| format!("VS FWM {}", m.mark));
+    let ours = |line: &str| {
+        !several
+            || about(line).is_some()
+            || match &fwm {
+                Some(vs) => line.ends_with(vs.as_str()),
+                None => line.contains(&format!(":{}", svc.port)),
+            }
+    };
     let check = svc.health.as_ref();
     let checkers = check
         .map(|c| c.real_servers.as_slice())
@@ -47,7 +55,7 @@ pub fn health_evidence(
         .iter()
         .filter_map(|rc| {
             let rs = scenario.real_server(&rc.name)?;
-            let own = SocketAddrV4::new(rs.address, scenario.real_port(index, rs));
+            let own = SocketAddrV4::new(rs.address, names::checked_dest(scenario, index, rs).1.port());
             let (kind, settings) = match &rc.checker {
                 Some((kind, settings)) => (Some(kind), Some(settings)),
                 None => (None, None),

@@ -115,6 +115,31 @@ impl CheckerLog {
         &self.table
     }
 
+    /// keepalived started again (a new `keepalived -C` after a stop or a kill): its
+    /// `init_services` builds the virtual server as at the first start, every real server in
+    /// at its weight but `alpha` ones and no sorry server, with quorum, and its checkers begin
+    /// anew. The table changes from the last word of the run before (a stop's "Shutting down"
+    /// deletions are not followed: they are keepalived's exit, not its checkers' decision).
+    pub fn restarted(&mut self, at: Duration) {
+        let fresh = CheckerLog::new(self.pool.clone());
+        let sorry = self.pool.sorry.as_ref().map(|s| s.1);
+        let gone: Vec<SocketAddr> = self
+            .table
+            .keys()
+            .filter(|d| !fresh.table.contains_key(d))
+            .copied()
+            .collect();
+        for dest in gone {
+            self.change(at, dest, Some(dest) == sorry, None);
+        }
+        for (dest, weight) in fresh.table {
+            self.change(at, dest, false, Some(weight));
+        }
+        self.alive = fresh.alive;
+        self.quorum_up = true;
+        self.last_reason.clear();
+    }
+
     /// Reads one line (without keepalived's date), logged `at` after the checkers started.
     pub fn read(&mut self, at: Duration, line: &str) -> Ask {
         if let Some(fifo) = line.strip_prefix(FIFO_PREFIX) {
@@ -415,9 +440,11 @@ impl CheckerLog {
         };
         let fifo = line.to_string();
         if let Some(rest) = line.strip_prefix("RS ") {
-            let mut words = rest.split(' ');
-            let Some(trio) = words.next() else { return };
-            if words.next().is_some_and(|vs| vs != self.pool.vs) {
+            // `<rs> <vs> <state>`: a fwmark VS is two words (`FWM 3`).
+            let Some((trio, vs)) = rest.rsplit_once(' ').and_then(|(r, _)| r.split_once(' ')) else {
+                return;
+            };
+            if vs != self.pool.vs {
                 return;
             }
             let Some(rs) = self.server(trio).map(|s| s.addr) else {
@@ -810,6 +837,107 @@ mod tests {
             .records
             .iter()
             .any(|r| matches!(r.event, HealthEvent::RealServer { .. })));
+    }
+
+    /// A fwmark virtual server (`virtual_server fwmark 1`): keepalived names it `FWM 1` and
+    /// its real servers without protocol or port (`FMT_VS`, `FMT_RS` with service_type 0).
+    #[test]
+    fn a_fwmark_virtual_server_is_read_by_its_mark() {
+        let dest = |last: u8| SocketAddr::from(([192, 0, 2, last], 0));
+        let fwm = |mark: u32| Pool {
+            vs: format!("FWM {mark}"),
+            servers: [11, 12]
+                .into_iter()
+                .map(|last| PoolServer {
+                    trio: format!("[192.0.2.{last}]:none:0"),
+                    addr: dest(last),
+                    ..server(last, false)
+                })
+                .collect(),
+            sorry: None,
+            alpha: HashSet::new(),
+        };
+        let mut one = CheckerLog::new(fwm(1));
+        let mut ten = CheckerLog::new(fwm(10));
+        let lines: &[(u64, &str)] = &[
+            (
+                0,
+                "Activating healthchecker for service [192.0.2.12]:none:0 for VS FWM 1",
+            ),
+            (900, "TCP connection to [192.0.2.12]:none:0 success."),
+            (1900, "TCP_CHECK on service [192.0.2.12]:none:0 failed."),
+            (1900, "Removing service [192.0.2.12]:none:0 from VS FWM 1"),
+            (1901, "notify_fifo: RS [192.0.2.12]:none:0 FWM 1 DOWN"),
+        ];
+        feed(&mut one, lines);
+        feed(&mut ten, lines);
+        assert_eq!(table_ops(&one), vec![(1900, dest(12), false, TableOp::Remove)]);
+        assert!(one.records.iter().any(|r| matches!(
+            &r.event,
+            HealthEvent::RealServer { rs, up: false, .. } if *rs == dest(12)
+        )));
+        assert_eq!(one.failures.len(), 1);
+        // FWM 1's table lines are not FWM 10's.
+        assert!(table_ops(&ten).is_empty());
+        assert!(!ten
+            .records
+            .iter()
+            .any(|r| matches!(r.event, HealthEvent::RealServer { .. })));
+    }
+
+    /// A server removed before keepalived stopped is in again when it starts (init_services),
+    /// until the new run's checker takes it out once more; the new run's lines are read as
+    /// the first run's were.
+    #[test]
+    fn a_restarted_keepalived_starts_from_a_full_table() {
+        let mut log = CheckerLog::new(pool(false, false));
+        feed(
+            &mut log,
+            &[
+                (1000, "TCP_CHECK on service [192.0.2.13]:tcp:80 failed."),
+                (
+                    1000,
+                    "Removing service [192.0.2.13]:tcp:80 from VS [192.0.2.100]:tcp:80",
+                ),
+                (
+                    2000,
+                    "Shutting down service [192.0.2.11]:tcp:80 from VS [192.0.2.100]:tcp:80",
+                ),
+            ],
+        );
+        assert_eq!(log.table().len(), 2);
+        log.restarted(Duration::from_millis(3000));
+        assert_eq!(log.table().len(), 3);
+        feed(
+            &mut log,
+            &[
+                (
+                    3000,
+                    "Activating healthchecker for service [192.0.2.12]:tcp:80 for VS [192.0.2.100]:tcp:80",
+                ),
+                (4500, "TCP_CHECK on service [192.0.2.12]:tcp:80 failed."),
+                (
+                    4500,
+                    "Removing service [192.0.2.12]:tcp:80 from VS [192.0.2.100]:tcp:80",
+                ),
+                (4800, "TCP_CHECK on service [192.0.2.13]:tcp:80 failed."),
+                (
+                    4800,
+                    "Removing service [192.0.2.13]:tcp:80 from VS [192.0.2.100]:tcp:80",
+                ),
+            ],
+        );
+        assert_eq!(
+            table_ops(&log),
+            vec![
+                (1000, addr(13), false, TableOp::Remove),
+                (3000, addr(13), false, TableOp::Add { weight: 1 }),
+                (4500, addr(12), false, TableOp::Remove),
+                (4800, addr(13), false, TableOp::Remove),
+            ]
+        );
+        assert_eq!(log.table().keys().copied().collect::<Vec<_>>(), vec![addr(11)]);
+        assert_eq!(log.failures.len(), 3);
     }
 
     fn lines_of(log: &CheckerLog) -> Vec<String> {

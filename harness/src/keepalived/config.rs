@@ -314,17 +314,17 @@ fn virtual_server(out: &mut String, director: &str, scenario: &Scenario, index: 
             ))
         }
     };
-    if service.fwmark.is_some() {
-        return Err(KeepalivedError::config(
-            director,
-            format!(
-                "service \"{}\": lvslab writes no fwmark virtual_server for keepalived's checkers",
-                service.name
-            ),
-        ));
-    }
     let health = service.health.as_ref();
-    let _ = writeln!(out, "\nvirtual_server {vip} {} {{", service.port);
+    match &service.fwmark {
+        // Marked by lvslab's own nft rule on the director (`[service.mark]`), as the kernel
+        // engine's `ipvsadm -A -f` service is.
+        Some(rule) => {
+            let _ = writeln!(out, "\nvirtual_server fwmark {} {{", rule.mark);
+        }
+        None => {
+            let _ = writeln!(out, "\nvirtual_server {vip} {} {{", service.port);
+        }
+    }
     let delay_loop = health.map_or(DEFAULT_DELAY_LOOP, |h| h.delay_loop);
     if delay_loop != DEFAULT_DELAY_LOOP {
         let _ = writeln!(out, "    delay_loop {}", seconds(delay_loop));
@@ -335,7 +335,10 @@ fn virtual_server(out: &mut String, director: &str, scenario: &Scenario, index: 
         let _ = writeln!(out, "    {flag}");
     }
     let _ = writeln!(out, "    lb_kind {lb_kind}");
-    let _ = writeln!(out, "    protocol {}", service.protocol.name());
+    // keepalived ignores a fwmark service's protocol, with a warning.
+    if service.fwmark.is_none() {
+        let _ = writeln!(out, "    protocol {}", service.protocol.name());
+    }
     if service.one_packet {
         out.push_str("    ops\n");
     }
@@ -346,7 +349,7 @@ fn virtual_server(out: &mut String, director: &str, scenario: &Scenario, index: 
         }
     }
     if let Some(h) = health {
-        quorum(out, h);
+        quorum(out, scenario, index, h);
     }
     for rs in scenario
         .real_servers
@@ -356,8 +359,17 @@ fn virtual_server(out: &mut String, director: &str, scenario: &Scenario, index: 
         if health.is_some_and(|h| h.is_sorry(&rs.name)) {
             continue;
         }
-        let port = scenario.real_port(index, rs);
-        let _ = writeln!(out, "    real_server {} {port} {{", rs.address);
+        let (dest, check_at) = super::names::checked_dest(scenario, index, rs);
+        // Port 0 (a fwmark service's): none written, as keepalived would clear it ("has port
+        // specified - clearing").
+        match dest.port() {
+            0 => {
+                let _ = writeln!(out, "    real_server {} {{", rs.address);
+            }
+            port => {
+                let _ = writeln!(out, "    real_server {} {port} {{", rs.address);
+            }
+        }
         if rs.weight != 1 {
             let _ = writeln!(out, "        weight {}", rs.weight);
         }
@@ -367,7 +379,7 @@ fn virtual_server(out: &mut String, director: &str, scenario: &Scenario, index: 
                 out.push_str("        inhibit_on_failure\n");
             }
             if let Some((kind, settings)) = &check.checker {
-                checker(out, director, kind, settings, delay_loop, rs.address, port)?;
+                checker(out, director, kind, settings, delay_loop, dest, check_at)?;
             }
         }
         out.push_str("    }\n");
@@ -376,7 +388,7 @@ fn virtual_server(out: &mut String, director: &str, scenario: &Scenario, index: 
     Ok(())
 }
 
-fn quorum(out: &mut String, h: &HealthCheck) {
+fn quorum(out: &mut String, scenario: &Scenario, index: usize, h: &HealthCheck) {
     if h.quorum != 1 {
         let _ = writeln!(out, "    quorum {}", h.quorum);
     }
@@ -393,7 +405,14 @@ fn quorum(out: &mut String, h: &HealthCheck) {
         let _ = writeln!(out, "    quorum_down {}", quoted(cmd));
     }
     if let Some(sorry) = &h.sorry_server {
-        let _ = writeln!(out, "    sorry_server {} {}", sorry.addr.ip(), sorry.addr.port());
+        match super::names::sorry_dest(scenario, index, sorry).port() {
+            0 => {
+                let _ = writeln!(out, "    sorry_server {}", sorry.addr.ip());
+            }
+            port => {
+                let _ = writeln!(out, "    sorry_server {} {port}", sorry.addr.ip());
+            }
+        }
         if h.sorry_server_inhibit {
             out.push_str("    sorry_server_inhibit\n");
         }
@@ -406,8 +425,8 @@ fn checker(
     kind: &CheckerKind,
     s: &CheckerSettings,
     vs_delay_loop: Duration,
-    address: Ipv4Addr,
-    port: u16,
+    dest: std::net::SocketAddr,
+    check_at: std::net::SocketAddr,
 ) -> Result<(), KeepalivedError> {
     let _ = writeln!(out, "        {} {{", kind.keyword());
     let defaults = CheckerSettings::defaults(kind);
@@ -433,13 +452,14 @@ fn checker(
     }
     // Always: keepalived says why an attempt failed only with it (see `virtual_server`).
     let _ = writeln!(out, "{pad}log_all_failures");
-    if let Some(to) = s.connect_to {
-        if to.ip() != std::net::IpAddr::V4(address) {
-            let _ = writeln!(out, "{pad}connect_ip {}", to.ip());
-        }
-        if to.port() != port {
-            let _ = writeln!(out, "{pad}connect_port {}", to.port());
-        }
+    // keepalived's checker connects to the real server as written: its address and port (0
+    // in a fwmark service, hence `connect_port` there).
+    let to = s.connect_to.unwrap_or(check_at);
+    if to.ip() != dest.ip() {
+        let _ = writeln!(out, "{pad}connect_ip {}", to.ip());
+    }
+    if to.port() != dest.port() {
+        let _ = writeln!(out, "{pad}connect_port {}", to.port());
     }
     match kind {
         CheckerKind::Tcp => {}
@@ -703,6 +723,83 @@ name = "sorry"
             blocks[1].matches(" 443 {").count(),
             4,
             "the VS and its three real servers: {out}"
+        );
+    }
+
+    /// A checked fwmark service, no VRRP (also run through `keepalived -t`).
+    pub(in crate::keepalived) const FWMARK_CHECKED: &str = r#"
+[service]
+mode = "dr"
+scheduler = "rr"
+persistence = 300
+fwmark = 3
+[service.mark]
+ports = [80, 443]
+[service.check]
+kind = "tcp"
+delay_loop = 1
+connect_timeout = 1
+sorry_server = "sorry"
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+check = { kind = "http", path = "/health" }
+[[real_server]]
+name = "rs3"
+inhibit_on_failure = true
+[[real_server]]
+name = "sorry"
+"#;
+
+    #[test]
+    fn a_fwmark_service_is_a_fwmark_virtual_server_checked_on_each_servers_port() {
+        let s = parse(FWMARK_CHECKED, "t.toml").unwrap_or_else(|e| panic!("{}", e.render("t.toml")));
+        let out = conf(FWMARK_CHECKED, &s.directors[0].name, Mode::CheckersOnly);
+        let vs = &out[out.find("\nvirtual_server").expect("a virtual_server")..];
+        let addr = |name: &str| s.real_server(name).unwrap().address;
+        assert_eq!(
+            vs,
+            format!(
+                "
+virtual_server fwmark 3 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    persistence_timeout 300
+    sorry_server {}
+    real_server {} {{
+        TCP_CHECK {{
+            connect_timeout 1
+            log_all_failures
+            connect_port 80
+        }}
+    }}
+    real_server {} {{
+        HTTP_GET {{
+            connect_timeout 1
+            log_all_failures
+            connect_port 80
+            url {{
+                path /health
+            }}
+        }}
+    }}
+    real_server {} {{
+        inhibit_on_failure
+        TCP_CHECK {{
+            connect_timeout 1
+            log_all_failures
+            connect_port 80
+        }}
+    }}
+}}
+",
+                addr("sorry"),
+                addr("rs1"),
+                addr("rs2"),
+                addr("rs3")
+            )
         );
     }
 

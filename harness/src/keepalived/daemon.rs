@@ -75,9 +75,15 @@ impl LogTap {
         }
     }
 
-    /// How keepalived ended, once it has.
+    /// How keepalived ended, once it has (its latest run).
     pub fn exit(&self) -> Option<String> {
         self.record.lock().exit.clone()
+    }
+
+    /// Where each later run's lines begin (a keepalived started again with
+    /// [`Daemon::start_again`]), numbered as [`LogTap::lines_from`] numbers them.
+    pub fn restarts(&self) -> Vec<usize> {
+        self.record.lock().restarts.clone()
     }
 }
 
@@ -85,8 +91,10 @@ impl LogTap {
 struct Shared {
     transitions: Vec<Transition>,
     log: Vec<(Instant, String)>,
-    /// How the parent ended, once it has.
+    /// How the parent ended, once it has (the latest run's).
     exit: Option<String>,
+    /// Where each later run's lines begin in `log`.
+    restarts: Vec<usize>,
 }
 
 /// What the threads share with the [`Daemon`]; each change bumps `changed`.
@@ -140,6 +148,39 @@ impl Daemon {
         mode: Mode,
         on_transition: OnTransition,
     ) -> Result<Daemon, KeepalivedError> {
+        Daemon::run(host, dir, conf_text, mode, on_transition, None).await
+    }
+
+    /// As [`Daemon::start`], once `previous` (the same director's, stopped or killed) has
+    /// ended: the new keepalived's lines and states go on in `previous`'s record, so that every
+    /// [`LogTap`] taken from it follows the new one too ([`LogTap::restarts`] says where).
+    pub async fn start_again(
+        previous: &Daemon,
+        host: &Host,
+        dir: &Path,
+        conf_text: &str,
+        mode: Mode,
+        on_transition: OnTransition,
+    ) -> Result<Daemon, KeepalivedError> {
+        if previous.exit().is_none() {
+            return Err(KeepalivedError::Daemon {
+                host: previous.host.clone(),
+                what: "still runs: it cannot be started again".into(),
+                log: previous.record.log_tail(),
+            });
+        }
+        let record = Arc::clone(&previous.record);
+        Daemon::run(host, dir, conf_text, mode, on_transition, Some(record)).await
+    }
+
+    async fn run(
+        host: &Host,
+        dir: &Path,
+        conf_text: &str,
+        mode: Mode,
+        on_transition: OnTransition,
+        previous: Option<Arc<Record>>,
+    ) -> Result<Daemon, KeepalivedError> {
         let binary = binary().ok_or(KeepalivedError::NotInstalled)?;
         let name = host.name().to_string();
         let fifo = fifo_path(dir);
@@ -178,11 +219,26 @@ impl Daemon {
             .open(&fifo)
             .map_err(os("open the notify FIFO"))?;
         let fifo_waker = fifo_file.try_clone().map_err(os("open the notify FIFO"))?;
-        let (changed_tx, changed) = watch::channel(0u64);
-        let record = Arc::new(Record {
-            shared: Mutex::new(Shared::default()),
-            changed: changed_tx,
-        });
+        let record = match previous {
+            Some(record) => {
+                record.update(|s| {
+                    s.exit = None;
+                    let at = s.log.len();
+                    s.restarts.push(at);
+                });
+                record
+            }
+            None => Arc::new(Record {
+                shared: Mutex::new(Shared::default()),
+                changed: watch::channel(0u64).0,
+            }),
+        };
+        let changed = record.changed.subscribe();
+        // This run's own lines and states: the run before it said its own.
+        let (from_log, from_states) = {
+            let s = record.lock();
+            (s.log.len(), s.transitions.len())
+        };
 
         let mut cmd = Command::new(binary);
         // The console is lvslab's pipe; no syslog, which lands on the host's journal (or, with
@@ -225,6 +281,9 @@ impl Daemon {
             Ok(child) => child,
             Err(e) => {
                 let _ = keeper.join();
+                // A run that never began has ended, for whoever follows the record.
+                let why = format!("not started: {e}");
+                record.update(|s| s.exit = Some(why));
                 return Err(KeepalivedError::os(&name, "spawn keepalived", e));
             }
         };
@@ -260,7 +319,7 @@ impl Daemon {
         if mode.vrrp() {
             daemon
                 .wait(STARTUP_DEADLINE, "reported no state on its notify FIFO", |s| {
-                    (!s.transitions.is_empty()).then_some(())
+                    (s.transitions.len() > from_states).then_some(())
                 })
                 .await?;
         }
@@ -270,7 +329,12 @@ impl Daemon {
                 .wait(
                     CHECKERS_STARTUP_DEADLINE,
                     "started no health checker within 30 s",
-                    |s| s.log.iter().any(|(_, l)| is_checker_activation(l)).then_some(()),
+                    |s| {
+                        s.log[from_log..]
+                            .iter()
+                            .any(|(_, l)| is_checker_activation(l))
+                            .then_some(())
+                    },
                 )
                 .await?;
         }

@@ -12,6 +12,7 @@ mod config;
 mod daemon;
 mod error;
 mod leftovers;
+pub mod names;
 mod test_config;
 
 #[cfg(test)]

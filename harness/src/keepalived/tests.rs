@@ -411,6 +411,8 @@ name = "rs1"
 /// Full mode (virtual_server and checkers): `-t` reads it without initialising IPVS, so it is
 /// checked here although only a kernel with IPVS can run it.
 const FULL_CONFIGS: &[&str] = &[super::config::tests::CHECKED];
+/// Likewise, checkers only (`-C`, no VRRP).
+const CHECKER_CONFIGS: &[&str] = &[super::config::tests::FWMARK_CHECKED];
 
 fn scenario_files_with_vrrp() -> Vec<(String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
@@ -446,6 +448,12 @@ async fn every_generated_config_passes_keepalived_t_in_its_namespace() {
             .enumerate()
             .map(|(i, t)| (format!("full-config-{i}.toml"), t.to_string(), Mode::Full)),
     );
+    texts.extend(
+        CHECKER_CONFIGS
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("checker-config-{i}.toml"), t.to_string(), Mode::CheckersOnly)),
+    );
     let mut checked = 0;
     for (name, text, mode) in &texts {
         let scenario = parse(text, name).unwrap_or_else(|e| panic!("{}", e.render(name)));
@@ -464,7 +472,7 @@ async fn every_generated_config_passes_keepalived_t_in_its_namespace() {
             checked += 1;
         }
     }
-    assert!(checked >= 2 * (CLEAN_CONFIGS.len() + FULL_CONFIGS.len()));
+    assert!(checked >= 2 * (CLEAN_CONFIGS.len() + FULL_CONFIGS.len()) + CHECKER_CONFIGS.len());
 }
 
 #[tokio::test]
@@ -691,4 +699,59 @@ async fn strict_mode_without_accept_drops_the_vip_with_nftables_in_the_namespace
         .expect("nft runs");
     let text = String::from_utf8_lossy(&listing.stdout);
     assert!(text.contains("192.0.2.100") && text.contains("drop"), "{text}");
+}
+
+/// A keepalived started again after a stop goes on in the first one's record: a tap taken
+/// before the stop is woken by the new run's lines and reads them after its restart mark,
+/// and the new run waits for its own first state, not the old one's.
+#[tokio::test]
+async fn a_tap_follows_a_keepalived_started_again() {
+    if skip() {
+        return;
+    }
+    let (scenario, lab) = build_lab(PAIR).await;
+    let mut first = start(&scenario, &lab, "lvs1").await.expect("lvs1 starts");
+    first
+        .wait_for_state(State::Master, START)
+        .await
+        .expect("lvs1 becomes MASTER");
+    let mut tap = first.tap();
+    first.stop().await.expect("graceful stop");
+    assert!(tap.exit().is_some());
+    let before = tap.lines_from(0).len();
+    assert!(tap.restarts().is_empty());
+
+    let host = lab.host("lvs1").unwrap();
+    let dir = lab.host_dir("lvs1").unwrap();
+    let text = config(&scenario, "lvs1", &dir, Mode::VrrpOnly).unwrap();
+    let again = Daemon::start_again(&first, host, &dir, &text, Mode::VrrpOnly, Arc::new(|_| {}))
+        .await
+        .expect("started again");
+    drop(first);
+    // It waited for a state of its own: the stopped run's last was STOP.
+    let states: Vec<State> = again.transitions().iter().map(|t| t.state).collect();
+    let stop = states
+        .iter()
+        .position(|s| *s == State::Stop)
+        .expect("the first run's STOP");
+    assert_eq!(states.get(stop + 1), Some(&State::Backup), "{states:?}");
+    again.wait_for_state(State::Master, START).await.expect("MASTER again");
+    assert!(tap.exit().is_none(), "the tap sees the running keepalived");
+    assert_eq!(tap.restarts(), vec![before]);
+    tokio::time::timeout(START, tap.changed())
+        .await
+        .expect("the tap is woken by the new run");
+    let new_lines = tap.lines_from(before);
+    assert!(
+        new_lines.iter().any(|(_, l)| l.contains("Entering MASTER STATE")),
+        "{new_lines:?}"
+    );
+    assert_eq!(again.log().len(), tap.lines_from(0).len(), "one record, both runs");
+    // A keepalived still running cannot be started again.
+    let err = Daemon::start_again(&again, host, &dir, &text, Mode::VrrpOnly, Arc::new(|_| {}))
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("still runs"), "{err}");
 }

@@ -147,13 +147,17 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
             if !held.engines.iter().any(|(name, _)| *name == event.host) {
                 held.start_engine(scenario, d, lab).await.map_err(|e| e.to_string())?;
             }
-            // Its keepalived starts again, checkers and all.
+            // Its keepalived starts again, checkers and all, and the run's readers of its log
+            // (run/health.rs) follow the new one: it goes on in the old one's record.
             if let Some(i) = held
                 .checker_daemons
                 .iter()
                 .position(|(n, daemon)| *n == event.host && daemon.exit().is_some())
             {
-                held.checker_daemons[i].1 = super::health::start_keepalived(scenario, lab, &event.host).await?;
+                let again =
+                    super::health::start_keepalived(scenario, lab, &event.host, Some(&held.checker_daemons[i].1))
+                        .await?;
+                held.checker_daemons[i].1 = again;
             }
             if let Some(ha) = held.ha.as_mut() {
                 ha.start_node(scenario, lab, &event.host)
@@ -254,7 +258,7 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
                     if !svc.has_real_server(&rs.name) {
                         continue;
                     }
-                    let dest = SocketAddrV4::new(rs.address, scenario.real_port(index, rs));
+                    let dest = SocketAddrV4::new(rs.address, scenario.table_port(index, rs));
                     engine
                         .set_weight(svc.key_on(scenario.service_vip(index, director)), dest, *weight)
                         .map_err(|e| format!("director {name}: {e}"))?;

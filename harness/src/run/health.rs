@@ -39,7 +39,7 @@ use tokio::task::JoinHandle;
 use crate::director::{Engine, ServiceKey};
 use crate::health::{
     self, CheckOutcome, CheckTarget, CheckerId, FailReason, HealthEvent, HealthRecord, Monitor, RealServerConfig,
-    TableAction, TableOp, Trio, Url, VirtualServerConfig, VsName,
+    TableAction, TableOp, Url, VirtualServerConfig,
 };
 use crate::ipvs::{self, Forward};
 use crate::lab::{Host, Lab};
@@ -50,7 +50,7 @@ use super::Held;
 use crate::ha::Implementation;
 use crate::health::CheckerKind;
 use crate::keepalived::checker_log::{Ask, CheckerLog, Pool, PoolServer};
-use crate::keepalived::{Daemon, LogTap};
+use crate::keepalived::{names, Daemon, LogTap};
 use crate::scenario::CheckersChoice;
 
 /// The run's engines, with their directors' names.
@@ -166,6 +166,10 @@ pub struct Session<'l> {
     running: FuturesUnordered<JoinHandle<(CheckerId, CheckOutcome, Instant, usize)>>,
     /// What each running check probes, to run it again from another director.
     probing: HashMap<CheckerId, CheckTarget>,
+    /// Checks that fell due (or lost their director) while every checked director was down,
+    /// tried again a delay_loop later: a director started again checks anew.
+    parked: Vec<(CheckerId, CheckTarget)>,
+    parked_retry: Option<Duration>,
     /// Stops MISC commands (and quorum scripts) still running when the session ends.
     stop: Arc<AtomicBool>,
     /// What the engine holds now: dest → weight.
@@ -210,21 +214,9 @@ impl<'l> Session<'l> {
         let members = || scenario.real_servers.iter().filter(|r| svc.has_real_server(&r.name));
         let table = members()
             .filter(|r| !check.is_sorry(&r.name))
-            .map(|r| (SocketAddrV4::new(r.address, scenario.real_port(index, r)), r.weight))
+            .map(|r| (SocketAddrV4::new(r.address, scenario.table_port(index, r)), r.weight))
             .collect();
-        let mut names: HashMap<SocketAddr, String> = members()
-            .map(|r| {
-                (
-                    SocketAddr::from((r.address, scenario.real_port(index, r))),
-                    r.name.clone(),
-                )
-            })
-            .collect();
-        if let Some(s) = &check.sorry_server {
-            names
-                .entry(SocketAddr::V4(s.addr))
-                .or_insert_with(|| "sorry server".into());
-        }
+        let names = server_names(scenario, index, check);
         // The first service's seed is the scenario's, as before services had checkers of their own.
         let mut seed = match index {
             0 => Seed::from_name(&scenario.name),
@@ -245,9 +237,14 @@ impl<'l> Session<'l> {
             quorum_down: check.quorum_down.clone(),
             started: Instant::now(),
             names,
-            sorry: check.sorry_server.as_ref().map(|s| SocketAddr::V4(s.addr)),
+            sorry: check
+                .sorry_server
+                .as_ref()
+                .map(|s| SocketAddr::V4(names::sorry_dest(scenario, index, s))),
             running: FuturesUnordered::new(),
             probing: HashMap::new(),
+            parked: Vec::new(),
+            parked_retry: None,
             stop: Arc::new(AtomicBool::new(false)),
             table,
             history: Vec::new(),
@@ -358,14 +355,20 @@ impl<'l> Session<'l> {
         let due_at = self
             .monitor
             .next_due()
+            .into_iter()
+            .chain(self.parked_retry)
+            .min()
             .map(|d| tokio::time::Instant::from_std(self.started + d));
         tokio::select! {
             Some(done) = self.running.next(), if !self.running.is_empty() => {
                 match done {
                     Ok((id, _, _, from)) if self.is_killed(from) => {
                         // Its director died under it: the check runs again from one alive.
-                        if let (Some(target), Some(at)) = (self.probing.get(&id).cloned(), self.alive()) {
-                            self.probe(id, target, at);
+                        if let Some(target) = self.probing.get(&id).cloned() {
+                            match self.alive() {
+                                Some(at) => self.probe(id, target, at),
+                                None => self.park(id, target),
+                            }
                         }
                         Vec::new()
                     }
@@ -398,11 +401,29 @@ impl<'l> Session<'l> {
         let now = self.started.elapsed();
         let due = self.monitor.take_due(now);
         let Some(at) = self.alive() else {
-            // Every checked director is dead: so are their checkers.
+            // Every checked director is dead: so are their checkers, until one starts again.
+            for due in due {
+                self.park(due.id, due.target);
+            }
+            if self.parked_retry.is_some_and(|retry| retry <= now) {
+                self.parked_retry = Some(now + self.vs_delay_loop);
+            }
             return;
         };
+        self.parked_retry = None;
+        for (id, target) in std::mem::take(&mut self.parked) {
+            self.probe(id, target, at);
+        }
         for due in due {
             self.probe(due.id, due.target, at);
+        }
+    }
+
+    fn park(&mut self, id: CheckerId, target: CheckTarget) {
+        self.probing.remove(&id);
+        self.parked.push((id, target));
+        if self.parked_retry.is_none() {
+            self.parked_retry = Some(self.started.elapsed() + self.vs_delay_loop);
         }
     }
 
@@ -784,16 +805,26 @@ pub fn checked_directors(scenario: &Scenario) -> Vec<String> {
 /// scenario's checked services (a virtual_server each) and checked (`keepalived -t`), started in the director's namespace
 /// with its files in `<run dir>/<director>/checkers/`. keepalived then owns those services in the
 /// kernel: the engine attached to it (`KernelEngine::start_attached`).
-pub async fn start_keepalived(scenario: &Scenario, lab: &Lab, director: &str) -> Result<Daemon, String> {
+///
+/// `previous`: the director's `keepalived -C` that a `stop` or `kill` ended, which the new one
+/// follows in its log ([`Daemon::start_again`]): the run's checker readers read both.
+pub async fn start_keepalived(
+    scenario: &Scenario,
+    lab: &Lab,
+    director: &str,
+    previous: Option<&Daemon>,
+) -> Result<Daemon, String> {
     use crate::keepalived::{self, Mode};
     let host = lab
         .host(director)
         .ok_or_else(|| format!("{director}: not in the lab"))?;
     let dir = keepalived::checkers_dir(&lab.host_dir(director).map_err(|e| e.to_string())?);
     let conf = keepalived::config(scenario, director, &dir, Mode::CheckersOnly).map_err(|e| e.to_string())?;
-    Daemon::start(host, &dir, &conf, Mode::CheckersOnly, Arc::new(|_| {}))
-        .await
-        .map_err(|e| e.to_string())
+    match previous {
+        Some(previous) => Daemon::start_again(previous, host, &dir, &conf, Mode::CheckersOnly, Arc::new(|_| {})).await,
+        None => Daemon::start(host, &dir, &conf, Mode::CheckersOnly, Arc::new(|_| {})).await,
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// The real keepalived's checkers, read from every checked director's log: each director's
@@ -823,22 +854,23 @@ struct ServiceLog {
     log: CheckerLog,
     names: HashMap<SocketAddr, String>,
     sorry: Option<SocketAddr>,
-    /// HTTP_GET's path and timeout per server, to learn a refused status (keepalived does not say it).
-    http: HashMap<SocketAddr, (String, Duration)>,
+    /// HTTP_GET's address, path and timeout per server, to learn a refused status (keepalived
+    /// does not say it).
+    http: HashMap<SocketAddr, (SocketAddr, String, Duration)>,
 }
 
 impl ServiceLog {
     fn new(scenario: &Scenario, index: usize, vip: std::net::Ipv4Addr) -> Option<ServiceLog> {
         let svc = scenario.services.get(index)?;
         let check = svc.health.as_ref()?;
-        let proto = svc.protocol;
+        let sorry = check
+            .sorry_server
+            .as_ref()
+            .map(|s| SocketAddr::V4(names::sorry_dest(scenario, index, s)));
         let mut pool = Pool {
-            vs: Trio::new(SocketAddr::from((vip, svc.port)), proto).to_string(),
+            vs: names::vs_name(scenario, index, vip).to_string(),
             servers: Vec::new(),
-            sorry: check.sorry_server.as_ref().map(|s| {
-                let addr = SocketAddr::V4(s.addr);
-                (Trio::new(addr, proto).to_string(), addr, 1)
-            }),
+            sorry: sorry.map(|addr| (names::trio(scenario, index, addr).to_string(), addr, 1)),
             alpha: HashSet::new(),
         };
         let mut http = HashMap::new();
@@ -846,17 +878,17 @@ impl ServiceLog {
             let Some(rs) = scenario.real_server(&c.name) else {
                 continue;
             };
-            let addr = SocketAddr::from((rs.address, scenario.real_port(index, rs)));
+            let (addr, check_at) = names::checked_dest(scenario, index, rs);
             let settings = c.checker.as_ref().map(|(_, s)| s);
             if let Some((CheckerKind::Http(get), s)) = &c.checker {
                 let path = get.urls.first().map_or("/".to_string(), |u| u.path.clone());
-                http.insert(addr, (path, s.connect_timeout));
+                http.insert(addr, (s.connect_to.unwrap_or(check_at), path, s.connect_timeout));
             }
             if settings.is_some_and(|s| s.alpha) {
                 pool.alpha.insert(addr);
             }
             pool.servers.push(PoolServer {
-                trio: Trio::new(addr, proto).to_string(),
+                trio: names::trio(scenario, index, addr).to_string(),
                 addr,
                 weight: rs.weight,
                 inhibit: c.inhibit_on_failure,
@@ -864,27 +896,11 @@ impl ServiceLog {
                 log_all_failures: settings.is_some_and(|s| s.log_all_failures),
             });
         }
-        let mut names: HashMap<SocketAddr, String> = scenario
-            .real_servers
-            .iter()
-            .filter(|r| svc.has_real_server(&r.name))
-            .map(|r| {
-                (
-                    SocketAddr::from((r.address, scenario.real_port(index, r))),
-                    r.name.clone(),
-                )
-            })
-            .collect();
-        if let Some(s) = &check.sorry_server {
-            names
-                .entry(SocketAddr::V4(s.addr))
-                .or_insert_with(|| "sorry server".into());
-        }
         Some(ServiceLog {
             service: svc.name.clone(),
             log: CheckerLog::new(pool),
-            names,
-            sorry: check.sorry_server.as_ref().map(|s| SocketAddr::V4(s.addr)),
+            names: server_names(scenario, index, check),
+            sorry,
             http,
         })
     }
@@ -897,12 +913,20 @@ impl ServiceLog {
 impl DirectorLog<'_> {
     /// Reads the lines keepalived logged since the last call, each for every service. Lines
     /// from before the checkers' start (IPVS set up, the quorum at start) count at their start.
-    /// Returns the HTTP statuses to fetch: (service, server).
+    /// Where a keepalived started again begins, every service starts over from a full table
+    /// (`CheckerLog::restarted`). Returns the HTTP statuses to fetch: (service, server).
     fn read_new(&mut self) -> Vec<(usize, SocketAddr)> {
         let lines = self.tap.lines_from(self.read);
+        let restarts = self.tap.restarts();
+        let first = self.read;
         self.read += lines.len();
         let mut asks = Vec::new();
-        for (at, line) in lines {
+        for (n, (at, line)) in lines.into_iter().enumerate() {
+            if let (true, Some(started)) = (restarts.contains(&(first + n)), self.started) {
+                for s in &mut self.services {
+                    s.log.restarted(at.saturating_duration_since(started));
+                }
+            }
             if self.started.is_none() && crate::keepalived::is_checker_activation(&line) {
                 self.started = Some(at);
                 for (_, early) in std::mem::take(&mut self.lines_before_start) {
@@ -990,7 +1014,7 @@ impl<'l> KeepalivedSession<'l> {
     /// the same URL at once, from the director's namespace, and takes the status it gets.
     fn fetch_status(&mut self, d: usize, s: usize, server: SocketAddr) {
         let dir = &self.directors[d];
-        let Some((path, timeout)) = dir.services[s].http.get(&server).cloned() else {
+        let Some((connect, path, timeout)) = dir.services[s].http.get(&server).cloned() else {
             return;
         };
         // Every status is "refused" by an empty set, so the judgement carries the code.
@@ -999,7 +1023,7 @@ impl<'l> KeepalivedSession<'l> {
         self.fetches.push(
             dir.host
                 .runtime()
-                .spawn(async move { (d, s, server, http_check(server, path, timeout, url).await) }),
+                .spawn(async move { (d, s, server, http_check(connect, path, timeout, url).await) }),
         );
     }
 
@@ -1255,29 +1279,61 @@ pub fn virtual_server(
     check: &HealthCheck,
 ) -> VirtualServerConfig {
     let svc = &scenario.services[index];
-    let proto = svc.protocol;
     let real_servers = check
         .real_servers
         .iter()
         .filter_map(|c| {
             let rs = scenario.real_server(&c.name)?;
+            let (addr, check_at) = names::checked_dest(scenario, index, rs);
+            // Each checker connects where keepalived's would (`connect_port` in a fwmark service).
+            let checkers = c
+                .checker
+                .iter()
+                .cloned()
+                .map(|(kind, mut settings)| {
+                    settings.connect_to = Some(settings.connect_to.unwrap_or(check_at));
+                    (kind, settings)
+                })
+                .collect();
             Some(RealServerConfig {
-                addr: SocketAddr::from((rs.address, scenario.real_port(index, rs))),
+                addr,
                 weight: rs.weight,
                 inhibit_on_failure: c.inhibit_on_failure,
-                checkers: c.checker.iter().cloned().collect(),
+                checkers,
             })
         })
         .collect();
-    let name = VsName::Address(Trio::new(SocketAddr::from((vip, svc.port)), proto));
-    let mut config = VirtualServerConfig::new(name, proto, real_servers);
+    let mut config = VirtualServerConfig::new(names::vs_name(scenario, index, vip), svc.protocol, real_servers);
+    if svc.fwmark.is_some() {
+        config.proto = None;
+    }
     config.delay_loop = check.delay_loop;
     config.quorum = check.quorum;
     config.hysteresis = check.hysteresis;
     config.omega = check.omega;
-    config.sorry_server = check.sorry_server.as_ref().map(|s| SocketAddr::V4(s.addr));
+    config.sorry_server = check
+        .sorry_server
+        .as_ref()
+        .map(|s| SocketAddr::V4(names::sorry_dest(scenario, index, s)));
     config.sorry_server_inhibit = check.sorry_server_inhibit;
     config
+}
+
+/// Service `index`'s servers by their destination in its table, the sorry server too.
+fn server_names(scenario: &Scenario, index: usize, check: &HealthCheck) -> HashMap<SocketAddr, String> {
+    let svc = &scenario.services[index];
+    let mut names: HashMap<SocketAddr, String> = scenario
+        .real_servers
+        .iter()
+        .filter(|r| svc.has_real_server(&r.name))
+        .map(|r| (names::checked_dest(scenario, index, r).0, r.name.clone()))
+        .collect();
+    if let Some(s) = &check.sorry_server {
+        names
+            .entry(SocketAddr::V4(names::sorry_dest(scenario, index, s)))
+            .or_insert_with(|| "sorry server".into());
+    }
+    names
 }
 
 /// The warmup pick: keepalived takes `random()`; the lab takes a seeded SplitMix64 so that a

@@ -555,7 +555,7 @@ impl Held {
             if held.checks_with_keepalived(scenario, &director, lab).await? != Implementation::Keepalived {
                 continue;
             }
-            match health::start_keepalived(scenario, lab, &director).await {
+            match health::start_keepalived(scenario, lab, &director, None).await {
                 Ok(daemon) => held.checker_daemons.push((director, daemon)),
                 Err(e) => {
                     held.stop().await;

@@ -705,6 +705,15 @@ impl Scenario {
         }
     }
 
+    /// `rs`'s port in `services[service]`'s IPVS table: 0 in a fwmark service (each packet keeps
+    /// its own port; keepalived clears a DR real server's there), else its [`Scenario::real_port`].
+    pub fn table_port(&self, service: usize, rs: &RealServer) -> u16 {
+        match self.services[service].fwmark {
+            Some(_) => 0,
+            None => self.real_port(service, rs),
+        }
+    }
+
     /// The ports and protocols `rs` listens on: one per service it is in (two may share one).
     pub fn listeners(&self, rs: &RealServer) -> Vec<(u16, Protocol)> {
         let mut binds = Vec::new();

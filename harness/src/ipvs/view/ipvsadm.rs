@@ -130,8 +130,10 @@ impl IpvsSnapshot {
         out.push_str("pro expire state       source             virtual            destination\n");
         for c in &self.conns {
             // A fwmark service's template is keyed <client, 0, mark as 0.0.0.N, 0> with protocol
-            // IPPROTO_IP (ip_vs_sched_persist), which ipvsadm names "IP".
-            let fwmark_template = c.template && c.to.port() == 0 && c.to.ip().octets()[..3] == [0, 0, 0];
+            // IPPROTO_IP (ip_vs_sched_persist), which ipvsadm names "IP". One whose server left
+            // the table has its ports set to 0xffff (ip_vs_check_template invalidates it).
+            let fwmark_template =
+                c.template && matches!(c.to.port(), 0 | 0xffff) && c.to.ip().octets()[..3] == [0, 0, 0];
             let proto = if fwmark_template { "IP" } else { c.proto.name() };
             let _ = writeln!(
                 out,
