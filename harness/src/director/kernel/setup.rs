@@ -114,8 +114,9 @@ fn bit(b: bool) -> &'static str {
 /// is open there (that is what makes `net.ipv4.vs.*` appear).
 pub async fn apply(host: &Host, setup: &NamespaceSetup) -> Result<()> {
     // Lab errors name the host and the step (`director: add 192.0.2.100/32 to eth0: ...`).
+    // Idempotent: a director started again after a `stop` event finds its VIP still there.
     for (iface, addr) in &setup.addresses {
-        host.add_address(iface, *addr).await?;
+        host.addresses_of(iface)?.add(*addr).await?;
     }
     for iface in &setup.tx_checksum_off {
         let name = iface.clone();
@@ -147,13 +148,14 @@ async fn local_table_for_mark(host: &Host, mark: u32, table: u32) -> Result<()> 
         .table_id(table)
         .output_interface(LOOPBACK_INDEX)
         .build();
-    host.rtnl()
-        .route()
-        .add(route)
-        .execute()
-        .await
-        .map_err(|e| fail(&format!("local 0.0.0.0/0 dev lo table {table}"), e))?;
-    host.rtnl()
+    // Already there (a director started again) is no error.
+    let exists = |r: &std::result::Result<(), rtnetlink::Error>| matches!(r, Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EEXIST);
+    let added = host.rtnl().route().add(route).execute().await;
+    if !exists(&added) {
+        added.map_err(|e| fail(&format!("local 0.0.0.0/0 dev lo table {table}"), e))?;
+    }
+    let added = host
+        .rtnl()
         .rule()
         .add()
         .v4()
@@ -161,8 +163,11 @@ async fn local_table_for_mark(host: &Host, mark: u32, table: u32) -> Result<()> 
         .table_id(table)
         .action(RuleAction::ToTable)
         .execute()
-        .await
-        .map_err(|e| fail(&format!("rule fwmark {mark} lookup {table}"), e))
+        .await;
+    if exists(&added) {
+        return Ok(());
+    }
+    added.map_err(|e| fail(&format!("rule fwmark {mark} lookup {table}"), e))
 }
 
 /// `ethtool -K IFACE tx off` (ETHTOOL_STXCSUM), in the calling thread's namespace.
