@@ -137,6 +137,7 @@ mod tests {
                 original_len: data.len() as u32,
                 timestamp: Duration::new(1_700_000_000, *ns),
                 outgoing: *outgoing,
+                ifindex: 2,
             })
             .unwrap();
         }
