@@ -1,12 +1,14 @@
 //! `--capture DIR`: lvslab's own packet capture, no tcpdump. One pcapng file per host
 //! interface (`<host>-<ifname>.pcapng`, lo left out) and one per segment
-//! (`segment-<network>.pcapng`, the bridge's view: its tap is put in promiscuous mode, so it
-//! sees every frame the bridge forwards). Each file's interface block names the host and the
+//! (`segment-<network>.pcapng`: every frame as a port of the segment's bridge receives it, so
+//! each frame the segment carries once). Each file's interface block names the host and the
 //! interface. Sockets are opened inside each namespace before the traffic; one thread drains
-//! every socket and streams the frames to disk; `stop` takes the last frames and flushes.
+//! every socket in batches and streams the frames to disk; `stop` takes the last frames and
+//! flushes.
 
 mod pcapng;
 
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use pcapng::{read_frames, Frame};
 
 use crate::lab::{Lab, LabError, LabPlan, SWITCH_NAME};
-use crate::sys::capture::{CaptureSocket, SNAPLEN};
+use crate::sys::capture::{Batch, CaptureSocket, SNAPLEN};
 use crate::sys::poll::PollSet;
 use crate::wire::Mac;
 
@@ -106,19 +108,47 @@ const IDLE_FLUSH: Duration = Duration::from_millis(200);
 
 struct Point {
     file: CaptureFile,
-    ifindex: u32,
-    promiscuous: bool,
     if_name: String,
     description: String,
 }
 
-/// Every place of `lab` that gets a file, by namespace: the switch's bridges, then each host's
-/// interfaces but lo.
-fn points(lab: &Lab, plan: &LabPlan) -> Vec<(String, Vec<Point>)> {
+/// Where a socket's frames go.
+enum Route {
+    /// All to one file.
+    One(usize),
+    /// By the interface they were seen on (a bridge port) to its segment's file; frames of any
+    /// other interface (the bridges themselves, lo) are left out.
+    ByPort(HashMap<u32, usize>),
+}
+
+impl Route {
+    fn file(&self, ifindex: u32) -> Option<usize> {
+        match self {
+            Route::One(i) => Some(*i),
+            Route::ByPort(ports) => ports.get(&ifindex).copied(),
+        }
+    }
+}
+
+/// One socket to open: on `ifindex` (0: every interface of the namespace), and where its
+/// frames go (indexes into the list of files).
+struct SocketPlan {
+    ifindex: u32,
+    ingress_only: bool,
+    place: String,
+    route: Route,
+}
+
+/// Every file of `lab` and the sockets that fill them, by namespace. The switch has one socket
+/// for all its segments: bound to every interface, it takes each frame as a bridge port
+/// receives it (ingress only: the same frame leaving by another port is left out), so each
+/// frame a segment carries is in its file once, and no bridge is put in promiscuous mode (which
+/// takes the RTNL lock, contended by every lab's bring-up and namespace clean-up). Then each
+/// host's interfaces but lo, one socket each.
+fn points(lab: &Lab, plan: &LabPlan) -> (Vec<Point>, Vec<(String, Vec<SocketPlan>)>) {
     let lab_name = &plan.name;
-    let bridges = lab
-        .switch()
-        .ifaces()
+    let bridges = &lab.switch().ifaces()[..plan.segments.len()];
+    let mut files: Vec<Point> = bridges
         .iter()
         .zip(&plan.segments)
         .map(|(bridge, network)| Point {
@@ -131,43 +161,54 @@ fn points(lab: &Lab, plan: &LabPlan) -> Vec<(String, Vec<Point>)> {
                 frames: 0,
                 dropped: 0,
             },
-            ifindex: bridge.index,
-            promiscuous: true,
             if_name: format!("{SWITCH_NAME}:{}", bridge.name),
             description: format!(
-                "segment {network} of lab {lab_name}: bridge {} in the switch",
+                "segment {network} of lab {lab_name}: frames as the ports of bridge {} in the switch receive them",
                 bridge.name
             ),
         })
         .collect();
-    let mut out = vec![(SWITCH_NAME.to_owned(), bridges)];
+    // The switch's ports follow its bridges, one per host interface in the plan's order.
+    let ports = lab.switch().ifaces()[plan.segments.len()..]
+        .iter()
+        .zip(plan.hosts.iter().flat_map(|h| &h.interfaces))
+        .filter_map(|(port, iface)| Some((port.index, plan.segments.iter().position(|s| *s == iface.segment)?)))
+        .collect();
+    let switch = SocketPlan {
+        ifindex: 0,
+        ingress_only: true,
+        place: "the switch's bridge ports".into(),
+        route: Route::ByPort(ports),
+    };
+    let mut out = vec![(SWITCH_NAME.to_owned(), vec![switch])];
     for (host, hp) in lab.hosts().zip(&plan.hosts) {
-        let host_points = host
-            .ifaces()
-            .iter()
-            .filter(|i| i.name != "lo")
-            .map(|i| {
-                let tun = hp.tun_devices.iter().any(|t| t.name == i.name);
-                Point {
-                    file: CaptureFile {
-                        file: format!("{}-{}.pcapng", host.name(), i.name),
-                        host: host.name().to_owned(),
-                        interface: i.name.clone(),
-                        segment: None,
-                        link: if tun { LinkType::RawIp } else { LinkType::Ethernet },
-                        frames: 0,
-                        dropped: 0,
-                    },
-                    ifindex: i.index,
-                    promiscuous: false,
-                    if_name: format!("{}:{}", host.name(), i.name),
-                    description: format!("{} of host {} in lab {lab_name}", i.name, host.name()),
-                }
-            })
-            .collect();
-        out.push((host.name().to_owned(), host_points));
+        let mut sockets = Vec::new();
+        for i in host.ifaces().iter().filter(|i| i.name != "lo") {
+            let tun = hp.tun_devices.iter().any(|t| t.name == i.name);
+            let file = CaptureFile {
+                file: format!("{}-{}.pcapng", host.name(), i.name),
+                host: host.name().to_owned(),
+                interface: i.name.clone(),
+                segment: None,
+                link: if tun { LinkType::RawIp } else { LinkType::Ethernet },
+                frames: 0,
+                dropped: 0,
+            };
+            sockets.push(SocketPlan {
+                ifindex: i.index,
+                ingress_only: false,
+                place: file.location(),
+                route: Route::One(files.len()),
+            });
+            files.push(Point {
+                file,
+                if_name: format!("{}:{}", host.name(), i.name),
+                description: format!("{} of host {} in lab {lab_name}", i.name, host.name()),
+            });
+        }
+        out.push((host.name().to_owned(), sockets));
     }
-    out
+    (files, out)
 }
 
 impl Capture {
@@ -175,15 +216,21 @@ impl Capture {
     /// from the moment this returns: every socket is bound before it does.
     pub async fn start(lab: &Lab, plan: &LabPlan, dir: &Path) -> Result<Capture, CaptureError> {
         std::fs::create_dir_all(dir).map_err(io_error(format!("create {}", dir.display())))?;
-        let by_namespace = points(lab, plan);
+        let (files, by_namespace) = points(lab, plan);
         let count: usize = by_namespace.iter().map(|(_, p)| p.len()).sum();
         let queue = (QUEUE_BUDGET / count.max(1)).clamp(MIN_QUEUE, MAX_QUEUE);
+        let mut writers = Vec::with_capacity(files.len());
+        for point in files {
+            let path = dir.join(&point.file.file);
+            let writer = pcapng::Writer::create(&path, &point.if_name, &point.description, point.file.link)
+                .map_err(io_error(format!("create {}", path.display())))?;
+            writers.push((point.file, writer));
+        }
         // This thread enters each namespace in turn and opens its sockets there (a socket stays
         // in the namespace it was made in), then comes back: no other thread to wait for, which
         // on a loaded machine costs a scheduler round each.
         let mut namespaces = Vec::with_capacity(by_namespace.len());
-        let mut writers = Vec::with_capacity(count);
-        for (namespace, points) in by_namespace {
+        for (namespace, sockets) in by_namespace {
             let host = if namespace == SWITCH_NAME {
                 lab.switch()
             } else {
@@ -195,15 +242,7 @@ impl Capture {
                 .netns_fd()
                 .try_clone_to_owned()
                 .map_err(io_error(format!("hold the namespace of {namespace}")))?;
-            let mut opens = Vec::with_capacity(points.len());
-            for point in points {
-                let path = dir.join(&point.file.file);
-                let writer = pcapng::Writer::create(&path, &point.if_name, &point.description, point.file.link)
-                    .map_err(io_error(format!("create {}", path.display())))?;
-                opens.push((point.ifindex, point.promiscuous, point.file.location()));
-                writers.push((point.file, writer));
-            }
-            namespaces.push((namespace, fd, opens));
+            namespaces.push((namespace, fd, sockets));
         }
         let macs = lab
             .hosts()
@@ -259,24 +298,23 @@ impl Capture {
     }
 }
 
-/// A namespace's sockets to open: its name, its fd, and per socket (ifindex, promiscuous, place).
-type NamespaceOpens = (String, OwnedFd, Vec<(u32, bool, String)>);
+/// A namespace's sockets to open: its name, its fd, and the sockets.
+type NamespaceOpens = (String, OwnedFd, Vec<SocketPlan>);
 
-/// Every capture socket, each opened in its namespace by the calling thread, which is back in
-/// its own namespace when this returns, whatever happened.
-fn open_all(namespaces: Vec<NamespaceOpens>, queue: usize) -> Result<Vec<CaptureSocket>, CaptureError> {
+/// Every capture socket with its route, each opened in its namespace by the calling thread,
+/// which is back in its own namespace when this returns, whatever happened.
+fn open_all(namespaces: Vec<NamespaceOpens>, queue: usize) -> Result<Vec<(CaptureSocket, Route)>, CaptureError> {
     let _back = NamespaceGuard::here().map_err(io_error("hold this thread's namespace"))?;
     let mut sockets = Vec::new();
-    for (namespace, fd, opens) in namespaces {
+    for (namespace, fd, plans) in namespaces {
         nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| CaptureError::Io {
             what: format!("enter the namespace of {namespace}"),
             source: e.into(),
         })?;
-        for (ifindex, promiscuous, place) in opens {
-            sockets.push(
-                CaptureSocket::open(ifindex, queue, SNAPLEN, promiscuous)
-                    .map_err(io_error(format!("open a capture socket on {place}")))?,
-            );
+        for p in plans {
+            let socket = CaptureSocket::open(p.ifindex, queue, p.ingress_only)
+                .map_err(io_error(format!("open a capture socket on {}", p.place)))?;
+            sockets.push((socket, p.route));
         }
     }
     Ok(sockets)
@@ -307,12 +345,16 @@ impl Drop for NamespaceGuard {
 /// `stop` takes what is left and answers each file's counts. Then it closes the sockets, all at
 /// once: each close waits for an RCU grace period (packet_release), which the run need not wait for.
 fn drain(
-    mut sockets: Vec<CaptureSocket>,
+    sockets: Vec<(CaptureSocket, Route)>,
     writers: Vec<(CaptureFile, pcapng::Writer)>,
     stop: OwnedFd,
     answer: std::sync::mpsc::Sender<Result<Vec<CaptureFile>, CaptureError>>,
 ) {
-    let _ = answer.send(capture_until_stopped(&mut sockets, writers, &stop));
+    let mut writers = writers;
+    let _ = answer.send(capture_until_stopped(&sockets, &mut writers, &stop));
+    // Flushed already; closing a file that replaced an older one of the same name starts its
+    // writeback (ext4's auto_da_alloc), which the run need not wait for either.
+    drop(writers);
     std::thread::scope(|s| {
         for socket in sockets {
             s.spawn(move || drop(socket));
@@ -321,64 +363,97 @@ fn drain(
 }
 
 fn capture_until_stopped(
-    sockets: &mut [CaptureSocket],
-    mut writers: Vec<(CaptureFile, pcapng::Writer)>,
+    sockets: &[(CaptureSocket, Route)],
+    writers: &mut [(CaptureFile, pcapng::Writer)],
     stop: &OwnedFd,
 ) -> Result<Vec<CaptureFile>, CaptureError> {
-    let mut poll = PollSet::readable(sockets.iter().map(|s| s.as_fd()).chain([stop.as_fd()]));
+    let mut batch = Batch::new(SNAPLEN);
+    let mut poll = PollSet::readable(sockets.iter().map(|(s, _)| s.as_fd()).chain([stop.as_fd()]));
+    let mut stop_only = PollSet::readable([stop.as_fd()]);
     loop {
-        let ready = poll
-            .wait(IDLE_FLUSH)
-            .or_else(|e| {
-                if e.kind() == io::ErrorKind::Interrupted {
-                    Ok(1)
-                } else {
-                    Err(e)
-                }
-            })
-            .map_err(io_error("wait for captured frames"))?;
-        let mut stopping = false;
-        if ready > 0 {
-            stopping = poll.is_readable(sockets.len());
-            take_all(sockets, &mut writers)?;
-        } else {
-            for (file, w) in &mut writers {
-                w.flush().map_err(io_error(format!("write {}", file.file)))?;
+        let ready = wait(&mut poll, IDLE_FLUSH)?;
+        if ready == 0 {
+            for (file, w) in writers.iter_mut() {
+                w.flush().map_err(|e| write_error(file, e))?;
             }
+            continue;
         }
+        // Frames come one at a time: let them gather before taking them, so that one wake-up
+        // and one recvmmsg take many (a wake-up a frame costs the lab's cores more than the
+        // frames themselves). A stop ends the wait at once.
+        let stopping = poll.is_readable(sockets.len()) || wait(&mut stop_only, GATHER)? > 0;
+        take_all(sockets, &mut batch, writers)?;
         if stopping {
             break;
         }
     }
     // Frames that arrived while the last round was written.
-    take_all(sockets, &mut writers)?;
-    let mut files = Vec::with_capacity(writers.len());
-    for (socket, (mut file, mut w)) in sockets.iter().zip(writers) {
-        w.flush().map_err(io_error(format!("write {}", file.file)))?;
-        file.frames = w.frames;
-        file.dropped = u64::from(
+    take_all(sockets, &mut batch, writers)?;
+    let mut dropped = vec![0u64; writers.len()];
+    for (socket, route) in sockets {
+        let lost = u64::from(
             socket
                 .dropped()
-                .map_err(io_error(format!("read the drop count of {}", file.file)))?,
+                .map_err(io_error("read the drop count of a capture socket"))?,
         );
-        files.push(file);
+        // The switch's socket serves every segment: what it lost may be any segment's.
+        match route {
+            Route::One(i) => dropped[*i] += lost,
+            Route::ByPort(ports) => {
+                let mut files: Vec<usize> = ports.values().copied().collect();
+                files.sort_unstable();
+                files.dedup();
+                for i in files {
+                    dropped[i] += lost;
+                }
+            }
+        }
+    }
+    let mut files = Vec::with_capacity(writers.len());
+    for ((file, w), dropped) in writers.iter_mut().zip(dropped) {
+        w.flush().map_err(|e| write_error(file, e))?;
+        files.push(CaptureFile {
+            frames: w.frames,
+            dropped,
+            ..file.clone()
+        });
     }
     Ok(files)
 }
 
-fn take_all(sockets: &mut [CaptureSocket], writers: &mut [(CaptureFile, pcapng::Writer)]) -> Result<(), CaptureError> {
-    for (socket, (file, w)) in sockets.iter_mut().zip(writers.iter_mut()) {
-        let mut failed = None;
-        while socket
-            .next(|frame| {
-                if failed.is_none() {
-                    failed = w.write(&frame).err();
+/// How long the first frame of a round waits for others before the round is taken.
+const GATHER: Duration = Duration::from_millis(2);
+
+/// `poll.wait`, a signal counting as a wake-up.
+fn wait(poll: &mut PollSet, timeout: Duration) -> Result<usize, CaptureError> {
+    match poll.wait(timeout) {
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(1),
+        other => other.map_err(io_error("wait for captured frames")),
+    }
+}
+
+fn write_error(file: &CaptureFile, e: io::Error) -> CaptureError {
+    io_error(format!("write {}", file.file))(e)
+}
+
+/// Takes every frame waiting on every socket, a batch at a time, into its file.
+fn take_all(
+    sockets: &[(CaptureSocket, Route)],
+    batch: &mut Batch,
+    writers: &mut [(CaptureFile, pcapng::Writer)],
+) -> Result<(), CaptureError> {
+    for (socket, route) in sockets {
+        loop {
+            let taken = socket.receive(batch).map_err(io_error("read a capture socket"))?;
+            for frame in batch.frames() {
+                if let Some(i) = route.file(frame.ifindex) {
+                    let (file, w) = &mut writers[i];
+                    w.write(&frame).map_err(|e| write_error(file, e))?;
                 }
-            })
-            .map_err(io_error(format!("capture for {}", file.file)))?
-        {}
-        if let Some(e) = failed {
-            return Err(io_error(format!("write {}", file.file))(e));
+            }
+            if taken == 0 {
+                break;
+            }
         }
     }
     Ok(())

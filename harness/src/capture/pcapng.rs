@@ -27,6 +27,8 @@ const WRITE_BUFFER: usize = 64 << 10;
 pub(crate) struct Writer {
     inner: PcapNgWriter<BufWriter<File>>,
     pub(crate) frames: u64,
+    /// The last frame's timestamp: a file's timestamps never go back.
+    last: Duration,
 }
 
 impl Writer {
@@ -49,13 +51,20 @@ impl Writer {
         inner.write_pcapng_block(interface).map_err(pcap_io)?;
         // A valid (empty) capture from the start: a kept lab's files open before any traffic.
         inner.get_mut().flush()?;
-        Ok(Writer { inner, frames: 0 })
+        Ok(Writer {
+            inner,
+            frames: 0,
+            last: Duration::ZERO,
+        })
     }
 
     pub(crate) fn write(&mut self, frame: &Captured<'_>) -> std::io::Result<()> {
+        // Frames of one socket stamped on two CPUs (a segment's ports) may be queued a few
+        // microseconds out of order: such a frame keeps its place and the time before it.
+        self.last = self.last.max(frame.timestamp);
         let block = EnhancedPacketBlock {
             interface_id: 0,
-            timestamp: frame.timestamp,
+            timestamp: self.last,
             original_len: frame.original_len,
             data: Cow::Borrowed(frame.data),
             options: vec![EnhancedPacketOption::Flags(if frame.outgoing {
@@ -130,18 +139,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rs1-eth0.pcapng");
         let mut w = Writer::create(&path, "rs1:eth0", "eth0 of rs1", LinkType::Ethernet).unwrap();
-        let frames = [(vec![1u8; 60], true, 5), (vec![2u8; 61], false, 7)];
+        let frames = [
+            (vec![1u8; 60], true, 5),
+            (vec![2u8; 61], false, 7),
+            (vec![3u8; 62], false, 6),
+        ];
         for (data, outgoing, ns) in &frames {
             w.write(&Captured {
                 data,
                 original_len: data.len() as u32,
                 timestamp: Duration::new(1_700_000_000, *ns),
                 outgoing: *outgoing,
+                ifindex: 2,
             })
             .unwrap();
         }
         w.flush().unwrap();
-        assert_eq!(w.frames, 2);
+        assert_eq!(w.frames, 3);
         let (link, read) = read_frames(&path).unwrap();
         assert_eq!(link, LinkType::Ethernet);
         let got: Vec<_> = read.iter().map(|f| (f.data.clone(), f.outbound, f.timestamp)).collect();
@@ -149,8 +163,10 @@ mod tests {
             got,
             vec![
                 (vec![1u8; 60], true, Duration::new(1_700_000_000, 5)),
-                (vec![2u8; 61], false, Duration::new(1_700_000_000, 7))
-            ]
+                (vec![2u8; 61], false, Duration::new(1_700_000_000, 7)),
+                (vec![3u8; 62], false, Duration::new(1_700_000_000, 7)),
+            ],
+            "a frame stamped before the one ahead of it keeps its place and that time"
         );
         let broken = dir.path().join("broken.pcapng");
         std::fs::write(&broken, b"not a capture").unwrap();
