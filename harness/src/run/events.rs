@@ -130,7 +130,16 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
                 // `keepalived -P` over ipvsadm's services (kernel IPVS keeps its connection
                 // entries across a service flush too, which a fresh engine would not).
                 Some(ha) => ha.stop(&event.host).await,
-                None => stop_engine(held, &event.host)?,
+                None => {
+                    let embedded = held
+                        .engines
+                        .iter()
+                        .any(|(n, e)| *n == event.host && e.kind() == crate::director::EngineKind::Embedded);
+                    stop_engine(held, &event.host)?;
+                    if embedded {
+                        stand_in_vips(scenario, held, host, director).await?;
+                    }
+                }
             }
         }
         (EventAction::Start, Some(d)) => {
@@ -145,6 +154,14 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
                 }
             }
             if !held.engines.iter().any(|(name, _)| *name == event.host) {
+                for (_, iface, vip) in held.standing_vips.iter().filter(|(h, _, _)| *h == event.host) {
+                    host.addresses_of(iface)
+                        .map_err(|e| e.to_string())?
+                        .remove(*vip)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                held.standing_vips.retain(|(h, _, _)| *h != event.host);
                 held.start_engine(scenario, d, lab).await.map_err(|e| e.to_string())?;
             }
             // Its keepalived starts again, checkers and all, and the run's readers of its log
@@ -280,6 +297,32 @@ fn interfaces(scenario: &Scenario, host: &str) -> Vec<String> {
 async fn set_links(scenario: &Scenario, host: &crate::lab::Host, name: &str, up: bool) -> Result<(), String> {
     for iface in interfaces(scenario, name) {
         host.set_link_up(&iface, up).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// A kernel director stopped without VRRP keeps its VIPs as local addresses, so its kernel
+/// refuses what no IPVS service takes (RST, ICMP port unreachable). A stopped embedded engine
+/// left nothing that answers (timeouts): its VIPs go on the director's kernel until it starts.
+async fn stand_in_vips(
+    scenario: &Scenario,
+    held: &mut Held,
+    host: &crate::lab::Host,
+    director: Option<&crate::scenario::Director>,
+) -> Result<(), String> {
+    let Some(d) = director else { return Ok(()) };
+    let cfg = super::director_config(scenario, d).map_err(|e| e.to_string())?;
+    let mut vips: Vec<ipnet::Ipv4Net> = Vec::new();
+    for (svc, _) in &cfg.services {
+        let vip = ipnet::Ipv4Net::from(svc.vip);
+        if !vips.contains(&vip) && !svc.vip.is_unspecified() {
+            vips.push(vip);
+        }
+    }
+    let control = host.addresses_of(&cfg.client_iface).map_err(|e| e.to_string())?;
+    for vip in vips {
+        control.add(vip).await.map_err(|e| e.to_string())?;
+        held.standing_vips.push((d.name.clone(), cfg.client_iface.clone(), vip));
     }
     Ok(())
 }

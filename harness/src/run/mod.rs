@@ -482,6 +482,9 @@ pub struct Held {
     checker_daemons: Vec<(String, crate::keepalived::Daemon)>,
     /// Directors an event killed, until one starts them again: their checkers are dead.
     killed: health::Killed,
+    /// A stopped embedded director's VIPs, put on its kernel until it starts again: what a
+    /// kernel director keeps once its IPVS services are gone, so both refuse alike.
+    standing_vips: Vec<(String, String, ipnet::Ipv4Net)>,
 }
 
 impl Held {
@@ -541,6 +544,7 @@ impl Held {
             checkers_choice: checkers,
             checker_daemons: Vec::new(),
             killed: health::Killed::default(),
+            standing_vips: Vec::new(),
         };
         for director in &scenario.directors {
             match held.start_engine(scenario, director, lab).await {
