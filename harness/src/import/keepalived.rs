@@ -334,7 +334,7 @@ fn is_root_keyword(keyword: &str) -> bool {
 
 /// Statements until the matching `}` (or the end at depth 0).
 /// Keywords below the root that open a `{ }` block in keepalived 2.2 (a sublevel, or a handler
-/// that reads a value block). keepalived attaches a `{` to nothing else: after any other
+/// that reads a value block), besides the checkers ([`CHECKER_NAMES`]). keepalived attaches a `{` to nothing else: after any other
 /// keyword it says "Unexpected '{' - ignoring" and reads what follows at the same level, so
 /// the block's `}` closes the enclosing block instead (lib/parser.c `process_stream`).
 const BLOCK_KEYWORDS: &[&str] = &[
@@ -343,16 +343,6 @@ const BLOCK_KEYWORDS: &[&str] = &[
     "host",
     "authentication",
     "auth_hmac",
-    "TCP_CHECK",
-    "HTTP_GET",
-    "SSL_GET",
-    "MISC_CHECK",
-    "SMTP_CHECK",
-    "DNS_CHECK",
-    "UDP_CHECK",
-    "PING_CHECK",
-    "FILE_CHECK",
-    "BFD_CHECK",
     "virtual_ipaddress",
     "virtual_ipaddress_excluded",
     "virtual_routes",
@@ -433,7 +423,7 @@ fn block(
                 let opens = if depth == 0 {
                     is_root_keyword(&keyword)
                 } else {
-                    BLOCK_KEYWORDS.contains(&keyword.as_str())
+                    BLOCK_KEYWORDS.contains(&keyword.as_str()) || CHECKER_NAMES.contains(&keyword.as_str())
                 };
                 let children = match tokens.get(*pos) {
                     Some(t) if t.text == "{" && opens => {
