@@ -135,10 +135,11 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
                         .engines
                         .iter()
                         .any(|(n, e)| *n == event.host && e.kind() == crate::director::EngineKind::Embedded);
-                    stop_engine(held, &event.host)?;
+                    // The VIPs first: a gap with neither would lose SYNs (timeouts, not refusals).
                     if embedded {
                         stand_in_vips(scenario, held, host, director).await?;
                     }
+                    stop_engine(held, &event.host)?;
                 }
             }
         }
@@ -154,6 +155,9 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
                 }
             }
             if !held.engines.iter().any(|(name, _)| *name == event.host) {
+                held.start_engine(scenario, d, lab).await.map_err(|e| e.to_string())?;
+                // Only once the engine runs: until then the kernel refuses, as the kernel
+                // engine's director does until its services are back.
                 for (_, iface, vip) in held.standing_vips.iter().filter(|(h, _, _)| *h == event.host) {
                     host.addresses_of(iface)
                         .map_err(|e| e.to_string())?
@@ -162,7 +166,6 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
                         .map_err(|e| e.to_string())?;
                 }
                 held.standing_vips.retain(|(h, _, _)| *h != event.host);
-                held.start_engine(scenario, d, lab).await.map_err(|e| e.to_string())?;
             }
             // Its keepalived starts again, checkers and all, and the run's readers of its log
             // (run/health.rs) follow the new one: it goes on in the old one's record.
