@@ -199,8 +199,10 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
             }
             if let Some(ha) = held.ha.as_mut() {
                 ha.kill(&event.host).await;
-                set_links(scenario, host, &event.host, false).await?;
             }
+            // With VRRP or without: a kernel director would otherwise refuse (its VIP stays
+            // local), where a powered-off host answers nothing.
+            set_links(scenario, host, &event.host, false).await?;
             stop_engine(held, &event.host)?;
         }
         (EventAction::Freeze, _) => held.ha.as_mut().ok_or("no VRRP")?.freeze(&event.host)?,
