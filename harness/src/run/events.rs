@@ -308,7 +308,8 @@ async fn set_links(scenario: &Scenario, host: &crate::lab::Host, name: &str, up:
 
 /// A kernel director stopped without VRRP keeps its VIPs as local addresses, so its kernel
 /// refuses what no IPVS service takes (RST, ICMP port unreachable). A stopped embedded engine
-/// left nothing that answers (timeouts): its VIPs go on the director's kernel until it starts.
+/// left nothing that answers (timeouts): the addresses the kernel engine would have set up go
+/// on the director's kernel until it starts.
 async fn stand_in_vips(
     scenario: &Scenario,
     held: &mut Held,
@@ -317,17 +318,13 @@ async fn stand_in_vips(
 ) -> Result<(), String> {
     let Some(d) = director else { return Ok(()) };
     let cfg = super::director_config(scenario, d).map_err(|e| e.to_string())?;
-    let mut vips: Vec<ipnet::Ipv4Net> = Vec::new();
-    for (svc, _) in &cfg.services {
-        let vip = ipnet::Ipv4Net::from(svc.vip);
-        if !vips.contains(&vip) && !svc.vip.is_unspecified() {
-            vips.push(vip);
-        }
-    }
-    let control = host.addresses_of(&cfg.client_iface).map_err(|e| e.to_string())?;
-    for vip in vips {
-        control.add(vip).await.map_err(|e| e.to_string())?;
-        held.standing_vips.push((d.name.clone(), cfg.client_iface.clone(), vip));
+    for (iface, vip) in crate::director::kernel::setup::plan(&cfg).addresses {
+        host.addresses_of(&iface)
+            .map_err(|e| e.to_string())?
+            .add(vip)
+            .await
+            .map_err(|e| e.to_string())?;
+        held.standing_vips.push((d.name.clone(), iface, vip));
     }
     Ok(())
 }
