@@ -169,26 +169,9 @@ pub(super) fn read(nodes: &[Node], warnings: &mut Vec<Warning>) -> VrrpConfig {
                                 format!("({name}) {keyword} is not run: lvslab does not run notify scripts (the run reports the transitions)"),
                             ))
                         }
-                        "track_interface" => {
-                            for entry in child.children.iter().flatten() {
-                                if let Some(t) = read_track(entry, &name, &tracks.interfaces, None, warnings) {
-                                    tracks.interfaces.push(t);
-                                }
-                            }
-                        }
+                        "track_interface" => read_tracks(child, &name, None, &mut tracks.interfaces, warnings),
                         "track_script" => {
-                            for entry in child.children.iter().flatten() {
-                                let Some(script) = config.scripts.iter().find(|s| s.name == entry.keyword) else {
-                                    warnings.push(Warning::new(
-                                        entry.line,
-                                        format!("({name}) track script {} not found, ignoring...", entry.keyword),
-                                    ));
-                                    continue;
-                                };
-                                if let Some(t) = read_track(entry, &name, &tracks.scripts, Some(script.weight), warnings) {
-                                    tracks.scripts.push(t);
-                                }
-                            }
+                            read_tracks(child, &name, Some(&config.scripts), &mut tracks.scripts, warnings)
                         }
                         "smtp_alert" | "global_tracking" | "sync_group_tracking_weight" | "track_file"
                         | "track_process" | "track_bfd" => warnings.push(Warning::new(
@@ -631,27 +614,8 @@ fn read_instance(
             "virtual_ipaddress_excluded" => r.warn(format!(
                 "({name}) virtual_ipaddress_excluded is not modelled: those addresses are not moved"
             )),
-            "track_interface" => {
-                for entry in child.children.iter().flatten() {
-                    if let Some(track) = read_track(entry, name, &raw.track_interfaces, None, r.warnings) {
-                        raw.track_interfaces.push(track);
-                    }
-                }
-            }
-            "track_script" => {
-                for entry in child.children.iter().flatten() {
-                    let Some(script) = scripts.iter().find(|s| s.name == entry.keyword) else {
-                        r.warnings.push(Warning::new(
-                            entry.line,
-                            format!("({name}) track script {} not found, ignoring...", entry.keyword),
-                        ));
-                        continue;
-                    };
-                    if let Some(track) = read_track(entry, name, &raw.track_scripts, Some(script.weight), r.warnings) {
-                        raw.track_scripts.push(track);
-                    }
-                }
-            }
+            "track_interface" => read_tracks(child, name, None, &mut raw.track_interfaces, r.warnings),
+            "track_script" => read_tracks(child, name, Some(scripts), &mut raw.track_scripts, r.warnings),
             "garp_master_delay" => match r.unsigned(value, 0, MAX_TIMER_S) {
                 Some(v) => raw.garp_master_delay = v,
                 None => r.warn(format!("({name}): garp_master_delay '{value}' invalid - ignoring")),
@@ -761,6 +725,35 @@ fn read_vip(node: &Node, name: &str, warnings: &mut Vec<Warning>) -> Option<Vip>
         }
     }
     Some(vip)
+}
+
+/// A `track_interface { }` (`scripts` None) or `track_script { }` block of an instance or a
+/// sync group (`name`), each entry added to `into`.
+fn read_tracks(
+    block: &Node,
+    name: &str,
+    scripts: Option<&[VrrpScript]>,
+    into: &mut Vec<Track>,
+    warnings: &mut Vec<Warning>,
+) {
+    for entry in block.children.iter().flatten() {
+        let script_weight = match scripts {
+            None => None,
+            Some(scripts) => match scripts.iter().find(|s| s.name == entry.keyword) {
+                Some(script) => Some(script.weight),
+                None => {
+                    warnings.push(Warning::new(
+                        entry.line,
+                        format!("({name}) track script {} not found, ignoring...", entry.keyword),
+                    ));
+                    continue;
+                }
+            },
+        };
+        if let Some(track) = read_track(entry, name, into, script_weight, warnings) {
+            into.push(track);
+        }
+    }
 }
 
 /// `alloc_track_if` / `alloc_track_script`: `NAME [weight W [reverse]]`; `script_weight` is
