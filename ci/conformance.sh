@@ -10,6 +10,8 @@
 #
 # Then the scenarios with health checks once more, the kernel run's checkers being the real
 # keepalived's (`conform --checkers keepalived`): lvslab's checkers against keepalived's.
+# Last, `lvslab ipvsadm` changing a kept lab's kernel table, against the real ipvsadm
+# (ci/kernel-ipvsadm.sh, about a minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The embedded engine forwards in userspace: under software emulation a debug build is
@@ -44,6 +46,19 @@ for f in "${files[@]}"; do grep -q '^\[service.check\]' "$f" && checked+=("$f");
 if [ "$status" -eq 0 ] && [ ${#checked[@]} -gt 0 ]; then
     echo "kernel conformance: keepalived's checkers on ${#checked[@]} scenario(s)"
     pass --checkers keepalived "${checked[@]}" || status=$?
+fi
+# 3. `lvslab ipvsadm` -e/-d/-a and its views against the real ipvsadm in a kept lab
+#    (only with the default file set: it keeps scenarios/dr-rr.toml up).
+if [ "$status" -eq 0 ] && [ $# -eq 0 ]; then
+    echo "kernel conformance: lvslab ipvsadm against the real ipvsadm"
+    rc=0
+    LVSLAB=ci/kernel-ipvsadm.sh GUEST_TIMEOUT=300 bash ci/kernel-vm.sh -- "$PWD/target/release/lvslab" || rc=$?
+    if [ "$rc" -eq 3 ]; then
+        echo "kernel conformance: the guest died before reporting; booting it once more"
+        rc=0
+        LVSLAB=ci/kernel-ipvsadm.sh GUEST_TIMEOUT=300 bash ci/kernel-vm.sh -- "$PWD/target/release/lvslab" || rc=$?
+    fi
+    status=$rc
 fi
 echo "kernel conformance: $(($(date +%s) - started)) s, exit $status"
 exit "$status"
