@@ -36,11 +36,7 @@ pub fn paths(
         .files
         .iter()
         .zip(files)
-        .map(|(file, (link, frames))| path::CapturedPlace {
-            file,
-            link: *link,
-            frames,
-        })
+        .map(|(file, (link, frames))| path::CapturedPlace::new(file, *link, frames))
         .collect();
     numbers
         .iter()

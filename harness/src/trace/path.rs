@@ -22,11 +22,20 @@ use crate::wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, Mac, TcpFlag
 /// answers here are small); a random ISN of another connection falls inside with odds 2^-12.
 const SEQ_WINDOW: u32 = 1 << 20;
 
-/// One capture file read back.
+/// One capture file read back, its TCP and UDP packets parsed once for every request traced.
 pub struct CapturedPlace<'a> {
     pub file: &'a CaptureFile,
-    pub link: LinkType,
-    pub frames: &'a [Frame],
+    packets: Vec<(&'a Frame, Parsed)>,
+}
+
+impl<'a> CapturedPlace<'a> {
+    pub fn new(file: &'a CaptureFile, link: LinkType, frames: &'a [Frame]) -> Self {
+        let packets = frames
+            .iter()
+            .filter_map(|f| parse(link, &f.data).map(|p| (f, p)))
+            .collect();
+        CapturedPlace { file, packets }
+    }
 }
 
 /// The addresses of one packet at one place.
@@ -122,10 +131,7 @@ pub fn attempts(places: &[CapturedPlace<'_>], client: &str, proto: Proto, target
         .iter()
         .filter(|p| p.file.host == client && p.file.segment.is_none())
     {
-        for frame in place.frames.iter().filter(|f| f.outbound) {
-            let Some(p) = parse(place.link, &frame.data) else {
-                continue;
-            };
+        for (frame, p) in place.packets.iter().filter(|(f, _)| f.outbound) {
             if p.proto != proto || p.addressing.dst != target {
                 continue;
             }
@@ -313,11 +319,7 @@ pub fn build(
     path.from = Some(attempt.from);
     let parsed: Vec<(&CapturedPlace<'_>, &Frame, Parsed)> = places
         .iter()
-        .flat_map(|pl| {
-            pl.frames
-                .iter()
-                .filter_map(move |f| parse(pl.link, &f.data).map(|p| (pl, f, p)))
-        })
+        .flat_map(|pl| pl.packets.iter().map(move |(f, p)| (pl, *f, *p)))
         .filter(|(_, _, p)| p.proto == request.proto)
         .collect();
     // The address pairs the SYN took, anywhere.

@@ -138,11 +138,7 @@ impl Lab {
             .files
             .iter()
             .zip(&self.frames)
-            .map(|(file, (link, frames))| CapturedPlace {
-                file,
-                link: *link,
-                frames,
-            })
+            .map(|(file, (link, frames))| CapturedPlace::new(file, *link, frames))
             .collect();
         path::build(requests, &requests[n - 1], &places, &macs())
     }
