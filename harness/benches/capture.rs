@@ -39,6 +39,8 @@ fn main() {
     let (mut frames, mut files) = (0, 0);
     // (traffic, teardown) of each run, to tell where the extra time goes.
     let mut phases: [Vec<Duration>; 4] = Default::default();
+    // The capture's own start, stop and report.
+    let mut capture_phases: [Vec<Duration>; 3] = Default::default();
     let once = |capture: Option<&std::path::Path>| {
         let t = Instant::now();
         let outcome = rt
@@ -56,6 +58,10 @@ fn main() {
             phases[1].push(d(outcome.timings.traffic_ms));
             phases[2].push(d(plain_outcome.timings.teardown_ms));
             phases[3].push(d(outcome.timings.teardown_ms));
+            let c = outcome.timings.capture.clone().expect("capture timed");
+            capture_phases[0].push(d(c.start_ms));
+            capture_phases[1].push(d(c.stop_ms));
+            capture_phases[2].push(d(c.report_ms));
             plain.push(without);
             captured.push(with);
             let report = outcome.capture.expect("captures reported");
@@ -64,6 +70,7 @@ fn main() {
         }
     }
     let [t0, t1, d0, d1] = phases.map(median);
+    let [cs, cp, cr] = capture_phases.map(median);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let (p, c) = (median(plain), median(captured));
     println!("| run of dr-rr | median wall time | |");
@@ -75,10 +82,13 @@ fn main() {
         ms(d0)
     );
     println!(
-        "| with --capture | {:.1} ms | traffic {:.1} ms, teardown {:.1} ms; {frames} frames in {files} files |",
+        "| with --capture | {:.1} ms | traffic {:.1} ms, teardown {:.1} ms; capture start {:.1} ms, stop {:.1} ms, report {:.1} ms; {frames} frames in {files} files |",
         ms(c),
         ms(t1),
-        ms(d1)
+        ms(d1),
+        ms(cs),
+        ms(cp),
+        ms(cr)
     );
     println!(
         "| extra | {:+.1}% | target under 10%; {rounds} rounds, load {} |",

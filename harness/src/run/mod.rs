@@ -115,29 +115,39 @@ pub async fn run_capturing(
     let lab = Lab::build(&plan, keep).await?;
     let bring_up = started.elapsed();
     // On error the lab's Drop tears it down.
+    let mut capture_timings = outcome::CaptureTimings::default();
     let capturing = match capture {
-        Some(dir) => Some(
-            crate::capture::Capture::start(&lab, &plan, &dir.join(&scenario.name))
+        Some(dir) => {
+            let t = Instant::now();
+            let c = crate::capture::Capture::start(&lab, &plan, &dir.join(&scenario.name))
                 .await
-                .map_err(|e| RunError::Capture(e.to_string()))?,
-        ),
+                .map_err(|e| RunError::Capture(e.to_string()))?;
+            capture_timings.start_ms = ms(t.elapsed());
+            Some(c)
+        }
         None => None,
     };
     let result = run_in_lab(scenario, opts, &lab).await;
+    let stop_started = Instant::now();
     let captured = capturing.map(crate::capture::Capture::stop);
+    capture_timings.stop_ms = ms(stop_started.elapsed());
     let teardown_started = Instant::now();
     let torn = lab.teardown().await;
+    let teardown = teardown_started.elapsed();
     let mut outcome = result?;
     torn?;
     if let Some(summary) = captured {
         let summary = summary.map_err(|e| RunError::Capture(e.to_string()))?;
+        let t = Instant::now();
         let report =
             crate::trace::CaptureReport::write(&scenario.name, scenario.service().protocol, summary, &outcome.records)
                 .map_err(RunError::Capture)?;
+        capture_timings.report_ms = ms(t.elapsed());
         outcome.capture = Some(report);
+        outcome.timings.capture = Some(capture_timings);
     }
     outcome.timings.bring_up_ms = ms(bring_up);
-    outcome.timings.teardown_ms = ms(teardown_started.elapsed());
+    outcome.timings.teardown_ms = ms(teardown);
     outcome.timings.total_ms = ms(started.elapsed());
     Ok(outcome)
 }

@@ -86,8 +86,22 @@ pub struct Timings {
     /// Evidence, probes and diagnosis, when the run investigated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub investigate_ms: Option<f64>,
+    /// The lab's teardown (with `--capture`, the capture report is timed apart).
     pub teardown_ms: f64,
+    /// With `--capture`: its own start, stop and report, inside `total_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureTimings>,
     pub total_ms: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CaptureTimings {
+    /// Files created and sockets opened, before the servers start.
+    pub start_ms: f64,
+    /// Sockets drained and closed, files written, after the traffic.
+    pub stop_ms: f64,
+    /// `index.json` written and the files read back for the requests' paths.
+    pub report_ms: f64,
 }
 
 fn as_str<S: serde::Serializer>(mode: &Mode, s: S) -> Result<S::Ok, S::Error> {
