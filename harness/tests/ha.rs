@@ -201,6 +201,13 @@ async fn a_track_script_hands_over_and_back_the_same_under_keepalived_and_lvslab
     same_under_both("dr-ha-maintenance").await;
 }
 
+/// A sync group's weighted track moves both instances of a NAT pair (keepalived: the group's
+/// `track_script` block, added to every member).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_groups_weighted_track_hands_a_nat_pair_over_and_back_the_same_under_keepalived_and_lvslab() {
+    same_under_both("nat-ha-maintenance").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_master_is_replaced_and_reasserts_the_same_under_keepalived_and_lvslab() {
     same_under_both("dr-ha-freeze").await;

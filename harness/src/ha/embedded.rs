@@ -58,11 +58,12 @@ impl VipHold {
     }
 }
 
-/// One `vrrp_script` a track of the first instance (the VIP's) follows.
+/// One `vrrp_script` tracked by the node's instances.
 #[derive(Clone, Debug)]
 pub struct ScriptSpec {
-    /// Index of the track in the instance's `tracks`.
-    pub track: usize,
+    /// The tracks that follow it, as (member, index in the member's `tracks`): the VIP
+    /// instance's, and in a sync group the gateway's too when the track is weighted.
+    pub tracks: Vec<(usize, usize)>,
     pub name: String,
     /// With `{dir}` replaced.
     pub command: String,
@@ -457,7 +458,7 @@ impl Node {
                     let step = s.counter.record(run);
                     logs.extend(step.logs);
                     if let Some(ok) = step.flip {
-                        flips.push((s.spec.track, ok));
+                        flips.push((s.spec.tracks.clone(), ok));
                     }
                 }
             } else if now >= s.next {
@@ -476,7 +477,7 @@ impl Node {
                         let step = s.counter.record(ScriptRun::Exit(127));
                         logs.extend(step.logs);
                         if let Some(ok) = step.flip {
-                            flips.push((s.spec.track, ok));
+                            flips.push((s.spec.tracks.clone(), ok));
                         }
                     }
                 }
@@ -485,9 +486,11 @@ impl Node {
         for line in logs {
             self.journal.add(&self.spec.director, What::Log(line));
         }
-        for (index, ok) in flips {
-            let records = self.group.on_track(self.now(), 0, index, ok);
-            self.carry_out(records).await;
+        for (tracks, ok) in flips {
+            for (member, index) in tracks {
+                let records = self.group.on_track(self.now(), member, index, ok);
+                self.carry_out(records).await;
+            }
         }
     }
 

@@ -167,13 +167,13 @@ impl Ha {
         let node_cfg = vrrp.node(director).ok_or_else(|| fail("no VRRP node".into()))?;
         let host = lab.host(director).ok_or_else(|| fail("not in the lab".into()))?;
         let dir = lab.host_dir(director).map_err(|e| fail(e.to_string()))?;
+        let member_tracks = node_cfg.member_tracks();
         let scripts = node_cfg
             .track_names()
             .iter()
-            .enumerate()
-            .filter_map(|(track, t)| match t {
+            .filter_map(|t| match t {
                 VrrpTrack::Script(name, _) => vrrp.script(name).map(|s| ScriptSpec {
-                    track,
+                    tracks: following(&member_tracks, name),
                     name: s.name.clone(),
                     command: s.command_in(&dir),
                     interval: s.interval,
@@ -365,6 +365,19 @@ impl Ha {
             self.stop(&director).await;
         }
     }
+}
+
+/// Every (member, index) of a track of script `name`.
+fn following(member_tracks: &[Vec<VrrpTrack>], name: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (member, tracks) in member_tracks.iter().enumerate() {
+        for (index, track) in tracks.iter().enumerate() {
+            if matches!(track, VrrpTrack::Script(n, _) if n == name) {
+                out.push((member, index));
+            }
+        }
+    }
+    out
 }
 
 impl Slot {

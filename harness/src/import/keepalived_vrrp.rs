@@ -204,8 +204,8 @@ pub(super) fn read(nodes: &[Node], warnings: &mut Vec<Warning>) -> VrrpConfig {
     for members in &config.sync_members {
         unweight_members(&mut config.instances, members, warnings);
     }
-    for (members, (group, tracks)) in config.sync_members.iter().zip(&group_tracks) {
-        apply_group_tracks(&mut config.instances, members, group, tracks, warnings);
+    for (members, (_, tracks)) in config.sync_members.iter().zip(&group_tracks) {
+        apply_group_tracks(&mut config.instances, members, tracks);
     }
     config
 }
@@ -249,37 +249,16 @@ struct GroupTracks {
 }
 
 /// keepalived adds a sync group's tracks to every member (`sync_group_tracking_init`), after
-/// the members' own weighted tracks were dropped. An unweighted one (down: FAULT, and the group
-/// with it) becomes each member's own; a weighted one floats every member's priority, which
-/// lvslab's per-instance tracks cannot say, so it is left out with a warning.
-fn apply_group_tracks(
-    instances: &mut [VrrpInstance],
-    members: &[String],
-    group: &str,
-    tracks: &GroupTracks,
-    warnings: &mut Vec<Warning>,
-) {
-    let kinds = [
-        ("track_script", &tracks.scripts),
-        ("track_interface", &tracks.interfaces),
-    ];
-    for (kind, entries) in kinds {
-        for track in entries.iter() {
-            if track.weight != 0 {
-                warnings.push(Warning::new(
-                    track.line,
-                    format!(
-                        "({group}) {kind} {} of weight {}: not imported: a sync group's weighted track moves every member's priority, and lvslab's tracks are per instance; use weight 0 (down: FAULT for the whole group)",
-                        track.name, track.weight
-                    ),
-                ));
-                continue;
-            }
-            for instance in instances.iter_mut().filter(|i| members.contains(&i.name)) {
-                let own = match kind {
-                    "track_script" => &mut instance.track_scripts,
-                    _ => &mut instance.track_interfaces,
-                };
+/// the members' own weighted tracks were dropped: an unweighted one puts the member in FAULT,
+/// and the group with it; a weighted one moves every member's priority (the scenario writes a
+/// director's weighted tracks in a sync group back as the group's).
+fn apply_group_tracks(instances: &mut [VrrpInstance], members: &[String], tracks: &GroupTracks) {
+    for instance in instances.iter_mut().filter(|i| members.contains(&i.name)) {
+        for (own, entries) in [
+            (&mut instance.track_scripts, &tracks.scripts),
+            (&mut instance.track_interfaces, &tracks.interfaces),
+        ] {
+            for track in entries {
                 if !own.iter().any(|t| t.name == track.name) {
                     own.push(track.clone());
                 }

@@ -985,4 +985,37 @@ mod tests {
             said(&nat)
         );
     }
+
+    #[test]
+    fn a_sync_groups_weighted_track_comes_back_as_the_groups() {
+        let conf = "vrrp_script maint {\n    script \"test ! -e /run/maint\"\n    interval 1\n}\n\
+            vrrp_sync_group VG {\n    group {\n        VI_1\n        VI_GW\n    }\n    track_script {\n        maint weight -60\n    }\n}\n\
+            vrrp_instance VI_1 {\n    state MASTER\n    interface eth0\n    virtual_router_id 51\n    priority 150\n    \
+            virtual_ipaddress {\n        10.0.0.100\n    }\n}\n\
+            vrrp_instance VI_GW {\n    state MASTER\n    interface eth1\n    virtual_router_id 52\n    priority 150\n    \
+            virtual_ipaddress {\n        10.1.0.254\n    }\n}\n\
+            virtual_server 10.0.0.100 80 {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    \
+            real_server 10.1.0.11 80 {\n    }\n    real_server 10.1.0.12 80 {\n    }\n}\n";
+        let imported = import_text(conf, "nat-group.conf").unwrap();
+        assert!(
+            !said(&imported).iter().any(|w| w.contains("weight")),
+            "{:#?}",
+            said(&imported)
+        );
+        let scenario = crate::scenario::parse(&imported.toml, "imported.toml")
+            .unwrap_or_else(|r| panic!("{}\n{}", r.render("imported.toml"), imported.toml));
+        let vrrp = scenario.vrrp.as_ref().unwrap();
+        let lvs1 = vrrp.node("lvs1").unwrap();
+        assert_eq!(lvs1.track_scripts, [("maint".to_string(), -60)]);
+        assert_eq!(
+            lvs1.group_tracks(),
+            [crate::scenario::VrrpTrack::Script("maint".into(), -60)]
+        );
+        let dir = std::path::Path::new("/run/lvslab/t/lvs1");
+        let written = crate::keepalived::config(&scenario, "lvs1", dir, crate::keepalived::Mode::VrrpOnly).unwrap();
+        assert!(
+            written.contains("    track_script {\n        maint weight -60\n    }\n}\n"),
+            "{written}"
+        );
+    }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::{fifo_path, KeepalivedError, Mode};
 use crate::health::{CheckerKind, CheckerSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
 use crate::lvs::Forward;
-use crate::scenario::{HealthCheck, Scenario, VrrpNode, VrrpScriptConfig};
+use crate::scenario::{HealthCheck, Scenario, VrrpNode, VrrpScriptConfig, VrrpTrack};
 use crate::vrrp::{Auth, Version};
 
 /// keepalived's `vrrp_script` defaults (`alloc_vrrp_script`).
@@ -50,7 +50,8 @@ pub fn config(scenario: &Scenario, director: &str, dir: &Path, mode: Mode) -> Re
     }
     vrrp_instance(&mut out, director, node, vrrp)?;
     if let Some(gw) = &node.gateway {
-        // The real servers' gateway: the same node's keys, its own VRID, no tracks of its own.
+        // The real servers' gateway: the same node's keys, its own VRID, no tracks of its own
+        // (the group's weighted ones apply to it).
         let _ = writeln!(out, "\nvrrp_instance {} {{", gw.instance.name);
         instance_keys(&mut out, director, &gw.instance, &gw.unicast_peers, node.accept)?;
         out.push_str("}\n");
@@ -127,14 +128,42 @@ fn vrrp_script(out: &mut String, director: &str, dir: &Path, s: &VrrpScriptConfi
     Ok(())
 }
 
-/// `vrrp_sync_group`: the director's instances move together (keepalived's vrrp_sync.c).
+/// `vrrp_sync_group`: the director's instances move together (keepalived's vrrp_sync.c), and
+/// its weighted tracks are the group's, which keepalived adds to every member (a weighted track
+/// of a member instance it drops: "ignoring tracked script ... due to SYNC group").
 fn sync_group(out: &mut String, name: &str, node: &VrrpNode) {
     let _ = writeln!(out, "\nvrrp_sync_group {name} {{\n    group {{");
     let _ = writeln!(out, "        {}", node.instance.name);
     if let Some(gw) = &node.gateway {
         let _ = writeln!(out, "        {}", gw.instance.name);
     }
-    out.push_str("    }\n}\n");
+    out.push_str("    }\n");
+    let tracks = node.group_tracks();
+    let interfaces: Vec<_> = tracks
+        .iter()
+        .filter_map(|t| match t {
+            VrrpTrack::Interface(i, w) => Some((i, w)),
+            VrrpTrack::Script(..) => None,
+        })
+        .collect();
+    let scripts: Vec<_> = tracks
+        .iter()
+        .filter_map(|t| match t {
+            VrrpTrack::Script(s, w) => Some((s, w)),
+            VrrpTrack::Interface(..) => None,
+        })
+        .collect();
+    for (block, entries) in [("track_interface", interfaces), ("track_script", scripts)] {
+        if entries.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "    {block} {{");
+        for (name, weight) in entries {
+            let _ = writeln!(out, "        {name} weight {weight}");
+        }
+        out.push_str("    }\n");
+    }
+    out.push_str("}\n");
 }
 
 fn vrrp_instance(
@@ -252,9 +281,13 @@ fn vrrp_tracks(
             ),
         ));
     }
-    if !node.track_interfaces.is_empty() {
+    // In a sync group the weighted tracks are the group's (`sync_group`).
+    let own = |weight: i32| node.gateway.is_none() || weight == 0;
+    let interfaces: Vec<_> = node.track_interfaces.iter().filter(|(_, w)| own(*w)).collect();
+    let scripts: Vec<_> = node.track_scripts.iter().filter(|(_, w)| own(*w)).collect();
+    if !interfaces.is_empty() {
         out.push_str("    track_interface {\n");
-        for (iface, weight) in &node.track_interfaces {
+        for (iface, weight) in interfaces {
             match weight {
                 0 => {
                     let _ = writeln!(out, "        {iface}");
@@ -266,9 +299,9 @@ fn vrrp_tracks(
         }
         out.push_str("    }\n");
     }
-    if !node.track_scripts.is_empty() {
+    if !scripts.is_empty() {
         out.push_str("    track_script {\n");
-        for (name, weight) in &node.track_scripts {
+        for (name, weight) in scripts {
             // The script's own weight applies unless the track states another.
             let own = vrrp.script(name).map_or(0, |s| s.weight);
             if *weight == own {
@@ -915,5 +948,40 @@ vrrp_instance VI_GW {
 }
 "
         );
+    }
+
+    #[test]
+    fn a_sync_groups_weighted_tracks_are_written_in_the_group_and_the_rest_in_the_vip_instance() {
+        let text = NAT_PAIR.replace(
+            "priority = 150\n",
+            "priority = 150\ntrack_script = [{ script = \"maint\", weight = -60 }, { script = \"up\" }]\n",
+        ) + "[[vrrp_script]]\nname = \"maint\"\nscript = \"true\"\n[[vrrp_script]]\nname = \"up\"\nscript = \"true\"\n";
+        let out = conf(&text, "lvs1", Mode::VrrpOnly);
+        let group = &out[out.find("vrrp_sync_group").unwrap()..out.find("vrrp_instance VI_1").unwrap()];
+        assert_eq!(
+            group,
+            "vrrp_sync_group VG_NAT {
+    group {
+        VI_1
+        VI_GW
+    }
+    track_script {
+        maint weight -60
+    }
+}
+
+"
+        );
+        let vip = &out[out.find("vrrp_instance VI_1").unwrap()..out.find("vrrp_instance VI_GW").unwrap()];
+        assert!(vip.contains("    track_script {\n        up\n    }\n"), "{vip}");
+        assert!(!vip.contains("maint"), "{vip}");
+        // Both scripts are defined.
+        assert!(
+            out.contains("vrrp_script maint {") && out.contains("vrrp_script up {"),
+            "{out}"
+        );
+        // lvs2 tracks nothing: its group has no tracks.
+        let other = conf(&text, "lvs2", Mode::VrrpOnly);
+        assert!(!other.contains("track_script"), "{other}");
     }
 }

@@ -90,7 +90,8 @@ pub struct VrrpNode {
     /// `track_script`: a `[[vrrp_script]]` by name and the weight that applies.
     pub track_scripts: Vec<(String, i32)>,
     /// `[vrrp_gateway]`'s instance on the real servers' network (its own VRID, the gateway as
-    /// its one address, the same priority and state); it tracks its own interface only.
+    /// its one address, the same priority and state); it tracks its own interface and the
+    /// group's weighted tracks ([`VrrpNode::group_tracks`]).
     pub gateway: Option<GatewayInstance>,
 }
 
@@ -119,22 +120,7 @@ impl VrrpNode {
     /// `track_script` entries. [`VrrpNode::track_names`] gives what each index is.
     pub fn instance_config(&self, scripts: &[VrrpScriptConfig]) -> crate::vrrp::InstanceConfig {
         let mut cfg = self.instance.clone();
-        cfg.tracks = self
-            .track_names()
-            .into_iter()
-            .map(|track| match track {
-                VrrpTrack::Interface(name, weight) => crate::vrrp::TrackConfig::new(&name, weight),
-                VrrpTrack::Script(name, weight) => {
-                    let mut t = crate::vrrp::TrackConfig::new(&name, weight);
-                    let init_fail = scripts.iter().find(|s| s.name == name).is_some_and(|s| s.init_fail);
-                    // A script that has not run counts no weight (`initialise_track_script_state`):
-                    // "ok" adds nothing for a negative weight, "failed" nothing for a positive one.
-                    // `init_fail` starts it failed.
-                    t.ok_at_start = !init_fail && weight <= 0;
-                    t
-                }
-            })
-            .collect();
+        cfg.tracks = track_configs(self.track_names(), scripts);
         cfg
     }
 
@@ -143,7 +129,7 @@ impl VrrpNode {
         let mut out = vec![self.instance_config(scripts)];
         if let Some(gw) = &self.gateway {
             let mut cfg = gw.instance.clone();
-            cfg.tracks = vec![crate::vrrp::TrackConfig::new(&cfg.interface, 0)];
+            cfg.tracks = track_configs(self.gateway_tracks(gw), scripts);
             out.push(cfg);
         }
         out
@@ -153,8 +139,29 @@ impl VrrpNode {
     pub fn member_tracks(&self) -> Vec<Vec<VrrpTrack>> {
         let mut out = vec![self.track_names()];
         if let Some(gw) = &self.gateway {
-            out.push(vec![VrrpTrack::Interface(gw.instance.interface.clone(), 0)]);
+            out.push(self.gateway_tracks(gw));
         }
+        out
+    }
+
+    /// The director's weighted tracks, which in a sync group are the group's
+    /// (`vrrp_sync_group { track_script { ... weight W } }`): keepalived adds them to every
+    /// member (`sync_group_tracking_init`), so they move the gateway's priority too. Unweighted
+    /// ones stay the VIP instance's: down, it faults, and the group with it.
+    pub fn group_tracks(&self) -> Vec<VrrpTrack> {
+        if self.gateway.is_none() {
+            return Vec::new();
+        }
+        self.track_names()
+            .into_iter()
+            .filter(|t| matches!(t, VrrpTrack::Interface(_, w) | VrrpTrack::Script(_, w) if *w != 0))
+            .collect()
+    }
+
+    /// The gateway instance's tracks: its own interface, then the group's weighted tracks.
+    fn gateway_tracks(&self, gw: &GatewayInstance) -> Vec<VrrpTrack> {
+        let mut out = vec![VrrpTrack::Interface(gw.instance.interface.clone(), 0)];
+        out.extend(self.group_tracks());
         out
     }
 
@@ -181,6 +188,25 @@ impl VrrpNode {
         out.extend(self.track_scripts.iter().map(|(s, w)| VrrpTrack::Script(s.clone(), *w)));
         out
     }
+}
+
+/// The tracks of one instance as `crate::vrrp::Instance` runs them.
+fn track_configs(tracks: Vec<VrrpTrack>, scripts: &[VrrpScriptConfig]) -> Vec<crate::vrrp::TrackConfig> {
+    tracks
+        .into_iter()
+        .map(|track| match track {
+            VrrpTrack::Interface(name, weight) => crate::vrrp::TrackConfig::new(&name, weight),
+            VrrpTrack::Script(name, weight) => {
+                let mut t = crate::vrrp::TrackConfig::new(&name, weight);
+                let init_fail = scripts.iter().find(|s| s.name == name).is_some_and(|s| s.init_fail);
+                // A script that has not run counts no weight (`initialise_track_script_state`):
+                // "ok" adds nothing for a negative weight, "failed" nothing for a positive one.
+                // `init_fail` starts it failed.
+                t.ok_at_start = !init_fail && weight <= 0;
+                t
+            }
+        })
+        .collect()
 }
 
 /// What one track of a node follows.

@@ -590,6 +590,30 @@ name = "rs2"
         }
     }
 
+    #[test]
+    fn a_weighted_track_in_a_sync_group_is_the_groups_and_moves_every_member() {
+        let text = NAT_PAIR.replace(
+            "priority = 150\n",
+            "priority = 150\ntrack_script = [{ script = \"maint\", weight = -60 }, { script = \"up\" }]\n",
+        ) + "[[vrrp_script]]\nname = \"maint\"\nscript = \"true\"\n[[vrrp_script]]\nname = \"up\"\nscript = \"true\"\n";
+        let s = parse(&text, "t.toml").unwrap_or_else(|e| panic!("{}", e.render("t.toml")));
+        let vrrp = s.vrrp.as_ref().unwrap();
+        let node = vrrp.node("lvs1").unwrap();
+        let maint = VrrpTrack::Script("maint".into(), -60);
+        assert_eq!(node.group_tracks(), vec![maint.clone()]);
+        // The VIP's instance follows both; the gateway's its own interface and the weighted one.
+        assert!(node.member_tracks()[0].contains(&maint));
+        assert!(node.member_tracks()[0].contains(&VrrpTrack::Script("up".into(), 0)));
+        assert_eq!(
+            node.member_tracks()[1],
+            vec![VrrpTrack::Interface("eth1".into(), 0), maint]
+        );
+        let configs = node.instance_configs(&vrrp.scripts);
+        assert_eq!(configs[1].tracks.len(), 2);
+        assert_eq!(configs[1].tracks[1].weight, -60);
+        assert!(vrrp.node("lvs2").unwrap().group_tracks().is_empty());
+    }
+
     fn errors(text: &str) -> String {
         parse(text, "t.toml").unwrap_err().render("t.toml")
     }
@@ -639,12 +663,17 @@ name = "rs2"
         assert!(report.contains("did you mean"), "{report}");
         let report = errors(&NAT_PAIR.replace("[\"VI_1\", \"VI_GW\"]", "[\"VI_1\"]"));
         assert!(report.contains("the group leaves out \"VI_GW\""), "{report}");
-        // A weighted track in a sync group: keepalived ignores the weight.
+        // A weighted track beside an address owner: keepalived clears its weight.
         let report = errors(&NAT_PAIR.replace(
             "priority = 150\n",
-            "priority = 150\ntrack_interface = [{ interface = \"eth1\", weight = -60 }]\n",
+            "priority = 255\ntrack_interface = [{ interface = \"eth1\", weight = -60 }]\n",
         ));
-        assert!(report.contains("a weighted track in a vrrp_sync_group"), "{report}");
+        assert!(
+            report.contains(
+                "has priority 255 (the address owner) and tracks \"eth1\" with weight -60 in a vrrp_sync_group"
+            ),
+            "{report}"
+        );
         // Not in DR.
         let report = errors(&NAT_PAIR.replace("\"nat\"", "\"dr\""));
         assert!(

@@ -7,9 +7,9 @@
 
 use std::net::Ipv4Addr;
 
-use super::super::context::{Context, Source};
+use super::super::context::Context;
 use super::super::reference_hint;
-use crate::scenario::model::{GatewayInstance, Host, Mode, VrrpNode};
+use crate::scenario::model::{GatewayInstance, Host, Mode, VrrpNode, VrrpTrack};
 use crate::scenario::validate::{self as v, span};
 use crate::scenario::Keyword;
 
@@ -193,8 +193,8 @@ pub(super) fn resolve(
     Some(address)
 }
 
-/// `[vrrp_sync_group]`: its name, once its members name every instance; weighted tracks
-/// refused (keepalived ignores them in a group, with an error `keepalived -t` reports).
+/// `[vrrp_sync_group]`: its name, once its members name every instance. A director's weighted
+/// tracks become the group's (the config writer puts them in the group's block).
 pub(super) fn sync_group(cx: &mut Context<'_, '_, '_>, vip_instance: &str, nodes: &[VrrpNode]) -> Option<String> {
     let raw = cx.raw;
     let g = raw.vrrp_sync_group.as_ref()?;
@@ -247,58 +247,21 @@ pub(super) fn sync_group(cx: &mut Context<'_, '_, '_>, vip_instance: &str, nodes
             );
         }
     }
-    for draft in &cx.hosts {
-        let Source::Director(Some(d)) = draft.source else {
-            continue;
-        };
-        let weights = d
-            .track_interface
-            .iter()
-            .flat_map(|l| l.get_ref())
-            .filter_map(|e| e.get_ref().weight.as_ref());
-        let script_weights = d
-            .track_script
-            .iter()
-            .flat_map(|l| l.get_ref())
-            .filter_map(|e| e.get_ref().weight.as_ref());
-        for w in weights.chain(script_weights) {
-            if *w.get_ref() != 0 {
-                cx.p.push(
-                    span(w),
-                    format!(
-                        "director \"{}\": a weighted track in a vrrp_sync_group: keepalived ignores its weight (\"ignoring ... due to SYNC group\")",
-                        draft.name
-                    ),
-                    Some("use weight = 0: down puts the instance in FAULT, and the group with it".into()),
-                );
-            }
-        }
-    }
-    for node in nodes {
-        for (script, weight) in &node.track_scripts {
-            let stated = weight_stated(cx, &node.director, script);
-            if *weight != 0 && !stated {
-                cx.p.push(
-                    cx.hosts.iter().find(|h| h.name == node.director).and_then(|h| h.name_span.clone()),
-                    format!(
-                        "director \"{}\" tracks [[vrrp_script]] {script:?} of weight {weight} in a vrrp_sync_group: keepalived drops a weighted script there",
-                        node.director
-                    ),
-                    Some("give the track weight = 0, or the script weight = 0".into()),
-                );
-            }
+    // A weighted track is the group's (keepalived adds it to every member), except beside an
+    // address owner: "Cannot have weighted track script ... with member having priority 255 -
+    // clearing weight".
+    for node in nodes.iter().filter(|n| n.instance.base_priority() == 255) {
+        if let Some(track) = node.group_tracks().first() {
+            let (VrrpTrack::Interface(what, weight) | VrrpTrack::Script(what, weight)) = track;
+            cx.p.push(
+                cx.hosts.iter().find(|h| h.name == node.director).and_then(|h| h.name_span.clone()),
+                format!(
+                    "director \"{}\" has priority 255 (the address owner) and tracks {what:?} with weight {weight} in a vrrp_sync_group: keepalived clears the weight of a group's track when a member is the address owner",
+                    node.director
+                ),
+                Some("give the track weight = 0 (down: FAULT for the whole group), or a priority below 255".into()),
+            );
         }
     }
     Some(name)
-}
-
-/// Whether the director's track of `script` states its own weight (reported at that weight).
-fn weight_stated(cx: &Context<'_, '_, '_>, director: &str, script: &str) -> bool {
-    cx.hosts.iter().any(|h| {
-        h.name == director
-            && matches!(h.source, Source::Director(Some(d)) if d.track_script.iter().flat_map(|l| l.get_ref()).any(|e| {
-                let e = e.get_ref();
-                e.weight.is_some() && e.script.as_ref().is_some_and(|s| s.get_ref() == script)
-            }))
-    })
 }
