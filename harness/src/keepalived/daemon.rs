@@ -203,12 +203,17 @@ impl Daemon {
         };
         fs::create_dir_all(dir).map_err(os("create the run directory"))?;
         let conf = conf_path(dir);
+        // Started again with the config the run before passed `keepalived -t` with: not tested
+        // twice (under software emulation a test costs seconds of the director's downtime).
+        let tested = previous.is_some() && fs::read_to_string(&conf).is_ok_and(|c| c == conf_text);
         fs::write(&conf, conf_text).map_err(os("write keepalived.conf"))?;
         for stale in [pid_path(dir), vrrp_pid_path(dir), checker_pid_path(dir)] {
             remove_if_there(&stale).map_err(os("remove an old pid file"))?;
         }
         make_fifo(&fifo).map_err(os("make the notify FIFO"))?;
-        config_test(host, &conf).await?;
+        if !tested {
+            config_test(host, &conf).await?;
+        }
         fs::write(owner_path(dir), owner_line()).map_err(os("write keepalived.owner"))?;
 
         // Read and write: opening never blocks, and the reader sees no end when keepalived's
