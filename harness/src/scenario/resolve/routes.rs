@@ -1,4 +1,4 @@
-//! Stage 9: default routes. A host's `gateway` if it is on-link; else, for NAT real servers,
+//! Stage 9: default routes. A host's `gateway` if it is on-link; else, for real servers of a nat service,
 //! the director (replies must go back through it to be rewritten; with `[vrrp_gateway]` the
 //! address its VRRP master holds); else, with several
 //! networks, a router on the host's network. Then host routes for a VIP on none of the lab's
@@ -36,7 +36,7 @@ pub(super) fn add_default_routes(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host
             } else {
                 Some(*gw)
             }
-        } else if host.role == Role::RealServer && cx.mode == Mode::Nat {
+        } else if host.role == Role::RealServer && cx.rs_modes(&host.name).contains(&Mode::Nat) {
             floating
                 .filter(|gw| host.interfaces.iter().any(|i| i.address.contains(gw)))
                 .or_else(|| on_same_network(host, &director_addrs))
