@@ -195,3 +195,15 @@ fn direct_does_not_mix_with_director_modes() {
         "{p}"
     );
 }
+
+#[test]
+fn fullnat_beside_dr_on_one_real_server_is_a_warning() {
+    let text = "[[service]]\nmode = \"fullnat\"\n[[service]]\nname = \"web\"\nmode = \"dr\"\nvip = \"192.0.2.101\"\n[[real_server]]\nname = \"rs1\"\n";
+    let (s, report) = parse_checked(text, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t.toml")));
+    let said = report.render("t.toml");
+    assert!(
+        said.contains("t.toml:5:8: warning: real server \"rs1\" is in service \"tcp/80\" (mode fullnat) and in service \"web\" (mode dr)"),
+        "{said}"
+    );
+    assert_eq!(s.host("rs1").unwrap().interfaces[0].network, "private");
+}

@@ -303,6 +303,9 @@ pub(super) fn check_mode_mix(r: &RawScenario, services: &[Service], p: &mut Prob
             let shared = later.real_servers.iter().find(|n| earlier.has_real_server(n));
             shared.filter(|_| nat).map(|rs| (earlier, rs))
         });
+        if clash.is_none() {
+            fullnat_beside_direct_reply(r, services, i, p);
+        }
         let Some((earlier, rs)) = clash else { continue };
         let raw = r.more_services.get(i - 1);
         let at = raw
@@ -332,6 +335,37 @@ pub(super) fn check_mode_mix(r: &RawScenario, services: &[Service], p: &mut Prob
             )),
         );
     }
+}
+
+/// A real server in a fullnat service and a dr/tun one sits behind the director (FULLNAT's
+/// side) with no route to the clients its DR/TUN replies go to: a warning, kept as written.
+fn fullnat_beside_direct_reply(r: &RawScenario, services: &[Service], i: usize, p: &mut Problems<'_>) {
+    let later = &services[i];
+    let direct_reply = |m: Mode| matches!(m, Mode::Dr | Mode::Tun);
+    let Some((earlier, rs)) = services[..i].iter().find_map(|earlier| {
+        let pair = (earlier.mode == Mode::FullNat && direct_reply(later.mode))
+            || (later.mode == Mode::FullNat && direct_reply(earlier.mode));
+        let shared = later.real_servers.iter().find(|n| earlier.has_real_server(n))?;
+        pair.then_some((earlier, shared))
+    }) else {
+        return;
+    };
+    let at = r
+        .more_services
+        .get(i - 1)
+        .and_then(|s| s.mode.as_ref().map(|m| m.span()))
+        .or_else(|| r.service_spans.get(i).cloned().flatten());
+    p.warn(
+        at,
+        format!(
+            "real server \"{rs}\" is in service \"{}\" (mode {}) and in service \"{}\" (mode {}): it sits behind \
+             the director on the FULLNAT side, where its DR/TUN replies reach the clients only through a router",
+            earlier.name, earlier.mode, later.name, later.mode
+        ),
+        Some(format!(
+            "route \"{rs}\" to the clients through a [[router]] (not the director: it drops a source that is its own VIP), or give the services real servers of their own"
+        )),
+    );
 }
 
 /// `[traffic] services`: which services the requests go to (every one by default), by index.
