@@ -400,11 +400,11 @@ pub fn for_service(scenario: &Scenario, first: &Evidence, facts: RunFacts<'_>, i
             rs
         })
         .collect();
-    // The first's ARP probe is for its VIP: it stands for this one only on the same VIP in DR/TUN.
+    // Who answers ARP for the VIP is a DR/TUN question (as `arp_probe` asks it).
     let arp_probe = first
         .arp_probe
         .clone()
-        .filter(|_| matches!(svc.mode, scenario::Mode::Dr | scenario::Mode::Tun) && svc.vip == scenario.service().vip);
+        .filter(|_| matches!(svc.mode, scenario::Mode::Dr | scenario::Mode::Tun));
     Evidence {
         // The rules read the service's own mode.
         mode: svc.mode,

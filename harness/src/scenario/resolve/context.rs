@@ -37,7 +37,8 @@ pub(super) struct Context<'r, 'p, 't> {
     pub demands: Vec<Demand>,
     /// Every address handed out so far, with its owner, so that no default lands on one taken.
     pub used: HashMap<Ipv4Addr, (String, Span)>,
-    /// Every director's VIP (the service VIP alone in `direct` mode): real servers hold them all.
+    /// Every director's VIP and every service VIP (the service VIPs alone in `direct` mode); a
+    /// real server holds those of its own dr/tun services (`hosts::finish`), in this order.
     pub vips: Vec<Ipv4Addr>,
     /// The directors share the service VIP over VRRP (`[vrrp_instance]`).
     pub vrrp: bool,
