@@ -138,11 +138,21 @@ name = "rs1"
 }
 
 #[test]
-fn an_explicit_network_is_kept() {
-    let s = ok(&DR_AND_NAT.replace("name = \"rs2\"", "name = \"rs2\"\nnetwork = \"private\""));
+fn an_explicit_network_is_kept_and_a_dr_server_cut_off_from_the_clients_said() {
+    let text = DR_AND_NAT.replace("name = \"rs2\"", "name = \"rs2\"\nnetwork = \"private\"");
+    let (s, report) = parse_checked(&text, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t.toml")));
     let h = s.host("rs2").unwrap();
     assert_eq!(h.interfaces[0].network, "private");
     assert_eq!(nets(&h.loopback_vips), ["192.0.2.100/32"]);
+    let said = report.render("t.toml");
+    assert!(
+        said.contains("t.toml:16:11: warning: real server \"rs2\" is only in dr services")
+            && said.contains("network \"private\" has no client and it has no route out"),
+        "{said}"
+    );
+    // On the clients' network, or with a way out, nothing to say.
+    let (_, report) = parse_checked(&text.replace("\"private\"", "\"public\""), "t.toml").unwrap();
+    assert!(report.warnings().next().is_none(), "{}", report.render("t.toml"));
 }
 
 #[test]
