@@ -123,9 +123,9 @@ fn check_files(files: &[PathBuf]) -> Result<ExitCode, CliError> {
             None => String::new(),
         };
         println!(
-            "{}: ok ({} mode, {} real servers{vrrp})",
+            "{}: ok ({}, {} real servers{vrrp})",
             s.name,
-            s.service().mode,
+            s.modes_phrase(),
             s.real_servers.len()
         );
     }

@@ -67,7 +67,8 @@ impl AllowList {
             .iter()
             .find(|a| {
                 a.scenario.as_deref().is_none_or(|s| s == scenario.name)
-                    && a.mode.as_deref().is_none_or(|m| m == scenario.service().mode.as_str())
+                    // A scenario of several modes answers to an entry for any of them.
+                    && a.mode.as_deref().is_none_or(|m| scenario.services.iter().any(|s| s.mode.as_str() == m))
                     && (a.fact == "*" || a.fact == fact)
             })
             .map(|a| a.reason.as_str())

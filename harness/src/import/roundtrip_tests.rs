@@ -590,3 +590,54 @@ fn posted_ipvsadm_samples_print_back_byte_for_byte() {
     }
     assert_eq!(compared, 14, "sample 16 holds two sections");
 }
+
+/// Services of three modes through the keepalived.conf lvslab writes: each virtual_server's
+/// lb_kind comes back as its service's mode, with its own real servers where the lab put them.
+#[test]
+fn a_keepalived_conf_of_three_lb_kinds_imports_back_to_its_scenario() {
+    let text = r#"
+[[service]]
+name = "web"
+mode = "dr"
+scheduler = "rr"
+real_servers = ["rs1"]
+[service.check]
+kind = "tcp"
+[[service]]
+name = "api"
+mode = "nat"
+vip = "192.0.2.101"
+scheduler = "rr"
+real_port = 8080
+real_servers = ["rs2"]
+[service.check]
+kind = "tcp"
+[[service]]
+name = "far"
+mode = "tun"
+vip = "192.0.2.102"
+scheduler = "rr"
+real_servers = ["rs1", "rs3"]
+[service.check]
+kind = "tcp"
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+[[real_server]]
+name = "rs3"
+"#;
+    let original = scenario::parse(text, "t.toml").unwrap_or_else(|r| panic!("{}", r.render("t.toml")));
+    let director = &original.directors[0].name;
+    let conf = crate::keepalived::config(
+        &original,
+        director,
+        Path::new("/run/lvslab/t"),
+        crate::keepalived::Mode::CheckersOnly,
+    )
+    .unwrap();
+    let back = imported(&conf, "keepalived.conf").unwrap_or_else(|e| panic!("{e}\n{conf}"));
+    assert_same_service(&original, &back, &conf);
+    let modes: Vec<Mode> = back.services.iter().map(|s| s.mode).collect();
+    assert_eq!(modes, [Mode::Dr, Mode::Nat, Mode::Tun], "{conf}");
+}

@@ -296,11 +296,32 @@ pub fn sniff(text: &str) -> Option<InputFormat> {
     None
 }
 
-/// What to write out: the services on one VIP, in one mode.
+/// What to write out: the services, each with its mode (`modes[i]` is `services[i]`'s).
 pub(super) struct Plan {
     source: String,
-    mode: Mode,
+    modes: Vec<Mode>,
     services: Vec<PlanService>,
+}
+
+/// Why `svc` in `mode` cannot join `services` (in `modes`): a real server of it is in an
+/// earlier service of a clashing mode. A NAT real server routes its replies through the
+/// director; a DR/TUN one answers from the VIP, which that director drops as a martian.
+fn mode_clash(services: &[PlanService], modes: &[Mode], svc: &PlanService, mode: Mode) -> Option<String> {
+    let direct_reply = |m: Mode| matches!(m, Mode::Dr | Mode::Tun);
+    services.iter().zip(modes).find_map(|(earlier, &m)| {
+        let clash = (m == Mode::Nat && direct_reply(mode)) || (mode == Mode::Nat && direct_reply(m));
+        let shared = svc
+            .servers
+            .iter()
+            .find(|s| earlier.servers.iter().any(|e| e.address == s.address))?;
+        clash.then(|| {
+            format!(
+                "it is {mode} and real server {} is also in the {m} service {}: a NAT real server routes its replies through the director, a DR/TUN one answers from the VIP, which that director drops as a martian (its own address)",
+                shared.original,
+                earlier.original()
+            )
+        })
+    })
 }
 
 /// One service, mode-independent.
@@ -384,8 +405,9 @@ pub(super) struct PlanServer {
     pub(super) sorry: bool,
 }
 
-/// Scenario from an IPVS table: every service in the first one's mode, each on its own VIP;
-/// others are skipped with a warning. Fwmark services' matches are assumed (see
+/// Scenario from an IPVS table: every service in its own mode (its destinations'), each on its
+/// own VIP; one the lab cannot run, or whose real server is in a service of a clashing mode
+/// (NAT beside DR/TUN), is skipped with a warning. Fwmark services' matches are assumed (see
 /// [`table_plan`] for the rules given beside the table).
 pub fn table_to_scenario(table: &IpvsTable, origin: &str, format: InputFormat) -> Result<Imported, ImportError> {
     table_plan(table, origin, format, &Marks::default())
@@ -413,6 +435,7 @@ fn table_plan(table: &IpvsTable, origin: &str, format: InputFormat, marks: &Mark
     };
     let (service, mode) = table_service(first, marks, &mut warnings).map_err(|(line, m)| unsupported(line, m))?;
     let mut services = vec![service];
+    let mut modes = vec![mode];
     for &other in ordered.iter().filter(|s| !std::ptr::eq(**s, first)) {
         let skipped = |why: &str| {
             Warning::new(
@@ -423,11 +446,14 @@ fn table_plan(table: &IpvsTable, origin: &str, format: InputFormat, marks: &Mark
         let mut own = Vec::new();
         match table_service(other, marks, &mut own) {
             Err((_, why)) => warnings.push(skipped(&why)),
-            Ok((_, m)) if m != mode => warnings.push(skipped(&format!("it is {m}, the first service {mode}"))),
-            Ok((svc, _)) => {
-                warnings.extend(own);
-                services.push(svc);
-            }
+            Ok((svc, m)) => match mode_clash(&services, &modes, &svc, m) {
+                Some(why) => warnings.push(skipped(&why)),
+                None => {
+                    warnings.extend(own);
+                    services.push(svc);
+                    modes.push(m);
+                }
+            },
         }
     }
     let plan = Plan {
@@ -438,7 +464,7 @@ fn table_plan(table: &IpvsTable, origin: &str, format: InputFormat, marks: &Mark
             format.name(),
             first.line
         ),
-        mode,
+        modes,
         services,
     };
     render(plan, origin, warnings, None)
@@ -555,8 +581,9 @@ fn table_service(
 }
 
 /// Scenario from keepalived.conf: every `virtual_server IP PORT` (and `fwmark N`, and each
-/// address of a `virtual_server group NAME`'s entries) in the first one's mode, each on its own
-/// VIP; others are skipped with a warning.
+/// address of a `virtual_server group NAME`'s entries) in its own `lb_kind`, each on its own
+/// VIP; one the lab cannot run, or whose real server is in a virtual_server of a clashing
+/// lb_kind (NAT beside DR/TUN), is skipped with a warning.
 pub fn keepalived_to_scenario(config: &KeepalivedConfig, origin: &str) -> Result<Imported, ImportError> {
     keepalived_plan(config, origin, &[], &Marks::default())
 }
@@ -598,6 +625,7 @@ fn keepalived_plan(
     let (planned, mode) =
         services_of(first, marks, group_plan::MAX_SERVICES, &mut warnings).map_err(|(line, m)| unsupported(line, m))?;
     let mut services: Vec<PlanService> = Vec::new();
+    let mut modes: Vec<Mode> = Vec::new();
     for mut svc in planned {
         if !unique(&services, &svc, &mut warnings) {
             continue;
@@ -607,6 +635,7 @@ fn keepalived_plan(
             false => keepalived_health::plan_later(first, &mut svc, mode, &mut warnings),
         }
         services.push(svc);
+        modes.push(mode);
     }
     for other in config.virtual_servers.iter().skip(1) {
         let skipped = |why: &str| {
@@ -623,16 +652,19 @@ fn keepalived_plan(
         let room = group_plan::MAX_SERVICES.saturating_sub(services.len());
         match services_of(other, marks, room, &mut own) {
             Err((_, why)) => warnings.push(skipped(&why)),
-            Ok((_, m)) if m != mode => warnings.push(skipped(&format!("it is {m}, the first service {mode}"))),
-            Ok((planned, _)) => {
-                warnings.extend(own);
-                for mut svc in planned {
-                    if unique(&services, &svc, &mut warnings) {
-                        keepalived_health::plan_later(other, &mut svc, mode, &mut warnings);
-                        services.push(svc);
+            Ok((planned, m)) => match planned.iter().find_map(|svc| mode_clash(&services, &modes, svc, m)) {
+                Some(why) => warnings.push(skipped(&why)),
+                None => {
+                    warnings.extend(own);
+                    for mut svc in planned {
+                        if unique(&services, &svc, &mut warnings) {
+                            keepalived_health::plan_later(other, &mut svc, m, &mut warnings);
+                            services.push(svc);
+                            modes.push(m);
+                        }
                     }
                 }
-            }
+            },
         }
     }
     // A fwmark service's VIP is the one its match names (the lab's default when none).
@@ -640,10 +672,12 @@ fn keepalived_plan(
         VsAddress::Ip { addr, .. } => addr,
         _ => services[0].vip.parse().unwrap_or(IpAddr::V4(lab_vip(""))),
     };
+    // The VRRP sections follow the lab's layout: nat (a gateway to float) when any service is.
+    let layout = if modes.contains(&Mode::Nat) { Mode::Nat } else { mode };
     let side = ServiceSide {
         vip: addr,
         lab_vip: lab_vip(&services[0].vip),
-        mode,
+        mode: layout,
         service_vips: services.iter().filter_map(|s| s.vip.parse().ok()).collect(),
     };
     let vrrp = vrrp_scenario::sections_with_peers(&config.vrrp, &side, peers);
@@ -654,7 +688,7 @@ fn keepalived_plan(
             origin,
             first.line
         ),
-        mode,
+        modes,
         services,
     };
     render(plan, origin, warnings, vrrp)
@@ -825,8 +859,9 @@ fn format_endpoint(addr: IpAddr, port: Option<u16>) -> String {
 
 /// Lab addresses real servers may take, in order: skipping the director's and routers'
 /// low addresses, the VIP and the client range (.201+) on `lan`.
-fn lab_server_addresses(mode: Mode) -> impl Iterator<Item = Ipv4Addr> {
-    let nat = matches!(mode, Mode::Nat | Mode::FullNat);
+/// `behind`: on the private network of the nat layout, else on the clients' network.
+fn lab_server_addresses(behind: bool) -> impl Iterator<Item = Ipv4Addr> {
+    let nat = behind;
     (11..=250u8)
         .filter(move |h| nat || (*h != 100 && *h <= 200))
         .map(move |h| match nat {
@@ -837,23 +872,28 @@ fn lab_server_addresses(mode: Mode) -> impl Iterator<Item = Ipv4Addr> {
 
 /// The original address when it already lies where the lab would put such a host (so a
 /// table taken from a lab imports back to the same addresses); otherwise `None`.
-fn fits_lab(addr: IpAddr, mode: Mode) -> Option<Ipv4Addr> {
+fn fits_lab(addr: IpAddr, behind: bool) -> Option<Ipv4Addr> {
     let IpAddr::V4(v4) = addr else { return None };
-    lab_server_addresses(mode).any(|a| a == v4).then_some(v4)
+    lab_server_addresses(behind).any(|a| a == v4).then_some(v4)
 }
 
 /// One lab address per real server: the original where it fits and is not taken, else the
-/// next free one. `None` when the lab network is full.
-fn server_addresses(mode: Mode, servers: &[&PlanServer], vips: &[Ipv4Addr]) -> Option<Vec<Ipv4Addr>> {
+/// next free one on its network (`behind[i]`: the private one). `None` when a network is full.
+fn server_addresses(behind: &[bool], servers: &[&PlanServer], vips: &[Ipv4Addr]) -> Option<Vec<Ipv4Addr>> {
     let mut taken: Vec<Ipv4Addr> = vips.to_vec();
     let mut kept: Vec<Option<Ipv4Addr>> = Vec::new();
-    for s in servers {
-        let keep = fits_lab(s.address, mode).filter(|a| !taken.contains(a));
+    for (s, &b) in servers.iter().zip(behind) {
+        let keep = fits_lab(s.address, b).filter(|a| !taken.contains(a));
         taken.extend(keep);
         kept.push(keep);
     }
-    let mut free = lab_server_addresses(mode).filter(|a| !taken.contains(a));
-    kept.into_iter().map(|k| k.or_else(|| free.next())).collect()
+    let mut out = Vec::new();
+    for (k, &b) in kept.into_iter().zip(behind) {
+        let a = k.or_else(|| lab_server_addresses(b).find(|a| !taken.contains(a)))?;
+        taken.push(a);
+        out.push(a);
+    }
+    Some(out)
 }
 
 /// The VIP as given when it is a lab address the client side can reach (the `lan` network,
@@ -959,7 +999,9 @@ fn render(
     let vip = vip_map[0].1;
     let vips: Vec<Ipv4Addr> = vip_map.iter().map(|(_, a)| *a).collect();
     let lab_vip_of = |original: &str| vip_map.iter().find(|(o, _)| o == original).map_or(vip, |(_, a)| *a);
-    let dr_like = matches!(plan.mode, Mode::Dr | Mode::Tun);
+    let first_mode = plan.modes[0];
+    let dr_like_mode = |m: Mode| matches!(m, Mode::Dr | Mode::Tun);
+    let dr_like = dr_like_mode(first_mode);
 
     // One real server per address, in the order the services first name them.
     let mut servers: Vec<&PlanServer> = Vec::new();
@@ -976,7 +1018,7 @@ fn render(
     };
     let name_of = |server: &PlanServer| name_at(servers.iter().position(|s| s.address == server.address).unwrap_or(0));
     let several = plan.services.len() > 1;
-    for (index, svc) in plan.services.iter().enumerate() {
+    for (index, (svc, &svc_mode)) in plan.services.iter().zip(&plan.modes).enumerate() {
         let _ = writeln!(out);
         let from = match &svc.group {
             Some(g) => format!(
@@ -1017,8 +1059,9 @@ fn render(
             }
         }
         let _ = writeln!(out, "protocol = {}", quote(svc.proto.as_str()));
-        if index == 0 {
-            let _ = writeln!(out, "mode = {}", quote(plan.mode.as_str()));
+        // A later service without `mode` is in the first one's.
+        if index == 0 || svc_mode != first_mode {
+            let _ = writeln!(out, "mode = {}", quote(svc_mode.as_str()));
         }
         render_scheduling(&mut out, svc, &mut warnings);
         // Its real servers by name, when not every one.
@@ -1056,11 +1099,11 @@ fn render(
                 svc.line,
                 format!("real-server port {port} dropped: a later fwmark service's real servers keep each packet's port"),
             )),
-            Some(&port) if port != svc.port && dr_like => warnings.push(Warning::new(
+            Some(&port) if port != svc.port && dr_like_mode(svc_mode) => warnings.push(Warning::new(
                 svc.line,
                 format!(
-                    "real-server port {port} ignored: {} cannot remap ports (the service port {} is used)",
-                    plan.mode, svc.port
+                    "real-server port {port} ignored: {svc_mode} cannot remap ports (the service port {} is used)",
+                    svc.port
                 ),
             )),
             Some(&port) if ports.iter().any(|p| *p != port) => warnings.push(Warning::new(
@@ -1071,7 +1114,7 @@ fn render(
         }
         if let Some(&port) = ports
             .first()
-            .filter(|p| **p != svc.port && !dr_like && svc.fwmark.is_none())
+            .filter(|p| **p != svc.port && !dr_like_mode(svc_mode) && svc.fwmark.is_none())
         {
             let _ = writeln!(out, "real_port = {port}");
         }
@@ -1112,8 +1155,20 @@ fn render(
         out.push_str(&v.toml);
     }
 
-    let Some(addresses) = server_addresses(plan.mode, &servers, &vips) else {
-        let most = lab_server_addresses(plan.mode).filter(|a| !vips.contains(a)).count();
+    // A server of a nat/fullnat service goes on the private network, one only in dr/tun
+    // services on the clients' (as the scenario's defaults place them).
+    let behind: Vec<bool> = servers
+        .iter()
+        .map(|server| {
+            plan.services.iter().zip(&plan.modes).any(|(svc, m)| {
+                matches!(m, Mode::Nat | Mode::FullNat) && svc.servers.iter().any(|s| s.address == server.address)
+            })
+        })
+        .collect();
+    let Some(addresses) = server_addresses(&behind, &servers, &vips) else {
+        let most = lab_server_addresses(behind.iter().any(|b| *b))
+            .filter(|a| !vips.contains(a))
+            .count();
         return Err(unsupported(
             servers.get(most).map_or(first.line, |s| s.line),
             format!("too many real servers for the lab network (at most {most})"),
@@ -1156,16 +1211,16 @@ fn render(
             Some(port) if port != first.port && dr_like && !first.kernel_ports => warnings.push(Warning::new(
                 server.line,
                 format!(
-                    "real-server port {port} ignored: {} cannot remap ports (the service port {} is used)",
-                    plan.mode, first.port
+                    "real-server port {port} ignored: {first_mode} cannot remap ports (the service port {} is used)",
+                    first.port
                 ),
             )),
             Some(port) if port != first.port && dr_like => {
                 warnings.push(Warning::new(
                     server.line,
                     format!(
-                        "real-server port {port} kept as the table has it, but {} cannot remap ports: its packets still arrive at the service port {}",
-                        plan.mode, first.port
+                        "real-server port {port} kept as the table has it, but {first_mode} cannot remap ports: its packets still arrive at the service port {}",
+                        first.port
                     ),
                 ));
                 let _ = writeln!(out, "port = {port}");
@@ -1386,6 +1441,82 @@ mod tests {
                 .iter()
                 .any(|w| w.contains("not modelled") || w.contains("skipped")),
             "{rendered:?}"
+        );
+    }
+
+    /// Three virtual_servers of three lb_kinds: one scenario, each service in its own mode,
+    /// the NAT one's servers behind the director, the DR and TUN ones beside the clients.
+    const MIXED_KINDS: &str = "virtual_server 10.1.0.10 80 {\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  \
+                    real_server 10.1.1.1 80 {\n  }\n  real_server 10.1.1.2 80 {\n  }\n}\n\
+                    virtual_server 10.1.0.20 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  \
+                    real_server 10.1.2.1 8080 {\n  }\n  real_server 10.1.2.2 8080 {\n  }\n}\n\
+                    virtual_server 10.1.0.30 80 {\n  lb_algo wlc\n  lb_kind TUN\n  protocol TCP\n  \
+                    real_server 10.1.1.2 80 {\n  }\n}\n";
+
+    #[test]
+    fn virtual_servers_of_different_lb_kinds_import_as_services_of_their_own_modes() {
+        let imported = import_text(MIXED_KINDS, "keepalived.conf").unwrap();
+        let scenario = checks(&imported.toml);
+        let modes: Vec<Mode> = scenario.services.iter().map(|s| s.mode).collect();
+        assert_eq!(modes, [Mode::Dr, Mode::Nat, Mode::Tun], "{}", imported.toml);
+        let said: Vec<String> = imported.warnings.iter().map(|w| w.to_string()).collect();
+        assert!(!said.iter().any(|w| w.contains("skipped")), "{said:?}");
+        // The NAT service's servers on the private network with their port, the others beside the clients.
+        let at = |name: &str| {
+            let rs = scenario.real_server(name).unwrap();
+            (rs.address.to_string(), scenario.real_port(1, rs))
+        };
+        assert_eq!(at("rs3"), ("198.51.100.11".to_string(), 8080), "{}", imported.toml);
+        assert!(at("rs1").0.starts_with("192.0.2."), "{}", imported.toml);
+        let rs2 = scenario.host("rs2").unwrap();
+        assert!(!rs2.loopback_vips.is_empty() && !rs2.tun_vips.is_empty(), "{rs2:?}");
+        // Each virtual_server's lb_kind comes back from the lab's table.
+        let config = crate::run::director_config(&scenario, &scenario.directors[0]).unwrap();
+        let mut table = crate::ipvs::Ipvs::new(config.sysctls);
+        for (service, dests) in config.services {
+            let id = table.add_service(service).unwrap();
+            for dest in dests {
+                table.add_dest(id, dest).unwrap();
+            }
+        }
+        let save = table.snapshot(std::time::Instant::now()).save_text();
+        assert!(
+            save.contains(" -g ") && save.contains(" -m ") && save.contains(" -i "),
+            "{save}"
+        );
+        let back = import_text(&save, "save").unwrap();
+        let back = checks(&back.toml);
+        assert_eq!(back.services.iter().map(|s| s.mode).collect::<Vec<_>>(), modes);
+    }
+
+    #[test]
+    fn a_real_server_in_a_nat_and_a_dr_virtual_server_skips_the_later_one_saying_why() {
+        let conf = "virtual_server 10.1.0.10 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  \
+                    real_server 10.1.1.1 80 {\n  }\n}\n\
+                    virtual_server 10.1.0.20 80 {\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  \
+                    real_server 10.1.1.1 80 {\n  }\n  real_server 10.1.1.2 80 {\n  }\n}\n";
+        let imported = import_text(conf, "keepalived.conf").unwrap();
+        let scenario = checks(&imported.toml);
+        assert_eq!(scenario.services.len(), 1, "{}", imported.toml);
+        let said: Vec<String> = imported.warnings.iter().map(|w| w.to_string()).collect();
+        assert!(
+            said.iter().any(|w| w.starts_with("line 8:")
+                && w.contains("skipped: it is dr and real server 10.1.1.1:80 is also in the nat service 10.1.0.10:80")
+                && w.contains("martian")),
+            "{said:?}"
+        );
+        // The same from a table.
+        let save = "-A -t 10.1.0.10:80 -s rr\n-a -t 10.1.0.10:80 -r 10.1.1.1:80 -m -w 1\n\
+                    -A -t 10.1.0.20:80 -s rr\n-a -t 10.1.0.20:80 -r 10.1.1.1:80 -g -w 1\n";
+        let imported = import_text(save, "save.txt").unwrap();
+        assert_eq!(checks(&imported.toml).services.len(), 1, "{}", imported.toml);
+        assert!(
+            imported
+                .warnings
+                .iter()
+                .any(|w| w.message.contains("also in the nat service")),
+            "{:?}",
+            imported.warnings
         );
     }
 

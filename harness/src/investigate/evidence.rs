@@ -400,7 +400,15 @@ pub fn for_service(scenario: &Scenario, first: &Evidence, facts: RunFacts<'_>, i
             rs
         })
         .collect();
+    // Who answers ARP for the VIP is a DR/TUN question (as `arp_probe` asks it).
+    let arp_probe = first
+        .arp_probe
+        .clone()
+        .filter(|_| matches!(svc.mode, scenario::Mode::Dr | scenario::Mode::Tun));
     Evidence {
+        // The rules read the service's own mode.
+        mode: svc.mode,
+        arp_probe,
         service: Some(service_evidence(svc, snapshot)),
         ipvs: snapshot.map(|s| ipvs_evidence(s, facts.ipvs.map_or(&[][..], |t| &t.conns), facts.settings)),
         real_servers,

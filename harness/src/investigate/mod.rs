@@ -83,7 +83,18 @@ pub async fn investigate(
     for index in 1..scenario.services.len() {
         services.push(evidence::for_service(scenario, &services[0], facts, index));
     }
-    let diagnosis = diagnose::diagnose_services(&services);
+    // Services of several modes: the first's rules read its own real servers only, or a DR
+    // rule would judge the NAT service's servers (they rightly hold no VIP).
+    let mixed = scenario.services.iter().any(|s| s.mode != scenario.service().mode);
+    let diagnosis = if mixed {
+        let mut own = services.clone();
+        own[0]
+            .real_servers
+            .retain(|rs| scenario.service().has_real_server(&rs.name));
+        diagnose::diagnose_services(&own)
+    } else {
+        diagnose::diagnose_services(&services)
+    };
     let evidence = services.swap_remove(0);
     Investigation {
         evidence,

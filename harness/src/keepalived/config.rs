@@ -759,6 +759,53 @@ name = "sorry"
         );
     }
 
+    /// Three checked services, each in its own mode, on VIPs of their own.
+    const MIXED_MODES: &str = r#"
+[[service]]
+name = "web"
+mode = "dr"
+real_servers = ["rs1"]
+[service.check]
+kind = "tcp"
+[[service]]
+name = "api"
+mode = "nat"
+vip = "192.0.2.101"
+real_servers = ["rs2"]
+[service.check]
+kind = "tcp"
+[[service]]
+name = "far"
+mode = "tun"
+vip = "192.0.2.102"
+real_servers = ["rs3"]
+[service.check]
+kind = "tcp"
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "rs2"
+[[real_server]]
+name = "rs3"
+"#;
+
+    #[test]
+    fn each_virtual_server_has_the_lb_kind_of_its_own_service() {
+        let s = parse(MIXED_MODES, "t.toml").unwrap_or_else(|e| panic!("{}", e.render("t.toml")));
+        let out = conf(MIXED_MODES, &s.directors[0].name, Mode::CheckersOnly);
+        let blocks: Vec<&str> = out.split("\nvirtual_server ").skip(1).collect();
+        assert_eq!(blocks.len(), 3, "{out}");
+        for (block, (vip, kind)) in
+            blocks
+                .iter()
+                .zip([("192.0.2.100", "DR"), ("192.0.2.101", "NAT"), ("192.0.2.102", "TUN")])
+        {
+            assert!(block.starts_with(&format!("{vip} 80 {{")), "{out}");
+            assert_eq!(block.matches("lb_kind ").count(), 1, "{out}");
+            assert!(block.contains(&format!("    lb_kind {kind}\n")), "{out}");
+        }
+    }
+
     /// A checked fwmark service, no VRRP (also run through `keepalived -t`).
     pub(in crate::keepalived) const FWMARK_CHECKED: &str = r#"
 [service]

@@ -47,14 +47,14 @@ pub fn mermaid(scenario: &Scenario) -> String {
             let _ = write!(label, "<br/>{} on {}", vip.1, vip.0);
         }
         if host.role == Role::Director {
-            let _ = write!(
-                label,
-                "<br/>VIP {}:{} {} {}",
-                scenario.service().vip,
-                scenario.service().port,
-                scenario.service().mode,
-                scenario.service().scheduler
-            );
+            // Every service, each with its own mode.
+            for svc in &scenario.services {
+                let _ = write!(
+                    label,
+                    "<br/>VIP {}:{} {} {}",
+                    svc.vip, svc.port, svc.mode, svc.scheduler
+                );
+            }
         }
         let _ = writeln!(out, "  host_{}[\"{label}\"]", host.name);
         for iface in &host.interfaces {

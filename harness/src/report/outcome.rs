@@ -12,14 +12,18 @@ pub fn human_report(outcome: &RunOutcome, show_ipvs: bool) -> String {
     let mut out = String::new();
     let engine = engine_name(outcome);
     out.push_str(&format!(
-        "{} — {} mode, engine {engine}, {} requests in {:.0} ms (lab up in {:.1} ms)\n\n",
-        outcome.scenario, outcome.mode, outcome.tally.requests, outcome.timings.traffic_ms, outcome.timings.bring_up_ms
+        "{} — {}, engine {engine}, {} requests in {:.0} ms (lab up in {:.1} ms)\n\n",
+        outcome.scenario,
+        modes_phrase(outcome),
+        outcome.tally.requests,
+        outcome.timings.traffic_ms,
+        outcome.timings.bring_up_ms
     ));
     out.push_str(&render_spread(&outcome.tally));
     for svc in &outcome.services {
         out.push_str(&format!(
-            "\nservice {} ({}, {}):\n",
-            svc.name, svc.service, svc.scheduler
+            "\nservice {} ({}, {}, {}):\n",
+            svc.name, svc.service, svc.mode, svc.scheduler
         ));
         out.push_str(&render_spread(&svc.tally));
     }
@@ -97,12 +101,27 @@ fn engine_name(outcome: &RunOutcome) -> &'static str {
     }
 }
 
+/// `dr mode`, or `dr and nat modes` when its services differ.
+pub(super) fn modes_phrase(outcome: &RunOutcome) -> String {
+    let mut modes: Vec<String> = vec![outcome.mode.to_string()];
+    for svc in &outcome.services {
+        if !modes.contains(&svc.mode) {
+            modes.push(svc.mode.clone());
+        }
+    }
+    match modes.as_slice() {
+        [one] => format!("{one} mode"),
+        [rest @ .., last] => format!("{} and {last} modes", rest.join(", ")),
+        [] => String::new(),
+    }
+}
+
 /// `lvslab diagnose`: the spread, then the causes ranked, with evidence and fixes.
 pub fn diagnosis_report(outcome: &RunOutcome) -> String {
     let mut out = format!(
-        "{} — {} mode, engine {}, {} requests\n\n",
+        "{} — {}, engine {}, {} requests\n\n",
         outcome.scenario,
-        outcome.mode,
+        modes_phrase(outcome),
         engine_name(outcome),
         outcome.tally.requests
     );

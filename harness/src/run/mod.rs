@@ -701,9 +701,12 @@ impl Held {
 async fn start_servers(scenario: &Scenario, lab: &Lab) -> Result<(Vec<RunningServer>, Vec<Decap>), RunError> {
     let starting = scenario.real_servers.iter().map(|rs| async move {
         let host = lab.host(&rs.name).ok_or_else(|| missing_host(&rs.name))?;
-        let tun = (scenario.service().mode == Mode::Tun)
-            .then(|| host.take_tun(TUN_DEVICE))
-            .flatten();
+        // A decapsulator for a server of any tun service.
+        let in_tun = scenario
+            .services
+            .iter()
+            .any(|s| s.mode == Mode::Tun && s.has_real_server(&rs.name));
+        let tun = in_tun.then(|| host.take_tun(TUN_DEVICE)).flatten();
         let decap = match tun {
             Some(tun) => Some(realserver::start_decap(host.runtime(), tun).await?),
             None => None,
@@ -776,10 +779,10 @@ async fn start_engine(
 
 /// Whether the director runs kernel IPVS under `choice`, where the kernel has it or not.
 fn use_kernel(scenario: &Scenario, choice: EngineChoice, kernel_has_ipvs: bool) -> Result<bool, RunError> {
-    let fullnat = scenario.service().mode == Mode::FullNat;
+    let fullnat = scenario.services.iter().any(|s| s.mode == Mode::FullNat);
     // Kernel IPVS leaves checksums unfinished for the real servers to see only through a tunnel.
-    let partial_checksums =
-        scenario.service().mode != Mode::Tun && scenario.directors.iter().any(|d| !d.complete_checksums);
+    let partial_checksums = scenario.services.iter().any(|s| s.mode != Mode::Tun)
+        && scenario.directors.iter().any(|d| !d.complete_checksums);
     Ok(match choice {
         EngineChoice::Kernel if !kernel_has_ipvs => return Err(RunError::NoKernelIpvs),
         EngineChoice::Kernel => true,
@@ -795,14 +798,16 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
     let host = scenario
         .host(&director.name)
         .ok_or_else(|| missing_host(&director.name))?;
-    let Some(forward) = scenario.service().mode.forward() else {
+    if scenario.service().mode.forward().is_none() {
         return Err(RunError::NoDirector);
-    };
+    }
     let services = scenario
         .services
         .iter()
         .enumerate()
         .map(|(index, svc)| {
+            // Each destination forwards by its own service's method (`ipvsadm -a -g/-m/-i`).
+            let forward = svc.mode.forward().ok_or(RunError::NoDirector)?;
             let service = ipvs::ServiceConfig {
                 vip: scenario.service_vip(index, director),
                 port: if svc.fwmark.is_some() { 0 } else { svc.port },
@@ -834,13 +839,23 @@ pub fn director_config(scenario: &Scenario, director: &Director) -> Result<Direc
                     lower_threshold: 0,
                 })
                 .collect();
-            (service, dests)
+            Ok((service, dests))
         })
-        .collect();
+        .collect::<Result<_, RunError>>()?;
     let client_iface = iface_towards(host, director.vip);
+    // The real servers' side: a nat/fullnat server's network where there is one (dr/tun
+    // servers may share the clients'); the engines send each packet on the server's own link.
+    let behind = |rs: &&crate::scenario::RealServer| {
+        scenario
+            .services
+            .iter()
+            .any(|s| s.mode.forward().is_some_and(|f| f.sees_replies()) && s.has_real_server(&rs.name))
+    };
     let server_iface = scenario
         .real_servers
-        .first()
+        .iter()
+        .find(behind)
+        .or(scenario.real_servers.first())
         .map(|rs| iface_towards(host, rs.address))
         .unwrap_or(client_iface.clone());
     Ok(DirectorConfig {

@@ -14,6 +14,8 @@ pub struct ServiceSpread {
     pub name: String,
     /// `VIP:port` as `ipvsadm -Ln` lists it, with the protocol.
     pub service: String,
+    /// Its own forwarding mode (services of one scenario may differ).
+    pub mode: String,
     pub scheduler: String,
     pub tally: Tally,
 }
@@ -46,6 +48,7 @@ pub fn spreads(scenario: &Scenario, records: &[RequestRecord]) -> Vec<ServiceSpr
             ServiceSpread {
                 name: svc.name.clone(),
                 service: format!("{} {}:{}", svc.protocol.name(), svc.vip, svc.port),
+                mode: svc.mode.to_string(),
                 scheduler: svc.scheduler.to_string(),
                 tally: tally_of(scenario, svc, records.iter().filter(|r| belongs(scenario, r, i))),
             }

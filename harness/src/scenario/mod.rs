@@ -59,6 +59,8 @@ fn parse_named(text: &str, default_name: &str) -> Result<(Scenario, CheckReport)
     }
 }
 #[cfg(test)]
+mod mixed_modes_tests;
+#[cfg(test)]
 mod run_config_tests;
 #[cfg(test)]
 mod tests;

@@ -23,7 +23,7 @@ pub struct Scenario {
     pub name: String,
     pub description: Option<String>,
     pub engine: EngineChoice,
-    /// `[service]` or `[[service]]`: one or more, all in the first's mode, each on its own VIP or
+    /// `[service]` or `[[service]]`: one or more, each in its own mode, each on its own VIP or
     /// the first's (see [`Scenario::service_vip`]), each with its own checkers (`Service::health`).
     pub services: Vec<Service>,
     /// One or more; empty in `direct` mode only. The first serves `service().vip`.
@@ -674,6 +674,27 @@ impl Scenario {
 
     pub fn service(&self) -> &Service {
         &self.services[0]
+    }
+
+    /// Its services' modes, each once, the first service's first.
+    pub fn modes(&self) -> Vec<Mode> {
+        let mut modes = Vec::new();
+        for svc in &self.services {
+            if !modes.contains(&svc.mode) {
+                modes.push(svc.mode);
+            }
+        }
+        modes
+    }
+
+    /// `dr mode`, or `dr and nat modes` when its services differ.
+    pub fn modes_phrase(&self) -> String {
+        let words: Vec<&str> = self.modes().iter().map(|m| m.as_str()).collect();
+        match words.as_slice() {
+            [one] => format!("{one} mode"),
+            [rest @ .., last] => format!("{} and {last} modes", rest.join(", ")),
+            [] => String::new(),
+        }
     }
 
     /// The VIP `director` serves `services[index]` on: the service's own, which the one director

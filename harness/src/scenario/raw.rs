@@ -95,6 +95,7 @@ pub struct RawService {
     pub vip: Option<S<String>>,
     pub port: Option<S<i64>>,
     pub protocol: Option<S<String>>,
+    /// This service's forwarding mode (its destinations'); a later service without it takes the first's.
     pub mode: Option<S<String>>,
     pub scheduler: Option<S<String>>,
     pub flags: Option<Vec<S<String>>>,

@@ -355,7 +355,8 @@ impl PacketLoop {
                 ..
             } => (dest, dport, forward, snat),
         };
-        let our_mac = self.sides[self.server].iface.mac;
+        let to = self.side_towards(dest);
+        let our_mac = self.sides[to].iface.mac;
         let mut out = bytes.to_vec();
         let forwarded = match method {
             Forward::Dr => forward::forward_dr(&mut out, &mut ip, csum, our_mac, Mac::UNSPECIFIED),
@@ -385,7 +386,16 @@ impl PacketLoop {
         if let Err(reason) = forwarded {
             return count_drop(&mut sh.stats.dropped, reason);
         }
-        self.send_to(self.server, dest, vnet_out, out, Carried::In, &mut sh.stats);
+        self.send_to(to, dest, vnet_out, out, Carried::In, &mut sh.stats);
+    }
+
+    /// The side a packet to real server `dest` leaves on: the one whose link has its subnet
+    /// (services of several modes may have servers on both), else the server side.
+    fn side_towards(&self, dest: Ipv4Addr) -> usize {
+        self.sides
+            .iter()
+            .position(|s| s.iface.addrs.iter().any(|n| n.contains(&dest)))
+            .unwrap_or(self.server)
     }
 
     fn handle_reply(&mut self, bytes: &[u8], mut ip: Ipv4Frame, csum: Csum, vnet_out: VnetHdr, sh: &mut Shared) {
@@ -428,7 +438,8 @@ impl PacketLoop {
         dest: Ipv4Addr,
         sh: &mut Shared,
     ) {
-        let mtu = self.sides[self.server].mtu as usize;
+        let to = self.side_towards(dest);
+        let mtu = self.sides[to].mtu as usize;
         let packets: Vec<(Vec<u8>, Ipv4Frame, Csum)> = if csum == Csum::PartialGso {
             let Ok(network_len) = segment::segment_network_len(bytes, &ip, vnet.gso_size) else {
                 return count_drop(&mut sh.stats.dropped, DropReason::GsoTunnel);
@@ -452,10 +463,10 @@ impl PacketLoop {
             }
             vec![(bytes.to_vec(), ip, csum)]
         };
-        let Some(outer_src) = self.sides[self.server].iface.source_for(dest) else {
+        let Some(outer_src) = self.sides[to].iface.source_for(dest) else {
             return count_drop(&mut sh.stats.dropped, DropReason::NoSourceAddress);
         };
-        let our_mac = self.sides[self.server].iface.mac;
+        let our_mac = self.sides[to].iface.mac;
         for (mut out, mut ip, csum) in packets {
             self.ip_id = self.ip_id.wrapping_add(1);
             let t = Tunnel {
@@ -466,7 +477,7 @@ impl PacketLoop {
                 next_hop_mac: Mac::UNSPECIFIED,
             };
             match forward::encapsulate_ipip(&mut out, &mut ip, csum, t) {
-                Ok(frame) => self.send_to(self.server, dest, VnetHdr::default(), frame, Carried::In, &mut sh.stats),
+                Ok(frame) => self.send_to(to, dest, VnetHdr::default(), frame, Carried::In, &mut sh.stats),
                 Err(reason) => count_drop(&mut sh.stats.dropped, reason),
             }
         }

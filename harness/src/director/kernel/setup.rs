@@ -74,11 +74,18 @@ pub fn plan(cfg: &DirectorConfig) -> NamespaceSetup {
         }
     }
     // `complete_checksums = false`: the offload stays on and the partial sums reach the real servers.
-    let tx_checksum_off = if uses(Forward::Tun) && cfg.complete_checksums {
+    let mut tx_checksum_off = if uses(Forward::Tun) && cfg.complete_checksums {
         vec![cfg.server_iface.clone()]
     } else {
         vec![]
     };
+    // TUN beside a NAT/FULLNAT service: the tunnel servers may sit on the clients' side.
+    if !tx_checksum_off.is_empty()
+        && (uses(Forward::Nat) || uses(Forward::FullNat))
+        && cfg.client_iface != cfg.server_iface
+    {
+        tx_checksum_off.push(cfg.client_iface.clone());
+    }
     let s = &cfg.sysctls;
     set("net.ipv4.vs.conn_reuse_mode".into(), &s.conn_reuse_mode.to_string());
     set("net.ipv4.vs.expire_nodest_conn".into(), bit(s.expire_nodest_conn));
@@ -204,6 +211,24 @@ mod tests {
 
     fn has(s: &NamespaceSetup, k: &str, v: &str) -> bool {
         s.sysctls.iter().any(|(a, b)| a == k && b == v)
+    }
+
+    #[test]
+    fn tun_beside_nat_switches_the_offload_off_on_both_sides() {
+        let mut c = cfg(Forward::Tun);
+        assert_eq!(plan(&c).tx_checksum_off, ["eth1"]);
+        let nat = ServiceConfig::new(
+            crate::ipvs::Proto::Tcp,
+            Ipv4Addr::new(192, 0, 2, 101),
+            80,
+            crate::ipvs::Scheduler::Rr,
+        );
+        let dest = DestConfig::new(Ipv4Addr::new(198, 51, 100, 11), 80, 1, Forward::Nat);
+        c.services.push((nat, vec![dest]));
+        let s = plan(&c);
+        assert_eq!(s.tx_checksum_off, ["eth1", "eth0"]);
+        assert!(has(&s, "net.ipv4.ip_forward", "1"), "the NAT destination");
+        assert!(has(&s, "net.ipv4.conf.all.rp_filter", "0"), "the TUN destination");
     }
 
     #[test]

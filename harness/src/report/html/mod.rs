@@ -103,7 +103,7 @@ fn section(prefix: &str, s: &ReportSection) -> Markup {
         section class="scenario" id=(prefix) {
             h2 { (outcome.scenario) }
             p {
-                (outcome.mode.as_str()) " mode, engine " (engine) ", "
+                (super::outcome::modes_phrase(outcome)) ", engine " (engine) ", "
                 (outcome.tally.requests) " requests in " (format!("{:.0}", outcome.timings.traffic_ms)) " ms. "
                 @if let Some(d) = &s.scenario.description { (d) }
             }

@@ -67,7 +67,7 @@ fn demands(cx: &Context<'_, '_, '_>) -> Vec<Demand> {
     }
     let director_count = cx.with_role(Role::Director).count();
     demands[FRONT].vips += director_count.max(1) as u64;
-    if cx.mode == Mode::FullNat {
+    if cx.any_mode(Mode::FullNat) {
         demands[cx.server_net].local_addresses += director_count as u64;
     }
     let extra_sources = match r.traffic.sources.as_ref().map(|s| s.get_ref()) {
@@ -136,7 +136,7 @@ pub(super) fn assign_defaults(cx: &mut Context<'_, '_, '_>) {
                 }
             }
         }
-        if role == Role::Director && cx.mode == Mode::FullNat {
+        if role == Role::Director && cx.any_mode(Mode::FullNat) {
             fullnat_local_addresses(cx, &mut unplaced);
         }
     }

@@ -13,7 +13,6 @@ pub(super) fn resolve(
     services: &[Service],
     p: &mut Problems<'_>,
 ) -> CheckersChoice {
-    let mode = services[0].mode;
     let Some(text) = raw.top.checkers.as_ref() else {
         return CheckersChoice::Auto;
     };
@@ -39,7 +38,7 @@ pub(super) fn resolve(
             Some("use engine = \"kernel\" (or \"auto\"), or checkers = \"embedded\"".into()),
         );
     }
-    if mode == Mode::FullNat {
+    if services.iter().any(|s| s.mode == Mode::FullNat) {
         p.push(
             span(text),
             "keepalived has no lb_kind for mode = \"fullnat\" (not in mainline IPVS)",

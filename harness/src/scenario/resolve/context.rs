@@ -19,7 +19,11 @@ pub(super) const FRONT: usize = 0;
 pub(super) struct Context<'r, 'p, 't> {
     pub raw: &'r RawScenario,
     pub p: &'p mut Problems<'t>,
+    /// The topology's mode: nat when any service is, else fullnat when any is, else the
+    /// first service's (which [`Context::modes`] refines per service and real server).
     pub mode: Mode,
+    /// Each service's own mode, in file order.
+    pub modes: Vec<Mode>,
     pub networks: Vec<Network>,
     /// The `subnet` span of each declared network; empty when the mode's defaults stand in.
     pub network_spans: Vec<Span>,
@@ -33,18 +37,28 @@ pub(super) struct Context<'r, 'p, 't> {
     pub demands: Vec<Demand>,
     /// Every address handed out so far, with its owner, so that no default lands on one taken.
     pub used: HashMap<Ipv4Addr, (String, Span)>,
-    /// Every director's VIP (the service VIP alone in `direct` mode): real servers hold them all.
+    /// Every director's VIP and every service VIP (the service VIPs alone in `direct` mode); a
+    /// real server holds those of its own dr/tun services (`hosts::finish`), in this order.
     pub vips: Vec<Ipv4Addr>,
     /// The directors share the service VIP over VRRP (`[vrrp_instance]`).
     pub vrrp: bool,
 }
 
 impl<'r, 'p, 't> Context<'r, 'p, 't> {
-    pub fn new(raw: &'r RawScenario, p: &'p mut Problems<'t>, mode: Mode) -> Self {
+    pub fn new(raw: &'r RawScenario, p: &'p mut Problems<'t>, modes: Vec<Mode>) -> Self {
+        let any = |m: Mode| modes.contains(&m);
+        let mode = if any(Mode::Nat) {
+            Mode::Nat
+        } else if any(Mode::FullNat) {
+            Mode::FullNat
+        } else {
+            modes.first().copied().unwrap_or(Mode::Dr)
+        };
         Context {
             raw,
             p,
             mode,
+            modes,
             networks: Vec::new(),
             network_spans: Vec::new(),
             server_net: FRONT,
@@ -55,6 +69,36 @@ impl<'r, 'p, 't> Context<'r, 'p, 't> {
             vips: Vec::new(),
             vrrp: raw.has_vrrp(),
         }
+    }
+
+    /// Whether any service is in `mode`.
+    pub fn any_mode(&self, mode: Mode) -> bool {
+        self.modes.contains(&mode)
+    }
+
+    /// Whether service `index` (0 = `[service]`) lists the real server `name` (every one
+    /// without `real_servers`); unknown names are `service::finish`'s to report.
+    pub fn lists(&self, index: usize, name: &str) -> bool {
+        let raw = match index {
+            0 => Some(&self.raw.service),
+            i => self.raw.more_services.get(i - 1),
+        };
+        raw.is_some_and(|s| {
+            s.real_servers
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|n| n.get_ref() == name))
+        })
+    }
+
+    /// The modes of the services that list the real server `name`, each once, in file order.
+    pub fn rs_modes(&self, name: &str) -> Vec<Mode> {
+        let mut out = Vec::new();
+        for (i, m) in self.modes.iter().enumerate() {
+            if self.lists(i, name) && !out.contains(m) {
+                out.push(*m);
+            }
+        }
+        out
     }
 
     /// Whether the file declares its networks (else the mode's defaults, which may grow).
@@ -147,7 +191,8 @@ impl IfaceDraft {
 
 /// What a real server's host needs beyond its interfaces.
 pub(super) struct RealServerHost {
-    pub vip_on: VipOn,
+    /// `vip_on` as stated; `None`: each VIP where its service's mode puts it (dr: lo, tun: tunl0).
+    pub vip_on: Option<VipOn>,
     pub vip_prefix: u8,
     pub arp_ignore: Option<u8>,
     pub arp_announce: Option<u8>,

@@ -20,7 +20,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>) -> Vec<Director> {
             vip: h.vip.as_ref().map_or(Ipv4Addr::UNSPECIFIED, |(a, _)| *a),
             local_address: h.local_address,
             engine_sysctls,
-            complete_checksums: complete_checksums(cx.p, cx.raw, cx.mode, d),
+            complete_checksums: complete_checksums(cx.p, cx.raw, &cx.modes, d),
         });
     }
     directors
@@ -29,12 +29,14 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>) -> Vec<Director> {
 /// `complete_checksums`: kernel IPVS leaves them unfinished in TUN mode only (its TX offload on,
 /// the real servers' userspace decapsulator sees the raw bytes); in DR and NAT the real server's
 /// kernel gets the partial skb with its offload state and trusts it (FULLNAT is refused on its own).
-fn complete_checksums(p: &mut Problems<'_>, r: &RawScenario, mode: Mode, d: Option<&RawDirector>) -> bool {
+fn complete_checksums(p: &mut Problems<'_>, r: &RawScenario, modes: &[Mode], d: Option<&RawDirector>) -> bool {
     let Some(c) = d.and_then(|d| d.complete_checksums.as_ref()) else {
         return true;
     };
     let kernel = r.top.engine.as_ref().is_some_and(|e| e.get_ref() == "kernel");
-    if kernel && !*c.get_ref() && matches!(mode, Mode::Dr | Mode::Nat) {
+    // One service in dr or nat is enough: the director has one offload setting for all.
+    let dr_or_nat = modes.iter().find(|m| matches!(m, Mode::Dr | Mode::Nat));
+    if let (true, false, Some(mode)) = (kernel, *c.get_ref(), dr_or_nat) {
         p.push(
             span(c),
             format!(

@@ -3,6 +3,7 @@
 //! VIPs and real servers are settled, `finish` turns the drafts into the model's hosts.
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
@@ -136,7 +137,12 @@ fn real_servers(cx: &mut Context<'_, '_, '_>) {
             usize::MAX,
             r.real_server_spans[i].clone(),
         );
-        let iface = cx.shorthand_iface(rs.network.as_ref(), rs.address.as_ref(), rs.mac.as_ref(), cx.server_net);
+        // A server only in dr/tun services is on the clients' network by default (L2 with the
+        // director, replies straight to the client); one in a nat/fullnat service behind it.
+        let modes = cx.rs_modes(&name);
+        let behind = modes.is_empty() || modes.iter().any(|m| matches!(m, Mode::Nat | Mode::FullNat));
+        let net = if behind { cx.server_net } else { FRONT };
+        let iface = cx.shorthand_iface(rs.network.as_ref(), rs.address.as_ref(), rs.mac.as_ref(), net);
         let gateway = cx.gateway(rs.gateway.as_ref());
         cx.hosts.push(draft_host(
             name,
@@ -245,11 +251,54 @@ fn role_word(role: Role) -> &'static str {
 
 /// The model's hosts: interfaces with their addresses and MACs, real servers' VIPs and links.
 /// Sysctls and routes are the next stages'.
-pub(super) fn finish(cx: &Context<'_, '_, '_>) -> Vec<Host> {
-    cx.hosts.iter().map(|h| host(cx, h)).collect()
+pub(super) fn finish(cx: &Context<'_, '_, '_>, service_vips: &[Ipv4Addr]) -> Vec<Host> {
+    cx.hosts.iter().map(|h| host(cx, h, service_vips)).collect()
 }
 
-fn host(cx: &Context<'_, '_, '_>, h: &HostDraft<'_>) -> Host {
+/// The VIPs real server `name` holds, in [`Context::vips`] order, and where: those of its own
+/// services (any director may forward a request of one here), each where its mode puts it
+/// (dr: lo, tun: tunl0; a VIP of both on tunl0, which takes either) unless `vip_on` says.
+fn real_server_vips(
+    cx: &Context<'_, '_, '_>,
+    name: &str,
+    stated: Option<VipOn>,
+    service_vips: &[Ipv4Addr],
+) -> Vec<(Ipv4Addr, VipOn)> {
+    let director_vips: Vec<Ipv4Addr> = cx
+        .hosts
+        .iter()
+        .filter_map(|h| h.vip.as_ref().map(|(a, _)| *a))
+        .collect();
+    let mut wanted: Vec<(Ipv4Addr, VipOn)> = Vec::new();
+    for (i, mode) in cx.modes.iter().enumerate().filter(|(i, _)| cx.lists(*i, name)) {
+        let on = match (stated, mode) {
+            (Some(on), _) => on,
+            (None, Mode::Dr) => VipOn::Lo,
+            (None, Mode::Tun) => VipOn::Tunl0,
+            (None, _) => continue,
+        };
+        let Some(&vip) = service_vips.get(i) else { continue };
+        // A service on the first's VIP is on each independent director's own (Scenario::service_vip).
+        let vips = if (i > 0 && service_vips.first() != Some(&vip)) || director_vips.is_empty() {
+            vec![vip]
+        } else {
+            director_vips.clone()
+        };
+        for v in vips {
+            match wanted.iter_mut().find(|(a, _)| *a == v) {
+                Some(have) if on == VipOn::Tunl0 => have.1 = on,
+                Some(_) => {}
+                None => wanted.push((v, on)),
+            }
+        }
+    }
+    cx.vips
+        .iter()
+        .filter_map(|a| wanted.iter().find(|(w, _)| w == a).copied())
+        .collect()
+}
+
+fn host(cx: &Context<'_, '_, '_>, h: &HostDraft<'_>, service_vips: &[Ipv4Addr]) -> Host {
     let interfaces: Vec<Interface> = h
         .ifaces
         .iter()
@@ -280,9 +329,11 @@ fn host(cx: &Context<'_, '_, '_>, h: &HostDraft<'_>) -> Host {
         nftables: None,
     };
     if let Some(x) = &h.real_server {
-        // Every director's VIP: any of them may forward a request here.
-        for vip_net in cx.vips.iter().filter_map(|a| Ipv4Net::new(*a, x.vip_prefix).ok()) {
-            match x.vip_on {
+        for (vip, on) in real_server_vips(cx, &h.name, x.vip_on, service_vips) {
+            let Ok(vip_net) = Ipv4Net::new(vip, x.vip_prefix) else {
+                continue;
+            };
+            match on {
                 VipOn::Lo => host.loopback_vips.push(vip_net),
                 VipOn::Tunl0 => host.tun_vips.push(vip_net),
                 VipOn::Eth0 => {

@@ -41,7 +41,7 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     let mut services = service::resolve_all(raw, engine, p);
     fwmark::resolve(raw, &mut services, p);
 
-    let mut cx = Context::new(raw, p, services[0].mode);
+    let mut cx = Context::new(raw, p, services.iter().map(|s| s.mode).collect());
     networks::resolve(&mut cx);
     hosts::draft(&mut cx);
     addresses::plan_networks(&mut cx);
@@ -52,8 +52,9 @@ pub(crate) fn resolve(raw: &RawScenario, default_name: &str, p: &mut Problems<'_
     addresses::assign_defaults(&mut cx);
     let real_servers = real_servers::resolve(&mut cx, services[0].port);
     service::finish(raw, &mut services, &service_vips, &real_servers, cx.p);
+    service::check_mode_mix(raw, &services, cx.p);
     let directors = directors::resolve(&mut cx);
-    let mut hosts = hosts::finish(&cx);
+    let mut hosts = hosts::finish(&cx, &service_vips);
     sysctls::apply(&mut cx, &mut hosts);
     firewall::apply(&mut cx, &mut hosts, vip);
     routes::add_default_routes(&mut cx, &mut hosts);

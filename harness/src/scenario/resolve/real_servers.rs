@@ -13,17 +13,30 @@ use crate::scenario::validate::{self as v, span};
 const DEFAULT_SLOW_DELAY: Duration = Duration::from_millis(500);
 
 pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, service_port: u16) -> Vec<RealServer> {
-    let (mode, p) = (cx.mode, &mut *cx.p);
+    // Each server's set-up follows the modes of the services that list it.
+    let modes: Vec<(Vec<Mode>, Option<Mode>)> = cx
+        .hosts
+        .iter()
+        .map(|h| {
+            let first = cx.lists(0, &h.name).then(|| cx.modes.first().copied()).flatten();
+            (cx.rs_modes(&h.name), first)
+        })
+        .collect();
+    let p = &mut *cx.p;
     let mut real_servers = Vec::new();
-    for h in cx.hosts.iter_mut() {
+    for (h, (modes, first_mode)) in cx.hosts.iter_mut().zip(modes) {
         let Source::RealServer(rs) = h.source else { continue };
+        let any = |m: Mode| modes.contains(&m);
         let weight: u32 = v::int_in(p, rs.weight.as_ref(), "weight", 0, 65535, 1);
         let rs_port: u16 = v::int_in(p, rs.port.as_ref(), "port", 1, 65535, service_port);
         if let Some(pt) = rs
             .port
             .as_ref()
-            .filter(|_| rs_port != service_port && matches!(mode, Mode::Dr | Mode::Tun))
+            .filter(|_| rs_port != service_port)
+            .filter(|_| matches!(first_mode, Some(Mode::Dr | Mode::Tun)))
         {
+            // `port` is its port in the first service only (later ones have `real_port`).
+            let mode = first_mode.unwrap_or(Mode::Dr);
             p.warn(
                 span(pt),
                 format!(
@@ -53,14 +66,10 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, service_port: u16) -> Vec<Re
             None if state == ServerState::Slow => DEFAULT_SLOW_DELAY,
             None => Duration::ZERO,
         };
-        let default_vip_on = match mode {
-            Mode::Dr => VipOn::Lo,
-            Mode::Tun => VipOn::Tunl0,
-            _ => VipOn::None,
-        };
-        let vip_on = v::keyword(p, rs.vip_on.as_ref(), default_vip_on);
+        // Stated: every VIP of its services goes there; else each VIP where its service's mode puts it.
+        let vip_on = rs.vip_on.as_ref().map(|w| v::keyword(p, Some(w), VipOn::None));
         let vip_prefix: u8 = v::int_in(p, rs.vip_prefix.as_ref(), "vip_prefix", 0, 32, 32);
-        let arp_default = matches!(mode, Mode::Dr | Mode::Tun);
+        let arp_default = any(Mode::Dr) || any(Mode::Tun);
         let arp_ignore = arp_sysctl(
             p,
             rs.arp_ignore.as_ref(),
@@ -80,7 +89,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, service_port: u16) -> Vec<Re
             rs.rp_filter.as_ref(),
             "rp_filter",
             &[0, 1, 2],
-            (mode == Mode::Tun).then_some(0),
+            any(Mode::Tun).then_some(0),
         );
         real_servers.push(RealServer {
             name: h.name.clone(),

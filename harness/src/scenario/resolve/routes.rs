@@ -1,4 +1,4 @@
-//! Stage 9: default routes. A host's `gateway` if it is on-link; else, for NAT real servers,
+//! Stage 9: default routes. A host's `gateway` if it is on-link; else, for real servers of a nat service,
 //! the director (replies must go back through it to be rewritten; with `[vrrp_gateway]` the
 //! address its VRRP master holds); else, with several
 //! networks, a router on the host's network. Then host routes for a VIP on none of the lab's
@@ -8,8 +8,9 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::context::Context;
+use super::context::{Context, Source};
 use crate::scenario::model::{Host, Mode, Role, Route};
+use crate::scenario::validate::span;
 
 pub(super) fn add_default_routes(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host]) {
     let router_addrs = addresses_of(hosts, Role::Router);
@@ -36,7 +37,7 @@ pub(super) fn add_default_routes(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host
             } else {
                 Some(*gw)
             }
-        } else if host.role == Role::RealServer && cx.mode == Mode::Nat {
+        } else if host.role == Role::RealServer && cx.rs_modes(&host.name).contains(&Mode::Nat) {
             floating
                 .filter(|gw| host.interfaces.iter().any(|i| i.address.contains(gw)))
                 .or_else(|| on_same_network(host, &director_addrs))
@@ -50,6 +51,40 @@ pub(super) fn add_default_routes(cx: &mut Context<'_, '_, '_>, hosts: &mut [Host
                 dst: Ipv4Net::default(),
                 via: Some(via),
             });
+        }
+    }
+    direct_replies_reach_the_clients(cx, hosts);
+}
+
+/// A real server only in dr/tun services answers the client itself, from the VIP: a `network`
+/// the file put it on with no client and no route out is kept (to reproduce it), and said.
+fn direct_replies_reach_the_clients(cx: &mut Context<'_, '_, '_>, hosts: &[Host]) {
+    let client_nets: Vec<&str> = hosts
+        .iter()
+        .filter(|h| h.role == Role::Client)
+        .flat_map(|h| h.interfaces.iter().map(|i| i.network.as_str()))
+        .collect();
+    for (h, host) in cx.hosts.iter().zip(hosts) {
+        let Source::RealServer(raw) = h.source else { continue };
+        let Some(stated) = raw.network.as_ref() else { continue };
+        let modes = cx.rs_modes(&host.name);
+        let direct = !modes.is_empty() && modes.iter().all(|m| matches!(m, Mode::Dr | Mode::Tun));
+        let reaches = !host.routes.is_empty()
+            || host
+                .interfaces
+                .iter()
+                .any(|i| client_nets.contains(&i.network.as_str()));
+        if direct && !reaches {
+            cx.p.warn(
+                span(stated),
+                format!(
+                    "real server \"{}\" is only in {} services, which it answers straight to the client from the VIP, but network \"{}\" has no client and it has no route out",
+                    host.name,
+                    modes.iter().map(|m| m.as_str()).collect::<Vec<_>>().join("/"),
+                    stated.get_ref()
+                ),
+                Some("leave `network` out (it then shares the clients' network), or give it a `gateway` that is not the director (a router)".into()),
+            );
         }
     }
 }

@@ -51,15 +51,25 @@ pub(super) fn resolve_all(r: &RawScenario, engine: EngineChoice, p: &mut Problem
             }
         }
         let header = r.service_spans.get(i + 1).cloned().flatten();
-        if let Some(m) = s.mode.as_ref().filter(|_| svc.mode != services[0].mode) {
+        // `direct` has no director: it cannot share a scenario with services that need one.
+        if let Some(m) = s
+            .mode
+            .as_ref()
+            .filter(|_| (svc.mode == Mode::Direct) != (services[0].mode == Mode::Direct))
+        {
             p.push(
                 span(m),
                 format!(
                     "service \"{}\" has mode {}, but the first service has {}",
                     svc.name, svc.mode, services[0].mode
                 ),
-                Some("the services of one scenario share the real servers' set-up, so one mode: drop `mode`".into()),
+                Some("mode \"direct\" has no director, so every service of its scenario is direct: drop `mode`".into()),
             );
+            svc.mode = services[0].mode;
+        }
+        // A later service without `mode` keeps the first's.
+        if s.mode.is_none() {
+            svc.mode = services[0].mode;
         }
         let vip = stated_vip(r, i + 1);
         if let Some(same) = services
@@ -98,10 +108,7 @@ pub(super) fn resolve_all(r: &RawScenario, engine: EngineChoice, p: &mut Problem
                 Some("give each service its own `name`".into()),
             );
         }
-        services.push(Service {
-            mode: services[0].mode,
-            ..svc
-        });
+        services.push(svc);
     }
     services
 }
@@ -282,6 +289,83 @@ pub(super) fn finish(
             }
         };
     }
+}
+
+/// A real server cannot be in a nat service and a dr or tun one: its one default route goes
+/// through the director for NAT, whose kernel then drops the DR/TUN replies (their source is
+/// the director's own VIP) as martians. Reported on the later service's `mode`.
+pub(super) fn check_mode_mix(r: &RawScenario, services: &[Service], p: &mut Problems<'_>) {
+    let direct_reply = |m: Mode| matches!(m, Mode::Dr | Mode::Tun);
+    for (i, later) in services.iter().enumerate().skip(1) {
+        let clash = services[..i].iter().find_map(|earlier| {
+            let nat = (earlier.mode == Mode::Nat && direct_reply(later.mode))
+                || (later.mode == Mode::Nat && direct_reply(earlier.mode));
+            let shared = later.real_servers.iter().find(|n| earlier.has_real_server(n));
+            shared.filter(|_| nat).map(|rs| (earlier, rs))
+        });
+        if clash.is_none() {
+            fullnat_beside_direct_reply(r, services, i, p);
+        }
+        let Some((earlier, rs)) = clash else { continue };
+        let raw = r.more_services.get(i - 1);
+        let at = raw
+            .and_then(|s| s.mode.as_ref().map(|m| m.span()))
+            .or_else(|| r.service_spans.get(i).cloned().flatten());
+        let (nat, other) = if later.mode == Mode::Nat {
+            (later, earlier)
+        } else {
+            (earlier, later)
+        };
+        p.push(
+            at,
+            format!(
+                "real server \"{rs}\" is in service \"{}\" (mode {}) and in service \"{}\" (mode {}): \
+                 as a NAT real server it routes its replies through the director, as a {} real server it \
+                 answers from the VIP straight to the client, and a director that is its gateway drops a \
+                 source that is its own VIP as martian",
+                earlier.name,
+                earlier.mode,
+                later.name,
+                later.mode,
+                other.mode.as_str().to_uppercase()
+            ),
+            Some(format!(
+                "give service \"{}\" and service \"{}\" real servers of their own, or one mode",
+                nat.name, other.name
+            )),
+        );
+    }
+}
+
+/// A real server in a fullnat service and a dr/tun one sits behind the director (FULLNAT's
+/// side) with no route to the clients its DR/TUN replies go to: a warning, kept as written.
+fn fullnat_beside_direct_reply(r: &RawScenario, services: &[Service], i: usize, p: &mut Problems<'_>) {
+    let later = &services[i];
+    let direct_reply = |m: Mode| matches!(m, Mode::Dr | Mode::Tun);
+    let Some((earlier, rs)) = services[..i].iter().find_map(|earlier| {
+        let pair = (earlier.mode == Mode::FullNat && direct_reply(later.mode))
+            || (later.mode == Mode::FullNat && direct_reply(earlier.mode));
+        let shared = later.real_servers.iter().find(|n| earlier.has_real_server(n))?;
+        pair.then_some((earlier, shared))
+    }) else {
+        return;
+    };
+    let at = r
+        .more_services
+        .get(i - 1)
+        .and_then(|s| s.mode.as_ref().map(|m| m.span()))
+        .or_else(|| r.service_spans.get(i).cloned().flatten());
+    p.warn(
+        at,
+        format!(
+            "real server \"{rs}\" is in service \"{}\" (mode {}) and in service \"{}\" (mode {}): it sits behind \
+             the director on the FULLNAT side, where its DR/TUN replies reach the clients only through a router",
+            earlier.name, earlier.mode, later.name, later.mode
+        ),
+        Some(format!(
+            "route \"{rs}\" to the clients through a [[router]] (not the director: it drops a source that is its own VIP), or give the services real servers of their own"
+        )),
+    );
 }
 
 /// `[traffic] services`: which services the requests go to (every one by default), by index.
