@@ -79,10 +79,15 @@ async fn same_under_both(name: &str) {
     if !root() || !keepalived_here() {
         return;
     }
+    same_for(&shipped(name)).await;
+}
+
+/// Runs `scenario` under both and compares them; gives lvslab's run.
+async fn same_for(scenario: &Scenario) -> RunOutcome {
+    let name = &scenario.name;
     let _alone = ONE_AT_A_TIME.lock().await;
-    let scenario = shipped(name);
-    let ours = run_with(&scenario, VrrpChoice::Embedded).await;
-    let real = run_with(&scenario, VrrpChoice::Keepalived).await;
+    let ours = run_with(scenario, VrrpChoice::Embedded).await;
+    let real = run_with(scenario, VrrpChoice::Keepalived).await;
     let (o, r) = (ours.vrrp.as_ref().unwrap(), real.vrrp.as_ref().unwrap());
     for (who, outcome) in [("lvslab's VRRP", &ours), ("keepalived", &real)] {
         assert!(
@@ -96,7 +101,7 @@ async fn same_under_both(name: &str) {
     assert_eq!(o.failovers.len(), r.failovers.len(), "{name}: as many takeovers");
     for (a, b) in o.failovers.iter().zip(&r.failovers) {
         assert_eq!((&a.event, &a.to), (&b.event, &b.to));
-        let within = tolerance_ms(&scenario, &a.event);
+        let within = tolerance_ms(scenario, &a.event);
         let apart = (a.takeover_ms - b.takeover_ms).abs();
         assert!(
             apart <= within,
@@ -109,6 +114,7 @@ async fn same_under_both(name: &str) {
             assert!((x - y).abs() <= within, "{name}: first answers {x:.0} / {y:.0} ms");
         }
     }
+    ours
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,6 +212,32 @@ async fn a_track_script_hands_over_and_back_the_same_under_keepalived_and_lvslab
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_groups_weighted_track_hands_a_nat_pair_over_and_back_the_same_under_keepalived_and_lvslab() {
     same_under_both("nat-ha-maintenance").await;
+}
+
+/// With `sync_group_tracking_weight` the weighted track moves the VIP's instance alone: the
+/// backup's gateway instance keeps accepting the master's adverts, and the group never moves,
+/// under keepalived as under lvslab.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_sync_group_tracking_weight_the_nat_pair_never_hands_over_under_keepalived_or_lvslab() {
+    if !root() || !keepalived_here() {
+        return;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/nat-ha-maintenance.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replacen(
+        "group = [\"VI_1\", \"VI_GW\"]\n",
+        "group = [\"VI_1\", \"VI_GW\"]\ntracking_weight = true\n",
+        1,
+    );
+    let text = format!(
+        "name = \"nat-ha-tracking-weight\"\n{}[expect]\nbackends = [\"rs1\", \"rs2\"]\nmaster = \"lvs1\"\nerrors = 0\n",
+        &text[..text.find("[expect]").unwrap()]
+    );
+    let scenario = scenario::parse(&text, "tw.toml").unwrap_or_else(|r| panic!("{}", r.render("tw.toml")));
+    let ours = same_for(&scenario).await;
+    let v = ours.vrrp.as_ref().unwrap();
+    assert_eq!(states(v)["lvs1"], ["BACKUP", "MASTER"], "lvs1 stays MASTER");
+    assert_eq!(states(v)["lvs2"], ["BACKUP"], "lvs2 never takes over");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

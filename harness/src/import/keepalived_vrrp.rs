@@ -107,6 +107,8 @@ pub struct VrrpConfig {
     pub sync_groups: Vec<(usize, String)>,
     /// Each sync group's members, parallel to `sync_groups`.
     pub sync_members: Vec<Vec<String>>,
+    /// Each sync group's `sync_group_tracking_weight`, parallel to `sync_groups`.
+    pub sync_tracking_weight: Vec<bool>,
 }
 
 /// `global_defs` values that instances allocated after them start from (`alloc_vrrp`).
@@ -152,6 +154,7 @@ pub(super) fn read(nodes: &[Node], warnings: &mut Vec<Warning>) -> VrrpConfig {
                 let name = node.args.first().cloned().unwrap_or_default();
                 config.sync_groups.push((node.line, name.clone()));
                 let mut tracks = GroupTracks::default();
+                let mut tracking_weight = false;
                 // `group { A B }`, or (older files) the members on their own lines.
                 let mut members = Vec::new();
                 for child in node.children.iter().flatten() {
@@ -173,8 +176,16 @@ pub(super) fn read(nodes: &[Node], warnings: &mut Vec<Warning>) -> VrrpConfig {
                         "track_script" => {
                             read_tracks(child, &name, Some(&config.scripts), &mut tracks.scripts, warnings)
                         }
-                        "smtp_alert" | "global_tracking" | "sync_group_tracking_weight" | "track_file"
-                        | "track_process" | "track_bfd" => warnings.push(Warning::new(
+                        // vrrp_parser.c: both keywords set sgroup_tracking_weight.
+                        "sync_group_tracking_weight" => tracking_weight = true,
+                        "global_tracking" => {
+                            warnings.push(Warning::new(
+                                child.line,
+                                format!("({name}) global_tracking is deprecated. Use track_interface/script/file on the sync group"),
+                            ));
+                            tracking_weight = true;
+                        }
+                        "smtp_alert" | "track_file" | "track_process" | "track_bfd" => warnings.push(Warning::new(
                             child.line,
                             format!("({name}) {} is not modelled - ignored", child.keyword),
                         )),
@@ -182,6 +193,7 @@ pub(super) fn read(nodes: &[Node], warnings: &mut Vec<Warning>) -> VrrpConfig {
                     }
                 }
                 config.sync_members.push(members);
+                config.sync_tracking_weight.push(tracking_weight);
                 group_tracks.push((name, tracks));
             }
             "vrrp_instance" => {
@@ -201,8 +213,10 @@ pub(super) fn read(nodes: &[Node], warnings: &mut Vec<Warning>) -> VrrpConfig {
             _ => {}
         }
     }
-    for members in &config.sync_members {
-        unweight_members(&mut config.instances, members, warnings);
+    for (members, keeps) in config.sync_members.iter().zip(&config.sync_tracking_weight) {
+        if !keeps {
+            unweight_members(&mut config.instances, members, warnings);
+        }
     }
     for (members, (_, tracks)) in config.sync_members.iter().zip(&group_tracks) {
         apply_group_tracks(&mut config.instances, members, tracks);
@@ -212,7 +226,7 @@ pub(super) fn read(nodes: &[Node], warnings: &mut Vec<Warning>) -> VrrpConfig {
 
 /// `vrrp_complete_instance` for a sync group's member: its weighted scripts are dropped and its
 /// tracked interfaces lose their weight (down: FAULT), in keepalived's words. (With
-/// `sync_group_tracking_weight`, which is not modelled, keepalived keeps them.)
+/// `sync_group_tracking_weight` keepalived keeps them, and so does the import.)
 fn unweight_members(instances: &mut [VrrpInstance], members: &[String], warnings: &mut Vec<Warning>) {
     for instance in instances.iter_mut().filter(|i| members.contains(&i.name)) {
         let name = instance.name.clone();

@@ -182,7 +182,14 @@ pub fn sections_with_peers(
     instance_table(&mut out, chosen, service, &mut warnings);
     if let Some((k, gw)) = nat_group {
         let (line, group) = &vrrp.sync_groups[k];
-        gateway_tables(&mut out, gw, *line, group, &chosen.name, &mut warnings);
+        let tracking_weight = vrrp.sync_tracking_weight.get(k).copied().unwrap_or(false);
+        gateway_tables(
+            &mut out,
+            gw,
+            (*line, group, tracking_weight),
+            &chosen.name,
+            &mut warnings,
+        );
     }
     node_director(&mut out, chosen, &mut warnings);
     // lvslab's nat takes one director unless the gateway floats too: the peers are then
@@ -242,8 +249,7 @@ const LAB_GATEWAY: &str = "198.51.100.254";
 fn gateway_tables(
     out: &mut String,
     gw: &VrrpInstance,
-    group_line: usize,
-    group: &str,
+    (group_line, group, tracking_weight): (usize, &str, bool),
     vip_instance: &str,
     warnings: &mut Vec<Warning>,
 ) {
@@ -285,6 +291,9 @@ fn gateway_tables(
         &format!("[{}, {}]", quote(vip_instance), quote(&gw.name)),
         None,
     );
+    if tracking_weight {
+        kv(out, "tracking_weight", "true", Some("sync_group_tracking_weight"));
+    }
 }
 
 /// Says where the instance's VIPs went; warns about the ones that are not the service VIP.
@@ -1017,5 +1026,27 @@ mod tests {
             written.contains("    track_script {\n        maint weight -60\n    }\n}\n"),
             "{written}"
         );
+
+        // sync_group_tracking_weight: a member keeps its own weighted track, and so does the
+        // scenario (on the VIP instance alone).
+        let conf = conf
+            .replace("    track_script {\n        maint weight -60\n    }\n}\n", "    sync_group_tracking_weight\n}\n")
+            .replace(
+                "    priority 150\n    virtual_ipaddress {\n        10.0.0.100",
+                "    priority 150\n    track_script {\n        maint weight -60\n    }\n    virtual_ipaddress {\n        10.0.0.100",
+            );
+        let imported = import_text(&conf, "nat-group.conf").unwrap();
+        assert!(imported.toml.contains("tracking_weight = true"), "{}", imported.toml);
+        assert!(
+            !said(&imported).iter().any(|w| w.contains("SYNC group")),
+            "{:#?}",
+            said(&imported)
+        );
+        let scenario = crate::scenario::parse(&imported.toml, "imported.toml")
+            .unwrap_or_else(|r| panic!("{}\n{}", r.render("imported.toml"), imported.toml));
+        let vrrp = scenario.vrrp.as_ref().unwrap();
+        assert!(vrrp.sync_group_tracking_weight);
+        assert_eq!(vrrp.node("lvs1").unwrap().track_scripts, [("maint".to_string(), -60)]);
+        assert!(vrrp.node("lvs1").unwrap().group_tracks().is_empty());
     }
 }

@@ -46,7 +46,7 @@ pub fn config(scenario: &Scenario, director: &str, dir: &Path, mode: Mode) -> Re
         vrrp_script(&mut out, director, dir, script)?;
     }
     if let Some(group) = &vrrp.sync_group {
-        sync_group(&mut out, group, node);
+        sync_group(&mut out, group, node, vrrp.sync_group_tracking_weight);
     }
     vrrp_instance(&mut out, director, node, vrrp)?;
     if let Some(gw) = &node.gateway {
@@ -131,13 +131,17 @@ fn vrrp_script(out: &mut String, director: &str, dir: &Path, s: &VrrpScriptConfi
 /// `vrrp_sync_group`: the director's instances move together (keepalived's vrrp_sync.c), and
 /// its weighted tracks are the group's, which keepalived adds to every member (a weighted track
 /// of a member instance it drops: "ignoring tracked script ... due to SYNC group").
-fn sync_group(out: &mut String, name: &str, node: &VrrpNode) {
+fn sync_group(out: &mut String, name: &str, node: &VrrpNode, tracking_weight: bool) {
     let _ = writeln!(out, "\nvrrp_sync_group {name} {{\n    group {{");
     let _ = writeln!(out, "        {}", node.instance.name);
     if let Some(gw) = &node.gateway {
         let _ = writeln!(out, "        {}", gw.instance.name);
     }
     out.push_str("    }\n");
+    if tracking_weight {
+        // The members keep their own weighted tracks (the VIP instance's).
+        out.push_str("    sync_group_tracking_weight\n");
+    }
     let tracks = node.group_tracks();
     let interfaces: Vec<_> = tracks
         .iter()
@@ -282,7 +286,7 @@ fn vrrp_tracks(
         ));
     }
     // In a sync group the weighted tracks are the group's (`sync_group`).
-    let own = |weight: i32| node.gateway.is_none() || weight == 0;
+    let own = |weight: i32| !node.weights_to_group || weight == 0;
     let interfaces: Vec<_> = node.track_interfaces.iter().filter(|(_, w)| own(*w)).collect();
     let scripts: Vec<_> = node.track_scripts.iter().filter(|(_, w)| own(*w)).collect();
     if !interfaces.is_empty() {
@@ -1030,5 +1034,14 @@ vrrp_instance VI_GW {
         // lvs2 tracks nothing: its group has no tracks.
         let other = conf(&text, "lvs2", Mode::VrrpOnly);
         assert!(!other.contains("track_script"), "{other}");
+
+        // sync_group_tracking_weight: the members keep their own, so the track is VI_1's.
+        let text = text.replace("name = \"VG_NAT\"\n", "name = \"VG_NAT\"\ntracking_weight = true\n");
+        let out = conf(&text, "lvs1", Mode::VrrpOnly);
+        let group = &out[out.find("vrrp_sync_group").unwrap()..out.find("vrrp_instance VI_1").unwrap()];
+        assert!(group.contains("    }\n    sync_group_tracking_weight\n}\n"), "{group}");
+        assert!(!group.contains("track_script"), "{group}");
+        let vip = &out[out.find("vrrp_instance VI_1").unwrap()..out.find("vrrp_instance VI_GW").unwrap()];
+        assert!(vip.contains("        maint weight -60\n"), "{vip}");
     }
 }

@@ -58,6 +58,8 @@ pub struct Vrrp {
     pub gateway: Option<Ipv4Addr>,
     /// `[vrrp_sync_group]`: its name; it binds every instance of each director.
     pub sync_group: Option<String>,
+    /// `[vrrp_sync_group]` `tracking_weight`: keepalived's `sync_group_tracking_weight`.
+    pub sync_group_tracking_weight: bool,
 }
 
 impl Vrrp {
@@ -93,6 +95,9 @@ pub struct VrrpNode {
     /// its one address, the same priority and state); it tracks its own interface and the
     /// group's weighted tracks ([`VrrpNode::group_tracks`]).
     pub gateway: Option<GatewayInstance>,
+    /// In a `vrrp_sync_group` without `sync_group_tracking_weight`: the director's weighted
+    /// tracks are the group's, on every member.
+    pub weights_to_group: bool,
 }
 
 /// A director's second `vrrp_instance`: the real servers' gateway.
@@ -149,9 +154,14 @@ impl VrrpNode {
     /// member (`sync_group_tracking_init`), so they move the gateway's priority too. Unweighted
     /// ones stay the VIP instance's: down, it faults, and the group with it.
     pub fn group_tracks(&self) -> Vec<VrrpTrack> {
-        if self.gateway.is_none() {
+        if !self.weights_to_group {
             return Vec::new();
         }
+        self.weighted_tracks()
+    }
+
+    /// The tracks that move the priority (weight 0 ones fault the instance instead).
+    pub fn weighted_tracks(&self) -> Vec<VrrpTrack> {
         self.track_names()
             .into_iter()
             .filter(|t| matches!(t, VrrpTrack::Interface(_, w) | VrrpTrack::Script(_, w) if *w != 0))

@@ -59,6 +59,9 @@ pub struct RawVrrpSyncGroup {
     pub name: Option<S<String>>,
     /// The instances that move together, by name (default: every instance).
     pub group: Option<S<Vec<S<String>>>>,
+    /// keepalived's `sync_group_tracking_weight`: each member keeps its own weighted tracks
+    /// (the directors' stay on the VIP's instance alone) instead of the group taking them.
+    pub tracking_weight: Option<S<bool>>,
 }
 
 /// One `track_interface` entry of a director.

@@ -13,8 +13,9 @@
 //! (vrrp/vrrp_sync.c; a director's weighted tracks are then the group's, on every member, as
 //! keepalived's `sync_group_tracking_init` adds a group's tracks).
 //!
-//! Not reproduced: IPv6 (VRRPv3 over IPv6), AH authentication, `sync_group_tracking_weight`
-//! (a member's own weighted tracks kept in a group), notifies, VMACs, strict mode's firewall rules, eVIPs, virtual routes/rules, an
+//! With `sync_group_tracking_weight` the weighted tracks stay the VIP instance's.
+//!
+//! Not reproduced: IPv6 (VRRPv3 over IPv6), AH authentication, notifies, VMACs, strict mode's firewall rules, eVIPs, virtual routes/rules, an
 //! unweighted script still in its init state holding the instance in INIT at
 //! startup, the 255-owner start through a sync
 //! group, `skip_check_adv_addr`, unicast source checks, and reloads.

@@ -123,6 +123,16 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, services: &[Service], hosts:
     }
     let gateway = gateway::resolve(cx, hosts, &vips, &mut nodes);
     let sync_group = gateway::sync_group(cx, &name, &nodes);
+    let tracking_weight = sync_group.is_some()
+        && cx
+            .raw
+            .vrrp_sync_group
+            .as_ref()
+            .and_then(|g| g.tracking_weight.as_ref())
+            .is_some_and(|t| *t.get_ref());
+    for node in &mut nodes {
+        node.weights_to_group = sync_group.is_some() && !tracking_weight;
+    }
     contradictions::warn(cx, shared, &nodes);
     Some(Vrrp {
         choice,
@@ -130,6 +140,7 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, services: &[Service], hosts:
         scripts,
         gateway,
         sync_group,
+        sync_group_tracking_weight: tracking_weight,
     })
 }
 
@@ -357,6 +368,7 @@ fn node(p: &mut Problems<'_>, n: NodeInput<'_>) -> VrrpNode {
         track_interfaces,
         track_scripts,
         gateway: None,
+        weights_to_group: false,
     }
 }
 
@@ -612,6 +624,27 @@ name = "rs2"
         assert_eq!(configs[1].tracks.len(), 2);
         assert_eq!(configs[1].tracks[1].weight, -60);
         assert!(vrrp.node("lvs2").unwrap().group_tracks().is_empty());
+
+        // sync_group_tracking_weight: the track stays the VIP instance's, with a warning.
+        let text = text.replace(
+            "group = [\"VI_1\", \"VI_GW\"]\n",
+            "group = [\"VI_1\", \"VI_GW\"]\ntracking_weight = true\n",
+        );
+        let (s, report) =
+            crate::scenario::parse_checked(&text, "t.toml").unwrap_or_else(|e| panic!("{}", e.render("t.toml")));
+        let report = report.render("t.toml");
+        assert!(
+            report.contains(
+                "warning: with tracking_weight director \"lvs1\"'s weighted tracks move its VIP instance alone"
+            ),
+            "{report}"
+        );
+        let vrrp = s.vrrp.as_ref().unwrap();
+        assert!(vrrp.sync_group_tracking_weight);
+        let node = vrrp.node("lvs1").unwrap();
+        assert!(node.group_tracks().is_empty());
+        assert_eq!(node.member_tracks()[1], vec![VrrpTrack::Interface("eth1".into(), 0)]);
+        assert!(node.member_tracks()[0].contains(&VrrpTrack::Script("maint".into(), -60)));
     }
 
     fn errors(text: &str) -> String {

@@ -250,8 +250,25 @@ pub(super) fn sync_group(cx: &mut Context<'_, '_, '_>, vip_instance: &str, nodes
     // A weighted track is the group's (keepalived adds it to every member), except beside an
     // address owner: "Cannot have weighted track script ... with member having priority 255 -
     // clearing weight".
-    for node in nodes.iter().filter(|n| n.instance.base_priority() == 255) {
-        if let Some(track) = node.group_tracks().first() {
+    let tracking_weight = g.tracking_weight.as_ref().is_some_and(|t| *t.get_ref());
+    if let Some(node) = nodes
+        .iter()
+        .find(|n| tracking_weight && !n.weighted_tracks().is_empty())
+    {
+        cx.p.warn(
+            g.tracking_weight.as_ref().and_then(span),
+            format!(
+                "with tracking_weight director \"{}\"'s weighted tracks move its VIP instance alone: its gateway instance keeps its priority, so the other directors' gateway instances keep accepting its adverts and the group never moves (keepalived's manual: \"This probably WON'T WORK\")",
+                node.director
+            ),
+            Some("leave tracking_weight out: the group then takes the weighted tracks and moves both instances".into()),
+        );
+    }
+    for node in nodes
+        .iter()
+        .filter(|n| n.instance.base_priority() == 255 && !tracking_weight)
+    {
+        if let Some(track) = node.weighted_tracks().first() {
             let (VrrpTrack::Interface(what, weight) | VrrpTrack::Script(what, weight)) = track;
             cx.p.push(
                 cx.hosts.iter().find(|h| h.name == node.director).and_then(|h| h.name_span.clone()),
