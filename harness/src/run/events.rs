@@ -156,6 +156,7 @@ async fn act(scenario: &Scenario, lab: &Lab, held: &mut Held, event: &Event) -> 
             }
             if !held.engines.iter().any(|(name, _)| *name == event.host) {
                 held.start_engine(scenario, d, lab).await.map_err(|e| e.to_string())?;
+                *held.restarts.entry(event.host.clone()).or_default() += 1;
                 // Only once the engine runs: until then the kernel refuses, as the kernel
                 // engine's director does until its services are back.
                 for (_, iface, vip) in held.standing_vips.iter().filter(|(h, _, _)| *h == event.host) {

@@ -185,6 +185,14 @@ pub struct Session<'l> {
     problems: Vec<String>,
     /// `traffic_waits_for_checks`: the traffic waits for this service's first checks.
     waits: bool,
+    /// What a checker started afresh starts from: the virtual server, the table a new engine
+    /// holds, the warmup picks.
+    config: VirtualServerConfig,
+    initial_table: BTreeMap<SocketAddrV4, u32>,
+    seed: Seed,
+    /// How many times each mirror's engine had been started again when last looked at
+    /// (`Held::restarts`).
+    restarts_seen: HashMap<String, u32>,
 }
 
 impl<'l> Session<'l> {
@@ -212,7 +220,7 @@ impl<'l> Session<'l> {
         let (mut monitor, warnings) = Monitor::new(&config);
         let service: ServiceKey = svc.key_on(vip);
         let members = || scenario.real_servers.iter().filter(|r| svc.has_real_server(&r.name));
-        let table = members()
+        let table: BTreeMap<SocketAddrV4, u32> = members()
             .filter(|r| !check.is_sorry(&r.name))
             .map(|r| (SocketAddrV4::new(r.address, scenario.table_port(index, r)), r.weight))
             .collect();
@@ -246,6 +254,7 @@ impl<'l> Session<'l> {
             parked: Vec::new(),
             parked_retry: None,
             stop: Arc::new(AtomicBool::new(false)),
+            initial_table: table.clone(),
             table,
             history: Vec::new(),
             failures: Vec::new(),
@@ -254,6 +263,9 @@ impl<'l> Session<'l> {
             out_from_start: HashSet::new(),
             problems: warnings,
             waits: check.traffic_waits_for_checks,
+            config,
+            seed,
+            restarts_seen: HashMap::new(),
         };
         session.install(engines, start_records);
         Some(session)
@@ -341,12 +353,66 @@ impl<'l> Session<'l> {
     /// killed that engine, checks go on and change nothing, as keepalived's checker dies with
     /// its director.
     fn flush(&mut self, held: &RefCell<&mut Held>) {
+        let Ok(mut held) = held.try_borrow_mut() else { return };
+        let held = &mut **held;
+        for director in self.mirrors.clone() {
+            let starts = held.restarts.get(&director).copied().unwrap_or(0);
+            if self.restarts_seen.get(&director).copied().unwrap_or(0) != starts {
+                self.restarts_seen.insert(director.clone(), starts);
+                self.started_again(&mut held.engines, &director);
+            }
+        }
         if self.pending.is_empty() {
             return;
         }
-        let Ok(mut held) = held.try_borrow_mut() else { return };
         let records = std::mem::take(&mut self.pending);
         self.apply(&mut held.engines, records);
+    }
+
+    /// `director`'s engine was started again, from the scenario's table. Its keepalived -C
+    /// starts afresh with it (a new pool, every server in, checks anew) unless another checked
+    /// director's checkers kept running: the new engine then takes the pool they hold.
+    fn started_again(&mut self, engines: &mut Engines, director: &str) {
+        let others_alive = {
+            let killed = self.killed.lock().unwrap_or_else(|p| p.into_inner());
+            self.checkers
+                .iter()
+                .any(|(name, _)| name != director && !killed.contains(name))
+        };
+        if others_alive {
+            let (service, forward) = (self.service, self.forward);
+            let Some((_, engine)) = engines.iter_mut().find(|(name, _)| name == director) else {
+                return;
+            };
+            for (dest, weight) in &self.initial_table {
+                let result = match self.table.get(dest) {
+                    None => engine.remove_dest(service, *dest),
+                    Some(now) if now != weight => engine.set_weight(service, *dest, *now),
+                    Some(_) => Ok(()),
+                };
+                if let Err(e) = result {
+                    self.problems.push(format!("{director} started again: {dest}: {e}"));
+                }
+            }
+            for (dest, weight) in self.table.iter().filter(|(d, _)| !self.initial_table.contains_key(d)) {
+                let config = ipvs::DestConfig::new(*dest.ip(), dest.port(), *weight, forward);
+                if let Err(e) = engine.add_dest(service, config) {
+                    self.problems.push(format!("{director} started again: {dest}: {e}"));
+                }
+            }
+            return;
+        }
+        // The checks in flight died with the old checker.
+        self.running.clear();
+        self.probing.clear();
+        self.parked.clear();
+        self.parked_retry = None;
+        self.monitor = Monitor::new(&self.config).0;
+        self.table = self.initial_table.clone();
+        let now = self.started.elapsed();
+        let seed = &mut self.seed;
+        let records = self.monitor.start(now, |w| seed.pick(w));
+        self.install(engines, records);
     }
 
     /// One thing happens: a check ends (its records are returned, to be applied) or checks fall

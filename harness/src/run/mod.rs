@@ -495,6 +495,8 @@ pub struct Held {
     /// A stopped embedded director's VIPs, put on its kernel until it starts again: what a
     /// kernel director keeps once its IPVS services are gone, so both refuse alike.
     standing_vips: Vec<(String, String, ipnet::Ipv4Net)>,
+    /// How many times an event started each director's engine again (the checkers follow).
+    restarts: std::collections::HashMap<String, u32>,
 }
 
 impl Held {
@@ -555,6 +557,7 @@ impl Held {
             checker_daemons: Vec::new(),
             killed: health::Killed::default(),
             standing_vips: Vec::new(),
+            restarts: std::collections::HashMap::new(),
         };
         for director in &scenario.directors {
             match held.start_engine(scenario, director, lab).await {
