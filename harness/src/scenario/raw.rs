@@ -560,7 +560,7 @@ pub fn known_keys(section: &str) -> &'static [&'static str] {
         ],
         "vrrp_instance" => VRRP_INSTANCE_KEYS,
         "vrrp_gateway" => &["name", "virtual_router_id", "address"],
-        "vrrp_sync_group" => &["name", "group"],
+        "vrrp_sync_group" => &["name", "group", "tracking_weight"],
         "vrrp_script" => &[
             "name",
             "script",
