@@ -143,21 +143,15 @@ fn sync_group(out: &mut String, name: &str, node: &VrrpNode, tracking_weight: bo
         out.push_str("    sync_group_tracking_weight\n");
     }
     let tracks = node.group_tracks();
-    let interfaces: Vec<_> = tracks
-        .iter()
-        .filter_map(|t| match t {
-            VrrpTrack::Interface(i, w) => Some((i, w)),
-            VrrpTrack::Script(..) => None,
-        })
-        .collect();
-    let scripts: Vec<_> = tracks
-        .iter()
-        .filter_map(|t| match t {
-            VrrpTrack::Script(s, w) => Some((s, w)),
-            VrrpTrack::Interface(..) => None,
-        })
-        .collect();
-    for (block, entries) in [("track_interface", interfaces), ("track_script", scripts)] {
+    for (block, of_scripts) in [("track_interface", false), ("track_script", true)] {
+        let entries: Vec<_> = tracks
+            .iter()
+            .filter_map(|t| match t {
+                VrrpTrack::Script(name, w) if of_scripts => Some((name, w)),
+                VrrpTrack::Interface(name, w) if !of_scripts => Some((name, w)),
+                _ => None,
+            })
+            .collect();
         if entries.is_empty() {
             continue;
         }

@@ -122,17 +122,10 @@ pub(super) fn resolve(cx: &mut Context<'_, '_, '_>, services: &[Service], hosts:
         nodes.push(node);
     }
     let gateway = gateway::resolve(cx, hosts, &vips, &mut nodes);
-    let sync_group = gateway::sync_group(cx, &name, &nodes);
-    let tracking_weight = sync_group.is_some()
-        && cx
-            .raw
-            .vrrp_sync_group
-            .as_ref()
-            .and_then(|g| g.tracking_weight.as_ref())
-            .is_some_and(|t| *t.get_ref());
-    for node in &mut nodes {
-        node.weights_to_group = sync_group.is_some() && !tracking_weight;
-    }
+    let (sync_group, tracking_weight) = match gateway::sync_group(cx, &name, &mut nodes) {
+        Some((group, tracking_weight)) => (Some(group), tracking_weight),
+        None => (None, false),
+    };
     contradictions::warn(cx, shared, &nodes);
     Some(Vrrp {
         choice,

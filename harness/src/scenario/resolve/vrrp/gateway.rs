@@ -193,9 +193,14 @@ pub(super) fn resolve(
     Some(address)
 }
 
-/// `[vrrp_sync_group]`: its name, once its members name every instance. A director's weighted
-/// tracks become the group's (the config writer puts them in the group's block).
-pub(super) fn sync_group(cx: &mut Context<'_, '_, '_>, vip_instance: &str, nodes: &[VrrpNode]) -> Option<String> {
+/// `[vrrp_sync_group]`: its name, once its members name every instance, and its
+/// `tracking_weight`. Without that, a director's weighted tracks become the group's
+/// (`VrrpNode::weights_to_group`; the config writer puts them in the group's block).
+pub(super) fn sync_group(
+    cx: &mut Context<'_, '_, '_>,
+    vip_instance: &str,
+    nodes: &mut [VrrpNode],
+) -> Option<(String, bool)> {
     let raw = cx.raw;
     let g = raw.vrrp_sync_group.as_ref()?;
     let gateway = nodes.first().and_then(|n| n.gateway.as_ref())?;
@@ -247,10 +252,10 @@ pub(super) fn sync_group(cx: &mut Context<'_, '_, '_>, vip_instance: &str, nodes
             );
         }
     }
-    // A weighted track is the group's (keepalived adds it to every member), except beside an
-    // address owner: "Cannot have weighted track script ... with member having priority 255 -
-    // clearing weight".
     let tracking_weight = g.tracking_weight.as_ref().is_some_and(|t| *t.get_ref());
+    for node in nodes.iter_mut() {
+        node.weights_to_group = !tracking_weight;
+    }
     if let Some(node) = nodes
         .iter()
         .find(|n| tracking_weight && !n.weighted_tracks().is_empty())
@@ -264,6 +269,9 @@ pub(super) fn sync_group(cx: &mut Context<'_, '_, '_>, vip_instance: &str, nodes
             Some("leave tracking_weight out: the group then takes the weighted tracks and moves both instances".into()),
         );
     }
+    // A weighted track is the group's (keepalived adds it to every member), except beside an
+    // address owner: "Cannot have weighted track script ... with member having priority 255 -
+    // clearing weight".
     for node in nodes
         .iter()
         .filter(|n| n.instance.base_priority() == 255 && !tracking_weight)
@@ -280,5 +288,5 @@ pub(super) fn sync_group(cx: &mut Context<'_, '_, '_>, vip_instance: &str, nodes
             );
         }
     }
-    Some(name)
+    Some((name, tracking_weight))
 }
