@@ -414,11 +414,13 @@ pub(super) fn checks(
                     }
                 }
                 let missing: Vec<&str> = answered.iter().copied().filter(|b| !again.contains(b)).collect();
+                // Both moments: an event done late (a loaded machine) explains a miss.
                 let detail = (!missing.is_empty()).then(|| {
                     format!(
-                        "no answer after {} ms from {}",
+                        "no answer after {} ms from {} (the event was due at {} ms)",
                         e.done_ms.as_millis(),
-                        missing.join(", ")
+                        missing.join(", "),
+                        e.due_ms.as_millis()
                     )
                 });
                 Check::new(what, missing.is_empty(), detail)

@@ -161,7 +161,7 @@ pub fn checks(scenario: &Scenario, outages: &[Outage]) -> Vec<Check> {
                 format!("{} was back within {bound:.0} ms of \"{up}\"", o.who(outages)),
                 o.restored_after_ms,
                 bound,
-                "never put back",
+                "never put back before the traffic ended",
             ));
         }
     }
