@@ -4,14 +4,14 @@
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Duration;
 
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption};
-use pcap_file::pcapng::{Block, PcapNgReader, PcapNgWriter};
-use pcap_file::DataLink;
+use pcap_file::pcapng::{Block, PcapNgParser, PcapNgWriter};
+use pcap_file::{DataLink, PcapError};
 
 use super::LinkType;
 use crate::sys::capture::{Captured, SNAPLEN};
@@ -99,15 +99,22 @@ pub struct Frame {
     pub data: Vec<u8>,
 }
 
-/// Every frame of a file lvslab wrote, with the link type of its interface.
+/// Every frame of a file lvslab wrote, with the link type of its interface. The file is read
+/// whole and parsed in place: `PcapNgReader` zeroes an 8 MB buffer for each file it opens,
+/// which cost the report more than parsing its frames.
 pub fn read_frames(path: &Path) -> Result<(LinkType, Vec<Frame>), String> {
     let what = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let file = File::open(path).map_err(|e| what(&e))?;
-    let mut reader = PcapNgReader::new(BufReader::new(file)).map_err(|e| what(&e))?;
+    let bytes = std::fs::read(path).map_err(|e| what(&e))?;
+    let (mut rest, mut parser) = PcapNgParser::new(&bytes).map_err(|e| what(&e))?;
     let mut link = None;
     let mut frames = Vec::new();
-    while let Some(block) = reader.next_block() {
-        match block.map_err(|e| what(&e))? {
+    while !rest.is_empty() {
+        let (after, block) = parser.next_block(rest).map_err(|e| match e {
+            PcapError::IncompleteBuffer => what(&"the file ends inside a block (cut short, or still being written)"),
+            e => what(&e),
+        })?;
+        rest = after;
+        match block {
             Block::InterfaceDescription(idb) => {
                 link = Some(match idb.linktype {
                     DataLink::ETHERNET => LinkType::Ethernet,
@@ -172,5 +179,14 @@ mod tests {
         std::fs::write(&broken, b"not a capture").unwrap();
         let e = read_frames(&broken).unwrap_err();
         assert!(e.starts_with(&broken.display().to_string()), "{e}");
+        // A file cut inside its last frame's block.
+        let cut = dir.path().join("cut.pcapng");
+        let whole = std::fs::read(&path).unwrap();
+        std::fs::write(&cut, &whole[..whole.len() - 10]).unwrap();
+        let e = read_frames(&cut).unwrap_err();
+        assert!(
+            e.ends_with("the file ends inside a block (cut short, or still being written)"),
+            "{e}"
+        );
     }
 }
