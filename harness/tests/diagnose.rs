@@ -167,6 +167,63 @@ async fn a_wrong_expected_diagnosis_fails_the_verdict() {
     );
 }
 
+/// Two DR services on VIPs of their own; only api's real server answers ARP for its VIP.
+const FLUX_ON_SECOND_VIP: &str = r#"
+[[service]]
+name = "www"
+vip = "192.0.2.100"
+mode = "dr"
+scheduler = "rr"
+real_servers = ["rs1"]
+
+[[service]]
+name = "api"
+vip = "192.0.2.101"
+scheduler = "rr"
+real_servers = ["flux"]
+
+[[real_server]]
+name = "rs1"
+[[real_server]]
+name = "flux"
+arp_ignore = 0
+
+[traffic]
+requests = 20
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_arp_probe_asks_for_every_services_vip() {
+    if !root() {
+        return;
+    }
+    let scenario = scenario::parse(FLUX_ON_SECOND_VIP, "two-vips.toml")
+        .unwrap_or_else(|r| panic!("{}", r.render("two-vips.toml")));
+    let outcome = run_with(&scenario, DiagnoseWhen::Always).await;
+    assert!(
+        outcome.investigation_problems.is_empty(),
+        "{:?}",
+        outcome.investigation_problems
+    );
+    let diagnosis = outcome.diagnosis.as_ref().expect("diagnosed");
+    let flux: Vec<_> = diagnosis
+        .findings
+        .iter()
+        .filter(|f| f.id.as_str() == "arp-flux")
+        .collect();
+    // api's alone: www's VIP is answered by the director only, and rs1 is set up right.
+    assert_eq!(flux.len(), 1, "{:#?}", diagnosis.findings);
+    assert_eq!(flux[0].service.as_deref(), Some("TCP 192.0.2.101:80"), "{:#?}", flux[0]);
+    assert!(
+        flux[0]
+            .evidence
+            .iter()
+            .any(|l| l.starts_with("ARP probe for 192.0.2.101 from ") && l.contains(": 2 replies: ")),
+        "{:#?}",
+        flux[0].evidence
+    );
+}
+
 async fn diagnose_snapshot(name: &str) -> String {
     let outcome = run_with(&shipped(name), DiagnoseWhen::Always).await;
     assert!(

@@ -84,10 +84,12 @@ pub struct RunFacts<'a> {
 pub struct Gathered {
     pub evidence: Evidence,
     pub problems: Vec<String>,
+    /// Who answered ARP for each DR/TUN service's VIP, each VIP once.
+    pub arp_probes: Vec<(Ipv4Addr, ev::ArpProbe)>,
 }
 
-/// Reads every host of the lab (concurrently), then asks who answers ARP for the VIP
-/// (DR/TUN). Call while the servers and the engine still run: listeners are evidence.
+/// Reads every host of the lab (concurrently), then asks who answers ARP for each DR/TUN
+/// service's VIP. Call while the servers and the engine still run: listeners are evidence.
 pub async fn gather(
     scenario: &Scenario,
     lab: &Lab,
@@ -141,13 +143,9 @@ pub async fn gather(
         .health
         .filter(|_| scenario.services[0].health.is_some())
         .map(|h| super::faults::health_evidence(scenario, 0, h, facts.outages));
-    let arp_probe = match arp_probe(scenario, lab, arp_window).await {
-        Ok(probe) => probe,
-        Err(problem) => {
-            problems.push(problem);
-            None
-        }
-    };
+    let (arp_probes, arp_problems) = arp_probes(scenario, lab, arp_window).await;
+    problems.extend(arp_problems);
+    let arp_probe = probe_for(&arp_probes, scenario.service());
     Gathered {
         evidence: Evidence {
             mode,
@@ -172,6 +170,7 @@ pub async fn gather(
             request_body_bytes: scenario.traffic.body_bytes,
         },
         problems,
+        arp_probes,
     }
 }
 
@@ -194,23 +193,52 @@ async fn read_hosts(scenario: &Scenario, lab: &Lab) -> (BTreeMap<String, HostEvi
     (hosts, problems)
 }
 
-/// From the first client, on its interface towards the VIP: who answers ARP for it.
-/// `Ok(None)` where no ARP is expected to reach the director (NAT, FULLNAT, direct).
-async fn arp_probe(scenario: &Scenario, lab: &Lab, window: Duration) -> Result<Option<ev::ArpProbe>, String> {
-    if !matches!(scenario.service().mode, scenario::Mode::Dr | scenario::Mode::Tun) {
-        return Ok(None);
+/// Every DR/TUN service's VIP probed at once (each probe waits out its window): who answers
+/// ARP for it. NAT, FULLNAT and direct expect no ARP for the VIP to reach the director.
+async fn arp_probes(scenario: &Scenario, lab: &Lab, window: Duration) -> (Vec<(Ipv4Addr, ev::ArpProbe)>, Vec<String>) {
+    let mut vips: Vec<Ipv4Addr> = Vec::new();
+    for svc in &scenario.services {
+        if matches!(svc.mode, scenario::Mode::Dr | scenario::Mode::Tun) && !vips.contains(&svc.vip) {
+            vips.push(svc.vip);
+        }
     }
-    let vip = scenario.service().vip;
-    let Some(client) = scenario.hosts_with_role(Role::Client).next() else {
-        return Ok(None);
-    };
-    let Some(iface) = client
-        .interfaces
-        .iter()
-        .find(|i| i.address.contains(&vip))
-        .map(|i| i.name.clone())
-    else {
-        // The client reaches the VIP through a router: its ARP is the router's business.
+    let probes = vips
+        .into_iter()
+        .map(|vip| async move { (vip, arp_probe(scenario, lab, vip, window).await) });
+    let mut found = Vec::new();
+    let mut problems = Vec::new();
+    for (vip, result) in futures::future::join_all(probes).await {
+        match result {
+            Ok(Some(probe)) => found.push((vip, probe)),
+            Ok(None) => {}
+            Err(problem) => problems.push(problem),
+        }
+    }
+    (found, problems)
+}
+
+/// The probe of `svc`'s VIP, when it is a DR/TUN service and its VIP was probed.
+fn probe_for(probes: &[(Ipv4Addr, ev::ArpProbe)], svc: &scenario::Service) -> Option<ev::ArpProbe> {
+    if !matches!(svc.mode, scenario::Mode::Dr | scenario::Mode::Tun) {
+        return None;
+    }
+    probes.iter().find(|(vip, _)| *vip == svc.vip).map(|(_, p)| p.clone())
+}
+
+/// From the first client on the VIP's network, on its interface there: who answers ARP for
+/// `vip`. `Ok(None)` when every client reaches it through a router (ARP is the router's).
+async fn arp_probe(
+    scenario: &Scenario,
+    lab: &Lab,
+    vip: Ipv4Addr,
+    window: Duration,
+) -> Result<Option<ev::ArpProbe>, String> {
+    let Some((client, iface)) = scenario.hosts_with_role(Role::Client).find_map(|c| {
+        c.interfaces
+            .iter()
+            .find(|i| i.address.contains(&vip))
+            .map(|i| (c, i.name.clone()))
+    }) else {
         return Ok(None);
     };
     let Some(host) = lab.host(&client.name) else {
@@ -386,8 +414,15 @@ pub fn records_evidence(scenario: &Scenario, records: &[RequestRecord]) -> Vec<R
 
 /// The evidence of `scenario.services[index]`, a service after the first, made from the
 /// first's: its own table, requests, real servers and checkers, with the same hosts, VRRP and
-/// events. The probes are the first service's, so they stay out.
-pub fn for_service(scenario: &Scenario, first: &Evidence, facts: RunFacts<'_>, index: usize) -> Evidence {
+/// events, and the ARP probe of its own VIP. The request probes are the first service's, so
+/// they stay out.
+pub fn for_service(
+    scenario: &Scenario,
+    first: &Evidence,
+    arp_probes: &[(Ipv4Addr, ev::ArpProbe)],
+    facts: RunFacts<'_>,
+    index: usize,
+) -> Evidence {
     let svc = &scenario.services[index];
     let snapshot = facts.ipvs.and_then(|s| service_of(s, svc));
     let real_servers = first
@@ -400,11 +435,7 @@ pub fn for_service(scenario: &Scenario, first: &Evidence, facts: RunFacts<'_>, i
             rs
         })
         .collect();
-    // Who answers ARP for the VIP is a DR/TUN question (as `arp_probe` asks it).
-    let arp_probe = first
-        .arp_probe
-        .clone()
-        .filter(|_| matches!(svc.mode, scenario::Mode::Dr | scenario::Mode::Tun));
+    let arp_probe = probe_for(arp_probes, svc);
     Evidence {
         // The rules read the service's own mode.
         mode: svc.mode,

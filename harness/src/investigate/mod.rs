@@ -72,6 +72,7 @@ pub async fn investigate(
     let Gathered {
         mut evidence,
         mut problems,
+        arp_probes,
     } = gather(scenario, lab, baseline, facts, settings.arp_window).await;
     if settings.probes {
         let (probes, probe_problems) = run_probes(scenario, lab, facts.records).await;
@@ -81,7 +82,7 @@ pub async fn investigate(
     // Every service diagnosed on its own; the first's evidence is the one reported.
     let mut services = vec![evidence];
     for index in 1..scenario.services.len() {
-        services.push(evidence::for_service(scenario, &services[0], facts, index));
+        services.push(evidence::for_service(scenario, &services[0], &arp_probes, facts, index));
     }
     // Services of several modes: the first's rules read its own real servers only, or a DR
     // rule would judge the NAT service's servers (they rightly hold no VIP).
