@@ -738,14 +738,20 @@ async fn a_tap_follows_a_keepalived_started_again() {
     again.wait_for_state(State::Master, START).await.expect("MASTER again");
     assert!(tap.exit().is_none(), "the tap sees the running keepalived");
     assert_eq!(tap.restarts(), vec![before]);
-    tokio::time::timeout(START, tap.changed())
-        .await
-        .expect("the tap is woken by the new run");
-    let new_lines = tap.lines_from(before);
-    assert!(
-        new_lines.iter().any(|(_, l)| l.contains("Entering MASTER STATE")),
-        "{new_lines:?}"
-    );
+    // The notify FIFO can say MASTER before the log line is read: wait for the line itself.
+    let deadline = tokio::time::Instant::now() + START;
+    while !tap
+        .lines_from(before)
+        .iter()
+        .any(|(_, l)| l.contains("Entering MASTER STATE"))
+    {
+        if tokio::time::timeout_at(deadline, tap.changed()).await.is_err() {
+            panic!(
+                "the tap never read the new run's MASTER line: {:?}",
+                tap.lines_from(before)
+            );
+        }
+    }
     assert_eq!(again.log().len(), tap.lines_from(0).len(), "one record, both runs");
     // A keepalived still running cannot be started again.
     let err = Daemon::start_again(&again, host, &dir, &text, Mode::VrrpOnly, Arc::new(|_| {}))
