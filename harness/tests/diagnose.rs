@@ -199,12 +199,7 @@ async fn the_arp_probe_asks_for_every_services_vip() {
     }
     let scenario = scenario::parse(FLUX_ON_SECOND_VIP, "two-vips.toml")
         .unwrap_or_else(|r| panic!("{}", r.render("two-vips.toml")));
-    let outcome = run_with(&scenario, DiagnoseWhen::Always).await;
-    assert!(
-        outcome.investigation_problems.is_empty(),
-        "{:?}",
-        outcome.investigation_problems
-    );
+    let outcome = diagnosed_in_full(&scenario).await;
     let diagnosis = outcome.diagnosis.as_ref().expect("diagnosed");
     let flux: Vec<_> = diagnosis
         .findings
@@ -224,14 +219,19 @@ async fn the_arp_probe_asks_for_every_services_vip() {
     );
 }
 
-async fn diagnose_snapshot(name: &str) -> String {
-    let outcome = run_with(&shipped(name), DiagnoseWhen::Always).await;
+/// Run and always diagnosed, with every piece of evidence gathered.
+async fn diagnosed_in_full(scenario: &Scenario) -> RunOutcome {
+    let outcome = run_with(scenario, DiagnoseWhen::Always).await;
     assert!(
         outcome.investigation_problems.is_empty(),
         "{:?}",
         outcome.investigation_problems
     );
-    redact(&diagnosis_report(&outcome))
+    outcome
+}
+
+async fn diagnose_snapshot(name: &str) -> String {
+    redact(&diagnosis_report(&diagnosed_in_full(&shipped(name)).await))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -198,7 +198,7 @@ async fn read_hosts(scenario: &Scenario, lab: &Lab) -> (BTreeMap<String, HostEvi
 async fn arp_probes(scenario: &Scenario, lab: &Lab, window: Duration) -> (Vec<(Ipv4Addr, ev::ArpProbe)>, Vec<String>) {
     let mut vips: Vec<Ipv4Addr> = Vec::new();
     for svc in &scenario.services {
-        if matches!(svc.mode, scenario::Mode::Dr | scenario::Mode::Tun) && !vips.contains(&svc.vip) {
+        if arp_reaches_director(svc) && !vips.contains(&svc.vip) {
             vips.push(svc.vip);
         }
     }
@@ -217,12 +217,18 @@ async fn arp_probes(scenario: &Scenario, lab: &Lab, window: Duration) -> (Vec<(I
     (found, problems)
 }
 
-/// The probe of `svc`'s VIP, when it is a DR/TUN service and its VIP was probed.
+/// Only DR and TUN put the VIP on the client's network for ARP to ask about.
+fn arp_reaches_director(svc: &scenario::Service) -> bool {
+    matches!(svc.mode, scenario::Mode::Dr | scenario::Mode::Tun)
+}
+
+/// The probe of `svc`'s VIP, when it is a DR/TUN service (a NAT service on the same VIP as a
+/// DR one gets none) and its VIP was probed.
 fn probe_for(probes: &[(Ipv4Addr, ev::ArpProbe)], svc: &scenario::Service) -> Option<ev::ArpProbe> {
-    if !matches!(svc.mode, scenario::Mode::Dr | scenario::Mode::Tun) {
-        return None;
-    }
-    probes.iter().find(|(vip, _)| *vip == svc.vip).map(|(_, p)| p.clone())
+    let (_, probe) = probes
+        .iter()
+        .find(|(vip, _)| arp_reaches_director(svc) && *vip == svc.vip)?;
+    Some(probe.clone())
 }
 
 /// From the first client on the VIP's network, on its interface there: who answers ARP for
